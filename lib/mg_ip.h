@@ -1,0 +1,31 @@
+/* mg_ip.h — IPv4/IPv6 addresses and CIDR blocks (mg_ip.c).
+ * IPv4-mapped IPv6 (::ffff:a.b.c.d) is normalised to IPv4 so that one
+ * address never has two spellings. Allocation-free matching. */
+#ifndef MG_IP_H
+#define MG_IP_H
+
+#include <stdint.h>
+
+typedef struct mg_ip {
+    uint8_t family; /* 4 or 6; 0 = invalid */
+    uint8_t addr[16];
+} mg_ip_t;
+
+typedef struct mg_cidr {
+    mg_ip_t net;  /* host bits cleared */
+    uint8_t bits; /* prefix length: 0..32 or 0..128 */
+} mg_cidr_t;
+
+/* Parse "192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1". 0 ok, -1 invalid
+ * (no zone ids, no leading zeros ambiguity: inet_pton rules). */
+int mg_ip_parse(const char *s, mg_ip_t *out);
+/* Parse "192.0.2.0/24", "2001:db8::/32", or a bare address (/32 or /128).
+ * Host bits set below the prefix are an error ("192.0.2.1/24": *why says so).
+ * 0 ok, -1 invalid with *why set to a sentence. */
+int mg_cidr_parse(const char *s, mg_cidr_t *out, const char **why);
+int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip);
+/* Text form into buf (>= 64 bytes). */
+const char *mg_ip_format(const mg_ip_t *ip, char *buf, size_t len);
+const char *mg_cidr_format(const mg_cidr_t *c, char *buf, size_t len);
+
+#endif

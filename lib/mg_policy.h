@@ -1,0 +1,246 @@
+/* mg_policy.h — the in-memory policy (internal to libmg).
+ *
+ * The loader (mg_policy_load.c) fills these structures from YAML, resolving
+ * every name reference (roles, classes, ip sets, time windows, transform and
+ * hotlink profiles, keys) to a pointer or index, so the compiler and the
+ * evaluator never look anything up by name. The compiler
+ * (mg_policy_compile.c) then builds `compiled` (path trie + extension
+ * tables). Everything lives in the policy's pool and is read-only after
+ * loading, so it is shared by all threads without locks.
+ *
+ * The YAML language is documented in docs/policy.md; the field comments
+ * below name the YAML key they come from.
+ */
+#ifndef MG_POLICY_H
+#define MG_POLICY_H
+
+#include "mg.h"
+#include "mg_ip.h"
+#include "mg_tz.h"
+
+/* Where a thing was written: for diagnostics and traces. */
+typedef struct mg_pos {
+    int line, col;
+} mg_pos_t;
+
+/* ---- roles ------------------------------------------------------------ */
+/* Roles are small integers: index into policy->roles. A user's roles are a
+ * bitset of MG_MAX_ROLES bits so membership tests are one AND. */
+#define MG_MAX_ROLES 64
+typedef uint64_t mg_roleset_t;
+
+/* identity.roles_from[] entry */
+typedef enum { MG_SRC_USERS = 1, MG_SRC_ENV, MG_SRC_NOTE, MG_SRC_HEADER } mg_src_kind_t;
+typedef struct mg_role_source {
+    mg_src_kind_t kind;    /* users | env: NAME | note: NAME | header: NAME */
+    const char *name;      /* variable / note / header name (NULL for users) */
+    const char *separator; /* default "," ; whitespace around items trimmed */
+    const char *prefix;    /* optional: only items starting with it, prefix stripped */
+    mg_pos_t pos;
+} mg_role_source_t;
+
+typedef struct mg_user_roles {
+    const char *user;
+    mg_roleset_t roles;
+} mg_user_roles_t;
+
+/* ---- media classes ------------------------------------------------------ */
+/* Class ids are indexes into policy->classes; built-ins first (image, video,
+ * stream, media), then user-defined. A rule's class filter is a bitset. */
+#define MG_MAX_CLASSES 64
+typedef uint64_t mg_classset_t;
+typedef struct mg_class {
+    const char *name;
+    apr_array_header_t *exts; /* const char*, lower-case, no dot */
+    int builtin;
+    mg_pos_t pos;
+} mg_class_t;
+
+/* ---- ip sets ------------------------------------------------------------ */
+typedef struct mg_ipset {
+    const char *name;          /* NULL for inline lists in a rule */
+    apr_array_header_t *cidrs; /* mg_cidr_t */
+    mg_pos_t pos;
+} mg_ipset_t;
+
+/* ---- time windows -------------------------------------------------------- */
+typedef struct mg_hours {
+    int from_min, to_min; /* minutes after local midnight; to exclusive; from > to wraps midnight */
+} mg_hours_t;
+typedef struct mg_daterange {
+    int from_ymd, to_ymd; /* yyyymmdd local, inclusive */
+} mg_daterange_t;
+typedef struct mg_timewin {
+    const char *name;
+    const mg_tz_t *tz;          /* time_windows.X.timezone, else policy timezone */
+    const char *tz_name;
+    unsigned days;              /* bit 0 = Sunday ... bit 6 = Saturday; 0x7f if absent */
+    apr_array_header_t *hours;  /* mg_hours_t; empty = all day */
+    apr_array_header_t *dates;  /* mg_daterange_t; empty = any date */
+    mg_pos_t pos;
+} mg_timewin_t;
+
+/* ---- hotlink profiles ---------------------------------------------------- */
+typedef enum { MG_EMPTY_REF_ALLOW = 0, MG_EMPTY_REF_DENY = 1 } mg_empty_ref_t;
+typedef struct mg_hotlink {
+    const char *name;
+    apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "https://*.example.com", "*.example.com" */
+    int same_origin;              /* allow the request's own Host (default 1) */
+    int fetch_metadata;           /* honour Sec-Fetch-Site (default 1) */
+    mg_empty_ref_t empty_referer; /* no Referer and no Origin and no Sec-Fetch-Site */
+    const char *corp;             /* Cross-Origin-Resource-Policy: same-site|same-origin|cross-origin, or NULL */
+    mg_pos_t pos;
+} mg_hotlink_t;
+
+/* ---- transformation profiles --------------------------------------------- */
+typedef struct mg_tr_constraint {
+    const char *param;             /* "w", "h", "q", "f", "oi", ... */
+    int has_min, has_max;
+    long min, max;                 /* numeric constraints */
+    apr_array_header_t *values;    /* const char*: allowed values, or NULL */
+    mg_pos_t pos;
+} mg_tr_constraint_t;
+typedef struct mg_transform_policy {
+    const char *name;
+    int forms;                     /* MG_TR_FORM_PATH | MG_TR_FORM_QUERY (default both) */
+    apr_array_header_t *params;    /* mg_tr_constraint_t; params not listed are refused */
+    apr_array_header_t *sets;      /* const char*: whole allowed transformation strings,
+                                      compared after normalisation (mg_transform_normalize) */
+    apr_array_header_t *require;   /* const char*: "oi-logo.png" — key-value pairs that must be present */
+    int allow_none;                /* a request without any transformation is allowed (default 1,
+                                      0 when `require` is non-empty) */
+    mg_pos_t pos;
+} mg_transform_policy_t;
+#define MG_TR_FORM_PATH 1
+#define MG_TR_FORM_QUERY 2
+
+/* ---- keys (signed links; filled by mg_keys.c) ----------------------------- */
+typedef struct mg_key mg_key_t; /* opaque, defined in mg_keys.h */
+typedef struct mg_keyref {
+    const char *id;        /* keys[].id */
+    const char *alg;       /* "hmac-sha256" (default) | "hmac-sha1" | "ed25519" */
+    const char *file;      /* resolved absolute-or-relative-to-policy path */
+    int sign;              /* keys[].sign: the active signing key */
+    mg_key_t *key;         /* loaded material, set by mg_keys_load() */
+    mg_pos_t pos;
+} mg_keyref_t;
+
+typedef struct mg_token_settings {
+    apr_interval_time_t grace;   /* tokens.grace (default 0) */
+    apr_interval_time_t skew;    /* tokens.clock_skew (default 30s) */
+    const char *cookie_name;     /* tokens.cookie (default "mg_token") */
+    apr_interval_time_t max_ttl; /* tokens.max_ttl: refuse tokens valid longer than this (0 = no limit) */
+} mg_token_settings_t;
+
+/* ---- rules ---------------------------------------------------------------- */
+typedef enum { MG_TOKEN_NONE = 0, MG_TOKEN_REQUIRED, MG_TOKEN_ALTERNATIVE } mg_token_mode_t;
+
+/* One path pattern of a rule. */
+typedef struct mg_pathpat {
+    const char *text;     /* as written, e.g. "/photos/" or "/photos/*\/thumb-*.jpg" */
+    int is_glob;          /* contains * or ? */
+    int literal_depth;    /* number of leading literal segments */
+    mg_pos_t pos;
+} mg_pathpat_t;
+
+typedef struct mg_role_access {
+    int role;              /* index into policy->roles, or MG_ROLE_ANONYMOUS / MG_ROLE_AUTHENTICATED */
+    mg_access_t access;
+} mg_role_access_t;
+#define MG_ROLE_ANONYMOUS (-1)
+#define MG_ROLE_AUTHENTICATED (-2)
+
+typedef struct mg_deny_spec {
+    int status;            /* deny.status (default 403) */
+    const char *message;   /* deny.message */
+    const char *page;      /* deny.page (local path starting with '/') */
+} mg_deny_spec_t;
+
+typedef struct mg_rule {
+    const char *id;                 /* rules[].id (required, unique) */
+    int index;                      /* position in the file, 0-based */
+    apr_array_header_t *paths;      /* mg_pathpat_t; rules[].path (string or list) */
+    mg_classset_t classes;          /* rules[].classes; 0 = any file */
+    unsigned methods;               /* MG_M_* bits; rules[].methods (default GET|HEAD) */
+    const mg_ipset_t *ip_allow;     /* rules[].ip.allow (names and/or inline CIDRs merged) */
+    const mg_ipset_t *ip_deny;      /* rules[].ip.deny */
+    apr_array_header_t *country_allow; /* const char* upper-case ISO 3166 alpha-2 */
+    apr_array_header_t *country_deny;
+    apr_array_header_t *time;       /* const mg_timewin_t*; any of them must hold */
+    const mg_hotlink_t *hotlink;    /* rules[].hotlink (name or inline mapping) */
+    const mg_transform_policy_t *transforms; /* rules[].transforms; NULL = not checked */
+    int transforms_none;            /* rules[].transforms: none — any transformation refused */
+    mg_token_mode_t token;          /* rules[].token: none|required|alternative */
+    apr_array_header_t *access;     /* mg_role_access_t; rules[].access */
+    mg_deny_spec_t deny;            /* rules[].deny */
+    int login;                      /* rules[].login (default 1 when policy has login.url) */
+    const char *corp;               /* rules[].corp overrides hotlink corp */
+    mg_pos_t pos;
+} mg_rule_t;
+
+#define MG_M_GET 0x01
+#define MG_M_HEAD 0x02
+#define MG_M_POST 0x04
+#define MG_M_PUT 0x08
+#define MG_M_DELETE 0x10
+#define MG_M_OPTIONS 0x20
+#define MG_M_PATCH 0x40
+#define MG_M_OTHER 0x80
+unsigned mg_method_bit(const char *method); /* mg_policy_compile.c */
+
+/* ---- the policy ----------------------------------------------------------- */
+typedef enum { MG_DEFAULT_DENY = 0, MG_DEFAULT_ALLOW = 1 } mg_default_t;
+
+struct mg_policy {
+    apr_pool_t *pool;
+    const char *file;              /* path it was loaded from */
+    const char *name;              /* name (default: file's base name) */
+    int version;                   /* version: 1 */
+    mg_default_t deflt;            /* default: deny|allow */
+    const mg_tz_t *tz;             /* timezone (default UTC) */
+    const char *tz_name;
+    const char *download_param;    /* download_param (default "download") */
+    const char *login_url;         /* login.url, or NULL */
+    const char *login_return_param;/* login.return_param (default "return_to") */
+    apr_array_header_t *trusted_proxies; /* mg_cidr_t; trusted_proxies */
+
+    /* identity */
+    apr_array_header_t *roles;       /* const char*; roles: [...] declared */
+    apr_array_header_t *role_sources;/* mg_role_source_t; identity.roles_from (default: [users]) */
+    apr_array_header_t *users;       /* mg_user_roles_t; identity.users */
+    int authenticated_role;          /* identity.authenticated_role index, or -1 */
+    mg_src_kind_t country_kind;      /* country.from: env|note|header; 0 = none */
+    const char *country_name;
+
+    apr_array_header_t *classes;     /* mg_class_t; built-ins then classes: */
+    apr_array_header_t *ipsets;      /* mg_ipset_t; ip_sets: */
+    apr_array_header_t *timewins;    /* mg_timewin_t; time_windows: */
+    apr_array_header_t *hotlinks;    /* mg_hotlink_t; hotlink: */
+    apr_array_header_t *transforms;  /* mg_transform_policy_t; transforms: */
+    apr_array_header_t *keys;        /* mg_keyref_t; keys: */
+    mg_token_settings_t tokens;      /* tokens: */
+    apr_array_header_t *rules;       /* mg_rule_t; rules: */
+
+    const char *digest;              /* hex SHA-256 of the canonical form */
+    void *compiled;                  /* mg_policy_compile.c's private structure */
+};
+
+/* Compiler: build policy->compiled; append warnings for shadowed rules and
+ * overlapping rules with different outcomes. Called by the loader after a
+ * successful parse. */
+mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags);
+
+/* Find the rule that owns a canonical path (see docs/policy.md, "Which rule
+ * applies"); NULL if none. `ext_class` is the class bitset of the path's
+ * extension (mg_class_of_ext). Allocation-free. */
+const mg_rule_t *mg_policy_match(const mg_policy_t *policy, const char *canon_path,
+                                 mg_classset_t ext_classes, unsigned method_bit);
+
+/* Class bitset for a lower-case extension (no dot); 0 when none. */
+mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext);
+
+/* Canonical text form of the policy (valid policy YAML, deterministic; the
+ * output of `mgctl compile`) and its digest. mg_policy_emit.c. */
+const char *mg_policy_emit(apr_pool_t *pool, const mg_policy_t *policy);
+
+#endif /* MG_POLICY_H */

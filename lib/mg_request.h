@@ -1,0 +1,31 @@
+/* mg_request.h — what mg_request_prepare() derives from a request
+ * (internal to libmg; mg_request.c). */
+#ifndef MG_REQUEST_H
+#define MG_REQUEST_H
+
+#include "mg.h"
+#include "mg_canon.h"
+#include "mg_ip.h"
+#include "mg_policy.h"
+#include "mg_transform.h"
+
+typedef struct mg_request_derived {
+    int ok;                        /* 0: canonicalisation refused the URL */
+    const char *why;               /* when !ok */
+    mg_canon_t canon;              /* canonical path, ext, transformation */
+    apr_array_header_t *query;     /* mg_qparam_t, decoded */
+    mg_tr_t tr;                    /* parsed transformation (nsteps 0 if none) */
+    int has_tr;
+    mg_classset_t classes;         /* classes of canon.ext */
+    unsigned method_bit;
+    mg_ip_t client;                /* parsed client_ip (family 0 if unparsable) */
+    mg_ip_t peer;
+    int peer_trusted;              /* peer in policy->trusted_proxies */
+    mg_roleset_t roles;            /* resolved roles */
+    const char *country;           /* upper-case, or NULL */
+    int download;                  /* query has download_param with a true value */
+    int navigation;                /* a browser navigation (Sec-Fetch-Mode: navigate, or no
+                                      Sec-Fetch-Mode and Accept prefers text/html) */
+} mg_request_derived_t;
+
+#endif

@@ -1,0 +1,2 @@
+/* mg_token.c — placeholder until its owner lands it. */
+typedef int mg_mg_token_placeholder_t;

@@ -1,0 +1,41 @@
+/* mg_tz.h — IANA time zones from the system tz database, thread-safe.
+ *
+ * localtime_r() depends on the process-global TZ variable, and setenv("TZ")
+ * in a threaded server is a data race; APR has no zone support. So we read
+ * TZif files (RFC 8536, v1-v3) from /usr/share/zoneinfo ourselves, once at
+ * load time, into an immutable table that any number of threads may query.
+ */
+#ifndef MG_TZ_H
+#define MG_TZ_H
+
+#include <stdint.h>
+
+#include <apr_pools.h>
+
+typedef struct mg_tz mg_tz_t;
+
+/* Broken-down local time. */
+typedef struct mg_civil {
+    int year, month, day;   /* month 1-12, day 1-31 */
+    int hour, min, sec;
+    int wday;               /* 0 = Sunday */
+    int32_t utc_offset;     /* seconds east of UTC */
+    int is_dst;
+} mg_civil_t;
+
+/* Load zone `name` ("Europe/Berlin", "UTC"). Names are validated (no "..",
+ * no leading '/'). The directory is $MG_ZONEINFO if set, else
+ * /usr/share/zoneinfo. 0 ok; -1 with *why ("unknown time zone 'Mars/Base'"). */
+int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why);
+const mg_tz_t *mg_tz_utc(void);
+const char *mg_tz_name(const mg_tz_t *tz);
+
+/* UTC seconds -> local civil time. Allocation-free, lock-free. */
+void mg_tz_to_local(const mg_tz_t *tz, int64_t t, mg_civil_t *out);
+/* Local civil time -> UTC seconds. For ambiguous (fall-back) times the
+ * earlier instant; for non-existent (spring-forward gap) times the instant
+ * after the gap. */
+int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day,
+                         int hour, int min, int sec);
+
+#endif

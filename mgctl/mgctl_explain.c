@@ -1,0 +1,2 @@
+/* mgctl_explain.c — placeholder. */
+typedef int mgctl_explain_placeholder_t;

@@ -1,0 +1,2 @@
+/* mgctl_keygen.c — placeholder. */
+typedef int mgctl_keygen_placeholder_t;

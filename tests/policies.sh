@@ -1,0 +1,3 @@
+#!/bin/sh
+# tests/policies.sh — placeholder: skipped until mgctl test exists.
+exit 77

@@ -1,0 +1,56 @@
+/* test_diag.c — diagnostics formatting, ordering and suggestions. */
+#include <string.h>
+
+#include "mg_diag.h"
+#include "mg_test.h"
+
+START_TEST(test_diag_format_has_file_line_col_and_hint)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mg_diag_t *d = mg_diag_add(ds, MG_SEV_ERROR, "p.yaml", 7, 3, "unknown-key",
+                               "unknown key '%s' in a rule", "rols");
+    d->hint = "did you mean 'roles'?";
+    ck_assert_str_eq(mg_diag_format(mg_test_pool, d),
+                     "p.yaml:7:3: error: unknown key 'rols' in a rule (did you mean 'roles'?)");
+    ck_assert_int_eq(ds->errors, 1);
+    ck_assert_int_eq(ds->warnings, 0);
+}
+END_TEST
+
+START_TEST(test_diags_sort_orders_by_line_then_column)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mg_diag_add(ds, MG_SEV_WARNING, "a", 9, 1, NULL, "third");
+    mg_diag_add(ds, MG_SEV_ERROR, "a", 2, 5, NULL, "second");
+    mg_diag_add(ds, MG_SEV_ERROR, "a", 2, 1, NULL, "first");
+    mg_diags_sort(ds);
+    mg_diag_t *v = (mg_diag_t *)ds->items->elts;
+    ck_assert_str_eq(v[0].msg, "first");
+    ck_assert_str_eq(v[1].msg, "second");
+    ck_assert_str_eq(v[2].msg, "third");
+    ck_assert_int_eq(ds->warnings, 1);
+}
+END_TEST
+
+START_TEST(test_suggest_finds_close_key_and_rejects_far_one)
+{
+    static const char *const keys[] = {"roles", "rules", "classes", NULL};
+    ck_assert_str_eq(mg_suggest("rols", keys), "roles");
+    ck_assert_str_eq(mg_suggest("clases", keys), "classes");
+    ck_assert_ptr_null(mg_suggest("timezone", keys));
+}
+END_TEST
+
+static Suite *diag_suite(void)
+{
+    Suite *s = suite_create("diag");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_add_test(tc, test_diag_format_has_file_line_col_and_hint);
+    tcase_add_test(tc, test_diags_sort_orders_by_line_then_column);
+    tcase_add_test(tc, test_suggest_finds_close_key_and_rejects_far_one);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MG_TEST_MAIN(diag_suite)
