@@ -1,2 +1,256 @@
-/* mg_ip.c — placeholder until its owner lands it. */
-typedef int mg_mg_ip_placeholder_t;
+/* mg_ip.c — IPv4/IPv6 address and CIDR parsing, matching and formatting.
+ *
+ * Addresses are parsed with inet_pton(), whose grammar is strict: no
+ * whitespace, no zone ids ("fe80::1%eth0"), no octal-looking IPv4 octets
+ * ("010.1.1.1"), no shortened IPv4 ("10.1"). An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is stored as plain IPv4 so that an ACL written for
+ * 192.0.2.0/24 also covers a client that reached a dual-stack socket.
+ * Matching compares whole bytes and then one masked byte; it never allocates.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_ip.h"
+
+/* Longest textual IPv6 address incl. an embedded IPv4 part is 45 chars. */
+#define MG_IP_TEXT_MAX 46
+
+static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+/* Parse without normalisation; *mapped tells whether a v6 address is
+ * IPv4-mapped. The text must fit the local buffer (refuses absurd input
+ * before inet_pton sees it). */
+static int ip_parse_raw(const char *s, size_t n, mg_ip_t *out, int *mapped)
+{
+    char buf[MG_IP_TEXT_MAX];
+
+    memset(out, 0, sizeof(*out));
+    *mapped = 0;
+    if (n == 0 || n >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (memchr(buf, ':', n) != NULL) {
+        if (inet_pton(AF_INET6, buf, out->addr) != 1) {
+            memset(out, 0, sizeof(*out));
+            return -1;
+        }
+        out->family = 6;
+        *mapped = memcmp(out->addr, mapped_prefix, sizeof(mapped_prefix)) == 0;
+        return 0;
+    }
+    if (inet_pton(AF_INET, buf, out->addr) != 1) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    out->family = 4;
+    return 0;
+}
+
+static void unmap(mg_ip_t *ip)
+{
+    memmove(ip->addr, ip->addr + 12, 4);
+    memset(ip->addr + 4, 0, 12);
+    ip->family = 4;
+}
+
+int mg_ip_parse(const char *s, mg_ip_t *out)
+{
+    int mapped;
+
+    if (s == NULL) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    if (ip_parse_raw(s, strlen(s), out, &mapped) != 0) {
+        return -1;
+    }
+    if (mapped) {
+        unmap(out);
+    }
+    return 0;
+}
+
+/* Does `ip` have any bit set at or after position `bits`? */
+static int host_bits_set(const mg_ip_t *ip, unsigned bits)
+{
+    unsigned nbytes = ip->family == 4 ? 4 : 16;
+    unsigned i = bits / 8;
+
+    if (bits % 8 != 0) {
+        if (ip->addr[i] & (uint8_t)(0xffu >> (bits % 8))) {
+            return 1;
+        }
+        i++;
+    }
+    for (; i < nbytes; i++) {
+        if (ip->addr[i] != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void clear_host_bits(mg_ip_t *ip, unsigned bits)
+{
+    unsigned nbytes = ip->family == 4 ? 4 : 16;
+    unsigned i = bits / 8;
+
+    if (bits % 8 != 0) {
+        ip->addr[i] &= (uint8_t)(0xff00u >> (bits % 8));
+        i++;
+    }
+    for (; i < nbytes; i++) {
+        ip->addr[i] = 0;
+    }
+}
+
+/* Prefix: 1-3 decimal digits, no sign, no spaces, no leading zero (so that
+ * "/024" cannot be read as octal by a human or another tool). */
+static int parse_prefix(const char *p, unsigned max, unsigned *bits)
+{
+    unsigned v = 0;
+    size_t n = strlen(p);
+
+    if (n == 0 || n > 3 || (n > 1 && p[0] == '0')) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    if (v > max) {
+        return -1;
+    }
+    *bits = v;
+    return 0;
+}
+
+static int cidr_parse(apr_pool_t *pool, const char *s, mg_cidr_t *out, const char **why)
+{
+    const char *slash;
+    const char *dummy;
+    size_t alen;
+    int mapped;
+    unsigned bits, max;
+
+    if (why == NULL) {
+        why = &dummy;
+    }
+    memset(out, 0, sizeof(*out));
+    if (s == NULL || *s == '\0') {
+        *why = "empty address";
+        return -1;
+    }
+    slash = strchr(s, '/');
+    alen = slash ? (size_t)(slash - s) : strlen(s);
+    if (ip_parse_raw(s, alen, &out->net, &mapped) != 0) {
+        *why = "not an IPv4 or IPv6 address (no spaces, zone ids or leading zeros)";
+        return -1;
+    }
+    max = out->net.family == 4 ? 32 : 128;
+    if (slash == NULL) {
+        bits = max;
+    } else if (parse_prefix(slash + 1, max, &bits) != 0) {
+        memset(out, 0, sizeof(*out));
+        *why = max == 32 ? "the prefix length must be a number from 0 to 32 without leading zeros"
+                         : "the prefix length must be a number from 0 to 128 without leading zeros";
+        return -1;
+    }
+    out->bits = (uint8_t)bits;
+    if (host_bits_set(&out->net, bits)) {
+        /* Leave the corrected network in *out so that callers without a
+         * pool can still suggest it. */
+        clear_host_bits(&out->net, bits);
+        if (mapped && bits >= 96) {
+            unmap(&out->net);
+            out->bits = (uint8_t)(bits - 96);
+        }
+        if (pool != NULL) {
+            char net[MG_IP_TEXT_MAX + 8];
+            mg_cidr_format(out, net, sizeof(net));
+            *why = apr_psprintf(pool, "host bits are set below the /%u prefix; did you mean %s?",
+                                bits, net);
+        } else {
+            *why = "host bits are set below the prefix length";
+        }
+        return -1;
+    }
+    /* A mapped network with a prefix shorter than /96 always has host bits
+     * set (the ffff part), so it was refused above. */
+    if (mapped) {
+        unmap(&out->net);
+        out->bits = (uint8_t)(bits - 96);
+    }
+    return 0;
+}
+
+int mg_cidr_parse(const char *s, mg_cidr_t *out, const char **why)
+{
+    return cidr_parse(NULL, s, out, why);
+}
+
+int mg_cidr_parse_pool(apr_pool_t *pool, const char *s, mg_cidr_t *out, const char **why)
+{
+    return cidr_parse(pool, s, out, why);
+}
+
+int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip)
+{
+    unsigned whole, rest;
+
+    if (c == NULL || ip == NULL || c->net.family == 0 || c->net.family != ip->family) {
+        return 0;
+    }
+    whole = c->bits / 8u;
+    rest = c->bits % 8u;
+    if (memcmp(c->net.addr, ip->addr, whole) != 0) {
+        return 0;
+    }
+    if (rest != 0) {
+        uint8_t mask = (uint8_t)(0xff00u >> rest);
+        if ((ip->addr[whole] & mask) != c->net.addr[whole]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+const char *mg_ip_format(const mg_ip_t *ip, char *buf, size_t len)
+{
+    char tmp[MG_IP_TEXT_MAX];
+    const char *r = NULL;
+
+    if (buf == NULL || len == 0) {
+        return NULL;
+    }
+    if (ip != NULL && ip->family == 4) {
+        r = inet_ntop(AF_INET, ip->addr, tmp, sizeof(tmp));
+    } else if (ip != NULL && ip->family == 6) {
+        r = inet_ntop(AF_INET6, ip->addr, tmp, sizeof(tmp));
+    }
+    apr_cpystrn(buf, r ? r : "(invalid)", len);
+    return buf;
+}
+
+const char *mg_cidr_format(const mg_cidr_t *c, char *buf, size_t len)
+{
+    char tmp[MG_IP_TEXT_MAX];
+
+    if (buf == NULL || len == 0) {
+        return NULL;
+    }
+    if (c == NULL || (c->net.family != 4 && c->net.family != 6)) {
+        apr_cpystrn(buf, "(invalid)", len);
+        return buf;
+    }
+    mg_ip_format(&c->net, tmp, sizeof(tmp));
+    apr_snprintf(buf, len, "%s/%u", tmp, (unsigned)c->bits);
+    return buf;
+}

@@ -4,7 +4,10 @@
 #ifndef MG_IP_H
 #define MG_IP_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <apr_pools.h>
 
 typedef struct mg_ip {
     uint8_t family; /* 4 or 6; 0 = invalid */
@@ -20,11 +23,18 @@ typedef struct mg_cidr {
  * (no zone ids, no leading zeros ambiguity: inet_pton rules). */
 int mg_ip_parse(const char *s, mg_ip_t *out);
 /* Parse "192.0.2.0/24", "2001:db8::/32", or a bare address (/32 or /128).
- * Host bits set below the prefix are an error ("192.0.2.1/24": *why says so).
- * 0 ok, -1 invalid with *why set to a sentence. */
+ * The prefix is 0..32 / 0..128 in plain decimal ("/024", "/+24", "/ 24" are
+ * refused). "::ffff:192.0.2.0/120" becomes 192.0.2.0/24.
+ * Host bits set below the prefix are an error ("192.0.2.1/24": *why says so,
+ * and *out then holds the corrected network 192.0.2.0/24 for a hint).
+ * 0 ok, -1 invalid with *why set to a static sentence (why may be NULL). */
 int mg_cidr_parse(const char *s, mg_cidr_t *out, const char **why);
+/* Same; *why is allocated from pool and, for host bits set, names the
+ * network that was probably meant ("... did you mean 192.0.2.0/24?"). */
+int mg_cidr_parse_pool(apr_pool_t *pool, const char *s, mg_cidr_t *out, const char **why);
+/* 1 if ip is inside c. Families must agree (mapped addresses are IPv4). */
 int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip);
-/* Text form into buf (>= 64 bytes). */
+/* Text form into buf (>= 64 bytes); "(invalid)" for family 0. Returns buf. */
 const char *mg_ip_format(const mg_ip_t *ip, char *buf, size_t len);
 const char *mg_cidr_format(const mg_cidr_t *c, char *buf, size_t len);
 

@@ -1,2 +1,273 @@
-/* test_ip.c — placeholder: skipped until its owner lands the tests. */
-int main(void) { return 77; }
+/* test_ip.c — address/CIDR parsing, prefix edges, mapped addresses, formatting. */
+#include <string.h>
+
+#include "mg_ip.h"
+#include "mg_test.h"
+
+static mg_ip_t ip(const char *s)
+{
+    mg_ip_t a;
+    ck_assert_msg(mg_ip_parse(s, &a) == 0, "address '%s' should parse", s);
+    return a;
+}
+
+static mg_cidr_t cidr(const char *s)
+{
+    mg_cidr_t c;
+    const char *why = NULL;
+    ck_assert_msg(mg_cidr_parse(s, &c, &why) == 0, "CIDR '%s' should parse: %s", s, why ? why : "");
+    return c;
+}
+
+/* ---- match edges: {cidr, address, expected} ---- */
+static const struct {
+    const char *cidr, *addr;
+    int match;
+} match_cases[] = {
+    /* /0 covers its whole family and nothing of the other */
+    {"0.0.0.0/0", "0.0.0.0", 1},
+    {"0.0.0.0/0", "255.255.255.255", 1},
+    {"0.0.0.0/0", "::1", 0},
+    {"::/0", "::", 1},
+    {"::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1},
+    {"::/0", "192.0.2.1", 0},
+    /* /32 and /128: exactly one address */
+    {"192.0.2.7/32", "192.0.2.7", 1},
+    {"192.0.2.7/32", "192.0.2.6", 0},
+    {"192.0.2.7/32", "192.0.2.8", 0},
+    {"192.0.2.7", "192.0.2.7", 1},
+    {"2001:db8::1/128", "2001:db8::1", 1},
+    {"2001:db8::1/128", "2001:db8::", 0},
+    {"2001:db8::1/128", "2001:db8::2", 0},
+    /* /1 splits the space in halves */
+    {"128.0.0.0/1", "128.0.0.0", 1},
+    {"128.0.0.0/1", "255.255.255.255", 1},
+    {"128.0.0.0/1", "127.255.255.255", 0},
+    {"8000::/1", "8000::", 1},
+    {"8000::/1", "7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0},
+    /* /31 and /127: two addresses */
+    {"192.0.2.4/31", "192.0.2.4", 1},
+    {"192.0.2.4/31", "192.0.2.5", 1},
+    {"192.0.2.4/31", "192.0.2.3", 0},
+    {"192.0.2.4/31", "192.0.2.6", 0},
+    {"2001:db8::4/127", "2001:db8::5", 1},
+    {"2001:db8::4/127", "2001:db8::6", 0},
+    {"2001:db8::4/127", "2001:db8::3", 0},
+    /* /24 first/last address and just outside */
+    {"192.0.2.0/24", "192.0.2.0", 1},
+    {"192.0.2.0/24", "192.0.2.255", 1},
+    {"192.0.2.0/24", "192.0.1.255", 0},
+    {"192.0.2.0/24", "192.0.3.0", 0},
+    /* prefix not on a byte boundary */
+    {"10.0.16.0/20", "10.0.16.0", 1},
+    {"10.0.16.0/20", "10.0.31.255", 1},
+    {"10.0.16.0/20", "10.0.15.255", 0},
+    {"10.0.16.0/20", "10.0.32.0", 0},
+    {"2001:db8::/32", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 1},
+    {"2001:db8::/32", "2001:db9::", 0},
+    {"2001:db8::/32", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", 0},
+    {"2001:db8:8000::/33", "2001:db8:8000::", 1},
+    {"2001:db8:8000::/33", "2001:db8:7fff:ffff:ffff:ffff:ffff:ffff", 0},
+    /* mapped addresses are IPv4 on both sides */
+    {"192.0.2.0/24", "::ffff:192.0.2.9", 1},
+    {"192.0.2.0/24", "::ffff:c000:0209", 1},
+    {"192.0.2.0/24", "::ffff:192.0.3.9", 0},
+    {"::ffff:192.0.2.0/120", "192.0.2.200", 1},
+    {"::ffff:0:0/96", "203.0.113.5", 1},
+    {"::ffff:0:0/96", "2001:db8::1", 0},
+    /* IPv4-compatible (not mapped) stays IPv6 */
+    {"192.0.2.0/24", "::192.0.2.9", 0},
+    /* family mismatch never matches, even with identical leading bytes */
+    {"0.0.0.0/8", "::", 0},
+    {"::/8", "0.0.0.1", 0},
+};
+
+START_TEST(test_cidr_match_edges)
+{
+    mg_cidr_t c = cidr(match_cases[_i].cidr);
+    mg_ip_t a = ip(match_cases[_i].addr);
+    ck_assert_msg(mg_cidr_match(&c, &a) == match_cases[_i].match, "%s in %s should be %d",
+                  match_cases[_i].addr, match_cases[_i].cidr, match_cases[_i].match);
+}
+END_TEST
+
+/* ---- invalid CIDRs and addresses ---- */
+static const char *const bad_cidrs[] = {
+    "",
+    "/",
+    "/24",
+    "192.0.2.0/",
+    "192.0.2.0/33",
+    "192.0.2.0/-1",
+    "192.0.2.0/ 24",
+    "192.0.2.0 /24",
+    "192.0.2.0/24 ",
+    " 192.0.2.0/24",
+    "192.0.2.0/024",
+    "192.0.2.0/+24",
+    "192.0.2.0/2a",
+    "192.0.2.0/24/24",
+    "192.0.2.0/1000",
+    "2001:db8::/129",
+    "2001:db8::/0128",
+    "010.1.1.1",
+    "10.1.1",
+    "10.1.1.1.1",
+    "256.1.1.1",
+    "1.2.3.-4",
+    "0x7f.0.0.1",
+    "fe80::1%eth0",
+    "fe80::1%eth0/64",
+    "2001:db8:::1",
+    "2001:db8::g",
+    "1:2:3:4:5:6:7:8:9",
+    "[2001:db8::1]",
+    "localhost",
+    "192.0.2.0\n",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+};
+
+START_TEST(test_invalid_cidr_is_refused_with_reason)
+{
+    mg_cidr_t c;
+    const char *why = NULL;
+    ck_assert_msg(mg_cidr_parse(bad_cidrs[_i], &c, &why) == -1, "'%s' must be refused",
+                  bad_cidrs[_i]);
+    ck_assert_ptr_nonnull(why);
+    ck_assert_int_gt(strlen(why), 10);
+    ck_assert_int_eq(c.net.family, 0);
+}
+END_TEST
+
+START_TEST(test_invalid_address_is_refused)
+{
+    mg_ip_t a;
+    /* the bare address forms of the list, where there is no slash */
+    if (strchr(bad_cidrs[_i], '/') != NULL) {
+        return;
+    }
+    ck_assert_msg(mg_ip_parse(bad_cidrs[_i], &a) == -1, "'%s' must be refused", bad_cidrs[_i]);
+    ck_assert_int_eq(a.family, 0);
+}
+END_TEST
+
+START_TEST(test_whitespace_and_zone_ids_are_refused_by_ip_parse)
+{
+    mg_ip_t a;
+    ck_assert_int_eq(mg_ip_parse(" 192.0.2.1", &a), -1);
+    ck_assert_int_eq(mg_ip_parse("192.0.2.1 ", &a), -1);
+    ck_assert_int_eq(mg_ip_parse("192.0.2.1\t", &a), -1);
+    ck_assert_int_eq(mg_ip_parse(" ::1", &a), -1);
+    ck_assert_int_eq(mg_ip_parse("fe80::1%1", &a), -1);
+    ck_assert_int_eq(mg_ip_parse("01.2.3.4", &a), -1);
+    ck_assert_int_eq(mg_ip_parse(NULL, &a), -1);
+    ck_assert_int_eq(mg_ip_parse("", &a), -1);
+}
+END_TEST
+
+START_TEST(test_host_bits_set_is_refused_with_hint_naming_network)
+{
+    mg_cidr_t c;
+    const char *why = NULL;
+    char buf[64];
+
+    ck_assert_int_eq(mg_cidr_parse_pool(mg_test_pool, "192.0.2.1/24", &c, &why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "192.0.2.0/24"));
+    ck_assert_ptr_nonnull(strstr(why, "host bits"));
+    /* the pool-less variant leaves the corrected network in *out */
+    ck_assert_int_eq(mg_cidr_parse("192.0.2.1/24", &c, &why), -1);
+    ck_assert_str_eq(mg_cidr_format(&c, buf, sizeof(buf)), "192.0.2.0/24");
+    ck_assert_int_eq(mg_cidr_parse_pool(mg_test_pool, "2001:db8::1/64", &c, &why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "2001:db8::/64"));
+    ck_assert_int_eq(mg_cidr_parse_pool(mg_test_pool, "10.0.17.0/20", &c, &why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "10.0.16.0/20"));
+    ck_assert_int_eq(mg_cidr_parse_pool(mg_test_pool, "::ffff:192.0.2.1/120", &c, &why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "192.0.2.0/24"));
+    /* a mapped address under /96 would cover non-mapped IPv6 too */
+    ck_assert_int_eq(mg_cidr_parse("::ffff:0.0.0.0/95", &c, &why), -1);
+}
+END_TEST
+
+START_TEST(test_prefix_bounds_are_inclusive)
+{
+    mg_cidr_t c;
+    ck_assert_int_eq(cidr("0.0.0.0/0").bits, 0);
+    ck_assert_int_eq(cidr("255.255.255.255/32").bits, 32);
+    ck_assert_int_eq(cidr("::/0").bits, 0);
+    ck_assert_int_eq(cidr("::1/128").bits, 128);
+    ck_assert_int_eq(cidr("::1").bits, 128);
+    ck_assert_int_eq(cidr("198.51.100.1").bits, 32);
+    ck_assert_int_eq(mg_cidr_parse("0.0.0.0/33", &c, NULL), -1);
+    ck_assert_int_eq(mg_cidr_parse("::/129", &c, NULL), -1);
+}
+END_TEST
+
+START_TEST(test_mapped_address_is_normalised_to_ipv4)
+{
+    mg_ip_t a = ip("::ffff:192.0.2.1");
+    mg_ip_t b = ip("192.0.2.1");
+    char buf[64];
+
+    ck_assert_int_eq(a.family, 4);
+    ck_assert_mem_eq(&a, &b, sizeof(a));
+    ck_assert_str_eq(mg_ip_format(&a, buf, sizeof(buf)), "192.0.2.1");
+    mg_cidr_t c = cidr("::ffff:10.0.0.0/104");
+    ck_assert_int_eq(c.net.family, 4);
+    ck_assert_str_eq(mg_cidr_format(&c, buf, sizeof(buf)), "10.0.0.0/8");
+    c = cidr("::ffff:0:0/96");
+    ck_assert_str_eq(mg_cidr_format(&c, buf, sizeof(buf)), "0.0.0.0/0");
+}
+END_TEST
+
+START_TEST(test_format_gives_canonical_text)
+{
+    char buf[64];
+    mg_ip_t a = ip("2001:0db8:0000:0000:0000:0000:0000:0001");
+    ck_assert_str_eq(mg_ip_format(&a, buf, sizeof(buf)), "2001:db8::1");
+    mg_cidr_t c = cidr("2001:DB8::/32");
+    ck_assert_str_eq(mg_cidr_format(&c, buf, sizeof(buf)), "2001:db8::/32");
+    c = cidr("203.0.113.0/24");
+    ck_assert_str_eq(mg_cidr_format(&c, buf, sizeof(buf)), "203.0.113.0/24");
+    mg_ip_t z;
+    memset(&z, 0, sizeof(z));
+    ck_assert_str_eq(mg_ip_format(&z, buf, sizeof(buf)), "(invalid)");
+    /* a short buffer truncates but stays terminated */
+    ck_assert_str_eq(mg_cidr_format(&c, buf, 5), "203.");
+}
+END_TEST
+
+START_TEST(test_invalid_cidr_or_address_never_matches)
+{
+    mg_cidr_t c;
+    mg_ip_t a;
+    memset(&c, 0, sizeof(c));
+    memset(&a, 0, sizeof(a));
+    ck_assert_int_eq(mg_cidr_match(&c, &a), 0);
+    c = cidr("0.0.0.0/0");
+    ck_assert_int_eq(mg_cidr_match(&c, &a), 0);
+    ck_assert_int_eq(mg_cidr_match(&c, NULL), 0);
+}
+END_TEST
+
+static Suite *ip_suite(void)
+{
+    Suite *s = suite_create("ip");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_add_loop_test(tc, test_cidr_match_edges, 0,
+                        (int)(sizeof(match_cases) / sizeof(match_cases[0])));
+    tcase_add_loop_test(tc, test_invalid_cidr_is_refused_with_reason, 0,
+                        (int)(sizeof(bad_cidrs) / sizeof(bad_cidrs[0])));
+    tcase_add_loop_test(tc, test_invalid_address_is_refused, 0,
+                        (int)(sizeof(bad_cidrs) / sizeof(bad_cidrs[0])));
+    tcase_add_test(tc, test_whitespace_and_zone_ids_are_refused_by_ip_parse);
+    tcase_add_test(tc, test_host_bits_set_is_refused_with_hint_naming_network);
+    tcase_add_test(tc, test_prefix_bounds_are_inclusive);
+    tcase_add_test(tc, test_mapped_address_is_normalised_to_ipv4);
+    tcase_add_test(tc, test_format_gives_canonical_text);
+    tcase_add_test(tc, test_invalid_cidr_or_address_never_matches);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MG_TEST_MAIN(ip_suite)
