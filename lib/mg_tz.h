@@ -8,6 +8,7 @@
 #ifndef MG_TZ_H
 #define MG_TZ_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <apr_pools.h>
@@ -27,6 +28,15 @@ typedef struct mg_civil {
  * no leading '/'). The directory is $MG_ZONEINFO if set, else
  * /usr/share/zoneinfo. 0 ok; -1 with *why ("unknown time zone 'Mars/Base'"). */
 int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why);
+/* The same from a TZif image in memory (tests, embedded data); `name` is
+ * only recorded. 0 ok; -1 with *why. */
+int mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,
+                      const mg_tz_t **out, const char **why);
+/* A zone that follows one POSIX TZ rule for all time, e.g.
+ * "CET-1CEST,M3.5.0,M10.5.0/3" (the form of a TZif footer). 0 ok; -1. */
+int mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out,
+                     const char **why);
+/* Built-in UTC; also what mg_tz_load gives for "UTC", file or not. */
 const mg_tz_t *mg_tz_utc(void);
 const char *mg_tz_name(const mg_tz_t *tz);
 
