@@ -7,28 +7,46 @@
 #include <stddef.h>
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 
 #define MG_MAX_PATH 4096   /* raw path bytes */
 #define MG_MAX_QUERY 8192  /* raw query bytes */
-#define MG_MAX_SEGMENTS 128
+#define MG_MAX_SEGMENTS 128 /* non-empty raw segments, dot segments included */
+#define MG_MAX_QPARAMS 256  /* non-empty query parameters */
+
+/* Same values as in mg_policy.h (identical redefinition is allowed). */
+#ifndef MG_TR_FORM_PATH
+#define MG_TR_FORM_PATH 1
+#define MG_TR_FORM_QUERY 2
+#endif
 
 typedef struct mg_canon {
     const char *path;     /* canonical path: decoded, '/'-separated, no dot segments,
                              no empty segments, no ';' params, transformation segment
-                             removed; always starts with '/' */
+                             removed; always starts with '/'; ends with '/' exactly
+                             when it names a directory (see trailing_slash) */
     const char *signed_path; /* canonical path INCLUDING the transformation segment
-                                where it was (what a token signs), normalised */
+                                where it was (what a token signs), as "tr:" + the
+                                normalised transformation; == path without one */
     const char *basename; /* last segment of path ("" for a directory) */
     const char *ext;      /* lower-case extension of basename without the dot, or "" */
-    const char *tr;       /* transformation string (without "tr:" / "tr="), or NULL */
-    int tr_form;          /* MG_TR_FORM_PATH or MG_TR_FORM_QUERY when tr != NULL */
-    int trailing_slash;   /* the raw path ended in '/' */
+    const char *tr;       /* normalised transformation (mg_transform_normalize) without
+                             "tr:" / "tr=", or NULL */
+    int tr_form;          /* MG_TR_FORM_PATH or MG_TR_FORM_QUERY when tr != NULL, else 0 */
+    int trailing_slash;   /* path ends in '/': the raw path ended in '/' or in a "." or
+                             ".." segment, or is the root */
+    apr_array_header_t *params; /* the decoded query (mg_qparam_t, in order), as
+                                   mg_query_parse() gives it; never NULL on success */
 } mg_canon_t;
 
 /* Canonicalise a raw (percent-encoded) path and pick the transformation
  * from the path ("/tr:w-300,h-300/...") or from the query's "tr" parameter.
- * Both forms at once, or a repeated "tr", is refused. Returns 0, or -1 with
- * *why set to a sentence. */
+ * Both forms at once, or a repeated "tr", is refused; so is a transformation
+ * that mg_transform_parse() refuses. `query` may be NULL. The query is parsed
+ * once and handed back in out->params. Returns 0, or -1 with *why set to a
+ * short sentence that never echoes the input (out is then zeroed).
+ * Example: "/tr:w-100/a/B.JPG" -> path "/a/B.JPG", signed_path
+ * "/tr:w-100/a/B.JPG", basename "B.JPG", ext "jpg", tr "w-100". */
 int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
                   mg_canon_t *out, const char **why);
 
@@ -36,15 +54,21 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
 typedef struct mg_qparam {
     const char *name, *value;
 } mg_qparam_t;
-/* Parse a raw query ("a=1&b=%20"); -1 with *why on malformed encoding. */
+/* Parse a raw query ("a=1&b=%20"): pairs split on '&' only, name and value
+ * at the first '=', '+' is a space, empty pairs skipped, a pair without '='
+ * has value "". NULL or "" gives an empty array. -1 with *why on malformed
+ * or forbidden encoding, a pair without a name, or too many pairs. */
 int mg_query_parse(apr_pool_t *pool, const char *query,
                    apr_array_header_t **params, const char **why);
 /* First value of `name`, or NULL; *count (if non-NULL) = occurrences. */
 const char *mg_query_get(const apr_array_header_t *params, const char *name,
                          int *count);
 
-/* Percent-encode for a URL path (RFC 3986 unreserved and '/' kept) or a
- * query value (unreserved kept). Used by signers and redirects. */
+/* Percent-encode for a URL path (RFC 3986 unreserved, '/' and the sub-delims
+ * ! $ & ' ( ) * + , = plus ':' '@' kept; ';' '%' and everything else encoded)
+ * or a query name/value (unreserved kept, space is %20). Uppercase hex.
+ * mg_canon_path(mg_pct_encode_path(c.path)) gives back c.path. Used by
+ * signers and redirects. NULL in, NULL out. */
 const char *mg_pct_encode_path(apr_pool_t *pool, const char *s);
 const char *mg_pct_encode_query(apr_pool_t *pool, const char *s);
 
