@@ -84,7 +84,7 @@ typedef struct mg_timewin {
 typedef enum { MG_EMPTY_REF_ALLOW = 0, MG_EMPTY_REF_DENY = 1 } mg_empty_ref_t;
 typedef struct mg_hotlink {
     const char *name;
-    apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "https://*.example.com", "*.example.com" */
+    apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "*.example.com" with or without "https://" */
     int same_origin;              /* allow the request's own Host (default 1) */
     int fetch_metadata;           /* honour Sec-Fetch-Site (default 1) */
     mg_empty_ref_t empty_referer; /* no Referer and no Origin and no Sec-Fetch-Site */
@@ -137,7 +137,7 @@ typedef enum { MG_TOKEN_NONE = 0, MG_TOKEN_REQUIRED, MG_TOKEN_ALTERNATIVE } mg_t
 
 /* One path pattern of a rule. */
 typedef struct mg_pathpat {
-    const char *text;     /* as written, e.g. "/photos/" or "/photos/*\/thumb-*.jpg" */
+    const char *text;     /* as written, e.g. "/photos/" or a glob such as "/photos/thumb-*.jpg" */
     int is_glob;          /* contains * or ? */
     int literal_depth;    /* number of leading literal segments */
     mg_pos_t pos;
@@ -238,6 +238,28 @@ const mg_rule_t *mg_policy_match(const mg_policy_t *policy, const char *canon_pa
 
 /* Class bitset for a lower-case extension (no dot); 0 when none. */
 mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext);
+
+/* Lookups in the compiled policy used by mg_request.c and mg_eval.c; all
+ * allocation-free and O(1) or O(path depth) (mg_policy_compile.c). */
+/* mg_policy_match that also reports the pattern that matched (for traces)
+ * and, when no rule owns the path, the first rule that matched path and
+ * class but not the method (reason method-not-allowed). Outputs may be NULL. */
+const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon_path,
+                                    mg_classset_t ext_classes, unsigned method_bit,
+                                    const mg_pathpat_t **pattern, const mg_rule_t **method_rule);
+/* Index of the declared role `name` (a slice of `len` bytes), or -1. */
+int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len);
+/* identity.users roles of `user`; 0 if the user is not listed. */
+mg_roleset_t mg_policy_user_roles(const mg_policy_t *policy, const char *user);
+/* Transformation profile checks against sets and `require` parsed once at
+ * compile time. in_sets: 1 when `tr` equals one of tp->sets (order of
+ * parameters within a step ignored). has_required: 1 when every required
+ * pair is present in some step, else 0 with *missing = the require entry. */
+struct mg_tr;
+int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                         const struct mg_tr *tr);
+int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                              const struct mg_tr *tr, const char **missing);
 
 /* Canonical text form of the policy (valid policy YAML, deterministic; the
  * output of `mgctl compile`) and its digest. mg_policy_emit.c. */

@@ -1,2 +1,815 @@
-/* mg_policy_compile.c — placeholder until its owner lands it. */
-typedef int mg_mg_policy_compile_placeholder_t;
+/* mg_policy_compile.c — turns the loaded policy into lookup structures.
+ *
+ * Owns: the path trie (which rule owns a canonical path, docs/policy.md
+ * "Which rule applies"), the extension -> class table, the role and user
+ * tables used by mg_request_prepare(), the pre-parsed transformation sets
+ * and required pairs, the method bits, and the shadowed/overlapping-rule
+ * warnings. Everything is built once at configuration time in the policy's
+ * pool; the lookups below never allocate and never take locks, so any number
+ * of threads may use one compiled policy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "mg_policy.h"
+#include "mg_transform.h"
+
+/* One segment of a pattern. */
+enum { SEG_LITERAL = 0, SEG_WILD = 1, SEG_DOUBLESTAR = 2 };
+typedef struct seg {
+    const char *s;
+    size_t len;
+    int kind;
+} seg_t;
+
+/* A (rule, pattern) pair attached to the trie node of its literal prefix. */
+typedef struct entry {
+    const mg_rule_t *rule;
+    const mg_pathpat_t *pat;
+    int pat_index; /* position of the pattern in rule->paths */
+    int is_glob;
+    int depth; /* leading literal segments */
+    int nsegs; /* all segments of the pattern */
+    seg_t *segs;
+    const char *key; /* normalised pattern, for the identical-pattern warnings */
+} entry_t;
+
+typedef struct node {
+    apr_hash_t *children; /* segment text -> struct node*; NULL while a leaf */
+    struct node *parent;
+    apr_array_header_t *build; /* entry_t* while compiling */
+    entry_t **entries;         /* sorted by the tie-breaking order */
+    int nentries;
+} node_t;
+
+typedef struct ext_slot {
+    const char *ext; /* lower-case; NULL marks an empty slot */
+    size_t len;
+    mg_classset_t set;
+} ext_slot_t;
+
+/* Transformation profile data parsed once, so requests compare structures
+ * instead of normalising strings. */
+typedef struct trprof {
+    mg_tr_t *sets;
+    int nsets;
+    mg_tr_param_t *req;    /* required key-value pairs */
+    const char **req_text; /* the `require` entry each pair came from */
+    int nreq;
+} trprof_t;
+
+typedef struct compiled {
+    node_t *root;
+    ext_slot_t *ext_tab;
+    size_t ext_mask;
+    apr_hash_t *roles;   /* role name -> index + 1 */
+    apr_hash_t *users;   /* user name -> const mg_user_roles_t* */
+    apr_hash_t *trprofs; /* profile pointer -> trprof_t* */
+} compiled_t;
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                             */
+/* ------------------------------------------------------------------ */
+
+unsigned mg_method_bit(const char *method)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } methods[] = {{"GET", MG_M_GET},    {"HEAD", MG_M_HEAD},     {"POST", MG_M_POST},
+                   {"PUT", MG_M_PUT},    {"DELETE", MG_M_DELETE}, {"OPTIONS", MG_M_OPTIONS},
+                   {"PATCH", MG_M_PATCH}};
+    if (method == NULL || *method == '\0')
+        return 0;
+    /* Methods are case-sensitive (RFC 9110 9.1): "get" is some other method. */
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(method, methods[i].name) == 0)
+            return methods[i].bit;
+    return MG_M_OTHER;
+}
+
+/* ------------------------------------------------------------------ */
+/* Segments and globs                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Next non-empty '/'-separated segment of *p; 0 at the end. */
+static int next_seg(const char **p, const char **s, size_t *len)
+{
+    const char *q = *p;
+    while (*q == '/')
+        q++;
+    if (*q == '\0') {
+        *p = q;
+        return 0;
+    }
+    const char *e = q;
+    while (*e != '\0' && *e != '/')
+        e++;
+    *s = q;
+    *len = (size_t)(e - q);
+    *p = e;
+    return 1;
+}
+
+/* `*` any run within the segment, `?` one byte. The classic greedy matcher
+ * with one backtrack point: linear-ish, no recursion, no allocation. */
+static int seg_glob(const char *pat, size_t plen, const char *s, size_t slen)
+{
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+    while (si < slen) {
+        if (pi < plen && pat[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+        } else if (pi < plen && (pat[pi] == '?' || pat[pi] == s[si])) {
+            pi++;
+            si++;
+        } else if (star_p != (size_t)-1) {
+            pi = star_p + 1;
+            si = ++star_s;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && pat[pi] == '*')
+        pi++;
+    return pi == plen;
+}
+
+static int seg_match(const seg_t *g, const char *s, size_t len)
+{
+    if (g->kind == SEG_LITERAL)
+        return g->len == len && memcmp(g->s, s, len) == 0;
+    return seg_glob(g->s, g->len, s, len);
+}
+
+/* Whole-path glob: the same greedy algorithm one level up, where `**` is the
+ * star over whole segments and every other pattern segment matches exactly
+ * one path segment. */
+static int path_glob(const seg_t *segs, int nsegs, const char *path)
+{
+    int pi = 0, star_p = -1;
+    const char *cur = path, *star_cur = NULL;
+    const char *s;
+    size_t len;
+    for (;;) {
+        const char *after = cur;
+        if (!next_seg(&after, &s, &len))
+            break;
+        if (pi < nsegs && segs[pi].kind == SEG_DOUBLESTAR) {
+            star_p = pi++;
+            star_cur = cur;
+        } else if (pi < nsegs && seg_match(&segs[pi], s, len)) {
+            pi++;
+            cur = after;
+        } else if (star_p >= 0) {
+            /* let `**` swallow one more segment and retry */
+            const char *q = star_cur;
+            if (!next_seg(&q, &s, &len))
+                return 0;
+            star_cur = q;
+            cur = q;
+            pi = star_p + 1;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < nsegs && segs[pi].kind == SEG_DOUBLESTAR)
+        pi++;
+    return pi == nsegs;
+}
+
+/* Split a pattern into segments; returns the count. */
+static int split_pattern(apr_pool_t *pool, const char *text, seg_t **out, int *depth, int *is_glob)
+{
+    int n = 0, d = 0, literal_run = 1, glob = 0;
+    const char *p = text, *s;
+    size_t len;
+    while (next_seg(&p, &s, &len))
+        n++;
+    seg_t *segs = apr_pcalloc(pool, sizeof(seg_t) * (size_t)(n > 0 ? n : 1));
+    p = text;
+    for (int i = 0; next_seg(&p, &s, &len); i++) {
+        segs[i].s = s;
+        segs[i].len = len;
+        if (len == 2 && s[0] == '*' && s[1] == '*')
+            segs[i].kind = SEG_DOUBLESTAR;
+        else if (memchr(s, '*', len) != NULL || memchr(s, '?', len) != NULL)
+            segs[i].kind = SEG_WILD;
+        else
+            segs[i].kind = SEG_LITERAL;
+        if (segs[i].kind != SEG_LITERAL) {
+            glob = 1;
+            literal_run = 0;
+        } else if (literal_run) {
+            d++;
+        }
+    }
+    *out = segs;
+    *depth = d;
+    *is_glob = glob;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Trie                                                                */
+/* ------------------------------------------------------------------ */
+
+static node_t *node_child(apr_pool_t *pool, node_t *n, const seg_t *g)
+{
+    if (n->children == NULL)
+        n->children = apr_hash_make(pool);
+    node_t *c = apr_hash_get(n->children, g->s, (apr_ssize_t)g->len);
+    if (c == NULL) {
+        c = apr_pcalloc(pool, sizeof(*c));
+        c->parent = n;
+        apr_hash_set(n->children, g->s, (apr_ssize_t)g->len, c);
+    }
+    return c;
+}
+
+/* docs/policy.md tie-break at equal depth: glob before prefix, then a rule
+ * with classes before one without, then file order. */
+static int entry_cmp(const void *a, const void *b)
+{
+    const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
+    if (x->is_glob != y->is_glob)
+        return x->is_glob ? -1 : 1;
+    int xc = x->rule->classes != 0, yc = y->rule->classes != 0;
+    if (xc != yc)
+        return xc ? -1 : 1;
+    if (x->rule->index != y->rule->index)
+        return x->rule->index < y->rule->index ? -1 : 1;
+    return (x->pat_index > y->pat_index) - (x->pat_index < y->pat_index);
+}
+
+static void finish_nodes(apr_pool_t *pool, node_t *n)
+{
+    if (n->build != NULL && n->build->nelts > 0) {
+        n->nentries = n->build->nelts;
+        n->entries = (entry_t **)n->build->elts;
+        qsort(n->entries, (size_t)n->nentries, sizeof(entry_t *), entry_cmp);
+    }
+    if (n->children != NULL) {
+        for (apr_hash_index_t *hi = apr_hash_first(pool, n->children); hi; hi = apr_hash_next(hi))
+            finish_nodes(pool, apr_hash_this_val(hi));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Extension table                                                     */
+/* ------------------------------------------------------------------ */
+
+static inline unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* FNV-1a over the lower-cased bytes: the table is tiny and static, so a
+ * short open-addressing probe beats apr_hash's chained buckets here. */
+static uint32_t ext_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= lower((unsigned char)s[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int ext_eq(const ext_slot_t *e, const char *s, size_t len)
+{
+    if (e->len != len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (e->ext[i] != (char)lower((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static void build_ext_table(apr_pool_t *pool, compiled_t *c, const mg_policy_t *policy)
+{
+    size_t n = 0, size = 16;
+    int ncls = policy->classes ? policy->classes->nelts : 0;
+    const mg_class_t *cls = ncls ? (const mg_class_t *)policy->classes->elts : NULL;
+    for (int i = 0; i < ncls; i++)
+        n += cls[i].exts ? (size_t)cls[i].exts->nelts : 0;
+    while (size < 2 * n + 1)
+        size <<= 1;
+    c->ext_tab = apr_pcalloc(pool, sizeof(ext_slot_t) * size);
+    c->ext_mask = size - 1;
+    for (int i = 0; i < ncls && i < MG_MAX_CLASSES; i++) {
+        if (cls[i].exts == NULL)
+            continue;
+        for (int j = 0; j < cls[i].exts->nelts; j++) {
+            const char *e = APR_ARRAY_IDX(cls[i].exts, j, const char *);
+            size_t len = strlen(e);
+            char *lc = apr_pstrmemdup(pool, e, len);
+            for (size_t k = 0; k < len; k++)
+                lc[k] = (char)lower((unsigned char)lc[k]);
+            size_t h = ext_hash(lc, len) & c->ext_mask;
+            while (c->ext_tab[h].ext != NULL && !ext_eq(&c->ext_tab[h], lc, len))
+                h = (h + 1) & c->ext_mask;
+            c->ext_tab[h].ext = lc;
+            c->ext_tab[h].len = len;
+            c->ext_tab[h].set |= (mg_classset_t)1 << i;
+        }
+    }
+}
+
+mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || ext == NULL || *ext == '\0')
+        return 0;
+    size_t len = strlen(ext);
+    size_t h = ext_hash(ext, len) & c->ext_mask;
+    /* The table is at most half full, so the probe always reaches a hole. */
+    while (c->ext_tab[h].ext != NULL) {
+        if (ext_eq(&c->ext_tab[h], ext, len))
+            return c->ext_tab[h].set;
+        h = (h + 1) & c->ext_mask;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Matching                                                            */
+/* ------------------------------------------------------------------ */
+
+static int class_ok(const mg_rule_t *r, mg_classset_t ext_classes)
+{
+    return r->classes == 0 || (r->classes & ext_classes) != 0;
+}
+
+const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon_path,
+                                    mg_classset_t ext_classes, unsigned method_bit,
+                                    const mg_pathpat_t **pattern, const mg_rule_t **method_rule)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (pattern)
+        *pattern = NULL;
+    if (method_rule)
+        *method_rule = NULL;
+    if (c == NULL || canon_path == NULL)
+        return NULL;
+
+    /* Down the trie as far as the literal segments go ... */
+    const node_t *n = c->root;
+    const char *p = canon_path, *s;
+    size_t len;
+    while (n->children != NULL && next_seg(&p, &s, &len)) {
+        const node_t *child = apr_hash_get(n->children, s, (apr_ssize_t)len);
+        if (child == NULL)
+            break;
+        n = child;
+    }
+    /* ... then back up: the deepest node with a candidate wins, and inside a
+     * node the entries are already in tie-breaking order. */
+    for (; n != NULL; n = n->parent) {
+        for (int i = 0; i < n->nentries; i++) {
+            const entry_t *e = n->entries[i];
+            if (!class_ok(e->rule, ext_classes))
+                continue;
+            if (e->is_glob && !path_glob(e->segs, e->nsegs, canon_path))
+                continue;
+            if ((e->rule->methods & method_bit) == 0) {
+                if (method_rule && *method_rule == NULL)
+                    *method_rule = e->rule;
+                continue;
+            }
+            if (pattern)
+                *pattern = e->pat;
+            return e->rule;
+        }
+    }
+    return NULL;
+}
+
+const mg_rule_t *mg_policy_match(const mg_policy_t *policy, const char *canon_path,
+                                 mg_classset_t ext_classes, unsigned method_bit)
+{
+    return mg_policy_match_ex(policy, canon_path, ext_classes, method_bit, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Roles, users, transformation profiles                               */
+/* ------------------------------------------------------------------ */
+
+int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || name == NULL || len == 0)
+        return -1;
+    void *v = apr_hash_get(c->roles, name, (apr_ssize_t)len);
+    return v ? (int)((uintptr_t)v - 1) : -1;
+}
+
+mg_roleset_t mg_policy_user_roles(const mg_policy_t *policy, const char *user)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || user == NULL)
+        return 0;
+    const mg_user_roles_t *u = apr_hash_get(c->users, user, APR_HASH_KEY_STRING);
+    return u ? u->roles : 0;
+}
+
+static int step_has(const mg_tr_step_t *st, const mg_tr_param_t *p)
+{
+    for (int k = 0; k < st->nparams; k++)
+        if (strcmp(st->params[k].key, p->key) == 0 && strcmp(st->params[k].value, p->value) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keys are unique within a step (the parser refuses duplicates), so equal
+ * counts plus inclusion is equality of the parameter sets. */
+static int tr_equal(const mg_tr_t *a, const mg_tr_t *b)
+{
+    if (a->nsteps != b->nsteps)
+        return 0;
+    for (int i = 0; i < a->nsteps; i++) {
+        if (a->steps[i].nparams != b->steps[i].nparams)
+            return 0;
+        for (int k = 0; k < a->steps[i].nparams; k++)
+            if (!step_has(&b->steps[i], &a->steps[i].params[k]))
+                return 0;
+    }
+    return 1;
+}
+
+static const trprof_t *trprof_of(const mg_policy_t *policy, const mg_transform_policy_t *tp)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || tp == NULL)
+        return NULL;
+    return apr_hash_get(c->trprofs, &tp, sizeof(tp));
+}
+
+int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                         const struct mg_tr *tr)
+{
+    const trprof_t *t = trprof_of(policy, tp);
+    if (t == NULL || tr == NULL)
+        return 0;
+    for (int i = 0; i < t->nsets; i++)
+        if (tr_equal(&t->sets[i], tr))
+            return 1;
+    return 0;
+}
+
+int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                              const struct mg_tr *tr, const char **missing)
+{
+    const trprof_t *t = trprof_of(policy, tp);
+    if (missing)
+        *missing = NULL;
+    if (t == NULL)
+        return tp == NULL || tp->require == NULL || tp->require->nelts == 0;
+    for (int i = 0; i < t->nreq; i++) {
+        int found = 0;
+        for (int s = 0; tr && s < tr->nsteps && !found; s++)
+            found = step_has(&tr->steps[s], &t->req[i]);
+        if (!found) {
+            if (missing)
+                *missing = t->req_text[i];
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *diag_file(const mg_policy_t *policy)
+{
+    return policy->file ? policy->file : (policy->name ? policy->name : "policy");
+}
+
+static mg_status_t compile_trprof(apr_pool_t *pool, compiled_t *c, const mg_policy_t *policy,
+                                  const mg_transform_policy_t *tp, mg_diags_t *diags)
+{
+    if (tp == NULL || apr_hash_get(c->trprofs, &tp, sizeof(tp)) != NULL)
+        return MG_OK;
+    mg_status_t st = MG_OK;
+    trprof_t *t = apr_pcalloc(pool, sizeof(*t));
+    const char *why = NULL;
+    int nsets = tp->sets ? tp->sets->nelts : 0;
+    t->sets = apr_pcalloc(pool, sizeof(mg_tr_t) * (size_t)(nsets + 1));
+    for (int i = 0; i < nsets; i++) {
+        const char *s = APR_ARRAY_IDX(tp->sets, i, const char *);
+        if (mg_transform_parse(pool, s, &t->sets[t->nsets], &why) != 0) {
+            if (diags)
+                mg_diag_add(diags, MG_SEV_ERROR, diag_file(policy), tp->pos.line, tp->pos.col,
+                            "bad-transform", "transformation set '%s' of profile '%s': %s", s,
+                            tp->name ? tp->name : "(inline)", why ? why : "malformed");
+            st = MG_EINVAL;
+            continue;
+        }
+        t->nsets++;
+    }
+    int nreq_txt = tp->require ? tp->require->nelts : 0;
+    apr_array_header_t *req = apr_array_make(pool, nreq_txt + 1, sizeof(mg_tr_param_t));
+    apr_array_header_t *req_text = apr_array_make(pool, nreq_txt + 1, sizeof(const char *));
+    for (int i = 0; i < nreq_txt; i++) {
+        const char *s = APR_ARRAY_IDX(tp->require, i, const char *);
+        mg_tr_t one;
+        if (mg_transform_parse(pool, s, &one, &why) != 0) {
+            if (diags)
+                mg_diag_add(diags, MG_SEV_ERROR, diag_file(policy), tp->pos.line, tp->pos.col,
+                            "bad-transform", "required transformation '%s' of profile '%s': %s", s,
+                            tp->name ? tp->name : "(inline)", why ? why : "malformed");
+            st = MG_EINVAL;
+            continue;
+        }
+        /* every pair of the entry must be present (in some step) */
+        for (int k = 0; k < one.nsteps; k++)
+            for (int j = 0; j < one.steps[k].nparams; j++) {
+                APR_ARRAY_PUSH(req, mg_tr_param_t) = one.steps[k].params[j];
+                APR_ARRAY_PUSH(req_text, const char *) = s;
+            }
+    }
+    t->req = (mg_tr_param_t *)req->elts;
+    t->req_text = (const char **)req_text->elts;
+    t->nreq = req->nelts;
+    const mg_transform_policy_t **key = apr_palloc(pool, sizeof(*key));
+    *key = tp;
+    apr_hash_set(c->trprofs, key, sizeof(*key), t);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Warnings: shadowed and overlapping rules                            */
+/* ------------------------------------------------------------------ */
+
+static int access_level_of(const mg_rule_t *r, int role)
+{
+    int lvl = -1;
+    for (int i = 0; r->access && i < r->access->nelts; i++) {
+        const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
+        if (a->role == role && (int)a->access > lvl)
+            lvl = (int)a->access;
+    }
+    return lvl;
+}
+
+static int access_alike(const mg_rule_t *a, const mg_rule_t *b)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const mg_rule_t *x = pass ? b : a, *y = pass ? a : b;
+        for (int i = 0; x->access && i < x->access->nelts; i++) {
+            int role = APR_ARRAY_IDX(x->access, i, mg_role_access_t).role;
+            if (access_level_of(x, role) != access_level_of(y, role))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static int ipset_alike(const mg_ipset_t *a, const mg_ipset_t *b)
+{
+    if (a == b)
+        return 1;
+    if (a == NULL || b == NULL)
+        return 0;
+    int na = a->cidrs ? a->cidrs->nelts : 0, nb = b->cidrs ? b->cidrs->nelts : 0;
+    if (na != nb)
+        return 0;
+    return na == 0 || memcmp(a->cidrs->elts, b->cidrs->elts, sizeof(mg_cidr_t) * (size_t)na) == 0;
+}
+
+static int strs_alike(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    int na = a ? a->nelts : 0, nb = b ? b->nelts : 0;
+    if (na != nb || (a == NULL) != (b == NULL))
+        return 0;
+    for (int i = 0; i < na; i++) {
+        int found = 0;
+        for (int j = 0; j < nb && !found; j++)
+            found =
+                strcmp(APR_ARRAY_IDX(a, i, const char *), APR_ARRAY_IDX(b, j, const char *)) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int ptrs_alike(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    int na = a ? a->nelts : 0, nb = b ? b->nelts : 0;
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++) {
+        int found = 0;
+        for (int j = 0; j < nb && !found; j++)
+            found = APR_ARRAY_IDX(a, i, const void *) == APR_ARRAY_IDX(b, j, const void *);
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int str_eq0(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Would the two rules decide every request the same way? Conservative: any
+ * difference in what they check or grant counts as a different outcome. */
+static int rules_decide_alike(const mg_rule_t *a, const mg_rule_t *b)
+{
+    return a->token == b->token && access_alike(a, b) && ipset_alike(a->ip_allow, b->ip_allow) &&
+           ipset_alike(a->ip_deny, b->ip_deny) && strs_alike(a->country_allow, b->country_allow) &&
+           strs_alike(a->country_deny, b->country_deny) && ptrs_alike(a->time, b->time) &&
+           a->hotlink == b->hotlink && a->transforms == b->transforms &&
+           a->transforms_none == b->transforms_none && a->deny.status == b->deny.status &&
+           str_eq0(a->deny.message, b->deny.message) && str_eq0(a->deny.page, b->deny.page) &&
+           a->login == b->login;
+}
+
+/* Class filters compared by the extensions they admit, not by bits: a rule
+ * with `media` admits every `video` extension although the bits differ. */
+static int classes_overlap(const compiled_t *c, mg_classset_t a, mg_classset_t b)
+{
+    if (a == 0 || b == 0 || (a & b) != 0)
+        return 1;
+    for (size_t i = 0; i <= c->ext_mask; i++)
+        if ((c->ext_tab[i].set & a) && (c->ext_tab[i].set & b))
+            return 1;
+    return 0;
+}
+
+static int classes_within(const compiled_t *c, mg_classset_t inner, mg_classset_t outer)
+{
+    if ((inner & ~outer) == 0)
+        return 1;
+    for (size_t i = 0; i <= c->ext_mask; i++)
+        if ((c->ext_tab[i].set & inner) && !(c->ext_tab[i].set & outer))
+            return 0;
+    return 1;
+}
+
+/* Can `earlier` (same pattern) win every request `later` could own? At equal
+ * patterns the tie-break prefers a rule with classes, so a class-less earlier
+ * rule does not shadow a later rule that has classes. */
+static int shadows(const compiled_t *c, const mg_rule_t *earlier, const mg_rule_t *later)
+{
+    if ((later->methods & ~earlier->methods) != 0)
+        return 0;
+    if (earlier->classes == 0)
+        return later->classes == 0;
+    return later->classes != 0 && classes_within(c, later->classes, earlier->classes);
+}
+
+static int overlap(const compiled_t *c, const mg_rule_t *a, const mg_rule_t *b)
+{
+    return (a->methods & b->methods) != 0 && classes_overlap(c, a->classes, b->classes);
+}
+
+static void check_identical(apr_pool_t *pool, const mg_policy_t *policy, entry_t **all, int nall,
+                            mg_diags_t *diags)
+{
+    const compiled_t *c = policy->compiled;
+    const entry_t **by = apr_pcalloc(pool, sizeof(entry_t *) * (size_t)(nall + 1));
+    apr_hash_t *groups = apr_hash_make(pool);
+    const char *file = diag_file(policy);
+
+    /* Entries are in file order, so every group lists earlier rules first. */
+    for (int j = 0; j < nall; j++) {
+        entry_t *e = all[j];
+        apr_array_header_t *g = apr_hash_get(groups, e->key, APR_HASH_KEY_STRING);
+        if (g == NULL) {
+            g = apr_array_make(pool, 2, sizeof(entry_t *));
+            apr_hash_set(groups, e->key, APR_HASH_KEY_STRING, g);
+        }
+        const entry_t *ov = NULL;
+        for (int i = 0; i < g->nelts && by[j] == NULL; i++) {
+            const entry_t *o = APR_ARRAY_IDX(g, i, entry_t *);
+            if (o->rule == e->rule)
+                continue;
+            if (shadows(c, o->rule, e->rule))
+                by[j] = o;
+            else if (ov == NULL && overlap(c, o->rule, e->rule) &&
+                     !rules_decide_alike(o->rule, e->rule))
+                ov = o;
+        }
+        APR_ARRAY_PUSH(g, entry_t *) = e;
+        if (by[j] == NULL && ov != NULL)
+            mg_diag_add(diags, MG_SEV_WARNING, file, e->rule->pos.line, e->rule->pos.col,
+                        "overlapping-rules",
+                        "rules '%s' (line %d) and '%s' have the same path '%s' and overlapping "
+                        "classes and methods but decide differently; each request gets only one "
+                        "of them (a rule with classes first, then the earlier one)",
+                        ov->rule->id, ov->rule->pos.line, e->rule->id, e->pat->text);
+    }
+
+    /* A rule is dead when every one of its paths is shadowed; otherwise name
+     * the dead paths. Entries of one rule are adjacent in `all`. */
+    for (int j = 0; j < nall;) {
+        int k = j, dead = 0;
+        while (k < nall && all[k]->rule == all[j]->rule) {
+            dead += by[k] != NULL;
+            k++;
+        }
+        const mg_rule_t *r = all[j]->rule;
+        if (dead == k - j) {
+            mg_diag_add(diags, MG_SEV_WARNING, file, r->pos.line, r->pos.col, "shadowed-rule",
+                        "rule '%s' can never apply: rule '%s' (line %d) comes first with the "
+                        "same path '%s' and the same or wider classes and methods",
+                        r->id, by[j]->rule->id, by[j]->rule->pos.line, by[j]->pat->text);
+        } else {
+            for (int i = j; i < k; i++)
+                if (by[i] != NULL)
+                    mg_diag_add(diags, MG_SEV_WARNING, file, all[i]->pat->pos.line,
+                                all[i]->pat->pos.col, "shadowed-rule",
+                                "path '%s' of rule '%s' never applies: rule '%s' (line %d) comes "
+                                "first with the same path and the same or wider classes and "
+                                "methods",
+                                all[i]->pat->text, r->id, by[i]->rule->id, by[i]->rule->pos.line);
+        }
+        j = k;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Compile                                                             */
+/* ------------------------------------------------------------------ */
+
+static const char *pattern_key(apr_pool_t *pool, const seg_t *segs, int n, int is_glob)
+{
+    size_t len = 2;
+    for (int i = 0; i < n; i++)
+        len += segs[i].len + 1;
+    char *k = apr_palloc(pool, len + 1), *q = k;
+    *q++ = is_glob ? 'g' : 'p';
+    for (int i = 0; i < n; i++) {
+        *q++ = '/';
+        memcpy(q, segs[i].s, segs[i].len);
+        q += segs[i].len;
+    }
+    *q = '\0';
+    return k;
+}
+
+mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags)
+{
+    if (policy == NULL || policy->pool == NULL)
+        return MG_EINTERNAL;
+    apr_pool_t *pool = policy->pool;
+    mg_status_t st = MG_OK;
+    compiled_t *c = apr_pcalloc(pool, sizeof(*c));
+    c->root = apr_pcalloc(pool, sizeof(node_t));
+    c->roles = apr_hash_make(pool);
+    c->users = apr_hash_make(pool);
+    c->trprofs = apr_hash_make(pool);
+
+    build_ext_table(pool, c, policy);
+
+    for (int i = 0; policy->roles && i < policy->roles->nelts && i < MG_MAX_ROLES; i++)
+        apr_hash_set(c->roles, APR_ARRAY_IDX(policy->roles, i, const char *), APR_HASH_KEY_STRING,
+                     (void *)(uintptr_t)(i + 1));
+    for (int i = 0; policy->users && i < policy->users->nelts; i++) {
+        const mg_user_roles_t *u = &APR_ARRAY_IDX(policy->users, i, mg_user_roles_t);
+        if (u->user != NULL)
+            apr_hash_set(c->users, u->user, APR_HASH_KEY_STRING, u);
+    }
+    for (int i = 0; policy->transforms && i < policy->transforms->nelts; i++)
+        if (compile_trprof(pool, c, policy,
+                           &APR_ARRAY_IDX(policy->transforms, i, mg_transform_policy_t),
+                           diags) != MG_OK)
+            st = MG_EINVAL;
+
+    int nrules = policy->rules ? policy->rules->nelts : 0;
+    apr_array_header_t *all = apr_array_make(pool, nrules + 1, sizeof(entry_t *));
+    for (int r = 0; r < nrules; r++) {
+        mg_rule_t *rule = &APR_ARRAY_IDX(policy->rules, r, mg_rule_t);
+        /* The evaluator and the tie-break rely on index being the file
+         * position; the loader sets it, but never trust a gap here. */
+        rule->index = r;
+        if (rule->transforms && compile_trprof(pool, c, policy, rule->transforms, diags) != MG_OK)
+            st = MG_EINVAL;
+        for (int k = 0; rule->paths && k < rule->paths->nelts; k++) {
+            const mg_pathpat_t *pp = &APR_ARRAY_IDX(rule->paths, k, mg_pathpat_t);
+            entry_t *e = apr_pcalloc(pool, sizeof(*e));
+            e->rule = rule;
+            e->pat = pp;
+            e->pat_index = k;
+            e->nsegs =
+                split_pattern(pool, pp->text ? pp->text : "/", &e->segs, &e->depth, &e->is_glob);
+            e->key = pattern_key(pool, e->segs, e->nsegs, e->is_glob);
+            node_t *n = c->root;
+            for (int d = 0; d < e->depth; d++)
+                n = node_child(pool, n, &e->segs[d]);
+            if (n->build == NULL)
+                n->build = apr_array_make(pool, 2, sizeof(entry_t *));
+            APR_ARRAY_PUSH(n->build, entry_t *) = e;
+            APR_ARRAY_PUSH(all, entry_t *) = e;
+        }
+    }
+    finish_nodes(pool, c->root);
+    policy->compiled = c;
+
+    if (diags != NULL && nrules > 0)
+        check_identical(pool, policy, (entry_t **)all->elts, all->nelts, diags);
+    return st;
+}

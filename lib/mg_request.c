@@ -1,2 +1,240 @@
-/* mg_request.c — placeholder until its owner lands it. */
-typedef int mg_mg_request_placeholder_t;
+/* mg_request.c — mg_request_prepare(): everything the evaluator needs that
+ * can be derived from the request once — canonical path, query,
+ * transformation, classes, method bit, addresses, roles, country, download
+ * and navigation flags.
+ *
+ * Allocations are a handful of small objects from the request pool (the
+ * derived struct and what canonicalisation returns); nothing here grows
+ * with the policy: roles and users are O(1) lookups in the compiled policy.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <apr_strings.h>
+
+#include "mg_request.h"
+
+/* ASCII only, locale-independent: header values are not text in a locale. */
+static int ascii_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static int is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Case-insensitive substring test; Accept values are short, so the naive
+ * scan is fine and avoids relying on the non-standard strcasestr. */
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && ascii_lower((unsigned char)hay[i]) == needle[i])
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+static int truthy(const char *v)
+{
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
+}
+
+static void add_role(const mg_policy_t *policy, const char *name, size_t len, mg_roleset_t *set)
+{
+    int idx = mg_policy_role_index(policy, name, len);
+    if (idx >= 0 && idx < MG_MAX_ROLES)
+        *set |= (mg_roleset_t)1 << idx;
+}
+
+/* Split a role list such as "media-staff, media-subscriber" without copying:
+ * items are slices; undeclared roles are ignored (never an error, since the
+ * source belongs to another system). */
+static void add_role_list(const mg_policy_t *policy, const mg_role_source_t *src, const char *v,
+                          mg_roleset_t *set)
+{
+    const char *sep = (src->separator && *src->separator) ? src->separator : ",";
+    size_t seplen = strlen(sep);
+    size_t plen = src->prefix ? strlen(src->prefix) : 0;
+    const char *p = v;
+    for (;;) {
+        const char *end = strstr(p, sep);
+        const char *stop = end ? end : p + strlen(p);
+        const char *a = p, *b = stop;
+        while (a < b && is_space((unsigned char)*a))
+            a++;
+        while (b > a && is_space((unsigned char)b[-1]))
+            b--;
+        if (plen == 0) {
+            add_role(policy, a, (size_t)(b - a), set);
+        } else if ((size_t)(b - a) > plen && memcmp(a, src->prefix, plen) == 0) {
+            add_role(policy, a + plen, (size_t)(b - a) - plen, set);
+        }
+        if (end == NULL)
+            break;
+        p = end + seplen;
+    }
+}
+
+static const char *lookup(const mg_request_t *req, mg_lookup_kind_t kind, const char *name)
+{
+    if (req->lookup == NULL || name == NULL)
+        return NULL;
+    return req->lookup(req->lookup_ctx, kind, name);
+}
+
+static mg_roleset_t resolve_roles(const mg_policy_t *policy, const mg_request_t *req,
+                                  int peer_trusted)
+{
+    mg_roleset_t set = 0;
+    int signed_in = req->user != NULL && *req->user != '\0';
+    int nsrc = policy->role_sources ? policy->role_sources->nelts : 0;
+    const mg_role_source_t *srcs =
+        nsrc ? (const mg_role_source_t *)policy->role_sources->elts : NULL;
+
+    /* identity.roles_from defaults to [users] */
+    if (nsrc == 0 && signed_in)
+        set |= mg_policy_user_roles(policy, req->user);
+    for (int i = 0; i < nsrc; i++) {
+        const char *v = NULL;
+        switch (srcs[i].kind) {
+        case MG_SRC_USERS:
+            if (signed_in)
+                set |= mg_policy_user_roles(policy, req->user);
+            continue;
+        case MG_SRC_ENV:
+            v = lookup(req, MG_LOOKUP_ENV, srcs[i].name);
+            break;
+        case MG_SRC_NOTE:
+            v = lookup(req, MG_LOOKUP_NOTE, srcs[i].name);
+            break;
+        case MG_SRC_HEADER:
+            /* anyone can send a header; only a trusted proxy may speak for the user */
+            if (peer_trusted)
+                v = lookup(req, MG_LOOKUP_HEADER, srcs[i].name);
+            break;
+        }
+        if (v != NULL)
+            add_role_list(policy, &srcs[i], v, &set);
+    }
+    if (signed_in && policy->authenticated_role >= 0 && policy->authenticated_role < MG_MAX_ROLES)
+        set |= (mg_roleset_t)1 << policy->authenticated_role;
+    for (int i = 0; req->extra_roles && i < req->n_extra_roles; i++)
+        if (req->extra_roles[i])
+            add_role(policy, req->extra_roles[i], strlen(req->extra_roles[i]), &set);
+    return set;
+}
+
+/* ISO 3166 alpha-2 after upper-casing, else unknown (NULL). Sources use
+ * placeholders such as "--" or "" for unknown; they fall out here. */
+static const char *norm_country(apr_pool_t *pool, const char *c)
+{
+    if (c == NULL || strlen(c) != 2)
+        return NULL;
+    char *u = apr_palloc(pool, 3);
+    for (int i = 0; i < 2; i++) {
+        int ch = (unsigned char)c[i];
+        if (ch >= 'a' && ch <= 'z')
+            ch -= 'a' - 'A';
+        if (ch < 'A' || ch > 'Z')
+            return NULL;
+        u[i] = (char)ch;
+    }
+    u[2] = '\0';
+    return u;
+}
+
+static const char *resolve_country(apr_pool_t *pool, const mg_policy_t *policy,
+                                   const mg_request_t *req, int peer_trusted)
+{
+    if (req->country != NULL)
+        return norm_country(pool, req->country);
+    switch (policy->country_kind) {
+    case MG_SRC_ENV:
+        return norm_country(pool, lookup(req, MG_LOOKUP_ENV, policy->country_name));
+    case MG_SRC_NOTE:
+        return norm_country(pool, lookup(req, MG_LOOKUP_NOTE, policy->country_name));
+    case MG_SRC_HEADER:
+        return peer_trusted
+                   ? norm_country(pool, lookup(req, MG_LOOKUP_HEADER, policy->country_name))
+                   : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static int is_navigation(const mg_request_t *req)
+{
+    if (req->sec_fetch_mode != NULL && *req->sec_fetch_mode != '\0')
+        return strcasecmp(req->sec_fetch_mode, "navigate") == 0;
+    return req->accept != NULL && contains_ci(req->accept, "text/html");
+}
+
+static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char **out)
+{
+    d->ok = 0;
+    d->why = why ? why : "malformed URL";
+    if (out)
+        *out = d->why;
+    return MG_EINVAL;
+}
+
+mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_request_t *req,
+                               const char **why)
+{
+    const char *w = NULL;
+    if (why)
+        *why = NULL;
+    if (pool == NULL || req == NULL)
+        return MG_EINTERNAL;
+    mg_request_derived_t *d = apr_pcalloc(pool, sizeof(*d));
+    req->d = d;
+    if (policy == NULL)
+        return refuse(d, "no policy", why);
+    if (req->raw_path == NULL || req->raw_path[0] != '/')
+        return refuse(d, "the path must start with '/'", why);
+
+    if (mg_canon_path(pool, req->raw_path, req->query, &d->canon, &w) != 0)
+        return refuse(d, w, why);
+    if (req->query != NULL && *req->query != '\0' &&
+        mg_query_parse(pool, req->query, &d->query, &w) != 0)
+        return refuse(d, w, why);
+    if (d->canon.tr != NULL) {
+        if (mg_transform_parse(pool, d->canon.tr, &d->tr, &w) != 0)
+            return refuse(d, w, why);
+        d->has_tr = d->tr.nsteps > 0;
+    }
+
+    d->classes = mg_class_of_ext(policy, d->canon.ext);
+    d->method_bit = mg_method_bit(req->method);
+
+    /* A repeated download parameter counts when any value asks: asking is
+     * the stricter request, so ambiguity never grants more. */
+    const char *dp = policy->download_param ? policy->download_param : "download";
+    for (int i = 0; d->query && i < d->query->nelts; i++) {
+        const mg_qparam_t *q = &APR_ARRAY_IDX(d->query, i, mg_qparam_t);
+        if (q->name && strcmp(q->name, dp) == 0 && truthy(q->value))
+            d->download = 1;
+    }
+
+    if (req->client_ip == NULL || mg_ip_parse(req->client_ip, &d->client) != 0)
+        d->client.family = 0;
+    if (req->peer_ip == NULL || mg_ip_parse(req->peer_ip, &d->peer) != 0)
+        d->peer.family = 0;
+    for (int i = 0; d->peer.family && policy->trusted_proxies &&
+                    i < policy->trusted_proxies->nelts && !d->peer_trusted;
+         i++)
+        d->peer_trusted =
+            mg_cidr_match(&APR_ARRAY_IDX(policy->trusted_proxies, i, mg_cidr_t), &d->peer);
+
+    d->roles = resolve_roles(policy, req, d->peer_trusted);
+    d->country = resolve_country(pool, policy, req, d->peer_trusted);
+    d->navigation = is_navigation(req);
+    d->ok = 1;
+    return MG_OK;
+}
