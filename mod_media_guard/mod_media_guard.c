@@ -1,4 +1,45 @@
-/* mod_media_guard.c — placeholder until the module lands. */
+/* mod_media_guard.c — module record: directives and hooks.
+ *
+ * The work is done elsewhere: mg_mod_config.c (policies, reloads),
+ * mg_mod_authz.c (`Require media-guard`), mg_mod_headers.c (response
+ * headers) and libmg (every decision). Directives are documented in
+ * docs/directives.md.
+ */
 #include "httpd.h"
 #include "http_config.h"
-module AP_MODULE_DECLARE_DATA media_guard_module = { STANDARD20_MODULE_STUFF, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+#include "http_core.h"
+#include "http_log.h"
+#include "http_request.h"
+#include "mod_auth.h"
+
+#include "mg_mod.h"
+
+int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+
+static const command_rec media_guard_cmds[] = {
+    AP_INIT_TAKE2("MediaGuardPolicy", mg_mod_cmd_policy, NULL, RSRC_CONF,
+                  "MediaGuardPolicy NAME FILE: load and compile a media-guard policy for "
+                  "'Require media-guard NAME'"),
+    AP_INIT_FLAG("MediaGuardReasonHeader", mg_mod_cmd_reason_header, NULL,
+                 RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                 "On: send the decision's reason in an X-Media-Guard-Reason header when "
+                 "media-guard does not allow (default Off)"),
+    {NULL}};
+
+static void register_hooks(apr_pool_t *p)
+{
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "media-guard", AUTHZ_PROVIDER_VERSION,
+                              &mg_mod_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_insert_filter(mg_mod_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    mg_mod_register_filters();
+}
+
+AP_DECLARE_MODULE(media_guard) = {
+    STANDARD20_MODULE_STUFF, mg_mod_create_dir_conf,   /* per-directory config */
+    mg_mod_merge_dir_conf,                             /* merge per-directory */
+    mg_mod_create_srv_conf,                            /* per-server config */
+    mg_mod_merge_srv_conf,                             /* merge per-server */
+    media_guard_cmds,        register_hooks,         0 /* flags */
+};

@@ -1,0 +1,85 @@
+/* mg_mod.h — shared declarations of the httpd glue (the mg_mod_*.c files).
+ *
+ * The glue is thin: mg_mod_config.c loads policies at configuration time and
+ * keeps the last good text of each for graceful reloads, mg_mod_authz.c is
+ * the `Require media-guard` provider and maps decisions to HTTP, and
+ * mg_mod_headers.c puts the access-level headers on the real response.
+ * Every decision is made by libmg (mg.h), exactly as in `mgctl explain`.
+ */
+#ifndef MG_MOD_H
+#define MG_MOD_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "mod_auth.h"
+
+#include "mg.h"
+
+extern module AP_MODULE_DECLARE_DATA media_guard_module;
+
+/* One `MediaGuardPolicy NAME FILE`. Lives in the configuration pool. */
+typedef struct mg_mod_policy {
+    const char *name;          /* NAME as written in the directive */
+    const char *file;          /* FILE resolved against ServerRoot */
+    const mg_policy_t *policy; /* NULL only after a failed reload of a policy
+                                  that never loaded: every request is denied */
+    int stale;                 /* the file failed on a graceful reload; serving the
+                                  last good text of it */
+} mg_mod_policy_t;
+
+typedef struct mg_mod_srv_conf {
+    apr_hash_t *policies; /* NAME -> mg_mod_policy_t* */
+} mg_mod_srv_conf_t;
+
+typedef struct mg_mod_dir_conf {
+    int reason_header; /* MediaGuardReasonHeader; -1 = unset (off) */
+} mg_mod_dir_conf_t;
+
+/* One decision, memoised per request: check_authorization runs before and
+ * after authentication, and a request may name several policies. */
+typedef struct mg_mod_memo {
+    struct mg_mod_memo *next;
+    const mg_mod_policy_t *mp;
+    const char *user; /* r->user the decision was made for (NULL = none) */
+    mg_decision_t d;
+    const char *canon; /* canonical path, for the log (NULL if refused) */
+    authz_status result;
+} mg_mod_memo_t;
+
+typedef struct mg_mod_req {
+    mg_mod_memo_t *memos;
+    /* The deny whose response we render through the internal redirect to
+     * MG_MOD_DENY_URI (a status other than 403, see mg_mod_authz.c). */
+    const mg_mod_memo_t *deny;
+    const char *deny_uri; /* where that 403 was redirected to */
+    int deny_is_page;     /* deny_uri is the policy's deny.page */
+} mg_mod_req_t;
+
+/* Internal-redirect target of a deny with a status other than 403. It only
+ * has a meaning when our own deny redirected there (r->prev carries the
+ * deny); a client asking for it directly gets whatever the site serves. */
+#define MG_MOD_DENY_URI "/.media-guard/deny"
+
+/* mg_mod_config.c */
+void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *mg_mod_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir);
+void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file);
+const char *mg_mod_cmd_reason_header(cmd_parms *cmd, void *dconf, int flag);
+/* The policy NAME as visible from server s (its own, else the main server's
+ * — declared earlier in the configuration); NULL if none. */
+const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);
+
+/* mg_mod_authz.c */
+extern const authz_provider mg_mod_authz_provider;
+int mg_mod_deny_handler(request_rec *r, int lookup_uri);
+mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
+
+/* mg_mod_headers.c */
+void mg_mod_insert_filter(request_rec *r);
+void mg_mod_register_filters(void);
+/* `attachment; filename="..."; filename*=UTF-8''...` for any bytes. */
+const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename);
+
+#endif /* MG_MOD_H */

@@ -1,0 +1,360 @@
+/* mg_mod_authz.c — the `Require media-guard NAME` authorization provider.
+ *
+ * parse_require_line resolves NAME once, at configuration time (also for
+ * .htaccess, which never opens a policy file). check_authorization builds
+ * the request view libmg needs, evaluates, memoises the decision for the
+ * request (mod_authz_core calls providers before and after authentication)
+ * and maps it to what httpd understands:
+ *
+ *   allow -> AUTHZ_GRANTED (headers follow in mg_mod_headers.c)
+ *   deny  -> AUTHZ_DENIED + ap_custom_response() for the message or page;
+ *            a status other than 403 goes through an internal redirect to
+ *            MG_MOD_DENY_URI that mg_mod_deny_handler() answers
+ *   login -> AUTHZ_DENIED + ap_custom_response(403, absolute URL) = a 302
+ *   auth  -> AUTHZ_DENIED_NO_USER when an AuthType can authenticate, else 403
+ *
+ * Every path that is not a clean allow denies (fail closed).
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "mg_mod.h"
+#include "mg_request.h"
+
+APLOG_USE_MODULE(media_guard);
+
+#define MG_MOD_REASON_HEADER "X-Media-Guard-Reason"
+
+mg_mod_req_t *mg_mod_req_get(request_rec *r, int create)
+{
+    mg_mod_req_t *rq = ap_get_module_config(r->request_config, &media_guard_module);
+    if (rq == NULL && create) {
+        rq = apr_pcalloc(r->pool, sizeof(*rq));
+        ap_set_module_config(r->request_config, &media_guard_module, rq);
+    }
+    return rq;
+}
+
+/* ------------------------------------------------------------------ */
+/* configuration time                                                   */
+/* ------------------------------------------------------------------ */
+
+static const char *parse_require(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    const char *t = line;
+    const char *name = ap_getword_conf(cmd->pool, &t);
+    const mg_mod_policy_t *mp;
+
+    if (name == NULL || *name == '\0')
+        return "Require media-guard needs a policy name declared with MediaGuardPolicy";
+    while (apr_isspace(*t))
+        t++;
+    if (*t != '\0')
+        return "Require media-guard takes exactly one policy name";
+    mp = mg_mod_find_policy(cmd->server, name);
+    if (mp == NULL)
+        return apr_psprintf(cmd->pool,
+                            "Require media-guard %s: no policy of that name; declare it with "
+                            "'MediaGuardPolicy %s FILE' earlier in the server configuration or "
+                            "in this virtual host",
+                            name, name);
+    *parsed = mp;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* request view                                                         */
+/* ------------------------------------------------------------------ */
+
+static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
+{
+    request_rec *r = ctx;
+    switch (kind) {
+    case MG_LOOKUP_ENV:
+        return apr_table_get(r->subprocess_env, name);
+    case MG_LOOKUP_NOTE:
+        return apr_table_get(r->notes, name);
+    case MG_LOOKUP_HEADER:
+        return apr_table_get(r->headers_in, name);
+    }
+    return NULL;
+}
+
+/* Path and query of the request target exactly as the client sent them.
+ * r->uri is already decoded and normalised by httpd, and r->parsed_uri.path
+ * is normalised in place; libmg must see the raw bytes to canonicalise (and
+ * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
+ * target starting with "//" as an authority, which HTTP does not. */
+static void split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
+{
+    const char *s = t ? t : "";
+    size_t n;
+
+    if (*s != '/') {
+        /* absolute-form (proxy requests): skip scheme and authority */
+        const char *sep = strstr(s, "://");
+        s = sep ? sep + 3 + strcspn(sep + 3, "/?#") : s + strlen(s);
+    }
+    n = strcspn(s, "?#");
+    *path = n ? apr_pstrmemdup(p, s, n) : "/";
+    if (s[n] == '?')
+        *query = apr_pstrmemdup(p, s + n + 1, strcspn(s + n + 1, "#"));
+    else
+        *query = NULL;
+}
+
+static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m)
+{
+    mg_request_t req;
+    const char *why = NULL;
+    int trace = APLOGrtrace1(r);
+
+    if (mp->policy == NULL) {
+        memset(&m->d, 0, sizeof(m->d));
+        m->d.outcome = MG_OUTCOME_DENY;
+        m->d.reason = MG_R_INTERNAL;
+        m->d.status = HTTP_FORBIDDEN;
+        m->d.detail = "the policy failed to load on a graceful reload";
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    req.method = r->method;
+    split_target(r->pool, r->unparsed_uri, &req.raw_path, &req.query);
+    req.host = apr_table_get(r->headers_in, "Host");
+    if (req.host == NULL)
+        req.host = r->hostname;
+    req.scheme = ap_http_scheme(r);
+    req.client_ip = r->useragent_ip;
+    req.peer_ip = r->connection->client_ip;
+    req.user = r->user;
+    req.now = r->request_time;
+    req.referer = apr_table_get(r->headers_in, "Referer");
+    req.origin = apr_table_get(r->headers_in, "Origin");
+    req.sec_fetch_site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    req.sec_fetch_mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
+    req.sec_fetch_dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
+    req.sec_fetch_user = apr_table_get(r->headers_in, "Sec-Fetch-User");
+    req.accept = apr_table_get(r->headers_in, "Accept");
+    req.cookie = apr_table_get(r->headers_in, "Cookie");
+    req.lookup = lookup;
+    req.lookup_ctx = r;
+
+    /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
+    (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
+    memset(&m->d, 0, sizeof(m->d));
+    mg_evaluate(r->pool, mp->policy, &req, trace, &m->d);
+    if (req.d != NULL && req.d->ok)
+        m->canon = req.d->canon.path;
+
+    if (trace && m->d.trace != NULL) {
+        int i;
+        for (i = 0; i < m->d.trace->nelts; i++)
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "media-guard %s trace: %s", mp->name,
+                          ap_escape_logitem(r->pool, APR_ARRAY_IDX(m->d.trace, i, const char *)));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* decision -> HTTP                                                     */
+/* ------------------------------------------------------------------ */
+
+static int valid_deny_status(int s)
+{
+    return s >= 400 && s <= 599 && s != HTTP_UNAUTHORIZED &&
+           s != HTTP_PROXY_AUTHENTICATION_REQUIRED;
+}
+
+static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t *m)
+{
+    int status = m->d.status ? m->d.status : HTTP_FORBIDDEN;
+    const char *page = (m->d.page && m->d.page[0] == '/') ? m->d.page : NULL;
+
+    if (!valid_deny_status(status)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "media-guard %s: deny status %d is not supported, sending 403", m->mp->name,
+                      status);
+        status = HTTP_FORBIDDEN;
+    }
+    if (status == HTTP_FORBIDDEN) {
+        if (page)
+            ap_custom_response(r, HTTP_FORBIDDEN, page);
+        else if (m->d.message)
+            /* A leading '"' makes httpd send the rest as the body, never
+             * read it as a URL or a path. */
+            ap_custom_response(
+                r, HTTP_FORBIDDEN,
+                apr_pstrcat(r->pool, "\"", ap_escape_html(r->pool, m->d.message), "\n", NULL));
+        return;
+    }
+    /* Any other status: authz can only refuse with 403/401, so the 403 is
+     * redirected internally to a request that mg_mod_deny_handler turns
+     * into the configured status with the message or page. */
+    rq->deny = m;
+    rq->deny_uri = page ? page : MG_MOD_DENY_URI;
+    rq->deny_is_page = page != NULL;
+    ap_custom_response(r, HTTP_FORBIDDEN, rq->deny_uri);
+}
+
+static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t *m,
+                                 const char **why)
+{
+    const char *url;
+
+    switch (m->d.outcome) {
+    case MG_OUTCOME_ALLOW:
+        return AUTHZ_GRANTED;
+    case MG_OUTCOME_LOGIN:
+        /* Credentials are on the way: let httpd check them first, then we
+         * decide again with the user. */
+        if (r->user == NULL && ap_auth_type(r) != NULL &&
+            apr_table_get(r->headers_in, "Authorization") != NULL) {
+            *why = "credentials present, authenticating first";
+            return AUTHZ_DENIED_NO_USER;
+        }
+        url = m->d.location;
+        if (url == NULL || *url == '\0') {
+            *why = "no login location in the decision";
+            return AUTHZ_DENIED;
+        }
+        /* ap_custom_response only redirects (302) for an absolute URL; a
+         * local login path becomes one on this server. */
+        if (url[0] == '/')
+            url = ap_construct_url(r->pool, url, r);
+        if (!ap_is_url(url)) {
+            *why = "login location is not a URL";
+            return AUTHZ_DENIED;
+        }
+        ap_custom_response(r, HTTP_FORBIDDEN, url);
+        return AUTHZ_DENIED;
+    case MG_OUTCOME_AUTH:
+        if (r->user == NULL && ap_auth_type(r) != NULL)
+            return AUTHZ_DENIED_NO_USER;
+        *why = r->user ? "authentication needed but a user is already set"
+                       : "authentication needed but no AuthType is configured here";
+        return AUTHZ_DENIED;
+    case MG_OUTCOME_DENY:
+    default:
+        deny_response(r, rq, m);
+        return AUTHZ_DENIED;
+    }
+}
+
+static void record(request_rec *r, const mg_mod_memo_t *m, const char *why)
+{
+    const char *outcome = mg_outcome_name(m->d.outcome);
+    const char *reason = mg_reason_name(m->d.reason);
+    const char *rule = m->d.rule_id ? m->d.rule_id : "-";
+    mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
+    int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG : APLOG_INFO;
+
+    outcome = outcome ? outcome : "deny";
+    reason = reason ? reason : "internal-error";
+    apr_table_setn(r->notes, "MG_DECISION", outcome);
+    apr_table_setn(r->notes, "MG_REASON", reason);
+    apr_table_setn(r->notes, "MG_RULE", rule);
+    apr_table_setn(r->notes, "MG_POLICY", m->mp->name);
+    apr_table_setn(r->subprocess_env, "MG_DECISION", outcome);
+    apr_table_setn(r->subprocess_env, "MG_REASON", reason);
+    apr_table_setn(r->subprocess_env, "MG_RULE", rule);
+    apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
+
+    if (dc && dc->reason_header == 1) {
+        if (m->d.outcome == MG_OUTCOME_ALLOW)
+            apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);
+        else
+            apr_table_setn(r->err_headers_out, MG_MOD_REASON_HEADER, reason);
+    }
+
+    /* The canonical path and the evaluator's sentence only: never the
+     * query, which may carry a token. */
+    if (APLOG_R_IS_LEVEL(r, level))
+        ap_log_rerror(APLOG_MARK, level, 0, r,
+                      "media-guard policy=%s decision=%s reason=%s rule=%s user=%s path=%s%s%s%s%s",
+                      m->mp->name, outcome, reason, ap_escape_logitem(r->pool, rule),
+                      r->user ? ap_escape_logitem(r->pool, r->user) : "-",
+                      m->canon ? ap_escape_logitem(r->pool, m->canon) : "(refused)",
+                      m->d.detail ? " detail=\"" : "",
+                      m->d.detail ? ap_escape_logitem(r->pool, m->d.detail) : "",
+                      m->d.detail ? "\"" : "",
+                      why ? apr_pstrcat(r->pool, " (", why, ")", NULL) : "");
+}
+
+static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
+{
+    const mg_mod_policy_t *mp = parsed;
+    mg_mod_req_t *rq;
+    mg_mod_memo_t *m;
+    const char *why = NULL;
+
+    if (mp == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "media-guard: Require media-guard %s has no policy; denying", line);
+        return AUTHZ_DENIED;
+    }
+    rq = mg_mod_req_get(r, 1);
+    for (m = rq->memos; m != NULL; m = m->next) {
+        if (m->mp == mp &&
+            (m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))
+            return m->result;
+    }
+
+    m = apr_pcalloc(r->pool, sizeof(*m));
+    m->mp = mp;
+    m->user = r->user;
+    evaluate(r, mp, m);
+    m->result = map_decision(r, rq, m, &why);
+    m->next = rq->memos;
+    rq->memos = m;
+    record(r, m, why);
+    return m->result;
+}
+
+const authz_provider mg_mod_authz_provider = {
+    &check_authorization,
+    &parse_require,
+};
+
+/* ------------------------------------------------------------------ */
+/* deny with a status other than 403                                    */
+/* ------------------------------------------------------------------ */
+
+/* quick_handler: runs first for every request, declines at once unless
+ * this is the internal redirect our own deny asked for. */
+int mg_mod_deny_handler(request_rec *r, int lookup_uri)
+{
+    mg_mod_req_t *prq;
+    const mg_mod_memo_t *m;
+    int status;
+
+    if (lookup_uri || r->prev == NULL || r->main != NULL)
+        return DECLINED;
+    prq = mg_mod_req_get(r->prev, 0);
+    if (prq == NULL || prq->deny == NULL || r->prev->status != HTTP_FORBIDDEN ||
+        r->unparsed_uri == NULL || strcmp(r->unparsed_uri, prq->deny_uri) != 0)
+        return DECLINED;
+    m = prq->deny;
+    status = m->d.status;
+
+    if (prq->deny_is_page) {
+        /* deny.page: serve the page normally, with the configured status */
+        r->status = status;
+        return DECLINED;
+    }
+    r->status = status;
+    r->status_line = NULL;
+    if (m->d.message)
+        ap_custom_response(
+            r, status,
+            apr_pstrcat(r->pool, "\"", ap_escape_html(r->pool, m->d.message), "\n", NULL));
+    ap_send_error_response(r, 0);
+    return DONE;
+}

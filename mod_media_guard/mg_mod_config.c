@@ -1,0 +1,361 @@
+/* mg_mod_config.c — configuration of mod_media_guard: `MediaGuardPolicy`,
+ * `MediaGuardReasonHeader`, server/directory config merging, and the
+ * last-good store that keeps a policy serving across a graceful reload whose
+ * new policy file is broken.
+ *
+ * Policies are loaded and compiled in the directive handler, so `apache2 -t`
+ * (which never runs post_config) refuses a broken policy with every
+ * file:line:column diagnostic of the loader.
+ *
+ * A graceful reload re-reads the whole configuration in the running parent,
+ * and a directive error there makes the parent exit. So on a reload (config
+ * generation > 1, normal run mode) a policy that fails to load is logged and
+ * replaced by its last good version. The store keeps the policy's TEXT, not
+ * the compiled structure: mod_so unloads and reloads this DSO on every
+ * restart, and a compiled policy kept across that would hold pointers into
+ * the old mapping (built-in tables, string constants). Recompiling the
+ * stored text yields the same policy (same digest) in the new pconf.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_main.h"
+
+#include <apr_file_io.h>
+#include <apr_hash.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "mg_mod.h"
+
+APLOG_USE_MODULE(media_guard);
+
+/* Policy files are small; this bound only stops a mistaken FILE (a video,
+ * /dev/zero) from being read into memory. */
+#define MG_MOD_MAX_POLICY_BYTES (16 * 1024 * 1024)
+#define MG_MOD_MAX_NAME 64
+#define MG_MOD_STORE_KEY "media_guard:last-good-policies"
+
+/* ------------------------------------------------------------------ */
+/* last-good store (process pool: survives pconf and the DSO)          */
+/* ------------------------------------------------------------------ */
+
+typedef struct mg_mod_good {
+    apr_pool_t *pool; /* owns this entry; destroyed when superseded */
+    const char *key;  /* NAME "\n" FILE */
+    const char *buf;
+    apr_size_t len;
+    int generation; /* last config generation that declared it */
+} mg_mod_good_t;
+
+typedef struct mg_mod_store {
+    apr_pool_t *pool;
+    apr_hash_t *entries; /* key -> mg_mod_good_t* */
+} mg_mod_store_t;
+
+static mg_mod_store_t *store_get(process_rec *proc)
+{
+    void *data = NULL;
+    mg_mod_store_t *st;
+    apr_pool_t *p;
+
+    apr_pool_userdata_get(&data, MG_MOD_STORE_KEY, proc->pool);
+    if (data != NULL)
+        return data;
+    if (apr_pool_create(&p, proc->pool) != APR_SUCCESS)
+        return NULL;
+    apr_pool_tag(p, "media_guard_last_good");
+    st = apr_pcalloc(p, sizeof(*st));
+    st->pool = p;
+    st->entries = apr_hash_make(p);
+    /* apr_pool_userdata_set copies the key: the literal above goes away
+     * with this DSO on restart. */
+    apr_pool_userdata_set(st, MG_MOD_STORE_KEY, apr_pool_cleanup_null, proc->pool);
+    return st;
+}
+
+static void store_put(mg_mod_store_t *st, const char *key, const char *buf, apr_size_t len)
+{
+    mg_mod_good_t *old = apr_hash_get(st->entries, key, APR_HASH_KEY_STRING);
+    mg_mod_good_t *g;
+    apr_pool_t *p;
+    char *copy;
+
+    if (old && old->len == len && memcmp(old->buf, buf, len) == 0) {
+        old->generation = ap_state_query(AP_SQ_CONFIG_GEN);
+        return;
+    }
+    if (apr_pool_create(&p, st->pool) != APR_SUCCESS)
+        return;
+    g = apr_pcalloc(p, sizeof(*g));
+    g->pool = p;
+    g->key = apr_pstrdup(p, key);
+    copy = apr_palloc(p, len + 1);
+    memcpy(copy, buf, len);
+    copy[len] = '\0';
+    g->buf = copy;
+    g->len = len;
+    g->generation = ap_state_query(AP_SQ_CONFIG_GEN);
+    if (old) {
+        /* The hash keeps the first key pointer it was given; remove the
+         * entry before the pool holding that key is destroyed. */
+        apr_hash_set(st->entries, old->key, APR_HASH_KEY_STRING, NULL);
+        apr_pool_destroy(old->pool);
+    }
+    apr_hash_set(st->entries, g->key, APR_HASH_KEY_STRING, g);
+}
+
+static mg_mod_good_t *store_find(mg_mod_store_t *st, const char *key)
+{
+    mg_mod_good_t *g = apr_hash_get(st->entries, key, APR_HASH_KEY_STRING);
+    if (g)
+        g->generation = ap_state_query(AP_SQ_CONFIG_GEN);
+    return g;
+}
+
+/* post_config: forget policies the new configuration no longer declares. */
+int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    mg_mod_store_t *st = store_get(s->process);
+    int gen = ap_state_query(AP_SQ_CONFIG_GEN);
+    apr_hash_index_t *hi;
+
+    if (st == NULL)
+        return OK;
+    for (hi = apr_hash_first(ptemp, st->entries); hi; hi = apr_hash_next(hi)) {
+        mg_mod_good_t *g = apr_hash_this_val(hi);
+        if (g->generation < gen) {
+            apr_hash_set(st->entries, g->key, APR_HASH_KEY_STRING, NULL);
+            apr_pool_destroy(g->pool);
+        }
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* config records                                                       */
+/* ------------------------------------------------------------------ */
+
+void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->policies = apr_hash_make(p);
+    return sc;
+}
+
+void *mg_mod_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    mg_mod_srv_conf_t *base = basev, *add = addv;
+    mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    /* A virtual host sees the main server's policies; its own win. */
+    sc->policies = apr_hash_overlay(p, add->policies, base->policies);
+    return sc;
+}
+
+void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->reason_header = -1;
+    return dc;
+}
+
+void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    mg_mod_dir_conf_t *base = basev, *add = addv;
+    mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->reason_header = add->reason_header != -1 ? add->reason_header : base->reason_header;
+    return dc;
+}
+
+const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name)
+{
+    mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
+    const mg_mod_policy_t *mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
+
+    /* While a virtual host is being read it is not merged yet: fall back to
+     * the main server (ap_server_conf is set before any directive runs). */
+    if (mp == NULL && ap_server_conf != NULL && s != ap_server_conf) {
+        sc = ap_get_module_config(ap_server_conf->module_config, &media_guard_module);
+        mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
+    }
+    return mp;
+}
+
+/* ------------------------------------------------------------------ */
+/* MediaGuardPolicy NAME FILE                                           */
+/* ------------------------------------------------------------------ */
+
+static int name_ok(const char *name)
+{
+    size_t n = strlen(name), i;
+    if (n == 0 || n > MG_MOD_MAX_NAME)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = name[i];
+        if (!apr_isalnum(c) && c != '-' && c != '_' && c != '.')
+            return 0;
+    }
+    return 1;
+}
+
+static mg_status_t read_policy_file(apr_pool_t *p, const char *path, char **buf, apr_size_t *len,
+                                    mg_diags_t *diags)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char err[128];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy file: %s",
+                    apr_strerror(rv, err, sizeof(err)));
+        return MG_EIO;
+    }
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
+    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy file is not a regular file");
+        apr_file_close(f);
+        return MG_EIO;
+    }
+    if (fi.size > MG_MOD_MAX_POLICY_BYTES) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io",
+                    "the policy file is larger than %d bytes", MG_MOD_MAX_POLICY_BYTES);
+        apr_file_close(f);
+        return MG_EIO;
+    }
+    *buf = apr_palloc(p, (apr_size_t)fi.size + 1);
+    rv = apr_file_read_full(f, *buf, (apr_size_t)fi.size, len);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && !(APR_STATUS_IS_EOF(rv) && *len == 0)) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy file: %s",
+                    apr_strerror(rv, err, sizeof(err)));
+        return MG_EIO;
+    }
+    (*buf)[*len] = '\0';
+    return MG_OK;
+}
+
+static mg_status_t load_text(apr_pool_t *p, const char *path, const char *buf, apr_size_t len,
+                             const mg_policy_t **out, mg_diags_t *diags)
+{
+    char *dir = ap_make_dirstr_parent(p, path);
+    mg_policy_t *pol = NULL;
+    mg_status_t st = mg_policy_load_buffer(p, path, dir, buf, len, &pol, diags);
+    if (st == MG_OK && (pol == NULL || diags->errors > 0))
+        st = MG_EINTERNAL;
+    *out = st == MG_OK ? pol : NULL;
+    return st;
+}
+
+static void log_diags(server_rec *s, int level, const char *name, const mg_diags_t *diags,
+                      mg_severity_t which, apr_pool_t *p)
+{
+    int i;
+    for (i = 0; i < diags->items->nelts; i++) {
+        const mg_diag_t *d = &APR_ARRAY_IDX(diags->items, i, mg_diag_t);
+        if (d->severity == which)
+            ap_log_error(APLOG_MARK, level, 0, s, "MediaGuardPolicy %s: %s", name,
+                         mg_diag_format(p, d));
+    }
+}
+
+const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file)
+{
+    mg_mod_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &media_guard_module);
+    const char *path, *key;
+    mg_mod_policy_t *mp;
+    mg_mod_store_t *st;
+    mg_mod_good_t *good;
+    mg_diags_t *diags;
+    char *buf = NULL;
+    apr_size_t len = 0;
+    const mg_policy_t *pol = NULL;
+    mg_status_t rc;
+    int reload, i;
+
+    if (!name_ok(name))
+        return apr_psprintf(cmd->pool,
+                            "MediaGuardPolicy: the name '%s' must be 1 to %d letters, digits, "
+                            "'-', '_' or '.'",
+                            name, MG_MOD_MAX_NAME);
+    if (apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING))
+        return apr_psprintf(cmd->pool,
+                            "MediaGuardPolicy: a policy named '%s' is already declared in "
+                            "this server",
+                            name);
+    path = ap_server_root_relative(cmd->pool, file);
+    if (path == NULL)
+        return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: invalid file path '%s'", name, file);
+
+    diags = mg_diags_make(cmd->temp_pool);
+    rc = read_policy_file(cmd->temp_pool, path, &buf, &len, diags);
+    if (rc == MG_OK)
+        rc = load_text(cmd->pool, path, buf, len, &pol, diags);
+    mg_diags_sort(diags);
+
+    mp = apr_pcalloc(cmd->pool, sizeof(*mp));
+    mp->name = apr_pstrdup(cmd->pool, name);
+    mp->file = path;
+    key = apr_pstrcat(cmd->temp_pool, name, "\n", path, NULL);
+    st = store_get(cmd->server->process);
+
+    if (rc == MG_OK) {
+        log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
+        mp->policy = pol;
+        if (st)
+            store_put(st, key, buf, len);
+        apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
+        return NULL;
+    }
+
+    reload =
+        ap_state_query(AP_SQ_CONFIG_GEN) > 1 && ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_NORMAL;
+    if (!reload) {
+        /* configtest or first start: refuse, with every error of the file */
+        const char *msg =
+            apr_psprintf(cmd->pool, "MediaGuardPolicy %s: %s was refused (%d %s):", name, path,
+                         diags->errors, diags->errors == 1 ? "error" : "errors");
+        for (i = 0; i < diags->items->nelts; i++) {
+            const mg_diag_t *d = &APR_ARRAY_IDX(diags->items, i, mg_diag_t);
+            msg = apr_pstrcat(cmd->pool, msg, "\n", mg_diag_format(cmd->pool, d), NULL);
+        }
+        return msg;
+    }
+
+    /* graceful reload: never make the running parent exit */
+    log_diags(cmd->server, APLOG_ERR, name, diags, MG_SEV_ERROR, cmd->temp_pool);
+    log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
+    good = st ? store_find(st, key) : NULL;
+    if (good) {
+        mg_diags_t *again = mg_diags_make(cmd->temp_pool);
+        if (load_text(cmd->pool, path, good->buf, good->len, &pol, again) == MG_OK) {
+            mp->policy = pol;
+            mp->stale = 1;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
+                         "MediaGuardPolicy %s: %s was refused on reload; the last good version "
+                         "(digest %s) keeps serving",
+                         name, path, mg_policy_digest(pol));
+        } else {
+            log_diags(cmd->server, APLOG_ERR, name, again, MG_SEV_ERROR, cmd->temp_pool);
+        }
+    }
+    if (mp->policy == NULL)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
+                     "MediaGuardPolicy %s: %s was refused on reload and no good version of it "
+                     "can be rebuilt; every request under it is denied until it is fixed",
+                     name, path);
+    apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
+    return NULL;
+}
+
+const char *mg_mod_cmd_reason_header(cmd_parms *cmd, void *dconf, int flag)
+{
+    mg_mod_dir_conf_t *dc = dconf;
+    dc->reason_header = flag ? 1 : 0;
+    return NULL;
+}

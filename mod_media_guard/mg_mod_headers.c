@@ -1,0 +1,139 @@
+/* mg_mod_headers.c — the response headers an allowed access level needs.
+ *
+ * view-only:  Content-Disposition: inline, Cache-Control: private, no-store,
+ *             X-Content-Type-Options: nosniff
+ * download:   Content-Disposition: attachment; filename="..."; filename*=...
+ *             (when the request asked for a download)
+ * any allow:  Cross-Origin-Resource-Policy when the decision carries one
+ *
+ * They must be on the real 200/206 response, whoever produces it. A handler
+ * such as mod_proxy replaces r->headers_out with the origin's headers, so the
+ * headers are set by an output filter on the first brigade, after the
+ * handler has decided the status and before the HTTP header filter.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "util_filter.h"
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "mg_mod.h"
+
+APLOG_USE_MODULE(media_guard);
+
+#define MG_MOD_FILTER "MEDIA_GUARD_HEADERS"
+
+/* RFC 8187 attr-char: everything else is percent-encoded. */
+static int attr_char(unsigned char c)
+{
+    return apr_isalnum(c) || strchr("!#$&+-.^_`|~", c) != NULL;
+}
+
+const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n, i, o = 0, e = 0;
+    char *ascii, *ext;
+
+    if (filename == NULL || *filename == '\0')
+        return type;
+    n = strlen(filename);
+    if (n > 1024)
+        n = 1024;
+    ascii = apr_palloc(p, n + 1);
+    ext = apr_palloc(p, 3 * n + 1);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)filename[i];
+        /* The quoted fallback keeps printable ASCII only; quotes, backslashes
+         * and '%' (which some browsers decode) become '_'. */
+        ascii[o++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') ? (char)c : '_';
+        if (attr_char(c)) {
+            ext[e++] = (char)c;
+        } else {
+            ext[e++] = '%';
+            ext[e++] = hex[c >> 4];
+            ext[e++] = hex[c & 15];
+        }
+    }
+    ascii[o] = '\0';
+    ext[e] = '\0';
+    return apr_psprintf(p, "%s; filename=\"%s\"; filename*=UTF-8''%s", type, ascii, ext);
+}
+
+static const char *last_segment(const char *path)
+{
+    const char *s = path ? strrchr(path, '/') : NULL;
+    return s ? s + 1 : path;
+}
+
+static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    const mg_mod_memo_t *m = f->ctx;
+
+    if (r->status == HTTP_OK || r->status == HTTP_PARTIAL_CONTENT) {
+        apr_table_t *h = r->headers_out;
+        if (m->d.download && m->d.access == MG_ACCESS_DOWNLOAD) {
+            const char *name = m->d.filename ? m->d.filename : last_segment(m->canon);
+            apr_table_set(h, "Content-Disposition",
+                          mg_mod_content_disposition(r->pool, "attachment", name));
+        } else if (m->d.access == MG_ACCESS_VIEW) {
+            apr_table_set(h, "Content-Disposition", "inline");
+            apr_table_set(h, "Cache-Control", "private, no-store");
+        }
+        apr_table_set(h, "X-Content-Type-Options", "nosniff");
+        if (m->d.corp)
+            apr_table_set(h, "Cross-Origin-Resource-Policy", m->d.corp);
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* The decision that granted this request: one for the final user; when
+ * several policies allowed it, the most restrictive level wins. */
+static const mg_mod_memo_t *granting_decision(request_rec *r)
+{
+    const mg_mod_memo_t *best = NULL, *m;
+    const mg_mod_req_t *rq;
+    request_rec *q;
+
+    /* An internal redirect that kept the same per-dir config skips authz
+     * (request.c); its decision is the one of the request it came from. */
+    for (q = r; q != NULL;
+         q = (q->prev && q->prev->per_dir_config == q->per_dir_config) ? q->prev : NULL) {
+        rq = mg_mod_req_get(q, 0);
+        if (rq == NULL)
+            continue;
+        for (m = rq->memos; m != NULL; m = m->next) {
+            if (m->d.outcome != MG_OUTCOME_ALLOW)
+                continue;
+            if (!(m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))
+                continue;
+            if (best == NULL || m->d.access < best->d.access)
+                best = m;
+        }
+        if (best)
+            return best;
+        if (q != r && rq->memos)
+            return NULL; /* that request decided and did not allow */
+    }
+    return NULL;
+}
+
+void mg_mod_insert_filter(request_rec *r)
+{
+    const mg_mod_memo_t *m = granting_decision(r);
+    if (m != NULL)
+        ap_add_output_filter(MG_MOD_FILTER, (void *)m, r, r->connection);
+}
+
+void mg_mod_register_filters(void)
+{
+    ap_register_output_filter(MG_MOD_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
+}

@@ -1,0 +1,491 @@
+"""Integration test harness: throwaway Apache httpd 2.4 instances with mod_media_guard.
+
+Every test file uses the session-scoped ``apache_factory`` fixture:
+
+    srv = apache_factory("photos", CONF, policies={"p.yaml": POLICY},
+                         files={"photos/a.jpg": JPEG})
+    r = srv.get("/photos/a.jpg")
+
+See tests/integration/README.md for the whole API. The harness starts the
+Debian apache2 binary in the foreground (event MPM) on a free 127.0.0.1 port,
+with its own ServerRoot, logs and pid file in a temporary directory, stops
+every server at the end of the session and prints a server's error log when a
+test that used it fails.
+"""
+
+import http.client
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+HERE = Path(__file__).resolve().parent
+SRCDIR = HERE.parent.parent
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
+MODDIR = Path("/usr/lib/apache2/modules")
+
+# Modules every instance loads (log_config, unixd, so are compiled in).
+BASE_MODULES = [
+    "mpm_event", "authz_core", "authz_host", "authz_user", "authn_core",
+    "authn_file", "auth_basic", "mime", "setenvif", "env", "alias", "dir",
+]
+
+
+def _find_module():
+    env = os.environ.get("MG_MODULE")
+    if env:
+        return Path(env)
+    found = sorted(SRCDIR.glob("_build*/mod_media_guard/.libs/mod_media_guard.so"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    return found[0] if found else None
+
+
+def _find_mgctl():
+    env = os.environ.get("MGCTL")
+    if env:
+        return Path(env)
+    found = sorted(SRCDIR.glob("_build*/mgctl/mgctl"),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    return found[0] if found else None
+
+
+MODULE = _find_module()
+MGCTL = _find_mgctl()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write(path, data, mode=0o644):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    path.chmod(mode)
+
+
+class RawResponse:
+    """What Apache answered to a request sent byte for byte (http.client)."""
+
+    def __init__(self, status, headers, body):
+        self.status_code = status
+        self.headers = requests.structures.CaseInsensitiveDict(headers)
+        self.content = body
+        self.text = body.decode("utf-8", "replace")
+
+
+class Apache:
+    """One throwaway Apache instance. Created by ``apache_factory``."""
+
+    def __init__(self, harness, name, conf, policies, files, extra_modules, loglevel):
+        self.harness = harness
+        self.name = name
+        self.root = harness.base / name
+        n = 1
+        while self.root.exists():
+            n += 1
+            self.root = harness.base / f"{name}-{n}"
+        self.port = free_port()
+        self.extra_modules = list(extra_modules or [])
+        self.loglevel = loglevel
+        self.proc = None
+        for d in ("htdocs", "policies", "logs", "run"):
+            (self.root / d).mkdir(parents=True)
+        os.chmod(self.root, 0o755)
+        for d in ("htdocs", "policies"):
+            os.chmod(self.root / d, 0o755)
+        self.write_policies(policies or {})
+        for rel, data in (files or {}).items():
+            _write(self.root / "htdocs" / rel, data)
+            for parent in (self.root / "htdocs" / rel).parents:
+                if parent == self.root:
+                    break
+                os.chmod(parent, 0o755)
+        self.conf_snippet = conf or ""
+        self.write_conf()
+
+    # ------------------------------------------------------------- paths
+    @property
+    def conf_file(self):
+        return self.root / "httpd.conf"
+
+    @property
+    def htdocs(self):
+        return self.root / "htdocs"
+
+    @property
+    def policy_dir(self):
+        return self.root / "policies"
+
+    @property
+    def error_log_path(self):
+        return self.root / "logs" / "error.log"
+
+    @property
+    def access_log_path(self):
+        return self.root / "logs" / "access.log"
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    # ------------------------------------------------------------- config
+    def subst(self, text):
+        text = (text.replace("@ROOT@", str(self.root))
+                .replace("@HTDOCS@", str(self.htdocs))
+                .replace("@POLICIES@", str(self.policy_dir))
+                .replace("@PORT@", str(self.port)))
+        if "@BACKEND@" in text:
+            text = text.replace("@BACKEND@", self.harness.origin().url)
+        return text
+
+    def write_policies(self, policies):
+        for fname, text in policies.items():
+            _write(self.policy_dir / fname, self.subst(text) if isinstance(text, str) else text)
+
+    def write_conf(self):
+        mods = []
+        seen = set()
+        for m in BASE_MODULES + self.extra_modules:
+            if m in seen:
+                continue
+            seen.add(m)
+            mods.append(f"LoadModule {m}_module {MODDIR}/mod_{m}.so")
+        user = ""
+        if os.geteuid() == 0:
+            user = "User nobody\nGroup nogroup\n"
+        conf = f"""# generated by tests/integration/conftest.py
+ServerRoot "{self.root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{self.port}
+PidFile "{self.root}/logs/httpd.pid"
+DefaultRuntimeDir "{self.root}/run"
+Mutex file:{self.root}/run default
+{user}{chr(10).join(mods)}
+LoadModule media_guard_module {MODULE}
+ErrorLog "{self.error_log_path}"
+LogLevel notice media_guard:{self.loglevel}
+LogFormat "%h %>s \\"%r\\" mg=%<{{MG_DECISION}}n reason=%<{{MG_REASON}}n rule=%<{{MG_RULE}}n policy=%<{{MG_POLICY}}n user=%u" mg
+CustomLog "{self.access_log_path}" mg
+TypesConfig /etc/mime.types
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 10
+MaxRequestWorkers 20
+KeepAlive Off
+Timeout 20
+GracefulShutdownTimeout 3
+DocumentRoot "{self.htdocs}"
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory "{self.htdocs}">
+    AllowOverride AuthConfig
+    Options None
+    Require all granted
+</Directory>
+
+# ---- test snippet
+{self.subst(self.conf_snippet)}
+"""
+        _write(self.conf_file, conf)
+
+    # ------------------------------------------------------------- lifecycle
+    def _env(self):
+        env = dict(os.environ)
+        env.setdefault("APACHE_LOG_DIR", str(self.root / "logs"))
+        env.setdefault("APACHE_RUN_DIR", str(self.root / "run"))
+        env.setdefault("APACHE_LOCK_DIR", str(self.root / "run"))
+        return env
+
+    def configtest(self):
+        """Run ``apache2 -t`` on the current configuration: (returncode, output)."""
+        p = subprocess.run([APACHE, "-f", str(self.conf_file), "-t"], capture_output=True,
+                           text=True, env=self._env(), timeout=30)
+        return p.returncode, p.stdout + p.stderr
+
+    def start(self, timeout=15):
+        self.harness.live.append(self)
+        self._stderr = open(self.root / "logs" / "stderr.log", "w")
+        self.proc = subprocess.Popen([APACHE, "-f", str(self.conf_file), "-DFOREGROUND"],
+                                     stdout=self._stderr, stderr=subprocess.STDOUT,
+                                     env=self._env(), start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"apache2 exited with {self.proc.returncode}:\n"
+                                   + self.startup_output())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("apache2 did not answer in time:\n" + self.startup_output())
+
+    def startup_output(self):
+        out = ""
+        for p in (self.root / "logs" / "stderr.log", self.error_log_path):
+            if p.exists():
+                out += f"--- {p.name}\n" + p.read_text(errors="replace")
+        return out
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def generations(self):
+        return self.error_log().count("resuming normal operations")
+
+    def graceful(self, new_conf_snippet=None, new_policies=None, method="signal", timeout=15):
+        """Graceful restart after optionally rewriting the snippet and policy files.
+
+        method="signal" sends SIGUSR1 to the parent (what a running server gets
+        from any restart tool) and waits until it says "resuming normal
+        operations" again; returns None. method="k" runs ``apache2 -k graceful``,
+        which parses the configuration itself first and only signals when it
+        is valid; returns (returncode, output).
+        """
+        if new_conf_snippet is not None:
+            self.conf_snippet = new_conf_snippet
+            self.write_conf()
+        if new_policies:
+            self.write_policies(new_policies)
+        before = self.generations()
+        result = None
+        if method == "k":
+            p = subprocess.run([APACHE, "-f", str(self.conf_file), "-k", "graceful"],
+                               capture_output=True, text=True, env=self._env(), timeout=30)
+            result = (p.returncode, p.stdout + p.stderr)
+            if p.returncode != 0:
+                return result
+        else:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not self.alive():
+                raise RuntimeError("apache2 exited during graceful restart:\n"
+                                   + self.startup_output())
+            if self.generations() > before:
+                time.sleep(0.5)  # let the new generation's children take over
+                return result
+            time.sleep(0.05)
+        raise RuntimeError("graceful restart did not complete:\n" + self.error_log())
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        # children exit with the parent; make sure none is left in the group
+        try:
+            os.killpg(self.proc.pid, 0)
+            time.sleep(0.2)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            pass
+        self._stderr.close()
+        if self in self.harness.live:
+            self.harness.live.remove(self)
+
+    # ------------------------------------------------------------- requests
+    def get(self, path, headers=None, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url(path), headers=headers, **kw)
+
+    def head(self, path, headers=None, **kw):
+        kw.setdefault("allow_redirects", False)
+        kw.setdefault("timeout", 10)
+        return requests.head(self.url(path), headers=headers, **kw)
+
+    def raw(self, target, headers=None, method="GET"):
+        """Send the request target byte for byte (no client-side normalisation)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            h = {"Host": f"127.0.0.1:{self.port}"}
+            h.update(headers or {})
+            for k, v in h.items():
+                c.putheader(k, v)
+            c.endheaders()
+            r = c.getresponse()
+            return RawResponse(r.status, r.getheaders(), r.read())
+        finally:
+            c.close()
+
+    # ------------------------------------------------------------- logs
+    def error_log(self):
+        p = self.error_log_path
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def access_log(self):
+        p = self.access_log_path
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def last_access(self, path_fragment, timeout=3):
+        """The last access-log line whose request contains path_fragment."""
+        deadline = time.time() + timeout
+        while True:
+            lines = [ln for ln in self.access_log().splitlines() if path_fragment in ln]
+            if lines or time.time() > deadline:
+                return lines[-1] if lines else None
+            time.sleep(0.05)
+
+    def mark(self):
+        """Current length of the error log, for error_log_since()."""
+        return len(self.error_log())
+
+    def error_log_since(self, mark):
+        return self.error_log()[mark:]
+
+
+class _OriginHandler(http.server.BaseHTTPRequestHandler):
+    """The origin / image server behind ProxyPass: answers any path."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"origin:{self.path}\n".encode()
+        ext = self.path.split("?")[0].rsplit(".", 1)[-1].lower()
+        ctype = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
+                 "mp4": "video/mp4"}.get(ext, "application/octet-stream")
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        # headers the module must override on the proxied response
+        self.send_header("Cache-Control", "public, max-age=3600")
+        self.send_header("Content-Disposition", "attachment; filename=\"origin.bin\"")
+        self.send_header("X-Origin", "yes")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+class Origin:
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OriginHandler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Harness:
+    def __init__(self):
+        self.base = Path(tempfile.mkdtemp(prefix="mg-it-"))
+        os.chmod(self.base, 0o755)
+        self.live = []
+        self._origin = None
+
+    def origin(self):
+        if self._origin is None:
+            self._origin = Origin()
+        return self._origin
+
+    def make(self, name, conf_snippet="", policies=None, files=None, extra_modules=None,
+             loglevel="debug", start=True):
+        if MODULE is None or not Path(MODULE).exists():
+            pytest.skip("mod_media_guard.so not built (set MG_MODULE or run make check-integration)")
+        srv = Apache(self, name, conf_snippet, policies, files, extra_modules, loglevel)
+        if start:
+            srv.start()
+        else:
+            self.live.append(srv)
+        return srv
+
+    def close(self):
+        for srv in list(self.live):
+            try:
+                srv.stop()
+            except Exception:  # keep stopping the others
+                pass
+        if self._origin:
+            self._origin.stop()
+        if os.environ.get("MG_KEEP_TMP") != "1":
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+_HARNESS = None
+
+
+@pytest.fixture(scope="session")
+def apache_factory():
+    """``make(name, conf_snippet, policies={file: yaml}, files={relpath: bytes|str},
+    extra_modules=[...], loglevel="debug", start=True) -> Apache``."""
+    global _HARNESS
+    _HARNESS = Harness()
+    yield _HARNESS.make
+    _HARNESS.close()
+    _HARNESS = None
+
+
+@pytest.fixture(scope="session")
+def origin(apache_factory):
+    """The Python origin server (the same one @BACKEND@ refers to)."""
+    return _HARNESS.origin()
+
+
+@pytest.fixture(scope="session")
+def mgctl():
+    """Run the built mgctl: mgctl(*args, input=None) -> CompletedProcess (text)."""
+    if MGCTL is None or not Path(MGCTL).exists():
+        pytest.skip("mgctl not built (set MGCTL)")
+
+    def run(*args, input=None):
+        return subprocess.run([str(MGCTL), *map(str, args)], capture_output=True, text=True,
+                              input=input, timeout=60)
+    return run
+
+
+def htpasswd(path, users):
+    """Write an htpasswd file (bcrypt) with {user: password}."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first = True
+    for user, pw in users.items():
+        args = [HTPASSWD, "-b", "-B", "-C", "5"] + (["-c"] if first else []) + [str(path), user, pw]
+        subprocess.run(args, check=True, capture_output=True)
+        first = False
+    path.chmod(0o644)
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and _HARNESS is not None:
+        for srv in _HARNESS.live:
+            log = srv.error_log().splitlines()[-150:]
+            rep.sections.append((f"apache {srv.name} error log (last 150 lines)", "\n".join(log)))
