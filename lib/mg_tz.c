@@ -10,11 +10,12 @@
  *
  * What is implemented: v1 files (32-bit data) and v2+ files (the 64-bit
  * block is used, the v1 block skipped), ttinfo records, leap-second records
- * (skipped: plain and posix/ zones have none), and the POSIX TZ footer for
- * instants after the last transition — Debian's "slim" files stop their
- * table early and rely on it, so future dates depend on the footer rules
- * (Jn, n and Mm.w.d dates, explicit offsets, transition times with negative
- * or large hours as allowed by RFC 8536 section 3.3.1).
+ * (skipped: plain and posix/ zones have none; a right/ zone would be read
+ * as if its clock had no leap seconds, i.e. up to 27 s off), and the POSIX
+ * TZ footer for instants after the last transition — Debian's "slim" files
+ * stop their table early and rely on it, so future dates depend on the
+ * footer rules (Jn, n and Mm.w.d dates, explicit offsets, transition times
+ * with negative or large hours as allowed by RFC 8536 section 3.3.1).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -651,8 +652,10 @@ int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const ch
         dir = "/usr/share/zoneinfo";
     }
     path = apr_pstrcat(pool, dir, "/", name, NULL);
-    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool) !=
-        APR_SUCCESS) {
+    /* stat first: opening a FIFO or device for reading could block. */
+    if (apr_stat(&fi, path, APR_FINFO_TYPE, pool) != APR_SUCCESS || fi.filetype != APR_REG ||
+        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool) !=
+            APR_SUCCESS) {
         *why = apr_psprintf(pool, "unknown time zone '%s'", name);
         return -1;
     }

@@ -10,8 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <apr_file_io.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 
 #include "mg_test.h"
 #include "mg_time.h"
@@ -286,8 +289,14 @@ START_TEST(test_zoneinfo_directory_comes_from_environment)
     /* a directory is not a zone */
     ck_assert_int_eq(mg_tz_load(mg_test_pool, "Test", &tz, &why), -1);
     ck_assert_str_eq(why, "unknown time zone 'Test'");
+    /* neither is a FIFO, and loading it must not block (test timeout) */
+    const char *fifo = apr_pstrcat(mg_test_pool, dir, "/Test/Fifo", NULL);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mg_tz_load(mg_test_pool, "Test/Fifo", &tz, &why), -1);
+    ck_assert_str_eq(why, "unknown time zone 'Test/Fifo'");
     unsetenv("MG_ZONEINFO");
 
+    apr_file_remove(fifo, mg_test_pool);
     apr_file_remove(path, mg_test_pool);
     apr_dir_remove(apr_pstrcat(mg_test_pool, dir, "/Test", NULL), mg_test_pool);
     apr_dir_remove(dir, mg_test_pool);
@@ -494,6 +503,68 @@ START_TEST(test_posix_rule_without_dst_and_quoted_names)
 }
 END_TEST
 
+/* Many threads query the same zones at once and must all get the answers a
+ * single thread got: the loaded zone is never written after loading. */
+#define THREADS 8
+#define SAMPLES 4000
+typedef struct {
+    const mg_tz_t *tz[2];
+    const int32_t (*expect)[2];
+    int mismatches;
+} thread_job_t;
+
+static void *APR_THREAD_FUNC query_thread(apr_thread_t *th, void *data)
+{
+    thread_job_t *job = data;
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < SAMPLES; i++) {
+            for (int z = 0; z < 2; z++) {
+                mg_civil_t c;
+                int64_t t = 1767225600 + (int64_t)i * 7919 * 60;
+                mg_tz_to_local(job->tz[z], t, &c);
+                if (c.utc_offset != job->expect[i][z] ||
+                    mg_tz_from_local(job->tz[z], c.year, c.month, c.day, c.hour, c.min, c.sec) >
+                        t) {
+                    job->mismatches++;
+                }
+            }
+        }
+    }
+    /* plain return, not apr_thread_exit(): pthread_exit() trips a false
+     * positive of AddressSanitizer (sigaltstack at thread teardown) */
+    return NULL;
+}
+
+START_TEST(test_concurrent_queries_agree_with_single_thread)
+{
+    static int32_t expect[SAMPLES][2];
+    thread_job_t jobs[THREADS];
+    apr_thread_t *th[THREADS];
+    const mg_tz_t *tz[2] = {zone("Europe/Berlin"), zone("Australia/Sydney")};
+    int berlin_dst = 0;
+
+    for (int i = 0; i < SAMPLES; i++) {
+        for (int z = 0; z < 2; z++) {
+            mg_civil_t c;
+            mg_tz_to_local(tz[z], 1767225600 + (int64_t)i * 7919 * 60, &c);
+            expect[i][z] = c.utc_offset;
+            berlin_dst += z == 0 && c.is_dst;
+        }
+    }
+    ck_assert_int_gt(berlin_dst, 0); /* the samples span both offsets */
+    for (int k = 0; k < THREADS; k++) {
+        jobs[k] = (thread_job_t){{tz[0], tz[1]}, (const int32_t(*)[2])expect, 0};
+        ck_assert_int_eq(apr_thread_create(&th[k], NULL, query_thread, &jobs[k], mg_test_pool),
+                         APR_SUCCESS);
+    }
+    for (int k = 0; k < THREADS; k++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, th[k]);
+        ck_assert_int_eq(jobs[k].mismatches, 0);
+    }
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *tz_suite(void)
@@ -517,6 +588,7 @@ static Suite *tz_suite(void)
     tcase_add_test(tc, test_version1_file_with_leap_record_is_read);
     tcase_add_loop_test(tc, test_invalid_posix_rules_are_refused, 0, N(bad_posix));
     tcase_add_test(tc, test_posix_rule_without_dst_and_quoted_names);
+    tcase_add_test(tc, test_concurrent_queries_agree_with_single_thread);
     suite_add_tcase(s, tc);
     return s;
 }
