@@ -14,7 +14,7 @@
  * is refused (is "90" seconds or minutes?); overflow is refused. */
 int mg_duration_parse(const char *s, apr_interval_time_t *out);
 /* RFC 3339 / ISO 8601: "2026-12-31T23:59:59Z", "2026-12-31T23:59:59+01:00",
- * "2026-12-31T23:59:59.5Z"; or plain epoch seconds "1767225599".
+ * "2026-12-31T23:59:59.5Z"; or plain epoch seconds "1798761599" (the same instant).
  * 0 ok, -1 invalid. Result in microseconds since the epoch (apr_time_t).
  * Lowercase 't'/'z' are accepted (RFC 3339 5.6); a space for 'T', a missing
  * offset, a leap second (:60) and more than 9 fraction digits are refused;
