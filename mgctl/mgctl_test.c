@@ -1,2 +1,263 @@
-/* mgctl_test.c — placeholder. */
-typedef int mgctl_test_placeholder_t;
+/* mgctl_test.c — `mgctl test FILE...`: run policy test files, in the spirit
+ * of `opa test`. Each case is a request and the decision it must get; the
+ * request goes through the same mg_request_prepare/mg_evaluate as in
+ * Apache. A failing case prints expected vs got and the evaluation trace.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg.h"
+#include "mg_policy.h"
+#include "mgctl_testfile.h"
+#include "mgctl_util.h"
+
+#define MGCTL_TESTFILE_MAX (4 * 1024 * 1024)
+
+static const char usage_text[] =
+    "Usage: mgctl test [OPTIONS] FILE...\n"
+    "\n"
+    "Run policy test files. Each file names a policy ('policy:', relative to the\n"
+    "test file) and a list of cases, each a request and the expected decision\n"
+    "(format: docs/policy-tests.md, mgctl(1)). Every case prints PASS or FAIL;\n"
+    "a failure shows expected vs got and the evaluation trace.\n"
+    "\n"
+    "Options:\n"
+    "  -r, --run TEXT    only cases whose name contains TEXT\n"
+    "  -v, --verbose     print the decision and trace of passing cases too\n"
+    "  -q, --quiet       print failures and the summary only\n"
+    "  -f, --format FMT  text (default) or github (adds ::error annotations\n"
+    "                    pointing at failing cases)\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "Exit status: 0 all cases passed, 1 a case failed or a test file or policy\n"
+    "is invalid, 2 usage error or a file that cannot be read.\n";
+
+static const apr_getopt_option_t opts[] = {
+    {"run", 'r', 1, "filter"},    {"verbose", 'v', 0, "verbose"},     {"quiet", 'q', 0, "quiet"},
+    {"format", 'f', 1, "format"}, {"help", 'h', 0, "show this help"}, {NULL, 0, 0, NULL},
+};
+
+typedef struct topts {
+    const char *run;
+    int verbose, quiet;
+    mgctl_format_t fmt;
+} topts_t;
+
+typedef struct tally {
+    int passed, failed, skipped, io, invalid;
+} tally_t;
+
+/* Does any rule of the policy depend on the time of day? Then a test that
+ * does not fix the time would pass or fail depending on when it runs. */
+static int policy_uses_time(const mg_policy_t *p)
+{
+    if (!p->rules)
+        return 0;
+    for (int i = 0; i < p->rules->nelts; i++) {
+        const mg_rule_t *r = &APR_ARRAY_IDX(p->rules, i, mg_rule_t);
+        if (r->time && r->time->nelts > 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void show(const char *v, FILE *out)
+{
+    if (v)
+        fprintf(out, "'%s'", v);
+    else
+        fputs("(none)", out);
+}
+
+static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_policy_t *policy,
+                    const mgctl_case_t *tc, const topts_t *o)
+{
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why = NULL;
+    mgctl_request_build(pool, policy, tc->spec, &req, &why);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(pool, policy, &req, 1, &d);
+
+    int failed = 0;
+    for (int i = 0; i < tc->expect->nelts; i++) {
+        const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
+        const char *got = mgctl_expect_actual(pool, e->field, &d);
+        if ((e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0))
+            failed = 1;
+    }
+
+    if (!failed) {
+        if (!o->quiet)
+            printf("PASS %s\n", tc->name);
+        if (o->verbose)
+            mgctl_decision_print(stdout, &d, 5);
+        return 0;
+    }
+    printf("FAIL %s (%s:%d)\n", tc->name, tf->file, tc->line);
+    for (int i = 0; i < tc->expect->nelts; i++) {
+        const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
+        const char *got = mgctl_expect_actual(pool, e->field, &d);
+        int bad = (e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0);
+        printf("     %s %-8s expected ", bad ? "x" : " ", e->field);
+        show(e->value, stdout);
+        fputs(", got ", stdout);
+        show(got, stdout);
+        fputc('\n', stdout);
+    }
+    printf("     request: %s %s\n", req.method, tc->spec->url);
+    if (why)
+        printf("     url refused: %s\n", why);
+    mgctl_decision_print(stdout, &d, 5);
+    if (o->fmt == MGCTL_FMT_GITHUB) {
+        /* one annotation per failing case, at the case */
+        mg_diags_t *ds = mg_diags_make(pool);
+        mg_diag_add(ds, MG_SEV_ERROR, tf->file, tc->line, tc->col, "test-failed",
+                    "test '%s' failed: got %s (rule %s, reason %s)", tc->name,
+                    mg_outcome_name(d.outcome), d.rule_id ? d.rule_id : "none",
+                    mg_reason_name(d.reason));
+        mgctl_diags_print(stdout, pool, ds, MGCTL_FMT_GITHUB, 1);
+    }
+    return 1;
+}
+
+static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally_t *t)
+{
+    char *buf;
+    size_t len;
+    const char *err;
+    if (mgctl_read_file(pool, file, MGCTL_TESTFILE_MAX, &buf, &len, &err) != 0) {
+        fprintf(stderr, "mgctl test: %s\n", err);
+        t->io++;
+        return;
+    }
+    mg_diags_t *diags = mg_diags_make(pool);
+    mgctl_testfile_t *tf = NULL;
+    if (mgctl_testfile_parse(pool, file, buf, len, &tf, diags) != MG_OK) {
+        mg_diags_sort(diags);
+        mgctl_diags_print(stdout, pool, diags, o->fmt, 1);
+        printf("%s: invalid test file\n", file);
+        t->invalid++;
+        return;
+    }
+
+    mg_policy_t *policy = NULL;
+    mg_diags_t *pdiags = mg_diags_make(pool);
+    mg_status_t st = mg_policy_load_file(pool, tf->policy_path, &policy, pdiags);
+    mg_diags_sort(pdiags);
+    if (st != MG_OK || !policy || pdiags->errors > 0) {
+        mgctl_diags_print(stdout, pool, pdiags, o->fmt, 1);
+        printf("%s:%d:%d: error: the policy %s could not be loaded\n", file, tf->policy_line,
+               tf->policy_col, tf->policy_path);
+        if (st == MG_EIO)
+            t->io++;
+        else
+            t->invalid++;
+        return;
+    }
+
+    /* Fail fast on tests whose result would depend on the wall clock. */
+    if (policy_uses_time(policy)) {
+        int bad = 0;
+        for (int i = 0; i < tf->cases->nelts; i++) {
+            const mgctl_case_t *tc = &APR_ARRAY_IDX(tf->cases, i, mgctl_case_t);
+            if (!tc->time_set) {
+                mg_diag_t *dg = mg_diag_add(
+                    diags, MG_SEV_ERROR, file, tc->line, tc->col, "missing-time",
+                    "test '%s' does not fix the request time, but the policy has time windows",
+                    tc->name);
+                dg->hint = "add 'time: 2026-11-23T10:00:00Z' to the request or to defaults";
+                bad = 1;
+            }
+        }
+        if (bad) {
+            mgctl_diags_print(stdout, pool, diags, o->fmt, 1);
+            printf("%s: invalid test file\n", file);
+            t->invalid++;
+            return;
+        }
+    }
+
+    if (!o->quiet)
+        printf("# %s (policy %s, sha256:%.12s)\n", file, mg_policy_name(policy),
+               mg_policy_digest(policy));
+    int passed = 0, failed = 0;
+    for (int i = 0; i < tf->cases->nelts; i++) {
+        const mgctl_case_t *tc = &APR_ARRAY_IDX(tf->cases, i, mgctl_case_t);
+        if (o->run && !strstr(tc->name, o->run)) {
+            t->skipped++;
+            continue;
+        }
+        apr_pool_t *cp;
+        apr_pool_create(&cp, pool);
+        if (run_case(cp, tf, policy, tc, o))
+            failed++;
+        else
+            passed++;
+        apr_pool_destroy(cp);
+    }
+    t->passed += passed;
+    t->failed += failed;
+}
+
+int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    topts_t o = {NULL, 0, 0, MGCTL_FMT_TEXT};
+    apr_getopt_t *os = mgctl_getopt_init(pool, "test", argc, argv);
+    int ch;
+    const char *arg;
+    apr_status_t rv;
+
+    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+        switch (ch) {
+        case 'r':
+            o.run = arg;
+            break;
+        case 'v':
+            o.verbose = 1;
+            break;
+        case 'q':
+            o.quiet = 1;
+            break;
+        case 'f':
+            if (mgctl_format_parse(arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_GITHUB),
+                                   &o.fmt) != 0)
+                return mgctl_usage_error("test", "unknown format '%s' (text, github)", arg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return MGCTL_EXIT_OK;
+        }
+    }
+    if (rv != APR_EOF)
+        return mgctl_usage_error("test", NULL);
+    if (os->argc - os->ind < 1)
+        return mgctl_usage_error("test", "no test FILE given");
+
+    tally_t t = {0, 0, 0, 0, 0};
+    for (int i = os->ind; i < os->argc; i++) {
+        apr_pool_t *fp;
+        apr_pool_create(&fp, pool);
+        run_file(fp, os->argv[i], &o, &t);
+        apr_pool_destroy(fp);
+    }
+    printf("%d passed, %d failed", t.passed, t.failed);
+    if (t.skipped)
+        printf(", %d skipped", t.skipped);
+    if (t.invalid)
+        printf(", %d invalid file%s", t.invalid, t.invalid == 1 ? "" : "s");
+    if (t.io)
+        printf(", %d unreadable file%s", t.io, t.io == 1 ? "" : "s");
+    putchar('\n');
+    if (t.io)
+        return MGCTL_EXIT_USAGE;
+    if (t.failed || t.invalid)
+        return MGCTL_EXIT_FAIL;
+    if (t.passed == 0) {
+        fprintf(stderr, "mgctl test: no test case ran%s\n", o.run ? " (check --run)" : "");
+        return MGCTL_EXIT_FAIL;
+    }
+    return MGCTL_EXIT_OK;
+}

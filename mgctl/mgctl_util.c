@@ -1,2 +1,430 @@
-/* mgctl_util.c — placeholder. */
-typedef int mgctl_util_placeholder_t;
+/* mgctl_util.c — what the mgctl subcommands share: option parsing glue,
+ * file reading, JSON escaping, diagnostic output, and the one function that
+ * turns a request description into an mg_request_t the way the module does.
+ */
+#include "mgctl_util.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include "mg_diag.h"
+
+/* getopt's complaints arrive as "CMD: invalid option: x\n"; prefix "mgctl ". */
+static void getopt_err(void *arg, const char *fmt, ...)
+{
+    va_list ap;
+    (void)arg;
+    fputs("mgctl ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
+                                const char *const *argv)
+{
+    apr_getopt_t *os;
+    (void)cmd;
+    apr_getopt_init(&os, pool, argc, argv);
+    os->interleave = 1;
+    os->errfn = getopt_err;
+    os->errarg = NULL;
+    return os;
+}
+
+int mgctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        fprintf(stderr, "mgctl %s: ", cmd);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr, "Try 'mgctl %s --help'.\n", cmd);
+    return MGCTL_EXIT_USAGE;
+}
+
+int mgctl_format_parse(const char *s, unsigned allowed, mgctl_format_t *out)
+{
+    static const char *const names[] = {"text", "json", "github"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, names[i]) == 0 && (allowed & (1u << i))) {
+            *out = (mgctl_format_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
+                    const char **err)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    char ebuf[256];
+    apr_status_t rv =
+        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+    if (rv != APR_SUCCESS) {
+        *err = apr_psprintf(pool, "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
+        return -1;
+    }
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
+    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
+        apr_file_close(f);
+        *err = apr_psprintf(pool, "%s: not a regular file", path);
+        return -1;
+    }
+    if (rv == APR_SUCCESS && (apr_uint64_t)fi.size > (apr_uint64_t)max) {
+        apr_file_close(f);
+        *err = apr_psprintf(pool, "%s: larger than %lu bytes", path, (unsigned long)max);
+        return -1;
+    }
+    /* The size is only a first guess (the file may change while we read);
+     * the limit is enforced on what is actually read. */
+    size_t cap = rv == APR_SUCCESS ? (size_t)fi.size : 4096, n = 0;
+    if (cap > max)
+        cap = max;
+    if (cap < 64)
+        cap = 64;
+    char *b = apr_palloc(pool, cap + 1);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                char probe;
+                apr_size_t one = 1;
+                if (apr_file_read(f, &probe, &one) == APR_SUCCESS && one == 1) {
+                    apr_file_close(f);
+                    *err =
+                        apr_psprintf(pool, "%s: larger than %lu bytes", path, (unsigned long)max);
+                    return -1;
+                }
+                break;
+            }
+            size_t ncap = cap * 2 > max ? max : cap * 2;
+            char *nb = apr_palloc(pool, ncap + 1);
+            memcpy(nb, b, n);
+            b = nb;
+            cap = ncap;
+        }
+        apr_size_t want = cap - n;
+        rv = apr_file_read(f, b + n, &want);
+        n += want;
+        if (rv == APR_EOF)
+            break;
+        if (rv != APR_SUCCESS) {
+            apr_file_close(f);
+            *err = apr_psprintf(pool, "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
+            return -1;
+        }
+    }
+    apr_file_close(f);
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    int n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    unsigned cp = c & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+const char *mgctl_json_str(apr_pool_t *pool, const char *s)
+{
+    if (!s)
+        return "null";
+    size_t len = strlen(s);
+    /* worst case: every byte becomes \ufffd or \u00XX (6 bytes) */
+    char *out = apr_palloc(pool, len * 6 + 3), *o = out;
+    const unsigned char *p = (const unsigned char *)s;
+    *o++ = '"';
+    while (*p) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+            p++;
+        } else if (c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+            p++;
+        } else if (c == '\t') {
+            *o++ = '\\';
+            *o++ = 't';
+            p++;
+        } else if (c == '\r') {
+            *o++ = '\\';
+            *o++ = 'r';
+            p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += sprintf(o, "\\u%04x", c);
+            p++;
+        } else {
+            int n = utf8_len(p);
+            if (n == 0) {
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+                p++;
+            } else {
+                memcpy(o, p, (size_t)n);
+                o += n;
+                p += n;
+            }
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+/* GitHub workflow commands: data escapes %, CR, LF; properties also ':' and
+ * ','. https://docs.github.com/actions/reference/workflow-commands */
+static const char *gh_escape(apr_pool_t *pool, const char *s, int property)
+{
+    size_t len = strlen(s);
+    char *out = apr_palloc(pool, len * 3 + 1), *o = out;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '%' || c == '\r' || c == '\n' || (property && (c == ':' || c == ','))) {
+            o += sprintf(o, "%%%02X", c);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_format_t fmt,
+                       int warnings)
+{
+    const mg_diag_t *items = (const mg_diag_t *)ds->items->elts;
+    for (int i = 0; i < ds->items->nelts; i++) {
+        const mg_diag_t *d = &items[i];
+        if (d->severity == MG_SEV_WARNING && !warnings)
+            continue;
+        if (fmt == MGCTL_FMT_GITHUB) {
+            const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
+            const char *msg = d->hint ? apr_psprintf(pool, "%s (%s)", d->msg, d->hint) : d->msg;
+            fprintf(out, "::%s file=%s", sev, gh_escape(pool, d->file, 1));
+            if (d->line > 0)
+                fprintf(out, ",line=%d", d->line);
+            if (d->col > 0)
+                fprintf(out, ",col=%d", d->col);
+            fprintf(out, "::%s\n", gh_escape(pool, msg, 0));
+        } else {
+            fprintf(out, "%s\n", mg_diag_format(pool, d));
+        }
+    }
+}
+
+const char *mgctl_diag_json(apr_pool_t *pool, const mg_diag_t *d)
+{
+    return apr_psprintf(pool,
+                        "{\"file\":%s,\"line\":%d,\"col\":%d,\"severity\":\"%s\","
+                        "\"code\":%s,\"message\":%s,\"hint\":%s}",
+                        mgctl_json_str(pool, d->file), d->line, d->col,
+                        d->severity == MG_SEV_ERROR ? "error" : "warning",
+                        mgctl_json_str(pool, d->code), mgctl_json_str(pool, d->msg),
+                        mgctl_json_str(pool, d->hint));
+}
+
+mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool)
+{
+    mgctl_reqspec_t *s = apr_pcalloc(pool, sizeof(*s));
+    s->method = "GET";
+    s->url = "/";
+    s->roles = apr_array_make(pool, 4, sizeof(const char *));
+    s->now = apr_time_now();
+    s->headers = apr_table_make(pool, 8);
+    s->env = apr_table_make(pool, 4);
+    s->notes = apr_table_make(pool, 2);
+    return s;
+}
+
+typedef struct lookup_ctx {
+    apr_table_t *env, *notes, *headers;
+} lookup_ctx_t;
+
+/* The module serves these from r->subprocess_env, r->notes and
+ * r->headers_in: all apr_tables, so names compare case-insensitively. */
+static const char *spec_lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
+{
+    lookup_ctx_t *lc = ctx;
+    switch (kind) {
+    case MG_LOOKUP_ENV:
+        return apr_table_get(lc->env, name);
+    case MG_LOOKUP_NOTE:
+        return apr_table_get(lc->notes, name);
+    case MG_LOOKUP_HEADER:
+        return apr_table_get(lc->headers, name);
+    }
+    return NULL;
+}
+
+mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
+                                const mgctl_reqspec_t *spec, mg_request_t *req, const char **why)
+{
+    const char *url = spec->url ? spec->url : "/";
+    const char *scheme = spec->scheme;
+    const char *url_host = NULL;
+
+    memset(req, 0, sizeof(*req));
+
+    /* An absolute URL contributes scheme and Host, like a browser would. */
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+        size_t slen = url[4] == ':' ? 4 : 5;
+        if (!scheme)
+            scheme = apr_pstrmemdup(pool, url, slen);
+        const char *h = url + slen + 3;
+        size_t hl = strcspn(h, "/?#");
+        url_host = apr_pstrmemdup(pool, h, hl);
+        url = h + hl;
+        if (*url != '/')
+            url = apr_pstrcat(pool, "/", url, NULL);
+    }
+    /* A client never sends the fragment. */
+    size_t ul = strcspn(url, "#");
+    size_t pl = strcspn(url, "?#");
+    req->raw_path = apr_pstrmemdup(pool, url, pl);
+    req->query = pl < ul ? apr_pstrmemdup(pool, url + pl + 1, ul - pl - 1) : NULL;
+
+    req->method = spec->method ? spec->method : "GET";
+    req->scheme = scheme ? scheme : "http";
+    req->client_ip = spec->ip ? spec->ip : "127.0.0.1";
+    req->peer_ip = spec->peer ? spec->peer : req->client_ip;
+    req->user = spec->user;
+    if (spec->roles && spec->roles->nelts > 0) {
+        req->extra_roles = (const char **)spec->roles->elts;
+        req->n_extra_roles = spec->roles->nelts;
+    }
+    req->country = spec->country;
+    req->now = spec->now;
+
+    apr_table_t *headers = spec->headers;
+    if (url_host && !apr_table_get(headers, "Host")) {
+        headers = apr_table_copy(pool, headers);
+        apr_table_setn(headers, "Host", url_host);
+    }
+    req->host = apr_table_get(headers, "Host");
+    req->referer = apr_table_get(headers, "Referer");
+    req->origin = apr_table_get(headers, "Origin");
+    req->sec_fetch_site = apr_table_get(headers, "Sec-Fetch-Site");
+    req->sec_fetch_mode = apr_table_get(headers, "Sec-Fetch-Mode");
+    req->sec_fetch_dest = apr_table_get(headers, "Sec-Fetch-Dest");
+    req->sec_fetch_user = apr_table_get(headers, "Sec-Fetch-User");
+    req->accept = apr_table_get(headers, "Accept");
+    req->cookie = apr_table_get(headers, "Cookie");
+
+    lookup_ctx_t *lc = apr_pcalloc(pool, sizeof(*lc));
+    lc->env = spec->env ? spec->env : apr_table_make(pool, 1);
+    lc->notes = spec->notes ? spec->notes : apr_table_make(pool, 1);
+    lc->headers = headers;
+    req->lookup = spec_lookup;
+    req->lookup_ctx = lc;
+
+    *why = NULL;
+    return mg_request_prepare(pool, policy, req, why);
+}
+
+int mgctl_decision_http_status(const mg_decision_t *d)
+{
+    switch (d->outcome) {
+    case MG_OUTCOME_ALLOW:
+        return 200;
+    case MG_OUTCOME_LOGIN:
+        return 302;
+    case MG_OUTCOME_AUTH:
+        return 401;
+    case MG_OUTCOME_DENY:
+        break;
+    }
+    return d->status > 0 ? d->status : 403;
+}
+
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int indent)
+{
+    int in = indent;
+    fprintf(out, "%*sdecision: %s\n", in, "", mg_outcome_name(d->outcome));
+    if (d->outcome == MG_OUTCOME_ALLOW)
+        fprintf(out, "%*saccess:   %s%s\n", in, "", mg_access_name(d->access),
+                d->download ? " (download requested)" : "");
+    fprintf(out, "%*srule:     %s\n", in, "", d->rule_id ? d->rule_id : "(none)");
+    fprintf(out, "%*sreason:   %s\n", in, "", mg_reason_name(d->reason));
+    fprintf(out, "%*sstatus:   %d\n", in, "", mgctl_decision_http_status(d));
+    if (d->location)
+        fprintf(out, "%*slocation: %s\n", in, "", d->location);
+    if (d->message)
+        fprintf(out, "%*smessage:  %s\n", in, "", d->message);
+    if (d->page)
+        fprintf(out, "%*spage:     %s\n", in, "", d->page);
+    if (d->filename)
+        fprintf(out, "%*sfilename: %s\n", in, "", d->filename);
+    if (d->corp)
+        fprintf(out, "%*scorp:     %s\n", in, "", d->corp);
+    if (d->detail)
+        fprintf(out, "%*sdetail:   %s\n", in, "", d->detail);
+    if (d->trace && d->trace->nelts > 0) {
+        fprintf(out, "%*strace:\n", in, "");
+        for (int i = 0; i < d->trace->nelts; i++)
+            fprintf(out, "%*s  %s\n", in, "", APR_ARRAY_IDX(d->trace, i, const char *));
+    }
+}
+
+const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d)
+{
+    const char *trace = "[]";
+    if (d->trace && d->trace->nelts > 0) {
+        apr_array_header_t *parts = apr_array_make(pool, d->trace->nelts, sizeof(char *));
+        for (int i = 0; i < d->trace->nelts; i++)
+            APR_ARRAY_PUSH(parts, const char *) =
+                mgctl_json_str(pool, APR_ARRAY_IDX(d->trace, i, const char *));
+        trace = apr_pstrcat(pool, "[", apr_array_pstrcat(pool, parts, ','), "]", NULL);
+    }
+    return apr_psprintf(
+        pool,
+        "{\"policy\":%s,\"digest\":%s,\"decision\":%s,\"access\":%s,\"rule\":%s,"
+        "\"reason\":%s,\"status\":%d,\"location\":%s,\"message\":%s,\"page\":%s,"
+        "\"download\":%s,\"filename\":%s,\"corp\":%s,\"detail\":%s,\"trace\":%s}",
+        mgctl_json_str(pool, policy ? mg_policy_name(policy) : NULL),
+        mgctl_json_str(pool, policy ? mg_policy_digest(policy) : NULL),
+        mgctl_json_str(pool, mg_outcome_name(d->outcome)),
+        mgctl_json_str(pool, d->outcome == MG_OUTCOME_ALLOW ? mg_access_name(d->access)
+                                                            : mg_access_name(MG_ACCESS_NONE)),
+        mgctl_json_str(pool, d->rule_id), mgctl_json_str(pool, mg_reason_name(d->reason)),
+        mgctl_decision_http_status(d), mgctl_json_str(pool, d->location),
+        mgctl_json_str(pool, d->message), mgctl_json_str(pool, d->page),
+        d->download ? "true" : "false", mgctl_json_str(pool, d->filename),
+        mgctl_json_str(pool, d->corp), mgctl_json_str(pool, d->detail), trace);
+}

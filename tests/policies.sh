@@ -1,3 +1,206 @@
 #!/bin/sh
-# tests/policies.sh — placeholder: skipped until mgctl test exists.
-exit 77
+# tests/policies.sh — `make check` script test for mgctl and policies/:
+#  - every example policy validates, compiles (round trip: the compiled form
+#    is itself a valid policy with the same digest) and passes its tests;
+#  - a copy of each example with an unknown key, a bad CIDR, an unknown time
+#    zone or broken YAML indentation is refused (exit 1) naming file:line:col;
+#  - a wrong expectation makes `mgctl test` fail (exit 1) with a trace;
+#  - explain shows rule and reason; usage and I/O errors exit 2.
+# Environment: MGCTL (the built mgctl), MG_SRCDIR (the source tree).
+set -u
+
+MGCTL=${MGCTL:-./mgctl/mgctl}
+SRC=${MG_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+POL="$SRC/policies"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-policies.XXXXXX") || exit 99
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+fails=0
+checks=0
+ok() { checks=$((checks + 1)); }
+fail() {
+    checks=$((checks + 1))
+    fails=$((fails + 1))
+    echo "FAIL: $*"
+    if [ -s "$TMP/out" ]; then sed 's/^/    | /' "$TMP/out" | head -40; fi
+}
+
+# run EXPECTED_STATUS CMD... : output in $TMP/out
+run() {
+    want=$1
+    shift
+    "$@" >"$TMP/out" 2>&1
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "expected exit $want, got $got: $*"
+        return 1
+    fi
+    ok
+    return 0
+}
+
+# expect_in TEXT DESCRIPTION: $TMP/out must contain TEXT (fixed string)
+expect_in() {
+    if grep -qF -- "$1" "$TMP/out"; then ok; else fail "$2: output lacks '$1'"; fi
+}
+
+[ -x "$MGCTL" ] || { echo "mgctl not built: $MGCTL"; exit 99; }
+
+examples=""
+for f in "$POL"/*.yaml; do
+    case "$f" in *.test.yaml) continue ;; esac
+    examples="$examples $f"
+done
+[ -n "$examples" ] || { echo "no example policies in $POL"; exit 99; }
+
+# ---- the shipped examples are valid, compile, and pass their tests --------
+# shellcheck disable=SC2086
+run 0 "$MGCTL" validate $examples
+run 0 "$MGCTL" validate --format github $examples
+# shellcheck disable=SC2086
+run 0 "$MGCTL" test "$POL"/*.test.yaml && expect_in " 0 failed" "mgctl test summary"
+
+for f in $examples; do
+    base=$(basename "$f" .yaml)
+    [ -f "$POL/$base.test.yaml" ] || fail "$base.yaml has no $base.test.yaml"
+    n=$(grep -c '^  - name:' "$POL/$base.test.yaml" 2>/dev/null)
+    n=${n:-0}
+    [ "$n" -ge 10 ] && ok || fail "$base.test.yaml has only $n cases (at least 10 wanted)"
+
+    # compile with --werror: the examples are free of warnings too
+    run 0 "$MGCTL" compile --werror -o "$TMP/$base.compiled.yaml" "$f" || continue
+    head -1 "$TMP/$base.compiled.yaml" >"$TMP/out"
+    if grep -Eq '^# mod_media_guard compiled policy v1 sha256:[0-9a-f]{64}$' "$TMP/out"; then ok; else
+        fail "$base: first line of the compiled form"
+    fi
+    digest=$(sed -n '1s/.*sha256://p' "$TMP/$base.compiled.yaml")
+    run 0 "$MGCTL" validate "$TMP/$base.compiled.yaml" && expect_in "sha256:$digest" \
+        "$base: the compiled form has the original's digest"
+    run 0 "$MGCTL" compile -o "$TMP/$base.again.yaml" "$TMP/$base.compiled.yaml"
+    if cmp -s "$TMP/$base.compiled.yaml" "$TMP/$base.again.yaml"; then ok; else
+        fail "$base: compiling the compiled form changes it"
+    fi
+    # the compiled policy decides like the original: run the same tests on it
+    sed "s|^policy: .*|policy: $base.compiled.yaml|" "$POL/$base.test.yaml" >"$TMP/$base.ctest.yaml"
+    run 0 "$MGCTL" test -q "$TMP/$base.ctest.yaml"
+done
+
+# ---- broken copies are refused with file:line:column -----------------------
+# refused FILE LINE COL DESCRIPTION: validate exits 1 and reports an error at
+# FILE:LINE:COL (COL "" = any column), in text and GitHub formats.
+refused() {
+    col=${3:-[0-9]+}
+    if run 1 "$MGCTL" validate "$1"; then
+        if grep -Eq "^$1:$2:$col: error: " "$TMP/out"; then ok; else
+            fail "$4: no error at $1:$2:${3:-<col>}"
+        fi
+    fi
+    cp "$TMP/out" "$TMP/out.text"
+    "$MGCTL" validate --format github "$1" >"$TMP/out" 2>&1
+    if grep -Eq "^::error file=.*,line=$2,col=$col::" "$TMP/out"; then ok; else
+        fail "$4: no ::error annotation for line $2"
+    fi
+    cp "$TMP/out.text" "$TMP/out"
+}
+
+for f in $examples; do
+    base=$(basename "$f" .yaml)
+
+    # unknown key: a typo of a top-level key
+    c="$TMP/$base.unknown-key.yaml"
+    sed 's/^default:/defualt:/' "$f" >"$c"
+    line=$(grep -n '^defualt:' "$c" | cut -d: -f1)
+    refused "$c" "$line" 1 "$base: unknown key"
+    expect_in "did you mean 'default'" "$base: unknown key hint"
+
+    # unknown key inside a rule: an `acess:` typo of `access:`
+    c="$TMP/$base.unknown-rule-key.yaml"
+    line=$(grep -n '^    access:' "$f" | head -1 | cut -d: -f1)
+    sed "${line}s/access:/acess:/" "$f" >"$c"
+    refused "$c" "$line" 5 "$base: unknown key in a rule"
+
+    # bad CIDR: an impossible prefix in trusted_proxies (replacing any)
+    c="$TMP/$base.bad-cidr.yaml"
+    sed -e '/^trusted_proxies:/d' \
+        -e 's|^version: 1$|version: 1\ntrusted_proxies: [10.0.0.0/8, 192.0.2.0/33]|' "$f" >"$c"
+    line=$(grep -n '^trusted_proxies:' "$c" | cut -d: -f1)
+    refused "$c" "$line" 31 "$base: bad CIDR"
+
+    # unknown time zone
+    c="$TMP/$base.bad-tz.yaml"
+    sed 's|^timezone: .*|timezone: Mars/Olympus_Mons|' "$f" >"$c"
+    line=$(grep -n '^timezone:' "$c" | cut -d: -f1)
+    refused "$c" "$line" 11 "$base: unknown time zone"
+
+    # broken indentation: the second key of the first mapping indented by four
+    # spaces is pulled left by one column, out of its mapping
+    c="$TMP/$base.bad-indent.yaml"
+    line=$(awk 'prev ~ /^    [a-z_]+:/ && $0 ~ /^    [a-z_]+:/ { print NR; exit } { prev = $0 }' "$f")
+    sed "${line}s/^    /   /" "$f" >"$c"
+    refused "$c" "$line" "" "$base: broken indentation"
+done
+
+# an existing CIDR corrupted in place (intranet-media has ip_sets)
+c="$TMP/intranet-media.bad-cidr2.yaml"
+sed 's|192.0.2.0/24|192.0.2.1/24|' "$POL/intranet-media.yaml" >"$c"
+line=$(grep -n '192.0.2.1/24' "$c" | head -1 | cut -d: -f1)
+refused "$c" "$line" 12 "intranet-media: host bits set in a CIDR"
+
+# ---- validate: exit codes and formats ----------------------------------------
+run 2 "$MGCTL" validate
+run 2 "$MGCTL" validate "$TMP/does-not-exist.yaml"
+run 2 "$MGCTL" validate "$POL/photo-site.yaml" "$TMP/does-not-exist.yaml"
+run 1 "$MGCTL" validate "$POL/photo-site.yaml" "$TMP/photo-site.bad-tz.yaml"
+run 1 "$MGCTL" validate --format json "$TMP/photo-site.bad-tz.yaml" &&
+    expect_in '"valid":false' "validate --format json"
+run 2 "$MGCTL" validate --format xml "$POL/photo-site.yaml"
+
+# ---- a wrong expectation fails with a trace ----------------------------------
+for f in $examples; do
+    base=$(basename "$f" .yaml)
+    cp "$f" "$TMP/$base.yaml"
+    # flip the first expected decision
+    awk '!done && /decision: allow/ { sub(/decision: allow/, "decision: deny"); done = 1 } { print }' \
+        "$POL/$base.test.yaml" >"$TMP/$base.wrong.test.yaml"
+    run 1 "$MGCTL" test "$TMP/$base.wrong.test.yaml" &&
+        expect_in "FAIL " "$base: wrong expectation" &&
+        expect_in "trace:" "$base: failing case prints the trace" &&
+        expect_in "1 failed" "$base: summary counts the failure"
+done
+
+# a typo in a test file is refused with its position
+sed 's/^    expect:/    expetc:/' "$POL/photo-site.test.yaml" >"$TMP/photo-site.typo.test.yaml"
+cp "$POL/photo-site.yaml" "$TMP/photo-site.yaml"
+line=$(grep -n '^    expetc:' "$TMP/photo-site.typo.test.yaml" | head -1 | cut -d: -f1)
+run 1 "$MGCTL" test "$TMP/photo-site.typo.test.yaml" &&
+    expect_in "photo-site.typo.test.yaml:$line:5: error: unknown key 'expetc'" "test file typo"
+run 2 "$MGCTL" test "$TMP/no-such.test.yaml"
+
+# ---- explain ------------------------------------------------------------------
+run 0 "$MGCTL" explain --policy "$POL/photo-site.yaml" /photos/thumbs/a.jpg &&
+    expect_in "rule:     thumbnails" "explain text" && expect_in "reason:   allowed" "explain reason"
+run 0 "$MGCTL" explain --format json --policy "$POL/photo-site.yaml" --user alice \
+    '/photos/originals/a.jpg?download=1' &&
+    expect_in '"rule":"originals"' "explain json rule" &&
+    expect_in '"reason":"download-not-allowed"' "explain json reason"
+run 0 "$MGCTL" explain -p "$POL/video-course.yaml" --user carol --time 2026-03-02T13:30:00Z \
+    /live/qa/index.m3u8 && expect_in "outside-time-window" "explain time window"
+run 0 "$MGCTL" explain -p "$POL/intranet-media.yaml" --user eve --ip 192.0.2.200 \
+    --env MM_COUNTRY_CODE=NL -H 'Sec-Fetch-Site: same-origin' /media/a.jpg &&
+    expect_in "ip-denied" "explain ip"
+run 2 "$MGCTL" explain /photos/a.jpg
+run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --header 'no colon' /a.jpg
+run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --time yesterday /a.jpg
+
+# ---- global usage --------------------------------------------------------------
+run 2 "$MGCTL"
+run 2 "$MGCTL" valdate x.yaml && expect_in "did you mean 'validate'" "command suggestion"
+run 0 "$MGCTL" --help
+run 0 "$MGCTL" --version
+for cmd in validate compile test explain sign verify keygen; do
+    run 0 "$MGCTL" "$cmd" --help && expect_in "Usage: mgctl $cmd" "$cmd --help"
+    run 0 "$MGCTL" help "$cmd"
+done
+
+echo "policies.sh: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,116 @@
+/* mgctl_util.h — helpers shared by the mgctl subcommands.
+ *
+ * Option parsing: every subcommand parses its options with apr_getopt_long
+ * through mgctl_getopt_init(), which lets options and operands interleave
+ * ("mgctl explain /a.jpg --policy p.yaml") and prints getopt's own complaints
+ * as "mgctl CMD: ..." on stderr. A subcommand follows this pattern:
+ *
+ *     static const apr_getopt_option_t opts[] = {
+ *         {"help", 'h', 0, "show this help"},
+ *         {"output", 'o', 1, "write to FILE"},
+ *         {"werror", MGCTL_OPT_LONG + 1, 0, "..."},   // long-only option
+ *         {NULL, 0, 0, NULL}};
+ *     apr_getopt_t *os = mgctl_getopt_init(pool, "compile", argc, argv);
+ *     int ch; const char *arg; apr_status_t rv;
+ *     while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) { ... }
+ *     if (rv != APR_EOF) return mgctl_usage_error("compile", NULL);
+ *     // operands: os->argv[os->ind .. os->argc-1]
+ *
+ * `argv` starts at the subcommand name (argv[0] == "compile"), as passed to
+ * mgctl_cmd_*. --help prints the usage on stdout and returns 0; usage errors
+ * go to stderr and return MGCTL_EXIT_USAGE (2).
+ *
+ * Requests: mgctl_request_build() is the ONE place where mgctl turns a
+ * request description (from a test file or from explain's options) into an
+ * mg_request_t, mirroring what mod_media_guard does with a request_rec.
+ */
+#ifndef MGCTL_UTIL_H
+#define MGCTL_UTIL_H
+
+#include <stdio.h>
+
+#include <apr_getopt.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "mg.h"
+#include "mgctl.h"
+
+/* Option ids for long-only options start here (above any character). */
+#define MGCTL_OPT_LONG 256
+
+/* Prepare apr_getopt_long over argv[0..argc-1] (argv[0] = subcommand). */
+apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
+                                const char *const *argv);
+
+/* Print "mgctl CMD: <message>" (when fmt is non-NULL) and "Try 'mgctl CMD
+ * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
+int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Output formats for --format. */
+typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;
+/* Parse a --format argument; `allowed` is a bitmask (1 << MGCTL_FMT_*).
+ * 0 ok, -1 unknown or not allowed. */
+int mgctl_format_parse(const char *s, unsigned allowed, mgctl_format_t *out);
+
+/* Read a whole file into pool memory (NUL-terminated). Refuses files above
+ * `max` bytes. 0 ok; -1 with *err set to "FILE: reason". */
+int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
+                    const char **err);
+
+/* JSON string literal (with quotes) for s; "null" for NULL. Quotes,
+ * backslashes and control characters are escaped; valid UTF-8 passes
+ * through and any invalid byte becomes U+FFFD, so the output is always
+ * valid JSON even when a message echoes hostile input. */
+const char *mgctl_json_str(apr_pool_t *pool, const char *s);
+
+/* Print diagnostics (already sorted) in the given format to `out`.
+ * Text: mg_diag_format; github: "::error file=F,line=L,col=C::message".
+ * JSON is not handled here (callers embed diagnostics in their document);
+ * see mgctl_diag_json. `warnings` 0 skips warnings. */
+void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_format_t fmt,
+                       int warnings);
+/* One diagnostic as a JSON object. */
+const char *mgctl_diag_json(apr_pool_t *pool, const mg_diag_t *d);
+
+/* A request as written in a test file or on explain's command line. */
+typedef struct mgctl_reqspec {
+    const char *method;        /* default "GET" */
+    const char *url;           /* "/path?query" (raw, percent-encoded as sent), or an
+                                  absolute http(s) URL whose scheme and host are used */
+    const char *scheme;        /* default: from url, else "http" */
+    const char *user;          /* REMOTE_USER, or NULL */
+    apr_array_header_t *roles; /* const char*: roles given directly, or NULL */
+    const char *ip;            /* client IP (after mod_remoteip); default 127.0.0.1 */
+    const char *peer;          /* TCP peer; default = ip */
+    const char *country;       /* already-known country, or NULL (policy source decides) */
+    apr_time_t now;            /* request time */
+    apr_table_t *headers;      /* request headers (case-insensitive names) */
+    apr_table_t *env;          /* subprocess_env: MG_LOOKUP_ENV */
+    apr_table_t *notes;        /* r->notes: MG_LOOKUP_NOTE */
+} mgctl_reqspec_t;
+
+/* Fresh spec with empty tables and the defaults above (now = current time). */
+mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool);
+
+/* Fill `req` from `spec` exactly as the module fills it from a request_rec:
+ * the path/query split of the URL, Host, Referer, Origin, Sec-Fetch-(Site, Mode, Dest, User),
+ * Accept, Cookie from the headers, and a lookup callback that serves env, notes and headers. Then
+ * runs mg_request_prepare(); its status is returned and *why set when the URL was refused (the
+ * evaluator then denies with bad-url, so callers simply go on to mg_evaluate). */
+mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
+                                const mgctl_reqspec_t *spec, mg_request_t *req, const char **why);
+
+/* The HTTP status the module answers with for a decision: allow 200, deny
+ * d->status (403 when unset), login 302, auth 401. */
+int mgctl_decision_http_status(const mg_decision_t *d);
+
+/* Human-readable decision ("decision: allow", "access: view", ...), then the
+ * trace indented by `indent` spaces when present. */
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int indent);
+/* The decision as one JSON object with a fixed key order (stable output for
+ * scripts and the integration tests). */
+const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy,
+                                const mg_decision_t *d);
+
+#endif /* MGCTL_UTIL_H */
