@@ -13,7 +13,6 @@
  * and classify segments, all in one pass over the input without a second
  * copy. APR has no UTF-8 validator, hence utf8_valid() below. */
 #include <string.h>
-#include <strings.h>
 
 #include <apr_strings.h>
 
@@ -109,56 +108,101 @@ static int has_pct_hex(const char *s, size_t n)
 /* Query                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Decode raw[0, n) of one query name or value into *w. Returns the number
- * of bytes written or -1. */
-static long query_decode(const char *raw, size_t n, char *w, const char **why)
+/* Byte classes for the hot loops: one table lookup per input byte. */
+enum { C_PLAIN = 0, C_PCT, C_HIGH, C_END, C_BAD, C_SLASH, C_SEMI, C_AMP, C_EQ, C_PLUS };
+
+/* Raw path: controls, space, DEL, '\\', '?' and '#' are refused outright. */
+static const unsigned char path_cls[256] = {
+    [0] = C_END,    [1 ... 0x20] = C_BAD, ['%'] = C_PCT, ['/'] = C_SLASH, [';'] = C_SEMI,
+    ['\\'] = C_BAD, ['?'] = C_BAD,        ['#'] = C_BAD, [0x7f] = C_BAD,  [0x80 ... 0xff] = C_HIGH,
+};
+
+/* Raw query: controls, space, DEL and '#' are refused. */
+static const unsigned char query_cls[256] = {
+    [0] = C_END,   [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
+    ['&'] = C_AMP, ['='] = C_EQ,         ['+'] = C_PLUS,
+    ['#'] = C_BAD, [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
+};
+
+/* Decode one "%XX" at p (p[0] == '%'); -1 if malformed. Reads p[2] only
+ * when p[1] is a hex digit, so never past the terminating NUL. */
+static int pct_decode(const char *p)
 {
-    size_t i = 0, o = 0;
-    int high = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)raw[i];
-        if (c == '%') {
-            int h1, h2;
-            if (n - i < 3) {
-                *why = "truncated percent escape in query";
-                return -1;
-            }
-            h1 = hexval((unsigned char)raw[i + 1]);
-            h2 = hexval((unsigned char)raw[i + 2]);
-            if (h1 < 0 || h2 < 0) {
-                *why = "malformed percent escape in query";
-                return -1;
-            }
-            c = (unsigned char)(h1 << 4 | h2);
-            if (is_ctl(c)) {
-                *why = c == 0 ? "encoded NUL in query" : "control character in query";
-                return -1;
-            }
-            i += 3;
-        } else if (c == '+') {
-            c = ' ';
-            i++;
-        } else {
-            if (c <= 0x20 || c == 0x7f || c == '#') {
-                *why = "control character, space or '#' in raw query";
-                return -1;
-            }
-            i++;
-        }
-        high |= c & 0x80;
-        w[o++] = (char)c;
-    }
-    if (high && !utf8_valid((const unsigned char *)w, o, why))
+    int h1 = hexval((unsigned char)p[1]), h2;
+    if (h1 < 0)
         return -1;
-    return (long)o;
+    h2 = hexval((unsigned char)p[2]);
+    if (h2 < 0)
+        return -1;
+    return h1 << 4 | h2;
+}
+
+/* Decode one query name (stops at '=', '&' or the end) or value (stops at
+ * '&' or the end) from *pp into w; advances *pp. Returns the number of
+ * bytes written or -1. */
+static long query_part(const char **pp, int is_name, char *w, const char **why)
+{
+    const char *p = *pp;
+    char *o = w;
+    int high = 0;
+    for (;;) {
+        unsigned char c;
+        int d;
+        /* Fast path: runs of ordinary bytes. */
+        while (query_cls[c = (unsigned char)*p] == C_PLAIN) {
+            *o++ = (char)c;
+            p++;
+        }
+        switch (query_cls[c]) {
+        case C_PLAIN:
+            break;
+        case C_HIGH:
+            high = 1;
+            break;
+        case C_PLUS:
+            c = ' ';
+            break;
+        case C_EQ:
+            if (is_name)
+                goto done;
+            break;
+        case C_PCT:
+            d = pct_decode(p);
+            if (d < 0) {
+                *why = "malformed or truncated percent escape in query";
+                return -1;
+            }
+            if (is_ctl((unsigned char)d)) {
+                *why = d == 0 ? "encoded NUL in query" : "control character in query";
+                return -1;
+            }
+            high |= d & 0x80;
+            *o++ = (char)d;
+            p += 3;
+            continue;
+        case C_BAD:
+            *why = "control character, space or '#' in raw query";
+            return -1;
+        default: /* C_AMP, C_END */
+            goto done;
+        }
+        *o++ = (char)c;
+        p++;
+    }
+done:
+    *pp = p;
+    if (high && !utf8_valid((const unsigned char *)w, (size_t)(o - w), why))
+        return -1;
+    return (long)(o - w);
 }
 
 int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **params,
                    const char **why)
 {
     static const char *dummy;
-    size_t len, i, start;
-    char *buf, *w;
+    const char *p = query;
+    size_t len;
+    char *w;
 
     if (why == NULL)
         why = &dummy;
@@ -173,54 +217,44 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
         return 0;
     /* Decoded text never grows, and each pair gives up its '=' or '&' for a
      * NUL, so one buffer of len + 1 holds every name and value. */
-    w = buf = apr_palloc(pool, len + 1);
-    start = 0;
-    for (i = 0; i <= len; i++) {
-        const char *pair = query + start, *eq;
-        size_t plen;
-        long nl, vl;
+    w = apr_palloc(pool, len + 1);
+    while (*p != '\0') {
         mg_qparam_t *qp;
-
-        if (i < len && query[i] != '&')
+        long n;
+        if (*p == '&') {
+            p++; /* empty pair */
             continue;
-        plen = i - start;
-        start = i + 1;
-        if (plen == 0)
-            continue;
+        }
         if ((*params)->nelts >= MG_MAX_QPARAMS) {
             *why = "too many query parameters";
-            *params = NULL;
-            return -1;
+            goto fail;
         }
-        eq = memchr(pair, '=', plen);
-        nl = query_decode(pair, eq ? (size_t)(eq - pair) : plen, w, why);
-        if (nl < 0) {
-            *params = NULL;
-            return -1;
-        }
-        if (nl == 0) {
+        n = query_part(&p, 1, w, why);
+        if (n < 0)
+            goto fail;
+        if (n == 0) {
             *why = "query parameter without a name";
-            *params = NULL;
-            return -1;
+            goto fail;
         }
         qp = apr_array_push(*params);
         qp->name = w;
-        w += nl;
+        w += n;
         *w++ = '\0';
-        if (eq == NULL) {
-            qp->value = "";
-            continue;
+        qp->value = "";
+        if (*p == '=') {
+            p++;
+            n = query_part(&p, 0, w, why);
+            if (n < 0)
+                goto fail;
+            qp->value = w;
+            w += n;
+            *w++ = '\0';
         }
-        vl = query_decode(eq + 1, plen - (size_t)(eq + 1 - pair), w, why);
-        if (vl < 0) {
-            *params = NULL;
-            return -1;
-        }
-        qp->value = w;
-        w += vl;
-        *w++ = '\0';
     }
     return 0;
+fail:
+    *params = NULL;
+    return -1;
 }
 
 const char *mg_query_get(const apr_array_header_t *params, const char *name, int *count)
@@ -326,48 +360,67 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
      * raw '/', so len + 2 (a final '/' and the NUL) is always enough. */
     buf = apr_palloc(pool, len + 2);
     i = 0;
-    while (i < len) {
+    while (raw_path[i] != '\0') {
         size_t start_w = w, dstart, n;
-        int has_params = 0, high = 0, pct = 0, kind;
+        int has_params = 0, high = 0, pct = 0, kind, d;
 
         i++; /* the '/' */
         buf[w++] = '/';
         dstart = w;
-        while (i < len && raw_path[i] != '/') {
-            unsigned char c = (unsigned char)raw_path[i];
-            if (c == '%') {
-                int h1, h2;
-                if (len - i < 3)
-                    return canon_fail(out, why, "truncated percent escape in path");
-                h1 = hexval((unsigned char)raw_path[i + 1]);
-                h2 = hexval((unsigned char)raw_path[i + 2]);
-                if (h1 < 0 || h2 < 0)
-                    return canon_fail(out, why, "malformed percent escape in path");
-                c = (unsigned char)(h1 << 4 | h2);
-                i += 3;
-                if (has_params)
-                    continue; /* parameters are checked, never decoded */
-                if (is_ctl(c))
-                    return canon_fail(out, why,
-                                      c == 0 ? "encoded NUL in path" : "control character in path");
-                if (c == '/' || c == '\\')
-                    return canon_fail(out, why, "encoded slash or backslash in path");
-                if (c == ';')
-                    return canon_fail(out, why, "encoded ';' in path");
-                pct |= c == '%';
-            } else {
-                if (c <= 0x20 || c == 0x7f)
-                    return canon_fail(out, why, "control character or space in raw path");
-                if (c == '\\' || c == '?' || c == '#')
-                    return canon_fail(out, why, "raw backslash, '?' or '#' in path");
+        for (;;) {
+            unsigned char c;
+            /* Fast path: runs of ordinary bytes. */
+            while (path_cls[c = (unsigned char)raw_path[i]] == C_PLAIN)
+                buf[w++] = (char)raw_path[i++];
+            switch (path_cls[c]) {
+            case C_PLAIN:
+                buf[w++] = (char)c;
                 i++;
-                if (c == ';')
-                    has_params = 1;
-                if (has_params)
-                    continue;
+                continue;
+            case C_HIGH:
+                high = 1;
+                buf[w++] = (char)c;
+                i++;
+                continue;
+            case C_PCT:
+                d = pct_decode(raw_path + i);
+                if (d < 0)
+                    return canon_fail(out, why, "malformed or truncated percent escape in path");
+                if (is_ctl((unsigned char)d))
+                    return canon_fail(out, why,
+                                      d == 0 ? "encoded NUL in path" : "control character in path");
+                if (d == '/' || d == '\\')
+                    return canon_fail(out, why, "encoded slash or backslash in path");
+                if (d == ';')
+                    return canon_fail(out, why, "encoded ';' in path");
+                pct |= d == '%';
+                high |= d & 0x80;
+                buf[w++] = (char)d;
+                i += 3;
+                continue;
+            case C_SEMI:
+                /* Path parameters: checked like the rest of the path so
+                 * nothing odd hides there, but never decoded or kept. */
+                has_params = 1;
+                for (i++; raw_path[i] != '/' && raw_path[i] != '\0'; i++) {
+                    unsigned char pc = (unsigned char)raw_path[i];
+                    if (path_cls[pc] == C_BAD)
+                        return canon_fail(out, why,
+                                          "control byte, space, backslash, '?' or '#' in path");
+                    if (pc == '%') {
+                        if (pct_decode(raw_path + i) < 0)
+                            return canon_fail(out, why,
+                                              "malformed or truncated percent escape in path");
+                        i += 2;
+                    }
+                }
+                break;
+            case C_BAD:
+                return canon_fail(out, why, "control byte, space, backslash, '?' or '#' in path");
+            default: /* C_SLASH, C_END */
+                break;
             }
-            high |= c & 0x80;
-            buf[w++] = (char)c;
+            break;
         }
         n = w - dstart;
         if (high && !utf8_valid((const unsigned char *)buf + dstart, n, why))
@@ -414,12 +467,20 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 
     if (mg_query_parse(pool, query, &out->params, why) != 0)
         return canon_fail(out, why, NULL);
-    trq = mg_query_get(out->params, "tr", &tr_count);
+    /* One look at each name: "tr" counts, "TR", "Tr", "tR" are refused (an
+     * image server that ignores case must not get an unchecked one). */
+    trq = NULL;
+    tr_count = 0;
     {
         const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
         for (int k = 0; k < out->params->nelts; k++) {
-            if (strcasecmp(v[k].name, "tr") == 0 && strcmp(v[k].name, "tr") != 0)
+            const char *nm = v[k].name;
+            if ((nm[0] | 0x20) != 't' || (nm[1] | 0x20) != 'r' || nm[2] != '\0')
+                continue;
+            if (nm[0] != 't' || nm[1] != 'r')
                 return canon_fail(out, why, "transformation parameter must be 'tr' in lower case");
+            if (tr_count++ == 0)
+                trq = v[k].value;
         }
     }
     if (tr_count > 1)
@@ -480,12 +541,20 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
         if (dot == NULL || dot == b) {
             out->ext = "";
         } else {
-            char *e = apr_pstrdup(pool, dot + 1);
-            for (char *q = e; *q; q++) {
-                if (*q >= 'A' && *q <= 'Z')
-                    *q = (char)(*q + ('a' - 'A'));
+            /* Point into the path unless there is upper case to fold. */
+            const char *q = dot + 1;
+            while (*q && !(*q >= 'A' && *q <= 'Z'))
+                q++;
+            if (*q == '\0') {
+                out->ext = dot + 1;
+            } else {
+                char *e = apr_pstrdup(pool, dot + 1);
+                for (char *x = e; *x; x++) {
+                    if (*x >= 'A' && *x <= 'Z')
+                        *x = (char)(*x + ('a' - 'A'));
+                }
+                out->ext = e;
             }
-            out->ext = e;
         }
     }
     return 0;
