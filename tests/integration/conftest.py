@@ -219,7 +219,8 @@ DocumentRoot "{self.htdocs}"
         return p.returncode, p.stdout + p.stderr
 
     def start(self, timeout=15):
-        self.harness.live.append(self)
+        if self not in self.harness.live:
+            self.harness.live.append(self)
         self._stderr = open(self.root / "logs" / "stderr.log", "w")
         self.proc = subprocess.Popen([APACHE, "-f", str(self.conf_file), "-DFOREGROUND"],
                                      stdout=self._stderr, stderr=subprocess.STDOUT,

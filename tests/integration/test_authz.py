@@ -1,0 +1,360 @@
+"""Roles, outcomes and response headers of `Require media-guard` in a real Apache."""
+
+import urllib.parse
+
+import pytest
+
+from conftest import htpasswd
+
+JPEG = b"\xff\xd8\xff\xe0 not really a jpeg"
+
+POLICY = """\
+version: 1
+name: site
+default: deny
+login:
+  url: /login
+roles: [subscriber, staff]
+identity:
+  users:
+    alice: [subscriber]
+    bob: [staff]
+  roles_from:
+    - users
+    - env: TEST_ROLES
+rules:
+  - id: thumbs
+    path: /photos/thumbs/
+    classes: [image]
+    access: {anonymous: view}
+  - id: originals
+    path: /photos/
+    classes: [image]
+    access: {anonymous: none, subscriber: view, staff: download}
+  - id: auth-originals
+    path: /auth/
+    classes: [image]
+    access: {anonymous: none, subscriber: view, staff: download}
+  - id: members-message
+    path: /msg/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "Subscribers <only>"}
+  - id: members-page
+    path: /page/
+    access: {anonymous: none}
+    login: false
+    deny: {page: /errors/denied.html}
+  - id: gone
+    path: /gone/
+    access: {anonymous: none}
+    login: false
+    deny: {status: 404, message: "Nothing to see"}
+  - id: legal
+    path: /legal/
+    access: {anonymous: none}
+    login: false
+    deny: {status: 451, page: /errors/legal.html}
+  - id: plain
+    path: /plain/
+    access: {anonymous: none}
+    login: false
+"""
+
+CONF = """\
+MediaGuardPolicy site @POLICIES@/site.yaml
+SetEnvIf X-Test-Roles "^(.+)$" TEST_ROLES=$1
+MediaGuardReasonHeader On
+<Location "/photos/">
+    Require media-guard site
+</Location>
+<Location "/auth/">
+    AuthType Basic
+    AuthName "media"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard site
+</Location>
+Alias "/auth/" "@HTDOCS@/photos/"
+<LocationMatch "^/(msg|page|gone|legal|plain)/">
+    Require media-guard site
+</LocationMatch>
+"""
+
+FILES = {
+    "photos/thumbs/t.jpg": JPEG,
+    "photos/b.jpg": JPEG,
+    "photos/Déjà vu \"x\".jpg": JPEG,
+    "msg/a.jpg": JPEG,
+    "page/a.jpg": JPEG,
+    "gone/a.jpg": JPEG,
+    "legal/a.jpg": JPEG,
+    "plain/a.jpg": JPEG,
+    "errors/denied.html": "<html><body>custom denied page</body></html>\n",
+    "errors/legal.html": "<html><body>unavailable for legal reasons</body></html>\n",
+    "login": "login page\n",
+}
+
+NAV = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+IMG = {"Accept": "image/avif,image/webp,*/*", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("authz", CONF, policies={"site.yaml": POLICY}, files=FILES, start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"})
+    return s.start()
+
+
+def decision(srv, fragment):
+    line = srv.last_access(fragment)
+    assert line, f"no access-log line for {fragment}"
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv and kv.split("=")[0] in
+                ("mg", "reason", "rule", "policy", "user"))
+
+
+# ------------------------------------------------------------------ allow + headers
+
+def test_anonymous_view_rule_serves_with_view_only_headers(srv):
+    r = srv.get("/photos/thumbs/t.jpg", headers=IMG)
+    assert r.status_code == 200
+    assert r.content == JPEG
+    assert r.headers["Content-Disposition"] == "inline"
+    assert r.headers["Cache-Control"] == "private, no-store"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Media-Guard-Reason" not in r.headers
+    d = decision(srv, "/photos/thumbs/t.jpg")
+    assert d == {"mg": "allow", "reason": "allowed", "rule": "thumbs", "policy": "site",
+                 "user": "-"}
+
+
+def test_range_request_gets_view_only_headers_on_206(srv):
+    r = srv.get("/photos/thumbs/t.jpg", headers={**IMG, "Range": "bytes=0-3"})
+    assert r.status_code == 206
+    assert r.content == JPEG[:4]
+    assert r.headers["Cache-Control"] == "private, no-store"
+
+
+def test_decision_is_logged_with_rule_reason_and_canonical_path(srv):
+    srv.get("/photos/thumbs/./t.jpg", headers=IMG)
+    log = srv.error_log()
+    assert "decision=allow reason=allowed rule=thumbs" in log
+    assert "path=/photos/thumbs/t.jpg" in log
+
+
+# ------------------------------------------------------------------ roles: AuthType Basic
+
+def test_basic_user_with_view_role_gets_view_only(srv):
+    r = srv.get("/auth/b.jpg", headers=IMG, auth=("alice", "alicepw"))
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"] == "inline"
+    assert r.headers["Cache-Control"] == "private, no-store"
+    assert decision(srv, "/auth/b.jpg")["user"] == "alice"
+
+
+def test_view_only_user_asking_for_download_is_refused(srv):
+    r = srv.get("/auth/b.jpg?download=1", headers=IMG, auth=("alice", "alicepw"))
+    # signed in and denied: Apache answers an authenticated failure with 401
+    assert r.status_code in (401, 403)
+    assert r.headers.get("X-Media-Guard-Reason") == "download-not-allowed"
+    assert decision(srv, "/auth/b.jpg?download=1")["reason"] == "download-not-allowed"
+
+
+def test_download_role_gets_attachment_with_file_name(srv):
+    r = srv.get("/auth/b.jpg?download=1", headers=IMG, auth=("bob", "bobpw"))
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="b.jpg"')
+    assert "filename*=UTF-8''b.jpg" in r.headers["Content-Disposition"]
+    assert "no-store" not in r.headers.get("Cache-Control", "")
+
+
+def test_download_file_name_is_safely_quoted(srv):
+    path = "/auth/" + urllib.parse.quote('Déjà vu "x".jpg') + "?download=1"
+    r = srv.get(path, headers=IMG, auth=("bob", "bobpw"))
+    assert r.status_code == 200
+    cd = r.headers["Content-Disposition"]
+    # the quoted form never contains a raw quote or non-ASCII byte
+    quoted = cd.split('filename="', 1)[1].split('"', 1)[0]
+    assert all(0x20 <= ord(c) < 0x7f and c not in '"\\' for c in quoted)
+    assert "filename*=UTF-8''D%C3%A9j%C3%A0%20vu%20%22x%22.jpg" in cd
+
+
+def test_basic_user_without_any_role_is_denied(srv):
+    r = srv.get("/auth/b.jpg", headers=IMG, auth=("carol", "carolpw"))
+    assert r.status_code in (401, 403)
+    assert r.headers.get("X-Media-Guard-Reason") == "role-insufficient"
+
+
+def test_anonymous_non_navigation_gets_apache_authentication(srv):
+    r = srv.get("/auth/b.jpg", headers=IMG)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_wrong_password_is_not_accepted(srv):
+    r = srv.get("/auth/b.jpg", headers=IMG, auth=("alice", "wrong"))
+    assert r.status_code == 401
+
+
+def test_navigation_with_credentials_authenticates_instead_of_redirecting(srv):
+    r = srv.get("/auth/b.jpg", headers=NAV, auth=("alice", "alicepw"))
+    assert r.status_code == 200
+
+
+# ------------------------------------------------------------------ roles: environment
+
+def test_role_from_environment_variable_grants(srv):
+    r = srv.get("/photos/b.jpg", headers={**IMG, "X-Test-Roles": "staff"})
+    assert r.status_code == 200
+    r = srv.get("/photos/b.jpg?download=yes", headers={**IMG, "X-Test-Roles": "staff"})
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_unknown_role_from_environment_grants_nothing(srv):
+    r = srv.get("/photos/b.jpg", headers={**IMG, "X-Test-Roles": "admin"})
+    assert r.status_code == 403
+
+
+def test_anonymous_non_navigation_without_authtype_is_403(srv):
+    r = srv.get("/photos/b.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert r.headers["X-Media-Guard-Reason"] == "login-required"
+    assert decision(srv, "/photos/b.jpg")["mg"] == "auth"
+
+
+# ------------------------------------------------------------------ login redirect
+
+def _return_to(location):
+    q = urllib.parse.urlsplit(location).query
+    return urllib.parse.parse_qs(q)["return_to"][0]
+
+
+def test_navigation_without_user_redirects_to_login_with_return_url(srv):
+    r = srv.get("/photos/b.jpg?size=2", headers=NAV)
+    assert r.status_code == 302
+    loc = r.headers["Location"]
+    parts = urllib.parse.urlsplit(loc)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", f"127.0.0.1:{srv.port}", "/login")
+    assert _return_to(loc) == "/photos/b.jpg?size=2"
+    assert decision(srv, "/photos/b.jpg?size=2")["mg"] == "login"
+
+
+WHOLE_SITE_POLICY = """\
+version: 1
+default: deny
+login:
+  url: https://login.example/signin
+  return_param: next
+roles: [member]
+rules:
+  - id: everything
+    path: /
+    access: {anonymous: none, member: view}
+"""
+
+
+@pytest.fixture(scope="module")
+def whole_site(apache_factory):
+    return apache_factory("openredirect", """
+MediaGuardPolicy all @POLICIES@/all.yaml
+<Location "/">
+    Require media-guard all
+</Location>
+""", policies={"all.yaml": WHOLE_SITE_POLICY})
+
+
+@pytest.mark.parametrize("target", [
+    "/photos/a.jpg",
+    "//evil.example/photos/b.jpg",
+    "/\\evil.example/photos/b.jpg",
+    "/%2F%2Fevil.example/photos/b.jpg",
+    "/%5Cevil.example/b.jpg",
+    "/photos/..//evil.example/b.jpg",
+    "/./\\/evil.example/b.jpg",
+    "///evil.example",
+])
+def test_login_return_url_can_never_leave_the_site(whole_site, target):
+    r = whole_site.raw(target, headers=NAV)
+    if r.status_code != 302:
+        # refused outright as a malformed URL is also safe, never a redirect
+        assert r.status_code in (400, 403, 404), (target, r.status_code)
+        assert "Location" not in r.headers
+        return
+    loc = r.headers["Location"]
+    parts = urllib.parse.urlsplit(loc)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "login.example", "/signin")
+    ret = urllib.parse.parse_qs(parts.query)["next"][0]
+    assert ret.startswith("/") and not ret.startswith("//") and "\\" not in ret, ret
+    # a browser resolving the return URL against the site stays on the site
+    site = f"http://127.0.0.1:{whole_site.port}/"
+    assert urllib.parse.urlsplit(urllib.parse.urljoin(site, ret)).netloc == \
+        f"127.0.0.1:{whole_site.port}"
+
+
+def test_login_redirect_to_absolute_login_url_carries_return_path(whole_site):
+    r = whole_site.raw("/photos/a.jpg?x=1&y=%C3%A9", headers=NAV)
+    assert r.status_code == 302
+    parts = urllib.parse.urlsplit(r.headers["Location"])
+    assert urllib.parse.parse_qs(parts.query)["next"][0] == "/photos/a.jpg?x=1&y=%C3%A9"
+
+
+# ------------------------------------------------------------------ deny forms
+
+def test_custom_message_is_the_escaped_body_of_the_403(srv):
+    r = srv.get("/msg/a.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert "Subscribers &lt;only&gt;" in r.text
+    assert "<only>" not in r.text
+    assert decision(srv, "/msg/a.jpg")["reason"] == "role-insufficient"
+
+
+def test_custom_page_is_served_with_403(srv):
+    r = srv.get("/page/a.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert "custom denied page" in r.text
+    # %< reads the original request: the decision survives the internal redirect
+    d = decision(srv, "/page/a.jpg")
+    assert d["mg"] == "deny" and d["rule"] == "members-page"
+
+
+def test_custom_status_with_message(srv):
+    r = srv.get("/gone/a.jpg", headers=IMG)
+    assert r.status_code == 404
+    assert "Nothing to see" in r.text
+    assert r.headers["X-Media-Guard-Reason"] == "role-insufficient"
+    assert decision(srv, "/gone/a.jpg")["rule"] == "gone"
+
+
+def test_custom_status_with_page(srv):
+    r = srv.get("/legal/a.jpg", headers=IMG)
+    assert r.status_code == 451
+    assert "unavailable for legal reasons" in r.text
+
+
+def test_head_request_to_custom_status_has_no_body(srv):
+    r = srv.head("/gone/a.jpg", headers=IMG)
+    assert r.status_code == 404
+    assert r.content == b""
+
+
+def test_plain_deny_is_403(srv):
+    r = srv.get("/plain/a.jpg", headers=NAV)
+    assert r.status_code == 403
+    assert "Forbidden" in r.text
+
+
+def test_deny_uri_requested_directly_is_not_special(srv):
+    r = srv.get("/.media-guard/deny")
+    assert r.status_code == 404
+
+
+def test_path_without_rule_is_denied_by_default(srv):
+    r = srv.get("/photos/notes.txt")
+    assert r.status_code == 403
+    assert r.headers["X-Media-Guard-Reason"] == "no-rule"
+
+
+def test_secrets_in_query_are_not_logged(srv):
+    srv.get("/photos/b.jpg?mg_sig=SECRETSIGNATURE123", headers=IMG)
+    assert "SECRETSIGNATURE123" not in srv.error_log()
