@@ -206,6 +206,10 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
 
     if (why == NULL)
         why = &dummy;
+    if (params == NULL) {
+        *why = "no output for the query parameters";
+        return -1;
+    }
     *params = NULL;
     len = query ? strnlen(query, MG_MAX_QUERY + 1) : 0;
     if (len > MG_MAX_QUERY) {
@@ -349,6 +353,10 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 
     if (why == NULL)
         why = &dummy;
+    if (out == NULL) {
+        *why = "no output for the canonical path";
+        return -1;
+    }
     memset(out, 0, sizeof(*out));
     if (raw_path == NULL || raw_path[0] != '/')
         return canon_fail(out, why, "path does not start with '/'");

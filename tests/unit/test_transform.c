@@ -49,6 +49,7 @@ static const tr_case_t cases[] = {
     {"w-100:", NULL, "empty"},
     {"w-1,w-2", NULL, "duplicate"},
     {"w-1,h-2,w-3", NULL, "duplicate"},
+    {"l-image,i-a.png,l-end", NULL, "duplicate"},
     {"w-1 0", NULL, "character"},
     {"w-1/2", NULL, "character"},
     {"oi-../x.png", NULL, "character"},
