@@ -1,0 +1,208 @@
+/* fuzz_canon.c — mg_canon_path() and mg_query_parse() on arbitrary bytes.
+ *
+ * The input is split like a request target: the raw path up to the first
+ * '?', the raw query after it. Beyond "no crash" this target checks what
+ * every rule match and every signature relies on:
+ *  - an accepted canonical path is in canonical form (starts with '/', no
+ *    empty, "." or ".." segment, no ';', '\\' or control byte, trailing '/'
+ *    exactly for directories, lower-case extension of the basename);
+ *  - it is a fixed point: percent-encoding it (minimally, or every byte but
+ *    '/') and canonicalising again gives the same path — one resource, one
+ *    canonical name, however the URL is spelt;
+ *  - a transformation is reported in normal form, signed_path differs from
+ *    path exactly by the "tr:" segment;
+ *  - a parsed query survives encode-and-parse unchanged.
+ */
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "mg_canon.h"
+#include "mg_fuzz.h"
+#include "mg_transform.h"
+
+static apr_pool_t *root;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    apr_initialize();
+    apr_pool_create(&root, NULL);
+    return 0;
+}
+
+static void check_canonical_form(const mg_canon_t *c)
+{
+    const char *p = c->path;
+    size_t n = strlen(p);
+    MG_FUZZ_ASSERT(p[0] == '/', "path '%s' does not start with '/'", p);
+    MG_FUZZ_ASSERT(n <= MG_MAX_PATH + 1, "path longer than the input bound");
+    MG_FUZZ_ASSERT(strstr(p, "//") == NULL, "empty segment in '%s'", p);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        /* '?' and '#' may arrive encoded (a file "C%23.pdf"); ';' and '\\'
+         * may not, they mean something to some server behind us. */
+        MG_FUZZ_ASSERT(ch >= 0x20 && ch != 0x7f && ch != ';' && ch != '\\',
+                       "byte 0x%02x in canonical path", ch);
+    }
+    /* No dot segment anywhere: look at each segment. */
+    for (const char *s = p + 1; *s;) {
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        MG_FUZZ_ASSERT(!(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.'),
+                       "dot segment in '%s'", p);
+        MG_FUZZ_ASSERT(!(len >= 3 && strncmp(s, "tr:", 3) == 0),
+                       "transformation segment left in path '%s'", p);
+        s += len + (e != NULL);
+    }
+    MG_FUZZ_ASSERT(c->trailing_slash == (p[n - 1] == '/'),
+                   "trailing_slash %d for '%s'", c->trailing_slash, p);
+    if (c->trailing_slash) {
+        MG_FUZZ_ASSERT(*c->basename == '\0' && *c->ext == '\0', "directory with a basename");
+    } else {
+        const char *b = strrchr(p, '/') + 1;
+        MG_FUZZ_ASSERT(strcmp(c->basename, b) == 0, "basename '%s' of '%s'", c->basename, p);
+        const char *dot = strrchr(b, '.');
+        const char *want = (dot == NULL || dot == b) ? "" : dot + 1;
+        MG_FUZZ_ASSERT(strcasecmp(c->ext, want) == 0, "ext '%s' of '%s'", c->ext, p);
+        for (const char *e = c->ext; *e; e++)
+            MG_FUZZ_ASSERT(!(*e >= 'A' && *e <= 'Z'), "upper-case ext '%s'", c->ext);
+    }
+    MG_FUZZ_ASSERT(c->params != NULL, "params NULL on success");
+}
+
+static void check_transformation(apr_pool_t *pool, const mg_canon_t *c)
+{
+    if (c->tr == NULL) {
+        MG_FUZZ_ASSERT(c->tr_form == 0, "tr_form without tr");
+        MG_FUZZ_ASSERT(strcmp(c->signed_path, c->path) == 0, "signed_path '%s' != path '%s'",
+                       c->signed_path, c->path);
+        return;
+    }
+    MG_FUZZ_ASSERT(c->tr_form == MG_TR_FORM_PATH || c->tr_form == MG_TR_FORM_QUERY, "tr_form %d",
+                   c->tr_form);
+    mg_tr_t tr;
+    const char *why = NULL;
+    MG_FUZZ_ASSERT(mg_transform_parse(pool, c->tr, &tr, &why) == 0, "tr '%s' does not parse",
+                   c->tr);
+    const char *norm = mg_transform_normalize(pool, &tr);
+    MG_FUZZ_ASSERT(norm && strcmp(norm, c->tr) == 0, "tr '%s' not normalised", c->tr);
+    if (c->tr_form == MG_TR_FORM_QUERY) {
+        MG_FUZZ_ASSERT(strcmp(c->signed_path, c->path) == 0, "query tr changed signed_path");
+        return;
+    }
+    /* signed_path = path with "/tr:<norm>" inserted at a segment boundary. */
+    size_t sl = strlen(c->signed_path), pl = strlen(c->path), tl = strlen(c->tr);
+    MG_FUZZ_ASSERT(sl == pl + 4 + tl, "signed_path '%s' vs path '%s'", c->signed_path, c->path);
+    const char *seg = strstr(c->signed_path, "/tr:");
+    MG_FUZZ_ASSERT(seg != NULL, "no tr segment in signed_path '%s'", c->signed_path);
+    size_t at = (size_t)(seg - c->signed_path);
+    MG_FUZZ_ASSERT(strncmp(c->signed_path, c->path, at) == 0 &&
+                       strncmp(seg + 4, c->tr, tl) == 0 &&
+                       strcmp(seg + 4 + tl, c->path + at) == 0,
+                   "signed_path '%s' is not path '%s' plus the tr segment", c->signed_path,
+                   c->path);
+}
+
+/* Encode every byte but '/' as %XX: the most verbose spelling. */
+static const char *encode_all(apr_pool_t *pool, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *res = apr_palloc(pool, 3 * strlen(s) + 1), *w = res;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '/') {
+            *w++ = '/';
+        } else {
+            *w++ = '%';
+            *w++ = hex[*p >> 4];
+            *w++ = hex[*p & 15];
+        }
+    }
+    *w = '\0';
+    return res;
+}
+
+static void check_fixed_point(apr_pool_t *pool, const mg_canon_t *c)
+{
+    const char *spellings[2] = {mg_pct_encode_path(pool, c->path), encode_all(pool, c->path)};
+    for (int k = 0; k < 2; k++) {
+        mg_canon_t again;
+        const char *why = NULL;
+        if (strlen(spellings[k]) > MG_MAX_PATH)
+            continue; /* the encoded form may exceed the raw-length bound */
+        MG_FUZZ_ASSERT(mg_canon_path(pool, spellings[k], NULL, &again, &why) == 0,
+                       "re-encoded path '%s' of '%s' refused: %s", spellings[k], c->path,
+                       why ? why : "(no reason)");
+        MG_FUZZ_ASSERT(strcmp(again.path, c->path) == 0, "'%s' -> '%s' -> '%s'", c->path,
+                       spellings[k], again.path);
+    }
+    if (c->tr_form == MG_TR_FORM_PATH) {
+        const char *sp = mg_pct_encode_path(pool, c->signed_path);
+        mg_canon_t again;
+        const char *why = NULL;
+        if (strlen(sp) <= MG_MAX_PATH) {
+            MG_FUZZ_ASSERT(mg_canon_path(pool, sp, NULL, &again, &why) == 0,
+                           "re-encoded signed_path '%s' refused: %s", sp, why ? why : "?");
+            MG_FUZZ_ASSERT(strcmp(again.signed_path, c->signed_path) == 0 &&
+                               strcmp(again.path, c->path) == 0,
+                           "signed_path '%s' -> '%s'", c->signed_path, again.signed_path);
+        }
+    }
+}
+
+static void check_query(apr_pool_t *pool, const char *query)
+{
+    apr_array_header_t *params = NULL;
+    const char *why = NULL;
+    if (mg_query_parse(pool, query, &params, &why) != 0) {
+        MG_FUZZ_ASSERT(why != NULL && *why != '\0', "query refused without a reason");
+        MG_FUZZ_ASSERT(params == NULL, "params set on failure");
+        return;
+    }
+    MG_FUZZ_ASSERT(params != NULL && params->nelts <= MG_MAX_QPARAMS, "bad params");
+    const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
+    const char *rebuilt = "";
+    for (int i = 0; i < params->nelts; i++) {
+        int count = 0;
+        MG_FUZZ_ASSERT(v[i].name[0] != '\0' && v[i].value != NULL, "empty name");
+        MG_FUZZ_ASSERT(mg_query_get(params, v[i].name, &count) != NULL && count >= 1,
+                       "mg_query_get misses '%s'", v[i].name);
+        rebuilt = apr_pstrcat(pool, rebuilt, i ? "&" : "", mg_pct_encode_query(pool, v[i].name),
+                              "=", mg_pct_encode_query(pool, v[i].value), NULL);
+    }
+    if (strlen(rebuilt) > MG_MAX_QUERY)
+        return;
+    apr_array_header_t *again = NULL;
+    MG_FUZZ_ASSERT(mg_query_parse(pool, rebuilt, &again, &why) == 0, "rebuilt query '%s' refused",
+                   rebuilt);
+    MG_FUZZ_ASSERT(again->nelts == params->nelts, "param count changed");
+    const mg_qparam_t *a = (const mg_qparam_t *)again->elts;
+    for (int i = 0; i < params->nelts; i++)
+        MG_FUZZ_ASSERT(strcmp(a[i].name, v[i].name) == 0 && strcmp(a[i].value, v[i].value) == 0,
+                       "param %d changed", i);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, root);
+    const char *q = memchr(data, '?', size);
+    size_t plen = q ? (size_t)(q - (const char *)data) : size;
+    const char *path = apr_pstrmemdup(pool, (const char *)data, plen);
+    const char *query = q ? apr_pstrmemdup(pool, q + 1, size - plen - 1) : NULL;
+
+    mg_canon_t c;
+    const char *why = NULL;
+    if (mg_canon_path(pool, path, query, &c, &why) == 0) {
+        check_canonical_form(&c);
+        check_transformation(pool, &c);
+        check_fixed_point(pool, &c);
+    } else {
+        MG_FUZZ_ASSERT(why != NULL && *why != '\0', "path refused without a reason");
+        MG_FUZZ_ASSERT(c.path == NULL && c.params == NULL, "output not zeroed on failure");
+    }
+    check_query(pool, query);
+    apr_pool_destroy(pool);
+    return 0;
+}
