@@ -174,13 +174,17 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name)
 {
     mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
-    const mg_mod_policy_t *mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
+    const mg_mod_policy_t *mp = NULL;
 
-    /* While a virtual host is being read it is not merged yet: fall back to
+    /* httpd creates a virtual host's config only when one of our directives
+     * appears in it, and merges only after reading: until then fall back to
      * the main server (ap_server_conf is set before any directive runs). */
+    if (sc != NULL)
+        mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
     if (mp == NULL && ap_server_conf != NULL && s != ap_server_conf) {
         sc = ap_get_module_config(ap_server_conf->module_config, &media_guard_module);
-        mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
+        if (sc != NULL)
+            mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
     }
     return mp;
 }

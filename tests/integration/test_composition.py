@@ -1,0 +1,210 @@
+"""`Require media-guard` combined with other providers and in every config context:
+<RequireAll>, <RequireAny>, `Require not`, <Location>, <Directory>, .htaccess,
+virtual hosts."""
+
+import pytest
+
+from conftest import htpasswd
+
+JPEG = b"\xff\xd8\xff\xe0 composition"
+IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors"}
+
+POLICY = """\
+version: 1
+default: deny
+roles: [subscriber]
+identity:
+  users:
+    alice: [subscriber]
+rules:
+  - id: open
+    path: /
+    classes: [image]
+    access: {anonymous: view}
+  - id: members
+    path: /members/
+    classes: [image]
+    access: {anonymous: none, subscriber: view}
+  - id: nothing
+    path: "/*/closed/*"
+    access: {anonymous: none}
+"""
+
+# a list of blocked files: the policy ALLOWS exactly what `Require not` must refuse
+BLOCKLIST = """\
+version: 1
+default: deny
+rules:
+  - id: blocked
+    path: /notlist/secret/
+    access: {anonymous: view}
+"""
+
+CONF = """\
+MediaGuardPolicy site @POLICIES@/site.yaml
+MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
+MediaGuardReasonHeader On
+
+<Location "/all-ok/">
+    <RequireAll>
+        Require ip 127.0.0.1
+        Require media-guard site
+    </RequireAll>
+</Location>
+<Location "/all-ip-fails/">
+    <RequireAll>
+        Require ip 192.0.2.1
+        Require media-guard site
+    </RequireAll>
+</Location>
+<Location "/any/">
+    AuthType Basic
+    AuthName "any"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    <RequireAny>
+        Require user carol
+        Require media-guard site
+    </RequireAny>
+</Location>
+<Location "/notlist/">
+    <RequireAll>
+        Require all granted
+        Require not media-guard blocklist
+    </RequireAll>
+</Location>
+<Location "/memo/">
+    <RequireAll>
+        Require media-guard site
+        Require media-guard site
+    </RequireAll>
+</Location>
+<Directory "@HTDOCS@/dir">
+    Require media-guard site
+</Directory>
+"""
+
+FILES = {
+    "all-ok/a.jpg": JPEG,
+    "all-ip-fails/a.jpg": JPEG,
+    "any/closed/a.jpg": JPEG,
+    "any/a.jpg": JPEG,
+    "notlist/secret/a.jpg": JPEG,
+    "notlist/public/a.jpg": JPEG,
+    "dir/a.jpg": JPEG,
+    "memo/a.jpg": JPEG,
+    "dir/closed/a.jpg": JPEG,
+    "hta/.htaccess": "Require media-guard site\n",
+    "hta/a.jpg": JPEG,
+    "hta/closed/a.jpg": JPEG,
+    "hta-bad/.htaccess": "Require media-guard nosuchpolicy\n",
+    "hta-bad/a.jpg": JPEG,
+}
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("composition", CONF,
+                       policies={"site.yaml": POLICY, "blocklist.yaml": BLOCKLIST},
+                       files=FILES, start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a", "carol": "c"})
+    return s.start()
+
+
+def test_require_all_with_ip_both_granting(srv):
+    assert srv.get("/all-ok/a.jpg", headers=IMG).status_code == 200
+
+
+def test_require_all_denied_by_the_other_provider(srv):
+    r = srv.get("/all-ip-fails/a.jpg", headers=IMG)
+    assert r.status_code == 403
+
+
+def test_require_any_user_grants_where_policy_denies(srv):
+    r = srv.get("/any/closed/a.jpg", headers=IMG, auth=("carol", "c"))
+    assert r.status_code == 200
+
+
+def test_require_any_policy_grants_anonymous(srv):
+    assert srv.get("/any/a.jpg", headers=IMG).status_code == 200
+
+
+def test_require_any_neither_grants(srv):
+    r = srv.get("/any/closed/a.jpg", headers=IMG, auth=("alice", "a"))
+    assert r.status_code in (401, 403)
+
+
+def test_require_not_refuses_what_the_policy_allows(srv):
+    r = srv.get("/notlist/secret/a.jpg", headers=IMG)
+    assert r.status_code == 403
+
+
+def test_require_not_lets_other_providers_decide_what_the_policy_denies(srv):
+    # the blocklist denies (no rule): `not` makes that neutral, `all granted` decides
+    assert srv.get("/notlist/public/a.jpg", headers=IMG).status_code == 200
+
+
+def test_directory_section(srv):
+    assert srv.get("/dir/a.jpg", headers=IMG).status_code == 200
+    r = srv.get("/dir/closed/a.jpg", headers=IMG)
+    assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "role-insufficient"
+
+
+def test_htaccess_require_media_guard(srv):
+    assert srv.get("/hta/a.jpg", headers=IMG).status_code == 200
+    r = srv.get("/hta/closed/a.jpg", headers=IMG)
+    assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "role-insufficient"
+
+
+def test_htaccess_with_unknown_policy_is_a_server_error_with_a_clear_log(srv):
+    mark = srv.mark()
+    r = srv.get("/hta-bad/a.jpg", headers=IMG)
+    assert r.status_code == 500
+    assert "Require media-guard nosuchpolicy: no policy of that name" in srv.error_log_since(mark)
+
+
+def test_decision_is_memoised_per_request(srv):
+    """Two `Require media-guard site` lines (and the before/after-authentication
+    passes) share one evaluation per request and user: one decision log line."""
+    mark = srv.mark()
+    assert srv.get("/memo/a.jpg", headers=IMG).status_code == 200
+    assert srv.error_log_since(mark).count("path=/memo/a.jpg") == 1
+
+
+# ------------------------------------------------------------------ virtual hosts
+
+VHOST_CONF = """\
+MediaGuardPolicy shared @POLICIES@/site.yaml
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName main.test
+    <Location "/">
+        Require media-guard shared
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    MediaGuardPolicy shared @POLICIES@/closed.yaml
+    <Location "/">
+        Require media-guard shared
+    </Location>
+</VirtualHost>
+"""
+
+CLOSED = """\
+version: 1
+default: deny
+rules:
+  - id: none
+    path: /
+    access: {anonymous: none}
+"""
+
+
+def test_virtual_hosts_see_main_server_policies_and_may_override_them(apache_factory):
+    s = apache_factory("vhosts", VHOST_CONF, policies={"site.yaml": POLICY, "closed.yaml": CLOSED},
+                       files={"a.jpg": JPEG})
+    try:
+        assert s.get("/a.jpg", headers={**IMG, "Host": "main.test"}).status_code == 200
+        assert s.get("/a.jpg", headers={**IMG, "Host": "own.test"}).status_code == 403
+    finally:
+        s.stop()
