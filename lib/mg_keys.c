@@ -1,2 +1,751 @@
-/* mg_keys.c — placeholder until its owner lands it. */
-typedef int mg_mg_keys_placeholder_t;
+/* mg_keys.c — signed-link keys: key files, OpenSSL key objects, per-thread
+ * MAC/digest contexts, signing and verification primitives, and the bounded
+ * per-process cache of successful Ed25519 verifications.
+ *
+ * Threading: a loaded key is immutable and shared by all threads. Each thread
+ * keeps its own small table of EVP_MAC_CTX duplicated from the key's keyed
+ * template (OpenSSL contexts must never be shared between threads), found by
+ * the key's process-unique serial so that a reloaded policy never hits a
+ * stale context. The only lock is around the Ed25519 cache, held for a few
+ * memcmp/memcpy of < 128 bytes.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "mg_keys.h"
+
+#define MG_KEY_FILE_MAX 16384 /* no legitimate key file is larger */
+
+struct mg_key {
+    const char *id;
+    mg_alg_t alg;
+    uint64_t serial;       /* process-unique: per-thread cache key */
+    unsigned char *secret; /* HMAC secret (cleansed on pool cleanup) */
+    size_t secret_len;
+    EVP_MAC_CTX *tmpl; /* HMAC: keyed template, never used directly */
+    EVP_PKEY *pkey;    /* Ed25519 */
+    int is_private;    /* Ed25519 private key: can sign */
+};
+
+/* ------------------------------------------------------------------ */
+/* Process-wide OpenSSL state, fetched once                             */
+/* ------------------------------------------------------------------ */
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *g_hmac; /* fetched once: no per-request algorithm fetch */
+static EVP_MD *g_sha256;
+static pthread_key_t g_tls_key;
+static int g_tls_ok;
+static uint64_t g_serial;
+
+#define MG_TLS_MACS 16
+typedef struct mg_tls {
+    struct {
+        uint64_t serial;
+        EVP_MAC_CTX *ctx;
+    } mac[MG_TLS_MACS];
+    unsigned next;  /* round-robin eviction */
+    EVP_MD_CTX *md; /* Ed25519 sign/verify */
+} mg_tls_t;
+
+static void tls_free(void *p)
+{
+    mg_tls_t *t = p;
+    if (t == NULL)
+        return;
+    for (int i = 0; i < MG_TLS_MACS; i++)
+        EVP_MAC_CTX_free(t->mac[i].ctx);
+    EVP_MD_CTX_free(t->md);
+    OPENSSL_free(t);
+}
+
+static void global_init(void)
+{
+    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    g_tls_ok = pthread_key_create(&g_tls_key, tls_free) == 0;
+}
+
+static int ensure_init(void)
+{
+    pthread_once(&g_once, global_init);
+    return g_hmac != NULL && g_sha256 != NULL;
+}
+
+static mg_tls_t *tls_get(void)
+{
+    if (!g_tls_ok)
+        return NULL;
+    mg_tls_t *t = pthread_getspecific(g_tls_key);
+    if (t == NULL) {
+        t = OPENSSL_zalloc(sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        if (pthread_setspecific(g_tls_key, t) != 0) {
+            OPENSSL_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+/* This thread's MAC context for `key`, or NULL. When TLS is unavailable the
+ * caller gets a private duplicate (*owned = 1) to free after use. */
+static EVP_MAC_CTX *mac_ctx_for(const mg_key_t *key, int *owned)
+{
+    *owned = 0;
+    mg_tls_t *t = tls_get();
+    if (t == NULL) {
+        *owned = 1;
+        return EVP_MAC_CTX_dup(key->tmpl);
+    }
+    for (int i = 0; i < MG_TLS_MACS; i++)
+        if (t->mac[i].ctx != NULL && t->mac[i].serial == key->serial)
+            return t->mac[i].ctx;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(key->tmpl);
+    if (ctx == NULL)
+        return NULL;
+    unsigned slot = t->next++ % MG_TLS_MACS;
+    EVP_MAC_CTX_free(t->mac[slot].ctx);
+    t->mac[slot].ctx = ctx;
+    t->mac[slot].serial = key->serial;
+    return ctx;
+}
+
+static EVP_MD_CTX *md_ctx_get(int *owned)
+{
+    *owned = 0;
+    mg_tls_t *t = tls_get();
+    if (t == NULL) {
+        *owned = 1;
+        return EVP_MD_CTX_new();
+    }
+    if (t->md == NULL)
+        t->md = EVP_MD_CTX_new();
+    return t->md;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
+
+mg_alg_t mg_alg_parse(const char *name)
+{
+    if (name == NULL)
+        return MG_ALG_NONE;
+    if (strcmp(name, "hmac-sha256") == 0)
+        return MG_ALG_HMAC_SHA256;
+    if (strcmp(name, "hmac-sha1") == 0)
+        return MG_ALG_HMAC_SHA1;
+    if (strcmp(name, "ed25519") == 0)
+        return MG_ALG_ED25519;
+    return MG_ALG_NONE;
+}
+
+const char *mg_alg_name(mg_alg_t alg)
+{
+    switch (alg) {
+    case MG_ALG_HMAC_SHA256:
+        return "hmac-sha256";
+    case MG_ALG_HMAC_SHA1:
+        return "hmac-sha1";
+    case MG_ALG_ED25519:
+        return "ed25519";
+    default:
+        return "none";
+    }
+}
+
+int mg_key_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > MG_KEY_ID_MAX || id[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+const char *mg_key_id(const mg_key_t *key)
+{
+    return key->id;
+}
+mg_alg_t mg_key_alg(const mg_key_t *key)
+{
+    return key->alg;
+}
+int mg_key_can_sign(const mg_key_t *key)
+{
+    return key->alg != MG_ALG_ED25519 || key->is_private;
+}
+
+/* ------------------------------------------------------------------ */
+/* base64url                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Hand-written because OpenSSL's EVP_DecodeBlock accepts whitespace and
+ * requires padding, and APR's decoder is lenient; a signature must have
+ * exactly one accepted spelling. */
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t mg_b64url_encode(const unsigned char *in, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+        out[o++] = b64u[(v >> 6) & 63];
+        out[o++] = b64u[v & 63];
+    }
+    if (len - i == 1) {
+        unsigned v = (unsigned)in[i] << 16;
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+        out[o++] = b64u[v >> 18];
+        out[o++] = b64u[(v >> 12) & 63];
+        out[o++] = b64u[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int b64u_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    if (len % 4 == 1 || (len * 3) / 4 > cap)
+        return -1;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64u_val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) /* non-zero unused bits: a second spelling of the same bytes */
+        return -1;
+    return (long)o;
+}
+
+/* ------------------------------------------------------------------ */
+/* Key objects                                                          */
+/* ------------------------------------------------------------------ */
+
+static apr_status_t key_cleanup(void *p)
+{
+    mg_key_t *k = p;
+    if (k->secret != NULL)
+        OPENSSL_cleanse(k->secret, k->secret_len);
+    EVP_MAC_CTX_free(k->tmpl);
+    EVP_PKEY_free(k->pkey);
+    k->tmpl = NULL;
+    k->pkey = NULL;
+    return APR_SUCCESS;
+}
+
+static mg_key_t *key_new(apr_pool_t *pool, const char *id, mg_alg_t alg)
+{
+    mg_key_t *k = apr_pcalloc(pool, sizeof(*k));
+    k->id = apr_pstrdup(pool, id);
+    k->alg = alg;
+    k->serial = __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
+    apr_pool_cleanup_register(pool, k, key_cleanup, apr_pool_cleanup_null);
+    return k;
+}
+
+mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
+                               const unsigned char *secret, size_t len, mg_key_t **out,
+                               const char **why)
+{
+    if (!mg_key_id_valid(id)) {
+        *why = "key id must be 1-64 characters A-Z a-z 0-9 . _ - (not starting with '.')";
+        return MG_EINVAL;
+    }
+    if (alg != MG_ALG_HMAC_SHA256 && alg != MG_ALG_HMAC_SHA1) {
+        *why = "not an HMAC algorithm";
+        return MG_EINVAL;
+    }
+    size_t min = alg == MG_ALG_HMAC_SHA256 ? MG_HMAC_MIN_SHA256 : MG_HMAC_MIN_SHA1;
+    if (len < min || len > MG_HMAC_MAX) {
+        *why = apr_psprintf(pool, "an %s secret must be %zu to %d bytes, this one has %zu",
+                            mg_alg_name(alg), min, MG_HMAC_MAX, len);
+        return MG_EINVAL;
+    }
+    if (!ensure_init()) {
+        *why = "OpenSSL has no HMAC or SHA-256";
+        return MG_ECRYPTO;
+    }
+    mg_key_t *k = key_new(pool, id, alg);
+    k->secret = apr_pmemdup(pool, secret, len);
+    k->secret_len = len;
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 alg == MG_ALG_HMAC_SHA256 ? "SHA256" : "SHA1", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    k->tmpl = EVP_MAC_CTX_new(g_hmac);
+    if (k->tmpl == NULL || !EVP_MAC_init(k->tmpl, k->secret, len, params)) {
+        ERR_clear_error();
+        *why = "OpenSSL refused to initialise the HMAC";
+        return MG_ECRYPTO;
+    }
+    *out = k;
+    return MG_OK;
+}
+
+static mg_status_t key_from_hmac_line(apr_pool_t *pool, const char *id, mg_alg_t alg,
+                                      const char *text, size_t len, mg_key_t **out,
+                                      const char **why)
+{
+    const char *colon = memchr(text, ':', len);
+    if (colon == NULL || colon - text < 3) {
+        *why = "not a key file: expected 'mg-hmac-sha256:<base64url>' or a PEM Ed25519 key";
+        return MG_EINVAL;
+    }
+    const char *name = apr_pstrmemdup(pool, text + 3, (apr_size_t)(colon - text - 3));
+    mg_alg_t falg = mg_alg_parse(name);
+    if (falg != MG_ALG_HMAC_SHA256 && falg != MG_ALG_HMAC_SHA1) {
+        *why = apr_psprintf(
+            pool, "unknown key type 'mg-%s' (expected mg-hmac-sha256 or mg-hmac-sha1)", name);
+        return MG_EINVAL;
+    }
+    if (alg != MG_ALG_NONE && alg != falg) {
+        *why = apr_psprintf(pool, "the file holds an %s key but %s was asked for",
+                            mg_alg_name(falg), mg_alg_name(alg));
+        return MG_EINVAL;
+    }
+    const char *b = colon + 1;
+    size_t blen = len - (size_t)(b - text);
+    if (blen > 0 && b[blen - 1] == '\n')
+        blen--; /* exactly one optional final newline */
+    unsigned char secret[MG_HMAC_MAX + 3];
+    long n = mg_b64url_decode(b, blen, secret, sizeof(secret));
+    if (n < 0) {
+        *why = "the secret is not valid base64url without padding on a single line";
+        return MG_EINVAL;
+    }
+    mg_status_t st = mg_key_from_secret(pool, id, falg, secret, (size_t)n, out, why);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return st;
+}
+
+static mg_status_t key_from_pem(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *text,
+                                size_t len, mg_key_t **out, const char **why)
+{
+    if (alg != MG_ALG_NONE && alg != MG_ALG_ED25519) {
+        *why =
+            apr_psprintf(pool, "the file holds a PEM key but %s was asked for", mg_alg_name(alg));
+        return MG_EINVAL;
+    }
+    if (!mg_key_id_valid(id)) {
+        *why = "key id must be 1-64 characters A-Z a-z 0-9 . _ - (not starting with '.')";
+        return MG_EINVAL;
+    }
+    if (!ensure_init()) {
+        *why = "OpenSSL has no HMAC or SHA-256";
+        return MG_ECRYPTO;
+    }
+    int is_private = strstr(text, "-----BEGIN PRIVATE KEY-----") != NULL;
+    int is_public = strstr(text, "-----BEGIN PUBLIC KEY-----") != NULL;
+    if (is_private == is_public) {
+        *why = "expected one PEM 'PRIVATE KEY' (PKCS#8) or 'PUBLIC KEY' block";
+        return MG_EINVAL;
+    }
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    EVP_PKEY *pkey = NULL;
+    if (bio != NULL)
+        pkey = is_private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+                          : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    if (pkey == NULL) {
+        *why = "the PEM block could not be decoded (encrypted keys are not supported)";
+        return MG_EINVAL;
+    }
+    if (!EVP_PKEY_is_a(pkey, "ED25519")) {
+        EVP_PKEY_free(pkey);
+        *why = "the PEM key is not an Ed25519 key";
+        return MG_EINVAL;
+    }
+    mg_key_t *k = key_new(pool, id, MG_ALG_ED25519);
+    k->pkey = pkey;
+    k->is_private = is_private;
+    *out = k;
+    return MG_OK;
+}
+
+mg_status_t mg_key_from_text(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *text,
+                             size_t len, mg_key_t **out, const char **why)
+{
+    if (len >= MG_KEY_FILE_MAX || memchr(text, '\0', len) != NULL) {
+        *why = "not a key file (too large or binary)";
+        return MG_EINVAL;
+    }
+    /* NUL-terminated copy for strstr; it holds secret material, so it is
+     * cleansed below rather than left to the pool. */
+    char *buf = apr_pstrmemdup(pool, text, len);
+    mg_status_t st;
+    if (len >= 3 && memcmp(buf, "mg-", 3) == 0)
+        st = key_from_hmac_line(pool, id, alg, buf, len, out, why);
+    else if (strstr(buf, "-----BEGIN ") != NULL)
+        st = key_from_pem(pool, id, alg, buf, len, out, why);
+    else {
+        *why = "not a key file: expected 'mg-hmac-sha256:<base64url>' or a PEM Ed25519 key";
+        st = MG_EINVAL;
+    }
+    OPENSSL_cleanse(buf, len);
+    return st;
+}
+
+mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
+                             mg_key_t **out, int *insecure, const char **why)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    *insecure = 0;
+    apr_status_t rv =
+        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+    if (rv != APR_SUCCESS) {
+        char ebuf[128];
+        *why = apr_psprintf(pool, "cannot read key file '%s': %s", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+        return MG_EIO;
+    }
+    rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);
+    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
+        apr_file_close(f);
+        *why = apr_psprintf(pool, "key file '%s' is not a regular file", path);
+        return MG_EIO;
+    }
+    if (fi.size <= 0 || fi.size >= MG_KEY_FILE_MAX) {
+        apr_file_close(f);
+        *why = apr_psprintf(pool, "key file '%s' is empty or too large to be a key", path);
+        return MG_EINVAL;
+    }
+    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
+    apr_size_t got = 0;
+    rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && rv != APR_EOF) {
+        *why = apr_psprintf(pool, "cannot read key file '%s'", path);
+        return MG_EIO;
+    }
+    mg_status_t st = mg_key_from_text(pool, id, alg, buf, got, out, why);
+    OPENSSL_cleanse(buf, got);
+    if (st != MG_OK) {
+        *why = apr_psprintf(pool, "key file '%s': %s", path, *why);
+        return st;
+    }
+    /* public Ed25519 keys are meant to be readable */
+    if (mg_key_can_sign(*out) && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
+                                                   APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
+        *insecure = 1;
+    return MG_OK;
+}
+
+mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
+{
+    mg_status_t result = MG_OK;
+    if (policy->keys == NULL)
+        return MG_OK;
+    mg_keyref_t *refs = (mg_keyref_t *)policy->keys->elts;
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        mg_keyref_t *r = &refs[i];
+        const char *why = NULL;
+        int insecure = 0;
+        mg_alg_t alg = mg_alg_parse(r->alg ? r->alg : "hmac-sha256");
+        r->key = NULL;
+        if (alg == MG_ALG_NONE) {
+            mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-alg",
+                        "key '%s': unknown algorithm '%s' (hmac-sha256, hmac-sha1 or ed25519)",
+                        r->id, r->alg);
+            result = MG_EINVAL;
+            continue;
+        }
+        if (r->file == NULL) {
+            mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
+                        "key '%s' has no file", r->id);
+            result = MG_EINVAL;
+            continue;
+        }
+        mg_key_t *k;
+        mg_status_t st = mg_key_load_file(policy->pool, r->id, alg, r->file, &k, &insecure, &why);
+        if (st != MG_OK) {
+            mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
+                        "key '%s': %s", r->id, why);
+            result = st;
+            continue;
+        }
+        if (r->sign && !mg_key_can_sign(k)) {
+            mg_diag_add(
+                diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-not-signing",
+                "key '%s' has 'sign: true' but its file holds only an Ed25519 public key", r->id);
+            result = MG_EINVAL;
+            continue;
+        }
+        if (insecure)
+            mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
+                        "key-file-permissions",
+                        "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
+                        r->file, r->id);
+        r->key = k;
+    }
+    return result;
+}
+
+const mg_key_t *mg_keys_find(const mg_policy_t *policy, const char *kid, size_t len)
+{
+    if (policy == NULL || policy->keys == NULL)
+        return NULL;
+    const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &refs[i];
+        if (r->key != NULL && strlen(r->id) == len && memcmp(r->id, kid, len) == 0)
+            return r->key;
+    }
+    return NULL;
+}
+
+const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
+{
+    if (policy == NULL || policy->keys == NULL)
+        return NULL;
+    const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
+    for (int i = 0; i < policy->keys->nelts; i++)
+        if (refs[i].sign && refs[i].key != NULL)
+            return refs[i].key;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sign / verify                                                        */
+/* ------------------------------------------------------------------ */
+
+static int hmac_compute(const mg_key_t *key, const unsigned char *msg, size_t len,
+                        unsigned char *out, size_t *out_len)
+{
+    int owned;
+    EVP_MAC_CTX *ctx = mac_ctx_for(key, &owned);
+    int ok = ctx != NULL && EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, msg, len) &&
+             EVP_MAC_final(ctx, out, out_len, MG_SIG_MAX);
+    if (owned)
+        EVP_MAC_CTX_free(ctx);
+    if (!ok)
+        ERR_clear_error();
+    return ok;
+}
+
+mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
+                        unsigned char *sig, size_t *sig_len)
+{
+    if (!ensure_init())
+        return MG_ECRYPTO;
+    if (key->alg != MG_ALG_ED25519)
+        return hmac_compute(key, msg, msg_len, sig, sig_len) ? MG_OK : MG_ECRYPTO;
+    if (!key->is_private)
+        return MG_EINVAL;
+    int owned;
+    EVP_MD_CTX *md = md_ctx_get(&owned);
+    *sig_len = MG_SIG_MAX;
+    int ok = md != NULL && EVP_MD_CTX_reset(md) &&
+             EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, key->pkey, NULL) == 1 &&
+             EVP_DigestSign(md, sig, sig_len, msg, msg_len) == 1;
+    if (md != NULL)
+        EVP_MD_CTX_reset(md);
+    if (owned)
+        EVP_MD_CTX_free(md);
+    if (!ok)
+        ERR_clear_error();
+    return ok ? MG_OK : MG_ECRYPTO;
+}
+
+/* Ed25519 verification cache: direct-mapped, bounded, per process. An entry
+ * vouches that `sig` is a valid signature by key `serial` over a message
+ * with SHA-256 `digest`; keying on the digest too means a valid signature
+ * can never be replayed onto another path or claim set. */
+#define MG_ED_CACHE 512
+typedef struct ed_entry {
+    uint64_t serial;
+    int64_t valid_until;
+    unsigned char digest[32];
+    unsigned char sig[64];
+} ed_entry_t;
+static ed_entry_t g_ed_cache[MG_ED_CACHE];
+static pthread_mutex_t g_ed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned ed_slot(const unsigned char *sig)
+{
+    /* signature bytes are uniformly distributed: any two make a fine index */
+    return ((unsigned)sig[0] | (unsigned)sig[1] << 8) % MG_ED_CACHE;
+}
+
+static int ed_cache_hit(uint64_t serial, const unsigned char *digest, const unsigned char *sig,
+                        int64_t now)
+{
+    int hit = 0;
+    ed_entry_t *e = &g_ed_cache[ed_slot(sig)];
+    pthread_mutex_lock(&g_ed_lock);
+    if (e->serial == serial && e->valid_until >= now && memcmp(e->sig, sig, 64) == 0 &&
+        memcmp(e->digest, digest, 32) == 0)
+        hit = 1;
+    pthread_mutex_unlock(&g_ed_lock);
+    return hit;
+}
+
+static void ed_cache_put(uint64_t serial, const unsigned char *digest, const unsigned char *sig,
+                         int64_t now, int64_t valid_until)
+{
+    ed_entry_t *e = &g_ed_cache[ed_slot(sig)];
+    pthread_mutex_lock(&g_ed_lock);
+    /* keep a live entry of another token only if ours is already dead */
+    if (valid_until >= now) {
+        e->serial = serial;
+        e->valid_until = valid_until;
+        memcpy(e->digest, digest, 32);
+        memcpy(e->sig, sig, 64);
+    }
+    pthread_mutex_unlock(&g_ed_lock);
+}
+
+int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
+                  const unsigned char *sig, size_t sig_len, int64_t now, int64_t valid_until)
+{
+    if (!ensure_init())
+        return 0;
+    if (key->alg != MG_ALG_ED25519) {
+        unsigned char mac[MG_SIG_MAX];
+        size_t n = 0;
+        if (!hmac_compute(key, msg, msg_len, mac, &n) || n != sig_len)
+            return 0;
+        return CRYPTO_memcmp(mac, sig, n) == 0;
+    }
+    if (sig_len != 64)
+        return 0;
+    unsigned char digest[32];
+    unsigned int dlen = 0;
+    if (!EVP_Digest(msg, msg_len, digest, &dlen, g_sha256, NULL)) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (ed_cache_hit(key->serial, digest, sig, now))
+        return 1;
+    int owned;
+    EVP_MD_CTX *md = md_ctx_get(&owned);
+    int ok = md != NULL && EVP_MD_CTX_reset(md) &&
+             EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, key->pkey, NULL) == 1 &&
+             EVP_DigestVerify(md, sig, sig_len, msg, msg_len) == 1;
+    if (md != NULL)
+        EVP_MD_CTX_reset(md);
+    if (owned)
+        EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    if (ok)
+        ed_cache_put(key->serial, digest, sig, now, valid_until);
+    return ok;
+}
+
+void mg_keys_warm_up(const mg_policy_t *policy)
+{
+    if (!ensure_init() || policy == NULL || policy->keys == NULL)
+        return;
+    const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
+    static const unsigned char probe[] = "mg-warm-up";
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_key_t *k = refs[i].key;
+        unsigned char sig[MG_SIG_MAX];
+        size_t n;
+        if (k != NULL && k->alg != MG_ALG_ED25519)
+            (void)hmac_compute(k, probe, sizeof(probe) - 1, sig, &n);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Generation                                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *bio_text(apr_pool_t *pool, BIO *bio)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    return n > 0 ? apr_pstrmemdup(pool, data, (apr_size_t)n) : NULL;
+}
+
+mg_status_t mg_key_generate(apr_pool_t *pool, mg_alg_t alg, const char **key_text,
+                            const char **pub_text, const char **why)
+{
+    *pub_text = NULL;
+    if (alg == MG_ALG_HMAC_SHA256 || alg == MG_ALG_HMAC_SHA1) {
+        unsigned char secret[32];
+        char enc[48];
+        if (RAND_bytes(secret, sizeof(secret)) != 1) {
+            ERR_clear_error();
+            *why = "the random number generator failed";
+            return MG_ECRYPTO;
+        }
+        mg_b64url_encode(secret, sizeof(secret), enc);
+        *key_text = apr_pstrcat(pool, "mg-", mg_alg_name(alg), ":", enc, "\n", NULL);
+        OPENSSL_cleanse(secret, sizeof(secret));
+        OPENSSL_cleanse(enc, sizeof(enc));
+        return MG_OK;
+    }
+    if (alg != MG_ALG_ED25519) {
+        *why = "unknown algorithm";
+        return MG_EINVAL;
+    }
+    EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    BIO *priv = BIO_new(BIO_s_mem()), *pub = BIO_new(BIO_s_mem());
+    int ok = pkey != NULL && priv != NULL && pub != NULL &&
+             PEM_write_bio_PrivateKey(priv, pkey, NULL, NULL, 0, NULL, NULL) &&
+             PEM_write_bio_PUBKEY(pub, pkey);
+    if (ok) {
+        *key_text = bio_text(pool, priv);
+        *pub_text = bio_text(pool, pub);
+        ok = *key_text != NULL && *pub_text != NULL;
+    }
+    EVP_PKEY_free(pkey);
+    BIO_free(priv); /* BIO_s_mem frees its buffer; the copy lives in the pool */
+    BIO_free(pub);
+    if (!ok) {
+        ERR_clear_error();
+        *why = "OpenSSL could not generate an Ed25519 key";
+        return MG_ECRYPTO;
+    }
+    return MG_OK;
+}

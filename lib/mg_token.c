@@ -1,2 +1,678 @@
-/* mg_token.c — placeholder until its owner lands it. */
-typedef int mg_mg_token_placeholder_t;
+/* mg_token.c — signed links, token format v1: the string to sign, signing
+ * of URLs and cookies, verification (mg_token_check) and expiry buckets.
+ *
+ * Signer and verifier build the string to sign with the same functions from
+ * the same canonical form (mg_canon_path), so an encoding difference between
+ * the URL a signer was given and the URL a browser sends can never break a
+ * signature: both are reduced to decoded values first and re-encoded with
+ * one frozen table (token_keep below). docs/token-spec.md is the normative
+ * description; keep the two in step.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_ip.h"
+#include "mg_request.h"
+#include "mg_time.h"
+#include "mg_token.h"
+#include "mg_tz.h"
+
+#define MG_TOKEN_TAG "mg-token-v1"
+#define MG_COOKIE_TRIES 4 /* cookies of the same name tried (nested scopes) */
+
+/* Claims in the byte order of their names: the claims line needs no sort. */
+enum { C_ACC, C_EXP, C_IP, C_KID, C_NBF, C_SCOPE, C_N };
+static const char *const claim_names[C_N] = {"mg_acc", "mg_exp", "mg_ip",
+                                             "mg_kid", "mg_nbf", "mg_scope"};
+
+typedef struct tok {
+    const char *v[C_N]; /* decoded values, NULL when absent */
+    const char *sig;    /* mg_sig, base64url text */
+} tok_t;
+
+int mg_token_is_reserved_param(const char *name)
+{
+    return name != NULL && strncmp(name, "mg_", 3) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Encoding                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Frozen by token format v1 — deliberately not mg_pct_encode_path(), whose
+ * set may change for other uses: RFC 3986 unreserved plus / : , @ (so
+ * "tr:w-300,h-300" stays readable); every other byte is %XX, upper-case. */
+static const unsigned char token_keep[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['-'] = 1, ['.'] = 1, ['_'] = 1,
+    ['~'] = 1,         ['/'] = 1,         [':'] = 1,         [','] = 1, ['@'] = 1,
+};
+
+/* Cookie values: RFC 6265 cookie-octets exclude ',' — keep unreserved only. */
+static const unsigned char cookie_keep[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1, ['-'] = 1,
+    ['.'] = 1,         ['_'] = 1,         ['~'] = 1,
+};
+
+static const char *encode_with(apr_pool_t *pool, const char *s, const unsigned char *keep)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!keep[(unsigned char)s[i]])
+            extra += 2;
+    if (extra == 0)
+        return s; /* the common case: nothing to escape, no copy */
+    char *res = apr_palloc(pool, n + extra + 1), *w = res;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (keep[*p]) {
+            *w++ = (char)*p;
+        } else {
+            *w++ = '%';
+            *w++ = hex[*p >> 4];
+            *w++ = hex[*p & 15];
+        }
+    }
+    *w = '\0';
+    return res;
+}
+
+const char *mg_token_encode(apr_pool_t *pool, const char *s)
+{
+    return encode_with(pool, s, token_keep);
+}
+
+/* ------------------------------------------------------------------ */
+/* Canonical query                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct qpair {
+    const char *name, *value; /* encoded */
+} qpair_t;
+
+static int qpair_cmp(const void *a, const void *b)
+{
+    const qpair_t *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c != 0 ? c : strcmp(x->value, y->value);
+}
+
+/* The non-token query parameters, encoded and sorted by name then value,
+ * joined with '&'. The "tr" parameter is left out of the string to sign
+ * (its normalised value has a line of its own) and included, normalised,
+ * in URLs (`with_tr`). Returns "" when there are none. */
+static const char *canonical_query(apr_pool_t *pool, const mg_canon_t *cn, int with_tr)
+{
+    const mg_qparam_t *p = (const mg_qparam_t *)cn->params->elts;
+    int n = cn->params->nelts, k = 0;
+    if (n == 0)
+        return "";
+    qpair_t *v = apr_palloc(pool, sizeof(*v) * (size_t)n);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (mg_token_is_reserved_param(p[i].name))
+            continue;
+        const char *value = p[i].value;
+        if (strcmp(p[i].name, "tr") == 0) {
+            if (!with_tr)
+                continue;
+            value = cn->tr; /* normalised */
+        }
+        v[k].name = mg_token_encode(pool, p[i].name);
+        v[k].value = mg_token_encode(pool, value);
+        total += strlen(v[k].name) + strlen(v[k].value) + 2;
+        k++;
+    }
+    if (k == 0)
+        return "";
+    if (k > 1)
+        qsort(v, (size_t)k, sizeof(*v), qpair_cmp);
+    char *res = apr_palloc(pool, total), *w = res;
+    for (int i = 0; i < k; i++) {
+        size_t nl = strlen(v[i].name), vl = strlen(v[i].value);
+        if (i > 0)
+            *w++ = '&';
+        memcpy(w, v[i].name, nl);
+        w += nl;
+        *w++ = '=';
+        memcpy(w, v[i].value, vl);
+        w += vl;
+    }
+    *w = '\0';
+    return res;
+}
+
+/* "mg_acc=...&mg_exp=...&..." — the claims present, in name order. */
+static const char *claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char *keep)
+{
+    const char *parts[C_N * 4];
+    int n = 0;
+    for (int i = 0; i < C_N; i++) {
+        if (t->v[i] == NULL)
+            continue;
+        if (n > 0)
+            parts[n++] = "&";
+        parts[n++] = claim_names[i];
+        parts[n++] = "=";
+        parts[n++] = encode_with(pool, t->v[i], keep);
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += strlen(parts[i]);
+    char *res = apr_palloc(pool, total + 1);
+    char *w = res;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        memcpy(w, parts[i], l);
+        w += l;
+    }
+    *w = '\0';
+    return res;
+}
+
+/* The string to sign, format v1:
+ *   "mg-token-v1" LF path LF transformation LF query LF claims
+ * path: the encoded canonical signed path, or the encoded scope for prefix
+ * and cookie tokens; query: canonical_query() for exact tokens, "" for
+ * prefix tokens (they cover many URLs); transformation: the normalised
+ * transformation or "". */
+static const char *string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t)
+{
+    int prefix = t->v[C_SCOPE] != NULL;
+    const char *path = mg_token_encode(pool, prefix ? t->v[C_SCOPE] : cn->signed_path);
+    const char *tr = cn->tr ? cn->tr : "";
+    const char *q = prefix ? "" : canonical_query(pool, cn, 0);
+    return apr_pstrcat(pool, MG_TOKEN_TAG "\n", path, "\n", tr, "\n", q, "\n",
+                       claims_line(pool, t, token_keep), NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Claim syntax                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Epoch seconds: 1-12 digits, no leading zero, no sign. */
+static int parse_epoch(const char *s, int64_t *out)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* A scope is a canonical directory path: starts and ends with '/' and
+ * canonicalises to itself (no dot segments, no empty segments, ...). */
+static int scope_valid(apr_pool_t *pool, const char *scope)
+{
+    size_t n = strlen(scope);
+    if (n == 0 || scope[0] != '/' || scope[n - 1] != '/')
+        return 0;
+    mg_canon_t cn;
+    const char *why;
+    if (mg_canon_path(pool, mg_token_encode(pool, scope), NULL, &cn, &why) != 0)
+        return 0;
+    return cn.tr == NULL && strcmp(cn.path, scope) == 0;
+}
+
+/* Is canonical `path` inside `scope`? Scopes end in '/', so a plain prefix
+ * compare is segment-aware: "/a/b/" never covers "/a/bc/x". */
+static int in_scope(const char *path, const char *scope)
+{
+    return strncmp(path, scope, strlen(scope)) == 0;
+}
+
+/* Collect the token parameters; 0 none, 1 some, -1 malformed (*why). */
+static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **why)
+{
+    memset(t, 0, sizeof(*t));
+    int found = 0;
+    const mg_qparam_t *p = (const mg_qparam_t *)params->elts;
+    for (int i = 0; i < params->nelts; i++) {
+        if (!mg_token_is_reserved_param(p[i].name))
+            continue;
+        found = 1;
+        const char **slot = NULL;
+        if (strcmp(p[i].name, "mg_sig") == 0) {
+            slot = &t->sig;
+        } else {
+            for (int c = 0; c < C_N; c++)
+                if (strcmp(p[i].name, claim_names[c]) == 0)
+                    slot = &t->v[c];
+        }
+        if (slot == NULL) {
+            *why = "unknown token parameter (not format v1)";
+            return -1;
+        }
+        if (*slot != NULL) {
+            *why = "repeated token parameter";
+            return -1;
+        }
+        *slot = p[i].value;
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signing                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Fill the claims of a token to mint; validates them. */
+static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
+                                   const mg_token_claims_t *c, tok_t *t, const char **why)
+{
+    memset(t, 0, sizeof(*t));
+    if (c->expires <= 0) {
+        *why = "an expiry is required";
+        return MG_EINVAL;
+    }
+    int64_t exp = apr_time_sec(c->expires);
+    t->v[C_EXP] = apr_psprintf(pool, "%" APR_INT64_T_FMT, exp);
+    t->v[C_KID] = mg_key_id(key);
+    if (c->not_before > 0) {
+        int64_t nbf = apr_time_sec(c->not_before);
+        if (nbf >= exp) {
+            *why = "not-before is not earlier than the expiry";
+            return MG_EINVAL;
+        }
+        t->v[C_NBF] = apr_psprintf(pool, "%" APR_INT64_T_FMT, nbf);
+    }
+    if (c->access == MG_ACCESS_DOWNLOAD)
+        t->v[C_ACC] = "download";
+    if (c->ip != NULL) {
+        mg_cidr_t cidr;
+        if (mg_cidr_parse(c->ip, &cidr, why) != 0)
+            return MG_EINVAL;
+        t->v[C_IP] = c->ip;
+    }
+    if (c->scope != NULL) {
+        if (!scope_valid(pool, c->scope)) {
+            *why = "the prefix must be a canonical directory path starting and ending with '/'";
+            return MG_EINVAL;
+        }
+        t->v[C_SCOPE] = c->scope;
+    }
+    if (!mg_key_can_sign(key)) {
+        *why = "this key cannot sign (an Ed25519 public key)";
+        return MG_EINVAL;
+    }
+    return MG_OK;
+}
+
+static mg_status_t sign_sts(const mg_key_t *key, const char *sts, char *sig_b64)
+{
+    unsigned char sig[MG_SIG_MAX];
+    size_t n = 0;
+    mg_status_t st = mg_key_sign(key, (const unsigned char *)sts, strlen(sts), sig, &n);
+    if (st == MG_OK)
+        mg_b64url_encode(sig, n, sig_b64);
+    return st;
+}
+
+/* Split "https://host/p?q" or "/p?q" into origin ("https://host" or ""),
+ * raw path and raw query (NULL when none). */
+static mg_status_t split_url(apr_pool_t *pool, const char *url, const char **origin,
+                             const char **path, const char **query, const char **why)
+{
+    if (strchr(url, '#') != NULL) {
+        *why = "a URL to sign must not have a fragment ('#')";
+        return MG_EINVAL;
+    }
+    *origin = "";
+    const char *p = url;
+    const char *scheme_end = strstr(url, "://");
+    if (url[0] != '/' && scheme_end != NULL) {
+        const char *slash = strchr(scheme_end + 3, '/');
+        const char *qm = strchr(scheme_end + 3, '?');
+        if (slash == NULL || (qm != NULL && qm < slash)) {
+            *why = "the URL has no path";
+            return MG_EINVAL;
+        }
+        *origin = apr_pstrmemdup(pool, url, (apr_size_t)(slash - url));
+        p = slash;
+    } else if (url[0] != '/') {
+        *why = "expected a path starting with '/' or an absolute http(s) URL";
+        return MG_EINVAL;
+    }
+    const char *qm = strchr(p, '?');
+    if (qm != NULL) {
+        *path = apr_pstrmemdup(pool, p, (apr_size_t)(qm - p));
+        *query = qm + 1;
+    } else {
+        *path = p;
+        *query = NULL;
+    }
+    return MG_OK;
+}
+
+struct mg_token_signer {
+    const mg_key_t *key;
+    tok_t t;            /* validated claims */
+    const char *claims; /* the claims line, computed once */
+};
+
+mg_status_t mg_token_signer_make(apr_pool_t *pool, const mg_key_t *key, const mg_token_claims_t *c,
+                                 mg_token_signer_t **out, const char **why)
+{
+    mg_token_signer_t *s = apr_pcalloc(pool, sizeof(*s));
+    mg_status_t st = tok_from_claims(pool, key, c, &s->t, why);
+    if (st != MG_OK)
+        return st;
+    s->key = key;
+    s->claims = claims_line(pool, &s->t, token_keep);
+    *out = s;
+    return MG_OK;
+}
+
+/* Canonicalise the URL to sign; refuse one that already carries token
+ * parameters or lies outside the prefix. */
+static mg_status_t prepare_url(apr_pool_t *pool, const mg_token_signer_t *s, const char *url,
+                               const char **origin, mg_canon_t *cn, const char **why)
+{
+    const char *path, *query;
+    mg_status_t st = split_url(pool, url, origin, &path, &query, why);
+    if (st != MG_OK)
+        return st;
+    if (mg_canon_path(pool, path, query, cn, why) != 0)
+        return MG_EINVAL;
+    const mg_qparam_t *p = (const mg_qparam_t *)cn->params->elts;
+    for (int i = 0; i < cn->params->nelts; i++) {
+        if (mg_token_is_reserved_param(p[i].name)) {
+            *why = apr_psprintf(pool, "the URL already has a token parameter '%s'", p[i].name);
+            return MG_EINVAL;
+        }
+    }
+    if (s->t.v[C_SCOPE] != NULL && !in_scope(cn->path, s->t.v[C_SCOPE])) {
+        *why = "the path is not under the prefix";
+        return MG_EINVAL;
+    }
+    return MG_OK;
+}
+
+mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
+                                 const char **out, const char **why)
+{
+    const char *origin;
+    mg_canon_t cn;
+    char sig[MG_SIG_MAX * 2];
+    mg_status_t st = prepare_url(pool, s, url, &origin, &cn, why);
+    if (st != MG_OK)
+        return st;
+    if (sign_sts(s->key, string_to_sign(pool, &cn, &s->t), sig) != MG_OK) {
+        *why = "signing failed (OpenSSL)";
+        return MG_ECRYPTO;
+    }
+    const char *q = canonical_query(pool, &cn, 1);
+    *out = apr_pstrcat(pool, origin, mg_token_encode(pool, cn.signed_path), "?", q, *q ? "&" : "",
+                       s->claims, "&mg_sig=", sig, NULL);
+    return MG_OK;
+}
+
+mg_status_t mg_token_string_to_sign(apr_pool_t *pool, const mg_key_t *key, const char *url,
+                                    const mg_token_claims_t *c, const char **sts, const char **why)
+{
+    const char *origin;
+    mg_canon_t cn;
+    mg_token_signer_t *s;
+    mg_status_t st = mg_token_signer_make(pool, key, c, &s, why);
+    if (st == MG_OK)
+        st = prepare_url(pool, s, url, &origin, &cn, why);
+    if (st == MG_OK)
+        *sts = string_to_sign(pool, &cn, &s->t);
+    return st;
+}
+
+mg_status_t mg_token_sign_url(apr_pool_t *pool, const mg_key_t *key, const char *url,
+                              const mg_token_claims_t *c, const char **out, const char **why)
+{
+    mg_token_signer_t *s;
+    mg_status_t st = mg_token_signer_make(pool, key, c, &s, why);
+    return st == MG_OK ? mg_token_signer_sign(s, pool, url, out, why) : st;
+}
+
+mg_status_t mg_token_sign_cookie(apr_pool_t *pool, const mg_key_t *key, const mg_token_claims_t *c,
+                                 const char **value, const char **why)
+{
+    tok_t t;
+    char sig[MG_SIG_MAX * 2];
+    if (c->scope == NULL) {
+        *why = "a cookie token needs a prefix (scope)";
+        return MG_EINVAL;
+    }
+    mg_status_t st = tok_from_claims(pool, key, c, &t, why);
+    if (st != MG_OK)
+        return st;
+    mg_canon_t cn;
+    memset(&cn, 0, sizeof(cn));
+    cn.path = cn.signed_path = c->scope;
+    cn.params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
+    if (sign_sts(key, string_to_sign(pool, &cn, &t), sig) != MG_OK) {
+        *why = "signing failed (OpenSSL)";
+        return MG_ECRYPTO;
+    }
+    *value = apr_pstrcat(pool, claims_line(pool, &t, cookie_keep), "&mg_sig=", sig, NULL);
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Verification                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct vctx {
+    apr_pool_t *pool;
+    const mg_policy_t *policy;
+    const mg_canon_t *cn;
+    const mg_ip_t *client;
+    int64_t now;
+} vctx_t;
+
+static mg_reason_t refuse(mg_token_claims_t *claims, mg_reason_t r, const char *detail)
+{
+    claims->detail = detail;
+    return r;
+}
+
+static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
+                              mg_token_claims_t *claims)
+{
+    apr_pool_t *pool = v->pool;
+    const mg_token_settings_t *ts = &v->policy->tokens;
+    int64_t exp = 0, nbf = 0;
+    mg_cidr_t cidr;
+    const char *why;
+
+    claims->from = cookie ? "cookie" : "query";
+    if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->sig == NULL)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "the token lacks mg_kid, mg_exp or mg_sig");
+    claims->kid = t->v[C_KID];
+    if (parse_epoch(t->v[C_EXP], &exp) != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_exp is not epoch seconds");
+    if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], &nbf) != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_nbf is not epoch seconds");
+    if (t->v[C_ACC] != NULL && strcmp(t->v[C_ACC], "view") != 0 &&
+        strcmp(t->v[C_ACC], "download") != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_acc is neither view nor download");
+    if (t->v[C_IP] != NULL && mg_cidr_parse(t->v[C_IP], &cidr, &why) != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_ip is not an address or CIDR block");
+    if (t->v[C_SCOPE] != NULL && !scope_valid(pool, t->v[C_SCOPE]))
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_scope is not a canonical directory");
+    if (cookie && t->v[C_SCOPE] == NULL)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "a cookie token must carry mg_scope");
+
+    unsigned char sig[MG_SIG_MAX + 3];
+    size_t slen = strlen(t->sig);
+    long n = slen > 88 ? -1 : mg_b64url_decode(t->sig, slen, sig, sizeof(sig));
+    if (n <= 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_sig is not base64url without padding");
+
+    const mg_key_t *key = mg_keys_find(v->policy, t->v[C_KID], strlen(t->v[C_KID]));
+    if (key == NULL)
+        return refuse(claims, MG_R_TOKEN_UNKNOWN_KEY, "no key with this mg_kid is loaded");
+
+    /* For cookies the request's own transformation is covered, never its
+     * path or query: the token was minted for a directory. */
+    const char *sts = string_to_sign(pool, v->cn, t);
+    int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
+    if (!mg_key_verify(key, (const unsigned char *)sts, strlen(sts), sig, (size_t)n, v->now, last))
+        return refuse(claims, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+
+    claims->expires = apr_time_from_sec(exp);
+    claims->not_before = nbf ? apr_time_from_sec(nbf) : 0;
+    claims->access = t->v[C_ACC] != NULL && strcmp(t->v[C_ACC], "download") == 0
+                         ? MG_ACCESS_DOWNLOAD
+                         : MG_ACCESS_VIEW;
+    claims->scope = t->v[C_SCOPE];
+    claims->ip = t->v[C_IP];
+
+    if (v->now > last)
+        return refuse(claims, MG_R_TOKEN_EXPIRED, "the token expired (beyond grace and skew)");
+    claims->in_grace = v->now > exp;
+    if (ts->max_ttl > 0 && exp - v->now > apr_time_sec(ts->max_ttl) + apr_time_sec(ts->skew))
+        return refuse(claims, MG_R_TOKEN_MALFORMED,
+                      "the token is valid for longer than tokens.max_ttl allows");
+    if (nbf != 0 && v->now < nbf - apr_time_sec(ts->skew))
+        return refuse(claims, MG_R_TOKEN_NOT_YET, "the token is not valid yet (mg_nbf)");
+    if (t->v[C_IP] != NULL && (v->client->family == 0 || !mg_cidr_match(&cidr, v->client)))
+        return refuse(claims, MG_R_TOKEN_WRONG_IP, "the client address is not the bound one");
+    if (t->v[C_SCOPE] != NULL && !in_scope(v->cn->path, t->v[C_SCOPE]))
+        return refuse(claims, MG_R_TOKEN_SCOPE, "the path is outside the token's prefix");
+    return MG_R_ALLOWED;
+}
+
+/* Next cookie named `name` in a Cookie header, from *pos; NULL when none. */
+static const char *next_cookie(apr_pool_t *pool, const char *name, const char **pos)
+{
+    size_t nl = strlen(name);
+    const char *p = *pos;
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        if (end == NULL)
+            end = p + strlen(p);
+        const char *next = *end ? end + 1 : end;
+        if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            const char *val = p + nl + 1;
+            const char *ve = end;
+            while (ve > val && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            if (ve - val >= 2 && val[0] == '"' && ve[-1] == '"') {
+                val++;
+                ve--;
+            }
+            *pos = next;
+            return apr_pstrmemdup(pool, val, (apr_size_t)(ve - val));
+        }
+        p = next;
+    }
+    *pos = NULL;
+    return NULL;
+}
+
+mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t *req,
+                           mg_token_claims_t *claims)
+{
+    mg_canon_t own;
+    mg_ip_t client;
+    const char *why = NULL;
+    vctx_t v;
+    tok_t t;
+
+    memset(claims, 0, sizeof(*claims));
+    claims->access = MG_ACCESS_NONE;
+    v.pool = pool;
+    v.policy = policy;
+    v.now = apr_time_sec(req->now ? req->now : apr_time_now());
+    if (req->d != NULL && req->d->ok) {
+        v.cn = &req->d->canon;
+        v.client = &req->d->client;
+    } else {
+        if (mg_canon_path(pool, req->raw_path, req->query, &own, &why) != 0)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, why);
+        v.cn = &own;
+        memset(&client, 0, sizeof(client));
+        if (req->client_ip == NULL || mg_ip_parse(req->client_ip, &client) != 0)
+            client.family = 0;
+        v.client = &client;
+    }
+
+    int found = tok_collect(v.cn->params, &t, &why);
+    if (found < 0) {
+        claims->from = "query";
+        return refuse(claims, MG_R_TOKEN_MALFORMED, why);
+    }
+    if (found > 0)
+        return verify_one(&v, &t, 0, claims);
+
+    /* No token in the query: the signed cookie, if any. Several cookies of
+     * that name are sent for nested paths; the first valid one wins, else
+     * the first one's reason is reported. */
+    const char *cname = policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token";
+    const char *pos = req->cookie;
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = "no token in the query and no signed cookie";
+    mg_token_claims_t first_claims = *claims;
+    for (int i = 0; i < MG_COOKIE_TRIES && pos != NULL; i++) {
+        const char *val = next_cookie(pool, cname, &pos);
+        if (val == NULL)
+            break;
+        apr_array_header_t *params;
+        mg_reason_t r;
+        mg_token_claims_t c;
+        memset(&c, 0, sizeof(c));
+        c.from = "cookie";
+        if (mg_query_parse(pool, val, &params, &why) != 0) {
+            r = refuse(&c, MG_R_TOKEN_MALFORMED, "the cookie is not a token");
+        } else {
+            int f = tok_collect(params, &t, &why);
+            if (f <= 0)
+                r = refuse(&c, MG_R_TOKEN_MALFORMED, f < 0 ? why : "the cookie is not a token");
+            else
+                r = verify_one(&v, &t, 1, &c);
+        }
+        if (r == MG_R_ALLOWED) {
+            *claims = c;
+            return r;
+        }
+        if (i == 0) {
+            first = r;
+            first_detail = c.detail;
+            first_claims = c;
+        }
+    }
+    *claims = first_claims;
+    return refuse(claims, first, first_detail);
+}
+
+/* ------------------------------------------------------------------ */
+/* Expiry buckets                                                       */
+/* ------------------------------------------------------------------ */
+
+int mg_token_bucket_expiry(const char *bucket, const mg_tz_t *tz, apr_time_t now, apr_time_t *out)
+{
+    mg_civil_t c;
+    int y, m, d;
+    mg_tz_to_local(tz, apr_time_sec(now), &c);
+    y = c.year;
+    m = c.month;
+    d = c.day;
+    if (strcmp(bucket, "end-of-day") == 0) {
+        /* today */
+    } else if (strcmp(bucket, "end-of-week") == 0) {
+        /* weeks end on Sunday (ISO 8601 weeks run Monday-Sunday) */
+        int64_t days = mg_days_from_civil(y, m, d) + (7 - c.wday) % 7;
+        mg_civil_from_days(days, &y, &m, &d);
+    } else if (strcmp(bucket, "end-of-month") == 0) {
+        d = mg_days_in_month(y, m);
+    } else {
+        return -1;
+    }
+    *out = apr_time_from_sec(mg_tz_from_local(tz, y, m, d, 23, 59, 59));
+    return 0;
+}

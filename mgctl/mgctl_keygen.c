@@ -1,2 +1,133 @@
-/* mgctl_keygen.c — placeholder. */
-typedef int mgctl_keygen_placeholder_t;
+/* mgctl_keygen.c — `mgctl keygen`: write a new signing key (HMAC secret or
+ * Ed25519 key pair) as files of mode 0600 that are never overwritten, and
+ * print the policy snippet that uses it. Formats: docs/token-spec.md. */
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include "mg_keys.h"
+#include "mgctl_util.h"
+
+enum { OPT_ALG = MGCTL_OPT_LONG + 1, OPT_ID, OPT_OUT };
+
+static const apr_getopt_option_t opts[] = {{"help", 'h', 0, "show this help"},
+                                           {"alg", OPT_ALG, 1, "algorithm"},
+                                           {"id", OPT_ID, 1, "key id"},
+                                           {"out", OPT_OUT, 1, "directory"},
+                                           {NULL, 0, 0, NULL}};
+
+static const char usage_text[] =
+    "Usage: mgctl keygen --id ID [--alg hmac-sha256|hmac-sha1|ed25519] [--out DIR]\n"
+    "\n"
+    "Generate a signed-link key. HMAC keys are written to DIR/ID.key; Ed25519 keys\n"
+    "to DIR/ID.key (private, for signers) and DIR/ID.pub (public, enough for web\n"
+    "servers). Files are created with mode 0600 and never overwritten. The policy\n"
+    "`keys:` entry to use is printed on standard output.\n"
+    "\n"
+    "      --id ID      key id: 1-64 characters A-Z a-z 0-9 . _ - (mg_kid in links)\n"
+    "      --alg A      hmac-sha256 (default) | hmac-sha1 | ed25519\n"
+    "      --out DIR    directory for the files (default: current directory)\n"
+    "  -h, --help       show this help\n"
+    "\n"
+    "Exit status: 0 written, 2 usage or I/O error (including an existing file).\n";
+
+/* Create `path` exclusively with mode 0600 and write `text`. */
+static int write_new(apr_pool_t *pool, const char *path, const char *text)
+{
+    apr_file_t *f;
+    char ebuf[128];
+    apr_status_t rv = apr_file_open(
+        &f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL | APR_FOPEN_BINARY,
+        APR_FPROT_UREAD | APR_FPROT_UWRITE, pool);
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "mgctl keygen: %s: %s%s\n", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
+                APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");
+        return -1;
+    }
+    apr_size_t n = strlen(text);
+    rv = apr_file_write_full(f, text, n, NULL);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_flush(f);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_sync(f);
+    apr_status_t crv = apr_file_close(f);
+    if (rv != APR_SUCCESS || crv != APR_SUCCESS) {
+        fprintf(stderr, "mgctl keygen: %s: %s\n", path,
+                apr_strerror(rv != APR_SUCCESS ? rv : crv, ebuf, sizeof(ebuf)));
+        apr_file_remove(path, pool);
+        return -1;
+    }
+    return 0;
+}
+
+int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    const char *alg_name = "hmac-sha256", *id = NULL, *dir = ".";
+    apr_getopt_t *os = mgctl_getopt_init(pool, "keygen", argc, argv);
+    int ch;
+    const char *arg;
+    apr_status_t rv;
+
+    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+        switch (ch) {
+        case 'h':
+            fputs(usage_text, stdout);
+            return MGCTL_EXIT_OK;
+        case OPT_ALG:
+            alg_name = arg;
+            break;
+        case OPT_ID:
+            id = arg;
+            break;
+        case OPT_OUT:
+            dir = arg;
+            break;
+        }
+    }
+    if (rv != APR_EOF)
+        return mgctl_usage_error("keygen", NULL);
+    if (os->ind != os->argc)
+        return mgctl_usage_error("keygen", "unexpected operand '%s'", os->argv[os->ind]);
+    if (id == NULL)
+        return mgctl_usage_error("keygen", "--id ID is required");
+    if (!mg_key_id_valid(id))
+        return mgctl_usage_error("keygen",
+                                 "key id '%s' must be 1-64 characters A-Z a-z 0-9 . _ - "
+                                 "(not starting with '.')",
+                                 id);
+    mg_alg_t alg = mg_alg_parse(alg_name);
+    if (alg == MG_ALG_NONE)
+        return mgctl_usage_error("keygen", "unknown --alg '%s' (hmac-sha256, hmac-sha1, ed25519)",
+                                 alg_name);
+
+    const char *key_text, *pub_text, *why;
+    if (mg_key_generate(pool, alg, &key_text, &pub_text, &why) != MG_OK) {
+        fprintf(stderr, "mgctl keygen: %s\n", why);
+        return MGCTL_EXIT_USAGE;
+    }
+    const char *key_path = apr_pstrcat(pool, dir, "/", id, ".key", NULL);
+    const char *pub_path = apr_pstrcat(pool, dir, "/", id, ".pub", NULL);
+    apr_finfo_t fi;
+    if (pub_text != NULL && apr_stat(&fi, pub_path, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
+        fprintf(stderr, "mgctl keygen: %s: file exists (keygen never overwrites a key)\n",
+                pub_path);
+        return MGCTL_EXIT_USAGE;
+    }
+    if (write_new(pool, key_path, key_text) != 0)
+        return MGCTL_EXIT_USAGE;
+    if (pub_text != NULL && write_new(pool, pub_path, pub_text) != 0) {
+        apr_file_remove(key_path, pool);
+        return MGCTL_EXIT_USAGE;
+    }
+    fprintf(stderr, "mgctl keygen: wrote %s%s%s\n", key_path, pub_text ? " and " : "",
+            pub_text ? pub_path : "");
+    printf("keys:\n  - id: %s\n    alg: %s\n", id, mg_alg_name(alg));
+    if (pub_text != NULL)
+        printf("    file: %s.pub    # web servers; signing hosts use %s.key with sign: true\n", id,
+               id);
+    else
+        printf("    file: %s.key\n    sign: true     # on the host that mints links\n", id);
+    return MGCTL_EXIT_OK;
+}

@@ -1,2 +1,352 @@
-/* mgctl_sign.c — placeholder. */
-typedef int mgctl_sign_placeholder_t;
+/* mgctl_sign.c — `mgctl sign`: mint signed links (token format v1,
+ * docs/token-spec.md) for URLs given as operands or read from stdin one per
+ * line. The stream is processed in constant memory: one pool cleared per
+ * line, one signer (claims serialised once, MAC context reused), and a large
+ * stdio buffer so that a million links are a million MACs, not a million
+ * write(2)s. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_date.h>
+#include <apr_strings.h>
+
+#include "mg_time.h"
+#include "mg_token.h"
+#include "mg_tz.h"
+#include "mgctl_keyopt.h"
+#include "mgctl_util.h"
+
+#define OUT_BUFFER (1 << 20)
+
+enum {
+    OPT_KEY_FILE = MGCTL_OPT_LONG + 1,
+    OPT_KEY_ID,
+    OPT_ALG,
+    OPT_TTL,
+    OPT_TZ,
+    OPT_NBF,
+    OPT_IP,
+    OPT_PREFIX,
+    OPT_ACCESS,
+    OPT_NOW,
+    OPT_COOKIE,
+    OPT_FORMAT,
+    OPT_STS
+};
+
+static const apr_getopt_option_t opts[] = {
+    {"help", 'h', 0, "show this help"},
+    {"policy", 'p', 1, "policy FILE whose `sign: true` key signs"},
+    {"key-file", OPT_KEY_FILE, 1, "key file"},
+    {"key-id", OPT_KEY_ID, 1, "key id"},
+    {"alg", OPT_ALG, 1, "algorithm"},
+    {"expires", 'e', 1, "expiry"},
+    {"ttl", OPT_TTL, 1, "lifetime"},
+    {"tz", OPT_TZ, 1, "time zone for buckets"},
+    {"not-before", OPT_NBF, 1, "not valid before"},
+    {"ip", OPT_IP, 1, "bind to address or CIDR"},
+    {"prefix", OPT_PREFIX, 1, "prefix scope"},
+    {"access", OPT_ACCESS, 1, "view|download"},
+    {"now", OPT_NOW, 1, "mint as if at TIME"},
+    {"cookie", OPT_COOKIE, 0, "print a Set-Cookie value"},
+    {"format", OPT_FORMAT, 1, "text|json"},
+    {"string-to-sign", OPT_STS, 0, "add the string to sign to JSON output"},
+    {NULL, 0, 0, NULL}};
+
+static const char usage_text[] =
+    "Usage: mgctl sign (--policy FILE | --key-file F --key-id ID [--alg A])\n"
+    "                  (--expires WHEN | --ttl DURATION) [options] [URL|PATH ...]\n"
+    "\n"
+    "Mint signed links (token format v1, docs/token-spec.md). Without URL operands,\n"
+    "reads one URL or path per line from standard input and writes one signed link\n"
+    "per line, streaming (a line that cannot be signed gives an empty output line,\n"
+    "a message on stderr and exit status 1).\n"
+    "\n"
+    "Keys:\n"
+    "  -p, --policy FILE     sign with the policy's key marked `sign: true`\n"
+    "      --key-file F      sign with this key file ...\n"
+    "      --key-id ID       ... under this key id\n"
+    "      --alg A           hmac-sha256 | hmac-sha1 | ed25519 (default: from the file)\n"
+    "Expiry (one of):\n"
+    "  -e, --expires WHEN    2026-12-31T23:59:59Z, epoch seconds, or a bucket:\n"
+    "                        end-of-day | end-of-week | end-of-month (23:59:59 local\n"
+    "                        time on the last day; weeks end on Sunday)\n"
+    "      --ttl DURATION    relative: 90s, 15m, 1h30m, 2d, 1w\n"
+    "      --tz ZONE         time zone of the buckets, Area/City (default UTC)\n"
+    "      --now TIME        mint as if the time were TIME (tests, back-dating)\n"
+    "Claims:\n"
+    "      --not-before WHEN not valid before WHEN (RFC 3339 or epoch seconds)\n"
+    "      --ip ADDR[/BITS]  valid only for this client address or CIDR block\n"
+    "      --prefix /DIR/    valid for everything under /DIR/ (HLS/DASH renditions)\n"
+    "      --access LEVEL    view (default) | download\n"
+    "      --cookie          print a Set-Cookie header value for --prefix instead of\n"
+    "                        links (for players that drop query strings)\n"
+    "Output:\n"
+    "      --format F        text (default) | json (one object per line)\n"
+    "      --string-to-sign  with --format json: add the exact string that was signed\n"
+    "                        (to debug another signer against docs/token-spec.md)\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 all signed, 1 some line could not be signed, 2 usage or I/O error.\n";
+
+typedef struct sign_opts {
+    mgctl_keyopt_t keys;
+    const char *expires, *ttl, *tz, *nbf, *ip, *prefix, *access, *now;
+    int cookie, sts;
+    mgctl_format_t format;
+    const mg_key_t *key;
+    const mg_token_claims_t *claims;
+} sign_opts_t;
+
+/* Resolve --now, --expires/--ttl/--tz and --not-before into claims. */
+static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims_t *c)
+{
+    apr_time_t now = apr_time_now();
+    if (o->now != NULL && mg_time_parse(o->now, &now) != 0)
+        return mgctl_usage_error("sign", "--now '%s' is not an RFC 3339 time or epoch seconds",
+                                 o->now);
+    if ((o->expires != NULL) == (o->ttl != NULL))
+        return mgctl_usage_error("sign", "give exactly one of --expires and --ttl");
+    if (o->tz != NULL && (o->expires == NULL || strncmp(o->expires, "end-of-", 7) != 0))
+        return mgctl_usage_error("sign", "--tz applies only to --expires end-of-day|week|month");
+    if (o->ttl != NULL) {
+        apr_interval_time_t d;
+        if (mg_duration_parse(o->ttl, &d) != 0 || d <= 0)
+            return mgctl_usage_error("sign", "--ttl '%s' is not a duration such as 15m or 1h30m",
+                                     o->ttl);
+        c->expires = now + d;
+    } else if (strncmp(o->expires, "end-of-", 7) == 0) {
+        const mg_tz_t *tz = mg_tz_utc();
+        const char *why;
+        if (o->tz != NULL && mg_tz_load(pool, o->tz, &tz, &why) != 0)
+            return mgctl_usage_error("sign", "--tz: %s", why);
+        if (mg_token_bucket_expiry(o->expires, tz, now, &c->expires) != 0)
+            return mgctl_usage_error("sign",
+                                     "--expires '%s': buckets are end-of-day, "
+                                     "end-of-week and end-of-month",
+                                     o->expires);
+    } else if (mg_time_parse(o->expires, &c->expires) != 0) {
+        return mgctl_usage_error("sign", "--expires '%s' is not a time, epoch seconds or bucket",
+                                 o->expires);
+    }
+    if (apr_time_sec(c->expires) <= apr_time_sec(now))
+        fprintf(stderr, "mgctl sign: warning: the links are already expired\n");
+    if (o->nbf != NULL && mg_time_parse(o->nbf, &c->not_before) != 0)
+        return mgctl_usage_error("sign", "--not-before '%s' is not a time or epoch seconds",
+                                 o->nbf);
+    return MGCTL_EXIT_OK;
+}
+
+/* Sign one URL and write its line; returns 0 or 1 (line refused). */
+static int sign_one(apr_pool_t *pool, const mg_token_signer_t *signer, const sign_opts_t *o,
+                    const char *kid, const char *exp_text, const char *url, long lineno)
+{
+    const char *out, *why = NULL;
+    mg_status_t st = mg_token_signer_sign(signer, pool, url, &out, &why);
+    if (st != MG_OK) {
+        if (lineno > 0)
+            fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
+        else
+            fprintf(stderr, "mgctl sign: %s: %s\n", url, why);
+        if (o->format == MGCTL_FMT_JSON)
+            printf("{\"input\":%s,\"error\":%s}\n", mgctl_json_str(pool, url),
+                   mgctl_json_str(pool, why));
+        else
+            putchar('\n');
+        return 1;
+    }
+    if (o->format == MGCTL_FMT_JSON) {
+        const char *sts = NULL;
+        if (o->sts && mg_token_string_to_sign(pool, o->key, url, o->claims, &sts, &why) != MG_OK)
+            sts = NULL;
+        printf("{\"input\":%s,\"url\":%s,\"kid\":%s,\"expires\":%s%s%s}\n",
+               mgctl_json_str(pool, url), mgctl_json_str(pool, out), mgctl_json_str(pool, kid),
+               exp_text, o->sts ? ",\"string_to_sign\":" : "",
+               o->sts ? mgctl_json_str(pool, sts) : "");
+    } else {
+        fputs(out, stdout);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const sign_opts_t *o,
+                       const char *kid, const char *exp_text)
+{
+    apr_pool_t *lp;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int failed = 0;
+    apr_pool_create(&lp, pool);
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0) {
+            if (o->format != MGCTL_FMT_JSON)
+                putchar('\n');
+            continue;
+        }
+        failed |= sign_one(lp, signer, o, kid, exp_text, line, lineno);
+        apr_pool_clear(lp);
+    }
+    int read_error = ferror(stdin);
+    free(line);
+    apr_pool_destroy(lp);
+    if (read_error) {
+        fputs("mgctl sign: error reading standard input\n", stderr);
+        return MGCTL_EXIT_USAGE;
+    }
+    return failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
+}
+
+static int sign_cookie(apr_pool_t *pool, const mg_policy_t *policy, const mg_key_t *key,
+                       const mg_token_claims_t *c, const sign_opts_t *o)
+{
+    const char *value, *why;
+    if (c->scope == NULL)
+        return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
+    if (mg_token_sign_cookie(pool, key, c, &value, &why) != MG_OK) {
+        fprintf(stderr, "mgctl sign: %s\n", why);
+        return MGCTL_EXIT_FAIL;
+    }
+    const char *name = policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token";
+    char date[APR_RFC822_DATE_LEN];
+    apr_rfc822_date(date, c->expires);
+    const char *header =
+        apr_pstrcat(pool, name, "=", value, "; Path=", mg_token_encode(pool, c->scope),
+                    "; Expires=", date, "; Secure; HttpOnly; SameSite=Lax", NULL);
+    if (o->format == MGCTL_FMT_JSON)
+        printf("{\"name\":%s,\"value\":%s,\"set_cookie\":%s}\n", mgctl_json_str(pool, name),
+               mgctl_json_str(pool, value), mgctl_json_str(pool, header));
+    else
+        printf("%s\n", header);
+    return MGCTL_EXIT_OK;
+}
+
+int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    sign_opts_t o;
+    memset(&o, 0, sizeof(o));
+    apr_getopt_t *os = mgctl_getopt_init(pool, "sign", argc, argv);
+    int ch;
+    const char *arg;
+    apr_status_t rv;
+
+    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+        switch (ch) {
+        case 'h':
+            fputs(usage_text, stdout);
+            return MGCTL_EXIT_OK;
+        case 'p':
+            o.keys.policy_file = arg;
+            break;
+        case OPT_KEY_FILE:
+            o.keys.key_file = arg;
+            break;
+        case OPT_KEY_ID:
+            o.keys.key_id = arg;
+            break;
+        case OPT_ALG:
+            o.keys.alg = arg;
+            break;
+        case 'e':
+            o.expires = arg;
+            break;
+        case OPT_TTL:
+            o.ttl = arg;
+            break;
+        case OPT_TZ:
+            o.tz = arg;
+            break;
+        case OPT_NBF:
+            o.nbf = arg;
+            break;
+        case OPT_IP:
+            o.ip = arg;
+            break;
+        case OPT_PREFIX:
+            o.prefix = arg;
+            break;
+        case OPT_ACCESS:
+            o.access = arg;
+            break;
+        case OPT_NOW:
+            o.now = arg;
+            break;
+        case OPT_COOKIE:
+            o.cookie = 1;
+            break;
+        case OPT_STS:
+            o.sts = 1;
+            break;
+        case OPT_FORMAT:
+            if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
+                return mgctl_usage_error("sign", "--format is text or json");
+            break;
+        }
+    }
+    if (rv != APR_EOF)
+        return mgctl_usage_error("sign", NULL);
+    if (o.sts && o.format != MGCTL_FMT_JSON)
+        return mgctl_usage_error("sign", "--string-to-sign needs --format json");
+
+    mg_token_claims_t c;
+    memset(&c, 0, sizeof(c));
+    int rc = resolve_times(pool, &o, &c);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    c.ip = o.ip;
+    c.scope = o.prefix;
+    c.access = MG_ACCESS_VIEW;
+    if (o.access != NULL) {
+        if (strcmp(o.access, "download") == 0)
+            c.access = MG_ACCESS_DOWNLOAD;
+        else if (strcmp(o.access, "view") != 0)
+            return mgctl_usage_error("sign", "--access is view or download");
+    }
+
+    mg_policy_t *policy;
+    rc = mgctl_keyopt_load(pool, "sign", &o.keys, &policy);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    const mg_key_t *key = mg_keys_signing(policy);
+    if (key == NULL) {
+        fprintf(stderr,
+                "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
+                "Ed25519 key needs its private half)\n",
+                o.keys.policy_file ? o.keys.policy_file : o.keys.key_file);
+        return MGCTL_EXIT_USAGE;
+    }
+    if (o.cookie)
+        return sign_cookie(pool, policy, key, &c, &o);
+
+    const char *why;
+    mg_token_signer_t *signer;
+    o.key = key;
+    o.claims = &c;
+    if (mg_token_signer_make(pool, key, &c, &signer, &why) != MG_OK)
+        return mgctl_usage_error("sign", "%s", why);
+    char tbuf[32];
+    const char *exp_text =
+        apr_pstrcat(pool, "\"", mg_time_format(c.expires, tbuf, sizeof(tbuf)), "\"", NULL);
+
+    static char outbuf[OUT_BUFFER];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+    if (os->ind >= os->argc)
+        rc = sign_stream(pool, signer, &o, mg_key_id(key), exp_text);
+    else {
+        int failed = 0;
+        for (int i = os->ind; i < os->argc; i++)
+            failed |= sign_one(pool, signer, &o, mg_key_id(key), exp_text, os->argv[i], 0);
+        rc = failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
+    }
+    if (fflush(stdout) != 0) {
+        fputs("mgctl sign: error writing to standard output\n", stderr);
+        return MGCTL_EXIT_USAGE;
+    }
+    return rc;
+}
