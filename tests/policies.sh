@@ -192,6 +192,34 @@ run 2 "$MGCTL" explain /photos/a.jpg
 run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --header 'no colon' /a.jpg
 run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --time yesterday /a.jpg
 
+# JSON output parses (when a Python is around to check it)
+PY=$(command -v /usr/bin/python3 || command -v python3 || true)
+if [ -n "$PY" ]; then
+    "$MGCTL" explain --format json -p "$POL/photo-site.yaml" \
+        -H 'Referer: https://evil.example/"quoted"' '/photos/thumbs/a.jpg?x=%22' >"$TMP/out" 2>&1
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["rule"]=="thumbnails" and isinstance(d["trace"], list)' "$TMP/out"; then
+        ok
+    else
+        fail "explain --format json is not the expected JSON"
+    fi
+    "$MGCTL" validate --format json "$POL/photo-site.yaml" "$TMP/photo-site.bad-tz.yaml" >"$TMP/out" 2>&1
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is False and d["diagnostics"][0]["code"]' "$TMP/out"; then
+        ok
+    else
+        fail "validate --format json is not the expected JSON"
+    fi
+fi
+
+# a test file against a policy with time windows must fix the time
+sed '/^  time: /d' "$POL/video-course.test.yaml" | sed '/^defaults:/a\  method: GET' >"$TMP/video-course.notime.test.yaml"
+cp "$POL/video-course.yaml" "$TMP/video-course.yaml"
+run 1 "$MGCTL" test "$TMP/video-course.notime.test.yaml" &&
+    expect_in "does not fix the request time" "test without a fixed time"
+
+# github annotations for failing cases
+run 1 "$MGCTL" test --format github "$TMP/photo-site.wrong.test.yaml" &&
+    expect_in "::error file=$TMP/photo-site.wrong.test.yaml,line=" "test --format github"
+
 # ---- global usage --------------------------------------------------------------
 run 2 "$MGCTL"
 run 2 "$MGCTL" valdate x.yaml && expect_in "did you mean 'validate'" "command suggestion"
