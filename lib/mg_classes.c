@@ -1,2 +1,53 @@
-/* mg_classes.c — placeholder until its owner lands it. */
-typedef int mg_mg_classes_placeholder_t;
+/* mg_classes.c — the built-in media classes (docs/policy.md, "Built-in media
+ * classes"). The loader puts them first in policy->classes so that their
+ * indexes are the fixed MG_CLASS_* constants. */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_policy.h"
+
+static const char *const image_exts[] = {
+    "jpg",  "jpeg", "jpe",  "jif",  "jfif", "jfi",  "png", "gif", "webp", "tiff",
+    "tif",  "psd",  "raw",  "arw",  "cr2",  "nrw",  "k25", "bmp", "dib",  "heif",
+    "heic", "ind",  "indd", "indt", "jp2",  "j2k",  "jpf", "jpx", "jpm",  "mj2",
+    "svg",  "svgz", "ai",   "eps",  "pdf",  "avif", NULL};
+static const char *const video_exts[] = {"mp4", "mov",  "wmv", "avi",  "avchd", "flv", "f4v", "swf",
+                                         "mkv", "webm", "m4v", "m3u8", "ts",    "m4s", "mpd", NULL};
+static const char *const stream_exts[] = {"m3u8", "ts", "m4s", "mpd", NULL};
+
+static const char *const builtin_names[MG_N_BUILTIN_CLASSES] = {"image", "video", "stream",
+                                                                "media"};
+
+static void push_exts(apr_array_header_t *exts, const char *const *list)
+{
+    for (; *list; list++)
+        *(const char **)apr_array_push(exts) = *list;
+}
+
+void mg_classes_add_builtin(apr_pool_t *pool, apr_array_header_t *classes)
+{
+    const char *const *lists[] = {image_exts, video_exts, stream_exts};
+    for (int i = 0; i < MG_N_BUILTIN_CLASSES; i++) {
+        mg_class_t *c = apr_array_push(classes);
+        memset(c, 0, sizeof(*c));
+        c->name = builtin_names[i];
+        c->builtin = 1;
+        c->exts = apr_array_make(pool, 48, sizeof(const char *));
+        if (i < MG_CLASS_MEDIA) {
+            push_exts(c->exts, lists[i]);
+        } else {
+            /* image and video share no extension, so the union is a concatenation */
+            push_exts(c->exts, image_exts);
+            push_exts(c->exts, video_exts);
+        }
+    }
+}
+
+int mg_class_builtin_index(const char *name)
+{
+    for (int i = 0; i < MG_N_BUILTIN_CLASSES; i++)
+        if (strcmp(name, builtin_names[i]) == 0)
+            return i;
+    return -1;
+}

@@ -56,6 +56,18 @@ typedef struct mg_class {
     mg_pos_t pos;
 } mg_class_t;
 
+/* Built-in classes (mg_classes.c), always policy->classes[0..3] in this
+ * order; `media` lists the union of image and video extensions. */
+#define MG_CLASS_IMAGE 0
+#define MG_CLASS_VIDEO 1
+#define MG_CLASS_STREAM 2
+#define MG_CLASS_MEDIA 3
+#define MG_N_BUILTIN_CLASSES 4
+/* Append the built-in classes to `classes` (an array of mg_class_t). */
+void mg_classes_add_builtin(apr_pool_t *pool, apr_array_header_t *classes);
+/* Index of a built-in class name ("image" -> MG_CLASS_IMAGE), or -1. */
+int mg_class_builtin_index(const char *name);
+
 /* ---- ip sets ------------------------------------------------------------ */
 typedef struct mg_ipset {
     const char *name;          /* NULL for inline lists in a rule */

@@ -1,0 +1,63 @@
+/* mg_load.h — internals shared by the policy loader's files
+ * (mg_policy_load.c: entry points and policy-level sections; mg_load_util.c:
+ * typed accessors with diagnostics; mg_rules_load.c: the rules section).
+ * Not part of the library's interface. */
+#ifndef MG_LOAD_H
+#define MG_LOAD_H
+
+#include <apr_hash.h>
+
+#include "mg_policy.h"
+#include "mg_yaml.h"
+
+typedef struct mg_lctx {
+    apr_pool_t *pool; /* the policy's pool: everything kept */
+    apr_pool_t *tmp;  /* scratch: the YAML tree, lookup tables */
+    const char *file; /* name used in diagnostics */
+    const char *base_dir;
+    mg_diags_t *diags;
+    mg_policy_t *p;
+    /* name -> index + 1 (cast to a pointer), for O(1) reference checks */
+    apr_hash_t *roles, *classes, *ipsets, *timewins, *hotlinks, *transforms;
+    int have_keys;
+} mg_lctx_t;
+
+/* ---- diagnostics ---- */
+mg_diag_t *mg_lerr(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+mg_diag_t *mg_lwarn(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Attach "did you mean 'x'?" when a candidate is close. */
+void mg_lhint(mg_lctx_t *c, mg_diag_t *d, const char *word, const char *const *candidates);
+
+/* ---- typed accessors: NULL / -1 after reporting an error ---- */
+/* Check that `map` is a mapping whose keys are all in `names`; fill vals[i]
+ * (and keys[i] if non-NULL) with the value of names[i] or NULL. */
+int mg_lmap(mg_lctx_t *c, const mg_ynode_t *map, const char *where, const char *const *names,
+            mg_ynode_t **vals, mg_ynode_t **keys);
+/* A non-null scalar, copied into the policy pool. */
+const char *mg_lstr(mg_lctx_t *c, const mg_ynode_t *n, const char *key);
+int mg_lbool(mg_lctx_t *c, const mg_ynode_t *n, const char *key, int *out);
+int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out);
+/* A list of non-null scalars (or one scalar when allow_scalar). Returns an
+ * array of const mg_ynode_t*, or NULL after an error. */
+apr_array_header_t *mg_llist(mg_lctx_t *c, const mg_ynode_t *n, const char *key, int allow_scalar);
+/* Index of the scalar's text in `names`, or -1 with an error naming them. */
+int mg_lenum(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char *const *names);
+/* The same with another diagnostic code than "bad-value". */
+int mg_lenum_code(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char *const *names,
+                  const char *code);
+int mg_lduration(mg_lctx_t *c, const mg_ynode_t *n, const char *key, apr_interval_time_t *out);
+/* Parse a CIDR (bad-cidr error with mg_cidr_parse's sentence). */
+int mg_lcidr(mg_lctx_t *c, const mg_ynode_t *n, mg_cidr_t *out);
+/* [A-Za-z0-9._-]{1,64}: names of profiles, sets, keys, rule ids. */
+int mg_lname_ok(const char *s);
+/* Look a name up in one of the ctx hashes: index, or -1 with `code`. */
+int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
+               const char *what);
+
+/* ---- sections ---- */
+void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules);
+int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *out);
+
+#endif /* MG_LOAD_H */

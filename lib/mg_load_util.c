@@ -1,0 +1,236 @@
+/* mg_load_util.c — the policy loader's typed accessors: each reads one YAML
+ * node as the type a key expects, or reports exactly where and why not. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_load.h"
+#include "mg_time.h"
+
+static mg_diag_t *addv(mg_lctx_t *c, mg_severity_t sev, const mg_ynode_t *at, const char *code,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static mg_diag_t *addv(mg_lctx_t *c, mg_severity_t sev, const mg_ynode_t *at, const char *code,
+                       const char *fmt, va_list ap)
+{
+    return mg_diag_addv(c->diags, sev, c->file, at ? at->line : 0, at ? at->col : 0, code, fmt, ap);
+}
+
+mg_diag_t *mg_lerr(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mg_diag_t *d = addv(c, MG_SEV_ERROR, at, code, fmt, ap);
+    va_end(ap);
+    return d;
+}
+
+mg_diag_t *mg_lwarn(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mg_diag_t *d = addv(c, MG_SEV_WARNING, at, code, fmt, ap);
+    va_end(ap);
+    return d;
+}
+
+void mg_lhint(mg_lctx_t *c, mg_diag_t *d, const char *word, const char *const *candidates)
+{
+    const char *s = mg_suggest(word, candidates);
+    if (s)
+        d->hint = apr_psprintf(c->diags->pool, "did you mean '%s'?", s);
+}
+
+int mg_lmap(mg_lctx_t *c, const mg_ynode_t *map, const char *where, const char *const *names,
+            mg_ynode_t **vals, mg_ynode_t **keys)
+{
+    int nn = 0;
+    while (names[nn])
+        nn++;
+    memset(vals, 0, sizeof(*vals) * (size_t)nn);
+    if (keys)
+        memset(keys, 0, sizeof(*keys) * (size_t)nn);
+    if (!map || map->kind != MG_Y_MAP) {
+        mg_lerr(c, map, "wrong-type", "expected a mapping for %s, got %s", where,
+                mg_ynode_describe(c->tmp, map));
+        return -1;
+    }
+    for (int i = 0; i < map->n; i++) {
+        const mg_ynode_t *k = map->pairs[i].key;
+        int j;
+        for (j = 0; j < nn; j++)
+            if (strcmp(k->str, names[j]) == 0)
+                break;
+        if (j == nn) {
+            mg_diag_t *d = mg_lerr(c, k, "unknown-key", "unknown key '%s' in %s", k->str, where);
+            mg_lhint(c, d, k->str, names);
+            continue;
+        }
+        vals[j] = map->pairs[i].value;
+        if (keys)
+            keys[j] = map->pairs[i].key;
+    }
+    return 0;
+}
+
+const char *mg_lstr(mg_lctx_t *c, const mg_ynode_t *n, const char *key)
+{
+    if (!n || n->kind != MG_Y_SCALAR || mg_ynode_is_null(n)) {
+        mg_lerr(c, n, "wrong-type", "expected a string for '%s', got %s", key,
+                mg_ynode_describe(c->tmp, n));
+        return NULL;
+    }
+    return apr_pstrmemdup(c->pool, n->str, n->len);
+}
+
+int mg_lbool(mg_lctx_t *c, const mg_ynode_t *n, const char *key, int *out)
+{
+    if (n && n->kind == MG_Y_SCALAR && n->plain) {
+        if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "TRUE")) {
+            *out = 1;
+            return 0;
+        }
+        if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "FALSE")) {
+            *out = 0;
+            return 0;
+        }
+    }
+    mg_lerr(c, n, "wrong-type", "expected true or false for '%s', got %s", key,
+            mg_ynode_describe(c->tmp, n));
+    return -1;
+}
+
+int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
+{
+    if (n && n->kind == MG_Y_SCALAR && n->plain && n->len > 0 && n->len <= 9) {
+        const char *s = n->str;
+        int neg = 0;
+        long v = 0;
+        if (*s == '-' || *s == '+')
+            neg = *s++ == '-';
+        if (*s) {
+            for (; *s && isdigit((unsigned char)*s); s++)
+                v = v * 10 + (*s - '0');
+            if (!*s) {
+                *out = neg ? -v : v;
+                return 0;
+            }
+        }
+    }
+    mg_lerr(c, n, "wrong-type", "expected an integer for '%s', got %s", key,
+            mg_ynode_describe(c->tmp, n));
+    return -1;
+}
+
+apr_array_header_t *mg_llist(mg_lctx_t *c, const mg_ynode_t *n, const char *key, int allow_scalar)
+{
+    apr_array_header_t *a;
+    if (n && allow_scalar && n->kind == MG_Y_SCALAR && !mg_ynode_is_null(n)) {
+        a = apr_array_make(c->tmp, 1, sizeof(const mg_ynode_t *));
+        *(const mg_ynode_t **)apr_array_push(a) = n;
+        return a;
+    }
+    if (!n || n->kind != MG_Y_SEQ) {
+        mg_lerr(c, n, "wrong-type", "expected %s for '%s', got %s",
+                allow_scalar ? "a string or a list of strings" : "a list of strings", key,
+                mg_ynode_describe(c->tmp, n));
+        return NULL;
+    }
+    a = apr_array_make(c->tmp, n->n ? n->n : 1, sizeof(const mg_ynode_t *));
+    int bad = 0;
+    for (int i = 0; i < n->n; i++) {
+        const mg_ynode_t *it = n->items[i];
+        if (it->kind != MG_Y_SCALAR || mg_ynode_is_null(it)) {
+            mg_lerr(c, it, "wrong-type", "expected a string in the list '%s', got %s", key,
+                    mg_ynode_describe(c->tmp, it));
+            bad = 1;
+            continue;
+        }
+        *(const mg_ynode_t **)apr_array_push(a) = it;
+    }
+    return bad ? NULL : a;
+}
+
+int mg_lenum(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char *const *names)
+{
+    return mg_lenum_code(c, n, key, names, "bad-value");
+}
+
+int mg_lenum_code(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char *const *names,
+                  const char *code)
+{
+    if (!n || n->kind != MG_Y_SCALAR || mg_ynode_is_null(n)) {
+        mg_lerr(c, n, "wrong-type", "expected a string for '%s', got %s", key,
+                mg_ynode_describe(c->tmp, n));
+        return -1;
+    }
+    const char *list = "";
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(n->str, names[i]) == 0)
+            return i;
+        list = apr_pstrcat(c->tmp, list, i ? ", " : "", names[i], NULL);
+    }
+    mg_diag_t *d =
+        mg_lerr(c, n, code, "'%s' is not a valid value for '%s' (one of: %s)", n->str, key, list);
+    mg_lhint(c, d, n->str, names);
+    return -1;
+}
+
+int mg_lduration(mg_lctx_t *c, const mg_ynode_t *n, const char *key, apr_interval_time_t *out)
+{
+    if (!n || n->kind != MG_Y_SCALAR || mg_ynode_is_null(n)) {
+        mg_lerr(c, n, "wrong-type", "expected a duration for '%s', got %s", key,
+                mg_ynode_describe(c->tmp, n));
+        return -1;
+    }
+    if (mg_duration_parse(n->str, out) != 0 || *out < 0) {
+        mg_lerr(c, n, "bad-duration",
+                "'%s' is not a valid duration for '%s' (examples: 30s, 15m, 1h30m, 2d, 1w)", n->str,
+                key);
+        return -1;
+    }
+    return 0;
+}
+
+int mg_lcidr(mg_lctx_t *c, const mg_ynode_t *n, mg_cidr_t *out)
+{
+    const char *why = NULL;
+    if (mg_cidr_parse(n->str, out, &why) != 0) {
+        mg_lerr(c, n, "bad-cidr", "bad IP address or CIDR '%s': %s", n->str,
+                why ? why : "not an IPv4 or IPv6 address");
+        return -1;
+    }
+    return 0;
+}
+
+int mg_lname_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!(isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
+            return 0;
+    return n > 0 && n <= 64;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code, const char *what)
+{
+    void *v = apr_hash_get(h, n->str, (apr_ssize_t)n->len);
+    if (v)
+        return (int)((intptr_t)v - 1);
+    const char **cands = apr_pcalloc(c->tmp, sizeof(char *) * (apr_hash_count(h) + 1));
+    int i = 0;
+    for (apr_hash_index_t *hi = apr_hash_first(c->tmp, h); hi; hi = apr_hash_next(hi))
+        cands[i++] = apr_hash_this_key(hi);
+    /* hash order is arbitrary: sort so the hint is the same on every run */
+    qsort(cands, (size_t)i, sizeof(*cands), cmp_str);
+    mg_diag_t *d = mg_lerr(c, n, code, "undefined %s '%s'", what, n->str);
+    mg_lhint(c, d, n->str, cands);
+    return -1;
+}

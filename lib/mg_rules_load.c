@@ -1,0 +1,445 @@
+/* mg_rules_load.c — the `rules:` section of a policy: one mg_rule_t per
+ * entry, every name resolved to an index or pointer (the sections it refers
+ * to are loaded first, so their arrays no longer move). */
+#include <ctype.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_load.h"
+
+#define HKEY(s) (s), APR_HASH_KEY_STRING
+
+static const char *const method_names[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                           "DELETE", "OPTIONS", "PATCH", NULL};
+static const unsigned method_bits[] = {MG_M_GET,    MG_M_HEAD,    MG_M_POST, MG_M_PUT,
+                                       MG_M_DELETE, MG_M_OPTIONS, MG_M_PATCH};
+static const char *const access_values[] = {"none", "view", "download", NULL};
+static const char *const token_values[] = {"none", "required", "alternative", NULL};
+static const char *const corp_values[] = {"same-site", "same-origin", "cross-origin", NULL};
+
+/* Validate one path pattern and measure it (docs/policy.md, "Paths"). A
+ * pattern that can never equal a canonical path (dot segments, "//") is an
+ * error rather than a rule that silently never applies. */
+static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
+{
+    const char *s = n->str;
+    int depth = 0, glob = 0;
+    memset(out, 0, sizeof(*out));
+    if (s[0] != '/') {
+        mg_diag_t *d = mg_lerr(c, n, "bad-path", "path pattern '%s' must start with '/'", s);
+        d->hint = apr_psprintf(c->diags->pool, "write '/%s'", s);
+        return -1;
+    }
+    if (strlen(s) > 1024) {
+        mg_lerr(c, n, "bad-path", "path pattern is longer than 1024 characters");
+        return -1;
+    }
+    for (const char *q = s; *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+            mg_lerr(c, n, "bad-path", "path pattern '%s' contains a control character", s);
+            return -1;
+        }
+    }
+    const char *seg = s + 1;
+    while (1) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0 && end) {
+            mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' has an empty segment ('//'), which a canonical path "
+                    "never has",
+                    s);
+            return -1;
+        }
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.')) {
+            mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' has a '.' or '..' segment, which a canonical path never "
+                    "has",
+                    s);
+            return -1;
+        }
+        const char *dstar = NULL;
+        for (size_t i = 0; i + 1 < len && !dstar; i++)
+            if (seg[i] == '*' && seg[i + 1] == '*')
+                dstar = seg + i;
+        if (dstar && len != 2) {
+            mg_lerr(c, n, "bad-path", "in path pattern '%s', '**' must be a whole segment (/**/)",
+                    s);
+            return -1;
+        }
+        int has_glob = memchr(seg, '*', len) || memchr(seg, '?', len);
+        if (has_glob)
+            glob = 1;
+        else if (!glob && len > 0)
+            depth++;
+        if (!end)
+            break;
+        seg = end + 1;
+    }
+    out->text = apr_pstrdup(c->pool, s);
+    out->is_glob = glob;
+    out->literal_depth = depth;
+    out->pos.line = n->line;
+    out->pos.col = n->col;
+    return 0;
+}
+
+static int looks_like_ip(const char *s)
+{
+    if (!(isxdigit((unsigned char)s[0]) || s[0] == ':'))
+        return 0;
+    if (!strpbrk(s, ".:/"))
+        return 0;
+    for (; *s; s++)
+        if (!(isxdigit((unsigned char)*s) || strchr(".:/", *s)))
+            return 0;
+    return 1;
+}
+
+/* ip.allow / ip.deny: ip_sets names and inline CIDRs. A list that is just
+ * one named set points at it (the canonical form keeps the name); anything
+ * else is merged into one anonymous set so the evaluator scans one list. */
+static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const char *key)
+{
+    apr_array_header_t *items = mg_llist(c, n, key, 0);
+    int bad = 0;
+    if (!items)
+        return NULL;
+    if (items->nelts == 1) {
+        const mg_ynode_t *it = APR_ARRAY_IDX(items, 0, const mg_ynode_t *);
+        void *v = apr_hash_get(c->ipsets, HKEY(it->str));
+        if (v)
+            return &APR_ARRAY_IDX(c->p->ipsets, (intptr_t)v - 1, mg_ipset_t);
+    }
+    mg_ipset_t *set = apr_pcalloc(c->pool, sizeof(*set));
+    set->cidrs = apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(mg_cidr_t));
+    set->pos.line = n->line;
+    set->pos.col = n->col;
+    for (int i = 0; i < items->nelts; i++) {
+        const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
+        void *v = apr_hash_get(c->ipsets, HKEY(it->str));
+        if (v) {
+            apr_array_cat(set->cidrs,
+                          APR_ARRAY_IDX(c->p->ipsets, (intptr_t)v - 1, mg_ipset_t).cidrs);
+        } else if (looks_like_ip(it->str)) {
+            mg_cidr_t cidr;
+            if (mg_lcidr(c, it, &cidr) == 0)
+                *(mg_cidr_t *)apr_array_push(set->cidrs) = cidr;
+            else
+                bad = 1;
+        } else {
+            mg_llookup(c, c->ipsets, it, "undefined-ip-set", "ip set");
+            bad = 1;
+        }
+    }
+    if (!bad && items->nelts == 0 && strcmp(key, "allow") == 0)
+        mg_lwarn(c, n, "empty-allow", "an empty ip.allow list refuses every client");
+    return bad ? NULL : set;
+}
+
+static void load_ip(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
+{
+    static const char *const names[] = {"allow", "deny", NULL};
+    mg_ynode_t *v[2];
+    if (mg_lmap(c, n, "ip", names, v, NULL) != 0)
+        return;
+    if (v[0])
+        r->ip_allow = load_iplist(c, v[0], "allow");
+    if (v[1])
+        r->ip_deny = load_iplist(c, v[1], "deny");
+}
+
+static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, const char *key)
+{
+    apr_array_header_t *items = mg_llist(c, n, key, 0);
+    if (!items)
+        return NULL;
+    apr_array_header_t *out =
+        apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const char *));
+    for (int i = 0; i < items->nelts; i++) {
+        const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
+        if (it->len != 2 || !isalpha((unsigned char)it->str[0]) ||
+            !isalpha((unsigned char)it->str[1])) {
+            mg_lerr(c, it, "bad-country",
+                    "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE)", it->str);
+            continue;
+        }
+        char *cc = apr_pstrdup(c->pool, it->str);
+        cc[0] = (char)toupper((unsigned char)cc[0]);
+        cc[1] = (char)toupper((unsigned char)cc[1]);
+        *(const char **)apr_array_push(out) = cc;
+    }
+    return out;
+}
+
+static void load_country(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
+{
+    static const char *const names[] = {"allow", "deny", NULL};
+    mg_ynode_t *v[2];
+    if (mg_lmap(c, n, "country", names, v, NULL) != 0)
+        return;
+    if (v[0])
+        r->country_allow = load_countries(c, v[0], "allow");
+    if (v[1])
+        r->country_deny = load_countries(c, v[1], "deny");
+    if (c->p->country_kind == 0)
+        mg_lwarn(c, n, "no-country-source",
+                 "this rule checks the country but the policy has no 'country.from' source; "
+                 "only mgctl --country can supply one");
+}
+
+static void load_access(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
+{
+    if (n->kind != MG_Y_MAP) {
+        mg_lerr(c, n, "wrong-type",
+                "expected a mapping of roles to none|view|download for 'access', got %s",
+                mg_ynode_describe(c->tmp, n));
+        return;
+    }
+    r->access = apr_array_make(c->pool, n->n ? n->n : 1, sizeof(mg_role_access_t));
+    for (int i = 0; i < n->n; i++) {
+        const mg_ynode_t *k = n->pairs[i].key;
+        mg_role_access_t ra;
+        if (strcmp(k->str, "anonymous") == 0)
+            ra.role = MG_ROLE_ANONYMOUS;
+        else if (strcmp(k->str, "authenticated") == 0)
+            ra.role = MG_ROLE_AUTHENTICATED;
+        else if ((ra.role = mg_llookup(c, c->roles, k, "undefined-role", "role")) < 0)
+            continue;
+        int a = mg_lenum_code(c, n->pairs[i].value, "access", access_values, "bad-access");
+        if (a < 0)
+            continue;
+        ra.access = (mg_access_t)a;
+        *(mg_role_access_t *)apr_array_push(r->access) = ra;
+    }
+}
+
+static void load_deny(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
+{
+    static const char *const names[] = {"status", "message", "page", NULL};
+    mg_ynode_t *v[3], *k[3];
+    long status;
+    if (mg_lmap(c, n, "deny", names, v, k) != 0)
+        return;
+    if (v[0] && mg_lint(c, v[0], "status", &status) == 0) {
+        if (status < 400 || status > 599)
+            mg_lerr(c, v[0], "bad-status", "deny status %ld is not an HTTP error status (400-599)",
+                    status);
+        else
+            r->deny.status = (int)status;
+    }
+    if (v[1])
+        r->deny.message = mg_lstr(c, v[1], "message");
+    if (v[2]) {
+        const char *p = mg_lstr(c, v[2], "page");
+        if (p && (p[0] != '/' || p[1] == '/' || strpbrk(p, " \t\r\n\\")))
+            mg_lerr(c, v[2], "bad-value",
+                    "deny.page '%s' must be a local URL path starting with a single '/'", p);
+        else
+            r->deny.page = p;
+    }
+    if (v[1] && v[2])
+        mg_lerr(c, k[2], "deny-conflict", "deny has both 'message' and 'page'; give one of them");
+}
+
+enum {
+    R_ID,
+    R_PATH,
+    R_CLASSES,
+    R_METHODS,
+    R_IP,
+    R_COUNTRY,
+    R_TIME,
+    R_HOTLINK,
+    R_TRANSFORMS,
+    R_TOKEN,
+    R_ACCESS,
+    R_DENY,
+    R_LOGIN,
+    R_CORP,
+    R__COUNT
+};
+static const char *const rule_names[R__COUNT + 1] = {
+    "id",         "path",  "classes", "methods", "ip",    "country", "time", "hotlink",
+    "transforms", "token", "access",  "deny",    "login", "corp",    NULL};
+
+static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *ids)
+{
+    mg_ynode_t *v[R__COUNT];
+    int before = c->diags->errors;
+    apr_array_header_t *items;
+    mg_rule_t r;
+    memset(&r, 0, sizeof(r));
+    r.index = index;
+    r.pos.line = n->line;
+    r.pos.col = n->col;
+    r.methods = MG_M_GET | MG_M_HEAD;
+    r.deny.status = 403;
+    if (mg_lmap(c, n, "a rule", rule_names, v, NULL) != 0)
+        return;
+
+    if (!v[R_ID]) {
+        mg_lerr(c, n, "missing-key", "rule %d has no 'id'", index + 1);
+    } else if ((r.id = mg_lstr(c, v[R_ID], "id")) != NULL) {
+        const mg_ynode_t *first = apr_hash_get(ids, HKEY(r.id));
+        if (!mg_lname_ok(r.id))
+            mg_lerr(c, v[R_ID], "bad-value",
+                    "rule id '%s' must be 1-64 letters, digits, '.', '_' or '-'", r.id);
+        else if (first)
+            mg_lerr(c, v[R_ID], "duplicate-id", "rule id '%s' is already used at line %d", r.id,
+                    first->line);
+        else
+            apr_hash_set(ids, HKEY(r.id), v[R_ID]);
+    }
+
+    if (!v[R_PATH]) {
+        mg_lerr(c, n, "missing-key", "rule %s has no 'path'",
+                r.id ? r.id : apr_itoa(c->tmp, index + 1));
+    } else if ((items = mg_llist(c, v[R_PATH], "path", 1)) != NULL) {
+        r.paths = apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(mg_pathpat_t));
+        for (int i = 0; i < items->nelts; i++) {
+            mg_pathpat_t pp;
+            if (load_path(c, APR_ARRAY_IDX(items, i, const mg_ynode_t *), &pp) == 0)
+                *(mg_pathpat_t *)apr_array_push(r.paths) = pp;
+        }
+        if (items->nelts == 0)
+            mg_lerr(c, v[R_PATH], "bad-path", "a rule needs at least one path pattern");
+    }
+
+    if (v[R_CLASSES] && (items = mg_llist(c, v[R_CLASSES], "classes", 0)) != NULL) {
+        for (int i = 0; i < items->nelts; i++) {
+            int k = mg_llookup(c, c->classes, APR_ARRAY_IDX(items, i, const mg_ynode_t *),
+                               "undefined-class", "class");
+            if (k >= 0)
+                r.classes |= (mg_classset_t)1 << k;
+        }
+        if (items->nelts == 0)
+            mg_lerr(c, v[R_CLASSES], "bad-value",
+                    "classes must not be empty (leave it out to match any file)");
+    }
+
+    if (v[R_METHODS] && (items = mg_llist(c, v[R_METHODS], "methods", 0)) != NULL) {
+        r.methods = 0;
+        for (int i = 0; i < items->nelts; i++) {
+            const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
+            int m;
+            for (m = 0; method_names[m]; m++)
+                if (strcmp(it->str, method_names[m]) == 0)
+                    break;
+            if (!method_names[m]) {
+                mg_diag_t *d = mg_lerr(c, it, "bad-method", "unknown HTTP method '%s'", it->str);
+                char *up = apr_pstrdup(c->tmp, it->str);
+                for (char *q = up; *q; q++)
+                    *q = (char)toupper((unsigned char)*q);
+                mg_lhint(c, d, up, method_names);
+                continue;
+            }
+            r.methods |= method_bits[m];
+        }
+        if (items->nelts == 0)
+            mg_lerr(c, v[R_METHODS], "bad-value", "methods must list at least one method");
+    }
+
+    if (v[R_IP])
+        load_ip(c, v[R_IP], &r);
+    if (v[R_COUNTRY])
+        load_country(c, v[R_COUNTRY], &r);
+
+    if (v[R_TIME] && (items = mg_llist(c, v[R_TIME], "time", 1)) != NULL) {
+        r.time =
+            apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const mg_timewin_t *));
+        for (int i = 0; i < items->nelts; i++) {
+            int k = mg_llookup(c, c->timewins, APR_ARRAY_IDX(items, i, const mg_ynode_t *),
+                               "undefined-time-window", "time window");
+            if (k >= 0)
+                *(const mg_timewin_t **)apr_array_push(r.time) =
+                    &APR_ARRAY_IDX(c->p->timewins, k, mg_timewin_t);
+        }
+        if (items->nelts == 0)
+            mg_lerr(c, v[R_TIME], "bad-value", "time must name at least one time window");
+    }
+
+    if (v[R_HOTLINK]) {
+        const mg_ynode_t *h = v[R_HOTLINK];
+        if (h->kind == MG_Y_MAP) {
+            mg_hotlink_t *hl = apr_pcalloc(c->pool, sizeof(*hl));
+            if (mg_load_hotlink(c, h, hl) == 0)
+                r.hotlink = hl;
+        } else if (h->kind == MG_Y_SCALAR && !mg_ynode_is_null(h)) {
+            int k = mg_llookup(c, c->hotlinks, h, "undefined-hotlink", "hotlink profile");
+            if (k >= 0)
+                r.hotlink = &APR_ARRAY_IDX(c->p->hotlinks, k, mg_hotlink_t);
+        } else {
+            mg_lerr(c, h, "wrong-type",
+                    "expected a hotlink profile name or mapping for 'hotlink', got %s",
+                    mg_ynode_describe(c->tmp, h));
+        }
+    }
+
+    if (v[R_TRANSFORMS]) {
+        const mg_ynode_t *t = v[R_TRANSFORMS];
+        if (mg_lstr(c, t, "transforms")) {
+            if (strcmp(t->str, "none") == 0) {
+                r.transforms_none = 1;
+            } else {
+                int k =
+                    mg_llookup(c, c->transforms, t, "undefined-transforms", "transforms profile");
+                if (k >= 0)
+                    r.transforms = &APR_ARRAY_IDX(c->p->transforms, k, mg_transform_policy_t);
+            }
+        }
+    }
+
+    if (v[R_TOKEN]) {
+        int t = mg_lenum(c, v[R_TOKEN], "token", token_values);
+        if (t >= 0)
+            r.token = (mg_token_mode_t)t;
+        if (t > 0 && !c->have_keys)
+            mg_lerr(c, v[R_TOKEN], "undefined-key",
+                    "token: %s needs signing keys, but the policy defines none (add 'keys:')",
+                    token_values[t]);
+    }
+
+    if (v[R_ACCESS]) {
+        load_access(c, v[R_ACCESS], &r);
+        if (r.token == MG_TOKEN_REQUIRED)
+            mg_lwarn(c, v[R_ACCESS], "unused-access",
+                     "access is not used when token: required (the token's claim decides)");
+    } else if (r.token != MG_TOKEN_REQUIRED) {
+        mg_lerr(c, n, "missing-access", "rule %s has no 'access' (required unless token: required)",
+                r.id ? r.id : apr_itoa(c->tmp, index + 1));
+    }
+    if (!r.access)
+        r.access = apr_array_make(c->pool, 1, sizeof(mg_role_access_t));
+
+    if (v[R_DENY])
+        load_deny(c, v[R_DENY], &r);
+
+    r.login = c->p->login_url != NULL;
+    if (v[R_LOGIN] && mg_lbool(c, v[R_LOGIN], "login", &r.login) == 0 && r.login &&
+        !c->p->login_url)
+        mg_lerr(c, v[R_LOGIN], "login-without-url",
+                "login: true needs a policy-level 'login: {url: ...}'");
+
+    if (v[R_CORP]) {
+        int k = mg_lenum(c, v[R_CORP], "corp", corp_values);
+        if (k >= 0)
+            r.corp = corp_values[k];
+    }
+
+    if (c->diags->errors == before)
+        *(mg_rule_t *)apr_array_push(c->p->rules) = r;
+}
+
+void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
+{
+    if (rules->kind != MG_Y_SEQ) {
+        mg_lerr(c, rules, "wrong-type", "expected a list of rules for 'rules', got %s",
+                mg_ynode_describe(c->tmp, rules));
+        return;
+    }
+    apr_hash_t *ids = apr_hash_make(c->tmp);
+    for (int i = 0; i < rules->n; i++)
+        load_rule(c, rules->items[i], i, ids);
+}
