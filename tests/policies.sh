@@ -85,6 +85,31 @@ for f in $examples; do
     run 0 "$MGCTL" test -q "$TMP/$base.ctest.yaml"
 done
 
+# ---- compile: warnings go to stderr, --werror fails and writes nothing ---------
+cat >"$TMP/shadow.yaml" <<'EOF2'
+version: 1
+roles: [staff]
+rules:
+  - id: first
+    path: /x/
+    access: {anonymous: view}
+  - id: second
+    path: /x/
+    access: {staff: download}
+EOF2
+"$MGCTL" compile -o "$TMP/shadow.out.yaml" "$TMP/shadow.yaml" >"$TMP/out" 2>"$TMP/err"
+if [ $? -eq 0 ] && [ ! -s "$TMP/out" ] && grep -q "^$TMP/shadow.yaml:7:5: warning: .*'second'" "$TMP/err"; then
+    ok
+else
+    fail "compile: a shadowed rule is a warning on stderr, exit 0"
+fi
+run 1 "$MGCTL" compile --werror -o "$TMP/shadow.werror.yaml" "$TMP/shadow.yaml"
+if [ -e "$TMP/shadow.werror.yaml" ] || ls "$TMP"/shadow.werror.yaml.* >/dev/null 2>&1; then
+    fail "compile --werror left a file behind"
+else
+    ok
+fi
+
 # ---- broken copies are refused with file:line:column -----------------------
 # refused FILE LINE COL DESCRIPTION: validate exits 1 and reports an error at
 # FILE:LINE:COL (COL "" = any column), in text and GitHub formats.
