@@ -320,15 +320,22 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     reload =
         ap_state_query(AP_SQ_CONFIG_GEN) > 1 && ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_NORMAL;
     if (!reload) {
-        /* configtest or first start: refuse, with every error of the file */
-        const char *msg =
-            apr_psprintf(cmd->pool, "MediaGuardPolicy %s: %s was refused (%d %s):", name, path,
-                         diags->errors, diags->errors == 1 ? "error" : "errors");
+        /* configtest, first start or `apache2 -k graceful` parsing the new
+         * configuration: refuse. Each diagnostic goes to stderr on its own
+         * line, compiler style (httpd escapes newlines inside the directive
+         * error itself), and the directive error repeats the first one. */
+        const mg_diag_t *first = NULL;
         for (i = 0; i < diags->items->nelts; i++) {
             const mg_diag_t *d = &APR_ARRAY_IDX(diags->items, i, mg_diag_t);
-            msg = apr_pstrcat(cmd->pool, msg, "\n", mg_diag_format(cmd->pool, d), NULL);
+            if (d->severity == MG_SEV_ERROR && first == NULL)
+                first = d;
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
+                         mg_diag_format(cmd->temp_pool, d));
         }
-        return msg;
+        return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: %s was refused (%d %s%s): %s", name,
+                            path, diags->errors, diags->errors == 1 ? "error" : "errors",
+                            diags->errors > 1 ? ", all listed above" : "",
+                            first ? mg_diag_format(cmd->pool, first) : "unknown error");
     }
 
     /* graceful reload: never make the running parent exit */

@@ -1,0 +1,186 @@
+"""Configuration-time behaviour: `apache2 -t` refuses bad policies with
+file:line:column, names are resolved at configuration time, and a graceful
+reload with a broken policy keeps the last good one serving."""
+
+import re
+
+import pytest
+
+JPEG = b"\xff\xd8\xff\xe0 reload"
+IMG = {"Accept": "image/webp,*/*"}
+
+GOOD_OPEN = """\
+version: 1
+default: deny
+rules:
+  - id: open
+    path: /media/
+    access: {anonymous: view}
+"""
+
+GOOD_CLOSED = """\
+version: 1
+default: deny
+rules:
+  - id: closed
+    path: /media/
+    access: {anonymous: none}
+"""
+
+# two independent errors: an unknown key on line 3 and a bad CIDR on line 7
+BROKEN = """\
+version: 1
+default: deny
+rols: [x]
+rules:
+  - id: a
+    path: /media/
+    ip: {allow: [10.0.0.300/8]}
+    access: {anonymous: view}
+"""
+
+CONF = """\
+MediaGuardPolicy p @POLICIES@/p.yaml
+MediaGuardReasonHeader On
+<Location "/media/">
+    Require media-guard p
+</Location>
+"""
+
+
+def make(apache_factory, name, policy, conf=CONF, start=False):
+    return apache_factory(name, conf, policies={"p.yaml": policy},
+                          files={"media/a.jpg": JPEG}, start=start)
+
+
+def test_configtest_accepts_a_good_policy(apache_factory):
+    s = make(apache_factory, "t-good", GOOD_OPEN)
+    rc, out = s.configtest()
+    assert rc == 0, out
+    assert "Syntax OK" in out
+
+
+def test_configtest_refuses_a_broken_policy_with_every_file_line_column(apache_factory):
+    s = make(apache_factory, "t-broken", BROKEN)
+    rc, out = s.configtest()
+    assert rc != 0
+    path = re.escape(str(s.policy_dir / "p.yaml"))
+    assert re.search(path + r":3:\d+: error: ", out), out
+    assert re.search(path + r":7:\d+: error: ", out), out
+    assert "MediaGuardPolicy p:" in out
+
+
+def test_first_start_with_a_broken_policy_fails(apache_factory):
+    s = make(apache_factory, "start-broken", BROKEN)
+    with pytest.raises(RuntimeError) as e:
+        s.start()
+    assert re.search(r"p\.yaml:3:\d+", str(e.value))
+
+
+def test_missing_policy_file_is_a_config_error(apache_factory):
+    s = apache_factory("t-missing", CONF, start=False)
+    rc, out = s.configtest()
+    assert rc != 0 and "cannot open the policy file" in out
+
+
+@pytest.mark.parametrize("conf,message", [
+    ("<Location /media/>\n Require media-guard nosuch\n</Location>\n",
+     "Require media-guard nosuch: no policy of that name"),
+    ("<Location /media/>\n Require media-guard p\n</Location>\nMediaGuardPolicy p @POLICIES@/p.yaml\n",
+     "Require media-guard p: no policy of that name"),
+    ("MediaGuardPolicy p @POLICIES@/p.yaml\nMediaGuardPolicy p @POLICIES@/p.yaml\n",
+     "already declared"),
+    ("MediaGuardPolicy 'bad name' @POLICIES@/p.yaml\n", "must be 1 to 64"),
+    ("MediaGuardPolicy p @POLICIES@/p.yaml\n<Location /media/>\n Require media-guard p q\n</Location>\n",
+     "exactly one policy name"),
+    ("<Location /media/>\n MediaGuardPolicy p @POLICIES@/p.yaml\n</Location>\n",
+     "MediaGuardPolicy not allowed"),
+])
+def test_configuration_mistakes_are_refused_at_configtest(apache_factory, conf, message):
+    s = apache_factory("t-conf", conf, policies={"p.yaml": GOOD_OPEN}, start=False)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert message in out, out
+
+
+def test_warnings_do_not_fail_configtest(apache_factory):
+    shadowed = GOOD_OPEN + """\
+  - id: open-again
+    path: /media/
+    access: {anonymous: none}
+"""
+    s = make(apache_factory, "t-warn", shadowed)
+    rc, out = s.configtest()
+    assert rc == 0, out
+
+
+# ------------------------------------------------------------------ graceful reload
+
+def test_graceful_reload_with_a_good_policy_switches_decisions(apache_factory):
+    s = make(apache_factory, "reload-good", GOOD_OPEN, start=True)
+    try:
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        s.graceful(new_policies={"p.yaml": GOOD_CLOSED})
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "role-insufficient"
+        s.graceful(new_policies={"p.yaml": GOOD_OPEN}, method="k")
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_graceful_reload_with_a_broken_policy_keeps_the_old_one(apache_factory):
+    s = make(apache_factory, "reload-broken", GOOD_OPEN, start=True)
+    try:
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        mark = s.mark()
+        s.graceful(new_policies={"p.yaml": BROKEN})          # SIGUSR1 to the running parent
+        assert s.alive()
+        for _ in range(5):
+            assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        log = s.error_log_since(mark)
+        assert re.search(r"p\.yaml:3:\d+: error: ", log), log
+        assert re.search(r"p\.yaml:7:\d+: error: ", log), log
+        assert "last good version" in log and "keeps serving" in log
+
+        # a second broken reload still has the same good version
+        s.graceful(new_policies={"p.yaml": BROKEN + "\n# still broken\n"})
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+
+        # and fixing the file takes effect on the next reload
+        s.graceful(new_policies={"p.yaml": GOOD_CLOSED})
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 403
+    finally:
+        s.stop()
+
+
+def test_apache2_k_graceful_with_a_broken_policy_refuses_and_the_server_keeps_serving(
+        apache_factory):
+    s = make(apache_factory, "reload-k", GOOD_OPEN, start=True)
+    try:
+        rc, out = s.graceful(new_policies={"p.yaml": BROKEN}, method="k")
+        assert rc != 0
+        assert re.search(r"p\.yaml:3:\d+: error: ", out), out
+        assert s.alive()
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_reload_adding_a_new_broken_policy_denies_under_it_and_keeps_the_server(apache_factory):
+    s = make(apache_factory, "reload-new", GOOD_OPEN, start=True)
+    try:
+        conf = CONF + """\
+MediaGuardPolicy fresh @POLICIES@/fresh.yaml
+<Location "/fresh/">
+    Require media-guard fresh
+</Location>
+"""
+        s.graceful(new_conf_snippet=conf, new_policies={"fresh.yaml": BROKEN})
+        assert s.alive()
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        r = s.get("/fresh/a.jpg", headers=IMG)
+        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "internal-error"
+        assert "no good version of it can be rebuilt" in s.error_log()
+    finally:
+        s.stop()
