@@ -12,6 +12,7 @@ set -u
 MGCTL=${MGCTL:-./mgctl/mgctl}
 SRC=${MG_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 POL="$SRC/policies"
+PT="$POL/tests"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-policies.XXXXXX") || exit 99
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
@@ -54,16 +55,17 @@ done
 [ -n "$examples" ] || { echo "no example policies in $POL"; exit 99; }
 
 # ---- the shipped examples are valid, compile, and pass their tests --------
+run 0 "$MGCTL" validate "$POL"/*.yaml
 # shellcheck disable=SC2086
 run 0 "$MGCTL" validate $examples
 run 0 "$MGCTL" validate --format github $examples
 # shellcheck disable=SC2086
-run 0 "$MGCTL" test "$POL"/*.test.yaml && expect_in " 0 failed" "mgctl test summary"
+run 0 "$MGCTL" test "$PT"/*.test.yaml && expect_in " 0 failed" "mgctl test summary"
 
 for f in $examples; do
     base=$(basename "$f" .yaml)
-    [ -f "$POL/$base.test.yaml" ] || fail "$base.yaml has no $base.test.yaml"
-    n=$(grep -c '^  - name:' "$POL/$base.test.yaml" 2>/dev/null)
+    [ -f "$PT/$base.test.yaml" ] || fail "$base.yaml has no tests/$base.test.yaml"
+    n=$(grep -c '^  - name:' "$PT/$base.test.yaml" 2>/dev/null)
     n=${n:-0}
     [ "$n" -ge 10 ] && ok || fail "$base.test.yaml has only $n cases (at least 10 wanted)"
 
@@ -81,7 +83,7 @@ for f in $examples; do
         fail "$base: compiling the compiled form changes it"
     fi
     # the compiled policy decides like the original: run the same tests on it
-    sed "s|^policy: .*|policy: $base.compiled.yaml|" "$POL/$base.test.yaml" >"$TMP/$base.ctest.yaml"
+    sed "s|^policy: .*|policy: $base.compiled.yaml|" "$PT/$base.test.yaml" >"$TMP/$base.ctest.yaml"
     run 0 "$MGCTL" test -q "$TMP/$base.ctest.yaml"
 done
 
@@ -186,7 +188,7 @@ for f in $examples; do
     cp "$f" "$TMP/$base.yaml"
     # flip the first expected decision
     awk '!done && /decision: allow/ { sub(/decision: allow/, "decision: deny"); done = 1 } { print }' \
-        "$POL/$base.test.yaml" >"$TMP/$base.wrong.test.yaml"
+        "$PT/$base.test.yaml" | sed "s|^policy: .*|policy: $base.yaml|" >"$TMP/$base.wrong.test.yaml"
     run 1 "$MGCTL" test "$TMP/$base.wrong.test.yaml" &&
         expect_in "FAIL " "$base: wrong expectation" &&
         expect_in "trace:" "$base: failing case prints the trace" &&
@@ -194,7 +196,8 @@ for f in $examples; do
 done
 
 # a typo in a test file is refused with its position
-sed 's/^    expect:/    expetc:/' "$POL/photo-site.test.yaml" >"$TMP/photo-site.typo.test.yaml"
+sed -e 's/^    expect:/    expetc:/' -e 's|^policy: .*|policy: photo-site.yaml|' \
+    "$PT/photo-site.test.yaml" >"$TMP/photo-site.typo.test.yaml"
 cp "$POL/photo-site.yaml" "$TMP/photo-site.yaml"
 line=$(grep -n '^    expetc:' "$TMP/photo-site.typo.test.yaml" | head -1 | cut -d: -f1)
 run 1 "$MGCTL" test "$TMP/photo-site.typo.test.yaml" &&
@@ -236,7 +239,8 @@ if [ -n "$PY" ]; then
 fi
 
 # a test file against a policy with time windows must fix the time
-sed '/^  time: /d' "$POL/video-course.test.yaml" | sed '/^defaults:/a\  method: GET' >"$TMP/video-course.notime.test.yaml"
+sed -e '/^  time: /d' -e 's|^policy: .*|policy: video-course.yaml|' "$PT/video-course.test.yaml" \
+    >"$TMP/video-course.notime.test.yaml"
 cp "$POL/video-course.yaml" "$TMP/video-course.yaml"
 run 1 "$MGCTL" test "$TMP/video-course.notime.test.yaml" &&
     expect_in "does not fix the request time" "test without a fixed time"
