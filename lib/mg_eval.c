@@ -662,7 +662,8 @@ static void decide_access(ev_t *e)
         if (tr != MG_R_ALLOWED) {
             if (!is_token_reason(tr))
                 tr = MG_R_INTERNAL;
-            deny(e, tr, "a valid token is required (%s)", mg_reason_name(tr));
+            deny(e, tr, "a valid token is required (%s)",
+                 claims.detail ? claims.detail : mg_reason_name(tr));
             return;
         }
         mg_access_t lvl = claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
@@ -696,7 +697,8 @@ static void decide_access(ev_t *e)
         } else {
             if (!is_token_reason(tr))
                 tr = MG_R_INTERNAL;
-            deny(e, tr, "the token presented is not valid (%s)", mg_reason_name(tr));
+            deny(e, tr, "the token presented is not valid (%s)",
+                 claims.detail ? claims.detail : mg_reason_name(tr));
             return;
         }
     }

@@ -201,9 +201,7 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (mg_canon_path(pool, req->raw_path, req->query, &d->canon, &w) != 0)
         return refuse(d, w, why);
-    if (req->query != NULL && *req->query != '\0' &&
-        mg_query_parse(pool, req->query, &d->query, &w) != 0)
-        return refuse(d, w, why);
+    d->query = d->canon.params; /* mg_canon_path parsed the query once */
     if (d->canon.tr != NULL) {
         if (mg_transform_parse(pool, d->canon.tr, &d->tr, &w) != 0)
             return refuse(d, w, why);
