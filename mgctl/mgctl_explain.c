@@ -172,6 +172,14 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
         return st == MG_EIO ? MGCTL_EXIT_USAGE : MGCTL_EXIT_FAIL;
     }
 
+    const char *bad_role = mgctl_undeclared_role(policy, spec->roles);
+    if (bad_role) {
+        fprintf(stderr,
+                "mgctl explain: --role %s: the policy declares no such role (roles: [...])\n",
+                bad_role);
+        return MGCTL_EXIT_USAGE;
+    }
+
     mg_request_t req;
     const char *why = NULL;
     mgctl_request_build(pool, policy, spec, &req, &why);

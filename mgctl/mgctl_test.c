@@ -158,12 +158,27 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         return;
     }
 
-    /* Fail fast on tests whose result would depend on the wall clock. */
-    if (policy_uses_time(policy)) {
-        int bad = 0;
+    /* Refuse cases whose result would depend on the wall clock, or that
+     * give roles the policy ignores because it does not declare them. */
+    {
+        int bad = 0, uses_time = policy_uses_time(policy);
         for (int i = 0; i < tf->cases->nelts; i++) {
             const mgctl_case_t *tc = &APR_ARRAY_IDX(tf->cases, i, mgctl_case_t);
-            if (!tc->time_set) {
+            const char *role = mgctl_undeclared_role(policy, tc->spec->roles);
+            if (role) {
+                mg_diag_t *dg = mg_diag_add(
+                    diags, MG_SEV_ERROR, file, tc->line, tc->col, "undefined-role",
+                    "test '%s' gives role '%s', which the policy does not declare", tc->name, role);
+                apr_array_header_t *cands = policy->roles
+                                                ? apr_array_copy(pool, policy->roles)
+                                                : apr_array_make(pool, 1, sizeof(const char *));
+                APR_ARRAY_PUSH(cands, const char *) = NULL; /* mg_suggest's terminator */
+                const char *s = mg_suggest(role, (const char *const *)cands->elts);
+                if (s)
+                    dg->hint = apr_psprintf(pool, "did you mean '%s'?", s);
+                bad = 1;
+            }
+            if (uses_time && !tc->time_set) {
                 mg_diag_t *dg = mg_diag_add(
                     diags, MG_SEV_ERROR, file, tc->line, tc->col, "missing-time",
                     "test '%s' does not fix the request time, but the policy has time windows",

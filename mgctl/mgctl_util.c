@@ -11,8 +11,11 @@
 #include <apr_strings.h>
 
 #include "mg_diag.h"
+#include "mg_policy.h"
 
-/* getopt's complaints arrive as "CMD: invalid option: x\n"; prefix "mgctl ". */
+/* getopt's complaints arrive as "CMD: invalid option: x\n"; prefix "mgctl ".
+ * (The attribute lets clang's -Wformat-nonliteral accept the vfprintf.) */
+static void getopt_err(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void getopt_err(void *arg, const char *fmt, ...)
 {
     va_list ap;
@@ -309,6 +312,12 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
             scheme = apr_pstrmemdup(pool, url, slen);
         const char *h = url + slen + 3;
         size_t hl = strcspn(h, "/?#");
+        /* user:password@ is never part of Host */
+        const char *at = memchr(h, '@', hl);
+        if (at) {
+            hl -= (size_t)(at + 1 - h);
+            h = at + 1;
+        }
         url_host = apr_pstrmemdup(pool, h, hl);
         url = h + hl;
         if (*url != '/')
@@ -356,6 +365,19 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
 
     *why = NULL;
     return mg_request_prepare(pool, policy, req, why);
+}
+
+const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_header_t *roles)
+{
+    for (int i = 0; roles && i < roles->nelts; i++) {
+        const char *r = APR_ARRAY_IDX(roles, i, const char *);
+        int found = 0;
+        for (int j = 0; policy->roles && j < policy->roles->nelts && !found; j++)
+            found = strcmp(APR_ARRAY_IDX(policy->roles, j, const char *), r) == 0;
+        if (!found)
+            return r;
+    }
+    return NULL;
 }
 
 int mgctl_decision_http_status(const mg_decision_t *d)

@@ -101,6 +101,11 @@ mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool);
 mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
                                 const mgctl_reqspec_t *spec, mg_request_t *req, const char **why);
 
+/* The first of `roles` (const char*) that the policy does not declare, or
+ * NULL. The core ignores undeclared roles, so a typo in a test or on the
+ * command line would otherwise only show up as a puzzling denial. */
+const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_header_t *roles);
+
 /* The HTTP status the module answers with for a decision: allow 200, deny
  * d->status (403 when unset), login 302, auth 401. */
 int mgctl_decision_http_status(const mg_decision_t *d);
