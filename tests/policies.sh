@@ -245,6 +245,14 @@ cp "$POL/video-course.yaml" "$TMP/video-course.yaml"
 run 1 "$MGCTL" test "$TMP/video-course.notime.test.yaml" &&
     expect_in "does not fix the request time" "test without a fixed time"
 
+# a role the policy does not declare is a mistake in the test, not a denial
+printf 'policy: photo-site.yaml\ntests:\n  - name: typo\n    request: {url: /photos/originals/a.jpg, roles: [subscribr]}\n    expect: {decision: allow}\n' \
+    >"$TMP/photo-site.role.test.yaml"
+run 1 "$MGCTL" test "$TMP/photo-site.role.test.yaml" &&
+    expect_in "$TMP/photo-site.role.test.yaml:3:5: error: test 'typo' gives role 'subscribr'" "undeclared role in a test" &&
+    expect_in "did you mean 'subscriber'" "undeclared role hint"
+run 2 "$MGCTL" explain -p "$POL/photo-site.yaml" --role subscribr /photos/originals/a.jpg
+
 # github annotations for failing cases
 run 1 "$MGCTL" test --format github "$TMP/photo-site.wrong.test.yaml" &&
     expect_in "::error file=$TMP/photo-site.wrong.test.yaml,line=" "test --format github"
