@@ -55,32 +55,60 @@ static const unsigned char cookie_keep[256] = {
     ['.'] = 1,         ['_'] = 1,         ['~'] = 1,
 };
 
-static const char *encode_with(apr_pool_t *pool, const char *s, const unsigned char *keep)
+/* A string with its length: the signer's hot loop must not strlen() the
+ * same bytes over and over (a million links a second). */
+typedef struct mstr {
+    const char *s;
+    size_t n;
+} mstr_t;
+
+/* Percent-encode s[0, n) in one pass; the output is at most 3n bytes and the
+ * pool is cleared per URL, so over-allocating is cheaper than counting. */
+static mstr_t encode_n(apr_pool_t *pool, const char *s, size_t n, const unsigned char *keep)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s), extra = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!keep[(unsigned char)s[i]])
-            extra += 2;
-    if (extra == 0)
-        return s; /* the common case: nothing to escape, no copy */
-    char *res = apr_palloc(pool, n + extra + 1), *w = res;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (keep[*p]) {
-            *w++ = (char)*p;
+    char *res = apr_palloc(pool, 3 * n + 1), *w = res;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (keep[c]) {
+            *w++ = (char)c;
         } else {
             *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
         }
     }
     *w = '\0';
-    return res;
+    mstr_t r = {res, (size_t)(w - res)};
+    return r;
 }
 
 const char *mg_token_encode(apr_pool_t *pool, const char *s)
 {
-    return encode_with(pool, s, token_keep);
+    return encode_n(pool, s, strlen(s), token_keep).s;
+}
+
+/* Concatenate up to 16 pieces into one pool string. */
+static mstr_t join(apr_pool_t *pool, const mstr_t *parts, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += parts[i].n;
+    char *res = apr_palloc(pool, total + 1), *w = res;
+    for (int i = 0; i < n; i++) {
+        memcpy(w, parts[i].s, parts[i].n);
+        w += parts[i].n;
+    }
+    *w = '\0';
+    mstr_t r = {res, total};
+    return r;
+}
+
+#define LIT(x) ((mstr_t){(x), sizeof(x) - 1})
+static mstr_t mstr(const char *s)
+{
+    mstr_t r = {s, strlen(s)};
+    return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -88,103 +116,119 @@ const char *mg_token_encode(apr_pool_t *pool, const char *s)
 /* ------------------------------------------------------------------ */
 
 typedef struct qpair {
-    const char *name, *value; /* encoded */
+    mstr_t name, value; /* encoded */
+    int is_tr;
 } qpair_t;
 
 static int qpair_cmp(const void *a, const void *b)
 {
     const qpair_t *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c != 0 ? c : strcmp(x->value, y->value);
+    int c = strcmp(x->name.s, y->name.s);
+    return c != 0 ? c : strcmp(x->value.s, y->value.s);
 }
 
 /* The non-token query parameters, encoded and sorted by name then value,
- * joined with '&'. The "tr" parameter is left out of the string to sign
- * (its normalised value has a line of its own) and included, normalised,
- * in URLs (`with_tr`). Returns "" when there are none. */
-static const char *canonical_query(apr_pool_t *pool, const mg_canon_t *cn, int with_tr)
+ * joined with '&' ("" when there are none). `sts` leaves out the "tr"
+ * parameter (its normalised value has a line of its own in the string to
+ * sign); `url` includes it, normalised, for the links we write. */
+static void canonical_query(apr_pool_t *pool, const mg_canon_t *cn, mstr_t *sts, mstr_t *url)
 {
     const mg_qparam_t *p = (const mg_qparam_t *)cn->params->elts;
-    int n = cn->params->nelts, k = 0;
+    int n = cn->params->nelts, k = 0, has_tr = 0;
+    *sts = *url = LIT("");
     if (n == 0)
-        return "";
+        return;
     qpair_t *v = apr_palloc(pool, sizeof(*v) * (size_t)n);
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         if (mg_token_is_reserved_param(p[i].name))
             continue;
         const char *value = p[i].value;
-        if (strcmp(p[i].name, "tr") == 0) {
-            if (!with_tr)
-                continue;
+        v[k].is_tr = strcmp(p[i].name, "tr") == 0;
+        if (v[k].is_tr) {
             value = cn->tr; /* normalised */
+            has_tr = 1;
         }
-        v[k].name = mg_token_encode(pool, p[i].name);
-        v[k].value = mg_token_encode(pool, value);
-        total += strlen(v[k].name) + strlen(v[k].value) + 2;
+        v[k].name = encode_n(pool, p[i].name, strlen(p[i].name), token_keep);
+        v[k].value = encode_n(pool, value, strlen(value), token_keep);
+        total += v[k].name.n + v[k].value.n + 2;
         k++;
     }
     if (k == 0)
-        return "";
+        return;
     if (k > 1)
         qsort(v, (size_t)k, sizeof(*v), qpair_cmp);
-    char *res = apr_palloc(pool, total), *w = res;
-    for (int i = 0; i < k; i++) {
-        size_t nl = strlen(v[i].name), vl = strlen(v[i].value);
-        if (i > 0)
-            *w++ = '&';
-        memcpy(w, v[i].name, nl);
-        w += nl;
-        *w++ = '=';
-        memcpy(w, v[i].value, vl);
-        w += vl;
+    for (int pass = 0; pass < (has_tr ? 2 : 1); pass++) {
+        char *res = apr_palloc(pool, total + 1), *w = res;
+        for (int i = 0; i < k; i++) {
+            if (pass == 1 && v[i].is_tr)
+                continue;
+            if (w > res)
+                *w++ = '&';
+            memcpy(w, v[i].name.s, v[i].name.n);
+            w += v[i].name.n;
+            *w++ = '=';
+            memcpy(w, v[i].value.s, v[i].value.n);
+            w += v[i].value.n;
+        }
+        *w = '\0';
+        mstr_t r = {res, (size_t)(w - res)};
+        if (pass == 0)
+            *url = r;
+        *sts = r;
     }
-    *w = '\0';
-    return res;
 }
 
 /* "mg_acc=...&mg_exp=...&..." — the claims present, in name order. */
-static const char *claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char *keep)
+static mstr_t claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char *keep)
 {
-    const char *parts[C_N * 4];
+    mstr_t parts[C_N * 4];
     int n = 0;
     for (int i = 0; i < C_N; i++) {
         if (t->v[i] == NULL)
             continue;
         if (n > 0)
-            parts[n++] = "&";
-        parts[n++] = claim_names[i];
-        parts[n++] = "=";
-        parts[n++] = encode_with(pool, t->v[i], keep);
+            parts[n++] = LIT("&");
+        parts[n++] = mstr(claim_names[i]);
+        parts[n++] = LIT("=");
+        parts[n++] = encode_n(pool, t->v[i], strlen(t->v[i]), keep);
     }
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += strlen(parts[i]);
-    char *res = apr_palloc(pool, total + 1);
-    char *w = res;
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(parts[i]);
-        memcpy(w, parts[i], l);
-        w += l;
-    }
-    *w = '\0';
-    return res;
+    return join(pool, parts, n);
 }
 
 /* The string to sign, format v1:
  *   "mg-token-v1" LF path LF transformation LF query LF claims
- * path: the encoded canonical signed path, or the encoded scope for prefix
- * and cookie tokens; query: canonical_query() for exact tokens, "" for
- * prefix tokens (they cover many URLs); transformation: the normalised
- * transformation or "". */
-static const char *string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t)
+ * path: the encoded canonical signed path (`path_enc`), or the encoded
+ * scope for prefix and cookie tokens; query: the canonical query for exact
+ * tokens, "" for prefix tokens (they cover many URLs); transformation: the
+ * normalised transformation or "". */
+static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t,
+                             mstr_t path_enc, mstr_t q_sts, mstr_t claims)
 {
     int prefix = t->v[C_SCOPE] != NULL;
-    const char *path = mg_token_encode(pool, prefix ? t->v[C_SCOPE] : cn->signed_path);
-    const char *tr = cn->tr ? cn->tr : "";
-    const char *q = prefix ? "" : canonical_query(pool, cn, 0);
-    return apr_pstrcat(pool, MG_TOKEN_TAG "\n", path, "\n", tr, "\n", q, "\n",
-                       claims_line(pool, t, token_keep), NULL);
+    mstr_t parts[9] = {LIT(MG_TOKEN_TAG "\n"),
+                       prefix ? encode_n(pool, t->v[C_SCOPE], strlen(t->v[C_SCOPE]), token_keep)
+                              : path_enc,
+                       LIT("\n"),
+                       cn->tr ? mstr(cn->tr) : LIT(""),
+                       LIT("\n"),
+                       prefix ? LIT("") : q_sts,
+                       LIT("\n"),
+                       claims};
+    return join(pool, parts, 8);
+}
+
+/* The string to sign for a request or URL being verified or signed. */
+static mstr_t string_to_sign_for(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t,
+                                 mstr_t claims)
+{
+    mstr_t q_sts = LIT(""), q_url;
+    mstr_t path = LIT("");
+    if (t->v[C_SCOPE] == NULL) {
+        canonical_query(pool, cn, &q_sts, &q_url);
+        path = encode_n(pool, cn->signed_path, strlen(cn->signed_path), token_keep);
+    }
+    return string_to_sign(pool, cn, t, path, q_sts, claims);
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,13 +349,13 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
     return MG_OK;
 }
 
-static mg_status_t sign_sts(const mg_key_t *key, const char *sts, char *sig_b64)
+static mg_status_t sign_sts(const mg_key_t *key, mstr_t sts, char *sig_b64, size_t *b64_len)
 {
     unsigned char sig[MG_SIG_MAX];
     size_t n = 0;
-    mg_status_t st = mg_key_sign(key, (const unsigned char *)sts, strlen(sts), sig, &n);
+    mg_status_t st = mg_key_sign(key, (const unsigned char *)sts.s, sts.n, sig, &n);
     if (st == MG_OK)
-        mg_b64url_encode(sig, n, sig_b64);
+        *b64_len = mg_b64url_encode(sig, n, sig_b64);
     return st;
 }
 
@@ -353,8 +397,8 @@ static mg_status_t split_url(apr_pool_t *pool, const char *url, const char **ori
 
 struct mg_token_signer {
     const mg_key_t *key;
-    tok_t t;            /* validated claims */
-    const char *claims; /* the claims line, computed once */
+    tok_t t;       /* validated claims */
+    mstr_t claims; /* the claims line, computed once */
 };
 
 mg_status_t mg_token_signer_make(apr_pool_t *pool, const mg_key_t *key, const mg_token_claims_t *c,
@@ -404,13 +448,19 @@ mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, c
     mg_status_t st = prepare_url(pool, s, url, &origin, &cn, why);
     if (st != MG_OK)
         return st;
-    if (sign_sts(s->key, string_to_sign(pool, &cn, &s->t), sig) != MG_OK) {
+    mstr_t q_sts, q_url;
+    mstr_t path = encode_n(pool, cn.signed_path, strlen(cn.signed_path), token_keep);
+    canonical_query(pool, &cn, &q_sts, &q_url);
+    mstr_t sts = string_to_sign(pool, &cn, &s->t, path, q_sts, s->claims);
+    size_t sig_len;
+    if (sign_sts(s->key, sts, sig, &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
         return MG_ECRYPTO;
     }
-    const char *q = canonical_query(pool, &cn, 1);
-    *out = apr_pstrcat(pool, origin, mg_token_encode(pool, cn.signed_path), "?", q, *q ? "&" : "",
-                       s->claims, "&mg_sig=", sig, NULL);
+    mstr_t parts[8] = {
+        mstr(origin),    path,          LIT("?"), q_url, q_url.n ? LIT("&") : LIT(""), s->claims,
+        LIT("&mg_sig="), {sig, sig_len}};
+    *out = join(pool, parts, 8).s;
     return MG_OK;
 }
 
@@ -424,7 +474,7 @@ mg_status_t mg_token_string_to_sign(apr_pool_t *pool, const mg_key_t *key, const
     if (st == MG_OK)
         st = prepare_url(pool, s, url, &origin, &cn, why);
     if (st == MG_OK)
-        *sts = string_to_sign(pool, &cn, &s->t);
+        *sts = string_to_sign_for(pool, &cn, &s->t, s->claims).s;
     return st;
 }
 
@@ -452,11 +502,13 @@ mg_status_t mg_token_sign_cookie(apr_pool_t *pool, const mg_key_t *key, const mg
     memset(&cn, 0, sizeof(cn));
     cn.path = cn.signed_path = c->scope;
     cn.params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
-    if (sign_sts(key, string_to_sign(pool, &cn, &t), sig) != MG_OK) {
+    size_t sig_len;
+    if (sign_sts(key, string_to_sign_for(pool, &cn, &t, claims_line(pool, &t, token_keep)), sig,
+                 &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
         return MG_ECRYPTO;
     }
-    *value = apr_pstrcat(pool, claims_line(pool, &t, cookie_keep), "&mg_sig=", sig, NULL);
+    *value = apr_pstrcat(pool, claims_line(pool, &t, cookie_keep).s, "&mg_sig=", sig, NULL);
     return MG_OK;
 }
 
@@ -517,9 +569,9 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
 
     /* For cookies the request's own transformation is covered, never its
      * path or query: the token was minted for a directory. */
-    const char *sts = string_to_sign(pool, v->cn, t);
+    mstr_t sts = string_to_sign_for(pool, v->cn, t, claims_line(pool, t, token_keep));
     int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
-    if (!mg_key_verify(key, (const unsigned char *)sts, strlen(sts), sig, (size_t)n, v->now, last))
+    if (!mg_key_verify(key, (const unsigned char *)sts.s, sts.n, sig, (size_t)n, v->now, last))
         return refuse(claims, MG_R_TOKEN_BAD_SIG, "the signature does not match");
 
     claims->expires = apr_time_from_sec(exp);
