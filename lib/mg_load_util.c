@@ -166,12 +166,12 @@ int mg_lenum_code(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char
                 mg_ynode_describe(c->tmp, n));
         return -1;
     }
-    const char *list = "";
-    for (int i = 0; names[i]; i++) {
+    for (int i = 0; names[i]; i++)
         if (strcmp(n->str, names[i]) == 0)
             return i;
+    const char *list = "";
+    for (int i = 0; names[i]; i++)
         list = apr_pstrcat(c->tmp, list, i ? ", " : "", names[i], NULL);
-    }
     mg_diag_t *d =
         mg_lerr(c, n, code, "'%s' is not a valid value for '%s' (one of: %s)", n->str, key, list);
     mg_lhint(c, d, n->str, names);

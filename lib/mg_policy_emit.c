@@ -67,24 +67,32 @@ static void sb_f(sb_t *b, const char *fmt, ...)
         sb_put(b, tmp, (size_t)n);
 }
 
-/* Plain when unambiguous in YAML and to our loader; double-quoted otherwise. */
+/* Plain when unambiguous in YAML and to our loader; double-quoted otherwise.
+ * Called for every string of the policy, hence the table. */
+static int plain_char(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '.' || ch == '/' || ch == '-';
+}
+
 static int needs_quotes(const char *s)
 {
     static const char *const special[] = {"true", "false", "yes", "no", "on",
                                           "off",  "null",  "y",   "n",  NULL};
     int digits_only = 1;
-    if (!*s)
+    size_t n = 0;
+    if (!*s || *s == '.' || *s == '-')
         return 1;
-    if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '/'))
-        return 1;
-    for (const char *q = s; *q; q++) {
-        if (!(isalnum((unsigned char)*q) || strchr("_./-", *q)))
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++, n++) {
+        if (!plain_char(*q))
             return 1;
-        if (!(isdigit((unsigned char)*q) || *q == '.'))
+        if (!((*q >= '0' && *q <= '9') || *q == '.'))
             digits_only = 0;
     }
     if (digits_only)
         return 1;
+    if (n > 5 || !strchr("tTfFyYnNoO", *s)) /* cannot be a special word */
+        return 0;
     for (int i = 0; special[i]; i++)
         if (strcasecmp(s, special[i]) == 0)
             return 1;
@@ -506,7 +514,9 @@ static void emit_rule(sb_t *b, const mg_policy_t *p, const mg_rule_t *r)
         sb_str(b, r->transforms->name);
         sb_s(b, "\n");
     }
-    sb_f(b, "    token: %s\n", tokens[r->token]);
+    sb_s(b, "    token: ");
+    sb_s(b, tokens[r->token]);
+    sb_s(b, "\n");
     if (r->token != MG_TOKEN_REQUIRED || (r->access && r->access->nelts)) {
         sb_s(b, "    access: {");
         for (int i = 0; r->access && i < r->access->nelts; i++) {
@@ -518,7 +528,11 @@ static void emit_rule(sb_t *b, const mg_policy_t *p, const mg_rule_t *r)
         }
         sb_s(b, "}\n");
     }
-    sb_f(b, "    deny: {status: %d", r->deny.status);
+    /* the loader keeps status within 400-599: always three digits */
+    char st[3] = {(char)('0' + r->deny.status / 100 % 10), (char)('0' + r->deny.status / 10 % 10),
+                  (char)('0' + r->deny.status % 10)};
+    sb_s(b, "    deny: {status: ");
+    sb_put(b, st, 3);
     if (r->deny.message) {
         sb_s(b, ", message: ");
         sb_str(b, r->deny.message);

@@ -1077,7 +1077,9 @@ static const char *default_name(apr_pool_t *pool, const char *file)
         n -= 5;
     else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
         n -= 4;
-    return n ? apr_pstrmemdup(pool, base, n) : "policy";
+    const char *name = apr_pstrmemdup(pool, base, n);
+    /* the name must itself be a valid `name:` for the canonical form to load */
+    return mg_lname_ok(name) ? name : "policy";
 }
 
 mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char *base_dir,
