@@ -66,6 +66,13 @@ static int tr_add_param(char *buf, size_t start, size_t end, mg_tr_t *out, mg_tr
             return -1;
         }
     }
+    /* A value ending in '.' could end the "tr:" path segment, and a segment
+     * ending in '.' is refused (Windows trailing dot); refusing it here keeps
+     * the normalised segment a valid one wherever the value lands. */
+    if (buf[end - 1] == '.') {
+        *why = "transformation value ends in a dot";
+        return -1;
+    }
     buf[dash] = '\0';
     buf[end] = '\0';
     /* At most MG_TR_MAX_PARAMS per step, so the quadratic scan is bounded. */

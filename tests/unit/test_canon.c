@@ -204,6 +204,9 @@ static const canon_case_t cases[] = {
     NO("/tr:w-100,w-200/a.jpg", NULL, "duplicate"),
     NO("/tr:w-100,,h-1/a.jpg", NULL, "empty"),
     NO("/tr:oi-a%20b/a.jpg", NULL, "character"),
+    /* fuzz finding: "w-30(." sorted last would end the segment in a dot */
+    NO("/tr:w-300,h-3:w-30(.,h-3,0-553/pAtl", NULL, "dot"),
+    NO("/a.jpg", "tr=oi-logo.", "dot"),
     NO("/a/", "tr=w-100", "directory"),
     NO("/", "tr=w-100", "directory"),
     NO("/a/b.jpg", "tr=", "empty"),

@@ -62,6 +62,8 @@ static const tr_case_t cases[] = {
     {"w-\xc3\xa9", NULL, "character"},
     {"w-\"x\"", NULL, "character"},
     {"w-a\\b", NULL, "character"},
+    {"oi-logo.", NULL, "dot"},
+    {"w-1,oi-a.:h-1", NULL, "dot"},
 };
 
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
