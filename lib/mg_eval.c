@@ -66,7 +66,7 @@ static int deny(ev_t *e, mg_reason_t reason, const char *fmt, ...)
     va_start(ap, fmt);
     d->detail = apr_pvsprintf(e->pool, fmt, ap);
     va_end(ap);
-    TRACE(e, "→ deny [%s]: %s", mg_reason_name(reason), d->detail);
+    TRACE(e, "%s → deny [%s]", d->detail, mg_reason_name(reason));
     return 1;
 }
 

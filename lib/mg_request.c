@@ -222,7 +222,10 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (req->client_ip == NULL || mg_ip_parse(req->client_ip, &d->client) != 0)
         d->client.family = 0;
-    if (req->peer_ip == NULL || mg_ip_parse(req->peer_ip, &d->peer) != 0)
+    /* Without a proxy in front both are the same string: parse once. */
+    if (req->peer_ip != NULL && req->client_ip != NULL && strcmp(req->peer_ip, req->client_ip) == 0)
+        d->peer = d->client;
+    else if (req->peer_ip == NULL || mg_ip_parse(req->peer_ip, &d->peer) != 0)
         d->peer.family = 0;
     for (int i = 0; d->peer.family && policy->trusted_proxies &&
                     i < policy->trusted_proxies->nelts && !d->peer_trusted;
