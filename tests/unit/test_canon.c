@@ -163,6 +163,8 @@ static const canon_case_t cases[] = {
     NO("/a/%e6%97.png", NULL, "UTF-8"),
     NO("/a/%80abc.png", NULL, "UTF-8"),
     NO("/a/\xc3(.png", NULL, "UTF-8"),
+    NO("/\xc0\xae\xc0\xae/etc/passwd", NULL, "UTF-8"),
+    NO("/a/\xed\xa0\x80.jpg", NULL, "UTF-8"),
     NO("/a/%c3/%a9.png", NULL, "UTF-8"),
     /* double encoding */
     NO("/a/%252e%252e/b.jpg", NULL, "double"),
