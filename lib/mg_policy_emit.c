@@ -328,7 +328,7 @@ static void emit_named_sets(sb_t *b, const mg_policy_t *p)
     sb_s(b, p->timewins->nelts ? "\n" : " {}\n");
 }
 
-/* Flow mapping, used for named profiles and for inline ones in rules. */
+/* Flow mapping, for a profile written inline in a rule. */
 static void emit_hotlink_body(sb_t *b, const mg_hotlink_t *h)
 {
     sb_s(b, "{allowed_origins: ");
@@ -353,8 +353,18 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         const mg_hotlink_t *h = &APR_ARRAY_IDX(p->hotlinks, i, mg_hotlink_t);
         sb_s(b, "\n  ");
         sb_str(b, h->name);
-        sb_s(b, ": ");
-        emit_hotlink_body(b, h);
+        sb_s(b, ":\n    allowed_origins: ");
+        sb_strs(b, h->allowed_origins);
+        sb_s(b, "\n    same_origin: ");
+        sb_bool(b, h->same_origin);
+        sb_s(b, "\n    fetch_metadata: ");
+        sb_bool(b, h->fetch_metadata);
+        sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? "\n    empty_referer: deny"
+                                                      : "\n    empty_referer: allow");
+        if (h->corp) {
+            sb_s(b, "\n    corp: ");
+            sb_str(b, h->corp);
+        }
     }
     sb_s(b, p->hotlinks->nelts ? "\n" : " {}\n");
 

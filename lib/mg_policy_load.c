@@ -553,9 +553,9 @@ static void load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
 static const char *const corp_values[] = {"same-site", "same-origin", "cross-origin", NULL};
 
 /* Origin patterns: "https://example.com", "https://" "*.example.com:8443",
- * "*.example.com", "example.com" — scheme optional, host with an optional
- * "*." prefix, optional port, nothing else. Returns the lower-cased form or
- * NULL. */
+ * "*.example.com", "example.com", "http://[2001:db8::1]:8080" — scheme
+ * optional, host with an optional "*." prefix (or an IPv6 literal), optional
+ * port, nothing else. Returns the lower-cased form or NULL. */
 static const char *origin_pattern(apr_pool_t *pool, const char *s)
 {
     const char *h = s, *end;
@@ -565,13 +565,26 @@ static const char *origin_pattern(apr_pool_t *pool, const char *s)
         h = s + 7;
     else if (strstr(s, "://"))
         return NULL;
-    if (strncmp(h, "*.", 2) == 0)
-        h += 2;
-    end = h;
-    while (*end && (isalnum((unsigned char)*end) || *end == '-' || *end == '.'))
-        end++;
-    if (end == h || *h == '.' || end[-1] == '.' || strstr(h, ".."))
-        return NULL;
+    if (*h == '[') { /* an IPv6 literal, as in a URL */
+        const char *rb = strchr(h, ']');
+        mg_ip_t ip;
+        if (!rb || rb - h > 64)
+            return NULL;
+        char lit[72];
+        memcpy(lit, h + 1, (size_t)(rb - h - 1));
+        lit[rb - h - 1] = 0;
+        if (mg_ip_parse(lit, &ip) != 0 || ip.family != 6)
+            return NULL;
+        end = rb + 1;
+    } else {
+        if (strncmp(h, "*.", 2) == 0)
+            h += 2;
+        end = h;
+        while (*end && (isalnum((unsigned char)*end) || *end == '-' || *end == '.'))
+            end++;
+        if (end == h || *h == '.' || end[-1] == '.' || strstr(h, ".."))
+            return NULL;
+    }
     if (*end == ':') {
         const char *p = end + 1;
         long port = 0;
@@ -783,26 +796,26 @@ static void load_transform(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *
             const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
             mg_tr_t tr;
             const char *why = NULL;
-            if (mg_transform_parse(c->tmp, it->str, &tr, &why) != 0 || tr.nsteps != 1 ||
-                tr.steps[0].nparams != 1) {
+            if (mg_transform_parse(c->tmp, it->str, &tr, &why) != 0 || tr.nsteps == 0) {
                 mg_lerr(c, it, "bad-transform",
-                        "require entry '%s' must be one key-value parameter such as "
-                        "oi-logo.png%s%s",
-                        it->str, why ? ": " : "", why ? why : "");
+                        "require entry '%s' is not key-value parameters such as oi-logo.png: %s",
+                        it->str, why ? why : "empty");
                 continue;
             }
             *(const char **)apr_array_push(t.require) = mg_transform_normalize(c->pool, &tr);
             /* a required parameter that `params` refuses makes every URL fail */
-            if (t.params->nelts && t.sets->nelts == 0) {
-                int listed = 0;
-                for (int j = 0; j < t.params->nelts && !listed; j++)
-                    listed = !strcmp(APR_ARRAY_IDX(t.params, j, mg_tr_constraint_t).param,
-                                     tr.steps[0].params[0].key);
-                if (!listed)
-                    mg_lwarn(c, it, "unsatisfiable",
-                             "required parameter '%s' is not listed in params, so no "
-                             "transformation can pass",
-                             tr.steps[0].params[0].key);
+            for (int s = 0; s < tr.nsteps && t.params->nelts && t.sets->nelts == 0; s++) {
+                for (int q = 0; q < tr.steps[s].nparams; q++) {
+                    const char *key = tr.steps[s].params[q].key;
+                    int listed = 0;
+                    for (int j = 0; j < t.params->nelts && !listed; j++)
+                        listed = !strcmp(APR_ARRAY_IDX(t.params, j, mg_tr_constraint_t).param, key);
+                    if (!listed)
+                        mg_lwarn(c, it, "unsatisfiable",
+                                 "required parameter '%s' is not listed in params, so no "
+                                 "transformation can pass",
+                                 key);
+                }
             }
         }
     }

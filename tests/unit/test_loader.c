@@ -6,6 +6,7 @@
 #include <time.h>
 #include <string.h>
 
+#include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <openssl/evp.h>
@@ -215,8 +216,8 @@ static const err_case_t err_cases[] = {
      NULL, NULL},
     {"bad transformation set", V1 "transforms:\n  p: {sets: [\"w-,h-5\"]}\n" R0, 3, 14,
      "bad-transform", NULL, NULL},
-    {"require entry must be one parameter", V1 "transforms:\n  p: {require: [\"w-1,h-2\"]}\n" R0, 3,
-     17, "bad-transform", NULL, NULL},
+    {"require entry must be key-value parameters",
+     V1 "transforms:\n  p: {require: [\"w-1,h\"]}\n" R0, 3, 17, "bad-transform", NULL, NULL},
     {"min above max", V1 "transforms:\n  p:\n    params:\n      w: {min: 500, max: 100}\n" R0, 5,
      26, "reversed-range", NULL, NULL},
     {"unknown roles_from source gets a hint", V1 "identity:\n  roles_from: [user]\n" R0, 3, 16,
@@ -668,6 +669,134 @@ START_TEST(test_digest_changes_when_a_decision_changes)
 }
 END_TEST
 
+START_TEST(test_every_complete_example_in_the_policy_docs_loads)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    ck_assert_int_eq(
+        apr_file_open(&f, MG_SRCDIR "/docs/policy.md", APR_FOPEN_READ, 0, mg_test_pool),
+        APR_SUCCESS);
+    ck_assert_int_eq(apr_file_info_get(&fi, APR_FINFO_SIZE, f), APR_SUCCESS);
+    char *doc = apr_palloc(mg_test_pool, (apr_size_t)fi.size + 1);
+    apr_size_t got = 0;
+    ck_assert_int_eq(apr_file_read_full(f, doc, (apr_size_t)fi.size, &got), APR_SUCCESS);
+    doc[got] = 0;
+    apr_file_close(f);
+    int examples = 0;
+    for (char *p = strstr(doc, "```yaml\n"); p; p = strstr(p, "```yaml\n")) {
+        p += 8;
+        char *end = strstr(p, "```");
+        ck_assert_ptr_nonnull(end);
+        if (strncmp(p, "version: 1\n", 11) == 0) {
+            mg_policy_t *pol = load_len(p, (size_t)(end - p));
+            ck_assert_msg(pol != NULL, "docs example %d refused:\n%s", examples + 1, all_diags());
+            examples++;
+        }
+        p = end + 3;
+    }
+    ck_assert_int_ge(examples, 1);
+}
+END_TEST
+
+START_TEST(test_warnings_do_not_refuse_the_policy)
+{
+    mg_policy_t *p = load_ok("version: 1\n"
+                             "keys: [{id: k, file: keys/k2026.key}]\n"
+                             "transforms:\n  t: {params: {w: {max: 9}}, require: [oi-x]}\n"
+                             "rules:\n"
+                             "  - id: a\n    path: /a\n    token: required\n"
+                             "    access: {anonymous: view}\n" /* 9:13 unused-access */
+                             "  - id: b\n    path: /b\n    country: {allow: [de]}\n"
+                             "    ip: {allow: []}\n    access: {anonymous: view}\n");
+    ck_diag(4, 40, "unsatisfiable");
+    ck_diag(9, 13, "unused-access");
+    ck_diag(12, 14, "no-country-source");
+    ck_diag(13, 17, "empty-allow");
+    ck_assert_int_eq(ds->warnings, 4);
+    ck_assert_str_eq(
+        APR_ARRAY_IDX(APR_ARRAY_IDX(p->rules, 1, mg_rule_t).country_allow, 0, const char *), "DE");
+}
+END_TEST
+
+START_TEST(test_buffer_without_name_or_directory_loads)
+{
+    const char *yaml = "version: 1\nrules: []\n";
+    mg_policy_t *p = NULL;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_load_buffer(mg_test_pool, NULL, NULL, yaml, strlen(yaml), &p, ds),
+                     MG_OK);
+    ck_assert_str_eq(mg_policy_name(p), "policy");
+    /* the canonical form of a nameless buffer is itself loadable */
+    ck_assert_ptr_nonnull(load_ok(mg_policy_emit(mg_test_pool, p)));
+}
+END_TEST
+
+/* Every kind of value the emitter writes, in one policy. */
+static const char *const kitchen_sink =
+    "version: 1\nname: sink\ndefault: allow\ntimezone: Europe/Berlin\ndownload_param: dl\n"
+    "login: {url: /login, return_param: back}\n"
+    "trusted_proxies: [10.0.0.0/8, \"fd00::/8\"]\n"
+    "roles: [staff, member, \"team:x\"]\n"
+    "identity:\n  users: {alice: [staff, member], \"bob smith\": [\"team:x\"]}\n"
+    "  roles_from: [{header: X-Roles, separator: \";\", prefix: \"mg-\"}, users]\n"
+    "  authenticated_role: member\n"
+    "country: {from: {header: CF-IPCountry}}\n"
+    "classes: {docs: [pdf, odt], raw: [cr2]}\n"
+    "ip_sets: {office: [192.0.2.0/24, \"2001:db8::/32\"], vpn: [198.51.100.0/25]}\n"
+    "time_windows:\n  nights: {days: [Friday, sat], hours: [\"22:00-06:00\"]}\n"
+    "  xmas: {timezone: UTC, dates: [\"2026-12-24..2026-12-26\"]}\n"
+    "hotlink:\n  own: {allowed_origins: [\"*.example.com\", \"http://[2001:db8::1]:8080\"], "
+    "fetch_metadata: false, corp: cross-origin}\n"
+    "transforms:\n  thumbs: {forms: [query], params: {w: {min: 1, max: 640}, f: {values: [webp]}, "
+    "e: null}}\n  fixed: {sets: [\"w-100\", \"h-5,w-5:rt-90\"], require: [\"l-x,i-y\"]}\n"
+    "keys:\n  - {id: k2026, file: keys/k2026.key, sign: true}\n  - {id: old, alg: hmac-sha256, "
+    "file: "
+    "keys/k2026.key}\n"
+    "tokens: {grace: 1h30m, clock_skew: 90s, cookie: mgc, max_ttl: 2w}\n"
+    "rules:\n"
+    "  - id: a\n    path: [/a/, \"/a/**/*.jpg\"]\n    classes: [raw, image]\n"
+    "    methods: [POST, GET]\n    ip: {allow: [office, vpn, 203.0.113.9], deny: [vpn]}\n"
+    "    country: {allow: [de, AT], deny: [kp]}\n    time: [nights, xmas]\n"
+    "    hotlink: {allowed_origins: [example.org], empty_referer: deny}\n    transforms: thumbs\n"
+    "    token: alternative\n    access: {anonymous: none, \"team:x\": download, authenticated: "
+    "view}\n"
+    "    deny: {status: 451, page: /errors/451.html}\n    login: false\n    corp: same-origin\n"
+    "  - {id: b, path: /b, transforms: none, hotlink: own, token: required}\n"
+    "  - {id: c, path: /c, access: {staff: view}, deny: {message: \"Staff \\\"only\\\"\"}}\n";
+
+START_TEST(test_emit_round_trip_covers_every_kind_of_value)
+{
+    mg_policy_t *p1 = load_ok(kitchen_sink);
+    const char *e1 = mg_policy_emit(mg_test_pool, p1);
+    mg_policy_t *p2 = load_ok(e1);
+    const char *e2 = mg_policy_emit(mg_test_pool, p2);
+    ck_assert_str_eq(e1, e2);
+    ck_assert_str_eq(mg_policy_digest(p1), mg_policy_digest(p2));
+    /* spot checks that the canonical form kept the meaning */
+    const mg_rule_t *a = &APR_ARRAY_IDX(p2->rules, 0, mg_rule_t);
+    ck_assert_int_eq(a->ip_allow->cidrs->nelts, 4); /* office (2), vpn (1), one inline */
+    ck_assert_str_eq(a->ip_deny->name, "vpn");
+    ck_assert_int_eq(a->methods, MG_M_GET | MG_M_POST);
+    ck_assert_int_eq(a->deny.status, 451);
+    ck_assert_str_eq(a->deny.page, "/errors/451.html");
+    ck_assert_ptr_null(a->hotlink->name);
+    ck_assert_int_eq(a->hotlink->empty_referer, MG_EMPTY_REF_DENY);
+    ck_assert_int_eq(a->time->nelts, 2);
+    ck_assert_int_eq(a->login, 0);
+    ck_assert_int_eq(APR_ARRAY_IDX(p2->rules, 1, mg_rule_t).login, 1);
+    ck_assert_int_eq(APR_ARRAY_IDX(p2->rules, 1, mg_rule_t).access->nelts, 0);
+    ck_assert_str_eq(APR_ARRAY_IDX(p2->rules, 2, mg_rule_t).deny.message, "Staff \"only\"");
+    ck_assert_int_eq(p2->tokens.grace, apr_time_from_sec(5400));
+    ck_assert_int_eq(p2->tokens.max_ttl, apr_time_from_sec(14 * 86400));
+    ck_assert_uint_eq(APR_ARRAY_IDX(p2->timewins, 0, mg_timewin_t).days, (1u << 5) | (1u << 6));
+    ck_assert_str_eq(APR_ARRAY_IDX(APR_ARRAY_IDX(p2->transforms, 1, mg_transform_policy_t).sets, 1,
+                                   const char *),
+                     "h-5,w-5:rt-90");
+    ck_assert_int_eq(p2->deflt, MG_DEFAULT_ALLOW);
+    ck_assert_str_eq(APR_ARRAY_IDX(p2->users, 1, mg_user_roles_t).user, "bob smith");
+}
+END_TEST
+
 /* ------------------------------------------------------------ performance */
 
 static double thread_cpu_ms(void)
@@ -754,6 +883,9 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_hotlink_inline_and_named_profiles);
     tcase_add_test(tc, test_transform_profiles_keep_normalised_sets);
     tcase_add_test(tc, test_key_files_resolve_against_the_policy_directory);
+    tcase_add_test(tc, test_every_complete_example_in_the_policy_docs_loads);
+    tcase_add_test(tc, test_warnings_do_not_refuse_the_policy);
+    tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("emit");
@@ -762,6 +894,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_emit_writes_every_default_explicitly);
     tcase_add_test(tc, test_emit_quotes_strings_that_yaml_would_misread);
     tcase_add_test(tc, test_digest_changes_when_a_decision_changes);
+    tcase_add_test(tc, test_emit_round_trip_covers_every_kind_of_value);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("performance");
