@@ -1,0 +1,134 @@
+#!/bin/sh
+# run-vectors.sh — every signer against the token-format-v1 test vectors and
+# against each other:
+#   1. the C signer (mgctl sign, $MGCTL) reproduces every vector of
+#      vectors.json, and mgctl verify accepts every vector link;
+#   2. sign.py, sign.js and sign.php reproduce every vector;
+#   3. all four sign a list of awkward URLs (encodings, dot segments, tr:,
+#      non-ASCII, reserved characters) and must agree byte for byte.
+# Run by `make check` (exit 77 = skipped when an interpreter is missing).
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+vectors="$here/vectors.json"
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+for tool in "$PYTHON" node php; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "SKIP: $tool is not installed (the quickstart installs python3, nodejs and php-cli)"
+        exit 77
+    fi
+done
+if [ -z "${MGCTL:-}" ] || [ ! -x "$MGCTL" ]; then
+    echo "SKIP: \$MGCTL does not name the built mgctl (make check sets it)"
+    exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mg-vectors.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+fail=0
+
+echo "== C signer (mgctl sign / mgctl verify)"
+"$PYTHON" - "$MGCTL" "$vectors" "$tmp" <<'EOF' || fail=1
+import ipaddress, json, os, subprocess, sys
+mgctl, vectors, tmp = sys.argv[1:4]
+data = json.load(open(vectors, encoding="utf-8"))
+for kid, k in data["keys"].items():
+    for suffix, text in (("key", k["key"]), ("pub", k.get("public"))):
+        if text is not None:
+            path = os.path.join(tmp, kid + "." + suffix)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(text)
+failed = 0
+for v in data["vectors"]:
+    key = os.path.join(tmp, v["key"] + ".key")
+    args = [mgctl, "sign", "--key-file", key, "--key-id", v["key"], "--expires", str(v["expires"]),
+            "--now", "2026-06-01T00:00:00Z", "--format", "json"]
+    for opt, field in (("--not-before", "not_before"), ("--ip", "ip"), ("--prefix", "prefix"),
+                       ("--access", "access")):
+        if field in v:
+            args += [opt, str(v[field])]
+    if v.get("cookie"):
+        got = json.loads(subprocess.run(args + ["--cookie"], capture_output=True, check=True,
+                                        text=True).stdout)["value"]
+    else:
+        got = json.loads(subprocess.run(args + [v["url"]], capture_output=True, check=True,
+                                        text=True).stdout)["url"]
+    ok = got == v["expected"]
+    if ok and not v.get("cookie"):
+        # the server side: verify with the public half where there is one
+        pub = os.path.join(tmp, v["key"] + ".pub")
+        vargs = [mgctl, "verify", "--key-file", pub if os.path.exists(pub) else key,
+                 "--key-id", v["key"], "--now", "2026-06-01T00:00:00Z"]
+        if "ip" in v:
+            net = ipaddress.ip_network(v["ip"])
+            vargs += ["--ip", str(net[1] if net.num_addresses > 1 else net[0])]
+        r = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
+        if r.returncode != 0:
+            print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], r.stdout))
+            failed += 1
+            continue
+    if ok:
+        print("ok    " + v["name"])
+    else:
+        failed += 1
+        print("FAIL  %s:\n  got      %s\n  expected %s" % (v["name"], got, v["expected"]))
+print("mgctl: %d passed, %d failed" % (len(data["vectors"]) - failed, failed))
+sys.exit(1 if failed else 0)
+EOF
+
+echo "== Python"
+(cd "$here" && "$PYTHON" sign.py --vectors "$vectors") || fail=1
+echo "== Node.js"
+(cd "$here" && node sign.js --vectors "$vectors") || fail=1
+echo "== PHP"
+(cd "$here" && php sign.php --vectors "$vectors") || fail=1
+
+echo "== all four signers agree on awkward URLs"
+printf 'mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n' >"$tmp/agree.key"
+chmod 600 "$tmp/agree.key"
+cat >"$tmp/urls" <<'EOF'
+/a/b/../c/./d.jpg
+//x///y.jpg
+/%E2%82%AC/x.jpg
+/a+b/c%2Bd.jpg?x=a+b&y=%2B&z=%20
+/tr%3Aw-1/a.jpg
+/a/b.jpg?tr=w-2,h-1:rt-90&z=&z=1
+/a/B.JPG?%C3%A9=%C3%A8&%C3%A9=a
+/dir/
+/dir/sub/.
+/dir/sub/..
+/a;x/b.jpg;y=1
+/a/100%25.jpg
+/~user/%7Efile.jpg
+/a/b.jpg?q=%25&r=%2541
+/a/b.jpg?&&a=1&&
+/a/b.jpg?a==b&c
+/a/b.jpg?name=a%3Db%26c&path=/x/y:z,w@h
+/日本/テスト.png?キー=値
+/a/'quote'(1)!*$.jpg
+/a/tr:oi-logo.png,w-10,h-20:q-80/b.webp?v=3
+https://cdn.example.com/a/b.mp4?x=1
+http://[2001:db8::1]:8080/a.jpg
+EOF
+exp=1798761599
+"$MGCTL" sign --key-file "$tmp/agree.key" --key-id agree --expires "$exp" <"$tmp/urls" >"$tmp/c.out" || fail=1
+# shellcheck disable=SC2046
+set -- $(cat "$tmp/urls")
+(cd "$here" && "$PYTHON" sign.py --key-file "$tmp/agree.key" --key-id agree --expires "$exp" "$@") >"$tmp/py.out" || fail=1
+(cd "$here" && node sign.js --key-file "$tmp/agree.key" --key-id agree --expires "$exp" "$@") >"$tmp/js.out" || fail=1
+(cd "$here" && php sign.php --key-file "$tmp/agree.key" --key-id agree --expires "$exp" "$@") >"$tmp/php.out" || fail=1
+for lang in py js php; do
+    if cmp -s "$tmp/c.out" "$tmp/$lang.out"; then
+        echo "ok    mgctl = $lang ($(wc -l <"$tmp/c.out") URLs)"
+    else
+        echo "FAIL  mgctl and $lang differ:"
+        diff "$tmp/c.out" "$tmp/$lang.out"
+        fail=1
+    fi
+done
+
+[ "$fail" -eq 0 ] && echo "PASS: every signer reproduces every vector" || echo "FAIL"
+exit "$fail"
