@@ -182,9 +182,11 @@ LogFormat "%h %>s \\"%r\\" mg=%<{{MG_DECISION}}n reason=%<{{MG_REASON}}n rule=%<
 CustomLog "{self.access_log_path}" mg
 TypesConfig /etc/mime.types
 StartServers 1
-ServerLimit 2
+ServerLimit 4
 ThreadsPerChild 10
-MaxRequestWorkers 20
+MinSpareThreads 5
+MaxSpareThreads 30
+MaxRequestWorkers 40
 KeepAlive Off
 Timeout 20
 GracefulShutdownTimeout 3
@@ -230,11 +232,15 @@ DocumentRoot "{self.htdocs}"
             if self.proc.poll() is not None:
                 raise RuntimeError(f"apache2 exited with {self.proc.returncode}:\n"
                                    + self.startup_output())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            # The port accepts as soon as the parent listens, before it has
+            # installed its signal handlers: wait for the line it logs after.
+            if self.generations() >= 1:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("apache2 did not answer in time:\n" + self.startup_output())
 
