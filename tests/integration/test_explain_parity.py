@@ -1,0 +1,128 @@
+"""The same request gets the same decision, rule and reason in Apache and in
+`mgctl explain --format json` (both run libmg)."""
+
+import json
+
+import pytest
+
+from conftest import htpasswd
+
+JPEG = b"\xff\xd8\xff\xe0 parity"
+
+POLICY = """\
+version: 1
+default: deny
+login:
+  url: /login
+roles: [subscriber, staff]
+identity:
+  users:
+    alice: [subscriber]
+    bob: [staff]
+  roles_from:
+    - users
+    - env: TEST_ROLES
+country:
+  from: {env: TEST_COUNTRY}
+hotlink:
+  own:
+    allowed_origins: ["https://good.example"]
+    empty_referer: allow
+transforms:
+  wm:
+    params:
+      w: {max: 1000}
+      oi: {values: [logo.png]}
+    require: ["oi-logo.png"]
+rules:
+  - id: thumbs
+    path: /p/thumbs/
+    classes: [image]
+    hotlink: own
+    access: {anonymous: view}
+  - id: originals
+    path: /p/
+    classes: [image]
+    access: {anonymous: none, subscriber: view, staff: download}
+  - id: previews
+    path: /pv/
+    classes: [image]
+    transforms: wm
+    access: {anonymous: view}
+  - id: office
+    path: /office/
+    ip: {allow: [10.0.0.0/8]}
+    access: {anonymous: view}
+  - id: geo
+    path: /geo/
+    country: {deny: [KP]}
+    access: {anonymous: view}
+"""
+
+CONF = """\
+MediaGuardPolicy parity @POLICIES@/parity.yaml
+SetEnvIf X-Test-Roles "^(.+)$" TEST_ROLES=$1
+SetEnvIf X-Test-Country "^(.+)$" TEST_COUNTRY=$1
+<Location "/">
+    AuthType Basic
+    AuthName "parity"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard parity
+</Location>
+"""
+
+IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+NAV = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+
+# (target, request headers, basic-auth user, explain extra args)
+CASES = [
+    ("/p/thumbs/a.jpg?n=1", IMG, None, []),
+    ("/p/thumbs/a.jpg?n=2", {**IMG, "Referer": "https://evil.example/x"}, None, []),
+    ("/p/thumbs/a.jpg?n=3", {**IMG, "Referer": "https://good.example/x"}, None, []),
+    ("/p/a.jpg?n=4", NAV, None, []),
+    ("/p/a.jpg?n=5&download=1", IMG, "alice", []),
+    ("/p/a.jpg?n=6&download=1", IMG, "bob", []),
+    ("/p/a.jpg?n=7", {**IMG, "X-Test-Roles": "subscriber"}, None, ["-e", "TEST_ROLES=subscriber"]),
+    ("/pv/tr:w-300,oi-logo.png/a.jpg?n=8", IMG, None, []),
+    ("/pv/tr:w-300/a.jpg?n=9", IMG, None, []),
+    ("/pv/a.jpg?n=10&tr=w-5000,oi-logo.png", IMG, None, []),
+    ("/office/a.jpg?n=11", IMG, None, []),
+    ("/geo/a.jpg?n=12", {**IMG, "X-Test-Country": "KP"}, None, ["-e", "TEST_COUNTRY=KP"]),
+    ("/geo/a.jpg?n=13", IMG, None, []),
+    ("/nowhere/a.txt?n=14", IMG, None, []),
+    ("/p/%2e%2e/p/thumbs/a.jpg?n=15", IMG, None, []),
+]
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("parity", CONF, policies={"parity.yaml": POLICY}, start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    return s.start()
+
+
+@pytest.mark.parametrize("target,headers,user,extra", CASES,
+                         ids=[c[0].split("?n=")[1].split("&")[0] for c in CASES])
+def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra):
+    auth = (user, {"alice": "a", "bob": "b"}[user]) if user else None
+    srv.raw(target, headers=headers) if auth is None else srv.get(target, headers=headers,
+                                                                   auth=auth)
+    line = srv.last_access(f" {target} HTTP/1.1")
+    assert line, srv.access_log()
+    fields = dict(kv.split("=", 1) for kv in line.split() if kv.split("=")[0] in
+                  ("mg", "reason", "rule"))
+
+    args = ["explain", "--policy", srv.policy_dir / "parity.yaml", "--format", "json",
+            "--ip", "127.0.0.1"]
+    for k, v in headers.items():
+        if not k.startswith("X-Test-"):
+            args += ["-H", f"{k}: {v}"]
+    args += ["-H", f"Host: 127.0.0.1:{srv.port}"]
+    if user:
+        args += ["--user", user]
+    p = mgctl(*args, *extra, target)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert (fields["mg"], fields["reason"], fields["rule"]) == \
+        (d["decision"], d["reason"], d["rule"] or "-"), (line, d)
