@@ -1,0 +1,327 @@
+/* test_mgctl.c — mgctl's shared helpers (mgctl_util.c) and the policy test
+ * file reader (mgctl_testfile.c): JSON escaping, the request a test or
+ * explain builds, and test-file diagnostics. */
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg.h"
+#include "mg_policy.h"
+#include "mg_test.h"
+#include "mgctl_testfile.h"
+#include "mgctl_util.h"
+
+static const char policy_yaml[] = "version: 1\n"
+                                  "name: t\n"
+                                  "roles: [staff, member]\n"
+                                  "identity:\n"
+                                  "  roles_from:\n"
+                                  "    - env: GROUPS\n"
+                                  "    - note: more-groups\n"
+                                  "rules:\n"
+                                  "  - id: all\n"
+                                  "    path: /\n"
+                                  "    access: {staff: download, member: view}\n";
+
+static mg_policy_t *load_policy(void)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mg_policy_t *p = NULL;
+    ck_assert_int_eq(mg_policy_load_buffer(mg_test_pool, "t.yaml", NULL, policy_yaml,
+                                           strlen(policy_yaml), &p, ds),
+                     MG_OK);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static mgctl_testfile_t *parse_ok(const char *yaml)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mgctl_testfile_t *tf = NULL;
+    mg_status_t st =
+        mgctl_testfile_parse(mg_test_pool, "dir/t.test.yaml", yaml, strlen(yaml), &tf, ds);
+    if (st != MG_OK) {
+        const mg_diag_t *d = (const mg_diag_t *)ds->items->elts;
+        ck_abort_msg("unexpected error: %s", mg_diag_format(mg_test_pool, &d[0]));
+    }
+    return tf;
+}
+
+/* The first diagnostic, formatted, of a test file that must be refused. */
+static const char *parse_error(const char *yaml)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mgctl_testfile_t *tf = NULL;
+    ck_assert_int_eq(mgctl_testfile_parse(mg_test_pool, "t.yaml", yaml, strlen(yaml), &tf, ds),
+                     MG_EINVAL);
+    ck_assert_ptr_null(tf);
+    ck_assert_int_gt(ds->errors, 0);
+    mg_diags_sort(ds);
+    return mg_diag_format(mg_test_pool, (const mg_diag_t *)ds->items->elts);
+}
+
+START_TEST(test_json_str_escapes_quotes_controls_and_invalid_utf8)
+{
+    ck_assert_str_eq(mgctl_json_str(mg_test_pool, NULL), "null");
+    ck_assert_str_eq(mgctl_json_str(mg_test_pool, "a\"b\\c\n\t\x01"),
+                     "\"a\\\"b\\\\c\\n\\t\\u0001\"");
+    /* valid UTF-8 passes, a lone continuation byte and an overlong '/' do not */
+    ck_assert_str_eq(mgctl_json_str(mg_test_pool, "\xe2\x86\x92"), "\"\xe2\x86\x92\"");
+    ck_assert_str_eq(mgctl_json_str(mg_test_pool, "x\x80y"), "\"x\\ufffdy\"");
+    ck_assert_str_eq(mgctl_json_str(mg_test_pool, "\xc0\xaf"), "\"\\ufffd\\ufffd\"");
+}
+END_TEST
+
+START_TEST(test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragment)
+{
+    mg_policy_t *p = load_policy();
+    mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
+    mg_request_t req;
+    const char *why;
+    s->url = "https://user:pw@Media.Example.com/a/b.jpg?x=1&y=%20#frag";
+    ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_OK);
+    ck_assert_str_eq(req.scheme, "https");
+    ck_assert_str_eq(req.host, "Media.Example.com");
+    ck_assert_str_eq(req.raw_path, "/a/b.jpg");
+    ck_assert_str_eq(req.query, "x=1&y=%20");
+    ck_assert_str_eq(req.method, "GET");
+    ck_assert_str_eq(req.client_ip, "127.0.0.1");
+    ck_assert_str_eq(req.peer_ip, "127.0.0.1");
+}
+END_TEST
+
+START_TEST(test_request_host_header_wins_over_url_and_peer_defaults_to_ip)
+{
+    mg_policy_t *p = load_policy();
+    mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
+    mg_request_t req;
+    const char *why;
+    s->url = "http://a.example/x.jpg";
+    s->ip = "192.0.2.1";
+    apr_table_set(s->headers, "host", "b.example");
+    apr_table_set(s->headers, "sec-fetch-site", "cross-site");
+    apr_table_set(s->headers, "REFERER", "https://evil.example/");
+    ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_OK);
+    ck_assert_str_eq(req.host, "b.example");
+    ck_assert_str_eq(req.sec_fetch_site, "cross-site");
+    ck_assert_str_eq(req.referer, "https://evil.example/");
+    ck_assert_str_eq(req.peer_ip, "192.0.2.1");
+    ck_assert_ptr_null(req.query);
+}
+END_TEST
+
+START_TEST(test_request_lookup_serves_env_notes_and_headers_separately)
+{
+    mg_policy_t *p = load_policy();
+    mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
+    mg_request_t req;
+    const char *why;
+    s->url = "/x";
+    apr_table_set(s->env, "GROUPS", "staff");
+    apr_table_set(s->notes, "more-groups", "member");
+    apr_table_set(s->headers, "X-Roles", "h");
+    ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_OK);
+    ck_assert_str_eq(req.lookup(req.lookup_ctx, MG_LOOKUP_ENV, "groups"), "staff");
+    ck_assert_ptr_null(req.lookup(req.lookup_ctx, MG_LOOKUP_ENV, "more-groups"));
+    ck_assert_str_eq(req.lookup(req.lookup_ctx, MG_LOOKUP_NOTE, "more-groups"), "member");
+    ck_assert_str_eq(req.lookup(req.lookup_ctx, MG_LOOKUP_HEADER, "x-roles"), "h");
+    ck_assert_ptr_null(req.lookup(req.lookup_ctx, MG_LOOKUP_HEADER, "GROUPS"));
+}
+END_TEST
+
+START_TEST(test_env_roles_reach_the_evaluator_through_the_built_request)
+{
+    mg_policy_t *p = load_policy();
+    mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why;
+    s->url = "/x.jpg?download=1";
+    s->user = "u";
+    apr_table_set(s->env, "GROUPS", "staff");
+    ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_OK);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    ck_assert_int_eq(d.outcome, MG_OUTCOME_ALLOW);
+    ck_assert_int_eq(d.access, MG_ACCESS_DOWNLOAD);
+    ck_assert_int_eq(mgctl_decision_http_status(&d), 200);
+}
+END_TEST
+
+START_TEST(test_http_status_follows_the_outcome)
+{
+    mg_decision_t d;
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(mgctl_decision_http_status(&d), 403); /* zero value: deny 403 */
+    d.status = 451;
+    ck_assert_int_eq(mgctl_decision_http_status(&d), 451);
+    d.outcome = MG_OUTCOME_LOGIN;
+    ck_assert_int_eq(mgctl_decision_http_status(&d), 302);
+    d.outcome = MG_OUTCOME_AUTH;
+    ck_assert_int_eq(mgctl_decision_http_status(&d), 401);
+}
+END_TEST
+
+START_TEST(test_undeclared_role_is_named)
+{
+    mg_policy_t *p = load_policy();
+    apr_array_header_t *roles = apr_array_make(mg_test_pool, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(roles, const char *) = "member";
+    ck_assert_ptr_null(mgctl_undeclared_role(p, roles));
+    APR_ARRAY_PUSH(roles, const char *) = "stafff";
+    ck_assert_str_eq(mgctl_undeclared_role(p, roles), "stafff");
+}
+END_TEST
+
+START_TEST(test_testfile_resolves_policy_next_to_the_test_file)
+{
+    mgctl_testfile_t *tf = parse_ok("policy: ../p.yaml\n"
+                                    "tests:\n"
+                                    "  - name: a\n"
+                                    "    request: {url: /a}\n"
+                                    "    expect: {decision: allow, status: 0200, rule: ~}\n");
+    ck_assert_str_eq(tf->policy_path, "dir/../p.yaml");
+    ck_assert_int_eq(tf->cases->nelts, 1);
+    const mgctl_case_t *c = &APR_ARRAY_IDX(tf->cases, 0, mgctl_case_t);
+    ck_assert_int_eq(c->line, 3);
+    ck_assert_int_eq(c->expect->nelts, 3);
+    const mgctl_expect_t *e = (const mgctl_expect_t *)c->expect->elts;
+    ck_assert_str_eq(e[1].field, "status");
+    ck_assert_str_eq(e[1].value, "200"); /* normalised, compares with the decision's text */
+    ck_assert_str_eq(e[2].field, "rule");
+    ck_assert_ptr_null(e[2].value); /* ~ = expected absent */
+}
+END_TEST
+
+START_TEST(test_testfile_defaults_merge_and_null_takes_values_back)
+{
+    mgctl_testfile_t *tf =
+        parse_ok("policy: p.yaml\n"
+                 "defaults:\n"
+                 "  user: eve\n"
+                 "  time: 2026-11-23T10:00:00Z\n"
+                 "  headers: {Host: h.example, Sec-Fetch-Site: same-origin}\n"
+                 "tests:\n"
+                 "  - name: merged\n"
+                 "    request: {url: /a, headers: {Referer: 'https://r.example/'}}\n"
+                 "    expect: {decision: allow}\n"
+                 "  - name: taken back\n"
+                 "    request: {url: /b, user: ~, headers: {Sec-Fetch-Site: ~}}\n"
+                 "    expect: {decision: allow}\n");
+    const mgctl_case_t *c = (const mgctl_case_t *)tf->cases->elts;
+    ck_assert_str_eq(c[0].spec->user, "eve");
+    ck_assert_int_eq(c[0].time_set, 1);
+    ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Host"), "h.example");
+    ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Sec-Fetch-Site"), "same-origin");
+    ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Referer"), "https://r.example/");
+    ck_assert_ptr_null(c[1].spec->user);
+    ck_assert_ptr_null(apr_table_get(c[1].spec->headers, "Sec-Fetch-Site"));
+    ck_assert_str_eq(apr_table_get(c[1].spec->headers, "Host"), "h.example");
+    ck_assert_ptr_null(apr_table_get(c[1].spec->headers, "Referer")); /* no leak between cases */
+}
+END_TEST
+
+START_TEST(test_testfile_unknown_key_has_position_and_hint)
+{
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a}\n"
+                                 "    expct: {decision: allow}\n"),
+                     "t.yaml:3:5: error: test 'a' needs an 'expect'");
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a, rols: [x]}\n"
+                                 "    expect: {decision: allow}\n"),
+                     "t.yaml:4:24: error: unknown key 'rols' in request (did you mean 'roles'?)");
+}
+END_TEST
+
+START_TEST(test_testfile_bad_values_are_refused_where_written)
+{
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a}\n"
+                                 "    expect: {decision: allow, reason: hotlnk}\n"),
+                     "t.yaml:5:39: error: unknown reason 'hotlnk' (did you mean 'hotlink'?)");
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a, time: tomorrow}\n"
+                                 "    expect: {decision: allow}\n"),
+                     "t.yaml:4:30: error: 'time' is not an RFC 3339 time: 'tomorrow' (write e.g. "
+                     "2026-11-23T10:00:00Z or 2026-11-23T11:00:00+01:00)");
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "defaults: {url: /x}\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a}\n"
+                                 "    expect: {decision: allow}\n"),
+                     "t.yaml:2:12: error: 'url' belongs in each test's request, not in defaults");
+}
+END_TEST
+
+START_TEST(test_testfile_needs_decision_unique_names_and_some_tests)
+{
+    ck_assert_str_eq(
+        parse_error("policy: p.yaml\n"
+                    "tests:\n"
+                    "  - name: a\n"
+                    "    request: {url: /a}\n"
+                    "    expect: {rule: x}\n"),
+        "t.yaml:5:13: error: 'expect' needs a 'decision' (allow, deny, login or auth)");
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - {name: a, request: {url: /a}, expect: {decision: deny}}\n"
+                                 "  - {name: a, request: {url: /b}, expect: {decision: deny}}\n"),
+                     "t.yaml:4:12: error: two test cases are named 'a'");
+    ck_assert_str_eq(parse_error("policy: p.yaml\ntests: []\n"),
+                     "t.yaml:2:8: error: 'tests' is empty: a test file without tests proves "
+                     "nothing");
+}
+END_TEST
+
+START_TEST(test_expect_actual_reports_absent_fields_as_null)
+{
+    mg_decision_t d;
+    memset(&d, 0, sizeof(d));
+    d.outcome = MG_OUTCOME_ALLOW;
+    d.access = MG_ACCESS_VIEW;
+    d.reason = MG_R_ALLOWED;
+    d.rule_id = "r";
+    ck_assert_str_eq(mgctl_expect_actual(mg_test_pool, "decision", &d), "allow");
+    ck_assert_str_eq(mgctl_expect_actual(mg_test_pool, "access", &d), "view");
+    ck_assert_str_eq(mgctl_expect_actual(mg_test_pool, "status", &d), "200");
+    ck_assert_ptr_null(mgctl_expect_actual(mg_test_pool, "location", &d));
+    d.outcome = MG_OUTCOME_DENY; /* a denial grants nothing, whatever access says */
+    ck_assert_str_eq(mgctl_expect_actual(mg_test_pool, "access", &d), "none");
+    for (const char *const *f = mgctl_expect_fields; *f; f++)
+        (void)mgctl_expect_actual(mg_test_pool, *f, &d); /* every field is answered */
+}
+END_TEST
+
+static Suite *mgctl_suite(void)
+{
+    Suite *s = suite_create("mgctl");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_add_test(tc, test_json_str_escapes_quotes_controls_and_invalid_utf8);
+    tcase_add_test(tc, test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragment);
+    tcase_add_test(tc, test_request_host_header_wins_over_url_and_peer_defaults_to_ip);
+    tcase_add_test(tc, test_request_lookup_serves_env_notes_and_headers_separately);
+    tcase_add_test(tc, test_env_roles_reach_the_evaluator_through_the_built_request);
+    tcase_add_test(tc, test_http_status_follows_the_outcome);
+    tcase_add_test(tc, test_undeclared_role_is_named);
+    tcase_add_test(tc, test_testfile_resolves_policy_next_to_the_test_file);
+    tcase_add_test(tc, test_testfile_defaults_merge_and_null_takes_values_back);
+    tcase_add_test(tc, test_testfile_unknown_key_has_position_and_hint);
+    tcase_add_test(tc, test_testfile_bad_values_are_refused_where_written);
+    tcase_add_test(tc, test_testfile_needs_decision_unique_names_and_some_tests);
+    tcase_add_test(tc, test_expect_actual_reports_absent_fields_as_null);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MG_TEST_MAIN(mgctl_suite)
