@@ -169,8 +169,9 @@ static int str_eq(const mg_ynode_t *a, const mg_ynode_t *b)
 static int finish_map(yctx_t *y, frame_t *f)
 {
     mg_ynode_t *m = f->node;
-    mg_ynode_t **kids = y->kids + f->base;
     int npairs = (y->nkids - f->base) / 2;
+    /* the child stack is NULL until the first child: no pointer arithmetic on it then */
+    mg_ynode_t **kids = npairs ? y->kids + f->base : NULL;
     apr_hash_t *seen = npairs > 16 ? apr_hash_make(y->pool) : NULL;
     mg_ypair_t *pairs = slab_alloc(y->slabs, sizeof(mg_ypair_t) * (size_t)(npairs ? npairs : 1));
     if (!pairs)
@@ -208,7 +209,8 @@ static int finish_seq(yctx_t *y, frame_t *f)
     mg_ynode_t **items = slab_alloc(y->slabs, sizeof(mg_ynode_t *) * (size_t)(n ? n : 1));
     if (!items)
         return -1;
-    memcpy(items, y->kids + f->base, sizeof(mg_ynode_t *) * (size_t)n);
+    if (n)
+        memcpy(items, y->kids + f->base, sizeof(mg_ynode_t *) * (size_t)n);
     s->n = n;
     s->items = items;
     return 0;
