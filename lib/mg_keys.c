@@ -73,6 +73,15 @@ static void global_init(void)
 {
     g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The thread key is made on first use, not with the algorithms: Apache's
+ * parent loads policies (and so keys) but never verifies, and unloads the
+ * module on every restart — a key made there would leak one pthread key per
+ * restart and keep a destructor pointing into unmapped code. */
+static pthread_once_t g_tls_once = PTHREAD_ONCE_INIT;
+static void tls_init(void)
+{
     g_tls_ok = pthread_key_create(&g_tls_key, tls_free) == 0;
 }
 
@@ -84,6 +93,7 @@ static int ensure_init(void)
 
 static mg_tls_t *tls_get(void)
 {
+    pthread_once(&g_tls_once, tls_init);
     if (!g_tls_ok)
         return NULL;
     mg_tls_t *t = pthread_getspecific(g_tls_key);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <yaml.h>
 
 #include "mg_keys.h"
@@ -807,6 +808,68 @@ START_TEST(test_token_encoding_keeps_only_unreserved_and_four_delimiters)
 }
 END_TEST
 
+/* Threads verifying concurrently with shared keys: each thread has its own
+ * MAC/digest contexts, and the shared Ed25519 cache stays consistent. */
+typedef struct thread_job {
+    const mg_policy_t *policy;
+    const char *good, *bad;
+    int ok, wrong;
+} thread_job_t;
+
+static void *APR_THREAD_FUNC verify_thread(apr_thread_t *th, void *arg)
+{
+    thread_job_t *j = arg;
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    for (int i = 0; i < 300; i++) {
+        mg_request_t req;
+        mg_token_claims_t c;
+        const char *url = (i % 3 == 2) ? j->bad : j->good;
+        const char *q = strchr(url, '?');
+        memset(&req, 0, sizeof(req));
+        req.raw_path = apr_pstrmemdup(pool, url, (apr_size_t)(q - url));
+        req.query = q + 1;
+        req.now = apr_time_from_sec(1780000000);
+        mg_reason_t r = mg_token_check(pool, j->policy, &req, &c);
+        if ((r == MG_R_ALLOWED) == (url == j->good))
+            j->ok++;
+        else
+            j->wrong++;
+        apr_pool_clear(pool);
+    }
+    apr_pool_destroy(pool);
+    apr_thread_exit(th, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_concurrent_verification_in_threads_is_correct)
+{
+    mg_policy_t *p = policy_new();
+    const mg_key_t *h = policy_add_key(p, "k2026", K_SHA256, 1);
+    const mg_key_t *e = policy_add_key(p, "ed1", ED_PRIV, 0);
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z");
+    enum { N = 8 };
+    thread_job_t jobs[N];
+    apr_thread_t *th[N];
+    for (int i = 0; i < N; i++) {
+        const mg_key_t *k = i % 2 ? e : h;
+        const char *path = apr_psprintf(mg_test_pool, "/t/%d.jpg", i);
+        jobs[i].policy = p;
+        jobs[i].good = sign(k, path, &c);
+        jobs[i].bad = replace(jobs[i].good, ".jpg", ".png");
+        jobs[i].ok = jobs[i].wrong = 0;
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL, verify_thread, &jobs[i], mg_test_pool),
+                         APR_SUCCESS);
+    }
+    for (int i = 0; i < N; i++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, th[i]);
+        ck_assert_int_eq(jobs[i].wrong, 0);
+        ck_assert_int_eq(jobs[i].ok, 300);
+    }
+}
+END_TEST
+
 static Suite *token_suite(void)
 {
     Suite *s = suite_create("token");
@@ -846,6 +909,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_generated_keys_load_and_sign);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
+    tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
     suite_add_tcase(s, tc);
     return s;
 }
