@@ -13,6 +13,7 @@ every server at the end of the session and prints a server's error log when a
 test that used it fails.
 """
 
+import atexit
 import http.client
 import http.server
 import os
@@ -439,6 +440,7 @@ class Harness:
                 pass
         if self._origin:
             self._origin.stop()
+            self._origin = None
         if os.environ.get("MG_KEEP_TMP") != "1":
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -452,6 +454,8 @@ def apache_factory():
     extra_modules=[...], loglevel="debug", start=True) -> Apache``."""
     global _HARNESS
     _HARNESS = Harness()
+    # also when the session dies without running fixture teardown
+    atexit.register(_HARNESS.close)
     yield _HARNESS.make
     _HARNESS.close()
     _HARNESS = None
@@ -495,4 +499,6 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and _HARNESS is not None:
         for srv in _HARNESS.live:
             log = srv.error_log().splitlines()[-150:]
-            rep.sections.append((f"apache {srv.name} error log (last 150 lines)", "\n".join(log)))
+            if log:
+                rep.sections.append((f"apache {srv.root.name} error log (last 150 lines)",
+                                     "\n".join(log)))
