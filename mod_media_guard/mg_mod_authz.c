@@ -100,12 +100,21 @@ static void split_target(apr_pool_t *p, const char *t, const char **path, const 
     size_t n;
 
     if (*s != '/') {
-        /* absolute-form (proxy requests): skip scheme and authority */
+        /* absolute-form (proxy requests): skip scheme and authority. Anything
+         * else ("*", authority-form) is handed over as is: libmg refuses a
+         * path that does not start with '/' (bad-url), which denies. */
         const char *sep = strstr(s, "://");
-        s = sep ? sep + 3 + strcspn(sep + 3, "/?#") : s + strlen(s);
+        if (sep) {
+            s = sep + 3 + strcspn(sep + 3, "/?#");
+            if (*s != '/') {
+                *path = "/";
+                *query = *s == '?' ? apr_pstrmemdup(p, s + 1, strcspn(s + 1, "#")) : NULL;
+                return;
+            }
+        }
     }
     n = strcspn(s, "?#");
-    *path = n ? apr_pstrmemdup(p, s, n) : "/";
+    *path = apr_pstrmemdup(p, s, n);
     if (s[n] == '?')
         *query = apr_pstrmemdup(p, s + n + 1, strcspn(s + n + 1, "#"));
     else

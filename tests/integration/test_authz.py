@@ -358,3 +358,11 @@ def test_path_without_rule_is_denied_by_default(srv):
 def test_secrets_in_query_are_not_logged(srv):
     srv.get("/photos/b.jpg?mg_sig=SECRETSIGNATURE123", headers=IMG)
     assert "SECRETSIGNATURE123" not in srv.error_log()
+
+
+def test_absolute_form_request_target_is_decided_on_its_path(srv):
+    r = srv.raw(f"http://127.0.0.1:{srv.port}/photos/thumbs/t.jpg", headers=IMG)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "private, no-store"
+    r = srv.raw(f"http://127.0.0.1:{srv.port}/photos/b.jpg?x=1", headers=NAV)
+    assert r.status_code == 302
+    assert _return_to(r.headers["Location"]) == "/photos/b.jpg?x=1"

@@ -78,3 +78,13 @@ def test_warn_level_is_silent_about_decisions(apache_factory):
         assert "mg=deny reason=role-insufficient rule=closed" in s.last_access("/m/closed/a.jpg")
     finally:
         s.stop()
+
+
+def test_reason_header_is_off_by_default(apache_factory):
+    s = apache_factory("obs-noheader", CONF, policies={"obs.yaml": POLICY}, files=FILES)
+    try:
+        r = s.get("/m/closed/a.jpg", headers=IMG)
+        assert r.status_code == 403
+        assert "X-Media-Guard-Reason" not in r.headers
+    finally:
+        s.stop()
