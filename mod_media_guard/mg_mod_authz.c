@@ -176,6 +176,56 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* decision -> HTTP                                                     */
 /* ------------------------------------------------------------------ */
 
+/* The custom message as the body httpd sends for an error: a '"' first
+ * (httpd then sends the rest as text, never as a URL or a path), the text
+ * HTML-escaped, and every non-ASCII character as a numeric reference,
+ * because httpd labels its error bodies ISO-8859-1 while policies are UTF-8.
+ * Bytes that are not valid UTF-8 become U+FFFD. (ap_escape_html2's toasc
+ * works byte by byte, which would garble UTF-8.) */
+static const char *message_body(apr_pool_t *p, const char *msg)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t n = strlen(msg);
+    char *out = apr_palloc(p, n * 10 + 3), *o = out;
+
+    *o++ = '"';
+    while (*s) {
+        unsigned long cp;
+        int len, i;
+        if (*s < 0x80) {
+            const char *e = *s == '<'   ? "&lt;"
+                            : *s == '>' ? "&gt;"
+                            : *s == '&' ? "&amp;"
+                            : *s == '"' ? "&quot;"
+                                        : NULL;
+            if (e) {
+                o = stpcpy(o, e);
+            } else {
+                *o++ = (char)*s;
+            }
+            s++;
+            continue;
+        }
+        len = (*s & 0xE0) == 0xC0 ? 2 : (*s & 0xF0) == 0xE0 ? 3 : (*s & 0xF8) == 0xF0 ? 4 : 0;
+        cp = len == 2 ? (*s & 0x1Fu) : len == 3 ? (*s & 0x0Fu) : (*s & 0x07u);
+        for (i = 1; i < len; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                break;
+            cp = (cp << 6) | (s[i] & 0x3Fu);
+        }
+        if (len == 0 || i < len || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
+            cp = 0xFFFD;
+            len = 1;
+        }
+        o += sprintf(o, "&#x%lX;", cp);
+        s += len;
+    }
+    *o++ = '\n';
+    *o = '\0';
+    return out;
+}
+
 static int valid_deny_status(int s)
 {
     return s >= 400 && s <= 599 && s != HTTP_UNAUTHORIZED &&
@@ -199,9 +249,7 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
         else if (m->d.message)
             /* A leading '"' makes httpd send the rest as the body, never
              * read it as a URL or a path. */
-            ap_custom_response(
-                r, HTTP_FORBIDDEN,
-                apr_pstrcat(r->pool, "\"", ap_escape_html(r->pool, m->d.message), "\n", NULL));
+            ap_custom_response(r, HTTP_FORBIDDEN, message_body(r->pool, m->d.message));
         return;
     }
     /* Any other status: authz can only refuse with 403/401, so the 403 is
@@ -361,9 +409,7 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri)
     r->status = status;
     r->status_line = NULL;
     if (m->d.message)
-        ap_custom_response(
-            r, status,
-            apr_pstrcat(r->pool, "\"", ap_escape_html(r->pool, m->d.message), "\n", NULL));
+        ap_custom_response(r, status, message_body(r->pool, m->d.message));
     ap_send_error_response(r, 0);
     return DONE;
 }

@@ -1,5 +1,6 @@
 """Roles, outcomes and response headers of `Require media-guard` in a real Apache."""
 
+import html
 import urllib.parse
 
 import pytest
@@ -40,6 +41,11 @@ rules:
     access: {anonymous: none}
     login: false
     deny: {message: "Subscribers <only>"}
+  - id: members-message-utf8
+    path: /msg8/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "Nur für Abonnenten – <bitte> anmelden 🙂"}
   - id: members-page
     path: /page/
     access: {anonymous: none}
@@ -76,7 +82,7 @@ MediaGuardReasonHeader On
     Require media-guard site
 </Location>
 Alias "/auth/" "@HTDOCS@/photos/"
-<LocationMatch "^/(msg|page|gone|legal|plain)/">
+<LocationMatch "^/(msg|msg8|page|gone|legal|plain)/">
     Require media-guard site
 </LocationMatch>
 """
@@ -86,6 +92,7 @@ FILES = {
     "photos/b.jpg": JPEG,
     "photos/Déjà vu \"x\".jpg": JPEG,
     "msg/a.jpg": JPEG,
+    "msg8/a.jpg": JPEG,
     "page/a.jpg": JPEG,
     "gone/a.jpg": JPEG,
     "legal/a.jpg": JPEG,
@@ -307,6 +314,13 @@ def test_custom_message_is_the_escaped_body_of_the_403(srv):
     assert "Subscribers &lt;only&gt;" in r.text
     assert "<only>" not in r.text
     assert decision(srv, "/msg/a.jpg")["reason"] == "role-insufficient"
+
+
+def test_custom_message_in_utf8_survives_the_latin1_error_body(srv):
+    r = srv.get("/msg8/a.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert all(b < 0x80 for b in r.content)
+    assert "Nur für Abonnenten – <bitte> anmelden 🙂" in html.unescape(r.content.decode("ascii"))
 
 
 def test_custom_page_is_served_with_403(srv):
