@@ -39,7 +39,9 @@
 /* Option ids for long-only options start here (above any character). */
 #define MGCTL_OPT_LONG 256
 
-/* Prepare apr_getopt_long over argv[0..argc-1] (argv[0] = subcommand). */
+/* Prepare apr_getopt_long over argv[0..argc-1] (argv[0] = subcommand, which
+ * getopt's messages name; `cmd` is the same name, kept for symmetry with
+ * mgctl_usage_error). */
 apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
                                 const char *const *argv);
 
