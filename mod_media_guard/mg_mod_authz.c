@@ -16,6 +16,7 @@
  * Every path that is not a clean allow denies (fail closed).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -264,18 +265,29 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
 static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t *m,
                                  const char **why)
 {
-    const char *url;
+    const char *url, *auth_type;
 
     switch (m->d.outcome) {
     case MG_OUTCOME_ALLOW:
         return AUTHZ_GRANTED;
     case MG_OUTCOME_LOGIN:
-        /* Credentials are on the way: let httpd check them first, then we
-         * decide again with the user. */
-        if (r->user == NULL && ap_auth_type(r) != NULL &&
-            apr_table_get(r->headers_in, "Authorization") != NULL) {
-            *why = "credentials present, authenticating first";
-            return AUTHZ_DENIED_NO_USER;
+        auth_type = r->user == NULL ? ap_auth_type(r) : NULL;
+        if (auth_type != NULL) {
+            /* Basic and Digest are challenges the browser answers itself:
+             * redirect to the login page unless credentials are on the way.
+             * Any other AuthType (form, openid-connect, ...) may find a
+             * session cookie, or runs its own login flow: let it
+             * authenticate first, then we decide again with the user. */
+            int challenge =
+                strcasecmp(auth_type, "Basic") == 0 || strcasecmp(auth_type, "Digest") == 0;
+            if (!challenge) {
+                *why = "authenticating first (AuthType is not Basic or Digest)";
+                return AUTHZ_DENIED_NO_USER;
+            }
+            if (apr_table_get(r->headers_in, "Authorization") != NULL) {
+                *why = "credentials present, authenticating first";
+                return AUTHZ_DENIED_NO_USER;
+            }
         }
         url = m->d.location;
         if (url == NULL || *url == '\0') {

@@ -380,3 +380,58 @@ def test_absolute_form_request_target_is_decided_on_its_path(srv):
     r = srv.raw(f"http://127.0.0.1:{srv.port}/photos/b.jpg?x=1", headers=NAV)
     assert r.status_code == 302
     assert _return_to(r.headers["Location"]) == "/photos/b.jpg?x=1"
+
+
+# ------------------------------------------------------------------ cookie-session authentication
+
+FORM_POLICY = """\
+version: 1
+default: deny
+login:
+  url: /policy-login
+roles: [subscriber]
+identity:
+  users:
+    alice: [subscriber]
+rules:
+  - id: members
+    path: /form/
+    access: {anonymous: none, subscriber: view}
+"""
+
+FORM_CONF = """\
+MediaGuardPolicy form @POLICIES@/form.yaml
+<Location "/form/">
+    AuthType form
+    AuthName realm
+    AuthFormProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    AuthFormLoginRequiredLocation "/formlogin.html"
+    Session On
+    SessionCookieName session path=/
+    Require media-guard form
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def form_srv(apache_factory):
+    s = apache_factory("authform", FORM_CONF, policies={"form.yaml": FORM_POLICY},
+                       files={"form/a.jpg": JPEG, "formlogin.html": "form\n"},
+                       extra_modules=["session", "session_cookie", "request", "auth_form"],
+                       start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "alicepw"})
+    return s.start()
+
+
+def test_cookie_session_auth_module_runs_its_own_login_flow(form_srv):
+    r = form_srv.get("/form/a.jpg", headers=NAV)
+    assert r.status_code == 302
+    assert urllib.parse.urlsplit(r.headers["Location"]).path == "/formlogin.html"
+
+
+def test_cookie_session_user_is_recognised_without_a_login_redirect(form_srv):
+    cookie = "session=" + urllib.parse.quote("realm-user=alice&realm-pw=alicepw", safe="=&")
+    r = form_srv.get("/form/a.jpg", headers={**NAV, "Cookie": cookie})
+    assert r.status_code == 200 and r.content == JPEG
+    assert decision(form_srv, "/form/a.jpg")["user"] == "alice"
