@@ -1,6 +1,7 @@
 """scripts/demo: every printed command behaves as printed, and Ctrl-C leaves no
 process behind."""
 
+import html
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import MODULE, SRCDIR, free_port
 
@@ -57,6 +59,18 @@ def test_demo_serves_until_ctrl_c_and_leaves_no_process(tmp_path):
         # the first printed command, pasted as is
         r = subprocess.run(["bash", "-c", cmds[0]], capture_output=True, text=True, timeout=30)
         assert r.stdout.startswith("200 image/png"), r.stdout + r.stderr
+        # the page's embedded media and its signed link all load, as a browser would fetch them
+        base = f"http://127.0.0.1:{env['MG_DEMO_PORT']}"
+        page = requests.get(base + "/", timeout=10).text
+        srcs = re.findall(r'(?:src|href)="(/media/[^"]+)"', page)
+        assert any("mg_sig=" in u for u in srcs), page
+        for u in srcs:
+            u = html.unescape(u)
+            if "originals" in u or "tr:w-400/" in u:
+                continue  # members-only / the deliberately tampered preview
+            r = requests.get(base + u, headers={"Sec-Fetch-Site": "same-origin",
+                                                "Referer": base + "/"}, timeout=10)
+            assert r.status_code == 200, (u, r.status_code, r.headers)
         pidfile = Path(env["MG_DEMO_DIR"]) / "run" / "httpd.pid"
         apache_pid = int(pidfile.read_text())
         os.kill(apache_pid, 0)
