@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 
@@ -368,21 +369,28 @@ static mg_status_t split_url(apr_pool_t *pool, const char *url, const char **ori
         *why = "a URL to sign must not have a fragment ('#')";
         return MG_EINVAL;
     }
+    if (url[0] == '/' && url[1] == '/') {
+        *why = "a protocol-relative URL (//host/...) is ambiguous: give https://host/... or a path";
+        return MG_EINVAL;
+    }
     *origin = "";
     const char *p = url;
-    const char *scheme_end = strstr(url, "://");
-    if (url[0] != '/' && scheme_end != NULL) {
-        const char *slash = strchr(scheme_end + 3, '/');
-        const char *qm = strchr(scheme_end + 3, '?');
-        if (slash == NULL || (qm != NULL && qm < slash)) {
-            *why = "the URL has no path";
+    if (url[0] != '/') {
+        /* "http://" or "https://" (any case), then a non-empty authority
+         * without controls or spaces, copied as it is */
+        size_t sl = strncasecmp(url, "http://", 7) == 0    ? 7
+                    : strncasecmp(url, "https://", 8) == 0 ? 8
+                                                           : 0;
+        const char *a = url + sl, *e = a;
+        while (*e != '\0' && *e != '/' && *e != '?' && (unsigned char)*e > 0x20 && *e != 0x7f)
+            e++;
+        if (sl == 0 || e == a || *e != '/') {
+            *why = "expected a path starting with '/' or an absolute http(s) URL with a host "
+                   "and a path";
             return MG_EINVAL;
         }
-        *origin = apr_pstrmemdup(pool, url, (apr_size_t)(slash - url));
-        p = slash;
-    } else if (url[0] != '/') {
-        *why = "expected a path starting with '/' or an absolute http(s) URL";
-        return MG_EINVAL;
+        *origin = apr_pstrmemdup(pool, url, (apr_size_t)(e - url));
+        p = e;
     }
     const char *qm = strchr(p, '?');
     if (qm != NULL) {

@@ -91,7 +91,7 @@ printf 'mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n' >"$tmp/agr
 chmod 600 "$tmp/agree.key"
 cat >"$tmp/urls" <<'EOF'
 /a/b/../c/./d.jpg
-//x///y.jpg
+/x///y.jpg
 /%E2%82%AC/x.jpg
 /a+b/c%2Bd.jpg?x=a+b&y=%2B&z=%20
 /tr%3Aw-1/a.jpg

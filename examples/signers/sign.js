@@ -228,9 +228,10 @@ function canonicalQuery(params, withTr, tr) {
 
 function splitUrl(url) {
   if (url.includes('#')) throw new TokenError('a URL to sign must not have a fragment');
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?]*)(\/.*)$/.exec(url);
+  if (url.startsWith('//')) throw new TokenError('a protocol-relative URL (//host/...) is ambiguous');
+  const m = /^(https?:\/\/[^/?\x00-\x20\x7f]+)(\/.*)$/is.exec(url);
   if (m) return [m[1], m[2]];
-  if (!url.startsWith('/')) throw new TokenError('expected a path or an absolute URL');
+  if (!url.startsWith('/')) throw new TokenError('expected a path or an absolute http(s) URL with a host and a path');
   return ['', url];
 }
 

@@ -317,11 +317,14 @@ function mg_string_to_sign(string $url, array $claims): array
     if (str_contains($url, '#')) {
         throw new MgTokenError('a URL to sign must not have a fragment');
     }
+    if (str_starts_with($url, '//')) {
+        throw new MgTokenError('a protocol-relative URL (//host/...) is ambiguous');
+    }
     $origin = '';
-    if (preg_match('~^([A-Za-z][A-Za-z0-9+.-]*://[^/?]*)(/.*)$~s', $url, $m)) {
+    if (preg_match('~^(https?://[^/?\x00-\x20\x7f]+)(/.*)$~is', $url, $m)) {
         [$origin, $url] = [$m[1], $m[2]];
     } elseif ($url === '' || $url[0] !== '/') {
-        throw new MgTokenError('expected a path or an absolute URL');
+        throw new MgTokenError('expected a path or an absolute http(s) URL with a host and a path');
     }
     $qm = strpos($url, '?');
     [$path, $signed, $tr, $params] = mg_canonicalize(

@@ -287,11 +287,13 @@ def string_to_sign(url, claims):
 def _split(url):
     if "#" in url:
         raise TokenError("a URL to sign must not have a fragment")
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?]*)(/.*)$", url)
+    if url.startswith("//"):
+        raise TokenError("a protocol-relative URL (//host/...) is ambiguous")
+    m = re.match(r"^((?i:https?)://[^/?\x00-\x20\x7f]+)(/.*)$", url, re.S)
     if m:
         return m.group(1), m.group(2)
     if not url.startswith("/"):
-        raise TokenError("expected a path or an absolute URL")
+        raise TokenError("expected a path or an absolute http(s) URL with a host and a path")
     return "", url
 
 

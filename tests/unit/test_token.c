@@ -517,6 +517,14 @@ START_TEST(test_signing_refuses_bad_input)
     ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg#frag", &c, &out, &why), MG_EINVAL);
     ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/../a.jpg", &c, &out, &why), MG_EINVAL);
     ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "a.jpg", &c, &out, &why), MG_EINVAL);
+    static const char *const bad_urls[] = {"-:///",     "ftp://h/a.jpg", "https:///a.jpg",
+                                           "https://h", "https://h?x=1", "//h/a.jpg"};
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++)
+        ck_assert_msg(mg_token_sign_url(mg_test_pool, K, bad_urls[i], &c, &out, &why) == MG_EINVAL,
+                      "%s was signed", bad_urls[i]);
+    ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "HTTPS://h:8443/a.jpg", &c, &out, &why),
+                     MG_OK);
+    ck_assert_str_eq(apr_pstrndup(mg_test_pool, out, 20), "HTTPS://h:8443/a.jpg");
     c.scope = "/a/b";
     ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a/b/c.ts", &c, &out, &why), MG_EINVAL);
     c.scope = "/a/b/";
