@@ -119,6 +119,11 @@ int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
             }
         }
     }
+    if (n && n->kind == MG_Y_SCALAR && n->plain && n->len > 9 &&
+        strspn(n->str, "0123456789") == n->len) {
+        mg_lerr(c, n, "bad-value", "%s is too large for '%s'", n->str, key);
+        return -1;
+    }
     mg_lerr(c, n, "wrong-type", "expected an integer for '%s', got %s", key,
             mg_ynode_describe(c->tmp, n));
     return -1;
@@ -224,9 +229,13 @@ int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *cod
     void *v = apr_hash_get(h, n->str, (apr_ssize_t)n->len);
     if (v)
         return (int)((intptr_t)v - 1);
-    const char **cands = apr_pcalloc(c->tmp, sizeof(char *) * (apr_hash_count(h) + 1));
+    /* hints compare with every name: skip them for huge name lists, so that a
+     * file full of typos cannot make loading quadratic */
+    unsigned count = apr_hash_count(h) <= 1000 ? apr_hash_count(h) : 0;
+    const char **cands = apr_pcalloc(c->tmp, sizeof(char *) * (count + 1));
     int i = 0;
-    for (apr_hash_index_t *hi = apr_hash_first(c->tmp, h); hi; hi = apr_hash_next(hi))
+    for (apr_hash_index_t *hi = count ? apr_hash_first(c->tmp, h) : NULL; hi;
+         hi = apr_hash_next(hi))
         cands[i++] = apr_hash_this_key(hi);
     /* hash order is arbitrary: sort so the hint is the same on every run */
     qsort(cands, (size_t)i, sizeof(*cands), cmp_str);

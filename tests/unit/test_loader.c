@@ -227,6 +227,8 @@ static const err_case_t err_cases[] = {
      "exactly one"},
     {"policy name with a space", V1 "name: my policy\n" R0, 2, 7, "bad-value", NULL, NULL},
     {"bad default", V1 "default: permit\n" R0, 2, 10, "bad-value", NULL, NULL},
+    {"integer too large", V1 "transforms: {p: {params: {w: {max: 12345678901}}}}\n" R0, 2, 36,
+     "bad-value", NULL, "too large"},
 };
 
 START_TEST(test_each_error_kind_has_exact_position_and_code)
