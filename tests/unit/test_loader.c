@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <openssl/evp.h>
+#include <yaml.h>
 
 #include "mg.h"
 #include "mg_policy.h"
@@ -808,8 +809,33 @@ static double thread_cpu_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-/* CPU time, not wall time: the target is about our work, and a build
- * machine running other jobs must not make this test flaky. */
+/* Best-of-five CPU time of libyaml alone reading `buf` (events only, no tree). */
+static double libyaml_floor_ms(const char *buf, size_t len)
+{
+    double best = -1;
+    for (int run = 0; run < 5; run++) {
+        yaml_parser_t parser;
+        yaml_event_t ev;
+        int done = 0;
+        double t0 = thread_cpu_ms();
+        ck_assert(yaml_parser_initialize(&parser));
+        yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+        while (!done && yaml_parser_parse(&parser, &ev)) {
+            done = ev.type == YAML_STREAM_END_EVENT;
+            yaml_event_delete(&ev);
+        }
+        yaml_parser_delete(&parser);
+        double dt = thread_cpu_ms() - t0;
+        if (best < 0 || dt < best)
+            best = dt;
+    }
+    return best;
+}
+
+/* CPU time, not wall time: the target is about our work. The 100 ms target
+ * holds on a machine where libyaml alone reads this file in 40 ms; a slower
+ * or busier machine scales the limit by libyaml's own time there, so the
+ * test measures the loader's overhead, never the machine. */
 START_TEST(test_ten_thousand_rules_load_within_100_ms)
 {
     apr_pool_t *tmp;
@@ -845,12 +871,14 @@ START_TEST(test_ten_thousand_rules_load_within_100_ms)
             best = dt;
         apr_pool_destroy(pp);
     }
+    double floor = libyaml_floor_ms(buf, len);
+    double limit = floor * 2.5 > 100 ? floor * 2.5 : 100;
 #if defined(__SANITIZE_ADDRESS__)
-    const double limit = 1000; /* instrumented build: 10x */
-#else
-    const double limit = 100;
+    limit *= 10; /* instrumented build */
 #endif
-    ck_assert_msg(best <= limit, "10,000 rules took %.1f ms of CPU", best);
+    ck_assert_msg(best <= limit,
+                  "10,000 rules took %.1f ms of CPU (libyaml alone %.1f ms; limit %.1f)", best,
+                  floor, limit);
     apr_pool_destroy(tmp);
 }
 END_TEST
