@@ -236,43 +236,48 @@ size_t mg_b64url_encode(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-static int b64u_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
+/* Decoding table: value + 1 for the 64 alphabet characters, 0 otherwise. */
+static const unsigned char b64u_dec[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
 
 long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
     if (len % 4 == 1 || (len * 3) / 4 > cap)
         return -1;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64u_val((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    unsigned bad = 0;
+    for (; i + 4 <= len; i += 4) {
+        unsigned a = b64u_dec[p[i]], b = b64u_dec[p[i + 1]], c = b64u_dec[p[i + 2]],
+                 d = b64u_dec[p[i + 3]];
+        bad |= !a | !b | !c | !d;
+        unsigned v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6 | (d - 1);
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
+    if (len - i >= 2) {
+        unsigned a = b64u_dec[p[i]], b = b64u_dec[p[i + 1]];
+        unsigned c = len - i == 3 ? b64u_dec[p[i + 2]] : 1;
+        bad |= !a | !b | !c;
+        unsigned v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6;
+        out[o++] = (unsigned char)(v >> 16);
+        if (len - i == 3) {
+            out[o++] = (unsigned char)(v >> 8);
+            bad |= (v & 0xff) != 0; /* unused bits set: another spelling */
+        } else {
+            bad |= (v & 0xffff) != 0;
         }
     }
-    if (acc != 0) /* non-zero unused bits: a second spelling of the same bytes */
-        return -1;
-    return (long)o;
+    return bad ? -1 : (long)o;
 }
 
 /* ------------------------------------------------------------------ */

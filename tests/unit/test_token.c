@@ -799,6 +799,12 @@ START_TEST(test_base64url_round_trips_and_decoding_is_strict)
     ck_assert_int_eq(mg_b64url_decode("AA==", 4, out, sizeof(out)), -1);
     ck_assert_int_eq(mg_b64url_decode("A", 1, out, sizeof(out)), -1);
     ck_assert_int_eq(mg_b64url_decode("AB", 2, out, sizeof(out)), -1); /* unused bits set */
+    ck_assert_int_eq(mg_b64url_decode("AAB", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(mg_b64url_decode("AAE", 3, out, sizeof(out)), 2);
+    ck_assert_int_eq(mg_b64url_decode("AQ", 2, out, sizeof(out)), 1);
+    ck_assert_int_eq(out[0], 1);
+    ck_assert_int_eq(mg_b64url_decode("AAA=", 4, out, sizeof(out)), -1);
+    ck_assert_int_eq(mg_b64url_decode("AA\nA", 4, out, sizeof(out)), -1);
     ck_assert_int_eq(mg_b64url_decode("A A", 3, out, sizeof(out)), -1);
     ck_assert_int_eq(mg_b64url_decode("a+/A", 4, out, sizeof(out)), -1);
     ck_assert_int_eq(mg_b64url_decode("AAAAAAAA", 8, out, 5), -1); /* too long for buffer */
