@@ -354,6 +354,12 @@ mg_status_t mg_yaml_parse(apr_pool_t *pool, const char *file, const char *buf, s
     int rc = 1;
 
     *root = NULL;
+    /* A UTF-8 byte order mark (Windows editors write one) is not content;
+     * with the encoding fixed to UTF-8, libyaml would reject it. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        len -= 3;
+    }
     y->pool = pool;
     y->slabs = apr_pcalloc(pool, sizeof(slab_t *));
     apr_pool_cleanup_register(pool, y->slabs, slabs_free, apr_pool_cleanup_null);

@@ -721,6 +721,16 @@ START_TEST(test_warnings_do_not_refuse_the_policy)
 }
 END_TEST
 
+START_TEST(test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted)
+{
+    mg_policy_t *p = load_ok("\xef\xbb\xbfversion: 1\r\nroles: [\"caf\xc3\xa9\"]\r\nrules: []\r\n");
+    ck_assert_str_eq(APR_ARRAY_IDX(p->roles, 0, const char *), "caf\xc3\xa9");
+    /* positions count characters, not bytes */
+    ck_assert_ptr_null(load("version: 1\nrules: [{id: \"\xc3\xa9\xc3\xa9\", acess: 1}]\n"));
+    ck_diag(2, 20, "unknown-key");
+}
+END_TEST
+
 START_TEST(test_buffer_without_name_or_directory_loads)
 {
     const char *yaml = "version: 1\nrules: []\n";
@@ -916,6 +926,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_every_complete_example_in_the_policy_docs_loads);
     tcase_add_test(tc, test_warnings_do_not_refuse_the_policy);
     tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
+    tcase_add_test(tc, test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("emit");
