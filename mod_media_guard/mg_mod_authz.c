@@ -95,6 +95,21 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
  * is normalised in place; libmg must see the raw bytes to canonicalise (and
  * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
  * target starting with "//" as an authority, which HTTP does not. */
+/* The end of an absolute-form target's scheme ("http://..."): the scheme
+ * must stand at the very start, RFC 3986 syntax, followed at once by "://".
+ * Searching the whole target for "://" would let a query such as
+ * "?x=://h/public.jpg" choose the path that is judged. NULL otherwise. */
+static const char *scheme_end(const char *s)
+{
+    const char *q = s;
+
+    if (!apr_isalpha(*q))
+        return NULL;
+    while (apr_isalnum(*q) || *q == '+' || *q == '-' || *q == '.')
+        q++;
+    return strncmp(q, "://", 3) == 0 ? q : NULL;
+}
+
 static void split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
 {
     const char *s = t ? t : "";
@@ -104,7 +119,7 @@ static void split_target(apr_pool_t *p, const char *t, const char **path, const 
         /* absolute-form (proxy requests): skip scheme and authority. Anything
          * else ("*", authority-form) is handed over as is: libmg refuses a
          * path that does not start with '/' (bad-url), which denies. */
-        const char *sep = strstr(s, "://");
+        const char *sep = scheme_end(s);
         if (sep) {
             s = sep + 3 + strcspn(sep + 3, "/?#");
             if (*s != '/') {
