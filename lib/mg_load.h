@@ -1,6 +1,8 @@
 /* mg_load.h — internals shared by the policy loader's files
- * (mg_policy_load.c: entry points and policy-level sections; mg_load_util.c:
- * typed accessors with diagnostics; mg_rules_load.c: the rules section).
+ * (mg_policy_load.c: entry points and policy-level sections;
+ * mg_profiles_load.c: time windows, hotlink and transforms profiles;
+ * mg_rules_load.c: the rules section; mg_load_util.c: typed accessors with
+ * diagnostics).
  * Not part of the library's interface. */
 #ifndef MG_LOAD_H
 #define MG_LOAD_H
@@ -52,12 +54,24 @@ int mg_lduration(mg_lctx_t *c, const mg_ynode_t *n, const char *key, apr_interva
 int mg_lcidr(mg_lctx_t *c, const mg_ynode_t *n, mg_cidr_t *out);
 /* [A-Za-z0-9._-]{1,64}: names of profiles, sets, keys, rule ids. */
 int mg_lname_ok(const char *s);
+/* No control characters. */
+int mg_lprintable(const char *s);
+/* RFC 7230 token characters, 1-128: header, cookie, variable, parameter names. */
+int mg_ltoken_ok(const char *s);
+/* An IANA zone name: loads it into *tz and sets *tz_name, or unknown-timezone. */
+void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name);
 /* Look a name up in one of the ctx hashes: index, or -1 with `code`. */
 int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
                const char *what);
 
 /* ---- sections ---- */
-void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules);
+void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules); /* mg_rules_load.c */
+/* mg_profiles_load.c: one named time window / transforms profile (k: its
+ * name key, n: its mapping); the hotlink: section; one hotlink profile
+ * body, named or inline (0 ok, -1 after errors). */
+void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n);
+void mg_load_transform(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n);
+void mg_load_hotlinks(mg_lctx_t *c, const mg_ynode_t *n);
 int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *out);
 
 #endif /* MG_LOAD_H */

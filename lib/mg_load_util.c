@@ -243,3 +243,36 @@ int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *cod
     mg_lhint(c, d, n->str, cands);
     return -1;
 }
+
+int mg_lprintable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* HTTP header / cookie / variable names: RFC 7230 token characters. */
+int mg_ltoken_ok(const char *s)
+{
+    if (!*s || strlen(s) > 128)
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+            return 0;
+    return 1;
+}
+
+void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name)
+{
+    const char *s = mg_lstr(c, v, "timezone");
+    const char *why = NULL;
+    if (!s)
+        return;
+    if (mg_tz_load(c->pool, s, tz, &why) != 0) {
+        mg_lerr(c, v, "unknown-timezone", "%s",
+                why ? why : apr_psprintf(c->tmp, "unknown time zone '%s'", s));
+        return;
+    }
+    *tz_name = s;
+}
