@@ -407,6 +407,7 @@ struct mg_token_signer {
     const mg_key_t *key;
     tok_t t;       /* validated claims */
     mstr_t claims; /* the claims line, computed once */
+    int nclaims;   /* parameters in it */
 };
 
 mg_status_t mg_token_signer_make(apr_pool_t *pool, const mg_key_t *key, const mg_token_claims_t *c,
@@ -418,6 +419,8 @@ mg_status_t mg_token_signer_make(apr_pool_t *pool, const mg_key_t *key, const mg
         return st;
     s->key = key;
     s->claims = claims_line(pool, &s->t, token_keep);
+    for (int i = 0; i < C_N; i++)
+        s->nclaims += s->t.v[i] != NULL;
     *out = s;
     return MG_OK;
 }
@@ -464,6 +467,14 @@ mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, c
     if (sign_sts(s->key, sts, sig, &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
         return MG_ECRYPTO;
+    }
+    /* Never mint a link the verifier would refuse: encoding can make the
+     * canonical form longer than the input, and the token adds parameters. */
+    if (path.n > MG_MAX_PATH || q_url.n + 1 + s->claims.n + 8 + sig_len > MG_MAX_QUERY ||
+        cn.params->nelts + s->nclaims + 1 > MG_MAX_QPARAMS) {
+        *why = "the signed link would exceed the URL limits (path, query length or parameter "
+               "count) that verifiers enforce";
+        return MG_EINVAL;
     }
     mstr_t parts[8] = {
         mstr(origin),    path,          LIT("?"), q_url, q_url.n ? LIT("&") : LIT(""), s->claims,
@@ -517,6 +528,10 @@ mg_status_t mg_token_sign_cookie(apr_pool_t *pool, const mg_key_t *key, const mg
         return MG_ECRYPTO;
     }
     *value = apr_pstrcat(pool, claims_line(pool, &t, cookie_keep).s, "&mg_sig=", sig, NULL);
+    if (strlen(*value) > MG_MAX_QUERY) {
+        *why = "the cookie would be longer than verifiers accept (use a shorter prefix)";
+        return MG_EINVAL;
+    }
     return MG_OK;
 }
 

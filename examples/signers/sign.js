@@ -255,7 +255,12 @@ function stringToSign(url, claims) {
 function signUrl(key, url, o) {
   const claims = makeClaims(key, o);
   const { sts, base, query } = stringToSign(url, claims);
-  return base + '?' + (query ? query + '&' : '') + claimsLine(claims) + '&mg_sig=' + b64url(key.sign(sts));
+  const q = (query ? query + '&' : '') + claimsLine(claims) + '&mg_sig=' + b64url(key.sign(sts));
+  // Never return a link that verifiers refuse (docs/canonical-urls.md limits).
+  const path = base.includes('://') ? base.slice(base.indexOf('/', base.indexOf('//') + 2)) : base;
+  if (path.length > 4096 || q.length > 8192 || q.split('&').length > 256)
+    throw new TokenError('the signed link would exceed the URL limits verifiers enforce');
+  return base + '?' + q;
 }
 
 // The value of the signed cookie (default name mg_token) for everything under o.prefix.

@@ -349,8 +349,14 @@ function mg_sign_url(MgKey $key, string $url, array $o): string
 {
     $claims = mg_claims($key, $o);
     [$sts, $base, $query] = mg_string_to_sign($url, $claims);
-    return $base . '?' . ($query !== '' ? $query . '&' : '') . mg_claims_line($claims)
+    $q = ($query !== '' ? $query . '&' : '') . mg_claims_line($claims)
         . '&mg_sig=' . mg_b64url($key->sign($sts));
+    // Never return a link that verifiers refuse (docs/canonical-urls.md limits).
+    $path = str_contains($base, '://') ? substr($base, strpos($base, '/', strpos($base, '//') + 2)) : $base;
+    if (strlen($path) > 4096 || strlen($q) > 8192 || substr_count($q, '&') + 1 > 256) {
+        throw new MgTokenError('the signed link would exceed the URL limits verifiers enforce');
+    }
+    return $base . '?' . $q;
 }
 
 // The value of the signed cookie (default name mg_token) for everything under $o['prefix'].

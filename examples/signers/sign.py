@@ -302,7 +302,16 @@ def sign_url(key, url, expires, not_before=None, ip=None, prefix=None, access=No
     claims = _claims(key, expires, not_before, ip, prefix, access)
     sts, base, q_url = string_to_sign(url, claims)
     sig = b64url(key.sign(sts))
-    return base + "?" + (q_url + "&" if q_url else "") + _claims_line(claims) + "&mg_sig=" + sig
+    query = (q_url + "&" if q_url else "") + _claims_line(claims) + "&mg_sig=" + sig
+    _check_limits(base, query)
+    return base + "?" + query
+
+
+def _check_limits(base, query):
+    """Never return a link that verifiers refuse (docs/canonical-urls.md limits)."""
+    path = base[base.index("/", base.index("//") + 2):] if "://" in base else base
+    if len(path) > 4096 or len(query) > 8192 or query.count("&") + 1 > 256:
+        raise TokenError("the signed link would exceed the URL limits verifiers enforce")
 
 
 def sign_cookie(key, prefix, expires, not_before=None, ip=None, access=None):
