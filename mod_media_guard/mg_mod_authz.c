@@ -90,11 +90,6 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
     return NULL;
 }
 
-/* Path and query of the request target exactly as the client sent them.
- * r->uri is already decoded and normalised by httpd, and r->parsed_uri.path
- * is normalised in place; libmg must see the raw bytes to canonicalise (and
- * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
- * target starting with "//" as an authority, which HTTP does not. */
 /* The end of an absolute-form target's scheme ("http://..."): the scheme
  * must stand at the very start, RFC 3986 syntax, followed at once by "://".
  * Searching the whole target for "://" would let a query such as
@@ -110,6 +105,11 @@ static const char *scheme_end(const char *s)
     return strncmp(q, "://", 3) == 0 ? q : NULL;
 }
 
+/* Path and query of the request target exactly as the client sent them.
+ * r->uri is already decoded and normalised by httpd, and r->parsed_uri.path
+ * is normalised in place; libmg must see the raw bytes to canonicalise (and
+ * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
+ * target starting with "//" as an authority, which HTTP does not. */
 static void split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
 {
     const char *s = t ? t : "";

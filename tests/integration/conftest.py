@@ -210,6 +210,13 @@ DocumentRoot "{self.htdocs}"
     # ------------------------------------------------------------- lifecycle
     def _env(self):
         env = dict(os.environ)
+        preload = os.environ.get("MG_APACHE_PRELOAD")
+        if preload:
+            # a sanitizer build of the module: its runtime must come first
+            env["LD_PRELOAD"] = preload
+            env.setdefault("ASAN_OPTIONS", f"detect_leaks=0:log_path={self.root}/logs/asan")
+            env.setdefault("UBSAN_OPTIONS",
+                           f"print_stacktrace=1:log_path={self.root}/logs/ubsan")
         env.setdefault("APACHE_LOG_DIR", str(self.root / "logs"))
         env.setdefault("APACHE_RUN_DIR", str(self.root / "run"))
         env.setdefault("APACHE_LOCK_DIR", str(self.root / "run"))
@@ -244,6 +251,11 @@ DocumentRoot "{self.htdocs}"
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("apache2 did not answer in time:\n" + self.startup_output())
+
+    def sanitizer_reports(self):
+        """Reports written by a sanitizer build (MG_APACHE_PRELOAD), if any."""
+        return "".join(p.read_text(errors="replace")
+                       for p in sorted((self.root / "logs").glob("*san.*")))
 
     def startup_output(self):
         out = ""
@@ -433,6 +445,11 @@ class Harness:
         return srv
 
     def close(self):
+        if os.environ.get("MG_APACHE_PRELOAD"):
+            reports = "".join(p.read_text(errors="replace")
+                              for p in sorted(self.base.glob("*/logs/*san.*")))
+            if reports:
+                print("\nSANITIZER REPORTS from Apache:\n" + reports)
         for srv in list(self.live):
             try:
                 srv.stop()
@@ -502,3 +519,6 @@ def pytest_runtest_makereport(item, call):
             if log:
                 rep.sections.append((f"apache {srv.root.name} error log (last 150 lines)",
                                      "\n".join(log)))
+            san = srv.sanitizer_reports()
+            if san:
+                rep.sections.append((f"apache {srv.root.name} sanitizer reports", san))

@@ -14,6 +14,9 @@ import requests
 
 from conftest import MODULE, SRCDIR, free_port
 
+pytestmark = pytest.mark.skipif(bool(os.environ.get("MG_APACHE_PRELOAD")),
+                                reason="a user tool, not run against a sanitizer build")
+
 DEMO = SRCDIR / "scripts" / "demo"
 
 
@@ -90,3 +93,4 @@ def test_demo_serves_until_ctrl_c_and_leaves_no_process(tmp_path):
         pytest.fail("apache2 still running after Ctrl-C")
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert env["MG_DEMO_DIR"] not in ps
+
