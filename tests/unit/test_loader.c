@@ -715,7 +715,11 @@ START_TEST(test_warnings_do_not_refuse_the_policy)
     ck_diag(9, 13, "unused-access");
     ck_diag(12, 14, "no-country-source");
     ck_diag(13, 17, "empty-allow");
-    ck_assert_int_eq(ds->warnings, 4);
+    /* (a fresh checkout's key file may be group-readable: one more warning, from mg_keys) */
+    int loader_warnings = 0;
+    for (int i = 0; i < ds->items->nelts; i++)
+        loader_warnings += APR_ARRAY_IDX(ds->items, i, mg_diag_t).line >= 4;
+    ck_assert_int_eq(loader_warnings, 4);
     ck_assert_str_eq(
         APR_ARRAY_IDX(APR_ARRAY_IDX(p->rules, 1, mg_rule_t).country_allow, 0, const char *), "DE");
 }
