@@ -104,6 +104,7 @@ class Apache:
         self.extra_modules = list(extra_modules or [])
         self.loglevel = loglevel
         self.proc = None
+        self.sanitizer_seen = 0
         for d in ("htdocs", "policies", "logs", "run"):
             (self.root / d).mkdir(parents=True)
         os.chmod(self.root, 0o755)
@@ -513,6 +514,14 @@ def htpasswd(path, users):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if rep.when == "call" and _HARNESS is not None and os.environ.get("MG_APACHE_PRELOAD"):
+        # a sanitizer report from a server this test used fails the test
+        for srv in _HARNESS.live:
+            san = srv.sanitizer_reports()
+            if len(san) > srv.sanitizer_seen:
+                srv.sanitizer_seen = len(san)
+                rep.outcome = "failed"
+                rep.longrepr = f"sanitizer report from apache {srv.root.name}:\n{san}"
     if rep.failed and _HARNESS is not None:
         for srv in _HARNESS.live:
             log = srv.error_log().splitlines()[-150:]
