@@ -10,7 +10,9 @@
  *   deny  -> AUTHZ_DENIED + ap_custom_response() for the message or page;
  *            a status other than 403 goes through an internal redirect to
  *            MG_MOD_DENY_URI that mg_mod_deny_handler() answers
- *   login -> AUTHZ_DENIED + ap_custom_response(403, absolute URL) = a 302
+ *   login -> AUTHZ_DENIED + ap_custom_response(403, absolute URL) = a 302,
+ *            or AUTHZ_DENIED_NO_USER when an AuthType should authenticate
+ *            first (credentials present, or a cookie-session AuthType)
  *   auth  -> AUTHZ_DENIED_NO_USER when an AuthType can authenticate, else 403
  *
  * Every path that is not a clean allow denies (fail closed).
