@@ -68,6 +68,7 @@ SetEnvIf X-Test-Country "^(.+)$" TEST_COUNTRY=$1
     AuthName "parity"
     AuthBasicProvider file
     AuthUserFile "@ROOT@/htpasswd"
+    AuthzSendForbiddenOnFailure On
     Require media-guard parity
 </Location>
 """
@@ -92,6 +93,8 @@ CASES = [
     ("/geo/a.jpg?n=13", IMG, None, []),
     ("/nowhere/a.txt?n=14", IMG, None, []),
     ("/p/%2e%2e/p/thumbs/a.jpg?n=15", IMG, None, []),
+    ("/p/a.jpg?n=16", IMG, None, []),
+    ("/p/a.jpg?n=17", IMG, "alice", []),
 ]
 
 
@@ -106,8 +109,8 @@ def srv(apache_factory):
                          ids=[c[0].split("?n=")[1].split("&")[0] for c in CASES])
 def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra):
     auth = (user, {"alice": "a", "bob": "b"}[user]) if user else None
-    srv.raw(target, headers=headers) if auth is None else srv.get(target, headers=headers,
-                                                                   auth=auth)
+    resp = srv.raw(target, headers=headers) if auth is None else \
+        srv.get(target, headers=headers, auth=auth)
     line = srv.last_access(f" {target} HTTP/1.1")
     assert line, srv.access_log()
     fields = dict(kv.split("=", 1) for kv in line.split() if kv.split("=")[0] in
@@ -126,3 +129,8 @@ def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra
     d = json.loads(p.stdout)
     assert (fields["mg"], fields["reason"], fields["rule"]) == \
         (d["decision"], d["reason"], d["rule"] or "-"), (line, d)
+    # and the same HTTP outcome (the files do not exist: an allowed request is a 404)
+    expected = 404 if d["decision"] == "allow" else d["status"]
+    assert resp.status_code == expected, (resp.status_code, d)
+    if d["decision"] == "login":
+        assert resp.headers["Location"] == srv.url(d["location"])
