@@ -35,6 +35,7 @@ typedef struct entry {
     int nsegs; /* all segments of the pattern */
     seg_t *segs;
     const char *key; /* normalised pattern, for the identical-pattern warnings */
+    int seq;         /* position among all entries (file order) */
 } entry_t;
 
 typedef struct node {
@@ -685,7 +686,9 @@ static void check_identical(apr_pool_t *pool, const mg_policy_t *policy, entry_t
         const entry_t *ov = NULL;
         for (int i = 0; i < g->nelts && by[j] == NULL; i++) {
             const entry_t *o = APR_ARRAY_IDX(g, i, entry_t *);
-            if (o->rule == e->rule)
+            /* a dead path decides nothing: it neither shadows nor overlaps
+             * (whatever shadows it shadows the later one as well) */
+            if (o->rule == e->rule || by[o->seq] != NULL)
                 continue;
             if (shadows(c, o->rule, e->rule))
                 by[j] = o;
@@ -803,6 +806,7 @@ mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags)
             if (n->build == NULL)
                 n->build = apr_array_make(pool, 2, sizeof(entry_t *));
             APR_ARRAY_PUSH(n->build, entry_t *) = e;
+            e->seq = all->nelts;
             APR_ARRAY_PUSH(all, entry_t *) = e;
         }
     }

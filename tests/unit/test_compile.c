@@ -342,6 +342,19 @@ START_TEST(test_partly_shadowed_rule_names_the_dead_path)
 }
 END_TEST
 
+START_TEST(test_dead_rule_is_not_reported_as_overlapping)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "media", "/p/", MEDIA, GH, MG_ACCESS_VIEW);
+    add_rule(p, "img", "/p/", IMG, GH, MG_ACCESS_NONE); /* dead: media wins */
+    add_rule(p, "any", "/p/", 0, GH, MG_ACCESS_VIEW);   /* decides like media */
+    mg_diags_t *ds = compile_ok(p);
+    ck_assert_int_eq(count_code(ds, "shadowed-rule", 20), 1);
+    ck_assert_int_eq(count_code(ds, "overlapping-rules", 0), 0);
+    ck_assert_int_eq(ds->warnings, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* 10,000 rules against a linear reference                            */
 /* ------------------------------------------------------------------ */
@@ -535,6 +548,7 @@ static Suite *compile_suite(void)
     tcase_add_test(tw, test_disjoint_classes_or_equal_outcomes_give_no_overlap_warning);
     tcase_add_test(tw, test_different_globs_are_not_identical_patterns);
     tcase_add_test(tw, test_partly_shadowed_rule_names_the_dead_path);
+    tcase_add_test(tw, test_dead_rule_is_not_reported_as_overlapping);
     suite_add_tcase(s, tw);
 
     TCase *tb = tcase_create("scale");
