@@ -32,9 +32,11 @@ struct mg_key {
     uint64_t serial;       /* process-unique: per-thread cache key */
     unsigned char *secret; /* HMAC secret (cleansed on pool cleanup) */
     size_t secret_len;
-    EVP_MAC_CTX *tmpl; /* HMAC: keyed template, never used directly */
-    EVP_PKEY *pkey;    /* Ed25519 */
-    int is_private;    /* Ed25519 private key: can sign */
+    EVP_MAC_CTX *tmpl;               /* HMAC: keyed template, never used directly */
+    EVP_PKEY *pkey;                  /* Ed25519 */
+    int is_private;                  /* Ed25519 private key: can sign */
+    EVP_MD_CTX *ed_sign, *ed_verify; /* Ed25519: initialised once, copied per use
+                                        (no algorithm fetch per request) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -290,8 +292,11 @@ static apr_status_t key_cleanup(void *p)
     if (k->secret != NULL)
         OPENSSL_cleanse(k->secret, k->secret_len);
     EVP_MAC_CTX_free(k->tmpl);
+    EVP_MD_CTX_free(k->ed_sign);
+    EVP_MD_CTX_free(k->ed_verify);
     EVP_PKEY_free(k->pkey);
     k->tmpl = NULL;
+    k->ed_sign = k->ed_verify = NULL;
     k->pkey = NULL;
     return APR_SUCCESS;
 }
@@ -422,6 +427,16 @@ static mg_status_t key_from_pem(apr_pool_t *pool, const char *id, mg_alg_t alg, 
     mg_key_t *k = key_new(pool, id, MG_ALG_ED25519);
     k->pkey = pkey;
     k->is_private = is_private;
+    k->ed_verify = EVP_MD_CTX_new();
+    k->ed_sign = is_private ? EVP_MD_CTX_new() : NULL;
+    if (k->ed_verify == NULL ||
+        EVP_DigestVerifyInit_ex(k->ed_verify, NULL, NULL, NULL, NULL, pkey, NULL) != 1 ||
+        (is_private && (k->ed_sign == NULL || EVP_DigestSignInit_ex(k->ed_sign, NULL, NULL, NULL,
+                                                                    NULL, pkey, NULL) != 1))) {
+        ERR_clear_error();
+        *why = "OpenSSL refused to prepare the Ed25519 key";
+        return MG_ECRYPTO;
+    }
     *out = k;
     return MG_OK;
 }
@@ -599,8 +614,7 @@ mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t ms
     int owned;
     EVP_MD_CTX *md = md_ctx_get(&owned);
     *sig_len = MG_SIG_MAX;
-    int ok = md != NULL && EVP_MD_CTX_reset(md) &&
-             EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, key->pkey, NULL) == 1 &&
+    int ok = md != NULL && EVP_MD_CTX_copy_ex(md, key->ed_sign) == 1 &&
              EVP_DigestSign(md, sig, sig_len, msg, msg_len) == 1;
     if (md != NULL)
         EVP_MD_CTX_reset(md);
@@ -683,8 +697,7 @@ int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
         return 1;
     int owned;
     EVP_MD_CTX *md = md_ctx_get(&owned);
-    int ok = md != NULL && EVP_MD_CTX_reset(md) &&
-             EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, key->pkey, NULL) == 1 &&
+    int ok = md != NULL && EVP_MD_CTX_copy_ex(md, key->ed_verify) == 1 &&
              EVP_DigestVerify(md, sig, sig_len, msg, msg_len) == 1;
     if (md != NULL)
         EVP_MD_CTX_reset(md);
