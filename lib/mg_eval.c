@@ -521,8 +521,8 @@ static int check_transforms(ev_t *e)
         TRACE(e, "transforms: none requested, profile '%s' allows that", pname);
         return 0;
     }
-    int forms = tp->forms ? tp->forms : (MG_TR_FORM_PATH | MG_TR_FORM_QUERY);
-    if ((forms & rd->canon.tr_form) == 0)
+    /* the loader always sets forms (default both); 0 accepts no form: fail closed */
+    if ((tp->forms & rd->canon.tr_form) == 0)
         return deny(e, MG_R_TRANSFORM_DENIED, "profile '%s' does not accept the %s form", pname,
                     rd->canon.tr_form == MG_TR_FORM_PATH ? "path (tr:)" : "query (?tr=)");
     if (tp->sets && tp->sets->nelts > 0) {
