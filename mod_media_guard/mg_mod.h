@@ -42,9 +42,17 @@ typedef struct mg_mod_memo {
     const mg_mod_policy_t *mp;
     const char *user; /* r->user the decision was made for (NULL = none) */
     mg_decision_t d;
-    const char *canon; /* canonical path, for the log (NULL if refused) */
-    authz_status result;
+    const char *canon;   /* canonical path, for the log (NULL if refused) */
+    authz_status result; /* the mapped result (valid when mapped) */
+    int mapped;          /* map_decision ran: its side effects are done */
 } mg_mod_memo_t;
+
+/* What `Require [not] media-guard NAME` resolves to at configuration time. */
+typedef struct mg_mod_require {
+    const mg_mod_policy_t *mp;
+    int negated; /* under `Require not` or <RequireNone>: a refusal can only
+                    become neutral, never the final answer */
+} mg_mod_require_t;
 
 typedef struct mg_mod_req {
     mg_mod_memo_t *memos;

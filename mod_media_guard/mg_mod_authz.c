@@ -51,11 +51,34 @@ mg_mod_req_t *mg_mod_req_get(request_rec *r, int create)
 /* configuration time                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Whether this Require line sits under a negation: mod_authz_core turns a
+ * negated refusal into "neutral", so our refusal there can never be what the
+ * client gets, and must not set a login redirect or a deny page for a 403
+ * that another provider causes. The line is negated by its own "not" or by
+ * any enclosing <RequireNone>. */
+static int negated_require(const ap_directive_t *d, apr_pool_t *p)
+{
+    const char *args, *first;
+
+    if (d == NULL)
+        return 0;
+    args = d->args ? d->args : "";
+    first = ap_getword_conf(p, &args);
+    if (strcasecmp(d->directive, "Require") == 0 && strcasecmp(first, "not") == 0)
+        return 1;
+    for (d = d->parent; d != NULL; d = d->parent) {
+        if (strcasecmp(d->directive, "<RequireNone") == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static const char *parse_require(cmd_parms *cmd, const char *line, const void **parsed)
 {
     const char *t = line;
     const char *name = ap_getword_conf(cmd->pool, &t);
     const mg_mod_policy_t *mp;
+    mg_mod_require_t *req;
 
     if (name == NULL || *name == '\0')
         return "Require media-guard needs a policy name declared with MediaGuardPolicy";
@@ -70,7 +93,10 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
                             "'MediaGuardPolicy %s FILE' earlier in the server configuration or "
                             "in this virtual host",
                             name, name);
-    *parsed = mp;
+    req = apr_pcalloc(cmd->pool, sizeof(*req));
+    req->mp = mp;
+    req->negated = negated_require(cmd->directive, cmd->temp_pool);
+    *parsed = req;
     return NULL;
 }
 
@@ -334,7 +360,7 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
     }
 }
 
-static void record(request_rec *r, const mg_mod_memo_t *m, const char *why)
+static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated)
 {
     const char *outcome = mg_outcome_name(m->d.outcome);
     const char *reason = mg_reason_name(m->d.reason);
@@ -353,7 +379,7 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why)
     apr_table_setn(r->subprocess_env, "MG_RULE", rule);
     apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
 
-    if (dc && dc->reason_header == 1) {
+    if (dc && dc->reason_header == 1 && !negated) {
         if (m->d.outcome == MG_OUTCOME_ALLOW)
             apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);
         else
@@ -376,10 +402,12 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why)
 
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
-    const mg_mod_policy_t *mp = parsed;
+    const mg_mod_require_t *req = parsed;
+    const mg_mod_policy_t *mp = req ? req->mp : NULL;
     mg_mod_req_t *rq;
     mg_mod_memo_t *m;
     const char *why = NULL;
+    int fresh = 0;
 
     if (mp == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -390,17 +418,28 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     for (m = rq->memos; m != NULL; m = m->next) {
         if (m->mp == mp &&
             (m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))
-            return m->result;
+            break;
     }
-
-    m = apr_pcalloc(r->pool, sizeof(*m));
-    m->mp = mp;
-    m->user = r->user;
-    evaluate(r, mp, m);
-    m->result = map_decision(r, rq, m, &why);
-    m->next = rq->memos;
-    rq->memos = m;
-    record(r, m, why);
+    if (m == NULL) {
+        m = apr_pcalloc(r->pool, sizeof(*m));
+        m->mp = mp;
+        m->user = r->user;
+        evaluate(r, mp, m);
+        m->next = rq->memos;
+        rq->memos = m;
+        fresh = 1;
+    }
+    if (req->negated) {
+        /* no side effects: a grant counts against, a refusal is neutral */
+        if (fresh)
+            record(r, m, "under a negation", 1);
+        return m->d.outcome == MG_OUTCOME_ALLOW ? AUTHZ_GRANTED : AUTHZ_DENIED;
+    }
+    if (!m->mapped) {
+        m->result = map_decision(r, rq, m, &why);
+        m->mapped = 1;
+        record(r, m, why, 0);
+    }
     return m->result;
 }
 

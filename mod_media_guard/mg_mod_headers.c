@@ -111,7 +111,8 @@ static const mg_mod_memo_t *granting_decision(request_rec *r)
         if (rq == NULL)
             continue;
         for (m = rq->memos; m != NULL; m = m->next) {
-            if (m->d.outcome != MG_OUTCOME_ALLOW)
+            /* only decisions used as grants (not one seen under `Require not`) */
+            if (m->d.outcome != MG_OUTCOME_ALLOW || !m->mapped)
                 continue;
             if (!(m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))
                 continue;

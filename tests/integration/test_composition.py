@@ -40,9 +40,28 @@ rules:
     access: {anonymous: view}
 """
 
+# refuses anonymous visitors with a login redirect or a custom message
+MEMBERS = """\
+version: 1
+default: deny
+login:
+  url: /login
+roles: [member]
+rules:
+  - id: login-here
+    path: /neg/login/
+    access: {anonymous: none, member: view}
+  - id: message-here
+    path: /neg/message/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "members only"}
+"""
+
 CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
+MediaGuardPolicy members @POLICIES@/members.yaml
 MediaGuardReasonHeader On
 
 <Location "/all-ok/">
@@ -73,6 +92,20 @@ MediaGuardReasonHeader On
         Require not media-guard blocklist
     </RequireAll>
 </Location>
+<Location "/neg/">
+    <RequireAll>
+        Require ip 192.0.2.1
+        Require not media-guard members
+    </RequireAll>
+</Location>
+<Location "/none/">
+    <RequireAll>
+        Require all granted
+        <RequireNone>
+            Require media-guard members
+        </RequireNone>
+    </RequireAll>
+</Location>
 <Location "/memo/">
     <RequireAll>
         Require media-guard site
@@ -93,6 +126,9 @@ FILES = {
     "notlist/public/a.jpg": JPEG,
     "dir/a.jpg": JPEG,
     "memo/a.jpg": JPEG,
+    "neg/login/a.jpg": JPEG,
+    "neg/message/a.jpg": JPEG,
+    "none/a.jpg": JPEG,
     "dir/closed/a.jpg": JPEG,
     "hta/.htaccess": "Require media-guard site\n",
     "hta/a.jpg": JPEG,
@@ -105,7 +141,8 @@ FILES = {
 @pytest.fixture(scope="module")
 def srv(apache_factory):
     s = apache_factory("composition", CONF,
-                       policies={"site.yaml": POLICY, "blocklist.yaml": BLOCKLIST},
+                       policies={"site.yaml": POLICY, "blocklist.yaml": BLOCKLIST,
+                                 "members.yaml": MEMBERS},
                        files=FILES, start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a", "carol": "c"})
     return s.start()
@@ -142,6 +179,26 @@ def test_require_not_refuses_what_the_policy_allows(srv):
 def test_require_not_lets_other_providers_decide_what_the_policy_denies(srv):
     # the blocklist denies (no rule): `not` makes that neutral, `all granted` decides
     assert srv.get("/notlist/public/a.jpg", headers=IMG).status_code == 200
+
+
+def test_refusal_under_require_not_never_becomes_the_login_redirect(srv):
+    """The policy would redirect to login, but under `Require not` its refusal is
+    only neutral: the 403 comes from `Require ip` and must stay a plain 403."""
+    r = srv.get("/neg/login/a.jpg", headers={"Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
+    assert r.status_code == 403
+    assert "Location" not in r.headers
+    assert "X-Media-Guard-Reason" not in r.headers
+
+
+def test_refusal_under_require_not_never_supplies_the_deny_message(srv):
+    r = srv.get("/neg/message/a.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert "members only" not in r.text
+
+
+def test_require_none_refusal_is_neutral_and_other_providers_decide(srv):
+    # members (under <RequireNone>) has no rule for /none/: refused -> neutral -> granted
+    assert srv.get("/none/a.jpg", headers=IMG).status_code == 200
 
 
 def test_directory_section(srv):
