@@ -106,6 +106,22 @@ static void offset_to_pos(const char *buf, size_t len, size_t off, int *line, in
     *col = c;
 }
 
+/* The byte at a 1-based line:column (columns count characters), or 0. */
+static char char_at(const char *buf, size_t len, int line, int col)
+{
+    size_t i = 0;
+    for (int l = 1; l < line && i < len; i++)
+        if (buf[i] == '\n')
+            l++;
+    for (int c = 1; i < len && buf[i] != '\n'; i++) {
+        if (((unsigned char)buf[i] & 0xc0) == 0x80)
+            continue;
+        if (c++ == col)
+            return buf[i];
+    }
+    return 0;
+}
+
 static mg_ynode_t *node_new(yctx_t *y, mg_ykind_t kind, const yaml_mark_t *m)
 {
     mg_ynode_t *n = slab_alloc(y->slabs, sizeof(*n));
@@ -337,11 +353,19 @@ static void parser_error(yctx_t *y, yaml_parser_t *p)
     }
     line = (int)p->problem_mark.line + 1;
     col = (int)p->problem_mark.column + 1;
+    mg_diag_t *d;
     if (p->context)
-        mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s: %s", p->context,
-                    problem);
+        d = mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s: %s",
+                        p->context, problem);
     else
-        mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s", problem);
+        d = mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s", problem);
+    /* libyaml's sentences are exact but terse: name the usual cause */
+    if (char_at(y->buf, y->len, line, col) == '\t')
+        d->hint = "indent with spaces: YAML does not allow tabs there";
+    else if (p->context && (p->context_mark.line != p->problem_mark.line ||
+                            p->context_mark.column != p->problem_mark.column))
+        d->hint = apr_psprintf(y->diags->pool, "it started at line %d, column %d",
+                               (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
 }
 
 mg_status_t mg_yaml_parse(apr_pool_t *pool, const char *file, const char *buf, size_t len,
