@@ -2,9 +2,11 @@
 hotlink, transformations — on local files and on a proxied origin."""
 
 import datetime
+import socket
 import zoneinfo
 
 import pytest
+import requests
 
 JPEG = b"\xff\xd8\xff\xe0 conditions"
 IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
@@ -376,3 +378,52 @@ def test_proxied_origin_plain_file(srv):
     r = srv.get("/origin/videos/clip.mp4", headers=IMG)
     assert r.status_code == 200 and r.text.startswith("origin:/origin/videos/clip.mp4")
     assert r.headers["Content-Disposition"] == "inline"
+
+
+# ------------------------------------------------------------------ IPv6 clients
+
+IPV6_POLICY = """\
+version: 1
+default: deny
+rules:
+  - id: v6-only
+    path: /ip/v6/
+    ip: {allow: ["::1/128"]}
+    access: {anonymous: view}
+  - id: no-v6-loopback
+    path: /ip/not-v6/
+    ip: {deny: ["::1/128", "fe80::/10"]}
+    access: {anonymous: view}
+"""
+
+
+def _free_port6():
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
+def test_ipv6_client_address_is_matched(apache_factory):
+    try:
+        port6 = _free_port6()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    s = apache_factory("ipv6", f"""
+Listen [::1]:{port6}
+MediaGuardPolicy p @POLICIES@/p.yaml
+MediaGuardReasonHeader On
+<Location "/ip/">
+    Require media-guard p
+</Location>
+""", policies={"p.yaml": IPV6_POLICY}, files={"ip/v6/a.jpg": JPEG, "ip/not-v6/a.jpg": JPEG})
+    try:
+        v6 = f"http://[::1]:{port6}"
+        assert requests.get(v6 + "/ip/v6/a.jpg", headers=IMG, timeout=10).status_code == 200
+        r = requests.get(v6 + "/ip/not-v6/a.jpg", headers=IMG, timeout=10)
+        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "ip-denied"
+        # the same rules over IPv4
+        r = s.get("/ip/v6/a.jpg", headers=IMG)
+        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "ip-not-allowed"
+        assert s.get("/ip/not-v6/a.jpg", headers=IMG).status_code == 200
+    finally:
+        s.stop()
