@@ -297,7 +297,9 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
         return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: invalid file path '%s'", name, file);
 
     diags = mg_diags_make(cmd->temp_pool);
-    rc = read_policy_file(cmd->temp_pool, path, &buf, &len, diags);
+    /* the text in the policy's own pool: nothing compiled may point into
+     * memory that is reused once the configuration has been read */
+    rc = read_policy_file(cmd->pool, path, &buf, &len, diags);
     if (rc == MG_OK)
         rc = load_text(cmd->pool, path, buf, len, &pol, diags);
     mg_diags_sort(diags);
@@ -344,7 +346,8 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     good = st ? store_find(st, key) : NULL;
     if (good) {
         mg_diags_t *again = mg_diags_make(cmd->temp_pool);
-        if (load_text(cmd->pool, path, good->buf, good->len, &pol, again) == MG_OK) {
+        const char *copy = apr_pstrmemdup(cmd->pool, good->buf, good->len);
+        if (load_text(cmd->pool, path, copy, good->len, &pol, again) == MG_OK) {
             mp->policy = pol;
             mp->stale = 1;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
