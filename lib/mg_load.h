@@ -60,7 +60,14 @@ int mg_lprintable(const char *s);
 int mg_ltoken_ok(const char *s);
 /* An IANA zone name: loads it into *tz and sets *tz_name, or unknown-timezone. */
 void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name);
-/* Look a name up in one of the ctx hashes: index, or -1 with `code`. */
+/* Names whose definition had errors map to MG_LBROKEN: references to them
+ * fail without a second, misleading "undefined" error. */
+#define MG_LBROKEN ((void *)(intptr_t)-1)
+/* After a section (a mapping of names, or a list of names): every name of
+ * it that did not get registered in `h` is marked MG_LBROKEN. */
+void mg_lmark_broken(apr_hash_t *h, const mg_ynode_t *section);
+/* Look a name up in one of the ctx hashes: index, or -1 with `code`
+ * (-2 and no diagnostic for a broken definition). */
 int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
                const char *what);
 

@@ -227,6 +227,8 @@ static int cmp_str(const void *a, const void *b)
 int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code, const char *what)
 {
     void *v = apr_hash_get(h, n->str, (apr_ssize_t)n->len);
+    if (v == MG_LBROKEN)
+        return -2;
     if (v)
         return (int)((intptr_t)v - 1);
     /* hints compare with every name: skip them for huge name lists, so that a
@@ -275,4 +277,15 @@ void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const c
         return;
     }
     *tz_name = s;
+}
+
+void mg_lmark_broken(apr_hash_t *h, const mg_ynode_t *section)
+{
+    if (!section || (section->kind != MG_Y_MAP && section->kind != MG_Y_SEQ))
+        return;
+    for (int i = 0; i < section->n; i++) {
+        const mg_ynode_t *k = section->kind == MG_Y_MAP ? section->pairs[i].key : section->items[i];
+        if (k->kind == MG_Y_SCALAR && !apr_hash_get(h, k->str, (apr_ssize_t)k->len))
+            apr_hash_set(h, k->str, (apr_ssize_t)k->len, MG_LBROKEN);
+    }
 }

@@ -585,8 +585,10 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         load_login(c, v[K_LOGIN]);
     if (v[K_TRUSTED_PROXIES])
         load_cidr_list(c, v[K_TRUSTED_PROXIES], "trusted_proxies", c->p->trusted_proxies);
-    if (v[K_ROLES])
+    if (v[K_ROLES]) {
         load_roles(c, v[K_ROLES]);
+        mg_lmark_broken(c->roles, v[K_ROLES]);
+    }
     if (v[K_IDENTITY])
         load_identity(c, v[K_IDENTITY]);
     if (c->p->role_sources->nelts == 0) {
@@ -596,10 +598,14 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
     }
     if (v[K_COUNTRY])
         load_country(c, v[K_COUNTRY]);
-    if (v[K_CLASSES])
+    if (v[K_CLASSES]) {
         load_classes(c, v[K_CLASSES]);
-    if (v[K_IP_SETS])
+        mg_lmark_broken(c->classes, v[K_CLASSES]);
+    }
+    if (v[K_IP_SETS]) {
         load_ipsets(c, v[K_IP_SETS]);
+        mg_lmark_broken(c->ipsets, v[K_IP_SETS]);
+    }
     if (v[K_TIME_WINDOWS]) {
         const mg_ynode_t *tw = v[K_TIME_WINDOWS];
         if (tw->kind != MG_Y_MAP)
@@ -609,9 +615,12 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         else
             for (int i = 0; i < tw->n; i++)
                 mg_load_timewin(c, tw->pairs[i].key, tw->pairs[i].value);
+        mg_lmark_broken(c->timewins, tw);
     }
-    if (v[K_HOTLINK])
+    if (v[K_HOTLINK]) {
         mg_load_hotlinks(c, v[K_HOTLINK]);
+        mg_lmark_broken(c->hotlinks, v[K_HOTLINK]);
+    }
     if (v[K_TRANSFORMS]) {
         const mg_ynode_t *tr = v[K_TRANSFORMS];
         if (tr->kind != MG_Y_MAP)
@@ -621,6 +630,7 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         else
             for (int i = 0; i < tr->n; i++)
                 mg_load_transform(c, tr->pairs[i].key, tr->pairs[i].value);
+        mg_lmark_broken(c->transforms, tr);
     }
     if (v[K_KEYS])
         load_keys(c, v[K_KEYS]);

@@ -109,6 +109,8 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     if (items->nelts == 1) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, 0, const mg_ynode_t *);
         void *v = apr_hash_get(c->ipsets, HKEY(it->str));
+        if (v == MG_LBROKEN)
+            return NULL; /* its definition was reported */
         if (v)
             return &APR_ARRAY_IDX(c->p->ipsets, (intptr_t)v - 1, mg_ipset_t);
     }
@@ -119,7 +121,9 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
         void *v = apr_hash_get(c->ipsets, HKEY(it->str));
-        if (v) {
+        if (v == MG_LBROKEN) {
+            bad = 1;
+        } else if (v) {
             apr_array_cat(set->cidrs,
                           APR_ARRAY_IDX(c->p->ipsets, (intptr_t)v - 1, mg_ipset_t).cidrs);
         } else if (looks_like_ip(it->str)) {

@@ -284,6 +284,25 @@ START_TEST(test_all_errors_of_a_file_are_reported_in_one_pass)
 }
 END_TEST
 
+START_TEST(test_a_broken_definition_is_not_reported_again_where_it_is_used)
+{
+    ck_assert_ptr_null(load("version: 1\n"
+                            "roles: [\"a b\"]\n"
+                            "classes: {raw: [.cr2]}\n"
+                            "ip_sets: {office: [10.0.0.1/8]}\n"
+                            "time_windows: {w: {days: [someday]}}\n"
+                            "hotlink: {h: {corp: none}}\n"
+                            "transforms: {t: {forms: [url]}}\n"
+                            "rules:\n  - id: a\n    path: /\n    classes: [raw]\n"
+                            "    ip: {allow: [office], deny: [office, 10.0.0.0/8]}\n"
+                            "    time: w\n    hotlink: h\n    transforms: t\n"
+                            "    access: {\"a b\": view}\n"));
+    ck_assert_int_eq(ds->errors, 6); /* one per broken definition, none in the rule */
+    for (int i = 0; i < ds->items->nelts; i++)
+        ck_assert_int_lt(APR_ARRAY_IDX(ds->items, i, mg_diag_t).line, 8);
+}
+END_TEST
+
 START_TEST(test_every_duplicate_key_is_reported_not_only_the_first)
 {
     ck_assert_ptr_null(load("version: 1\nrules: []\nname: a\nname: b\nname: c\n"));
@@ -910,6 +929,7 @@ static Suite *loader_suite(void)
                         (int)(sizeof(err_cases) / sizeof(err_cases[0])));
     tcase_add_test(tc, test_all_errors_of_a_file_are_reported_in_one_pass);
     tcase_add_test(tc, test_every_duplicate_key_is_reported_not_only_the_first);
+    tcase_add_test(tc, test_a_broken_definition_is_not_reported_again_where_it_is_used);
     tcase_add_test(tc, test_nesting_deeper_than_64_levels_is_refused);
     tcase_add_test(tc, test_more_than_64_roles_is_refused_at_the_65th);
     tcase_add_test(tc, test_more_than_64_classes_is_refused_built_ins_included);
