@@ -108,10 +108,12 @@ function canonicalize(rawPath, rawQuery) {
   for (let raw of rawPath.split('/').slice(1)) {
     const semi = raw.indexOf(';');
     if (semi >= 0) {
+      if (/%(?![0-9A-Fa-f]{2})/.test(raw.slice(semi))) throw new TokenError('malformed percent escape in path parameters');
       raw = raw.slice(0, semi);
-      if (raw === '' || raw === '.' || raw === '..') throw new TokenError("dot or empty segment with ';' parameters");
     }
     let seg = pctDecode(raw, 'path', false);
+    if (semi >= 0 && (seg === '' || seg === '.' || seg === '..'))
+      throw new TokenError("dot or empty segment with ';' parameters");
     if (/[\/\\;]/.test(seg)) throw new TokenError("encoded '/', '\\' or ';' in path");
     if (raw.toUpperCase().includes('%25') && /%[0-9A-Fa-f]{2}/.test(seg)) throw new TokenError('double percent-encoding in path');
     if (seg === '' || seg === '.') {
@@ -325,8 +327,24 @@ function main(argv) {
     prefix: opts.prefix,
     access: opts.access,
   };
-  for (const url of urls) console.log(signUrl(key, url, o));
-  return 0;
+  // Like mgctl sign: URLs from the arguments or one per line on stdin; a URL
+  // that cannot be signed gives an empty line, a message and exit status 1.
+  const input = urls.length ? urls : fs.readFileSync(0, 'utf8').split('\n').map((l) => l.replace(/\r$/, ''));
+  if (!urls.length && input.length && input[input.length - 1] === '') input.pop();
+  let status = 0;
+  const out = [];
+  for (const url of input) {
+    try {
+      out.push(signUrl(key, url, o));
+    } catch (e) {
+      if (!(e instanceof TokenError)) throw e;
+      console.error(`sign.js: ${url}: ${e.message}`);
+      out.push('');
+      status = 1;
+    }
+  }
+  process.stdout.write(out.map((l) => l + '\n').join(''));
+  return status;
 }
 
 module.exports = { Key, signUrl, signCookie, stringToSign, canonicalize, tokenEncode, TokenError };

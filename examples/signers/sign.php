@@ -115,12 +115,15 @@ function mg_canonicalize(string $rawPath, ?string $rawQuery): array
     foreach (array_slice(explode('/', $rawPath), 1) as $raw) {
         $semi = strpos($raw, ';');
         if ($semi !== false) {
-            $raw = substr($raw, 0, $semi);
-            if ($raw === '' || $raw === '.' || $raw === '..') {
-                throw new MgTokenError("dot or empty segment with ';' parameters");
+            if (preg_match('/%(?![0-9A-Fa-f]{2})/', substr($raw, $semi))) {
+                throw new MgTokenError('malformed percent escape in path parameters');
             }
+            $raw = substr($raw, 0, $semi);
         }
         $seg = mg_pct_decode($raw, 'path', false);
+        if ($semi !== false && ($seg === '' || $seg === '.' || $seg === '..')) {
+            throw new MgTokenError("dot or empty segment with ';' parameters");
+        }
         if (strpbrk($seg, "/\\;") !== false) {
             throw new MgTokenError("encoded '/', '\\' or ';' in path");
         }
@@ -427,7 +430,23 @@ if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE
             $o[$k] = $opts[$k];
         }
     }
-    foreach (array_slice($argv, $rest) as $url) {
-        echo mg_sign_url($key, $url, $o), "\n";
+    // Like mgctl sign: URLs from the arguments or one per line on stdin; a URL
+    // that cannot be signed gives an empty line, a message and exit status 1.
+    $urls = array_slice($argv, $rest);
+    if (!$urls) {
+        while (($line = fgets(STDIN)) !== false) {
+            $urls[] = rtrim($line, "\r\n");
+        }
     }
+    $status = 0;
+    foreach ($urls as $url) {
+        try {
+            echo mg_sign_url($key, $url, $o), "\n";
+        } catch (MgTokenError $e) {
+            fwrite(STDERR, "sign.php: $url: {$e->getMessage()}\n");
+            echo "\n";
+            $status = 1;
+        }
+    }
+    exit($status);
 }

@@ -134,10 +134,12 @@ def canonicalize(raw_path, raw_query):
     for raw in raw_path.split("/")[1:]:
         params = raw.find(";")
         if params >= 0:
+            if re.search(r"%(?![0-9A-Fa-f]{2})", raw[params:]):
+                raise TokenError("malformed percent escape in path parameters")
             raw = raw[:params]
-            if raw in ("", ".", ".."):
-                raise TokenError("dot or empty segment with ';' parameters")
         seg = _pct_decode(raw, "path")
+        if params >= 0 and seg in ("", ".", ".."):
+            raise TokenError("dot or empty segment with ';' parameters")
         if "/" in seg or "\\" in seg or ";" in seg:
             raise TokenError("encoded '/', '\\' or ';' in path")
         if "%25" in raw.upper() and _HEX.search(seg):
@@ -374,9 +376,17 @@ def main(argv):
     if not (a.key_file and a.key_id and a.expires):
         ap.error("--key-file, --key-id and --expires are required")
     key = Key.from_text(a.key_id, open(a.key_file, encoding="ascii").read())
+    status = 0
+    # Like mgctl sign: one output line per input line; a URL that cannot be
+    # signed gives an empty line, a message on stderr and exit status 1.
     for url in a.urls or (line.rstrip("\r\n") for line in sys.stdin):
-        print(sign_url(key, url, a.expires, a.not_before, a.ip, a.prefix, a.access))
-    return 0
+        try:
+            print(sign_url(key, url, a.expires, a.not_before, a.ip, a.prefix, a.access))
+        except TokenError as e:
+            print("sign.py: %s: %s" % (url, e), file=sys.stderr)
+            print()
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
