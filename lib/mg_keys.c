@@ -651,7 +651,8 @@ static int ed_cache_hit(uint64_t serial, const unsigned char *digest, const unsi
     int hit = 0;
     ed_entry_t *e = &g_ed_cache[ed_slot(sig)];
     pthread_mutex_lock(&g_ed_lock);
-    if (e->serial == serial && e->valid_until >= now && memcmp(e->sig, sig, 64) == 0 &&
+    /* constant time: a cached signature belongs to someone else's link */
+    if (e->serial == serial && e->valid_until >= now && CRYPTO_memcmp(e->sig, sig, 64) == 0 &&
         memcmp(e->digest, digest, 32) == 0)
         hit = 1;
     pthread_mutex_unlock(&g_ed_lock);
