@@ -95,6 +95,21 @@ static void allow(ev_t *e, mg_access_t level, mg_reason_t reason)
           mg_reason_name(reason));
 }
 
+/* Request headers in a detail or trace line: these end up in logs, so keep
+ * them short and printable, and never let a quote close a log field. */
+static const char *shown(apr_pool_t *pool, const char *s)
+{
+    enum { MAX = 120 };
+    size_t n = strlen(s), k = n > MAX ? MAX : n;
+    char *o = apr_palloc(pool, k + 4);
+    for (size_t i = 0; i < k; i++) {
+        unsigned char c = (unsigned char)s[i];
+        o[i] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    memcpy(o + k, n > MAX ? "..." : "", n > MAX ? 4 : 1);
+    return o;
+}
+
 /* ------------------------------------------------------------------ */
 /* 1. IP                                                               */
 /* ------------------------------------------------------------------ */
@@ -120,11 +135,9 @@ static int check_ip(ev_t *e)
         /* An address we cannot read is on no allow list, and may be on a
          * deny list: either way it does not pass. */
         if (r->ip_deny && r->ip_deny->cidrs && r->ip_deny->cidrs->nelts > 0)
-            return deny(e, MG_R_IP_DENIED, "the client address '%s' is not a valid IP address",
-                        e->req->client_ip ? e->req->client_ip : "");
+            return deny(e, MG_R_IP_DENIED, "the client address is not a valid IP address");
         if (r->ip_allow)
-            return deny(e, MG_R_IP_NOT_ALLOWED, "the client address '%s' is not a valid IP address",
-                        e->req->client_ip ? e->req->client_ip : "");
+            return deny(e, MG_R_IP_NOT_ALLOWED, "the client address is not a valid IP address");
         return 0;
     }
     if (r->ip_deny) {
@@ -388,7 +401,7 @@ static int check_hotlink(ev_t *e)
                           ? req->sec_fetch_site
                           : NULL;
     if (sfs && (strcasecmp(sfs, "same-origin") == 0 || strcasecmp(sfs, "none") == 0)) {
-        TRACE(e, "hotlink: Sec-Fetch-Site %s → pass", sfs);
+        TRACE(e, "hotlink: Sec-Fetch-Site %s → pass", shown(e->pool, sfs));
         return 0;
     }
     const char *origin = (req->origin && *req->origin) ? req->origin : NULL;
@@ -405,25 +418,27 @@ static int check_hotlink(ev_t *e)
         origin_t o;
         memset(&o, 0, sizeof(o));
         if (parse_origin(val, &o) != 0)
-            return deny(e, MG_R_HOTLINK, "hotlink: %s '%s' is not a URL", hdr, val);
+            return deny(e, MG_R_HOTLINK, "hotlink: %s '%s' is not a URL", hdr, shown(e->pool, val));
         if (h->same_origin && host_is_request_host(e, &o)) {
-            TRACE(e, "hotlink: %s %s is this site → pass", hdr, val);
+            TRACE(e, "hotlink: %s %s is this site → pass", hdr, shown(e->pool, val));
             return 0;
         }
         for (int i = 0; h->allowed_origins && i < h->allowed_origins->nelts; i++) {
             const char *entry = APR_ARRAY_IDX(h->allowed_origins, i, const char *);
             if (entry && origin_allowed(entry, &o)) {
-                TRACE(e, "hotlink: %s %s matches allowed origin %s → pass", hdr, val, entry);
+                TRACE(e, "hotlink: %s %s matches allowed origin %s → pass", hdr,
+                      shown(e->pool, val), entry);
                 return 0;
             }
         }
-        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed", hdr, val);
+        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed", hdr, shown(e->pool, val));
     }
     if (origin != NULL) /* "Origin: null" and no Referer: an opaque, cross-origin context */
         return deny(e, MG_R_HOTLINK, "hotlink: Origin null without a Referer");
     if (sfs != NULL)
         /* cross-site, same-site, or a value we do not know: not our own page */
-        return deny(e, MG_R_HOTLINK, "hotlink: Sec-Fetch-Site %s without Origin or Referer", sfs);
+        return deny(e, MG_R_HOTLINK, "hotlink: Sec-Fetch-Site %s without Origin or Referer",
+                    shown(e->pool, sfs));
     if (h->empty_referer == MG_EMPTY_REF_DENY)
         return deny(e, MG_R_HOTLINK, "hotlink: no Referer or Origin, and empty_referer is deny");
     TRACE(e, "hotlink: no Referer or Origin, empty_referer allow → pass");
@@ -679,7 +694,7 @@ static void decide_access(ev_t *e)
     mg_access_t lvl = rule_level(e);
     int by_token = 0;
     TRACE(e, "access: user %s, roles [%s] → %s",
-          e->req->user && *e->req->user ? e->req->user : "(none)", role_names(e),
+          e->req->user && *e->req->user ? shown(e->pool, e->req->user) : "(none)", role_names(e),
           mg_access_name(lvl));
     if (r->token == MG_TOKEN_ALTERNATIVE && lvl < need) {
         memset(&claims, 0, sizeof(claims));
@@ -789,23 +804,24 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
             /* Denied even with `default: allow`: the path is protected, only
              * not for this method. */
             deny(e, MG_R_METHOD, "%s is not allowed on %s (rule '%s' allows %s)",
-                 req->method ? req->method : "(no method)", rd->canon.path, mrule->id,
-                 methods_text(pool, mrule->methods));
+                 req->method ? shown(pool, req->method) : "(no method)",
+                 shown(pool, rd->canon.path), mrule->id, methods_text(pool, mrule->methods));
             return;
         }
-        TRACE(e, "no rule owns %s", rd->canon.path);
+        TRACE(e, "no rule owns %s", shown(pool, rd->canon.path));
         if (policy->deflt == MG_DEFAULT_ALLOW) {
             allow(e, MG_ACCESS_DOWNLOAD, MG_R_DEFAULT_ALLOW);
             return;
         }
-        deny(e, MG_R_NO_RULE, "no rule owns %s and the policy's default is deny", rd->canon.path);
+        deny(e, MG_R_NO_RULE, "no rule owns %s and the policy's default is deny",
+             shown(pool, rd->canon.path));
         return;
     }
 
     e->rule = r;
     d->rule_id = r->id;
     d->corp = r->corp ? r->corp : (r->hotlink ? r->hotlink->corp : NULL);
-    TRACE(e, "rule '%s' owns %s (%s %s, depth %d)", r->id, rd->canon.path,
+    TRACE(e, "rule '%s' owns %s (%s %s, depth %d)", r->id, shown(pool, rd->canon.path),
           pat && pat->text && strpbrk(pat->text, "*?") ? "glob" : "prefix", pat ? pat->text : "?",
           pat ? literal_depth(pat->text) : 0);
 

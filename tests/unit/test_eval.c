@@ -699,6 +699,14 @@ START_TEST(test_cross_site_referer_must_be_allowed)
     EXPECT(hot(p, "/own/a.jpg", "cross-site", NULL, "https://user@example.com/"), MG_OUTCOME_DENY,
            MG_R_HOTLINK);
     EXPECT(hot(p, "/own/a.jpg", "cross-site", NULL, "not a url"), MG_OUTCOME_DENY, MG_R_HOTLINK);
+    /* header text in the detail (which is logged) is bounded and cannot close a quoted field */
+    d = hot(p, "/own/a.jpg", "cross-site", NULL,
+            apr_pstrcat(mg_test_pool, "https://evil.example/\"x\\",
+                        apr_psprintf(mg_test_pool, "%0300d", 7), NULL));
+    EXPECT(d, MG_OUTCOME_DENY, MG_R_HOTLINK);
+    ck_assert_ptr_null(strchr(d->detail, '"'));
+    ck_assert_ptr_null(strchr(d->detail, '\\'));
+    ck_assert_int_lt(strlen(d->detail), 200);
 }
 END_TEST
 
