@@ -138,7 +138,9 @@ static int parse_request(tctx_t *c, const mg_ynode_t *map, const char *where, mg
         if (strcmp(k, "roles") == 0) {
             /* a case's roles replace the defaults' roles */
             spec->roles = apr_array_make(c->pool, 4, sizeof(const char *));
-            if (v->kind == MG_Y_SCALAR && !mg_ynode_is_null(v)) {
+            if (v->kind == MG_Y_SCALAR && mg_ynode_is_null(v)) {
+                /* roles: ~ takes the defaults' roles back */
+            } else if (v->kind == MG_Y_SCALAR) {
                 APR_ARRAY_PUSH(spec->roles, const char *) = v->str;
             } else if (v->kind == MG_Y_SEQ) {
                 for (int j = 0; j < v->n; j++) {

@@ -199,6 +199,7 @@ START_TEST(test_testfile_defaults_merge_and_null_takes_values_back)
         parse_ok("policy: p.yaml\n"
                  "defaults:\n"
                  "  user: eve\n"
+                 "  roles: [staff]\n"
                  "  time: 2026-11-23T10:00:00Z\n"
                  "  headers: {Host: h.example, Sec-Fetch-Site: same-origin}\n"
                  "tests:\n"
@@ -206,7 +207,7 @@ START_TEST(test_testfile_defaults_merge_and_null_takes_values_back)
                  "    request: {url: /a, headers: {Referer: 'https://r.example/'}}\n"
                  "    expect: {decision: allow}\n"
                  "  - name: taken back\n"
-                 "    request: {url: /b, user: ~, headers: {Sec-Fetch-Site: ~}}\n"
+                 "    request: {url: /b, user: ~, roles: ~, headers: {Sec-Fetch-Site: ~}}\n"
                  "    expect: {decision: allow}\n");
     const mgctl_case_t *c = (const mgctl_case_t *)tf->cases->elts;
     ck_assert_str_eq(c[0].spec->user, "eve");
@@ -214,7 +215,9 @@ START_TEST(test_testfile_defaults_merge_and_null_takes_values_back)
     ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Host"), "h.example");
     ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Sec-Fetch-Site"), "same-origin");
     ck_assert_str_eq(apr_table_get(c[0].spec->headers, "Referer"), "https://r.example/");
+    ck_assert_int_eq(c[0].spec->roles->nelts, 1);
     ck_assert_ptr_null(c[1].spec->user);
+    ck_assert_int_eq(c[1].spec->roles->nelts, 0);
     ck_assert_ptr_null(apr_table_get(c[1].spec->headers, "Sec-Fetch-Site"));
     ck_assert_str_eq(apr_table_get(c[1].spec->headers, "Host"), "h.example");
     ck_assert_ptr_null(apr_table_get(c[1].spec->headers, "Referer")); /* no leak between cases */
