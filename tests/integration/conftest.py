@@ -105,6 +105,7 @@ class Apache:
         self.loglevel = loglevel
         self.proc = None
         self.sanitizer_seen = 0
+        self.requests_sent = 0  # through get/head/raw: each logs one access line
         for d in ("htdocs", "policies", "logs", "run"):
             (self.root / d).mkdir(parents=True)
         os.chmod(self.root, 0o755)
@@ -331,17 +332,20 @@ DocumentRoot "{self.htdocs}"
 
     # ------------------------------------------------------------- requests
     def get(self, path, headers=None, **kw):
+        self.requests_sent += 1
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 10)
         return requests.get(self.url(path), headers=headers, **kw)
 
     def head(self, path, headers=None, **kw):
+        self.requests_sent += 1
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 10)
         return requests.head(self.url(path), headers=headers, **kw)
 
     def raw(self, target, headers=None, method="GET"):
         """Send the request target byte for byte (no client-side normalisation)."""
+        self.requests_sent += 1
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             c.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
@@ -365,13 +369,17 @@ DocumentRoot "{self.htdocs}"
         return p.read_text(errors="replace") if p.exists() else ""
 
     def last_access(self, path_fragment, timeout=3):
-        """The last access-log line whose request contains path_fragment."""
+        """The last access-log line whose request contains path_fragment.
+
+        httpd writes the line after it has sent the response, so first wait
+        until the log has a line for every request sent through get/head/raw."""
         deadline = time.time() + timeout
         while True:
-            lines = [ln for ln in self.access_log().splitlines() if path_fragment in ln]
-            if lines or time.time() > deadline:
+            all_lines = self.access_log().splitlines()
+            lines = [ln for ln in all_lines if path_fragment in ln]
+            if (lines and len(all_lines) >= self.requests_sent) or time.time() > deadline:
                 return lines[-1] if lines else None
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def mark(self):
         """Current length of the error log, for error_log_since()."""
