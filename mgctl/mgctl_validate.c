@@ -82,7 +82,9 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
     while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
         switch (ch) {
         case 'f':
-            if (mgctl_format_parse(arg, 7, &fmt) != 0)
+            if (mgctl_format_parse(
+                    arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_JSON) | (1u << MGCTL_FMT_GITHUB),
+                    &fmt) != 0)
                 return mgctl_usage_error("validate", "unknown format '%s' (text, json, github)",
                                          arg);
             break;
