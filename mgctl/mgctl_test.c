@@ -27,8 +27,10 @@ static const char usage_text[] =
     "  -r, --run TEXT    only cases whose name contains TEXT\n"
     "  -v, --verbose     print the decision and trace of passing cases too\n"
     "  -q, --quiet       print failures and the summary only\n"
-    "  -f, --format FMT  text (default) or github (adds ::error annotations\n"
-    "                    pointing at failing cases)\n"
+    "  -f, --format FMT  text (default), github (adds ::error annotations\n"
+    "                    pointing at failing cases) or json (one object: every\n"
+    "                    case with expected vs got and the decision, and the\n"
+    "                    diagnostics of invalid files)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 all cases passed, 1 a case failed or a test file or policy\n"
@@ -43,7 +45,25 @@ typedef struct topts {
     const char *run;
     int verbose, quiet;
     mgctl_format_t fmt;
+    /* --format json: results are collected (in the command's pool, which
+     * outlives the per-file pools) and printed as one object at the end */
+    apr_pool_t *jpool;
+    apr_array_header_t *jcases; /* const char*: JSON objects */
+    apr_array_header_t *jdiags;
 } topts_t;
+
+/* Diagnostics of an invalid test file or policy, in the chosen format. */
+static void emit_diags(const topts_t *o, apr_pool_t *pool, mg_diags_t *ds)
+{
+    mg_diags_sort(ds);
+    if (o->fmt != MGCTL_FMT_JSON) {
+        mgctl_diags_print(stdout, pool, ds, o->fmt, 1);
+        return;
+    }
+    const mg_diag_t *items = (const mg_diag_t *)ds->items->elts;
+    for (int i = 0; i < ds->items->nelts; i++)
+        APR_ARRAY_PUSH(o->jdiags, const char *) = mgctl_diag_json(o->jpool, &items[i]);
+}
 
 typedef struct tally {
     int passed, failed, skipped, io, invalid;
@@ -82,11 +102,28 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     mg_evaluate(pool, policy, &req, 1, &d);
 
     int failed = 0;
+    apr_array_header_t *jexp = apr_array_make(pool, tc->expect->nelts, sizeof(const char *));
     for (int i = 0; i < tc->expect->nelts; i++) {
         const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
         const char *got = mgctl_expect_actual(pool, e->field, &d);
-        if ((e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0))
-            failed = 1;
+        int bad = (e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0);
+        failed |= bad;
+        if (o->fmt == MGCTL_FMT_JSON)
+            APR_ARRAY_PUSH(jexp, const char *) =
+                apr_psprintf(pool, "{\"field\":%s,\"expected\":%s,\"got\":%s,\"ok\":%s}",
+                             mgctl_json_str(pool, e->field), mgctl_json_str(pool, e->value),
+                             mgctl_json_str(pool, got), bad ? "false" : "true");
+    }
+    if (o->fmt == MGCTL_FMT_JSON) {
+        APR_ARRAY_PUSH(o->jcases, const char *) = apr_psprintf(
+            o->jpool,
+            "{\"file\":%s,\"line\":%d,\"name\":%s,\"passed\":%s,\"method\":%s,\"url\":%s,"
+            "\"url_refused\":%s,\"expect\":[%s],\"decision\":%s}",
+            mgctl_json_str(pool, tf->file), tc->line, mgctl_json_str(pool, tc->name),
+            failed ? "false" : "true", mgctl_json_str(pool, req.method),
+            mgctl_json_str(pool, tc->spec->url), mgctl_json_str(pool, why),
+            apr_array_pstrcat(pool, jexp, ','), mgctl_decision_json(pool, policy, &d));
+        return failed;
     }
 
     if (!failed) {
@@ -130,15 +167,20 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     const char *err;
     if (mgctl_read_file(pool, file, MGCTL_TESTFILE_MAX, &buf, &len, &err) != 0) {
         fprintf(stderr, "mgctl test: %s\n", err);
+        if (o->fmt == MGCTL_FMT_JSON) {
+            mg_diags_t *ds = mg_diags_make(pool);
+            mg_diag_add(ds, MG_SEV_ERROR, file, 0, 0, "io", "%s", err);
+            emit_diags(o, pool, ds);
+        }
         t->io++;
         return;
     }
     mg_diags_t *diags = mg_diags_make(pool);
     mgctl_testfile_t *tf = NULL;
     if (mgctl_testfile_parse(pool, file, buf, len, &tf, diags) != MG_OK) {
-        mg_diags_sort(diags);
-        mgctl_diags_print(stdout, pool, diags, o->fmt, 1);
-        printf("%s: invalid test file\n", file);
+        emit_diags(o, pool, diags);
+        if (o->fmt != MGCTL_FMT_JSON)
+            printf("%s: invalid test file\n", file);
         t->invalid++;
         return;
     }
@@ -148,9 +190,9 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     mg_status_t st = mg_policy_load_file(pool, tf->policy_path, &policy, pdiags);
     mg_diags_sort(pdiags);
     if (st != MG_OK || !policy || pdiags->errors > 0) {
-        mgctl_diags_print(stdout, pool, pdiags, o->fmt, 1);
-        printf("%s:%d:%d: error: the policy %s could not be loaded\n", file, tf->policy_line,
-               tf->policy_col, tf->policy_path);
+        mg_diag_add(pdiags, MG_SEV_ERROR, file, tf->policy_line, tf->policy_col, "policy",
+                    "the policy %s could not be loaded", tf->policy_path);
+        emit_diags(o, pool, pdiags);
         if (st == MG_EIO)
             t->io++;
         else
@@ -188,14 +230,15 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
             }
         }
         if (bad) {
-            mgctl_diags_print(stdout, pool, diags, o->fmt, 1);
-            printf("%s: invalid test file\n", file);
+            emit_diags(o, pool, diags);
+            if (o->fmt != MGCTL_FMT_JSON)
+                printf("%s: invalid test file\n", file);
             t->invalid++;
             return;
         }
     }
 
-    if (!o->quiet)
+    if (!o->quiet && o->fmt != MGCTL_FMT_JSON)
         printf("# %s (policy %s, sha256:%.12s)\n", file, mg_policy_name(policy),
                mg_policy_digest(policy));
     int passed = 0, failed = 0;
@@ -219,7 +262,13 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
 
 int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
 {
-    topts_t o = {NULL, 0, 0, MGCTL_FMT_TEXT};
+    topts_t o = {NULL,
+                 0,
+                 0,
+                 MGCTL_FMT_TEXT,
+                 pool,
+                 apr_array_make(pool, 32, sizeof(char *)),
+                 apr_array_make(pool, 4, sizeof(char *))};
     apr_getopt_t *os = mgctl_getopt_init(pool, "test", argc, argv);
     int ch;
     const char *arg;
@@ -237,9 +286,10 @@ int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
             o.quiet = 1;
             break;
         case 'f':
-            if (mgctl_format_parse(arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_GITHUB),
-                                   &o.fmt) != 0)
-                return mgctl_usage_error("test", "unknown format '%s' (text, github)", arg);
+            if (mgctl_format_parse(
+                    arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_JSON) | (1u << MGCTL_FMT_GITHUB),
+                    &o.fmt) != 0)
+                return mgctl_usage_error("test", "unknown format '%s' (text, json, github)", arg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -258,14 +308,21 @@ int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
         run_file(fp, os->argv[i], &o, &t);
         apr_pool_destroy(fp);
     }
-    printf("%d passed, %d failed", t.passed, t.failed);
-    if (t.skipped)
-        printf(", %d skipped", t.skipped);
-    if (t.invalid)
-        printf(", %d invalid file%s", t.invalid, t.invalid == 1 ? "" : "s");
-    if (t.io)
-        printf(", %d unreadable file%s", t.io, t.io == 1 ? "" : "s");
-    putchar('\n');
+    if (o.fmt == MGCTL_FMT_JSON) {
+        printf("{\"passed\":%d,\"failed\":%d,\"skipped\":%d,\"invalid_files\":%d,"
+               "\"unreadable_files\":%d,\"cases\":[%s],\"diagnostics\":[%s]}\n",
+               t.passed, t.failed, t.skipped, t.invalid, t.io,
+               apr_array_pstrcat(pool, o.jcases, ','), apr_array_pstrcat(pool, o.jdiags, ','));
+    } else {
+        printf("%d passed, %d failed", t.passed, t.failed);
+        if (t.skipped)
+            printf(", %d skipped", t.skipped);
+        if (t.invalid)
+            printf(", %d invalid file%s", t.invalid, t.invalid == 1 ? "" : "s");
+        if (t.io)
+            printf(", %d unreadable file%s", t.io, t.io == 1 ? "" : "s");
+        putchar('\n');
+    }
     if (t.io)
         return MGCTL_EXIT_USAGE;
     if (t.failed || t.invalid)

@@ -230,6 +230,12 @@ if [ -n "$PY" ]; then
     else
         fail "explain --format json is not the expected JSON"
     fi
+    "$MGCTL" test --format json "$TMP/photo-site.wrong.test.yaml" >"$TMP/out" 2>&1
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); f=[c for c in d["cases"] if not c["passed"]]; assert d["failed"]==1 and len(f)==1 and f[0]["decision"]["trace"] and any(not e["ok"] for e in f[0]["expect"])' "$TMP/out"; then
+        ok
+    else
+        fail "test --format json is not the expected JSON"
+    fi
     "$MGCTL" validate --format json "$POL/photo-site.yaml" "$TMP/photo-site.bad-tz.yaml" >"$TMP/out" 2>&1
     if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["valid"] is False and d["diagnostics"][0]["code"]' "$TMP/out"; then
         ok
