@@ -1,9 +1,9 @@
 /* mg_policy_load.c — policy YAML → struct mg_policy: the entry points
- * (mg_policy_load_file/_buffer), the order of sections, and the
- * policy-level settings, identity, classes, ip sets, keys and tokens; named
- * profiles are in mg_profiles_load.c, rules in mg_rules_load.c. Every problem of a file is reported
- * with its position; nothing is compiled unless the whole file is valid. docs/policy.md is the
- * reference for every key handled here. */
+ * (mg_policy_load_file/_buffer), the order of sections, the policy-level
+ * settings, identity, classes, ip sets, keys and tokens. Named profiles are
+ * in mg_profiles_load.c, rules in mg_rules_load.c. Every problem of a file
+ * is reported with its position; nothing is compiled unless the whole file
+ * is valid. docs/policy.md is the reference for every key handled here. */
 #include <ctype.h>
 #include <string.h>
 
