@@ -138,9 +138,11 @@ apr_array_header_t *mg_llist(mg_lctx_t *c, const mg_ynode_t *n, const char *key,
         return a;
     }
     if (!n || n->kind != MG_Y_SEQ) {
-        mg_lerr(c, n, "wrong-type", "expected %s for '%s', got %s",
-                allow_scalar ? "a string or a list of strings" : "a list of strings", key,
-                mg_ynode_describe(c->tmp, n));
+        mg_diag_t *d = mg_lerr(c, n, "wrong-type", "expected %s for '%s', got %s",
+                               allow_scalar ? "a string or a list of strings" : "a list of strings",
+                               key, mg_ynode_describe(c->tmp, n));
+        if (n && n->kind == MG_Y_SCALAR && !mg_ynode_is_null(n) && n->len <= 40)
+            d->hint = apr_psprintf(c->diags->pool, "write [%s]", n->str);
         return NULL;
     }
     a = apr_array_make(c->tmp, n->n ? n->n : 1, sizeof(const mg_ynode_t *));
