@@ -827,6 +827,39 @@ START_TEST(test_base64url_round_trips_and_decoding_is_strict)
 }
 END_TEST
 
+START_TEST(test_base64url_accepts_exactly_the_canonical_spellings)
+{
+    /* Every string of 1-3 characters over the alphabet plus a few strangers:
+     * accepted exactly when it is the encoding of what it decodes to. */
+    static const char chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ .";
+    const size_t nc = sizeof(chars) - 1;
+    unsigned char out[8];
+    char s[4], re[8];
+    long accepted = 0;
+    for (size_t len = 1; len <= 3; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++)
+            total *= nc;
+        for (size_t n = 0; n < total; n++) {
+            size_t x = n;
+            for (size_t i = 0; i < len; i++, x /= nc)
+                s[i] = chars[x % nc];
+            long d = mg_b64url_decode(s, len, out, sizeof(out));
+            int canonical = 0;
+            if (d >= 0) {
+                size_t el = mg_b64url_encode(out, (size_t)d, re);
+                canonical = el == len && memcmp(re, s, len) == 0;
+                accepted++;
+            }
+            ck_assert_msg(d < 0 || canonical, "accepted non-canonical '%.*s'", (int)len, s);
+        }
+    }
+    /* exactly one spelling for each of the 2^8 one-byte and 2^16 two-byte strings */
+    ck_assert_int_eq(accepted, (1 << 8) + (1 << 16));
+}
+END_TEST
+
 START_TEST(test_token_encoding_keeps_only_unreserved_and_four_delimiters)
 {
     ck_assert_str_eq(mg_token_encode(mg_test_pool, "/tr:w-1,h-2/a@b~c_d.e"),
@@ -938,6 +971,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
     tcase_add_test(tc, test_generated_keys_load_and_sign);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
+    tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
     suite_add_tcase(s, tc);
