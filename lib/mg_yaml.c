@@ -434,6 +434,11 @@ const char *mg_ynode_describe(apr_pool_t *pool, const mg_ynode_t *n)
         return "a list";
     if (mg_ynode_is_null(n))
         return "null";
+    if (n->plain && (!strcmp(n->str, "true") || !strcmp(n->str, "false")))
+        return apr_psprintf(pool, "the boolean %s", n->str);
+    if (n->plain && n->len > (uint32_t)(n->str[0] == '-') && n->len <= 20 &&
+        strspn(n->str + (n->str[0] == '-'), "0123456789") == n->len - (n->str[0] == '-'))
+        return apr_psprintf(pool, "the number %s", n->str);
     if (n->len > 40)
         return apr_psprintf(pool, "a string '%.40s...'", n->str);
     return apr_psprintf(pool, "a string '%s'", n->str);
