@@ -83,6 +83,14 @@ static int policy_uses_time(const mg_policy_t *p)
     return 0;
 }
 
+/* Expected and actual compare as text; NULL (YAML ~) matches only NULL. */
+static int expect_holds(const mgctl_expect_t *e, const char *got)
+{
+    if (!e->value || !got)
+        return e->value == got;
+    return strcmp(e->value, got) == 0;
+}
+
 static void show(const char *v, FILE *out)
 {
     if (v)
@@ -106,7 +114,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     for (int i = 0; i < tc->expect->nelts; i++) {
         const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
         const char *got = mgctl_expect_actual(pool, e->field, &d);
-        int bad = (e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0);
+        int bad = !expect_holds(e, got);
         failed |= bad;
         if (o->fmt == MGCTL_FMT_JSON)
             APR_ARRAY_PUSH(jexp, const char *) =
@@ -137,7 +145,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     for (int i = 0; i < tc->expect->nelts; i++) {
         const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
         const char *got = mgctl_expect_actual(pool, e->field, &d);
-        int bad = (e->value == NULL) != (got == NULL) || (got && strcmp(e->value, got) != 0);
+        int bad = !expect_holds(e, got);
         printf("     %s %-8s expected ", bad ? "x" : " ", e->field);
         show(e->value, stdout);
         fputs(", got ", stdout);
