@@ -112,6 +112,8 @@ def test_warnings_do_not_fail_configtest(apache_factory):
     s = make(apache_factory, "t-warn", shadowed)
     rc, out = s.configtest()
     assert rc == 0, out
+    assert re.search(r"p\.yaml:7:\d+: warning: rule 'open-again'", out), out
+    assert "Syntax OK" in out
 
 
 # ------------------------------------------------------------------ graceful reload
