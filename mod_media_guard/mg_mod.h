@@ -78,6 +78,8 @@ const char *mg_mod_cmd_reason_header(cmd_parms *cmd, void *dconf, int flag);
 /* The policy NAME as visible from server s (its own, else the main server's
  * — declared earlier in the configuration); NULL if none. */
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);
+/* post_config: drop last-good texts of policies no longer declared. */
+int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;

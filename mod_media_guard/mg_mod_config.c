@@ -117,7 +117,6 @@ static mg_mod_good_t *store_find(mg_mod_store_t *st, const char *key)
 }
 
 /* post_config: forget policies the new configuration no longer declares. */
-int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     mg_mod_store_t *st = store_get(s->process);

@@ -17,8 +17,6 @@
 #include "mg_keys.h"
 #include "mg_mod.h"
 
-int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
-
 static const command_rec media_guard_cmds[] = {
     AP_INIT_TAKE2("MediaGuardPolicy", mg_mod_cmd_policy, NULL, RSRC_CONF,
                   "MediaGuardPolicy NAME FILE: load and compile a media-guard policy for "
@@ -61,10 +59,16 @@ static void register_hooks(apr_pool_t *p)
     mg_mod_register_filters();
 }
 
+/* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */
+/* clang-format off */
 AP_DECLARE_MODULE(media_guard) = {
-    STANDARD20_MODULE_STUFF, mg_mod_create_dir_conf,   /* per-directory config */
-    mg_mod_merge_dir_conf,                             /* merge per-directory */
-    mg_mod_create_srv_conf,                            /* per-server config */
-    mg_mod_merge_srv_conf,                             /* merge per-server */
-    media_guard_cmds,        register_hooks,         0 /* flags */
+    STANDARD20_MODULE_STUFF,
+    mg_mod_create_dir_conf, /* per-directory config */
+    mg_mod_merge_dir_conf,  /* merge per-directory */
+    mg_mod_create_srv_conf, /* per-server config */
+    mg_mod_merge_srv_conf,  /* merge per-server */
+    media_guard_cmds,
+    register_hooks,
+    0                       /* flags */
 };
+/* clang-format on */
