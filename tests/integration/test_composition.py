@@ -131,6 +131,8 @@ FILES = {
     "none/a.jpg": JPEG,
     "dir/closed/a.jpg": JPEG,
     "hta/.htaccess": "Require media-guard site\n",
+    "hta2/.htaccess": "MediaGuardReasonHeader Off\nRequire media-guard site\n",
+    "hta2/closed/a.jpg": JPEG,
     "hta/a.jpg": JPEG,
     "hta/closed/a.jpg": JPEG,
     "hta-bad/.htaccess": "Require media-guard nosuchpolicy\n",
@@ -211,6 +213,11 @@ def test_htaccess_require_media_guard(srv):
     assert srv.get("/hta/a.jpg", headers=IMG).status_code == 200
     r = srv.get("/hta/closed/a.jpg", headers=IMG)
     assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "role-insufficient"
+
+
+def test_htaccess_may_switch_the_reason_header(srv):
+    r = srv.get("/hta2/closed/a.jpg", headers=IMG)
+    assert r.status_code == 403 and "X-Media-Guard-Reason" not in r.headers
 
 
 def test_htaccess_with_unknown_policy_is_a_server_error_with_a_clear_log(srv):
