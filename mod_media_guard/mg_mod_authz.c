@@ -36,6 +36,7 @@
 APLOG_USE_MODULE(media_guard);
 
 #define MG_MOD_REASON_HEADER "X-Media-Guard-Reason"
+#define MG_MOD_STALE_NOTE "last good version of the policy: its file was refused on reload"
 
 mg_mod_req_t *mg_mod_req_get(request_rec *r, int create)
 {
@@ -368,6 +369,10 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
     int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG : APLOG_INFO;
 
+    /* tell operators when decisions come from a policy whose file was
+     * refused on the last reload */
+    if (m->mp->stale)
+        why = why ? apr_pstrcat(r->pool, why, "; ", MG_MOD_STALE_NOTE, NULL) : MG_MOD_STALE_NOTE;
     outcome = outcome ? outcome : "deny";
     reason = reason ? reason : "internal-error";
     apr_table_setn(r->notes, "MG_DECISION", outcome);

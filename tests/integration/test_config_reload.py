@@ -144,6 +144,8 @@ def test_graceful_reload_with_a_broken_policy_keeps_the_old_one(apache_factory):
         assert re.search(r"p\.yaml:3:\d+: error: ", log), log
         assert re.search(r"p\.yaml:7:\d+: error: ", log), log
         assert "last good version" in log and "keeps serving" in log
+        # and every decision made with it says so
+        assert "its file was refused on reload" in s.error_log_since(mark)
 
         # a second broken reload still has the same good version
         s.graceful(new_policies={"p.yaml": BROKEN + "\n# still broken\n"})
