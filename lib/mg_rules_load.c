@@ -268,6 +268,14 @@ static const char *const rule_names[R__COUNT + 1] = {
     "id",         "path",  "classes", "methods", "ip",    "country", "time", "hotlink",
     "transforms", "token", "access",  "deny",    "login", "corp",    NULL};
 
+static int is_rule_key(const char *key)
+{
+    for (int i = 0; i < R__COUNT; i++) /* first byte first: this runs for every key of every rule */
+        if (key[0] == rule_names[i][0] && strcmp(key, rule_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *ids)
 {
     mg_ynode_t *v[R__COUNT];
@@ -280,7 +288,20 @@ static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *
     r.pos.col = n->col;
     r.methods = MG_M_GET | MG_M_HEAD;
     r.deny.status = 403;
-    if (mg_lmap(c, n, "a rule", rule_names, v, NULL) != 0)
+    /* name the rule in "unknown key" messages when its id is readable; the
+     * string is built only for a rule that has such an error */
+    const char *where = "a rule";
+    if (n->kind == MG_Y_MAP) {
+        const mg_ynode_t *idn = mg_ynode_get(n, "id");
+        for (int i = 0; i < n->n; i++) {
+            if (idn && idn->kind == MG_Y_SCALAR && mg_lname_ok(idn->str) &&
+                !is_rule_key(n->pairs[i].key->str)) {
+                where = apr_psprintf(c->tmp, "rule '%s'", idn->str);
+                break;
+            }
+        }
+    }
+    if (mg_lmap(c, n, where, rule_names, v, NULL) != 0)
         return;
 
     if (!v[R_ID]) {

@@ -85,8 +85,9 @@ typedef struct err_case {
 static const err_case_t err_cases[] = {
     {"unknown top-level key gets a hint", V1 "rols: [a]\n" R0, 2, 1, "unknown-key",
      "did you mean 'roles'?", "unknown key 'rols' in the policy"},
-    {"unknown key in a rule gets a hint", V1 RULE "    acess: {anonymous: view}\n", 5, 5,
-     "unknown-key", "did you mean 'access'?", NULL},
+    {"unknown key in a rule gets a hint and names the rule",
+     V1 RULE "    acess: {anonymous: view}\n", 5, 5, "unknown-key", "did you mean 'access'?",
+     "unknown key 'acess' in rule 'a'"},
     {"unknown key far from any name has no hint", V1 "colour: red\n" R0, 2, 1, "unknown-key", NULL,
      NULL},
     {"a boolean where a mapping belongs", V1 "login: true\n" R0, 2, 8, "wrong-type", NULL,
