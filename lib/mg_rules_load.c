@@ -183,8 +183,11 @@ static void load_country(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
     mg_ynode_t *v[2];
     if (mg_lmap(c, n, "country", names, v, NULL) != 0)
         return;
-    if (v[0])
+    if (v[0]) {
         r->country_allow = load_countries(c, v[0], "allow");
+        if (r->country_allow && r->country_allow->nelts == 0)
+            mg_lwarn(c, v[0], "empty-allow", "an empty country.allow list refuses every client");
+    }
     if (v[1])
         r->country_deny = load_countries(c, v[1], "deny");
     if (c->p->country_kind == 0)

@@ -766,6 +766,16 @@ START_TEST(test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted)
 }
 END_TEST
 
+START_TEST(test_empty_allow_lists_warn_that_they_refuse_everyone)
+{
+    load_ok("version: 1\ncountry: {from: {env: CC}}\nrules:\n  - id: a\n    path: /\n"
+            "    country: {allow: []}\n    ip: {allow: []}\n    access: {anonymous: view}\n");
+    ck_diag(6, 22, "empty-allow");
+    ck_diag(7, 17, "empty-allow");
+    ck_assert_int_eq(ds->warnings, 2);
+}
+END_TEST
+
 START_TEST(test_buffer_without_name_or_directory_loads)
 {
     const char *yaml = "version: 1\nrules: []\n";
@@ -962,6 +972,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_every_complete_example_in_the_policy_docs_loads);
     tcase_add_test(tc, test_warnings_do_not_refuse_the_policy);
     tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
+    tcase_add_test(tc, test_empty_allow_lists_warn_that_they_refuse_everyone);
     tcase_add_test(tc, test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted);
     suite_add_tcase(s, tc);
 
