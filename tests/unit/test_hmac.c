@@ -1,0 +1,146 @@
+/* test_hmac.c — the HMAC that signs and verifies links (mg_key_sign,
+ * mg_key_verify) is exactly RFC 2104 HMAC for every key and message length:
+ * RFC 4231 / RFC 2202 vectors and OpenSSL's own one-shot HMAC as the
+ * reference around the block-size edges where a hand-keyed HMAC could slip
+ * (keys of 64 and 65 bytes, messages of 55, 56 and 64 bytes). */
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "mg_keys.h"
+#include "mg_test.h"
+
+static mg_key_t *make_key(mg_alg_t alg, const unsigned char *secret, size_t len)
+{
+    mg_key_t *k = NULL;
+    const char *why = NULL;
+    ck_assert_msg(mg_key_from_secret(mg_test_pool, "k1", alg, secret, len, &k, &why) == MG_OK, "%s",
+                  why ? why : "");
+    return k;
+}
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[b[i] >> 4];
+        out[2 * i + 1] = d[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static const char *mac_hex(const mg_key_t *k, const void *msg, size_t len)
+{
+    unsigned char sig[MG_SIG_MAX];
+    size_t n = 0;
+    static char out[2 * MG_SIG_MAX + 1];
+    ck_assert_int_eq(mg_key_sign(k, msg, len, sig, &n), MG_OK);
+    hex(sig, n, out);
+    return out;
+}
+
+/* RFC 4231 test cases 6 and 7: a 131-byte key, hashed first. */
+START_TEST(test_hmac_sha256_matches_rfc4231_long_key_vectors)
+{
+    unsigned char key[131];
+    memset(key, 0xaa, sizeof(key));
+    mg_key_t *k = make_key(MG_ALG_HMAC_SHA256, key, sizeof(key));
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    const char *m7 = "This is a test using a larger than block-size key and a larger than "
+                     "block-size data. The key needs to be hashed before being used by the "
+                     "HMAC algorithm.";
+    ck_assert_str_eq(mac_hex(k, m6, strlen(m6)),
+                     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    ck_assert_str_eq(mac_hex(k, m7, strlen(m7)),
+                     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+END_TEST
+
+/* RFC 2202 test cases 1 (20-byte key) and 6 (80-byte key, hashed first). */
+START_TEST(test_hmac_sha1_matches_rfc2202_vectors)
+{
+    unsigned char key1[20], key6[80];
+    memset(key1, 0x0b, sizeof(key1));
+    memset(key6, 0xaa, sizeof(key6));
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    ck_assert_str_eq(mac_hex(make_key(MG_ALG_HMAC_SHA1, key1, sizeof(key1)), "Hi There", 8),
+                     "b617318655057264e28bc0b6fb378c8ef146be00");
+    ck_assert_str_eq(mac_hex(make_key(MG_ALG_HMAC_SHA1, key6, sizeof(key6)), m6, strlen(m6)),
+                     "aa4ae5e15272d00e95705637ce8a3b55ed402112");
+}
+END_TEST
+
+/* Every key length class (short, one block, over a block, the maximum)
+ * against every message length class (empty, one padding block edge, two
+ * blocks, long), compared with OpenSSL's one-shot HMAC. */
+START_TEST(test_hmac_equals_openssl_hmac_at_block_edges)
+{
+    static const size_t klens[] = {32, 63, 64, 65, 200, MG_HMAC_MAX};
+    static const size_t mlens[] = {0, 1, 55, 56, 63, 64, 65, 119, 120, 1000};
+    static const struct {
+        mg_alg_t alg;
+        const char *md;
+    } algs[] = {{MG_ALG_HMAC_SHA256, "SHA256"}, {MG_ALG_HMAC_SHA1, "SHA1"}};
+    unsigned char key[MG_HMAC_MAX], msg[1000];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(i * 37 + 11);
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)(i * 101 + 7);
+    for (size_t a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+        for (size_t ki = 0; ki < sizeof(klens) / sizeof(klens[0]); ki++) {
+            mg_key_t *k = make_key(algs[a].alg, key, klens[ki]);
+            for (size_t mi = 0; mi < sizeof(mlens) / sizeof(mlens[0]); mi++) {
+                unsigned char want[EVP_MAX_MD_SIZE], got[MG_SIG_MAX];
+                size_t wn = 0, gn = 0;
+                ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, algs[a].md, NULL, key,
+                                                klens[ki], msg, mlens[mi], want, sizeof(want),
+                                                &wn));
+                ck_assert_int_eq(mg_key_sign(k, msg, mlens[mi], got, &gn), MG_OK);
+                ck_assert_msg(gn == wn && memcmp(got, want, wn) == 0,
+                              "%s key %zu bytes, message %zu bytes", algs[a].md, klens[ki],
+                              mlens[mi]);
+                ck_assert_int_eq(mg_key_verify(k, msg, mlens[mi], want, wn, 0, 0), 1);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_hmac_verify_refuses_changed_message_tag_or_length)
+{
+    unsigned char key[32];
+    memset(key, 0x42, sizeof(key));
+    mg_key_t *k = make_key(MG_ALG_HMAC_SHA256, key, sizeof(key));
+    const unsigned char msg[] = "mg-token-v1\n/photos/a.jpg\n\n\nmg_exp=1&mg_kid=k1";
+    unsigned char sig[MG_SIG_MAX];
+    size_t n = 0;
+    ck_assert_int_eq(mg_key_sign(k, msg, sizeof(msg) - 1, sig, &n), MG_OK);
+    ck_assert_int_eq(n, 32);
+    ck_assert_int_eq(mg_key_verify(k, msg, sizeof(msg) - 1, sig, n, 0, 0), 1);
+    ck_assert_int_eq(mg_key_verify(k, msg, sizeof(msg) - 2, sig, n, 0, 0), 0);
+    ck_assert_int_eq(mg_key_verify(k, msg, sizeof(msg) - 1, sig, n - 1, 0, 0), 0);
+    sig[31] ^= 1;
+    ck_assert_int_eq(mg_key_verify(k, msg, sizeof(msg) - 1, sig, n, 0, 0), 0);
+    /* a key with another secret never verifies this tag */
+    sig[31] ^= 1;
+    key[0] ^= 1;
+    ck_assert_int_eq(mg_key_verify(make_key(MG_ALG_HMAC_SHA256, key, sizeof(key)), msg,
+                                   sizeof(msg) - 1, sig, n, 0, 0),
+                     0);
+}
+END_TEST
+
+static Suite *hmac_suite(void)
+{
+    Suite *s = suite_create("hmac");
+    TCase *tc = tcase_create("hmac");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_add_test(tc, test_hmac_sha256_matches_rfc4231_long_key_vectors);
+    tcase_add_test(tc, test_hmac_sha1_matches_rfc2202_vectors);
+    tcase_add_test(tc, test_hmac_equals_openssl_hmac_at_block_edges);
+    tcase_add_test(tc, test_hmac_verify_refuses_changed_message_tag_or_length);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MG_TEST_MAIN(hmac_suite)
