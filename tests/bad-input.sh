@@ -1,0 +1,296 @@
+#!/bin/sh
+# tests/bad-input.sh — `make check` script test: the bad-input matrix for mgctl.
+#
+# Every case feeds mgctl something broken or hostile — missing, unreadable,
+# special or huge files, empty and 50 MB policies, deeply nested YAML, an
+# alias bomb, non-UTF-8 and binary bytes, insecure and malformed key files,
+# absurd URLs — and requires:
+#  - no crash and no hang: the exit status is 1 (refused) or 2 (usage or I/O
+#    error), never 124 (killed by `timeout`) or >= 128 (a signal); under the
+#    sanitizer build an ASan/UBSan report also aborts, so it fails here too;
+#  - a clear message on stderr that names the problem (a pattern per case).
+# Warnings-only cases (a world-readable key) exit 0 and must warn.
+# Environment: MGCTL (the built mgctl), MG_SRCDIR (unused), MG_BAD_INPUT_TIMEOUT
+# (seconds per command, default 60: generous for sanitizer builds).
+set -u
+
+MGCTL=${MGCTL:-./mgctl/mgctl}
+LIMIT=${MG_BAD_INPUT_TIMEOUT:-60}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-bad-input.XXXXXX") || exit 99
+chmod 755 "$TMP"
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+if [ ! -x "$MGCTL" ]; then
+    echo "bad-input.sh: MGCTL=$MGCTL is not executable" >&2
+    exit 99
+fi
+command -v timeout >/dev/null || { echo "bad-input.sh: needs timeout(1)" >&2; exit 77; }
+
+fails=0
+checks=0
+
+# check NAME ALLOWED_STATUSES PATTERN CMD...
+#   ALLOWED_STATUSES: e.g. "1" or "1 2". PATTERN: extended regex, case-insensitive,
+#   that mgctl's messages must match ("-": no requirement). Messages are looked
+#   for on stderr and stdout: `validate` and `verify` print their findings on
+#   stdout (they are their output, also as --format json).
+check() {
+    stdin=/dev/null
+    run_case "$@"
+}
+# Same, with standard input from the file in $STDIN.
+check_stdin() {
+    stdin=$STDIN
+    run_case "$@"
+}
+run_case() {
+    name=$1 allowed=$2 pattern=$3
+    shift 3
+    checks=$((checks + 1))
+    timeout -k 5 "$LIMIT" "$@" >"$TMP/stdout" 2>"$TMP/stderr" <"$stdin"
+    got=$?
+    cat "$TMP/stderr" "$TMP/stdout" >"$TMP/both"
+    why=""
+    if [ "$got" -eq 124 ] || [ "$got" -eq 137 ]; then
+        why="hung: killed after ${LIMIT}s"
+    elif [ "$got" -ge 128 ]; then
+        why="crashed: exit status $got (signal $((got - 128)))"
+    else
+        case " $allowed " in
+        *" $got "*) ;;
+        *) why="exit status $got, expected one of: $allowed" ;;
+        esac
+    fi
+    if [ -z "$why" ] && [ "$pattern" != - ] && ! grep -Eqi -- "$pattern" "$TMP/both"; then
+        why="no message matching /$pattern/"
+    fi
+    # A conversion the formatter did not know (APR's has no %zu, %lld, %jd)
+    # garbles the message and misreads the arguments.
+    if [ -z "$why" ] && grep -Eq '%[-0-9.]*(z|j|t|ll|hh)[diouxX]' "$TMP/both"; then
+        why="unexpanded printf conversion in the message"
+    fi
+    if [ -n "$why" ]; then
+        fails=$((fails + 1))
+        echo "FAIL: $name: $why"
+        echo "    command: $(echo "$*" | cut -c1-200)"
+        sed 's/^/    stderr | /' "$TMP/stderr" | cut -c1-300 | head -15
+        sed 's/^/    stdout | /' "$TMP/stdout" | cut -c1-300 | head -8
+    else
+        echo "ok: $name (exit $got)"
+    fi
+}
+
+# An unprivileged user for the unreadable-file cases (root reads mode-000
+# files): "setpriv ... --" as a command prefix, or nothing when impossible.
+NOBODY=""
+if [ "$(id -u)" -ne 0 ]; then
+    NOBODY="env"
+elif command -v setpriv >/dev/null && setpriv --reuid=nobody --regid=nogroup --clear-groups -- true 2>/dev/null; then
+    NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+fi
+
+# Deterministic pseudo-random bytes (no /dev/urandom: failures must reproduce).
+garbage() { # bytes
+    LC_ALL=C awk -v n="$1" 'BEGIN { s = 12345; for (i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648;
+        printf "%c", int(s / 65536) % 256 } }'
+}
+
+P="$TMP/policy.yaml"
+good_rules='rules:
+  - id: all
+    path: /
+    access: {anonymous: view}
+'
+
+# ---------------------------------------------------------------- policy files
+check "missing policy file" "2" "no such file|cannot (open|read)" \
+    "$MGCTL" validate "$TMP/does-not-exist.yaml"
+
+mkdir "$TMP/a-directory.yaml"
+check "policy path is a directory" "1 2" "directory|cannot (open|read)|not a (regular )?file" \
+    "$MGCTL" validate "$TMP/a-directory.yaml"
+
+long=$(printf '%05000d' 0)
+check "policy path longer than PATH_MAX" "2" "too long|cannot (open|read)|no such file" \
+    "$MGCTL" validate "$TMP/$long.yaml"
+
+printf 'version: 1\n%s' "$good_rules" >"$TMP/unreadable.yaml"
+chmod 000 "$TMP/unreadable.yaml"
+if [ -n "$NOBODY" ]; then
+    check "unreadable policy file" "2" "permission denied|cannot (open|read)" \
+        $NOBODY "$MGCTL" validate "$TMP/unreadable.yaml"
+else
+    echo "skip: unreadable policy file (root without setpriv)"
+fi
+
+if command -v mkfifo >/dev/null && mkfifo "$TMP/fifo.yaml"; then
+    check "policy path is a FIFO (must not block)" "1 2" "fifo|not a (regular )?file|cannot (open|read)" \
+        "$MGCTL" validate "$TMP/fifo.yaml"
+fi
+
+ln -s /dev/zero "$TMP/zero.yaml"
+check "policy path is /dev/zero (endless)" "1 2" "not a (regular )?file|too (large|big|long)|device|cannot" \
+    "$MGCTL" validate "$TMP/zero.yaml"
+
+: >"$P"
+check "empty policy" "1" "empty" "$MGCTL" validate "$P"
+
+printf '# nothing but a comment\n\n   \n' >"$P"
+check "policy of only comments and blanks" "1" "empty" "$MGCTL" validate "$P"
+
+printf 'version: 1\nrules:\n' >"$P"
+yes '  - {id: r, path: /a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p, access: {anonymous: view}}' |
+    head -c 52428800 >>"$P"
+check "50 MB policy" "1" "too (large|big)|larger|size|MiB|MB|bytes" "$MGCTL" validate "$P"
+
+# ~1.9 MB of ids: under any size limit, so the loader really has to cope.
+{
+    printf 'version: 1\nrules:\n'
+    awk 'BEGIN { for (i = 0; i < 20000; i++) printf "  - {id: r%d, path: /d%d/, access: {anonymous: view}}\n", i, i }'
+} >"$P"
+check "20,000-rule policy loads (no hang, no crash)" "0" - "$MGCTL" validate -q "$P"
+
+{
+    printf 'version: 1\nx: '
+    head -c 100000 /dev/zero | tr '\0' '['
+} >"$P"
+check "100,000 nested flow sequences" "1" "nest|deep|depth" "$MGCTL" validate "$P"
+
+awk 'BEGIN { ind = ""; for (i = 0; i < 2000; i++) { printf "%sk%d:\n", ind, i; ind = ind "  " } printf "%sv\n", ind }' >"$P"
+check "2,000 nested block mappings" "1" "nest|deep|depth" "$MGCTL" validate "$P"
+
+{
+    printf 'version: 1\n'
+    printf 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    prev=a
+    for n in b c d e f g h i j k l m; do
+        printf '%s: &%s [*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s]\n' $n $n $prev $prev $prev $prev $prev $prev $prev $prev $prev $prev
+        prev=$n
+    done
+    printf '%s' "$good_rules"
+} >"$P"
+check "YAML alias bomb (billion laughs)" "1" "alias|anchor" "$MGCTL" validate "$P"
+
+printf 'version: 1\nname: caf\351 \377\376\n%s' "$good_rules" >"$P"
+check "non-UTF-8 bytes" "1" "utf-?8|encoding|invalid|character" "$MGCTL" validate "$P"
+
+printf 'version: 1\nname: a\000b\n%s' "$good_rules" >"$P"
+check "NUL byte inside the policy" "1" "nul|control|character|invalid" "$MGCTL" validate "$P"
+
+printf '\377\376v\000e\000r\000s\000i\000o\000n\000:\000 \0001\000\n\000' >"$P"
+check "UTF-16 policy" "1" "utf|encoding|character|invalid" "$MGCTL" validate "$P"
+
+garbage 65536 >"$P"
+check "64 KB of binary garbage" "1" "error" "$MGCTL" validate "$P"
+
+garbage 65536 >"$P"
+check "binary garbage through compile" "1" "error" "$MGCTL" compile "$P"
+
+printf 'version: 1\n%s' "$good_rules" >"$P"
+printf 'cases:\n' >"$TMP/t.yaml"
+garbage 4096 >>"$TMP/t.yaml"
+check "binary garbage as a policy test file" "1 2" "error|invalid|cannot" "$MGCTL" test "$P" "$TMP/t.yaml"
+
+check "missing policy test file" "2" "no such file|cannot" "$MGCTL" test "$P" "$TMP/nope.test.yaml"
+
+# ---------------------------------------------------------------- key files
+K="$TMP/keys"
+mkdir "$K"
+chmod 755 "$K"
+key_policy() { # key file name relative to the policy
+    printf 'version: 1\nkeys:\n  - {id: k1, file: %s}\nrules:\n  - id: t\n    path: /\n    token: required\n' "$1" >"$P"
+}
+good_key='mg-hmac-sha256:LYbrRgTfnn4m4Mrt6-XboEkAqBRdMnMACl8ZX_By2BQ'
+
+key_policy keys/missing.key
+check "missing key file" "1" "key.*(no such file|cannot read)" "$MGCTL" validate "$P"
+
+echo "$good_key" >"$K/unreadable.key"
+chmod 000 "$K/unreadable.key"
+key_policy keys/unreadable.key
+chmod 644 "$P"
+if [ -n "$NOBODY" ]; then
+    check "unreadable key file" "1" "key.*(permission denied|cannot read)" $NOBODY "$MGCTL" validate "$P"
+else
+    echo "skip: unreadable key file (root without setpriv)"
+fi
+
+echo "$good_key" >"$K/open.key"
+chmod 644 "$K/open.key"
+key_policy keys/open.key
+check "world-readable key file is a warning" "0" "warning.*(readable|chmod)" "$MGCTL" validate "$P"
+
+: >"$K/empty.key"
+chmod 600 "$K/empty.key"
+key_policy keys/empty.key
+check "empty key file" "1" "key" "$MGCTL" validate "$P"
+
+garbage 4096 >"$K/garbage.key"
+chmod 600 "$K/garbage.key"
+key_policy keys/garbage.key
+check "binary garbage key file" "1" "key" "$MGCTL" validate "$P"
+
+printf 'mg-hmac-sha256:c2hvcnQ\n' >"$K/short.key"
+chmod 600 "$K/short.key"
+key_policy keys/short.key
+check "HMAC secret shorter than 32 bytes" "1" "short|bytes|at least" "$MGCTL" validate "$P"
+
+{
+    printf 'mg-hmac-sha256:'
+    head -c 52428800 /dev/zero | tr '\0' 'A'
+    printf '\n'
+} >"$K/huge.key"
+chmod 600 "$K/huge.key"
+key_policy keys/huge.key
+check "50 MB key file" "1" "key" "$MGCTL" validate "$P"
+
+mkdir "$K/dir.key"
+key_policy keys/dir.key
+check "key file is a directory" "1" "key" "$MGCTL" validate "$P"
+
+ln -s /dev/zero "$K/zero.key"
+key_policy keys/zero.key
+check "key file is /dev/zero (endless)" "1" "key" "$MGCTL" validate "$P"
+
+if mkfifo "$K/fifo.key" 2>/dev/null; then
+    key_policy keys/fifo.key
+    check "key file is a FIFO (must not block)" "1" "key" "$MGCTL" validate "$P"
+fi
+
+check "sign with a missing key file" "2" "no such file|cannot read" \
+    "$MGCTL" sign --key-file "$K/missing.key" --key-id k1 --ttl 1h /a.jpg
+check "sign with a garbage key file" "2" "key" \
+    "$MGCTL" sign --key-file "$K/garbage.key" --key-id k1 --ttl 1h /a.jpg
+check "keygen into a missing directory" "2" "no such file|cannot|directory" \
+    "$MGCTL" keygen --id k9 --out "$TMP/no/such/dir"
+check "keygen with an invalid key id" "1 2" "id" "$MGCTL" keygen --id '../../etc/x' --out "$TMP"
+
+# ---------------------------------------------------------------- URLs and streams
+echo "$good_key" >"$K/k1.key"
+chmod 600 "$K/k1.key"
+key_policy keys/k1.key
+
+{
+    printf '/'
+    head -c 1048576 /dev/zero | tr '\0' 'a'
+} >"$TMP/long-url"
+# One 1 MB line on sign's standard input (an argument that long exceeds ARG_MAX).
+STDIN="$TMP/long-url"
+check_stdin "sign a 1 MB URL" "1" "long|too|refus|invalid|error|cannot" \
+    "$MGCTL" sign --key-file "$K/k1.key" --key-id k1 --ttl 1h
+head -c 100000 "$TMP/long-url" >"$TMP/url-100k"
+check "verify a 100 KB URL" "1 2" "long|too|refus|invalid|error|malformed|bad" \
+    "$MGCTL" verify --policy "$P" "$(cat "$TMP/url-100k")"
+check "verify a URL with an encoded NUL" "1" "nul|bad|malformed|invalid|refus" \
+    "$MGCTL" verify --policy "$P" '/a%00.jpg?mg_exp=1&mg_kid=k1&mg_sig=AAAA'
+check "verify a URL with duplicate token parameters" "1" "malformed|repeat|duplicate|more than once|twice" \
+    "$MGCTL" verify --policy "$P" '/a.jpg?mg_exp=1999999999&mg_exp=1999999999&mg_kid=k1&mg_sig=AAAA'
+
+garbage 200000 >"$TMP/garbage-lines"
+STDIN="$TMP/garbage-lines"
+check_stdin "sign a stream of binary garbage lines" "1" "." \
+    "$MGCTL" sign --key-file "$K/k1.key" --key-id k1 --ttl 1h
+
+echo
+echo "bad-input.sh: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
