@@ -122,6 +122,7 @@ static const unsigned char query_cls[256] = {
     [0] = C_END,   [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
     ['&'] = C_AMP, ['='] = C_EQ,         ['+'] = C_PLUS,
     ['#'] = C_BAD, [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
+    [';'] = C_SEMI,
 };
 
 /* Decode one "%XX" at p (p[0] == '%'); -1 if malformed. Reads p[2] only
@@ -182,6 +183,13 @@ static long query_part(const char **pp, int is_name, char *w, const char **why)
             continue;
         case C_BAD:
             *why = "control character, space or '#' in raw query";
+            return -1;
+        case C_SEMI:
+            /* We split on '&' only, but many origins (Rack < 3, CGI.pm, old
+             * Go and Python) also split on ';': "x=1;tr=w-1200" would be a
+             * second, unchecked "tr" there. Refuse what two reasonable
+             * parsers read differently; "%3B" stays a literal ';'. */
+            *why = "raw ';' in query (encode it as %3B)";
             return -1;
         default: /* C_AMP, C_END */
             goto done;
