@@ -1,0 +1,180 @@
+"""The adversarial URL corpus (tests/adversarial/corpus.yaml) against a real
+Apache: every request that tries to get around the guard gets exactly the
+answer the corpus names, and none of them gets a protected body.
+
+Two servers share the policy and the files: "untrusted" (127.0.0.1, the test
+client, is not a trusted proxy for mod_remoteip or the policy) and "trusted"
+(it is). Requests are written to the socket byte for byte, so nothing on the
+client side normalises them. tests/adversarial/README.md explains the setup.
+"""
+
+import base64
+import http.client
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SRCDIR, htpasswd
+
+ADV = SRCDIR / "tests" / "adversarial"
+CORPUS = yaml.safe_load((ADV / "corpus.yaml").read_text())
+PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+# Files: everything carries "MG-SECRET" except what the policy makes public;
+# a refused request whose body holds it (or the origin's "origin:") is a bypass.
+PUBLIC = {"public/a.jpg", "public/sub/b.png", "secretx/a.jpg", "media/a.jpg", "media/d.JPG",
+          "g/x/public-1.jpg", "g/x/y/private-1.jpg"}
+PATHS = ["public/a.jpg", "public/sub/b.png", "secret/photo.jpg", "secret/video.mp4",
+         "secret/sub/deep.png", "secret/caf\u00e9.jpg", "secretx/a.jpg", "media/a.jpg",
+         "media/b.mp4", "media/c.txt", "media/d.JPG", "media/e.Mp4", "media/list.M3U8",
+         "office/a.jpg", "geo/a.jpg", "hot/a.jpg", "signed/a.jpg", "signed/b.jpg",
+         "signed/a/b/x.ts", "signed/a/b/sub/y.ts", "signed/a/bc/x.ts", "viewonly/a.jpg",
+         "g/x/private-1.jpg", "g/x/public-1.jpg", "g/x/y/private-1.jpg"]
+FILES = {p: (b"MG-PUBLIC " if p in PUBLIC else b"MG-SECRET ") + p.encode() + b"\n" for p in PATHS}
+BYPASS_MARKERS = (b"MG-SECRET", b"origin:")
+
+# Placeholders for inputs too long to write in the corpus.
+EXPANSIONS = {
+    "@MANYPARAMS@": "&".join(f"p{i}=1" for i in range(400)),
+    "@LONG4500@": "a" * 4500,
+    "@LONG7900@": "q" * 7900,
+    "@LONG8000@": "r" * 8000,
+    "@LONG9000@": "l" * 9000,
+    "@DOTS1400@": "/." * 1400,
+    "@UPDOWN200@": "x/../" * 200,
+    "@LONGROLES@": ",".join(["staff"] * 1300),
+    "@LONGTR@": ",".join(f"k{i}-1" for i in range(300)),
+    "@LONGAUTH@": base64.b64encode(b"u" * 6000 + b":pw").decode(),
+}
+
+
+def _setup(apache_factory, name, trusted_ip):
+    policy = (ADV / "policy.yaml").read_text().replace("@TRUSTED@", f"{trusted_ip}/32")
+    conf = (ADV / "apache.conf").read_text().replace("@REMOTEIP_TRUSTED@", trusted_ip)
+    srv = apache_factory(name, conf, policies={"adv.yaml": policy}, files=FILES,
+                         extra_modules=["proxy", "proxy_http", "remoteip"], loglevel="info",
+                         start=False)
+    key = srv.policy_dir / "keys" / "adv.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("mg-hmac-sha256:"
+                   + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode() + "\n")
+    key.chmod(0o600)
+    htpasswd(srv.root / "htpasswd", PASSWORDS)
+    srv.start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def servers(apache_factory):
+    s = {"untrusted": _setup(apache_factory, "adv-untrusted", "10.9.9.9"),
+         "trusted": _setup(apache_factory, "adv-trusted", "127.0.0.1")}
+    yield s
+    for srv in s.values():
+        srv.stop()
+
+
+def send(port, method, target, headers):
+    """One request on its own connection, written exactly as given."""
+    lines = [f"{method} ".encode() + target + b" HTTP/1.1"]
+    names = {k.lower() for k in headers}
+    if "host" not in names:
+        lines.append(f"Host: 127.0.0.1:{port}".encode())
+    for k, v in headers.items():
+        lines.append(f"{k}: {v}".encode("latin-1"))
+    lines.append(b"Connection: close")
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        resp = http.client.HTTPResponse(sock, method=method.upper())
+        resp.begin()
+        body = resp.read() if method.upper() != "HEAD" else b""
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+@pytest.fixture(scope="module")
+def signer(servers, mgctl):
+    """sign(url, args) -> the pieces of a fresh link (cached per case)."""
+    cache = {}
+
+    def sign(url, args):
+        keyname = (url, tuple(args))
+        if keyname not in cache:
+            srv = servers["untrusted"]
+            extra = [] if "--expires" in args else ["--ttl", "1h"]
+            p = mgctl("sign", "--policy", srv.policy_dir / "adv.yaml", *extra, *args, url)
+            assert p.returncode == 0, p.stderr
+            link = p.stdout.strip()
+            path, _, query = link.partition("?")
+            params = dict(kv.split("=", 1) for kv in query.split("&"))
+            token = "&".join(kv for kv in query.split("&") if kv.startswith("mg_"))
+            cache[keyname] = {"link": link, "path": path, "query": query, "token": token,
+                              "sig": params["mg_sig"], "exp": params["mg_exp"],
+                              "kid": params["mg_kid"]}
+        return cache[keyname]
+    return sign
+
+
+def expand(case, signer):
+    target = case["target"]
+    for k, v in EXPANSIONS.items():
+        target = target.replace(k, v)
+    headers = {k: str(v) for k, v in (case.get("headers") or {}).items()}
+    if "sign" in case:
+        link = signer(case["sign"]["url"], case["sign"].get("args", []))
+        if target == "@FLIPSIG@":
+            sig = link["sig"]
+            flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+            target = link["link"].replace("mg_sig=" + sig, "mg_sig=" + flipped)
+        target = target.format(**link)
+        headers = {k: v.format(**link) for k, v in headers.items()}
+    for k in list(headers):
+        for p, v in EXPANSIONS.items():
+            headers[k] = headers[k].replace(p, v)
+    if case.get("user"):
+        cred = f"{case['user']}:{PASSWORDS[case['user']]}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+    return target.encode("latin-1"), headers
+
+
+def test_corpus_is_big_enough_and_well_formed():
+    ids = [c["id"] for c in CORPUS]
+    assert len(CORPUS) >= 150
+    assert len(ids) == len(set(ids))
+    for c in CORPUS:
+        assert c.get("attack") and c.get("cat") and c.get("target") and "status" in c, c["id"]
+    cats = {c["cat"] for c in CORPUS}
+    for needed in ("encoding", "dot-segments", "path-params", "nul", "utf8", "extension-case",
+                   "query-fragment", "token", "token-transformation", "header-spoofing",
+                   "hotlink", "transformation", "length"):
+        assert needed in cats
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["id"] for c in CORPUS])
+def test_adversarial_request_gets_its_answer(servers, signer, case):
+    srv = servers[case.get("server", "untrusted")]
+    target, headers = expand(case, signer)
+    status, hdrs, body = send(srv.port, case.get("method", "GET"), target, headers)
+    if os.environ.get("MG_ADV_DUMP"):
+        with open(os.environ["MG_ADV_DUMP"], "a") as f:
+            f.write(f"{case['id']}\t{status}\t{hdrs.get('x-media-guard-reason')}\t{body[:30]!r}\n")
+    want = case["status"] if isinstance(case["status"], list) else [case["status"]]
+    what = f"{case['id']} ({case['attack']}): {target[:200]!r}"
+    ok_statuses = {200, 206}
+    if not ok_statuses & set(want):
+        # a refusal: no protected byte may leave, whatever the status
+        for marker in BYPASS_MARKERS:
+            assert marker not in body, f"BYPASS {what}: got {status} with {body[:120]!r}"
+    assert status in want, (f"{what}: got {status}, want {want}; reason="
+                            f"{hdrs.get('x-media-guard-reason')} body={body[:120]!r}")
+    if status in ok_statuses and set(want) <= ok_statuses:
+        # a control: the right file (or the origin's answer) is served
+        rel = target.split(b"?")[0].decode("latin-1")
+        if rel.startswith(("/img/", "/simg/")):
+            assert body.startswith(b"origin:"), what
+        else:
+            assert body.startswith((b"MG-PUBLIC", b"MG-SECRET")), what
+    if case.get("reason") and status not in ok_statuses:
+        assert hdrs.get("x-media-guard-reason") == case["reason"], (
+            f"{what}: reason {hdrs.get('x-media-guard-reason')}, want {case['reason']}")
