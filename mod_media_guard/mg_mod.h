@@ -33,6 +33,7 @@ typedef struct mg_mod_srv_conf {
 
 typedef struct mg_mod_dir_conf {
     int reason_header; /* MediaGuardReasonHeader; -1 = unset (off) */
+    int hls_rewrite;   /* MediaGuardHLSRewrite; -1 = unset (off) */
 } mg_mod_dir_conf_t;
 
 /* One decision, memoised per request: check_authorization runs before and
@@ -43,6 +44,8 @@ typedef struct mg_mod_memo {
     const char *user; /* r->user the decision was made for (NULL = none) */
     mg_decision_t d;
     const char *canon;   /* canonical path, for the log (NULL if refused) */
+    const char *served;  /* the served path when it was decided too and was
+                            stricter than the target (else NULL) */
     authz_status result; /* the mapped result (valid when mapped) */
     int mapped;          /* map_decision ran: its side effects are done */
 } mg_mod_memo_t;
@@ -91,5 +94,11 @@ void mg_mod_insert_filter(request_rec *r);
 void mg_mod_register_filters(void);
 /* `attachment; filename="..."; filename*=UTF-8''...` for any bytes. */
 const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename);
+
+/* mg_mod_hls.c */
+const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag);
+void mg_mod_hls_insert_filter(request_rec *r);
+/* register_hooks: the HLS output filter and its insert_filter hook */
+void mg_mod_hls_register(apr_pool_t *p);
 
 #endif /* MG_MOD_H */

@@ -166,23 +166,20 @@ static void split_target(apr_pool_t *p, const char *t, const char **path, const 
         *query = NULL;
 }
 
-static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m)
+/* One evaluation of `mp` for this request, with the path and query given
+ * (raw, percent-encoded) instead of the client's target. *canon is the
+ * canonical path (NULL when canonicalisation refused the URL). */
+static void decide(request_rec *r, const mg_mod_policy_t *mp, const char *raw_path,
+                   const char *query, mg_decision_t *d, const char **canon)
 {
     mg_request_t req;
     const char *why = NULL;
     int trace = APLOGrtrace1(r);
 
-    if (mp->policy == NULL) {
-        memset(&m->d, 0, sizeof(m->d));
-        m->d.outcome = MG_OUTCOME_DENY;
-        m->d.reason = MG_R_INTERNAL;
-        m->d.status = HTTP_FORBIDDEN;
-        m->d.detail = "the policy failed to load on a graceful reload";
-        return;
-    }
     memset(&req, 0, sizeof(req));
     req.method = r->method;
-    split_target(r->pool, r->unparsed_uri, &req.raw_path, &req.query);
+    req.raw_path = raw_path;
+    req.query = query;
     req.host = apr_table_get(r->headers_in, "Host");
     if (req.host == NULL)
         req.host = r->hostname;
@@ -204,17 +201,100 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 
     /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
     (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
-    memset(&m->d, 0, sizeof(m->d));
-    mg_evaluate(r->pool, mp->policy, &req, trace, &m->d);
-    if (req.d != NULL && req.d->ok)
-        m->canon = req.d->canon.path;
+    memset(d, 0, sizeof(*d));
+    mg_evaluate(r->pool, mp->policy, &req, trace, d);
+    *canon = (req.d != NULL && req.d->ok) ? req.d->canon.path : NULL;
 
-    if (trace && m->d.trace != NULL) {
+    if (trace && d->trace != NULL) {
         int i;
-        for (i = 0; i < m->d.trace->nelts; i++)
+        for (i = 0; i < d->trace->nelts; i++)
             ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "media-guard %s trace: %s", mp->name,
-                          ap_escape_logitem(r->pool, APR_ARRAY_IDX(m->d.trace, i, const char *)));
+                          ap_escape_logitem(r->pool, APR_ARRAY_IDX(d->trace, i, const char *)));
     }
+}
+
+/* The canonical path of a raw path, without evaluating (NULL if refused). */
+static const char *canonical(request_rec *r, const mg_mod_policy_t *mp, const char *raw_path,
+                             const char *query)
+{
+    mg_request_t req;
+    const char *why = NULL;
+
+    memset(&req, 0, sizeof(req));
+    req.method = r->method;
+    req.raw_path = raw_path;
+    req.query = query;
+    req.scheme = ap_http_scheme(r);
+    req.client_ip = r->useragent_ip;
+    req.peer_ip = r->connection->client_ip;
+    req.now = r->request_time;
+    if (mg_request_prepare(r->pool, mp->policy, &req, &why) != MG_OK || req.d == NULL || !req.d->ok)
+        return NULL;
+    return req.d->canon.path;
+}
+
+/* What httpd will actually serve, as a URL path: r->uri (decoded and
+ * normalised by httpd, after translate_name: a server-context RewriteRule
+ * [PT] has already changed it). NULL when there is no such path ("*"). */
+static const char *served_path(request_rec *r)
+{
+    const char *uri = r->uri;
+    size_t n;
+
+    if (uri == NULL || uri[0] != '/')
+        return NULL;
+    n = strlen(uri);
+    return apr_pstrmemdup(r->pool, uri, n);
+}
+
+/* Whether decision b is stricter than a (a refusal, or a lower level). */
+static int stricter(const mg_decision_t *a, const mg_decision_t *b)
+{
+    if (b->outcome != MG_OUTCOME_ALLOW)
+        return a->outcome == MG_OUTCOME_ALLOW;
+    return a->outcome == MG_OUTCOME_ALLOW && b->access < a->access;
+}
+
+/* Decide the request: on its target (raw_path/query as the client or the
+ * sub-request named it), and — when httpd serves another path than that
+ * target names (RewriteRule [PT], path_info after a file, an index file) —
+ * on the served path as well; the stricter decision counts. */
+static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
+                     const char *raw_path, const char *query)
+{
+    const char *served, *served_raw, *served_canon;
+    mg_decision_t d2;
+
+    if (mp->policy == NULL) {
+        memset(&m->d, 0, sizeof(m->d));
+        m->d.outcome = MG_OUTCOME_DENY;
+        m->d.reason = MG_R_INTERNAL;
+        m->d.status = HTTP_FORBIDDEN;
+        m->d.detail = "the policy failed to load on a graceful reload";
+        return;
+    }
+    decide(r, mp, raw_path, query, &m->d, &m->canon);
+    if (m->d.outcome != MG_OUTCOME_ALLOW || m->canon == NULL)
+        return;
+    served = served_path(r);
+    if (served == NULL)
+        return;
+    served_raw = ap_os_escape_path(r->pool, served, 1);
+    /* the usual case: the same resource, decided already */
+    if ((r->args == query || (r->args && query && strcmp(r->args, query) == 0)) &&
+        (served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
+        strcmp(served_canon, m->canon) == 0)
+        return;
+    decide(r, mp, served_raw, r->args, &d2, &served_canon);
+    if (!stricter(&m->d, &d2))
+        return;
+    m->d = d2;
+    m->served = served_canon ? served_canon : served;
+    m->d.detail = apr_psprintf(
+        r->pool,
+        "served URI %s differs from the request target %s and is refused there%s%s; put "
+        "Require media-guard on the public URL or give the served path its own rule",
+        m->served, m->canon, d2.detail ? ": " : "", d2.detail ? d2.detail : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,7 +491,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     const mg_mod_policy_t *mp = req ? req->mp : NULL;
     mg_mod_req_t *rq;
     mg_mod_memo_t *m;
-    const char *why = NULL;
+    const char *why = NULL, *raw_path, *query;
     int fresh = 0;
 
     if (mp == NULL) {
@@ -429,7 +509,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m = apr_pcalloc(r->pool, sizeof(*m));
         m->mp = mp;
         m->user = r->user;
-        evaluate(r, mp, m);
+        split_target(r->pool, r->unparsed_uri, &raw_path, &query);
+        evaluate(r, mp, m, raw_path, query);
         m->next = rq->memos;
         rq->memos = m;
         fresh = 1;

@@ -272,3 +272,101 @@ def test_virtual_hosts_see_main_server_policies_and_may_override_them(apache_fac
         assert s.get("/a.jpg", headers={**IMG, "Host": "own.test"}).status_code == 403
     finally:
         s.stop()
+
+
+# ------------------------------------------------------------------ what httpd serves vs what was judged
+# The policy judges the request target; other modules can make httpd serve another path under the same
+# <Location>: a server-context RewriteRule [PT], DirectoryIndex (a sub-request that inherits the
+# directory's authorization), path_info after a file. Each must be judged too.
+
+SECRET = b"\xff\xd8\xff\xe0 SECRET member image"
+PUBLIC_JPG = b"\xff\xd8\xff\xe0 public image"
+
+SERVED_POLICY = """\
+version: 1
+default: deny
+roles: [member]
+identity:
+  users:
+    alice: [member]
+rules:
+  - id: site
+    path: /
+    access: {anonymous: view}
+  - id: members
+    path: /members/
+    classes: [image]
+    access: {anonymous: none, member: view}
+"""
+
+SERVED_CONF = """\
+MediaGuardPolicy site @POLICIES@/site.yaml
+MediaGuardReasonHeader On
+RewriteEngine On
+RewriteRule "^/photo/(\\w+)$" "/members/$1.jpg" [PT]
+RewriteRule "^/pics/(\\w+)$" "/pub/$1.jpg" [PT]
+<Location "/">
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard site
+</Location>
+<Directory "@HTDOCS@/members/idx">
+    DirectoryIndex index.jpg
+</Directory>
+<Directory "@HTDOCS@/members/fallback">
+    DirectoryIndex index.jpg index.html
+</Directory>
+<Directory "@HTDOCS@/gallery">
+    DirectoryIndex index.html
+</Directory>
+<Directory "@HTDOCS@/api">
+    AcceptPathInfo On
+</Directory>
+"""
+
+SERVED_FILES = {
+    "members/secret.jpg": SECRET,
+    "members/idx/index.jpg": SECRET,
+    "members/fallback/index.jpg": SECRET,
+    "members/fallback/index.html": "<html>fallback index</html>\n",
+    "gallery/index.html": "<html>gallery index</html>\n",
+    "pub/cat.jpg": PUBLIC_JPG,
+    "api/members/secret.jpg": SECRET,
+}
+
+
+@pytest.fixture(scope="module")
+def served(apache_factory):
+    s = apache_factory("served", SERVED_CONF, policies={"site.yaml": SERVED_POLICY},
+                       files=SERVED_FILES, extra_modules=["rewrite"], loglevel="info", start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a"})
+    return s.start()
+
+
+def test_rewrite_pt_into_a_protected_path_is_judged_on_the_served_path(served):
+    assert served.get("/members/secret.jpg", headers=IMG).status_code in (401, 403)
+    mark = served.mark()
+    r = served.get("/photo/secret", headers=IMG)
+    assert r.status_code in (401, 403), r.status_code
+    assert SECRET not in r.content
+    assert "served URI /members/secret.jpg differs from the request target /photo/secret" in \
+        served.error_log_since(mark)
+
+
+def test_rewrite_pt_into_a_protected_path_is_served_to_whoever_may_see_that_path(served):
+    r = served.get("/photo/secret", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content == SECRET
+
+
+def test_rewrite_pt_into_an_allowed_path_still_works(served):
+    r = served.get("/pics/cat", headers=IMG)
+    assert r.status_code == 200 and r.content == PUBLIC_JPG
+
+
+def test_plain_request_is_decided_once_on_its_own_path(served):
+    mark = served.mark()
+    r = served.get("/pub/cat.jpg", headers=IMG)
+    assert r.status_code == 200 and r.content == PUBLIC_JPG
+    assert "differs from the request target" not in served.error_log_since(mark)
