@@ -70,8 +70,16 @@ int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, 
     apr_file_t *f;
     apr_finfo_t fi;
     char ebuf[256];
-    apr_status_t rv =
-        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+    /* Refuse FIFOs, devices and directories before opening: opening a FIFO
+     * for reading blocks until a writer appears. NONBLOCK covers a file
+     * swapped for a FIFO between the stat and the open. */
+    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
+    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
+        *err = apr_psprintf(pool, "%s: not a regular file", path);
+        return -1;
+    }
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
+                       APR_FPROT_OS_DEFAULT, pool);
     if (rv != APR_SUCCESS) {
         *err = apr_psprintf(pool, "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
         return -1;

@@ -203,6 +203,10 @@ line=$(grep -n '^    expetc:' "$TMP/photo-site.typo.test.yaml" | head -1 | cut -
 run 1 "$MGCTL" test "$TMP/photo-site.typo.test.yaml" &&
     expect_in "photo-site.typo.test.yaml:$line:5: error: unknown key 'expetc'" "test file typo"
 run 2 "$MGCTL" test "$TMP/no-such.test.yaml"
+# a FIFO (or device) as a test file is refused, not waited on
+if mkfifo "$TMP/fifo.test.yaml" 2>/dev/null; then
+    run 2 timeout 20 "$MGCTL" test "$TMP/fifo.test.yaml" && expect_in "not a regular file" "FIFO test file"
+fi
 
 # ---- explain ------------------------------------------------------------------
 run 0 "$MGCTL" explain --policy "$POL/photo-site.yaml" /photos/thumbs/a.jpg &&
