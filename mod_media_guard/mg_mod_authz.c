@@ -235,7 +235,11 @@ static const char *canonical(request_rec *r, const mg_mod_policy_t *mp, const ch
 
 /* What httpd will actually serve, as a URL path: r->uri (decoded and
  * normalised by httpd, after translate_name: a server-context RewriteRule
- * [PT] has already changed it). NULL when there is no such path ("*"). */
+ * [PT] has already changed it), minus the path_info that follows a regular
+ * file (AcceptPathInfo On: /secret.jpg/x.txt serves secret.jpg, while the
+ * target names a .txt). Path info after a directory is left alone: the
+ * default handler answers 404 there, and a handler mapped to a directory
+ * serves what the target names. NULL when there is no such path ("*"). */
 static const char *served_path(request_rec *r)
 {
     const char *uri = r->uri;
@@ -244,6 +248,11 @@ static const char *served_path(request_rec *r)
     if (uri == NULL || uri[0] != '/')
         return NULL;
     n = strlen(uri);
+    if (r->finfo.filetype == APR_REG && r->path_info != NULL && r->path_info[0] != '\0') {
+        size_t pi = strlen(r->path_info);
+        if (pi < n && strcmp(uri + n - pi, r->path_info) == 0)
+            n -= pi;
+    }
     return apr_pstrmemdup(r->pool, uri, n);
 }
 

@@ -321,7 +321,7 @@ RewriteRule "^/pics/(\\w+)$" "/pub/$1.jpg" [PT]
 <Directory "@HTDOCS@/gallery">
     DirectoryIndex index.html
 </Directory>
-<Directory "@HTDOCS@/api">
+<Directory "@HTDOCS@/members">
     AcceptPathInfo On
 </Directory>
 """
@@ -333,7 +333,6 @@ SERVED_FILES = {
     "members/fallback/index.html": "<html>fallback index</html>\n",
     "gallery/index.html": "<html>gallery index</html>\n",
     "pub/cat.jpg": PUBLIC_JPG,
-    "api/members/secret.jpg": SECRET,
 }
 
 
@@ -370,3 +369,14 @@ def test_plain_request_is_decided_once_on_its_own_path(served):
     r = served.get("/pub/cat.jpg", headers=IMG)
     assert r.status_code == 200 and r.content == PUBLIC_JPG
     assert "differs from the request target" not in served.error_log_since(mark)
+
+
+def test_path_info_after_a_protected_file_is_judged_on_the_file(served):
+    # AcceptPathInfo On: /members/secret.jpg/x.txt serves secret.jpg; the target's .txt falls to `site`
+    mark = served.mark()
+    r = served.get("/members/secret.jpg/x.txt", headers=IMG)
+    assert r.status_code in (401, 403), r.status_code
+    assert SECRET not in r.content
+    assert "served URI /members/secret.jpg differs" in served.error_log_since(mark)
+    r = served.get("/members/secret.jpg/x.txt", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content == SECRET
