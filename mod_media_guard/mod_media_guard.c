@@ -2,7 +2,7 @@
  *
  * The work is done elsewhere: mg_mod_config.c (policies, reloads),
  * mg_mod_authz.c (`Require media-guard`), mg_mod_headers.c (response
- * headers) and libmg (every decision). Directives are documented in
+ * headers), mg_mod_hls.c (HLS playlists) and libmg (every decision). Directives are documented in
  * docs/directives.md.
  */
 #include "httpd.h"
@@ -25,6 +25,10 @@ static const command_rec media_guard_cmds[] = {
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: send the decision's reason in an X-Media-Guard-Reason header when "
                  "media-guard does not allow (default Off)"),
+    AP_INIT_FLAG("MediaGuardHLSRewrite", mg_mod_cmd_hls_rewrite, NULL,
+                 RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                 "On: append the viewer's prefix token to the URIs of HLS playlists it "
+                 "covers (default Off)"),
     {.name = NULL}}; /* designated: clang -Wextra accepts it as the terminator */
 
 /* The first HMAC in a process costs millions of instructions (OpenSSL
@@ -55,8 +59,10 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_fixups(mg_mod_recheck_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(mg_mod_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     mg_mod_register_filters();
+    mg_mod_hls_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */

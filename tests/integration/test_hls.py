@@ -1,0 +1,347 @@
+"""HLS playlist rewriting (MediaGuardHLSRewrite, docs/directives.md) against a
+real Apache: a playlist fetched with a prefix token comes back with the
+viewer's mg_* parameters on every URI inside the token's scope on this site,
+and nowhere else; the segments it names are then served; local files and a
+ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
+playlist must pass through byte for byte."""
+
+import re
+import urllib.parse
+
+import pytest
+
+K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+TS = bytes(range(188)) * 4
+
+POLICY = """\
+version: 1
+name: hls
+keys:
+  - id: k2026
+    file: keys/k2026.key
+    sign: true
+rules:
+  - id: videos
+    path: /videos/
+    token: required
+  - id: live
+    path: /live/
+    token: required
+"""
+
+# /origin/ is the unprotected "origin" that /live/ proxies to (this same
+# server): the harness's @BACKEND@ echoes paths, and a playlist must be real.
+CONF = """\
+MediaGuardPolicy hls @POLICIES@/hls.yaml
+MediaGuardReasonHeader On
+AddType application/vnd.apple.mpegurl .hls
+<LocationMatch "^/(videos|live)/">
+    Require media-guard hls
+    MediaGuardHLSRewrite On
+</LocationMatch>
+<Location "/videos/off/">
+    MediaGuardHLSRewrite Off
+</Location>
+ProxyPass "/live/" "http://127.0.0.1:@PORT@/origin/live/"
+"""
+
+# <Q> marks where the token is expected as a new query ("?" + token), <A>
+# where it extends an existing one ("&" + token); the file on disk has neither.
+MASTER = """\
+#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="English, main",DEFAULT=YES,URI="audio/en.m3u8<Q>"
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=1280x720,AUDIO="aud",CODECS="avc1.4d401f,mp4a.40.2"
+720p/index.m3u8<Q>
+#EXT-X-STREAM-INF:BANDWIDTH=640000,AUDIO="aud"
+/videos/l1/360p/index.m3u8?v=2<A>
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=86000,URI="720p/iframes.m3u8<Q>"
+#EXT-X-SESSION-KEY:METHOD=AES-128,URI="keys/k.bin<Q>"
+#EXT-X-STREAM-INF:BANDWIDTH=100
+../other/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=100
+https://cdn.other.example/videos/l1/720p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=100
+//cdn.other.example/videos/l1/720p/index.m3u8
+"""
+
+MEDIA = """\
+#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:4
+#EXT-X-KEY:METHOD=AES-128,X-OLD-URI="old.bin",URI="key.bin<Q>",IV=0x0123456789ABCDEF0123456789ABCDEF
+#EXT-X-MAP:URI="init.mp4<Q>"
+#EXT-X-X-VENDOR:X-URI="key.bin"
+#EXTINF:4.0,
+seg-1.ts<Q>
+#EXTINF:4.0,
+seg-2.ts?x=1<A>
+#EXTINF:4.0,
+http://127.0.0.1:@PORT@/videos/l1/720p/seg-3.ts<Q>
+#EXTINF:4.0,
+./../720p/seg-4.ts?<T>
+#EXTINF:4.0,
+../../other/seg.ts
+#EXTINF:4.0,
+http://other.example/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+//other.example/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+http://127.0.0.1:1/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+skd://videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+seg-1.ts?mg_exp=1&mg_kid=k2026
+#EXTINF:4.0,
+seg-1.ts#t=1
+#EXT-X-ENDLIST
+"""
+
+# with scope /videos/l1/720p/: a sibling rendition and a directory that only
+# shares the scope's spelling as a string prefix are outside it; so is the
+# last URI, which a player resolves (RFC 3986, keeping the empty segment) to
+# /videos/l1/l1/720p/seg-1.ts although its canonical form would be in scope
+NARROW = """\
+#EXTM3U
+#EXTINF:4.0,
+seg-1.ts<Q>
+#EXTINF:4.0,
+../360p/seg-1.ts
+#EXTINF:4.0,
+/videos/l1/720p-hi/seg-1.ts
+#EXTINF:4.0,
+/videos/l1/720p
+#EXTINF:4.0,
+..//../l1/720p/seg-1.ts
+"""
+
+SEGMENTS = ["seg-1.ts", "seg-2.ts", "seg-3.ts", "seg-4.ts", "key.bin", "init.mp4"]
+
+
+def template(text, port):
+    return text.replace("@PORT@", str(port))
+
+
+def plain(text):
+    return text.replace("<Q>", "").replace("<A>", "").replace("<T>", "")
+
+
+def expected(text, token):
+    return text.replace("<Q>", "?" + token).replace("<A>", "&" + token).replace("<T>", token)
+
+
+def write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    path.chmod(0o644)
+    for parent in path.parents:
+        if parent.name == "htdocs":
+            break
+        parent.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
+                       extra_modules=["proxy", "proxy_http"], loglevel="debug", start=False)
+    key = s.policy_dir / "keys" / "k2026.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(K2026)
+    key.chmod(0o600)
+    media = plain(template(MEDIA, s.port))
+    for base in ("videos/l1", "videos/off", "origin/live/l1"):
+        write(s.htdocs / base / "master.m3u8", plain(MASTER))
+        write(s.htdocs / base / "720p" / "index.m3u8", media)
+        for seg in SEGMENTS:
+            write(s.htdocs / base / "720p" / seg, TS)
+    write(s.htdocs / "videos/l1/720p/crlf.m3u8", media.replace("\n", "\r\n"))
+    write(s.htdocs / "videos/l1/720p/lone-cr.m3u8", "#EXTM3U\rseg-1.ts\n")
+    write(s.htdocs / "videos/l1/720p/alt.hls", media)
+    write(s.htdocs / "videos/l1/720p/narrow.m3u8", plain(NARROW))
+    write(s.htdocs / "videos/l1/720p/notes.txt", media)
+    write(s.htdocs / "videos/l1/720p/fake.m3u8", "seg-1.ts\n")
+    big = "#EXTM3U\n" + "".join(f"#EXTINF:4.0,\nsegment-{i:08d}.ts\n" for i in range(160000))
+    assert len(big) > 4 * 1024 * 1024
+    write(s.htdocs / "videos/l1/720p/big.m3u8", big)
+    write(s.htdocs / "videos/other/seg.ts", TS)
+    s.start()
+    return s
+
+
+@pytest.fixture(scope="module")
+def sign(srv, mgctl):
+    def run(url, *opts):
+        p = mgctl("sign", "--policy", srv.policy_dir / "hls.yaml", "--ttl", "10m", *opts, url)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    return run
+
+
+def token_of(url):
+    return url.split("?", 1)[1]
+
+
+def uris(text):
+    """Every URI of a playlist: URI lines and URI="..." attributes."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            out += re.findall(r'(?:^|[:,])URI="([^"]*)"', line)
+        elif line:
+            out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------- rewriting
+
+def test_master_playlist_variants_carry_the_prefix_token(srv, sign):
+    url = sign("/videos/l1/master.m3u8", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(MASTER, token_of(url))
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    assert r.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+
+
+def test_media_playlist_segments_key_and_map_carry_the_token(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(template(MEDIA, srv.port), token_of(url))
+
+
+def test_rewritten_segment_urls_are_served_and_bare_ones_refused(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    base = srv.url(url)
+    r = srv.get(url)
+    tokened = [u for u in uris(r.text) if "mg_sig=" in u]
+    assert len(tokened) == 6  # key, map and the four segments of this site
+    for u in tokened:
+        full = urllib.parse.urljoin(base, u)
+        assert full.startswith(srv.url("/videos/l1/")), full
+        got = srv.get(full[len(srv.url("")):])
+        assert got.status_code == 200, (u, got.headers.get("X-Media-Guard-Reason"))
+        assert got.content == TS
+        bare = urllib.parse.urlsplit(full)._replace(query="").geturl()
+        no = srv.get(bare[len(srv.url("")):])
+        assert no.status_code == 403
+        assert no.headers.get("X-Media-Guard-Reason") == "token-missing"
+
+
+def test_parameters_are_copied_as_received_in_received_order(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    params = token_of(url).split("&")
+    received = "&".join(reversed(params))
+    r = srv.get("/videos/l1/720p/index.m3u8?foo=1&" + received + "&bar=")
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(template(MEDIA, srv.port), received)
+
+
+def test_crlf_playlist_keeps_its_line_endings(srv, sign):
+    url = sign("/videos/l1/720p/crlf.m3u8", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.content == expected(template(MEDIA, srv.port), token_of(url)) \
+        .replace("\n", "\r\n").encode()
+
+
+def test_playlist_recognised_by_content_type(srv, sign):
+    url = sign("/videos/l1/720p/alt.hls", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.text == expected(template(MEDIA, srv.port), token_of(url))
+
+
+def test_playlist_through_proxypass_is_rewritten(srv, sign):
+    url = sign("/live/l1/720p/index.m3u8", "--prefix", "/live/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(template(MEDIA, srv.port), token_of(url)) \
+        .replace("http://127.0.0.1:%d/videos/l1/720p/seg-3.ts?" % srv.port + token_of(url),
+                 "http://127.0.0.1:%d/videos/l1/720p/seg-3.ts" % srv.port)
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    seg = srv.get(urllib.parse.urljoin(url, "seg-1.ts?" + token_of(url)))
+    assert seg.status_code == 200 and seg.content == TS
+
+
+def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
+    for path, prefix in (("/videos/l1/720p/index.m3u8", "/videos/l1/"),
+                         ("/live/l1/720p/index.m3u8", "/live/l1/")):
+        url = sign(path, "--prefix", prefix)
+        full = srv.get(url)
+        r = srv.get(url, headers={"Range": "bytes=0-9"})
+        assert r.status_code == 200
+        assert r.content == full.content and "?mg_" in r.text
+
+
+def test_head_matches_get(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    get = srv.get(url)
+    head = srv.head(url)
+    assert head.status_code == 200
+    assert head.headers.get("Content-Length") in (None, str(len(get.content)))
+    purl = sign("/live/l1/720p/index.m3u8", "--prefix", "/live/l1/")
+    pget, phead = srv.get(purl), srv.head(purl)
+    assert phead.status_code == 200
+    assert phead.headers.get("Content-Length") in (None, str(len(pget.content)))
+
+
+def test_segments_are_not_touched(srv, sign):
+    url = sign("/videos/l1/720p/seg-1.ts", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200 and r.content == TS
+    assert r.headers["Content-Length"] == str(len(TS))
+
+
+# ---------------------------------------------------------------- unchanged
+
+def test_exact_path_token_leaves_the_playlist_unchanged(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8")
+    mark = srv.mark()
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.text == plain(template(MEDIA, srv.port))
+    assert "exact path (no mg_scope)" in srv.error_log_since(mark)
+
+
+def test_scope_is_segment_aware(srv, sign):
+    url = sign("/videos/l1/720p/narrow.m3u8", "--prefix", "/videos/l1/720p/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(NARROW, token_of(url))
+
+
+def test_directive_off_leaves_the_playlist_unchanged(srv, sign):
+    url = sign("/videos/off/720p/index.m3u8", "--prefix", "/videos/off/")
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.text == plain(template(MEDIA, srv.port))
+    assert r.headers["Content-Length"] == str(len(r.content))
+
+
+def test_not_a_playlist_is_unchanged(srv, sign):
+    for name in ("notes.txt", "fake.m3u8", "lone-cr.m3u8"):
+        url = sign(f"/videos/l1/720p/{name}", "--prefix", "/videos/l1/")
+        r = srv.get(url)
+        assert r.status_code == 200
+        assert r.content == (srv.htdocs / "videos/l1/720p" / name).read_bytes(), name
+
+
+def test_playlist_over_the_size_bound_passes_through_with_a_log_line(srv, sign):
+    url = sign("/videos/l1/720p/big.m3u8", "--prefix", "/videos/l1/")
+    mark = srv.mark()
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.content == (srv.htdocs / "videos/l1/720p/big.m3u8").read_bytes()
+    assert "larger than 4194304 bytes" in srv.error_log_since(mark)
+
+
+def test_signed_cookie_playlist_is_unchanged(srv, mgctl):
+    p = mgctl("sign", "--policy", srv.policy_dir / "hls.yaml", "--ttl", "10m",
+              "--prefix", "/videos/l1/", "--cookie")
+    assert p.returncode == 0, p.stderr
+    value = re.search(r"mg_token=([^;]+)", p.stdout).group(1)
+    r = srv.get("/videos/l1/720p/index.m3u8", headers={"Cookie": "mg_token=" + value})
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == plain(template(MEDIA, srv.port))
