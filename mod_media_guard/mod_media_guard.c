@@ -2,8 +2,8 @@
  *
  * The work is done elsewhere: mg_mod_config.c (policies, reloads),
  * mg_mod_authz.c (`Require media-guard`), mg_mod_headers.c (response
- * headers), mg_mod_hls.c (HLS playlists) and libmg (every decision). Directives are documented in
- * docs/directives.md.
+ * headers), mg_mod_hls.c (HLS playlists) and libmg (every decision).
+ * Directives are documented in docs/directives.md.
  */
 #include "httpd.h"
 #include "http_config.h"
