@@ -240,13 +240,17 @@ static size_t own_authority(const hls_ctx_t *ctx, const char *u, size_t n, const
         return 0;
     if (h < e) {
         size_t i;
+        unsigned long v = 0;
         if (h + 1 == e || e - h - 1 > 5)
             return 0;
-        for (port = 0, i = h + 1; i < e; i++) {
+        for (i = h + 1; i < e; i++) {
             if (!apr_isdigit(u[i]))
                 return 0;
-            port = (apr_port_t)(port * 10 + (apr_port_t)(u[i] - '0'));
+            v = v * 10 + (unsigned long)(u[i] - '0');
         }
+        if (v > 65535)
+            return 0; /* no wrapping 65616 into 80 */
+        port = (apr_port_t)v;
     } else {
         port = strcasecmp(scheme, "https") == 0 ? 443 : 80;
     }

@@ -90,6 +90,14 @@ http://other.example/videos/l1/720p/seg-1.ts
 #EXTINF:4.0,
 http://127.0.0.1:1/videos/l1/720p/seg-1.ts
 #EXTINF:4.0,
+https://127.0.0.1:@PORT@/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+http://user@127.0.0.1:@PORT@/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+http:seg-1.ts
+#EXTINF:4.0,
+ seg-1.ts
+#EXTINF:4.0,
 skd://videos/l1/720p/seg-1.ts
 #EXTINF:4.0,
 seg-1.ts?mg_exp=1&mg_kid=k2026
@@ -115,6 +123,10 @@ seg-1.ts<Q>
 #EXTINF:4.0,
 ..//../l1/720p/seg-1.ts
 """
+
+# ~600 KB: reaches the filter from mod_proxy in many brigades
+LONG = "#EXTM3U\r\n" + "".join(f"#EXTINF:4.0,\r\nseg-{i}.ts<Q>\r\n" for i in range(30000)) \
+    + "#EXT-X-ENDLIST"
 
 SEGMENTS = ["seg-1.ts", "seg-2.ts", "seg-3.ts", "seg-4.ts", "key.bin", "init.mp4"]
 
@@ -165,6 +177,7 @@ def srv(apache_factory):
     assert len(big) > 4 * 1024 * 1024
     write(s.htdocs / "videos/l1/720p/big.m3u8", big)
     write(s.htdocs / "videos/other/seg.ts", TS)
+    write(s.htdocs / "origin/live/l1/720p/long.m3u8", plain(LONG))
     s.start()
     return s
 
@@ -263,6 +276,14 @@ def test_playlist_through_proxypass_is_rewritten(srv, sign):
     assert int(r.headers["Content-Length"]) == len(r.content)
     seg = srv.get(urllib.parse.urljoin(url, "seg-1.ts?" + token_of(url)))
     assert seg.status_code == 200 and seg.content == TS
+
+
+def test_long_proxied_playlist_split_across_brigades(srv, sign):
+    url = sign("/live/l1/720p/long.m3u8", "--prefix", "/live/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert r.text == expected(LONG, token_of(url))
+    assert len(r.content) > 2 * len(plain(LONG))
 
 
 def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
