@@ -87,6 +87,8 @@ int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;
 int mg_mod_deny_handler(request_rec *r, int lookup_uri);
+/* fixups: judge a sub-request / internal redirect that inherited a grant. */
+int mg_mod_recheck_fixup(request_rec *r);
 mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
 
 /* mg_mod_headers.c */

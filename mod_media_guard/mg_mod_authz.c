@@ -544,6 +544,120 @@ const authz_provider mg_mod_authz_provider = {
 };
 
 /* ------------------------------------------------------------------ */
+/* internal requests that inherit a decision                            */
+/* ------------------------------------------------------------------ */
+
+/* The request whose authorization r inherits: httpd runs no authn/authz
+ * for an internal redirect or a sub-request whose per-dir config is its
+ * predecessor's (request.c, AP_AUTH_INTERNAL_PER_CONF), and copies r->user
+ * from it. NULL when authorization ran for r itself. */
+static request_rec *inherited_from(request_rec *r)
+{
+    if (r->prev != NULL && r->prev->per_dir_config == r->per_dir_config)
+        return r->prev;
+    if (r->main != NULL && r->main->per_dir_config == r->per_dir_config)
+        return r->main;
+    return NULL;
+}
+
+/* The inherited decision was taken before authentication (an anonymous
+ * grant makes mod_authz_core skip it), but this URL needs a user: run the
+ * configured authentication for it when the client sent credentials. */
+static int authenticate(request_rec *r)
+{
+    if (r->user != NULL || ap_auth_type(r) == NULL ||
+        apr_table_get(r->headers_in, "Authorization") == NULL)
+        return 0;
+    return ap_run_check_user_id(r) == OK && r->user != NULL;
+}
+
+static int same_user(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* fixups (first): a sub-request or internal redirect to another URL under
+ * the same configuration — mod_dir's DirectoryIndex lookup, an
+ * ErrorDocument, a MultiViews variant, an SSI include — would be served on
+ * the strength of a decision taken for a different URL. Judge its own URL
+ * with every policy that granted the request it inherits from, and refuse
+ * it unless each allows at least the same level (the response headers of a
+ * sub-request served through ap_internal_fast_redirect are the parent's).
+ * A refused index makes mod_dir try the next one. */
+int mg_mod_recheck_fixup(request_rec *r)
+{
+    request_rec *q = r;
+    mg_mod_req_t *rq, *qrq = NULL, *prq;
+    const mg_mod_memo_t *m;
+    const char *raw_path, *query, *why;
+
+    if (r->main == NULL && r->prev == NULL)
+        return DECLINED;
+    rq = mg_mod_req_get(r, 0);
+    if (rq != NULL && rq->memos != NULL)
+        return DECLINED; /* authorization ran for this very URL */
+    while ((q = inherited_from(q)) != NULL) {
+        qrq = mg_mod_req_get(q, 0);
+        if (qrq != NULL && qrq->memos != NULL)
+            break;
+    }
+    if (q == NULL)
+        return DECLINED; /* no media-guard decision is inherited */
+    /* the body of our own refusal (deny status, deny.page) */
+    prq = r->prev ? mg_mod_req_get(r->prev, 0) : NULL;
+    if (prq != NULL && prq->deny != NULL && r->unparsed_uri != NULL &&
+        strcmp(r->unparsed_uri, prq->deny_uri) == 0)
+        return DECLINED;
+
+    if (r->unparsed_uri != NULL &&
+        (q->unparsed_uri == NULL || strcmp(r->unparsed_uri, q->unparsed_uri) != 0)) {
+        split_target(r->pool, r->unparsed_uri, &raw_path, &query);
+    } else if (r->uri != NULL && r->uri[0] == '/') {
+        raw_path = ap_os_escape_path(r->pool, r->uri, 1);
+        query = r->args;
+    } else {
+        raw_path = "";
+        query = NULL; /* refused by libmg: bad-url */
+    }
+    why = apr_psprintf(r->pool, "%s of %s, judged on its own URL",
+                       r->main ? "sub-request" : "internal redirect",
+                       ap_escape_logitem(r->pool, q->uri ? q->uri : "-"));
+
+    for (m = qrq->memos; m != NULL; m = m->next) {
+        mg_mod_memo_t *nm;
+        if (m->d.outcome != MG_OUTCOME_ALLOW || !m->mapped || !same_user(m->user, r->user))
+            continue; /* only grants that counted, for this user */
+        if (rq == NULL)
+            rq = mg_mod_req_get(r, 1);
+        nm = apr_pcalloc(r->pool, sizeof(*nm));
+        nm->mp = m->mp;
+        nm->user = r->user;
+        evaluate(r, m->mp, nm, raw_path, query);
+        if ((nm->d.outcome == MG_OUTCOME_AUTH || nm->d.outcome == MG_OUTCOME_LOGIN) &&
+            authenticate(r)) {
+            nm->user = r->user;
+            evaluate(r, m->mp, nm, raw_path, query);
+        }
+        nm->next = rq->memos;
+        rq->memos = nm;
+        nm->mapped = 1;
+        if (nm->d.outcome == MG_OUTCOME_ALLOW && r->main != NULL && nm->d.access < m->d.access) {
+            nm->d.outcome = MG_OUTCOME_DENY;
+            nm->d.reason = MG_R_DOWNLOAD;
+            nm->d.detail = "allowed at a lower access level than the URL it is served for";
+        }
+        if (nm->d.outcome != MG_OUTCOME_ALLOW) {
+            nm->result = AUTHZ_DENIED;
+            record(r, nm, why, 0);
+            return HTTP_FORBIDDEN;
+        }
+        nm->result = AUTHZ_GRANTED;
+        record(r, nm, why, 0);
+    }
+    return DECLINED;
+}
+
+/* ------------------------------------------------------------------ */
 /* deny with a status other than 403                                    */
 /* ------------------------------------------------------------------ */
 

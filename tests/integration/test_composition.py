@@ -380,3 +380,32 @@ def test_path_info_after_a_protected_file_is_judged_on_the_file(served):
     assert "served URI /members/secret.jpg differs" in served.error_log_since(mark)
     r = served.get("/members/secret.jpg/x.txt", headers=IMG, auth=("alice", "a"))
     assert r.status_code == 200 and r.content == SECRET
+
+
+def test_directory_index_naming_a_protected_file_is_not_served_to_anonymous(served):
+    # /members/idx/ belongs to `site` (a directory has no image extension); the index sub-request skips
+    # authorization in httpd (same per-dir config), so the module judges /members/idx/index.jpg itself
+    mark = served.mark()
+    r = served.get("/members/idx/", headers=IMG)
+    assert r.status_code in (403, 404), r.status_code
+    assert SECRET not in r.content
+    log = served.error_log_since(mark)
+    assert "rule=members" in log and "path=/members/idx/index.jpg" in log
+    assert "sub-request of /members/idx/, judged on its own URL" in log
+
+
+def test_directory_index_naming_a_protected_file_is_served_to_a_member(served):
+    r = served.get("/members/idx/", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content == SECRET
+
+
+def test_refused_index_makes_mod_dir_fall_through_to_the_next_index(served):
+    r = served.get("/members/fallback/", headers=IMG)
+    assert r.status_code == 200
+    assert r.text == "<html>fallback index</html>\n"
+
+
+def test_ordinary_directory_index_under_an_allowing_rule_still_works(served):
+    r = served.get("/gallery/", headers=IMG)
+    assert r.status_code == 200
+    assert r.text == "<html>gallery index</html>\n"
