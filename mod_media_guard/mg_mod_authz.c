@@ -445,6 +445,12 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
         return AUTHZ_DENIED;
     case MG_OUTCOME_DENY:
     default:
+        if (m->d.reason == MG_R_INTERNAL) {
+            /* an error, not a refusal: httpd answers 500 whatever the
+             * composition, and `Require not` cannot make it a grant */
+            *why = "internal error";
+            return AUTHZ_GENERAL_ERROR;
+        }
         deny_response(r, rq, m);
         return AUTHZ_DENIED;
     }
@@ -505,8 +511,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
 
     if (mp == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard: Require media-guard %s has no policy; denying", line);
-        return AUTHZ_DENIED;
+                      "media-guard: Require media-guard %s has no policy; internal error", line);
+        return AUTHZ_GENERAL_ERROR;
     }
     rq = mg_mod_req_get(r, 1);
     for (m = rq->memos; m != NULL; m = m->next) {
@@ -528,7 +534,10 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         /* no side effects: a grant counts against, a refusal is neutral */
         if (fresh)
             record(r, m, "under a negation", 1);
-        return m->d.outcome == MG_OUTCOME_ALLOW ? AUTHZ_GRANTED : AUTHZ_DENIED;
+        if (m->d.outcome == MG_OUTCOME_ALLOW)
+            return AUTHZ_GRANTED;
+        /* an error must stay an error: negated, a refusal becomes neutral */
+        return m->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
     }
     if (!m->mapped) {
         m->result = map_decision(r, rq, m, &why);
@@ -647,9 +656,9 @@ int mg_mod_recheck_fixup(request_rec *r)
             nm->d.detail = "allowed at a lower access level than the URL it is served for";
         }
         if (nm->d.outcome != MG_OUTCOME_ALLOW) {
-            nm->result = AUTHZ_DENIED;
+            nm->result = nm->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
             record(r, nm, why, 0);
-            return HTTP_FORBIDDEN;
+            return nm->d.reason == MG_R_INTERNAL ? HTTP_INTERNAL_SERVER_ERROR : HTTP_FORBIDDEN;
         }
         nm->result = AUTHZ_GRANTED;
         record(r, nm, why, 0);

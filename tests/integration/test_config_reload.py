@@ -184,7 +184,40 @@ MediaGuardPolicy fresh @POLICIES@/fresh.yaml
         assert s.alive()
         assert s.get("/media/a.jpg", headers=IMG).status_code == 200
         r = s.get("/fresh/a.jpg", headers=IMG)
-        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "internal-error"
+        # an internal error, not a refusal: 500, so no composition can turn it into a grant
+        assert r.status_code == 500 and r.headers["X-Media-Guard-Reason"] == "internal-error"
         assert "no good version of it can be rebuilt" in s.error_log()
+    finally:
+        s.stop()
+
+
+def test_require_not_cannot_turn_an_internal_error_into_a_grant(apache_factory):
+    # RequireAll { all granted; not media-guard P }: a refusal of P under `not` is neutral, so the
+    # request would be granted if the module reported "policy never loaded" as a refusal
+    conf = """\
+MediaGuardPolicy p @POLICIES@/p.yaml
+MediaGuardPolicy fresh @POLICIES@/fresh.yaml
+<Location "/media/">
+    <RequireAll>
+        Require all granted
+        Require not media-guard fresh
+    </RequireAll>
+</Location>
+"""
+    s = apache_factory("reload-not", conf, policies={"p.yaml": GOOD_OPEN, "fresh.yaml": GOOD_CLOSED},
+                       files={"media/a.jpg": JPEG})
+    try:
+        # GOOD_CLOSED refuses everything: under `not` that is neutral, and `all granted` grants
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        s.graceful(new_policies={"fresh.yaml": BROKEN})
+        assert s.alive()
+        # kept as the last good version: same answer
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        conf2 = conf.replace("fresh.yaml", "fresh2.yaml")
+        s.graceful(new_conf_snippet=conf2, new_policies={"fresh2.yaml": BROKEN})
+        assert s.alive()
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 500, r.status_code
+        assert JPEG not in r.content
     finally:
         s.stop()
