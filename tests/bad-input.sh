@@ -11,11 +11,11 @@
 #  - a clear message on stderr that names the problem (a pattern per case).
 # Warnings-only cases (a world-readable key) exit 0 and must warn.
 # Environment: MGCTL (the built mgctl), MG_SRCDIR (unused), MG_BAD_INPUT_TIMEOUT
-# (seconds per command, default 60: generous for sanitizer builds).
+# (seconds per command, default 30: generous for sanitizer builds).
 set -u
 
 MGCTL=${MGCTL:-./mgctl/mgctl}
-LIMIT=${MG_BAD_INPUT_TIMEOUT:-60}
+LIMIT=${MG_BAD_INPUT_TIMEOUT:-30}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-bad-input.XXXXXX") || exit 99
 chmod 755 "$TMP"
 trap 'rm -rf "$TMP"' EXIT INT TERM
