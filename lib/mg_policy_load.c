@@ -747,6 +747,13 @@ mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t 
     apr_status_t rv;
     char err[128];
     *out = NULL;
+    /* Look before opening: open(2) on a FIFO blocks until a writer comes,
+     * which would hang mgctl or httpd's configuration pass. */
+    rv = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
+    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy is not a regular file");
+        return MG_EIO;
+    }
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, pool);
     if (rv != APR_SUCCESS) {
         mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy: %s",
