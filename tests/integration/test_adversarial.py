@@ -11,6 +11,7 @@ client side normalises them. tests/adversarial/README.md explains the setup.
 import base64
 import http.client
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -178,3 +179,76 @@ def test_adversarial_request_gets_its_answer(servers, signer, case):
     if case.get("reason") and status not in ok_statuses:
         assert hdrs.get("x-media-guard-reason") == case["reason"], (
             f"{what}: reason {hdrs.get('x-media-guard-reason')}, want {case['reason']}")
+
+
+# ------------------------------------------------------------------ hostile policy and key files
+# The module side of the bad-input matrix (tests/bad-input.sh is mgctl's):
+# `apache2 -t` must refuse each with a message, promptly, never crash or hang.
+
+def _bomb():
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    prev = "a"
+    for n in "bcdefghijkl":
+        lines.append(f"{n}: &{n} [" + ",".join([f"*{prev}"] * 10) + "]")
+        prev = n
+    return "version: 1\n" + "\n".join(lines) + "\nrules: []\n"
+
+
+GOOD_RULES = "rules:\n  - id: all\n    path: /\n    access: {anonymous: view}\n"
+KEYED = ("version: 1\nkeys:\n  - {id: k1, file: keys/k1.key}\n"
+         "rules:\n  - id: t\n    path: /\n    token: required\n")
+HOSTILE = {
+    "empty": ("", None, "empty"),
+    "comments-only": ("# nothing\n\n", None, "empty"),
+    "50-mb": ("version: 1\n" + "#" * (50 * 1024 * 1024) + "\n" + GOOD_RULES, None, "larger|too large|MiB"),
+    "nested-flow": ("version: 1\nx: " + "[" * 100000 + "\n", None, "nest|deep"),
+    "alias-bomb": (_bomb(), None, "alias|anchor"),
+    "non-utf8": (b"version: 1\nname: caf\xe9\xff\n" + GOOD_RULES.encode(), None, "utf-?8|invalid|character"),
+    "nul-byte": (b"version: 1\nname: a\x00b\n" + GOOD_RULES.encode(), None, "nul|control|character|invalid"),
+    "binary": (bytes((i * 7919 + 13) % 256 for i in range(65536)), None, "error|invalid"),
+    "missing-key": (KEYED, None, "k1.key"),
+    "garbage-key": (KEYED, b"\x00\xff" * 64, "key"),
+    "empty-key": (KEYED, b"", "key"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_configtest_refuses_a_hostile_policy_promptly(apache_factory, name):
+    policy, key, message = HOSTILE[name]
+    srv = apache_factory(f"hostile-{name}", "MediaGuardPolicy p @POLICIES@/p.yaml\n",
+                         start=False)
+    path = srv.policy_dir / "p.yaml"
+    path.write_bytes(policy if isinstance(policy, bytes) else policy.encode())
+    if key is not None:
+        (srv.policy_dir / "keys").mkdir(exist_ok=True)
+        (srv.policy_dir / "keys" / "k1.key").write_bytes(key)
+        (srv.policy_dir / "keys" / "k1.key").chmod(0o600)
+    rc, out = srv.configtest()  # the harness's 30 s timeout turns a hang into a failure
+    assert 0 < rc < 128, f"apache2 -t exited {rc}:\n{out[-2000:]}"
+    assert re.search(message, out, re.I), out[-2000:]
+
+
+@pytest.mark.parametrize("what", ["policy", "key"])
+def test_configtest_does_not_block_on_a_fifo(apache_factory, what):
+    srv = apache_factory(f"fifo-{what}", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    path = srv.policy_dir / "p.yaml"
+    if what == "policy":
+        os.mkfifo(path)
+    else:
+        path.write_text(KEYED)
+        (srv.policy_dir / "keys").mkdir(exist_ok=True)
+        os.mkfifo(srv.policy_dir / "keys" / "k1.key")
+    rc, out = srv.configtest()
+    assert 0 < rc < 128, out[-2000:]
+
+
+def test_configtest_warns_about_a_world_readable_key(apache_factory):
+    srv = apache_factory("open-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(KEYED)
+    (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    key = srv.policy_dir / "keys" / "k1.key"
+    key.write_text("mg-hmac-sha256:" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode())
+    key.chmod(0o644)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert "readable" in out, out
