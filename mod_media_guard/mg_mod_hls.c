@@ -12,6 +12,10 @@
  * The filter only decides *where* to append; whether a segment request is
  * allowed is decided again, as always, when the player asks for it.
  */
+/* before any APR header: with offsetof defined, APR_OFFSETOF (and so the
+ * bucket-ring macros) uses it instead of a null-pointer expression that
+ * UBSan reports */
+#include <stddef.h>
 #include <string.h>
 
 #include "httpd.h"
