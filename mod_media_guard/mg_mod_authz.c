@@ -395,6 +395,32 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
     ap_custom_response(r, HTTP_FORBIDDEN, rq->deny_uri);
 }
 
+/* An absolute URL for a local path, built from the virtual host's own
+ * ServerName (and its scheme and port), never from the client's Host header
+ * or an absolute-form target (ap_construct_url uses those under the default
+ * UseCanonicalName Off): a shared cache that does not key on Host must not
+ * be able to store a redirect to another site. Without a port in ServerName,
+ * the port the connection arrived on. */
+static const char *canonical_url(request_rec *r, const char *path)
+{
+    const char *host = r->server->server_hostname;
+    apr_port_t port = r->server->port;
+    const char *lb = "", *rb = "";
+
+    if (host == NULL || *host == '\0')
+        host = r->connection->local_ip;
+    if (port == 0 && r->connection->local_addr != NULL)
+        port = r->connection->local_addr->port;
+    if (strchr(host, ':') != NULL && host[0] != '[') {
+        lb = "["; /* an IPv6 literal */
+        rb = "]";
+    }
+    if (port == 0 || ap_is_default_port(port, r))
+        return apr_pstrcat(r->pool, ap_http_scheme(r), "://", lb, host, rb, path, NULL);
+    return apr_psprintf(r->pool, "%s://%s%s%s:%u%s", ap_http_scheme(r), lb, host, rb,
+                        (unsigned)port, path);
+}
+
 static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t *m,
                                  const char **why)
 {
@@ -430,7 +456,7 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
         /* ap_custom_response only redirects (302) for an absolute URL; a
          * local login path becomes one on this server. */
         if (url[0] == '/')
-            url = ap_construct_url(r->pool, url, r);
+            url = canonical_url(r, url);
         if (!ap_is_url(url)) {
             *why = "login location is not a URL";
             return AUTHZ_DENIED;

@@ -247,6 +247,19 @@ def test_navigation_without_user_redirects_to_login_with_return_url(srv):
     assert decision(srv, "/photos/b.jpg?size=2")["mg"] == "login"
 
 
+@pytest.mark.parametrize("target,host", [
+    ("/photos/b.jpg", "evil.example"),
+    ("/photos/b.jpg", "evil.example:8443"),
+    ("http://evil.example/photos/b.jpg", "evil.example"),
+])
+def test_local_login_redirect_uses_the_server_name_never_the_client_host(srv, target, host):
+    r = srv.raw(target, headers={**NAV, "Host": host})
+    assert r.status_code == 302
+    parts = urllib.parse.urlsplit(r.headers["Location"])
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", f"127.0.0.1:{srv.port}", "/login")
+    assert _return_to(r.headers["Location"]) == "/photos/b.jpg"
+
+
 WHOLE_SITE_POLICY = """\
 version: 1
 default: deny
