@@ -215,6 +215,14 @@ static mg_status_t read_policy_file(apr_pool_t *p, const char *path, char **buf,
     apr_status_t rv;
     char err[128];
 
+    /* Refuse anything but a regular file before opening it: opening a FIFO
+     * for reading blocks until a writer appears, which would hang
+     * configtest and the parent on a graceful reload. */
+    rv = apr_stat(&fi, path, APR_FINFO_TYPE, p);
+    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy file is not a regular file");
+        return MG_EIO;
+    }
     rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p);
     if (rv != APR_SUCCESS) {
         mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy file: %s",
