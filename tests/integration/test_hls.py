@@ -27,6 +27,10 @@ rules:
   - id: live
     path: /live/
     token: required
+  - id: free
+    path: /free/
+    token: alternative
+    access: {anonymous: view}
 """
 
 # /origin/ is the unprotected "origin" that /live/ proxies to (this same
@@ -35,7 +39,7 @@ CONF = """\
 MediaGuardPolicy hls @POLICIES@/hls.yaml
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .hls
-<LocationMatch "^/(videos|live)/">
+<LocationMatch "^/(videos|live|free)/">
     Require media-guard hls
     MediaGuardHLSRewrite On
 </LocationMatch>
@@ -162,7 +166,7 @@ def srv(apache_factory):
     key.write_text(K2026)
     key.chmod(0o600)
     media = plain(template(MEDIA, s.port))
-    for base in ("videos/l1", "videos/off", "origin/live/l1"):
+    for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1"):
         write(s.htdocs / base / "master.m3u8", plain(MASTER))
         write(s.htdocs / base / "720p" / "index.m3u8", media)
         for seg in SEGMENTS:
@@ -366,3 +370,22 @@ def test_signed_cookie_playlist_is_unchanged(srv, mgctl):
     r = srv.get("/videos/l1/720p/index.m3u8", headers={"Cookie": "mg_token=" + value})
     assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
     assert r.text == plain(template(MEDIA, srv.port))
+
+
+def test_token_not_needed_by_the_rule_is_not_passed_on(srv, sign):
+    # token: alternative and anonymous view: access allows before the token is
+    # looked at, so it was never verified and is not copied anywhere
+    url = sign("/free/l1/720p/index.m3u8", "--prefix", "/free/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200
+    assert "reason=allowed rule=free" in srv.last_access("/free/l1/720p/index.m3u8?mg_")
+    assert r.text == plain(template(MEDIA, srv.port))
+
+
+def test_percent_encoded_token_parameter_name_leaves_the_playlist_unchanged(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    # raw: requests would turn %5F back into "_"
+    r = srv.raw(url.replace("mg_exp=", "mg%5Fexp="))
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.content == plain(template(MEDIA, srv.port)).encode()
+    assert srv.raw(url).content == expected(template(MEDIA, srv.port), token_of(url)).encode()
