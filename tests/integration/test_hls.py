@@ -47,6 +47,9 @@ AddType application/vnd.apple.mpegurl .hls
     MediaGuardHLSRewrite Off
 </Location>
 ProxyPass "/live/" "http://127.0.0.1:@PORT@/origin/live/"
+<LocationMatch "^/(videos|origin/live)/gz/">
+    AddOutputFilterByType DEFLATE application/vnd.apple.mpegurl
+</LocationMatch>
 """
 
 # <Q> marks where the token is expected as a new query ("?" + token), <A>
@@ -147,6 +150,13 @@ def expected(text, token):
     return text.replace("<Q>", "?" + token).replace("<A>", "&" + token).replace("<T>", token)
 
 
+def expected_elsewhere(port, token):
+    """MEDIA served from another directory than /videos/l1/: its absolute URI
+    to /videos/l1/720p/seg-3.ts is then outside the scope."""
+    seg3 = f"http://127.0.0.1:{port}/videos/l1/720p/seg-3.ts"
+    return expected(template(MEDIA, port), token).replace(seg3 + "?" + token, seg3)
+
+
 def write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -160,13 +170,15 @@ def write(path, data):
 @pytest.fixture(scope="module")
 def srv(apache_factory):
     s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http"], loglevel="debug", start=False)
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
+                       start=False)
     key = s.policy_dir / "keys" / "k2026.key"
     key.parent.mkdir(parents=True, exist_ok=True)
     key.write_text(K2026)
     key.chmod(0o600)
     media = plain(template(MEDIA, s.port))
-    for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1"):
+    for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1", "videos/gz",
+                 "origin/live/gz"):
         write(s.htdocs / base / "master.m3u8", plain(MASTER))
         write(s.htdocs / base / "720p" / "index.m3u8", media)
         for seg in SEGMENTS:
@@ -274,9 +286,7 @@ def test_playlist_through_proxypass_is_rewritten(srv, sign):
     url = sign("/live/l1/720p/index.m3u8", "--prefix", "/live/l1/")
     r = srv.get(url)
     assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
-    assert r.text == expected(template(MEDIA, srv.port), token_of(url)) \
-        .replace("http://127.0.0.1:%d/videos/l1/720p/seg-3.ts?" % srv.port + token_of(url),
-                 "http://127.0.0.1:%d/videos/l1/720p/seg-3.ts" % srv.port)
+    assert r.text == expected_elsewhere(srv.port, token_of(url))
     assert int(r.headers["Content-Length"]) == len(r.content)
     seg = srv.get(urllib.parse.urljoin(url, "seg-1.ts?" + token_of(url)))
     assert seg.status_code == 200 and seg.content == TS
@@ -288,6 +298,21 @@ def test_long_proxied_playlist_split_across_brigades(srv, sign):
     assert r.status_code == 200
     assert r.text == expected(LONG, token_of(url))
     assert len(r.content) > 2 * len(plain(LONG))
+
+
+def test_compression_after_the_rewrite_and_compressed_origin_untouched(srv, sign):
+    gz = {"Accept-Encoding": "gzip"}
+    url = sign("/videos/gz/720p/index.m3u8", "--prefix", "/videos/gz/")
+    r = srv.get(url, headers=gz)
+    assert r.status_code == 200 and r.headers.get("Content-Encoding") == "gzip"
+    assert r.text == expected_elsewhere(srv.port, token_of(url))
+    # an origin that compresses: the gzip bytes are not a playlist we can read
+    purl = sign("/live/gz/720p/index.m3u8", "--prefix", "/live/gz/")
+    mark = srv.mark()
+    p = srv.get(purl, headers=gz)
+    assert p.status_code == 200 and p.headers.get("Content-Encoding") == "gzip"
+    assert p.text == plain(template(MEDIA, srv.port))
+    assert "it is content-encoded" in srv.error_log_since(mark)
 
 
 def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
