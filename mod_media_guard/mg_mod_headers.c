@@ -4,7 +4,9 @@
  *             X-Content-Type-Options: nosniff
  * download:   Content-Disposition: attachment; filename="..."; filename*=...
  *             (when the request asked for a download)
- * any allow:  Cross-Origin-Resource-Policy when the decision carries one
+ * any allow:  Cross-Origin-Resource-Policy when the decision carries one;
+ *             Cache-Control: private (the origin's directives for shared
+ *             caches removed) unless every client would get the same answer
  *
  * They must be on the real 200/206 response, whoever produces it. A handler
  * such as mod_proxy replaces r->headers_out with the origin's headers, so the
@@ -12,6 +14,7 @@
  * handler has decided the status and before the HTTP header filter.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -24,6 +27,7 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
+#include "mg_policy.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -72,6 +76,63 @@ static const char *last_segment(const char *path)
     return s ? s + 1 : path;
 }
 
+/* Whether the response is the same for every client, so that a shared
+ * cache may keep the origin's Cache-Control: the policy's default allow (no
+ * rule), or a rule whose `anonymous` entry alone grants the level given and
+ * whose other checks cannot tell clients apart (no IP, country, time window
+ * or hotlink condition). Anything granted to a role, a user, a token, an
+ * address or a Referer is private. */
+static int same_for_everyone(const mg_mod_memo_t *m)
+{
+    const mg_policy_t *pol = m->mp ? m->mp->policy : NULL;
+    const mg_rule_t *rule = NULL;
+    int i;
+
+    if (m->d.reason == MG_R_DEFAULT_ALLOW)
+        return 1;
+    if (m->d.reason != MG_R_ALLOWED || pol == NULL || m->d.rule_id == NULL)
+        return 0;
+    for (i = 0; i < pol->rules->nelts; i++) {
+        const mg_rule_t *x = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
+        if (strcmp(x->id, m->d.rule_id) == 0) {
+            rule = x;
+            break;
+        }
+    }
+    if (rule == NULL || rule->ip_allow || rule->ip_deny || rule->hotlink ||
+        (rule->country_allow && rule->country_allow->nelts) ||
+        (rule->country_deny && rule->country_deny->nelts) || (rule->time && rule->time->nelts))
+        return 0;
+    for (i = 0; rule->access && i < rule->access->nelts; i++) {
+        const mg_role_access_t *ra = &APR_ARRAY_IDX(rule->access, i, mg_role_access_t);
+        if (ra->role == MG_ROLE_ANONYMOUS)
+            return ra->access >= m->d.access;
+    }
+    return 0;
+}
+
+/* Cache-Control: private, keeping the origin's other directives (max-age,
+ * no-cache, ...) but not those that address shared caches. */
+static const char *private_cache_control(apr_pool_t *p, const char *cc)
+{
+    const char *out = "private";
+    char *copy, *tok, *last;
+
+    if (cc == NULL)
+        return out;
+    copy = apr_pstrdup(p, cc);
+    for (tok = apr_strtok(copy, ",", &last); tok; tok = apr_strtok(NULL, ",", &last)) {
+        while (apr_isspace(*tok))
+            tok++;
+        apr_collapse_spaces(tok, tok);
+        if (*tok == '\0' || strcasecmp(tok, "public") == 0 || strcasecmp(tok, "private") == 0 ||
+            strncasecmp(tok, "s-maxage", 8) == 0 || strcasecmp(tok, "proxy-revalidate") == 0)
+            continue;
+        out = apr_pstrcat(p, out, ", ", tok, NULL);
+    }
+    return out;
+}
+
 static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -87,6 +148,9 @@ static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             apr_table_set(h, "Content-Disposition", "inline");
             apr_table_set(h, "Cache-Control", "private, no-store");
         }
+        if (m->d.access != MG_ACCESS_VIEW && !same_for_everyone(m))
+            apr_table_set(h, "Cache-Control",
+                          private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
         apr_table_set(h, "X-Content-Type-Options", "nosniff");
         if (m->d.corp)
             apr_table_set(h, "Cross-Origin-Resource-Policy", m->d.corp);

@@ -448,3 +448,89 @@ def test_cookie_session_user_is_recognised_without_a_login_redirect(form_srv):
     r = form_srv.get("/form/a.jpg", headers={**NAV, "Cookie": cookie})
     assert r.status_code == 200 and r.content == JPEG
     assert decision(form_srv, "/form/a.jpg")["user"] == "alice"
+
+
+# ------------------------------------------------------------------ Cache-Control through a proxy
+
+CACHE_POLICY = """\
+version: 1
+default: deny
+roles: [staff]
+identity:
+  users:
+    bob: [staff]
+rules:
+  - id: public
+    path: /img/pub/
+    access: {anonymous: download}
+  - id: public-view
+    path: /img/pubview/
+    access: {anonymous: view}
+  - id: staff
+    path: /img/staff/
+    access: {anonymous: none, staff: download}
+  - id: mixed
+    path: /img/mixed/
+    access: {anonymous: view, staff: download}
+  - id: office
+    path: /img/office/
+    ip: {allow: [127.0.0.0/8]}
+    access: {anonymous: download}
+"""
+
+CACHE_CONF = """\
+MediaGuardPolicy c @POLICIES@/c.yaml
+ProxyPass "/img/" "@BACKEND@/img/"
+<Location "/img/">
+    AuthType Basic
+    AuthName "media"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard c
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def cache_srv(apache_factory):
+    s = apache_factory("cachectl", CACHE_CONF, policies={"c.yaml": CACHE_POLICY},
+                       extra_modules=["proxy", "proxy_http"], start=False)
+    htpasswd(s.root / "htpasswd", {"bob": "bobpw"})
+    return s.start()
+
+
+def test_role_gated_download_is_private_even_when_the_origin_says_public(cache_srv):
+    for target in ("/img/staff/a.jpg", "/img/staff/a.jpg?download=1"):
+        r = cache_srv.get(target, headers=IMG, auth=("bob", "bobpw"))
+        assert r.status_code == 200 and r.text.startswith("origin:/img/staff/a.jpg")
+        cc = [d.strip() for d in r.headers["Cache-Control"].split(",")]
+        assert "private" in cc and "public" not in cc, cc
+        assert "max-age=3600" in cc  # the origin's freshness is kept for the browser's own cache
+
+
+def test_download_granted_by_a_role_where_anonymous_may_only_view_is_private(cache_srv):
+    # anonymous may view, so only a download request makes Apache authenticate bob
+    r = cache_srv.get("/img/mixed/a.jpg?download=1", headers=IMG, auth=("bob", "bobpw"))
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"].startswith("attachment")
+    assert "public" not in r.headers["Cache-Control"]
+    assert r.headers["Cache-Control"].startswith("private")
+
+
+def test_anonymous_download_keeps_the_origins_cache_control(cache_srv):
+    r = cache_srv.get("/img/pub/a.jpg", headers=IMG)
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "public, max-age=3600"
+
+
+def test_anonymous_download_that_depends_on_the_client_address_is_private(cache_srv):
+    r = cache_srv.get("/img/office/a.jpg", headers=IMG)
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"].startswith("private")
+    assert "public" not in r.headers["Cache-Control"]
+
+
+def test_view_only_stays_private_no_store(cache_srv):
+    r = cache_srv.get("/img/pubview/a.jpg", headers=IMG)
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "private, no-store"
