@@ -27,6 +27,9 @@ rules:
   - id: live
     path: /live/
     token: required
+  - id: ht
+    path: /ht/
+    token: required
   - id: free
     path: /free/
     token: alternative
@@ -178,7 +181,7 @@ def srv(apache_factory):
     key.chmod(0o600)
     media = plain(template(MEDIA, s.port))
     for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1", "videos/gz",
-                 "origin/live/gz"):
+                 "origin/live/gz", "ht/l1"):
         write(s.htdocs / base / "master.m3u8", plain(MASTER))
         write(s.htdocs / base / "720p" / "index.m3u8", media)
         for seg in SEGMENTS:
@@ -193,6 +196,7 @@ def srv(apache_factory):
     assert len(big) > 4 * 1024 * 1024
     write(s.htdocs / "videos/l1/720p/big.m3u8", big)
     write(s.htdocs / "videos/other/seg.ts", TS)
+    write(s.htdocs / "ht/.htaccess", "Require media-guard hls\nMediaGuardHLSRewrite On\n")
     write(s.htdocs / "origin/live/l1/720p/long.m3u8", plain(LONG))
     s.start()
     return s
@@ -313,6 +317,28 @@ def test_compression_after_the_rewrite_and_compressed_origin_untouched(srv, sign
     assert p.status_code == 200 and p.headers.get("Content-Encoding") == "gzip"
     assert p.text == plain(template(MEDIA, srv.port))
     assert "it is content-encoded" in srv.error_log_since(mark)
+
+
+def test_directive_in_htaccess(srv, sign):
+    url = sign("/ht/l1/720p/index.m3u8", "--prefix", "/ht/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected_elsewhere(srv.port, token_of(url))
+    assert srv.get("/ht/l1/720p/seg-1.ts").status_code == 403
+
+
+def test_directive_takes_on_or_off_only(apache_factory):
+    bad = CONF.replace("MediaGuardHLSRewrite Off", "MediaGuardHLSRewrite maybe")
+    s = apache_factory("hls-bad", bad,
+                       policies={"hls.yaml": POLICY},
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], start=False)
+    key = s.policy_dir / "keys" / "k2026.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(K2026)
+    key.chmod(0o600)
+    rc, out = s.configtest()
+    assert rc != 0 and "Syntax error on line" in out
+    assert "MediaGuardHLSRewrite must be On or Off" in out
 
 
 def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
