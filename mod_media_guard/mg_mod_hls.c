@@ -425,6 +425,7 @@ static int rewrite_playlist(const hls_ctx_t *ctx, apr_pool_t *p, const char *buf
                             outbuf_t *out)
 {
     apr_size_t i, skip = 0, lines = 1;
+    apr_pool_t *lp;
 
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         skip = 3;
@@ -439,6 +440,11 @@ static int rewrite_playlist(const hls_ctx_t *ctx, apr_pool_t *p, const char *buf
     out->b = apr_palloc(p, out->cap);
     out->n = 0;
     out->overflow = 0;
+    /* each URI costs a canonicalisation; its memory is freed line by line,
+     * so a playlist near the bound does not grow the request pool by tens
+     * of MB (put() copies what is kept) */
+    if (apr_pool_create(&lp, p) != APR_SUCCESS)
+        return -1;
     put(out, buf, skip);
     for (i = skip; i < len;) {
         apr_size_t e = i, n;
@@ -447,12 +453,14 @@ static int rewrite_playlist(const hls_ctx_t *ctx, apr_pool_t *p, const char *buf
         n = e - i;
         if (n > 0 && buf[i + n - 1] == '\r')
             n--;
-        rewrite_line(ctx, p, out, buf + i, n);
+        rewrite_line(ctx, lp, out, buf + i, n);
+        apr_pool_clear(lp);
         put(out, buf + i + n, e - i - n); /* the CR, if any */
         if (e < len)
             put(out, "\n", 1);
         i = e + 1;
     }
+    apr_pool_destroy(lp);
     return out->overflow ? -1 : 0;
 }
 
