@@ -29,7 +29,12 @@ typedef struct mg_mod_policy {
 
 typedef struct mg_mod_srv_conf {
     apr_hash_t *policies; /* NAME -> mg_mod_policy_t* */
+    int reload_failure;   /* MediaGuardReloadFailure (main server only):
+                             MG_MOD_RELOAD_KEEP (default) or _DENY; -1 = unset */
 } mg_mod_srv_conf_t;
+
+#define MG_MOD_RELOAD_KEEP 0
+#define MG_MOD_RELOAD_DENY 1
 
 typedef struct mg_mod_dir_conf {
     int reason_header; /* MediaGuardReasonHeader; -1 = unset (off) */
@@ -78,6 +83,11 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir);
 void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file);
 const char *mg_mod_cmd_reason_header(cmd_parms *cmd, void *dconf, int flag);
+const char *mg_mod_cmd_reload_failure(cmd_parms *cmd, void *dconf, const char *arg);
+/* post_config: under `MediaGuardReloadFailure deny`, drop the last good
+ * versions kept for policies refused on this reload. */
+int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s);
 /* The policy NAME as visible from server s (its own, else the main server's
  * — declared earlier in the configuration); NULL if none. */
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);

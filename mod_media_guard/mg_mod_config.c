@@ -17,6 +17,7 @@
  * stored text yields the same policy (same digest) in the new pconf.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -143,6 +144,7 @@ void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
     mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
     sc->policies = apr_hash_make(p);
+    sc->reload_failure = -1;
     return sc;
 }
 
@@ -152,6 +154,7 @@ void *mg_mod_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
     /* A virtual host sees the main server's policies; its own win. */
     sc->policies = apr_hash_overlay(p, add->policies, base->policies);
+    sc->reload_failure = base->reload_failure; /* global: the main server's */
     return sc;
 }
 
@@ -381,4 +384,58 @@ const char *mg_mod_cmd_reason_header(cmd_parms *cmd, void *dconf, int flag)
     mg_mod_dir_conf_t *dc = dconf;
     dc->reason_header = flag ? 1 : 0;
     return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* MediaGuardReloadFailure keep|deny                                    */
+/* ------------------------------------------------------------------ */
+
+const char *mg_mod_cmd_reload_failure(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mg_mod_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &media_guard_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err != NULL)
+        return err;
+    if (strcasecmp(arg, "keep") == 0)
+        sc->reload_failure = MG_MOD_RELOAD_KEEP;
+    else if (strcasecmp(arg, "deny") == 0)
+        sc->reload_failure = MG_MOD_RELOAD_DENY;
+    else
+        return "MediaGuardReloadFailure must be 'keep' or 'deny'";
+    return NULL;
+}
+
+/* The directive may come after the MediaGuardPolicy lines it governs, so
+ * it is applied once the whole configuration has been read: with `deny`, a
+ * policy refused on this reload serves nothing (500, internal-error) rather
+ * than its last good version — which may still trust a key the failed
+ * edit meant to remove. */
+int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s)
+{
+    mg_mod_srv_conf_t *main_sc = ap_get_module_config(s->module_config, &media_guard_module);
+    server_rec *v;
+
+    if (main_sc == NULL || main_sc->reload_failure != MG_MOD_RELOAD_DENY)
+        return OK;
+    for (v = s; v != NULL; v = v->next) {
+        mg_mod_srv_conf_t *sc = ap_get_module_config(v->module_config, &media_guard_module);
+        apr_hash_index_t *hi;
+        if (sc == NULL)
+            continue;
+        for (hi = apr_hash_first(ptemp, sc->policies); hi; hi = apr_hash_next(hi)) {
+            mg_mod_policy_t *mp = apr_hash_this_val(hi);
+            if (!mp->stale || mp->policy == NULL)
+                continue;
+            mp->policy = NULL;
+            mp->stale = 0;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, v,
+                         "MediaGuardPolicy %s: %s was refused on reload and "
+                         "MediaGuardReloadFailure is deny: every request under it fails (500) "
+                         "until it is fixed",
+                         mp->name, mp->file);
+        }
+    }
+    return OK;
 }

@@ -25,6 +25,9 @@ static const command_rec media_guard_cmds[] = {
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: send the decision's reason in an X-Media-Guard-Reason header when "
                  "media-guard does not allow (default Off)"),
+    AP_INIT_TAKE1("MediaGuardReloadFailure", mg_mod_cmd_reload_failure, NULL, RSRC_CONF,
+                  "keep|deny: on a graceful reload whose policy file is refused, keep serving "
+                  "the last good version (default) or fail every request under it"),
     AP_INIT_FLAG("MediaGuardHLSRewrite", mg_mod_cmd_hls_rewrite, NULL,
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: append the viewer's prefix token to the URIs of HLS playlists it "
@@ -57,6 +60,7 @@ static void register_hooks(apr_pool_t *p)
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "media-guard", AUTHZ_PROVIDER_VERSION,
                               &mg_mod_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mg_mod_apply_reload_failure, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_fixups(mg_mod_recheck_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);

@@ -221,3 +221,32 @@ MediaGuardPolicy fresh @POLICIES@/fresh.yaml
         assert JPEG not in r.content
     finally:
         s.stop()
+
+
+def test_reload_failure_deny_serves_nothing_under_a_policy_refused_on_reload(apache_factory):
+    # e.g. an edit that retires a compromised key but has a typo: the last good version would still trust it
+    conf = "MediaGuardReloadFailure deny\n" + CONF
+    s = make(apache_factory, "reload-deny", GOOD_OPEN, conf=conf, start=True)
+    try:
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        mark = s.mark()
+        s.graceful(new_policies={"p.yaml": BROKEN})
+        assert s.alive()
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 500 and r.headers["X-Media-Guard-Reason"] == "internal-error"
+        assert JPEG not in r.content
+        assert "MediaGuardReloadFailure is deny" in s.error_log_since(mark)
+        s.graceful(new_policies={"p.yaml": GOOD_OPEN})
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_reload_failure_takes_keep_or_deny_in_the_server_config_only(apache_factory):
+    s = make(apache_factory, "reload-bad-arg", GOOD_OPEN, conf="MediaGuardReloadFailure maybe\n" + CONF)
+    rc, out = s.configtest()
+    assert rc != 0 and "MediaGuardReloadFailure must be 'keep' or 'deny'" in out
+    s = make(apache_factory, "reload-in-location", GOOD_OPEN,
+             conf=CONF + '<Location "/x/">\n    MediaGuardReloadFailure deny\n</Location>\n')
+    rc, out = s.configtest()
+    assert rc != 0 and "MediaGuardReloadFailure" in out
