@@ -325,8 +325,10 @@ mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
     }
     size_t min = alg == MG_ALG_HMAC_SHA256 ? MG_HMAC_MIN_SHA256 : MG_HMAC_MIN_SHA1;
     if (len < min || len > MG_HMAC_MAX) {
-        *why = apr_psprintf(pool, "an %s secret must be %zu to %d bytes, this one has %zu",
-                            mg_alg_name(alg), min, MG_HMAC_MAX, len);
+        *why = apr_psprintf(pool,
+                            "an %s secret must be %" APR_SIZE_T_FMT " to %d bytes, this one has "
+                            "%" APR_SIZE_T_FMT,
+                            mg_alg_name(alg), (apr_size_t)min, MG_HMAC_MAX, (apr_size_t)len);
         return MG_EINVAL;
     }
     if (!ensure_init()) {
@@ -470,8 +472,13 @@ mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, con
     apr_file_t *f;
     apr_finfo_t fi;
     *insecure = 0;
+    /* Non-blocking open: a FIFO (or a device) named as a key file must be
+     * refused, not hang `apachectl configtest` until someone writes to it;
+     * the type is checked on the open descriptor, so it cannot change
+     * between the check and the read. */
     apr_status_t rv =
-        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
+                      APR_FPROT_OS_DEFAULT, pool);
     if (rv != APR_SUCCESS) {
         char ebuf[128];
         *why = apr_psprintf(pool, "cannot read key file '%s': %s", path,

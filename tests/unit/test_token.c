@@ -776,6 +776,36 @@ START_TEST(test_keys_load_reports_errors_and_warnings_at_the_keyref)
 }
 END_TEST
 
+START_TEST(test_key_file_that_is_a_fifo_is_refused_without_blocking)
+{
+    char dir[] = "/tmp/mg-test-fifo-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *fifo = apr_pstrcat(mg_test_pool, dir, "/k.key", NULL);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    mg_key_t *k;
+    int insecure;
+    const char *why = NULL;
+    /* check's per-test timeout fails this test if the open blocks */
+    ck_assert_int_eq(mg_key_load_file(mg_test_pool, "k", MG_ALG_NONE, fifo, &k, &insecure, &why),
+                     MG_EIO);
+    ck_assert_ptr_nonnull(strstr(why, "not a regular file"));
+    unlink(fifo);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_short_secret_message_names_the_sizes)
+{
+    mg_key_t *k;
+    const char *why = NULL;
+    static const unsigned char secret[30] = {1};
+    ck_assert_int_eq(
+        mg_key_from_secret(mg_test_pool, "k", MG_ALG_HMAC_SHA256, secret, sizeof(secret), &k, &why),
+        MG_EINVAL);
+    ck_assert_str_eq(why, "an hmac-sha256 secret must be 32 to 1024 bytes, this one has 30");
+}
+END_TEST
+
 START_TEST(test_generated_keys_load_and_sign)
 {
     mg_alg_t algs[] = {MG_ALG_HMAC_SHA256, MG_ALG_HMAC_SHA1, MG_ALG_ED25519};
@@ -969,6 +999,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_message);
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
+    tcase_add_test(tc, test_key_file_that_is_a_fifo_is_refused_without_blocking);
+    tcase_add_test(tc, test_short_secret_message_names_the_sizes);
     tcase_add_test(tc, test_generated_keys_load_and_sign);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
