@@ -204,7 +204,7 @@ int mg_lduration(mg_lctx_t *c, const mg_ynode_t *n, const char *key, apr_interva
 int mg_lcidr(mg_lctx_t *c, const mg_ynode_t *n, mg_cidr_t *out)
 {
     const char *why = NULL;
-    if (mg_cidr_parse(n->str, out, &why) != 0) {
+    if (mg_cidr_parse_pool(c->tmp, n->str, out, &why) != 0) {
         mg_lerr(c, n, "bad-cidr", "bad IP address or CIDR '%s': %s", n->str,
                 why ? why : "not an IPv4 or IPv6 address");
         return -1;
