@@ -289,10 +289,12 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     if (served == NULL)
         return;
     served_raw = ap_os_escape_path(r->pool, served, 1);
-    /* the usual case: the same resource, decided already */
+    /* the usual case: the same resource, decided already — byte for byte
+     * (no second canonicalisation), else after canonicalising both */
     if ((r->args == query || (r->args && query && strcmp(r->args, query) == 0)) &&
-        (served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
-        strcmp(served_canon, m->canon) == 0)
+        (strcmp(served_raw, raw_path) == 0 ||
+         ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
+          strcmp(served_canon, m->canon) == 0)))
         return;
     decide(r, mp, served_raw, r->args, &d2, &served_canon);
     if (!stricter(&m->d, &d2))
@@ -301,7 +303,7 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     m->served = served_canon ? served_canon : served;
     m->d.detail = apr_psprintf(
         r->pool,
-        "served URI %s differs from the request target %s and is refused there%s%s; put "
+        "served URI %s differs from the request target %s and is decided more strictly%s%s; put "
         "Require media-guard on the public URL or give the served path its own rule",
         m->served, m->canon, d2.detail ? ": " : "", d2.detail ? d2.detail : "");
 }
