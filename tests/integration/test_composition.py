@@ -409,3 +409,45 @@ def test_ordinary_directory_index_under_an_allowing_rule_still_works(served):
     r = served.get("/gallery/", headers=IMG)
     assert r.status_code == 200
     assert r.text == "<html>gallery index</html>\n"
+
+
+ED_POLICY = """\
+version: 1
+default: deny
+rules:
+  - id: pub
+    path: /pub/
+    access: {anonymous: view}
+  - id: errors
+    path: /errors/
+    access: {anonymous: view}
+"""
+
+
+ED_CONF = """\
+MediaGuardPolicy p @POLICIES@/p.yaml
+ErrorDocument 404 @DOC@
+<Location "/">
+    Require media-guard p
+</Location>
+"""
+
+
+def test_error_document_after_an_allowed_request_is_judged_on_its_own_url(apache_factory):
+    s = apache_factory("errordoc", ED_CONF.replace("@DOC@", "/errors/404.html"),
+                       policies={"p.yaml": ED_POLICY},
+                       files={"pub/a.jpg": JPEG, "errors/404.html": "custom 404\n",
+                              "secret/404.html": "SECRET\n"},
+                       loglevel="info")
+    try:
+        r = s.get("/pub/missing.jpg", headers=IMG)
+        assert r.status_code == 404 and r.text == "custom 404\n"
+        # no rule owns /secret/: that error document is not served, Apache's own page is
+        s.graceful(new_conf_snippet=ED_CONF.replace("@DOC@", "/secret/404.html"))
+        mark = s.mark()
+        r = s.get("/pub/missing.jpg", headers=IMG)
+        assert r.status_code == 404 and "SECRET" not in r.text
+        assert "internal redirect of /pub/missing.jpg, judged on its own URL" in \
+            s.error_log_since(mark)
+    finally:
+        s.stop()
