@@ -476,6 +476,13 @@ rules:
     path: /img/office/
     ip: {allow: [127.0.0.0/8]}
     access: {anonymous: download}
+  - id: signed
+    path: /img/signed/
+    token: required
+keys:
+  - id: k1
+    file: keys/k1.key
+    sign: true
 """
 
 CACHE_CONF = """\
@@ -496,7 +503,21 @@ def cache_srv(apache_factory):
     s = apache_factory("cachectl", CACHE_CONF, policies={"c.yaml": CACHE_POLICY},
                        extra_modules=["proxy", "proxy_http"], start=False)
     htpasswd(s.root / "htpasswd", {"bob": "bobpw"})
+    key = s.policy_dir / "keys" / "k1.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n")
+    key.chmod(0o600)
     return s.start()
+
+
+def test_token_gated_download_is_private(cache_srv, mgctl):
+    p = mgctl("sign", "--policy", cache_srv.policy_dir / "c.yaml", "--ttl", "10m", "--access",
+              "download", "/img/signed/a.jpg")
+    assert p.returncode == 0, p.stderr
+    r = cache_srv.raw(p.stdout.strip(), headers=IMG)
+    assert r.status_code == 200
+    cc = [d.strip() for d in r.headers["Cache-Control"].split(",")]
+    assert cc[0] == "private" and "public" not in cc, cc
 
 
 def test_role_gated_download_is_private_even_when_the_origin_says_public(cache_srv):
