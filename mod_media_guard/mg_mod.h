@@ -25,6 +25,8 @@ typedef struct mg_mod_policy {
                                   that never loaded: every request is denied */
     int stale;                 /* the file failed on a graceful reload; serving the
                                   last good text of it */
+    int metrics_slot;          /* row in the metrics table (mg_mod_metrics.c,
+                                  set in post_config); 0 = none */
 } mg_mod_policy_t;
 
 typedef struct mg_mod_srv_conf {
@@ -112,5 +114,12 @@ const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag);
 void mg_mod_hls_insert_filter(request_rec *r);
 /* register_hooks: the HLS output filter and its insert_filter hook */
 void mg_mod_hls_register(apr_pool_t *p);
+
+/* mg_mod_metrics.c */
+/* Count one decision in the shared table: lock-free, allocates nothing. */
+void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason);
+/* register_hooks: the shared counters (post_config) and the
+ * `SetHandler media-guard-metrics` handler */
+void mg_mod_metrics_register(apr_pool_t *p);
 
 #endif /* MG_MOD_H */

@@ -506,6 +506,7 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     apr_table_setn(r->subprocess_env, "MG_REASON", reason);
     apr_table_setn(r->subprocess_env, "MG_RULE", rule);
     apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
+    mg_mod_metrics_count(m->mp, m->d.outcome, m->d.reason);
 
     if (dc && dc->reason_header == 1 && !negated) {
         if (m->d.outcome == MG_OUTCOME_ALLOW)

@@ -67,6 +67,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(mg_mod_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     mg_mod_register_filters();
     mg_mod_hls_register(p);
+    mg_mod_metrics_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */
