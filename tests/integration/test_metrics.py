@@ -374,3 +374,63 @@ def test_policies_beyond_the_table_are_counted_as_unlisted(apache_factory):
         assert "mediaguard_decisions_unlisted_total only" in s.error_log()
     finally:
         s.stop()
+
+
+AUTH_POLICY = """\
+version: 1
+default: deny
+login:
+  url: /login
+roles: [staff]
+identity:
+  users:
+    bob: [staff]
+rules:
+  - id: staff
+    path: /s/
+    access: {anonymous: none, staff: download}
+  - id: nav
+    path: /nav/
+    access: {anonymous: none, staff: download}
+"""
+
+AUTH_CONF = """\
+MediaGuardPolicy staff @POLICIES@/s.yaml
+<Location "/s/">
+    AuthType Basic
+    AuthName "media"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard staff
+</Location>
+<Location "/nav/">
+    Require media-guard staff
+</Location>
+Alias "/nav/" "@HTDOCS@/s/"
+<Location "/server-metrics">
+    SetHandler media-guard-metrics
+    Require ip 127.0.0.1
+</Location>
+"""
+
+
+def test_login_auth_and_the_decision_after_authentication_are_each_counted(apache_factory):
+    from conftest import htpasswd
+    s = apache_factory("metrics-auth", AUTH_CONF, policies={"s.yaml": AUTH_POLICY},
+                       files={"s/a.jpg": JPEG, "login": "login\n"}, start=False)
+    htpasswd(s.root / "htpasswd", {"bob": "bobpw"})
+    s.start()
+    try:
+        nav = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+        assert s.get("/nav/a.jpg", headers=nav).status_code == 302        # login
+        assert s.get("/s/a.jpg", headers=IMG).status_code == 401          # auth
+        # credentials on the way: decided anonymously (auth), then as bob (allow)
+        assert s.get("/s/a.jpg", headers=IMG, auth=("bob", "bobpw")).status_code == 200
+        samples, _ = scrape(s)
+        assert series(samples, "mediaguard_decisions_total") == {
+            ("staff", "login", "login-required"): 1,
+            ("staff", "auth", "login-required"): 2,
+            ("staff", "allow", "allowed"): 1,
+        }
+    finally:
+        s.stop()
