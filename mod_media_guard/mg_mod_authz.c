@@ -15,6 +15,15 @@
  *            first (credentials present, or a cookie-session AuthType)
  *   auth  -> AUTHZ_DENIED_NO_USER when an AuthType can authenticate, else 403
  *
+ * An internal error (a policy that never loaded) is AUTHZ_GENERAL_ERROR, a
+ * 500 whatever the composition: `Require not` must not make it a grant.
+ *
+ * What httpd serves is judged too, not only what the client named: the
+ * served path (r->uri after translate_name, minus path_info after a file)
+ * when it is another resource, and — in a fixups hook — sub-requests and
+ * internal redirects that inherit a grant without passing authz
+ * (DirectoryIndex, ErrorDocument). The stricter decision counts.
+ *
  * Every path that is not a clean allow denies (fail closed).
  */
 #include <string.h>
