@@ -15,6 +15,8 @@ import re
 import socket
 from pathlib import Path
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import yaml
 
@@ -33,7 +35,7 @@ PATHS = ["public/a.jpg", "public/sub/b.png", "secret/photo.jpg", "secret/video.m
          "media/b.mp4", "media/c.txt", "media/d.JPG", "media/e.Mp4", "media/list.M3U8",
          "office/a.jpg", "geo/a.jpg", "hot/a.jpg", "signed/a.jpg", "signed/b.jpg",
          "signed/a/b/x.ts", "signed/a/b/sub/y.ts", "signed/a/bc/x.ts", "viewonly/a.jpg",
-         "g/x/private-1.jpg", "g/x/public-1.jpg", "g/x/y/private-1.jpg"]
+         "g/x/private-1.jpg", "g/x/public-1.jpg", "g/x/y/private-1.jpg", "members/a.jpg"]
 FILES = {p: (b"MG-PUBLIC " if p in PUBLIC else b"MG-SECRET ") + p.encode() + b"\n" for p in PATHS}
 BYPASS_MARKERS = (b"MG-SECRET", b"origin:")
 
@@ -148,7 +150,7 @@ def test_corpus_is_big_enough_and_well_formed():
     cats = {c["cat"] for c in CORPUS}
     for needed in ("encoding", "dot-segments", "path-params", "nul", "utf8", "extension-case",
                    "query-fragment", "token", "token-transformation", "header-spoofing",
-                   "hotlink", "transformation", "length"):
+                   "hotlink", "transformation", "length", "login-redirect"):
         assert needed in cats
 
 
@@ -176,6 +178,17 @@ def test_adversarial_request_gets_its_answer(servers, signer, case):
             assert body.startswith(b"origin:"), what
         else:
             assert body.startswith((b"MG-PUBLIC", b"MG-SECRET")), what
+    if case.get("login"):
+        # never an open redirect: login.url, carrying a local path to return to
+        loc = urlsplit(hdrs.get("location", ""))
+        assert (loc.scheme, loc.netloc, loc.path) == ("https", "login.site.example", "/login"), (
+            f"{what}: Location {hdrs.get('location')}")
+        back = parse_qs(loc.query).get("return_to", [""])
+        assert len(back) == 1, f"{what}: {hdrs.get('location')}"
+        ret = back[0]
+        assert ret.startswith("/") and not ret.startswith("//") and "\\" not in ret, (
+            f"{what}: return URL {ret!r} could leave the site")
+        assert not urlsplit(ret).netloc and not urlsplit(ret).scheme, f"{what}: {ret!r}"
     if case.get("reason") and status not in ok_statuses:
         assert hdrs.get("x-media-guard-reason") == case["reason"], (
             f"{what}: reason {hdrs.get('x-media-guard-reason')}, want {case['reason']}")
