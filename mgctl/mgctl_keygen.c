@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <apr_file_io.h>
+#include <apr_file_info.h>
 #include <apr_strings.h>
 
 #include "mg_keys.h"
@@ -28,7 +29,8 @@ static const char usage_text[] =
     "\n"
     "      --id ID      key id: 1-64 characters A-Z a-z 0-9 . _ - (mg_kid in links)\n"
     "      --alg A      hmac-sha256 (default) | hmac-sha1 | ed25519\n"
-    "      --out DIR    directory for the files (default: current directory)\n"
+    "      --out DIR    directory for the files (default: current directory;\n"
+    "                   created with mode 0700 if missing)\n"
     "  -h, --help       show this help\n"
     "\n"
     "Exit status: 0 written, 2 usage or I/O error (including an existing file).\n";
@@ -105,6 +107,14 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
     const char *key_text, *pub_text, *why;
     if (mg_key_generate(pool, alg, &key_text, &pub_text, &why) != MG_OK) {
         fprintf(stderr, "mgctl keygen: %s\n", why);
+        return MGCTL_EXIT_USAGE;
+    }
+    /* A missing key directory is made private (0700): it holds secrets. */
+    rv = apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pool);
+    if (rv != APR_SUCCESS) {
+        char ebuf[128];
+        fprintf(stderr, "mgctl keygen: cannot create directory %s: %s\n", dir,
+                apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
     const char *key_path = apr_pstrcat(pool, dir, "/", id, ".key", NULL);

@@ -277,5 +277,15 @@ for cmd in validate compile test explain sign verify keygen; do
     run 0 "$MGCTL" help "$cmd"
 done
 
+# ---- keygen: a missing key directory is created private; keys are never overwritten
+run 0 "$MGCTL" keygen --id k1 --out "$TMP/keys/new" &&
+    expect_in "sign: true" "keygen prints a policy snippet"
+if [ "$(stat -c %a "$TMP/keys/new")" = 700 ] && [ "$(stat -c %a "$TMP/keys/new/k1.key")" = 600 ]; then
+    ok
+else
+    fail "keygen: directory should be 0700 and key 0600"
+fi
+run 2 "$MGCTL" keygen --id k1 --out "$TMP/keys/new" && expect_in "never overwrites" "keygen refuses to overwrite"
+
 echo "policies.sh: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
