@@ -168,6 +168,11 @@ typedef struct mg_decision {
     const char *corp;        /* Cross-Origin-Resource-Policy value, or NULL */
     const char *detail;      /* one human sentence on why (never a secret) */
     apr_array_header_t *trace; /* const char* lines, or NULL when not tracing */
+    /* ALLOW by a token limited in uses (mg_uses): the caller counts uses
+     * (mod_media_guard: MediaGuardOnceCache); token_uses 0 = unlimited */
+    const char *token_kid, *token_id;
+    int token_uses;
+    apr_time_t token_until; /* expiry + grace + skew: keep the count until then */
 } mg_decision_t;
 
 /* Evaluate. Never fails: any internal problem yields outcome DENY with

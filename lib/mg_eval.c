@@ -663,6 +663,19 @@ static void need_login(ev_t *e, const char *what)
     }
 }
 
+/* A grant by a token limited in uses: hand the claims the caller needs to
+ * count the use (the count lives outside the policy, in the module). */
+static void token_uses(ev_t *e, const mg_token_claims_t *c)
+{
+    if (c->uses <= 0)
+        return;
+    e->d->token_kid = c->kid;
+    e->d->token_id = c->id;
+    e->d->token_uses = c->uses;
+    e->d->token_until = c->expires + e->policy->tokens.grace + e->policy->tokens.skew;
+    TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
+}
+
 static void decide_access(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
@@ -688,6 +701,7 @@ static void decide_access(ev_t *e)
             return;
         }
         allow(e, lvl, MG_R_ALLOWED_BY_TOKEN);
+        token_uses(e, &claims);
         return;
     }
 
@@ -733,6 +747,8 @@ static void decide_access(ev_t *e)
         return;
     }
     allow(e, lvl, by_token ? MG_R_ALLOWED_BY_TOKEN : MG_R_ALLOWED);
+    if (by_token)
+        token_uses(e, &claims);
 }
 
 /* ------------------------------------------------------------------ */

@@ -567,7 +567,7 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
     return result;
 }
 
-const mg_key_t *mg_keys_find(const mg_policy_t *policy, const char *kid, size_t len)
+const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, size_t len)
 {
     if (policy == NULL || policy->keys == NULL)
         return NULL;
@@ -575,9 +575,15 @@ const mg_key_t *mg_keys_find(const mg_policy_t *policy, const char *kid, size_t 
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_keyref_t *r = &refs[i];
         if (r->key != NULL && strlen(r->id) == len && memcmp(r->id, kid, len) == 0)
-            return r->key;
+            return r;
     }
     return NULL;
+}
+
+const mg_key_t *mg_keys_find(const mg_policy_t *policy, const char *kid, size_t len)
+{
+    const mg_keyref_t *r = mg_keys_find_ref(policy, kid, len);
+    return r != NULL ? r->key : NULL;
 }
 
 const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
@@ -586,7 +592,7 @@ const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
         return NULL;
     const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
     for (int i = 0; i < policy->keys->nelts; i++)
-        if (refs[i].sign && refs[i].key != NULL)
+        if (refs[i].sign && !refs[i].revoked && refs[i].key != NULL)
             return refs[i].key;
     return NULL;
 }

@@ -58,6 +58,8 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags);
 /* The key with id `kid` among the policy's loaded keys, or NULL.
  * `len` is the length of kid (it need not be NUL-terminated). */
 const mg_key_t *mg_keys_find(const mg_policy_t *policy, const char *kid, size_t len);
+/* The same, as the policy's keys[] entry (revoked flag, position), or NULL. */
+const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, size_t len);
 /* The policy's active signing key (sign: true), or NULL. */
 const mg_key_t *mg_keys_signing(const mg_policy_t *policy);
 

@@ -14,6 +14,8 @@
 #ifndef MG_POLICY_H
 #define MG_POLICY_H
 
+#include <apr_hash.h>
+
 #include "mg.h"
 #include "mg_ip.h"
 #include "mg_tz.h"
@@ -133,6 +135,7 @@ typedef struct mg_keyref {
     const char *alg;       /* "hmac-sha256" (default) | "hmac-sha1" | "ed25519" */
     const char *file;      /* resolved absolute-or-relative-to-policy path */
     int sign;              /* keys[].sign: the active signing key */
+    int revoked;           /* keys[].revoked: its tokens are refused (token-revoked) */
     mg_key_t *key;         /* loaded material, set by mg_keys_load() */
     mg_pos_t pos;
 } mg_keyref_t;
@@ -142,6 +145,8 @@ typedef struct mg_token_settings {
     apr_interval_time_t skew;    /* tokens.clock_skew (default 30s) */
     const char *cookie_name;     /* tokens.cookie (default "mg_token") */
     apr_interval_time_t max_ttl; /* tokens.max_ttl: refuse tokens valid longer than this (0 = no limit) */
+    apr_array_header_t *revoked_ids; /* tokens.revoked_ids: const char*, as written, or NULL */
+    apr_hash_t *revoked_set;         /* the same ids for O(1) lookup (mg_id), or NULL */
 } mg_token_settings_t;
 
 /* ---- rules ---------------------------------------------------------------- */

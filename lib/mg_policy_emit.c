@@ -416,6 +416,8 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_str(b, k->file);
         sb_s(b, "\n    sign: ");
         sb_bool(b, k->sign);
+        if (k->revoked) /* only when set: older compiled forms stay the same */
+            sb_s(b, "\n    revoked: true");
     }
     sb_s(b, p->keys->nelts ? "\n" : " []\n");
 
@@ -427,6 +429,10 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
     sb_str(b, p->tokens.cookie_name);
     sb_s(b, "\n  max_ttl: ");
     sb_duration(b, p->tokens.max_ttl);
+    if (p->tokens.revoked_ids != NULL && p->tokens.revoked_ids->nelts > 0) {
+        sb_s(b, "\n  revoked_ids: ");
+        sb_strs(b, p->tokens.revoked_ids);
+    }
     sb_s(b, "\n");
 }
 

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "mg_keys.h"
+#include "mg_token.h"
 #include "mg_load.h"
 #include "mg_time.h"
 
@@ -397,7 +398,7 @@ static void load_ipsets(mg_lctx_t *c, const mg_ynode_t *n)
 
 static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
 {
-    static const char *const names[] = {"id", "alg", "file", "sign", NULL};
+    static const char *const names[] = {"id", "alg", "file", "sign", "revoked", NULL};
     static const char *const algs[] = {"hmac-sha256", "hmac-sha1", "ed25519", NULL};
     apr_hash_t *ids = apr_hash_make(c->tmp);
     const mg_ynode_t *signer = NULL;
@@ -407,7 +408,7 @@ static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
         return;
     }
     for (int i = 0; i < n->n; i++) {
-        mg_ynode_t *v[4];
+        mg_ynode_t *v[5];
         const mg_ynode_t *it = n->items[i];
         int before = c->diags->errors;
         mg_keyref_t kr;
@@ -453,16 +454,50 @@ static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
             else
                 signer = it;
         }
+        if (v[4] && mg_lbool(c, v[4], "revoked", &kr.revoked) == 0 && kr.revoked && kr.sign)
+            mg_lerr(c, v[4], "bad-value",
+                    "key '%s' is revoked and cannot be the signing key ('sign: true')",
+                    kr.id ? kr.id : "?");
         if (c->diags->errors == before)
             *(mg_keyref_t *)apr_array_push(c->p->keys) = kr;
     }
     c->have_keys = n->n > 0;
 }
 
+/* tokens.revoked_ids: token ids (mg_id, docs/token-spec.md) refused with
+ * token-revoked; a graceful reload makes a new list take effect. */
+static void load_revoked_ids(mg_lctx_t *c, const mg_ynode_t *n, mg_token_settings_t *t)
+{
+    apr_array_header_t *items = mg_llist(c, n, "revoked_ids", 0);
+    if (items == NULL)
+        return;
+    t->revoked_ids = apr_array_make(c->pool, items->nelts, sizeof(const char *));
+    t->revoked_set = apr_hash_make(c->pool);
+    for (int i = 0; i < items->nelts; i++) {
+        const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
+        const char *id = mg_lstr(c, it, "revoked_ids");
+        if (id == NULL)
+            continue;
+        size_t len = strlen(id);
+        if (!mg_token_id_valid(id)) {
+            mg_lerr(c, it, "bad-value",
+                    "revoked token id '%s' must be 1-32 base64url characters (A-Z a-z 0-9 - _), "
+                    "as in mg_id",
+                    id);
+            continue;
+        }
+        if (apr_hash_get(t->revoked_set, id, (apr_ssize_t)len) != NULL)
+            continue; /* listed twice: harmless */
+        apr_hash_set(t->revoked_set, id, (apr_ssize_t)len, id);
+        *(const char **)apr_array_push(t->revoked_ids) = id;
+    }
+}
+
 static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 {
-    static const char *const names[] = {"grace", "clock_skew", "cookie", "max_ttl", NULL};
-    mg_ynode_t *v[4];
+    static const char *const names[] = {"grace",   "clock_skew",  "cookie",
+                                        "max_ttl", "revoked_ids", NULL};
+    mg_ynode_t *v[5];
     mg_token_settings_t *t = &c->p->tokens;
     if (mg_lmap(c, n, "tokens", names, v, NULL) != 0)
         return;
@@ -479,6 +514,8 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
     }
     if (v[3])
         mg_lduration(c, v[3], "max_ttl", &t->max_ttl);
+    if (v[4])
+        load_revoked_ids(c, v[4], t);
 }
 
 /* ------------------------------------------------------------ the whole file */

@@ -24,9 +24,9 @@
 #define MG_COOKIE_TRIES 4 /* cookies of the same name tried (nested scopes) */
 
 /* Claims in the byte order of their names: the claims line needs no sort. */
-enum { C_ACC, C_EXP, C_IP, C_KID, C_NBF, C_SCOPE, C_N };
-static const char *const claim_names[C_N] = {"mg_acc", "mg_exp", "mg_ip",
-                                             "mg_kid", "mg_nbf", "mg_scope"};
+enum { C_ACC, C_EXP, C_ID, C_IP, C_KID, C_NBF, C_SCOPE, C_USES, C_N };
+static const char *const claim_names[C_N] = {"mg_acc", "mg_exp", "mg_id",    "mg_ip",
+                                             "mg_kid", "mg_nbf", "mg_scope", "mg_uses"};
 
 typedef struct tok {
     const char *v[C_N]; /* decoded values, NULL when absent */
@@ -252,6 +252,24 @@ static int parse_epoch(const char *s, int64_t *out)
     return 0;
 }
 
+/* mg_id: 1-MG_TOKEN_ID_MAX base64url characters (what --once generates). */
+int mg_token_id_valid(const char *id)
+{
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t n = id ? strlen(id) : 0;
+    return n > 0 && n <= MG_TOKEN_ID_MAX && strspn(id, b64url) == n;
+}
+
+/* mg_uses: 1-MG_TOKEN_USES_MAX, decimal, no leading zero. */
+static int parse_uses(const char *s, int *out)
+{
+    int64_t v;
+    if (parse_epoch(s, &v) != 0 || v < 1 || v > MG_TOKEN_USES_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 /* A scope is a canonical directory path: starts and ends with '/' and
  * canonicalises to itself (no dot segments, no empty segments, ...). */
 static int scope_valid(apr_pool_t *pool, const char *scope)
@@ -342,6 +360,24 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
             return MG_EINVAL;
         }
         t->v[C_SCOPE] = c->scope;
+    }
+    if (c->id != NULL) {
+        if (!mg_token_id_valid(c->id)) {
+            *why = "the token id must be 1-32 base64url characters (A-Z a-z 0-9 - _)";
+            return MG_EINVAL;
+        }
+        t->v[C_ID] = c->id;
+    }
+    if (c->uses != 0) {
+        if (c->uses < 1 || c->uses > MG_TOKEN_USES_MAX) {
+            *why = "the number of uses must be 1-" MG_STR(MG_TOKEN_USES_MAX);
+            return MG_EINVAL;
+        }
+        if (c->id == NULL) {
+            *why = "a token limited to a number of uses needs a token id (--id, or --once)";
+            return MG_EINVAL;
+        }
+        t->v[C_USES] = apr_psprintf(pool, "%d", c->uses);
     }
     if (!mg_key_can_sign(key)) {
         *why = "this key cannot sign (an Ed25519 public key)";
@@ -579,6 +615,14 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_scope is not a canonical directory");
     if (cookie && t->v[C_SCOPE] == NULL)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "a cookie token must carry mg_scope");
+    if (t->v[C_ID] != NULL && !mg_token_id_valid(t->v[C_ID]))
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_id is not 1-32 base64url characters");
+    int uses = 0;
+    if (t->v[C_USES] != NULL && parse_uses(t->v[C_USES], &uses) != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED,
+                      "mg_uses is not a number of uses from 1 to " MG_STR(MG_TOKEN_USES_MAX));
+    if (t->v[C_USES] != NULL && t->v[C_ID] == NULL)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_uses without mg_id");
 
     unsigned char sig[MG_SIG_MAX + 3];
     size_t slen = strlen(t->sig);
@@ -586,9 +630,10 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     if (n <= 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_sig is not base64url without padding");
 
-    const mg_key_t *key = mg_keys_find(v->policy, t->v[C_KID], strlen(t->v[C_KID]));
-    if (key == NULL)
+    const mg_keyref_t *ref = mg_keys_find_ref(v->policy, t->v[C_KID], strlen(t->v[C_KID]));
+    if (ref == NULL)
         return refuse(claims, MG_R_TOKEN_UNKNOWN_KEY, "no key with this mg_kid is loaded");
+    const mg_key_t *key = ref->key;
 
     /* For cookies the request's own transformation is covered, never its
      * path or query: the token was minted for a directory. */
@@ -604,6 +649,15 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
                          : MG_ACCESS_VIEW;
     claims->scope = t->v[C_SCOPE];
     claims->ip = t->v[C_IP];
+    claims->id = t->v[C_ID];
+    claims->uses = uses;
+
+    /* after the signature: a forged or altered id reports bad-signature */
+    if (ref->revoked)
+        return refuse(claims, MG_R_TOKEN_REVOKED, "the key that signed the token is revoked");
+    if (t->v[C_ID] != NULL && ts->revoked_set != NULL &&
+        apr_hash_get(ts->revoked_set, t->v[C_ID], APR_HASH_KEY_STRING) != NULL)
+        return refuse(claims, MG_R_TOKEN_REVOKED, "the token id is revoked (tokens.revoked_ids)");
 
     if (v->now > last)
         return refuse(claims, MG_R_TOKEN_EXPIRED, "the token expired (beyond grace and skew)");

@@ -15,6 +15,8 @@ typedef struct mg_token_claims {
     mg_access_t access;    /* claimed access level (default view) */
     const char *scope;     /* prefix scope ("/videos/lesson1/"), or NULL = exact path */
     const char *ip;        /* bound IP/CIDR text, or NULL */
+    const char *id;        /* mg_id: token id (revocation, use counting), or NULL */
+    int uses;              /* mg_uses: distinct clients that may use it; 0 = unlimited */
     const char *from;      /* "query" or "cookie" */
     int in_grace;          /* valid only thanks to tokens.grace / clock skew */
     const char *detail;    /* one sentence on why a token was refused, or NULL */
@@ -30,6 +32,14 @@ typedef struct mg_token_claims {
  * `mgctl verify` needs no rules. */
 mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t *req,
                            mg_token_claims_t *claims);
+
+#define MG_TOKEN_ID_MAX 32    /* mg_id: base64url characters */
+#define MG_TOKEN_USES_MAX 100 /* mg_uses: bounds the module's per-token record */
+#define MG_STR_(x) #x
+#define MG_STR(x) MG_STR_(x)
+
+/* 1 when `id` is a valid mg_id (1-32 base64url characters). */
+int mg_token_id_valid(const char *id);
 
 /* Query-parameter names of format v1 (everything starting "mg_" is reserved). */
 int mg_token_is_reserved_param(const char *name);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <apr_date.h>
+#include <apr_general.h>
 #include <apr_strings.h>
 
 #include "mg_time.h"
@@ -32,7 +33,10 @@ enum {
     OPT_NOW,
     OPT_COOKIE,
     OPT_FORMAT,
-    OPT_STS
+    OPT_STS,
+    OPT_ID,
+    OPT_USES,
+    OPT_ONCE
 };
 
 static const apr_getopt_option_t opts[] = {
@@ -52,6 +56,9 @@ static const apr_getopt_option_t opts[] = {
     {"cookie", OPT_COOKIE, 0, "print a Set-Cookie value"},
     {"format", OPT_FORMAT, 1, "text|json"},
     {"string-to-sign", OPT_STS, 0, "add the string to sign to JSON output"},
+    {"id", OPT_ID, 1, "token id (mg_id)"},
+    {"uses", OPT_USES, 1, "number of distinct clients (mg_uses)"},
+    {"once", OPT_ONCE, 0, "one-time link (--uses 1, random id)"},
     {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
@@ -80,6 +87,12 @@ static const char usage_text[] =
     "      --ip ADDR[/BITS]  valid only for this client address or CIDR block\n"
     "      --prefix /DIR/    valid for everything under /DIR/ (HLS/DASH renditions)\n"
     "      --access LEVEL    view (default) | download\n"
+    "      --id ID           token id (mg_id, 1-32 of A-Z a-z 0-9 - _): lets the\n"
+    "                        policy revoke the link (tokens.revoked_ids)\n"
+    "      --uses N          usable by N distinct client addresses (1-100), enforced\n"
+    "                        by the module's MediaGuardOnceCache; without --id every\n"
+    "                        link gets its own random id\n"
+    "      --once            the same as --uses 1\n"
     "      --cookie          print a Set-Cookie header value for --prefix instead of\n"
     "                        links (for players that drop query strings)\n"
     "Output:\n"
@@ -92,8 +105,8 @@ static const char usage_text[] =
 
 typedef struct sign_opts {
     mgctl_keyopt_t keys;
-    const char *expires, *ttl, *tz, *nbf, *ip, *prefix, *access, *now;
-    int cookie, sts;
+    const char *expires, *ttl, *tz, *nbf, *ip, *prefix, *access, *now, *id;
+    int cookie, sts, uses, random_id;
     mgctl_format_t format;
     const mg_key_t *key;
     const mg_token_claims_t *claims;
@@ -139,11 +152,46 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
 }
 
 /* Sign one URL and write its line; returns 0 or 1 (line refused). */
-static int sign_one(apr_pool_t *pool, const mg_token_signer_t *signer, const sign_opts_t *o,
+/* A fresh token id: 16 random bytes, base64url (22 characters). */
+static const char *random_id(apr_pool_t *pool)
+{
+    unsigned char raw[16];
+    char *b64 = apr_palloc(pool, 24);
+    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS)
+        return NULL;
+    b64[mg_b64url_encode(raw, sizeof(raw), b64)] = '\0';
+    return b64;
+}
+
+/* Claims for one link: with --uses/--once but no --id, every link is its
+ * own N-use link and gets its own id. */
+static mg_status_t link_signer(apr_pool_t *pool, const mg_token_signer_t *shared,
+                               const sign_opts_t *o, const mg_token_signer_t **signer,
+                               const char **why)
+{
+    if (!o->random_id) {
+        *signer = shared;
+        return MG_OK;
+    }
+    mg_token_claims_t c = *o->claims;
+    mg_token_signer_t *s;
+    if ((c.id = random_id(pool)) == NULL) {
+        *why = "no random bytes for a token id";
+        return MG_ECRYPTO;
+    }
+    mg_status_t st = mg_token_signer_make(pool, o->key, &c, &s, why);
+    *signer = s;
+    return st;
+}
+
+static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
 {
     const char *out, *why = NULL;
-    mg_status_t st = mg_token_signer_sign(signer, pool, url, &out, &why);
+    const mg_token_signer_t *signer;
+    mg_status_t st = link_signer(pool, shared, o, &signer, &why);
+    if (st == MG_OK)
+        st = mg_token_signer_sign(signer, pool, url, &out, &why);
     if (st != MG_OK) {
         if (lineno > 0)
             fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
@@ -283,6 +331,25 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         case OPT_STS:
             o.sts = 1;
             break;
+        case OPT_ID:
+            o.id = arg;
+            break;
+        case OPT_USES: {
+            char *end;
+            long n = strtol(arg, &end, 10);
+            if (*arg < '1' || *arg > '9' || *end != '\0' || n < 1 || n > MG_TOKEN_USES_MAX)
+                return mgctl_usage_error("sign", "--uses takes a number from 1 to %d",
+                                         MG_TOKEN_USES_MAX);
+            if (o.uses != 0 && o.uses != (int)n)
+                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+            o.uses = (int)n;
+            break;
+        }
+        case OPT_ONCE:
+            if (o.uses > 1)
+                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+            o.uses = 1;
+            break;
         case OPT_FORMAT:
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
                 return mgctl_usage_error("sign", "--format is text or json");
@@ -301,6 +368,13 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         return rc;
     c.ip = o.ip;
     c.scope = o.prefix;
+    c.id = o.id;
+    c.uses = o.uses;
+    if (o.id != NULL && !mg_token_id_valid(o.id))
+        return mgctl_usage_error("sign", "--id '%s' is not 1-32 of A-Z a-z 0-9 - _", o.id);
+    o.random_id = o.uses > 0 && o.id == NULL;
+    if (o.random_id && o.sts)
+        return mgctl_usage_error("sign", "--string-to-sign with --uses/--once needs --id");
     c.access = MG_ACCESS_VIEW;
     if (o.access != NULL) {
         if (strcmp(o.access, "download") == 0)
@@ -321,6 +395,10 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
                 o.keys.policy_file ? o.keys.policy_file : o.keys.key_file);
         return MGCTL_EXIT_USAGE;
     }
+    if (o.random_id && (c.id = random_id(pool)) == NULL) {
+        fputs("mgctl sign: no random bytes for a token id\n", stderr);
+        return MGCTL_EXIT_USAGE;
+    }
     if (o.cookie)
         return sign_cookie(pool, policy, key, &c, &o);
 
@@ -328,6 +406,7 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     mg_token_signer_t *signer;
     o.key = key;
     o.claims = &c;
+    /* validates the claims once, also when every link gets its own id */
     if (mg_token_signer_make(pool, key, &c, &signer, &why) != MG_OK)
         return mgctl_usage_error("sign", "%s", why);
     char tbuf[32];

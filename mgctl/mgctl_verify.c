@@ -73,6 +73,11 @@ static void print_text(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
     printf("access: %s\n", r == MG_R_ALLOWED ? mg_access_name(c->access) : "-");
     printf("scope: %s\n", c->scope ? c->scope : "-");
     printf("ip: %s\n", c->ip ? c->ip : "-");
+    printf("id: %s\n", c->id ? c->id : "-");
+    if (c->uses > 0)
+        printf("uses: %d (counted by the web server, not here)\n", c->uses);
+    else
+        printf("uses: -\n");
     if (r == MG_R_ALLOWED)
         printf("in-grace: %s\n", c->in_grace ? "yes" : "no");
 }
@@ -83,7 +88,7 @@ static void print_json(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
     printf(
         "{\"valid\":%s,\"reason\":%s,\"detail\":%s,\"from\":%s,\"kid\":%s,"
         "\"expires\":%s,\"not_before\":%s,\"access\":%s,\"scope\":%s,\"ip\":%s,"
-        "\"in_grace\":%s}\n",
+        "\"id\":%s,\"uses\":%d,\"in_grace\":%s}\n",
         r == MG_R_ALLOWED ? "true" : "false",
         mgctl_json_str(pool, r == MG_R_ALLOWED ? "allowed-by-token" : mg_reason_name(r)),
         mgctl_json_str(pool, c->detail), mgctl_json_str(pool, c->from),
@@ -91,8 +96,8 @@ static void print_json(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
         mgctl_json_str(pool, c->expires ? mg_time_format(c->expires, b1, sizeof(b1)) : NULL),
         mgctl_json_str(pool, c->not_before ? mg_time_format(c->not_before, b2, sizeof(b2)) : NULL),
         mgctl_json_str(pool, r == MG_R_ALLOWED ? mg_access_name(c->access) : NULL),
-        mgctl_json_str(pool, c->scope), mgctl_json_str(pool, c->ip),
-        r == MG_R_ALLOWED && c->in_grace ? "true" : "false");
+        mgctl_json_str(pool, c->scope), mgctl_json_str(pool, c->ip), mgctl_json_str(pool, c->id),
+        c->uses, r == MG_R_ALLOWED && c->in_grace ? "true" : "false");
 }
 
 int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)

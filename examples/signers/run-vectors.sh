@@ -49,7 +49,7 @@ for v in data["vectors"]:
     args = [mgctl, "sign", "--key-file", key, "--key-id", v["key"], "--expires", str(v["expires"]),
             "--now", "2026-06-01T00:00:00Z", "--format", "json"]
     for opt, field in (("--not-before", "not_before"), ("--ip", "ip"), ("--prefix", "prefix"),
-                       ("--access", "access")):
+                       ("--access", "access"), ("--id", "id"), ("--uses", "uses")):
         if field in v:
             args += [opt, str(v[field])]
     if v.get("cookie"):

@@ -18,7 +18,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 
 const TAG = 'mg-token-v1';
-const CLAIMS = ['mg_acc', 'mg_exp', 'mg_ip', 'mg_kid', 'mg_nbf', 'mg_scope']; // byte order
+const CLAIMS = ['mg_acc', 'mg_exp', 'mg_id', 'mg_ip', 'mg_kid', 'mg_nbf', 'mg_scope', 'mg_uses']; // byte order
 
 class TokenError extends Error {}
 
@@ -204,6 +204,15 @@ function makeClaims(key, o) {
   }
   if (o.access === 'download') c.mg_acc = 'download';
   else if (o.access != null && o.access !== 'view') throw new TokenError('access is view or download');
+  if (o.id != null) {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(o.id)) throw new TokenError('the token id must be 1-32 base64url characters');
+    c.mg_id = o.id;
+  }
+  if (o.uses != null) {
+    if (!Number.isInteger(o.uses) || o.uses < 1 || o.uses > 100) throw new TokenError('uses must be 1-100');
+    if (o.id == null) throw new TokenError('a token limited in uses needs a token id');
+    c.mg_uses = String(o.uses);
+  }
   return c;
 }
 
@@ -253,7 +262,7 @@ function stringToSign(url, claims) {
   return { sts, base: origin + tokenEncode(c.signedPath), query: canonicalQuery(c.params, true, c.tr) };
 }
 
-// o: { expires, notBefore, ip, prefix, access }
+// o: { expires, notBefore, ip, prefix, access, id (mg_id), uses (mg_uses, needs id) }
 function signUrl(key, url, o) {
   const claims = makeClaims(key, o);
   const { sts, base, query } = stringToSign(url, claims);
@@ -280,7 +289,8 @@ function runVectors(file) {
   let failed = 0;
   for (const v of data.vectors) {
     const key = Key.fromText(v.key, data.keys[v.key].key);
-    const o = { expires: v.expires, notBefore: v.not_before, ip: v.ip, prefix: v.prefix, access: v.access };
+    const o = { expires: v.expires, notBefore: v.not_before, ip: v.ip, prefix: v.prefix, access: v.access,
+      id: v.id, uses: v.uses };
     let got;
     if (v.cookie) {
       got = signCookie(key, o);
@@ -316,7 +326,7 @@ function main(argv) {
   if (opts.vectors) return runVectors(opts.vectors);
   if (!opts['key-file'] || !opts['key-id'] || !opts.expires) {
     console.error('usage: sign.js --key-file F --key-id ID --expires EPOCH [--not-before EPOCH] ' +
-      '[--ip A] [--prefix /DIR/] [--access view|download] URL...  |  sign.js --vectors vectors.json');
+      '[--ip A] [--prefix /DIR/] [--access view|download] [--id ID [--uses N]] URL...  |  sign.js --vectors vectors.json');
     return 2;
   }
   const key = Key.fromText(opts['key-id'], fs.readFileSync(opts['key-file'], 'utf8'));
@@ -326,6 +336,8 @@ function main(argv) {
     ip: opts.ip,
     prefix: opts.prefix,
     access: opts.access,
+    id: opts.id,
+    uses: opts.uses != null ? Number(opts.uses) : undefined,
   };
   // Like mgctl sign: URLs from the arguments or one per line on stdin; a URL
   // that cannot be signed gives an empty line, a message and exit status 1.

@@ -17,7 +17,7 @@
 declare(strict_types=1);
 
 const MG_TAG = 'mg-token-v1';
-const MG_CLAIMS = ['mg_acc', 'mg_exp', 'mg_ip', 'mg_kid', 'mg_nbf', 'mg_scope']; // byte order
+const MG_CLAIMS = ['mg_acc', 'mg_exp', 'mg_id', 'mg_ip', 'mg_kid', 'mg_nbf', 'mg_scope', 'mg_uses']; // byte order
 
 class MgTokenError extends InvalidArgumentException {}
 
@@ -249,7 +249,8 @@ final class MgKey
 
 // ------------------------------------------------------------ signing
 
-// $o: ['expires' => epoch, 'not_before' => epoch, 'ip' => ..., 'prefix' => '/dir/', 'access' => 'download']
+// $o: ['expires' => epoch, 'not_before' => epoch, 'ip' => ..., 'prefix' => '/dir/', 'access' => 'download',
+//      'id' => token id (mg_id), 'uses' => distinct clients (mg_uses, needs 'id')]
 function mg_claims(MgKey $key, array $o): array
 {
     $exp = $o['expires'] ?? 0;
@@ -279,6 +280,21 @@ function mg_claims(MgKey $key, array $o): array
         $c['mg_acc'] = 'download';
     } elseif ($acc !== null && $acc !== 'view') {
         throw new MgTokenError('access is view or download');
+    }
+    if (isset($o['id'])) {
+        if (!preg_match('/^[A-Za-z0-9_-]{1,32}$/D', $o['id'])) {
+            throw new MgTokenError('the token id must be 1-32 base64url characters');
+        }
+        $c['mg_id'] = $o['id'];
+    }
+    if (isset($o['uses'])) {
+        if (!is_int($o['uses']) || $o['uses'] < 1 || $o['uses'] > 100) {
+            throw new MgTokenError('uses must be 1-100');
+        }
+        if (!isset($o['id'])) {
+            throw new MgTokenError('a token limited in uses needs a token id');
+        }
+        $c['mg_uses'] = (string) $o['uses'];
     }
     return $c;
 }
@@ -384,7 +400,7 @@ function mg_run_vectors(string $file): int
             $skipped++;
             continue;
         }
-        $o = array_intersect_key($v, array_flip(['expires', 'not_before', 'ip', 'prefix', 'access']));
+        $o = array_intersect_key($v, array_flip(['expires', 'not_before', 'ip', 'prefix', 'access', 'id', 'uses']));
         if (!empty($v['cookie'])) {
             $got = mg_sign_cookie($key, $o);
         } else {
@@ -410,13 +426,13 @@ function mg_run_vectors(string $file): int
 
 if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE__) {
     $opts = getopt('', ['vectors:', 'key-file:', 'key-id:', 'expires:', 'not-before:', 'ip:',
-                        'prefix:', 'access:'], $rest);
+                        'prefix:', 'access:', 'id:', 'uses:'], $rest);
     if (isset($opts['vectors'])) {
         exit(mg_run_vectors($opts['vectors']));
     }
     if (!isset($opts['key-file'], $opts['key-id'], $opts['expires'])) {
         fwrite(STDERR, "usage: php sign.php --key-file F --key-id ID --expires EPOCH [--not-before EPOCH]"
-            . " [--ip A] [--prefix /DIR/] [--access view|download] URL...\n"
+            . " [--ip A] [--prefix /DIR/] [--access view|download] [--id ID [--uses N]] URL...\n"
             . "       php sign.php --vectors vectors.json\n");
         exit(2);
     }
@@ -425,10 +441,13 @@ if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE
     if (isset($opts['not-before'])) {
         $o['not_before'] = (int) $opts['not-before'];
     }
-    foreach (['ip', 'prefix', 'access'] as $k) {
+    foreach (['ip', 'prefix', 'access', 'id'] as $k) {
         if (isset($opts[$k])) {
             $o[$k] = $opts[$k];
         }
+    }
+    if (isset($opts['uses'])) {
+        $o['uses'] = (int) $opts['uses'];
     }
     // Like mgctl sign: URLs from the arguments or one per line on stdin; a URL
     // that cannot be signed gives an empty line, a message and exit status 1.

@@ -29,7 +29,8 @@ import sys
 from urllib.parse import quote, unquote_to_bytes
 
 TAG = "mg-token-v1"
-CLAIMS = ("mg_acc", "mg_exp", "mg_ip", "mg_kid", "mg_nbf", "mg_scope")  # byte order
+CLAIMS = ("mg_acc", "mg_exp", "mg_id", "mg_ip", "mg_kid", "mg_nbf", "mg_scope",
+          "mg_uses")  # byte order
 
 
 class TokenError(ValueError):
@@ -229,7 +230,8 @@ class Key:
 
 # ---------------------------------------------------------------- signing
 
-def _claims(key, expires, not_before=None, ip=None, prefix=None, access=None):
+def _claims(key, expires, not_before=None, ip=None, prefix=None, access=None, token_id=None,
+            uses=None):
     if not isinstance(expires, int) or expires <= 0:
         raise TokenError("expires must be epoch seconds")
     claims = {"mg_exp": str(expires), "mg_kid": key.kid}
@@ -249,6 +251,16 @@ def _claims(key, expires, not_before=None, ip=None, prefix=None, access=None):
         claims["mg_acc"] = "download"
     elif access not in (None, "view"):
         raise TokenError("access is view or download")
+    if token_id is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", token_id):
+            raise TokenError("the token id must be 1-32 base64url characters")
+        claims["mg_id"] = token_id
+    if uses is not None:
+        if not isinstance(uses, int) or not 1 <= uses <= 100:
+            raise TokenError("uses must be 1-100")
+        if token_id is None:
+            raise TokenError("a token limited in uses needs a token id")
+        claims["mg_uses"] = str(uses)
     return claims
 
 
@@ -300,9 +312,12 @@ def _split(url):
     return "", url
 
 
-def sign_url(key, url, expires, not_before=None, ip=None, prefix=None, access=None):
-    """The signed URL for `url` (a path with query, or an absolute URL)."""
-    claims = _claims(key, expires, not_before, ip, prefix, access)
+def sign_url(key, url, expires, not_before=None, ip=None, prefix=None, access=None,
+             token_id=None, uses=None):
+    """The signed URL for `url` (a path with query, or an absolute URL).
+    token_id (mg_id) makes it revocable; uses (mg_uses, needs token_id) limits
+    it to that many distinct client addresses."""
+    claims = _claims(key, expires, not_before, ip, prefix, access, token_id, uses)
     sts, base, q_url = string_to_sign(url, claims)
     sig = b64url(key.sign(sts))
     query = (q_url + "&" if q_url else "") + _claims_line(claims) + "&mg_sig=" + sig
@@ -317,10 +332,11 @@ def _check_limits(base, query):
         raise TokenError("the signed link would exceed the URL limits verifiers enforce")
 
 
-def sign_cookie(key, prefix, expires, not_before=None, ip=None, access=None):
+def sign_cookie(key, prefix, expires, not_before=None, ip=None, access=None, token_id=None,
+                uses=None):
     """The value of the signed cookie (name from the policy, default mg_token)
     that grants everything under `prefix`."""
-    claims = _claims(key, expires, not_before, ip, prefix, access)
+    claims = _claims(key, expires, not_before, ip, prefix, access, token_id, uses)
     sts = "\n".join([TAG, token_encode(prefix), "", "", _claims_line(claims)])
     return _claims_line(claims, cookie_encode) + "&mg_sig=" + b64url(key.sign(sts))
 
@@ -338,7 +354,7 @@ def run_vectors(path):
             skipped += 1
             continue
         kw = dict(expires=v["expires"], not_before=v.get("not_before"), ip=v.get("ip"),
-                  access=v.get("access"))
+                  access=v.get("access"), token_id=v.get("id"), uses=v.get("uses"))
         if v.get("cookie"):
             kw.pop("ip")
             got = sign_cookie(key, v["prefix"], ip=v.get("ip"), **kw)
@@ -370,6 +386,8 @@ def main(argv):
     ap.add_argument("--ip")
     ap.add_argument("--prefix")
     ap.add_argument("--access", choices=["view", "download"])
+    ap.add_argument("--id", help="token id (mg_id)")
+    ap.add_argument("--uses", type=int, help="distinct client addresses (mg_uses, needs --id)")
     ap.add_argument("urls", nargs="*")
     a = ap.parse_args(argv)
     if a.vectors:
@@ -382,7 +400,8 @@ def main(argv):
     # signed gives an empty line, a message on stderr and exit status 1.
     for url in a.urls or (line.rstrip("\r\n") for line in sys.stdin):
         try:
-            print(sign_url(key, url, a.expires, a.not_before, a.ip, a.prefix, a.access))
+            print(sign_url(key, url, a.expires, a.not_before, a.ip, a.prefix, a.access, a.id,
+                           a.uses))
         except TokenError as e:
             print("sign.py: %s: %s" % (url, e), file=sys.stderr)
             print()

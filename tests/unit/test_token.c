@@ -3,6 +3,7 @@
  * refusal reason, grace and skew, scopes, cookies, rotation, key files,
  * base64url strictness and expiry buckets. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -167,6 +168,8 @@ static mg_token_claims_t vector_claims(yaml_node_t *v)
     c.access = str_get(v, "access") && strcmp(str_get(v, "access"), "download") == 0
                    ? MG_ACCESS_DOWNLOAD
                    : MG_ACCESS_VIEW;
+    c.id = str_get(v, "id");
+    c.uses = str_get(v, "uses") ? atoi(str_get(v, "uses")) : 0;
     return c;
 }
 
@@ -250,6 +253,11 @@ START_TEST(test_every_vector_verifies_with_verification_keys_only)
         ck_assert_str_eq(c.kid, kid);
         ck_assert_int_eq(apr_time_sec(c.expires), 1798761599);
         ck_assert_int_eq(c.access, vector_claims(v).access);
+        if (vector_claims(v).id != NULL)
+            ck_assert_str_eq(c.id, vector_claims(v).id);
+        else
+            ck_assert_ptr_null(c.id);
+        ck_assert_int_eq(c.uses, vector_claims(v).uses);
         /* one flipped signature character breaks every vector */
         if (str_get(v, "cookie") == NULL) {
             const char *url = str_get(v, "expected");
@@ -599,6 +607,108 @@ START_TEST(test_download_claim_is_reported)
 }
 END_TEST
 
+START_TEST(test_id_and_uses_are_signed_claims_in_name_order)
+{
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    c.id = "t-1_A";
+    c.uses = 3;
+    const char *u = sign(K, "/photos/a.jpg", &c);
+    ck_assert_ptr_nonnull(
+        strstr(u, "?mg_exp=1798761599&mg_id=t-1_A&mg_kid=k2026&mg_uses=3&mg_sig="));
+    ASSERT_REASON(check(P, u, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    ck_assert_str_eq(out.id, "t-1_A");
+    ck_assert_int_eq(out.uses, 3);
+    /* each is covered: changing or dropping one breaks the signature */
+    ASSERT_REASON(check(P, replace(u, "mg_uses=3", "mg_uses=9"), NOW, NULL, NULL, &out),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(P, replace(u, "mg_id=t-1_A", "mg_id=t-1_B"), NOW, NULL, NULL, &out),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(P, replace(u, "&mg_uses=3", ""), NOW, NULL, NULL, &out),
+                  MG_R_TOKEN_BAD_SIG);
+    /* an id alone: revocable, no use limit */
+    c.uses = 0;
+    u = sign(K, "/photos/a.jpg", &c);
+    ck_assert_ptr_null(strstr(u, "mg_uses"));
+    ASSERT_REASON(check(P, u, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    ck_assert_int_eq(out.uses, 0);
+    /* a link without them is byte-identical to a format v1 link of before */
+    c.id = NULL;
+    ck_assert_str_eq(sign(K, "/photos/a.jpg", &c),
+                     "/photos/a.jpg?mg_exp=1798761599&mg_kid=k2026&mg_sig="
+                     "FtUP1BhVK2iquiyvB7SITs0ex_aPP6ZEgWz-2nU6sqQ");
+}
+END_TEST
+
+START_TEST(test_bad_id_or_uses_combinations_are_refused)
+{
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    const char *out_url = NULL, *why = NULL;
+    /* signer: uses without id, uses out of range, bad ids */
+    c.uses = 1;
+    ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg", &c, &out_url, &why), MG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "token id"));
+    c.id = "ok";
+    c.uses = MG_TOKEN_USES_MAX + 1;
+    ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg", &c, &out_url, &why), MG_EINVAL);
+    c.uses = -1;
+    ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg", &c, &out_url, &why), MG_EINVAL);
+    c.uses = 1;
+    static const char *const bad_ids[] = {"",    "a.b", "a b",
+                                          "a+b", "a=b", "0123456789abcdef0123456789abcdefX"};
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        c.id = bad_ids[i];
+        ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg", &c, &out_url, &why),
+                         MG_EINVAL);
+    }
+    c.id = "0123456789abcdef0123456789abcdef"; /* 32: the longest */
+    ck_assert_int_eq(mg_token_sign_url(mg_test_pool, K, "/a.jpg", &c, &out_url, &why), MG_OK);
+
+    /* verifier: syntax is checked before the signature */
+    c.id = "x1";
+    c.uses = 2;
+    const char *u = sign(K, "/photos/a.jpg", &c);
+    static const char *const from[] = {"mg_id=x1&", "mg_uses=2", "mg_uses=2", "mg_uses=2",
+                                       "mg_uses=2", "mg_id=x1",  "mg_id=x1"};
+    static const char *const to[] = {"",
+                                     "mg_uses=0",
+                                     "mg_uses=02",
+                                     "mg_uses=101",
+                                     "mg_uses=x",
+                                     "mg_id=x%2E1",
+                                     "mg_id=0123456789abcdef0123456789abcdefX"};
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+        ASSERT_REASON(check(P, replace(u, from[i], to[i]), NOW, NULL, NULL, &out),
+                      MG_R_TOKEN_MALFORMED);
+    ASSERT_REASON(check(P, apr_pstrcat(mg_test_pool, u, "&mg_uses=2", NULL), NOW, NULL, NULL, &out),
+                  MG_R_TOKEN_MALFORMED);
+}
+END_TEST
+
+START_TEST(test_revoked_ids_and_keys_are_token_revoked)
+{
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    c.id = "leaked";
+    const char *leaked = sign(K, "/photos/a.jpg", &c);
+    c.id = "fine";
+    const char *fine = sign(K, "/photos/a.jpg", &c);
+    c.id = NULL;
+    const char *plain = sign(K, "/photos/a.jpg", &c);
+    P->tokens.revoked_set = apr_hash_make(mg_test_pool);
+    apr_hash_set(P->tokens.revoked_set, "leaked", APR_HASH_KEY_STRING, "leaked");
+    ASSERT_REASON(check(P, leaked, NOW, NULL, NULL, &out), MG_R_TOKEN_REVOKED);
+    ASSERT_REASON(check(P, fine, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    ASSERT_REASON(check(P, plain, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    /* a forged revoked id is a bad signature, not a revocation */
+    ASSERT_REASON(check(P, replace(fine, "mg_id=fine", "mg_id=leaked"), NOW, NULL, NULL, &out),
+                  MG_R_TOKEN_BAD_SIG);
+    /* keys[].revoked: every link of that key, whatever its id */
+    ((mg_keyref_t *)P->keys->elts)[0].revoked = 1;
+    ASSERT_REASON(check(P, fine, NOW, NULL, NULL, &out), MG_R_TOKEN_REVOKED);
+    ASSERT_REASON(check(P, plain, NOW, NULL, NULL, &out), MG_R_TOKEN_REVOKED);
+    ck_assert_ptr_null(mg_keys_signing(P));
+}
+END_TEST
+
 START_TEST(test_rotation_keeps_old_links_until_the_old_key_is_removed)
 {
     mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
@@ -710,6 +820,72 @@ START_TEST(test_key_text_formats_are_checked)
         mg_key_from_text(mg_test_pool, "bad id", MG_ALG_NONE, K_SHA256, strlen(K_SHA256), &k, &why),
         MG_EINVAL);
 #undef KT
+}
+END_TEST
+
+/* A policy text with `keys:` pointing at key files in a fresh directory. */
+static mg_status_t load_policy_text(const char *yaml, mg_policy_t **p, mg_diags_t **ds)
+{
+    char *dir = apr_pstrdup(mg_test_pool, "/tmp/mg-test-revoke-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *names[] = {"/new.key", "/old.key"}, *texts[] = {K_SHA256, K_OTHER};
+    for (int i = 0; i < 2; i++) {
+        const char *path = apr_pstrcat(mg_test_pool, dir, names[i], NULL);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(texts[i], f);
+        fclose(f);
+        chmod(path, 0600);
+    }
+    *ds = mg_diags_make(mg_test_pool);
+    return mg_policy_load_buffer(mg_test_pool, "r.yaml", dir, yaml, strlen(yaml), p, *ds);
+}
+
+START_TEST(test_policy_revocations_load_refuse_tokens_and_are_emitted)
+{
+    static const char yaml[] = "version: 1\n"
+                               "keys:\n"
+                               "  - {id: new, file: new.key, sign: true}\n"
+                               "  - {id: old, file: old.key, revoked: true}\n"
+                               "tokens:\n"
+                               "  revoked_ids: [leaked-1, Xq3v9k2LmN0pR7sT1uWy8A, leaked-1]\n"
+                               "rules:\n"
+                               "  - {id: r, path: /photos/, token: required}\n";
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds;
+    ck_assert_int_eq(load_policy_text(yaml, &p, &ds), MG_OK);
+    ck_assert_int_eq(p->tokens.revoked_ids->nelts, 2); /* the repeat is dropped */
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    const mg_key_t *nk = mg_keys_find(p, "new", 3), *ok = mg_keys_find(p, "old", 3);
+    ck_assert_ptr_eq(mg_keys_signing(p), nk);
+    const char *plain_old = sign(ok, "/photos/a.jpg", &c);
+    c.id = "leaked-1";
+    const char *leaked = sign(nk, "/photos/a.jpg", &c);
+    c.id = "leaked-2";
+    const char *other = sign(nk, "/photos/a.jpg", &c);
+    ASSERT_REASON(check(p, plain_old, NOW, NULL, NULL, &out), MG_R_TOKEN_REVOKED);
+    ASSERT_REASON(check(p, leaked, NOW, NULL, NULL, &out), MG_R_TOKEN_REVOKED);
+    ASSERT_REASON(check(p, other, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    const char *emitted = mg_policy_emit(mg_test_pool, p);
+    ck_assert_ptr_nonnull(strstr(emitted, "    revoked: true\n"));
+    ck_assert_ptr_nonnull(strstr(emitted, "  revoked_ids: [leaked-1, Xq3v9k2LmN0pR7sT1uWy8A]\n"));
+
+    /* refused: a revoked signing key; an id that no token could carry */
+    static const char *const bad[] = {
+        "version: 1\nkeys:\n  - {id: old, file: old.key, sign: true, revoked: true}\nrules: []\n",
+        "version: 1\nkeys:\n  - {id: new, file: new.key}\ntokens:\n  revoked_ids: [ok, "
+        "not.base64]\nrules: []\n",
+        "version: 1\nkeys:\n  - {id: new, file: new.key}\ntokens:\n  revoked_ids: "
+        "[0123456789abcdef0123456789abcdefX]\nrules: []\n",
+        "version: 1\nkeys:\n  - {id: new, file: new.key, revoked: maybe}\nrules: []\n",
+    };
+    static const int bad_line[] = {3, 5, 5, 3};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(load_policy_text(bad[i], &p, &ds), MG_EINVAL);
+        ck_assert_int_ge(ds->errors, 1);
+        const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+        ck_assert_msg(d->line == bad_line[i], "case %zu: %s", i, mg_diag_format(mg_test_pool, d));
+    }
 }
 END_TEST
 
@@ -992,6 +1168,9 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_signing_refuses_bad_input);
     tcase_add_test(tc, test_cookie_token_is_accepted_only_under_its_scope);
     tcase_add_test(tc, test_download_claim_is_reported);
+    tcase_add_test(tc, test_id_and_uses_are_signed_claims_in_name_order);
+    tcase_add_test(tc, test_bad_id_or_uses_combinations_are_refused);
+    tcase_add_test(tc, test_revoked_ids_and_keys_are_token_revoked);
     tcase_add_test(tc, test_rotation_keeps_old_links_until_the_old_key_is_removed);
     tcase_add_test(tc, test_bucket_expiry_gives_byte_identical_links_within_a_period);
     suite_add_tcase(s, tc);
@@ -1001,6 +1180,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_message);
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
+    tcase_add_test(tc, test_policy_revocations_load_refuse_tokens_and_are_emitted);
     tcase_add_test(tc, test_key_file_that_is_a_fifo_is_refused_without_blocking);
     tcase_add_test(tc, test_short_secret_message_names_the_sizes);
     tcase_add_test(tc, test_generated_keys_load_and_sign);
