@@ -122,4 +122,14 @@ void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_re
  * `SetHandler media-guard-metrics` handler */
 void mg_mod_metrics_register(apr_pool_t *p);
 
+/* mg_mod_once.c */
+/* MediaGuardOnceCache PROVIDER[:ARG] (main server only) */
+const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg);
+/* After a decision: a grant by a token limited in uses (mg_uses) claims a
+ * use for the client address, or becomes a deny (token-used; any cache
+ * problem: internal-error). Call once per memo (the memo is per request). */
+void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m);
+/* register_hooks: the cache and its mutex (pre_config, post_config, child_init) */
+void mg_mod_once_register(apr_pool_t *p);
+
 #endif /* MG_MOD_H */

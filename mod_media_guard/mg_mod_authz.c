@@ -564,6 +564,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m->user = r->user;
         split_target(r->pool, r->unparsed_uri, &raw_path, &query);
         evaluate(r, mp, m, raw_path, query);
+        mg_mod_once_apply(r, m);
         m->next = rq->memos;
         rq->memos = m;
         fresh = 1;
@@ -685,6 +686,7 @@ int mg_mod_recheck_fixup(request_rec *r)
             nm->user = r->user;
             evaluate(r, m->mp, nm, raw_path, query);
         }
+        mg_mod_once_apply(r, nm);
         nm->next = rq->memos;
         rq->memos = nm;
         nm->mapped = 1;

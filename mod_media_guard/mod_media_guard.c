@@ -32,6 +32,9 @@ static const command_rec media_guard_cmds[] = {
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: append the viewer's prefix token to the URIs of HLS playlists it "
                  "covers (default Off)"),
+    AP_INIT_TAKE1("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
+                  "shmcb:PATH(SIZE) | memcache:HOST:PORT | redis:HOST:PORT: where uses of "
+                  "one-time and N-use links (mg_uses) are counted"),
     {.name = NULL}}; /* designated: clang -Wextra accepts it as the terminator */
 
 /* The first HMAC in a process costs millions of instructions (OpenSSL
@@ -68,6 +71,7 @@ static void register_hooks(apr_pool_t *p)
     mg_mod_register_filters();
     mg_mod_hls_register(p);
     mg_mod_metrics_register(p);
+    mg_mod_once_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */

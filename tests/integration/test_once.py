@@ -1,0 +1,228 @@
+"""One-time and N-use links (mg_id/mg_uses, docs/token-spec.md) and revocation
+against a real Apache: uses are counted per distinct client address in a
+shmcb socache shared by all processes (MediaGuardOnceCache); distinct clients
+are simulated with mod_remoteip trusting 127.0.0.1 and X-Forwarded-For."""
+
+import concurrent.futures
+import re
+
+import pytest
+
+MP4 = bytes(range(256)) * 64
+JPEG = b"\xff\xd8\xff\xe0 one-time picture" * 8
+K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+KOLD = "mg-hmac-sha256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\n"
+
+POLICY = """\
+version: 1
+name: once
+keys:
+  - id: k2026
+    file: keys/k2026.key
+    sign: true
+  - id: kold
+    file: keys/kold.key
+{kold_revoked}tokens:
+  clock_skew: 30s
+{revoked_ids}rules:
+  - id: media
+    path: /media/
+    token: required
+"""
+
+CONF_REMOTEIP = """\
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.1
+MediaGuardPolicy once @POLICIES@/once.yaml
+MediaGuardReasonHeader On
+<Location "/media/">
+    Require media-guard once
+</Location>
+"""
+CONF = "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)\n" + CONF_REMOTEIP
+
+FILES = {"media/film.mp4": MP4, "media/a.jpg": JPEG}
+
+
+def policy(revoked_ids=(), kold_revoked=False):
+    ids = ("  revoked_ids: [" + ", ".join(revoked_ids) + "]\n") if revoked_ids else ""
+    return POLICY.format(revoked_ids=ids,
+                         kold_revoked="    revoked: true\n" if kold_revoked else "")
+
+
+def make(apache_factory, name, conf, pol):
+    srv = apache_factory(name, conf, policies={"once.yaml": pol}, files=FILES,
+                         extra_modules=["remoteip", "socache_shmcb"], start=False)
+    kd = srv.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
+        (kd / fname).write_text(text)
+        (kd / fname).chmod(0o600)
+    srv.start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    return make(apache_factory, "once", CONF, policy())
+
+
+@pytest.fixture(scope="module")
+def sign(srv, mgctl):
+    def run(url, *opts, key="k2026"):
+        p = mgctl("sign", "--key-file", srv.policy_dir / "keys" / f"{key}.key", "--key-id", key,
+                  "--ttl", "10m", *opts, url)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    return run
+
+
+def get(srv, url, ip, **kw):
+    headers = {"X-Forwarded-For": ip}
+    headers.update(kw.pop("headers", {}))
+    return srv.get(url, headers=headers, **kw)
+
+
+def reason(r):
+    return r.headers.get("X-Media-Guard-Reason")
+
+
+def test_once_link_carries_a_random_id_and_one_use(sign):
+    a, b = sign("/media/a.jpg", "--once"), sign("/media/a.jpg", "--once")
+    assert "&mg_uses=1&" in a
+    ida = re.search(r"mg_id=([A-Za-z0-9_-]+)", a).group(1)
+    idb = re.search(r"mg_id=([A-Za-z0-9_-]+)", b).group(1)
+    assert len(ida) == 22 and ida != idb
+
+
+def test_once_link_works_for_one_client_then_token_used_for_another(srv, sign):
+    url = sign("/media/a.jpg", "--once")
+    r = get(srv, url, "198.51.100.1")
+    assert r.status_code == 200, reason(r)
+    assert r.content == JPEG
+    # the same client again (a reload): still its link
+    assert get(srv, url, "198.51.100.1").status_code == 200
+    r = get(srv, url, "198.51.100.2")
+    assert r.status_code == 403 and reason(r) == "token-used"
+    assert "reason=token-used" in srv.last_access("198.51.100.2")
+
+
+def test_range_and_head_from_the_claiming_client_keep_working(srv, sign):
+    url = sign("/media/film.mp4", "--once")
+    assert get(srv, url, "203.0.113.5", headers={"Range": "bytes=0-99"}).status_code == 206
+    for start in (1000, 5000, 16000):
+        r = get(srv, url, "203.0.113.5", headers={"Range": f"bytes={start}-{start + 9}"})
+        assert r.status_code == 206 and r.content == MP4[start:start + 10]
+    assert srv.head(url, headers={"X-Forwarded-For": "203.0.113.5"}).status_code == 200
+    r = get(srv, url, "203.0.113.6", headers={"Range": "bytes=0-99"})
+    assert r.status_code == 403 and reason(r) == "token-used"
+
+
+def test_n_use_link_allows_n_distinct_clients(srv, sign):
+    url = sign("/media/a.jpg", "--uses", "3")
+    for i in range(3):
+        assert get(srv, url, f"192.0.2.{10 + i}").status_code == 200
+    # the three claimants keep access; a fourth client does not
+    assert get(srv, url, "192.0.2.11").status_code == 200
+    r = get(srv, url, "192.0.2.99")
+    assert r.status_code == 403 and reason(r) == "token-used"
+
+
+def test_ipv6_clients_count_like_ipv4_ones(srv, sign):
+    url = sign("/media/a.jpg", "--uses", "2")
+    assert get(srv, url, "2001:db8::1").status_code == 200
+    assert get(srv, url, "198.51.100.77").status_code == 200
+    assert get(srv, url, "2001:db8::2").status_code == 403
+
+
+def test_explicit_id_shares_the_uses_of_links_with_that_id(srv, sign):
+    a = sign("/media/a.jpg", "--uses", "1", "--id", "shared-id-1")
+    b = sign("/media/film.mp4", "--uses", "1", "--id", "shared-id-1")
+    assert get(srv, a, "198.51.100.40").status_code == 200
+    r = get(srv, b, "198.51.100.41")
+    assert r.status_code == 403 and reason(r) == "token-used"
+
+
+def test_concurrent_clients_never_exceed_the_uses(srv, sign):
+    n = 5
+    url = sign("/media/a.jpg", "--uses", str(n))
+    ips = [f"10.9.{i // 200}.{i % 200 + 1}" for i in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as ex:
+        codes = list(ex.map(lambda ip: get(srv, url, ip).status_code, ips))
+    assert codes.count(200) == n, codes
+    assert codes.count(403) == len(ips) - n
+
+
+def test_tampered_uses_or_id_is_bad_signature(srv, sign):
+    url = sign("/media/a.jpg", "--uses", "1", "--id", "tamper1")
+    r = get(srv, url.replace("mg_uses=1", "mg_uses=9"), "198.51.100.50")
+    assert r.status_code == 403 and reason(r) == "token-bad-signature"
+    r = get(srv, url.replace("mg_id=tamper1", "mg_id=tamper2"), "198.51.100.50")
+    assert reason(r) == "token-bad-signature"
+    # dropping the limit breaks the signature too
+    r = get(srv, url.replace("&mg_uses=1", ""), "198.51.100.50")
+    assert reason(r) == "token-bad-signature"
+
+
+def test_uses_without_id_is_malformed(srv, sign):
+    url = sign("/media/a.jpg", "--uses", "1", "--id", "x1")
+    r = get(srv, url.replace("mg_id=x1&", ""), "198.51.100.60")
+    assert r.status_code == 403 and reason(r) == "token-malformed"
+
+
+def test_links_without_uses_are_not_counted(srv, sign):
+    url = sign("/media/a.jpg", "--id", "plain-id")
+    for i in range(5):
+        assert get(srv, url, f"198.51.100.{100 + i}").status_code == 200
+
+
+def test_no_cache_configured_refuses_links_limited_in_uses(apache_factory, sign):
+    s = make(apache_factory, "once-nocache", CONF_REMOTEIP, policy())
+    try:
+        url = sign("/media/a.jpg", "--once")
+        mark = s.mark()
+        r = get(s, url, "198.51.100.1")
+        assert r.status_code == 500
+        assert "no MediaGuardOnceCache is configured" in s.error_log_since(mark)
+        # an ordinary link is unaffected
+        assert get(s, sign("/media/a.jpg"), "198.51.100.1").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_revoked_id_and_revoked_key_are_token_revoked_after_graceful(apache_factory, sign):
+    s = make(apache_factory, "once-revoke", CONF, policy())
+    try:
+        bad = sign("/media/a.jpg", "--id", "leaked-42")
+        good = sign("/media/a.jpg", "--id", "fine-43")
+        old = sign("/media/a.jpg", key="kold")
+        once = sign("/media/a.jpg", "--once")
+        for u in (bad, good, old, once):
+            assert get(s, u, "198.51.100.1").status_code == 200
+        s.graceful(new_policies={"once.yaml": policy(revoked_ids=["leaked-42"],
+                                                       kold_revoked=True)})
+        # the reload kept the use counts: the one-time link stays claimed
+        assert get(s, once, "198.51.100.1").status_code == 200
+        r = get(s, once, "198.51.100.2")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        r = get(s, bad, "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-revoked"
+        r = get(s, old, "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-revoked"
+        assert get(s, good, "198.51.100.1").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_configtest_refuses_an_unknown_cache_provider(apache_factory):
+    s = apache_factory("once-badcache", CONF.replace("shmcb:", "nosuchcache:"),
+                       policies={"once.yaml": policy()}, files=FILES,
+                       extra_modules=["remoteip", "socache_shmcb"], start=False)
+    kd = s.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
+        (kd / fname).write_text(text)
+        (kd / fname).chmod(0o600)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert "unknown socache provider 'nosuchcache'" in out
