@@ -8,7 +8,8 @@
  *
  * A "use" is a distinct client address: a client that already claimed the
  * token keeps access while it is valid, so the many Range requests of a
- * video, HEAD requests and reloads never consume another use.
+ * video, HEAD requests and reloads never consume another use. A HEAD from
+ * a new address is answered while uses are left but claims none.
  *
  * The socache API has no atomic add-if-absent, so every read-modify-write
  * runs under a global mutex: exact across the processes of one server.
@@ -241,6 +242,12 @@ static once_result_t claim(request_rec *r, const mg_decision_t *d, const mg_ip_t
     }
     if (n >= (unsigned int)d->token_uses) {
         res = ONCE_USED;
+        goto out;
+    }
+    if (r->header_only) {
+        /* HEAD gets no content: a link checker or a chat app's preview must
+         * not burn the use meant for the person the link was sent to */
+        res = ONCE_OK;
         goto out;
     }
     memcpy(buf + len, me, MG_ONCE_ENTRY);

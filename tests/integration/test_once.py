@@ -118,6 +118,15 @@ def test_range_and_head_from_the_claiming_client_keep_working(srv, sign):
     assert r.status_code == 403 and reason(r) == "token-used"
 
 
+def test_head_from_a_new_client_does_not_use_up_the_link(srv, sign):
+    url = sign("/media/a.jpg", "--once")
+    # a link checker or chat preview asks first
+    assert srv.head(url, headers={"X-Forwarded-For": "198.51.100.201"}).status_code == 200
+    assert get(srv, url, "198.51.100.202").status_code == 200
+    r = srv.head(url, headers={"X-Forwarded-For": "198.51.100.201"})
+    assert r.status_code == 403
+
+
 def test_n_use_link_allows_n_distinct_clients(srv, sign):
     url = sign("/media/a.jpg", "--uses", "3")
     for i in range(3):
