@@ -265,6 +265,40 @@ static const char *served_path(request_rec *r)
     return apr_pstrmemdup(r->pool, uri, n);
 }
 
+/* A file sub-request (ap_sub_req_lookup_file: mod_include `include file`,
+ * `fsize`/`flastmod file`, type-map variants) names a file, not a URL:
+ * unless the file is in the including document's own directory, httpd sets
+ * r->uri to "" and r->unparsed_uri to the relative file name, and builds its
+ * per-dir config from <Directory> sections only. Its URL is taken to be the
+ * parent's URL directory plus the file's name below the parent's file
+ * directory — the mapping httpd itself uses in the same-directory case.
+ * 0: r is not such a sub-request; 1: *raw_path is that URL (escaped);
+ * -1: it is one, but no URL can be derived (*raw_path is "": bad-url). */
+static int file_subreq_path(request_rec *r, const char **raw_path)
+{
+    const char *fdir, *udir, *rel, *segs;
+    size_t n;
+
+    *raw_path = "";
+    if (r->main == NULL || (r->uri != NULL && r->uri[0] == '/'))
+        return 0;
+    udir = served_path(r->main);
+    if (r->filename == NULL || r->main->filename == NULL || udir == NULL)
+        return -1;
+    udir = ap_make_dirstr_parent(r->pool, udir);
+    fdir = ap_make_dirstr_parent(r->pool, r->main->filename);
+    n = strlen(fdir);
+    if (n == 0 || fdir[n - 1] != '/' || strncmp(r->filename, fdir, n) != 0)
+        return -1; /* not below the parent's directory */
+    rel = r->filename + n;
+    /* httpd merged the name already; anything odd left is refused */
+    segs = apr_pstrcat(r->pool, "/", rel, "/", NULL);
+    if (*rel == '\0' || strstr(segs, "//") || strstr(segs, "/./") || strstr(segs, "/../"))
+        return -1;
+    *raw_path = ap_os_escape_path(r->pool, apr_pstrcat(r->pool, udir, rel, NULL), 1);
+    return 1;
+}
+
 /* Whether decision b is stricter than a (a refusal, or a lower level). */
 static int stricter(const mg_decision_t *a, const mg_decision_t *b)
 {
@@ -562,7 +596,10 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m = apr_pcalloc(r->pool, sizeof(*m));
         m->mp = mp;
         m->user = r->user;
-        split_target(r->pool, r->unparsed_uri, &raw_path, &query);
+        if (file_subreq_path(r, &raw_path) != 0)
+            query = NULL; /* a file has no query ("" when no URL: bad-url) */
+        else
+            split_target(r->pool, r->unparsed_uri, &raw_path, &query);
         evaluate(r, mp, m, raw_path, query);
         mg_mod_once_apply(r, m);
         m->next = rq->memos;
@@ -624,6 +661,22 @@ static int same_user(const char *a, const char *b)
     return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* For a file sub-request, whose per-dir config need not be its parent's:
+ * the nearest request up the r->main chain (or an internal redirect's
+ * predecessor on the way) that media-guard judged. */
+static request_rec *judged_ancestor(request_rec *r, mg_mod_req_t **qrq)
+{
+    request_rec *m, *q;
+
+    for (m = r->main; m != NULL; m = m->main)
+        for (q = m; q != NULL; q = q->prev) {
+            *qrq = mg_mod_req_get(q, 0);
+            if (*qrq != NULL && (*qrq)->memos != NULL)
+                return q;
+        }
+    return NULL;
+}
+
 /* fixups (first): a sub-request or internal redirect to another URL under
  * the same configuration — mod_dir's DirectoryIndex lookup, an
  * ErrorDocument, a MultiViews variant, an SSI include — would be served on
@@ -638,16 +691,22 @@ int mg_mod_recheck_fixup(request_rec *r)
     mg_mod_req_t *rq, *qrq = NULL, *prq;
     const mg_mod_memo_t *m;
     const char *raw_path, *query, *why;
+    int file_sub;
 
     if (r->main == NULL && r->prev == NULL)
         return DECLINED;
     rq = mg_mod_req_get(r, 0);
     if (rq != NULL && rq->memos != NULL)
         return DECLINED; /* authorization ran for this very URL */
-    while ((q = inherited_from(q)) != NULL) {
-        qrq = mg_mod_req_get(q, 0);
-        if (qrq != NULL && qrq->memos != NULL)
-            break;
+    file_sub = file_subreq_path(r, &raw_path);
+    if (file_sub != 0) {
+        q = judged_ancestor(r, &qrq);
+    } else {
+        while ((q = inherited_from(q)) != NULL) {
+            qrq = mg_mod_req_get(q, 0);
+            if (qrq != NULL && qrq->memos != NULL)
+                break;
+        }
     }
     if (q == NULL)
         return DECLINED; /* no media-guard decision is inherited */
@@ -657,8 +716,10 @@ int mg_mod_recheck_fixup(request_rec *r)
         strcmp(r->unparsed_uri, prq->deny_uri) == 0)
         return DECLINED;
 
-    if (r->unparsed_uri != NULL &&
-        (q->unparsed_uri == NULL || strcmp(r->unparsed_uri, q->unparsed_uri) != 0)) {
+    if (file_sub != 0) {
+        query = NULL; /* raw_path: the file's URL, or "" (bad-url) */
+    } else if (r->unparsed_uri != NULL &&
+               (q->unparsed_uri == NULL || strcmp(r->unparsed_uri, q->unparsed_uri) != 0)) {
         split_target(r->pool, r->unparsed_uri, &raw_path, &query);
     } else if (r->uri != NULL && r->uri[0] == '/') {
         raw_path = ap_os_escape_path(r->pool, r->uri, 1);
@@ -668,7 +729,9 @@ int mg_mod_recheck_fixup(request_rec *r)
         query = NULL; /* refused by libmg: bad-url */
     }
     why = apr_psprintf(r->pool, "%s of %s, judged on its own URL",
-                       r->main ? "sub-request" : "internal redirect",
+                       file_sub  ? "file sub-request"
+                       : r->main ? "sub-request"
+                                 : "internal redirect",
                        ap_escape_logitem(r->pool, q->uri ? q->uri : "-"));
 
     for (m = qrq->memos; m != NULL; m = m->next) {

@@ -451,3 +451,129 @@ def test_error_document_after_an_allowed_request_is_judged_on_its_own_url(apache
             s.error_log_since(mark)
     finally:
         s.stop()
+
+
+# File sub-requests (mod_include `include file`, `fsize file`): httpd gives
+# them no URL when the file is not in the including page's own directory, and
+# builds their config from <Directory> sections only. The module judges the
+# file's URL (the page's URL directory + the file's path below the page's
+# directory) with the policy that granted the page, or with the policy of a
+# <Directory> that applies to the file.
+SSI_POLICY = """\
+version: 1
+default: deny
+roles: [member]
+identity:
+  users:
+    alice: [member]
+rules:
+  - id: site
+    path: /
+    access: {anonymous: view}
+  - id: loc-members
+    path: /ssi/loc/members/
+    classes: [image]
+    access: {anonymous: none, member: view}
+  - id: dir-members
+    path: /ssi/dir/members/
+    classes: [image]
+    access: {anonymous: none, member: view}
+"""
+
+SSI_CONF = """\
+MediaGuardPolicy site @POLICIES@/site.yaml
+AddType text/html .shtml
+AddOutputFilter INCLUDES .shtml
+# in <Directory>, so that it applies to file sub-requests too
+<Directory "@HTDOCS@/ssi">
+    Options +Includes
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+</Directory>
+# the placement docs/directives.md warns about: pages judged, files by URL only
+<Location "/ssi/loc/">
+    Require media-guard site
+</Location>
+# the placement it recommends with SSI: the files themselves, whoever includes them
+<Directory "@HTDOCS@/ssi/dir/members">
+    Require media-guard site
+</Directory>
+"""
+
+SSI_ERR = b"[an error occurred while processing this directive]"
+
+
+def ssi_page(name):
+    return f'<p>A</p><!--#include file="{name}" --><p>B</p>'
+
+
+SSI_FILES = {
+    "ssi/loc/members/secret.jpg": SECRET,
+    "ssi/loc/sub/pub.jpg": PUBLIC_JPG,
+    "ssi/loc/page.shtml": ssi_page("members/secret.jpg"),
+    "ssi/loc/ok.shtml": ssi_page("sub/pub.jpg"),
+    "ssi/loc/size.shtml": '<!--#config sizefmt="bytes" --><!--#fsize file="members/secret.jpg" -->',
+    "ssi/loc/members/same.shtml": ssi_page("secret.jpg"),
+    "ssi/dir/members/secret.jpg": SECRET,
+    "ssi/dir/sub/pub.jpg": PUBLIC_JPG,
+    "ssi/dir/page.shtml": ssi_page("members/secret.jpg"),
+    "ssi/dir/ok.shtml": ssi_page("sub/pub.jpg"),
+}
+
+
+@pytest.fixture(scope="module")
+def ssi(apache_factory):
+    s = apache_factory("ssi", SSI_CONF, policies={"site.yaml": SSI_POLICY}, files=SSI_FILES,
+                       extra_modules=["include"], loglevel="info", start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a"})
+    return s.start()
+
+
+def test_include_file_into_a_subdirectory_is_judged_on_the_files_url(ssi):
+    assert ssi.get("/ssi/loc/members/secret.jpg", headers=IMG).status_code == 401
+    mark = ssi.mark()
+    r = ssi.get("/ssi/loc/page.shtml")
+    assert r.status_code == 200
+    assert SECRET not in r.content and SSI_ERR in r.content
+    log = ssi.error_log_since(mark)
+    assert "rule=loc-members" in log and "path=/ssi/loc/members/secret.jpg" in log
+    assert "file sub-request of /ssi/loc/page.shtml, judged on its own URL" in log
+
+
+def test_fsize_of_a_protected_file_is_refused(ssi):
+    r = ssi.get("/ssi/loc/size.shtml")
+    assert r.status_code == 200
+    assert r.content == SSI_ERR
+
+
+def test_include_file_of_a_protected_file_is_served_to_a_member(ssi):
+    r = ssi.get("/ssi/loc/page.shtml", auth=("alice", "a"))
+    assert r.status_code == 200
+    assert r.content == b"<p>A</p>" + SECRET + b"<p>B</p>"
+
+
+def test_include_file_same_directory_is_still_refused(ssi):
+    r = ssi.get("/ssi/loc/members/same.shtml")
+    assert r.status_code == 200
+    assert SECRET not in r.content and SSI_ERR in r.content
+
+
+def test_include_file_of_a_public_file_still_works(ssi):
+    for base in ("loc", "dir"):
+        r = ssi.get(f"/ssi/{base}/ok.shtml")
+        assert r.status_code == 200
+        assert r.content == b"<p>A</p>" + PUBLIC_JPG + b"<p>B</p>", base
+
+
+def test_directory_placement_protects_files_included_by_an_unguarded_page(ssi):
+    # the page is under no `Require media-guard`; the <Directory> around the
+    # file applies to the file sub-request, which is judged on the file's URL
+    mark = ssi.mark()
+    r = ssi.get("/ssi/dir/page.shtml")
+    assert r.status_code == 200
+    assert SECRET not in r.content and SSI_ERR in r.content
+    assert "path=/ssi/dir/members/secret.jpg" in ssi.error_log_since(mark)
+    r = ssi.get("/ssi/dir/page.shtml", auth=("alice", "a"))
+    assert r.content == b"<p>A</p>" + SECRET + b"<p>B</p>"
