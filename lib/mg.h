@@ -168,8 +168,9 @@ typedef struct mg_decision {
     const char *corp;        /* Cross-Origin-Resource-Policy value, or NULL */
     const char *detail;      /* one human sentence on why (never a secret) */
     apr_array_header_t *trace; /* const char* lines, or NULL when not tracing */
-    /* ALLOW by a token limited in uses (mg_uses): the caller counts uses
-     * (mod_media_guard: MediaGuardOnceCache); token_uses 0 = unlimited */
+    /* ALLOW by a token with an id (mg_id): the caller may count uses
+     * (mg_uses; mod_media_guard: MediaGuardOnceCache) and check the id
+     * against tokens.revocation_file as it is now; token_uses 0 = unlimited */
     const char *token_kid, *token_id;
     int token_uses;
     apr_time_t token_until; /* expiry + grace + skew: keep the count until then */

@@ -663,17 +663,19 @@ static void need_login(ev_t *e, const char *what)
     }
 }
 
-/* A grant by a token limited in uses: hand the claims the caller needs to
- * count the use (the count lives outside the policy, in the module). */
+/* A grant by a token with an id: hand the claims the caller needs to count
+ * a use or to look the id up in a revocation list that changes faster than
+ * the policy (both live outside the policy, in the module). */
 static void token_uses(ev_t *e, const mg_token_claims_t *c)
 {
-    if (c->uses <= 0)
+    if (c->id == NULL)
         return;
     e->d->token_kid = c->kid;
     e->d->token_id = c->id;
     e->d->token_uses = c->uses;
     e->d->token_until = c->expires + e->policy->tokens.grace + e->policy->tokens.skew;
-    TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
+    if (c->uses > 0)
+        TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
 }
 
 static void decide_access(ev_t *e)

@@ -146,7 +146,11 @@ typedef struct mg_token_settings {
     const char *cookie_name;     /* tokens.cookie (default "mg_token") */
     apr_interval_time_t max_ttl; /* tokens.max_ttl: refuse tokens valid longer than this (0 = no limit) */
     apr_array_header_t *revoked_ids; /* tokens.revoked_ids: const char*, as written, or NULL */
-    apr_hash_t *revoked_set;         /* the same ids for O(1) lookup (mg_id), or NULL */
+    apr_hash_t *revoked_set;         /* the same ids and the revocation file's, for O(1) lookup,
+                                        or NULL */
+    const char *revocation_file;     /* tokens.revocation_file (resolved path), or NULL */
+    apr_interval_time_t revocation_refresh; /* tokens.revocation_refresh: how often the module
+                                               looks at the file (default 10s) */
 } mg_token_settings_t;
 
 /* ---- rules ---------------------------------------------------------------- */

@@ -433,6 +433,12 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_s(b, "\n  revoked_ids: ");
         sb_strs(b, p->tokens.revoked_ids);
     }
+    if (p->tokens.revocation_file != NULL) {
+        sb_s(b, "\n  revocation_file: ");
+        sb_str(b, p->tokens.revocation_file);
+        sb_s(b, "\n  revocation_refresh: ");
+        sb_duration(b, p->tokens.revocation_refresh);
+    }
     sb_s(b, "\n");
 }
 

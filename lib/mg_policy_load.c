@@ -493,11 +493,33 @@ static void load_revoked_ids(mg_lctx_t *c, const mg_ynode_t *n, mg_token_setting
     }
 }
 
+/* tokens.revocation_file: read now (configtest reports a bad line) and
+ * re-read by the module when it changes (mg_mod_once.c). */
+static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_settings_t *t)
+{
+    const char *f = mg_lstr(c, n, "revocation_file"), *why = NULL;
+    char *path;
+    if (f == NULL)
+        return;
+    if (apr_filepath_merge(&path, c->base_dir, f, 0, c->pool) != APR_SUCCESS) {
+        mg_lerr(c, n, "bad-value", "revocation file path '%s' cannot be resolved", f);
+        return;
+    }
+    if (t->revoked_set == NULL)
+        t->revoked_set = apr_hash_make(c->pool);
+    if (mg_token_revocations_load(c->pool, path, t->revoked_set, &why) != MG_OK) {
+        mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
+        return;
+    }
+    t->revocation_file = path;
+}
+
 static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 {
-    static const char *const names[] = {"grace",   "clock_skew",  "cookie",
-                                        "max_ttl", "revoked_ids", NULL};
-    mg_ynode_t *v[5];
+    static const char *const names[] = {"grace",       "clock_skew",      "cookie",
+                                        "max_ttl",     "revoked_ids",     "revocation_file",
+                                        "revocation_refresh", NULL};
+    mg_ynode_t *v[7];
     mg_token_settings_t *t = &c->p->tokens;
     if (mg_lmap(c, n, "tokens", names, v, NULL) != 0)
         return;
@@ -516,6 +538,11 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lduration(c, v[3], "max_ttl", &t->max_ttl);
     if (v[4])
         load_revoked_ids(c, v[4], t);
+    if (v[6] && mg_lduration(c, v[6], "revocation_refresh", &t->revocation_refresh) == 0 &&
+        t->revocation_refresh < apr_time_from_sec(1))
+        mg_lerr(c, v[6], "bad-value", "revocation_refresh must be at least 1s");
+    if (v[5])
+        load_revocation_file(c, v[5], t);
 }
 
 /* ------------------------------------------------------------ the whole file */
@@ -586,6 +613,7 @@ static void defaults(mg_lctx_t *c)
     p->tokens.skew = apr_time_from_sec(30);
     p->tokens.cookie_name = "mg_token";
     p->tokens.max_ttl = 0;
+    p->tokens.revocation_refresh = apr_time_from_sec(10);
     p->rules = apr_array_make(pool, 16, sizeof(mg_rule_t));
     mg_classes_add_builtin(pool, p->classes);
     for (int i = 0; i < MG_N_BUILTIN_CLASSES; i++)

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <apr_file_info.h>
+#include <apr_file_io.h>
 #include <apr_strings.h>
 
 #include "mg_ip.h"
@@ -258,6 +260,60 @@ int mg_token_id_valid(const char *id)
     static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t n = id ? strlen(id) : 0;
     return n > 0 && n <= MG_TOKEN_ID_MAX && strspn(id, b64url) == n;
+}
+
+mg_status_t mg_token_revocations_parse(apr_pool_t *pool, const char *text, size_t len,
+                                       apr_hash_t *set, const char **why)
+{
+    const char *p = text, *end = text + len;
+    for (long line = 1; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end, *s = p;
+        p = nl ? nl + 1 : end;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        if (s == e || *s == '#')
+            continue;
+        const char *id = apr_pstrmemdup(pool, s, (apr_size_t)(e - s));
+        if (!mg_token_id_valid(id)) {
+            *why = apr_psprintf(pool, "line %ld is not a token id (1-32 of A-Z a-z 0-9 - _)", line);
+            return MG_EINVAL;
+        }
+        apr_hash_set(set, id, APR_HASH_KEY_STRING, id);
+    }
+    return MG_OK;
+}
+
+mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_hash_t *set,
+                                      const char **why)
+{
+    apr_finfo_t fi;
+    apr_file_t *f;
+    apr_size_t got = 0;
+    /* stat before open: a FIFO would block the reader */
+    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_TYPE | APR_FINFO_SIZE, pool);
+    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
+        *why = rv != APR_SUCCESS ? "cannot read it" : "not a regular file";
+        return MG_EIO;
+    }
+    if (fi.size > MG_REVOCATION_FILE_MAX) {
+        *why = "larger than 4 MiB";
+        return MG_EINVAL;
+    }
+    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS && !(APR_STATUS_IS_EOF(rv) && got < (apr_size_t)fi.size + 1)) {
+        *why = "cannot read it";
+        return MG_EIO;
+    }
+    buf[got] = '\0';
+    return mg_token_revocations_parse(pool, buf, got, set, why);
 }
 
 /* mg_uses: 1-MG_TOKEN_USES_MAX, decimal, no leading zero. */

@@ -41,6 +41,17 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
 /* 1 when `id` is a valid mg_id (1-32 base64url characters). */
 int mg_token_id_valid(const char *id);
 
+/* Revocation file (tokens.revocation_file): one mg_id per line; blank lines
+ * and lines starting with '#' are skipped, surrounding blanks ignored. Adds
+ * the ids to `set` (keys and values are pool strings). The file must be a
+ * regular file of at most MG_REVOCATION_FILE_MAX bytes. MG_EIO / MG_EINVAL
+ * with *why (naming the line of a bad id). */
+#define MG_REVOCATION_FILE_MAX (4 * 1024 * 1024)
+mg_status_t mg_token_revocations_parse(apr_pool_t *pool, const char *text, size_t len,
+                                       apr_hash_t *set, const char **why);
+mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_hash_t *set,
+                                      const char **why);
+
 /* Query-parameter names of format v1 (everything starting "mg_" is reserved). */
 int mg_token_is_reserved_param(const char *name);
 

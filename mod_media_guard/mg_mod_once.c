@@ -24,6 +24,11 @@
  *
  * Every failure denies: no cache configured, a cache that failed to start,
  * a lock or cache error — with a log line saying why.
+ *
+ * Also here, because it runs at the same point (a grant by a token with an
+ * mg_id): tokens.revocation_file, looked at again by every child at most
+ * every tokens.revocation_refresh, so that an id added to the file is
+ * refused (token-revoked) within seconds, without a reload.
  */
 #include <string.h>
 
@@ -37,6 +42,7 @@
 
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
 
 #include "mg_ip.h"
 #include "mg_mod.h"
@@ -103,11 +109,16 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+/* tokens.revocation_file per policy: const mg_policy_t* -> revfile_t (below),
+ * built in child_init */
+static apr_hash_t *revfiles;
+
 static int once_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)plog;
     (void)ptemp;
     memset(&once, 0, sizeof(once));
+    revfiles = NULL;
     return ap_mutex_register(pconf, MG_ONCE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
 }
 
@@ -173,9 +184,12 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return OK;
 }
 
+static void revfiles_child_init(apr_pool_t *p, server_rec *s);
+
 static void once_child_init(apr_pool_t *p, server_rec *s)
 {
     apr_status_t rv;
+    revfiles_child_init(p, s);
     if (once.mutex == NULL)
         return;
     rv = apr_global_mutex_child_init(&once.mutex, apr_global_mutex_lockfile(once.mutex), p);
@@ -185,6 +199,104 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
                      "child; links limited in uses will be refused here");
         once.ready = 0;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* revocation files                                                     */
+/* ------------------------------------------------------------------ */
+
+/* One policy's tokens.revocation_file as this child last read it. */
+typedef struct revfile {
+    const mg_policy_t *policy;
+    apr_thread_mutex_t *lock; /* guards everything below */
+    apr_pool_t *parent;       /* the child's pool */
+    apr_pool_t *pool;         /* holds `set`; replaced when the file changes */
+    apr_hash_t *set;          /* ids as last read, or NULL: not read yet (the
+                                 policy's load-time list still applies) */
+    apr_time_t checked;       /* last stat */
+    apr_time_t mtime;         /* of the version in `set` */
+    apr_off_t size;
+} revfile_t;
+
+static void revfiles_child_init(apr_pool_t *p, server_rec *s)
+{
+    revfiles = apr_hash_make(p);
+    for (; s != NULL; s = s->next) {
+        mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
+        apr_hash_index_t *hi;
+        if (sc == NULL || sc->policies == NULL)
+            continue;
+        for (hi = apr_hash_first(p, sc->policies); hi; hi = apr_hash_next(hi)) {
+            const mg_mod_policy_t *mp = apr_hash_this_val(hi);
+            revfile_t *rf;
+            if (mp->policy == NULL || mp->policy->tokens.revocation_file == NULL ||
+                apr_hash_get(revfiles, &mp->policy, sizeof(mp->policy)) != NULL)
+                continue;
+            rf = apr_pcalloc(p, sizeof(*rf));
+            rf->policy = mp->policy;
+            rf->parent = p;
+            if (apr_thread_mutex_create(&rf->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
+                continue; /* no entry: the load-time list keeps applying */
+            apr_hash_set(revfiles, &rf->policy, sizeof(rf->policy), rf);
+        }
+    }
+}
+
+/* Under rf->lock: read the file again when it changed. A file that cannot
+ * be read keeps the last list (an outage of every link with an id would be
+ * worse than a late revocation) and says so in the error log. */
+static void revfile_refresh(revfile_t *rf, request_rec *r)
+{
+    const char *path = rf->policy->tokens.revocation_file, *why = NULL;
+    apr_finfo_t fi;
+    apr_pool_t *np;
+    apr_hash_t *set;
+    apr_status_t rv;
+
+    rf->checked = r->request_time;
+    rv = apr_stat(&fi, path, APR_FINFO_MTIME | APR_FINFO_SIZE, r->pool);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      "media-guard: revocation file %s cannot be read; keeping the ids read "
+                      "before",
+                      path);
+        return;
+    }
+    if (rf->set != NULL && fi.mtime == rf->mtime && fi.size == rf->size)
+        return;
+    if (apr_pool_create(&np, rf->parent) != APR_SUCCESS)
+        return;
+    set = apr_hash_make(np);
+    if (mg_token_revocations_load(np, path, set, &why) != MG_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "media-guard: revocation file %s: %s; keeping the ids read before", path,
+                      why);
+        apr_pool_destroy(np);
+        return;
+    }
+    if (rf->pool != NULL)
+        apr_pool_destroy(rf->pool); /* nobody reads it: lookups hold the lock */
+    rf->pool = np;
+    rf->set = set;
+    rf->mtime = fi.mtime;
+    rf->size = fi.size;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard: revocation file %s: %u id(s)", path,
+                  apr_hash_count(set));
+}
+
+/* Is `id` in the policy's revocation file as it is now? */
+static int revoked_now(request_rec *r, const mg_policy_t *policy, const char *id)
+{
+    revfile_t *rf = revfiles ? apr_hash_get(revfiles, &policy, sizeof(policy)) : NULL;
+    int hit;
+
+    if (rf == NULL || apr_thread_mutex_lock(rf->lock) != APR_SUCCESS)
+        return 0;
+    if (rf->checked == 0 || r->request_time - rf->checked >= policy->tokens.revocation_refresh)
+        revfile_refresh(rf, r);
+    hit = rf->set != NULL && apr_hash_get(rf->set, id, APR_HASH_KEY_STRING) != NULL;
+    apr_thread_mutex_unlock(rf->lock);
+    return hit;
 }
 
 void mg_mod_once_register(apr_pool_t *p)
@@ -270,9 +382,21 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     mg_ip_t client;
     once_result_t res;
 
-    if (d->outcome != MG_OUTCOME_ALLOW || d->token_uses <= 0)
+    if (d->outcome != MG_OUTCOME_ALLOW || d->token_id == NULL)
         return;
-    if (d->token_kid == NULL || d->token_id == NULL) {
+    if (m->mp->policy != NULL && m->mp->policy->tokens.revocation_file != NULL &&
+        revoked_now(r, m->mp->policy, d->token_id)) {
+        d->outcome = MG_OUTCOME_DENY;
+        d->access = MG_ACCESS_NONE;
+        d->download = 0;
+        d->reason = MG_R_TOKEN_REVOKED;
+        d->status = HTTP_FORBIDDEN;
+        d->detail = "the token id is revoked (tokens.revocation_file)";
+        return;
+    }
+    if (d->token_uses <= 0)
+        return;
+    if (d->token_kid == NULL) {
         why = "a token limited in uses without a key id or token id";
         res = ONCE_ERROR;
     } else if (once.provider == NULL) {

@@ -5,6 +5,7 @@ are simulated with mod_remoteip trusting 127.0.0.1 and X-Forwarded-For."""
 
 import concurrent.futures
 import re
+import time
 
 import pytest
 
@@ -44,8 +45,10 @@ CONF = "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)\n" + CONF_REMOTEIP
 FILES = {"media/film.mp4": MP4, "media/a.jpg": JPEG}
 
 
-def policy(revoked_ids=(), kold_revoked=False):
+def policy(revoked_ids=(), kold_revoked=False, revocation_file=None):
     ids = ("  revoked_ids: [" + ", ".join(revoked_ids) + "]\n") if revoked_ids else ""
+    if revocation_file:
+        ids += f"  revocation_file: {revocation_file}\n  revocation_refresh: 1s\n"
     return POLICY.format(revoked_ids=ids,
                          kold_revoked="    revoked: true\n" if kold_revoked else "")
 
@@ -219,6 +222,49 @@ def test_revoked_id_and_revoked_key_are_token_revoked_after_graceful(apache_fact
         r = get(s, old, "198.51.100.1")
         assert r.status_code == 403 and reason(r) == "token-revoked"
         assert get(s, good, "198.51.100.1").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_revocation_file_takes_effect_without_a_reload(apache_factory, sign):
+    s = apache_factory("once-revfile", CONF, policies={"once.yaml": policy(
+        revocation_file="revoked.txt")}, files=FILES,
+        extra_modules=["remoteip", "socache_shmcb"], start=False)
+    kd = s.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
+        (kd / fname).write_text(text)
+        (kd / fname).chmod(0o600)
+    revfile = s.policy_dir / "revoked.txt"
+    revfile.write_text("# revoked at start\nearly-1\n")
+    s.start()
+    try:
+        early = sign("/media/a.jpg", "--id", "early-1")
+        late = sign("/media/a.jpg", "--id", "late-2")
+        once = sign("/media/a.jpg", "--once")
+        r = get(s, early, "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-revoked"
+        assert get(s, late, "198.51.100.1").status_code == 200
+        assert get(s, once, "198.51.100.1").status_code == 200
+        once_id = re.search(r"mg_id=([A-Za-z0-9_-]+)", once).group(1)
+        revfile.write_text(f"early-1\nlate-2\n{once_id}\n")
+        deadline = time.time() + 10
+        while time.time() < deadline and reason(get(s, late, "198.51.100.1")) != "token-revoked":
+            time.sleep(0.3)
+        # every child picks it up within revocation_refresh: no reload
+        for _ in range(10):
+            r = get(s, late, "198.51.100.1")
+            assert r.status_code == 403 and reason(r) == "token-revoked"
+            r = get(s, once, "198.51.100.1")
+            assert r.status_code == 403 and reason(r) == "token-revoked"
+        # a broken file keeps the list read before, and says so
+        mark = s.mark()
+        revfile.write_text("late-2\nnot an id\n")
+        time.sleep(1.5)
+        for _ in range(5):
+            assert reason(get(s, late, "198.51.100.1")) == "token-revoked"
+            assert reason(get(s, early, "198.51.100.1")) == "token-revoked"
+        assert "line 2 is not a token id" in s.error_log_since(mark)
     finally:
         s.stop()
 

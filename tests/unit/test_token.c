@@ -823,11 +823,22 @@ START_TEST(test_key_text_formats_are_checked)
 }
 END_TEST
 
+/* Removes the directory load_policy_text made, with its key files. */
+static apr_status_t remove_key_dir(void *data)
+{
+    const char *dir = data;
+    unlink(apr_pstrcat(mg_test_pool, dir, "/new.key", NULL));
+    unlink(apr_pstrcat(mg_test_pool, dir, "/old.key", NULL));
+    rmdir(dir);
+    return APR_SUCCESS;
+}
+
 /* A policy text with `keys:` pointing at key files in a fresh directory. */
 static mg_status_t load_policy_text(const char *yaml, mg_policy_t **p, mg_diags_t **ds)
 {
     char *dir = apr_pstrdup(mg_test_pool, "/tmp/mg-test-revoke-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
+    apr_pool_cleanup_register(mg_test_pool, dir, remove_key_dir, apr_pool_cleanup_null);
     const char *names[] = {"/new.key", "/old.key"}, *texts[] = {K_SHA256, K_OTHER};
     for (int i = 0; i < 2; i++) {
         const char *path = apr_pstrcat(mg_test_pool, dir, names[i], NULL);
@@ -886,6 +897,74 @@ START_TEST(test_policy_revocations_load_refuse_tokens_and_are_emitted)
         const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
         ck_assert_msg(d->line == bad_line[i], "case %zu: %s", i, mg_diag_format(mg_test_pool, d));
     }
+}
+END_TEST
+
+START_TEST(test_revocation_file_lines_are_ids_comments_or_blank)
+{
+    apr_hash_t *set = apr_hash_make(mg_test_pool);
+    const char *why = NULL;
+    static const char good[] =
+        "# revoked 2026-03\nleak-1\r\n\n   spaced_2  \n\t# indented comment\nlast";
+    ck_assert_int_eq(mg_token_revocations_parse(mg_test_pool, good, strlen(good), set, &why),
+                     MG_OK);
+    ck_assert_int_eq(apr_hash_count(set), 3);
+    ck_assert_ptr_nonnull(apr_hash_get(set, "leak-1", APR_HASH_KEY_STRING));
+    ck_assert_ptr_nonnull(apr_hash_get(set, "spaced_2", APR_HASH_KEY_STRING));
+    ck_assert_ptr_nonnull(apr_hash_get(set, "last", APR_HASH_KEY_STRING));
+    static const char bad[] = "ok-1\n\nnot an id\n";
+    ck_assert_int_eq(mg_token_revocations_parse(mg_test_pool, bad, strlen(bad), set, &why),
+                     MG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "line 3"));
+    ck_assert_int_eq(mg_token_revocations_load(mg_test_pool, "/nonexistent/revoked.txt", set, &why),
+                     MG_EIO);
+}
+END_TEST
+
+START_TEST(test_policy_revocation_file_is_read_at_load)
+{
+    char dir[] = "/tmp/mg-test-revfile-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *path = apr_pstrcat(mg_test_pool, dir, "/revoked.txt", NULL);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("# ids\nfrom-file\n", f);
+    fclose(f);
+    const char *yaml = apr_psprintf(mg_test_pool,
+                                    "version: 1\n"
+                                    "keys:\n"
+                                    "  - {id: new, file: new.key, sign: true}\n"
+                                    "tokens:\n"
+                                    "  revoked_ids: [from-list]\n"
+                                    "  revocation_file: %s\n"
+                                    "  revocation_refresh: 2s\n"
+                                    "rules: []\n",
+                                    path);
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds;
+    ck_assert_int_eq(load_policy_text(yaml, &p, &ds), MG_OK);
+    ck_assert_str_eq(p->tokens.revocation_file, path);
+    ck_assert_int_eq(p->tokens.revocation_refresh, apr_time_from_sec(2));
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    const mg_key_t *k = mg_keys_signing(p);
+    const char *ids[] = {"from-file", "from-list", "neither"};
+    const mg_reason_t want[] = {MG_R_TOKEN_REVOKED, MG_R_TOKEN_REVOKED, MG_R_ALLOWED};
+    for (int i = 0; i < 3; i++) {
+        c.id = ids[i];
+        ASSERT_REASON(check(p, sign(k, "/photos/a.jpg", &c), NOW, NULL, NULL, &out), want[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(mg_policy_emit(mg_test_pool, p), "  revocation_file: "));
+    /* a bad line or a missing file is an error at the policy's key */
+    f = fopen(path, "w");
+    fputs("ok\nbad id\n", f);
+    fclose(f);
+    ck_assert_int_eq(load_policy_text(yaml, &p, &ds), MG_EINVAL);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_int_eq(d->line, 6);
+    ck_assert_ptr_nonnull(strstr(d->msg, "line 2"));
+    unlink(path);
+    ck_assert_int_eq(load_policy_text(yaml, &p, &ds), MG_EINVAL);
+    rmdir(dir);
 }
 END_TEST
 
@@ -1181,6 +1260,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
     tcase_add_test(tc, test_policy_revocations_load_refuse_tokens_and_are_emitted);
+    tcase_add_test(tc, test_revocation_file_lines_are_ids_comments_or_blank);
+    tcase_add_test(tc, test_policy_revocation_file_is_read_at_load);
     tcase_add_test(tc, test_key_file_that_is_a_fifo_is_refused_without_blocking);
     tcase_add_test(tc, test_short_secret_message_names_the_sizes);
     tcase_add_test(tc, test_generated_keys_load_and_sign);
