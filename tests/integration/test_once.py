@@ -1,13 +1,19 @@
 """One-time and N-use links (mg_id/mg_uses, docs/token-spec.md) and revocation
 against a real Apache: uses are counted per distinct client address in a
 shmcb socache shared by all processes (MediaGuardOnceCache); distinct clients
-are simulated with mod_remoteip trusting 127.0.0.1 and X-Forwarded-For."""
+are simulated with mod_remoteip trusting 127.0.0.1 and X-Forwarded-For. Two
+servers sharing a memcached run where memcached is installed."""
 
 import concurrent.futures
 import re
+import shutil
+import socket
+import subprocess
 import time
 
 import pytest
+
+from conftest import free_port
 
 MP4 = bytes(range(256)) * 64
 JPEG = b"\xff\xd8\xff\xe0 one-time picture" * 8
@@ -267,6 +273,58 @@ def test_revocation_file_takes_effect_without_a_reload(apache_factory, sign):
         assert "line 2 is not a token id" in s.error_log_since(mark)
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def memcached():
+    """A private memcached on a free port (skipped where memcached is not installed)."""
+    exe = shutil.which("memcached")
+    if exe is None:
+        pytest.skip("memcached is not installed")
+    port = free_port()
+    proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16",
+                             "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def test_two_servers_sharing_memcache_count_one_set_of_uses(apache_factory, sign, memcached):
+    conf = f"MediaGuardOnceCache memcache:{memcached}\n" + CONF_REMOTEIP
+    servers = []
+    try:
+        for name in ("once-mc-a", "once-mc-b"):
+            s = apache_factory(name, conf, policies={"once.yaml": policy()}, files=FILES,
+                               extra_modules=["remoteip", "socache_memcache"], start=False)
+            kd = s.policy_dir / "keys"
+            kd.mkdir(parents=True, exist_ok=True)
+            for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
+                (kd / fname).write_text(text)
+                (kd / fname).chmod(0o600)
+            s.start()
+            servers.append(s)
+        a, b = servers
+        url = sign("/media/film.mp4", "--uses", "2")
+        assert get(a, url, "198.51.100.1").status_code == 200
+        # the same client on the other server: already a claimant
+        assert get(b, url, "198.51.100.1", headers={"Range": "bytes=0-9"}).status_code == 206
+        assert get(b, url, "198.51.100.2").status_code == 200
+        r = get(a, url, "198.51.100.3")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        r = get(b, url, "198.51.100.3")
+        assert r.status_code == 403 and reason(r) == "token-used"
+    finally:
+        for s in servers:
+            s.stop()
 
 
 def test_configtest_refuses_an_unknown_cache_provider(apache_factory):
