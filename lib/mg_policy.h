@@ -48,7 +48,7 @@ typedef struct mg_user_roles {
 
 /* ---- media classes ------------------------------------------------------ */
 /* Class ids are indexes into policy->classes; built-ins first (image, video,
- * stream, media), then user-defined. A rule's class filter is a bitset. */
+ * stream, media, audio), then user-defined. A rule's class filter is a bitset. */
 #define MG_MAX_CLASSES 64
 typedef uint64_t mg_classset_t;
 typedef struct mg_class {
@@ -58,13 +58,14 @@ typedef struct mg_class {
     mg_pos_t pos;
 } mg_class_t;
 
-/* Built-in classes (mg_classes.c), always policy->classes[0..3] in this
- * order; `media` lists the union of image and video extensions. */
+/* Built-in classes (mg_classes.c), always policy->classes[0..4] in this
+ * order; `media` lists the union of image, video and audio extensions. */
 #define MG_CLASS_IMAGE 0
 #define MG_CLASS_VIDEO 1
 #define MG_CLASS_STREAM 2
 #define MG_CLASS_MEDIA 3
-#define MG_N_BUILTIN_CLASSES 4
+#define MG_CLASS_AUDIO 4
+#define MG_N_BUILTIN_CLASSES 5
 /* Append the built-in classes to `classes` (an array of mg_class_t). */
 void mg_classes_add_builtin(apr_pool_t *pool, apr_array_header_t *classes);
 /* Index of a built-in class name ("image" -> MG_CLASS_IMAGE), or -1. */

@@ -735,6 +735,89 @@ static void check_identical(apr_pool_t *pool, const mg_policy_t *policy, entry_t
 }
 
 /* ------------------------------------------------------------------ */
+/* Class gaps                                                          */
+/* ------------------------------------------------------------------ */
+
+static const char *pattern_key(apr_pool_t *pool, const seg_t *segs, int n, int is_glob);
+
+/* The highest level `anonymous` gets from a rule on its own (no token, no
+ * role); a rule that requires a token grants anonymous visitors nothing. */
+static mg_access_t anonymous_level(const mg_rule_t *r)
+{
+    mg_access_t lvl = MG_ACCESS_NONE;
+    if (r->token == MG_TOKEN_REQUIRED)
+        return MG_ACCESS_NONE;
+    for (int i = 0; r->access && i < r->access->nelts; i++) {
+        const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
+        if (a->role == MG_ROLE_ANONYMOUS && a->access > lvl)
+            lvl = a->access;
+    }
+    return lvl;
+}
+
+/* A rule that lets anyone view: anonymous access and no condition on who
+ * asks (address, country, time). Hotlink and transformation checks do not
+ * make a file secret, so they do not count. */
+static int open_to_anyone(const mg_rule_t *r)
+{
+    return anonymous_level(r) >= MG_ACCESS_VIEW && r->ip_allow == NULL &&
+           (r->country_allow == NULL || r->country_allow->nelts == 0) &&
+           (r->time == NULL || r->time->nelts == 0);
+}
+
+/* Does r own `path` for some extension of its classes? */
+static int owns_some_class(const mg_policy_t *policy, const mg_rule_t *r, const char *path,
+                           unsigned m)
+{
+    const compiled_t *c = policy->compiled;
+    for (size_t i = 0; i <= c->ext_mask; i++)
+        if (c->ext_tab[i].ext != NULL && (c->ext_tab[i].set & r->classes) != 0 &&
+            mg_policy_match(policy, path, c->ext_tab[i].set, m) == r)
+            return 1;
+    return 0;
+}
+
+/* A rule with `classes` decides only the files of those classes; every other
+ * file under its path (an HLS key, subtitles, an extensionless file, the
+ * directory URL) belongs to the next rule or to `default`. Warn when the
+ * class rule keeps anonymous visitors out but that fallback lets anyone in.
+ * Deliberately narrow, so that it never fires on a safe policy: prefix
+ * patterns only (a glob names files, not a directory), and the fallback is
+ * found with the real matcher on a path with no extension under the pattern,
+ * which no class rule can own. */
+static void check_class_gaps(const mg_policy_t *policy, entry_t **all, int nall, mg_diags_t *diags)
+{
+    const char *file = diag_file(policy);
+
+    for (int j = 0; j < nall; j++) {
+        const entry_t *e = all[j];
+        const mg_rule_t *r = e->rule, *fb, *method_rule = NULL;
+        unsigned m;
+        if (r->classes == 0 || e->is_glob || open_to_anyone(r))
+            continue;
+        m = (r->methods & MG_M_GET) ? MG_M_GET : (r->methods & (0u - r->methods));
+        if (m == 0)
+            continue;
+        /* the canonical form of the pattern's directory, plus one segment */
+        const char *dir = pattern_key(policy->pool, e->segs, e->nsegs, 0) + 1;
+        const char *probe = apr_pstrcat(policy->pool, dir, "/mg-class-gap-probe", NULL);
+        if (!owns_some_class(policy, r, probe, m))
+            continue; /* a dead path (shadowed-rule says so): no gap of its own */
+        fb = mg_policy_match_ex(policy, probe, 0, m, NULL, &method_rule);
+        if (fb != NULL ? !open_to_anyone(fb)
+                       : (policy->deflt != MG_DEFAULT_ALLOW || method_rule != NULL))
+            continue;
+        mg_diag_add(diags, MG_SEV_WARNING, file, e->pat->pos.line, e->pat->pos.col, "class-gap",
+                    "rule '%s' protects only files of its classes under %s/; other files there "
+                    "(HLS keys, subtitles, other formats, directory listings) fall to %s%s%s, "
+                    "which lets anyone %s them; add a rule without classes for that path that "
+                    "denies them (or drop the classes)",
+                    r->id, dir, fb ? "rule '" : "default: allow", fb ? fb->id : "", fb ? "'" : "",
+                    fb && anonymous_level(fb) < MG_ACCESS_DOWNLOAD ? "view" : "download");
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Compile                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -813,7 +896,9 @@ mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags)
     finish_nodes(pool, c->root);
     policy->compiled = c;
 
-    if (diags != NULL && nrules > 0)
+    if (diags != NULL && nrules > 0) {
         check_identical(pool, policy, (entry_t **)all->elts, all->nelts, diags);
+        check_class_gaps(policy, (entry_t **)all->elts, all->nelts, diags);
+    }
     return st;
 }

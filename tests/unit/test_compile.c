@@ -75,6 +75,7 @@ static mg_rule_t *add_rule(mg_policy_t *p, const char *id, const char *paths, mg
 #define VID ((mg_classset_t)1 << MG_CLASS_VIDEO)
 #define STREAM ((mg_classset_t)1 << MG_CLASS_STREAM)
 #define MEDIA ((mg_classset_t)1 << MG_CLASS_MEDIA)
+#define AUDIO ((mg_classset_t)1 << MG_CLASS_AUDIO)
 #define GH (MG_M_GET | MG_M_HEAD)
 
 static mg_diags_t *compile_ok(mg_policy_t *p)
@@ -138,6 +139,34 @@ START_TEST(test_class_of_ext_is_case_insensitive_and_includes_user_classes)
     ck_assert_uint_eq(mg_class_of_ext(p, "txt"), 0);
     ck_assert_uint_eq(mg_class_of_ext(p, ""), 0);
     ck_assert_uint_eq(mg_class_of_ext(p, "jpgx"), 0);
+}
+END_TEST
+
+START_TEST(test_built_in_classes_cover_audio_subtitles_and_newer_formats)
+{
+    mg_policy_t *p = mk_policy();
+    compile_ok(p);
+    static const char *const audio[] = {"aac", "mp3",  "m4a", "wav", "flac", "ogg",
+                                        "oga", "opus", "ac3", "ec3", NULL};
+    for (const char *const *e = audio; *e; e++)
+        ck_assert_msg((mg_class_of_ext(p, *e) & (AUDIO | MEDIA)) == (AUDIO | MEDIA) &&
+                          (mg_class_of_ext(p, *e) & (IMG | VID)) == 0,
+                      "%s", *e);
+    ck_assert_uint_eq(mg_class_of_ext(p, "AAC"), AUDIO | STREAM | MEDIA);
+    ck_assert_uint_eq(mg_class_of_ext(p, "cmfa"), AUDIO | STREAM | MEDIA);
+    ck_assert_uint_eq(mg_class_of_ext(p, "cmfv"), VID | STREAM | MEDIA);
+    ck_assert_uint_eq(mg_class_of_ext(p, "vtt"), VID | STREAM | MEDIA);
+    ck_assert_uint_eq(mg_class_of_ext(p, "webvtt"), VID | STREAM | MEDIA);
+    ck_assert_uint_eq(mg_class_of_ext(p, "srt"), VID | MEDIA);
+    static const char *const video[] = {"mpg", "mpeg", "3gp", "3g2", "ogv", "m2ts", "mts", NULL};
+    for (const char *const *e = video; *e; e++)
+        ck_assert_msg(mg_class_of_ext(p, *e) == (VID | MEDIA), "%s", *e);
+    static const char *const image[] = {"jxl", "dng", "nef", "orf", "rw2", NULL};
+    for (const char *const *e = image; *e; e++)
+        ck_assert_msg(mg_class_of_ext(p, *e) == (IMG | MEDIA), "%s", *e);
+    /* HLS key files have no fixed extension: not a class (see class-gap) */
+    ck_assert_uint_eq(mg_class_of_ext(p, "key"), 0);
+    ck_assert_uint_eq(mg_class_of_ext(p, "bin"), 0);
 }
 END_TEST
 
@@ -524,6 +553,106 @@ START_TEST(test_ten_thousand_rules_match_like_linear_reference)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* class-gap: a class rule stricter than what owns its other files      */
+/* ------------------------------------------------------------------ */
+
+static void set_token_required(mg_rule_t *r)
+{
+    r->token = MG_TOKEN_REQUIRED;
+    r->access = NULL;
+}
+
+START_TEST(test_class_rule_under_an_anonymous_parent_rule_warns_class_gap)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "site", "/", 0, GH, MG_ACCESS_VIEW);
+    set_token_required(add_rule(p, "courses", "/courses/", MEDIA, GH, MG_ACCESS_NONE));
+    mg_diags_t *ds = compile_ok(p);
+    /* at the pattern (line 21), naming both rules and the path */
+    ck_assert_int_eq(count_code(ds, "class-gap", 21), 1);
+    ck_assert_int_eq(count_code(ds, "class-gap", 0), 1);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_ptr_nonnull(strstr(d->msg, "rule 'courses'"));
+    ck_assert_ptr_nonnull(strstr(d->msg, "under /courses/"));
+    ck_assert_ptr_nonnull(strstr(d->msg, "rule 'site'"));
+}
+END_TEST
+
+START_TEST(test_class_rule_under_default_allow_warns_class_gap)
+{
+    mg_policy_t *p = mk_policy();
+    p->deflt = MG_DEFAULT_ALLOW;
+    add_rule(p, "private", "/private", IMG, GH, MG_ACCESS_NONE);
+    mg_diags_t *ds = compile_ok(p);
+    ck_assert_int_eq(count_code(ds, "class-gap", 11), 1);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_ptr_nonnull(strstr(d->msg, "default: allow"));
+    ck_assert_ptr_nonnull(strstr(d->msg, "under /private/"));
+}
+END_TEST
+
+START_TEST(test_sibling_rule_without_classes_closes_the_class_gap)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "site", "/", 0, GH, MG_ACCESS_VIEW);
+    set_token_required(add_rule(p, "courses", "/courses/", MEDIA, GH, MG_ACCESS_NONE));
+    add_rule(p, "courses-rest", "/courses/", 0, GH, MG_ACCESS_NONE);
+    mg_diags_t *ds = compile_ok(p);
+    ck_assert_int_eq(count_code(ds, "class-gap", 0), 0);
+}
+END_TEST
+
+START_TEST(test_no_class_gap_when_the_fallback_is_not_open_to_anyone)
+{
+    /* default deny and no parent rule */
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "members", "/members/", IMG, GH, MG_ACCESS_NONE);
+    ck_assert_int_eq(count_code(compile_ok(p), "class-gap", 0), 0);
+    /* a parent that wants a token, or limits by address */
+    p = mk_policy();
+    set_token_required(add_rule(p, "all", "/", 0, GH, MG_ACCESS_NONE));
+    add_rule(p, "members", "/members/", IMG, GH, MG_ACCESS_NONE);
+    mg_rule_t *office = add_rule(p, "office", "/office/", 0, GH, MG_ACCESS_VIEW);
+    office->ip_allow = apr_pcalloc(mg_test_pool, sizeof(mg_ipset_t));
+    add_rule(p, "office-img", "/office/img/", IMG, GH, MG_ACCESS_NONE);
+    ck_assert_int_eq(count_code(compile_ok(p), "class-gap", 0), 0);
+    /* default allow, but the class-less parent path is protected for GET */
+    p = mk_policy();
+    p->deflt = MG_DEFAULT_ALLOW;
+    add_rule(p, "posts", "/x/", 0, MG_M_POST, MG_ACCESS_NONE);
+    add_rule(p, "x-img", "/x/", IMG, GH, MG_ACCESS_NONE);
+    ck_assert_int_eq(count_code(compile_ok(p), "class-gap", 0), 0);
+}
+END_TEST
+
+START_TEST(test_no_class_gap_when_the_class_rule_is_itself_open_or_a_glob)
+{
+    mg_policy_t *p = mk_policy();
+    p->deflt = MG_DEFAULT_ALLOW;
+    add_rule(p, "site", "/", 0, GH, MG_ACCESS_VIEW);
+    /* as open as the fallback: nothing is exposed by the gap */
+    add_rule(p, "thumbs", "/thumbs/", IMG, GH, MG_ACCESS_VIEW);
+    /* a glob names files, not a directory with companions */
+    add_rule(p, "masters", "/v/*/master.*", VID, GH, MG_ACCESS_NONE);
+    ck_assert_int_eq(count_code(compile_ok(p), "class-gap", 0), 0);
+}
+END_TEST
+
+START_TEST(test_class_gap_is_reported_per_path_of_the_rule)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "site", "/", 0, GH, MG_ACCESS_VIEW);
+    add_rule(p, "closed", "/closed/", 0, GH, MG_ACCESS_NONE);
+    add_rule(p, "media", "/a/|/closed/media/|/b/", MEDIA, GH, MG_ACCESS_NONE);
+    mg_diags_t *ds = compile_ok(p);
+    ck_assert_int_eq(count_code(ds, "class-gap", 31), 1);
+    ck_assert_int_eq(count_code(ds, "class-gap", 32), 0); /* under rule 'closed' */
+    ck_assert_int_eq(count_code(ds, "class-gap", 33), 1);
+    ck_assert_int_eq(count_code(ds, "class-gap", 0), 2);
+}
+END_TEST
+
 static Suite *compile_suite(void)
 {
     Suite *s = suite_create("compile");
@@ -531,6 +660,7 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_method_bits_are_case_sensitive_and_unknown_is_other);
     tcase_add_test(tc, test_class_of_ext_is_case_insensitive_and_includes_user_classes);
+    tcase_add_test(tc, test_built_in_classes_cover_audio_subtitles_and_newer_formats);
     tcase_add_test(tc, test_prefix_matches_whole_segments_only);
     tcase_add_test(tc, test_deeper_literal_prefix_beats_shallower_glob);
     tcase_add_test(tc, test_at_equal_depth_glob_beats_prefix_then_classes_then_file_order);
@@ -549,6 +679,12 @@ static Suite *compile_suite(void)
     tcase_add_test(tw, test_different_globs_are_not_identical_patterns);
     tcase_add_test(tw, test_partly_shadowed_rule_names_the_dead_path);
     tcase_add_test(tw, test_dead_rule_is_not_reported_as_overlapping);
+    tcase_add_test(tw, test_class_rule_under_an_anonymous_parent_rule_warns_class_gap);
+    tcase_add_test(tw, test_class_rule_under_default_allow_warns_class_gap);
+    tcase_add_test(tw, test_sibling_rule_without_classes_closes_the_class_gap);
+    tcase_add_test(tw, test_no_class_gap_when_the_fallback_is_not_open_to_anyone);
+    tcase_add_test(tw, test_no_class_gap_when_the_class_rule_is_itself_open_or_a_glob);
+    tcase_add_test(tw, test_class_gap_is_reported_per_path_of_the_rule);
     suite_add_tcase(s, tw);
 
     TCase *tb = tcase_create("scale");

@@ -348,11 +348,13 @@ END_TEST
 
 START_TEST(test_more_than_64_classes_is_refused_built_ins_included)
 {
+    /* one user class more than the built-ins leave room for */
+    const int n = MG_MAX_CLASSES - MG_N_BUILTIN_CLASSES + 1;
     char *yaml = "version: 1\nrules: []\nclasses:\n";
-    for (int i = 0; i < 61; i++)
+    for (int i = 0; i < n; i++)
         yaml = apr_psprintf(mg_test_pool, "%s  c%d: [x%d]\n", yaml, i, i);
     ck_assert_ptr_null(load(yaml));
-    ck_diag(3 + 61, 3, "too-many-classes");
+    ck_diag(3 + n, 3, "too-many-classes");
     ck_assert_int_eq(ds->errors, 1);
 }
 END_TEST
@@ -442,19 +444,20 @@ START_TEST(test_built_in_classes_come_first_then_user_classes)
     mg_policy_t *p = load_ok("version: 1\nclasses:\n  raw-photo: [arw, cr2]\nrules:\n"
                              "  - id: a\n    path: /\n    classes: [media, raw-photo]\n"
                              "    access: {anonymous: view}\n");
-    static const char *const names[] = {"image", "video", "stream", "media", "raw-photo"};
-    ck_assert_int_eq(p->classes->nelts, 5);
-    for (int i = 0; i < 5; i++) {
+    static const char *const names[] = {"image", "video", "stream", "media", "audio", "raw-photo"};
+    ck_assert_int_eq(p->classes->nelts, 6);
+    for (int i = 0; i < 6; i++) {
         const mg_class_t *c = &APR_ARRAY_IDX(p->classes, i, mg_class_t);
         ck_assert_str_eq(c->name, names[i]);
-        ck_assert_int_eq(c->builtin, i < 4);
+        ck_assert_int_eq(c->builtin, i < MG_N_BUILTIN_CLASSES);
     }
     const mg_class_t *media = &APR_ARRAY_IDX(p->classes, MG_CLASS_MEDIA, mg_class_t);
     const mg_class_t *img = &APR_ARRAY_IDX(p->classes, MG_CLASS_IMAGE, mg_class_t);
     const mg_class_t *vid = &APR_ARRAY_IDX(p->classes, MG_CLASS_VIDEO, mg_class_t);
-    ck_assert_int_eq(media->exts->nelts, img->exts->nelts + vid->exts->nelts);
+    const mg_class_t *aud = &APR_ARRAY_IDX(p->classes, MG_CLASS_AUDIO, mg_class_t);
+    ck_assert_int_eq(media->exts->nelts, img->exts->nelts + vid->exts->nelts + aud->exts->nelts);
     ck_assert_int_eq(APR_ARRAY_IDX(p->rules, 0, mg_rule_t).classes,
-                     (1u << MG_CLASS_MEDIA) | (1u << 4));
+                     (1u << MG_CLASS_MEDIA) | (1u << 5));
 }
 END_TEST
 
