@@ -601,7 +601,6 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         else
             split_target(r->pool, r->unparsed_uri, &raw_path, &query);
         evaluate(r, mp, m, raw_path, query);
-        mg_mod_once_apply(r, m);
         m->next = rq->memos;
         rq->memos = m;
         fresh = 1;
@@ -616,6 +615,9 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         return m->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
     }
     if (!m->mapped) {
+        /* a use of a one-time link is spent only where a grant can count
+         * (not under a negation), once per request */
+        mg_mod_once_apply(r, m);
         m->result = map_decision(r, rq, m, &why);
         m->mapped = 1;
         record(r, m, why, 0);
