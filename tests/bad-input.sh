@@ -261,8 +261,13 @@ check "sign with a missing key file" "2" "no such file|cannot read" \
     "$MGCTL" sign --key-file "$K/missing.key" --key-id k1 --ttl 1h /a.jpg
 check "sign with a garbage key file" "2" "key" \
     "$MGCTL" sign --key-file "$K/garbage.key" --key-id k1 --ttl 1h /a.jpg
-check "keygen into a missing directory" "2" "no such file|cannot|directory" \
-    "$MGCTL" keygen --id k9 --out "$TMP/no/such/dir"
+: >"$TMP/a-file"
+check "keygen into a path below a regular file" "1 2" "not a directory|cannot|exist" \
+    "$MGCTL" keygen --id k9 --out "$TMP/a-file/sub"
+mkdir -p "$TMP/kg"
+"$MGCTL" keygen --id k8 --out "$TMP/kg" >/dev/null 2>&1
+check "keygen never overwrites a key file" "1 2" "exist|overwrit|refus" \
+    "$MGCTL" keygen --id k8 --out "$TMP/kg"
 check "keygen with an invalid key id" "1 2" "id" "$MGCTL" keygen --id '../../etc/x' --out "$TMP"
 
 # ---------------------------------------------------------------- URLs and streams
