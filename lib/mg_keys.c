@@ -636,7 +636,7 @@ const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
 /* HMAC-SHA256 (every link by default) from the pre-keyed states: a struct
  * copy on the stack, no allocation, no lock, nothing shared written. Through
  * EVP_MAC the same MAC cost ~2,300 more instructions (provider dispatch, an
- * EVP_MD_CTX_copy_ex that frees and mallocs, parameter lookups): 1.8 times
+ * EVP_MD_CTX_copy_ex that frees and mallocs, parameter lookups): 1.7 times
  * the CPU time of `mgctl sign`, a tenth of a decision (bench/RESULTS.md).
  * The block functions are libcrypto's own (SHA-NI where the CPU has it) but
  * not the FIPS provider's: a FIPS build would send this back to EVP_MAC.
