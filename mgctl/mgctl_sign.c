@@ -184,6 +184,23 @@ static mg_status_t link_signer(apr_pool_t *pool, const mg_token_signer_t *shared
     return st;
 }
 
+/* A line or argument that cannot be signed: a message on stderr, an empty
+ * line (or a JSON error object) in its place so outputs stay line-aligned. */
+static int refuse_one(apr_pool_t *pool, const sign_opts_t *o, const char *url, long lineno,
+                      const char *why)
+{
+    if (lineno > 0)
+        fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
+    else
+        fprintf(stderr, "mgctl sign: %s: %s\n", url, why);
+    if (o->format == MGCTL_FMT_JSON)
+        printf("{\"input\":%s,\"error\":%s}\n", mgctl_json_str(pool, url),
+               mgctl_json_str(pool, why));
+    else
+        putchar('\n');
+    return 1;
+}
+
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
 {
@@ -192,18 +209,8 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     mg_status_t st = link_signer(pool, shared, o, &signer, &why);
     if (st == MG_OK)
         st = mg_token_signer_sign(signer, pool, url, &out, &why);
-    if (st != MG_OK) {
-        if (lineno > 0)
-            fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
-        else
-            fprintf(stderr, "mgctl sign: %s: %s\n", url, why);
-        if (o->format == MGCTL_FMT_JSON)
-            printf("{\"input\":%s,\"error\":%s}\n", mgctl_json_str(pool, url),
-                   mgctl_json_str(pool, why));
-        else
-            putchar('\n');
-        return 1;
-    }
+    if (st != MG_OK)
+        return refuse_one(pool, o, url, lineno, why);
     if (o->format == MGCTL_FMT_JSON) {
         const char *sts = NULL;
         if (o->sts && mg_token_string_to_sign(pool, o->key, url, o->claims, &sts, &why) != MG_OK)
@@ -238,7 +245,13 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
                 putchar('\n');
             continue;
         }
-        failed |= sign_one(lp, signer, o, kid, exp_text, line, lineno);
+        /* getline() counts a NUL byte but the signer reads a C string: the
+         * URL would end at the NUL and a prefix of the line (another file, a
+         * directory) would be signed. Refuse the whole line instead. */
+        if (memchr(line, '\0', (size_t)n) != NULL)
+            failed |= refuse_one(lp, o, line, lineno, "NUL byte in the line");
+        else
+            failed |= sign_one(lp, signer, o, kid, exp_text, line, lineno);
         apr_pool_clear(lp);
     }
     int read_error = ferror(stdin);
