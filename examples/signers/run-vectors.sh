@@ -6,7 +6,9 @@
 #   2. sign.py, sign.js and sign.php reproduce every vector;
 #   3. all four sign a list of awkward URLs (encodings, dot segments, tr:,
 #      non-ASCII, reserved characters) and must agree byte for byte;
-#   4. all four sign 2000 generated URLs (seed MG_RANDOM_SEED, fixed by
+#   4. all four read hostile lines on stdin (NUL byte, BOM, invalid UTF-8,
+#      raw ';' in the query, CR) and sign or refuse each one alike;
+#   5. all four sign 2000 generated URLs (seed MG_RANDOM_SEED, fixed by
 #      default) and must agree on every link and on every refusal.
 # Run by `make check` (exit 77 = skipped when an interpreter is missing).
 set -u
@@ -114,8 +116,13 @@ cat >"$tmp/urls" <<'EOF'
 /a/tr:oi-logo.png,w-10,h-20:q-80/b.webp?v=3
 https://cdn.example.com/a/b.mp4?x=1
 http://[2001:db8::1]:8080/a.jpg
+/a/%EF%BB%BFb.jpg
+/a/%EF%BB%BF/c.jpg
+/a.jpg?x=%EF%BB%BFy&%EF%BB%BF=1
+/a.jpg?x=%3B&y=a%3Bb
 EOF
 exp=1798761599
+signer_args="--key-file $tmp/agree.key --key-id agree --expires $exp"
 "$MGCTL" sign --key-file "$tmp/agree.key" --key-id agree --expires "$exp" <"$tmp/urls" >"$tmp/c.out" || fail=1
 # shellcheck disable=SC2046
 set -- $(cat "$tmp/urls")
@@ -129,6 +136,40 @@ for lang in py js php; do
         echo "FAIL  mgctl and $lang differ:"
         diff "$tmp/c.out" "$tmp/$lang.out"
         fail=1
+    fi
+done
+
+echo "== all four signers refuse the same hostile lines on stdin"
+# One line each; expected: s = signed, r = refused (an empty output line).
+#   NUL byte (mgctl once signed the part before it), BOM (encoded and raw; sign.js
+#   once dropped it), invalid UTF-8 in path and query (sign.py once died, sign.js
+#   signed U+FFFD), raw ';' in the query (an origin splitting on ';' sees
+#   another query), a CR inside a line, CRs before the LF, raw é and emoji.
+printf '/v/c\000d.jpg\n/a/%%EF%%BB%%BFb.jpg\n/a/\357\273\277b.jpg\n/a.jpg?x=\357\273\277y\n' >"$tmp/hostile"
+printf '/\377.jpg\n/a.jpg?x=\377y\n/\351t\351.jpg\n/a.jpg?a=1;b=2\n/a.jpg?x=;tr=w-1\n' >>"$tmp/hostile"
+printf '/a\rb.jpg\n/crlf.jpg\r\r\n/\303\251t\303\251.jpg\n/\360\237\230\200.jpg\n/ok.jpg?a=%%3B\n' >>"$tmp/hostile"
+expect="rsssrrrrrrssss"
+for lang in c py js php; do
+    case $lang in
+    c) cmd="$MGCTL sign" ;;
+    py) cmd="$PYTHON $here/sign.py" ;;
+    js) cmd="node $here/sign.js" ;;
+    php) cmd="php $here/sign.php" ;;
+    esac
+    # shellcheck disable=SC2086
+    $cmd $signer_args <"$tmp/hostile" >"$tmp/h$lang.out" 2>"$tmp/h$lang.err"
+    rc=$?
+    got=$(sed 's/^..*$/s/; s/^$/r/' "$tmp/h$lang.out" | tr -d '\n')
+    if [ "$rc" -ne 1 ] || [ "$got" != "$expect" ]; then
+        echo "FAIL  $lang on hostile lines: exit $rc (want 1), signed/refused $got (want $expect)"
+        cat "$tmp/h$lang.err"
+        fail=1
+    elif [ "$lang" != c ] && ! cmp -s "$tmp/hc.out" "$tmp/h$lang.out"; then
+        echo "FAIL  mgctl and $lang sign hostile lines differently:"
+        diff "$tmp/hc.out" "$tmp/h$lang.out"
+        fail=1
+    else
+        echo "ok    $lang: $(printf %s "$got" | tr -cd r | wc -c) of ${#expect} hostile lines refused, exit 1"
     fi
 done
 
@@ -161,7 +202,6 @@ with open(sys.argv[1], "w", encoding="utf-8") as f:
             url += "?" + "&".join(rnd.choice(qpool) for _ in range(rnd.randint(1, 4)))
         f.write(url + "\n")
 PYEOF
-signer_args="--key-file $tmp/agree.key --key-id agree --expires $exp"
 # shellcheck disable=SC2086
 "$MGCTL" sign $signer_args <"$tmp/random" >"$tmp/rc.out" 2>/dev/null
 # shellcheck disable=SC2086

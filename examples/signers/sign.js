@@ -45,7 +45,8 @@ const b64url = (buf) => buf.toString('base64').replace(/\+/g, '-').replace(/\//g
 function pctDecode(raw, where, plusIsSpace) {
   const bytes = [];
   for (let i = 0; i < raw.length; ) {
-    const c = raw[i];
+    // one code point (a surrogate pair stays whole: half of one is not UTF-8)
+    const c = String.fromCodePoint(raw.codePointAt(i));
     if (c === '%') {
       if (!/^%[0-9A-Fa-f]{2}/.test(raw.slice(i, i + 3))) throw new TokenError('malformed percent escape in ' + where);
       bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
@@ -59,7 +60,8 @@ function pctDecode(raw, where, plusIsSpace) {
   const buf = Buffer.from(bytes);
   let text;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    // ignoreBOM: a leading U+FEFF is part of the name (the default drops it)
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
   } catch (e) {
     throw new TokenError('invalid UTF-8 in ' + where);
   }
@@ -88,6 +90,8 @@ function normalizeTr(text) {
 }
 
 function parseQuery(raw) {
+  // Like mg_canon: origins that also split on ';' would see another query.
+  if (raw && raw.includes(';')) throw new TokenError("raw ';' in query (encode it as %3B)");
   const pairs = [];
   for (const part of (raw || '').split('&')) {
     if (!part) continue;
@@ -341,12 +345,34 @@ function main(argv) {
   };
   // Like mgctl sign: URLs from the arguments or one per line on stdin; a URL
   // that cannot be signed gives an empty line, a message and exit status 1.
-  const input = urls.length ? urls : fs.readFileSync(0, 'utf8').split('\n').map((l) => l.replace(/\r$/, ''));
-  if (!urls.length && input.length && input[input.length - 1] === '') input.pop();
+  // stdin is read as bytes and each line decoded strictly: a 'utf8' read
+  // would turn invalid bytes into U+FFFD and sign that instead of refusing.
+  let input = urls;
+  if (!urls.length) {
+    const data = fs.readFileSync(0);
+    input = [];
+    for (let start = 0; start < data.length; ) {
+      let end = data.indexOf(0x0a, start);
+      if (end < 0) end = data.length;
+      let stop = end;
+      while (stop > start && data[stop - 1] === 0x0d) stop--;
+      input.push(data.subarray(start, stop));
+      start = end + 1;
+    }
+  }
   let status = 0;
   const out = [];
-  for (const url of input) {
+  for (let url of input) {
     try {
+      if (typeof url !== 'string') {
+        const bytes = url;
+        url = bytes.toString('utf8'); // for the message only
+        try {
+          url = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+        } catch (e) {
+          throw new TokenError('invalid UTF-8');
+        }
+      }
       out.push(signUrl(key, url, o));
     } catch (e) {
       if (!(e instanceof TokenError)) throw e;

@@ -85,6 +85,10 @@ function mg_normalize_tr(string $text): string
 
 function mg_parse_query(?string $raw): array
 {
+    if ($raw !== null && strpos($raw, ';') !== false) {
+        // Like mg_canon: origins that also split on ';' would see another query.
+        throw new MgTokenError("raw ';' in query (encode it as %3B)");
+    }
     $pairs = [];
     foreach (explode('&', $raw ?? '') as $part) {
         if ($part === '') {

@@ -83,7 +83,7 @@ def _pct_decode(raw, where, plus_is_space=False):
         raw = raw.replace("+", " ")
     try:
         text = unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeError:  # also a str with lone surrogates (surrogateescape input)
         raise TokenError("invalid UTF-8 in " + where)
     if _CONTROL.search(text):
         raise TokenError("control character in " + where)
@@ -110,6 +110,9 @@ def normalize_tr(text):
 
 def parse_query(raw):
     """Decoded (name, value) pairs; '&' separates, '+' is a space."""
+    if raw and ";" in raw:
+        # Like mg_canon: origins that also split on ';' would see another query.
+        raise TokenError("raw ';' in query (encode it as %3B)")
     pairs = []
     for part in (raw or "").split("&"):
         if not part:
@@ -398,8 +401,22 @@ def main(argv):
     status = 0
     # Like mgctl sign: one output line per input line; a URL that cannot be
     # signed gives an empty line, a message on stderr and exit status 1.
-    for url in a.urls or (line.rstrip("\r\n") for line in sys.stdin):
+    # stdin is read as bytes and split at LF only (text mode would also split
+    # at a lone CR and fail the whole stream on one undecodable byte).
+    for url in a.urls or (line.rstrip(b"\r\n") for line in sys.stdin.buffer):
         try:
+            if isinstance(url, bytes):
+                try:
+                    url = url.decode("utf-8")
+                except UnicodeDecodeError:
+                    url = url.decode("utf-8", "backslashreplace")
+                    raise TokenError("invalid UTF-8")
+            elif not url.isascii():
+                try:  # argv arrives with surrogateescape
+                    url.encode("utf-8")
+                except UnicodeEncodeError:
+                    url = url.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                    raise TokenError("invalid UTF-8")
             print(sign_url(key, url, a.expires, a.not_before, a.ip, a.prefix, a.access, a.id,
                            a.uses))
         except TokenError as e:
