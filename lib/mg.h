@@ -33,14 +33,13 @@ typedef struct mg_policy mg_policy_t; /* defined in mg_policy.h */
  * *out only when there is no error-severity diagnostic. Warnings (shadowed
  * rules, world-readable key files, ...) are appended too but do not fail.
  * Everything is allocated from `pool`, whose lifetime is the policy's. */
-mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path,
-                                mg_policy_t **out, mg_diags_t *diags);
+mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t **out,
+                                mg_diags_t *diags);
 
 /* Same, from a buffer; `name` is used as the file name in diagnostics and
  * `base_dir` resolves relative key-file paths (NULL: current directory). */
-mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name,
-                                  const char *base_dir, const char *buf,
-                                  size_t len, mg_policy_t **out,
+mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char *base_dir,
+                                  const char *buf, size_t len, mg_policy_t **out,
                                   mg_diags_t *diags);
 
 const char *mg_policy_name(const mg_policy_t *policy);
@@ -54,35 +53,30 @@ const char *mg_policy_digest(const mg_policy_t *policy);
 /* Where mg_request_prepare may look up identity and country sources named in
  * the policy (environment variables / notes set by other modules, request
  * headers). Return NULL when absent. `kind` is MG_LOOKUP_*. */
-typedef enum {
-    MG_LOOKUP_ENV = 1,
-    MG_LOOKUP_NOTE = 2,
-    MG_LOOKUP_HEADER = 3
-} mg_lookup_kind_t;
-typedef const char *(*mg_lookup_fn)(void *ctx, mg_lookup_kind_t kind,
-                                    const char *name);
+typedef enum { MG_LOOKUP_ENV = 1, MG_LOOKUP_NOTE = 2, MG_LOOKUP_HEADER = 3 } mg_lookup_kind_t;
+typedef const char *(*mg_lookup_fn)(void *ctx, mg_lookup_kind_t kind, const char *name);
 
 /* The request as the evaluator sees it. The caller fills the "input" part;
  * mg_request_prepare() fills the "derived" part. Strings are borrowed. */
 typedef struct mg_request {
     /* input */
-    const char *method;     /* "GET", "HEAD", ... */
-    const char *raw_path;   /* path as received, still percent-encoded, no query */
-    const char *query;      /* raw query string without '?', or NULL */
-    const char *host;       /* Host header (for same-origin checks), or NULL */
-    const char *scheme;     /* "http" or "https" */
-    const char *client_ip;  /* the client (after mod_remoteip) */
-    const char *peer_ip;    /* the TCP peer (decides whether proxy headers are trusted) */
-    const char *user;       /* authenticated user, or NULL */
+    const char *method;       /* "GET", "HEAD", ... */
+    const char *raw_path;     /* path as received, still percent-encoded, no query */
+    const char *query;        /* raw query string without '?', or NULL */
+    const char *host;         /* Host header (for same-origin checks), or NULL */
+    const char *scheme;       /* "http" or "https" */
+    const char *client_ip;    /* the client (after mod_remoteip) */
+    const char *peer_ip;      /* the TCP peer (decides whether proxy headers are trusted) */
+    const char *user;         /* authenticated user, or NULL */
     const char **extra_roles; /* roles given directly (mgctl --role), or NULL */
     int n_extra_roles;
-    const char *country;    /* if already known (mgctl --country); else from policy source */
-    apr_time_t now;         /* request time */
+    const char *country; /* if already known (mgctl --country); else from policy source */
+    apr_time_t now;      /* request time */
     const char *referer, *origin;
     const char *sec_fetch_site, *sec_fetch_mode, *sec_fetch_dest, *sec_fetch_user;
-    const char *accept;     /* Accept header: browser-navigation detection */
-    const char *cookie;     /* Cookie header (signed-cookie mode) */
-    mg_lookup_fn lookup;    /* may be NULL */
+    const char *accept;  /* Accept header: browser-navigation detection */
+    const char *cookie;  /* Cookie header (signed-cookie mode) */
+    mg_lookup_fn lookup; /* may be NULL */
     void *lookup_ctx;
 
     /* derived by mg_request_prepare() */
@@ -93,58 +87,54 @@ typedef struct mg_request {
  * user's roles and the country from the policy's sources, parse the client
  * IP. On malformed input returns MG_EINVAL and sets *why to a short sentence;
  * the evaluator then denies with reason "bad-url". */
-mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy,
-                               mg_request_t *req, const char **why);
+mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_request_t *req,
+                               const char **why);
 
 /* ------------------------------------------------------------------ */
 /* Decisions                                                           */
 /* ------------------------------------------------------------------ */
 
 typedef enum {
-    MG_OUTCOME_DENY = 0,   /* zero value denies: fail closed */
-    MG_OUTCOME_ALLOW,      /* serve it; see access */
-    MG_OUTCOME_LOGIN,      /* 302 to decision->location */
-    MG_OUTCOME_AUTH        /* a role is needed and nobody is signed in: let
-                              Apache authenticate (AUTHZ_DENIED_NO_USER) */
+    MG_OUTCOME_DENY = 0, /* zero value denies: fail closed */
+    MG_OUTCOME_ALLOW,    /* serve it; see access */
+    MG_OUTCOME_LOGIN,    /* 302 to decision->location */
+    MG_OUTCOME_AUTH      /* a role is needed and nobody is signed in: let
+                            Apache authenticate (AUTHZ_DENIED_NO_USER) */
 } mg_outcome_t;
 
-typedef enum {
-    MG_ACCESS_NONE = 0,
-    MG_ACCESS_VIEW = 1,
-    MG_ACCESS_DOWNLOAD = 2
-} mg_access_t;
+typedef enum { MG_ACCESS_NONE = 0, MG_ACCESS_VIEW = 1, MG_ACCESS_DOWNLOAD = 2 } mg_access_t;
 
 /* Machine-readable reasons. Names (mg_reason_name) are part of the public
  * interface: they appear in logs, headers and test files. */
 typedef enum {
-    MG_R_INTERNAL = 0,       /* "internal-error" — zero value denies */
-    MG_R_ALLOWED,            /* "allowed" */
-    MG_R_ALLOWED_BY_TOKEN,   /* "allowed-by-token" */
-    MG_R_DEFAULT_ALLOW,      /* "default-allow": no rule matched, policy default allow */
-    MG_R_NO_RULE,            /* "no-rule": no rule matched, default deny */
-    MG_R_BAD_URL,            /* "bad-url": refused by canonicalisation */
-    MG_R_METHOD,             /* "method-not-allowed" */
-    MG_R_IP_DENIED,          /* "ip-denied": on a deny list */
-    MG_R_IP_NOT_ALLOWED,     /* "ip-not-allowed": not on the allow list */
-    MG_R_COUNTRY_DENIED,     /* "country-denied" */
-    MG_R_COUNTRY_UNKNOWN,    /* "country-unknown": rule needs a country, none known */
-    MG_R_OUTSIDE_TIME,       /* "outside-time-window" */
-    MG_R_HOTLINK,            /* "hotlink" */
-    MG_R_TRANSFORM_DENIED,   /* "transform-not-allowed" */
-    MG_R_TRANSFORM_MISSING,  /* "transform-required-missing" (e.g. watermark removed) */
-    MG_R_LOGIN_REQUIRED,     /* "login-required" (outcome LOGIN or AUTH) */
-    MG_R_ROLE,               /* "role-insufficient" */
-    MG_R_DOWNLOAD,           /* "download-not-allowed": view only */
-    MG_R_TOKEN_MISSING,      /* "token-missing" */
-    MG_R_TOKEN_MALFORMED,    /* "token-malformed" */
-    MG_R_TOKEN_BAD_SIG,      /* "token-bad-signature" */
-    MG_R_TOKEN_EXPIRED,      /* "token-expired" */
-    MG_R_TOKEN_NOT_YET,      /* "token-not-yet-valid" */
-    MG_R_TOKEN_WRONG_IP,     /* "token-wrong-ip" */
-    MG_R_TOKEN_SCOPE,        /* "token-out-of-scope" */
-    MG_R_TOKEN_UNKNOWN_KEY,  /* "token-unknown-key" */
-    MG_R_TOKEN_USED,         /* "token-used" (one-time links) */
-    MG_R_TOKEN_REVOKED,      /* "token-revoked" */
+    MG_R_INTERNAL = 0,      /* "internal-error" — zero value denies */
+    MG_R_ALLOWED,           /* "allowed" */
+    MG_R_ALLOWED_BY_TOKEN,  /* "allowed-by-token" */
+    MG_R_DEFAULT_ALLOW,     /* "default-allow": no rule matched, policy default allow */
+    MG_R_NO_RULE,           /* "no-rule": no rule matched, default deny */
+    MG_R_BAD_URL,           /* "bad-url": refused by canonicalisation */
+    MG_R_METHOD,            /* "method-not-allowed" */
+    MG_R_IP_DENIED,         /* "ip-denied": on a deny list */
+    MG_R_IP_NOT_ALLOWED,    /* "ip-not-allowed": not on the allow list */
+    MG_R_COUNTRY_DENIED,    /* "country-denied" */
+    MG_R_COUNTRY_UNKNOWN,   /* "country-unknown": rule needs a country, none known */
+    MG_R_OUTSIDE_TIME,      /* "outside-time-window" */
+    MG_R_HOTLINK,           /* "hotlink" */
+    MG_R_TRANSFORM_DENIED,  /* "transform-not-allowed" */
+    MG_R_TRANSFORM_MISSING, /* "transform-required-missing" (e.g. watermark removed) */
+    MG_R_LOGIN_REQUIRED,    /* "login-required" (outcome LOGIN or AUTH) */
+    MG_R_ROLE,              /* "role-insufficient" */
+    MG_R_DOWNLOAD,          /* "download-not-allowed": view only */
+    MG_R_TOKEN_MISSING,     /* "token-missing" */
+    MG_R_TOKEN_MALFORMED,   /* "token-malformed" */
+    MG_R_TOKEN_BAD_SIG,     /* "token-bad-signature" */
+    MG_R_TOKEN_EXPIRED,     /* "token-expired" */
+    MG_R_TOKEN_NOT_YET,     /* "token-not-yet-valid" */
+    MG_R_TOKEN_WRONG_IP,    /* "token-wrong-ip" */
+    MG_R_TOKEN_SCOPE,       /* "token-out-of-scope" */
+    MG_R_TOKEN_UNKNOWN_KEY, /* "token-unknown-key" */
+    MG_R_TOKEN_USED,        /* "token-used" (one-time links) */
+    MG_R_TOKEN_REVOKED,     /* "token-revoked" */
     MG_R__COUNT
 } mg_reason_t;
 
@@ -156,17 +146,17 @@ const char *mg_access_name(mg_access_t a);   /* "none" "view" "download" */
 
 typedef struct mg_decision {
     mg_outcome_t outcome;
-    mg_access_t access;      /* granted level when outcome == ALLOW */
+    mg_access_t access; /* granted level when outcome == ALLOW */
     mg_reason_t reason;
-    const char *rule_id;     /* matching rule, or NULL */
-    int status;              /* HTTP status for DENY (default 403) */
-    const char *message;     /* custom deny message (body), or NULL */
-    const char *page;        /* custom deny page (local URL path), or NULL */
-    const char *location;    /* LOGIN: full redirect target, already encoded */
-    int download;            /* ALLOW: the request asked for a download */
-    const char *filename;    /* ALLOW+download: file name for Content-Disposition */
-    const char *corp;        /* Cross-Origin-Resource-Policy value, or NULL */
-    const char *detail;      /* one human sentence on why (never a secret) */
+    const char *rule_id;       /* matching rule, or NULL */
+    int status;                /* HTTP status for DENY (default 403) */
+    const char *message;       /* custom deny message (body), or NULL */
+    const char *page;          /* custom deny page (local URL path), or NULL */
+    const char *location;      /* LOGIN: full redirect target, already encoded */
+    int download;              /* ALLOW: the request asked for a download */
+    const char *filename;      /* ALLOW+download: file name for Content-Disposition */
+    const char *corp;          /* Cross-Origin-Resource-Policy value, or NULL */
+    const char *detail;        /* one human sentence on why (never a secret) */
     apr_array_header_t *trace; /* const char* lines, or NULL when not tracing */
     /* ALLOW by a token with an id (mg_id): the caller may count uses
      * (mg_uses; mod_media_guard: MediaGuardOnceCache) and check the id
@@ -182,8 +172,8 @@ typedef struct mg_decision {
  * allocates nothing proportional to the policy. The request must have been
  * passed through mg_request_prepare() (if that failed, mg_evaluate denies
  * with MG_R_BAD_URL). */
-void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy,
-                 const mg_request_t *req, int trace, mg_decision_t *d);
+void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t *req, int trace,
+                 mg_decision_t *d);
 
 #ifdef __cplusplus
 }

@@ -119,9 +119,9 @@ static const unsigned char path_cls[256] = {
 
 /* Raw query: controls, space, DEL and '#' are refused. */
 static const unsigned char query_cls[256] = {
-    [0] = C_END,   [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
-    ['&'] = C_AMP, ['='] = C_EQ,         ['+'] = C_PLUS,
-    ['#'] = C_BAD, [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
+    [0] = C_END,    [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
+    ['&'] = C_AMP,  ['='] = C_EQ,         ['+'] = C_PLUS,
+    ['#'] = C_BAD,  [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
     [';'] = C_SEMI,
 };
 

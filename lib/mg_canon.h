@@ -9,8 +9,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
-#define MG_MAX_PATH 4096   /* raw path bytes */
-#define MG_MAX_QUERY 8192  /* raw query bytes */
+#define MG_MAX_PATH 4096    /* raw path bytes */
+#define MG_MAX_QUERY 8192   /* raw query bytes */
 #define MG_MAX_SEGMENTS 128 /* non-empty raw segments, dot segments included */
 #define MG_MAX_QPARAMS 256  /* non-empty query parameters */
 
@@ -21,20 +21,20 @@
 #endif
 
 typedef struct mg_canon {
-    const char *path;     /* canonical path: decoded, '/'-separated, no dot segments,
-                             no empty segments, no ';' params, transformation segment
-                             removed; always starts with '/'; ends with '/' exactly
-                             when it names a directory (see trailing_slash) */
-    const char *signed_path; /* canonical path INCLUDING the transformation segment
-                                where it was (what a token signs), as "tr:" + the
-                                normalised transformation; == path without one */
-    const char *basename; /* last segment of path ("" for a directory) */
-    const char *ext;      /* lower-case extension of basename without the dot, or "" */
-    const char *tr;       /* normalised transformation (mg_transform_normalize) without
-                             "tr:" / "tr=", or NULL */
-    int tr_form;          /* MG_TR_FORM_PATH or MG_TR_FORM_QUERY when tr != NULL, else 0 */
-    int trailing_slash;   /* path ends in '/': the raw path ended in '/' or in a "." or
-                             ".." segment, or is the root */
+    const char *path;           /* canonical path: decoded, '/'-separated, no dot segments,
+                                   no empty segments, no ';' params, transformation segment
+                                   removed; always starts with '/'; ends with '/' exactly
+                                   when it names a directory (see trailing_slash) */
+    const char *signed_path;    /* canonical path INCLUDING the transformation segment
+                                   where it was (what a token signs), as "tr:" + the
+                                   normalised transformation; == path without one */
+    const char *basename;       /* last segment of path ("" for a directory) */
+    const char *ext;            /* lower-case extension of basename without the dot, or "" */
+    const char *tr;             /* normalised transformation (mg_transform_normalize) without
+                                   "tr:" / "tr=", or NULL */
+    int tr_form;                /* MG_TR_FORM_PATH or MG_TR_FORM_QUERY when tr != NULL, else 0 */
+    int trailing_slash;         /* path ends in '/': the raw path ended in '/' or in a "." or
+                                   ".." segment, or is the root */
     apr_array_header_t *params; /* the decoded query (mg_qparam_t, in order), as
                                    mg_query_parse() gives it; never NULL on success */
 } mg_canon_t;
@@ -47,8 +47,8 @@ typedef struct mg_canon {
  * short sentence that never echoes the input (out is then zeroed).
  * Example: "/tr:w-100/a/B.JPG" -> path "/a/B.JPG", signed_path
  * "/tr:w-100/a/B.JPG", basename "B.JPG", ext "jpg", tr "w-100". */
-int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
-                  mg_canon_t *out, const char **why);
+int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                  const char **why);
 
 /* Query parameters, decoded. Duplicate names are kept in order. */
 typedef struct mg_qparam {
@@ -58,11 +58,10 @@ typedef struct mg_qparam {
  * at the first '=', '+' is a space, empty pairs skipped, a pair without '='
  * has value "". NULL or "" gives an empty array. -1 with *why on malformed
  * or forbidden encoding, a pair without a name, or too many pairs. */
-int mg_query_parse(apr_pool_t *pool, const char *query,
-                   apr_array_header_t **params, const char **why);
+int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **params,
+                   const char **why);
 /* First value of `name`, or NULL; *count (if non-NULL) = occurrences. */
-const char *mg_query_get(const apr_array_header_t *params, const char *name,
-                         int *count);
+const char *mg_query_get(const apr_array_header_t *params, const char *name, int *count);
 
 /* Percent-encode for a URL path (RFC 3986 unreserved, '/' and the sub-delims
  * ! $ & ' ( ) * + , = plus ':' '@' kept; ';' '%' and everything else encoded)

@@ -87,11 +87,11 @@ typedef struct mg_daterange {
 } mg_daterange_t;
 typedef struct mg_timewin {
     const char *name;
-    const mg_tz_t *tz;          /* time_windows.X.timezone, else policy timezone */
+    const mg_tz_t *tz; /* time_windows.X.timezone, else policy timezone */
     const char *tz_name;
-    unsigned days;              /* bit 0 = Sunday ... bit 6 = Saturday; 0x7f if absent */
-    apr_array_header_t *hours;  /* mg_hours_t; empty = all day */
-    apr_array_header_t *dates;  /* mg_daterange_t; empty = any date */
+    unsigned days;             /* bit 0 = Sunday ... bit 6 = Saturday; 0x7f if absent */
+    apr_array_header_t *hours; /* mg_hours_t; empty = all day */
+    apr_array_header_t *dates; /* mg_daterange_t; empty = any date */
     mg_pos_t pos;
 } mg_timewin_t;
 
@@ -99,31 +99,34 @@ typedef struct mg_timewin {
 typedef enum { MG_EMPTY_REF_ALLOW = 0, MG_EMPTY_REF_DENY = 1 } mg_empty_ref_t;
 typedef struct mg_hotlink {
     const char *name;
-    apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "*.example.com" with or without "https://" */
-    int same_origin;              /* allow the request's own Host (default 1) */
-    int fetch_metadata;           /* honour Sec-Fetch-Site (default 1) */
-    mg_empty_ref_t empty_referer; /* no Referer and no Origin and no Sec-Fetch-Site */
-    const char *corp;             /* Cross-Origin-Resource-Policy: same-site|same-origin|cross-origin, or NULL */
+    apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "*.example.com" with
+                                            or without "https://" */
+    int same_origin;                     /* allow the request's own Host (default 1) */
+    int fetch_metadata;                  /* honour Sec-Fetch-Site (default 1) */
+    mg_empty_ref_t empty_referer;        /* no Referer and no Origin and no Sec-Fetch-Site */
+    const char
+        *corp; /* Cross-Origin-Resource-Policy: same-site|same-origin|cross-origin, or NULL */
     mg_pos_t pos;
 } mg_hotlink_t;
 
 /* ---- transformation profiles --------------------------------------------- */
 typedef struct mg_tr_constraint {
-    const char *param;             /* "w", "h", "q", "f", "oi", ... */
+    const char *param; /* "w", "h", "q", "f", "oi", ... */
     int has_min, has_max;
-    long min, max;                 /* numeric constraints */
-    apr_array_header_t *values;    /* const char*: allowed values, or NULL */
+    long min, max;              /* numeric constraints */
+    apr_array_header_t *values; /* const char*: allowed values, or NULL */
     mg_pos_t pos;
 } mg_tr_constraint_t;
 typedef struct mg_transform_policy {
     const char *name;
-    int forms;                     /* MG_TR_FORM_PATH | MG_TR_FORM_QUERY (default both) */
-    apr_array_header_t *params;    /* mg_tr_constraint_t; params not listed are refused */
-    apr_array_header_t *sets;      /* const char*: whole allowed transformation strings,
-                                      compared after normalisation (mg_transform_normalize) */
-    apr_array_header_t *require;   /* const char*: "oi-logo.png" — key-value pairs that must be present */
-    int allow_none;                /* a request without any transformation is allowed (default 1,
-                                      0 when `require` is non-empty) */
+    int forms;                  /* MG_TR_FORM_PATH | MG_TR_FORM_QUERY (default both) */
+    apr_array_header_t *params; /* mg_tr_constraint_t; params not listed are refused */
+    apr_array_header_t *sets;   /* const char*: whole allowed transformation strings,
+                                   compared after normalisation (mg_transform_normalize) */
+    apr_array_header_t
+        *require;   /* const char*: "oi-logo.png" — key-value pairs that must be present */
+    int allow_none; /* a request without any transformation is allowed (default 1,
+                       0 when `require` is non-empty) */
     mg_pos_t pos;
 } mg_transform_policy_t;
 #define MG_TR_FORM_PATH 1
@@ -132,20 +135,21 @@ typedef struct mg_transform_policy {
 /* ---- keys (signed links; filled by mg_keys.c) ----------------------------- */
 typedef struct mg_key mg_key_t; /* opaque, defined in mg_keys.h */
 typedef struct mg_keyref {
-    const char *id;        /* keys[].id */
-    const char *alg;       /* "hmac-sha256" (default) | "hmac-sha1" | "ed25519" */
-    const char *file;      /* resolved absolute-or-relative-to-policy path */
-    int sign;              /* keys[].sign: the active signing key */
-    int revoked;           /* keys[].revoked: its tokens are refused (token-revoked) */
-    mg_key_t *key;         /* loaded material, set by mg_keys_load() */
+    const char *id;   /* keys[].id */
+    const char *alg;  /* "hmac-sha256" (default) | "hmac-sha1" | "ed25519" */
+    const char *file; /* resolved absolute-or-relative-to-policy path */
+    int sign;         /* keys[].sign: the active signing key */
+    int revoked;      /* keys[].revoked: its tokens are refused (token-revoked) */
+    mg_key_t *key;    /* loaded material, set by mg_keys_load() */
     mg_pos_t pos;
 } mg_keyref_t;
 
 typedef struct mg_token_settings {
-    apr_interval_time_t grace;   /* tokens.grace (default 0) */
-    apr_interval_time_t skew;    /* tokens.clock_skew (default 30s) */
-    const char *cookie_name;     /* tokens.cookie (default "mg_token") */
-    apr_interval_time_t max_ttl; /* tokens.max_ttl: refuse tokens valid longer than this (0 = no limit) */
+    apr_interval_time_t grace; /* tokens.grace (default 0) */
+    apr_interval_time_t skew;  /* tokens.clock_skew (default 30s) */
+    const char *cookie_name;   /* tokens.cookie (default "mg_token") */
+    apr_interval_time_t
+        max_ttl; /* tokens.max_ttl: refuse tokens valid longer than this (0 = no limit) */
     apr_array_header_t *revoked_ids; /* tokens.revoked_ids: const char*, as written, or NULL */
     apr_hash_t *revoked_set;         /* the same ids and the revocation file's, for O(1) lookup,
                                         or NULL */
@@ -159,44 +163,44 @@ typedef enum { MG_TOKEN_NONE = 0, MG_TOKEN_REQUIRED, MG_TOKEN_ALTERNATIVE } mg_t
 
 /* One path pattern of a rule. */
 typedef struct mg_pathpat {
-    const char *text;     /* as written, e.g. "/photos/" or a glob such as "/photos/thumb-*.jpg" */
-    int is_glob;          /* contains * or ? */
-    int literal_depth;    /* number of leading literal segments */
+    const char *text;  /* as written, e.g. "/photos/" or a glob such as "/photos/thumb-*.jpg" */
+    int is_glob;       /* contains * or ? */
+    int literal_depth; /* number of leading literal segments */
     mg_pos_t pos;
 } mg_pathpat_t;
 
 typedef struct mg_role_access {
-    int role;              /* index into policy->roles, or MG_ROLE_ANONYMOUS / MG_ROLE_AUTHENTICATED */
+    int role; /* index into policy->roles, or MG_ROLE_ANONYMOUS / MG_ROLE_AUTHENTICATED */
     mg_access_t access;
 } mg_role_access_t;
 #define MG_ROLE_ANONYMOUS (-1)
 #define MG_ROLE_AUTHENTICATED (-2)
 
 typedef struct mg_deny_spec {
-    int status;            /* deny.status (default 403) */
-    const char *message;   /* deny.message */
-    const char *page;      /* deny.page (local path starting with '/') */
+    int status;          /* deny.status (default 403) */
+    const char *message; /* deny.message */
+    const char *page;    /* deny.page (local path starting with '/') */
 } mg_deny_spec_t;
 
 typedef struct mg_rule {
-    const char *id;                 /* rules[].id (required, unique) */
-    int index;                      /* position in the file, 0-based */
-    apr_array_header_t *paths;      /* mg_pathpat_t; rules[].path (string or list) */
-    mg_classset_t classes;          /* rules[].classes; 0 = any file */
-    unsigned methods;               /* MG_M_* bits; rules[].methods (default GET|HEAD) */
-    const mg_ipset_t *ip_allow;     /* rules[].ip.allow (names and/or inline CIDRs merged) */
-    const mg_ipset_t *ip_deny;      /* rules[].ip.deny */
+    const char *id;                    /* rules[].id (required, unique) */
+    int index;                         /* position in the file, 0-based */
+    apr_array_header_t *paths;         /* mg_pathpat_t; rules[].path (string or list) */
+    mg_classset_t classes;             /* rules[].classes; 0 = any file */
+    unsigned methods;                  /* MG_M_* bits; rules[].methods (default GET|HEAD) */
+    const mg_ipset_t *ip_allow;        /* rules[].ip.allow (names and/or inline CIDRs merged) */
+    const mg_ipset_t *ip_deny;         /* rules[].ip.deny */
     apr_array_header_t *country_allow; /* const char* upper-case ISO 3166 alpha-2 */
     apr_array_header_t *country_deny;
-    apr_array_header_t *time;       /* const mg_timewin_t*; any of them must hold */
-    const mg_hotlink_t *hotlink;    /* rules[].hotlink (name or inline mapping) */
+    apr_array_header_t *time;                /* const mg_timewin_t*; any of them must hold */
+    const mg_hotlink_t *hotlink;             /* rules[].hotlink (name or inline mapping) */
     const mg_transform_policy_t *transforms; /* rules[].transforms; NULL = not checked */
-    int transforms_none;            /* rules[].transforms: none — any transformation refused */
-    mg_token_mode_t token;          /* rules[].token: none|required|alternative */
-    apr_array_header_t *access;     /* mg_role_access_t; rules[].access */
-    mg_deny_spec_t deny;            /* rules[].deny */
-    int login;                      /* rules[].login (default 1 when policy has login.url) */
-    const char *corp;               /* rules[].corp overrides hotlink corp */
+    int transforms_none;        /* rules[].transforms: none — any transformation refused */
+    mg_token_mode_t token;      /* rules[].token: none|required|alternative */
+    apr_array_header_t *access; /* mg_role_access_t; rules[].access */
+    mg_deny_spec_t deny;        /* rules[].deny */
+    int login;                  /* rules[].login (default 1 when policy has login.url) */
+    const char *corp;           /* rules[].corp overrides hotlink corp */
     mg_pos_t pos;
 } mg_rule_t;
 
@@ -215,36 +219,36 @@ typedef enum { MG_DEFAULT_DENY = 0, MG_DEFAULT_ALLOW = 1 } mg_default_t;
 
 struct mg_policy {
     apr_pool_t *pool;
-    const char *file;              /* path it was loaded from */
-    const char *name;              /* name (default: file's base name) */
-    int version;                   /* version: 1 */
-    mg_default_t deflt;            /* default: deny|allow */
-    const mg_tz_t *tz;             /* timezone (default UTC) */
+    const char *file;   /* path it was loaded from */
+    const char *name;   /* name (default: file's base name) */
+    int version;        /* version: 1 */
+    mg_default_t deflt; /* default: deny|allow */
+    const mg_tz_t *tz;  /* timezone (default UTC) */
     const char *tz_name;
-    const char *download_param;    /* download_param (default "download") */
-    const char *login_url;         /* login.url, or NULL */
-    const char *login_return_param;/* login.return_param (default "return_to") */
+    const char *download_param;          /* download_param (default "download") */
+    const char *login_url;               /* login.url, or NULL */
+    const char *login_return_param;      /* login.return_param (default "return_to") */
     apr_array_header_t *trusted_proxies; /* mg_cidr_t; trusted_proxies */
 
     /* identity */
-    apr_array_header_t *roles;       /* const char*; roles: [...] declared */
-    apr_array_header_t *role_sources;/* mg_role_source_t; identity.roles_from (default: [users]) */
-    apr_array_header_t *users;       /* mg_user_roles_t; identity.users */
-    int authenticated_role;          /* identity.authenticated_role index, or -1 */
-    mg_src_kind_t country_kind;      /* country.from: env|note|header; 0 = none */
+    apr_array_header_t *roles;        /* const char*; roles: [...] declared */
+    apr_array_header_t *role_sources; /* mg_role_source_t; identity.roles_from (default: [users]) */
+    apr_array_header_t *users;        /* mg_user_roles_t; identity.users */
+    int authenticated_role;           /* identity.authenticated_role index, or -1 */
+    mg_src_kind_t country_kind;       /* country.from: env|note|header; 0 = none */
     const char *country_name;
 
-    apr_array_header_t *classes;     /* mg_class_t; built-ins then classes: */
-    apr_array_header_t *ipsets;      /* mg_ipset_t; ip_sets: */
-    apr_array_header_t *timewins;    /* mg_timewin_t; time_windows: */
-    apr_array_header_t *hotlinks;    /* mg_hotlink_t; hotlink: */
-    apr_array_header_t *transforms;  /* mg_transform_policy_t; transforms: */
-    apr_array_header_t *keys;        /* mg_keyref_t; keys: */
-    mg_token_settings_t tokens;      /* tokens: */
-    apr_array_header_t *rules;       /* mg_rule_t; rules: */
+    apr_array_header_t *classes;    /* mg_class_t; built-ins then classes: */
+    apr_array_header_t *ipsets;     /* mg_ipset_t; ip_sets: */
+    apr_array_header_t *timewins;   /* mg_timewin_t; time_windows: */
+    apr_array_header_t *hotlinks;   /* mg_hotlink_t; hotlink: */
+    apr_array_header_t *transforms; /* mg_transform_policy_t; transforms: */
+    apr_array_header_t *keys;       /* mg_keyref_t; keys: */
+    mg_token_settings_t tokens;     /* tokens: */
+    apr_array_header_t *rules;      /* mg_rule_t; rules: */
 
-    const char *digest;              /* hex SHA-256 of the canonical form */
-    void *compiled;                  /* mg_policy_compile.c's private structure */
+    const char *digest; /* hex SHA-256 of the canonical form */
+    void *compiled;     /* mg_policy_compile.c's private structure */
 };
 
 /* Compiler: build policy->compiled; append warnings for shadowed rules and

@@ -516,9 +516,9 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
 
 static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 {
-    static const char *const names[] = {"grace",       "clock_skew",      "cookie",
-                                        "max_ttl",     "revoked_ids",     "revocation_file",
-                                        "revocation_refresh", NULL};
+    static const char *const names[] = {
+        "grace",           "clock_skew",         "cookie", "max_ttl", "revoked_ids",
+        "revocation_file", "revocation_refresh", NULL};
     mg_ynode_t *v[7];
     mg_token_settings_t *t = &c->p->tokens;
     if (mg_lmap(c, n, "tokens", names, v, NULL) != 0)

@@ -17,10 +17,10 @@ typedef struct mg_tz mg_tz_t;
 
 /* Broken-down local time. */
 typedef struct mg_civil {
-    int year, month, day;   /* month 1-12, day 1-31 */
+    int year, month, day; /* month 1-12, day 1-31 */
     int hour, min, sec;
-    int wday;               /* 0 = Sunday */
-    int32_t utc_offset;     /* seconds east of UTC */
+    int wday;           /* 0 = Sunday */
+    int32_t utc_offset; /* seconds east of UTC */
     int is_dst;
 } mg_civil_t;
 
@@ -34,8 +34,7 @@ int mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_
                       const mg_tz_t **out, const char **why);
 /* A zone that follows one POSIX TZ rule for all time, e.g.
  * "CET-1CEST,M3.5.0,M10.5.0/3" (the form of a TZif footer). 0 ok; -1. */
-int mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out,
-                     const char **why);
+int mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out, const char **why);
 /* Built-in UTC; also what mg_tz_load gives for "UTC", file or not. */
 const mg_tz_t *mg_tz_utc(void);
 const char *mg_tz_name(const mg_tz_t *tz);
@@ -45,7 +44,7 @@ void mg_tz_to_local(const mg_tz_t *tz, int64_t t, mg_civil_t *out);
 /* Local civil time -> UTC seconds. For ambiguous (fall-back) times the
  * earlier instant; for non-existent (spring-forward gap) times the instant
  * after the gap. */
-int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day,
-                         int hour, int min, int sec);
+int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int hour, int min,
+                         int sec);
 
 #endif
