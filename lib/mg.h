@@ -42,6 +42,12 @@ mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char
                                   const char *buf, size_t len, mg_policy_t **out,
                                   mg_diags_t *diags);
 
+/* Read a policy file as the loader does (a regular file only — a FIFO would
+ * block —, at most 16 MiB, NUL-terminated) without loading it: for callers
+ * that keep the text, such as the module's last-good copy on reload. */
+mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, apr_size_t *len,
+                                mg_diags_t *diags);
+
 const char *mg_policy_name(const mg_policy_t *policy);
 /* Hex SHA-256 of the policy's canonical compiled form (see mg_policy_emit). */
 const char *mg_policy_digest(const mg_policy_t *policy);

@@ -804,14 +804,16 @@ done:
     return diags->errors != errors_before ? MG_EINVAL : (st != MG_OK ? st : MG_EINVAL);
 }
 
-mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t **out,
+mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, apr_size_t *len,
                                 mg_diags_t *diags)
 {
     apr_file_t *f;
     apr_finfo_t fi;
     apr_status_t rv;
     char err[128];
-    *out = NULL;
+
+    *buf = NULL;
+    *len = 0;
     /* Look before opening: open(2) on a FIFO blocks until a writer comes,
      * which would hang mgctl or httpd's configuration pass. */
     rv = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
@@ -843,28 +845,42 @@ mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t 
                     apr_strerror(rv, err, sizeof(err)));
         return MG_EIO;
     }
-    /* the raw text is not kept: the loader copies what the policy needs */
-    apr_pool_t *rp;
-    if (apr_pool_create(&rp, pool) != APR_SUCCESS) {
-        apr_file_close(f);
-        return MG_ENOMEM;
-    }
-    apr_size_t len = (apr_size_t)fi.size, got = 0;
-    char *buf = apr_palloc(rp, len + 1);
-    rv = len ? apr_file_read_full(f, buf, len, &got) : APR_SUCCESS;
+    apr_size_t want = (apr_size_t)fi.size, got = 0;
+    char *b = apr_palloc(pool, want + 1);
+    rv = want ? apr_file_read_full(f, b, want, &got) : APR_SUCCESS;
     apr_file_close(f);
-    if (rv != APR_SUCCESS || got != len) {
+    if (rv != APR_SUCCESS || got != want) {
         mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy: %s",
                     apr_strerror(rv, err, sizeof(err)));
-        apr_pool_destroy(rp);
         return MG_EIO;
     }
-    buf[len] = 0;
+    b[want] = '\0';
+    *buf = b;
+    *len = want;
+    return MG_OK;
+}
+
+mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t **out,
+                                mg_diags_t *diags)
+{
+    apr_pool_t *rp;
+    char *buf;
+    apr_size_t len;
+
+    *out = NULL;
+    /* the raw text is not kept: the loader copies what the policy needs */
+    if (apr_pool_create(&rp, pool) != APR_SUCCESS)
+        return MG_ENOMEM;
+    mg_status_t st = mg_policy_read_file(rp, path, &buf, &len, diags);
+    if (st != MG_OK) {
+        apr_pool_destroy(rp);
+        return st;
+    }
     const char *slash = strrchr(path, '/');
     const char *dir = ".";
     if (slash)
         dir = slash == path ? "/" : apr_pstrmemdup(rp, path, (apr_size_t)(slash - path));
-    mg_status_t st = mg_policy_load_buffer(pool, path, dir, buf, len, out, diags);
+    st = mg_policy_load_buffer(pool, path, dir, buf, len, out, diags);
     apr_pool_destroy(rp);
     return st;
 }

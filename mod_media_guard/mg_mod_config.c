@@ -34,9 +34,6 @@
 
 APLOG_USE_MODULE(media_guard);
 
-/* Policy files are small; this bound only stops a mistaken FILE (a video,
- * /dev/zero) from being read into memory. */
-#define MG_MOD_MAX_POLICY_BYTES (16 * 1024 * 1024)
 #define MG_MOD_MAX_NAME 64
 #define MG_MOD_STORE_KEY "media_guard:last-good-policies"
 
@@ -210,52 +207,6 @@ static int name_ok(const char *name)
     return 1;
 }
 
-static mg_status_t read_policy_file(apr_pool_t *p, const char *path, char **buf, apr_size_t *len,
-                                    mg_diags_t *diags)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    char err[128];
-
-    /* Refuse anything but a regular file before opening it: opening a FIFO
-     * for reading blocks until a writer appears, which would hang
-     * configtest and the parent on a graceful reload. */
-    rv = apr_stat(&fi, path, APR_FINFO_TYPE, p);
-    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy file is not a regular file");
-        return MG_EIO;
-    }
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy file: %s",
-                    apr_strerror(rv, err, sizeof(err)));
-        return MG_EIO;
-    }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
-    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy file is not a regular file");
-        apr_file_close(f);
-        return MG_EIO;
-    }
-    if (fi.size > MG_MOD_MAX_POLICY_BYTES) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io",
-                    "the policy file is larger than %d bytes", MG_MOD_MAX_POLICY_BYTES);
-        apr_file_close(f);
-        return MG_EIO;
-    }
-    *buf = apr_palloc(p, (apr_size_t)fi.size + 1);
-    rv = apr_file_read_full(f, *buf, (apr_size_t)fi.size, len);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS && !(APR_STATUS_IS_EOF(rv) && *len == 0)) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy file: %s",
-                    apr_strerror(rv, err, sizeof(err)));
-        return MG_EIO;
-    }
-    (*buf)[*len] = '\0';
-    return MG_OK;
-}
-
 static mg_status_t load_text(apr_pool_t *p, const char *path, const char *buf, apr_size_t len,
                              const mg_policy_t **out, mg_diags_t *diags)
 {
@@ -311,7 +262,7 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     diags = mg_diags_make(cmd->temp_pool);
     /* the text in the policy's own pool: nothing compiled may point into
      * memory that is reused once the configuration has been read */
-    rc = read_policy_file(cmd->pool, path, &buf, &len, diags);
+    rc = mg_policy_read_file(cmd->pool, path, &buf, &len, diags);
     if (rc == MG_OK)
         rc = load_text(cmd->pool, path, buf, len, &pol, diags);
     mg_diags_sort(diags);

@@ -80,7 +80,7 @@ def test_first_start_with_a_broken_policy_fails(apache_factory):
 def test_missing_policy_file_is_a_config_error(apache_factory):
     s = apache_factory("t-missing", CONF, start=False)
     rc, out = s.configtest()
-    assert rc != 0 and "cannot open the policy file" in out
+    assert rc != 0 and "cannot open the policy: No such file or directory" in out
 
 
 @pytest.mark.parametrize("conf,message", [
