@@ -56,8 +56,8 @@ static void check_canonical_form(const mg_canon_t *c)
                        "transformation segment left in path '%s'", p);
         s += len + (e != NULL);
     }
-    MG_FUZZ_ASSERT(c->trailing_slash == (p[n - 1] == '/'),
-                   "trailing_slash %d for '%s'", c->trailing_slash, p);
+    MG_FUZZ_ASSERT(c->trailing_slash == (p[n - 1] == '/'), "trailing_slash %d for '%s'",
+                   c->trailing_slash, p);
     if (c->trailing_slash) {
         MG_FUZZ_ASSERT(*c->basename == '\0' && *c->ext == '\0', "directory with a basename");
     } else {
@@ -98,8 +98,7 @@ static void check_transformation(apr_pool_t *pool, const mg_canon_t *c)
     const char *seg = strstr(c->signed_path, "/tr:");
     MG_FUZZ_ASSERT(seg != NULL, "no tr segment in signed_path '%s'", c->signed_path);
     size_t at = (size_t)(seg - c->signed_path);
-    MG_FUZZ_ASSERT(strncmp(c->signed_path, c->path, at) == 0 &&
-                       strncmp(seg + 4, c->tr, tl) == 0 &&
+    MG_FUZZ_ASSERT(strncmp(c->signed_path, c->path, at) == 0 && strncmp(seg + 4, c->tr, tl) == 0 &&
                        strcmp(seg + 4 + tl, c->path + at) == 0,
                    "signed_path '%s' is not path '%s' plus the tr segment", c->signed_path,
                    c->path);

@@ -86,8 +86,7 @@ static void same_decision(const mg_decision_t *a, const mg_decision_t *b, const 
                           const char *what)
 {
     MG_FUZZ_ASSERT(a->outcome == b->outcome && a->reason == b->reason && a->access == b->access &&
-                       a->status == b->status &&
-                       ((a->rule_id == NULL) == (b->rule_id == NULL)) &&
+                       a->status == b->status && ((a->rule_id == NULL) == (b->rule_id == NULL)) &&
                        (a->rule_id == NULL || strcmp(a->rule_id, b->rule_id) == 0),
                    "%s: %s decided %s/%s by %s, then %s/%s by %s", what, path,
                    mg_outcome_name(a->outcome), mg_reason_name(a->reason),

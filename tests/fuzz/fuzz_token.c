@@ -38,17 +38,18 @@ static mg_policy_t *policy;
 static const apr_time_t NOW = APR_TIME_C(1781524800) * APR_USEC_PER_SEC; /* 2026-06-15T12:00Z */
 static const char *const KIDS[] = {"fz256", "fz1", "fzed", "fz256"};
 
-static const char POLICY[] = "version: 1\n"
-                             "name: fuzz-token\n"
-                             "keys:\n"
-                             "  - {id: fz256, alg: hmac-sha256, file: keys/fuzz-sha256.key, sign: true}\n"
-                             "  - {id: fz1, alg: hmac-sha1, file: keys/fuzz-sha1.key}\n"
-                             "  - {id: fzed, alg: ed25519, file: keys/fuzz-ed25519.key}\n"
-                             "tokens: {grace: 5m, clock_skew: 30s, max_ttl: 400d}\n"
-                             "rules:\n"
-                             "  - id: all\n"
-                             "    path: /\n"
-                             "    token: required\n";
+static const char POLICY[] =
+    "version: 1\n"
+    "name: fuzz-token\n"
+    "keys:\n"
+    "  - {id: fz256, alg: hmac-sha256, file: keys/fuzz-sha256.key, sign: true}\n"
+    "  - {id: fz1, alg: hmac-sha1, file: keys/fuzz-sha1.key}\n"
+    "  - {id: fzed, alg: ed25519, file: keys/fuzz-ed25519.key}\n"
+    "tokens: {grace: 5m, clock_skew: 30s, max_ttl: 400d}\n"
+    "rules:\n"
+    "  - id: all\n"
+    "    path: /\n"
+    "    token: required\n";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -58,16 +59,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mg_policy_load_buffer(root, "fuzz-token.yaml", MG_SRCDIR "/tests/fuzz", POLICY,
                               sizeof(POLICY) - 1, &policy, ds) != MG_OK) {
         for (int i = 0; i < ds->items->nelts; i++)
-            fprintf(stderr, "%s\n",
-                    mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
+            fprintf(stderr, "%s\n", mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
         fprintf(stderr, "fuzz_token: the fixed policy does not load\n");
         abort();
     }
     return 0;
 }
 
-static mg_reason_t verify(apr_pool_t *pool, const char *path, const char *query,
-                          const char *cookie, mg_request_t *req, mg_token_claims_t *claims)
+static mg_reason_t verify(apr_pool_t *pool, const char *path, const char *query, const char *cookie,
+                          mg_request_t *req, mg_token_claims_t *claims)
 {
     memset(req, 0, sizeof(*req));
     req->method = "GET";
@@ -234,8 +234,7 @@ static void sign_tamper_mode(apr_pool_t *pool, unsigned sel, const char *text)
                        "exact token for %s accepted on another path: %s", link, opath);
         MG_FUZZ_ASSERT(strcmp(covered_query(pool, lc->params), covered_query(pool, oc->params)) ==
                            0,
-                       "exact token for %s accepted with other query parameters: %s", link,
-                       oquery);
+                       "exact token for %s accepted with other query parameters: %s", link, oquery);
     } else {
         size_t sl = strlen(c.scope);
         MG_FUZZ_ASSERT(strncmp(oc->path, c.scope, sl) == 0 ||

@@ -175,8 +175,8 @@ char *apr_pvsprintf(apr_pool_t *pool, const char *fmt, va_list ap)
     return g;
 }
 
-apr_status_t apr_pool_create_ex(apr_pool_t **newpool, apr_pool_t *parent,
-                                apr_abortfunc_t abort_fn, apr_allocator_t *allocator)
+apr_status_t apr_pool_create_ex(apr_pool_t **newpool, apr_pool_t *parent, apr_abortfunc_t abort_fn,
+                                apr_allocator_t *allocator)
 {
     static create_ex_fn real;
     if (real == NULL)
