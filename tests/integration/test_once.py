@@ -2,7 +2,8 @@
 against a real Apache: uses are counted per distinct client address in a
 shmcb socache shared by all processes (MediaGuardOnceCache); distinct clients
 are simulated with mod_remoteip trusting 127.0.0.1 and X-Forwarded-For. Two
-servers sharing a memcached run where memcached is installed."""
+servers sharing a memcached, and two sharing a redis, run where memcached and
+redis-server are installed (scripts/quickstart installs both)."""
 
 import concurrent.futures
 import re
@@ -275,6 +276,19 @@ def test_revocation_file_takes_effect_without_a_reload(apache_factory, sign):
         s.stop()
 
 
+def _wait_for_port(port, proc, what):
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with status {proc.returncode} before listening")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within 5 s")
+
+
 @pytest.fixture(scope="module")
 def memcached():
     """A private memcached on a free port (skipped where memcached is not installed)."""
@@ -285,26 +299,54 @@ def memcached():
     proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16",
                              "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        _wait_for_port(port, proc, "memcached")
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=5)
 
 
-def test_two_servers_sharing_memcache_count_one_set_of_uses(apache_factory, sign, memcached):
-    conf = f"MediaGuardOnceCache memcache:{memcached}\n" + CONF_REMOTEIP
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    """A private redis-server on a free port, nothing persisted (skipped where
+    redis-server is not installed)."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, proc, "redis-server")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def _redis_keys(addr):
+    """KEYS * over RESP with a raw socket (no client library needed)."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as c:
+        c.sendall(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+        data = b""
+        while not data.endswith(b"\r\n") or data.count(b"\r\n") < 1 + 2 * int(data[1:data.index(b"\r\n")]):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return [line for line in data.split(b"\r\n")[1:] if line and not line.startswith(b"$")]
+
+
+def _two_servers_share_one_count(apache_factory, sign, provider, addr, module):
+    conf = f"MediaGuardOnceCache {provider}:{addr}\n" + CONF_REMOTEIP
     servers = []
     try:
-        for name in ("once-mc-a", "once-mc-b"):
+        for name in (f"once-{provider}-a", f"once-{provider}-b"):
             s = apache_factory(name, conf, policies={"once.yaml": policy()}, files=FILES,
-                               extra_modules=["remoteip", "socache_memcache"], start=False)
+                               extra_modules=["remoteip", module], start=False)
             kd = s.policy_dir / "keys"
             kd.mkdir(parents=True, exist_ok=True)
             for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
@@ -325,6 +367,18 @@ def test_two_servers_sharing_memcache_count_one_set_of_uses(apache_factory, sign
     finally:
         for s in servers:
             s.stop()
+
+
+def test_two_servers_sharing_memcache_count_one_set_of_uses(apache_factory, sign, memcached):
+    _two_servers_share_one_count(apache_factory, sign, "memcache", memcached, "socache_memcache")
+
+
+def test_two_servers_sharing_redis_count_one_set_of_uses(apache_factory, sign, redis):
+    _two_servers_share_one_count(apache_factory, sign, "redis", redis, "socache_redis")
+    # the uses really are in the shared redis: one record for the one link
+    # (mod_socache_redis stores "mg-once:" + the hex of our key)
+    keys = _redis_keys(redis)
+    assert len(keys) == 1 and keys[0].startswith(b"mg-once:6d672d6f6e63653a6b32303236"), keys
 
 
 def test_configtest_refuses_an_unknown_cache_provider(apache_factory):
