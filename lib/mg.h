@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <apr_file_io.h>
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_time.h>
@@ -47,6 +48,14 @@ mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char
  * that keep the text, such as the module's last-good copy on reload. */
 mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, apr_size_t *len,
                                 mg_diags_t *diags);
+
+/* Read a policy from an open stream (mgctl's standard input, a pipe) with
+ * the same bound and the same "file-too-large" error as
+ * mg_policy_read_file, in bounded chunks: input over the bound is refused
+ * (MG_EINVAL; the rest of the stream is left unread), never truncated. A
+ * read error is MG_EIO. Diagnostics name `name` (e.g. "<stdin>"). */
+mg_status_t mg_policy_read_stream(apr_pool_t *pool, apr_file_t *f, const char *name, char **buf,
+                                  apr_size_t *len, mg_diags_t *diags);
 
 const char *mg_policy_name(const mg_policy_t *policy);
 /* Hex SHA-256 of the policy's canonical compiled form (see mg_policy_emit). */

@@ -1,6 +1,7 @@
 /* mg_policy_load.c — policy YAML → struct mg_policy: the entry points
- * (mg_policy_load_file/_buffer), the order of sections, the policy-level
- * settings, identity, classes, ip sets, keys and tokens. Named profiles are
+ * (mg_policy_load_file/_buffer, mg_policy_read_file/_stream), the order
+ * of sections, the policy-level settings, identity, classes, ip sets, keys
+ * and tokens. Named profiles are
  * in mg_profiles_load.c, rules in mg_rules_load.c. Every problem of a file
  * is reported with its position; nothing is compiled unless the whole file
  * is valid. docs/policy.md is the reference for every key handled here. */
@@ -804,6 +805,14 @@ done:
     return diags->errors != errors_before ? MG_EINVAL : (st != MG_OK ? st : MG_EINVAL);
 }
 
+/* The one wording of the size bound, for files and streams alike. */
+static mg_status_t too_large(mg_diags_t *diags, const char *name)
+{
+    mg_diag_add(diags, MG_SEV_ERROR, name, 0, 0, "file-too-large",
+                "the policy is larger than %d MiB", MG_YAML_MAX_SIZE / (1024 * 1024));
+    return MG_EINVAL;
+}
+
 mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, apr_size_t *len,
                                 mg_diags_t *diags)
 {
@@ -835,9 +844,7 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
     }
     if (rv == APR_SUCCESS && fi.size > MG_YAML_MAX_SIZE) {
         apr_file_close(f);
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "file-too-large",
-                    "the policy is larger than %d MiB", MG_YAML_MAX_SIZE / (1024 * 1024));
-        return MG_EINVAL;
+        return too_large(diags, path);
     }
     if (rv != APR_SUCCESS) {
         apr_file_close(f);
@@ -858,6 +865,63 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
     *buf = b;
     *len = want;
     return MG_OK;
+}
+
+/* A stream is read in pieces of this size: the bound is checked after
+ * each, so at most one piece more than the bound is ever held. */
+#define MG_STREAM_CHUNK (64 * 1024)
+
+typedef struct stream_piece {
+    char *data;
+    apr_size_t len;
+} stream_piece_t;
+
+mg_status_t mg_policy_read_stream(apr_pool_t *pool, apr_file_t *f, const char *name, char **buf,
+                                  apr_size_t *len, mg_diags_t *diags)
+{
+    apr_pool_t *tmp;
+    apr_size_t total = 0;
+    mg_status_t st = MG_OK;
+    char err[128];
+
+    *buf = NULL;
+    *len = 0;
+    if (apr_pool_create(&tmp, pool) != APR_SUCCESS)
+        return MG_ENOMEM;
+    /* Pieces are joined once at the end: doubling one buffer would hold
+     * up to twice the bound while copying. */
+    apr_array_header_t *pieces = apr_array_make(tmp, 16, sizeof(stream_piece_t));
+    for (;;) {
+        stream_piece_t *pc = apr_array_push(pieces);
+        pc->data = apr_palloc(tmp, MG_STREAM_CHUNK);
+        apr_status_t rv = apr_file_read_full(f, pc->data, MG_STREAM_CHUNK, &pc->len);
+        total += pc->len;
+        if (total > MG_YAML_MAX_SIZE) {
+            st = too_large(diags, name);
+            break;
+        }
+        if (APR_STATUS_IS_EOF(rv))
+            break;
+        if (rv != APR_SUCCESS) {
+            mg_diag_add(diags, MG_SEV_ERROR, name, 0, 0, "io", "cannot read the policy: %s",
+                        apr_strerror(rv, err, sizeof(err)));
+            st = MG_EIO;
+            break;
+        }
+    }
+    if (st == MG_OK) {
+        char *b = apr_palloc(pool, total + 1), *o = b;
+        for (int i = 0; i < pieces->nelts; i++) {
+            const stream_piece_t *pc = &APR_ARRAY_IDX(pieces, i, stream_piece_t);
+            memcpy(o, pc->data, pc->len);
+            o += pc->len;
+        }
+        *o = '\0';
+        *buf = b;
+        *len = total;
+    }
+    apr_pool_destroy(tmp);
+    return st;
 }
 
 mg_status_t mg_policy_load_file(apr_pool_t *pool, const char *path, mg_policy_t **out,

@@ -919,6 +919,120 @@ START_TEST(test_fifo_as_policy_file_is_refused_without_blocking)
 }
 END_TEST
 
+/* ------------------------------------------------------------ streams */
+
+/* A temporary file of `len` bytes of `c` after `head`, opened for reading
+ * (any apr_file_t is a stream to mg_policy_read_stream). */
+static apr_file_t *temp_stream(const char *head, char c, apr_size_t len)
+{
+    apr_file_t *f;
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = apr_psprintf(mg_test_pool, "%s/mg-test-stream-XXXXXX", dir);
+    ck_assert_int_eq(apr_file_mktemp(&f, path,
+                                     APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE |
+                                         APR_FOPEN_EXCL | APR_FOPEN_DELONCLOSE,
+                                     mg_test_pool),
+                     APR_SUCCESS);
+    apr_size_t hl = strlen(head);
+    char *body = apr_palloc(mg_test_pool, len);
+    memcpy(body, head, hl);
+    memset(body + hl, c, len - hl);
+    ck_assert_int_eq(apr_file_write_full(f, body, len, NULL), APR_SUCCESS);
+    apr_off_t off = 0;
+    ck_assert_int_eq(apr_file_seek(f, APR_SET, &off), APR_SUCCESS);
+    return f;
+}
+
+START_TEST(test_stream_is_read_whole_from_a_pipe_and_loads)
+{
+    static const char yaml[] = "version: 1\nrules:\n  - id: all\n    path: /\n"
+                               "    access: {anonymous: view}\n";
+    apr_file_t *in, *out;
+    ck_assert_int_eq(apr_file_pipe_create(&in, &out, mg_test_pool), APR_SUCCESS);
+    ck_assert_int_eq(apr_file_write_full(out, yaml, strlen(yaml), NULL), APR_SUCCESS);
+    apr_file_close(out);
+    char *buf;
+    apr_size_t len;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_read_stream(mg_test_pool, in, "<stdin>", &buf, &len, ds), MG_OK);
+    ck_assert_uint_eq(len, strlen(yaml));
+    ck_assert_str_eq(buf, yaml);
+    ck_assert_int_eq(ds->items->nelts, 0);
+    ck_assert_ptr_nonnull(load_len(buf, len));
+}
+END_TEST
+
+START_TEST(test_empty_stream_reads_as_an_empty_policy)
+{
+    apr_file_t *in, *out;
+    ck_assert_int_eq(apr_file_pipe_create(&in, &out, mg_test_pool), APR_SUCCESS);
+    apr_file_close(out);
+    char *buf;
+    apr_size_t len = 1;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_read_stream(mg_test_pool, in, "<stdin>", &buf, &len, ds), MG_OK);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(buf, "");
+    /* the loader then says what it says of an empty file */
+    ck_assert_ptr_null(load_len(buf, len));
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "file-empty");
+}
+END_TEST
+
+START_TEST(test_stream_of_exactly_16_mib_is_read)
+{
+    apr_size_t max = 16 * 1024 * 1024;
+    apr_file_t *f = temp_stream("# ", '#', max);
+    char *buf;
+    apr_size_t len;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_read_stream(mg_test_pool, f, "<stdin>", &buf, &len, ds), MG_OK);
+    ck_assert_uint_eq(len, max);
+    ck_assert_int_eq(buf[max], '\0');
+    apr_file_close(f);
+}
+END_TEST
+
+/* One byte over the bound is refused with the file's error, and the reader
+ * stops within one chunk of the bound instead of draining the stream. */
+START_TEST(test_stream_over_16_mib_is_refused_without_reading_it_all)
+{
+    apr_size_t max = 16 * 1024 * 1024, size = max + 4 * 1024 * 1024;
+    apr_file_t *f = temp_stream("# ", '#', size);
+    char *buf = (char *)"unchanged";
+    apr_size_t len = 7;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_read_stream(mg_test_pool, f, "<stdin>", &buf, &len, ds), MG_EINVAL);
+    ck_assert_ptr_null(buf);
+    ck_assert_uint_eq(len, 0);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_str_eq(d->code, "file-too-large");
+    ck_assert_str_eq(d->file, "<stdin>");
+    ck_assert_str_eq(d->msg, "the policy is larger than 16 MiB");
+    apr_off_t off = 0;
+    ck_assert_int_eq(apr_file_seek(f, APR_CUR, &off), APR_SUCCESS);
+    ck_assert_int_gt(off, (apr_off_t)max);
+    ck_assert_int_lt(off, (apr_off_t)size);
+    apr_file_close(f);
+}
+END_TEST
+
+START_TEST(test_stream_read_error_is_an_io_error)
+{
+    apr_file_t *in, *out;
+    ck_assert_int_eq(apr_file_pipe_create(&in, &out, mg_test_pool), APR_SUCCESS);
+    char *buf;
+    apr_size_t len;
+    ds = mg_diags_make(mg_test_pool);
+    /* the write end of a pipe cannot be read: EBADF */
+    ck_assert_int_eq(mg_policy_read_stream(mg_test_pool, out, "<stdin>", &buf, &len, ds), MG_EIO);
+    ck_assert_ptr_null(buf);
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "io");
+    apr_file_close(in);
+    apr_file_close(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -971,6 +1085,16 @@ static Suite *loader_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ten_thousand_rules_load_and_each_owns_its_path);
     tcase_add_test(tc, test_fifo_as_policy_file_is_refused_without_blocking);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stream");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_stream_is_read_whole_from_a_pipe_and_loads);
+    tcase_add_test(tc, test_empty_stream_reads_as_an_empty_policy);
+    tcase_add_test(tc, test_stream_of_exactly_16_mib_is_read);
+    tcase_add_test(tc, test_stream_over_16_mib_is_refused_without_reading_it_all);
+    tcase_add_test(tc, test_stream_read_error_is_an_io_error);
     suite_add_tcase(s, tc);
     return s;
 }
