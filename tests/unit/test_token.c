@@ -405,6 +405,36 @@ START_TEST(test_malformed_tokens_are_refused_as_malformed)
 }
 END_TEST
 
+START_TEST(test_each_token_parameter_name_is_known_and_near_misses_are_unknown)
+{
+    /* every v1 name is recognised (twice is "repeated"), and no name that
+     * merely shares a first letter or a prefix with one is taken for it */
+    static const char *const known[] = {"mg_acc", "mg_exp",   "mg_id",   "mg_ip", "mg_kid",
+                                        "mg_nbf", "mg_scope", "mg_uses", "mg_sig"};
+    static const char *const unknown[] = {
+        "mg_",     "mg_a",   "mg_ac",   "mg_accx", "mg_e",      "mg_expx",  "mg_i",   "mg_ix",
+        "mg_idx",  "mg_ipx", "mg_k",    "mg_ki",   "mg_n",      "mg_nb",    "mg_s",   "mg_si",
+        "mg_sigx", "mg_sc",  "mg_scop", "mg_u",    "mg_use",    "mg_usesx", "mg_Exp", "mg_EXP",
+        "mg_v",    "mg_x",   "mg_zzz",  "mg_sig2", "mg_scopes", "mg_id_",   "mg_kidd"};
+    mg_token_claims_t c;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        const char *u = apr_psprintf(mg_test_pool, "%s&%s=1&%s=1", URL, known[i], known[i]);
+        ASSERT_REASON(check(P, u, NOW, NULL, NULL, &c), MG_R_TOKEN_MALFORMED);
+        ck_assert_msg(strcmp(c.detail, "repeated token parameter") == 0, "%s: %s", known[i],
+                      c.detail);
+    }
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        const char *u = apr_psprintf(mg_test_pool, "%s&%s=1", URL, unknown[i]);
+        ASSERT_REASON(check(P, u, NOW, NULL, NULL, &c), MG_R_TOKEN_MALFORMED);
+        ck_assert_msg(strcmp(c.detail, "unknown token parameter (not format v1)") == 0, "%s: %s",
+                      unknown[i], c.detail);
+    }
+    /* "mg" without the underscore is an ordinary, signed parameter */
+    ASSERT_REASON(check(P, apr_pstrcat(mg_test_pool, URL, "&mgexp=1", NULL), NOW, NULL, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+}
+END_TEST
+
 START_TEST(test_non_canonical_base64_spelling_of_a_valid_signature_is_refused)
 {
     /* 32-byte HMAC: 43 characters, the last carries 2 unused bits. Setting
@@ -1237,6 +1267,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_tampered_path_transformation_query_expiry_or_kid_breaks_the_signature);
     tcase_add_test(tc, test_unknown_key_id_is_reported_as_such);
     tcase_add_test(tc, test_malformed_tokens_are_refused_as_malformed);
+    tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
     tcase_add_test(tc, test_missing_token_is_token_missing);
     tcase_add_test(tc, test_expired_link_within_grace_is_allowed_and_beyond_is_expired);
