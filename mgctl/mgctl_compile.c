@@ -1,4 +1,4 @@
-/* mgctl_compile.c — `mgctl compile FILE [-o OUT]`: write the canonical
+/* mgctl_compile.c — `mgctl compile FILE|- [-o OUT]`: write the canonical
  * compiled form of a policy (itself valid policy YAML, so the module loads
  * it like any policy) under a first line that names its SHA-256 digest.
  */
@@ -21,16 +21,21 @@ static const char usage_text[] =
     "and the output is valid policy YAML that mod_media_guard loads like the\n"
     "original (with the same digest). Warnings about rules that can never match\n"
     "(shadowed) and overlapping rules with different outcomes go to stderr.\n"
+    "A FILE of '-' is standard input, named <stdin> in messages; its relative\n"
+    "key and revocation file paths resolve against the current directory.\n"
     "\n"
     "Options:\n"
-    "  -o, --output OUT  write to OUT (atomically: a temporary file, then rename)\n"
-    "                    instead of standard output\n"
-    "      --werror      treat warnings as errors (exit 1, nothing written)\n"
-    "  -q, --quiet       do not print warnings\n"
-    "  -h, --help        show this help\n"
+    "  -o, --output OUT    write to OUT (atomically: a temporary file, then\n"
+    "                      rename) instead of standard output\n"
+    "      --werror        treat warnings as errors (exit 1, nothing written)\n"
+    "  -q, --quiet         do not print warnings\n"
+    "      --stdin-name N  with FILE '-': name standard input N in messages and\n"
+    "                      resolve its relative paths against N's directory\n"
+    "  -h, --help          show this help\n"
     "\n"
     "Exit status: 0 compiled (warnings allowed), 1 invalid policy (or warnings\n"
-    "with --werror), 2 usage or I/O error.\n";
+    "with --werror), 2 usage or I/O error (standard input over the 16 MiB\n"
+    "policy size limit too).\n";
 
 #define OPT_WERROR (MGCTL_OPT_LONG + 1)
 
@@ -38,6 +43,7 @@ static const apr_getopt_option_t opts[] = {
     {"output", 'o', 1, "output file"},
     {"werror", OPT_WERROR, 0, "warnings fail"},
     {"quiet", 'q', 0, "no warnings"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "name of standard input"},
     {"help", 'h', 0, "show this help"},
     {NULL, 0, 0, NULL},
 };
@@ -85,17 +91,19 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
 
 int mgctl_cmd_compile(apr_pool_t *pool, int argc, const char *const *argv)
 {
-    const char *out = NULL;
+    const char *out = NULL, *stdin_name = NULL;
     int werror = 0, quiet = 0;
     apr_getopt_t *os = mgctl_getopt_init(pool, "compile", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
         case 'o':
             out = arg;
+            break;
+        case MGCTL_OPT_STDIN_NAME:
+            stdin_name = arg;
             break;
         case OPT_WERROR:
             werror = 1;
@@ -103,32 +111,22 @@ int mgctl_cmd_compile(apr_pool_t *pool, int argc, const char *const *argv)
         case 'q':
             quiet = 1;
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("compile", NULL);
+    if (ch < 0)
+        return rc;
     if (os->argc - os->ind != 1)
         return mgctl_usage_error("compile", "expected exactly one policy FILE");
-    const char *file = os->argv[os->ind];
+    if ((rc = mgctl_stdin_check("compile", os->argv + os->ind, 1, stdin_name)) != 0)
+        return rc;
+    const char *file = mgctl_source_name(os->argv[os->ind], stdin_name);
 
     mg_diags_t *diags = mg_diags_make(pool);
     mg_policy_t *policy = NULL;
-    mg_status_t st = mg_policy_load_file(pool, file, &policy, diags);
-    mg_diags_sort(diags);
+    rc = mgctl_policy_load(pool, os->argv[os->ind], stdin_name, &policy, diags);
     mgctl_diags_print(stderr, pool, diags, MGCTL_FMT_TEXT, !quiet || werror);
-    if (st == MG_EIO) {
-        if (diags->errors == 0)
-            fprintf(stderr, "mgctl compile: %s: cannot read the file\n", file);
-        return MGCTL_EXIT_USAGE;
-    }
-    if (st != MG_OK || !policy || diags->errors > 0) {
-        if (diags->errors == 0)
-            fprintf(stderr, "%s: error: the policy was refused (status %d)\n", file, (int)st);
-        return MGCTL_EXIT_FAIL;
-    }
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
     if (werror && diags->warnings > 0) {
         fprintf(stderr, "mgctl compile: %d warning(s) treated as errors (--werror)\n",
                 diags->warnings);

@@ -1,4 +1,4 @@
-/* mgctl_explain.c — `mgctl explain --policy FILE URL ...`: evaluate one
+/* mgctl_explain.c — `mgctl explain --policy FILE|- URL ...`: evaluate one
  * request with the module's own code and show the decision, the owning rule,
  * the reason and the trace.
  */
@@ -22,7 +22,11 @@ static const char usage_text[] =
     "and host are used as well.\n"
     "\n"
     "Options:\n"
-    "  -p, --policy FILE        the policy (required)\n"
+    "  -p, --policy FILE        the policy (required); '-' reads it from standard\n"
+    "                           input (relative paths in it resolve against the\n"
+    "                           current directory)\n"
+    "      --stdin-name N       with --policy -: name standard input N in messages\n"
+    "                           and resolve its relative paths against N's directory\n"
     "  -X, --method M           request method (default GET)\n"
     "  -u, --user U             authenticated user (REMOTE_USER)\n"
     "  -r, --role R             a role the user has (repeatable)\n"
@@ -39,18 +43,26 @@ static const char usage_text[] =
     "  -h, --help               show this help\n"
     "\n"
     "Exit status: 0 evaluated (whatever the decision), 1 invalid policy, 2 usage\n"
-    "or I/O error.\n";
+    "or I/O error (standard input over the 16 MiB policy size limit too).\n";
 
 enum { OPT_IP = MGCTL_OPT_LONG + 1, OPT_PEER };
 
 static const apr_getopt_option_t opts[] = {
-    {"policy", 'p', 1, "policy file"},  {"method", 'X', 1, "method"},
-    {"user", 'u', 1, "user"},           {"role", 'r', 1, "role"},
-    {"ip", OPT_IP, 1, "client ip"},     {"peer", OPT_PEER, 1, "peer ip"},
-    {"header", 'H', 1, "header"},       {"env", 'e', 1, "env var"},
-    {"note", 'n', 1, "note"},           {"time", 't', 1, "time"},
-    {"country", 'c', 1, "country"},     {"format", 'f', 1, "format"},
-    {"help", 'h', 0, "show this help"}, {NULL, 0, 0, NULL},
+    {"policy", 'p', 1, "policy file"},
+    {"method", 'X', 1, "method"},
+    {"user", 'u', 1, "user"},
+    {"role", 'r', 1, "role"},
+    {"ip", OPT_IP, 1, "client ip"},
+    {"peer", OPT_PEER, 1, "peer ip"},
+    {"header", 'H', 1, "header"},
+    {"env", 'e', 1, "env var"},
+    {"note", 'n', 1, "note"},
+    {"time", 't', 1, "time"},
+    {"country", 'c', 1, "country"},
+    {"format", 'f', 1, "format"},
+    {"help", 'h', 0, "show this help"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "stdin name"},
+    {NULL, 0, 0, NULL},
 };
 
 /* "Name: value" -> table entry. Header names are RFC 9110 tokens. */
@@ -84,18 +96,20 @@ static int add_var(apr_pool_t *pool, apr_table_t *t, const char *arg)
 
 int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
 {
-    const char *policy_file = NULL;
+    const char *policy_file = NULL, *stdin_name = NULL;
     mgctl_format_t fmt = MGCTL_FMT_TEXT;
     mgctl_reqspec_t *spec = mgctl_reqspec_make(pool);
     apr_getopt_t *os = mgctl_getopt_init(pool, "explain", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
         case 'p':
             policy_file = arg;
+            break;
+        case MGCTL_OPT_STDIN_NAME:
+            stdin_name = arg;
             break;
         case 'X':
             spec->method = arg;
@@ -144,15 +158,14 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
             if (mgctl_format_parse(arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_JSON), &fmt) != 0)
                 return mgctl_usage_error("explain", "unknown format '%s' (text, json)", arg);
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("explain", NULL);
+    if (ch < 0)
+        return rc;
     if (!policy_file)
         return mgctl_usage_error("explain", "--policy FILE is required");
+    if ((rc = mgctl_stdin_check("explain", &policy_file, 1, stdin_name)) != 0)
+        return rc;
     if (os->argc - os->ind != 1)
         return mgctl_usage_error("explain", "expected exactly one URL");
     spec->url = os->argv[os->ind];
@@ -163,13 +176,10 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
 
     mg_diags_t *diags = mg_diags_make(pool);
     mg_policy_t *policy = NULL;
-    mg_status_t st = mg_policy_load_file(pool, policy_file, &policy, diags);
-    mg_diags_sort(diags);
-    if (st != MG_OK || !policy || diags->errors > 0) {
+    rc = mgctl_policy_load(pool, policy_file, stdin_name, &policy, diags);
+    if (rc != MGCTL_EXIT_OK) {
         mgctl_diags_print(stderr, pool, diags, MGCTL_FMT_TEXT, 1);
-        if (diags->errors == 0)
-            fprintf(stderr, "mgctl explain: %s: the policy could not be loaded\n", policy_file);
-        return st == MG_EIO ? MGCTL_EXIT_USAGE : MGCTL_EXIT_FAIL;
+        return rc;
     }
 
     const char *bad_role = mgctl_undeclared_role(policy, spec->roles);

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mg_keys.h"
+#include "mgctl_keyopt.h"
 #include "mgctl_util.h"
 
 enum { OPT_ALG = MGCTL_OPT_LONG + 1, OPT_ID, OPT_OUT };
@@ -68,15 +69,11 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
 {
     const char *alg_name = "hmac-sha256", *id = NULL, *dir = ".";
     apr_getopt_t *os = mgctl_getopt_init(pool, "keygen", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
         case OPT_ALG:
             alg_name = arg;
             break;
@@ -88,8 +85,8 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
             break;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("keygen", NULL);
+    if (ch < 0)
+        return rc;
     if (os->ind != os->argc)
         return mgctl_usage_error("keygen", "unexpected operand '%s'", os->argv[os->ind]);
     if (id == NULL)
@@ -99,10 +96,9 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
                                  "key id '%s' must be 1-64 characters A-Z a-z 0-9 . _ - "
                                  "(not starting with '.')",
                                  id);
-    mg_alg_t alg = mg_alg_parse(alg_name);
-    if (alg == MG_ALG_NONE)
-        return mgctl_usage_error("keygen", "unknown --alg '%s' (hmac-sha256, hmac-sha1, ed25519)",
-                                 alg_name);
+    mg_alg_t alg;
+    if ((rc = mgctl_alg_parse("keygen", alg_name, &alg)) != MGCTL_EXIT_OK)
+        return rc;
 
     const char *key_text, *pub_text, *why;
     if (mg_key_generate(pool, alg, &key_text, &pub_text, &why) != MG_OK) {
@@ -110,7 +106,8 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
         return MGCTL_EXIT_USAGE;
     }
     /* A missing key directory is made private (0700): it holds secrets. */
-    rv = apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pool);
+    apr_status_t rv =
+        apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pool);
     if (rv != APR_SUCCESS) {
         char ebuf[128];
         fprintf(stderr, "mgctl keygen: cannot create directory %s: %s\n", dir,

@@ -1,10 +1,39 @@
-/* mgctl_keyopt.c — key loading shared by `mgctl sign` and `mgctl verify`. */
+/* mgctl_keyopt.c — the key options shared by `mgctl sign` and `mgctl verify`
+ * (--policy, --key-file, --key-id, --alg) and key loading; the --alg check
+ * is keygen's too. */
 #include <stdio.h>
+#include <string.h>
 
 #include <apr_strings.h>
 
 #include "mgctl_keyopt.h"
 #include "mgctl_util.h"
+
+int mgctl_keyopt_take(mgctl_keyopt_t *o, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'p':
+        o->policy_file = arg;
+        return 1;
+    case MGCTL_KEYOPT_KEY_FILE:
+        o->key_file = arg;
+        return 1;
+    case MGCTL_KEYOPT_KEY_ID:
+        o->key_id = arg;
+        return 1;
+    case MGCTL_KEYOPT_ALG:
+        o->alg = arg;
+        return 1;
+    }
+    return 0;
+}
+
+int mgctl_alg_parse(const char *cmd, const char *name, mg_alg_t *alg)
+{
+    if ((*alg = mg_alg_parse(name)) == MG_ALG_NONE)
+        return mgctl_usage_error(cmd, "unknown --alg '%s' (hmac-sha256, hmac-sha1, ed25519)", name);
+    return MGCTL_EXIT_OK;
+}
 
 static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t *o,
                          mg_policy_t **out)
@@ -12,9 +41,9 @@ static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t
     mg_alg_t alg = MG_ALG_NONE;
     if (o->key_id == NULL)
         return mgctl_usage_error(cmd, "--key-file needs --key-id");
-    if (o->alg != NULL && (alg = mg_alg_parse(o->alg)) == MG_ALG_NONE)
-        return mgctl_usage_error(cmd, "unknown --alg '%s' (hmac-sha256, hmac-sha1, ed25519)",
-                                 o->alg);
+    int rc = o->alg != NULL ? mgctl_alg_parse(cmd, o->alg, &alg) : MGCTL_EXIT_OK;
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
     mg_key_t *key;
     int insecure = 0;
     const char *why;
@@ -56,14 +85,13 @@ int mgctl_keyopt_load(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t *o
         return from_key_file(pool, cmd, o, policy);
     if (o->key_id != NULL || o->alg != NULL)
         return mgctl_usage_error(cmd, "--key-id and --alg go with --key-file");
+    /* sign reads its URLs from standard input, and one policy on stdin
+     * for one verification is not worth a second convention */
+    if (strcmp(o->policy_file, "-") == 0)
+        return mgctl_usage_error(cmd, "--policy must be a file here: standard input ('-') is "
+                                      "read by validate, compile and explain --policy");
     mg_diags_t *diags = mg_diags_make(pool);
-    mg_status_t st = mg_policy_load_file(pool, o->policy_file, policy, diags);
-    mg_diags_sort(diags);
+    int rc = mgctl_policy_load(pool, o->policy_file, NULL, policy, diags);
     mgctl_diags_print(stderr, pool, diags, MGCTL_FMT_TEXT, 0);
-    if (st != MG_OK || *policy == NULL || diags->errors > 0) {
-        if (diags->errors == 0)
-            fprintf(stderr, "mgctl %s: %s: the policy could not be loaded\n", cmd, o->policy_file);
-        return MGCTL_EXIT_USAGE;
-    }
-    return MGCTL_EXIT_OK;
+    return rc == MGCTL_EXIT_OK ? MGCTL_EXIT_OK : MGCTL_EXIT_USAGE;
 }

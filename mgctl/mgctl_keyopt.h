@@ -8,6 +8,7 @@
 
 #include "mg_keys.h"
 #include "mg_policy.h"
+#include "mgctl_util.h"
 
 typedef struct mgctl_keyopt {
     const char *policy_file;
@@ -15,6 +16,29 @@ typedef struct mgctl_keyopt {
     const char *key_id;
     const char *alg;
 } mgctl_keyopt_t;
+
+/* The key options in a command's option table; the command's own
+ * long-only option ids start at MGCTL_KEYOPT_NEXT. */
+enum {
+    MGCTL_KEYOPT_KEY_FILE = MGCTL_OPT_LONG + 1,
+    MGCTL_KEYOPT_KEY_ID,
+    MGCTL_KEYOPT_ALG,
+    MGCTL_KEYOPT_NEXT
+};
+#define MGCTL_KEYOPT_OPTIONS                                                                       \
+    {"policy", 'p', 1, "policy FILE"}, {"key-file", MGCTL_KEYOPT_KEY_FILE, 1, "key file"},         \
+        {"key-id", MGCTL_KEYOPT_KEY_ID, 1, "key id"},                                              \
+    {                                                                                              \
+        "alg", MGCTL_KEYOPT_ALG, 1, "algorithm"                                                    \
+    }
+
+/* Take option `ch` (from mgctl_getopt_next) when it is one of the key
+ * options: 1 taken, 0 not a key option. */
+int mgctl_keyopt_take(mgctl_keyopt_t *o, int ch, const char *arg);
+
+/* An --alg value: 0 with *alg set, or the usage error (exit code 2) naming
+ * the algorithms. */
+int mgctl_alg_parse(const char *cmd, const char *name, mg_alg_t *alg);
 
 /* Load the keys. With --key-file a minimal policy holding just that key
  * (default token settings) is made, so verification runs the very same

@@ -21,10 +21,7 @@
 #define OUT_BUFFER (1 << 20)
 
 enum {
-    OPT_KEY_FILE = MGCTL_OPT_LONG + 1,
-    OPT_KEY_ID,
-    OPT_ALG,
-    OPT_TTL,
+    OPT_TTL = MGCTL_KEYOPT_NEXT,
     OPT_TZ,
     OPT_NBF,
     OPT_IP,
@@ -41,10 +38,7 @@ enum {
 
 static const apr_getopt_option_t opts[] = {
     {"help", 'h', 0, "show this help"},
-    {"policy", 'p', 1, "policy FILE whose `sign: true` key signs"},
-    {"key-file", OPT_KEY_FILE, 1, "key file"},
-    {"key-id", OPT_KEY_ID, 1, "key id"},
-    {"alg", OPT_ALG, 1, "algorithm"},
+    MGCTL_KEYOPT_OPTIONS,
     {"expires", 'e', 1, "expiry"},
     {"ttl", OPT_TTL, 1, "lifetime"},
     {"tz", OPT_TZ, 1, "time zone for buckets"},
@@ -293,27 +287,11 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     sign_opts_t o;
     memset(&o, 0, sizeof(o));
     apr_getopt_t *os = mgctl_getopt_init(pool, "sign", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
-        case 'p':
-            o.keys.policy_file = arg;
-            break;
-        case OPT_KEY_FILE:
-            o.keys.key_file = arg;
-            break;
-        case OPT_KEY_ID:
-            o.keys.key_id = arg;
-            break;
-        case OPT_ALG:
-            o.keys.alg = arg;
-            break;
         case 'e':
             o.expires = arg;
             break;
@@ -367,16 +345,19 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
                 return mgctl_usage_error("sign", "--format is text or json");
             break;
+        default:
+            mgctl_keyopt_take(&o.keys, ch, arg);
+            break;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("sign", NULL);
+    if (ch < 0)
+        return rc;
     if (o.sts && o.format != MGCTL_FMT_JSON)
         return mgctl_usage_error("sign", "--string-to-sign needs --format json");
 
     mg_token_claims_t c;
     memset(&c, 0, sizeof(c));
-    int rc = resolve_times(pool, &o, &c);
+    rc = resolve_times(pool, &o, &c);
     if (rc != MGCTL_EXIT_OK)
         return rc;
     c.ip = o.ip;

@@ -278,11 +278,10 @@ int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
                  apr_array_make(pool, 32, sizeof(char *)),
                  apr_array_make(pool, 4, sizeof(char *))};
     apr_getopt_t *os = mgctl_getopt_init(pool, "test", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
         case 'r':
             o.run = arg;
@@ -299,15 +298,19 @@ int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
                     &o.fmt) != 0)
                 return mgctl_usage_error("test", "unknown format '%s' (text, json, github)", arg);
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("test", NULL);
+    if (ch < 0)
+        return rc;
     if (os->argc - os->ind < 1)
         return mgctl_usage_error("test", "no test FILE given");
+    /* A test file names its policy by a path relative to its own
+     * directory, which standard input does not have. */
+    for (int i = os->ind; i < os->argc; i++)
+        if (strcmp(os->argv[i], "-") == 0)
+            return mgctl_usage_error("test", "test FILEs are read from files: standard input "
+                                             "('-') is read by validate, compile and explain "
+                                             "--policy");
 
     tally_t t = {0, 0, 0, 0, 0};
     for (int i = os->ind; i < os->argc; i++) {

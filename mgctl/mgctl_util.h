@@ -11,9 +11,9 @@
  *         {"werror", MGCTL_OPT_LONG + 1, 0, "..."},   // long-only option
  *         {NULL, 0, 0, NULL}};
  *     apr_getopt_t *os = mgctl_getopt_init(pool, "compile", argc, argv);
- *     int ch; const char *arg; apr_status_t rv;
- *     while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) { ... }
- *     if (rv != APR_EOF) return mgctl_usage_error("compile", NULL);
+ *     int ch, rc; const char *arg;
+ *     while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) { switch (ch) ... }
+ *     if (ch < 0) return rc;   // --help was answered, or a getopt complaint
  *     // operands: os->argv[os->ind .. os->argc-1]
  *
  * `argv` starts at the subcommand name (argv[0] == "compile"), as passed to
@@ -36,14 +36,26 @@
 #include "mg.h"
 #include "mgctl.h"
 
-/* Option ids for long-only options start here (above any character). */
+/* Option ids for long-only options start here (above any character);
+ * a command's own start at MGCTL_OPT_LONG + 1. */
 #define MGCTL_OPT_LONG 256
+/* --stdin-name NAME, the one long-only option several commands share. */
+#define MGCTL_OPT_STDIN_NAME MGCTL_OPT_LONG
 
 /* Prepare apr_getopt_long over argv[0..argc-1] (argv[0] = subcommand, which
  * getopt's messages name; `cmd` is the same name, kept for symmetry with
  * mgctl_usage_error). */
 apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
                                 const char *const *argv);
+
+/* The next option for a subcommand's switch: its id (> 0) with *arg set;
+ * 0 when the options are over (operands: os->argv[os->ind ..]); -1 when the
+ * command is over, with *rc its exit status: 0 after -h/--help printed
+ * `usage` on stdout, MGCTL_EXIT_USAGE after getopt's complaint and the
+ * "Try 'mgctl CMD --help'." hint. Every table has {"help", 'h', 0, ...};
+ * 'h' never reaches the caller. */
+int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const char *usage,
+                      const char **arg, int *rc);
 
 /* Print "mgctl CMD: <message>" (when fmt is non-NULL) and "Try 'mgctl CMD
  * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
@@ -59,6 +71,32 @@ int mgctl_format_parse(const char *s, unsigned allowed, mgctl_format_t *out);
  * `max` bytes. 0 ok; -1 with *err set to "FILE: reason". */
 int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
                     const char **err);
+
+/* Policies from standard input. A command that takes a policy FILE reads
+ * standard input for "-" (validate, compile, explain --policy): diagnostics
+ * name it MGCTL_STDIN_NAME or the --stdin-name NAME, and relative paths
+ * inside it (key files, tokens.revocation_file) resolve against NAME's
+ * directory, or against the current directory without --stdin-name. */
+#define MGCTL_STDIN_NAME "<stdin>"
+
+/* How diagnostics name the policy at `path`: the path, or for "-" the
+ * --stdin-name NAME or MGCTL_STDIN_NAME. */
+const char *mgctl_source_name(const char *path, const char *stdin_name);
+
+/* The policy arguments of such a command, before anything is read: "-" at
+ * most once, --stdin-name (non-empty) only with "-". 0 ok, or the usage
+ * error (MGCTL_EXIT_USAGE). */
+int mgctl_stdin_check(const char *cmd, const char *const *paths, int n, const char *stdin_name);
+
+/* Load, validate and compile the policy at `path` ("-": standard input,
+ * read with mg_policy_read_stream). Diagnostics are appended to `diags`
+ * and sorted; unless the policy is valid they hold at least one error.
+ * Returns MGCTL_EXIT_OK (*out set), MGCTL_EXIT_FAIL (invalid), or
+ * MGCTL_EXIT_USAGE when the policy could not be read in full: an unreadable
+ * file, or standard input over the 16 MiB bound (the rest of it is not
+ * read, so nothing was really checked). */
+int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name, mg_policy_t **out,
+                      mg_diags_t *diags);
 
 /* JSON string literal (with quotes) for s; "null" for NULL. Quotes,
  * backslashes and control characters are escaped; valid UTF-8 passes

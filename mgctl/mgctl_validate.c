@@ -1,5 +1,6 @@
-/* mgctl_validate.c — `mgctl validate FILE...`: load every policy file with
- * the same loader the module uses and report all diagnostics.
+/* mgctl_validate.c — `mgctl validate FILE...`: load every policy file (or
+ * standard input, "-") with the same loader the module uses and report all
+ * diagnostics.
  *
  * Exit status: 0 all valid, 1 at least one invalid, 2 usage error or at
  * least one file that could not be read. Every file is checked even when
@@ -20,18 +21,27 @@ static const char usage_text[] =
     "\n"
     "Check policy files with the module's own loader and compiler. Every error\n"
     "and warning of every file is reported with file:line:column.\n"
+    "A FILE of '-' (at most one) is standard input, named <stdin> in the\n"
+    "output; its relative key and revocation file paths resolve against the\n"
+    "current directory.\n"
     "\n"
     "Options:\n"
-    "  -f, --format FMT  text (default), json, or github (::error annotations)\n"
-    "  -q, --quiet       print errors only (no warnings, no 'ok' lines)\n"
-    "  -h, --help        show this help\n"
+    "  -f, --format FMT    text (default), json, or github (::error annotations)\n"
+    "  -q, --quiet         print errors only (no warnings, no 'ok' lines)\n"
+    "      --stdin-name N  name standard input N in the output and resolve its\n"
+    "                      relative paths against N's directory, as if it were\n"
+    "                      the file N (e.g. git show HEAD:p/site.yaml |\n"
+    "                      mgctl validate --stdin-name p/site.yaml -)\n"
+    "  -h, --help          show this help\n"
     "\n"
     "Exit status: 0 all valid, 1 some file invalid, 2 usage error or a file\n"
-    "that cannot be read (the other files are still checked).\n";
+    "that cannot be read (the other files are still checked), including\n"
+    "standard input over the 16 MiB policy size limit.\n";
 
 static const apr_getopt_option_t opts[] = {
     {"format", 'f', 1, "output format"},
     {"quiet", 'q', 0, "errors only"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "name of standard input"},
     {"help", 'h', 0, "show this help"},
     {NULL, 0, 0, NULL},
 };
@@ -44,25 +54,15 @@ typedef struct file_result {
     mg_diags_t *diags;
 } file_result_t;
 
-/* A read failure is recognised by the loader's status; the loader puts its
- * sentence into diags, and we add one when it did not. */
-static void check_file(apr_pool_t *pool, const char *path, file_result_t *r)
+static void check_file(apr_pool_t *pool, const char *path, const char *stdin_name, file_result_t *r)
 {
     mg_policy_t *policy = NULL;
-    r->file = path;
     r->diags = mg_diags_make(pool);
-    mg_status_t st = mg_policy_load_file(pool, path, &policy, r->diags);
-    if (st == MG_EIO) {
-        r->io_error = 1;
-        if (r->diags->errors == 0)
-            mg_diag_add(r->diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the file");
-    }
-    r->valid = st == MG_OK && policy && r->diags->errors == 0;
-    if (!r->valid && !r->io_error && r->diags->errors == 0)
-        mg_diag_add(r->diags, MG_SEV_ERROR, path, 0, 0, "internal",
-                    "the policy was refused without a diagnostic (status %d)", (int)st);
-    r->policy = r->valid ? policy : NULL;
-    mg_diags_sort(r->diags);
+    int rc = mgctl_policy_load(pool, path, stdin_name, &policy, r->diags);
+    r->file = mgctl_source_name(path, stdin_name);
+    r->io_error = rc == MGCTL_EXIT_USAGE;
+    r->valid = rc == MGCTL_EXIT_OK;
+    r->policy = policy;
 }
 
 static int rules_count(const mg_policy_t *p)
@@ -74,12 +74,12 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
 {
     mgctl_format_t fmt = MGCTL_FMT_TEXT;
     int quiet = 0;
+    const char *stdin_name = NULL;
     apr_getopt_t *os = mgctl_getopt_init(pool, "validate", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
         case 'f':
             if (mgctl_format_parse(
@@ -91,21 +91,23 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
         case 'q':
             quiet = 1;
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
+        case MGCTL_OPT_STDIN_NAME:
+            stdin_name = arg;
+            break;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("validate", NULL);
+    if (ch < 0)
+        return rc;
     int nfiles = os->argc - os->ind;
     if (nfiles < 1)
         return mgctl_usage_error("validate", "no policy FILE given");
+    if ((rc = mgctl_stdin_check("validate", os->argv + os->ind, nfiles, stdin_name)) != 0)
+        return rc;
 
     file_result_t *res = apr_pcalloc(pool, sizeof(*res) * (size_t)nfiles);
     int invalid = 0, io = 0, errors = 0, warnings = 0;
     for (int i = 0; i < nfiles; i++) {
-        check_file(pool, os->argv[os->ind + i], &res[i]);
+        check_file(pool, os->argv[os->ind + i], stdin_name, &res[i]);
         invalid += !res[i].valid;
         io += res[i].io_error;
         errors += res[i].diags->errors;

@@ -11,25 +11,17 @@
 #include "mgctl_keyopt.h"
 #include "mgctl_util.h"
 
-enum {
-    OPT_KEY_FILE = MGCTL_OPT_LONG + 1,
-    OPT_KEY_ID,
-    OPT_ALG,
-    OPT_NOW,
-    OPT_IP,
-    OPT_COOKIE,
-    OPT_GRACE,
-    OPT_SKEW,
-    OPT_FORMAT
-};
+enum { OPT_NOW = MGCTL_KEYOPT_NEXT, OPT_IP, OPT_COOKIE, OPT_GRACE, OPT_SKEW, OPT_FORMAT };
 
-static const apr_getopt_option_t opts[] = {
-    {"help", 'h', 0, "show this help"},        {"policy", 'p', 1, "policy FILE"},
-    {"key-file", OPT_KEY_FILE, 1, "key file"}, {"key-id", OPT_KEY_ID, 1, "key id"},
-    {"alg", OPT_ALG, 1, "algorithm"},          {"now", OPT_NOW, 1, "verify as if at TIME"},
-    {"ip", OPT_IP, 1, "client address"},       {"cookie", OPT_COOKIE, 1, "signed cookie value"},
-    {"grace", OPT_GRACE, 1, "grace period"},   {"clock-skew", OPT_SKEW, 1, "clock skew tolerance"},
-    {"format", OPT_FORMAT, 1, "text|json"},    {NULL, 0, 0, NULL}};
+static const apr_getopt_option_t opts[] = {{"help", 'h', 0, "show this help"},
+                                           MGCTL_KEYOPT_OPTIONS,
+                                           {"now", OPT_NOW, 1, "verify as if at TIME"},
+                                           {"ip", OPT_IP, 1, "client address"},
+                                           {"cookie", OPT_COOKIE, 1, "signed cookie value"},
+                                           {"grace", OPT_GRACE, 1, "grace period"},
+                                           {"clock-skew", OPT_SKEW, 1, "clock skew tolerance"},
+                                           {"format", OPT_FORMAT, 1, "text|json"},
+                                           {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
     "Usage: mgctl verify (--policy FILE | --key-file F --key-id ID [--alg A])\n"
@@ -107,27 +99,11 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
     mgctl_format_t format = MGCTL_FMT_TEXT;
     memset(&ko, 0, sizeof(ko));
     apr_getopt_t *os = mgctl_getopt_init(pool, "verify", argc, argv);
-    int ch;
+    int ch, rc;
     const char *arg;
-    apr_status_t rv;
 
-    while ((rv = apr_getopt_long(os, opts, &ch, &arg)) == APR_SUCCESS) {
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
-        case 'h':
-            fputs(usage_text, stdout);
-            return MGCTL_EXIT_OK;
-        case 'p':
-            ko.policy_file = arg;
-            break;
-        case OPT_KEY_FILE:
-            ko.key_file = arg;
-            break;
-        case OPT_KEY_ID:
-            ko.key_id = arg;
-            break;
-        case OPT_ALG:
-            ko.alg = arg;
-            break;
         case OPT_NOW:
             now_s = arg;
             break;
@@ -147,10 +123,13 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &format))
                 return mgctl_usage_error("verify", "--format is text or json");
             break;
+        default:
+            mgctl_keyopt_take(&ko, ch, arg);
+            break;
         }
     }
-    if (rv != APR_EOF)
-        return mgctl_usage_error("verify", NULL);
+    if (ch < 0)
+        return rc;
     if (os->argc - os->ind != 1)
         return mgctl_usage_error("verify", "expected exactly one URL");
     const char *url = os->argv[os->ind];
@@ -166,7 +145,7 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
         return mgctl_usage_error("verify", "--grace and --clock-skew go with --key-file (a "
                                            "policy sets them in `tokens:`)");
     mg_policy_t *policy;
-    int rc = mgctl_keyopt_load(pool, "verify", &ko, &policy);
+    rc = mgctl_keyopt_load(pool, "verify", &ko, &policy);
     if (rc != MGCTL_EXIT_OK)
         return rc;
     if (grace && mg_duration_parse(grace, &policy->tokens.grace) != 0)

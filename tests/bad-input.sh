@@ -9,7 +9,9 @@
 #    error), never 124 (killed by `timeout`) or >= 128 (a signal); under the
 #    sanitizer build an ASan/UBSan report also aborts, so it fails here too;
 #  - a clear message on stderr that names the problem (a pattern per case).
-# Warnings-only cases (a world-readable key) exit 0 and must warn.
+# Warnings-only cases (a world-readable key) exit 0 and must warn. Policies
+# on standard input (validate/compile '-', explain --policy -) are checked
+# here too, the valid ones (exit 0) included.
 # Environment: MGCTL (the built mgctl), MG_SRCDIR (unused), MG_BAD_INPUT_TIMEOUT
 # (seconds per command, default 30: generous for sanitizer builds).
 set -u
@@ -295,6 +297,103 @@ garbage 200000 >"$TMP/garbage-lines"
 STDIN="$TMP/garbage-lines"
 check_stdin "sign a stream of binary garbage lines" "1" "." \
     "$MGCTL" sign --key-file "$K/k1.key" --key-id k1 --ttl 1h
+
+# ---------------------------------------------------------------- policies on standard input
+# validate/compile '-' and explain --policy '-' read the policy from stdin:
+# diagnostics name <stdin> (or --stdin-name NAME) with line:column in every
+# format; the 16 MiB bound holds (exit 2, the rest left unread); relative
+# key paths resolve against the current directory, or NAME's directory.
+case $MGCTL in /*) MGCTL_ABS=$MGCTL ;; *) MGCTL_ABS=$(pwd)/$MGCTL ;; esac
+# sh -c "$IN_DIR" DIR CMD...: run CMD in DIR (for the relative-path cases)
+IN_DIR='cd "$0" && exec "$@"'
+
+printf 'version: 1\n%s' "$good_rules" >"$TMP/stdin-good.yaml"
+STDIN="$TMP/stdin-good.yaml"
+check_stdin "valid policy on stdin" "0" "^<stdin>: ok \(policy policy, 1 rules" "$MGCTL" validate -
+check_stdin "valid policy on stdin through compile" "0" "^# mod_media_guard compiled policy v1 sha256:" \
+    "$MGCTL" compile -
+check_stdin "valid policy on stdin through explain --policy -" "0" "^rule: +all" \
+    "$MGCTL" explain --policy - /a.jpg
+check_stdin "stdin with --stdin-name is named and loads like that file" "0" \
+    "^conf/site.yaml: ok \(policy site," "$MGCTL" validate --stdin-name conf/site.yaml -
+check_stdin "a file and stdin in one run" "0" "2 of 2 files valid" \
+    "$MGCTL" validate "$TMP/stdin-good.yaml" -
+
+printf 'version: 1\nrules:\n  - id: all\n    path: /\n    acess: {anonymous: view}\n' >"$TMP/stdin-bad.yaml"
+STDIN="$TMP/stdin-bad.yaml"
+check_stdin "invalid policy on stdin: <stdin>:L:C" "1" "^<stdin>:5:5: error: unknown key 'acess'" \
+    "$MGCTL" validate -
+check_stdin "invalid policy on stdin, --stdin-name" "1" "^policies/site.yaml:5:5: error: unknown key" \
+    "$MGCTL" validate --stdin-name policies/site.yaml -
+check_stdin "invalid policy on stdin, --format json" "1" \
+    '"file":"<stdin>","line":5,"col":5,"severity":"error","code":"unknown-key"' \
+    "$MGCTL" validate --format json -
+check_stdin "invalid policy on stdin, --format github" "1" "^::error file=<stdin>,line=5,col=5::unknown key" \
+    "$MGCTL" validate --format github -
+check_stdin "invalid policy on stdin, --format github --stdin-name" "1" \
+    "^::error file=policies/site.yaml,line=5,col=5::" \
+    "$MGCTL" validate --format github --stdin-name policies/site.yaml -
+check_stdin "invalid policy on stdin through compile" "1" "^<stdin>:5:5: error: unknown key" \
+    "$MGCTL" compile -o "$TMP/never-written.yaml" -
+check_stdin "invalid policy on stdin through explain" "1" "^pol.yaml:5:5: error: unknown key" \
+    "$MGCTL" explain --policy - --stdin-name pol.yaml /a.jpg
+if [ -e "$TMP/never-written.yaml" ]; then
+    fails=$((fails + 1))
+    echo "FAIL: compile of an invalid stdin policy wrote its output file"
+fi
+
+: >"$TMP/stdin-empty.yaml"
+STDIN="$TMP/stdin-empty.yaml"
+check_stdin "empty stdin: the empty-policy error" "1" "^<stdin>: error: the policy is empty" \
+    "$MGCTL" validate -
+
+# 16 MiB + 1 byte of comments: one byte over the bound.
+{
+    head -c 16777216 /dev/zero | tr '\0' '#'
+    printf '#'
+} >"$TMP/stdin-big.yaml"
+STDIN="$TMP/stdin-big.yaml"
+check_stdin "stdin one byte over 16 MiB: exit 2, the size error" "2" \
+    "^<stdin>: error: the policy is larger than 16 MiB" "$MGCTL" validate -
+check_stdin "stdin over 16 MiB through compile" "2" "larger than 16 MiB" "$MGCTL" compile -
+check_stdin "stdin over 16 MiB, --format json" "2" '"code":"file-too-large"' \
+    "$MGCTL" validate --format json -
+check "endless stdin is refused at the bound, not read forever" "2" "larger than 16 MiB" \
+    sh -c 'yes "# an endless policy" | "$0" validate -' "$MGCTL_ABS"
+
+STDIN="$TMP/stdin-good.yaml"
+check_stdin "'-' twice" "2" "only once" "$MGCTL" validate - -
+check_stdin "'-' twice among files" "2" "only once" "$MGCTL" validate - "$TMP/stdin-good.yaml" -
+check "--stdin-name without '-'" "2" "stdin-name.*'-'" \
+    "$MGCTL" validate --stdin-name x.yaml "$TMP/stdin-good.yaml"
+check_stdin "empty --stdin-name" "2" "stdin-name needs a NAME" "$MGCTL" validate --stdin-name '' -
+check_stdin "mgctl test - is refused: test files name their policy by path" "2" \
+    "standard input.*validate, compile and explain" "$MGCTL" test -
+check_stdin "sign --policy - is refused" "2" "standard input.*validate, compile and explain" \
+    "$MGCTL" sign --policy - --ttl 1h /a.jpg
+check_stdin "verify --policy - is refused" "2" "standard input.*validate, compile and explain" \
+    "$MGCTL" verify --policy - /a.jpg
+
+# Relative key paths: $P says keys/k1.key, and $TMP/keys/k1.key exists.
+key_policy keys/k1.key
+STDIN=$P
+check_stdin "stdin policy: a relative key path resolves against the current directory" "0" - \
+    sh -c "$IN_DIR" "$TMP" "$MGCTL_ABS" validate -
+check_stdin "stdin policy elsewhere: the key is looked for in the current directory" "1" \
+    "^<stdin>:.*kg/keys/k1.key.*(no such file|cannot)" sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate -
+check_stdin "stdin policy elsewhere with --stdin-name: the key resolves against its directory" "0" - \
+    sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate --stdin-name "$TMP/policy.yaml" -
+check_stdin "a relative --stdin-name resolves against the current directory" "0" - \
+    sh -c "$IN_DIR" "$TMP/.." "$MGCTL_ABS" validate --stdin-name "$(basename "$TMP")/policy.yaml" -
+check_stdin "explain --policy - --stdin-name: the key resolves against its directory" "0" \
+    "^decision: " sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" explain --policy - --stdin-name ../policy.yaml /a.jpg
+printf 'version: 1\ntokens:\n  revocation_file: revoked.txt\n%s' "$good_rules" >"$TMP/stdin-rev.yaml"
+printf 'aaaa\n' >"$TMP/kg/revoked.txt"
+STDIN="$TMP/stdin-rev.yaml"
+check_stdin "stdin policy: a relative revocation file resolves against the current directory" "0" - \
+    sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate -
+check_stdin "stdin policy: revocation file missing from the --stdin-name directory" "1" \
+    "revocation file '$TMP/revoked.txt'" sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate --stdin-name "$TMP/x.yaml" -
 
 echo
 echo "bad-input.sh: $checks checks, $fails failed"

@@ -1085,11 +1085,7 @@ static Suite *loader_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ten_thousand_rules_load_and_each_owns_its_path);
     tcase_add_test(tc, test_fifo_as_policy_file_is_refused_without_blocking);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("stream");
-    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
-    tcase_set_timeout(tc, 60);
+    /* streams: the 16 MiB cases want the longer timeout too */
     tcase_add_test(tc, test_stream_is_read_whole_from_a_pipe_and_loads);
     tcase_add_test(tc, test_empty_stream_reads_as_an_empty_policy);
     tcase_add_test(tc, test_stream_of_exactly_16_mib_is_read);

@@ -1,8 +1,13 @@
 /* test_mgctl.c — mgctl's shared helpers (mgctl_util.c) and the policy test
  * file reader (mgctl_testfile.c): JSON escaping, the request a test or
- * explain builds, and test-file diagnostics. */
+ * explain builds, test-file diagnostics, option parsing and policies read
+ * from standard input. */
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <apr_file_info.h>
 #include <apr_strings.h>
 
 #include "mg.h"
@@ -305,6 +310,167 @@ START_TEST(test_expect_actual_reports_absent_fields_as_null)
 }
 END_TEST
 
+/* ------------------------------------------------ options and standard input */
+
+static const apr_getopt_option_t test_opts[] = {{"output", 'o', 1, "out"},
+                                                {"quiet", 'q', 0, "quiet"},
+                                                {"help", 'h', 0, "help"},
+                                                {NULL, 0, 0, NULL}};
+
+/* APR's getopt alone calls a bare "-" an invalid option. */
+START_TEST(test_getopt_passes_a_bare_dash_as_operand_and_as_option_value)
+{
+    const char *argv[] = {"compile", "-", "-o", "-", "--quiet", "x.yaml", NULL};
+    apr_getopt_t *os = mgctl_getopt_init(mg_test_pool, "compile", 6, argv);
+    const char *arg;
+    int rc = -7;
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "usage", &arg, &rc), 'o');
+    ck_assert_str_eq(arg, "-");
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "usage", &arg, &rc), 'q');
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "usage", &arg, &rc), 0);
+    ck_assert_int_eq(rc, -7);
+    ck_assert_int_eq(os->argc - os->ind, 2);
+    ck_assert_str_eq(os->argv[os->ind], "-");
+    ck_assert_str_eq(os->argv[os->ind + 1], "x.yaml");
+    /* the caller's argv is left as it was */
+    ck_assert_str_eq(argv[1], "-");
+}
+END_TEST
+
+START_TEST(test_getopt_ends_the_command_on_help_and_on_an_unknown_option)
+{
+    const char *help[] = {"validate", "-q", "--help", NULL};
+    const char *bad[] = {"validate", "--nope", NULL};
+    const char *arg;
+    int rc = -7;
+    apr_getopt_t *os = mgctl_getopt_init(mg_test_pool, "validate", 3, help);
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "", &arg, &rc), 'q');
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "", &arg, &rc), -1);
+    ck_assert_int_eq(rc, MGCTL_EXIT_OK);
+    os = mgctl_getopt_init(mg_test_pool, "validate", 2, bad);
+    ck_assert_int_eq(mgctl_getopt_next(os, test_opts, "", &arg, &rc), -1);
+    ck_assert_int_eq(rc, MGCTL_EXIT_USAGE);
+}
+END_TEST
+
+START_TEST(test_stdin_dash_at_most_once_and_stdin_name_only_with_it)
+{
+    const char *one[] = {"a.yaml", "-", "b.yaml"};
+    const char *two[] = {"-", "a.yaml", "-"};
+    ck_assert_int_eq(mgctl_stdin_check("validate", one, 3, NULL), MGCTL_EXIT_OK);
+    ck_assert_int_eq(mgctl_stdin_check("validate", one, 3, "p/site.yaml"), MGCTL_EXIT_OK);
+    ck_assert_int_eq(mgctl_stdin_check("validate", two, 3, NULL), MGCTL_EXIT_USAGE);
+    ck_assert_int_eq(mgctl_stdin_check("validate", one + 2, 1, "p/site.yaml"), MGCTL_EXIT_USAGE);
+    ck_assert_int_eq(mgctl_stdin_check("validate", one, 3, ""), MGCTL_EXIT_USAGE);
+    ck_assert_str_eq(mgctl_source_name("-", NULL), "<stdin>");
+    ck_assert_str_eq(mgctl_source_name("-", "p/site.yaml"), "p/site.yaml");
+    ck_assert_str_eq(mgctl_source_name("a.yaml", "p/site.yaml"), "a.yaml");
+}
+END_TEST
+
+/* Put `text` on file descriptor 0 (check runs each test in its own
+ * process; the old stdin is put back anyway). Returns the saved fd. */
+static int stdin_from(const char *text)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = apr_psprintf(mg_test_pool, "%s/mg-test-stdin-%ld", dir, (long)getpid());
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    int fd = open(path, O_RDONLY), saved = dup(0);
+    unlink(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(dup2(fd, 0), 0);
+    close(fd);
+    return saved;
+}
+
+static void stdin_restore(int saved)
+{
+    dup2(saved, 0);
+    close(saved);
+}
+
+/* The test key as the loader resolves it (MG_SRCDIR may hold "..") */
+static const char *data_key_path(void)
+{
+    char *path;
+    ck_assert_int_eq(apr_filepath_merge(&path, NULL, MG_SRCDIR "/tests/unit/data/keys/k2026.key", 0,
+                                        mg_test_pool),
+                     APR_SUCCESS);
+    return path;
+}
+
+START_TEST(test_policy_on_stdin_resolves_key_paths_against_the_stdin_name_directory)
+{
+    static const char yaml[] = "version: 1\nkeys: [{id: k, file: keys/k2026.key}]\n"
+                               "rules: [{id: all, path: /, access: {anonymous: view}}]\n";
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    int saved = stdin_from(yaml);
+    int rc = mgctl_policy_load(mg_test_pool, "-", MG_SRCDIR "/tests/unit/data/site.yaml", &p, ds);
+    stdin_restore(saved);
+    ck_assert_int_eq(rc, MGCTL_EXIT_OK);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_str_eq(p->file, MG_SRCDIR "/tests/unit/data/site.yaml");
+    ck_assert_str_eq(mg_policy_name(p), "site"); /* as for the file of that name */
+    ck_assert_str_eq(APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).file, data_key_path());
+}
+END_TEST
+
+START_TEST(test_policy_on_stdin_without_a_name_resolves_against_the_current_directory)
+{
+    static const char yaml[] = "version: 1\nkeys: [{id: k, file: keys/k2026.key}]\n"
+                               "rules: [{id: all, path: /, access: {anonymous: view}}]\n";
+    char cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    ck_assert_int_eq(chdir(MG_SRCDIR "/tests/unit/data"), 0);
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    int saved = stdin_from(yaml);
+    int rc = mgctl_policy_load(mg_test_pool, "-", NULL, &p, ds);
+    stdin_restore(saved);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_eq(rc, MGCTL_EXIT_OK);
+    ck_assert_str_eq(p->file, "<stdin>");
+    ck_assert_str_eq(APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).file, data_key_path());
+}
+END_TEST
+
+START_TEST(test_invalid_policy_on_stdin_is_refused_with_stdin_positions)
+{
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    int saved = stdin_from("version: 1\nrules:\n  - id: a\n    path: /\n    acess: {}\n");
+    int rc = mgctl_policy_load(mg_test_pool, "-", NULL, &p, ds);
+    stdin_restore(saved);
+    ck_assert_int_eq(rc, MGCTL_EXIT_FAIL);
+    ck_assert_ptr_null(p);
+    const mg_diag_t *last = &APR_ARRAY_IDX(ds->items, ds->items->nelts - 1, mg_diag_t);
+    ck_assert_str_eq(last->file, "<stdin>");
+    ck_assert_int_eq(last->line, 5);
+    ck_assert_int_eq(last->col, 5);
+    ck_assert_str_eq(last->code, "unknown-key");
+}
+END_TEST
+
+START_TEST(test_unreadable_file_and_empty_stdin_keep_their_exit_classes)
+{
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mgctl_policy_load(mg_test_pool, MG_SRCDIR "/no/such.yaml", NULL, &p, ds),
+                     MGCTL_EXIT_USAGE);
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "io");
+    ds = mg_diags_make(mg_test_pool);
+    int saved = stdin_from("");
+    int rc = mgctl_policy_load(mg_test_pool, "-", NULL, &p, ds);
+    stdin_restore(saved);
+    ck_assert_int_eq(rc, MGCTL_EXIT_FAIL); /* as an empty file: invalid, not unreadable */
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "file-empty");
+}
+END_TEST
+
 static Suite *mgctl_suite(void)
 {
     Suite *s = suite_create("mgctl");
@@ -323,6 +489,13 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_testfile_bad_values_are_refused_where_written);
     tcase_add_test(tc, test_testfile_needs_decision_unique_names_and_some_tests);
     tcase_add_test(tc, test_expect_actual_reports_absent_fields_as_null);
+    tcase_add_test(tc, test_getopt_passes_a_bare_dash_as_operand_and_as_option_value);
+    tcase_add_test(tc, test_getopt_ends_the_command_on_help_and_on_an_unknown_option);
+    tcase_add_test(tc, test_stdin_dash_at_most_once_and_stdin_name_only_with_it);
+    tcase_add_test(tc, test_policy_on_stdin_resolves_key_paths_against_the_stdin_name_directory);
+    tcase_add_test(tc, test_policy_on_stdin_without_a_name_resolves_against_the_current_directory);
+    tcase_add_test(tc, test_invalid_policy_on_stdin_is_refused_with_stdin_positions);
+    tcase_add_test(tc, test_unreadable_file_and_empty_stdin_keep_their_exit_classes);
     suite_add_tcase(s, tc);
     return s;
 }
