@@ -50,9 +50,12 @@ typedef struct mg_canon {
 int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                   const char **why);
 
-/* Query parameters, decoded. Duplicate names are kept in order. */
+/* Query parameters, decoded. Duplicate names are kept in order. The
+ * lengths (strlen of name and value) spare the hot path from counting
+ * again; decoded text has no NUL, so they are exact. */
 typedef struct mg_qparam {
     const char *name, *value;
+    size_t name_len, value_len;
 } mg_qparam_t;
 /* Parse a raw query ("a=1&b=%20"): pairs split on '&' only, name and value
  * at the first '=', '+' is a space, empty pairs skipped, a pair without '='

@@ -214,9 +214,11 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     /* A repeated download parameter counts when any value asks: asking is
      * the stricter request, so ambiguity never grants more. */
     const char *dp = policy->download_param ? policy->download_param : "download";
+    size_t dplen = strlen(dp);
     for (int i = 0; d->query && i < d->query->nelts; i++) {
         const mg_qparam_t *q = &APR_ARRAY_IDX(d->query, i, mg_qparam_t);
-        if (q->name && strcmp(q->name, dp) == 0 && truthy(q->value))
+        /* lengths first: most parameters (the token's) differ in length */
+        if (q->name && q->name_len == dplen && memcmp(q->name, dp, dplen) == 0 && truthy(q->value))
             d->download = 1;
     }
 

@@ -464,6 +464,34 @@ START_TEST(test_query_splits_on_ampersand_decodes_plus_and_skips_empty_pairs)
 }
 END_TEST
 
+START_TEST(test_query_lengths_are_the_decoded_strlen_of_every_name_and_value)
+{
+    static const char *const queries[] = {
+        "a=1&b=%20&c=x+y&&d&e=&f=b=c&g=x%26y&h%3Dk=v",
+        "mg_exp=1790003600&mg_kid=bench-hmac&mg_sig=ytZ-cZi-KpoH3CqBKosmXghEdXoWQQI-HDWkNPfUAYc",
+        "n=%E6%97%A5%E6%9C%AC&%C3%A9t%C3%A9=%25&x",
+        "long="
+        "0123456789012345678901234567890123456789012345678901234567890123456789",
+        "=&a",
+    };
+    for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
+        apr_array_header_t *a;
+        const char *why = NULL;
+        int rc = mg_query_parse(mg_test_pool, queries[k], &a, &why);
+        if (k == 4) { /* a pair without a name is refused, lengths or not */
+            ck_assert_int_eq(rc, -1);
+            continue;
+        }
+        ck_assert_msg(rc == 0, "%s: %s", queries[k], why);
+        ck_assert_int_gt(a->nelts, 0);
+        for (int i = 0; i < a->nelts; i++) {
+            ck_assert_uint_eq(qp(a, i)->name_len, strlen(qp(a, i)->name));
+            ck_assert_uint_eq(qp(a, i)->value_len, strlen(qp(a, i)->value));
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus)
 {
     apr_array_header_t *a;
@@ -611,6 +639,7 @@ static Suite *canon_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_query_splits_on_ampersand_decodes_plus_and_skips_empty_pairs);
     tcase_add_test(tc, test_query_refuses_raw_semicolon_that_other_parsers_split_on);
+    tcase_add_test(tc, test_query_lengths_are_the_decoded_strlen_of_every_name_and_value);
     tcase_add_test(tc, test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus);
     tcase_add_test(tc, test_query_keeps_double_encoding_as_text);
     tcase_add_test(tc, test_query_get_returns_first_value_and_counts_duplicates);
