@@ -30,10 +30,34 @@ enum { C_ACC, C_EXP, C_ID, C_IP, C_KID, C_NBF, C_SCOPE, C_USES, C_N };
 static const char *const claim_names[C_N] = {"mg_acc", "mg_exp", "mg_id",    "mg_ip",
                                              "mg_kid", "mg_nbf", "mg_scope", "mg_uses"};
 
+/* "name=" of each claim, zero-padded to CLAIM_EQ_MAX bytes so that the
+ * claims line copies a fixed-size block (one move, no memcpy call) and
+ * then advances by the real length. */
+#define CLAIM_EQ_MAX 12
+#define CLAIM_EQ(name)                                                                             \
+    {                                                                                              \
+        name "=", sizeof(name)                                                                     \
+    } /* sizeof counts the NUL: the '=' */
+static const struct {
+    char s[CLAIM_EQ_MAX];
+    size_t n;
+} claim_eq[C_N] = {CLAIM_EQ("mg_acc"),   CLAIM_EQ("mg_exp"), CLAIM_EQ("mg_id"),
+                   CLAIM_EQ("mg_ip"),    CLAIM_EQ("mg_kid"), CLAIM_EQ("mg_nbf"),
+                   CLAIM_EQ("mg_scope"), CLAIM_EQ("mg_uses")};
+
 typedef struct tok {
     const char *v[C_N]; /* decoded values, NULL when absent */
+    size_t n[C_N];      /* their lengths */
     const char *sig;    /* mg_sig, base64url text */
+    size_t sig_n;
 } tok_t;
+
+/* Set claim c of a token being minted. */
+static void tok_set(tok_t *t, int c, const char *value)
+{
+    t->v[c] = value;
+    t->n[c] = strlen(value);
+}
 
 /* Three byte compares, no strncmp call: every query parameter of every
  * guarded request passes through here. */
@@ -72,12 +96,11 @@ typedef struct mstr {
     size_t n;
 } mstr_t;
 
-/* Percent-encode s[0, n) in one pass; the output is at most 3n bytes and the
- * pool is cleared per URL, so over-allocating is cheaper than counting. */
-static mstr_t encode_n(apr_pool_t *pool, const char *s, size_t n, const unsigned char *keep)
+/* Write s[0, n) token-encoded (or cookie-encoded) at w; returns the end.
+ * The caller has room for 3n bytes. */
+static char *encode_to(char *w, const char *s, size_t n, const unsigned char *keep)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *res = apr_palloc(pool, 3 * n + 1), *w = res;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (keep[c]) {
@@ -88,6 +111,14 @@ static mstr_t encode_n(apr_pool_t *pool, const char *s, size_t n, const unsigned
             *w++ = hex[c & 15];
         }
     }
+    return w;
+}
+
+/* Percent-encode s[0, n) in one pass; the output is at most 3n bytes and the
+ * pool is cleared per URL, so over-allocating is cheaper than counting. */
+static mstr_t encode_n(apr_pool_t *pool, const char *s, size_t n, const unsigned char *keep)
+{
+    char *res = apr_palloc(pool, 3 * n + 1), *w = encode_to(res, s, n, keep);
     *w = '\0';
     mstr_t r = {res, (size_t)(w - res)};
     return r;
@@ -148,19 +179,23 @@ static void canonical_query(apr_pool_t *pool, const mg_canon_t *cn, mstr_t *sts,
     *sts = *url = LIT("");
     if (n == 0)
         return;
-    qpair_t *v = apr_palloc(pool, sizeof(*v) * (size_t)n);
+    qpair_t *v = NULL; /* allocated at the first parameter kept */
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         if (is_reserved(p[i].name))
             continue;
+        if (v == NULL)
+            v = apr_palloc(pool, sizeof(*v) * (size_t)n);
         const char *value = p[i].value;
+        size_t vlen = p[i].value_len;
         v[k].is_tr = strcmp(p[i].name, "tr") == 0;
         if (v[k].is_tr) {
             value = cn->tr; /* normalised */
+            vlen = strlen(value);
             has_tr = 1;
         }
-        v[k].name = encode_n(pool, p[i].name, strlen(p[i].name), token_keep);
-        v[k].value = encode_n(pool, value, strlen(value), token_keep);
+        v[k].name = encode_n(pool, p[i].name, p[i].name_len, token_keep);
+        v[k].value = encode_n(pool, value, vlen, token_keep);
         total += v[k].name.n + v[k].value.n + 2;
         k++;
     }
@@ -189,66 +224,112 @@ static void canonical_query(apr_pool_t *pool, const mg_canon_t *cn, mstr_t *sts,
     }
 }
 
-/* "mg_acc=...&mg_exp=...&..." — the claims present, in name order. */
-static mstr_t claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char *keep)
+/* Room the claims line of `t` may take: each claim "&name=" plus its value
+ * encoded (3 bytes per byte at worst), plus the slack of claims_to()'s
+ * fixed-size name copy. */
+static size_t claims_bound(const tok_t *t)
 {
-    mstr_t parts[C_N * 4];
-    int n = 0;
+    size_t total = CLAIM_EQ_MAX;
+    for (int i = 0; i < C_N; i++)
+        if (t->v[i] != NULL)
+            total += 1 + CLAIM_EQ_MAX + 3 * t->n[i];
+    return total;
+}
+
+/* Write "mg_acc=...&mg_exp=...&..." — the claims present, in name order —
+ * at w (room: claims_bound(t)); returns the end. */
+static char *claims_to(char *w, const tok_t *t, const unsigned char *keep)
+{
+    char *start = w;
     for (int i = 0; i < C_N; i++) {
         if (t->v[i] == NULL)
             continue;
-        if (n > 0)
-            parts[n++] = LIT("&");
-        parts[n++] = mstr(claim_names[i]);
-        parts[n++] = LIT("=");
-        parts[n++] = encode_n(pool, t->v[i], strlen(t->v[i]), keep);
+        if (w > start)
+            *w++ = '&';
+        memcpy(w, claim_eq[i].s, CLAIM_EQ_MAX); /* fixed size: no call */
+        w += claim_eq[i].n;
+        w = encode_to(w, t->v[i], t->n[i], keep);
     }
-    return join(pool, parts, n);
+    return w;
+}
+
+/* The claims line as a pool string (signers: computed once per signer). */
+static mstr_t claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char *keep)
+{
+    char *res = apr_palloc(pool, claims_bound(t) + 1), *w = claims_to(res, t, keep);
+    *w = '\0';
+    mstr_t r = {res, (size_t)(w - res)};
+    return r;
 }
 
 /* The string to sign, format v1:
  *   "mg-token-v1" LF path LF transformation LF query LF claims
- * path: the encoded canonical signed path (`path_enc`), or the encoded
- * scope for prefix and cookie tokens; query: the canonical query for exact
- * tokens, "" for prefix tokens (they cover many URLs); transformation: the
- * normalised transformation or "". */
+ * path: the encoded canonical signed path, or the encoded scope for prefix
+ * and cookie tokens; query: the canonical query for exact tokens, "" for
+ * prefix tokens (they cover many URLs); transformation: the normalised
+ * transformation or "". Written in one pass into one buffer sized for the
+ * worst case: no piece is encoded, copied and joined separately. A signer
+ * that already has the encoded path (`path_enc`) or the claims line
+ * (`claims`) passes them; NULL means encode them here. */
 static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t,
-                             mstr_t path_enc, mstr_t q_sts, mstr_t claims)
+                             const mstr_t *path_enc, mstr_t q_sts, const mstr_t *claims)
 {
+    static const char tag[] = MG_TOKEN_TAG "\n";
     int prefix = t->v[C_SCOPE] != NULL;
-    mstr_t parts[9] = {LIT(MG_TOKEN_TAG "\n"),
-                       prefix ? encode_n(pool, t->v[C_SCOPE], strlen(t->v[C_SCOPE]), token_keep)
-                              : path_enc,
-                       LIT("\n"),
-                       cn->tr ? mstr(cn->tr) : LIT(""),
-                       LIT("\n"),
-                       prefix ? LIT("") : q_sts,
-                       LIT("\n"),
-                       claims};
-    return join(pool, parts, 8);
+    mstr_t path = prefix     ? (mstr_t){t->v[C_SCOPE], t->n[C_SCOPE]}
+                  : path_enc ? *path_enc
+                             : mstr(cn->signed_path);
+    int path_raw = prefix || path_enc == NULL; /* still to be encoded */
+    size_t trn = cn->tr ? strlen(cn->tr) : 0;
+    if (prefix)
+        q_sts = LIT("");
+    size_t cap = sizeof(tag) - 1 + (path_raw ? 3 * path.n : path.n) + 1 + trn + 1 + q_sts.n + 1 +
+                 (claims ? claims->n : claims_bound(t)) + 1;
+    char *res = apr_palloc(pool, cap), *w = res;
+    memcpy(w, tag, sizeof(tag) - 1);
+    w += sizeof(tag) - 1;
+    if (path_raw) {
+        w = encode_to(w, path.s, path.n, token_keep);
+    } else {
+        memcpy(w, path.s, path.n);
+        w += path.n;
+    }
+    *w++ = '\n';
+    /* the transformation grammar needs no encoding */
+    memcpy(w, cn->tr ? cn->tr : "", trn);
+    w += trn;
+    *w++ = '\n';
+    memcpy(w, q_sts.s, q_sts.n);
+    w += q_sts.n;
+    *w++ = '\n';
+    if (claims) {
+        memcpy(w, claims->s, claims->n);
+        w += claims->n;
+    } else {
+        w = claims_to(w, t, token_keep);
+    }
+    *w = '\0';
+    mstr_t r = {res, (size_t)(w - res)};
+    return r;
 }
 
 /* The string to sign for a request or URL being verified or signed. */
 static mstr_t string_to_sign_for(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t,
-                                 mstr_t claims)
+                                 const mstr_t *claims)
 {
     mstr_t q_sts = LIT(""), q_url;
-    mstr_t path = LIT("");
-    if (t->v[C_SCOPE] == NULL) {
+    if (t->v[C_SCOPE] == NULL)
         canonical_query(pool, cn, &q_sts, &q_url);
-        path = encode_n(pool, cn->signed_path, strlen(cn->signed_path), token_keep);
-    }
-    return string_to_sign(pool, cn, t, path, q_sts, claims);
+    return string_to_sign(pool, cn, t, NULL, q_sts, claims);
 }
 
 /* ------------------------------------------------------------------ */
 /* Claim syntax                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Epoch seconds: 1-12 digits, no leading zero, no sign. */
-static int parse_epoch(const char *s, int64_t *out)
+/* Epoch seconds: 1-12 digits, no leading zero, no sign; s[0, n). */
+static int parse_epoch(const char *s, size_t n, int64_t *out)
 {
-    size_t n = strlen(s);
     if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
         return -1;
     int64_t v = 0;
@@ -327,7 +408,7 @@ mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_ha
 static int parse_uses(const char *s, int *out)
 {
     int64_t v;
-    if (parse_epoch(s, &v) != 0 || v < 1 || v > MG_TOKEN_USES_MAX)
+    if (parse_epoch(s, strlen(s), &v) != 0 || v < 1 || v > MG_TOKEN_USES_MAX)
         return -1;
     *out = (int)v;
     return 0;
@@ -405,6 +486,7 @@ static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **
         found = 1;
         int c = token_slot(p[i].name);
         const char **slot = c < 0 ? NULL : c == C_N ? &t->sig : &t->v[c];
+        size_t *len = c < 0 ? NULL : c == C_N ? &t->sig_n : &t->n[c];
         if (slot == NULL) {
             *why = "unknown token parameter (not format v1)";
             return -1;
@@ -414,6 +496,7 @@ static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **
             return -1;
         }
         *slot = p[i].value;
+        *len = p[i].value_len;
     }
     return found;
 }
@@ -432,37 +515,37 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
         return MG_EINVAL;
     }
     int64_t exp = apr_time_sec(c->expires);
-    t->v[C_EXP] = apr_psprintf(pool, "%" APR_INT64_T_FMT, exp);
-    t->v[C_KID] = mg_key_id(key);
+    tok_set(t, C_EXP, apr_psprintf(pool, "%" APR_INT64_T_FMT, exp));
+    tok_set(t, C_KID, mg_key_id(key));
     if (c->not_before > 0) {
         int64_t nbf = apr_time_sec(c->not_before);
         if (nbf >= exp) {
             *why = "not-before is not earlier than the expiry";
             return MG_EINVAL;
         }
-        t->v[C_NBF] = apr_psprintf(pool, "%" APR_INT64_T_FMT, nbf);
+        tok_set(t, C_NBF, apr_psprintf(pool, "%" APR_INT64_T_FMT, nbf));
     }
     if (c->access == MG_ACCESS_DOWNLOAD)
-        t->v[C_ACC] = "download";
+        tok_set(t, C_ACC, "download");
     if (c->ip != NULL) {
         mg_cidr_t cidr;
         if (mg_cidr_parse(c->ip, &cidr, why) != 0)
             return MG_EINVAL;
-        t->v[C_IP] = c->ip;
+        tok_set(t, C_IP, c->ip);
     }
     if (c->scope != NULL) {
         if (!scope_valid(pool, c->scope)) {
             *why = "the prefix must be a canonical directory path starting and ending with '/'";
             return MG_EINVAL;
         }
-        t->v[C_SCOPE] = c->scope;
+        tok_set(t, C_SCOPE, c->scope);
     }
     if (c->id != NULL) {
         if (!mg_token_id_valid(c->id)) {
             *why = "the token id must be 1-32 base64url characters (A-Z a-z 0-9 - _)";
             return MG_EINVAL;
         }
-        t->v[C_ID] = c->id;
+        tok_set(t, C_ID, c->id);
     }
     if (c->uses != 0) {
         if (c->uses < 1 || c->uses > MG_TOKEN_USES_MAX) {
@@ -473,7 +556,7 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
             *why = "a token limited to a number of uses needs a token id (--id, or --once)";
             return MG_EINVAL;
         }
-        t->v[C_USES] = apr_psprintf(pool, "%d", c->uses);
+        tok_set(t, C_USES, apr_psprintf(pool, "%d", c->uses));
     }
     if (!mg_key_can_sign(key)) {
         *why = "this key cannot sign (an Ed25519 public key)";
@@ -594,7 +677,7 @@ mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, c
     mstr_t q_sts, q_url;
     mstr_t path = encode_n(pool, cn.signed_path, strlen(cn.signed_path), token_keep);
     canonical_query(pool, &cn, &q_sts, &q_url);
-    mstr_t sts = string_to_sign(pool, &cn, &s->t, path, q_sts, s->claims);
+    mstr_t sts = string_to_sign(pool, &cn, &s->t, &path, q_sts, &s->claims);
     size_t sig_len;
     if (sign_sts(s->key, sts, sig, &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
@@ -625,7 +708,7 @@ mg_status_t mg_token_string_to_sign(apr_pool_t *pool, const mg_key_t *key, const
     if (st == MG_OK)
         st = prepare_url(pool, s, url, &origin, &cn, why);
     if (st == MG_OK)
-        *sts = string_to_sign_for(pool, &cn, &s->t, s->claims).s;
+        *sts = string_to_sign_for(pool, &cn, &s->t, &s->claims).s;
     return st;
 }
 
@@ -654,8 +737,7 @@ mg_status_t mg_token_sign_cookie(apr_pool_t *pool, const mg_key_t *key, const mg
     cn.path = cn.signed_path = c->scope;
     cn.params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
     size_t sig_len;
-    if (sign_sts(key, string_to_sign_for(pool, &cn, &t, claims_line(pool, &t, token_keep)), sig,
-                 &sig_len) != MG_OK) {
+    if (sign_sts(key, string_to_sign_for(pool, &cn, &t, NULL), sig, &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
         return MG_ECRYPTO;
     }
@@ -698,9 +780,9 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->sig == NULL)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "the token lacks mg_kid, mg_exp or mg_sig");
     claims->kid = t->v[C_KID];
-    if (parse_epoch(t->v[C_EXP], &exp) != 0)
+    if (parse_epoch(t->v[C_EXP], t->n[C_EXP], &exp) != 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_exp is not epoch seconds");
-    if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], &nbf) != 0)
+    if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], t->n[C_NBF], &nbf) != 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_nbf is not epoch seconds");
     if (t->v[C_ACC] != NULL && strcmp(t->v[C_ACC], "view") != 0 &&
         strcmp(t->v[C_ACC], "download") != 0)
@@ -721,19 +803,19 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_uses without mg_id");
 
     unsigned char sig[MG_SIG_MAX + 3];
-    size_t slen = strlen(t->sig);
+    size_t slen = t->sig_n;
     long n = slen > 88 ? -1 : mg_b64url_decode(t->sig, slen, sig, sizeof(sig));
     if (n <= 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_sig is not base64url without padding");
 
-    const mg_keyref_t *ref = mg_keys_find_ref(v->policy, t->v[C_KID], strlen(t->v[C_KID]));
+    const mg_keyref_t *ref = mg_keys_find_ref(v->policy, t->v[C_KID], t->n[C_KID]);
     if (ref == NULL)
         return refuse(claims, MG_R_TOKEN_UNKNOWN_KEY, "no key with this mg_kid is loaded");
     const mg_key_t *key = ref->key;
 
     /* For cookies the request's own transformation is covered, never its
      * path or query: the token was minted for a directory. */
-    mstr_t sts = string_to_sign_for(pool, v->cn, t, claims_line(pool, t, token_keep));
+    mstr_t sts = string_to_sign_for(pool, v->cn, t, NULL);
     int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
     if (!mg_key_verify(key, (const unsigned char *)sts.s, sts.n, sig, (size_t)n, v->now, last))
         return refuse(claims, MG_R_TOKEN_BAD_SIG, "the signature does not match");

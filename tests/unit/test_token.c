@@ -435,6 +435,45 @@ START_TEST(test_each_token_parameter_name_is_known_and_near_misses_are_unknown)
 }
 END_TEST
 
+START_TEST(test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte)
+{
+    /* The string to sign is written into one buffer sized for the worst
+     * case: here every byte of the path, the scope and the scope claim
+     * becomes %XX. Expected strings are built with mg_token_encode. */
+    enum { N = 300 };
+    char *raw = apr_palloc(mg_test_pool, 6 * N + 32), *dec = apr_palloc(mg_test_pool, 2 * N + 8);
+    char *r = raw, *d = dec;
+    *r++ = *d++ = '/';
+    for (int i = 0; i < N; i++) {
+        memcpy(r, "%C3%A9", 6); /* U+00E9 */
+        r += 6;
+        memcpy(d, "\xc3\xa9", 2);
+        d += 2;
+    }
+    *d++ = '/';
+    *d = '\0';
+    strcpy(r, "/a%20b.jpg");
+    const char *enc_dir = mg_token_encode(mg_test_pool, dec);
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z");
+    const char *sts = NULL, *why = NULL;
+
+    const char *url = apr_pstrcat(mg_test_pool, raw, "?q=%C3%A9", NULL);
+    ck_assert_int_eq(mg_token_string_to_sign(mg_test_pool, K, url, &c, &sts, &why), MG_OK);
+    ck_assert_str_eq(sts,
+                     apr_pstrcat(mg_test_pool, "mg-token-v1\n", enc_dir, "a%20b.jpg\n\nq=%C3%A9\n",
+                                 "mg_exp=1798761599&mg_kid=k2026", NULL));
+    mg_token_claims_t v;
+    ASSERT_REASON(check(P, sign(K, url, &c), NOW, NULL, NULL, &v), MG_R_ALLOWED);
+
+    c.scope = dec;
+    ck_assert_int_eq(mg_token_string_to_sign(mg_test_pool, K, url, &c, &sts, &why), MG_OK);
+    ck_assert_str_eq(sts, apr_pstrcat(mg_test_pool, "mg-token-v1\n", enc_dir, "\n\n\n",
+                                      "mg_exp=1798761599&mg_kid=k2026&mg_scope=", enc_dir, NULL));
+    ASSERT_REASON(check(P, sign(K, url, &c), NOW, NULL, NULL, &v), MG_R_ALLOWED);
+    ck_assert_str_eq(v.scope, dec);
+}
+END_TEST
+
 START_TEST(test_non_canonical_base64_spelling_of_a_valid_signature_is_refused)
 {
     /* 32-byte HMAC: 43 characters, the last carries 2 unused bits. Setting
@@ -1268,6 +1307,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_unknown_key_id_is_reported_as_such);
     tcase_add_test(tc, test_malformed_tokens_are_refused_as_malformed);
     tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
+    tcase_add_test(tc,
+                   test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
     tcase_add_test(tc, test_missing_token_is_token_missing);
     tcase_add_test(tc, test_expired_link_within_grace_is_allowed_and_beyond_is_expired);
