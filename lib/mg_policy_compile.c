@@ -662,8 +662,17 @@ static int shadows(const compiled_t *c, const mg_rule_t *earlier, const mg_rule_
     return later->classes != 0 && classes_within(c, later->classes, earlier->classes);
 }
 
+/* Do two rules with the same pattern compete for some request? Only when
+ * both have classes or neither has: between a rule with classes and one
+ * without, the tie-break (entry_cmp) gives every request of the classes and
+ * methods of the first to it and everything else to the second. That split
+ * is the documented way to protect a directory and its media differently
+ * (docs/policy.md, "Protecting a directory, not only its media"), so it is
+ * no accident to warn about. */
 static int overlap(const compiled_t *c, const mg_rule_t *a, const mg_rule_t *b)
 {
+    if ((a->classes == 0) != (b->classes == 0))
+        return 0;
     return (a->methods & b->methods) != 0 && classes_overlap(c, a->classes, b->classes);
 }
 
@@ -701,8 +710,8 @@ static void check_identical(apr_pool_t *pool, const mg_policy_t *policy, entry_t
             mg_diag_add(diags, MG_SEV_WARNING, file, e->rule->pos.line, e->rule->pos.col,
                         "overlapping-rules",
                         "rules '%s' (line %d) and '%s' have the same path '%s' and overlapping "
-                        "classes and methods but decide differently; each request gets only one "
-                        "of them (a rule with classes first, then the earlier one)",
+                        "classes and methods but decide differently; a request of both goes to the "
+                        "earlier one only",
                         ov->rule->id, ov->rule->pos.line, e->rule->id, e->pat->text);
     }
 

@@ -313,9 +313,56 @@ START_TEST(test_later_rule_with_classes_is_not_shadowed_by_classless_one)
     add_rule(p, "img", "/p/", IMG, GH, MG_ACCESS_NONE);
     mg_diags_t *ds = compile_ok(p);
     ck_assert_int_eq(count_code(ds, "shadowed-rule", 0), 0);
-    /* they do overlap (jpg) and decide differently */
+    ck_assert_str_eq(owner(p, "/p/a.jpg", "jpg", MG_M_GET), "img");
+}
+END_TEST
+
+/* review3 #15: docs/policy.md's class-gap fix (a class-less rule next to a
+ * class rule on the same path, deciding differently) is a split, not a
+ * competition: the class rule owns every file of its classes and methods,
+ * the class-less one everything else, whichever comes first in the file. */
+START_TEST(test_class_rule_and_classless_rule_on_one_path_split_without_overlap_warning)
+{
+    for (int order = 0; order < 2; order++) {
+        mg_policy_t *p = mk_policy();
+        if (order == 0)
+            add_rule(p, "courses", "/courses/", MEDIA, MG_M_GET, MG_ACCESS_VIEW);
+        add_rule(p, "courses-rest", "/courses/", 0, GH, MG_ACCESS_NONE);
+        if (order == 1)
+            add_rule(p, "courses", "/courses/", MEDIA, MG_M_GET, MG_ACCESS_VIEW);
+        mg_diags_t *ds = compile_ok(p);
+        ck_assert_int_eq(count_code(ds, "overlapping-rules", 0), 0);
+        ck_assert_int_eq(ds->warnings, 0);
+        ck_assert_str_eq(owner(p, "/courses/l1/a.mp4", "mp4", MG_M_GET), "courses");
+        ck_assert_str_eq(owner(p, "/courses/l1/key.bin", "bin", MG_M_GET), "courses-rest");
+        ck_assert_str_eq(owner(p, "/courses/", "", MG_M_GET), "courses-rest");
+        /* a method only the class-less rule has: the rest as well */
+        ck_assert_str_eq(owner(p, "/courses/l1/a.mp4", "mp4", MG_M_HEAD), "courses-rest");
+    }
+}
+END_TEST
+
+START_TEST(test_rules_that_compete_on_one_path_still_warn_overlapping)
+{
+    /* two class-less rules: the later gets only what the earlier lacks */
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "a", "/p/", 0, GH, MG_ACCESS_VIEW);
+    add_rule(p, "b", "/p/", 0, MG_M_GET | MG_M_POST, MG_ACCESS_NONE);
+    mg_diags_t *ds = compile_ok(p);
+    ck_assert_int_eq(count_code(ds, "overlapping-rules", 20), 1);
+    ck_assert_int_eq(ds->warnings, 1);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_ptr_nonnull(strstr(d->msg, "rules 'a' (line 10) and 'b'"));
+    ck_assert_ptr_nonnull(strstr(d->msg, "earlier one"));
+    ck_assert_str_eq(owner(p, "/p/x", "", MG_M_GET), "a");
+    /* two class rules whose classes share extensions (jpg) */
+    p = mk_policy();
+    add_rule(p, "img", "/p/", IMG, GH, MG_ACCESS_VIEW);
+    add_rule(p, "media", "/p/", MEDIA, GH, MG_ACCESS_NONE);
+    ds = compile_ok(p);
     ck_assert_int_eq(count_code(ds, "overlapping-rules", 20), 1);
     ck_assert_str_eq(owner(p, "/p/a.jpg", "jpg", MG_M_GET), "img");
+    ck_assert_str_eq(owner(p, "/p/a.mp4", "mp4", MG_M_GET), "media");
 }
 END_TEST
 
@@ -674,6 +721,8 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tw, mg_test_setup, mg_test_teardown);
     tcase_add_test(tw, test_identical_earlier_rule_with_wider_classes_shadows_later);
     tcase_add_test(tw, test_later_rule_with_classes_is_not_shadowed_by_classless_one);
+    tcase_add_test(tw, test_class_rule_and_classless_rule_on_one_path_split_without_overlap_warning);
+    tcase_add_test(tw, test_rules_that_compete_on_one_path_still_warn_overlapping);
     tcase_add_test(tw, test_wider_methods_in_later_rule_prevent_shadowing);
     tcase_add_test(tw, test_disjoint_classes_or_equal_outcomes_give_no_overlap_warning);
     tcase_add_test(tw, test_different_globs_are_not_identical_patterns);
