@@ -22,6 +22,9 @@ typedef struct mg_lctx {
     /* name -> index + 1 (cast to a pointer), for O(1) reference checks */
     apr_hash_t *roles, *classes, *ipsets, *timewins, *hotlinks, *transforms;
     int have_keys;
+    /* `roles` itself is broken (wrong type) or misspelt (`rols:`): every
+     * reference to a role would be a cascade of "undefined role" errors */
+    int roles_failed;
 } mg_lctx_t;
 
 /* ---- diagnostics ---- */
@@ -70,6 +73,12 @@ void mg_lmark_broken(apr_hash_t *h, const mg_ynode_t *section);
  * (-2 and no diagnostic for a broken definition). */
 int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
                const char *what);
+/* The same, with `extra` names (NULL-terminated, or NULL) also offered as
+ * "did you mean" (the reserved access names next to the roles). A lookup
+ * in c->roles while c->roles_failed reports nothing (-2) unless one of
+ * `extra` is close. */
+int mg_llookup_ex(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
+                  const char *what, const char *const *extra);
 
 /* ---- sections ---- */
 void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules); /* mg_rules_load.c */

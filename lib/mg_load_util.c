@@ -228,19 +228,33 @@ static int cmp_str(const void *a, const void *b)
 
 int mg_llookup(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code, const char *what)
 {
+    return mg_llookup_ex(c, h, n, code, what, NULL);
+}
+
+int mg_llookup_ex(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *code,
+                  const char *what, const char *const *extra)
+{
     void *v = apr_hash_get(h, n->str, (apr_ssize_t)n->len);
     if (v == MG_LBROKEN)
         return -2;
     if (v)
         return (int)((intptr_t)v - 1);
+    /* `rols:` was reported once; its roles are not "undefined" everywhere */
+    if (h == c->roles && c->roles_failed && (extra == NULL || mg_suggest(n->str, extra) == NULL))
+        return -2;
     /* hints compare with every name: skip them for huge name lists, so that a
      * file full of typos cannot make loading quadratic */
     unsigned count = apr_hash_count(h) <= 1000 ? apr_hash_count(h) : 0;
-    const char **cands = apr_pcalloc(c->tmp, sizeof(char *) * (count + 1));
+    unsigned nextra = 0;
+    while (extra && extra[nextra])
+        nextra++;
+    const char **cands = apr_pcalloc(c->tmp, sizeof(char *) * (count + nextra + 1));
     int i = 0;
     for (apr_hash_index_t *hi = count ? apr_hash_first(c->tmp, h) : NULL; hi;
          hi = apr_hash_next(hi))
         cands[i++] = apr_hash_this_key(hi);
+    for (unsigned k = 0; k < nextra; k++)
+        cands[i++] = extra[k];
     /* hash order is arbitrary: sort so the hint is the same on every run */
     qsort(cands, (size_t)i, sizeof(*cands), cmp_str);
     mg_diag_t *d = mg_lerr(c, n, code, "undefined %s '%s'", what, n->str);

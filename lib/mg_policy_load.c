@@ -652,8 +652,17 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
     if (v[K_TRUSTED_PROXIES])
         load_cidr_list(c, v[K_TRUSTED_PROXIES], "trusted_proxies", c->p->trusted_proxies);
     if (v[K_ROLES]) {
+        c->roles_failed = v[K_ROLES]->kind != MG_Y_SEQ;
         load_roles(c, v[K_ROLES]);
         mg_lmark_broken(c->roles, v[K_ROLES]);
+    } else {
+        /* `rols: [...]` was reported as an unknown key with "did you mean
+         * 'roles'?": the roles it meant to declare are not undefined */
+        for (int i = 0; i < root->n && !c->roles_failed; i++) {
+            const char *s = mg_suggest(root->pairs[i].key->str, top_names);
+            c->roles_failed = s != NULL && strcmp(s, "roles") == 0 &&
+                              strcmp(root->pairs[i].key->str, "roles") != 0;
+        }
     }
     if (v[K_IDENTITY])
         load_identity(c, v[K_IDENTITY]);

@@ -104,11 +104,12 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
             const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
             int d = parse_wday(it->str);
             if (d < 0) {
-                mg_diag_t *dg = mg_lerr(c, it, "unknown-weekday",
-                                        "unknown weekday '%s' (use mon, tue, wed, thu, fri, sat, "
-                                        "sun)",
-                                        it->str);
+                /* one parenthesised tail: the suggestion, else the list */
+                mg_diag_t *dg =
+                    mg_lerr(c, it, "unknown-weekday", "unknown weekday '%s'", it->str);
                 mg_lhint(c, dg, apr_pstrndup(c->tmp, it->str, 3), wday3);
+                if (dg->hint == NULL)
+                    dg->hint = "use mon, tue, wed, thu, fri, sat, sun or the full English names";
                 continue;
             }
             w.days |= 1u << d;

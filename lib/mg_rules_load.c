@@ -198,6 +198,8 @@ static void load_country(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
 
 static void load_access(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
 {
+    /* offered as hints too: `anonymus` is a typo, not a missing role */
+    static const char *const reserved_access[] = {"anonymous", "authenticated", NULL};
     if (n->kind != MG_Y_MAP) {
         mg_lerr(c, n, "wrong-type",
                 "expected a mapping of roles to none|view|download for 'access', got %s",
@@ -212,7 +214,8 @@ static void load_access(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
             ra.role = MG_ROLE_ANONYMOUS;
         else if (strcmp(k->str, "authenticated") == 0)
             ra.role = MG_ROLE_AUTHENTICATED;
-        else if ((ra.role = mg_llookup(c, c->roles, k, "undefined-role", "role")) < 0)
+        else if ((ra.role = mg_llookup_ex(c, c->roles, k, "undefined-role", "role",
+                                          reserved_access)) < 0)
             continue;
         int a = mg_lenum_code(c, n->pairs[i].value, "access", access_values, "bad-access");
         if (a < 0)
@@ -233,7 +236,18 @@ static void load_deny(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
         if (status < 400 || status > 599)
             mg_lerr(c, v[0], "bad-status", "deny status %ld is not an HTTP error status (400-599)",
                     status);
-        else
+        else if (status == 401 || status == 407) {
+            /* The module cannot send them: they need an authentication
+             * challenge header, which a denial does not have (it answers
+             * 403 instead, docs/directives.md). Refuse what would not be
+             * sent, so that mgctl explain/test and Apache agree. */
+            mg_diag_t *d = mg_lerr(c, v[0], "bad-status",
+                                   "deny status %ld needs an authentication challenge, which a "
+                                   "denial does not send",
+                                   status);
+            d->hint = "use 403, or let the rule's access require a role so that a login is asked "
+                      "for";
+        } else
             r->deny.status = (int)status;
     }
     if (v[1])

@@ -360,8 +360,13 @@ static void parser_error(yctx_t *y, yaml_parser_t *p)
     else
         d = mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s", problem);
     /* libyaml's sentences are exact but terse: name the usual cause */
-    if (char_at(y->buf, y->len, line, col) == '\t')
+    char at = char_at(y->buf, y->len, line, col);
+    if (at == '\t')
         d->hint = "indent with spaces: YAML does not allow tabs there";
+    else if (at == ':' && strncmp(problem, "did not find expected ',' or ", 29) == 0)
+        /* {message: Note: members only}: inside [...] or {...} a second
+         * ": " ends the plain value, where libyaml wanted ',' or the end */
+        d->hint = "quote values that contain ': ', e.g. \"Note: members only\"";
     else if (p->context && (p->context_mark.line != p->problem_mark.line ||
                             p->context_mark.column != p->problem_mark.column))
         d->hint = apr_psprintf(y->diags->pool, "it started at line %d, column %d",

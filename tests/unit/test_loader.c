@@ -167,6 +167,26 @@ static const err_case_t err_cases[] = {
     {"deny status outside 400-599",
      V1 RULE "    access: {anonymous: none}\n    deny: {status: 302}\n", 6, 20, "bad-status", NULL,
      NULL},
+    {"deny status 401 needs a challenge a denial cannot send",
+     V1 RULE "    access: {anonymous: none}\n    deny: {status: 401}\n", 6, 20, "bad-status",
+     "use 403, or let the rule's access require a role so that a login is asked for",
+     "deny status 401 needs an authentication challenge"},
+    {"deny status 407 is refused like 401",
+     V1 RULE "    access: {anonymous: none}\n    deny: {status: 407, message: no}\n", 6, 20,
+     "bad-status", NULL, "deny status 407 needs an authentication challenge"},
+    {"a misspelt anonymous gets a hint",
+     "version: 1\nroles: [staff]\n" RULE "    access: {anonymus: view}\n", 6, 14, "undefined-role",
+     "did you mean 'anonymous'?", "undefined role 'anonymus'"},
+    {"a misspelt anonymous is reported although roles is misspelt too",
+     "version: 1\nrols: [staff]\n" RULE "    access: {anonymus: view}\n", 6, 14, "undefined-role",
+     "did you mean 'anonymous'?", NULL},
+    {"unknown weekday far from any has the list as its only hint",
+     V1 "time_windows:\n  w: {days: [xyzzy]}\n" R0, 3, 14, "unknown-weekday",
+     "use mon, tue, wed, thu, fri, sat, sun or the full English names", "unknown weekday 'xyzzy'"},
+    {"a flow mapping value with ': ' gets a quoting hint",
+     V1 RULE "    access: {anonymous: none}\n    deny: {message: Note: members only}\n", 6, 25,
+     "yaml-syntax", "quote values that contain ': ', e.g. \"Note: members only\"",
+     "did not find expected ',' or '}'"},
     {"deny with message and page",
      V1 RULE "    access: {anonymous: none}\n    deny: {message: no, page: /x.html}\n", 6, 25,
      "deny-conflict", NULL, NULL},
@@ -308,6 +328,38 @@ START_TEST(test_a_broken_definition_is_not_reported_again_where_it_is_used)
     ck_assert_int_eq(ds->errors, 6); /* one per broken definition, none in the rule */
     for (int i = 0; i < ds->items->nelts; i++)
         ck_assert_int_lt(APR_ARRAY_IDX(ds->items, i, mg_diag_t).line, 8);
+}
+END_TEST
+
+/* review3 #16: one typo in `roles` is one error, not one more per use */
+START_TEST(test_a_misspelt_or_mistyped_roles_key_does_not_cascade_into_undefined_roles)
+{
+    static const char *const roles_lines[] = {"rols: [member, staff]\n", "roles: member\n",
+                                              "roles: {member: 1}\n"};
+    for (int i = 0; i < 3; i++) {
+        const char *yaml = apr_pstrcat(mg_test_pool, "version: 1\n", roles_lines[i],
+                                       "identity: {users: {bob: [member]}, "
+                                       "authenticated_role: member}\n"
+                                       "rules:\n"
+                                       "  - {id: a, path: /a/, access: {member: view}}\n"
+                                       "  - {id: b, path: /b/, access: {staff: view, member: none}}\n",
+                                       NULL);
+        ck_assert_ptr_null(load(yaml));
+        ck_assert_msg(ds->errors == 1, "%s: expected one error, got:\n%s", roles_lines[i],
+                      all_diags());
+        ck_assert_int_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).line, 2);
+    }
+    /* with `roles` fine, an undeclared role is still an error at each use */
+    ck_assert_ptr_null(load("version: 1\nroles: [staff]\n"
+                            "rules:\n  - {id: a, path: /a/, access: {member: view}}\n"
+                            "  - {id: b, path: /b/, access: {member: view}}\n"));
+    ck_diag(4, 33, "undefined-role");
+    ck_diag(5, 33, "undefined-role");
+    ck_assert_int_eq(ds->errors, 2);
+    /* and a top-level typo of something else does not hide them */
+    ck_assert_ptr_null(load("version: 1\nroles: [staff]\nnmae: x\n"
+                            "rules:\n  - {id: a, path: /a/, access: {member: view}}\n"));
+    ck_diag(5, 33, "undefined-role");
 }
 END_TEST
 
@@ -1041,6 +1093,7 @@ static Suite *loader_suite(void)
     tcase_add_loop_test(tc, test_each_error_kind_has_exact_position_and_code, 0,
                         (int)(sizeof(err_cases) / sizeof(err_cases[0])));
     tcase_add_test(tc, test_all_errors_of_a_file_are_reported_in_one_pass);
+    tcase_add_test(tc, test_a_misspelt_or_mistyped_roles_key_does_not_cascade_into_undefined_roles);
     tcase_add_test(tc, test_every_duplicate_key_is_reported_not_only_the_first);
     tcase_add_test(tc, test_a_broken_definition_is_not_reported_again_where_it_is_used);
     tcase_add_test(tc, test_nesting_deeper_than_64_levels_is_refused);
