@@ -125,6 +125,16 @@ static const unsigned char query_cls[256] = {
     [';'] = C_SEMI,
 };
 
+/* 1 when the 8 bytes at p are all of class 0 (C_PLAIN) in `cls`. Unrolled,
+ * with one test for the eight, so a long run of ordinary bytes (a token's
+ * signature, a claim value) costs about 3 instructions a byte instead of 7.
+ * The caller guarantees that p[0..7] lie inside the string. */
+static int plain8(const unsigned char *cls, const unsigned char *p)
+{
+    return (cls[p[0]] | cls[p[1]] | cls[p[2]] | cls[p[3]] | cls[p[4]] | cls[p[5]] | cls[p[6]] |
+            cls[p[7]]) == 0;
+}
+
 /* Decode one "%XX" at p (p[0] == '%'); -1 if malformed. Reads p[2] only
  * when p[1] is a hex digit, so never past the terminating NUL. */
 static int pct_decode(const char *p)
@@ -139,9 +149,9 @@ static int pct_decode(const char *p)
 }
 
 /* Decode one query name (stops at '=', '&' or the end) or value (stops at
- * '&' or the end) from *pp into w; advances *pp. Returns the number of
- * bytes written or -1. */
-static long query_part(const char **pp, int is_name, char *w, const char **why)
+ * '&' or the end) from *pp into w; advances *pp. `end` is the query's
+ * terminating NUL. Returns the number of bytes written or -1. */
+static long query_part(const char **pp, const char *end, int is_name, char *w, const char **why)
 {
     const char *p = *pp;
     char *o = w;
@@ -149,9 +159,15 @@ static long query_part(const char **pp, int is_name, char *w, const char **why)
     for (;;) {
         unsigned char c;
         int d;
-        /* Fast path: runs of ordinary bytes, indexed from the run's start
-         * so that the loop keeps one counter (a third fewer instructions
-         * per byte than advancing two pointers). */
+        /* Fast paths: eight ordinary bytes at a time while eight remain,
+         * then single bytes, indexed from the run's start so that the loop
+         * keeps one counter (a third fewer instructions per byte than
+         * advancing two pointers). */
+        while (end - p >= 8 && plain8(query_cls, (const unsigned char *)p)) {
+            memcpy(o, p, 8);
+            o += 8;
+            p += 8;
+        }
         size_t n = 0;
         while (query_cls[c = (unsigned char)p[n]] == C_PLAIN) {
             o[n] = (char)c;
@@ -246,7 +262,7 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
             *why = "too many query parameters";
             goto fail;
         }
-        n = query_part(&p, 1, w, why);
+        n = query_part(&p, query + len, 1, w, why);
         if (n < 0)
             goto fail;
         if (n == 0) {
@@ -262,7 +278,7 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
         qp->value_len = 0;
         if (*p == '=') {
             p++;
-            n = query_part(&p, 0, w, why);
+            n = query_part(&p, query + len, 0, w, why);
             if (n < 0)
                 goto fail;
             qp->value = w;

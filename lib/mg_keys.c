@@ -262,30 +262,33 @@ long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap
         return -1;
     const unsigned char *p = (const unsigned char *)in;
     size_t o = 0, i = 0;
+    /* Table value - 1 is the 6-bit value, or UINT_MAX for a character
+     * outside the alphabet: OR-ing the four gives a value above 63 exactly
+     * when one is bad, with no per-character test. */
     unsigned bad = 0;
     for (; i + 4 <= len; i += 4) {
-        unsigned a = b64u_dec[p[i]], b = b64u_dec[p[i + 1]], c = b64u_dec[p[i + 2]],
-                 d = b64u_dec[p[i + 3]];
-        bad |= !a | !b | !c | !d;
-        unsigned v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6 | (d - 1);
+        unsigned a = b64u_dec[p[i]] - 1u, b = b64u_dec[p[i + 1]] - 1u, c = b64u_dec[p[i + 2]] - 1u,
+                 d = b64u_dec[p[i + 3]] - 1u;
+        bad |= a | b | c | d;
+        unsigned v = a << 18 | b << 12 | c << 6 | d;
         out[o++] = (unsigned char)(v >> 16);
         out[o++] = (unsigned char)(v >> 8);
         out[o++] = (unsigned char)v;
     }
     if (len - i >= 2) {
-        unsigned a = b64u_dec[p[i]], b = b64u_dec[p[i + 1]];
-        unsigned c = len - i == 3 ? b64u_dec[p[i + 2]] : 1;
-        bad |= !a | !b | !c;
-        unsigned v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6;
+        unsigned a = b64u_dec[p[i]] - 1u, b = b64u_dec[p[i + 1]] - 1u;
+        unsigned c = len - i == 3 ? b64u_dec[p[i + 2]] - 1u : 0;
+        bad |= a | b | c;
+        unsigned v = a << 18 | b << 12 | c << 6;
         out[o++] = (unsigned char)(v >> 16);
         if (len - i == 3) {
             out[o++] = (unsigned char)(v >> 8);
-            bad |= (v & 0xff) != 0; /* unused bits set: another spelling */
+            bad |= (v & 0xff) != 0 ? 64u : 0u; /* unused bits set: another spelling */
         } else {
-            bad |= (v & 0xffff) != 0;
+            bad |= (v & 0xffff) != 0 ? 64u : 0u;
         }
     }
-    return bad ? -1 : (long)o;
+    return bad > 63 ? -1 : (long)o;
 }
 
 /* ------------------------------------------------------------------ */

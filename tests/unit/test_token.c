@@ -1181,6 +1181,36 @@ START_TEST(test_base64url_round_trips_and_decoding_is_strict)
 }
 END_TEST
 
+START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position)
+{
+    /* each of the 256 byte values in each position of a full group, of a
+     * following group and of a 3- and 2-character tail */
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char *const bases[] = {"AAAA", "AAAAAAAA", "AAAAAAE", "AAAAAQ"};
+    unsigned char out[8];
+    for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+        size_t len = strlen(bases[b]);
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int c = 0; c < 256; c++) {
+                char s[9];
+                memcpy(s, bases[b], len);
+                s[pos] = (char)c;
+                int in_alphabet = c != 0 && strchr(alphabet, c) != NULL;
+                long d = mg_b64url_decode(s, len, out, sizeof(out));
+                if (!in_alphabet)
+                    ck_assert_msg(d == -1, "'%s' with byte %d at %zu accepted", bases[b], c, pos);
+                else if (pos + 1 < len || len % 4 == 0)
+                    /* any alphabet character is fine except in the last
+                     * position of a tail, where unused bits must be zero */
+                    ck_assert_msg(d == (long)(len * 3 / 4), "'%s' with '%c' at %zu: %ld", bases[b],
+                                  c, pos, d);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_base64url_accepts_exactly_the_canonical_spellings)
 {
     /* Every string of 1-3 characters over the alphabet plus a few strangers:
@@ -1339,6 +1369,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_generated_keys_load_and_sign);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
+    tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
     suite_add_tcase(s, tc);
