@@ -2,10 +2,12 @@
  * entry, every name resolved to an index or pointer (the sections it refers
  * to are loaded first, so their arrays no longer move). */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
 
+#include "mg_canon.h"
 #include "mg_load.h"
 
 #define HKEY(s) (s), APR_HASH_KEY_STRING
@@ -18,8 +20,194 @@ static const char *const access_values[] = {"none", "view", "download", NULL};
 static const char *const token_values[] = {"none", "required", "alternative", NULL};
 static const char *const corp_values[] = {"same-site", "same-origin", "cross-origin", NULL};
 
+/* ---- path patterns a canonical path can never match ---------------- */
+
+/* Does the text s[0..n) survive canonicalisation as one path segment?
+ * Asked of the canonicaliser itself (docs/canonical-urls.md, "Path
+ * rules"), so the loader never keeps a second copy of its rules: the text
+ * is percent-encoded the way signers and redirects encode a canonical path
+ * (mg_pct_encode_path) and must come back from mg_canon_path() unchanged.
+ * It does not when it holds a "%XX" triple (a decoded path never does:
+ * double encoding is refused), ';' (parameters are dropped, an encoded ';'
+ * is refused), '\\', a control character, ends in '.' or a space, is only
+ * dots, or is a "tr:" transformation segment (taken out of the path, and
+ * "TR:" refused). On 0, *why is the canonicaliser's sentence. */
+static int segment_canonical(apr_pool_t *pool, const char *s, size_t n, const char **why)
+{
+    mg_canon_t cn;
+    const char *seg = apr_pstrmemdup(pool, s, n);
+    /* a file below the segment: "tr:x" and dot rules are judged as they
+     * are in the middle of a path, where a pattern's segments are */
+    const char *probe = apr_pstrcat(pool, "/", seg, "/f", NULL);
+    *why = NULL;
+    if (mg_canon_path(pool, mg_pct_encode_path(pool, probe), NULL, &cn, why) != 0)
+        return 0;
+    if (strcmp(cn.path, probe) != 0) {
+        *why = "it is not part of the canonical path";
+        return 0;
+    }
+    return 1;
+}
+
+/* A segment of a glob: the literal runs between '*' and '?' are checked
+ * one by one. A run is padded with 'x' on each side that a wildcard
+ * continues (so "tr:" matters only at the segment's start and a final '.'
+ * only at its end); 'x' is no hex digit, so padding never completes a
+ * "%XX" triple that the pattern does not already spell. */
+static int glob_segment_canonical(apr_pool_t *pool, const char *s, size_t n, const char **why)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && s[j] != '*' && s[j] != '?')
+            j++;
+        if (j > i) {
+            const char *run = apr_pstrcat(
+                pool, i > 0 ? "x" : "", apr_pstrmemdup(pool, s + i, j - i), j < n ? "x" : "", NULL);
+            if (!segment_canonical(pool, run, strlen(run), why))
+                return 0;
+        }
+        i = j + 1;
+    }
+    return 1;
+}
+
+/* A "%XX" triple (two hex digits) in s[0..n). */
+static int has_pct_triple(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if (s[i] == '%' && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]))
+            return 1;
+    return 0;
+}
+
+static int pattern_ok(apr_pool_t *pool, const char *pat);
+
+/* "/my%20photos/" -> "/my photos/" when that is itself a usable pattern. */
+static const char *decoded_pattern(apr_pool_t *pool, const char *pat)
+{
+    char *out = apr_pstrdup(pool, pat), *w = out;
+    for (const char *p = pat; *p; p++) {
+        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            char hex[3] = {p[1], p[2], 0};
+            long ch = strtol(hex, NULL, 16);
+            if (ch == '/' || ch == ';' || ch == '\\')
+                return NULL; /* no spelling of one segment: the URL is refused */
+            *w++ = (char)ch;
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return pattern_ok(pool, out) ? out : NULL;
+}
+
+/* The pattern without segment s[0..n) (a "tr:" segment), or without the
+ * ';' parameters of that segment. */
+static const char *pattern_without(apr_pool_t *pool, const char *pat, const char *s, size_t n,
+                                   int params_only)
+{
+    const char *semi = params_only ? memchr(s, ';', n) : NULL;
+    const char *cut = semi ? semi : s - 1; /* a whole segment goes with its '/' */
+    const char *res =
+        apr_pstrcat(pool, apr_pstrmemdup(pool, pat, (size_t)(cut - pat)), s + n, NULL);
+    return pattern_ok(pool, res) ? res : NULL;
+}
+
+/* Why the segment s[0..n) of `pat` never matches, and what to write. */
+static void explain_segment(mg_lctx_t *c, const mg_ynode_t *n, const char *pat, const char *s,
+                            size_t len, const char *why)
+{
+    apr_pool_t *dp = c->diags->pool;
+    const char *seg = apr_pstrmemdup(c->tmp, s, len), *fix;
+    mg_diag_t *d;
+    if (has_pct_triple(s, len)) {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: segment '%s' has a %%XX escape, but "
+                    "patterns are matched against the decoded path",
+                    pat, seg);
+        fix = decoded_pattern(c->tmp, pat);
+        d->hint = fix ? apr_psprintf(dp, "patterns match the decoded path: write '%s'", fix)
+                      : "patterns match the decoded path: write the characters themselves "
+                        "(a literal '%' is fine)";
+    } else if (memchr(s, ';', len)) {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: in segment '%s', ';' starts path "
+                    "parameters, which canonicalisation removes",
+                    pat, seg);
+        fix = pattern_without(c->tmp, pat, s, len, 1);
+        d->hint = fix ? apr_psprintf(dp, "write '%s'", fix) : "leave the ';' parameters out";
+    } else if (len >= 3 && s[0] == 't' && s[1] == 'r' && s[2] == ':') {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: '%s' is a transformation segment, "
+                    "which is taken out of the path before matching",
+                    pat, seg);
+        fix = pattern_without(c->tmp, pat, s, len, 0);
+        d->hint = fix && strcmp(fix, "/") != 0
+                      ? apr_psprintf(dp, "write '%s'; limit transformations with 'transforms'", fix)
+                      : "limit transformations with a rule's 'transforms'";
+    } else if (len >= 3 && (s[0] | 0x20) == 't' && (s[1] | 0x20) == 'r' && s[2] == ':') {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: URLs with a segment starting '%.3s' are "
+                    "refused (a transformation segment is written 'tr:' in lower case)",
+                    pat, s);
+    } else if (strspn(seg, ".") == len) {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: URLs with a segment made only of dots "
+                    "are refused (bad-url)",
+                    pat);
+    } else if (memchr(s, '\\', len)) {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: segment '%s' has a '\\', which URLs "
+                    "may not contain (bad-url)",
+                    pat, seg);
+    } else if (len > 0 && (s[len - 1] == '.' || s[len - 1] == ' ')) {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: segment '%s' ends in %s, and URLs with "
+                    "such a segment are refused (bad-url)",
+                    pat, seg, s[len - 1] == '.' ? "'.'" : "a space");
+    } else {
+        d = mg_lerr(c, n, "bad-path",
+                    "path pattern '%s' can never match: segment '%s' is never part of a "
+                    "canonical path (%s)",
+                    pat, seg, why ? why : "refused");
+    }
+    if (d->hint == NULL)
+        d->hint = "see docs/canonical-urls.md, \"Path rules\"";
+}
+
+/* The first segment of pat (a pattern that starts with '/') that no
+ * canonical path can contain, or NULL. */
+static const char *bad_segment(apr_pool_t *pool, const char *pat, size_t *len, const char **why)
+{
+    const char *seg = pat + 1;
+    for (;;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        int glob = memchr(seg, '*', n) || memchr(seg, '?', n);
+        if (n > 0 && !(n == 2 && seg[0] == '*' && seg[1] == '*') &&
+            !(glob ? glob_segment_canonical(pool, seg, n, why)
+                   : segment_canonical(pool, seg, n, why))) {
+            *len = n;
+            return seg;
+        }
+        if (!end)
+            return NULL;
+        seg = end + 1;
+    }
+}
+
+static int pattern_ok(apr_pool_t *pool, const char *pat)
+{
+    size_t len;
+    const char *why;
+    return pat[0] == '/' && strstr(pat, "//") == NULL && bad_segment(pool, pat, &len, &why) == NULL;
+}
+
 /* Validate one path pattern and measure it (docs/policy.md, "Paths"). A
- * pattern that can never equal a canonical path (dot segments, "//") is an
+ * pattern that can never equal a canonical path (dot segments, "//",
+ * a "%XX" escape, a ";" parameter, a "tr:" segment, ...) is an
  * error rather than a rule that silently never applies. */
 static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
 {
@@ -76,6 +264,12 @@ static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
         if (!end)
             break;
         seg = end + 1;
+    }
+    size_t blen;
+    const char *why, *bad = bad_segment(c->tmp, s, &blen, &why);
+    if (bad != NULL) {
+        explain_segment(c, n, s, bad, blen, why);
+        return -1;
     }
     out->text = apr_pstrdup(c->pool, s);
     out->is_glob = glob;
@@ -214,8 +408,8 @@ static void load_access(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
             ra.role = MG_ROLE_ANONYMOUS;
         else if (strcmp(k->str, "authenticated") == 0)
             ra.role = MG_ROLE_AUTHENTICATED;
-        else if ((ra.role = mg_llookup_ex(c, c->roles, k, "undefined-role", "role",
-                                          reserved_access)) < 0)
+        else if ((ra.role =
+                      mg_llookup_ex(c, c->roles, k, "undefined-role", "role", reserved_access)) < 0)
             continue;
         int a = mg_lenum_code(c, n->pairs[i].value, "access", access_values, "bad-access");
         if (a < 0)

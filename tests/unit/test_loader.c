@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "mg.h"
+#include "mg_canon.h"
 #include "mg_policy.h"
 #include "mg_test.h"
 
@@ -285,6 +286,140 @@ START_TEST(test_each_error_kind_has_exact_position_and_code)
 }
 END_TEST
 
+/* ------------------------------------------------------------ patterns a canonical path never has
+ */
+
+/* YAML double-quoted text of s ('\\' and '"' escaped). */
+static const char *yq(const char *s)
+{
+    const char *out = "";
+    for (; *s; s++) {
+        if ((unsigned char)s[0] == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+            (unsigned char)s[1] <= 0x9f) {
+            /* a C1 control: libyaml takes it only escaped */
+            out = apr_psprintf(mg_test_pool, "%s\\u00%02X", out, (unsigned char)s[1]);
+            s++;
+            continue;
+        }
+        out = apr_pstrcat(mg_test_pool, out,
+                          *s == '\\'  ? "\\\\"
+                          : *s == '"' ? "\\\""
+                                      : apr_pstrmemdup(mg_test_pool, s, 1),
+                          NULL);
+    }
+    return out;
+}
+
+static mg_policy_t *load_pattern(const char *pattern)
+{
+    return load(apr_psprintf(mg_test_pool,
+                             "version: 1\ndefault: allow\nrules:\n"
+                             "  - {id: secret, path: \"%s\", access: {anonymous: none}}\n",
+                             yq(pattern)));
+}
+
+/* review3 #2: the loader refuses exactly the literal segments that the
+ * canonicaliser never leaves in a path. For each segment the canonicaliser
+ * is asked directly (its encoded spelling, and its spelling as written,
+ * must canonicalise back to it); an accepted pattern must then own that
+ * request, and a refused one is a bad-path error at the pattern. */
+static const char *const pattern_segments[] = {
+    "my%20photos", "caf%C3%A9", "a%41",      "100%25",    "%2f",   "tr:w-100", "tr:",
+    "TR:w-100",    "Tr:x",      "q;v=1",     ";x",        "r.",    "r ",       "s\\t",
+    "...",         "..a",       "a..b",      "100%",      "%",     "%2",       "%2g",
+    "%zz",         "a#b",       "my photos", "café",      "日本",  "B.JPG",    ".htaccess",
+    "a:b",         "tr",        "tr-x:1",    "x\xc2\x80", "~user", "a+b,c=d",  "@x",
+};
+
+START_TEST(test_literal_pattern_segments_are_refused_exactly_when_canonicalisation_drops_them)
+{
+    const char *seg = pattern_segments[_i];
+    const char *pattern = apr_pstrcat(mg_test_pool, "/", seg, "/", NULL);
+    const char *probe = apr_pstrcat(mg_test_pool, "/", seg, "/f.jpg", NULL);
+    mg_canon_t cn;
+    const char *why;
+    int canon_keeps = mg_canon_path(mg_test_pool, mg_pct_encode_path(mg_test_pool, probe), NULL,
+                                    &cn, &why) == 0 &&
+                      strcmp(cn.path, probe) == 0;
+    /* spelt as written (as copied from a browser), it never reaches the
+     * segment either when the canonical form cannot hold it */
+    int raw_keeps =
+        mg_canon_path(mg_test_pool, probe, NULL, &cn, &why) == 0 && strcmp(cn.path, probe) == 0;
+    mg_policy_t *p = load_pattern(pattern);
+    if (canon_keeps) {
+        ck_assert_msg(p != NULL, "'%s' refused although a request can have it:\n%s", pattern,
+                      all_diags());
+        mg_canon_t req;
+        ck_assert_int_eq(
+            mg_canon_path(mg_test_pool, mg_pct_encode_path(mg_test_pool, probe), NULL, &req, &why),
+            0);
+        const mg_rule_t *r =
+            mg_policy_match(p, req.path, mg_class_of_ext(p, req.ext), mg_method_bit("GET"));
+        ck_assert_msg(r != NULL && strcmp(r->id, "secret") == 0, "'%s' does not own %s", pattern,
+                      probe);
+    } else {
+        ck_assert_msg(p == NULL, "'%s' accepted although no canonical path has it", pattern);
+        ck_assert_msg(!raw_keeps, "'%s' as written canonicalises to itself", pattern);
+        ck_diag(4, 24, "bad-path");
+        ck_assert_int_eq(ds->errors, 1);
+    }
+}
+END_TEST
+
+static const struct {
+    const char *pattern;
+    int ok;
+} glob_patterns[] = {
+    {"/a/*%20*/", 0}, {"/a/%2?/", 1},   {"/a/?%2/", 1},  {"/a/*.JPG", 1}, {"/a/tr:*/", 0},
+    {"/a/TR:*", 0},   {"/a/t?:*/", 1},  {"/a/*tr:x", 1}, {"/a/*.", 0},    {"/a/*.?", 1},
+    {"/a/* ", 0},     {"/a/*;x", 0},    {"/a/x*\\", 0},  {"/a/*%*", 1},   {"/a/**/b.jpg", 1},
+    {"/a/...*", 1},   {"/**/x%41*", 0}, {"/a/?./", 0},   {"/a/ *", 1},
+};
+
+START_TEST(test_glob_pattern_segments_are_refused_when_their_literal_text_never_matches)
+{
+    mg_policy_t *p = load_pattern(glob_patterns[_i].pattern);
+    ck_assert_msg((p != NULL) == glob_patterns[_i].ok, "%s: expected %s:\n%s",
+                  glob_patterns[_i].pattern, glob_patterns[_i].ok ? "accepted" : "refused",
+                  all_diags());
+    if (!glob_patterns[_i].ok)
+        ck_diag(4, 24, "bad-path");
+}
+END_TEST
+
+static const err_case_t never_matching_patterns[] = {
+    {"an encoded space", "/my%20photos/", 4, 24, "bad-path",
+     "patterns match the decoded path: write '/my photos/'", "has a %XX escape"},
+    {"encoded UTF-8", "/caf%C3%A9/", 4, 24, "bad-path",
+     "patterns match the decoded path: write '/café/'", NULL},
+    {"an encoded slash has no decoded spelling", "/a%2Fb/", 4, 24, "bad-path",
+     "patterns match the decoded path: write the characters themselves (a literal '%' is fine)",
+     NULL},
+    {"a transformation segment", "/p/tr:w-100/", 4, 24, "bad-path",
+     "write '/p/'; limit transformations with 'transforms'", "is a transformation segment"},
+    {"upper-case TR:", "/p/TR:w-100/", 4, 24, "bad-path", NULL, "in lower case"},
+    {"path parameters", "/q;v=1/", 4, 24, "bad-path", "write '/q/'", "';' starts path parameters"},
+    {"a trailing dot", "/r./", 4, 24, "bad-path", NULL, "ends in '.'"},
+    {"a trailing space", "/r /", 4, 24, "bad-path", NULL, "ends in a space"},
+    {"a backslash", "/s\\t/", 4, 24, "bad-path", NULL, "has a '\\'"},
+    {"only dots", "/a/.../", 4, 24, "bad-path", NULL, "made only of dots"},
+};
+
+START_TEST(test_never_matching_pattern_is_explained_with_a_fix)
+{
+    const err_case_t *tc = &never_matching_patterns[_i];
+    ck_assert_ptr_null(load_pattern(tc->yaml));
+    const mg_diag_t *d = find_diag(tc->line, tc->col, tc->code);
+    ck_assert_msg(d != NULL, "%s: got\n%s", tc->what, all_diags());
+    ck_assert_ptr_nonnull(strstr(d->msg, apr_psprintf(mg_test_pool, "'%s'", tc->yaml)));
+    if (tc->hint)
+        ck_assert_msg(d->hint && strcmp(d->hint, tc->hint) == 0, "%s: hint '%s'", tc->what,
+                      d->hint ? d->hint : "(none)");
+    if (tc->msg)
+        ck_assert_msg(strstr(d->msg, tc->msg), "%s: message '%s'", tc->what, d->msg);
+}
+END_TEST
+
 /* ------------------------------------------------------------ named error tests */
 
 START_TEST(test_all_errors_of_a_file_are_reported_in_one_pass)
@@ -337,13 +472,14 @@ START_TEST(test_a_misspelt_or_mistyped_roles_key_does_not_cascade_into_undefined
     static const char *const roles_lines[] = {"rols: [member, staff]\n", "roles: member\n",
                                               "roles: {member: 1}\n"};
     for (int i = 0; i < 3; i++) {
-        const char *yaml = apr_pstrcat(mg_test_pool, "version: 1\n", roles_lines[i],
-                                       "identity: {users: {bob: [member]}, "
-                                       "authenticated_role: member}\n"
-                                       "rules:\n"
-                                       "  - {id: a, path: /a/, access: {member: view}}\n"
-                                       "  - {id: b, path: /b/, access: {staff: view, member: none}}\n",
-                                       NULL);
+        const char *yaml =
+            apr_pstrcat(mg_test_pool, "version: 1\n", roles_lines[i],
+                        "identity: {users: {bob: [member]}, "
+                        "authenticated_role: member}\n"
+                        "rules:\n"
+                        "  - {id: a, path: /a/, access: {member: view}}\n"
+                        "  - {id: b, path: /b/, access: {staff: view, member: none}}\n",
+                        NULL);
         ck_assert_ptr_null(load(yaml));
         ck_assert_msg(ds->errors == 1, "%s: expected one error, got:\n%s", roles_lines[i],
                       all_diags());
@@ -1094,6 +1230,15 @@ static Suite *loader_suite(void)
                         (int)(sizeof(err_cases) / sizeof(err_cases[0])));
     tcase_add_test(tc, test_all_errors_of_a_file_are_reported_in_one_pass);
     tcase_add_test(tc, test_a_misspelt_or_mistyped_roles_key_does_not_cascade_into_undefined_roles);
+    tcase_add_loop_test(
+        tc, test_literal_pattern_segments_are_refused_exactly_when_canonicalisation_drops_them, 0,
+        (int)(sizeof(pattern_segments) / sizeof(pattern_segments[0])));
+    tcase_add_loop_test(
+        tc, test_glob_pattern_segments_are_refused_when_their_literal_text_never_matches, 0,
+        (int)(sizeof(glob_patterns) / sizeof(glob_patterns[0])));
+    tcase_add_loop_test(
+        tc, test_never_matching_pattern_is_explained_with_a_fix, 0,
+        (int)(sizeof(never_matching_patterns) / sizeof(never_matching_patterns[0])));
     tcase_add_test(tc, test_every_duplicate_key_is_reported_not_only_the_first);
     tcase_add_test(tc, test_a_broken_definition_is_not_reported_again_where_it_is_used);
     tcase_add_test(tc, test_nesting_deeper_than_64_levels_is_refused);
