@@ -71,6 +71,11 @@ typedef struct mg_mod_req {
     const mg_mod_memo_t *deny;
     const char *deny_uri; /* where that 403 was redirected to */
     int deny_is_page;     /* deny_uri is the policy's deny.page */
+    /* A refusal of this request put Cache-Control and (the rule's corp)
+     * Cross-Origin-Resource-Policy in err_headers_out: a later grant of the
+     * same request (after authentication, or by another provider) takes
+     * them out again. */
+    int refusal_headers; /* MG_MOD_REFUSAL_* bits (mg_mod_authz.c) */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
@@ -102,6 +107,9 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri);
 /* fixups: judge a sub-request / internal redirect that inherited a grant. */
 int mg_mod_recheck_fixup(request_rec *r);
 mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
+/* A request served normally although media-guard refused it (another
+ * provider granted it): drop the refusal's headers. */
+void mg_mod_drop_refusal_headers(request_rec *r);
 
 /* mg_mod_headers.c */
 void mg_mod_insert_filter(request_rec *r);

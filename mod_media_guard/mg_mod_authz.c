@@ -24,6 +24,12 @@
  * internal redirects that inherit a grant without passing authz
  * (DirectoryIndex, ErrorDocument). The stricter decision counts.
  *
+ * Every refusal carries Cache-Control: private, no-store and the owning
+ * rule's Cross-Origin-Resource-Policy (refusal_headers), taken out again if
+ * the request is granted after all. At configtest, a Require in a
+ * <Location> narrower than its policy's rules is warned about
+ * (warn_narrow_location): other spellings of its URLs skip the section.
+ *
  * Every path that is not a clean allow denies (fail closed).
  */
 #include <string.h>
@@ -40,6 +46,7 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
+#include "mg_policy.h"
 #include "mg_request.h"
 
 APLOG_USE_MODULE(media_guard);
@@ -83,6 +90,145 @@ static int negated_require(const ap_directive_t *d, apr_pool_t *p)
     return 0;
 }
 
+/* The <Location> or <LocationMatch> section around a Require line, or NULL.
+ * *path is its path (a regular expression when *regex). */
+static const ap_directive_t *location_section(const ap_directive_t *d, apr_pool_t *p,
+                                              const char **path, int *regex)
+{
+    for (d = d ? d->parent : NULL; d != NULL; d = d->parent) {
+        const char *args, *end;
+        int match = strcasecmp(d->directive, "<LocationMatch") == 0;
+        if (!match && strcasecmp(d->directive, "<Location") != 0)
+            continue;
+        /* a section's args end with its '>' (core.c's urlsection) */
+        args = d->args ? d->args : "";
+        end = strrchr(args, '>');
+        args = end ? apr_pstrmemdup(p, args, (apr_size_t)(end - args)) : args;
+        *path = ap_getword_conf(p, &args);
+        *regex = match;
+        if (!match && strcmp(*path, "~") == 0) {
+            *path = ap_getword_conf(p, &args);
+            *regex = 1;
+        }
+        return d;
+    }
+    return NULL;
+}
+
+/* The literal directory a <Location> path or <LocationMatch> expression
+ * starts with ("/photos/" for "/photos/", "/photos", "/photos/a*.jpg" and
+ * "^/photos/(a|b)/"), and whether the section covers all of it (*whole).
+ * NULL for an expression that is not anchored at "^/": its reach is
+ * unknown. */
+static const char *section_base(apr_pool_t *p, const char *path, int regex, int *whole)
+{
+    const char *end, *slash;
+
+    if (regex) {
+        if (strncmp(path, "^/", 2) != 0)
+            return NULL;
+        path++;
+        end = path + strcspn(path, ".[]()*+?{}|\\$^");
+        *whole = *end == '\0' || strcmp(end, ".*") == 0;
+    } else {
+        if (path[0] != '/')
+            return NULL;
+        end = path + strcspn(path, "*?[");
+        /* a final "*" after a '/' is all of that directory but itself */
+        *whole = *end == '\0' || (strcmp(end, "*") == 0 && end > path && end[-1] == '/');
+        if (*whole && end[-1] != '/')
+            return apr_pstrcat(p, path, "/", NULL); /* "/photos" also guards /photos/... */
+    }
+    for (slash = end; slash > path && slash[-1] != '/'; slash--)
+        ;
+    return apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
+}
+
+/* A rule of the policy whose paths reach beyond `base` towards the root:
+ * its literal directory is a proper ancestor of base (or base itself, when
+ * the section covers only part of base). NULL if none. */
+static const mg_rule_t *rule_above(apr_pool_t *p, const mg_policy_t *pol, const char *base,
+                                   int whole, const char **where)
+{
+    int i, j;
+
+    for (i = 0; pol != NULL && pol->rules != NULL && i < pol->rules->nelts; i++) {
+        const mg_rule_t *rule = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
+        for (j = 0; rule->paths != NULL && j < rule->paths->nelts; j++) {
+            const char *t = APR_ARRAY_IDX(rule->paths, j, mg_pathpat_t).text;
+            size_t n = t ? strcspn(t, "*?") : 0;
+            while (n > 0 && t[n - 1] != '/')
+                n--;
+            if (n == 0 || strncmp(base, t, n) != 0 || (whole && base[n] == '\0'))
+                continue;
+            *where = apr_pstrdup(p, t);
+            return rule;
+        }
+    }
+    return NULL;
+}
+
+/* configtest: a Require media-guard in a <Location> that guards less than
+ * its policy describes. httpd matches <Location> against r->uri, which keeps
+ * ';' parameters and 'tr:' segments, while the policy judges the canonical
+ * path without them: /origin/private;x/a.jpg and /origin/tr:w-1/private/a.jpg
+ * skip <Location "/origin/private/">, and a proxied origin, image server or
+ * application may serve /origin/private/a.jpg for them. A rule for a parent
+ * of the section's path (rule '/origin/' next to <Location
+ * "/origin/private/">) says that the URL space reaching the media is larger
+ * than the section; a policy whose rules all lie inside it gets no warning
+ * (its URLs may well reach nothing else, as with files Apache serves itself).
+ * Only `apache2 -t` says so, once per section, not every start. */
+static void warn_narrow_location(cmd_parms *cmd, const mg_mod_policy_t *mp)
+{
+    const ap_directive_t *sec;
+    const mg_rule_t *rule;
+    const char *path = NULL, *base, *where = NULL, *spellings;
+    apr_hash_t *warned = NULL;
+    int regex = 0, whole = 0;
+
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST || mp->policy == NULL)
+        return;
+    sec = location_section(cmd->directive, cmd->temp_pool, &path, &regex);
+    if (sec == NULL)
+        return;
+    base = section_base(cmd->temp_pool, path, regex, &whole);
+    if (base == NULL || (whole && strcmp(base, "/") == 0))
+        return;
+    rule = rule_above(cmd->temp_pool, mp->policy, base, whole, &where);
+    if (rule == NULL)
+        return;
+    apr_pool_userdata_get((void **)&warned, "media-guard-narrow-location", cmd->temp_pool);
+    if (warned == NULL) {
+        warned = apr_hash_make(cmd->temp_pool);
+        apr_pool_userdata_setn(warned, "media-guard-narrow-location", NULL, cmd->temp_pool);
+    }
+    if (apr_hash_get(warned, &sec, sizeof(sec)) != NULL)
+        return;
+    apr_hash_set(warned, apr_pmemdup(cmd->temp_pool, &sec, sizeof(sec)), sizeof(sec), sec);
+
+    if (whole)
+        spellings = apr_psprintf(cmd->temp_pool,
+                                 "%.*s;x/... and /tr:w-1%s... skip this Require although the "
+                                 "policy judges them as %s...",
+                                 (int)strlen(base) - 1, base, base, base);
+    else
+        spellings = "a URL with a ';' parameter or a 'tr:' segment can skip this Require "
+                    "although the policy judges it as inside";
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                 "Require media-guard %s on line %d of %s guards only <%s \"%s\">, but the "
+                 "policy's rule '%s' (%s) judges URLs outside it. httpd matches the section "
+                 "against the URL as sent, while the policy removes ';' parameters and 'tr:' "
+                 "segments first, so %s; where such URLs reach a proxied origin, an image server "
+                 "or an application, it may serve the media. Put Require media-guard on the "
+                 "whole URL space that reaches the media (<Location \"/\"> or the parent prefix) "
+                 "and let the policy's rules decide what is public (docs/directives.md, \"What "
+                 "the policy judges\")",
+                 mp->name, cmd->directive->line_num, cmd->directive->filename, sec->directive + 1,
+                 path, ap_escape_logitem(cmd->temp_pool, rule->id),
+                 ap_escape_logitem(cmd->temp_pool, where), spellings);
+}
+
 static const char *parse_require(cmd_parms *cmd, const char *line, const void **parsed)
 {
     const char *t = line;
@@ -106,6 +252,7 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
     req = apr_pcalloc(cmd->pool, sizeof(*req));
     req->mp = mp;
     req->negated = negated_require(cmd->directive, cmd->temp_pool);
+    warn_narrow_location(cmd, mp);
     *parsed = req;
     return NULL;
 }
@@ -355,19 +502,25 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* decision -> HTTP                                                     */
 /* ------------------------------------------------------------------ */
 
-/* The custom message as the body httpd sends for an error: a '"' first
- * (httpd then sends the rest as text, never as a URL or a path), the text
+/* The custom message as the body of an error response: the text
  * HTML-escaped, and every non-ASCII character as a numeric reference,
  * because httpd labels its error bodies ISO-8859-1 while policies are UTF-8.
  * Bytes that are not valid UTF-8 become U+FFFD. (ap_escape_html2's toasc
- * works byte by byte, which would garble UTF-8.) */
+ * works byte by byte, which would garble UTF-8.)
+ *
+ * ap_custom_response() stores a string that is a URL (ap_is_url: letters,
+ * digits, '+', '-', '.' up to a ':', as in "Note: members only") or starts
+ * with '/' as a redirect target, and prefixes anything else with the '"'
+ * that marks text (ap_send_error_response skips it). So the body has no
+ * '"' of its own (httpd would send it), and a body that would read as a URL
+ * or a path gets its first character as a numeric reference: a browser
+ * shows the same text, httpd sees no redirect. */
 static const char *message_body(apr_pool_t *p, const char *msg)
 {
     const unsigned char *s = (const unsigned char *)msg;
     size_t n = strlen(msg);
-    char *out = apr_palloc(p, n * 10 + 3), *o = out;
+    char *out = apr_palloc(p, n * 10 + 1), *o = out;
 
-    *o++ = '"';
     while (*s) {
         unsigned long cp;
         int len, i;
@@ -379,6 +532,8 @@ static const char *message_body(apr_pool_t *p, const char *msg)
                                         : NULL;
             if (e) {
                 o = stpcpy(o, e);
+            } else if (o == out && (*s == '/' || ap_is_url(msg))) {
+                o += sprintf(o, "&#x%X;", (unsigned)*s);
             } else {
                 *o++ = (char)*s;
             }
@@ -400,7 +555,6 @@ static const char *message_body(apr_pool_t *p, const char *msg)
         o += sprintf(o, "&#x%lX;", cp);
         s += len;
     }
-    *o++ = '\n';
     *o = '\0';
     return out;
 }
@@ -426,8 +580,6 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
         if (page)
             ap_custom_response(r, HTTP_FORBIDDEN, page);
         else if (m->d.message)
-            /* A leading '"' makes httpd send the rest as the body, never
-             * read it as a URL or a path. */
             ap_custom_response(r, HTTP_FORBIDDEN, message_body(r->pool, m->d.message));
         return;
     }
@@ -527,6 +679,49 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
     }
 }
 
+#define MG_MOD_REFUSAL_CACHE_CONTROL "private, no-store"
+#define MG_MOD_REFUSAL_CC 1   /* rq->refusal_headers: Cache-Control set */
+#define MG_MOD_REFUSAL_CORP 2 /* Cross-Origin-Resource-Policy set */
+
+/* Headers of every refusal (deny with any status or page, login redirect,
+ * authentication, internal error), in err_headers_out: the only table an
+ * error response keeps, and shared with the internal redirect to the deny
+ * handler or page. Cache-Control because a refusal depends on who asks, and
+ * a shared cache may keep a 404 or 410 without being told (RFC 9111
+ * 4.2.2); the owning rule's Cross-Origin-Resource-Policy because it belongs
+ * to every decision of the rule (docs/policy.md), as on allowed responses
+ * (mg_mod_headers.c). A grant of the same request takes them out again:
+ * the allowed response gets its own headers from the output filter. */
+static void refusal_headers(request_rec *r, const mg_mod_memo_t *m)
+{
+    mg_mod_req_t *rq = mg_mod_req_get(r, 1);
+
+    if (m->d.outcome == MG_OUTCOME_ALLOW) {
+        mg_mod_drop_refusal_headers(r);
+        return;
+    }
+    apr_table_setn(r->err_headers_out, "Cache-Control", MG_MOD_REFUSAL_CACHE_CONTROL);
+    rq->refusal_headers |= MG_MOD_REFUSAL_CC;
+    if (m->d.corp) {
+        apr_table_setn(r->err_headers_out, "Cross-Origin-Resource-Policy", m->d.corp);
+        rq->refusal_headers |= MG_MOD_REFUSAL_CORP;
+    }
+}
+
+void mg_mod_drop_refusal_headers(request_rec *r)
+{
+    mg_mod_req_t *rq = mg_mod_req_get(r, 0);
+
+    if (rq == NULL || !rq->refusal_headers)
+        return;
+    /* only what a refusal put there */
+    if (rq->refusal_headers & MG_MOD_REFUSAL_CC)
+        apr_table_unset(r->err_headers_out, "Cache-Control");
+    if (rq->refusal_headers & MG_MOD_REFUSAL_CORP)
+        apr_table_unset(r->err_headers_out, "Cross-Origin-Resource-Policy");
+    rq->refusal_headers = 0;
+}
+
 static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated)
 {
     const char *outcome = mg_outcome_name(m->d.outcome);
@@ -551,6 +746,8 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
     mg_mod_metrics_count(m->mp, m->d.outcome, m->d.reason);
 
+    if (!negated)
+        refusal_headers(r, m);
     if (dc && dc->reason_header == 1 && !negated) {
         if (m->d.outcome == MG_OUTCOME_ALLOW)
             apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);

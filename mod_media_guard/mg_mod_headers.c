@@ -194,6 +194,10 @@ static const mg_mod_memo_t *granting_decision(request_rec *r)
 void mg_mod_insert_filter(request_rec *r)
 {
     const mg_mod_memo_t *m = granting_decision(r);
+
+    /* r reached its handler: if media-guard refused it, another provider
+     * granted it (<RequireAny>), and the refusal's headers do not apply */
+    mg_mod_drop_refusal_headers(r);
     if (m != NULL)
         ap_add_output_filter(MG_MOD_FILTER, (void *)m, r, r->connection);
 }

@@ -31,16 +31,44 @@ rules:
   - id: originals
     path: /photos/
     classes: [image]
+    corp: same-site
     access: {anonymous: none, subscriber: view, staff: download}
   - id: auth-originals
     path: /auth/
     classes: [image]
+    corp: same-origin
     access: {anonymous: none, subscriber: view, staff: download}
   - id: members-message
     path: /msg/
     access: {anonymous: none}
     login: false
+    corp: same-site
     deny: {message: "Subscribers <only>"}
+  - id: message-like-a-url
+    path: /msgc/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "Note: members only"}
+  - id: message-like-a-path
+    path: /msgs/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "/ no"}
+  - id: message-is-a-url
+    path: /msgu/
+    access: {anonymous: none}
+    login: false
+    deny: {message: "https://x"}
+  - id: message-quoted
+    path: /msgq/
+    access: {anonymous: none}
+    login: false
+    deny: {message: '"quoted" & <b>'}
+  - id: signed-in-message
+    path: /auth-msg/
+    access: {anonymous: none, staff: view}
+    login: false
+    deny: {message: "Staff only: ask the desk"}
   - id: members-message-utf8
     path: /msg8/
     access: {anonymous: none}
@@ -55,11 +83,28 @@ rules:
     path: /gone/
     access: {anonymous: none}
     login: false
+    corp: same-origin
     deny: {status: 404, message: "Nothing to see"}
+  - id: gone-colon
+    path: /gonec/
+    access: {anonymous: none}
+    login: false
+    deny: {status: 410, message: "Gone: see /help"}
+  - id: gone-slash
+    path: /gones/
+    access: {anonymous: none}
+    login: false
+    deny: {status: 404, message: "/nothing here"}
+  - id: gone-url
+    path: /goneu/
+    access: {anonymous: none}
+    login: false
+    deny: {status: 451, message: "http://example.com/why"}
   - id: legal
     path: /legal/
     access: {anonymous: none}
     login: false
+    corp: cross-origin
     deny: {status: 451, page: /errors/legal.html}
   - id: plain
     path: /plain/
@@ -82,9 +127,22 @@ MediaGuardReasonHeader On
     Require media-guard site
 </Location>
 Alias "/auth/" "@HTDOCS@/photos/"
-<LocationMatch "^/(msg|msg8|page|gone|legal|plain)/">
+<LocationMatch "^/(msg|msg8|msgc|msgs|msgu|msgq|page|gone|gonec|gones|goneu|legal|plain)/">
     Require media-guard site
 </LocationMatch>
+# a signed-in user who is refused: 401 (a new password prompt) unless
+# AuthzSendForbiddenOnFailure On, which makes it the 403 with the message
+<Location "/auth-msg/">
+    AuthType Basic
+    AuthName "media"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    AuthzSendForbiddenOnFailure On
+    Require media-guard site
+</Location>
+<Location "/auth-msg/plain401/">
+    AuthzSendForbiddenOnFailure Off
+</Location>
 """
 
 FILES = {
@@ -93,6 +151,17 @@ FILES = {
     "photos/Déjà vu \"x\".jpg": JPEG,
     "msg/a.jpg": JPEG,
     "msg8/a.jpg": JPEG,
+    "msgc/a.jpg": JPEG,
+    "msgs/a.jpg": JPEG,
+    "msgu/a.jpg": JPEG,
+    "msgq/a.jpg": JPEG,
+    "gonec/a.jpg": JPEG,
+    "gones/a.jpg": JPEG,
+    "goneu/a.jpg": JPEG,
+    "auth-msg/a.jpg": JPEG,
+    "auth-msg/plain401/a.jpg": JPEG,
+    "help": "help page\n",
+    "nothing here": "not a body\n",
     "page/a.jpg": JPEG,
     "gone/a.jpg": JPEG,
     "legal/a.jpg": JPEG,
@@ -321,19 +390,37 @@ def test_login_redirect_to_absolute_login_url_carries_return_path(whole_site):
 
 # ------------------------------------------------------------------ deny forms
 
-def test_custom_message_is_the_escaped_body_of_the_403(srv):
+def test_custom_message_is_exactly_the_escaped_body_of_the_403(srv):
     r = srv.get("/msg/a.jpg", headers=IMG)
     assert r.status_code == 403
-    assert "Subscribers &lt;only&gt;" in r.text
-    assert "<only>" not in r.text
+    # exactly the message: no '"' (httpd's text marker) before it, nothing after it
+    assert r.content == b"Subscribers &lt;only&gt;"
+    assert r.headers["Content-Type"] == "text/html; charset=iso-8859-1"
     assert decision(srv, "/msg/a.jpg")["reason"] == "role-insufficient"
 
 
 def test_custom_message_in_utf8_survives_the_latin1_error_body(srv):
     r = srv.get("/msg8/a.jpg", headers=IMG)
     assert r.status_code == 403
-    assert all(b < 0x80 for b in r.content)
-    assert "Nur für Abonnenten – <bitte> anmelden 🙂" in html.unescape(r.content.decode("ascii"))
+    assert r.content == (b"Nur f&#xFC;r Abonnenten &#x2013; &lt;bitte&gt; anmelden &#x1F642;")
+    assert html.unescape(r.content.decode("ascii")) == "Nur für Abonnenten – <bitte> anmelden 🙂"
+
+
+@pytest.mark.parametrize("path,body,text", [
+    # ap_custom_response would take these for a URL (a 302) or a local path
+    # (an internal redirect): the first character is a numeric reference
+    ("/msgc/a.jpg", b"&#x4E;ote: members only", "Note: members only"),
+    ("/msgs/a.jpg", b"&#x2F; no", "/ no"),
+    ("/msgu/a.jpg", b"&#x68;ttps://x", "https://x"),
+    # a leading quote is escaped like every quote, never httpd's text marker
+    ("/msgq/a.jpg", b"&quot;quoted&quot; &amp; &lt;b&gt;", '"quoted" & <b>'),
+])
+def test_custom_message_that_looks_like_a_url_or_path_is_sent_as_text(srv, path, body, text):
+    r = srv.get(path, headers=IMG)
+    assert r.status_code == 403
+    assert "Location" not in r.headers
+    assert r.content == body
+    assert html.unescape(r.text) == text
 
 
 def test_custom_page_is_served_with_403(srv):
@@ -348,9 +435,23 @@ def test_custom_page_is_served_with_403(srv):
 def test_custom_status_with_message(srv):
     r = srv.get("/gone/a.jpg", headers=IMG)
     assert r.status_code == 404
-    assert "Nothing to see" in r.text
+    assert r.content == b"Nothing to see"
     assert r.headers["X-Media-Guard-Reason"] == "role-insufficient"
     assert decision(srv, "/gone/a.jpg")["rule"] == "gone"
+
+
+@pytest.mark.parametrize("path,status,body,text", [
+    ("/gonec/a.jpg", 410, b"&#x47;one: see /help", "Gone: see /help"),
+    ("/gones/a.jpg", 404, b"&#x2F;nothing here", "/nothing here"),
+    ("/goneu/a.jpg", 451, b"&#x68;ttp://example.com/why", "http://example.com/why"),
+])
+def test_custom_status_message_that_looks_like_a_url_or_path_is_sent_as_text(
+        srv, path, status, body, text):
+    r = srv.get(path, headers=IMG)
+    assert r.status_code == status
+    assert "Location" not in r.headers
+    assert r.content == body
+    assert html.unescape(r.text) == text
 
 
 def test_custom_status_with_page(srv):
@@ -363,6 +464,66 @@ def test_head_request_to_custom_status_has_no_body(srv):
     r = srv.head("/gone/a.jpg", headers=IMG)
     assert r.status_code == 404
     assert r.content == b""
+
+
+# ------------------------------------------------------------------ headers of refusals
+
+@pytest.mark.parametrize("path,kw,status,corp", [
+    ("/msg/a.jpg", {"headers": IMG}, 403, "same-site"),          # deny.message
+    ("/gone/a.jpg", {"headers": IMG}, 404, "same-origin"),       # deny.status, deny handler
+    ("/legal/a.jpg", {"headers": IMG}, 451, "cross-origin"),     # deny.status + deny.page
+    ("/photos/b.jpg", {"headers": NAV}, 302, "same-site"),       # login redirect
+    ("/photos/b.jpg", {"headers": IMG}, 403, "same-site"),       # auth without an AuthType
+    ("/auth/b.jpg", {"headers": IMG}, 401, "same-origin"),       # Apache's authentication
+    ("/auth/b.jpg", {"headers": IMG, "auth": ("carol", "carolpw")}, 401, "same-origin"),
+])
+def test_refusal_carries_the_rules_corp_and_private_no_store(srv, path, kw, status, corp):
+    r = srv.get(path, **kw)
+    assert r.status_code == status
+    assert r.headers["Cross-Origin-Resource-Policy"] == corp
+    assert r.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/plain/a.jpg", 403),          # a rule without corp
+    ("/page/a.jpg", 403),           # deny.page with 403
+    ("/photos/notes.txt", 403),     # no rule owns it
+    ("/msgc/a.jpg", 403),
+])
+def test_refusal_without_a_corp_is_still_private_no_store(srv, path, status):
+    r = srv.get(path, headers=IMG)
+    assert r.status_code == status
+    assert r.headers["Cache-Control"] == "private, no-store"
+    assert "Cross-Origin-Resource-Policy" not in r.headers
+
+
+def test_refusal_before_authentication_leaves_no_header_on_the_grant(srv):
+    # first decided anonymous (auth: 401 headers), then allowed for the user
+    r = srv.get("/auth/b.jpg", headers=IMG, auth=("alice", "alicepw"))
+    assert r.status_code == 200
+    assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"   # once, not twice
+    assert r.headers["Cache-Control"] == "private, no-store"             # the view level's
+    r = srv.get("/auth/b.jpg?download=1", headers=IMG, auth=("bob", "bobpw"))
+    assert r.status_code == 200
+    assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert r.headers["Cache-Control"] == "private"                       # the download level's
+
+
+def test_signed_in_user_refused_gets_the_message_with_authz_send_forbidden_on_failure(srv):
+    r = srv.get("/auth-msg/a.jpg", headers=IMG, auth=("alice", "alicepw"))
+    assert r.status_code == 403
+    assert r.content == b"Staff only: ask the desk"   # 'Staff only' is no URL scheme
+    assert "WWW-Authenticate" not in r.headers
+    assert r.headers["Cache-Control"] == "private, no-store"
+    assert srv.get("/auth-msg/a.jpg", headers=IMG, auth=("bob", "bobpw")).status_code == 200
+
+
+def test_signed_in_user_refused_without_authz_send_forbidden_on_failure_is_prompted_again(srv):
+    r = srv.get("/auth-msg/plain401/a.jpg", headers=IMG, auth=("alice", "alicepw"))
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+    assert b"ask the desk" not in r.content
+    assert decision(srv, "/auth-msg/plain401/a.jpg")["reason"] == "role-insufficient"
 
 
 def test_plain_deny_is_403(srv):

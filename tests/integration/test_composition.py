@@ -162,6 +162,14 @@ def test_require_all_denied_by_the_other_provider(srv):
 def test_require_any_user_grants_where_policy_denies(srv):
     r = srv.get("/any/closed/a.jpg", headers=IMG, auth=("carol", "c"))
     assert r.status_code == 200
+    # the policy's refusal headers do not stick to a response another provider granted
+    assert "Cache-Control" not in r.headers
+
+
+def test_require_any_neither_grants_sends_the_refusal_headers(srv):
+    r = srv.get("/any/closed/a.jpg", headers=IMG, auth=("alice", "a"))
+    assert r.status_code in (401, 403)
+    assert r.headers["Cache-Control"] == "private, no-store"
 
 
 def test_require_any_policy_grants_anonymous(srv):
@@ -196,6 +204,7 @@ def test_refusal_under_require_not_never_supplies_the_deny_message(srv):
     r = srv.get("/neg/message/a.jpg", headers=IMG)
     assert r.status_code == 403
     assert "members only" not in r.text
+    assert "Cache-Control" not in r.headers   # nor the refusal's headers
 
 
 def test_require_none_refusal_is_neutral_and_other_providers_decide(srv):
