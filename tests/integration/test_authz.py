@@ -526,6 +526,17 @@ def test_signed_in_user_refused_without_authz_send_forbidden_on_failure_is_promp
     assert decision(srv, "/auth-msg/plain401/a.jpg")["reason"] == "role-insufficient"
 
 
+@pytest.mark.parametrize("status", [401, 407])
+def test_configtest_refuses_a_deny_status_that_needs_a_challenge(apache_factory, status):
+    pol = ("version: 1\nrules:\n  - id: s\n    path: /s/\n    access: {anonymous: none}\n"
+           f"    login: false\n    deny: {{status: {status}, message: nope}}\n")
+    s = apache_factory(f"deny{status}", "MediaGuardPolicy p @POLICIES@/p.yaml\n",
+                       policies={"p.yaml": pol}, start=False)
+    rc, out = s.configtest()
+    assert rc != 0, out
+    assert "p.yaml:7:" in out and "error:" in out and f"deny status {status}" in out, out
+
+
 def test_plain_deny_is_403(srv):
     r = srv.get("/plain/a.jpg", headers=NAV)
     assert r.status_code == 403
