@@ -25,6 +25,8 @@ typedef struct mg_lctx {
     /* `roles` itself is broken (wrong type) or misspelt (`rols:`): every
      * reference to a role would be a cascade of "undefined role" errors */
     int roles_failed;
+    /* keys[].fingerprint nodes (or NULL), parallel to p->keys */
+    apr_array_header_t *key_pins;
 } mg_lctx_t;
 
 /* ---- diagnostics ---- */

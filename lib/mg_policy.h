@@ -142,6 +142,9 @@ typedef struct mg_keyref {
     int revoked;      /* keys[].revoked: its tokens are refused (token-revoked) */
     mg_key_t *key;    /* loaded material, set by mg_keys_load() */
     mg_pos_t pos;
+    const char *fingerprint; /* "sha256:<hex>" of the loaded material (HMAC: of a MAC
+                                over a fixed string, Ed25519: of the public key), set
+                                by the loader once keys are loaded; NULL otherwise */
 } mg_keyref_t;
 
 typedef struct mg_token_settings {
@@ -247,8 +250,10 @@ struct mg_policy {
     mg_token_settings_t tokens;     /* tokens: */
     apr_array_header_t *rules;      /* mg_rule_t; rules: */
 
-    const char *digest; /* hex SHA-256 of the canonical form */
-    void *compiled;     /* mg_policy_compile.c's private structure */
+    const char *base_dir; /* absolute directory relative file paths resolve against
+                             (the policy file's); NULL for a hand-built policy */
+    const char *digest;   /* hex SHA-256 of the canonical form */
+    void *compiled;       /* mg_policy_compile.c's private structure */
 };
 
 /* Compiler: build policy->compiled; append warnings for shadowed rules and

@@ -3,7 +3,9 @@
  *
  * The output is itself a valid policy: every default is written out, keys
  * come in one fixed order (docs/policy.md's), names replace the loader's
- * pointers and indexes, and strings are quoted by one rule. So loading the
+ * pointers and indexes, strings are quoted by one rule, file paths inside
+ * the policy's directory are relative to it, and each key carries the
+ * fingerprint of its material. So loading the
  * output and emitting again gives the same bytes, and two files that mean
  * the same thing in the same order have the same digest.
  *
@@ -346,6 +348,23 @@ static void emit_hotlink_body(sb_t *b, const mg_hotlink_t *h)
     sb_s(b, "}");
 }
 
+/* A file path as the canonical form writes it: relative to the policy's
+ * directory when the file is inside it, so that the digest does not depend
+ * on where the policy directory sits (a checkout in CI, /etc/apache2 on
+ * the server); absolute otherwise. Loading the output from another
+ * directory resolves a relative path there. */
+static const char *policy_relative(const mg_policy_t *p, const char *path)
+{
+    size_t n = p->base_dir ? strlen(p->base_dir) : 0;
+    if (n == 0 || path == NULL || path[0] != '/')
+        return path;
+    if (p->base_dir[n - 1] == '/') /* "/" itself */
+        return strncmp(path, p->base_dir, n) == 0 && path[n] != '\0' ? path + n : path;
+    if (strncmp(path, p->base_dir, n) == 0 && path[n] == '/' && path[n + 1] != '\0')
+        return path + n + 1;
+    return path;
+}
+
 static void emit_profiles(sb_t *b, const mg_policy_t *p)
 {
     sb_s(b, "hotlink:");
@@ -413,11 +432,15 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_s(b, "\n    alg: ");
         sb_str(b, k->alg);
         sb_s(b, "\n    file: ");
-        sb_str(b, k->file);
+        sb_str(b, policy_relative(p, k->file));
         sb_s(b, "\n    sign: ");
         sb_bool(b, k->sign);
         if (k->revoked) /* only when set: older compiled forms stay the same */
             sb_s(b, "\n    revoked: true");
+        if (k->fingerprint) { /* the material: a new key changes the digest */
+            sb_s(b, "\n    fingerprint: ");
+            sb_str(b, k->fingerprint);
+        }
     }
     sb_s(b, p->keys->nelts ? "\n" : " []\n");
 
@@ -435,7 +458,7 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
     }
     if (p->tokens.revocation_file != NULL) {
         sb_s(b, "\n  revocation_file: ");
-        sb_str(b, p->tokens.revocation_file);
+        sb_str(b, policy_relative(p, p->tokens.revocation_file));
         sb_s(b, "\n  revocation_refresh: ");
         sb_duration(b, p->tokens.revocation_refresh);
     }

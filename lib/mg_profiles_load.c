@@ -105,8 +105,7 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
             int d = parse_wday(it->str);
             if (d < 0) {
                 /* one parenthesised tail: the suggestion, else the list */
-                mg_diag_t *dg =
-                    mg_lerr(c, it, "unknown-weekday", "unknown weekday '%s'", it->str);
+                mg_diag_t *dg = mg_lerr(c, it, "unknown-weekday", "unknown weekday '%s'", it->str);
                 mg_lhint(c, dg, apr_pstrndup(c->tmp, it->str, 3), wday3);
                 if (dg->hint == NULL)
                     dg->hint = "use mon, tue, wed, thu, fri, sat, sun or the full English names";

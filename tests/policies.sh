@@ -5,7 +5,10 @@
 #  - a copy of each example with an unknown key, a bad CIDR, an unknown time
 #    zone or broken YAML indentation is refused (exit 1) naming file:line:col;
 #  - a wrong expectation makes `mgctl test` fail (exit 1) with a trace;
-#  - explain shows rule and reason; usage and I/O errors exit 2.
+#  - explain shows rule and reason; usage and I/O errors exit 2;
+#  - review3: never-matching path patterns and deny.status 401 are refused,
+#    the documented class-gap fix compiles with --werror, and the digest is
+#    the same for the same files anywhere but changes with a key.
 # Environment: MGCTL (the built mgctl), MG_SRCDIR (the source tree).
 set -u
 
@@ -172,6 +175,48 @@ c="$TMP/intranet-media.bad-cidr2.yaml"
 sed 's|192.0.2.0/24|192.0.2.1/24|' "$POL/intranet-media.yaml" >"$c"
 line=$(grep -n '192.0.2.1/24' "$c" | head -1 | cut -d: -f1)
 refused "$c" "$line" 12 "intranet-media: host bits set in a CIDR"
+
+# ---- review3: path patterns, deny status, class split, digest -----------------
+# a path pattern copied percent-encoded from a browser never matches: refused
+printf 'version: 1\ndefault: allow\nrules:\n  - {id: secret, path: "/my%%20photos/", access: {anonymous: none}}\n' \
+    >"$TMP/encoded-path.yaml"
+refused "$TMP/encoded-path.yaml" 4 24 "percent-encoded path pattern"
+expect_in "(patterns match the decoded path: write '/my photos/')" "encoded path pattern hint"
+printf 'version: 1\ndefault: allow\nrules:\n  - {id: p, path: /p/tr:w-100/, access: {anonymous: none}}\n' \
+    >"$TMP/tr-path.yaml"
+refused "$TMP/tr-path.yaml" 4 19 "tr: segment in a path pattern"
+# deny.status 401 would be sent as 403: refused
+printf 'version: 1\nroles: [staff]\nrules:\n  - {id: s, path: /s/, access: {staff: view}, deny: {status: 401}}\n' \
+    >"$TMP/status401.yaml"
+refused "$TMP/status401.yaml" 4 62 "deny.status 401"
+expect_in "deny status 401 needs an authentication challenge" "deny.status 401 message"
+# the class-gap fix of docs/policy.md passes compile --werror (the CI step)
+mkdir -p "$TMP/gap"
+"$MGCTL" keygen --id site2026 --out "$TMP/gap/keys" >/dev/null 2>&1
+cat >"$TMP/gap/policy.yaml" <<'EOF2'
+version: 1
+default: deny
+roles: [student]
+keys: [{id: site2026, file: keys/site2026.key}]
+rules:
+  - {id: site, path: /, access: {anonymous: view}}
+  - {id: courses, path: /courses/, classes: [media], token: required}
+  - {id: courses-rest, path: /courses/, access: {anonymous: none, student: view}}
+EOF2
+run 0 "$MGCTL" compile --werror -o "$TMP/gap/compiled.yaml" "$TMP/gap/policy.yaml"
+# the digest: one for the same files anywhere, another for a new key
+cp -a "$TMP/gap" "$TMP/gap2"
+d1=$(sed -n '1s/.*sha256://p' "$TMP/gap/compiled.yaml")
+run 0 "$MGCTL" validate "$TMP/gap2/policy.yaml" && expect_in "sha256:$d1" "digest of a moved policy"
+run 0 "$MGCTL" validate "$TMP/gap2/compiled.yaml" && expect_in "sha256:$d1" "digest of a moved compiled form"
+rm "$TMP/gap2/keys/site2026.key"
+"$MGCTL" keygen --id site2026 --out "$TMP/gap2/keys" >/dev/null 2>&1
+if run 0 "$MGCTL" validate "$TMP/gap2/policy.yaml"; then
+    if grep -qF "sha256:$d1" "$TMP/out"; then fail "a new key kept the digest"; else ok; fi
+fi
+# the compiled form pins the key it was compiled with
+run 1 "$MGCTL" validate "$TMP/gap2/compiled.yaml" &&
+    expect_in "holds another key than the policy pins" "compiled form with another key"
 
 # ---- validate: exit codes and formats ----------------------------------------
 run 2 "$MGCTL" validate

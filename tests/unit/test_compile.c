@@ -721,7 +721,8 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tw, mg_test_setup, mg_test_teardown);
     tcase_add_test(tw, test_identical_earlier_rule_with_wider_classes_shadows_later);
     tcase_add_test(tw, test_later_rule_with_classes_is_not_shadowed_by_classless_one);
-    tcase_add_test(tw, test_class_rule_and_classless_rule_on_one_path_split_without_overlap_warning);
+    tcase_add_test(tw,
+                   test_class_rule_and_classless_rule_on_one_path_split_without_overlap_warning);
     tcase_add_test(tw, test_rules_that_compete_on_one_path_still_warn_overlapping);
     tcase_add_test(tw, test_wider_methods_in_later_rule_prevent_shadowing);
     tcase_add_test(tw, test_disjoint_classes_or_equal_outcomes_give_no_overlap_warning);

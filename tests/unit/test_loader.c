@@ -14,6 +14,7 @@
 
 #include "mg.h"
 #include "mg_canon.h"
+#include "mg_keys.h"
 #include "mg_policy.h"
 #include "mg_test.h"
 
@@ -1046,6 +1047,181 @@ START_TEST(test_emit_round_trip_covers_every_kind_of_value)
 }
 END_TEST
 
+/* ------------------------------------------------------------ digest: key material, not location
+ */
+
+/* Remove a directory of files and directories of files (what mk_dir gets). */
+static apr_status_t rm_tree(void *data)
+{
+    const char *dir = data;
+    apr_pool_t *tmp;
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    apr_pool_create(&tmp, NULL);
+    if (apr_dir_open(&d, dir, tmp) == APR_SUCCESS) {
+        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d) == APR_SUCCESS) {
+            if (strcmp(fi.name, ".") == 0 || strcmp(fi.name, "..") == 0)
+                continue;
+            const char *path = apr_pstrcat(tmp, dir, "/", fi.name, NULL);
+            if (fi.filetype == APR_DIR)
+                rm_tree((void *)path);
+            else
+                apr_file_remove(path, tmp);
+        }
+        apr_dir_close(d);
+    }
+    apr_dir_remove(dir, tmp);
+    apr_pool_destroy(tmp);
+    return APR_SUCCESS;
+}
+
+/* A fresh directory, removed with the test pool: policy text, key files. */
+static const char *mk_dir(void)
+{
+    char *dir = apr_pstrdup(mg_test_pool, "/tmp/mg-loader-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    apr_pool_cleanup_register(mg_test_pool, dir, rm_tree, apr_pool_cleanup_null);
+    return dir;
+}
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+}
+
+/* dir/keys/NAME with a new key of `alg`; returns the key file text. */
+static const char *put_key(const char *dir, const char *name, mg_alg_t alg, const char **pub)
+{
+    const char *text = NULL, *pubtext = NULL, *why = NULL;
+    ck_assert_int_eq(mg_key_generate(mg_test_pool, alg, &text, &pubtext, &why), MG_OK);
+    mkdir(apr_pstrcat(mg_test_pool, dir, "/keys", NULL), 0700);
+    put_file(apr_pstrcat(mg_test_pool, dir, "/keys/", name, NULL), text);
+    if (pub)
+        *pub = pubtext;
+    return text;
+}
+
+static mg_policy_t *load_in(const char *dir, const char *yaml)
+{
+    const char *path = apr_pstrcat(mg_test_pool, dir, "/policy.yaml", NULL);
+    mg_policy_t *p = NULL;
+    put_file(path, yaml);
+    ds = mg_diags_make(mg_test_pool);
+    mg_status_t st = mg_policy_load_file(mg_test_pool, path, &p, ds);
+    ck_assert_int_eq(st == MG_OK, p != NULL);
+    return p;
+}
+
+static const char *const keyed_policy =
+    "version: 1\nkeys:\n  - {id: k, file: keys/k.key, sign: true}\n"
+    "tokens: {revocation_file: revoked.txt}\n"
+    "rules:\n  - {id: v, path: /v/, token: required}\n";
+
+/* review3 #4: the same files in two places have one digest (CI's checkout
+ * and the server's /etc/apache2 agree), and a key replaced in place,
+ * which changes every token decision, changes it. */
+START_TEST(test_digest_is_the_same_in_any_directory_and_changes_with_the_key)
+{
+    const char *a = mk_dir(), *b = mk_dir();
+    const char *key = put_key(a, "k.key", MG_ALG_HMAC_SHA256, NULL);
+    mkdir(apr_pstrcat(mg_test_pool, b, "/keys", NULL), 0700);
+    put_file(apr_pstrcat(mg_test_pool, b, "/keys/k.key", NULL), key);
+    put_file(apr_pstrcat(mg_test_pool, a, "/revoked.txt", NULL), "# none\n");
+    put_file(apr_pstrcat(mg_test_pool, b, "/revoked.txt", NULL), "# none\n");
+    mg_policy_t *pa = load_in(a, keyed_policy);
+    ck_assert_msg(pa != NULL, "%s", all_diags());
+    mg_policy_t *pb = load_in(b, keyed_policy);
+    ck_assert_msg(pb != NULL, "%s", all_diags());
+    ck_assert_str_eq(mg_policy_digest(pa), mg_policy_digest(pb));
+    const char *e = mg_policy_emit(mg_test_pool, pa);
+    ck_assert_ptr_nonnull(strstr(e, "    file: keys/k.key\n"));
+    ck_assert_ptr_nonnull(strstr(e, "  revocation_file: revoked.txt\n"));
+    ck_assert_ptr_null(strstr(e, a));
+    ck_assert_str_eq(e, mg_policy_emit(mg_test_pool, pb));
+
+    /* a new key under the same name */
+    put_key(b, "k.key", MG_ALG_HMAC_SHA256, NULL);
+    pb = load_in(b, keyed_policy);
+    ck_assert_msg(pb != NULL, "%s", all_diags());
+    ck_assert_str_ne(mg_policy_digest(pa), mg_policy_digest(pb));
+    const mg_keyref_t *ka = &APR_ARRAY_IDX(pa->keys, 0, mg_keyref_t),
+                      *kb = &APR_ARRAY_IDX(pb->keys, 0, mg_keyref_t);
+    ck_assert_str_ne(ka->fingerprint, kb->fingerprint);
+    ck_assert_uint_eq(strlen(ka->fingerprint), 7 + 64);
+    ck_assert_ptr_nonnull(
+        strstr(e, apr_psprintf(mg_test_pool, "    fingerprint: \"%s\"\n", ka->fingerprint)));
+    /* the fingerprint is one-way: no part of the secret is in the text */
+    const char *secret = strchr(key, ':') + 1;
+    ck_assert_ptr_null(strstr(e, apr_pstrndup(mg_test_pool, secret, 12)));
+}
+END_TEST
+
+START_TEST(test_key_file_outside_the_policy_directory_stays_absolute)
+{
+    const char *a = mk_dir(), *b = mk_dir();
+    put_key(b, "k.key", MG_ALG_HMAC_SHA256, NULL);
+    mg_policy_t *p =
+        load_in(a, apr_psprintf(mg_test_pool,
+                                "version: 1\nkeys: [{id: k, file: ../%s/keys/k.key}]\nrules: []\n",
+                                strrchr(b, '/') + 1));
+    ck_assert_msg(p != NULL, "%s", all_diags());
+    ck_assert_ptr_nonnull(strstr(mg_policy_emit(mg_test_pool, p),
+                                 apr_psprintf(mg_test_pool, "    file: %s/keys/k.key\n", b)));
+}
+END_TEST
+
+START_TEST(test_ed25519_private_and_public_key_files_have_one_fingerprint)
+{
+    const char *a = mk_dir(), *pub = NULL;
+    put_key(a, "ed.key", MG_ALG_ED25519, &pub);
+    put_file(apr_pstrcat(mg_test_pool, a, "/keys/ed.pub", NULL), pub);
+    mg_policy_t *p = load_in(a, "version: 1\nkeys:\n  - {id: s, alg: ed25519, file: keys/ed.key}\n"
+                                "  - {id: v, alg: ed25519, file: keys/ed.pub}\nrules: []\n");
+    ck_assert_msg(p != NULL, "%s", all_diags());
+    const char *f1 = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fingerprint,
+               *f2 = APR_ARRAY_IDX(p->keys, 1, mg_keyref_t).fingerprint;
+    ck_assert_ptr_nonnull(f1);
+    ck_assert_str_eq(f1, f2);
+    /* another pair, another fingerprint */
+    put_key(a, "ed.key", MG_ALG_ED25519, NULL);
+    p = load_in(a, "version: 1\nkeys:\n  - {id: s, alg: ed25519, file: keys/ed.key}\nrules: []\n");
+    ck_assert_msg(p != NULL, "%s", all_diags());
+    ck_assert_str_ne(APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fingerprint, f1);
+}
+END_TEST
+
+/* mgctl compile writes the fingerprint; loading that text with another key
+ * under the same file name is an error, not a policy that silently decides
+ * differently from the one that was compiled. */
+START_TEST(test_a_compiled_policy_refuses_a_key_other_than_the_one_it_pins)
+{
+    const char *a = mk_dir();
+    put_key(a, "k.key", MG_ALG_HMAC_SHA256, NULL);
+    put_file(apr_pstrcat(mg_test_pool, a, "/revoked.txt", NULL), "\n");
+    mg_policy_t *p = load_in(a, keyed_policy);
+    ck_assert_msg(p != NULL, "%s", all_diags());
+    const char *compiled = mg_policy_emit(mg_test_pool, p);
+    mg_policy_t *again = load_in(a, compiled);
+    ck_assert_msg(again != NULL, "%s", all_diags());
+    ck_assert_str_eq(mg_policy_digest(again), mg_policy_digest(p));
+    put_key(a, "k.key", MG_ALG_HMAC_SHA256, NULL);
+    ck_assert_ptr_null(load_in(a, compiled));
+    ck_assert_int_eq(ds->errors, 1);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_str_eq(d->code, "key-fingerprint");
+    ck_assert_int_eq(d->col, 18);
+    ck_assert_ptr_nonnull(strstr(d->msg, "key 'k'"));
+    /* a pin that is not a fingerprint */
+    ck_assert_ptr_null(
+        load_in(a, "version: 1\nkeys: [{id: k, file: keys/k.key, fingerprint: abc}]\nrules: []\n"));
+    ck_diag(2, 47, "bad-value");
+}
+END_TEST
+
 /* ------------------------------------------------------------ scale */
 
 /* 10,000 rules load, and each one owns its own path. How long that takes is
@@ -1275,6 +1451,10 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_emit_writes_every_default_explicitly);
     tcase_add_test(tc, test_emit_quotes_strings_that_yaml_would_misread);
     tcase_add_test(tc, test_digest_changes_when_a_decision_changes);
+    tcase_add_test(tc, test_digest_is_the_same_in_any_directory_and_changes_with_the_key);
+    tcase_add_test(tc, test_key_file_outside_the_policy_directory_stays_absolute);
+    tcase_add_test(tc, test_ed25519_private_and_public_key_files_have_one_fingerprint);
+    tcase_add_test(tc, test_a_compiled_policy_refuses_a_key_other_than_the_one_it_pins);
     tcase_add_test(tc, test_emit_round_trip_covers_every_kind_of_value);
     suite_add_tcase(s, tc);
 
