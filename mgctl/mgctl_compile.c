@@ -33,17 +33,16 @@ static const char usage_text[] =
     "                      resolve its relative paths against N's directory\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 compiled (warnings allowed), 1 invalid policy (or warnings\n"
-    "with --werror), 2 usage or I/O error (standard input over the 16 MiB\n"
-    "policy size limit too).\n";
+    "Exit status: 0 compiled (warnings allowed), 1 invalid policy (over the\n"
+    "16 MiB size limit too) or warnings with --werror, 2 usage or I/O error.\n";
 
 #define OPT_WERROR (MGCTL_OPT_LONG + 1)
 
 static const apr_getopt_option_t opts[] = {
-    {"output", 'o', 1, "output file"},
+    {"output", 'o', 1, "a file to write, or - for standard output"},
     {"werror", OPT_WERROR, 0, "warnings fail"},
     {"quiet", 'q', 0, "no warnings"},
-    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "name of standard input"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "the file name standard input stands for"},
     {"help", 'h', 0, "show this help"},
     {NULL, 0, 0, NULL},
 };

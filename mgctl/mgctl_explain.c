@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mg.h"
+#include "mg_ip.h"
 #include "mg_time.h"
 #include "mgctl_util.h"
 
@@ -28,40 +29,46 @@ static const char usage_text[] =
     "      --stdin-name N       with --policy -: name standard input N in messages\n"
     "                           and resolve its relative paths against N's directory\n"
     "  -X, --method M           request method (default GET)\n"
-    "  -u, --user U             authenticated user (REMOTE_USER)\n"
+    "  -u, --user U             authenticated user (REMOTE_USER); a deny then shows\n"
+    "                           the 401 Apache sends a signed-in user instead unless\n"
+    "                           AuthzSendForbiddenOnFailure On\n"
     "  -r, --role R             a role the user has (repeatable)\n"
-    "      --ip ADDR            client address (default 127.0.0.1)\n"
-    "      --peer ADDR          TCP peer, for trusted_proxies (default: --ip)\n"
+    "      --ip ADDR            client IP address (default 127.0.0.1)\n"
+    "      --peer ADDR          TCP peer's IP address, for trusted_proxies\n"
+    "                           (default: --ip)\n"
     "  -H, --header 'N: V'      a request header (repeatable), e.g. 'Referer: ...'\n"
     "  -e, --env NAME=VALUE     an environment variable set by another module\n"
     "                           (repeatable; e.g. OIDC claims, MM_COUNTRY_CODE)\n"
     "  -n, --note NAME=VALUE    a request note (repeatable)\n"
-    "  -t, --time ISO8601       request time, e.g. 2026-11-23T10:00:00Z (default now)\n"
+    "  -t, --time TIME          request time: RFC 3339 with a 'T' (2026-11-23T10:00:00Z,\n"
+    "                           2026-11-23T11:00:00+01:00) or epoch seconds (default now)\n"
     "  -c, --country CC         the client's country (ISO 3166 alpha-2), bypassing\n"
     "                           the policy's country source\n"
     "  -f, --format FMT         text (default) or json (one stable JSON object)\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Exit status: 0 evaluated (whatever the decision), 1 invalid policy, 2 usage\n"
-    "or I/O error (standard input over the 16 MiB policy size limit too).\n";
+    "Options that take a value may be given once, except the repeatable ones.\n"
+    "\n"
+    "Exit status: 0 evaluated (whatever the decision), 1 invalid policy (over the\n"
+    "16 MiB size limit too), 2 usage error or unreadable policy file.\n";
 
 enum { OPT_IP = MGCTL_OPT_LONG + 1, OPT_PEER };
 
 static const apr_getopt_option_t opts[] = {
-    {"policy", 'p', 1, "policy file"},
-    {"method", 'X', 1, "method"},
-    {"user", 'u', 1, "user"},
-    {"role", 'r', 1, "role"},
-    {"ip", OPT_IP, 1, "client ip"},
-    {"peer", OPT_PEER, 1, "peer ip"},
-    {"header", 'H', 1, "header"},
-    {"env", 'e', 1, "env var"},
-    {"note", 'n', 1, "note"},
-    {"time", 't', 1, "time"},
-    {"country", 'c', 1, "country"},
-    {"format", 'f', 1, "format"},
+    {"policy", 'p', 1, "a policy file, or - for standard input"},
+    {"method", 'X', 1, "an HTTP method such as GET"},
+    {"user", 'u', 1, "a user name (REMOTE_USER)"},
+    {"role", 'r', 1, "a role the policy declares (repeatable)"},
+    {"ip", OPT_IP, 1, "a client IP address such as 192.0.2.1"},
+    {"peer", OPT_PEER, 1, "the TCP peer's IP address"},
+    {"header", 'H', 1, "'Name: value' (repeatable)"},
+    {"env", 'e', 1, "NAME=VALUE (repeatable)"},
+    {"note", 'n', 1, "NAME=VALUE (repeatable)"},
+    {"time", 't', 1, "RFC 3339 time such as 2026-11-23T10:00:00Z, or epoch seconds"},
+    {"country", 'c', 1, "a two-letter country code"},
+    {"format", 'f', 1, "text (default) or json"},
     {"help", 'h', 0, "show this help"},
-    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "stdin name"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "the file name standard input stands for"},
     {NULL, 0, 0, NULL},
 };
 
@@ -102,6 +109,7 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     apr_getopt_t *os = mgctl_getopt_init(pool, "explain", argc, argv);
     int ch, rc;
     const char *arg;
+    mg_ip_t addr;
 
     while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
         switch (ch) {
@@ -121,10 +129,13 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
             APR_ARRAY_PUSH(spec->roles, const char *) = arg;
             break;
         case OPT_IP:
-            spec->ip = arg;
-            break;
         case OPT_PEER:
-            spec->peer = arg;
+            /* the module gets parsed addresses from httpd; an address that
+             * does not parse is a typo here, never a request to explain */
+            if (mg_ip_parse(arg, &addr) != 0)
+                return mgctl_usage_error("explain", "%s '%s' is not an IPv4 or IPv6 address",
+                                         ch == OPT_IP ? "--ip" : "--peer", arg);
+            *(ch == OPT_IP ? &spec->ip : &spec->peer) = arg;
             break;
         case 'H':
             if (add_header(pool, spec->headers, arg) != 0)
@@ -141,10 +152,8 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
             break;
         case 't':
             if (mg_time_parse(arg, &spec->now) != 0)
-                return mgctl_usage_error("explain",
-                                         "--time expects an RFC 3339 time such as "
-                                         "2026-11-23T10:00:00Z, got '%s'",
-                                         arg);
+                return mgctl_usage_error("explain", "-t/--time '%s' is not %s", arg,
+                                         mgctl_time_expected(arg));
             break;
         case 'c':
             if (strlen(arg) != 2 || !isalpha((unsigned char)arg[0]) ||
@@ -198,7 +207,7 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     mg_evaluate(pool, policy, &req, 1, &d);
 
     if (fmt == MGCTL_FMT_JSON) {
-        printf("%s\n", mgctl_decision_json(pool, policy, &d));
+        printf("%s\n", mgctl_decision_json(pool, policy, &d, spec->user != NULL));
         return MGCTL_EXIT_OK;
     }
     char tbuf[64];
@@ -207,6 +216,6 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
            mg_time_format(spec->now, tbuf, sizeof(tbuf)));
     if (why)
         printf("url:      refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, 0);
+    mgctl_decision_print(stdout, &d, spec->user != NULL, 0);
     return MGCTL_EXIT_OK;
 }

@@ -14,11 +14,12 @@
 
 enum { OPT_ALG = MGCTL_OPT_LONG + 1, OPT_ID, OPT_OUT };
 
-static const apr_getopt_option_t opts[] = {{"help", 'h', 0, "show this help"},
-                                           {"alg", OPT_ALG, 1, "algorithm"},
-                                           {"id", OPT_ID, 1, "key id"},
-                                           {"out", OPT_OUT, 1, "directory"},
-                                           {NULL, 0, 0, NULL}};
+static const apr_getopt_option_t opts[] = {
+    {"help", 'h', 0, "show this help"},
+    {"alg", OPT_ALG, 1, "hmac-sha256 (default), hmac-sha1 or ed25519"},
+    {"id", OPT_ID, 1, "a key id: 1-64 of A-Z a-z 0-9 . _ -"},
+    {"out", OPT_OUT, 1, "a directory"},
+    {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
     "Usage: mgctl keygen --id ID [--alg hmac-sha256|hmac-sha1|ed25519] [--out DIR]\n"
@@ -26,7 +27,11 @@ static const char usage_text[] =
     "Generate a signed-link key. HMAC keys are written to DIR/ID.key; Ed25519 keys\n"
     "to DIR/ID.key (private, for signers) and DIR/ID.pub (public, enough for web\n"
     "servers). Files are created with mode 0600 and never overwritten. The policy\n"
-    "`keys:` entry to use is printed on standard output.\n"
+    "`keys:` entry to use is printed on standard output; its `file:` is the path\n"
+    "written to (DIR/ID.key), relative to the directory keygen ran in, while a\n"
+    "policy resolves a relative `file:` against its own directory: run keygen\n"
+    "next to the policy (--out keys for keys/ID.key), give an absolute --out,\n"
+    "or edit the path.\n"
     "\n"
     "      --id ID      key id: 1-64 characters A-Z a-z 0-9 . _ - (mg_kid in links)\n"
     "      --alg A      hmac-sha256 (default) | hmac-sha1 | ed25519\n"
@@ -114,8 +119,17 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
                 apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
-    const char *key_path = apr_pstrcat(pool, dir, "/", id, ".key", NULL);
-    const char *pub_path = apr_pstrcat(pool, dir, "/", id, ".pub", NULL);
+    /* the paths as written to, and so as printed: "keys/k1.key", not
+     * "keys//k1.key" for --out keys/, and "k1.key" for the default "." */
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/')
+        dl--;
+    const char *prefix = strcmp(dir, ".") == 0 ? ""
+                         : dl == 1 && dir[0] == '/'
+                             ? "/"
+                             : apr_pstrcat(pool, apr_pstrmemdup(pool, dir, dl), "/", NULL);
+    const char *key_path = apr_pstrcat(pool, prefix, id, ".key", NULL);
+    const char *pub_path = apr_pstrcat(pool, prefix, id, ".pub", NULL);
     apr_finfo_t fi;
     if (pub_text != NULL && apr_stat(&fi, pub_path, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
         fprintf(stderr, "mgctl keygen: %s: file exists (keygen never overwrites a key)\n",
@@ -132,9 +146,9 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
             pub_text ? pub_path : "");
     printf("keys:\n  - id: %s\n    alg: %s\n", id, mg_alg_name(alg));
     if (pub_text != NULL)
-        printf("    file: %s.pub    # web servers; signing hosts use %s.key with sign: true\n", id,
-               id);
+        printf("    file: %s    # web servers; signing hosts use %s with sign: true\n", pub_path,
+               key_path);
     else
-        printf("    file: %s.key\n    sign: true     # on the host that mints links\n", id);
+        printf("    file: %s\n    sign: true     # on the host that mints links\n", key_path);
     return MGCTL_EXIT_OK;
 }

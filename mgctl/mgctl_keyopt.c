@@ -93,5 +93,6 @@ int mgctl_keyopt_load(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t *o
     mg_diags_t *diags = mg_diags_make(pool);
     int rc = mgctl_policy_load(pool, o->policy_file, NULL, policy, diags);
     mgctl_diags_print(stderr, pool, diags, MGCTL_FMT_TEXT, 0);
-    return rc == MGCTL_EXIT_OK ? MGCTL_EXIT_OK : MGCTL_EXIT_USAGE;
+    /* as for every command: an invalid policy 1, an unreadable one 2 */
+    return rc;
 }

@@ -26,10 +26,10 @@ enum {
     MGCTL_KEYOPT_NEXT
 };
 #define MGCTL_KEYOPT_OPTIONS                                                                       \
-    {"policy", 'p', 1, "policy FILE"}, {"key-file", MGCTL_KEYOPT_KEY_FILE, 1, "key file"},         \
-        {"key-id", MGCTL_KEYOPT_KEY_ID, 1, "key id"},                                              \
+    {"policy", 'p', 1, "a policy file"}, {"key-file", MGCTL_KEYOPT_KEY_FILE, 1, "a key file"},     \
+        {"key-id", MGCTL_KEYOPT_KEY_ID, 1, "the key id (mg_kid)"},                                 \
     {                                                                                              \
-        "alg", MGCTL_KEYOPT_ALG, 1, "algorithm"                                                    \
+        "alg", MGCTL_KEYOPT_ALG, 1, "hmac-sha256, hmac-sha1 or ed25519"                            \
     }
 
 /* Take option `ch` (from mgctl_getopt_next) when it is one of the key

@@ -12,6 +12,8 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "mg_canon.h"
+#include "mg_ip.h"
 #include "mg_time.h"
 #include "mg_token.h"
 #include "mg_tz.h"
@@ -29,7 +31,6 @@ enum {
     OPT_ACCESS,
     OPT_NOW,
     OPT_COOKIE,
-    OPT_FORMAT,
     OPT_STS,
     OPT_ID,
     OPT_USES,
@@ -39,19 +40,19 @@ enum {
 static const apr_getopt_option_t opts[] = {
     {"help", 'h', 0, "show this help"},
     MGCTL_KEYOPT_OPTIONS,
-    {"expires", 'e', 1, "expiry"},
-    {"ttl", OPT_TTL, 1, "lifetime"},
-    {"tz", OPT_TZ, 1, "time zone for buckets"},
-    {"not-before", OPT_NBF, 1, "not valid before"},
-    {"ip", OPT_IP, 1, "bind to address or CIDR"},
-    {"prefix", OPT_PREFIX, 1, "prefix scope"},
-    {"access", OPT_ACCESS, 1, "view|download"},
-    {"now", OPT_NOW, 1, "mint as if at TIME"},
+    {"expires", 'e', 1, "RFC 3339 time, epoch seconds, end-of-day, end-of-week or end-of-month"},
+    {"ttl", OPT_TTL, 1, "a duration such as 90s, 15m, 1h30m, 2d or 1w"},
+    {"tz", OPT_TZ, 1, "a time zone such as Europe/Berlin"},
+    {"not-before", OPT_NBF, 1, "RFC 3339 time or epoch seconds"},
+    {"ip", OPT_IP, 1, "an IP address or CIDR block such as 10.0.0.0/8"},
+    {"prefix", OPT_PREFIX, 1, "a directory path such as /videos/lesson1/"},
+    {"access", OPT_ACCESS, 1, "view (default) or download"},
+    {"now", OPT_NOW, 1, "RFC 3339 time or epoch seconds"},
     {"cookie", OPT_COOKIE, 0, "print a Set-Cookie value"},
-    {"format", OPT_FORMAT, 1, "text|json"},
+    {"format", 'f', 1, "text (default) or json"},
     {"string-to-sign", OPT_STS, 0, "add the string to sign to JSON output"},
-    {"id", OPT_ID, 1, "token id (mg_id)"},
-    {"uses", OPT_USES, 1, "number of distinct clients (mg_uses)"},
+    {"id", OPT_ID, 1, "a token id: 1-32 of A-Z a-z 0-9 - _"},
+    {"uses", OPT_USES, 1, "a number of clients from 1 to 100"},
     {"once", OPT_ONCE, 0, "one-time link (--uses 1, random id)"},
     {NULL, 0, 0, NULL}};
 
@@ -62,7 +63,15 @@ static const char usage_text[] =
     "Mint signed links (token format v1, docs/token-spec.md). Without URL operands,\n"
     "reads one URL or path per line from standard input and writes one signed link\n"
     "per line, streaming (a line that cannot be signed gives an empty output line,\n"
-    "a message on stderr and exit status 1).\n"
+    "a message naming the line on stderr and exit status 1; blank lines and lines\n"
+    "starting with '#' give an empty output line and no message).\n"
+    "\n"
+    "With --policy, sign refuses (exit 1) what that policy's web server would\n"
+    "refuse: a lifetime (from now, or --now, to the expiry, a bucket's end\n"
+    "included) over tokens.max_ttl, and an --id in tokens.revoked_ids or the\n"
+    "revocation file. An exact --access download link whose query lacks the\n"
+    "policy's download parameter (?download=1) gets a warning: it can never\n"
+    "download, and the parameter cannot be added after signing.\n"
     "\n"
     "Keys:\n"
     "  -p, --policy FILE     sign with the policy's key marked `sign: true`\n"
@@ -73,7 +82,8 @@ static const char usage_text[] =
     "  -e, --expires WHEN    2026-12-31T23:59:59Z, epoch seconds, or a bucket:\n"
     "                        end-of-day | end-of-week | end-of-month (23:59:59 local\n"
     "                        time on the last day; weeks end on Sunday)\n"
-    "      --ttl DURATION    relative: 90s, 15m, 1h30m, 2d, 1w\n"
+    "      --ttl DURATION    relative: 90s, 15m, 1h30m, 2d, 1w (not 0: such a link\n"
+    "                        is expired when it is made)\n"
     "      --tz ZONE         time zone of the buckets, Area/City (default UTC)\n"
     "      --now TIME        mint as if the time were TIME (tests, back-dating)\n"
     "Claims:\n"
@@ -90,12 +100,15 @@ static const char usage_text[] =
     "      --cookie          print a Set-Cookie header value for --prefix instead of\n"
     "                        links (for players that drop query strings)\n"
     "Output:\n"
-    "      --format F        text (default) | json (one object per line)\n"
+    "  -f, --format F        text (default) | json (one object per line)\n"
     "      --string-to-sign  with --format json: add the exact string that was signed\n"
     "                        (to debug another signer against docs/token-spec.md)\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Exit status: 0 all signed, 1 some line could not be signed, 2 usage or I/O error.\n";
+    "Each option may be given once.\n"
+    "\n"
+    "Exit status: 0 all signed, 1 some line could not be signed or the policy is\n"
+    "invalid or refuses the links (max_ttl, revoked id), 2 usage or I/O error.\n";
 
 typedef struct sign_opts {
     mgctl_keyopt_t keys;
@@ -104,23 +117,35 @@ typedef struct sign_opts {
     mgctl_format_t format;
     const mg_key_t *key;
     const mg_token_claims_t *claims;
+    const char *download_param; /* --access download on exact links: the policy's */
+    int *download_warned;       /* the missing-download-parameter warning is given once */
 } sign_opts_t;
 
-/* Resolve --now, --expires/--ttl/--tz and --not-before into claims. */
-static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims_t *c)
+/* Resolve --now, --expires/--ttl/--tz and --not-before into claims; *now is
+ * the minting time. */
+static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims_t *c,
+                         apr_time_t *nowp)
 {
     apr_time_t now = apr_time_now();
     if (o->now != NULL && mg_time_parse(o->now, &now) != 0)
-        return mgctl_usage_error("sign", "--now '%s' is not an RFC 3339 time or epoch seconds",
-                                 o->now);
+        return mgctl_usage_error("sign", "--now '%s' is not %s", o->now,
+                                 mgctl_time_expected(o->now));
+    *nowp = now;
     if ((o->expires != NULL) == (o->ttl != NULL))
         return mgctl_usage_error("sign", "give exactly one of --expires and --ttl");
     if (o->tz != NULL && (o->expires == NULL || strncmp(o->expires, "end-of-", 7) != 0))
         return mgctl_usage_error("sign", "--tz applies only to --expires end-of-day|week|month");
     if (o->ttl != NULL) {
         apr_interval_time_t d;
-        if (mg_duration_parse(o->ttl, &d) != 0 || d <= 0)
+        if (mg_duration_parse(o->ttl, &d) != 0)
             return mgctl_usage_error("sign", "--ttl '%s' is not a duration such as 15m or 1h30m",
+                                     o->ttl);
+        /* "0" is a duration (policy.md), but a link that expires as it is
+         * made is refused by every verifier once the grace is over */
+        if (d <= 0)
+            return mgctl_usage_error("sign",
+                                     "--ttl %s: a link with no lifetime is expired as soon as "
+                                     "it is made; give a lifetime such as 15m",
                                      o->ttl);
         c->expires = now + d;
     } else if (strncmp(o->expires, "end-of-", 7) == 0) {
@@ -134,18 +159,19 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
                                      "end-of-week and end-of-month",
                                      o->expires);
     } else if (mg_time_parse(o->expires, &c->expires) != 0) {
-        return mgctl_usage_error("sign", "--expires '%s' is not a time, epoch seconds or bucket",
-                                 o->expires);
+        return mgctl_usage_error("sign",
+                                 "--expires '%s' is not %s, nor a bucket (end-of-day, "
+                                 "end-of-week, end-of-month)",
+                                 o->expires, mgctl_time_expected(o->expires));
     }
     if (apr_time_sec(c->expires) <= apr_time_sec(now))
         fprintf(stderr, "mgctl sign: warning: the links are already expired\n");
     if (o->nbf != NULL && mg_time_parse(o->nbf, &c->not_before) != 0)
-        return mgctl_usage_error("sign", "--not-before '%s' is not a time or epoch seconds",
-                                 o->nbf);
+        return mgctl_usage_error("sign", "--not-before '%s' is not %s", o->nbf,
+                                 mgctl_time_expected(o->nbf));
     return MGCTL_EXIT_OK;
 }
 
-/* Sign one URL and write its line; returns 0 or 1 (line refused). */
 /* A fresh token id: 16 random bytes, base64url (22 characters). */
 static const char *random_id(apr_pool_t *pool)
 {
@@ -195,6 +221,47 @@ static int refuse_one(apr_pool_t *pool, const sign_opts_t *o, const char *url, l
     return 1;
 }
 
+/* The request for a download is the query's download parameter with a
+ * true value (lib/mg_request.c; its test is private, and this one only
+ * decides a warning). */
+static int asks_download(apr_pool_t *pool, const char *url, const char *param)
+{
+    const char *q = strchr(url, '?');
+    apr_array_header_t *params;
+    const char *why;
+    if (q == NULL)
+        return 0;
+    if (mg_query_parse(pool, q + 1, &params, &why) != 0)
+        return 1; /* the signer reports the query */
+    for (int i = 0; i < params->nelts; i++) {
+        const mg_qparam_t *p = &APR_ARRAY_IDX(params, i, mg_qparam_t);
+        if (strcmp(p->name, param) == 0 &&
+            (strcmp(p->value, "1") == 0 || strcasecmp(p->value, "true") == 0 ||
+             strcasecmp(p->value, "yes") == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* An exact download link must ask for the download itself: the parameter
+ * is covered by the signature, so it cannot be added later
+ * (docs/token-spec.md, "Access claim"). A warning, not a refusal: the link
+ * still works for viewing. */
+static void check_download(apr_pool_t *pool, const sign_opts_t *o, const char *url)
+{
+    if (o->download_param == NULL || *o->download_warned ||
+        asks_download(pool, url, o->download_param))
+        return;
+    *o->download_warned = 1;
+    fprintf(stderr,
+            "mgctl sign: warning: %s: this download link (--access download) never downloads: "
+            "the web server serves a download only when the query has %s=1, and adding it to "
+            "the signed link breaks the signature; sign '%s%c%s=1' instead (only the first such "
+            "link is named)\n",
+            url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
+}
+
+/* Sign one URL and write its line; returns 0 or 1 (line refused). */
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
 {
@@ -203,8 +270,13 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     mg_status_t st = link_signer(pool, shared, o, &signer, &why);
     if (st == MG_OK)
         st = mg_token_signer_sign(signer, pool, url, &out, &why);
-    if (st != MG_OK)
-        return refuse_one(pool, o, url, lineno, why);
+    if (st != MG_OK) {
+        /* the canonicaliser names a class of bytes; say which one, where */
+        const char *which =
+            strstr(why, "control byte, space") ? mgctl_path_byte_why(pool, url) : NULL;
+        return refuse_one(pool, o, url, lineno, which ? which : why);
+    }
+    check_download(pool, o, url);
     if (o->format == MGCTL_FMT_JSON) {
         const char *sts = NULL;
         if (o->sts && mg_token_string_to_sign(pool, o->key, url, o->claims, &sts, &why) != MG_OK)
@@ -234,7 +306,10 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
         lineno++;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
-        if (n == 0) {
+        /* blank and comment lines (first non-blank '#': never a URL) are
+         * skipped like empty ones, keeping the output line-aligned */
+        size_t lead = strspn(line, " \t");
+        if ((ssize_t)lead == n || line[lead] == '#') {
             if (o->format != MGCTL_FMT_JSON)
                 putchar('\n');
             continue;
@@ -256,6 +331,40 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
         return MGCTL_EXIT_USAGE;
     }
     return failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
+}
+
+/* What the verifier refuses and a signer with the policy knows in advance
+ * (docs/token-spec.md: "A signer refuses to produce a link that a verifier
+ * would refuse"): a lifetime over tokens.max_ttl, a revoked token id.
+ * Revoked keys never sign (mg_keys_signing). Exit 1, like a refused line. */
+static int check_policy_limits(apr_pool_t *pool, const sign_opts_t *o, const mg_policy_t *policy,
+                               const mg_token_claims_t *c, apr_time_t now)
+{
+    const mg_token_settings_t *ts = &policy->tokens;
+    const char *name = o->keys.policy_file;
+    /* the verifier's test at the moment of minting, in whole seconds as
+     * mg_exp is; a bucket expiry counts with its rounding to the period's
+     * end, and the clock-skew allowance is for clocks, not for lifetimes */
+    apr_interval_time_t life = apr_time_from_sec(apr_time_sec(c->expires) - apr_time_sec(now));
+    if (name != NULL && ts->max_ttl > 0 && life > ts->max_ttl) {
+        char tbuf[32];
+        fprintf(stderr,
+                "mgctl sign: the links would be valid for %s (until %s), longer than "
+                "tokens.max_ttl %s of %s allows: the web server refuses them "
+                "(token-malformed); give a shorter --ttl or --expires\n",
+                mgctl_duration_text(pool, life), mg_time_format(c->expires, tbuf, sizeof(tbuf)),
+                mgctl_duration_text(pool, ts->max_ttl), name);
+        return MGCTL_EXIT_FAIL;
+    }
+    if (name != NULL && c->id != NULL && ts->revoked_set != NULL &&
+        apr_hash_get(ts->revoked_set, c->id, APR_HASH_KEY_STRING) != NULL) {
+        fprintf(stderr,
+                "mgctl sign: token id '%s' is revoked by %s (tokens.revoked_ids or "
+                "tokens.revocation_file): the web server refuses its links (token-revoked)\n",
+                c->id, name);
+        return MGCTL_EXIT_FAIL;
+    }
+    return MGCTL_EXIT_OK;
 }
 
 static int sign_cookie(apr_pool_t *pool, const mg_policy_t *policy, const mg_key_t *key,
@@ -341,7 +450,7 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
                 return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
             o.uses = 1;
             break;
-        case OPT_FORMAT:
+        case 'f':
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
                 return mgctl_usage_error("sign", "--format is text or json");
             break;
@@ -356,10 +465,15 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         return mgctl_usage_error("sign", "--string-to-sign needs --format json");
 
     mg_token_claims_t c;
+    apr_time_t now = 0;
     memset(&c, 0, sizeof(c));
-    rc = resolve_times(pool, &o, &c);
+    rc = resolve_times(pool, &o, &c, &now);
     if (rc != MGCTL_EXIT_OK)
         return rc;
+    mg_cidr_t cidr;
+    const char *why;
+    if (o.ip != NULL && mg_cidr_parse_pool(pool, o.ip, &cidr, &why) != 0)
+        return mgctl_usage_error("sign", "--ip '%s': %s", o.ip, why);
     c.ip = o.ip;
     c.scope = o.prefix;
     c.id = o.id;
@@ -382,13 +496,22 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     if (rc != MGCTL_EXIT_OK)
         return rc;
     const mg_key_t *key = mg_keys_signing(policy);
+    if (key == NULL && o.keys.key_file != NULL) {
+        fprintf(stderr,
+                "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
+                "(the .key file mgctl keygen wrote next to the .pub)\n",
+                o.keys.key_file);
+        return MGCTL_EXIT_USAGE;
+    }
     if (key == NULL) {
         fprintf(stderr,
                 "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
                 "Ed25519 key needs its private half)\n",
-                o.keys.policy_file ? o.keys.policy_file : o.keys.key_file);
+                o.keys.policy_file);
         return MGCTL_EXIT_USAGE;
     }
+    if ((rc = check_policy_limits(pool, &o, policy, &c, now)) != MGCTL_EXIT_OK)
+        return rc;
     if (o.random_id && (c.id = random_id(pool)) == NULL) {
         fputs("mgctl sign: no random bytes for a token id\n", stderr);
         return MGCTL_EXIT_USAGE;
@@ -396,7 +519,11 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     if (o.cookie)
         return sign_cookie(pool, policy, key, &c, &o);
 
-    const char *why;
+    int download_warned = 0;
+    if (c.access == MG_ACCESS_DOWNLOAD && c.scope == NULL) {
+        o.download_param = policy->download_param ? policy->download_param : "download";
+        o.download_warned = &download_warned;
+    }
     mg_token_signer_t *signer;
     o.key = key;
     o.claims = &c;

@@ -37,8 +37,12 @@ static const char usage_text[] =
     "is invalid, 2 usage error or a file that cannot be read.\n";
 
 static const apr_getopt_option_t opts[] = {
-    {"run", 'r', 1, "filter"},    {"verbose", 'v', 0, "verbose"},     {"quiet", 'q', 0, "quiet"},
-    {"format", 'f', 1, "format"}, {"help", 'h', 0, "show this help"}, {NULL, 0, 0, NULL},
+    {"run", 'r', 1, "text in the names of the cases to run"},
+    {"verbose", 'v', 0, "verbose"},
+    {"quiet", 'q', 0, "quiet"},
+    {"format", 'f', 1, "text (default), json or github"},
+    {"help", 'h', 0, "show this help"},
+    {NULL, 0, 0, NULL},
 };
 
 typedef struct topts {
@@ -130,7 +134,8 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
             mgctl_json_str(pool, tf->file), tc->line, mgctl_json_str(pool, tc->name),
             failed ? "false" : "true", mgctl_json_str(pool, req.method),
             mgctl_json_str(pool, tc->spec->url), mgctl_json_str(pool, why),
-            apr_array_pstrcat(pool, jexp, ','), mgctl_decision_json(pool, policy, &d));
+            apr_array_pstrcat(pool, jexp, ','),
+            mgctl_decision_json(pool, policy, &d, tc->spec->user != NULL));
         return failed;
     }
 
@@ -138,7 +143,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
         if (!o->quiet)
             printf("PASS %s\n", tc->name);
         if (o->verbose)
-            mgctl_decision_print(stdout, &d, 5);
+            mgctl_decision_print(stdout, &d, tc->spec->user != NULL, 5);
         return 0;
     }
     printf("FAIL %s (%s:%d)\n", tc->name, tf->file, tc->line);
@@ -155,7 +160,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     printf("     request: %s %s\n", req.method, tc->spec->url);
     if (why)
         printf("     url refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, 5);
+    mgctl_decision_print(stdout, &d, tc->spec->user != NULL, 5);
     if (o->fmt == MGCTL_FMT_GITHUB) {
         /* one annotation per failing case, at the case */
         mg_diags_t *ds = mg_diags_make(pool);

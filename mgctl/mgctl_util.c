@@ -13,16 +13,26 @@
 #include "mg_diag.h"
 #include "mg_policy.h"
 
-/* getopt's complaints arrive as "CMD: invalid option: x\n"; prefix "mgctl ".
- * (The attribute lets clang's -Wformat-nonliteral accept the vfprintf.) */
+/* What one parse remembers: getopt's last complaint (kept, not printed, so
+ * that a missing argument can be reported with the option's full name and
+ * its values) and which options were already given, with their values (a
+ * single-value option given twice is a usage error, not "last one wins"). */
+#define SEEN_MAX 512
+typedef struct parse_state {
+    char err[256];
+    const char *seen[SEEN_MAX];
+} parse_state_t;
+
+/* getopt's complaints arrive as "CMD: missing argument: x\n" (or --name);
+ * kept for mgctl_getopt_next. (The attribute lets clang's
+ * -Wformat-nonliteral accept the vsnprintf.) */
 static void getopt_err(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void getopt_err(void *arg, const char *fmt, ...)
 {
+    parse_state_t *ps = arg;
     va_list ap;
-    (void)arg;
-    fputs("mgctl ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(ps->err, sizeof(ps->err), fmt, ap);
     va_end(ap);
 }
 
@@ -45,14 +55,45 @@ apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
     apr_getopt_init(&os, pool, argc, args);
     os->interleave = 1;
     os->errfn = getopt_err;
-    os->errarg = NULL;
+    os->errarg = apr_pcalloc(pool, sizeof(parse_state_t));
     return os;
+}
+
+const char *mgctl_opt_name(apr_pool_t *pool, const apr_getopt_option_t *opt)
+{
+    if (opt->optch > 0 && opt->optch < 256)
+        return apr_psprintf(pool, "-%c/--%s", opt->optch, opt->name);
+    return apr_pstrcat(pool, "--", opt->name, NULL);
+}
+
+/* The option getopt named in a complaint: "f", "--format" or "format". */
+static const apr_getopt_option_t *opt_named(const apr_getopt_option_t *opts, const char *s)
+{
+    if (s[0] == '-' && s[1] == '-')
+        s += 2;
+    for (; opts->name != NULL || opts->optch != 0; opts++) {
+        if (s[1] == '\0' && opts->optch == (unsigned char)s[0])
+            return opts;
+        if (opts->name != NULL && strcmp(opts->name, s) == 0)
+            return opts;
+    }
+    return NULL;
+}
+
+/* Options with a value are given once; the tables mark the exceptions
+ * (-r/--role, -H/--header, ...) in their description. */
+static int repeatable(const apr_getopt_option_t *opt)
+{
+    return !opt->has_arg || (opt->description && strstr(opt->description, "(repeatable)"));
 }
 
 int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const char *usage,
                       const char **arg, int *rc)
 {
+    parse_state_t *ps = os->errarg;
+    const char *cmd = os->argv[0];
     int ch;
+    ps->err[0] = '\0';
     apr_status_t rv = apr_getopt_long(os, opts, &ch, arg);
     if (rv == APR_EOF) {
         /* the operands, in the array mgctl_getopt_init made */
@@ -63,7 +104,19 @@ int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const c
         return 0;
     }
     if (rv != APR_SUCCESS) {
-        *rc = mgctl_usage_error(os->argv[0], NULL);
+        static const char missing[] = ": missing argument: ";
+        char *m = strstr(ps->err, missing), *what = strstr(ps->err, ": ");
+        ps->err[strcspn(ps->err, "\n")] = '\0';
+        const apr_getopt_option_t *opt = NULL;
+        if (m != NULL) {
+            m += sizeof(missing) - 1;
+            opt = opt_named(opts, m);
+        }
+        if (opt != NULL)
+            *rc = mgctl_usage_error(cmd, "%s needs a value: %s", mgctl_opt_name(os->cont, opt),
+                                    opt->description);
+        else
+            *rc = mgctl_usage_error(cmd, "%s", what != NULL ? what + 2 : "bad option");
         return -1;
     }
     if (ch == 'h') {
@@ -73,6 +126,17 @@ int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const c
     }
     if (*arg == stdin_standin)
         *arg = "-";
+    const apr_getopt_option_t *opt = opts;
+    while ((opt->name != NULL || opt->optch != 0) && opt->optch != ch)
+        opt++;
+    if (opt->optch == ch && !repeatable(opt) && ch >= 0 && ch < SEEN_MAX) {
+        if (ps->seen[ch] != NULL) {
+            *rc = mgctl_usage_error(cmd, "%s given twice ('%s', then '%s'); give it once",
+                                    mgctl_opt_name(os->cont, opt), ps->seen[ch], *arg);
+            return -1;
+        }
+        ps->seen[ch] = *arg;
+    }
     return ch;
 }
 
@@ -88,6 +152,65 @@ int mgctl_usage_error(const char *cmd, const char *fmt, ...)
     }
     fprintf(stderr, "Try 'mgctl %s --help'.\n", cmd);
     return MGCTL_EXIT_USAGE;
+}
+
+const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d)
+{
+    static const struct {
+        char unit;
+        apr_int64_t secs;
+    } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    apr_int64_t left = (apr_int64_t)apr_time_sec(d);
+    const char *out = "";
+    if (left <= 0)
+        return "0s";
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (left >= units[i].secs) {
+            out = apr_psprintf(pool, "%s%" APR_INT64_T_FMT "%c", out, left / units[i].secs,
+                               units[i].unit);
+            left %= units[i].secs;
+        }
+    }
+    return out;
+}
+
+const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url)
+{
+    size_t start = 0;
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+        const char *a = strstr(url, "://") + 3;
+        start = (size_t)(a - url) + strcspn(a, "/?");
+    }
+    /* the bytes lib/mg_canon.c refuses in a raw path, up to the query */
+    for (size_t i = start; url[i] != '\0' && url[i] != '?'; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c == ' ')
+            return apr_psprintf(pool, "space in the path at byte offset %lu: write it as %%20",
+                                (unsigned long)i);
+        if (c == '\\')
+            return apr_psprintf(pool,
+                                "backslash in the path at byte offset %lu: not allowed, "
+                                "raw or encoded (%%5C); paths use '/'",
+                                (unsigned long)i);
+        if (c < 0x20 || c == 0x7f || c == '#')
+            return apr_psprintf(pool,
+                                "%s (0x%02X) in the path at byte offset %lu: not allowed, "
+                                "raw or percent-encoded",
+                                c == '#'    ? "'#'"
+                                : c == '\t' ? "tab"
+                                            : "control byte",
+                                c, (unsigned long)i);
+    }
+    return NULL;
+}
+
+const char *mgctl_time_expected(const char *arg)
+{
+    /* mg_time_parse (lib/) takes RFC 3339 with the 'T' only; say so rather
+     * than guess what "2026-11-23 10:00:00Z" meant */
+    if (strlen(arg) > 10 && arg[10] == ' ')
+        return "an RFC 3339 time with a 'T' between date and time (2026-11-23T10:00:00Z)";
+    return "an RFC 3339 time such as 2026-11-23T10:00:00Z or epoch seconds";
 }
 
 int mgctl_format_parse(const char *s, unsigned allowed, mgctl_format_t *out)
@@ -229,7 +352,9 @@ static mg_status_t load_stdin(apr_pool_t *pool, const char *stdin_name, mg_polic
                            ? "/"
                            : apr_pstrmemdup(rp, stdin_name, (apr_size_t)(slash - stdin_name));
         st = mg_policy_load_buffer(pool, name, base_dir, buf, len, out, diags);
-    } else {
+    } else if (st != MG_EINVAL) {
+        /* MG_EINVAL is the size bound: over it the policy is invalid, as a
+         * policy file over the bound is */
         st = MG_EIO;
     }
     apr_pool_destroy(rp);
@@ -520,16 +645,30 @@ int mgctl_decision_http_status(const mg_decision_t *d)
     return d->status > 0 ? d->status : 403;
 }
 
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int indent)
+int mgctl_decision_signed_in_status(const mg_decision_t *d, int signed_in)
+{
+    /* mod_authz_core answers a refusal after authentication with 401 (a new
+     * password prompt), never reaching the module's status or message,
+     * unless AuthzSendForbiddenOnFailure On makes it the 403 that carries
+     * them (docs/directives.md) */
+    return signed_in && d->outcome == MG_OUTCOME_DENY ? 401 : 0;
+}
+
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int signed_in, int indent)
 {
     int in = indent;
+    int alt = mgctl_decision_signed_in_status(d, signed_in);
     fprintf(out, "%*sdecision: %s\n", in, "", mg_outcome_name(d->outcome));
     if (d->outcome == MG_OUTCOME_ALLOW)
         fprintf(out, "%*saccess:   %s%s\n", in, "", mg_access_name(d->access),
                 d->download ? " (download requested)" : "");
     fprintf(out, "%*srule:     %s\n", in, "", d->rule_id ? d->rule_id : "(none)");
     fprintf(out, "%*sreason:   %s\n", in, "", mg_reason_name(d->reason));
-    fprintf(out, "%*sstatus:   %d\n", in, "", mgctl_decision_http_status(d));
+    if (alt != 0)
+        fprintf(out, "%*sstatus:   %d (%d without AuthzSendForbiddenOnFailure On)\n", in, "",
+                mgctl_decision_http_status(d), alt);
+    else
+        fprintf(out, "%*sstatus:   %d\n", in, "", mgctl_decision_http_status(d));
     if (d->location)
         fprintf(out, "%*slocation: %s\n", in, "", d->location);
     if (d->message)
@@ -549,8 +688,10 @@ void mgctl_decision_print(FILE *out, const mg_decision_t *d, int indent)
     }
 }
 
-const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d)
+const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d,
+                                int signed_in)
 {
+    int alt = mgctl_decision_signed_in_status(d, signed_in);
     const char *trace = "[]";
     if (d->trace && d->trace->nelts > 0) {
         apr_array_header_t *parts = apr_array_make(pool, d->trace->nelts, sizeof(char *));
@@ -562,7 +703,8 @@ const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, con
     return apr_psprintf(
         pool,
         "{\"policy\":%s,\"digest\":%s,\"decision\":%s,\"access\":%s,\"rule\":%s,"
-        "\"reason\":%s,\"status\":%d,\"location\":%s,\"message\":%s,\"page\":%s,"
+        "\"reason\":%s,\"status\":%d,\"status_without_forbidden_on_failure\":%s,\"location\":%s,"
+        "\"message\":%s,\"page\":%s,"
         "\"download\":%s,\"filename\":%s,\"corp\":%s,\"detail\":%s,\"trace\":%s}",
         mgctl_json_str(pool, policy ? mg_policy_name(policy) : NULL),
         mgctl_json_str(pool, policy ? mg_policy_digest(policy) : NULL),
@@ -570,8 +712,9 @@ const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, con
         mgctl_json_str(pool, d->outcome == MG_OUTCOME_ALLOW ? mg_access_name(d->access)
                                                             : mg_access_name(MG_ACCESS_NONE)),
         mgctl_json_str(pool, d->rule_id), mgctl_json_str(pool, mg_reason_name(d->reason)),
-        mgctl_decision_http_status(d), mgctl_json_str(pool, d->location),
-        mgctl_json_str(pool, d->message), mgctl_json_str(pool, d->page),
-        d->download ? "true" : "false", mgctl_json_str(pool, d->filename),
-        mgctl_json_str(pool, d->corp), mgctl_json_str(pool, d->detail), trace);
+        mgctl_decision_http_status(d), alt ? apr_itoa(pool, alt) : "null",
+        mgctl_json_str(pool, d->location), mgctl_json_str(pool, d->message),
+        mgctl_json_str(pool, d->page), d->download ? "true" : "false",
+        mgctl_json_str(pool, d->filename), mgctl_json_str(pool, d->corp),
+        mgctl_json_str(pool, d->detail), trace);
 }

@@ -7,7 +7,8 @@
  *
  *     static const apr_getopt_option_t opts[] = {
  *         {"help", 'h', 0, "show this help"},
- *         {"output", 'o', 1, "write to FILE"},
+ *         {"output", 'o', 1, "a file name, or - for standard output"},
+ *         {"header", 'H', 1, "'Name: value' (repeatable)"},
  *         {"werror", MGCTL_OPT_LONG + 1, 0, "..."},   // long-only option
  *         {NULL, 0, 0, NULL}};
  *     apr_getopt_t *os = mgctl_getopt_init(pool, "compile", argc, argv);
@@ -19,6 +20,11 @@
  * `argv` starts at the subcommand name (argv[0] == "compile"), as passed to
  * mgctl_cmd_*. --help prints the usage on stdout and returns 0; usage errors
  * go to stderr and return MGCTL_EXIT_USAGE (2).
+ *
+ * The description of an option that takes a value describes that value: a
+ * missing value is reported as "-o/--output needs a value: <description>".
+ * Such an option may be given once ("--ttl given twice" is a usage error,
+ * never "last one wins") unless its description contains "(repeatable)".
  *
  * Requests: mgctl_request_build() is the ONE place where mgctl turns a
  * request description (from a test file or from explain's options) into an
@@ -57,9 +63,25 @@ apr_getopt_t *mgctl_getopt_init(apr_pool_t *pool, const char *cmd, int argc,
 int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const char *usage,
                       const char **arg, int *rc);
 
+/* "-f/--format", or "--ttl" for a long-only option (pool memory). */
+const char *mgctl_opt_name(apr_pool_t *pool, const apr_getopt_option_t *opt);
+
 /* Print "mgctl CMD: <message>" (when fmt is non-NULL) and "Try 'mgctl CMD
  * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
 int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What a time option expects, for "--now 'X' is not <this>": RFC 3339 or
+ * epoch seconds, and for "2026-11-23 10:00:00Z" that the space must be a
+ * 'T'. */
+const char *mgctl_time_expected(const char *arg);
+
+/* A duration as "7d", "1d2h30m", "90s" -> "1m30s" (whole seconds; "0s"). */
+const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d);
+
+/* Which byte of `url`'s path the canonicaliser refuses as "control byte,
+ * space, backslash, '?' or '#' in path", as a sentence naming the byte and
+ * its offset in `url` (0-based), or NULL when the path has none. */
+const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
 
 /* Output formats for --format. */
 typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;
@@ -91,10 +113,10 @@ int mgctl_stdin_check(const char *cmd, const char *const *paths, int n, const ch
 /* Load, validate and compile the policy at `path` ("-": standard input,
  * read with mg_policy_read_stream). Diagnostics are appended to `diags`
  * and sorted; unless the policy is valid they hold at least one error.
- * Returns MGCTL_EXIT_OK (*out set), MGCTL_EXIT_FAIL (invalid), or
- * MGCTL_EXIT_USAGE when the policy could not be read in full: an unreadable
- * file, or standard input over the 16 MiB bound (the rest of it is not
- * read, so nothing was really checked). */
+ * Returns MGCTL_EXIT_OK (*out set), MGCTL_EXIT_FAIL (invalid, a file or
+ * standard input over the 16 MiB bound included: a policy that large is
+ * refused whichever way it arrives), or MGCTL_EXIT_USAGE when the policy
+ * could not be read: a missing or unreadable file, a read error. */
 int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name, mg_policy_t **out,
                       mg_diags_t *diags);
 
@@ -150,12 +172,19 @@ const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_hea
  * d->status (403 when unset), login 302, auth 401. */
 int mgctl_decision_http_status(const mg_decision_t *d);
 
+/* What a signed-in user (`signed_in`: the request has REMOTE_USER) gets
+ * instead of a deny's status when the server does not set
+ * AuthzSendForbiddenOnFailure On: 401 for a deny, else 0. */
+int mgctl_decision_signed_in_status(const mg_decision_t *d, int signed_in);
+
 /* Human-readable decision ("decision: allow", "access: view", ...), then the
- * trace indented by `indent` spaces when present. */
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int indent);
+ * trace indented by `indent` spaces when present. A deny for a signed-in
+ * user shows "status: 403 (401 without AuthzSendForbiddenOnFailure On)". */
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int signed_in, int indent);
 /* The decision as one JSON object with a fixed key order (stable output for
- * scripts and the integration tests). */
-const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy,
-                                const mg_decision_t *d);
+ * scripts and the integration tests); "status" is the module's status and
+ * "status_without_forbidden_on_failure" the 401 of the line above, or null. */
+const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d,
+                                int signed_in);
 
 #endif /* MGCTL_UTIL_H */

@@ -34,14 +34,14 @@ static const char usage_text[] =
     "                      mgctl validate --stdin-name p/site.yaml -)\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 all valid, 1 some file invalid, 2 usage error or a file\n"
-    "that cannot be read (the other files are still checked), including\n"
-    "standard input over the 16 MiB policy size limit.\n";
+    "Exit status: 0 all valid, 1 some file invalid (a file or standard input\n"
+    "over the 16 MiB policy size limit too), 2 usage error or a file that\n"
+    "cannot be read (the other files are still checked).\n";
 
 static const apr_getopt_option_t opts[] = {
-    {"format", 'f', 1, "output format"},
+    {"format", 'f', 1, "text (default), json or github"},
     {"quiet", 'q', 0, "errors only"},
-    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "name of standard input"},
+    {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "the file name standard input stands for"},
     {"help", 'h', 0, "show this help"},
     {NULL, 0, 0, NULL},
 };

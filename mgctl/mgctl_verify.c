@@ -6,26 +6,28 @@
 
 #include <apr_strings.h>
 
+#include "mg_ip.h"
 #include "mg_time.h"
 #include "mg_token.h"
 #include "mgctl_keyopt.h"
 #include "mgctl_util.h"
 
-enum { OPT_NOW = MGCTL_KEYOPT_NEXT, OPT_IP, OPT_COOKIE, OPT_GRACE, OPT_SKEW, OPT_FORMAT };
+enum { OPT_NOW = MGCTL_KEYOPT_NEXT, OPT_IP, OPT_COOKIE, OPT_GRACE, OPT_SKEW };
 
-static const apr_getopt_option_t opts[] = {{"help", 'h', 0, "show this help"},
-                                           MGCTL_KEYOPT_OPTIONS,
-                                           {"now", OPT_NOW, 1, "verify as if at TIME"},
-                                           {"ip", OPT_IP, 1, "client address"},
-                                           {"cookie", OPT_COOKIE, 1, "signed cookie value"},
-                                           {"grace", OPT_GRACE, 1, "grace period"},
-                                           {"clock-skew", OPT_SKEW, 1, "clock skew tolerance"},
-                                           {"format", OPT_FORMAT, 1, "text|json"},
-                                           {NULL, 0, 0, NULL}};
+static const apr_getopt_option_t opts[] = {
+    {"help", 'h', 0, "show this help"},
+    MGCTL_KEYOPT_OPTIONS,
+    {"now", OPT_NOW, 1, "RFC 3339 time or epoch seconds"},
+    {"ip", OPT_IP, 1, "a client IP address (default 127.0.0.1)"},
+    {"cookie", OPT_COOKIE, 1, "the cookie value, or NAME=VALUE"},
+    {"grace", OPT_GRACE, 1, "a duration such as 2m"},
+    {"clock-skew", OPT_SKEW, 1, "a duration such as 30s"},
+    {"format", 'f', 1, "text (default) or json"},
+    {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
     "Usage: mgctl verify (--policy FILE | --key-file F --key-id ID [--alg A])\n"
-    "                    [--now TIME] [--ip ADDR] [--cookie VALUE] [--format text|json] URL\n"
+    "                    [--now TIME] [--ip ADDR] [--cookie VALUE] [-f text|json] URL\n"
     "\n"
     "Check a signed link exactly as mod_media_guard does and print the decision,\n"
     "the reason code and the claims.\n"
@@ -36,12 +38,40 @@ static const char usage_text[] =
     "      --grace D           grace after expiry (--key-file only; default 0)\n"
     "      --clock-skew D      clock-skew tolerance (--key-file only; default 30s)\n"
     "      --now TIME          verify as if at TIME (RFC 3339 or epoch seconds)\n"
-    "      --ip ADDR           the client address (for IP-bound tokens)\n"
-    "      --cookie VALUE      the signed cookie (its value, or NAME=VALUE) sent with URL\n"
-    "      --format F          text (default) | json\n"
+    "      --ip ADDR           the client address, for IP-bound tokens (default\n"
+    "                          127.0.0.1, as in explain)\n"
+    "      --cookie VALUE      the signed cookie sent with URL: its value, or NAME=VALUE\n"
+    "                          with NAME the policy's tokens.cookie (another name is a\n"
+    "                          cookie the web server ignores: token-missing)\n"
+    "  -f, --format F          text (default) | json (absent claims are null)\n"
     "  -h, --help              show this help\n"
     "\n"
-    "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";
+    "Each option may be given once.\n"
+    "\n"
+    "Exit status: 0 valid, 1 invalid link or invalid policy, 2 usage or I/O error.\n";
+
+/* --cookie NAME=VALUE with a NAME other than tokens.cookie: that NAME, or
+ * NULL. A bare value starts with a token parameter (mg_exp=...), so the text
+ * before its first '=' is a name only when it is not an mg_ parameter. */
+static const char *cookie_other_name(apr_pool_t *pool, const char *arg, const char *name)
+{
+    const char *eq = strchr(arg, '=');
+    if (eq == NULL || eq == arg)
+        return NULL;
+    const char *n = apr_pstrmemdup(pool, arg, (apr_size_t)(eq - arg));
+    if (strcmp(n, name) == 0 || mg_token_is_reserved_param(n))
+        return NULL;
+    return n;
+}
+
+/* The Cookie header for a value given bare or as tokens.cookie=VALUE. */
+static const char *cookie_value_named(apr_pool_t *pool, const char *arg, const char *name)
+{
+    size_t nl = strlen(name);
+    if (strncmp(arg, name, nl) == 0 && arg[nl] == '=')
+        arg += nl + 1;
+    return apr_pstrcat(pool, name, "=", arg, NULL);
+}
 
 static const char *time_text(apr_pool_t *pool, apr_time_t t)
 {
@@ -80,7 +110,7 @@ static void print_json(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
     printf(
         "{\"valid\":%s,\"reason\":%s,\"detail\":%s,\"from\":%s,\"kid\":%s,"
         "\"expires\":%s,\"not_before\":%s,\"access\":%s,\"scope\":%s,\"ip\":%s,"
-        "\"id\":%s,\"uses\":%d,\"in_grace\":%s}\n",
+        "\"id\":%s,\"uses\":%s,\"in_grace\":%s}\n",
         r == MG_R_ALLOWED ? "true" : "false",
         mgctl_json_str(pool, r == MG_R_ALLOWED ? "allowed-by-token" : mg_reason_name(r)),
         mgctl_json_str(pool, c->detail), mgctl_json_str(pool, c->from),
@@ -89,13 +119,14 @@ static void print_json(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
         mgctl_json_str(pool, c->not_before ? mg_time_format(c->not_before, b2, sizeof(b2)) : NULL),
         mgctl_json_str(pool, r == MG_R_ALLOWED ? mg_access_name(c->access) : NULL),
         mgctl_json_str(pool, c->scope), mgctl_json_str(pool, c->ip), mgctl_json_str(pool, c->id),
-        c->uses, r == MG_R_ALLOWED && c->in_grace ? "true" : "false");
+        c->uses > 0 ? apr_itoa(pool, c->uses) : "null",
+        r == MG_R_ALLOWED && c->in_grace ? "true" : "false");
 }
 
 int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
 {
     mgctl_keyopt_t ko;
-    const char *now_s = NULL, *ip = NULL, *cookie = NULL, *grace = NULL, *skew = NULL;
+    const char *now_s = NULL, *ip = "127.0.0.1", *cookie = NULL, *grace = NULL, *skew = NULL;
     mgctl_format_t format = MGCTL_FMT_TEXT;
     memset(&ko, 0, sizeof(ko));
     apr_getopt_t *os = mgctl_getopt_init(pool, "verify", argc, argv);
@@ -119,7 +150,7 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
         case OPT_SKEW:
             skew = arg;
             break;
-        case OPT_FORMAT:
+        case 'f':
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &format))
                 return mgctl_usage_error("verify", "--format is text or json");
             break;
@@ -139,8 +170,11 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
     req.method = "GET";
     req.now = apr_time_now();
     if (now_s != NULL && mg_time_parse(now_s, &req.now) != 0)
-        return mgctl_usage_error("verify", "--now '%s' is not an RFC 3339 time or epoch seconds",
-                                 now_s);
+        return mgctl_usage_error("verify", "--now '%s' is not %s", now_s,
+                                 mgctl_time_expected(now_s));
+    mg_ip_t addr;
+    if (mg_ip_parse(ip, &addr) != 0)
+        return mgctl_usage_error("verify", "--ip '%s' is not an IPv4 or IPv6 address", ip);
     if ((grace || skew) && ko.key_file == NULL)
         return mgctl_usage_error("verify", "--grace and --clock-skew go with --key-file (a "
                                            "policy sets them in `tokens:`)");
@@ -171,19 +205,26 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
     req.query = qm ? qm + 1 : NULL;
     req.client_ip = ip;
     req.peer_ip = ip;
+    const char *other_name = NULL;
     if (cookie != NULL) {
         const char *name = policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token";
-        size_t nl = strlen(name);
-        if (strncmp(cookie, name, nl) == 0 && cookie[nl] == '=')
-            cookie += nl + 1;
         const char *semi = strchr(cookie, ';');
         if (semi != NULL)
             cookie = apr_pstrmemdup(pool, cookie, (apr_size_t)(semi - cookie));
-        req.cookie = apr_pstrcat(pool, name, "=", cookie, NULL);
+        other_name = cookie_other_name(pool, cookie, name);
+        /* as the browser sends it: under its own name, which the module
+         * ignores unless it is tokens.cookie */
+        req.cookie = other_name != NULL ? cookie : cookie_value_named(pool, cookie, name);
     }
 
     mg_token_claims_t claims;
     mg_reason_t r = mg_token_check(pool, policy, &req, &claims);
+    if (r == MG_R_TOKEN_MISSING && other_name != NULL)
+        claims.detail = apr_psprintf(
+            pool,
+            "cookie name '%s' is not the policy's tokens.cookie '%s' (the web server "
+            "ignores it)",
+            other_name, policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token");
     if (format == MGCTL_FMT_JSON)
         print_json(pool, r, &claims);
     else

@@ -301,7 +301,8 @@ check_stdin "sign a stream of binary garbage lines" "1" "." \
 # ---------------------------------------------------------------- policies on standard input
 # validate/compile '-' and explain --policy '-' read the policy from stdin:
 # diagnostics name <stdin> (or --stdin-name NAME) with line:column in every
-# format; the 16 MiB bound holds (exit 2, the rest left unread); relative
+# format; the 16 MiB bound holds (exit 1 like a file over it, the rest left
+# unread); relative
 # key paths resolve against the current directory, or NAME's directory.
 case $MGCTL in /*) MGCTL_ABS=$MGCTL ;; *) MGCTL_ABS=$(pwd)/$MGCTL ;; esac
 # sh -c "$IN_DIR" DIR CMD...: run CMD in DIR (for the relative-path cases)
@@ -353,12 +354,14 @@ check_stdin "empty stdin: the empty-policy error" "1" "^<stdin>: error: the poli
     printf '#'
 } >"$TMP/stdin-big.yaml"
 STDIN="$TMP/stdin-big.yaml"
-check_stdin "stdin one byte over 16 MiB: exit 2, the size error" "2" \
+check_stdin "stdin one byte over 16 MiB: exit 1 (invalid, as a file over it), the size error" "1" \
     "^<stdin>: error: the policy is larger than 16 MiB" "$MGCTL" validate -
-check_stdin "stdin over 16 MiB through compile" "2" "larger than 16 MiB" "$MGCTL" compile -
-check_stdin "stdin over 16 MiB, --format json" "2" '"code":"file-too-large"' \
+check_stdin "stdin over 16 MiB through compile" "1" "larger than 16 MiB" "$MGCTL" compile -
+check_stdin "stdin over 16 MiB through explain --policy -" "1" "larger than 16 MiB" \
+    "$MGCTL" explain --policy - /a.jpg
+check_stdin "stdin over 16 MiB, --format json" "1" '"code":"file-too-large"' \
     "$MGCTL" validate --format json -
-check "endless stdin is refused at the bound, not read forever" "2" "larger than 16 MiB" \
+check "endless stdin is refused at the bound, not read forever" "1" "larger than 16 MiB" \
     sh -c 'yes "# an endless policy" | "$0" validate -' "$MGCTL_ABS"
 
 STDIN="$TMP/stdin-good.yaml"
@@ -394,6 +397,139 @@ check_stdin "stdin policy: a relative revocation file resolves against the curre
     sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate -
 check_stdin "stdin policy: revocation file missing from the --stdin-name directory" "1" \
     "revocation file '$TMP/revoked.txt'" sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate --stdin-name "$TMP/x.yaml" -
+
+# ---------------------------------------------------------------- sign and verify against a policy
+# review3: what the web server would refuse is refused when signing (exit 1,
+# naming the limit and the policy); messages name the option, the byte, the
+# line; exit status 1 for an invalid policy in every command.
+L="$TMP/limits"
+mkdir "$L"
+echo "$good_key" >"$L/k1.key"
+chmod 600 "$L/k1.key"
+printf '%s\n' 'version: 1' 'download_param: dl' 'keys: [{id: k1, file: k1.key, sign: true}]' \
+    'tokens: {max_ttl: 7d, revoked_ids: [leaked-1]}' 'rules:' \
+    '  - {id: v, path: /v/, token: required}' \
+    '  - {id: d, path: /d/, access: {anonymous: none, authenticated: view}}' >"$L/p.yaml"
+check "sign --ttl over tokens.max_ttl is refused, naming max_ttl and the policy" "1" \
+    "valid for 8d .*longer than tokens.max_ttl 7d of .*/p.yaml" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 8d /v/a.mp4
+check "sign --expires end-of-month over max_ttl: the bucket's end counts" "1" \
+    "valid for 28d23h59m59s .*tokens.max_ttl 7d" \
+    "$MGCTL" sign -p "$L/p.yaml" --now 2026-11-02T00:00:00Z --expires end-of-month /v/a.mp4
+check "sign --ttl equal to max_ttl is signed" "0" "^/v/a.mp4\?mg_exp=" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 7d /v/a.mp4
+check "sign --id listed in tokens.revoked_ids is refused" "1" \
+    "token id 'leaked-1' is revoked by .*token-revoked" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --id leaked-1 /v/a.mp4
+check "sign --access download without the download parameter warns" "0" \
+    "warning: /v/a.mp4: this download link .*dl=1.*sign '/v/a.mp4\?dl=1'" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --access download /v/a.mp4
+"$MGCTL" sign -p "$L/p.yaml" --ttl 1h --access download '/v/a.mp4?dl=1' \
+    >/dev/null 2>"$TMP/dl-stderr"
+"$MGCTL" sign -p "$L/p.yaml" --ttl 1h --access download '/v/a.mp4?x=1&dl=yes' \
+    >/dev/null 2>>"$TMP/dl-stderr"
+"$MGCTL" sign -p "$L/p.yaml" --ttl 1h --access download --prefix /v/ /v/b.mp4 \
+    >/dev/null 2>>"$TMP/dl-stderr"
+checks=$((checks + 1))
+if [ -s "$TMP/dl-stderr" ]; then
+    fails=$((fails + 1))
+    echo "FAIL: download links with the parameter, or a prefix link, warned:"
+    sed 's/^/    | /' "$TMP/dl-stderr"
+else
+    echo "ok: no download warning with ?dl=1 / dl=yes or for a prefix link"
+fi
+check "sign --ttl 0 says why it is refused" "2" "--ttl 0: a link with no lifetime is expired" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 0 /v/a.mp4
+check "sign --ip with host bits names the option and the network" "2" \
+    "--ip '10.0.0.1/8': host bits .*did you mean 10.0.0.0/8" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --ip 10.0.0.1/8 /v/a.mp4
+check "sign --expires with a space for the T says so" "2" "with a 'T' between date and time" \
+    "$MGCTL" sign -p "$L/p.yaml" --expires '2026-12-01 10:00:00Z' /v/a.mp4
+"$MGCTL" keygen --id ed1 --alg ed25519 --out "$L" >/dev/null 2>&1
+check "sign --key-file with a public key says signing needs the private key" "2" \
+    "ed1.pub holds an Ed25519 public key; signing needs the private key" \
+    "$MGCTL" sign --key-file "$L/ed1.pub" --key-id ed1 --ttl 1h /v/a.mp4
+printf '# links for the course\n\n   \n/v/a b.mp4\n/v/c\\d.mp4\n/v/ok.mp4\n' >"$TMP/sign-lines"
+STDIN="$TMP/sign-lines"
+check_stdin "sign from stdin: comments and blanks skipped, the bad byte named with its offset" "1" \
+    "^mgctl sign: line 4: space in the path at byte offset 4: write it as %20" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h
+check_stdin "sign from stdin: a backslash is named" "1" \
+    "^mgctl sign: line 5: backslash in the path at byte offset 4" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h
+"$MGCTL" sign -p "$L/p.yaml" --ttl 1h <"$TMP/sign-lines" >"$TMP/sign-out" 2>"$TMP/sign-err"
+checks=$((checks + 1))
+if [ "$(wc -l <"$TMP/sign-out")" -eq 6 ] && [ "$(grep -c . "$TMP/sign-out")" -eq 1 ] &&
+    grep -q '^/v/ok.mp4?mg_exp=' "$TMP/sign-out" && [ "$(wc -l <"$TMP/sign-err")" -eq 2 ]; then
+    echo "ok: sign from stdin keeps one output line per input line, no message for comments"
+else
+    fails=$((fails + 1))
+    echo "FAIL: sign from stdin output/messages:"
+    sed 's/^/    stdout | /' "$TMP/sign-out"
+    sed 's/^/    stderr | /' "$TMP/sign-err"
+fi
+
+check "repeated --ttl is a usage error, not last-wins" "2" "--ttl given twice \('1h', then '2h'\)" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --ttl 2h /v/a.mp4
+check "repeated --prefix is a usage error" "2" "--prefix given twice" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --prefix /v/ --prefix /w/ /v/a.mp4
+check "repeated explain --user is a usage error" "2" "-u/--user given twice \('anna', then 'paul'\)" \
+    "$MGCTL" explain -p "$L/p.yaml" --user anna --user paul /d/a.jpg
+check "explain -H and -e stay repeatable" "0" "^decision: " \
+    "$MGCTL" explain -p "$L/p.yaml" -H 'A: 1' -H 'B: 2' -e X=1 -e Y=2 /d/a.jpg
+check "validate -f without its value names -f/--format and its values" "2" \
+    "-f/--format needs a value: text \(default\), json or github" "$MGCTL" validate -f
+check "sign --format without its value" "2" "-f/--format needs a value: text \(default\) or json" \
+    "$MGCTL" sign --format
+check "explain --ip that is no address is a usage error" "2" \
+    "--ip '999.1.1.1' is not an IPv4 or IPv6 address" \
+    "$MGCTL" explain -p "$L/p.yaml" --ip 999.1.1.1 /d/a.jpg
+check "explain --time with a space for the T says so" "2" "with a 'T' between date and time" \
+    "$MGCTL" explain -p "$L/p.yaml" --time '2026-11-23 19:30:00Z' /d/a.jpg
+check "verify --ip that is no address is a usage error" "2" "--ip '10.0.0' is not" \
+    "$MGCTL" verify -p "$L/p.yaml" --ip 10.0.0 /v/a.mp4
+
+# A signed-in user who is refused gets Apache's 401 unless AuthzSendForbiddenOnFailure On.
+check "explain: a refused signed-in user's status notes the 401" "0" \
+    "^status: +403 \(401 without AuthzSendForbiddenOnFailure On\)" \
+    "$MGCTL" explain -p "$L/p.yaml" --user anna -X POST /d/a.jpg
+check "explain --format json: status stays numeric, the 401 beside it" "0" \
+    '"status":403,"status_without_forbidden_on_failure":401,' \
+    "$MGCTL" explain -p "$L/p.yaml" --user anna -X POST -f json /d/a.jpg
+check "explain --format json: no 401 note for an anonymous deny" "0" \
+    '"status":403,"status_without_forbidden_on_failure":null,' \
+    "$MGCTL" explain -p "$L/p.yaml" -X POST -f json /d/a.jpg
+
+C=$("$MGCTL" sign -p "$L/p.yaml" --ttl 1h --cookie --prefix /v/ 2>/dev/null)
+C=${C%%;*}
+check "verify --cookie under another name: token-missing, naming both names" "1" \
+    "detail: cookie name 'othername' is not the policy's tokens.cookie 'mg_token'" \
+    "$MGCTL" verify -p "$L/p.yaml" --cookie "othername=${C#mg_token=}" /v/1.ts
+check "verify --cookie NAME=VALUE with the policy's name is valid" "0" "^valid: yes" \
+    "$MGCTL" verify -p "$L/p.yaml" --cookie "$C" /v/1.ts
+check "verify --cookie with the bare value is valid" "0" "^valid: yes" \
+    "$MGCTL" verify -p "$L/p.yaml" --cookie "${C#mg_token=}" /v/1.ts
+U=$("$MGCTL" sign -p "$L/p.yaml" --ttl 1h /v/a.mp4 2>/dev/null)
+check "verify -f json: an absent mg_uses is null like the other absent claims" "0" \
+    '"id":null,"uses":null,' "$MGCTL" verify -p "$L/p.yaml" -f json "$U"
+
+# An invalid (readable) policy is exit 1 in every command.
+printf 'version: 1\nrules:\n  - {id: a, path: /, acess: {}}\n' >"$L/bad.yaml"
+check "sign with an invalid policy: exit 1" "1" "unknown key 'acess'" \
+    "$MGCTL" sign -p "$L/bad.yaml" --ttl 1h /a.jpg
+check "verify with an invalid policy: exit 1" "1" "unknown key 'acess'" \
+    "$MGCTL" verify -p "$L/bad.yaml" /a.jpg
+check "explain with an invalid policy: exit 1" "1" "unknown key 'acess'" \
+    "$MGCTL" explain -p "$L/bad.yaml" /a.jpg
+check "sign with a missing policy: exit 2" "2" "no such file|cannot" \
+    "$MGCTL" sign -p "$L/missing.yaml" --ttl 1h /a.jpg
+
+# keygen prints the key's path as written to, so the entry works next to --out's parent.
+(cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)
+check "keygen --out keys/ prints file: keys/k9.key" "0" "^    file: keys/k9.key$" cat "$TMP/kg-out"
+(cd "$L" && "$MGCTL_ABS" keygen --id e9 --alg ed25519 --out keys >"$TMP/kg-out" 2>/dev/null)
+check "keygen ed25519 names both files with --out" "0" \
+    "file: keys/e9.pub +# web servers; signing hosts use keys/e9.key" cat "$TMP/kg-out"
 
 echo
 echo "bad-input.sh: $checks checks, $fails failed"

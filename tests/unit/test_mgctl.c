@@ -4,6 +4,7 @@
  * from standard input. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -471,6 +472,178 @@ START_TEST(test_unreadable_file_and_empty_stdin_keep_their_exit_classes)
 }
 END_TEST
 
+/* ------------------------------------------------ review3: messages and limits */
+
+static const apr_getopt_option_t value_opts[] = {
+    {"format", 'f', 1, "text (default), json or github"},
+    {"ttl", MGCTL_OPT_LONG + 1, 1, "a duration such as 15m"},
+    {"header", 'H', 1, "'Name: value' (repeatable)"},
+    {"quiet", 'q', 0, "quiet"},
+    {"help", 'h', 0, "help"},
+    {NULL, 0, 0, NULL}};
+
+/* Run getopt over argv to its end with stderr in a file; returns what was
+ * printed and sets *rc (0 when every option was taken). */
+static const char *getopt_stderr(int argc, const char **argv, int *rc)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = apr_psprintf(mg_test_pool, "%s/mg-test-stderr-%ld", dir, (long)getpid());
+    fflush(stderr);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(2);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    apr_getopt_t *os = mgctl_getopt_init(mg_test_pool, argv[0], argc, argv);
+    const char *arg;
+    int ch;
+    *rc = 0;
+    while ((ch = mgctl_getopt_next(os, value_opts, "", &arg, rc)) > 0)
+        ;
+    if (ch == 0)
+        *rc = 0;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char buf[512];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    unlink(path);
+    buf[n > 0 ? n : 0] = '\0';
+    return apr_pstrdup(mg_test_pool, buf);
+}
+
+START_TEST(test_missing_option_value_names_the_option_and_its_values)
+{
+    const char *shortf[] = {"validate", "-f", NULL};
+    const char *longf[] = {"validate", "--format", NULL};
+    const char *ttl[] = {"sign", "--ttl", NULL};
+    int rc;
+    ck_assert_str_eq(getopt_stderr(2, shortf, &rc),
+                     "mgctl validate: -f/--format needs a value: text (default), json or github\n"
+                     "Try 'mgctl validate --help'.\n");
+    ck_assert_int_eq(rc, MGCTL_EXIT_USAGE);
+    ck_assert_ptr_nonnull(
+        strstr(getopt_stderr(2, longf, &rc), "-f/--format needs a value: text (default)"));
+    ck_assert_ptr_nonnull(
+        strstr(getopt_stderr(2, ttl, &rc), "mgctl sign: --ttl needs a value: a duration"));
+}
+END_TEST
+
+START_TEST(test_other_getopt_complaints_keep_getopts_words)
+{
+    const char *bad[] = {"validate", "--nope", NULL};
+    int rc;
+    ck_assert_str_eq(getopt_stderr(2, bad, &rc),
+                     "mgctl validate: invalid option: --nope\nTry 'mgctl validate --help'.\n");
+    ck_assert_int_eq(rc, MGCTL_EXIT_USAGE);
+}
+END_TEST
+
+START_TEST(test_a_single_value_option_given_twice_is_a_usage_error)
+{
+    const char *twice[] = {"sign", "--ttl", "1h", "--ttl", "2h", NULL};
+    const char *mixed[] = {"validate", "-f", "json", "--format=text", NULL};
+    const char *repeat[] = {"explain", "-H", "A: 1", "--header", "B: 2", "-q", "-q", NULL};
+    int rc;
+    ck_assert_str_eq(getopt_stderr(5, twice, &rc),
+                     "mgctl sign: --ttl given twice ('1h', then '2h'); give it once\n"
+                     "Try 'mgctl sign --help'.\n");
+    ck_assert_int_eq(rc, MGCTL_EXIT_USAGE);
+    ck_assert_ptr_nonnull(strstr(getopt_stderr(4, mixed, &rc), "-f/--format given twice"));
+    ck_assert_int_eq(rc, MGCTL_EXIT_USAGE);
+    /* marked (repeatable), and flags, may come again */
+    ck_assert_str_eq(getopt_stderr(7, repeat, &rc), "");
+    ck_assert_int_eq(rc, 0);
+}
+END_TEST
+
+START_TEST(test_duration_text_is_the_largest_units_without_zeros)
+{
+    ck_assert_str_eq(mgctl_duration_text(mg_test_pool, apr_time_from_sec(7 * 86400)), "7d");
+    ck_assert_str_eq(mgctl_duration_text(mg_test_pool, apr_time_from_sec(90)), "1m30s");
+    ck_assert_str_eq(mgctl_duration_text(mg_test_pool, apr_time_from_sec(86400 + 9000)), "1d2h30m");
+    ck_assert_str_eq(mgctl_duration_text(mg_test_pool, apr_time_from_sec(29 * 86400 - 1)),
+                     "28d23h59m59s");
+    ck_assert_str_eq(mgctl_duration_text(mg_test_pool, 0), "0s");
+}
+END_TEST
+
+START_TEST(test_path_byte_why_names_the_byte_and_its_offset)
+{
+    ck_assert_str_eq(mgctl_path_byte_why(mg_test_pool, "/a b.jpg"),
+                     "space in the path at byte offset 2: write it as %20");
+    ck_assert_str_eq(mgctl_path_byte_why(mg_test_pool, "https://cdn.example/x\\y"),
+                     "backslash in the path at byte offset 21: not allowed, raw or encoded "
+                     "(%5C); paths use '/'");
+    ck_assert_str_eq(mgctl_path_byte_why(mg_test_pool, "/a\x01"),
+                     "control byte (0x01) in the path at byte offset 2: not allowed, raw or "
+                     "percent-encoded");
+    ck_assert_str_eq(mgctl_path_byte_why(mg_test_pool, "/p;x\ty"),
+                     "tab (0x09) in the path at byte offset 4: not allowed, raw or "
+                     "percent-encoded");
+    /* the query is not the path; a clean path has nothing to name */
+    ck_assert_ptr_null(mgctl_path_byte_why(mg_test_pool, "/a.jpg?q=a b"));
+    ck_assert_ptr_null(mgctl_path_byte_why(mg_test_pool, "https://h/a.jpg"));
+}
+END_TEST
+
+START_TEST(test_time_expected_asks_for_the_T_when_a_space_separates)
+{
+    ck_assert_ptr_nonnull(strstr(mgctl_time_expected("2026-11-23 19:30:00Z"), "with a 'T'"));
+    ck_assert_ptr_null(strstr(mgctl_time_expected("tomorrow"), "with a 'T'"));
+    ck_assert_ptr_nonnull(strstr(mgctl_time_expected("tomorrow"), "epoch seconds"));
+}
+END_TEST
+
+START_TEST(test_signed_in_deny_notes_the_401_without_forbidden_on_failure)
+{
+    mg_decision_t d;
+    memset(&d, 0, sizeof(d));
+    d.outcome = MG_OUTCOME_DENY;
+    d.reason = MG_R_ROLE;
+    d.status = 451;
+    ck_assert_int_eq(mgctl_decision_signed_in_status(&d, 1), 401);
+    ck_assert_int_eq(mgctl_decision_signed_in_status(&d, 0), 0);
+    const char *j = mgctl_decision_json(mg_test_pool, NULL, &d, 1);
+    ck_assert_ptr_nonnull(strstr(j, "\"status\":451,\"status_without_forbidden_on_failure\":401,"));
+    j = mgctl_decision_json(mg_test_pool, NULL, &d, 0);
+    ck_assert_ptr_nonnull(
+        strstr(j, "\"status\":451,\"status_without_forbidden_on_failure\":null,"));
+    /* only a deny: an allowed signed-in user gets the file */
+    d.outcome = MG_OUTCOME_ALLOW;
+    ck_assert_int_eq(mgctl_decision_signed_in_status(&d, 1), 0);
+    /* test files still compare the module's status */
+    d.outcome = MG_OUTCOME_DENY;
+    ck_assert_str_eq(mgctl_expect_actual(mg_test_pool, "status", &d), "451");
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    mgctl_decision_print(f, &d, 1, 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(
+        strstr(text, "status:   451 (401 without AuthzSendForbiddenOnFailure On)\n"));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it)
+{
+    /* 16 MiB + 1 byte of comments */
+    size_t n = 16 * 1024 * 1024 + 1;
+    char *big = apr_palloc(mg_test_pool, n + 1);
+    memset(big, '#', n);
+    big[n] = '\0';
+    mg_policy_t *p = NULL;
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    int saved = stdin_from(big);
+    int rc = mgctl_policy_load(mg_test_pool, "-", NULL, &p, ds);
+    stdin_restore(saved);
+    ck_assert_int_eq(rc, MGCTL_EXIT_FAIL);
+    ck_assert_ptr_null(p);
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "file-too-large");
+}
+END_TEST
+
 static Suite *mgctl_suite(void)
 {
     Suite *s = suite_create("mgctl");
@@ -496,6 +669,14 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_policy_on_stdin_without_a_name_resolves_against_the_current_directory);
     tcase_add_test(tc, test_invalid_policy_on_stdin_is_refused_with_stdin_positions);
     tcase_add_test(tc, test_unreadable_file_and_empty_stdin_keep_their_exit_classes);
+    tcase_add_test(tc, test_missing_option_value_names_the_option_and_its_values);
+    tcase_add_test(tc, test_other_getopt_complaints_keep_getopts_words);
+    tcase_add_test(tc, test_a_single_value_option_given_twice_is_a_usage_error);
+    tcase_add_test(tc, test_duration_text_is_the_largest_units_without_zeros);
+    tcase_add_test(tc, test_path_byte_why_names_the_byte_and_its_offset);
+    tcase_add_test(tc, test_time_expected_asks_for_the_T_when_a_space_separates);
+    tcase_add_test(tc, test_signed_in_deny_notes_the_401_without_forbidden_on_failure);
+    tcase_add_test(tc, test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it);
     suite_add_tcase(s, tc);
     return s;
 }
