@@ -671,6 +671,22 @@ static int hmac_compute(const mg_key_t *key, const unsigned char *msg, size_t le
     return ok;
 }
 
+/* Non-zero when a[0, n) and b[0, n) differ, in time that depends on n only
+ * (n is public: the tag length of the algorithm). CRYPTO_memcmp throughout;
+ * OpenSSL's x86_64 CRYPTO_memcmp has a fast path for exactly 16 bytes and a
+ * byte loop otherwise (~8 instructions a byte), so a 32-byte HMAC-SHA256
+ * tag is compared as two 16-byte halves, both always compared. */
+static int tag_differs(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    int d = 0;
+    size_t i = 0;
+    for (; n - i >= 16; i += 16)
+        d |= CRYPTO_memcmp(a + i, b + i, 16);
+    if (i < n)
+        d |= CRYPTO_memcmp(a + i, b + i, n - i);
+    return d;
+}
+
 mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                         unsigned char *sig, size_t *sig_len)
 {
@@ -753,7 +769,7 @@ int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
         size_t n = 0;
         if (!hmac_compute(key, msg, msg_len, mac, &n) || n != sig_len)
             return 0;
-        return CRYPTO_memcmp(mac, sig, n) == 0;
+        return !tag_differs(mac, sig, n);
     }
     if (sig_len != 64)
         return 0;

@@ -130,6 +130,31 @@ START_TEST(test_hmac_verify_refuses_changed_message_tag_or_length)
 }
 END_TEST
 
+START_TEST(test_hmac_verify_refuses_a_tag_with_any_one_bit_flipped)
+{
+    /* the tag compare (two 16-byte halves for SHA-256, 16 + 4 bytes for
+     * SHA-1) must look at every bit of both parts */
+    static const mg_alg_t algs[] = {MG_ALG_HMAC_SHA256, MG_ALG_HMAC_SHA1};
+    unsigned char key[32];
+    memset(key, 0x5a, sizeof(key));
+    const unsigned char msg[] = "mg-token-v1\n/a.jpg\n\n\nmg_exp=1&mg_kid=k1";
+    for (size_t a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+        mg_key_t *k = make_key(algs[a], key, sizeof(key));
+        unsigned char sig[MG_SIG_MAX];
+        size_t n = 0;
+        ck_assert_int_eq(mg_key_sign(k, msg, sizeof(msg) - 1, sig, &n), MG_OK);
+        ck_assert_uint_eq(n, algs[a] == MG_ALG_HMAC_SHA256 ? 32 : 20);
+        for (size_t bit = 0; bit < 8 * n; bit++) {
+            sig[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+            ck_assert_msg(mg_key_verify(k, msg, sizeof(msg) - 1, sig, n, 0, 0) == 0,
+                          "%s: bit %zu flipped verifies", mg_alg_name(algs[a]), bit);
+            sig[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        }
+        ck_assert_int_eq(mg_key_verify(k, msg, sizeof(msg) - 1, sig, n, 0, 0), 1);
+    }
+}
+END_TEST
+
 static Suite *hmac_suite(void)
 {
     Suite *s = suite_create("hmac");
@@ -139,6 +164,7 @@ static Suite *hmac_suite(void)
     tcase_add_test(tc, test_hmac_sha1_matches_rfc2202_vectors);
     tcase_add_test(tc, test_hmac_equals_openssl_hmac_at_block_edges);
     tcase_add_test(tc, test_hmac_verify_refuses_changed_message_tag_or_length);
+    tcase_add_test(tc, test_hmac_verify_refuses_a_tag_with_any_one_bit_flipped);
     suite_add_tcase(s, tc);
     return s;
 }
