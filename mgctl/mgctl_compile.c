@@ -33,6 +33,8 @@ static const char usage_text[] =
     "                      resolve its relative paths against N's directory\n"
     "  -h, --help          show this help\n"
     "\n"
+    "Each option may be given once.\n"
+    "\n"
     "Exit status: 0 compiled (warnings allowed), 1 invalid policy (over the\n"
     "16 MiB size limit too) or warnings with --werror, 2 usage or I/O error.\n";
 

@@ -39,6 +39,8 @@ static const char usage_text[] =
     "                   created with mode 0700 if missing)\n"
     "  -h, --help       show this help\n"
     "\n"
+    "Each option may be given once.\n"
+    "\n"
     "Exit status: 0 written, 2 usage or I/O error (including an existing file).\n";
 
 /* Create `path` exclusively with mode 0600 and write `text`. */

@@ -33,6 +33,8 @@ static const char usage_text[] =
     "                    diagnostics of invalid files)\n"
     "  -h, --help        show this help\n"
     "\n"
+    "Each option may be given once.\n"
+    "\n"
     "Exit status: 0 all cases passed, 1 a case failed or a test file or policy\n"
     "is invalid, 2 usage error or a file that cannot be read.\n";
 

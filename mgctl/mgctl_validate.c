@@ -34,6 +34,8 @@ static const char usage_text[] =
     "                      mgctl validate --stdin-name p/site.yaml -)\n"
     "  -h, --help          show this help\n"
     "\n"
+    "Each option may be given once.\n"
+    "\n"
     "Exit status: 0 all valid, 1 some file invalid (a file or standard input\n"
     "over the 16 MiB policy size limit too), 2 usage error or a file that\n"
     "cannot be read (the other files are still checked).\n";
