@@ -611,9 +611,37 @@ static const char *role_names(const ev_t *e)
     return s ? s : "none";
 }
 
-/* Relative return URL: canonical signed path + original query, exactly one
- * leading '/', then percent-encoded as one query value so that the login
- * page can never be steered to another site. */
+/* The query to carry into the return URL: the original one, or, when it
+ * holds token parameters (mg_*, docs/token-spec.md), the other parameters
+ * re-encoded without them. A link is a bearer credential and login.url may
+ * be another site, whose logs must not receive it; after signing in, the
+ * user's roles decide anyway. NULL when nothing is left. */
+static const char *return_query(ev_t *e)
+{
+    const apr_array_header_t *q = e->rd->query;
+    int has_token = 0;
+
+    for (int i = 0; q && i < q->nelts; i++)
+        if (strncmp(APR_ARRAY_IDX(q, i, mg_qparam_t).name, "mg_", 3) == 0)
+            has_token = 1;
+    if (!has_token)
+        return e->req->query != NULL && *e->req->query != '\0' ? e->req->query : NULL;
+    const char *out = NULL;
+    for (int i = 0; i < q->nelts; i++) {
+        const mg_qparam_t *qp = &APR_ARRAY_IDX(q, i, mg_qparam_t);
+        if (strncmp(qp->name, "mg_", 3) == 0)
+            continue;
+        const char *pair = apr_pstrcat(e->pool, mg_pct_encode_query(e->pool, qp->name), "=",
+                                       mg_pct_encode_query(e->pool, qp->value), NULL);
+        out = out ? apr_pstrcat(e->pool, out, "&", pair, NULL) : pair;
+    }
+    return out;
+}
+
+/* Relative return URL: canonical signed path + the query without token
+ * parameters (return_query), exactly one leading '/', then percent-encoded
+ * as one query value so that the login page can never be steered to
+ * another site. */
 static const char *login_location(ev_t *e)
 {
     const mg_policy_t *p = e->policy;
@@ -626,8 +654,9 @@ static const char *login_location(ev_t *e)
         mg_pct_encode_path(e->pool, path[0] == '/' ? path : apr_pstrcat(e->pool, "/", path, NULL));
     if (ret == NULL)
         return NULL;
-    if (e->req->query != NULL && *e->req->query != '\0')
-        ret = apr_pstrcat(e->pool, ret, "?", e->req->query, NULL);
+    const char *query = return_query(e);
+    if (query != NULL)
+        ret = apr_pstrcat(e->pool, ret, "?", query, NULL);
     const char *enc = mg_pct_encode_query(e->pool, ret);
     if (enc == NULL)
         return NULL;

@@ -316,6 +316,16 @@ def test_navigation_without_user_redirects_to_login_with_return_url(srv):
     assert decision(srv, "/photos/b.jpg?size=2")["mg"] == "login"
 
 
+def test_login_redirect_leaves_token_parameters_out_of_the_return_url(srv):
+    target = "/photos/b.jpg?size=2&mg_kid=k&mg_exp=1900000000&mg_sig=c2lnbmF0dXJl"
+    r = srv.get(target, headers=NAV)
+    assert r.status_code == 302
+    loc = r.headers["Location"]
+    assert "mg_" not in urllib.parse.unquote(urllib.parse.unquote(loc))
+    assert "c2lnbmF0dXJl" not in loc
+    assert _return_to(loc) == "/photos/b.jpg?size=2"
+
+
 @pytest.mark.parametrize("target,host", [
     ("/photos/b.jpg", "evil.example"),
     ("/photos/b.jpg", "evil.example:8443"),
