@@ -427,8 +427,10 @@ static mg_status_t key_from_pem(apr_pool_t *pool, const char *id, mg_alg_t alg, 
                                 size_t len, mg_key_t **out, const char **why)
 {
     if (alg != MG_ALG_NONE && alg != MG_ALG_ED25519) {
-        *why =
-            apr_psprintf(pool, "the file holds a PEM key but %s was asked for", mg_alg_name(alg));
+        *why = apr_psprintf(pool,
+                            "the file holds a PEM key but %s was asked for (for an Ed25519 key, "
+                            "write 'alg: ed25519' in the key entry, or give mgctl --alg ed25519)",
+                            mg_alg_name(alg));
         return MG_EINVAL;
     }
     if (!mg_key_id_valid(id)) {

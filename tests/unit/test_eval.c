@@ -996,9 +996,8 @@ END_TEST
 START_TEST(test_login_return_url_drops_token_parameters)
 {
     mg_policy_t *p = load(P_ACC);
-    mg_request_t *r =
-        req("/photos/a.jpg?size=big&mg_kid=k1&mg_exp=1900000000&mg_scope=%2Fphotos%2F"
-            "&mg_sig=c2lnbmF0dXJl&x=a%20b");
+    mg_request_t *r = req("/photos/a.jpg?size=big&mg_kid=k1&mg_exp=1900000000&mg_scope=%2Fphotos%2F"
+                          "&mg_sig=c2lnbmF0dXJl&x=a%20b");
     navigate(r);
     mg_decision_t *d = decide(p, r);
     EXPECT(d, MG_OUTCOME_LOGIN, MG_R_LOGIN_REQUIRED);
@@ -1428,8 +1427,8 @@ static Suite *eval_suite(void)
           test_signed_in_user_without_a_granting_role_is_denied_with_rule_deny_spec,
           test_anonymous_navigation_gets_login_redirect_with_safe_return_url,
           test_login_return_url_keeps_transformation_and_uses_ampersand_after_query,
-          test_login_return_url_drops_token_parameters, test_anonymous_non_navigation_gets_auth, test_download_needs_download_level,
-          test_download_param_name_comes_from_policy,
+          test_login_return_url_drops_token_parameters, test_anonymous_non_navigation_gets_auth,
+          test_download_needs_download_level, test_download_param_name_comes_from_policy,
           test_authenticated_role_and_authenticated_entry_apply_to_any_user,
           test_roles_from_env_note_with_separator_prefix_and_trimming,
           test_roles_header_only_from_trusted_proxy,

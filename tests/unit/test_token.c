@@ -1118,6 +1118,18 @@ START_TEST(test_key_file_that_is_a_fifo_is_refused_without_blocking)
 }
 END_TEST
 
+START_TEST(test_pem_key_under_an_hmac_entry_says_to_write_alg_ed25519)
+{
+    mg_key_t *k;
+    const char *why = NULL;
+    ck_assert_int_eq(mg_key_from_text(mg_test_pool, "ed", MG_ALG_HMAC_SHA256, ED_PRIV,
+                                      strlen(ED_PRIV), &k, &why),
+                     MG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "holds a PEM key but hmac-sha256 was asked for"));
+    ck_assert_ptr_nonnull(strstr(why, "alg: ed25519"));
+}
+END_TEST
+
 START_TEST(test_short_secret_message_names_the_sizes)
 {
     mg_key_t *k;
@@ -1359,6 +1371,7 @@ static Suite *token_suite(void)
     tc = tcase_create("keys");
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_message);
+    tcase_add_test(tc, test_pem_key_under_an_hmac_entry_says_to_write_alg_ed25519);
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
     tcase_add_test(tc, test_policy_revocations_load_refuse_tokens_and_are_emitted);
