@@ -29,9 +29,10 @@ static const char usage_text[] =
     "      --stdin-name N       with --policy -: name standard input N in messages\n"
     "                           and resolve its relative paths against N's directory\n"
     "  -X, --method M           request method (default GET)\n"
-    "  -u, --user U             authenticated user (REMOTE_USER); a deny's status\n"
-    "                           then adds the 401 Apache sends a signed-in user\n"
-    "                           instead without AuthzSendForbiddenOnFailure On\n"
+    "  -u, --user U             authenticated user (REMOTE_USER); when the request\n"
+    "                           without the user is decided auth or login, a deny's\n"
+    "                           status adds the 401 Apache sends instead without\n"
+    "                           AuthzSendForbiddenOnFailure On\n"
     "  -r, --role R             a role the user has (repeatable)\n"
     "      --ip ADDR            client IP address (default 127.0.0.1)\n"
     "      --peer ADDR          TCP peer's IP address, for trusted_proxies\n"
@@ -205,9 +206,10 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     mg_decision_t d;
     memset(&d, 0, sizeof(d));
     mg_evaluate(pool, policy, &req, 1, &d);
+    int authn = mgctl_spec_authenticates(pool, policy, spec);
 
     if (fmt == MGCTL_FMT_JSON) {
-        printf("%s\n", mgctl_decision_json(pool, policy, &d, spec->user != NULL));
+        printf("%s\n", mgctl_decision_json(pool, policy, &d, authn));
         return MGCTL_EXIT_OK;
     }
     char tbuf[64];
@@ -216,6 +218,6 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
            mg_time_format(spec->now, tbuf, sizeof(tbuf)));
     if (why)
         printf("url:      refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, spec->user != NULL, 0);
+    mgctl_decision_print(stdout, &d, authn, 0);
     return MGCTL_EXIT_OK;
 }

@@ -114,6 +114,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     mgctl_request_build(pool, policy, tc->spec, &req, &why);
     memset(&d, 0, sizeof(d));
     mg_evaluate(pool, policy, &req, 1, &d);
+    int authn = mgctl_spec_authenticates(pool, policy, tc->spec);
 
     int failed = 0;
     apr_array_header_t *jexp = apr_array_make(pool, tc->expect->nelts, sizeof(const char *));
@@ -136,8 +137,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
             mgctl_json_str(pool, tf->file), tc->line, mgctl_json_str(pool, tc->name),
             failed ? "false" : "true", mgctl_json_str(pool, req.method),
             mgctl_json_str(pool, tc->spec->url), mgctl_json_str(pool, why),
-            apr_array_pstrcat(pool, jexp, ','),
-            mgctl_decision_json(pool, policy, &d, tc->spec->user != NULL));
+            apr_array_pstrcat(pool, jexp, ','), mgctl_decision_json(pool, policy, &d, authn));
         return failed;
     }
 
@@ -145,7 +145,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
         if (!o->quiet)
             printf("PASS %s\n", tc->name);
         if (o->verbose)
-            mgctl_decision_print(stdout, &d, tc->spec->user != NULL, 5);
+            mgctl_decision_print(stdout, &d, authn, 5);
         return 0;
     }
     printf("FAIL %s (%s:%d)\n", tc->name, tf->file, tc->line);
@@ -162,7 +162,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     printf("     request: %s %s\n", req.method, tc->spec->url);
     if (why)
         printf("     url refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, tc->spec->user != NULL, 5);
+    mgctl_decision_print(stdout, &d, authn, 5);
     if (o->fmt == MGCTL_FMT_GITHUB) {
         /* one annotation per failing case, at the case */
         mg_diags_t *ds = mg_diags_make(pool);

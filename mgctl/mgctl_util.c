@@ -645,19 +645,38 @@ int mgctl_decision_http_status(const mg_decision_t *d)
     return d->status > 0 ? d->status : 403;
 }
 
-int mgctl_decision_signed_in_status(const mg_decision_t *d, int signed_in)
+int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
+                             const mgctl_reqspec_t *spec)
+{
+    if (spec->user == NULL)
+        return 0;
+    /* the module's first pass: no REMOTE_USER, and none of the roles given
+     * for the user; the rest of the request is the same */
+    mgctl_reqspec_t anon = *spec;
+    anon.user = NULL;
+    anon.roles = NULL;
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why = NULL;
+    mgctl_request_build(pool, policy, &anon, &req, &why);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(pool, policy, &req, 0, &d);
+    return d.outcome == MG_OUTCOME_AUTH || d.outcome == MG_OUTCOME_LOGIN;
+}
+
+int mgctl_decision_signed_in_status(const mg_decision_t *d, int authenticated)
 {
     /* mod_authz_core answers a refusal after authentication with 401 (a new
      * password prompt), never reaching the module's status or message,
      * unless AuthzSendForbiddenOnFailure On makes it the 403 that carries
-     * them (docs/directives.md) */
-    return signed_in && d->outcome == MG_OUTCOME_DENY ? 401 : 0;
+     * them (docs/directives.md). An internal error stays a 500. */
+    return authenticated && d->outcome == MG_OUTCOME_DENY && d->reason != MG_R_INTERNAL ? 401 : 0;
 }
 
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int signed_in, int indent)
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, int indent)
 {
     int in = indent;
-    int alt = mgctl_decision_signed_in_status(d, signed_in);
+    int alt = mgctl_decision_signed_in_status(d, authenticated);
     fprintf(out, "%*sdecision: %s\n", in, "", mg_outcome_name(d->outcome));
     if (d->outcome == MG_OUTCOME_ALLOW)
         fprintf(out, "%*saccess:   %s%s\n", in, "", mg_access_name(d->access),
@@ -689,9 +708,9 @@ void mgctl_decision_print(FILE *out, const mg_decision_t *d, int signed_in, int 
 }
 
 const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d,
-                                int signed_in)
+                                int authenticated)
 {
-    int alt = mgctl_decision_signed_in_status(d, signed_in);
+    int alt = mgctl_decision_signed_in_status(d, authenticated);
     const char *trace = "[]";
     if (d->trace && d->trace->nelts > 0) {
         apr_array_header_t *parts = apr_array_make(pool, d->trace->nelts, sizeof(char *));

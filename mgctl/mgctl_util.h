@@ -172,19 +172,30 @@ const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_hea
  * d->status (403 when unset), login 302, auth 401. */
 int mgctl_decision_http_status(const mg_decision_t *d);
 
-/* What a signed-in user (`signed_in`: the request has REMOTE_USER) gets
- * instead of a deny's status when the server does not set
- * AuthzSendForbiddenOnFailure On: 401 for a deny, else 0. */
-int mgctl_decision_signed_in_status(const mg_decision_t *d, int signed_in);
+/* 1 when Apache authenticates the user of `spec` for this decision: spec
+ * has a user and the same request without the user (and without --role
+ * roles) is decided auth or login. mod_authz_core asks the provider first
+ * without a user and authenticates only when it answers
+ * AUTHZ_DENIED_NO_USER, which media-guard does only for auth/login; any
+ * other anonymous refusal (hotlink, no-rule, ...) is final before the user
+ * counts. Evaluates the request once more through mg_evaluate. */
+int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
+                             const mgctl_reqspec_t *spec);
+
+/* What the client gets instead of a deny's status when the user was
+ * authenticated for this decision (`authenticated`, see
+ * mgctl_spec_authenticates) and the server does not set
+ * AuthzSendForbiddenOnFailure On: 401 for a refusal, else 0. */
+int mgctl_decision_signed_in_status(const mg_decision_t *d, int authenticated);
 
 /* Human-readable decision ("decision: allow", "access: view", ...), then the
- * trace indented by `indent` spaces when present. A deny for a signed-in
- * user shows "status: 403 (401 without AuthzSendForbiddenOnFailure On)". */
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int signed_in, int indent);
+ * trace indented by `indent` spaces when present. A refusal after
+ * authentication shows "status: 403 (401 without AuthzSendForbiddenOnFailure On)". */
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, int indent);
 /* The decision as one JSON object with a fixed key order (stable output for
  * scripts and the integration tests); "status" is the module's status and
  * "status_without_forbidden_on_failure" the 401 of the line above, or null. */
 const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d,
-                                int signed_in);
+                                int authenticated);
 
 #endif /* MGCTL_UTIL_H */

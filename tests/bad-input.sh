@@ -489,16 +489,36 @@ check "explain --time with a space for the T says so" "2" "with a 'T' between da
 check "verify --ip that is no address is a usage error" "2" "--ip '10.0.0' is not" \
     "$MGCTL" verify -p "$L/p.yaml" --ip 10.0.0 /v/a.mp4
 
-# A signed-in user who is refused gets Apache's 401 unless AuthzSendForbiddenOnFailure On.
-check "explain: a refused signed-in user's status notes the 401" "0" \
+# A signed-in user refused after Apache authenticated them (the request
+# without the user is decided auth/login) gets a 401 unless
+# AuthzSendForbiddenOnFailure On. A refusal decided before the user counts
+# (hotlink, method, no rule) is the 403 either way: no note, JSON null.
+printf '%s\n' 'version: 1' 'download_param: dl' 'rules:' \
+    '  - {id: d, path: /d/, access: {anonymous: none, authenticated: view}}' \
+    '  - {id: h, path: /h/, hotlink: {allowed_origins: ["https://www.example.com"]},' \
+    '     access: {anonymous: none, authenticated: view}}' >"$L/authn.yaml"
+check "explain: a download refused after authentication notes the 401" "0" \
     "^status: +403 \(401 without AuthzSendForbiddenOnFailure On\)" \
-    "$MGCTL" explain -p "$L/p.yaml" --user anna -X POST /d/a.jpg
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna '/d/a.jpg?dl=1'
 check "explain --format json: status stays numeric, the 401 beside it" "0" \
-    '"status":403,"status_without_forbidden_on_failure":401,' \
-    "$MGCTL" explain -p "$L/p.yaml" --user anna -X POST -f json /d/a.jpg
+    '"reason":"download-not-allowed","status":403,"status_without_forbidden_on_failure":401,' \
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna -f json '/d/a.jpg?dl=1'
 check "explain --format json: no 401 note for an anonymous deny" "0" \
     '"status":403,"status_without_forbidden_on_failure":null,' \
-    "$MGCTL" explain -p "$L/p.yaml" -X POST -f json /d/a.jpg
+    "$MGCTL" explain -p "$L/authn.yaml" -X POST -f json /d/a.jpg
+check "explain: a hotlink refusal of a signed-in user is a plain 403" "0" \
+    '^status: +403$' \
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna -H 'Referer: https://evil.example/' /h/a.jpg
+check "explain --format json: a hotlink refusal of a signed-in user has no 401" "0" \
+    '"reason":"hotlink","status":403,"status_without_forbidden_on_failure":null,' \
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna -f json -H 'Referer: https://evil.example/' \
+    /h/a.jpg
+check "explain --format json: method-not-allowed for a signed-in user has no 401" "0" \
+    '"reason":"method-not-allowed","status":403,"status_without_forbidden_on_failure":null,' \
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna -X POST -f json /d/a.jpg
+check "explain --format json: no-rule for a signed-in user has no 401" "0" \
+    '"reason":"no-rule","status":403,"status_without_forbidden_on_failure":null,' \
+    "$MGCTL" explain -p "$L/authn.yaml" --user anna -f json /x/a.jpg
 
 C=$("$MGCTL" sign -p "$L/p.yaml" --ttl 1h --cookie --prefix /v/ 2>/dev/null)
 C=${C%%;*}

@@ -134,3 +134,66 @@ def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra
     assert resp.status_code == expected, (resp.status_code, d)
     if d["decision"] == "login":
         assert resp.headers["Location"] == srv.url(d["location"])
+
+
+# Without AuthzSendForbiddenOnFailure, Apache answers a refusal with 401 only
+# when it authenticated the user for the decision (the request without the
+# user is auth/login); explain's "status_without_forbidden_on_failure" must
+# say exactly that, and be null for refusals made before the user counts.
+CONF_NO_FORBIDDEN = CONF.replace("parity.yaml", "parity-nf.yaml").replace(
+    "    AuthzSendForbiddenOnFailure On\n", "")
+
+# (target, request headers, basic-auth user, explain extra args)
+NF_CASES = [
+    ("/p/a.jpg?nf=1&download=1", IMG, "alice", []),           # download-not-allowed: 401
+    ("/p/thumbs/a.jpg?nf=2", {**IMG, "Referer": "https://evil.example/x"}, "alice", []),  # hotlink
+    ("/nowhere/a.txt?nf=3", IMG, "alice", []),                # no-rule
+    ("/office/a.jpg?nf=4", IMG, "bob", []),                   # ip
+    ("/p/a.jpg?nf=5", IMG, "alice", []),                      # allowed
+]
+
+
+@pytest.fixture(scope="module")
+def nf_srv(apache_factory):
+    assert "AuthzSendForbiddenOnFailure" not in CONF_NO_FORBIDDEN
+    s = apache_factory("parity-nf", CONF_NO_FORBIDDEN, policies={"parity-nf.yaml": POLICY},
+                       start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    return s.start()
+
+
+@pytest.mark.parametrize("target,headers,user,extra", NF_CASES,
+                         ids=[c[0].split("?nf=")[1].split("&")[0] for c in NF_CASES])
+def test_explain_predicts_the_401_without_forbidden_on_failure(nf_srv, mgctl, target, headers,
+                                                                user, extra):
+    resp = nf_srv.get(target, headers=headers, auth=(user, {"alice": "a", "bob": "b"}[user]))
+    args = ["explain", "--policy", nf_srv.policy_dir / "parity-nf.yaml", "--format", "json",
+            "--ip", "127.0.0.1", "--user", user, "-H", f"Host: 127.0.0.1:{nf_srv.port}"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    p = mgctl(*args, *extra, target)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    if d["decision"] == "allow":
+        expected = 404
+        assert d["status_without_forbidden_on_failure"] is None, d
+    elif d["status_without_forbidden_on_failure"] is not None:
+        expected = d["status_without_forbidden_on_failure"]
+    else:
+        expected = d["status"]
+    assert resp.status_code == expected, (resp.status_code, d)
+
+
+def test_no_forbidden_on_failure_cases_cover_both_answers(nf_srv, mgctl):
+    """The cases above include a refusal Apache turns into 401 and refusals it
+    leaves at 403 (so the comparison cannot pass by always predicting one)."""
+    seen = {}
+    for target, headers, user, _ in NF_CASES:
+        args = ["explain", "--policy", nf_srv.policy_dir / "parity-nf.yaml", "--format", "json",
+                "--user", user]
+        for k, v in headers.items():
+            args += ["-H", f"{k}: {v}"]
+        d = json.loads(mgctl(*args, target).stdout)
+        seen[d["reason"]] = d["status_without_forbidden_on_failure"]
+    assert seen["download-not-allowed"] == 401
+    assert seen["hotlink"] is None and seen["no-rule"] is None and seen["ip-not-allowed"] is None

@@ -626,6 +626,67 @@ START_TEST(test_signed_in_deny_notes_the_401_without_forbidden_on_failure)
 }
 END_TEST
 
+/* Apache authenticates (and without AuthzSendForbiddenOnFailure answers a
+ * refusal with 401) only when the request without the user is decided
+ * auth/login; a hotlink is refused before the user counts. */
+START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authentication)
+{
+    static const char yaml[] =
+        "version: 1\n"
+        "download_param: dl\n"
+        "rules:\n"
+        "  - {id: d, path: /d/, access: {anonymous: none, authenticated: view}}\n"
+        "  - {id: h, path: /h/, hotlink: {allowed_origins: [\"https://www.example.com\"]},\n"
+        "     access: {anonymous: none, authenticated: view}}\n";
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mg_policy_t *p = NULL;
+    ck_assert_int_eq(
+        mg_policy_load_buffer(mg_test_pool, "a.yaml", NULL, yaml, strlen(yaml), &p, ds), MG_OK);
+    mgctl_reqspec_t *spec = mgctl_reqspec_make(mg_test_pool);
+    spec->user = "anna";
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why = NULL;
+
+    /* download-not-allowed: anonymous would be asked to authenticate */
+    spec->url = "/d/a.jpg?dl=1";
+    mgctl_request_build(mg_test_pool, p, spec, &req, &why);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    ck_assert_int_eq(d.reason, MG_R_DOWNLOAD);
+    int authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    ck_assert_int_eq(authn, 1);
+    ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 401);
+    ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
+                                 "\"status\":403,\"status_without_forbidden_on_failure\":401,"));
+
+    /* hotlink: refused for anonymous too, so never authenticated */
+    spec->url = "/h/a.jpg";
+    apr_table_set(spec->headers, "Referer", "https://evil.example/");
+    mgctl_request_build(mg_test_pool, p, spec, &req, &why);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    ck_assert_int_eq(d.reason, MG_R_HOTLINK);
+    authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    ck_assert_int_eq(authn, 0);
+    ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 0);
+    ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
+                                 "\"status\":403,\"status_without_forbidden_on_failure\":null,"));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    mgctl_decision_print(f, &d, authn, 0);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "status:   403\n"));
+    free(text);
+
+    /* no user: nothing to authenticate */
+    spec->user = NULL;
+    spec->url = "/d/a.jpg?dl=1";
+    ck_assert_int_eq(mgctl_spec_authenticates(mg_test_pool, p, spec), 0);
+}
+END_TEST
+
 START_TEST(test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it)
 {
     /* 16 MiB + 1 byte of comments */
@@ -676,6 +737,7 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_path_byte_why_names_the_byte_and_its_offset);
     tcase_add_test(tc, test_time_expected_asks_for_the_T_when_a_space_separates);
     tcase_add_test(tc, test_signed_in_deny_notes_the_401_without_forbidden_on_failure);
+    tcase_add_test(tc, test_401_note_only_when_the_anonymous_decision_asks_for_authentication);
     tcase_add_test(tc, test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it);
     suite_add_tcase(s, tc);
     return s;
