@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <apr_hash.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <yaml.h>
@@ -107,7 +108,9 @@ static void offset_to_pos(const char *buf, size_t len, size_t off, int *line, in
 }
 
 /* The byte at a 1-based line:column (columns count characters), or 0. */
-static char char_at(const char *buf, size_t len, int line, int col)
+/* Byte offset of 1-based (line, col), col counting characters as libyaml's
+ * marks do; len when there is no such position. */
+static size_t offset_at(const char *buf, size_t len, int line, int col)
 {
     size_t i = 0;
     for (int l = 1; l < line && i < len; i++)
@@ -117,9 +120,76 @@ static char char_at(const char *buf, size_t len, int line, int col)
         if (((unsigned char)buf[i] & 0xc0) == 0x80)
             continue;
         if (c++ == col)
-            return buf[i];
+            return i;
     }
-    return 0;
+    return len;
+}
+
+static char char_at(const char *buf, size_t len, int line, int col)
+{
+    size_t i = offset_at(buf, len, line, col);
+    return i < len ? buf[i] : 0;
+}
+
+static int yspace(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int key_like(const char *s, size_t n)
+{
+    if (n == 0 || !(apr_isalpha(s[0]) || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(apr_isalnum(s[i]) || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Hint for libyaml's "did not find expected ',' or '}'" (or ']') at the ':'
+ * at buf[at], inside a flow collection: the plain value before it ended
+ * there. One word (`{message: Note: members only}`) can only be a value
+ * with ': ' in it, which quoting fixes. Several words whose last looks like
+ * a key (`{path: /a/ access: {...}}`) are most likely a missing ','; when a
+ * nested collection follows, quoting would turn structure into text, so
+ * the comma is the only hint. NULL when the text is no such value. */
+static const char *colon_hint(apr_pool_t *pool, const char *buf, size_t len, size_t at)
+{
+    static const char quote[] = "quote values that contain ': ', e.g. \"Note: members only\"";
+    size_t b = at, e = at;
+    if (at >= len || buf[at] != ':')
+        return NULL;
+    /* back to the ": " that ends the key (a value may span lines) */
+    while (b > 0) {
+        char c = buf[b - 1];
+        if (c == ':' && yspace(buf[b]))
+            break;
+        if (c == '{' || c == '[' || c == ',' || c == '"' || c == '\'' || c == '#')
+            return NULL;
+        b--;
+    }
+    if (b == 0)
+        return NULL;
+    while (b < e && yspace(buf[b]))
+        b++;
+    while (e > b && yspace(buf[e - 1]))
+        e--;
+    if (e == b)
+        return NULL;
+    size_t w = e;
+    while (w > b && !yspace(buf[w - 1]))
+        w--;
+    if (w == b)
+        return quote;
+    if (!key_like(buf + w, e - w))
+        return quote;
+    size_t r = at + 1;
+    while (r < len && (buf[r] == ' ' || buf[r] == '\t'))
+        r++;
+    const char *word = apr_pstrmemdup(pool, buf + w, e - w);
+    if (r < len && (buf[r] == '{' || buf[r] == '['))
+        return apr_psprintf(pool, "a ',' missing before '%s'?", word);
+    return apr_psprintf(pool, "a ',' missing before '%s'? If not, %s", word, quote);
 }
 
 static mg_ynode_t *node_new(yctx_t *y, mg_ykind_t kind, const yaml_mark_t *m)
@@ -361,12 +431,15 @@ static void parser_error(yctx_t *y, yaml_parser_t *p)
         d = mg_diag_add(y->diags, MG_SEV_ERROR, y->file, line, col, "yaml-syntax", "%s", problem);
     /* libyaml's sentences are exact but terse: name the usual cause */
     char at = char_at(y->buf, y->len, line, col);
-    if (at == '\t')
-        d->hint = "indent with spaces: YAML does not allow tabs there";
-    else if (at == ':' && strncmp(problem, "did not find expected ',' or ", 29) == 0)
+    const char *colon = NULL;
+    if (at == ':' && strncmp(problem, "did not find expected ',' or ", 29) == 0)
         /* {message: Note: members only}: inside [...] or {...} a second
          * ": " ends the plain value, where libyaml wanted ',' or the end */
-        d->hint = "quote values that contain ': ', e.g. \"Note: members only\"";
+        colon = colon_hint(y->diags->pool, y->buf, y->len, offset_at(y->buf, y->len, line, col));
+    if (at == '\t')
+        d->hint = "indent with spaces: YAML does not allow tabs there";
+    else if (colon)
+        d->hint = colon;
     else if (p->context && (p->context_mark.line != p->problem_mark.line ||
                             p->context_mark.column != p->problem_mark.column))
         d->hint = apr_psprintf(y->diags->pool, "it started at line %d, column %d",
