@@ -21,6 +21,89 @@ const char *const mgctl_expect_fields[] = {"decision", "access",   "rule",    "r
                                            "status",   "location", "message", "page",
                                            "corp",     "filename", NULL};
 
+/* A reason name's parts: '-' separates them ('_' and ' ' are taken as
+ * misspelt '-'). */
+static int reason_sep(char c)
+{
+    return c == '-' || c == '_' || c == ' ';
+}
+
+/* Does the written part w[0..wn) stand for the candidate's part c[0..cn)?
+ * The same word, its start ("sig" for "signature"), or for words of five
+ * letters or more a typo mg_suggest accepts. Case-insensitive. */
+static int reason_part_matches(apr_pool_t *pool, const char *w, size_t wn, const char *c, size_t cn)
+{
+    if (wn == 0)
+        return 0;
+    if (wn <= cn && strncasecmp(w, c, wn) == 0)
+        return wn == cn || wn >= 2;
+    if (wn < 5)
+        return 0;
+    const char *cand[] = {apr_pstrmemdup(pool, c, cn), NULL};
+    return mg_suggest(apr_pstrmemdup(pool, w, wn), cand) != NULL;
+}
+
+/* All of word's parts stand, in order, for parts of candidate: 'outside-window'
+ * for 'outside-time-window', 'token-sig' for 'token-bad-signature'. Greedy
+ * earliest matching finds an in-order match whenever one exists. */
+static int reason_parts_match(apr_pool_t *pool, const char *word, const char *cand)
+{
+    const char *w = word, *c = cand;
+    while (*w) {
+        while (reason_sep(*w))
+            w++;
+        if (!*w)
+            break;
+        size_t wn = strcspn(w, "-_ ");
+        int found = 0;
+        while (*c && !found) {
+            while (*c == '-')
+                c++;
+            size_t cn = strcspn(c, "-");
+            found = reason_part_matches(pool, w, wn, c, cn);
+            c += cn;
+        }
+        if (!found)
+            return 0;
+        w += wn;
+    }
+    return 1;
+}
+
+/* The hint for an unknown reason name. mg_suggest finds typos (edit
+ * distance up to 2); reason names are several words, so a name with a
+ * word left out or shortened is far from its code by that measure: also
+ * offer every reason whose parts the name's parts stand for, in order,
+ * when there are at most three of them. */
+static const char *reason_hint(apr_pool_t *pool, const char *word)
+{
+    const char *names[MG_R__COUNT + 1];
+    for (int r = 0; r < MG_R__COUNT; r++)
+        names[r] = mg_reason_name((mg_reason_t)r);
+    names[MG_R__COUNT] = NULL;
+    const char *sug = mg_suggest(word, names);
+    if (sug)
+        return apr_psprintf(pool, "did you mean '%s'?", sug);
+    const char *found[3];
+    int n = 0;
+    for (int r = 0; r < MG_R__COUNT; r++) {
+        if (!reason_parts_match(pool, word, names[r]))
+            continue;
+        if (n == 3)
+            return "see the reason codes in docs/policy.md";
+        found[n++] = names[r];
+    }
+    switch (n) {
+    case 1:
+        return apr_psprintf(pool, "did you mean '%s'?", found[0]);
+    case 2:
+        return apr_psprintf(pool, "did you mean '%s' or '%s'?", found[0], found[1]);
+    case 3:
+        return apr_psprintf(pool, "did you mean '%s', '%s' or '%s'?", found[0], found[1], found[2]);
+    }
+    return "see the reason codes in docs/policy.md";
+}
+
 static const char *const top_keys[] = {"policy", "defaults", "tests", NULL};
 static const char *const case_keys[] = {"name", "request", "expect", NULL};
 /* `url` only in a case's request, not in defaults (checked separately). */
@@ -276,14 +359,8 @@ static int parse_expect(tctx_t *c, const mg_ynode_t *map, mgctl_case_t *tc)
             }
         } else if (strcmp(k, "reason") == 0) {
             if (!s || mg_reason_parse(s) < 0) {
-                const char *names[MG_R__COUNT + 1];
-                for (int r = 0; r < MG_R__COUNT; r++)
-                    names[r] = mg_reason_name((mg_reason_t)r);
-                names[MG_R__COUNT] = NULL;
                 mg_diag_t *d = terr(c, v, "bad-value", "unknown reason '%s'", s ? s : "null");
-                const char *sug = s ? mg_suggest(s, names) : NULL;
-                d->hint = sug ? apr_psprintf(c->pool, "did you mean '%s'?", sug)
-                              : "see the reason codes in docs/policy.md";
+                d->hint = s ? reason_hint(c->pool, s) : "see the reason codes in docs/policy.md";
                 ok = -1;
             }
         } else if (strcmp(k, "status") == 0) {

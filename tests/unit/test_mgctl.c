@@ -247,6 +247,47 @@ START_TEST(test_testfile_unknown_key_has_position_and_hint)
 }
 END_TEST
 
+static const char *reason_error(const char *reason)
+{
+    return parse_error(apr_psprintf(mg_test_pool,
+                                    "policy: p.yaml\n"
+                                    "tests:\n"
+                                    "  - name: a\n"
+                                    "    request: {url: /a}\n"
+                                    "    expect: {decision: deny, reason: %s}\n",
+                                    reason));
+}
+
+/* Reason codes are several words: a word left out or shortened is far from
+ * the code by edit distance, yet the code is plain to see. */
+START_TEST(test_testfile_reason_with_a_word_left_out_or_shortened_gets_did_you_mean)
+{
+    ck_assert_str_eq(reason_error("outside-window"),
+                     "t.yaml:5:38: error: unknown reason 'outside-window' (did you mean "
+                     "'outside-time-window'?)");
+    ck_assert_str_eq(reason_error("token-sig"), "t.yaml:5:38: error: unknown reason 'token-sig' "
+                                                "(did you mean 'token-bad-signature'?)");
+    ck_assert_str_eq(reason_error("outside_windw"),
+                     "t.yaml:5:38: error: unknown reason 'outside_windw' (did you mean "
+                     "'outside-time-window'?)");
+    /* a few candidates are all named; the parts must come in order */
+    ck_assert_str_eq(reason_error("denied"), "t.yaml:5:38: error: unknown reason 'denied' (did "
+                                             "you mean 'ip-denied' or 'country-denied'?)");
+    ck_assert_str_eq(reason_error("window-outside"),
+                     "t.yaml:5:38: error: unknown reason 'window-outside' (see the reason codes "
+                     "in docs/policy.md)");
+    /* too many candidates, or none: the list in the docs */
+    ck_assert_str_eq(reason_error("not-allowed"),
+                     "t.yaml:5:38: error: unknown reason 'not-allowed' (see the reason codes in "
+                     "docs/policy.md)");
+    ck_assert_str_eq(reason_error("xyzzy"), "t.yaml:5:38: error: unknown reason 'xyzzy' (see the "
+                                            "reason codes in docs/policy.md)");
+    /* close typos still go through mg_suggest */
+    ck_assert_str_eq(reason_error("hotlnk"),
+                     "t.yaml:5:38: error: unknown reason 'hotlnk' (did you mean 'hotlink'?)");
+}
+END_TEST
+
 START_TEST(test_testfile_bad_values_are_refused_where_written)
 {
     ck_assert_str_eq(parse_error("policy: p.yaml\n"
@@ -721,6 +762,7 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_testfile_defaults_merge_and_null_takes_values_back);
     tcase_add_test(tc, test_testfile_unknown_key_has_position_and_hint);
     tcase_add_test(tc, test_testfile_bad_values_are_refused_where_written);
+    tcase_add_test(tc, test_testfile_reason_with_a_word_left_out_or_shortened_gets_did_you_mean);
     tcase_add_test(tc, test_testfile_needs_decision_unique_names_and_some_tests);
     tcase_add_test(tc, test_expect_actual_reports_absent_fields_as_null);
     tcase_add_test(tc, test_getopt_passes_a_bare_dash_as_operand_and_as_option_value);
