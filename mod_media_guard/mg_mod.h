@@ -98,12 +98,18 @@ int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
 /* The policy NAME as visible from server s (its own, else the main server's
  * — declared earlier in the configuration); NULL if none. */
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);
+/* The declared policy name visible from server s closest to `name` (a
+ * misspelling), or NULL. */
+const char *mg_mod_suggest_policy(server_rec *s, const char *name, apr_pool_t *p);
 /* post_config: drop last-good texts of policies no longer declared. */
 int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;
 int mg_mod_deny_handler(request_rec *r, int lookup_uri);
+/* test_config: warn about a Require media-guard in a <Location> narrower
+ * than its policy's rules (noted while the configuration was read). */
+void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s);
 /* fixups: judge a sub-request / internal redirect that inherited a grant. */
 int mg_mod_recheck_fixup(request_rec *r);
 mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);

@@ -16,6 +16,7 @@
  * the old mapping (built-in tables, string constants). Recompiling the
  * stored text yields the same policy (same digest) in the new pconf.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -188,6 +189,37 @@ const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name)
             mp = apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING);
     }
     return mp;
+}
+
+static void add_names(apr_array_header_t *names, server_rec *s)
+{
+    mg_mod_srv_conf_t *sc = s ? ap_get_module_config(s->module_config, &media_guard_module) : NULL;
+    apr_hash_index_t *hi;
+
+    if (sc == NULL)
+        return;
+    for (hi = apr_hash_first(names->pool, sc->policies); hi; hi = apr_hash_next(hi))
+        APR_ARRAY_PUSH(names, const char *) =
+            ((const mg_mod_policy_t *)apr_hash_this_val(hi))->name;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char *mg_mod_suggest_policy(server_rec *s, const char *name, apr_pool_t *p)
+{
+    apr_array_header_t *names = apr_array_make(p, 8, sizeof(const char *));
+
+    /* the same servers mg_mod_find_policy looks in; sorted, so that a tie
+     * is broken the same way on every run (hash order is random) */
+    add_names(names, s);
+    if (ap_server_conf != NULL && s != ap_server_conf)
+        add_names(names, ap_server_conf);
+    qsort(names->elts, (size_t)names->nelts, sizeof(const char *), name_cmp);
+    APR_ARRAY_PUSH(names, const char *) = NULL;
+    return mg_suggest(name, (const char *const *)names->elts);
 }
 
 /* ------------------------------------------------------------------ */

@@ -103,6 +103,26 @@ def test_configuration_mistakes_are_refused_at_configtest(apache_factory, conf, 
     assert message in out, out
 
 
+@pytest.mark.parametrize("name,hint", [
+    ("mysit", "did you mean 'mysite'?"),
+    ("Mysite", "did you mean 'mysite'?"),
+    ("other", None),
+])
+def test_an_unknown_policy_name_suggests_a_declared_one(apache_factory, name, hint):
+    """review4 #6: a misspelt `Require media-guard NAME` names the declared policy it is closest to."""
+    conf = ("MediaGuardPolicy mysite @POLICIES@/p.yaml\n"
+            "MediaGuardPolicy video @POLICIES@/p.yaml\n"
+            "<Location /media/>\n Require media-guard %s\n</Location>\n" % name)
+    s = apache_factory("t-suggest", conf, policies={"p.yaml": GOOD_OPEN}, start=False)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert "Require media-guard %s: no policy of that name" % name in out, out
+    if hint:
+        assert hint in out, out
+    else:
+        assert "did you mean" not in out, out
+
+
 def test_warnings_do_not_fail_configtest(apache_factory):
     shadowed = GOOD_OPEN + """\
   - id: open-again
