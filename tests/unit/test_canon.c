@@ -470,8 +470,8 @@ START_TEST(test_query_lengths_are_the_decoded_strlen_of_every_name_and_value)
         "a=1&b=%20&c=x+y&&d&e=&f=b=c&g=x%26y&h%3Dk=v",
         "mg_exp=1790003600&mg_kid=bench-hmac&mg_sig=ytZ-cZi-KpoH3CqBKosmXghEdXoWQQI-HDWkNPfUAYc",
         "n=%E6%97%A5%E6%9C%AC&%C3%A9t%C3%A9=%25&x",
-        "long="
-        "0123456789012345678901234567890123456789012345678901234567890123456789",
+        ("long="
+         "0123456789012345678901234567890123456789012345678901234567890123456789"),
         "=&a",
     };
     for (size_t k = 0; k < sizeof(queries) / sizeof(queries[0]); k++) {
