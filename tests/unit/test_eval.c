@@ -830,6 +830,10 @@ START_TEST(test_transform_params_are_checked_against_min_max_and_values)
     EXPECT(decide(p, req("/tr:f-gif/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
     EXPECT(decide(p, req("/tr:w-abc/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
     EXPECT(decide(p, req("/tr:w-100:rt-90/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    /* issue 14: a max-only bound has an implicit minimum of 0 */
+    EXPECT(decide(p, req("/tr:w--1/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    EXPECT(decide(p, req("/preview/a.jpg?tr=w--5000")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    ALLOWED(decide(p, req("/tr:w-0/preview/a.jpg")), MG_ACCESS_VIEW);
 }
 END_TEST
 
