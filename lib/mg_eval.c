@@ -766,6 +766,9 @@ static void decide_access(ev_t *e)
                 tr = MG_R_INTERNAL;
             deny(e, tr, "the token presented is not valid (%s)",
                  claims.detail ? claims.detail : mg_reason_name(tr));
+            /* docs/policy.md: a broken token never spoils a request that
+             * access allows — and access may allow the user once known */
+            e->d->user_may_allow = !signed_in(e) && would_grant(r, need);
             return;
         }
     }

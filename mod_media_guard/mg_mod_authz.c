@@ -803,6 +803,17 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
         return AUTHZ_DENIED;
     case MG_OUTCOME_DENY:
     default:
+        /* a broken token where access may allow the user (token:
+         * alternative): authenticate when credentials are on the way (or
+         * the AuthType finds its own), then decide again with the user, as
+         * `mgctl explain --user` does. Without credentials the refusal
+         * stands: no password prompt for a bad link. */
+        if (m->d.user_may_allow && r->user == NULL && (auth_type = ap_auth_type(r)) != NULL &&
+            ((strcasecmp(auth_type, "Basic") != 0 && strcasecmp(auth_type, "Digest") != 0) ||
+             apr_table_get(r->headers_in, "Authorization") != NULL)) {
+            *why = "token not valid, but access may allow the user: authenticating first";
+            return AUTHZ_DENIED_NO_USER;
+        }
         if (m->d.reason == MG_R_INTERNAL) {
             /* an error, not a refusal: httpd answers 500 whatever the
              * composition, and `Require not` cannot make it a grant */

@@ -28,6 +28,8 @@ hotlink:
   own:
     allowed_origins: ["https://good.example"]
     empty_referer: allow
+keys:
+  - {id: k1, file: k1.key}
 transforms:
   wm:
     params:
@@ -57,7 +59,19 @@ rules:
     path: /geo/
     country: {deny: [KP]}
     access: {anonymous: view}
+  - id: alt
+    path: /alt/
+    token: alternative
+    access: {anonymous: none, subscriber: view}
 """
+K1 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+BROKEN = "mg_exp=4102444800&mg_kid=k1&mg_sig=AAAA"
+
+
+def write_key(srv):
+    key = srv.policy_dir / "k1.key"
+    key.write_text(K1)
+    key.chmod(0o600)
 
 CONF = """\
 MediaGuardPolicy parity @POLICIES@/parity.yaml
@@ -95,6 +109,11 @@ CASES = [
     ("/p/%2e%2e/p/thumbs/a.jpg?n=15", IMG, None, []),
     ("/p/a.jpg?n=16", IMG, None, []),
     ("/p/a.jpg?n=17", IMG, "alice", []),
+    # issue 14: token: alternative, a broken token and a user access allows:
+    # Apache must authenticate and allow, as explain --user says
+    (f"/alt/t.jpg?n=18&{BROKEN}", IMG, "alice", []),
+    (f"/alt/t.jpg?n=19&{BROKEN}", IMG, None, []),      # nobody signed in: the token's refusal
+    (f"/alt/t.jpg?n=20&{BROKEN}", IMG, "bob", []),     # bob has no access: the token's refusal
 ]
 
 
@@ -102,6 +121,7 @@ CASES = [
 def srv(apache_factory):
     s = apache_factory("parity", CONF, policies={"parity.yaml": POLICY}, start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_key(s)
     return s.start()
 
 
@@ -159,6 +179,7 @@ def nf_srv(apache_factory):
     s = apache_factory("parity-nf", CONF_NO_FORBIDDEN, policies={"parity-nf.yaml": POLICY},
                        start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_key(s)
     return s.start()
 
 
