@@ -293,3 +293,51 @@ def test_trace_is_refused_on_protected_urls(srv):
     r = srv.raw("/php/a.jpg?tr=oi-logo.png", method="TRACE")
     assert r.status_code in (403, 405), r.status_code
     assert b"origin" not in r.content
+
+
+# Every name that PHP itself (parse_str: the same php_register_variable_ex as
+# $_GET) reads as tr, mg_* or download, built from the characters PHP treats
+# specially, must be refused: checked with one `mgctl test` run (the same
+# libmg as the module) over all of them.
+PHP_NAMES = r"""<?php
+$alpha = ['', '%20', '+', '.', '[', ']', '%5B', '%5D', '_', 'x', '%2E'];
+$bases = ['tr', 'mg_sig', 'download', 'mg.sig', 'mg%20sig', 'mg[sig'];
+$seen = [];
+foreach ($bases as $b)
+  foreach ($alpha as $p1) foreach ($alpha as $p2) foreach ($alpha as $s1) foreach ($alpha as $s2) {
+    $raw = $p1 . $p2 . $b . $s1 . $s2;
+    if ($raw === 'tr' || $raw === 'download' ||
+        (strncmp($raw, 'mg_', 3) === 0 && strpbrk($raw, ' .[]%+') === false))
+      continue;                          /* exactly the name, or a plain mg_ name */
+    $arr = [];
+    parse_str($raw . '=v', $arr);
+    foreach (array_keys($arr) as $k) {
+      $k = (string)$k;
+      if ($k === 'tr' || $k === 'download' || strncmp($k, 'mg_', 3) === 0)
+        $seen[$raw] = $k;
+    }
+  }
+echo json_encode($seen);
+"""
+
+
+def test_every_name_php_reads_as_a_reserved_one_is_refused(srv, mgctl, tmp_path):
+    script = tmp_path / "names.php"
+    script.write_text(PHP_NAMES)
+    p = subprocess.run([shutil.which("php"), "-n", str(script)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    names = json.loads(p.stdout)
+    assert len(names) > 1000 and "+tr" in names and "tr[]" in names and "mg.sig" in names
+    cases = [{"name": f"php reads {raw!r} as {k!r}", "request": {"url": f"/php/a.jpg?{raw}=v"},
+              "expect": {"decision": "deny", "reason": "bad-url"}}
+             for raw, k in sorted(names.items())]
+    # and the exact names still pass the canonicaliser
+    cases.append({"name": "exact tr", "request": {"url": "/php/a.jpg?tr=oi-logo.png"},
+                  "expect": {"decision": "allow"}})
+    cases.append({"name": "exact download", "request": {"url": "/vphp/a.jpg?download=0"},
+                  "expect": {"decision": "allow"}})
+    testfile = srv.policy_dir / "names.test.yaml"
+    testfile.write_text(json.dumps({"policy": "q.yaml", "tests": cases}))
+    r = mgctl("test", testfile)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
