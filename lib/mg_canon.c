@@ -514,9 +514,10 @@ int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved
                 int exact = (e->flags & MG_QR_PREFIX) ? strncmp(nm, e->name, el[j]) == 0
                                                       : strcmp(nm, e->name) == 0;
                 if (!exact) {
-                    *why = e->why_case       ? e->why_case
-                           : e->why_spelling ? e->why_spelling
-                                             : "query name that some servers read as a reserved one";
+                    *why = e->why_case ? e->why_case
+                           : e->why_spelling
+                               ? e->why_spelling
+                               : "query name that some servers read as a reserved one";
                     return -1;
                 }
                 if (e->flags & (MG_QR_PREFIX | MG_QR_REPEAT))

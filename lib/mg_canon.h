@@ -74,10 +74,11 @@ const char *mg_query_get(const apr_array_header_t *params, const char *name, int
  * and the "mg_" namespace); mg_request_prepare() the policy's (its
  * download parameter, and whatever a policy adds: mg_policy_t
  * reserved_params, for foreign token formats). */
-#define MG_QR_PREFIX 1u /* every name that starts with `name`: a namespace whose
-                           owner refuses unknown and repeated names itself */
-#define MG_QR_REPEAT 2u /* the exact name may repeat: its reader takes the
-                           strictest value (the download parameter) */
+/* MG_QR_PREFIX: every name that starts with `name` (a namespace whose owner
+ * refuses unknown and repeated names itself); MG_QR_REPEAT: the exact name
+ * may repeat (its reader takes the strictest value: the download parameter) */
+#define MG_QR_PREFIX 1u
+#define MG_QR_REPEAT 2u
 #define MG_QR_NAME_MAX 128 /* longest reserved name */
 typedef struct mg_qreserved {
     const char *name;         /* ASCII, 1..MG_QR_NAME_MAX bytes of [A-Za-z0-9_-] */

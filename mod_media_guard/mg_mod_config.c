@@ -338,12 +338,12 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
                              mg_diag_format(cmd->temp_pool, d));
         }
         if (diags->items->nelts > MG_DIAG_SHOW_MAX)
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
-                         mg_diags_more(cmd->temp_pool, path,
-                                       diags->items->nelts - MG_DIAG_SHOW_MAX));
+            ap_log_error(
+                APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
+                mg_diags_more(cmd->temp_pool, path, diags->items->nelts - MG_DIAG_SHOW_MAX));
         return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: %s was refused (%d %s%s): %s", name,
                             path, diags->errors, diags->errors == 1 ? "error" : "errors",
-                            diags->errors <= 1                          ? ""
+                            diags->errors <= 1                       ? ""
                             : diags->items->nelts > MG_DIAG_SHOW_MAX ? ", the first listed above"
                                                                      : ", all listed above",
                             first ? mg_diag_format(cmd->pool, first) : "unknown error");

@@ -604,14 +604,14 @@ START_TEST(test_reserved_names_of_the_policy_refuse_other_spellings_and_repeats)
         {"x_sig_", MG_QR_PREFIX, NULL, NULL, NULL},
     };
     static const char *const refused[] = {
-        "+download=1",     "download[]=1",   "[download]=1", "DOWNLOAD=1",     "Download=1",
-        "download.x=1",    "expires=1",      "EXPIRES=1",    "Expires[]=1",    "Expires=1&Expires=2",
-        "x_sig_a&X_SIG_b", "x.sig.a=1",      "x[sig_a=1",    "%20Expires=1",   "do%C2%ADwnload=1",
+        "+download=1",     "download[]=1", "[download]=1", "DOWNLOAD=1",   "Download=1",
+        "download.x=1",    "expires=1",    "EXPIRES=1",    "Expires[]=1",  "Expires=1&Expires=2",
+        "x_sig_a&X_SIG_b", "x.sig.a=1",    "x[sig_a=1",    "%20Expires=1", "do%C2%ADwnload=1",
         "download]=1",     "x_sig_a.b=1",
     };
     static const char *const accepted[] = {
-        "download=1", "download=0&download=1", "Expires=1",     "x_sig_a=1&x_sig_a=2",
-        "downloads=1", "dl=1",                 "expire=1&x=2", "x_sig=1",
+        "download=1", "download=0&download=1", "Expires=1", "x_sig_a=1&x_sig_a=2", "downloads=1",
+        "dl=1",       "expire=1&x=2",          "x_sig=1",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         apr_array_header_t *a;
@@ -641,19 +641,16 @@ START_TEST(test_reserved_name_that_is_longer_than_any_reserved_one_is_still_read
     memset(longn, 'a', 599);
     longn[599] = '\0';
     memcpy(longn, "MG_", 3);
-    ck_assert_int_eq(mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL),
-                                    &a, &why),
-                     0);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
     ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), -1);
     memcpy(longn, "+mg_", 4);
-    ck_assert_int_eq(mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL),
-                                    &a, &why),
-                     0);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
     ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), -1);
     memcpy(longn, "xmg_", 4);
-    ck_assert_int_eq(mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL),
-                                    &a, &why),
-                     0);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
     ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), 0);
 }
 END_TEST

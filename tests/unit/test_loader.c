@@ -234,8 +234,8 @@ static const err_case_t err_cases[] = {
     /* issue 14: a download parameter every server stack reads literally */
     {"download_param with a dot", V1 "download_param: dl.x\n" R0, 2, 17, "bad-value", NULL,
      "not a valid parameter name"},
-    {"download_param with brackets", V1 "download_param: \"dl[]\"\n" R0, 2, 17, "bad-value",
-     NULL, NULL},
+    {"download_param with brackets", V1 "download_param: \"dl[]\"\n" R0, 2, 17, "bad-value", NULL,
+     NULL},
     {"download_param in the mg_ namespace", V1 "download_param: MG_dl\n" R0, 2, 17, "bad-value",
      NULL, NULL},
     {"download_param tr", V1 "download_param: TR\n" R0, 2, 17, "bad-value", NULL, NULL},
