@@ -334,11 +334,12 @@ const char *mg_query_get(const apr_array_header_t *params, const char *name, int
  *     code points; Java's equalsIgnoreCase and JavaScript's case mapping
  *     take U+0130/U+0131 for 'i', U+017F for 's', U+212A for 'k').
  * No stack does anything else to the ASCII bytes other than ' ' '.' '['
- * ']': a name without those and without non-ASCII is "plain", read as
- * it is up to case. For any other name two readings cover them all
+ * ']' (and a component that decodes twice to "%XX"): a name without those
+ * and without non-ASCII is "plain", read as it is up to case. For any other name two readings cover them all
  * (over-approximated: refusing "[ tr]" costs nobody anything):
  *   cut: folded, leading ' ' '[' ']' '.' dropped, cut at '[' ']' '.';
- *   php: folded, leading ' ' dropped, PHP's mangling above. */
+ *   php: folded, leading ' ' dropped, PHP's mangling above;
+ * "folded" includes decoding a "%XX" left in the name once more. */
 
 enum { QR_CUT, QR_PHP, QR_NREAD };
 
@@ -374,6 +375,15 @@ static int qr_fold(const unsigned char *s, size_t n, size_t *i)
 {
     unsigned cp = s[*i];
     size_t k = 0;
+    if (cp == '%' && *i + 2 < n && hexval(s[*i + 1]) >= 0 && hexval(s[*i + 2]) >= 0) {
+        /* encoded twice ("%2574r"): a component that decodes again reads
+         * the byte */
+        cp = (unsigned)(hexval(s[*i + 1]) << 4 | hexval(s[*i + 2]));
+        *i += 3;
+        if (cp >= 0x80)
+            return 0x80;
+        return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
+    }
     if (cp < 0x80) {
         (*i)++;
         return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
@@ -458,9 +468,10 @@ static int qr_reads_as(const char *r, size_t rn, const mg_qreserved_t *e, size_t
     return 1;
 }
 
-/* Bytes that some stack rewrites or cuts at, and non-ASCII. */
+/* Bytes that some stack rewrites or cuts at, a '%' left from decoding (a
+ * second decoder reads "%74r" as "tr"), and non-ASCII. */
 static const unsigned char qr_special[256] = {
-    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, [0x80 ... 0xff] = 1,
+    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, [0x80 ... 0xff] = 1,
 };
 
 int mg_query_reserved_name_ok(const char *name)

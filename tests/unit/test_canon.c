@@ -233,6 +233,8 @@ static const canon_case_t cases[] = {
     NO("/a.jpg", "t%E2%80%8Br=w-5000", "read as 'tr'"), /* zero-width space */
     NO("/a.jpg", "%EF%BD%94r=w-5000", "read as 'tr'"),  /* fullwidth t */
     NO("/a.jpg", "tr=w-1&%20tr=w-2", "read as 'tr'"),
+    NO("/a.jpg", "%2574r=w-5000", "read as 'tr'"), /* a second decoder reads "%74r" */
+    NO("/a.jpg", "mg%255Fsig=x", "token"),
     /* ... and as a token parameter (mg_*) */
     NO("/a.jpg", "mg.sig=x", "token"),
     NO("/a.jpg", "mg%20sig=x", "token"),
@@ -249,6 +251,7 @@ static const canon_case_t cases[] = {
     OK("/a.jpg", "page[size]=10&filter[tr]=1&utm_source=x&_=1&a.b=1&x%20y=1", "/a.jpg", "jpg"),
     OK("/a.jpg", "trk=1&TR_ID=2&track=3&t=1&r=2&tr_=3&xtr=4&mg=1&mgx=2&mg-sig=3", "/a.jpg", "jpg"),
     OK("/a.jpg", "caf%C3%A9=1&%E6%97%A5=2&tr%C3%A9s=3", "/a.jpg", "jpg"),
+    OK("/a.jpg", "100%25=1&a%2525=2&tr%25=3&%25=4", "/a.jpg", "jpg"),
     OK("/a.jpg", "mg_sig=x&mg_exp=1&mg_kid=k", "/a.jpg", "jpg"),
     OK("/a.jpg", "mg_sig=x&mg_sig=y", "/a.jpg", "jpg"), /* the token layer refuses repeats */
     NO("/a/b.jpg", "tr=", "empty"),
