@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 import mg_integration_harness as harness
 
@@ -59,6 +60,9 @@ rules:
 
 MEDIA_CONF = """\
 MediaGuardPolicy browser @POLICIES@/browser.yaml
+# what Chromium sent, for the corpus check below (tab-separated)
+LogFormat "%U\t%{Accept}i\t%{Sec-Fetch-Site}i\t%{Sec-Fetch-Mode}i\t%{Sec-Fetch-Dest}i\t%{Sec-Fetch-User}i\t%{Referer}i\t%{Origin}i" fetchmeta
+CustomLog "@ROOT@/logs/headers.log" fetchmeta
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .m3u8
 AddType video/mp2t .ts
@@ -284,6 +288,31 @@ def test_link_from_a_foreign_page_opens_when_navigations_are_allowed(browser, si
         "var i = document.images[0]; return i && i.complete ? i.naturalWidth : -1") == PHOTO_W
     line = decision(sites["media"], "/photos/photo.png")
     assert " 200 " in line and "mg=allow reason=allowed rule=photos" in line
+
+
+def test_the_corpus_replays_the_headers_chromium_sends(browser, sites, shot):
+    """tests/adversarial/corpus.yaml nav-01 (a click) and nav-02 (an <img>) are
+    Chromium's own headers: checked here against what it sends today."""
+    corpus = {c["id"]: c for c in yaml.safe_load(
+        (harness.SRCDIR / "tests" / "adversarial" / "corpus.yaml").read_text())}
+    log = sites["media"].root / "logs" / "headers.log"
+    mark = len(log.read_text().splitlines()) if log.exists() else 0
+    open_page(browser, sites["foreign"] + "/page.html")
+    image_state(browser, "photo")
+    browser.find_element("id", "link").click()
+    wait_for(lambda: browser.current_url.endswith("/photos/photo.png"), "the navigation")
+    names = ["path", "Accept", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest",
+             "Sec-Fetch-User", "Referer", "Origin"]
+
+    def sent(dest):
+        rows = [dict(zip(names, ln.split("\t"))) for ln in log.read_text().splitlines()[mark:]]
+        return [r for r in rows if r["path"] == "/photos/photo.png" and r["Sec-Fetch-Dest"] == dest]
+    for case_id, dest in (("nav-01", "document"), ("nav-02", "image")):
+        got = wait_for(lambda: sent(dest), f"Chromium's {dest} request in the log")[-1]
+        want = corpus[case_id]["headers"]
+        for h in names[1:6]:
+            assert got[h] == str(want.get(h, "-")), f"{case_id} {h}: Chromium sent {got[h]!r}"
+        assert got["Referer"] == sites["foreign"] + "/" and got["Origin"] == "-"
 
 
 def test_link_to_a_navigation_checked_profile_is_refused(browser, sites, shot):
