@@ -33,6 +33,10 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--autoplay-policy=no-user-gesture-required", "--window-size=1000,800",
+    # Names that are not localhost: Chromium sends no Fetch Metadata to plain
+    # HTTP there, as to any http:// site on the internet (tests/browser).
+    "--host-resolver-rules=MAP media.test 127.0.0.1, MAP foreign.test 127.0.0.2, "
+    "MAP partner.test 127.0.0.3",
 ]
 
 

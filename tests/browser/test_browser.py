@@ -111,6 +111,13 @@ OWN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>own page</
 <img id="closed" src="/closed/photo.png" alt="closed"></body></html>
 """
 
+# A foreign page that sends no Referer (a hotlinker hiding itself)
+NOREF_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>no referrer</title>
+<meta name="referrer" content="no-referrer"></head>
+<body><img id="photo" src="{media}/photos/photo.png" alt="photo">
+<img id="closed" src="{media}/closed/photo.png" alt="closed"></body></html>
+"""
+
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
 """
@@ -176,6 +183,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for rel, text in media_files.items():
         (media.htdocs / rel).write_text(text)
     (pages.htdocs / "page.html").write_text(EMBED_PAGE.format(title="another site", media=base))
+    # the same pages for names that are not localhost (no Fetch Metadata)
+    named = f"http://media.test:{media.port}"
+    (pages.htdocs / "named.html").write_text(EMBED_PAGE.format(title="another site", media=named))
+    (pages.htdocs / "noref.html").write_text(NOREF_PAGE.format(media=named))
     media.start()
     pages.start()
     p = pages.port
@@ -183,6 +194,8 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         "media": media, "pages": pages, "base": base,
         "foreign": f"http://127.0.0.2:{p}", "partner": f"http://127.0.0.3:{p}",
         "sibling": f"http://127.0.0.1:{p}",
+        "named_media": f"http://media.test:{media.port}",
+        "named_foreign": f"http://foreign.test:{p}", "named_partner": f"http://partner.test:{p}",
     }
 
 
@@ -322,6 +335,67 @@ def test_link_to_a_navigation_checked_profile_is_refused(browser, sites, shot):
     line = decision(sites["media"], "/closed/photo.png")
     assert " 403 " in line and "mg=deny reason=hotlink rule=closed" in line
     assert browser.execute_script("return document.images.length") == 0
+
+
+def sent_headers(srv, path):
+    """What the browser sent for the last request of path (headers.log)."""
+    names = ["path", "Accept", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest",
+             "Sec-Fetch-User", "Referer", "Origin"]
+    rows = [dict(zip(names, ln.split("\t")))
+            for ln in (srv.root / "logs" / "headers.log").read_text().splitlines()]
+    rows = [r for r in rows if r["path"] == path]
+    return rows[-1] if rows else None
+
+
+# Plain HTTP to names that are not localhost: no Sec-Fetch-* at all, so the
+# module falls back to Origin/Referer (embeds) and Accept (navigations).
+
+def test_without_fetch_metadata_the_referer_decides(browser, sites, shot):
+    media = sites["media"]
+    open_page(browser, sites["named_foreign"] + "/named.html")
+    assert image_state(browser, "photo") == [0, 0]
+    line = decision(media, "/photos/photo.png")
+    assert " 403 " in line and "mg=deny reason=hotlink rule=photos" in line
+    got = sent_headers(media, "/photos/photo.png")
+    assert got["Sec-Fetch-Site"] == "-" and got["Referer"] == sites["named_foreign"] + "/"
+    # the partner's name is not in allowed_origins (its address is): refused too
+    open_page(browser, sites["named_partner"] + "/named.html")
+    assert image_state(browser, "photo") == [0, 0]
+    # this site's own page passes by same_origin (scheme, host and port)
+    open_page(browser, sites["named_media"] + "/page.html")
+    assert image_state(browser, "photo") == [PHOTO_W, PHOTO_H]
+    got = sent_headers(media, "/photos/photo.png")
+    assert got["Sec-Fetch-Site"] == "-" and got["Referer"] == sites["named_media"] + "/page.html"
+    assert "mg=allow reason=allowed rule=photos" in decision(media, "/photos/photo.png")
+
+
+def test_without_fetch_metadata_a_link_opens_by_its_accept(browser, sites, shot):
+    open_page(browser, sites["named_foreign"] + "/named.html")
+    browser.find_element("id", "link").click()
+    target = sites["named_media"] + "/photos/photo.png"
+    wait_for(lambda: browser.current_url == target, f"the browser to open {target}")
+    assert browser.execute_script(
+        "var i = document.images[0]; return i && i.complete ? i.naturalWidth : -1") == PHOTO_W
+    got = sent_headers(sites["media"], "/photos/photo.png")
+    assert got["Sec-Fetch-Dest"] == "-" and got["Accept"].startswith("text/html")
+    line = decision(sites["media"], "/photos/photo.png")
+    assert " 200 " in line and "mg=allow reason=allowed rule=photos" in line
+
+
+def test_a_hidden_referer_passes_the_server_and_the_derived_corp_stops_the_browser(
+        browser, sites, shot):
+    # empty_referer: allow lets a request without Referer through; the profile
+    # without partners answers with CORP same-origin, and the browser refuses
+    # to show it on the foreign page ("Hotlinking, explained")
+    media = sites["media"]
+    open_page(browser, sites["named_foreign"] + "/noref.html")
+    assert image_state(browser, "closed") == [0, 0]
+    line = decision(media, "/closed/photo.png")
+    assert " 200 " in line and "mg=allow reason=allowed rule=closed" in line
+    got = sent_headers(media, "/closed/photo.png")
+    assert got["Referer"] == "-" and got["Sec-Fetch-Site"] == "-"
+    r = media.get("/closed/photo.png")
+    assert r.status_code == 200 and r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
 
 
 def test_view_only_image_opens_inline_and_is_not_downloaded(browser, sites, shot):
