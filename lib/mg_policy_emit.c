@@ -381,8 +381,8 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_bool(b, h->fetch_metadata);
         sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? "\n    empty_referer: deny"
                                                       : "\n    empty_referer: allow");
-        sb_s(b, h->navigation == MG_NAV_ALLOW ? "\n    navigation: allow"
-                                              : "\n    navigation: check");
+        sb_s(b,
+             h->navigation == MG_NAV_ALLOW ? "\n    navigation: allow" : "\n    navigation: check");
         if (h->corp) {
             sb_s(b, "\n    corp: ");
             sb_str(b, h->corp);

@@ -254,9 +254,9 @@ void mg_lcheck_corp(mg_lctx_t *c, const mg_ynode_t *at, const char *corp, const 
 
 int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *h)
 {
-    static const char *const names[] = {"allowed_origins", "same_origin", "fetch_metadata",
-                                        "empty_referer",   "corp",        "navigation",
-                                        NULL};
+    static const char *const names[] = {
+        "allowed_origins", "same_origin", "fetch_metadata", "empty_referer", "corp",
+        "navigation",      NULL};
     static const char *const empty_values[] = {"allow", "deny", NULL};
     static const char *const nav_values[] = {"check", "allow", NULL};
     mg_ynode_t *v[6];

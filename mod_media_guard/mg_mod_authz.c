@@ -815,8 +815,8 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
 }
 
 #define MG_MOD_REFUSAL_CACHE_CONTROL "private, no-store"
-#define MG_MOD_REFUSAL_CC 1   /* rq->refusal_headers: Cache-Control set */
-#define MG_MOD_REFUSAL_CORP 2 /* Cross-Origin-Resource-Policy set */
+#define MG_MOD_REFUSAL_CC 1     /* rq->refusal_headers: Cache-Control set */
+#define MG_MOD_REFUSAL_CORP 2   /* Cross-Origin-Resource-Policy set */
 #define MG_MOD_REFUSAL_REASON 4 /* X-Media-Guard-Reason set (MediaGuardReasonHeader) */
 
 /* Headers of every refusal (deny with any status or page, login redirect,

@@ -773,8 +773,7 @@ START_TEST(test_same_origin_compares_scheme_host_and_port)
 {
     mg_policy_t *p = load(P_HOT);
     /* the request is https://media.example.org (default port 443) */
-    ALLOWED(hot(p, "/own/a.jpg", NULL, NULL, "https://media.example.org:443/page"),
-            MG_ACCESS_VIEW);
+    ALLOWED(hot(p, "/own/a.jpg", NULL, NULL, "https://media.example.org:443/page"), MG_ACCESS_VIEW);
     /* another port on the same host is another site (issue 11 #3) */
     mg_decision_t *d = hot(p, "/own/a.jpg", NULL, NULL, "https://media.example.org:8443/page");
     EXPECT(d, MG_OUTCOME_DENY, MG_R_HOTLINK);
@@ -799,21 +798,22 @@ START_TEST(test_same_origin_compares_scheme_host_and_port)
 }
 END_TEST
 
-static const char *P_NAV = "version: 1\n"
-                           "hotlink:\n"
-                           "  open:\n"
-                           "    navigation: allow\n"
-                           "    empty_referer: deny\n"
-                           "  open-no-fm:\n"
-                           "    navigation: allow\n"
-                           "    fetch_metadata: false\n"
-                           "  closed: {}\n"
-                           "rules:\n"
-                           "  - {id: open, path: /open/, hotlink: open, access: {anonymous: view}}\n"
-                           "  - {id: nofm, path: /nofm/, hotlink: open-no-fm,\n"
-                           "     access: {anonymous: view}}\n"
-                           "  - {id: closed, path: /closed/, hotlink: closed,\n"
-                           "     access: {anonymous: view}}\n";
+static const char *P_NAV =
+    "version: 1\n"
+    "hotlink:\n"
+    "  open:\n"
+    "    navigation: allow\n"
+    "    empty_referer: deny\n"
+    "  open-no-fm:\n"
+    "    navigation: allow\n"
+    "    fetch_metadata: false\n"
+    "  closed: {}\n"
+    "rules:\n"
+    "  - {id: open, path: /open/, hotlink: open, access: {anonymous: view}}\n"
+    "  - {id: nofm, path: /nofm/, hotlink: open-no-fm,\n"
+    "     access: {anonymous: view}}\n"
+    "  - {id: closed, path: /closed/, hotlink: closed,\n"
+    "     access: {anonymous: view}}\n";
 
 /* What Chromium sends from a page on https://evil.example */
 static mg_decision_t *from_foreign(const mg_policy_t *p, const char *url, const char *dest,
@@ -882,8 +882,7 @@ START_TEST(test_corp_follows_the_profile_unless_written)
     mg_decision_t *d = from_foreign(p, "/a/x.jpg", "image", "no-cors", "image/*");
     EXPECT(d, MG_OUTCOME_DENY, MG_R_HOTLINK);
     ck_assert_str_eq(d->corp, "cross-origin");
-    ck_assert_str_eq(from_foreign(p, "/b/x.jpg", "image", "no-cors", "image/*")->corp,
-                     "same-site");
+    ck_assert_str_eq(from_foreign(p, "/b/x.jpg", "image", "no-cors", "image/*")->corp, "same-site");
 }
 END_TEST
 

@@ -262,8 +262,8 @@ static const err_case_t err_cases[] = {
     {"origin with a path gets a hint",
      V1 "hotlink:\n  h: {allowed_origins: [\"https://a.example/\"]}\n" R0, 3, 25, "bad-origin",
      "write 'https://a.example' without the path", NULL},
-    {"bad navigation value", V1 "hotlink:\n  h: {navigation: open}\n" R0, 3, 19, "bad-value",
-     NULL, NULL},
+    {"bad navigation value", V1 "hotlink:\n  h: {navigation: open}\n" R0, 3, 19, "bad-value", NULL,
+     NULL},
     {"bad empty_referer value", V1 "hotlink:\n  h: {empty_referer: block}\n" R0, 3, 22, "bad-value",
      NULL, NULL},
     {"bad transformation set", V1 "transforms:\n  p: {sets: [\"w-,h-5\"]}\n" R0, 3, 14,
@@ -1002,11 +1002,11 @@ START_TEST(test_corp_that_blocks_the_partners_warns)
     ck_diag(5, 11, "corp-blocks-partners");
     ck_assert_int_eq(ds->warnings, 1);
     /* ... partners of one site may be this server's site; cross-origin and derived: quiet */
-    mg_policy_t *p = load_ok(
-        "version: 1\nhotlink:\n  h:\n    allowed_origins: [\"https://photos.example.com\", "
-        "\"https://*.photos.example.com\"]\n    corp: same-site\n"
-        "  x: {allowed_origins: [a.example], corp: cross-origin}\n"
-        "  d: {allowed_origins: [a.example]}\n  s: {navigation: allow}\nrules: []\n");
+    mg_policy_t *p =
+        load_ok("version: 1\nhotlink:\n  h:\n    allowed_origins: [\"https://photos.example.com\", "
+                "\"https://*.photos.example.com\"]\n    corp: same-site\n"
+                "  x: {allowed_origins: [a.example], corp: cross-origin}\n"
+                "  d: {allowed_origins: [a.example]}\n  s: {navigation: allow}\nrules: []\n");
     ck_assert_int_eq(ds->warnings, 0);
     ck_assert_str_eq(APR_ARRAY_IDX(p->hotlinks, 2, mg_hotlink_t).corp, "cross-origin");
     ck_assert_int_eq(APR_ARRAY_IDX(p->hotlinks, 2, mg_hotlink_t).corp_set, 0);
