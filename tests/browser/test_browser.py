@@ -9,6 +9,11 @@ potentially trustworthy, so it sends Fetch Metadata as it does to HTTPS):
   partner  http://127.0.0.3:P    a partner listed in allowed_origins
   sibling  http://127.0.0.1:P    the same host on another port: another site
 
+and the same servers as media.test, foreign.test and partner.test (Chromium
+maps them to those addresses): not localhost, so Chromium sends no Fetch
+Metadata there, as to any plain-HTTP site, and the module falls back to
+Origin/Referer and Accept.
+
 Every case asserts what the page shows (an image's naturalWidth, a video's
 currentTime and readyState, the URL the browser ends on) and what the module
 decided (the access log), and saves a screenshot under the test's tmp_path.
@@ -18,7 +23,6 @@ import base64
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
