@@ -489,6 +489,7 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const char *raw_pa
     req.cookie = apr_table_get(r->headers_in, "Cookie");
     req.lookup = lookup;
     req.lookup_ctx = r;
+    mg_mod_grants_attach(r, mp, &req);
 
     /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
     (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
