@@ -8,6 +8,7 @@
  * database file is picked up by reloading the policy (graceful restart):
  * the mapping keeps the old file's pages until the old policy's pool goes.
  */
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -35,13 +36,18 @@ static apr_status_t geo_close(void *data)
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
 {
     mg_geo_t *g = apr_pcalloc(pool, sizeof(*g));
-    int rc = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+    int rc, err;
     *out = NULL;
+    errno = 0;
+    rc = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+    err = errno;
     if (rc != MMDB_SUCCESS) {
-        *why = rc == MMDB_IO_ERROR
-                   ? apr_psprintf(pool, "cannot read '%s' (%s)", path, MMDB_strerror(rc))
-                   : apr_psprintf(pool, "'%s' is not a MaxMind DB file (%s)", path,
-                                  MMDB_strerror(rc));
+        if (rc == MMDB_FILE_OPEN_ERROR)
+            *why = apr_psprintf(pool, "cannot read '%s': %s", path,
+                                err ? strerror(err) : MMDB_strerror(rc));
+        else
+            *why = apr_psprintf(pool, "'%s' is not a MaxMind DB file (%s)", path,
+                                MMDB_strerror(rc));
         return MG_EIO;
     }
     g->open = 1;

@@ -400,12 +400,12 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lerr(c, v[0], "bad-value", "country database path '%s' cannot be resolved", f);
         return;
     }
-    if (mg_geo_open(c->pool, path, &c->p->geo, &why) != MG_OK) {
-        mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
-        return;
-    }
+    /* set even when the file fails: the rules do have a source, only a
+     * broken one (no "no-country-source" warning on top of the error) */
     c->p->country_kind = MG_SRC_MMDB;
     c->p->country_name = path;
+    if (mg_geo_open(c->pool, path, &c->p->geo, &why) != MG_OK)
+        mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
