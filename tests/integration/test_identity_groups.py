@@ -227,3 +227,33 @@ def test_mgctl_explain_takes_require_lines(srv, mgctl):
     p = mgctl("explain", "--policy", pol, "--user", "bob", "--require", "group writers",
               "/drafts/a.jpg")
     assert "role-insufficient" in p.stdout and "'Require group editors' does not pass" in p.stdout
+
+
+TESTFILE = """\
+policy: site.yaml
+defaults:
+  require: ["group editors"]
+tests:
+  - name: an editor downloads
+    request: {url: "/drafts/a.jpg?download=1", user: alice}
+    expect: {decision: allow, access: download, rule: drafts}
+  - name: require ~ takes the defaults back
+    request: {url: /drafts/a.jpg, user: bob, require: ~}
+    expect: {decision: deny, reason: role-insufficient}
+  - name: a database group
+    request: {url: /staff/b.jpg, user: dave, require: "dbd-group  staff "}
+    expect: {decision: allow, rule: staffroom}
+"""
+
+
+def test_mgctl_test_files_take_require_lines(srv, mgctl, tmp_path):
+    shutil_copy = (srv.policy_dir / "site.yaml").read_text()
+    (tmp_path / "site.yaml").write_text(shutil_copy)
+    (tmp_path / "site.test.yaml").write_text(TESTFILE)
+    p = mgctl("test", str(tmp_path / "site.test.yaml"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    # and a wrong expectation fails
+    (tmp_path / "bad.test.yaml").write_text(TESTFILE.replace("reason: role-insufficient",
+                                                             "reason: allowed"))
+    p = mgctl("test", str(tmp_path / "bad.test.yaml"))
+    assert p.returncode == 1
