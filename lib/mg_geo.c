@@ -46,8 +46,8 @@ mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, cons
             *why = apr_psprintf(pool, "cannot read '%s': %s", path,
                                 err ? strerror(err) : MMDB_strerror(rc));
         else
-            *why = apr_psprintf(pool, "'%s' is not a MaxMind DB file (%s)", path,
-                                MMDB_strerror(rc));
+            *why =
+                apr_psprintf(pool, "'%s' is not a MaxMind DB file (%s)", path, MMDB_strerror(rc));
         return MG_EIO;
     }
     g->open = 1;

@@ -19,9 +19,9 @@ mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, cons
 const char *mg_geo_type(const mg_geo_t *g);
 
 typedef enum {
-    MG_GEO_FOUND = 0,    /* cc holds the upper-case ISO 3166 alpha-2 code */
-    MG_GEO_UNKNOWN = 1,  /* the address is not in the database, or its record has no country */
-    MG_GEO_ERROR = -1    /* the database could not be read: *why says why (static text) */
+    MG_GEO_FOUND = 0,   /* cc holds the upper-case ISO 3166 alpha-2 code */
+    MG_GEO_UNKNOWN = 1, /* the address is not in the database, or its record has no country */
+    MG_GEO_ERROR = -1   /* the database could not be read: *why says why (static text) */
 } mg_geo_result_t;
 
 /* Country of `ip`: the record's country.iso_code, else its

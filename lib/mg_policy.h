@@ -41,10 +41,10 @@ typedef enum {
     MG_SRC_MMDB    /* country.from: {mmdb: FILE} */
 } mg_src_kind_t;
 typedef struct mg_role_source {
-    mg_src_kind_t kind;    /* users | env: NAME | note: NAME | header: NAME | apache */
-    const char *name;      /* variable / note / header name (NULL for users) */
-    const char *separator; /* default "," ; whitespace around items trimmed */
-    const char *prefix;    /* optional: only items starting with it, prefix stripped */
+    mg_src_kind_t kind;           /* users | env: NAME | note: NAME | header: NAME | apache */
+    const char *name;             /* variable / note / header name (NULL for users) */
+    const char *separator;        /* default "," ; whitespace around items trimmed */
+    const char *prefix;           /* optional: only items starting with it, prefix stripped */
     int grant_first, grant_count; /* apache: its entries in policy->role_grants */
     mg_pos_t pos;
 } mg_role_source_t;

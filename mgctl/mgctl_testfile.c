@@ -107,9 +107,9 @@ static const char *reason_hint(apr_pool_t *pool, const char *word)
 static const char *const top_keys[] = {"policy", "defaults", "tests", NULL};
 static const char *const case_keys[] = {"name", "request", "expect", NULL};
 /* `url` only in a case's request, not in defaults (checked separately). */
-static const char *const request_keys[] = {"url",   "method", "scheme",  "user", "roles",
-                                           "ip",    "peer",   "country", "time", "headers",
-                                           "env",   "notes",  "require", NULL};
+static const char *const request_keys[] = {"url", "method", "scheme",  "user", "roles",
+                                           "ip",  "peer",   "country", "time", "headers",
+                                           "env", "notes",  "require", NULL};
 
 typedef struct tctx {
     apr_pool_t *pool;

@@ -866,9 +866,9 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
     /* an internal error (a provider or the country database failing) is
      * not a refusal to count but a fault to fix: visible at the default level */
-    int level = m->d.outcome == MG_OUTCOME_ALLOW   ? APLOG_DEBUG
-                : m->d.reason == MG_R_INTERNAL ? APLOG_ERR
-                                               : APLOG_INFO;
+    int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG
+                : m->d.reason == MG_R_INTERNAL   ? APLOG_ERR
+                                                 : APLOG_INFO;
 
     /* tell operators when decisions come from a policy whose file was
      * refused on the last reload */

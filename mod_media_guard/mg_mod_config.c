@@ -242,8 +242,8 @@ static int name_ok(const char *name)
 
 /* Load, compile and bind (roles_from `apache:` providers) one policy text
  * into mp; nothing of mp changes unless all of it succeeds. */
-static mg_status_t load_text(cmd_parms *cmd, mg_mod_policy_t *mp, const char *path,
-                             const char *buf, apr_size_t len, mg_diags_t *diags)
+static mg_status_t load_text(cmd_parms *cmd, mg_mod_policy_t *mp, const char *path, const char *buf,
+                             apr_size_t len, mg_diags_t *diags)
 {
     apr_pool_t *p = cmd->pool;
     char *dir = ap_make_dirstr_parent(p, path);

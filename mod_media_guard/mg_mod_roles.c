@@ -34,16 +34,26 @@ struct mg_mod_grant {
 static const char *module_of(const char *provider)
 {
     static const char *const map[][2] = {
-        {"group", "mod_authz_groupfile"}, {"user", "mod_authz_user"},
-        {"valid-user", "mod_authz_user"},  {"ldap-group", "mod_authnz_ldap"},
-        {"ldap-user", "mod_authnz_ldap"},  {"ldap-dn", "mod_authnz_ldap"},
-        {"ldap-attribute", "mod_authnz_ldap"}, {"ldap-filter", "mod_authnz_ldap"},
-        {"ldap-search", "mod_authnz_ldap"}, {"dbd-group", "mod_authz_dbd"},
-        {"dbm-group", "mod_authz_dbm"},    {"file-group", "mod_authz_owner"},
-        {"file-owner", "mod_authz_owner"}, {"ip", "mod_authz_host"},
-        {"host", "mod_authz_host"},        {"forward-dns", "mod_authz_host"},
-        {"local", "mod_authz_host"},       {"env", "mod_authz_core"},
-        {"all", "mod_authz_core"},         {"method", "mod_authz_core"},
+        {"group", "mod_authz_groupfile"},
+        {"user", "mod_authz_user"},
+        {"valid-user", "mod_authz_user"},
+        {"ldap-group", "mod_authnz_ldap"},
+        {"ldap-user", "mod_authnz_ldap"},
+        {"ldap-dn", "mod_authnz_ldap"},
+        {"ldap-attribute", "mod_authnz_ldap"},
+        {"ldap-filter", "mod_authnz_ldap"},
+        {"ldap-search", "mod_authnz_ldap"},
+        {"dbd-group", "mod_authz_dbd"},
+        {"dbm-group", "mod_authz_dbm"},
+        {"file-group", "mod_authz_owner"},
+        {"file-owner", "mod_authz_owner"},
+        {"ip", "mod_authz_host"},
+        {"host", "mod_authz_host"},
+        {"forward-dns", "mod_authz_host"},
+        {"local", "mod_authz_host"},
+        {"env", "mod_authz_core"},
+        {"all", "mod_authz_core"},
+        {"method", "mod_authz_core"},
         {"expr", "mod_authz_core"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -73,8 +83,10 @@ int mg_mod_bind_grants(cmd_parms *cmd, const mg_policy_t *policy, mg_mod_grant_t
             mg_diag_add(diags, MG_SEV_ERROR, policy->file, g->pos.line, g->pos.col,
                         "unknown-provider",
                         "role %s: Apache has no authorization provider '%s' (Require %s); %s%s%s",
-                        role, g->provider, g->line, mod ? "load " : "is the module that provides "
-                                                               "it loaded",
+                        role, g->provider, g->line,
+                        mod ? "load "
+                            : "is the module that provides "
+                              "it loaded",
                         mod ? mod : "", mod ? " (LoadModule before MediaGuardPolicy)" : "?");
             bad = 1;
             continue;

@@ -141,21 +141,22 @@ START_TEST(test_bad_apache_entries_are_refused_with_their_position)
     ck_assert_ptr_nonnull(strstr(
         refused(apr_pstrcat(mg_test_pool, head, "        editor: \"group editors\"\n", tail, NULL)),
         "test.yaml:6:9: error:"));
-    ck_assert_ptr_nonnull(strstr(
-        refused(apr_pstrcat(mg_test_pool, head, "        editors: \"media-guard x\"\n", tail, NULL)),
-        "media-guard itself"));
+    ck_assert_ptr_nonnull(
+        strstr(refused(apr_pstrcat(mg_test_pool, head, "        editors: \"media-guard x\"\n", tail,
+                                   NULL)),
+               "media-guard itself"));
     ck_assert_ptr_nonnull(strstr(
         refused(apr_pstrcat(mg_test_pool, head, "        editors: \"not group x\"\n", tail, NULL)),
         "'not' is Require syntax"));
-    ck_assert_ptr_nonnull(strstr(
-        refused(apr_pstrcat(mg_test_pool, head, "        editors: \"  \"\n", tail, NULL)),
-        "test.yaml:6:18: error: 'editors' must start with an authorization provider name"));
-    ck_assert_ptr_nonnull(strstr(refused(apr_pstrcat(mg_test_pool, head, "        {}\n", tail, NULL)),
-                                 "expected a mapping of role"));
     ck_assert_ptr_nonnull(
-        strstr(refused("version: 1\nroles: [a]\nidentity:\n  roles_from:\n"
-                       "    - {apache: {a: group x}, env: X}\nrules: []\n"),
-               "error:"));
+        strstr(refused(apr_pstrcat(mg_test_pool, head, "        editors: \"  \"\n", tail, NULL)),
+               "test.yaml:6:18: error: 'editors' must start with an authorization provider name"));
+    ck_assert_ptr_nonnull(
+        strstr(refused(apr_pstrcat(mg_test_pool, head, "        {}\n", tail, NULL)),
+               "expected a mapping of role"));
+    ck_assert_ptr_nonnull(strstr(refused("version: 1\nroles: [a]\nidentity:\n  roles_from:\n"
+                                         "    - {apache: {a: group x}, env: X}\nrules: []\n"),
+                                 "error:"));
 }
 END_TEST
 
@@ -297,8 +298,8 @@ END_TEST
  * metadata still opens, every lookup fails. */
 static const char *corrupt_copy(void)
 {
-    char *path = apr_psprintf(mg_test_pool, "%s/mg-geo-%d.mmdb", MG_BUILDDIR "/tests/unit",
-                              (int)getpid());
+    char *path =
+        apr_psprintf(mg_test_pool, "%s/mg-geo-%d.mmdb", MG_BUILDDIR "/tests/unit", (int)getpid());
     apr_file_t *in, *out;
     char buf[8192];
     apr_size_t n = sizeof(buf);
@@ -341,12 +342,10 @@ START_TEST(test_mmdb_decides_the_country_of_a_rule)
 {
     mg_policy_t *p = load(geo_policy(MMDB));
     ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "192.0.2.1", NULL)->outcome, MG_OUTCOME_ALLOW);
-    ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "203.0.113.1", NULL)->outcome,
-                     MG_OUTCOME_ALLOW);
+    ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "203.0.113.1", NULL)->outcome, MG_OUTCOME_ALLOW);
     ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "198.51.100.1", NULL)->reason,
                      MG_R_COUNTRY_DENIED);
-    ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "127.0.0.1", NULL)->reason,
-                     MG_R_COUNTRY_UNKNOWN);
+    ck_assert_int_eq(decide(p, "/eu/a.jpg", NULL, "127.0.0.1", NULL)->reason, MG_R_COUNTRY_UNKNOWN);
 }
 END_TEST
 
