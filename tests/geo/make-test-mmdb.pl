@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# make-test-mmdb.pl OUT — write the small MaxMind DB (GeoLite2-Country
+# make-test-mmdb.pl [--next] OUT — write the small MaxMind DB (GeoLite2-Country
 # layout) that the unit and integration tests look countries up in. Made at
 # test time with Debian's libmaxmind-db-writer-perl; never downloaded, never
 # committed. Documentation address ranges only (RFC 5737, RFC 3849):
@@ -10,12 +10,15 @@
 #   203.0.113.128/25  a record without any country
 #   2001:db8:1::/48   country JP
 #
-# Every other address (127.0.0.1 included) is not in the database.
+# Every other address (127.0.0.1 included) is not in the database. --next
+# writes "next week's" database, where 192.0.2.0/24 is AT instead of DE (for
+# the tests that replace the file and reload).
 use strict;
 use warnings;
 use MaxMind::DB::Writer::Tree;
 
-my $out = shift or die "usage: $0 OUT.mmdb\n";
+my $next = @ARGV && $ARGV[0] eq '--next' ? shift : undef;
+my $out = shift or die "usage: $0 [--next] OUT.mmdb\n";
 
 my %types = (
     country            => 'map',
@@ -43,7 +46,8 @@ sub country {
     return { iso_code => $iso, names => { en => $name } };
 }
 
-$tree->insert_network('192.0.2.0/24', { country => country('DE', 'Germany') });
+$tree->insert_network('192.0.2.0/24',
+    { country => $next ? country('AT', 'Austria') : country('DE', 'Germany') });
 $tree->insert_network('198.51.100.0/24',
     { country => country('US', 'United States'), registered_country => country('US', 'United States') });
 $tree->insert_network('203.0.113.0/25', { registered_country => country('FR', 'France') });

@@ -46,23 +46,28 @@ MediaGuardPolicy geo @POLICIES@/geo.yaml
 FILES = {"eu/a.jpg": JPEG, "world/a.jpg": JPEG, "open/a.jpg": JPEG}
 
 
-def make_mmdb(path):
-    subprocess.run(["perl", str(WRITER), str(path)], check=True, timeout=60)
+def make_mmdb(path, *flags):
+    subprocess.run(["perl", str(WRITER), *flags, str(path)], check=True, timeout=60)
 
 
-def server(apache_factory, name, proxy="127.0.0.1", db=None):
+@pytest.fixture(scope="module")
+def mmdb(tmp_path_factory):
+    """The test database, written once for this file (perl takes a second)."""
+    path = tmp_path_factory.mktemp("mmdb") / "country.mmdb"
+    make_mmdb(path)
+    return path
+
+
+def server(apache_factory, name, db, proxy="127.0.0.1"):
     s = apache_factory(name, CONF.replace("@PROXY@", proxy), policies={"geo.yaml": POLICY},
                        files=FILES, extra_modules=["remoteip"], start=False)
-    if db is None:
-        make_mmdb(s.root / "country.mmdb")
-    else:
-        shutil.copy(db, s.root / "country.mmdb")
+    shutil.copy(db, s.root / "country.mmdb")
     return s
 
 
 @pytest.fixture(scope="module")
-def srv(apache_factory):
-    return server(apache_factory, "geo").start()
+def srv(apache_factory, mmdb):
+    return server(apache_factory, "geo", mmdb).start()
 
 
 def decision(srv, fragment):
@@ -98,10 +103,10 @@ def test_direct_client_not_in_the_database_is_unknown(srv):
     assert srv.get("/world/a.jpg?c=direct2").status_code == 200
 
 
-def test_forwarded_header_from_an_untrusted_peer_is_ignored(apache_factory):
+def test_forwarded_header_from_an_untrusted_peer_is_ignored(apache_factory, mmdb):
     # mod_remoteip trusts 10.9.9.9 only: the header is ignored, the TCP
     # peer 127.0.0.1 is the client and it is in no country
-    s = server(apache_factory, "geo-untrusted", proxy="10.9.9.9").start()
+    s = server(apache_factory, "geo-untrusted", mmdb, proxy="10.9.9.9").start()
     try:
         r = s.get("/eu/a.jpg?c=untrusted", headers={"X-Forwarded-For": "192.0.2.10"})
         assert r.status_code == 403
@@ -110,14 +115,12 @@ def test_forwarded_header_from_an_untrusted_peer_is_ignored(apache_factory):
         s.stop()
 
 
-def test_lookup_error_denies_with_500_and_logs(apache_factory, tmp_path):
-    good = tmp_path / "good.mmdb"
-    make_mmdb(good)
-    data = bytearray(good.read_bytes())
+def test_lookup_error_denies_with_500_and_logs(apache_factory, mmdb, tmp_path):
+    data = bytearray(mmdb.read_bytes())
     data[0:48] = b"\xff" * 48       # the search tree: metadata still opens
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(bytes(data))
-    s = server(apache_factory, "geo-corrupt", db=bad).start()
+    s = server(apache_factory, "geo-corrupt", bad).start()
     try:
         mark = s.mark()
         r = s.get("/eu/a.jpg?c=corrupt", headers={"X-Forwarded-For": "192.0.2.10"})
@@ -129,6 +132,24 @@ def test_lookup_error_denies_with_500_and_logs(apache_factory, tmp_path):
         # rules that do not check the country do not look it up
         assert s.get("/open/a.jpg?c=corrupt-open",
                      headers={"X-Forwarded-For": "192.0.2.10"}).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_replaced_database_counts_after_a_graceful_reload(apache_factory, mmdb):
+    s = server(apache_factory, "geo-reload", mmdb).start()
+    try:
+        xff = {"X-Forwarded-For": "192.0.2.10"}
+        assert s.get("/eu/a.jpg?c=before", headers=xff).status_code == 200       # DE
+        # the way a database is updated: a new file renamed over the old one
+        make_mmdb(s.root / "country.mmdb.new", "--next")
+        (s.root / "country.mmdb.new").rename(s.root / "country.mmdb")
+        # until the reload the mapped old file still answers
+        assert s.get("/eu/a.jpg?c=mapped", headers=xff).status_code == 200
+        s.graceful()
+        r = s.get("/eu/a.jpg?c=after", headers=xff)                              # AT
+        assert r.status_code == 403
+        assert decision(s, "c=after")["reason"] == "country-denied"
     finally:
         s.stop()
 
