@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from conftest import htpasswd
+from conftest import free_port, htpasswd
 
 JPEG = b"\xff\xd8\xff\xe0" + b"groups" * 40
 
@@ -215,6 +215,42 @@ def test_configtest_shows_the_providers_own_refusal(apache_factory):
     assert rc != 0
     assert "site.yaml:9:18: error:" in out
     assert "is refused by its provider" in out
+
+
+def test_ldap_group_binds_to_mod_authnz_ldap_and_an_unreachable_directory_refuses(
+        apache_factory):
+    # No LDAP server is run here (slapd is not among the packages): the real
+    # mod_authnz_ldap parses the entry at configtest, and at request time its
+    # directory is a closed loopback port. mod_authnz_ldap answers
+    # AUTHZ_DENIED when it cannot look the user up, so the role is not held.
+    policy = POLICY.replace('staff: "dbd-group staff"',
+                            'staff: "ldap-group cn=staff,ou=groups,dc=example,dc=com"')
+    conf = f"""\
+MediaGuardPolicy site @POLICIES@/site.yaml
+<Location "/staff/">
+{AUTH}    AuthGroupFile "@ROOT@/groups"
+    AuthLDAPURL "ldap://127.0.0.1:{free_port()}/ou=people,dc=example,dc=com?uid"
+    Require media-guard site
+</Location>
+"""
+    s = apache_factory("groups-ldap", conf, policies={"site.yaml": policy},
+                       files={"staff/b.jpg": JPEG},
+                       extra_modules=["authz_groupfile", "ldap", "authnz_ldap"],
+                       loglevel="trace1", start=False)
+    htpasswd(s.root / "htpasswd", {"dave": "davepw"})
+    write_groups(s.root / "groups", ["editors: alice"])
+    rc, out = s.configtest()
+    assert rc == 0, out
+    s.start()
+    try:
+        r = s.get("/staff/b.jpg?u=dave-ldap", auth=("dave", "davepw"))
+        assert r.status_code == 403 and r.content != JPEG
+        assert decision(s, "u=dave-ldap")["reason"] == "role-insufficient"
+        # the provider was asked (the evaluator's trace)
+        assert ("role staff: 'Require ldap-group cn=staff,ou=groups,dc=example,dc=com' "
+                "does not pass") in s.error_log()
+    finally:
+        s.stop()
 
 
 def test_mgctl_explain_takes_require_lines(srv, mgctl):
