@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <apr_file_info.h>
 #include <apr_strings.h>
 #include <maxminddb.h>
 
@@ -36,8 +37,21 @@ static apr_status_t geo_close(void *data)
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
 {
     mg_geo_t *g = apr_pcalloc(pool, sizeof(*g));
+    apr_finfo_t fi;
+    apr_status_t st;
     int rc, err;
     *out = NULL;
+    /* a regular file only: opening a FIFO would block configtest */
+    st = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
+    if (st != APR_SUCCESS) {
+        char buf[120];
+        *why = apr_psprintf(pool, "cannot read '%s': %s", path, apr_strerror(st, buf, sizeof(buf)));
+        return MG_EIO;
+    }
+    if (fi.filetype != APR_REG) {
+        *why = apr_psprintf(pool, "'%s' is not a regular file", path);
+        return MG_EIO;
+    }
     errno = 0;
     rc = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
     err = errno;

@@ -369,6 +369,9 @@ START_TEST(test_missing_or_foreign_mmdb_refuses_the_policy)
     ck_assert_ptr_nonnull(strstr(e, "No such file or directory"));
     e = refused(geo_policy(MG_SRCDIR "/tests/geo/make-test-mmdb.pl"));
     ck_assert_ptr_nonnull(strstr(e, "is not a MaxMind DB file"));
+    /* a directory (or a FIFO, which would block) is not opened at all */
+    e = refused(geo_policy(MG_SRCDIR "/tests/geo"));
+    ck_assert_ptr_nonnull(strstr(e, "is not a regular file"));
     e = refused("version: 1\ncountry:\n  from: {mmdb: x.mmdb, env: X}\nrules: []\n");
     ck_assert_ptr_nonnull(strstr(e, "error:"));
 }
