@@ -28,6 +28,8 @@ hotlink:
   own:
     allowed_origins: ["https://good.example"]
     empty_referer: allow
+  open:
+    navigation: allow
 keys:
   - {id: k1, file: k1.key}
 transforms:
@@ -59,6 +61,10 @@ rules:
     path: /geo/
     country: {deny: [KP]}
     access: {anonymous: view}
+  - id: open
+    path: /n/
+    hotlink: open
+    access: {anonymous: view}
   - id: alt
     path: /alt/
     token: alternative
@@ -89,6 +95,12 @@ SetEnvIf X-Test-Country "^(.+)$" TEST_COUNTRY=$1
 
 IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
 NAV = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+CHROMIUM_IMG = {"Accept": "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+                "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors",
+                "Sec-Fetch-Dest": "image"}
+CLICK = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
+         "Sec-Fetch-User": "?1"}
 
 # (target, request headers, basic-auth user, explain extra args)
 CASES = [
@@ -109,11 +121,20 @@ CASES = [
     ("/p/%2e%2e/p/thumbs/a.jpg?n=15", IMG, None, []),
     ("/p/a.jpg?n=16", IMG, None, []),
     ("/p/a.jpg?n=17", IMG, "alice", []),
+    # Chromium's own headers (tests/browser): a click on another site, and its <img>
+    ("/n/a.jpg?n=18", {**CLICK, "Referer": "http://127.0.0.2:8081/"}, None, []),
+    ("/n/a.jpg?n=19", {**CHROMIUM_IMG, "Referer": "http://127.0.0.2:8081/"}, None, []),
+    ("/n/a.jpg?n=20", {**CLICK, "Sec-Fetch-Dest": "iframe", "Referer": "http://127.0.0.2:8081/"},
+     None, []),
+    # same_origin: scheme, host and port (@PORT@ is the server's)
+    ("/n/a.jpg?n=21", {**CHROMIUM_IMG, "Sec-Fetch-Site": "same-site",
+                       "Referer": "http://127.0.0.1:1/"}, None, []),
+    ("/n/a.jpg?n=22", {**IMG, "Referer": "http://127.0.0.1:@PORT@/page.html"}, None, []),
     # issue 14: token: alternative, a broken token and a user access allows:
     # Apache must authenticate and allow, as explain --user says
-    (f"/alt/t.jpg?n=18&{BROKEN}", IMG, "alice", []),
-    (f"/alt/t.jpg?n=19&{BROKEN}", IMG, None, []),      # nobody signed in: the token's refusal
-    (f"/alt/t.jpg?n=20&{BROKEN}", IMG, "bob", []),     # bob has no access: the token's refusal
+    (f"/alt/t.jpg?n=23&{BROKEN}", IMG, "alice", []),
+    (f"/alt/t.jpg?n=24&{BROKEN}", IMG, None, []),      # nobody signed in: the token's refusal
+    (f"/alt/t.jpg?n=25&{BROKEN}", IMG, "bob", []),     # bob has no access: the token's refusal
 ]
 
 
@@ -129,6 +150,7 @@ def srv(apache_factory):
                          ids=[c[0].split("?n=")[1].split("&")[0] for c in CASES])
 def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra):
     auth = (user, {"alice": "a", "bob": "b"}[user]) if user else None
+    headers = {k: v.replace("@PORT@", str(srv.port)) for k, v in headers.items()}
     resp = srv.raw(target, headers=headers) if auth is None else \
         srv.get(target, headers=headers, auth=auth)
     line = srv.last_access(f" {target} HTTP/1.1")
@@ -154,6 +176,8 @@ def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra
     assert resp.status_code == expected, (resp.status_code, d)
     if d["decision"] == "login":
         assert resp.headers["Location"] == srv.url(d["location"])
+    if d["decision"] != "allow":  # (an allowed request is a 404: no file, no allow headers)
+        assert resp.headers.get("Cross-Origin-Resource-Policy") == d["corp"], (resp.headers, d)
 
 
 # Without AuthzSendForbiddenOnFailure, Apache answers a refusal with 401 only
