@@ -484,6 +484,8 @@ static int cmd_sign(apr_pool_t *pool, const char *keyfile, const char *kid, long
     const char **sts = malloc(sizeof(*sts) * (size_t)cap);
     size_t *len = malloc(sizeof(*len) * (size_t)cap);
     char line[4096];
+    apr_pool_t *tmp;
+    apr_pool_create(&tmp, pool);
     while (sts != NULL && len != NULL && fgets(line, sizeof(line), stdin) != NULL) {
         line[strcspn(line, "\n")] = '\0';
         if (line[0] == '\0')
@@ -495,11 +497,14 @@ static int cmd_sign(apr_pool_t *pool, const char *keyfile, const char *kid, long
             if (sts == NULL || len == NULL)
                 break;
         }
-        if (mg_token_string_to_sign(pool, key, line, &cl, &sts[n], &why) != MG_OK) {
+        const char *t = NULL;
+        apr_pool_clear(tmp); /* the signer made per string stays out of the kept pool */
+        if (mg_token_string_to_sign(tmp, key, line, &cl, &t, &why) != MG_OK) {
             fprintf(stderr, "mg_bench: %s: %s\n", line, why);
             return 1;
         }
-        len[n] = strlen(sts[n]);
+        len[n] = strlen(t);
+        sts[n] = apr_pstrmemdup(pool, t, len[n]);
         n++;
     }
     if (sts == NULL || len == NULL || n == 0) {
