@@ -632,8 +632,8 @@ int main(int argc, char **argv)
         }
     }
     int needs_policy = strcmp(cmd, "load") == 0 || strcmp(cmd, "decide") == 0;
-    if ((needs_policy && policy == NULL) || k < 0 || nlinks < 1 || nlinks > BENCH_MAX_LINKS || runs < 1 ||
-        runs > BENCH_MAX_RUNS) {
+    if ((needs_policy && policy == NULL) || k < 0 || nlinks < 1 || nlinks > BENCH_MAX_LINKS ||
+        runs < 1 || runs > BENCH_MAX_RUNS) {
         usage();
         return 2;
     }

@@ -33,7 +33,7 @@
 struct mg_key {
     const char *id;
     mg_alg_t alg;
-    uint64_t serial;       /* process-unique: per-thread cache key */
+    uint64_t serial;                 /* process-unique: Ed25519 verification cache key */
     EVP_MD_CTX *hin, *hout;          /* HMAC: digest states after the inner and outer
                                         key blocks (RFC 2104), computed once, then
                                         only copied from (never written) */
