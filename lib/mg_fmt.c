@@ -365,6 +365,34 @@ const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq)
     return NULL;
 }
 
+mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
+{
+    mg_status_t st = MG_OK;
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *a = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (a->fkey == NULL)
+            continue;
+        for (int j = 0; j < i; j++) {
+            const mg_keyref_t *b = &APR_ARRAY_IDX(policy->keys, j, mg_keyref_t);
+            if (b->fkey == NULL || b->fkey->fmt == a->fkey->fmt)
+                continue;
+            const char *const *na = a->fkey->fmt->params(a->fkey);
+            for (int n = 0; na[n] != NULL; n++) {
+                if (!in_list(b->fkey->fmt->params(b->fkey), na[n]))
+                    continue;
+                mg_diag_add(diags, MG_SEV_ERROR, policy->file, a->pos.line, a->pos.col,
+                            "key-format",
+                            "key '%s' (%s) reads the query parameter '%s' that key '%s' (%s) "
+                            "reads too: a link could not tell the two formats apart",
+                            a->id, a->fkey->fmt->name, na[n], b->id, b->fkey->fmt->name);
+                st = MG_EINVAL;
+                break;
+            }
+        }
+    }
+    return st;
+}
+
 mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, const mg_keyref_t **ref,
                          mg_fmt_result_t *out)
 {

@@ -143,6 +143,10 @@ const char *mg_fmt_names(apr_pool_t *pool);
  * mg_keys_load() for entries whose format is not mg-v1. */
 mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *ref, mg_diags_t *diags);
 
+/* After loading: two keys of different formats must not read the same
+ * query parameter (errors at the later key). Called by mg_keys_load(). */
+mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags);
+
 /* A foreign key from a secret in memory (tests, mgctl --key-file). */
 mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const char *id,
                                    const char *alg, const unsigned char *secret, size_t len,

@@ -611,6 +611,8 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
                         r->file, r->id);
         r->key = k;
     }
+    if (mg_fmt_check_params(policy, diags) != MG_OK)
+        result = MG_EINVAL;
     return result;
 }
 
