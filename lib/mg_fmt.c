@@ -17,7 +17,7 @@
 
 #define MG_FMT_KEY_FILE_MAX 16384
 
-static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, NULL};
+static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, &mg_fmt_bunny, NULL};
 
 const mg_fmt_t *mg_fmt_find(const char *name)
 {
@@ -326,7 +326,16 @@ static int in_list(const char *const *names, const char *name)
 
 const char *const *mg_fmt_all_params(void)
 {
-    static const char *const all[] = {"ik-s", "ik-t", "md5", "expires", NULL};
+    static const char *const all[] = {"ik-s",
+                                      "ik-t",
+                                      "md5",
+                                      "expires",
+                                      "token",
+                                      "token_path",
+                                      "token_ignore_params",
+                                      "token_countries",
+                                      "token_countries_blocked",
+                                      NULL};
     return all;
 }
 

@@ -102,12 +102,18 @@ typedef struct mg_fmt_result {
 
 /* What `mgctl sign --token-format F` asks for. */
 typedef struct mg_fmt_claims {
-    int64_t exp;    /* required unless the key allows links without expiry (0) */
-    const char *ip; /* client address, for formats that bind one */
+    int64_t exp;       /* required unless the key allows links without expiry (0) */
+    const char *ip;    /* client address, for formats that bind one (MG_FMT_CAP_IP) */
+    const char *scope; /* canonical directory, for formats with prefixes (MG_FMT_CAP_SCOPE) */
 } mg_fmt_claims_t;
+
+/* What a format's links can carry besides an expiry (mg_fmt_t.caps). */
+#define MG_FMT_CAP_IP 0x1
+#define MG_FMT_CAP_SCOPE 0x2
 
 struct mg_fmt {
     const char *name;           /* keys[].format */
+    unsigned caps;              /* MG_FMT_CAP_* */
     unsigned algs;              /* MG_FALG_* bits the format defines */
     mg_falg_t default_alg;      /* when keys[].alg is absent */
     mg_secret_enc_t secret;     /* key file encoding */
@@ -226,5 +232,6 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
 /* The formats (one file each). */
 extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
+extern const mg_fmt_t mg_fmt_bunny;
 
 #endif /* MG_FMT_H */

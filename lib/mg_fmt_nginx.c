@@ -314,6 +314,7 @@ static mg_status_t ng_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
 
 const mg_fmt_t mg_fmt_nginx = {
     .name = "nginx-secure-link",
+    .caps = MG_FMT_CAP_IP,
     .algs = MG_FALG_MD5,
     .default_alg = MG_FALG_MD5,
     .secret = MG_SECRET_TEXT,

@@ -103,11 +103,12 @@ static const char usage_text[] =
     "      --cookie          print a Set-Cookie header value for --prefix instead of\n"
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
-    "      --token-format F  mint links of format F (imagekit, nginx-secure-link) with\n"
-    "                        the policy's key of that format (--key-id ID picks one\n"
-    "                        when there are several); --expires never for a format\n"
+    "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
+    "                        bunny) with the policy's key of that format (--key-id ID\n"
+    "                        picks one when there are several); --expires never for a\n"
     "                        key that allows links without expiry (no_expiry: allow);\n"
-    "                        --ip for formats that bind an address; the other claims\n"
+    "                        --ip for formats that bind an address (nginx-secure-link,\n"
+    "                        bunny), --prefix for bunny (token_path); the other claims\n"
     "                        are refused (the format cannot carry them)\n"
     "Output:\n"
     "  -f, --format F        text (default) | json (one object per line)\n"
@@ -440,13 +441,16 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     if (fmt == NULL)
         return mgctl_usage_error("sign", "--token-format '%s' is not one of %s", o->token_format,
                                  mg_fmt_names(pool));
-    if (o->prefix || o->access || o->id || o->uses || o->cookie || o->nbf || o->sts)
-        return mgctl_usage_error(
-            "sign",
-            "--token-format %s carries an expiry%s only (no --prefix, "
-            "--access, --id, --uses, --once, --cookie, --not-before or "
-            "--string-to-sign)",
-            fmt->name, strcmp(fmt->name, "nginx-secure-link") == 0 ? " and an address" : "");
+    if ((o->prefix && !(fmt->caps & MG_FMT_CAP_SCOPE)) || (o->ip && !(fmt->caps & MG_FMT_CAP_IP)) ||
+        o->access || o->id || o->uses || o->cookie || o->nbf || o->sts)
+        return mgctl_usage_error("sign",
+                                 "--token-format %s carries an expiry%s%s only (no %s%s--access, "
+                                 "--id, --uses, --once, --cookie, --not-before or "
+                                 "--string-to-sign)",
+                                 fmt->name, fmt->caps & MG_FMT_CAP_IP ? ", an address" : "",
+                                 fmt->caps & MG_FMT_CAP_SCOPE ? ", a prefix" : "",
+                                 fmt->caps & MG_FMT_CAP_IP ? "" : "--ip, ",
+                                 fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ");
     if (o->keys.policy_file == NULL)
         return mgctl_usage_error("sign",
                                  "--token-format %s needs --policy (its key entry holds "
@@ -498,6 +502,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     o->fkey = ref->fkey;
     o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
     o->fclaims.ip = o->ip;
+    o->fclaims.scope = o->prefix;
     char tbuf[32];
     const char *exp_text =
         never ? "null"

@@ -6,7 +6,8 @@
 #   1. mgctl sign reproduces the expected link byte for byte;
 #   2. sign_formats.py reproduces it too;
 #   3. mgctl verify accepts it (at a time before its expiry, from the bound
-#      address) and refuses it with one byte of the path changed.
+#      address) and refuses it with one byte of the path changed (a prefix
+#      token: with its path moved outside the prefix).
 # Run by `make check` (exit 77 = skipped without python3 or $MGCTL).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +49,8 @@ for v in data["vectors"]:
             "--now", "1970-01-01T00:00:01Z"]
     if "ip" in v:
         args += ["--ip", v["ip"]]
+    if "prefix" in v:
+        args += ["--prefix", v["prefix"]]
     r = subprocess.run(args + [v["url"]], capture_output=True, text=True)
     got = r.stdout.strip()
     if got != v["expected"]:
@@ -60,11 +63,15 @@ for v in data["vectors"]:
     i = v["expected"].index("?") - 1  # last byte of the path
     tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
         v["expected"][i + 1:]
+    want = "token-bad-signature"
+    if "prefix" in v:  # a prefix token covers other paths under it, not outside
+        tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
+        want = "token-out-of-scope"
     bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
     if ok.returncode != 0 or "reason: allowed-by-token" not in ok.stdout:
         print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], ok.stdout))
         failed += 1
-    elif bad.returncode != 1 or "token-bad-signature" not in bad.stdout:
+    elif bad.returncode != 1 or want not in bad.stdout:
         print("FAIL  %s: mgctl verify did not refuse a changed path:\n%s"
               % (v["name"], bad.stdout))
         failed += 1

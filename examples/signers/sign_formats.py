@@ -6,6 +6,8 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
   imagekit           ik-s = hex HMAC-SHA1(private key, URL after the endpoint
                      + (ik-t or "9999999999"))
   nginx-secure-link  md5 = base64url(MD5(expression)), no padding
+  bunny              token = "HS256-" ["1-"] base64url(HMAC-SHA256(key, path +
+                     expires + [address bytes] + sorted "name=value" pairs))
 
 Standard library only. run-format-vectors.sh checks that this file, the C
 signer (mgctl sign --token-format) and the C verifier (mgctl verify) agree on
@@ -16,10 +18,11 @@ every vector of format-vectors.json:
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import sys
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
 NO_EXPIRY = "9999999999"
 
@@ -93,6 +96,25 @@ def nginx_sign(secret, url, expires, expression, ip=None, hash_param="md5",
     return origin + path + "?" + (query + "&" if query else "") + extra
 
 
+def bunny_sign(secret, url, expires, ip=None, prefix=None):
+    origin, path, query = split_url(url)
+    params = dict(parse_qsl(query or "", keep_blank_values=True))
+    if prefix:
+        params["token_path"] = prefix
+    data = "&".join("%s=%s" % (k, params[k]) for k in sorted(params))
+    addr = b""
+    if ip:
+        a = ipaddress.ip_address(ip)
+        addr = a.packed if a.version == 4 else a.packed[:8] + bytes(8)
+    msg = (prefix or nginx_uri(path)).encode() + str(expires).encode() + addr + data.encode()
+    mac = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+    token = "HS256-" + ("1-" if ip else "") + \
+        base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    tail = "&token_path=" + quote(prefix, safe="") if prefix else ""
+    return origin + path + "?" + (query + "&" if query else "") + "token=" + token + tail + \
+        "&expires=" + str(expires)
+
+
 def sign_vector(keys, v):
     k = keys[v["key"]]
     opts = k.get("options", {})
@@ -101,6 +123,8 @@ def sign_vector(keys, v):
     if k["format"] == "nginx-secure-link":
         return nginx_sign(k["secret"], v["url"], v["expires"], opts["expression"], v.get("ip"),
                           opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))
+    if k["format"] == "bunny":
+        return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"))
     raise ValueError("unknown format " + k["format"])
 
 

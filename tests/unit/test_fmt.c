@@ -38,12 +38,13 @@ static void setup(void)
     write_file("ik.key", "private_key_test\n");
     write_file("ng.key", "secret\n");
     write_file("long.key", "a-longer-shared-secret-for-tests\n");
+    write_file("bn.key", "SecurityKey\n");
     write_file("native.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
 }
 
 static void teardown(void)
 {
-    const char *names[] = {"ik.key", "ng.key", "long.key", "native.key", NULL};
+    const char *names[] = {"ik.key", "ng.key", "long.key", "native.key", "bn.key", NULL};
     for (int i = 0; names[i]; i++)
         unlink(apr_pstrcat(mg_test_pool, g_dir, "/", names[i], NULL));
     rmdir(g_dir);
@@ -114,11 +115,20 @@ static const char *fsign(const mg_policy_t *p, const char *id, const char *url, 
                          const char *ip)
 {
     const mg_fkey_t *k = fkey(p, id);
-    mg_fmt_claims_t c = {exp, ip};
+    mg_fmt_claims_t c = {exp, ip, NULL};
     const char *out = NULL, *why = NULL;
     mg_status_t st = k->fmt->sign(mg_test_pool, k, url, &c, &out, &why);
     ck_assert_msg(st == MG_OK, "signing %s: %s", url, why);
     return out;
+}
+
+/* Replace the first occurrence of `from` by `to`. */
+static const char *replace_str(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    ck_assert_ptr_nonnull(at);
+    return apr_pstrcat(mg_test_pool, apr_pstrmemdup(mg_test_pool, s, (apr_size_t)(at - s)), to,
+                       at + strlen(from), NULL);
 }
 
 #define R(x) mg_reason_name(x)
@@ -208,7 +218,7 @@ START_TEST(test_imagekit_covers_path_query_transformation_and_expiry)
     ASSERT_REASON(check(p, u, 1031, NULL, &c), MG_R_TOKEN_EXPIRED);
     /* outside the endpoint: the signer refuses, the verifier too */
     const mg_fkey_t *k = fkey(p, "ik1");
-    mg_fmt_claims_t fc = {1000, NULL};
+    mg_fmt_claims_t fc = {1000, NULL, NULL};
     const char *out, *why;
     ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/other/a.jpg", &fc, &out, &why), MG_OK);
     ASSERT_REASON(
@@ -359,6 +369,127 @@ START_TEST(test_nginx_expressions_that_cannot_be_safe_are_refused_at_load)
                                             "  - {id: n, format: nginx-secure-link, file: ng.key}\n"
                                             "rules: []\n"),
                                  "expression"));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Bunny                                                                */
+/* ------------------------------------------------------------------ */
+
+static const char P_BN[] = "version: 1\n"
+                           "keys:\n"
+                           "  - {id: bn1, format: bunny, file: bn.key}\n"
+                           "rules:\n"
+                           "  - {id: all, path: /, token: required}\n";
+
+/* BunnyWay/BunnyCDN.TokenAuthentication, e2e/vectors.json (inputs.json:
+ * key "SecurityKey", expires 1598024587): every query-form vector without
+ * country lists. */
+START_TEST(test_bunny_sdk_vectors_verify)
+{
+    mg_policy_t *p = load_ok(P_BN);
+    mg_token_claims_t c;
+    static const struct {
+        const char *url, *ip, *scope, *bound;
+    } v[] = {
+        {"/300kb.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=1598024587",
+         "9.9.9.9", NULL, NULL},
+        {"/abc/300kb.jpg?token=HS256-uVZvT3SbEoVKYJyDJgbcsDmSFf73cv-uNUVaJiKWpbQ&token_path=%2Fabc&"
+         "expires=1598024587",
+         "9.9.9.9", "/abc/", NULL},
+        {"/300kb.jpg?token=HS256-1lwWBD_c1IAGSj1UKPoxreu8ePDQ-Z9FoWLcRn_RRH0&token_ignore_params="
+         "true&expires=1598024587",
+         "9.9.9.9", NULL, NULL},
+        {"/300kb.jpg?token=HS256-DAVapqNNED3Z7JkjRTYX0UOIHNtbHEuuhRNEc4A7mMQ&limit=1000&expires="
+         "1598024587",
+         "9.9.9.9", NULL, NULL},
+        {"/300kb.jpg?token=HS256-1-L2rISTLcujMY9UFf2tbZ41d5i-Bme1g1oTK_Z2QMLJk&expires=1598024587",
+         "1.2.3.4", NULL, "1.2.3.4/32"},
+        {"/300kb.jpg?token=HS256-1-Z1BaGdhTZdU4iANcyKpurFR2VgCNdqC6hlBv5x_TyaI&expires=1598024587",
+         "2001:db8:85a3::8a2e:370:7334", NULL, "2001:db8:85a3::/64"},
+        {"/abc/"
+         "300kb.jpg?token=HS256-1-wag9tC0r1QWfg-2eMj5QcdzgPLCIdQb-D0WVU1Mhg2w&token_path=%2Fabc&"
+         "expires=1598024587",
+         "1.2.3.4", "/abc/", "1.2.3.4/32"},
+        {"/300kb.jpg?token=HS256-1-rWalmQRJ-A_qrb08-JoeU3b-gOS5mJiJjPOfDWa0gsQ&token_ignore_params="
+         "true&expires=1598024587",
+         "1.2.3.4", NULL, "1.2.3.4/32"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        ck_assert_msg(check(p, v[i].url, 1598024000, v[i].ip, &c) == MG_R_ALLOWED, "%s: %s",
+                      v[i].url, c.detail);
+        ck_assert_str_eq(c.format, "bunny");
+        if (v[i].scope)
+            ck_assert_str_eq(c.scope, v[i].scope);
+        else
+            ck_assert_ptr_null(c.scope);
+        if (v[i].bound)
+            ck_assert_str_eq(c.ip, v[i].bound);
+        else
+            ck_assert_ptr_null(c.ip);
+    }
+    /* the IP-bound vector from another address of the /64, and from outside it */
+    ASSERT_REASON(check(p, v[5].url, 1598024000, "2001:db8:85a3::1", &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, v[5].url, 1598024000, "2001:db8:85a4::1", &c), MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, v[4].url, 1598024000, "1.2.3.5", &c), MG_R_TOKEN_BAD_SIG);
+    /* token_path /abc is read as the directory /abc/: never wider */
+    ASSERT_REASON(check(p,
+                        "/abcd/300kb.jpg?token=HS256-uVZvT3SbEoVKYJyDJgbcsDmSFf73cv-"
+                        "uNUVaJiKWpbQ&token_path=%2Fabc&expires=1598024587",
+                        1598024000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(check(p,
+                        "/abc/../x.jpg?token=HS256-uVZvT3SbEoVKYJyDJgbcsDmSFf73cv-"
+                        "uNUVaJiKWpbQ&token_path=%2Fabc&expires=1598024587",
+                        1598024000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    /* signed parameters: another value breaks it, ignore_params frees them */
+    ASSERT_REASON(check(p, replace_str(v[3].url, "limit=1000", "limit=9999"), 1598024000, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, v[0].url, "&w=1", NULL), 1598024000, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, v[2].url, "&w=1", NULL), 1598024000, NULL, &c),
+                  MG_R_ALLOWED);
+    ASSERT_REASON(check(p, v[0].url, 1598024587 + 31, NULL, &c), MG_R_TOKEN_EXPIRED);
+}
+END_TEST
+
+START_TEST(test_bunny_signer_and_refusals)
+{
+    mg_policy_t *p = load_ok(P_BN);
+    mg_token_claims_t c;
+    ck_assert_str_eq(fsign(p, "bn1", "https://token-tester.b-cdn.net/300kb.jpg", 1598024587, NULL),
+                     "https://token-tester.b-cdn.net/300kb.jpg?token=HS256-"
+                     "o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=1598024587");
+    ck_assert_str_eq(fsign(p, "bn1", "/300kb.jpg", 1598024587, "1.2.3.4"),
+                     "/300kb.jpg?token=HS256-1-L2rISTLcujMY9UFf2tbZ41d5i-Bme1g1oTK_Z2QMLJk&"
+                     "expires=1598024587");
+    const mg_fkey_t *k = fkey(p, "bn1");
+    mg_fmt_claims_t fc = {2000, NULL, "/v/l1/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/seg-1.ts?q=1", &fc, &out, &why), MG_OK);
+    ASSERT_REASON(check(p, out, 100, NULL, &c), MG_R_ALLOWED);
+    ck_assert_str_eq(c.scope, "/v/l1/");
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/l2/a.ts", &fc, &out, &why), MG_OK);
+    const char *bad[] = {
+        "/a.jpg?expires=1598024587",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4",
+        "/a.jpg?token=o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=1598024587",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX&expires=1598024587",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=15980245870000",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=1&expires=2",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&token_countries=CA%2CUS&"
+        "expires=1598024587",
+        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&a=1&a=2&expires=1598024587",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(check(p, bad[i], 100, NULL, &c) == MG_R_TOKEN_MALFORMED, "%s", bad[i]);
+    ck_assert_ptr_nonnull(strstr(load_error("version: 1\n"
+                                            "keys:\n"
+                                            "  - {id: b, format: bunny, alg: hmac-sha1, file: "
+                                            "bn.key}\n"
+                                            "rules: []\n"),
+                                 "bunny signs with hmac-sha256"));
 }
 END_TEST
 
@@ -577,6 +708,11 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_nginx_arg_expires_args_and_parameter_names);
     tcase_add_test(tc, test_nginx_malformed_parameters_are_token_malformed);
     tcase_add_test(tc, test_nginx_expressions_that_cannot_be_safe_are_refused_at_load);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("bunny");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_bunny_sdk_vectors_verify);
+    tcase_add_test(tc, test_bunny_signer_and_refusals);
     suite_add_tcase(s, tc);
     tc = tcase_create("keys");
     tcase_add_checked_fixture(tc, setup, teardown);
