@@ -726,7 +726,8 @@ static void decide_access(ev_t *e)
             return;
         }
         mg_access_t lvl = claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-        TRACE(e, "token: valid, grants %s", mg_access_name(lvl));
+        TRACE(e, "token: valid (%s, key %s), grants %s", claims.format ? claims.format : "mg-v1",
+              claims.kid ? claims.kid : "-", mg_access_name(lvl));
         if (need > lvl) {
             deny(e, MG_R_DOWNLOAD, "download requested and the token grants view only");
             return;
@@ -747,7 +748,9 @@ static void decide_access(ev_t *e)
         if (tr == MG_R_ALLOWED) {
             mg_access_t tl =
                 claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-            TRACE(e, "token: valid, grants %s", mg_access_name(tl));
+            TRACE(e, "token: valid (%s, key %s), grants %s",
+                  claims.format ? claims.format : "mg-v1", claims.kid ? claims.kid : "-",
+                  mg_access_name(tl));
             if (tl > lvl) {
                 lvl = tl;
                 by_token = 1;
