@@ -133,6 +133,10 @@ mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const 
     k->secret_len = len;
     k->opts = opts;
     apr_pool_cleanup_register(pool, k, fkey_cleanup, apr_pool_cleanup_null);
+    if (mg_fmt_mac_prepare(pool, k) != 0) {
+        *why = "OpenSSL refused to prepare the MAC";
+        return MG_ECRYPTO;
+    }
     int bad = -1;
     for (int i = 0; opts != NULL && i < opts->nelts; i++) {
         const mg_fmt_opt_t *o = &APR_ARRAY_IDX(opts, i, mg_fmt_opt_t);

@@ -77,6 +77,9 @@ typedef struct mg_fkey {
     size_t secret_len;
     const apr_array_header_t *opts; /* mg_fmt_opt_t, or NULL */
     void *priv;                     /* the format's parsed options (key_init) */
+    void *mac_tmpl;                 /* HMAC: keyed EVP_MAC_CTX template (mg_fmt_util.c),
+                                       duplicated once per thread, never used directly */
+    uint64_t serial;                /* process-unique: finds this thread's context */
 } mg_fkey_t;
 
 /* What a format's verifier sees of a request. */
@@ -203,6 +206,9 @@ typedef struct mg_fmt_piece {
 } mg_fmt_piece_t;
 int mg_fmt_mac(const mg_fkey_t *k, const mg_fmt_piece_t *pieces, int n, unsigned char *out,
                size_t *out_len);
+/* Prepare k->mac_tmpl and k->serial (HMAC algorithms; a pool cleanup
+ * frees the template). 0 ok, -1 OpenSSL refused. */
+int mg_fmt_mac_prepare(apr_pool_t *pool, mg_fkey_t *k);
 /* Constant-time equality of a[0,n) and b[0,n). */
 int mg_fmt_equal(const unsigned char *a, const unsigned char *b, size_t n);
 /* Lower-case hex decoding, strict (exactly 2*cap characters); -1 bad. */
@@ -223,8 +229,9 @@ int mg_fmt_split_query(apr_pool_t *pool, const mg_canon_t *cn, const char *raw_q
 
 /* Split a URL to sign into origin ("https://h" or ""), raw path and raw
  * query (NULL when none); refuses what mg_canon_path() refuses, bytes a
- * browser would encode (so the signed bytes are the bytes it sends), and
- * a fragment. */
+ * browser would encode (so the signed bytes are the bytes it sends), a
+ * fragment, and a query that already has a token parameter of any format
+ * (mg_*, mg_fmt_all_params()). */
 mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **origin,
                              const char **path, const char **query, mg_canon_t *cn,
                              const char **why);

@@ -46,6 +46,95 @@ static const char *digest_name(mg_falg_t alg)
     }
 }
 
+/* Per-thread HMAC contexts, duplicated once from each key's keyed
+ * template (OpenSSL contexts are never shared between threads): a MAC then
+ * costs the message, not an allocation and the key's two blocks. The same
+ * scheme as mg_keys.c, kept apart from native keys. */
+#define FMT_TLS_MACS 16
+typedef struct fmt_tls {
+    struct {
+        uint64_t serial;
+        EVP_MAC_CTX *ctx;
+    } mac[FMT_TLS_MACS];
+    unsigned next;
+} fmt_tls_t;
+static pthread_key_t g_tls_key;
+static int g_tls_ok;
+static pthread_once_t g_tls_once = PTHREAD_ONCE_INIT;
+static uint64_t g_serial;
+
+static void tls_free(void *p)
+{
+    fmt_tls_t *t = p;
+    for (int i = 0; t != NULL && i < FMT_TLS_MACS; i++)
+        EVP_MAC_CTX_free(t->mac[i].ctx);
+    OPENSSL_free(t);
+}
+
+/* Made on first use in a thread, not at load: Apache's parent loads
+ * policies but never verifies (see mg_keys.c). */
+static void tls_init(void)
+{
+    g_tls_ok = pthread_key_create(&g_tls_key, tls_free) == 0;
+}
+
+/* This thread's context for k, or a private duplicate (*owned) without TLS. */
+static EVP_MAC_CTX *mac_ctx_for(const mg_fkey_t *k, int *owned)
+{
+    *owned = 0;
+    pthread_once(&g_tls_once, tls_init);
+    fmt_tls_t *t = g_tls_ok ? pthread_getspecific(g_tls_key) : NULL;
+    if (g_tls_ok && t == NULL && (t = OPENSSL_zalloc(sizeof(*t))) != NULL &&
+        pthread_setspecific(g_tls_key, t) != 0) {
+        OPENSSL_free(t);
+        t = NULL;
+    }
+    if (t == NULL) {
+        *owned = 1;
+        return EVP_MAC_CTX_dup(k->mac_tmpl);
+    }
+    for (int i = 0; i < FMT_TLS_MACS; i++)
+        if (t->mac[i].ctx != NULL && t->mac[i].serial == k->serial)
+            return t->mac[i].ctx;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->mac_tmpl);
+    if (ctx == NULL)
+        return NULL;
+    unsigned slot = t->next++ % FMT_TLS_MACS;
+    EVP_MAC_CTX_free(t->mac[slot].ctx);
+    t->mac[slot].ctx = ctx;
+    t->mac[slot].serial = k->serial;
+    return ctx;
+}
+
+static apr_status_t tmpl_cleanup(void *p)
+{
+    mg_fkey_t *k = p;
+    EVP_MAC_CTX_free(k->mac_tmpl);
+    k->mac_tmpl = NULL;
+    return APR_SUCCESS;
+}
+
+int mg_fmt_mac_prepare(apr_pool_t *pool, mg_fkey_t *k)
+{
+    pthread_once(&g_once, fetch_once);
+    k->serial = __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
+    const char *dn = digest_name(k->alg);
+    if (dn == NULL)
+        return 0; /* a plain digest: nothing keyed */
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)dn, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    EVP_MAC_CTX *ctx = g_hmac != NULL ? EVP_MAC_CTX_new(g_hmac) : NULL;
+    if (ctx == NULL || EVP_MAC_init(ctx, k->secret, k->secret_len, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ERR_clear_error();
+        return -1;
+    }
+    k->mac_tmpl = ctx;
+    apr_pool_cleanup_register(pool, k, tmpl_cleanup, apr_pool_cleanup_null);
+    return 0;
+}
+
 int mg_fmt_mac(const mg_fkey_t *k, const mg_fmt_piece_t *pieces, int n, unsigned char *out,
                size_t *out_len)
 {
@@ -61,17 +150,16 @@ int mg_fmt_mac(const mg_fkey_t *k, const mg_fmt_piece_t *pieces, int n, unsigned
         ok = ok && EVP_DigestFinal_ex(md, out, &len) == 1;
         *out_len = len;
         EVP_MD_CTX_free(md);
-    } else {
-        const char *dn = digest_name(k->alg);
-        OSSL_PARAM params[2];
-        EVP_MAC_CTX *ctx = g_hmac != NULL && dn != NULL ? EVP_MAC_CTX_new(g_hmac) : NULL;
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)dn, 0);
-        params[1] = OSSL_PARAM_construct_end();
-        ok = ctx != NULL && EVP_MAC_init(ctx, k->secret, k->secret_len, params) == 1;
+    } else if (k->mac_tmpl != NULL) {
+        int owned;
+        EVP_MAC_CTX *ctx = mac_ctx_for(k, &owned);
+        /* init without a key restarts from the keyed state */
+        ok = ctx != NULL && EVP_MAC_init(ctx, NULL, 0, NULL) == 1;
         for (int i = 0; ok && i < n; i++)
             ok = EVP_MAC_update(ctx, pieces[i].p, pieces[i].n) == 1;
         ok = ok && EVP_MAC_final(ctx, out, out_len, MG_FMT_SIG_MAX) == 1;
-        EVP_MAC_CTX_free(ctx);
+        if (owned)
+            EVP_MAC_CTX_free(ctx);
     }
     if (!ok)
         ERR_clear_error();
@@ -234,5 +322,18 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
     }
     if (mg_canon_path(pool, *path, *query, cn, why) != 0)
         return MG_EINVAL;
+    /* a link with another format's (or a native) token parameter would be
+     * refused by every verifier that knows both: parameters of two formats */
+    const char *const *all = mg_fmt_all_params();
+    const mg_qparam_t *qp = (const mg_qparam_t *)cn->params->elts;
+    for (int i = 0; i < cn->params->nelts; i++) {
+        int reserved = strncmp(qp[i].name, "mg_", 3) == 0;
+        for (int j = 0; !reserved && all[j] != NULL; j++)
+            reserved = strcmp(qp[i].name, all[j]) == 0;
+        if (reserved) {
+            *why = apr_psprintf(pool, "the URL already has a token parameter '%s'", qp[i].name);
+            return MG_EINVAL;
+        }
+    }
     return MG_OK;
 }

@@ -132,6 +132,7 @@ typedef struct sign_opts {
     int *download_warned;       /* the missing-download-parameter warning is given once */
     const char *token_format;   /* --token-format */
     const mg_fkey_t *fkey;      /* a foreign format's key: its signer is used instead */
+    const mg_policy_t *policy;  /* with fkey: its reserved query names */
     mg_fmt_claims_t fclaims;
 } sign_opts_t;
 
@@ -275,6 +276,29 @@ static void check_download(apr_pool_t *pool, const sign_opts_t *o, const char *u
             url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
 }
 
+/* A URL whose query already has a parameter some key of the policy reads
+ * (another format's, or this policy's nginx names) would be refused by the
+ * web server as parameters of two formats: refuse to sign it. */
+static mg_status_t foreign_reserved(apr_pool_t *pool, const mg_policy_t *policy, const char *url,
+                                    const char **why)
+{
+    const char *q = strchr(url, '?');
+    apr_array_header_t *params;
+    if (q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
+        return MG_OK; /* the format's signer reports a bad query */
+    for (int i = 0; i < params->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(params, i, mg_qparam_t).name;
+        if (mg_fmt_is_reserved_param(policy, name)) {
+            *why = apr_psprintf(pool,
+                                "the URL already has '%s', a token parameter of a key of the "
+                                "policy",
+                                name);
+            return MG_EINVAL;
+        }
+    }
+    return MG_OK;
+}
+
 /* Sign one URL and write its line; returns 0 or 1 (line refused). */
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
@@ -283,7 +307,9 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     const mg_token_signer_t *signer;
     mg_status_t st;
     if (o->fkey != NULL) {
-        st = o->fkey->fmt->sign(pool, o->fkey, url, &o->fclaims, &out, &why);
+        st = foreign_reserved(pool, o->policy, url, &why);
+        if (st == MG_OK)
+            st = o->fkey->fmt->sign(pool, o->fkey, url, &o->fclaims, &out, &why);
     } else {
         st = link_signer(pool, shared, o, &signer, &why);
         if (st == MG_OK)
@@ -500,6 +526,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
         return MGCTL_EXIT_FAIL;
     }
     o->fkey = ref->fkey;
+    o->policy = policy;
     o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
     o->fclaims.ip = o->ip;
     o->fclaims.scope = o->prefix;

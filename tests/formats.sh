@@ -88,6 +88,9 @@ expect 1 "sign nginx needs --ip" 'give the client address' -- \
 expect 1 "sign: an unencoded byte" 'percent-encode' -- \
     "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h '/test-endpoint/a b.jpg'
 
+expect 1 "sign: a parameter another key of the policy reads" "already has 'md5'" -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h '/test-endpoint/a.jpg?md5=1'
+
 cat >"$TMP/bad.yaml" <<'Y'
 version: 1
 keys:
