@@ -16,6 +16,7 @@
 #include <apr_strings.h>
 
 #include "mg_request.h"
+#include "mg_fmt.h"
 #include "mg_token.h"
 
 typedef struct ev {
@@ -611,25 +612,33 @@ static const char *role_names(const ev_t *e)
     return s ? s : "none";
 }
 
+/* A token parameter: native (mg_*) or of a foreign format the policy has
+ * keys for (lib/mg_fmt.h). */
+static int is_token_param(const mg_policy_t *policy, const char *name)
+{
+    return strncmp(name, "mg_", 3) == 0 || mg_fmt_is_reserved_param(policy, name);
+}
+
 /* The query to carry into the return URL: the original one, or, when it
- * holds token parameters (mg_*, docs/token-spec.md), the other parameters
- * re-encoded without them. A link is a bearer credential and login.url may
- * be another site, whose logs must not receive it; after signing in, the
- * user's roles decide anyway. NULL when nothing is left. */
+ * holds token parameters (mg_*, docs/token-spec.md, or a foreign format's,
+ * docs/token-formats.md), the other parameters re-encoded without them. A
+ * link is a bearer credential and login.url may be another site, whose logs
+ * must not receive it; after signing in, the user's roles decide anyway.
+ * NULL when nothing is left. */
 static const char *return_query(ev_t *e)
 {
     const apr_array_header_t *q = e->rd->query;
     int has_token = 0;
 
     for (int i = 0; q && i < q->nelts; i++)
-        if (strncmp(APR_ARRAY_IDX(q, i, mg_qparam_t).name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, APR_ARRAY_IDX(q, i, mg_qparam_t).name))
             has_token = 1;
     if (!has_token)
         return e->req->query != NULL && *e->req->query != '\0' ? e->req->query : NULL;
     const char *out = NULL;
     for (int i = 0; i < q->nelts; i++) {
         const mg_qparam_t *qp = &APR_ARRAY_IDX(q, i, mg_qparam_t);
-        if (strncmp(qp->name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, qp->name))
             continue;
         const char *pair = apr_pstrcat(e->pool, mg_pct_encode_query(e->pool, qp->name), "=",
                                        mg_pct_encode_query(e->pool, qp->value), NULL);

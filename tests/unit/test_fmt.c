@@ -693,6 +693,39 @@ START_TEST(test_compiled_form_keeps_format_options_and_digest)
 }
 END_TEST
 
+START_TEST(test_login_return_url_drops_foreign_token_parameters)
+{
+    /* a foreign link is a bearer credential too: it never reaches the
+     * login site, whose logs are not ours */
+    mg_policy_t *p = load_ok("version: 1\n"
+                             "login: {url: 'https://sso.example/login'}\n"
+                             "roles: [staff]\n"
+                             "keys:\n"
+                             "  - {id: ik1, format: imagekit, file: ik.key}\n"
+                             "rules:\n"
+                             "  - {id: r, path: /, access: {staff: view}}\n");
+    mg_request_t req;
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.raw_path = "/a.jpg";
+    req.query = "v=2&ik-t=100&ik-s=5e5037a31a7121cbe2964e220b4338cc6e1ba66d";
+    req.host = "example.com";
+    req.scheme = "https";
+    req.client_ip = req.peer_ip = "198.51.100.7";
+    req.now = apr_time_from_sec(50);
+    req.sec_fetch_mode = "navigate";
+    req.sec_fetch_dest = "document";
+    req.accept = "text/html";
+    const char *why = NULL;
+    mg_decision_t d;
+    memset(&d, 0, sizeof(d));
+    mg_request_prepare(mg_test_pool, p, &req, &why);
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    ck_assert_int_eq(d.outcome, MG_OUTCOME_LOGIN);
+    ck_assert_str_eq(d.location, "https://sso.example/login?return_to=%2Fa.jpg%3Fv%3D2");
+}
+END_TEST
+
 static Suite *fmt_suite(void)
 {
     Suite *s = suite_create("fmt");
@@ -722,6 +755,7 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_foreign_claims_meet_the_policy_token_settings);
     tcase_add_test(tc, test_reserved_names_are_those_of_the_formats_a_policy_uses);
     tcase_add_test(tc, test_compiled_form_keeps_format_options_and_digest);
+    tcase_add_test(tc, test_login_return_url_drops_foreign_token_parameters);
     suite_add_tcase(s, tc);
     return s;
 }
