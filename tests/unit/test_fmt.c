@@ -478,8 +478,8 @@ START_TEST(test_bunny_signer_and_refusals)
         "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX&expires=1598024587",
         "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=15980245870000",
         "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&expires=1&expires=2",
-        "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&token_countries=CA%2CUS&"
-        "expires=1598024587",
+        ("/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&token_countries=CA%2CUS&"
+         "expires=1598024587"),
         "/a.jpg?token=HS256-o10JRWlsAItyAsdKS6jJKjabHN4FrFsplDHPV1idcX4&a=1&a=2&expires=1598024587",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
