@@ -121,8 +121,10 @@ struct mg_fmt {
     mg_falg_t default_alg;      /* when keys[].alg is absent */
     mg_secret_enc_t secret;     /* key file encoding */
     const char *const *options; /* keys[].options names it accepts (NULL-terminated) */
-    /* Check the key's options and prepare k->priv. MG_EINVAL with *why and
-     * *bad (the option at fault, or -1 for the key entry). */
+    /* Check the key's options (unknown names and over-long values are
+     * refused before) and prepare k->priv. MG_EINVAL with *why, a sentence
+     * naming the option; *bad is reserved for the option's index (today
+     * every error is reported at the key entry's position). */
     mg_status_t (*key_init)(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad);
     /* The query names this key reserves (NULL-terminated, static or pool). */
     const char *const *(*params)(const mg_fkey_t *k);
@@ -131,7 +133,9 @@ struct mg_fmt {
      * MG_R_TOKEN_BAD_SIG, or MG_R_ALLOWED with *out filled. Claims
      * (expiry, IP, scope) are checked by the caller, not here. */
     mg_reason_t (*verify)(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out);
-    /* Mint a link for `url` ("/path?q" or "https://host/path?q"). */
+    /* Mint a link for `url` ("/path?q" or "https://host/path?q"), with only
+     * the claims the format can carry (caps); MG_EINVAL with *why for input
+     * a verifier would refuse. Use mg_fmt_split_url() for the URL. */
     mg_status_t (*sign)(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
                         const mg_fmt_claims_t *c, const char **out, const char **why);
 };
