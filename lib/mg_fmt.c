@@ -111,8 +111,10 @@ static int hex_nibble(unsigned char c)
 mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const char *id,
                                    const char *alg, const unsigned char *secret, size_t len,
                                    const apr_array_header_t *opts, mg_fkey_t **out,
-                                   const char **why)
+                                   const char **why, int *bad_opt)
 {
+    int bad = -1;
+    *bad_opt = -1;
     mg_falg_t a = alg ? mg_falg_parse(alg) : fmt->default_alg;
     if (a == MG_FALG_NONE || !(fmt->algs & a)) {
         /* no algorithm confusion: a format verifies only what it defines */
@@ -137,24 +139,27 @@ mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const 
         *why = "OpenSSL refused to prepare the MAC";
         return MG_ECRYPTO;
     }
-    int bad = -1;
     for (int i = 0; opts != NULL && i < opts->nelts; i++) {
         const mg_fmt_opt_t *o = &APR_ARRAY_IDX(opts, i, mg_fmt_opt_t);
         int known = 0;
         for (int j = 0; fmt->options != NULL && fmt->options[j] != NULL; j++)
             known |= strcmp(fmt->options[j], o->name) == 0;
         if (!known) {
+            *bad_opt = i;
             *why = apr_psprintf(pool, "format %s has no option '%s'", fmt->name, o->name);
             return MG_EINVAL;
         }
         if (strlen(o->value) > MG_FMT_OPTION_MAX) {
+            *bad_opt = i;
             *why = apr_psprintf(pool, "option '%s' is longer than %d bytes", o->name,
                                 MG_FMT_OPTION_MAX);
             return MG_EINVAL;
         }
     }
-    if (fmt->key_init(pool, k, why, &bad) != MG_OK)
+    if (fmt->key_init(pool, k, why, &bad) != MG_OK) {
+        *bad_opt = bad;
         return MG_EINVAL;
+    }
     *out = k;
     return MG_OK;
 }
@@ -253,14 +258,20 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
         why = "cannot read it";
     mg_status_t st = MG_EINVAL;
     mg_fkey_t *k = NULL;
+    int bad = -1;
     if (n >= 0)
         st = mg_fmt_key_from_secret(pool, fmt, r->id, r->alg, secret, (size_t)n, r->options, &k,
-                                    &why);
+                                    &why, &bad);
     OPENSSL_cleanse(buf, sizeof(buf));
     OPENSSL_cleanse(secret, sizeof(secret));
     if (st != MG_OK) {
-        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
-                    "key '%s' (format %s): %s", r->id, fmt->name, why);
+        /* at the option at fault when there is one: file:line:column */
+        mg_pos_t at = r->pos;
+        if (bad >= 0 && r->options != NULL && bad < r->options->nelts)
+            at = APR_ARRAY_IDX(r->options, bad, mg_fmt_opt_t).pos;
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, at.line, at.col,
+                    bad >= 0 ? "key-option" : "key-file", "key '%s' (format %s): %s", r->id,
+                    fmt->name, why);
         return st;
     }
     if (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD | APR_FPROT_GWRITE | APR_FPROT_WWRITE))

@@ -123,8 +123,8 @@ struct mg_fmt {
     const char *const *options; /* keys[].options names it accepts (NULL-terminated) */
     /* Check the key's options (unknown names and over-long values are
      * refused before) and prepare k->priv. MG_EINVAL with *why, a sentence
-     * naming the option; *bad is reserved for the option's index (today
-     * every error is reported at the key entry's position). */
+     * naming the option, and *bad its index in k->opts (left -1 when the
+     * fault is no single option): the diagnostic's file:line:column. */
     mg_status_t (*key_init)(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad);
     /* The query names this key reserves (NULL-terminated, static or pool). */
     const char *const *(*params)(const mg_fkey_t *k);
@@ -160,11 +160,12 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *ref, mg_diags_t *d
  * query parameter (errors at the later key). Called by mg_keys_load(). */
 mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags);
 
-/* A foreign key from a secret in memory (tests, mgctl --key-file). */
+/* A foreign key from a secret in memory. MG_EINVAL with *why, and
+ * *bad_opt the index in `opts` of the option at fault (-1: the entry). */
 mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const char *id,
                                    const char *alg, const unsigned char *secret, size_t len,
                                    const apr_array_header_t *opts, mg_fkey_t **out,
-                                   const char **why);
+                                   const char **why, int *bad_opt);
 
 /* "sha256:<hex>" of the key: SHA-256 over a domain-separated string of the
  * format, the algorithm and an HMAC-SHA256 of a fixed string under the

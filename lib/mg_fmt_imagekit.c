@@ -33,19 +33,22 @@ static const char *const ik_names[] = {"ik-s", "ik-t", NULL};
 static mg_status_t ik_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad)
 {
     ik_opts_t *o = apr_pcalloc(pool, sizeof(*o));
-    const char *ep = mg_fmt_opt(k, "endpoint", bad);
-    const char *ne = mg_fmt_opt(k, "no_expiry", bad);
+    int i_ep, i_ne;
+    const char *ep = mg_fmt_opt(k, "endpoint", &i_ep);
+    const char *ne = mg_fmt_opt(k, "no_expiry", &i_ne);
     o->endpoint = ep ? ep : "/";
     size_t n = strlen(o->endpoint);
     if (n == 0 || o->endpoint[0] != '/' || o->endpoint[n - 1] != '/' ||
         strcspn(o->endpoint, "?#%;\\ ") != n || strstr(o->endpoint, "//") != NULL ||
         strstr(o->endpoint, "/./") != NULL || strstr(o->endpoint, "/../") != NULL) {
+        *bad = i_ep;
         *why = "option endpoint must be a plain path that starts and ends with '/' (the part of "
                "the URL that stands for ImageKit's URL endpoint, e.g. /your_imagekit_id/)";
         return MG_EINVAL;
     }
     o->endpoint_n = n;
     if (ne != NULL && strcmp(ne, "allow") != 0 && strcmp(ne, "refuse") != 0) {
+        *bad = i_ne;
         *why = "option no_expiry is 'allow' or 'refuse' (the default)";
         return MG_EINVAL;
     }

@@ -144,32 +144,37 @@ static int param_name_ok(const char *s)
 static mg_status_t ng_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad)
 {
     ng_opts_t *o = apr_pcalloc(pool, sizeof(*o));
-    const char *ne = mg_fmt_opt(k, "no_expiry", bad);
+    int i_ne, i_hp, i_ep, i_e;
+    const char *ne = mg_fmt_opt(k, "no_expiry", &i_ne);
     if (ne != NULL && strcmp(ne, "allow") != 0 && strcmp(ne, "refuse") != 0) {
+        *bad = i_ne;
         *why = "option no_expiry is 'allow' or 'refuse' (the default)";
         return MG_EINVAL;
     }
     o->no_expiry = ne != NULL && strcmp(ne, "allow") == 0;
-    const char *hp = mg_fmt_opt(k, "hash_param", bad);
-    const char *ep = mg_fmt_opt(k, "expires_param", bad);
+    const char *hp = mg_fmt_opt(k, "hash_param", &i_hp);
+    const char *ep = mg_fmt_opt(k, "expires_param", &i_ep);
     o->names[0] = hp ? hp : "md5";
     o->names[1] = ep ? ep : "expires";
     o->names[2] = NULL;
     if (!param_name_ok(o->names[0]) || !param_name_ok(o->names[1]) ||
         strcmp(o->names[0], o->names[1]) == 0 || strncmp(o->names[0], "mg_", 3) == 0 ||
         strncmp(o->names[1], "mg_", 3) == 0) {
+        *bad = i_hp >= 0 ? i_hp : i_ep;
         *why = "options hash_param and expires_param must be two different query names of "
                "letters, digits, '_' and '-' (not mg_*)";
         return MG_EINVAL;
     }
-    const char *e = mg_fmt_opt(k, "expression", bad);
+    const char *e = mg_fmt_opt(k, "expression", &i_e);
     if (e == NULL) {
         *why = "option expression is required: nginx's secure_link_md5 expression, with "
                "$secret in place of the literal secret";
         return MG_EINVAL;
     }
-    if (parse_expression(pool, e, o, why) != MG_OK)
+    if (parse_expression(pool, e, o, why) != MG_OK) {
+        *bad = i_e;
         return MG_EINVAL;
+    }
     k->priv = o;
     return MG_OK;
 }

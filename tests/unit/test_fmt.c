@@ -349,6 +349,13 @@ END_TEST
 
 START_TEST(test_nginx_expressions_that_cannot_be_safe_are_refused_at_load)
 {
+    /* at the option's own line and column */
+    mg_diags_t *d;
+    ck_assert_ptr_null(load(ng_policy("$secure_link_expires$uri secret", NULL), &d));
+    const mg_diag_t *x = &APR_ARRAY_IDX(d->items, 0, mg_diag_t);
+    ck_assert_str_eq(x->code, "key-option");
+    ck_assert_int_eq(x->line, 7);
+    ck_assert_int_eq(x->col, 7);
     ck_assert_ptr_nonnull(
         strstr(load_error(ng_policy("$secure_link_expires$uri secret", NULL)), "$secret"));
     ck_assert_ptr_nonnull(
