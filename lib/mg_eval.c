@@ -15,6 +15,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_geo.h"
 #include "mg_request.h"
 #include "mg_fmt.h"
 #include "mg_token.h"
@@ -27,6 +28,8 @@ typedef struct ev {
     const mg_rule_t *rule;
     mg_decision_t *d;
     int trace;
+    mg_roleset_t roles; /* rd->roles, plus roles_from `apache:` roles asked for (decide_access) */
+    char cc[3];         /* country.from mmdb: the looked-up code */
 } ev_t;
 
 static void trace_add(ev_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -173,12 +176,38 @@ static int country_in(const apr_array_header_t *list, const char *cc)
     return 0;
 }
 
+/* country.from: {mmdb: FILE} is looked up here, only for a rule that
+ * checks the country: the address is the client's after mod_remoteip (the
+ * trusted-proxy logic), the same one check_ip uses. */
+static int mmdb_country(ev_t *e, const char **cc)
+{
+    const char *why = NULL;
+    char ipb[64];
+    switch (mg_geo_country(e->policy->geo, &e->rd->client, e->cc, &why)) {
+    case MG_GEO_FOUND:
+        *cc = e->cc;
+        TRACE(e, "country: %s for %s (MaxMind DB)", e->cc,
+              mg_ip_format(&e->rd->client, ipb, sizeof(ipb)));
+        return 0;
+    case MG_GEO_UNKNOWN:
+        TRACE(e, "country: %s is not in the MaxMind DB",
+              mg_ip_format(&e->rd->client, ipb, sizeof(ipb)));
+        return 0;
+    default:
+        return deny(e, MG_R_INTERNAL, "the country lookup of %s failed: %s",
+                    mg_ip_format(&e->rd->client, ipb, sizeof(ipb)), why ? why : "unknown error");
+    }
+}
+
 static int check_country(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
     const char *cc = e->rd->country;
     if (r->country_deny == NULL && r->country_allow == NULL)
         return 0;
+    if (cc == NULL && e->req->country == NULL && e->policy->country_kind == MG_SRC_MMDB &&
+        mmdb_country(e, &cc))
+        return 1;
     if (cc != NULL && r->country_deny && country_in(r->country_deny, cc))
         return deny(e, MG_R_COUNTRY_DENIED, "country %s is in the deny list", cc);
     if (r->country_allow != NULL) {
@@ -376,20 +405,38 @@ static int origin_allowed(const char *entry, const origin_t *o)
     return slice_ieq(want.host, want.host_len, o->host, o->host_len);
 }
 
-static int host_is_request_host(const ev_t *e, const origin_t *o)
+/* same_origin: the Origin/Referer is this server's own origin, as the
+ * browser sees it — scheme (the request's), host and port (from Host, else
+ * the scheme's default). Another port on the same host is another site. */
+static int is_request_origin(const ev_t *e, const origin_t *o)
 {
     const char *h = e->req->host;
+    const char *scheme = e->req->scheme ? e->req->scheme : "http";
+    origin_t self;
+    int has_port;
     if (h == NULL || *h == '\0')
         return 0;
-    const char *end = h;
-    if (*h == '[') {
-        const char *rb = strchr(h, ']');
-        end = rb ? rb + 1 : h + strlen(h);
-    } else {
-        while (*end && *end != ':')
-            end++;
+    memset(&self, 0, sizeof(self));
+    if (parse_hostport(h, h + strlen(h), &self, &has_port) != 0)
+        return 0;
+    if (!has_port)
+        self.port = default_port(scheme, strlen(scheme));
+    return slice_ieq(scheme, strlen(scheme), o->scheme, o->scheme_len) && self.port != 0 &&
+           self.port == o->port && slice_ieq(self.host, self.host_len, o->host, o->host_len);
+}
+
+/* The user opens the URL itself (a link, a typed address, a bookmark)
+ * rather than a page embedding it. Fetch Metadata when the browser sends
+ * it, else an Accept that asks for HTML (older browsers, and plain-http
+ * sites, to which Chromium sends no Sec-Fetch-*). */
+static int top_level_navigation(const ev_t *e, const mg_hotlink_t *h, const char **how)
+{
+    if (h->fetch_metadata && e->rd->fm_document >= 0) {
+        *how = "Sec-Fetch-Dest/Mode";
+        return e->rd->fm_document;
     }
-    return slice_ieq(h, (size_t)(end - h), o->host, o->host_len);
+    *how = "Accept";
+    return e->rd->accepts_html;
 }
 
 static int check_hotlink(ev_t *e)
@@ -398,6 +445,11 @@ static int check_hotlink(ev_t *e)
     const mg_request_t *req = e->req;
     if (h == NULL)
         return 0;
+    const char *how = NULL;
+    if (h->navigation == MG_NAV_ALLOW && top_level_navigation(e, h, &how)) {
+        TRACE(e, "hotlink: a top-level navigation (%s), navigation: allow → pass", how);
+        return 0;
+    }
     const char *sfs = (h->fetch_metadata && req->sec_fetch_site && *req->sec_fetch_site)
                           ? req->sec_fetch_site
                           : NULL;
@@ -420,8 +472,8 @@ static int check_hotlink(ev_t *e)
         memset(&o, 0, sizeof(o));
         if (parse_origin(val, &o) != 0)
             return deny(e, MG_R_HOTLINK, "hotlink: %s '%s' is not a URL", hdr, shown(e->pool, val));
-        if (h->same_origin && host_is_request_host(e, &o)) {
-            TRACE(e, "hotlink: %s %s is this site → pass", hdr, shown(e->pool, val));
+        if (h->same_origin && is_request_origin(e, &o)) {
+            TRACE(e, "hotlink: %s %s is this site's origin → pass", hdr, shown(e->pool, val));
             return 0;
         }
         for (int i = 0; h->allowed_origins && i < h->allowed_origins->nelts; i++) {
@@ -432,7 +484,8 @@ static int check_hotlink(ev_t *e)
                 return 0;
             }
         }
-        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed", hdr, shown(e->pool, val));
+        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed%s", hdr, shown(e->pool, val),
+                    h->navigation == MG_NAV_ALLOW ? " (an embed, not a navigation)" : "");
     }
     if (origin != NULL) /* "Origin: null" and no Referer: an opaque, cross-origin context */
         return deny(e, MG_R_HOTLINK, "hotlink: Origin null without a Referer");
@@ -571,7 +624,7 @@ static int is_token_reason(mg_reason_t r)
 
 static int signed_in(const ev_t *e)
 {
-    return (e->req->user != NULL && *e->req->user != '\0') || e->rd->roles != 0;
+    return (e->req->user != NULL && *e->req->user != '\0') || e->roles != 0;
 }
 
 static mg_access_t rule_level(const ev_t *e)
@@ -583,7 +636,7 @@ static mg_access_t rule_level(const ev_t *e)
         const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
         int applies = a->role == MG_ROLE_ANONYMOUS || (a->role == MG_ROLE_AUTHENTICATED && in) ||
                       (a->role >= 0 && a->role < MG_MAX_ROLES &&
-                       (e->rd->roles & ((mg_roleset_t)1 << a->role)) != 0);
+                       (e->roles & ((mg_roleset_t)1 << a->role)) != 0);
         if (applies && a->access > lvl)
             lvl = a->access;
     }
@@ -606,7 +659,7 @@ static const char *role_names(const ev_t *e)
     const apr_array_header_t *roles = e->policy->roles;
     const char *s = NULL;
     for (int i = 0; roles && i < roles->nelts && i < MG_MAX_ROLES; i++)
-        if (e->rd->roles & ((mg_roleset_t)1 << i))
+        if (e->roles & ((mg_roleset_t)1 << i))
             s = s ? apr_pstrcat(e->pool, s, ", ", APR_ARRAY_IDX(roles, i, const char *), NULL)
                   : APR_ARRAY_IDX(roles, i, const char *);
     return s ? s : "none";
@@ -716,6 +769,65 @@ static void token_uses(ev_t *e, const mg_token_claims_t *c)
         TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
 }
 
+/* roles_from `apache:` — ask the embedding program (mod_media_guard: the
+ * named authz provider) only for roles that could raise this rule's level
+ * above what the user already has, in file order, and never twice for one
+ * role. Each question may cost a directory lookup (LDAP, a database), so a
+ * rule that anonymous users may already see asks nothing. An error is a
+ * deny: whether the user holds the role is unknown. Returns 1 after a deny. */
+static int p_has_grants(const ev_t *e)
+{
+    return e->policy->grant_roles != 0;
+}
+
+static mg_access_t rule_level(const ev_t *e);
+
+/* Roles that some roles_from `apache:` entry could grant and that would
+ * raise this rule's level above `have`. */
+static mg_roleset_t wanted_grants(const ev_t *e, mg_access_t have)
+{
+    const mg_rule_t *r = e->rule;
+    mg_roleset_t want = 0;
+    for (int i = 0; r->access && i < r->access->nelts; i++) {
+        const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
+        if (a->role >= 0 && a->role < MG_MAX_ROLES && a->access > have)
+            want |= (mg_roleset_t)1 << a->role;
+    }
+    return want & e->policy->grant_roles & ~e->roles;
+}
+
+static int ask_grants(ev_t *e, mg_access_t have)
+{
+    const mg_policy_t *p = e->policy;
+    if (p->grant_roles == 0 || p->role_grants == NULL)
+        return 0;
+    mg_roleset_t want = wanted_grants(e, have);
+    for (int i = 0; want && i < p->role_grants->nelts; i++) {
+        const mg_role_grant_t *g = &APR_ARRAY_IDX(p->role_grants, i, mg_role_grant_t);
+        mg_roleset_t bit = (mg_roleset_t)1 << g->role;
+        if (!(want & bit))
+            continue;
+        if (e->req->grant_check == NULL) {
+            TRACE(e, "role %s: 'Require %s' not asked (no Apache here: give --require or --role)",
+                  APR_ARRAY_IDX(p->roles, g->role, const char *), shown(e->pool, g->line));
+            continue;
+        }
+        mg_grant_t res = e->req->grant_check(e->req->grant_ctx, i, g);
+        if (res == MG_GRANT_ERROR)
+            return deny(e, MG_R_INTERNAL,
+                        "role %s: 'Require %s' could not be decided (policy line %d)",
+                        APR_ARRAY_IDX(p->roles, g->role, const char *), shown(e->pool, g->line),
+                        g->pos.line);
+        TRACE(e, "role %s: 'Require %s' %s", APR_ARRAY_IDX(p->roles, g->role, const char *),
+              shown(e->pool, g->line), res == MG_GRANT_YES ? "passes" : "does not pass");
+        if (res == MG_GRANT_YES) {
+            e->roles |= bit;
+            want = wanted_grants(e, rule_level(e));
+        }
+    }
+    return 0;
+}
+
 static void decide_access(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
@@ -747,6 +859,11 @@ static void decide_access(ev_t *e)
     }
 
     mg_access_t lvl = rule_level(e);
+    if (p_has_grants(e)) {
+        if (ask_grants(e, lvl))
+            return;
+        lvl = rule_level(e);
+    }
     int by_token = 0;
     TRACE(e, "access: user %s, roles [%s] → %s",
           e->req->user && *e->req->user ? shown(e->pool, e->req->user) : "(none)", role_names(e),
@@ -839,7 +956,7 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
     d->detail = "internal error: the request could not be evaluated";
     if (pool == NULL)
         return;
-    ev_t ev = {pool, policy, req, NULL, NULL, d, trace != 0 && pool != NULL};
+    ev_t ev = {pool, policy, req, NULL, NULL, d, trace != 0 && pool != NULL, 0, {0}};
     ev_t *e = &ev;
     if (e->trace)
         d->trace = apr_array_make(pool, 16, sizeof(const char *));
@@ -849,6 +966,7 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
     }
     const mg_request_derived_t *rd = req->d;
     e->rd = rd;
+    e->roles = rd->roles;
     if (!rd->ok) {
         deny(e, MG_R_BAD_URL, "the URL was refused: %s", rd->why ? rd->why : "malformed");
         return;

@@ -198,6 +198,10 @@ static const char *src_kind(mg_src_kind_t k)
         return "note";
     case MG_SRC_HEADER:
         return "header";
+    case MG_SRC_APACHE:
+        return "apache";
+    case MG_SRC_MMDB:
+        return "mmdb";
     default:
         return "users";
     }
@@ -247,6 +251,17 @@ static void emit_identity(sb_t *b, const mg_policy_t *p)
         sb_s(b, "\n    - ");
         if (s->kind == MG_SRC_USERS) {
             sb_s(b, "users");
+            continue;
+        }
+        if (s->kind == MG_SRC_APACHE) {
+            sb_s(b, "apache:");
+            for (int j = s->grant_first; j < s->grant_first + s->grant_count; j++) {
+                const mg_role_grant_t *g = &APR_ARRAY_IDX(p->role_grants, j, mg_role_grant_t);
+                sb_s(b, "\n        ");
+                sb_str(b, role_name(p, g->role));
+                sb_s(b, ": ");
+                sb_str(b, g->line);
+            }
             continue;
         }
         sb_f(b, "%s: ", src_kind(s->kind));
@@ -342,6 +357,7 @@ static void emit_hotlink_body(sb_t *b, const mg_hotlink_t *h)
     sb_bool(b, h->fetch_metadata);
     sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? ", empty_referer: deny"
                                                   : ", empty_referer: allow");
+    sb_s(b, h->navigation == MG_NAV_ALLOW ? ", navigation: allow" : ", navigation: check");
     if (h->corp) {
         sb_s(b, ", corp: ");
         sb_str(b, h->corp);
@@ -381,6 +397,8 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_bool(b, h->fetch_metadata);
         sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? "\n    empty_referer: deny"
                                                       : "\n    empty_referer: allow");
+        sb_s(b,
+             h->navigation == MG_NAV_ALLOW ? "\n    navigation: allow" : "\n    navigation: check");
         if (h->corp) {
             sb_s(b, "\n    corp: ");
             sb_str(b, h->corp);
