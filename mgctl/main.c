@@ -27,6 +27,8 @@ static const struct {
     {"sign", mgctl_cmd_sign, "mint signed links"},
     {"verify", mgctl_cmd_verify, "check a signed link against a policy's keys"},
     {"keygen", mgctl_cmd_keygen, "generate a signing key"},
+    {"uses", mgctl_cmd_uses, "show or reset the uses of a one-time / N-use link in the store"},
+    {"revoke", mgctl_cmd_revoke, "revoke token ids in the store every server shares"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
