@@ -64,7 +64,9 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, apr_pool_t *p, const char **why)
+/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
+static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused, apr_pool_t *p,
+                           const char **why)
 {
     apr_pool_t *cp;
     apr_sockaddr_t *sa;
@@ -73,9 +75,10 @@ static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, apr_pool_t *p, const ch
     char err[120];
 
     apr_thread_mutex_lock(s->lock);
-    if (s->nidle > 0)
+    if (s->nidle > 0 && !fresh)
         c = s->idle[--s->nidle];
     apr_thread_mutex_unlock(s->lock);
+    *reused = c != NULL;
     if (c != NULL)
         return c;
     if (apr_pool_create_unmanaged_ex(&cp, NULL, NULL) != APR_SUCCESS) {
@@ -133,17 +136,27 @@ static int reply_complete(const char *buf, apr_size_t len, int is_get)
     return len >= 7 && memcmp(buf + len - 7, "\r\nEND\r\n", 7) == 0;
 }
 
-/* Send `req`, read the whole reply into buf (NUL-terminated). */
+/* Send `req`, read the whole reply into buf (NUL-terminated). An idle
+ * connection that memcached (or its restart) closed shows as EOF or a
+ * reset before any byte of the reply: tried again once on a new
+ * connection, which is safe for our commands (an add that did run finds
+ * its own value, get and delete are idempotent). A timeout is never
+ * retried. */
 static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req, int is_get,
                                   char *buf, apr_pool_t *p, const char **why)
 {
     mc_server_t *s = server_for(m, key);
-    mc_conn_t *c = conn_get(m, s, p, why);
-    apr_size_t len = strlen(req), off = 0, got = 0;
-    apr_status_t rv = APR_SUCCESS;
+    mc_conn_t *c;
+    apr_size_t len = strlen(req), off, got;
+    apr_status_t rv;
+    int fresh = 0, reused;
     char err[120];
 
+again:
+    off = got = 0;
+    rv = APR_SUCCESS;
     buf[0] = '\0';
+    c = conn_get(m, s, fresh, &reused, p, why);
     if (c == NULL)
         return MG_STORE_ERROR;
     while (off < len && rv == APR_SUCCESS) {
@@ -163,6 +176,12 @@ static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req
         buf[got] = '\0';
         if (rv == APR_EOF && n > 0)
             rv = APR_SUCCESS;
+    }
+    if (rv != APR_SUCCESS && reused && got == 0 &&
+        (rv == APR_EOF || APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_EPIPE(rv))) {
+        conn_close(c);
+        fresh = 1;
+        goto again;
     }
     if (rv != APR_SUCCESS) {
         *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port,

@@ -14,6 +14,7 @@
  * operation connects again, so claims resume by themselves when Redis is
  * back. Connect, read and write all have the URL's timeout.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,9 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-static redisContext *conn_get(redis_impl_t *r, apr_pool_t *p, const char **why)
+/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
+static redisContext *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
+                              const char **why)
 {
     const mg_store_url_t *u = r->url;
     struct timeval tv;
@@ -68,9 +71,10 @@ static redisContext *conn_get(redis_impl_t *r, apr_pool_t *p, const char **why)
     redisReply *rep;
 
     apr_thread_mutex_lock(r->lock);
-    if (r->nidle > 0)
+    if (r->nidle > 0 && !fresh)
         c = r->idle[--r->nidle];
     apr_thread_mutex_unlock(r->lock);
+    *reused = c != NULL;
     if (c != NULL)
         return c;
     tv.tv_sec = (time_t)apr_time_sec(u->timeout);
@@ -128,21 +132,36 @@ static void conn_put(redis_impl_t *r, redisContext *c)
 }
 
 /* Run one command. A reply of an unexpected shape closes the connection:
- * the caller reports ERROR. */
+ * the caller reports ERROR. An idle connection that the server (or a
+ * restart of it) closed is found out by the command failing with EOF or a
+ * reset: it is tried again once on a new connection. That is safe because
+ * every command here can run twice: SET NX then finds its own value, the
+ * claim script finds the address as the owner of its slot, GET and DEL are
+ * idempotent. A timeout is never retried. */
 static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
                        const char **argv)
 {
     redis_impl_t *r = st->impl;
-    redisContext *c = conn_get(r, p, why);
+    int fresh = 0, reused;
+    redisContext *c;
     redisReply *rep;
 
+again:
+    c = conn_get(r, fresh, &reused, p, why);
     if (c == NULL)
         return NULL;
     rep = redisCommandArgv(c, argc, argv, NULL);
+    if (rep == NULL && reused &&
+        (c->err == REDIS_ERR_EOF ||
+         (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        redisFree(c);
+        fresh = 1;
+        goto again;
+    }
     if (rep == NULL) {
         *why = apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                            c->err == REDIS_ERR_IO || c->err == REDIS_ERR_EOF
-                                ? "no answer within the timeout (or the connection broke)"
+                            c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                                ? "no answer within the timeout"
                                 : c->errstr);
         redisFree(c);
         return NULL;
