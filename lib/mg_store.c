@@ -70,7 +70,7 @@ static int parse_hostport(apr_pool_t *p, const char *s, int defport, const char 
     colon = strchr(s, ':');
     *host = colon ? apr_pstrmemdup(p, s, (apr_size_t)(colon - s)) : s;
     if (**host == '\0' || strspn(*host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789.-") != strlen(*host))
+                                        "0123456789.-") != strlen(*host))
         return -1;
     if (colon == NULL) {
         *port = defport;

@@ -49,11 +49,11 @@ typedef struct mg_claim {
 } mg_claim_t;
 
 typedef enum {
-    MG_CLAIM_NEW,     /* the address took slot `slot` now */
-    MG_CLAIM_OWNER,   /* the address owned slot `slot` already */
-    MG_CLAIM_FREE,    /* peek: not an owner, a slot is free */
-    MG_CLAIM_USED,    /* every slot belongs to another address */
-    MG_CLAIM_REVOKED  /* check_revoked and the id is revoked (nothing claimed) */
+    MG_CLAIM_NEW,    /* the address took slot `slot` now */
+    MG_CLAIM_OWNER,  /* the address owned slot `slot` already */
+    MG_CLAIM_FREE,   /* peek: not an owner, a slot is free */
+    MG_CLAIM_USED,   /* every slot belongs to another address */
+    MG_CLAIM_REVOKED /* check_revoked and the id is revoked (nothing claimed) */
 } mg_claim_outcome_t;
 
 /* An engine. `why` gets a sentence (never a secret) on MG_STORE_ERROR.
@@ -86,7 +86,7 @@ typedef struct mg_store_url {
     int nservers;
     const char *host[MG_STORE_SERVERS_MAX];
     int port[MG_STORE_SERVERS_MAX];
-    int db;                    /* redis SELECT, 0 = none */
+    int db; /* redis SELECT, 0 = none */
     apr_interval_time_t timeout;
     const char *password_file; /* or NULL */
     const char *password;      /* read from password_file by mg_store_url_parse */

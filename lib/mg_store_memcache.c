@@ -200,8 +200,8 @@ static mg_store_status_t garbage(mc_impl_t *m, const char *key, const char *buf,
                                  const char **why)
 {
     mc_server_t *s = server_for(m, key);
-    *why = apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %.60s", s->host, s->port,
-                        buf);
+    *why =
+        apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %.60s", s->host, s->port, buf);
     return MG_STORE_ERROR;
 }
 

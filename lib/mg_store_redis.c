@@ -138,8 +138,7 @@ static void conn_put(redis_impl_t *r, redisContext *c)
  * every command here can run twice: SET NX then finds its own value, the
  * claim script finds the address as the owner of its slot, GET and DEL are
  * idempotent. A timeout is never retried. */
-static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                       const char **argv)
+static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
 {
     redis_impl_t *r = st->impl;
     int fresh = 0, reused;

@@ -97,7 +97,7 @@ int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv)
         return rc;
     if (os->ind != os->argc - 1)
         return mgctl_usage_error("uses", os->ind == os->argc ? "show or reset is required"
-                                                              : "one action: show or reset");
+                                                             : "one action: show or reset");
     action = os->argv[os->ind];
     if (strcmp(action, "show") != 0 && strcmp(action, "reset") != 0)
         return mgctl_usage_error("uses", "unknown action '%s' (show or reset)", action);

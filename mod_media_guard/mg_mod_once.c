@@ -75,8 +75,8 @@ typedef struct once_kept {
 /* MediaGuardStore: the URL (configuration pool) and this child's store. */
 static struct {
     const mg_store_url_t *url;
-    mg_store_t *st;      /* child_init: the engine, or the socache adapter */
-    int down;            /* per-process incident flag when metrics are off */
+    mg_store_t *st; /* child_init: the engine, or the socache adapter */
+    int down;       /* per-process incident flag when metrics are off */
 } store;
 
 /* One cache per server process tree: the directive is main-server only.
@@ -403,8 +403,8 @@ static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val
     } else {
         rv = once.provider->store(once.inst, ap_server_conf, (const unsigned char *)key, klen,
                                   apr_time_now() + apr_time_from_sec(ttl),
-                                  (unsigned char *)apr_pstrdup(p, val),
-                                  (unsigned int)strlen(val), p);
+                                  (unsigned char *)apr_pstrdup(p, val), (unsigned int)strlen(val),
+                                  p);
         if (rv == APR_SUCCESS)
             res = MG_STORE_OK;
         else

@@ -48,10 +48,10 @@ START_TEST(test_url_memcache_several_servers_and_ipv6)
     mg_store_url_t u;
     const char *why = NULL;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool, "memcache://a:11211,b,[2001:db8::1]:11300?timeout=2s", &u,
-                           &why),
-        0);
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        "memcache://a:11211,b,[2001:db8::1]:11300?timeout=2s", &u,
+                                        &why),
+                     0);
     ck_assert_int_eq(u.nservers, 3);
     ck_assert_str_eq(u.host[1], "b");
     ck_assert_int_eq(u.port[1], 11211);
@@ -105,18 +105,18 @@ START_TEST(test_url_password_file_first_line)
     mg_store_url_t u;
     const char *why = NULL;
 
-    ck_assert_int_eq(apr_file_mktemp(&f, path,
-                                     APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE |
-                                         APR_FOPEN_EXCL,
-                                     mg_test_pool),
-                     APR_SUCCESS);
+    ck_assert_int_eq(
+        apr_file_mktemp(&f, path,
+                        APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE | APR_FOPEN_EXCL,
+                        mg_test_pool),
+        APR_SUCCESS);
     apr_file_puts("s3cret\nignored\n", f);
     apr_file_close(f);
-    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
-                                        apr_pstrcat(mg_test_pool, "redis://h?password_file=", path,
-                                                    NULL),
-                                        &u, &why),
-                     0);
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_pstrcat(mg_test_pool, "redis://h?password_file=", path, NULL), &u,
+                           &why),
+        0);
     ck_assert_str_eq(u.password, "s3cret");
     /* the URL as shown in messages never carries the password */
     ck_assert_ptr_null(strstr(u.display, "s3cret"));
@@ -133,8 +133,8 @@ typedef struct mem {
     int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails */
 } mem_t;
 
-static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val,
-                                 apr_uint32_t ttl, apr_pool_t *p, const char **why)
+static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                                 apr_pool_t *p, const char **why)
 {
     mem_t *m = st->impl;
     mg_store_status_t rv = MG_STORE_OK;
@@ -242,9 +242,9 @@ START_TEST(test_claim_of_a_revoked_id_takes_nothing)
     int slot;
     char *v;
 
-    ck_assert_int_eq(st->ops->add(st, mg_store_rev_key(mg_test_pool, st, "abc"), "1", 0,
-                                  mg_test_pool, &why),
-                     MG_STORE_OK);
+    ck_assert_int_eq(
+        st->ops->add(st, mg_store_rev_key(mg_test_pool, st, "abc"), "1", 0, mg_test_pool, &why),
+        MG_STORE_OK);
     ck_assert_int_eq(claim(st, 1, "192.0.2.1", 0, &slot), MG_CLAIM_REVOKED);
     ck_assert_int_eq(st->ops->get(st, "mg:use:k1:abc:1", &v, mg_test_pool, &why),
                      MG_STORE_NOTFOUND);
