@@ -207,6 +207,17 @@ def test_range_follow_ups_and_hls_segments_from_the_claiming_address_work_on_eve
     assert (st, reason(h)) == (403, "token-used")
 
 
+def test_head_from_a_new_address_takes_no_use(cluster):
+    link = cluster.sign("/media/film.mp4", "--once")
+    # a link checker asks first, on one server; the person it was sent to
+    # then gets it on another
+    assert http_get(cluster.nodes[0].port, link, "127.0.3.20", method="HEAD")[0] == 200
+    assert http_get(cluster.nodes[1].port, link, "127.0.3.21")[0] == 200
+    assert http_get(cluster.nodes[2].port, link, "127.0.3.21", method="HEAD")[0] == 200
+    st, h, _ = http_get(cluster.nodes[2].port, link, "127.0.3.20", method="HEAD")
+    assert (st, reason(h)) == (403, "token-used")
+
+
 def test_mgctl_uses_reset_gives_the_link_its_use_back(cluster):
     link = cluster.sign("/media/film.mp4", "--once")
     tid = re.search(r"mg_id=([A-Za-z0-9_-]+)", link).group(1)
