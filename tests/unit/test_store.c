@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <apr_hash.h>
+#include <apr_network_io.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
@@ -358,6 +359,144 @@ START_TEST(test_engines_fail_closed_when_nothing_listens)
 }
 END_TEST
 
+/* ---- the memcached engine against a fake server's answers ---- */
+
+/* One canned answer per connection: read the request, answer, close. */
+typedef struct fake {
+    apr_socket_t *listen;
+    const char *answer;
+    int conns;
+} fake_t;
+
+static void *APR_THREAD_FUNC fake_serve(apr_thread_t *t, void *data)
+{
+    fake_t *f = data;
+    apr_pool_t *p;
+    apr_socket_t *c;
+    char buf[1024];
+    apr_size_t n;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    while (apr_socket_accept(&c, f->listen, p) == APR_SUCCESS) {
+        apr_size_t len = strlen(f->answer);
+        n = sizeof(buf);
+        apr_socket_recv(c, buf, &n);
+        apr_socket_send(c, f->answer, &len);
+        apr_socket_close(c);
+        f->conns++;
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static const struct {
+    const char *answer;
+    mg_store_status_t get; /* what get("mg:k") makes of it */
+    const char *value;
+} mc_answers[] = {
+    {"END\r\n", MG_STORE_NOTFOUND, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_OK, "192.0.2.1"},
+    {"VALUE mg:k 7 0\r\n\r\nEND\r\n", MG_STORE_OK, ""},
+    {"VALUE mg:other 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:kk 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 5\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 12\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 -1\r\n\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 70\r\n0123456789012345678901234567890123456789012345678901234567890123456789"
+     "\r\nEND\r\n",
+     MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1\r\nEND\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, NULL},
+    {"ERROR\r\n", MG_STORE_ERROR, NULL},
+    {"+OK\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1", MG_STORE_ERROR, NULL}, /* cut short */
+    {"", MG_STORE_ERROR, NULL},                            /* closed at once */
+};
+
+static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+{
+    fake_t *f = apr_pcalloc(mg_test_pool, sizeof(*f));
+    apr_sockaddr_t *sa;
+
+    f->answer = answer;
+    ck_assert_int_eq(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, mg_test_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(
+        apr_socket_create(&f->listen, APR_INET, SOCK_STREAM, APR_PROTO_TCP, mg_test_pool),
+        APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_bind(f->listen, sa), APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_listen(f->listen, 8), APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_addr_get(&sa, APR_LOCAL, f->listen), APR_SUCCESS);
+    *port = sa->port;
+    ck_assert_int_eq(apr_thread_create(th, NULL, fake_serve, f, mg_test_pool), APR_SUCCESS);
+    return f;
+}
+
+static void fake_stop(fake_t *f, apr_thread_t *th)
+{
+    apr_status_t trv;
+    apr_socket_shutdown(f->listen, APR_SHUTDOWN_READWRITE);
+    apr_socket_close(f->listen);
+    apr_thread_join(&trv, th);
+}
+
+START_TEST(test_memcache_answers_are_checked_to_the_byte)
+{
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(mc_answers[_i].answer, &th, &port);
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+    char *val = NULL;
+    mg_store_status_t rv;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    rv = st->ops->get(st, "mg:k", &val, mg_test_pool, &why);
+    ck_assert_msg(rv == mc_answers[_i].get, "answer %d: got %d (%s)", _i, rv, why ? why : "");
+    if (mc_answers[_i].value)
+        ck_assert_str_eq(val, mc_answers[_i].value);
+    fake_stop(f, th);
+}
+END_TEST
+
+START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
+{
+    static const struct {
+        const char *answer;
+        mg_store_status_t rv;
+    } cases[] = {{"STORED\r\n", MG_STORE_OK},
+                 {"NOT_STORED\r\n", MG_STORE_EXISTS},
+                 {"EXISTS\r\n", MG_STORE_ERROR},
+                 {"STORED\r\nSTORED\r\n", MG_STORE_ERROR},
+                 {"SERVER_ERROR object too large for cache\r\n", MG_STORE_ERROR}};
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(st->ops->add(st, "mg:k", "192.0.2.1", 60, mg_test_pool, &why), cases[_i].rv);
+    /* a key memcached cannot hold never goes out */
+    ck_assert_int_eq(st->ops->add(st, "mg:a b", "192.0.2.1", 60, mg_test_pool, &why),
+                     MG_STORE_ERROR);
+    fake_stop(f, th);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("store");
@@ -373,6 +512,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
     tcase_add_test(tc, test_claim_race_gives_exactly_n_uses_and_one_slot_per_address);
     tcase_add_loop_test(tc, test_engines_fail_closed_when_nothing_listens, 0, 2);
+    tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
+                        (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
+    tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 5);
     suite_add_tcase(s, tc);
     return s;
 }
