@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from conftest import free_port
 from storeharness import Proxy, Racers, StoreServer, http_get, source_address
 
 # under the sanitizer build (MG_APACHE_PRELOAD, the ASan stage) a quarter of
@@ -351,6 +352,20 @@ def test_slow_dropping_or_garbage_store_fails_closed_within_the_timeout(
         if node is not None:
             node.stop()
         proxy.stop()
+
+
+def test_apache_starts_while_the_store_is_down_and_refuses_only_store_links(
+        apache_factory, mgctl):
+    nowhere = free_port()  # nothing listens there
+    node = make_node(apache_factory, "store-nowhere", f"redis://127.0.0.1:{nowhere}/0")
+    try:
+        c = Cluster("redis", None, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4"), "127.0.8.1")[0] == 200
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.8.1")
+        assert (st, reason(h)) == (500, "internal-error")
+        assert f"cannot connect to redis 127.0.0.1:{nowhere}" in node.error_log()
+    finally:
+        node.stop()
 
 
 def test_configtest_refuses_bad_store_urls_with_a_sentence(apache_factory, tmp_path):
