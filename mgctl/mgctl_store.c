@@ -2,6 +2,7 @@
  * store (lib/mg_store.h) as support staff see it: who holds the uses of a
  * link, give a link its uses back, and revoke token ids on every server
  * that shares the store (docs/token-spec.md, docs/mgctl.md). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +70,9 @@ static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_sto
 
     if (url == NULL)
         return mgctl_usage_error(cmd, "--store URL is required");
+    /* a store that closes the connection must be an error (exit 2), not a
+     * SIGPIPE that kills mgctl without a word (Apache ignores it already) */
+    signal(SIGPIPE, SIG_IGN);
     if (mg_store_url_parse(pool, url, u, &why) != 0)
         return mgctl_usage_error(cmd, "--store %s: %s", url, why);
     if (mg_store_open(pool, u, st, &why) != 0) {
