@@ -404,20 +404,38 @@ static int origin_allowed(const char *entry, const origin_t *o)
     return slice_ieq(want.host, want.host_len, o->host, o->host_len);
 }
 
-static int host_is_request_host(const ev_t *e, const origin_t *o)
+/* same_origin: the Origin/Referer is this server's own origin, as the
+ * browser sees it — scheme (the request's), host and port (from Host, else
+ * the scheme's default). Another port on the same host is another site. */
+static int is_request_origin(const ev_t *e, const origin_t *o)
 {
     const char *h = e->req->host;
+    const char *scheme = e->req->scheme ? e->req->scheme : "http";
+    origin_t self;
+    int has_port;
     if (h == NULL || *h == '\0')
         return 0;
-    const char *end = h;
-    if (*h == '[') {
-        const char *rb = strchr(h, ']');
-        end = rb ? rb + 1 : h + strlen(h);
-    } else {
-        while (*end && *end != ':')
-            end++;
+    memset(&self, 0, sizeof(self));
+    if (parse_hostport(h, h + strlen(h), &self, &has_port) != 0)
+        return 0;
+    if (!has_port)
+        self.port = default_port(scheme, strlen(scheme));
+    return slice_ieq(scheme, strlen(scheme), o->scheme, o->scheme_len) && self.port != 0 &&
+           self.port == o->port && slice_ieq(self.host, self.host_len, o->host, o->host_len);
+}
+
+/* The user opens the URL itself (a link, a typed address, a bookmark)
+ * rather than a page embedding it. Fetch Metadata when the browser sends
+ * it, else an Accept that asks for HTML (older browsers, and plain-http
+ * sites, to which Chromium sends no Sec-Fetch-*). */
+static int top_level_navigation(const ev_t *e, const mg_hotlink_t *h, const char **how)
+{
+    if (h->fetch_metadata && e->rd->fm_document >= 0) {
+        *how = "Sec-Fetch-Dest/Mode";
+        return e->rd->fm_document;
     }
-    return slice_ieq(h, (size_t)(end - h), o->host, o->host_len);
+    *how = "Accept";
+    return e->rd->accepts_html;
 }
 
 static int check_hotlink(ev_t *e)
@@ -426,6 +444,11 @@ static int check_hotlink(ev_t *e)
     const mg_request_t *req = e->req;
     if (h == NULL)
         return 0;
+    const char *how = NULL;
+    if (h->navigation == MG_NAV_ALLOW && top_level_navigation(e, h, &how)) {
+        TRACE(e, "hotlink: a top-level navigation (%s), navigation: allow → pass", how);
+        return 0;
+    }
     const char *sfs = (h->fetch_metadata && req->sec_fetch_site && *req->sec_fetch_site)
                           ? req->sec_fetch_site
                           : NULL;
@@ -448,8 +471,8 @@ static int check_hotlink(ev_t *e)
         memset(&o, 0, sizeof(o));
         if (parse_origin(val, &o) != 0)
             return deny(e, MG_R_HOTLINK, "hotlink: %s '%s' is not a URL", hdr, shown(e->pool, val));
-        if (h->same_origin && host_is_request_host(e, &o)) {
-            TRACE(e, "hotlink: %s %s is this site → pass", hdr, shown(e->pool, val));
+        if (h->same_origin && is_request_origin(e, &o)) {
+            TRACE(e, "hotlink: %s %s is this site's origin → pass", hdr, shown(e->pool, val));
             return 0;
         }
         for (int i = 0; h->allowed_origins && i < h->allowed_origins->nelts; i++) {
@@ -460,7 +483,8 @@ static int check_hotlink(ev_t *e)
                 return 0;
             }
         }
-        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed", hdr, shown(e->pool, val));
+        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed%s", hdr, shown(e->pool, val),
+                    h->navigation == MG_NAV_ALLOW ? " (an embed, not a navigation)" : "");
     }
     if (origin != NULL) /* "Origin: null" and no Referer: an opaque, cross-origin context */
         return deny(e, MG_R_HOTLINK, "hotlink: Origin null without a Referer");

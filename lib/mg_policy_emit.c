@@ -356,6 +356,7 @@ static void emit_hotlink_body(sb_t *b, const mg_hotlink_t *h)
     sb_bool(b, h->fetch_metadata);
     sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? ", empty_referer: deny"
                                                   : ", empty_referer: allow");
+    sb_s(b, h->navigation == MG_NAV_ALLOW ? ", navigation: allow" : ", navigation: check");
     if (h->corp) {
         sb_s(b, ", corp: ");
         sb_str(b, h->corp);
@@ -395,6 +396,8 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_bool(b, h->fetch_metadata);
         sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? "\n    empty_referer: deny"
                                                       : "\n    empty_referer: allow");
+        sb_s(b,
+             h->navigation == MG_NAV_ALLOW ? "\n    navigation: allow" : "\n    navigation: check");
         if (h->corp) {
             sb_s(b, "\n    corp: ");
             sb_str(b, h->corp);
