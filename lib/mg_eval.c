@@ -17,6 +17,7 @@
 
 #include "mg_geo.h"
 #include "mg_request.h"
+#include "mg_fmt.h"
 #include "mg_token.h"
 
 typedef struct ev {
@@ -664,25 +665,33 @@ static const char *role_names(const ev_t *e)
     return s ? s : "none";
 }
 
+/* A token parameter: native (mg_*) or of a foreign format the policy has
+ * keys for (lib/mg_fmt.h). */
+static int is_token_param(const mg_policy_t *policy, const char *name)
+{
+    return strncmp(name, "mg_", 3) == 0 || mg_fmt_is_reserved_param(policy, name);
+}
+
 /* The query to carry into the return URL: the original one, or, when it
- * holds token parameters (mg_*, docs/token-spec.md), the other parameters
- * re-encoded without them. A link is a bearer credential and login.url may
- * be another site, whose logs must not receive it; after signing in, the
- * user's roles decide anyway. NULL when nothing is left. */
+ * holds token parameters (mg_*, docs/token-spec.md, or a foreign format's,
+ * docs/token-formats.md), the other parameters re-encoded without them. A
+ * link is a bearer credential and login.url may be another site, whose logs
+ * must not receive it; after signing in, the user's roles decide anyway.
+ * NULL when nothing is left. */
 static const char *return_query(ev_t *e)
 {
     const apr_array_header_t *q = e->rd->query;
     int has_token = 0;
 
     for (int i = 0; q && i < q->nelts; i++)
-        if (strncmp(APR_ARRAY_IDX(q, i, mg_qparam_t).name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, APR_ARRAY_IDX(q, i, mg_qparam_t).name))
             has_token = 1;
     if (!has_token)
         return e->req->query != NULL && *e->req->query != '\0' ? e->req->query : NULL;
     const char *out = NULL;
     for (int i = 0; i < q->nelts; i++) {
         const mg_qparam_t *qp = &APR_ARRAY_IDX(q, i, mg_qparam_t);
-        if (strncmp(qp->name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, qp->name))
             continue;
         const char *pair = apr_pstrcat(e->pool, mg_pct_encode_query(e->pool, qp->name), "=",
                                        mg_pct_encode_query(e->pool, qp->value), NULL);
@@ -838,7 +847,8 @@ static void decide_access(ev_t *e)
             return;
         }
         mg_access_t lvl = claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-        TRACE(e, "token: valid, grants %s", mg_access_name(lvl));
+        TRACE(e, "token: valid (%s, key %s), grants %s", claims.format ? claims.format : "mg-v1",
+              claims.kid ? claims.kid : "-", mg_access_name(lvl));
         if (need > lvl) {
             deny(e, MG_R_DOWNLOAD, "download requested and the token grants view only");
             return;
@@ -864,7 +874,9 @@ static void decide_access(ev_t *e)
         if (tr == MG_R_ALLOWED) {
             mg_access_t tl =
                 claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-            TRACE(e, "token: valid, grants %s", mg_access_name(tl));
+            TRACE(e, "token: valid (%s, key %s), grants %s",
+                  claims.format ? claims.format : "mg-v1", claims.kid ? claims.kid : "-",
+                  mg_access_name(tl));
             if (tl > lvl) {
                 lvl = tl;
                 by_token = 1;

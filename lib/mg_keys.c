@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mg_fmt.h"
 #include "mg_keys.h"
 
 #define MG_KEY_FILE_MAX 16384 /* no legitimate key file is larger */
@@ -530,8 +531,17 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
         mg_keyref_t *r = &refs[i];
         const char *why = NULL;
         int insecure = 0;
-        mg_alg_t alg = mg_alg_parse(r->alg ? r->alg : "hmac-sha256");
         r->key = NULL;
+        r->fkey = NULL;
+        if (r->format != NULL) { /* a foreign format: lib/mg_fmt.c */
+            mg_status_t st = mg_fmt_key_load(policy, r, diags);
+            if (st != MG_OK)
+                result = st;
+            continue;
+        }
+        if (r->alg == NULL)
+            r->alg = "hmac-sha256";
+        mg_alg_t alg = mg_alg_parse(r->alg);
         if (alg == MG_ALG_NONE) {
             mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-alg",
                         "key '%s': unknown algorithm '%s' (hmac-sha256, hmac-sha1 or ed25519)",
@@ -567,6 +577,8 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
                         r->file, r->id);
         r->key = k;
     }
+    if (mg_fmt_check_params(policy, diags) != MG_OK)
+        result = MG_EINVAL;
     return result;
 }
 

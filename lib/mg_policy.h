@@ -173,6 +173,12 @@ typedef struct mg_keyref {
     const char *fingerprint; /* "sha256:<hex>" of the loaded material (HMAC: of a MAC
                                 over a fixed string, Ed25519: of the public key), set
                                 by the loader once keys are loaded; NULL otherwise */
+    /* Foreign signed-link formats (lib/mg_fmt.h, docs/token-formats.md). For
+     * them `key` stays NULL (an mg_kid can never name a foreign key) and
+     * `fkey` holds the material. */
+    const char *format;          /* keys[].format: NULL or "mg-v1" = native */
+    apr_array_header_t *options; /* keys[].options: mg_fmt_opt_t, or NULL */
+    struct mg_fkey *fkey;        /* loaded foreign key, set by mg_keys_load() */
 } mg_keyref_t;
 
 typedef struct mg_token_settings {
