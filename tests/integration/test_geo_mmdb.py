@@ -150,6 +150,14 @@ def test_replaced_database_counts_after_a_graceful_reload(apache_factory, mmdb):
         r = s.get("/eu/a.jpg?c=after", headers=xff)                              # AT
         assert r.status_code == 403
         assert decision(s, "c=after")["reason"] == "country-denied"
+        # each reload closes the previous generation's database: the parent
+        # holds one mapping of it however often it reloads, and none of a
+        # replaced (deleted) file
+        for _ in range(3):
+            s.graceful()
+        maps = [ln for ln in open(f"/proc/{s.proc.pid}/maps") if "country.mmdb" in ln]
+        assert len(maps) == 1, maps
+        assert "(deleted)" not in maps[0]
     finally:
         s.stop()
 
