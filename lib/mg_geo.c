@@ -94,8 +94,8 @@ static int private_copy(apr_pool_t *pool, const char *path, const char **why)
             if (k < 0 && errno == EINTR)
                 continue;
             if (k < 0) {
-                *why = apr_psprintf(pool, "cannot copy '%s' into memory: %s", path,
-                                    strerror(errno));
+                *why =
+                    apr_psprintf(pool, "cannot copy '%s' into memory: %s", path, strerror(errno));
                 goto fail;
             }
             w += k;
