@@ -393,8 +393,8 @@ const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq)
 /* The names the policy's foreign keys read become reserved query names
  * (mg_canon.h, docs/canonical-urls.md): a request whose query spells one of
  * them so that PHP, Rack, ASP.NET, ... could read it as that name without
- * being exactly it ("ik-S", "token[]", " expires") is refused as bad-url,
- * and so is the exact name given twice. Otherwise an origin behind
+ * being exactly it ("ik-S", "token[]", " expires") is refused as bad-url
+ * (the exact name given twice is token-malformed, from the verifier). Otherwise an origin behind
  * ProxyPass could read a value the verifier never saw. */
 static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
 {
@@ -452,6 +452,9 @@ static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
             mg_qreserved_t *q = apr_array_push(policy->reserved_params);
             memset(q, 0, sizeof(*q));
             q->name = name;
+            /* an exact repeat is the verifier's to refuse (token-malformed),
+             * as the token layer does for a repeated mg_* name */
+            q->flags = MG_QR_REPEAT;
         }
     }
     return MG_OK;
