@@ -1,6 +1,7 @@
 """One version everywhere: configure.ac's AC_INIT is what mgctl --version
 prints, what the module adds to a real Apache's Server header and start line,
-what debian/changelog packages and what CHANGELOG.md describes."""
+what debian/changelog packages, what CHANGELOG.md describes and what the docs
+(mgctl(1), README) name."""
 
 import re
 import subprocess
@@ -25,6 +26,12 @@ def test_mgctl_debian_and_changelog_say_configures_version():
     # the newest release in CHANGELOG.md is this one
     heads = re.findall(r"^## (\S+)", (SRCDIR / "CHANGELOG.md").read_text(), re.M)
     assert heads and heads[0] == v, heads
+    # the docs that name the version: mgctl(1)'s header, README's package names and Server token
+    th = re.search(r'^\.TH MGCTL 1 "[^"]*" "mod_media_guard ([^"]+)"', (SRCDIR / "docs" / "mgctl.1").read_text(), re.M)
+    assert th and th.group(1) == v, th
+    readme = (SRCDIR / "README.md").read_text()
+    named = re.findall(r"_(\d+\.\d+\.\d+)-\d+_amd64\.deb", readme) + re.findall(r"mod_media_guard/(\d+\.\d+\.\d+)", readme)
+    assert named and set(named) == {v}, named
 
 
 def test_apache_server_header_and_start_line_name_the_module_version(apache_factory):
