@@ -71,6 +71,18 @@ const char *mg_policy_digest(const mg_policy_t *policy);
 typedef enum { MG_LOOKUP_ENV = 1, MG_LOOKUP_NOTE = 2, MG_LOOKUP_HEADER = 3 } mg_lookup_kind_t;
 typedef const char *(*mg_lookup_fn)(void *ctx, mg_lookup_kind_t kind, const char *name);
 
+/* Roles from another Apache authz provider (identity.roles_from `apache:`
+ * entries, mg_policy.h's mg_role_grant_t). The evaluator calls this only
+ * for an entry whose role could raise the owning rule's access level and
+ * that the user does not already hold; `index` is the entry's position in
+ * policy->role_grants. Return MG_GRANT_YES when `Require PROVIDER ARGS`
+ * would pass, MG_GRANT_NO when it would not (including "no user yet"), and
+ * MG_GRANT_ERROR when it could not be decided: the request is then denied
+ * (internal-error), never decided as if the role were simply absent. */
+typedef enum { MG_GRANT_NO = 0, MG_GRANT_YES = 1, MG_GRANT_ERROR = -1 } mg_grant_t;
+struct mg_role_grant;
+typedef mg_grant_t (*mg_grant_fn)(void *ctx, int index, const struct mg_role_grant *grant);
+
 /* The request as the evaluator sees it. The caller fills the "input" part;
  * mg_request_prepare() fills the "derived" part. Strings are borrowed. */
 typedef struct mg_request {
@@ -93,6 +105,8 @@ typedef struct mg_request {
     const char *cookie;  /* Cookie header (signed-cookie mode) */
     mg_lookup_fn lookup; /* may be NULL */
     void *lookup_ctx;
+    mg_grant_fn grant_check; /* roles_from `apache:`; NULL: such roles are never held */
+    void *grant_ctx;
 
     /* derived by mg_request_prepare() */
     struct mg_request_derived *d;

@@ -15,6 +15,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_geo.h"
 #include "mg_request.h"
 #include "mg_token.h"
 
@@ -26,6 +27,8 @@ typedef struct ev {
     const mg_rule_t *rule;
     mg_decision_t *d;
     int trace;
+    mg_roleset_t roles; /* rd->roles, plus roles_from `apache:` roles asked for (decide_access) */
+    char cc[3];         /* country.from mmdb: the looked-up code */
 } ev_t;
 
 static void trace_add(ev_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -172,12 +175,38 @@ static int country_in(const apr_array_header_t *list, const char *cc)
     return 0;
 }
 
+/* country.from: {mmdb: FILE} is looked up here, only for a rule that
+ * checks the country: the address is the client's after mod_remoteip (the
+ * trusted-proxy logic), the same one check_ip uses. */
+static int mmdb_country(ev_t *e, const char **cc)
+{
+    const char *why = NULL;
+    char ipb[64];
+    switch (mg_geo_country(e->policy->geo, &e->rd->client, e->cc, &why)) {
+    case MG_GEO_FOUND:
+        *cc = e->cc;
+        TRACE(e, "country: %s for %s (MaxMind DB)", e->cc,
+              mg_ip_format(&e->rd->client, ipb, sizeof(ipb)));
+        return 0;
+    case MG_GEO_UNKNOWN:
+        TRACE(e, "country: %s is not in the MaxMind DB",
+              mg_ip_format(&e->rd->client, ipb, sizeof(ipb)));
+        return 0;
+    default:
+        return deny(e, MG_R_INTERNAL, "the country lookup of %s failed: %s",
+                    mg_ip_format(&e->rd->client, ipb, sizeof(ipb)), why ? why : "unknown error");
+    }
+}
+
 static int check_country(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
     const char *cc = e->rd->country;
     if (r->country_deny == NULL && r->country_allow == NULL)
         return 0;
+    if (cc == NULL && e->req->country == NULL && e->policy->country_kind == MG_SRC_MMDB &&
+        mmdb_country(e, &cc))
+        return 1;
     if (cc != NULL && r->country_deny && country_in(r->country_deny, cc))
         return deny(e, MG_R_COUNTRY_DENIED, "country %s is in the deny list", cc);
     if (r->country_allow != NULL) {
@@ -570,7 +599,7 @@ static int is_token_reason(mg_reason_t r)
 
 static int signed_in(const ev_t *e)
 {
-    return (e->req->user != NULL && *e->req->user != '\0') || e->rd->roles != 0;
+    return (e->req->user != NULL && *e->req->user != '\0') || e->roles != 0;
 }
 
 static mg_access_t rule_level(const ev_t *e)
@@ -582,7 +611,7 @@ static mg_access_t rule_level(const ev_t *e)
         const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
         int applies = a->role == MG_ROLE_ANONYMOUS || (a->role == MG_ROLE_AUTHENTICATED && in) ||
                       (a->role >= 0 && a->role < MG_MAX_ROLES &&
-                       (e->rd->roles & ((mg_roleset_t)1 << a->role)) != 0);
+                       (e->roles & ((mg_roleset_t)1 << a->role)) != 0);
         if (applies && a->access > lvl)
             lvl = a->access;
     }
@@ -605,7 +634,7 @@ static const char *role_names(const ev_t *e)
     const apr_array_header_t *roles = e->policy->roles;
     const char *s = NULL;
     for (int i = 0; roles && i < roles->nelts && i < MG_MAX_ROLES; i++)
-        if (e->rd->roles & ((mg_roleset_t)1 << i))
+        if (e->roles & ((mg_roleset_t)1 << i))
             s = s ? apr_pstrcat(e->pool, s, ", ", APR_ARRAY_IDX(roles, i, const char *), NULL)
                   : APR_ARRAY_IDX(roles, i, const char *);
     return s ? s : "none";
@@ -707,6 +736,65 @@ static void token_uses(ev_t *e, const mg_token_claims_t *c)
         TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
 }
 
+/* roles_from `apache:` — ask the embedding program (mod_media_guard: the
+ * named authz provider) only for roles that could raise this rule's level
+ * above what the user already has, in file order, and never twice for one
+ * role. Each question may cost a directory lookup (LDAP, a database), so a
+ * rule that anonymous users may already see asks nothing. An error is a
+ * deny: whether the user holds the role is unknown. Returns 1 after a deny. */
+static int p_has_grants(const ev_t *e)
+{
+    return e->policy->grant_roles != 0;
+}
+
+static mg_access_t rule_level(const ev_t *e);
+
+/* Roles that some roles_from `apache:` entry could grant and that would
+ * raise this rule's level above `have`. */
+static mg_roleset_t wanted_grants(const ev_t *e, mg_access_t have)
+{
+    const mg_rule_t *r = e->rule;
+    mg_roleset_t want = 0;
+    for (int i = 0; r->access && i < r->access->nelts; i++) {
+        const mg_role_access_t *a = &APR_ARRAY_IDX(r->access, i, mg_role_access_t);
+        if (a->role >= 0 && a->role < MG_MAX_ROLES && a->access > have)
+            want |= (mg_roleset_t)1 << a->role;
+    }
+    return want & e->policy->grant_roles & ~e->roles;
+}
+
+static int ask_grants(ev_t *e, mg_access_t have)
+{
+    const mg_policy_t *p = e->policy;
+    if (p->grant_roles == 0 || p->role_grants == NULL)
+        return 0;
+    mg_roleset_t want = wanted_grants(e, have);
+    for (int i = 0; want && i < p->role_grants->nelts; i++) {
+        const mg_role_grant_t *g = &APR_ARRAY_IDX(p->role_grants, i, mg_role_grant_t);
+        mg_roleset_t bit = (mg_roleset_t)1 << g->role;
+        if (!(want & bit))
+            continue;
+        if (e->req->grant_check == NULL) {
+            TRACE(e, "role %s: 'Require %s' not asked (no Apache here: give --require or --role)",
+                  APR_ARRAY_IDX(p->roles, g->role, const char *), shown(e->pool, g->line));
+            continue;
+        }
+        mg_grant_t res = e->req->grant_check(e->req->grant_ctx, i, g);
+        if (res == MG_GRANT_ERROR)
+            return deny(e, MG_R_INTERNAL,
+                        "role %s: 'Require %s' could not be decided (policy line %d)",
+                        APR_ARRAY_IDX(p->roles, g->role, const char *), shown(e->pool, g->line),
+                        g->pos.line);
+        TRACE(e, "role %s: 'Require %s' %s", APR_ARRAY_IDX(p->roles, g->role, const char *),
+              shown(e->pool, g->line), res == MG_GRANT_YES ? "passes" : "does not pass");
+        if (res == MG_GRANT_YES) {
+            e->roles |= bit;
+            want = wanted_grants(e, rule_level(e));
+        }
+    }
+    return 0;
+}
+
 static void decide_access(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
@@ -737,6 +825,11 @@ static void decide_access(ev_t *e)
     }
 
     mg_access_t lvl = rule_level(e);
+    if (p_has_grants(e)) {
+        if (ask_grants(e, lvl))
+            return;
+        lvl = rule_level(e);
+    }
     int by_token = 0;
     TRACE(e, "access: user %s, roles [%s] → %s",
           e->req->user && *e->req->user ? shown(e->pool, e->req->user) : "(none)", role_names(e),
@@ -827,7 +920,7 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
     d->detail = "internal error: the request could not be evaluated";
     if (pool == NULL)
         return;
-    ev_t ev = {pool, policy, req, NULL, NULL, d, trace != 0 && pool != NULL};
+    ev_t ev = {pool, policy, req, NULL, NULL, d, trace != 0 && pool != NULL, 0, {0}};
     ev_t *e = &ev;
     if (e->trace)
         d->trace = apr_array_make(pool, 16, sizeof(const char *));
@@ -837,6 +930,7 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
     }
     const mg_request_derived_t *rd = req->d;
     e->rd = rd;
+    e->roles = rd->roles;
     if (!rd->ok) {
         deny(e, MG_R_BAD_URL, "the URL was refused: %s", rd->why ? rd->why : "malformed");
         return;

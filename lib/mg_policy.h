@@ -31,15 +31,36 @@ typedef struct mg_pos {
 #define MG_MAX_ROLES 64
 typedef uint64_t mg_roleset_t;
 
-/* identity.roles_from[] entry */
-typedef enum { MG_SRC_USERS = 1, MG_SRC_ENV, MG_SRC_NOTE, MG_SRC_HEADER } mg_src_kind_t;
+/* identity.roles_from[] entry; country.from (env, note, header, mmdb) */
+typedef enum {
+    MG_SRC_USERS = 1,
+    MG_SRC_ENV,
+    MG_SRC_NOTE,
+    MG_SRC_HEADER,
+    MG_SRC_APACHE, /* roles_from: {apache: {ROLE: "PROVIDER ARGS"}} */
+    MG_SRC_MMDB    /* country.from: {mmdb: FILE} */
+} mg_src_kind_t;
 typedef struct mg_role_source {
-    mg_src_kind_t kind;    /* users | env: NAME | note: NAME | header: NAME */
-    const char *name;      /* variable / note / header name (NULL for users) */
-    const char *separator; /* default "," ; whitespace around items trimmed */
-    const char *prefix;    /* optional: only items starting with it, prefix stripped */
+    mg_src_kind_t kind;           /* users | env: NAME | note: NAME | header: NAME | apache */
+    const char *name;             /* variable / note / header name (NULL for users) */
+    const char *separator;        /* default "," ; whitespace around items trimmed */
+    const char *prefix;           /* optional: only items starting with it, prefix stripped */
+    int grant_first, grant_count; /* apache: its entries in policy->role_grants */
     mg_pos_t pos;
 } mg_role_source_t;
+
+/* One `apache:` mapping entry: `role` is held when `Require PROVIDER ARGS`
+ * would pass. Only an embedding program that has Apache's authz providers
+ * (the module) can evaluate it, through mg_request_t.grant_check; the
+ * evaluator asks only when the owning rule's access list could use the
+ * role. */
+typedef struct mg_role_grant {
+    int role;             /* index into policy->roles */
+    const char *provider; /* "group", "ldap-group", "dbd-group", ... */
+    const char *args;     /* the rest of the Require line, whitespace-normalised ("" if none) */
+    const char *line;     /* provider + " " + args, as mgctl --require compares it */
+    mg_pos_t pos;
+} mg_role_grant_t;
 
 typedef struct mg_user_roles {
     const char *user;
@@ -237,9 +258,13 @@ struct mg_policy {
     apr_array_header_t *roles;        /* const char*; roles: [...] declared */
     apr_array_header_t *role_sources; /* mg_role_source_t; identity.roles_from (default: [users]) */
     apr_array_header_t *users;        /* mg_user_roles_t; identity.users */
+    apr_array_header_t *role_grants;  /* mg_role_grant_t; every roles_from `apache:` entry,
+                                         in file order */
+    mg_roleset_t grant_roles;         /* roles some role_grants entry can grant */
     int authenticated_role;           /* identity.authenticated_role index, or -1 */
-    mg_src_kind_t country_kind;       /* country.from: env|note|header; 0 = none */
-    const char *country_name;
+    mg_src_kind_t country_kind;       /* country.from: env|note|header|mmdb; 0 = none */
+    const char *country_name;         /* the variable, note or header; mmdb: the resolved path */
+    struct mg_geo *geo;               /* mmdb: the open database (mg_geo.c), else NULL */
 
     apr_array_header_t *classes;    /* mg_class_t; built-ins then classes: */
     apr_array_header_t *ipsets;     /* mg_ipset_t; ip_sets: */

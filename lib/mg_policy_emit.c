@@ -197,6 +197,10 @@ static const char *src_kind(mg_src_kind_t k)
         return "note";
     case MG_SRC_HEADER:
         return "header";
+    case MG_SRC_APACHE:
+        return "apache";
+    case MG_SRC_MMDB:
+        return "mmdb";
     default:
         return "users";
     }
@@ -246,6 +250,17 @@ static void emit_identity(sb_t *b, const mg_policy_t *p)
         sb_s(b, "\n    - ");
         if (s->kind == MG_SRC_USERS) {
             sb_s(b, "users");
+            continue;
+        }
+        if (s->kind == MG_SRC_APACHE) {
+            sb_s(b, "apache:");
+            for (int j = s->grant_first; j < s->grant_first + s->grant_count; j++) {
+                const mg_role_grant_t *g = &APR_ARRAY_IDX(p->role_grants, j, mg_role_grant_t);
+                sb_s(b, "\n        ");
+                sb_str(b, role_name(p, g->role));
+                sb_s(b, ": ");
+                sb_str(b, g->line);
+            }
             continue;
         }
         sb_f(b, "%s: ", src_kind(s->kind));

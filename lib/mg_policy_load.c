@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mg_geo.h"
 #include "mg_keys.h"
 #include "mg_token.h"
 #include "mg_load.h"
@@ -168,7 +169,8 @@ static int load_source(mg_lctx_t *c, const mg_ynode_t *n, int with_split, mg_rol
         found = i;
     }
     if (found < 0) {
-        mg_lerr(c, n, "missing-key", "%s needs one of env, note or header", where);
+        mg_lerr(c, n, "missing-key", "%s needs one of env, note, header or %s", where,
+                with_split ? "apache" : "mmdb");
         return -1;
     }
     out->kind = (mg_src_kind_t)(MG_SRC_ENV + found);
@@ -205,6 +207,99 @@ static int load_source(mg_lctx_t *c, const mg_ynode_t *n, int with_split, mg_rol
     return bad ? -1 : 0;
 }
 
+/* Longest `PROVIDER ARGS` text of an `apache:` entry: a Require line. */
+#define MG_REQUIRE_MAX 1024
+
+static int provider_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+            return 0;
+    return 1;
+}
+
+/* roles_from: {apache: {ROLE: "PROVIDER ARGS", ...}} — each ROLE is held when
+ * `Require PROVIDER ARGS` would pass. The text is split here the way
+ * mod_authz_core splits a Require line (the first word names the provider,
+ * the rest goes to it as written); whether the provider exists and accepts
+ * the arguments only Apache can tell (mod_media_guard, at configuration
+ * time). */
+static void load_apache_source(mg_lctx_t *c, const mg_ynode_t *it)
+{
+    static const char *const names[] = {"apache", NULL};
+    mg_ynode_t *v[1];
+    mg_role_source_t src;
+    if (mg_lmap(c, it, "a roles_from entry", names, v, NULL) != 0)
+        return;
+    const mg_ynode_t *m = v[0];
+    if (m->kind != MG_Y_MAP || m->n == 0) {
+        mg_lerr(c, m, "wrong-type",
+                "expected a mapping of role: \"PROVIDER ARGS\" for 'apache' (e.g. editors: "
+                "\"group editors\"), got %s",
+                mg_ynode_describe(c->tmp, m));
+        return;
+    }
+    memset(&src, 0, sizeof(src));
+    src.kind = MG_SRC_APACHE;
+    src.pos.line = it->line;
+    src.pos.col = it->col;
+    src.grant_first = c->p->role_grants->nelts;
+    for (int i = 0; i < m->n; i++) {
+        const mg_ypair_t *pr = &m->pairs[i];
+        int role = mg_llookup(c, c->roles, pr->key, "undefined-role", "role");
+        const char *text = mg_lstr(c, pr->value, pr->key->str);
+        if (role < 0 || text == NULL)
+            continue;
+        const char *a = text, *e;
+        while (*a == ' ' || *a == '\t')
+            a++;
+        e = a + strcspn(a, " \t");
+        size_t plen = (size_t)(e - a);
+        if (strlen(text) > MG_REQUIRE_MAX || !mg_lprintable(text)) {
+            mg_lerr(c, pr->value, "bad-value",
+                    "'%s' must be a Require line of at most %d characters without control "
+                    "characters",
+                    pr->key->str, MG_REQUIRE_MAX);
+            continue;
+        }
+        if (!provider_name_ok(a, plen)) {
+            mg_lerr(c, pr->value, "bad-value",
+                    "'%s' must start with an authorization provider name as written after "
+                    "Require (group, ldap-group, dbd-group, ...), got '%s'",
+                    pr->key->str, text);
+            continue;
+        }
+        const char *prov = apr_pstrmemdup(c->pool, a, plen);
+        if (strcmp(prov, "media-guard") == 0 || strcmp(prov, "not") == 0) {
+            mg_lerr(c, pr->value, "bad-value",
+                    strcmp(prov, "not") == 0
+                        ? "'not' is Require syntax, not a provider: a role is held when a "
+                          "provider passes"
+                        : "a role cannot come from media-guard itself (it would ask itself)");
+            continue;
+        }
+        while (*e == ' ' || *e == '\t')
+            e++;
+        size_t alen = strlen(e);
+        while (alen > 0 && (e[alen - 1] == ' ' || e[alen - 1] == '\t'))
+            alen--;
+        mg_role_grant_t *g = apr_array_push(c->p->role_grants);
+        g->role = role;
+        g->provider = prov;
+        g->args = apr_pstrmemdup(c->pool, e, alen);
+        g->line = alen ? apr_pstrcat(c->pool, prov, " ", g->args, NULL) : prov;
+        g->pos.line = pr->value->line;
+        g->pos.col = pr->value->col;
+        if (role < MG_MAX_ROLES)
+            c->p->grant_roles |= (mg_roleset_t)1 << role;
+    }
+    src.grant_count = c->p->role_grants->nelts - src.grant_first;
+    if (src.grant_count > 0)
+        *(mg_role_source_t *)apr_array_push(c->p->role_sources) = src;
+}
+
 static void load_roles_from(mg_lctx_t *c, const mg_ynode_t *n)
 {
     if (n->kind != MG_Y_SEQ) {
@@ -224,6 +319,10 @@ static void load_roles_from(mg_lctx_t *c, const mg_ynode_t *n)
                 src.pos.col = it->col;
                 *(mg_role_source_t *)apr_array_push(c->p->role_sources) = src;
             }
+            continue;
+        }
+        if (it->kind == MG_Y_MAP && mg_ynode_get(it, "apache") != NULL) {
+            load_apache_source(c, it);
             continue;
         }
         if (load_source(c, it, 1, &src) == 0)
@@ -282,6 +381,33 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lstr(c, v[2], "authenticated_role"); /* reports the type error */
 }
 
+/* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
+ * database refuses the policy (apache2 -t, mgctl validate) rather than
+ * every request. */
+static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
+{
+    static const char *const names[] = {"mmdb", NULL};
+    mg_ynode_t *v[1];
+    char *path = NULL;
+    const char *why = NULL;
+    if (mg_lmap(c, n, "country.from", names, v, NULL) != 0)
+        return;
+    const char *f = mg_lstr(c, v[0], "mmdb");
+    if (f == NULL)
+        return;
+    if (*f == '\0' || !mg_lprintable(f) ||
+        apr_filepath_merge(&path, c->base_dir, f, 0, c->pool) != APR_SUCCESS) {
+        mg_lerr(c, v[0], "bad-value", "country database path '%s' cannot be resolved", f);
+        return;
+    }
+    /* set even when the file fails: the rules do have a source, only a
+     * broken one (no "no-country-source" warning on top of the error) */
+    c->p->country_kind = MG_SRC_MMDB;
+    c->p->country_name = path;
+    if (mg_geo_open(c->pool, path, &c->p->geo, &why) != MG_OK)
+        mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
+}
+
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
 {
     static const char *const names[] = {"from", NULL};
@@ -294,6 +420,10 @@ static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
         return;
     }
     memset(&src, 0, sizeof(src));
+    if (v[0]->kind == MG_Y_MAP && mg_ynode_get(v[0], "mmdb") != NULL) {
+        load_country_mmdb(c, v[0]);
+        return;
+    }
     if (load_source(c, v[0], 0, &src) == 0) {
         c->p->country_kind = src.kind;
         c->p->country_name = src.name;
@@ -758,6 +888,7 @@ static void defaults(mg_lctx_t *c)
     p->roles = apr_array_make(pool, 8, sizeof(const char *));
     p->role_sources = apr_array_make(pool, 2, sizeof(mg_role_source_t));
     p->users = apr_array_make(pool, 8, sizeof(mg_user_roles_t));
+    p->role_grants = apr_array_make(pool, 2, sizeof(mg_role_grant_t));
     p->authenticated_role = -1;
     p->classes = apr_array_make(pool, 8, sizeof(mg_class_t));
     p->ipsets = apr_array_make(pool, 2, sizeof(mg_ipset_t));

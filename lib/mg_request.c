@@ -118,6 +118,9 @@ static mg_roleset_t resolve_roles(const mg_policy_t *policy, const mg_request_t 
             if (peer_trusted)
                 v = lookup(req, MG_LOOKUP_HEADER, srcs[i].name);
             break;
+        case MG_SRC_APACHE: /* asked by the evaluator, only when the rule needs it */
+        case MG_SRC_MMDB:
+            continue;
         }
         if (v != NULL)
             add_role_list(policy, &srcs[i], v, &set);
@@ -163,7 +166,7 @@ static const char *resolve_country(apr_pool_t *pool, const mg_policy_t *policy,
         return peer_trusted
                    ? norm_country(pool, lookup(req, MG_LOOKUP_HEADER, policy->country_name))
                    : NULL;
-    default:
+    default: /* none, or mmdb: looked up by the evaluator when a rule checks the country */
         return NULL;
     }
 }

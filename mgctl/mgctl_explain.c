@@ -34,6 +34,11 @@ static const char usage_text[] =
     "                           status adds the 401 Apache sends instead without\n"
     "                           AuthzSendForbiddenOnFailure On\n"
     "  -r, --role R             a role the user has (repeatable)\n"
+    "      --require LINE       a Require line ('PROVIDER ARGS') that passes for this\n"
+    "                           request, for roles_from apache: entries\n"
+    "                           (repeatable), e.g. --require 'group editors';\n"
+    "                           without it such roles are never held (mgctl has\n"
+    "                           no Apache to ask the provider)\n"
     "      --ip ADDR            client IP address (default 127.0.0.1)\n"
     "      --peer ADDR          TCP peer's IP address, for trusted_proxies\n"
     "                           (default: --ip)\n"
@@ -53,13 +58,14 @@ static const char usage_text[] =
     "Exit status: 0 evaluated (whatever the decision), 1 invalid policy (over the\n"
     "16 MiB size limit too), 2 usage error or unreadable policy file.\n";
 
-enum { OPT_IP = MGCTL_OPT_LONG + 1, OPT_PEER };
+enum { OPT_IP = MGCTL_OPT_LONG + 1, OPT_PEER, OPT_REQUIRE };
 
 static const apr_getopt_option_t opts[] = {
     {"policy", 'p', 1, "a policy file, or - for standard input"},
     {"method", 'X', 1, "an HTTP method such as GET"},
     {"user", 'u', 1, "a user name (REMOTE_USER)"},
     {"role", 'r', 1, "a role the policy declares (repeatable)"},
+    {"require", OPT_REQUIRE, 1, "'PROVIDER ARGS' that passes (repeatable)"},
     {"ip", OPT_IP, 1, "a client IP address such as 192.0.2.1"},
     {"peer", OPT_PEER, 1, "the TCP peer's IP address"},
     {"header", 'H', 1, "'Name: value' (repeatable)"},
@@ -128,6 +134,12 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
             break;
         case 'r':
             APR_ARRAY_PUSH(spec->roles, const char *) = arg;
+            break;
+        case OPT_REQUIRE:
+            if (arg[strspn(arg, " \t")] == '\0')
+                return mgctl_usage_error("explain", "--require expects 'PROVIDER ARGS', e.g. "
+                                                    "'group editors'");
+            APR_ARRAY_PUSH(spec->requires, const char *) = arg;
             break;
         case OPT_IP:
         case OPT_PEER:

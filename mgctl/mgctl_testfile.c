@@ -109,7 +109,7 @@ static const char *const case_keys[] = {"name", "request", "expect", NULL};
 /* `url` only in a case's request, not in defaults (checked separately). */
 static const char *const request_keys[] = {"url", "method", "scheme",  "user", "roles",
                                            "ip",  "peer",   "country", "time", "headers",
-                                           "env", "notes",  NULL};
+                                           "env", "notes",  "require", NULL};
 
 typedef struct tctx {
     apr_pool_t *pool;
@@ -216,6 +216,29 @@ static int parse_request(tctx_t *c, const mg_ynode_t *map, const char *where, mg
         }
         if (strcmp(k, "notes") == 0) {
             ok |= scalar_map(c, v, k, spec->notes);
+            continue;
+        }
+        if (strcmp(k, "require") == 0) {
+            /* Require lines that pass (roles_from apache:); a case's list
+             * replaces the defaults' list, ~ takes it back */
+            spec->requires = apr_array_make(c->pool, 2, sizeof(const char *));
+            if (v->kind == MG_Y_SCALAR && mg_ynode_is_null(v)) {
+            } else if (v->kind == MG_Y_SCALAR) {
+                APR_ARRAY_PUSH(spec->requires, const char *) = v->str;
+            } else if (v->kind == MG_Y_SEQ) {
+                for (int j = 0; j < v->n; j++) {
+                    const char *r = scalar(c, v->items[j], "require");
+                    if (r)
+                        APR_ARRAY_PUSH(spec->requires, const char *) = r;
+                    else
+                        ok = -1;
+                }
+            } else {
+                terr(c, v, "wrong-type",
+                     "'require' must be a list of Require lines such as 'group editors', got %s",
+                     mg_ynode_describe(c->pool, v));
+                ok = -1;
+            }
             continue;
         }
         if (strcmp(k, "roles") == 0) {
@@ -382,6 +405,7 @@ static mgctl_reqspec_t *spec_copy(apr_pool_t *pool, const mgctl_reqspec_t *d)
 {
     mgctl_reqspec_t *s = apr_pmemdup(pool, d, sizeof(*d));
     s->roles = apr_array_copy(pool, d->roles);
+    s->requires = apr_array_copy(pool, d->requires);
     s->headers = apr_table_copy(pool, d->headers);
     s->env = apr_table_copy(pool, d->env);
     s->notes = apr_table_copy(pool, d->notes);

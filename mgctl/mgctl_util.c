@@ -519,6 +519,7 @@ mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool)
     s->method = "GET";
     s->url = "/";
     s->roles = apr_array_make(pool, 4, sizeof(const char *));
+    s->requires = apr_array_make(pool, 2, sizeof(const char *));
     s->now = apr_time_now();
     s->headers = apr_table_make(pool, 8);
     s->env = apr_table_make(pool, 4);
@@ -544,6 +545,41 @@ static const char *spec_lookup(void *ctx, mg_lookup_kind_t kind, const char *nam
         return apr_table_get(lc->headers, name);
     }
     return NULL;
+}
+
+/* The module asks Apache's authz providers; mgctl answers from --require /
+ * `require:`: a line passes when it is the entry's `PROVIDER ARGS` (the
+ * provider name as written, the arguments compared after trimming
+ * whitespace at both ends, as the policy loader trims them). */
+static int same_require(const char *given, const char *line)
+{
+    const char *a = given, *e;
+    size_t plen, alen;
+    while (*a == ' ' || *a == '\t')
+        a++;
+    e = a + strcspn(a, " \t");
+    plen = (size_t)(e - a);
+    while (*e == ' ' || *e == '\t')
+        e++;
+    alen = strlen(e);
+    while (alen > 0 && (e[alen - 1] == ' ' || e[alen - 1] == '\t'))
+        alen--;
+    if (strncmp(line, a, plen) != 0)
+        return 0;
+    if (alen == 0)
+        return line[plen] == '\0';
+    return line[plen] == ' ' && strncmp(line + plen + 1, e, alen) == 0 &&
+           line[plen + 1 + alen] == '\0';
+}
+
+static mg_grant_t spec_grant(void *ctx, int index, const struct mg_role_grant *g)
+{
+    const apr_array_header_t *req = ctx;
+    (void)index;
+    for (int i = 0; req && i < req->nelts; i++)
+        if (same_require(APR_ARRAY_IDX(req, i, const char *), g->line))
+            return MG_GRANT_YES;
+    return MG_GRANT_NO;
 }
 
 mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
@@ -612,6 +648,10 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
     lc->headers = headers;
     req->lookup = spec_lookup;
     req->lookup_ctx = lc;
+    if (spec->requires != NULL && spec->requires->nelts > 0) {
+        req->grant_check = spec_grant;
+        req->grant_ctx = spec->requires;
+    }
 
     *why = NULL;
     return mg_request_prepare(pool, policy, req, why);
@@ -655,6 +695,7 @@ int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
     mgctl_reqspec_t anon = *spec;
     anon.user = NULL;
     anon.roles = NULL;
+    anon.requires = NULL; /* group providers need a user: AUTHZ_DENIED_NO_USER */
     mg_request_t req;
     mg_decision_t d;
     const char *why = NULL;

@@ -143,6 +143,8 @@ typedef struct mgctl_reqspec {
     const char *scheme;        /* default: from url, else "http" */
     const char *user;          /* REMOTE_USER, or NULL */
     apr_array_header_t *roles; /* const char*: roles given directly, or NULL */
+    apr_array_header_t *requires; /* const char*: "PROVIDER ARGS" Require lines that pass
+                                     (roles_from `apache:`; mgctl has no Apache), or NULL */
     const char *ip;            /* client IP (after mod_remoteip); default 127.0.0.1 */
     const char *peer;          /* TCP peer; default = ip */
     const char *country;       /* already-known country, or NULL (policy source decides) */

@@ -17,6 +17,9 @@
 
 extern module AP_MODULE_DECLARE_DATA media_guard_module;
 
+/* A roles_from `apache:` entry bound to its authz provider (mg_mod_roles.c). */
+typedef struct mg_mod_grant mg_mod_grant_t;
+
 /* One `MediaGuardPolicy NAME FILE`. Lives in the configuration pool. */
 typedef struct mg_mod_policy {
     const char *name;          /* NAME as written in the directive */
@@ -27,6 +30,8 @@ typedef struct mg_mod_policy {
                                   last good text of it */
     int metrics_slot;          /* row in the metrics table (mg_mod_metrics.c,
                                   set in post_config); 0 = none */
+    mg_mod_grant_t *grants;    /* parallel to policy->role_grants, or NULL */
+    int ngrants;
 } mg_mod_policy_t;
 
 typedef struct mg_mod_srv_conf {
@@ -132,6 +137,15 @@ const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag);
 void mg_mod_hls_insert_filter(request_rec *r);
 /* register_hooks: the HLS output filter and its insert_filter hook */
 void mg_mod_hls_register(apr_pool_t *p);
+
+/* mg_mod_roles.c */
+/* Configuration time: look up the provider of every roles_from `apache:`
+ * entry and let it parse its arguments. 0 and *out set (NULL when there are
+ * none), or -1 with an error per entry in diags (file:line:column). */
+int mg_mod_bind_grants(cmd_parms *cmd, const mg_policy_t *policy, mg_mod_grant_t **out,
+                       mg_diags_t *diags);
+/* Request time: let the evaluator ask mp's providers (req->grant_check). */
+void mg_mod_grants_attach(request_rec *r, const mg_mod_policy_t *mp, mg_request_t *req);
 
 /* mg_mod_metrics.c */
 /* Count one decision in the shared table: lock-free, allocates nothing. */

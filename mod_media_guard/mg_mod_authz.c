@@ -489,6 +489,7 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const char *raw_pa
     req.cookie = apr_table_get(r->headers_in, "Cookie");
     req.lookup = lookup;
     req.lookup_ctx = r;
+    mg_mod_grants_attach(r, mp, &req);
 
     /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
     (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
@@ -865,7 +866,11 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     const char *reason = mg_reason_name(m->d.reason);
     const char *rule = m->d.rule_id ? m->d.rule_id : "-";
     mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
-    int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG : APLOG_INFO;
+    /* an internal error (a provider or the country database failing) is
+     * not a refusal to count but a fault to fix: visible at the default level */
+    int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG
+                : m->d.reason == MG_R_INTERNAL   ? APLOG_ERR
+                                                 : APLOG_INFO;
 
     /* tell operators when decisions come from a policy whose file was
      * refused on the last reload */

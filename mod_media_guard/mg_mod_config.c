@@ -32,6 +32,7 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
+#include "mg_policy.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -239,16 +240,26 @@ static int name_ok(const char *name)
     return 1;
 }
 
-static mg_status_t load_text(apr_pool_t *p, const char *path, const char *buf, apr_size_t len,
-                             const mg_policy_t **out, mg_diags_t *diags)
+/* Load, compile and bind (roles_from `apache:` providers) one policy text
+ * into mp; nothing of mp changes unless all of it succeeds. */
+static mg_status_t load_text(cmd_parms *cmd, mg_mod_policy_t *mp, const char *path, const char *buf,
+                             apr_size_t len, mg_diags_t *diags)
 {
+    apr_pool_t *p = cmd->pool;
     char *dir = ap_make_dirstr_parent(p, path);
     mg_policy_t *pol = NULL;
+    mg_mod_grant_t *grants = NULL;
     mg_status_t st = mg_policy_load_buffer(p, path, dir, buf, len, &pol, diags);
     if (st == MG_OK && (pol == NULL || diags->errors > 0))
         st = MG_EINTERNAL;
-    *out = st == MG_OK ? pol : NULL;
-    return st;
+    if (st == MG_OK && mg_mod_bind_grants(cmd, pol, &grants, diags) != 0)
+        st = MG_EINVAL;
+    if (st != MG_OK)
+        return st;
+    mp->policy = pol;
+    mp->grants = grants;
+    mp->ngrants = pol->role_grants ? pol->role_grants->nelts : 0;
+    return MG_OK;
 }
 
 static void log_diags(server_rec *s, int level, const char *name, const mg_diags_t *diags,
@@ -294,20 +305,18 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     diags = mg_diags_make(cmd->temp_pool);
     /* the text in the policy's own pool: nothing compiled may point into
      * memory that is reused once the configuration has been read */
-    rc = mg_policy_read_file(cmd->pool, path, &buf, &len, diags);
-    if (rc == MG_OK)
-        rc = load_text(cmd->pool, path, buf, len, &pol, diags);
-    mg_diags_sort(diags);
-
     mp = apr_pcalloc(cmd->pool, sizeof(*mp));
     mp->name = apr_pstrdup(cmd->pool, name);
     mp->file = path;
+    rc = mg_policy_read_file(cmd->pool, path, &buf, &len, diags);
+    if (rc == MG_OK)
+        rc = load_text(cmd, mp, path, buf, len, diags);
+    mg_diags_sort(diags);
     key = apr_pstrcat(cmd->temp_pool, name, "\n", path, NULL);
     st = store_get(cmd->server->process);
 
     if (rc == MG_OK) {
         log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
-        mp->policy = pol;
         if (st)
             store_put(st, key, buf, len);
         apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
@@ -342,8 +351,8 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     if (good) {
         mg_diags_t *again = mg_diags_make(cmd->temp_pool);
         const char *copy = apr_pstrmemdup(cmd->pool, good->buf, good->len);
-        if (load_text(cmd->pool, path, copy, good->len, &pol, again) == MG_OK) {
-            mp->policy = pol;
+        if (load_text(cmd, mp, path, copy, good->len, again) == MG_OK) {
+            pol = mp->policy;
             mp->stale = 1;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
                          "MediaGuardPolicy %s: %s was refused on reload; the last good version "

@@ -1,0 +1,143 @@
+/* mg_geo.c — country lookups in a MaxMind DB file (GeoLite2-Country,
+ * GeoIP2-Country or -City, or any database with the same record layout).
+ *
+ * The file is opened once, when the policy is loaded, in MMDB_MODE_MMAP: in
+ * Apache that is the parent reading its configuration, so every child
+ * shares the one read-only mapping after fork, and libmaxminddb's lookups
+ * take a const MMDB_s and are safe from any number of threads. A new
+ * database file is picked up by reloading the policy (graceful restart):
+ * the mapping keeps the old file's pages until the old policy's pool goes.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <maxminddb.h>
+
+#include "mg_geo.h"
+
+struct mg_geo {
+    MMDB_s mmdb;
+    int open;
+};
+
+static apr_status_t geo_close(void *data)
+{
+    mg_geo_t *g = data;
+    if (g->open) {
+        MMDB_close(&g->mmdb);
+        g->open = 0;
+    }
+    return APR_SUCCESS;
+}
+
+mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
+{
+    mg_geo_t *g = apr_pcalloc(pool, sizeof(*g));
+    apr_finfo_t fi;
+    apr_status_t st;
+    int rc, err;
+    *out = NULL;
+    /* a regular file only: opening a FIFO would block configtest */
+    st = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
+    if (st != APR_SUCCESS) {
+        char buf[120];
+        *why = apr_psprintf(pool, "cannot read '%s': %s", path, apr_strerror(st, buf, sizeof(buf)));
+        return MG_EIO;
+    }
+    if (fi.filetype != APR_REG) {
+        *why = apr_psprintf(pool, "'%s' is not a regular file", path);
+        return MG_EIO;
+    }
+    errno = 0;
+    rc = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+    err = errno;
+    if (rc != MMDB_SUCCESS) {
+        if (rc == MMDB_FILE_OPEN_ERROR)
+            *why = apr_psprintf(pool, "cannot read '%s': %s", path,
+                                err ? strerror(err) : MMDB_strerror(rc));
+        else
+            *why =
+                apr_psprintf(pool, "'%s' is not a MaxMind DB file (%s)", path, MMDB_strerror(rc));
+        return MG_EIO;
+    }
+    g->open = 1;
+    apr_pool_cleanup_register(pool, g, geo_close, apr_pool_cleanup_null);
+    *out = g;
+    return MG_OK;
+}
+
+const char *mg_geo_type(const mg_geo_t *g)
+{
+    return g && g->mmdb.metadata.database_type ? g->mmdb.metadata.database_type : "unknown";
+}
+
+/* A two-letter code from an entry's `path` (country or registered_country):
+ * 1 found, 0 absent or not a code, -1 error. */
+static int iso_code(MMDB_entry_s *entry, const char *path, char cc[3])
+{
+    MMDB_entry_data_s v;
+    int rc = MMDB_get_value(entry, &v, path, "iso_code", NULL);
+    if (rc == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR)
+        return 0;
+    if (rc != MMDB_SUCCESS)
+        return -1;
+    if (!v.has_data || v.type != MMDB_DATA_TYPE_UTF8_STRING || v.data_size != 2)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        char c = v.utf8_string[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - ('a' - 'A'));
+        if (c < 'A' || c > 'Z')
+            return 0;
+        cc[i] = c;
+    }
+    cc[2] = '\0';
+    return 1;
+}
+
+mg_geo_result_t mg_geo_country(const mg_geo_t *g, const mg_ip_t *ip, char cc[3], const char **why)
+{
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    const struct sockaddr *sa;
+    int err = 0;
+
+    if (g == NULL || !g->open) {
+        *why = "the country database is not open";
+        return MG_GEO_ERROR;
+    }
+    if (ip->family == 4) {
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        memcpy(&sin.sin_addr, ip->addr, 4);
+        sa = (const struct sockaddr *)&sin;
+    } else if (ip->family == 6) {
+        memset(&sin6, 0, sizeof(sin6));
+        sin6.sin6_family = AF_INET6;
+        memcpy(&sin6.sin6_addr, ip->addr, 16);
+        sa = (const struct sockaddr *)&sin6;
+    } else {
+        return MG_GEO_UNKNOWN; /* no address: no country */
+    }
+    MMDB_lookup_result_s res = MMDB_lookup_sockaddr(&g->mmdb, sa, &err);
+    if (err == MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR)
+        return MG_GEO_UNKNOWN; /* an IPv4-only database knows no IPv6 client */
+    if (err != MMDB_SUCCESS) {
+        *why = MMDB_strerror(err);
+        return MG_GEO_ERROR;
+    }
+    if (!res.found_entry)
+        return MG_GEO_UNKNOWN;
+    int f = iso_code(&res.entry, "country", cc);
+    if (f == 0)
+        f = iso_code(&res.entry, "registered_country", cc);
+    if (f < 0) {
+        *why = "the database record of the address cannot be read";
+        return MG_GEO_ERROR;
+    }
+    return f == 1 ? MG_GEO_FOUND : MG_GEO_UNKNOWN;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/perl
+# make-test-mmdb.pl [--next] OUT — write the small MaxMind DB (GeoLite2-Country
+# layout) that the unit and integration tests look countries up in. Made at
+# test time with Debian's libmaxmind-db-writer-perl; never downloaded, never
+# committed. Documentation address ranges only (RFC 5737, RFC 3849):
+#
+#   192.0.2.0/24      country DE
+#   198.51.100.0/24   country US
+#   203.0.113.0/25    registered_country FR only (no `country`: the fallback)
+#   203.0.113.128/25  a record without any country
+#   2001:db8:1::/48   country JP
+#
+# Every other address (127.0.0.1 included) is not in the database. --next
+# writes "next week's" database, where 192.0.2.0/24 is AT instead of DE (for
+# the tests that replace the file and reload).
+use strict;
+use warnings;
+use MaxMind::DB::Writer::Tree;
+
+my $next = @ARGV && $ARGV[0] eq '--next' ? shift : undef;
+my $out = shift or die "usage: $0 [--next] OUT.mmdb\n";
+
+my %types = (
+    country            => 'map',
+    registered_country => 'map',
+    continent          => 'map',
+    iso_code           => 'utf8_string',
+    code               => 'utf8_string',
+    geoname_id         => 'uint32',
+    names              => 'map',
+    en                 => 'utf8_string',
+);
+
+my $tree = MaxMind::DB::Writer::Tree->new(
+    ip_version               => 6,
+    record_size              => 24,
+    database_type            => 'GeoLite2-Country',
+    languages                => ['en'],
+    description              => { en => 'mod_media_guard test database' },
+    map_key_type_callback    => sub { $types{ $_[0] } },
+    remove_reserved_networks => 0,    # the test ranges are reserved ones
+);
+
+sub country {
+    my ($iso, $name) = @_;
+    return { iso_code => $iso, names => { en => $name } };
+}
+
+$tree->insert_network('192.0.2.0/24',
+    { country => $next ? country('AT', 'Austria') : country('DE', 'Germany') });
+$tree->insert_network('198.51.100.0/24',
+    { country => country('US', 'United States'), registered_country => country('US', 'United States') });
+$tree->insert_network('203.0.113.0/25', { registered_country => country('FR', 'France') });
+$tree->insert_network('203.0.113.128/25', { continent => { code => 'EU' } });
+$tree->insert_network('2001:db8:1::/48', { country => country('JP', 'Japan') });
+
+open(my $fh, '>:raw', "$out.tmp") or die "$out.tmp: $!\n";
+$tree->write_tree($fh);
+close($fh) or die "$out.tmp: $!\n";
+rename("$out.tmp", $out) or die "$out: $!\n";

@@ -1,0 +1,50 @@
+// provider.mjs — a loopback OpenID Provider for the integration tests
+// (tests/integration/test_oidc.py), on the `oidc-provider` npm package
+// pinned in package.json / package-lock.json. Never deployed: http issuer,
+// development interactions (a login form that takes any password for the
+// accounts below, then a consent form), keys made at start.
+//
+//   node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
+//
+// Prints "ready <issuer>" on standard output once it listens.
+import Provider from 'oidc-provider';
+
+const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+if (!redirectUri) {
+  console.error('usage: node provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI');
+  process.exit(2);
+}
+
+// The accounts a tester can sign in as, with their `groups` claim.
+const accounts = {
+  alice: { name: 'Alice', groups: ['media-editors', 'staff'] },
+  bob: { name: 'Bob', groups: ['media-viewers'] },
+};
+
+const issuer = `http://127.0.0.1:${port}`;
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }],
+  scopes: ['openid', 'profile', 'groups'],
+  claims: { openid: ['sub'], profile: ['name'], groups: ['groups'] },
+  async findAccount(ctx, id) {
+    if (!Object.hasOwn(accounts, id)) return undefined;
+    return {
+      accountId: id,
+      async claims() { return { sub: id, ...accounts[id] }; },
+    };
+  },
+  features: { devInteractions: { enabled: true } },
+  cookies: { keys: ['mod_media_guard-test-only'] },
+});
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+provider.listen(Number(port), '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});

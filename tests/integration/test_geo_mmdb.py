@@ -1,0 +1,174 @@
+"""Country from a MaxMind DB file (country.from: {mmdb: FILE}).
+
+The database is written at test time by tests/geo/make-test-mmdb.pl (Debian's
+libmaxmind-db-writer-perl; never downloaded). Clients get their addresses
+through mod_remoteip from a trusted proxy (127.0.0.1), the module looks up the
+address mod_remoteip settled on, and the rules decide.
+"""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import SRCDIR
+
+JPEG = b"\xff\xd8\xff\xe0" + b"geo" * 50
+WRITER = SRCDIR / "tests" / "geo" / "make-test-mmdb.pl"
+
+POLICY = """\
+version: 1
+country:
+  from: {mmdb: @ROOT@/country.mmdb}
+rules:
+  - id: eu
+    path: /eu/
+    country: {allow: [DE, FR]}
+    access: {anonymous: view}
+  - id: not-us
+    path: /world/
+    country: {deny: [US]}
+    access: {anonymous: view}
+  - id: open
+    path: /open/
+    access: {anonymous: view}
+"""
+
+CONF = """\
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy @PROXY@
+MediaGuardPolicy geo @POLICIES@/geo.yaml
+<LocationMatch "^/(eu|world|open)/">
+    Require media-guard geo
+</LocationMatch>
+"""
+
+FILES = {"eu/a.jpg": JPEG, "world/a.jpg": JPEG, "open/a.jpg": JPEG}
+
+
+def make_mmdb(path, *flags):
+    subprocess.run(["perl", str(WRITER), *flags, str(path)], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def mmdb(tmp_path_factory):
+    """The test database, written once for this file (perl takes a second)."""
+    path = tmp_path_factory.mktemp("mmdb") / "country.mmdb"
+    make_mmdb(path)
+    return path
+
+
+def server(apache_factory, name, db, proxy="127.0.0.1"):
+    s = apache_factory(name, CONF.replace("@PROXY@", proxy), policies={"geo.yaml": POLICY},
+                       files=FILES, extra_modules=["remoteip"], start=False)
+    shutil.copy(db, s.root / "country.mmdb")
+    return s
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory, mmdb):
+    return server(apache_factory, "geo", mmdb).start()
+
+
+def decision(srv, fragment):
+    line = srv.last_access(fragment)
+    assert line, f"no access-log line for {fragment}"
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+@pytest.mark.parametrize("client,path,status,reason", [
+    ("192.0.2.10", "/eu/a.jpg", 200, "allowed"),                 # DE
+    ("203.0.113.10", "/eu/a.jpg", 200, "allowed"),               # registered_country FR
+    ("198.51.100.10", "/eu/a.jpg", 403, "country-denied"),       # US
+    ("2001:db8:1::10", "/eu/a.jpg", 403, "country-denied"),      # JP
+    ("203.0.113.200", "/eu/a.jpg", 403, "country-unknown"),      # a record without a country
+    ("192.0.2.10", "/world/a.jpg", 200, "allowed"),
+    ("198.51.100.10", "/world/a.jpg", 403, "country-denied"),
+    ("198.51.100.10", "/open/a.jpg", 200, "allowed"),
+])
+def test_country_of_the_forwarded_client_decides(srv, client, path, status, reason):
+    tag = f"c={client.replace(':', '-')}-{path.strip('/').split('/')[0]}"
+    r = srv.get(f"{path}?{tag}", headers={"X-Forwarded-For": client})
+    assert r.status_code == status
+    if status == 200:
+        assert r.content == JPEG
+    assert decision(srv, tag)["reason"] == reason
+
+
+def test_direct_client_not_in_the_database_is_unknown(srv):
+    r = srv.get("/eu/a.jpg?c=direct")
+    assert r.status_code == 403
+    assert decision(srv, "c=direct")["reason"] == "country-unknown"
+    # a deny list lets an unknown country through
+    assert srv.get("/world/a.jpg?c=direct2").status_code == 200
+
+
+def test_forwarded_header_from_an_untrusted_peer_is_ignored(apache_factory, mmdb):
+    # mod_remoteip trusts 10.9.9.9 only: the header is ignored, the TCP
+    # peer 127.0.0.1 is the client and it is in no country
+    s = server(apache_factory, "geo-untrusted", mmdb, proxy="10.9.9.9").start()
+    try:
+        r = s.get("/eu/a.jpg?c=untrusted", headers={"X-Forwarded-For": "192.0.2.10"})
+        assert r.status_code == 403
+        assert decision(s, "c=untrusted")["reason"] == "country-unknown"
+    finally:
+        s.stop()
+
+
+def test_lookup_error_denies_with_500_and_logs(apache_factory, mmdb, tmp_path):
+    data = bytearray(mmdb.read_bytes())
+    data[0:48] = b"\xff" * 48       # the search tree: metadata still opens
+    bad = tmp_path / "bad.mmdb"
+    bad.write_bytes(bytes(data))
+    s = server(apache_factory, "geo-corrupt", bad).start()
+    try:
+        mark = s.mark()
+        r = s.get("/eu/a.jpg?c=corrupt", headers={"X-Forwarded-For": "192.0.2.10"})
+        assert r.status_code == 500
+        assert decision(s, "c=corrupt")["reason"] == "internal-error"
+        log = s.error_log_since(mark)
+        assert "[media_guard:error]" in log
+        assert "the country lookup of 192.0.2.10 failed" in log
+        # rules that do not check the country do not look it up
+        assert s.get("/open/a.jpg?c=corrupt-open",
+                     headers={"X-Forwarded-For": "192.0.2.10"}).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_replaced_database_counts_after_a_graceful_reload(apache_factory, mmdb):
+    s = server(apache_factory, "geo-reload", mmdb).start()
+    try:
+        xff = {"X-Forwarded-For": "192.0.2.10"}
+        assert s.get("/eu/a.jpg?c=before", headers=xff).status_code == 200       # DE
+        # the way a database is updated: a new file renamed over the old one
+        make_mmdb(s.root / "country.mmdb.new", "--next")
+        (s.root / "country.mmdb.new").rename(s.root / "country.mmdb")
+        # until the reload the mapped old file still answers
+        assert s.get("/eu/a.jpg?c=mapped", headers=xff).status_code == 200
+        s.graceful()
+        r = s.get("/eu/a.jpg?c=after", headers=xff)                              # AT
+        assert r.status_code == 403
+        assert decision(s, "c=after")["reason"] == "country-denied"
+    finally:
+        s.stop()
+
+
+def test_configtest_refuses_a_missing_database(apache_factory):
+    s = apache_factory("geo-missing", CONF.replace("@PROXY@", "127.0.0.1"),
+                       policies={"geo.yaml": POLICY}, extra_modules=["remoteip"], start=False)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert "geo.yaml:3:16: error: country.from.mmdb: cannot read" in out
+    assert "No such file or directory" in out
+
+
+def test_mgctl_explain_looks_up_the_same_database(srv, mgctl):
+    pol = str(srv.policy_dir / "geo.yaml")
+    for ip, reason in [("192.0.2.10", "allowed"), ("198.51.100.10", "country-denied"),
+                       ("203.0.113.10", "allowed"), ("127.0.0.1", "country-unknown")]:
+        p = mgctl("explain", "--policy", pol, "--ip", ip, "--format", "json", "/eu/a.jpg")
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["reason"] == reason, (ip, p.stdout)
+    p = mgctl("explain", "--policy", pol, "--ip", "192.0.2.10", "/eu/a.jpg")
+    assert "country: DE for 192.0.2.10 (MaxMind DB)" in p.stdout
