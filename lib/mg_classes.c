@@ -17,7 +17,7 @@ static const char *const image_exts[] = {
     "jpg", "jpeg", "jpe",  "jif",  "jfif", "jfi",  "png", "gif",  "webp", "tiff", "tif",
     "psd", "raw",  "arw",  "cr2",  "nrw",  "k25",  "dng", "nef",  "orf",  "rw2",  "bmp",
     "dib", "heif", "heic", "ind",  "indd", "indt", "jp2", "j2k",  "jpf",  "jpx",  "jpm",
-    "mj2", "jxl",  "svg",  "svgz", "ai",   "eps",  "pdf", "avif", NULL};
+    "mj2", "jxl",  "svg",  "svgz", "ai",   "eps",  "pdf", "avif", "ico",  NULL};
 static const char *const video_exts[] = {"mp4", "mov",  "wmv",  "avi",    "avchd", "flv",  "f4v",
                                          "swf", "mkv",  "webm", "m4v",    "mpg",   "mpeg", "3gp",
                                          "3g2", "ogv",  "m2ts", "mts",    "m3u8",  "ts",   "m4s",

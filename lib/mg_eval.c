@@ -17,6 +17,7 @@
 
 #include "mg_geo.h"
 #include "mg_request.h"
+#include "mg_fmt.h"
 #include "mg_token.h"
 
 typedef struct ev {
@@ -404,20 +405,38 @@ static int origin_allowed(const char *entry, const origin_t *o)
     return slice_ieq(want.host, want.host_len, o->host, o->host_len);
 }
 
-static int host_is_request_host(const ev_t *e, const origin_t *o)
+/* same_origin: the Origin/Referer is this server's own origin, as the
+ * browser sees it — scheme (the request's), host and port (from Host, else
+ * the scheme's default). Another port on the same host is another site. */
+static int is_request_origin(const ev_t *e, const origin_t *o)
 {
     const char *h = e->req->host;
+    const char *scheme = e->req->scheme ? e->req->scheme : "http";
+    origin_t self;
+    int has_port;
     if (h == NULL || *h == '\0')
         return 0;
-    const char *end = h;
-    if (*h == '[') {
-        const char *rb = strchr(h, ']');
-        end = rb ? rb + 1 : h + strlen(h);
-    } else {
-        while (*end && *end != ':')
-            end++;
+    memset(&self, 0, sizeof(self));
+    if (parse_hostport(h, h + strlen(h), &self, &has_port) != 0)
+        return 0;
+    if (!has_port)
+        self.port = default_port(scheme, strlen(scheme));
+    return slice_ieq(scheme, strlen(scheme), o->scheme, o->scheme_len) && self.port != 0 &&
+           self.port == o->port && slice_ieq(self.host, self.host_len, o->host, o->host_len);
+}
+
+/* The user opens the URL itself (a link, a typed address, a bookmark)
+ * rather than a page embedding it. Fetch Metadata when the browser sends
+ * it, else an Accept that asks for HTML (older browsers, and plain-http
+ * sites, to which Chromium sends no Sec-Fetch-*). */
+static int top_level_navigation(const ev_t *e, const mg_hotlink_t *h, const char **how)
+{
+    if (h->fetch_metadata && e->rd->fm_document >= 0) {
+        *how = "Sec-Fetch-Dest/Mode";
+        return e->rd->fm_document;
     }
-    return slice_ieq(h, (size_t)(end - h), o->host, o->host_len);
+    *how = "Accept";
+    return e->rd->accepts_html;
 }
 
 static int check_hotlink(ev_t *e)
@@ -426,6 +445,11 @@ static int check_hotlink(ev_t *e)
     const mg_request_t *req = e->req;
     if (h == NULL)
         return 0;
+    const char *how = NULL;
+    if (h->navigation == MG_NAV_ALLOW && top_level_navigation(e, h, &how)) {
+        TRACE(e, "hotlink: a top-level navigation (%s), navigation: allow → pass", how);
+        return 0;
+    }
     const char *sfs = (h->fetch_metadata && req->sec_fetch_site && *req->sec_fetch_site)
                           ? req->sec_fetch_site
                           : NULL;
@@ -448,8 +472,8 @@ static int check_hotlink(ev_t *e)
         memset(&o, 0, sizeof(o));
         if (parse_origin(val, &o) != 0)
             return deny(e, MG_R_HOTLINK, "hotlink: %s '%s' is not a URL", hdr, shown(e->pool, val));
-        if (h->same_origin && host_is_request_host(e, &o)) {
-            TRACE(e, "hotlink: %s %s is this site → pass", hdr, shown(e->pool, val));
+        if (h->same_origin && is_request_origin(e, &o)) {
+            TRACE(e, "hotlink: %s %s is this site's origin → pass", hdr, shown(e->pool, val));
             return 0;
         }
         for (int i = 0; h->allowed_origins && i < h->allowed_origins->nelts; i++) {
@@ -460,7 +484,8 @@ static int check_hotlink(ev_t *e)
                 return 0;
             }
         }
-        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed", hdr, shown(e->pool, val));
+        return deny(e, MG_R_HOTLINK, "hotlink: %s %s not allowed%s", hdr, shown(e->pool, val),
+                    h->navigation == MG_NAV_ALLOW ? " (an embed, not a navigation)" : "");
     }
     if (origin != NULL) /* "Origin: null" and no Referer: an opaque, cross-origin context */
         return deny(e, MG_R_HOTLINK, "hotlink: Origin null without a Referer");
@@ -640,25 +665,33 @@ static const char *role_names(const ev_t *e)
     return s ? s : "none";
 }
 
+/* A token parameter: native (mg_*) or of a foreign format the policy has
+ * keys for (lib/mg_fmt.h). */
+static int is_token_param(const mg_policy_t *policy, const char *name)
+{
+    return strncmp(name, "mg_", 3) == 0 || mg_fmt_is_reserved_param(policy, name);
+}
+
 /* The query to carry into the return URL: the original one, or, when it
- * holds token parameters (mg_*, docs/token-spec.md), the other parameters
- * re-encoded without them. A link is a bearer credential and login.url may
- * be another site, whose logs must not receive it; after signing in, the
- * user's roles decide anyway. NULL when nothing is left. */
+ * holds token parameters (mg_*, docs/token-spec.md, or a foreign format's,
+ * docs/token-formats.md), the other parameters re-encoded without them. A
+ * link is a bearer credential and login.url may be another site, whose logs
+ * must not receive it; after signing in, the user's roles decide anyway.
+ * NULL when nothing is left. */
 static const char *return_query(ev_t *e)
 {
     const apr_array_header_t *q = e->rd->query;
     int has_token = 0;
 
     for (int i = 0; q && i < q->nelts; i++)
-        if (strncmp(APR_ARRAY_IDX(q, i, mg_qparam_t).name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, APR_ARRAY_IDX(q, i, mg_qparam_t).name))
             has_token = 1;
     if (!has_token)
         return e->req->query != NULL && *e->req->query != '\0' ? e->req->query : NULL;
     const char *out = NULL;
     for (int i = 0; i < q->nelts; i++) {
         const mg_qparam_t *qp = &APR_ARRAY_IDX(q, i, mg_qparam_t);
-        if (strncmp(qp->name, "mg_", 3) == 0)
+        if (is_token_param(e->policy, qp->name))
             continue;
         const char *pair = apr_pstrcat(e->pool, mg_pct_encode_query(e->pool, qp->name), "=",
                                        mg_pct_encode_query(e->pool, qp->value), NULL);
@@ -814,7 +847,8 @@ static void decide_access(ev_t *e)
             return;
         }
         mg_access_t lvl = claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-        TRACE(e, "token: valid, grants %s", mg_access_name(lvl));
+        TRACE(e, "token: valid (%s, key %s), grants %s", claims.format ? claims.format : "mg-v1",
+              claims.kid ? claims.kid : "-", mg_access_name(lvl));
         if (need > lvl) {
             deny(e, MG_R_DOWNLOAD, "download requested and the token grants view only");
             return;
@@ -840,7 +874,9 @@ static void decide_access(ev_t *e)
         if (tr == MG_R_ALLOWED) {
             mg_access_t tl =
                 claims.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
-            TRACE(e, "token: valid, grants %s", mg_access_name(tl));
+            TRACE(e, "token: valid (%s, key %s), grants %s",
+                  claims.format ? claims.format : "mg-v1", claims.kid ? claims.kid : "-",
+                  mg_access_name(tl));
             if (tl > lvl) {
                 lvl = tl;
                 by_token = 1;

@@ -2,12 +2,16 @@
  * MAC/digest contexts, signing and verification primitives, and the bounded
  * per-process cache of successful Ed25519 verifications.
  *
- * Threading: a loaded key is immutable and shared by all threads. Each thread
- * keeps its own small table of EVP_MAC_CTX duplicated from the key's keyed
- * template (OpenSSL contexts must never be shared between threads), found by
- * the key's process-unique serial so that a reloaded policy never hits a
+ * Threading: a loaded key is immutable and shared by all threads; its
+ * pre-keyed HMAC digest states are only ever read (copied from). Each thread
+ * keeps its own working EVP_MD_CTX (OpenSSL contexts that are written must
+ * never be shared between threads) in thread-specific data. Nothing in a
+ * thread's state depends on a key, so a reloaded policy can never meet a
  * stale context. The only lock is around the Ed25519 cache, held for a few
  * memcmp/memcpy of < 128 bytes.
+ *
+ * Supported OpenSSL 3 APIs only: the build defines OPENSSL_NO_DEPRECATED
+ * (configure.ac), so a deprecated call does not compile.
  */
 #include <pthread.h>
 #include <string.h>
@@ -15,17 +19,14 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
-/* HMAC-SHA256 runs on OpenSSL's SHA-256 block functions directly (see
- * hmac_compute); they are deprecated in OpenSSL 3 but part of all of 3.x. */
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include "mg_fmt.h"
 #include "mg_keys.h"
 
 #define MG_KEY_FILE_MAX 16384 /* no legitimate key file is larger */
@@ -33,12 +34,10 @@
 struct mg_key {
     const char *id;
     mg_alg_t alg;
-    uint64_t serial;       /* process-unique: per-thread cache key */
-    unsigned char *secret; /* HMAC secret (cleansed on pool cleanup) */
-    size_t secret_len;
-    EVP_MAC_CTX *tmpl;               /* HMAC: keyed template, never used directly */
-    SHA256_CTX hin, hout;            /* HMAC-SHA256: states after the inner and outer
-                                        key blocks (RFC 2104), computed once */
+    uint64_t serial;                 /* process-unique: Ed25519 verification cache key */
+    EVP_MD_CTX *hin, *hout;          /* HMAC: digest states after the inner and outer
+                                        key blocks (RFC 2104), computed once, then
+                                        only copied from (never written) */
     EVP_PKEY *pkey;                  /* Ed25519 */
     int is_private;                  /* Ed25519 private key: can sign */
     EVP_MD_CTX *ed_sign, *ed_verify; /* Ed25519: initialised once, copied per use
@@ -50,20 +49,15 @@ struct mg_key {
 /* ------------------------------------------------------------------ */
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static EVP_MAC *g_hmac; /* fetched once: no per-request algorithm fetch */
-static EVP_MD *g_sha256;
+static EVP_MD *g_sha256; /* fetched once: no per-request algorithm fetch */
+static EVP_MD *g_sha1;
 static pthread_key_t g_tls_key;
 static int g_tls_ok;
 static uint64_t g_serial;
 
-#define MG_TLS_MACS 16
 typedef struct mg_tls {
-    struct {
-        uint64_t serial;
-        EVP_MAC_CTX *ctx;
-    } mac[MG_TLS_MACS];
-    unsigned next;  /* round-robin eviction */
-    EVP_MD_CTX *md; /* Ed25519 sign/verify */
+    EVP_MD_CTX *hmac; /* HMAC: a copy of a key's inner, then outer state */
+    EVP_MD_CTX *md;   /* Ed25519 sign/verify */
 } mg_tls_t;
 
 static void tls_free(void *p)
@@ -71,16 +65,15 @@ static void tls_free(void *p)
     mg_tls_t *t = p;
     if (t == NULL)
         return;
-    for (int i = 0; i < MG_TLS_MACS; i++)
-        EVP_MAC_CTX_free(t->mac[i].ctx);
+    EVP_MD_CTX_free(t->hmac);
     EVP_MD_CTX_free(t->md);
     OPENSSL_free(t);
 }
 
 static void global_init(void)
 {
-    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    g_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
 }
 
 /* The thread key is made on first use, not with the algorithms: Apache's
@@ -96,7 +89,7 @@ static void tls_init(void)
 static int ensure_init(void)
 {
     pthread_once(&g_once, global_init);
-    return g_hmac != NULL && g_sha256 != NULL;
+    return g_sha256 != NULL && g_sha1 != NULL;
 }
 
 static mg_tls_t *tls_get(void)
@@ -117,30 +110,10 @@ static mg_tls_t *tls_get(void)
     return t;
 }
 
-/* This thread's MAC context for `key`, or NULL. When TLS is unavailable the
- * caller gets a private duplicate (*owned = 1) to free after use. */
-static EVP_MAC_CTX *mac_ctx_for(const mg_key_t *key, int *owned)
-{
-    *owned = 0;
-    mg_tls_t *t = tls_get();
-    if (t == NULL) {
-        *owned = 1;
-        return EVP_MAC_CTX_dup(key->tmpl);
-    }
-    for (int i = 0; i < MG_TLS_MACS; i++)
-        if (t->mac[i].ctx != NULL && t->mac[i].serial == key->serial)
-            return t->mac[i].ctx;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(key->tmpl);
-    if (ctx == NULL)
-        return NULL;
-    unsigned slot = t->next++ % MG_TLS_MACS;
-    EVP_MAC_CTX_free(t->mac[slot].ctx);
-    t->mac[slot].ctx = ctx;
-    t->mac[slot].serial = key->serial;
-    return ctx;
-}
-
-static EVP_MD_CTX *md_ctx_get(int *owned)
+/* This thread's working context (`hmac` selects which of the two), or
+ * NULL. When TLS is unavailable the caller gets a private context
+ * (*owned = 1) to free after use. */
+static EVP_MD_CTX *md_ctx_get(int hmac, int *owned)
 {
     *owned = 0;
     mg_tls_t *t = tls_get();
@@ -148,9 +121,10 @@ static EVP_MD_CTX *md_ctx_get(int *owned)
         *owned = 1;
         return EVP_MD_CTX_new();
     }
-    if (t->md == NULL)
-        t->md = EVP_MD_CTX_new();
-    return t->md;
+    EVP_MD_CTX **slot = hmac ? &t->hmac : &t->md;
+    if (*slot == NULL)
+        *slot = EVP_MD_CTX_new();
+    return *slot;
 }
 
 /* ------------------------------------------------------------------ */
@@ -298,15 +272,12 @@ long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap
 static apr_status_t key_cleanup(void *p)
 {
     mg_key_t *k = p;
-    if (k->secret != NULL)
-        OPENSSL_cleanse(k->secret, k->secret_len);
-    OPENSSL_cleanse(&k->hin, sizeof(k->hin));
-    OPENSSL_cleanse(&k->hout, sizeof(k->hout));
-    EVP_MAC_CTX_free(k->tmpl);
+    EVP_MD_CTX_free(k->hin); /* the provider cleanses the freed states */
+    EVP_MD_CTX_free(k->hout);
     EVP_MD_CTX_free(k->ed_sign);
     EVP_MD_CTX_free(k->ed_verify);
     EVP_PKEY_free(k->pkey);
-    k->tmpl = NULL;
+    k->hin = k->hout = NULL;
     k->ed_sign = k->ed_verify = NULL;
     k->pkey = NULL;
     return APR_SUCCESS;
@@ -322,26 +293,31 @@ static mg_key_t *key_new(apr_pool_t *pool, const char *id, mg_alg_t alg)
     return k;
 }
 
-/* Hash the padded key blocks once: each MAC then starts from a copy of
- * these states and costs the message's blocks plus one outer block. */
-static void hmac_sha256_prekey(mg_key_t *k, const unsigned char *secret, size_t len)
+/* Hash the padded key blocks once (RFC 2104): each MAC then starts from a
+ * copy of these states and costs the message's blocks plus one outer block. */
+static int hmac_prekey(mg_key_t *k, const EVP_MD *md, const unsigned char *secret, size_t len)
 {
-    unsigned char kb[SHA256_CBLOCK], pad[SHA256_CBLOCK];
+    unsigned char kb[EVP_MAX_MD_SIZE > 128 ? EVP_MAX_MD_SIZE : 128], pad[sizeof(kb)];
+    int bs = EVP_MD_get_block_size(md);
+    unsigned int dn = 0;
+    int ok = bs > 0 && (size_t)bs <= sizeof(kb);
     memset(kb, 0, sizeof(kb));
-    if (len > sizeof(kb))
-        SHA256(secret, len, kb);
-    else
+    if (ok && len > (size_t)bs)
+        ok = EVP_Digest(secret, len, kb, &dn, md, NULL);
+    else if (ok)
         memcpy(kb, secret, len);
-    for (size_t i = 0; i < sizeof(kb); i++)
+    k->hin = EVP_MD_CTX_new();
+    k->hout = EVP_MD_CTX_new();
+    ok = ok && k->hin != NULL && k->hout != NULL;
+    for (int i = 0; ok && i < bs; i++)
         pad[i] = kb[i] ^ 0x36;
-    SHA256_Init(&k->hin);
-    SHA256_Update(&k->hin, pad, sizeof(pad));
-    for (size_t i = 0; i < sizeof(kb); i++)
+    ok = ok && EVP_DigestInit_ex2(k->hin, md, NULL) && EVP_DigestUpdate(k->hin, pad, (size_t)bs);
+    for (int i = 0; ok && i < bs; i++)
         pad[i] = kb[i] ^ 0x5c;
-    SHA256_Init(&k->hout);
-    SHA256_Update(&k->hout, pad, sizeof(pad));
+    ok = ok && EVP_DigestInit_ex2(k->hout, md, NULL) && EVP_DigestUpdate(k->hout, pad, (size_t)bs);
     OPENSSL_cleanse(kb, sizeof(kb));
     OPENSSL_cleanse(pad, sizeof(pad));
+    return ok;
 }
 
 mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
@@ -369,16 +345,7 @@ mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
         return MG_ECRYPTO;
     }
     mg_key_t *k = key_new(pool, id, alg);
-    k->secret = apr_pmemdup(pool, secret, len);
-    k->secret_len = len;
-    OSSL_PARAM params[2];
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 alg == MG_ALG_HMAC_SHA256 ? "SHA256" : "SHA1", 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (alg == MG_ALG_HMAC_SHA256)
-        hmac_sha256_prekey(k, secret, len);
-    k->tmpl = EVP_MAC_CTX_new(g_hmac);
-    if (k->tmpl == NULL || !EVP_MAC_init(k->tmpl, k->secret, len, params)) {
+    if (!hmac_prekey(k, alg == MG_ALG_HMAC_SHA256 ? g_sha256 : g_sha1, secret, len)) {
         ERR_clear_error();
         *why = "OpenSSL refused to initialise the HMAC";
         return MG_ECRYPTO;
@@ -589,8 +556,17 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
         mg_keyref_t *r = &refs[i];
         const char *why = NULL;
         int insecure = 0;
-        mg_alg_t alg = mg_alg_parse(r->alg ? r->alg : "hmac-sha256");
         r->key = NULL;
+        r->fkey = NULL;
+        if (r->format != NULL) { /* a foreign format: lib/mg_fmt.c */
+            mg_status_t st = mg_fmt_key_load(policy, r, diags);
+            if (st != MG_OK)
+                result = st;
+            continue;
+        }
+        if (r->alg == NULL)
+            r->alg = "hmac-sha256";
+        mg_alg_t alg = mg_alg_parse(r->alg);
         if (alg == MG_ALG_NONE) {
             mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-alg",
                         "key '%s': unknown algorithm '%s' (hmac-sha256, hmac-sha1 or ed25519)",
@@ -626,6 +602,8 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
                         r->file, r->id);
         r->key = k;
     }
+    if (mg_fmt_check_params(policy, diags) != MG_OK)
+        result = MG_EINVAL;
     return result;
 }
 
@@ -663,38 +641,37 @@ const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
 /* Sign / verify                                                        */
 /* ------------------------------------------------------------------ */
 
-/* HMAC-SHA256 (every link by default) from the pre-keyed states: a struct
- * copy on the stack, no allocation, no lock, nothing shared written. Through
- * EVP_MAC the same MAC cost ~2,300 more instructions (provider dispatch, an
- * EVP_MD_CTX_copy_ex that frees and mallocs, parameter lookups): 1.7 times
- * the CPU time of `mgctl sign`, a tenth of a decision (bench/RESULTS.md).
- * The block functions are libcrypto's own (SHA-NI where the CPU has it) but
- * not the FIPS provider's: a FIPS build would send this back to EVP_MAC.
- * HMAC-SHA1, kept for compatibility, stays on EVP_MAC. */
+/* HMAC from the key's pre-keyed states, through EVP digests only: this
+ * thread's context becomes a copy of the inner state, takes the message,
+ * yields the inner hash; becomes a copy of the outer state, takes the inner
+ * hash, yields the tag. Per MAC: the message's blocks and one outer block,
+ * two EVP_MD_CTX_copy_ex (each a provider dupctx: malloc + memcpy, and the
+ * cleansing free of the previous state), no algorithm fetch, no parameter
+ * parsing, no lock. Of the supported ways measured (bench/RESULTS.md,
+ * "HMAC candidates") this is the cheapest: EVP_MAC_init on a per-thread keyed
+ * EVP_MAC_CTX makes the same two copies under the EVP_MAC dispatch and
+ * parameter handling; EVP_MAC_CTX_dup allocates four contexts per MAC;
+ * EVP_Q_mac fetches and keys from scratch.
+ * The tag stays in this thread's context until its next MAC (cleansed when
+ * the copy frees it); it is less sensitive than the key states every thread
+ * reads, and an EVP_MD_CTX_reset here would cost an atomic reference count
+ * on the shared EVP_MD per MAC. */
 static int hmac_compute(const mg_key_t *key, const unsigned char *msg, size_t len,
                         unsigned char *out, size_t *out_len)
 {
-    if (key->alg == MG_ALG_HMAC_SHA256) {
-        SHA256_CTX c = key->hin;
-        unsigned char inner[SHA256_DIGEST_LENGTH];
-        SHA256_Update(&c, msg, len);
-        SHA256_Final(inner, &c);
-        c = key->hout;
-        SHA256_Update(&c, inner, sizeof(inner));
-        SHA256_Final(out, &c);
-        OPENSSL_cleanse(&c, sizeof(c));
-        OPENSSL_cleanse(inner, sizeof(inner));
-        *out_len = SHA256_DIGEST_LENGTH;
-        return 1;
-    }
     int owned;
-    EVP_MAC_CTX *ctx = mac_ctx_for(key, &owned);
-    int ok = ctx != NULL && EVP_MAC_init(ctx, NULL, 0, NULL) && EVP_MAC_update(ctx, msg, len) &&
-             EVP_MAC_final(ctx, out, out_len, MG_SIG_MAX);
+    EVP_MD_CTX *c = md_ctx_get(1, &owned);
+    unsigned char inner[EVP_MAX_MD_SIZE];
+    unsigned int n = 0, m = 0;
+    int ok = c != NULL && EVP_MD_CTX_copy_ex(c, key->hin) && EVP_DigestUpdate(c, msg, len) &&
+             EVP_DigestFinal_ex(c, inner, &n) && EVP_MD_CTX_copy_ex(c, key->hout) &&
+             EVP_DigestUpdate(c, inner, n) && EVP_DigestFinal_ex(c, out, &m);
+    OPENSSL_cleanse(inner, n);
     if (owned)
-        EVP_MAC_CTX_free(ctx);
+        EVP_MD_CTX_free(c);
     if (!ok)
         ERR_clear_error();
+    *out_len = ok ? m : 0;
     return ok;
 }
 
@@ -724,7 +701,7 @@ mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t ms
     if (!key->is_private)
         return MG_EINVAL;
     int owned;
-    EVP_MD_CTX *md = md_ctx_get(&owned);
+    EVP_MD_CTX *md = md_ctx_get(0, &owned);
     *sig_len = MG_SIG_MAX;
     int ok = md != NULL && EVP_MD_CTX_copy_ex(md, key->ed_sign) == 1 &&
              EVP_DigestSign(md, sig, sig_len, msg, msg_len) == 1;
@@ -809,7 +786,7 @@ int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
     if (ed_cache_hit(key->serial, digest, sig, now))
         return 1;
     int owned;
-    EVP_MD_CTX *md = md_ctx_get(&owned);
+    EVP_MD_CTX *md = md_ctx_get(0, &owned);
     int ok = md != NULL && EVP_MD_CTX_copy_ex(md, key->ed_verify) == 1 &&
              EVP_DigestVerify(md, sig, sig_len, msg, msg_len) == 1;
     if (md != NULL)

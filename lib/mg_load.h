@@ -91,5 +91,8 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n);
 void mg_load_transform(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n);
 void mg_load_hotlinks(mg_lctx_t *c, const mg_ynode_t *n);
 int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *out);
+/* Warn (corp-blocks-partners) when `corp` written at `at` makes browsers
+ * refuse embeds that the profile `h` lets through. */
+void mg_lcheck_corp(mg_lctx_t *c, const mg_ynode_t *at, const char *corp, const mg_hotlink_t *h);
 
 #endif /* MG_LOAD_H */

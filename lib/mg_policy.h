@@ -118,15 +118,22 @@ typedef struct mg_timewin {
 
 /* ---- hotlink profiles ---------------------------------------------------- */
 typedef enum { MG_EMPTY_REF_ALLOW = 0, MG_EMPTY_REF_DENY = 1 } mg_empty_ref_t;
+/* navigation: what a top-level navigation (a click on a link, a typed URL)
+ * meets; embeds (img, video, iframe, fetch, ...) always meet the checks */
+typedef enum { MG_NAV_CHECK = 0, MG_NAV_ALLOW = 1 } mg_nav_t;
 typedef struct mg_hotlink {
     const char *name;
     apr_array_header_t *allowed_origins; /* const char*: "https://example.com", "*.example.com" with
                                             or without "https://" */
-    int same_origin;                     /* allow the request's own Host (default 1) */
-    int fetch_metadata;                  /* honour Sec-Fetch-Site (default 1) */
+    int same_origin;                     /* allow the request's own origin (default 1) */
+    int fetch_metadata;                  /* honour Sec-Fetch-Site/-Mode/-Dest (default 1) */
     mg_empty_ref_t empty_referer;        /* no Referer and no Origin and no Sec-Fetch-Site */
-    const char
-        *corp; /* Cross-Origin-Resource-Policy: same-site|same-origin|cross-origin, or NULL */
+    mg_nav_t navigation;                 /* default MG_NAV_CHECK */
+    /* Cross-Origin-Resource-Policy: same-site|same-origin|cross-origin. The
+     * loader always sets it: when the profile does not, it follows from the
+     * profile (partners listed: cross-origin, else same-origin). */
+    const char *corp;
+    int corp_set; /* corp written in the policy */
     mg_pos_t pos;
 } mg_hotlink_t;
 
@@ -166,6 +173,12 @@ typedef struct mg_keyref {
     const char *fingerprint; /* "sha256:<hex>" of the loaded material (HMAC: of a MAC
                                 over a fixed string, Ed25519: of the public key), set
                                 by the loader once keys are loaded; NULL otherwise */
+    /* Foreign signed-link formats (lib/mg_fmt.h, docs/token-formats.md). For
+     * them `key` stays NULL (an mg_kid can never name a foreign key) and
+     * `fkey` holds the material. */
+    const char *format;          /* keys[].format: NULL or "mg-v1" = native */
+    apr_array_header_t *options; /* keys[].options: mg_fmt_opt_t, or NULL */
+    struct mg_fkey *fkey;        /* loaded foreign key, set by mg_keys_load() */
 } mg_keyref_t;
 
 typedef struct mg_token_settings {

@@ -21,6 +21,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_fmt.h"
 #include "mg_policy.h"
 
 typedef struct sb {
@@ -356,6 +357,7 @@ static void emit_hotlink_body(sb_t *b, const mg_hotlink_t *h)
     sb_bool(b, h->fetch_metadata);
     sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? ", empty_referer: deny"
                                                   : ", empty_referer: allow");
+    sb_s(b, h->navigation == MG_NAV_ALLOW ? ", navigation: allow" : ", navigation: check");
     if (h->corp) {
         sb_s(b, ", corp: ");
         sb_str(b, h->corp);
@@ -395,6 +397,8 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_bool(b, h->fetch_metadata);
         sb_s(b, h->empty_referer == MG_EMPTY_REF_DENY ? "\n    empty_referer: deny"
                                                       : "\n    empty_referer: allow");
+        sb_s(b,
+             h->navigation == MG_NAV_ALLOW ? "\n    navigation: allow" : "\n    navigation: check");
         if (h->corp) {
             sb_s(b, "\n    corp: ");
             sb_str(b, h->corp);
@@ -452,6 +456,20 @@ static void emit_profiles(sb_t *b, const mg_policy_t *p)
         sb_bool(b, k->sign);
         if (k->revoked) /* only when set: older compiled forms stay the same */
             sb_s(b, "\n    revoked: true");
+        if (k->format) { /* foreign formats only: native keys emit as before */
+            sb_s(b, "\n    format: ");
+            sb_str(b, k->format);
+            sb_s(b, "\n    options:");
+            for (int j = 0; k->options && j < k->options->nelts; j++) {
+                const mg_fmt_opt_t *o = &APR_ARRAY_IDX(k->options, j, mg_fmt_opt_t);
+                sb_s(b, "\n      ");
+                sb_str(b, o->name);
+                sb_s(b, ": ");
+                sb_str(b, o->value);
+            }
+            if (!k->options || k->options->nelts == 0)
+                sb_s(b, " {}");
+        }
         if (k->fingerprint) { /* the material: a new key changes the digest */
             sb_s(b, "\n    fingerprint: ");
             sb_str(b, k->fingerprint);

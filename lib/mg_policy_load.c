@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mg_fmt.h"
 #include "mg_geo.h"
 #include "mg_keys.h"
 #include "mg_token.h"
@@ -541,11 +542,40 @@ static int fingerprint_ok(const char *s)
     return 1;
 }
 
+/* keys[].options: a mapping of scalars, the format's own settings (which
+ * names a format takes and what they mean: lib/mg_fmt_<name>.c; checked
+ * when the key is loaded). */
+static void load_key_options(mg_lctx_t *c, const mg_ynode_t *n, mg_keyref_t *kr)
+{
+    if (n->kind != MG_Y_MAP) {
+        mg_lerr(c, n, "wrong-type", "expected a mapping for 'options', got %s",
+                mg_ynode_describe(c->tmp, n));
+        return;
+    }
+    if (kr->format == NULL) {
+        mg_lerr(c, n, "bad-value", "'options' belong to keys of a foreign format ('format:')");
+        return;
+    }
+    kr->options = apr_array_make(c->pool, n->n, sizeof(mg_fmt_opt_t));
+    for (int i = 0; i < n->n; i++) {
+        mg_fmt_opt_t o;
+        o.name = apr_pstrdup(c->pool, n->pairs[i].key->str);
+        o.value = mg_lstr(c, n->pairs[i].value, o.name);
+        o.pos.line = n->pairs[i].key->line;
+        o.pos.col = n->pairs[i].key->col;
+        if (o.value != NULL)
+            APR_ARRAY_PUSH(kr->options, mg_fmt_opt_t) = o;
+    }
+}
+
 static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
 {
-    static const char *const names[] = {"id",      "alg",         "file", "sign",
-                                        "revoked", "fingerprint", NULL};
-    static const char *const algs[] = {"hmac-sha256", "hmac-sha1", "ed25519", NULL};
+    static const char *const names[] = {"id",          "alg",    "file",    "sign", "revoked",
+                                        "fingerprint", "format", "options", NULL};
+    /* every algorithm some format defines; mg_keys_load() refuses one that
+     * the key's own format does not (no algorithm confusion) */
+    static const char *const algs[] = {"hmac-sha256", "hmac-sha1", "ed25519",
+                                       "md5",         "hmac-md5",  NULL};
     apr_hash_t *ids = apr_hash_make(c->tmp);
     const mg_ynode_t *signer = NULL;
     if (n->kind != MG_Y_SEQ) {
@@ -554,12 +584,11 @@ static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
         return;
     }
     for (int i = 0; i < n->n; i++) {
-        mg_ynode_t *v[6];
+        mg_ynode_t *v[8];
         const mg_ynode_t *it = n->items[i];
         int before = c->diags->errors;
         mg_keyref_t kr;
         memset(&kr, 0, sizeof(kr));
-        kr.alg = algs[0];
         kr.pos.line = it->line;
         kr.pos.col = it->col;
         if (mg_lmap(c, it, "a key", names, v, NULL) != 0)
@@ -609,6 +638,16 @@ static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
                     "key fingerprint '%s' must be 'sha256:' and 64 lower-case hex digits, as "
                     "mgctl compile writes it",
                     v[5]->str);
+        if (v[6] && (kr.format = mg_lstr(c, v[6], "format")) != NULL &&
+            strcmp(kr.format, MG_FMT_NATIVE) != 0 && mg_fmt_find(kr.format) == NULL)
+            mg_lerr(c, v[6], "bad-value", "unknown key format '%s' (%s)", kr.format,
+                    mg_fmt_names(c->tmp));
+        if (kr.format != NULL && strcmp(kr.format, MG_FMT_NATIVE) == 0)
+            kr.format = NULL; /* the default, written out or not */
+        if (v[7])
+            load_key_options(c, v[7], &kr);
+        if (kr.alg == NULL && kr.format == NULL)
+            kr.alg = algs[0];
         if (c->diags->errors == before) {
             *(mg_keyref_t *)apr_array_push(c->p->keys) = kr;
             APR_ARRAY_PUSH(c->key_pins, const mg_ynode_t *) = v[5];
@@ -813,7 +852,9 @@ static void fingerprint_keys(mg_lctx_t *c)
     for (int i = 0; i < c->p->keys->nelts; i++) {
         mg_keyref_t *kr = &APR_ARRAY_IDX(c->p->keys, i, mg_keyref_t);
         const mg_ynode_t *pin = APR_ARRAY_IDX(c->key_pins, i, const mg_ynode_t *);
-        const char *why = NULL, *fp = kr->key ? key_fingerprint(c->pool, kr, &why) : NULL;
+        const char *why = NULL, *fp = kr->key    ? key_fingerprint(c->pool, kr, &why)
+                                      : kr->fkey ? mg_fmt_key_fingerprint(c->pool, kr->fkey)
+                                                 : NULL;
         if (fp == NULL) {
             mg_diag_add(c->diags, MG_SEV_ERROR, c->file, kr->pos.line, kr->pos.col, "key-file",
                         "key '%s': %s", kr->id, why ? why : "no key material");

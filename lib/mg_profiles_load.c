@@ -189,18 +189,85 @@ static const char *origin_pattern(apr_pool_t *pool, const char *s)
     return out;
 }
 
+/* The host of an origin pattern (lower-cased by origin_pattern) without
+ * scheme, "*." and port, and its "site" as far as the policy can tell: the
+ * last two DNS labels, or the whole host for an IP literal. Two patterns
+ * whose sites differ can never both be same-site with this server. */
+static const char *pattern_site(apr_pool_t *pool, const char *pat, const char **scheme)
+{
+    const char *h = strstr(pat, "://");
+    *scheme = h ? apr_pstrmemdup(pool, pat, (apr_size_t)(h - pat)) : NULL;
+    h = h ? h + 3 : pat;
+    if (strncmp(h, "*.", 2) == 0)
+        h += 2;
+    if (*h == '[')
+        return apr_pstrmemdup(pool, h, (apr_size_t)(strchr(h, ']') + 1 - h));
+    const char *colon = strchr(h, ':');
+    const char *host = colon ? apr_pstrmemdup(pool, h, (apr_size_t)(colon - h)) : h;
+    int dots = 0, digits_only = 1;
+    for (const char *q = host; *q; q++) {
+        dots += *q == '.';
+        digits_only &= (*q == '.' || isdigit((unsigned char)*q));
+    }
+    if (digits_only || dots < 2)
+        return host;
+    const char *last = strrchr(host, '.'), *q = last - 1;
+    while (q > host && *q != '.')
+        q--;
+    return q + 1;
+}
+
+void mg_lcheck_corp(mg_lctx_t *c, const mg_ynode_t *at, const char *corp, const mg_hotlink_t *h)
+{
+    const apr_array_header_t *o = h ? h->allowed_origins : NULL;
+    if (corp == NULL || o == NULL || o->nelts == 0 || strcmp(corp, "cross-origin") == 0)
+        return;
+    const char *first = APR_ARRAY_IDX(o, 0, const char *);
+    if (strcmp(corp, "same-site") == 0) {
+        /* mgctl cannot know this server's own host: warn only when the
+         * partners are on different sites from each other */
+        const char *s0, *sc0, *si, *sci;
+        s0 = pattern_site(c->tmp, first, &sc0);
+        for (int i = 1; i < o->nelts; i++) {
+            const char *pi = APR_ARRAY_IDX(o, i, const char *);
+            si = pattern_site(c->tmp, pi, &sci);
+            if (strcmp(si, s0) != 0 || (sc0 && sci && strcmp(sc0, sci) != 0)) {
+                mg_diag_t *d = mg_lwarn(
+                    c, at, "corp-blocks-partners",
+                    "corp: same-site makes browsers refuse embeds from partners on another site "
+                    "than this server, and '%s' and '%s' cannot both be on its site: the server "
+                    "answers 200 and the page shows nothing",
+                    first, pi);
+                d->hint = "remove corp: a profile with allowed_origins then sends cross-origin";
+                return;
+            }
+        }
+        return;
+    }
+    mg_diag_t *d = mg_lwarn(c, at, "corp-blocks-partners",
+                            "corp: %s makes browsers refuse every embed from another origin, so "
+                            "the allowed origins ('%s'%s) are blocked by the browser: the server "
+                            "answers 200 and the page shows nothing",
+                            corp, first, o->nelts > 1 ? ", ..." : "");
+    d->hint = "remove corp: a profile with allowed_origins then sends cross-origin";
+}
+
 int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *h)
 {
-    static const char *const names[] = {"allowed_origins", "same_origin", "fetch_metadata",
-                                        "empty_referer",   "corp",        NULL};
+    static const char *const names[] = {
+        "allowed_origins", "same_origin", "fetch_metadata", "empty_referer", "corp",
+        "navigation",      NULL};
     static const char *const empty_values[] = {"allow", "deny", NULL};
-    mg_ynode_t *v[5];
+    static const char *const nav_values[] = {"check", "allow", NULL};
+    mg_ynode_t *v[6];
     int before = c->diags->errors;
     h->allowed_origins = apr_array_make(c->pool, 2, sizeof(const char *));
     h->same_origin = 1;
     h->fetch_metadata = 1;
     h->empty_referer = MG_EMPTY_REF_ALLOW;
+    h->navigation = MG_NAV_CHECK;
     h->corp = NULL;
+    h->corp_set = 0;
     h->pos.line = n->line;
     h->pos.col = n->col;
     if (mg_lmap(c, n, "a hotlink profile", names, v, NULL) != 0)
@@ -233,11 +300,23 @@ int mg_load_hotlink(mg_lctx_t *c, const mg_ynode_t *n, mg_hotlink_t *h)
         if (e >= 0)
             h->empty_referer = e == 0 ? MG_EMPTY_REF_ALLOW : MG_EMPTY_REF_DENY;
     }
+    if (v[5]) {
+        int e = mg_lenum(c, v[5], "navigation", nav_values);
+        if (e >= 0)
+            h->navigation = e == 1 ? MG_NAV_ALLOW : MG_NAV_CHECK;
+    }
     if (v[4]) {
         int e = mg_lenum(c, v[4], "corp", corp_values);
-        if (e >= 0)
+        if (e >= 0) {
             h->corp = corp_values[e];
+            h->corp_set = 1;
+            mg_lcheck_corp(c, v[4], h->corp, h);
+        }
     }
+    /* The browser's half of the profile: partners may embed (cross-origin),
+     * nobody else may (same-origin). Navigations are not subject to it. */
+    if (h->corp == NULL)
+        h->corp = h->allowed_origins->nelts > 0 ? "cross-origin" : "same-origin";
     return c->diags->errors == before ? 0 : -1;
 }
 

@@ -178,6 +178,19 @@ static int is_navigation(const mg_request_t *req)
     return req->accept != NULL && contains_ci(req->accept, "text/html");
 }
 
+/* Fetch Metadata's answer to "does the user open this URL as a page?". A
+ * frame (Sec-Fetch-Dest: iframe) navigates too, but it is an embed; with a
+ * Mode and no Dest (Chrome 76-79) a frame cannot be told from a page, so
+ * that is no. */
+static int fm_document(const mg_request_t *req)
+{
+    const char *dest = req->sec_fetch_dest, *mode = req->sec_fetch_mode;
+    int has_dest = dest != NULL && *dest != '\0', has_mode = mode != NULL && *mode != '\0';
+    if (!has_dest)
+        return has_mode ? 0 : -1;
+    return strcasecmp(dest, "document") == 0 && (!has_mode || strcasecmp(mode, "navigate") == 0);
+}
+
 static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char **out)
 {
     d->ok = 0;
@@ -241,6 +254,8 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     d->roles = resolve_roles(policy, req, d->peer_trusted);
     d->country = resolve_country(pool, policy, req, d->peer_trusted);
     d->navigation = is_navigation(req);
+    d->fm_document = fm_document(req);
+    d->accepts_html = req->accept != NULL && contains_ci(req->accept, "text/html");
     d->ok = 1;
     return MG_OK;
 }

@@ -26,6 +26,10 @@ typedef struct mg_request_derived {
     int download;                  /* query has download_param with a true value */
     int navigation;                /* a browser navigation (Sec-Fetch-Mode: navigate, or no
                                       Sec-Fetch-Mode and Accept prefers text/html) */
+    int fm_document;               /* Fetch Metadata says top-level navigation (Sec-Fetch-Dest:
+                                      document, Mode navigate or absent): 1, says something
+                                      else: 0, no Sec-Fetch-Dest/-Mode: -1 */
+    int accepts_html;              /* Accept contains text/html */
 } mg_request_derived_t;
 
 #endif

@@ -660,8 +660,10 @@ static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *
 
     if (v[R_CORP]) {
         int k = mg_lenum(c, v[R_CORP], "corp", corp_values);
-        if (k >= 0)
+        if (k >= 0) {
             r.corp = corp_values[k];
+            mg_lcheck_corp(c, v[R_CORP], r.corp, r.hotlink);
+        }
     }
 
     if (c->diags->errors == before)

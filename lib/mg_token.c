@@ -16,6 +16,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_fmt.h"
 #include "mg_ip.h"
 #include "mg_request.h"
 #include "mg_time.h"
@@ -778,6 +779,9 @@ static mg_reason_t refuse(mg_token_claims_t *claims, mg_reason_t r, const char *
     return r;
 }
 
+static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
+                                const mg_cidr_t *cidr, mg_token_claims_t *claims);
+
 static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
                               mg_token_claims_t *claims)
 {
@@ -788,6 +792,7 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     const char *why;
 
     claims->from = cookie ? "cookie" : "query";
+    claims->format = MG_FMT_NATIVE;
     if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->sig == NULL)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "the token lacks mg_kid, mg_exp or mg_sig");
     claims->kid = t->v[C_KID];
@@ -840,27 +845,81 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     claims->ip = t->v[C_IP];
     claims->id = t->v[C_ID];
     claims->uses = uses;
+    return claims_check(v, ref, exp, nbf, t->v[C_IP] != NULL ? &cidr : NULL, claims);
+}
 
+/* The checks after the signature, shared by format v1 and every foreign
+ * format (lib/mg_fmt.h): revocation, expiry with grace and skew, max_ttl,
+ * not-before, IP binding and scope, in that order. `exp` 0 is a foreign
+ * link without expiry (its key allowed that; max_ttl still refuses it). */
+static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
+                                const mg_cidr_t *cidr, mg_token_claims_t *claims)
+{
+    const mg_token_settings_t *ts = &v->policy->tokens;
+    int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
     /* after the signature: a forged or altered id reports bad-signature */
     if (ref->revoked)
         return refuse(claims, MG_R_TOKEN_REVOKED, "the key that signed the token is revoked");
-    if (t->v[C_ID] != NULL && ts->revoked_set != NULL &&
-        apr_hash_get(ts->revoked_set, t->v[C_ID], APR_HASH_KEY_STRING) != NULL)
+    if (claims->id != NULL && ts->revoked_set != NULL &&
+        apr_hash_get(ts->revoked_set, claims->id, APR_HASH_KEY_STRING) != NULL)
         return refuse(claims, MG_R_TOKEN_REVOKED, "the token id is revoked (tokens.revoked_ids)");
 
-    if (v->now > last)
+    if (exp != 0 && v->now > last)
         return refuse(claims, MG_R_TOKEN_EXPIRED, "the token expired (beyond grace and skew)");
-    claims->in_grace = v->now > exp;
-    if (ts->max_ttl > 0 && exp - v->now > apr_time_sec(ts->max_ttl) + apr_time_sec(ts->skew))
+    claims->in_grace = exp != 0 && v->now > exp;
+    if (ts->max_ttl > 0 &&
+        (exp == 0 || exp - v->now > apr_time_sec(ts->max_ttl) + apr_time_sec(ts->skew)))
         return refuse(claims, MG_R_TOKEN_MALFORMED,
                       "the token is valid for longer than tokens.max_ttl allows");
     if (nbf != 0 && v->now < nbf - apr_time_sec(ts->skew))
-        return refuse(claims, MG_R_TOKEN_NOT_YET, "the token is not valid yet (mg_nbf)");
-    if (t->v[C_IP] != NULL && (v->client->family == 0 || !mg_cidr_match(&cidr, v->client)))
+        return refuse(claims, MG_R_TOKEN_NOT_YET, "the token is not valid yet (not-before)");
+    if (cidr != NULL && (v->client->family == 0 || !mg_cidr_match(cidr, v->client)))
         return refuse(claims, MG_R_TOKEN_WRONG_IP, "the client address is not the bound one");
-    if (t->v[C_SCOPE] != NULL && !in_scope(v->cn->path, t->v[C_SCOPE]))
+    if (claims->scope != NULL && !in_scope(v->cn->path, claims->scope))
         return refuse(claims, MG_R_TOKEN_SCOPE, "the path is outside the token's prefix");
     return MG_R_ALLOWED;
+}
+
+/* A request without format-v1 parameters, under a policy with foreign
+ * keys: the foreign formats' dispatcher (mg_fmt.c); a token that verifies
+ * becomes claims and meets the same checks as ours. */
+static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
+                                  mg_token_claims_t *claims)
+{
+    mg_fmt_req_t rq;
+    mg_fmt_result_t res;
+    const mg_keyref_t *ref;
+    rq.pool = v->pool;
+    rq.cn = v->cn;
+    rq.raw_path = req->raw_path;
+    rq.raw_query = req->query;
+    rq.client_ip = req->client_ip;
+    rq.now = v->now;
+    mg_reason_t r = mg_fmt_check(v->policy, &rq, &ref, &res);
+    if (r == MG_R_TOKEN_MISSING)
+        return r;
+    claims->from = "query";
+    if (ref != NULL) {
+        claims->kid = ref->id;
+        claims->format = ref->format;
+    }
+    if (r != MG_R_ALLOWED)
+        return refuse(claims, r, res.detail);
+    mg_cidr_t cidr;
+    const char *why;
+    if (res.scope != NULL && !scope_valid(v->pool, res.scope))
+        return refuse(claims, MG_R_TOKEN_MALFORMED,
+                      "the token's scope is not a canonical "
+                      "directory");
+    if (res.ip != NULL && mg_cidr_parse(res.ip, &cidr, &why) != 0)
+        return refuse(claims, MG_R_TOKEN_MALFORMED, "the token's address is not an address");
+    claims->expires = apr_time_from_sec(res.exp);
+    claims->not_before = res.nbf ? apr_time_from_sec(res.nbf) : 0;
+    claims->access = res.access == MG_ACCESS_DOWNLOAD ? MG_ACCESS_DOWNLOAD : MG_ACCESS_VIEW;
+    claims->scope = res.scope;
+    claims->ip = res.ip;
+    claims->id = res.id;
+    return claims_check(v, ref, res.exp, res.nbf, res.ip ? &cidr : NULL, claims);
 }
 
 /* Next cookie named `name` in a Cookie header, from *pos; NULL when none. */
@@ -925,8 +984,27 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
         claims->from = "query";
         return refuse(claims, MG_R_TOKEN_MALFORMED, why);
     }
+    int foreign = mg_fmt_policy_has_foreign(policy);
+    if (found > 0 && foreign) {
+        /* parameters of two formats at once: neither is believed */
+        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now};
+        const char *other = mg_fmt_present(policy, &rq);
+        if (other != NULL) {
+            claims->from = "query";
+            return refuse(claims, MG_R_TOKEN_MALFORMED,
+                          apr_psprintf(pool,
+                                       "the request carries parameters of two token formats "
+                                       "(mg-v1 and %s)",
+                                       other));
+        }
+    }
     if (found > 0)
         return verify_one(&v, &t, 0, claims);
+    if (foreign) {
+        mg_reason_t fr = verify_foreign(&v, req, claims);
+        if (fr != MG_R_TOKEN_MISSING)
+            return fr;
+    }
 
     /* No token in the query: the signed cookie, if any. Several cookies of
      * that name are sent for nested paths; the first valid one wins, else

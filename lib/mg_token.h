@@ -20,6 +20,7 @@ typedef struct mg_token_claims {
     const char *from;      /* "query" or "cookie" */
     int in_grace;          /* valid only thanks to tokens.grace / clock skew */
     const char *detail;    /* one sentence on why a token was refused, or NULL */
+    const char *format;    /* "mg-v1", or the foreign format (keys[].format) of the key */
 } mg_token_claims_t;
 
 /* Verify the token carried by the request (query parameters or the signed

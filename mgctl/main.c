@@ -26,6 +26,8 @@ static const struct {
     {"explain", mgctl_cmd_explain, "show the decision, rule, reason and trace for one request"},
     {"sign", mgctl_cmd_sign, "mint signed links"},
     {"verify", mgctl_cmd_verify, "check a signed link against a policy's keys"},
+    {"migrate-report", mgctl_cmd_migrate_report,
+     "which links of a file (URLs, access logs) verify, under which key, until when"},
     {"keygen", mgctl_cmd_keygen, "generate a signing key"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

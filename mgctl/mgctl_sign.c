@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "mg_canon.h"
+#include "mg_fmt.h"
 #include "mg_ip.h"
 #include "mg_time.h"
 #include "mg_token.h"
@@ -34,7 +35,8 @@ enum {
     OPT_STS,
     OPT_ID,
     OPT_USES,
-    OPT_ONCE
+    OPT_ONCE,
+    OPT_TFMT
 };
 
 static const apr_getopt_option_t opts[] = {
@@ -54,6 +56,7 @@ static const apr_getopt_option_t opts[] = {
     {"id", OPT_ID, 1, "a token id: 1-32 of A-Z a-z 0-9 - _"},
     {"uses", OPT_USES, 1, "a number of clients from 1 to 100"},
     {"once", OPT_ONCE, 0, "one-time link (--uses 1, random id)"},
+    {"token-format", OPT_TFMT, 1, "mg-v1 (default) or a foreign format such as imagekit"},
     {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
@@ -99,6 +102,14 @@ static const char usage_text[] =
     "      --once            the same as --uses 1\n"
     "      --cookie          print a Set-Cookie header value for --prefix instead of\n"
     "                        links (for players that drop query strings)\n"
+    "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
+    "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
+    "                        bunny) with the policy's key of that format (--key-id ID\n"
+    "                        picks one when there are several); --expires never for a\n"
+    "                        key that allows links without expiry (no_expiry: allow);\n"
+    "                        --ip for formats that bind an address (nginx-secure-link,\n"
+    "                        bunny), --prefix for bunny (token_path); the other claims\n"
+    "                        are refused (the format cannot carry them)\n"
     "Output:\n"
     "  -f, --format F        text (default) | json (one object per line)\n"
     "      --string-to-sign  with --format json: add the exact string that was signed\n"
@@ -119,6 +130,10 @@ typedef struct sign_opts {
     const mg_token_claims_t *claims;
     const char *download_param; /* --access download on exact links: the policy's */
     int *download_warned;       /* the missing-download-parameter warning is given once */
+    const char *token_format;   /* --token-format */
+    const mg_fkey_t *fkey;      /* a foreign format's key: its signer is used instead */
+    const mg_policy_t *policy;  /* with fkey: its reserved query names */
+    mg_fmt_claims_t fclaims;
 } sign_opts_t;
 
 /* Resolve --now, --expires/--ttl/--tz and --not-before into claims; *now is
@@ -261,15 +276,45 @@ static void check_download(apr_pool_t *pool, const sign_opts_t *o, const char *u
             url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
 }
 
+/* A URL whose query already has a parameter some key of the policy reads
+ * (another format's, or this policy's nginx names) would be refused by the
+ * web server as parameters of two formats: refuse to sign it. */
+static mg_status_t foreign_reserved(apr_pool_t *pool, const mg_policy_t *policy, const char *url,
+                                    const char **why)
+{
+    const char *q = strchr(url, '?');
+    apr_array_header_t *params;
+    if (q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
+        return MG_OK; /* the format's signer reports a bad query */
+    for (int i = 0; i < params->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(params, i, mg_qparam_t).name;
+        if (mg_fmt_is_reserved_param(policy, name)) {
+            *why = apr_psprintf(pool,
+                                "the URL already has '%s', a token parameter of a key of the "
+                                "policy",
+                                name);
+            return MG_EINVAL;
+        }
+    }
+    return MG_OK;
+}
+
 /* Sign one URL and write its line; returns 0 or 1 (line refused). */
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
 {
     const char *out, *why = NULL;
     const mg_token_signer_t *signer;
-    mg_status_t st = link_signer(pool, shared, o, &signer, &why);
-    if (st == MG_OK)
-        st = mg_token_signer_sign(signer, pool, url, &out, &why);
+    mg_status_t st;
+    if (o->fkey != NULL) {
+        st = foreign_reserved(pool, o->policy, url, &why);
+        if (st == MG_OK)
+            st = o->fkey->fmt->sign(pool, o->fkey, url, &o->fclaims, &out, &why);
+    } else {
+        st = link_signer(pool, shared, o, &signer, &why);
+        if (st == MG_OK)
+            st = mg_token_signer_sign(signer, pool, url, &out, &why);
+    }
     if (st != MG_OK) {
         /* the canonicaliser names a class of bytes; say which one, where */
         const char *which =
@@ -279,7 +324,8 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     check_download(pool, o, url);
     if (o->format == MGCTL_FMT_JSON) {
         const char *sts = NULL;
-        if (o->sts && mg_token_string_to_sign(pool, o->key, url, o->claims, &sts, &why) != MG_OK)
+        if (o->sts && o->fkey == NULL &&
+            mg_token_string_to_sign(pool, o->key, url, o->claims, &sts, &why) != MG_OK)
             sts = NULL;
         printf("{\"input\":%s,\"url\":%s,\"kid\":%s,\"expires\":%s%s%s}\n",
                mgctl_json_str(pool, url), mgctl_json_str(pool, out), mgctl_json_str(pool, kid),
@@ -391,6 +437,106 @@ static int sign_cookie(apr_pool_t *pool, const mg_policy_t *policy, const mg_key
     return MGCTL_EXIT_OK;
 }
 
+/* The URLs of the operands, or of standard input. */
+static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sign_opts_t *o,
+                    apr_getopt_t *os, const char *kid, const char *exp_text)
+{
+    int rc;
+    static char outbuf[OUT_BUFFER];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+    if (os->ind >= os->argc)
+        rc = sign_stream(pool, signer, o, kid, exp_text);
+    else {
+        int failed = 0;
+        for (int i = os->ind; i < os->argc; i++)
+            failed |= sign_one(pool, signer, o, kid, exp_text, os->argv[i], 0);
+        rc = failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
+    }
+    if (fflush(stdout) != 0) {
+        fputs("mgctl sign: error writing to standard output\n", stderr);
+        return MGCTL_EXIT_USAGE;
+    }
+    return rc;
+}
+
+/* --token-format F: links of a foreign format (lib/mg_fmt.h), with the
+ * policy's key of that format. Only the claims the format can carry. */
+static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
+{
+    const mg_fmt_t *fmt = mg_fmt_find(o->token_format);
+    if (fmt == NULL)
+        return mgctl_usage_error("sign", "--token-format '%s' is not one of %s", o->token_format,
+                                 mg_fmt_names(pool));
+    if ((o->prefix && !(fmt->caps & MG_FMT_CAP_SCOPE)) || (o->ip && !(fmt->caps & MG_FMT_CAP_IP)) ||
+        o->access || o->id || o->uses || o->cookie || o->nbf || o->sts)
+        return mgctl_usage_error("sign",
+                                 "--token-format %s carries an expiry%s%s only (no %s%s--access, "
+                                 "--id, --uses, --once, --cookie, --not-before or "
+                                 "--string-to-sign)",
+                                 fmt->name, fmt->caps & MG_FMT_CAP_IP ? ", an address" : "",
+                                 fmt->caps & MG_FMT_CAP_SCOPE ? ", a prefix" : "",
+                                 fmt->caps & MG_FMT_CAP_IP ? "" : "--ip, ",
+                                 fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ");
+    if (o->keys.policy_file == NULL)
+        return mgctl_usage_error("sign",
+                                 "--token-format %s needs --policy (its key entry holds "
+                                 "the format's options)",
+                                 fmt->name);
+    const char *want = o->keys.key_id;
+    o->keys.key_id = NULL;
+    mg_token_claims_t c;
+    apr_time_t now = 0;
+    memset(&c, 0, sizeof(c));
+    int never = o->expires != NULL && strcmp(o->expires, "never") == 0;
+    int rc;
+    if (never) {
+        if (o->ttl != NULL || o->tz != NULL)
+            return mgctl_usage_error("sign", "--expires never goes without --ttl and --tz");
+        if (o->now != NULL && mg_time_parse(o->now, &now) != 0)
+            return mgctl_usage_error("sign", "--now '%s' is not %s", o->now,
+                                     mgctl_time_expected(o->now));
+    } else if ((rc = resolve_times(pool, o, &c, &now)) != MGCTL_EXIT_OK) {
+        return rc;
+    }
+    mg_cidr_t cidr;
+    const char *why;
+    if (o->ip != NULL && mg_cidr_parse_pool(pool, o->ip, &cidr, &why) != 0)
+        return mgctl_usage_error("sign", "--ip '%s': %s", o->ip, why);
+    mg_policy_t *policy;
+    if ((rc = mgctl_keyopt_load(pool, "sign", &o->keys, &policy)) != MGCTL_EXIT_OK)
+        return rc;
+    const mg_keyref_t *ref = NULL;
+    for (int i = 0; ref == NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (r->fkey != NULL && r->fkey->fmt == fmt && !r->revoked &&
+            (want == NULL || strcmp(r->id, want) == 0))
+            ref = r;
+    }
+    if (ref == NULL) {
+        fprintf(stderr, "mgctl sign: %s has no %skey of format %s%s%s\n", o->keys.policy_file,
+                want ? "" : "unrevoked ", fmt->name, want ? " named " : "", want ? want : "");
+        return MGCTL_EXIT_USAGE;
+    }
+    c.format = fmt->name;
+    if ((rc = check_policy_limits(pool, o, policy, &c, now)) != MGCTL_EXIT_OK)
+        return rc;
+    if (never && policy->tokens.max_ttl > 0) {
+        fprintf(stderr, "mgctl sign: links without expiry are refused by tokens.max_ttl of %s\n",
+                o->keys.policy_file);
+        return MGCTL_EXIT_FAIL;
+    }
+    o->fkey = ref->fkey;
+    o->policy = policy;
+    o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
+    o->fclaims.ip = o->ip;
+    o->fclaims.scope = o->prefix;
+    char tbuf[32];
+    const char *exp_text =
+        never ? "null"
+              : apr_pstrcat(pool, "\"", mg_time_format(c.expires, tbuf, sizeof(tbuf)), "\"", NULL);
+    return sign_all(pool, NULL, o, os, ref->id, exp_text);
+}
+
 int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
 {
     sign_opts_t o;
@@ -452,7 +598,13 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
             break;
         case 'f':
             if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
-                return mgctl_usage_error("sign", "--format is text or json");
+                return mgctl_usage_error("sign", "--format is text or json%s",
+                                         mg_fmt_find(arg) ? " (a token format is "
+                                                            "--token-format)"
+                                                          : "");
+            break;
+        case OPT_TFMT:
+            o.token_format = arg;
             break;
         default:
             mgctl_keyopt_take(&o.keys, ch, arg);
@@ -463,6 +615,9 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         return rc;
     if (o.sts && o.format != MGCTL_FMT_JSON)
         return mgctl_usage_error("sign", "--string-to-sign needs --format json");
+
+    if (o.token_format != NULL && strcmp(o.token_format, MG_FMT_NATIVE) != 0)
+        return sign_foreign(pool, &o, os);
 
     mg_token_claims_t c;
     apr_time_t now = 0;
@@ -534,19 +689,5 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     const char *exp_text =
         apr_pstrcat(pool, "\"", mg_time_format(c.expires, tbuf, sizeof(tbuf)), "\"", NULL);
 
-    static char outbuf[OUT_BUFFER];
-    setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-    if (os->ind >= os->argc)
-        rc = sign_stream(pool, signer, &o, mg_key_id(key), exp_text);
-    else {
-        int failed = 0;
-        for (int i = os->ind; i < os->argc; i++)
-            failed |= sign_one(pool, signer, &o, mg_key_id(key), exp_text, os->argv[i], 0);
-        rc = failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
-    }
-    if (fflush(stdout) != 0) {
-        fputs("mgctl sign: error writing to standard output\n", stderr);
-        return MGCTL_EXIT_USAGE;
-    }
-    return rc;
+    return sign_all(pool, signer, &o, os, mg_key_id(key), exp_text);
 }

@@ -89,6 +89,7 @@ static void print_text(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
     if (c->detail)
         printf("detail: %s\n", c->detail);
     printf("from: %s\n", c->from ? c->from : "-");
+    printf("format: %s\n", c->format ? c->format : "-");
     printf("kid: %s\n", c->kid ? c->kid : "-");
     printf("expires: %s\n", c->expires ? time_text(pool, c->expires) : "-");
     printf("not-before: %s\n", c->not_before ? time_text(pool, c->not_before) : "-");
@@ -108,13 +109,13 @@ static void print_json(apr_pool_t *pool, mg_reason_t r, const mg_token_claims_t 
 {
     char b1[32], b2[32];
     printf(
-        "{\"valid\":%s,\"reason\":%s,\"detail\":%s,\"from\":%s,\"kid\":%s,"
+        "{\"valid\":%s,\"reason\":%s,\"detail\":%s,\"from\":%s,\"format\":%s,\"kid\":%s,"
         "\"expires\":%s,\"not_before\":%s,\"access\":%s,\"scope\":%s,\"ip\":%s,"
         "\"id\":%s,\"uses\":%s,\"in_grace\":%s}\n",
         r == MG_R_ALLOWED ? "true" : "false",
         mgctl_json_str(pool, r == MG_R_ALLOWED ? "allowed-by-token" : mg_reason_name(r)),
         mgctl_json_str(pool, c->detail), mgctl_json_str(pool, c->from),
-        mgctl_json_str(pool, c->kid),
+        mgctl_json_str(pool, c->format), mgctl_json_str(pool, c->kid),
         mgctl_json_str(pool, c->expires ? mg_time_format(c->expires, b1, sizeof(b1)) : NULL),
         mgctl_json_str(pool, c->not_before ? mg_time_format(c->not_before, b2, sizeof(b2)) : NULL),
         mgctl_json_str(pool, r == MG_R_ALLOWED ? mg_access_name(c->access) : NULL),

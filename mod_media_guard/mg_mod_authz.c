@@ -818,8 +818,9 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
 }
 
 #define MG_MOD_REFUSAL_CACHE_CONTROL "private, no-store"
-#define MG_MOD_REFUSAL_CC 1   /* rq->refusal_headers: Cache-Control set */
-#define MG_MOD_REFUSAL_CORP 2 /* Cross-Origin-Resource-Policy set */
+#define MG_MOD_REFUSAL_CC 1     /* rq->refusal_headers: Cache-Control set */
+#define MG_MOD_REFUSAL_CORP 2   /* Cross-Origin-Resource-Policy set */
+#define MG_MOD_REFUSAL_REASON 4 /* X-Media-Guard-Reason set (MediaGuardReasonHeader) */
 
 /* Headers of every refusal (deny with any status or page, login redirect,
  * authentication, internal error), in err_headers_out: the only table an
@@ -857,6 +858,9 @@ void mg_mod_drop_refusal_headers(request_rec *r)
         apr_table_unset(r->err_headers_out, "Cache-Control");
     if (rq->refusal_headers & MG_MOD_REFUSAL_CORP)
         apr_table_unset(r->err_headers_out, "Cross-Origin-Resource-Policy");
+    /* the refusal's reason is not the answer the user gets */
+    if (rq->refusal_headers & MG_MOD_REFUSAL_REASON)
+        apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);
     rq->refusal_headers = 0;
 }
 
@@ -893,8 +897,10 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     if (dc && dc->reason_header == 1 && !negated) {
         if (m->d.outcome == MG_OUTCOME_ALLOW)
             apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);
-        else
+        else {
             apr_table_setn(r->err_headers_out, MG_MOD_REASON_HEADER, reason);
+            mg_mod_req_get(r, 1)->refusal_headers |= MG_MOD_REFUSAL_REASON;
+        }
     }
 
     /* The canonical path and the evaluator's sentence only: never the

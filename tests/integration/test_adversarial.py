@@ -33,7 +33,7 @@ PUBLIC = {"public/a.jpg", "public/sub/b.png", "secretx/a.jpg", "media/a.jpg", "m
 PATHS = ["public/a.jpg", "public/sub/b.png", "secret/photo.jpg", "secret/video.mp4",
          "secret/sub/deep.png", "secret/caf\u00e9.jpg", "secretx/a.jpg", "media/a.jpg",
          "media/b.mp4", "media/c.txt", "media/d.JPG", "media/e.Mp4", "media/list.M3U8",
-         "office/a.jpg", "geo/a.jpg", "hot/a.jpg", "signed/a.jpg", "signed/b.jpg",
+         "office/a.jpg", "geo/a.jpg", "hot/a.jpg", "hotnav/a.jpg", "signed/a.jpg", "signed/b.jpg",
          "signed/a/b/x.ts", "signed/a/b/sub/y.ts", "signed/a/bc/x.ts", "viewonly/a.jpg",
          "g/x/private-1.jpg", "g/x/public-1.jpg", "g/x/y/private-1.jpg", "members/a.jpg"]
 FILES = {p: (b"MG-PUBLIC " if p in PUBLIC else b"MG-SECRET ") + p.encode() + b"\n" for p in PATHS}

@@ -28,6 +28,8 @@ hotlink:
   own:
     allowed_origins: ["https://good.example"]
     empty_referer: allow
+  open:
+    navigation: allow
 transforms:
   wm:
     params:
@@ -57,6 +59,10 @@ rules:
     path: /geo/
     country: {deny: [KP]}
     access: {anonymous: view}
+  - id: open
+    path: /n/
+    hotlink: open
+    access: {anonymous: view}
 """
 
 CONF = """\
@@ -75,6 +81,12 @@ SetEnvIf X-Test-Country "^(.+)$" TEST_COUNTRY=$1
 
 IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
 NAV = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+CHROMIUM_IMG = {"Accept": "image/jxl,image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+                "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors",
+                "Sec-Fetch-Dest": "image"}
+CLICK = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
+         "Sec-Fetch-User": "?1"}
 
 # (target, request headers, basic-auth user, explain extra args)
 CASES = [
@@ -95,6 +107,15 @@ CASES = [
     ("/p/%2e%2e/p/thumbs/a.jpg?n=15", IMG, None, []),
     ("/p/a.jpg?n=16", IMG, None, []),
     ("/p/a.jpg?n=17", IMG, "alice", []),
+    # Chromium's own headers (tests/browser): a click on another site, and its <img>
+    ("/n/a.jpg?n=18", {**CLICK, "Referer": "http://127.0.0.2:8081/"}, None, []),
+    ("/n/a.jpg?n=19", {**CHROMIUM_IMG, "Referer": "http://127.0.0.2:8081/"}, None, []),
+    ("/n/a.jpg?n=20", {**CLICK, "Sec-Fetch-Dest": "iframe", "Referer": "http://127.0.0.2:8081/"},
+     None, []),
+    # same_origin: scheme, host and port (@PORT@ is the server's)
+    ("/n/a.jpg?n=21", {**CHROMIUM_IMG, "Sec-Fetch-Site": "same-site",
+                       "Referer": "http://127.0.0.1:1/"}, None, []),
+    ("/n/a.jpg?n=22", {**IMG, "Referer": "http://127.0.0.1:@PORT@/page.html"}, None, []),
 ]
 
 
@@ -109,6 +130,7 @@ def srv(apache_factory):
                          ids=[c[0].split("?n=")[1].split("&")[0] for c in CASES])
 def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra):
     auth = (user, {"alice": "a", "bob": "b"}[user]) if user else None
+    headers = {k: v.replace("@PORT@", str(srv.port)) for k, v in headers.items()}
     resp = srv.raw(target, headers=headers) if auth is None else \
         srv.get(target, headers=headers, auth=auth)
     line = srv.last_access(f" {target} HTTP/1.1")
@@ -134,6 +156,8 @@ def test_apache_and_mgctl_explain_agree(srv, mgctl, target, headers, user, extra
     assert resp.status_code == expected, (resp.status_code, d)
     if d["decision"] == "login":
         assert resp.headers["Location"] == srv.url(d["location"])
+    if d["decision"] != "allow":  # (an allowed request is a 404: no file, no allow headers)
+        assert resp.headers.get("Cross-Origin-Resource-Policy") == d["corp"], (resp.headers, d)
 
 
 # Without AuthzSendForbiddenOnFailure, Apache answers a refusal with 401 only

@@ -769,6 +769,123 @@ START_TEST(test_empty_referer_follows_profile_unless_fetch_metadata_says_cross_s
 }
 END_TEST
 
+START_TEST(test_same_origin_compares_scheme_host_and_port)
+{
+    mg_policy_t *p = load(P_HOT);
+    /* the request is https://media.example.org (default port 443) */
+    ALLOWED(hot(p, "/own/a.jpg", NULL, NULL, "https://media.example.org:443/page"), MG_ACCESS_VIEW);
+    /* another port on the same host is another site (issue 11 #3) */
+    mg_decision_t *d = hot(p, "/own/a.jpg", NULL, NULL, "https://media.example.org:8443/page");
+    EXPECT(d, MG_OUTCOME_DENY, MG_R_HOTLINK);
+    EXPECT(hot(p, "/own/a.jpg", NULL, "http://media.example.org", NULL), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    /* a port in Host is the request's port */
+    mg_request_t *r = req("/own/a.jpg");
+    r->host = "127.0.0.2:8080";
+    r->scheme = "http";
+    r->referer = "http://127.0.0.2:8080/page.html";
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+    r = req("/own/a.jpg");
+    r->host = "127.0.0.2:8080";
+    r->scheme = "http";
+    r->referer = "http://127.0.0.2:8081/page.html";
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_HOTLINK);
+    r = req("/own/a.jpg");
+    r->host = "[2001:db8::1]:8080";
+    r->scheme = "http";
+    r->origin = "http://[2001:DB8::1]:8080";
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+}
+END_TEST
+
+static const char *P_NAV =
+    "version: 1\n"
+    "hotlink:\n"
+    "  open:\n"
+    "    navigation: allow\n"
+    "    empty_referer: deny\n"
+    "  open-no-fm:\n"
+    "    navigation: allow\n"
+    "    fetch_metadata: false\n"
+    "  closed: {}\n"
+    "rules:\n"
+    "  - {id: open, path: /open/, hotlink: open, access: {anonymous: view}}\n"
+    "  - {id: nofm, path: /nofm/, hotlink: open-no-fm,\n"
+    "     access: {anonymous: view}}\n"
+    "  - {id: closed, path: /closed/, hotlink: closed,\n"
+    "     access: {anonymous: view}}\n";
+
+/* What Chromium sends from a page on https://evil.example */
+static mg_decision_t *from_foreign(const mg_policy_t *p, const char *url, const char *dest,
+                                   const char *mode, const char *accept)
+{
+    mg_request_t *r = req(url);
+    r->sec_fetch_site = dest || mode ? "cross-site" : NULL;
+    r->sec_fetch_dest = dest;
+    r->sec_fetch_mode = mode;
+    r->accept = accept;
+    r->referer = "https://evil.example/";
+    return decide(p, r);
+}
+
+START_TEST(test_navigation_allow_opens_links_but_refuses_embeds)
+{
+    mg_policy_t *p = load(P_NAV);
+    const char *html = "text/html,application/xhtml+xml,*/*;q=0.8";
+    /* a click on a link on another site */
+    mg_decision_t *d = from_foreign(p, "/open/a.jpg", "document", "navigate", html);
+    ALLOWED(d, MG_ACCESS_VIEW);
+    ck_assert(trace_has(d, "navigation: allow → pass"));
+    /* the same page embedding it: <img>, <video>, <iframe>, fetch() */
+    EXPECT(from_foreign(p, "/open/a.jpg", "image", "no-cors", "image/avif,*/*"), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    EXPECT(from_foreign(p, "/open/a.mp4", "video", "no-cors", "*/*"), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    EXPECT(from_foreign(p, "/open/a.jpg", "iframe", "navigate", html), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    EXPECT(from_foreign(p, "/open/a.jpg", "empty", "cors", html), MG_OUTCOME_DENY, MG_R_HOTLINK);
+    /* Dest document claimed with another mode is not a navigation */
+    EXPECT(from_foreign(p, "/open/a.jpg", "document", "no-cors", html), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    /* a Mode without a Dest cannot tell a frame from a page: an embed */
+    EXPECT(from_foreign(p, "/open/a.jpg", NULL, "navigate", html), MG_OUTCOME_DENY, MG_R_HOTLINK);
+    /* no Fetch Metadata (older browsers, plain-http sites): Accept decides */
+    ALLOWED(from_foreign(p, "/open/a.jpg", NULL, NULL, html), MG_ACCESS_VIEW);
+    EXPECT(from_foreign(p, "/open/a.jpg", NULL, NULL, "image/webp,*/*"), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    /* a typed URL: no Referer, and empty_referer: deny does not stop a navigation */
+    mg_request_t *r = req("/open/a.jpg");
+    r->sec_fetch_site = "none";
+    r->sec_fetch_dest = "document";
+    r->sec_fetch_mode = "navigate";
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+    /* fetch_metadata: false ignores Sec-Fetch-*, Accept decides */
+    EXPECT(from_foreign(p, "/nofm/a.jpg", "document", "navigate", "image/*"), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+    ALLOWED(from_foreign(p, "/nofm/a.jpg", "image", "no-cors", html), MG_ACCESS_VIEW);
+    /* the default (navigation: check) keeps navigations to the origin checks */
+    EXPECT(from_foreign(p, "/closed/a.jpg", "document", "navigate", html), MG_OUTCOME_DENY,
+           MG_R_HOTLINK);
+}
+END_TEST
+
+START_TEST(test_corp_follows_the_profile_unless_written)
+{
+    mg_policy_t *p = load(P_NAV);
+    /* no partners: only this origin may embed */
+    ck_assert_str_eq(from_foreign(p, "/open/a.jpg", "document", "navigate", "text/html")->corp,
+                     "same-origin");
+    p = load("version: 1\nhotlink:\n  partners: {allowed_origins: [\"https://partner.example\"]}\n"
+             "  insist: {allowed_origins: [\"https://partner.example\"], corp: same-site}\n"
+             "rules:\n  - {id: a, path: /a/, hotlink: partners, access: {anonymous: view}}\n"
+             "  - {id: b, path: /b/, hotlink: insist, access: {anonymous: view}}\n");
+    mg_decision_t *d = from_foreign(p, "/a/x.jpg", "image", "no-cors", "image/*");
+    EXPECT(d, MG_OUTCOME_DENY, MG_R_HOTLINK);
+    ck_assert_str_eq(d->corp, "cross-origin");
+    ck_assert_str_eq(from_foreign(p, "/b/x.jpg", "image", "no-cors", "image/*")->corp, "same-site");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Transformations                                                     */
 /* ------------------------------------------------------------------ */
@@ -1415,7 +1532,10 @@ static Suite *eval_suite(void)
           test_wildcard_origin_matches_subdomains_not_apex,
           test_origin_header_is_used_before_referer,
           test_same_origin_referer_passes_unless_disabled,
-          test_empty_referer_follows_profile_unless_fetch_metadata_says_cross_site}},
+          test_empty_referer_follows_profile_unless_fetch_metadata_says_cross_site,
+          test_same_origin_compares_scheme_host_and_port,
+          test_navigation_allow_opens_links_but_refuses_embeds,
+          test_corp_follows_the_profile_unless_written}},
         {"transforms",
          {test_transform_params_are_checked_against_min_max_and_values,
           test_transform_form_must_be_listed,

@@ -2,7 +2,9 @@
  * mg_key_verify) is exactly RFC 2104 HMAC for every key and message length:
  * RFC 4231 / RFC 2202 vectors and OpenSSL's own one-shot HMAC as the
  * reference around the block-size edges where a hand-keyed HMAC could slip
- * (keys of 64 and 65 bytes, messages of 55, 56 and 64 bytes). */
+ * (keys of 64 and 65 bytes, messages of 55, 56 and 64 bytes), and under
+ * threads: each thread's working context must never mix keys or messages. */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -155,6 +157,82 @@ START_TEST(test_hmac_verify_refuses_a_tag_with_any_one_bit_flipped)
 }
 END_TEST
 
+/* Six threads start together (a barrier) and sign and verify with four
+ * keys of both algorithms, interleaved, each thread its own message
+ * lengths: the pre-keyed states are shared by all threads, the working
+ * context is per thread; every tag must equal OpenSSL's one-shot HMAC, and
+ * each thread's first MAC runs while the others are already signing. */
+#define HMAC_THREADS 6
+#define HMAC_KEYS 4
+#define HMAC_ROUNDS 4000
+typedef struct hmac_job {
+    const mg_key_t *keys[HMAC_KEYS];
+    const unsigned char *secret[HMAC_KEYS];
+    size_t secret_len[HMAC_KEYS];
+    const char *md[HMAC_KEYS];
+    pthread_barrier_t *barrier;
+    int seed;
+    int bad;
+} hmac_job_t;
+
+static void *hmac_thread(void *arg)
+{
+    hmac_job_t *j = arg;
+    unsigned char msg[2000];
+    pthread_barrier_wait(j->barrier);
+    for (int r = 0; r < HMAC_ROUNDS; r++) {
+        int ki = (r + j->seed) % HMAC_KEYS;
+        size_t len = (size_t)((r * 7 + j->seed * 13) % (int)sizeof(msg));
+        for (size_t i = 0; i < len; i++)
+            msg[i] = (unsigned char)(i * 31 + (size_t)r + (size_t)j->seed);
+        unsigned char want[EVP_MAX_MD_SIZE], got[MG_SIG_MAX];
+        size_t wn = 0, gn = 0;
+        if (EVP_Q_mac(NULL, "HMAC", NULL, j->md[ki], NULL, j->secret[ki], j->secret_len[ki], msg,
+                      len, want, sizeof(want), &wn) == NULL ||
+            mg_key_sign(j->keys[ki], msg, len, got, &gn) != MG_OK || gn != wn ||
+            memcmp(got, want, wn) != 0 || mg_key_verify(j->keys[ki], msg, len, want, wn, 0, 0) != 1)
+            j->bad++;
+        want[0] ^= 1; /* and the wrong tag never verifies */
+        if (mg_key_verify(j->keys[ki], msg, len, want, wn, 0, 0) != 0)
+            j->bad++;
+    }
+    return NULL;
+}
+
+START_TEST(test_hmac_threads_share_keys_not_contexts)
+{
+    static unsigned char secrets[HMAC_KEYS][100];
+    static const size_t lens[HMAC_KEYS] = {32, 64, 100, 20};
+    static const mg_alg_t algs[HMAC_KEYS] = {MG_ALG_HMAC_SHA256, MG_ALG_HMAC_SHA256,
+                                             MG_ALG_HMAC_SHA256, MG_ALG_HMAC_SHA1};
+    hmac_job_t jobs[HMAC_THREADS];
+    pthread_t th[HMAC_THREADS];
+    pthread_barrier_t barrier;
+    ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, HMAC_THREADS), 0);
+    for (int k = 0; k < HMAC_KEYS; k++)
+        for (size_t i = 0; i < sizeof(secrets[k]); i++)
+            secrets[k][i] = (unsigned char)(k * 59 + (int)i * 17 + 3);
+    for (int t = 0; t < HMAC_THREADS; t++) {
+        memset(&jobs[t], 0, sizeof(jobs[t]));
+        for (int k = 0; k < HMAC_KEYS; k++) {
+            jobs[t].keys[k] = t == 0 ? make_key(algs[k], secrets[k], lens[k]) : jobs[0].keys[k];
+            jobs[t].secret[k] = secrets[k];
+            jobs[t].secret_len[k] = lens[k];
+            jobs[t].md[k] = algs[k] == MG_ALG_HMAC_SHA256 ? "SHA256" : "SHA1";
+        }
+        jobs[t].barrier = &barrier;
+        jobs[t].seed = t;
+    }
+    for (int t = 0; t < HMAC_THREADS; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, hmac_thread, &jobs[t]), 0);
+    for (int t = 0; t < HMAC_THREADS; t++)
+        ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+    pthread_barrier_destroy(&barrier);
+    for (int t = 0; t < HMAC_THREADS; t++)
+        ck_assert_msg(jobs[t].bad == 0, "thread %d: %d wrong results", t, jobs[t].bad);
+}
+END_TEST
+
 static Suite *hmac_suite(void)
 {
     Suite *s = suite_create("hmac");
@@ -165,6 +243,7 @@ static Suite *hmac_suite(void)
     tcase_add_test(tc, test_hmac_equals_openssl_hmac_at_block_edges);
     tcase_add_test(tc, test_hmac_verify_refuses_changed_message_tag_or_length);
     tcase_add_test(tc, test_hmac_verify_refuses_a_tag_with_any_one_bit_flipped);
+    tcase_add_test(tc, test_hmac_threads_share_keys_not_contexts);
     suite_add_tcase(s, tc);
     return s;
 }

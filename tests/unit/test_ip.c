@@ -1,4 +1,5 @@
 /* test_ip.c — address/CIDR parsing, prefix edges, mapped addresses, formatting. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "mg_ip.h"
@@ -249,6 +250,42 @@ START_TEST(test_invalid_cidr_or_address_never_matches)
 }
 END_TEST
 
+/* mg_ip_parse's own dotted-quad parser must accept exactly what
+ * inet_pton(AF_INET) accepts, with the same value: 200,000 strings of
+ * digits and dots (lengths 0-17, pseudo-random, plus 3-digit and
+ * leading-zero edges) compared one by one. */
+START_TEST(test_ipv4_parse_agrees_with_inet_pton)
+{
+    static const char alphabet[] = "0123456789.25.0.";
+    static const char *const edges[] = {"0.0.0.0",   "255.255.255.255", "256.0.0.0", "1.2.3.04",
+                                        "1.2.3.4.",  ".1.2.3.4",        "1..2.3",    "1.2.3",
+                                        "1.2.3.4.5", "1234.1.1.1",      "00.1.1.1",  "9.99.199.249",
+                                        "1.2.3.299"};
+    unsigned x = 12345;
+    char buf[32];
+    for (int i = 0; i < 200000 + (int)(sizeof(edges) / sizeof(edges[0])); i++) {
+        if (i < (int)(sizeof(edges) / sizeof(edges[0]))) {
+            strcpy(buf, edges[i]);
+        } else {
+            x = x * 1103515245u + 12345u;
+            size_t n = (x >> 16) % 18;
+            for (size_t j = 0; j < n; j++) {
+                x = x * 1103515245u + 12345u;
+                buf[j] = alphabet[(x >> 16) % (sizeof(alphabet) - 1)];
+            }
+            buf[n] = '\0';
+        }
+        unsigned char want[4];
+        mg_ip_t got;
+        int ok = inet_pton(AF_INET, buf, want) == 1;
+        int r = mg_ip_parse(buf, &got);
+        ck_assert_msg((r == 0) == ok, "'%s': mg_ip_parse %d, inet_pton %d", buf, r, ok);
+        if (ok)
+            ck_assert_msg(got.family == 4 && memcmp(got.addr, want, 4) == 0, "'%s': value", buf);
+    }
+}
+END_TEST
+
 static Suite *ip_suite(void)
 {
     Suite *s = suite_create("ip");
@@ -266,6 +303,7 @@ static Suite *ip_suite(void)
     tcase_add_test(tc, test_mapped_address_is_normalised_to_ipv4);
     tcase_add_test(tc, test_format_gives_canonical_text);
     tcase_add_test(tc, test_invalid_cidr_or_address_never_matches);
+    tcase_add_test(tc, test_ipv4_parse_agrees_with_inet_pton);
     suite_add_tcase(s, tc);
     return s;
 }

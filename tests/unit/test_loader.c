@@ -262,6 +262,8 @@ static const err_case_t err_cases[] = {
     {"origin with a path gets a hint",
      V1 "hotlink:\n  h: {allowed_origins: [\"https://a.example/\"]}\n" R0, 3, 25, "bad-origin",
      "write 'https://a.example' without the path", NULL},
+    {"bad navigation value", V1 "hotlink:\n  h: {navigation: open}\n" R0, 3, 19, "bad-value", NULL,
+     NULL},
     {"bad empty_referer value", V1 "hotlink:\n  h: {empty_referer: block}\n" R0, 3, 22, "bad-value",
      NULL, NULL},
     {"bad transformation set", V1 "transforms:\n  p: {sets: [\"w-,h-5\"]}\n" R0, 3, 14,
@@ -983,6 +985,43 @@ START_TEST(test_empty_allow_lists_warn_that_they_refuse_everyone)
 }
 END_TEST
 
+START_TEST(test_corp_that_blocks_the_partners_warns)
+{
+    /* issue 11 #1: the server allows the partner, the browser refuses it */
+    load_ok("version: 1\nhotlink:\n  h:\n    allowed_origins: [\"https://partner.example\"]\n"
+            "    corp: same-origin\n"
+            "rules:\n  - {id: a, path: /a/, hotlink: h, access: {anonymous: view}}\n"
+            "  - {id: b, path: /b/, hotlink: {allowed_origins: [x.example]}, corp: same-origin,\n"
+            "     access: {anonymous: view}}\n");
+    ck_diag(5, 11, "corp-blocks-partners");
+    ck_diag(8, 71, "corp-blocks-partners");
+    ck_assert_int_eq(ds->warnings, 2);
+    /* same-site: partners on two different sites cannot both be this server's site */
+    load_ok("version: 1\nhotlink:\n  h:\n    allowed_origins: [\"https://a.example\", "
+            "\"https://*.b.example\"]\n    corp: same-site\nrules: []\n");
+    ck_diag(5, 11, "corp-blocks-partners");
+    ck_assert_int_eq(ds->warnings, 1);
+    /* ... partners of one site may be this server's site; cross-origin and derived: quiet */
+    mg_policy_t *p =
+        load_ok("version: 1\nhotlink:\n  h:\n    allowed_origins: [\"https://photos.example.com\", "
+                "\"https://*.photos.example.com\"]\n    corp: same-site\n"
+                "  x: {allowed_origins: [a.example], corp: cross-origin}\n"
+                "  d: {allowed_origins: [a.example]}\n  s: {navigation: allow}\nrules: []\n");
+    ck_assert_int_eq(ds->warnings, 0);
+    ck_assert_str_eq(APR_ARRAY_IDX(p->hotlinks, 2, mg_hotlink_t).corp, "cross-origin");
+    ck_assert_int_eq(APR_ARRAY_IDX(p->hotlinks, 2, mg_hotlink_t).corp_set, 0);
+    ck_assert_str_eq(APR_ARRAY_IDX(p->hotlinks, 3, mg_hotlink_t).corp, "same-origin");
+    ck_assert_int_eq(APR_ARRAY_IDX(p->hotlinks, 3, mg_hotlink_t).navigation, MG_NAV_ALLOW);
+    /* the canonical form keeps navigation and the derived corp */
+    const char *emitted = mg_policy_emit(mg_test_pool, p);
+    ck_assert_ptr_nonnull(strstr(emitted, "  s:\n    allowed_origins: []\n    same_origin: true\n"
+                                          "    fetch_metadata: true\n    empty_referer: allow\n"
+                                          "    navigation: allow\n    corp: same-origin\n"));
+    ck_assert_ptr_nonnull(load_ok(emitted));
+    ck_assert_int_eq(ds->warnings, 0);
+}
+END_TEST
+
 START_TEST(test_buffer_without_name_or_directory_loads)
 {
     const char *yaml = "version: 1\nrules: []\n";
@@ -1457,6 +1496,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_warnings_do_not_refuse_the_policy);
     tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
     tcase_add_test(tc, test_empty_allow_lists_warn_that_they_refuse_everyone);
+    tcase_add_test(tc, test_corp_that_blocks_the_partners_warns);
     tcase_add_test(tc, test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted);
     suite_add_tcase(s, tc);
 

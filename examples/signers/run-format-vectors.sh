@@ -1,0 +1,81 @@
+#!/bin/sh
+# run-format-vectors.sh — the foreign link formats (docs/token-formats.md):
+# for every vector of format-vectors.json, the C signer
+# (mgctl sign --token-format), the independent Python signer
+# (sign_formats.py) and the C verifier (mgctl verify) must agree:
+#   1. mgctl sign reproduces the expected link byte for byte;
+#   2. sign_formats.py reproduces it too;
+#   3. mgctl verify accepts it (at a time before its expiry, from the bound
+#      address) and refuses it with one byte of the path changed (a prefix
+#      token: with its path moved outside the prefix).
+# Run by `make check` (exit 77 = skipped without python3 or $MGCTL).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    echo "SKIP: python3 is not installed"; exit 77
+fi
+if [ -z "${MGCTL:-}" ] || [ ! -x "$MGCTL" ]; then
+    echo "SKIP: \$MGCTL does not name the built mgctl (make check sets it)"; exit 77
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mg-fvectors.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+echo "== sign_formats.py"
+"$PYTHON" "$here/sign_formats.py" --vectors "$here/format-vectors.json" || exit 1
+
+echo "== mgctl sign --token-format / mgctl verify"
+"$PYTHON" - "$MGCTL" "$here/format-vectors.json" "$tmp" <<'PY'
+import json, os, subprocess, sys
+mgctl, vectors, tmp = sys.argv[1:4]
+data = json.load(open(vectors, encoding="utf-8"))
+failed = 0
+for kid, k in data["keys"].items():
+    path = os.path.join(tmp, kid + ".secret")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(k["secret"] + "\n")
+    opts = "".join("      %s: %s\n" % (n, json.dumps(v)) for n, v in k.get("options", {}).items())
+    with open(os.path.join(tmp, kid + ".yaml"), "w") as f:
+        f.write("version: 1\nkeys:\n  - id: %s\n    format: %s\n    file: %s.secret\n"
+                "    options:%s\nrules:\n  - {id: all, path: /, token: required}\n"
+                % (kid, k["format"], kid, "\n" + opts if opts else " {}"))
+for v in data["vectors"]:
+    pol = os.path.join(tmp, v["key"] + ".yaml")
+    args = [mgctl, "sign", "-p", pol, "--token-format", data["keys"][v["key"]]["format"],
+            "--expires", str(v["expires"]) if v["expires"] else "never",
+            "--now", "1970-01-01T00:00:01Z"]
+    if "ip" in v:
+        args += ["--ip", v["ip"]]
+    if "prefix" in v:
+        args += ["--prefix", v["prefix"]]
+    r = subprocess.run(args + [v["url"]], capture_output=True, text=True)
+    got = r.stdout.strip()
+    if got != v["expected"]:
+        print("FAIL  %s: mgctl sign gave %r (%s)" % (v["name"], got, r.stderr.strip()))
+        failed += 1
+        continue
+    now = str(v["expires"] - 10) if v["expires"] else "2030-01-01T00:00:00Z"
+    vargs = [mgctl, "verify", "-p", pol, "--now", now, "--ip", v.get("ip", "127.0.0.1")]
+    ok = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
+    i = v["expected"].index("?") - 1  # last byte of the path
+    tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
+        v["expected"][i + 1:]
+    want = "token-bad-signature"
+    if "prefix" in v:  # a prefix token covers other paths under it, not outside
+        tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
+        want = "token-out-of-scope"
+    bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
+    if ok.returncode != 0 or "reason: allowed-by-token" not in ok.stdout:
+        print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], ok.stdout))
+        failed += 1
+    elif bad.returncode != 1 or want not in bad.stdout:
+        print("FAIL  %s: mgctl verify did not refuse a changed path:\n%s"
+              % (v["name"], bad.stdout))
+        failed += 1
+    else:
+        print("ok    " + v["name"])
+sys.exit(1 if failed else 0)
+PY

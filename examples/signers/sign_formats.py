@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""sign_formats.py - mint and check links of the foreign formats that
+mod_media_guard verifies (docs/token-formats.md), written from the vendors'
+own documentation, independently of the C code (lib/mg_fmt_*.c):
+
+  imagekit           ik-s = hex HMAC-SHA1(private key, URL after the endpoint
+                     + (ik-t or "9999999999"))
+  nginx-secure-link  md5 = base64url(MD5(expression)), no padding
+  bunny              token = "HS256-" ["1-"] base64url(HMAC-SHA256(key, path +
+                     expires + [address bytes] + sorted "name=value" pairs))
+
+Standard library only. run-format-vectors.sh checks that this file, the C
+signer (mgctl sign --token-format) and the C verifier (mgctl verify) agree on
+every vector of format-vectors.json:
+
+    python3 sign_formats.py --vectors format-vectors.json
+"""
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+import sys
+from urllib.parse import parse_qsl, quote, unquote_to_bytes
+
+NO_EXPIRY = "9999999999"
+
+
+def split_url(url):
+    """("https://host" or "", raw path, raw query or None)."""
+    origin = ""
+    m = re.match(r"^(https?://[^/?#]+)(/.*)$", url, re.I)
+    if m:
+        origin, url = m.group(1), m.group(2)
+    if not url.startswith("/") or url.startswith("//") or "#" in url:
+        raise ValueError("expected a path or an absolute http(s) URL")
+    path, _, query = url.partition("?")
+    return origin, path, (query if "?" in url else None)
+
+
+def imagekit_sign(secret, url, expires, endpoint="/"):
+    """expires: epoch seconds, or 0 for a link without expiry."""
+    origin, path, query = split_url(url)
+    if not path.startswith(endpoint):
+        raise ValueError("the path is not under the endpoint")
+    tail = path[len(endpoint):] + ("?" + query if query else "")
+    exp = str(expires) if expires else NO_EXPIRY
+    sig = hmac.new(secret.encode(), (tail + exp).encode(), hashlib.sha1).hexdigest()
+    extra = ("ik-t=%s&" % exp if expires else "") + "ik-s=" + sig
+    return origin + path + "?" + (query + "&" if query else "") + extra
+
+
+def nginx_uri(path):
+    """nginx's $uri for a path: decoded once, empty and '.' segments
+    dropped, '..' resolved, a final '/' kept (the canonical path of
+    docs/canonical-urls.md for the paths of the vectors)."""
+    raw = unquote_to_bytes(path).decode("utf-8")
+    out = []
+    segs = raw.split("/")[1:]
+    for s in segs:
+        if s in ("", "."):
+            continue
+        if s == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(s)
+    trailing = raw.endswith("/") or (segs and segs[-1] in (".", ".."))
+    return "/" + "/".join(out) + ("/" if trailing and out else "")
+
+
+def nginx_sign(secret, url, expires, expression, ip=None, hash_param="md5",
+               expires_param="expires"):
+    origin, path, query = split_url(url)
+    exp = str(expires) if expires else ""
+    values = {
+        "uri": nginx_uri(path),
+        "secure_link_expires": exp,
+        "arg_" + expires_param: exp,
+        "remote_addr": ip or "",
+        "args": query or "",
+        "secret": secret,
+    }
+
+    def var(m):
+        name = m.group(1) or m.group(2)
+        if name not in values:
+            raise ValueError("unsupported variable $" + name)
+        return values[name]
+
+    text = re.sub(r"\$\{(\w+)\}|\$(\w+)", var, expression)
+    digest = hashlib.md5(text.encode("utf-8")).digest()
+    h = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    extra = "%s=%s" % (hash_param, h) + ("&%s=%s" % (expires_param, exp) if expires else "")
+    return origin + path + "?" + (query + "&" if query else "") + extra
+
+
+def bunny_sign(secret, url, expires, ip=None, prefix=None):
+    origin, path, query = split_url(url)
+    params = dict(parse_qsl(query or "", keep_blank_values=True))
+    if prefix:
+        params["token_path"] = prefix
+    data = "&".join("%s=%s" % (k, params[k]) for k in sorted(params))
+    addr = b""
+    if ip:
+        a = ipaddress.ip_address(ip)
+        addr = a.packed if a.version == 4 else a.packed[:8] + bytes(8)
+    msg = (prefix or nginx_uri(path)).encode() + str(expires).encode() + addr + data.encode()
+    mac = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+    token = "HS256-" + ("1-" if ip else "") + \
+        base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    tail = "&token_path=" + quote(prefix, safe="") if prefix else ""
+    return origin + path + "?" + (query + "&" if query else "") + "token=" + token + tail + \
+        "&expires=" + str(expires)
+
+
+def sign_vector(keys, v):
+    k = keys[v["key"]]
+    opts = k.get("options", {})
+    if k["format"] == "imagekit":
+        return imagekit_sign(k["secret"], v["url"], v["expires"], opts.get("endpoint", "/"))
+    if k["format"] == "nginx-secure-link":
+        return nginx_sign(k["secret"], v["url"], v["expires"], opts["expression"], v.get("ip"),
+                          opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))
+    if k["format"] == "bunny":
+        return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"))
+    raise ValueError("unknown format " + k["format"])
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--vectors":
+        data = json.load(open(argv[2], encoding="utf-8"))
+        failed = 0
+        for v in data["vectors"]:
+            got = sign_vector(data["keys"], v)
+            if got == v["expected"]:
+                print("ok    " + v["name"])
+            else:
+                failed += 1
+                print("FAIL  %s\n  expected %s\n  got      %s" % (v["name"], v["expected"], got))
+        return 1 if failed else 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,474 @@
+/* mg_fmt.c — the registry of foreign signed-link formats, the loading of
+ * their keys (keys[].format, keys[].options) and the dispatcher that
+ * mg_token_check() calls for a request without a format-v1 token. The
+ * formats themselves are in mg_fmt_<name>.c behind lib/mg_fmt.h.
+ */
+#include <string.h>
+
+#include <apr_file_info.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "mg_fmt.h"
+
+#define MG_FMT_KEY_FILE_MAX 16384
+
+static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, &mg_fmt_bunny, NULL};
+
+const mg_fmt_t *mg_fmt_find(const char *name)
+{
+    for (int i = 0; name != NULL && g_formats[i] != NULL; i++)
+        if (strcmp(g_formats[i]->name, name) == 0)
+            return g_formats[i];
+    return NULL;
+}
+
+const char *mg_fmt_names(apr_pool_t *pool)
+{
+    const char *s = MG_FMT_NATIVE;
+    for (int i = 0; g_formats[i] != NULL; i++)
+        s = apr_pstrcat(pool, s, ", ", g_formats[i]->name, NULL);
+    return s;
+}
+
+static const struct {
+    const char *name;
+    mg_falg_t alg;
+} g_algs[] = {{"hmac-sha256", MG_FALG_HMAC_SHA256},
+              {"hmac-sha1", MG_FALG_HMAC_SHA1},
+              {"md5", MG_FALG_MD5},
+              {"hmac-md5", MG_FALG_HMAC_MD5}};
+
+mg_falg_t mg_falg_parse(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(g_algs) / sizeof(g_algs[0]); i++)
+        if (strcmp(g_algs[i].name, name) == 0)
+            return g_algs[i].alg;
+    return MG_FALG_NONE;
+}
+
+const char *mg_falg_name(mg_falg_t alg)
+{
+    for (size_t i = 0; i < sizeof(g_algs) / sizeof(g_algs[0]); i++)
+        if (g_algs[i].alg == alg)
+            return g_algs[i].name;
+    return "none";
+}
+
+/* "hmac-sha1" or "md5, hmac-sha1 or hmac-sha256" */
+static const char *alg_list(apr_pool_t *pool, unsigned algs)
+{
+    const char *s = NULL;
+    int n = 0, total = 0;
+    for (size_t i = 0; i < sizeof(g_algs) / sizeof(g_algs[0]); i++)
+        total += (algs & g_algs[i].alg) != 0;
+    for (size_t i = 0; i < sizeof(g_algs) / sizeof(g_algs[0]); i++) {
+        if (!(algs & g_algs[i].alg))
+            continue;
+        n++;
+        s = s == NULL    ? g_algs[i].name
+            : n == total ? apr_pstrcat(pool, s, " or ", g_algs[i].name, NULL)
+                         : apr_pstrcat(pool, s, ", ", g_algs[i].name, NULL);
+    }
+    return s ? s : "none";
+}
+
+const char *mg_fmt_opt(const mg_fkey_t *k, const char *name, int *index)
+{
+    if (index)
+        *index = -1;
+    for (int i = 0; k->opts != NULL && i < k->opts->nelts; i++) {
+        const mg_fmt_opt_t *o = &APR_ARRAY_IDX(k->opts, i, mg_fmt_opt_t);
+        if (strcmp(o->name, name) == 0) {
+            if (index)
+                *index = i;
+            return o->value;
+        }
+    }
+    return NULL;
+}
+
+static apr_status_t fkey_cleanup(void *p)
+{
+    mg_fkey_t *k = p;
+    if (k->secret != NULL)
+        OPENSSL_cleanse(k->secret, k->secret_len);
+    return APR_SUCCESS;
+}
+
+static int hex_nibble(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const char *id,
+                                   const char *alg, const unsigned char *secret, size_t len,
+                                   const apr_array_header_t *opts, mg_fkey_t **out,
+                                   const char **why, int *bad_opt)
+{
+    int bad = -1;
+    *bad_opt = -1;
+    mg_falg_t a = alg ? mg_falg_parse(alg) : fmt->default_alg;
+    if (a == MG_FALG_NONE || !(fmt->algs & a)) {
+        /* no algorithm confusion: a format verifies only what it defines */
+        *why = apr_psprintf(pool, "format %s signs with %s, not %s", fmt->name,
+                            alg_list(pool, fmt->algs), alg ? alg : "?");
+        return MG_EINVAL;
+    }
+    if (len < MG_FMT_SECRET_MIN || len > MG_FMT_SECRET_MAX) {
+        *why = apr_psprintf(pool, "a %s secret must be %d to %d bytes, this one has %lu", fmt->name,
+                            MG_FMT_SECRET_MIN, MG_FMT_SECRET_MAX, (unsigned long)len);
+        return MG_EINVAL;
+    }
+    mg_fkey_t *k = apr_pcalloc(pool, sizeof(*k));
+    k->fmt = fmt;
+    k->id = apr_pstrdup(pool, id);
+    k->alg = a;
+    k->secret = apr_pmemdup(pool, secret, len);
+    k->secret_len = len;
+    k->opts = opts;
+    apr_pool_cleanup_register(pool, k, fkey_cleanup, apr_pool_cleanup_null);
+    if (mg_fmt_mac_prepare(pool, k) != 0) {
+        *why = "OpenSSL refused to prepare the MAC";
+        return MG_ECRYPTO;
+    }
+    for (int i = 0; opts != NULL && i < opts->nelts; i++) {
+        const mg_fmt_opt_t *o = &APR_ARRAY_IDX(opts, i, mg_fmt_opt_t);
+        int known = 0;
+        for (int j = 0; fmt->options != NULL && fmt->options[j] != NULL; j++)
+            known |= strcmp(fmt->options[j], o->name) == 0;
+        if (!known) {
+            *bad_opt = i;
+            *why = apr_psprintf(pool, "format %s has no option '%s'", fmt->name, o->name);
+            return MG_EINVAL;
+        }
+        if (strlen(o->value) > MG_FMT_OPTION_MAX) {
+            *bad_opt = i;
+            *why = apr_psprintf(pool, "option '%s' is longer than %d bytes", o->name,
+                                MG_FMT_OPTION_MAX);
+            return MG_EINVAL;
+        }
+    }
+    if (fmt->key_init(pool, k, why, &bad) != MG_OK) {
+        *bad_opt = bad;
+        return MG_EINVAL;
+    }
+    *out = k;
+    return MG_OK;
+}
+
+/* Decode the key file's text as the format says. */
+static long secret_decode(const mg_fmt_t *fmt, const char *text, size_t len, unsigned char *out,
+                          size_t cap, const char **why)
+{
+    if (len > 0 && text[len - 1] == '\n')
+        len--; /* exactly one optional final newline */
+    if (len > 0 && text[len - 1] == '\r')
+        len--;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
+            *why = "the secret must be one line without control characters";
+            return -1;
+        }
+    }
+    if (fmt->secret == MG_SECRET_HEX) {
+        if (len % 2 != 0 || len / 2 > cap) {
+            *why = "the secret must be an even number of hexadecimal digits";
+            return -1;
+        }
+        for (size_t i = 0; i < len / 2; i++) {
+            int hi = hex_nibble((unsigned char)text[2 * i]),
+                lo = hex_nibble((unsigned char)text[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                *why = "the secret must be hexadecimal digits";
+                return -1;
+            }
+            out[i] = (unsigned char)(hi << 4 | lo);
+        }
+        return (long)(len / 2);
+    }
+    if (len > cap) {
+        *why = "the secret is too long";
+        return -1;
+    }
+    memcpy(out, text, len);
+    return (long)len;
+}
+
+mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *diags)
+{
+    apr_pool_t *pool = policy->pool;
+    const mg_fmt_t *fmt = mg_fmt_find(r->format);
+    apr_file_t *f;
+    apr_finfo_t fi;
+    const char *why = NULL;
+    char ebuf[128];
+    if (fmt == NULL) {
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-format",
+                    "key '%s': unknown format '%s' (%s)", r->id, r->format, mg_fmt_names(pool));
+        return MG_EINVAL;
+    }
+    if (r->file == NULL) {
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
+                    "key '%s' has no file", r->id);
+        return MG_EINVAL;
+    }
+    if (r->sign) {
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-not-signing",
+                    "key '%s' of format %s cannot be the policy's signing key ('sign: true' "
+                    "is for mg-v1 keys; mint %s links with mgctl sign --token-format %s)",
+                    r->id, fmt->name, fmt->name, fmt->name);
+        return MG_EINVAL;
+    }
+    /* non-blocking: a FIFO named as a key file must not hang configtest */
+    apr_status_t rv =
+        apr_file_open(&f, r->file, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
+                      APR_FPROT_OS_DEFAULT, pool);
+    if (rv != APR_SUCCESS) {
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
+                    "key '%s': cannot read key file '%s': %s", r->id, r->file,
+                    apr_strerror(rv, ebuf, sizeof(ebuf)));
+        return MG_EIO;
+    }
+    rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);
+    if (rv != APR_SUCCESS || fi.filetype != APR_REG || fi.size <= 0 ||
+        fi.size >= MG_FMT_KEY_FILE_MAX) {
+        apr_file_close(f);
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
+                    "key '%s': key file '%s' is not a regular file of 1 to %d bytes", r->id,
+                    r->file, MG_FMT_KEY_FILE_MAX - 1);
+        return MG_EIO;
+    }
+    char buf[MG_FMT_KEY_FILE_MAX];
+    unsigned char secret[MG_FMT_KEY_FILE_MAX];
+    apr_size_t got = 0;
+    rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
+    apr_file_close(f);
+    long n = -1;
+    if (rv == APR_SUCCESS || APR_STATUS_IS_EOF(rv))
+        n = secret_decode(fmt, buf, got, secret, sizeof(secret), &why);
+    else
+        why = "cannot read it";
+    mg_status_t st = MG_EINVAL;
+    mg_fkey_t *k = NULL;
+    int bad = -1;
+    if (n >= 0)
+        st = mg_fmt_key_from_secret(pool, fmt, r->id, r->alg, secret, (size_t)n, r->options, &k,
+                                    &why, &bad);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (st != MG_OK) {
+        /* at the option at fault when there is one: file:line:column */
+        mg_pos_t at = r->pos;
+        if (bad >= 0 && r->options != NULL && bad < r->options->nelts)
+            at = APR_ARRAY_IDX(r->options, bad, mg_fmt_opt_t).pos;
+        mg_diag_add(diags, MG_SEV_ERROR, policy->file, at.line, at.col,
+                    bad >= 0 ? "key-option" : "key-file", "key '%s' (format %s): %s", r->id,
+                    fmt->name, why);
+        return st;
+    }
+    if (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD | APR_FPROT_GWRITE | APR_FPROT_WWRITE))
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
+                    "key-file-permissions",
+                    "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
+                    r->file, r->id);
+    if (k->secret_len < MG_FMT_SECRET_WEAK)
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
+                    "key '%s': a secret of %lu bytes can be found by brute force from one link; "
+                    "accepted so that existing links keep working, but re-issue them under a "
+                    "longer secret (or an mg-v1 key) soon",
+                    r->id, (unsigned long)k->secret_len);
+    r->alg = mg_falg_name(k->alg);
+    r->fkey = k;
+    return MG_OK;
+}
+
+#define MG_FP_DOMAIN "mg-key-fingerprint-v1"
+const char *mg_fmt_key_fingerprint(apr_pool_t *pool, const mg_fkey_t *k)
+{
+    static const char check[] = MG_FP_DOMAIN " foreign key check";
+    unsigned char kcv[32], md[32];
+    size_t kcv_len = 0;
+    unsigned int md_len = 0;
+    int ok = EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->secret, k->secret_len,
+                       (const unsigned char *)check, sizeof(check) - 1, kcv, sizeof(kcv),
+                       &kcv_len) != NULL;
+    const char *alg = mg_falg_name(k->alg);
+    EVP_MD_CTX *ctx = ok ? EVP_MD_CTX_new() : NULL;
+    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, MG_FP_DOMAIN, sizeof(MG_FP_DOMAIN)) == 1 &&
+         EVP_DigestUpdate(ctx, k->fmt->name, strlen(k->fmt->name) + 1) == 1 &&
+         EVP_DigestUpdate(ctx, alg, strlen(alg) + 1) == 1 &&
+         EVP_DigestUpdate(ctx, kcv, kcv_len) == 1 && EVP_DigestFinal_ex(ctx, md, &md_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(kcv, sizeof(kcv));
+    if (!ok) {
+        ERR_clear_error();
+        return NULL;
+    }
+    char *hex = apr_palloc(pool, 7 + 64 + 1);
+    memcpy(hex, "sha256:", 7);
+    mg_fmt_hex_encode(md, 32, hex + 7);
+    return hex;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+int mg_fmt_policy_has_foreign(const mg_policy_t *policy)
+{
+    if (policy == NULL || policy->keys == NULL)
+        return 0;
+    for (int i = 0; i < policy->keys->nelts; i++)
+        if (APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey != NULL)
+            return 1;
+    return 0;
+}
+
+static int in_list(const char *const *names, const char *name)
+{
+    for (int i = 0; names != NULL && names[i] != NULL; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *const *mg_fmt_all_params(void)
+{
+    static const char *const all[] = {"ik-s",
+                                      "ik-t",
+                                      "md5",
+                                      "expires",
+                                      "token",
+                                      "token_path",
+                                      "token_ignore_params",
+                                      "token_countries",
+                                      "token_countries_blocked",
+                                      NULL};
+    return all;
+}
+
+int mg_fmt_is_reserved_param(const mg_policy_t *policy, const char *name)
+{
+    if (name == NULL)
+        return 0;
+    if (policy == NULL)
+        return in_list(mg_fmt_all_params(), name);
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k != NULL && in_list(k->fmt->params(k), name))
+            return 1;
+    }
+    return 0;
+}
+
+/* Does the request carry one of the key's parameters? */
+static int key_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
+{
+    const char *const *names = k->fmt->params(k);
+    const mg_qparam_t *p = (const mg_qparam_t *)rq->cn->params->elts;
+    for (int i = 0; i < rq->cn->params->nelts; i++)
+        if (in_list(names, p[i].name))
+            return 1;
+    return 0;
+}
+
+const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq)
+{
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k != NULL && key_present(rq, k))
+            return k->fmt->name;
+    }
+    return NULL;
+}
+
+mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
+{
+    mg_status_t st = MG_OK;
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *a = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (a->fkey == NULL)
+            continue;
+        for (int j = 0; j < i; j++) {
+            const mg_keyref_t *b = &APR_ARRAY_IDX(policy->keys, j, mg_keyref_t);
+            if (b->fkey == NULL || b->fkey->fmt == a->fkey->fmt)
+                continue;
+            const char *const *na = a->fkey->fmt->params(a->fkey);
+            for (int n = 0; na[n] != NULL; n++) {
+                if (!in_list(b->fkey->fmt->params(b->fkey), na[n]))
+                    continue;
+                mg_diag_add(diags, MG_SEV_ERROR, policy->file, a->pos.line, a->pos.col,
+                            "key-format",
+                            "key '%s' (%s) reads the query parameter '%s' that key '%s' (%s) "
+                            "reads too: a link could not tell the two formats apart",
+                            a->id, a->fkey->fmt->name, na[n], b->id, b->fkey->fmt->name);
+                st = MG_EINVAL;
+                break;
+            }
+        }
+    }
+    return st;
+}
+
+mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, const mg_keyref_t **ref,
+                         mg_fmt_result_t *out)
+{
+    const mg_fmt_t *seen = NULL;
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = NULL;
+    const mg_keyref_t *first_ref = NULL;
+    *ref = NULL;
+    memset(out, 0, sizeof(*out));
+    if (policy->keys == NULL)
+        return MG_R_TOKEN_MISSING;
+    /* parameters of two formats at once: neither is believed */
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k == NULL || !key_present(rq, k))
+            continue;
+        if (seen != NULL && seen != k->fmt) {
+            out->detail = apr_psprintf(rq->pool,
+                                       "the request carries parameters of two token formats "
+                                       "(%s and %s)",
+                                       seen->name, k->fmt->name);
+            return MG_R_TOKEN_MALFORMED;
+        }
+        seen = k->fmt;
+    }
+    if (seen == NULL)
+        return MG_R_TOKEN_MISSING;
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (r->fkey == NULL || r->fkey->fmt != seen)
+            continue;
+        mg_fmt_result_t res;
+        memset(&res, 0, sizeof(res));
+        res.access = MG_ACCESS_VIEW;
+        mg_reason_t why = seen->verify(rq, r->fkey, &res);
+        if (why == MG_R_ALLOWED) {
+            *out = res;
+            *ref = r;
+            return MG_R_ALLOWED;
+        }
+        /* the first refusal that says something beats "not for this key" */
+        if (first == MG_R_TOKEN_MISSING && why != MG_R_TOKEN_MISSING) {
+            first = why;
+            first_detail = res.detail;
+            first_ref = r;
+        }
+    }
+    if (first == MG_R_TOKEN_MISSING) {
+        first = MG_R_TOKEN_MALFORMED;
+        first_detail = apr_psprintf(rq->pool, "incomplete %s token", seen->name);
+    }
+    *ref = first_ref;
+    out->detail = first_detail;
+    return first;
+}

@@ -1,0 +1,104 @@
+#!/bin/sh
+# tests/formats.sh — `make check` script test for the foreign link formats in
+# mgctl (docs/token-formats.md): migrate-report over URLs and access-log
+# lines (valid, expired, wrong address, two formats at once, no token), its
+# summary and exit status; sign --token-format refusals; verify's format
+# line; validate's refusals of keys a format does not define.
+# Environment: MGCTL (the built mgctl).
+set -u
+MGCTL=${MGCTL:-./mgctl/mgctl}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-formats.XXXXXX") || exit 99
+trap 'rm -rf "$TMP"' EXIT INT TERM
+fails=0
+checks=0
+pass() { checks=$((checks + 1)); }
+fail() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*"; sed 's/^/    | /' "$TMP/out" | head -20; }
+# expect CODE DESCRIPTION PATTERN -- command...: exit CODE and PATTERN (grep -E) in stdout+stderr
+expect() {
+    code=$1 what=$2 pat=$3
+    shift 4
+    "$@" >"$TMP/out" 2>&1
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then fail "$what: exit $rc, expected $code"
+    elif ! grep -Eq -- "$pat" "$TMP/out"; then fail "$what: no /$pat/"
+    else pass; fi
+}
+
+umask 077
+printf 'mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n' >"$TMP/k.key"
+printf 'private_key_test\n' >"$TMP/ik.key"
+printf 'secret\n' >"$TMP/ng.key"
+cat >"$TMP/p.yaml" <<'Y'
+version: 1
+keys:
+  - {id: k2026, file: k.key}
+  - id: ik1
+    format: imagekit
+    file: ik.key
+    options: {endpoint: /test-endpoint/}
+  - id: ng1
+    format: nginx-secure-link
+    file: ng.key
+    options:
+      expression: "$secure_link_expires$uri$remote_addr $secret"
+rules:
+  - {id: all, path: /, token: required}
+Y
+NG='/s/link?md5=_e4Nc3iduzkWRm01TBBNYw&expires=2147483647'
+IK='/test-endpoint/tr:w-100/test-signed-url.png?ik-t=100&ik-s=5e5037a31a7121cbe2964e220b4338cc6e1ba66d'
+MG='/photos/a.jpg?mg_exp=1798761599&mg_kid=k2026&mg_sig=FtUP1BhVK2iquiyvB7SITs0ex_aPP6ZEgWz-2nU6sqQ'
+cat >"$TMP/links" <<L
+# from the old servers
+$MG
+https://cdn.example.com$IK
+127.0.0.1 - - [04/Dec/2026:10:00:00 +0000] "GET $NG HTTP/1.1" 200 512 "-" "curl/8"
+10.0.0.9 - - [04/Dec/2026:10:00:00 +0000] "GET $NG HTTP/1.1" 200 512
+$MG&md5=_e4Nc3iduzkWRm01TBBNYw
+
+/plain.jpg
+L
+expect 1 "migrate-report refuses some" 'valid    mg-v1 k2026 expires 2026-12-31T23:59:59Z' -- \
+    "$MGCTL" migrate-report -p "$TMP/p.yaml" --now 2026-06-01T00:00:00Z "$TMP/links"
+grep -q 'invalid  token-expired imagekit ik1   https://cdn.example.com/test-endpoint' "$TMP/out" && pass || fail "imagekit expired line"
+grep -q "valid    nginx-secure-link ng1 expires 2038-01-19T03:14:07Z   $NG" "$TMP/out" && pass || fail "log line with its client address"
+grep -q 'invalid  token-bad-signature nginx-secure-link ng1' "$TMP/out" && pass || fail "log line from another address"
+grep -q 'invalid  token-malformed   /photos/a.jpg' "$TMP/out" && pass || fail "two formats at once"
+grep -q '^6 link(s), 2 valid, 4 refused$' "$TMP/out" && pass || fail "summary counts"
+grep -q '^last expiry of a valid link: 2038-01-19T03:14:07Z$' "$TMP/out" && pass || fail "last expiry"
+expect 0 "migrate-report all valid, from stdin, JSON" '"summary":\{"links":2,"valid":2' -- \
+    sh -c "printf '%s\n%s\n' '$MG' '$IK' | '$MGCTL' migrate-report -p '$TMP/p.yaml' --now 1970-01-01T00:01:00Z -f json"
+grep -q '"format":"imagekit","kid":"ik1","expires":"1970-01-01T00:01:40Z"' "$TMP/out" && pass || fail "JSON line"
+expect 2 "migrate-report needs a policy" 'policy FILE is required' -- "$MGCTL" migrate-report "$TMP/links"
+expect 2 "migrate-report unreadable file" "cannot read" -- "$MGCTL" migrate-report -p "$TMP/p.yaml" "$TMP/nope"
+expect 0 "migrate-report --help" 'Usage: mgctl migrate-report' -- "$MGCTL" migrate-report --help
+
+expect 0 "verify names the format" '^format: nginx-secure-link$' -- \
+    "$MGCTL" verify -p "$TMP/p.yaml" --now 2026-06-01T00:00:00Z "$NG"
+expect 0 "sign --token-format imagekit" 'ik-t=100&ik-s=5e5037a31a7121cbe2964e220b4338cc6e1ba66d$' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --expires 100 --now 1970-01-01T00:00:01Z \
+    /test-endpoint/tr:w-100/test-signed-url.png
+expect 2 "sign --token-format refuses claims it cannot carry" 'carries an expiry only' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h --prefix /a/ /a/b.jpg
+expect 2 "sign --token-format unknown" "is not one of mg-v1, imagekit" -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format cloudfrnt --ttl 1h /a.jpg
+expect 2 "sign --format imagekit points at --token-format" 'token format is --token-format' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --format imagekit --ttl 1h /a.jpg
+expect 1 "sign nginx needs --ip" 'give the client address' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format nginx-secure-link --ttl 1h /s/a.mp4
+expect 1 "sign: an unencoded byte" 'percent-encode' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h '/test-endpoint/a b.jpg'
+
+expect 1 "sign: a parameter another key of the policy reads" "already has 'md5'" -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h '/test-endpoint/a.jpg?md5=1'
+
+cat >"$TMP/bad.yaml" <<'Y'
+version: 1
+keys:
+  - {id: ik1, format: imagekit, alg: hmac-sha256, file: ik.key}
+rules: []
+Y
+expect 1 "validate refuses an algorithm the format does not define" 'bad.yaml:3:5: .*imagekit signs with hmac-sha1, not hmac-sha256' -- \
+    "$MGCTL" validate "$TMP/bad.yaml"
+
+echo "$checks checks, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,216 @@
+/* fuzz_fmt.c — the foreign signed-link formats (lib/mg_fmt*.c): their
+ * parameter parsers and verifiers through mg_token_check(), and their
+ * signers, against a fixed policy with an ImageKit, an nginx secure_link
+ * and a Bunny key (test secrets in tests/fuzz/keys/).
+ *
+ * Input: one selector byte, then text.
+ *  - selector bit 0 clear, "verify": the text is "PATH?QUERY", verified as a
+ *    request. Oracle: a request that verifies names a loaded foreign key of
+ *    the format it reports, and a scope it reports holds its canonical path.
+ *  - selector bit 0 set, "sign then move": the text is "URL\nOTHER". URL is
+ *    signed in the format chosen by bits 1-2 (bit 3: bind the client
+ *    address, bit 4: a Bunny prefix = the URL's directory). The link must
+ *    verify (signer and verifier agree). Its token parameters are then
+ *    appended to OTHER ("PATH?QUERY"): if that verifies, OTHER must be the
+ *    same resource — the same canonical signed path for an exact token, a
+ *    path under the prefix for a prefix token. Anything else is a forgery.
+ */
+#include <string.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_strings.h>
+
+#include "mg.h"
+#include "mg_canon.h"
+#include "mg_fmt.h"
+#include "mg_fuzz.h"
+#include "mg_policy.h"
+#include "mg_token.h"
+
+static apr_pool_t *root;
+static mg_policy_t *policy;
+static const int64_t NOW = 1781524800; /* 2026-06-15T12:00Z */
+static const char *const CLIENT = "192.0.2.7";
+
+static const char POLICY[] =
+    "version: 1\n"
+    "name: fuzz-fmt\n"
+    "keys:\n"
+    "  - id: ik\n"
+    "    format: imagekit\n"
+    "    file: keys/fuzz-imagekit.secret\n"
+    "    options: {endpoint: /, no_expiry: allow}\n"
+    "  - id: ng\n"
+    "    format: nginx-secure-link\n"
+    "    file: keys/fuzz-nginx.secret\n"
+    "    options: {expression: '$secure_link_expires$uri$args$remote_addr $secret', "
+    "hash_param: st, expires_param: e}\n"
+    "  - id: bn\n"
+    "    format: bunny\n"
+    "    file: keys/fuzz-bunny.secret\n"
+    "tokens: {grace: 5m, clock_skew: 30s}\n"
+    "rules:\n"
+    "  - id: all\n"
+    "    path: /\n"
+    "    token: required\n";
+
+static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "bunny"};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    apr_initialize();
+    apr_pool_create(&root, NULL);
+    mg_diags_t *ds = mg_diags_make(root);
+    if (mg_policy_load_buffer(root, "fuzz-fmt.yaml", MG_SRCDIR "/tests/fuzz", POLICY,
+                              sizeof(POLICY) - 1, &policy, ds) != MG_OK) {
+        for (int i = 0; i < ds->items->nelts; i++)
+            fprintf(stderr, "%s\n", mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
+        fprintf(stderr, "fuzz_fmt: the fixed policy does not load\n");
+        abort();
+    }
+    return 0;
+}
+
+static mg_reason_t verify(apr_pool_t *pool, const char *target, mg_token_claims_t *claims,
+                          mg_canon_t *cn, int *canon_ok)
+{
+    mg_request_t req;
+    const char *q = strchr(target, '?'), *why;
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.raw_path = q ? apr_pstrmemdup(pool, target, (apr_size_t)(q - target)) : target;
+    req.query = q ? q + 1 : NULL;
+    req.client_ip = req.peer_ip = CLIENT;
+    req.now = apr_time_from_sec(NOW);
+    *canon_ok = mg_canon_path(pool, req.raw_path, req.query, cn, &why) == 0;
+    mg_reason_t r = mg_token_check(pool, policy, &req, claims);
+    MG_FUZZ_ASSERT(r == MG_R_ALLOWED || (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
+                   "mg_token_check returned %s", mg_reason_name(r));
+    if (r == MG_R_ALLOWED) {
+        MG_FUZZ_ASSERT(*canon_ok, "a URL our canonicaliser refuses verified");
+        MG_FUZZ_ASSERT(claims->format != NULL && claims->kid != NULL, "no format or key");
+        if (strcmp(claims->format, MG_FMT_NATIVE) != 0) {
+            const mg_keyref_t *ref = NULL;
+            for (int i = 0; i < policy->keys->nelts; i++)
+                if (strcmp(APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).id, claims->kid) == 0)
+                    ref = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+            MG_FUZZ_ASSERT(ref && ref->fkey && strcmp(ref->fkey->fmt->name, claims->format) == 0,
+                           "format %s reported under key %s", claims->format, claims->kid);
+        }
+        if (claims->scope != NULL)
+            MG_FUZZ_ASSERT(strncmp(cn->path, claims->scope, strlen(claims->scope)) == 0,
+                           "path %s outside scope %s", cn->path, claims->scope);
+    }
+    return r;
+}
+
+/* The query parameters a format's link added: what follows the URL's own. */
+static const char *token_part(const char *signed_url, const char *url)
+{
+    size_t n = strlen(url);
+    const char *t = signed_url + strlen(signed_url);
+    if (strncmp(signed_url, url, n) == 0)
+        t = signed_url + n + 1; /* after '?' or '&' */
+    return t;
+}
+
+static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
+{
+    const char *nl = strchr(text, '\n');
+    const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
+    const char *other = nl ? nl + 1 : "/x";
+    const char *fname = FORMATS[(sel >> 1) & 3];
+    const mg_fkey_t *k = NULL;
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_fkey_t *f = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (f && strcmp(f->fmt->name, fname) == 0)
+            k = f;
+    }
+    MG_FUZZ_ASSERT(k != NULL, "no key of format %s", fname);
+    mg_fmt_claims_t c = {NOW + 3600, NULL, NULL};
+    if ((sel & 8) && (k->fmt->caps & MG_FMT_CAP_IP))
+        c.ip = CLIENT;
+    if (strcmp(fname, "nginx-secure-link") == 0)
+        c.ip = CLIENT; /* its expression has $remote_addr */
+    mg_canon_t cn;
+    int ok;
+    const char *why;
+    if ((sel & 16) && (k->fmt->caps & MG_FMT_CAP_SCOPE)) {
+        const char *q = strchr(url, '?');
+        const char *p = q ? apr_pstrmemdup(pool, url, (size_t)(q - url)) : url;
+        if (url[0] == '/' && mg_canon_path(pool, p, NULL, &cn, &why) == 0 && cn.tr == NULL) {
+            char *dir = apr_pstrdup(pool, cn.path);
+            char *slash = strrchr(dir, '/');
+            slash[1] = '\0';
+            c.scope = dir;
+        }
+    }
+    const char *out = NULL;
+    if (k->fmt->sign(pool, k, url, &c, &out, &why) != MG_OK)
+        return;
+    /* a parameter another key of this policy reads (nginx's configurable
+     * names): mgctl sign refuses such URLs with the policy at hand; the
+     * format's signer alone cannot know them */
+    const char *uq = strchr(url, '?');
+    apr_array_header_t *ups;
+    if (uq != NULL && mg_query_parse(pool, uq + 1, &ups, &why) == 0)
+        for (int i = 0; i < ups->nelts; i++)
+            if (mg_fmt_is_reserved_param(policy, APR_ARRAY_IDX(ups, i, mg_qparam_t).name))
+                return;
+    mg_token_claims_t cl;
+    mg_canon_t signed_cn;
+    /* the request target of the link: after "scheme://authority" */
+    const char *target = out;
+    if (out[0] != '/') {
+        const char *a = strstr(out, "://");
+        target = a ? strchr(a + 3, '/') : NULL;
+        MG_FUZZ_ASSERT(target != NULL, "a signed link without a path: %s", out);
+    }
+    mg_reason_t r = verify(pool, target, &cl, &signed_cn, &ok);
+    /* the signer may write a link the verifier's limits refuse (bad-url)
+     * only when it is longer than they allow */
+    if (!ok)
+        return;
+    MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s)", fname,
+                   mg_reason_name(r), cl.detail ? cl.detail : "");
+    /* move the token onto another request */
+    const char *tok = token_part(out, url);
+    if (strchr(other, '\n') != NULL || other[0] != '/')
+        return;
+    const char *moved = apr_pstrcat(pool, other, strchr(other, '?') ? "&" : "?", tok, NULL);
+    mg_canon_t ocn;
+    if (verify(pool, moved, &cl, &ocn, &ok) != MG_R_ALLOWED)
+        return;
+    if (c.scope != NULL)
+        MG_FUZZ_ASSERT(strncmp(ocn.path, c.scope, strlen(c.scope)) == 0,
+                       "%s prefix token for %s verified outside it: %s", fname, c.scope, moved);
+    else
+        MG_FUZZ_ASSERT(strcmp(ocn.signed_path, signed_cn.signed_path) == 0,
+                       "%s token for %s verified for another path: %s", fname,
+                       signed_cn.signed_path, moved);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > 12300)
+        return 0;
+    apr_pool_t *pool;
+    apr_pool_create(&pool, root);
+    unsigned sel = data[0];
+    char *text = apr_pstrmemdup(pool, (const char *)data + 1, size - 1);
+    if (strlen(text) == size - 1) { /* no NUL inside */
+        if (sel & 1) {
+            sign_mode(pool, sel, text);
+        } else if (text[0] == '/') {
+            mg_token_claims_t cl;
+            mg_canon_t cn;
+            int ok;
+            (void)verify(pool, text, &cl, &cn, &ok);
+        }
+    }
+    apr_pool_destroy(pool);
+    return 0;
+}
