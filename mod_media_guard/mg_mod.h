@@ -150,13 +150,19 @@ void mg_mod_grants_attach(request_rec *r, const mg_mod_policy_t *mp, mg_request_
 /* mg_mod_metrics.c */
 /* Count one decision in the shared table: lock-free, allocates nothing. */
 void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason);
+/* A claim store operation ended (failed or not): count it; 1 when it
+ * starts or ends an incident (the caller logs one line), else 0. Shared by
+ * every process; `local_down` is the per-process fallback without metrics. */
+int mg_mod_metrics_store_result(int failed, int *local_down);
 /* register_hooks: the shared counters (post_config) and the
  * `SetHandler media-guard-metrics` handler */
 void mg_mod_metrics_register(apr_pool_t *p);
 
 /* mg_mod_once.c */
-/* MediaGuardOnceCache PROVIDER[:ARG] (main server only) */
+/* MediaGuardOnceCache shmcb[:ARG] (main server only) */
 const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg);
+/* MediaGuardStore redis://...|memcache://... (main server only) */
+const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg);
 /* After a decision: a grant by a token limited in uses (mg_uses) claims a
  * use for the client address, or becomes a deny (token-used; any cache
  * problem: internal-error). Call once per memo (the memo is per request). */

@@ -33,8 +33,11 @@ static const command_rec media_guard_cmds[] = {
                  "On: append the viewer's prefix token to the URIs of HLS playlists it "
                  "covers (default Off)"),
     AP_INIT_TAKE1("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
-                  "shmcb:PATH(SIZE) | memcache:HOST:PORT | redis:HOST:PORT: where uses of "
-                  "one-time and N-use links (mg_uses) are counted"),
+                  "shmcb:PATH(SIZE): where uses of one-time and N-use links (mg_uses) are "
+                  "counted on one server (several servers: MediaGuardStore)"),
+    AP_INIT_TAKE1("MediaGuardStore", mg_mod_cmd_store, NULL, RSRC_CONF,
+                  "redis://HOST[:PORT][/DB][?OPTIONS] | memcache://HOST[:PORT][,...][?OPTIONS]: "
+                  "the claim and revocation store shared by several servers"),
     {.name = NULL}}; /* designated: clang -Wextra accepts it as the terminator */
 
 /* The first HMAC in a process costs millions of instructions (OpenSSL
