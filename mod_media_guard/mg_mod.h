@@ -81,12 +81,22 @@ typedef struct mg_mod_req {
      * same request (after authentication, or by another provider) takes
      * them out again. */
     int refusal_headers; /* MG_MOD_REFUSAL_* bits (mg_mod_authz.c) */
+    /* While authorization runs, a proxied request's r->filename
+     * ("proxy:http://origin/a.jpg?mg_sig=...", with nocanon or a forward
+     * proxy) is held without its query, so that authz_core's AH01630 line
+     * never carries a signed link; mg_mod_restore_filename() puts it back
+     * when the request goes on (mg_mod_authz.c). */
+    const char *proxy_filename; /* the original, or NULL */
+    const char *proxy_shown;    /* what r->filename was set to */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
  * has a meaning when our own deny redirected there (r->prev carries the
  * deny); a client asking for it directly gets whatever the site serves. */
 #define MG_MOD_DENY_URI "/.media-guard/deny"
+
+/* mg_mod_authz.c: type_checker and fixups hook (DECLINED) */
+int mg_mod_restore_filename(request_rec *r);
 
 /* mg_mod_config.c */
 void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s);

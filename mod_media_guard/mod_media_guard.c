@@ -84,6 +84,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_type_checker(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(mg_mod_recheck_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(mg_mod_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     mg_mod_register_filters();
