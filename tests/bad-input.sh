@@ -206,6 +206,9 @@ good_key='mg-hmac-sha256:LYbrRgTfnn4m4Mrt6-XboEkAqBRdMnMACl8ZX_By2BQ'
 
 key_policy keys/missing.key
 check "missing key file" "1" "key.*(no such file|cannot read)" "$MGCTL" validate "$P"
+key_policy keys/k1.key
+check "missing key file names the keygen that makes it" "1" \
+    "no such file or directory \(create it with 'mgctl keygen --id k1 --out [^']*/keys'\)" "$MGCTL" validate "$P"
 
 echo "$good_key" >"$K/unreadable.key"
 chmod 000 "$K/unreadable.key"
