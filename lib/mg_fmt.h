@@ -219,7 +219,7 @@ int mg_fmt_equal(const unsigned char *a, const unsigned char *b, size_t n);
 /* Lower-case hex decoding, strict (exactly 2*cap characters); -1 bad. */
 int mg_fmt_hex_decode(const char *s, size_t len, unsigned char *out, size_t cap);
 void mg_fmt_hex_encode(const unsigned char *in, size_t n, char *out); /* NUL-terminated */
-/* Epoch seconds: 1-12 digits, no leading zero. */
+/* Epoch seconds: 1-10 digits, no leading zero, not 0 (see mg_fmt_util.c). */
 int mg_fmt_parse_epoch(const char *s, size_t n, int64_t *out);
 
 /* The raw query split into the pairs named in `names` (raw name equal,

@@ -220,6 +220,10 @@ static mg_status_t bn_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
             }
         }
     }
+    if (c->exp < 0 || c->exp > INT64_C(9999999999)) {
+        *why = "the expiry is not epoch seconds the verifier accepts (1 to 9999999999)";
+        return MG_EINVAL;
+    }
     if (c->exp == 0) {
         *why = "Bunny links always expire";
         return MG_EINVAL;

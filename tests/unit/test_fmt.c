@@ -642,6 +642,67 @@ START_TEST(test_one_secret_under_two_formats_never_crosses_over)
 }
 END_TEST
 
+/* Red team: no format separates the expiry from what is signed next to it,
+ * so digits can move between them ("v=2"+"1700000000" is also
+ * "v="+"21700000000" and "v=2170000000"+"0"). An expiry of 0 must not read
+ * as "never" and one beyond 10 digits (after 2286) must not exist; and
+ * ImageKit's 9999999999 written out is its "no expiry". */
+START_TEST(test_foreign_expiry_cannot_be_stretched_by_moving_digits)
+{
+    mg_token_claims_t c;
+    mg_policy_t *p = load_ok(P_IK);
+    const char *u = fsign(p, "ik1", "/test-endpoint/a/b.jpg?v=2", 1700000000, NULL);
+    ASSERT_REASON(check(p, u, 1600000000, NULL, &c), MG_R_ALLOWED);
+    /* after the real expiry, the two forgeries */
+    ck_assert_int_ne(check(p, replace_str(u, "v=2&ik-t=1700000000", "v=&ik-t=21700000000"),
+                           1800000000, NULL, &c),
+                     MG_R_ALLOWED);
+    ck_assert_int_ne(check(p, replace_str(u, "v=2&ik-t=1700000000", "v=2170000000&ik-t=0"),
+                           1800000000, NULL, &c),
+                     MG_R_ALLOWED);
+    /* a link without expiry, made where the key allows it, is refused where
+     * it does not, also with its implied ik-t written out */
+    mg_policy_t *a = load_ok("version: 1\n"
+                             "keys:\n"
+                             "  - id: ik1\n"
+                             "    format: imagekit\n"
+                             "    file: ik.key\n"
+                             "    options: {endpoint: /test-endpoint/, no_expiry: allow}\n"
+                             "rules:\n"
+                             "  - {id: all, path: /, token: required}\n");
+    const char *forever = fsign(a, "ik1", "/test-endpoint/a/b.jpg", 0, NULL);
+    ASSERT_REASON(check(a, forever, 1800000000, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, forever, 1800000000, NULL, &c), MG_R_TOKEN_MALFORMED);
+    ASSERT_REASON(
+        check(p, replace_str(forever, "ik-s=", "ik-t=9999999999&ik-s="), 1800000000, NULL, &c),
+        MG_R_TOKEN_MALFORMED);
+    /* nginx: "$uri$secure_link_expires" */
+    mg_policy_t *n = load_ok(ng_policy("$uri$secure_link_expires $secret", NULL));
+    const char *g = fsign(n, "ng1", "/s/a1", 1700000000, NULL);
+    ASSERT_REASON(check(n, g, 1600000000, NULL, &c), MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(n, replace_str(replace_str(g, "/s/a1", "/s/a"), "=1700000000", "=11700000000"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(n, replace_str(replace_str(g, "/s/a1", "/s/a1170000000"), "=1700000000", "=0"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    /* Bunny: the signed path then the expiry */
+    mg_policy_t *b = load_ok(P_BN);
+    const char *bu = fsign(b, "bn1", "/v/a1", 1700000000, NULL);
+    ASSERT_REASON(check(b, bu, 1600000000, NULL, &c), MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(b, replace_str(replace_str(bu, "/v/a1", "/v/a"), "=1700000000", "=11700000000"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(b, replace_str(replace_str(bu, "/v/a1", "/v/a1170000000"), "=1700000000", "=0"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+}
+END_TEST
+
 START_TEST(test_foreign_claims_meet_the_policy_token_settings)
 {
     mg_policy_t *p = load_ok("version: 1\n"
@@ -808,6 +869,7 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_parameters_of_two_formats_at_once_are_malformed);
     tcase_add_test(tc, test_one_secret_under_two_formats_never_crosses_over);
     tcase_add_test(tc, test_foreign_claims_meet_the_policy_token_settings);
+    tcase_add_test(tc, test_foreign_expiry_cannot_be_stretched_by_moving_digits);
     tcase_add_test(tc, test_reserved_names_are_those_of_the_formats_a_policy_uses);
     tcase_add_test(tc, test_spellings_of_a_foreign_parameter_name_are_bad_urls);
     tcase_add_test(tc, test_compiled_form_keeps_format_options_and_digest);
