@@ -3,7 +3,7 @@
  *
  *   mg_bench_fmt -d DIR -f FORMAT [-n K]
  *       write test keys into DIR, load a policy with a native key and an
- *       imagekit, an nginx-secure-link and a bunny key, sign one link of
+ *       imagekit, an nginx-secure-link, a bunny and a gcp-cdn key, sign one link of
  *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
  *       make one warm-up decision, then K full decisions exactly as
  *       mod_media_guard makes them (mg_request_prepare + mg_evaluate) in a
@@ -41,6 +41,7 @@ static const char POLICY[] =
     "    options: {expression: '$secure_link_expires$uri$remote_addr $secret', hash_param: st, "
     "expires_param: e}\n"
     "  - {id: bn, format: bunny, file: bn.secret}\n"
+    "  - {id: gc, format: gcp-cdn, file: gc.secret, options: {origin: 'https://bench.example'}}\n"
     "rules:\n"
     "  - {id: img, path: /img/, token: required}\n";
 
@@ -49,7 +50,8 @@ static const struct {
 } KEYS[] = {{"k.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"},
             {"ik.secret", "private_imagekit_key_for_the_bench\n"},
             {"ng.secret", "nginx-secret-for-the-bench\n"},
-            {"bn.secret", "bunny-security-key-for-the-bench\n"}};
+            {"bn.secret", "bunny-security-key-for-the-bench\n"},
+            {"gc.secret", "q83vEjRWeJASNFZ4kKvN7w==\n"}};
 
 static int decide(apr_pool_t *rp, const mg_policy_t *p, const char *path, const char *query)
 {
@@ -144,6 +146,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "mg_bench_fmt: cannot sign a %s link%s%s\n", fmt, why ? ": " : "",
                 why ? why : "");
         return 1;
+    }
+    if (url[0] != '/') { /* Cloud CDN links are absolute: the request is the path */
+        const char *a = strstr(url, "://");
+        url = a ? strchr(a + 3, '/') : NULL;
+        if (url == NULL)
+            return 1;
     }
     const char *qm = strchr(url, '?');
     const char *path = apr_pstrmemdup(pool, url, (apr_size_t)(qm - url));

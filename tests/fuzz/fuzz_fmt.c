@@ -1,7 +1,7 @@
 /* fuzz_fmt.c — the foreign signed-link formats (lib/mg_fmt*.c): their
  * parameter parsers and verifiers through mg_token_check(), and their
- * signers, against a fixed policy with an ImageKit, an nginx secure_link
- * and a Bunny key (test secrets in tests/fuzz/keys/).
+ * signers, against a fixed policy with an ImageKit, an nginx secure_link,
+ * a Bunny and a Google Cloud CDN key (test secrets in tests/fuzz/keys/).
  *
  * Input: one selector byte, then text.
  *  - selector bit 0 clear, "verify": the text is "PATH?QUERY", verified as a
@@ -9,7 +9,8 @@
  *    the format it reports, and a scope it reports holds its canonical path.
  *  - selector bit 0 set, "sign then move": the text is "URL\nOTHER". URL is
  *    signed in the format chosen by bits 1-2 (bit 3: bind the client
- *    address, bit 4: a Bunny prefix = the URL's directory). The link must
+ *    address, bit 4: a prefix (Bunny token_path, Cloud CDN URLPrefix) = the
+ *    URL's directory). The link must
  *    verify (signer and verifier agree). Its token parameters are then
  *    appended to OTHER ("PATH?QUERY"): if that verifies, OTHER must be the
  *    same resource — the same canonical signed path for an exact token, a
@@ -49,13 +50,17 @@ static const char POLICY[] =
     "  - id: bn\n"
     "    format: bunny\n"
     "    file: keys/fuzz-bunny.secret\n"
+    "  - id: gc\n"
+    "    format: gcp-cdn\n"
+    "    file: keys/fuzz-gcp.secret\n"
+    "    options: {origin: 'https://media.fuzz.example'}\n"
     "tokens: {grace: 5m, clock_skew: 30s}\n"
     "rules:\n"
     "  - id: all\n"
     "    path: /\n"
     "    token: required\n";
 
-static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "bunny"};
+static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -177,7 +182,8 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s)", fname,
                    mg_reason_name(r), cl.detail ? cl.detail : "");
     /* move the token onto another request */
-    const char *tok = token_part(out, url);
+    /* Cloud CDN links are absolute on the key's origin whatever the URL */
+    const char *tok = token_part(url[0] == '/' ? target : out, url);
     if (strchr(other, '\n') != NULL || other[0] != '/')
         return;
     const char *moved = apr_pstrcat(pool, other, strchr(other, '?') ? "&" : "?", tok, NULL);

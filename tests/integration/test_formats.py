@@ -1,5 +1,6 @@
 """Foreign signed-link formats (docs/token-formats.md) against a real Apache:
-one path accepts ImageKit, nginx secure_link and Bunny links at once, minted
+one path accepts ImageKit, nginx secure_link, Bunny and Google Cloud CDN links
+at once, minted
 by `mgctl sign --token-format`, while native (mg-v1) links keep working;
 every refusal has the reason our own tokens get; a policy that pairs a
 format with an algorithm it does not define is refused at configtest."""
@@ -33,6 +34,10 @@ keys:
   - id: bn
     format: bunny
     file: keys/bunny.secret
+  - id: gcp-key
+    format: gcp-cdn
+    file: keys/gcp.secret
+    options: {origin: "https://media.example.test"}
 tokens:
   clock_skew: 5s
 rules:
@@ -48,6 +53,11 @@ MediaGuardReasonHeader On
     Require media-guard fmt
 </Location>
 """
+
+# the public origin Cloud CDN links were signed for (option origin): Apache is
+# reached on 127.0.0.1, and the Host header is never what is verified
+GCP_ORIGIN = "https://media.example.test"
+GCP_KEY = "q83vEjRWeJASNFZ4kKvN7w==\n"
 
 FILES = {
     "media/a.jpg": b"\xff\xd8\xff\xe0 jpeg bytes " * 8,
@@ -72,6 +82,7 @@ def srv(apache_factory):
     write_key(keys / "imagekit.secret", "private_imagekit_key_for_tests\n")
     write_key(keys / "nginx.secret", "nginx-secret-for-the-tests\n")
     write_key(keys / "bunny.secret", "bunny-security-key-for-tests\n")
+    write_key(keys / "gcp.secret", GCP_KEY)
     s.start()
     return s
 
@@ -84,7 +95,11 @@ def sign(srv, mgctl):
             args += ["--token-format", fmt]
         p = mgctl(*args, *opts, url)
         assert p.returncode == 0, p.stderr
-        return p.stdout.strip()
+        out = p.stdout.strip()
+        if fmt == "gcp-cdn":  # absolute links on the key's origin; we request the path
+            assert out.startswith(GCP_ORIGIN + "/"), out
+            out = out[len(GCP_ORIGIN):]
+        return out
     return run
 
 
@@ -98,7 +113,7 @@ def assert_denied(r, why):
 
 
 FORMATS = [("mg-v1", []), ("imagekit", []), ("nginx-secure-link", ["--ip", "127.0.0.1"]),
-           ("bunny", [])]
+           ("bunny", []), ("gcp-cdn", [])]
 
 
 @pytest.mark.parametrize("fmt,opts", FORMATS, ids=[f for f, _ in FORMATS])
@@ -143,6 +158,24 @@ def test_bunny_prefix_token_covers_the_rendition_only(srv, sign):
     assert r.headers.get("X-Media-Guard-Reason") == "token-out-of-scope"
 
 
+def test_gcp_prefix_link_ignores_the_host_header_and_stays_in_its_prefix(srv, sign):
+    url = sign("gcp-cdn", "/media/l1/index.m3u8", "--ttl", "10m", "--prefix", "/media/l1/")
+    query = url.split("?", 1)[1]
+    assert "URLPrefix=" in query
+    assert srv.get("/media/l1/seg-1.ts?" + query).status_code == 200
+    # the signature covers the key's origin, not the Host the client sends
+    r = srv.get("/media/l1/seg-1.ts?" + query, headers={"Host": "evil.example"})
+    assert r.status_code == 200, reason(r)
+    assert_denied(srv.get("/media/l2/seg-1.ts?" + query), "token-out-of-scope")
+    r = srv.raw("/media/l1/../l2/seg-1.ts?" + query)
+    assert r.status_code == 403
+    assert r.headers.get("X-Media-Guard-Reason") == "token-out-of-scope"
+    # a URL-form link is bound to its exact path and query
+    one = sign("gcp-cdn", "/media/a.jpg?w=1", "--ttl", "10m")
+    assert srv.get(one).status_code == 200
+    assert_denied(srv.get(one.replace("w=1", "w=2")), "token-bad-signature")
+
+
 def test_parameters_of_two_formats_at_once_are_malformed(srv, sign):
     ik = sign("imagekit", "/media/a.jpg", "--ttl", "10m")
     mg = sign("mg-v1", "/media/a.jpg", "--ttl", "10m")
@@ -173,6 +206,7 @@ def test_configtest_refuses_an_algorithm_the_format_does_not_define(apache_facto
     write_key(keys / "k2026.key", K2026)
     for f in ("imagekit.secret", "nginx.secret", "bunny.secret"):
         write_key(keys / f, "some-secret-for-the-test\n")
+    write_key(keys / "gcp.secret", GCP_KEY)
     rc, out = s.configtest()
     assert rc != 0
     assert "format imagekit signs with hmac-sha1, not hmac-sha256" in out
