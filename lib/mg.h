@@ -193,6 +193,12 @@ typedef struct mg_decision {
     const char *token_kid, *token_id;
     int token_uses;
     apr_time_t token_until; /* expiry + grace + skew: keep the count until then */
+    /* DENY by a broken token under `token: alternative` with nobody signed
+     * in, where `access` would grant a signed-in user what the request
+     * needs: a caller that can authenticate the client (credentials on the
+     * way) should, and decide again with the user (the token is then not
+     * looked at). mod_media_guard answers AUTHZ_DENIED_NO_USER. */
+    int user_may_allow;
 } mg_decision_t;
 
 /* Evaluate. Never fails: any internal problem yields outcome DENY with

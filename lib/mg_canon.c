@@ -317,6 +317,250 @@ const char *mg_query_get(const apr_array_header_t *params, const char *name, int
 }
 
 /* ------------------------------------------------------------------ */
+/* Reserved query names                                               */
+/* ------------------------------------------------------------------ */
+
+/* What the server stacks behind us do to a decoded parameter name before
+ * they look it up (sources in docs/canonical-urls.md):
+ *   - PHP drops leading spaces, turns ' ' and '.' into '_', cuts at the
+ *     first '[' when a ']' follows (an array: "tr[]", "tr[x]"), else turns
+ *     that '[' (and PHP 8: every later ' ', '.', '[') into '_';
+ *   - Rack 2 drops leading '[' and ']' and cuts at the next one ("[tr]",
+ *     "tr]"); Rack 3, Rails and qs cut at the first '[' ("tr[x"), qs takes
+ *     "[tr]" for "tr", qs with allowDots cuts at '.' ("tr.x", ".tr");
+ *     ASP.NET Core model binding reads "tr.x" and "tr[0]" for "tr";
+ *   - ASP.NET, IIS and some image servers compare names ignoring case
+ *     (.NET's invariant-culture comparers also ignore default-ignorable
+ *     code points; Java's equalsIgnoreCase and JavaScript's case mapping
+ *     take U+0130/U+0131 for 'i', U+017F for 's', U+212A for 'k').
+ * No stack does anything else to the ASCII bytes other than ' ' '.' '['
+ * ']' (and a component that decodes twice to "%XX"): a name without those
+ * and without non-ASCII is "plain", read as it is up to case. For any other name two readings cover them all
+ * (over-approximated: refusing "[ tr]" costs nobody anything):
+ *   cut: folded, leading ' ' '[' ']' '.' dropped, cut at '[' ']' '.';
+ *   php: folded, leading ' ' dropped, PHP's mangling above;
+ * "folded" includes decoding a "%XX" left in the name once more. */
+
+enum { QR_CUT, QR_PHP, QR_NREAD };
+
+typedef struct {
+    char s[MG_QR_NAME_MAX + 2]; /* the first bytes: enough to tell */
+    size_t n;                   /* full length */
+} qr_read_t;
+
+static void qr_put(qr_read_t *r, char c)
+{
+    if (r->n <= MG_QR_NAME_MAX)
+        r->s[r->n] = c;
+    r->n++;
+}
+
+/* Unicode default-ignorable code points (DerivedCoreProperties.txt,
+ * Default_Ignorable_Code_Point): culture-aware comparers skip them. */
+static int qr_ignorable(unsigned cp)
+{
+    return cp == 0xad || cp == 0x34f || cp == 0x61c || (cp >= 0x115f && cp <= 0x1160) ||
+           (cp >= 0x17b4 && cp <= 0x17b5) || (cp >= 0x180b && cp <= 0x180f) ||
+           (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2060 && cp <= 0x206f) || cp == 0x3164 || (cp >= 0xfe00 && cp <= 0xfe0f) ||
+           cp == 0xfeff || cp == 0xffa0 || (cp >= 0xfff0 && cp <= 0xfff8) ||
+           (cp >= 0x1bca0 && cp <= 0x1bca3) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+           (cp >= 0xe0000 && cp <= 0xe0fff);
+}
+
+/* One code point of valid UTF-8 (mg_query_parse checked it) at s[*i],
+ * folded to the ASCII byte some stack may take it for: lower case, -1 to
+ * skip (ignorable), 0x80 for "some other character". */
+static int qr_fold(const unsigned char *s, size_t n, size_t *i)
+{
+    unsigned cp = s[*i];
+    size_t k = 0;
+    if (cp == '%' && *i + 2 < n && hexval(s[*i + 1]) >= 0 && hexval(s[*i + 2]) >= 0) {
+        /* encoded twice ("%2574r"): a component that decodes again reads
+         * the byte */
+        cp = (unsigned)(hexval(s[*i + 1]) << 4 | hexval(s[*i + 2]));
+        *i += 3;
+        if (cp >= 0x80)
+            return 0x80;
+        return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
+    }
+    if (cp < 0x80) {
+        (*i)++;
+        return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
+    }
+    k = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : 1;
+    cp &= 0x3f >> k;
+    for (size_t j = 1; j <= k && *i + j < n; j++)
+        cp = cp << 6 | (s[*i + j] & 0x3f);
+    *i += k + 1;
+    if (cp == 0x130 || cp == 0x131)
+        return 'i';
+    if (cp == 0x17f)
+        return 's';
+    if (cp == 0x212a)
+        return 'k';
+    if (cp >= 0xff01 && cp <= 0xff5e) { /* fullwidth ASCII */
+        cp -= 0xfee0;
+        return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
+    }
+    return qr_ignorable(cp) ? -1 : 0x80;
+}
+
+static void qr_readings(const char *name, size_t len, qr_read_t rd[QR_NREAD])
+{
+    const unsigned char *s = (const unsigned char *)name;
+    const char *close = memchr(name, ']', len);
+    int cut_on = 0, cut_done = 0, php_on = 0, php_mode = 0, php_done = 0;
+    size_t i = 0;
+
+    rd[QR_CUT].n = rd[QR_PHP].n = 0;
+    while (i < len && !(cut_done && php_done)) {
+        size_t at = i;
+        int c = qr_fold(s, len, &i);
+        if (c < 0)
+            continue;
+        if (!cut_done) {
+            int br = c == '[' || c == ']' || c == '.';
+            if (!cut_on && (br || c == ' '))
+                ; /* leading noise */
+            else if (br)
+                cut_done = 1;
+            else {
+                cut_on = 1;
+                qr_put(&rd[QR_CUT], (char)c);
+            }
+        }
+        if (!php_done) {
+            if (!php_on && c == ' ')
+                continue;
+            php_on = 1;
+            if (c == ' ' || c == '.') {
+                qr_put(&rd[QR_PHP], '_');
+            } else if (c == '[' && php_mode == 0) {
+                /* an array when a ']' follows; else PHP keeps going */
+                if (close != NULL && memchr(name + at, ']', len - at) != NULL)
+                    php_done = 1;
+                else {
+                    qr_put(&rd[QR_PHP], '_');
+                    php_mode = 1;
+                }
+            } else if (c == '[') {
+                qr_put(&rd[QR_PHP], '_');
+            } else {
+                qr_put(&rd[QR_PHP], (char)c);
+            }
+        }
+    }
+}
+
+/* Does reading r (folded) name entry e, ignoring case? */
+static int qr_reads_as(const char *r, size_t rn, const mg_qreserved_t *e, size_t el)
+{
+    if (rn < el || (!(e->flags & MG_QR_PREFIX) && rn != el) || el > MG_QR_NAME_MAX)
+        return 0;
+    for (size_t j = 0; j < el; j++) {
+        unsigned char c = (unsigned char)e->name[j];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + ('a' - 'A'));
+        if ((unsigned char)r[j] != c)
+            return 0;
+    }
+    return 1;
+}
+
+/* Bytes that some stack rewrites or cuts at, a '%' left from decoding (a
+ * second decoder reads "%74r" as "tr"), and non-ASCII. */
+static const unsigned char qr_special[256] = {
+    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, [0x80 ... 0xff] = 1,
+};
+
+int mg_query_reserved_name_ok(const char *name)
+{
+    size_t n = 0;
+    if (name == NULL)
+        return 0;
+    for (; name[n]; n++) {
+        unsigned char c = (unsigned char)name[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return n >= 1 && n <= MG_QR_NAME_MAX;
+}
+
+int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
+                            const char **why)
+{
+    static const char *dummy;
+    unsigned long long seen = 0;
+    size_t el[64];
+
+    if (why == NULL)
+        why = &dummy;
+    if (params == NULL || names == NULL || n <= 0)
+        return 0;
+    if (n > 64) {
+        *why = "too many reserved query parameter names";
+        return -1;
+    }
+    for (int j = 0; j < n; j++)
+        el[j] = strlen(names[j].name);
+    const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
+    for (int k = 0; k < params->nelts; k++) {
+        const char *nm = v[k].name;
+        size_t len = v[k].name_len, b = 0;
+        /* the fast common case: a plain name no reserved one starts like */
+        while (b < len && !qr_special[(unsigned char)nm[b]])
+            b++;
+        if (b == len) {
+            char low[MG_QR_NAME_MAX + 1];
+            size_t ln = len < sizeof(low) ? len : sizeof(low);
+            for (size_t j = 0; j < ln; j++)
+                low[j] = (char)(nm[j] >= 'A' && nm[j] <= 'Z' ? nm[j] + ('a' - 'A') : nm[j]);
+            for (int j = 0; j < n; j++) {
+                const mg_qreserved_t *e = &names[j];
+                /* a name longer than the buffer can still be in a namespace */
+                if (!qr_reads_as(low, len > ln && (e->flags & MG_QR_PREFIX) ? ln : len, e, el[j]))
+                    continue;
+                int exact = (e->flags & MG_QR_PREFIX) ? strncmp(nm, e->name, el[j]) == 0
+                                                      : strcmp(nm, e->name) == 0;
+                if (!exact) {
+                    *why = e->why_case ? e->why_case
+                           : e->why_spelling
+                               ? e->why_spelling
+                               : "query name that some servers read as a reserved one";
+                    return -1;
+                }
+                if (e->flags & (MG_QR_PREFIX | MG_QR_REPEAT))
+                    continue;
+                if (seen & (1ULL << j)) {
+                    *why = e->why_repeated ? e->why_repeated
+                                           : "reserved query parameter given more than once";
+                    return -1;
+                }
+                seen |= 1ULL << j;
+            }
+            continue;
+        }
+        qr_read_t rd[QR_NREAD];
+        qr_readings(nm, len, rd);
+        for (int r = 0; r < QR_NREAD; r++) {
+            size_t rn = rd[r].n;
+            for (int j = 0; j < n; j++) {
+                const mg_qreserved_t *e = &names[j];
+                size_t cmp = rn > MG_QR_NAME_MAX + 1 ? MG_QR_NAME_MAX + 1 : rn;
+                if (!qr_reads_as(rd[r].s, (e->flags & MG_QR_PREFIX) ? cmp : rn, e, el[j]))
+                    continue;
+                *why = e->why_spelling ? e->why_spelling
+                                       : "query name that some servers read as a reserved one";
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Path                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -368,6 +612,14 @@ static const char *tr_normal(apr_pool_t *pool, const char *s, size_t n, const ch
         return NULL;
     return mg_transform_normalize(pool, &tr);
 }
+
+/* The names every policy reserves. For "tr" the case spelling keeps its
+ * old, more precise sentence. */
+static const mg_qreserved_t builtin_reserved[] = {
+    {"tr", 0, "query name that some servers read as 'tr'",
+     "transformation parameter must be 'tr' in lower case", "repeated 'tr' query parameter"},
+    {"mg_", MG_QR_PREFIX, "query name that some servers read as a token one (mg_)", NULL, NULL},
+};
 
 static int canon_fail(mg_canon_t *out, const char **why, const char *msg)
 {
@@ -512,22 +764,13 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 
     if (mg_query_parse(pool, query, &out->params, why) != 0)
         return canon_fail(out, why, NULL);
-    /* One look at each name: "tr" counts, "TR", "Tr", "tR" are refused (an
-     * image server that ignores case must not get an unchecked one). */
-    trq = NULL;
-    tr_count = 0;
-    {
-        const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
-        for (int k = 0; k < out->params->nelts; k++) {
-            const char *nm = v[k].name;
-            if ((nm[0] | 0x20) != 't' || (nm[1] | 0x20) != 'r' || nm[2] != '\0')
-                continue;
-            if (nm[0] != 't' || nm[1] != 'r')
-                return canon_fail(out, why, "transformation parameter must be 'tr' in lower case");
-            if (tr_count++ == 0)
-                trq = v[k].value;
-        }
-    }
+    /* "tr" and the "mg_" namespace under any other spelling that some
+     * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
+     * are refused, and so is a second "tr": an image server behind us must
+     * never get a transformation we did not check. */
+    if (mg_query_reserved_check(out->params, builtin_reserved, 2, why) != 0)
+        return canon_fail(out, why, NULL);
+    trq = mg_query_get(out->params, "tr", &tr_count);
     if (tr_count > 1)
         return canon_fail(out, why, "repeated 'tr' query parameter");
     if (tr_count == 1 && tr_idx >= 0)

@@ -66,6 +66,36 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
 /* First value of `name`, or NULL; *count (if non-NULL) = occurrences. */
 const char *mg_query_get(const apr_array_header_t *params, const char *name, int *count);
 
+/* Reserved query parameter names (docs/canonical-urls.md, "Reserved
+ * parameter names"). A name that a common server stack (PHP, Rack/Rails,
+ * qs/Express, ASP.NET, Java, Python, Go) could read as a reserved one
+ * without being exactly it is refused: " tr", "tr[]", "[tr]", "TR",
+ * "mg.sig", "MG_SIG", ... mg_canon_path() checks the built-in names ("tr"
+ * and the "mg_" namespace); mg_request_prepare() the policy's (its
+ * download parameter, and whatever a policy adds: mg_policy_t
+ * reserved_params, for foreign token formats). */
+/* MG_QR_PREFIX: every name that starts with `name` (a namespace whose owner
+ * refuses unknown and repeated names itself); MG_QR_REPEAT: the exact name
+ * may repeat (its reader takes the strictest value: the download parameter) */
+#define MG_QR_PREFIX 1u
+#define MG_QR_REPEAT 2u
+#define MG_QR_NAME_MAX 128 /* longest reserved name */
+typedef struct mg_qreserved {
+    const char *name;         /* ASCII, 1..MG_QR_NAME_MAX bytes of [A-Za-z0-9_-] */
+    unsigned flags;           /* MG_QR_* */
+    const char *why_spelling; /* refusal of another spelling, or NULL for a generic one */
+    const char *why_case;     /* ... that differs in case only, or NULL: why_spelling */
+    const char *why_repeated; /* refusal of a repeat, or NULL for a generic one */
+} mg_qreserved_t;
+/* 0, or -1 with *why: some parameter is spelt so that a stack could read
+ * it as one of names[0..n-1] without being exactly it, or an exact name
+ * without MG_QR_REPEAT/MG_QR_PREFIX is given twice. At most 64 names. */
+int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
+                            const char **why);
+/* 1 when `name` is usable as a reserved name: 1..MG_QR_NAME_MAX bytes of
+ * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */
+int mg_query_reserved_name_ok(const char *name);
+
 /* Percent-encode for a URL path (RFC 3986 unreserved, '/' and the sub-delims
  * ! $ & ' ( ) * + , = plus ':' '@' kept; ';' '%' and everything else encoded)
  * or a query name/value (unreserved kept, space is %20). Uppercase hex.

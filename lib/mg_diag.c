@@ -44,6 +44,12 @@ mg_diag_t *mg_diag_add(mg_diags_t *ds, mg_severity_t sev, const char *file,
     return d;
 }
 
+const char *mg_diags_more(apr_pool_t *pool, const char *file, int n)
+{
+    return apr_psprintf(pool, "%s: ... and %d more diagnostic%s (the first %d are shown)",
+                        file ? file : "<input>", n, n == 1 ? "" : "s", MG_DIAG_SHOW_MAX);
+}
+
 const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d)
 {
     const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";

@@ -55,6 +55,13 @@ mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file,
  * mgctl and by the module's configtest errors. */
 const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d);
 
+/* At most this many diagnostics of one file are printed (apache2 -t, mgctl
+ * validate/test in every format); the rest are counted in one line made by
+ * mg_diags_more(): a file with 200,000 errors must not print 20 MB. */
+#define MG_DIAG_SHOW_MAX 100
+/* "FILE: ... and N more diagnostics (the first 100 are shown)" */
+const char *mg_diags_more(apr_pool_t *pool, const char *file, int n);
+
 /* Sort by file, line, column (stable) — diagnostics are reported in order. */
 void mg_diags_sort(mg_diags_t *ds);
 

@@ -560,6 +560,13 @@ static int check_param(ev_t *e, const mg_transform_policy_t *tp, const mg_tr_par
         if (c->has_min && v < c->min)
             return deny(e, MG_R_TRANSFORM_DENIED, "transformation %s-%s: below the minimum %ld",
                         p->key, p->value, c->min);
+        /* a max-only bound means sizes and counts: "w--1" is not one (an
+         * image server may read it as "no limit"); a policy that wants
+         * negatives says so with min */
+        if (!c->has_min && c->has_max && c->max >= 0 && v < 0)
+            return deny(e, MG_R_TRANSFORM_DENIED,
+                        "transformation %s-%s: negative (give a min to allow it)", p->key,
+                        p->value);
         if (c->has_max && v > c->max)
             return deny(e, MG_R_TRANSFORM_DENIED, "transformation %s-%s: above the maximum %ld",
                         p->key, p->value, c->max);
@@ -888,6 +895,9 @@ static void decide_access(ev_t *e)
                 tr = MG_R_INTERNAL;
             deny(e, tr, "the token presented is not valid (%s)",
                  claims.detail ? claims.detail : mg_reason_name(tr));
+            /* docs/policy.md: a broken token never spoils a request that
+             * access allows — and access may allow the user once known */
+            e->d->user_may_allow = !signed_in(e) && would_grant(r, need);
             return;
         }
     }

@@ -1,19 +1,29 @@
 /* mg_geo.c — country lookups in a MaxMind DB file (GeoLite2-Country,
  * GeoIP2-Country or -City, or any database with the same record layout).
  *
- * The file is opened once, when the policy is loaded, in MMDB_MODE_MMAP: in
- * Apache that is the parent reading its configuration, so every child
- * shares the one read-only mapping after fork, and libmaxminddb's lookups
- * take a const MMDB_s and are safe from any number of threads. A new
- * database file is picked up by reloading the policy (graceful restart):
- * the mapping keeps the old file's pages until the old policy's pool goes.
+ * The file is read once, when the policy is loaded: in Apache that is the
+ * parent reading its configuration, so every child shares the one read-only
+ * mapping after fork, and libmaxminddb's lookups take a const MMDB_s and are
+ * safe from any number of threads. A new database file is picked up by
+ * reloading the policy (graceful restart).
+ *
+ * What is mapped is a private copy in an anonymous memory file, not the
+ * file itself: libmaxminddb maps the path it is given MAP_SHARED, so a
+ * database overwritten in place (cp over it, an updater that truncates and
+ * rewrites) would change under every child — a page past a shorter file's
+ * new end kills the child that touches it (SIGBUS), a rewritten one gives
+ * lookups half old and half new records. The copy cannot change; it goes
+ * when the last process that maps it does.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
-#include <apr_file_info.h>
 #include <apr_strings.h>
 #include <maxminddb.h>
 
@@ -34,30 +44,90 @@ static apr_status_t geo_close(void *data)
     return APR_SUCCESS;
 }
 
+/* The largest database copied (GeoIP2-City is about 130 MB). */
+#define MG_GEO_MAX_SIZE ((off_t)1 << 30)
+
+/* A sealed-off copy of the regular file `path` in a memory file: its
+ * descriptor (close-on-exec), or -1 with *why set. */
+static int private_copy(apr_pool_t *pool, const char *path, const char **why)
+{
+    struct stat sb;
+    char buf[65536];
+    int in, out = -1;
+    off_t done = 0;
+
+    /* O_NONBLOCK: a FIFO named as the database must not block configtest */
+    in = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (in < 0) {
+        *why = apr_psprintf(pool, "cannot read '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        *why = apr_psprintf(pool, "'%s' is not a regular file", path);
+        goto fail;
+    }
+    if (sb.st_size > MG_GEO_MAX_SIZE) {
+        *why = apr_psprintf(pool, "'%s' is larger than 1 GiB", path);
+        goto fail;
+    }
+    out = memfd_create("mg-country-db", MFD_CLOEXEC);
+    if (out < 0) {
+        *why = apr_psprintf(pool, "cannot copy '%s' into memory: %s", path, strerror(errno));
+        goto fail;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *why = apr_psprintf(pool, "cannot read '%s': %s", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        if (done + n > MG_GEO_MAX_SIZE) { /* grew while being read */
+            *why = apr_psprintf(pool, "'%s' is larger than 1 GiB", path);
+            goto fail;
+        }
+        for (ssize_t w = 0; w < n;) {
+            ssize_t k = write(out, buf + w, (size_t)(n - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                *why =
+                    apr_psprintf(pool, "cannot copy '%s' into memory: %s", path, strerror(errno));
+                goto fail;
+            }
+            w += k;
+        }
+        done += n;
+    }
+    close(in);
+    return out;
+fail:
+    close(in);
+    if (out >= 0)
+        close(out);
+    return -1;
+}
+
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
 {
     mg_geo_t *g = apr_pcalloc(pool, sizeof(*g));
-    apr_finfo_t fi;
-    apr_status_t st;
-    int rc, err;
+    int rc, err, fd;
     *out = NULL;
-    /* a regular file only: opening a FIFO would block configtest */
-    st = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
-    if (st != APR_SUCCESS) {
-        char buf[120];
-        *why = apr_psprintf(pool, "cannot read '%s': %s", path, apr_strerror(st, buf, sizeof(buf)));
+    fd = private_copy(pool, path, why);
+    if (fd < 0)
         return MG_EIO;
-    }
-    if (fi.filetype != APR_REG) {
-        *why = apr_psprintf(pool, "'%s' is not a regular file", path);
-        return MG_EIO;
-    }
+    /* libmaxminddb opens a path: the copy's, through /proc; the mapping
+     * outlives the descriptor */
     errno = 0;
-    rc = MMDB_open(path, MMDB_MODE_MMAP, &g->mmdb);
+    rc = MMDB_open(apr_psprintf(pool, "/proc/self/fd/%d", fd), MMDB_MODE_MMAP, &g->mmdb);
     err = errno;
+    close(fd);
     if (rc != MMDB_SUCCESS) {
         if (rc == MMDB_FILE_OPEN_ERROR)
-            *why = apr_psprintf(pool, "cannot read '%s': %s", path,
+            *why = apr_psprintf(pool, "cannot map the copy of '%s': %s", path,
                                 err ? strerror(err) : MMDB_strerror(rc));
         else
             *why =

@@ -263,6 +263,10 @@ struct mg_policy {
     const mg_tz_t *tz;  /* timezone (default UTC) */
     const char *tz_name;
     const char *download_param;          /* download_param (default "download") */
+    apr_array_header_t *reserved_params; /* mg_qreserved_t (mg_canon.h): query names besides
+                                            "tr", "mg_*" and download_param that no other
+                                            spelling may stand for (foreign token formats
+                                            add theirs); NULL = none */
     const char *login_url;               /* login.url, or NULL */
     const char *login_return_param;      /* login.return_param (default "return_to") */
     apr_array_header_t *trusted_proxies; /* mg_cidr_t; trusted_proxies */

@@ -7,6 +7,7 @@
  * is valid. docs/policy.md is the reference for every key handled here. */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_file_info.h>
 #include <apr_file_io.h>
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mg_canon.h"
 #include "mg_fmt.h"
 #include "mg_geo.h"
 #include "mg_keys.h"
@@ -968,11 +970,16 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         mg_ltimezone(c, v[K_TIMEZONE], &c->p->tz, &c->p->tz_name);
     if (v[K_DOWNLOAD_PARAM]) {
         const char *s = mg_lstr(c, v[K_DOWNLOAD_PARAM], "download_param");
-        if (s && mg_ltoken_ok(s))
+        /* letters, digits, '_' and '-' only: every server stack reads
+         * those as they are (docs/canonical-urls.md) */
+        if (s && mg_query_reserved_name_ok(s) && strcasecmp(s, "tr") != 0 &&
+            strncasecmp(s, "mg_", 3) != 0)
             c->p->download_param = s;
         else if (s)
             mg_lerr(c, v[K_DOWNLOAD_PARAM], "bad-value",
-                    "download_param '%s' is not a valid parameter name", s);
+                    "download_param '%s' is not a valid parameter name (letters, digits, '_' "
+                    "and '-'; not 'tr' or mg_*)",
+                    s);
     }
     if (v[K_LOGIN])
         load_login(c, v[K_LOGIN]);

@@ -29,6 +29,8 @@ static const struct {
     {"migrate-report", mgctl_cmd_migrate_report,
      "which links of a file (URLs, access logs) verify, under which key, until when"},
     {"keygen", mgctl_cmd_keygen, "generate a signing key"},
+    {"uses", mgctl_cmd_uses, "show or reset the uses of a one-time / N-use link in the store"},
+    {"revoke", mgctl_cmd_revoke, "revoke token ids in the store every server shares"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -67,7 +67,7 @@ static void emit_diags(const topts_t *o, apr_pool_t *pool, mg_diags_t *ds)
         return;
     }
     const mg_diag_t *items = (const mg_diag_t *)ds->items->elts;
-    for (int i = 0; i < ds->items->nelts; i++)
+    for (int i = 0; i < ds->items->nelts && i < MG_DIAG_SHOW_MAX; i++)
         APR_ARRAY_PUSH(o->jdiags, const char *) = mgctl_diag_json(o->jpool, &items[i]);
 }
 

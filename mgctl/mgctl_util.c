@@ -483,10 +483,16 @@ void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_
                        int warnings)
 {
     const mg_diag_t *items = (const mg_diag_t *)ds->items->elts;
+    int shown = 0, more = 0;
     for (int i = 0; i < ds->items->nelts; i++) {
         const mg_diag_t *d = &items[i];
         if (d->severity == MG_SEV_WARNING && !warnings)
             continue;
+        if (shown == MG_DIAG_SHOW_MAX) {
+            more++;
+            continue;
+        }
+        shown++;
         if (fmt == MGCTL_FMT_GITHUB) {
             const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
             const char *msg = d->hint ? apr_psprintf(pool, "%s (%s)", d->msg, d->hint) : d->msg;
@@ -499,6 +505,14 @@ void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_
         } else {
             fprintf(out, "%s\n", mg_diag_format(pool, d));
         }
+    }
+    if (more > 0) {
+        const char *line = mg_diags_more(pool, items[0].file, more);
+        if (fmt == MGCTL_FMT_GITHUB)
+            fprintf(out, "::notice file=%s::%s\n", gh_escape(pool, items[0].file, 1),
+                    gh_escape(pool, line, 0));
+        else
+            fprintf(out, "%s\n", line);
     }
 }
 

@@ -130,9 +130,13 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
                 mgctl_json_str(pool, r->policy ? mg_policy_digest(r->policy) : NULL),
                 r->policy ? rules_count(r->policy) : 0, r->diags->errors, r->diags->warnings);
             const mg_diag_t *items = (const mg_diag_t *)r->diags->items->elts;
+            int shown = 0;
             for (int j = 0; j < r->diags->items->nelts; j++) {
                 if (quiet && items[j].severity == MG_SEV_WARNING)
                     continue;
+                /* the counts above stay exact; the list stops at the cap */
+                if (shown++ == MG_DIAG_SHOW_MAX)
+                    break;
                 APR_ARRAY_PUSH(diags, const char *) = mgctl_diag_json(pool, &items[j]);
             }
         }

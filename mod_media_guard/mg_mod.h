@@ -81,12 +81,22 @@ typedef struct mg_mod_req {
      * same request (after authentication, or by another provider) takes
      * them out again. */
     int refusal_headers; /* MG_MOD_REFUSAL_* bits (mg_mod_authz.c) */
+    /* While authorization runs, a proxied request's r->filename
+     * ("proxy:http://origin/a.jpg?mg_sig=...", with nocanon or a forward
+     * proxy) is held without its query, so that authz_core's AH01630 line
+     * never carries a signed link; mg_mod_restore_filename() puts it back
+     * when the request goes on (mg_mod_authz.c). */
+    const char *proxy_filename; /* the original, or NULL */
+    const char *proxy_shown;    /* what r->filename was set to */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
  * has a meaning when our own deny redirected there (r->prev carries the
  * deny); a client asking for it directly gets whatever the site serves. */
 #define MG_MOD_DENY_URI "/.media-guard/deny"
+
+/* mg_mod_authz.c: type_checker and fixups hook (DECLINED) */
+int mg_mod_restore_filename(request_rec *r);
 
 /* mg_mod_config.c */
 void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s);
@@ -146,13 +156,19 @@ void mg_mod_grants_attach(request_rec *r, const mg_mod_policy_t *mp, mg_request_
 /* mg_mod_metrics.c */
 /* Count one decision in the shared table: lock-free, allocates nothing. */
 void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason);
+/* A claim store operation ended (failed or not): count it; 1 when it
+ * starts or ends an incident (the caller logs one line), else 0. Shared by
+ * every process; `local_down` is the per-process fallback without metrics. */
+int mg_mod_metrics_store_result(int failed, int *local_down);
 /* register_hooks: the shared counters (post_config) and the
  * `SetHandler media-guard-metrics` handler */
 void mg_mod_metrics_register(apr_pool_t *p);
 
 /* mg_mod_once.c */
-/* MediaGuardOnceCache PROVIDER[:ARG] (main server only) */
+/* MediaGuardOnceCache shmcb[:ARG] (main server only) */
 const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg);
+/* MediaGuardStore redis://...|memcache://... (main server only) */
+const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg);
 /* After a decision: a grant by a token limited in uses (mg_uses) claims a
  * use for the client address, or becomes a deny (token-used; any cache
  * problem: internal-error). Call once per memo (the memo is per request). */

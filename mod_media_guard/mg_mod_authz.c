@@ -804,6 +804,17 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
         return AUTHZ_DENIED;
     case MG_OUTCOME_DENY:
     default:
+        /* a broken token where access may allow the user (token:
+         * alternative): authenticate when credentials are on the way (or
+         * the AuthType finds its own), then decide again with the user, as
+         * `mgctl explain --user` does. Without credentials the refusal
+         * stands: no password prompt for a bad link. */
+        if (m->d.user_may_allow && r->user == NULL && (auth_type = ap_auth_type(r)) != NULL &&
+            ((strcasecmp(auth_type, "Basic") != 0 && strcasecmp(auth_type, "Digest") != 0) ||
+             apr_table_get(r->headers_in, "Authorization") != NULL)) {
+            *why = "token not valid, but access may allow the user: authenticating first";
+            return AUTHZ_DENIED_NO_USER;
+        }
         if (m->d.reason == MG_R_INTERNAL) {
             /* an error, not a refusal: httpd answers 500 whatever the
              * composition, and `Require not` cannot make it a grant */
@@ -915,6 +926,40 @@ static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
                       why ? apr_pstrcat(r->pool, " (", why, ")", NULL) : "");
 }
 
+/* authz_core logs every refusal as "AH01630: client denied by server
+ * configuration: <r->filename>" at level error, and for a proxied request
+ * (ProxyPass ... nocanon, a forward proxy, RewriteRule [P]) r->filename is
+ * "proxy:" + the origin URL with the query — a signed link's mg_sig in the
+ * error log. Hold it without the query while authorization runs: nothing
+ * in authn/authz needs a proxy URL's query (mod_proxy reads r->filename in
+ * its fixup and handler, after mg_mod_restore_filename), an ErrorDocument
+ * or our login redirect is a new request or a Location header, and the
+ * access log's %f then shows the name without the token. */
+static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
+{
+    const char *q;
+    if (rq->proxy_filename != NULL || r->filename == NULL ||
+        strncmp(r->filename, "proxy:", 6) != 0 || (q = strchr(r->filename, '?')) == NULL)
+        return;
+    rq->proxy_filename = r->filename;
+    rq->proxy_shown = apr_pstrmemdup(r->pool, r->filename, (apr_size_t)(q - r->filename));
+    r->filename = (char *)rq->proxy_shown;
+}
+
+/* The first hook after authorization that the request reaches when it was
+ * granted (type_checker; fixups as well, in case a module answered the
+ * type first): the proxy URL back, unless someone else changed it since. */
+int mg_mod_restore_filename(request_rec *r)
+{
+    mg_mod_req_t *rq = mg_mod_req_get(r, 0);
+    if (rq != NULL && rq->proxy_filename != NULL) {
+        if (r->filename == rq->proxy_shown)
+            r->filename = (char *)rq->proxy_filename;
+        rq->proxy_filename = rq->proxy_shown = NULL;
+    }
+    return DECLINED;
+}
+
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
     const mg_mod_require_t *req = parsed;
@@ -930,6 +975,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         return AUTHZ_GENERAL_ERROR;
     }
     rq = mg_mod_req_get(r, 1);
+    hide_proxy_query(r, rq);
     for (m = rq->memos; m != NULL; m = m->next) {
         if (m->mp == mp &&
             (m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))

@@ -265,13 +265,20 @@ static mg_status_t load_text(cmd_parms *cmd, mg_mod_policy_t *mp, const char *pa
 static void log_diags(server_rec *s, int level, const char *name, const mg_diags_t *diags,
                       mg_severity_t which, apr_pool_t *p)
 {
-    int i;
+    int i, shown = 0;
+    const char *file = NULL;
     for (i = 0; i < diags->items->nelts; i++) {
         const mg_diag_t *d = &APR_ARRAY_IDX(diags->items, i, mg_diag_t);
-        if (d->severity == which)
+        if (d->severity != which)
+            continue;
+        file = d->file;
+        if (shown++ < MG_DIAG_SHOW_MAX)
             ap_log_error(APLOG_MARK, level, 0, s, "MediaGuardPolicy %s: %s", name,
                          mg_diag_format(p, d));
     }
+    if (shown > MG_DIAG_SHOW_MAX)
+        ap_log_error(APLOG_MARK, level, 0, s, "MediaGuardPolicy %s: %s", name,
+                     mg_diags_more(p, file, shown - MG_DIAG_SHOW_MAX));
 }
 
 const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file)
@@ -335,12 +342,19 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
             const mg_diag_t *d = &APR_ARRAY_IDX(diags->items, i, mg_diag_t);
             if (d->severity == MG_SEV_ERROR && first == NULL)
                 first = d;
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
-                         mg_diag_format(cmd->temp_pool, d));
+            if (i < MG_DIAG_SHOW_MAX)
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
+                             mg_diag_format(cmd->temp_pool, d));
         }
+        if (diags->items->nelts > MG_DIAG_SHOW_MAX)
+            ap_log_error(
+                APLOG_MARK, APLOG_STARTUP | APLOG_ERR, 0, NULL, "%s",
+                mg_diags_more(cmd->temp_pool, path, diags->items->nelts - MG_DIAG_SHOW_MAX));
         return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: %s was refused (%d %s%s): %s", name,
                             path, diags->errors, diags->errors == 1 ? "error" : "errors",
-                            diags->errors > 1 ? ", all listed above" : "",
+                            diags->errors <= 1                       ? ""
+                            : diags->items->nelts > MG_DIAG_SHOW_MAX ? ", the first listed above"
+                                                                     : ", all listed above",
                             first ? mg_diag_format(cmd->pool, first) : "unknown error");
     }
 

@@ -67,6 +67,36 @@ static apr_size_t overflow_index(const mg_mod_metrics_t *mt)
     return (apr_size_t)mt->npol * MG_MOD_METRICS_OUTCOMES * MG_R__COUNT;
 }
 
+/* After the overflow cell: the claim store's counters and its state. */
+enum { STORE_OPS, STORE_ERRORS, STORE_INCIDENTS, STORE_DOWN, STORE__CELLS };
+
+static apr_size_t store_index(const mg_mod_metrics_t *mt, int which)
+{
+    return overflow_index(mt) + 1 + (apr_size_t)which;
+}
+
+int mg_mod_metrics_store_result(int failed, int *local_down)
+{
+    mg_mod_metrics_t *mt = metrics;
+    volatile apr_uint64_t *down;
+
+    if (mt == NULL) {
+        int changed = *local_down != failed;
+        *local_down = failed;
+        return changed;
+    }
+    apr_atomic_inc64(&mt->cells[store_index(mt, STORE_OPS)]);
+    if (failed)
+        apr_atomic_inc64(&mt->cells[store_index(mt, STORE_ERRORS)]);
+    down = &mt->cells[store_index(mt, STORE_DOWN)];
+    /* exactly one process wins the flip, so one line per incident */
+    if (apr_atomic_cas64(down, failed ? 1 : 0, failed ? 0 : 1) != (failed ? 0u : 1u))
+        return 0;
+    if (failed)
+        apr_atomic_inc64(&mt->cells[store_index(mt, STORE_INCIDENTS)]);
+    return 1;
+}
+
 void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason)
 {
     mg_mod_metrics_t *mt = metrics;
@@ -165,7 +195,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     }
     mt->policies = policies;
 
-    ncells = overflow_index(mt) + 1;
+    ncells = overflow_index(mt) + 1 + STORE__CELLS;
     rv = apr_shm_create(&mt->shm, ncells * sizeof(apr_uint64_t), NULL, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
@@ -328,6 +358,24 @@ static int handler(request_rec *r)
         return OK;
     print_decisions(r, mt);
     print_policies(r, mt);
+    header(r, "mediaguard_store_operations_total", "counter",
+           "Claim store operations (one per request that needed MediaGuardStore or "
+           "MediaGuardOnceCache: a claim or a revocation lookup).");
+    ap_rprintf(r, "mediaguard_store_operations_total %" APR_UINT64_T_FMT "\n",
+               apr_atomic_read64(&mt->cells[store_index(mt, STORE_OPS)]));
+    header(r, "mediaguard_store_errors_total", "counter",
+           "Claim store operations that failed (no answer within the timeout, refused "
+           "connection, unexpected answer); each refused its request with 500 internal-error.");
+    ap_rprintf(r, "mediaguard_store_errors_total %" APR_UINT64_T_FMT "\n",
+               apr_atomic_read64(&mt->cells[store_index(mt, STORE_ERRORS)]));
+    header(r, "mediaguard_store_incidents_total", "counter",
+           "Times the claim store went from answering to failing (one error-log line each).");
+    ap_rprintf(r, "mediaguard_store_incidents_total %" APR_UINT64_T_FMT "\n",
+               apr_atomic_read64(&mt->cells[store_index(mt, STORE_INCIDENTS)]));
+    header(r, "mediaguard_store_up", "gauge",
+           "0 while the last claim store operation failed, else 1.");
+    ap_rprintf(r, "mediaguard_store_up %d\n",
+               apr_atomic_read64(&mt->cells[store_index(mt, STORE_DOWN)]) ? 0 : 1);
     header(r, "mediaguard_counters_reset_time_seconds", "gauge",
            "Unix time at which the decision counters were created (server start or restart: "
            "they start from zero on every restart).");

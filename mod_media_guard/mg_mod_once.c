@@ -1,40 +1,50 @@
-/* mg_mod_once.c — one-time and N-use signed links (mg_uses, docs/token-spec.md).
+/* mg_mod_once.c — one-time and N-use signed links (mg_uses) and the
+ * store-backed revocation list (docs/token-spec.md, docs/directives.md).
  *
  * libmg verifies a token and says how many uses it grants (mg_decision_t
- * token_uses); counting them needs state shared by every process of the
- * server, which lives here: an APR socache chosen with MediaGuardOnceCache
- * (shmcb for one server; memcache or redis for several), one record per
- * (mg_kid, mg_id) holding the client addresses that have claimed the token.
+ * token_uses); counting them needs state shared by every process — and, for
+ * a cluster, every server — which lives in a claim store (lib/mg_store.h):
+ *   MediaGuardStore redis://... | memcache://...   shared by several servers
+ *   MediaGuardOnceCache shmcb:...                  one server (APR socache)
+ * The claim itself (the slot walk of mg_store.h: one slot per use, each
+ * owned by the client address that added it first) is lib's
+ * mg_store_claim; here are the directives, the per-child store, the socache
+ * adapter and the mapping of outcomes to decisions.
  *
  * A "use" is a distinct client address: a client that already claimed the
  * token keeps access while it is valid, so the many Range requests of a
  * video, HEAD requests and reloads never consume another use. A HEAD from
  * a new address is answered while uses are left but claims none.
  *
- * The socache API has no atomic add-if-absent, so every read-modify-write
- * runs under a global mutex: exact across the processes of one server.
- * Across servers (memcache/redis shared by several hosts) two hosts may race
- * between retrieve and store; the limit is then best-effort (documented in
- * docs/directives.md).
+ * The socache has no atomic add-if-absent; the adapter makes one with a
+ * global mutex around retrieve+store, which is exact across the processes
+ * of one server — and why shared socache providers (memcache:, redis:) are
+ * refused in favour of MediaGuardStore. The shmcb cache and its mutex live
+ * in the process pool and are handed from one configuration generation to
+ * the next while the MediaGuardOnceCache line is unchanged: a graceful
+ * restart must not give every one-time link its uses back. Records in a
+ * MediaGuardStore outlive any Apache restart.
  *
- * The cache and its mutex live in the process pool and are handed from one
- * configuration generation to the next while the MediaGuardOnceCache line
- * is unchanged: a graceful restart (a policy reload, logrotate) must not
- * give every one-time link its uses back.
+ * Fail closed, stay up: no store, a store that does not answer within its
+ * timeout or answers garbage → the link that needs it is refused (500
+ * internal-error); the error log says so once per incident (the first
+ * failure after a success, and again when the store answers), not once per
+ * request; mediaguard_store_* metrics count the failures. The store
+ * connects again on the next request, so claims resume without a restart.
  *
- * Every failure denies: no cache configured, a cache that failed to start,
- * a lock or cache error — with a log line saying why.
- *
- * Also here, because it runs at the same point (a grant by a token with an
+ * Also here, because they run at the same point (a grant by a token with an
  * mg_id): tokens.revocation_file, looked at again by every child at most
- * every tokens.revocation_refresh, so that an id added to the file is
- * refused (token-revoked) within seconds, without a reload.
+ * every tokens.revocation_refresh, and the store's revocation list
+ * (`mgctl revoke --store`), looked up for every token with an id — in the
+ * same round trip as the claim on Redis — so a revoked id is refused by
+ * every server from the next request on.
  */
 #include <string.h>
 
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
+#include "http_main.h"
 #include "http_protocol.h"
 #include "ap_provider.h"
 #include "ap_socache.h"
@@ -46,13 +56,13 @@
 
 #include "mg_ip.h"
 #include "mg_mod.h"
+#include "mg_store.h"
 #include "mg_token.h"
 
 APLOG_USE_MODULE(media_guard);
 
 #define MG_ONCE_MUTEX "media-guard-once" /* Mutex directive name */
 #define MG_ONCE_CNAME "mg-once"          /* socache consumer name (<= 16 chars) */
-#define MG_ONCE_ENTRY 17                 /* one claimant: family byte + 16 address bytes */
 #define MG_ONCE_KEEP "media-guard-once"  /* process-pool userdata: the cache kept */
 
 /* What survives restarts (process pool): the instance and its mutex. */
@@ -61,6 +71,13 @@ typedef struct once_kept {
     ap_socache_instance_t *inst;
     apr_global_mutex_t *mutex;
 } once_kept_t;
+
+/* MediaGuardStore: the URL (configuration pool) and this child's store. */
+static struct {
+    const mg_store_url_t *url;
+    mg_store_t *st; /* child_init: the engine, or the socache adapter */
+    int down;       /* per-process incident flag when metrics are off */
+} store;
 
 /* One cache per server process tree: the directive is main-server only.
  * Reset in pre_config: every restart reads the configuration into it again
@@ -85,9 +102,22 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
     if (once.provider != NULL)
         return "MediaGuardOnceCache may be given only once";
     /* "shmcb:/path(size)", "memcache:host:port", "redis:host:port", "shmcb" */
+    if (store.url != NULL)
+        return "MediaGuardOnceCache and MediaGuardStore: give one (MediaGuardStore for several "
+               "servers, MediaGuardOnceCache shmcb:... for one)";
     sep = strchr(arg, ':');
     name = sep ? apr_pstrmemdup(cmd->pool, arg, (apr_size_t)(sep - arg)) : arg;
     cfg = sep ? sep + 1 : NULL;
+    if (strcmp(name, "memcache") == 0 || strcmp(name, "redis") == 0) {
+        /* a shared socache cannot add-if-absent: two servers would both win */
+        return apr_psprintf(cmd->pool,
+                            "MediaGuardOnceCache %s: a shared socache cannot claim a use "
+                            "atomically across servers (two servers could both grant a "
+                            "one-time link); use 'MediaGuardStore %s://%s' instead, or "
+                            "MediaGuardOnceCache shmcb:... for one server (docs/directives.md)",
+                            arg, name,
+                            cfg && *cfg ? cfg : (name[0] == 'm' ? "HOST:11211" : "HOST:6379/0"));
+    }
     once.provider =
         ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION);
     if (once.provider == NULL)
@@ -113,11 +143,34 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
  * built in child_init */
 static apr_hash_t *revfiles;
 
+const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why;
+    mg_store_url_t *u;
+
+    (void)dconf;
+    if (err != NULL)
+        return err;
+    if (store.url != NULL)
+        return "MediaGuardStore may be given only once";
+    if (once.provider != NULL)
+        return "MediaGuardOnceCache and MediaGuardStore: give one (MediaGuardStore for several "
+               "servers, MediaGuardOnceCache shmcb:... for one)";
+    u = apr_pcalloc(cmd->pool, sizeof(*u));
+    /* checked here so that configtest refuses a bad URL or an unreadable
+     * password file; nothing connects before the first request */
+    if (mg_store_url_parse(cmd->pool, arg, u, &why) != 0)
+        return apr_psprintf(cmd->pool, "MediaGuardStore %s: %s", arg, why);
+    store.url = u;
+    return NULL;
+}
+
 static int once_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     (void)plog;
     (void)ptemp;
     memset(&once, 0, sizeof(once));
+    memset(&store, 0, sizeof(store));
     revfiles = NULL;
     return ap_mutex_register(pconf, MG_ONCE_MUTEX, NULL, APR_LOCK_DEFAULT, 0);
 }
@@ -129,7 +182,7 @@ static int once_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **what, apr_status_t *rv)
 {
     apr_pool_t *proc = s->process->pool;
-    struct ap_socache_hints hints = {64, MG_ONCE_ENTRY * 2, apr_time_from_sec(60)};
+    struct ap_socache_hints hints = {64, MG_STORE_VAL_MAX, apr_time_from_sec(60)};
     once_kept_t *k = NULL;
     const char *err;
 
@@ -186,10 +239,24 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 
 static void revfiles_child_init(apr_pool_t *p, server_rec *s);
 
+static mg_store_t *socache_store(apr_pool_t *p);
+
 static void once_child_init(apr_pool_t *p, server_rec *s)
 {
     apr_status_t rv;
+    const char *why;
+
     revfiles_child_init(p, s);
+    if (store.url != NULL) {
+        if (mg_store_open(p, store.url, &store.st, &why) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "media-guard: MediaGuardStore %s: %s; links that need the store will "
+                         "be refused in this child",
+                         store.url->display, why);
+            store.st = NULL;
+        }
+        return;
+    }
     if (once.mutex == NULL)
         return;
     rv = apr_global_mutex_child_init(&once.mutex, apr_global_mutex_lockfile(once.mutex), p);
@@ -198,7 +265,9 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
                      "media-guard: MediaGuardOnceCache: cannot attach to its mutex in this "
                      "child; links limited in uses will be refused here");
         once.ready = 0;
+        return;
     }
+    store.st = socache_store(p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -308,128 +377,201 @@ void mg_mod_once_register(apr_pool_t *p)
 }
 
 /* ------------------------------------------------------------------ */
-/* counting                                                             */
+/* the socache adapter (MediaGuardOnceCache shmcb)                      */
 /* ------------------------------------------------------------------ */
 
-typedef enum { ONCE_OK, ONCE_USED, ONCE_ERROR } once_result_t;
-
-/* Claim the token for `client` under the lock: already a claimant, or a
- * free use left (recorded until the token's last valid second), or used up.
- * The record is the claimants' addresses, MG_ONCE_ENTRY bytes each. */
-static once_result_t claim(request_rec *r, const mg_decision_t *d, const mg_ip_t *client,
-                           const char **why)
+/* add-if-absent made atomic by the global mutex: exact within one server */
+static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                                apr_pool_t *p, const char **why)
 {
-    unsigned char buf[MG_TOKEN_USES_MAX * MG_ONCE_ENTRY];
-    unsigned char me[MG_ONCE_ENTRY];
-    unsigned int len = sizeof(buf), n, i;
-    const char *key = apr_pstrcat(r->pool, "mg-once:", d->token_kid, ":", d->token_id, NULL);
-    unsigned int klen = (unsigned int)strlen(key);
-    once_result_t res = ONCE_ERROR;
+    unsigned char buf[MG_STORE_VAL_MAX];
+    unsigned int len = sizeof(buf), klen = (unsigned int)strlen(key);
+    mg_store_status_t res = MG_STORE_ERROR;
     apr_status_t rv;
 
-    me[0] = client->family;
-    memcpy(me + 1, client->addr, 16);
-    rv = apr_global_mutex_lock(once.mutex);
-    if (rv != APR_SUCCESS) {
+    (void)st;
+    if (apr_global_mutex_lock(once.mutex) != APR_SUCCESS) {
         *why = "cannot take the once-cache lock";
-        return ONCE_ERROR;
+        return MG_STORE_ERROR;
     }
-    rv = once.provider->retrieve(once.inst, r->server, (const unsigned char *)key, klen, buf, &len,
-                                 r->pool);
-    if (rv == APR_NOTFOUND) {
-        len = 0;
-    } else if (rv != APR_SUCCESS) {
+    rv = once.provider->retrieve(once.inst, ap_server_conf, (const unsigned char *)key, klen, buf,
+                                 &len, p);
+    if (rv == APR_SUCCESS) {
+        res = MG_STORE_EXISTS;
+    } else if (rv != APR_NOTFOUND) {
         *why = "the once-cache could not be read";
-        goto out;
-    } else if (len % MG_ONCE_ENTRY != 0 || len > sizeof(buf)) {
-        *why = "the once-cache holds a damaged record for this token";
-        goto out;
+    } else {
+        rv = once.provider->store(once.inst, ap_server_conf, (const unsigned char *)key, klen,
+                                  apr_time_now() + apr_time_from_sec(ttl),
+                                  (unsigned char *)apr_pstrdup(p, val), (unsigned int)strlen(val),
+                                  p);
+        if (rv == APR_SUCCESS)
+            res = MG_STORE_OK;
+        else
+            *why = "the once-cache could not record the use";
     }
-    n = len / MG_ONCE_ENTRY;
-    for (i = 0; i < n; i++) {
-        if (memcmp(buf + i * MG_ONCE_ENTRY, me, MG_ONCE_ENTRY) == 0) {
-            res = ONCE_OK; /* this client claimed it before: Range, HEAD, reload */
-            goto out;
-        }
-    }
-    if (n >= (unsigned int)d->token_uses) {
-        res = ONCE_USED;
-        goto out;
-    }
-    if (r->header_only) {
-        /* HEAD gets no content: a link checker or a chat app's preview must
-         * not burn the use meant for the person the link was sent to */
-        res = ONCE_OK;
-        goto out;
-    }
-    memcpy(buf + len, me, MG_ONCE_ENTRY);
-    rv = once.provider->store(once.inst, r->server, (const unsigned char *)key, klen,
-                              d->token_until, buf, len + MG_ONCE_ENTRY, r->pool);
-    if (rv != APR_SUCCESS) {
-        *why = "the once-cache could not record the use";
-        goto out;
-    }
-    res = ONCE_OK;
-out:
     apr_global_mutex_unlock(once.mutex);
     return res;
+}
+
+static mg_store_status_t sc_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                                const char **why)
+{
+    unsigned char buf[MG_STORE_VAL_MAX];
+    unsigned int len = sizeof(buf) - 1;
+    apr_status_t rv;
+
+    (void)st;
+    /* values are written once and never changed: no lock needed to read */
+    rv = once.provider->retrieve(once.inst, ap_server_conf, (const unsigned char *)key,
+                                 (unsigned int)strlen(key), buf, &len, p);
+    if (rv == APR_NOTFOUND)
+        return MG_STORE_NOTFOUND;
+    if (rv != APR_SUCCESS) {
+        *why = "the once-cache could not be read";
+        return MG_STORE_ERROR;
+    }
+    *val = apr_pstrmemdup(p, (const char *)buf, len);
+    return MG_STORE_OK;
+}
+
+static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
+{
+    (void)st;
+    (void)why;
+    once.provider->remove(once.inst, ap_server_conf, (const unsigned char *)key,
+                          (unsigned int)strlen(key), p);
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL};
+
+static mg_store_t *socache_store(apr_pool_t *p)
+{
+    mg_store_t *st = apr_pcalloc(p, sizeof(*st));
+    st->ops = &socache_ops;
+    st->prefix = "mg-once:";
+    st->display = once.spec;
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* claiming                                                             */
+/* ------------------------------------------------------------------ */
+
+/* One error-log line per incident: the first failure after a success, and
+ * one when the store answers again (shared by every process through the
+ * metrics segment; per process when metrics could not start). */
+static void store_result(request_rec *r, int failed, const char *why)
+{
+    int changed = mg_mod_metrics_store_result(failed, &store.down);
+
+    if (!changed)
+        return;
+    if (failed)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "media-guard: claim store %s: %s; links that need the store (mg_uses, "
+                      "revocation) are refused until it answers again",
+                      store.st ? store.st->display : "-", why);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                      "media-guard: claim store %s answers again; claims resume",
+                      store.st ? store.st->display : "-");
+}
+
+static void refuse(mg_decision_t *d, mg_reason_t reason, int status, const char *detail)
+{
+    d->outcome = MG_OUTCOME_DENY;
+    d->access = MG_ACCESS_NONE;
+    d->download = 0;
+    d->reason = reason;
+    d->status = status;
+    d->detail = detail;
 }
 
 void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
 {
     mg_decision_t *d = &m->d;
     const char *why = NULL;
+    int store_rev = store.url != NULL && store.url->revocation;
+    mg_claim_outcome_t out = MG_CLAIM_USED;
+    mg_store_status_t rv;
+    mg_claim_t c;
     mg_ip_t client;
-    once_result_t res;
+    char addr[64];
+    int slot;
 
     if (d->outcome != MG_OUTCOME_ALLOW || d->token_id == NULL)
         return;
     if (m->mp->policy != NULL && m->mp->policy->tokens.revocation_file != NULL &&
         revoked_now(r, m->mp->policy, d->token_id)) {
-        d->outcome = MG_OUTCOME_DENY;
-        d->access = MG_ACCESS_NONE;
-        d->download = 0;
-        d->reason = MG_R_TOKEN_REVOKED;
-        d->status = HTTP_FORBIDDEN;
-        d->detail = "the token id is revoked (tokens.revocation_file)";
+        refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
+               "the token id is revoked (tokens.revocation_file)");
         return;
     }
-    if (d->token_uses <= 0)
+    if (d->token_uses <= 0 && !store_rev)
         return;
-    if (d->token_kid == NULL) {
+    if (d->token_uses > 0 && d->token_kid == NULL) {
         why = "a token limited in uses without a key id or token id";
-        res = ONCE_ERROR;
-    } else if (once.provider == NULL) {
-        why = "a link limited in uses (mg_uses) arrived but no MediaGuardOnceCache is "
-              "configured";
-        res = ONCE_ERROR;
-    } else if (!once.ready || once.mutex == NULL) {
+    } else if (store.url == NULL && once.provider == NULL) {
+        why = "a link limited in uses (mg_uses) arrived but no MediaGuardStore or "
+              "MediaGuardOnceCache is configured";
+    } else if (store.url == NULL && (!once.ready || once.mutex == NULL)) {
         why = "the MediaGuardOnceCache failed to start (see the startup log)";
-        res = ONCE_ERROR;
+    } else if (store.st == NULL) {
+        why = "the MediaGuardStore could not be set up in this process (see the startup log)";
+    } else if (d->token_uses <= 0) {
+        /* an id without uses: only the store's revocation list */
+        int revoked = 0;
+        rv = mg_store_revoked(store.st, d->token_id, &revoked, r->pool, &why);
+        store_result(r, rv != MG_STORE_OK, why);
+        if (rv == MG_STORE_OK) {
+            if (revoked)
+                refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
+                       "the token id is revoked (mgctl revoke --store)");
+            return;
+        }
+        why = apr_pstrcat(r->pool, "the claim store cannot be asked: ", why, NULL);
+        goto internal;
     } else if (r->useragent_ip == NULL || mg_ip_parse(r->useragent_ip, &client) != 0) {
         why = "the client address is unknown";
-        res = ONCE_ERROR;
     } else {
-        res = claim(r, d, &client, &why);
+        apr_time_t left = d->token_until - r->request_time;
+        memset(&c, 0, sizeof(c));
+        c.kid = d->token_kid;
+        c.id = d->token_id;
+        c.uses = d->token_uses;
+        c.addr = mg_ip_format(&client, addr, sizeof(addr));
+        /* the slots live as long as the link can be used, and a second more */
+        c.ttl = left > 0 ? (apr_uint32_t)(apr_time_sec(left) + 1) : 1;
+        /* HEAD gets no content: a link checker or a chat app's preview must
+         * not burn the use meant for the person the link was sent to */
+        c.peek = r->header_only;
+        c.check_revoked = store_rev;
+        rv = mg_store_claim(store.st, &c, &out, &slot, r->pool, &why);
+        store_result(r, rv != MG_STORE_OK, why);
+        if (rv == MG_STORE_OK) {
+            if (out == MG_CLAIM_NEW || out == MG_CLAIM_OWNER || out == MG_CLAIM_FREE)
+                return;
+            if (out == MG_CLAIM_REVOKED) {
+                refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
+                       "the token id is revoked (mgctl revoke --store)");
+                return;
+            }
+            refuse(d, MG_R_TOKEN_USED, HTTP_FORBIDDEN,
+                   apr_psprintf(r->pool,
+                                "token %s is used up: its %d use(s) went to other client "
+                                "addresses",
+                                d->token_id, d->token_uses));
+            return;
+        }
+        why = apr_pstrcat(r->pool, "the claim store cannot be asked: ", why, NULL);
+        goto internal;
     }
-    if (res == ONCE_OK)
-        return;
-    d->outcome = MG_OUTCOME_DENY;
-    d->access = MG_ACCESS_NONE;
-    d->download = 0;
-    if (res == ONCE_USED) {
-        d->reason = MG_R_TOKEN_USED;
-        d->status = HTTP_FORBIDDEN;
-        d->detail = apr_psprintf(r->pool,
-                                 "token %s is used up: its %d use(s) went to other client "
-                                 "addresses",
-                                 d->token_id, d->token_uses);
-        return;
-    }
-    /* fail closed, as a server error: the limit cannot be enforced */
+    /* a configuration problem, not a store incident: said for every request */
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "media-guard %s: %s; refusing token %s", m->mp->name,
                   why, d->token_id ? d->token_id : "-");
-    d->reason = MG_R_INTERNAL;
-    d->status = HTTP_INTERNAL_SERVER_ERROR;
-    d->detail = why;
+internal:
+    /* fail closed, as a server error: the limit cannot be enforced */
+    refuse(d, MG_R_INTERNAL, HTTP_INTERNAL_SERVER_ERROR, why);
 }

@@ -33,8 +33,11 @@ static const command_rec media_guard_cmds[] = {
                  "On: append the viewer's prefix token to the URIs of HLS playlists it "
                  "covers (default Off)"),
     AP_INIT_TAKE1("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
-                  "shmcb:PATH(SIZE) | memcache:HOST:PORT | redis:HOST:PORT: where uses of "
-                  "one-time and N-use links (mg_uses) are counted"),
+                  "shmcb:PATH(SIZE): where uses of one-time and N-use links (mg_uses) are "
+                  "counted on one server (several servers: MediaGuardStore)"),
+    AP_INIT_TAKE1("MediaGuardStore", mg_mod_cmd_store, NULL, RSRC_CONF,
+                  "redis://HOST[:PORT][/DB][?OPTIONS] | memcache://HOST[:PORT][,...][?OPTIONS]: "
+                  "the claim and revocation store shared by several servers"),
     {.name = NULL}}; /* designated: clang -Wextra accepts it as the terminator */
 
 /* The first HMAC in a process costs millions of instructions (OpenSSL
@@ -67,6 +70,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_type_checker(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_fixups(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(mg_mod_recheck_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_insert_filter(mg_mod_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     mg_mod_register_filters();

@@ -551,6 +551,23 @@ check "keygen --out keys/ prints file: keys/k9.key" "0" "^    file: keys/k9.key$
 check "keygen ed25519 names both files with --out" "0" \
     "file: keys/e9.pub +# web servers; signing hosts use keys/e9.key" cat "$TMP/kg-out"
 
+# 20,000 errors: the list stops at MG_DIAG_SHOW_MAX (100) with one
+# "... and N more" line, in every format (issue 14: 200,000 errors printed 20 MB).
+{ echo 'version: 1'; i=0; while [ $i -lt 20000 ]; do echo "unknown$i: 1"; i=$((i + 1)); done; } \
+    >"$TMP/many.yaml"
+check "20,000 errors: the first 100 and a count" "1" \
+    "many.yaml: \.\.\. and 199[0-9][0-9] more diagnostics \(the first 100 are shown\)" \
+    "$MGCTL" validate "$TMP/many.yaml"
+"$MGCTL" validate "$TMP/many.yaml" >"$TMP/many.out" 2>&1
+check "20,000 errors: at most 101 lines of text" "0" - \
+    test "$(wc -l <"$TMP/many.out")" -le 101
+"$MGCTL" validate --format json "$TMP/many.yaml" >"$TMP/many.json" 2>&1
+check "20,000 errors: json lists 100, counts all" "0" - \
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["diagnostics"]) == 100 and d["errors"] >= 20000, (len(d["diagnostics"]), d["errors"])' "$TMP/many.json"
+"$MGCTL" validate --format github "$TMP/many.yaml" >"$TMP/many.gh" 2>&1
+check "20,000 errors: github annotations stop at 100 plus a notice" "0" - \
+    test "$(grep -c '^::' "$TMP/many.gh")" -eq 101
+
 echo
 echo "bad-input.sh: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]

@@ -14,6 +14,7 @@
  *  - a parsed query survives encode-and-parse unchanged.
  */
 #include <string.h>
+#include <strings.h>
 
 #include <apr_general.h>
 #include <apr_pools.h>
@@ -150,6 +151,59 @@ static void check_fixed_point(apr_pool_t *pool, const mg_canon_t *c)
     }
 }
 
+/* An independent oracle for the reserved-name check (issue 14), written
+ * from the stacks' documented rules rather than from mg_canon.c's readings:
+ * PHP's top-level key (leading spaces dropped, ' ' and '.' to '_', cut at a
+ * '[' that a ']' follows, else that '[' to '_') and Rack 2's (leading '['
+ * and ']' dropped, cut at the next one), ASCII only. A name either reads as
+ * "tr" must be exactly "tr" if mg_query_reserved_check accepted it. */
+static const char *oracle_php(apr_pool_t *pool, const char *n)
+{
+    char *o = apr_pstrdup(pool, n), *w = o;
+    const char *p = n;
+    while (*p == ' ')
+        p++;
+    for (; *p; p++) {
+        if (*p == '[') {
+            if (strchr(p, ']') != NULL)
+                break;
+            *w++ = '_';
+            for (p++; *p; p++)
+                *w++ = (*p == ' ' || *p == '.' || *p == '[') ? '_' : *p;
+            break;
+        }
+        *w++ = (*p == ' ' || *p == '.') ? '_' : *p;
+    }
+    *w = '\0';
+    return o;
+}
+
+static const char *oracle_rack2(apr_pool_t *pool, const char *n)
+{
+    while (*n == '[' || *n == ']')
+        n++;
+    return apr_pstrndup(pool, n, strcspn(n, "[]"));
+}
+
+static void check_reserved(apr_pool_t *pool, const apr_array_header_t *params)
+{
+    static const mg_qreserved_t tr[] = {{"tr", 0, NULL, NULL, NULL}};
+    const char *why = NULL;
+    if (mg_query_reserved_check(params, tr, 1, &why) != 0) {
+        MG_FUZZ_ASSERT(why != NULL && strlen(why) <= 64, "reserved-name refusal without a reason");
+        return;
+    }
+    const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
+    for (int i = 0; i < params->nelts; i++) {
+        const char *n = v[i].name;
+        if (strcmp(n, "tr") == 0)
+            continue;
+        MG_FUZZ_ASSERT(strcmp(oracle_php(pool, n), "tr") != 0, "'%s' is 'tr' to PHP", n);
+        MG_FUZZ_ASSERT(strcmp(oracle_rack2(pool, n), "tr") != 0, "'%s' is 'tr' to Rack 2", n);
+        MG_FUZZ_ASSERT(strcasecmp(n, "tr") != 0, "'%s' is 'tr' to ASP.NET", n);
+    }
+}
+
 static void check_query(apr_pool_t *pool, const char *query)
 {
     apr_array_header_t *params = NULL;
@@ -160,6 +214,7 @@ static void check_query(apr_pool_t *pool, const char *query)
         return;
     }
     MG_FUZZ_ASSERT(params != NULL && params->nelts <= MG_MAX_QPARAMS, "bad params");
+    check_reserved(pool, params);
     const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
     const char *rebuilt = "";
     for (int i = 0; i < params->nelts; i++) {

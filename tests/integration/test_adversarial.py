@@ -241,6 +241,21 @@ def test_configtest_refuses_a_hostile_policy_promptly(apache_factory, name):
     assert re.search(message, out, re.I), out[-2000:]
 
 
+def test_configtest_caps_a_flood_of_errors(apache_factory):
+    """200,000 errors printed 20 MB (issue 14): the first 100, then a count."""
+    srv = apache_factory("hostile-flood", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(
+        "version: 1\n" + "".join(f"unknown{i}: 1\n" for i in range(20000)))
+    rc, out = srv.configtest()
+    assert 0 < rc < 128, out[-2000:]
+    assert len(out) < 40000, len(out)
+    # 100 listed, and the directive error repeats the first
+    assert out.count(": error: ") == 101, out[-3000:]
+    assert re.search(r"p\.yaml: \.\.\. and 199\d\d more diagnostics \(the first 100 are shown\)",
+                     out), out[-2000:]
+    assert "the first listed above" in out
+
+
 @pytest.mark.parametrize("what", ["policy", "key"])
 def test_configtest_does_not_block_on_a_fifo(apache_factory, what):
     srv = apache_factory(f"fifo-{what}", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)

@@ -30,6 +30,8 @@ hotlink:
     empty_referer: allow
   open:
     navigation: allow
+keys:
+  - {id: k1, file: k1.key}
 transforms:
   wm:
     params:
@@ -63,7 +65,19 @@ rules:
     path: /n/
     hotlink: open
     access: {anonymous: view}
+  - id: alt
+    path: /alt/
+    token: alternative
+    access: {anonymous: none, subscriber: view}
 """
+K1 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+BROKEN = "mg_exp=4102444800&mg_kid=k1&mg_sig=AAAA"
+
+
+def write_key(srv):
+    key = srv.policy_dir / "k1.key"
+    key.write_text(K1)
+    key.chmod(0o600)
 
 CONF = """\
 MediaGuardPolicy parity @POLICIES@/parity.yaml
@@ -116,6 +130,11 @@ CASES = [
     ("/n/a.jpg?n=21", {**CHROMIUM_IMG, "Sec-Fetch-Site": "same-site",
                        "Referer": "http://127.0.0.1:1/"}, None, []),
     ("/n/a.jpg?n=22", {**IMG, "Referer": "http://127.0.0.1:@PORT@/page.html"}, None, []),
+    # issue 14: token: alternative, a broken token and a user access allows:
+    # Apache must authenticate and allow, as explain --user says
+    (f"/alt/t.jpg?n=23&{BROKEN}", IMG, "alice", []),
+    (f"/alt/t.jpg?n=24&{BROKEN}", IMG, None, []),      # nobody signed in: the token's refusal
+    (f"/alt/t.jpg?n=25&{BROKEN}", IMG, "bob", []),     # bob has no access: the token's refusal
 ]
 
 
@@ -123,6 +142,7 @@ CASES = [
 def srv(apache_factory):
     s = apache_factory("parity", CONF, policies={"parity.yaml": POLICY}, start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_key(s)
     return s.start()
 
 
@@ -183,6 +203,7 @@ def nf_srv(apache_factory):
     s = apache_factory("parity-nf", CONF_NO_FORBIDDEN, policies={"parity-nf.yaml": POLICY},
                        start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_key(s)
     return s.start()
 
 

@@ -150,6 +150,37 @@ def test_replaced_database_counts_after_a_graceful_reload(apache_factory, mmdb):
         r = s.get("/eu/a.jpg?c=after", headers=xff)                              # AT
         assert r.status_code == 403
         assert decision(s, "c=after")["reason"] == "country-denied"
+        # each reload closes the previous generation's database: the parent
+        # holds one mapping of it however often it reloads, and none of a
+        # replaced (deleted) file
+        for _ in range(3):
+            s.graceful()
+        maps = open(f"/proc/{s.proc.pid}/maps").read()
+        assert maps.count("/memfd:mg-country-db ") == 1, maps
+        assert "country.mmdb" not in maps  # the private copy is mapped, not the file
+    finally:
+        s.stop()
+
+
+def test_database_overwritten_in_place_does_not_touch_the_running_server(apache_factory, mmdb):
+    # cp over the file (or an updater that truncates and rewrites it) must
+    # not reach the children: the file itself was mapped before, and a child
+    # touching a page past the truncated end died of SIGBUS (connection reset)
+    s = server(apache_factory, "geo-inplace", mmdb).start()
+    try:
+        xff = {"X-Forwarded-For": "192.0.2.10"}
+        assert s.get("/eu/a.jpg?c=inplace-before", headers=xff).status_code == 200   # DE
+        with open(s.root / "country.mmdb", "r+b") as f:
+            f.truncate(0)                        # cp's first step; and it stops there
+        r = s.get("/eu/a.jpg?c=inplace-truncated", headers=xff)
+        assert r.status_code == 200 and r.content == JPEG
+        assert decision(s, "c=inplace-truncated")["reason"] == "allowed"
+        # the next database, written in place: counts after a graceful reload
+        make_mmdb(s.root / "next.mmdb", "--next")
+        (s.root / "country.mmdb").write_bytes((s.root / "next.mmdb").read_bytes())
+        assert s.get("/eu/a.jpg?c=inplace-written", headers=xff).status_code == 200
+        s.graceful()
+        assert s.get("/eu/a.jpg?c=inplace-reloaded", headers=xff).status_code == 403   # AT
     finally:
         s.stop()
 

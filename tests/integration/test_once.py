@@ -202,7 +202,7 @@ def test_no_cache_configured_refuses_links_limited_in_uses(apache_factory, sign)
         mark = s.mark()
         r = get(s, url, "198.51.100.1")
         assert r.status_code == 500
-        assert "no MediaGuardOnceCache is configured" in s.error_log_since(mark)
+        assert "no MediaGuardStore or MediaGuardOnceCache is configured" in s.error_log_since(mark)
         # an ordinary link is unaffected
         assert get(s, sign("/media/a.jpg"), "198.51.100.1").status_code == 200
     finally:
@@ -340,13 +340,13 @@ def _redis_keys(addr):
     return [line for line in data.split(b"\r\n")[1:] if line and not line.startswith(b"$")]
 
 
-def _two_servers_share_one_count(apache_factory, sign, provider, addr, module):
-    conf = f"MediaGuardOnceCache {provider}:{addr}\n" + CONF_REMOTEIP
+def _two_servers_share_one_count(apache_factory, sign, provider, addr):
+    conf = f"MediaGuardStore {provider}://{addr}\n" + CONF_REMOTEIP
     servers = []
     try:
         for name in (f"once-{provider}-a", f"once-{provider}-b"):
             s = apache_factory(name, conf, policies={"once.yaml": policy()}, files=FILES,
-                               extra_modules=["remoteip", module], start=False)
+                               extra_modules=["remoteip"], start=False)
             kd = s.policy_dir / "keys"
             kd.mkdir(parents=True, exist_ok=True)
             for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
@@ -370,15 +370,27 @@ def _two_servers_share_one_count(apache_factory, sign, provider, addr, module):
 
 
 def test_two_servers_sharing_memcache_count_one_set_of_uses(apache_factory, sign, memcached):
-    _two_servers_share_one_count(apache_factory, sign, "memcache", memcached, "socache_memcache")
+    _two_servers_share_one_count(apache_factory, sign, "memcache", memcached)
 
 
 def test_two_servers_sharing_redis_count_one_set_of_uses(apache_factory, sign, redis):
-    _two_servers_share_one_count(apache_factory, sign, "redis", redis, "socache_redis")
-    # the uses really are in the shared redis: one record for the one link
-    # (mod_socache_redis stores "mg-once:" + the hex of our key)
-    keys = _redis_keys(redis)
-    assert len(keys) == 1 and keys[0].startswith(b"mg-once:6d672d6f6e63653a6b32303236"), keys
+    _two_servers_share_one_count(apache_factory, sign, "redis", redis)
+    # the uses really are in the shared redis: one slot per use of the one
+    # link, "mg:use:KID:ID:SLOT" (docs/token-spec.md)
+    keys = sorted(_redis_keys(redis))
+    assert len(keys) == 2 and all(k.startswith(b"mg:use:k2026:") for k in keys), keys
+    assert keys[0].endswith(b":1") and keys[1].endswith(b":2"), keys
+
+
+@pytest.mark.parametrize("provider", ["memcache", "redis"])
+def test_configtest_refuses_a_shared_socache_with_a_migration_message(apache_factory, provider):
+    s = apache_factory(f"once-old-{provider}",
+                       CONF.replace("shmcb:@ROOT@/logs/mg-once(512000)", f"{provider}:127.0.0.1:1"),
+                       policies={"once.yaml": policy()}, files=FILES,
+                       extra_modules=["remoteip", "socache_shmcb"], start=False)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert f"use 'MediaGuardStore {provider}://127.0.0.1:1' instead" in out
 
 
 def test_configtest_refuses_an_unknown_cache_provider(apache_factory):

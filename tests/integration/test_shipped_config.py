@@ -70,6 +70,9 @@ def test_readme_configuration_is_valid_and_sends_the_policys_refusal(apache_fact
         assert r.status_code == 403 and r.content == b"Staff only"
         assert "WWW-Authenticate" not in r.headers
         assert s.get("/photos/b.jpg", headers=IMG, auth=("bob", "bobpw")).status_code == 200
+        # httpd answers TRACE before authorization: TraceEnable Off (issue 14)
+        assert "TraceEnable Off" in conf
+        assert s.raw("/photos/open/a.jpg", method="TRACE").status_code == 405
     finally:
         s.stop()
 

@@ -211,6 +211,49 @@ static const canon_case_t cases[] = {
     NO("/a.jpg", "tr=oi-logo.", "dot"),
     NO("/a/", "tr=w-100", "directory"),
     NO("/", "tr=w-100", "directory"),
+    /* issue 14: names that PHP, Rack, qs, ASP.NET, ... read as "tr" */
+    NO("/a.jpg", "tr=w-100,oi-logo.png&+tr=w-100", "read as 'tr'"),
+    NO("/a.jpg", "%20tr=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "++tr=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "tr%5B%5D=w-100", "read as 'tr'"),
+    NO("/a.jpg", "tr[]=w-100", "read as 'tr'"),
+    NO("/a.jpg", "tr[0]=w-100", "read as 'tr'"),
+    NO("/a.jpg", "tr[x]=w-100", "read as 'tr'"),
+    NO("/a.jpg", "tr[=w-100", "read as 'tr'"),
+    NO("/a.jpg", "tr[x=w-100", "read as 'tr'"),
+    NO("/a.jpg", "[tr]=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "%5Btr%5D=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "tr]=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "]]tr=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "tr.x=w-5000", "read as 'tr'"),
+    NO("/a.jpg", ".tr=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "TR[]=w-5000", "read as 'tr'"),
+    NO("/a.jpg", "TR=w-5000", "lower case"),
+    NO("/a.jpg", "t%C2%ADr=w-5000", "read as 'tr'"),    /* soft hyphen: ignorable */
+    NO("/a.jpg", "t%E2%80%8Br=w-5000", "read as 'tr'"), /* zero-width space */
+    NO("/a.jpg", "%EF%BD%94r=w-5000", "read as 'tr'"),  /* fullwidth t */
+    NO("/a.jpg", "tr=w-1&%20tr=w-2", "read as 'tr'"),
+    NO("/a.jpg", "%2574r=w-5000", "read as 'tr'"), /* a second decoder reads "%74r" */
+    NO("/a.jpg", "mg%255Fsig=x", "token"),
+    /* ... and as a token parameter (mg_*) */
+    NO("/a.jpg", "mg.sig=x", "token"),
+    NO("/a.jpg", "mg%20sig=x", "token"),
+    NO("/a.jpg", "mg[sig=x", "token"),
+    NO("/a.jpg", "+mg_sig=x", "token"),
+    NO("/a.jpg", "MG_SIG=x", "token"),
+    NO("/a.jpg", "Mg_exp=1", "token"),
+    NO("/a.jpg", "mg_sig[]=x", "token"),
+    NO("/a.jpg", "[mg_sig]=x", "token"),
+    NO("/a.jpg", "mg_%C5%BFig=x", "token"), /* long s: 's' to Java and JavaScript */
+    NO("/a.jpg", "mg_k%E2%84%AAd=x", "token"),
+    NO("/a.jpg", "mg_a.b=x", "token"),
+    /* ordinary names keep working */
+    OK("/a.jpg", "page[size]=10&filter[tr]=1&utm_source=x&_=1&a.b=1&x%20y=1", "/a.jpg", "jpg"),
+    OK("/a.jpg", "trk=1&TR_ID=2&track=3&t=1&r=2&tr_=3&xtr=4&mg=1&mgx=2&mg-sig=3", "/a.jpg", "jpg"),
+    OK("/a.jpg", "caf%C3%A9=1&%E6%97%A5=2&tr%C3%A9s=3", "/a.jpg", "jpg"),
+    OK("/a.jpg", "100%25=1&a%2525=2&tr%25=3&%25=4", "/a.jpg", "jpg"),
+    OK("/a.jpg", "mg_sig=x&mg_exp=1&mg_kid=k", "/a.jpg", "jpg"),
+    OK("/a.jpg", "mg_sig=x&mg_sig=y", "/a.jpg", "jpg"), /* the token layer refuses repeats */
     NO("/a/b.jpg", "tr=", "empty"),
     NO("/a/b.jpg", "tr", "empty"),
     NO("/a/b.jpg", "tr=w-100+", "character"),
@@ -556,6 +599,78 @@ START_TEST(test_query_decodes_utf8_and_refuses_bad_input)
 }
 END_TEST
 
+START_TEST(test_reserved_names_of_the_policy_refuse_other_spellings_and_repeats)
+{
+    static const mg_qreserved_t names[] = {
+        {"download", MG_QR_REPEAT, NULL, NULL, NULL},
+        {"Expires", 0, NULL, NULL, NULL},
+        {"x_sig_", MG_QR_PREFIX, NULL, NULL, NULL},
+    };
+    static const char *const refused[] = {
+        "+download=1",     "download[]=1", "[download]=1", "DOWNLOAD=1",   "Download=1",
+        "download.x=1",    "expires=1",    "EXPIRES=1",    "Expires[]=1",  "Expires=1&Expires=2",
+        "x_sig_a&X_SIG_b", "x.sig.a=1",    "x[sig_a=1",    "%20Expires=1", "do%C2%ADwnload=1",
+        "download]=1",     "x_sig_a.b=1",
+    };
+    static const char *const accepted[] = {
+        "download=1", "download=0&download=1", "Expires=1", "x_sig_a=1&x_sig_a=2", "downloads=1",
+        "dl=1",       "expire=1&x=2",          "x_sig=1",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        apr_array_header_t *a;
+        const char *why = NULL;
+        ck_assert_int_eq(mg_query_parse(mg_test_pool, refused[i], &a, &why), 0);
+        ck_assert_msg(mg_query_reserved_check(a, names, 3, &why) == -1, "accepted %s", refused[i]);
+        ck_assert_msg(strlen(why) <= 64, "%s", why);
+    }
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        apr_array_header_t *a;
+        const char *why = NULL;
+        ck_assert_int_eq(mg_query_parse(mg_test_pool, accepted[i], &a, &why), 0);
+        ck_assert_msg(mg_query_reserved_check(a, names, 3, &why) == 0, "refused %s: %s",
+                      accepted[i], why);
+    }
+}
+END_TEST
+
+START_TEST(test_reserved_name_that_is_longer_than_any_reserved_one_is_still_read)
+{
+    /* names longer than the readings' buffers: a namespace prefix still
+     * counts, an exact name cannot */
+    static const mg_qreserved_t mg[] = {{"mg_", MG_QR_PREFIX, NULL, NULL, NULL}};
+    char *longn = apr_palloc(mg_test_pool, 600);
+    apr_array_header_t *a;
+    const char *why = NULL;
+    memset(longn, 'a', 599);
+    longn[599] = '\0';
+    memcpy(longn, "MG_", 3);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
+    ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), -1);
+    memcpy(longn, "+mg_", 4);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
+    ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), -1);
+    memcpy(longn, "xmg_", 4);
+    ck_assert_int_eq(
+        mg_query_parse(mg_test_pool, apr_pstrcat(mg_test_pool, longn, "=1", NULL), &a, &why), 0);
+    ck_assert_int_eq(mg_query_reserved_check(a, mg, 1, &why), 0);
+}
+END_TEST
+
+START_TEST(test_reserved_name_syntax)
+{
+    ck_assert_int_eq(mg_query_reserved_name_ok("download"), 1);
+    ck_assert_int_eq(mg_query_reserved_name_ok("Key-Pair-Id"), 1);
+    ck_assert_int_eq(mg_query_reserved_name_ok("dl_x"), 1);
+    ck_assert_int_eq(mg_query_reserved_name_ok(""), 0);
+    ck_assert_int_eq(mg_query_reserved_name_ok("dl.x"), 0);
+    ck_assert_int_eq(mg_query_reserved_name_ok("dl[x]"), 0);
+    ck_assert_int_eq(mg_query_reserved_name_ok("d l"), 0);
+    ck_assert_int_eq(mg_query_reserved_name_ok(NULL), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Encoding                                                            */
 /* ------------------------------------------------------------------ */
@@ -645,6 +760,9 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_query_get_returns_first_value_and_counts_duplicates);
     tcase_add_test(tc, test_query_null_or_empty_gives_empty_array);
     tcase_add_test(tc, test_query_decodes_utf8_and_refuses_bad_input);
+    tcase_add_test(tc, test_reserved_names_of_the_policy_refuse_other_spellings_and_repeats);
+    tcase_add_test(tc, test_reserved_name_that_is_longer_than_any_reserved_one_is_still_read);
+    tcase_add_test(tc, test_reserved_name_syntax);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("encode");

@@ -947,6 +947,10 @@ START_TEST(test_transform_params_are_checked_against_min_max_and_values)
     EXPECT(decide(p, req("/tr:f-gif/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
     EXPECT(decide(p, req("/tr:w-abc/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
     EXPECT(decide(p, req("/tr:w-100:rt-90/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    /* issue 14: a max-only bound has an implicit minimum of 0 */
+    EXPECT(decide(p, req("/tr:w--1/preview/a.jpg")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    EXPECT(decide(p, req("/preview/a.jpg?tr=w--5000")), MG_OUTCOME_DENY, MG_R_TRANSFORM_DENIED);
+    ALLOWED(decide(p, req("/tr:w-0/preview/a.jpg")), MG_ACCESS_VIEW);
 }
 END_TEST
 
@@ -1439,7 +1443,17 @@ START_TEST(test_token_alternative_grants_claim_where_access_falls_short)
     ck_assert_int_eq(d->access, MG_ACCESS_DOWNLOAD);
     /* a present but invalid token denies with its reason */
     u = sign(p, "/alt/a.jpg", now - apr_time_from_sec(3600), MG_ACCESS_VIEW);
-    EXPECT(decide(p, req(u)), MG_OUTCOME_DENY, MG_R_TOKEN_EXPIRED);
+    d = decide(p, req(u));
+    EXPECT(d, MG_OUTCOME_DENY, MG_R_TOKEN_EXPIRED);
+    /* ... and says that a signed-in subscriber would be allowed (issue 14:
+     * the module then authenticates first), whom access does allow */
+    ck_assert_int_eq(d->user_may_allow, 1);
+    ALLOWED(decide(p, as_user(u, "alice")), MG_ACCESS_VIEW);
+    /* a download nobody's access grants: the refusal stands */
+    u = sign(p, "/alt/a.jpg?download=1", now - apr_time_from_sec(3600), MG_ACCESS_VIEW);
+    d = decide(p, req(u));
+    EXPECT(d, MG_OUTCOME_DENY, MG_R_TOKEN_EXPIRED);
+    ck_assert_int_eq(d->user_may_allow, 0);
     rm_key_dir(dir);
 }
 END_TEST

@@ -1,0 +1,344 @@
+/* mg_store.c — store URLs, the key layout and the claim walk (mg_store.h).
+ *
+ * Engine-neutral: everything here goes through mg_store_ops_t, so the walk
+ * is the same for memcached, Redis (which has its own one-round-trip walk,
+ * a Lua script doing exactly this) and the module's socache adapter.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_strings.h>
+
+#include "mg_store.h"
+
+#define DEFAULT_TIMEOUT apr_time_from_msec(500)
+#define TIMEOUT_MAX apr_time_from_sec(30)
+
+/* ms or s: "250ms", "1s", "2" (seconds) */
+static int parse_timeout(const char *v, apr_interval_time_t *out)
+{
+    char *end;
+    long n;
+
+    if (*v < '0' || *v > '9')
+        return -1;
+    n = strtol(v, &end, 10);
+    if (n <= 0 || n > 30000)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        *out = apr_time_from_msec(n);
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        *out = apr_time_from_sec(n);
+    else
+        return -1;
+    return *out > TIMEOUT_MAX ? -1 : 0;
+}
+
+static int parse_port(const char *s, int *port)
+{
+    char *end;
+    long n;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    n = strtol(s, &end, 10);
+    if (*end != '\0' || n < 1 || n > 65535)
+        return -1;
+    *port = (int)n;
+    return 0;
+}
+
+/* A host name or IPv4 literal, or [IPv6]: letters, digits, '.', '-', ':' in brackets. */
+static int parse_hostport(apr_pool_t *p, const char *s, int defport, const char **host, int *port)
+{
+    const char *colon;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close == s + 1)
+            return -1;
+        *host = apr_pstrmemdup(p, s + 1, (apr_size_t)(close - s - 1));
+        if (strspn(*host, "0123456789abcdefABCDEF:.") != strlen(*host))
+            return -1;
+        if (close[1] == '\0') {
+            *port = defport;
+            return 0;
+        }
+        return close[1] == ':' ? parse_port(close + 2, port) : -1;
+    }
+    colon = strchr(s, ':');
+    *host = colon ? apr_pstrmemdup(p, s, (apr_size_t)(colon - s)) : s;
+    if (**host == '\0' || strspn(*host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789.-") != strlen(*host))
+        return -1;
+    if (colon == NULL) {
+        *port = defport;
+        return 0;
+    }
+    return parse_port(colon + 1, port);
+}
+
+/* The first line of the file, without its line end; refused when empty. */
+static int read_password(apr_pool_t *p, const char *path, const char **out, const char **why)
+{
+    apr_file_t *f;
+    char buf[1024];
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv;
+    char *nl;
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        char err[120];
+        *why = apr_psprintf(p, "password_file %s cannot be read (%s)", path,
+                            apr_strerror(rv, err, sizeof(err)));
+        return -1;
+    }
+    rv = apr_file_read(f, buf, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && rv != APR_EOF)
+        n = 0;
+    buf[n] = '\0';
+    nl = buf + strcspn(buf, "\r\n");
+    *nl = '\0';
+    if (buf[0] == '\0') {
+        *why = apr_psprintf(p, "password_file %s is empty (the password is its first line)", path);
+        return -1;
+    }
+    *out = apr_pstrdup(p, buf);
+    memset(buf, 0, sizeof(buf));
+    return 0;
+}
+
+static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char **why)
+{
+    char *last = NULL, *opt;
+
+    for (opt = apr_strtok(q, "&", &last); opt; opt = apr_strtok(NULL, "&", &last)) {
+        char *eq = strchr(opt, '=');
+        const char *name, *val;
+        if (eq == NULL) {
+            *why = apr_psprintf(p, "option '%s' has no value (NAME=VALUE)", opt);
+            return -1;
+        }
+        *eq = '\0';
+        name = opt;
+        val = eq + 1;
+        if (strcmp(name, "timeout") == 0) {
+            if (parse_timeout(val, &u->timeout) != 0) {
+                *why = apr_psprintf(p, "timeout=%s: give 1ms to 30s, e.g. timeout=250ms", val);
+                return -1;
+            }
+        } else if (strcmp(name, "password_file") == 0) {
+            if (*val == '\0') {
+                *why = "password_file= needs a path";
+                return -1;
+            }
+            u->password_file = apr_pstrdup(p, val);
+        } else if (strcmp(name, "prefix") == 0) {
+            if (*val == '\0' || strlen(val) > 32 ||
+                strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:._-") !=
+                    strlen(val)) {
+                *why = "prefix= must be 1-32 characters of A-Z a-z 0-9 : . _ -";
+                return -1;
+            }
+            u->prefix = apr_pstrdup(p, val);
+        } else if (strcmp(name, "revocation") == 0) {
+            if (strcmp(val, "on") == 0)
+                u->revocation = 1;
+            else if (strcmp(val, "off") == 0)
+                u->revocation = 0;
+            else {
+                *why = "revocation= must be on or off";
+                return -1;
+            }
+        } else {
+            *why = apr_psprintf(p,
+                                "unknown option '%s' (known: timeout, password_file, prefix, "
+                                "revocation)",
+                                name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *u, const char **why)
+{
+    char *rest, *q, *path, *last = NULL, *hp;
+    int defport;
+
+    memset(u, 0, sizeof(*u));
+    u->timeout = DEFAULT_TIMEOUT;
+    u->prefix = "mg:";
+    u->revocation = 1;
+    u->display = apr_pstrdup(p, text);
+    if (strncmp(text, "redis://", 8) == 0) {
+        u->scheme = "redis";
+        rest = apr_pstrdup(p, text + 8);
+        defport = 6379;
+    } else if (strncmp(text, "memcache://", 11) == 0) {
+        u->scheme = "memcache";
+        rest = apr_pstrdup(p, text + 11);
+        defport = 11211;
+    } else {
+        *why = "a store URL starts with redis:// or memcache:// (e.g. redis://127.0.0.1:6379/0, "
+               "memcache://cache1:11211,cache2:11211)";
+        return -1;
+    }
+    if ((q = strchr(rest, '?')) != NULL) {
+        *q++ = '\0';
+        if (parse_options(p, q, u, why) != 0)
+            return -1;
+    }
+    if (strchr(rest, '@') != NULL) {
+        *why = "no password in the URL (it would show in logs and process lists): use "
+               "?password_file=PATH";
+        return -1;
+    }
+    if ((path = strchr(rest, '/')) != NULL) {
+        *path++ = '\0';
+        if (strcmp(u->scheme, "memcache") == 0 && *path != '\0') {
+            *why = "memcache:// takes no /DB";
+            return -1;
+        }
+        if (*path != '\0') {
+            char *end;
+            long db = strtol(path, &end, 10);
+            if (*path < '0' || *path > '9' || *end != '\0' || db < 0 || db > 1000) {
+                *why = apr_psprintf(p, "'/%s': the redis database is a number, e.g. /0", path);
+                return -1;
+            }
+            u->db = (int)db;
+        }
+    }
+    if (*rest == '\0') {
+        *why = "no server in the URL";
+        return -1;
+    }
+    for (hp = apr_strtok(rest, ",", &last); hp; hp = apr_strtok(NULL, ",", &last)) {
+        if (u->nservers == MG_STORE_SERVERS_MAX) {
+            *why = apr_psprintf(p, "at most %d servers", MG_STORE_SERVERS_MAX);
+            return -1;
+        }
+        if (parse_hostport(p, hp, defport, &u->host[u->nservers], &u->port[u->nservers]) != 0) {
+            *why = apr_psprintf(p, "'%s' is not HOST[:PORT] (port 1-65535)", hp);
+            return -1;
+        }
+        u->nservers++;
+    }
+    if (strcmp(u->scheme, "redis") == 0 && u->nservers > 1) {
+        /* the claim is exact because one server orders every claim on a link;
+         * several primaries would each hold their own slots */
+        *why = "redis:// takes one server (the primary); for several servers use memcache:// or "
+               "put the redis behind one address";
+        return -1;
+    }
+    if (u->password_file != NULL) {
+        if (strcmp(u->scheme, "memcache") == 0) {
+            *why = "memcache:// has no password (memcached's text protocol has none)";
+            return -1;
+        }
+        if (read_password(p, u->password_file, &u->password, why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why)
+{
+    if (strcmp(u->scheme, "redis") == 0)
+        return mg_store_redis_open(p, u, out, why);
+    if (strcmp(u->scheme, "memcache") == 0)
+        return mg_store_memcache_open(p, u, out, why);
+    *why = "unknown store";
+    return -1;
+}
+
+const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *kid, const char *id,
+                              int slot)
+{
+    return apr_psprintf(p, "%suse:%s:%s:%d", st->prefix, kid, id, slot);
+}
+
+const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id)
+{
+    return apr_pstrcat(p, st->prefix, "rev:", id, NULL);
+}
+
+mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,
+                                   const char **why)
+{
+    char *val;
+    mg_store_status_t rv = st->ops->get(st, mg_store_rev_key(p, st, id), &val, p, why);
+
+    if (rv == MG_STORE_ERROR)
+        return rv;
+    *revoked = rv == MG_STORE_OK;
+    return MG_STORE_OK;
+}
+
+mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
+                                 int *slot, apr_pool_t *p, const char **why)
+{
+    mg_store_status_t rv;
+    int i, retries = 0;
+
+    *slot = 0;
+    if (c->uses < 1 || c->ttl < 1 || c->kid == NULL || c->id == NULL || c->addr == NULL ||
+        strlen(c->addr) >= MG_STORE_VAL_MAX) {
+        *why = "a claim without uses, lifetime, key id, token id or address";
+        return MG_STORE_ERROR;
+    }
+    if (st->ops->claim != NULL)
+        return st->ops->claim(st, c, out, slot, p, why);
+    if (c->check_revoked) {
+        int revoked;
+        if ((rv = mg_store_revoked(st, c->id, &revoked, p, why)) != MG_STORE_OK)
+            return rv;
+        if (revoked) {
+            *out = MG_CLAIM_REVOKED;
+            return MG_STORE_OK;
+        }
+    }
+    for (i = 1; i <= c->uses; i++) {
+        const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
+        char *owner;
+        if (!c->peek) {
+            rv = st->ops->add(st, key, c->addr, c->ttl, p, why);
+            if (rv == MG_STORE_OK) {
+                *out = MG_CLAIM_NEW;
+                *slot = i;
+                return MG_STORE_OK;
+            }
+            if (rv != MG_STORE_EXISTS)
+                return MG_STORE_ERROR;
+        }
+        rv = st->ops->get(st, key, &owner, p, why);
+        if (rv == MG_STORE_NOTFOUND) {
+            if (c->peek) {
+                *out = MG_CLAIM_FREE;
+                return MG_STORE_OK;
+            }
+            /* expired or evicted between add and get: the slot is free
+             * again, and the next add decides who owns it; a store that
+             * keeps saying both is broken */
+            if (++retries > 3) {
+                *why = "the store keeps answering 'exists' to add and 'not found' to get";
+                return MG_STORE_ERROR;
+            }
+            i--;
+            continue;
+        }
+        if (rv != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (strcmp(owner, c->addr) == 0) {
+            *out = MG_CLAIM_OWNER;
+            *slot = i;
+            return MG_STORE_OK;
+        }
+    }
+    *out = MG_CLAIM_USED;
+    return MG_STORE_OK;
+}

@@ -1,0 +1,130 @@
+/* mg_store.h — the claim and revocation store: one interface, several engines.
+ *
+ * One-time and N-use links (mg_uses) and store-backed revocation need state
+ * shared by every server. The store is a struct of function pointers (the
+ * way mod_md's md_store is), with engines in their own files:
+ * mg_store_redis.c (hiredis), mg_store_memcache.c (the memcached text
+ * protocol over APR sockets) and, in the module, an adapter over an APR
+ * socache (shmcb: one server). The claim logic (mg_store_claim) knows only
+ * the interface, so the module and mgctl share it and it is unit-testable.
+ *
+ * Record layout (docs/token-spec.md, "One-time and N-use links"): a link
+ * KID/ID with N uses has slots PREFIX"use:KID:ID:1" .. ":N". A slot's value
+ * is the text form of the client address that owns it, written once with an
+ * atomic add-if-absent and never changed, expiring with the link. A client
+ * address A walks the slots in order: add(slot i, A) succeeds → A owns a
+ * new use; it fails and get(slot i) == A → A owns a use already (a Range
+ * follow-up, a reload); else the next slot; no slot left → used up. Every
+ * address walks the same order over immutable values, so at most N distinct
+ * addresses win and no address takes two slots, whatever the races and
+ * however many servers. A revoked id is PREFIX"rev:ID" (any value).
+ */
+#ifndef MG_STORE_H
+#define MG_STORE_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+typedef enum {
+    MG_STORE_OK = 0,   /* done / found */
+    MG_STORE_EXISTS,   /* add: the key has a value already */
+    MG_STORE_NOTFOUND, /* get/del: no such key */
+    MG_STORE_ERROR     /* the store did not answer, timed out or answered garbage */
+} mg_store_status_t;
+
+#define MG_STORE_VAL_MAX 64  /* longest value the engines accept (an address is < 46) */
+#define MG_STORE_KEY_MAX 200 /* memcached allows 250 */
+#define MG_STORE_SERVERS_MAX 16
+
+typedef struct mg_store mg_store_t;
+
+/* What a claim asks. */
+typedef struct mg_claim {
+    const char *kid, *id; /* the token's mg_kid and mg_id */
+    int uses;             /* N, 1..MG_TOKEN_USES_MAX */
+    const char *addr;     /* the client address, canonical text (mg_ip_format) */
+    apr_uint32_t ttl;     /* seconds the slots live (link expiry + grace), >= 1 */
+    int peek;             /* HEAD: say whether a use is owned or free, claim nothing */
+    int check_revoked;    /* also look for PREFIX"rev:ID" */
+} mg_claim_t;
+
+typedef enum {
+    MG_CLAIM_NEW,    /* the address took slot `slot` now */
+    MG_CLAIM_OWNER,  /* the address owned slot `slot` already */
+    MG_CLAIM_FREE,   /* peek: not an owner, a slot is free */
+    MG_CLAIM_USED,   /* every slot belongs to another address */
+    MG_CLAIM_REVOKED /* check_revoked and the id is revoked (nothing claimed) */
+} mg_claim_outcome_t;
+
+/* An engine. `why` gets a sentence (never a secret) on MG_STORE_ERROR.
+ * Every function may be called from several threads at once. */
+typedef struct mg_store_ops {
+    const char *scheme;
+    /* Set key to val (NUL-terminated, < MG_STORE_VAL_MAX) if it has no value;
+     * ttl in seconds, 0 = no expiry. OK / EXISTS / ERROR. */
+    mg_store_status_t (*add)(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                             apr_pool_t *p, const char **why);
+    /* OK (*val NUL-terminated, from p) / NOTFOUND / ERROR. */
+    mg_store_status_t (*get)(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                             const char **why);
+    /* OK / NOTFOUND / ERROR. */
+    mg_store_status_t (*del)(mg_store_t *st, const char *key, apr_pool_t *p, const char **why);
+    /* Optional: the whole slot walk (and revocation check) in one round trip.
+     * NULL: mg_store_claim walks with add and get. */
+    mg_store_status_t (*claim)(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
+                               int *slot, apr_pool_t *p, const char **why);
+} mg_store_ops_t;
+
+/* A parsed store URL (docs/directives.md, MediaGuardStore):
+ *   redis://HOST[:PORT][/DB][?OPTIONS]
+ *   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]
+ * OPTIONS, '&'-separated: timeout=DURATION (ms or s, default 500ms),
+ * password_file=PATH (redis: AUTH with the file's first line),
+ * prefix=TEXT (key prefix, default "mg:"), revocation=on|off (default on). */
+typedef struct mg_store_url {
+    const char *scheme; /* "redis" or "memcache" */
+    int nservers;
+    const char *host[MG_STORE_SERVERS_MAX];
+    int port[MG_STORE_SERVERS_MAX];
+    int db; /* redis SELECT, 0 = none */
+    apr_interval_time_t timeout;
+    const char *password_file; /* or NULL */
+    const char *password;      /* read from password_file by mg_store_url_parse */
+    const char *prefix;
+    int revocation;
+    const char *display; /* the URL as written (it never holds the password) */
+} mg_store_url_t;
+
+struct mg_store {
+    const mg_store_ops_t *ops;
+    void *impl;
+    const char *prefix;
+    const char *display; /* for messages */
+};
+
+/* Parse and check a store URL; reads password_file. 0, or -1 with *why. */
+int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *out, const char **why);
+
+/* An engine for a parsed URL. Connects lazily (the first operation), so it
+ * can be made before a fork and at startup while the store is down.
+ * 0, or -1 with *why. The store lives as long as `p`. */
+int mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why);
+int mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why);
+int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                           const char **why);
+
+/* Keys of the layout above. */
+const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *kid, const char *id,
+                              int slot);
+const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id);
+
+/* Claim a use (see the layout above). OK with *out (and *slot for NEW and
+ * OWNER), or ERROR with *why: the caller fails closed. */
+mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
+                                 int *slot, apr_pool_t *p, const char **why);
+
+/* Is the id revoked in the store? OK (*revoked set) or ERROR. */
+mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,
+                                   const char **why);
+
+#endif /* MG_STORE_H */

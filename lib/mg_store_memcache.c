@@ -1,0 +1,317 @@
+/* mg_store_memcache.c — the memcached engine of the claim store (mg_store.h).
+ *
+ * memcached's `add` is an atomic add-if-absent on its server, which is all
+ * the slot walk of mg_store_claim needs. This file speaks the three text
+ * protocol commands it uses (add, get, delete) over APR sockets rather
+ * than through APR-util's apr_memcache, for two reasons that matter to a
+ * limit that must hold: apr_memcache has no I/O timeout (a memcached that
+ * stops answering would hold the request forever, and the brief is to fail
+ * closed within the URL's timeout), and when a server fails it silently
+ * moves that server's keys to another one, where a slot would be free
+ * again — a second claim of a one-time link. Here a key belongs to one
+ * server (FNV-1a of the key, modulo the server list, which must be the
+ * same list in the same order on every Apache server), and a server that
+ * does not answer is an error: the claim fails closed.
+ *
+ * Connections wait in one stack per server under a thread mutex; each has
+ * its own unmanaged pool (sockets come and go for as long as the child
+ * lives). A connection that saw an error is closed, never reused.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_network_io.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+
+#include "mg_store.h"
+
+#define IDLE_MAX 16
+#define REPLY_MAX 512 /* our replies: a status line or one short value */
+
+typedef struct mc_conn {
+    apr_pool_t *pool;
+    apr_socket_t *sock;
+} mc_conn_t;
+
+typedef struct mc_server {
+    const char *host;
+    int port;
+    apr_thread_mutex_t *lock;
+    mc_conn_t *idle[IDLE_MAX];
+    int nidle;
+} mc_server_t;
+
+typedef struct mc_impl {
+    const mg_store_url_t *url;
+    mc_server_t *servers;
+    int n;
+} mc_impl_t;
+
+static void conn_close(mc_conn_t *c)
+{
+    apr_socket_close(c->sock);
+    apr_pool_destroy(c->pool);
+}
+
+static apr_status_t close_all(void *data)
+{
+    mc_impl_t *m = data;
+    int i;
+    for (i = 0; i < m->n; i++)
+        while (m->servers[i].nidle > 0)
+            conn_close(m->servers[i].idle[--m->servers[i].nidle]);
+    return APR_SUCCESS;
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
+static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused, apr_pool_t *p,
+                           const char **why)
+{
+    apr_pool_t *cp;
+    apr_sockaddr_t *sa;
+    mc_conn_t *c = NULL;
+    apr_status_t rv;
+    char err[120];
+
+    apr_thread_mutex_lock(s->lock);
+    if (s->nidle > 0 && !fresh)
+        c = s->idle[--s->nidle];
+    apr_thread_mutex_unlock(s->lock);
+    *reused = c != NULL;
+    if (c != NULL)
+        return c;
+    if (apr_pool_create_unmanaged_ex(&cp, NULL, NULL) != APR_SUCCESS) {
+        *why = "out of memory";
+        return NULL;
+    }
+    c = apr_pcalloc(cp, sizeof(*c));
+    c->pool = cp;
+    rv = apr_sockaddr_info_get(&sa, s->host, APR_UNSPEC, (apr_port_t)s->port, 0, cp);
+    if (rv == APR_SUCCESS)
+        rv = apr_socket_create(&c->sock, sa->family, SOCK_STREAM, APR_PROTO_TCP, cp);
+    if (rv == APR_SUCCESS) {
+        apr_socket_opt_set(c->sock, APR_TCP_NODELAY, 1);
+        apr_socket_timeout_set(c->sock, m->url->timeout);
+        rv = apr_socket_connect(c->sock, sa);
+        if (rv != APR_SUCCESS)
+            apr_socket_close(c->sock);
+    }
+    if (rv != APR_SUCCESS) {
+        *why = apr_psprintf(p, "cannot connect to memcached %s:%d (%s)", s->host, s->port,
+                            apr_strerror(rv, err, sizeof(err)));
+        apr_pool_destroy(cp);
+        return NULL;
+    }
+    return c;
+}
+
+static void conn_put(mc_server_t *s, mc_conn_t *c)
+{
+    apr_thread_mutex_lock(s->lock);
+    if (s->nidle < IDLE_MAX) {
+        s->idle[s->nidle++] = c;
+        c = NULL;
+    }
+    apr_thread_mutex_unlock(s->lock);
+    if (c != NULL)
+        conn_close(c);
+}
+
+/* FNV-1a: cheap, stable across builds and hosts */
+static mc_server_t *server_for(mc_impl_t *m, const char *key)
+{
+    apr_uint32_t h = 2166136261u;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return &m->servers[h % (apr_uint32_t)m->n];
+}
+
+static int reply_complete(const char *buf, apr_size_t len, int is_get)
+{
+    if (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')
+        return 0;
+    if (!is_get || strncmp(buf, "VALUE ", 6) != 0)
+        return 1; /* one status line: END, STORED, an error... */
+    return len >= 7 && memcmp(buf + len - 7, "\r\nEND\r\n", 7) == 0;
+}
+
+/* Send `req`, read the whole reply into buf (NUL-terminated). An idle
+ * connection that memcached (or its restart) closed shows as EOF or a
+ * reset before any byte of the reply: tried again once on a new
+ * connection, which is safe for our commands (an add that did run finds
+ * its own value, get and delete are idempotent). A timeout is never
+ * retried. */
+static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req, int is_get,
+                                  char *buf, apr_pool_t *p, const char **why)
+{
+    mc_server_t *s = server_for(m, key);
+    mc_conn_t *c;
+    apr_size_t len = strlen(req), off, got;
+    apr_status_t rv;
+    int fresh = 0, reused;
+    char err[120];
+
+again:
+    off = got = 0;
+    rv = APR_SUCCESS;
+    buf[0] = '\0';
+    c = conn_get(m, s, fresh, &reused, p, why);
+    if (c == NULL)
+        return MG_STORE_ERROR;
+    while (off < len && rv == APR_SUCCESS) {
+        apr_size_t n = len - off;
+        rv = apr_socket_send(c->sock, req + off, &n);
+        off += n;
+    }
+    while (rv == APR_SUCCESS && !reply_complete(buf, got, is_get)) {
+        apr_size_t n = REPLY_MAX - 1 - got;
+        if (n == 0) {
+            *why = apr_psprintf(p, "memcached %s:%d: an over-long reply", s->host, s->port);
+            conn_close(c);
+            return MG_STORE_ERROR;
+        }
+        rv = apr_socket_recv(c->sock, buf + got, &n);
+        got += n;
+        buf[got] = '\0';
+        if (rv == APR_EOF && n > 0)
+            rv = APR_SUCCESS;
+    }
+    if (rv != APR_SUCCESS && reused && got == 0 &&
+        (rv == APR_EOF || APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_EPIPE(rv))) {
+        conn_close(c);
+        fresh = 1;
+        goto again;
+    }
+    if (rv != APR_SUCCESS) {
+        *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port,
+                            APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv)
+                                ? "no answer within the timeout"
+                                : apr_strerror(rv, err, sizeof(err)));
+        conn_close(c);
+        return MG_STORE_ERROR;
+    }
+    buf[got] = '\0';
+    conn_put(s, c);
+    return MG_STORE_OK;
+}
+
+static mg_store_status_t garbage(mc_impl_t *m, const char *key, const char *buf, apr_pool_t *p,
+                                 const char **why)
+{
+    mc_server_t *s = server_for(m, key);
+    *why =
+        apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %.60s", s->host, s->port, buf);
+    return MG_STORE_ERROR;
+}
+
+static int key_ok(const char *key)
+{
+    size_t n = strlen(key);
+    return n > 0 && n <= MG_STORE_KEY_MAX && strcspn(key, " \t\r\n") == n;
+}
+
+static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                                apr_pool_t *p, const char **why)
+{
+    mc_impl_t *m = st->impl;
+    char buf[REPLY_MAX];
+    size_t vlen = strlen(val);
+
+    if (!key_ok(key) || vlen >= MG_STORE_VAL_MAX) {
+        *why = "a key or value memcached cannot hold";
+        return MG_STORE_ERROR;
+    }
+    /* memcached reads an expiry over 30 days as a Unix time */
+    if (ttl > 2592000u)
+        ttl = (apr_uint32_t)(apr_time_sec(apr_time_now()) + ttl);
+    if (exchange(m, key,
+                 apr_psprintf(p, "add %s 0 %u %" APR_SIZE_T_FMT "\r\n%s\r\n", key, ttl, vlen, val),
+                 0, buf, p, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    if (strcmp(buf, "STORED\r\n") == 0)
+        return MG_STORE_OK;
+    if (strcmp(buf, "NOT_STORED\r\n") == 0)
+        return MG_STORE_EXISTS;
+    return garbage(m, key, buf, p, why);
+}
+
+static mg_store_status_t mc_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                                const char **why)
+{
+    mc_impl_t *m = st->impl;
+    char buf[REPLY_MAX], *line_end, *sp;
+    apr_size_t klen = strlen(key);
+    long n;
+
+    if (!key_ok(key)) {
+        *why = "a key memcached cannot hold";
+        return MG_STORE_ERROR;
+    }
+    if (exchange(m, key, apr_pstrcat(p, "get ", key, "\r\n", NULL), 1, buf, p, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    if (strcmp(buf, "END\r\n") == 0)
+        return MG_STORE_NOTFOUND;
+    /* VALUE <key> <flags> <bytes>\r\n<data>\r\nEND\r\n */
+    if (strncmp(buf, "VALUE ", 6) != 0 || strncmp(buf + 6, key, klen) != 0 || buf[6 + klen] != ' ')
+        return garbage(m, key, buf, p, why);
+    line_end = strstr(buf, "\r\n");
+    sp = strrchr(buf + 6 + klen, ' ');
+    if (line_end == NULL || sp == NULL || sp > line_end)
+        return garbage(m, key, buf, p, why);
+    n = strtol(sp + 1, NULL, 10);
+    if (n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 7 != buf + strlen(buf) ||
+        memcmp(line_end + 2 + n, "\r\nEND\r\n", 7) != 0)
+        return garbage(m, key, buf, p, why);
+    *val = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
+    return MG_STORE_OK;
+}
+
+static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
+{
+    mc_impl_t *m = st->impl;
+    char buf[REPLY_MAX];
+
+    if (!key_ok(key)) {
+        *why = "a key memcached cannot hold";
+        return MG_STORE_ERROR;
+    }
+    if (exchange(m, key, apr_pstrcat(p, "delete ", key, "\r\n", NULL), 0, buf, p, why) !=
+        MG_STORE_OK)
+        return MG_STORE_ERROR;
+    if (strcmp(buf, "DELETED\r\n") == 0)
+        return MG_STORE_OK;
+    if (strcmp(buf, "NOT_FOUND\r\n") == 0)
+        return MG_STORE_NOTFOUND;
+    return garbage(m, key, buf, p, why);
+}
+
+static const mg_store_ops_t memcache_ops = {"memcache", mc_add, mc_get, mc_del, NULL};
+
+int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                           const char **why)
+{
+    mg_store_t *st = apr_pcalloc(p, sizeof(*st));
+    mc_impl_t *m = apr_pcalloc(p, sizeof(*m));
+    int i;
+
+    m->url = u;
+    m->n = u->nservers;
+    m->servers = apr_pcalloc(p, sizeof(*m->servers) * (apr_size_t)u->nservers);
+    for (i = 0; i < u->nservers; i++) {
+        m->servers[i].host = u->host[i];
+        m->servers[i].port = u->port[i];
+        if (apr_thread_mutex_create(&m->servers[i].lock, APR_THREAD_MUTEX_DEFAULT, p) !=
+            APR_SUCCESS) {
+            *why = "cannot create a mutex";
+            return -1;
+        }
+    }
+    apr_pool_cleanup_register(p, m, close_all, apr_pool_cleanup_null);
+    st->ops = &memcache_ops;
+    st->impl = m;
+    st->prefix = u->prefix;
+    st->display = u->display;
+    *out = st;
+    return 0;
+}

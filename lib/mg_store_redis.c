@@ -1,0 +1,299 @@
+/* mg_store_redis.c — the Redis engine of the claim store (mg_store.h).
+ *
+ * hiredis rather than APR-util's apr_redis: apr_redis has no SET NX (its
+ * "add" is a GET then a SET), no EVAL and no AUTH, and the claim needs an
+ * atomic add-if-absent. With hiredis, add is `SET key val NX EX ttl` and the
+ * whole slot walk of a claim (plus the revocation check) is one EVAL of a
+ * short Lua script: Redis runs a script atomically, so a claim costs one
+ * round trip whatever N is.
+ *
+ * A redisContext is not thread-safe: connections wait in a small stack
+ * guarded by a thread mutex, each used by one thread at a time. A
+ * connection that saw any error is closed, never reused (a late reply to a
+ * timed-out command would otherwise answer the next one); the next
+ * operation connects again, so claims resume by themselves when Redis is
+ * back. Connect, read and write all have the URL's timeout.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+
+#include <hiredis/hiredis.h>
+
+#include "mg_store.h"
+
+#define IDLE_MAX 16 /* connections kept between operations */
+
+typedef struct redis_impl {
+    const mg_store_url_t *url;
+    apr_thread_mutex_t *lock; /* guards idle/nidle */
+    redisContext *idle[IDLE_MAX];
+    int nidle;
+} redis_impl_t;
+
+/* Outcomes as the script returns them (same order as mg_claim_outcome_t). */
+static const char CLAIM_LUA[] =
+    "local addr, ttl, peek = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'\n"
+    "local n = #KEYS\n"
+    "if ARGV[4] == '1' then\n"
+    "  if redis.call('EXISTS', KEYS[n]) == 1 then return {4, 0} end\n"
+    "  n = n - 1\n"
+    "end\n"
+    "for i = 1, n do\n"
+    "  local v = redis.call('GET', KEYS[i])\n"
+    "  if not v then\n"
+    "    if peek then return {2, 0} end\n"
+    "    redis.call('SET', KEYS[i], addr, 'EX', ttl)\n"
+    "    return {0, i}\n"
+    "  end\n"
+    "  if v == addr then return {1, i} end\n"
+    "end\n"
+    "return {3, 0}\n";
+
+static apr_status_t close_all(void *data)
+{
+    redis_impl_t *r = data;
+    while (r->nidle > 0)
+        redisFree(r->idle[--r->nidle]);
+    return APR_SUCCESS;
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
+static redisContext *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
+                              const char **why)
+{
+    const mg_store_url_t *u = r->url;
+    struct timeval tv;
+    redisContext *c = NULL;
+    redisReply *rep;
+
+    apr_thread_mutex_lock(r->lock);
+    if (r->nidle > 0 && !fresh)
+        c = r->idle[--r->nidle];
+    apr_thread_mutex_unlock(r->lock);
+    *reused = c != NULL;
+    if (c != NULL)
+        return c;
+    tv.tv_sec = (time_t)apr_time_sec(u->timeout);
+    tv.tv_usec = (suseconds_t)apr_time_usec(u->timeout);
+    c = redisConnectWithTimeout(u->host[0], u->port[0], tv);
+    if (c == NULL || c->err) {
+        *why = apr_psprintf(p, "cannot connect to redis %s:%d (%s)", u->host[0], u->port[0],
+                            c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        *why = "cannot set the redis timeout";
+        redisFree(c);
+        return NULL;
+    }
+    if (u->password != NULL) {
+        rep = redisCommand(c, "AUTH %s", u->password);
+        if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
+            *why = apr_psprintf(p, "redis %s:%d refused the password from %s", u->host[0],
+                                u->port[0], u->password_file);
+            if (rep)
+                freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    if (u->db != 0) {
+        rep = redisCommand(c, "SELECT %d", u->db);
+        if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
+            *why = apr_psprintf(p, "redis %s:%d: cannot select database %d", u->host[0], u->port[0],
+                                u->db);
+            if (rep)
+                freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    return c;
+}
+
+static void conn_put(redis_impl_t *r, redisContext *c)
+{
+    apr_thread_mutex_lock(r->lock);
+    if (r->nidle < IDLE_MAX) {
+        r->idle[r->nidle++] = c;
+        c = NULL;
+    }
+    apr_thread_mutex_unlock(r->lock);
+    if (c != NULL)
+        redisFree(c);
+}
+
+/* Run one command. A reply of an unexpected shape closes the connection:
+ * the caller reports ERROR. An idle connection that the server (or a
+ * restart of it) closed is found out by the command failing with EOF or a
+ * reset: it is tried again once on a new connection. That is safe because
+ * every command here can run twice: SET NX then finds its own value, the
+ * claim script finds the address as the owner of its slot, GET and DEL are
+ * idempotent. A timeout is never retried. */
+static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
+{
+    redis_impl_t *r = st->impl;
+    int fresh = 0, reused;
+    redisContext *c;
+    redisReply *rep;
+
+again:
+    c = conn_get(r, fresh, &reused, p, why);
+    if (c == NULL)
+        return NULL;
+    rep = redisCommandArgv(c, argc, argv, NULL);
+    if (rep == NULL && reused &&
+        (c->err == REDIS_ERR_EOF ||
+         (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        redisFree(c);
+        fresh = 1;
+        goto again;
+    }
+    if (rep == NULL) {
+        *why = apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
+                            c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                                ? "no answer within the timeout"
+                                : c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        *why = apr_psprintf(p, "redis %s:%d answered: %.100s", r->url->host[0], r->url->port[0],
+                            rep->str);
+        freeReplyObject(rep);
+        conn_put(r, c); /* the protocol is in step: the connection is fine */
+        return NULL;
+    }
+    conn_put(r, c);
+    return rep;
+}
+
+static mg_store_status_t garbage(mg_store_t *st, redisReply *rep, apr_pool_t *p, const char **why)
+{
+    redis_impl_t *r = st->impl;
+    *why = apr_psprintf(p, "redis %s:%d gave an answer of an unexpected type (%d)", r->url->host[0],
+                        r->url->port[0], rep->type);
+    freeReplyObject(rep);
+    return MG_STORE_ERROR;
+}
+
+static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                               apr_pool_t *p, const char **why)
+{
+    const char *argv[6] = {"SET", key, val, "NX", "EX", NULL};
+    redisReply *rep;
+
+    argv[5] = apr_psprintf(p, "%u", ttl);
+    rep = run(st, p, why, ttl ? 6 : 4, argv);
+    if (rep == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return MG_STORE_EXISTS;
+    }
+    if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK") != 0)
+        return garbage(st, rep, p, why);
+    freeReplyObject(rep);
+    return MG_STORE_OK;
+}
+
+static mg_store_status_t r_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                               const char **why)
+{
+    const char *argv[2] = {"GET", key};
+    redisReply *rep = run(st, p, why, 2, argv);
+
+    if (rep == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return MG_STORE_NOTFOUND;
+    }
+    if (rep->type != REDIS_REPLY_STRING || rep->len >= MG_STORE_VAL_MAX)
+        return garbage(st, rep, p, why);
+    *val = apr_pstrmemdup(p, rep->str, rep->len);
+    freeReplyObject(rep);
+    return MG_STORE_OK;
+}
+
+static mg_store_status_t r_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
+{
+    const char *argv[2] = {"DEL", key};
+    redisReply *rep = run(st, p, why, 2, argv);
+    long long n;
+
+    if (rep == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type != REDIS_REPLY_INTEGER)
+        return garbage(st, rep, p, why);
+    n = rep->integer;
+    freeReplyObject(rep);
+    return n > 0 ? MG_STORE_OK : MG_STORE_NOTFOUND;
+}
+
+static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
+                                 int *slot, apr_pool_t *p, const char **why)
+{
+    int nkeys = c->uses + (c->check_revoked ? 1 : 0), argc = 3 + nkeys + 4, i, k = 0;
+    const char **argv = apr_palloc(p, sizeof(*argv) * (apr_size_t)argc);
+    redisReply *rep;
+    long long o, s;
+
+    argv[k++] = "EVAL";
+    argv[k++] = CLAIM_LUA;
+    argv[k++] = apr_itoa(p, nkeys);
+    for (i = 1; i <= c->uses; i++)
+        argv[k++] = mg_store_slot_key(p, st, c->kid, c->id, i);
+    if (c->check_revoked)
+        argv[k++] = mg_store_rev_key(p, st, c->id);
+    argv[k++] = c->addr;
+    argv[k++] = apr_psprintf(p, "%u", c->ttl);
+    argv[k++] = c->peek ? "1" : "0";
+    argv[k++] = c->check_revoked ? "1" : "0";
+    rep = run(st, p, why, k, argv);
+    if (rep == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER)
+        return garbage(st, rep, p, why);
+    o = rep->element[0]->integer;
+    s = rep->element[1]->integer;
+    freeReplyObject(rep);
+    if (o < MG_CLAIM_NEW || o > MG_CLAIM_REVOKED || s < 0 || s > c->uses) {
+        *why = "redis: the claim script answered out of range";
+        return MG_STORE_ERROR;
+    }
+    *out = (mg_claim_outcome_t)o;
+    *slot = (int)s;
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t redis_ops = {"redis", r_add, r_get, r_del, r_claim};
+
+int mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why)
+{
+    mg_store_t *st = apr_pcalloc(p, sizeof(*st));
+    redis_impl_t *r = apr_pcalloc(p, sizeof(*r));
+
+    if (apr_thread_mutex_create(&r->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
+        *why = "cannot create a mutex";
+        return -1;
+    }
+    r->url = u;
+    apr_pool_cleanup_register(p, r, close_all, apr_pool_cleanup_null);
+    st->ops = &redis_ops;
+    st->impl = r;
+    st->prefix = u->prefix;
+    st->display = u->display;
+    *out = st;
+    return 0;
+}

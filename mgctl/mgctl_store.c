@@ -1,0 +1,193 @@
+/* mgctl_store.c — `mgctl uses show|reset` and `mgctl revoke`: the claim
+ * store (lib/mg_store.h) as support staff see it: who holds the uses of a
+ * link, give a link its uses back, and revoke token ids on every server
+ * that shares the store (docs/token-spec.md, docs/mgctl.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_keys.h"
+#include "mg_store.h"
+#include "mg_time.h"
+#include "mg_token.h"
+#include "mgctl_util.h"
+
+enum { OPT_STORE = MGCTL_OPT_LONG + 1, OPT_KID, OPT_ID, OPT_UNDO, OPT_TTL };
+
+static const apr_getopt_option_t uses_opts[] = {{"help", 'h', 0, "show this help"},
+                                                {"store", OPT_STORE, 1, "a store URL"},
+                                                {"kid", OPT_KID, 1, "the link's mg_kid"},
+                                                {"id", OPT_ID, 1, "the link's mg_id"},
+                                                {NULL, 0, 0, NULL}};
+
+static const char uses_usage[] =
+    "Usage: mgctl uses show|reset --store URL --kid KID --id ID\n"
+    "\n"
+    "Inspect or reset the uses of a one-time or N-use link (mgctl sign --once /\n"
+    "--uses N) in the claim store that the servers share (MediaGuardStore).\n"
+    "  show    list the client addresses that hold a use, one per slot\n"
+    "  reset   delete every slot: the link has all its uses again\n"
+    "\n"
+    "      --store URL  redis://HOST[:PORT][/DB][?OPTIONS] or\n"
+    "                   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]\n"
+    "                   (the MediaGuardStore URL of the servers)\n"
+    "      --kid KID    the link's key id (mg_kid)\n"
+    "      --id ID      the link's token id (mg_id)\n"
+    "  -h, --help       show this help\n"
+    "\n"
+    "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
+
+static const apr_getopt_option_t revoke_opts[] = {
+    {"help", 'h', 0, "show this help"},
+    {"store", OPT_STORE, 1, "a store URL"},
+    {"undo", OPT_UNDO, 0, "lift the revocation"},
+    {"ttl", OPT_TTL, 1, "how long the revocation lasts"},
+    {NULL, 0, 0, NULL}};
+
+static const char revoke_usage[] =
+    "Usage: mgctl revoke --store URL [--ttl DURATION] [--undo] ID...\n"
+    "\n"
+    "Revoke signed-link token ids (mg_id) in the store the servers share\n"
+    "(MediaGuardStore): every server refuses them (403 token-revoked) from the\n"
+    "next request on, without a reload. The file form (tokens.revocation_file)\n"
+    "keeps working next to it.\n"
+    "\n"
+    "      --store URL     redis://... or memcache://... (the MediaGuardStore URL)\n"
+    "      --ttl DURATION  drop the entry after DURATION (e.g. 30d; give the\n"
+    "                      longest lifetime of the links concerned); default: keep\n"
+    "                      it (memcached may still evict it when full)\n"
+    "      --undo          lift the revocation of the ids instead\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
+
+static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
+{
+    mg_store_url_t *u = apr_pcalloc(pool, sizeof(*u));
+    const char *why;
+
+    if (url == NULL)
+        return mgctl_usage_error(cmd, "--store URL is required");
+    /* a store that closes the connection must be an error (exit 2), not a
+     * SIGPIPE that kills mgctl without a word (Apache ignores it already) */
+    signal(SIGPIPE, SIG_IGN);
+    if (mg_store_url_parse(pool, url, u, &why) != 0)
+        return mgctl_usage_error(cmd, "--store %s: %s", url, why);
+    if (mg_store_open(pool, u, st, &why) != 0) {
+        fprintf(stderr, "mgctl %s: %s\n", cmd, why);
+        return MGCTL_EXIT_USAGE;
+    }
+    return MGCTL_EXIT_OK;
+}
+
+int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    const char *url = NULL, *kid = NULL, *id = NULL, *arg, *action, *why = NULL;
+    apr_getopt_t *os = mgctl_getopt_init(pool, "uses", argc, argv);
+    mg_store_t *st;
+    int ch, rc, i, n = 0, reset;
+
+    while ((ch = mgctl_getopt_next(os, uses_opts, uses_usage, &arg, &rc)) > 0) {
+        if (ch == OPT_STORE)
+            url = arg;
+        else if (ch == OPT_KID)
+            kid = arg;
+        else if (ch == OPT_ID)
+            id = arg;
+    }
+    if (ch < 0)
+        return rc;
+    if (os->ind != os->argc - 1)
+        return mgctl_usage_error("uses", os->ind == os->argc ? "show or reset is required"
+                                                             : "one action: show or reset");
+    action = os->argv[os->ind];
+    if (strcmp(action, "show") != 0 && strcmp(action, "reset") != 0)
+        return mgctl_usage_error("uses", "unknown action '%s' (show or reset)", action);
+    reset = action[0] == 'r';
+    if (kid == NULL || !mg_key_id_valid(kid))
+        return mgctl_usage_error("uses", "--kid KID is required (1-64 of A-Z a-z 0-9 . _ -)");
+    if (id == NULL || !mg_token_id_valid(id))
+        return mgctl_usage_error("uses", "--id ID is required (1-32 base64url characters)");
+    if ((rc = open_store(pool, "uses", url, &st)) != MGCTL_EXIT_OK)
+        return rc;
+    /* every slot, not just up to the first free one: a reset races claims */
+    for (i = 1; i <= MG_TOKEN_USES_MAX; i++) {
+        const char *key = mg_store_slot_key(pool, st, kid, id, i);
+        mg_store_status_t s;
+        char *owner;
+        if (reset) {
+            s = st->ops->del(st, key, pool, &why);
+            if (s == MG_STORE_OK)
+                n++;
+        } else {
+            s = st->ops->get(st, key, &owner, pool, &why);
+            if (s == MG_STORE_OK) {
+                printf("slot %d: %s\n", i, owner);
+                n++;
+            }
+        }
+        if (s == MG_STORE_ERROR) {
+            fprintf(stderr, "mgctl uses: %s\n", why);
+            return MGCTL_EXIT_USAGE;
+        }
+    }
+    if (reset)
+        printf("link %s/%s: %d use(s) released\n", kid, id, n);
+    else
+        printf("link %s/%s: %d use(s) claimed\n", kid, id, n);
+    return MGCTL_EXIT_OK;
+}
+
+int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    const char *url = NULL, *arg, *why = NULL;
+    apr_getopt_t *os = mgctl_getopt_init(pool, "revoke", argc, argv);
+    apr_interval_time_t ttl = 0;
+    mg_store_t *st;
+    int ch, rc, i, undo = 0;
+
+    while ((ch = mgctl_getopt_next(os, revoke_opts, revoke_usage, &arg, &rc)) > 0) {
+        if (ch == OPT_STORE)
+            url = arg;
+        else if (ch == OPT_UNDO)
+            undo = 1;
+        else if (ch == OPT_TTL) {
+            if (mg_duration_parse(arg, &ttl) != 0 || ttl < apr_time_from_sec(1) ||
+                apr_time_sec(ttl) > 0xffffffffLL)
+                return mgctl_usage_error("revoke", "--ttl '%s' is not a duration (e.g. 30d)", arg);
+        }
+    }
+    if (ch < 0)
+        return rc;
+    if (os->ind == os->argc)
+        return mgctl_usage_error("revoke", "give at least one token id");
+    if (undo && ttl != 0)
+        return mgctl_usage_error("revoke", "--ttl and --undo do not go together");
+    for (i = os->ind; i < os->argc; i++)
+        if (!mg_token_id_valid(os->argv[i]))
+            return mgctl_usage_error("revoke", "'%s' is not a token id (1-32 base64url characters)",
+                                     os->argv[i]);
+    if ((rc = open_store(pool, "revoke", url, &st)) != MGCTL_EXIT_OK)
+        return rc;
+    for (i = os->ind; i < os->argc; i++) {
+        const char *key = mg_store_rev_key(pool, st, os->argv[i]);
+        mg_store_status_t s;
+        if (undo) {
+            s = st->ops->del(st, key, pool, &why);
+        } else {
+            /* deleted first so that a new --ttl replaces an older one */
+            s = st->ops->del(st, key, pool, &why);
+            if (s != MG_STORE_ERROR)
+                s = st->ops->add(st, key, "1", (apr_uint32_t)apr_time_sec(ttl), pool, &why);
+        }
+        if (s == MG_STORE_ERROR) {
+            fprintf(stderr, "mgctl revoke: %s: %s\n", os->argv[i], why);
+            return MGCTL_EXIT_USAGE;
+        }
+        printf("%s %s\n", os->argv[i],
+               undo ? (s == MG_STORE_OK ? "no longer revoked" : "was not revoked") : "revoked");
+    }
+    return MGCTL_EXIT_OK;
+}

@@ -1,0 +1,268 @@
+"""Real claim stores for the integration tests: a private redis-server and
+memcached on free loopback ports (stoppable and restartable on the same
+port, for fault tests), a small TCP proxy that can pass, delay, drop or
+answer garbage (iptables is not available), and barrier-released raw HTTP
+clients, each from its own loopback source address (the whole 127/8 is
+loopback on Linux; the module counts uses per r->useragent_ip, which is the
+TCP peer here: no mod_remoteip in these tests)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+
+
+def _wait_port(port, proc, what, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+class StoreServer:
+    """redis-server or memcached, started on a fixed free port."""
+
+    def __init__(self, kind, workdir):
+        self.kind = kind
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc = None
+        exe = shutil.which("redis-server" if kind == "redis" else "memcached")
+        if exe is None:
+            pytest.skip(f"{kind} server is not installed (scripts/quickstart installs it)")
+        self.exe = exe
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, port=None, options="timeout=2s"):
+        # generous: the CI machine is shared and loaded, and a store that
+        # answers late is refused (500), which a race round counts as wrong
+        port = port or self.port
+        base = f"redis://127.0.0.1:{port}/0" if self.kind == "redis" else \
+            f"memcache://127.0.0.1:{port}"
+        return base + (f"?{options}" if options else "")
+
+    def start(self):
+        if self.kind == "redis":
+            cmd = [self.exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                   "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]
+        else:
+            cmd = [self.exe, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "32",
+                   "-c", "1024"]
+            if os.geteuid() == 0:
+                cmd += ["-u", "nobody"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port, self.proc, self.kind)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class Proxy:
+    """TCP proxy on a free loopback port in front of `upstream_port`.
+    mode: "pass" (forward), "delay" (hold every upstream answer `delay`
+    seconds), "drop" (accept, read, never answer), "garbage" (answer
+    every read with a line no store speaks)."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.mode = "pass"
+        self.delay = 4.0
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.stopping = False
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _pump(self, src, dst, delayed):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if delayed and self.mode == "delay":
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _serve(self, c):
+        mode = self.mode
+        if mode in ("drop", "garbage"):
+            try:
+                while True:
+                    data = c.recv(65536)
+                    if not data:
+                        break
+                    if mode == "garbage":
+                        c.sendall(b"HELLO I AM NOT A STORE\r\n")
+            except OSError:
+                pass
+            c.close()
+            return
+        try:
+            up = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            up.settimeout(None)
+        except OSError:
+            c.close()
+            return
+        self.conns.append(up)
+        threading.Thread(target=self._pump, args=(c, up, False), daemon=True).start()
+        self._pump(up, c, True)
+
+    def reset_connections(self):
+        """Close every connection, so that the next ones see the new mode."""
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.conns = []
+
+    def stop(self):
+        self.stopping = True
+        self.reset_connections()
+        self.lsock.close()
+
+
+def source_address(i):
+    """The i-th client address (i from 0): 127.0.0.2, 127.0.0.3, ..."""
+    return f"127.0.{(i + 2) // 254}.{(i + 2) % 254 or 254}"
+
+
+def http_get(port, target, src="127.0.0.1", headers=None, method="GET", timeout=15):
+    """One request from source address `src`: (status, headers dict, body)."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    try:
+        _send(s, target, headers, method)
+        return _read(s)
+    finally:
+        s.close()
+
+
+def _send(s, target, headers, method="GET"):
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    s.sendall(f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+              f"{extra}\r\n".encode())
+
+
+def _read(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body
+
+
+class Racers:
+    """`n` threads that each open a connection from their own source address
+    to a server, wait together at a barrier with the connection open, then
+    send their request bytes at the same instant and read the answer."""
+
+    def __init__(self, n):
+        self.n = n
+        self.ready = threading.Barrier(n + 1)
+        self.go = threading.Barrier(n)
+        self.done = threading.Barrier(n + 1)
+        self.tasks = [None] * n
+        self.results = [None] * n
+        self.closing = False
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, i):
+        while True:
+            self.ready.wait()
+            if self.closing:
+                return
+            port, target, src, headers = self.tasks[i]
+            s = None
+            try:
+                s = socket.socket()
+                s.settimeout(20)
+                s.bind((src, 0))
+                s.connect(("127.0.0.1", port))
+                self.go.wait()
+                _send(s, target, headers)
+                self.results[i] = _read(s)
+            except Exception as e:  # reported by the round, never swallowed
+                self.results[i] = e
+                try:
+                    self.go.abort()
+                except Exception:
+                    pass
+            finally:
+                if s is not None:
+                    s.close()
+            self.done.wait()
+
+    def round(self, tasks):
+        """tasks: n tuples (port, target, source address, headers) -> n results."""
+        assert len(tasks) == self.n
+        self.tasks = list(tasks)
+        self.results = [None] * self.n
+        self.ready.wait()
+        self.done.wait()
+        if self.go.broken:
+            self.go.reset()
+        for r in self.results:
+            if isinstance(r, Exception):
+                raise r
+        return list(self.results)
+
+    def close(self):
+        self.closing = True
+        self.ready.wait()
+        for t in self.threads:
+            t.join(timeout=5)

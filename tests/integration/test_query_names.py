@@ -1,0 +1,343 @@
+"""Issue 14 against a real Apache in the shipped configuration (media_guard.conf):
+
+- query-parameter names that the origin's server stack reads as `tr`, `mg_*` or
+  the download parameter without being exactly them are refused (403 bad-url)
+  before they reach a **real PHP origin** (`php -S` with a router that reads
+  `$_GET['tr']`) or an origin with Rack 2's name rules, and the ordinary forms
+  keep working (the origin applies exactly the transformation the policy saw);
+- a prefix token minted without a transformation cannot get one with `&+tr=`;
+- refused proxied signed links (ProxyPass nocanon) leave no `mg_sig` in httpd's
+  error log (authz_core's AH01630), and granted ones still reach the origin
+  with their query;
+- TRACE on a protected URL is refused (media_guard.conf ships TraceEnable Off).
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+import http.server
+import urllib.parse
+
+import pytest
+
+from conftest import SRCDIR, free_port
+
+MEDIA_GUARD_CONF = SRCDIR / "mod_media_guard" / "media_guard.conf"
+K1 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+
+POLICY = """\
+version: 1
+default: deny
+keys:
+  - {id: k1, file: k1.key, sign: true}
+transforms:
+  wm:
+    params:
+      w: {max: 1000}
+      oi: {values: [logo.png]}
+    require: ["oi-logo.png"]
+rules:
+  - id: php
+    path: /php/
+    transforms: wm
+    access: {anonymous: view}
+  - id: rack
+    path: /rack/
+    transforms: wm
+    access: {anonymous: view}
+  - id: signed
+    path: /sphp/
+    token: required
+  - id: viewonly
+    path: /vphp/
+    access: {anonymous: view}
+  - id: files
+    path: /files/
+    access: {anonymous: view}
+"""
+
+CONF = """\
+Include "{media_guard_conf}"
+MediaGuardPolicy q @POLICIES@/q.yaml
+MediaGuardReasonHeader On
+<LocationMatch "^/(php|rack|sphp|vphp|files)/">
+    Require media-guard q
+</LocationMatch>
+ProxyPass "/php/" "{php}/php/" nocanon
+ProxyPass "/sphp/" "{php}/sphp/" nocanon
+ProxyPass "/vphp/" "{php}/vphp/" nocanon
+ProxyPass "/rack/" "{rack}/rack/"
+"""
+
+# What an image server built on PHP does: $_GET['tr'] (an array's last item
+# for tr[]/tr[0]), and whether it sends the file as a download.
+ROUTER = r"""<?php
+$tr = $_GET['tr'] ?? null;
+if (is_array($tr)) { $tr = end($tr); }
+header('Content-Type: application/json');
+echo json_encode(['origin' => 'php', 'tr' => $tr,
+                  'download' => $_GET['download'] ?? null,
+                  'query' => $_SERVER['QUERY_STRING'] ?? '']);
+"""
+
+
+def rack2_params(query):
+    """Rack 2's Utils.parse_nested_query, top level only: split on & and ;,
+    unescape (+ is a space), then the key is the first run without brackets
+    after leading brackets ("[tr]", "tr]", "tr[x]" -> "tr"), except a name
+    whose rest is exactly "[" (kept whole). The last value wins."""
+    params = {}
+    for pair in re.split(r"[&;] *", query):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        name = urllib.parse.unquote_plus(name)
+        value = urllib.parse.unquote_plus(value)
+        m = re.match(r"\A[\[\]]*([^\[\]]+)\]*", name)
+        if not m:
+            continue
+        key, after = m.group(1), name[m.end():]
+        params[name if after == "[" else key] = value
+    return params
+
+
+class _RackHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        query = self.path.partition("?")[2]
+        p = rack2_params(query)
+        body = json.dumps({"origin": "rack", "tr": p.get("tr"), "query": query}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def php_origin(tmp_path_factory):
+    php = shutil.which("php")
+    if php is None:
+        pytest.fail("php-cli is not installed (scripts/quickstart installs it)")
+    d = tmp_path_factory.mktemp("php-origin")
+    (d / "router.php").write_text(ROUTER)
+    port = free_port()
+    proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", "router.php"], cwd=d,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import socket
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("php -S exited")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def rack_origin():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RackHandler)
+    server.daemon_threads = True
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory, php_origin, rack_origin):
+    conf = CONF.format(media_guard_conf=MEDIA_GUARD_CONF, php=php_origin, rack=rack_origin)
+    s = apache_factory("query-names", conf, policies={"q.yaml": POLICY},
+                       files={"files/a.jpg": b"\xff\xd8\xff\xe0 file"},
+                       extra_modules=["proxy", "proxy_http"], loglevel="info", start=False)
+    key = s.policy_dir / "k1.key"
+    key.write_text(K1)
+    key.chmod(0o600)
+    return s.start()
+
+
+def origin_json(r):
+    assert r.status_code == 200, (r.status_code, r.headers.get("X-Media-Guard-Reason"))
+    return json.loads(r.content)
+
+
+def assert_refused(r):
+    assert r.status_code == 403, (r.status_code, r.content[:200])
+    assert r.headers.get("X-Media-Guard-Reason") == "bad-url"
+    assert b'"origin"' not in r.content
+
+
+# The bypasses of issue 14: each is refused, never reaches the origin.
+PHP_BYPASSES = [
+    "tr=oi-logo.png,w-100&+tr=w-100",
+    "tr=oi-logo.png&%20tr=w-5000",
+    "tr=oi-logo.png&tr[]=w-100",
+    "tr=oi-logo.png&tr[0]=w-5000",
+    "tr=oi-logo.png&tr%5B%5D=w-5000",
+    "tr=oi-logo.png&tr.x=w-5000",
+    "tr=oi-logo.png&TR=w-5000",
+    "tr=oi-logo.png&Tr[]=w-5000",
+    "tr=oi-logo.png&++tr=w-5000",
+]
+RACK_BYPASSES = [
+    "tr=oi-logo.png&[tr]=w-5000",
+    "tr=oi-logo.png&tr]=w-5000",
+    "tr=oi-logo.png&%5Btr%5D=w-5000",
+    "tr=oi-logo.png&]]tr=w-5000",
+    "tr=oi-logo.png&[tr=w-5000",
+]
+
+
+def test_the_origins_really_read_these_names_as_tr(php_origin, rack_origin):
+    """Without the guard, each bypass makes the origin apply a transformation
+    without the watermark (what the issue's attack run found): the test
+    origins are faithful, so the refusals below mean something."""
+    import requests
+    for q in PHP_BYPASSES[:5]:
+        d = requests.get(f"{php_origin}/php/a.jpg?{q}", timeout=10).json()
+        assert d["tr"] in ("w-100", "w-5000"), (q, d)
+    for q in RACK_BYPASSES[:4]:
+        d = requests.get(f"{rack_origin}/rack/a.jpg?{q}", timeout=10).json()
+        assert d["tr"] == "w-5000", (q, d)
+
+
+@pytest.mark.parametrize("query", PHP_BYPASSES)
+def test_php_name_rules_are_refused(srv, query):
+    assert_refused(srv.raw(f"/php/a.jpg?{query}"))
+
+
+@pytest.mark.parametrize("query", RACK_BYPASSES)
+def test_rack_name_rules_are_refused(srv, query):
+    assert_refused(srv.raw(f"/rack/a.jpg?{query}"))
+
+
+@pytest.mark.parametrize("query", ["+download=1", "download[]=1", "Download=1", "%20download=1"])
+def test_download_parameter_spellings_are_refused(srv, query):
+    assert_refused(srv.raw(f"/vphp/a.jpg?{query}"))
+
+
+def test_normal_forms_keep_working_and_the_origin_applies_what_was_checked(srv):
+    d = origin_json(srv.raw("/php/a.jpg?tr=oi-logo.png,w-300&page[size]=2&utm_source=x&a.b=1"))
+    assert d["tr"] == "oi-logo.png,w-300"
+    d = origin_json(srv.raw("/rack/a.jpg?tr=w-300,oi-logo.png&filter[tr]=1"))
+    assert d["tr"] == "w-300,oi-logo.png"
+    d = origin_json(srv.raw("/php/tr:oi-logo.png,w-300/a.jpg?x%20y=1"))
+    assert d["tr"] is None
+    d = origin_json(srv.raw("/vphp/a.jpg?download=0"))
+    assert d["download"] == "0"
+    # the width limit still holds on the exact name
+    r = srv.raw("/php/a.jpg?tr=oi-logo.png,w-5000")
+    assert r.status_code == 403 and r.headers.get("X-Media-Guard-Reason") == \
+        "transform-not-allowed"
+
+
+def sign(srv, mgctl, url, *opts):
+    p = mgctl("sign", "--policy", srv.policy_dir / "q.yaml", "--ttl", "10m", *opts, url)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_prefix_token_cannot_gain_a_transformation_with_plus_tr(srv, mgctl):
+    link = sign(srv, mgctl, "/sphp/p/x.jpg", "--prefix", "/sphp/p/")
+    d = origin_json(srv.raw(link))
+    assert d["tr"] is None
+    for extra in ("&+tr=w-5000", "&tr[]=w-5000", "&%20tr=w-5000"):
+        assert_refused(srv.raw(link + extra))
+    r = srv.raw(link + "&tr=w-5000")           # the exact name: the token does not cover it
+    assert r.status_code == 403
+
+
+def test_signed_links_stay_out_of_the_error_log(srv, mgctl):
+    """authz_core logs AH01630 with r->filename, which for ProxyPass nocanon is
+    the origin URL with the query: the module holds it without the query."""
+    mark = srv.mark()
+    link = sign(srv, mgctl, "/sphp/a.jpg")
+    token = link.split("?", 1)[1]
+    refused = [
+        "/sphp/b.jpg?" + token,                                   # another file
+        link.replace("mg_sig=", "mg_sig=A"),                      # a broken signature
+        link + "&+tr=w-5000",                                     # bad-url
+        "/php/a.jpg?tr=w-1&" + token,                             # another area
+    ]
+    for target in refused:
+        assert srv.raw(target).status_code == 403, target
+    # a granted link still reaches the origin with its whole query
+    d = origin_json(srv.raw(link))
+    assert "mg_sig=" in d["query"]
+    log = srv.error_log_since(mark)
+    assert "AH01630" in log, log          # authz_core did log the refusals ...
+    assert "mg_sig" not in log, log       # ... without the signed link
+    assert "mg_exp" not in log, log
+
+
+def test_trace_is_refused_on_protected_urls(srv):
+    """httpd answers TRACE in map_to_storage, before authorization: only
+    TraceEnable Off (shipped in media_guard.conf) stops it."""
+    assert srv.raw("/files/a.jpg").status_code == 200
+    r = srv.raw("/files/a.jpg", method="TRACE")
+    assert r.status_code == 405, (r.status_code, r.content[:200])
+    r = srv.raw("/php/a.jpg?tr=oi-logo.png", method="TRACE")
+    assert r.status_code in (403, 405), r.status_code
+    assert b"origin" not in r.content
+
+
+# Every name that PHP itself (parse_str: the same php_register_variable_ex as
+# $_GET) reads as tr, mg_* or download, built from the characters PHP treats
+# specially, must be refused: checked with one `mgctl test` run (the same
+# libmg as the module) over all of them.
+PHP_NAMES = r"""<?php
+$alpha = ['', '%20', '+', '.', '[', ']', '%5B', '%5D', '_', 'x', '%2E'];
+$bases = ['tr', 'mg_sig', 'download', 'mg.sig', 'mg%20sig', 'mg[sig'];
+$seen = [];
+foreach ($bases as $b)
+  foreach ($alpha as $p1) foreach ($alpha as $p2) foreach ($alpha as $s1) foreach ($alpha as $s2) {
+    $raw = $p1 . $p2 . $b . $s1 . $s2;
+    if ($raw === 'tr' || $raw === 'download' ||
+        (strncmp($raw, 'mg_', 3) === 0 && strpbrk($raw, ' .[]%+') === false))
+      continue;                          /* exactly the name, or a plain mg_ name */
+    $arr = [];
+    parse_str($raw . '=v', $arr);
+    foreach (array_keys($arr) as $k) {
+      $k = (string)$k;
+      if ($k === 'tr' || $k === 'download' || strncmp($k, 'mg_', 3) === 0)
+        $seen[$raw] = $k;
+    }
+  }
+echo json_encode($seen);
+"""
+
+
+def test_every_name_php_reads_as_a_reserved_one_is_refused(srv, mgctl, tmp_path):
+    script = tmp_path / "names.php"
+    script.write_text(PHP_NAMES)
+    p = subprocess.run([shutil.which("php"), "-n", str(script)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    names = json.loads(p.stdout)
+    assert len(names) > 1000 and "+tr" in names and "tr[]" in names and "mg.sig" in names
+    cases = [{"name": f"php reads {raw!r} as {k!r}", "request": {"url": f"/php/a.jpg?{raw}=v"},
+              "expect": {"decision": "deny", "reason": "bad-url"}}
+             for raw, k in sorted(names.items())]
+    # and the exact names still pass the canonicaliser
+    cases.append({"name": "exact tr", "request": {"url": "/php/a.jpg?tr=oi-logo.png"},
+                  "expect": {"decision": "allow"}})
+    cases.append({"name": "exact download", "request": {"url": "/vphp/a.jpg?download=0"},
+                  "expect": {"decision": "allow"}})
+    testfile = srv.policy_dir / "names.test.yaml"
+    testfile.write_text(json.dumps({"policy": "q.yaml", "tests": cases}))
+    r = mgctl("test", testfile)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])

@@ -1,0 +1,522 @@
+/* test_store.c — store URLs, the claim walk of mg_store_claim over an
+ * in-memory engine (atomic add-if-absent, as memcached's add), its races
+ * between threads, broken engines, and the real engines failing closed on a
+ * closed port. The engines against real servers: tests/integration/
+ * test_store_cluster.py. */
+#include <string.h>
+
+#include <apr_hash.h>
+#include <apr_network_io.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+
+#include "mg_store.h"
+#include "mg_test.h"
+
+/* ---- URLs ---- */
+
+START_TEST(test_url_redis_defaults_and_options)
+{
+    mg_store_url_t u;
+    const char *why = NULL;
+
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool, "redis://cache1", &u, &why), 0);
+    ck_assert_str_eq(u.scheme, "redis");
+    ck_assert_int_eq(u.nservers, 1);
+    ck_assert_str_eq(u.host[0], "cache1");
+    ck_assert_int_eq(u.port[0], 6379);
+    ck_assert_int_eq(u.db, 0);
+    ck_assert(u.timeout == apr_time_from_msec(500));
+    ck_assert_str_eq(u.prefix, "mg:");
+    ck_assert_int_eq(u.revocation, 1);
+
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        "redis://10.0.0.5:7000/3?timeout=250ms&prefix=site1:"
+                                        "&revocation=off",
+                                        &u, &why),
+                     0);
+    ck_assert_int_eq(u.port[0], 7000);
+    ck_assert_int_eq(u.db, 3);
+    ck_assert(u.timeout == apr_time_from_msec(250));
+    ck_assert_str_eq(u.prefix, "site1:");
+    ck_assert_int_eq(u.revocation, 0);
+}
+END_TEST
+
+START_TEST(test_url_memcache_several_servers_and_ipv6)
+{
+    mg_store_url_t u;
+    const char *why = NULL;
+
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        "memcache://a:11211,b,[2001:db8::1]:11300?timeout=2s", &u,
+                                        &why),
+                     0);
+    ck_assert_int_eq(u.nservers, 3);
+    ck_assert_str_eq(u.host[1], "b");
+    ck_assert_int_eq(u.port[1], 11211);
+    ck_assert_str_eq(u.host[2], "2001:db8::1");
+    ck_assert_int_eq(u.port[2], 11300);
+    ck_assert(u.timeout == apr_time_from_sec(2));
+}
+END_TEST
+
+static const struct {
+    const char *url, *why;
+} bad_urls[] = {
+    {"redis:/h", "starts with redis:// or memcache://"},
+    {"memcached://h", "starts with redis:// or memcache://"},
+    {"redis://", "no server"},
+    {"redis://h:0", "is not HOST[:PORT]"},
+    {"redis://h:65536", "is not HOST[:PORT]"},
+    {"redis://h:6379x", "is not HOST[:PORT]"},
+    {"redis://h_1:6379", "is not HOST[:PORT]"},
+    {"redis://a,b", "takes one server"},
+    {"redis://h/x", "the redis database is a number"},
+    {"redis://user:pw@h", "no password in the URL"},
+    {"memcache://h/0", "takes no /DB"},
+    {"memcache://h?password_file=/etc/passwd", "has no password"},
+    {"redis://h?timeout=0", "give 1ms to 30s"},
+    {"redis://h?timeout=31s", "give 1ms to 30s"},
+    {"redis://h?timeout=5m", "give 1ms to 30s"},
+    {"redis://h?revocation=maybe", "on or off"},
+    {"redis://h?prefix=a b", "prefix="},
+    {"redis://h?timeout", "has no value"},
+    {"redis://h?tls=on", "unknown option 'tls'"},
+    {"redis://h?password_file=/nonexistent/mg-pw", "cannot be read"},
+};
+
+START_TEST(test_url_refused_with_a_sentence)
+{
+    mg_store_url_t u;
+    const char *why = NULL;
+
+    ck_assert_msg(mg_store_url_parse(mg_test_pool, bad_urls[_i].url, &u, &why) == -1,
+                  "'%s' should be refused", bad_urls[_i].url);
+    ck_assert_msg(why != NULL && strstr(why, bad_urls[_i].why) != NULL, "'%s': got '%s'",
+                  bad_urls[_i].url, why ? why : "(null)");
+}
+END_TEST
+
+START_TEST(test_url_password_file_first_line)
+{
+    char path[] = "/tmp/mg-test-pw-XXXXXX";
+    apr_file_t *f;
+    mg_store_url_t u;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        apr_file_mktemp(&f, path,
+                        APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE | APR_FOPEN_EXCL,
+                        mg_test_pool),
+        APR_SUCCESS);
+    apr_file_puts("s3cret\nignored\n", f);
+    apr_file_close(f);
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_pstrcat(mg_test_pool, "redis://h?password_file=", path, NULL), &u,
+                           &why),
+        0);
+    ck_assert_str_eq(u.password, "s3cret");
+    /* the URL as shown in messages never carries the password */
+    ck_assert_ptr_null(strstr(u.display, "s3cret"));
+    apr_file_remove(path, mg_test_pool);
+}
+END_TEST
+
+/* ---- an in-memory engine: add is atomic under a mutex ---- */
+
+typedef struct mem {
+    apr_thread_mutex_t *lock;
+    apr_hash_t *h;
+    apr_pool_t *pool;
+    int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails */
+} mem_t;
+
+static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+                                 apr_pool_t *p, const char **why)
+{
+    mem_t *m = st->impl;
+    mg_store_status_t rv = MG_STORE_OK;
+    (void)ttl;
+    (void)p;
+    if (m->broken == 1)
+        return MG_STORE_EXISTS;
+    if (m->broken == 2) {
+        *why = "down";
+        return MG_STORE_ERROR;
+    }
+    apr_thread_mutex_lock(m->lock);
+    if (apr_hash_get(m->h, key, APR_HASH_KEY_STRING) != NULL)
+        rv = MG_STORE_EXISTS;
+    else
+        apr_hash_set(m->h, apr_pstrdup(m->pool, key), APR_HASH_KEY_STRING,
+                     apr_pstrdup(m->pool, val));
+    apr_thread_mutex_unlock(m->lock);
+    return rv;
+}
+
+static mg_store_status_t mem_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                                 const char **why)
+{
+    mem_t *m = st->impl;
+    const char *v;
+    (void)why;
+    if (m->broken == 1)
+        return MG_STORE_NOTFOUND;
+    apr_thread_mutex_lock(m->lock);
+    v = apr_hash_get(m->h, key, APR_HASH_KEY_STRING);
+    if (v != NULL)
+        *val = apr_pstrdup(p, v);
+    apr_thread_mutex_unlock(m->lock);
+    return v ? MG_STORE_OK : MG_STORE_NOTFOUND;
+}
+
+static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
+{
+    mem_t *m = st->impl;
+    (void)p;
+    (void)why;
+    apr_thread_mutex_lock(m->lock);
+    apr_hash_set(m->h, key, APR_HASH_KEY_STRING, NULL);
+    apr_thread_mutex_unlock(m->lock);
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL};
+
+static mg_store_t *mem_store(void)
+{
+    mg_store_t *st = apr_pcalloc(mg_test_pool, sizeof(*st));
+    mem_t *m = apr_pcalloc(mg_test_pool, sizeof(*m));
+    apr_pool_create(&m->pool, mg_test_pool);
+    apr_thread_mutex_create(&m->lock, APR_THREAD_MUTEX_DEFAULT, mg_test_pool);
+    m->h = apr_hash_make(m->pool);
+    st->ops = &mem_ops;
+    st->impl = m;
+    st->prefix = "mg:";
+    st->display = "mem";
+    return st;
+}
+
+static mg_claim_outcome_t claim(mg_store_t *st, int uses, const char *addr, int peek, int *slot)
+{
+    mg_claim_t c = {"k1", "abc", uses, addr, 600, peek, 1};
+    mg_claim_outcome_t out;
+    const char *why = NULL;
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, slot, mg_test_pool, &why), MG_STORE_OK);
+    return out;
+}
+
+START_TEST(test_claim_n_addresses_win_and_an_owner_keeps_its_slot)
+{
+    mg_store_t *st = mem_store();
+    int slot;
+    char *v;
+    const char *why;
+
+    ck_assert_int_eq(claim(st, 3, "192.0.2.1", 0, &slot), MG_CLAIM_NEW);
+    ck_assert_int_eq(slot, 1);
+    ck_assert_int_eq(claim(st, 3, "192.0.2.1", 0, &slot), MG_CLAIM_OWNER);
+    ck_assert_int_eq(slot, 1);
+    ck_assert_int_eq(claim(st, 3, "192.0.2.2", 0, &slot), MG_CLAIM_NEW);
+    ck_assert_int_eq(slot, 2);
+    /* HEAD from a new address while a use is left: answered, nothing taken */
+    ck_assert_int_eq(claim(st, 3, "192.0.2.9", 1, &slot), MG_CLAIM_FREE);
+    ck_assert_int_eq(claim(st, 3, "2001:db8::3", 0, &slot), MG_CLAIM_NEW);
+    ck_assert_int_eq(slot, 3);
+    ck_assert_int_eq(claim(st, 3, "192.0.2.4", 0, &slot), MG_CLAIM_USED);
+    ck_assert_int_eq(claim(st, 3, "192.0.2.9", 1, &slot), MG_CLAIM_USED);
+    ck_assert_int_eq(claim(st, 3, "192.0.2.2", 1, &slot), MG_CLAIM_OWNER);
+    ck_assert_int_eq(slot, 2);
+    /* the layout: PREFIX use:KID:ID:SLOT = address */
+    ck_assert_int_eq(st->ops->get(st, "mg:use:k1:abc:3", &v, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_str_eq(v, "2001:db8::3");
+}
+END_TEST
+
+START_TEST(test_claim_of_a_revoked_id_takes_nothing)
+{
+    mg_store_t *st = mem_store();
+    const char *why;
+    int slot;
+    char *v;
+
+    ck_assert_int_eq(
+        st->ops->add(st, mg_store_rev_key(mg_test_pool, st, "abc"), "1", 0, mg_test_pool, &why),
+        MG_STORE_OK);
+    ck_assert_int_eq(claim(st, 1, "192.0.2.1", 0, &slot), MG_CLAIM_REVOKED);
+    ck_assert_int_eq(st->ops->get(st, "mg:use:k1:abc:1", &v, mg_test_pool, &why),
+                     MG_STORE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_claim_on_a_broken_engine_is_an_error_not_a_loop)
+{
+    mg_store_t *st = mem_store();
+    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0};
+    mg_claim_outcome_t out;
+    const char *why = NULL;
+    int slot;
+
+    ((mem_t *)st->impl)->broken = 1;
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_ptr_nonnull(strstr(why, "keeps answering"));
+    ((mem_t *)st->impl)->broken = 2;
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    c.uses = 0;
+    ((mem_t *)st->impl)->broken = 0;
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+}
+END_TEST
+
+/* ---- races: 24 threads, 12 addresses (each twice), 3 uses ---- */
+
+#define RACERS 24
+
+typedef struct racer {
+    mg_store_t *st;
+    char addr[32];
+    mg_claim_outcome_t out;
+    int slot;
+    mg_store_status_t rv;
+} racer_t;
+
+static volatile int go;
+
+static void *APR_THREAD_FUNC race(apr_thread_t *t, void *data)
+{
+    racer_t *r = data;
+    apr_pool_t *p;
+    mg_claim_t c = {"k1", "race", 3, r->addr, 600, 0, 0};
+    const char *why;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+        apr_thread_yield();
+    r->rv = mg_store_claim(r->st, &c, &r->out, &r->slot, p, &why);
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_claim_race_gives_exactly_n_uses_and_one_slot_per_address)
+{
+    int round;
+
+    for (round = 0; round < 20; round++) {
+        mg_store_t *st = mem_store();
+        apr_thread_t *th[RACERS];
+        racer_t rs[RACERS];
+        int i, j, winners = 0, slots[4] = {0};
+        apr_status_t trv;
+
+        go = 0;
+        for (i = 0; i < RACERS; i++) {
+            rs[i].st = st;
+            snprintf(rs[i].addr, sizeof(rs[i].addr), "198.51.100.%d", i / 2);
+            ck_assert_int_eq(apr_thread_create(&th[i], NULL, race, &rs[i], mg_test_pool),
+                             APR_SUCCESS);
+        }
+        __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+        for (i = 0; i < RACERS; i++)
+            apr_thread_join(&trv, th[i]);
+        for (i = 0; i < RACERS; i++) {
+            ck_assert_int_eq(rs[i].rv, MG_STORE_OK);
+            if (rs[i].out == MG_CLAIM_NEW) {
+                winners++;
+                ck_assert_int_eq(slots[rs[i].slot]++, 0); /* a slot is won once */
+            }
+            /* the twin of an address: both got a use or neither did, the same slot */
+            j = i ^ 1;
+            ck_assert_int_eq(rs[i].out == MG_CLAIM_USED, rs[j].out == MG_CLAIM_USED);
+            if (rs[i].out != MG_CLAIM_USED)
+                ck_assert_int_eq(rs[i].slot, rs[j].slot);
+        }
+        ck_assert_int_eq(winners, 3);
+    }
+}
+END_TEST
+
+/* ---- the real engines, nothing listening: refused fast, with a sentence ---- */
+
+START_TEST(test_engines_fail_closed_when_nothing_listens)
+{
+    static const char *const urls[] = {"redis://127.0.0.1:1/0?timeout=200ms",
+                                       "memcache://127.0.0.1:1?timeout=200ms"};
+    mg_store_url_t u;
+    mg_store_t *st;
+    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 1};
+    mg_claim_outcome_t out;
+    const char *why = NULL;
+    int slot;
+
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool, urls[_i], &u, &why), 0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(strstr(why, "cannot connect") != NULL, "%s", why);
+}
+END_TEST
+
+/* ---- the memcached engine against a fake server's answers ---- */
+
+/* One canned answer per connection: read the request, answer, close. */
+typedef struct fake {
+    apr_socket_t *listen;
+    const char *answer;
+    int conns;
+} fake_t;
+
+static void *APR_THREAD_FUNC fake_serve(apr_thread_t *t, void *data)
+{
+    fake_t *f = data;
+    apr_pool_t *p;
+    apr_socket_t *c;
+    char buf[1024];
+    apr_size_t n;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    while (apr_socket_accept(&c, f->listen, p) == APR_SUCCESS) {
+        apr_size_t len = strlen(f->answer);
+        n = sizeof(buf);
+        apr_socket_recv(c, buf, &n);
+        apr_socket_send(c, f->answer, &len);
+        apr_socket_close(c);
+        f->conns++;
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static const struct {
+    const char *answer;
+    mg_store_status_t get; /* what get("mg:k") makes of it */
+    const char *value;
+} mc_answers[] = {
+    {"END\r\n", MG_STORE_NOTFOUND, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_OK, "192.0.2.1"},
+    {"VALUE mg:k 7 0\r\n\r\nEND\r\n", MG_STORE_OK, ""},
+    {"VALUE mg:other 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:kk 0 9\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 5\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 12\r\n192.0.2.1\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 -1\r\n\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 70\r\n0123456789012345678901234567890123456789012345678901234567890123456789"
+     "\r\nEND\r\n",
+     MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1\r\nEND\r\nEND\r\n", MG_STORE_ERROR, NULL},
+    {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, NULL},
+    {"ERROR\r\n", MG_STORE_ERROR, NULL},
+    {"+OK\r\n", MG_STORE_ERROR, NULL},
+    {"VALUE mg:k 0 9\r\n192.0.2.1", MG_STORE_ERROR, NULL}, /* cut short */
+    {"", MG_STORE_ERROR, NULL},                            /* closed at once */
+};
+
+static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+{
+    fake_t *f = apr_pcalloc(mg_test_pool, sizeof(*f));
+    apr_sockaddr_t *sa;
+
+    f->answer = answer;
+    ck_assert_int_eq(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, mg_test_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(
+        apr_socket_create(&f->listen, APR_INET, SOCK_STREAM, APR_PROTO_TCP, mg_test_pool),
+        APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_bind(f->listen, sa), APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_listen(f->listen, 8), APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_addr_get(&sa, APR_LOCAL, f->listen), APR_SUCCESS);
+    *port = sa->port;
+    ck_assert_int_eq(apr_thread_create(th, NULL, fake_serve, f, mg_test_pool), APR_SUCCESS);
+    return f;
+}
+
+static void fake_stop(fake_t *f, apr_thread_t *th)
+{
+    apr_status_t trv;
+    apr_socket_shutdown(f->listen, APR_SHUTDOWN_READWRITE);
+    apr_socket_close(f->listen);
+    apr_thread_join(&trv, th);
+}
+
+START_TEST(test_memcache_answers_are_checked_to_the_byte)
+{
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(mc_answers[_i].answer, &th, &port);
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+    char *val = NULL;
+    mg_store_status_t rv;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    rv = st->ops->get(st, "mg:k", &val, mg_test_pool, &why);
+    ck_assert_msg(rv == mc_answers[_i].get, "answer %d: got %d (%s)", _i, rv, why ? why : "");
+    if (mc_answers[_i].value)
+        ck_assert_str_eq(val, mc_answers[_i].value);
+    fake_stop(f, th);
+}
+END_TEST
+
+START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
+{
+    static const struct {
+        const char *answer;
+        mg_store_status_t rv;
+    } cases[] = {{"STORED\r\n", MG_STORE_OK},
+                 {"NOT_STORED\r\n", MG_STORE_EXISTS},
+                 {"EXISTS\r\n", MG_STORE_ERROR},
+                 {"STORED\r\nSTORED\r\n", MG_STORE_ERROR},
+                 {"SERVER_ERROR object too large for cache\r\n", MG_STORE_ERROR}};
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(st->ops->add(st, "mg:k", "192.0.2.1", 60, mg_test_pool, &why), cases[_i].rv);
+    /* a key memcached cannot hold never goes out */
+    ck_assert_int_eq(st->ops->add(st, "mg:a b", "192.0.2.1", 60, mg_test_pool, &why),
+                     MG_STORE_ERROR);
+    fake_stop(f, th);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
+    tcase_add_test(tc, test_url_redis_defaults_and_options);
+    tcase_add_test(tc, test_url_memcache_several_servers_and_ipv6);
+    tcase_add_loop_test(tc, test_url_refused_with_a_sentence, 0,
+                        (int)(sizeof(bad_urls) / sizeof(bad_urls[0])));
+    tcase_add_test(tc, test_url_password_file_first_line);
+    tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
+    tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
+    tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
+    tcase_add_test(tc, test_claim_race_gives_exactly_n_uses_and_one_slot_per_address);
+    tcase_add_loop_test(tc, test_engines_fail_closed_when_nothing_listens, 0, 2);
+    tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
+                        (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
+    tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 5);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MG_TEST_MAIN(make_suite)
