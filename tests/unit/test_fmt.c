@@ -685,6 +685,19 @@ START_TEST(test_gcp_malformed_parameters_and_load_refusals)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(check(p, bad[i], 100, NULL, &c) == MG_R_TOKEN_MALFORMED, "%s: %s", bad[i],
                       R(check(p, bad[i], 100, NULL, &c)));
+    /* parameters of two formats at once: neither is believed */
+    mg_policy_t *two = load_ok("version: 1\n"
+                               "keys:\n"
+                               "  - {id: my-key, format: gcp-cdn, file: gc.key,\n"
+                               "     options: {origin: 'https://www.google.com'}}\n"
+                               "  - {id: ik1, format: imagekit, file: ik.key}\n"
+                               "rules:\n"
+                               "  - {id: all, path: /, token: required}\n");
+    static const char gv[] =
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=";
+    ASSERT_REASON(check(two, gv, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(two, replace_str(gv, "?", "?ik-s=00&"), 100, NULL, &c),
+                  MG_R_TOKEN_MALFORMED);
     /* a signed prefix on another origin is out of scope even with a good signature */
     const mg_fkey_t *k = fkey(p, "g-www");
     mg_fmt_claims_t fc = {2000, NULL, "/v/"};
