@@ -4,6 +4,7 @@
  * formats themselves are in mg_fmt_<name>.c behind lib/mg_fmt.h.
  */
 #include <string.h>
+#include <strings.h>
 
 #include <apr_file_info.h>
 #include <apr_file_io.h>
@@ -421,6 +422,76 @@ const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq)
     return NULL;
 }
 
+/* The names the policy's foreign keys read become reserved query names
+ * (mg_canon.h, docs/canonical-urls.md): a request whose query spells one of
+ * them so that PHP, Rack, ASP.NET, ... could read it as that name without
+ * being exactly it ("ik-S", "token[]", " expires") is refused as bad-url
+ * (the exact name given twice is token-malformed, from the verifier). Otherwise an origin behind
+ * ProxyPass could read a value the verifier never saw. */
+static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
+{
+    const char *dp = policy->download_param ? policy->download_param : "download";
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (r->fkey == NULL)
+            continue;
+        const char *const *names = r->fkey->fmt->params(r->fkey);
+        for (int n = 0; names != NULL && names[n] != NULL; n++) {
+            const char *name = names[n];
+            int dup = 0;
+            for (int j = 0; policy->reserved_params != NULL && j < policy->reserved_params->nelts;
+                 j++) {
+                const char *other = APR_ARRAY_IDX(policy->reserved_params, j, mg_qreserved_t).name;
+                if (strcmp(other, name) == 0) {
+                    dup = 1;
+                } else if (strcasecmp(other, name) == 0) {
+                    /* ASP.NET and others read names case-insensitively */
+                    mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
+                                "key-format",
+                                "key '%s' (%s) reads the query parameter '%s' and another key "
+                                "reads '%s': names that differ only in case are one name to "
+                                "some server stacks",
+                                r->id, r->fkey->fmt->name, name, other);
+                    return MG_EINVAL;
+                }
+            }
+            if (dup)
+                continue;
+            if (strcasecmp(name, dp) == 0) {
+                mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
+                            "key-format",
+                            "key '%s' (%s) reads the query parameter '%s', which is the policy's "
+                            "download parameter",
+                            r->id, r->fkey->fmt->name, name);
+                return MG_EINVAL;
+            }
+            if (!mg_query_reserved_name_ok(name)) {
+                mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
+                            "key-format",
+                            "key '%s' (%s) reads the query parameter '%s': a token parameter "
+                            "name may hold only A-Z a-z 0-9 '_' '-' (other stacks read other "
+                            "bytes differently)",
+                            r->id, r->fkey->fmt->name, name);
+                return MG_EINVAL;
+            }
+            if (policy->reserved_params == NULL)
+                policy->reserved_params = apr_array_make(policy->pool, 8, sizeof(mg_qreserved_t));
+            if (policy->reserved_params->nelts >= 63) {
+                mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
+                            "key-format", "the policy's keys read more than 63 query parameters");
+                return MG_EINVAL;
+            }
+            mg_qreserved_t *q = apr_array_push(policy->reserved_params);
+            memset(q, 0, sizeof(*q));
+            q->name = name;
+            /* an exact repeat is the verifier's to refuse (token-malformed),
+             * as the token layer does for a repeated mg_* name */
+            q->flags = MG_QR_REPEAT;
+        }
+    }
+    return MG_OK;
+}
+
 mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
 {
     mg_status_t st = MG_OK;
@@ -446,6 +517,8 @@ mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
             }
         }
     }
+    if (st == MG_OK)
+        st = reserve_params(policy, diags);
     return st;
 }
 

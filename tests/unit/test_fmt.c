@@ -939,6 +939,54 @@ START_TEST(test_reserved_names_are_those_of_the_formats_a_policy_uses)
 }
 END_TEST
 
+/* What PHP, Rack or ASP.NET could read as a foreign token parameter without
+ * being exactly it is refused before any verifier runs (issue 14's rule,
+ * extended to the names a policy's foreign keys read). */
+static mg_reason_t decide_url(const mg_policy_t *p, const char *url)
+{
+    mg_request_t req;
+    memset(&req, 0, sizeof(req));
+    const char *q = strchr(url, '?');
+    req.method = "GET";
+    req.scheme = "http";
+    req.raw_path = q ? apr_pstrmemdup(mg_test_pool, url, (apr_size_t)(q - url)) : url;
+    req.query = q ? q + 1 : NULL;
+    req.client_ip = req.peer_ip = "127.0.0.1";
+    req.now = apr_time_from_sec(50);
+    const char *why = NULL;
+    (void)mg_request_prepare(mg_test_pool, p, &req, &why);
+    mg_decision_t d;
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    return d.reason;
+}
+
+START_TEST(test_spellings_of_a_foreign_parameter_name_are_bad_urls)
+{
+    mg_policy_t *p = load_ok(P_IK);
+    const char *good = "/test-endpoint/tr:w-100/test-signed-url.png?ik-t=100&ik-s="
+                       "5e5037a31a7121cbe2964e220b4338cc6e1ba66d";
+    ASSERT_REASON(decide_url(p, good), MG_R_ALLOWED_BY_TOKEN);
+    static const char *const smuggled[] = {
+        "&ik-S=0", "&IK-T=5000", "&+ik-t=5000", "&%20ik-s=0", "&ik-t[]=5000", "&ik-t%5B0%5D=5000",
+    };
+    for (size_t i = 0; i < sizeof(smuggled) / sizeof(*smuggled); i++) {
+        const char *url = apr_pstrcat(mg_test_pool, good, smuggled[i], NULL);
+        ck_assert_msg(decide_url(p, url) == MG_R_BAD_URL, "%s", url);
+    }
+    /* the exact name twice: the verifier's token-malformed, as for mg_* */
+    ASSERT_REASON(decide_url(p, apr_pstrcat(mg_test_pool, good, "&ik-t=5000", NULL)),
+                  MG_R_TOKEN_MALFORMED);
+    /* names no stack reads as ik-s/ik-t are no bad URL (ImageKit signs the
+     * whole query, so the signature, not the canonicaliser, refuses them) */
+    ASSERT_REASON(decide_url(p, apr_pstrcat(mg_test_pool, good, "&ik=1&iks=2", NULL)),
+                  MG_R_TOKEN_BAD_SIG);
+    /* a token parameter that is the download parameter is refused at load */
+    const char *e =
+        load_error(ng_policy("$secure_link_expires$uri$secret", "      hash_param: download\n"));
+    ck_assert_msg(strstr(e, "download parameter") != NULL, "%s", e);
+}
+END_TEST
+
 START_TEST(test_compiled_form_keeps_format_options_and_digest)
 {
     mg_policy_t *p = load_ok(ng_policy("$secure_link_expires$uri$remote_addr $secret", NULL));
@@ -1022,6 +1070,7 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_one_secret_under_two_formats_never_crosses_over);
     tcase_add_test(tc, test_foreign_claims_meet_the_policy_token_settings);
     tcase_add_test(tc, test_reserved_names_are_those_of_the_formats_a_policy_uses);
+    tcase_add_test(tc, test_spellings_of_a_foreign_parameter_name_are_bad_urls);
     tcase_add_test(tc, test_compiled_form_keeps_format_options_and_digest);
     tcase_add_test(tc, test_login_return_url_drops_foreign_token_parameters);
     suite_add_tcase(s, tc);
