@@ -734,6 +734,10 @@ START_TEST(test_gcp_malformed_parameters_and_load_refusals)
          "a Cloud CDN key is 16 bytes"},
         {"{id: g, format: gcp-cdn, alg: hmac-sha256, file: gc.key, options: {origin: 'https://a'}}",
          "gcp-cdn signs with hmac-sha1"},
+        /* Expires next to Bunny's expires: one name to case-insensitive stacks */
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://a'}}\n"
+         "  - {id: bn1, format: bunny, file: bn.key}",
+         "differ only in case"},
     };
     for (size_t i = 0; i < sizeof(lr) / sizeof(lr[0]); i++) {
         const char *e = load_error(
