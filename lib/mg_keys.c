@@ -470,6 +470,30 @@ mg_status_t mg_key_from_text(apr_pool_t *pool, const char *id, mg_alg_t alg, con
     return st;
 }
 
+/* A missing key file is usually one nobody has made yet: name the mgctl
+ * command that makes it (keygen writes DIR/ID.key, and DIR/ID.pub for
+ * Ed25519), and say where it writes when the policy names another file. */
+static const char *keygen_hint(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash == NULL   ? "."
+                      : slash == path ? "/"
+                                      : apr_pstrndup(pool, path, (apr_size_t)(slash - path));
+    const char *base = slash == NULL ? path : slash + 1;
+    const char *opt = alg == MG_ALG_ED25519     ? " --alg ed25519"
+                      : alg == MG_ALG_HMAC_SHA1 ? " --alg hmac-sha1"
+                                                : "";
+    const char *cmd;
+    if (id == NULL || id[0] == '\0')
+        return "";
+    cmd = apr_psprintf(pool, "mgctl keygen --id %s%s --out %s", id, opt, dir);
+    if (strcmp(base, apr_pstrcat(pool, id, ".key", NULL)) == 0 ||
+        (alg == MG_ALG_ED25519 && strcmp(base, apr_pstrcat(pool, id, ".pub", NULL)) == 0))
+        return apr_psprintf(pool, " (create it with '%s')", cmd);
+    return apr_psprintf(pool, " ('%s' creates %s/%s.key; name that file in the policy)", cmd, dir,
+                        id);
+}
+
 mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
                              mg_key_t **out, int *insecure, const char **why)
 {
@@ -485,8 +509,9 @@ mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, con
                       APR_FPROT_OS_DEFAULT, pool);
     if (rv != APR_SUCCESS) {
         char ebuf[128];
-        *why = apr_psprintf(pool, "cannot read key file '%s': %s", path,
-                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+        *why = apr_psprintf(pool, "cannot read key file '%s': %s%s", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)),
+                            APR_STATUS_IS_ENOENT(rv) ? keygen_hint(pool, id, alg, path) : "");
         return MG_EIO;
     }
     rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);

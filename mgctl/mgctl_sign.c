@@ -134,7 +134,7 @@ typedef struct sign_opts {
     int *download_warned;       /* the missing-download-parameter warning is given once */
     const char *token_format;   /* --token-format */
     const mg_fkey_t *fkey;      /* a foreign format's key: its signer is used instead */
-    const mg_policy_t *policy;  /* with fkey: its reserved query names */
+    const mg_policy_t *policy;  /* its reserved query names (download, foreign formats) */
     mg_fmt_claims_t fclaims;
 } sign_opts_t;
 
@@ -301,6 +301,30 @@ static mg_status_t foreign_reserved(apr_pool_t *pool, const mg_policy_t *policy,
     return MG_OK;
 }
 
+/* The web server refuses (bad-url) a query that spells the policy's download
+ * parameter or a foreign key's parameter so that PHP, Rack or ASP.NET could
+ * read it as that name without being exactly it ("Download=1", "ik-S=…",
+ * docs/canonical-urls.md): never sign such a link. mg_canon_path, run by
+ * every signer, already refuses the spellings of tr and mg_*. */
+static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, const char *url,
+                                   const char **why)
+{
+    const char *q = strchr(url, '?');
+    apr_array_header_t *params;
+    if (policy == NULL || q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
+        return MG_OK; /* the signer reports a bad query */
+    const char *dp = policy->download_param ? policy->download_param : "download";
+    int n = 1 + (policy->reserved_params ? policy->reserved_params->nelts : 0);
+    mg_qreserved_t *names = apr_pcalloc(pool, sizeof(*names) * (size_t)n);
+    names[0].name = dp;
+    names[0].flags = MG_QR_REPEAT;
+    for (int i = 1; i < n; i++)
+        names[i] = APR_ARRAY_IDX(policy->reserved_params, i - 1, mg_qreserved_t);
+    if (mg_query_reserved_check(params, names, n, why) != 0)
+        return MG_EINVAL;
+    return MG_OK;
+}
+
 /* Sign one URL and write its line; returns 0 or 1 (line refused). */
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
@@ -308,7 +332,10 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     const char *out, *why = NULL;
     const mg_token_signer_t *signer;
     mg_status_t st;
-    if (o->fkey != NULL) {
+    st = policy_reserved(pool, o->policy, url, &why);
+    if (st != MG_OK) {
+        /* reported below */
+    } else if (o->fkey != NULL) {
         st = foreign_reserved(pool, o->policy, url, &why);
         if (st == MG_OK)
             st = o->fkey->fmt->sign(pool, o->fkey, url, &o->fclaims, &out, &why);
@@ -682,6 +709,7 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         o.download_warned = &download_warned;
     }
     mg_token_signer_t *signer;
+    o.policy = policy;
     o.key = key;
     o.claims = &c;
     /* validates the claims once, also when every link gets its own id */

@@ -135,6 +135,10 @@ void mg_mod_drop_refusal_headers(request_rec *r);
 /* mg_mod_headers.c */
 void mg_mod_insert_filter(request_rec *r);
 void mg_mod_register_filters(void);
+/* ap_custom_response() for a policy's message (UTF-8 `body`), with the
+ * error response labelled text/html; charset=utf-8 instead of httpd's
+ * ISO-8859-1. */
+void mg_mod_message_response(request_rec *r, int status, const char *body);
 /* `attachment; filename="..."; filename*=UTF-8''...` for any bytes. */
 const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename);
 

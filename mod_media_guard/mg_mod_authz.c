@@ -639,10 +639,10 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* ------------------------------------------------------------------ */
 
 /* The custom message as the body of an error response: the text
- * HTML-escaped, and every non-ASCII character as a numeric reference,
- * because httpd labels its error bodies ISO-8859-1 while policies are UTF-8.
- * Bytes that are not valid UTF-8 become U+FFFD. (ap_escape_html2's toasc
- * works byte by byte, which would garble UTF-8.)
+ * HTML-escaped and sent as UTF-8 (policies are UTF-8), labelled
+ * `text/html; charset=utf-8` by mg_mod_message_response() where httpd
+ * would say ISO-8859-1. Bytes that are not valid UTF-8 become U+FFFD.
+ * (ap_escape_html2's toasc works byte by byte, which would garble UTF-8.)
  *
  * ap_custom_response() stores a string that is a URL (ap_is_url: letters,
  * digits, '+', '-', '.' up to a ':', as in "Note: members only") or starts
@@ -685,10 +685,12 @@ static const char *message_body(apr_pool_t *p, const char *msg)
         }
         if (len == 0 || i < len || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
             (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
-            cp = 0xFFFD;
-            len = 1;
+            o = stpcpy(o, "\xEF\xBF\xBD"); /* U+FFFD */
+            s++;
+            continue;
         }
-        o += sprintf(o, "&#x%lX;", cp);
+        memcpy(o, s, (size_t)len);
+        o += len;
         s += len;
     }
     *o = '\0';
@@ -716,7 +718,7 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
         if (page)
             ap_custom_response(r, HTTP_FORBIDDEN, page);
         else if (m->d.message)
-            ap_custom_response(r, HTTP_FORBIDDEN, message_body(r->pool, m->d.message));
+            mg_mod_message_response(r, HTTP_FORBIDDEN, message_body(r->pool, m->d.message));
         return;
     }
     /* Any other status: authz can only refuse with 403/401, so the 403 is
@@ -1189,7 +1191,7 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri)
     r->status = status;
     r->status_line = NULL;
     if (m->d.message)
-        ap_custom_response(r, status, message_body(r->pool, m->d.message));
+        mg_mod_message_response(r, status, message_body(r->pool, m->d.message));
     ap_send_error_response(r, 0);
     return DONE;
 }

@@ -13,6 +13,7 @@
  * headers are set by an output filter on the first brigade, after the
  * handler has decided the status and before the HTTP header filter.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -202,7 +203,39 @@ void mg_mod_insert_filter(request_rec *r)
         ap_add_output_filter(MG_MOD_FILTER, (void *)m, r, r->connection);
 }
 
+/* Policy messages are UTF-8, but ap_send_error_response() labels every
+ * error body `text/html; charset=iso-8859-1` just before it writes it. The
+ * note remembers which status carries the policy's message; the
+ * insert_error_filter hook (run by ap_send_error_response after that label)
+ * adds a filter that relabels the body before the headers go out. */
+#define MG_MOD_MESSAGE_NOTE "media-guard-message-status"
+#define MG_MOD_UTF8_FILTER "MEDIA_GUARD_UTF8"
+
+void mg_mod_message_response(request_rec *r, int status, const char *body)
+{
+    ap_custom_response(r, status, body);
+    apr_table_setn(r->notes, MG_MOD_MESSAGE_NOTE, apr_itoa(r->pool, status));
+}
+
+static apr_status_t utf8_label_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_set_content_type(f->r, "text/html; charset=utf-8");
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void insert_error_filter(request_rec *r)
+{
+    const char *st = apr_table_get(r->notes, MG_MOD_MESSAGE_NOTE);
+    /* only the error response that sends the message (not, say, a 500
+     * after it) */
+    if (st != NULL && atoi(st) == r->status)
+        ap_add_output_filter(MG_MOD_UTF8_FILTER, NULL, r, r->connection);
+}
+
 void mg_mod_register_filters(void)
 {
     ap_register_output_filter(MG_MOD_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
+    ap_register_output_filter(MG_MOD_UTF8_FILTER, utf8_label_filter, NULL, AP_FTYPE_RESOURCE);
+    ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -61,8 +61,22 @@ static void child_init(apr_pool_t *p, server_rec *s)
     }
 }
 
+#ifndef MG_VERSION
+#error "MG_VERSION (configure.ac's version) is set by Makefile.am"
+#endif
+
+/* "mod_media_guard/1.0.0" in the Server header (ServerTokens Full) and in
+ * the "... configured -- resuming normal operations" line httpd logs at
+ * every start and reload: the version admins see, configure.ac's. */
+static int add_version(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    ap_add_version_component(pconf, "mod_media_guard/" MG_VERSION);
+    return OK;
+}
+
 static void register_hooks(apr_pool_t *p)
 {
+    ap_hook_post_config(add_version, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "media-guard", AUTHZ_PROVIDER_VERSION,
                               &mg_mod_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);

@@ -206,6 +206,9 @@ good_key='mg-hmac-sha256:LYbrRgTfnn4m4Mrt6-XboEkAqBRdMnMACl8ZX_By2BQ'
 
 key_policy keys/missing.key
 check "missing key file" "1" "key.*(no such file|cannot read)" "$MGCTL" validate "$P"
+key_policy keys/k1.key
+check "missing key file names the keygen that makes it" "1" \
+    "no such file or directory \(create it with 'mgctl keygen --id k1 --out [^']*/keys'\)" "$MGCTL" validate "$P"
 
 echo "$good_key" >"$K/unreadable.key"
 chmod 000 "$K/unreadable.key"
@@ -421,6 +424,11 @@ check "sign --ttl equal to max_ttl is signed" "0" "^/v/a.mp4\?mg_exp=" \
 check "sign --id listed in tokens.revoked_ids is refused" "1" \
     "token id 'leaked-1' is revoked by .*token-revoked" \
     "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --id leaked-1 /v/a.mp4
+check "sign refuses a spelling of the download parameter the server refuses (DL)" "1" \
+    "reserved" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h '/v/a.mp4?DL=1'
+check "sign refuses dl[] (PHP reads it as dl)" "1" "reserved" \
+    "$MGCTL" sign -p "$L/p.yaml" --ttl 1h '/v/a.mp4?dl%5B%5D=1'
 check "sign --access download without the download parameter warns" "0" \
     "warning: /v/a.mp4: this download link .*dl=1.*sign '/v/a.mp4\?dl=1'" \
     "$MGCTL" sign -p "$L/p.yaml" --ttl 1h --access download /v/a.mp4

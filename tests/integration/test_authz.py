@@ -405,15 +405,24 @@ def test_custom_message_is_exactly_the_escaped_body_of_the_403(srv):
     assert r.status_code == 403
     # exactly the message: no '"' (httpd's text marker) before it, nothing after it
     assert r.content == b"Subscribers &lt;only&gt;"
-    assert r.headers["Content-Type"] == "text/html; charset=iso-8859-1"
+    # policies are UTF-8: not httpd's "text/html; charset=iso-8859-1" for error bodies
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert decision(srv, "/msg/a.jpg")["reason"] == "role-insufficient"
 
 
-def test_custom_message_in_utf8_survives_the_latin1_error_body(srv):
+def test_custom_message_in_utf8_is_sent_as_utf8_and_labelled_so(srv):
     r = srv.get("/msg8/a.jpg", headers=IMG)
     assert r.status_code == 403
-    assert r.content == (b"Nur f&#xFC;r Abonnenten &#x2013; &lt;bitte&gt; anmelden &#x1F642;")
-    assert html.unescape(r.content.decode("ascii")) == "Nur für Abonnenten – <bitte> anmelden 🙂"
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert r.content == "Nur für Abonnenten – &lt;bitte&gt; anmelden 🙂".encode()
+    assert html.unescape(r.text) == "Nur für Abonnenten – <bitte> anmelden 🙂"
+
+
+def test_error_without_a_policy_message_keeps_httpds_label(srv):
+    # a refusal without a message is httpd's own page, which is Latin-1
+    r = srv.get("/plain/a.jpg", headers=IMG)
+    assert r.status_code == 403
+    assert r.headers["Content-Type"] == "text/html; charset=iso-8859-1"
 
 
 @pytest.mark.parametrize("path,body,text", [
@@ -446,6 +455,7 @@ def test_custom_status_with_message(srv):
     r = srv.get("/gone/a.jpg", headers=IMG)
     assert r.status_code == 404
     assert r.content == b"Nothing to see"
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
     assert r.headers["X-Media-Guard-Reason"] == "role-insufficient"
     assert decision(srv, "/gone/a.jpg")["rule"] == "gone"
 
