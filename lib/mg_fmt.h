@@ -49,7 +49,8 @@ const char *mg_falg_name(mg_falg_t alg);
 typedef enum {
     MG_SECRET_TEXT = 1, /* the bytes as the vendor shows them (ImageKit private key,
                            nginx literal, lighttpd secret, Bunny security key) */
-    MG_SECRET_HEX       /* hexadecimal (Akamai EdgeAuth) */
+    MG_SECRET_HEX,      /* hexadecimal (Akamai EdgeAuth) */
+    MG_SECRET_B64URL    /* base64url, '=' padding optional (Google Cloud CDN) */
 } mg_secret_enc_t;
 
 #define MG_FMT_SECRET_MIN                                                                          \
@@ -245,5 +246,6 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
 extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
 extern const mg_fmt_t mg_fmt_bunny;
+extern const mg_fmt_t mg_fmt_gcp;
 
 #endif /* MG_FMT_H */
