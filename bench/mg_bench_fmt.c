@@ -3,7 +3,7 @@
  *
  *   mg_bench_fmt -d DIR -f FORMAT [-n K]
  *       write test keys into DIR, load a policy with a native key and an
- *       imagekit, an nginx-secure-link and a bunny key, sign one link of
+ *       imagekit, an nginx-secure-link and a bunny (or gcp-cdn) key, sign one link of
  *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
  *       make one warm-up decision, then K full decisions exactly as
  *       mod_media_guard makes them (mg_request_prepare + mg_evaluate) in a
@@ -40,16 +40,22 @@ static const char POLICY[] =
     "    file: ng.secret\n"
     "    options: {expression: '$secure_link_expires$uri$remote_addr $secret', hash_param: st, "
     "expires_param: e}\n"
-    "  - {id: bn, format: bunny, file: bn.secret}\n"
+    "%s"
     "rules:\n"
     "  - {id: img, path: /img/, token: required}\n";
+/* Bunny's expires and Cloud CDN's Expires differ in case only, which one
+ * policy may not hold: the gcp-cdn run has the gcp-cdn key instead */
+static const char BUNNY_KEY[] = "  - {id: bn, format: bunny, file: bn.secret}\n";
+static const char GCP_KEY[] =
+    "  - {id: gc, format: gcp-cdn, file: gc.secret, options: {origin: 'https://bench.example'}}\n";
 
 static const struct {
     const char *name, *text;
 } KEYS[] = {{"k.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"},
             {"ik.secret", "private_imagekit_key_for_the_bench\n"},
             {"ng.secret", "nginx-secret-for-the-bench\n"},
-            {"bn.secret", "bunny-security-key-for-the-bench\n"}};
+            {"bn.secret", "bunny-security-key-for-the-bench\n"},
+            {"gc.secret", "q83vEjRWeJASNFZ4kKvN7w==\n"}};
 
 static int decide(apr_pool_t *rp, const mg_policy_t *p, const char *path, const char *query)
 {
@@ -116,8 +122,9 @@ int main(int argc, char **argv)
     }
     mg_policy_t *p;
     mg_diags_t *d = mg_diags_make(pool);
-    if (mg_policy_load_buffer(pool, "bench-fmt.yaml", dir, POLICY, sizeof(POLICY) - 1, &p, d) !=
-        MG_OK) {
+    const char *text =
+        apr_psprintf(pool, POLICY, strcmp(fmt, "gcp-cdn") == 0 ? GCP_KEY : BUNNY_KEY);
+    if (mg_policy_load_buffer(pool, "bench-fmt.yaml", dir, text, strlen(text), &p, d) != MG_OK) {
         fputs("mg_bench_fmt: the policy does not load\n", stderr);
         return 1;
     }
@@ -144,6 +151,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "mg_bench_fmt: cannot sign a %s link%s%s\n", fmt, why ? ": " : "",
                 why ? why : "");
         return 1;
+    }
+    if (url[0] != '/') { /* Cloud CDN links are absolute: the request is the path */
+        const char *a = strstr(url, "://");
+        url = a ? strchr(a + 3, '/') : NULL;
+        if (url == NULL)
+            return 1;
     }
     const char *qm = strchr(url, '?');
     const char *path = apr_pstrmemdup(pool, url, (apr_size_t)(qm - url));

@@ -334,12 +334,14 @@ const char *mg_query_get(const apr_array_header_t *params, const char *name, int
  *     code points; Java's equalsIgnoreCase and JavaScript's case mapping
  *     take U+0130/U+0131 for 'i', U+017F for 's', U+212A for 'k').
  * No stack does anything else to the ASCII bytes other than ' ' '.' '['
- * ']' (and a component that decodes twice to "%XX"): a name without those
- * and without non-ASCII is "plain", read as it is up to case. For any other name two readings cover them all
- * (over-approximated: refusing "[ tr]" costs nobody anything):
+ * ']' (and a component that decodes twice to "%XX" and '+'): a name
+ * without those and without non-ASCII is "plain", read as it is up to
+ * case. For any other name two readings cover them all (over-approximated:
+ * refusing "[ tr]" costs nobody anything):
  *   cut: folded, leading ' ' '[' ']' '.' dropped, cut at '[' ']' '.';
  *   php: folded, leading ' ' dropped, PHP's mangling above;
- * "folded" includes decoding a "%XX" left in the name once more. */
+ * "folded" includes decoding a "%XX" left in the name once more, and a
+ * '+' left in it as a space. */
 
 enum { QR_CUT, QR_PHP, QR_NREAD };
 
@@ -382,10 +384,16 @@ static int qr_fold(const unsigned char *s, size_t n, size_t *i)
         *i += 3;
         if (cp >= 0x80)
             return 0x80;
+        if (cp == '+')
+            return ' ';
         return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
     }
     if (cp < 0x80) {
         (*i)++;
+        /* a '+' left from decoding ("%2Btr") is a space to a component
+         * that form-decodes once more: " tr" to PHP */
+        if (cp == '+')
+            return ' ';
         return cp >= 'A' && cp <= 'Z' ? (int)(cp + ('a' - 'A')) : (int)cp;
     }
     k = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : 1;
@@ -468,10 +476,11 @@ static int qr_reads_as(const char *r, size_t rn, const mg_qreserved_t *e, size_t
     return 1;
 }
 
-/* Bytes that some stack rewrites or cuts at, a '%' left from decoding (a
- * second decoder reads "%74r" as "tr"), and non-ASCII. */
+/* Bytes that some stack rewrites or cuts at, a '%' or '+' left from
+ * decoding (a second decoder reads "%74r" as "tr", "+tr" as " tr"), and
+ * non-ASCII. */
 static const unsigned char qr_special[256] = {
-    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, [0x80 ... 0xff] = 1,
+    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, ['+'] = 1, [0x80 ... 0xff] = 1,
 };
 
 int mg_query_reserved_name_ok(const char *name)

@@ -15,10 +15,12 @@
 #include <openssl/evp.h>
 
 #include "mg_fmt.h"
+#include "mg_keys.h"
 
 #define MG_FMT_KEY_FILE_MAX 16384
 
-static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, &mg_fmt_bunny, NULL};
+static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, &mg_fmt_bunny,
+                                            &mg_fmt_gcp, NULL};
 
 const mg_fmt_t *mg_fmt_find(const char *name)
 {
@@ -195,6 +197,32 @@ static long secret_decode(const mg_fmt_t *fmt, const char *text, size_t len, uns
         }
         return (long)(len / 2);
     }
+    if (fmt->secret == MG_SECRET_B64URL) {
+        size_t pad = 0;
+        while (pad < 2 && len > pad && text[len - 1 - pad] == '=')
+            pad++;
+        static const char abc[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        size_t m = len - pad;
+        char tmp[MG_FMT_KEY_FILE_MAX];
+        long n = -1;
+        if ((pad == 0 || len % 4 == 0) && m * 3 / 4 <= cap && m < sizeof(tmp)) {
+            /* Google's samples decode leniently (Java's own test key
+             * "aaaaaaaaaaaaaaaaaaaaaa==" has non-zero unused bits): the key
+             * file is the admin's, so its unused trailing bits are dropped
+             * here, where a token's encoding stays strict */
+            memcpy(tmp, text, m);
+            const char *c = m % 4 ? memchr(abc, tmp[m - 1], 64) : NULL;
+            if (c != NULL)
+                tmp[m - 1] = abc[(c - abc) & (m % 4 == 2 ? 0x30 : 0x3c)];
+            n = mg_b64url_decode(tmp, m, out, cap);
+            OPENSSL_cleanse(tmp, m);
+        }
+        if (n < 0)
+            *why = "the secret must be base64url (as Google shows it: 22 characters, '==' "
+                   "optional)";
+        return n;
+    }
     if (len > cap) {
         *why = "the secret is too long";
         return -1;
@@ -351,6 +379,10 @@ const char *const *mg_fmt_all_params(void)
                                       "token_ignore_params",
                                       "token_countries",
                                       "token_countries_blocked",
+                                      "URLPrefix",
+                                      "Expires",
+                                      "KeyName",
+                                      "Signature",
                                       NULL};
     return all;
 }

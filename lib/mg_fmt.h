@@ -49,7 +49,8 @@ const char *mg_falg_name(mg_falg_t alg);
 typedef enum {
     MG_SECRET_TEXT = 1, /* the bytes as the vendor shows them (ImageKit private key,
                            nginx literal, lighttpd secret, Bunny security key) */
-    MG_SECRET_HEX       /* hexadecimal (Akamai EdgeAuth) */
+    MG_SECRET_HEX,      /* hexadecimal (Akamai EdgeAuth) */
+    MG_SECRET_B64URL    /* base64url, '=' padding optional (Google Cloud CDN) */
 } mg_secret_enc_t;
 
 #define MG_FMT_SECRET_MIN                                                                          \
@@ -219,7 +220,7 @@ int mg_fmt_equal(const unsigned char *a, const unsigned char *b, size_t n);
 /* Lower-case hex decoding, strict (exactly 2*cap characters); -1 bad. */
 int mg_fmt_hex_decode(const char *s, size_t len, unsigned char *out, size_t cap);
 void mg_fmt_hex_encode(const unsigned char *in, size_t n, char *out); /* NUL-terminated */
-/* Epoch seconds: 1-12 digits, no leading zero. */
+/* Epoch seconds: 1-10 digits, no leading zero, not 0 (see mg_fmt_util.c). */
 int mg_fmt_parse_epoch(const char *s, size_t n, int64_t *out);
 
 /* The raw query split into the pairs named in `names` (raw name equal,
@@ -245,5 +246,6 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
 extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
 extern const mg_fmt_t mg_fmt_bunny;
+extern const mg_fmt_t mg_fmt_gcp;
 
 #endif /* MG_FMT_H */

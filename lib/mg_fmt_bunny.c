@@ -162,7 +162,9 @@ static mg_reason_t bn_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                       "the Bunny token is not an HS256- token (older SHA-256 tokens are not "
                       "supported)");
     const char *b64 = tok + sizeof(BN_PREFIX) - 1;
-    int with_ip = strncmp(b64, BN_IP_FLAG, sizeof(BN_IP_FLAG) - 1) == 0;
+    /* the flag is read by length: a signature's own base64url may start with "1-" */
+    int with_ip = strlen(b64) == 43 + sizeof(BN_IP_FLAG) - 1 &&
+                  strncmp(b64, BN_IP_FLAG, sizeof(BN_IP_FLAG) - 1) == 0;
     if (with_ip)
         b64 += sizeof(BN_IP_FLAG) - 1;
     unsigned char sig[BN_MAC_LEN + 3], mac[MG_FMT_SIG_MAX], ipb[16];
@@ -219,6 +221,10 @@ static mg_status_t bn_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
                 return MG_EINVAL;
             }
         }
+    }
+    if (c->exp < 0 || c->exp > INT64_C(9999999999)) {
+        *why = "the expiry is not epoch seconds the verifier accepts (1 to 9999999999)";
+        return MG_EINVAL;
     }
     if (c->exp == 0) {
         *why = "Bunny links always expire";

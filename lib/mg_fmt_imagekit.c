@@ -95,7 +95,13 @@ static mg_reason_t ik_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     int64_t exp = 0;
     if (v[1] != NULL && mg_fmt_parse_epoch(v[1], n[1], &exp) != 0)
         return refuse(out, MG_R_TOKEN_MALFORMED, "ik-t is not epoch seconds");
-    if (v[1] == NULL && !o->no_expiry)
+    /* written out, ImageKit's "never" signs exactly as the link without
+     * ik-t: the same link, so the same no_expiry rule */
+    int never =
+        v[1] == NULL || (n[1] == sizeof(IK_NO_EXPIRY) - 1 && memcmp(v[1], IK_NO_EXPIRY, n[1]) == 0);
+    if (never)
+        exp = 0;
+    if (never && !o->no_expiry)
         return refuse(out, MG_R_TOKEN_MALFORMED,
                       "the ImageKit link has no ik-t (no expiry) and the key does not allow "
                       "that (options: no_expiry: allow)");
@@ -129,6 +135,10 @@ static mg_status_t ik_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
     }
     if (c->ip != NULL) {
         *why = "ImageKit links cannot be bound to an address";
+        return MG_EINVAL;
+    }
+    if (c->exp < 0 || c->exp > INT64_C(9999999998)) {
+        *why = "the expiry is not epoch seconds the verifier accepts (1 to 9999999998)";
         return MG_EINVAL;
     }
     if (c->exp == 0 && !o->no_expiry) {

@@ -295,6 +295,10 @@ static mg_status_t ng_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         *why = "nginx binds a link to one address ($remote_addr), not to a CIDR block";
         return MG_EINVAL;
     }
+    if (c->exp < 0 || c->exp > INT64_C(9999999999)) {
+        *why = "the expiry is not epoch seconds the verifier accepts (1 to 9999999999)";
+        return MG_EINVAL;
+    }
     if (c->exp == 0 && !o->no_expiry) {
         *why = "the key does not allow links without expiry (options: no_expiry: allow)";
         return MG_EINVAL;

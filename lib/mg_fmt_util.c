@@ -205,7 +205,12 @@ void mg_fmt_hex_encode(const unsigned char *in, size_t n, char *out)
 
 int mg_fmt_parse_epoch(const char *s, size_t n, int64_t *out)
 {
-    if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
+    /* No format delimits its expiry from what is signed next to it (the
+     * path, a query value): "v=2" + "1700000000" is also "v=" +
+     * "21700000000" and "v=2170000000" + "0". Refusing 0 (which we would
+     * read as "never") and anything past 10 digits (after 2286) leaves no
+     * such move that ends later than the expiry that was signed. */
+    if (n == 0 || n > 10 || s[0] == '0')
         return -1;
     int64_t v = 0;
     for (size_t i = 0; i < n; i++) {

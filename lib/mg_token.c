@@ -522,7 +522,7 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
                                    const mg_token_claims_t *c, tok_t *t, const char **why)
 {
     memset(t, 0, sizeof(*t));
-    if (c->expires <= 0) {
+    if (apr_time_sec(c->expires) <= 0) {
         *why = "an expiry is required";
         return MG_EINVAL;
     }
@@ -796,7 +796,9 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->sig == NULL)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "the token lacks mg_kid, mg_exp or mg_sig");
     claims->kid = t->v[C_KID];
-    if (parse_epoch(t->v[C_EXP], t->n[C_EXP], &exp) != 0)
+    /* 0 would be "never" below (the foreign formats' missing expiry), and
+     * a limited link's slots would live one second */
+    if (parse_epoch(t->v[C_EXP], t->n[C_EXP], &exp) != 0 || exp == 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_exp is not epoch seconds");
     if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], t->n[C_NBF], &nbf) != 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_nbf is not epoch seconds");

@@ -91,6 +91,28 @@ expect 1 "sign: an unencoded byte" 'percent-encode' -- \
 expect 1 "sign: a parameter another key of the policy reads" "already has 'md5'" -- \
     "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --ttl 1h '/test-endpoint/a.jpg?md5=1'
 
+# Google Cloud CDN: absolute links, verified over the key's origin (golang-samples vector)
+printf 'nZtRohdNF9m3cKM24IcK4w==\n' >"$TMP/gc.key"
+cat >"$TMP/gc.yaml" <<'Y'
+version: 1
+keys:
+  - {id: gc1, format: gcp-cdn, file: gc.key, options: {origin: "http://35.186.234.33", key_name: my-key}}
+rules:
+  - {id: all, path: /, token: required}
+Y
+GC='http://35.186.234.33/index.html?Expires=1558131350&KeyName=my-key&Signature=fm6JZSmKNsB5sys8VGr-JE4LiiE='
+printf '%s\n%s\n' "$GC" "$(printf '%s' "$GC" | sed 's/index/indey/')" >"$TMP/gclinks"
+expect 1 "migrate-report: a Cloud CDN link" 'valid    gcp-cdn gc1 expires 2019-05-17T22:15:50Z' -- \
+    "$MGCTL" migrate-report -p "$TMP/gc.yaml" --now 2019-05-01T00:00:00Z "$TMP/gclinks"
+grep -q 'invalid  token-bad-signature gcp-cdn gc1' "$TMP/out" && pass || fail "tampered Cloud CDN link"
+expect 0 "verify names gcp-cdn" '^format: gcp-cdn$' -- \
+    "$MGCTL" verify -p "$TMP/gc.yaml" --now 2019-05-01T00:00:00Z "$GC"
+expect 0 "sign --token-format gcp-cdn reproduces the vector" "^http://35[.]186[.]234[.]33/index[.]html[?]Expires=1558131350&KeyName=my-key&Signature=fm6JZSmKNsB5sys8VGr-JE4LiiE=$" -- \
+    "$MGCTL" sign -p "$TMP/gc.yaml" --token-format gcp-cdn --expires 1558131350 \
+    --now 2019-05-01T00:00:00Z /index.html
+expect 1 "sign gcp-cdn refuses another origin" 'the key signs for http://35.186.234.33' -- \
+    "$MGCTL" sign -p "$TMP/gc.yaml" --token-format gcp-cdn --ttl 1h https://other.example/a.jpg
+
 cat >"$TMP/bad.yaml" <<'Y'
 version: 1
 keys:

@@ -8,6 +8,9 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
   nginx-secure-link  md5 = base64url(MD5(expression)), no padding
   bunny              token = "HS256-" ["1-"] base64url(HMAC-SHA256(key, path +
                      expires + [address bytes] + sorted "name=value" pairs))
+  gcp-cdn            Signature = padded base64url(HMAC-SHA1(base64url-decoded
+                     key, origin + path + "?" + [query "&"] "Expires=E&KeyName=K"))
+                     or, with a URL prefix, over "URLPrefix=P&Expires=E&KeyName=K"
 
 Standard library only. run-format-vectors.sh checks that this file, the C
 signer (mgctl sign --token-format) and the C verifier (mgctl verify) agree on
@@ -115,6 +118,32 @@ def bunny_sign(secret, url, expires, ip=None, prefix=None):
         "&expires=" + str(expires)
 
 
+def gcp_key(text):
+    """The key as Google shows it: base64url, '=' padding optional."""
+    text = text.strip()
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def gcp_sign(secret, url, expires, origin, key_name, prefix=None):
+    """Google Cloud CDN signed URL, or signed URL prefix when prefix is a
+    path ("/videos/"); the link is always absolute, on the key's origin."""
+    u_origin, path, query = split_url(url)
+    if u_origin and u_origin != origin:
+        raise ValueError("the key signs for " + origin)
+    head = origin + path + "?" + (query + "&" if query else "")
+    tail = "Expires=%d&KeyName=%s" % (expires, key_name)
+    if prefix:
+        if not path.startswith(prefix):
+            raise ValueError("the path is not under the prefix")
+        enc = base64.urlsafe_b64encode((origin + prefix).encode()).decode()
+        tail = "URLPrefix=" + enc + "&" + tail
+        signed = tail
+    else:
+        signed = head + tail
+    mac = hmac.new(gcp_key(secret), signed.encode(), hashlib.sha1).digest()
+    return head + tail + "&Signature=" + base64.urlsafe_b64encode(mac).decode()
+
+
 def sign_vector(keys, v):
     k = keys[v["key"]]
     opts = k.get("options", {})
@@ -125,6 +154,9 @@ def sign_vector(keys, v):
                           opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))
     if k["format"] == "bunny":
         return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"))
+    if k["format"] == "gcp-cdn":
+        return gcp_sign(k["secret"], v["url"], v["expires"], opts["origin"],
+                        opts.get("key_name", v["key"]), v.get("prefix"))
     raise ValueError("unknown format " + k["format"])
 
 

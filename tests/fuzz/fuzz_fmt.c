@@ -1,7 +1,8 @@
 /* fuzz_fmt.c — the foreign signed-link formats (lib/mg_fmt*.c): their
  * parameter parsers and verifiers through mg_token_check(), and their
  * signers, against a fixed policy with an ImageKit, an nginx secure_link
- * and a Bunny key (test secrets in tests/fuzz/keys/).
+ * and a Bunny key, and one with a Google Cloud CDN and an ImageKit key
+ * (test secrets in tests/fuzz/keys/); verify mode tries both.
  *
  * Input: one selector byte, then text.
  *  - selector bit 0 clear, "verify": the text is "PATH?QUERY", verified as a
@@ -9,7 +10,8 @@
  *    the format it reports, and a scope it reports holds its canonical path.
  *  - selector bit 0 set, "sign then move": the text is "URL\nOTHER". URL is
  *    signed in the format chosen by bits 1-2 (bit 3: bind the client
- *    address, bit 4: a Bunny prefix = the URL's directory). The link must
+ *    address, bit 4: a prefix (Bunny token_path, Cloud CDN URLPrefix) = the
+ *    URL's directory). The link must
  *    verify (signer and verifier agree). Its token parameters are then
  *    appended to OTHER ("PATH?QUERY"): if that verifies, OTHER must be the
  *    same resource — the same canonical signed path for an exact token, a
@@ -29,7 +31,7 @@
 #include "mg_token.h"
 
 static apr_pool_t *root;
-static mg_policy_t *policy;
+static mg_policy_t *policy_main;
 static const int64_t NOW = 1781524800; /* 2026-06-15T12:00Z */
 static const char *const CLIENT = "192.0.2.7";
 
@@ -55,7 +57,27 @@ static const char POLICY[] =
     "    path: /\n"
     "    token: required\n";
 
-static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "bunny"};
+/* Cloud CDN's Expires and Bunny's expires differ in case only: one policy
+ * may not hold both (issue 14), so gcp-cdn has a policy of its own, with an
+ * ImageKit key to keep two formats at once in play. */
+static mg_policy_t *policy_gcp;
+static const char POLICY_GCP[] = "version: 1\n"
+                                 "name: fuzz-fmt-gcp\n"
+                                 "keys:\n"
+                                 "  - id: gc\n"
+                                 "    format: gcp-cdn\n"
+                                 "    file: keys/fuzz-gcp.secret\n"
+                                 "    options: {origin: 'https://media.fuzz.example'}\n"
+                                 "  - id: ik\n"
+                                 "    format: imagekit\n"
+                                 "    file: keys/fuzz-imagekit.secret\n"
+                                 "tokens: {grace: 5m, clock_skew: 30s}\n"
+                                 "rules:\n"
+                                 "  - id: all\n"
+                                 "    path: /\n"
+                                 "    token: required\n";
+
+static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -65,7 +87,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     apr_pool_create(&root, NULL);
     mg_diags_t *ds = mg_diags_make(root);
     if (mg_policy_load_buffer(root, "fuzz-fmt.yaml", MG_SRCDIR "/tests/fuzz", POLICY,
-                              sizeof(POLICY) - 1, &policy, ds) != MG_OK) {
+                              sizeof(POLICY) - 1, &policy_main, ds) != MG_OK ||
+        mg_policy_load_buffer(root, "fuzz-fmt-gcp.yaml", MG_SRCDIR "/tests/fuzz", POLICY_GCP,
+                              sizeof(POLICY_GCP) - 1, &policy_gcp, ds) != MG_OK) {
         for (int i = 0; i < ds->items->nelts; i++)
             fprintf(stderr, "%s\n", mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
         fprintf(stderr, "fuzz_fmt: the fixed policy does not load\n");
@@ -74,8 +98,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static mg_reason_t verify(apr_pool_t *pool, const char *target, mg_token_claims_t *claims,
-                          mg_canon_t *cn, int *canon_ok)
+static mg_reason_t verify(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
+                          mg_token_claims_t *claims, mg_canon_t *cn, int *canon_ok)
 {
     mg_request_t req;
     const char *q = strchr(target, '?'), *why;
@@ -119,6 +143,7 @@ static const char *token_part(const char *signed_url, const char *url)
 
 static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
 {
+    const mg_policy_t *policy = ((sel >> 1) & 3) == 3 ? policy_gcp : policy_main;
     const char *nl = strchr(text, '\n');
     const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
     const char *other = nl ? nl + 1 : "/x";
@@ -169,7 +194,7 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
         target = a ? strchr(a + 3, '/') : NULL;
         MG_FUZZ_ASSERT(target != NULL, "a signed link without a path: %s", out);
     }
-    mg_reason_t r = verify(pool, target, &cl, &signed_cn, &ok);
+    mg_reason_t r = verify(pool, policy, target, &cl, &signed_cn, &ok);
     /* the signer may write a link the verifier's limits refuse (bad-url)
      * only when it is longer than they allow */
     if (!ok)
@@ -177,12 +202,13 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s)", fname,
                    mg_reason_name(r), cl.detail ? cl.detail : "");
     /* move the token onto another request */
-    const char *tok = token_part(out, url);
+    /* Cloud CDN links are absolute on the key's origin whatever the URL */
+    const char *tok = token_part(url[0] == '/' ? target : out, url);
     if (strchr(other, '\n') != NULL || other[0] != '/')
         return;
     const char *moved = apr_pstrcat(pool, other, strchr(other, '?') ? "&" : "?", tok, NULL);
     mg_canon_t ocn;
-    if (verify(pool, moved, &cl, &ocn, &ok) != MG_R_ALLOWED)
+    if (verify(pool, policy, moved, &cl, &ocn, &ok) != MG_R_ALLOWED)
         return;
     if (c.scope != NULL)
         MG_FUZZ_ASSERT(strncmp(ocn.path, c.scope, strlen(c.scope)) == 0,
@@ -208,7 +234,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mg_token_claims_t cl;
             mg_canon_t cn;
             int ok;
-            (void)verify(pool, text, &cl, &cn, &ok);
+            (void)verify(pool, policy_main, text, &cl, &cn, &ok);
+            (void)verify(pool, policy_gcp, text, &cl, &cn, &ok);
         }
     }
     apr_pool_destroy(pool);

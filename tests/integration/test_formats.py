@@ -1,5 +1,6 @@
 """Foreign signed-link formats (docs/token-formats.md) against a real Apache:
-one path accepts ImageKit, nginx secure_link and Bunny links at once, minted
+one path accepts ImageKit, nginx secure_link, Bunny and Google Cloud CDN links
+at once, minted
 by `mgctl sign --token-format`, while native (mg-v1) links keep working;
 every refusal has the reason our own tokens get; a policy that pairs a
 format with an algorithm it does not define is refused at configtest."""
@@ -41,7 +42,31 @@ rules:
     token: required
 """
 
-CONF = """\
+# Cloud CDN's Expires and Bunny's expires differ in case only, and some
+# stacks read query names case-insensitively: one policy may not hold both,
+# so Cloud CDN links get a policy (and a location) of their own here
+GCP_POLICY = """\
+version: 1
+name: gcp
+keys:
+  - id: k2026
+    file: keys/k2026.key
+    sign: true
+  - id: gcp-key
+    format: gcp-cdn
+    file: keys/gcp.secret
+    options: {origin: "https://media.example.test"}
+  - id: ik
+    format: imagekit
+    file: keys/imagekit.secret
+    options: {endpoint: /cdn/}
+rules:
+  - id: cdn
+    path: /cdn/
+    token: required
+"""
+
+FMT_CONF = """\
 MediaGuardPolicy fmt @POLICIES@/fmt.yaml
 MediaGuardReasonHeader On
 <Location "/media/">
@@ -49,12 +74,28 @@ MediaGuardReasonHeader On
 </Location>
 """
 
+CONF = FMT_CONF + """\
+MediaGuardPolicy gcp @POLICIES@/gcp.yaml
+<Location "/cdn/">
+    Require media-guard gcp
+</Location>
+"""
+
+# the public origin Cloud CDN links were signed for (option origin): Apache is
+# reached on 127.0.0.1, and the Host header is never what is verified
+GCP_ORIGIN = "https://media.example.test"
+GCP_KEY = "q83vEjRWeJASNFZ4kKvN7w==\n"
+
 FILES = {
     "media/a.jpg": b"\xff\xd8\xff\xe0 jpeg bytes " * 8,
     "media/film.mp4": MP4,
     "media/l1/index.m3u8": "#EXTM3U\nseg-1.ts\n",
     "media/l1/seg-1.ts": MP4,
     "media/l2/seg-1.ts": MP4,
+    "cdn/a.jpg": b"\xff\xd8\xff\xe0 jpeg bytes " * 8,
+    "cdn/l1/index.m3u8": "#EXTM3U\nseg-1.ts\n",
+    "cdn/l1/seg-1.ts": MP4,
+    "cdn/l2/seg-1.ts": MP4,
 }
 
 
@@ -66,25 +107,32 @@ def write_key(path, text):
 
 @pytest.fixture(scope="module")
 def srv(apache_factory):
-    s = apache_factory("formats", CONF, policies={"fmt.yaml": POLICY}, files=FILES, start=False)
+    s = apache_factory("formats", CONF, policies={"fmt.yaml": POLICY, "gcp.yaml": GCP_POLICY},
+                       files=FILES, start=False)
     keys = s.policy_dir / "keys"
     write_key(keys / "k2026.key", K2026)
     write_key(keys / "imagekit.secret", "private_imagekit_key_for_tests\n")
     write_key(keys / "nginx.secret", "nginx-secret-for-the-tests\n")
     write_key(keys / "bunny.secret", "bunny-security-key-for-tests\n")
+    write_key(keys / "gcp.secret", GCP_KEY)
     s.start()
     return s
 
 
 @pytest.fixture(scope="module")
 def sign(srv, mgctl):
-    def run(fmt, url, *opts):
-        args = ["sign", "--policy", srv.policy_dir / "fmt.yaml"]
+    def run(fmt, url, *opts, policy=None):
+        pol = policy or ("gcp.yaml" if fmt == "gcp-cdn" else "fmt.yaml")
+        args = ["sign", "--policy", srv.policy_dir / pol]
         if fmt != "mg-v1":
             args += ["--token-format", fmt]
         p = mgctl(*args, *opts, url)
         assert p.returncode == 0, p.stderr
-        return p.stdout.strip()
+        out = p.stdout.strip()
+        if fmt == "gcp-cdn":  # absolute links on the key's origin; we request the path
+            assert out.startswith(GCP_ORIGIN + "/"), out
+            out = out[len(GCP_ORIGIN):]
+        return out
     return run
 
 
@@ -143,6 +191,35 @@ def test_bunny_prefix_token_covers_the_rendition_only(srv, sign):
     assert r.headers.get("X-Media-Guard-Reason") == "token-out-of-scope"
 
 
+def test_gcp_links_next_to_native_prefix_host_header_and_refusals(srv, sign):
+    # served, next to native and ImageKit links on the same location
+    for fmt in ("gcp-cdn", "mg-v1", "imagekit"):
+        r = srv.get(sign(fmt, "/cdn/a.jpg?w=1", "--ttl", "10m", policy="gcp.yaml"))
+        assert r.status_code == 200, (fmt, reason(r))
+    one = sign("gcp-cdn", "/cdn/a.jpg?w=1", "--ttl", "10m")
+    assert "reason=allowed-by-token rule=cdn" in srv.last_access("/cdn/a.jpg")
+    assert_denied(srv.get(one.replace("w=1", "w=2")), "token-bad-signature")
+    assert_denied(srv.get(one + "&x=1"), "token-malformed")  # nothing rides after Signature
+    past = sign("gcp-cdn", "/cdn/a.jpg", "--expires", str(int(time.time()) - 60),
+                "--now", str(int(time.time()) - 120))
+    assert_denied(srv.get(past), "token-expired")
+    # a URL prefix covers the rendition only
+    url = sign("gcp-cdn", "/cdn/l1/index.m3u8", "--ttl", "10m", "--prefix", "/cdn/l1/")
+    query = url.split("?", 1)[1]
+    assert "URLPrefix=" in query
+    assert srv.get("/cdn/l1/seg-1.ts?" + query).status_code == 200
+    # the signature covers the key's origin, not the Host the client sends
+    r = srv.get("/cdn/l1/seg-1.ts?" + query, headers={"Host": "evil.example"})
+    assert r.status_code == 200, reason(r)
+    assert_denied(srv.get("/cdn/l2/seg-1.ts?" + query), "token-out-of-scope")
+    r = srv.raw("/cdn/l1/../l2/seg-1.ts?" + query)
+    assert r.status_code == 403
+    assert r.headers.get("X-Media-Guard-Reason") == "token-out-of-scope"
+    # a Cloud CDN link on the location of the Bunny policy: Expires is a case variant of
+    # Bunny's reserved expires there, which some stacks would read as it (issue 14)
+    assert_denied(srv.get(one.replace("/cdn/a.jpg", "/media/a.jpg")), "bad-url")
+
+
 def test_parameters_of_two_formats_at_once_are_malformed(srv, sign):
     ik = sign("imagekit", "/media/a.jpg", "--ttl", "10m")
     mg = sign("mg-v1", "/media/a.jpg", "--ttl", "10m")
@@ -166,9 +243,28 @@ def test_explain_agrees_with_apache(srv, sign, mgctl):
     assert srv.get(url).status_code == 200
 
 
+def test_configtest_refuses_bunny_and_gcp_cdn_in_one_policy(apache_factory):
+    both = POLICY.replace("tokens:\n", """\
+  - id: gcp-key
+    format: gcp-cdn
+    file: keys/gcp.secret
+    options: {origin: "https://media.example.test"}
+tokens:
+""")
+    s = apache_factory("formats-case", FMT_CONF, policies={"fmt.yaml": both}, files={}, start=False)
+    keys = s.policy_dir / "keys"
+    write_key(keys / "k2026.key", K2026)
+    for f in ("imagekit.secret", "nginx.secret", "bunny.secret"):
+        write_key(keys / f, "some-secret-for-the-test\n")
+    write_key(keys / "gcp.secret", GCP_KEY)
+    rc, out = s.configtest()
+    assert rc != 0
+    assert "names that differ only in case" in out, out
+
+
 def test_configtest_refuses_an_algorithm_the_format_does_not_define(apache_factory):
     bad = POLICY.replace("format: imagekit\n", "format: imagekit\n    alg: hmac-sha256\n")
-    s = apache_factory("formats-bad", CONF, policies={"fmt.yaml": bad}, files={}, start=False)
+    s = apache_factory("formats-bad", FMT_CONF, policies={"fmt.yaml": bad}, files={}, start=False)
     keys = s.policy_dir / "keys"
     write_key(keys / "k2026.key", K2026)
     for f in ("imagekit.secret", "nginx.secret", "bunny.secret"):

@@ -235,6 +235,10 @@ static const canon_case_t cases[] = {
     NO("/a.jpg", "tr=w-1&%20tr=w-2", "read as 'tr'"),
     NO("/a.jpg", "%2574r=w-5000", "read as 'tr'"), /* a second decoder reads "%74r" */
     NO("/a.jpg", "mg%255Fsig=x", "token"),
+    /* red team: a second form decoder reads a decoded '+' as a space */
+    NO("/a.jpg", "%2Btr=w-5000", "read as 'tr'"),
+    OK("/a.jpg", "a%2Bb=1&c%2B%2B=2", "/a.jpg", "jpg"),
+    NO("/a.jpg", "%2Bmg_sig=x", "token"),
     /* ... and as a token parameter (mg_*) */
     NO("/a.jpg", "mg.sig=x", "token"),
     NO("/a.jpg", "mg%20sig=x", "token"),

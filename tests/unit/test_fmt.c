@@ -39,12 +39,15 @@ static void setup(void)
     write_file("ng.key", "secret\n");
     write_file("long.key", "a-longer-shared-secret-for-tests\n");
     write_file("bn.key", "SecurityKey\n");
+    write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
+    write_file("gca.key", "aaaaaaaaaaaaaaaaaaaaaa\n"); /* padding is optional */
     write_file("native.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
 }
 
 static void teardown(void)
 {
-    const char *names[] = {"ik.key", "ng.key", "long.key", "native.key", "bn.key", NULL};
+    const char *names[] = {"ik.key", "ng.key", "long.key", "native.key",
+                           "bn.key", "gc.key", "gca.key",  NULL};
     for (int i = 0; names[i]; i++)
         unlink(apr_pstrcat(mg_test_pool, g_dir, "/", names[i], NULL));
     rmdir(g_dir);
@@ -501,6 +504,260 @@ START_TEST(test_bunny_signer_and_refusals)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Google Cloud CDN                                                     */
+/* ------------------------------------------------------------------ */
+
+/* One key file under several origins: a key is bound to the origin its
+ * links were signed for (the Host header is never read). */
+static const char P_GC[] =
+    "version: 1\n"
+    "keys:\n"
+    "  - {id: g-ip, format: gcp-cdn, file: gc.key,\n"
+    "     options: {origin: 'http://35.186.234.33', key_name: my-key}}\n"
+    "  - {id: g-www, format: gcp-cdn, file: gc.key,\n"
+    "     options: {origin: 'https://www.google.com', key_name: my-key}}\n"
+    "  - {id: g-ex, format: gcp-cdn, file: gc.key,\n"
+    "     options: {origin: 'https://www.example.com', key_name: my-key}}\n"
+    "  - {id: g-media, format: gcp-cdn, file: gc.key,\n"
+    "     options: {origin: 'https://media.example.com', key_name: my-key}}\n"
+    "  - {id: j-ex, format: gcp-cdn, file: gca.key,\n"
+    "     options: {origin: 'https://www.example.com', key_name: my-key}}\n"
+    "  - {id: my-key, format: gcp-cdn, file: gca.key,\n"
+    "     options: {origin: 'https://media.example.com'}}\n"
+    "rules:\n"
+    "  - {id: all, path: /, token: required}\n";
+
+/* GoogleCloudPlatform/golang-samples cdn/signedurls (TestSignURL,
+ * TestSignURLWithPrefix: key nZtRohdNF9m3cKM24IcK4w==) and
+ * GoogleCloudPlatform/java-docs-samples cdn/signed-urls (SignedUrlsTest,
+ * SignedUrlWithPrefixTest: key aaaaaaaaaaaaaaaaaaaaaa==). */
+START_TEST(test_gcp_sample_vectors_verify_and_are_reproduced)
+{
+    mg_policy_t *p = load_ok(P_GC);
+    mg_token_claims_t c;
+    static const struct {
+        const char *url, *key, *scope;
+        int64_t exp;
+    } v[] = {
+        {"/index.html?Expires=1558131350&KeyName=my-key&Signature=fm6JZSmKNsB5sys8VGr-JE4LiiE=",
+         "g-ip", NULL, 1558131350},
+        {"/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=", "g-www",
+         NULL, 1549751401},
+        {"/some/path?some=query&another=param&Expires=1549751461&KeyName=my-key&Signature="
+         "sTqqGX5hUJmlRJ84koAIhWW_c3M=",
+         "g-ex", NULL, 1549751461},
+        {"/segments/?URLPrefix=aHR0cHM6Ly9tZWRpYS5leGFtcGxlLmNvbS9zZWdtZW50cy8=&Expires="
+         "1558131350&KeyName=my-key&Signature=HWE5tBTZgnYVoZzVLG7BtRnOsgk=",
+         "g-media", "/segments/", 1558131350},
+        {"/?URLPrefix=aHR0cHM6Ly93d3cuZ29vZ2xlLmNvbS8=&Expires=1549751401&KeyName=my-key&"
+         "Signature=o0zZ77jb7BgtGRPQEaXmX3cCLh8=",
+         "g-www", "/", 1549751401},
+        {"/foo?Expires=1518135754&KeyName=my-key&Signature=vUfG4yv47dyns1j9e_OI6_5meuA=", "j-ex",
+         NULL, 1518135754},
+        {"/videos/id/main.m3u8?userID=abc123&starting_profile=1&URLPrefix="
+         "aHR0cHM6Ly9tZWRpYS5leGFtcGxlLmNvbS92aWRlb3Mv&Expires=1518135754&KeyName=my-key&"
+         "Signature=SPov5sp5XKefUpuJaqUckinUO_4=",
+         "my-key", "/videos/", 1518135754},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        int64_t exp = v[i].exp;
+        ck_assert_msg(check(p, v[i].url, exp - 10, NULL, &c) == MG_R_ALLOWED, "%s: %s", v[i].url,
+                      c.detail);
+        ck_assert_str_eq(c.format, "gcp-cdn");
+        ck_assert_str_eq(c.kid, v[i].key);
+        if (v[i].scope)
+            ck_assert_str_eq(c.scope, v[i].scope);
+        else
+            ck_assert_ptr_null(c.scope);
+        ASSERT_REASON(check(p, v[i].url, exp + 31, NULL, &c), MG_R_TOKEN_EXPIRED);
+    }
+    /* the signer reproduces the URL-form vectors byte for byte */
+    ck_assert_str_eq(fsign(p, "g-ip", "http://35.186.234.33/index.html", 1558131350, NULL),
+                     "http://35.186.234.33/index.html?Expires=1558131350&KeyName=my-key&"
+                     "Signature=fm6JZSmKNsB5sys8VGr-JE4LiiE=");
+    ck_assert_str_eq(fsign(p, "g-ex", "/some/path?some=query&another=param", 1549751461, NULL),
+                     "https://www.example.com/some/path?some=query&another=param&Expires="
+                     "1549751461&KeyName=my-key&Signature=sTqqGX5hUJmlRJ84koAIhWW_c3M=");
+    /* and the prefix form (the Java sample's request URL and prefix) */
+    const mg_fkey_t *k = fkey(p, "my-key");
+    mg_fmt_claims_t fc = {1518135754, NULL, "/videos/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k,
+                                  "https://media.example.com/videos/id/"
+                                  "main.m3u8?userID=abc123&starting_profile=1",
+                                  &fc, &out, &why),
+                     MG_OK);
+    ck_assert_str_eq(out, apr_pstrcat(mg_test_pool, "https://media.example.com", v[6].url, NULL));
+}
+END_TEST
+
+START_TEST(test_gcp_covers_origin_path_query_and_prefix)
+{
+    mg_policy_t *p = load_ok(P_GC);
+    mg_token_claims_t c;
+    const char *u = fsign(p, "g-media", "/v/a.ts?x=1", 2000, NULL);
+    const char *path = u + strlen("https://media.example.com");
+    ASSERT_REASON(check(p, path, 1000, NULL, &c), MG_R_ALLOWED);
+    ck_assert_int_eq(apr_time_sec(c.expires), 2000);
+    /* every signed byte counts: path, query, expiry, key name */
+    ASSERT_REASON(check(p, replace_str(path, "/v/a.ts", "/v/b.ts"), 1000, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, replace_str(path, "x=1", "x=2"), 1000, NULL, &c), MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, replace_str(path, "Expires=2000", "Expires=2001"), 1000, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, replace_str(path, "KeyName=my-key", "KeyName=my-kez"), 1000, NULL, &c),
+                  MG_R_TOKEN_UNKNOWN_KEY);
+    /* a link signed for another origin does not verify here */
+    mg_policy_t *other = load_ok("version: 1\n"
+                                 "keys:\n"
+                                 "  - {id: my-key, format: gcp-cdn, file: gc.key,\n"
+                                 "     options: {origin: 'https://evil.example.com'}}\n"
+                                 "rules:\n"
+                                 "  - {id: all, path: /, token: required}\n");
+    ASSERT_REASON(check(other, path, 1000, NULL, &c), MG_R_TOKEN_BAD_SIG);
+    /* the signature may arrive percent-encoded ('=' as %3D) */
+    size_t n = strlen(path);
+    ck_assert(path[n - 1] == '=');
+    ASSERT_REASON(
+        check(p, apr_pstrcat(mg_test_pool, apr_pstrmemdup(mg_test_pool, path, n - 1), "%3D", NULL),
+              1000, NULL, &c),
+        MG_R_ALLOWED);
+    /* prefix form: any URL under the prefix, nothing outside, no dot-segment escape */
+    const mg_fkey_t *k = fkey(p, "g-media");
+    mg_fmt_claims_t fc = {2000, NULL, "/v/l1/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/seg-1.ts", &fc, &out, &why), MG_OK);
+    const char *q = strchr(out, '?');
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l1/seg-2.ts", q, NULL), 1000, NULL, &c),
+                  MG_R_ALLOWED);
+    ck_assert_str_eq(c.scope, "/v/l1/");
+    ASSERT_REASON(
+        check(p, apr_pstrcat(mg_test_pool, "/v/l1/x/y.ts?a=b&", q + 1, NULL), 1000, NULL, &c),
+        MG_R_ALLOWED);
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l2/seg-1.ts", q, NULL), 1000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l1/../../etc/x", q, NULL), 1000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/l2/a.ts", &fc, &out, &why), MG_OK);
+    /* a prefix without a final '/' (Google's are plain string prefixes): /v/l1x.ts is
+     * under "https://media.example.com/v/l1", the raw /v/l1/../l2/x is not (canonically) */
+    static const char pq[] = "?URLPrefix=aHR0cHM6Ly9tZWRpYS5leGFtcGxlLmNvbS92L2wx&Expires=2000&"
+                             "KeyName=my-key&Signature=iSXndb5dl7TuzJZuYRAaEFX2Q38=";
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l1x.ts", pq, NULL), 1000, NULL, &c),
+                  MG_R_ALLOWED);
+    ck_assert_str_eq(c.scope, "/v/");
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l1/../l2/x.ts", pq, NULL), 1000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/l2x.ts", pq, NULL), 1000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+}
+END_TEST
+
+START_TEST(test_gcp_malformed_parameters_and_load_refusals)
+{
+    mg_policy_t *p = load_ok(P_GC);
+    mg_token_claims_t c;
+    const char *bad[] = {
+        "/?Expires=1549751401&KeyName=my-key",
+        "/?KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        "/?Expires=1549751401&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        /* order and position */
+        "/?KeyName=my-key&Expires=1549751401&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=&a=1",
+        "/?Expires=1549751401&a=1&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        "/?URLPrefix=aHR0cHM6Ly93d3cuZ29vZ2xlLmNvbS8=&a=1&Expires=1549751401&KeyName=my-key&"
+        "Signature=o0zZ77jb7BgtGRPQEaXmX3cCLh8=",
+        /* repeated, encoded names */
+        "/?Expires=1&Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        "/?%45xpires=1&Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        /* signature shape */
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc",
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO+MDr0uhDFuc=",
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc==",
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFud=",
+        /* expiry */
+        "/?Expires=01549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        "/?Expires=-1&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=",
+        /* URLPrefix not base64url */
+        "/?URLPrefix=aHR0cHM6Ly93d3cuZ29vZ2xlLmNvbS8*&Expires=1549751401&KeyName=my-key&"
+        "Signature=o0zZ77jb7BgtGRPQEaXmX3cCLh8=",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(check(p, bad[i], 100, NULL, &c) == MG_R_TOKEN_MALFORMED, "%s: %s", bad[i],
+                      R(check(p, bad[i], 100, NULL, &c)));
+    /* parameters of two formats at once: neither is believed */
+    mg_policy_t *two = load_ok("version: 1\n"
+                               "keys:\n"
+                               "  - {id: my-key, format: gcp-cdn, file: gc.key,\n"
+                               "     options: {origin: 'https://www.google.com'}}\n"
+                               "  - {id: ik1, format: imagekit, file: ik.key}\n"
+                               "rules:\n"
+                               "  - {id: all, path: /, token: required}\n");
+    static const char gv[] =
+        "/?Expires=1549751401&KeyName=my-key&Signature=M_QO7BGHi2sGqrJO-MDr0uhDFuc=";
+    ASSERT_REASON(check(two, gv, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(two, replace_str(gv, "?", "?ik-s=00&"), 100, NULL, &c),
+                  MG_R_TOKEN_MALFORMED);
+    /* a signed prefix on another origin is out of scope even with a good signature */
+    const mg_fkey_t *k = fkey(p, "g-www");
+    mg_fmt_claims_t fc = {2000, NULL, "/v/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/a", &fc, &out, &why), MG_OK);
+    ck_assert_ptr_nonnull(strstr(out, "URLPrefix="));
+    /* refusals of the signer */
+    mg_fmt_claims_t ip = {2000, "1.2.3.4", NULL}, noexp = {0, NULL, NULL};
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a", &ip, &out, &why), MG_OK);
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a", &noexp, &out, &why), MG_OK);
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "https://other.example/v/a", &fc, &out, &why),
+                     MG_OK);
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a?Expires=1", &fc, &out, &why), MG_OK);
+    /* load time: origin, key name, key length, algorithm */
+    static const struct {
+        const char *key, *want;
+    } lr[] = {
+        {"{id: g, format: gcp-cdn, file: gc.key}", "option origin is required"},
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://a.example/x'}}",
+         "option origin is required"},
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'ftp://a.example'}}",
+         "option origin is required"},
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://A.example'}}",
+         "option origin is required"},
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://a', key_name: 'a b'}}",
+         "key_name"},
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://a', expires: 1}}",
+         "has no option 'expires'"},
+        {"{id: g, format: gcp-cdn, file: bn.key, options: {origin: 'https://a'}}",
+         "a Cloud CDN key is 16 bytes"},
+        {"{id: g, format: gcp-cdn, file: ik.key, options: {origin: 'https://a'}}",
+         "a Cloud CDN key is 16 bytes"},
+        {"{id: g, format: gcp-cdn, file: long.key, options: {origin: 'https://a'}}",
+         "a Cloud CDN key is 16 bytes"},
+        {"{id: g, format: gcp-cdn, alg: hmac-sha256, file: gc.key, options: {origin: 'https://a'}}",
+         "gcp-cdn signs with hmac-sha1"},
+        /* Expires next to Bunny's expires: one name to case-insensitive stacks */
+        {"{id: g, format: gcp-cdn, file: gc.key, options: {origin: 'https://a'}}\n"
+         "  - {id: bn1, format: bunny, file: bn.key}",
+         "differ only in case"},
+    };
+    for (size_t i = 0; i < sizeof(lr) / sizeof(lr[0]); i++) {
+        const char *e = load_error(
+            apr_pstrcat(mg_test_pool, "version: 1\nkeys:\n  - ", lr[i].key, "\nrules: []\n", NULL));
+        ck_assert_msg(strstr(e, lr[i].want) != NULL, "%s: %s", lr[i].key, e);
+    }
+    /* padding, when present, is complete; the alphabet is base64url's */
+    const char *badkeys[] = {"nZtRohdNF9m3cKM24IcK4w=\n", "nZtRohdNF9m3cKM24IcK4w+=\n",
+                             "nZtRohdNF9m3cKM24IcK4w===\n", NULL};
+    for (int i = 0; badkeys[i] != NULL; i++) {
+        write_file("bad.key", badkeys[i]);
+        const char *e = load_error("version: 1\nkeys:\n  - {id: g, format: gcp-cdn, file: "
+                                   "bad.key, options: {origin: 'https://a'}}\nrules: []\n");
+        ck_assert_msg(strstr(e, "must be base64url") != NULL, "%s: %s", badkeys[i], e);
+    }
+    unlink(apr_pstrcat(mg_test_pool, g_dir, "/bad.key", NULL));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Keys and adversarial cases                                           */
 /* ------------------------------------------------------------------ */
 
@@ -639,6 +896,67 @@ START_TEST(test_one_secret_under_two_formats_never_crosses_over)
                           "hash_param: ik-s, expires_param: x}\n"
                           "rules: []\n"),
                "ik-s"));
+}
+END_TEST
+
+/* Red team: no format separates the expiry from what is signed next to it,
+ * so digits can move between them ("v=2"+"1700000000" is also
+ * "v="+"21700000000" and "v=2170000000"+"0"). An expiry of 0 must not read
+ * as "never" and one beyond 10 digits (after 2286) must not exist; and
+ * ImageKit's 9999999999 written out is its "no expiry". */
+START_TEST(test_foreign_expiry_cannot_be_stretched_by_moving_digits)
+{
+    mg_token_claims_t c;
+    mg_policy_t *p = load_ok(P_IK);
+    const char *u = fsign(p, "ik1", "/test-endpoint/a/b.jpg?v=2", 1700000000, NULL);
+    ASSERT_REASON(check(p, u, 1600000000, NULL, &c), MG_R_ALLOWED);
+    /* after the real expiry, the two forgeries */
+    ck_assert_int_ne(check(p, replace_str(u, "v=2&ik-t=1700000000", "v=&ik-t=21700000000"),
+                           1800000000, NULL, &c),
+                     MG_R_ALLOWED);
+    ck_assert_int_ne(check(p, replace_str(u, "v=2&ik-t=1700000000", "v=2170000000&ik-t=0"),
+                           1800000000, NULL, &c),
+                     MG_R_ALLOWED);
+    /* a link without expiry, made where the key allows it, is refused where
+     * it does not, also with its implied ik-t written out */
+    mg_policy_t *a = load_ok("version: 1\n"
+                             "keys:\n"
+                             "  - id: ik1\n"
+                             "    format: imagekit\n"
+                             "    file: ik.key\n"
+                             "    options: {endpoint: /test-endpoint/, no_expiry: allow}\n"
+                             "rules:\n"
+                             "  - {id: all, path: /, token: required}\n");
+    const char *forever = fsign(a, "ik1", "/test-endpoint/a/b.jpg", 0, NULL);
+    ASSERT_REASON(check(a, forever, 1800000000, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, forever, 1800000000, NULL, &c), MG_R_TOKEN_MALFORMED);
+    ASSERT_REASON(
+        check(p, replace_str(forever, "ik-s=", "ik-t=9999999999&ik-s="), 1800000000, NULL, &c),
+        MG_R_TOKEN_MALFORMED);
+    /* nginx: "$uri$secure_link_expires" */
+    mg_policy_t *n = load_ok(ng_policy("$uri$secure_link_expires $secret", NULL));
+    const char *g = fsign(n, "ng1", "/s/a1", 1700000000, NULL);
+    ASSERT_REASON(check(n, g, 1600000000, NULL, &c), MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(n, replace_str(replace_str(g, "/s/a1", "/s/a"), "=1700000000", "=11700000000"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(n, replace_str(replace_str(g, "/s/a1", "/s/a1170000000"), "=1700000000", "=0"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    /* Bunny: the signed path then the expiry */
+    mg_policy_t *b = load_ok(P_BN);
+    const char *bu = fsign(b, "bn1", "/v/a1", 1700000000, NULL);
+    ASSERT_REASON(check(b, bu, 1600000000, NULL, &c), MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(b, replace_str(replace_str(bu, "/v/a1", "/v/a"), "=1700000000", "=11700000000"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
+    ck_assert_int_ne(
+        check(b, replace_str(replace_str(bu, "/v/a1", "/v/a1170000000"), "=1700000000", "=0"),
+              1800000000, NULL, &c),
+        MG_R_ALLOWED);
 }
 END_TEST
 
@@ -802,12 +1120,21 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_bunny_sdk_vectors_verify);
     tcase_add_test(tc, test_bunny_signer_and_refusals);
     suite_add_tcase(s, tc);
+
+    tc = tcase_create("gcp-cdn");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_gcp_sample_vectors_verify_and_are_reproduced);
+    tcase_add_test(tc, test_gcp_covers_origin_path_query_and_prefix);
+    tcase_add_test(tc, test_gcp_malformed_parameters_and_load_refusals);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("keys");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_algorithms_a_format_does_not_define_are_refused_at_load);
     tcase_add_test(tc, test_parameters_of_two_formats_at_once_are_malformed);
     tcase_add_test(tc, test_one_secret_under_two_formats_never_crosses_over);
     tcase_add_test(tc, test_foreign_claims_meet_the_policy_token_settings);
+    tcase_add_test(tc, test_foreign_expiry_cannot_be_stretched_by_moving_digits);
     tcase_add_test(tc, test_reserved_names_are_those_of_the_formats_a_policy_uses);
     tcase_add_test(tc, test_spellings_of_a_foreign_parameter_name_are_bad_urls);
     tcase_add_test(tc, test_compiled_form_keeps_format_options_and_digest);

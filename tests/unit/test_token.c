@@ -490,6 +490,36 @@ START_TEST(test_non_canonical_base64_spelling_of_a_valid_signature_is_refused)
 }
 END_TEST
 
+/* Red team: mg_exp=0 is not "never" (that is the foreign formats' absent
+ * expiry): the spec reads it as expired, and a one-time link with it kept
+ * its use for one second. The signer made it from an expiry under 1s. */
+START_TEST(test_mg_exp_zero_is_refused_and_never_minted)
+{
+    mg_token_claims_t c;
+    memset(&c, 0, sizeof(c));
+    c.expires = 1; /* one microsecond after the epoch */
+    const char *out = NULL, *why = NULL;
+    ck_assert_int_ne(mg_token_sign_url(mg_test_pool, K, "/photos/a.jpg", &c, &out, &why), MG_OK);
+    /* the same token spelled by another signer: a valid signature over mg_exp=0 */
+    mg_token_claims_t one = claims_exp("1970-01-01T00:00:01Z");
+    const char *u = sign(K, "/photos/a.jpg", &one), *sts = NULL;
+    ck_assert_int_eq(mg_token_string_to_sign(mg_test_pool, K, "/photos/a.jpg", &one, &sts, &why),
+                     MG_OK);
+    sts = replace(sts, "mg_exp=1", "mg_exp=0");
+    unsigned char sig[MG_SIG_MAX];
+    size_t sn = 0;
+    char b64[128];
+    ck_assert_int_eq(mg_key_sign(K, (const unsigned char *)sts, strlen(sts), sig, &sn), MG_OK);
+    b64[mg_b64url_encode(sig, sn, b64)] = '\0';
+    const char *z = replace(u, "mg_exp=1&", "mg_exp=0&");
+    z = apr_pstrcat(mg_test_pool,
+                    apr_pstrndup(mg_test_pool, z, (apr_size_t)(strstr(z, "mg_sig=") - z)),
+                    "mg_sig=", b64, NULL);
+    ASSERT_REASON(check(P, u, NOW, NULL, NULL, &c), MG_R_TOKEN_EXPIRED);
+    ASSERT_REASON(check(P, z, NOW, NULL, NULL, &c), MG_R_TOKEN_MALFORMED);
+}
+END_TEST
+
 START_TEST(test_missing_token_is_token_missing)
 {
     mg_token_claims_t c;
@@ -1353,6 +1383,7 @@ static Suite *token_suite(void)
                    test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
     tcase_add_test(tc, test_missing_token_is_token_missing);
+    tcase_add_test(tc, test_mg_exp_zero_is_refused_and_never_minted);
     tcase_add_test(tc, test_expired_link_within_grace_is_allowed_and_beyond_is_expired);
     tcase_add_test(tc, test_not_yet_valid_link_is_refused_except_within_clock_skew);
     tcase_add_test(tc, test_max_ttl_refuses_tokens_valid_for_too_long);
