@@ -119,6 +119,15 @@ typedef struct mg_request {
 mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_request_t *req,
                                const char **why);
 
+/* The policy's own reserved query names (its download parameter, the names
+ * its foreign-format keys read): 0, or -1 with *why when a parameter of
+ * `params` (mg_query_parse) spells one so that some server stack could read
+ * it as that name without being exactly it (docs/canonical-urls.md).
+ * mg_request_prepare refuses such a request (bad-url); signers that know
+ * the policy (mgctl sign) refuse to sign it. */
+int mg_policy_query_check(apr_pool_t *pool, const mg_policy_t *policy,
+                          const apr_array_header_t *params, const char **why);
+
 /* ------------------------------------------------------------------ */
 /* Decisions                                                           */
 /* ------------------------------------------------------------------ */

@@ -201,6 +201,29 @@ static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char *
     return MG_EINVAL;
 }
 
+/* The policy's reserved query names, under any spelling some server stack
+ * reads as them (mg_canon_path did "tr" and "mg_*"). A repeated download
+ * parameter counts when any value asks: asking is the stricter request, so
+ * ambiguity never grants more. */
+int mg_policy_query_check(apr_pool_t *pool, const mg_policy_t *policy,
+                          const apr_array_header_t *params, const char **why)
+{
+    const char *dp = policy->download_param ? policy->download_param : "download";
+    mg_qreserved_t one = {dp, MG_QR_REPEAT, NULL, NULL, NULL};
+    const mg_qreserved_t *names = &one;
+    int n = 1;
+    if (policy->reserved_params != NULL && policy->reserved_params->nelts > 0) {
+        mg_qreserved_t *all =
+            apr_palloc(pool, sizeof(*all) * (size_t)(policy->reserved_params->nelts + 1));
+        all[0] = one;
+        memcpy(all + 1, policy->reserved_params->elts,
+               sizeof(*all) * (size_t)policy->reserved_params->nelts);
+        names = all;
+        n += policy->reserved_params->nelts;
+    }
+    return mg_query_reserved_check(params, names, n, why);
+}
+
 mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_request_t *req,
                                const char **why)
 {
@@ -228,28 +251,10 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     d->classes = mg_class_of_ext(policy, d->canon.ext);
     d->method_bit = mg_method_bit(req->method);
 
-    /* The policy's reserved query names, under any spelling some server
-     * stack reads as them (mg_canon_path did "tr" and "mg_*"). A repeated
-     * download parameter counts when any value asks: asking is the
-     * stricter request, so ambiguity never grants more. */
+    if (mg_policy_query_check(pool, policy, d->query, &w) != 0)
+        return refuse(d, w, why);
     const char *dp = policy->download_param ? policy->download_param : "download";
     size_t dplen = strlen(dp);
-    {
-        mg_qreserved_t one = {dp, MG_QR_REPEAT, NULL, NULL, NULL};
-        const mg_qreserved_t *names = &one;
-        int n = 1;
-        if (policy->reserved_params != NULL && policy->reserved_params->nelts > 0) {
-            mg_qreserved_t *all =
-                apr_palloc(pool, sizeof(*all) * (size_t)(policy->reserved_params->nelts + 1));
-            all[0] = one;
-            memcpy(all + 1, policy->reserved_params->elts,
-                   sizeof(*all) * (size_t)policy->reserved_params->nelts);
-            names = all;
-            n += policy->reserved_params->nelts;
-        }
-        if (mg_query_reserved_check(d->query, names, n, &w) != 0)
-            return refuse(d, w, why);
-    }
     for (int i = 0; d->query && i < d->query->nelts; i++) {
         const mg_qparam_t *q = &APR_ARRAY_IDX(d->query, i, mg_qparam_t);
         /* lengths first: most parameters (the token's) differ in length */

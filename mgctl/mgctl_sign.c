@@ -313,14 +313,7 @@ static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, 
     apr_array_header_t *params;
     if (policy == NULL || q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
         return MG_OK; /* the signer reports a bad query */
-    const char *dp = policy->download_param ? policy->download_param : "download";
-    int n = 1 + (policy->reserved_params ? policy->reserved_params->nelts : 0);
-    mg_qreserved_t *names = apr_pcalloc(pool, sizeof(*names) * (size_t)n);
-    names[0].name = dp;
-    names[0].flags = MG_QR_REPEAT;
-    for (int i = 1; i < n; i++)
-        names[i] = APR_ARRAY_IDX(policy->reserved_params, i - 1, mg_qreserved_t);
-    if (mg_query_reserved_check(params, names, n, why) != 0)
+    if (mg_policy_query_check(pool, policy, params, why) != 0)
         return MG_EINVAL;
     return MG_OK;
 }

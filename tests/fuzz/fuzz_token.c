@@ -199,6 +199,15 @@ static void sign_tamper_mode(apr_pool_t *pool, unsigned sel, const char *text)
     const char *link, *why;
     if (mg_token_sign_url(pool, key, url, &c, &link, &why) != MG_OK)
         return; /* the signer refuses what the verifier would refuse */
+    /* ... and a signer that knows the policy (mgctl sign) what only the
+     * policy reserves: its download parameter's other spellings */
+    {
+        const char *uq = strchr(url, '?');
+        apr_array_header_t *params;
+        if (uq != NULL && mg_query_parse(pool, uq + 1, &params, &why) == 0 &&
+            mg_policy_query_check(pool, policy, params, &why) != 0)
+            return;
+    }
 
     /* 1. The link verifies. An absolute URL keeps its scheme and authority,
      * which the token does not cover: verify its origin-form. */
