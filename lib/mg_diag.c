@@ -14,9 +14,8 @@ mg_diags_t *mg_diags_make(apr_pool_t *pool)
     return ds;
 }
 
-mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file,
-                        int line, int col, const char *code, const char *fmt,
-                        va_list ap)
+mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
+                        const char *code, const char *fmt, va_list ap)
 {
     mg_diag_t *d = apr_array_push(ds->items);
     d->severity = sev;
@@ -33,9 +32,8 @@ mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file,
     return d;
 }
 
-mg_diag_t *mg_diag_add(mg_diags_t *ds, mg_severity_t sev, const char *file,
-                       int line, int col, const char *code, const char *fmt,
-                       ...)
+mg_diag_t *mg_diag_add(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
+                       const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -55,11 +53,10 @@ const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d)
     const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
     const char *hint = d->hint ? apr_psprintf(pool, " (%s)", d->hint) : "";
     if (d->line > 0 && d->col > 0)
-        return apr_psprintf(pool, "%s:%d:%d: %s: %s%s", d->file, d->line,
-                            d->col, sev, d->msg, hint);
+        return apr_psprintf(pool, "%s:%d:%d: %s: %s%s", d->file, d->line, d->col, sev, d->msg,
+                            hint);
     if (d->line > 0)
-        return apr_psprintf(pool, "%s:%d: %s: %s%s", d->file, d->line, sev,
-                            d->msg, hint);
+        return apr_psprintf(pool, "%s:%d: %s: %s%s", d->file, d->line, sev, d->msg, hint);
     return apr_psprintf(pool, "%s: %s: %s%s", d->file, sev, d->msg, hint);
 }
 

@@ -14,8 +14,8 @@
 
 typedef enum {
     MG_OK = 0,
-    MG_EINVAL = 1,  /* bad input (policy, URL, token, ...) */
-    MG_EIO = 2,     /* file not found / unreadable */
+    MG_EINVAL = 1, /* bad input (policy, URL, token, ...) */
+    MG_EIO = 2,    /* file not found / unreadable */
     MG_ENOMEM = 3,
     MG_ECRYPTO = 4, /* OpenSSL failure */
     MG_EINTERNAL = 5
@@ -44,12 +44,12 @@ mg_diags_t *mg_diags_make(apr_pool_t *pool);
 
 /* Append a diagnostic; msg is printf-style. Returns the new record so a hint
  * can be attached. */
-mg_diag_t *mg_diag_add(mg_diags_t *ds, mg_severity_t sev, const char *file,
-                       int line, int col, const char *code, const char *fmt,
-                       ...) __attribute__((format(printf, 7, 8)));
-mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file,
-                        int line, int col, const char *code, const char *fmt,
-                        va_list ap) __attribute__((format(printf, 7, 0)));
+mg_diag_t *mg_diag_add(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
+                       const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
+                        const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /* "file:line:col: error: msg [hint]" — the one human format used by
  * mgctl and by the module's configtest errors. */

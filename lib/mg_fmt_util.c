@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "mg_fmt.h"
+#include "mg_token.h"
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *g_hmac;
@@ -297,30 +298,9 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
             return MG_EINVAL;
         }
     }
-    *origin = "";
-    const char *p = url;
-    if (url[0] == '/' && url[1] == '/') {
-        *why = "a protocol-relative URL (//host/...) is ambiguous: give https://host/... or a path";
+    /* the signers' one URL split (scheme and authority checked there) */
+    if (mg_token_split_url(pool, url, origin, path, query, why) != MG_OK)
         return MG_EINVAL;
-    }
-    if (url[0] != '/') {
-        size_t sl = strncasecmp(url, "http://", 7) == 0    ? 7
-                    : strncasecmp(url, "https://", 8) == 0 ? 8
-                                                           : 0;
-        const char *a = url + sl, *e = a;
-        while (*e != '\0' && *e != '/' && *e != '?')
-            e++;
-        if (sl == 0 || e == a || *e != '/') {
-            *why = "expected a path starting with '/' or an absolute http(s) URL with a host "
-                   "and a path";
-            return MG_EINVAL;
-        }
-        *origin = apr_pstrmemdup(pool, url, (apr_size_t)(e - url));
-        p = e;
-    }
-    const char *qm = strchr(p, '?');
-    *path = qm ? apr_pstrmemdup(pool, p, (apr_size_t)(qm - p)) : p;
-    *query = qm ? qm + 1 : NULL;
     if (strlen(*path) > MG_MAX_PATH || (*query && strlen(*query) > MG_MAX_QUERY)) {
         *why = "the URL is longer than verifiers accept";
         return MG_EINVAL;

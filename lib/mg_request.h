@@ -10,26 +10,26 @@
 #include "mg_transform.h"
 
 typedef struct mg_request_derived {
-    int ok;                        /* 0: canonicalisation refused the URL */
-    const char *why;               /* when !ok */
-    mg_canon_t canon;              /* canonical path, ext, transformation */
-    apr_array_header_t *query;     /* mg_qparam_t, decoded */
-    mg_tr_t tr;                    /* parsed transformation (nsteps 0 if none) */
+    int ok;                    /* 0: canonicalisation refused the URL */
+    const char *why;           /* when !ok */
+    mg_canon_t canon;          /* canonical path, ext, transformation */
+    apr_array_header_t *query; /* mg_qparam_t, decoded */
+    mg_tr_t tr;                /* parsed transformation (nsteps 0 if none) */
     int has_tr;
-    mg_classset_t classes;         /* classes of canon.ext */
+    mg_classset_t classes; /* classes of canon.ext */
     unsigned method_bit;
-    mg_ip_t client;                /* parsed client_ip (family 0 if unparsable) */
+    mg_ip_t client; /* parsed client_ip (family 0 if unparsable) */
     mg_ip_t peer;
-    int peer_trusted;              /* peer in policy->trusted_proxies */
-    mg_roleset_t roles;            /* resolved roles */
-    const char *country;           /* upper-case, or NULL */
-    int download;                  /* query has download_param with a true value */
-    int navigation;                /* a browser navigation (Sec-Fetch-Mode: navigate, or no
-                                      Sec-Fetch-Mode and Accept prefers text/html) */
-    int fm_document;               /* Fetch Metadata says top-level navigation (Sec-Fetch-Dest:
-                                      document, Mode navigate or absent): 1, says something
-                                      else: 0, no Sec-Fetch-Dest/-Mode: -1 */
-    int accepts_html;              /* Accept contains text/html */
+    int peer_trusted;    /* peer in policy->trusted_proxies */
+    mg_roleset_t roles;  /* resolved roles */
+    const char *country; /* upper-case, or NULL */
+    int download;        /* query has download_param with a true value */
+    int navigation;      /* a browser navigation (Sec-Fetch-Mode: navigate, or no
+                            Sec-Fetch-Mode and Accept prefers text/html) */
+    int fm_document;     /* Fetch Metadata says top-level navigation (Sec-Fetch-Dest:
+                            document, Mode navigate or absent): 1, says something
+                            else: 0, no Sec-Fetch-Dest/-Mode: -1 */
+    int accepts_html;    /* Accept contains text/html */
 } mg_request_derived_t;
 
 #endif

@@ -587,10 +587,8 @@ static mg_status_t sign_sts(const mg_key_t *key, mstr_t sts, char *sig_b64, size
     return st;
 }
 
-/* Split "https://host/p?q" or "/p?q" into origin ("https://host" or ""),
- * raw path and raw query (NULL when none). */
-static mg_status_t split_url(apr_pool_t *pool, const char *url, const char **origin,
-                             const char **path, const char **query, const char **why)
+mg_status_t mg_token_split_url(apr_pool_t *pool, const char *url, const char **origin,
+                               const char **path, const char **query, const char **why)
 {
     if (strchr(url, '#') != NULL) {
         *why = "a URL to sign must not have a fragment ('#')";
@@ -658,7 +656,7 @@ static mg_status_t prepare_url(apr_pool_t *pool, const mg_token_signer_t *s, con
                                const char **origin, mg_canon_t *cn, const char **why)
 {
     const char *path, *query;
-    mg_status_t st = split_url(pool, url, origin, &path, &query, why);
+    mg_status_t st = mg_token_split_url(pool, url, origin, &path, &query, why);
     if (st != MG_OK)
         return st;
     if (mg_canon_path(pool, path, query, cn, why) != 0)

@@ -58,6 +58,13 @@ int mg_token_is_reserved_param(const char *name);
 
 /* ---- signing ------------------------------------------------------------- */
 
+/* Split a URL to sign, "https://host/p?q" (scheme any case, a non-empty
+ * authority without controls or spaces) or "/p?q", into origin
+ * ("https://host" or ""), raw path and raw query (NULL when none); refuses a
+ * fragment and a protocol-relative "//host". Every signer uses it. */
+mg_status_t mg_token_split_url(apr_pool_t *pool, const char *url, const char **origin,
+                               const char **path, const char **query, const char **why);
+
 /* Sign `url` ("/path?query" or "https://host/path?query"; no fragment) with
  * `key`, claims from `c` (expires required; not_before, access, scope, ip
  * optional; kid comes from the key). *out is the signed URL in canonical

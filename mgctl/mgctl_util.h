@@ -137,21 +137,21 @@ const char *mgctl_diag_json(apr_pool_t *pool, const mg_diag_t *d);
 
 /* A request as written in a test file or on explain's command line. */
 typedef struct mgctl_reqspec {
-    const char *method;        /* default "GET" */
-    const char *url;           /* "/path?query" (raw, percent-encoded as sent), or an
-                                  absolute http(s) URL whose scheme and host are used */
-    const char *scheme;        /* default: from url, else "http" */
-    const char *user;          /* REMOTE_USER, or NULL */
-    apr_array_header_t *roles; /* const char*: roles given directly, or NULL */
+    const char *method;           /* default "GET" */
+    const char *url;              /* "/path?query" (raw, percent-encoded as sent), or an
+                                     absolute http(s) URL whose scheme and host are used */
+    const char *scheme;           /* default: from url, else "http" */
+    const char *user;             /* REMOTE_USER, or NULL */
+    apr_array_header_t *roles;    /* const char*: roles given directly, or NULL */
     apr_array_header_t *requires; /* const char*: "PROVIDER ARGS" Require lines that pass
                                      (roles_from `apache:`; mgctl has no Apache), or NULL */
-    const char *ip;            /* client IP (after mod_remoteip); default 127.0.0.1 */
-    const char *peer;          /* TCP peer; default = ip */
-    const char *country;       /* already-known country, or NULL (policy source decides) */
-    apr_time_t now;            /* request time */
-    apr_table_t *headers;      /* request headers (case-insensitive names) */
-    apr_table_t *env;          /* subprocess_env: MG_LOOKUP_ENV */
-    apr_table_t *notes;        /* r->notes: MG_LOOKUP_NOTE */
+    const char *ip;               /* client IP (after mod_remoteip); default 127.0.0.1 */
+    const char *peer;             /* TCP peer; default = ip */
+    const char *country;          /* already-known country, or NULL (policy source decides) */
+    apr_time_t now;               /* request time */
+    apr_table_t *headers;         /* request headers (case-insensitive names) */
+    apr_table_t *env;             /* subprocess_env: MG_LOOKUP_ENV */
+    apr_table_t *notes;           /* r->notes: MG_LOOKUP_NOTE */
 } mgctl_reqspec_t;
 
 /* Fresh spec with empty tables and the defaults above (now = current time). */
