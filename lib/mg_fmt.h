@@ -91,6 +91,7 @@ typedef struct mg_fmt_req {
     const char *raw_query; /* as received without '?', or NULL */
     const char *client_ip; /* text, after mod_remoteip, or NULL */
     int64_t now;           /* seconds since the epoch */
+    const char *cookie;    /* the Cookie header as received, or NULL (signed-cookie forms) */
 } mg_fmt_req_t;
 
 /* What a token that verified claims, in our terms. */

@@ -895,6 +895,7 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     rq.raw_query = req->query;
     rq.client_ip = req->client_ip;
     rq.now = v->now;
+    rq.cookie = req->cookie;
     mg_reason_t r = mg_fmt_check(v->policy, &rq, &ref, &res);
     if (r == MG_R_TOKEN_MISSING)
         return r;
@@ -987,7 +988,7 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     int foreign = mg_fmt_policy_has_foreign(policy);
     if (found > 0 && foreign) {
         /* parameters of two formats at once: neither is believed */
-        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now};
+        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now, req->cookie};
         const char *other = mg_fmt_present(policy, &rq);
         if (other != NULL) {
             claims->from = "query";
