@@ -180,4 +180,10 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m);
 /* register_hooks: the cache and its mutex (pre_config, post_config, child_init) */
 void mg_mod_once_register(apr_pool_t *p);
 
+/* mg_mod_pathtok.c */
+/* translate_name (really first): a request whose path carries a foreign
+ * token (lighttpd, nginx secure_link_secret, Bunny's path form) is mapped
+ * as its effective path, the one the token covers. */
+int mg_mod_path_token_translate(request_rec *r);
+
 #endif /* MG_MOD_H */

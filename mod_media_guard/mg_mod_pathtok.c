@@ -1,0 +1,78 @@
+/* mg_mod_pathtok.c — foreign signed links whose token lives in the URL
+ * path (lighttpd mod_secdownload, nginx secure_link_secret, Bunny's path
+ * form; lib/mg_fmt.h, mg_fmt_path_t).
+ *
+ * translate_name, before every other module: when the request path has a
+ * path token of a key of a policy this server declares, r->uri becomes the
+ * canonical effective path libmg decides on — the path without the token
+ * segments ("/dl/<mac>/<ts>/a/x.jpg" -> "/dl/a/x.jpg"). Alias, the
+ * document root, <Location> and <Directory> then see the very path the
+ * token covers, so what httpd serves is the covered file by construction,
+ * not by an admin's regular expression that must agree with libmg's
+ * parser. r->unparsed_uri is left alone: authorization reads the token
+ * from it, strips it with the same function, and evaluate()'s served-path
+ * check (mg_mod_authz.c) refuses a request whose r->uri another module
+ * changed afterwards. A path libmg refuses (a token whose path leaves its
+ * prefix, bad encodings) is not rewritten: authorization denies it
+ * (bad-url). docs/token-formats.md, "Tokens in the path", says why this
+ * and not an AliasMatch.
+ */
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_request.h"
+
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include "mg_fmt.h"
+#include "mg_mod.h"
+
+APLOG_USE_MODULE(media_guard);
+
+int mg_mod_path_token_translate(request_rec *r)
+{
+    mg_mod_srv_conf_t *sc;
+    apr_hash_index_t *hi;
+    const char *raw, *found = NULL, *by = NULL;
+
+    /* the client's own request only: sub-requests and internal redirects
+     * name local paths, and a proxy request's target is not ours */
+    if (r->main != NULL || r->prev != NULL || r->proxyreq != PROXYREQ_NONE ||
+        r->unparsed_uri == NULL || r->unparsed_uri[0] != '/')
+        return DECLINED;
+    sc = ap_get_module_config(r->server->module_config, &media_guard_module);
+    if (sc == NULL || sc->policies == NULL)
+        return DECLINED;
+    raw = apr_pstrmemdup(r->pool, r->unparsed_uri, strcspn(r->unparsed_uri, "?#"));
+    for (hi = apr_hash_first(r->pool, sc->policies); hi != NULL; hi = apr_hash_next(hi)) {
+        const mg_mod_policy_t *mp = apr_hash_this_val(hi);
+        const mg_fmt_path_t *pt = NULL;
+        const char *why = NULL;
+        mg_canon_t cn;
+
+        if (mp->policy == NULL ||
+            mg_fmt_canon(r->pool, mp->policy, raw, NULL, &cn, &pt, &why) != 0 || pt == NULL)
+            continue;
+        if (found != NULL && strcmp(found, cn.path) != 0) {
+            /* two policies read the path differently: serve neither
+             * reading; authorization judges the path as sent */
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "media-guard: policies %s and %s both read a token in this path, "
+                          "with different paths; the path is left as sent",
+                          by, mp->name);
+            return DECLINED;
+        }
+        found = cn.path;
+        by = mp->name;
+    }
+    if (found != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      "media-guard %s: token in the path, serving %s", by,
+                      ap_escape_logitem(r->pool, found));
+        r->uri = apr_pstrdup(r->pool, found);
+    }
+    return DECLINED;
+}
