@@ -7,7 +7,8 @@
 #   2. sign_formats.py reproduces it too;
 #   3. mgctl verify accepts it (at a time before its expiry, from the bound
 #      address) and refuses it with one byte of the path changed (a prefix
-#      token: with its path moved outside the prefix).
+#      token: with its path moved outside the prefix; a vector's own
+#      "tampered" link and "tampered_reason" when it says so).
 # Run by `make check` (exit 77 = skipped without python3 or $MGCTL).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,9 +40,10 @@ for kid, k in data["keys"].items():
         f.write(k["secret"] + "\n")
     opts = "".join("      %s: %s\n" % (n, json.dumps(v)) for n, v in k.get("options", {}).items())
     with open(os.path.join(tmp, kid + ".yaml"), "w") as f:
-        f.write("version: 1\nkeys:\n  - id: %s\n    format: %s\n    file: %s.secret\n"
+        alg = "    alg: %s\n" % k["alg"] if "alg" in k else ""
+        f.write("version: 1\nkeys:\n  - id: %s\n    format: %s\n%s    file: %s.secret\n"
                 "    options:%s\nrules:\n  - {id: all, path: /, token: required}\n"
-                % (kid, k["format"], kid, "\n" + opts if opts else " {}"))
+                % (kid, k["format"], alg, kid, "\n" + opts if opts else " {}"))
 for v in data["vectors"]:
     pol = os.path.join(tmp, v["key"] + ".yaml")
     args = [mgctl, "sign", "-p", pol, "--token-format", data["keys"][v["key"]]["format"],
@@ -60,13 +62,16 @@ for v in data["vectors"]:
     now = str(v["expires"] - 10) if v["expires"] else "2030-01-01T00:00:00Z"
     vargs = [mgctl, "verify", "-p", pol, "--now", now, "--ip", v.get("ip", "127.0.0.1")]
     ok = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
-    i = v["expected"].index("?") - 1  # last byte of the path
+    e = v["expected"]
+    i = (e.index("?") if "?" in e else len(e)) - 1  # last byte of the path
     tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
         v["expected"][i + 1:]
     want = "token-bad-signature"
     if "prefix" in v:  # a prefix token covers other paths under it, not outside
         tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
         want = "token-out-of-scope"
+    if "tampered" in v:  # a scope the key implies (lighttpd's path_segments)
+        tampered, want = v["tampered"], v["tampered_reason"]
     bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
     if ok.returncode != 0 or "reason: allowed-by-token" not in ok.stdout:
         print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], ok.stdout))
