@@ -625,8 +625,10 @@ const mg_fmt_path_t *mg_fmt_path_find(apr_pool_t *pool, const mg_policy_t *polic
         const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
         if (k == NULL || k->fmt->path_split == NULL)
             continue;
-        mg_fmt_path_t *pt = apr_pcalloc(pool, sizeof(*pt));
-        if (k->fmt->path_split(pool, k, raw_path, pt) == 1) {
+        mg_fmt_path_t one;
+        memset(&one, 0, sizeof(one));
+        if (k->fmt->path_split(pool, k, raw_path, &one) == 1) {
+            mg_fmt_path_t *pt = apr_pmemdup(pool, &one, sizeof(one));
             pt->key = k;
             return pt;
         }

@@ -104,14 +104,17 @@ static const char usage_text[] =
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
     "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
-    "                        bunny, gcp-cdn) with the policy's key of that format\n"
+    "                        bunny, gcp-cdn, lighttpd-secdownload) with the policy's\n"
+    "                        key of that format\n"
     "                        (--key-id ID picks one when there are several); --expires\n"
     "                        never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
     "                        (nginx-secure-link, bunny), --prefix for bunny (token_path)\n"
     "                        and gcp-cdn (URLPrefix); the other claims are refused (the\n"
     "                        format cannot carry them); gcp-cdn links are absolute, on\n"
-    "                        the key's origin\n"
+    "                        the key's origin; lighttpd-secdownload, nginx's\n"
+    "                        secure_link_secret (secret_prefix) and bunny with\n"
+    "                        sign_form: path write the token in the path\n"
     "Output:\n"
     "  -f, --format F        text (default) | json (one object per line)\n"
     "      --string-to-sign  with --format json: add the exact string that was signed\n"
@@ -311,6 +314,23 @@ static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, 
 {
     const char *q = strchr(url, '?');
     apr_array_header_t *params;
+    /* a path that already has a token in it (lighttpd, nginx's
+     * secure_link_secret, Bunny's path form): the web server would judge
+     * its effective path and see two tokens; the URL to sign is the file's */
+    const char *path = url, *sep = strstr(url, "://");
+    if (policy != NULL && url[0] != '/' && sep != NULL)
+        path = sep + 3 + strcspn(sep + 3, "/?#");
+    const mg_fmt_path_t *pt =
+        policy != NULL
+            ? mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, path, strcspn(path, "?#")))
+            : NULL;
+    if (pt != NULL) {
+        *why = apr_psprintf(pool,
+                            "the URL's path already has a %s token in it (key '%s'): give the "
+                            "file's own URL",
+                            pt->key->fmt->name, pt->key->id);
+        return MG_EINVAL;
+    }
     if (policy == NULL || q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
         return MG_OK; /* the signer reports a bad query */
     if (mg_policy_query_check(pool, policy, params, why) != 0)

@@ -53,7 +53,8 @@ int mg_mod_path_token_translate(request_rec *r)
         const char *why = NULL;
         mg_canon_t cn;
 
-        if (mp->policy == NULL ||
+        /* a prefix compare per path-form key; canonicalise only a match */
+        if (mp->policy == NULL || mg_fmt_path_find(r->pool, mp->policy, raw) == NULL ||
             mg_fmt_canon(r->pool, mp->policy, raw, NULL, &cn, &pt, &why) != 0 || pt == NULL)
             continue;
         if (found != NULL && strcmp(found, cn.path) != 0) {
