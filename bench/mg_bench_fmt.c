@@ -5,6 +5,9 @@
  *       write test keys into DIR, load a policy with a native key and an
  *       imagekit, an nginx-secure-link and a bunny (or gcp-cdn) key, sign one link of
  *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
+ *       (the formats whose token lives in the path: lighttpd-secdownload,
+ *       nginx-secret for nginx's secure_link_secret, bunny-path for Bunny's
+ *       path form, each with its key added to the same policy),
  *       make one warm-up decision, then K full decisions exactly as
  *       mod_media_guard makes them (mg_request_prepare + mg_evaluate) in a
  *       request pool cleared between requests.
@@ -48,6 +51,25 @@ static const char POLICY[] =
 static const char BUNNY_KEY[] = "  - {id: bn, format: bunny, file: bn.secret}\n";
 static const char GCP_KEY[] =
     "  - {id: gc, format: gcp-cdn, file: gc.secret, options: {origin: 'https://bench.example'}}\n";
+/* tokens in the path: two of them may not share /img/ (a link could not
+ * tell them apart), so each run adds its own */
+static const char LT_KEY[] =
+    "  - {id: lt, format: lighttpd-secdownload, alg: hmac-sha256, file: ng.secret,\n"
+    "     options: {uri_prefix: /img/, timeout: '3600', hash_querystr: 'true'}}\n";
+static const char NGS_KEY[] = "  - {id: ngs, format: nginx-secure-link, file: ng.secret,\n"
+                              "     options: {secret_prefix: /img/, no_expiry: allow}}\n";
+static const char BUNNY_PATH_KEY[] =
+    "  - {id: bn, format: bunny, file: bn.secret, options: {sign_form: path}}\n";
+
+static const struct {
+    const char *bench, *kid, *keys;
+} RUNS[] = {{"imagekit", "ik", BUNNY_KEY},
+            {"nginx-secure-link", "ng", BUNNY_KEY},
+            {"bunny", "bn", BUNNY_KEY},
+            {"gcp-cdn", "gc", GCP_KEY},
+            {"lighttpd-secdownload", "lt", LT_KEY},
+            {"nginx-secret", "ngs", NGS_KEY},
+            {"bunny-path", "bn", BUNNY_PATH_KEY}};
 
 static const struct {
     const char *name, *text;
@@ -122,8 +144,15 @@ int main(int argc, char **argv)
     }
     mg_policy_t *p;
     mg_diags_t *d = mg_diags_make(pool);
-    const char *text =
-        apr_psprintf(pool, POLICY, strcmp(fmt, "gcp-cdn") == 0 ? GCP_KEY : BUNNY_KEY);
+    int run = -1;
+    for (int i = 0; i < (int)(sizeof(RUNS) / sizeof(RUNS[0])); i++)
+        if (strcmp(RUNS[i].bench, fmt) == 0)
+            run = i;
+    if (run < 0 && strcmp(fmt, MG_FMT_NATIVE) != 0) {
+        fprintf(stderr, "mg_bench_fmt: no run named %s\n", fmt);
+        return 2;
+    }
+    const char *text = apr_psprintf(pool, POLICY, run >= 0 ? RUNS[run].keys : BUNNY_KEY);
     if (mg_policy_load_buffer(pool, "bench-fmt.yaml", dir, text, strlen(text), &p, d) != MG_OK) {
         fputs("mg_bench_fmt: the policy does not load\n", stderr);
         return 1;
@@ -137,12 +166,13 @@ int main(int argc, char **argv)
     } else {
         const mg_fkey_t *fk = NULL;
         for (int i = 0; i < p->keys->nelts; i++) {
-            const mg_fkey_t *f = APR_ARRAY_IDX(p->keys, i, mg_keyref_t).fkey;
-            if (f != NULL && strcmp(f->fmt->name, fmt) == 0)
-                fk = f;
+            const mg_keyref_t *r = &APR_ARRAY_IDX(p->keys, i, mg_keyref_t);
+            if (r->fkey != NULL && strcmp(r->id, RUNS[run].kid) == 0)
+                fk = r->fkey;
         }
-        mg_fmt_claims_t fc = {BENCH_NOW + 3600, NULL, NULL};
-        if (fk != NULL && (fk->fmt->caps & MG_FMT_CAP_IP) && strcmp(fmt, "bunny") != 0)
+        /* nginx's secure_link_secret links never expire */
+        mg_fmt_claims_t fc = {strcmp(fmt, "nginx-secret") == 0 ? 0 : BENCH_NOW + 3600, NULL, NULL};
+        if (strcmp(fmt, "nginx-secure-link") == 0)
             fc.ip = "127.0.0.1"; /* nginx: the expression has $remote_addr */
         if (fk == NULL || fk->fmt->sign(pool, fk, BENCH_URL, &fc, &url, &why) != MG_OK)
             url = NULL;
@@ -158,9 +188,10 @@ int main(int argc, char **argv)
         if (url == NULL)
             return 1;
     }
-    const char *qm = strchr(url, '?');
-    const char *path = apr_pstrmemdup(pool, url, (apr_size_t)(qm - url));
-    if (bench_loop(rp, p, path, qm + 1, 1) != 1 || bench_loop(rp, p, path, qm + 1, k) != k) {
+    const char *qm = strchr(url, '?'); /* Bunny's path form has no query */
+    const char *path = qm ? apr_pstrmemdup(pool, url, (apr_size_t)(qm - url)) : url;
+    const char *query = qm ? qm + 1 : NULL;
+    if (bench_loop(rp, p, path, query, 1) != 1 || bench_loop(rp, p, path, query, k) != k) {
         fprintf(stderr, "mg_bench_fmt: a %s decision did not allow\n", fmt);
         return 1;
     }

@@ -58,6 +58,8 @@ rules:
 # libmg still refuses %2F in the path it judges (docs/token-formats.md)
 CONF = """\
 AllowEncodedSlashes NoDecode
+# lighttpd's secdownload.document-root: the effective path /dl/a/x.jpg maps here
+Alias "/dl/" "@HTDOCS@/store/"
 MediaGuardPolicy path @POLICIES@/path.yaml
 MediaGuardReasonHeader On
 <Location "/">
@@ -67,9 +69,9 @@ MediaGuardReasonHeader On
 
 JPG = b"\xff\xd8\xff\xe0 covered jpeg " * 8
 FILES = {
-    "dl/a/x.jpg": JPG,
-    "dl/a/y.jpg": b"\xff\xd8 another file " * 8,
-    "dl/b/x.jpg": b"\xff\xd8 b's file " * 8,
+    "store/a/x.jpg": JPG,
+    "store/a/y.jpg": b"\xff\xd8 another file " * 8,
+    "store/b/x.jpg": b"\xff\xd8 b's file " * 8,
     "dls/l1/index.m3u8": "#EXTM3U\nseg-1.ts\n",
     "dls/l1/seg-1.ts": bytes(range(256)) * 4,
     "dls/l2/seg-1.ts": b"other rendition " * 16,
@@ -144,6 +146,11 @@ def test_lighttpd_link_serves_exactly_the_covered_file(srv, sign):
     assert_denied(srv.get(f"/dl/{mac}/{ts}/b/x.jpg"), "token-bad-signature")
     # the plain path without a token is judged as itself
     assert_denied(srv.get("/dl/a/x.jpg"), "token-missing")
+    # ranges and HEAD on the covered file
+    r = srv.get(url, headers={"Range": "bytes=4-11"})
+    assert r.status_code == 206 and r.content == JPG[4:12]
+    r = srv.head(url)
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(JPG)
 
 
 def test_lighttpd_link_expired_and_not_yet_valid(srv, sign):
@@ -318,3 +325,39 @@ def test_configtest_refuses_overlapping_path_prefixes(apache_factory):
     assert rc != 0
     assert "a link could not tell the two formats apart" in out, out
     assert re.search(r"path\.yaml:\d+:\d+", out), out
+
+
+REWRITE_CONF = CONF + """\
+RewriteEngine On
+RewriteRule "^/dl/a/x\\.jpg$" "/secret/x.jpg" [PT]
+"""
+
+
+def test_a_later_rewrite_of_the_covered_path_is_refused(apache_factory, mgctl):
+    """Another module changing r->uri after the module mapped the token's path
+    (a server RewriteRule [PT]) serves something the token does not cover:
+    the served-path check refuses it."""
+    s = apache_factory("formats-path-rewrite", REWRITE_CONF, policies={"path.yaml": POLICY},
+                       files=FILES, extra_modules=["rewrite"], start=False)
+    keys = s.policy_dir / "keys"
+    write_key(keys / "k2026.key", K2026)
+    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
+    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
+    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
+    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    s.start()
+    try:
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg")
+        assert p.returncode == 0, p.stderr
+        r = s.get(p.stdout.strip())
+        assert r.status_code == 403, r.status_code
+        assert b"the secret" not in r.content
+        assert "served URI /secret/x.jpg differs" in s.error_log()
+        # another file of the prefix is not rewritten and is served
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/y.jpg")
+        r = s.get(p.stdout.strip())
+        assert r.status_code == 200 and r.content == FILES["store/a/y.jpg"]
+    finally:
+        s.stop()
