@@ -294,6 +294,14 @@ def test_verify_and_explain_agree_with_apache(srv, sign, mgctl):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "allowed-by-token" in p.stdout
     assert srv.get(url).status_code == 200
+    # migrate-report reads old lighttpd/nginx/Bunny links from a log
+    ng = sign("nginx-secure-link", "/p/link.jpg", "--expires", "never", key="ng")
+    p = mgctl("migrate-report", "--policy", srv.policy_dir / "path.yaml", "-",
+              input="%s\n%s\n%s\n" % (url, ng, url.replace("/a/x.jpg", "/a/y.jpg")))
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "valid    lighttpd-secdownload lt expires" in p.stdout, p.stdout
+    assert "valid    nginx-secure-link ng " in p.stdout, p.stdout
+    assert "invalid  token-bad-signature lighttpd-secdownload lt" in p.stdout, p.stdout
 
 
 def test_configtest_refuses_overlapping_path_prefixes(apache_factory):
