@@ -814,10 +814,10 @@ static const char *const top_names[K__COUNT + 1] = {"version",
                                                     "rules",
                                                     NULL};
 
-static void defaults(mg_lctx_t *c)
+/* What a policy file that says nothing else means: the loader starts from
+ * these, and so does mg_policy_from_key. */
+static void policy_defaults(apr_pool_t *pool, mg_policy_t *p)
 {
-    mg_policy_t *p = c->p;
-    apr_pool_t *pool = c->pool;
     p->version = 0;
     p->deflt = MG_DEFAULT_DENY;
     p->tz = mg_tz_utc();
@@ -843,8 +843,42 @@ static void defaults(mg_lctx_t *c)
     p->tokens.revocation_refresh = apr_time_from_sec(10);
     p->rules = apr_array_make(pool, 16, sizeof(mg_rule_t));
     mg_classes_add_builtin(pool, p->classes);
+}
+
+static void defaults(mg_lctx_t *c)
+{
+    mg_policy_t *p = c->p;
+    policy_defaults(c->pool, p);
     for (int i = 0; i < MG_N_BUILTIN_CLASSES; i++)
         apr_hash_set(c->classes, HKEY(APR_ARRAY_IDX(p->classes, i, mg_class_t).name), IDX(i));
+}
+
+mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_file,
+                               apr_interval_time_t grace, apr_interval_time_t skew,
+                               mg_policy_t **out)
+{
+    *out = NULL;
+    if (pool == NULL || key == NULL)
+        return MG_EINVAL;
+    mg_policy_t *p = apr_pcalloc(pool, sizeof(*p));
+    policy_defaults(pool, p);
+    p->pool = pool;
+    p->file = key_file;
+    p->name = "command-line key";
+    p->version = 1;
+    if (grace >= 0)
+        p->tokens.grace = grace;
+    if (skew >= 0)
+        p->tokens.skew = skew;
+    mg_keyref_t *r = apr_array_push(p->keys);
+    memset(r, 0, sizeof(*r));
+    r->id = mg_key_id(key);
+    r->alg = mg_alg_name(mg_key_alg(key));
+    r->file = key_file;
+    r->sign = mg_key_can_sign(key);
+    r->key = key;
+    *out = p;
+    return MG_OK;
 }
 
 static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
