@@ -263,6 +263,8 @@ static mg_reason_t lt_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     const mg_fmt_path_t *pt = rq->path;
     if (pt == NULL || pt->key != k)
         return MG_R_TOKEN_MISSING;
+    if (strncmp(rq->cn->path, o->prefix, o->prefix_n) != 0) /* mg_fmt_canon holds it there */
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the path is not under the key's uri_prefix");
     size_t ml = mac_chars(k->alg), mb = mac_bytes(k->alg);
     const char *mac_s = pt->token, *ts = pt->token + ml + 1;
     size_t ts_n = pt->token_n - ml - 1;

@@ -36,17 +36,20 @@ int mg_mod_path_token_translate(request_rec *r)
 {
     mg_mod_srv_conf_t *sc;
     apr_hash_index_t *hi;
-    const char *raw, *found = NULL, *by = NULL;
+    const char *raw, *query, *found = NULL, *by = NULL;
 
-    /* the client's own request only: sub-requests and internal redirects
-     * name local paths, and a proxy request's target is not ours */
-    if (r->main != NULL || r->prev != NULL || r->proxyreq != PROXYREQ_NONE ||
-        r->unparsed_uri == NULL || r->unparsed_uri[0] != '/')
+    /* a forward proxy's target is not ours; sub-requests and internal
+     * redirects to a URL with a token in it are mapped like the client's
+     * own request, since authorization judges them on that URL too */
+    if (r->proxyreq != PROXYREQ_NONE || r->unparsed_uri == NULL)
         return DECLINED;
     sc = ap_get_module_config(r->server->module_config, &media_guard_module);
     if (sc == NULL || sc->policies == NULL)
         return DECLINED;
-    raw = apr_pstrmemdup(r->pool, r->unparsed_uri, strcspn(r->unparsed_uri, "?#"));
+    /* the target as authorization reads it (absolute-form too) */
+    mg_mod_split_target(r->pool, r->unparsed_uri, &raw, &query);
+    if (raw == NULL || raw[0] != '/')
+        return DECLINED;
     for (hi = apr_hash_first(r->pool, sc->policies); hi != NULL; hi = apr_hash_next(hi)) {
         const mg_mod_policy_t *mp = apr_hash_this_val(hi);
         const mg_fmt_path_t *pt = NULL;
