@@ -153,6 +153,15 @@ def test_lighttpd_link_serves_exactly_the_covered_file(srv, sign):
     assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(JPG)
 
 
+def test_absolute_form_target_is_mapped_like_the_path(srv, sign):
+    url = sign("lighttpd-secdownload", "/dl/a/x.jpg", "--ttl", "5m", key="lt")
+    r = srv.raw("http://127.0.0.1:%d%s" % (srv.port, url))
+    assert r.status_code == 200 and r.content == JPG
+    mac, ts = LT.match(url).groups()
+    r = srv.raw("http://127.0.0.1:%d/dl/%s/%s/a/../../secret/x.jpg" % (srv.port, mac, ts))
+    assert r.status_code in (400, 403) and b"the secret" not in r.content
+
+
 def test_lighttpd_link_expired_and_not_yet_valid(srv, sign):
     now = int(time.time())
     past = sign("lighttpd-secdownload", "/dl/a/x.jpg", "--expires", str(now - 60),

@@ -568,8 +568,8 @@ START_TEST(test_bunny_path_form_signer_scope_and_refusals)
         "/bcdn_token=HS256-X01Z6A9xAo1_ds1XFf9y8gAIzk_JpmoevOx7EtgMQhY/v/a.ts", /* no expires */
         "/bcdn_token=HS256-X01Z6A9xAo1_ds1XFf9y8gAIzk_JpmoevOx7EtgMQhY&expires=0/v/a.ts",
         "/bcdn_token=HS256-X01Z6A9xAo1_ds1XFf9y8gAIzk_JpmoevOx7EtgMQhY&expires=1;x/v/a.ts",
-        "/bcdn_token=HS256-X01Z6A9xAo1_ds1XFf9y8gAIzk_JpmoevOx7EtgMQhY&expires=1&token_countries=US"
-        "/v/a.ts",
+        ("/bcdn_token=HS256-X01Z6A9xAo1_ds1XFf9y8gAIzk_JpmoevOx7EtgMQhY&expires=1"
+         "&token_countries=US/v/a.ts"),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ASSERT_REASON(check(p, bad[i], 1, NULL, &c), MG_R_TOKEN_MALFORMED);
