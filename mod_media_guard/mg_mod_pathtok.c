@@ -28,6 +28,7 @@
 #include <apr_strings.h>
 
 #include "mg_fmt.h"
+#include "mg_http.h"
 #include "mg_mod.h"
 
 APLOG_USE_MODULE(media_guard);
@@ -36,7 +37,8 @@ int mg_mod_path_token_translate(request_rec *r)
 {
     mg_mod_srv_conf_t *sc;
     apr_hash_index_t *hi;
-    const char *raw, *query, *found = NULL, *by = NULL;
+    const char *raw, *found = NULL, *by = NULL;
+    mg_target_t t;
 
     /* a forward proxy's target is not ours; sub-requests and internal
      * redirects to a URL with a token in it are mapped like the client's
@@ -47,9 +49,9 @@ int mg_mod_path_token_translate(request_rec *r)
     if (sc == NULL || sc->policies == NULL)
         return DECLINED;
     /* the target as authorization reads it (absolute-form too) */
-    mg_mod_split_target(r->pool, r->unparsed_uri, &raw, &query);
-    if (raw == NULL || raw[0] != '/')
+    if (mg_target_split(r->pool, r->unparsed_uri, &t, NULL) != MG_OK || t.path[0] != '/')
         return DECLINED;
+    raw = t.path;
     for (hi = apr_hash_first(r->pool, sc->policies); hi != NULL; hi = apr_hash_next(hi)) {
         const mg_mod_policy_t *mp = apr_hash_this_val(hi);
         const mg_fmt_path_t *pt = NULL;
