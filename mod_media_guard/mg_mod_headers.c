@@ -28,7 +28,6 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
-#include "mg_policy.h"
 #include "mg_response.h"
 
 APLOG_USE_MODULE(media_guard);
@@ -39,41 +38,6 @@ static const char *last_segment(const char *path)
 {
     const char *s = path ? strrchr(path, '/') : NULL;
     return s ? s + 1 : path;
-}
-
-/* Whether the response is the same for every client, so that a shared
- * cache may keep the origin's Cache-Control: the policy's default allow (no
- * rule), or a rule whose `anonymous` entry alone grants the level given and
- * whose other checks cannot tell clients apart (no IP, country, time window
- * or hotlink condition). Anything granted to a role, a user, a token, an
- * address or a Referer is private. */
-static int same_for_everyone(const mg_mod_memo_t *m)
-{
-    const mg_policy_t *pol = m->mp ? m->mp->policy : NULL;
-    const mg_rule_t *rule = NULL;
-    int i;
-
-    if (m->d.reason == MG_R_DEFAULT_ALLOW)
-        return 1;
-    if (m->d.reason != MG_R_ALLOWED || pol == NULL || m->d.rule_id == NULL)
-        return 0;
-    for (i = 0; i < pol->rules->nelts; i++) {
-        const mg_rule_t *x = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
-        if (strcmp(x->id, m->d.rule_id) == 0) {
-            rule = x;
-            break;
-        }
-    }
-    if (rule == NULL || rule->ip_allow || rule->ip_deny || rule->hotlink ||
-        (rule->country_allow && rule->country_allow->nelts) ||
-        (rule->country_deny && rule->country_deny->nelts) || (rule->time && rule->time->nelts))
-        return 0;
-    for (i = 0; rule->access && i < rule->access->nelts; i++) {
-        const mg_role_access_t *ra = &APR_ARRAY_IDX(rule->access, i, mg_role_access_t);
-        if (ra->role == MG_ROLE_ANONYMOUS)
-            return ra->access >= m->d.access;
-    }
-    return 0;
 }
 
 static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -91,7 +55,9 @@ static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             apr_table_set(h, "Content-Disposition", "inline");
             apr_table_set(h, "Cache-Control", "private, no-store");
         }
-        if (m->d.access != MG_ACCESS_VIEW && !same_for_everyone(m))
+        /* a shared cache may keep only what every client would get */
+        if (m->d.access != MG_ACCESS_VIEW &&
+            !mg_policy_same_for_everyone(m->mp ? m->mp->policy : NULL, &m->d))
             apr_table_set(h, "Cache-Control",
                           mg_private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
         apr_table_set(h, "X-Content-Type-Options", "nosniff");
