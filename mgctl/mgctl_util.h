@@ -89,12 +89,7 @@ const char *mgctl_time_expected(const char *arg);
 /* A duration as "7d", "1d2h30m", "90s" -> "1m30s" (whole seconds; "0s"). */
 const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d);
 
-/* ---- mgctl_input.c: files and policies in ---------------------------------- */
-
-/* Read a whole file into pool memory (NUL-terminated). Refuses files above
- * `max` bytes. 0 ok; -1 with *err set to "FILE: reason". */
-int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
-                    const char **err);
+/* ---- mgctl_input.c: policies in (other files: mg_file_read, lib/mg_file.h) -- */
 
 /* Policies from standard input. A command that takes a policy FILE reads
  * standard input for "-" (validate, compile, explain --policy): diagnostics
