@@ -180,9 +180,8 @@ const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
 
 /* ---- mgctl_decision.c: a decision as mgctl shows it ------------------------ */
 
-/* The HTTP status the module answers with for a decision: allow 200, deny
- * d->status (403 when unset), login 302, auth 401. */
-int mgctl_decision_http_status(const mg_decision_t *d);
+/* The HTTP status of a decision is lib's mg_decision_http_status (mg_http.h),
+ * the one mapping the module answers with. */
 
 /* 1 when Apache authenticates the user of `spec` for this decision: spec
  * has a user and the same request without the user (and without --role
