@@ -89,6 +89,21 @@ int mg_policy_role_count(const mg_policy_t *policy);
 const char *mg_policy_role_name(const mg_policy_t *policy, int index);
 /* Index of the declared role `name` (a slice of `len` bytes), or -1. */
 int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len);
+/* The file the policy was loaded from (as given), for diagnostics. */
+const char *mg_policy_file(const mg_policy_t *policy);
+/* The `apache:` role sources (identity.roles_from), in file order, as an
+ * embedding program with Apache's authz providers binds them at
+ * configuration time; `index` is the one mg_grant_fn receives. */
+typedef struct mg_grant_view {
+    const char *role;     /* the declared role it grants */
+    const char *provider; /* "group", "ldap-group", "dbd-group", ... */
+    const char *args;     /* the rest of the Require line, whitespace-normalised ("" if none) */
+    const char *line;     /* provider + " " + args (mg_role_grant_line) */
+    int line_no, col;     /* its position in the policy file */
+} mg_grant_view_t;
+int mg_policy_grant_count(const mg_policy_t *policy);
+/* 0 with *out filled, -1 when `index` is out of range. */
+int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out);
 
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */

@@ -308,3 +308,27 @@ const char *mg_role_grant_line(const struct mg_role_grant *grant)
 {
     return grant ? grant->line : NULL;
 }
+
+const char *mg_policy_file(const mg_policy_t *policy)
+{
+    return policy ? policy->file : NULL;
+}
+
+int mg_policy_grant_count(const mg_policy_t *policy)
+{
+    return policy && policy->role_grants ? policy->role_grants->nelts : 0;
+}
+
+int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out)
+{
+    if (out == NULL || index < 0 || index >= mg_policy_grant_count(policy))
+        return -1;
+    const mg_role_grant_t *g = &APR_ARRAY_IDX(policy->role_grants, index, mg_role_grant_t);
+    out->role = mg_policy_role_name(policy, g->role);
+    out->provider = g->provider;
+    out->args = g->args;
+    out->line = g->line;
+    out->line_no = g->pos.line;
+    out->col = g->pos.col;
+    return 0;
+}
