@@ -655,6 +655,19 @@ int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_pa
     return 0;
 }
 
+const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
+                                    const char *raw_path)
+{
+    mg_canon_t cn;
+    const mg_fmt_path_t *pt = NULL;
+    const char *why = NULL;
+    /* a prefix compare per path-form key; canonicalise only a match */
+    if (mg_fmt_path_find(pool, policy, raw_path) == NULL ||
+        mg_fmt_canon(pool, policy, raw_path, NULL, &cn, &pt, &why) != 0 || pt == NULL)
+        return NULL;
+    return cn.path;
+}
+
 mg_reason_t mg_fmt_check_path(const mg_policy_t *policy, const mg_fmt_req_t *rq,
                               const mg_keyref_t **ref, mg_fmt_result_t *out)
 {

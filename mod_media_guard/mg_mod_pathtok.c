@@ -27,7 +27,6 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include "mg_fmt.h"
 #include "mg_http.h"
 #include "mg_mod.h"
 
@@ -54,15 +53,11 @@ int mg_mod_path_token_translate(request_rec *r)
     raw = t.path;
     for (hi = apr_hash_first(r->pool, sc->policies); hi != NULL; hi = apr_hash_next(hi)) {
         const mg_mod_policy_t *mp = apr_hash_this_val(hi);
-        const mg_fmt_path_t *pt = NULL;
-        const char *why = NULL;
-        mg_canon_t cn;
+        const char *eff = mp->policy ? mg_path_token_effective(r->pool, mp->policy, raw) : NULL;
 
-        /* a prefix compare per path-form key; canonicalise only a match */
-        if (mp->policy == NULL || mg_fmt_path_find(r->pool, mp->policy, raw) == NULL ||
-            mg_fmt_canon(r->pool, mp->policy, raw, NULL, &cn, &pt, &why) != 0 || pt == NULL)
+        if (eff == NULL)
             continue;
-        if (found != NULL && strcmp(found, cn.path) != 0) {
+        if (found != NULL && strcmp(found, eff) != 0) {
             /* two policies read the path differently: serve neither
              * reading; authorization judges the path as sent */
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -71,7 +66,7 @@ int mg_mod_path_token_translate(request_rec *r)
                           by, mp->name);
             return DECLINED;
         }
-        found = cn.path;
+        found = eff;
         by = mp->name;
     }
     if (found != NULL) {
