@@ -571,7 +571,9 @@ mg_reason_t mg_fmt_check_cookie(const mg_policy_t *policy, const mg_fmt_req_t *r
             *ref = r;
             return MG_R_ALLOWED;
         }
-        if (first == MG_R_TOKEN_MISSING && why != MG_R_TOKEN_MISSING) {
+        if (why != MG_R_TOKEN_MISSING &&
+            (first == MG_R_TOKEN_MISSING ||
+             (first == MG_R_TOKEN_UNKNOWN_KEY && why != MG_R_TOKEN_UNKNOWN_KEY))) {
             first = why;
             first_detail = res.detail;
             first_ref = r;
@@ -628,8 +630,11 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
             *ref = r;
             return MG_R_ALLOWED;
         }
-        /* the first refusal that says something beats "not for this key" */
-        if (first == MG_R_TOKEN_MISSING && why != MG_R_TOKEN_MISSING) {
+        /* the first refusal that says something beats "not for this key"
+         * (missing, or a key name that is another key's: Cloud CDN's KeyName) */
+        if (why != MG_R_TOKEN_MISSING &&
+            (first == MG_R_TOKEN_MISSING ||
+             (first == MG_R_TOKEN_UNKNOWN_KEY && why != MG_R_TOKEN_UNKNOWN_KEY))) {
             first = why;
             first_detail = res.detail;
             first_ref = r;

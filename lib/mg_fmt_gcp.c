@@ -136,26 +136,33 @@ static long b64url_padded_decode(const char *s, size_t n, unsigned char *out, si
     return mg_b64url_decode(s, n - pad, out, cap);
 }
 
-/* A signed URLPrefix (base64url text p[0,n)): it must name our origin and
- * be a byte prefix of the URL received, and canonically too; *scope is
- * the canonical directory of its path. Shared by the URL-prefix form and
- * Cloud-CDN-Cookie. */
-static mg_reason_t prefix_check(const mg_fmt_req_t *rq, const gc_opts_t *o, const char *p, size_t n,
-                                const char **scope, mg_fmt_result_t *out)
+/* A URLPrefix's base64url text p[0,n), decoded (before the signature is
+ * checked: a malformed one is malformed, whoever signed it). */
+static mg_reason_t prefix_decode(const mg_fmt_req_t *rq, const char *p, size_t n, const char **sp,
+                                 mg_fmt_result_t *out)
 {
-    const char *why;
     if (n > GC_PREFIX_MAX)
         return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is too long");
     unsigned char *pre = apr_palloc(rq->pool, n + 1);
     long pn = b64url_padded_decode(p, n, pre, n);
-    if (pn <= 0)
+    if (pn <= 0 || memchr(pre, '\0', (size_t)pn) != NULL)
         return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is not base64url");
     pre[pn] = '\0';
-    const char *sp = (const char *)pre;
+    *sp = (const char *)pre;
+    return MG_R_ALLOWED;
+}
+
+/* A signed, decoded URLPrefix: it must name our origin and be a byte prefix
+ * of the URL received, and canonically too; *scope is the canonical
+ * directory of its path. Shared by the URL-prefix form and Cloud-CDN-Cookie. */
+static mg_reason_t prefix_check(const mg_fmt_req_t *rq, const gc_opts_t *o, const char *sp,
+                                const char **scope, mg_fmt_result_t *out)
+{
+    const char *why;
     /* signed: now the prefix is the signer's word; it must name our origin and be a
      * byte prefix of the URL received (no query: Google's signers refuse one) */
-    if (strlen(sp) != (size_t)pn || strncmp(sp, o->origin, o->origin_n) != 0 ||
-        sp[o->origin_n] != '/' || strpbrk(sp, "?#") != NULL)
+    if (strncmp(sp, o->origin, o->origin_n) != 0 || sp[o->origin_n] != '/' ||
+        strpbrk(sp, "?#") != NULL)
         return refuse(out, MG_R_TOKEN_SCOPE, "URLPrefix is not a path on the key's origin");
     const char *ppath = sp + o->origin_n;
     if (strncmp(rq->raw_path, ppath, strlen(ppath)) != 0)
@@ -215,14 +222,16 @@ static mg_reason_t gc_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     int rc;
     size_t mac_n = 0;
     if (v[GC_PREFIX] != NULL) {
-        if (n[GC_PREFIX] > GC_PREFIX_MAX)
-            return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is too long");
+        const char *sp;
+        mg_reason_t pr = prefix_decode(rq, v[GC_PREFIX], n[GC_PREFIX], &sp, out);
+        if (pr != MG_R_ALLOWED)
+            return pr;
         const char *start = v[GC_PREFIX] - (sizeof("URLPrefix=") - 1);
         mg_fmt_piece_t pc[1] = {{start, (size_t)(signed_end - start)}};
         rc = mg_fmt_mac(k, pc, 1, mac, &mac_n);
         if (rc != 0 || mac_n != GC_MAC_LEN || !mg_fmt_equal(mac, sig, GC_MAC_LEN))
             return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
-        mg_reason_t pr = prefix_check(rq, o, v[GC_PREFIX], n[GC_PREFIX], &scope, out);
+        pr = prefix_check(rq, o, sp, &scope, out);
         if (pr != MG_R_ALLOWED)
             return pr;
     } else {
@@ -304,12 +313,16 @@ static mg_reason_t cookie_one(const mg_fmt_req_t *rq, const mg_fkey_t *k, const 
     int64_t exp = 0;
     if (mg_fmt_parse_epoch(exp_s, exp_n, &exp) != 0)
         return refuse(out, MG_R_TOKEN_MALFORMED, "Expires is not epoch seconds");
+    const char *sp;
+    mg_reason_t r = prefix_decode(rq, pre, pre_n, &sp, out);
+    if (r != MG_R_ALLOWED)
+        return r;
     mg_fmt_piece_t pc[1] = {{val, (size_t)(signed_end - val)}};
     if (mg_fmt_mac(k, pc, 1, mac, &mac_n) != 0 || mac_n != GC_MAC_LEN ||
         !mg_fmt_equal(mac, sig, GC_MAC_LEN))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
     const char *scope = NULL;
-    mg_reason_t r = prefix_check(rq, o, pre, pre_n, &scope, out);
+    r = prefix_check(rq, o, sp, &scope, out);
     if (r != MG_R_ALLOWED)
         return r;
     out->exp = exp;
