@@ -313,6 +313,11 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
     char fd[1] = {o->fd};
     const char *url = NULL;
     if (t.v[AK_ACL] == NULL) {
+        /* a URL token signs the path, not the query: a transformation
+         * given there (?tr=) would be a rendition nobody signed */
+        if (rq->cn->tr != NULL && rq->cn->tr_form == MG_TR_FORM_QUERY)
+            return refuse(out, MG_R_TOKEN_SCOPE,
+                          "an EdgeAuth URL token does not sign the query's transformation");
         url = rq->raw_path;
         if (o->escape_early) {
             const char *dec = pct_decode(rq->pool, url, strlen(url));

@@ -258,6 +258,8 @@ START_TEST(test_akamai_every_signed_field_is_covered)
     ASSERT_REASON(check(p, with_tok("/v/a.mp4", tok), &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, with_tok("/v/a.mp4?lang=en", tok), &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, with_tok("/v/b.mp4", tok), &c), MG_R_TOKEN_BAD_SIG);
+    /* ... but a transformation in the query is a rendition it never signed */
+    ASSERT_REASON(check(p, with_tok("/v/a.mp4?tr=w-100", tok), &c), MG_R_TOKEN_SCOPE);
     ASSERT_REASON(check(p, with_tok("/v/./a.mp4", tok), &c), MG_R_TOKEN_BAD_SIG);
     /* the id is the token's id: revocable */
     tok = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/*~id=leaked-1", NULL);
