@@ -28,6 +28,7 @@
  *    bytes %xx in lower case); the URL is the percent-decoded raw path.
  */
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 
@@ -71,10 +72,10 @@ static mg_status_t ak_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
              c == '_' || c == '-';
     }
-    if (!ok) {
+    if (!ok || strncasecmp(o->names[0], "mg_", 3) == 0) {
         *bad = i;
         *why = "token_name must be 1 to 64 of A-Z a-z 0-9 '_' '-' (a query parameter and a "
-               "cookie name)";
+               "cookie name), outside the mg_ names of native tokens";
         return MG_EINVAL;
     }
     o->fd = '~';

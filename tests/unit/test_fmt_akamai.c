@@ -406,6 +406,7 @@ START_TEST(test_akamai_options_token_name_delimiters_and_load_refusals)
 
     static const char *const refused[][2] = {
         {"token_name: 'a b'", "token_name"},         {"token_name: ''", "token_name"},
+        {"token_name: mg_token", "mg_ names"},
         {"field_delimiter: '&'", "field_delimiter"}, {"field_delimiter: '~~'", "field_delimiter"},
         {"acl_delimiter: '/'", "acl_delimiter"},     {"acl_delimiter: '~'", "must differ"},
         {"escape_early: yes", "escape_early"},       {"colour: blue", "no option"},
