@@ -447,7 +447,7 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
         *why = "EdgeAuth tokens always expire";
         return MG_EINVAL;
     }
-    if (c->scope != NULL && path != NULL && strncmp(path, c->scope, strlen(c->scope)) != 0) {
+    if (c->scope != NULL && path != NULL && strncmp(cn.path, c->scope, strlen(c->scope)) != 0) {
         *why = "the path is not under the prefix";
         return MG_EINVAL;
     }
@@ -459,12 +459,39 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
         }
         ip = o->escape_early ? escape_early(pool, c->ip, strlen(c->ip)) : c->ip;
     }
+    const char *acl = NULL;
+    if (c->scope != NULL) {
+        /* the ACL "<dir>*": the directory's bytes outside A-Z a-z 0-9 - . _ /
+         * percent-encoded (the verifier decodes them as it decodes the path),
+         * so that no delimiter, query or cookie syntax can end it early; a
+         * '*' of the directory would be a wildcard nobody meant */
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(c->scope);
+        char *a = apr_palloc(pool, 3 * n + 2), *w = a;
+        for (const unsigned char *p = (const unsigned char *)c->scope; *p; p++) {
+            if (*p == '*') {
+                *why = "an EdgeAuth prefix cannot hold '*' (it would be a wildcard)";
+                return MG_EINVAL;
+            }
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '.' || *p == '_' || *p == '/') {
+                *w++ = (char)*p;
+            } else {
+                *w++ = '%';
+                *w++ = hex[*p >> 4];
+                *w++ = hex[*p & 15];
+            }
+        }
+        *w++ = '*';
+        *w = '\0';
+        acl = a;
+    }
     const char *tok = "";
     if (ip)
         tok = apr_pstrcat(pool, "ip=", ip, fd, NULL);
     tok = apr_psprintf(pool, "%sexp=%" APR_INT64_T_FMT, tok, c->exp);
-    if (c->scope != NULL) /* a prefix is the ACL "<dir>*" */
-        tok = apr_pstrcat(pool, tok, fd, "acl=", c->scope, "*", NULL);
+    if (acl != NULL)
+        tok = apr_pstrcat(pool, tok, fd, "acl=", acl, NULL);
     const char *hashed = tok;
     if (c->scope == NULL) {
         const char *u = path;

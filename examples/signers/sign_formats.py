@@ -208,13 +208,22 @@ def akamai_token(secret_hex, opts, alg, expires, url_path=None, acl=None, ip=Non
     return fd.join(fields + ["hmac=" + mac])
 
 
+def akamai_acl(prefix):
+    """The ACL of a directory: "<dir>*", the directory's bytes other than
+    A-Z a-z 0-9 - . _ / percent-encoded (no delimiter can end it early)."""
+    if "*" in prefix:
+        raise ValueError("a prefix cannot hold '*'")
+    keep = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._/")
+    return "".join(chr(b) if b in keep else "%%%02X" % b for b in prefix.encode("utf-8")) + "*"
+
+
 def akamai_sign(secret_hex, opts, alg, url, expires, ip=None, prefix=None, **fields):
     """A link with __token__ in its query; a prefix "/dir/" is the ACL
     "/dir/*", else the token signs the URL's path."""
     origin, path, query = split_url(url)
     acl = fields.pop("acl", None)
     if prefix:
-        acl = [prefix + "*"]
+        acl = [akamai_acl(prefix)]
     tok = akamai_token(secret_hex, opts, alg, expires, path if acl is None else None, acl, ip,
                        **fields)
     name = opts.get("token_name", "__token__")
@@ -238,7 +247,7 @@ def sign_vector(keys, v):
         alg = k.get("alg", "hmac-sha256")
         extra = {n: v[n] for n in ("st", "token_id", "data", "acl") if n in v}
         if v.get("cookie"):
-            acl = extra.pop("acl", None) or [v["prefix"] + "*"]
+            acl = extra.pop("acl", None) or [akamai_acl(v["prefix"])]
             return opts.get("token_name", "__token__") + "=" + akamai_token(
                 k["secret"], opts, alg, v["expires"], None, acl, v.get("ip"), **extra)
         return akamai_sign(k["secret"], opts, alg, v["url"], v["expires"], v.get("ip"),

@@ -168,6 +168,12 @@ static const char *fsign(const mg_policy_t *p, const char *url, int64_t exp, con
     return out;
 }
 
+/* The same query on another path. */
+static const char *replace_path(const char *url, const char *path)
+{
+    return apr_pstrcat(mg_test_pool, path, strchr(url, '?'), NULL);
+}
+
 /* ------------------------------------------------------------------ */
 
 START_TEST(test_akamai_sdk_vectors_verify_and_are_reproduced)
@@ -324,6 +330,26 @@ START_TEST(test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen)
 }
 END_TEST
 
+START_TEST(test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it)
+{
+    /* fuzz_fmt's regressions/fmt/akamai-prefix-with-field-delimiter: a prefix
+     * holding '~' was written raw into the ACL and split the token */
+    mg_token_claims_t c;
+    mg_policy_t *p = ak_policy("k1.hex", NULL, NULL);
+    const char *url = fsign(p, "/a~b%20c!/x.mp4", EXP, NULL, "/a~b c!/");
+    ck_assert_ptr_nonnull(strstr(url, "~acl=/a%7Eb%20c%21/*~hmac="));
+    ASSERT_REASON(check(p, url, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, replace_path(url, "/a~b%20c!/y/z.mp4"), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, replace_path(url, "/a~b%20d!/x.mp4"), &c), MG_R_TOKEN_SCOPE);
+    /* a star in the prefix would be a wildcard nobody meant */
+    const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
+    mg_fmt_claims_t fc = {EXP, NULL, "/a*/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/a*/x.mp4", &fc, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(k->fmt->sign_cookie(mg_test_pool, k, &fc, &out, &why), MG_EINVAL);
+}
+END_TEST
+
 START_TEST(test_akamai_malformed_tokens_are_token_malformed)
 {
     mg_token_claims_t c;
@@ -405,11 +431,15 @@ START_TEST(test_akamai_options_token_name_delimiters_and_load_refusals)
         MG_R_ALLOWED);
 
     static const char *const refused[][2] = {
-        {"token_name: 'a b'", "token_name"},         {"token_name: ''", "token_name"},
+        {"token_name: 'a b'", "token_name"},
+        {"token_name: ''", "token_name"},
         {"token_name: mg_token", "mg_ names"},
-        {"field_delimiter: '&'", "field_delimiter"}, {"field_delimiter: '~~'", "field_delimiter"},
-        {"acl_delimiter: '/'", "acl_delimiter"},     {"acl_delimiter: '~'", "must differ"},
-        {"escape_early: yes", "escape_early"},       {"colour: blue", "no option"},
+        {"field_delimiter: '&'", "field_delimiter"},
+        {"field_delimiter: '~~'", "field_delimiter"},
+        {"acl_delimiter: '/'", "acl_delimiter"},
+        {"acl_delimiter: '~'", "must differ"},
+        {"escape_early: yes", "escape_early"},
+        {"colour: blue", "no option"},
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         const char *e = load_error(apr_psprintf(mg_test_pool,
@@ -723,6 +753,7 @@ static Suite *fmt_akamai_suite(void)
     tcase_add_test(tc, test_akamai_sdk_vectors_verify_and_are_reproduced);
     tcase_add_test(tc, test_akamai_every_signed_field_is_covered);
     tcase_add_test(tc, test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen);
+    tcase_add_test(tc, test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it);
     tcase_add_test(tc, test_akamai_malformed_tokens_are_token_malformed);
     tcase_add_test(tc, test_akamai_options_token_name_delimiters_and_load_refusals);
     tcase_add_test(tc, test_akamai_algorithm_comes_from_the_key_never_the_token);
