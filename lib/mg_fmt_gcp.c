@@ -363,9 +363,18 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
     const char *origin = "", *path, *query = NULL;
     mg_canon_t cn;
     if (cookie) {
-        if (c->scope == NULL) {
+        if (c->scope == NULL || c->scope[0] != '/') {
             *why = "a Cloud-CDN-Cookie covers a prefix (--prefix /DIR/)";
             return MG_EINVAL;
+        }
+        /* the prefix is compared with the raw path: it must be written as
+         * browsers send it (no byte they percent-encode, no '%' to guess) */
+        for (const unsigned char *b = (const unsigned char *)c->scope; *b; b++) {
+            if (*b <= 0x20 || *b >= 0x7f || strchr("\"<>\\^`{|}%?#", *b) != NULL) {
+                *why = "a Cloud-CDN-Cookie prefix must be a path as browsers send it, without "
+                       "bytes they percent-encode";
+                return MG_EINVAL;
+            }
         }
         path = c->scope;
     } else if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK) {
