@@ -443,6 +443,12 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
     } else if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK) {
         return MG_EINVAL;
     }
+    if (!cookie && c->scope == NULL && cn.tr != NULL && cn.tr_form == MG_TR_FORM_QUERY) {
+        /* the verifier refuses it: a URL token does not sign the query */
+        *why = "an EdgeAuth URL token does not sign the query, so it cannot carry a "
+               "transformation there (?tr=): put it in the path (/tr:...) or sign a prefix";
+        return MG_EINVAL;
+    }
     if (c->exp == 0) {
         *why = "EdgeAuth tokens always expire";
         return MG_EINVAL;

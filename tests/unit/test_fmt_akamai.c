@@ -264,8 +264,18 @@ START_TEST(test_akamai_every_signed_field_is_covered)
     ASSERT_REASON(check(p, with_tok("/v/a.mp4", tok), &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, with_tok("/v/a.mp4?lang=en", tok), &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, with_tok("/v/b.mp4", tok), &c), MG_R_TOKEN_BAD_SIG);
-    /* ... but a transformation in the query is a rendition it never signed */
+    /* ... but a transformation in the query is a rendition it never signed,
+     * and the signer refuses to write such a link (fuzz_fmt's
+     * regressions/fmt/akamai-url-token-with-query-transformation) */
     ASSERT_REASON(check(p, with_tok("/v/a.mp4?tr=w-100", tok), &c), MG_R_TOKEN_SCOPE);
+    {
+        const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
+        mg_fmt_claims_t fc = {EXP, NULL, NULL};
+        const char *out, *why;
+        ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/a.mp4?tr=w-100", &fc, &out, &why),
+                         MG_EINVAL);
+        ASSERT_REASON(check(p, fsign(p, "/v/tr:w-100/a.mp4", EXP, NULL, NULL), &c), MG_R_ALLOWED);
+    }
     ASSERT_REASON(check(p, with_tok("/v/./a.mp4", tok), &c), MG_R_TOKEN_BAD_SIG);
     /* the id is the token's id: revocable */
     tok = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/*~id=leaked-1", NULL);
