@@ -212,9 +212,10 @@ static int glob_match(const char *p, size_t pn, const char *s)
 }
 
 /* One ACL entry a[0,n) against the canonical path: the literal runs between
- * '*' are percent-decoded (an encoded "%2A" stays a literal star: it is
- * marked, matched byte for byte below), then matched. 1 match, 0 not, -1
- * malformed. *dir: the entry is exactly "<canonical directory>*". */
+ * '*' are percent-decoded as the path was (an encoded star, "%2A", is
+ * refused: neither a wildcard nor a literal is what the signer surely
+ * meant), then matched. 1 match, 0 not, -1 malformed. *dir: the entry is
+ * "<directory>/*" with no other star. */
 static int acl_match(apr_pool_t *pool, const char *a, size_t n, const char *path, int *dir)
 {
     *dir = 0;
