@@ -215,7 +215,7 @@ static int glob_match(const char *p, size_t pn, const char *s)
  * '*' are percent-decoded as the path was (an encoded star, "%2A", is
  * refused: neither a wildcard nor a literal is what the signer surely
  * meant), then matched. 1 match, 0 not, -1 malformed. *dir: the entry is
- * "<directory>/*" with no other star. */
+ * "<directory>/" then one star, and no other star. */
 static int acl_match(apr_pool_t *pool, const char *a, size_t n, const char *path, int *dir)
 {
     *dir = 0;
