@@ -564,7 +564,7 @@ START_TEST(test_one_secret_under_two_formats_never_crosses_over)
     unsigned char key[16], mac[20];
     size_t mn = 0;
     for (int i = 0; i < 16; i++)
-        sscanf(K1 + 2 * i, "%2hhx", &key[i]);
+        sscanf(&K1[2 * i], "%2hhx", &key[i]);
     ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, key, 16,
                                     (const unsigned char *)gsig_src, strlen(gsig_src), mac,
                                     sizeof(mac), &mn));
