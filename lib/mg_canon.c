@@ -130,9 +130,11 @@ static const unsigned char query_cls[256] = {
  * names check which names are plain (docs/canonical-urls.md, "The
  * normalisation"). */
 static const unsigned char qname_cls[256] = {
-    [0] = C_END,    [1 ... 0x20] = C_BAD, ['%'] = C_PCT,   ['&'] = C_AMP,
-    ['='] = C_EQ,   ['+'] = C_PLUS,       ['#'] = C_BAD,   [0x7f] = C_BAD,
-    [0x80 ... 0xff] = C_HIGH, [';'] = C_SEMI, ['.'] = C_NSPEC, ['['] = C_NSPEC, [']'] = C_NSPEC,
+    [0] = C_END,     [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
+    ['&'] = C_AMP,   ['='] = C_EQ,         ['+'] = C_PLUS,
+    ['#'] = C_BAD,   [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
+    [';'] = C_SEMI,  ['.'] = C_NSPEC,      ['['] = C_NSPEC,
+    [']'] = C_NSPEC,
 };
 
 /* Bytes of a decoded name that some stack rewrites or cuts at, a '%' or '+'
@@ -173,9 +175,8 @@ static int pct_decode(const char *p)
  * *plain tells whether it is plain (no byte of qr_special once decoded).
  * Always inlined into its two callers: a query has two parts per parameter,
  * each a call with five saved registers, and `is_name` becomes a constant. */
-static inline __attribute__((always_inline)) long query_part(const char **pp, const char *end,
-                                                             int is_name, char *w, int *plain,
-                                                             const char **why)
+static inline __attribute__((always_inline)) long
+query_part(const char **pp, const char *end, int is_name, char *w, int *plain, const char **why)
 {
     const unsigned char *cls = is_name ? qname_cls : query_cls;
     const char *p = *pp;
@@ -713,14 +714,14 @@ static int canon_fail(mg_canon_t *out, const char **why, const char *msg)
  * order"): each step below names the rules it applies. The state of one
  * call: the output buffer and where its kept segments start. */
 typedef struct canon_st {
-    char *buf; /* the canonical path being written (decoded) */
-    size_t w;  /* bytes written */
-    int nseg;  /* kept segments (rule 7) */
-    int nraw;  /* non-empty raw segments (rule 1) */
-    int tr_idx;    /* the tr: segment's index in seg, or -1 (rule 9) */
-    size_t tr_end; /* where the tr: segment ends in buf */
-    int dir;       /* the path names a directory (rule 8) */
-    int last_tr;   /* the last segment was the tr: one (rule 9) */
+    char *buf;                           /* the canonical path being written (decoded) */
+    size_t w;                            /* bytes written */
+    int nseg;                            /* kept segments (rule 7) */
+    int nraw;                            /* non-empty raw segments (rule 1) */
+    int tr_idx;                          /* the tr: segment's index in seg, or -1 (rule 9) */
+    size_t tr_end;                       /* where the tr: segment ends in buf */
+    int dir;                             /* the path names a directory (rule 8) */
+    int last_tr;                         /* the last segment was the tr: one (rule 9) */
     unsigned short seg[MG_MAX_SEGMENTS]; /* start in buf of each kept segment (its '/') */
 } canon_st_t;
 
@@ -896,9 +897,9 @@ static int canon_segments(canon_st_t *st, const char *raw, const char **why)
 enum { F_SLOW = 0, F_ORD, F_DOT, F_SLASH };
 static const unsigned char fast_cls[256] = {
     /* 0x21-0x7e but '#' '%' ':' ';' '?' '\\' (and '.' '/') */
-    ['!' ... '"'] = F_ORD, ['$'] = F_ORD,         ['&' ... '-'] = F_ORD, ['.'] = F_DOT,
-    ['/'] = F_SLASH,       ['0' ... '9'] = F_ORD, ['<' ... '>'] = F_ORD, ['@' ... '['] = F_ORD,
-    [']' ... '~'] = F_ORD,
+    ['!' ... '"'] = F_ORD, ['$'] = F_ORD,         ['&' ... '-'] = F_ORD,
+    ['.'] = F_DOT,         ['/'] = F_SLASH,       ['0' ... '9'] = F_ORD,
+    ['<' ... '>'] = F_ORD, ['@' ... '['] = F_ORD, [']' ... '~'] = F_ORD,
 };
 /* (previous class, class) pairs that leave the fast path: a slow byte, an
  * empty segment ("//"), a segment that starts with '.' (".", "..",
@@ -963,8 +964,7 @@ static int canon_query(apr_pool_t *pool, const char *query, mg_canon_t *out, con
     *trq = NULL;
     *tr_count = 0;
     for (int k = 0; k < out->params->nelts; k++) {
-        if (v[k].name_len == 2 && v[k].name[0] == 't' && v[k].name[1] == 'r' &&
-            (*tr_count)++ == 0)
+        if (v[k].name_len == 2 && v[k].name[0] == 't' && v[k].name[1] == 'r' && (*tr_count)++ == 0)
             *trq = v[k].value;
     }
     if (*tr_count > 1) {
@@ -1085,9 +1085,12 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
     st.dir = 1;
     st.last_tr = 0;
     /* Rules 2-9: the fast path, or segment by segment. */
-    if (((flags & MG_CANON_NO_FAST) || !canon_fast(&st, raw_path, len)) &&
-        canon_segments(&st, raw_path, why) != 0)
-        return canon_fail(out, why, NULL);
+    if ((flags & MG_CANON_NO_FAST) || !canon_fast(&st, raw_path, len)) {
+        if (flags & MG_CANON_FAST_ONLY)
+            return canon_fail(out, why, "not on the fast path");
+        if (canon_segments(&st, raw_path, why) != 0)
+            return canon_fail(out, why, NULL);
+    }
     /* Rule 10 (and the query rules). */
     if (canon_query(pool, query, out, &trq, &tr_count, why) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)

@@ -49,10 +49,13 @@ typedef struct mg_canon {
  * "/tr:w-100/a/B.JPG", basename "B.JPG", ext "jpg", tr "w-100". */
 int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                   const char **why);
-/* The same with flags: MG_CANON_NO_FAST takes the general way even for a
- * path that is already canonical. For the tests and fuzzers that prove the
- * fast path gives byte-identical results; callers use mg_canon_path. */
+/* The same with flags, for the tests and fuzzers that prove that the fast
+ * path for already-canonical paths gives byte-identical results (callers
+ * use mg_canon_path): MG_CANON_NO_FAST takes the general way for every
+ * path; MG_CANON_FAST_ONLY refuses ("not on the fast path") a path the
+ * fast path does not take. */
 #define MG_CANON_NO_FAST 1u
+#define MG_CANON_FAST_ONLY 2u
 int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                      const char **why, unsigned flags);
 
