@@ -889,26 +889,22 @@ static int canon_segments(canon_st_t *st, const char *raw, const char **why)
     return 0;
 }
 
-/* Classes of the already-canonical fast path: the bytes that rules 2-9
- * copy unchanged in every position but a segment's first and last (the
- * raw path's ordinary bytes without '.', and without ':' so that no tr:
- * segment can pass), '.', '/', and everything that needs the general
- * way. */
+/* The already-canonical fast path reads the raw path with a four-state
+ * automaton: the state is the class of the previous byte (an ordinary
+ * byte, '.', '/') or F_SLOW, which it never leaves. Ordinary bytes are the
+ * raw path's ordinary ones (path_cls C_PLAIN) without '.' and ':' (so that
+ * no tr: segment can pass). The pairs that lead to F_SLOW: a byte that
+ * needs the general way, an empty segment ("//"), a segment that starts
+ * with '.' (".", "..", ".htaccess") or one that ends with it ("a./"). One
+ * table load per byte. */
 enum { F_SLOW = 0, F_ORD, F_DOT, F_SLASH };
-static const unsigned char fast_cls[256] = {
-    /* 0x21-0x7e but '#' '%' ':' ';' '?' '\\' (and '.' '/') */
-    ['!' ... '"'] = F_ORD, ['$'] = F_ORD,         ['&' ... '-'] = F_ORD,
-    ['.'] = F_DOT,         ['/'] = F_SLASH,       ['0' ... '9'] = F_ORD,
-    ['<' ... '>'] = F_ORD, ['@' ... '['] = F_ORD, [']' ... '~'] = F_ORD,
-};
-/* (previous class, class) pairs that leave the fast path: a slow byte, an
- * empty segment ("//"), a segment that starts with '.' (".", "..",
- * ".htaccess") or ends with it ("a./"). */
-static const unsigned char fast_bad[4][4] = {
-    [F_SLOW] = {1, 1, 1, 1},
-    [F_ORD] = {[F_SLOW] = 1},
-    [F_DOT] = {[F_SLOW] = 1, [F_SLASH] = 1},
-    [F_SLASH] = {[F_SLOW] = 1, [F_DOT] = 1, [F_SLASH] = 1},
+#define FAST_ORD(v)                                                                                \
+    ['!' ... '"'] = v, ['$'] = v, ['&' ... '-'] = v, ['0' ... '9'] = v, ['<' ... '>'] = v,         \
+        ['@' ... '['] = v, [']' ... '~'] = v
+static const unsigned char fast_next[4][256] = {
+    [F_ORD] = {FAST_ORD(F_ORD), ['.'] = F_DOT, ['/'] = F_SLASH},
+    [F_DOT] = {FAST_ORD(F_ORD), ['.'] = F_DOT},
+    [F_SLASH] = {FAST_ORD(F_ORD)},
 };
 
 /* The fast path for a path that is already canonical: every segment
@@ -921,13 +917,10 @@ static const unsigned char fast_bad[4][4] = {
 static int canon_fast(canon_st_t *st, const char *raw, size_t len)
 {
     const unsigned char *p = (const unsigned char *)raw;
-    unsigned prev = F_SLASH, bad = 0;
-    for (size_t i = 1; i < len; i++) {
-        unsigned c = fast_cls[p[i]];
-        bad |= fast_bad[prev][c];
-        prev = c;
-    }
-    if (bad || prev == F_DOT)
+    unsigned state = F_SLASH;
+    for (size_t i = 1; i < len; i++)
+        state = fast_next[state][p[i]];
+    if (state != F_ORD && state != F_SLASH) /* F_DOT: the last segment ends in '.' */
         return 0;
     /* rule 1's segment bound: each segment takes a '/' and a byte */
     int nseg = 0;
