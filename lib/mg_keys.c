@@ -60,11 +60,18 @@ typedef struct mg_tls {
     EVP_MD_CTX *md;   /* Ed25519 sign/verify */
 } mg_tls_t;
 
+/* This thread's mg_tls_t once tls_get has found it: a thread-local load
+ * instead of pthread_once and pthread_getspecific per MAC. The pthread key
+ * stays: its destructor frees the contexts when the thread ends. */
+static _Thread_local mg_tls_t *g_tls_cached;
+
 static void tls_free(void *p)
 {
     mg_tls_t *t = p;
     if (t == NULL)
         return;
+    if (g_tls_cached == t) /* run by the ending thread: a MAC after this allocates anew */
+        g_tls_cached = NULL;
     EVP_MD_CTX_free(t->hmac);
     EVP_MD_CTX_free(t->md);
     OPENSSL_free(t);
@@ -94,6 +101,8 @@ static int ensure_init(void)
 
 static mg_tls_t *tls_get(void)
 {
+    if (g_tls_cached != NULL)
+        return g_tls_cached;
     pthread_once(&g_tls_once, tls_init);
     if (!g_tls_ok)
         return NULL;
@@ -107,6 +116,7 @@ static mg_tls_t *tls_get(void)
             return NULL;
         }
     }
+    g_tls_cached = t;
     return t;
 }
 
