@@ -1,6 +1,7 @@
 /* test_canon.c — canonical paths (an adversarial table), query parsing and
  * percent-encoding round trips. The rules under test are those of
  * docs/canonical-urls.md. */
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_file_info.h>
@@ -730,6 +731,57 @@ START_TEST(test_query_lengths_are_the_decoded_strlen_of_every_name_and_value)
 }
 END_TEST
 
+/* Every byte value at every offset of a long name and of a long value
+ * (the parser reads sixteen and eight bytes at a time where it can: each
+ * byte must still get its own meaning): kept as it is, a space ('+'), a
+ * separator ('&', '=' in a name), or refused (controls, space, DEL, '#',
+ * ';', a lone byte >= 0x80, and '%' which makes "%aa", invalid UTF-8);
+ * '.', '[', ']' and '+' make a name not plain. */
+START_TEST(test_query_every_byte_at_every_offset_keeps_its_meaning)
+{
+    for (int part = 0; part < 2; part++) {
+        for (int b = 1; b < 256; b++) {
+            for (int at = 0; at < 40; at++) {
+                char q[96], *w = q;
+                if (part == 1)
+                    w += sprintf(w, "nnnnnnnn=");
+                for (int k = 0; k < 40; k++)
+                    *w++ = k == at ? (char)b : 'a';
+                *w = '\0';
+                apr_array_header_t *a = NULL;
+                const char *why = NULL;
+                int rc = mg_query_parse(mg_test_pool, q, &a, &why);
+                int refused = b <= 0x20 || b >= 0x7f || b == '#' || b == ';' || b == '%' ||
+                              (part == 0 && at == 0 && b == '='); /* no name */
+                if (refused) {
+                    ck_assert_msg(rc == -1, "byte 0x%02x at %d of the %s accepted", b, at,
+                                  part ? "value" : "name");
+                    continue;
+                }
+                ck_assert_msg(rc == 0, "byte 0x%02x at %d: %s", b, at, why);
+                int splits = b == '&' || (part == 0 && b == '=');
+                const mg_qparam_t *v = qp(a, 0);
+                const char *text = part ? v->value : v->name;
+                size_t tlen = part ? v->value_len : v->name_len;
+                if (splits) {
+                    /* at 0 in a name: "&aaa..." is an empty pair, "=aaa" has no name */
+                    ck_assert_int_eq(tlen, part == 0 && at == 0 ? 39 : (size_t)at);
+                    continue;
+                }
+                ck_assert_int_eq(a->nelts, 1);
+                ck_assert_int_eq(tlen, 40);
+                ck_assert_int_eq((unsigned char)text[at], b == '+' ? ' ' : b);
+                for (int k = 0; k < 40; k++)
+                    ck_assert(k == at || text[k] == 'a');
+                if (part == 0)
+                    ck_assert_int_eq(v->name_plain,
+                                     !(b == '.' || b == '[' || b == ']' || b == '+'));
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus)
 {
     apr_array_header_t *a;
@@ -951,6 +1003,7 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_query_refuses_raw_semicolon_that_other_parsers_split_on);
     tcase_add_test(tc, test_query_lengths_are_the_decoded_strlen_of_every_name_and_value);
     tcase_add_test(tc, test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus);
+    tcase_add_test(tc, test_query_every_byte_at_every_offset_keeps_its_meaning);
     tcase_add_test(tc, test_query_keeps_double_encoding_as_text);
     tcase_add_test(tc, test_query_get_returns_first_value_and_counts_duplicates);
     tcase_add_test(tc, test_query_null_or_empty_gives_empty_array);
