@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
 
@@ -518,51 +519,42 @@ static const char *keygen_hint(apr_pool_t *pool, const char *id, mg_alg_t alg, c
 mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
                              mg_key_t **out, int *insecure, const char **why)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
+    mg_file_t f;
     *insecure = 0;
-    /* Non-blocking open: a FIFO (or a device) named as a key file must be
-     * refused, not hang `apachectl configtest` until someone writes to it;
-     * the type is checked on the open descriptor, so it cannot change
-     * between the check and the read. */
-    apr_status_t rv =
-        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
-                      APR_FPROT_OS_DEFAULT, pool);
-    if (rv != APR_SUCCESS) {
+    /* mg_file_read refuses a FIFO (or a device) named as a key file rather
+     * than hang `apachectl configtest` until someone writes to it. */
+    if (mg_file_read(pool, path, MG_KEY_FILE_MAX - 1, &f, NULL) != MG_OK) {
         char ebuf[128];
-        *why = apr_psprintf(pool, "cannot read key file '%s': %s%s", path,
-                            apr_strerror(rv, ebuf, sizeof(ebuf)),
-                            APR_STATUS_IS_ENOENT(rv) ? keygen_hint(pool, id, alg, path) : "");
-        return MG_EIO;
+        switch (f.error) {
+        case MG_FILE_CANNOT_OPEN:
+            *why = apr_psprintf(pool, "cannot read key file '%s': %s%s", path,
+                                apr_strerror(f.rv, ebuf, sizeof(ebuf)),
+                                APR_STATUS_IS_ENOENT(f.rv) ? keygen_hint(pool, id, alg, path) : "");
+            return MG_EIO;
+        case MG_FILE_NOT_REGULAR:
+            *why = apr_psprintf(pool, "key file '%s' is not a regular file", path);
+            return MG_EIO;
+        case MG_FILE_TOO_LARGE:
+            *why = apr_psprintf(pool, "key file '%s' is empty or too large to be a key", path);
+            return MG_EINVAL;
+        default:
+            *why = apr_psprintf(pool, "cannot read key file '%s'", path);
+            return MG_EIO;
+        }
     }
-    rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);
-    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
-        apr_file_close(f);
-        *why = apr_psprintf(pool, "key file '%s' is not a regular file", path);
-        return MG_EIO;
-    }
-    if (fi.size <= 0 || fi.size >= MG_KEY_FILE_MAX) {
-        apr_file_close(f);
+    if (f.len == 0) {
         *why = apr_psprintf(pool, "key file '%s' is empty or too large to be a key", path);
         return MG_EINVAL;
     }
-    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
-    apr_size_t got = 0;
-    rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS && rv != APR_EOF) {
-        *why = apr_psprintf(pool, "cannot read key file '%s'", path);
-        return MG_EIO;
-    }
-    mg_status_t st = mg_key_from_text(pool, id, alg, buf, got, out, why);
-    OPENSSL_cleanse(buf, got);
+    mg_status_t st = mg_key_from_text(pool, id, alg, f.data, f.len, out, why);
+    OPENSSL_cleanse(f.data, f.len);
     if (st != MG_OK) {
         *why = apr_psprintf(pool, "key file '%s': %s", path, *why);
         return st;
     }
     /* public Ed25519 keys are meant to be readable */
-    if (mg_key_can_sign(*out) && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
-                                                   APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
+    if (mg_key_can_sign(*out) && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
+                                                  APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
         *insecure = 1;
     return MG_OK;
 }
@@ -886,5 +878,67 @@ mg_status_t mg_key_generate(apr_pool_t *pool, mg_alg_t alg, const char **key_tex
         *why = "OpenSSL could not generate an Ed25519 key";
         return MG_ECRYPTO;
     }
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fingerprints                                                         */
+/* ------------------------------------------------------------------ */
+
+/* SHA-256 over a domain-separated string of the algorithm and
+ *   HMAC:    the MAC of a fixed string under the key (a key check value:
+ *            one-way, and never a token's signature, whose string to sign
+ *            starts "mg-token-v1"), so no secret byte is ever hashed as is;
+ *   Ed25519: the raw public key, the same for the private and the public
+ *            key of one pair.
+ * Computed from the loaded key: reading the file again could see another
+ * key than the one the policy holds. */
+#define MG_FP_DOMAIN "mg-key-fingerprint-v1"
+
+mg_status_t mg_key_fingerprint(apr_pool_t *pool, const mg_key_t *key, const char **fp,
+                               const char **why)
+{
+    static const unsigned char msg[] = MG_FP_DOMAIN "\n";
+    unsigned char mat[MG_SIG_MAX], md[EVP_MAX_MD_SIZE];
+    size_t mlen = 0;
+    unsigned int mdlen = 0;
+    *fp = NULL;
+    if (key == NULL) {
+        *why = "no key material";
+        return MG_EINVAL;
+    }
+    if (key->alg == MG_ALG_ED25519) {
+        mlen = sizeof(mat);
+        if (key->pkey == NULL || EVP_PKEY_get_raw_public_key(key->pkey, mat, &mlen) != 1 ||
+            mlen != 32) {
+            ERR_clear_error();
+            *why = "OpenSSL could not read the Ed25519 public key for its fingerprint";
+            return MG_ECRYPTO;
+        }
+    } else if (mg_key_sign(key, msg, sizeof(msg) - 1, mat, &mlen) != MG_OK) {
+        *why = "the key could not compute its fingerprint";
+        return MG_ECRYPTO;
+    }
+    const char *name = mg_alg_name(key->alg);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, MG_FP_DOMAIN, sizeof(MG_FP_DOMAIN)) == 1 && /* with its NUL */
+             EVP_DigestUpdate(ctx, name, strlen(name) + 1) == 1 &&
+             EVP_DigestUpdate(ctx, mat, mlen) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(mat, sizeof(mat));
+    if (!ok) {
+        ERR_clear_error();
+        *why = "OpenSSL could not compute the key fingerprint";
+        return MG_ECRYPTO;
+    }
+    char *hex = apr_palloc(pool, 7 + 2 * mdlen + 1);
+    memcpy(hex, "sha256:", 7);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        hex[7 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+        hex[7 + 2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+    }
+    hex[7 + 2 * mdlen] = '\0';
+    *fp = hex;
     return MG_OK;
 }
