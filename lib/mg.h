@@ -269,6 +269,27 @@ typedef struct mg_decision {
 void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t *req, int trace,
                  mg_decision_t *d);
 
+/* ------------------------------------------------------------------ */
+/* What a policy means (mg_policy_facts.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* Whether an allow decision of `policy` is the same for every client, so
+ * that a shared cache may keep the response: the policy's default allow, or
+ * a rule whose `anonymous` entry alone grants the level given and whose
+ * other checks cannot tell clients apart (no IP, country, time window or
+ * hotlink condition). 0 for anything granted to a role, a user, a token, an
+ * address or a Referer, and for every refusal. */
+int mg_policy_same_for_everyone(const mg_policy_t *policy, const mg_decision_t *d);
+
+/* A rule whose paths reach beyond the directory `dir` (ending in '/')
+ * towards the root: the literal directory one of its patterns judges
+ * (docs/policy.md, "Paths": "/photos" and "/photos/" are both "/photos/",
+ * "/thumbs/x-?.jpg" is "/thumbs/") is a proper ancestor of `dir` — or `dir`
+ * itself when `part` (the caller covers only part of dir). 1 with *rule_id
+ * and *pattern (as written) set from the first such rule, else 0. */
+int mg_policy_rule_above(apr_pool_t *pool, const mg_policy_t *policy, const char *dir, int part,
+                         const char **rule_id, const char **pattern);
+
 #ifdef __cplusplus
 }
 #endif
