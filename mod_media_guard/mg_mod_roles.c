@@ -128,9 +128,10 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
     authz_status st;
 
     if (mp->grants == NULL || index < 0 || index >= mp->ngrants) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard %s: role source 'Require %s' is not bound to a provider",
-                      mp->name, g->line);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00301) "media-guard %s: role source 'Require %s' is not bound to a provider",
+            mp->name, g->line);
         return MG_GRANT_ERROR;
     }
     b = &mp->grants[index];
@@ -147,8 +148,9 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
     case AUTHZ_GENERAL_ERROR:
     default:
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard %s: role %s: 'Require %s' failed (the provider reported an "
-                      "error); the request is denied",
+                      MG_LOGNO(00302) "media-guard %s: role %s: 'Require %s' failed "
+                                      "(the provider reported an "
+                                      "error); the request is denied",
                       mp->name, APR_ARRAY_IDX(mp->policy->roles, g->role, const char *),
                       ap_escape_logitem(r->pool, g->line));
         return MG_GRANT_ERROR;
