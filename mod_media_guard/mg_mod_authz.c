@@ -47,7 +47,6 @@
 
 #include "mg_http.h"
 #include "mg_mod.h"
-#include "mg_policy.h"
 #include "mg_request.h"
 #include "mg_response.h"
 
