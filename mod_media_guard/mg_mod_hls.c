@@ -157,8 +157,8 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
             reason = "the request target was rewritten internally or is not origin-form";
     }
     if (reason != NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard HLS: playlist not rewritten: %s",
-                      reason);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      MG_LOGNO(00401) "media-guard HLS: playlist not rewritten: %s", reason);
         return -1;
     }
     n = strcspn(q->unparsed_uri, "?#");
@@ -231,8 +231,9 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (r->status != HTTP_OK || !(has_m3u8_ext(r->uri) || is_playlist_type(r->content_type)))
             return pass_unchanged(f, bb);
         if (ce != NULL && strcasecmp(ce, "identity") != 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "media-guard HLS: playlist not rewritten: it is content-encoded");
+            ap_log_rerror(
+                APLOG_MARK, APLOG_DEBUG, 0, r,
+                MG_LOGNO(00402) "media-guard HLS: playlist not rewritten: it is content-encoded");
             return pass_unchanged(f, bb);
         }
         if (!ctx->prepared && prepare(r, ctx) != 0)
@@ -261,9 +262,10 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         ctx->len += (apr_off_t)e->length;
         if (ctx->len > MG_HLS_MAX_BODY) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "media-guard HLS: playlist not rewritten: larger than %d bytes",
-                          MG_HLS_MAX_BODY);
+            ap_log_rerror(
+                APLOG_MARK, APLOG_WARNING, 0, r,
+                MG_LOGNO(00403) "media-guard HLS: playlist not rewritten: larger than %d bytes",
+                MG_HLS_MAX_BODY);
             return pass_unchanged(f, bb);
         }
     }
@@ -298,7 +300,8 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         return pass_unchanged(f, bb);
     }
     if (mg_hls_rewrite(&ctx->h, r->pool, buf, len, &out, &out_len, &why) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard HLS: not rewritten: %s", why);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      MG_LOGNO(00404) "media-guard HLS: not rewritten: %s", why);
         return pass_unchanged(f, bb);
     }
     apr_brigade_cleanup(ctx->held);
@@ -309,10 +312,11 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     apr_table_unset(r->headers_out, "ETag");
     e = apr_bucket_pool_create(out, out_len, r->pool, f->c->bucket_alloc);
     APR_BRIGADE_INSERT_HEAD(bb, e);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "media-guard HLS: playlist rewritten for scope %s (%" APR_SIZE_T_FMT
-                  " -> %" APR_SIZE_T_FMT " bytes)",
-                  ctx->h.scope, len, out_len);
+    ap_log_rerror(
+        APLOG_MARK, APLOG_DEBUG, 0, r,
+        MG_LOGNO(00405) "media-guard HLS: playlist rewritten for scope %s (%" APR_SIZE_T_FMT
+                        " -> %" APR_SIZE_T_FMT " bytes)",
+        ctx->h.scope, len, out_len);
     return ap_pass_brigade(f->next, bb);
 }
 
