@@ -32,10 +32,9 @@ static const char *const corp_values[] = {"same-site", "same-origin", "cross-ori
  * is refused), '\\', a control character, ends in '.' or a space, is only
  * dots, or is a "tr:" transformation segment (taken out of the path, and
  * "TR:" refused). On 0, *why is the canonicaliser's sentence. */
-static int segment_canonical(apr_pool_t *pool, const char *s, size_t n, const char **why)
+static int segment_canonical_uncached(apr_pool_t *pool, const char *seg, const char **why)
 {
     mg_canon_t cn;
-    const char *seg = apr_pstrmemdup(pool, s, n);
     /* a file below the segment: "tr:x" and dot rules are judged as they
      * are in the middle of a path, where a pattern's segments are */
     const char *probe = apr_pstrcat(pool, "/", seg, "/f", NULL);
@@ -49,12 +48,48 @@ static int segment_canonical(apr_pool_t *pool, const char *s, size_t n, const ch
     return 1;
 }
 
+#define MG_SEGMENT_MEMO "mg_rules_load:segments"
+
+/* Segments that passed, remembered for the rest of the load (in `pool`'s
+ * user data: the loader's scratch pool): a large policy repeats its
+ * directory names in thousands of rules, and each answer is one
+ * canonicalisation. Only passes are kept, so a refusal always comes with
+ * the canonicaliser's own sentence. */
+static apr_hash_t *segment_memo(apr_pool_t *pool)
+{
+    apr_hash_t *memo = NULL;
+
+    apr_pool_userdata_get((void **)&memo, MG_SEGMENT_MEMO, pool);
+    if (memo == NULL) {
+        memo = apr_hash_make(pool);
+        apr_pool_userdata_setn(memo, MG_SEGMENT_MEMO, NULL, pool);
+    }
+    return memo;
+}
+
+static int segment_canonical(apr_pool_t *pool, apr_hash_t *memo, const char *s, size_t n,
+                             const char **why)
+{
+    const char *seg;
+
+    if (apr_hash_get(memo, s, (apr_ssize_t)n) != NULL) {
+        *why = NULL;
+        return 1;
+    }
+    seg = apr_pstrmemdup(pool, s, n);
+    if (!segment_canonical_uncached(pool, seg, why))
+        return 0;
+    apr_hash_set(memo, seg, (apr_ssize_t)n, seg);
+    return 1;
+}
+
 /* A segment of a glob: the literal runs between '*' and '?' are checked
  * one by one. A run is padded with 'x' on each side that a wildcard
  * continues (so "tr:" matters only at the segment's start and a final '.'
  * only at its end); 'x' is no hex digit, so padding never completes a
  * "%XX" triple that the pattern does not already spell. */
-static int glob_segment_canonical(apr_pool_t *pool, const char *s, size_t n, const char **why)
+static int glob_segment_canonical(apr_pool_t *pool, apr_hash_t *memo, const char *s, size_t n,
+                                  const char **why)
 {
     size_t i = 0;
     while (i <= n) {
@@ -64,7 +99,7 @@ static int glob_segment_canonical(apr_pool_t *pool, const char *s, size_t n, con
         if (j > i) {
             const char *run = apr_pstrcat(
                 pool, i > 0 ? "x" : "", apr_pstrmemdup(pool, s + i, j - i), j < n ? "x" : "", NULL);
-            if (!segment_canonical(pool, run, strlen(run), why))
+            if (!segment_canonical(pool, memo, run, strlen(run), why))
                 return 0;
         }
         i = j + 1;
@@ -182,13 +217,14 @@ static void explain_segment(mg_lctx_t *c, const mg_ynode_t *n, const char *pat, 
 static const char *bad_segment(apr_pool_t *pool, const char *pat, size_t *len, const char **why)
 {
     const char *seg = pat + 1;
+    apr_hash_t *memo = segment_memo(pool);
     for (;;) {
         const char *end = strchr(seg, '/');
         size_t n = end ? (size_t)(end - seg) : strlen(seg);
         int glob = memchr(seg, '*', n) || memchr(seg, '?', n);
         if (n > 0 && !(n == 2 && seg[0] == '*' && seg[1] == '*') &&
-            !(glob ? glob_segment_canonical(pool, seg, n, why)
-                   : segment_canonical(pool, seg, n, why))) {
+            !(glob ? glob_segment_canonical(pool, memo, seg, n, why)
+                   : segment_canonical(pool, memo, seg, n, why))) {
             *len = n;
             return seg;
         }
@@ -759,6 +795,11 @@ void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
         return;
     }
     apr_hash_t *ids = apr_hash_make(c->tmp);
+    /* Room for every rule at once: growing by doubling from 16 copies the
+     * array (and zeroes the new one) about log2(n) times, which for 100,000
+     * rules is most of the memory traffic of loading them. */
+    if (c->p->rules->nelts == 0 && rules->n > c->p->rules->nalloc)
+        c->p->rules = apr_array_make(c->pool, rules->n, sizeof(mg_rule_t));
     for (int i = 0; i < rules->n; i++)
         load_rule(c, rules->items[i], i, ids);
 }
