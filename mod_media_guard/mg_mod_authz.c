@@ -451,10 +451,15 @@ static void split_target(apr_pool_t *p, const char *t, const char **path, const 
     }
     n = strcspn(s, "?#");
     *path = apr_pstrmemdup(p, s, n);
-    if (s[n] == '?')
-        *query = apr_pstrmemdup(p, s + n + 1, strcspn(s + n + 1, "#"));
-    else
+    if (s[n] == '?') {
+        /* the query ends the target unless a fragment follows: then it is
+         * r->unparsed_uri's own tail, no copy needed */
+        const char *q = s + n + 1;
+        size_t k = strcspn(q, "#");
+        *query = q[k] == '\0' ? q : apr_pstrmemdup(p, q, k);
+    } else {
         *query = NULL;
+    }
 }
 
 /* One evaluation of `mp` for this request, with the path and query given
