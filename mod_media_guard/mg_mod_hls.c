@@ -19,6 +19,7 @@
  * UBSan reports */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -37,6 +38,10 @@
 APLOG_USE_MODULE(media_guard);
 
 #define MG_HLS_FILTER "MEDIA_GUARD_HLS"
+
+/* Registered once in mg_mod_hls_register: adding by handle skips the lookup
+ * of the filter's name on every request. */
+static ap_filter_rec_t *hls_filter_handle;
 
 typedef struct hls_ctx {
     request_rec *q;           /* the request whose token grant we pass on */
@@ -171,6 +176,23 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
     return 0;
 }
 
+/* Whether r is a file that httpd serves itself with a media type that no
+ * playlist has: the default handler sends r->content_type as mod_mime set
+ * it before this hook, so the filter would only remove itself on the first
+ * brigade. Segments are most of an HLS session's requests. A handler of any
+ * kind (proxy, CGI, a script, a handler chosen by content type such as
+ * application/x-httpd-php) may still produce a playlist: those keep the
+ * filter, which decides on the response's own Content-Type. */
+static int static_media_file(const request_rec *r)
+{
+    const char *ct = r->content_type;
+
+    if (r->handler != NULL || r->finfo.filetype != APR_REG || ct == NULL || is_playlist_type(ct))
+        return 0;
+    return strncasecmp(ct, "video/", 6) == 0 || strncasecmp(ct, "audio/", 6) == 0 ||
+           strncasecmp(ct, "image/", 6) == 0;
+}
+
 void mg_mod_hls_insert_filter(request_rec *r)
 {
     const mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
@@ -183,6 +205,8 @@ void mg_mod_hls_insert_filter(request_rec *r)
     /* a token in the query (a signed cookie covers segments by itself) */
     if (q == NULL || q->args == NULL || strstr(q->args, "mg_") == NULL)
         return;
+    if (!has_m3u8_ext(r->uri) && static_media_file(r))
+        return; /* a segment, key or image: no playlist, no filter */
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->q = q;
     if (has_m3u8_ext(r->uri)) {
@@ -199,7 +223,7 @@ void mg_mod_hls_insert_filter(request_rec *r)
     }
     /* Other URLs may still turn out to be playlists by their Content-Type:
      * the filter decides on its first call, and prepares only then. */
-    ap_add_output_filter(MG_HLS_FILTER, ctx, r, r->connection);
+    ap_add_output_filter_handle(hls_filter_handle, ctx, r, r->connection);
 }
 
 /* ------------------------------------------------------------------ */
@@ -323,6 +347,7 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 void mg_mod_hls_register(apr_pool_t *p)
 {
     (void)p;
-    ap_register_output_filter(MG_HLS_FILTER, hls_filter, NULL, AP_FTYPE_RESOURCE);
+    hls_filter_handle =
+        ap_register_output_filter(MG_HLS_FILTER, hls_filter, NULL, AP_FTYPE_RESOURCE);
     ap_hook_insert_filter(mg_mod_hls_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }
