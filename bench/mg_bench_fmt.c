@@ -3,7 +3,8 @@
  *
  *   mg_bench_fmt -d DIR -f FORMAT [-n K]
  *       write test keys into DIR, load a policy with a native key and an
- *       imagekit, an nginx-secure-link and a bunny (or gcp-cdn) key, sign one link of
+ *       imagekit, an nginx-secure-link, an akamai-edgeauth and a bunny (or gcp-cdn)
+ *       key, sign one link of
  *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
  *       (the formats whose token lives in the path: lighttpd-secdownload,
  *       nginx-secret for nginx's secure_link_secret, bunny-path for Bunny's
@@ -43,6 +44,7 @@ static const char POLICY[] =
     "    file: ng.secret\n"
     "    options: {expression: '$secure_link_expires$uri$remote_addr $secret', hash_param: st, "
     "expires_param: e}\n"
+    "  - {id: ak, format: akamai-edgeauth, file: ak.secret}\n"
     "%s"
     "rules:\n"
     "  - {id: img, path: /img/, token: required}\n";
@@ -63,13 +65,10 @@ static const char BUNNY_PATH_KEY[] =
 
 static const struct {
     const char *bench, *kid, *keys;
-} RUNS[] = {{"imagekit", "ik", BUNNY_KEY},
-            {"nginx-secure-link", "ng", BUNNY_KEY},
-            {"bunny", "bn", BUNNY_KEY},
-            {"gcp-cdn", "gc", GCP_KEY},
-            {"lighttpd-secdownload", "lt", LT_KEY},
-            {"nginx-secret", "ngs", NGS_KEY},
-            {"bunny-path", "bn", BUNNY_PATH_KEY}};
+} RUNS[] = {{"imagekit", "ik", BUNNY_KEY},        {"nginx-secure-link", "ng", BUNNY_KEY},
+            {"bunny", "bn", BUNNY_KEY},           {"gcp-cdn", "gc", GCP_KEY},
+            {"akamai-edgeauth", "ak", BUNNY_KEY}, {"lighttpd-secdownload", "lt", LT_KEY},
+            {"nginx-secret", "ngs", NGS_KEY},     {"bunny-path", "bn", BUNNY_PATH_KEY}};
 
 static const struct {
     const char *name, *text;
@@ -77,7 +76,8 @@ static const struct {
             {"ik.secret", "private_imagekit_key_for_the_bench\n"},
             {"ng.secret", "nginx-secret-for-the-bench\n"},
             {"bn.secret", "bunny-security-key-for-the-bench\n"},
-            {"gc.secret", "q83vEjRWeJASNFZ4kKvN7w==\n"}};
+            {"gc.secret", "q83vEjRWeJASNFZ4kKvN7w==\n"},
+            {"ak.secret", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"}};
 
 static int decide(apr_pool_t *rp, const mg_policy_t *p, const char *path, const char *query)
 {
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
         }
         /* nginx's secure_link_secret links never expire */
         mg_fmt_claims_t fc = {strcmp(fmt, "nginx-secret") == 0 ? 0 : BENCH_NOW + 3600, NULL, NULL};
-        if (strcmp(fmt, "nginx-secure-link") == 0)
+        if (fk != NULL && strcmp(fmt, "nginx-secure-link") == 0)
             fc.ip = "127.0.0.1"; /* nginx: the expression has $remote_addr */
         if (fk == NULL || fk->fmt->sign(pool, fk, BENCH_URL, &fc, &url, &why) != MG_OK)
             url = NULL;

@@ -322,3 +322,35 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
     }
     return MG_OK;
 }
+
+int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, size_t *len)
+{
+    /* RFC 6265 5.4: "; "-separated pairs; lenient about the spaces and
+     * tabs browsers and curl put around them, strict about the name */
+    size_t nl = strlen(name);
+    const char *p = *pos;
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        if (end == NULL)
+            end = p + strlen(p);
+        const char *next = *end ? end + 1 : end;
+        if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            const char *v = p + nl + 1, *ve = end;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') {
+                v++;
+                ve--;
+            }
+            *pos = next;
+            *val = v;
+            *len = (size_t)(ve - v);
+            return 0;
+        }
+        p = next;
+    }
+    *pos = NULL;
+    return -1;
+}

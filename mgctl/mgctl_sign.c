@@ -104,17 +104,20 @@ static const char usage_text[] =
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
     "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
-    "                        bunny, gcp-cdn, lighttpd-secdownload) with the policy's\n"
-    "                        key of that format\n"
-    "                        (--key-id ID picks one when there are several); --expires\n"
-    "                        never for a key that allows links without expiry\n"
+    "                        bunny, gcp-cdn, akamai-edgeauth, lighttpd-secdownload)\n"
+    "                        with the policy's key of that format (--key-id ID picks\n"
+    "                        one when there are several);\n"
+    "                        --expires never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
-    "                        (nginx-secure-link, bunny), --prefix for bunny (token_path)\n"
-    "                        and gcp-cdn (URLPrefix); the other claims are refused (the\n"
-    "                        format cannot carry them); gcp-cdn links are absolute, on\n"
-    "                        the key's origin; lighttpd-secdownload, nginx's\n"
-    "                        secure_link_secret (secret_prefix) and bunny with\n"
-    "                        sign_form: path write the token in the path\n"
+    "                        (nginx-secure-link, bunny, akamai-edgeauth), --prefix for\n"
+    "                        bunny (token_path), gcp-cdn (URLPrefix) and akamai-edgeauth\n"
+    "                        (the ACL /DIR/*); --cookie --prefix /DIR/ (no URL) for\n"
+    "                        gcp-cdn (Cloud-CDN-Cookie) and akamai-edgeauth (__token__);\n"
+    "                        the other claims are refused (the format cannot carry\n"
+    "                        them); gcp-cdn links are absolute, on the key's origin;\n"
+    "                        lighttpd-secdownload, nginx's secure_link_secret\n"
+    "                        (secret_prefix) and bunny with sign_form: path write the\n"
+    "                        token in the path\n"
     "Output:\n"
     "  -f, --format F        text (default) | json (one object per line)\n"
     "      --string-to-sign  with --format json: add the exact string that was signed\n"
@@ -501,6 +504,35 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
     return rc;
 }
 
+/* --token-format F --cookie: the Set-Cookie value of a format's signed
+ * cookie (Cloud-CDN-Cookie, Akamai __token__) for --prefix. */
+static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_claims_t *c,
+                               const char *kid)
+{
+    const char *pair, *why = NULL;
+    mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pair, &why);
+    if (st != MG_OK) {
+        fprintf(stderr, "mgctl sign: %s\n", why);
+        return MGCTL_EXIT_FAIL;
+    }
+    const char *eq = strchr(pair, '=');
+    const char *name = apr_pstrmemdup(pool, pair, (apr_size_t)(eq - pair));
+    const char *header = apr_pstrcat(pool, pair, "; Path=", mg_token_encode(pool, o->prefix), NULL);
+    if (c->expires != 0) {
+        char date[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(date, c->expires);
+        header = apr_pstrcat(pool, header, "; Expires=", date, NULL);
+    }
+    header = apr_pstrcat(pool, header, "; Secure; HttpOnly; SameSite=Lax", NULL);
+    if (o->format == MGCTL_FMT_JSON)
+        printf("{\"name\":%s,\"value\":%s,\"set_cookie\":%s,\"kid\":%s}\n",
+               mgctl_json_str(pool, name), mgctl_json_str(pool, eq + 1),
+               mgctl_json_str(pool, header), mgctl_json_str(pool, kid));
+    else
+        printf("%s\n", header);
+    return fflush(stdout) == 0 ? MGCTL_EXIT_OK : MGCTL_EXIT_USAGE;
+}
+
 /* --token-format F: links of a foreign format (lib/mg_fmt.h), with the
  * policy's key of that format. Only the claims the format can carry. */
 static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
@@ -510,15 +542,22 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
         return mgctl_usage_error("sign", "--token-format '%s' is not one of %s", o->token_format,
                                  mg_fmt_names(pool));
     if ((o->prefix && !(fmt->caps & MG_FMT_CAP_SCOPE)) || (o->ip && !(fmt->caps & MG_FMT_CAP_IP)) ||
-        o->access || o->id || o->uses || o->cookie || o->nbf || o->sts)
+        (o->cookie && !(fmt->caps & MG_FMT_CAP_COOKIE)) || o->access || o->id || o->uses ||
+        o->nbf || o->sts)
         return mgctl_usage_error("sign",
-                                 "--token-format %s carries an expiry%s%s only (no %s%s--access, "
-                                 "--id, --uses, --once, --cookie, --not-before or "
+                                 "--token-format %s carries an expiry%s%s%s only (no %s%s%s"
+                                 "--access, --id, --uses, --once, --not-before or "
                                  "--string-to-sign)",
                                  fmt->name, fmt->caps & MG_FMT_CAP_IP ? ", an address" : "",
                                  fmt->caps & MG_FMT_CAP_SCOPE ? ", a prefix" : "",
+                                 fmt->caps & MG_FMT_CAP_COOKIE ? " (as a link or a cookie)" : "",
                                  fmt->caps & MG_FMT_CAP_IP ? "" : "--ip, ",
-                                 fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ");
+                                 fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ",
+                                 fmt->caps & MG_FMT_CAP_COOKIE ? "" : "--cookie, ");
+    if (o->cookie && o->prefix == NULL)
+        return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
+    if (o->cookie && os->ind < os->argc)
+        return mgctl_usage_error("sign", "--cookie signs the --prefix, not URLs");
     if (o->keys.policy_file == NULL)
         return mgctl_usage_error("sign",
                                  "--token-format %s needs --policy (its key entry holds "
@@ -572,6 +611,8 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
     o->fclaims.ip = o->ip;
     o->fclaims.scope = o->prefix;
+    if (o->cookie)
+        return sign_foreign_cookie(pool, o, &c, ref->id);
     char tbuf[32];
     const char *exp_text =
         never ? "null"
@@ -579,134 +620,202 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     return sign_all(pool, NULL, o, os, ref->id, exp_text);
 }
 
-int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
+/* One option of the command line: MGCTL_EXIT_OK, or the usage error. */
+static int parse_option(sign_opts_t *o, int ch, const char *arg)
 {
-    sign_opts_t o;
-    memset(&o, 0, sizeof(o));
+    switch (ch) {
+    case 'e':
+        o->expires = arg;
+        break;
+    case OPT_TTL:
+        o->ttl = arg;
+        break;
+    case OPT_TZ:
+        o->tz = arg;
+        break;
+    case OPT_NBF:
+        o->nbf = arg;
+        break;
+    case OPT_IP:
+        o->ip = arg;
+        break;
+    case OPT_PREFIX:
+        o->prefix = arg;
+        break;
+    case OPT_ACCESS:
+        o->access = arg;
+        break;
+    case OPT_NOW:
+        o->now = arg;
+        break;
+    case OPT_COOKIE:
+        o->cookie = 1;
+        break;
+    case OPT_STS:
+        o->sts = 1;
+        break;
+    case OPT_ID:
+        o->id = arg;
+        break;
+    case OPT_USES: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*arg < '1' || *arg > '9' || *end != '\0' || n < 1 || n > MG_TOKEN_USES_MAX)
+            return mgctl_usage_error("sign", "--uses takes a number from 1 to %d",
+                                     MG_TOKEN_USES_MAX);
+        if (o->uses != 0 && o->uses != (int)n)
+            return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+        o->uses = (int)n;
+        break;
+    }
+    case OPT_ONCE:
+        if (o->uses > 1)
+            return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+        o->uses = 1;
+        break;
+    case 'f':
+        if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o->format))
+            return mgctl_usage_error("sign", "--format is text or json%s",
+                                     mg_fmt_find(arg) ? " (a token format is "
+                                                        "--token-format)"
+                                                      : "");
+        break;
+    case OPT_TFMT:
+        o->token_format = arg;
+        break;
+    default:
+        mgctl_keyopt_take(&o->keys, ch, arg);
+        break;
+    }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 1: the options (docs/mgctl.md, "sign"). 1 when signing goes on;
+ * 0 when the command is over (--help answered, or a usage error), with *rc
+ * its exit code. */
+static int parse_options(apr_pool_t *pool, int argc, const char *const *argv, sign_opts_t *o,
+                         apr_getopt_t **osp, int *rc)
+{
     apr_getopt_t *os = mgctl_getopt_init(pool, "sign", argc, argv);
-    int ch, rc;
+    int ch;
     const char *arg;
 
-    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
-        switch (ch) {
-        case 'e':
-            o.expires = arg;
-            break;
-        case OPT_TTL:
-            o.ttl = arg;
-            break;
-        case OPT_TZ:
-            o.tz = arg;
-            break;
-        case OPT_NBF:
-            o.nbf = arg;
-            break;
-        case OPT_IP:
-            o.ip = arg;
-            break;
-        case OPT_PREFIX:
-            o.prefix = arg;
-            break;
-        case OPT_ACCESS:
-            o.access = arg;
-            break;
-        case OPT_NOW:
-            o.now = arg;
-            break;
-        case OPT_COOKIE:
-            o.cookie = 1;
-            break;
-        case OPT_STS:
-            o.sts = 1;
-            break;
-        case OPT_ID:
-            o.id = arg;
-            break;
-        case OPT_USES: {
-            char *end;
-            long n = strtol(arg, &end, 10);
-            if (*arg < '1' || *arg > '9' || *end != '\0' || n < 1 || n > MG_TOKEN_USES_MAX)
-                return mgctl_usage_error("sign", "--uses takes a number from 1 to %d",
-                                         MG_TOKEN_USES_MAX);
-            if (o.uses != 0 && o.uses != (int)n)
-                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
-            o.uses = (int)n;
-            break;
-        }
-        case OPT_ONCE:
-            if (o.uses > 1)
-                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
-            o.uses = 1;
-            break;
-        case 'f':
-            if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
-                return mgctl_usage_error("sign", "--format is text or json%s",
-                                         mg_fmt_find(arg) ? " (a token format is "
-                                                            "--token-format)"
-                                                          : "");
-            break;
-        case OPT_TFMT:
-            o.token_format = arg;
-            break;
-        default:
-            mgctl_keyopt_take(&o.keys, ch, arg);
-            break;
-        }
+    *osp = os;
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, rc)) > 0) {
+        *rc = parse_option(o, ch, arg);
+        if (*rc != MGCTL_EXIT_OK)
+            return 0;
     }
     if (ch < 0)
-        return rc;
-    if (o.sts && o.format != MGCTL_FMT_JSON)
-        return mgctl_usage_error("sign", "--string-to-sign needs --format json");
+        return 0;
+    if (o->sts && o->format != MGCTL_FMT_JSON) {
+        *rc = mgctl_usage_error("sign", "--string-to-sign needs --format json");
+        return 0;
+    }
+    return 1;
+}
 
-    if (o.token_format != NULL && strcmp(o.token_format, MG_FMT_NATIVE) != 0)
-        return sign_foreign(pool, &o, os);
-
-    mg_token_claims_t c;
-    apr_time_t now = 0;
-    memset(&c, 0, sizeof(c));
-    rc = resolve_times(pool, &o, &c, &now);
-    if (rc != MGCTL_EXIT_OK)
-        return rc;
+/* Step 2: the claims of the links from the options: times, address, scope,
+ * id and uses, access. */
+static int claims_from_options(apr_pool_t *pool, sign_opts_t *o, mg_token_claims_t *c,
+                               apr_time_t *now)
+{
     mg_cidr_t cidr;
     const char *why;
-    if (o.ip != NULL && mg_cidr_parse_pool(pool, o.ip, &cidr, &why) != 0)
-        return mgctl_usage_error("sign", "--ip '%s': %s", o.ip, why);
-    c.ip = o.ip;
-    c.scope = o.prefix;
-    c.id = o.id;
-    c.uses = o.uses;
-    if (o.id != NULL && !mg_token_id_valid(o.id))
-        return mgctl_usage_error("sign", "--id '%s' is not 1-32 of A-Z a-z 0-9 - _", o.id);
-    o.random_id = o.uses > 0 && o.id == NULL;
-    if (o.random_id && o.sts)
-        return mgctl_usage_error("sign", "--string-to-sign with --uses/--once needs --id");
-    c.access = MG_ACCESS_VIEW;
-    if (o.access != NULL) {
-        if (strcmp(o.access, "download") == 0)
-            c.access = MG_ACCESS_DOWNLOAD;
-        else if (strcmp(o.access, "view") != 0)
-            return mgctl_usage_error("sign", "--access is view or download");
-    }
-
-    mg_policy_t *policy;
-    rc = mgctl_keyopt_load(pool, "sign", &o.keys, &policy);
+    memset(c, 0, sizeof(*c));
+    int rc = resolve_times(pool, o, c, now);
     if (rc != MGCTL_EXIT_OK)
         return rc;
-    const mg_key_t *key = mg_keys_signing(policy);
-    if (key == NULL && o.keys.key_file != NULL) {
+    if (o->ip != NULL && mg_cidr_parse_pool(pool, o->ip, &cidr, &why) != 0)
+        return mgctl_usage_error("sign", "--ip '%s': %s", o->ip, why);
+    c->ip = o->ip;
+    c->scope = o->prefix;
+    c->id = o->id;
+    c->uses = o->uses;
+    if (o->id != NULL && !mg_token_id_valid(o->id))
+        return mgctl_usage_error("sign", "--id '%s' is not 1-32 of A-Z a-z 0-9 - _", o->id);
+    o->random_id = o->uses > 0 && o->id == NULL;
+    if (o->random_id && o->sts)
+        return mgctl_usage_error("sign", "--string-to-sign with --uses/--once needs --id");
+    c->access = MG_ACCESS_VIEW;
+    if (o->access != NULL) {
+        if (strcmp(o->access, "download") == 0)
+            c->access = MG_ACCESS_DOWNLOAD;
+        else if (strcmp(o->access, "view") != 0)
+            return mgctl_usage_error("sign", "--access is view or download");
+    }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 3: the key: the policy's `sign: true` key, or the --key-file. */
+static int choose_key(apr_pool_t *pool, const sign_opts_t *o, mg_policy_t **policy,
+                      const mg_key_t **key)
+{
+    int rc = mgctl_keyopt_load(pool, "sign", &o->keys, policy);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    *key = mg_keys_signing(*policy);
+    if (*key == NULL && o->keys.key_file != NULL) {
         fprintf(stderr,
                 "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
                 "(the .key file mgctl keygen wrote next to the .pub)\n",
-                o.keys.key_file);
+                o->keys.key_file);
         return MGCTL_EXIT_USAGE;
     }
-    if (key == NULL) {
+    if (*key == NULL) {
         fprintf(stderr,
                 "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
                 "Ed25519 key needs its private half)\n",
-                o.keys.policy_file);
+                o->keys.policy_file);
         return MGCTL_EXIT_USAGE;
     }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 4: the output: one signed link per URL of the operands or standard
+ * input (text or JSON). */
+static int sign_links(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os, const mg_policy_t *policy,
+                      const mg_key_t *key, mg_token_claims_t *c)
+{
+    int download_warned = 0;
+    const char *why;
+    if (c->access == MG_ACCESS_DOWNLOAD && c->scope == NULL) {
+        o->download_param = policy->download_param ? policy->download_param : "download";
+        o->download_warned = &download_warned;
+    }
+    mg_token_signer_t *signer;
+    o->policy = policy;
+    o->key = key;
+    o->claims = c;
+    /* validates the claims once, also when every link gets its own id */
+    if (mg_token_signer_make(pool, key, c, &signer, &why) != MG_OK)
+        return mgctl_usage_error("sign", "%s", why);
+    char tbuf[32];
+    const char *exp_text =
+        apr_pstrcat(pool, "\"", mg_time_format(c->expires, tbuf, sizeof(tbuf)), "\"", NULL);
+
+    return sign_all(pool, signer, o, os, mg_key_id(key), exp_text);
+}
+
+int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    sign_opts_t o;
+    apr_getopt_t *os;
+    mg_token_claims_t c;
+    apr_time_t now = 0;
+    mg_policy_t *policy;
+    const mg_key_t *key;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    if (!parse_options(pool, argc, argv, &o, &os, &rc))
+        return rc;
+    if (o.token_format != NULL && strcmp(o.token_format, MG_FMT_NATIVE) != 0)
+        return sign_foreign(pool, &o, os);
+    if ((rc = claims_from_options(pool, &o, &c, &now)) != MGCTL_EXIT_OK)
+        return rc;
+    if ((rc = choose_key(pool, &o, &policy, &key)) != MGCTL_EXIT_OK)
+        return rc;
     if ((rc = check_policy_limits(pool, &o, policy, &c, now)) != MGCTL_EXIT_OK)
         return rc;
     if (o.random_id && (c.id = random_id(pool)) == NULL) {
@@ -715,22 +824,5 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     }
     if (o.cookie)
         return sign_cookie(pool, policy, key, &c, &o);
-
-    int download_warned = 0;
-    if (c.access == MG_ACCESS_DOWNLOAD && c.scope == NULL) {
-        o.download_param = policy->download_param ? policy->download_param : "download";
-        o.download_warned = &download_warned;
-    }
-    mg_token_signer_t *signer;
-    o.policy = policy;
-    o.key = key;
-    o.claims = &c;
-    /* validates the claims once, also when every link gets its own id */
-    if (mg_token_signer_make(pool, key, &c, &signer, &why) != MG_OK)
-        return mgctl_usage_error("sign", "%s", why);
-    char tbuf[32];
-    const char *exp_text =
-        apr_pstrcat(pool, "\"", mg_time_format(c.expires, tbuf, sizeof(tbuf)), "\"", NULL);
-
-    return sign_all(pool, signer, &o, os, mg_key_id(key), exp_text);
+    return sign_links(pool, &o, os, policy, key, &c);
 }
