@@ -25,7 +25,8 @@ extern module AP_MODULE_DECLARE_DATA media_guard_module;
  * httpd (its docs/log-message-tags), so ours must not look like them. One
  * number per message, never reused; each file has a range (config 001xx,
  * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
- * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx): a new
+ * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx, pathtok
+ * 009xx): a new
  * message takes the next free number of its file. docs/directives.md
  * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
  * without a tag, a number used twice or a number missing from that list.

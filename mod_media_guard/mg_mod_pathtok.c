@@ -60,10 +60,11 @@ int mg_mod_path_token_translate(request_rec *r)
         if (found != NULL && strcmp(found, eff) != 0) {
             /* two policies read the path differently: serve neither
              * reading; authorization judges the path as sent */
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "media-guard: policies %s and %s both read a token in this path, "
-                          "with different paths; the path is left as sent",
-                          by, mp->name);
+            ap_log_rerror(
+                APLOG_MARK, APLOG_WARNING, 0, r,
+                MG_LOGNO(00901) "media-guard: policies %s and %s both read a token in this path, "
+                                "with different paths; the path is left as sent",
+                by, mp->name);
             return DECLINED;
         }
         found = eff;
@@ -71,7 +72,7 @@ int mg_mod_path_token_translate(request_rec *r)
     }
     if (found != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
-                      "media-guard %s: token in the path, serving %s", by,
+                      MG_LOGNO(00902) "media-guard %s: token in the path, serving %s", by,
                       ap_escape_logitem(r->pool, found));
         r->uri = apr_pstrdup(r->pool, found);
     }
