@@ -141,7 +141,7 @@ int main(int argc, char **argv)
             if (f != NULL && strcmp(f->fmt->name, fmt) == 0)
                 fk = f;
         }
-        mg_fmt_claims_t fc = {BENCH_NOW + 3600, NULL, NULL};
+        mg_fmt_claims_t fc = {.exp = BENCH_NOW + 3600, .ip = NULL, .scope = NULL};
         if (fk != NULL && (fk->fmt->caps & MG_FMT_CAP_IP) && strcmp(fmt, "bunny") != 0)
             fc.ip = "127.0.0.1"; /* nginx: the expression has $remote_addr */
         if (fk == NULL || fk->fmt->sign(pool, fk, BENCH_URL, &fc, &url, &why) != MG_OK)

@@ -19,8 +19,8 @@
 
 #define MG_FMT_KEY_FILE_MAX 16384
 
-static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx, &mg_fmt_bunny,
-                                            &mg_fmt_gcp, NULL};
+static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny,
+                                            &mg_fmt_gcp,      &mg_fmt_cloudfront, NULL};
 
 const mg_fmt_t *mg_fmt_find(const char *name)
 {
@@ -44,7 +44,9 @@ static const struct {
 } g_algs[] = {{"hmac-sha256", MG_FALG_HMAC_SHA256},
               {"hmac-sha1", MG_FALG_HMAC_SHA1},
               {"md5", MG_FALG_MD5},
-              {"hmac-md5", MG_FALG_HMAC_MD5}};
+              {"hmac-md5", MG_FALG_HMAC_MD5},
+              {"rsa-sha1", MG_FALG_RSA_SHA1},
+              {"ecdsa-sha1", MG_FALG_ECDSA_SHA1}};
 
 mg_falg_t mg_falg_parse(const char *name)
 {
@@ -171,6 +173,16 @@ mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const 
 static long secret_decode(const mg_fmt_t *fmt, const char *text, size_t len, unsigned char *out,
                           size_t cap, const char **why)
 {
+    if (fmt->secret == MG_SECRET_PEM) {
+        /* several lines: the format's key_init parses them (and refuses
+         * anything that is not a public key of its algorithm) */
+        if (len > cap) {
+            *why = "the key file is too long for a public key";
+            return -1;
+        }
+        memcpy(out, text, len);
+        return (long)len;
+    }
     if (len > 0 && text[len - 1] == '\n')
         len--; /* exactly one optional final newline */
     if (len > 0 && text[len - 1] == '\r')
@@ -383,6 +395,9 @@ const char *const *mg_fmt_all_params(void)
                                       "Expires",
                                       "KeyName",
                                       "Signature",
+                                      "Policy",
+                                      "Key-Pair-Id",
+                                      "Hash-Algorithm",
                                       NULL};
     return all;
 }
@@ -409,6 +424,19 @@ static int key_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
     for (int i = 0; i < rq->cn->params->nelts; i++)
         if (in_list(names, p[i].name))
             return 1;
+    return 0;
+}
+
+/* Does the request carry one of the key's signed cookies? */
+static int cookies_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
+{
+    const char *const *names = k->fmt->cookies ? k->fmt->cookies(k) : NULL;
+    for (int i = 0; rq->cookie != NULL && names != NULL && names[i] != NULL; i++) {
+        const char *v;
+        size_t n;
+        if (mg_fmt_cookie_get(rq->cookie, names[i], &v, &n) != 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -546,6 +574,15 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
             return MG_R_TOKEN_MALFORMED;
         }
         seen = k->fmt;
+    }
+    if (seen == NULL) {
+        /* no query token of any format: a format's signed cookies, the
+         * first format (in policy order) whose cookies the request carries */
+        for (int i = 0; seen == NULL && rq->cookie != NULL && i < policy->keys->nelts; i++) {
+            const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+            if (k != NULL && cookies_present(rq, k))
+                seen = k->fmt;
+        }
     }
     if (seen == NULL)
         return MG_R_TOKEN_MISSING;

@@ -322,3 +322,30 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
     }
     return MG_OK;
 }
+
+int mg_fmt_cookie_get(const char *header, const char *name, const char **val, size_t *len)
+{
+    size_t nl = strlen(name);
+    int found = 0;
+    const char *p = header;
+    while (p != NULL && *p != '\0') {
+        /* RFC 6265 cookie-string: pairs separated by ';' and optional spaces */
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        if (end == NULL)
+            end = p + strlen(p);
+        if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            if (found)
+                return -1;
+            found = 1;
+            const char *ve = end;
+            while (ve > p + nl + 1 && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *val = p + nl + 1;
+            *len = (size_t)(ve - *val);
+        }
+        p = end;
+    }
+    return found;
+}

@@ -155,7 +155,7 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
             k = f;
     }
     MG_FUZZ_ASSERT(k != NULL, "no key of format %s", fname);
-    mg_fmt_claims_t c = {NOW + 3600, NULL, NULL};
+    mg_fmt_claims_t c = {.exp = NOW + 3600, .ip = NULL, .scope = NULL};
     if ((sel & 8) && (k->fmt->caps & MG_FMT_CAP_IP))
         c.ip = CLIENT;
     if (strcmp(fname, "nginx-secure-link") == 0)
