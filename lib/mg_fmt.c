@@ -599,8 +599,12 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
             *ref = r;
             return MG_R_ALLOWED;
         }
-        /* the first refusal that says something beats "not for this key" */
-        if (first == MG_R_TOKEN_MISSING && why != MG_R_TOKEN_MISSING) {
+        /* the first refusal that says something beats "not for this key",
+         * and a key that the token names (KeyName, Key-Pair-Id) says more
+         * than one it does not name (token-unknown-key) */
+        if (why != MG_R_TOKEN_MISSING &&
+            (first == MG_R_TOKEN_MISSING ||
+             (first == MG_R_TOKEN_UNKNOWN_KEY && why != MG_R_TOKEN_UNKNOWN_KEY))) {
             first = why;
             first_detail = res.detail;
             first_ref = r;
