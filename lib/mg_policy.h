@@ -5,8 +5,9 @@
  * hotlink profiles, keys) to a pointer or index, so the compiler and the
  * evaluator never look anything up by name. The compiler
  * (mg_policy_compile.c) then builds `compiled` (path trie + extension
- * tables). Everything lives in the policy's pool and is read-only after
- * loading, so it is shared by all threads without locks.
+ * tables) that the per-request lookups (mg_policy_query.c) read. Everything
+ * lives in the policy's pool and is read-only after loading, so it is
+ * shared by all threads without locks.
  *
  * The YAML language is documented in docs/policy.md; the field comments
  * below name the YAML key they come from.
@@ -249,7 +250,7 @@ typedef struct mg_rule {
 #define MG_M_OPTIONS 0x20
 #define MG_M_PATCH 0x40
 #define MG_M_OTHER 0x80
-unsigned mg_method_bit(const char *method); /* mg_policy_compile.c */
+unsigned mg_method_bit(const char *method); /* mg_policy_query.c */
 
 /* ---- the policy ----------------------------------------------------------- */
 typedef enum { MG_DEFAULT_DENY = 0, MG_DEFAULT_ALLOW = 1 } mg_default_t;
@@ -295,7 +296,7 @@ struct mg_policy {
     const char *base_dir; /* absolute directory relative file paths resolve against
                              (the policy file's); NULL for a hand-built policy */
     const char *digest;   /* hex SHA-256 of the canonical form */
-    void *compiled;       /* mg_policy_compile.c's private structure */
+    void *compiled;       /* mg_policy_compiled.h; built by mg_policy_compile.c */
 };
 
 /* Compiler: build policy->compiled; append warnings for shadowed rules and
@@ -313,7 +314,7 @@ const mg_rule_t *mg_policy_match(const mg_policy_t *policy, const char *canon_pa
 mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext);
 
 /* Lookups in the compiled policy used by mg_request.c and mg_eval.c; all
- * allocation-free and O(1) or O(path depth) (mg_policy_compile.c). */
+ * allocation-free and O(1) or O(path depth) (mg_policy_query.c). */
 /* mg_policy_match that also reports the pattern that matched (for traces)
  * and, when no rule owns the path, the first rule that matched path and
  * class but not the method (reason method-not-allowed). Outputs may be NULL. */

@@ -1,0 +1,273 @@
+/* mg_policy_query.c — the per-request lookups in a compiled policy.
+ *
+ * Owns: which rule owns a canonical path (docs/policy.md "Which rule
+ * applies"), the class of an extension, role and user lookups, the
+ * transformation-set checks and the method bits. mg_policy_compile.c builds
+ * the structures these read (mg_policy_compiled.h) once at configuration
+ * time; the lookups here never allocate and never take locks, so any number
+ * of threads may use one compiled policy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_hash.h>
+
+#include "mg_policy_compiled.h"
+
+/* ------------------------------------------------------------------ */
+/* Methods                                                             */
+/* ------------------------------------------------------------------ */
+
+unsigned mg_method_bit(const char *method)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } methods[] = {{"GET", MG_M_GET},    {"HEAD", MG_M_HEAD},     {"POST", MG_M_POST},
+                   {"PUT", MG_M_PUT},    {"DELETE", MG_M_DELETE}, {"OPTIONS", MG_M_OPTIONS},
+                   {"PATCH", MG_M_PATCH}};
+    if (method == NULL || *method == '\0')
+        return 0;
+    /* Methods are case-sensitive (RFC 9110 9.1): "get" is some other method. */
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(method, methods[i].name) == 0)
+            return methods[i].bit;
+    return MG_M_OTHER;
+}
+
+/* ------------------------------------------------------------------ */
+/* Globs                                                               */
+/* ------------------------------------------------------------------ */
+
+/* `*` any run within the segment, `?` one byte. The classic greedy matcher
+ * with one backtrack point: linear-ish, no recursion, no allocation. */
+static int seg_glob(const char *pat, size_t plen, const char *s, size_t slen)
+{
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+    while (si < slen) {
+        if (pi < plen && pat[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+        } else if (pi < plen && (pat[pi] == '?' || pat[pi] == s[si])) {
+            pi++;
+            si++;
+        } else if (star_p != (size_t)-1) {
+            pi = star_p + 1;
+            si = ++star_s;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && pat[pi] == '*')
+        pi++;
+    return pi == plen;
+}
+
+static int seg_match(const seg_t *g, const char *s, size_t len)
+{
+    if (g->kind == SEG_LITERAL)
+        return g->len == len && memcmp(g->s, s, len) == 0;
+    return seg_glob(g->s, g->len, s, len);
+}
+
+/* Whole-path glob: the same greedy algorithm one level up, where `**` is the
+ * star over whole segments and every other pattern segment matches exactly
+ * one path segment. */
+static int path_glob(const seg_t *segs, int nsegs, const char *path)
+{
+    int pi = 0, star_p = -1;
+    const char *cur = path, *star_cur = NULL;
+    const char *s;
+    size_t len;
+    for (;;) {
+        const char *after = cur;
+        if (!next_seg(&after, &s, &len))
+            break;
+        if (pi < nsegs && segs[pi].kind == SEG_DOUBLESTAR) {
+            star_p = pi++;
+            star_cur = cur;
+        } else if (pi < nsegs && seg_match(&segs[pi], s, len)) {
+            pi++;
+            cur = after;
+        } else if (star_p >= 0) {
+            /* let `**` swallow one more segment and retry */
+            const char *q = star_cur;
+            if (!next_seg(&q, &s, &len))
+                return 0;
+            star_cur = q;
+            cur = q;
+            pi = star_p + 1;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < nsegs && segs[pi].kind == SEG_DOUBLESTAR)
+        pi++;
+    return pi == nsegs;
+}
+
+/* ------------------------------------------------------------------ */
+/* Extensions                                                          */
+/* ------------------------------------------------------------------ */
+
+mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || ext == NULL || *ext == '\0')
+        return 0;
+    size_t len = strlen(ext);
+    size_t h = ext_hash(ext, len) & c->ext_mask;
+    /* The table is at most half full, so the probe always reaches a hole. */
+    while (c->ext_tab[h].ext != NULL) {
+        if (ext_eq(&c->ext_tab[h], ext, len))
+            return c->ext_tab[h].set;
+        h = (h + 1) & c->ext_mask;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Matching                                                            */
+/* ------------------------------------------------------------------ */
+
+static int class_ok(const mg_rule_t *r, mg_classset_t ext_classes)
+{
+    return r->classes == 0 || (r->classes & ext_classes) != 0;
+}
+
+const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon_path,
+                                    mg_classset_t ext_classes, unsigned method_bit,
+                                    const mg_pathpat_t **pattern, const mg_rule_t **method_rule)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (pattern)
+        *pattern = NULL;
+    if (method_rule)
+        *method_rule = NULL;
+    if (c == NULL || canon_path == NULL)
+        return NULL;
+
+    /* Down the trie as far as the literal segments go ... */
+    const node_t *n = c->root;
+    const char *p = canon_path, *s;
+    size_t len;
+    while (n->children != NULL && next_seg(&p, &s, &len)) {
+        const node_t *child = apr_hash_get(n->children, s, (apr_ssize_t)len);
+        if (child == NULL)
+            break;
+        n = child;
+    }
+    /* ... then back up: the deepest node with a candidate wins, and inside a
+     * node the entries are already in tie-breaking order. */
+    for (; n != NULL; n = n->parent) {
+        for (int i = 0; i < n->nentries; i++) {
+            const entry_t *e = n->entries[i];
+            if (!class_ok(e->rule, ext_classes))
+                continue;
+            if (e->is_glob && !path_glob(e->segs, e->nsegs, canon_path))
+                continue;
+            if ((e->rule->methods & method_bit) == 0) {
+                if (method_rule && *method_rule == NULL)
+                    *method_rule = e->rule;
+                continue;
+            }
+            if (pattern)
+                *pattern = e->pat;
+            return e->rule;
+        }
+    }
+    return NULL;
+}
+
+const mg_rule_t *mg_policy_match(const mg_policy_t *policy, const char *canon_path,
+                                 mg_classset_t ext_classes, unsigned method_bit)
+{
+    return mg_policy_match_ex(policy, canon_path, ext_classes, method_bit, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Roles, users, transformation profiles                               */
+/* ------------------------------------------------------------------ */
+
+int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || name == NULL || len == 0)
+        return -1;
+    void *v = apr_hash_get(c->roles, name, (apr_ssize_t)len);
+    return v ? (int)((uintptr_t)v - 1) : -1;
+}
+
+mg_roleset_t mg_policy_user_roles(const mg_policy_t *policy, const char *user)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || user == NULL)
+        return 0;
+    const mg_user_roles_t *u = apr_hash_get(c->users, user, APR_HASH_KEY_STRING);
+    return u ? u->roles : 0;
+}
+
+static int step_has(const mg_tr_step_t *st, const mg_tr_param_t *p)
+{
+    for (int k = 0; k < st->nparams; k++)
+        if (strcmp(st->params[k].key, p->key) == 0 && strcmp(st->params[k].value, p->value) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keys are unique within a step (the parser refuses duplicates), so equal
+ * counts plus inclusion is equality of the parameter sets. */
+static int tr_equal(const mg_tr_t *a, const mg_tr_t *b)
+{
+    if (a->nsteps != b->nsteps)
+        return 0;
+    for (int i = 0; i < a->nsteps; i++) {
+        if (a->steps[i].nparams != b->steps[i].nparams)
+            return 0;
+        for (int k = 0; k < a->steps[i].nparams; k++)
+            if (!step_has(&b->steps[i], &a->steps[i].params[k]))
+                return 0;
+    }
+    return 1;
+}
+
+static const trprof_t *trprof_of(const mg_policy_t *policy, const mg_transform_policy_t *tp)
+{
+    const compiled_t *c = policy ? policy->compiled : NULL;
+    if (c == NULL || tp == NULL)
+        return NULL;
+    return apr_hash_get(c->trprofs, &tp, sizeof(tp));
+}
+
+int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                         const struct mg_tr *tr)
+{
+    const trprof_t *t = trprof_of(policy, tp);
+    if (t == NULL || tr == NULL)
+        return 0;
+    for (int i = 0; i < t->nsets; i++)
+        if (tr_equal(&t->sets[i], tr))
+            return 1;
+    return 0;
+}
+
+int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
+                              const struct mg_tr *tr, const char **missing)
+{
+    const trprof_t *t = trprof_of(policy, tp);
+    if (missing)
+        *missing = NULL;
+    if (t == NULL)
+        return tp == NULL || tp->require == NULL || tp->require->nelts == 0;
+    for (int i = 0; i < t->nreq; i++) {
+        int found = 0;
+        for (int s = 0; tr && s < tr->nsteps && !found; s++)
+            found = step_has(&tr->steps[s], &t->req[i]);
+        if (!found) {
+            if (missing)
+                *missing = t->req_text[i];
+            return 0;
+        }
+    }
+    return 1;
+}
