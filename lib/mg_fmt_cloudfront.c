@@ -87,36 +87,53 @@ enum { CF_EXPIRES, CF_POLICY, CF_SIG, CF_KPID, CF_HASH, CF_N };
 
 /* ---- CloudFront's base64 --------------------------------------------------- */
 
+/* CloudFront's alphabet: value + 1, 0 for a byte outside it ('_' is
+ * padding, handled apart) */
+static const unsigned char cf_dec[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['~'] = 64};
+
 long mg_cf_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
     if (n == 0 || n % 4 != 0)
         return -1;
-    size_t pad = 0;
-    while (pad < 2 && s[n - 1 - pad] == '_')
-        pad++;
-    size_t m = n - pad, o = 0;
-    for (size_t i = 0; i < m; i += 4) {
-        char tmp[4];
-        size_t g = m - i < 4 ? m - i : 4;
-        for (size_t j = 0; j < g; j++) {
-            char c = s[i + j];
-            /* '-' is '+' in both base64url and CloudFront's alphabet; '~' is '/'
-             * ('_' in base64url); '_' is padding only, and base64url's '_' and
-             * the standard '+' '/' are not CloudFront's */
-            if (c == '~')
-                c = '_';
-            else if (c == '_' || c == '+' || c == '/' || c == '=')
-                return -1;
-            tmp[j] = c;
-        }
-        unsigned char b[3];
-        long got = mg_b64url_decode(tmp, g, b, sizeof(b));
-        if (got < 0 || o + (size_t)got > cap)
-            return -1;
-        memcpy(out + o, b, (size_t)got);
-        o += (size_t)got;
+    size_t pad = s[n - 1] == '_' ? (s[n - 2] == '_' ? 2 : 1) : 0;
+    size_t m = n - pad, o = 0, full = m / 4 * 4;
+    if ((m / 4) * 3 + (pad ? 3 - pad : 0) > cap)
+        return -1;
+    const unsigned char *p = (const unsigned char *)s;
+    /* value - 1 is the 6-bit value, UINT_MAX outside the alphabet: OR-ing
+     * the four gives a value above 63 exactly when one is bad */
+    unsigned bad = 0;
+    for (size_t i = 0; i < full; i += 4) {
+        unsigned a = cf_dec[p[i]] - 1u, b = cf_dec[p[i + 1]] - 1u, c = cf_dec[p[i + 2]] - 1u,
+                 d = cf_dec[p[i + 3]] - 1u;
+        bad |= a | b | c | d;
+        unsigned v = a << 18 | b << 12 | c << 6 | d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
     }
-    return (long)o;
+    if (pad) {
+        unsigned a = cf_dec[p[full]] - 1u, b = cf_dec[p[full + 1]] - 1u;
+        unsigned c = pad == 1 ? cf_dec[p[full + 2]] - 1u : 0;
+        bad |= a | b | c;
+        unsigned v = a << 18 | b << 12 | c << 6;
+        out[o++] = (unsigned char)(v >> 16);
+        if (pad == 1) {
+            out[o++] = (unsigned char)(v >> 8);
+            bad |= (v & 0xff) != 0 ? 64u : 0u; /* unused bits set: another spelling */
+        } else {
+            bad |= (v & 0xffff) != 0 ? 64u : 0u;
+        }
+    }
+    return bad > 63 ? -1 : (long)o;
 }
 
 size_t mg_cf_b64_encode(const unsigned char *in, size_t n, char *out)
@@ -515,70 +532,106 @@ static const char *const *cf_cookies(const mg_fkey_t *k)
 /* ---- verification cache ---------------------------------------------------- */
 
 /* Direct-mapped, bounded, per process: an entry vouches that the key of
- * `serial` signed a message with this signature (h: SHA-256 over the hash
- * choice, the message's length, the message and the signature), until the
- * policy's DateLessThan. The same scheme as mg_keys.c's Ed25519 cache. */
-#define CF_CACHE 512
+ * `serial` signed `msg` under the hash `sha256` with exactly the signature
+ * `sig`, until the policy's DateLessThan. The signature is kept whole and
+ * compared in constant time (for a canned policy the message is guessable
+ * from the URL: the signature is what only the signer can make); the
+ * message is kept whole too when it fits (canned and usual custom
+ * policies), else as its SHA-256 — hashing every request would cost more
+ * than the rest of the decision. The scheme of mg_keys.c's Ed25519 cache. */
+#define CF_CACHE 256
+#define CF_CACHE_MSG 512
 typedef struct cf_entry {
     uint64_t serial;
     int64_t valid_until;
-    unsigned char h[32];
+    int sha256;
+    size_t sig_len, msg_len;
+    unsigned char sig[MG_CF_SIG_MAX];
+    unsigned char msg[CF_CACHE_MSG]; /* the message, or its SHA-256 when longer */
 } cf_entry_t;
 static cf_entry_t g_cache[CF_CACHE];
 static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static EVP_MD *g_sha256; /* fetched once: no per-request algorithm fetch */
 
-static int vouch(int sha256, const unsigned char *msg, size_t mn, const unsigned char *sig,
-                 size_t sn, unsigned char h[32])
+static void fetch_once(void)
 {
-    unsigned char head[9] = {(unsigned char)sha256};
-    for (int i = 0; i < 8; i++)
-        head[1 + i] = (unsigned char)((uint64_t)mn >> (8 * i));
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    unsigned int hn = 0;
-    int ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(c, head, sizeof(head)) == 1 && EVP_DigestUpdate(c, msg, mn) == 1 &&
-             EVP_DigestUpdate(c, sig, sn) == 1 && EVP_DigestFinal_ex(c, h, &hn) == 1;
-    EVP_MD_CTX_free(c);
-    if (!ok)
-        ERR_clear_error();
-    return ok;
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static int cache_hit(uint64_t serial, const unsigned char h[32], int64_t now)
+/* What the cache keeps of a message: itself, or its SHA-256. 0: none. */
+static size_t msg_key(const unsigned char *msg, size_t mn, unsigned char key[CF_CACHE_MSG])
 {
-    const cf_entry_t *e = &g_cache[((unsigned)h[0] | (unsigned)h[1] << 8) % CF_CACHE];
+    if (mn <= CF_CACHE_MSG) {
+        memcpy(key, msg, mn);
+        return mn;
+    }
+    pthread_once(&g_once, fetch_once);
+    unsigned int dn = 0;
+    if (g_sha256 == NULL || EVP_Digest(msg, mn, key, &dn, g_sha256, NULL) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 32;
+}
+
+static cf_entry_t *slot(const unsigned char *sig)
+{
+    /* signature bytes are uniformly distributed: any two make an index */
+    return &g_cache[((unsigned)sig[0] | (unsigned)sig[1] << 8) % CF_CACHE];
+}
+
+static int cache_hit(uint64_t serial, int sha256, size_t mn, size_t keyn, const unsigned char *key,
+                     const unsigned char *sig, size_t sn, int64_t now)
+{
+    const cf_entry_t *e = slot(sig);
     int hit;
     pthread_mutex_lock(&g_cache_lock);
-    hit = e->serial == serial && e->valid_until >= now && CRYPTO_memcmp(e->h, h, 32) == 0;
+    hit = e->serial == serial && e->valid_until >= now && e->sha256 == sha256 && e->sig_len == sn &&
+          e->msg_len == mn && CRYPTO_memcmp(e->sig, sig, sn) == 0 && memcmp(e->msg, key, keyn) == 0;
     pthread_mutex_unlock(&g_cache_lock);
     return hit;
 }
 
-static void cache_put(uint64_t serial, const unsigned char h[32], int64_t now, int64_t valid_until)
+static void cache_put(uint64_t serial, int sha256, size_t mn, const unsigned char *key, size_t keyn,
+                      const unsigned char *sig, size_t sn, int64_t now, int64_t valid_until)
 {
-    cf_entry_t *e = &g_cache[((unsigned)h[0] | (unsigned)h[1] << 8) % CF_CACHE];
-    if (valid_until < now)
+    cf_entry_t *e = slot(sig);
+    if (valid_until < now || keyn == 0)
         return;
     pthread_mutex_lock(&g_cache_lock);
     e->serial = serial;
     e->valid_until = valid_until;
-    memcpy(e->h, h, 32);
+    e->sha256 = sha256;
+    e->sig_len = sn;
+    e->msg_len = mn;
+    memcpy(e->sig, sig, sn);
+    memcpy(e->msg, key, keyn);
     pthread_mutex_unlock(&g_cache_lock);
 }
 
+typedef struct cf_vouch {
+    unsigned char key[CF_CACHE_MSG];
+    size_t keyn, mn;
+    int fresh; /* verified now: cache_put once the policy's expiry is known */
+} cf_vouch_t;
+
 /* 1: `sig` is the key's signature of `msg` under SHA-1 or SHA-256. */
 static int sig_verify(const mg_fkey_t *k, int sha256, const unsigned char *msg, size_t mn,
-                      const unsigned char *sig, size_t sn, const unsigned char h[32], int have_h,
-                      int64_t now)
+                      const unsigned char *sig, size_t sn, int64_t now, cf_vouch_t *v)
 {
     const cf_key_t *o = k->priv;
-    if (have_h && cache_hit(k->serial, h, now))
+    v->mn = mn;
+    v->keyn = msg_key(msg, mn, v->key);
+    v->fresh = 0;
+    if (v->keyn > 0 && cache_hit(k->serial, sha256, mn, v->keyn, v->key, sig, sn, now))
         return 1;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     int ok = c != NULL && EVP_MD_CTX_copy_ex(c, o->verify[sha256]) == 1 &&
              EVP_DigestVerify(c, sig, sn, msg, mn) == 1;
     EVP_MD_CTX_free(c);
     ERR_clear_error();
+    v->fresh = ok;
     return ok;
 }
 
@@ -665,7 +718,7 @@ static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
      * query without CloudFront's parameters */
     const char *qs = *rest ? "?" : "";
     const char *url = apr_pstrcat(rq->pool, o->origin, rq->raw_path, qs, rest, NULL);
-    unsigned char h[32];
+    cf_vouch_t vc;
     int64_t exp = 0;
     if (v[CF_EXPIRES] != NULL) {
         if (mg_fmt_parse_epoch(v[CF_EXPIRES], n[CF_EXPIRES], &exp) != 0)
@@ -675,12 +728,10 @@ static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                         "\",\"Condition\":{\"DateLessThan\":{\"AWS:EpochTime\":",
                         apr_pstrmemdup(rq->pool, v[CF_EXPIRES], n[CF_EXPIRES]), "}}}]}", NULL);
         size_t mn = strlen(msg);
-        int have_h = vouch(sha256, (const unsigned char *)msg, mn, sig, (size_t)sn, h);
-        if (!sig_verify(k, sha256, (const unsigned char *)msg, mn, sig, (size_t)sn, h, have_h,
-                        rq->now))
+        if (!sig_verify(k, sha256, (const unsigned char *)msg, mn, sig, (size_t)sn, rq->now, &vc))
             return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
-        if (have_h)
-            cache_put(k->serial, h, rq->now, exp);
+        if (vc.fresh)
+            cache_put(k->serial, sha256, vc.mn, vc.key, vc.keyn, sig, (size_t)sn, rq->now, exp);
         out->exp = exp;
         return MG_R_ALLOWED;
     }
@@ -690,15 +741,15 @@ static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     long jn = mg_cf_b64_decode(v[CF_POLICY], n[CF_POLICY], json, MG_CF_POLICY_MAX + 2);
     if (jn <= 0 || jn > MG_CF_POLICY_MAX)
         return refuse(out, MG_R_TOKEN_MALFORMED, "Policy is not CloudFront base64");
-    int have_h = vouch(sha256, json, (size_t)jn, sig, (size_t)sn, h);
-    if (!sig_verify(k, sha256, json, (size_t)jn, sig, (size_t)sn, h, have_h, rq->now))
+    if (!sig_verify(k, sha256, json, (size_t)jn, sig, (size_t)sn, rq->now, &vc))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
     /* signed: now the policy is the signer's word */
     mg_cf_policy_t pol;
     if (mg_cf_policy_parse(rq->pool, (const char *)json, (size_t)jn, &pol, &why) != 0)
         return refuse(out, MG_R_TOKEN_MALFORMED, why);
-    if (have_h)
-        cache_put(k->serial, h, rq->now, pol.date_less_than);
+    if (vc.fresh)
+        cache_put(k->serial, sha256, vc.mn, vc.key, vc.keyn, sig, (size_t)sn, rq->now,
+                  pol.date_less_than);
     size_t rn = strlen(pol.resource);
     if (!mg_cf_glob(pol.resource, rn, url, strlen(url)))
         return refuse(out, MG_R_TOKEN_SCOPE, "the URL does not match the policy's Resource");

@@ -354,6 +354,13 @@ START_TEST(test_canned_policy_covers_every_field)
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
         ASSERT_REASON(check(p, replace_str(path, s, variants[i]), 1000, NULL, &c),
                       MG_R_TOKEN_MALFORMED);
+    /* the cache vouches for this signature of this message only: the message
+     * verified a moment ago with one signature byte changed is not it */
+    char *flip = apr_pstrdup(mg_test_pool, path);
+    char *b = strstr(flip, "Signature=") + 10 + 40;
+    *b = *b == 'A' ? 'B' : 'A';
+    ASSERT_REASON(check(p, path, 1000, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, flip, 1000, NULL, &c), MG_R_TOKEN_BAD_SIG);
     /* SHA-256 declared over a SHA-1 signature */
     ASSERT_REASON(
         check(p, apr_pstrcat(mg_test_pool, path, "&Hash-Algorithm=SHA256", NULL), 1000, NULL, &c),
