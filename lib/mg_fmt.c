@@ -575,6 +575,7 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
         }
         seen = k->fmt;
     }
+    int by_cookie = 0;
     if (seen == NULL) {
         /* no query token of any format: a format's signed cookies, the
          * first format (in policy order) whose cookies the request carries */
@@ -583,6 +584,7 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
             if (k != NULL && cookies_present(rq, k))
                 seen = k->fmt;
         }
+        by_cookie = seen != NULL;
     }
     if (seen == NULL)
         return MG_R_TOKEN_MISSING;
@@ -596,6 +598,7 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
         mg_reason_t why = seen->verify(rq, r->fkey, &res);
         if (why == MG_R_ALLOWED) {
             *out = res;
+            out->from_cookie = by_cookie;
             *ref = r;
             return MG_R_ALLOWED;
         }
@@ -616,5 +619,6 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
     }
     *ref = first_ref;
     out->detail = first_detail;
+    out->from_cookie = by_cookie;
     return first;
 }

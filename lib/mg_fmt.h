@@ -108,6 +108,7 @@ typedef struct mg_fmt_result {
     const char *id;    /* token id, or NULL */
     mg_access_t access;
     const char *detail; /* why, when refused */
+    int from_cookie;    /* set by mg_fmt_check: the token was a format's signed cookies */
 } mg_fmt_result_t;
 
 /* What `mgctl sign --token-format F` asks for. */

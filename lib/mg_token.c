@@ -899,7 +899,7 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     mg_reason_t r = mg_fmt_check(v->policy, &rq, &ref, &res);
     if (r == MG_R_TOKEN_MISSING)
         return r;
-    claims->from = "query";
+    claims->from = res.from_cookie ? "cookie" : "query";
     if (ref != NULL) {
         claims->kid = ref->id;
         claims->format = ref->format;
@@ -988,7 +988,8 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     int foreign = mg_fmt_policy_has_foreign(policy);
     if (found > 0 && foreign) {
         /* parameters of two formats at once: neither is believed */
-        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now, req->cookie};
+        mg_fmt_req_t rq = {pool,           v.cn,  req->raw_path, req->query,
+                           req->client_ip, v.now, req->cookie};
         const char *other = mg_fmt_present(policy, &rq);
         if (other != NULL) {
             claims->from = "query";
@@ -1001,10 +1002,19 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     }
     if (found > 0)
         return verify_one(&v, &t, 0, claims);
+    mg_reason_t foreign_cookie = MG_R_TOKEN_MISSING;
+    mg_token_claims_t foreign_claims;
     if (foreign) {
         mg_reason_t fr = verify_foreign(&v, req, claims);
-        if (fr != MG_R_TOKEN_MISSING)
+        /* a foreign format's refused cookies (a stale CloudFront cookie of
+         * the old site) must not hide a valid native cookie: they are the
+         * answer only when there is no native one */
+        if (fr != MG_R_TOKEN_MISSING && (fr == MG_R_ALLOWED || strcmp(claims->from, "cookie") != 0))
             return fr;
+        foreign_cookie = fr;
+        foreign_claims = *claims;
+        memset(claims, 0, sizeof(*claims));
+        claims->access = MG_ACCESS_NONE;
     }
 
     /* No token in the query: the signed cookie, if any. Several cookies of
@@ -1042,6 +1052,10 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
             first_detail = c.detail;
             first_claims = c;
         }
+    }
+    if (first == MG_R_TOKEN_MISSING && foreign_cookie != MG_R_TOKEN_MISSING) {
+        *claims = foreign_claims;
+        return foreign_cookie;
     }
     *claims = first_claims;
     return refuse(claims, first, first_detail);

@@ -455,6 +455,20 @@ START_TEST(test_signed_cookies)
     ck_assert_int_eq(mg_token_sign_url(mg_test_pool, nk, "/x/y.jpg", &nc, &native, &why), MG_OK);
     ASSERT_REASON(check_cookie(p, native, jar, 1000, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.kid, "native");
+    /* a stale CloudFront cookie does not hide a valid native signed cookie;
+     * alone, it is the answer (from the cookie) */
+    mg_token_claims_t ck;
+    memset(&ck, 0, sizeof(ck));
+    ck.expires = apr_time_from_sec(3000);
+    ck.scope = "/v/";
+    const char *cval;
+    ck_assert_int_eq(mg_token_sign_cookie(mg_test_pool, nk, &ck, &cval, &why), MG_OK);
+    const char *both = apr_pstrcat(mg_test_pool, jar, "; mg_token=", cval, NULL);
+    ASSERT_REASON(check_cookie(p, "/v/l1/seg/1.ts", both, 2100, NULL, &c), MG_R_ALLOWED);
+    ck_assert_str_eq(c.kid, "native");
+    ASSERT_REASON(check_cookie(p, "/v/l1/seg/1.ts", jar, 2100, NULL, &c), MG_R_TOKEN_EXPIRED);
+    ck_assert_str_eq(c.from, "cookie");
+    ck_assert_str_eq(c.format, "cloudfront");
     /* no CloudFront cookie, no CloudFront parameter: missing */
     ASSERT_REASON(check_cookie(p, "/v/l1/a.ts", "theme=dark", 1000, NULL, &c), MG_R_TOKEN_MISSING);
 }
