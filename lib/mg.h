@@ -24,6 +24,7 @@ extern "C" {
 #endif
 
 typedef struct mg_policy mg_policy_t; /* defined in mg_policy.h */
+typedef struct mg_key mg_key_t;       /* a signed-link key, mg_keys.h */
 
 /* ------------------------------------------------------------------ */
 /* Loading                                                             */
@@ -56,6 +57,17 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
  * read error is MG_EIO. Diagnostics name `name` (e.g. "<stdin>"). */
 mg_status_t mg_policy_read_stream(apr_pool_t *pool, apr_file_t *f, const char *name, char **buf,
                                   apr_size_t *len, mg_diags_t *diags);
+
+/* A policy that holds one key and nothing else, for signers and verifiers
+ * given a key file instead of a policy (mgctl sign/verify --key-file): the
+ * loader's defaults everywhere (no rules, default deny, tokens.cookie
+ * mg_token, ...), the key under its own id, a signing key when it can
+ * sign. `grace` and `skew` are its tokens.grace and tokens.clock_skew; a
+ * negative value keeps the default (0 and 30 s). Not compiled: it decides
+ * tokens (mg_token_check), not requests. MG_OK with *out, or MG_EINVAL. */
+mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_file,
+                               apr_interval_time_t grace, apr_interval_time_t skew,
+                               mg_policy_t **out);
 
 const char *mg_policy_name(const mg_policy_t *policy);
 /* Hex SHA-256 of the policy's canonical compiled form (see mg_policy_emit). */

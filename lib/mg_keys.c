@@ -867,3 +867,65 @@ mg_status_t mg_key_generate(apr_pool_t *pool, mg_alg_t alg, const char **key_tex
     }
     return MG_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* Fingerprints                                                         */
+/* ------------------------------------------------------------------ */
+
+/* SHA-256 over a domain-separated string of the algorithm and
+ *   HMAC:    the MAC of a fixed string under the key (a key check value:
+ *            one-way, and never a token's signature, whose string to sign
+ *            starts "mg-token-v1"), so no secret byte is ever hashed as is;
+ *   Ed25519: the raw public key, the same for the private and the public
+ *            key of one pair.
+ * Computed from the loaded key: reading the file again could see another
+ * key than the one the policy holds. */
+#define MG_FP_DOMAIN "mg-key-fingerprint-v1"
+
+mg_status_t mg_key_fingerprint(apr_pool_t *pool, const mg_key_t *key, const char **fp,
+                               const char **why)
+{
+    static const unsigned char msg[] = MG_FP_DOMAIN "\n";
+    unsigned char mat[MG_SIG_MAX], md[EVP_MAX_MD_SIZE];
+    size_t mlen = 0;
+    unsigned int mdlen = 0;
+    *fp = NULL;
+    if (key == NULL) {
+        *why = "no key material";
+        return MG_EINVAL;
+    }
+    if (key->alg == MG_ALG_ED25519) {
+        mlen = sizeof(mat);
+        if (key->pkey == NULL || EVP_PKEY_get_raw_public_key(key->pkey, mat, &mlen) != 1 ||
+            mlen != 32) {
+            ERR_clear_error();
+            *why = "OpenSSL could not read the Ed25519 public key for its fingerprint";
+            return MG_ECRYPTO;
+        }
+    } else if (mg_key_sign(key, msg, sizeof(msg) - 1, mat, &mlen) != MG_OK) {
+        *why = "the key could not compute its fingerprint";
+        return MG_ECRYPTO;
+    }
+    const char *name = mg_alg_name(key->alg);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, MG_FP_DOMAIN, sizeof(MG_FP_DOMAIN)) == 1 && /* with its NUL */
+             EVP_DigestUpdate(ctx, name, strlen(name) + 1) == 1 &&
+             EVP_DigestUpdate(ctx, mat, mlen) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(mat, sizeof(mat));
+    if (!ok) {
+        ERR_clear_error();
+        *why = "OpenSSL could not compute the key fingerprint";
+        return MG_ECRYPTO;
+    }
+    char *hex = apr_palloc(pool, 7 + 2 * mdlen + 1);
+    memcpy(hex, "sha256:", 7);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        hex[7 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+        hex[7 + 2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+    }
+    hex[7 + 2 * mdlen] = '\0';
+    *fp = hex;
+    return MG_OK;
+}

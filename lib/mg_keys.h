@@ -77,6 +77,15 @@ mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t ms
 int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                   const unsigned char *sig, size_t sig_len, int64_t now, int64_t valid_until);
 
+/* The key's fingerprint, "sha256:" and 64 lower-case hex digits, from the
+ * loaded material (HMAC: of a MAC over a fixed string, never the secret;
+ * Ed25519: of the public key, equal for both files of a pair); the policy
+ * digest covers it, so a key file replaced in place changes the digest
+ * (docs/policy.md, keys[].fingerprint). MG_OK with *fp, or MG_ECRYPTO /
+ * MG_EINVAL with *why. */
+mg_status_t mg_key_fingerprint(apr_pool_t *pool, const mg_key_t *key, const char **fp,
+                               const char **why);
+
 /* Prepare OpenSSL once per process and this thread's contexts for `policy`
  * (module child_init: the first HMAC in a process is expensive). */
 void mg_keys_warm_up(const mg_policy_t *policy);

@@ -162,7 +162,6 @@ typedef struct mg_transform_policy {
 #define MG_TR_FORM_QUERY 2
 
 /* ---- keys (signed links; filled by mg_keys.c) ----------------------------- */
-typedef struct mg_key mg_key_t; /* opaque, defined in mg_keys.h */
 typedef struct mg_keyref {
     const char *id;   /* keys[].id */
     const char *alg;  /* "hmac-sha256" (default) | "hmac-sha1" | "ed25519" */

@@ -12,10 +12,7 @@
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "mg_canon.h"
 #include "mg_fmt.h"
@@ -743,120 +740,20 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 
 /* The policy digest must change when a key's material changes (a key file
  * replaced in place changes every token decision), so the canonical form
- * carries a fingerprint of each key: SHA-256 over a domain-separated
- * string of the algorithm and
- *   HMAC:    the MAC of a fixed string under the key (a key check value:
- *            one-way, and never a token's signature, whose string to sign
- *            starts "mg-token-v1"), so no secret byte is ever hashed as is;
- *   Ed25519: the raw public key, the same for the private and the public
- *            key file of one pair. */
-#define MG_FP_DOMAIN "mg-key-fingerprint-v1"
-#define MG_FP_MAX_FILE (64 * 1024)
-
-/* The Ed25519 public key of a PEM key file. mg_keys.c keeps its EVP_PKEY
- * private, so the file is read a second time here; a private key's pair
- * is then checked against the loaded key, so a file replaced between the
- * two reads is caught (a public key file cannot be checked that way, and
- * holds no secret). */
-static int ed25519_public(apr_pool_t *pool, const mg_keyref_t *kr, unsigned char pub[32],
-                          const char **why)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_size_t got = 0;
-    EVP_PKEY *pkey = NULL;
-    size_t plen = 32;
-    int ok = 0;
-    *why = "the key file could not be read again for its fingerprint";
-    if (apr_file_open(&f, kr->file, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
-                      APR_FPROT_OS_DEFAULT, pool) != APR_SUCCESS)
-        return -1;
-    if (apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE, f) != APR_SUCCESS ||
-        fi.filetype != APR_REG || fi.size <= 0 || fi.size > MG_FP_MAX_FILE) {
-        apr_file_close(f);
-        return -1;
-    }
-    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
-    apr_status_t rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
-    apr_file_close(f);
-    if (rv == APR_SUCCESS || APR_STATUS_IS_EOF(rv)) {
-        buf[got] = '\0';
-        int priv = strstr(buf, "-----BEGIN PRIVATE KEY-----") != NULL;
-        BIO *bio = BIO_new_mem_buf(buf, (int)got);
-        if (bio != NULL)
-            pkey = priv ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-                        : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-    }
-    OPENSSL_cleanse(buf, got);
-    if (pkey != NULL && EVP_PKEY_is_a(pkey, "ED25519") &&
-        EVP_PKEY_get_raw_public_key(pkey, pub, &plen) == 1 && plen == 32) {
-        ok = 1;
-        if (mg_key_can_sign(kr->key)) {
-            static const unsigned char msg[] = MG_FP_DOMAIN " pair check";
-            unsigned char sig[MG_SIG_MAX];
-            size_t slen = 0;
-            EVP_MD_CTX *md = EVP_MD_CTX_new();
-            ok = md != NULL && mg_key_sign(kr->key, msg, sizeof(msg) - 1, sig, &slen) == MG_OK &&
-                 EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL) == 1 &&
-                 EVP_DigestVerify(md, sig, slen, msg, sizeof(msg) - 1) == 1;
-            EVP_MD_CTX_free(md);
-            if (!ok)
-                *why = "the key file changed while the policy was loading; load it again";
-        }
-    }
-    EVP_PKEY_free(pkey);
-    ERR_clear_error();
-    return ok ? 0 : -1;
-}
-
-static const char *key_fingerprint(apr_pool_t *pool, const mg_keyref_t *kr, const char **why)
-{
-    static const unsigned char msg[] = MG_FP_DOMAIN "\n";
-    unsigned char mat[MG_SIG_MAX], md[EVP_MAX_MD_SIZE];
-    size_t mlen = 0;
-    unsigned int mdlen = 0;
-    mg_alg_t alg = mg_key_alg(kr->key);
-    if (alg == MG_ALG_ED25519) {
-        if (ed25519_public(pool, kr, mat, why) != 0)
-            return NULL;
-        mlen = 32;
-    } else if (mg_key_sign(kr->key, msg, sizeof(msg) - 1, mat, &mlen) != MG_OK) {
-        *why = "the key could not compute its fingerprint";
-        return NULL;
-    }
-    const char *name = mg_alg_name(alg);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(ctx, MG_FP_DOMAIN, sizeof(MG_FP_DOMAIN)) == 1 && /* with its NUL */
-             EVP_DigestUpdate(ctx, name, strlen(name) + 1) == 1 &&
-             EVP_DigestUpdate(ctx, mat, mlen) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_cleanse(mat, sizeof(mat));
-    if (!ok) {
-        *why = "OpenSSL could not compute the key fingerprint";
-        return NULL;
-    }
-    char *hex = apr_palloc(pool, 7 + 2 * mdlen + 1);
-    memcpy(hex, "sha256:", 7);
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex[7 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        hex[7 + 2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-    }
-    hex[7 + 2 * mdlen] = '\0';
-    return hex;
-}
-
-/* After mg_keys_load(): every key's fingerprint, checked against the one
- * the policy pins (`fingerprint:`, written by mgctl compile). */
+ * carries a fingerprint of each key (mg_key_fingerprint,
+ * mg_fmt_key_fingerprint). After mg_keys_load(): every key's fingerprint,
+ * from the loaded key, checked against the one the policy pins
+ * (`fingerprint:`, written by mgctl compile). */
 static void fingerprint_keys(mg_lctx_t *c)
 {
     for (int i = 0; i < c->p->keys->nelts; i++) {
         mg_keyref_t *kr = &APR_ARRAY_IDX(c->p->keys, i, mg_keyref_t);
         const mg_ynode_t *pin = APR_ARRAY_IDX(c->key_pins, i, const mg_ynode_t *);
-        const char *why = NULL, *fp = kr->key    ? key_fingerprint(c->pool, kr, &why)
-                                      : kr->fkey ? mg_fmt_key_fingerprint(c->pool, kr->fkey)
-                                                 : NULL;
+        const char *why = NULL, *fp = NULL;
+        if (kr->key != NULL)
+            (void)mg_key_fingerprint(c->pool, kr->key, &fp, &why);
+        else if (kr->fkey != NULL)
+            fp = mg_fmt_key_fingerprint(c->pool, kr->fkey);
         if (fp == NULL) {
             mg_diag_add(c->diags, MG_SEV_ERROR, c->file, kr->pos.line, kr->pos.col, "key-file",
                         "key '%s': %s", kr->id, why ? why : "no key material");
@@ -917,10 +814,10 @@ static const char *const top_names[K__COUNT + 1] = {"version",
                                                     "rules",
                                                     NULL};
 
-static void defaults(mg_lctx_t *c)
+/* What a policy file that says nothing else means: the loader starts from
+ * these, and so does mg_policy_from_key. */
+static void policy_defaults(apr_pool_t *pool, mg_policy_t *p)
 {
-    mg_policy_t *p = c->p;
-    apr_pool_t *pool = c->pool;
     p->version = 0;
     p->deflt = MG_DEFAULT_DENY;
     p->tz = mg_tz_utc();
@@ -946,8 +843,42 @@ static void defaults(mg_lctx_t *c)
     p->tokens.revocation_refresh = apr_time_from_sec(10);
     p->rules = apr_array_make(pool, 16, sizeof(mg_rule_t));
     mg_classes_add_builtin(pool, p->classes);
+}
+
+static void defaults(mg_lctx_t *c)
+{
+    mg_policy_t *p = c->p;
+    policy_defaults(c->pool, p);
     for (int i = 0; i < MG_N_BUILTIN_CLASSES; i++)
         apr_hash_set(c->classes, HKEY(APR_ARRAY_IDX(p->classes, i, mg_class_t).name), IDX(i));
+}
+
+mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_file,
+                               apr_interval_time_t grace, apr_interval_time_t skew,
+                               mg_policy_t **out)
+{
+    *out = NULL;
+    if (pool == NULL || key == NULL)
+        return MG_EINVAL;
+    mg_policy_t *p = apr_pcalloc(pool, sizeof(*p));
+    policy_defaults(pool, p);
+    p->pool = pool;
+    p->file = key_file;
+    p->name = "command-line key";
+    p->version = 1;
+    if (grace >= 0)
+        p->tokens.grace = grace;
+    if (skew >= 0)
+        p->tokens.skew = skew;
+    mg_keyref_t *r = apr_array_push(p->keys);
+    memset(r, 0, sizeof(*r));
+    r->id = mg_key_id(key);
+    r->alg = mg_alg_name(mg_key_alg(key));
+    r->file = key_file;
+    r->sign = mg_key_can_sign(key);
+    r->key = key;
+    *out = p;
+    return MG_OK;
 }
 
 static void load_root(mg_lctx_t *c, const mg_ynode_t *root)

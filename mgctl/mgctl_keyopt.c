@@ -6,6 +6,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_time.h"
 #include "mgctl_keyopt.h"
 #include "mgctl_util.h"
 
@@ -57,22 +58,15 @@ static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t
                 "mgctl %s: warning: key file '%s' is readable by group or others "
                 "(chmod 600 it)\n",
                 cmd, o->key_file);
-    mg_policy_t *p = apr_pcalloc(pool, sizeof(*p));
-    p->pool = pool;
-    p->file = o->key_file;
-    p->name = "command-line key";
-    p->version = 1;
-    p->tokens.grace = 0;
-    p->tokens.skew = apr_time_from_sec(30);
-    p->tokens.cookie_name = "mg_token";
-    p->keys = apr_array_make(pool, 1, sizeof(mg_keyref_t));
-    mg_keyref_t *r = apr_array_push(p->keys);
-    r->id = o->key_id;
-    r->alg = mg_alg_name(mg_key_alg(key));
-    r->file = o->key_file;
-    r->sign = mg_key_can_sign(key);
-    r->key = key;
-    *out = p;
+    apr_interval_time_t grace = -1, skew = -1;
+    if (o->grace && mg_duration_parse(o->grace, &grace) != 0)
+        return mgctl_usage_error(cmd, "--grace '%s' is not a duration", o->grace);
+    if (o->skew && mg_duration_parse(o->skew, &skew) != 0)
+        return mgctl_usage_error(cmd, "--clock-skew '%s' is not a duration", o->skew);
+    if (mg_policy_from_key(pool, key, o->key_file, grace, skew, out) != MG_OK) {
+        fprintf(stderr, "mgctl %s: the key of '%s' could not be used\n", cmd, o->key_file);
+        return MGCTL_EXIT_FAIL;
+    }
     return MGCTL_EXIT_OK;
 }
 

@@ -15,6 +15,8 @@ typedef struct mgctl_keyopt {
     const char *key_file;
     const char *key_id;
     const char *alg;
+    const char *grace, *skew; /* verify --grace/--clock-skew: the key file's token
+                                 tolerances (a policy sets its own in `tokens:`) */
 } mgctl_keyopt_t;
 
 /* The key options in a command's option table; the command's own
@@ -40,9 +42,10 @@ int mgctl_keyopt_take(mgctl_keyopt_t *o, int ch, const char *arg);
  * the algorithms. */
 int mgctl_alg_parse(const char *cmd, const char *name, mg_alg_t *alg);
 
-/* Load the keys. With --key-file a minimal policy holding just that key
- * (default token settings) is made, so verification runs the very same
- * mg_token_check(). Returns an exit code (0 ok); messages go to stderr. */
+/* Load the keys. With --key-file a policy holding just that key is made
+ * (mg_policy_from_key: the loader's defaults, o->grace and o->skew when
+ * given), so verification runs the very same mg_token_check(). Returns an
+ * exit code (0 ok); messages go to stderr. */
 int mgctl_keyopt_load(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t *o,
                       mg_policy_t **policy);
 

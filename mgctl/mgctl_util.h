@@ -1,4 +1,5 @@
-/* mgctl_util.h — helpers shared by the mgctl subcommands.
+/* mgctl_util.h — helpers shared by the mgctl subcommands, one file per job
+ * (the sections below name it).
  *
  * Option parsing: every subcommand parses its options with apr_getopt_long
  * through mgctl_getopt_init(), which lets options and operands interleave
@@ -42,6 +43,8 @@
 #include "mg.h"
 #include "mgctl.h"
 
+/* ---- mgctl_opt.c: option parsing ------------------------------------------ */
+
 /* Option ids for long-only options start here (above any character);
  * a command's own start at MGCTL_OPT_LONG + 1. */
 #define MGCTL_OPT_LONG 256
@@ -70,24 +73,23 @@ const char *mgctl_opt_name(apr_pool_t *pool, const apr_getopt_option_t *opt);
  * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
 int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* What a time option expects, for "--now 'X' is not <this>": RFC 3339 or
- * epoch seconds, and for "2026-11-23 10:00:00Z" that the space must be a
- * 'T'. */
-const char *mgctl_time_expected(const char *arg);
-
-/* A duration as "7d", "1d2h30m", "90s" -> "1m30s" (whole seconds; "0s"). */
-const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d);
-
-/* Which byte of `url`'s path the canonicaliser refuses as "control byte,
- * space, backslash, '?' or '#' in path", as a sentence naming the byte and
- * its offset in `url` (0-based), or NULL when the path has none. */
-const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
-
 /* Output formats for --format. */
 typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;
 /* Parse a --format argument; `allowed` is a bitmask (1 << MGCTL_FMT_*).
  * 0 ok, -1 unknown or not allowed. */
 int mgctl_format_parse(const char *s, unsigned allowed, mgctl_format_t *out);
+
+/* What a time option expects, for "--now 'X' is not <this>": RFC 3339 or
+ * epoch seconds, and for "2026-11-23 10:00:00Z" that the space must be a
+ * 'T'. */
+const char *mgctl_time_expected(const char *arg);
+
+/* ---- mgctl_duration.c ------------------------------------------------------ */
+
+/* A duration as "7d", "1d2h30m", "90s" -> "1m30s" (whole seconds; "0s"). */
+const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d);
+
+/* ---- mgctl_input.c: files and policies in ---------------------------------- */
 
 /* Read a whole file into pool memory (NUL-terminated). Refuses files above
  * `max` bytes. 0 ok; -1 with *err set to "FILE: reason". */
@@ -120,11 +122,15 @@ int mgctl_stdin_check(const char *cmd, const char *const *paths, int n, const ch
 int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name, mg_policy_t **out,
                       mg_diags_t *diags);
 
+/* ---- mgctl_json.c ---------------------------------------------------------- */
+
 /* JSON string literal (with quotes) for s; "null" for NULL. Quotes,
  * backslashes and control characters are escaped; valid UTF-8 passes
  * through and any invalid byte becomes U+FFFD, so the output is always
  * valid JSON even when a message echoes hostile input. */
 const char *mgctl_json_str(apr_pool_t *pool, const char *s);
+
+/* ---- mgctl_diags.c: diagnostics out ---------------------------------------- */
 
 /* Print diagnostics (already sorted) in the given format to `out`.
  * Text: mg_diag_format; github: "::error file=F,line=L,col=C::message".
@@ -134,6 +140,8 @@ void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_
                        int warnings);
 /* One diagnostic as a JSON object. */
 const char *mgctl_diag_json(apr_pool_t *pool, const mg_diag_t *d);
+
+/* ---- mgctl_request.c: the request a test or explain describes -------------- */
 
 /* A request as written in a test file or on explain's command line. */
 typedef struct mgctl_reqspec {
@@ -169,6 +177,13 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
  * NULL. The core ignores undeclared roles, so a typo in a test or on the
  * command line would otherwise only show up as a puzzling denial. */
 const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_header_t *roles);
+
+/* Which byte of `url`'s path the canonicaliser refuses as "control byte,
+ * space, backslash, '?' or '#' in path", as a sentence naming the byte and
+ * its offset in `url` (0-based), or NULL when the path has none. */
+const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
+
+/* ---- mgctl_decision.c: a decision as mgctl shows it ------------------------ */
 
 /* The HTTP status the module answers with for a decision: allow 200, deny
  * d->status (403 when unset), login 302, auth 401. */

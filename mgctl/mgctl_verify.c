@@ -180,13 +180,11 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
         return mgctl_usage_error("verify", "--grace and --clock-skew go with --key-file (a "
                                            "policy sets them in `tokens:`)");
     mg_policy_t *policy;
+    ko.grace = grace;
+    ko.skew = skew;
     rc = mgctl_keyopt_load(pool, "verify", &ko, &policy);
     if (rc != MGCTL_EXIT_OK)
         return rc;
-    if (grace && mg_duration_parse(grace, &policy->tokens.grace) != 0)
-        return mgctl_usage_error("verify", "--grace '%s' is not a duration", grace);
-    if (skew && mg_duration_parse(skew, &policy->tokens.skew) != 0)
-        return mgctl_usage_error("verify", "--clock-skew '%s' is not a duration", skew);
 
     /* The path and query of the URL, as the module gets them. */
     const char *p = url;

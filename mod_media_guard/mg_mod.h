@@ -2,8 +2,10 @@
  *
  * The glue is thin: mg_mod_config.c loads policies at configuration time and
  * keeps the last good text of each for graceful reloads, mg_mod_authz.c is
- * the `Require media-guard` provider and maps decisions to HTTP, and
- * mg_mod_headers.c puts the access-level headers on the real response.
+ * the `Require media-guard` provider and maps decisions to HTTP,
+ * mg_mod_recheck.c judges sub-requests that inherit a grant, mg_mod_narrow.c
+ * warns at configtest about a narrow <Location>, and mg_mod_headers.c puts
+ * the access-level headers on the real response.
  * Every decision is made by libmg (mg.h), exactly as in `mgctl explain`.
  */
 #ifndef MG_MOD_H
@@ -116,21 +118,47 @@ const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);
 /* The declared policy name visible from server s closest to `name` (a
  * misspelling), or NULL. */
 const char *mg_mod_suggest_policy(server_rec *s, const char *name, apr_pool_t *p);
+/* Call fn for every policy of every server (s and the servers after it in
+ * s->next: the main server, then each virtual host), in each server's hash
+ * order. A virtual host also sees the main server's policies (the merge
+ * overlays them), so the same mg_mod_policy_t may come more than once:
+ * callers that must act once per policy keep their own `seen` set. */
+typedef void mg_mod_policy_fn(void *ctx, server_rec *s, mg_mod_policy_t *mp);
+void mg_mod_each_policy(server_rec *s, apr_pool_t *p, mg_mod_policy_fn *fn, void *ctx);
 /* post_config: drop last-good texts of policies no longer declared. */
 int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;
 int mg_mod_deny_handler(request_rec *r, int lookup_uri);
-/* test_config: warn about a Require media-guard in a <Location> narrower
- * than its policy's rules (noted while the configuration was read). */
-void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s);
-/* fixups: judge a sub-request / internal redirect that inherited a grant. */
-int mg_mod_recheck_fixup(request_rec *r);
 mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
 /* A request served normally although media-guard refused it (another
  * provider granted it): drop the refusal's headers. */
 void mg_mod_drop_refusal_headers(request_rec *r);
+/* Path and query of a request target exactly as the client sent them. */
+void mg_mod_split_target(apr_pool_t *p, const char *t, const char **path, const char **query);
+/* A file sub-request's URL: 0 not one; 1 *raw_path set; -1 one without a
+ * URL (*raw_path is "", which libmg refuses: bad-url). */
+int mg_mod_file_subreq_path(request_rec *r, const char **raw_path);
+/* Decide mp for r on raw_path/query (and on the served path when it
+ * differs), into m->d, m->canon, m->served. */
+void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
+                     const char *raw_path, const char *query);
+/* Notes, environment, metrics, refusal headers and the log line of a
+ * decision; `why` (or NULL) is added to the log line. */
+void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
+
+/* mg_mod_narrow.c */
+/* parse_require, under `apache2 -t` only: note a Require media-guard inside
+ * a <Location>/<LocationMatch> for the check below. */
+void mg_mod_note_location(cmd_parms *cmd, const mg_mod_policy_t *mp, int negated);
+/* test_config: warn about a Require media-guard in a <Location> narrower
+ * than its policy's rules (noted while the configuration was read). */
+void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s);
+
+/* mg_mod_recheck.c */
+/* fixups: judge a sub-request / internal redirect that inherited a grant. */
+int mg_mod_recheck_fixup(request_rec *r);
 
 /* mg_mod_headers.c */
 void mg_mod_insert_filter(request_rec *r);

@@ -20,16 +20,15 @@
  *
  * What httpd serves is judged too, not only what the client named: the
  * served path (r->uri after translate_name, minus path_info after a file)
- * when it is another resource, and — in a fixups hook — sub-requests and
- * internal redirects that inherit a grant without passing authz
- * (DirectoryIndex, ErrorDocument). The stricter decision counts.
+ * when it is another resource; the stricter decision counts. Sub-requests
+ * and internal redirects that inherit a grant without passing authz
+ * (DirectoryIndex, ErrorDocument) are judged by mg_mod_recheck.c through
+ * mg_mod_evaluate and mg_mod_record, and the configtest warning about a
+ * narrow <Location> is mg_mod_narrow.c's (parse_require notes the sites).
  *
  * Every refusal carries Cache-Control: private, no-store and the owning
  * rule's Cross-Origin-Resource-Policy (refusal_headers), taken out again if
- * the request is granted after all. At configtest, a Require in a
- * <Location> narrower than its policy's rules (and not inside a wider one
- * judging the same policy) is warned about (mg_mod_warn_narrow_locations):
- * other spellings of its URLs skip the section.
+ * the request is granted after all.
  *
  * Every path that is not a clean allow denies (fail closed).
  */
@@ -91,276 +90,6 @@ static int negated_require(const ap_directive_t *d, apr_pool_t *p)
     return 0;
 }
 
-/* The <Location> or <LocationMatch> section around a Require line, or NULL.
- * *path is its path (a regular expression when *regex). */
-static const ap_directive_t *location_section(const ap_directive_t *d, apr_pool_t *p,
-                                              const char **path, int *regex)
-{
-    for (d = d ? d->parent : NULL; d != NULL; d = d->parent) {
-        const char *args, *end;
-        int match = strcasecmp(d->directive, "<LocationMatch") == 0;
-        if (!match && strcasecmp(d->directive, "<Location") != 0)
-            continue;
-        /* a section's args end with its '>' (core.c's urlsection) */
-        args = d->args ? d->args : "";
-        end = strrchr(args, '>');
-        args = end ? apr_pstrmemdup(p, args, (apr_size_t)(end - args)) : args;
-        *path = ap_getword_conf(p, &args);
-        *regex = match;
-        if (!match && strcmp(*path, "~") == 0) {
-            *path = ap_getword_conf(p, &args);
-            *regex = 1;
-        }
-        return d;
-    }
-    return NULL;
-}
-
-/* How far a <Location> or <LocationMatch> reaches, as far as the literal
- * text it starts with tells. */
-typedef struct section_reach {
-    const char *base; /* the literal directory it starts with, ending in '/';
-                         NULL for an expression not anchored at "^/" */
-    int whole;        /* it covers everything under base */
-    int open;         /* a plain string prefix of the URL ("^/clips"): it also
-                         covers /clips;x/..., only a 'tr:' segment before its
-                         last segment skips it */
-} section_reach_t;
-
-/* The reach of a section: "/photos/" (whole) for <Location "/photos/">,
- * <Location "/photos"> (httpd matches a path without a final '/' only when
- * the URL continues with '/' or ends there), <LocationMatch "^/photos/">
- * and "^/photos" (open); "/photos/" (part) for "/photos/a*.jpg", "/photos/?"
- * and "^/photos/(a|b)/". */
-static void section_reach(apr_pool_t *p, const char *path, int regex, section_reach_t *out)
-{
-    const char *end, *slash;
-
-    memset(out, 0, sizeof(*out));
-    if (regex) {
-        if (strncmp(path, "^/", 2) != 0)
-            return;
-        path++;
-        end = path + strcspn(path, ".[]()*+?{}|\\$^");
-        out->whole = *end == '\0' || strcmp(end, ".*") == 0;
-        out->open = out->whole && end[-1] != '/';
-    } else {
-        if (path[0] != '/')
-            return;
-        end = path + strcspn(path, "*?[");
-        /* a wildcard path is matched with APR_FNM_PATHNAME: a final "*"
-         * after a slash is one level of that directory, not all of it */
-        out->whole = *end == '\0';
-    }
-    if (out->whole && end[-1] != '/') {
-        out->base = apr_pstrcat(p, apr_pstrmemdup(p, path, (apr_size_t)(end - path)), "/", NULL);
-        return;
-    }
-    for (slash = end; slash > path && slash[-1] != '/'; slash--)
-        ;
-    out->base = apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
-}
-
-/* The literal directory a rule's pattern judges, normalised as the policy
- * compiler does (docs/policy.md, "Paths"): its leading literal segments
- * (literal_depth), so "/photos" and "/photos/" are both "/photos/", and
- * a glob such as "/thumbs/x-?.jpg" is "/thumbs/". */
-static const char *pattern_dir(apr_pool_t *p, const mg_pathpat_t *pat)
-{
-    const char *t = pat->text ? pat->text : "/", *q = t;
-    int i;
-
-    for (i = 0; i < pat->literal_depth && *q != '\0'; i++) {
-        q += strspn(q, "/");
-        q += strcspn(q, "/");
-    }
-    return apr_pstrcat(p, apr_pstrmemdup(p, t, (apr_size_t)(q - t)), "/", NULL);
-}
-
-/* A rule of the policy whose paths reach beyond `base` towards the root:
- * its literal directory is a proper ancestor of base (or base itself, when
- * the section covers only part of base). NULL if none. */
-static const mg_rule_t *rule_above(apr_pool_t *p, const mg_policy_t *pol, const char *base,
-                                   int whole, const char **where)
-{
-    int i, j;
-
-    for (i = 0; pol != NULL && pol->rules != NULL && i < pol->rules->nelts; i++) {
-        const mg_rule_t *rule = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
-        for (j = 0; rule->paths != NULL && j < rule->paths->nelts; j++) {
-            const mg_pathpat_t *pat = &APR_ARRAY_IDX(rule->paths, j, mg_pathpat_t);
-            const char *dir = pattern_dir(p, pat);
-            size_t n = strlen(dir);
-            if (strncmp(base, dir, n) != 0 || (whole && base[n] == '\0'))
-                continue;
-            *where = pat->text ? pat->text : "/";
-            return rule;
-        }
-    }
-    return NULL;
-}
-
-/* One `Require media-guard` in a <Location>/<LocationMatch>, noted during
- * `apache2 -t` and judged once the whole configuration has been read
- * (mg_mod_warn_narrow_locations): whether a section is too narrow depends
- * on the other sections, in any order. Lives in pconf. */
-typedef struct narrow_site {
-    const mg_mod_policy_t *mp;
-    server_rec *server;
-    const void *sec;      /* the section (identity only) */
-    const char *sec_name; /* "Location" or "LocationMatch" */
-    const char *path;     /* the section's path as written */
-    const char *file;     /* the Require line */
-    int line;
-    int negated;
-    section_reach_t reach;
-} narrow_site_t;
-
-#define MG_MOD_NARROW_KEY "media_guard:narrow-location-sites"
-
-static void note_location(cmd_parms *cmd, const mg_mod_policy_t *mp, int negated)
-{
-    const ap_directive_t *sec;
-    apr_array_header_t *sites = NULL;
-    narrow_site_t *site;
-    const char *path = NULL;
-    int regex = 0;
-
-    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST || mp->policy == NULL)
-        return;
-    sec = location_section(cmd->directive, cmd->pool, &path, &regex);
-    if (sec == NULL)
-        return;
-    apr_pool_userdata_get((void **)&sites, MG_MOD_NARROW_KEY, cmd->pool);
-    if (sites == NULL) {
-        sites = apr_array_make(cmd->pool, 8, sizeof(narrow_site_t));
-        apr_pool_userdata_set(sites, MG_MOD_NARROW_KEY, apr_pool_cleanup_null, cmd->pool);
-    }
-    site = apr_array_push(sites);
-    site->mp = mp;
-    site->server = cmd->server;
-    site->sec = sec;
-    site->sec_name = apr_pstrdup(cmd->pool, sec->directive + 1);
-    site->path = path;
-    site->file = apr_pstrdup(cmd->pool, cmd->directive->filename);
-    site->line = cmd->directive->line_num;
-    site->negated = negated;
-    section_reach(cmd->pool, path, regex, &site->reach);
-}
-
-static int same_policy(const mg_mod_policy_t *a, const mg_mod_policy_t *b)
-{
-    return a == b || (a->policy != NULL && b->policy != NULL &&
-                      strcmp(mg_policy_digest(a->policy), mg_policy_digest(b->policy)) == 0);
-}
-
-/* The URLs that skip `site` through a ';' parameter or a 'tr:' segment
- * still lie in its parent directory (its base when it covers only part of
- * it): another section judging the same policy for all of that directory
- * judges them. A section in the main server applies to every virtual host;
- * one in a virtual host only to it. */
-static int covered_elsewhere(apr_pool_t *p, const narrow_site_t *site,
-                             const apr_array_header_t *sites)
-{
-    const char *parent = site->reach.base;
-    int i;
-
-    if (site->reach.whole) {
-        size_t n = strlen(parent) - 1; /* the final '/' */
-        while (n > 0 && parent[n - 1] != '/')
-            n--;
-        parent = apr_pstrmemdup(p, parent, n);
-    }
-    for (i = 0; i < sites->nelts; i++) {
-        const narrow_site_t *o = &APR_ARRAY_IDX(sites, i, narrow_site_t);
-        if (o->sec == site->sec || o->negated || o->reach.base == NULL || !o->reach.whole ||
-            !same_policy(o->mp, site->mp))
-            continue;
-        if (o->server != site->server && o->server->is_virtual)
-            continue;
-        if (strncmp(parent, o->reach.base, strlen(o->reach.base)) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* The spellings of the section's URLs that skip it, for the warning. For
- * <Location "/origin/private/"> behind ProxyPass "/origin/" the leaking
- * 'tr:' spelling keeps the parent path: /origin/tr:w-1/private/... */
-static const char *skipping_spellings(apr_pool_t *p, const section_reach_t *reach)
-{
-    const char *base = reach->base, *own;
-    size_t n = strlen(base) - 1, k = n;
-
-    if (!reach->whole)
-        return "a URL with a ';' parameter or a 'tr:' segment can skip this Require although "
-               "the policy judges it as inside";
-    while (k > 0 && base[k - 1] != '/')
-        k--;
-    own = apr_pstrmemdup(p, base + k, n - k);
-    if (reach->open) /* "^/clips" matches /clips;x/... too */
-        return apr_psprintf(p,
-                            "%.*str:w-1/%s/... skips this Require although the policy judges "
-                            "it as %s...",
-                            (int)k, base, own, base);
-    return apr_psprintf(p,
-                        "%.*s;x/... and %.*str:w-1/%s/... skip this Require although the policy "
-                        "judges them as %s...",
-                        (int)n, base, (int)k, base, own, base);
-}
-
-/* test_config: a Require media-guard in a <Location> that guards less than
- * its policy describes. httpd matches <Location> against r->uri, which keeps
- * ';' parameters and 'tr:' segments, while the policy judges the canonical
- * path without them: /origin/private;x/a.jpg and /origin/tr:w-1/private/a.jpg
- * skip <Location "/origin/private/">, and a proxied origin, image server or
- * application may serve /origin/private/a.jpg for them. A rule for a parent
- * of the section's path (rule '/origin/' next to <Location
- * "/origin/private/">) says that the URL space reaching the media is larger
- * than the section; a policy whose rules all lie inside it gets no warning
- * (its URLs may well reach nothing else, as with files Apache serves itself),
- * nor does a section inside a wider one that judges the same policy for its
- * parent directory. Only `apache2 -t` says so, once per section, in the
- * order of the configuration. */
-void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s)
-{
-    apr_array_header_t *sites = NULL;
-    apr_hash_t *warned;
-    int i;
-
-    apr_pool_userdata_get((void **)&sites, MG_MOD_NARROW_KEY, pconf);
-    if (sites == NULL || ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST)
-        return;
-    warned = apr_hash_make(pconf);
-    for (i = 0; i < sites->nelts; i++) {
-        const narrow_site_t *site = &APR_ARRAY_IDX(sites, i, narrow_site_t);
-        const section_reach_t *reach = &site->reach;
-        const char *where = NULL;
-        const mg_rule_t *rule;
-
-        if (reach->base == NULL || (reach->whole && strcmp(reach->base, "/") == 0) ||
-            apr_hash_get(warned, &site->sec, sizeof(site->sec)) != NULL)
-            continue;
-        rule = rule_above(pconf, site->mp->policy, reach->base, reach->whole, &where);
-        if (rule == NULL || covered_elsewhere(pconf, site, sites))
-            continue;
-        apr_hash_set(warned, &site->sec, sizeof(site->sec), site);
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, site->server,
-                     "Require media-guard %s on line %d of %s guards only <%s \"%s\">, but the "
-                     "policy's rule '%s' (%s) judges URLs outside it. httpd matches the section "
-                     "against the URL as sent, while the policy removes ';' parameters and "
-                     "'tr:' segments first, so %s; where such URLs reach a proxied origin, an "
-                     "image server or an application, it may serve the media. Put Require "
-                     "media-guard on the whole URL space that reaches the media (<Location "
-                     "\"/\"> or the parent prefix) and let the policy's rules decide what is "
-                     "public (docs/directives.md, \"What the policy judges\")",
-                     site->mp->name, site->line, site->file, site->sec_name, site->path,
-                     ap_escape_logitem(pconf, rule->id), ap_escape_logitem(pconf, where),
-                     skipping_spellings(pconf, reach));
-    }
-    (void)s;
-}
-
 static const char *parse_require(cmd_parms *cmd, const char *line, const void **parsed)
 {
     const char *t = line;
@@ -387,7 +116,7 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
     req = apr_pcalloc(cmd->pool, sizeof(*req));
     req->mp = mp;
     req->negated = negated_require(cmd->directive, cmd->temp_pool);
-    note_location(cmd, mp, req->negated);
+    mg_mod_note_location(cmd, mp, req->negated);
     *parsed = req;
     return NULL;
 }
@@ -430,7 +159,7 @@ static const char *scheme_end(const char *s)
  * is normalised in place; libmg must see the raw bytes to canonicalise (and
  * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
  * target starting with "//" as an authority, which HTTP does not. */
-static void split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
+void mg_mod_split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
 {
     const char *s = t ? t : "";
     size_t n;
@@ -557,7 +286,7 @@ static const char *served_path(request_rec *r)
  * directory — the mapping httpd itself uses in the same-directory case.
  * 0: r is not such a sub-request; 1: *raw_path is that URL (escaped);
  * -1: it is one, but no URL can be derived (*raw_path is "": bad-url). */
-static int file_subreq_path(request_rec *r, const char **raw_path)
+int mg_mod_file_subreq_path(request_rec *r, const char **raw_path)
 {
     const char *fdir, *udir, *rel, *segs;
     size_t n;
@@ -594,7 +323,7 @@ static int stricter(const mg_decision_t *a, const mg_decision_t *b)
  * sub-request named it), and — when httpd serves another path than that
  * target names (RewriteRule [PT], path_info after a file, an index file) —
  * on the served path as well; the stricter decision counts. */
-static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
+void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const char *raw_path, const char *query)
 {
     const char *served, *served_raw, *served_canon;
@@ -875,7 +604,7 @@ void mg_mod_drop_refusal_headers(request_rec *r)
     rq->refusal_headers = 0;
 }
 
-static void record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated)
+void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated)
 {
     const char *outcome = mg_outcome_name(m->d.outcome);
     const char *reason = mg_reason_name(m->d.reason);
@@ -987,11 +716,11 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m = apr_pcalloc(r->pool, sizeof(*m));
         m->mp = mp;
         m->user = r->user;
-        if (file_subreq_path(r, &raw_path) != 0)
+        if (mg_mod_file_subreq_path(r, &raw_path) != 0)
             query = NULL; /* a file has no query ("" when no URL: bad-url) */
         else
-            split_target(r->pool, r->unparsed_uri, &raw_path, &query);
-        evaluate(r, mp, m, raw_path, query);
+            mg_mod_split_target(r->pool, r->unparsed_uri, &raw_path, &query);
+        mg_mod_evaluate(r, mp, m, raw_path, query);
         m->next = rq->memos;
         rq->memos = m;
         fresh = 1;
@@ -999,7 +728,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     if (req->negated) {
         /* no side effects: a grant counts against, a refusal is neutral */
         if (fresh)
-            record(r, m, "under a negation", 1);
+            mg_mod_record(r, m, "under a negation", 1);
         if (m->d.outcome == MG_OUTCOME_ALLOW)
             return AUTHZ_GRANTED;
         /* an error must stay an error: negated, a refusal becomes neutral */
@@ -1011,7 +740,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         mg_mod_once_apply(r, m);
         m->result = map_decision(r, rq, m, &why);
         m->mapped = 1;
-        record(r, m, why, 0);
+        mg_mod_record(r, m, why, 0);
     }
     return m->result;
 }
@@ -1020,147 +749,6 @@ const authz_provider mg_mod_authz_provider = {
     &check_authorization,
     &parse_require,
 };
-
-/* ------------------------------------------------------------------ */
-/* internal requests that inherit a decision                            */
-/* ------------------------------------------------------------------ */
-
-/* The request whose authorization r inherits: httpd runs no authn/authz
- * for an internal redirect or a sub-request whose per-dir config is its
- * predecessor's (request.c, AP_AUTH_INTERNAL_PER_CONF), and copies r->user
- * from it. NULL when authorization ran for r itself. */
-static request_rec *inherited_from(request_rec *r)
-{
-    if (r->prev != NULL && r->prev->per_dir_config == r->per_dir_config)
-        return r->prev;
-    if (r->main != NULL && r->main->per_dir_config == r->per_dir_config)
-        return r->main;
-    return NULL;
-}
-
-/* The inherited decision was taken before authentication (an anonymous
- * grant makes mod_authz_core skip it), but this URL needs a user: run the
- * configured authentication for it when the client sent credentials. */
-static int authenticate(request_rec *r)
-{
-    if (r->user != NULL || ap_auth_type(r) == NULL ||
-        apr_table_get(r->headers_in, "Authorization") == NULL)
-        return 0;
-    return ap_run_check_user_id(r) == OK && r->user != NULL;
-}
-
-static int same_user(const char *a, const char *b)
-{
-    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-/* For a file sub-request, whose per-dir config need not be its parent's:
- * the nearest request up the r->main chain (or an internal redirect's
- * predecessor on the way) that media-guard judged. */
-static request_rec *judged_ancestor(request_rec *r, mg_mod_req_t **qrq)
-{
-    request_rec *m, *q;
-
-    for (m = r->main; m != NULL; m = m->main)
-        for (q = m; q != NULL; q = q->prev) {
-            *qrq = mg_mod_req_get(q, 0);
-            if (*qrq != NULL && (*qrq)->memos != NULL)
-                return q;
-        }
-    return NULL;
-}
-
-/* fixups (first): a sub-request or internal redirect to another URL under
- * the same configuration — mod_dir's DirectoryIndex lookup, an
- * ErrorDocument, a MultiViews variant, an SSI include — would be served on
- * the strength of a decision taken for a different URL. Judge its own URL
- * with every policy that granted the request it inherits from, and refuse
- * it unless each allows at least the same level (the response headers of a
- * sub-request served through ap_internal_fast_redirect are the parent's).
- * A refused index makes mod_dir try the next one. */
-int mg_mod_recheck_fixup(request_rec *r)
-{
-    request_rec *q = r;
-    mg_mod_req_t *rq, *qrq = NULL, *prq;
-    const mg_mod_memo_t *m;
-    const char *raw_path, *query, *why;
-    int file_sub;
-
-    if (r->main == NULL && r->prev == NULL)
-        return DECLINED;
-    rq = mg_mod_req_get(r, 0);
-    if (rq != NULL && rq->memos != NULL)
-        return DECLINED; /* authorization ran for this very URL */
-    file_sub = file_subreq_path(r, &raw_path);
-    if (file_sub != 0) {
-        q = judged_ancestor(r, &qrq);
-    } else {
-        while ((q = inherited_from(q)) != NULL) {
-            qrq = mg_mod_req_get(q, 0);
-            if (qrq != NULL && qrq->memos != NULL)
-                break;
-        }
-    }
-    if (q == NULL)
-        return DECLINED; /* no media-guard decision is inherited */
-    /* the body of our own refusal (deny status, deny.page) */
-    prq = r->prev ? mg_mod_req_get(r->prev, 0) : NULL;
-    if (prq != NULL && prq->deny != NULL && r->unparsed_uri != NULL &&
-        strcmp(r->unparsed_uri, prq->deny_uri) == 0)
-        return DECLINED;
-
-    if (file_sub != 0) {
-        query = NULL; /* raw_path: the file's URL, or "" (bad-url) */
-    } else if (r->unparsed_uri != NULL &&
-               (q->unparsed_uri == NULL || strcmp(r->unparsed_uri, q->unparsed_uri) != 0)) {
-        split_target(r->pool, r->unparsed_uri, &raw_path, &query);
-    } else if (r->uri != NULL && r->uri[0] == '/') {
-        raw_path = ap_os_escape_path(r->pool, r->uri, 1);
-        query = r->args;
-    } else {
-        raw_path = "";
-        query = NULL; /* refused by libmg: bad-url */
-    }
-    why = apr_psprintf(r->pool, "%s of %s, judged on its own URL",
-                       file_sub  ? "file sub-request"
-                       : r->main ? "sub-request"
-                                 : "internal redirect",
-                       ap_escape_logitem(r->pool, q->uri ? q->uri : "-"));
-
-    for (m = qrq->memos; m != NULL; m = m->next) {
-        mg_mod_memo_t *nm;
-        if (m->d.outcome != MG_OUTCOME_ALLOW || !m->mapped || !same_user(m->user, r->user))
-            continue; /* only grants that counted, for this user */
-        if (rq == NULL)
-            rq = mg_mod_req_get(r, 1);
-        nm = apr_pcalloc(r->pool, sizeof(*nm));
-        nm->mp = m->mp;
-        nm->user = r->user;
-        evaluate(r, m->mp, nm, raw_path, query);
-        if ((nm->d.outcome == MG_OUTCOME_AUTH || nm->d.outcome == MG_OUTCOME_LOGIN) &&
-            authenticate(r)) {
-            nm->user = r->user;
-            evaluate(r, m->mp, nm, raw_path, query);
-        }
-        mg_mod_once_apply(r, nm);
-        nm->next = rq->memos;
-        rq->memos = nm;
-        nm->mapped = 1;
-        if (nm->d.outcome == MG_OUTCOME_ALLOW && r->main != NULL && nm->d.access < m->d.access) {
-            nm->d.outcome = MG_OUTCOME_DENY;
-            nm->d.reason = MG_R_DOWNLOAD;
-            nm->d.detail = "allowed at a lower access level than the URL it is served for";
-        }
-        if (nm->d.outcome != MG_OUTCOME_ALLOW) {
-            nm->result = nm->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
-            record(r, nm, why, 0);
-            return nm->d.reason == MG_R_INTERNAL ? HTTP_INTERNAL_SERVER_ERROR : HTTP_FORBIDDEN;
-        }
-        nm->result = AUTHZ_GRANTED;
-        record(r, nm, why, 0);
-    }
-    return DECLINED;
-}
 
 /* ------------------------------------------------------------------ */
 /* deny with a status other than 403                                    */

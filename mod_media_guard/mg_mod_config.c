@@ -174,6 +174,18 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return dc;
 }
 
+void mg_mod_each_policy(server_rec *s, apr_pool_t *p, mg_mod_policy_fn *fn, void *ctx)
+{
+    for (; s != NULL; s = s->next) {
+        mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
+        apr_hash_index_t *hi;
+        if (sc == NULL || sc->policies == NULL)
+            continue;
+        for (hi = apr_hash_first(p, sc->policies); hi; hi = apr_hash_next(hi))
+            fn(ctx, s, apr_hash_this_val(hi));
+    }
+}
+
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name)
 {
     mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
@@ -417,31 +429,27 @@ const char *mg_mod_cmd_reload_failure(cmd_parms *cmd, void *dconf, const char *a
  * policy refused on this reload serves nothing (500, internal-error) rather
  * than its last good version — which may still trust a key the failed
  * edit meant to remove. */
+static void drop_stale(void *ctx, server_rec *v, mg_mod_policy_t *mp)
+{
+    (void)ctx;
+    if (!mp->stale || mp->policy == NULL)
+        return;
+    mp->policy = NULL;
+    mp->stale = 0;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, v,
+                 "MediaGuardPolicy %s: %s was refused on reload and "
+                 "MediaGuardReloadFailure is deny: every request under it fails (500) "
+                 "until it is fixed",
+                 mp->name, mp->file);
+}
+
 int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                 server_rec *s)
 {
     mg_mod_srv_conf_t *main_sc = ap_get_module_config(s->module_config, &media_guard_module);
-    server_rec *v;
 
     if (main_sc == NULL || main_sc->reload_failure != MG_MOD_RELOAD_DENY)
         return OK;
-    for (v = s; v != NULL; v = v->next) {
-        mg_mod_srv_conf_t *sc = ap_get_module_config(v->module_config, &media_guard_module);
-        apr_hash_index_t *hi;
-        if (sc == NULL)
-            continue;
-        for (hi = apr_hash_first(ptemp, sc->policies); hi; hi = apr_hash_next(hi)) {
-            mg_mod_policy_t *mp = apr_hash_this_val(hi);
-            if (!mp->stale || mp->policy == NULL)
-                continue;
-            mp->policy = NULL;
-            mp->stale = 0;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, v,
-                         "MediaGuardPolicy %s: %s was refused on reload and "
-                         "MediaGuardReloadFailure is deny: every request under it fails (500) "
-                         "until it is fixed",
-                         mp->name, mp->file);
-        }
-    }
+    mg_mod_each_policy(s, ptemp, drop_stale, NULL);
     return OK;
 }

@@ -131,6 +131,29 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The policies and names the configuration declares, each once. */
+typedef struct declared {
+    apr_pool_t *ptemp;
+    apr_hash_t *seen;             /* mg_mod_policy_t* -> itself */
+    apr_hash_t *named;            /* NAME -> int* slot (0 = none) */
+    apr_array_header_t *names;    /* of const char* */
+    apr_array_header_t *policies; /* of mg_mod_policy_t* */
+} declared_t;
+
+static void declare(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    declared_t *dl = ctx;
+    (void)s;
+    if (apr_hash_get(dl->seen, &mp, sizeof(mp)) != NULL)
+        return;
+    apr_hash_set(dl->seen, apr_pmemdup(dl->ptemp, &mp, sizeof(mp)), sizeof(mp), mp);
+    APR_ARRAY_PUSH(dl->policies, mg_mod_policy_t *) = mp;
+    if (apr_hash_get(dl->named, mp->name, APR_HASH_KEY_STRING) == NULL) {
+        apr_hash_set(dl->named, mp->name, APR_HASH_KEY_STRING, apr_pcalloc(dl->ptemp, sizeof(int)));
+        APR_ARRAY_PUSH(dl->names, const char *) = mp->name;
+    }
+}
+
 /* post_config: give every declared policy NAME a row (the first
  * MG_MOD_METRICS_MAX_POLICIES names in byte order; a NAME declared in
  * several virtual hosts shares one row) and create the shared table. A
@@ -141,11 +164,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     apr_hash_t *named = apr_hash_make(ptemp); /* NAME -> int* slot (0 = none) */
     apr_array_header_t *names = apr_array_make(ptemp, 16, sizeof(const char *));
     apr_array_header_t *policies = apr_array_make(pconf, 16, sizeof(mg_mod_policy_t *));
-    apr_hash_t *seen = apr_hash_make(ptemp);
+    declared_t dl;
     mg_mod_metrics_t *mt;
     apr_size_t ncells;
     apr_status_t rv;
-    server_rec *v;
     int i, npol;
 
     /* the first pass at startup only checks the configuration: its pool is
@@ -153,23 +175,12 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
 
-    for (v = s; v != NULL; v = v->next) {
-        mg_mod_srv_conf_t *sc = ap_get_module_config(v->module_config, &media_guard_module);
-        apr_hash_index_t *hi;
-        if (sc == NULL)
-            continue;
-        for (hi = apr_hash_first(ptemp, sc->policies); hi; hi = apr_hash_next(hi)) {
-            mg_mod_policy_t *mp = apr_hash_this_val(hi);
-            if (apr_hash_get(seen, &mp, sizeof(mp)) != NULL)
-                continue;
-            apr_hash_set(seen, apr_pmemdup(ptemp, &mp, sizeof(mp)), sizeof(mp), mp);
-            APR_ARRAY_PUSH(policies, mg_mod_policy_t *) = mp;
-            if (apr_hash_get(named, mp->name, APR_HASH_KEY_STRING) == NULL) {
-                apr_hash_set(named, mp->name, APR_HASH_KEY_STRING, apr_pcalloc(ptemp, sizeof(int)));
-                APR_ARRAY_PUSH(names, const char *) = mp->name;
-            }
-        }
-    }
+    dl.ptemp = ptemp;
+    dl.seen = apr_hash_make(ptemp);
+    dl.named = named;
+    dl.names = names;
+    dl.policies = policies;
+    mg_mod_each_policy(s, ptemp, declare, &dl);
     qsort(names->elts, (size_t)names->nelts, sizeof(const char *), cmp_names);
     npol = names->nelts < MG_MOD_METRICS_MAX_POLICIES ? names->nelts : MG_MOD_METRICS_MAX_POLICIES;
     if (names->nelts > MG_MOD_METRICS_MAX_POLICIES)

@@ -287,28 +287,27 @@ typedef struct revfile {
     apr_off_t size;
 } revfile_t;
 
+static void revfile_add(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    apr_pool_t *p = ctx;
+    revfile_t *rf;
+
+    (void)s;
+    if (mp->policy == NULL || mp->policy->tokens.revocation_file == NULL ||
+        apr_hash_get(revfiles, &mp->policy, sizeof(mp->policy)) != NULL)
+        return;
+    rf = apr_pcalloc(p, sizeof(*rf));
+    rf->policy = mp->policy;
+    rf->parent = p;
+    if (apr_thread_mutex_create(&rf->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
+        return; /* no entry: the load-time list keeps applying */
+    apr_hash_set(revfiles, &rf->policy, sizeof(rf->policy), rf);
+}
+
 static void revfiles_child_init(apr_pool_t *p, server_rec *s)
 {
     revfiles = apr_hash_make(p);
-    for (; s != NULL; s = s->next) {
-        mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
-        apr_hash_index_t *hi;
-        if (sc == NULL || sc->policies == NULL)
-            continue;
-        for (hi = apr_hash_first(p, sc->policies); hi; hi = apr_hash_next(hi)) {
-            const mg_mod_policy_t *mp = apr_hash_this_val(hi);
-            revfile_t *rf;
-            if (mp->policy == NULL || mp->policy->tokens.revocation_file == NULL ||
-                apr_hash_get(revfiles, &mp->policy, sizeof(mp->policy)) != NULL)
-                continue;
-            rf = apr_pcalloc(p, sizeof(*rf));
-            rf->policy = mp->policy;
-            rf->parent = p;
-            if (apr_thread_mutex_create(&rf->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
-                continue; /* no entry: the load-time list keeps applying */
-            apr_hash_set(revfiles, &rf->policy, sizeof(rf->policy), rf);
-        }
-    }
+    mg_mod_each_policy(s, p, revfile_add, p);
 }
 
 /* Under rf->lock: read the file again when it changed. A file that cannot

@@ -43,22 +43,19 @@ static const command_rec media_guard_cmds[] = {
 /* The first HMAC in a process costs millions of instructions (OpenSSL
  * fetches and initialises the algorithm): pay it here, once per child, for
  * every policy the configuration declares, not in the first request. */
+static void warm_up(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    apr_hash_t *seen = ctx;
+    (void)s;
+    if (mp->policy == NULL || apr_hash_get(seen, &mp->policy, sizeof(mp->policy)))
+        return;
+    apr_hash_set(seen, &mp->policy, sizeof(mp->policy), mp);
+    mg_keys_warm_up(mp->policy);
+}
+
 static void child_init(apr_pool_t *p, server_rec *s)
 {
-    apr_hash_t *seen = apr_hash_make(p);
-    for (; s != NULL; s = s->next) {
-        mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
-        apr_hash_index_t *hi;
-        if (sc == NULL)
-            continue;
-        for (hi = apr_hash_first(p, sc->policies); hi; hi = apr_hash_next(hi)) {
-            const mg_mod_policy_t *mp = apr_hash_this_val(hi);
-            if (mp->policy == NULL || apr_hash_get(seen, &mp->policy, sizeof(mp->policy)))
-                continue;
-            apr_hash_set(seen, &mp->policy, sizeof(mp->policy), mp);
-            mg_keys_warm_up(mp->policy);
-        }
-    }
+    mg_mod_each_policy(s, p, warm_up, apr_hash_make(p));
 }
 
 #ifndef MG_VERSION

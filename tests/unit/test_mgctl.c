@@ -1,4 +1,4 @@
-/* test_mgctl.c — mgctl's shared helpers (mgctl_util.c) and the policy test
+/* test_mgctl.c — mgctl's shared helpers (mgctl_util.h) and the policy test
  * file reader (mgctl_testfile.c): JSON escaping, the request a test or
  * explain builds, test-file diagnostics, option parsing and policies read
  * from standard input. */

@@ -1195,6 +1195,46 @@ START_TEST(test_generated_keys_load_and_sign)
 }
 END_TEST
 
+/* Fingerprints computed independently (Python: SHA-256 over
+ * "mg-key-fingerprint-v1\0" + alg name + "\0" + HMAC of
+ * "mg-key-fingerprint-v1\n" under the secret, or the raw Ed25519 public
+ * key): policies that pin a fingerprint keep loading across releases, and
+ * the private and public files of one pair give the same one. */
+START_TEST(test_key_fingerprint_is_the_documented_hash_of_the_loaded_key)
+{
+    static const char ed_priv[] =
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n"
+        "-----END PRIVATE KEY-----\n";
+    static const char ed_pub[] = "-----BEGIN PUBLIC KEY-----\n"
+                                 "MCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n"
+                                 "-----END PUBLIC KEY-----\n";
+    static const char ed_fp[] =
+        "sha256:d7687d44407452f21ee4c00433ae5e198cb20769d84d692457ef8796446115de";
+    mg_key_t *k = NULL;
+    const char *why = NULL, *fp = NULL;
+
+    ck_assert_int_eq(
+        mg_key_from_text(mg_test_pool, "h", MG_ALG_NONE, K_SHA256, strlen(K_SHA256), &k, &why),
+        MG_OK);
+    ck_assert_int_eq(mg_key_fingerprint(mg_test_pool, k, &fp, &why), MG_OK);
+    ck_assert_str_eq(fp, "sha256:46450a7247cdadd53082e907ea44b773145d2c74830899c936a3392f1f8ec320");
+
+    ck_assert_int_eq(
+        mg_key_from_text(mg_test_pool, "e", MG_ALG_NONE, ed_priv, strlen(ed_priv), &k, &why),
+        MG_OK);
+    ck_assert_int_eq(mg_key_fingerprint(mg_test_pool, k, &fp, &why), MG_OK);
+    ck_assert_str_eq(fp, ed_fp);
+    ck_assert_int_eq(
+        mg_key_from_text(mg_test_pool, "e", MG_ALG_NONE, ed_pub, strlen(ed_pub), &k, &why), MG_OK);
+    ck_assert_int_eq(mg_key_fingerprint(mg_test_pool, k, &fp, &why), MG_OK);
+    ck_assert_str_eq(fp, ed_fp);
+
+    ck_assert_int_eq(mg_key_fingerprint(mg_test_pool, NULL, &fp, &why), MG_EINVAL);
+    ck_assert_ptr_null(fp);
+}
+END_TEST
+
 START_TEST(test_base64url_round_trips_and_decoding_is_strict)
 {
     unsigned char in[40], out[40];
@@ -1411,6 +1451,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_key_file_that_is_a_fifo_is_refused_without_blocking);
     tcase_add_test(tc, test_short_secret_message_names_the_sizes);
     tcase_add_test(tc, test_generated_keys_load_and_sign);
+    tcase_add_test(tc, test_key_fingerprint_is_the_documented_hash_of_the_loaded_key);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);

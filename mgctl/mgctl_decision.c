@@ -1,0 +1,119 @@
+/* mgctl_decision.c — a decision as mgctl shows it: the HTTP status the module
+ * answers with, what changes when Apache authenticated the user first, and
+ * the decision as text or one JSON object.
+ */
+#include "mgctl_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+int mgctl_decision_http_status(const mg_decision_t *d)
+{
+    switch (d->outcome) {
+    case MG_OUTCOME_ALLOW:
+        return 200;
+    case MG_OUTCOME_LOGIN:
+        return 302;
+    case MG_OUTCOME_AUTH:
+        return 401;
+    case MG_OUTCOME_DENY:
+        break;
+    }
+    return d->status > 0 ? d->status : 403;
+}
+
+int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
+                             const mgctl_reqspec_t *spec)
+{
+    if (spec->user == NULL)
+        return 0;
+    /* the module's first pass: no REMOTE_USER, and none of the roles given
+     * for the user; the rest of the request is the same */
+    mgctl_reqspec_t anon = *spec;
+    anon.user = NULL;
+    anon.roles = NULL;
+    anon.requires = NULL; /* group providers need a user: AUTHZ_DENIED_NO_USER */
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why = NULL;
+    mgctl_request_build(pool, policy, &anon, &req, &why);
+    memset(&d, 0, sizeof(d));
+    mg_evaluate(pool, policy, &req, 0, &d);
+    return d.outcome == MG_OUTCOME_AUTH || d.outcome == MG_OUTCOME_LOGIN;
+}
+
+int mgctl_decision_signed_in_status(const mg_decision_t *d, int authenticated)
+{
+    /* mod_authz_core answers a refusal after authentication with 401 (a new
+     * password prompt), never reaching the module's status or message,
+     * unless AuthzSendForbiddenOnFailure On makes it the 403 that carries
+     * them (docs/directives.md). An internal error stays a 500. */
+    return authenticated && d->outcome == MG_OUTCOME_DENY && d->reason != MG_R_INTERNAL ? 401 : 0;
+}
+
+void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, int indent)
+{
+    int in = indent;
+    int alt = mgctl_decision_signed_in_status(d, authenticated);
+    fprintf(out, "%*sdecision: %s\n", in, "", mg_outcome_name(d->outcome));
+    if (d->outcome == MG_OUTCOME_ALLOW)
+        fprintf(out, "%*saccess:   %s%s\n", in, "", mg_access_name(d->access),
+                d->download ? " (download requested)" : "");
+    fprintf(out, "%*srule:     %s\n", in, "", d->rule_id ? d->rule_id : "(none)");
+    fprintf(out, "%*sreason:   %s\n", in, "", mg_reason_name(d->reason));
+    if (alt != 0)
+        fprintf(out, "%*sstatus:   %d (%d without AuthzSendForbiddenOnFailure On)\n", in, "",
+                mgctl_decision_http_status(d), alt);
+    else
+        fprintf(out, "%*sstatus:   %d\n", in, "", mgctl_decision_http_status(d));
+    if (d->location)
+        fprintf(out, "%*slocation: %s\n", in, "", d->location);
+    if (d->message)
+        fprintf(out, "%*smessage:  %s\n", in, "", d->message);
+    if (d->page)
+        fprintf(out, "%*spage:     %s\n", in, "", d->page);
+    if (d->filename)
+        fprintf(out, "%*sfilename: %s\n", in, "", d->filename);
+    if (d->corp)
+        fprintf(out, "%*scorp:     %s\n", in, "", d->corp);
+    if (d->detail)
+        fprintf(out, "%*sdetail:   %s\n", in, "", d->detail);
+    if (d->trace && d->trace->nelts > 0) {
+        fprintf(out, "%*strace:\n", in, "");
+        for (int i = 0; i < d->trace->nelts; i++)
+            fprintf(out, "%*s  %s\n", in, "", APR_ARRAY_IDX(d->trace, i, const char *));
+    }
+}
+
+const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, const mg_decision_t *d,
+                                int authenticated)
+{
+    int alt = mgctl_decision_signed_in_status(d, authenticated);
+    const char *trace = "[]";
+    if (d->trace && d->trace->nelts > 0) {
+        apr_array_header_t *parts = apr_array_make(pool, d->trace->nelts, sizeof(char *));
+        for (int i = 0; i < d->trace->nelts; i++)
+            APR_ARRAY_PUSH(parts, const char *) =
+                mgctl_json_str(pool, APR_ARRAY_IDX(d->trace, i, const char *));
+        trace = apr_pstrcat(pool, "[", apr_array_pstrcat(pool, parts, ','), "]", NULL);
+    }
+    return apr_psprintf(
+        pool,
+        "{\"policy\":%s,\"digest\":%s,\"decision\":%s,\"access\":%s,\"rule\":%s,"
+        "\"reason\":%s,\"status\":%d,\"status_without_forbidden_on_failure\":%s,\"location\":%s,"
+        "\"message\":%s,\"page\":%s,"
+        "\"download\":%s,\"filename\":%s,\"corp\":%s,\"detail\":%s,\"trace\":%s}",
+        mgctl_json_str(pool, policy ? mg_policy_name(policy) : NULL),
+        mgctl_json_str(pool, policy ? mg_policy_digest(policy) : NULL),
+        mgctl_json_str(pool, mg_outcome_name(d->outcome)),
+        mgctl_json_str(pool, d->outcome == MG_OUTCOME_ALLOW ? mg_access_name(d->access)
+                                                            : mg_access_name(MG_ACCESS_NONE)),
+        mgctl_json_str(pool, d->rule_id), mgctl_json_str(pool, mg_reason_name(d->reason)),
+        mgctl_decision_http_status(d), alt ? apr_itoa(pool, alt) : "null",
+        mgctl_json_str(pool, d->location), mgctl_json_str(pool, d->message),
+        mgctl_json_str(pool, d->page), d->download ? "true" : "false",
+        mgctl_json_str(pool, d->filename), mgctl_json_str(pool, d->corp),
+        mgctl_json_str(pool, d->detail), trace);
+}

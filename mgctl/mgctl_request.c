@@ -1,0 +1,201 @@
+/* mgctl_request.c — the one function that turns a request description (a
+ * test file's request, explain's options) into an mg_request_t the way the
+ * module does, with the request-description defaults, the lookup and grant
+ * callbacks it installs, and the checks and messages about a request that
+ * mgctl adds (undeclared roles, the byte of a URL that the canonicaliser
+ * refuses).
+ */
+#include "mgctl_util.h"
+
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "mg_policy.h"
+
+mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool)
+{
+    mgctl_reqspec_t *s = apr_pcalloc(pool, sizeof(*s));
+    s->method = "GET";
+    s->url = "/";
+    s->roles = apr_array_make(pool, 4, sizeof(const char *));
+    s->requires = apr_array_make(pool, 2, sizeof(const char *));
+    s->now = apr_time_now();
+    s->headers = apr_table_make(pool, 8);
+    s->env = apr_table_make(pool, 4);
+    s->notes = apr_table_make(pool, 2);
+    return s;
+}
+
+typedef struct lookup_ctx {
+    apr_table_t *env, *notes, *headers;
+} lookup_ctx_t;
+
+/* The module serves these from r->subprocess_env, r->notes and
+ * r->headers_in: all apr_tables, so names compare case-insensitively. */
+static const char *spec_lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
+{
+    lookup_ctx_t *lc = ctx;
+    switch (kind) {
+    case MG_LOOKUP_ENV:
+        return apr_table_get(lc->env, name);
+    case MG_LOOKUP_NOTE:
+        return apr_table_get(lc->notes, name);
+    case MG_LOOKUP_HEADER:
+        return apr_table_get(lc->headers, name);
+    }
+    return NULL;
+}
+
+/* The module asks Apache's authz providers; mgctl answers from --require /
+ * `require:`: a line passes when it is the entry's `PROVIDER ARGS` (the
+ * provider name as written, the arguments compared after trimming
+ * whitespace at both ends, as the policy loader trims them). */
+static int same_require(const char *given, const char *line)
+{
+    const char *a = given, *e;
+    size_t plen, alen;
+    while (*a == ' ' || *a == '\t')
+        a++;
+    e = a + strcspn(a, " \t");
+    plen = (size_t)(e - a);
+    while (*e == ' ' || *e == '\t')
+        e++;
+    alen = strlen(e);
+    while (alen > 0 && (e[alen - 1] == ' ' || e[alen - 1] == '\t'))
+        alen--;
+    if (strncmp(line, a, plen) != 0)
+        return 0;
+    if (alen == 0)
+        return line[plen] == '\0';
+    return line[plen] == ' ' && strncmp(line + plen + 1, e, alen) == 0 &&
+           line[plen + 1 + alen] == '\0';
+}
+
+static mg_grant_t spec_grant(void *ctx, int index, const struct mg_role_grant *g)
+{
+    const apr_array_header_t *req = ctx;
+    (void)index;
+    for (int i = 0; req && i < req->nelts; i++)
+        if (same_require(APR_ARRAY_IDX(req, i, const char *), g->line))
+            return MG_GRANT_YES;
+    return MG_GRANT_NO;
+}
+
+mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
+                                const mgctl_reqspec_t *spec, mg_request_t *req, const char **why)
+{
+    const char *url = spec->url ? spec->url : "/";
+    const char *scheme = spec->scheme;
+    const char *url_host = NULL;
+
+    memset(req, 0, sizeof(*req));
+
+    /* An absolute URL contributes scheme and Host, like a browser would. */
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+        size_t slen = url[4] == ':' ? 4 : 5;
+        if (!scheme)
+            scheme = apr_pstrmemdup(pool, url, slen);
+        const char *h = url + slen + 3;
+        size_t hl = strcspn(h, "/?#");
+        /* user:password@ is never part of Host */
+        const char *at = memchr(h, '@', hl);
+        if (at) {
+            hl -= (size_t)(at + 1 - h);
+            h = at + 1;
+        }
+        url_host = apr_pstrmemdup(pool, h, hl);
+        url = h + hl;
+        if (*url != '/')
+            url = apr_pstrcat(pool, "/", url, NULL);
+    }
+    /* A client never sends the fragment. */
+    size_t ul = strcspn(url, "#");
+    size_t pl = strcspn(url, "?#");
+    req->raw_path = apr_pstrmemdup(pool, url, pl);
+    req->query = pl < ul ? apr_pstrmemdup(pool, url + pl + 1, ul - pl - 1) : NULL;
+
+    req->method = spec->method ? spec->method : "GET";
+    req->scheme = scheme ? scheme : "http";
+    req->client_ip = spec->ip ? spec->ip : "127.0.0.1";
+    req->peer_ip = spec->peer ? spec->peer : req->client_ip;
+    req->user = spec->user;
+    if (spec->roles && spec->roles->nelts > 0) {
+        req->extra_roles = (const char **)spec->roles->elts;
+        req->n_extra_roles = spec->roles->nelts;
+    }
+    req->country = spec->country;
+    req->now = spec->now;
+
+    apr_table_t *headers = spec->headers;
+    if (url_host && !apr_table_get(headers, "Host")) {
+        headers = apr_table_copy(pool, headers);
+        apr_table_setn(headers, "Host", url_host);
+    }
+    req->host = apr_table_get(headers, "Host");
+    req->referer = apr_table_get(headers, "Referer");
+    req->origin = apr_table_get(headers, "Origin");
+    req->sec_fetch_site = apr_table_get(headers, "Sec-Fetch-Site");
+    req->sec_fetch_mode = apr_table_get(headers, "Sec-Fetch-Mode");
+    req->sec_fetch_dest = apr_table_get(headers, "Sec-Fetch-Dest");
+    req->sec_fetch_user = apr_table_get(headers, "Sec-Fetch-User");
+    req->accept = apr_table_get(headers, "Accept");
+    req->cookie = apr_table_get(headers, "Cookie");
+
+    lookup_ctx_t *lc = apr_pcalloc(pool, sizeof(*lc));
+    lc->env = spec->env ? spec->env : apr_table_make(pool, 1);
+    lc->notes = spec->notes ? spec->notes : apr_table_make(pool, 1);
+    lc->headers = headers;
+    req->lookup = spec_lookup;
+    req->lookup_ctx = lc;
+    if (spec->requires != NULL && spec->requires->nelts > 0) {
+        req->grant_check = spec_grant;
+        req->grant_ctx = spec->requires;
+    }
+
+    *why = NULL;
+    return mg_request_prepare(pool, policy, req, why);
+}
+
+const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_header_t *roles)
+{
+    for (int i = 0; roles && i < roles->nelts; i++) {
+        const char *r = APR_ARRAY_IDX(roles, i, const char *);
+        int found = 0;
+        for (int j = 0; policy->roles && j < policy->roles->nelts && !found; j++)
+            found = strcmp(APR_ARRAY_IDX(policy->roles, j, const char *), r) == 0;
+        if (!found)
+            return r;
+    }
+    return NULL;
+}
+
+const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url)
+{
+    size_t start = 0;
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+        const char *a = strstr(url, "://") + 3;
+        start = (size_t)(a - url) + strcspn(a, "/?");
+    }
+    /* the bytes lib/mg_canon.c refuses in a raw path, up to the query */
+    for (size_t i = start; url[i] != '\0' && url[i] != '?'; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c == ' ')
+            return apr_psprintf(pool, "space in the path at byte offset %lu: write it as %%20",
+                                (unsigned long)i);
+        if (c == '\\')
+            return apr_psprintf(pool,
+                                "backslash in the path at byte offset %lu: not allowed, "
+                                "raw or encoded (%%5C); paths use '/'",
+                                (unsigned long)i);
+        if (c < 0x20 || c == 0x7f || c == '#')
+            return apr_psprintf(pool,
+                                "%s (0x%02X) in the path at byte offset %lu: not allowed, "
+                                "raw or percent-encoded",
+                                c == '#'    ? "'#'"
+                                : c == '\t' ? "tab"
+                                            : "control byte",
+                                c, (unsigned long)i);
+    }
+    return NULL;
+}
