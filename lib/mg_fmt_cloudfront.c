@@ -212,7 +212,11 @@ static int jstr(jp_t *j, const char **out)
 {
     if (jlit(j, '"') != 0)
         return jfail(j, "a string was expected");
-    char *buf = apr_palloc(j->pool, MG_CF_RESOURCE_MAX + 1);
+    /* never more than the input left: a policy of many short strings must
+     * not cost a Resource's worth of memory each */
+    size_t left = (size_t)(j->e - j->p);
+    char *buf = apr_palloc(j->pool, (left < MG_CF_RESOURCE_MAX ? left : MG_CF_RESOURCE_MAX) + 1);
+    size_t cap = left < MG_CF_RESOURCE_MAX ? left : MG_CF_RESOURCE_MAX;
     size_t n = 0;
     while (j->p < j->e && *j->p != '"') {
         unsigned char c = (unsigned char)*j->p++;
@@ -225,7 +229,7 @@ static int jstr(jp_t *j, const char **out)
             if (c != '"' && c != '\\' && c != '/')
                 return jfail(j, "a string escape other than \\\" \\\\ \\/");
         }
-        if (n >= MG_CF_RESOURCE_MAX)
+        if (n >= cap)
             return jfail(j, "a string is too long");
         buf[n++] = (char)c;
     }
