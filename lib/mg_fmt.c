@@ -320,7 +320,10 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
                     "key-file-permissions",
                     "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
                     r->file, r->id);
-    if (k->secret_len < MG_FMT_SECRET_WEAK)
+    if (k->weak != NULL)
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
+                    "key '%s': %s", r->id, k->weak);
+    else if (k->secret_len < MG_FMT_SECRET_WEAK && fmt->secret != MG_SECRET_PEM)
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
                     "key '%s': a secret of %lu bytes can be found by brute force from one link; "
                     "accepted so that existing links keep working, but re-issue them under a "

@@ -86,6 +86,7 @@ typedef struct mg_fkey {
     void *mac_tmpl;                 /* HMAC: keyed EVP_MAC_CTX template (mg_fmt_util.c),
                                        duplicated once per thread, never used directly */
     uint64_t serial;                /* process-unique: finds this thread's context */
+    const char *weak; /* set by key_init: why the key is accepted but weak (key-weak warning) */
 } mg_fkey_t;
 
 /* What a format's verifier sees of a request. */

@@ -493,6 +493,11 @@ static mg_status_t cf_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
                                 bits);
             return MG_EINVAL;
         }
+        if (bits < 2048)
+            k->weak = apr_psprintf(pool,
+                                   "an RSA key of %d bits (CloudFront's are 2048): accepted so "
+                                   "that existing links keep working, but replace it soon",
+                                   bits);
         o->is_rsa = 1;
     } else {
         char group[64] = "";
