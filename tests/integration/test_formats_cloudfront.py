@@ -8,6 +8,7 @@ with cloudfront and gcp-cdn keys (both read Expires and Signature)."""
 
 import importlib.util
 import pathlib
+import re
 import time
 
 import pytest
@@ -260,3 +261,4 @@ def test_configtest_refuses_an_hmac_secret_as_a_cloudfront_key(apache_factory, k
     rc, out = s.configtest()
     assert rc != 0
     assert "not a PEM public key" in out, out
+    assert re.search(r"cf\.yaml:\d+:\d+", out), out
