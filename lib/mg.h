@@ -119,6 +119,9 @@ typedef struct mg_request {
     void *lookup_ctx;
     mg_grant_fn grant_check; /* roles_from `apache:`; NULL: such roles are never held */
     void *grant_ctx;
+    /* Why the request target was refused (mg_target_split, mg_http.h), or
+     * NULL: mg_request_prepare then refuses the request (bad-url). */
+    const char *target_refused;
 
     /* derived by mg_request_prepare() */
     struct mg_request_derived *d;

@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
 
@@ -247,8 +248,6 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
 {
     apr_pool_t *pool = policy->pool;
     const mg_fmt_t *fmt = mg_fmt_find(r->format);
-    apr_file_t *f;
-    apr_finfo_t fi;
     const char *why = NULL;
     char ebuf[128];
     if (fmt == NULL) {
@@ -268,33 +267,27 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
                     r->id, fmt->name, fmt->name, fmt->name);
         return MG_EINVAL;
     }
-    /* non-blocking: a FIFO named as a key file must not hang configtest */
-    apr_status_t rv =
-        apr_file_open(&f, r->file, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
-                      APR_FPROT_OS_DEFAULT, pool);
-    if (rv != APR_SUCCESS) {
+    /* mg_file_read refuses a FIFO named as a key file: it must not hang
+     * configtest */
+    mg_file_t f;
+    unsigned char secret[MG_FMT_KEY_FILE_MAX];
+    (void)mg_file_read(pool, r->file, MG_FMT_KEY_FILE_MAX - 1, &f, NULL); /* f.error says */
+    if (f.error == MG_FILE_CANNOT_OPEN) {
         mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
                     "key '%s': cannot read key file '%s': %s", r->id, r->file,
-                    apr_strerror(rv, ebuf, sizeof(ebuf)));
+                    apr_strerror(f.rv, ebuf, sizeof(ebuf)));
         return MG_EIO;
     }
-    rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);
-    if (rv != APR_SUCCESS || fi.filetype != APR_REG || fi.size <= 0 ||
-        fi.size >= MG_FMT_KEY_FILE_MAX) {
-        apr_file_close(f);
+    if (f.error == MG_FILE_NOT_REGULAR || f.error == MG_FILE_TOO_LARGE ||
+        (f.error == MG_FILE_OK && f.len == 0)) {
         mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file",
                     "key '%s': key file '%s' is not a regular file of 1 to %d bytes", r->id,
                     r->file, MG_FMT_KEY_FILE_MAX - 1);
         return MG_EIO;
     }
-    char buf[MG_FMT_KEY_FILE_MAX];
-    unsigned char secret[MG_FMT_KEY_FILE_MAX];
-    apr_size_t got = 0;
-    rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
-    apr_file_close(f);
     long n = -1;
-    if (rv == APR_SUCCESS || APR_STATUS_IS_EOF(rv))
-        n = secret_decode(fmt, buf, got, secret, sizeof(secret), &why);
+    if (f.error == MG_FILE_OK)
+        n = secret_decode(fmt, f.data, f.len, secret, sizeof(secret), &why);
     else
         why = "cannot read it";
     mg_status_t st = MG_EINVAL;
@@ -303,7 +296,8 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
     if (n >= 0)
         st = mg_fmt_key_from_secret(pool, fmt, r->id, r->alg, secret, (size_t)n, r->options, &k,
                                     &why, &bad);
-    OPENSSL_cleanse(buf, sizeof(buf));
+    if (f.data != NULL)
+        OPENSSL_cleanse(f.data, f.len);
     OPENSSL_cleanse(secret, sizeof(secret));
     if (st != MG_OK) {
         /* at the option at fault when there is one: file:line:column */
@@ -315,7 +309,7 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
                     fmt->name, why);
         return st;
     }
-    if (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD | APR_FPROT_GWRITE | APR_FPROT_WWRITE))
+    if (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD | APR_FPROT_GWRITE | APR_FPROT_WWRITE))
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
                     "key-file-permissions",
                     "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",

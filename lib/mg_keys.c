@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
 
@@ -497,51 +498,42 @@ static const char *keygen_hint(apr_pool_t *pool, const char *id, mg_alg_t alg, c
 mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
                              mg_key_t **out, int *insecure, const char **why)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
+    mg_file_t f;
     *insecure = 0;
-    /* Non-blocking open: a FIFO (or a device) named as a key file must be
-     * refused, not hang `apachectl configtest` until someone writes to it;
-     * the type is checked on the open descriptor, so it cannot change
-     * between the check and the read. */
-    apr_status_t rv =
-        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
-                      APR_FPROT_OS_DEFAULT, pool);
-    if (rv != APR_SUCCESS) {
+    /* mg_file_read refuses a FIFO (or a device) named as a key file rather
+     * than hang `apachectl configtest` until someone writes to it. */
+    if (mg_file_read(pool, path, MG_KEY_FILE_MAX - 1, &f, NULL) != MG_OK) {
         char ebuf[128];
-        *why = apr_psprintf(pool, "cannot read key file '%s': %s%s", path,
-                            apr_strerror(rv, ebuf, sizeof(ebuf)),
-                            APR_STATUS_IS_ENOENT(rv) ? keygen_hint(pool, id, alg, path) : "");
-        return MG_EIO;
+        switch (f.error) {
+        case MG_FILE_CANNOT_OPEN:
+            *why = apr_psprintf(pool, "cannot read key file '%s': %s%s", path,
+                                apr_strerror(f.rv, ebuf, sizeof(ebuf)),
+                                APR_STATUS_IS_ENOENT(f.rv) ? keygen_hint(pool, id, alg, path) : "");
+            return MG_EIO;
+        case MG_FILE_NOT_REGULAR:
+            *why = apr_psprintf(pool, "key file '%s' is not a regular file", path);
+            return MG_EIO;
+        case MG_FILE_TOO_LARGE:
+            *why = apr_psprintf(pool, "key file '%s' is empty or too large to be a key", path);
+            return MG_EINVAL;
+        default:
+            *why = apr_psprintf(pool, "cannot read key file '%s'", path);
+            return MG_EIO;
+        }
     }
-    rv = apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE | APR_FINFO_PROT, f);
-    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
-        apr_file_close(f);
-        *why = apr_psprintf(pool, "key file '%s' is not a regular file", path);
-        return MG_EIO;
-    }
-    if (fi.size <= 0 || fi.size >= MG_KEY_FILE_MAX) {
-        apr_file_close(f);
+    if (f.len == 0) {
         *why = apr_psprintf(pool, "key file '%s' is empty or too large to be a key", path);
         return MG_EINVAL;
     }
-    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
-    apr_size_t got = 0;
-    rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS && rv != APR_EOF) {
-        *why = apr_psprintf(pool, "cannot read key file '%s'", path);
-        return MG_EIO;
-    }
-    mg_status_t st = mg_key_from_text(pool, id, alg, buf, got, out, why);
-    OPENSSL_cleanse(buf, got);
+    mg_status_t st = mg_key_from_text(pool, id, alg, f.data, f.len, out, why);
+    OPENSSL_cleanse(f.data, f.len);
     if (st != MG_OK) {
         *why = apr_psprintf(pool, "key file '%s': %s", path, *why);
         return st;
     }
     /* public Ed25519 keys are meant to be readable */
-    if (mg_key_can_sign(*out) && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
-                                                   APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
+    if (mg_key_can_sign(*out) && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
+                                                  APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
         *insecure = 1;
     return MG_OK;
 }

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "mg_canon.h"
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_geo.h"
 #include "mg_keys.h"
@@ -1095,54 +1096,33 @@ static mg_status_t too_large(mg_diags_t *diags, const char *name)
 mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, apr_size_t *len,
                                 mg_diags_t *diags)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_status_t rv;
+    mg_file_t f;
     char err[128];
 
     *buf = NULL;
     *len = 0;
-    /* Look before opening: open(2) on a FIFO blocks until a writer comes,
-     * which would hang mgctl or httpd's configuration pass. */
-    rv = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
-    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy is not a regular file");
+    /* mg_file_read refuses a FIFO: open(2) on one blocks until a writer
+     * comes, which would hang mgctl or httpd's configuration pass. */
+    if (mg_file_read(pool, path, MG_YAML_MAX_SIZE, &f, NULL) != MG_OK) {
+        switch (f.error) {
+        case MG_FILE_TOO_LARGE:
+            return too_large(diags, path);
+        case MG_FILE_NOT_REGULAR:
+            mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy is not a regular file");
+            break;
+        case MG_FILE_CANNOT_OPEN:
+            mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy: %s",
+                        apr_strerror(f.rv, err, sizeof(err)));
+            break;
+        default:
+            mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy: %s",
+                        apr_strerror(f.rv, err, sizeof(err)));
+            break;
+        }
         return MG_EIO;
     }
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, pool);
-    if (rv != APR_SUCCESS) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot open the policy: %s",
-                    apr_strerror(rv, err, sizeof(err)));
-        return MG_EIO;
-    }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
-    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
-        apr_file_close(f);
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "the policy is not a regular file");
-        return MG_EIO;
-    }
-    if (rv == APR_SUCCESS && fi.size > MG_YAML_MAX_SIZE) {
-        apr_file_close(f);
-        return too_large(diags, path);
-    }
-    if (rv != APR_SUCCESS) {
-        apr_file_close(f);
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy: %s",
-                    apr_strerror(rv, err, sizeof(err)));
-        return MG_EIO;
-    }
-    apr_size_t want = (apr_size_t)fi.size, got = 0;
-    char *b = apr_palloc(pool, want + 1);
-    rv = want ? apr_file_read_full(f, b, want, &got) : APR_SUCCESS;
-    apr_file_close(f);
-    if (rv != APR_SUCCESS || got != want) {
-        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "io", "cannot read the policy: %s",
-                    apr_strerror(rv, err, sizeof(err)));
-        return MG_EIO;
-    }
-    b[want] = '\0';
-    *buf = b;
-    *len = want;
+    *buf = f.data;
+    *len = f.len;
     return MG_OK;
 }
 

@@ -236,6 +236,8 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     req->d = d;
     if (policy == NULL)
         return refuse(d, "no policy", why);
+    if (req->target_refused != NULL)
+        return refuse(d, req->target_refused, why);
     if (req->raw_path == NULL || req->raw_path[0] != '/')
         return refuse(d, "the path must start with '/'", why);
 

@@ -10,6 +10,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_file.h"
 #include "mg_store.h"
 
 #define DEFAULT_TIMEOUT apr_time_from_msec(500)
@@ -80,34 +81,27 @@ static int parse_hostport(apr_pool_t *p, const char *s, int defport, const char 
 }
 
 /* The first line of the file, without its line end; refused when empty. */
+#define MG_PASSWORD_FILE_MAX (64 * 1024)
 static int read_password(apr_pool_t *p, const char *path, const char **out, const char **why)
 {
-    apr_file_t *f;
-    char buf[1024];
-    apr_size_t n = sizeof(buf) - 1;
-    apr_status_t rv;
-    char *nl;
+    mg_file_t f;
+    char err[120];
 
-    rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS) {
-        char err[120];
+    /* mg_file_read: a FIFO is refused, not waited on */
+    if (mg_file_read(p, path, MG_PASSWORD_FILE_MAX, &f, NULL) != MG_OK) {
         *why = apr_psprintf(p, "password_file %s cannot be read (%s)", path,
-                            apr_strerror(rv, err, sizeof(err)));
+                            f.error == MG_FILE_NOT_REGULAR ? "not a regular file"
+                            : f.error == MG_FILE_TOO_LARGE ? "larger than 64 KiB"
+                                                           : apr_strerror(f.rv, err, sizeof(err)));
         return -1;
     }
-    rv = apr_file_read(f, buf, &n);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS && rv != APR_EOF)
-        n = 0;
-    buf[n] = '\0';
-    nl = buf + strcspn(buf, "\r\n");
-    *nl = '\0';
-    if (buf[0] == '\0') {
+    size_t n = strcspn(f.data, "\r\n");
+    if (n == 0) {
         *why = apr_psprintf(p, "password_file %s is empty (the password is its first line)", path);
         return -1;
     }
-    *out = apr_pstrdup(p, buf);
-    memset(buf, 0, sizeof(buf));
+    *out = apr_pstrmemdup(p, f.data, n);
+    memset(f.data, 0, f.len);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_ip.h"
 #include "mg_request.h"
@@ -389,31 +390,14 @@ mg_status_t mg_token_revocations_parse(apr_pool_t *pool, const char *text, size_
 mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_hash_t *set,
                                       const char **why)
 {
-    apr_finfo_t fi;
-    apr_file_t *f;
-    apr_size_t got = 0;
-    /* stat before open: a FIFO would block the reader */
-    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_TYPE | APR_FINFO_SIZE, pool);
-    if (rv != APR_SUCCESS || fi.filetype != APR_REG) {
-        *why = rv != APR_SUCCESS ? "cannot read it" : "not a regular file";
-        return MG_EIO;
+    mg_file_t f;
+    if (mg_file_read(pool, path, MG_REVOCATION_FILE_MAX, &f, NULL) != MG_OK) {
+        *why = f.error == MG_FILE_NOT_REGULAR ? "not a regular file"
+               : f.error == MG_FILE_TOO_LARGE ? "larger than 4 MiB"
+                                              : "cannot read it";
+        return f.error == MG_FILE_TOO_LARGE ? MG_EINVAL : MG_EIO;
     }
-    if (fi.size > MG_REVOCATION_FILE_MAX) {
-        *why = "larger than 4 MiB";
-        return MG_EINVAL;
-    }
-    char *buf = apr_palloc(pool, (apr_size_t)fi.size + 1);
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, pool);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_read_full(f, buf, (apr_size_t)fi.size, &got);
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS && !(APR_STATUS_IS_EOF(rv) && got < (apr_size_t)fi.size + 1)) {
-        *why = "cannot read it";
-        return MG_EIO;
-    }
-    buf[got] = '\0';
-    return mg_token_revocations_parse(pool, buf, got, set, why);
+    return mg_token_revocations_parse(pool, f.data, f.len, set, why);
 }
 
 /* mg_uses: 1-MG_TOKEN_USES_MAX, decimal, no leading zero. */

@@ -23,6 +23,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_file.h"
 #include "mg_time.h"
 #include "mg_tz.h"
 
@@ -633,10 +634,6 @@ int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const ch
 {
     const char *dir = getenv("MG_ZONEINFO");
     const char *path;
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_size_t got;
-    unsigned char *buf;
 
     if (!name_ok(name)) {
         *why = printable_short(name)
@@ -652,26 +649,13 @@ int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const ch
         dir = "/usr/share/zoneinfo";
     }
     path = apr_pstrcat(pool, dir, "/", name, NULL);
-    /* stat first: opening a FIFO or device for reading could block. */
-    if (apr_stat(&fi, path, APR_FINFO_TYPE, pool) != APR_SUCCESS || fi.filetype != APR_REG ||
-        apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool) !=
-            APR_SUCCESS) {
-        *why = apr_psprintf(pool, "unknown time zone '%s'", name);
+    /* mg_file_read refuses a FIFO or a device: opening one could block. */
+    mg_file_t f;
+    if (mg_file_read(pool, path, TZ_MAX_FILE, &f, NULL) != MG_OK || f.len == 0) {
+        *why = f.error == MG_FILE_READ_ERROR
+                   ? apr_psprintf(pool, "cannot read time zone file %s", path)
+                   : apr_psprintf(pool, "unknown time zone '%s'", name);
         return -1;
     }
-    if (apr_file_info_get(&fi, APR_FINFO_TYPE | APR_FINFO_SIZE, f) != APR_SUCCESS ||
-        fi.filetype != APR_REG || fi.size <= 0 || fi.size > TZ_MAX_FILE) {
-        apr_file_close(f);
-        *why = apr_psprintf(pool, "unknown time zone '%s'", name);
-        return -1;
-    }
-    buf = apr_palloc(pool, (apr_size_t)fi.size);
-    if (apr_file_read_full(f, buf, (apr_size_t)fi.size, &got) != APR_SUCCESS ||
-        got != (apr_size_t)fi.size) {
-        apr_file_close(f);
-        *why = apr_psprintf(pool, "cannot read time zone file %s", path);
-        return -1;
-    }
-    apr_file_close(f);
-    return mg_tz_load_buffer(pool, name, buf, got, out, why);
+    return mg_tz_load_buffer(pool, name, f.data, f.len, out, why);
 }

@@ -1,28 +1,16 @@
 /* mgctl_decision.c — a decision as mgctl shows it: the HTTP status the module
- * answers with, what changes when Apache authenticated the user first, and
- * the decision as text or one JSON object.
+ * answers with (mg_decision_http_status, lib/mg_http.h: the module's own
+ * mapping), what changes when Apache authenticated the user first, and the
+ * decision as text or one JSON object.
  */
 #include "mgctl_util.h"
+
+#include "mg_http.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include <apr_strings.h>
-
-int mgctl_decision_http_status(const mg_decision_t *d)
-{
-    switch (d->outcome) {
-    case MG_OUTCOME_ALLOW:
-        return 200;
-    case MG_OUTCOME_LOGIN:
-        return 302;
-    case MG_OUTCOME_AUTH:
-        return 401;
-    case MG_OUTCOME_DENY:
-        break;
-    }
-    return d->status > 0 ? d->status : 403;
-}
 
 int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
                              const mgctl_reqspec_t *spec)
@@ -65,9 +53,9 @@ void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, 
     fprintf(out, "%*sreason:   %s\n", in, "", mg_reason_name(d->reason));
     if (alt != 0)
         fprintf(out, "%*sstatus:   %d (%d without AuthzSendForbiddenOnFailure On)\n", in, "",
-                mgctl_decision_http_status(d), alt);
+                mg_decision_http_status(d), alt);
     else
-        fprintf(out, "%*sstatus:   %d\n", in, "", mgctl_decision_http_status(d));
+        fprintf(out, "%*sstatus:   %d\n", in, "", mg_decision_http_status(d));
     if (d->location)
         fprintf(out, "%*slocation: %s\n", in, "", d->location);
     if (d->message)
@@ -111,7 +99,7 @@ const char *mgctl_decision_json(apr_pool_t *pool, const mg_policy_t *policy, con
         mgctl_json_str(pool, d->outcome == MG_OUTCOME_ALLOW ? mg_access_name(d->access)
                                                             : mg_access_name(MG_ACCESS_NONE)),
         mgctl_json_str(pool, d->rule_id), mgctl_json_str(pool, mg_reason_name(d->reason)),
-        mgctl_decision_http_status(d), alt ? apr_itoa(pool, alt) : "null",
+        mg_decision_http_status(d), alt ? apr_itoa(pool, alt) : "null",
         mgctl_json_str(pool, d->location), mgctl_json_str(pool, d->message),
         mgctl_json_str(pool, d->page), d->download ? "true" : "false",
         mgctl_json_str(pool, d->filename), mgctl_json_str(pool, d->corp),

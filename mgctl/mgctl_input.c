@@ -1,5 +1,5 @@
-/* mgctl_input.c — what mgctl reads: bounded files, and policies from a
- * path or standard input (with the --stdin-name rules).
+/* mgctl_input.c — policies mgctl reads, from a path or standard input (with
+ * the --stdin-name rules). Other files: mg_file_read (lib/mg_file.h).
  */
 #include "mgctl_util.h"
 
@@ -9,82 +9,6 @@
 #include <apr_strings.h>
 
 #include "mg_diag.h"
-
-int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
-                    const char **err)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
-    char ebuf[256];
-    /* Refuse FIFOs, devices and directories before opening: opening a FIFO
-     * for reading blocks until a writer appears. NONBLOCK covers a file
-     * swapped for a FIFO between the stat and the open. */
-    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_TYPE, pool);
-    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
-        *err = apr_psprintf(pool, "%s: not a regular file", path);
-        return -1;
-    }
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
-                       APR_FPROT_OS_DEFAULT, pool);
-    if (rv != APR_SUCCESS) {
-        *err = apr_psprintf(pool, "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
-        return -1;
-    }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
-    if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
-        apr_file_close(f);
-        *err = apr_psprintf(pool, "%s: not a regular file", path);
-        return -1;
-    }
-    if (rv == APR_SUCCESS && (apr_uint64_t)fi.size > (apr_uint64_t)max) {
-        apr_file_close(f);
-        *err = apr_psprintf(pool, "%s: larger than %lu bytes", path, (unsigned long)max);
-        return -1;
-    }
-    /* The size is only a first guess (the file may change while we read);
-     * the limit is enforced on what is actually read. */
-    size_t cap = rv == APR_SUCCESS ? (size_t)fi.size : 4096, n = 0;
-    if (cap > max)
-        cap = max;
-    if (cap < 64)
-        cap = 64;
-    char *b = apr_palloc(pool, cap + 1);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max) {
-                char probe;
-                apr_size_t one = 1;
-                if (apr_file_read(f, &probe, &one) == APR_SUCCESS && one == 1) {
-                    apr_file_close(f);
-                    *err =
-                        apr_psprintf(pool, "%s: larger than %lu bytes", path, (unsigned long)max);
-                    return -1;
-                }
-                break;
-            }
-            size_t ncap = cap * 2 > max ? max : cap * 2;
-            char *nb = apr_palloc(pool, ncap + 1);
-            memcpy(nb, b, n);
-            b = nb;
-            cap = ncap;
-        }
-        apr_size_t want = cap - n;
-        rv = apr_file_read(f, b + n, &want);
-        n += want;
-        if (rv == APR_EOF)
-            break;
-        if (rv != APR_SUCCESS) {
-            apr_file_close(f);
-            *err = apr_psprintf(pool, "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
-            return -1;
-        }
-    }
-    apr_file_close(f);
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return 0;
-}
 
 const char *mgctl_source_name(const char *path, const char *stdin_name)
 {

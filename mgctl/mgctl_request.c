@@ -11,6 +11,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_http.h"
 #include "mg_policy.h"
 
 mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool)
@@ -82,41 +83,31 @@ static mg_grant_t spec_grant(void *ctx, int index, const struct mg_role_grant *g
     return MG_GRANT_NO;
 }
 
+static const char *table_header(void *ctx, const char *name)
+{
+    return apr_table_get(ctx, name);
+}
+
 mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
                                 const mgctl_reqspec_t *spec, mg_request_t *req, const char **why)
 {
-    const char *url = spec->url ? spec->url : "/";
-    const char *scheme = spec->scheme;
-    const char *url_host = NULL;
+    mg_target_t t;
+    apr_table_t *headers = spec->headers ? spec->headers : apr_table_make(pool, 1);
 
-    memset(req, 0, sizeof(*req));
-
-    /* An absolute URL contributes scheme and Host, like a browser would. */
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
-        size_t slen = url[4] == ':' ? 4 : 5;
-        if (!scheme)
-            scheme = apr_pstrmemdup(pool, url, slen);
-        const char *h = url + slen + 3;
-        size_t hl = strcspn(h, "/?#");
-        /* user:password@ is never part of Host */
-        const char *at = memchr(h, '@', hl);
-        if (at) {
-            hl -= (size_t)(at + 1 - h);
-            h = at + 1;
-        }
-        url_host = apr_pstrmemdup(pool, h, hl);
-        url = h + hl;
-        if (*url != '/')
-            url = apr_pstrcat(pool, "/", url, NULL);
+    /* The target as the module splits it (mg_target_split: a path, or an
+     * http(s) URL without userinfo; anything else is decided bad-url). An
+     * absolute URL contributes its host as the Host header a browser
+     * sends, for the lookup callback too, unless one is given. */
+    (void)mg_target_split(pool, spec->url ? spec->url : "/", &t, NULL);
+    if (t.authority != NULL && apr_table_get(headers, "Host") == NULL) {
+        headers = apr_table_copy(pool, headers);
+        apr_table_setn(headers, "Host", t.authority);
     }
-    /* A client never sends the fragment. */
-    size_t ul = strcspn(url, "#");
-    size_t pl = strcspn(url, "?#");
-    req->raw_path = apr_pstrmemdup(pool, url, pl);
-    req->query = pl < ul ? apr_pstrmemdup(pool, url + pl + 1, ul - pl - 1) : NULL;
+    mg_request_from_headers(req, &t, table_header, headers);
 
     req->method = spec->method ? spec->method : "GET";
-    req->scheme = scheme ? scheme : "http";
+    if (spec->scheme != NULL)
+        req->scheme = spec->scheme;
     req->client_ip = spec->ip ? spec->ip : "127.0.0.1";
     req->peer_ip = spec->peer ? spec->peer : req->client_ip;
     req->user = spec->user;
@@ -126,21 +117,6 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
     }
     req->country = spec->country;
     req->now = spec->now;
-
-    apr_table_t *headers = spec->headers;
-    if (url_host && !apr_table_get(headers, "Host")) {
-        headers = apr_table_copy(pool, headers);
-        apr_table_setn(headers, "Host", url_host);
-    }
-    req->host = apr_table_get(headers, "Host");
-    req->referer = apr_table_get(headers, "Referer");
-    req->origin = apr_table_get(headers, "Origin");
-    req->sec_fetch_site = apr_table_get(headers, "Sec-Fetch-Site");
-    req->sec_fetch_mode = apr_table_get(headers, "Sec-Fetch-Mode");
-    req->sec_fetch_dest = apr_table_get(headers, "Sec-Fetch-Dest");
-    req->sec_fetch_user = apr_table_get(headers, "Sec-Fetch-User");
-    req->accept = apr_table_get(headers, "Accept");
-    req->cookie = apr_table_get(headers, "Cookie");
 
     lookup_ctx_t *lc = apr_pcalloc(pool, sizeof(*lc));
     lc->env = spec->env ? spec->env : apr_table_make(pool, 1);

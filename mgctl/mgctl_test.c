@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mg.h"
+#include "mg_file.h"
 #include "mg_policy.h"
 #include "mgctl_testfile.h"
 #include "mgctl_util.h"
@@ -177,10 +178,9 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
 
 static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally_t *t)
 {
-    char *buf;
-    size_t len;
+    mg_file_t in;
     const char *err;
-    if (mgctl_read_file(pool, file, MGCTL_TESTFILE_MAX, &buf, &len, &err) != 0) {
+    if (mg_file_read(pool, file, MGCTL_TESTFILE_MAX, &in, &err) != MG_OK) {
         fprintf(stderr, "mgctl test: %s\n", err);
         if (o->fmt == MGCTL_FMT_JSON) {
             mg_diags_t *ds = mg_diags_make(pool);
@@ -192,7 +192,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     }
     mg_diags_t *diags = mg_diags_make(pool);
     mgctl_testfile_t *tf = NULL;
-    if (mgctl_testfile_parse(pool, file, buf, len, &tf, diags) != MG_OK) {
+    if (mgctl_testfile_parse(pool, file, in.data, in.len, &tf, diags) != MG_OK) {
         emit_diags(o, pool, diags);
         if (o->fmt != MGCTL_FMT_JSON)
             printf("%s: invalid test file\n", file);

@@ -14,6 +14,7 @@
 #include <apr_strings.h>
 
 #include "mg_diag.h"
+#include "mg_http.h"
 #include "mg_time.h"
 #include "mg_yaml.h"
 
@@ -528,7 +529,7 @@ const char *mgctl_expect_actual(apr_pool_t *pool, const char *field, const mg_de
     if (strcmp(field, "reason") == 0)
         return mg_reason_name(d->reason);
     if (strcmp(field, "status") == 0)
-        return apr_itoa(pool, mgctl_decision_http_status(d));
+        return apr_itoa(pool, mg_decision_http_status(d));
     if (strcmp(field, "location") == 0)
         return d->location;
     if (strcmp(field, "message") == 0)

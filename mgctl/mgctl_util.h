@@ -89,12 +89,7 @@ const char *mgctl_time_expected(const char *arg);
 /* A duration as "7d", "1d2h30m", "90s" -> "1m30s" (whole seconds; "0s"). */
 const char *mgctl_duration_text(apr_pool_t *pool, apr_interval_time_t d);
 
-/* ---- mgctl_input.c: files and policies in ---------------------------------- */
-
-/* Read a whole file into pool memory (NUL-terminated). Refuses files above
- * `max` bytes. 0 ok; -1 with *err set to "FILE: reason". */
-int mgctl_read_file(apr_pool_t *pool, const char *path, size_t max, char **buf, size_t *len,
-                    const char **err);
+/* ---- mgctl_input.c: policies in (other files: mg_file_read, lib/mg_file.h) -- */
 
 /* Policies from standard input. A command that takes a policy FILE reads
  * standard input for "-" (validate, compile, explain --policy): diagnostics
@@ -185,9 +180,8 @@ const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
 
 /* ---- mgctl_decision.c: a decision as mgctl shows it ------------------------ */
 
-/* The HTTP status the module answers with for a decision: allow 200, deny
- * d->status (403 when unset), login 302, auth 401. */
-int mgctl_decision_http_status(const mg_decision_t *d);
+/* The HTTP status of a decision is lib's mg_decision_http_status (mg_http.h),
+ * the one mapping the module answers with. */
 
 /* 1 when Apache authenticates the user of `spec` for this decision: spec
  * has a user and the same request without the user (and without --role

@@ -6,6 +6,7 @@
 
 #include <apr_strings.h>
 
+#include "mg_http.h"
 #include "mg_ip.h"
 #include "mg_time.h"
 #include "mg_token.h"
@@ -186,22 +187,17 @@ int mgctl_cmd_verify(apr_pool_t *pool, int argc, const char *const *argv)
     if (rc != MGCTL_EXIT_OK)
         return rc;
 
-    /* The path and query of the URL, as the module gets them. */
-    const char *p = url;
-    const char *scheme_end = strstr(url, "://");
-    if (url[0] != '/' && scheme_end != NULL) {
-        p = strchr(scheme_end + 3, '/');
-        if (p == NULL)
-            return mgctl_usage_error("verify", "the URL has no path");
-    } else if (url[0] != '/') {
-        return mgctl_usage_error("verify", "expected a path starting with '/' or an http(s) URL");
-    }
-    const char *hash = strchr(p, '#');
-    if (hash != NULL)
-        p = apr_pstrmemdup(pool, p, (apr_size_t)(hash - p));
-    const char *qm = strchr(p, '?');
-    req.raw_path = qm ? apr_pstrmemdup(pool, p, (apr_size_t)(qm - p)) : p;
-    req.query = qm ? qm + 1 : NULL;
+    /* The path and query of the URL, split as the module splits a request
+     * target (mg_target_split: a path, or an http(s) URL without userinfo). */
+    mg_target_t target;
+    const char *twhy = NULL;
+    if (mg_target_split(pool, url, &target, &twhy) != MG_OK)
+        return mgctl_usage_error("verify",
+                                 "%s: expected a path starting with '/' or an http(s) "
+                                 "URL",
+                                 twhy);
+    req.raw_path = target.path;
+    req.query = target.query;
     req.client_ip = ip;
     req.peer_ip = ip;
     const char *other_name = NULL;

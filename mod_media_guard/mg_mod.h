@@ -16,6 +16,7 @@
 #include "mod_auth.h"
 
 #include "mg.h"
+#include "mg_http.h"
 
 extern module AP_MODULE_DECLARE_DATA media_guard_module;
 
@@ -135,15 +136,13 @@ mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
 /* A request served normally although media-guard refused it (another
  * provider granted it): drop the refusal's headers. */
 void mg_mod_drop_refusal_headers(request_rec *r);
-/* Path and query of a request target exactly as the client sent them. */
-void mg_mod_split_target(apr_pool_t *p, const char *t, const char **path, const char **query);
-/* A file sub-request's URL: 0 not one; 1 *raw_path set; -1 one without a
- * URL (*raw_path is "", which libmg refuses: bad-url). */
-int mg_mod_file_subreq_path(request_rec *r, const char **raw_path);
-/* Decide mp for r on raw_path/query (and on the served path when it
- * differs), into m->d, m->canon, m->served. */
+/* A file sub-request's URL as a target: 0 not one; 1 t->path set; -1 one
+ * without a URL (t->path is "", which libmg refuses: bad-url). */
+int mg_mod_file_subreq_target(request_rec *r, mg_target_t *t);
+/* Decide mp for r on target t (and on the served path when it differs),
+ * into m->d, m->canon, m->served. */
 void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
-                     const char *raw_path, const char *query);
+                     const mg_target_t *t);
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);

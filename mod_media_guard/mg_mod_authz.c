@@ -45,6 +45,7 @@
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mg_http.h"
 #include "mg_mod.h"
 #include "mg_policy.h"
 #include "mg_request.h"
@@ -125,6 +126,12 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
 /* request view                                                         */
 /* ------------------------------------------------------------------ */
 
+/* mg_request_from_headers' getter: the request's own headers. */
+static const char *header(void *ctx, const char *name)
+{
+    return apr_table_get(((request_rec *)ctx)->headers_in, name);
+}
+
 static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
 {
     request_rec *r = ctx;
@@ -139,83 +146,25 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
     return NULL;
 }
 
-/* The end of an absolute-form target's scheme ("http://..."): the scheme
- * must stand at the very start, RFC 3986 syntax, followed at once by "://".
- * Searching the whole target for "://" would let a query such as
- * "?x=://h/public.jpg" choose the path that is judged. NULL otherwise. */
-static const char *scheme_end(const char *s)
-{
-    const char *q = s;
-
-    if (!apr_isalpha(*q))
-        return NULL;
-    while (apr_isalnum(*q) || *q == '+' || *q == '-' || *q == '.')
-        q++;
-    return strncmp(q, "://", 3) == 0 ? q : NULL;
-}
-
-/* Path and query of the request target exactly as the client sent them.
- * r->uri is already decoded and normalised by httpd, and r->parsed_uri.path
- * is normalised in place; libmg must see the raw bytes to canonicalise (and
- * refuse) them itself. apr_uri_parse is not used: it reads an origin-form
- * target starting with "//" as an authority, which HTTP does not. */
-void mg_mod_split_target(apr_pool_t *p, const char *t, const char **path, const char **query)
-{
-    const char *s = t ? t : "";
-    size_t n;
-
-    if (*s != '/') {
-        /* absolute-form (proxy requests): skip scheme and authority. Anything
-         * else ("*", authority-form) is handed over as is: libmg refuses a
-         * path that does not start with '/' (bad-url), which denies. */
-        const char *sep = scheme_end(s);
-        if (sep) {
-            s = sep + 3 + strcspn(sep + 3, "/?#");
-            if (*s != '/') {
-                *path = "/";
-                *query = *s == '?' ? apr_pstrmemdup(p, s + 1, strcspn(s + 1, "#")) : NULL;
-                return;
-            }
-        }
-    }
-    n = strcspn(s, "?#");
-    *path = apr_pstrmemdup(p, s, n);
-    if (s[n] == '?')
-        *query = apr_pstrmemdup(p, s + n + 1, strcspn(s + n + 1, "#"));
-    else
-        *query = NULL;
-}
-
-/* One evaluation of `mp` for this request, with the path and query given
- * (raw, percent-encoded) instead of the client's target. *canon is the
+/* One evaluation of `mp` for this request, on the target `t` (the client's,
+ * split by mg_target_split, or a path the module derived). The target and
+ * the headers become the request view exactly as in mgctl
+ * (mg_request_from_headers); the connection adds the rest. *canon is the
  * canonical path (NULL when canonicalisation refused the URL). */
-static void decide(request_rec *r, const mg_mod_policy_t *mp, const char *raw_path,
-                   const char *query, mg_decision_t *d, const char **canon)
+static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t *t,
+                   mg_decision_t *d, const char **canon)
 {
     mg_request_t req;
     const char *why = NULL;
     int trace = APLOGrtrace1(r);
 
-    memset(&req, 0, sizeof(req));
+    mg_request_from_headers(&req, t, header, r);
     req.method = r->method;
-    req.raw_path = raw_path;
-    req.query = query;
-    req.host = apr_table_get(r->headers_in, "Host");
-    if (req.host == NULL)
-        req.host = r->hostname;
     req.scheme = ap_http_scheme(r);
     req.client_ip = r->useragent_ip;
     req.peer_ip = r->connection->client_ip;
     req.user = r->user;
     req.now = r->request_time;
-    req.referer = apr_table_get(r->headers_in, "Referer");
-    req.origin = apr_table_get(r->headers_in, "Origin");
-    req.sec_fetch_site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
-    req.sec_fetch_mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
-    req.sec_fetch_dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
-    req.sec_fetch_user = apr_table_get(r->headers_in, "Sec-Fetch-User");
-    req.accept = apr_table_get(r->headers_in, "Accept");
-    req.cookie = apr_table_get(r->headers_in, "Cookie");
     req.lookup = lookup;
     req.lookup_ctx = r;
     mg_mod_grants_attach(r, mp, &req);
@@ -284,14 +233,16 @@ static const char *served_path(request_rec *r)
  * per-dir config from <Directory> sections only. Its URL is taken to be the
  * parent's URL directory plus the file's name below the parent's file
  * directory — the mapping httpd itself uses in the same-directory case.
- * 0: r is not such a sub-request; 1: *raw_path is that URL (escaped);
- * -1: it is one, but no URL can be derived (*raw_path is "": bad-url). */
-int mg_mod_file_subreq_path(request_rec *r, const char **raw_path)
+ * 0: r is not such a sub-request; 1: t->path is that URL (escaped, no
+ * query); -1: it is one, but no URL can be derived (t->path is "":
+ * bad-url). */
+int mg_mod_file_subreq_target(request_rec *r, mg_target_t *t)
 {
     const char *fdir, *udir, *rel, *segs;
     size_t n;
 
-    *raw_path = "";
+    memset(t, 0, sizeof(*t));
+    t->path = "";
     if (r->main == NULL || (r->uri != NULL && r->uri[0] == '/'))
         return 0;
     udir = served_path(r->main);
@@ -307,7 +258,7 @@ int mg_mod_file_subreq_path(request_rec *r, const char **raw_path)
     segs = apr_pstrcat(r->pool, "/", rel, "/", NULL);
     if (*rel == '\0' || strstr(segs, "//") || strstr(segs, "/./") || strstr(segs, "/../"))
         return -1;
-    *raw_path = ap_os_escape_path(r->pool, apr_pstrcat(r->pool, udir, rel, NULL), 1);
+    t->path = ap_os_escape_path(r->pool, apr_pstrcat(r->pool, udir, rel, NULL), 1);
     return 1;
 }
 
@@ -319,14 +270,15 @@ static int stricter(const mg_decision_t *a, const mg_decision_t *b)
     return a->outcome == MG_OUTCOME_ALLOW && b->access < a->access;
 }
 
-/* Decide the request: on its target (raw_path/query as the client or the
- * sub-request named it), and — when httpd serves another path than that
- * target names (RewriteRule [PT], path_info after a file, an index file) —
- * on the served path as well; the stricter decision counts. */
+/* Decide the request: on its target (as the client or the sub-request
+ * named it), and — when httpd serves another path than that target names
+ * (RewriteRule [PT], path_info after a file, an index file) — on the served
+ * path as well; the stricter decision counts. */
 void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
-                     const char *raw_path, const char *query)
+                     const mg_target_t *t)
 {
     const char *served, *served_raw, *served_canon;
+    mg_target_t st;
     mg_decision_t d2;
 
     if (mp->policy == NULL) {
@@ -337,7 +289,7 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
         m->d.detail = "the policy failed to load on a graceful reload";
         return;
     }
-    decide(r, mp, raw_path, query, &m->d, &m->canon);
+    decide(r, mp, t, &m->d, &m->canon);
     if (m->d.outcome != MG_OUTCOME_ALLOW || m->canon == NULL)
         return;
     served = served_path(r);
@@ -346,12 +298,15 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     served_raw = ap_os_escape_path(r->pool, served, 1);
     /* the usual case: the same resource, decided already — byte for byte
      * (no second canonicalisation), else after canonicalising both */
-    if ((r->args == query || (r->args && query && strcmp(r->args, query) == 0)) &&
-        (strcmp(served_raw, raw_path) == 0 ||
+    if ((r->args == t->query || (r->args && t->query && strcmp(r->args, t->query) == 0)) &&
+        (strcmp(served_raw, t->path) == 0 ||
          ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
           strcmp(served_canon, m->canon) == 0)))
         return;
-    decide(r, mp, served_raw, r->args, &d2, &served_canon);
+    st = *t; /* the same scheme and authority */
+    st.path = served_raw;
+    st.query = r->args;
+    decide(r, mp, &st, &d2, &served_canon);
     if (!stricter(&m->d, &d2))
         return;
     m->d = d2;
@@ -426,23 +381,16 @@ static const char *message_body(apr_pool_t *p, const char *msg)
     return out;
 }
 
-static int valid_deny_status(int s)
-{
-    return s >= 400 && s <= 599 && s != HTTP_UNAUTHORIZED &&
-           s != HTTP_PROXY_AUTHENTICATION_REQUIRED;
-}
-
 static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t *m)
 {
-    int status = m->d.status ? m->d.status : HTTP_FORBIDDEN;
+    /* the status mgctl explain shows for this decision (mg_http.h) */
+    int status = mg_decision_http_status(&m->d);
     const char *page = (m->d.page && m->d.page[0] == '/') ? m->d.page : NULL;
 
-    if (!valid_deny_status(status)) {
+    if (m->d.status != 0 && status != m->d.status)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "media-guard %s: deny status %d is not supported, sending 403", m->mp->name,
-                      status);
-        status = HTTP_FORBIDDEN;
-    }
+                      m->d.status);
     if (status == HTTP_FORBIDDEN) {
         if (page)
             ap_custom_response(r, HTTP_FORBIDDEN, page);
@@ -697,7 +645,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     const mg_mod_policy_t *mp = req ? req->mp : NULL;
     mg_mod_req_t *rq;
     mg_mod_memo_t *m;
-    const char *why = NULL, *raw_path, *query;
+    const char *why = NULL;
+    mg_target_t t;
     int fresh = 0;
 
     if (mp == NULL) {
@@ -716,11 +665,11 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m = apr_pcalloc(r->pool, sizeof(*m));
         m->mp = mp;
         m->user = r->user;
-        if (mg_mod_file_subreq_path(r, &raw_path) != 0)
-            query = NULL; /* a file has no query ("" when no URL: bad-url) */
-        else
-            mg_mod_split_target(r->pool, r->unparsed_uri, &raw_path, &query);
-        mg_mod_evaluate(r, mp, m, raw_path, query);
+        /* a file has no query (path "" when no URL: bad-url); a target
+         * mg_target_split refuses is decided too: denied (bad-url) */
+        if (mg_mod_file_subreq_target(r, &t) == 0)
+            (void)mg_target_split(r->pool, r->unparsed_uri, &t, NULL);
+        mg_mod_evaluate(r, mp, m, &t);
         m->next = rq->memos;
         rq->memos = m;
         fresh = 1;
@@ -769,7 +718,7 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri)
         r->unparsed_uri == NULL || strcmp(r->unparsed_uri, prq->deny_uri) != 0)
         return DECLINED;
     m = prq->deny;
-    status = m->d.status;
+    status = mg_decision_http_status(&m->d);
 
     if (prq->deny_is_page) {
         /* deny.page: serve the page normally, with the configured status */

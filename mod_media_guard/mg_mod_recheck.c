@@ -81,7 +81,8 @@ int mg_mod_recheck_fixup(request_rec *r)
     request_rec *q = r;
     mg_mod_req_t *rq, *qrq = NULL, *prq;
     const mg_mod_memo_t *m;
-    const char *raw_path, *query, *why;
+    const char *why;
+    mg_target_t t;
     int file_sub;
 
     if (r->main == NULL && r->prev == NULL)
@@ -89,7 +90,7 @@ int mg_mod_recheck_fixup(request_rec *r)
     rq = mg_mod_req_get(r, 0);
     if (rq != NULL && rq->memos != NULL)
         return DECLINED; /* authorization ran for this very URL */
-    file_sub = mg_mod_file_subreq_path(r, &raw_path);
+    file_sub = mg_mod_file_subreq_target(r, &t);
     if (file_sub != 0) {
         q = judged_ancestor(r, &qrq);
     } else {
@@ -108,16 +109,15 @@ int mg_mod_recheck_fixup(request_rec *r)
         return DECLINED;
 
     if (file_sub != 0) {
-        query = NULL; /* raw_path: the file's URL, or "" (bad-url) */
+        /* t: the file's URL without a query, or "" (bad-url) */
     } else if (r->unparsed_uri != NULL &&
                (q->unparsed_uri == NULL || strcmp(r->unparsed_uri, q->unparsed_uri) != 0)) {
-        mg_mod_split_target(r->pool, r->unparsed_uri, &raw_path, &query);
+        (void)mg_target_split(r->pool, r->unparsed_uri, &t, NULL); /* refused: bad-url */
     } else if (r->uri != NULL && r->uri[0] == '/') {
-        raw_path = ap_os_escape_path(r->pool, r->uri, 1);
-        query = r->args;
+        t.path = ap_os_escape_path(r->pool, r->uri, 1);
+        t.query = r->args;
     } else {
-        raw_path = "";
-        query = NULL; /* refused by libmg: bad-url */
+        t.path = ""; /* refused by libmg: bad-url */
     }
     why = apr_psprintf(r->pool, "%s of %s, judged on its own URL",
                        file_sub  ? "file sub-request"
@@ -134,11 +134,11 @@ int mg_mod_recheck_fixup(request_rec *r)
         nm = apr_pcalloc(r->pool, sizeof(*nm));
         nm->mp = m->mp;
         nm->user = r->user;
-        mg_mod_evaluate(r, m->mp, nm, raw_path, query);
+        mg_mod_evaluate(r, m->mp, nm, &t);
         if ((nm->d.outcome == MG_OUTCOME_AUTH || nm->d.outcome == MG_OUTCOME_LOGIN) &&
             authenticate(r)) {
             nm->user = r->user;
-            mg_mod_evaluate(r, m->mp, nm, raw_path, query);
+            mg_mod_evaluate(r, m->mp, nm, &t);
         }
         mg_mod_once_apply(r, nm);
         nm->next = rq->memos;

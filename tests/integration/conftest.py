@@ -368,7 +368,7 @@ DocumentRoot "{self.htdocs}"
         p = self.access_log_path
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def last_access(self, path_fragment, timeout=3):
+    def last_access(self, path_fragment, timeout=10):
         """The last access-log line whose request contains path_fragment.
 
         httpd writes the line after it has sent the response, so first wait

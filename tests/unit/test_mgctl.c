@@ -12,6 +12,7 @@
 #include <apr_strings.h>
 
 #include "mg.h"
+#include "mg_http.h"
 #include "mg_policy.h"
 #include "mg_test.h"
 #include "mgctl_testfile.h"
@@ -84,15 +85,31 @@ START_TEST(test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragme
     mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
     mg_request_t req;
     const char *why;
-    s->url = "https://user:pw@Media.Example.com/a/b.jpg?x=1&y=%20#frag";
+    s->url = "HTTPS://Media.Example.com/a/b.jpg?x=1&y=%20#frag";
     ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_OK);
     ck_assert_str_eq(req.scheme, "https");
     ck_assert_str_eq(req.host, "Media.Example.com");
+    ck_assert_str_eq(req.lookup(req.lookup_ctx, MG_LOOKUP_HEADER, "Host"), "Media.Example.com");
     ck_assert_str_eq(req.raw_path, "/a/b.jpg");
     ck_assert_str_eq(req.query, "x=1&y=%20");
     ck_assert_str_eq(req.method, "GET");
     ck_assert_str_eq(req.client_ip, "127.0.0.1");
     ck_assert_str_eq(req.peer_ip, "127.0.0.1");
+}
+END_TEST
+
+START_TEST(test_request_with_userinfo_is_refused_as_the_module_refuses_it)
+{
+    mg_policy_t *p = load_policy();
+    mgctl_reqspec_t *s = mgctl_reqspec_make(mg_test_pool);
+    mg_request_t req;
+    mg_decision_t d;
+    const char *why;
+    s->url = "https://user:pw@media.example/a/b.jpg";
+    ck_assert_int_eq(mgctl_request_build(mg_test_pool, p, s, &req, &why), MG_EINVAL);
+    ck_assert_str_eq(why, "userinfo (user@) in an http(s) URL");
+    mg_evaluate(mg_test_pool, p, &req, 0, &d);
+    ck_assert_int_eq(d.reason, MG_R_BAD_URL);
 }
 END_TEST
 
@@ -150,7 +167,7 @@ START_TEST(test_env_roles_reach_the_evaluator_through_the_built_request)
     mg_evaluate(mg_test_pool, p, &req, 0, &d);
     ck_assert_int_eq(d.outcome, MG_OUTCOME_ALLOW);
     ck_assert_int_eq(d.access, MG_ACCESS_DOWNLOAD);
-    ck_assert_int_eq(mgctl_decision_http_status(&d), 200);
+    ck_assert_int_eq(mg_decision_http_status(&d), 200);
 }
 END_TEST
 
@@ -158,13 +175,16 @@ START_TEST(test_http_status_follows_the_outcome)
 {
     mg_decision_t d;
     memset(&d, 0, sizeof(d));
-    ck_assert_int_eq(mgctl_decision_http_status(&d), 403); /* zero value: deny 403 */
+    /* zero value: deny internal-error, the module's 500 */
+    ck_assert_int_eq(mg_decision_http_status(&d), 500);
+    d.reason = MG_R_NO_RULE;
+    ck_assert_int_eq(mg_decision_http_status(&d), 403);
     d.status = 451;
-    ck_assert_int_eq(mgctl_decision_http_status(&d), 451);
+    ck_assert_int_eq(mg_decision_http_status(&d), 451);
     d.outcome = MG_OUTCOME_LOGIN;
-    ck_assert_int_eq(mgctl_decision_http_status(&d), 302);
+    ck_assert_int_eq(mg_decision_http_status(&d), 302);
     d.outcome = MG_OUTCOME_AUTH;
-    ck_assert_int_eq(mgctl_decision_http_status(&d), 401);
+    ck_assert_int_eq(mg_decision_http_status(&d), 401);
 }
 END_TEST
 
@@ -753,6 +773,7 @@ static Suite *mgctl_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_json_str_escapes_quotes_controls_and_invalid_utf8);
     tcase_add_test(tc, test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragment);
+    tcase_add_test(tc, test_request_with_userinfo_is_refused_as_the_module_refuses_it);
     tcase_add_test(tc, test_request_host_header_wins_over_url_and_peer_defaults_to_ip);
     tcase_add_test(tc, test_request_lookup_serves_env_notes_and_headers_separately);
     tcase_add_test(tc, test_env_roles_reach_the_evaluator_through_the_built_request);

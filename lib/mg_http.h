@@ -1,0 +1,79 @@
+/* mg_http.h — the HTTP edges of a decision, shared by mod_media_guard and
+ * mgctl (public API, with mg.h).
+ *
+ * What an HTTP server hands libmg (the request target and the request
+ * headers) and what it answers (the HTTP status of a decision) are written
+ * once, here, so that Apache, `mgctl explain`, `mgctl test` and `mgctl
+ * verify` agree by construction: the module reads the target and headers
+ * from its request_rec through a getter, mgctl from its options and test
+ * files through another. No httpd header is needed (docs/canonical-urls.md,
+ * "The request target").
+ */
+#ifndef MG_HTTP_H
+#define MG_HTTP_H
+
+#include "mg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A request target split into what libmg judges. */
+typedef struct mg_target {
+    const char *path;      /* raw (percent-encoded) path without query and
+                              fragment; "" when refused */
+    const char *query;     /* raw query without '?', or NULL */
+    const char *scheme;    /* absolute-form: "http" or "https" (lower case);
+                              NULL for origin-form */
+    const char *authority; /* absolute-form: host[:port] as sent; else NULL */
+    const char *refused;   /* why the target was refused (a short sentence
+                              that never echoes it), or NULL */
+} mg_target_t;
+
+/* Split a request target (RFC 9112 3.2) into path and query exactly as the
+ * client sent them — neither decoded nor normalised: mg_request_prepare
+ * canonicalises (and refuses) them itself. Accepted, and nothing else:
+ *
+ *   origin-form    "/path?query"   (a target starting "//" is a path)
+ *   absolute-form  "http://authority/path?query" or "https://...", the
+ *                  scheme in any case; no path is "/"; the authority must
+ *                  be non-empty, without userinfo ("user@", RFC 9110 4.2.4)
+ *                  and without control bytes or spaces
+ *
+ * A fragment ("#...") is dropped, as httpd drops it. Anything else — "*",
+ * an authority-form ("host:443"), another scheme ("ftp://"), "http:/x" —
+ * is refused: MG_EINVAL, out->refused and *why (may be NULL) set, out->path
+ * "" and out->query NULL, so that a decision on it denies (bad-url). The
+ * scheme is recognised at the start only: "/a?x=http://h/b" is a path with
+ * a query, never a URL whose path is /b. */
+mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *out,
+                            const char **why);
+
+/* A request header by name (case-insensitive, as in HTTP), or NULL. */
+typedef const char *(*mg_header_fn)(void *ctx, const char *name);
+
+/* The request-from-headers step: zero *req and fill what the target and the
+ * headers say — raw_path, query and target_refused from `t`; scheme from an
+ * absolute-form target, else "http" (a caller that knows the connection's
+ * scheme sets req->scheme afterwards); host from the Host header, else an
+ * absolute-form target's authority; referer, origin, sec_fetch_site/mode/
+ * dest/user, accept and cookie from their headers. `header` may be NULL (no
+ * headers). The caller then adds what the connection and the server know:
+ * method, client_ip, peer_ip, user, now, lookup, grant_check. */
+void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
+                             void *ctx);
+
+/* The HTTP status the client gets for a decision, as mod_media_guard answers
+ * it: allow 200, login 302, auth 401; a deny with reason internal-error 500
+ * (an error, not a refusal); any other deny the rule's deny.status when it
+ * is an error status the module can send (400-599 except 401 and 407, which
+ * need a challenge), else 403. */
+int mg_decision_http_status(const mg_decision_t *d);
+
+/* Whether `status` is a deny status the module can send (see above). */
+int mg_deny_status_valid(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MG_HTTP_H */
