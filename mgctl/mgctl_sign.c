@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "mg_canon.h"
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_ip.h"
 #include "mg_time.h"
@@ -523,13 +524,12 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
                                                   "--private-key FILE",
                                  fmt->name);
     if (o->private_key != NULL) {
-        char *text;
-        size_t len;
-        if (mgctl_read_file(pool, o->private_key, 16384, &text, &len, &why) != 0) {
+        mg_file_t pk;
+        if (mg_file_read(pool, o->private_key, 16384, &pk, &why) != MG_OK) {
             fprintf(stderr, "mgctl sign: --private-key: %s\n", why);
             return MGCTL_EXIT_USAGE;
         }
-        o->fclaims.private_key = text;
+        o->fclaims.private_key = pk.data;
     }
     const char *want = o->keys.key_id;
     o->keys.key_id = NULL;
