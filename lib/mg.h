@@ -73,6 +73,38 @@ const char *mg_policy_name(const mg_policy_t *policy);
 /* Hex SHA-256 of the policy's canonical compiled form (see mg_policy_emit). */
 const char *mg_policy_digest(const mg_policy_t *policy);
 
+/* Canonical text form of the policy (valid policy YAML, deterministic; the
+ * output of `mgctl compile`), whose SHA-256 is mg_policy_digest. */
+const char *mg_policy_emit(apr_pool_t *pool, const mg_policy_t *policy);
+
+/* What callers may ask about a loaded policy (mg_policy_query.c); its
+ * structures stay inside the library (mg_policy.h). */
+int mg_policy_rule_count(const mg_policy_t *policy);
+/* 1 when some rule depends on the time of day (time windows): a decision
+ * then depends on when it is asked. */
+int mg_policy_uses_time(const mg_policy_t *policy);
+/* The declared roles (`roles:`), in file order: how many, and the name of
+ * the index-th (NULL out of range). */
+int mg_policy_role_count(const mg_policy_t *policy);
+const char *mg_policy_role_name(const mg_policy_t *policy, int index);
+/* Index of the declared role `name` (a slice of `len` bytes), or -1. */
+int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len);
+/* The file the policy was loaded from (as given), for diagnostics. */
+const char *mg_policy_file(const mg_policy_t *policy);
+/* The `apache:` role sources (identity.roles_from), in file order, as an
+ * embedding program with Apache's authz providers binds them at
+ * configuration time; `index` is the one mg_grant_fn receives. */
+typedef struct mg_grant_view {
+    const char *role;     /* the declared role it grants */
+    const char *provider; /* "group", "ldap-group", "dbd-group", ... */
+    const char *args;     /* the rest of the Require line, whitespace-normalised ("" if none) */
+    const char *line;     /* provider + " " + args (mg_role_grant_line) */
+    int line_no, col;     /* its position in the policy file */
+} mg_grant_view_t;
+int mg_policy_grant_count(const mg_policy_t *policy);
+/* 0 with *out filled, -1 when `index` is out of range. */
+int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out);
+
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
@@ -94,6 +126,9 @@ typedef const char *(*mg_lookup_fn)(void *ctx, mg_lookup_kind_t kind, const char
 typedef enum { MG_GRANT_NO = 0, MG_GRANT_YES = 1, MG_GRANT_ERROR = -1 } mg_grant_t;
 struct mg_role_grant;
 typedef mg_grant_t (*mg_grant_fn)(void *ctx, int index, const struct mg_role_grant *grant);
+/* The entry's `PROVIDER ARGS` ("group editors"), as `Require` would take it
+ * and as mgctl --require compares it. */
+const char *mg_role_grant_line(const struct mg_role_grant *grant);
 
 /* The request as the evaluator sees it. The caller fills the "input" part;
  * mg_request_prepare() fills the "derived" part. Strings are borrowed. */
@@ -233,6 +268,27 @@ typedef struct mg_decision {
  * with MG_R_BAD_URL). */
 void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t *req, int trace,
                  mg_decision_t *d);
+
+/* ------------------------------------------------------------------ */
+/* What a policy means (mg_policy_facts.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* Whether an allow decision of `policy` is the same for every client, so
+ * that a shared cache may keep the response: the policy's default allow, or
+ * a rule whose `anonymous` entry alone grants the level given and whose
+ * other checks cannot tell clients apart (no IP, country, time window or
+ * hotlink condition). 0 for anything granted to a role, a user, a token, an
+ * address or a Referer, and for every refusal. */
+int mg_policy_same_for_everyone(const mg_policy_t *policy, const mg_decision_t *d);
+
+/* A rule whose paths reach beyond the directory `dir` (ending in '/')
+ * towards the root: the literal directory one of its patterns judges
+ * (docs/policy.md, "Paths": "/photos" and "/photos/" are both "/photos/",
+ * "/thumbs/x-?.jpg" is "/thumbs/") is a proper ancestor of `dir` — or `dir`
+ * itself when `part` (the caller covers only part of dir). 1 with *rule_id
+ * and *pattern (as written) set from the first such rule, else 0. */
+int mg_policy_rule_above(apr_pool_t *pool, const mg_policy_t *policy, const char *dir, int part,
+                         const char **rule_id, const char **pattern);
 
 #ifdef __cplusplus
 }

@@ -320,8 +320,7 @@ mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext);
 const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon_path,
                                     mg_classset_t ext_classes, unsigned method_bit,
                                     const mg_pathpat_t **pattern, const mg_rule_t **method_rule);
-/* Index of the declared role `name` (a slice of `len` bytes), or -1. */
-int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len);
+/* mg_policy_role_index: mg.h */
 /* identity.users roles of `user`; 0 if the user is not listed. */
 mg_roleset_t mg_policy_user_roles(const mg_policy_t *policy, const char *user);
 /* Transformation profile checks against sets and `require` parsed once at
@@ -334,8 +333,6 @@ int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t 
 int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
                               const struct mg_tr *tr, const char **missing);
 
-/* Canonical text form of the policy (valid policy YAML, deterministic; the
- * output of `mgctl compile`) and its digest. mg_policy_emit.c. */
-const char *mg_policy_emit(apr_pool_t *pool, const mg_policy_t *policy);
+/* mg_policy_emit (mg_policy_emit.c): mg.h */
 
 #endif /* MG_POLICY_H */

@@ -271,3 +271,64 @@ int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_poli
     }
     return 1;
 }
+
+/* ------------------------------------------------------------------ */
+/* Public queries (mg.h): what the module and mgctl may know about a    */
+/* policy without its structures                                        */
+/* ------------------------------------------------------------------ */
+
+int mg_policy_rule_count(const mg_policy_t *policy)
+{
+    return policy && policy->rules ? policy->rules->nelts : 0;
+}
+
+int mg_policy_uses_time(const mg_policy_t *policy)
+{
+    for (int i = 0; i < mg_policy_rule_count(policy); i++) {
+        const mg_rule_t *r = &APR_ARRAY_IDX(policy->rules, i, mg_rule_t);
+        if (r->time && r->time->nelts > 0)
+            return 1;
+    }
+    return 0;
+}
+
+int mg_policy_role_count(const mg_policy_t *policy)
+{
+    return policy && policy->roles ? policy->roles->nelts : 0;
+}
+
+const char *mg_policy_role_name(const mg_policy_t *policy, int index)
+{
+    if (index < 0 || index >= mg_policy_role_count(policy))
+        return NULL;
+    return APR_ARRAY_IDX(policy->roles, index, const char *);
+}
+
+const char *mg_role_grant_line(const struct mg_role_grant *grant)
+{
+    return grant ? grant->line : NULL;
+}
+
+const char *mg_policy_file(const mg_policy_t *policy)
+{
+    return policy ? policy->file : NULL;
+}
+
+int mg_policy_grant_count(const mg_policy_t *policy)
+{
+    return policy && policy->role_grants ? policy->role_grants->nelts : 0;
+}
+
+int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out)
+{
+    if (out == NULL || index < 0 || index >= mg_policy_grant_count(policy))
+        return -1;
+    const mg_role_grant_t *g = &APR_ARRAY_IDX(policy->role_grants, index, mg_role_grant_t);
+    out->role = mg_policy_role_name(policy, g->role);
+    out->provider = g->provider;
+    out->args = g->args;
+    out->line = g->line;
+    out->line_no = g->pos.line;
+    out->col = g->pos.col;
+    return 0;
+}

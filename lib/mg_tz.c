@@ -600,37 +600,38 @@ static int printable_short(const char *s)
     return 1;
 }
 
-int mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,
-                      const mg_tz_t **out, const char **why)
+mg_status_t mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,
+                              const mg_tz_t **out, const char **why)
 {
     mg_tz_t *tz = apr_pcalloc(pool, sizeof(*tz));
     const char *reason;
     if (tzif_parse(pool, buf, len, tz, &reason) != 0) {
         *why = apr_psprintf(pool, "time zone file for '%s' is invalid: %s", name, reason);
-        return -1;
+        return MG_EINVAL;
     }
     tz->name = apr_pstrdup(pool, name);
     *out = tz;
-    return 0;
+    return MG_OK;
 }
 
-int mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out, const char **why)
+mg_status_t mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out,
+                             const char **why)
 {
     mg_tz_t *tz = apr_pcalloc(pool, sizeof(*tz));
     tz_type_t *ty = apr_pcalloc(pool, sizeof(*ty));
     if (tzstring == NULL || tzs_parse(tzstring, &tz->rule) != 0) {
         *why = "not a valid POSIX TZ string";
-        return -1;
+        return MG_EINVAL;
     }
     ty->off = tz->rule.std_off;
     tz->types = ty;
     tz->ntypes = 1;
     tz->name = apr_pstrdup(pool, tzstring);
     *out = tz;
-    return 0;
+    return MG_OK;
 }
 
-int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why)
+mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why)
 {
     const char *dir = getenv("MG_ZONEINFO");
     const char *path;
@@ -639,11 +640,11 @@ int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const ch
         *why = printable_short(name)
                    ? apr_psprintf(pool, "unknown time zone '%s' (not a valid zone name)", name)
                    : "unknown time zone (not a valid zone name)";
-        return -1;
+        return MG_EINVAL;
     }
     if (strcmp(name, "UTC") == 0) {
         *out = &utc_zone; /* works on systems without tzdata */
-        return 0;
+        return MG_OK;
     }
     if (dir == NULL || *dir == '\0') {
         dir = "/usr/share/zoneinfo";
@@ -655,7 +656,7 @@ int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const ch
         *why = f.error == MG_FILE_READ_ERROR
                    ? apr_psprintf(pool, "cannot read time zone file %s", path)
                    : apr_psprintf(pool, "unknown time zone '%s'", name);
-        return -1;
+        return f.error == MG_FILE_READ_ERROR ? MG_EIO : MG_EINVAL;
     }
     return mg_tz_load_buffer(pool, name, f.data, f.len, out, why);
 }

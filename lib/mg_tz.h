@@ -13,6 +13,8 @@
 
 #include <apr_pools.h>
 
+#include "mg_diag.h"
+
 typedef struct mg_tz mg_tz_t;
 
 /* Broken-down local time. */
@@ -26,15 +28,18 @@ typedef struct mg_civil {
 
 /* Load zone `name` ("Europe/Berlin", "UTC"). Names are validated (no "..",
  * no leading '/'). The directory is $MG_ZONEINFO if set, else
- * /usr/share/zoneinfo. 0 ok; -1 with *why ("unknown time zone 'Mars/Base'"). */
-int mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why);
+ * /usr/share/zoneinfo. MG_OK; MG_EINVAL with *why ("unknown time zone
+ * 'Mars/Base'"), or MG_EIO when the zone's file could not be read. */
+mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why);
 /* The same from a TZif image in memory (tests, embedded data); `name` is
- * only recorded. 0 ok; -1 with *why. */
-int mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,
-                      const mg_tz_t **out, const char **why);
+ * only recorded. MG_OK; MG_EINVAL with *why. */
+mg_status_t mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,
+                              const mg_tz_t **out, const char **why);
 /* A zone that follows one POSIX TZ rule for all time, e.g.
- * "CET-1CEST,M3.5.0,M10.5.0/3" (the form of a TZif footer). 0 ok; -1. */
-int mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out, const char **why);
+ * "CET-1CEST,M3.5.0,M10.5.0/3" (the form of a TZif footer). MG_OK;
+ * MG_EINVAL with *why. */
+mg_status_t mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz_t **out,
+                             const char **why);
 /* Built-in UTC; also what mg_tz_load gives for "UTC", file or not. */
 const mg_tz_t *mg_tz_utc(void);
 const char *mg_tz_name(const mg_tz_t *tz);

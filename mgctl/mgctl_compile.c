@@ -9,7 +9,6 @@
 #include <apr_strings.h>
 
 #include "mg.h"
-#include "mg_policy.h"
 #include "mgctl_util.h"
 
 static const char usage_text[] =

@@ -7,7 +7,6 @@
 #include <apr_pools.h>
 
 #include "mg_keys.h"
-#include "mg_policy.h"
 #include "mgctl_util.h"
 
 typedef struct mgctl_keyopt {

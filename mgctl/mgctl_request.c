@@ -12,7 +12,6 @@
 #include <apr_strings.h>
 
 #include "mg_http.h"
-#include "mg_policy.h"
 
 mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool)
 {
@@ -78,7 +77,7 @@ static mg_grant_t spec_grant(void *ctx, int index, const struct mg_role_grant *g
     const apr_array_header_t *req = ctx;
     (void)index;
     for (int i = 0; req && i < req->nelts; i++)
-        if (same_require(APR_ARRAY_IDX(req, i, const char *), g->line))
+        if (same_require(APR_ARRAY_IDX(req, i, const char *), mg_role_grant_line(g)))
             return MG_GRANT_YES;
     return MG_GRANT_NO;
 }
@@ -138,8 +137,8 @@ const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_hea
     for (int i = 0; roles && i < roles->nelts; i++) {
         const char *r = APR_ARRAY_IDX(roles, i, const char *);
         int found = 0;
-        for (int j = 0; policy->roles && j < policy->roles->nelts && !found; j++)
-            found = strcmp(APR_ARRAY_IDX(policy->roles, j, const char *), r) == 0;
+        for (int j = 0; j < mg_policy_role_count(policy) && !found; j++)
+            found = strcmp(mg_policy_role_name(policy, j), r) == 0;
         if (!found)
             return r;
     }

@@ -10,7 +10,6 @@
 
 #include "mg.h"
 #include "mg_file.h"
-#include "mg_policy.h"
 #include "mgctl_testfile.h"
 #include "mgctl_util.h"
 
@@ -75,20 +74,6 @@ static void emit_diags(const topts_t *o, apr_pool_t *pool, mg_diags_t *ds)
 typedef struct tally {
     int passed, failed, skipped, io, invalid;
 } tally_t;
-
-/* Does any rule of the policy depend on the time of day? Then a test that
- * does not fix the time would pass or fail depending on when it runs. */
-static int policy_uses_time(const mg_policy_t *p)
-{
-    if (!p->rules)
-        return 0;
-    for (int i = 0; i < p->rules->nelts; i++) {
-        const mg_rule_t *r = &APR_ARRAY_IDX(p->rules, i, mg_rule_t);
-        if (r->time && r->time->nelts > 0)
-            return 1;
-    }
-    return 0;
-}
 
 /* Expected and actual compare as text; NULL (YAML ~) matches only NULL. */
 static int expect_holds(const mgctl_expect_t *e, const char *got)
@@ -218,7 +203,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     /* Refuse cases whose result would depend on the wall clock, or that
      * give roles the policy ignores because it does not declare them. */
     {
-        int bad = 0, uses_time = policy_uses_time(policy);
+        int bad = 0, uses_time = mg_policy_uses_time(policy);
         for (int i = 0; i < tf->cases->nelts; i++) {
             const mgctl_case_t *tc = &APR_ARRAY_IDX(tf->cases, i, mgctl_case_t);
             const char *role = mgctl_undeclared_role(policy, tc->spec->roles);
@@ -226,9 +211,10 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
                 mg_diag_t *dg = mg_diag_add(
                     diags, MG_SEV_ERROR, file, tc->line, tc->col, "undefined-role",
                     "test '%s' gives role '%s', which the policy does not declare", tc->name, role);
-                apr_array_header_t *cands = policy->roles
-                                                ? apr_array_copy(pool, policy->roles)
-                                                : apr_array_make(pool, 1, sizeof(const char *));
+                int nroles = mg_policy_role_count(policy);
+                apr_array_header_t *cands = apr_array_make(pool, nroles + 1, sizeof(const char *));
+                for (int k = 0; k < nroles; k++)
+                    APR_ARRAY_PUSH(cands, const char *) = mg_policy_role_name(policy, k);
                 APR_ARRAY_PUSH(cands, const char *) = NULL; /* mg_suggest's terminator */
                 const char *s = mg_suggest(role, (const char *const *)cands->elts);
                 if (s)

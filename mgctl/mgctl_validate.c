@@ -13,7 +13,6 @@
 #include <apr_strings.h>
 
 #include "mg.h"
-#include "mg_policy.h"
 #include "mgctl_util.h"
 
 static const char usage_text[] =
@@ -67,11 +66,6 @@ static void check_file(apr_pool_t *pool, const char *path, const char *stdin_nam
     r->policy = policy;
 }
 
-static int rules_count(const mg_policy_t *p)
-{
-    return p->rules ? p->rules->nelts : 0;
-}
-
 int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
 {
     mgctl_format_t fmt = MGCTL_FMT_TEXT;
@@ -121,14 +115,15 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
         apr_array_header_t *diags = apr_array_make(pool, 16, sizeof(char *));
         for (int i = 0; i < nfiles; i++) {
             const file_result_t *r = &res[i];
-            APR_ARRAY_PUSH(files, const char *) = apr_psprintf(
-                pool,
-                "{\"file\":%s,\"valid\":%s,\"policy\":%s,\"digest\":%s,\"rules\":%d,"
-                "\"errors\":%d,\"warnings\":%d}",
-                mgctl_json_str(pool, r->file), r->valid ? "true" : "false",
-                mgctl_json_str(pool, r->policy ? mg_policy_name(r->policy) : NULL),
-                mgctl_json_str(pool, r->policy ? mg_policy_digest(r->policy) : NULL),
-                r->policy ? rules_count(r->policy) : 0, r->diags->errors, r->diags->warnings);
+            APR_ARRAY_PUSH(files, const char *) =
+                apr_psprintf(pool,
+                             "{\"file\":%s,\"valid\":%s,\"policy\":%s,\"digest\":%s,\"rules\":%d,"
+                             "\"errors\":%d,\"warnings\":%d}",
+                             mgctl_json_str(pool, r->file), r->valid ? "true" : "false",
+                             mgctl_json_str(pool, r->policy ? mg_policy_name(r->policy) : NULL),
+                             mgctl_json_str(pool, r->policy ? mg_policy_digest(r->policy) : NULL),
+                             r->policy ? mg_policy_rule_count(r->policy) : 0, r->diags->errors,
+                             r->diags->warnings);
             const mg_diag_t *items = (const mg_diag_t *)r->diags->items->elts;
             int shown = 0;
             for (int j = 0; j < r->diags->items->nelts; j++) {
@@ -152,7 +147,7 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
             mgctl_diags_print(stdout, pool, r->diags, fmt, !quiet);
             if (fmt == MGCTL_FMT_TEXT && !quiet && r->valid)
                 printf("%s: ok (policy %s, %d rules, sha256:%s)\n", r->file,
-                       mg_policy_name(r->policy), rules_count(r->policy),
+                       mg_policy_name(r->policy), mg_policy_rule_count(r->policy),
                        mg_policy_digest(r->policy));
         }
         if (fmt == MGCTL_FMT_TEXT && !quiet && nfiles > 1)

@@ -166,8 +166,6 @@ void mg_mod_register_filters(void);
  * error response labelled text/html; charset=utf-8 instead of httpd's
  * ISO-8859-1. */
 void mg_mod_message_response(request_rec *r, int status, const char *body);
-/* `attachment; filename="..."; filename*=UTF-8''...` for any bytes. */
-const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename);
 
 /* mg_mod_hls.c */
 const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag);

@@ -47,8 +47,8 @@
 
 #include "mg_http.h"
 #include "mg_mod.h"
-#include "mg_policy.h"
 #include "mg_request.h"
+#include "mg_response.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -322,65 +322,6 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* decision -> HTTP                                                     */
 /* ------------------------------------------------------------------ */
 
-/* The custom message as the body of an error response: the text
- * HTML-escaped and sent as UTF-8 (policies are UTF-8), labelled
- * `text/html; charset=utf-8` by mg_mod_message_response() where httpd
- * would say ISO-8859-1. Bytes that are not valid UTF-8 become U+FFFD.
- * (ap_escape_html2's toasc works byte by byte, which would garble UTF-8.)
- *
- * ap_custom_response() stores a string that is a URL (ap_is_url: letters,
- * digits, '+', '-', '.' up to a ':', as in "Note: members only") or starts
- * with '/' as a redirect target, and prefixes anything else with the '"'
- * that marks text (ap_send_error_response skips it). So the body has no
- * '"' of its own (httpd would send it), and a body that would read as a URL
- * or a path gets its first character as a numeric reference: a browser
- * shows the same text, httpd sees no redirect. */
-static const char *message_body(apr_pool_t *p, const char *msg)
-{
-    const unsigned char *s = (const unsigned char *)msg;
-    size_t n = strlen(msg);
-    char *out = apr_palloc(p, n * 10 + 1), *o = out;
-
-    while (*s) {
-        unsigned long cp;
-        int len, i;
-        if (*s < 0x80) {
-            const char *e = *s == '<'   ? "&lt;"
-                            : *s == '>' ? "&gt;"
-                            : *s == '&' ? "&amp;"
-                            : *s == '"' ? "&quot;"
-                                        : NULL;
-            if (e) {
-                o = stpcpy(o, e);
-            } else if (o == out && (*s == '/' || ap_is_url(msg))) {
-                o += sprintf(o, "&#x%X;", (unsigned)*s);
-            } else {
-                *o++ = (char)*s;
-            }
-            s++;
-            continue;
-        }
-        len = (*s & 0xE0) == 0xC0 ? 2 : (*s & 0xF0) == 0xE0 ? 3 : (*s & 0xF8) == 0xF0 ? 4 : 0;
-        cp = len == 2 ? (*s & 0x1Fu) : len == 3 ? (*s & 0x0Fu) : (*s & 0x07u);
-        for (i = 1; i < len; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                break;
-            cp = (cp << 6) | (s[i] & 0x3Fu);
-        }
-        if (len == 0 || i < len || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
-            (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
-            o = stpcpy(o, "\xEF\xBF\xBD"); /* U+FFFD */
-            s++;
-            continue;
-        }
-        memcpy(o, s, (size_t)len);
-        o += len;
-        s += len;
-    }
-    *o = '\0';
-    return out;
-}
-
 static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t *m)
 {
     /* the status mgctl explain shows for this decision (mg_http.h) */
@@ -395,7 +336,7 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
         if (page)
             ap_custom_response(r, HTTP_FORBIDDEN, page);
         else if (m->d.message)
-            mg_mod_message_response(r, HTTP_FORBIDDEN, message_body(r->pool, m->d.message));
+            mg_mod_message_response(r, HTTP_FORBIDDEN, mg_message_html(r->pool, m->d.message));
         return;
     }
     /* Any other status: authz can only refuse with 403/401, so the 403 is
@@ -728,7 +669,7 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri)
     r->status = status;
     r->status_line = NULL;
     if (m->d.message)
-        mg_mod_message_response(r, status, message_body(r->pool, m->d.message));
+        mg_mod_message_response(r, status, mg_message_html(r->pool, m->d.message));
     ap_send_error_response(r, 0);
     return DONE;
 }

@@ -32,7 +32,6 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
-#include "mg_policy.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -270,7 +269,7 @@ static mg_status_t load_text(cmd_parms *cmd, mg_mod_policy_t *mp, const char *pa
         return st;
     mp->policy = pol;
     mp->grants = grants;
-    mp->ngrants = pol->role_grants ? pol->role_grants->nelts : 0;
+    mp->ngrants = mg_policy_grant_count(pol);
     return MG_OK;
 }
 

@@ -28,110 +28,16 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
-#include "mg_policy.h"
+#include "mg_response.h"
 
 APLOG_USE_MODULE(media_guard);
 
 #define MG_MOD_FILTER "MEDIA_GUARD_HEADERS"
 
-/* RFC 8187 attr-char: everything else is percent-encoded. */
-static int attr_char(unsigned char c)
-{
-    return apr_isalnum(c) || strchr("!#$&+-.^_`|~", c) != NULL;
-}
-
-const char *mg_mod_content_disposition(apr_pool_t *p, const char *type, const char *filename)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n, i, o = 0, e = 0;
-    char *ascii, *ext;
-
-    if (filename == NULL || *filename == '\0')
-        return type;
-    n = strlen(filename);
-    if (n > 1024)
-        n = 1024;
-    ascii = apr_palloc(p, n + 1);
-    ext = apr_palloc(p, 3 * n + 1);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)filename[i];
-        /* The quoted fallback keeps printable ASCII only; quotes, backslashes
-         * and '%' (which some browsers decode) become '_'. */
-        ascii[o++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') ? (char)c : '_';
-        if (attr_char(c)) {
-            ext[e++] = (char)c;
-        } else {
-            ext[e++] = '%';
-            ext[e++] = hex[c >> 4];
-            ext[e++] = hex[c & 15];
-        }
-    }
-    ascii[o] = '\0';
-    ext[e] = '\0';
-    return apr_psprintf(p, "%s; filename=\"%s\"; filename*=UTF-8''%s", type, ascii, ext);
-}
-
 static const char *last_segment(const char *path)
 {
     const char *s = path ? strrchr(path, '/') : NULL;
     return s ? s + 1 : path;
-}
-
-/* Whether the response is the same for every client, so that a shared
- * cache may keep the origin's Cache-Control: the policy's default allow (no
- * rule), or a rule whose `anonymous` entry alone grants the level given and
- * whose other checks cannot tell clients apart (no IP, country, time window
- * or hotlink condition). Anything granted to a role, a user, a token, an
- * address or a Referer is private. */
-static int same_for_everyone(const mg_mod_memo_t *m)
-{
-    const mg_policy_t *pol = m->mp ? m->mp->policy : NULL;
-    const mg_rule_t *rule = NULL;
-    int i;
-
-    if (m->d.reason == MG_R_DEFAULT_ALLOW)
-        return 1;
-    if (m->d.reason != MG_R_ALLOWED || pol == NULL || m->d.rule_id == NULL)
-        return 0;
-    for (i = 0; i < pol->rules->nelts; i++) {
-        const mg_rule_t *x = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
-        if (strcmp(x->id, m->d.rule_id) == 0) {
-            rule = x;
-            break;
-        }
-    }
-    if (rule == NULL || rule->ip_allow || rule->ip_deny || rule->hotlink ||
-        (rule->country_allow && rule->country_allow->nelts) ||
-        (rule->country_deny && rule->country_deny->nelts) || (rule->time && rule->time->nelts))
-        return 0;
-    for (i = 0; rule->access && i < rule->access->nelts; i++) {
-        const mg_role_access_t *ra = &APR_ARRAY_IDX(rule->access, i, mg_role_access_t);
-        if (ra->role == MG_ROLE_ANONYMOUS)
-            return ra->access >= m->d.access;
-    }
-    return 0;
-}
-
-/* Cache-Control: private, keeping the origin's other directives (max-age,
- * no-cache, ...) but not those that address shared caches. */
-static const char *private_cache_control(apr_pool_t *p, const char *cc)
-{
-    const char *out = "private";
-    char *copy, *tok, *last;
-
-    if (cc == NULL)
-        return out;
-    copy = apr_pstrdup(p, cc);
-    for (tok = apr_strtok(copy, ",", &last); tok; tok = apr_strtok(NULL, ",", &last)) {
-        while (apr_isspace(*tok))
-            tok++;
-        apr_collapse_spaces(tok, tok);
-        if (*tok == '\0' || strcasecmp(tok, "public") == 0 || strcasecmp(tok, "private") == 0 ||
-            strncasecmp(tok, "s-maxage", 8) == 0 || strcasecmp(tok, "proxy-revalidate") == 0)
-            continue;
-        out = apr_pstrcat(p, out, ", ", tok, NULL);
-    }
-    return out;
 }
 
 static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -144,14 +50,16 @@ static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (m->d.download && m->d.access == MG_ACCESS_DOWNLOAD) {
             const char *name = m->d.filename ? m->d.filename : last_segment(m->canon);
             apr_table_set(h, "Content-Disposition",
-                          mg_mod_content_disposition(r->pool, "attachment", name));
+                          mg_content_disposition(r->pool, "attachment", name));
         } else if (m->d.access == MG_ACCESS_VIEW) {
             apr_table_set(h, "Content-Disposition", "inline");
             apr_table_set(h, "Cache-Control", "private, no-store");
         }
-        if (m->d.access != MG_ACCESS_VIEW && !same_for_everyone(m))
+        /* a shared cache may keep only what every client would get */
+        if (m->d.access != MG_ACCESS_VIEW &&
+            !mg_policy_same_for_everyone(m->mp ? m->mp->policy : NULL, &m->d))
             apr_table_set(h, "Cache-Control",
-                          private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
+                          mg_private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
         apr_table_set(h, "X-Content-Type-Options", "nosniff");
         if (m->d.corp)
             apr_table_set(h, "Cross-Origin-Resource-Policy", m->d.corp);

@@ -21,7 +21,6 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
-#include "mg_policy.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -93,45 +92,6 @@ static void section_reach(apr_pool_t *p, const char *path, int regex, section_re
     for (slash = end; slash > path && slash[-1] != '/'; slash--)
         ;
     out->base = apr_pstrmemdup(p, path, (apr_size_t)(slash - path));
-}
-
-/* The literal directory a rule's pattern judges, normalised as the policy
- * compiler does (docs/policy.md, "Paths"): its leading literal segments
- * (literal_depth), so "/photos" and "/photos/" are both "/photos/", and
- * a glob such as "/thumbs/x-?.jpg" is "/thumbs/". */
-static const char *pattern_dir(apr_pool_t *p, const mg_pathpat_t *pat)
-{
-    const char *t = pat->text ? pat->text : "/", *q = t;
-    int i;
-
-    for (i = 0; i < pat->literal_depth && *q != '\0'; i++) {
-        q += strspn(q, "/");
-        q += strcspn(q, "/");
-    }
-    return apr_pstrcat(p, apr_pstrmemdup(p, t, (apr_size_t)(q - t)), "/", NULL);
-}
-
-/* A rule of the policy whose paths reach beyond `base` towards the root:
- * its literal directory is a proper ancestor of base (or base itself, when
- * the section covers only part of base). NULL if none. */
-static const mg_rule_t *rule_above(apr_pool_t *p, const mg_policy_t *pol, const char *base,
-                                   int whole, const char **where)
-{
-    int i, j;
-
-    for (i = 0; pol != NULL && pol->rules != NULL && i < pol->rules->nelts; i++) {
-        const mg_rule_t *rule = &APR_ARRAY_IDX(pol->rules, i, mg_rule_t);
-        for (j = 0; rule->paths != NULL && j < rule->paths->nelts; j++) {
-            const mg_pathpat_t *pat = &APR_ARRAY_IDX(rule->paths, j, mg_pathpat_t);
-            const char *dir = pattern_dir(p, pat);
-            size_t n = strlen(dir);
-            if (strncmp(base, dir, n) != 0 || (whole && base[n] == '\0'))
-                continue;
-            *where = pat->text ? pat->text : "/";
-            return rule;
-        }
-    }
-    return NULL;
 }
 
 /* One `Require media-guard` in a <Location>/<LocationMatch>, noted during
@@ -269,14 +229,15 @@ void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s)
     for (i = 0; i < sites->nelts; i++) {
         const narrow_site_t *site = &APR_ARRAY_IDX(sites, i, narrow_site_t);
         const section_reach_t *reach = &site->reach;
-        const char *where = NULL;
-        const mg_rule_t *rule;
+        const char *where = NULL, *rule_id = NULL;
 
         if (reach->base == NULL || (reach->whole && strcmp(reach->base, "/") == 0) ||
             apr_hash_get(warned, &site->sec, sizeof(site->sec)) != NULL)
             continue;
-        rule = rule_above(pconf, site->mp->policy, reach->base, reach->whole, &where);
-        if (rule == NULL || covered_elsewhere(pconf, site, sites))
+        /* a rule of the policy judges URLs above the section's directory */
+        if (!mg_policy_rule_above(pconf, site->mp->policy, reach->base, !reach->whole, &rule_id,
+                                  &where) ||
+            covered_elsewhere(pconf, site, sites))
             continue;
         apr_hash_set(warned, &site->sec, sizeof(site->sec), site);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, site->server,
@@ -289,7 +250,7 @@ void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s)
                      "\"/\"> or the parent prefix) and let the policy's rules decide what is "
                      "public (docs/directives.md, \"What the policy judges\")",
                      site->mp->name, site->line, site->file, site->sec_name, site->path,
-                     ap_escape_logitem(pconf, rule->id), ap_escape_logitem(pconf, where),
+                     ap_escape_logitem(pconf, rule_id), ap_escape_logitem(pconf, where),
                      skipping_spellings(pconf, reach));
     }
     (void)s;

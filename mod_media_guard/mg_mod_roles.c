@@ -21,7 +21,6 @@
 #include <apr_strings.h>
 
 #include "mg_mod.h"
-#include "mg_policy.h"
 
 APLOG_USE_MODULE(media_guard);
 
@@ -65,7 +64,7 @@ static const char *module_of(const char *provider)
 int mg_mod_bind_grants(cmd_parms *cmd, const mg_policy_t *policy, mg_mod_grant_t **out,
                        mg_diags_t *diags)
 {
-    int n = policy->role_grants ? policy->role_grants->nelts : 0;
+    int n = mg_policy_grant_count(policy);
     int bad = 0;
     mg_mod_grant_t *b;
 
@@ -74,13 +73,14 @@ int mg_mod_bind_grants(cmd_parms *cmd, const mg_policy_t *policy, mg_mod_grant_t
         return 0;
     b = apr_pcalloc(cmd->pool, sizeof(*b) * (apr_size_t)n);
     for (int i = 0; i < n; i++) {
-        const mg_role_grant_t *g = &APR_ARRAY_IDX(policy->role_grants, i, mg_role_grant_t);
-        const char *role = APR_ARRAY_IDX(policy->roles, g->role, const char *);
+        mg_grant_view_t gv, *g = &gv;
+        (void)mg_policy_grant(policy, i, g); /* i < n */
+        const char *role = g->role;
         const authz_provider *prov =
             ap_lookup_provider(AUTHZ_PROVIDER_GROUP, g->provider, AUTHZ_PROVIDER_VERSION);
         if (prov == NULL || prov->check_authorization == NULL) {
             const char *mod = module_of(g->provider);
-            mg_diag_add(diags, MG_SEV_ERROR, policy->file, g->pos.line, g->pos.col,
+            mg_diag_add(diags, MG_SEV_ERROR, mg_policy_file(policy), g->line_no, g->col,
                         "unknown-provider",
                         "role %s: Apache has no authorization provider '%s' (Require %s); %s%s%s",
                         role, g->provider, g->line,
@@ -102,7 +102,7 @@ int mg_mod_bind_grants(cmd_parms *cmd, const mg_policy_t *policy, mg_mod_grant_t
             apr_pool_userdata_setn(NULL, AUTHZ_PROVIDER_NAME_NOTE, apr_pool_cleanup_null,
                                    cmd->temp_pool);
             if (err != NULL) {
-                mg_diag_add(diags, MG_SEV_ERROR, policy->file, g->pos.line, g->pos.col,
+                mg_diag_add(diags, MG_SEV_ERROR, mg_policy_file(policy), g->line_no, g->col,
                             "bad-require", "role %s: 'Require %s' is refused by its provider: %s",
                             role, g->line, err);
                 bad = 1;
@@ -119,18 +119,20 @@ typedef struct grant_ctx {
     const mg_mod_policy_t *mp;
 } grant_ctx_t;
 
-static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *g)
+static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *grant)
 {
     grant_ctx_t *gc = ctx;
     request_rec *r = gc->r;
     const mg_mod_policy_t *mp = gc->mp;
     const mg_mod_grant_t *b;
+    mg_grant_view_t gv, *g = &gv;
     authz_status st;
 
-    if (mp->grants == NULL || index < 0 || index >= mp->ngrants) {
+    if (mp->grants == NULL || index < 0 || index >= mp->ngrants ||
+        mg_policy_grant(mp->policy, index, g) != 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "media-guard %s: role source 'Require %s' is not bound to a provider",
-                      mp->name, g->line);
+                      mp->name, mg_role_grant_line(grant));
         return MG_GRANT_ERROR;
     }
     b = &mp->grants[index];
@@ -149,8 +151,7 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "media-guard %s: role %s: 'Require %s' failed (the provider reported an "
                       "error); the request is denied",
-                      mp->name, APR_ARRAY_IDX(mp->policy->roles, g->role, const char *),
-                      ap_escape_logitem(r->pool, g->line));
+                      mp->name, g->role, ap_escape_logitem(r->pool, g->line));
         return MG_GRANT_ERROR;
     }
 }
