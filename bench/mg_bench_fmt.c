@@ -3,8 +3,8 @@
  *
  *   mg_bench_fmt -d DIR -f FORMAT [-n K] [-u M]
  *       write test keys into DIR, load a policy with a native key and an
- *       imagekit, an nginx-secure-link and a bunny (or gcp-cdn, or
- *       cloudfront: RSA-2048) key, sign one link of
+ *       imagekit, an nginx-secure-link, an akamai-edgeauth and a bunny (or gcp-cdn,
+ *       or cloudfront: RSA-2048) key, sign one link of
  *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
  *       make one warm-up decision, then K full decisions exactly as
  *       mod_media_guard makes them (mg_request_prepare + mg_evaluate) in a
@@ -47,6 +47,7 @@ static const char POLICY[] =
     "    file: ng.secret\n"
     "    options: {expression: '$secure_link_expires$uri$remote_addr $secret', hash_param: st, "
     "expires_param: e}\n"
+    "  - {id: ak, format: akamai-edgeauth, file: ak.secret}\n"
     "%s"
     "rules:\n"
     "  - {id: img, path: /img/, token: required}\n";
@@ -97,6 +98,7 @@ static const struct {
             {"ng.secret", "nginx-secret-for-the-bench\n"},
             {"bn.secret", "bunny-security-key-for-the-bench\n"},
             {"gc.secret", "q83vEjRWeJASNFZ4kKvN7w==\n"},
+            {"ak.secret", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"},
             {"cf.pub", "-----BEGIN PUBLIC KEY-----\n"
                        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAkivfKirz65ZopEvrFv76\n"
                        "ZrEusNzQIzTIoE1nNRNzjMcANNXjb1lhJ7TzMM5hrsE0OCHfE3mFegwLGwMaykrJ\n"
@@ -201,8 +203,7 @@ int main(int argc, char **argv)
                     fk = f;
             }
             mg_fmt_claims_t fc = {.exp = exp, .private_key = CF_PRIV};
-            if (fk != NULL && (fk->fmt->caps & MG_FMT_CAP_IP) && strcmp(fmt, "bunny") != 0 &&
-                strcmp(fmt, "cloudfront") != 0)
+            if (fk != NULL && strcmp(fmt, "nginx-secure-link") == 0)
                 fc.ip = "127.0.0.1"; /* nginx: the expression has $remote_addr */
             if (fk == NULL || fk->fmt->sign(pool, fk, BENCH_URL, &fc, &url, &why) != MG_OK)
                 url = NULL;

@@ -20,8 +20,10 @@
 
 #define MG_FMT_KEY_FILE_MAX 16384
 
-static const mg_fmt_t *const g_formats[] = {&mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny,
-                                            &mg_fmt_gcp,      &mg_fmt_cloudfront, NULL};
+static const mg_fmt_t *const g_formats[] = {
+    &mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny, &mg_fmt_gcp,
+    &mg_fmt_akamai,   &mg_fmt_cloudfront, NULL,
+};
 
 const mg_fmt_t *mg_fmt_find(const char *name)
 {
@@ -392,6 +394,7 @@ const char *const *mg_fmt_all_params(void)
                                       "Expires",
                                       "KeyName",
                                       "Signature",
+                                      "__token__",
                                       "Policy",
                                       "Key-Pair-Id",
                                       "Hash-Algorithm",
@@ -421,19 +424,6 @@ static int key_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
     for (int i = 0; i < rq->cn->params->nelts; i++)
         if (in_list(names, p[i].name))
             return 1;
-    return 0;
-}
-
-/* Does the request carry one of the key's signed cookies? */
-static int cookies_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
-{
-    const char *const *names = k->fmt->cookies ? k->fmt->cookies(k) : NULL;
-    for (int i = 0; rq->cookie != NULL && names != NULL && names[i] != NULL; i++) {
-        const char *v;
-        size_t n;
-        if (mg_fmt_cookie_get(rq->cookie, names[i], &v, &n) != 0)
-            return 1;
-    }
     return 0;
 }
 
@@ -547,6 +537,67 @@ mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
     return st;
 }
 
+/* Does the Cookie header carry one of the key's cookies? */
+static int key_cookie_present(const mg_fmt_req_t *rq, const mg_fkey_t *k)
+{
+    const char *const *names = k->fmt->cookies ? k->fmt->cookies(k) : NULL;
+    for (int i = 0; rq->cookie != NULL && names != NULL && names[i] != NULL; i++) {
+        const char *pos = rq->cookie, *v;
+        size_t n;
+        if (mg_fmt_cookie_next(names[i], &pos, &v, &n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+mg_reason_t mg_fmt_check_cookie(const mg_policy_t *policy, const mg_fmt_req_t *rq,
+                                const mg_keyref_t **ref, mg_fmt_result_t *out)
+{
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = NULL;
+    const mg_keyref_t *first_ref = NULL;
+    int seen = 0;
+    *ref = NULL;
+    memset(out, 0, sizeof(*out));
+    if (policy->keys == NULL || rq->cookie == NULL)
+        return MG_R_TOKEN_MISSING;
+    /* unlike query parameters, cookies of two formats at once are normal:
+     * a browser keeps every cookie its sites set (each for its own path),
+     * so each is tried, and the first that verifies wins */
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (r->fkey == NULL || r->fkey->fmt->verify_cookie == NULL ||
+            !key_cookie_present(rq, r->fkey))
+            continue;
+        seen = 1;
+        mg_fmt_result_t res;
+        memset(&res, 0, sizeof(res));
+        res.access = MG_ACCESS_VIEW;
+        mg_reason_t why = r->fkey->fmt->verify_cookie(rq, r->fkey, &res);
+        if (why == MG_R_ALLOWED) {
+            *out = res;
+            *ref = r;
+            return MG_R_ALLOWED;
+        }
+        if (why != MG_R_TOKEN_MISSING &&
+            (first == MG_R_TOKEN_MISSING ||
+             (first == MG_R_TOKEN_UNKNOWN_KEY && why != MG_R_TOKEN_UNKNOWN_KEY))) {
+            first = why;
+            first_detail = res.detail;
+            first_ref = r;
+        }
+    }
+    if (!seen)
+        return MG_R_TOKEN_MISSING;
+    if (first == MG_R_TOKEN_MISSING) {
+        first = MG_R_TOKEN_MALFORMED;
+        first_detail = "the signed cookie is for none of the policy's keys";
+    }
+    *ref = first_ref;
+    out->detail = first_detail;
+    return first;
+}
+
 mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, const mg_keyref_t **ref,
                          mg_fmt_result_t *out)
 {
@@ -572,17 +623,6 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
         }
         seen = k->fmt;
     }
-    int by_cookie = 0;
-    if (seen == NULL) {
-        /* no query token of any format: a format's signed cookies, the
-         * first format (in policy order) whose cookies the request carries */
-        for (int i = 0; seen == NULL && rq->cookie != NULL && i < policy->keys->nelts; i++) {
-            const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
-            if (k != NULL && cookies_present(rq, k))
-                seen = k->fmt;
-        }
-        by_cookie = seen != NULL;
-    }
     if (seen == NULL)
         return MG_R_TOKEN_MISSING;
     for (int i = 0; i < policy->keys->nelts; i++) {
@@ -595,13 +635,11 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
         mg_reason_t why = seen->verify(rq, r->fkey, &res);
         if (why == MG_R_ALLOWED) {
             *out = res;
-            out->from_cookie = by_cookie;
             *ref = r;
             return MG_R_ALLOWED;
         }
-        /* the first refusal that says something beats "not for this key",
-         * and a key that the token names (KeyName, Key-Pair-Id) says more
-         * than one it does not name (token-unknown-key) */
+        /* the first refusal that says something beats "not for this key"
+         * (missing, or a key name that is another key's: Cloud CDN's KeyName) */
         if (why != MG_R_TOKEN_MISSING &&
             (first == MG_R_TOKEN_MISSING ||
              (first == MG_R_TOKEN_UNKNOWN_KEY && why != MG_R_TOKEN_UNKNOWN_KEY))) {
@@ -616,6 +654,5 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
     }
     *ref = first_ref;
     out->detail = first_detail;
-    out->from_cookie = by_cookie;
     return first;
 }

@@ -109,7 +109,6 @@ typedef struct mg_fmt_result {
     const char *id;    /* token id, or NULL */
     mg_access_t access;
     const char *detail; /* why, when refused */
-    int from_cookie;    /* set by mg_fmt_check: the token was a format's signed cookies */
 } mg_fmt_result_t;
 
 /* What `mgctl sign --token-format F` asks for. */
@@ -126,8 +125,9 @@ typedef struct mg_fmt_claims {
 /* What a format's links can carry besides an expiry (mg_fmt_t.caps). */
 #define MG_FMT_CAP_IP 0x1
 #define MG_FMT_CAP_SCOPE 0x2
-#define MG_FMT_CAP_NBF 0x4     /* a not-before time (CloudFront DateGreaterThan) */
-#define MG_FMT_CAP_PRIVATE 0x8 /* signing needs a private key the key entry does not hold */
+#define MG_FMT_CAP_COOKIE 0x4   /* a signed-cookie form (sign_cookie) */
+#define MG_FMT_CAP_NBF 0x8      /* a not-before time (CloudFront DateGreaterThan) */
+#define MG_FMT_CAP_PRIVATE 0x10 /* signing needs a private key the key entry does not hold */
 
 struct mg_fmt {
     const char *name;           /* keys[].format */
@@ -153,11 +153,17 @@ struct mg_fmt {
      * a verifier would refuse. Use mg_fmt_split_url() for the URL. */
     mg_status_t (*sign)(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
                         const mg_fmt_claims_t *c, const char **out, const char **why);
-    /* Optional: the cookie names of the format's signed-cookie form
-     * (NULL-terminated). A request with none of the policy's query
-     * parameters is offered to the keys whose cookies it carries (cookies
-     * are ambient: they never make a query token "two formats at once"). */
+    /* Signed-cookie form (both NULL when the format has none): the cookie
+     * names the key reads (NULL-terminated), and the verifier of the Cookie
+     * header (rq->cookie), called only for a request without a query token
+     * of any format. Same returns as verify; several cookies of one name
+     * (nested paths) are the format's to try. */
     const char *const *(*cookies)(const mg_fkey_t *k);
+    mg_reason_t (*verify_cookie)(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out);
+    /* Mint the signed cookie covering c->scope (required): *out is
+     * "NAME=VALUE", without attributes (mgctl adds Path and Expires). */
+    mg_status_t (*sign_cookie)(apr_pool_t *pool, const mg_fkey_t *k, const mg_fmt_claims_t *c,
+                               const char **out, const char **why);
 };
 
 /* ---- registry -------------------------------------------------------------- */
@@ -221,6 +227,14 @@ const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq);
 mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, const mg_keyref_t **ref,
                          mg_fmt_result_t *out);
 
+/* Verify a foreign signed cookie (formats with verify_cookie): every key
+ * whose cookie the Cookie header carries is tried in policy order; the
+ * first that verifies wins. MG_R_TOKEN_MISSING when the header carries
+ * none of them, else as mg_fmt_check(). mg_token_check() calls it after
+ * its own cookie, when the query carries no token of any format. */
+mg_reason_t mg_fmt_check_cookie(const mg_policy_t *policy, const mg_fmt_req_t *rq,
+                                const mg_keyref_t **ref, mg_fmt_result_t *out);
+
 /* ---- helpers for format files (mg_fmt_util.c) ------------------------------- */
 
 /* MAC or digest of the concatenation of `n` pieces under `alg` (MD5: the
@@ -252,6 +266,12 @@ int mg_fmt_split_query(apr_pool_t *pool, const mg_canon_t *cn, const char *raw_q
                        const char *const *names, const char **values, size_t *lens,
                        const char **rest, const char **why);
 
+/* The next cookie called `name` in a Cookie header, from *pos (start with
+ * the header): its raw value (one pair of DQUOTEs removed) in *val and *len,
+ * *pos moved past it. 0 found, -1 none left. Values are not decoded. */
+#define MG_FMT_COOKIE_TRIES 4 /* cookies of one name a verifier tries */
+int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, size_t *len);
+
 /* Split a URL to sign into origin ("https://h" or ""), raw path and raw
  * query (NULL when none); refuses what mg_canon_path() refuses, bytes a
  * browser would encode (so the signed bytes are the bytes it sends), a
@@ -271,6 +291,7 @@ extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
 extern const mg_fmt_t mg_fmt_bunny;
 extern const mg_fmt_t mg_fmt_gcp;
+extern const mg_fmt_t mg_fmt_akamai;
 extern const mg_fmt_t mg_fmt_cloudfront;
 
 #endif /* MG_FMT_H */

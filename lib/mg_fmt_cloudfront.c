@@ -673,18 +673,22 @@ static const char *resource_scope(apr_pool_t *pool, const cf_key_t *o, const cha
     return cn.path;
 }
 
-static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
+/* The query form (from_cookie 0) or the signed cookies (1): mg_fmt.c offers
+ * the cookies only to a request without a query token of any format. */
+static mg_reason_t cf_check(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out,
+                            int from_cookie)
 {
     const cf_key_t *o = k->priv;
     const char *v[CF_N] = {NULL}, *rest = "", *why;
     size_t n[CF_N] = {0};
     const char *q = rq->raw_query;
-    int any = 0, from_cookie = 0;
-    if (mg_fmt_split_query(rq->pool, rq->cn, q, cf_names, v, n, &rest, &why) != 0)
-        return refuse(out, MG_R_TOKEN_MALFORMED, why);
-    for (int i = 0; i < CF_N; i++)
-        any |= v[i] != NULL;
-    if (!any && rq->cookie != NULL) {
+    int any = 0;
+    if (!from_cookie) {
+        if (mg_fmt_split_query(rq->pool, rq->cn, q, cf_names, v, n, &rest, &why) != 0)
+            return refuse(out, MG_R_TOKEN_MALFORMED, why);
+        for (int i = 0; i < CF_N; i++)
+            any |= v[i] != NULL;
+    } else if (rq->cookie != NULL) {
         /* the signed cookies: the whole query is the resource's */
         for (int i = 0; i < CF_N; i++) {
             int rc = mg_fmt_cookie_get(rq->cookie, cf_cookie_names[i], &v[i], &n[i]);
@@ -696,7 +700,6 @@ static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                 v[i] = NULL;
             any |= v[i] != NULL;
         }
-        from_cookie = 1;
         rest = q != NULL ? q : "";
     }
     if (!any)
@@ -772,6 +775,17 @@ static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     out->ip = pol.source_ip;
     out->scope = resource_scope(rq->pool, o, pol.resource);
     return MG_R_ALLOWED;
+}
+
+static mg_reason_t cf_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
+{
+    return cf_check(rq, k, out, 0);
+}
+
+static mg_reason_t cf_verify_cookie(const mg_fmt_req_t *rq, const mg_fkey_t *k,
+                                    mg_fmt_result_t *out)
+{
+    return cf_check(rq, k, out, 1);
 }
 
 /* ---- signing (mgctl sign) --------------------------------------------------- */
@@ -907,4 +921,5 @@ const mg_fmt_t mg_fmt_cloudfront = {
     .verify = cf_verify,
     .sign = cf_sign,
     .cookies = cf_cookies,
+    .verify_cookie = cf_verify_cookie,
 };

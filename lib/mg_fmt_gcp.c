@@ -25,8 +25,8 @@
  * KeyName must equal the key's `key_name` option (default: the key id).
  * A URL prefix becomes a scope: the canonical directory of its path (the
  * prefix itself is compared byte for byte with the raw URL first, so the
- * scope never widens what the prefix allowed). Cloud-CDN-Cookie (signed
- * cookies) is not supported yet: the verifier sees no Cookie header.
+ * scope never widens what the prefix allowed). The signed cookie
+ * (Cloud-CDN-Cookie) carries the same URLPrefix, checked the same way.
  */
 #include <string.h>
 
@@ -136,6 +136,50 @@ static long b64url_padded_decode(const char *s, size_t n, unsigned char *out, si
     return mg_b64url_decode(s, n - pad, out, cap);
 }
 
+/* A URLPrefix's base64url text p[0,n), decoded (before the signature is
+ * checked: a malformed one is malformed, whoever signed it). */
+static mg_reason_t prefix_decode(const mg_fmt_req_t *rq, const char *p, size_t n, const char **sp,
+                                 mg_fmt_result_t *out)
+{
+    if (n > GC_PREFIX_MAX)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is too long");
+    unsigned char *pre = apr_palloc(rq->pool, n + 1);
+    long pn = b64url_padded_decode(p, n, pre, n);
+    if (pn <= 0 || memchr(pre, '\0', (size_t)pn) != NULL)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is not base64url");
+    pre[pn] = '\0';
+    *sp = (const char *)pre;
+    return MG_R_ALLOWED;
+}
+
+/* A signed, decoded URLPrefix: it must name our origin and be a byte prefix
+ * of the URL received, and canonically too; *scope is the canonical
+ * directory of its path. Shared by the URL-prefix form and Cloud-CDN-Cookie. */
+static mg_reason_t prefix_check(const mg_fmt_req_t *rq, const gc_opts_t *o, const char *sp,
+                                const char **scope, mg_fmt_result_t *out)
+{
+    const char *why;
+    /* signed: now the prefix is the signer's word; it must name our origin and be a
+     * byte prefix of the URL received (no query: Google's signers refuse one) */
+    if (strncmp(sp, o->origin, o->origin_n) != 0 || sp[o->origin_n] != '/' ||
+        strpbrk(sp, "?#") != NULL)
+        return refuse(out, MG_R_TOKEN_SCOPE, "URLPrefix is not a path on the key's origin");
+    const char *ppath = sp + o->origin_n;
+    if (strncmp(rq->raw_path, ppath, strlen(ppath)) != 0)
+        return refuse(out, MG_R_TOKEN_SCOPE, "the URL does not start with URLPrefix");
+    /* and canonically too: "/v/l1" (no final '/') matches the raw "/v/l1/../l2/x",
+     * whose canonical path /v/l2/x the prefix never meant */
+    mg_canon_t pcn;
+    if (mg_canon_path(rq->pool, ppath, NULL, &pcn, &why) != 0 || pcn.tr != NULL)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is not a plain path");
+    if (strncmp(rq->cn->path, pcn.path, strlen(pcn.path)) != 0)
+        return refuse(out, MG_R_TOKEN_SCOPE, "the canonical path is not under URLPrefix");
+    /* the directory of the prefix, checked as a canonical scope by mg_token.c */
+    *scope =
+        apr_pstrmemdup(rq->pool, pcn.path, (apr_size_t)(strrchr(pcn.path, '/') - pcn.path + 1));
+    return MG_R_ALLOWED;
+}
+
 static mg_reason_t gc_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
 {
     const gc_opts_t *o = k->priv;
@@ -178,37 +222,18 @@ static mg_reason_t gc_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     int rc;
     size_t mac_n = 0;
     if (v[GC_PREFIX] != NULL) {
-        if (n[GC_PREFIX] > GC_PREFIX_MAX)
-            return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is too long");
-        unsigned char *pre = apr_palloc(rq->pool, n[GC_PREFIX] + 1);
-        long pn = b64url_padded_decode(v[GC_PREFIX], n[GC_PREFIX], pre, n[GC_PREFIX]);
-        if (pn <= 0)
-            return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is not base64url");
-        pre[pn] = '\0';
-        const char *sp = (const char *)pre;
+        const char *sp;
+        mg_reason_t pr = prefix_decode(rq, v[GC_PREFIX], n[GC_PREFIX], &sp, out);
+        if (pr != MG_R_ALLOWED)
+            return pr;
         const char *start = v[GC_PREFIX] - (sizeof("URLPrefix=") - 1);
         mg_fmt_piece_t pc[1] = {{start, (size_t)(signed_end - start)}};
         rc = mg_fmt_mac(k, pc, 1, mac, &mac_n);
         if (rc != 0 || mac_n != GC_MAC_LEN || !mg_fmt_equal(mac, sig, GC_MAC_LEN))
             return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
-        /* signed: now the prefix is the signer's word; it must name our origin and be a
-         * byte prefix of the URL received (no query: Google's signers refuse one) */
-        if (strlen(sp) != (size_t)pn || strncmp(sp, o->origin, o->origin_n) != 0 ||
-            sp[o->origin_n] != '/' || strpbrk(sp, "?#") != NULL)
-            return refuse(out, MG_R_TOKEN_SCOPE, "URLPrefix is not a path on the key's origin");
-        const char *ppath = sp + o->origin_n;
-        if (strncmp(rq->raw_path, ppath, strlen(ppath)) != 0)
-            return refuse(out, MG_R_TOKEN_SCOPE, "the URL does not start with URLPrefix");
-        /* and canonically too: "/v/l1" (no final '/') matches the raw "/v/l1/../l2/x",
-         * whose canonical path /v/l2/x the prefix never meant */
-        mg_canon_t pcn;
-        if (mg_canon_path(rq->pool, ppath, NULL, &pcn, &why) != 0 || pcn.tr != NULL)
-            return refuse(out, MG_R_TOKEN_MALFORMED, "URLPrefix is not a plain path");
-        if (strncmp(rq->cn->path, pcn.path, strlen(pcn.path)) != 0)
-            return refuse(out, MG_R_TOKEN_SCOPE, "the canonical path is not under URLPrefix");
-        /* the directory of the prefix, checked as a canonical scope by mg_token.c */
-        scope =
-            apr_pstrmemdup(rq->pool, pcn.path, (apr_size_t)(strrchr(pcn.path, '/') - pcn.path + 1));
+        pr = prefix_check(rq, o, sp, &scope, out);
+        if (pr != MG_R_ALLOWED)
+            return pr;
     } else {
         mg_fmt_piece_t pc[4] = {{o->origin, o->origin_n},
                                 {rq->raw_path, strlen(rq->raw_path)},
@@ -223,14 +248,138 @@ static mg_reason_t gc_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
     return MG_R_ALLOWED;
 }
 
-static mg_status_t gc_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
-                           const mg_fmt_claims_t *c, const char **out, const char **why)
+/* ---- Cloud-CDN-Cookie ------------------------------------------------------
+ * "Cloud-CDN-Cookie=URLPrefix=P:Expires=E:KeyName=K:Signature=S" (Google's
+ * "Using signed cookies"; python-docs-samples cdn/snippets.py
+ * sign_cookie): S the padded base64url HMAC-SHA1 of the value up to and
+ * including K, the same key as signed URLs. The fields in that order, as
+ * every signer writes them. */
+static const char *const gc_cookie_names[] = {"Cloud-CDN-Cookie", NULL};
+
+static const char *const *gc_cookies(const mg_fkey_t *k)
+{
+    (void)k;
+    return gc_cookie_names;
+}
+
+/* Match the literal `lit` at *p (not past end) and move past it. */
+static int take(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return 0;
+    *p += n;
+    return 1;
+}
+
+static mg_reason_t cookie_one(const mg_fmt_req_t *rq, const mg_fkey_t *k, const char *val,
+                              size_t len, mg_fmt_result_t *out)
 {
     const gc_opts_t *o = k->priv;
-    const char *origin, *path, *query;
+    const char *p = val, *end = val + len, *pre, *exp_s, *kn, *sig_s;
+    if (len > GC_PREFIX_MAX + 256)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the Cloud-CDN-Cookie is too long");
+    if (!take(&p, end, "URLPrefix="))
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      "a Cloud-CDN-Cookie is URLPrefix=P:Expires=E:KeyName=K:Signature=S");
+    pre = p;
+    while (p < end && *p != ':')
+        p++;
+    size_t pre_n = (size_t)(p - pre);
+    if (!take(&p, end, ":Expires="))
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the Cloud-CDN-Cookie has no Expires");
+    exp_s = p;
+    while (p < end && *p != ':')
+        p++;
+    size_t exp_n = (size_t)(p - exp_s);
+    if (!take(&p, end, ":KeyName="))
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the Cloud-CDN-Cookie has no KeyName");
+    kn = p;
+    while (p < end && *p != ':')
+        p++;
+    size_t kn_n = (size_t)(p - kn);
+    const char *signed_end = p;
+    if (!take(&p, end, ":Signature="))
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the Cloud-CDN-Cookie has no Signature");
+    sig_s = p;
+    if (kn_n != strlen(o->key_name) || memcmp(kn, o->key_name, kn_n) != 0)
+        return refuse(out, MG_R_TOKEN_UNKNOWN_KEY, "KeyName is not this key's name");
+    unsigned char sig[GC_MAC_LEN + 2], mac[MG_FMT_SIG_MAX];
+    size_t mac_n = 0;
+    if ((size_t)(end - sig_s) != GC_SIG_B64 + 1 || sig_s[GC_SIG_B64] != '=' ||
+        mg_b64url_decode(sig_s, GC_SIG_B64, sig, sizeof(sig)) != GC_MAC_LEN)
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      "Signature is not 28 characters of padded base64url (HMAC-SHA1)");
+    int64_t exp = 0;
+    if (mg_fmt_parse_epoch(exp_s, exp_n, &exp) != 0)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "Expires is not epoch seconds");
+    const char *sp;
+    mg_reason_t r = prefix_decode(rq, pre, pre_n, &sp, out);
+    if (r != MG_R_ALLOWED)
+        return r;
+    mg_fmt_piece_t pc[1] = {{val, (size_t)(signed_end - val)}};
+    if (mg_fmt_mac(k, pc, 1, mac, &mac_n) != 0 || mac_n != GC_MAC_LEN ||
+        !mg_fmt_equal(mac, sig, GC_MAC_LEN))
+        return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    const char *scope = NULL;
+    r = prefix_check(rq, o, sp, &scope, out);
+    if (r != MG_R_ALLOWED)
+        return r;
+    out->exp = exp;
+    out->scope = scope;
+    return MG_R_ALLOWED;
+}
+
+static mg_reason_t gc_verify_cookie(const mg_fmt_req_t *rq, const mg_fkey_t *k,
+                                    mg_fmt_result_t *out)
+{
+    const char *pos = rq->cookie, *val;
+    size_t len;
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = NULL;
+    /* one per path, when a site sets several: the first that verifies wins */
+    for (int i = 0;
+         i < MG_FMT_COOKIE_TRIES && mg_fmt_cookie_next(gc_cookie_names[0], &pos, &val, &len) == 0;
+         i++) {
+        mg_fmt_result_t res = *out;
+        mg_reason_t r = cookie_one(rq, k, val, len, &res);
+        if (r == MG_R_ALLOWED) {
+            *out = res;
+            return r;
+        }
+        if (i == 0) {
+            first = r;
+            first_detail = res.detail;
+        }
+    }
+    return refuse(out, first, first_detail);
+}
+
+static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
+                            const mg_fmt_claims_t *c, int cookie, const char **out,
+                            const char **why)
+{
+    const gc_opts_t *o = k->priv;
+    const char *origin = "", *path, *query = NULL;
     mg_canon_t cn;
-    if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK)
+    if (cookie) {
+        if (c->scope == NULL || c->scope[0] != '/') {
+            *why = "a Cloud-CDN-Cookie covers a prefix (--prefix /DIR/)";
+            return MG_EINVAL;
+        }
+        /* the prefix is compared with the raw path: it must be written as
+         * browsers send it (no byte they percent-encode, no '%' to guess) */
+        for (const unsigned char *b = (const unsigned char *)c->scope; *b; b++) {
+            if (*b <= 0x20 || *b >= 0x7f || strchr("\"<>\\^`{|}%?#", *b) != NULL) {
+                *why = "a Cloud-CDN-Cookie prefix must be a path as browsers send it, without "
+                       "bytes they percent-encode";
+                return MG_EINVAL;
+            }
+        }
+        path = c->scope;
+    } else if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK) {
         return MG_EINVAL;
+    }
     if (*origin != '\0' && strcmp(origin, o->origin) != 0) {
         *why =
             apr_psprintf(pool, "the key signs for %s, not %s (option origin)", o->origin, origin);
@@ -260,8 +409,10 @@ static mg_status_t gc_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         while (bn % 4 != 0)
             b64[bn++] = '=';
         b64[bn] = '\0';
-        tail =
-            apr_pstrcat(pool, "URLPrefix=", b64, "&Expires=", exp, "&KeyName=", o->key_name, NULL);
+        /* the cookie's fields are ':'-separated, the URL's '&'-separated */
+        const char *sep = cookie ? ":" : "&";
+        tail = apr_pstrcat(pool, "URLPrefix=", b64, sep, "Expires=", exp, sep,
+                           "KeyName=", o->key_name, NULL);
     } else {
         tail = apr_pstrcat(pool, "Expires=", exp, "&KeyName=", o->key_name, NULL);
     }
@@ -277,13 +428,28 @@ static mg_status_t gc_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
     mg_b64url_encode(mac, GC_MAC_LEN, sig);
     sig[GC_SIG_B64] = '=';
     sig[GC_SIG_B64 + 1] = '\0';
-    *out = apr_pstrcat(pool, head, tail, "&Signature=", sig, NULL);
+    if (cookie)
+        *out = apr_pstrcat(pool, gc_cookie_names[0], "=", tail, ":Signature=", sig, NULL);
+    else
+        *out = apr_pstrcat(pool, head, tail, "&Signature=", sig, NULL);
     return MG_OK;
+}
+
+static mg_status_t gc_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
+                           const mg_fmt_claims_t *c, const char **out, const char **why)
+{
+    return sign_any(pool, k, url, c, 0, out, why);
+}
+
+static mg_status_t gc_sign_cookie(apr_pool_t *pool, const mg_fkey_t *k, const mg_fmt_claims_t *c,
+                                  const char **out, const char **why)
+{
+    return sign_any(pool, k, NULL, c, 1, out, why);
 }
 
 const mg_fmt_t mg_fmt_gcp = {
     .name = "gcp-cdn",
-    .caps = MG_FMT_CAP_SCOPE,
+    .caps = MG_FMT_CAP_SCOPE | MG_FMT_CAP_COOKIE,
     .algs = MG_FALG_HMAC_SHA1,
     .default_alg = MG_FALG_HMAC_SHA1,
     .secret = MG_SECRET_B64URL,
@@ -292,4 +458,7 @@ const mg_fmt_t mg_fmt_gcp = {
     .params = gc_params,
     .verify = gc_verify,
     .sign = gc_sign,
+    .cookies = gc_cookies,
+    .verify_cookie = gc_verify_cookie,
+    .sign_cookie = gc_sign_cookie,
 };

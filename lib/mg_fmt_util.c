@@ -323,29 +323,43 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
     return MG_OK;
 }
 
-int mg_fmt_cookie_get(const char *header, const char *name, const char **val, size_t *len)
+int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, size_t *len)
 {
+    /* RFC 6265 5.4: "; "-separated pairs; lenient about the spaces and
+     * tabs browsers and curl put around them, strict about the name */
     size_t nl = strlen(name);
-    int found = 0;
-    const char *p = header;
+    const char *p = *pos;
     while (p != NULL && *p != '\0') {
-        /* RFC 6265 cookie-string: pairs separated by ';' and optional spaces */
         while (*p == ' ' || *p == '\t' || *p == ';')
             p++;
         const char *end = strchr(p, ';');
         if (end == NULL)
             end = p + strlen(p);
+        const char *next = *end ? end + 1 : end;
         if ((size_t)(end - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
-            if (found)
-                return -1;
-            found = 1;
-            const char *ve = end;
-            while (ve > p + nl + 1 && (ve[-1] == ' ' || ve[-1] == '\t'))
+            const char *v = p + nl + 1, *ve = end;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            *val = p + nl + 1;
-            *len = (size_t)(ve - *val);
+            if (ve - v >= 2 && v[0] == '"' && ve[-1] == '"') {
+                v++;
+                ve--;
+            }
+            *pos = next;
+            *val = v;
+            *len = (size_t)(ve - v);
+            return 0;
         }
-        p = end;
+        p = next;
     }
-    return found;
+    *pos = NULL;
+    return -1;
+}
+
+int mg_fmt_cookie_get(const char *header, const char *name, const char **val, size_t *len)
+{
+    const char *pos = header, *v2;
+    size_t n2;
+    if (mg_fmt_cookie_next(name, &pos, val, len) != 0)
+        return 0;
+    return mg_fmt_cookie_next(name, &pos, &v2, &n2) == 0 ? -1 : 1;
 }

@@ -865,10 +865,11 @@ static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t
 }
 
 /* A request without format-v1 parameters, under a policy with foreign
- * keys: the foreign formats' dispatcher (mg_fmt.c); a token that verifies
- * becomes claims and meets the same checks as ours. */
+ * keys: the foreign formats' dispatcher (mg_fmt.c) for the query, or for
+ * their signed cookies (`cookie`); a token that verifies becomes claims and
+ * meets the same checks as ours. */
 static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
-                                  mg_token_claims_t *claims)
+                                  mg_token_claims_t *claims, int cookie)
 {
     mg_fmt_req_t rq;
     mg_fmt_result_t res;
@@ -880,10 +881,11 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     rq.client_ip = req->client_ip;
     rq.now = v->now;
     rq.cookie = req->cookie;
-    mg_reason_t r = mg_fmt_check(v->policy, &rq, &ref, &res);
+    mg_reason_t r = cookie ? mg_fmt_check_cookie(v->policy, &rq, &ref, &res)
+                           : mg_fmt_check(v->policy, &rq, &ref, &res);
     if (r == MG_R_TOKEN_MISSING)
         return r;
-    claims->from = res.from_cookie ? "cookie" : "query";
+    claims->from = cookie ? "cookie" : "query";
     if (ref != NULL) {
         claims->kid = ref->id;
         claims->format = ref->format;
@@ -972,8 +974,7 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     int foreign = mg_fmt_policy_has_foreign(policy);
     if (found > 0 && foreign) {
         /* parameters of two formats at once: neither is believed */
-        mg_fmt_req_t rq = {pool,           v.cn,  req->raw_path, req->query,
-                           req->client_ip, v.now, req->cookie};
+        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now, req->cookie};
         const char *other = mg_fmt_present(policy, &rq);
         if (other != NULL) {
             claims->from = "query";
@@ -986,19 +987,10 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     }
     if (found > 0)
         return verify_one(&v, &t, 0, claims);
-    mg_reason_t foreign_cookie = MG_R_TOKEN_MISSING;
-    mg_token_claims_t foreign_claims;
     if (foreign) {
-        mg_reason_t fr = verify_foreign(&v, req, claims);
-        /* a foreign format's refused cookies (a stale CloudFront cookie of
-         * the old site) must not hide a valid native cookie: they are the
-         * answer only when there is no native one */
-        if (fr != MG_R_TOKEN_MISSING && (fr == MG_R_ALLOWED || strcmp(claims->from, "cookie") != 0))
+        mg_reason_t fr = verify_foreign(&v, req, claims, 0);
+        if (fr != MG_R_TOKEN_MISSING)
             return fr;
-        foreign_cookie = fr;
-        foreign_claims = *claims;
-        memset(claims, 0, sizeof(*claims));
-        claims->access = MG_ACCESS_NONE;
     }
 
     /* No token in the query: the signed cookie, if any. Several cookies of
@@ -1037,9 +1029,17 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
             first_claims = c;
         }
     }
-    if (first == MG_R_TOKEN_MISSING && foreign_cookie != MG_R_TOKEN_MISSING) {
-        *claims = foreign_claims;
-        return foreign_cookie;
+    if (foreign) {
+        /* foreign signed cookies (Cloud-CDN-Cookie, Akamai __token__, ...):
+         * after ours, since a browser may hold both; ours reports first */
+        mg_token_claims_t c;
+        memset(&c, 0, sizeof(c));
+        c.access = MG_ACCESS_NONE;
+        mg_reason_t fr = verify_foreign(&v, req, &c, 1);
+        if (fr == MG_R_ALLOWED || (fr != MG_R_TOKEN_MISSING && first == MG_R_TOKEN_MISSING)) {
+            *claims = c;
+            return fr;
+        }
     }
     *claims = first_claims;
     return refuse(claims, first, first_detail);

@@ -107,14 +107,17 @@ static const char usage_text[] =
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
     "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
-    "                        bunny, gcp-cdn, cloudfront) with the policy's key of that format\n"
-    "                        (--key-id ID picks one when there are several); --expires\n"
-    "                        never for a key that allows links without expiry\n"
+    "                        bunny, gcp-cdn, akamai-edgeauth,\n"
+    "                        cloudfront) with the policy's key of\n"
+    "                        that format (--key-id ID picks one when there are several);\n"
+    "                        --expires never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
-    "                        (nginx-secure-link, bunny), --prefix for bunny (token_path)\n"
-    "                        and gcp-cdn (URLPrefix); the other claims are refused (the\n"
-    "                        format cannot carry them); gcp-cdn links are absolute, on\n"
-    "                        the key's origin\n"
+    "                        (nginx-secure-link, bunny, akamai-edgeauth), --prefix for\n"
+    "                        bunny (token_path), gcp-cdn (URLPrefix) and akamai-edgeauth\n"
+    "                        (the ACL /DIR/*); --cookie --prefix /DIR/ (no URL) for\n"
+    "                        gcp-cdn (Cloud-CDN-Cookie) and akamai-edgeauth (__token__);\n"
+    "                        the other claims are refused (the format cannot carry\n"
+    "                        them); gcp-cdn links are absolute, on the key's origin\n"
     "      --private-key FILE  cloudfront: the PEM private key (the key entry holds\n"
     "                        the public key only); a canned policy, or a custom one\n"
     "                        with --prefix (Resource https://host/DIR/*), --ip and\n"
@@ -489,6 +492,35 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
     return rc;
 }
 
+/* --token-format F --cookie: the Set-Cookie value of a format's signed
+ * cookie (Cloud-CDN-Cookie, Akamai __token__) for --prefix. */
+static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_claims_t *c,
+                               const char *kid)
+{
+    const char *pair, *why = NULL;
+    mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pair, &why);
+    if (st != MG_OK) {
+        fprintf(stderr, "mgctl sign: %s\n", why);
+        return MGCTL_EXIT_FAIL;
+    }
+    const char *eq = strchr(pair, '=');
+    const char *name = apr_pstrmemdup(pool, pair, (apr_size_t)(eq - pair));
+    const char *header = apr_pstrcat(pool, pair, "; Path=", mg_token_encode(pool, o->prefix), NULL);
+    if (c->expires != 0) {
+        char date[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(date, c->expires);
+        header = apr_pstrcat(pool, header, "; Expires=", date, NULL);
+    }
+    header = apr_pstrcat(pool, header, "; Secure; HttpOnly; SameSite=Lax", NULL);
+    if (o->format == MGCTL_FMT_JSON)
+        printf("{\"name\":%s,\"value\":%s,\"set_cookie\":%s,\"kid\":%s}\n",
+               mgctl_json_str(pool, name), mgctl_json_str(pool, eq + 1),
+               mgctl_json_str(pool, header), mgctl_json_str(pool, kid));
+    else
+        printf("%s\n", header);
+    return fflush(stdout) == 0 ? MGCTL_EXIT_OK : MGCTL_EXIT_USAGE;
+}
+
 /* --token-format F: links of a foreign format (lib/mg_fmt.h), with the
  * policy's key of that format. Only the claims the format can carry. */
 static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
@@ -499,17 +531,23 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
         return mgctl_usage_error("sign", "--token-format '%s' is not one of %s", o->token_format,
                                  mg_fmt_names(pool));
     if ((o->prefix && !(fmt->caps & MG_FMT_CAP_SCOPE)) || (o->ip && !(fmt->caps & MG_FMT_CAP_IP)) ||
-        (o->nbf && !(fmt->caps & MG_FMT_CAP_NBF)) || o->access || o->id || o->uses || o->cookie ||
-        o->sts)
+        (o->cookie && !(fmt->caps & MG_FMT_CAP_COOKIE)) ||
+        (o->nbf && !(fmt->caps & MG_FMT_CAP_NBF)) || o->access || o->id || o->uses || o->sts)
         return mgctl_usage_error("sign",
-                                 "--token-format %s carries an expiry%s%s%s only (no %s%s--access, "
-                                 "--id, --uses, --once, --cookie, %sor --string-to-sign)",
+                                 "--token-format %s carries an expiry%s%s%s%s only (no %s%s%s%s"
+                                 "--access, --id, --uses, --once or --string-to-sign)",
                                  fmt->name, fmt->caps & MG_FMT_CAP_IP ? ", an address" : "",
                                  fmt->caps & MG_FMT_CAP_SCOPE ? ", a prefix" : "",
                                  fmt->caps & MG_FMT_CAP_NBF ? ", a not-before time" : "",
+                                 fmt->caps & MG_FMT_CAP_COOKIE ? " (as a link or a cookie)" : "",
                                  fmt->caps & MG_FMT_CAP_IP ? "" : "--ip, ",
                                  fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ",
-                                 fmt->caps & MG_FMT_CAP_NBF ? "" : "--not-before ");
+                                 fmt->caps & MG_FMT_CAP_COOKIE ? "" : "--cookie, ",
+                                 fmt->caps & MG_FMT_CAP_NBF ? "" : "--not-before, ");
+    if (o->cookie && o->prefix == NULL)
+        return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
+    if (o->cookie && os->ind < os->argc)
+        return mgctl_usage_error("sign", "--cookie signs the --prefix, not URLs");
     if (o->keys.policy_file == NULL)
         return mgctl_usage_error("sign",
                                  "--token-format %s needs --policy (its key entry holds "
@@ -579,6 +617,8 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     o->fclaims.ip = o->ip;
     o->fclaims.scope = o->prefix;
     o->fclaims.nbf = o->nbf ? apr_time_sec(c.not_before) : 0;
+    if (o->cookie)
+        return sign_foreign_cookie(pool, o, &c, ref->id);
     char tbuf[32];
     const char *exp_text =
         never ? "null"

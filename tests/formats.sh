@@ -2,7 +2,8 @@
 # tests/formats.sh — `make check` script test for the foreign link formats in
 # mgctl (docs/token-formats.md): migrate-report over URLs and access-log
 # lines (valid, expired, wrong address, two formats at once, no token), its
-# summary and exit status; sign --token-format refusals; verify's format
+# summary and exit status; sign --token-format refusals and --cookie output;
+# verify --cookie and explain -H Cookie with foreign signed cookies; verify's format
 # line; validate's refusals of keys a format does not define; CloudFront (the
 # AWS Ruby SDK vector, --private-key).
 # Environment: MGCTL (the built mgctl).
@@ -114,6 +115,44 @@ expect 0 "sign --token-format gcp-cdn reproduces the vector" "^http://35[.]186[.
 expect 1 "sign gcp-cdn refuses another origin" 'the key signs for http://35.186.234.33' -- \
     "$MGCTL" sign -p "$TMP/gc.yaml" --token-format gcp-cdn --ttl 1h https://other.example/a.jpg
 
+# Akamai EdgeAuth (query and cookie) and the Cloud-CDN-Cookie, next to each other
+printf 'aabbccddeeff00112233445566778899\n' >"$TMP/ak.key"
+cat >"$TMP/edge.yaml" <<'Y'
+version: 1
+keys:
+  - {id: ak1, format: akamai-edgeauth, file: ak.key}
+  - {id: gc1, format: gcp-cdn, file: gc.key, options: {origin: "http://www.example.com", key_name: my-key}}
+  - {id: ik1, format: imagekit, file: ik.key}
+rules:
+  - {id: all, path: /, token: required}
+Y
+AK='/v/a.mp4?__token__=ip=1.2.3.4~exp=1893456000~acl=/v/*~hmac=cab65ea66f4be0f96047ac84acc4b8857a75f7f10180fe6704bbcf317dffd359'
+printf '1.2.3.4 - - [01/Jan/2029:00:00:00 +0000] "GET %s HTTP/1.1" 200 5\n%s\n' "$AK" "$AK" >"$TMP/aklinks"
+expect 1 "migrate-report: an EdgeAuth link from its log line's address" 'valid    akamai-edgeauth ak1 expires 2030-01-01T00:00:00Z' -- \
+    "$MGCTL" migrate-report -p "$TMP/edge.yaml" --now 2029-01-01T00:00:00Z "$TMP/aklinks"
+grep -q 'invalid  token-wrong-ip akamai-edgeauth ak1' "$TMP/out" && pass || fail "EdgeAuth link from another address"
+expect 0 "sign --token-format akamai-edgeauth reproduces the SDK vector" "^/v/a[.]mp4[?]__token__=ip=1[.]2[.]3[.]4~exp=1893456000~acl=/v/[*]~hmac=cab65ea6" -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format akamai-edgeauth --expires 1893456000 \
+    --now 2029-01-01T00:00:00Z --ip 1.2.3.4 --prefix /v/ /v/a.mp4
+expect 0 "sign --cookie: the Set-Cookie value of an EdgeAuth cookie" '^__token__=exp=1893456000~acl=/v/[*]~hmac=ef1b7a22[0-9a-f]+; Path=/v/; Expires=Tue, 01 Jan 2030 00:00:00 GMT; Secure; HttpOnly; SameSite=Lax$' -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format akamai-edgeauth --expires 1893456000 \
+    --now 2029-01-01T00:00:00Z --prefix /v/ --cookie
+expect 0 "sign --cookie -f json names the cookie" '"name":"Cloud-CDN-Cookie","value":"URLPrefix=aHR0cDovL3d3dy5leGFtcGxlLmNvbS9mb28v:Expires=1549751401:KeyName=my-key:Signature=Z9uYAu73YHioRScZDxnP-TnS274="' -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format gcp-cdn --expires 1549751401 \
+    --now 2019-01-01T00:00:00Z --prefix /foo/ --cookie -f json
+expect 2 "sign --cookie needs --prefix" 'cookie needs --prefix' -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format akamai-edgeauth --ttl 1h --cookie
+expect 2 "sign --cookie signs no URL" 'signs the --prefix, not URLs' -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format gcp-cdn --ttl 1h --prefix /v/ --cookie /v/a.mp4
+expect 2 "sign --cookie for a format without cookies" 'no .*--cookie' -- \
+    "$MGCTL" sign -p "$TMP/edge.yaml" --token-format imagekit --ttl 1h --cookie
+C=$("$MGCTL" sign -p "$TMP/edge.yaml" --token-format akamai-edgeauth --expires 1893456000 --now 2029-01-01T00:00:00Z --prefix /v/ --cookie | cut -d';' -f1)
+expect 0 "verify --cookie reads an EdgeAuth cookie" '^from: cookie$' -- \
+    "$MGCTL" verify -p "$TMP/edge.yaml" --now 2029-01-01T00:00:00Z --cookie "$C" /v/x/y.mp4
+expect 1 "verify --cookie: outside the ACL" '^reason: token-out-of-scope$' -- \
+    "$MGCTL" verify -p "$TMP/edge.yaml" --now 2029-01-01T00:00:00Z --cookie "$C" /w/y.mp4
+expect 0 "explain -H Cookie reaches the verifier" 'allowed-by-token' -- \
+    "$MGCTL" explain -p "$TMP/edge.yaml" -t 2029-01-01T00:00:00Z -H "Cookie: a=1; $C" /v/x/y.mp4
 # Amazon CloudFront: the AWS Ruby SDK's test key and canned-policy vector
 # (gems/aws-sdk-cloudfront/spec); the key entry holds the public half only
 cat >"$TMP/cf.pub" <<'K'

@@ -9,7 +9,11 @@
 #      check the signature instead: mgctl verify the one mgctl sign made);
 #   3. mgctl verify accepts it (at a time before its expiry, from the bound
 #      address) and refuses it with one byte of the path changed (a prefix
-#      token: with its path moved outside the prefix).
+#      or ACL token: with its path moved outside).
+# A "cookie" vector is a signed cookie (mgctl sign --cookie, verified with
+# mgctl verify --cookie for the vector's url); a "verify_only" vector has
+# fields mgctl sign does not mint (Akamai st, id, data, ACL lists): steps 2
+# and 3 only.
 # Run by `make check` (exit 77 = skipped without python3 or $MGCTL).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,7 +52,8 @@ for kid, k in data["keys"].items():
     with open(os.path.join(tmp, kid + ".yaml"), "w") as f:
         f.write("version: 1\nkeys:\n  - id: %s\n    format: %s\n    file: %s.secret\n%s"
                 "    options:%s\nrules:\n  - {id: all, path: /, token: required}\n"
-                % (kid, k["format"], kid, alg, "\n" + opts if opts else " {}"))
+                % (kid, k["format"], kid, "    alg: %s\n" % k["alg"] if "alg" in k else "",
+                   "\n" + opts if opts else " {}"))
 for v in data["vectors"]:
     pol = os.path.join(tmp, v["key"] + ".yaml")
     args = [mgctl, "sign", "-p", pol, "--token-format", data["keys"][v["key"]]["format"],
@@ -62,33 +67,40 @@ for v in data["vectors"]:
         args += ["--not-before", str(v["not_before"])]
     if "private_key" in data["keys"][v["key"]]:
         args += ["--private-key", os.path.join(tmp, v["key"] + ".private.pem")]
-    r = subprocess.run(args + [v["url"]], capture_output=True, text=True)
-    got = r.stdout.strip()
-    if v.get("verify_only"):
-        # ECDSA: every signature differs; mgctl verify must accept both the
-        # vector's and the one mgctl sign just made
-        again = subprocess.run([mgctl, "verify", "-p", pol, "--now", str(v["expires"] - 10),
-                                got], capture_output=True, text=True)
-        if r.returncode != 0 or again.returncode != 0:
-            print("FAIL  %s: mgctl sign gave %r, which mgctl verify refused:\n%s"
-                  % (v["name"], got, again.stdout))
-            failed += 1
-            continue
-    elif got != v["expected"]:
+    if v.get("verify_only"):  # fields mgctl sign does not mint (st, id, data, ACL lists)
+        r, got = None, v["expected"]
+    elif v.get("cookie"):  # a signed cookie: its Set-Cookie value starts with NAME=VALUE
+        r = subprocess.run(args + ["--cookie"], capture_output=True, text=True)
+        got = r.stdout.split(";")[0].strip()
+    else:
+        r = subprocess.run(args + [v["url"]], capture_output=True, text=True)
+        got = r.stdout.strip()
+    if got != v["expected"]:
         print("FAIL  %s: mgctl sign gave %r (%s)" % (v["name"], got, r.stderr.strip()))
         failed += 1
         continue
     now = str(v["expires"] - 10) if v["expires"] else "2030-01-01T00:00:00Z"
     vargs = [mgctl, "verify", "-p", pol, "--now", now, "--ip", v.get("ip", "127.0.0.1")]
-    ok = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
-    i = v["expected"].index("?") - 1  # last byte of the path
-    tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
-        v["expected"][i + 1:]
-    want = v.get("tampered_reason", "token-bad-signature")
-    if "prefix" in v:  # a prefix token covers other paths under it, not outside
-        tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
+    if v.get("cookie"):  # the cookie sent with a request for v["url"]
+        ok = subprocess.run(vargs + ["--cookie", v["expected"], v["url"]],
+                            capture_output=True, text=True)
+        bad = subprocess.run(vargs + ["--cookie", v["expected"],
+                                      v.get("outside", "/elsewhere/x.mp4")],
+                             capture_output=True, text=True)
         want = "token-out-of-scope"
-    bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
+    else:
+        ok = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
+        i = v["expected"].index("?") - 1  # last byte of the path
+        tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
+            v["expected"][i + 1:]
+        want = v.get("tampered_reason", "token-bad-signature")
+        if "outside" in v:  # an ACL covers its patterns' paths, not others
+            tampered = v["expected"].replace(v["url"].split("?")[0], v["outside"], 1)
+            want = "token-out-of-scope"
+        elif "prefix" in v:  # a prefix token covers other paths under it, not outside
+            tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
+            want = "token-out-of-scope"
+        bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
     if ok.returncode != 0 or "reason: allowed-by-token" not in ok.stdout:
         print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], ok.stdout))
         failed += 1

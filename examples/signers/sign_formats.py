@@ -10,7 +10,13 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
                      expires + [address bytes] + sorted "name=value" pairs))
   gcp-cdn            Signature = padded base64url(HMAC-SHA1(base64url-decoded
                      key, origin + path + "?" + [query "&"] "Expires=E&KeyName=K"))
-                     or, with a URL prefix, over "URLPrefix=P&Expires=E&KeyName=K"
+                     or, with a URL prefix, over "URLPrefix=P&Expires=E&KeyName=K";
+                     the signed cookie Cloud-CDN-Cookie is the same with ':'
+                     for '&': "URLPrefix=P:Expires=E:KeyName=K:Signature=S"
+  akamai-edgeauth    __token__ = [ip=I~][st=S~]exp=E[~acl=A][~id=D][~data=P]~hmac=H,
+                     H = hex HMAC-SHA256/SHA1/MD5(hex-decoded key, the fields
+                     before it, then "~url=<path>" for a URL token (no acl),
+                     then "~salt=<salt>"); in the query or as a cookie
   cloudfront         Signature = CloudFront base64 ('+' '=' '/' as '-' '_' '~') of the
                      RSA (PKCS#1 v1.5) or ECDSA signature, SHA-1 (or SHA-256 with
                      Hash-Algorithm=SHA256), of the canned policy JSON, or of the
@@ -149,6 +155,86 @@ def gcp_sign(secret, url, expires, origin, key_name, prefix=None):
     return head + tail + "&Signature=" + base64.urlsafe_b64encode(mac).decode()
 
 
+def gcp_cookie(secret, expires, origin, key_name, prefix):
+    """Cloud-CDN-Cookie=... for a URL prefix (a path on the key's origin)."""
+    enc = base64.urlsafe_b64encode((origin + prefix).encode()).decode()
+    value = "URLPrefix=%s:Expires=%d:KeyName=%s" % (enc, expires, key_name)
+    mac = hmac.new(gcp_key(secret), value.encode(), hashlib.sha1).digest()
+    return "Cloud-CDN-Cookie=" + value + ":Signature=" + base64.urlsafe_b64encode(mac).decode()
+
+
+AKAMAI_DIGESTS = {"hmac-sha256": hashlib.sha256, "hmac-sha1": hashlib.sha1,
+                  "hmac-md5": hashlib.md5}
+
+
+def akamai_escape(text):
+    """escape_early: percent-encode all but A-Z a-z 0-9 _ . - ~, space as
+    '+', escapes in lower case."""
+    out = []
+    for b in text.encode("utf-8"):
+        c = chr(b)
+        if c.isascii() and (c.isalnum() or c in "_.-~"):
+            out.append(c)
+        elif c == " ":
+            out.append("+")
+        else:
+            out.append("%%%02x" % b)
+    return "".join(out)
+
+
+def akamai_token(secret_hex, opts, alg, expires, url_path=None, acl=None, ip=None, st=None,
+                 token_id=None, data=None):
+    """The EdgeAuth token text: an ACL token (acl: a list of patterns) or a
+    URL token (url_path: the path as the client sends it, percent-encoded)."""
+    fd = opts.get("field_delimiter", "~")
+    ad = opts.get("acl_delimiter", "!")
+    early = opts.get("escape_early", "false") == "true"
+    esc = akamai_escape if early else (lambda t: t)
+    fields = []
+    if ip:
+        fields.append("ip=" + esc(ip))
+    if st:
+        fields.append("st=%d" % st)
+    fields.append("exp=%d" % expires)
+    if acl is not None:
+        fields.append("acl=" + ad.join(acl))
+    if token_id:
+        fields.append("id=" + esc(token_id))
+    if data:
+        fields.append("data=" + esc(data))
+    hashed = list(fields)
+    if acl is None:
+        path = unquote_to_bytes(url_path).decode("utf-8") if early else url_path
+        hashed.append("url=" + esc(path))
+    if opts.get("salt"):
+        hashed.append("salt=" + opts["salt"])
+    key = bytes.fromhex(secret_hex.strip())
+    mac = hmac.new(key, fd.join(hashed).encode(), AKAMAI_DIGESTS[alg]).hexdigest()
+    return fd.join(fields + ["hmac=" + mac])
+
+
+def akamai_acl(prefix):
+    """The ACL of a directory: "<dir>*", the directory's bytes other than
+    A-Z a-z 0-9 - . _ / percent-encoded (no delimiter can end it early)."""
+    if "*" in prefix:
+        raise ValueError("a prefix cannot hold '*'")
+    keep = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._/")
+    return "".join(chr(b) if b in keep else "%%%02X" % b for b in prefix.encode("utf-8")) + "*"
+
+
+def akamai_sign(secret_hex, opts, alg, url, expires, ip=None, prefix=None, **fields):
+    """A link with __token__ in its query; a prefix "/dir/" is the ACL
+    "/dir/*", else the token signs the URL's path."""
+    origin, path, query = split_url(url)
+    acl = fields.pop("acl", None)
+    if prefix:
+        acl = [akamai_acl(prefix)]
+    tok = akamai_token(secret_hex, opts, alg, expires, path if acl is None else None, acl, ip,
+                       **fields)
+    name = opts.get("token_name", "__token__")
+    return origin + path + "?" + (query + "&" if query else "") + name + "=" + tok
+
+
 def cf_b64(data):
     """CloudFront's base64: standard, padded, '+' '=' '/' written '-' '_' '~'."""
     return base64.b64encode(data).decode().translate(str.maketrans("+=/", "-_~"))
@@ -239,6 +325,18 @@ def sign_vector(keys, v):
                           opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))
     if k["format"] == "bunny":
         return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"))
+    if k["format"] == "gcp-cdn" and v.get("cookie"):
+        return gcp_cookie(k["secret"], v["expires"], opts["origin"],
+                          opts.get("key_name", v["key"]), v["prefix"])
+    if k["format"] == "akamai-edgeauth":
+        alg = k.get("alg", "hmac-sha256")
+        extra = {n: v[n] for n in ("st", "token_id", "data", "acl") if n in v}
+        if v.get("cookie"):
+            acl = extra.pop("acl", None) or [akamai_acl(v["prefix"])]
+            return opts.get("token_name", "__token__") + "=" + akamai_token(
+                k["secret"], opts, alg, v["expires"], None, acl, v.get("ip"), **extra)
+        return akamai_sign(k["secret"], opts, alg, v["url"], v["expires"], v.get("ip"),
+                           v.get("prefix"), **extra)
     if k["format"] == "gcp-cdn":
         return gcp_sign(k["secret"], v["url"], v["expires"], opts["origin"],
                         opts.get("key_name", v["key"]), v.get("prefix"))
@@ -255,7 +353,7 @@ def main(argv):
         failed = 0
         for v in data["vectors"]:
             k = data["keys"][v["key"]]
-            if v.get("verify_only"):
+            if v.get("verify_only") and k["format"] == "cloudfront":
                 # ECDSA: a new signature each time; check the vector's instead
                 ok = cloudfront_verify(k["secret"], v["expected"], k["options"]["origin"])
                 print(("ok    " if ok else "FAIL  ") + v["name"] + " (signature checked)")

@@ -1,12 +1,14 @@
 /* fuzz_fmt.c — the foreign signed-link formats (lib/mg_fmt*.c): their
  * parameter parsers and verifiers through mg_token_check(), and their
  * signers, against a fixed policy with an ImageKit, an nginx secure_link
- * and a Bunny key, and one with a Google Cloud CDN and an ImageKit key
- * (test secrets in tests/fuzz/keys/); verify mode tries both.
+ * and a Bunny key, and one with a Google Cloud CDN, an Akamai EdgeAuth
+ * and an ImageKit key (test secrets in tests/fuzz/keys/); verify mode tries
+ * both.
  *
  * Input: one selector byte, then text.
- *  - selector bit 0 clear, "verify": the text is "PATH?QUERY", verified as a
- *    request. Oracle: a request that verifies names a loaded foreign key of
+ *  - selector bit 0 clear, "verify": the text is "PATH?QUERY[\nCOOKIE]",
+ *    verified as a request (COOKIE: its Cookie header, for the signed-cookie
+ *    forms). Oracle: a request that verifies names a loaded foreign key of
  *    the format it reports, and a scope it reports holds its canonical path.
  *  - selector bit 0 set, "sign then move": the text is "URL\nOTHER". URL is
  *    signed in the format chosen by bits 1-2 (bit 3: bind the client
@@ -16,11 +18,14 @@
  *    appended to OTHER ("PATH?QUERY"): if that verifies, OTHER must be the
  *    same resource — the same canonical signed path for an exact token, a
  *    path under the prefix for a prefix token. Anything else is a forgery.
- *    Selector bit 5 set: the format is cloudfront (an ECDSA P-256 key, the
+ *    Bit 5 set: the format is akamai-edgeauth instead; bit 6 set (with bit
+ *    4): the signed-cookie form of gcp-cdn or akamai-edgeauth for the
+ *    prefix, sent as a Cookie with the URL's path and then with OTHER's.
+ *    Bit 7 set: the format is cloudfront (an ECDSA P-256 key, the
  *    private half in tests/fuzz/keys/ too; bit 4: a custom policy whose
  *    Resource is the URL's directory and '*').
- *  - verify mode also offers the request to a policy with a CloudFront
- *    key, with the query as a Cookie header too (the CloudFront-* cookies).
+ *  - verify mode also offers the request (and its Cookie line) to a policy
+ *    with a CloudFront key.
  *  - selector bit 0 clear and text starting with '{': the CloudFront
  *    policy parser (mg_cf_policy_parse). Oracle: a policy it accepts has a
  *    Resource, a DateLessThan after its DateGreaterThan and a SourceIp that
@@ -80,6 +85,10 @@ static const char POLICY_GCP[] = "version: 1\n"
                                  "    format: gcp-cdn\n"
                                  "    file: keys/fuzz-gcp.secret\n"
                                  "    options: {origin: 'https://media.fuzz.example'}\n"
+                                 "  - id: ak\n"
+                                 "    format: akamai-edgeauth\n"
+                                 "    file: keys/fuzz-akamai.secret\n"
+                                 "    alg: hmac-sha1\n"
                                  "  - id: ik\n"
                                  "    format: imagekit\n"
                                  "    file: keys/fuzz-imagekit.secret\n"
@@ -145,19 +154,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static mg_reason_t verify_cookie(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
-                                 const char *cookie, mg_token_claims_t *claims, mg_canon_t *cn,
-                                 int *canon_ok);
-
-static mg_reason_t verify(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
-                          mg_token_claims_t *claims, mg_canon_t *cn, int *canon_ok)
-{
-    return verify_cookie(pool, policy, target, NULL, claims, cn, canon_ok);
-}
-
-static mg_reason_t verify_cookie(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
-                                 const char *cookie, mg_token_claims_t *claims, mg_canon_t *cn,
-                                 int *canon_ok)
+static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
+                            const char *cookie, mg_token_claims_t *claims, mg_canon_t *cn,
+                            int *canon_ok)
 {
     mg_request_t req;
     const char *q = strchr(target, '?'), *why;
@@ -190,6 +189,12 @@ static mg_reason_t verify_cookie(apr_pool_t *pool, const mg_policy_t *policy, co
     return r;
 }
 
+static mg_reason_t verify(apr_pool_t *pool, const mg_policy_t *policy, const char *target,
+                          mg_token_claims_t *claims, mg_canon_t *cn, int *canon_ok)
+{
+    return verify_c(pool, policy, target, NULL, claims, cn, canon_ok);
+}
+
 /* The query parameters a format's link added: what follows the URL's own. */
 static const char *token_part(const char *signed_url, const char *url)
 {
@@ -200,14 +205,47 @@ static const char *token_part(const char *signed_url, const char *url)
     return t;
 }
 
+/* A signed cookie for c->scope: it verifies with the URL's path and, sent
+ * with OTHER, only for a path under the scope. */
+static void cookie_mode(apr_pool_t *pool, const mg_policy_t *policy, const mg_fkey_t *k,
+                        const mg_fmt_claims_t *c, const char *url, const char *other)
+{
+    const char *pair = NULL, *why;
+    if (k->fmt->sign_cookie(pool, k, c, &pair, &why) != MG_OK)
+        return; /* a prefix the format cannot carry (a '*', bytes browsers encode) */
+    const char *q = strchr(url, '?');
+    const char *path = q ? apr_pstrmemdup(pool, url, (size_t)(q - url)) : url;
+    /* as for a prefix link, the path sent must lie under the prefix as written
+     * (Cloud CDN compares the raw bytes) */
+    if (strncmp(path, c->scope, strlen(c->scope)) != 0)
+        return;
+    mg_token_claims_t cl;
+    mg_canon_t cn;
+    int ok;
+    mg_reason_t r = verify_c(pool, policy, path, pair, &cl, &cn, &ok);
+    if (!ok)
+        return;
+    MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s cookie for %s does not verify %s: %s (%s)",
+                   k->fmt->name, c->scope, path, mg_reason_name(r), cl.detail ? cl.detail : "");
+    if (strchr(other, '\n') != NULL || other[0] != '/')
+        return;
+    if (verify_c(pool, policy, other, pair, &cl, &cn, &ok) == MG_R_ALLOWED)
+        MG_FUZZ_ASSERT(strncmp(cn.path, c->scope, strlen(c->scope)) == 0,
+                       "%s cookie for %s verified outside it: %s", k->fmt->name, c->scope, other);
+}
+
 static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
 {
-    int cf = (sel & 32) != 0;
-    const mg_policy_t *policy = cf ? policy_cf : ((sel >> 1) & 3) == 3 ? policy_gcp : policy_main;
+    int cf = (sel & 128) != 0;
+    const mg_policy_t *policy = cf                                    ? policy_cf
+                                : ((sel >> 1) & 3) == 3 || (sel & 32) ? policy_gcp
+                                                                      : policy_main;
     const char *nl = strchr(text, '\n');
     const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
     const char *other = nl ? nl + 1 : "/x";
-    const char *fname = cf ? "cloudfront" : FORMATS[(sel >> 1) & 3];
+    const char *fname = cf           ? "cloudfront"
+                        : (sel & 32) ? "akamai-edgeauth"
+                                     : FORMATS[(sel >> 1) & 3];
     const mg_fkey_t *k = NULL;
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_fkey_t *f = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
@@ -236,6 +274,10 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
         }
     }
     const char *out = NULL;
+    if ((sel & 64) && c.scope != NULL && k->fmt->sign_cookie != NULL) {
+        cookie_mode(pool, policy, k, &c, url, other);
+        return;
+    }
     if (k->fmt->sign(pool, k, url, &c, &out, &why) != MG_OK)
         return;
     /* a parameter another key of this policy reads (nginx's configurable
@@ -336,14 +378,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mg_token_claims_t cl;
             mg_canon_t cn;
             int ok;
-            const char *q = strchr(text, '?');
-            (void)verify(pool, policy_main, text, &cl, &cn, &ok);
-            (void)verify(pool, policy_gcp, text, &cl, &cn, &ok);
-            (void)verify(pool, policy_cf, text, &cl, &cn, &ok);
-            if (q != NULL) /* the query as CloudFront-* cookies of the bare path */
-                (void)verify_cookie(pool, policy_cf,
-                                    apr_pstrmemdup(pool, text, (apr_size_t)(q - text)), q + 1, &cl,
-                                    &cn, &ok);
+            char *nl = strchr(text, '\n');
+            const char *cookie = NULL;
+            if (nl != NULL) {
+                *nl = '\0';
+                cookie = nl + 1;
+            }
+            (void)verify_c(pool, policy_main, text, cookie, &cl, &cn, &ok);
+            (void)verify_c(pool, policy_gcp, text, cookie, &cl, &cn, &ok);
+            (void)verify_c(pool, policy_cf, text, cookie, &cl, &cn, &ok);
         } else if (text[0] == '{') {
             policy_mode(pool, text);
         }
