@@ -765,9 +765,14 @@ static mg_reason_t cf_check(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_r
     size_t rn = strlen(pol.resource);
     if (!mg_cf_glob(pol.resource, rn, url, strlen(url)))
         return refuse(out, MG_R_TOKEN_SCOPE, "the URL does not match the policy's Resource");
+    /* the canonical path, percent-encoded our way or decoded (a Resource may
+     * spell ']' or '(' either way): one of them must match too, which no
+     * dot segment or encoded '/' that leaves the Resource's directory does */
     const char *canon = apr_pstrcat(
         rq->pool, o->origin, mg_pct_encode_path(rq->pool, rq->cn->signed_path), qs, rest, NULL);
-    if (!mg_cf_glob(pol.resource, rn, canon, strlen(canon)))
+    const char *decoded = apr_pstrcat(rq->pool, o->origin, rq->cn->signed_path, qs, rest, NULL);
+    if (!mg_cf_glob(pol.resource, rn, canon, strlen(canon)) &&
+        !mg_cf_glob(pol.resource, rn, decoded, strlen(decoded)))
         return refuse(out, MG_R_TOKEN_SCOPE,
                       "the canonical URL does not match the policy's Resource");
     out->exp = pol.date_less_than;
