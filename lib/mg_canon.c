@@ -13,6 +13,9 @@
  * and classify segments, all in one pass over the input without a second
  * copy. APR has no UTF-8 validator, hence utf8_valid() below. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <apr_strings.h>
 
@@ -109,7 +112,7 @@ static int has_pct_hex(const char *s, size_t n)
 /* ------------------------------------------------------------------ */
 
 /* Byte classes for the hot loops: one table lookup per input byte. */
-enum { C_PLAIN = 0, C_PCT, C_HIGH, C_END, C_BAD, C_SLASH, C_SEMI, C_AMP, C_EQ, C_PLUS };
+enum { C_PLAIN = 0, C_PCT, C_HIGH, C_END, C_BAD, C_SLASH, C_SEMI, C_AMP, C_EQ, C_PLUS, C_NSPEC };
 
 /* Raw path: controls, space, DEL, '\\', '?' and '#' are refused outright. */
 static const unsigned char path_cls[256] = {
@@ -123,6 +126,25 @@ static const unsigned char query_cls[256] = {
     ['&'] = C_AMP,  ['='] = C_EQ,         ['+'] = C_PLUS,
     ['#'] = C_BAD,  [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
     [';'] = C_SEMI,
+};
+
+/* A query name: the same, and the bytes of a name that some server stack
+ * rewrites or cuts at (C_NSPEC), so that the parser can tell the reserved
+ * names check which names are plain (docs/canonical-urls.md, "The
+ * normalisation"). */
+static const unsigned char qname_cls[256] = {
+    [0] = C_END,     [1 ... 0x20] = C_BAD, ['%'] = C_PCT,
+    ['&'] = C_AMP,   ['='] = C_EQ,         ['+'] = C_PLUS,
+    ['#'] = C_BAD,   [0x7f] = C_BAD,       [0x80 ... 0xff] = C_HIGH,
+    [';'] = C_SEMI,  ['.'] = C_NSPEC,      ['['] = C_NSPEC,
+    [']'] = C_NSPEC,
+};
+
+/* Bytes of a decoded name that some stack rewrites or cuts at, a '%' or '+'
+ * left from decoding (a second decoder reads "%74r" as "tr", "+tr" as
+ * " tr"), and non-ASCII. */
+static const unsigned char qr_special[256] = {
+    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, ['+'] = 1, [0x80 ... 0xff] = 1,
 };
 
 /* 1 when the 8 bytes at p are all of class 0 (C_PLAIN) in `cls`. Unrolled,
@@ -150,43 +172,96 @@ static int pct_decode(const char *p)
     return h1 << 4 | h2;
 }
 
+#ifdef __SSE2__
+/* The number of bytes at p[0, 16) before the first one that is not
+ * C_PLAIN in query_cls (is_name: qname_cls), 16 when all are; the 16 bytes
+ * are copied to o either way (the caller guarantees that both p[0, 16) and
+ * o[0, 16) lie inside their buffers). The byte set is exactly the tables':
+ * a signed compare below 0x21 takes the controls, the space and every
+ * byte >= 0x80; then DEL and the delimiters. test_canon checks every byte
+ * value at every offset against the tables' meaning. */
+static inline __attribute__((always_inline)) unsigned query_plain16(const char *p, char *o,
+                                                                    int is_name)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+    if (is_name) {
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('[')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(']')));
+    }
+    _mm_storeu_si128((__m128i *)(void *)o, x);
+    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+    return bits == 0 ? 16u : (unsigned)__builtin_ctz(bits);
+}
+#endif
+
 /* Decode one query name (stops at '=', '&' or the end) or value (stops at
  * '&' or the end) from *pp into w; advances *pp. `end` is the query's
- * terminating NUL. Returns the number of bytes written or -1.
+ * terminating NUL. Returns the number of bytes written or -1; for a name,
+ * *plain tells whether it is plain (no byte of qr_special once decoded).
  * Always inlined into its two callers: a query has two parts per parameter,
  * each a call with five saved registers, and `is_name` becomes a constant. */
-static inline __attribute__((always_inline)) long query_part(const char **pp, const char *end,
-                                                             int is_name, char *w, const char **why)
+static inline __attribute__((always_inline)) long
+query_part(const char **pp, const char *end, int is_name, char *w, int *plain, const char **why)
 {
+    const unsigned char *cls = is_name ? qname_cls : query_cls;
     const char *p = *pp;
     char *o = w;
-    int high = 0;
+    int high = 0, special = 0;
     for (;;) {
         unsigned char c;
         int d;
+#ifdef __SSE2__
+        /* Sixteen bytes at a time while sixteen remain: copied whole, then
+         * kept up to the first one that is not C_PLAIN in `cls`. */
+        if (end - p >= 16) {
+            unsigned k = query_plain16(p, o, is_name);
+            p += k;
+            o += k;
+            if (k == 16)
+                continue;
+            c = (unsigned char)*p;
+            goto special_byte;
+        }
+#endif
         /* Fast paths: eight ordinary bytes at a time while eight remain,
          * then single bytes, indexed from the run's start so that the loop
          * keeps one counter (a third fewer instructions per byte than
          * advancing two pointers). */
-        while (end - p >= 8 && plain8(query_cls, (const unsigned char *)p)) {
+        while (end - p >= 8 && plain8(cls, (const unsigned char *)p)) {
             memcpy(o, p, 8);
             o += 8;
             p += 8;
         }
         size_t n = 0;
-        while (query_cls[c = (unsigned char)p[n]] == C_PLAIN) {
+        while (cls[c = (unsigned char)p[n]] == C_PLAIN) {
             o[n] = (char)c;
             n++;
         }
         p += n;
         o += n;
-        switch (query_cls[c]) {
+#ifdef __SSE2__
+    special_byte:
+#endif
+        switch (cls[c]) {
         case C_PLAIN:
+            break;
+        case C_NSPEC:
+            special = 1;
             break;
         case C_HIGH:
             high = 1;
             break;
         case C_PLUS:
+            special = 1;
             c = ' ';
             break;
         case C_EQ:
@@ -204,6 +279,7 @@ static inline __attribute__((always_inline)) long query_part(const char **pp, co
                 return -1;
             }
             high |= d & 0x80;
+            special |= qr_special[d];
             *o++ = (char)d;
             p += 3;
             continue;
@@ -227,6 +303,8 @@ done:
     *pp = p;
     if (high && !utf8_valid((const unsigned char *)w, (size_t)(o - w), why))
         return -1;
+    if (plain != NULL)
+        *plain = !special && !high;
     return (long)(o - w);
 }
 
@@ -250,12 +328,29 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
         *why = "query string too long";
         return -1;
     }
-    *params = apr_array_make(pool, len ? 8 : 1, sizeof(mg_qparam_t));
-    if (len == 0)
+    if (len == 0) {
+        *params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
         return 0;
-    /* Decoded text never grows, and each pair gives up its '=' or '&' for a
-     * NUL, so one buffer of len + 1 holds every name and value. */
-    w = apr_palloc(pool, len + 1);
+    }
+    /* One allocation for the array, room for QP_INLINE parameters (more
+     * grow it as apr_array_push does) and the text: decoded text never
+     * grows, and each pair gives up its '=' or '&' for a NUL, so len + 1
+     * bytes hold every name and value. The array is filled the way
+     * apr_array_make() leaves one (a public struct), without clearing
+     * elements that are written before they are read. */
+    enum { QP_INLINE = 8 };
+    struct {
+        apr_array_header_t h;
+        mg_qparam_t v[QP_INLINE];
+    } *blk = apr_palloc(pool, sizeof(*blk) + len + 1);
+    apr_array_header_t *arr = &blk->h;
+    arr->pool = pool;
+    arr->elt_size = (int)sizeof(mg_qparam_t);
+    arr->nelts = 0;
+    arr->nalloc = QP_INLINE;
+    arr->elts = (char *)blk->v;
+    *params = arr;
+    w = (char *)(blk + 1);
     while (*p != '\0') {
         mg_qparam_t *qp;
         long n;
@@ -263,27 +358,30 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
             p++; /* empty pair */
             continue;
         }
-        if ((*params)->nelts >= MG_MAX_QPARAMS) {
+        if (arr->nelts >= MG_MAX_QPARAMS) {
             *why = "too many query parameters";
             goto fail;
         }
-        n = query_part(&p, query + len, 1, w, why);
+        int plain;
+        n = query_part(&p, query + len, 1, w, &plain, why);
         if (n < 0)
             goto fail;
         if (n == 0) {
             *why = "query parameter without a name";
             goto fail;
         }
-        qp = apr_array_push(*params);
+        qp = arr->nelts < arr->nalloc ? &((mg_qparam_t *)arr->elts)[arr->nelts++]
+                                      : apr_array_push(arr);
         qp->name = w;
         qp->name_len = (size_t)n;
+        qp->name_plain = plain;
         w += n;
         *w++ = '\0';
         qp->value = "";
         qp->value_len = 0;
         if (*p == '=') {
             p++;
-            n = query_part(&p, query + len, 0, w, why);
+            n = query_part(&p, query + len, 0, w, NULL, why);
             if (n < 0)
                 goto fail;
             qp->value = w;
@@ -476,13 +574,6 @@ static int qr_reads_as(const char *r, size_t rn, const mg_qreserved_t *e, size_t
     return 1;
 }
 
-/* Bytes that some stack rewrites or cuts at, a '%' or '+' left from
- * decoding (a second decoder reads "%74r" as "tr", "+tr" as " tr"), and
- * non-ASCII. */
-static const unsigned char qr_special[256] = {
-    [' '] = 1, ['.'] = 1, ['['] = 1, [']'] = 1, ['%'] = 1, ['+'] = 1, [0x80 ... 0xff] = 1,
-};
-
 int mg_query_reserved_name_ok(const char *name)
 {
     size_t n = 0;
@@ -495,6 +586,37 @@ int mg_query_reserved_name_ok(const char *name)
             return 0;
     }
     return n >= 1 && n <= MG_QR_NAME_MAX;
+}
+
+static inline int ascii_fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* How the plain name nm[0, len) reads as entry e: 0 not at all, 1 it is
+ * exactly e (or in e's namespace), 2 only when case is ignored. *el is
+ * strlen(e->name), computed here the first time it is needed (0: not
+ * yet). The first byte decides for almost every pair, so it goes first:
+ * folding with | 0x20 can only let more through (never fewer); then one
+ * pass compares exactly while it can and ignoring case after that. */
+static int qr_plain_reads_as(const char *nm, size_t len, const mg_qreserved_t *e, size_t *el)
+{
+    const unsigned char *a = (const unsigned char *)nm, *b = (const unsigned char *)e->name;
+    if (b[0] != '\0' && (a[0] | 0x20) != (b[0] | 0x20))
+        return 0;
+    if (*el == 0)
+        *el = strlen(e->name);
+    size_t l = *el, j = 0;
+    if (l > MG_QR_NAME_MAX || len < l || (!(e->flags & MG_QR_PREFIX) && len != l))
+        return 0;
+    while (j < l && a[j] == b[j])
+        j++;
+    if (j == l)
+        return 1;
+    for (; j < l; j++)
+        if (ascii_fold(a[j]) != ascii_fold(b[j]))
+            return 0;
+    return 2;
 }
 
 int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
@@ -513,27 +635,24 @@ int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved
         return -1;
     }
     for (int j = 0; j < n; j++)
-        el[j] = strlen(names[j].name);
+        el[j] = 0; /* strlen, when first needed */
     const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
     for (int k = 0; k < params->nelts; k++) {
         const char *nm = v[k].name;
         size_t len = v[k].name_len, b = 0;
-        /* the fast common case: a plain name no reserved one starts like */
+        /* the fast common case: a plain name (the parser may have said so)
+         * no reserved one starts like */
+        if (v[k].name_plain)
+            b = len;
         while (b < len && !qr_special[(unsigned char)nm[b]])
             b++;
         if (b == len) {
-            char low[MG_QR_NAME_MAX + 1];
-            size_t ln = len < sizeof(low) ? len : sizeof(low);
-            for (size_t j = 0; j < ln; j++)
-                low[j] = (char)(nm[j] >= 'A' && nm[j] <= 'Z' ? nm[j] + ('a' - 'A') : nm[j]);
             for (int j = 0; j < n; j++) {
                 const mg_qreserved_t *e = &names[j];
-                /* a name longer than the buffer can still be in a namespace */
-                if (!qr_reads_as(low, len > ln && (e->flags & MG_QR_PREFIX) ? ln : len, e, el[j]))
+                int how = qr_plain_reads_as(nm, len, e, &el[j]);
+                if (how == 0)
                     continue;
-                int exact = (e->flags & MG_QR_PREFIX) ? strncmp(nm, e->name, el[j]) == 0
-                                                      : strcmp(nm, e->name) == 0;
-                if (!exact) {
+                if (how == 2) {
                     *why = e->why_case ? e->why_case
                            : e->why_spelling
                                ? e->why_spelling
@@ -553,6 +672,9 @@ int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved
         }
         qr_read_t rd[QR_NREAD];
         qr_readings(nm, len, rd);
+        for (int j = 0; j < n; j++)
+            if (el[j] == 0)
+                el[j] = strlen(names[j].name);
         for (int r = 0; r < QR_NREAD; r++) {
             size_t rn = rd[r].n;
             for (int j = 0; j < n; j++) {
@@ -638,16 +760,349 @@ static int canon_fail(mg_canon_t *out, const char **why, const char *msg)
     return -1;
 }
 
-int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
-                  const char **why)
+/* mg_canon_path() in the steps of docs/canonical-urls.md ("Path rules, in
+ * order"): each step below names the rules it applies. The state of one
+ * call: the output buffer and where its kept segments start. */
+typedef struct canon_st {
+    char *buf;                           /* the canonical path being written (decoded) */
+    size_t w;                            /* bytes written */
+    int nseg;                            /* kept segments (rule 7) */
+    int nraw;                            /* non-empty raw segments (rule 1) */
+    int tr_idx;                          /* the tr: segment's index in seg, or -1 (rule 9) */
+    size_t tr_end;                       /* where the tr: segment ends in buf */
+    int dir;                             /* the path names a directory (rule 8) */
+    int last_tr;                         /* the last segment was the tr: one (rule 9) */
+    unsigned short seg[MG_MAX_SEGMENTS]; /* start in buf of each kept segment (its '/') */
+} canon_st_t;
+
+/* Rules 2-4 for one raw segment starting after its '/' at raw[*i]: raw
+ * bytes checked, ';' parameters checked and dropped, percent escapes
+ * decoded exactly once, written at st->buf + st->w. On return raw[*i] is
+ * the next '/' or the end; *flags has SEG_HIGH (a byte >= 0x80, for rule
+ * 5), SEG_PCT (a decoded '%', for rule 6) and SEG_PARAMS (for rule 3's
+ * dot-segment check). */
+enum { SEG_HIGH = 1, SEG_PCT = 2, SEG_PARAMS = 4 };
+
+static int scan_segment(canon_st_t *st, const char *raw, size_t *ip, int *flags, const char **why)
+{
+    char *buf = st->buf;
+    size_t i = *ip, w = st->w;
+    int f = 0, d;
+    for (;;) {
+        unsigned char c;
+        /* Fast path: runs of ordinary bytes. */
+        while (path_cls[c = (unsigned char)raw[i]] == C_PLAIN)
+            buf[w++] = raw[i++];
+        switch (path_cls[c]) {
+        case C_HIGH:
+            f |= SEG_HIGH;
+            buf[w++] = (char)c;
+            i++;
+            continue;
+        case C_PCT:
+            d = pct_decode(raw + i);
+            if (d < 0) {
+                *why = "malformed or truncated percent escape in path";
+                return -1;
+            }
+            if (is_ctl((unsigned char)d)) {
+                *why = d == 0 ? "encoded NUL in path" : "control character in path";
+                return -1;
+            }
+            if (d == '/' || d == '\\') {
+                *why = "encoded slash or backslash in path";
+                return -1;
+            }
+            if (d == ';') {
+                *why = "encoded ';' in path";
+                return -1;
+            }
+            if (d == '%')
+                f |= SEG_PCT;
+            if (d & 0x80)
+                f |= SEG_HIGH;
+            buf[w++] = (char)d;
+            i += 3;
+            continue;
+        case C_SEMI:
+            /* Path parameters: checked like the rest of the path so
+             * nothing odd hides there, but never decoded or kept. */
+            f |= SEG_PARAMS;
+            for (i++; raw[i] != '/' && raw[i] != '\0'; i++) {
+                unsigned char pc = (unsigned char)raw[i];
+                if (path_cls[pc] == C_BAD) {
+                    *why = "control byte, space, backslash, '?' or '#' in path";
+                    return -1;
+                }
+                if (pc == '%') {
+                    if (pct_decode(raw + i) < 0) {
+                        *why = "malformed or truncated percent escape in path";
+                        return -1;
+                    }
+                    i += 2;
+                }
+            }
+            break;
+        case C_BAD:
+            *why = "control byte, space, backslash, '?' or '#' in path";
+            return -1;
+        default: /* C_SLASH, C_END */
+            break;
+        }
+        break;
+    }
+    *ip = i;
+    st->w = w;
+    *flags = f;
+    return 0;
+}
+
+/* Rules 5 and 6 on a decoded segment: strict UTF-8, no double encoding.
+ * Both only when the segment has the bytes they are about. */
+static int check_decoded(const char *s, size_t n, int flags, const char **why)
+{
+    if ((flags & SEG_HIGH) && !utf8_valid((const unsigned char *)s, n, why))
+        return -1;
+    if ((flags & SEG_PCT) && has_pct_hex(s, n)) {
+        *why = "double percent-encoding in path";
+        return -1;
+    }
+    return 0;
+}
+
+/* Rules 7-9 as the segments come: drop empty and "." segments, let ".."
+ * remove the previous kept one (never above the root, never the tr:
+ * segment), remember where the tr: segment is. The segment of `kind` was
+ * written at st->buf + start_w. */
+static int resolve_segment(canon_st_t *st, int kind, size_t start_w, const char **why)
+{
+    if (kind != SEG_EMPTY && ++st->nraw > MG_MAX_SEGMENTS) {
+        *why = "too many path segments";
+        return -1;
+    }
+    st->last_tr = 0;
+    switch (kind) {
+    case SEG_EMPTY:
+    case SEG_DOT:
+        st->w = start_w;
+        st->dir = 1;
+        break;
+    case SEG_DOTDOT:
+        if (st->nseg == 0) {
+            *why = "'..' climbs above the root";
+            return -1;
+        }
+        if (st->nseg - 1 == st->tr_idx) {
+            *why = "'..' would remove the transformation segment";
+            return -1;
+        }
+        st->w = st->seg[--st->nseg];
+        st->dir = 1;
+        break;
+    case SEG_TR:
+        if (st->tr_idx >= 0) {
+            *why = "more than one transformation segment";
+            return -1;
+        }
+        st->tr_idx = st->nseg;
+        st->tr_end = st->w;
+        st->last_tr = 1;
+        st->seg[st->nseg++] = (unsigned short)start_w;
+        break;
+    default:
+        st->seg[st->nseg++] = (unsigned short)start_w;
+        st->dir = 0;
+        break;
+    }
+    return 0;
+}
+
+/* Rules 2-9, the general way: one raw segment at a time, scanned and
+ * decoded (2-4), checked (5-6), classified and resolved (7-9). */
+static int canon_segments(canon_st_t *st, const char *raw, const char **why)
+{
+    size_t i = 0;
+    while (raw[i] != '\0') {
+        size_t start_w = st->w, dstart;
+        int flags, kind;
+        i++; /* the '/' */
+        st->buf[st->w++] = '/';
+        dstart = st->w;
+        if (scan_segment(st, raw, &i, &flags, why) != 0)
+            return -1;
+        if (check_decoded(st->buf + dstart, st->w - dstart, flags, why) != 0)
+            return -1;
+        kind = classify(st->buf + dstart, st->w - dstart, (flags & SEG_PARAMS) != 0, why);
+        if (kind < 0 || resolve_segment(st, kind, start_w, why) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The already-canonical fast path reads the raw path with a four-state
+ * automaton: the state is the class of the previous byte (an ordinary
+ * byte, '.', '/') or F_SLOW, which it never leaves. Ordinary bytes are the
+ * raw path's ordinary ones (path_cls C_PLAIN) without '.' and ':' (so that
+ * no tr: segment can pass). The pairs that lead to F_SLOW: a byte that
+ * needs the general way, an empty segment ("//"), a segment that starts
+ * with '.' (".", "..", ".htaccess") or one that ends with it ("a./"). One
+ * table load per byte. */
+enum { F_SLOW = 0, F_ORD, F_DOT, F_SLASH };
+#define FAST_ORD(v)                                                                                \
+    ['!' ... '"'] = v, ['$'] = v, ['&' ... '-'] = v, ['0' ... '9'] = v, ['<' ... '>'] = v,         \
+             ['@' ... '['] = v, [']' ... '~'] = v
+static const unsigned char fast_next[4][256] = {
+    [F_ORD] = {FAST_ORD(F_ORD), ['.'] = F_DOT, ['/'] = F_SLASH},
+    [F_DOT] = {FAST_ORD(F_ORD), ['.'] = F_DOT},
+    [F_SLASH] = {FAST_ORD(F_ORD)},
+};
+
+/* The fast path for a path that is already canonical: every segment
+ * non-empty, of ordinary bytes and inner dots only. Rules 2-9 would copy
+ * such a path byte for byte (no escape, no parameter, no dot segment, no
+ * tr: segment; it is a directory exactly when it ends in '/'), so it is
+ * copied as it is. 0 when the path needs the general way (nothing done
+ * then). canon_test_equivalence in tests/unit/test_canon.c and fuzz_canon
+ * check that both ways give the same result for every input. */
+static int canon_fast(canon_st_t *st, const char *raw, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)raw;
+    unsigned state = F_SLASH;
+    for (size_t i = 1; i < len; i++)
+        state = fast_next[state][p[i]];
+    if (state != F_ORD && state != F_SLASH) /* F_DOT: the last segment ends in '.' */
+        return 0;
+    /* rule 1's segment bound: each segment takes a '/' and a byte */
+    int nseg = 0;
+    if (len > 2 * MG_MAX_SEGMENTS) {
+        for (size_t i = 0; i < len; i++)
+            nseg += p[i] == '/' && i + 1 < len;
+        if (nseg > MG_MAX_SEGMENTS)
+            return 0;
+    } else {
+        nseg = len > 1; /* only "none" or "some" matters below */
+    }
+    memcpy(st->buf, raw, len);
+    st->w = len;
+    st->nseg = nseg;
+    st->dir = p[len - 1] == '/';
+    return 1;
+}
+
+/* Rule 10 and the query rules: parse the query, refuse the spellings of
+ * "tr" and "mg_*" that some server reads as them, find the query form of
+ * the transformation (*trq, *tr_count). */
+static int canon_query(apr_pool_t *pool, const char *query, mg_canon_t *out, const char **trq,
+                       int *tr_count, const char **why)
+{
+    if (mg_query_parse(pool, query, &out->params, why) != 0)
+        return -1;
+    /* "tr" and the "mg_" namespace under any other spelling that some
+     * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
+     * are refused, and so is a second "tr": an image server behind us must
+     * never get a transformation we did not check. */
+    if (mg_query_reserved_check(out->params, builtin_reserved, 2, why) != 0)
+        return -1;
+    const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
+    *trq = NULL;
+    *tr_count = 0;
+    for (int k = 0; k < out->params->nelts; k++) {
+        if (v[k].name_len == 2 && v[k].name[0] == 't' && v[k].name[1] == 'r' && (*tr_count)++ == 0)
+            *trq = v[k].value;
+    }
+    if (*tr_count > 1) {
+        *why = "repeated 'tr' query parameter";
+        return -1;
+    }
+    return 0;
+}
+
+/* Rules 9 and 10, where the transformation may stand: once, never both
+ * forms, never the last segment, never on a directory. */
+static int check_tr_place(const canon_st_t *st, int tr_count, const char **why)
+{
+    if (tr_count == 1 && st->tr_idx >= 0) {
+        *why = "transformation both in the path and in the query";
+        return -1;
+    }
+    if (st->last_tr) {
+        *why = "transformation segment is not followed by a file";
+        return -1;
+    }
+    if ((st->tr_idx >= 0 || tr_count == 1) && st->dir) {
+        *why = "transformation of a directory";
+        return -1;
+    }
+    return 0;
+}
+
+/* Rule 9's output: the tr: segment normalised in its place in
+ * signed_path, taken out of path (in place in buf). Returns path's length,
+ * or -1. */
+static long split_tr_segment(apr_pool_t *pool, canon_st_t *st, mg_canon_t *out, const char **why)
+{
+    char *buf = st->buf;
+    size_t ts = st->seg[st->tr_idx]; /* the '/' before "tr:" */
+    const char *norm = tr_normal(pool, buf + ts + 4, st->tr_end - ts - 4, why);
+    size_t nl, tail = st->w - st->tr_end;
+    char *sp;
+    if (norm == NULL)
+        return -1;
+    nl = strlen(norm);
+    sp = apr_palloc(pool, ts + 4 + nl + tail + 1);
+    memcpy(sp, buf, ts);
+    memcpy(sp + ts, "/tr:", 4);
+    memcpy(sp + ts + 4, norm, nl);
+    memcpy(sp + ts + 4 + nl, buf + st->tr_end, tail + 1);
+    /* path: the same bytes without the segment, in place in buf. */
+    memmove(buf + ts, buf + st->tr_end, tail + 1);
+    out->signed_path = sp;
+    out->path = buf;
+    out->tr = norm;
+    out->tr_form = MG_TR_FORM_PATH;
+    return (long)(ts + tail);
+}
+
+/* basename and ext of a file's canonical path of length plen, in one
+ * backward pass over its last segment; ext points into the path unless
+ * there is upper case to fold. */
+static void fill_names(apr_pool_t *pool, mg_canon_t *out, size_t plen)
+{
+    const char *path = out->path, *b = path + plen, *dot = NULL;
+    int upper = 0;
+    while (b[-1] != '/') { /* the path starts with '/' */
+        b--;
+        if (dot != NULL)
+            continue;
+        if (*b == '.')
+            dot = b;
+        else if (*b >= 'A' && *b <= 'Z')
+            upper = 1;
+    }
+    out->basename = b;
+    if (dot == NULL || dot == b) {
+        out->ext = "";
+    } else if (!upper) {
+        out->ext = dot + 1;
+    } else {
+        char *e = apr_pstrmemdup(pool, dot + 1, (apr_size_t)(path + plen - dot - 1));
+        for (char *x = e; *x; x++) {
+            if (*x >= 'A' && *x <= 'Z')
+                *x = (char)(*x + ('a' - 'A'));
+        }
+        out->ext = e;
+    }
+}
+
+int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                     const char **why, unsigned flags)
 {
     static const char *dummy;
-    /* Start offset in buf of each kept segment (its leading '/'). */
-    unsigned short seg[MG_MAX_SEGMENTS];
-    int nseg = 0, nraw = 0, tr_idx = -1, dir = 1, last_tr = 0, tr_count;
-    size_t len, i, w = 0, tr_end = 0;
+    canon_st_t st;
+    size_t len;
     const char *trq;
-    char *buf;
+    int tr_count;
+    long plen;
 
     if (why == NULL)
         why = &dummy;
@@ -656,6 +1111,7 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
         return -1;
     }
     memset(out, 0, sizeof(*out));
+    /* Rule 1: bounds (the query's in mg_query_parse). */
     if (raw_path == NULL || raw_path[0] != '/')
         return canon_fail(out, why, "path does not start with '/'");
     len = strnlen(raw_path, MG_MAX_PATH + 1);
@@ -664,163 +1120,41 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 
     /* Decoding never grows the text and every kept segment replaces its own
      * raw '/', so len + 2 (a final '/' and the NUL) is always enough. */
-    buf = apr_palloc(pool, len + 2);
-    i = 0;
-    while (raw_path[i] != '\0') {
-        size_t start_w = w, dstart, n;
-        int has_params = 0, high = 0, pct = 0, kind, d;
-
-        i++; /* the '/' */
-        buf[w++] = '/';
-        dstart = w;
-        for (;;) {
-            unsigned char c;
-            /* Fast path: runs of ordinary bytes. */
-            while (path_cls[c = (unsigned char)raw_path[i]] == C_PLAIN)
-                buf[w++] = (char)raw_path[i++];
-            switch (path_cls[c]) {
-            case C_PLAIN:
-                buf[w++] = (char)c;
-                i++;
-                continue;
-            case C_HIGH:
-                high = 1;
-                buf[w++] = (char)c;
-                i++;
-                continue;
-            case C_PCT:
-                d = pct_decode(raw_path + i);
-                if (d < 0)
-                    return canon_fail(out, why, "malformed or truncated percent escape in path");
-                if (is_ctl((unsigned char)d))
-                    return canon_fail(out, why,
-                                      d == 0 ? "encoded NUL in path" : "control character in path");
-                if (d == '/' || d == '\\')
-                    return canon_fail(out, why, "encoded slash or backslash in path");
-                if (d == ';')
-                    return canon_fail(out, why, "encoded ';' in path");
-                pct |= d == '%';
-                high |= d & 0x80;
-                buf[w++] = (char)d;
-                i += 3;
-                continue;
-            case C_SEMI:
-                /* Path parameters: checked like the rest of the path so
-                 * nothing odd hides there, but never decoded or kept. */
-                has_params = 1;
-                for (i++; raw_path[i] != '/' && raw_path[i] != '\0'; i++) {
-                    unsigned char pc = (unsigned char)raw_path[i];
-                    if (path_cls[pc] == C_BAD)
-                        return canon_fail(out, why,
-                                          "control byte, space, backslash, '?' or '#' in path");
-                    if (pc == '%') {
-                        if (pct_decode(raw_path + i) < 0)
-                            return canon_fail(out, why,
-                                              "malformed or truncated percent escape in path");
-                        i += 2;
-                    }
-                }
-                break;
-            case C_BAD:
-                return canon_fail(out, why, "control byte, space, backslash, '?' or '#' in path");
-            default: /* C_SLASH, C_END */
-                break;
-            }
-            break;
-        }
-        n = w - dstart;
-        if (high && !utf8_valid((const unsigned char *)buf + dstart, n, why))
+    st.buf = apr_palloc(pool, len + 2);
+    st.w = 0;
+    st.nseg = st.nraw = 0;
+    st.tr_idx = -1;
+    st.tr_end = 0;
+    st.dir = 1;
+    st.last_tr = 0;
+    /* Rules 2-9: the fast path, or segment by segment. */
+    if ((flags & MG_CANON_NO_FAST) || !canon_fast(&st, raw_path, len)) {
+        if (flags & MG_CANON_FAST_ONLY)
+            return canon_fail(out, why, "not on the fast path");
+        if (canon_segments(&st, raw_path, why) != 0)
             return canon_fail(out, why, NULL);
-        if (pct && has_pct_hex(buf + dstart, n))
-            return canon_fail(out, why, "double percent-encoding in path");
-        kind = classify(buf + dstart, n, has_params, why);
-        if (kind < 0)
-            return canon_fail(out, why, NULL);
-        if (kind != SEG_EMPTY && ++nraw > MG_MAX_SEGMENTS)
-            return canon_fail(out, why, "too many path segments");
-        last_tr = 0;
-        switch (kind) {
-        case SEG_EMPTY:
-            w = start_w;
-            dir = 1;
-            break;
-        case SEG_DOT:
-            w = start_w;
-            dir = 1;
-            break;
-        case SEG_DOTDOT:
-            if (nseg == 0)
-                return canon_fail(out, why, "'..' climbs above the root");
-            if (nseg - 1 == tr_idx)
-                return canon_fail(out, why, "'..' would remove the transformation segment");
-            w = seg[--nseg];
-            dir = 1;
-            break;
-        case SEG_TR:
-            if (tr_idx >= 0)
-                return canon_fail(out, why, "more than one transformation segment");
-            tr_idx = nseg;
-            tr_end = w;
-            last_tr = 1;
-            seg[nseg++] = (unsigned short)start_w;
-            break;
-        default:
-            seg[nseg++] = (unsigned short)start_w;
-            dir = 0;
-            break;
-        }
     }
-
-    if (mg_query_parse(pool, query, &out->params, why) != 0)
+    /* Rule 10 (and the query rules). */
+    if (canon_query(pool, query, out, &trq, &tr_count, why) != 0 ||
+        check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
-    /* "tr" and the "mg_" namespace under any other spelling that some
-     * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
-     * are refused, and so is a second "tr": an image server behind us must
-     * never get a transformation we did not check. */
-    if (mg_query_reserved_check(out->params, builtin_reserved, 2, why) != 0)
-        return canon_fail(out, why, NULL);
-    trq = mg_query_get(out->params, "tr", &tr_count);
-    if (tr_count > 1)
-        return canon_fail(out, why, "repeated 'tr' query parameter");
-    if (tr_count == 1 && tr_idx >= 0)
-        return canon_fail(out, why, "transformation both in the path and in the query");
-    if (last_tr)
-        return canon_fail(out, why, "transformation segment is not followed by a file");
-    if (tr_idx >= 0 || tr_count == 1) {
-        if (dir)
-            return canon_fail(out, why, "transformation of a directory");
-    }
 
-    if (nseg == 0) {
-        buf[0] = '/';
-        w = 1;
-    } else if (dir) {
-        buf[w++] = '/';
+    /* Rule 8: a directory keeps one final '/'; the root is "/". */
+    if (st.nseg == 0) {
+        st.buf[0] = '/';
+        st.w = 1;
+    } else if (st.dir && st.buf[st.w - 1] != '/') {
+        st.buf[st.w++] = '/';
     }
-    buf[w] = '\0';
+    st.buf[st.w] = '\0';
 
-    if (tr_idx >= 0) {
-        size_t ts = seg[tr_idx]; /* the '/' before "tr:" */
-        const char *norm = tr_normal(pool, buf + ts + 4, tr_end - ts - 4, why);
-        size_t nl, tail = w - tr_end;
-        char *sp, *p;
-        if (norm == NULL)
+    if (st.tr_idx >= 0) {
+        plen = split_tr_segment(pool, &st, out, why);
+        if (plen < 0)
             return canon_fail(out, why, NULL);
-        nl = strlen(norm);
-        sp = apr_palloc(pool, ts + 4 + nl + tail + 1);
-        memcpy(sp, buf, ts);
-        memcpy(sp + ts, "/tr:", 4);
-        memcpy(sp + ts + 4, norm, nl);
-        memcpy(sp + ts + 4 + nl, buf + tr_end, tail + 1);
-        /* path: the same bytes without the segment, in place in buf. */
-        p = buf;
-        memmove(p + ts, p + tr_end, tail + 1);
-        out->signed_path = sp;
-        out->path = p;
-        out->tr = norm;
-        out->tr_form = MG_TR_FORM_PATH;
     } else {
-        out->path = out->signed_path = buf;
+        out->path = out->signed_path = st.buf;
+        plen = (long)st.w;
         if (tr_count == 1) {
             out->tr = tr_normal(pool, trq, strlen(trq), why);
             if (out->tr == NULL)
@@ -829,32 +1163,18 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
         }
     }
 
-    out->trailing_slash = dir;
-    if (dir) {
+    out->trailing_slash = st.dir;
+    if (st.dir)
         out->basename = out->ext = "";
-    } else {
-        const char *b = strrchr(out->path, '/') + 1, *dot = strrchr(b, '.');
-        out->basename = b;
-        if (dot == NULL || dot == b) {
-            out->ext = "";
-        } else {
-            /* Point into the path unless there is upper case to fold. */
-            const char *q = dot + 1;
-            while (*q && !(*q >= 'A' && *q <= 'Z'))
-                q++;
-            if (*q == '\0') {
-                out->ext = dot + 1;
-            } else {
-                char *e = apr_pstrdup(pool, dot + 1);
-                for (char *x = e; *x; x++) {
-                    if (*x >= 'A' && *x <= 'Z')
-                        *x = (char)(*x + ('a' - 'A'));
-                }
-                out->ext = e;
-            }
-        }
-    }
+    else
+        fill_names(pool, out, (size_t)plen);
     return 0;
+}
+
+int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                  const char **why)
+{
+    return mg_canon_path_ex(pool, raw_path, query, out, why, 0);
 }
 
 /* ------------------------------------------------------------------ */

@@ -49,6 +49,15 @@ typedef struct mg_canon {
  * "/tr:w-100/a/B.JPG", basename "B.JPG", ext "jpg", tr "w-100". */
 int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                   const char **why);
+/* The same with flags, for the tests and fuzzers that prove that the fast
+ * path for already-canonical paths gives byte-identical results (callers
+ * use mg_canon_path): MG_CANON_NO_FAST takes the general way for every
+ * path; MG_CANON_FAST_ONLY refuses ("not on the fast path") a path the
+ * fast path does not take. */
+#define MG_CANON_NO_FAST 1u
+#define MG_CANON_FAST_ONLY 2u
+int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                     const char **why, unsigned flags);
 
 /* Query parameters, decoded. Duplicate names are kept in order. The
  * lengths (strlen of name and value) spare the hot path from counting
@@ -56,6 +65,9 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 typedef struct mg_qparam {
     const char *name, *value;
     size_t name_len, value_len;
+    int name_plain; /* 1: mg_query_parse saw that the decoded name has no byte some
+                       server stack rewrites (' ' '.' '[' ']' '%' '+', non-ASCII;
+                       docs/canonical-urls.md, "The normalisation"); 0: not known */
 } mg_qparam_t;
 /* Parse a raw query ("a=1&b=%20"): pairs split on '&' only, name and value
  * at the first '=', '+' is a space, empty pairs skipped, a pair without '='

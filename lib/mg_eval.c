@@ -844,7 +844,7 @@ static void decide_access(ev_t *e)
     mg_reason_t tr;
 
     if (r->token == MG_TOKEN_REQUIRED) {
-        memset(&claims, 0, sizeof(claims));
+        /* mg_token_check clears the claims first */
         tr = mg_token_check(e->pool, e->policy, e->req, &claims);
         if (tr != MG_R_ALLOWED) {
             if (!is_token_reason(tr))
@@ -876,7 +876,6 @@ static void decide_access(ev_t *e)
           e->req->user && *e->req->user ? shown(e->pool, e->req->user) : "(none)", role_names(e),
           mg_access_name(lvl));
     if (r->token == MG_TOKEN_ALTERNATIVE && lvl < need) {
-        memset(&claims, 0, sizeof(claims));
         tr = mg_token_check(e->pool, e->policy, e->req, &claims);
         if (tr == MG_R_ALLOWED) {
             mg_access_t tl =

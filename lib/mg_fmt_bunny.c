@@ -246,7 +246,7 @@ static mg_status_t bn_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
             *why = "the path is not under the prefix";
             return MG_EINVAL;
         }
-        mg_qparam_t tp = {"token_path", c->scope, 10, strlen(c->scope)};
+        mg_qparam_t tp = {"token_path", c->scope, 10, strlen(c->scope), 0};
         APR_ARRAY_PUSH(params, mg_qparam_t) = tp;
     }
     const char *data = signing_data(pool, params);

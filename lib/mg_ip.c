@@ -30,19 +30,28 @@ static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x
  * inet_pton, so what is accepted and its value never change. */
 static int ipv4_fast(const char *s, size_t n, uint8_t *addr)
 {
-    size_t i = 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
     for (int part = 0; part < 4; part++) {
-        unsigned v = 0;
-        size_t start = i;
-        while (i < n && i - start < 3 && s[i] >= '0' && s[i] <= '9')
-            v = v * 10 + (unsigned)(s[i++] - '0');
-        if (i == start || v > 255 || (i - start > 1 && s[start] == '0'))
+        unsigned v;
+        if (p == end || (v = (unsigned)(*p - '0')) > 9)
             return 0;
+        p++;
+        if (p < end && (unsigned)(*p - '0') <= 9) {
+            if (v == 0) /* a leading zero */
+                return 0;
+            v = v * 10 + (unsigned)(*p++ - '0');
+            if (p < end && (unsigned)(*p - '0') <= 9) {
+                v = v * 10 + (unsigned)(*p++ - '0');
+                if (v > 255)
+                    return 0;
+            }
+        }
         addr[part] = (uint8_t)v;
-        if (part < 3 && (i >= n || s[i++] != '.'))
+        /* a fourth digit fails here: it is neither a '.' nor the end */
+        if (part < 3 && (p == end || *p++ != '.'))
             return 0;
     }
-    return i == n;
+    return p == end;
 }
 
 static int ip_parse_raw(const char *s, size_t n, mg_ip_t *out, int *mapped)

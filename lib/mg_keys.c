@@ -61,11 +61,18 @@ typedef struct mg_tls {
     EVP_MD_CTX *md;   /* Ed25519 sign/verify */
 } mg_tls_t;
 
+/* This thread's mg_tls_t once tls_get has found it: a thread-local load
+ * instead of pthread_once and pthread_getspecific per MAC. The pthread key
+ * stays: its destructor frees the contexts when the thread ends. */
+static _Thread_local mg_tls_t *g_tls_cached;
+
 static void tls_free(void *p)
 {
     mg_tls_t *t = p;
     if (t == NULL)
         return;
+    if (g_tls_cached == t) /* run by the ending thread: a MAC after this allocates anew */
+        g_tls_cached = NULL;
     EVP_MD_CTX_free(t->hmac);
     EVP_MD_CTX_free(t->md);
     OPENSSL_free(t);
@@ -95,6 +102,8 @@ static int ensure_init(void)
 
 static mg_tls_t *tls_get(void)
 {
+    if (g_tls_cached != NULL)
+        return g_tls_cached;
     pthread_once(&g_tls_once, tls_init);
     if (!g_tls_ok)
         return NULL;
@@ -108,6 +117,7 @@ static mg_tls_t *tls_get(void)
             return NULL;
         }
     }
+    g_tls_cached = t;
     return t;
 }
 
@@ -219,17 +229,30 @@ size_t mg_b64url_encode(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-/* Decoding table: value + 1 for the 64 alphabet characters, 0 otherwise. */
-static const unsigned char b64u_dec[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
-    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
-    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
-    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-};
+/* Decoding tables, one per position in a group of four: the complement
+ * of the character's 6-bit value shifted into place, 0 for a character
+ * outside the alphabet. ANDing a group's four gives the complement of its
+ * 24 bits with the top byte 0xff exactly when all four are in the
+ * alphabet: one AND per character, no test per character. */
+// clang-format off
+#define B64U_ALPHABET(X) \
+    X('A', 0) X('B', 1) X('C', 2) X('D', 3) X('E', 4) X('F', 5) X('G', 6) X('H', 7) \
+    X('I', 8) X('J', 9) X('K', 10) X('L', 11) X('M', 12) X('N', 13) X('O', 14) X('P', 15) \
+    X('Q', 16) X('R', 17) X('S', 18) X('T', 19) X('U', 20) X('V', 21) X('W', 22) X('X', 23) \
+    X('Y', 24) X('Z', 25) X('a', 26) X('b', 27) X('c', 28) X('d', 29) X('e', 30) X('f', 31) \
+    X('g', 32) X('h', 33) X('i', 34) X('j', 35) X('k', 36) X('l', 37) X('m', 38) X('n', 39) \
+    X('o', 40) X('p', 41) X('q', 42) X('r', 43) X('s', 44) X('t', 45) X('u', 46) X('v', 47) \
+    X('w', 48) X('x', 49) X('y', 50) X('z', 51) X('0', 52) X('1', 53) X('2', 54) X('3', 55) \
+    X('4', 56) X('5', 57) X('6', 58) X('7', 59) X('8', 60) X('9', 61) X('-', 62) X('_', 63)
+// clang-format on
+#define B64U_D18(c, v) [c] = ~((uint32_t)(v) << 18),
+#define B64U_D12(c, v) [c] = ~((uint32_t)(v) << 12),
+#define B64U_D6(c, v) [c] = ~((uint32_t)(v) << 6),
+#define B64U_D0(c, v) [c] = ~(uint32_t)(v),
+static const uint32_t b64u_d18[256] = {B64U_ALPHABET(B64U_D18)};
+static const uint32_t b64u_d12[256] = {B64U_ALPHABET(B64U_D12)};
+static const uint32_t b64u_d6[256] = {B64U_ALPHABET(B64U_D6)};
+static const uint32_t b64u_d0[256] = {B64U_ALPHABET(B64U_D0)};
 
 long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
@@ -237,33 +260,31 @@ long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap
         return -1;
     const unsigned char *p = (const unsigned char *)in;
     size_t o = 0, i = 0;
-    /* Table value - 1 is the 6-bit value, or UINT_MAX for a character
-     * outside the alphabet: OR-ing the four gives a value above 63 exactly
-     * when one is bad, with no per-character test. */
-    unsigned bad = 0;
+    uint32_t all = 0xffffffffu, stray = 0;
     for (; i + 4 <= len; i += 4) {
-        unsigned a = b64u_dec[p[i]] - 1u, b = b64u_dec[p[i + 1]] - 1u, c = b64u_dec[p[i + 2]] - 1u,
-                 d = b64u_dec[p[i + 3]] - 1u;
-        bad |= a | b | c | d;
-        unsigned v = a << 18 | b << 12 | c << 6 | d;
-        out[o++] = (unsigned char)(v >> 16);
-        out[o++] = (unsigned char)(v >> 8);
-        out[o++] = (unsigned char)v;
+        uint32_t x = b64u_d18[p[i]] & b64u_d12[p[i + 1]] & b64u_d6[p[i + 2]] & b64u_d0[p[i + 3]];
+        uint32_t v = ~x;
+        all &= x;
+        out[o] = (unsigned char)(v >> 16);
+        out[o + 1] = (unsigned char)(v >> 8);
+        out[o + 2] = (unsigned char)v;
+        o += 3;
     }
     if (len - i >= 2) {
-        unsigned a = b64u_dec[p[i]] - 1u, b = b64u_dec[p[i + 1]] - 1u;
-        unsigned c = len - i == 3 ? b64u_dec[p[i + 2]] - 1u : 0;
-        bad |= a | b | c;
-        unsigned v = a << 18 | b << 12 | c << 6;
+        uint32_t x = b64u_d18[p[i]] & b64u_d12[p[i + 1]];
+        if (len - i == 3)
+            x &= b64u_d6[p[i + 2]];
+        uint32_t v = ~x & 0xffffffu;
+        all &= x;
         out[o++] = (unsigned char)(v >> 16);
         if (len - i == 3) {
             out[o++] = (unsigned char)(v >> 8);
-            bad |= (v & 0xff) != 0 ? 64u : 0u; /* unused bits set: another spelling */
+            stray = v & 0xff; /* unused bits set: another spelling */
         } else {
-            bad |= (v & 0xffff) != 0 ? 64u : 0u;
+            stray = v & 0xffff;
         }
     }
-    return bad > 63 ? -1 : (long)o;
+    return (all >> 24) != 0xff || stray != 0 ? -1 : (long)o;
 }
 
 /* ------------------------------------------------------------------ */

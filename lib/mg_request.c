@@ -172,11 +172,11 @@ static const char *resolve_country(apr_pool_t *pool, const mg_policy_t *policy,
     }
 }
 
-static int is_navigation(const mg_request_t *req)
+static int is_navigation(const mg_request_t *req, int accepts_html)
 {
     if (req->sec_fetch_mode != NULL && *req->sec_fetch_mode != '\0')
         return strcasecmp(req->sec_fetch_mode, "navigate") == 0;
-    return req->accept != NULL && contains_ci(req->accept, "text/html");
+    return accepts_html;
 }
 
 /* Fetch Metadata's answer to "does the user open this URL as a page?". A
@@ -279,9 +279,9 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     d->roles = resolve_roles(policy, req, d->peer_trusted);
     d->country = resolve_country(pool, policy, req, d->peer_trusted);
-    d->navigation = is_navigation(req);
-    d->fm_document = fm_document(req);
     d->accepts_html = req->accept != NULL && contains_ci(req->accept, "text/html");
+    d->navigation = is_navigation(req, d->accepts_html);
+    d->fm_document = fm_document(req);
     d->ok = 1;
     return MG_OK;
 }

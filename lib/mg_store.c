@@ -82,7 +82,8 @@ static int parse_hostport(apr_pool_t *p, const char *s, int defport, const char 
 
 /* The first line of the file, without its line end; refused when empty. */
 #define MG_PASSWORD_FILE_MAX (64 * 1024)
-static int read_password(apr_pool_t *p, const char *path, const char **out, const char **why)
+static mg_status_t read_password(apr_pool_t *p, const char *path, const char **out,
+                                 const char **why)
 {
     mg_file_t f;
     char err[120];
@@ -93,16 +94,16 @@ static int read_password(apr_pool_t *p, const char *path, const char **out, cons
                             f.error == MG_FILE_NOT_REGULAR ? "not a regular file"
                             : f.error == MG_FILE_TOO_LARGE ? "larger than 64 KiB"
                                                            : apr_strerror(f.rv, err, sizeof(err)));
-        return -1;
+        return MG_EIO;
     }
     size_t n = strcspn(f.data, "\r\n");
     if (n == 0) {
         *why = apr_psprintf(p, "password_file %s is empty (the password is its first line)", path);
-        return -1;
+        return MG_EINVAL;
     }
     *out = apr_pstrmemdup(p, f.data, n);
     memset(f.data, 0, f.len);
-    return 0;
+    return MG_OK;
 }
 
 static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char **why)
@@ -158,7 +159,7 @@ static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char *
     return 0;
 }
 
-int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *u, const char **why)
+mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *u, const char **why)
 {
     char *rest, *q, *path, *last = NULL, *hp;
     int defport;
@@ -179,46 +180,46 @@ int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *u, const
     } else {
         *why = "a store URL starts with redis:// or memcache:// (e.g. redis://127.0.0.1:6379/0, "
                "memcache://cache1:11211,cache2:11211)";
-        return -1;
+        return MG_EINVAL;
     }
     if ((q = strchr(rest, '?')) != NULL) {
         *q++ = '\0';
         if (parse_options(p, q, u, why) != 0)
-            return -1;
+            return MG_EINVAL;
     }
     if (strchr(rest, '@') != NULL) {
         *why = "no password in the URL (it would show in logs and process lists): use "
                "?password_file=PATH";
-        return -1;
+        return MG_EINVAL;
     }
     if ((path = strchr(rest, '/')) != NULL) {
         *path++ = '\0';
         if (strcmp(u->scheme, "memcache") == 0 && *path != '\0') {
             *why = "memcache:// takes no /DB";
-            return -1;
+            return MG_EINVAL;
         }
         if (*path != '\0') {
             char *end;
             long db = strtol(path, &end, 10);
             if (*path < '0' || *path > '9' || *end != '\0' || db < 0 || db > 1000) {
                 *why = apr_psprintf(p, "'/%s': the redis database is a number, e.g. /0", path);
-                return -1;
+                return MG_EINVAL;
             }
             u->db = (int)db;
         }
     }
     if (*rest == '\0') {
         *why = "no server in the URL";
-        return -1;
+        return MG_EINVAL;
     }
     for (hp = apr_strtok(rest, ",", &last); hp; hp = apr_strtok(NULL, ",", &last)) {
         if (u->nservers == MG_STORE_SERVERS_MAX) {
             *why = apr_psprintf(p, "at most %d servers", MG_STORE_SERVERS_MAX);
-            return -1;
+            return MG_EINVAL;
         }
         if (parse_hostport(p, hp, defport, &u->host[u->nservers], &u->port[u->nservers]) != 0) {
             *why = apr_psprintf(p, "'%s' is not HOST[:PORT] (port 1-65535)", hp);
-            return -1;
+            return MG_EINVAL;
         }
         u->nservers++;
     }
@@ -227,27 +228,29 @@ int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *u, const
          * several primaries would each hold their own slots */
         *why = "redis:// takes one server (the primary); for several servers use memcache:// or "
                "put the redis behind one address";
-        return -1;
+        return MG_EINVAL;
     }
     if (u->password_file != NULL) {
         if (strcmp(u->scheme, "memcache") == 0) {
             *why = "memcache:// has no password (memcached's text protocol has none)";
-            return -1;
+            return MG_EINVAL;
         }
-        if (read_password(p, u->password_file, &u->password, why) != 0)
-            return -1;
+        mg_status_t st = read_password(p, u->password_file, &u->password, why);
+        if (st != MG_OK)
+            return st;
     }
-    return 0;
+    return MG_OK;
 }
 
-int mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why)
+mg_status_t mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                          const char **why)
 {
     if (strcmp(u->scheme, "redis") == 0)
         return mg_store_redis_open(p, u, out, why);
     if (strcmp(u->scheme, "memcache") == 0)
         return mg_store_memcache_open(p, u, out, why);
     *why = "unknown store";
-    return -1;
+    return MG_EINVAL;
 }
 
 const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *kid, const char *id,

@@ -25,6 +25,8 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
+#include "mg_diag.h"
+
 typedef enum {
     MG_STORE_OK = 0,   /* done / found */
     MG_STORE_EXISTS,   /* add: the key has a value already */
@@ -102,16 +104,21 @@ struct mg_store {
     const char *display; /* for messages */
 };
 
-/* Parse and check a store URL; reads password_file. 0, or -1 with *why. */
-int mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *out, const char **why);
+/* Parse and check a store URL; reads password_file. MG_OK, or with *why
+ * MG_EINVAL (the URL, an empty password file) or MG_EIO (the password file
+ * could not be read). */
+mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *out,
+                               const char **why);
 
 /* An engine for a parsed URL. Connects lazily (the first operation), so it
  * can be made before a fork and at startup while the store is down.
- * 0, or -1 with *why. The store lives as long as `p`. */
-int mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why);
-int mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why);
-int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
-                           const char **why);
+ * MG_OK, or MG_EINVAL with *why. The store lives as long as `p`. */
+mg_status_t mg_store_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                          const char **why);
+mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                                const char **why);
+mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                                   const char **why);
 
 /* Keys of the layout above. */
 const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *kid, const char *id,

@@ -288,8 +288,8 @@ static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
 
 static const mg_store_ops_t memcache_ops = {"memcache", mc_add, mc_get, mc_del, NULL};
 
-int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
-                           const char **why)
+mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                                   const char **why)
 {
     mg_store_t *st = apr_pcalloc(p, sizeof(*st));
     mc_impl_t *m = apr_pcalloc(p, sizeof(*m));
@@ -304,7 +304,7 @@ int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **
         if (apr_thread_mutex_create(&m->servers[i].lock, APR_THREAD_MUTEX_DEFAULT, p) !=
             APR_SUCCESS) {
             *why = "cannot create a mutex";
-            return -1;
+            return MG_EINTERNAL;
         }
     }
     apr_pool_cleanup_register(p, m, close_all, apr_pool_cleanup_null);
@@ -313,5 +313,5 @@ int mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **
     st->prefix = u->prefix;
     st->display = u->display;
     *out = st;
-    return 0;
+    return MG_OK;
 }

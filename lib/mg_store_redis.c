@@ -279,14 +279,15 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
 
 static const mg_store_ops_t redis_ops = {"redis", r_add, r_get, r_del, r_claim};
 
-int mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out, const char **why)
+mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
+                                const char **why)
 {
     mg_store_t *st = apr_pcalloc(p, sizeof(*st));
     redis_impl_t *r = apr_pcalloc(p, sizeof(*r));
 
     if (apr_thread_mutex_create(&r->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
         *why = "cannot create a mutex";
-        return -1;
+        return MG_EINTERNAL;
     }
     r->url = u;
     apr_pool_cleanup_register(p, r, close_all, apr_pool_cleanup_null);
@@ -295,5 +296,5 @@ int mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out
     st->prefix = u->prefix;
     st->display = u->display;
     *out = st;
-    return 0;
+    return MG_OK;
 }

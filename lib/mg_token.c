@@ -431,43 +431,47 @@ static int in_scope(const char *path, const char *scope)
     return strncmp(path, scope, strlen(scope)) == 0;
 }
 
-/* The slot of token parameter `name` (which starts with "mg_"): a claim
- * index C_*, C_N for mg_sig, or -1 for a name format v1 does not know.
- * The character after "mg_" picks the one candidate, one strcmp confirms
- * it: a request carries three or more token parameters, and comparing each
- * with all nine names was a twentieth of a decision. */
-static int token_slot(const char *name)
+/* The slot of token parameter `name` of length `len` (which starts with
+ * "mg_"): a claim index C_*, C_N for mg_sig, or -1 for a name format v1
+ * does not know. The length and the character after "mg_" pick the one
+ * candidate, one fixed-size compare confirms it: a request carries three or
+ * more token parameters, and comparing each with all nine names was a
+ * twentieth of a decision. */
+static int token_slot(const char *name, size_t len)
 {
     const char *s = name + 3;
     int c;
-    switch (s[0]) {
-    case 'a':
-        c = C_ACC;
-        break;
-    case 'e':
-        c = C_EXP;
-        break;
-    case 'i':
-        c = s[1] == 'p' ? C_IP : C_ID;
-        break;
-    case 'k':
-        c = C_KID;
-        break;
-    case 'n':
-        c = C_NBF;
-        break;
-    case 's':
-        if (strcmp(s, "sig") == 0)
-            return C_N;
-        c = C_SCOPE;
-        break;
-    case 'u':
-        c = C_USES;
-        break;
+    switch (len) {
+    case 5: /* mg_id, mg_ip */
+        c = s[0] != 'i' ? -1 : s[1] == 'd' ? C_ID : s[1] == 'p' ? C_IP : -1;
+        return c;
+    case 6: /* mg_acc, mg_exp, mg_kid, mg_nbf, mg_sig */
+        switch (s[0]) {
+        case 'a':
+            c = C_ACC;
+            break;
+        case 'e':
+            c = C_EXP;
+            break;
+        case 'k':
+            c = C_KID;
+            break;
+        case 'n':
+            c = C_NBF;
+            break;
+        case 's':
+            return memcmp(s, "sig", 3) == 0 ? C_N : -1;
+        default:
+            return -1;
+        }
+        return memcmp(s, claim_names[c] + 3, 3) == 0 ? c : -1;
+    case 7:
+        return memcmp(s, "uses", 4) == 0 ? C_USES : -1;
+    case 8:
+        return memcmp(s, "scope", 5) == 0 ? C_SCOPE : -1;
     default:
         return -1;
     }
-    return strcmp(s, claim_names[c] + 3) == 0 ? c : -1;
 }
 
 /* Collect the token parameters; 0 none, 1 some, -1 malformed (*why). */
@@ -480,7 +484,7 @@ static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **
         if (!is_reserved(p[i].name))
             continue;
         found = 1;
-        int c = token_slot(p[i].name);
+        int c = token_slot(p[i].name, p[i].name_len);
         const char **slot = c < 0 ? NULL : c == C_N ? &t->sig : &t->v[c];
         size_t *len = c < 0 ? NULL : c == C_N ? &t->sig_n : &t->n[c];
         if (slot == NULL) {
@@ -974,7 +978,8 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     int foreign = mg_fmt_policy_has_foreign(policy);
     if (found > 0 && foreign) {
         /* parameters of two formats at once: neither is believed */
-        mg_fmt_req_t rq = {pool, v.cn, req->raw_path, req->query, req->client_ip, v.now, req->cookie};
+        mg_fmt_req_t rq = {pool,           v.cn,  req->raw_path, req->query,
+                           req->client_ip, v.now, req->cookie};
         const char *other = mg_fmt_present(policy, &rq);
         if (other != NULL) {
             claims->from = "query";

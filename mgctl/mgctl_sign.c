@@ -626,139 +626,207 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     return sign_all(pool, NULL, o, os, ref->id, exp_text);
 }
 
+/* One option of the command line: MGCTL_EXIT_OK, or the usage error. */
+static int parse_option(sign_opts_t *o, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'e':
+        o->expires = arg;
+        break;
+    case OPT_TTL:
+        o->ttl = arg;
+        break;
+    case OPT_TZ:
+        o->tz = arg;
+        break;
+    case OPT_NBF:
+        o->nbf = arg;
+        break;
+    case OPT_IP:
+        o->ip = arg;
+        break;
+    case OPT_PREFIX:
+        o->prefix = arg;
+        break;
+    case OPT_ACCESS:
+        o->access = arg;
+        break;
+    case OPT_NOW:
+        o->now = arg;
+        break;
+    case OPT_COOKIE:
+        o->cookie = 1;
+        break;
+    case OPT_STS:
+        o->sts = 1;
+        break;
+    case OPT_ID:
+        o->id = arg;
+        break;
+    case OPT_USES: {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (*arg < '1' || *arg > '9' || *end != '\0' || n < 1 || n > MG_TOKEN_USES_MAX)
+            return mgctl_usage_error("sign", "--uses takes a number from 1 to %d",
+                                     MG_TOKEN_USES_MAX);
+        if (o->uses != 0 && o->uses != (int)n)
+            return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+        o->uses = (int)n;
+        break;
+    }
+    case OPT_ONCE:
+        if (o->uses > 1)
+            return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
+        o->uses = 1;
+        break;
+    case 'f':
+        if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o->format))
+            return mgctl_usage_error("sign", "--format is text or json%s",
+                                     mg_fmt_find(arg) ? " (a token format is "
+                                                        "--token-format)"
+                                                      : "");
+        break;
+    case OPT_TFMT:
+        o->token_format = arg;
+        break;
+    case OPT_PRIVKEY:
+        o->private_key = arg;
+        break;
+    default:
+        mgctl_keyopt_take(&o->keys, ch, arg);
+        break;
+    }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 1: the options (docs/mgctl.md, "sign"). 1 when signing goes on;
+ * 0 when the command is over (--help answered, or a usage error), with *rc
+ * its exit code. */
+static int parse_options(apr_pool_t *pool, int argc, const char *const *argv, sign_opts_t *o,
+                         apr_getopt_t **osp, int *rc)
+{
+    apr_getopt_t *os = mgctl_getopt_init(pool, "sign", argc, argv);
+    int ch;
+    const char *arg;
+
+    *osp = os;
+    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, rc)) > 0) {
+        *rc = parse_option(o, ch, arg);
+        if (*rc != MGCTL_EXIT_OK)
+            return 0;
+    }
+    if (ch < 0)
+        return 0;
+    if (o->sts && o->format != MGCTL_FMT_JSON) {
+        *rc = mgctl_usage_error("sign", "--string-to-sign needs --format json");
+        return 0;
+    }
+    return 1;
+}
+
+/* Step 2: the claims of the links from the options: times, address, scope,
+ * id and uses, access. */
+static int claims_from_options(apr_pool_t *pool, sign_opts_t *o, mg_token_claims_t *c,
+                               apr_time_t *now)
+{
+    mg_cidr_t cidr;
+    const char *why;
+    memset(c, 0, sizeof(*c));
+    int rc = resolve_times(pool, o, c, now);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    if (o->ip != NULL && mg_cidr_parse_pool(pool, o->ip, &cidr, &why) != 0)
+        return mgctl_usage_error("sign", "--ip '%s': %s", o->ip, why);
+    c->ip = o->ip;
+    c->scope = o->prefix;
+    c->id = o->id;
+    c->uses = o->uses;
+    if (o->id != NULL && !mg_token_id_valid(o->id))
+        return mgctl_usage_error("sign", "--id '%s' is not 1-32 of A-Z a-z 0-9 - _", o->id);
+    o->random_id = o->uses > 0 && o->id == NULL;
+    if (o->random_id && o->sts)
+        return mgctl_usage_error("sign", "--string-to-sign with --uses/--once needs --id");
+    c->access = MG_ACCESS_VIEW;
+    if (o->access != NULL) {
+        if (strcmp(o->access, "download") == 0)
+            c->access = MG_ACCESS_DOWNLOAD;
+        else if (strcmp(o->access, "view") != 0)
+            return mgctl_usage_error("sign", "--access is view or download");
+    }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 3: the key: the policy's `sign: true` key, or the --key-file. */
+static int choose_key(apr_pool_t *pool, const sign_opts_t *o, mg_policy_t **policy,
+                      const mg_key_t **key)
+{
+    int rc = mgctl_keyopt_load(pool, "sign", &o->keys, policy);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    *key = mg_keys_signing(*policy);
+    if (*key == NULL && o->keys.key_file != NULL) {
+        fprintf(stderr,
+                "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
+                "(the .key file mgctl keygen wrote next to the .pub)\n",
+                o->keys.key_file);
+        return MGCTL_EXIT_USAGE;
+    }
+    if (*key == NULL) {
+        fprintf(stderr,
+                "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
+                "Ed25519 key needs its private half)\n",
+                o->keys.policy_file);
+        return MGCTL_EXIT_USAGE;
+    }
+    return MGCTL_EXIT_OK;
+}
+
+/* Step 4: the output: one signed link per URL of the operands or standard
+ * input (text or JSON). */
+static int sign_links(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os, const mg_policy_t *policy,
+                      const mg_key_t *key, mg_token_claims_t *c)
+{
+    int download_warned = 0;
+    const char *why;
+    if (c->access == MG_ACCESS_DOWNLOAD && c->scope == NULL) {
+        o->download_param = policy->download_param ? policy->download_param : "download";
+        o->download_warned = &download_warned;
+    }
+    mg_token_signer_t *signer;
+    o->policy = policy;
+    o->key = key;
+    o->claims = c;
+    /* validates the claims once, also when every link gets its own id */
+    if (mg_token_signer_make(pool, key, c, &signer, &why) != MG_OK)
+        return mgctl_usage_error("sign", "%s", why);
+    char tbuf[32];
+    const char *exp_text =
+        apr_pstrcat(pool, "\"", mg_time_format(c->expires, tbuf, sizeof(tbuf)), "\"", NULL);
+
+    return sign_all(pool, signer, o, os, mg_key_id(key), exp_text);
+}
+
 int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
 {
     sign_opts_t o;
+    apr_getopt_t *os;
+    mg_token_claims_t c;
+    apr_time_t now = 0;
+    mg_policy_t *policy;
+    const mg_key_t *key;
+    int rc;
+
     memset(&o, 0, sizeof(o));
-    apr_getopt_t *os = mgctl_getopt_init(pool, "sign", argc, argv);
-    int ch, rc;
-    const char *arg;
-
-    while ((ch = mgctl_getopt_next(os, opts, usage_text, &arg, &rc)) > 0) {
-        switch (ch) {
-        case 'e':
-            o.expires = arg;
-            break;
-        case OPT_TTL:
-            o.ttl = arg;
-            break;
-        case OPT_TZ:
-            o.tz = arg;
-            break;
-        case OPT_NBF:
-            o.nbf = arg;
-            break;
-        case OPT_IP:
-            o.ip = arg;
-            break;
-        case OPT_PREFIX:
-            o.prefix = arg;
-            break;
-        case OPT_ACCESS:
-            o.access = arg;
-            break;
-        case OPT_NOW:
-            o.now = arg;
-            break;
-        case OPT_COOKIE:
-            o.cookie = 1;
-            break;
-        case OPT_STS:
-            o.sts = 1;
-            break;
-        case OPT_ID:
-            o.id = arg;
-            break;
-        case OPT_USES: {
-            char *end;
-            long n = strtol(arg, &end, 10);
-            if (*arg < '1' || *arg > '9' || *end != '\0' || n < 1 || n > MG_TOKEN_USES_MAX)
-                return mgctl_usage_error("sign", "--uses takes a number from 1 to %d",
-                                         MG_TOKEN_USES_MAX);
-            if (o.uses != 0 && o.uses != (int)n)
-                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
-            o.uses = (int)n;
-            break;
-        }
-        case OPT_ONCE:
-            if (o.uses > 1)
-                return mgctl_usage_error("sign", "--once is --uses 1; give one of them");
-            o.uses = 1;
-            break;
-        case 'f':
-            if (mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &o.format))
-                return mgctl_usage_error("sign", "--format is text or json%s",
-                                         mg_fmt_find(arg) ? " (a token format is "
-                                                            "--token-format)"
-                                                          : "");
-            break;
-        case OPT_TFMT:
-            o.token_format = arg;
-            break;
-        case OPT_PRIVKEY:
-            o.private_key = arg;
-            break;
-        default:
-            mgctl_keyopt_take(&o.keys, ch, arg);
-            break;
-        }
-    }
-    if (ch < 0)
+    if (!parse_options(pool, argc, argv, &o, &os, &rc))
         return rc;
-    if (o.sts && o.format != MGCTL_FMT_JSON)
-        return mgctl_usage_error("sign", "--string-to-sign needs --format json");
-
     if (o.token_format != NULL && strcmp(o.token_format, MG_FMT_NATIVE) != 0)
         return sign_foreign(pool, &o, os);
     if (o.private_key != NULL)
         return mgctl_usage_error("sign", "--private-key goes with --token-format cloudfront");
-
-    mg_token_claims_t c;
-    apr_time_t now = 0;
-    memset(&c, 0, sizeof(c));
-    rc = resolve_times(pool, &o, &c, &now);
-    if (rc != MGCTL_EXIT_OK)
+    if ((rc = claims_from_options(pool, &o, &c, &now)) != MGCTL_EXIT_OK)
         return rc;
-    mg_cidr_t cidr;
-    const char *why;
-    if (o.ip != NULL && mg_cidr_parse_pool(pool, o.ip, &cidr, &why) != 0)
-        return mgctl_usage_error("sign", "--ip '%s': %s", o.ip, why);
-    c.ip = o.ip;
-    c.scope = o.prefix;
-    c.id = o.id;
-    c.uses = o.uses;
-    if (o.id != NULL && !mg_token_id_valid(o.id))
-        return mgctl_usage_error("sign", "--id '%s' is not 1-32 of A-Z a-z 0-9 - _", o.id);
-    o.random_id = o.uses > 0 && o.id == NULL;
-    if (o.random_id && o.sts)
-        return mgctl_usage_error("sign", "--string-to-sign with --uses/--once needs --id");
-    c.access = MG_ACCESS_VIEW;
-    if (o.access != NULL) {
-        if (strcmp(o.access, "download") == 0)
-            c.access = MG_ACCESS_DOWNLOAD;
-        else if (strcmp(o.access, "view") != 0)
-            return mgctl_usage_error("sign", "--access is view or download");
-    }
-
-    mg_policy_t *policy;
-    rc = mgctl_keyopt_load(pool, "sign", &o.keys, &policy);
-    if (rc != MGCTL_EXIT_OK)
+    if ((rc = choose_key(pool, &o, &policy, &key)) != MGCTL_EXIT_OK)
         return rc;
-    const mg_key_t *key = mg_keys_signing(policy);
-    if (key == NULL && o.keys.key_file != NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
-                "(the .key file mgctl keygen wrote next to the .pub)\n",
-                o.keys.key_file);
-        return MGCTL_EXIT_USAGE;
-    }
-    if (key == NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
-                "Ed25519 key needs its private half)\n",
-                o.keys.policy_file);
-        return MGCTL_EXIT_USAGE;
-    }
     if ((rc = check_policy_limits(pool, &o, policy, &c, now)) != MGCTL_EXIT_OK)
         return rc;
     if (o.random_id && (c.id = random_id(pool)) == NULL) {
@@ -767,22 +835,5 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
     }
     if (o.cookie)
         return sign_cookie(pool, policy, key, &c, &o);
-
-    int download_warned = 0;
-    if (c.access == MG_ACCESS_DOWNLOAD && c.scope == NULL) {
-        o.download_param = policy->download_param ? policy->download_param : "download";
-        o.download_warned = &download_warned;
-    }
-    mg_token_signer_t *signer;
-    o.policy = policy;
-    o.key = key;
-    o.claims = &c;
-    /* validates the claims once, also when every link gets its own id */
-    if (mg_token_signer_make(pool, key, &c, &signer, &why) != MG_OK)
-        return mgctl_usage_error("sign", "%s", why);
-    char tbuf[32];
-    const char *exp_text =
-        apr_pstrcat(pool, "\"", mg_time_format(c.expires, tbuf, sizeof(tbuf)), "\"", NULL);
-
-    return sign_all(pool, signer, &o, os, mg_key_id(key), exp_text);
+    return sign_links(pool, &o, os, policy, key, &c);
 }

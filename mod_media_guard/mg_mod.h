@@ -20,6 +20,20 @@
 
 extern module AP_MODULE_DECLARE_DATA media_guard_module;
 
+/* The tag of each error-log message, as httpd's APLOGNO(nnnnn) gives its own
+ * ("AH01630: "), in our own namespace: "MG00203: ". "AH" numbers belong to
+ * httpd (its docs/log-message-tags), so ours must not look like them. One
+ * number per message, never reused; each file has a range (config 001xx,
+ * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
+ * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx): a new
+ * message takes the next free number of its file. docs/directives.md
+ * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
+ * without a tag, a number used twice or a number missing from that list.
+ * Only the APLOG_STARTUP lines of `apache2 -t` stay untagged: they are the
+ * policy's file:line:column diagnostics, which editors parse at the start
+ * of the line. */
+#define MG_LOGNO(n) "MG" #n ": "
+
 /* A roles_from `apache:` entry bound to its authz provider (mg_mod_roles.c). */
 typedef struct mg_mod_grant mg_mod_grant_t;
 

@@ -178,7 +178,8 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t 
     if (trace && d->trace != NULL) {
         int i;
         for (i = 0; i < d->trace->nelts; i++)
-            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "media-guard %s trace: %s", mp->name,
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                          MG_LOGNO(00201) "media-guard %s trace: %s", mp->name,
                           ap_escape_logitem(r->pool, APR_ARRAY_IDX(d->trace, i, const char *)));
     }
 }
@@ -329,9 +330,10 @@ static void deny_response(request_rec *r, mg_mod_req_t *rq, const mg_mod_memo_t 
     const char *page = (m->d.page && m->d.page[0] == '/') ? m->d.page : NULL;
 
     if (m->d.status != 0 && status != m->d.status)
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "media-guard %s: deny status %d is not supported, sending 403", m->mp->name,
-                      m->d.status);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_WARNING, 0, r,
+            MG_LOGNO(00202) "media-guard %s: deny status %d is not supported, sending 403",
+            m->mp->name, m->d.status);
     if (status == HTTP_FORBIDDEN) {
         if (page)
             ap_custom_response(r, HTTP_FORBIDDEN, page);
@@ -536,7 +538,8 @@ void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
      * query, which may carry a token. */
     if (APLOG_R_IS_LEVEL(r, level))
         ap_log_rerror(APLOG_MARK, level, 0, r,
-                      "media-guard policy=%s decision=%s reason=%s rule=%s user=%s path=%s%s%s%s%s",
+                      MG_LOGNO(00203) "media-guard policy=%s decision=%s reason=%s rule=%s user=%s "
+                                      "path=%s%s%s%s%s",
                       m->mp->name, outcome, reason, ap_escape_logitem(r->pool, rule),
                       r->user ? ap_escape_logitem(r->pool, r->user) : "-",
                       m->canon ? ap_escape_logitem(r->pool, m->canon) : "(refused)",
@@ -591,8 +594,10 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     int fresh = 0;
 
     if (mp == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard: Require media-guard %s has no policy; internal error", line);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00204) "media-guard: Require media-guard %s has no policy; internal error",
+            line);
         return AUTHZ_GENERAL_ERROR;
     }
     rq = mg_mod_req_get(r, 1);

@@ -284,11 +284,11 @@ static void log_diags(server_rec *s, int level, const char *name, const mg_diags
             continue;
         file = d->file;
         if (shown++ < MG_DIAG_SHOW_MAX)
-            ap_log_error(APLOG_MARK, level, 0, s, "MediaGuardPolicy %s: %s", name,
+            ap_log_error(APLOG_MARK, level, 0, s, MG_LOGNO(00101) "MediaGuardPolicy %s: %s", name,
                          mg_diag_format(p, d));
     }
     if (shown > MG_DIAG_SHOW_MAX)
-        ap_log_error(APLOG_MARK, level, 0, s, "MediaGuardPolicy %s: %s", name,
+        ap_log_error(APLOG_MARK, level, 0, s, MG_LOGNO(00102) "MediaGuardPolicy %s: %s", name,
                      mg_diags_more(p, file, shown - MG_DIAG_SHOW_MAX));
 }
 
@@ -380,18 +380,21 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
             pol = mp->policy;
             mp->stale = 1;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
-                         "MediaGuardPolicy %s: %s was refused on reload; the last good version "
-                         "(digest %s) keeps serving",
+                         MG_LOGNO(00103) "MediaGuardPolicy %s: %s was refused on reload; "
+                                         "the last good version "
+                                         "(digest %s) keeps serving",
                          name, path, mg_policy_digest(pol));
         } else {
             log_diags(cmd->server, APLOG_ERR, name, again, MG_SEV_ERROR, cmd->temp_pool);
         }
     }
     if (mp->policy == NULL)
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, cmd->server,
-                     "MediaGuardPolicy %s: %s was refused on reload and no good version of it "
-                     "can be rebuilt; every request under it is denied until it is fixed",
-                     name, path);
+        ap_log_error(
+            APLOG_MARK, APLOG_ERR, 0, cmd->server,
+            MG_LOGNO(00104) "MediaGuardPolicy %s: %s was refused on reload "
+                            "and no good version of it "
+                            "can be rebuilt; every request under it is denied until it is fixed",
+            name, path);
     apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
     return NULL;
 }
@@ -435,11 +438,12 @@ static void drop_stale(void *ctx, server_rec *v, mg_mod_policy_t *mp)
         return;
     mp->policy = NULL;
     mp->stale = 0;
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, v,
-                 "MediaGuardPolicy %s: %s was refused on reload and "
-                 "MediaGuardReloadFailure is deny: every request under it fails (500) "
-                 "until it is fixed",
-                 mp->name, mp->file);
+    ap_log_error(
+        APLOG_MARK, APLOG_ERR, 0, v,
+        MG_LOGNO(00105) "MediaGuardPolicy %s: %s was refused on reload and "
+                        "MediaGuardReloadFailure is deny: every request under it fails (500) "
+                        "until it is fixed",
+        mp->name, mp->file);
 }
 
 int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -34,6 +34,10 @@ APLOG_USE_MODULE(media_guard);
 
 #define MG_MOD_FILTER "MEDIA_GUARD_HEADERS"
 
+/* Registered once in register_hooks: adding by handle skips the lookup of
+ * the filter's name that ap_add_output_filter makes on every request. */
+static ap_filter_rec_t *headers_filter_handle;
+
 static const char *last_segment(const char *path)
 {
     const char *s = path ? strrchr(path, '/') : NULL;
@@ -47,22 +51,25 @@ static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
     if (r->status == HTTP_OK || r->status == HTTP_PARTIAL_CONTENT) {
         apr_table_t *h = r->headers_out;
+        /* apr_table_setn: every value is a constant, lives in r->pool or
+         * in the policy (the configuration pool), all of which outlive
+         * headers_out; apr_table_set would copy each one, per response */
         if (m->d.download && m->d.access == MG_ACCESS_DOWNLOAD) {
             const char *name = m->d.filename ? m->d.filename : last_segment(m->canon);
-            apr_table_set(h, "Content-Disposition",
-                          mg_content_disposition(r->pool, "attachment", name));
+            apr_table_setn(h, "Content-Disposition",
+                           mg_content_disposition(r->pool, "attachment", name));
         } else if (m->d.access == MG_ACCESS_VIEW) {
-            apr_table_set(h, "Content-Disposition", "inline");
-            apr_table_set(h, "Cache-Control", "private, no-store");
+            apr_table_setn(h, "Content-Disposition", "inline");
+            apr_table_setn(h, "Cache-Control", "private, no-store");
         }
         /* a shared cache may keep only what every client would get */
         if (m->d.access != MG_ACCESS_VIEW &&
             !mg_policy_same_for_everyone(m->mp ? m->mp->policy : NULL, &m->d))
-            apr_table_set(h, "Cache-Control",
-                          mg_private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
-        apr_table_set(h, "X-Content-Type-Options", "nosniff");
+            apr_table_setn(h, "Cache-Control",
+                           mg_private_cache_control(r->pool, apr_table_get(h, "Cache-Control")));
+        apr_table_setn(h, "X-Content-Type-Options", "nosniff");
         if (m->d.corp)
-            apr_table_set(h, "Cross-Origin-Resource-Policy", m->d.corp);
+            apr_table_setn(h, "Cross-Origin-Resource-Policy", m->d.corp);
     }
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
@@ -108,7 +115,7 @@ void mg_mod_insert_filter(request_rec *r)
      * granted it (<RequireAny>), and the refusal's headers do not apply */
     mg_mod_drop_refusal_headers(r);
     if (m != NULL)
-        ap_add_output_filter(MG_MOD_FILTER, (void *)m, r, r->connection);
+        ap_add_output_filter_handle(headers_filter_handle, (void *)m, r, r->connection);
 }
 
 /* Policy messages are UTF-8, but ap_send_error_response() labels every
@@ -143,7 +150,8 @@ static void insert_error_filter(request_rec *r)
 
 void mg_mod_register_filters(void)
 {
-    ap_register_output_filter(MG_MOD_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
+    headers_filter_handle =
+        ap_register_output_filter(MG_MOD_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
     ap_register_output_filter(MG_MOD_UTF8_FILTER, utf8_label_filter, NULL, AP_FTYPE_RESOURCE);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -19,6 +19,7 @@
  * UBSan reports */
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -37,6 +38,10 @@
 APLOG_USE_MODULE(media_guard);
 
 #define MG_HLS_FILTER "MEDIA_GUARD_HLS"
+
+/* Registered once in mg_mod_hls_register: adding by handle skips the lookup
+ * of the filter's name on every request. */
+static ap_filter_rec_t *hls_filter_handle;
 
 typedef struct hls_ctx {
     request_rec *q;           /* the request whose token grant we pass on */
@@ -157,8 +162,8 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
             reason = "the request target was rewritten internally or is not origin-form";
     }
     if (reason != NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard HLS: playlist not rewritten: %s",
-                      reason);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      MG_LOGNO(00401) "media-guard HLS: playlist not rewritten: %s", reason);
         return -1;
     }
     n = strcspn(q->unparsed_uri, "?#");
@@ -169,6 +174,23 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
     ctx->h.host = r->hostname;
     ctx->h.port = ap_get_server_port(r);
     return 0;
+}
+
+/* Whether r is a file that httpd serves itself with a media type that no
+ * playlist has: the default handler sends r->content_type as mod_mime set
+ * it before this hook, so the filter would only remove itself on the first
+ * brigade. Segments are most of an HLS session's requests. A handler of any
+ * kind (proxy, CGI, a script, a handler chosen by content type such as
+ * application/x-httpd-php) may still produce a playlist: those keep the
+ * filter, which decides on the response's own Content-Type. */
+static int static_media_file(const request_rec *r)
+{
+    const char *ct = r->content_type;
+
+    if (r->handler != NULL || r->finfo.filetype != APR_REG || ct == NULL || is_playlist_type(ct))
+        return 0;
+    return strncasecmp(ct, "video/", 6) == 0 || strncasecmp(ct, "audio/", 6) == 0 ||
+           strncasecmp(ct, "image/", 6) == 0;
 }
 
 void mg_mod_hls_insert_filter(request_rec *r)
@@ -183,6 +205,8 @@ void mg_mod_hls_insert_filter(request_rec *r)
     /* a token in the query (a signed cookie covers segments by itself) */
     if (q == NULL || q->args == NULL || strstr(q->args, "mg_") == NULL)
         return;
+    if (!has_m3u8_ext(r->uri) && static_media_file(r))
+        return; /* a segment, key or image: no playlist, no filter */
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->q = q;
     if (has_m3u8_ext(r->uri)) {
@@ -199,7 +223,7 @@ void mg_mod_hls_insert_filter(request_rec *r)
     }
     /* Other URLs may still turn out to be playlists by their Content-Type:
      * the filter decides on its first call, and prepares only then. */
-    ap_add_output_filter(MG_HLS_FILTER, ctx, r, r->connection);
+    ap_add_output_filter_handle(hls_filter_handle, ctx, r, r->connection);
 }
 
 /* ------------------------------------------------------------------ */
@@ -231,8 +255,9 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (r->status != HTTP_OK || !(has_m3u8_ext(r->uri) || is_playlist_type(r->content_type)))
             return pass_unchanged(f, bb);
         if (ce != NULL && strcasecmp(ce, "identity") != 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "media-guard HLS: playlist not rewritten: it is content-encoded");
+            ap_log_rerror(
+                APLOG_MARK, APLOG_DEBUG, 0, r,
+                MG_LOGNO(00402) "media-guard HLS: playlist not rewritten: it is content-encoded");
             return pass_unchanged(f, bb);
         }
         if (!ctx->prepared && prepare(r, ctx) != 0)
@@ -261,9 +286,10 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         ctx->len += (apr_off_t)e->length;
         if (ctx->len > MG_HLS_MAX_BODY) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          "media-guard HLS: playlist not rewritten: larger than %d bytes",
-                          MG_HLS_MAX_BODY);
+            ap_log_rerror(
+                APLOG_MARK, APLOG_WARNING, 0, r,
+                MG_LOGNO(00403) "media-guard HLS: playlist not rewritten: larger than %d bytes",
+                MG_HLS_MAX_BODY);
             return pass_unchanged(f, bb);
         }
     }
@@ -298,7 +324,8 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         return pass_unchanged(f, bb);
     }
     if (mg_hls_rewrite(&ctx->h, r->pool, buf, len, &out, &out_len, &why) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard HLS: not rewritten: %s", why);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      MG_LOGNO(00404) "media-guard HLS: not rewritten: %s", why);
         return pass_unchanged(f, bb);
     }
     apr_brigade_cleanup(ctx->held);
@@ -309,16 +336,18 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     apr_table_unset(r->headers_out, "ETag");
     e = apr_bucket_pool_create(out, out_len, r->pool, f->c->bucket_alloc);
     APR_BRIGADE_INSERT_HEAD(bb, e);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "media-guard HLS: playlist rewritten for scope %s (%" APR_SIZE_T_FMT
-                  " -> %" APR_SIZE_T_FMT " bytes)",
-                  ctx->h.scope, len, out_len);
+    ap_log_rerror(
+        APLOG_MARK, APLOG_DEBUG, 0, r,
+        MG_LOGNO(00405) "media-guard HLS: playlist rewritten for scope %s (%" APR_SIZE_T_FMT
+                        " -> %" APR_SIZE_T_FMT " bytes)",
+        ctx->h.scope, len, out_len);
     return ap_pass_brigade(f->next, bb);
 }
 
 void mg_mod_hls_register(apr_pool_t *p)
 {
     (void)p;
-    ap_register_output_filter(MG_HLS_FILTER, hls_filter, NULL, AP_FTYPE_RESOURCE);
+    hls_filter_handle =
+        ap_register_output_filter(MG_HLS_FILTER, hls_filter, NULL, AP_FTYPE_RESOURCE);
     ap_hook_insert_filter(mg_mod_hls_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -185,9 +185,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     npol = names->nelts < MG_MOD_METRICS_MAX_POLICIES ? names->nelts : MG_MOD_METRICS_MAX_POLICIES;
     if (names->nelts > MG_MOD_METRICS_MAX_POLICIES)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "media-guard metrics: %d policy names are declared; decisions of the %d "
-                     "after '%s' (byte order) are counted in "
-                     "mediaguard_decisions_unlisted_total only",
+                     MG_LOGNO(00501) "media-guard metrics: %d policy names are "
+                                     "declared; decisions of the %d "
+                                     "after '%s' (byte order) are counted in "
+                                     "mediaguard_decisions_unlisted_total only",
                      names->nelts, names->nelts - npol,
                      APR_ARRAY_IDX(names, npol - 1, const char *));
 
@@ -210,8 +211,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     rv = apr_shm_create(&mt->shm, ncells * sizeof(apr_uint64_t), NULL, pconf);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "media-guard metrics: cannot create the shared counters (%" APR_SIZE_T_FMT
-                     " bytes); the metrics handler answers 503",
+                     MG_LOGNO(00502) "media-guard metrics: cannot create the shared counters "
+                                     "(%" APR_SIZE_T_FMT " bytes); the metrics handler answers 503",
                      ncells * sizeof(apr_uint64_t));
         return OK;
     }
@@ -358,9 +359,10 @@ static int handler(request_rec *r)
     if ((rc = ap_discard_request_body(r)) != OK)
         return rc;
     if (mt == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard metrics: no shared counters in this generation (see the "
-                      "error logged at startup)");
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00503) "media-guard metrics: no shared counters in this generation (see the "
+                            "error logged at startup)");
         return HTTP_SERVICE_UNAVAILABLE;
     }
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");

@@ -241,14 +241,16 @@ void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s)
             continue;
         apr_hash_set(warned, &site->sec, sizeof(site->sec), site);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, site->server,
-                     "Require media-guard %s on line %d of %s guards only <%s \"%s\">, but the "
-                     "policy's rule '%s' (%s) judges URLs outside it. httpd matches the section "
-                     "against the URL as sent, while the policy removes ';' parameters and "
-                     "'tr:' segments first, so %s; where such URLs reach a proxied origin, an "
-                     "image server or an application, it may serve the media. Put Require "
-                     "media-guard on the whole URL space that reaches the media (<Location "
-                     "\"/\"> or the parent prefix) and let the policy's rules decide what is "
-                     "public (docs/directives.md, \"What the policy judges\")",
+                     MG_LOGNO(00251) "Require media-guard %s on line %d of %s guards only <%s "
+                                     "\"%s\">, but the policy's rule '%s' (%s) judges URLs "
+                                     "outside it. httpd matches the section against the URL as "
+                                     "sent, while the policy removes ';' parameters and 'tr:' "
+                                     "segments first, so %s; where such URLs reach a proxied "
+                                     "origin, an image server or an application, it may serve "
+                                     "the media. Put Require media-guard on the whole URL space "
+                                     "that reaches the media (<Location \"/\"> or the parent "
+                                     "prefix) and let the policy's rules decide what is public "
+                                     "(docs/directives.md, \"What the policy judges\")",
                      site->mp->name, site->line, site->file, site->sec_name, site->path,
                      ap_escape_logitem(pconf, rule_id), ap_escape_logitem(pconf, where),
                      skipping_spellings(pconf, reach));

@@ -226,8 +226,8 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     k = once_keep(s, ptemp, &what, &rv);
     if (k == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "media-guard: MediaGuardOnceCache %s: %s; links limited in uses will be "
-                     "refused",
+                     MG_LOGNO(00601) "media-guard: MediaGuardOnceCache %s: %s; "
+                                     "links limited in uses will be refused",
                      once.spec, what);
         return OK;
     }
@@ -250,8 +250,8 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
     if (store.url != NULL) {
         if (mg_store_open(p, store.url, &store.st, &why) != 0) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                         "media-guard: MediaGuardStore %s: %s; links that need the store will "
-                         "be refused in this child",
+                         MG_LOGNO(00602) "media-guard: MediaGuardStore %s: %s; "
+                                         "links that need the store will be refused in this child",
                          store.url->display, why);
             store.st = NULL;
         }
@@ -261,9 +261,10 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
         return;
     rv = apr_global_mutex_child_init(&once.mutex, apr_global_mutex_lockfile(once.mutex), p);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "media-guard: MediaGuardOnceCache: cannot attach to its mutex in this "
-                     "child; links limited in uses will be refused here");
+        ap_log_error(
+            APLOG_MARK, APLOG_ERR, rv, s,
+            MG_LOGNO(00603) "media-guard: MediaGuardOnceCache: cannot attach to its mutex in this "
+                            "child; links limited in uses will be refused here");
         once.ready = 0;
         return;
     }
@@ -324,10 +325,11 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     rf->checked = r->request_time;
     rv = apr_stat(&fi, path, APR_FINFO_MTIME | APR_FINFO_SIZE, r->pool);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
-                      "media-guard: revocation file %s cannot be read; keeping the ids read "
-                      "before",
-                      path);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, rv, r,
+            MG_LOGNO(00604) "media-guard: revocation file %s cannot be read; keeping the ids read "
+                            "before",
+            path);
         return;
     }
     if (rf->set != NULL && fi.mtime == rf->mtime && fi.size == rf->size)
@@ -336,9 +338,10 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
         return;
     set = apr_hash_make(np);
     if (mg_token_revocations_load(np, path, set, &why) != MG_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard: revocation file %s: %s; keeping the ids read before", path,
-                      why);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00605) "media-guard: revocation file %s: %s; keeping the ids read before",
+            path, why);
         apr_pool_destroy(np);
         return;
     }
@@ -348,7 +351,8 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     rf->set = set;
     rf->mtime = fi.mtime;
     rf->size = fi.size;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "media-guard: revocation file %s: %u id(s)", path,
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  MG_LOGNO(00606) "media-guard: revocation file %s: %u id(s)", path,
                   apr_hash_count(set));
 }
 
@@ -468,13 +472,14 @@ static void store_result(request_rec *r, int failed, const char *why)
     if (!changed)
         return;
     if (failed)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard: claim store %s: %s; links that need the store (mg_uses, "
-                      "revocation) are refused until it answers again",
-                      store.st ? store.st->display : "-", why);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00607) "media-guard: claim store %s: %s; links that need the store (mg_uses, "
+                            "revocation) are refused until it answers again",
+            store.st ? store.st->display : "-", why);
     else
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
-                      "media-guard: claim store %s answers again; claims resume",
+                      MG_LOGNO(00608) "media-guard: claim store %s answers again; claims resume",
                       store.st ? store.st->display : "-");
 }
 
@@ -568,8 +573,9 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         goto internal;
     }
     /* a configuration problem, not a store incident: said for every request */
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "media-guard %s: %s; refusing token %s", m->mp->name,
-                  why, d->token_id ? d->token_id : "-");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  MG_LOGNO(00609) "media-guard %s: %s; refusing token %s", m->mp->name, why,
+                  d->token_id ? d->token_id : "-");
 internal:
     /* fail closed, as a server error: the limit cannot be enforced */
     refuse(d, MG_R_INTERNAL, HTTP_INTERNAL_SERVER_ERROR, why);

@@ -130,9 +130,10 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
 
     if (mp->grants == NULL || index < 0 || index >= mp->ngrants ||
         mg_policy_grant(mp->policy, index, g) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard %s: role source 'Require %s' is not bound to a provider",
-                      mp->name, mg_role_grant_line(grant));
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            MG_LOGNO(00301) "media-guard %s: role source 'Require %s' is not bound to a provider",
+            mp->name, mg_role_grant_line(grant));
         return MG_GRANT_ERROR;
     }
     b = &mp->grants[index];
@@ -149,8 +150,8 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
     case AUTHZ_GENERAL_ERROR:
     default:
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "media-guard %s: role %s: 'Require %s' failed (the provider reported an "
-                      "error); the request is denied",
+                      MG_LOGNO(00302) "media-guard %s: role %s: 'Require %s' failed "
+                                      "(the provider reported an error); the request is denied",
                       mp->name, g->role, ap_escape_logitem(r->pool, g->line));
         return MG_GRANT_ERROR;
     }

@@ -11,7 +11,10 @@
  *    canonical name, however the URL is spelt;
  *  - a transformation is reported in normal form, signed_path differs from
  *    path exactly by the "tr:" segment;
- *  - a parsed query survives encode-and-parse unchanged.
+ *  - a parsed query survives encode-and-parse unchanged;
+ *  - differential: the fast path for already-canonical paths and the
+ *    general way (mg_canon_path_ex with MG_CANON_NO_FAST) give the same
+ *    status and reason, or the same bytes in every output field.
  */
 #include <string.h>
 #include <strings.h>
@@ -237,6 +240,38 @@ static void check_query(apr_pool_t *pool, const char *query)
                        "param %d changed", i);
 }
 
+static int str_same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The fast path is an optimisation only: byte-identical to the general way. */
+static void check_fast_path(apr_pool_t *pool, const char *path, const char *query,
+                            const mg_canon_t *a, int ra, const char *wa)
+{
+    mg_canon_t b;
+    const char *wb = NULL;
+    int rb = mg_canon_path_ex(pool, path, query, &b, &wb, MG_CANON_NO_FAST);
+    MG_FUZZ_ASSERT(ra == rb, "fast path %d, general way %d for '%s'", ra, rb, path);
+    if (ra != 0) {
+        MG_FUZZ_ASSERT(str_same(wa, wb), "reasons '%s' / '%s'", wa, wb);
+        return;
+    }
+    MG_FUZZ_ASSERT(str_same(a->path, b.path) && str_same(a->signed_path, b.signed_path) &&
+                       str_same(a->basename, b.basename) && str_same(a->ext, b.ext) &&
+                       str_same(a->tr, b.tr) && a->tr_form == b.tr_form &&
+                       a->trailing_slash == b.trailing_slash,
+                   "fast path '%s' / general way '%s' for '%s'", a->path, b.path, path);
+    MG_FUZZ_ASSERT(a->params->nelts == b.params->nelts, "params differ");
+    for (int i = 0; i < a->params->nelts; i++) {
+        const mg_qparam_t *x = &APR_ARRAY_IDX(a->params, i, mg_qparam_t);
+        const mg_qparam_t *y = &APR_ARRAY_IDX(b.params, i, mg_qparam_t);
+        MG_FUZZ_ASSERT(strcmp(x->name, y->name) == 0 && strcmp(x->value, y->value) == 0 &&
+                           x->name_len == y->name_len && x->value_len == y->value_len,
+                       "param %d differs", i);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *pool;
@@ -248,7 +283,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     mg_canon_t c;
     const char *why = NULL;
-    if (mg_canon_path(pool, path, query, &c, &why) == 0) {
+    int rc = mg_canon_path(pool, path, query, &c, &why);
+    check_fast_path(pool, path, query, &c, rc, why);
+    if (rc == 0) {
         check_canonical_form(&c);
         check_transformation(pool, &c);
         check_fixed_point(pool, &c);

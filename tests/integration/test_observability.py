@@ -51,6 +51,8 @@ def test_info_level_logs_refusals_but_not_grants(apache_factory):
         log = s.error_log()
         assert "decision=deny reason=role-insufficient rule=closed" in log
         assert "path=/m/closed/a.jpg" in log
+        # the tag admins search for (docs/directives.md, "Error-log messages")
+        assert "MG00203: media-guard policy=obs decision=deny" in log
         assert "decision=allow" not in log
         assert "trace:" not in log
     finally:
@@ -63,7 +65,7 @@ def test_trace1_logs_the_evaluation_steps(apache_factory):
     try:
         s.get("/m/open/a.jpg", headers=IMG)
         log = s.error_log()
-        assert "media-guard obs trace: rule 'open' owns /m/open/a.jpg" in log
+        assert "MG00201: media-guard obs trace: rule 'open' owns /m/open/a.jpg" in log
         assert "decision=allow reason=allowed rule=open" in log
     finally:
         s.stop()

@@ -1,8 +1,11 @@
 /* test_canon.c — canonical paths (an adversarial table), query parsing and
  * percent-encoding round trips. The rules under test are those of
  * docs/canonical-urls.md. */
+#include <stdio.h>
 #include <string.h>
 
+#include <apr_file_info.h>
+#include <apr_file_io.h>
 #include <apr_strings.h>
 
 #include "mg_canon.h"
@@ -340,6 +343,195 @@ START_TEST(test_encoded_canonical_path_canonicalises_to_itself)
 }
 END_TEST
 
+/* ---- the fast path for already-canonical paths (mg_canon_path_ex) ---- */
+
+/* mg_canon_path (fast path allowed) and the general way give the same
+ * result for (path, query): same status and reason, or the same bytes in
+ * every output field. Returns 1 when the fast path took the path. */
+static int fast_equals_general(apr_pool_t *pool, const char *path, const char *query)
+{
+    mg_canon_t a, b, f;
+    const char *wa = NULL, *wb = NULL, *wf = NULL;
+    int ra = mg_canon_path(pool, path, query, &a, &wa);
+    int rb = mg_canon_path_ex(pool, path, query, &b, &wb, MG_CANON_NO_FAST);
+    int fast = mg_canon_path_ex(pool, path, NULL, &f, &wf, MG_CANON_FAST_ONLY) == 0;
+    ck_assert_msg(ra == rb, "'%s' ? '%s': fast path %d, general way %d (%s / %s)", path,
+                  query ? query : "", ra, rb, wa ? wa : "-", wb ? wb : "-");
+    if (ra != 0) {
+        ck_assert_msg(strcmp(wa, wb) == 0, "'%s': reasons '%s' / '%s'", path, wa, wb);
+        ck_assert_ptr_null(a.path);
+        return fast;
+    }
+    ck_assert_str_eq(a.path, b.path);
+    ck_assert_str_eq(a.signed_path, b.signed_path);
+    ck_assert_str_eq(a.basename, b.basename);
+    ck_assert_str_eq(a.ext, b.ext);
+    ck_assert_int_eq(a.trailing_slash, b.trailing_slash);
+    ck_assert_int_eq(a.tr_form, b.tr_form);
+    ck_assert_int_eq(a.tr == NULL, b.tr == NULL);
+    if (a.tr != NULL)
+        ck_assert_str_eq(a.tr, b.tr);
+    ck_assert_int_eq(a.params->nelts, b.params->nelts);
+    for (int i = 0; i < a.params->nelts; i++) {
+        const mg_qparam_t *x = &APR_ARRAY_IDX(a.params, i, mg_qparam_t);
+        const mg_qparam_t *y = &APR_ARRAY_IDX(b.params, i, mg_qparam_t);
+        ck_assert_str_eq(x->name, y->name);
+        ck_assert_str_eq(x->value, y->value);
+        ck_assert_int_eq(x->name_len, y->name_len);
+        ck_assert_int_eq(x->value_len, y->value_len);
+    }
+    /* a path the fast path takes is one the general way leaves as it is */
+    if (fast)
+        ck_assert_str_eq(f.path, path);
+    return fast;
+}
+
+START_TEST(test_fast_path_gives_the_general_ways_result_for_every_table_case)
+{
+    int fast = 0;
+    for (int i = 0; i < NCASES; i++)
+        fast += fast_equals_general(mg_test_pool, cases[i].raw, cases[i].query);
+    ck_assert_int_gt(fast, 10); /* the table has plain paths: the fast path ran */
+}
+END_TEST
+
+START_TEST(test_fast_path_takes_canonical_paths_only)
+{
+    static const char *const fast[] = {"/",        "/a/b.jpg", "/a/b/",
+                                       "/a/b...c", "/A/B.JPG", "/~x/(y)/z!$&'*+,=@"};
+    static const char *const general[] = {
+        "//a",           "/a//b",       "/./a",  "/a/.",         "/a/..", "/a/b.",
+        "/a./b",         "/.htaccess",  "/a/.b", "/a/..b/c.jpg", "/a%41", "/a;x",
+        "/tr:w-1/a.jpg", "/a/\xc3\xa9", "/a b",  "/a\\b",        "/a?b"};
+    mg_canon_t c;
+    const char *why = NULL;
+    for (size_t i = 0; i < sizeof(fast) / sizeof(fast[0]); i++)
+        ck_assert_msg(mg_canon_path_ex(mg_test_pool, fast[i], NULL, &c, &why, MG_CANON_FAST_ONLY) ==
+                          0,
+                      "'%s' not on the fast path: %s", fast[i], why);
+    for (size_t i = 0; i < sizeof(general) / sizeof(general[0]); i++) {
+        ck_assert_msg(
+            mg_canon_path_ex(mg_test_pool, general[i], NULL, &c, &why, MG_CANON_FAST_ONLY) == -1,
+            "'%s' took the fast path", general[i]);
+        fast_equals_general(mg_test_pool, general[i], NULL);
+    }
+    /* the segment bound holds on the fast path too */
+    char *deep = apr_palloc(mg_test_pool, 2 * (MG_MAX_SEGMENTS + 1) + 1);
+    for (int i = 0; i <= MG_MAX_SEGMENTS; i++)
+        memcpy(deep + 2 * i, "/a", 2);
+    deep[2 * (MG_MAX_SEGMENTS + 1)] = '\0';
+    ck_assert_int_eq(mg_canon_path(mg_test_pool, deep, NULL, &c, &why), -1);
+    deep[2 * MG_MAX_SEGMENTS] = '\0';
+    ck_assert_int_eq(mg_canon_path(mg_test_pool, deep, NULL, &c, &why), 0);
+    fast_equals_general(mg_test_pool, deep, NULL);
+}
+END_TEST
+
+/* Every path of up to four bytes after the leading '/' over an alphabet
+ * that has each byte class the fast path tells apart (ordinary, '.', '/',
+ * ':' for "tr:", '%' and ';' that need the general way): 16,105 paths. */
+START_TEST(test_fast_path_equals_general_way_on_every_short_path)
+{
+    static const char alpha[] = "/.aTtr:%;2e";
+    const size_t na = sizeof(alpha) - 1;
+    char s[8];
+    long fast = 0, total = 0;
+    apr_pool_t *p;
+    apr_pool_create(&p, mg_test_pool);
+    for (size_t len = 0; len <= 4; len++) {
+        size_t count = 1;
+        for (size_t k = 0; k < len; k++)
+            count *= na;
+        for (size_t n = 0; n < count; n++) {
+            size_t x = n;
+            s[0] = '/';
+            for (size_t k = 0; k < len; k++, x /= na)
+                s[1 + k] = alpha[x % na];
+            s[1 + len] = '\0';
+            fast += fast_equals_general(p, s, NULL);
+            total++;
+            if (total % 4096 == 0)
+                apr_pool_clear(p);
+        }
+    }
+    ck_assert_int_gt(fast, total / 10);
+    apr_pool_destroy(p);
+}
+END_TEST
+
+/* Each line of the checked-in fuzz seeds and regressions (canon, token,
+ * fmt, policy) and each request target of the adversarial corpus, split
+ * at the first '?'. */
+static long corpus_inputs(apr_pool_t *pool, const char *path, long *fast)
+{
+    char *buf = NULL;
+    apr_size_t len = 0;
+    apr_file_t *f;
+    apr_finfo_t fi;
+    long n = 0;
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_OS_DEFAULT, pool) !=
+            APR_SUCCESS ||
+        apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS)
+        return 0;
+    len = (apr_size_t)fi.size;
+    buf = apr_palloc(pool, len + 1);
+    if (apr_file_read_full(f, buf, len, &len) != APR_SUCCESS && len == 0) {
+        apr_file_close(f);
+        return 0;
+    }
+    apr_file_close(f);
+    buf[len] = '\0';
+    for (char *line = buf, *next; line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        char *t = strstr(line, "target: ");
+        if (t != NULL) { /* corpus.yaml: the target, quoted or not, left encoded */
+            t += 8;
+            char *end = *t == '"' ? strchr(++t, '"') : t + strcspn(t, ",} ");
+            if (end != NULL)
+                *end = '\0';
+            line = t;
+        }
+        /* the token and fmt seeds start with a selector byte */
+        char *slash = strchr(line, '/');
+        if (slash == NULL)
+            continue;
+        char *q = strchr(slash, '?');
+        if (q != NULL)
+            *q++ = '\0';
+        *fast += fast_equals_general(pool, slash, q);
+        n++;
+    }
+    return n;
+}
+
+START_TEST(test_fast_path_equals_general_way_on_the_corpora)
+{
+    static const char *const dirs[] = {"tests/fuzz/corpus/canon", "tests/fuzz/regressions/canon",
+                                       "tests/fuzz/corpus/token", "tests/fuzz/regressions/token",
+                                       "tests/fuzz/corpus/fmt",   "tests/fuzz/regressions/fmt",
+                                       "tests/fuzz/corpus/policy"};
+    long n = 0, fast = 0;
+    for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+        apr_dir_t *dir;
+        apr_finfo_t fi;
+        const char *dp = apr_pstrcat(mg_test_pool, MG_SRCDIR "/", dirs[d], NULL);
+        if (apr_dir_open(&dir, dp, mg_test_pool) != APR_SUCCESS)
+            continue;
+        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, dir) == APR_SUCCESS) {
+            if (fi.filetype == APR_REG)
+                n += corpus_inputs(mg_test_pool, apr_pstrcat(mg_test_pool, dp, "/", fi.name, NULL),
+                                   &fast);
+        }
+        apr_dir_close(dir);
+    }
+    n += corpus_inputs(mg_test_pool, MG_SRCDIR "/tests/adversarial/corpus.yaml", &fast);
+    ck_assert_int_gt(n, 300); /* the corpora were found */
+    ck_assert_int_gt(fast, 50);
+}
+END_TEST
+
 START_TEST(test_example_tr_segment_path_and_signed_path)
 {
     mg_canon_t c;
@@ -534,6 +726,57 @@ START_TEST(test_query_lengths_are_the_decoded_strlen_of_every_name_and_value)
         for (int i = 0; i < a->nelts; i++) {
             ck_assert_uint_eq(qp(a, i)->name_len, strlen(qp(a, i)->name));
             ck_assert_uint_eq(qp(a, i)->value_len, strlen(qp(a, i)->value));
+        }
+    }
+}
+END_TEST
+
+/* Every byte value at every offset of a long name and of a long value
+ * (the parser reads sixteen and eight bytes at a time where it can: each
+ * byte must still get its own meaning): kept as it is, a space ('+'), a
+ * separator ('&', '=' in a name), or refused (controls, space, DEL, '#',
+ * ';', a lone byte >= 0x80, and '%' which makes "%aa", invalid UTF-8);
+ * '.', '[', ']' and '+' make a name not plain. */
+START_TEST(test_query_every_byte_at_every_offset_keeps_its_meaning)
+{
+    for (int part = 0; part < 2; part++) {
+        for (int b = 1; b < 256; b++) {
+            for (int at = 0; at < 40; at++) {
+                char q[96], *w = q;
+                if (part == 1)
+                    w += sprintf(w, "nnnnnnnn=");
+                for (int k = 0; k < 40; k++)
+                    *w++ = k == at ? (char)b : 'a';
+                *w = '\0';
+                apr_array_header_t *a = NULL;
+                const char *why = NULL;
+                int rc = mg_query_parse(mg_test_pool, q, &a, &why);
+                int refused = b <= 0x20 || b >= 0x7f || b == '#' || b == ';' || b == '%' ||
+                              (part == 0 && at == 0 && b == '='); /* no name */
+                if (refused) {
+                    ck_assert_msg(rc == -1, "byte 0x%02x at %d of the %s accepted", b, at,
+                                  part ? "value" : "name");
+                    continue;
+                }
+                ck_assert_msg(rc == 0, "byte 0x%02x at %d: %s", b, at, why);
+                int splits = b == '&' || (part == 0 && b == '=');
+                const mg_qparam_t *v = qp(a, 0);
+                const char *text = part ? v->value : v->name;
+                size_t tlen = part ? v->value_len : v->name_len;
+                if (splits) {
+                    /* at 0 in a name: "&aaa..." is an empty pair, "=aaa" has no name */
+                    ck_assert_int_eq(tlen, part == 0 && at == 0 ? 39 : (size_t)at);
+                    continue;
+                }
+                ck_assert_int_eq(a->nelts, 1);
+                ck_assert_int_eq(tlen, 40);
+                ck_assert_int_eq((unsigned char)text[at], b == '+' ? ' ' : b);
+                for (int k = 0; k < 40; k++)
+                    ck_assert(k == at || text[k] == 'a');
+                if (part == 0)
+                    ck_assert_int_eq(v->name_plain,
+                                     !(b == '.' || b == '[' || b == ']' || b == '+'));
+            }
         }
     }
 }
@@ -760,6 +1003,7 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_query_refuses_raw_semicolon_that_other_parsers_split_on);
     tcase_add_test(tc, test_query_lengths_are_the_decoded_strlen_of_every_name_and_value);
     tcase_add_test(tc, test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus);
+    tcase_add_test(tc, test_query_every_byte_at_every_offset_keeps_its_meaning);
     tcase_add_test(tc, test_query_keeps_double_encoding_as_text);
     tcase_add_test(tc, test_query_get_returns_first_value_and_counts_duplicates);
     tcase_add_test(tc, test_query_null_or_empty_gives_empty_array);
@@ -767,6 +1011,10 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_reserved_names_of_the_policy_refuse_other_spellings_and_repeats);
     tcase_add_test(tc, test_reserved_name_that_is_longer_than_any_reserved_one_is_still_read);
     tcase_add_test(tc, test_reserved_name_syntax);
+    tcase_add_test(tc, test_fast_path_gives_the_general_ways_result_for_every_table_case);
+    tcase_add_test(tc, test_fast_path_takes_canonical_paths_only);
+    tcase_add_test(tc, test_fast_path_equals_general_way_on_every_short_path);
+    tcase_add_test(tc, test_fast_path_equals_general_way_on_the_corpora);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("encode");
