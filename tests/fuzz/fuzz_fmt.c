@@ -21,6 +21,16 @@
  *    Bit 5 set: the format is akamai-edgeauth instead; bit 6 set (with bit
  *    4): the signed-cookie form of gcp-cdn or akamai-edgeauth for the
  *    prefix, sent as a Cookie with the URL's path and then with OTHER's.
+ *    Bit 7 set: the format is cloudfront (an ECDSA P-256 key, the
+ *    private half in tests/fuzz/keys/ too; bit 4: a custom policy whose
+ *    Resource is the URL's directory and '*').
+ *  - verify mode also offers the request (and its Cookie line) to a policy
+ *    with a CloudFront key.
+ *  - selector bit 0 clear and text starting with '{': the CloudFront
+ *    policy parser (mg_cf_policy_parse). Oracle: a policy it accepts has a
+ *    Resource, a DateLessThan after its DateGreaterThan and a SourceIp that
+ *    parses; the Resource matches itself as a URL when it has no wildcard;
+ *    CloudFront's base64 of the text decodes back to it.
  */
 #include <string.h>
 
@@ -31,7 +41,9 @@
 #include "mg.h"
 #include "mg_canon.h"
 #include "mg_fmt.h"
+#include "mg_fmt_cloudfront.h"
 #include "mg_fuzz.h"
+#include "mg_ip.h"
 #include "mg_policy.h"
 #include "mg_token.h"
 
@@ -86,6 +98,28 @@ static const char POLICY_GCP[] = "version: 1\n"
                                  "    path: /\n"
                                  "    token: required\n";
 
+/* CloudFront's Expires and Signature are Cloud CDN's names too: a policy of
+ * its own, with an ImageKit key */
+static mg_policy_t *policy_cf;
+static const char *cf_private;
+static const char POLICY_CF[] = "version: 1\n"
+                                "name: fuzz-fmt-cf\n"
+                                "keys:\n"
+                                "  - id: cf\n"
+                                "    format: cloudfront\n"
+                                "    alg: ecdsa-sha1\n"
+                                "    file: keys/fuzz-cloudfront.pub\n"
+                                "    options: {origin: 'https://d1.fuzz.example', key_pair_id: "
+                                "KFUZZ}\n"
+                                "  - id: ik\n"
+                                "    format: imagekit\n"
+                                "    file: keys/fuzz-imagekit.secret\n"
+                                "tokens: {grace: 5m, clock_skew: 30s}\n"
+                                "rules:\n"
+                                "  - id: all\n"
+                                "    path: /\n"
+                                "    token: required\n";
+
 static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -104,6 +138,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_fmt: the fixed policy does not load\n");
         abort();
     }
+    FILE *f = fopen(MG_SRCDIR "/tests/fuzz/keys/fuzz-cloudfront.pem", "r");
+    char buf[1024];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    cf_private = apr_pstrdup(root, buf);
+    if (n == 0 ||
+        mg_policy_load_buffer(root, "fuzz-fmt-cf.yaml", MG_SRCDIR "/tests/fuzz", POLICY_CF,
+                              sizeof(POLICY_CF) - 1, &policy_cf, ds) != MG_OK) {
+        fprintf(stderr, "fuzz_fmt: the CloudFront policy or key does not load\n");
+        abort();
+    }
     return 0;
 }
 
@@ -114,12 +161,12 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
     mg_request_t req;
     const char *q = strchr(target, '?'), *why;
     memset(&req, 0, sizeof(req));
-    req.cookie = cookie;
     req.method = "GET";
     req.raw_path = q ? apr_pstrmemdup(pool, target, (apr_size_t)(q - target)) : target;
     req.query = q ? q + 1 : NULL;
     req.client_ip = req.peer_ip = CLIENT;
     req.now = apr_time_from_sec(NOW);
+    req.cookie = cookie;
     *canon_ok = mg_canon_path(pool, req.raw_path, req.query, cn, &why) == 0;
     mg_reason_t r = mg_token_check(pool, policy, &req, claims);
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED || (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
@@ -189,11 +236,16 @@ static void cookie_mode(apr_pool_t *pool, const mg_policy_t *policy, const mg_fk
 
 static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
 {
-    const mg_policy_t *policy = ((sel >> 1) & 3) == 3 || (sel & 32) ? policy_gcp : policy_main;
+    int cf = (sel & 128) != 0;
+    const mg_policy_t *policy = cf                                    ? policy_cf
+                                : ((sel >> 1) & 3) == 3 || (sel & 32) ? policy_gcp
+                                                                      : policy_main;
     const char *nl = strchr(text, '\n');
     const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
     const char *other = nl ? nl + 1 : "/x";
-    const char *fname = (sel & 32) ? "akamai-edgeauth" : FORMATS[(sel >> 1) & 3];
+    const char *fname = cf           ? "cloudfront"
+                        : (sel & 32) ? "akamai-edgeauth"
+                                     : FORMATS[(sel >> 1) & 3];
     const mg_fkey_t *k = NULL;
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_fkey_t *f = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
@@ -201,11 +253,13 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
             k = f;
     }
     MG_FUZZ_ASSERT(k != NULL, "no key of format %s", fname);
-    mg_fmt_claims_t c = {NOW + 3600, NULL, NULL};
+    mg_fmt_claims_t c = {.exp = NOW + 3600, .ip = NULL, .scope = NULL};
     if ((sel & 8) && (k->fmt->caps & MG_FMT_CAP_IP))
         c.ip = CLIENT;
     if (strcmp(fname, "nginx-secure-link") == 0)
         c.ip = CLIENT; /* its expression has $remote_addr */
+    if (cf)
+        c.private_key = cf_private;
     mg_canon_t cn;
     int ok;
     const char *why;
@@ -249,6 +303,11 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
      * only when it is longer than they allow */
     if (!ok)
         return;
+    /* a CloudFront Resource is the URL as sent: a raw path whose canonical
+     * form encodes differently (%41 for A) is signed but never matches as
+     * a custom policy's Resource, which must match both (documented) */
+    if (cf && r == MG_R_TOKEN_SCOPE && c.scope == NULL)
+        return;
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s)", fname,
                    mg_reason_name(r), cl.detail ? cl.detail : "");
     /* move the token onto another request */
@@ -267,6 +326,41 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
         MG_FUZZ_ASSERT(strcmp(ocn.signed_path, signed_cn.signed_path) == 0,
                        "%s token for %s verified for another path: %s", fname,
                        signed_cn.signed_path, moved);
+}
+
+/* The CloudFront policy parser, wildcards and base64 on their own: the
+ * verifier parses a policy only after its signature verified, which no
+ * fuzzer input reaches. */
+static void policy_mode(apr_pool_t *pool, const char *text)
+{
+    size_t n = strlen(text);
+    mg_cf_policy_t pol;
+    const char *why = NULL;
+    if (mg_cf_policy_parse(pool, text, n, &pol, &why) == 0) {
+        MG_FUZZ_ASSERT(pol.resource != NULL && pol.date_less_than > 0, "an incomplete policy");
+        MG_FUZZ_ASSERT(pol.date_greater_than == 0 || pol.date_greater_than < pol.date_less_than,
+                       "DateGreaterThan not before DateLessThan");
+        MG_FUZZ_ASSERT(strlen(pol.resource) <= MG_CF_RESOURCE_MAX, "an unbounded Resource");
+        mg_cidr_t cidr;
+        MG_FUZZ_ASSERT(pol.source_ip == NULL || mg_cidr_parse(pol.source_ip, &cidr, &why) == 0,
+                       "a SourceIp that does not parse");
+        size_t rn = strlen(pol.resource);
+        if (strpbrk(pol.resource, "*?") == NULL)
+            MG_FUZZ_ASSERT(mg_cf_glob(pol.resource, rn, pol.resource, rn),
+                           "a Resource without wildcards does not match itself");
+        (void)mg_cf_glob(pol.resource, rn, "https://d1.fuzz.example/v/l1/a.ts?x=1", 37);
+    } else {
+        MG_FUZZ_ASSERT(why != NULL, "a refusal without a reason");
+    }
+    if (n <= MG_CF_POLICY_MAX) {
+        char *enc = apr_palloc(pool, (n + 2) / 3 * 4 + 1);
+        unsigned char *dec = apr_palloc(pool, n + 3);
+        size_t en = mg_cf_b64_encode((const unsigned char *)text, n, enc);
+        long dn = mg_cf_b64_decode(enc, en, dec, n + 2);
+        MG_FUZZ_ASSERT(n == 0 ? dn == -1 : (dn == (long)n && memcmp(dec, text, n) == 0),
+                       "CloudFront base64 does not round-trip");
+        (void)mg_cf_b64_decode(text, n, dec, n + 2);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -292,6 +386,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             (void)verify_c(pool, policy_main, text, cookie, &cl, &cn, &ok);
             (void)verify_c(pool, policy_gcp, text, cookie, &cl, &cn, &ok);
+            (void)verify_c(pool, policy_cf, text, cookie, &cl, &cn, &ok);
+        } else if (text[0] == '{') {
+            policy_mode(pool, text);
         }
     }
     apr_pool_destroy(pool);
