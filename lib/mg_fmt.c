@@ -21,8 +21,8 @@
 #define MG_FMT_KEY_FILE_MAX 16384
 
 static const mg_fmt_t *const g_formats[] = {
-    &mg_fmt_imagekit, &mg_fmt_nginx,    &mg_fmt_bunny, &mg_fmt_gcp,
-    &mg_fmt_akamai,   &mg_fmt_lighttpd, NULL,
+    &mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny,    &mg_fmt_gcp,
+    &mg_fmt_akamai,   &mg_fmt_cloudfront, &mg_fmt_lighttpd, NULL,
 };
 
 const mg_fmt_t *mg_fmt_find(const char *name)
@@ -47,7 +47,9 @@ static const struct {
 } g_algs[] = {{"hmac-sha256", MG_FALG_HMAC_SHA256},
               {"hmac-sha1", MG_FALG_HMAC_SHA1},
               {"md5", MG_FALG_MD5},
-              {"hmac-md5", MG_FALG_HMAC_MD5}};
+              {"hmac-md5", MG_FALG_HMAC_MD5},
+              {"rsa-sha1", MG_FALG_RSA_SHA1},
+              {"ecdsa-sha1", MG_FALG_ECDSA_SHA1}};
 
 mg_falg_t mg_falg_parse(const char *name)
 {
@@ -174,6 +176,16 @@ mg_status_t mg_fmt_key_from_secret(apr_pool_t *pool, const mg_fmt_t *fmt, const 
 static long secret_decode(const mg_fmt_t *fmt, const char *text, size_t len, unsigned char *out,
                           size_t cap, const char **why)
 {
+    if (fmt->secret == MG_SECRET_PEM) {
+        /* several lines: the format's key_init parses them (and refuses
+         * anything that is not a public key of its algorithm) */
+        if (len > cap) {
+            *why = "the key file is too long for a public key";
+            return -1;
+        }
+        memcpy(out, text, len);
+        return (long)len;
+    }
     if (len > 0 && text[len - 1] == '\n')
         len--; /* exactly one optional final newline */
     if (len > 0 && text[len - 1] == '\r')
@@ -304,7 +316,10 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
                     "key-file-permissions",
                     "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
                     r->file, r->id);
-    if (k->secret_len < MG_FMT_SECRET_WEAK)
+    if (k->weak != NULL)
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
+                    "key '%s': %s", r->id, k->weak);
+    else if (k->secret_len < MG_FMT_SECRET_WEAK && fmt->secret != MG_SECRET_PEM)
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
                     "key '%s': a secret of %lu bytes can be found by brute force from one link; "
                     "accepted so that existing links keep working, but re-issue them under a "
@@ -380,6 +395,9 @@ const char *const *mg_fmt_all_params(void)
                                       "KeyName",
                                       "Signature",
                                       "__token__",
+                                      "Policy",
+                                      "Key-Pair-Id",
+                                      "Hash-Algorithm",
                                       NULL};
     return all;
 }

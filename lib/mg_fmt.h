@@ -39,7 +39,9 @@ typedef enum {
     MG_FALG_HMAC_SHA256 = 1 << 0,
     MG_FALG_HMAC_SHA1 = 1 << 1,
     MG_FALG_MD5 = 1 << 2, /* a plain MD5 over a string that contains the secret */
-    MG_FALG_HMAC_MD5 = 1 << 3
+    MG_FALG_HMAC_MD5 = 1 << 3,
+    MG_FALG_RSA_SHA1 = 1 << 4,  /* RSASSA-PKCS1-v1_5 under a public key (CloudFront) */
+    MG_FALG_ECDSA_SHA1 = 1 << 5 /* ECDSA P-256, DER signature, under a public key (CloudFront) */
 } mg_falg_t;
 mg_falg_t mg_falg_parse(const char *name); /* "hmac-sha1" -> MG_FALG_HMAC_SHA1 */
 const char *mg_falg_name(mg_falg_t alg);
@@ -50,7 +52,10 @@ typedef enum {
     MG_SECRET_TEXT = 1, /* the bytes as the vendor shows them (ImageKit private key,
                            nginx literal, lighttpd secret, Bunny security key) */
     MG_SECRET_HEX,      /* hexadecimal (Akamai EdgeAuth) */
-    MG_SECRET_B64URL    /* base64url, '=' padding optional (Google Cloud CDN) */
+    MG_SECRET_B64URL,   /* base64url, '=' padding optional (Google Cloud CDN) */
+    MG_SECRET_PEM       /* a PEM public key, several lines, kept as is for the format's
+                           key_init to parse (CloudFront): never a secret, but a key file
+                           of the same shape for the loader */
 } mg_secret_enc_t;
 
 #define MG_FMT_SECRET_MIN                                                                          \
@@ -81,6 +86,7 @@ typedef struct mg_fkey {
     void *mac_tmpl;                 /* HMAC: keyed EVP_MAC_CTX template (mg_fmt_util.c),
                                        duplicated once per thread, never used directly */
     uint64_t serial;                /* process-unique: finds this thread's context */
+    const char *weak; /* set by key_init: why the key is accepted but weak (key-weak warning) */
 } mg_fkey_t;
 
 /* A token that lives in the URL path (lighttpd-secdownload, nginx
@@ -127,12 +133,18 @@ typedef struct mg_fmt_claims {
     int64_t exp;       /* required unless the key allows links without expiry (0) */
     const char *ip;    /* client address, for formats that bind one (MG_FMT_CAP_IP) */
     const char *scope; /* canonical directory, for formats with prefixes (MG_FMT_CAP_SCOPE) */
+    int64_t nbf;       /* not before (0 = none), for formats with MG_FMT_CAP_NBF */
+    /* PEM text of the private key, for formats whose key entry holds only
+     * the public half (MG_FMT_CAP_PRIVATE: CloudFront) */
+    const char *private_key;
 } mg_fmt_claims_t;
 
 /* What a format's links can carry besides an expiry (mg_fmt_t.caps). */
 #define MG_FMT_CAP_IP 0x1
 #define MG_FMT_CAP_SCOPE 0x2
-#define MG_FMT_CAP_COOKIE 0x4 /* a signed-cookie form (sign_cookie) */
+#define MG_FMT_CAP_COOKIE 0x4   /* a signed-cookie form (sign_cookie) */
+#define MG_FMT_CAP_NBF 0x8      /* a not-before time (CloudFront DateGreaterThan) */
+#define MG_FMT_CAP_PRIVATE 0x10 /* signing needs a private key the key entry does not hold */
 
 struct mg_fmt {
     const char *name;           /* keys[].format */
@@ -316,6 +328,11 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
                              const char **path, const char **query, mg_canon_t *cn,
                              const char **why);
 
+/* The value of the cookie `name` in a Cookie header (raw, not unquoted):
+ * 1 with *val and *len set, 0 absent, -1 given twice (a browser sends two cookies
+ * of one name for two paths or domains: which one was meant is unknown). */
+int mg_fmt_cookie_get(const char *header, const char *name, const char **val, size_t *len);
+
 /* The formats (one file each). */
 extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
@@ -323,5 +340,6 @@ extern const mg_fmt_t mg_fmt_bunny;
 extern const mg_fmt_t mg_fmt_gcp;
 extern const mg_fmt_t mg_fmt_lighttpd;
 extern const mg_fmt_t mg_fmt_akamai;
+extern const mg_fmt_t mg_fmt_cloudfront;
 
 #endif /* MG_FMT_H */

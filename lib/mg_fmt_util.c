@@ -354,3 +354,12 @@ int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, siz
     *pos = NULL;
     return -1;
 }
+
+int mg_fmt_cookie_get(const char *header, const char *name, const char **val, size_t *len)
+{
+    const char *pos = header, *v2;
+    size_t n2;
+    if (mg_fmt_cookie_next(name, &pos, val, len) != 0)
+        return 0;
+    return mg_fmt_cookie_next(name, &pos, &v2, &n2) == 0 ? -1 : 1;
+}

@@ -574,8 +574,8 @@ static void load_keys(mg_lctx_t *c, const mg_ynode_t *n)
                                         "fingerprint", "format", "options", NULL};
     /* every algorithm some format defines; mg_keys_load() refuses one that
      * the key's own format does not (no algorithm confusion) */
-    static const char *const algs[] = {"hmac-sha256", "hmac-sha1", "ed25519",
-                                       "md5",         "hmac-md5",  NULL};
+    static const char *const algs[] = {"hmac-sha256", "hmac-sha1", "ed25519",    "md5",
+                                       "hmac-md5",    "rsa-sha1",  "ecdsa-sha1", NULL};
     apr_hash_t *ids = apr_hash_make(c->tmp);
     const mg_ynode_t *signer = NULL;
     if (n->kind != MG_Y_SEQ) {

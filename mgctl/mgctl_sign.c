@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "mg_canon.h"
+#include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_ip.h"
 #include "mg_time.h"
@@ -36,7 +37,8 @@ enum {
     OPT_ID,
     OPT_USES,
     OPT_ONCE,
-    OPT_TFMT
+    OPT_TFMT,
+    OPT_PRIVKEY
 };
 
 static const apr_getopt_option_t opts[] = {
@@ -57,6 +59,7 @@ static const apr_getopt_option_t opts[] = {
     {"uses", OPT_USES, 1, "a number of clients from 1 to 100"},
     {"once", OPT_ONCE, 0, "one-time link (--uses 1, random id)"},
     {"token-format", OPT_TFMT, 1, "mg-v1 (default) or a foreign format such as imagekit"},
+    {"private-key", OPT_PRIVKEY, 1, "PEM private key file (cloudfront)"},
     {NULL, 0, 0, NULL}};
 
 static const char usage_text[] =
@@ -104,9 +107,9 @@ static const char usage_text[] =
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
     "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
-    "                        bunny, gcp-cdn, akamai-edgeauth, lighttpd-secdownload)\n"
-    "                        with the policy's key of that format (--key-id ID picks\n"
-    "                        one when there are several);\n"
+    "                        bunny, gcp-cdn, akamai-edgeauth, cloudfront,\n"
+    "                        lighttpd-secdownload) with the policy's key of\n"
+    "                        that format (--key-id ID picks one when there are several);\n"
     "                        --expires never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
     "                        (nginx-secure-link, bunny, akamai-edgeauth), --prefix for\n"
@@ -118,6 +121,10 @@ static const char usage_text[] =
     "                        lighttpd-secdownload, nginx's secure_link_secret\n"
     "                        (secret_prefix) and bunny with sign_form: path write the\n"
     "                        token in the path\n"
+    "      --private-key FILE  cloudfront: the PEM private key (the key entry holds\n"
+    "                        the public key only); a canned policy, or a custom one\n"
+    "                        with --prefix (Resource https://host/DIR/*), --ip and\n"
+    "                        --not-before; links are absolute, on the key's origin\n"
     "Output:\n"
     "  -f, --format F        text (default) | json (one object per line)\n"
     "      --string-to-sign  with --format json: add the exact string that was signed\n"
@@ -139,6 +146,7 @@ typedef struct sign_opts {
     const char *download_param; /* --access download on exact links: the policy's */
     int *download_warned;       /* the missing-download-parameter warning is given once */
     const char *token_format;   /* --token-format */
+    const char *private_key;    /* --private-key FILE */
     const mg_fkey_t *fkey;      /* a foreign format's key: its signer is used instead */
     const mg_policy_t *policy;  /* its reserved query names (download, foreign formats) */
     mg_fmt_claims_t fclaims;
@@ -537,23 +545,25 @@ static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_
  * policy's key of that format. Only the claims the format can carry. */
 static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
 {
+    const char *why;
     const mg_fmt_t *fmt = mg_fmt_find(o->token_format);
     if (fmt == NULL)
         return mgctl_usage_error("sign", "--token-format '%s' is not one of %s", o->token_format,
                                  mg_fmt_names(pool));
     if ((o->prefix && !(fmt->caps & MG_FMT_CAP_SCOPE)) || (o->ip && !(fmt->caps & MG_FMT_CAP_IP)) ||
-        (o->cookie && !(fmt->caps & MG_FMT_CAP_COOKIE)) || o->access || o->id || o->uses ||
-        o->nbf || o->sts)
+        (o->cookie && !(fmt->caps & MG_FMT_CAP_COOKIE)) ||
+        (o->nbf && !(fmt->caps & MG_FMT_CAP_NBF)) || o->access || o->id || o->uses || o->sts)
         return mgctl_usage_error("sign",
-                                 "--token-format %s carries an expiry%s%s%s only (no %s%s%s"
-                                 "--access, --id, --uses, --once, --not-before or "
-                                 "--string-to-sign)",
+                                 "--token-format %s carries an expiry%s%s%s%s only (no %s%s%s%s"
+                                 "--access, --id, --uses, --once or --string-to-sign)",
                                  fmt->name, fmt->caps & MG_FMT_CAP_IP ? ", an address" : "",
                                  fmt->caps & MG_FMT_CAP_SCOPE ? ", a prefix" : "",
+                                 fmt->caps & MG_FMT_CAP_NBF ? ", a not-before time" : "",
                                  fmt->caps & MG_FMT_CAP_COOKIE ? " (as a link or a cookie)" : "",
                                  fmt->caps & MG_FMT_CAP_IP ? "" : "--ip, ",
                                  fmt->caps & MG_FMT_CAP_SCOPE ? "" : "--prefix, ",
-                                 fmt->caps & MG_FMT_CAP_COOKIE ? "" : "--cookie, ");
+                                 fmt->caps & MG_FMT_CAP_COOKIE ? "" : "--cookie, ",
+                                 fmt->caps & MG_FMT_CAP_NBF ? "" : "--not-before, ");
     if (o->cookie && o->prefix == NULL)
         return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
     if (o->cookie && os->ind < os->argc)
@@ -563,6 +573,22 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
                                  "--token-format %s needs --policy (its key entry holds "
                                  "the format's options)",
                                  fmt->name);
+    if ((o->private_key != NULL) != ((fmt->caps & MG_FMT_CAP_PRIVATE) != 0))
+        return mgctl_usage_error("sign",
+                                 o->private_key ? "--private-key is for formats whose key entry "
+                                                  "holds a public key (cloudfront), not %s"
+                                                : "--token-format %s signs with a private key "
+                                                  "the policy does not hold: give "
+                                                  "--private-key FILE",
+                                 fmt->name);
+    if (o->private_key != NULL) {
+        mg_file_t pk;
+        if (mg_file_read(pool, o->private_key, 16384, &pk, &why) != MG_OK) {
+            fprintf(stderr, "mgctl sign: --private-key: %s\n", why);
+            return MGCTL_EXIT_USAGE;
+        }
+        o->fclaims.private_key = pk.data;
+    }
     const char *want = o->keys.key_id;
     o->keys.key_id = NULL;
     mg_token_claims_t c;
@@ -580,7 +606,6 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
         return rc;
     }
     mg_cidr_t cidr;
-    const char *why;
     if (o->ip != NULL && mg_cidr_parse_pool(pool, o->ip, &cidr, &why) != 0)
         return mgctl_usage_error("sign", "--ip '%s': %s", o->ip, why);
     mg_policy_t *policy;
@@ -611,6 +636,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
     o->fclaims.ip = o->ip;
     o->fclaims.scope = o->prefix;
+    o->fclaims.nbf = o->nbf ? apr_time_sec(c.not_before) : 0;
     if (o->cookie)
         return sign_foreign_cookie(pool, o, &c, ref->id);
     char tbuf[32];
@@ -682,6 +708,9 @@ static int parse_option(sign_opts_t *o, int ch, const char *arg)
         break;
     case OPT_TFMT:
         o->token_format = arg;
+        break;
+    case OPT_PRIVKEY:
+        o->private_key = arg;
         break;
     default:
         mgctl_keyopt_take(&o->keys, ch, arg);
@@ -812,6 +841,8 @@ int mgctl_cmd_sign(apr_pool_t *pool, int argc, const char *const *argv)
         return rc;
     if (o.token_format != NULL && strcmp(o.token_format, MG_FMT_NATIVE) != 0)
         return sign_foreign(pool, &o, os);
+    if (o.private_key != NULL)
+        return mgctl_usage_error("sign", "--private-key goes with --token-format cloudfront");
     if ((rc = claims_from_options(pool, &o, &c, &now)) != MGCTL_EXIT_OK)
         return rc;
     if ((rc = choose_key(pool, &o, &policy, &key)) != MGCTL_EXIT_OK)

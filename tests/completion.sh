@@ -43,7 +43,7 @@ expect "" mgctl explain -e ""           # --env takes a free-form NAME=VALUE
 expect "compile" mgctl help comp
 expect "migrate-report" mgctl mi
 expect "reset show" mgctl uses ""
-expect "bunny imagekit nginx-secure-link" mgctl sign --token-format ""
+expect "bunny cloudfront gcp-cdn imagekit nginx-secure-link" mgctl sign --token-format ""
 
 # files: policies for --policy, test files for test
 tmp=$(mktemp -d)

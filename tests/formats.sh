@@ -4,7 +4,8 @@
 # lines (valid, expired, wrong address, two formats at once, no token), its
 # summary and exit status; sign --token-format refusals and --cookie output;
 # verify --cookie and explain -H Cookie with foreign signed cookies; verify's format
-# line; validate's refusals of keys a format does not define.
+# line; validate's refusals of keys a format does not define; CloudFront (the
+# AWS Ruby SDK vector, --private-key).
 # Environment: MGCTL (the built mgctl).
 set -u
 MGCTL=${MGCTL:-./mgctl/mgctl}
@@ -152,6 +153,58 @@ expect 1 "verify --cookie: outside the ACL" '^reason: token-out-of-scope$' -- \
     "$MGCTL" verify -p "$TMP/edge.yaml" --now 2029-01-01T00:00:00Z --cookie "$C" /w/y.mp4
 expect 0 "explain -H Cookie reaches the verifier" 'allowed-by-token' -- \
     "$MGCTL" explain -p "$TMP/edge.yaml" -t 2029-01-01T00:00:00Z -H "Cookie: a=1; $C" /v/x/y.mp4
+# Amazon CloudFront: the AWS Ruby SDK's test key and canned-policy vector
+# (gems/aws-sdk-cloudfront/spec); the key entry holds the public half only
+cat >"$TMP/cf.pub" <<'K'
+-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC6YewnvN7Jj4vrhqqgL6A45Gy4
+ju82dPcUoTEpg7wCc3gByuvnH6QgcGsIB0UDklyEJ8gOlmeskAviGHxAhfRJ43yW
+KpKpIpjHk3Q6ORA547CWxE9Q79t7SE61zGW7AuvD4NvTyeNxlEQxmZLtt/NC4WFh
+fs5oskfgYxeqE3bP1QIDAQAB
+-----END PUBLIC KEY-----
+K
+cat >"$TMP/cf.pem" <<'K'
+-----BEGIN RSA PRIVATE KEY-----
+MIICXQIBAAKBgQC6YewnvN7Jj4vrhqqgL6A45Gy4ju82dPcUoTEpg7wCc3gByuvn
+H6QgcGsIB0UDklyEJ8gOlmeskAviGHxAhfRJ43yWKpKpIpjHk3Q6ORA547CWxE9Q
+79t7SE61zGW7AuvD4NvTyeNxlEQxmZLtt/NC4WFhfs5oskfgYxeqE3bP1QIDAQAB
+AoGAW0DMVdxkG717XRJvAcSvpos4K9hXiIsV2fTd1ByadXzBWedXPq7ANd20mZat
+lIUZZN7xVSsQkW1pVAZ290ReiONwl5cMxHgr91kzH1vxYk5cKRrBftJMCqBgF6gR
+saiuxYCfyuNOem0aeZCwsBoHzAvDYq2xja7UWailwQ6P7gECQQD0ETqMZuJYisZc
+Dy7dQUHUqgdzf3j4b3yROdcF3kPfRra+wan8oOY1dZXony3oeBllsYH9w9FcKl5C
+XE6KDe6BAkEAw360fbhp/G8rHfzuUzW8T6mDWU/d75iiXOeqNIPs2SPNHLLS+yXz
+ySqsKkSu0aTfPZKKkPz4HDdm6fMSjHUfVQJBALoc1S+xWNK56C7VKSBxHbkEezAY
+uW+A3FWF7LC937XIH5xw46YQL9v+MXU0xPYrdvp0FLMk+mY0rLIf34govYECQHom
+UDaBpM+S0pkRMgSR/dC0tRp3+c88Sq7MHaBkkff3E7EL1yIPy6x1Wk+qzKS3ZLl/
+N89yEMDoqQgi1gMnJ2UCQQDvKuHMk2F3tuxp7qyCgnxi1HAfQq0Vft5NiH9aww59
+d/UD7FyWdtpd8VlZal0GR30ZpWKgAGol8c8hCIKV5D6W
+-----END RSA PRIVATE KEY-----
+K
+cat >"$TMP/cf.yaml" <<'Y'
+version: 1
+keys:
+  - {id: cf1, format: cloudfront, file: cf.pub, options: {origin: "https://abc.cloudfront.net", key_pair_id: CF_KEYPAIR_ID}}
+rules:
+  - {id: all, path: /, token: required}
+Y
+CF='https://abc.cloudfront.net/images/image.jpg?color=red&Expires=1357034400&Signature=GvrDx3aAG1u1sAQF68c~xD6LVORt36mRTvC2u5RwLjsvusXI0sJPxy3D0R8AQp4qFZlRehwh~mablw8DBNRFLQ81mazmbrUOhXbuepav5ZmCU-KgOmXtpMS49L7TLGUSfwSksDx1qriAtB4mS4iJaNt2mfo0C5G-vlt9qMftkJg_&Key-Pair-Id=CF_KEYPAIR_ID'
+printf '%s\n%s\n' "$CF" "$(printf '%s' "$CF" | sed 's/color=red/color=blue/')" >"$TMP/cflinks"
+expect 1 "migrate-report: a CloudFront link" 'valid    cloudfront cf1 expires 2013-01-01T10:00:00Z' -- \
+    "$MGCTL" migrate-report -p "$TMP/cf.yaml" --now 2013-01-01T00:00:00Z "$TMP/cflinks"
+grep -q 'invalid  token-bad-signature cloudfront cf1' "$TMP/out" && pass || fail "tampered CloudFront link"
+expect 0 "verify names cloudfront" '^format: cloudfront$' -- \
+    "$MGCTL" verify -p "$TMP/cf.yaml" --now 2013-01-01T00:00:00Z "$CF"
+expect 0 "sign --token-format cloudfront reproduces the SDK vector" "^$(printf '%s' "$CF" | sed 's/[.?~]/[&]/g')$" -- \
+    "$MGCTL" sign -p "$TMP/cf.yaml" --token-format cloudfront --private-key "$TMP/cf.pem" \
+    --expires 1357034400 --now 2013-01-01T00:00:00Z 'https://abc.cloudfront.net/images/image.jpg?color=red'
+expect 2 "sign cloudfront needs --private-key" 'give --private-key FILE' -- \
+    "$MGCTL" sign -p "$TMP/cf.yaml" --token-format cloudfront --ttl 1h /a.jpg
+expect 2 "sign: --private-key is for cloudfront only" 'not imagekit' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --token-format imagekit --private-key "$TMP/cf.pem" --ttl 1h /a.jpg
+expect 2 "sign: --private-key without --token-format" 'goes with --token-format cloudfront' -- \
+    "$MGCTL" sign -p "$TMP/p.yaml" --private-key "$TMP/cf.pem" --ttl 1h /a.jpg
+expect 1 "sign cloudfront: a public key given as the private key" 'not an unencrypted PEM private key' -- \
+    "$MGCTL" sign -p "$TMP/cf.yaml" --token-format cloudfront --private-key "$TMP/cf.pub" --ttl 1h /a.jpg
 
 cat >"$TMP/bad.yaml" <<'Y'
 version: 1

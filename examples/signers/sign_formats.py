@@ -18,6 +18,10 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
                      H = hex HMAC-SHA256/SHA1/MD5(hex-decoded key, the fields
                      before it, then "~url=<path>" for a URL token (no acl),
                      then "~salt=<salt>"); in the query or as a cookie
+  cloudfront         Signature = CloudFront base64 ('+' '=' '/' as '-' '_' '~') of the
+                     RSA (PKCS#1 v1.5) or ECDSA signature, SHA-1 (or SHA-256 with
+                     Hash-Algorithm=SHA256), of the canned policy JSON, or of the
+                     custom policy JSON sent as Policy=
   lighttpd-secdownload  <uri_prefix> MAC "/" hex(ts) rel-path, ts = expires -
                      timeout; md5: hex(MD5(secret + rel + hex(ts))), hmac-sha1/256:
                      base64url(HMAC(secret, "/" + hex(ts) + rel)); rel cut after
@@ -26,7 +30,8 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
                      <prefix> hex(MD5(link + secret)) "/" link, link = the rest of
                      the target as sent (query included)
 
-Standard library only. run-format-vectors.sh checks that this file, the C
+The standard library only, except cloudfront (python3-cryptography, imported
+when a cloudfront vector is met). run-format-vectors.sh checks that this file, the C
 signer (mgctl sign --token-format) and the C verifier (mgctl verify) agree on
 every vector of format-vectors.json:
 
@@ -280,6 +285,86 @@ def akamai_sign(secret_hex, opts, alg, url, expires, ip=None, prefix=None, **fie
     return origin + path + "?" + (query + "&" if query else "") + name + "=" + tok
 
 
+def cf_b64(data):
+    """CloudFront's base64: standard, padded, '+' '=' '/' written '-' '_' '~'."""
+    return base64.b64encode(data).decode().translate(str.maketrans("+=/", "-_~"))
+
+
+def cf_b64_decode(text):
+    return base64.b64decode(text.translate(str.maketrans("-_~", "+=/")), validate=True)
+
+
+def cf_policy(resource, expires, ip=None, not_before=None):
+    """The policy JSON as AWS's signers write it: no whitespace, canned when
+    only DateLessThan is given."""
+    cond = '"DateLessThan":{"AWS:EpochTime":%d}' % expires
+    if not_before:
+        cond += ',"DateGreaterThan":{"AWS:EpochTime":%d}' % not_before
+    if ip:
+        cidr = ip if "/" in ip else ip + ("/128" if ":" in ip else "/32")
+        cond += ',"IpAddress":{"AWS:SourceIp":"%s"}' % cidr
+    return '{"Statement":[{"Resource":"%s","Condition":{%s}}]}' % (resource, cond)
+
+
+def cf_hash(sha256):
+    from cryptography.hazmat.primitives import hashes
+    return hashes.SHA256() if sha256 else hashes.SHA1()
+
+
+def cloudfront_sign(private_pem, url, expires, origin, key_pair_id, prefix=None, ip=None,
+                    not_before=None, sha256=False):
+    """A CloudFront signed URL: canned policy unless a prefix (Resource
+    origin + prefix + '*'), an address or a start time asks for a custom one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    u_origin, path, query = split_url(url)
+    if u_origin and u_origin != origin:
+        raise ValueError("the key signs for " + origin)
+    base = origin + path + ("?" + query if query else "")
+    custom = bool(prefix or ip or not_before)
+    resource = origin + prefix + "*" if prefix else base
+    policy = cf_policy(resource, expires, ip, not_before).encode()
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        sig = key.sign(policy, padding.PKCS1v15(), cf_hash(sha256))
+    else:
+        sig = key.sign(policy, ec.ECDSA(cf_hash(sha256)))
+    params = ("Policy=" + cf_b64(policy)) if custom else "Expires=%d" % expires
+    params += "&Signature=" + cf_b64(sig) + "&Key-Pair-Id=" + key_pair_id
+    if sha256:
+        params += "&Hash-Algorithm=SHA256"
+    return base + ("&" if query else "?") + params
+
+
+def cloudfront_verify(public_pem, link, origin):
+    """Check a CloudFront signed URL's signature (ECDSA signatures differ on
+    every signing: such vectors are checked, not reproduced)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    _, path, query = split_url(link)
+    names = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+    pairs = [p.split("=", 1) for p in query.split("&")]
+    got = {n: v for n, v in pairs if n in names}
+    rest = "&".join("=".join(p) for p in pairs if p[0] not in names)
+    base = origin + path + ("?" + rest if rest else "")
+    if "Policy" in got:
+        policy = cf_b64_decode(got["Policy"])  # its Resource is the C verifier's to match
+    else:
+        policy = cf_policy(base, int(got["Expires"])).encode()
+    sha256 = got.get("Hash-Algorithm") == "SHA256"
+    key = serialization.load_pem_public_key(public_pem.encode())
+    sig = cf_b64_decode(got["Signature"])
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(sig, policy, padding.PKCS1v15(), cf_hash(sha256))
+        else:
+            key.verify(sig, policy, ec.ECDSA(cf_hash(sha256)))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def sign_vector(keys, v):
     k = keys[v["key"]]
     opts = k.get("options", {})
@@ -313,6 +398,10 @@ def sign_vector(keys, v):
     if k["format"] == "gcp-cdn":
         return gcp_sign(k["secret"], v["url"], v["expires"], opts["origin"],
                         opts.get("key_name", v["key"]), v.get("prefix"))
+    if k["format"] == "cloudfront":
+        return cloudfront_sign(k["private_key"], v["url"], v["expires"], opts["origin"],
+                               opts.get("key_pair_id", v["key"]), v.get("prefix"), v.get("ip"),
+                               v.get("not_before"), opts.get("sign_hash") == "sha256")
     raise ValueError("unknown format " + k["format"])
 
 
@@ -321,6 +410,13 @@ def main(argv):
         data = json.load(open(argv[2], encoding="utf-8"))
         failed = 0
         for v in data["vectors"]:
+            k = data["keys"][v["key"]]
+            if v.get("verify_only") and k["format"] == "cloudfront":
+                # ECDSA: a new signature each time; check the vector's instead
+                ok = cloudfront_verify(k["secret"], v["expected"], k["options"]["origin"])
+                print(("ok    " if ok else "FAIL  ") + v["name"] + " (signature checked)")
+                failed += not ok
+                continue
             got = sign_vector(data["keys"], v)
             if got == v["expected"]:
                 print("ok    " + v["name"])

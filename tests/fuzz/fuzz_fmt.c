@@ -21,15 +21,16 @@
  *    Bit 5 set: the format is akamai-edgeauth instead; bit 6 set (with bit
  *    4): the signed-cookie form of gcp-cdn or akamai-edgeauth for the
  *    prefix, sent as a Cookie with the URL's path and then with OTHER's.
- *  - selector bit 0 set and bit 7 set, "sign then move" for the formats
- *    whose token lives in the path (a third policy: lighttpd md5 and
- *    hmac-sha256 with path_segments, nginx secure_link_secret, Bunny's
- *    path form), chosen by bits 1-2. The link must verify; its token
- *    segments are then put in front of OTHER (a path after the prefix):
- *    if that verifies, it is the same canonical path, or one under the
- *    scope the first verification reported.
- * In verify mode every verified path token's canonical path lies under its
- * prefix (mg_fmt_canon), and the claims say it came from the path.
+ *    Bit 7 set: the format is cloudfront (an ECDSA P-256 key, the
+ *    private half in tests/fuzz/keys/ too; bit 4: a custom policy whose
+ *    Resource is the URL's directory and '*').
+ *  - verify mode also offers the request (and its Cookie line) to a policy
+ *    with a CloudFront key.
+ *  - selector bit 0 clear and text starting with '{': the CloudFront
+ *    policy parser (mg_cf_policy_parse). Oracle: a policy it accepts has a
+ *    Resource, a DateLessThan after its DateGreaterThan and a SourceIp that
+ *    parses; the Resource matches itself as a URL when it has no wildcard;
+ *    CloudFront's base64 of the text decodes back to it.
  */
 #include <string.h>
 
@@ -40,7 +41,9 @@
 #include "mg.h"
 #include "mg_canon.h"
 #include "mg_fmt.h"
+#include "mg_fmt_cloudfront.h"
 #include "mg_fuzz.h"
+#include "mg_ip.h"
 #include "mg_policy.h"
 #include "mg_token.h"
 
@@ -95,38 +98,29 @@ static const char POLICY_GCP[] = "version: 1\n"
                                  "    path: /\n"
                                  "    token: required\n";
 
-static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
+/* CloudFront's Expires and Signature are Cloud CDN's names too: a policy of
+ * its own, with an ImageKit key */
+static mg_policy_t *policy_cf;
+static const char *cf_private;
+static const char POLICY_CF[] = "version: 1\n"
+                                "name: fuzz-fmt-cf\n"
+                                "keys:\n"
+                                "  - id: cf\n"
+                                "    format: cloudfront\n"
+                                "    alg: ecdsa-sha1\n"
+                                "    file: keys/fuzz-cloudfront.pub\n"
+                                "    options: {origin: 'https://d1.fuzz.example', key_pair_id: "
+                                "KFUZZ}\n"
+                                "  - id: ik\n"
+                                "    format: imagekit\n"
+                                "    file: keys/fuzz-imagekit.secret\n"
+                                "tokens: {grace: 5m, clock_skew: 30s}\n"
+                                "rules:\n"
+                                "  - id: all\n"
+                                "    path: /\n"
+                                "    token: required\n";
 
-/* tokens in the path (lib/mg_fmt.h, mg_fmt_path_t) */
-static mg_policy_t *policy_path;
-static const char POLICY_PATH[] =
-    "version: 1\n"
-    "name: fuzz-fmt-path\n"
-    "keys:\n"
-    "  - id: lt\n"
-    "    format: lighttpd-secdownload\n"
-    "    file: keys/fuzz-lighttpd.secret\n"
-    "    options: {uri_prefix: /dl/, timeout: '3600'}\n"
-    "  - id: lts\n"
-    "    format: lighttpd-secdownload\n"
-    "    alg: hmac-sha256\n"
-    "    file: keys/fuzz-lighttpd.secret\n"
-    "    options: {uri_prefix: /s/, timeout: '3600', path_segments: '2', "
-    "hash_querystr: 'true'}\n"
-    "  - id: ngs\n"
-    "    format: nginx-secure-link\n"
-    "    file: keys/fuzz-nginx.secret\n"
-    "    options: {secret_prefix: /p/, no_expiry: allow}\n"
-    "  - id: bnp\n"
-    "    format: bunny\n"
-    "    file: keys/fuzz-bunny.secret\n"
-    "    options: {sign_form: path}\n"
-    "tokens: {grace: 5m, clock_skew: 30s}\n"
-    "rules:\n"
-    "  - id: all\n"
-    "    path: /\n"
-    "    token: required\n";
-static const char *const PATH_KEYS[] = {"lt", "lts", "ngs", "bnp"};
+static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -138,12 +132,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mg_policy_load_buffer(root, "fuzz-fmt.yaml", MG_SRCDIR "/tests/fuzz", POLICY,
                               sizeof(POLICY) - 1, &policy_main, ds) != MG_OK ||
         mg_policy_load_buffer(root, "fuzz-fmt-gcp.yaml", MG_SRCDIR "/tests/fuzz", POLICY_GCP,
-                              sizeof(POLICY_GCP) - 1, &policy_gcp, ds) != MG_OK ||
-        mg_policy_load_buffer(root, "fuzz-fmt-path.yaml", MG_SRCDIR "/tests/fuzz", POLICY_PATH,
-                              sizeof(POLICY_PATH) - 1, &policy_path, ds) != MG_OK) {
+                              sizeof(POLICY_GCP) - 1, &policy_gcp, ds) != MG_OK) {
         for (int i = 0; i < ds->items->nelts; i++)
             fprintf(stderr, "%s\n", mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
         fprintf(stderr, "fuzz_fmt: the fixed policy does not load\n");
+        abort();
+    }
+    FILE *f = fopen(MG_SRCDIR "/tests/fuzz/keys/fuzz-cloudfront.pem", "r");
+    char buf[1024];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    cf_private = apr_pstrdup(root, buf);
+    if (n == 0 ||
+        mg_policy_load_buffer(root, "fuzz-fmt-cf.yaml", MG_SRCDIR "/tests/fuzz", POLICY_CF,
+                              sizeof(POLICY_CF) - 1, &policy_cf, ds) != MG_OK) {
+        fprintf(stderr, "fuzz_fmt: the CloudFront policy or key does not load\n");
         abort();
     }
     return 0;
@@ -156,18 +161,13 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
     mg_request_t req;
     const char *q = strchr(target, '?'), *why;
     memset(&req, 0, sizeof(req));
-    req.cookie = cookie;
     req.method = "GET";
     req.raw_path = q ? apr_pstrmemdup(pool, target, (apr_size_t)(q - target)) : target;
     req.query = q ? q + 1 : NULL;
     req.client_ip = req.peer_ip = CLIENT;
     req.now = apr_time_from_sec(NOW);
-    const mg_fmt_path_t *pt = NULL;
-    /* the path the policy judges: a path token's effective path */
-    *canon_ok = mg_fmt_canon(pool, policy, req.raw_path, req.query, cn, &pt, &why) == 0;
-    if (*canon_ok && pt == NULL)
-        MG_FUZZ_ASSERT(mg_fmt_path_find(pool, policy, req.raw_path) == NULL,
-                       "a path token mg_fmt_canon did not see");
+    req.cookie = cookie;
+    *canon_ok = mg_canon_path(pool, req.raw_path, req.query, cn, &why) == 0;
     mg_reason_t r = mg_token_check(pool, policy, &req, claims);
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED || (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
                    "mg_token_check returned %s", mg_reason_name(r));
@@ -185,12 +185,6 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
         if (claims->scope != NULL)
             MG_FUZZ_ASSERT(strncmp(cn->path, claims->scope, strlen(claims->scope)) == 0,
                            "path %s outside scope %s", cn->path, claims->scope);
-        MG_FUZZ_ASSERT((pt != NULL) == (strcmp(claims->from, "path") == 0),
-                       "a token from the %s with%s a path token", claims->from, pt ? "" : "out");
-        if (pt != NULL)
-            MG_FUZZ_ASSERT(strncmp(cn->path, pt->prefix, strlen(pt->prefix)) == 0 &&
-                               cn->tr_form != MG_TR_FORM_PATH,
-                           "path token for %s verified outside %s", cn->path, pt->prefix);
     }
     return r;
 }
@@ -242,11 +236,16 @@ static void cookie_mode(apr_pool_t *pool, const mg_policy_t *policy, const mg_fk
 
 static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
 {
-    const mg_policy_t *policy = ((sel >> 1) & 3) == 3 || (sel & 32) ? policy_gcp : policy_main;
+    int cf = (sel & 128) != 0;
+    const mg_policy_t *policy = cf                                    ? policy_cf
+                                : ((sel >> 1) & 3) == 3 || (sel & 32) ? policy_gcp
+                                                                      : policy_main;
     const char *nl = strchr(text, '\n');
     const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
     const char *other = nl ? nl + 1 : "/x";
-    const char *fname = (sel & 32) ? "akamai-edgeauth" : FORMATS[(sel >> 1) & 3];
+    const char *fname = cf           ? "cloudfront"
+                        : (sel & 32) ? "akamai-edgeauth"
+                                     : FORMATS[(sel >> 1) & 3];
     const mg_fkey_t *k = NULL;
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_fkey_t *f = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
@@ -254,11 +253,13 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
             k = f;
     }
     MG_FUZZ_ASSERT(k != NULL, "no key of format %s", fname);
-    mg_fmt_claims_t c = {NOW + 3600, NULL, NULL};
+    mg_fmt_claims_t c = {.exp = NOW + 3600, .ip = NULL, .scope = NULL};
     if ((sel & 8) && (k->fmt->caps & MG_FMT_CAP_IP))
         c.ip = CLIENT;
     if (strcmp(fname, "nginx-secure-link") == 0)
         c.ip = CLIENT; /* its expression has $remote_addr */
+    if (cf)
+        c.private_key = cf_private;
     mg_canon_t cn;
     int ok;
     const char *why;
@@ -291,7 +292,7 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
     /* a path that already carries a path token of the policy: mgctl sign
      * refuses it with the policy at hand (the verifier sees two tokens) */
     if (url[0] == '/' &&
-        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, url, strcspn(url, "?"))))
+        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, url, strcspn(url, "?"))) != NULL)
         return;
     mg_token_claims_t cl;
     mg_canon_t signed_cn;
@@ -306,6 +307,11 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
     /* the signer may write a link the verifier's limits refuse (bad-url)
      * only when it is longer than they allow */
     if (!ok)
+        return;
+    /* a CloudFront Resource is the URL as sent: a raw path whose canonical
+     * form encodes differently (%41 for A) is signed but never matches as
+     * a custom policy's Resource, which must match both (documented) */
+    if (cf && r == MG_R_TOKEN_SCOPE && c.scope == NULL)
         return;
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s)", fname,
                    mg_reason_name(r), cl.detail ? cl.detail : "");
@@ -327,51 +333,39 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
                        signed_cn.signed_path, moved);
 }
 
-/* Sign URL with a path-form key, then put its token segments in front of
- * OTHER (the part after the token: "a/x.jpg?q"). */
-static void sign_path_mode(apr_pool_t *pool, unsigned sel, const char *text)
+/* The CloudFront policy parser, wildcards and base64 on their own: the
+ * verifier parses a policy only after its signature verified, which no
+ * fuzzer input reaches. */
+static void policy_mode(apr_pool_t *pool, const char *text)
 {
-    const char *nl = strchr(text, '\n');
-    const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
-    const char *other = nl ? nl + 1 : "x";
-    const char *kid = PATH_KEYS[(sel >> 1) & 3], *why, *out = NULL;
-    const mg_fkey_t *k = NULL;
-    for (int i = 0; i < policy_path->keys->nelts; i++)
-        if (strcmp(APR_ARRAY_IDX(policy_path->keys, i, mg_keyref_t).id, kid) == 0)
-            k = APR_ARRAY_IDX(policy_path->keys, i, mg_keyref_t).fkey;
-    MG_FUZZ_ASSERT(k != NULL, "no key %s", kid);
-    /* nginx's links never expire; the others expire in an hour */
-    mg_fmt_claims_t c = {strcmp(kid, "ngs") == 0 ? 0 : NOW + 3600, NULL, NULL};
-    if (k->fmt->sign(pool, k, url, &c, &out, &why) != MG_OK)
-        return;
-    mg_token_claims_t cl;
-    mg_canon_t signed_cn, ocn;
-    int ok;
-    mg_reason_t r = verify(pool, policy_path, out, &cl, &signed_cn, &ok);
-    if (!ok)
-        return; /* longer than the verifier's limits */
-    MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s): %s", kid,
-                   mg_reason_name(r), cl.detail ? cl.detail : "", out);
-    MG_FUZZ_ASSERT(strcmp(cl.from, "path") == 0 && strcmp(cl.kid, kid) == 0,
-                   "%s link verified as %s from the %s", kid, cl.kid, cl.from);
-    const char *scope = cl.scope ? apr_pstrdup(pool, cl.scope) : NULL;
-    const char *q = strchr(out, '?');
-    const char *opath = q ? apr_pstrmemdup(pool, out, (size_t)(q - out)) : out;
-    const mg_fmt_path_t *pt = mg_fmt_path_find(pool, policy_path, opath);
-    MG_FUZZ_ASSERT(pt != NULL, "the signed link has no path token: %s", out);
-    if (strchr(other, '\n') != NULL)
-        return;
-    const char *head = apr_pstrmemdup(pool, opath, strlen(opath) - strlen(pt->rest));
-    const char *moved = apr_pstrcat(pool, head, other, NULL);
-    if (verify(pool, policy_path, moved, &cl, &ocn, &ok) != MG_R_ALLOWED)
-        return;
-    if (scope != NULL)
-        MG_FUZZ_ASSERT(strncmp(ocn.path, scope, strlen(scope)) == 0,
-                       "%s token for %s verified outside it: %s", kid, scope, moved);
-    else
-        MG_FUZZ_ASSERT(strcmp(ocn.signed_path, signed_cn.signed_path) == 0,
-                       "%s token for %s verified for another path: %s", kid, signed_cn.signed_path,
-                       moved);
+    size_t n = strlen(text);
+    mg_cf_policy_t pol;
+    const char *why = NULL;
+    if (mg_cf_policy_parse(pool, text, n, &pol, &why) == 0) {
+        MG_FUZZ_ASSERT(pol.resource != NULL && pol.date_less_than > 0, "an incomplete policy");
+        MG_FUZZ_ASSERT(pol.date_greater_than == 0 || pol.date_greater_than < pol.date_less_than,
+                       "DateGreaterThan not before DateLessThan");
+        MG_FUZZ_ASSERT(strlen(pol.resource) <= MG_CF_RESOURCE_MAX, "an unbounded Resource");
+        mg_cidr_t cidr;
+        MG_FUZZ_ASSERT(pol.source_ip == NULL || mg_cidr_parse(pol.source_ip, &cidr, &why) == 0,
+                       "a SourceIp that does not parse");
+        size_t rn = strlen(pol.resource);
+        if (strpbrk(pol.resource, "*?") == NULL)
+            MG_FUZZ_ASSERT(mg_cf_glob(pol.resource, rn, pol.resource, rn),
+                           "a Resource without wildcards does not match itself");
+        (void)mg_cf_glob(pol.resource, rn, "https://d1.fuzz.example/v/l1/a.ts?x=1", 37);
+    } else {
+        MG_FUZZ_ASSERT(why != NULL, "a refusal without a reason");
+    }
+    if (n <= MG_CF_POLICY_MAX) {
+        char *enc = apr_palloc(pool, (n + 2) / 3 * 4 + 1);
+        unsigned char *dec = apr_palloc(pool, n + 3);
+        size_t en = mg_cf_b64_encode((const unsigned char *)text, n, enc);
+        long dn = mg_cf_b64_decode(enc, en, dec, n + 2);
+        MG_FUZZ_ASSERT(n == 0 ? dn == -1 : (dn == (long)n && memcmp(dec, text, n) == 0),
+                       "CloudFront base64 does not round-trip");
+        (void)mg_cf_b64_decode(text, n, dec, n + 2);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -383,9 +377,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned sel = data[0];
     char *text = apr_pstrmemdup(pool, (const char *)data + 1, size - 1);
     if (strlen(text) == size - 1) { /* no NUL inside */
-        if ((sel & 1) && (sel & 128)) {
-            sign_path_mode(pool, sel, text);
-        } else if (sel & 1) {
+        if (sel & 1) {
             sign_mode(pool, sel, text);
         } else if (text[0] == '/') {
             mg_token_claims_t cl;
@@ -399,7 +391,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             (void)verify_c(pool, policy_main, text, cookie, &cl, &cn, &ok);
             (void)verify_c(pool, policy_gcp, text, cookie, &cl, &cn, &ok);
-            (void)verify_c(pool, policy_path, text, cookie, &cl, &cn, &ok);
+            (void)verify_c(pool, policy_cf, text, cookie, &cl, &cn, &ok);
+        } else if (text[0] == '{') {
+            policy_mode(pool, text);
         }
     }
     apr_pool_destroy(pool);

@@ -118,7 +118,7 @@ static const char *fsign(const mg_policy_t *p, const char *id, const char *url, 
                          const char *ip)
 {
     const mg_fkey_t *k = fkey(p, id);
-    mg_fmt_claims_t c = {exp, ip, NULL};
+    mg_fmt_claims_t c = {.exp = exp, .ip = ip, .scope = NULL};
     const char *out = NULL, *why = NULL;
     mg_status_t st = k->fmt->sign(mg_test_pool, k, url, &c, &out, &why);
     ck_assert_msg(st == MG_OK, "signing %s: %s", url, why);
@@ -221,7 +221,7 @@ START_TEST(test_imagekit_covers_path_query_transformation_and_expiry)
     ASSERT_REASON(check(p, u, 1031, NULL, &c), MG_R_TOKEN_EXPIRED);
     /* outside the endpoint: the signer refuses, the verifier too */
     const mg_fkey_t *k = fkey(p, "ik1");
-    mg_fmt_claims_t fc = {1000, NULL, NULL};
+    mg_fmt_claims_t fc = {.exp = 1000, .ip = NULL, .scope = NULL};
     const char *out, *why;
     ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/other/a.jpg", &fc, &out, &why), MG_OK);
     ASSERT_REASON(
@@ -475,7 +475,7 @@ START_TEST(test_bunny_signer_and_refusals)
                      "/300kb.jpg?token=HS256-1-L2rISTLcujMY9UFf2tbZ41d5i-Bme1g1oTK_Z2QMLJk&"
                      "expires=1598024587");
     const mg_fkey_t *k = fkey(p, "bn1");
-    mg_fmt_claims_t fc = {2000, NULL, "/v/l1/"};
+    mg_fmt_claims_t fc = {.exp = 2000, .ip = NULL, .scope = "/v/l1/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/seg-1.ts?q=1", &fc, &out, &why), MG_OK);
     ASSERT_REASON(check(p, out, 100, NULL, &c), MG_R_ALLOWED);
@@ -580,7 +580,7 @@ START_TEST(test_gcp_sample_vectors_verify_and_are_reproduced)
                      "1549751461&KeyName=my-key&Signature=sTqqGX5hUJmlRJ84koAIhWW_c3M=");
     /* and the prefix form (the Java sample's request URL and prefix) */
     const mg_fkey_t *k = fkey(p, "my-key");
-    mg_fmt_claims_t fc = {1518135754, NULL, "/videos/"};
+    mg_fmt_claims_t fc = {.exp = 1518135754, .ip = NULL, .scope = "/videos/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k,
                                   "https://media.example.com/videos/id/"
@@ -624,7 +624,7 @@ START_TEST(test_gcp_covers_origin_path_query_and_prefix)
         MG_R_ALLOWED);
     /* prefix form: any URL under the prefix, nothing outside, no dot-segment escape */
     const mg_fkey_t *k = fkey(p, "g-media");
-    mg_fmt_claims_t fc = {2000, NULL, "/v/l1/"};
+    mg_fmt_claims_t fc = {.exp = 2000, .ip = NULL, .scope = "/v/l1/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/seg-1.ts", &fc, &out, &why), MG_OK);
     const char *q = strchr(out, '?');
@@ -700,12 +700,13 @@ START_TEST(test_gcp_malformed_parameters_and_load_refusals)
                   MG_R_TOKEN_MALFORMED);
     /* a signed prefix on another origin is out of scope even with a good signature */
     const mg_fkey_t *k = fkey(p, "g-www");
-    mg_fmt_claims_t fc = {2000, NULL, "/v/"};
+    mg_fmt_claims_t fc = {.exp = 2000, .ip = NULL, .scope = "/v/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/a", &fc, &out, &why), MG_OK);
     ck_assert_ptr_nonnull(strstr(out, "URLPrefix="));
     /* refusals of the signer */
-    mg_fmt_claims_t ip = {2000, "1.2.3.4", NULL}, noexp = {0, NULL, NULL};
+    mg_fmt_claims_t ip = {.exp = 2000, .ip = "1.2.3.4", .scope = NULL},
+                    noexp = {.exp = 0, .ip = NULL, .scope = NULL};
     ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a", &ip, &out, &why), MG_OK);
     ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a", &noexp, &out, &why), MG_OK);
     ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "https://other.example/v/a", &fc, &out, &why),

@@ -161,7 +161,7 @@ static const char *fsign(const mg_policy_t *p, const char *url, int64_t exp, con
                          const char *scope)
 {
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
-    mg_fmt_claims_t c = {exp, ip, scope};
+    mg_fmt_claims_t c = {.exp = exp, .ip = ip, .scope = scope};
     const char *out = NULL, *why = NULL;
     mg_status_t st = k->fmt->sign(mg_test_pool, k, url, &c, &out, &why);
     ck_assert_msg(st == MG_OK, "signing %s: %s", url, why);
@@ -270,7 +270,7 @@ START_TEST(test_akamai_every_signed_field_is_covered)
     ASSERT_REASON(check(p, with_tok("/v/a.mp4?tr=w-100", tok), &c), MG_R_TOKEN_SCOPE);
     {
         const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
-        mg_fmt_claims_t fc = {EXP, NULL, NULL};
+        mg_fmt_claims_t fc = {.exp = EXP, .ip = NULL, .scope = NULL};
         const char *out, *why;
         ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/a.mp4?tr=w-100", &fc, &out, &why),
                          MG_EINVAL);
@@ -353,7 +353,7 @@ START_TEST(test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it)
     ASSERT_REASON(check(p, replace_path(url, "/a~b%20d!/x.mp4"), &c), MG_R_TOKEN_SCOPE);
     /* a star in the prefix would be a wildcard nobody meant */
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
-    mg_fmt_claims_t fc = {EXP, NULL, "/a*/"};
+    mg_fmt_claims_t fc = {.exp = EXP, .ip = NULL, .scope = "/a*/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/a*/x.mp4", &fc, &out, &why), MG_EINVAL);
     ck_assert_int_eq(k->fmt->sign_cookie(mg_test_pool, k, &fc, &out, &why), MG_EINVAL);
@@ -632,7 +632,7 @@ START_TEST(test_gcp_cookie_sample_vectors_verify_and_are_reproduced)
                   MG_R_TOKEN_SCOPE);
     /* the sign side: mgctl sign --token-format gcp-cdn --cookie --prefix /foo/ */
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 3, mg_keyref_t).fkey;
-    mg_fmt_claims_t fc = {1549751401, NULL, "/foo/"};
+    mg_fmt_claims_t fc = {.exp = 1549751401, .ip = NULL, .scope = "/foo/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign_cookie(mg_test_pool, k, &fc, &out, &why), MG_OK);
     ck_assert_str_eq(out, GC_COOKIE_FOO);
@@ -716,7 +716,7 @@ START_TEST(test_akamai_cookie_query_first_and_several_cookie_formats)
     ck_assert_str_eq(c.from, "cookie");
     /* a cookie signed by mgctl sign --cookie (the sign_cookie hook) */
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 1, mg_keyref_t).fkey;
-    mg_fmt_claims_t fc = {EXP, NULL, "/v/"};
+    mg_fmt_claims_t fc = {.exp = EXP, .ip = NULL, .scope = "/v/"};
     const char *out, *why;
     ck_assert_int_eq(k->fmt->sign_cookie(mg_test_pool, k, &fc, &out, &why), MG_OK);
     ck_assert_str_eq(out, akc);

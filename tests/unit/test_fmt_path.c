@@ -114,7 +114,7 @@ static mg_status_t try_sign(const mg_policy_t *p, const char *id, const char *ur
                             const char *ip, const char *scope, const char **out, const char **why)
 {
     const mg_fkey_t *k = fkey(p, id);
-    mg_fmt_claims_t c = {exp, ip, scope};
+    mg_fmt_claims_t c = {.exp = exp, .ip = ip, .scope = scope};
     return k->fmt->sign(mg_test_pool, k, url, &c, out, why);
 }
 
