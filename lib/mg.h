@@ -91,6 +91,16 @@ const char *mg_policy_role_name(const mg_policy_t *policy, int index);
 int mg_policy_role_index(const mg_policy_t *policy, const char *name, size_t len);
 /* The file the policy was loaded from (as given), for diagnostics. */
 const char *mg_policy_file(const mg_policy_t *policy);
+
+/* A signed link whose token lives in the URL path (lighttpd mod_secdownload,
+ * nginx secure_link_secret, Bunny's path form; docs/token-formats.md,
+ * "Tokens in the path"): when `raw_path` (percent-encoded, no query) has
+ * the path form of one of the policy's keys, the canonical effective path —
+ * the path without the token segments, which the policy judges and the web
+ * server must serve — else NULL (also when that path is refused: a
+ * decision on the request denies it). mg_fmt.c. */
+const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
+                                    const char *raw_path);
 /* The `apache:` role sources (identity.roles_from), in file order, as an
  * embedding program with Apache's authz providers binds them at
  * configuration time; `index` is the one mg_grant_fn receives. */

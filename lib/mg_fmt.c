@@ -21,8 +21,8 @@
 #define MG_FMT_KEY_FILE_MAX 16384
 
 static const mg_fmt_t *const g_formats[] = {
-    &mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny, &mg_fmt_gcp,
-    &mg_fmt_akamai,   &mg_fmt_cloudfront, NULL,
+    &mg_fmt_imagekit, &mg_fmt_nginx,      &mg_fmt_bunny,    &mg_fmt_gcp,
+    &mg_fmt_akamai,   &mg_fmt_cloudfront, &mg_fmt_lighttpd, NULL,
 };
 
 const mg_fmt_t *mg_fmt_find(const char *name)
@@ -507,9 +507,45 @@ static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
     return MG_OK;
 }
 
+static const char *path_prefix_of(const mg_fkey_t *k)
+{
+    return k != NULL && k->fmt->path_prefix != NULL ? k->fmt->path_prefix(k) : NULL;
+}
+
+/* Two keys of different formats whose path forms could both read one path
+ * (lighttpd's 32-character MD5 and nginx's 32-digit hash under the same
+ * prefix): the link could not tell the formats apart. */
+static mg_status_t check_path_prefixes(mg_policy_t *policy, mg_diags_t *diags)
+{
+    for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *a = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        const char *pa = path_prefix_of(a->fkey);
+        if (pa == NULL)
+            continue;
+        for (int j = 0; j < i; j++) {
+            const mg_keyref_t *b = &APR_ARRAY_IDX(policy->keys, j, mg_keyref_t);
+            const char *pb = path_prefix_of(b->fkey);
+            if (pb == NULL || b->fkey->fmt == a->fkey->fmt)
+                continue;
+            size_t n = strlen(pa) < strlen(pb) ? strlen(pa) : strlen(pb);
+            if (strncmp(pa, pb, n) != 0)
+                continue;
+            mg_diag_add(diags, MG_SEV_ERROR, policy->file, a->pos.line, a->pos.col, "key-format",
+                        "key '%s' (%s) reads tokens in paths under '%s' and key '%s' (%s) under "
+                        "'%s': a link could not tell the two formats apart (give them prefixes "
+                        "that do not contain each other)",
+                        a->id, a->fkey->fmt->name, pa, b->id, b->fkey->fmt->name, pb);
+            return MG_EINVAL;
+        }
+    }
+    return MG_OK;
+}
+
 mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
 {
-    mg_status_t st = MG_OK;
+    mg_status_t st = check_path_prefixes(policy, diags);
+    if (st != MG_OK)
+        return st;
     for (int i = 0; policy->keys != NULL && i < policy->keys->nelts; i++) {
         const mg_keyref_t *a = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
         if (a->fkey == NULL)
@@ -519,7 +555,7 @@ mg_status_t mg_fmt_check_params(mg_policy_t *policy, mg_diags_t *diags)
             if (b->fkey == NULL || b->fkey->fmt == a->fkey->fmt)
                 continue;
             const char *const *na = a->fkey->fmt->params(a->fkey);
-            for (int n = 0; na[n] != NULL; n++) {
+            for (int n = 0; na != NULL && na[n] != NULL; n++) {
                 if (!in_list(b->fkey->fmt->params(b->fkey), na[n]))
                     continue;
                 mg_diag_add(diags, MG_SEV_ERROR, policy->file, a->pos.line, a->pos.col,
@@ -651,6 +687,114 @@ mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, cons
     if (first == MG_R_TOKEN_MISSING) {
         first = MG_R_TOKEN_MALFORMED;
         first_detail = apr_psprintf(rq->pool, "incomplete %s token", seen->name);
+    }
+    *ref = first_ref;
+    out->detail = first_detail;
+    return first;
+}
+
+/* ---- tokens in the path ------------------------------------------------------ */
+
+const mg_fmt_path_t *mg_fmt_path_find(apr_pool_t *pool, const mg_policy_t *policy,
+                                      const char *raw_path)
+{
+    for (int i = 0;
+         policy != NULL && policy->keys != NULL && raw_path != NULL && i < policy->keys->nelts;
+         i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k == NULL || k->fmt->path_split == NULL)
+            continue;
+        mg_fmt_path_t one;
+        memset(&one, 0, sizeof(one));
+        if (k->fmt->path_split(pool, k, raw_path, &one) == 1) {
+            mg_fmt_path_t *pt = apr_pmemdup(pool, &one, sizeof(one));
+            pt->key = k;
+            return pt;
+        }
+    }
+    return NULL;
+}
+
+int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                 const char *query, mg_canon_t *out, const mg_fmt_path_t **pt, const char **why)
+{
+    const mg_fmt_path_t *p =
+        mg_fmt_policy_has_foreign(policy) ? mg_fmt_path_find(pool, policy, raw_path) : NULL;
+    *pt = NULL;
+    if (mg_canon_path(pool, p ? p->effective : raw_path, query, out, why) != 0)
+        return -1;
+    if (p == NULL)
+        return 0;
+    /* The effective path is canonicalised like any other (dot segments,
+     * encodings, ...) and must still lie under the prefix the token was
+     * issued for: "/dl/<mac>/<ts>/../../secret/x.jpg" is not "/secret/x.jpg"
+     * with a token, it is refused. A 'tr:' segment would be served as
+     * another resource than the one the vendor's format signed. */
+    if (strncmp(out->path, p->prefix, strlen(p->prefix)) != 0 || out->tr_form == MG_TR_FORM_PATH) {
+        *why = out->tr_form == MG_TR_FORM_PATH ? "a token in the path with a 'tr:' segment"
+                                               : "a token in the path that leaves its prefix";
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    *pt = p;
+    return 0;
+}
+
+const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
+                                    const char *raw_path)
+{
+    mg_canon_t cn;
+    const mg_fmt_path_t *pt = NULL;
+    const char *why = NULL;
+    /* a prefix compare per path-form key; canonicalise only a match */
+    if (mg_fmt_path_find(pool, policy, raw_path) == NULL ||
+        mg_fmt_canon(pool, policy, raw_path, NULL, &cn, &pt, &why) != 0 || pt == NULL)
+        return NULL;
+    return cn.path;
+}
+
+mg_reason_t mg_fmt_check_path(const mg_policy_t *policy, const mg_fmt_req_t *rq,
+                              const mg_keyref_t **ref, mg_fmt_result_t *out)
+{
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = NULL;
+    const mg_keyref_t *first_ref = NULL;
+    *ref = NULL;
+    memset(out, 0, sizeof(*out));
+    if (rq->path == NULL || policy->keys == NULL)
+        return MG_R_TOKEN_MISSING;
+    for (int i = 0; i < policy->keys->nelts; i++) {
+        const mg_keyref_t *r = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        const mg_fkey_t *k = r->fkey;
+        mg_fmt_path_t pt;
+        if (k == NULL || k->fmt != rq->path->key->fmt || k->fmt->path_split == NULL)
+            continue;
+        /* the same form under this key (rotation: two keys, one prefix) */
+        memset(&pt, 0, sizeof(pt));
+        if (k->fmt->path_split(rq->pool, k, rq->raw_path, &pt) != 1 ||
+            strcmp(pt.effective, rq->path->effective) != 0)
+            continue;
+        pt.key = k;
+        mg_fmt_req_t one = *rq;
+        one.path = &pt;
+        mg_fmt_result_t res;
+        memset(&res, 0, sizeof(res));
+        res.access = MG_ACCESS_VIEW;
+        mg_reason_t why = k->fmt->verify(&one, k, &res);
+        if (why == MG_R_ALLOWED) {
+            *out = res;
+            *ref = r;
+            return MG_R_ALLOWED;
+        }
+        if (first == MG_R_TOKEN_MISSING && why != MG_R_TOKEN_MISSING) {
+            first = why;
+            first_detail = res.detail;
+            first_ref = r;
+        }
+    }
+    if (first == MG_R_TOKEN_MISSING) {
+        first = MG_R_TOKEN_MALFORMED;
+        first_detail = apr_psprintf(rq->pool, "incomplete %s token", rq->path->key->fmt->name);
     }
     *ref = first_ref;
     out->detail = first_detail;

@@ -89,15 +89,32 @@ typedef struct mg_fkey {
     const char *weak; /* set by key_init: why the key is accepted but weak (key-weak warning) */
 } mg_fkey_t;
 
+/* A token that lives in the URL path (lighttpd-secdownload, nginx
+ * secure_link_secret, Bunny's path form): what a format's path_split found
+ * in the raw path. The request is then judged, canonicalised and served as
+ * its effective path — the raw path without the token segments — which
+ * mg_fmt_canon() holds under `prefix` (docs/token-formats.md, "Tokens in
+ * the path"). */
+typedef struct mg_fmt_path {
+    const mg_fkey_t *key;  /* the key whose path form the raw path has */
+    const char *prefix;    /* canonical directory the effective path stays under */
+    const char *effective; /* raw path without the token segments: "/dl/a/x.jpg" */
+    const char *token;     /* the raw token segment(s), as received */
+    size_t token_n;
+    const char *rest; /* raw bytes after the token segments ("a/x.jpg") */
+} mg_fmt_path_t;
+
 /* What a format's verifier sees of a request. */
 typedef struct mg_fmt_req {
-    apr_pool_t *pool;      /* request pool */
-    const mg_canon_t *cn;  /* our canonical form (decoded query in cn->params) */
-    const char *raw_path;  /* as received, percent-encoded, no query */
-    const char *raw_query; /* as received without '?', or NULL */
-    const char *client_ip; /* text, after mod_remoteip, or NULL */
-    int64_t now;           /* seconds since the epoch */
-    const char *cookie;    /* the Cookie header as received, or NULL (signed-cookie forms) */
+    apr_pool_t *pool;          /* request pool */
+    const mg_canon_t *cn;      /* our canonical form (decoded query in cn->params) */
+    const char *raw_path;      /* as received, percent-encoded, no query */
+    const char *raw_query;     /* as received without '?', or NULL */
+    const char *client_ip;     /* text, after mod_remoteip, or NULL */
+    int64_t now;               /* seconds since the epoch */
+    const char *cookie;        /* the Cookie header as received, or NULL (signed-cookie forms) */
+    const mg_fmt_path_t *path; /* the token in the path, or NULL; cn is then the
+                                  canonical form of path->effective */
 } mg_fmt_req_t;
 
 /* What a token that verified claims, in our terms. */
@@ -153,6 +170,15 @@ struct mg_fmt {
      * a verifier would refuse. Use mg_fmt_split_url() for the URL. */
     mg_status_t (*sign)(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
                         const mg_fmt_claims_t *c, const char **out, const char **why);
+    /* Formats whose token can live in the path (NULL otherwise): 1 when the
+     * raw path has this key's path form (*out filled from the pool), else
+     * 0. Only the shape is checked here (the vendor's own grammar); the
+     * verifier is strict about the values. */
+    int (*path_split)(apr_pool_t *pool, const mg_fkey_t *k, const char *raw_path,
+                      mg_fmt_path_t *out);
+    /* The raw path prefix every path token of this key starts with ("/dl/",
+     * "/bcdn_token="), or NULL when the key has no path form. */
+    const char *(*path_prefix)(const mg_fkey_t *k);
     /* Signed-cookie form (both NULL when the format has none): the cookie
      * names the key reads (NULL-terminated), and the verifier of the Cookie
      * header (rq->cookie), called only for a request without a query token
@@ -227,6 +253,27 @@ const char *mg_fmt_present(const mg_policy_t *policy, const mg_fmt_req_t *rq);
 mg_reason_t mg_fmt_check(const mg_policy_t *policy, const mg_fmt_req_t *rq, const mg_keyref_t **ref,
                          mg_fmt_result_t *out);
 
+/* ---- tokens in the path ------------------------------------------------------ */
+
+/* The path token of a raw path: the first key (policy order) whose path
+ * form it has, or NULL. Two keys of different formats never claim
+ * overlapping prefixes (refused at load, mg_fmt_check_params). */
+const mg_fmt_path_t *mg_fmt_path_find(apr_pool_t *pool, const mg_policy_t *policy,
+                                      const char *raw_path);
+
+/* mg_canon_path() as the policy sees the request: for a raw path with a
+ * path token, the canonical form of its effective path, which must stay
+ * under the form's prefix and carry no 'tr:' segment (a token in the path
+ * never reaches outside the directory it was issued for); *pt is the token
+ * (NULL when none). 0, or -1 with *why (out zeroed). */
+int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                 const char *query, mg_canon_t *out, const mg_fmt_path_t **pt, const char **why);
+
+/* Verify a path token (rq->path): every key whose path form the request
+ * has is tried in policy order, the first that verifies wins; otherwise
+ * the first refusal. MG_R_TOKEN_MISSING when rq->path is NULL. */
+mg_reason_t mg_fmt_check_path(const mg_policy_t *policy, const mg_fmt_req_t *rq,
+                              const mg_keyref_t **ref, mg_fmt_result_t *out);
 /* Verify a foreign signed cookie (formats with verify_cookie): every key
  * whose cookie the Cookie header carries is tried in policy order; the
  * first that verifies wins. MG_R_TOKEN_MISSING when the header carries
@@ -291,6 +338,7 @@ extern const mg_fmt_t mg_fmt_imagekit;
 extern const mg_fmt_t mg_fmt_nginx;
 extern const mg_fmt_t mg_fmt_bunny;
 extern const mg_fmt_t mg_fmt_gcp;
+extern const mg_fmt_t mg_fmt_lighttpd;
 extern const mg_fmt_t mg_fmt_akamai;
 extern const mg_fmt_t mg_fmt_cloudfront;
 

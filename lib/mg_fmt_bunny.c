@@ -16,6 +16,14 @@
  * it lacks one, which can only narrow it), checked by mg_token.c like ours.
  * Country lists (token_countries, token_countries_blocked) are refused:
  * refusing is the only safe reading of a restriction we do not enforce.
+ *
+ * The path-embedded form (the SDKs' isDirectory: "/bcdn_token=<token>
+ * [&name=value...]&expires=<n>/path") carries the same parameters in the
+ * first path segment instead of the query, "bcdn_token" for "token"; the
+ * request is judged and served as "/path" (lib/mg_fmt.h, mg_fmt_path_t).
+ * The SDKs move the query into that segment, so a request query next to
+ * it is not signed and is refused. mgctl signs that form when the key's
+ * option sign_form is "path".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +37,7 @@
 #define BN_PREFIX "HS256-"
 #define BN_IP_FLAG "1-"
 #define BN_MAC_LEN 32
+#define BN_PATH_PREFIX "/bcdn_token="
 
 static const char *const bn_names[] = {"token",
                                        "expires",
@@ -37,14 +46,21 @@ static const char *const bn_names[] = {"token",
                                        "token_countries",
                                        "token_countries_blocked",
                                        NULL};
-static const char *const bn_options[] = {NULL};
+static const char *const bn_options[] = {"sign_form", NULL};
 
 static mg_status_t bn_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad)
 {
+    int i;
+    const char *f = mg_fmt_opt(k, "sign_form", &i);
     (void)pool;
-    (void)k;
-    (void)why;
     *bad = -1;
+    if (f != NULL && strcmp(f, "query") != 0 && strcmp(f, "path") != 0) {
+        *bad = i;
+        *why = "option sign_form is 'query' (the default) or 'path' (the token in the first path "
+               "segment); it only says which form mgctl sign writes, both are verified";
+        return MG_EINVAL;
+    }
+    k->priv = (void *)(f != NULL && strcmp(f, "path") == 0 ? "path" : "query");
     return MG_OK;
 }
 
@@ -138,10 +154,54 @@ static const char *scope_of(apr_pool_t *pool, const char *token_path)
                                              : apr_pstrcat(pool, token_path, "/", NULL);
 }
 
+static int bn_path_split(apr_pool_t *pool, const mg_fkey_t *k, const char *raw, mg_fmt_path_t *out)
+{
+    (void)k;
+    if (strncmp(raw, BN_PATH_PREFIX, sizeof(BN_PATH_PREFIX) - 1) != 0)
+        return 0;
+    const char *slash = strchr(raw + 1, '/');
+    if (slash == NULL)
+        return 0;
+    out->prefix = "/";
+    out->token = raw + 1;
+    out->token_n = (size_t)(slash - raw - 1);
+    out->rest = slash + 1;
+    out->effective = slash;
+    (void)pool;
+    return 1;
+}
+
+static const char *bn_path_prefix(const mg_fkey_t *k)
+{
+    (void)k;
+    return BN_PATH_PREFIX;
+}
+
+static mg_reason_t bn_check(const mg_fmt_req_t *rq, const mg_fkey_t *k,
+                            const apr_array_header_t *params, mg_fmt_result_t *out);
+
 static mg_reason_t bn_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
 {
+    const char *why;
+    apr_array_header_t *params;
+    if (rq->path == NULL)
+        return bn_check(rq, k, rq->cn->params, out);
+    if (rq->path->key != k)
+        return MG_R_TOKEN_MISSING;
+    if (rq->raw_query != NULL && *rq->raw_query)
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      "a Bunny token in the path signs no query: the link's query is not covered");
+    /* "bcdn_token=...&...": the query form's parameters, token spelt bcdn_token */
+    const char *seg = apr_pstrmemdup(rq->pool, rq->path->token + 5, rq->path->token_n - 5);
+    if (mg_query_parse(rq->pool, seg, &params, &why) != 0)
+        return refuse(out, MG_R_TOKEN_MALFORMED, "the Bunny path segment is not name=value pairs");
+    return bn_check(rq, k, params, out);
+}
+
+static mg_reason_t bn_check(const mg_fmt_req_t *rq, const mg_fkey_t *k,
+                            const apr_array_header_t *params, mg_fmt_result_t *out)
+{
     int nt = 0, ne = 0, np = 0, nc = 0, nb = 0;
-    const apr_array_header_t *params = rq->cn->params;
     const char *tok = mg_query_get(params, "token", &nt);
     const char *exp_s = mg_query_get(params, "expires", &ne);
     const char *tpath = mg_query_get(params, "token_path", &np);
@@ -262,6 +322,24 @@ static mg_status_t bn_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         return MG_ECRYPTO;
     }
     mg_b64url_encode(mac, BN_MAC_LEN, b64);
+    if (strcmp((const char *)k->priv, "path") == 0) {
+        /* the SDKs' isDirectory form: every signed parameter, sorted, in
+         * the first segment (values percent-encoded: no raw '/'), then
+         * expires, then the path */
+        const char *seg =
+            apr_pstrcat(pool, "/bcdn_token=" BN_PREFIX, c->ip ? BN_IP_FLAG : "", b64, NULL);
+        bn_pair_t *v = apr_palloc(pool, sizeof(*v) * (size_t)(params->nelts + 1));
+        const mg_qparam_t *pp = (const mg_qparam_t *)params->elts;
+        int n = 0;
+        for (int i = 0; i < params->nelts; i++)
+            v[n++] = (bn_pair_t){pp[i].name, pp[i].value};
+        qsort(v, (size_t)n, sizeof(*v), pair_cmp);
+        for (int i = 0; i < n; i++)
+            seg = apr_pstrcat(pool, seg, "&", mg_pct_encode_query(pool, v[i].name), "=",
+                              mg_pct_encode_query(pool, v[i].value), NULL);
+        *out = apr_pstrcat(pool, origin, seg, "&expires=", exp, path, NULL);
+        return MG_OK;
+    }
     /* the SDKs' order: token, the other signed parameters, expires */
     *out = apr_pstrcat(pool, origin, path, "?", query ? query : "", query ? "&" : "",
                        "token=" BN_PREFIX, c->ip ? BN_IP_FLAG : "", b64,
@@ -281,4 +359,6 @@ const mg_fmt_t mg_fmt_bunny = {
     .params = bn_params,
     .verify = bn_verify,
     .sign = bn_sign,
+    .path_split = bn_path_split,
+    .path_prefix = bn_path_prefix,
 };

@@ -15,6 +15,14 @@
  * could compute the hash), without $uri (one link would open every path),
  * or without $secure_link_expires unless the key says `no_expiry: allow`
  * (the expiry would not be signed).
+ *
+ * The older secure_link_secret form (option secret_prefix: /p/) puts the
+ * token in the path: /p/<hash>/<link>, hash = hex(MD5(link + secret)),
+ * with link the rest of the request target as received (percent-encoded,
+ * with '?' and the query when there is one), as ngx_http_secure_link's
+ * old variable reads r->unparsed_uri. Those links never expire, so the key
+ * must say no_expiry: allow. The request is judged and served as /p/<link>
+ * (lib/mg_fmt.h, mg_fmt_path_t; mod_media_guard maps it).
  */
 #include <string.h>
 
@@ -34,6 +42,8 @@ typedef struct ng_part {
 } ng_part_t;
 
 typedef struct ng_opts {
+    const char *secret_prefix; /* secure_link_secret form: "/p/", else NULL */
+    size_t sp_n;
     ng_part_t parts[NG_MAX_PARTS];
     int nparts;
     int has_addr, has_expires;
@@ -41,8 +51,8 @@ typedef struct ng_opts {
     const char *names[3]; /* hash, expires, NULL */
 } ng_opts_t;
 
-static const char *const ng_options[] = {"expression", "hash_param", "expires_param", "no_expiry",
-                                         NULL};
+static const char *const ng_options[] = {"expression", "hash_param",    "expires_param",
+                                         "no_expiry",  "secret_prefix", NULL};
 static const struct {
     const char *name;
     ng_kind_t kind;
@@ -141,6 +151,44 @@ static int param_name_ok(const char *s)
                      "0123456789_-") == n;
 }
 
+/* secure_link_secret: the prefix is one segment ("an arbitrary string
+ * without slashes", nginx reads the first segment of the target), the
+ * links never expire, and the query-form options mean nothing. */
+static mg_status_t secret_form_init(apr_pool_t *pool, mg_fkey_t *k, ng_opts_t *o, const char *sp,
+                                    int i_sp, const char **why, int *bad)
+{
+    mg_canon_t cn;
+    const char *w;
+    size_t n = strlen(sp);
+    int i;
+    if (n < 3 || n > 256 || sp[0] != '/' || sp[n - 1] != '/' || memchr(sp + 1, '/', n - 2) ||
+        strpbrk(sp, "%;") || mg_canon_path(pool, sp, NULL, &cn, &w) != 0 || cn.tr != NULL ||
+        strcmp(cn.path, sp) != 0) {
+        *bad = i_sp;
+        *why = "option secret_prefix is the one-segment location of secure_link_secret, such as "
+               "/p/";
+        return MG_EINVAL;
+    }
+    if (mg_fmt_opt(k, "expression", &i) || mg_fmt_opt(k, "hash_param", &i) ||
+        mg_fmt_opt(k, "expires_param", &i)) {
+        *bad = i;
+        *why = "option secret_prefix (secure_link_secret) takes no expression, hash_param or "
+               "expires_param: those are the secure_link_md5 form";
+        return MG_EINVAL;
+    }
+    if (!o->no_expiry) {
+        *bad = i_sp;
+        *why = "secure_link_secret links never expire: the key must say no_expiry: allow (and "
+               "tokens.max_ttl must be unset)";
+        return MG_EINVAL;
+    }
+    o->secret_prefix = sp;
+    o->sp_n = n;
+    o->names[0] = NULL; /* nothing in the query */
+    k->priv = o;
+    return MG_OK;
+}
+
 static mg_status_t ng_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why, int *bad)
 {
     ng_opts_t *o = apr_pcalloc(pool, sizeof(*o));
@@ -152,6 +200,10 @@ static mg_status_t ng_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
         return MG_EINVAL;
     }
     o->no_expiry = ne != NULL && strcmp(ne, "allow") == 0;
+    int i_sp;
+    const char *sp = mg_fmt_opt(k, "secret_prefix", &i_sp);
+    if (sp != NULL)
+        return secret_form_init(pool, k, o, sp, i_sp, why, bad);
     const char *hp = mg_fmt_opt(k, "hash_param", &i_hp);
     const char *ep = mg_fmt_opt(k, "expires_param", &i_ep);
     o->names[0] = hp ? hp : "md5";
@@ -222,9 +274,101 @@ static mg_reason_t refuse(mg_fmt_result_t *out, mg_reason_t r, const char *detai
     return r;
 }
 
+static int hex_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* nginx's grammar: <prefix> [0-9A-Fa-f]{32} '/' link, link not empty. */
+static int ng_path_split(apr_pool_t *pool, const mg_fkey_t *k, const char *raw, mg_fmt_path_t *out)
+{
+    const ng_opts_t *o = k->priv;
+    if (o->secret_prefix == NULL || strncmp(raw, o->secret_prefix, o->sp_n) != 0)
+        return 0;
+    const char *h = raw + o->sp_n;
+    for (int i = 0; i < 32; i++)
+        if (!hex_char(h[i]))
+            return 0;
+    if (h[32] != '/' || h[33] == '\0')
+        return 0;
+    out->prefix = o->secret_prefix;
+    out->token = h;
+    out->token_n = 32;
+    out->rest = h + 33;
+    out->effective = apr_pstrcat(pool, o->secret_prefix, out->rest, NULL);
+    return 1;
+}
+
+static const char *ng_path_prefix(const mg_fkey_t *k)
+{
+    return ((const ng_opts_t *)k->priv)->secret_prefix;
+}
+
+/* hex(MD5(link + secret)), link = rest [+ '?' query] */
+static int secret_hash(const mg_fkey_t *k, const char *rest, const char *query, unsigned char *md,
+                       size_t *md_n)
+{
+    mg_fmt_piece_t pc[4] = {{rest, strlen(rest)},
+                            {"?", query ? 1 : 0},
+                            {query ? query : "", query ? strlen(query) : 0},
+                            {k->secret, k->secret_len}};
+    return mg_fmt_mac(k, pc, 4, md, md_n);
+}
+
+static mg_reason_t secret_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
+{
+    const mg_fmt_path_t *pt = rq->path;
+    unsigned char sig[NG_MD5_LEN], md[MG_FMT_SIG_MAX];
+    size_t md_n = 0;
+    if (pt == NULL || pt->key != k)
+        return MG_R_TOKEN_MISSING;
+    if (mg_fmt_hex_decode(pt->token, 32, sig, NG_MD5_LEN) != 0)
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      "the secure_link_secret hash is not 32 lower-case hexadecimal digits");
+    if (secret_hash(k, pt->rest, rq->raw_query, md, &md_n) != 0 || md_n != NG_MD5_LEN ||
+        !mg_fmt_equal(md, sig, NG_MD5_LEN))
+        return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    out->exp = 0; /* the key allows it (no_expiry: allow); max_ttl still refuses */
+    return MG_R_ALLOWED;
+}
+
+static mg_status_t secret_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
+                               const mg_fmt_claims_t *c, const char **out, const char **why)
+{
+    const ng_opts_t *o = k->priv;
+    const char *origin, *path, *query;
+    mg_canon_t cn;
+    unsigned char md[MG_FMT_SIG_MAX];
+    char hex[2 * MG_FMT_SIG_MAX + 1];
+    size_t md_n = 0;
+    if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK)
+        return MG_EINVAL;
+    if (strncmp(path, o->secret_prefix, o->sp_n) != 0 || path[o->sp_n] == '\0' ||
+        strncmp(cn.path, o->secret_prefix, o->sp_n) != 0 || cn.tr_form == MG_TR_FORM_PATH) {
+        *why = apr_psprintf(pool, "the URL's path is not a file under the key's secret_prefix %s",
+                            o->secret_prefix);
+        return MG_EINVAL;
+    }
+    if (c->exp != 0 || c->ip != NULL) {
+        *why = "secure_link_secret links carry no expiry and no address (sign with --expires "
+               "never)";
+        return MG_EINVAL;
+    }
+    if (secret_hash(k, path + o->sp_n, query, md, &md_n) != 0) {
+        *why = "signing failed (OpenSSL)";
+        return MG_ECRYPTO;
+    }
+    mg_fmt_hex_encode(md, md_n, hex);
+    *out = apr_pstrcat(pool, origin, o->secret_prefix, hex, "/", path + o->sp_n, query ? "?" : "",
+                       query ? query : "", NULL);
+    return MG_OK;
+}
+
 static mg_reason_t ng_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out)
 {
     const ng_opts_t *o = k->priv;
+    if (o->secret_prefix != NULL)
+        return secret_verify(rq, k, out);
     const char *v[2], *rest, *why;
     size_t n[2];
     if (mg_fmt_split_query(rq->pool, rq->cn, rq->raw_query, o->names, v, n, &rest, &why) != 0)
@@ -271,6 +415,8 @@ static mg_status_t ng_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
                            const mg_fmt_claims_t *c, const char **out, const char **why)
 {
     const ng_opts_t *o = k->priv;
+    if (o->secret_prefix != NULL)
+        return secret_sign(pool, k, url, c, out, why);
     const char *origin, *path, *query, *v[2], *rest;
     size_t n[2];
     mg_canon_t cn;
@@ -332,4 +478,6 @@ const mg_fmt_t mg_fmt_nginx = {
     .params = ng_params,
     .verify = ng_verify,
     .sign = ng_sign,
+    .path_split = ng_path_split,
+    .path_prefix = ng_path_prefix,
 };

@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "mg_canon.h"
+#include "mg_fmt.h"
 #include "mg_request.h"
 
 /* ASCII only, locale-independent: header values are not text in a locale. */
@@ -241,7 +242,8 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     if (req->raw_path == NULL || req->raw_path[0] != '/')
         return refuse(d, "the path must start with '/'", why);
 
-    if (mg_canon_path(pool, req->raw_path, req->query, &d->canon, &w) != 0)
+    /* a foreign token in the path: the request is its effective path */
+    if (mg_fmt_canon(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w) != 0)
         return refuse(d, w, why);
     d->query = d->canon.params; /* mg_canon_path parsed the query once */
     if (d->canon.tr != NULL) {

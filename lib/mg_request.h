@@ -9,6 +9,8 @@
 #include "mg_policy.h"
 #include "mg_transform.h"
 
+struct mg_fmt_path;
+
 typedef struct mg_request_derived {
     int ok;                    /* 0: canonicalisation refused the URL */
     const char *why;           /* when !ok */
@@ -30,6 +32,9 @@ typedef struct mg_request_derived {
                             document, Mode navigate or absent): 1, says something
                             else: 0, no Sec-Fetch-Dest/-Mode: -1 */
     int accepts_html;    /* Accept contains text/html */
+    /* a foreign token in the path (mg_fmt.h), or NULL; canon is then the
+     * canonical form of its effective path (the path without the token) */
+    const struct mg_fmt_path *ptok;
 } mg_request_derived_t;
 
 #endif

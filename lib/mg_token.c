@@ -873,7 +873,7 @@ static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t
  * their signed cookies (`cookie`); a token that verifies becomes claims and
  * meets the same checks as ours. */
 static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
-                                  mg_token_claims_t *claims, int cookie)
+                                  const mg_fmt_path_t *ptok, mg_token_claims_t *claims, int cookie)
 {
     mg_fmt_req_t rq;
     mg_fmt_result_t res;
@@ -885,11 +885,13 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     rq.client_ip = req->client_ip;
     rq.now = v->now;
     rq.cookie = req->cookie;
-    mg_reason_t r = cookie ? mg_fmt_check_cookie(v->policy, &rq, &ref, &res)
-                           : mg_fmt_check(v->policy, &rq, &ref, &res);
+    rq.path = ptok;
+    mg_reason_t r = ptok != NULL ? mg_fmt_check_path(v->policy, &rq, &ref, &res)
+                    : cookie     ? mg_fmt_check_cookie(v->policy, &rq, &ref, &res)
+                                 : mg_fmt_check(v->policy, &rq, &ref, &res);
     if (r == MG_R_TOKEN_MISSING)
         return r;
-    claims->from = cookie ? "cookie" : "query";
+    claims->from = ptok != NULL ? "path" : cookie ? "cookie" : "query";
     if (ref != NULL) {
         claims->kid = ref->id;
         claims->format = ref->format;
@@ -957,11 +959,13 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     v.pool = pool;
     v.policy = policy;
     v.now = apr_time_sec(req->now ? req->now : apr_time_now());
+    const mg_fmt_path_t *ptok = NULL;
     if (req->d != NULL && req->d->ok) {
         v.cn = &req->d->canon;
         v.client = &req->d->client;
+        ptok = req->d->ptok;
     } else {
-        if (mg_canon_path(pool, req->raw_path, req->query, &own, &why) != 0)
+        if (mg_fmt_canon(pool, policy, req->raw_path, req->query, &own, &ptok, &why) != 0)
             return refuse(claims, MG_R_TOKEN_MALFORMED, why);
         v.cn = &own;
         memset(&client, 0, sizeof(client));
@@ -976,10 +980,26 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
         return refuse(claims, MG_R_TOKEN_MALFORMED, why);
     }
     int foreign = mg_fmt_policy_has_foreign(policy);
+    if (ptok != NULL) {
+        /* a token in the path is the request's token: nothing else is
+         * believed next to it, and its refusal stands (no cookie) */
+        mg_fmt_req_t rq = {pool,           v.cn,  req->raw_path, req->query,
+                           req->client_ip, v.now, req->cookie,   NULL};
+        const char *other = found > 0 ? "mg-v1" : mg_fmt_present(policy, &rq);
+        if (other != NULL) {
+            claims->from = "path";
+            return refuse(claims, MG_R_TOKEN_MALFORMED,
+                          apr_psprintf(pool,
+                                       "the request carries a %s token in its path and "
+                                       "parameters of %s",
+                                       ptok->key->fmt->name, other));
+        }
+        return verify_foreign(&v, req, ptok, claims, 0);
+    }
     if (found > 0 && foreign) {
         /* parameters of two formats at once: neither is believed */
         mg_fmt_req_t rq = {pool,           v.cn,  req->raw_path, req->query,
-                           req->client_ip, v.now, req->cookie};
+                           req->client_ip, v.now, req->cookie,   NULL};
         const char *other = mg_fmt_present(policy, &rq);
         if (other != NULL) {
             claims->from = "query";
@@ -993,7 +1013,7 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
     if (found > 0)
         return verify_one(&v, &t, 0, claims);
     if (foreign) {
-        mg_reason_t fr = verify_foreign(&v, req, claims, 0);
+        mg_reason_t fr = verify_foreign(&v, req, NULL, claims, 0);
         if (fr != MG_R_TOKEN_MISSING)
             return fr;
     }
@@ -1040,7 +1060,7 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
         mg_token_claims_t c;
         memset(&c, 0, sizeof(c));
         c.access = MG_ACCESS_NONE;
-        mg_reason_t fr = verify_foreign(&v, req, &c, 1);
+        mg_reason_t fr = verify_foreign(&v, req, NULL, &c, 1);
         if (fr == MG_R_ALLOWED || (fr != MG_R_TOKEN_MISSING && first == MG_R_TOKEN_MISSING)) {
             *claims = c;
             return fr;

@@ -17,7 +17,7 @@ typedef struct mg_token_claims {
     const char *ip;        /* bound IP/CIDR text, or NULL */
     const char *id;        /* mg_id: token id (revocation, use counting), or NULL */
     int uses;              /* mg_uses: distinct clients that may use it; 0 = unlimited */
-    const char *from;      /* "query" or "cookie" */
+    const char *from;      /* "query", "cookie" or "path" (a foreign token in the path) */
     int in_grace;          /* valid only thanks to tokens.grace / clock skew */
     const char *detail;    /* one sentence on why a token was refused, or NULL */
     const char *format;    /* "mg-v1", or the foreign format (keys[].format) of the key */

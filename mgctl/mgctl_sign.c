@@ -107,8 +107,8 @@ static const char usage_text[] =
     "                        links (for players that drop query strings)\n"
     "Foreign formats (docs/token-formats.md), for sites migrating to mod_media_guard:\n"
     "      --token-format F  mint links of format F (imagekit, nginx-secure-link,\n"
-    "                        bunny, gcp-cdn, akamai-edgeauth,\n"
-    "                        cloudfront) with the policy's key of\n"
+    "                        bunny, gcp-cdn, akamai-edgeauth, cloudfront,\n"
+    "                        lighttpd-secdownload) with the policy's key of\n"
     "                        that format (--key-id ID picks one when there are several);\n"
     "                        --expires never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
@@ -117,7 +117,10 @@ static const char usage_text[] =
     "                        (the ACL /DIR/*); --cookie --prefix /DIR/ (no URL) for\n"
     "                        gcp-cdn (Cloud-CDN-Cookie) and akamai-edgeauth (__token__);\n"
     "                        the other claims are refused (the format cannot carry\n"
-    "                        them); gcp-cdn links are absolute, on the key's origin\n"
+    "                        them); gcp-cdn links are absolute, on the key's origin;\n"
+    "                        lighttpd-secdownload, nginx's secure_link_secret\n"
+    "                        (secret_prefix) and bunny with sign_form: path write the\n"
+    "                        token in the path\n"
     "      --private-key FILE  cloudfront: the PEM private key (the key entry holds\n"
     "                        the public key only); a canned policy, or a custom one\n"
     "                        with --prefix (Resource https://host/DIR/*), --ip and\n"
@@ -322,6 +325,23 @@ static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, 
 {
     const char *q = strchr(url, '?');
     apr_array_header_t *params;
+    /* a path that already has a token in it (lighttpd, nginx's
+     * secure_link_secret, Bunny's path form): the web server would judge
+     * its effective path and see two tokens; the URL to sign is the file's */
+    const char *path = url, *sep = strstr(url, "://");
+    if (policy != NULL && url[0] != '/' && sep != NULL)
+        path = sep + 3 + strcspn(sep + 3, "/?#");
+    const mg_fmt_path_t *pt =
+        policy != NULL
+            ? mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, path, strcspn(path, "?#")))
+            : NULL;
+    if (pt != NULL) {
+        *why = apr_psprintf(pool,
+                            "the URL's path already has a %s token in it (key '%s'): give the "
+                            "file's own URL",
+                            pt->key->fmt->name, pt->key->id);
+        return MG_EINVAL;
+    }
     if (policy == NULL || q == NULL || mg_query_parse(pool, q + 1, &params, why) != 0)
         return MG_OK; /* the signer reports a bad query */
     if (mg_policy_query_check(pool, policy, params, why) != 0)

@@ -25,7 +25,8 @@ extern module AP_MODULE_DECLARE_DATA media_guard_module;
  * httpd (its docs/log-message-tags), so ours must not look like them. One
  * number per message, never reused; each file has a range (config 001xx,
  * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
- * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx): a new
+ * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx, pathtok
+ * 009xx): a new
  * message takes the next free number of its file. docs/directives.md
  * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
  * without a tag, a number used twice or a number missing from that list.
@@ -218,5 +219,11 @@ const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg);
 void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m);
 /* register_hooks: the cache and its mutex (pre_config, post_config, child_init) */
 void mg_mod_once_register(apr_pool_t *p);
+
+/* mg_mod_pathtok.c */
+/* translate_name (really first): a request whose path carries a foreign
+ * token (lighttpd, nginx secure_link_secret, Bunny's path form) is mapped
+ * as its effective path, the one the token covers. */
+int mg_mod_path_token_translate(request_rec *r);
 
 #endif /* MG_MOD_H */

@@ -81,6 +81,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
+    /* before mod_rewrite, mod_proxy and mod_alias map the path */
+    ap_hook_translate_name(mg_mod_path_token_translate, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_type_checker(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(mg_mod_restore_filename, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_fixups(mg_mod_recheck_fixup, NULL, NULL, APR_HOOK_REALLY_FIRST);

@@ -9,7 +9,8 @@
 #      check the signature instead: mgctl verify the one mgctl sign made);
 #   3. mgctl verify accepts it (at a time before its expiry, from the bound
 #      address) and refuses it with one byte of the path changed (a prefix
-#      or ACL token: with its path moved outside).
+#      or ACL token: with its path moved outside; a vector's own "tampered"
+#      link and "tampered_reason" when it says so).
 # A "cookie" vector is a signed cookie (mgctl sign --cookie, verified with
 # mgctl verify --cookie for the vector's url); a "verify_only" vector has
 # fields mgctl sign does not mint (Akamai st, id, data, ACL lists): steps 2
@@ -90,7 +91,8 @@ for v in data["vectors"]:
         want = "token-out-of-scope"
     else:
         ok = subprocess.run(vargs + [v["expected"]], capture_output=True, text=True)
-        i = v["expected"].index("?") - 1  # last byte of the path
+        e = v["expected"]
+        i = (e.index("?") if "?" in e else len(e)) - 1  # last byte of the path
         tampered = v["expected"][:i] + ("x" if v["expected"][i] != "x" else "y") + \
             v["expected"][i + 1:]
         want = v.get("tampered_reason", "token-bad-signature")
@@ -100,6 +102,8 @@ for v in data["vectors"]:
         elif "prefix" in v:  # a prefix token covers other paths under it, not outside
             tampered = v["expected"].replace(v["prefix"], "/elsewhere/", 1)
             want = "token-out-of-scope"
+        if "tampered" in v:  # a scope the key implies (lighttpd's path_segments)
+            tampered, want = v["tampered"], v["tampered_reason"]
         bad = subprocess.run(vargs + [tampered], capture_output=True, text=True)
     if ok.returncode != 0 or "reason: allowed-by-token" not in ok.stdout:
         print("FAIL  %s: mgctl verify refused it:\n%s" % (v["name"], ok.stdout))

@@ -8,6 +8,7 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
   nginx-secure-link  md5 = base64url(MD5(expression)), no padding
   bunny              token = "HS256-" ["1-"] base64url(HMAC-SHA256(key, path +
                      expires + [address bytes] + sorted "name=value" pairs))
+                     (sign_form: path -> "/bcdn_token=T&<pairs>&expires=E" + path)
   gcp-cdn            Signature = padded base64url(HMAC-SHA1(base64url-decoded
                      key, origin + path + "?" + [query "&"] "Expires=E&KeyName=K"))
                      or, with a URL prefix, over "URLPrefix=P&Expires=E&KeyName=K";
@@ -21,6 +22,13 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
                      RSA (PKCS#1 v1.5) or ECDSA signature, SHA-1 (or SHA-256 with
                      Hash-Algorithm=SHA256), of the canned policy JSON, or of the
                      custom policy JSON sent as Policy=
+  lighttpd-secdownload  <uri_prefix> MAC "/" hex(ts) rel-path, ts = expires -
+                     timeout; md5: hex(MD5(secret + rel + hex(ts))), hmac-sha1/256:
+                     base64url(HMAC(secret, "/" + hex(ts) + rel)); rel cut after
+                     path_segments segments, "?" + query added with hash_querystr
+  nginx-secure-link with secret_prefix (secure_link_secret):
+                     <prefix> hex(MD5(link + secret)) "/" link, link = the rest of
+                     the target as sent (query included)
 
 The standard library only, except cloudfront (python3-cryptography, imported
 when a cloudfront vector is met). run-format-vectors.sh checks that this file, the C
@@ -110,7 +118,7 @@ def nginx_sign(secret, url, expires, expression, ip=None, hash_param="md5",
     return origin + path + "?" + (query + "&" if query else "") + extra
 
 
-def bunny_sign(secret, url, expires, ip=None, prefix=None):
+def bunny_sign(secret, url, expires, ip=None, prefix=None, form="query"):
     origin, path, query = split_url(url)
     params = dict(parse_qsl(query or "", keep_blank_values=True))
     if prefix:
@@ -124,9 +132,51 @@ def bunny_sign(secret, url, expires, ip=None, prefix=None):
     mac = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
     token = "HS256-" + ("1-" if ip else "") + \
         base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    if form == "path":  # the SDKs' isDirectory: every signed pair in the first segment
+        pairs = "".join("&%s=%s" % (quote(k, safe=""), quote(params[k], safe=""))
+                        for k in sorted(params))
+        return origin + "/bcdn_token=" + token + pairs + "&expires=" + str(expires) + path
     tail = "&token_path=" + quote(prefix, safe="") if prefix else ""
     return origin + path + "?" + (query + "&" if query else "") + "token=" + token + tail + \
         "&expires=" + str(expires)
+
+
+def lighttpd_sign(secret, url, expires, alg, prefix, timeout=60, path_segments=0,
+                  hash_querystr=False):
+    """lighttpd mod_secdownload: the timestamp is when the link was made,
+    valid for timeout seconds either side; the link expires at ts + timeout."""
+    origin, path, query = split_url(url)
+    if not path.startswith(prefix):
+        raise ValueError("the path is not under the uri_prefix")
+    rel = nginx_uri(path)[len(prefix) - 1:]  # lighttpd signs the decoded path
+    if path_segments:
+        end, count = 0, path_segments
+        while True:
+            end = rel.find("/", end + 1)
+            count -= 1
+            if end < 0 or count == 0:
+                break
+        if end >= 0:
+            rel = rel[:end]
+    ts = "%x" % (expires - timeout)
+    q = "?" + query if hash_querystr and query else ""
+    if alg == "md5":
+        mac = hashlib.md5((secret + rel + q + ts).encode()).hexdigest()
+    else:
+        dig = hashlib.sha1 if alg == "hmac-sha1" else hashlib.sha256
+        raw = hmac.new(secret.encode(), ("/" + ts + rel + q).encode(), dig).digest()
+        mac = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return origin + prefix + mac + "/" + ts + "/" + path[len(prefix):] + \
+        ("?" + query if query else "")
+
+
+def nginx_secret_sign(secret, url, prefix):
+    """nginx secure_link_secret: the link is everything after the hash, as sent."""
+    origin, path, query = split_url(url)
+    if not path.startswith(prefix):
+        raise ValueError("the path is not under the prefix")
+    link = path[len(prefix):] + ("?" + query if query is not None else "")
+    return origin + prefix + hashlib.md5((link + secret).encode()).hexdigest() + "/" + link
 
 
 def gcp_key(text):
@@ -320,11 +370,19 @@ def sign_vector(keys, v):
     opts = k.get("options", {})
     if k["format"] == "imagekit":
         return imagekit_sign(k["secret"], v["url"], v["expires"], opts.get("endpoint", "/"))
+    if k["format"] == "nginx-secure-link" and "secret_prefix" in opts:
+        return nginx_secret_sign(k["secret"], v["url"], opts["secret_prefix"])
+    if k["format"] == "lighttpd-secdownload":
+        return lighttpd_sign(k["secret"], v["url"], v["expires"], k.get("alg", "md5"),
+                             opts["uri_prefix"], int(opts.get("timeout", 60)),
+                             int(opts.get("path_segments", 0)),
+                             opts.get("hash_querystr") == "true")
     if k["format"] == "nginx-secure-link":
         return nginx_sign(k["secret"], v["url"], v["expires"], opts["expression"], v.get("ip"),
                           opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))
     if k["format"] == "bunny":
-        return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"))
+        return bunny_sign(k["secret"], v["url"], v["expires"], v.get("ip"), v.get("prefix"),
+                          opts.get("sign_form", "query"))
     if k["format"] == "gcp-cdn" and v.get("cookie"):
         return gcp_cookie(k["secret"], v["expires"], opts["origin"],
                           opts.get("key_name", v["key"]), v["prefix"])
