@@ -491,6 +491,11 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
         }
         *w++ = '*';
         *w = '\0';
+        if ((size_t)(w - a) > AK_ACL_BYTES) {
+            /* the verifier refuses it: never mint a link that cannot verify */
+            *why = "the prefix is too long for an EdgeAuth ACL (over 1024 bytes once encoded)";
+            return MG_EINVAL;
+        }
         acl = a;
     }
     const char *tok = "";
@@ -524,6 +529,10 @@ static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *ur
     char hex[2 * MG_FMT_SIG_MAX + 1];
     mg_fmt_hex_encode(mac, mac_n, hex);
     tok = apr_pstrcat(pool, tok, fd, "hmac=", hex, NULL);
+    if (strlen(tok) > AK_TOKEN_MAX) {
+        *why = "the EdgeAuth token would be longer than verifiers accept (4096 bytes)";
+        return MG_EINVAL;
+    }
     if (cookie)
         *out = apr_pstrcat(pool, o->names[0], "=", tok, NULL);
     else
