@@ -5,7 +5,10 @@
  *       write test keys into DIR, load a policy with a native key and an
  *       imagekit, an nginx-secure-link, an akamai-edgeauth and a bunny (or gcp-cdn,
  *       or cloudfront: RSA-2048) key, sign one link of
- *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300,
+ *       FORMAT (mg-v1 or a foreign format) for /img/photos/2026/a.jpg?w=300
+ *       (the formats whose token lives in the path: lighttpd-secdownload,
+ *       nginx-secret for nginx's secure_link_secret, bunny-path for Bunny's
+ *       path form, each with its key added to the same policy),
  *       make one warm-up decision, then K full decisions exactly as
  *       mod_media_guard makes them (mg_request_prepare + mg_evaluate) in a
  *       request pool cleared between requests.
@@ -61,6 +64,29 @@ static const char GCP_KEY[] =
  * is Bunny's expires in another case: the cloudfront run has this key instead */
 static const char CF_KEY[] = "  - {id: cf, format: cloudfront, file: cf.pub, options: {origin: "
                              "'https://bench.example'}}\n";
+/* tokens in the path: two of them may not share /img/ (a link could not
+ * tell them apart), so each run adds its own */
+static const char LT_KEY[] =
+    "  - {id: lt, format: lighttpd-secdownload, alg: hmac-sha256, file: ng.secret,\n"
+    "     options: {uri_prefix: /img/, timeout: '3600', hash_querystr: 'true'}}\n";
+static const char NGS_KEY[] = "  - {id: ngs, format: nginx-secure-link, file: ng.secret,\n"
+                              "     options: {secret_prefix: /img/, no_expiry: allow}}\n";
+static const char BUNNY_PATH_KEY[] =
+    "  - {id: bnp, format: bunny, file: bn.secret, options: {sign_form: path}}\n";
+
+/* each run: the key it signs with and the keys the policy adds for it */
+static const struct {
+    const char *bench, *kid, *keys;
+} RUNS[] = {{"imagekit", "ik", BUNNY_KEY},
+            {"nginx-secure-link", "ng", BUNNY_KEY},
+            {"akamai-edgeauth", "ak", BUNNY_KEY},
+            {"bunny", "bn", BUNNY_KEY},
+            {"gcp-cdn", "gc", GCP_KEY},
+            {"cloudfront", "cf", CF_KEY},
+            {"lighttpd-secdownload", "lt", LT_KEY},
+            {"nginx-secret", "ngs", NGS_KEY},
+            {"bunny-path", "bnp", BUNNY_PATH_KEY}};
+
 /* a test key pair (RSA 2048, also in examples/signers/format-vectors.json) */
 static const char CF_PRIV[] = "-----BEGIN PRIVATE KEY-----\n"
                               "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCSK98qKvPrlmik\n"
@@ -177,10 +203,15 @@ int main(int argc, char **argv)
     }
     mg_policy_t *p;
     mg_diags_t *d = mg_diags_make(pool);
-    const char *text = apr_psprintf(pool, POLICY,
-                                    strcmp(fmt, "gcp-cdn") == 0      ? GCP_KEY
-                                    : strcmp(fmt, "cloudfront") == 0 ? CF_KEY
-                                                                     : BUNNY_KEY);
+    int run = -1;
+    for (int i = 0; i < (int)(sizeof(RUNS) / sizeof(RUNS[0])); i++)
+        if (strcmp(RUNS[i].bench, fmt) == 0)
+            run = i;
+    if (run < 0 && strcmp(fmt, MG_FMT_NATIVE) != 0) {
+        fprintf(stderr, "mg_bench_fmt: no run named %s\n", fmt);
+        return 2;
+    }
+    const char *text = apr_psprintf(pool, POLICY, run >= 0 ? RUNS[run].keys : BUNNY_KEY);
     if (mg_policy_load_buffer(pool, "bench-fmt.yaml", dir, text, strlen(text), &p, d) != MG_OK) {
         fputs("mg_bench_fmt: the policy does not load\n", stderr);
         return 1;
@@ -198,11 +229,13 @@ int main(int argc, char **argv)
         } else {
             const mg_fkey_t *fk = NULL;
             for (int j = 0; j < p->keys->nelts; j++) {
-                const mg_fkey_t *f = APR_ARRAY_IDX(p->keys, j, mg_keyref_t).fkey;
-                if (f != NULL && strcmp(f->fmt->name, fmt) == 0)
-                    fk = f;
+                const mg_keyref_t *r = &APR_ARRAY_IDX(p->keys, j, mg_keyref_t);
+                if (r->fkey != NULL && strcmp(r->id, RUNS[run].kid) == 0)
+                    fk = r->fkey;
             }
-            mg_fmt_claims_t fc = {.exp = exp, .private_key = CF_PRIV};
+            /* nginx's secure_link_secret links never expire */
+            mg_fmt_claims_t fc = {.exp = strcmp(fmt, "nginx-secret") == 0 ? 0 : exp,
+                                  .private_key = CF_PRIV};
             if (fk != NULL && strcmp(fmt, "nginx-secure-link") == 0)
                 fc.ip = "127.0.0.1"; /* nginx: the expression has $remote_addr */
             if (fk == NULL || fk->fmt->sign(pool, fk, BENCH_URL, &fc, &url, &why) != MG_OK)
@@ -219,9 +252,9 @@ int main(int argc, char **argv)
             if (url == NULL)
                 return 1;
         }
-        const char *qm = strchr(url, '?');
-        paths[i] = apr_pstrmemdup(pool, url, (apr_size_t)(qm - url));
-        queries[i] = qm + 1;
+        const char *qm = strchr(url, '?'); /* Bunny's path form has no query */
+        paths[i] = qm ? apr_pstrmemdup(pool, url, (apr_size_t)(qm - url)) : url;
+        queries[i] = qm ? qm + 1 : NULL;
     }
     /* the warm-up decision uses the last link: with -u, the loop's first
      * K <= M - 1 decisions still meet links never verified */

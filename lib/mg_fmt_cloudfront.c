@@ -823,6 +823,10 @@ static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
                "entry does not hold (mgctl sign --private-key FILE)";
         return MG_EINVAL;
     }
+    /* "PATH?" is PATH: the verifier rebuilds the URL without an empty query,
+     * as the Python signer writes it */
+    if (query != NULL && *query == '\0')
+        query = NULL;
     const char *base =
         apr_pstrcat(pool, o->origin, path, query ? "?" : "", query ? query : "", NULL);
     if (strpbrk(base, "\"\\*") != NULL) {

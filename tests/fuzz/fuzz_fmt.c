@@ -2,8 +2,9 @@
  * parameter parsers and verifiers through mg_token_check(), and their
  * signers, against a fixed policy with an ImageKit, an nginx secure_link
  * and a Bunny key, and one with a Google Cloud CDN, an Akamai EdgeAuth
- * and an ImageKit key (test secrets in tests/fuzz/keys/); verify mode tries
- * both.
+ * and an ImageKit key (test secrets in tests/fuzz/keys/), one with a
+ * CloudFront key and one with the formats whose token lives in the path;
+ * verify mode tries them all.
  *
  * Input: one selector byte, then text.
  *  - selector bit 0 clear, "verify": the text is "PATH?QUERY[\nCOOKIE]",
@@ -23,9 +24,21 @@
  *    prefix, sent as a Cookie with the URL's path and then with OTHER's.
  *    Bit 7 set: the format is cloudfront (an ECDSA P-256 key, the
  *    private half in tests/fuzz/keys/ too; bit 4: a custom policy whose
- *    Resource is the URL's directory and '*').
+ *    Resource is the URL's directory and '*'; bit 5 means nothing to it).
+ *  - selector bits 0, 5 and 7 set (the CloudFront value bit 5 left spare),
+ *    "sign then move" for the formats whose token lives in the path (a
+ *    policy of their own: lighttpd md5 and hmac-sha256 with path_segments,
+ *    nginx secure_link_secret, Bunny's path form), chosen by bits 1-2. The
+ *    text is "URL\nOTHER"; the link must verify, from the path, under its
+ *    key. Its token segments are then put in front of OTHER (what follows
+ *    the token: "a/x.jpg?q"): if that verifies, it is the same canonical
+ *    signed path, or one under the scope the first verification reported.
  *  - verify mode also offers the request (and its Cookie line) to a policy
- *    with a CloudFront key.
+ *    with a CloudFront key and to the path-form policy. Oracle, besides
+ *    the above: the path the policy judges is a path token's effective
+ *    path (mg_fmt_canon); a path token that verifies has its canonical path
+ *    under its prefix and claims it came from the path, and no token from
+ *    the path verifies without one.
  *  - selector bit 0 clear and text starting with '{': the CloudFront
  *    policy parser (mg_cf_policy_parse). Oracle: a policy it accepts has a
  *    Resource, a DateLessThan after its DateGreaterThan and a SourceIp that
@@ -122,6 +135,37 @@ static const char POLICY_CF[] = "version: 1\n"
 
 static const char *const FORMATS[] = {"imagekit", "nginx-secure-link", "bunny", "gcp-cdn"};
 
+/* tokens in the path (lib/mg_fmt.h, mg_fmt_path_t) */
+static mg_policy_t *policy_path;
+static const char POLICY_PATH[] =
+    "version: 1\n"
+    "name: fuzz-fmt-path\n"
+    "keys:\n"
+    "  - id: lt\n"
+    "    format: lighttpd-secdownload\n"
+    "    file: keys/fuzz-lighttpd.secret\n"
+    "    options: {uri_prefix: /dl/, timeout: '3600'}\n"
+    "  - id: lts\n"
+    "    format: lighttpd-secdownload\n"
+    "    alg: hmac-sha256\n"
+    "    file: keys/fuzz-lighttpd.secret\n"
+    "    options: {uri_prefix: /s/, timeout: '3600', path_segments: '2', "
+    "hash_querystr: 'true'}\n"
+    "  - id: ngs\n"
+    "    format: nginx-secure-link\n"
+    "    file: keys/fuzz-nginx.secret\n"
+    "    options: {secret_prefix: /p/, no_expiry: allow}\n"
+    "  - id: bnp\n"
+    "    format: bunny\n"
+    "    file: keys/fuzz-bunny.secret\n"
+    "    options: {sign_form: path}\n"
+    "tokens: {grace: 5m, clock_skew: 30s}\n"
+    "rules:\n"
+    "  - id: all\n"
+    "    path: /\n"
+    "    token: required\n";
+static const char *const PATH_KEYS[] = {"lt", "lts", "ngs", "bnp"};
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -132,7 +176,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (mg_policy_load_buffer(root, "fuzz-fmt.yaml", MG_SRCDIR "/tests/fuzz", POLICY,
                               sizeof(POLICY) - 1, &policy_main, ds) != MG_OK ||
         mg_policy_load_buffer(root, "fuzz-fmt-gcp.yaml", MG_SRCDIR "/tests/fuzz", POLICY_GCP,
-                              sizeof(POLICY_GCP) - 1, &policy_gcp, ds) != MG_OK) {
+                              sizeof(POLICY_GCP) - 1, &policy_gcp, ds) != MG_OK ||
+        mg_policy_load_buffer(root, "fuzz-fmt-path.yaml", MG_SRCDIR "/tests/fuzz", POLICY_PATH,
+                              sizeof(POLICY_PATH) - 1, &policy_path, ds) != MG_OK) {
         for (int i = 0; i < ds->items->nelts; i++)
             fprintf(stderr, "%s\n", mg_diag_format(root, &APR_ARRAY_IDX(ds->items, i, mg_diag_t)));
         fprintf(stderr, "fuzz_fmt: the fixed policy does not load\n");
@@ -167,7 +213,12 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
     req.client_ip = req.peer_ip = CLIENT;
     req.now = apr_time_from_sec(NOW);
     req.cookie = cookie;
-    *canon_ok = mg_canon_path(pool, req.raw_path, req.query, cn, &why) == 0;
+    const mg_fmt_path_t *pt = NULL;
+    /* the path the policy judges: a path token's effective path */
+    *canon_ok = mg_fmt_canon(pool, policy, req.raw_path, req.query, cn, &pt, &why) == 0;
+    if (*canon_ok && pt == NULL)
+        MG_FUZZ_ASSERT(mg_fmt_path_find(pool, policy, req.raw_path) == NULL,
+                       "a path token mg_fmt_canon did not see");
     mg_reason_t r = mg_token_check(pool, policy, &req, claims);
     MG_FUZZ_ASSERT(r == MG_R_ALLOWED || (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
                    "mg_token_check returned %s", mg_reason_name(r));
@@ -185,6 +236,12 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
         if (claims->scope != NULL)
             MG_FUZZ_ASSERT(strncmp(cn->path, claims->scope, strlen(claims->scope)) == 0,
                            "path %s outside scope %s", cn->path, claims->scope);
+        MG_FUZZ_ASSERT((pt != NULL) == (strcmp(claims->from, "path") == 0),
+                       "a token from the %s with%s a path token", claims->from, pt ? "" : "out");
+        if (pt != NULL)
+            MG_FUZZ_ASSERT(strncmp(cn->path, pt->prefix, strlen(pt->prefix)) == 0 &&
+                               cn->tr_form != MG_TR_FORM_PATH,
+                           "path token for %s verified outside %s", cn->path, pt->prefix);
     }
     return r;
 }
@@ -333,6 +390,54 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
                        signed_cn.signed_path, moved);
 }
 
+/* Sign URL with a path-form key, then put its token segments in front of
+ * OTHER (the part after the token: "a/x.jpg?q"). */
+static void sign_path_mode(apr_pool_t *pool, unsigned sel, const char *text)
+{
+    const char *nl = strchr(text, '\n');
+    const char *url = nl ? apr_pstrmemdup(pool, text, (size_t)(nl - text)) : text;
+    const char *other = nl ? nl + 1 : "x";
+    const char *kid = PATH_KEYS[(sel >> 1) & 3], *why, *out = NULL;
+    const mg_fkey_t *k = NULL;
+    for (int i = 0; i < policy_path->keys->nelts; i++)
+        if (strcmp(APR_ARRAY_IDX(policy_path->keys, i, mg_keyref_t).id, kid) == 0)
+            k = APR_ARRAY_IDX(policy_path->keys, i, mg_keyref_t).fkey;
+    MG_FUZZ_ASSERT(k != NULL, "no key %s", kid);
+    /* nginx's links never expire; the others expire in an hour */
+    mg_fmt_claims_t c = {
+        .exp = strcmp(kid, "ngs") == 0 ? 0 : NOW + 3600, .ip = NULL, .scope = NULL};
+    if (k->fmt->sign(pool, k, url, &c, &out, &why) != MG_OK)
+        return;
+    mg_token_claims_t cl;
+    mg_canon_t signed_cn, ocn;
+    int ok;
+    mg_reason_t r = verify(pool, policy_path, out, &cl, &signed_cn, &ok);
+    if (!ok)
+        return; /* longer than the verifier's limits */
+    MG_FUZZ_ASSERT(r == MG_R_ALLOWED, "a %s link does not verify: %s (%s): %s", kid,
+                   mg_reason_name(r), cl.detail ? cl.detail : "", out);
+    MG_FUZZ_ASSERT(strcmp(cl.from, "path") == 0 && strcmp(cl.kid, kid) == 0,
+                   "%s link verified as %s from the %s", kid, cl.kid, cl.from);
+    const char *scope = cl.scope ? apr_pstrdup(pool, cl.scope) : NULL;
+    const char *q = strchr(out, '?');
+    const char *opath = q ? apr_pstrmemdup(pool, out, (size_t)(q - out)) : out;
+    const mg_fmt_path_t *pt = mg_fmt_path_find(pool, policy_path, opath);
+    MG_FUZZ_ASSERT(pt != NULL, "the signed link has no path token: %s", out);
+    if (strchr(other, '\n') != NULL)
+        return;
+    const char *head = apr_pstrmemdup(pool, opath, strlen(opath) - strlen(pt->rest));
+    const char *moved = apr_pstrcat(pool, head, other, NULL);
+    if (verify(pool, policy_path, moved, &cl, &ocn, &ok) != MG_R_ALLOWED)
+        return;
+    if (scope != NULL)
+        MG_FUZZ_ASSERT(strncmp(ocn.path, scope, strlen(scope)) == 0,
+                       "%s token for %s verified outside it: %s", kid, scope, moved);
+    else
+        MG_FUZZ_ASSERT(strcmp(ocn.signed_path, signed_cn.signed_path) == 0,
+                       "%s token for %s verified for another path: %s", kid, signed_cn.signed_path,
+                       moved);
+}
+
 /* The CloudFront policy parser, wildcards and base64 on their own: the
  * verifier parses a policy only after its signature verified, which no
  * fuzzer input reaches. */
@@ -377,7 +482,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned sel = data[0];
     char *text = apr_pstrmemdup(pool, (const char *)data + 1, size - 1);
     if (strlen(text) == size - 1) { /* no NUL inside */
-        if (sel & 1) {
+        if ((sel & 1) && (sel & 128) && (sel & 32)) {
+            sign_path_mode(pool, sel, text);
+        } else if (sel & 1) {
             sign_mode(pool, sel, text);
         } else if (text[0] == '/') {
             mg_token_claims_t cl;
@@ -392,6 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)verify_c(pool, policy_main, text, cookie, &cl, &cn, &ok);
             (void)verify_c(pool, policy_gcp, text, cookie, &cl, &cn, &ok);
             (void)verify_c(pool, policy_cf, text, cookie, &cl, &cn, &ok);
+            (void)verify_c(pool, policy_path, text, cookie, &cl, &cn, &ok);
         } else if (text[0] == '{') {
             policy_mode(pool, text);
         }
