@@ -638,11 +638,16 @@ def test_cookie_session_auth_module_runs_its_own_login_flow(form_srv):
 
 def test_cookie_session_user_is_recognised_without_a_login_redirect(form_srv):
     cookie = "session=" + urllib.parse.quote("realm-user=alice&realm-pw=alicepw", safe="=&")
+    # httpd writes a request's access-log line after sending its response, so
+    # the previous test's line can land after this one's: wait until every
+    # request sent so far has its line, then read only lines after that mark
+    deadline = time.time() + 10
+    while (len(form_srv.access_log().splitlines()) < form_srv.requests_sent
+           and time.time() < deadline):
+        time.sleep(0.02)
     mark = len(form_srv.access_log().splitlines())
     r = form_srv.get("/form/a.jpg", headers={**NAV, "Cookie": cookie})
     assert r.status_code == 200 and r.content == JPEG
-    # this request's own line: only lines written after the mark (a full-suite
-    # run on a loaded machine once read the previous test's line here)
     deadline = time.time() + 10
     while True:
         mine = [ln for ln in form_srv.access_log().splitlines()[mark:] if "/form/a.jpg" in ln]
