@@ -300,6 +300,9 @@ int mg_fmt_equal(const unsigned char *a, const unsigned char *b, size_t n);
 /* Lower-case hex decoding, strict (exactly 2*cap characters); -1 bad. */
 int mg_fmt_hex_decode(const char *s, size_t len, unsigned char *out, size_t cap);
 void mg_fmt_hex_encode(const unsigned char *in, size_t n, char *out); /* NUL-terminated */
+/* A key's `origin` option ("https://host[:port]" or "http://..."; lower-case
+ * host name, IPv4 or [IPv6], no path): 1 valid, 0 not (gcp-cdn, cloudfront). */
+int mg_fmt_origin_valid(const char *o);
 /* Epoch seconds: 1-10 digits, no leading zero, not 0 (see mg_fmt_util.c). */
 int mg_fmt_parse_epoch(const char *s, size_t n, int64_t *out);
 

@@ -387,20 +387,6 @@ int mg_cf_policy_parse(apr_pool_t *pool, const char *json, size_t n, mg_cf_polic
 
 /* ---- keys ------------------------------------------------------------------ */
 
-static int origin_valid(const char *o)
-{
-    const char *h = strncmp(o, "https://", 8) == 0  ? o + 8
-                    : strncmp(o, "http://", 7) == 0 ? o + 7
-                                                    : NULL;
-    if (h == NULL || *h == '\0')
-        return 0;
-    for (const char *c = h; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
-              *c == ':' || *c == '[' || *c == ']'))
-            return 0;
-    return 1;
-}
-
 static int kpid_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -452,7 +438,7 @@ static mg_status_t cf_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
     o->origin = mg_fmt_opt(k, "origin", &i_or);
     o->kpid = mg_fmt_opt(k, "key_pair_id", &i_kp);
     const char *sh = mg_fmt_opt(k, "sign_hash", &i_sh);
-    if (o->origin == NULL || !origin_valid(o->origin)) {
+    if (o->origin == NULL || !mg_fmt_origin_valid(o->origin)) {
         *bad = i_or;
         *why = "option origin is required: the public scheme and host the links were signed "
                "for, lower case, without path (e.g. https://d111111abcdef8.cloudfront.net); the "

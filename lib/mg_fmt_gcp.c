@@ -52,22 +52,6 @@ static const char *const gc_options[] = {"origin", "key_name", NULL};
 static const char *const gc_names[] = {"URLPrefix", "Expires", "KeyName", "Signature", NULL};
 enum { GC_PREFIX, GC_EXPIRES, GC_KEYNAME, GC_SIG };
 
-static int origin_valid(const char *o)
-{
-    const char *h = strncmp(o, "https://", 8) == 0  ? o + 8
-                    : strncmp(o, "http://", 7) == 0 ? o + 7
-                                                    : NULL;
-    if (h == NULL || *h == '\0')
-        return 0;
-    for (const char *c = h; *c; c++) {
-        /* a host name, an IPv4 address or [IPv6], an optional port */
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
-              *c == ':' || *c == '[' || *c == ']'))
-            return 0;
-    }
-    return 1;
-}
-
 static int key_name_valid(const char *n)
 {
     size_t len = strlen(n);
@@ -86,7 +70,7 @@ static mg_status_t gc_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
     int i_or, i_kn;
     o->origin = mg_fmt_opt(k, "origin", &i_or);
     o->key_name = mg_fmt_opt(k, "key_name", &i_kn);
-    if (o->origin == NULL || !origin_valid(o->origin)) {
+    if (o->origin == NULL || !mg_fmt_origin_valid(o->origin)) {
         *bad = i_or;
         *why = "option origin is required: the public scheme and host the links were signed "
                "for, lower case, without path (e.g. https://media.example.com); the Host "

@@ -363,3 +363,19 @@ int mg_fmt_cookie_get(const char *header, const char *name, const char **val, si
         return 0;
     return mg_fmt_cookie_next(name, &pos, &v2, &n2) == 0 ? -1 : 1;
 }
+
+int mg_fmt_origin_valid(const char *o)
+{
+    const char *h = strncmp(o, "https://", 8) == 0  ? o + 8
+                    : strncmp(o, "http://", 7) == 0 ? o + 7
+                                                    : NULL;
+    if (h == NULL || *h == '\0')
+        return 0;
+    for (const char *c = h; *c; c++) {
+        /* a host name, an IPv4 address or [IPv6], an optional port */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
+              *c == ':' || *c == '[' || *c == ']'))
+            return 0;
+    }
+    return 1;
+}
