@@ -813,6 +813,13 @@ static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
      * as the Python signer writes it */
     if (query != NULL && *query == '\0')
         query = NULL;
+    /* the verifier rebuilds the query from its pairs, so an empty pair
+     * ("?&a=1", "a=1&&b", "a=1&") would be signed but not rebuilt */
+    if (query != NULL &&
+        (query[0] == '&' || strstr(query, "&&") != NULL || query[strlen(query) - 1] == '&')) {
+        *why = "the query has an empty parameter (a '&' at its start or end, or '&&')";
+        return MG_EINVAL;
+    }
     const char *base =
         apr_pstrcat(pool, o->origin, path, query ? "?" : "", query ? query : "", NULL);
     if (strpbrk(base, "\"\\*") != NULL) {
@@ -830,6 +837,12 @@ static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
                 return MG_EINVAL;
             }
             res = apr_pstrcat(pool, o->origin, c->scope, "*", NULL);
+        } else if (query != NULL) {
+            /* '?' is a wildcard in a policy's Resource: "/v/a.j?g" would
+             * also cover /v/a.jpg */
+            *why = "a custom-policy CloudFront link cannot sign a query ('?' is a wildcard in "
+                   "its Resource): sign the path, or a prefix";
+            return MG_EINVAL;
         }
         const char *ip = NULL;
         if (c->ip != NULL)
