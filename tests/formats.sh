@@ -237,6 +237,8 @@ expect 0 "verify: a path_segments link reports its directory" '^scope: /dl/v/l1/
     "$MGCTL" verify -p "$TMP/lt.yaml" --now 2026-12-31T23:00:00Z "$(printf '%s' "$LTL" | sed 's,/a[.]ts$,/x/b.ts,')"
 expect 1 "verify: the directory's own name is outside the scope" '^reason: token-out-of-scope$' -- \
     "$MGCTL" verify -p "$TMP/lt.yaml" --now 2026-12-31T23:00:00Z "$(printf '%s' "$LTL" | sed 's,/a[.]ts$,,')"
+expect 1 "sign: an absolute URL whose path already has a path token" 'already has a bunny token in it' -- \
+    "$MGCTL" sign -p "$TMP/lt.yaml" --token-format bunny --ttl 1h 'https://h.example/bcdn_token=x/a.jpg'
 
 cat >"$TMP/bad.yaml" <<'Y'
 version: 1

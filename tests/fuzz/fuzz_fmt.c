@@ -351,9 +351,13 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
             if (mg_fmt_is_reserved_param(policy, APR_ARRAY_IDX(ups, i, mg_qparam_t).name))
                 return;
     /* a path that already carries a path token of the policy: mgctl sign
-     * refuses it with the policy at hand (the verifier sees two tokens) */
-    if (url[0] == '/' &&
-        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, url, strcspn(url, "?"))) != NULL)
+     * refuses it with the policy at hand (the verifier sees two tokens);
+     * in an absolute URL, the path after the authority, as mgctl reads it */
+    const char *upath = url, *sep = strstr(url, "://");
+    if (url[0] != '/' && sep != NULL)
+        upath = sep + 3 + strcspn(sep + 3, "/?#");
+    if (upath[0] == '/' &&
+        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, upath, strcspn(upath, "?#"))) != NULL)
         return;
     mg_token_claims_t cl;
     mg_canon_t signed_cn;
