@@ -27,6 +27,7 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
+#include "mg_fmt.h"
 #include "mg_http.h"
 #include "mg_mod.h"
 
@@ -45,7 +46,9 @@ int mg_mod_path_token_translate(request_rec *r)
     if (r->proxyreq != PROXYREQ_NONE || r->unparsed_uri == NULL)
         return DECLINED;
     sc = ap_get_module_config(r->server->module_config, &media_guard_module);
-    if (sc == NULL || sc->policies == NULL)
+    /* most servers have no path-form key: nothing to find, so no split of
+     * the target and no walk over the policies for every request */
+    if (sc == NULL || sc->policies == NULL || !sc->path_tokens)
         return DECLINED;
     /* the target as authorization reads it (absolute-form too) */
     if (mg_target_split(r->pool, r->unparsed_uri, &t, NULL) != MG_OK || t.path[0] != '/')
@@ -77,4 +80,18 @@ int mg_mod_path_token_translate(request_rec *r)
         r->uri = apr_pstrdup(r->pool, found);
     }
     return DECLINED;
+}
+
+/* The keys mg_fmt_path_find() tries (lib/mg_fmt.c): without one, it finds
+ * nothing in any path, so mg_path_token_effective() is always NULL. */
+int mg_mod_policy_has_path_tokens(const mg_policy_t *policy)
+{
+    int i;
+
+    for (i = 0; policy != NULL && policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k != NULL && k->fmt->path_split != NULL)
+            return 1;
+    }
+    return 0;
 }
