@@ -54,10 +54,10 @@ typedef struct mg_mod_policy {
 
 typedef struct mg_mod_srv_conf {
     apr_hash_t *policies; /* NAME -> mg_mod_policy_t* */
-    int path_tokens;      /* some policy in `policies` has a key whose token
-                             can live in the path (mg_mod_pathtok.c) */
     int reload_failure;   /* MediaGuardReloadFailure (main server only):
                              MG_MOD_RELOAD_KEEP (default) or _DENY; -1 = unset */
+    int path_tokens;      /* one of `policies` has a key with tokens in the path
+                             (set in post_config: mg_mod_path_token_scan) */
 } mg_mod_srv_conf_t;
 
 #define MG_MOD_RELOAD_KEEP 0
@@ -227,8 +227,6 @@ void mg_mod_once_register(apr_pool_t *p);
  * token (lighttpd, nginx secure_link_secret, Bunny's path form) is mapped
  * as its effective path, the one the token covers. */
 int mg_mod_path_token_translate(request_rec *r);
-/* Whether the policy has a key of a format whose token can live in the
- * path: without one, the hook above never changes a request. */
-int mg_mod_policy_has_path_tokens(const mg_policy_t *policy);
+int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 #endif /* MG_MOD_H */

@@ -152,7 +152,6 @@ void *mg_mod_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
     /* A virtual host sees the main server's policies; its own win. */
     sc->policies = apr_hash_overlay(p, add->policies, base->policies);
-    sc->path_tokens = add->path_tokens || base->path_tokens;
     sc->reload_failure = base->reload_failure; /* global: the main server's */
     return sc;
 }
@@ -293,14 +292,6 @@ static void log_diags(server_rec *s, int level, const char *name, const mg_diags
                      mg_diags_more(p, file, shown - MG_DIAG_SHOW_MAX));
 }
 
-/* Make mp visible as NAME in the server being configured. */
-static void declare(mg_mod_srv_conf_t *sc, mg_mod_policy_t *mp)
-{
-    apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
-    if (mp->policy != NULL && mg_mod_policy_has_path_tokens(mp->policy))
-        sc->path_tokens = 1;
-}
-
 const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file)
 {
     mg_mod_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &media_guard_module);
@@ -346,7 +337,7 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
         log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
         if (st)
             store_put(st, key, buf, len);
-        declare(sc, mp);
+        apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
         return NULL;
     }
 
@@ -404,7 +395,7 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
                             "and no good version of it "
                             "can be rebuilt; every request under it is denied until it is fixed",
             name, path);
-    declare(sc, mp);
+    apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);
     return NULL;
 }
 

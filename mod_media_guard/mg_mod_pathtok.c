@@ -27,11 +27,31 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 
-#include "mg_fmt.h"
 #include "mg_http.h"
 #include "mg_mod.h"
 
 APLOG_USE_MODULE(media_guard);
+
+/* post_config: which servers declare a policy with path tokens. Every other
+ * request leaves translate_name at once (splitting the target and walking
+ * the policies cost ~740 instructions a request, open URLs included). A
+ * flag left at 0 by mistake could only leave a token in r->uri, which
+ * authorization then refuses; it cannot let a request through. */
+static void note_path_tokens(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    mg_mod_srv_conf_t *sc = ap_get_module_config(s->module_config, &media_guard_module);
+    (void)ctx;
+    if (mp->policy != NULL && mg_policy_has_path_tokens(mp->policy))
+        sc->path_tokens = 1;
+}
+
+int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    mg_mod_each_policy(s, ptemp, note_path_tokens, NULL);
+    return OK;
+}
 
 int mg_mod_path_token_translate(request_rec *r)
 {
@@ -46,8 +66,6 @@ int mg_mod_path_token_translate(request_rec *r)
     if (r->proxyreq != PROXYREQ_NONE || r->unparsed_uri == NULL)
         return DECLINED;
     sc = ap_get_module_config(r->server->module_config, &media_guard_module);
-    /* most servers have no path-form key: nothing to find, so no split of
-     * the target and no walk over the policies for every request */
     if (sc == NULL || sc->policies == NULL || !sc->path_tokens)
         return DECLINED;
     /* the target as authorization reads it (absolute-form too) */
@@ -80,18 +98,4 @@ int mg_mod_path_token_translate(request_rec *r)
         r->uri = apr_pstrdup(r->pool, found);
     }
     return DECLINED;
-}
-
-/* The keys mg_fmt_path_find() tries (lib/mg_fmt.c): without one, it finds
- * nothing in any path, so mg_path_token_effective() is always NULL. */
-int mg_mod_policy_has_path_tokens(const mg_policy_t *policy)
-{
-    int i;
-
-    for (i = 0; policy != NULL && policy->keys != NULL && i < policy->keys->nelts; i++) {
-        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
-        if (k != NULL && k->fmt->path_split != NULL)
-            return 1;
-    }
-    return 0;
 }
