@@ -393,3 +393,69 @@ def test_a_later_rewrite_of_the_covered_path_is_refused(apache_factory, mgctl):
         assert r.status_code == 200 and r.content == FILES["store/a/y.jpg"]
     finally:
         s.stop()
+
+
+# The mapping runs only in servers where some policy has a path-form key (the hook is skipped
+# elsewhere, for every request): a virtual host's own policy and one inherited from the main server
+# must both count, and a server with path-form keys in none of its policies serves the path as sent.
+PLAIN = """\
+version: 1
+default: deny
+rules:
+  - {id: dl, path: /dl/, access: {anonymous: view}}
+"""
+
+VHOSTS = """\
+AllowEncodedSlashes NoDecode
+Alias "/dl/" "@HTDOCS@/store/"
+MediaGuardPolicy @MAIN@ @POLICIES@/@MAINFILE@
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName inherit.test
+    <Location "/">
+        Require media-guard @MAIN@
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    MediaGuardPolicy path @POLICIES@/path.yaml
+    <Location "/">
+        Require media-guard path
+    </Location>
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("main", ["plain", "path"])
+def test_path_tokens_map_in_virtual_hosts_with_a_path_form_key(apache_factory, mgctl, main):
+    conf = VHOSTS.replace("@MAIN@", main).replace("@MAINFILE@", main + ".yaml")
+    policies = {"path.yaml": POLICY}
+    if main == "plain":
+        policies["plain.yaml"] = PLAIN
+    s = apache_factory("formats-path-vhosts-" + main, conf, policies=policies, files=FILES,
+                       start=False)
+    keys = s.policy_dir / "keys"
+    write_key(keys / "k2026.key", K2026)
+    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
+    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
+    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
+    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    s.start()
+    try:
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg")
+        assert p.returncode == 0, p.stderr
+        url = p.stdout.strip()
+        # the virtual host's own policy has the key: mapped, served
+        r = s.get(url, headers={"Host": "own.test"})
+        assert r.status_code == 200 and r.content == JPG, reason(r)
+        r = s.get(url, headers={"Host": "inherit.test"})
+        if main == "path":
+            # inherited from the main server: mapped as well
+            assert r.status_code == 200 and r.content == JPG, reason(r)
+        else:
+            # no policy of this host reads path tokens: the path is judged (the rule allows it)
+            # and served as sent, and no such file exists
+            assert r.status_code == 404, (r.status_code, reason(r))
+            assert JPG not in r.content
+    finally:
+        s.stop()
