@@ -333,6 +333,9 @@ int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t 
 int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
                               const struct mg_tr *tr, const char **missing);
 
-/* mg_policy_emit (mg_policy_emit.c): mg.h */
+/* mg_policy_emit (mg_policy_emit.c): mg.h. The hex SHA-256 of the bytes
+ * mg_policy_emit would return, computed without keeping them (the loader's
+ * policy digest); NULL when it cannot be computed. */
+const char *mg_policy_emit_digest(apr_pool_t *pool, const mg_policy_t *p);
 
 #endif /* MG_POLICY_H */

@@ -12,7 +12,6 @@
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
-#include <openssl/evp.h>
 
 #include "mg_canon.h"
 #include "mg_file.h"
@@ -983,21 +982,6 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         mg_load_rules(c, v[K_RULES]);
 }
 
-static const char *sha256_hex(apr_pool_t *pool, const char *s)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL))
-        return NULL;
-    char *hex = apr_palloc(pool, mdlen * 2 + 1);
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
-        hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-    }
-    hex[mdlen * 2] = 0;
-    return hex;
-}
-
 /* "dir/photo-site.yaml" -> "photo-site" */
 static const char *default_name(apr_pool_t *pool, const char *file)
 {
@@ -1070,8 +1054,7 @@ mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char
                     "the policy could not be compiled");
     if (diags->errors != errors_before)
         goto done;
-    const char *canon = mg_policy_emit(c.tmp, c.p);
-    c.p->digest = canon ? sha256_hex(pool, canon) : NULL;
+    c.p->digest = mg_policy_emit_digest(pool, c.p);
     if (!c.p->digest) {
         mg_diag_add(diags, MG_SEV_ERROR, c.file, 0, 0, "internal-error",
                     "the policy digest could not be computed");

@@ -872,6 +872,31 @@ START_TEST(test_emit_round_trip_is_byte_identical)
 }
 END_TEST
 
+/* The loader hashes the canonical text a buffer (64 KiB) at a time without
+ * keeping it: the digest must still be the SHA-256 of exactly what
+ * mg_policy_emit returns, across buffer boundaries and for one string
+ * longer than the buffer. */
+START_TEST(test_digest_of_a_large_policy_is_the_sha256_of_its_canonical_text)
+{
+    char *msg = apr_palloc(mg_test_pool, 70001);
+    memset(msg, 'm', 70000);
+    msg[70000] = 0;
+    apr_array_header_t *parts = apr_array_make(mg_test_pool, 2010, sizeof(const char *));
+    APR_ARRAY_PUSH(parts, const char *) =
+        apr_pstrcat(mg_test_pool, "version: 1\nrules:\n  - id: long\n    path: /l/\n",
+                    "    access: {anonymous: view}\n    deny: {message: \"", msg, "\"}\n", NULL);
+    for (int i = 0; i < 2000; i++)
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(
+            mg_test_pool, "  - id: r%d\n    path: /media/s%d/\n    access: {anonymous: view}\n", i,
+            i);
+    mg_policy_t *p = load_ok(apr_array_pstrcat(mg_test_pool, parts, 0));
+    ck_assert_int_eq(p->rules->nelts, 2001);
+    const char *e = mg_policy_emit(mg_test_pool, p);
+    ck_assert_uint_gt(strlen(e), 3 * 64 * 1024);
+    ck_assert_str_eq(mg_policy_digest(p), sha256_hex(e));
+}
+END_TEST
+
 START_TEST(test_emit_writes_every_default_explicitly)
 {
     mg_policy_t *p = load_ok("version: 1\nrules:\n  - id: a\n    path: /\n"
@@ -1511,6 +1536,7 @@ static Suite *loader_suite(void)
     tc = tcase_create("emit");
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_emit_round_trip_is_byte_identical);
+    tcase_add_test(tc, test_digest_of_a_large_policy_is_the_sha256_of_its_canonical_text);
     tcase_add_test(tc, test_emit_writes_every_default_explicitly);
     tcase_add_test(tc, test_emit_quotes_strings_that_yaml_would_misread);
     tcase_add_test(tc, test_digest_changes_when_a_decision_changes);
