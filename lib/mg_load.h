@@ -27,6 +27,14 @@ typedef struct mg_lctx {
     int roles_failed;
     /* keys[].fingerprint nodes (or NULL), parallel to p->keys */
     apr_array_header_t *key_pins;
+    /* mg_rules_load.c: path segments the canonicaliser accepted (in the
+     * scratch pool of the whole load), and the rule ids seen so far
+     * (id -> line + 1 of the first, cast to a pointer) */
+    apr_hash_t *seg_memo, *rule_ids;
+    /* a pool cleared after every rule: while a rule loads, c->tmp is this
+     * pool, so that what one rule needs only while it loads (lists,
+     * canonicalisation probes, hint candidates) does not pile up */
+    apr_pool_t *rule_tmp;
 } mg_lctx_t;
 
 /* ---- diagnostics ---- */
