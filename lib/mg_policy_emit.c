@@ -654,7 +654,7 @@ static void emit_policy(sb_t *b, const mg_policy_t *p)
     sb_s(b, "version: 1\nname: ");
     sb_str(b, p->name);
     sb_s(b, p->deflt == MG_DEFAULT_ALLOW ? "\ndefault: allow\ntimezone: "
-                                          : "\ndefault: deny\ntimezone: ");
+                                         : "\ndefault: deny\ntimezone: ");
     sb_str(b, p->tz_name);
     sb_s(b, "\ndownload_param: ");
     sb_str(b, p->download_param);

@@ -737,6 +737,25 @@ static void rule_corp(mg_lctx_t *c, const mg_ynode_t *v, mg_rule_t *r)
     mg_lcheck_corp(c, v, r->corp, r->hotlink);
 }
 
+/* Append a loaded rule: to the malloc'd array of streamed rules
+ * (mg_load_rules_begin), growing it by realloc, or to the pool's array. */
+static void push_rule(mg_lctx_t *c, const mg_rule_t *r)
+{
+    apr_array_header_t *a = c->p->rules;
+    if (c->rules_mem && a->elts == *c->rules_mem && a->nelts == a->nalloc) {
+        int n = a->nalloc ? a->nalloc * 2 : 1024;
+        void *np = realloc(*c->rules_mem, sizeof(mg_rule_t) * (size_t)n);
+        if (np == NULL) {
+            mg_lerr(c, NULL, "internal-error", "out of memory while loading the rules");
+            return;
+        }
+        *c->rules_mem = np;
+        a->elts = np;
+        a->nalloc = n;
+    }
+    *(mg_rule_t *)apr_array_push(a) = *r;
+}
+
 static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index)
 {
     mg_ynode_t *v[R__COUNT];
@@ -771,11 +790,32 @@ static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index)
     rule_corp(c, v[R_CORP], &r);
 
     if (c->diags->errors == before)
-        *(mg_rule_t *)apr_array_push(c->p->rules) = r;
+        push_rule(c, &r);
+}
+
+static apr_status_t rules_mem_free(void *arg)
+{
+    void **mem = arg;
+    free(*mem);
+    *mem = NULL;
+    return APR_SUCCESS;
+}
+
+int mg_load_rules_begin(mg_lctx_t *c, int streamed)
+{
+    c->seg_memo = apr_hash_make(c->tmp);
+    c->rule_ids = apr_hash_make(c->tmp);
+    if (streamed && c->p->rules->nelts == 0) {
+        c->rules_mem = apr_pcalloc(c->pool, sizeof(*c->rules_mem));
+        apr_pool_cleanup_register(c->pool, c->rules_mem, rules_mem_free, apr_pool_cleanup_null);
+        c->p->rules->elts = NULL;
+        c->p->rules->nalloc = 0;
+    }
+    return apr_pool_create(&c->rule_tmp, c->tmp) == APR_SUCCESS ? 0 : -1;
 }
 
 /* One rule: while it loads, c->tmp is a pool that is cleared after it. */
-static void load_rule_scratch(mg_lctx_t *c, const mg_ynode_t *n, int index)
+void mg_load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index)
 {
     apr_pool_t *tmp = c->tmp;
 
@@ -792,9 +832,7 @@ void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
                 mg_ynode_describe(c->tmp, rules));
         return;
     }
-    c->seg_memo = apr_hash_make(c->tmp);
-    c->rule_ids = apr_hash_make(c->tmp);
-    if (apr_pool_create(&c->rule_tmp, c->tmp) != APR_SUCCESS) {
+    if (mg_load_rules_begin(c, 0) != 0) {
         mg_lerr(c, rules, "internal-error", "out of memory while loading the rules");
         return;
     }
@@ -804,5 +842,5 @@ void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
     if (c->p->rules->nelts == 0 && rules->n > c->p->rules->nalloc)
         c->p->rules = apr_array_make(c->pool, rules->n, sizeof(mg_rule_t));
     for (int i = 0; i < rules->n; i++)
-        load_rule_scratch(c, rules->items[i], i);
+        mg_load_rule(c, rules->items[i], i);
 }
