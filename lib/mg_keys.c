@@ -34,6 +34,7 @@
 
 struct mg_key {
     const char *id;
+    size_t id_len; /* strlen(id): mg_keys_find_ref compares lengths first */
     mg_alg_t alg;
     uint64_t serial;                 /* process-unique: Ed25519 verification cache key */
     EVP_MD_CTX *hin, *hout;          /* HMAC: digest states after the inner and outer
@@ -330,7 +331,8 @@ static apr_status_t key_cleanup(void *p)
 static mg_key_t *key_new(apr_pool_t *pool, const char *id, mg_alg_t alg)
 {
     mg_key_t *k = apr_pcalloc(pool, sizeof(*k));
-    k->id = apr_pstrdup(pool, id);
+    k->id_len = strlen(id);
+    k->id = apr_pstrmemdup(pool, id, k->id_len);
     k->alg = alg;
     k->serial = __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
     apr_pool_cleanup_register(pool, k, key_cleanup, apr_pool_cleanup_null);
@@ -647,9 +649,11 @@ const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, 
     if (policy == NULL || policy->keys == NULL)
         return NULL;
     const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
+    /* r->id is r->key->id (the key was loaded under it), whose length
+     * the key keeps: no strlen per key and request */
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_keyref_t *r = &refs[i];
-        if (r->key != NULL && strlen(r->id) == len && memcmp(r->id, kid, len) == 0)
+        if (r->key != NULL && r->key->id_len == len && memcmp(r->key->id, kid, len) == 0)
             return r;
     }
     return NULL;
@@ -729,8 +733,6 @@ static int tag_differs(const unsigned char *a, const unsigned char *b, size_t n)
 mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                         unsigned char *sig, size_t *sig_len)
 {
-    if (!ensure_init())
-        return MG_ECRYPTO;
     if (key->alg != MG_ALG_ED25519)
         return hmac_compute(key, msg, msg_len, sig, sig_len) ? MG_OK : MG_ECRYPTO;
     if (!key->is_private)
@@ -801,8 +803,8 @@ static void ed_cache_put(uint64_t serial, const unsigned char *digest, const uns
 int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                   const unsigned char *sig, size_t sig_len, int64_t now, int64_t valid_until)
 {
-    if (!ensure_init())
-        return 0;
+    /* No ensure_init here or in mg_key_sign: a key exists only once
+     * mg_key_from_secret or key_from_pem have had it succeed. */
     if (key->alg != MG_ALG_ED25519) {
         unsigned char mac[MG_SIG_MAX];
         size_t n = 0;
