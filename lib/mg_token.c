@@ -198,22 +198,6 @@ const char *mg_token_encode(apr_pool_t *pool, const char *s)
     return encode_n(pool, s, strlen(s), token_keep).s;
 }
 
-/* Concatenate up to 16 pieces into one pool string. */
-static mstr_t join(apr_pool_t *pool, const mstr_t *parts, int n)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += parts[i].n;
-    char *res = apr_palloc(pool, total + 1), *w = res;
-    for (int i = 0; i < n; i++) {
-        memcpy(w, parts[i].s, parts[i].n);
-        w += parts[i].n;
-    }
-    *w = '\0';
-    mstr_t r = {res, total};
-    return r;
-}
-
 #define LIT(x) ((mstr_t){(x), sizeof(x) - 1})
 static mstr_t mstr(const char *s)
 {
@@ -730,21 +714,41 @@ static mg_status_t prepare_url(apr_pool_t *pool, const mg_token_signer_t *s, con
     return MG_OK;
 }
 
-mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
-                                 const char **out, const char **why)
+mg_status_t mg_token_signer_sign_n(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
+                                   const char **out, size_t *out_len, const char **why)
 {
+    static const char sig_eq[] = "&mg_sig=";
     const char *origin;
     mg_canon_t cn;
-    char sig[MG_SIG_MAX * 2];
     mg_status_t st = prepare_url(pool, s, url, &origin, &cn, why);
     if (st != MG_OK)
         return st;
     mstr_t q_sts, q_url;
-    mstr_t path = encode_n(pool, cn.signed_path, strlen(cn.signed_path), token_keep);
     canonical_query(pool, &cn, &q_sts, &q_url);
+    size_t on = strlen(origin), pn = strlen(cn.signed_path);
+    /* The link is written once, into one buffer sized for the worst case:
+     * the path is encoded straight into it (the string to sign copies it
+     * from there) and the signature base64url-encoded at its end. */
+    char *link = apr_palloc(pool, on + 3 * pn + 1 + q_url.n + 1 + s->claims.n + sizeof(sig_eq) - 1 +
+                                      2 * MG_SIG_MAX + 1),
+         *w = link;
+    memcpy(w, origin, on);
+    w += on;
+    mstr_t path = {w, 0};
+    w = encode_to(w, cn.signed_path, pn, token_keep);
+    path.n = (size_t)(w - path.s);
     mstr_t sts = string_to_sign(pool, &cn, &s->t, &path, q_sts, &s->claims, 0);
+    *w++ = '?';
+    memcpy(w, q_url.s, q_url.n);
+    w += q_url.n;
+    if (q_url.n > 0)
+        *w++ = '&';
+    memcpy(w, s->claims.s, s->claims.n);
+    w += s->claims.n;
+    memcpy(w, sig_eq, sizeof(sig_eq) - 1);
+    w += sizeof(sig_eq) - 1;
     size_t sig_len;
-    if (sign_sts(s->key, sts, sig, &sig_len) != MG_OK) {
+    if (sign_sts(s->key, sts, w, &sig_len) != MG_OK) {
         *why = "signing failed (OpenSSL)";
         return MG_ECRYPTO;
     }
@@ -756,11 +760,17 @@ mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, c
                "count) that verifiers enforce";
         return MG_EINVAL;
     }
-    mstr_t parts[8] = {
-        mstr(origin),    path,          LIT("?"), q_url, q_url.n ? LIT("&") : LIT(""), s->claims,
-        LIT("&mg_sig="), {sig, sig_len}};
-    *out = join(pool, parts, 8).s;
+    w[sig_len] = '\0';
+    *out = link;
+    if (out_len != NULL)
+        *out_len = (size_t)(w + sig_len - link);
     return MG_OK;
+}
+
+mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
+                                 const char **out, const char **why)
+{
+    return mg_token_signer_sign_n(s, pool, url, out, NULL, why);
 }
 
 mg_status_t mg_token_string_to_sign(apr_pool_t *pool, const mg_key_t *key, const char *url,

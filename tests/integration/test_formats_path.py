@@ -220,8 +220,15 @@ def test_lighttpd_query_is_not_signed_and_refused(srv, sign):
     assert_denied(srv.get(url + "?download=1"), "token-malformed")
 
 
-def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign):
-    url = sign("lighttpd-secdownload", "/dls/l1/index.m3u8", "--ttl", "5m", key="lt256")
+def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign, mgctl):
+    # path_segments 1 signs /l1 for every path under /dls/l1/: mgctl mints
+    # such a link only when asked for that directory
+    p = mgctl("sign", "--policy", srv.policy_dir / "path.yaml", "--token-format",
+              "lighttpd-secdownload", "--key-id", "lt256", "--ttl", "5m", "/dls/l1/index.m3u8")
+    assert p.returncode == 1 and p.stdout.strip() == "", p.stdout
+    assert "covers the whole directory /dls/l1/: give --prefix /dls/l1/" in p.stderr, p.stderr
+    url = sign("lighttpd-secdownload", "/dls/l1/index.m3u8", "--ttl", "5m", "--prefix", "/dls/l1/",
+               key="lt256")
     m = re.match(r"^/dls/([A-Za-z0-9_-]{43})/([0-9a-f]+)/l1/index\.m3u8$", url)
     assert m, url
     mac, ts = m.groups()
@@ -233,6 +240,14 @@ def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign):
     assert_denied(srv.get(f"/dls/{mac}/{ts}/l2/seg-1.ts"), "token-bad-signature")
     r = srv.raw(f"/dls/{mac}/{ts}/l1/../l2/seg-1.ts")
     assert r.status_code == 403 and r.content != FILES["dls/l2/seg-1.ts"]
+    # the directory's own name has the same MAC, but is outside the scope
+    assert_denied(srv.get(f"/dls/{mac}/{ts}/l1"), "token-out-of-scope")
+    # mgctl verify shows the scope the module judged with
+    p = mgctl("verify", "--policy", srv.policy_dir / "path.yaml", f"/dls/{mac}/{ts}/l1/seg-1.ts")
+    assert p.returncode == 0 and "scope: /dls/l1/" in p.stdout, p.stdout + p.stderr
+    p = mgctl("verify", "--policy", srv.policy_dir / "path.yaml", f"/dls/{mac}/{ts}/l1")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "reason: token-out-of-scope" in p.stdout and "scope: /dls/l1/" in p.stdout, p.stdout
 
 
 def test_other_formats_and_paths_keep_working(srv, sign):

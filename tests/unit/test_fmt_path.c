@@ -173,6 +173,11 @@ static const char P_LT[] = "version: 1\n"
                            "    format: lighttpd-secdownload\n"
                            "    file: lt.key\n"
                            "    options: {uri_prefix: /q/, hash_querystr: \"true\"}\n"
+                           "  - id: seg2\n"
+                           "    format: lighttpd-secdownload\n"
+                           "    file: lt.key\n"
+                           "    options: {uri_prefix: /s/, timeout: \"3600\",\n"
+                           "              path_segments: \"2\"}\n"
                            "rules:\n"
                            "  - {id: all, path: /, token: required}\n";
 
@@ -215,7 +220,7 @@ START_TEST(test_lighttpd_window_is_both_ways_with_the_policy_skew)
     ASSERT_REASON(check(p, u, LT_TS + 3600 + 31, NULL, &c), MG_R_TOKEN_EXPIRED); /* skew 30 s */
     ASSERT_REASON(check(p, u, LT_TS - 3600 - 31, NULL, &c), MG_R_TOKEN_NOT_YET);
     /* the default timeout is lighttpd's 60 s */
-    const char *s = fsign(p, "seg", "/hls/l1/a.ts", 2000000060, NULL, NULL);
+    const char *s = fsign(p, "seg", "/hls/l1/a.ts", 2000000060, NULL, "/hls/l1/");
     ASSERT_REASON(check(p, s, 2000000000 - 60, NULL, &c), MG_R_ALLOWED);
     ck_assert_int_eq(apr_time_sec(c.expires), 2000000060);
     ASSERT_REASON(check(p, s, 2000000000 + 91, NULL, &c), MG_R_TOKEN_EXPIRED);
@@ -291,15 +296,74 @@ START_TEST(test_lighttpd_path_segments_is_a_directory_scope)
                       MG_R_ALLOWED);
         ck_assert_str_eq(c.scope, "/hls/l1/");
     }
-    /* the file named like the directory hashes the same message: lighttpd
-     * grants it too, exactly that path */
+    /* the directory's own name hashes the same message, so its token is
+     * the directory's, reported as such: the path is outside that scope
+     * (lighttpd grants it; a token is never reported narrower than what it
+     * verifies) */
     ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, tok, "/l1", NULL), LT_TS, NULL, &c),
-                  MG_R_ALLOWED);
-    ck_assert_ptr_null(c.scope);
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_str_eq(c.scope, "/hls/l1/");
     ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, tok, "/l2/seg-1.ts", NULL), LT_TS, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
-    ck_assert_str_eq(fsign(p, "seg", "/hls/l1/seg-9.ts", LT_TS + 60, NULL, NULL),
+    /* minted as a prefix link: asked for with its directory */
+    ck_assert_str_eq(fsign(p, "seg", "/hls/l1/seg-9.ts", LT_TS + 60, NULL, "/hls/l1/"),
                      apr_pstrcat(mg_test_pool, tok, "/l1/seg-9.ts", NULL));
+}
+END_TEST
+
+/* The fuzz finding kept as tests/fuzz/regressions/fmt/lighttpd-path-
+ * segments-directory-name-link: path_segments 2 signs "/v/l1" for /s/v/l1
+ * and for every path under /s/v/l1/, so such a token is the directory's. */
+START_TEST(test_lighttpd_path_segments_token_reports_its_directory_as_scope)
+{
+    mg_policy_t *p = load_ok(P_LT);
+    mg_token_claims_t c;
+    const char *out, *why;
+    const char *u = fsign(p, "seg2", "/s/v/l1/a.ts", LT_TS + 3600, NULL, "/s/v/l1/");
+    const char *head = apr_pstrndup(mg_test_pool, u, strlen(u) - strlen("v/l1/a.ts"));
+    const char *inside[] = {"v/l1/a.ts", "v/l1/..g/l2se-/1.ts", "v/l1/", "v/l1/x/y/z.ts"};
+    for (size_t i = 0; i < sizeof(inside) / sizeof(inside[0]); i++) {
+        ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, head, inside[i], NULL), LT_TS, NULL, &c),
+                      MG_R_ALLOWED);
+        ck_assert_str_eq(c.scope, "/s/v/l1/");
+        ck_assert_str_eq(c.kid, "seg2");
+    }
+    /* outside: the directory's own name (the same MAC), a sibling, a
+     * longer name, another parent, a file one level up */
+    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, head, "v/l1", NULL), LT_TS, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_str_eq(c.scope, "/s/v/l1/");
+    const char *outside[] = {"v/l2/a.ts", "v/l1x/a.ts", "w/l1/a.ts", "v/a.ts"};
+    for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++)
+        ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, head, outside[i], NULL), LT_TS, NULL, &c),
+                      MG_R_TOKEN_BAD_SIG);
+    /* the signer mints a directory link only when asked for that directory */
+    ck_assert_int_eq(try_sign(p, "seg2", "/s/v/l1/a.ts", LT_TS + 3600, NULL, NULL, &out, &why),
+                     MG_EINVAL);
+    ck_assert_msg(strstr(why, "--prefix /s/v/l1/") != NULL, "%s", why);
+    ck_assert_int_eq(try_sign(p, "seg2", "/s/v/l1/a.ts", LT_TS + 3600, NULL, "/s/v/", &out, &why),
+                     MG_EINVAL);
+    ck_assert_msg(strstr(why, "not the prefix /s/v/") != NULL, "%s", why);
+    /* a path of exactly 2 segments has no link of its own */
+    ck_assert_int_eq(try_sign(p, "seg2", "/s/v/l1", LT_TS + 3600, NULL, NULL, &out, &why),
+                     MG_EINVAL);
+    ck_assert_msg(strstr(why, "does not hold /s/v/l1 itself") != NULL, "%s", why);
+    ck_assert_int_eq(try_sign(p, "seg2", "/s/v/l1", LT_TS + 3600, NULL, "/s/v/l1/", &out, &why),
+                     MG_EINVAL);
+    /* the directory itself, written as one, is a directory link */
+    ck_assert_str_eq(fsign(p, "seg2", "/s/v/l1/", LT_TS + 3600, NULL, "/s/v/l1/"),
+                     apr_pstrcat(mg_test_pool, head, "v/l1/", NULL));
+    /* fewer segments: an exact link, never with a prefix */
+    const char *x = fsign(p, "seg2", "/s/v", LT_TS + 3600, NULL, NULL);
+    ASSERT_REASON(check(p, x, LT_TS, NULL, &c), MG_R_ALLOWED);
+    ck_assert_ptr_null(c.scope);
+    ck_assert_int_eq(try_sign(p, "seg2", "/s/v", LT_TS + 3600, NULL, "/s/v/", &out, &why),
+                     MG_EINVAL);
+    ck_assert_msg(strstr(why, "fewer than") != NULL, "%s", why);
+    /* a key without path_segments signs the whole path: no prefix */
+    ck_assert_int_eq(try_sign(p, "md5", "/sec/a/b.jpg", LT_TS, NULL, "/sec/a/", &out, &why),
+                     MG_EINVAL);
+    ck_assert_msg(strstr(why, "path_segments") != NULL, "%s", why);
 }
 END_TEST
 
@@ -697,6 +761,7 @@ static Suite *fmt_path_suite(void)
     tcase_add_test(tc, test_lighttpd_mac_covers_path_file_and_prefix);
     tcase_add_test(tc, test_lighttpd_malformed_tokens_are_token_malformed);
     tcase_add_test(tc, test_lighttpd_path_segments_is_a_directory_scope);
+    tcase_add_test(tc, test_lighttpd_path_segments_token_reports_its_directory_as_scope);
     tcase_add_test(tc, test_lighttpd_hash_querystr_covers_the_query);
     tcase_add_test(tc, test_lighttpd_effective_path_is_judged_and_stays_under_the_prefix);
     tcase_add_test(tc, test_lighttpd_signer_refusals);
