@@ -82,6 +82,27 @@ static int entry_cmp(const void *a, const void *b)
     return (x->pat_index > y->pat_index) - (x->pat_index < y->pat_index);
 }
 
+/* The request-time child table of n (mg_policy_compiled.h, kid_t): twice
+ * as many slots as children, rounded up to a power of two. */
+static void build_kids(apr_pool_t *pool, node_t *n)
+{
+    uint32_t size = 2;
+    while (size < 2 * apr_hash_count(n->children))
+        size <<= 1;
+    n->kids = apr_pcalloc(pool, sizeof(kid_t) * size);
+    n->kid_mask = size - 1;
+    for (apr_hash_index_t *hi = apr_hash_first(pool, n->children); hi; hi = apr_hash_next(hi)) {
+        const void *key;
+        apr_ssize_t klen;
+        void *val;
+        apr_hash_this(hi, &key, &klen, &val);
+        uint32_t h = seg_hash(key, (size_t)klen), i = h & n->kid_mask;
+        while (n->kids[i].node != NULL)
+            i = (i + 1) & n->kid_mask;
+        n->kids[i] = (kid_t){key, (size_t)klen, h, val};
+    }
+}
+
 static void finish_nodes(apr_pool_t *pool, node_t *n)
 {
     if (n->build != NULL && n->build->nelts > 0) {
@@ -90,6 +111,7 @@ static void finish_nodes(apr_pool_t *pool, node_t *n)
         qsort(n->entries, (size_t)n->nentries, sizeof(entry_t *), entry_cmp);
     }
     if (n->children != NULL) {
+        build_kids(pool, n);
         for (apr_hash_index_t *hi = apr_hash_first(pool, n->children); hi; hi = apr_hash_next(hi))
             finish_nodes(pool, apr_hash_this_val(hi));
     }
