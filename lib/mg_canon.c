@@ -845,6 +845,10 @@ typedef struct canon_st {
     size_t tr_end;                       /* where the tr: segment ends in buf */
     int dir;                             /* the path names a directory (rule 8) */
     int last_tr;                         /* the last segment was the tr: one (rule 9) */
+    /* the fast path's last '/' and last '.' in buf (0: none, the path
+     * starts with '/'), when names_known */
+    size_t last_slash, last_dot;
+    int names_known;
     unsigned short seg[MG_MAX_SEGMENTS]; /* start in buf of each kept segment (its '/') */
 } canon_st_t;
 
@@ -1073,6 +1077,11 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
         if (_mm_movemask_epi8(m) != 0 || (sl_prev & (sl | dt)) != 0 || (dt_prev & sl) != 0)
             return 0;
         carry = (sl >> 15) | (dt >> 15) << 1;
+        /* the last of each, for the basename and the extension */
+        if (sl != 0)
+            st->last_slash = i + 31 - (size_t)__builtin_clz(sl);
+        if (dt != 0)
+            st->last_dot = i + 31 - (size_t)__builtin_clz(dt);
     }
     if (p[len - 1] == '.')
         return 0;
@@ -1096,6 +1105,9 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
     st->w = len;
     st->nseg = nseg;
     st->dir = p[len - 1] == '/';
+#ifdef __SSE2__
+    st->names_known = 1;
+#endif
     return 1;
 }
 
@@ -1177,6 +1189,41 @@ static long split_tr_segment(apr_pool_t *pool, canon_st_t *st, mg_canon_t *out, 
     return (long)(ts + tail);
 }
 
+/* ext from the last segment's last '.' (NULL: none) to end: it points
+ * into the path unless there is upper case to fold. */
+static void set_ext(apr_pool_t *pool, mg_canon_t *out, const char *dot, const char *end, int upper)
+{
+    if (dot == NULL) {
+        out->ext = "";
+    } else if (!upper) {
+        out->ext = dot + 1;
+    } else {
+        char *e = apr_pstrmemdup(pool, dot + 1, (apr_size_t)(end - dot - 1));
+        for (char *x = e; *x; x++) {
+            if (*x >= 'A' && *x <= 'Z')
+                *x = (char)(*x + ('a' - 'A'));
+        }
+        out->ext = e;
+    }
+}
+
+/* basename and ext of a file's canonical path of length plen, where the
+ * fast path saw the last '/' and '.' (a segment never starts with '.'
+ * there, so a '.' after the '/' is inside the basename). */
+static void fill_names_known(apr_pool_t *pool, mg_canon_t *out, size_t plen, size_t last_slash,
+                             size_t last_dot)
+{
+    const char *path = out->path, *dot = NULL;
+    int upper = 0;
+    out->basename = path + last_slash + 1;
+    if (last_dot > last_slash) {
+        dot = path + last_dot;
+        for (const char *x = dot + 1; x < path + plen; x++)
+            upper |= *x >= 'A' && *x <= 'Z';
+    }
+    set_ext(pool, out, dot, path + plen, upper);
+}
+
 /* basename and ext of a file's canonical path of length plen, in one
  * backward pass over its last segment; ext points into the path unless
  * there is upper case to fold. */
@@ -1194,18 +1241,7 @@ static void fill_names(apr_pool_t *pool, mg_canon_t *out, size_t plen)
             upper = 1;
     }
     out->basename = b;
-    if (dot == NULL || dot == b) {
-        out->ext = "";
-    } else if (!upper) {
-        out->ext = dot + 1;
-    } else {
-        char *e = apr_pstrmemdup(pool, dot + 1, (apr_size_t)(path + plen - dot - 1));
-        for (char *x = e; *x; x++) {
-            if (*x >= 'A' && *x <= 'Z')
-                *x = (char)(*x + ('a' - 'A'));
-        }
-        out->ext = e;
-    }
+    set_ext(pool, out, dot == b ? NULL : dot, path + plen, upper);
 }
 
 int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
@@ -1251,6 +1287,8 @@ int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *quer
     st.tr_end = 0;
     st.dir = 1;
     st.last_tr = 0;
+    st.last_slash = st.last_dot = 0;
+    st.names_known = 0;
     /* Rules 2-9: the fast path, or segment by segment. */
     if ((flags & MG_CANON_NO_FAST) || !canon_fast(&st, raw_path, len)) {
         if (flags & MG_CANON_FAST_ONLY)
@@ -1290,6 +1328,8 @@ int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *quer
     out->trailing_slash = st.dir;
     if (st.dir)
         out->basename = out->ext = "";
+    else if (st.names_known)
+        fill_names_known(pool, out, (size_t)plen, st.last_slash, st.last_dot);
     else
         fill_names(pool, out, (size_t)plen);
     return 0;
