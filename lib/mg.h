@@ -101,6 +101,9 @@ const char *mg_policy_file(const mg_policy_t *policy);
  * decision on the request denies it). mg_fmt.c. */
 const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
                                     const char *raw_path);
+/* 1 when the policy has a key whose links carry their token in the path
+ * (where mg_path_token_effective can ever answer), else 0. mg_fmt.c. */
+int mg_policy_has_path_tokens(const mg_policy_t *policy);
 /* The `apache:` role sources (identity.roles_from), in file order, as an
  * embedding program with Apache's authz providers binds them at
  * configuration time; `index` is the one mg_grant_fn receives. */

@@ -749,6 +749,16 @@ int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *
     return 0;
 }
 
+int mg_policy_has_path_tokens(const mg_policy_t *policy)
+{
+    for (int i = 0; policy != NULL && policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k != NULL && k->fmt->path_split != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
                                     const char *raw_path)
 {

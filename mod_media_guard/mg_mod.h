@@ -56,6 +56,8 @@ typedef struct mg_mod_srv_conf {
     apr_hash_t *policies; /* NAME -> mg_mod_policy_t* */
     int reload_failure;   /* MediaGuardReloadFailure (main server only):
                              MG_MOD_RELOAD_KEEP (default) or _DENY; -1 = unset */
+    int path_tokens;      /* one of `policies` has a key with tokens in the path
+                             (set in post_config: mg_mod_path_token_scan) */
 } mg_mod_srv_conf_t;
 
 #define MG_MOD_RELOAD_KEEP 0
@@ -225,5 +227,6 @@ void mg_mod_once_register(apr_pool_t *p);
  * token (lighttpd, nginx secure_link_secret, Bunny's path form) is mapped
  * as its effective path, the one the token covers. */
 int mg_mod_path_token_translate(request_rec *r);
+int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 #endif /* MG_MOD_H */

@@ -78,6 +78,7 @@ static void register_hooks(apr_pool_t *p)
                               &mg_mod_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mg_mod_apply_reload_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mg_mod_path_token_scan, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);

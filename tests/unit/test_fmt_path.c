@@ -637,6 +637,26 @@ START_TEST(test_overlapping_path_prefixes_of_two_formats_are_refused)
 }
 END_TEST
 
+/* mod_media_guard's translate_name hook leaves at once for servers whose
+ * policies have no path-form key: that is only safe if such a policy never
+ * finds a token in a path */
+START_TEST(test_only_policies_with_path_form_keys_read_tokens_in_paths)
+{
+    const char *u = "/sec/e4e8fb629639a81b7a13f3ff5f34dedb/6b36de6f/index.html";
+    mg_policy_t *lt = load_ok(P_LT);
+    mg_policy_t *native = load_ok("version: 1\n"
+                                  "keys:\n"
+                                  "  - {id: k, file: native.key}\n"
+                                  "rules:\n"
+                                  "  - {id: all, path: /, token: required}\n");
+    ck_assert_int_eq(mg_policy_has_path_tokens(lt), 1);
+    ck_assert_str_eq(mg_path_token_effective(mg_test_pool, lt, u), "/sec/index.html");
+    ck_assert_int_eq(mg_policy_has_path_tokens(native), 0);
+    ck_assert_ptr_null(mg_path_token_effective(mg_test_pool, native, u));
+    ck_assert_int_eq(mg_policy_has_path_tokens(NULL), 0);
+}
+END_TEST
+
 START_TEST(test_path_tokens_and_query_tokens_never_combine)
 {
     mg_policy_t *p = load_ok("version: 1\n"
@@ -696,6 +716,7 @@ static Suite *fmt_path_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_overlapping_path_prefixes_of_two_formats_are_refused);
     tcase_add_test(tc, test_path_tokens_and_query_tokens_never_combine);
+    tcase_add_test(tc, test_only_policies_with_path_form_keys_read_tokens_in_paths);
     suite_add_tcase(s, tc);
     return s;
 }
