@@ -642,8 +642,8 @@ static int qr_plain_check(const char *nm, size_t len, const mg_qreserved_t *e,
 
 /* Does a reading of a name that is not plain name one of e[from, to)?
  * The first one that does sets *why. */
-static int qr_readings_check(const qr_read_t rd[QR_NREAD], const mg_qreserved_t *const *e,
-                             int from, int to, const size_t *el, const char **why)
+static int qr_readings_check(const qr_read_t rd[QR_NREAD], const mg_qreserved_t *const *e, int from,
+                             int to, const size_t *el, const char **why)
 {
     for (int r = 0; r < QR_NREAD; r++) {
         size_t rn = rd[r].n, cmp = rn > MG_QR_NAME_MAX + 1 ? MG_QR_NAME_MAX + 1 : rn;
@@ -680,9 +680,8 @@ static inline int qr_flatten(const mg_qreserved_list_t *lists, int nl, const mg_
     return at;
 }
 
-int mg_query_reserved_check_lists(const apr_array_header_t *params,
-                                  const mg_qreserved_list_t *now, int nnow,
-                                  const mg_qreserved_list_t *later_lists, int nlater,
+int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qreserved_list_t *now,
+                                  int nnow, const mg_qreserved_list_t *later_lists, int nlater,
                                   const char **why, const char **later)
 {
     static const char *dummy;
@@ -837,14 +836,14 @@ static int canon_fail(mg_canon_t *out, const char **why, const char *msg)
  * order"): each step below names the rules it applies. The state of one
  * call: the output buffer and where its kept segments start. */
 typedef struct canon_st {
-    char *buf;                           /* the canonical path being written (decoded) */
-    size_t w;                            /* bytes written */
-    int nseg;                            /* kept segments (rule 7) */
-    int nraw;                            /* non-empty raw segments (rule 1) */
-    int tr_idx;                          /* the tr: segment's index in seg, or -1 (rule 9) */
-    size_t tr_end;                       /* where the tr: segment ends in buf */
-    int dir;                             /* the path names a directory (rule 8) */
-    int last_tr;                         /* the last segment was the tr: one (rule 9) */
+    char *buf;     /* the canonical path being written (decoded) */
+    size_t w;      /* bytes written */
+    int nseg;      /* kept segments (rule 7) */
+    int nraw;      /* non-empty raw segments (rule 1) */
+    int tr_idx;    /* the tr: segment's index in seg, or -1 (rule 9) */
+    size_t tr_end; /* where the tr: segment ends in buf */
+    int dir;       /* the path names a directory (rule 8) */
+    int last_tr;   /* the last segment was the tr: one (rule 9) */
     /* the fast path's last '/' and last '.' in buf (0: none, the path
      * starts with '/'), when names_known */
     size_t last_slash, last_dot;
@@ -1126,8 +1125,7 @@ static int canon_query(apr_pool_t *pool, const char *query, const mg_qreserved_l
      * are refused, and so is a second "tr": an image server behind us must
      * never get a transformation we did not check. The caller's names
      * (the policy's) in the same pass; their refusal is only handed back. */
-    if (mg_query_reserved_check_lists(out->params, &builtin, 1, extra, nextra, why, extra_why) !=
-        0)
+    if (mg_query_reserved_check_lists(out->params, &builtin, 1, extra, nextra, why, extra_why) != 0)
         return -1;
     const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     *trq = NULL;

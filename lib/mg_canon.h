@@ -127,9 +127,8 @@ typedef struct mg_qreserved_list {
     const mg_qreserved_t *names;
     int n;
 } mg_qreserved_list_t;
-int mg_query_reserved_check_lists(const apr_array_header_t *params,
-                                  const mg_qreserved_list_t *now, int nnow,
-                                  const mg_qreserved_list_t *later_lists, int nlater,
+int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qreserved_list_t *now,
+                                  int nnow, const mg_qreserved_list_t *later_lists, int nlater,
                                   const char **why, const char **later);
 /* 1 when `name` is usable as a reserved name: 1..MG_QR_NAME_MAX bytes of
  * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */

@@ -256,8 +256,8 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     mg_qreserved_list_t names[2];
     const char *names_why = NULL;
     policy_names(policy, &dl, names);
-    if (mg_fmt_canon_names(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w,
-                           names, 2, &names_why) != 0)
+    if (mg_fmt_canon_names(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w, names,
+                           2, &names_why) != 0)
         return refuse(d, w, why);
     d->query = d->canon.params; /* mg_canon_path parsed the query once */
     if (d->canon.tr != NULL) {

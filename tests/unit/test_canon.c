@@ -360,8 +360,8 @@ static const char *canon_ways_differ(apr_pool_t *pool, const char *path, const c
     int rb = mg_canon_path_ex(pool, path, query, &b, &wb, MG_CANON_NO_FAST);
     *fast = mg_canon_path_ex(pool, path, NULL, &f, &wf, MG_CANON_FAST_ONLY) == 0;
     if (ra != rb)
-        return apr_psprintf(pool, "fast path %d, general way %d (%s / %s)", ra, rb,
-                            wa ? wa : "-", wb ? wb : "-");
+        return apr_psprintf(pool, "fast path %d, general way %d (%s / %s)", ra, rb, wa ? wa : "-",
+                            wb ? wb : "-");
     if (ra != 0) {
         if (strcmp(wa, wb) != 0)
             return apr_psprintf(pool, "reasons '%s' / '%s'", wa, wb);
@@ -883,19 +883,19 @@ START_TEST(test_query_every_byte_at_every_offset_keeps_its_meaning)
                 if (splits) {
                     /* at 0 in a name: "&aaa..." is an empty pair, "=aaa" has no name */
                     if (tlen != (part == 0 && at == 0 ? 39 : (size_t)at))
-                        ck_abort_msg("byte 0x%02x at %d of the %s: %zu bytes before the split",
-                                     b, at, part_name, tlen);
+                        ck_abort_msg("byte 0x%02x at %d of the %s: %zu bytes before the split", b,
+                                     at, part_name, tlen);
                     continue;
                 }
-                int ok = a->nelts == 1 && tlen == 40 &&
-                         (unsigned char)text[at] == (b == '+' ? ' ' : b);
+                int ok =
+                    a->nelts == 1 && tlen == 40 && (unsigned char)text[at] == (b == '+' ? ' ' : b);
                 for (int k = 0; k < 40; k++)
                     ok = ok && (k == at || text[k] == 'a');
                 if (part == 0)
                     ok = ok && v->name_plain == !(b == '.' || b == '[' || b == ']' || b == '+');
                 if (!ok)
-                    ck_abort_msg("byte 0x%02x at %d of the %s: '%s' (%zu bytes, %d parameters)",
-                                 b, at, part_name, text, tlen, a->nelts);
+                    ck_abort_msg("byte 0x%02x at %d of the %s: '%s' (%zu bytes, %d parameters)", b,
+                                 at, part_name, text, tlen, a->nelts);
             }
         }
     }
@@ -1018,9 +1018,10 @@ START_TEST(test_reserved_names_in_one_pass_as_in_two)
         {"x_sig_", MG_QR_PREFIX, NULL, "p-case", NULL},
     };
     static const char *const q[] = {
-        "tr=w-1", "TR=1", "tr[]=1", "+tr=1", "mg.sig=1", "MG_SIG=a", "mg_sig=a", "download=1",
-        "Download=1", "download[]=1", "Expires=1", "expires=1", "Expires.x=1", "x_sig_a=1",
-        "X_SIG_a=1", "x.sig.a=1", "a=1", "a.b=1", "caf%C3%A9=1", "do%C2%ADwnload=1",
+        "tr=w-1",    "TR=1",      "tr[]=1",      "+tr=1",       "mg.sig=1",
+        "MG_SIG=a",  "mg_sig=a",  "download=1",  "Download=1",  "download[]=1",
+        "Expires=1", "expires=1", "Expires.x=1", "x_sig_a=1",   "X_SIG_a=1",
+        "x.sig.a=1", "a=1",       "a.b=1",       "caf%C3%A9=1", "do%C2%ADwnload=1",
     };
     const size_t nq = sizeof(q) / sizeof(q[0]);
     const mg_qreserved_list_t lists[] = {{builtin, 2}, {dl, 1}, {pol, 2}};
