@@ -9,8 +9,9 @@
  *   hmac-sha1:   mac = b64url(HMAC-SHA1(secret, '/' timestamp rel-path)) 27
  *   hmac-sha256: mac = b64url(HMAC-SHA256(...same...))                   43
  * The link is valid while |now - timestamp| <= timeout (default 60 s).
- * path_segments N signs only the first N segments of rel-path (a link for
- * a directory: its scope); hash_querystr appends '?' + the query.
+ * path_segments N signs only the first N segments of rel-path: a link for
+ * a directory, reported as its scope (signed_rel); hash_querystr appends
+ * '?' + the query.
  *
  * The token lives in the path (lib/mg_fmt.h, mg_fmt_path_t): the request
  * is judged, canonicalised and served as <uri_prefix> + rel-path, and the
@@ -229,26 +230,40 @@ static int lt_mac(const mg_fkey_t *k, const char *rel, size_t rel_n, const char 
 }
 
 /* rel-path as lighttpd signs it: the canonical path after the prefix
- * (from its '/'), cut before the '/' that ends segment N. *scope is the
- * directory the cut leaves (NULL: the whole path is signed). */
+ * (from its '/'), cut before the '/' that ends segment N (path_segments).
+ * Every path of more than N segments shares the MAC of its first N: the
+ * token covers that directory, *scope (prefix + N segments + '/'). A path
+ * of exactly N segments ("/dl/v/l1", N = 2) is signed as those same bytes,
+ * so its token is that directory's too: *scope is the directory and
+ * *dir_name is set — the path itself lies outside it (token-out-of-scope),
+ * since our scopes are directories and a token must never be reported
+ * narrower than what it verifies. Fewer segments, or path_segments 0: the
+ * whole path, an exact token (*scope NULL). */
 static size_t signed_rel(apr_pool_t *pool, const lt_opts_t *o, const char *cpath, const char **rel,
-                         const char **scope)
+                         const char **scope, int *dir_name)
 {
-    const char *r = cpath + o->prefix_n - 1, *end = NULL;
+    const char *r = cpath + o->prefix_n - 1, *e = r;
+    size_t n = strlen(r);
+    int count = o->path_segments;
     *rel = r;
     *scope = NULL;
-    if (o->path_segments > 0) {
-        const char *e = r;
-        int count = o->path_segments;
-        do {
-            e = strchr(e + 1, '/');
-        } while (e != NULL && --count);
-        end = e;
+    *dir_name = 0;
+    if (count == 0)
+        return n;
+    do {
+        e = strchr(e + 1, '/');
+    } while (e != NULL && --count);
+    if (e != NULL) {
+        *scope = apr_pstrmemdup(pool, cpath, (apr_size_t)(e - cpath + 1));
+        return (size_t)(e - r);
     }
-    if (end == NULL)
-        return strlen(r);
-    *scope = apr_pstrmemdup(pool, cpath, (apr_size_t)(end - cpath + 1));
-    return (size_t)(end - r);
+    /* count == 1: r has exactly N slashes, so N segments unless the last
+     * one is the trailing '/' of a directory */
+    if (count == 1 && r[n - 1] != '/') {
+        *scope = apr_pstrcat(pool, cpath, "/", NULL);
+        *dir_name = 1;
+    }
+    return n;
 }
 
 static mg_reason_t refuse(mg_fmt_result_t *out, mg_reason_t r, const char *detail)
@@ -287,7 +302,8 @@ static mg_reason_t lt_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                       "the link has a query that its MAC does not cover (the key's "
                       "hash_querystr is false)");
     const char *rel, *scope;
-    size_t rel_n = signed_rel(rq->pool, o, rq->cn->path, &rel, &scope);
+    int dir_name;
+    size_t rel_n = signed_rel(rq->pool, o, rq->cn->path, &rel, &scope, &dir_name);
     size_t mac_n = 0;
     if (lt_mac(k, rel, rel_n, query, ts, ts_n, mac, &mac_n) != 0 || mac_n != mb ||
         !mg_fmt_equal(mac, sig, mb))
@@ -296,8 +312,54 @@ static mg_reason_t lt_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
      * timestamp - timeout, expired after timestamp + timeout */
     out->exp = t + o->timeout;
     out->nbf = t - o->timeout > 0 ? t - o->timeout : 1;
+    /* the directory the MAC covers; for a path of exactly path_segments
+     * segments it does not hold the path, and mg_token.c refuses it */
     out->scope = scope;
     return MG_R_ALLOWED;
+}
+
+/* A link the key's path_segments makes a directory link is minted only
+ * when asked for as one (c->scope, mgctl's --prefix): the admin sees what
+ * it grants. A path of exactly path_segments segments has no link of its
+ * own (its MAC is the directory's, which does not hold it). */
+static mg_status_t lt_scope_check(apr_pool_t *pool, const lt_opts_t *o, const char *cpath,
+                                  const char *scope, int dir_name, const char *want,
+                                  const char **why)
+{
+    if (dir_name) {
+        *why = apr_psprintf(pool,
+                            "with the key's path_segments %d, %s would get the link of the "
+                            "directory %s (lighttpd signs the same bytes), which does not hold "
+                            "%s itself: sign a path inside it, with --prefix %s",
+                            o->path_segments, cpath, scope, cpath, scope);
+        return MG_EINVAL;
+    }
+    if (scope != NULL && want == NULL) {
+        *why = apr_psprintf(pool,
+                            "with the key's path_segments %d this link covers the whole "
+                            "directory %s: give --prefix %s to mint it",
+                            o->path_segments, scope, scope);
+        return MG_EINVAL;
+    }
+    if (scope != NULL && strcmp(want, scope) != 0) {
+        *why = apr_psprintf(pool,
+                            "with the key's path_segments %d this link covers the directory %s, "
+                            "not the prefix %s",
+                            o->path_segments, scope, want);
+        return MG_EINVAL;
+    }
+    if (scope == NULL && want != NULL) {
+        *why = o->path_segments == 0
+                   ? "a lighttpd link covers a directory only under a key with path_segments: "
+                     "this one signs the whole path (give no --prefix)"
+                   : apr_psprintf(pool,
+                                  "the path has fewer than the key's path_segments (%d) segments "
+                                  "after uri_prefix: its link is for exactly that path (give no "
+                                  "--prefix)",
+                                  o->path_segments);
+        return MG_EINVAL;
+    }
+    return MG_OK;
 }
 
 static mg_status_t lt_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
@@ -321,9 +383,8 @@ static mg_status_t lt_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         *why = "the key does not sign the query (hash_querystr: false): give the URL without one";
         return MG_EINVAL;
     }
-    if (c->ip != NULL || c->scope != NULL) {
-        *why = "lighttpd links carry no address binding and no prefix (path_segments is the "
-               "key's)";
+    if (c->ip != NULL) {
+        *why = "lighttpd links carry no address binding";
         return MG_EINVAL;
     }
     /* the link holds when it was made; the window ends timeout later */
@@ -336,7 +397,10 @@ static mg_status_t lt_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
     char ts[20], text[MG_FMT_SIG_MAX * 2 + 1];
     snprintf(ts, sizeof(ts), "%llx", (unsigned long long)t);
     const char *rel, *scope;
-    size_t rel_n = signed_rel(pool, o, cn.path, &rel, &scope);
+    int dir_name;
+    size_t rel_n = signed_rel(pool, o, cn.path, &rel, &scope, &dir_name);
+    if (lt_scope_check(pool, o, cn.path, scope, dir_name, c->scope, why) != MG_OK)
+        return MG_EINVAL;
     unsigned char mac[MG_FMT_SIG_MAX];
     size_t mac_n = 0;
     if (lt_mac(k, rel, rel_n, query && *query ? query : NULL, ts, strlen(ts), mac, &mac_n) != 0) {
@@ -354,7 +418,7 @@ static mg_status_t lt_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
 
 const mg_fmt_t mg_fmt_lighttpd = {
     .name = "lighttpd-secdownload",
-    .caps = 0,
+    .caps = MG_FMT_CAP_SCOPE, /* path_segments: the key decides the directory */
     .algs = MG_FALG_MD5 | MG_FALG_HMAC_SHA1 | MG_FALG_HMAC_SHA256,
     .default_alg = MG_FALG_MD5,
     .secret = MG_SECRET_TEXT,

@@ -34,6 +34,7 @@
 
 struct mg_key {
     const char *id;
+    size_t id_len; /* strlen(id): mg_keys_find_ref compares lengths first */
     mg_alg_t alg;
     uint64_t serial;                 /* process-unique: Ed25519 verification cache key */
     EVP_MD_CTX *hin, *hout;          /* HMAC: digest states after the inner and outer
@@ -261,6 +262,28 @@ long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap
     const unsigned char *p = (const unsigned char *)in;
     size_t o = 0, i = 0;
     uint32_t all = 0xffffffffu, stray = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Two groups (six bytes) per step, written with one 8-byte store while
+     * that store stays inside out[0, cap): a signature's 43 characters
+     * cost a fifth less than group by group. The two bytes after the six
+     * are overwritten by the next step or lie past the result. The top
+     * byte of each ~x is 0 when all four characters are in the alphabet
+     * (else `all` refuses the input and the output does not matter), so
+     * the shifts need no masks. */
+    size_t steps = len / 8;
+    if (cap < 8)
+        steps = 0;
+    else if (steps > (cap - 8) / 6 + 1)
+        steps = (cap - 8) / 6 + 1;
+    for (const unsigned char *end = p + 8 * steps; p < end; p += 8, o += 6) {
+        uint32_t x = b64u_d18[p[0]] & b64u_d12[p[1]] & b64u_d6[p[2]] & b64u_d0[p[3]];
+        uint32_t y = b64u_d18[p[4]] & b64u_d12[p[5]] & b64u_d6[p[6]] & b64u_d0[p[7]];
+        all &= x & y;
+        uint64_t v = __builtin_bswap64((uint64_t)~x << 40 | (uint64_t)~y << 16);
+        memcpy(out + o, &v, 8);
+    }
+    len -= 8 * steps;
+#endif
     for (; i + 4 <= len; i += 4) {
         uint32_t x = b64u_d18[p[i]] & b64u_d12[p[i + 1]] & b64u_d6[p[i + 2]] & b64u_d0[p[i + 3]];
         uint32_t v = ~x;
@@ -308,7 +331,8 @@ static apr_status_t key_cleanup(void *p)
 static mg_key_t *key_new(apr_pool_t *pool, const char *id, mg_alg_t alg)
 {
     mg_key_t *k = apr_pcalloc(pool, sizeof(*k));
-    k->id = apr_pstrdup(pool, id);
+    k->id_len = strlen(id);
+    k->id = apr_pstrmemdup(pool, id, k->id_len);
     k->alg = alg;
     k->serial = __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
     apr_pool_cleanup_register(pool, k, key_cleanup, apr_pool_cleanup_null);
@@ -625,9 +649,11 @@ const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, 
     if (policy == NULL || policy->keys == NULL)
         return NULL;
     const mg_keyref_t *refs = (const mg_keyref_t *)policy->keys->elts;
+    /* r->id is r->key->id (the key was loaded under it), whose length
+     * the key keeps: no strlen per key and request */
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_keyref_t *r = &refs[i];
-        if (r->key != NULL && strlen(r->id) == len && memcmp(r->id, kid, len) == 0)
+        if (r->key != NULL && r->key->id_len == len && memcmp(r->key->id, kid, len) == 0)
             return r;
     }
     return NULL;
@@ -707,8 +733,6 @@ static int tag_differs(const unsigned char *a, const unsigned char *b, size_t n)
 mg_status_t mg_key_sign(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                         unsigned char *sig, size_t *sig_len)
 {
-    if (!ensure_init())
-        return MG_ECRYPTO;
     if (key->alg != MG_ALG_ED25519)
         return hmac_compute(key, msg, msg_len, sig, sig_len) ? MG_OK : MG_ECRYPTO;
     if (!key->is_private)
@@ -779,8 +803,8 @@ static void ed_cache_put(uint64_t serial, const unsigned char *digest, const uns
 int mg_key_verify(const mg_key_t *key, const unsigned char *msg, size_t msg_len,
                   const unsigned char *sig, size_t sig_len, int64_t now, int64_t valid_until)
 {
-    if (!ensure_init())
-        return 0;
+    /* No ensure_init here or in mg_key_sign: a key exists only once
+     * mg_key_from_secret or key_from_pem have had it succeed. */
     if (key->alg != MG_ALG_ED25519) {
         unsigned char mac[MG_SIG_MAX];
         size_t n = 0;

@@ -27,6 +27,18 @@ typedef struct mg_lctx {
     int roles_failed;
     /* keys[].fingerprint nodes (or NULL), parallel to p->keys */
     apr_array_header_t *key_pins;
+    /* mg_rules_load.c: path segments the canonicaliser accepted (in the
+     * scratch pool of the whole load), and the rule ids seen so far
+     * (id -> line + 1 of the first, cast to a pointer) */
+    apr_hash_t *seg_memo, *rule_ids;
+    /* a pool cleared after every rule: while a rule loads, c->tmp is this
+     * pool, so that what one rule needs only while it loads (lists,
+     * canonicalisation probes, hint candidates) does not pile up */
+    apr_pool_t *rule_tmp;
+    /* streamed rules: p->rules->elts is this malloc'd block, which grows
+     * by realloc (pages move, bytes do not) and a cleanup of the policy
+     * pool frees; NULL when the rules array is the pool's own */
+    void **rules_mem;
 } mg_lctx_t;
 
 /* ---- diagnostics ---- */
@@ -84,6 +96,12 @@ int mg_llookup_ex(mg_lctx_t *c, apr_hash_t *h, const mg_ynode_t *n, const char *
 
 /* ---- sections ---- */
 void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules); /* mg_rules_load.c */
+/* The same one rule at a time (the loader streams the rules of a file
+ * whose `rules:` comes last, mg_policy_load.c): begin once (0 ok; streamed:
+ * the number of rules is not known yet), then each item of the list with
+ * its 0-based index. The item's nodes are not kept beyond the call. */
+int mg_load_rules_begin(mg_lctx_t *c, int streamed);
+void mg_load_rule(mg_lctx_t *c, const mg_ynode_t *item, int index);
 /* mg_profiles_load.c: one named time window / transforms profile (k: its
  * name key, n: its mapping); the hotlink: section; one hotlink profile
  * body, named or inline (0 ok, -1 after errors). */

@@ -333,6 +333,18 @@ int mg_policy_tr_in_sets(const mg_policy_t *policy, const mg_transform_policy_t 
 int mg_policy_tr_has_required(const mg_policy_t *policy, const mg_transform_policy_t *tp,
                               const struct mg_tr *tr, const char **missing);
 
-/* mg_policy_emit (mg_policy_emit.c): mg.h */
+/* mg_policy_load_buffer with flags, for the tests and fuzzers that prove
+ * that streaming the rules (mg_policy_load.c) gives what building the whole
+ * YAML tree first gives: MG_LOAD_NO_STREAM builds the tree (callers use
+ * mg_policy_load_buffer). */
+#define MG_LOAD_NO_STREAM 1u
+mg_status_t mg_policy_load_buffer_ex(apr_pool_t *pool, const char *name, const char *base_dir,
+                                     const char *buf, size_t len, unsigned flags, mg_policy_t **out,
+                                     mg_diags_t *diags);
+
+/* mg_policy_emit (mg_policy_emit.c): mg.h. The hex SHA-256 of the bytes
+ * mg_policy_emit would return, computed without keeping them (the loader's
+ * policy digest); NULL when it cannot be computed. */
+const char *mg_policy_emit_digest(apr_pool_t *pool, const mg_policy_t *p);
 
 #endif /* MG_POLICY_H */

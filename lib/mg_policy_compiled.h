@@ -36,8 +36,23 @@ typedef struct entry {
     int seq;         /* position among all entries (file order) */
 } entry_t;
 
+struct node;
+
+/* A slot of a node's child table: the segment with its length and hash, so
+ * that a lookup compares a hash and a length before any byte, and the walk
+ * hashes each path segment once, while it looks for the segment's end. */
+typedef struct kid {
+    const char *s;
+    size_t len;
+    uint32_t hash;
+    const struct node *node; /* NULL: an empty slot */
+} kid_t;
+
 typedef struct node {
-    apr_hash_t *children; /* segment text -> struct node*; NULL while a leaf */
+    apr_hash_t *children; /* segment text -> struct node* while compiling; NULL while a leaf */
+    kid_t *kids;          /* the same children for the lookups: open addressing, at most
+                             half full (a probe always ends at an empty slot); NULL while a leaf */
+    uint32_t kid_mask;
     struct node *parent;
     apr_array_header_t *build; /* entry_t* while compiling */
     entry_t **entries;         /* sorted by the tie-breaking order */
@@ -87,6 +102,22 @@ static inline int next_seg(const char **p, const char **s, size_t *len)
     *len = (size_t)(e - q);
     *p = e;
     return 1;
+}
+
+/* FNV-1a over a path segment's bytes, one step at a time: the walk feeds
+ * it the bytes it reads anyway to find the segment's end. */
+#define SEG_HASH_SEED 2166136261u
+static inline uint32_t seg_hash_step(uint32_t h, unsigned char c)
+{
+    return (h ^ c) * 16777619u;
+}
+
+static inline uint32_t seg_hash(const char *s, size_t len)
+{
+    uint32_t h = SEG_HASH_SEED;
+    for (size_t i = 0; i < len; i++)
+        h = seg_hash_step(h, (unsigned char)s[i]);
+    return h;
 }
 
 static inline unsigned char lower(unsigned char c)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <openssl/evp.h>
 
 #include "mg_fmt.h"
 #include "mg_policy.h"
@@ -28,12 +29,31 @@ typedef struct sb {
     char *p;
     size_t len, cap;
     int failed;
+    /* The digest's way: the text is hashed a buffer at a time instead of
+     * kept (100,000 rules are ~10 MB of text the loader never reads). */
+    EVP_MD_CTX *md;
 } sb_t;
+
+/* Digest mode: hash what is buffered and start the buffer again. */
+static void sb_flush(sb_t *b)
+{
+    if (!b->failed && b->len && !EVP_DigestUpdate(b->md, b->p, b->len))
+        b->failed = 1;
+    b->len = 0;
+}
 
 static void sb_put(sb_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
+    if (b->md && b->len + n + 1 > b->cap) {
+        sb_flush(b);
+        if (n + 1 > b->cap) { /* longer than the buffer: straight to the digest */
+            if (!b->failed && !EVP_DigestUpdate(b->md, s, n))
+                b->failed = 1;
+            return;
+        }
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (b->len + n + 1 > cap)
@@ -629,6 +649,35 @@ static void emit_rule(sb_t *b, const mg_policy_t *p, const mg_rule_t *r)
     }
 }
 
+static void emit_policy(sb_t *b, const mg_policy_t *p)
+{
+    sb_s(b, "version: 1\nname: ");
+    sb_str(b, p->name);
+    sb_s(b, p->deflt == MG_DEFAULT_ALLOW ? "\ndefault: allow\ntimezone: "
+                                         : "\ndefault: deny\ntimezone: ");
+    sb_str(b, p->tz_name);
+    sb_s(b, "\ndownload_param: ");
+    sb_str(b, p->download_param);
+    sb_s(b, "\n");
+    if (p->login_url) {
+        sb_s(b, "login:\n  url: ");
+        sb_str(b, p->login_url);
+        sb_s(b, "\n  return_param: ");
+        sb_str(b, p->login_return_param);
+        sb_s(b, "\n");
+    }
+    sb_s(b, "trusted_proxies: ");
+    sb_cidrs(b, p->trusted_proxies);
+    sb_s(b, "\n");
+    emit_identity(b, p);
+    emit_named_sets(b, p);
+    emit_profiles(b, p);
+    sb_s(b, "rules:");
+    sb_s(b, p->rules->nelts ? "\n" : " []\n");
+    for (int i = 0; i < p->rules->nelts; i++)
+        emit_rule(b, p, &APR_ARRAY_IDX(p->rules, i, mg_rule_t));
+}
+
 const char *mg_policy_emit(apr_pool_t *pool, const mg_policy_t *p)
 {
     sb_t b = {0};
@@ -638,32 +687,45 @@ const char *mg_policy_emit(apr_pool_t *pool, const mg_policy_t *p)
     if (!b.p)
         return NULL;
     b.p[0] = 0;
-    sb_s(&b, "version: 1\nname: ");
-    sb_str(&b, p->name);
-    sb_s(&b, p->deflt == MG_DEFAULT_ALLOW ? "\ndefault: allow\ntimezone: "
-                                          : "\ndefault: deny\ntimezone: ");
-    sb_str(&b, p->tz_name);
-    sb_s(&b, "\ndownload_param: ");
-    sb_str(&b, p->download_param);
-    sb_s(&b, "\n");
-    if (p->login_url) {
-        sb_s(&b, "login:\n  url: ");
-        sb_str(&b, p->login_url);
-        sb_s(&b, "\n  return_param: ");
-        sb_str(&b, p->login_return_param);
-        sb_s(&b, "\n");
-    }
-    sb_s(&b, "trusted_proxies: ");
-    sb_cidrs(&b, p->trusted_proxies);
-    sb_s(&b, "\n");
-    emit_identity(&b, p);
-    emit_named_sets(&b, p);
-    emit_profiles(&b, p);
-    sb_s(&b, "rules:");
-    sb_s(&b, p->rules->nelts ? "\n" : " []\n");
-    for (int i = 0; i < p->rules->nelts; i++)
-        emit_rule(&b, p, &APR_ARRAY_IDX(p->rules, i, mg_rule_t));
+    emit_policy(&b, p);
     const char *out = b.failed ? NULL : apr_pstrmemdup(pool, b.p ? b.p : "", b.len);
     free(b.p);
     return out;
+}
+
+/* The SHA-256 of exactly the bytes mg_policy_emit returns, without
+ * holding them: the loader needs the digest of every policy, the text only
+ * `mgctl compile` (and tests/policies.sh checks that the two agree). */
+const char *mg_policy_emit_digest(apr_pool_t *pool, const mg_policy_t *p)
+{
+    static const char hexd[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    sb_t b = {0};
+    b.cap = 64 * 1024;
+    b.p = malloc(b.cap);
+    b.md = EVP_MD_CTX_new();
+    if (b.p == NULL || b.md == NULL) {
+        free(b.p);
+        EVP_MD_CTX_free(b.md);
+        return NULL;
+    }
+    b.p[0] = 0;
+    if (!EVP_DigestInit_ex2(b.md, EVP_sha256(), NULL))
+        b.failed = 1;
+    emit_policy(&b, p);
+    sb_flush(&b);
+    if (!b.failed && !EVP_DigestFinal_ex(b.md, md, &mdlen))
+        b.failed = 1;
+    EVP_MD_CTX_free(b.md);
+    free(b.p);
+    if (b.failed)
+        return NULL;
+    char *hex = apr_palloc(pool, mdlen * 2 + 1);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        hex[2 * i] = hexd[md[i] >> 4];
+        hex[2 * i + 1] = hexd[md[i] & 15];
+    }
+    hex[mdlen * 2] = 0;
+    return hex;
 }

@@ -12,7 +12,6 @@
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
-#include <openssl/evp.h>
 
 #include "mg_canon.h"
 #include "mg_file.h"
@@ -882,12 +881,13 @@ mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_
     return MG_OK;
 }
 
-static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
+/* Every section but the rules, in the fixed order; v gets each top-level
+ * value. 0, or -1 when the root is not a mapping (reported). */
+static int load_sections(mg_lctx_t *c, const mg_ynode_t *root, mg_ynode_t **v)
 {
     static const char *const deflt_values[] = {"deny", "allow", NULL};
-    mg_ynode_t *v[K__COUNT];
     if (mg_lmap(c, root, "the policy", top_names, v, NULL) != 0)
-        return;
+        return -1;
     /* Fixed order, not file order: a section may refer to names that an
      * earlier section defines (roles before identity and rules, ...). */
     load_version(c, root, v[K_VERSION]);
@@ -977,25 +977,18 @@ static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
         load_keys(c, v[K_KEYS]);
     if (v[K_TOKENS])
         load_tokens(c, v[K_TOKENS]);
+    return 0;
+}
+
+static void load_root(mg_lctx_t *c, const mg_ynode_t *root)
+{
+    mg_ynode_t *v[K__COUNT];
+    if (load_sections(c, root, v) != 0)
+        return;
     if (!v[K_RULES])
         mg_lerr(c, root, "missing-key", "the policy has no 'rules'");
     else
         mg_load_rules(c, v[K_RULES]);
-}
-
-static const char *sha256_hex(apr_pool_t *pool, const char *s)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL))
-        return NULL;
-    char *hex = apr_palloc(pool, mdlen * 2 + 1);
-    for (unsigned int i = 0; i < mdlen; i++) {
-        hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
-        hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-    }
-    hex[mdlen * 2] = 0;
-    return hex;
 }
 
 /* "dir/photo-site.yaml" -> "photo-site" */
@@ -1013,47 +1006,138 @@ static const char *default_name(apr_pool_t *pool, const char *file)
     return mg_lname_ok(name) ? name : "policy";
 }
 
+/* Streaming the rules (mg_yaml_parse_stream): when the parser reaches
+ * the root's `rules:` list, every section before it is loaded, and then
+ * each rule as soon as it is parsed, so that the YAML tree of a
+ * 100,000-rule file never exists (it was most of the memory and time of
+ * loading one). The diagnostics go to a list of their own until the whole
+ * file has parsed: a YAML error anywhere reports only itself, as it does
+ * without streaming. A section after `rules:` would have been loaded too
+ * late, so such a file is loaded again the ordinary way. */
+typedef struct rules_stream {
+    mg_lctx_t *c;
+    int began;
+} rules_stream_t;
+
+static int stream_begin(void *arg, const mg_ynode_t *root, const mg_ynode_t *list)
+{
+    rules_stream_t *rs = arg;
+    mg_ynode_t *v[K__COUNT];
+    (void)list;
+    rs->began = 1;
+    (void)load_sections(rs->c, root, v); /* root is a mapping here */
+    return mg_load_rules_begin(rs->c, 1) == 0 ? 0 : -1;
+}
+
+static void stream_item(void *arg, const mg_ynode_t *item, int index)
+{
+    rules_stream_t *rs = arg;
+    mg_load_rule(rs->c, item, index);
+}
+
+/* Append the diagnostics of `from` to `to`, in order. */
+static void diags_append(mg_diags_t *to, const mg_diags_t *from)
+{
+    for (int i = 0; i < from->items->nelts; i++)
+        *(mg_diag_t *)apr_array_push(to->items) = APR_ARRAY_IDX(from->items, i, mg_diag_t);
+    to->errors += from->errors;
+    to->warnings += from->warnings;
+}
+
+/* One load of the file into c->pool. With stream, the rules are streamed
+ * when the file allows it; *again is set when it did not (a section after
+ * `rules:`): nothing was reported, and c->pool holds a partial policy. */
+static mg_status_t load_buffer(mg_lctx_t *c, const char *buf, size_t len, int stream, int *again)
+{
+    mg_diags_t *diags = c->diags;
+    mg_ynode_t *root = NULL;
+    int errors_before = diags->errors;
+    rules_stream_t rs = {c, 0};
+    mg_ystream_t ys = {"rules", stream_begin, stream_item, &rs};
+    mg_status_t st;
+
+    *again = 0;
+    c->p = apr_pcalloc(c->pool, sizeof(*c->p));
+    c->p->pool = c->pool;
+    c->p->file = apr_pstrdup(c->pool, c->file);
+    c->p->name = default_name(c->pool, c->file);
+    c->p->base_dir = c->base_dir;
+    c->key_pins = apr_array_make(c->tmp, 2, sizeof(const mg_ynode_t *));
+    c->roles = apr_hash_make(c->tmp);
+    c->classes = apr_hash_make(c->tmp);
+    c->ipsets = apr_hash_make(c->tmp);
+    c->timewins = apr_hash_make(c->tmp);
+    c->hotlinks = apr_hash_make(c->tmp);
+    c->transforms = apr_hash_make(c->tmp);
+    defaults(c);
+    /* the loader reports to its own list while the parse may still fail */
+    mg_diags_t *own = stream ? mg_diags_make(diags->pool) : diags;
+    c->diags = own;
+    st = mg_yaml_parse_stream(c->tmp, c->file, buf, len, stream ? &ys : NULL, &root, diags);
+    c->diags = diags;
+    if (st != MG_OK || diags->errors != errors_before)
+        return st != MG_OK ? st : MG_EINVAL;
+    if (!root) {
+        mg_diag_add(diags, MG_SEV_ERROR, c->file, 0, 0, "file-empty",
+                    "the policy is empty (it needs at least 'version: 1' and 'rules')");
+        return MG_EINVAL;
+    }
+    if (!rs.began) { /* nothing was loaded while parsing: `own` is empty */
+        load_root(c, root);
+        return MG_OK;
+    }
+    if (!root->pairs[root->n - 1].value->streamed) {
+        *again = 1;
+        return MG_EINVAL;
+    }
+    diags_append(diags, own);
+    return MG_OK;
+}
+
 mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char *base_dir,
                                   const char *buf, size_t len, mg_policy_t **out, mg_diags_t *diags)
 {
+    return mg_policy_load_buffer_ex(pool, name, base_dir, buf, len, 0, out, diags);
+}
+
+mg_status_t mg_policy_load_buffer_ex(apr_pool_t *pool, const char *name, const char *base_dir,
+                                     const char *buf, size_t len, unsigned flags, mg_policy_t **out,
+                                     mg_diags_t *diags)
+{
     mg_lctx_t c;
-    mg_ynode_t *root = NULL;
-    int errors_before = diags->errors;
+    int errors_before = diags->errors, again = 0;
     mg_status_t st;
+    apr_pool_t *ppool;
 
     *out = NULL;
     memset(&c, 0, sizeof(c));
-    if (apr_pool_create(&c.tmp, pool) != APR_SUCCESS)
+    /* the policy lives in a pool of its own inside `pool`: a streamed load
+     * that has to start again throws its first try away */
+    if (apr_pool_create(&c.tmp, pool) != APR_SUCCESS ||
+        apr_pool_create(&ppool, pool) != APR_SUCCESS)
         return MG_ENOMEM;
-    c.pool = pool;
+    c.pool = ppool;
     c.file = name ? name : "<policy>";
     c.diags = diags;
     if (apr_filepath_merge((char **)&c.base_dir, NULL, base_dir ? base_dir : ".", 0, pool) !=
         APR_SUCCESS)
         c.base_dir = base_dir ? base_dir : ".";
-    st = mg_yaml_parse(c.tmp, c.file, buf, len, &root, diags);
-    if (st != MG_OK)
-        goto done;
-    if (!root) {
-        mg_diag_add(diags, MG_SEV_ERROR, c.file, 0, 0, "file-empty",
-                    "the policy is empty (it needs at least 'version: 1' and 'rules')");
-        goto done;
+    st = load_buffer(&c, buf, len, !(flags & MG_LOAD_NO_STREAM), &again);
+    if (again) {
+        const char *file = c.file, *dir = c.base_dir;
+        apr_pool_destroy(c.tmp);
+        apr_pool_destroy(ppool);
+        memset(&c, 0, sizeof(c));
+        c.file = file;
+        c.base_dir = dir;
+        c.diags = diags;
+        if (apr_pool_create(&c.tmp, pool) != APR_SUCCESS ||
+            apr_pool_create(&ppool, pool) != APR_SUCCESS)
+            return MG_ENOMEM;
+        c.pool = ppool;
+        st = load_buffer(&c, buf, len, 0, &again);
     }
-    c.p = apr_pcalloc(pool, sizeof(*c.p));
-    c.p->pool = pool;
-    c.p->file = apr_pstrdup(pool, c.file);
-    c.p->name = default_name(pool, c.file);
-    c.p->base_dir = c.base_dir;
-    c.key_pins = apr_array_make(c.tmp, 2, sizeof(const mg_ynode_t *));
-    c.roles = apr_hash_make(c.tmp);
-    c.classes = apr_hash_make(c.tmp);
-    c.ipsets = apr_hash_make(c.tmp);
-    c.timewins = apr_hash_make(c.tmp);
-    c.hotlinks = apr_hash_make(c.tmp);
-    c.transforms = apr_hash_make(c.tmp);
-    defaults(&c);
-    load_root(&c, root);
-    if (diags->errors != errors_before)
+    if (st != MG_OK || diags->errors != errors_before)
         goto done;
     /* Only a valid file gets its key files read and its rules compiled:
      * their errors would be noise on top of the file's own. */
@@ -1070,8 +1154,7 @@ mg_status_t mg_policy_load_buffer(apr_pool_t *pool, const char *name, const char
                     "the policy could not be compiled");
     if (diags->errors != errors_before)
         goto done;
-    const char *canon = mg_policy_emit(c.tmp, c.p);
-    c.p->digest = canon ? sha256_hex(pool, canon) : NULL;
+    c.p->digest = mg_policy_emit_digest(ppool, c.p);
     if (!c.p->digest) {
         mg_diag_add(diags, MG_SEV_ERROR, c.file, 0, 0, "internal-error",
                     "the policy digest could not be computed");

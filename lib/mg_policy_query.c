@@ -130,6 +130,18 @@ mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
 /* Matching                                                            */
 /* ------------------------------------------------------------------ */
 
+/* The child of n named s[0, len) with hash h, or NULL. */
+static const node_t *kid_find(const node_t *n, const char *s, size_t len, uint32_t h)
+{
+    for (uint32_t i = h & n->kid_mask;; i = (i + 1) & n->kid_mask) {
+        const kid_t *k = &n->kids[i];
+        if (k->node == NULL)
+            return NULL;
+        if (k->hash == h && k->len == len && memcmp(k->s, s, len) == 0)
+            return k->node;
+    }
+}
+
 static int class_ok(const mg_rule_t *r, mg_classset_t ext_classes)
 {
     return r->classes == 0 || (r->classes & ext_classes) != 0;
@@ -147,12 +159,21 @@ const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon
     if (c == NULL || canon_path == NULL)
         return NULL;
 
-    /* Down the trie as far as the literal segments go ... */
+    /* Down the trie as far as the literal segments go: each segment is
+     * hashed in the loop that finds its end, and looked up in the node's
+     * own table (no apr_hash_get, which would read the bytes again) ... */
     const node_t *n = c->root;
-    const char *p = canon_path, *s;
-    size_t len;
-    while (n->children != NULL && next_seg(&p, &s, &len)) {
-        const node_t *child = apr_hash_get(n->children, s, (apr_ssize_t)len);
+    const unsigned char *p = (const unsigned char *)canon_path;
+    while (n->kids != NULL) {
+        while (*p == '/')
+            p++;
+        if (*p == '\0')
+            break;
+        const unsigned char *s = p;
+        uint32_t h = SEG_HASH_SEED;
+        for (unsigned char ch; (ch = *p) != '/' && ch != '\0'; p++)
+            h = seg_hash_step(h, ch);
+        const node_t *child = kid_find(n, (const char *)s, (size_t)(p - s), h);
         if (child == NULL)
             break;
         n = child;

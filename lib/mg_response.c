@@ -48,7 +48,8 @@ static int utf8_seq(const unsigned char *s)
 const char *mg_message_html(apr_pool_t *p, const char *msg)
 {
     const unsigned char *s = (const unsigned char *)(msg ? msg : "");
-    /* worst case per input byte: "&quot;" (6), "&#x2F;" (6), U+FFFD (3) */
+    /* worst case per input byte: "&quot;" (6), "&#x27;" (6), "&#x2F;" (6),
+     * U+FFFD (3) */
     char *out = apr_palloc(p, strlen((const char *)s) * 6 + 1), *o = out;
     int url = msg != NULL && reads_as_url(msg);
 
@@ -59,7 +60,10 @@ const char *mg_message_html(apr_pool_t *p, const char *msg)
                             : *s == '>' ? "&gt;"
                             : *s == '&' ? "&amp;"
                             : *s == '"' ? "&quot;"
-                                        : NULL;
+                            /* harmless in text, but the body must stay
+                             * inert wherever a page might quote it */
+                            : *s == '\'' ? "&#x27;"
+                                         : NULL;
             if (e)
                 o = stpcpy(o, e);
             else if (o == out && (*s == '/' || url))
@@ -92,6 +96,7 @@ static int attr_char(unsigned char c)
 const char *mg_content_disposition(apr_pool_t *p, const char *type, const char *filename)
 {
     static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *s = (const unsigned char *)filename;
     size_t n, i, o = 0, e = 0;
     char *ascii, *ext;
 
@@ -101,16 +106,30 @@ const char *mg_content_disposition(apr_pool_t *p, const char *type, const char *
     if (n > MG_DISPOSITION_MAX_NAME)
         n = MG_DISPOSITION_MAX_NAME;
     ascii = apr_palloc(p, n + 1);
-    ext = apr_palloc(p, 3 * n + 1);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)filename[i];
-        ascii[o++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') ? (char)c : '_';
-        if (attr_char(c)) {
-            ext[e++] = (char)c;
-        } else {
-            ext[e++] = '%';
-            ext[e++] = hex[c >> 4];
-            ext[e++] = hex[c & 15];
+    ext = apr_palloc(p, 9 * n + 1); /* an invalid byte: %EF%BF%BD */
+    for (i = 0; i < n;) {
+        /* one UTF-8 sequence at a time: filename* says UTF-8, so an
+         * invalid byte is U+FFFD there, and the cut never splits one */
+        int len = s[i] < 0x80 ? 1 : utf8_seq(s + i), bad = len == 0;
+        size_t k;
+        if (bad)
+            len = 1;
+        if (i + (size_t)len > n)
+            break;
+        for (k = 0; k < (size_t)len; k++, i++) {
+            unsigned char c = s[i];
+            ascii[o++] =
+                (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%') ? (char)c : '_';
+            if (bad) {
+                memcpy(ext + e, "%EF%BF%BD", 9);
+                e += 9;
+            } else if (attr_char(c)) {
+                ext[e++] = (char)c;
+            } else {
+                ext[e++] = '%';
+                ext[e++] = hex[c >> 4];
+                ext[e++] = hex[c & 15];
+            }
         }
     }
     ascii[o] = '\0';

@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 /* A policy's deny message as the body of an error response that httpd's
- * ap_custom_response() sends as text: HTML-escaped (< > & "), valid UTF-8
+ * ap_custom_response() sends as text: HTML-escaped (< > & " '), valid UTF-8
  * kept (policies are UTF-8) and every byte of an invalid sequence replaced
  * by U+FFFD, so the body is always valid UTF-8 and labelled
  * `text/html; charset=utf-8`. ap_custom_response() takes a string that
@@ -28,9 +28,11 @@ const char *mg_message_html(apr_pool_t *p, const char *msg);
 /* The Content-Disposition value `TYPE; filename="ASCII"; filename*=UTF-8''ENC`
  * for any bytes of `filename` (RFC 6266, RFC 8187): the quoted fallback keeps
  * printable ASCII except '"', '\' and '%' (which some browsers decode), each
- * other byte becoming '_'; the extended value percent-encodes every byte
- * that is no RFC 8187 attr-char. No CR, LF or quote of the input can reach
- * the header. Names over MG_DISPOSITION_MAX_NAME bytes are cut there.
+ * other byte becoming '_'; the extended value is the name in UTF-8 — valid
+ * sequences as they are, each byte of an invalid one as U+FFFD — with every
+ * byte that is no RFC 8187 attr-char percent-encoded. No CR, LF or quote of
+ * the input can reach the header. Names over MG_DISPOSITION_MAX_NAME bytes
+ * are cut there, before the first UTF-8 sequence that would not fit whole.
  * Without a name (NULL or ""): just TYPE. */
 #define MG_DISPOSITION_MAX_NAME 1024
 const char *mg_content_disposition(apr_pool_t *p, const char *type, const char *filename);

@@ -48,25 +48,11 @@ static int segment_canonical_uncached(apr_pool_t *pool, const char *seg, const c
     return 1;
 }
 
-#define MG_SEGMENT_MEMO "mg_rules_load:segments"
-
-/* Segments that passed, remembered for the rest of the load (in `pool`'s
- * user data: the loader's scratch pool): a large policy repeats its
- * directory names in thousands of rules, and each answer is one
- * canonicalisation. Only passes are kept, so a refusal always comes with
- * the canonicaliser's own sentence. */
-static apr_hash_t *segment_memo(apr_pool_t *pool)
-{
-    apr_hash_t *memo = NULL;
-
-    apr_pool_userdata_get((void **)&memo, MG_SEGMENT_MEMO, pool);
-    if (memo == NULL) {
-        memo = apr_hash_make(pool);
-        apr_pool_userdata_setn(memo, MG_SEGMENT_MEMO, NULL, pool);
-    }
-    return memo;
-}
-
+/* Segments that passed are remembered for the rest of the load (memo, in
+ * the loader's scratch pool): a large policy repeats its directory names in
+ * thousands of rules, and each answer is one canonicalisation. Only passes
+ * are kept, so a refusal always comes with the canonicaliser's own
+ * sentence. `pool` is for the probe only. */
 static int segment_canonical(apr_pool_t *pool, apr_hash_t *memo, const char *s, size_t n,
                              const char **why)
 {
@@ -79,6 +65,7 @@ static int segment_canonical(apr_pool_t *pool, apr_hash_t *memo, const char *s, 
     seg = apr_pstrmemdup(pool, s, n);
     if (!segment_canonical_uncached(pool, seg, why))
         return 0;
+    seg = apr_pstrmemdup(apr_hash_pool_get(memo), s, n);
     apr_hash_set(memo, seg, (apr_ssize_t)n, seg);
     return 1;
 }
@@ -116,10 +103,10 @@ static int has_pct_triple(const char *s, size_t n)
     return 0;
 }
 
-static int pattern_ok(apr_pool_t *pool, const char *pat);
+static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat);
 
 /* "/my%20photos/" -> "/my photos/" when that is itself a usable pattern. */
-static const char *decoded_pattern(apr_pool_t *pool, const char *pat)
+static const char *decoded_pattern(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
 {
     char *out = apr_pstrdup(pool, pat), *w = out;
     for (const char *p = pat; *p; p++) {
@@ -135,19 +122,19 @@ static const char *decoded_pattern(apr_pool_t *pool, const char *pat)
         }
     }
     *w = '\0';
-    return pattern_ok(pool, out) ? out : NULL;
+    return pattern_ok(pool, memo, out) ? out : NULL;
 }
 
 /* The pattern without segment s[0..n) (a "tr:" segment), or without the
  * ';' parameters of that segment. */
-static const char *pattern_without(apr_pool_t *pool, const char *pat, const char *s, size_t n,
-                                   int params_only)
+static const char *pattern_without(apr_pool_t *pool, apr_hash_t *memo, const char *pat,
+                                   const char *s, size_t n, int params_only)
 {
     const char *semi = params_only ? memchr(s, ';', n) : NULL;
     const char *cut = semi ? semi : s - 1; /* a whole segment goes with its '/' */
     const char *res =
         apr_pstrcat(pool, apr_pstrmemdup(pool, pat, (size_t)(cut - pat)), s + n, NULL);
-    return pattern_ok(pool, res) ? res : NULL;
+    return pattern_ok(pool, memo, res) ? res : NULL;
 }
 
 /* Why the segment s[0..n) of `pat` never matches, and what to write. */
@@ -162,7 +149,7 @@ static void explain_segment(mg_lctx_t *c, const mg_ynode_t *n, const char *pat, 
                     "path pattern '%s' can never match: segment '%s' has a %%XX escape, but "
                     "patterns are matched against the decoded path",
                     pat, seg);
-        fix = decoded_pattern(c->tmp, pat);
+        fix = decoded_pattern(c->tmp, c->seg_memo, pat);
         d->hint = fix ? apr_psprintf(dp, "patterns match the decoded path: write '%s'", fix)
                       : "patterns match the decoded path: write the characters themselves "
                         "(a literal '%' is fine)";
@@ -171,14 +158,14 @@ static void explain_segment(mg_lctx_t *c, const mg_ynode_t *n, const char *pat, 
                     "path pattern '%s' can never match: in segment '%s', ';' starts path "
                     "parameters, which canonicalisation removes",
                     pat, seg);
-        fix = pattern_without(c->tmp, pat, s, len, 1);
+        fix = pattern_without(c->tmp, c->seg_memo, pat, s, len, 1);
         d->hint = fix ? apr_psprintf(dp, "write '%s'", fix) : "leave the ';' parameters out";
     } else if (len >= 3 && s[0] == 't' && s[1] == 'r' && s[2] == ':') {
         d = mg_lerr(c, n, "bad-path",
                     "path pattern '%s' can never match: '%s' is a transformation segment, "
                     "which is taken out of the path before matching",
                     pat, seg);
-        fix = pattern_without(c->tmp, pat, s, len, 0);
+        fix = pattern_without(c->tmp, c->seg_memo, pat, s, len, 0);
         d->hint = fix && strcmp(fix, "/") != 0
                       ? apr_psprintf(dp, "write '%s'; limit transformations with 'transforms'", fix)
                       : "limit transformations with a rule's 'transforms'";
@@ -214,10 +201,10 @@ static void explain_segment(mg_lctx_t *c, const mg_ynode_t *n, const char *pat, 
 
 /* The first segment of pat (a pattern that starts with '/') that no
  * canonical path can contain, or NULL. */
-static const char *bad_segment(apr_pool_t *pool, const char *pat, size_t *len, const char **why)
+static const char *bad_segment(apr_pool_t *pool, apr_hash_t *memo, const char *pat, size_t *len,
+                               const char **why)
 {
     const char *seg = pat + 1;
-    apr_hash_t *memo = segment_memo(pool);
     for (;;) {
         const char *end = strchr(seg, '/');
         size_t n = end ? (size_t)(end - seg) : strlen(seg);
@@ -234,11 +221,12 @@ static const char *bad_segment(apr_pool_t *pool, const char *pat, size_t *len, c
     }
 }
 
-static int pattern_ok(apr_pool_t *pool, const char *pat)
+static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
 {
     size_t len;
     const char *why;
-    return pat[0] == '/' && strstr(pat, "//") == NULL && bad_segment(pool, pat, &len, &why) == NULL;
+    return pat[0] == '/' && strstr(pat, "//") == NULL &&
+           bad_segment(pool, memo, pat, &len, &why) == NULL;
 }
 
 /* Validate one path pattern and measure it (docs/policy.md, "Paths"). A
@@ -302,7 +290,7 @@ static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
         seg = end + 1;
     }
     size_t blen;
-    const char *why, *bad = bad_segment(c->tmp, s, &blen, &why);
+    const char *why, *bad = bad_segment(c->tmp, c->seg_memo, s, &blen, &why);
     if (bad != NULL) {
         explain_segment(c, n, s, bad, blen, why);
         return -1;
@@ -553,10 +541,9 @@ static const char *rule_label(mg_lctx_t *c, const mg_rule_t *r)
 }
 
 /* id: required, a name, unique in the policy. */
-static void rule_id(mg_lctx_t *c, const mg_ynode_t *n, const mg_ynode_t *v, apr_hash_t *ids,
-                    mg_rule_t *r)
+static void rule_id(mg_lctx_t *c, const mg_ynode_t *n, const mg_ynode_t *v, mg_rule_t *r)
 {
-    const mg_ynode_t *first;
+    const void *first;
 
     if (!v) {
         mg_lerr(c, n, "missing-key", "rule %d has no 'id'", r->index + 1);
@@ -564,15 +551,15 @@ static void rule_id(mg_lctx_t *c, const mg_ynode_t *n, const mg_ynode_t *v, apr_
     }
     if ((r->id = mg_lstr(c, v, "id")) == NULL)
         return;
-    first = apr_hash_get(ids, HKEY(r->id));
+    first = apr_hash_get(c->rule_ids, HKEY(r->id));
     if (!mg_lname_ok(r->id))
         mg_lerr(c, v, "bad-value", "rule id '%s' must be 1-64 letters, digits, '.', '_' or '-'",
                 r->id);
     else if (first)
         mg_lerr(c, v, "duplicate-id", "rule id '%s' is already used at line %d", r->id,
-                first->line);
-    else
-        apr_hash_set(ids, HKEY(r->id), v);
+                (int)((intptr_t)first - 1));
+    else /* the line, not the node: the node may not outlive this rule */
+        apr_hash_set(c->rule_ids, HKEY(r->id), (void *)(intptr_t)(v->line + 1));
 }
 
 /* path: required, one pattern or a non-empty list ("Paths"). */
@@ -750,7 +737,26 @@ static void rule_corp(mg_lctx_t *c, const mg_ynode_t *v, mg_rule_t *r)
     mg_lcheck_corp(c, v, r->corp, r->hotlink);
 }
 
-static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *ids)
+/* Append a loaded rule: to the malloc'd array of streamed rules
+ * (mg_load_rules_begin), growing it by realloc, or to the pool's array. */
+static void push_rule(mg_lctx_t *c, const mg_rule_t *r)
+{
+    apr_array_header_t *a = c->p->rules;
+    if (c->rules_mem && a->elts == *c->rules_mem && a->nelts == a->nalloc) {
+        int n = a->nalloc ? a->nalloc * 2 : 1024;
+        void *np = realloc(*c->rules_mem, sizeof(mg_rule_t) * (size_t)n);
+        if (np == NULL) {
+            mg_lerr(c, NULL, "internal-error", "out of memory while loading the rules");
+            return;
+        }
+        *c->rules_mem = np;
+        a->elts = np;
+        a->nalloc = n;
+    }
+    *(mg_rule_t *)apr_array_push(a) = *r;
+}
+
+static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index)
 {
     mg_ynode_t *v[R__COUNT];
     int before = c->diags->errors;
@@ -765,7 +771,7 @@ static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *
     if (mg_lmap(c, n, rule_where(c, n), rule_names, v, NULL) != 0)
         return;
 
-    rule_id(c, n, v[R_ID], ids, &r);
+    rule_id(c, n, v[R_ID], &r);
     rule_paths(c, n, v[R_PATH], &r);
     rule_classes(c, v[R_CLASSES], &r);
     rule_methods(c, v[R_METHODS], &r);
@@ -784,7 +790,39 @@ static void load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index, apr_hash_t *
     rule_corp(c, v[R_CORP], &r);
 
     if (c->diags->errors == before)
-        *(mg_rule_t *)apr_array_push(c->p->rules) = r;
+        push_rule(c, &r);
+}
+
+static apr_status_t rules_mem_free(void *arg)
+{
+    void **mem = arg;
+    free(*mem);
+    *mem = NULL;
+    return APR_SUCCESS;
+}
+
+int mg_load_rules_begin(mg_lctx_t *c, int streamed)
+{
+    c->seg_memo = apr_hash_make(c->tmp);
+    c->rule_ids = apr_hash_make(c->tmp);
+    if (streamed && c->p->rules->nelts == 0) {
+        c->rules_mem = apr_pcalloc(c->pool, sizeof(*c->rules_mem));
+        apr_pool_cleanup_register(c->pool, c->rules_mem, rules_mem_free, apr_pool_cleanup_null);
+        c->p->rules->elts = NULL;
+        c->p->rules->nalloc = 0;
+    }
+    return apr_pool_create(&c->rule_tmp, c->tmp) == APR_SUCCESS ? 0 : -1;
+}
+
+/* One rule: while it loads, c->tmp is a pool that is cleared after it. */
+void mg_load_rule(mg_lctx_t *c, const mg_ynode_t *n, int index)
+{
+    apr_pool_t *tmp = c->tmp;
+
+    c->tmp = c->rule_tmp;
+    load_rule(c, n, index);
+    c->tmp = tmp;
+    apr_pool_clear(c->rule_tmp);
 }
 
 void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
@@ -794,12 +832,15 @@ void mg_load_rules(mg_lctx_t *c, const mg_ynode_t *rules)
                 mg_ynode_describe(c->tmp, rules));
         return;
     }
-    apr_hash_t *ids = apr_hash_make(c->tmp);
+    if (mg_load_rules_begin(c, 0) != 0) {
+        mg_lerr(c, rules, "internal-error", "out of memory while loading the rules");
+        return;
+    }
     /* Room for every rule at once: growing by doubling from 16 copies the
      * array (and zeroes the new one) about log2(n) times, which for 100,000
      * rules is most of the memory traffic of loading them. */
     if (c->p->rules->nelts == 0 && rules->n > c->p->rules->nalloc)
         c->p->rules = apr_array_make(c->pool, rules->n, sizeof(mg_rule_t));
     for (int i = 0; i < rules->n; i++)
-        load_rule(c, rules->items[i], i, ids);
+        mg_load_rule(c, rules->items[i], i);
 }

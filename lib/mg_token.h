@@ -81,6 +81,10 @@ mg_status_t mg_token_signer_make(apr_pool_t *pool, const mg_key_t *key, const mg
                                  mg_token_signer_t **out, const char **why);
 mg_status_t mg_token_signer_sign(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
                                  const char **out, const char **why);
+/* The same, with the link's length in *out_len (NULL: not wanted), for a
+ * caller that writes it out without counting it again. */
+mg_status_t mg_token_signer_sign_n(const mg_token_signer_t *s, apr_pool_t *pool, const char *url,
+                                   const char **out, size_t *out_len, const char **why);
 
 /* Signed-cookie value for a prefix token (c->scope required). */
 mg_status_t mg_token_sign_cookie(apr_pool_t *pool, const mg_key_t *key, const mg_token_claims_t *c,

@@ -28,7 +28,9 @@ typedef struct frame {
     int base;
 } frame_t;
 
-/* Bump allocator over malloc'd slabs, freed by a cleanup of the caller's pool. */
+/* Bump allocator over malloc'd slabs, freed by a cleanup of the caller's
+ * pool. Allocations larger than half a slab get a block of their own on a
+ * second list, so that the small ones keep filling the current slab. */
 #define SLAB_SIZE (256 * 1024)
 typedef struct slab {
     struct slab *next;
@@ -36,45 +38,90 @@ typedef struct slab {
     char data[];
 } slab_t;
 
+typedef struct slabs {
+    slab_t *small, *big;
+} slabs_t;
+
+/* A point to go back to (mg_yaml_parse_stream: after each streamed item). */
+typedef struct slab_mark {
+    slab_t *small, *big;
+    size_t used;
+} slab_mark_t;
+
+static void slab_list_free(slab_t *s, const slab_t *stop)
+{
+    while (s && s != stop) {
+        slab_t *next = s->next;
+        free(s);
+        s = next;
+    }
+}
+
 static apr_status_t slabs_free(void *arg)
 {
-    slab_t **head = arg;
-    while (*head) {
-        slab_t *next = (*head)->next;
-        free(*head);
-        *head = next;
-    }
+    slabs_t *sl = arg;
+    slab_list_free(sl->small, NULL);
+    slab_list_free(sl->big, NULL);
+    sl->small = sl->big = NULL;
     return APR_SUCCESS;
 }
 
-static void *slab_alloc(slab_t **head, size_t n)
+static void *slab_alloc(slabs_t *sl, size_t n)
 {
     n = (n + 7) & ~(size_t)7;
-    if (!*head || (*head)->used + n > (*head)->cap) {
-        size_t cap = n > SLAB_SIZE / 2 ? n : SLAB_SIZE - sizeof(slab_t);
+    if (n > SLAB_SIZE / 2) {
+        slab_t *s = malloc(sizeof(slab_t) + n);
+        if (!s)
+            return NULL;
+        s->used = s->cap = n;
+        s->next = sl->big;
+        sl->big = s;
+        return s->data;
+    }
+    if (!sl->small || sl->small->used + n > sl->small->cap) {
+        size_t cap = SLAB_SIZE - sizeof(slab_t);
         slab_t *s = malloc(sizeof(slab_t) + cap);
         if (!s)
             return NULL;
         s->used = 0;
         s->cap = cap;
-        if (*head && n > SLAB_SIZE / 2) {
-            /* a big one-off: keep the current slab in front for small allocations */
-            s->next = (*head)->next;
-            (*head)->next = s;
-            s->used = n;
-            return s->data;
-        }
-        s->next = *head;
-        *head = s;
+        s->next = sl->small;
+        sl->small = s;
     }
-    void *p = (*head)->data + (*head)->used;
-    (*head)->used += n;
+    void *p = sl->small->data + sl->small->used;
+    sl->small->used += n;
     return p;
+}
+
+static void slab_mark(const slabs_t *sl, slab_mark_t *m)
+{
+    m->small = sl->small;
+    m->big = sl->big;
+    m->used = sl->small ? sl->small->used : 0;
+}
+
+/* Free what was allocated since the mark. When that filled the marked
+ * slab and began another, the newest slab is kept (emptied) and becomes
+ * the mark: an item that does not fit after the mark would otherwise get
+ * and give back a slab every time. */
+static void slab_release(slabs_t *sl, slab_mark_t *m)
+{
+    slab_list_free(sl->big, m->big);
+    sl->big = m->big;
+    if (sl->small == m->small) {
+        if (sl->small)
+            sl->small->used = m->used;
+        return;
+    }
+    slab_list_free(sl->small->next, m->small);
+    sl->small->next = m->small;
+    sl->small->used = 0;
+    slab_mark(sl, m);
 }
 
 typedef struct yctx {
     apr_pool_t *pool;
-    slab_t **slabs;
+    slabs_t *slabs;
     const char *file;
     const char *buf;
     size_t len;
@@ -85,6 +132,12 @@ typedef struct yctx {
     int nkids, capkids;
     mg_ynode_t *root;
     int docs;
+    /* mg_yaml_parse_stream: the list being streamed is the frame at
+     * stack[stream_depth - 1] (0: none yet or no more); items so far;
+     * where each item's nodes begin */
+    const mg_ystream_t *stream;
+    int stream_depth, stream_items, streamed;
+    slab_mark_t stream_mark;
 } yctx_t;
 
 /* libyaml reports reader (encoding) errors as a byte offset only. Convert
@@ -226,6 +279,12 @@ static int attach(yctx_t *y, mg_ynode_t *n)
         return 0;
     }
     frame_t *f = &y->stack[y->depth - 1];
+    if (y->depth == y->stream_depth) {
+        /* an item of the streamed list: handed over, then its nodes reused */
+        y->stream->item(y->stream->arg, n, y->stream_items++);
+        slab_release(y->slabs, &y->stream_mark);
+        return 0;
+    }
     if (f->node->kind == MG_Y_MAP && ((y->nkids - f->base) % 2) == 0 && n->kind != MG_Y_SCALAR) {
         mg_diag_add(y->diags, MG_SEV_ERROR, y->file, n->line, n->col, "yaml-syntax",
                     "mapping keys must be plain strings, not %s",
@@ -292,6 +351,12 @@ static int finish_seq(yctx_t *y, frame_t *f)
 {
     mg_ynode_t *s = f->node;
     int n = y->nkids - f->base;
+    if (s->streamed) {
+        s->n = y->stream_items;
+        s->items = NULL;
+        y->stream_depth = 0;
+        return 0;
+    }
     mg_ynode_t **items = slab_alloc(y->slabs, sizeof(mg_ynode_t *) * (size_t)(n ? n : 1));
     if (!items)
         return -1;
@@ -323,6 +388,41 @@ static int pop(yctx_t *y)
         return oom(y);
     y->nkids = f->base;
     return attach(y, f->node);
+}
+
+/* Just after a list was pushed: is it the value of the streamed key of
+ * the root mapping? Then the stream's begin() sees the root as parsed so
+ * far and decides. 0, or -1 when out of memory. */
+static int stream_start(yctx_t *y)
+{
+    const mg_ystream_t *st = y->stream;
+    if (!st || y->streamed || y->depth != 2)
+        return 0;
+    frame_t *rf = &y->stack[0], *lf = &y->stack[1];
+    int nk = lf->base - rf->base; /* the root's children so far, the key last */
+    if (rf->node->kind != MG_Y_MAP || nk % 2 != 1)
+        return 0;
+    const mg_ynode_t *key = y->kids[lf->base - 1];
+    if (key->kind != MG_Y_SCALAR || strcmp(key->str, st->key) != 0)
+        return 0;
+    y->streamed = 1;
+    /* the root so far, as a mapping of the pairs before the key (their
+     * duplicates are reported when the root closes) */
+    mg_ynode_t part = *rf->node;
+    part.n = nk / 2;
+    part.pairs = slab_alloc(y->slabs, sizeof(mg_ypair_t) * (size_t)(part.n ? part.n : 1));
+    if (!part.pairs)
+        return oom(y);
+    for (int i = 0; i < part.n; i++) {
+        part.pairs[i].key = y->kids[rf->base + 2 * i];
+        part.pairs[i].value = y->kids[rf->base + 2 * i + 1];
+    }
+    if (st->begin(st->arg, &part, lf->node) != 0)
+        return 0;
+    lf->node->streamed = 1;
+    y->stream_depth = 2;
+    slab_mark(y->slabs, &y->stream_mark);
+    return 0;
 }
 
 static int check_tag(yctx_t *y, const yaml_mark_t *m, const yaml_char_t *tag, const char *allowed)
@@ -389,7 +489,9 @@ static int on_event(yctx_t *y, yaml_event_t *ev)
         n = node_new(y, MG_Y_SEQ, &ev->start_mark);
         if (!n)
             return oom(y);
-        return push(y, n, &ev->start_mark) == 0 ? 1 : -1;
+        if (push(y, n, &ev->start_mark) != 0)
+            return -1;
+        return stream_start(y) == 0 ? 1 : -1;
     case YAML_MAPPING_START_EVENT:
         if (check_anchor(y, &ev->start_mark, ev->data.mapping_start.anchor) ||
             check_tag(y, &ev->start_mark, ev->data.mapping_start.tag, YAML_MAP_TAG))
@@ -449,6 +551,12 @@ static void parser_error(yctx_t *y, yaml_parser_t *p)
 mg_status_t mg_yaml_parse(apr_pool_t *pool, const char *file, const char *buf, size_t len,
                           mg_ynode_t **root, mg_diags_t *diags)
 {
+    return mg_yaml_parse_stream(pool, file, buf, len, NULL, root, diags);
+}
+
+mg_status_t mg_yaml_parse_stream(apr_pool_t *pool, const char *file, const char *buf, size_t len,
+                                 const mg_ystream_t *stream, mg_ynode_t **root, mg_diags_t *diags)
+{
     yaml_parser_t parser;
     yaml_event_t ev;
     yctx_t *y = apr_pcalloc(pool, sizeof(*y));
@@ -463,7 +571,8 @@ mg_status_t mg_yaml_parse(apr_pool_t *pool, const char *file, const char *buf, s
         len -= 3;
     }
     y->pool = pool;
-    y->slabs = apr_pcalloc(pool, sizeof(slab_t *));
+    y->slabs = apr_pcalloc(pool, sizeof(slabs_t));
+    y->stream = stream;
     apr_pool_cleanup_register(pool, y->slabs, slabs_free, apr_pool_cleanup_null);
     y->file = file;
     y->buf = buf;

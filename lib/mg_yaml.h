@@ -29,11 +29,13 @@ typedef struct mg_ypair {
     mg_ynode_t *value;
 } mg_ypair_t;
 
-/* Compact (24 bytes): a 10,000-rule policy is a quarter of a million nodes. */
+/* Compact (24 bytes): a 10,000-rule policy is a quarter of a million nodes
+ * (mg_yaml_parse_stream keeps only one rule's at a time). */
 struct mg_ynode {
-    uint8_t kind;  /* mg_ykind_t */
-    uint8_t plain; /* scalar unquoted and untagged: may be null / bool / number */
-    int line, col; /* 1-based, where the node starts */
+    uint8_t kind;     /* mg_ykind_t */
+    uint8_t plain;    /* scalar unquoted and untagged: may be null / bool / number */
+    uint8_t streamed; /* MG_Y_SEQ whose items went to a stream (items NULL, n their count) */
+    int line, col;    /* 1-based, where the node starts */
     union {
         uint32_t len; /* MG_Y_SCALAR: bytes in str */
         int n;        /* MG_Y_SEQ: items; MG_Y_MAP: pairs */
@@ -54,6 +56,27 @@ struct mg_ynode {
  * large policy is dominated by allocation otherwise). */
 mg_status_t mg_yaml_parse(apr_pool_t *pool, const char *file, const char *buf, size_t len,
                           mg_ynode_t **root, mg_diags_t *diags);
+
+/* One list streamed instead of built (mg_yaml_parse_stream): the items of
+ * the list that is the value of `key` in the root mapping are handed to
+ * item() one at a time as soon as each is parsed, with their 0-based index;
+ * their nodes are reused after the call, so item() keeps no pointer into
+ * them. Before the first item, begin() gets the root mapping as parsed so
+ * far (the pairs before `key`; their duplicates are reported when the root
+ * closes) and the list node, and returns 0 to stream (anything else: the
+ * list is built as usual). In the tree the streamed list has `streamed`
+ * set, n = the number of items and no items array. A parse that fails
+ * after items were handed over fails all the same: the caller drops what
+ * it made of them. At most one list is streamed. */
+typedef struct mg_ystream {
+    const char *key;
+    int (*begin)(void *arg, const mg_ynode_t *root_so_far, const mg_ynode_t *list);
+    void (*item)(void *arg, const mg_ynode_t *item, int index);
+    void *arg;
+} mg_ystream_t;
+
+mg_status_t mg_yaml_parse_stream(apr_pool_t *pool, const char *file, const char *buf, size_t len,
+                                 const mg_ystream_t *stream, mg_ynode_t **root, mg_diags_t *diags);
 
 /* Plain scalar spelling null: "", "~", "null", "Null", "NULL". */
 int mg_ynode_is_null(const mg_ynode_t *n);

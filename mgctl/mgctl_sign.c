@@ -113,9 +113,12 @@ static const char usage_text[] =
     "                        --expires never for a key that allows links without expiry\n"
     "                        (no_expiry: allow); --ip for formats that bind an address\n"
     "                        (nginx-secure-link, bunny, akamai-edgeauth), --prefix for\n"
-    "                        bunny (token_path), gcp-cdn (URLPrefix) and akamai-edgeauth\n"
-    "                        (the ACL /DIR/*); --cookie --prefix /DIR/ (no URL) for\n"
-    "                        gcp-cdn (Cloud-CDN-Cookie) and akamai-edgeauth (__token__);\n"
+    "                        bunny (token_path), gcp-cdn (URLPrefix), akamai-edgeauth\n"
+    "                        (the ACL /DIR/*) and lighttpd-secdownload (required for a\n"
+    "                        link its key's path_segments makes a directory link: the\n"
+    "                        directory of the path's first N segments); --cookie\n"
+    "                        --prefix /DIR/ (no URL) for gcp-cdn (Cloud-CDN-Cookie) and\n"
+    "                        akamai-edgeauth (__token__);\n"
     "                        the other claims are refused (the format cannot carry\n"
     "                        them); gcp-cdn links are absolute, on the key's origin;\n"
     "                        lighttpd-secdownload, nginx's secure_link_secret\n"
@@ -149,6 +152,7 @@ typedef struct sign_opts {
     const char *private_key;    /* --private-key FILE */
     const mg_fkey_t *fkey;      /* a foreign format's key: its signer is used instead */
     const mg_policy_t *policy;  /* its reserved query names (download, foreign formats) */
+    int path_forms;             /* some key of it has a token in the path (has_path_forms) */
     mg_fmt_claims_t fclaims;
 } sign_opts_t;
 
@@ -320,21 +324,22 @@ static mg_status_t foreign_reserved(apr_pool_t *pool, const mg_policy_t *policy,
  * read it as that name without being exactly it ("Download=1", "ik-S=…",
  * docs/canonical-urls.md): never sign such a link. mg_canon_path, run by
  * every signer, already refuses the spellings of tr and mg_*. */
-static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, const char *url,
+static mg_status_t policy_reserved(apr_pool_t *pool, const sign_opts_t *o, const char *url,
                                    const char **why)
 {
+    const mg_policy_t *policy = o->policy;
     const char *q = strchr(url, '?');
     apr_array_header_t *params;
     /* a path that already has a token in it (lighttpd, nginx's
      * secure_link_secret, Bunny's path form): the web server would judge
      * its effective path and see two tokens; the URL to sign is the file's */
-    const char *path = url, *sep = strstr(url, "://");
-    if (policy != NULL && url[0] != '/' && sep != NULL)
-        path = sep + 3 + strcspn(sep + 3, "/?#");
-    const mg_fmt_path_t *pt =
-        policy != NULL
-            ? mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, path, strcspn(path, "?#")))
-            : NULL;
+    const mg_fmt_path_t *pt = NULL;
+    if (o->path_forms) {
+        const char *path = url, *sep = url[0] != '/' ? strstr(url, "://") : NULL;
+        if (sep != NULL)
+            path = sep + 3 + strcspn(sep + 3, "/?#");
+        pt = mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, path, strcspn(path, "?#")));
+    }
     if (pt != NULL) {
         *why = apr_psprintf(pool,
                             "the URL's path already has a %s token in it (key '%s'): give the "
@@ -349,14 +354,27 @@ static mg_status_t policy_reserved(apr_pool_t *pool, const mg_policy_t *policy, 
     return MG_OK;
 }
 
+/* Whether some key of the policy reads a token from the path (the keys
+ * mg_fmt_path_find tries): asked once, not per link. */
+static int has_path_forms(const mg_policy_t *policy)
+{
+    for (int i = 0; policy != NULL && policy->keys != NULL && i < policy->keys->nelts; i++) {
+        const mg_fkey_t *k = APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey;
+        if (k != NULL && k->fmt->path_split != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 /* Sign one URL and write its line; returns 0 or 1 (line refused). */
 static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sign_opts_t *o,
                     const char *kid, const char *exp_text, const char *url, long lineno)
 {
     const char *out, *why = NULL;
+    size_t out_len = 0; /* 0: count it */
     const mg_token_signer_t *signer;
     mg_status_t st;
-    st = policy_reserved(pool, o->policy, url, &why);
+    st = policy_reserved(pool, o, url, &why);
     if (st != MG_OK) {
         /* reported below */
     } else if (o->fkey != NULL) {
@@ -366,7 +384,7 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
     } else {
         st = link_signer(pool, shared, o, &signer, &why);
         if (st == MG_OK)
-            st = mg_token_signer_sign(signer, pool, url, &out, &why);
+            st = mg_token_signer_sign_n(signer, pool, url, &out, &out_len, &why);
     }
     if (st != MG_OK) {
         /* the canonicaliser names a class of bytes; say which one, where */
@@ -385,8 +403,8 @@ static int sign_one(apr_pool_t *pool, const mg_token_signer_t *shared, const sig
                exp_text, o->sts ? ",\"string_to_sign\":" : "",
                o->sts ? mgctl_json_str(pool, sts) : "");
     } else {
-        fputs(out, stdout);
-        putchar('\n');
+        fwrite_unlocked(out, 1, out_len ? out_len : strlen(out), stdout);
+        putchar_unlocked('\n');
     }
     return 0;
 }
@@ -395,37 +413,41 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
                        const char *kid, const char *exp_text)
 {
     apr_pool_t *lp;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line;
+    size_t len;
     long lineno = 0;
-    int failed = 0;
+    int failed = 0, more;
     apr_pool_create(&lp, pool);
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
+    /* stdout is flushed whenever reading would wait: streaming for a
+     * program that feeds one path and reads its link back, one large write
+     * per megabyte otherwise */
+    mgctl_lines_t *in = mgctl_lines_open(lp, 0, stdout);
+    apr_pool_t *tp; /* per line; lp keeps the reader */
+    apr_pool_create(&tp, lp);
+    while ((more = mgctl_lines_next(in, &line, &len)) > 0) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        size_t n = len;
+        while (n > 0 && line[n - 1] == '\r')
             line[--n] = '\0';
         /* blank and comment lines (first non-blank '#': never a URL) are
          * skipped like empty ones, keeping the output line-aligned */
         size_t lead = strspn(line, " \t");
-        if ((ssize_t)lead == n || line[lead] == '#') {
+        if (lead == n || line[lead] == '#') {
             if (o->format != MGCTL_FMT_JSON)
-                putchar('\n');
+                putchar_unlocked('\n');
             continue;
         }
-        /* getline() counts a NUL byte but the signer reads a C string: the
+        /* a line may hold NUL bytes but the signer reads a C string: the
          * URL would end at the NUL and a prefix of the line (another file, a
          * directory) would be signed. Refuse the whole line instead. */
-        if (memchr(line, '\0', (size_t)n) != NULL)
-            failed |= refuse_one(lp, o, line, lineno, "NUL byte in the line");
+        if (memchr(line, '\0', n) != NULL)
+            failed |= refuse_one(tp, o, line, lineno, "NUL byte in the line");
         else
-            failed |= sign_one(lp, signer, o, kid, exp_text, line, lineno);
-        apr_pool_clear(lp);
+            failed |= sign_one(tp, signer, o, kid, exp_text, line, lineno);
+        apr_pool_clear(tp);
     }
-    int read_error = ferror(stdin);
-    free(line);
     apr_pool_destroy(lp);
-    if (read_error) {
+    if (more < 0) {
         fputs("mgctl sign: error reading standard input\n", stderr);
         return MGCTL_EXIT_USAGE;
     }
@@ -505,7 +527,9 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
             failed |= sign_one(pool, signer, o, kid, exp_text, os->argv[i], 0);
         rc = failed ? MGCTL_EXIT_FAIL : MGCTL_EXIT_OK;
     }
-    if (fflush(stdout) != 0) {
+    /* ferror: a write that failed earlier, when a full buffer or a wait
+     * for input flushed it */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
         fputs("mgctl sign: error writing to standard output\n", stderr);
         return MGCTL_EXIT_USAGE;
     }
@@ -633,6 +657,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     }
     o->fkey = ref->fkey;
     o->policy = policy;
+    o->path_forms = has_path_forms(policy);
     o->fclaims.exp = never ? 0 : apr_time_sec(c.expires);
     o->fclaims.ip = o->ip;
     o->fclaims.scope = o->prefix;
@@ -814,6 +839,7 @@ static int sign_links(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os, const 
     }
     mg_token_signer_t *signer;
     o->policy = policy;
+    o->path_forms = has_path_forms(policy);
     o->key = key;
     o->claims = c;
     /* validates the claims once, also when every link gets its own id */

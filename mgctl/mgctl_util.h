@@ -117,6 +117,20 @@ int mgctl_stdin_check(const char *cmd, const char *const *paths, int n, const ch
 int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name, mg_policy_t **out,
                       mg_diags_t *diags);
 
+/* ---- mgctl_lines.c: the lines of standard input, in large blocks ---------- */
+
+typedef struct mgctl_lines mgctl_lines_t;
+
+/* A reader of the lines of `fd` (its buffer is freed with `pool`). Before a
+ * read that would wait for input, `flush` (stdout, or NULL) is flushed. */
+mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush);
+
+/* 1: the next line in *line (*len bytes; its LF replaced by a NUL, any CR
+ * kept; NUL bytes inside are kept and counted), valid until the next call;
+ * a last line without LF counts. 0 at the end of input; -1 on a read error
+ * or out of memory (errno). */
+int mgctl_lines_next(mgctl_lines_t *in, char **line, size_t *len);
+
 /* ---- mgctl_json.c ---------------------------------------------------------- */
 
 /* JSON string literal (with quotes) for s; "null" for NULL. Quotes,

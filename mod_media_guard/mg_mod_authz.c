@@ -211,20 +211,60 @@ static const char *canonical(request_rec *r, const mg_mod_policy_t *mp, const ch
  * target names a .txt). Path info after a directory is left alone: the
  * default handler answers 404 there, and a handler mapped to a directory
  * serves what the target names. NULL when there is no such path ("*"). */
-static const char *served_path(request_rec *r)
+static apr_ssize_t served_len(const request_rec *r)
 {
     const char *uri = r->uri;
     size_t n;
 
     if (uri == NULL || uri[0] != '/')
-        return NULL;
+        return -1;
     n = strlen(uri);
     if (r->finfo.filetype == APR_REG && r->path_info != NULL && r->path_info[0] != '\0') {
         size_t pi = strlen(r->path_info);
         if (pi < n && strcmp(uri + n - pi, r->path_info) == 0)
             n -= pi;
     }
-    return apr_pstrmemdup(r->pool, uri, n);
+    return (apr_ssize_t)n;
+}
+
+static const char *served_path(request_rec *r)
+{
+    apr_ssize_t n = served_len(r);
+    return n < 0 ? NULL : apr_pstrmemdup(r->pool, r->uri, (apr_size_t)n);
+}
+
+/* Bytes that ap_os_escape_path(p, s, 1) copies as they are: ASCII letters
+ * and digits and "-._~/" — RFC 3986's unreserved set and the slash, a
+ * subset of what httpd's T_OS_ESCAPE_PATH keeps (server/gen_test_char.c:
+ * alphanumerics and "$-_.+!*'(),:;@&=/~"; kept small on purpose, so that it
+ * holds for every httpd version). */
+static const unsigned char path_kept[256] = {
+    ['-'] = 1, ['.'] = 1, ['/'] = 1, ['_'] = 1, ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1,
+    ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1,
+    ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
+    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1,
+    ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1,
+    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1,
+    ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+/* Whether ap_os_escape_path(served, 1) would be exactly `raw`, decided
+ * without escaping or copying: raw is the n served bytes (none of which is
+ * NUL, so strncmp reads raw no further than its end) and each of them is
+ * kept as it is. 0 says nothing (another path, or a byte httpd escapes): the
+ * caller escapes and compares as before. */
+static int served_is_raw_verbatim(const char *served, apr_size_t n, const char *raw)
+{
+    apr_size_t i;
+    unsigned char kept = 1;
+
+    if (strncmp(served, raw, n) != 0 || raw[n] != '\0')
+        return 0;
+    for (i = 0; i < n; i++)
+        kept &= path_kept[(unsigned char)served[i]];
+    return kept;
 }
 
 /* A file sub-request (ap_sub_req_lookup_file: mod_include `include file`,
@@ -281,6 +321,8 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     const char *served, *served_raw, *served_canon;
     mg_target_t st;
     mg_decision_t d2;
+    apr_ssize_t n;
+    int same_query;
 
     if (mp->policy == NULL) {
         memset(&m->d, 0, sizeof(m->d));
@@ -293,16 +335,23 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     decide(r, mp, t, &m->d, &m->canon);
     if (m->d.outcome != MG_OUTCOME_ALLOW || m->canon == NULL)
         return;
-    served = served_path(r);
-    if (served == NULL)
+    n = served_len(r);
+    if (n < 0)
         return;
+    same_query = r->args == t->query || (r->args && t->query && strcmp(r->args, t->query) == 0);
+    /* the usual case: the same resource, decided already — the served path
+     * is the target's byte for byte; when no served byte needs escaping
+     * that is known without escaping it (ap_os_escape_path would return it
+     * unchanged), else as below */
+    if (same_query && served_is_raw_verbatim(r->uri, (apr_size_t)n, t->path))
+        return;
+    served = apr_pstrmemdup(r->pool, r->uri, (apr_size_t)n);
     served_raw = ap_os_escape_path(r->pool, served, 1);
-    /* the usual case: the same resource, decided already — byte for byte
-     * (no second canonicalisation), else after canonicalising both */
-    if ((r->args == t->query || (r->args && t->query && strcmp(r->args, t->query) == 0)) &&
-        (strcmp(served_raw, t->path) == 0 ||
-         ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
-          strcmp(served_canon, m->canon) == 0)))
+    /* the same resource after escaping (byte for byte: no second
+     * canonicalisation), else after canonicalising both */
+    if (same_query && (strcmp(served_raw, t->path) == 0 ||
+                       ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
+                        strcmp(served_canon, m->canon) == 0)))
         return;
     st = *t; /* the same scheme and authority */
     st.path = served_raw;

@@ -109,7 +109,13 @@ static const mg_mod_memo_t *granting_decision(request_rec *r)
 
 void mg_mod_insert_filter(request_rec *r)
 {
-    const mg_mod_memo_t *m = granting_decision(r);
+    const mg_mod_memo_t *m;
+
+    /* most requests on a server are not under media-guard: nothing of
+     * ours on r and nothing it could inherit (no internal redirect) */
+    if (r->prev == NULL && mg_mod_req_get(r, 0) == NULL)
+        return;
+    m = granting_decision(r);
 
     /* r reached its handler: if media-guard refused it, another provider
      * granted it (<RequireAny>), and the refusal's headers do not apply */

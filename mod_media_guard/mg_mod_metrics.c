@@ -349,7 +349,9 @@ static int handler(request_rec *r)
     const mg_mod_metrics_t *mt = metrics;
     int rc;
 
-    if (r->handler == NULL || strcmp(r->handler, MG_MOD_METRICS_HANDLER) != 0)
+    /* every request passes here: the first byte rules out nearly all */
+    if (r->handler == NULL || r->handler[0] != MG_MOD_METRICS_HANDLER[0] ||
+        strcmp(r->handler, MG_MOD_METRICS_HANDLER) != 0)
         return DECLINED;
     /* the Allow header of a 405 is built from allowed_methods, not r->allowed */
     r->allowed = (AP_METHOD_BIT << M_GET);

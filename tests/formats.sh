@@ -5,7 +5,8 @@
 # summary and exit status; sign --token-format refusals and --cookie output;
 # verify --cookie and explain -H Cookie with foreign signed cookies; verify's format
 # line; validate's refusals of keys a format does not define; CloudFront (the
-# AWS Ruby SDK vector, --private-key).
+# AWS Ruby SDK vector, --private-key); lighttpd path_segments links as directory
+# links (--prefix, scope).
 # Environment: MGCTL (the built mgctl).
 set -u
 MGCTL=${MGCTL:-./mgctl/mgctl}
@@ -205,6 +206,39 @@ expect 2 "sign: --private-key without --token-format" 'goes with --token-format 
     "$MGCTL" sign -p "$TMP/p.yaml" --private-key "$TMP/cf.pem" --ttl 1h /a.jpg
 expect 1 "sign cloudfront: a public key given as the private key" 'not an unencrypted PEM private key' -- \
     "$MGCTL" sign -p "$TMP/cf.yaml" --token-format cloudfront --private-key "$TMP/cf.pub" --ttl 1h /a.jpg
+
+# lighttpd path_segments: a link deeper than N segments is a directory link,
+# minted only with that directory as --prefix and verified with it as scope
+printf 'verysecret\n' >"$TMP/lt.key"
+printf 'bunny-key\n' >"$TMP/bn.key"
+cat >"$TMP/lt.yaml" <<'Y'
+version: 1
+keys:
+  - id: lt2
+    format: lighttpd-secdownload
+    alg: hmac-sha256
+    file: lt.key
+    options: {uri_prefix: /dl/, timeout: "3600", path_segments: "2"}
+  - {id: bn1, format: bunny, file: bn.key}
+rules:
+  - {id: all, path: /, token: required}
+Y
+LTS="$MGCTL sign -p $TMP/lt.yaml --token-format lighttpd-secdownload --expires 1798761599 --now 2026-12-31T23:00:00Z"
+expect 1 "sign lighttpd path_segments: a directory link needs --prefix" 'covers the whole directory /dl/v/l1/: give --prefix /dl/v/l1/' -- \
+    $LTS /dl/v/l1/a.ts
+expect 1 "sign lighttpd path_segments: the prefix is the key's directory" 'covers the directory /dl/v/l1/, not the prefix /dl/v/' -- \
+    $LTS --prefix /dl/v/ /dl/v/l1/a.ts
+expect 1 "sign lighttpd path_segments: the directory's own name has no link" 'does not hold /dl/v/l1 itself' -- \
+    $LTS --prefix /dl/v/l1/ /dl/v/l1
+expect 0 "sign lighttpd path_segments with its directory" '^/dl/[A-Za-z0-9_-]{43}/6b36de6f/v/l1/a[.]ts$' -- \
+    $LTS --prefix /dl/v/l1/ /dl/v/l1/a.ts
+LTL=$(cat "$TMP/out")
+expect 0 "verify: a path_segments link reports its directory" '^scope: /dl/v/l1/$' -- \
+    "$MGCTL" verify -p "$TMP/lt.yaml" --now 2026-12-31T23:00:00Z "$(printf '%s' "$LTL" | sed 's,/a[.]ts$,/x/b.ts,')"
+expect 1 "verify: the directory's own name is outside the scope" '^reason: token-out-of-scope$' -- \
+    "$MGCTL" verify -p "$TMP/lt.yaml" --now 2026-12-31T23:00:00Z "$(printf '%s' "$LTL" | sed 's,/a[.]ts$,,')"
+expect 1 "sign: an absolute URL whose path already has a path token" 'already has a bunny token in it' -- \
+    "$MGCTL" sign -p "$TMP/lt.yaml" --token-format bunny --ttl 1h 'https://h.example/bcdn_token=x/a.jpg'
 
 cat >"$TMP/bad.yaml" <<'Y'
 version: 1

@@ -79,6 +79,11 @@ for f in $examples; do
         fail "$base: first line of the compiled form"
     fi
     digest=$(sed -n '1s/.*sha256://p' "$TMP/$base.compiled.yaml")
+    # the digest is the SHA-256 of exactly the compiled text under that line
+    body_sum=$(tail -n +2 "$TMP/$base.compiled.yaml" | sha256sum | cut -d' ' -f1)
+    if [ "$body_sum" = "$digest" ]; then ok; else
+        fail "$base: the digest ($digest) is not the SHA-256 of the compiled text ($body_sum)"
+    fi
     run 0 "$MGCTL" validate "$TMP/$base.compiled.yaml" && expect_in "sha256:$digest" \
         "$base: the compiled form has the original's digest"
     run 0 "$MGCTL" compile -o "$TMP/$base.again.yaml" "$TMP/$base.compiled.yaml"

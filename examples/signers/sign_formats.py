@@ -25,7 +25,8 @@ own documentation, independently of the C code (lib/mg_fmt_*.c):
   lighttpd-secdownload  <uri_prefix> MAC "/" hex(ts) rel-path, ts = expires -
                      timeout; md5: hex(MD5(secret + rel + hex(ts))), hmac-sha1/256:
                      base64url(HMAC(secret, "/" + hex(ts) + rel)); rel cut after
-                     path_segments segments, "?" + query added with hash_querystr
+                     path_segments segments (a link for that directory: its
+                     "prefix"), "?" + query added with hash_querystr
   nginx-secure-link with secret_prefix (secure_link_secret):
                      <prefix> hex(MD5(link + secret)) "/" link, link = the rest of
                      the target as sent (query included)
@@ -142,22 +143,27 @@ def bunny_sign(secret, url, expires, ip=None, prefix=None, form="query"):
 
 
 def lighttpd_sign(secret, url, expires, alg, prefix, timeout=60, path_segments=0,
-                  hash_querystr=False):
+                  hash_querystr=False, scope=None):
     """lighttpd mod_secdownload: the timestamp is when the link was made,
-    valid for timeout seconds either side; the link expires at ts + timeout."""
+    valid for timeout seconds either side; the link expires at ts + timeout.
+    With path_segments N, a path deeper than N segments is signed as the
+    directory of its first N: a link for that directory, which the caller
+    names as `scope` (a path of exactly N segments has the directory's MAC
+    but lies outside it: refused)."""
     origin, path, query = split_url(url)
     if not path.startswith(prefix):
         raise ValueError("the path is not under the uri_prefix")
     rel = nginx_uri(path)[len(prefix) - 1:]  # lighttpd signs the decoded path
+    covers = None
     if path_segments:
-        end, count = 0, path_segments
-        while True:
-            end = rel.find("/", end + 1)
-            count -= 1
-            if end < 0 or count == 0:
-                break
-        if end >= 0:
-            rel = rel[:end]
+        segs = rel[1:].split("/")
+        if len(segs) > path_segments:
+            rel = "/" + "/".join(segs[:path_segments])
+            covers = prefix[:-1] + rel + "/"
+        elif len(segs) == path_segments and segs[-1] != "":
+            raise ValueError("a path of exactly path_segments segments has no link of its own")
+    if covers != scope:
+        raise ValueError("the link covers %s, not the prefix %s" % (covers, scope))
     ts = "%x" % (expires - timeout)
     q = "?" + query if hash_querystr and query else ""
     if alg == "md5":
@@ -376,7 +382,7 @@ def sign_vector(keys, v):
         return lighttpd_sign(k["secret"], v["url"], v["expires"], k.get("alg", "md5"),
                              opts["uri_prefix"], int(opts.get("timeout", 60)),
                              int(opts.get("path_segments", 0)),
-                             opts.get("hash_querystr") == "true")
+                             opts.get("hash_querystr") == "true", v.get("prefix"))
     if k["format"] == "nginx-secure-link":
         return nginx_sign(k["secret"], v["url"], v["expires"], opts["expression"], v.get("ip"),
                           opts.get("hash_param", "md5"), opts.get("expires_param", "expires"))

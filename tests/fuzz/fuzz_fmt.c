@@ -30,9 +30,13 @@
  *    policy of their own: lighttpd md5 and hmac-sha256 with path_segments,
  *    nginx secure_link_secret, Bunny's path form), chosen by bits 1-2. The
  *    text is "URL\nOTHER"; the link must verify, from the path, under its
- *    key. Its token segments are then put in front of OTHER (what follows
- *    the token: "a/x.jpg?q"): if that verifies, it is the same canonical
- *    signed path, or one under the scope the first verification reported.
+ *    key (lighttpd's path_segments key signs a path deeper than its 2
+ *    segments as the directory of the first 2, asked for as the scope, and
+ *    the link must verify with exactly that scope; a path of exactly 2
+ *    segments has no link: the signer refuses it). Its token segments are
+ *    then put in front of OTHER (what follows the token: "a/x.jpg?q"): if
+ *    that verifies, it is the same canonical signed path, or one under the
+ *    scope the first verification reported.
  *  - verify mode also offers the request (and its Cookie line) to a policy
  *    with a CloudFront key and to the path-form policy. Oracle, besides
  *    the above: the path the policy judges is a path token's effective
@@ -347,9 +351,13 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
             if (mg_fmt_is_reserved_param(policy, APR_ARRAY_IDX(ups, i, mg_qparam_t).name))
                 return;
     /* a path that already carries a path token of the policy: mgctl sign
-     * refuses it with the policy at hand (the verifier sees two tokens) */
-    if (url[0] == '/' &&
-        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, url, strcspn(url, "?"))) != NULL)
+     * refuses it with the policy at hand (the verifier sees two tokens);
+     * in an absolute URL, the path after the authority, as mgctl reads it */
+    const char *upath = url, *sep = strstr(url, "://");
+    if (url[0] != '/' && sep != NULL)
+        upath = sep + 3 + strcspn(sep + 3, "/?#");
+    if (upath[0] == '/' &&
+        mg_fmt_path_find(pool, policy, apr_pstrmemdup(pool, upath, strcspn(upath, "?#"))) != NULL)
         return;
     mg_token_claims_t cl;
     mg_canon_t signed_cn;
@@ -390,6 +398,27 @@ static void sign_mode(apr_pool_t *pool, unsigned sel, const char *text)
                        signed_cn.signed_path, moved);
 }
 
+/* lighttpd's path_segments N, as its documentation states it: a link for a
+ * path of more than N segments after the prefix covers the directory of
+ * the first N (what mgctl sign asks for as --prefix); NULL for a path of
+ * N segments or fewer. Written here independently of the format's file. */
+static const char *lt_directory(apr_pool_t *pool, const char *url, const char *prefix, int n)
+{
+    const char *origin, *path, *query, *why;
+    mg_canon_t cn;
+    if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, &why) != MG_OK ||
+        strncmp(cn.path, prefix, strlen(prefix)) != 0)
+        return NULL;
+    const char *e = cn.path + strlen(prefix);
+    for (int i = 0; i < n; i++) {
+        e = strchr(e, '/');
+        if (e == NULL)
+            return NULL;
+        e++;
+    }
+    return apr_pstrmemdup(pool, cn.path, (apr_size_t)(e - cn.path));
+}
+
 /* Sign URL with a path-form key, then put its token segments in front of
  * OTHER (the part after the token: "a/x.jpg?q"). */
 static void sign_path_mode(apr_pool_t *pool, unsigned sel, const char *text)
@@ -406,6 +435,8 @@ static void sign_path_mode(apr_pool_t *pool, unsigned sel, const char *text)
     /* nginx's links never expire; the others expire in an hour */
     mg_fmt_claims_t c = {
         .exp = strcmp(kid, "ngs") == 0 ? 0 : NOW + 3600, .ip = NULL, .scope = NULL};
+    if (strcmp(kid, "lts") == 0) /* path_segments: '2' */
+        c.scope = lt_directory(pool, url, "/s/", 2);
     if (k->fmt->sign(pool, k, url, &c, &out, &why) != MG_OK)
         return;
     mg_token_claims_t cl;
@@ -418,6 +449,11 @@ static void sign_path_mode(apr_pool_t *pool, unsigned sel, const char *text)
                    mg_reason_name(r), cl.detail ? cl.detail : "", out);
     MG_FUZZ_ASSERT(strcmp(cl.from, "path") == 0 && strcmp(cl.kid, kid) == 0,
                    "%s link verified as %s from the %s", kid, cl.kid, cl.from);
+    /* the scope the signer was asked for is the one the verifier reports */
+    MG_FUZZ_ASSERT(c.scope == NULL ? cl.scope == NULL
+                                   : cl.scope != NULL && strcmp(cl.scope, c.scope) == 0,
+                   "%s link for %s signed for scope %s verified with scope %s", kid, out,
+                   c.scope ? c.scope : "(none)", cl.scope ? cl.scope : "(none)");
     const char *scope = cl.scope ? apr_pstrdup(pool, cl.scope) : NULL;
     const char *q = strchr(out, '?');
     const char *opath = q ? apr_pstrmemdup(pool, out, (size_t)(q - out)) : out;

@@ -4,6 +4,8 @@
  * Beyond "no crash, no leak, no hang":
  *  - a load succeeds exactly when it reports no error, and every
  *    diagnostic has a position and a sentence;
+ *  - streaming the rules and building the YAML tree first
+ *    (MG_LOAD_NO_STREAM) give the same diagnostics and digest;
  *  - an accepted policy's canonical text (mgctl compile's output) loads
  *    again, emits the same bytes and has the same digest;
  *  - for a request built from each rule's path, the original and the
@@ -94,6 +96,38 @@ static void same_decision(const mg_decision_t *a, const mg_decision_t *b, const 
                    mg_reason_name(b->reason), b->rule_id ? b->rule_id : "-");
 }
 
+static int str_same(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Differential: streaming the rules while parsing (what callers get) and
+ * building the whole YAML tree first (MG_LOAD_NO_STREAM) give the same
+ * status, the same diagnostics in the same order and the same digest. */
+static void same_as_tree(apr_pool_t *pool, const uint8_t *data, size_t size, mg_status_t st,
+                         const mg_policy_t *p, const mg_diags_t *ds)
+{
+    mg_diags_t *dt = mg_diags_make(pool);
+    mg_policy_t *pt = NULL;
+    mg_status_t stt = mg_policy_load_buffer_ex(pool, "fuzz.yaml", base_dir, (const char *)data,
+                                               size, MG_LOAD_NO_STREAM, &pt, dt);
+    MG_FUZZ_ASSERT(st == stt && ds->errors == dt->errors && ds->warnings == dt->warnings &&
+                       ds->items->nelts == dt->items->nelts,
+                   "streamed: status %d, %d errors, %d warnings; tree: %d, %d, %d", (int)st,
+                   ds->errors, ds->warnings, (int)stt, dt->errors, dt->warnings);
+    for (int i = 0; i < ds->items->nelts; i++) {
+        const mg_diag_t *a = &APR_ARRAY_IDX(ds->items, i, mg_diag_t);
+        const mg_diag_t *b = &APR_ARRAY_IDX(dt->items, i, mg_diag_t);
+        MG_FUZZ_ASSERT(a->severity == b->severity && a->line == b->line && a->col == b->col &&
+                           str_same(a->code, b->code) && str_same(a->msg, b->msg) &&
+                           str_same(a->hint, b->hint),
+                       "diagnostic %d streamed: %s; tree: %s", i, mg_diag_format(pool, a),
+                       mg_diag_format(pool, b));
+    }
+    MG_FUZZ_ASSERT(p == NULL || strcmp(mg_policy_digest(p), mg_policy_digest(pt)) == 0,
+                   "streamed and tree digests differ");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *pool;
@@ -106,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     MG_FUZZ_ASSERT((st == MG_OK) == (p != NULL), "status %d with policy %p", (int)st, (void *)p);
     MG_FUZZ_ASSERT((st == MG_OK) == (ds->errors == 0), "status %d with %d errors", (int)st,
                    ds->errors);
+    same_as_tree(pool, data, size, st, p, ds);
     if (p == NULL) {
         apr_pool_destroy(pool);
         return 0;

@@ -316,6 +316,8 @@ MediaGuardReasonHeader On
 RewriteEngine On
 RewriteRule "^/photo/(\\w+)$" "/members/$1.jpg" [PT]
 RewriteRule "^/pics/(\\w+)$" "/pub/$1.jpg" [PT]
+RewriteRule "^/snap/(\\w+)$" "/members/$1 copy.jpg" [PT]
+RewriteRule "^/pub/dog\\.jpg$" "/pub/dog.jpg?download=1" [PT]
 <Location "/">
     AuthType Basic
     AuthName "members"
@@ -344,13 +346,16 @@ SERVED_FILES = {
     "members/fallback/index.html": "<html>fallback index</html>\n",
     "gallery/index.html": "<html>gallery index</html>\n",
     "pub/cat.jpg": PUBLIC_JPG,
+    "pub/dog.jpg": PUBLIC_JPG,
+    "pub/my cat.jpg": PUBLIC_JPG,
+    "members/secret copy.jpg": SECRET,
 }
 
 
 @pytest.fixture(scope="module")
 def served(apache_factory):
     s = apache_factory("served", SERVED_CONF, policies={"site.yaml": SERVED_POLICY},
-                       files=SERVED_FILES, extra_modules=["rewrite"], loglevel="info", start=False)
+                       files=SERVED_FILES, extra_modules=["rewrite"], loglevel="trace1", start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a"})
     return s.start()
 
@@ -375,11 +380,52 @@ def test_rewrite_pt_into_an_allowed_path_still_works(served):
     assert r.status_code == 200 and r.content == PUBLIC_JPG
 
 
+def evaluations(log):
+    """How many times the policy was evaluated: the trace (trace1) starts each
+    evaluation with the rule that owns the path."""
+    return log.count("MG00201: media-guard site trace: rule ")
+
+
 def test_plain_request_is_decided_once_on_its_own_path(served):
     mark = served.mark()
     r = served.get("/pub/cat.jpg", headers=IMG)
     assert r.status_code == 200 and r.content == PUBLIC_JPG
-    assert "differs from the request target" not in served.error_log_since(mark)
+    log = served.error_log_since(mark)
+    assert "differs from the request target" not in log
+    assert evaluations(log) == 1, log
+
+
+@pytest.mark.parametrize("target", ["/pub/my%20cat.jpg", "/pub/c%61t.jpg", "/pub/%63at.jpg"])
+def test_served_path_spelled_otherwise_than_the_target_is_the_same_resource(served, target):
+    # a byte that httpd escapes again (the space), an encoded letter: the served path is the target's
+    # once escaped or canonicalised, so the request is decided once, on its target
+    mark = served.mark()
+    r = served.raw(target, headers=IMG)
+    assert r.status_code == 200 and r.content == PUBLIC_JPG
+    log = served.error_log_since(mark)
+    assert "differs from the request target" not in log
+    assert evaluations(log) == 1, log
+
+
+def test_rewrite_pt_into_a_protected_path_with_an_escaped_byte_is_judged_on_the_served_path(served):
+    mark = served.mark()
+    r = served.get("/snap/secret", headers=IMG)
+    assert r.status_code in (401, 403), r.status_code
+    assert SECRET not in r.content
+    assert "served URI /members/secret copy.jpg differs from the request target /snap/secret" \
+        in served.error_log_since(mark)
+    r = served.get("/snap/secret", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content == SECRET
+
+
+def test_rewrite_pt_of_the_query_alone_is_judged_on_the_served_query(served):
+    # the same path, but httpd serves it with ?download=1, which the rule does not allow anonymously
+    mark = served.mark()
+    r = served.get("/pub/dog.jpg", headers=IMG)
+    assert r.status_code == 403, r.status_code
+    log = served.error_log_since(mark)
+    assert "reason=download-not-allowed" in log
+    assert "served URI /pub/dog.jpg differs from the request target /pub/dog.jpg" in log
 
 
 def test_path_info_after_a_protected_file_is_judged_on_the_file(served):

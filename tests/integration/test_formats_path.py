@@ -220,8 +220,15 @@ def test_lighttpd_query_is_not_signed_and_refused(srv, sign):
     assert_denied(srv.get(url + "?download=1"), "token-malformed")
 
 
-def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign):
-    url = sign("lighttpd-secdownload", "/dls/l1/index.m3u8", "--ttl", "5m", key="lt256")
+def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign, mgctl):
+    # path_segments 1 signs /l1 for every path under /dls/l1/: mgctl mints
+    # such a link only when asked for that directory
+    p = mgctl("sign", "--policy", srv.policy_dir / "path.yaml", "--token-format",
+              "lighttpd-secdownload", "--key-id", "lt256", "--ttl", "5m", "/dls/l1/index.m3u8")
+    assert p.returncode == 1 and p.stdout.strip() == "", p.stdout
+    assert "covers the whole directory /dls/l1/: give --prefix /dls/l1/" in p.stderr, p.stderr
+    url = sign("lighttpd-secdownload", "/dls/l1/index.m3u8", "--ttl", "5m", "--prefix", "/dls/l1/",
+               key="lt256")
     m = re.match(r"^/dls/([A-Za-z0-9_-]{43})/([0-9a-f]+)/l1/index\.m3u8$", url)
     assert m, url
     mac, ts = m.groups()
@@ -233,6 +240,14 @@ def test_lighttpd_path_segments_link_covers_its_directory_only(srv, sign):
     assert_denied(srv.get(f"/dls/{mac}/{ts}/l2/seg-1.ts"), "token-bad-signature")
     r = srv.raw(f"/dls/{mac}/{ts}/l1/../l2/seg-1.ts")
     assert r.status_code == 403 and r.content != FILES["dls/l2/seg-1.ts"]
+    # the directory's own name has the same MAC, but is outside the scope
+    assert_denied(srv.get(f"/dls/{mac}/{ts}/l1"), "token-out-of-scope")
+    # mgctl verify shows the scope the module judged with
+    p = mgctl("verify", "--policy", srv.policy_dir / "path.yaml", f"/dls/{mac}/{ts}/l1/seg-1.ts")
+    assert p.returncode == 0 and "scope: /dls/l1/" in p.stdout, p.stdout + p.stderr
+    p = mgctl("verify", "--policy", srv.policy_dir / "path.yaml", f"/dls/{mac}/{ts}/l1")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "reason: token-out-of-scope" in p.stdout and "scope: /dls/l1/" in p.stdout, p.stdout
 
 
 def test_other_formats_and_paths_keep_working(srv, sign):
@@ -376,5 +391,71 @@ def test_a_later_rewrite_of_the_covered_path_is_refused(apache_factory, mgctl):
                   "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/y.jpg")
         r = s.get(p.stdout.strip())
         assert r.status_code == 200 and r.content == FILES["store/a/y.jpg"]
+    finally:
+        s.stop()
+
+
+# The mapping runs only in servers where some policy has a path-form key (the hook is skipped
+# elsewhere, for every request): a virtual host's own policy and one inherited from the main server
+# must both count, and a server with path-form keys in none of its policies serves the path as sent.
+PLAIN = """\
+version: 1
+default: deny
+rules:
+  - {id: dl, path: /dl/, access: {anonymous: view}}
+"""
+
+VHOSTS = """\
+AllowEncodedSlashes NoDecode
+Alias "/dl/" "@HTDOCS@/store/"
+MediaGuardPolicy @MAIN@ @POLICIES@/@MAINFILE@
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName inherit.test
+    <Location "/">
+        Require media-guard @MAIN@
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    MediaGuardPolicy path @POLICIES@/path.yaml
+    <Location "/">
+        Require media-guard path
+    </Location>
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("main", ["plain", "path"])
+def test_path_tokens_map_in_virtual_hosts_with_a_path_form_key(apache_factory, mgctl, main):
+    conf = VHOSTS.replace("@MAIN@", main).replace("@MAINFILE@", main + ".yaml")
+    policies = {"path.yaml": POLICY}
+    if main == "plain":
+        policies["plain.yaml"] = PLAIN
+    s = apache_factory("formats-path-vhosts-" + main, conf, policies=policies, files=FILES,
+                       start=False)
+    keys = s.policy_dir / "keys"
+    write_key(keys / "k2026.key", K2026)
+    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
+    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
+    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
+    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    s.start()
+    try:
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg")
+        assert p.returncode == 0, p.stderr
+        url = p.stdout.strip()
+        # the virtual host's own policy has the key: mapped, served
+        r = s.get(url, headers={"Host": "own.test"})
+        assert r.status_code == 200 and r.content == JPG, reason(r)
+        r = s.get(url, headers={"Host": "inherit.test"})
+        if main == "path":
+            # inherited from the main server: mapped as well
+            assert r.status_code == 200 and r.content == JPG, reason(r)
+        else:
+            # no policy of this host reads path tokens: the path is judged (the rule allows it)
+            # and served as sent, and no such file exists
+            assert r.status_code == 404, (r.status_code, reason(r))
+            assert JPG not in r.content
     finally:
         s.stop()

@@ -4,6 +4,8 @@ both HMAC and Ed25519, query and cookie tokens, Range requests and a key
 rotation through graceful restarts."""
 
 import re
+import select
+import subprocess
 import time
 import pytest
 
@@ -132,6 +134,34 @@ def test_valid_link_is_served(srv, sign):
     assert r.status_code == 200, reason(r)
     assert r.content == JPEG
     assert "reason=allowed-by-token rule=photos" in srv.last_access("/photos/a.jpg?mg_")
+
+
+def test_sign_as_a_coprocess_answers_each_path_before_the_next(srv, mgctl):
+    """An application keeps one `mgctl sign` running, writes a path, waits for
+    its link and serves it before it sends the next path: sign flushes each
+    link before it waits for more input (a buffered link would never come).
+    A missing link fails after 30 s instead of hanging the suite."""
+    from conftest import MGCTL
+    p = subprocess.Popen([str(MGCTL), "sign", "--policy", str(srv.policy_dir / "tok.yaml"),
+                          "--ttl", "10m"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        for name in ("a.jpg", "b.jpg", "a.jpg"):
+            p.stdin.write(f"/photos/{name}\n")
+            p.stdin.flush()
+            ready, _, _ = select.select([p.stdout], [], [], 30)
+            assert ready, f"no link for /photos/{name} while sign waits for the next path"
+            link = p.stdout.readline().strip()
+            assert link.startswith(f"/photos/{name}?mg_exp="), link
+            r = srv.get(link)
+            assert r.status_code == 200, reason(r)
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0, p.stderr.read()
+        assert p.stdout.read() == ""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def test_link_without_token_is_token_missing(srv):

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <apr_strings.h>
 
 #include <openssl/evp.h>
 
+#include "fmt_fixture.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
 #include "mg_test.h"
@@ -25,113 +25,39 @@
 #define EXP 1893456000
 #define NOW 1800000000
 
-static char g_dir[64];
-static const char *const g_files[] = {"k1.hex",  "k2.hex",     "gc.key", "k1.b64",
-                                      "odd.hex", "native.key", NULL};
-
-static void write_file(const char *name, const char *text)
-{
-    char *path = apr_pstrcat(mg_test_pool, g_dir, "/", name, NULL);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
 static void setup(void)
 {
-    mg_test_setup();
-    strcpy(g_dir, "/tmp/mg-test-fmtak-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    write_file("k1.hex", K1 "\n");
-    write_file("k2.hex", K2 "\n");
-    write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
-    write_file("k1.b64", "qrvM3e7_ABEiM0RVZneImQ\n"); /* the bytes of K1, as Google shows keys */
-    write_file("odd.hex", "abc\n");
-    write_file("native.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
+    mg_fx_setup("fmtak");
+    mg_fx_write_file("k1.hex", K1 "\n");
+    mg_fx_write_file("k2.hex", K2 "\n");
+    mg_fx_write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
+    mg_fx_write_file("k1.b64",
+                     "qrvM3e7_ABEiM0RVZneImQ\n"); /* the bytes of K1, as Google shows keys */
+    mg_fx_write_file("odd.hex", "abc\n");
+    mg_fx_write_file("native.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
 }
-
-static void teardown(void)
-{
-    for (int i = 0; g_files[i]; i++)
-        unlink(apr_pstrcat(mg_test_pool, g_dir, "/", g_files[i], NULL));
-    rmdir(g_dir);
-    mg_test_teardown();
-}
-
-static mg_policy_t *load(const char *yaml, mg_diags_t **diags)
-{
-    mg_policy_t *p = NULL;
-    mg_diags_t *d = mg_diags_make(mg_test_pool);
-    mg_status_t st =
-        mg_policy_load_buffer(mg_test_pool, "t.yaml", g_dir, yaml, strlen(yaml), &p, d);
-    if (diags)
-        *diags = d;
-    return st == MG_OK ? p : NULL;
-}
-
-static mg_policy_t *load_ok(const char *yaml)
-{
-    mg_diags_t *d;
-    mg_policy_t *p = load(yaml, &d);
-    ck_assert_msg(p != NULL, "policy refused: %s",
-                  d->items->nelts ? APR_ARRAY_IDX(d->items, 0, mg_diag_t).msg : "?");
-    return p;
-}
-
-static const char *load_error(const char *yaml)
-{
-    mg_diags_t *d;
-    if (load(yaml, &d) != NULL)
-        return "";
-    for (int i = 0; i < d->items->nelts; i++) {
-        const mg_diag_t *x = &APR_ARRAY_IDX(d->items, i, mg_diag_t);
-        if (x->severity == MG_SEV_ERROR)
-            return x->msg;
-    }
-    return "?";
-}
-
 /* A policy with one akamai key (alg and options as given) on k1.hex. */
 static mg_policy_t *ak_policy(const char *file, const char *alg, const char *options)
 {
-    return load_ok(apr_psprintf(mg_test_pool,
-                                "version: 1\n"
-                                "tokens: {revoked_ids: [leaked-1]}\n"
-                                "keys:\n"
-                                "  - id: ak\n"
-                                "    format: akamai-edgeauth\n"
-                                "    file: %s\n"
-                                "%s%s%s"
-                                "    options: {%s}\n"
-                                "rules:\n"
-                                "  - {id: all, path: /, token: required}\n",
-                                file, alg ? "    alg: " : "", alg ? alg : "", alg ? "\n" : "",
-                                options ? options : ""));
-}
-
-static mg_reason_t check_c(const mg_policy_t *p, const char *url, const char *cookie, int64_t now,
-                           const char *ip, mg_token_claims_t *c)
-{
-    mg_request_t req;
-    memset(&req, 0, sizeof(req));
-    const char *q = strchr(url, '?');
-    req.raw_path = q ? apr_pstrmemdup(mg_test_pool, url, (apr_size_t)(q - url)) : url;
-    req.query = q ? q + 1 : NULL;
-    req.client_ip = ip ? ip : "127.0.0.1";
-    req.cookie = cookie;
-    req.now = apr_time_from_sec(now);
-    return mg_token_check(mg_test_pool, p, &req, c);
+    return mg_fx_load_ok(apr_psprintf(mg_test_pool,
+                                      "version: 1\n"
+                                      "tokens: {revoked_ids: [leaked-1]}\n"
+                                      "keys:\n"
+                                      "  - id: ak\n"
+                                      "    format: akamai-edgeauth\n"
+                                      "    file: %s\n"
+                                      "%s%s%s"
+                                      "    options: {%s}\n"
+                                      "rules:\n"
+                                      "  - {id: all, path: /, token: required}\n",
+                                      file, alg ? "    alg: " : "", alg ? alg : "", alg ? "\n" : "",
+                                      options ? options : ""));
 }
 
 static mg_reason_t check(const mg_policy_t *p, const char *url, mg_token_claims_t *c)
 {
-    return check_c(p, url, NULL, NOW, NULL, c);
+    return mg_fx_check_cookie(p, url, NULL, NOW, NULL, c);
 }
-
-#define R(x) mg_reason_name(x)
-#define ASSERT_REASON(got, want) ck_assert_str_eq(R(got), R(want))
 
 /* An EdgeAuth token over `fields` (plus `hidden`, hashed but not sent),
  * computed here with OpenSSL directly, independently of the verifier. */
@@ -160,14 +86,9 @@ static const char *with_tok(const char *path, const char *tok)
 static const char *fsign(const mg_policy_t *p, const char *url, int64_t exp, const char *ip,
                          const char *scope)
 {
-    const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 0, mg_keyref_t).fkey;
     mg_fmt_claims_t c = {.exp = exp, .ip = ip, .scope = scope};
-    const char *out = NULL, *why = NULL;
-    mg_status_t st = k->fmt->sign(mg_test_pool, k, url, &c, &out, &why);
-    ck_assert_msg(st == MG_OK, "signing %s: %s", url, why);
-    return out;
+    return mg_fx_sign(p, NULL, url, &c); /* the policy's first key */
 }
-
 /* The same query on another path. */
 static const char *replace_path(const char *url, const char *path)
 {
@@ -190,11 +111,11 @@ START_TEST(test_akamai_sdk_vectors_verify_and_are_reproduced)
     /* generate_acl_token for the ACL "/v/" + "*" with ip='1.2.3.4' */
     url = "/v/a.mp4?__token__=ip=1.2.3.4~exp=1893456000~acl=/v/*~hmac="
           "cab65ea66f4be0f96047ac84acc4b8857a75f7f10180fe6704bbcf317dffd359";
-    ASSERT_REASON(check_c(p, url, NULL, NOW, "1.2.3.4", &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, url, NULL, NOW, "1.2.3.4", &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.ip, "1.2.3.4");
     ck_assert_str_eq(c.scope, "/v/");
     ck_assert_str_eq(fsign(p, "/v/a.mp4", EXP, "1.2.3.4", "/v/"), url);
-    ASSERT_REASON(check_c(p, url, NULL, NOW, "1.2.3.5", &c), MG_R_TOKEN_WRONG_IP);
+    ASSERT_REASON(mg_fx_check_cookie(p, url, NULL, NOW, "1.2.3.5", &c), MG_R_TOKEN_WRONG_IP);
 
     /* algorithm='sha1', start_time, session_id, payload, two ACLs */
     p = ak_policy("k2.hex", "hmac-sha1", NULL);
@@ -204,13 +125,13 @@ START_TEST(test_akamai_sdk_vectors_verify_and_are_reproduced)
     ck_assert_int_eq(apr_time_sec(c.not_before), 1700000000);
     ck_assert_str_eq(c.id, "abc123");
     ck_assert_ptr_null(c.scope); /* two ACLs: matched by the verifier, no single prefix */
-    ASSERT_REASON(check_c(p, url, NULL, 1600000000, NULL, &c), MG_R_TOKEN_NOT_YET);
-    ASSERT_REASON(check_c(p, url, NULL, EXP + 3600, NULL, &c), MG_R_TOKEN_EXPIRED);
+    ASSERT_REASON(mg_fx_check_cookie(p, url, NULL, 1600000000, NULL, &c), MG_R_TOKEN_NOT_YET);
+    ASSERT_REASON(mg_fx_check_cookie(p, url, NULL, EXP + 3600, NULL, &c), MG_R_TOKEN_EXPIRED);
 
     /* algorithm='md5' (HMAC-MD5), escape_early, URL token for '/v/a b.mp4' */
     p = ak_policy("k2.hex", "hmac-md5", "escape_early: 'true'");
     url = "/v/a%20b.mp4?__token__=ip=1.2.3.4~exp=1893456000~hmac=310a615f57fe2026a1eaecf0f958dbd0";
-    ASSERT_REASON(check_c(p, url, NULL, NOW, "1.2.3.4", &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, url, NULL, NOW, "1.2.3.4", &c), MG_R_ALLOWED);
     ck_assert_str_eq(fsign(p, "/v/a%20b.mp4", EXP, "1.2.3.4", NULL), url);
 
     /* salt='pepper': hashed after everything, never sent */
@@ -241,7 +162,8 @@ START_TEST(test_akamai_every_signed_field_is_covered)
     mg_policy_t *p = ak_policy("k1.hex", NULL, NULL);
     const char *f = "ip=1.2.3.4~st=1700000000~exp=1893456000~acl=/v/*~id=u1~data=x";
     const char *tok = ak_tok(K1, "SHA256", f, NULL);
-    ASSERT_REASON(check_c(p, with_tok("/v/a.mp4", tok), NULL, NOW, "1.2.3.4", &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, with_tok("/v/a.mp4", tok), NULL, NOW, "1.2.3.4", &c),
+                  MG_R_ALLOWED);
     /* change any byte of any field: bad signature */
     static const char *const from[] = {"ip=1.2.3.4", "st=1700000000", "exp=1893456000",
                                        "acl=/v/*",   "id=u1",         "data=x"};
@@ -254,7 +176,7 @@ START_TEST(test_akamai_every_signed_field_is_covered)
         const char *bad =
             apr_pstrcat(mg_test_pool, apr_pstrmemdup(mg_test_pool, t, (apr_size_t)(at - t)), to[i],
                         at + strlen(from[i]), NULL);
-        ASSERT_REASON(check_c(p, with_tok("/v/a.mp4", bad), NULL, NOW, "1.2.3.5", &c),
+        ASSERT_REASON(mg_fx_check_cookie(p, with_tok("/v/a.mp4", bad), NULL, NOW, "1.2.3.5", &c),
                       MG_R_TOKEN_BAD_SIG);
     }
     /* a field dropped: bad signature */
@@ -286,9 +208,9 @@ START_TEST(test_akamai_every_signed_field_is_covered)
     tok = ak_tok(K1, "SHA256", "st=1850000000~exp=1893456000~acl=/v/*", NULL);
     ASSERT_REASON(check(p, with_tok("/v/a.mp4", tok), &c), MG_R_TOKEN_NOT_YET);
     tok = ak_tok(K1, "SHA256", "ip=2001:db8::1~exp=1893456000~acl=/v/*", NULL);
-    ASSERT_REASON(check_c(p, with_tok("/v/a.mp4", tok), NULL, NOW, "2001:db8::1", &c),
+    ASSERT_REASON(mg_fx_check_cookie(p, with_tok("/v/a.mp4", tok), NULL, NOW, "2001:db8::1", &c),
                   MG_R_ALLOWED);
-    ASSERT_REASON(check_c(p, with_tok("/v/a.mp4", tok), NULL, NOW, "2001:db8::2", &c),
+    ASSERT_REASON(mg_fx_check_cookie(p, with_tok("/v/a.mp4", tok), NULL, NOW, "2001:db8::2", &c),
                   MG_R_TOKEN_WRONG_IP);
 }
 END_TEST
@@ -436,9 +358,9 @@ START_TEST(test_akamai_options_token_name_delimiters_and_load_refusals)
                   MG_R_ALLOWED);
     ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, "/v/a.mp4?__token__=", tt, NULL), &c),
                   MG_R_TOKEN_MISSING);
-    ASSERT_REASON(
-        check_c(p, "/v/a.mp4", apr_pstrcat(mg_test_pool, "hdnea=", tt, NULL), NOW, NULL, &c),
-        MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/v/a.mp4", apr_pstrcat(mg_test_pool, "hdnea=", tt, NULL),
+                                     NOW, NULL, &c),
+                  MG_R_ALLOWED);
 
     static const char *const refused[][2] = {
         {"token_name: 'a b'", "token_name"},
@@ -452,32 +374,32 @@ START_TEST(test_akamai_options_token_name_delimiters_and_load_refusals)
         {"colour: blue", "no option"},
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        const char *e = load_error(apr_psprintf(mg_test_pool,
-                                                "version: 1\n"
-                                                "keys:\n"
-                                                "  - id: ak\n"
-                                                "    format: akamai-edgeauth\n"
-                                                "    file: k1.hex\n"
-                                                "    options: {%s}\n"
-                                                "rules:\n"
-                                                "  - {id: all, path: /, token: required}\n",
-                                                refused[i][0]));
+        const char *e = mg_fx_load_error(apr_psprintf(mg_test_pool,
+                                                      "version: 1\n"
+                                                      "keys:\n"
+                                                      "  - id: ak\n"
+                                                      "    format: akamai-edgeauth\n"
+                                                      "    file: k1.hex\n"
+                                                      "    options: {%s}\n"
+                                                      "rules:\n"
+                                                      "  - {id: all, path: /, token: required}\n",
+                                                      refused[i][0]));
         ck_assert_msg(strstr(e, refused[i][1]) != NULL, "%s: %s", refused[i][0], e);
     }
     /* the key is hex */
-    ck_assert_ptr_nonnull(strstr(load_error("version: 1\n"
-                                            "keys:\n"
-                                            "  - {id: ak, format: akamai-edgeauth, file: "
-                                            "odd.hex}\n"
-                                            "rules:\n"
-                                            "  - {id: all, path: /, token: required}\n"),
+    ck_assert_ptr_nonnull(strstr(mg_fx_load_error("version: 1\n"
+                                                  "keys:\n"
+                                                  "  - {id: ak, format: akamai-edgeauth, file: "
+                                                  "odd.hex}\n"
+                                                  "rules:\n"
+                                                  "  - {id: all, path: /, token: required}\n"),
                                  "hexadecimal"));
-    ck_assert_ptr_nonnull(strstr(load_error("version: 1\n"
-                                            "keys:\n"
-                                            "  - {id: ak, format: akamai-edgeauth, file: "
-                                            "gc.key}\n"
-                                            "rules:\n"
-                                            "  - {id: all, path: /, token: required}\n"),
+    ck_assert_ptr_nonnull(strstr(mg_fx_load_error("version: 1\n"
+                                                  "keys:\n"
+                                                  "  - {id: ak, format: akamai-edgeauth, file: "
+                                                  "gc.key}\n"
+                                                  "rules:\n"
+                                                  "  - {id: all, path: /, token: required}\n"),
                                  "hexadecimal"));
 }
 END_TEST
@@ -486,19 +408,19 @@ START_TEST(test_akamai_algorithm_comes_from_the_key_never_the_token)
 {
     mg_token_claims_t c;
     /* the SDK's "md5" is HMAC-MD5: a plain md5 key is refused at load */
-    ck_assert_ptr_nonnull(strstr(load_error("version: 1\n"
-                                            "keys:\n"
-                                            "  - {id: ak, format: akamai-edgeauth, file: "
-                                            "k1.hex, alg: md5}\n"
-                                            "rules:\n"
-                                            "  - {id: all, path: /, token: required}\n"),
+    ck_assert_ptr_nonnull(strstr(mg_fx_load_error("version: 1\n"
+                                                  "keys:\n"
+                                                  "  - {id: ak, format: akamai-edgeauth, file: "
+                                                  "k1.hex, alg: md5}\n"
+                                                  "rules:\n"
+                                                  "  - {id: all, path: /, token: required}\n"),
                                  "hmac-sha256, hmac-sha1 or hmac-md5"));
-    ck_assert_ptr_nonnull(strstr(load_error("version: 1\n"
-                                            "keys:\n"
-                                            "  - {id: ak, format: akamai-edgeauth, file: "
-                                            "k1.hex, alg: ed25519}\n"
-                                            "rules:\n"
-                                            "  - {id: all, path: /, token: required}\n"),
+    ck_assert_ptr_nonnull(strstr(mg_fx_load_error("version: 1\n"
+                                                  "keys:\n"
+                                                  "  - {id: ak, format: akamai-edgeauth, file: "
+                                                  "k1.hex, alg: ed25519}\n"
+                                                  "rules:\n"
+                                                  "  - {id: all, path: /, token: required}\n"),
                                  "signs with"));
     const char *f = "exp=1893456000~acl=/v/*";
     const char *t256 = ak_tok(K1, "SHA256", f, NULL), *t1 = ak_tok(K1, "SHA1", f, NULL),
@@ -541,7 +463,7 @@ static const char P_MIX[] = "version: 1\n"
 START_TEST(test_parameters_of_two_formats_at_once_are_malformed)
 {
     mg_token_claims_t c;
-    mg_policy_t *p = load_ok(P_MIX);
+    mg_policy_t *p = mg_fx_load_ok(P_MIX);
     const char *ak = with_tok("/v/a.mp4", ak_tok(K1, "SHA1", "exp=1893456000~acl=/v/*", NULL));
     ASSERT_REASON(check(p, ak, &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, ak, "&mg_exp=1893456000", NULL), &c),
@@ -559,7 +481,7 @@ START_TEST(test_one_secret_under_two_formats_never_crosses_over)
      * both HMAC-SHA1: a MAC made for one format's string is refused by the
      * other, moved as it is or re-encoded */
     mg_token_claims_t c;
-    mg_policy_t *p = load_ok(P_MIX);
+    mg_policy_t *p = mg_fx_load_ok(P_MIX);
     const char *gsig_src = "http://h.example/v/a.mp4?Expires=1893456000&KeyName=kk";
     unsigned char key[16], mac[20];
     size_t mn = 0;
@@ -608,27 +530,31 @@ END_TEST
 START_TEST(test_gcp_cookie_sample_vectors_verify_and_are_reproduced)
 {
     mg_token_claims_t c;
-    mg_policy_t *p = load_ok(P_MIX);
+    mg_policy_t *p = mg_fx_load_ok(P_MIX);
     /* python-docs-samples cdn/snippets_test.py test_sign_cookie */
-    ASSERT_REASON(check_c(p, "/foo/bar.mp4", GC_COOKIE_FOO, 1549751000, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/foo/bar.mp4", GC_COOKIE_FOO, 1549751000, NULL, &c),
+                  MG_R_ALLOWED);
     ck_assert_str_eq(c.from, "cookie");
     ck_assert_str_eq(c.format, "gcp-cdn");
     ck_assert_str_eq(c.kid, "gcg");
     ck_assert_str_eq(c.scope, "/foo/");
     ck_assert_int_eq(apr_time_sec(c.expires), 1549751401);
-    ASSERT_REASON(check_c(p, "/foo/bar.mp4", GC_COOKIE_FOO, 1549752000, NULL, &c),
+    ASSERT_REASON(mg_fx_check_cookie(p, "/foo/bar.mp4", GC_COOKIE_FOO, 1549752000, NULL, &c),
                   MG_R_TOKEN_EXPIRED);
     /* with other cookies around it, quoted, or among several of its name */
-    ASSERT_REASON(check_c(p, "/foo/bar.mp4", "a=1; " GC_COOKIE_FOO "; b=2", 1549751000, NULL, &c),
-                  MG_R_ALLOWED);
     ASSERT_REASON(
-        check_c(p, "/foo/bar.mp4",
-                "Cloud-CDN-Cookie=URLPrefix=AAAA:Expires=1:KeyName=x:Signature=y; " GC_COOKIE_FOO,
-                1549751000, NULL, &c),
+        mg_fx_check_cookie(p, "/foo/bar.mp4", "a=1; " GC_COOKIE_FOO "; b=2", 1549751000, NULL, &c),
+        MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check_cookie(
+            p, "/foo/bar.mp4",
+            "Cloud-CDN-Cookie=URLPrefix=AAAA:Expires=1:KeyName=x:Signature=y; " GC_COOKIE_FOO,
+            1549751000, NULL, &c),
         MG_R_ALLOWED);
     /* out of the prefix, raw or canonically */
-    ASSERT_REASON(check_c(p, "/bar/x.mp4", GC_COOKIE_FOO, 1549751000, NULL, &c), MG_R_TOKEN_SCOPE);
-    ASSERT_REASON(check_c(p, "/foo/../secret", GC_COOKIE_FOO, 1549751000, NULL, &c),
+    ASSERT_REASON(mg_fx_check_cookie(p, "/bar/x.mp4", GC_COOKIE_FOO, 1549751000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/foo/../secret", GC_COOKIE_FOO, 1549751000, NULL, &c),
                   MG_R_TOKEN_SCOPE);
     /* the sign side: mgctl sign --token-format gcp-cdn --cookie --prefix /foo/ */
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 3, mg_keyref_t).fkey;
@@ -639,28 +565,32 @@ START_TEST(test_gcp_cookie_sample_vectors_verify_and_are_reproduced)
     fc.scope = NULL;
     ck_assert_int_eq(k->fmt->sign_cookie(mg_test_pool, k, &fc, &out, &why), MG_EINVAL);
     /* the first sample: a prefix that is a file, on another origin */
-    mg_policy_t *q = load_ok("version: 1\n"
-                             "keys:\n"
-                             "  - id: g\n"
-                             "    format: gcp-cdn\n"
-                             "    file: gc.key\n"
-                             "    options: {origin: 'http://35.186.234.33', key_name: my-key}\n"
-                             "rules:\n"
-                             "  - {id: all, path: /, token: required}\n");
+    mg_policy_t *q =
+        mg_fx_load_ok("version: 1\n"
+                      "keys:\n"
+                      "  - id: g\n"
+                      "    format: gcp-cdn\n"
+                      "    file: gc.key\n"
+                      "    options: {origin: 'http://35.186.234.33', key_name: my-key}\n"
+                      "rules:\n"
+                      "  - {id: all, path: /, token: required}\n");
     const char *ip_cookie = "Cloud-CDN-Cookie=URLPrefix=aHR0cDovLzM1LjE4Ni4yMzQuMzMvaW5kZXguaHRtbA"
                             "==:Expires=1549751401:KeyName=my-key:Signature=uImwlOBCPs91mlCyG9vyy"
                             "ZRrNWU=";
-    ASSERT_REASON(check_c(q, "/index.html", ip_cookie, 1549751000, NULL, &c), MG_R_ALLOWED);
-    ASSERT_REASON(check_c(q, "/other.html", ip_cookie, 1549751000, NULL, &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(mg_fx_check_cookie(q, "/index.html", ip_cookie, 1549751000, NULL, &c),
+                  MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(q, "/other.html", ip_cookie, 1549751000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
     /* the same cookie under the www.example.com key is out of its origin */
-    ASSERT_REASON(check_c(p, "/index.html", ip_cookie, 1549751000, NULL, &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/index.html", ip_cookie, 1549751000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
 }
 END_TEST
 
 START_TEST(test_gcp_cookie_refusals)
 {
     mg_token_claims_t c;
-    mg_policy_t *p = load_ok(P_MIX);
+    mg_policy_t *p = mg_fx_load_ok(P_MIX);
     static const char *const bad[][2] = {
         /* the URL form's '&' separators */
         {"Cloud-CDN-Cookie=URLPrefix=aHR0cDovL3d3dy5leGFtcGxlLmNvbS9mb28v&Expires=1549751401&"
@@ -691,28 +621,30 @@ START_TEST(test_gcp_cookie_refusals)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(
-            strcmp(R(check_c(p, "/foo/a.mp4", bad[i][0], 1549751000, NULL, &c)), bad[i][1]) == 0,
-            "%s: %s", bad[i][0], R(check_c(p, "/foo/a.mp4", bad[i][0], 1549751000, NULL, &c)));
+            strcmp(R(mg_fx_check_cookie(p, "/foo/a.mp4", bad[i][0], 1549751000, NULL, &c)),
+                   bad[i][1]) == 0,
+            "%s: %s", bad[i][0],
+            R(mg_fx_check_cookie(p, "/foo/a.mp4", bad[i][0], 1549751000, NULL, &c)));
     /* a cookie of another name is not read */
-    ASSERT_REASON(
-        check_c(p, "/foo/a.mp4",
-                "cloud-cdn-cookie=URLPrefix=aHR0cDovL3d3dy5leGFtcGxlLmNvbS9mb28v:"
-                "Expires=1549751401:KeyName=my-key:Signature=Z9uYAu73YHioRScZDxnP-TnS274=",
-                1549751000, NULL, &c),
-        MG_R_TOKEN_MISSING);
+    ASSERT_REASON(mg_fx_check_cookie(
+                      p, "/foo/a.mp4",
+                      "cloud-cdn-cookie=URLPrefix=aHR0cDovL3d3dy5leGFtcGxlLmNvbS9mb28v:"
+                      "Expires=1549751401:KeyName=my-key:Signature=Z9uYAu73YHioRScZDxnP-TnS274=",
+                      1549751000, NULL, &c),
+                  MG_R_TOKEN_MISSING);
 }
 END_TEST
 
 START_TEST(test_akamai_cookie_query_first_and_several_cookie_formats)
 {
     mg_token_claims_t c;
-    mg_policy_t *p = load_ok(P_MIX);
+    mg_policy_t *p = mg_fx_load_ok(P_MIX);
     const char *akc = apr_pstrcat(
         mg_test_pool, "__token__=", ak_tok(K1, "SHA1", "exp=1893456000~acl=/v/*", NULL), NULL);
-    ASSERT_REASON(check_c(p, "/v/a.mp4", akc, NOW, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/v/a.mp4", akc, NOW, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.from, "cookie");
     ck_assert_str_eq(c.kid, "ak");
-    ASSERT_REASON(check_c(p, "/w/a.mp4", akc, NOW, NULL, &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/w/a.mp4", akc, NOW, NULL, &c), MG_R_TOKEN_SCOPE);
     ck_assert_str_eq(c.from, "cookie");
     /* a cookie signed by mgctl sign --cookie (the sign_cookie hook) */
     const mg_fkey_t *k = APR_ARRAY_IDX(p->keys, 1, mg_keyref_t).fkey;
@@ -722,7 +654,7 @@ START_TEST(test_akamai_cookie_query_first_and_several_cookie_formats)
     ck_assert_str_eq(out, akc);
     /* a query token is read first, whatever the cookies say */
     const char *bad_q = with_tok("/v/a.mp4", "exp=1893456000~acl=/v/*~hmac=00");
-    ASSERT_REASON(check_c(p, bad_q, akc, NOW, NULL, &c), MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(mg_fx_check_cookie(p, bad_q, akc, NOW, NULL, &c), MG_R_TOKEN_BAD_SIG);
     ck_assert_str_eq(c.from, "query");
     /* a browser holding cookies of several formats: the one that verifies
      * wins, in any order, next to a native cookie for another path */
@@ -735,22 +667,22 @@ START_TEST(test_akamai_cookie_query_first_and_several_cookie_formats)
     ck_assert_int_eq(mg_token_sign_cookie(mg_test_pool, mg_keys_signing(p), &nc, &nv, &why), MG_OK);
     const char *jar =
         apr_pstrcat(mg_test_pool, "mg_token=", nv, "; ", GC_COOKIE_FOO, "; ", akc, NULL);
-    ASSERT_REASON(check_c(p, "/v/a.mp4", jar, NOW, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/v/a.mp4", jar, NOW, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.format, "akamai-edgeauth");
-    ASSERT_REASON(check_c(p, "/w/a.mp4", jar, NOW, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/w/a.mp4", jar, NOW, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.format, "mg-v1");
     ck_assert_str_eq(c.kid, "k2026");
-    ASSERT_REASON(check_c(p, "/foo/a.mp4", jar, 1549751000, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/foo/a.mp4", jar, 1549751000, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.format, "gcp-cdn");
     /* none fits: the native cookie's reason comes first */
-    ASSERT_REASON(check_c(p, "/x/a.mp4", jar, NOW, NULL, &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/x/a.mp4", jar, NOW, NULL, &c), MG_R_TOKEN_SCOPE);
     /* several __token__ cookies (nested paths): the first that verifies */
     const char *two = apr_pstrcat(mg_test_pool, "__token__=exp=1~hmac=00; ", akc, NULL);
-    ASSERT_REASON(check_c(p, "/v/a.mp4", two, NOW, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/v/a.mp4", two, NOW, NULL, &c), MG_R_ALLOWED);
     /* a forged one alone: bad signature, from the cookie */
     const char *forged = apr_pstrcat(
         mg_test_pool, "__token__=", ak_tok(K2, "SHA1", "exp=1893456000~acl=/v/*", NULL), NULL);
-    ASSERT_REASON(check_c(p, "/v/a.mp4", forged, NOW, NULL, &c), MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(mg_fx_check_cookie(p, "/v/a.mp4", forged, NOW, NULL, &c), MG_R_TOKEN_BAD_SIG);
     ck_assert_str_eq(c.from, "cookie");
 }
 END_TEST
@@ -759,7 +691,7 @@ static Suite *fmt_akamai_suite(void)
 {
     Suite *s = suite_create("fmt_akamai");
     TCase *tc = tcase_create("akamai");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_akamai_sdk_vectors_verify_and_are_reproduced);
     tcase_add_test(tc, test_akamai_every_signed_field_is_covered);
     tcase_add_test(tc, test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen);
@@ -769,12 +701,12 @@ static Suite *fmt_akamai_suite(void)
     tcase_add_test(tc, test_akamai_algorithm_comes_from_the_key_never_the_token);
     suite_add_tcase(s, tc);
     tc = tcase_create("adversarial");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_parameters_of_two_formats_at_once_are_malformed);
     tcase_add_test(tc, test_one_secret_under_two_formats_never_crosses_over);
     suite_add_tcase(s, tc);
     tc = tcase_create("cookies");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_gcp_cookie_sample_vectors_verify_and_are_reproduced);
     tcase_add_test(tc, test_gcp_cookie_refusals);
     tcase_add_test(tc, test_akamai_cookie_query_first_and_several_cookie_formats);

@@ -6,21 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <apr_strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "fmt_fixture.h"
 #include "mg_fmt.h"
 #include "mg_fmt_cloudfront.h"
 #include "mg_keys.h"
 #include "mg_test.h"
 #include "mg_token.h"
-
-static char g_dir[64];
 
 /* aws/aws-sdk-ruby gems/aws-sdk-cloudfront/spec/cf_private_key.pem (the
  * SDK's test key) and its public half (openssl pkey -pubout) */
@@ -62,16 +59,6 @@ static const char RUBY_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
     "JfL83aroPbRagjyG-V9Y5wMLccBAzMj5nHXxjvjlOu541VUR-RlR0KK106HT4-Hp1c~nyOmXs4R5mU_"
 #define RUBY_EXP 1357034400
 
-static void write_file(const char *name, const char *text)
-{
-    char *path = apr_pstrcat(mg_test_pool, g_dir, "/", name, NULL);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0600);
-}
-
 static const char *pem_of(EVP_PKEY *k, int private)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -89,13 +76,11 @@ static const char *g_ec_priv, *g_ec_pub;
 
 static void setup(void)
 {
-    mg_test_setup();
-    strcpy(g_dir, "/tmp/mg-test-cf-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(g_dir));
-    write_file("rsa.pub", RUBY_PUB);
-    write_file("rsa.pem", RUBY_PRIV);
-    write_file("hmac.key", "a-longer-shared-secret-for-tests\n");
-    write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
+    mg_fx_setup("cf");
+    mg_fx_write_file("rsa.pub", RUBY_PUB);
+    mg_fx_write_file("rsa.pem", RUBY_PRIV);
+    mg_fx_write_file("hmac.key", "a-longer-shared-secret-for-tests\n");
+    mg_fx_write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
     /* ECDSA P-256 and a too-small RSA key, made for the test */
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *ec384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
@@ -103,80 +88,22 @@ static void setup(void)
     ck_assert(ec && ec384 && small);
     g_ec_priv = pem_of(ec, 1);
     g_ec_pub = pem_of(ec, 0);
-    write_file("ec.pub", g_ec_pub);
-    write_file("ec384.pub", pem_of(ec384, 0));
-    write_file("small.pub", pem_of(small, 0));
+    mg_fx_write_file("ec.pub", g_ec_pub);
+    mg_fx_write_file("ec384.pub", pem_of(ec384, 0));
+    mg_fx_write_file("small.pub", pem_of(small, 0));
     EVP_PKEY_free(ec);
     EVP_PKEY_free(ec384);
     EVP_PKEY_free(small);
 }
 
-static void teardown(void)
-{
-    const char *names[] = {"rsa.pub", "rsa.pem",   "hmac.key",  "gc.key",
-                           "ec.pub",  "ec384.pub", "small.pub", NULL};
-    for (int i = 0; names[i]; i++)
-        unlink(apr_pstrcat(mg_test_pool, g_dir, "/", names[i], NULL));
-    rmdir(g_dir);
-    mg_test_teardown();
-}
-
-static mg_policy_t *load(const char *yaml, mg_diags_t **diags)
-{
-    mg_policy_t *p = NULL;
-    mg_diags_t *d = mg_diags_make(mg_test_pool);
-    mg_status_t st =
-        mg_policy_load_buffer(mg_test_pool, "t.yaml", g_dir, yaml, strlen(yaml), &p, d);
-    if (diags)
-        *diags = d;
-    return st == MG_OK ? p : NULL;
-}
-
-static mg_policy_t *load_ok(const char *yaml)
-{
-    mg_diags_t *d;
-    mg_policy_t *p = load(yaml, &d);
-    ck_assert_msg(p != NULL, "policy refused: %s",
-                  d->items->nelts ? APR_ARRAY_IDX(d->items, 0, mg_diag_t).msg : "?");
-    return p;
-}
-
-static const char *load_error(const char *yaml)
-{
-    mg_diags_t *d;
-    mg_policy_t *p = load(yaml, &d);
-    if (p != NULL)
-        return "";
-    for (int i = 0; i < d->items->nelts; i++) {
-        const mg_diag_t *x = &APR_ARRAY_IDX(d->items, i, mg_diag_t);
-        if (x->severity == MG_SEV_ERROR)
-            return x->msg;
-    }
-    return "?";
-}
-
-#define ASSERT_LOAD_ERROR(yaml, needle)                                                            \
-    do {                                                                                           \
-        const char *e_ = load_error(yaml);                                                         \
-        ck_assert_msg(strstr(e_, needle) != NULL, "expected '%s' in '%s'", needle, e_);            \
-    } while (0)
-
 /* url: a path with query ("/a?b") or an absolute URL, whose origin is dropped */
 static mg_reason_t check_cookie(const mg_policy_t *p, const char *url, const char *cookie,
                                 int64_t now, const char *ip, mg_token_claims_t *c)
 {
-    mg_request_t req;
-    memset(&req, 0, sizeof(req));
     const char *a = strstr(url, "://");
     if (a != NULL)
         url = strchr(a + 3, '/');
-    const char *q = strchr(url, '?');
-    req.raw_path = q ? apr_pstrmemdup(mg_test_pool, url, (apr_size_t)(q - url)) : url;
-    req.query = q ? q + 1 : NULL;
-    req.client_ip = ip ? ip : "127.0.0.1";
-    req.now = apr_time_from_sec(now);
-    req.cookie = cookie;
-    return mg_token_check(mg_test_pool, p, &req, c);
+    return mg_fx_check_cookie(p, url, cookie, now, ip, c);
 }
 
 static mg_reason_t check(const mg_policy_t *p, const char *url, int64_t now, const char *ip,
@@ -185,43 +112,12 @@ static mg_reason_t check(const mg_policy_t *p, const char *url, int64_t now, con
     return check_cookie(p, url, NULL, now, ip, c);
 }
 
-static const mg_fkey_t *fkey(const mg_policy_t *p, const char *id)
-{
-    for (int i = 0; i < p->keys->nelts; i++) {
-        const mg_keyref_t *r = &APR_ARRAY_IDX(p->keys, i, mg_keyref_t);
-        if (strcmp(r->id, id) == 0)
-            return r->fkey;
-    }
-    ck_abort_msg("no key %s", id);
-    return NULL;
-}
-
-static mg_status_t try_sign(const mg_policy_t *p, const char *id, const char *url,
-                            const mg_fmt_claims_t *c, const char **out, const char **why)
-{
-    const mg_fkey_t *k = fkey(p, id);
-    return k->fmt->sign(mg_test_pool, k, url, c, out, why);
-}
-
 static const char *fsign(const mg_policy_t *p, const char *id, const char *url, mg_fmt_claims_t c)
 {
-    const char *out = NULL, *why = NULL;
     if (c.private_key == NULL)
         c.private_key = RUBY_PRIV;
-    ck_assert_msg(try_sign(p, id, url, &c, &out, &why) == MG_OK, "signing %s: %s", url, why);
-    return out;
+    return mg_fx_sign(p, id, url, &c);
 }
-
-static const char *replace_str(const char *s, const char *from, const char *to)
-{
-    const char *at = strstr(s, from);
-    ck_assert_msg(at != NULL, "no '%s' in %s", from, s);
-    return apr_pstrcat(mg_test_pool, apr_pstrmemdup(mg_test_pool, s, (apr_size_t)(at - s)), to,
-                       at + strlen(from), NULL);
-}
-
-#define R(x) mg_reason_name(x)
-#define ASSERT_REASON(got, want) ck_assert_str_eq(R(got), R(want))
 
 static const char P_CF[] = "version: 1\n"
                            "keys:\n"
@@ -243,9 +139,9 @@ static const char P_CF[] = "version: 1\n"
 
 static mg_policy_t *load_cf(void)
 {
-    write_file("n.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
-    mg_policy_t *p = load_ok(P_CF);
-    unlink(apr_pstrcat(mg_test_pool, g_dir, "/n.key", NULL));
+    mg_fx_write_file("n.key", "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n");
+    mg_policy_t *p = mg_fx_load_ok(P_CF);
+    unlink(apr_pstrcat(mg_test_pool, mg_fx_dir, "/n.key", NULL));
     return p;
 }
 
@@ -283,8 +179,9 @@ START_TEST(test_sdk_vectors_verify_and_are_reproduced)
     const char *custom = "/images/image.jpg?Policy=" RUBY_CUSTOM_POLICY
                          "&Signature=" RUBY_CUSTOM_SIG "&Key-Pair-Id=CF_KEYPAIR_ID";
     ASSERT_REASON(check(p, custom, RUBY_EXP - 10, "10.52.176.9", &c), MG_R_TOKEN_SCOPE);
-    ASSERT_REASON(check(p, replace_str(custom, "n4V7", "n4V8"), RUBY_EXP - 10, "10.52.176.9", &c),
-                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(
+        check(p, mg_fx_replace_str(custom, "n4V7", "n4V8"), RUBY_EXP - 10, "10.52.176.9", &c),
+        MG_R_TOKEN_BAD_SIG);
 }
 END_TEST
 
@@ -299,25 +196,29 @@ START_TEST(test_canned_policy_covers_every_field)
     ASSERT_REASON(check(p, path, 1000, NULL, &c), MG_R_ALLOWED);
     ck_assert_int_eq(apr_time_sec(c.expires), 2000);
     /* path, query, expiry, an extra parameter: each is signed */
-    ASSERT_REASON(check(p, replace_str(path, "a.mp4", "b.mp4"), 1000, NULL, &c),
+    ASSERT_REASON(check(p, mg_fx_replace_str(path, "a.mp4", "b.mp4"), 1000, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
-    ASSERT_REASON(check(p, replace_str(path, "x=1", "x=2"), 1000, NULL, &c), MG_R_TOKEN_BAD_SIG);
-    ASSERT_REASON(check(p, replace_str(path, "Expires=2000", "Expires=2001"), 1000, NULL, &c),
+    ASSERT_REASON(check(p, mg_fx_replace_str(path, "x=1", "x=2"), 1000, NULL, &c),
+                  MG_R_TOKEN_BAD_SIG);
+    ASSERT_REASON(check(p, mg_fx_replace_str(path, "Expires=2000", "Expires=2001"), 1000, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
     ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, path, "&z=3", NULL), 1000, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
     /* CloudFront's parameters may sit between the others: the rest keeps its order */
-    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, replace_str(path, "&y=2", ""), "&y=2", NULL),
-                        1000, NULL, &c),
-                  MG_R_ALLOWED);
-    ASSERT_REASON(check(p, apr_pstrcat(mg_test_pool, replace_str(path, "x=1&", ""), "&x=1", NULL),
-                        1000, NULL, &c),
-                  MG_R_TOKEN_BAD_SIG); /* y=2&x=1: another Resource */
+    ASSERT_REASON(
+        check(p, apr_pstrcat(mg_test_pool, mg_fx_replace_str(path, "&y=2", ""), "&y=2", NULL), 1000,
+              NULL, &c),
+        MG_R_ALLOWED);
+    ASSERT_REASON(
+        check(p, apr_pstrcat(mg_test_pool, mg_fx_replace_str(path, "x=1&", ""), "&x=1", NULL), 1000,
+              NULL, &c),
+        MG_R_TOKEN_BAD_SIG); /* y=2&x=1: another Resource */
     /* expiry, grace */
     ASSERT_REASON(check(p, path, 2000, NULL, &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, path, 2100, NULL, &c), MG_R_TOKEN_EXPIRED);
     /* the key pair id chooses the key */
-    ASSERT_REASON(check(p, replace_str(path, "Key-Pair-Id=CF_KEYPAIR_ID", "Key-Pair-Id=OTHER"),
+    ASSERT_REASON(check(p,
+                        mg_fx_replace_str(path, "Key-Pair-Id=CF_KEYPAIR_ID", "Key-Pair-Id=OTHER"),
                         1000, NULL, &c),
                   MG_R_TOKEN_UNKNOWN_KEY);
     /* malformed parts */
@@ -334,10 +235,10 @@ START_TEST(test_canned_policy_covers_every_field)
         {"&Key-Pair-Id", "&Signature=AAAA&Key-Pair-Id"},     /* given twice */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(check(p, replace_str(path, bad[i].from, bad[i].to), 1000, NULL, &c) ==
+        ck_assert_msg(check(p, mg_fx_replace_str(path, bad[i].from, bad[i].to), 1000, NULL, &c) ==
                           MG_R_TOKEN_MALFORMED,
                       "%s -> %s: %s", bad[i].from, bad[i].to,
-                      R(check(p, replace_str(path, bad[i].from, bad[i].to), 1000, NULL, &c)));
+                      R(check(p, mg_fx_replace_str(path, bad[i].from, bad[i].to), 1000, NULL, &c)));
     /* the signature's encoding: length, padding, alphabet */
     const char *sig = strstr(path, "Signature=") + 10;
     size_t sn = strcspn(sig, "&");
@@ -352,7 +253,7 @@ START_TEST(test_canned_policy_covers_every_field)
         "AAAA", /* far too short */
     };
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++)
-        ASSERT_REASON(check(p, replace_str(path, s, variants[i]), 1000, NULL, &c),
+        ASSERT_REASON(check(p, mg_fx_replace_str(path, s, variants[i]), 1000, NULL, &c),
                       MG_R_TOKEN_MALFORMED);
     /* the cache vouches for this signature of this message only: the message
      * verified a moment ago with one signature byte changed is not it */
@@ -401,7 +302,7 @@ START_TEST(test_custom_policy_wildcards_address_and_start)
     ASSERT_REASON(check(p, path, 1600, "192.0.3.1", &c), MG_R_TOKEN_WRONG_IP);
     ASSERT_REASON(check(p, path, 1000, "192.0.2.77", &c), MG_R_TOKEN_NOT_YET);
     ASSERT_REASON(check(p, path, 2100, "192.0.2.77", &c), MG_R_TOKEN_EXPIRED);
-    ASSERT_REASON(check(p, replace_str(path, "r.pdf", "s.pdf"), 1600, "192.0.2.77", &c),
+    ASSERT_REASON(check(p, mg_fx_replace_str(path, "r.pdf", "s.pdf"), 1600, "192.0.2.77", &c),
                   MG_R_TOKEN_SCOPE); /* an exact Resource: another file is not it */
     /* a single address becomes a /32 in the policy */
     u = fsign(p, "cf", "/d/r.pdf", (mg_fmt_claims_t){.exp = 2000, .ip = "192.0.2.8"});
@@ -435,8 +336,8 @@ START_TEST(test_signed_cookies)
     ASSERT_REASON(check_cookie(p, "/v/l1/seg/1.ts", jar, 2100, NULL, &c), MG_R_TOKEN_EXPIRED);
     /* one cookie missing, one given twice */
     ASSERT_REASON(check_cookie(p, "/v/l1/a.ts",
-                               replace_str(jar, "; CloudFront-Key-Pair-Id=CF_KEYPAIR_ID", ""), 1000,
-                               NULL, &c),
+                               mg_fx_replace_str(jar, "; CloudFront-Key-Pair-Id=CF_KEYPAIR_ID", ""),
+                               1000, NULL, &c),
                   MG_R_TOKEN_MALFORMED);
     ASSERT_REASON(check_cookie(p, "/v/l1/a.ts",
                                apr_pstrcat(mg_test_pool, jar, "; CloudFront-Signature=", sig, NULL),
@@ -484,16 +385,17 @@ START_TEST(test_ecdsa_keys)
     const char *path = strstr(u, "/e/");
     ASSERT_REASON(check(p, path, 1000, NULL, &c), MG_R_ALLOWED);
     ck_assert_str_eq(c.kid, "ec");
-    ASSERT_REASON(check(p, replace_str(path, "a.jpg", "b.jpg"), 1000, NULL, &c),
+    ASSERT_REASON(check(p, mg_fx_replace_str(path, "a.jpg", "b.jpg"), 1000, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
     /* an RSA signature under the EC key's id: the wrong size for this key */
     const char *rsa = fsign(p, "cf", "/e/a.jpg", (mg_fmt_claims_t){.exp = 2000});
-    ASSERT_REASON(check(p, replace_str(strstr(rsa, "/e/"), "CF_KEYPAIR_ID", "KEC"), 1000, NULL, &c),
-                  MG_R_TOKEN_MALFORMED);
+    ASSERT_REASON(
+        check(p, mg_fx_replace_str(strstr(rsa, "/e/"), "CF_KEYPAIR_ID", "KEC"), 1000, NULL, &c),
+        MG_R_TOKEN_MALFORMED);
     /* the signer refuses another key's private half */
     const char *out, *why;
     mg_fmt_claims_t wrong = {.exp = 2000, .private_key = RUBY_PRIV};
-    ck_assert_int_eq(try_sign(p, "ec", "/e/a.jpg", &wrong, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "ec", "/e/a.jpg", &wrong, &out, &why), MG_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "not the one of key 'ec'"));
 }
 END_TEST
@@ -503,17 +405,18 @@ START_TEST(test_signer_refusals)
     mg_policy_t *p = load_cf();
     const char *out, *why;
     mg_fmt_claims_t c = {.exp = 2000};
-    ck_assert_int_eq(try_sign(p, "cf", "/a.jpg", &c, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "/a.jpg", &c, &out, &why), MG_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "--private-key"));
     c.private_key = RUBY_PRIV;
-    ck_assert_int_eq(try_sign(p, "cf", "https://other.example/a.jpg", &c, &out, &why), MG_EINVAL);
-    ck_assert_int_eq(try_sign(p, "cf", "/a\"b.jpg", &c, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "https://other.example/a.jpg", &c, &out, &why),
+                     MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "/a\"b.jpg", &c, &out, &why), MG_EINVAL);
     c.private_key = "not a key";
-    ck_assert_int_eq(try_sign(p, "cf", "/a.jpg", &c, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "/a.jpg", &c, &out, &why), MG_EINVAL);
     mg_fmt_claims_t never = {.exp = 0, .private_key = RUBY_PRIV};
-    ck_assert_int_eq(try_sign(p, "cf", "/a.jpg", &never, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "/a.jpg", &never, &out, &why), MG_EINVAL);
     mg_fmt_claims_t late = {.exp = 2000, .nbf = 2000, .private_key = RUBY_PRIV};
-    ck_assert_int_eq(try_sign(p, "cf", "/a.jpg", &late, &out, &why), MG_EINVAL);
+    ck_assert_int_eq(mg_fx_try_sign(p, "cf", "/a.jpg", &late, &out, &why), MG_EINVAL);
 }
 END_TEST
 
@@ -530,14 +433,14 @@ START_TEST(test_load_refusals_and_algorithm_confusion)
 {
     /* the SDK's 1024-bit test key loads, with a warning */
     mg_diags_t *d;
-    ck_assert_ptr_nonnull(load(cf_key("rsa.pub", NULL, NULL), &d));
+    ck_assert_ptr_nonnull(mg_fx_load(cf_key("rsa.pub", NULL, NULL), &d));
     int weak = 0;
     for (int i = 0; i < d->items->nelts; i++) {
         const mg_diag_t *x = &APR_ARRAY_IDX(d->items, i, mg_diag_t);
         weak |= x->severity == MG_SEV_WARNING && strstr(x->msg, "RSA key of 1024 bits") != NULL;
     }
     ck_assert_msg(weak, "no key-weak warning for RSA 1024");
-    load_ok(cf_key("ec.pub", "ecdsa-sha1", NULL));
+    mg_fx_load_ok(cf_key("ec.pub", "ecdsa-sha1", NULL));
     ASSERT_LOAD_ERROR(cf_key("rsa.pub", NULL, "    options: {}"), "option origin is required");
     ASSERT_LOAD_ERROR(cf_key("rsa.pub", NULL, "    options: {origin: 'https://a.example/p'}"),
                       "option origin is required");
@@ -586,7 +489,7 @@ START_TEST(test_gcp_and_cloudfront_names_collide_at_load)
                        "  - {id: k, format: cloudfront, file: rsa.pub, options: {origin: "
                        "'https://a.example'}}\n"
                        "rules: []\n";
-    const char *e = load_error(yaml);
+    const char *e = mg_fx_load_error(yaml);
     ck_assert_msg(strstr(e, "reads the query parameter 'Expires'") != NULL, "%s", e);
     ck_assert_ptr_nonnull(strstr(e, "gcp-cdn"));
 }
@@ -594,12 +497,13 @@ END_TEST
 
 START_TEST(test_two_keys_rotate_by_key_pair_id)
 {
-    mg_policy_t *p = load_ok("version: 1\nkeys:\n"
-                             "  - {id: old, format: cloudfront, file: ec.pub, alg: ecdsa-sha1, "
-                             "options: {origin: 'https://a.example', key_pair_id: K1}}\n"
-                             "  - {id: new, format: cloudfront, file: rsa.pub, "
-                             "options: {origin: 'https://a.example', key_pair_id: K2}}\n"
-                             "rules: []\n");
+    mg_policy_t *p =
+        mg_fx_load_ok("version: 1\nkeys:\n"
+                      "  - {id: old, format: cloudfront, file: ec.pub, alg: ecdsa-sha1, "
+                      "options: {origin: 'https://a.example', key_pair_id: K1}}\n"
+                      "  - {id: new, format: cloudfront, file: rsa.pub, "
+                      "options: {origin: 'https://a.example', key_pair_id: K2}}\n"
+                      "rules: []\n");
     mg_token_claims_t c;
     const char *u = fsign(p, "new", "/a.jpg", (mg_fmt_claims_t){.exp = 2000});
     ASSERT_REASON(check(p, u, 1000, NULL, &c), MG_R_ALLOWED);
@@ -780,7 +684,7 @@ static Suite *cf_suite(void)
 {
     Suite *s = suite_create("fmt-cloudfront");
     TCase *tc = tcase_create("cloudfront");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_sdk_vectors_verify_and_are_reproduced);
     tcase_add_test(tc, test_canned_policy_covers_every_field);

@@ -17,17 +17,45 @@
 #include "mg_keys.h"
 #include "mg_policy.h"
 #include "mg_test.h"
+#include "mg_yaml.h"
 
 #define DATA MG_SRCDIR "/tests/unit/data"
 
 static mg_diags_t *ds;
 
+static int str_same(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Every load of this file is made twice: as callers load (the rules
+ * streamed when `rules:` comes last) and with the whole YAML tree built
+ * first (MG_LOAD_NO_STREAM). Both must give the same status, the same
+ * diagnostics in the same order and the same digest. */
 static mg_policy_t *load_len(const char *yaml, size_t len)
 {
-    mg_policy_t *p = NULL;
+    mg_policy_t *p = NULL, *q = NULL;
+    mg_diags_t *tree = mg_diags_make(mg_test_pool);
     ds = mg_diags_make(mg_test_pool);
     mg_status_t st = mg_policy_load_buffer(mg_test_pool, "t.yaml", DATA, yaml, len, &p, ds);
     ck_assert_int_eq(st == MG_OK, p != NULL);
+    mg_status_t st2 = mg_policy_load_buffer_ex(mg_test_pool, "t.yaml", DATA, yaml, len,
+                                               MG_LOAD_NO_STREAM, &q, tree);
+    ck_assert_int_eq(st, st2);
+    ck_assert_int_eq(ds->errors, tree->errors);
+    ck_assert_int_eq(ds->warnings, tree->warnings);
+    ck_assert_int_eq(ds->items->nelts, tree->items->nelts);
+    for (int i = 0; i < ds->items->nelts; i++) {
+        const mg_diag_t *a = &APR_ARRAY_IDX(ds->items, i, mg_diag_t);
+        const mg_diag_t *b = &APR_ARRAY_IDX(tree->items, i, mg_diag_t);
+        ck_assert_msg(a->severity == b->severity && a->line == b->line && a->col == b->col &&
+                          str_same(a->code, b->code) && str_same(a->msg, b->msg) &&
+                          str_same(a->hint, b->hint),
+                      "diagnostic %d streamed: %s; tree: %s", i, mg_diag_format(mg_test_pool, a),
+                      mg_diag_format(mg_test_pool, b));
+    }
+    if (p != NULL)
+        ck_assert_str_eq(mg_policy_digest(p), mg_policy_digest(q));
     return p;
 }
 
@@ -872,6 +900,31 @@ START_TEST(test_emit_round_trip_is_byte_identical)
 }
 END_TEST
 
+/* The loader hashes the canonical text a buffer (64 KiB) at a time without
+ * keeping it: the digest must still be the SHA-256 of exactly what
+ * mg_policy_emit returns, across buffer boundaries and for one string
+ * longer than the buffer. */
+START_TEST(test_digest_of_a_large_policy_is_the_sha256_of_its_canonical_text)
+{
+    char *msg = apr_palloc(mg_test_pool, 70001);
+    memset(msg, 'm', 70000);
+    msg[70000] = 0;
+    apr_array_header_t *parts = apr_array_make(mg_test_pool, 2010, sizeof(const char *));
+    APR_ARRAY_PUSH(parts, const char *) =
+        apr_pstrcat(mg_test_pool, "version: 1\nrules:\n  - id: long\n    path: /l/\n",
+                    "    access: {anonymous: view}\n    deny: {message: \"", msg, "\"}\n", NULL);
+    for (int i = 0; i < 2000; i++)
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(
+            mg_test_pool, "  - id: r%d\n    path: /media/s%d/\n    access: {anonymous: view}\n", i,
+            i);
+    mg_policy_t *p = load_ok(apr_array_pstrcat(mg_test_pool, parts, 0));
+    ck_assert_int_eq(p->rules->nelts, 2001);
+    const char *e = mg_policy_emit(mg_test_pool, p);
+    ck_assert_uint_gt(strlen(e), 3 * 64 * 1024);
+    ck_assert_str_eq(mg_policy_digest(p), sha256_hex(e));
+}
+END_TEST
+
 START_TEST(test_emit_writes_every_default_explicitly)
 {
     mg_policy_t *p = load_ok("version: 1\nrules:\n  - id: a\n    path: /\n"
@@ -1286,6 +1339,138 @@ END_TEST
 
 /* ------------------------------------------------------------ scale */
 
+/* ------------------------------------------------------------ streamed rules */
+
+typedef struct stream_seen {
+    int began, items, root_pairs;
+    const mg_ynode_t *first_item;
+    int same_node; /* items after the first reused its node */
+    char ids[64];
+} stream_seen_t;
+
+static int seen_begin(void *arg, const mg_ynode_t *root, const mg_ynode_t *list)
+{
+    stream_seen_t *s = arg;
+    s->began++;
+    s->root_pairs = root->n;
+    ck_assert_int_eq(list->kind, MG_Y_SEQ);
+    ck_assert_str_eq(root->pairs[0].key->str, "version");
+    return 0;
+}
+
+static void seen_item(void *arg, const mg_ynode_t *item, int index)
+{
+    stream_seen_t *s = arg;
+    ck_assert_int_eq(index, s->items);
+    ck_assert_int_eq(item->kind, MG_Y_MAP);
+    ck_assert_int_eq(item->line, 4 + index);
+    if (index == 0)
+        s->first_item = item;
+    else
+        s->same_node += item == s->first_item;
+    strncat(s->ids, mg_ynode_get(item, "id")->str, sizeof(s->ids) - strlen(s->ids) - 1);
+    s->items++;
+}
+
+/* mg_yaml_parse_stream hands over the items of the root's list one by
+ * one, after begin() saw the pairs before it, and gives each item's memory
+ * back (the next item is built in the same place); the tree keeps the
+ * list as streamed with its count, and the pairs after it. */
+START_TEST(test_yaml_stream_hands_over_items_one_by_one_and_reuses_their_nodes)
+{
+    static const char y[] = "version: 1\nname: x\nrules:\n  - {id: a}\n  - {id: b}\n"
+                            "  - {id: c}\n  - {id: d}\nafter: 2\n";
+    stream_seen_t seen = {0};
+    mg_ystream_t st = {"rules", seen_begin, seen_item, &seen};
+    mg_ynode_t *root = NULL;
+    ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_yaml_parse_stream(mg_test_pool, "t.yaml", y, sizeof(y) - 1, &st, &root, ds),
+                     MG_OK);
+    ck_assert_int_eq(seen.began, 1);
+    ck_assert_int_eq(seen.root_pairs, 2);
+    ck_assert_int_eq(seen.items, 4);
+    ck_assert_str_eq(seen.ids, "abcd");
+    ck_assert_int_eq(seen.same_node, 3);
+    const mg_ynode_t *rules = mg_ynode_get(root, "rules");
+    ck_assert_int_eq(rules->streamed, 1);
+    ck_assert_int_eq(rules->n, 4);
+    ck_assert_ptr_null(rules->items);
+    ck_assert_str_eq(mg_ynode_get(root, "after")->str, "2");
+    /* without a stream: the same tree, the list built */
+    root = NULL;
+    ck_assert_int_eq(mg_yaml_parse(mg_test_pool, "t.yaml", y, sizeof(y) - 1, &root, ds), MG_OK);
+    rules = mg_ynode_get(root, "rules");
+    ck_assert_int_eq(rules->streamed, 0);
+    ck_assert_int_eq(rules->n, 4);
+    ck_assert_str_eq(mg_ynode_get(rules->items[3], "id")->str, "d");
+}
+END_TEST
+
+/* A section after `rules:` is loaded before the rules that refer to it, as
+ * everywhere (the loader starts again without streaming). */
+START_TEST(test_a_section_after_the_rules_is_still_known_to_them)
+{
+    mg_policy_t *p = load_ok("version: 1\nrules:\n  - id: a\n    path: /a/\n"
+                             "    access: {editor: download}\n    hotlink: partners\n"
+                             "roles: [editor]\nhotlink:\n  partners: {allowed_origins: "
+                             "[\"https://p.example\"]}\n");
+    const mg_rule_t *r = &APR_ARRAY_IDX(p->rules, 0, mg_rule_t);
+    ck_assert_int_eq(APR_ARRAY_IDX(r->access, 0, mg_role_access_t).role, 0);
+    ck_assert_ptr_nonnull(r->hotlink);
+    ck_assert_str_eq(r->hotlink->name, "partners");
+}
+END_TEST
+
+/* A YAML error after rules that were loaded while parsing reports only
+ * itself: the rules' own errors are not shown (as when the tree was built
+ * first, the file cannot be interpreted). */
+START_TEST(test_yaml_error_after_streamed_rules_reports_only_itself)
+{
+    mg_policy_t *p = load("version: 1\nrules:\n  - id: a\n    path: a/\n    colour: red\n"
+                          "  - id: b\n    path: /b/\n    access: {anonymous: view}\n"
+                          "  - id: c\n    path: /c/\n   bad: indent\n");
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(ds->errors, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(ds->items, 0, mg_diag_t).code, "yaml-syntax");
+    p = load("version: 1\nrules:\n  - id: a\n    path: a/\n  - {id: b, path: /b/, id: c}\n");
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(ds->errors, 1);
+    ck_diag(5, 24, "duplicate-key");
+}
+END_TEST
+
+/* Rules whose nodes are given back after each one: ids, lines and a rule
+ * larger than the parser's slabs (256 KiB) come out right. */
+START_TEST(test_streamed_rules_keep_their_ids_lines_and_long_strings)
+{
+    size_t big = 300 * 1024;
+    char *msg = apr_palloc(mg_test_pool, big + 1);
+    memset(msg, 'x', big);
+    msg[big] = 0;
+    apr_array_header_t *parts = apr_array_make(mg_test_pool, 3100, sizeof(const char *));
+    APR_ARRAY_PUSH(parts, const char *) = "version: 1\nrules:\n";
+    for (int i = 0; i < 3000; i++) {
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(
+            mg_test_pool, "  - id: r%d\n    path: /s%d/\n    access: {anonymous: view}\n", i, i);
+        if (i == 1000 || i == 2000) /* 4 lines each, the message on a line of its own */
+            APR_ARRAY_PUSH(parts, const char *) =
+                apr_pstrcat(mg_test_pool, "  - id: long", i == 1000 ? "1" : "2",
+                            "\n    path: /long/\n    access: {anonymous: view}\n    deny: "
+                            "{message: ",
+                            msg, "}\n", NULL);
+    }
+    APR_ARRAY_PUSH(parts, const char *) = "  - id: r1500\n    path: /again/\n";
+    mg_policy_t *p = load(apr_array_pstrcat(mg_test_pool, parts, 0));
+    ck_assert_ptr_null(p);
+    /* the last rule starts after 3,000 rules of 3 lines and 2 of 4; the
+     * first r1500 at line 3 + 1500 * 3 + 4 (after long1) */
+    ck_assert_int_eq(ds->errors, 2);
+    ck_diag(3 + 3000 * 3 + 8, 9, "duplicate-id");
+    ck_diag(3 + 3000 * 3 + 8, 5, "missing-access");
+    ck_assert_ptr_nonnull(strstr(all_diags(), "rule id 'r1500' is already used at line 4507"));
+}
+END_TEST
+
 /* 10,000 rules load, and each one owns its own path. How long that takes is
  * measured by bench/run (P4), never asserted in a test: this machine is a
  * noisy shared VM. */
@@ -1511,6 +1696,11 @@ static Suite *loader_suite(void)
     tc = tcase_create("emit");
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_emit_round_trip_is_byte_identical);
+    tcase_add_test(tc, test_digest_of_a_large_policy_is_the_sha256_of_its_canonical_text);
+    tcase_add_test(tc, test_yaml_stream_hands_over_items_one_by_one_and_reuses_their_nodes);
+    tcase_add_test(tc, test_a_section_after_the_rules_is_still_known_to_them);
+    tcase_add_test(tc, test_yaml_error_after_streamed_rules_reports_only_itself);
+    tcase_add_test(tc, test_streamed_rules_keep_their_ids_lines_and_long_strings);
     tcase_add_test(tc, test_emit_writes_every_default_explicitly);
     tcase_add_test(tc, test_emit_quotes_strings_that_yaml_would_misread);
     tcase_add_test(tc, test_digest_changes_when_a_decision_changes);

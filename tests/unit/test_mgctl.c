@@ -1,11 +1,13 @@
 /* test_mgctl.c — mgctl's shared helpers (mgctl_util.h) and the policy test
  * file reader (mgctl_testfile.c): JSON escaping, the request a test or
- * explain builds, test-file diagnostics, option parsing and policies read
- * from standard input. */
+ * explain builds, test-file diagnostics, option parsing, policies read
+ * from standard input and the line reader of `mgctl sign`. */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <apr_file_info.h>
@@ -766,6 +768,141 @@ START_TEST(test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it)
 }
 END_TEST
 
+/* ---- mgctl_lines: the lines `mgctl sign` reads from standard input ---- */
+
+/* A file holding data[0, len), open for reading (already unlinked). */
+static int fd_with(const char *data, size_t len)
+{
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = apr_psprintf(mg_test_pool, "%s/mg-test-lines-%ld", dir, (long)getpid());
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    int fd = open(path, O_RDONLY);
+    unlink(path);
+    ck_assert_int_ge(fd, 0);
+    return fd;
+}
+
+START_TEST(test_lines_cut_at_lf_keep_cr_and_nul_and_count_a_last_line_without_lf)
+{
+    static const char data[] = "a\nb\r\n\n\nx\0y\nlast";
+    static const struct {
+        const char *text;
+        size_t len;
+    } want[] = {{"a", 1}, {"b\r", 2}, {"", 0}, {"", 0}, {"x\0y", 3}, {"last", 4}};
+    int fd = fd_with(data, sizeof(data) - 1);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    char *line;
+    size_t len;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+        ck_assert_uint_eq(len, want[i].len);
+        ck_assert_int_eq(memcmp(line, want[i].text, len), 0);
+        ck_assert_int_eq(line[len], '\0');
+    }
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 0);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_lines_across_block_ends_and_longer_than_a_block_come_whole)
+{
+    /* 50,000 numbered lines (several 64 KiB blocks: every block end cuts a
+     * line), one line of 300,000 bytes, then more numbered lines */
+    size_t n = 0;
+    char *data = apr_palloc(mg_test_pool, 2000000), want[32], *line;
+    for (int i = 0; i < 50000; i++)
+        n += (size_t)sprintf(data + n, "/p/%d.jpg\n", i);
+    memset(data + n, 'L', 300000);
+    n += 300000;
+    data[n++] = '\n';
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)sprintf(data + n, "/q/%d\n", i);
+    int fd = fd_with(data, n);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    size_t len;
+    for (int i = 0; i < 50000; i++) {
+        ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+        sprintf(want, "/p/%d.jpg", i);
+        ck_assert_str_eq(line, want);
+        ck_assert_uint_eq(len, strlen(want));
+    }
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+    ck_assert_uint_eq(len, 300000);
+    ck_assert_uint_eq(strspn(line, "L"), 300000);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+        sprintf(want, "/q/%d", i);
+        ck_assert_str_eq(line, want);
+    }
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_lines_read_error_is_an_error_not_the_end)
+{
+    int fd = open("/", O_RDONLY); /* read(2) of a directory: EISDIR */
+    ck_assert_int_ge(fd, 0);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    char *line;
+    size_t len;
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), -1);
+    close(fd);
+}
+END_TEST
+
+/* A program that writes one path and waits for its link (a coprocess)
+ * gets the link before the reader waits for the next path: the output is
+ * flushed before a read that would wait. The child plays that program: it
+ * sends "a", waits for "link-a" (on failure it says so in its next line
+ * after 20 s instead of hanging for ever), then sends "b" and ends. */
+START_TEST(test_lines_flush_the_output_before_waiting_for_input)
+{
+    int to_reader[2], to_child[2];
+    ck_assert_int_eq(pipe(to_reader), 0);
+    ck_assert_int_eq(pipe(to_child), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(to_reader[0]);
+        close(to_child[1]);
+        char got[64];
+        ssize_t k = 0;
+        struct pollfd p = {.fd = to_child[0], .events = POLLIN};
+        if (write(to_reader[1], "a\n", 2) != 2)
+            _exit(1);
+        if (poll(&p, 1, 20000) == 1)
+            k = read(to_child[0], got, sizeof(got) - 1);
+        got[k > 0 ? k : 0] = '\0';
+        const char *next = strcmp(got, "link-a\n") == 0 ? "b\n" : "no link before the wait\n";
+        _exit(write(to_reader[1], next, strlen(next)) < 0);
+    }
+    close(to_reader[1]);
+    close(to_child[0]);
+    FILE *out = fdopen(to_child[1], "w");
+    ck_assert_ptr_nonnull(out);
+    setvbuf(out, NULL, _IOFBF, 1 << 16); /* fully buffered, as mgctl sign's stdout */
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, to_reader[0], out);
+    char *line;
+    size_t len;
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+    ck_assert_str_eq(line, "a");
+    fputs("link-a\n", out);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+    ck_assert_str_eq(line, "b");
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fclose(out);
+    close(to_reader[0]);
+}
+END_TEST
+
 static Suite *mgctl_suite(void)
 {
     Suite *s = suite_create("mgctl");
@@ -802,6 +939,10 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_signed_in_deny_notes_the_401_without_forbidden_on_failure);
     tcase_add_test(tc, test_401_note_only_when_the_anonymous_decision_asks_for_authentication);
     tcase_add_test(tc, test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it);
+    tcase_add_test(tc, test_lines_cut_at_lf_keep_cr_and_nul_and_count_a_last_line_without_lf);
+    tcase_add_test(tc, test_lines_across_block_ends_and_longer_than_a_block_come_whole);
+    tcase_add_test(tc, test_lines_read_error_is_an_error_not_the_end);
+    tcase_add_test(tc, test_lines_flush_the_output_before_waiting_for_input);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -37,6 +37,8 @@ START_TEST(test_message_is_html_escaped)
     ck_assert_str_eq(MSG("Members only."), "Members only.");
     ck_assert_str_eq(MSG("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
     ck_assert_str_eq(MSG("Tom & Jerry"), "Tom &amp; Jerry");
+    /* inert in an attribute too, should a page ever quote it there */
+    ck_assert_str_eq(MSG("it's <'x'>"), "it&#x27;s &lt;&#x27;x&#x27;&gt;");
     ck_assert_str_eq(MSG(""), "");
     ck_assert_str_eq(MSG(NULL), "");
 }
@@ -94,6 +96,8 @@ START_TEST(test_message_worst_case_fits)
     ck_assert_uint_eq(strlen(MSG(in)), 3 * 4096);
     in[0] = '/';
     ck_assert_uint_eq(strlen(MSG(in)), 6 + 3 * 4095);
+    memset(in, '\'', sizeof(in) - 1);
+    ck_assert_uint_eq(strlen(MSG(in)), 6 * 4096);
 }
 END_TEST
 
@@ -128,6 +132,24 @@ START_TEST(test_disposition_resists_header_injection)
 }
 END_TEST
 
+START_TEST(test_disposition_extended_name_is_always_utf8)
+{
+    /* filename* says UTF-8: each byte that starts no valid sequence is
+     * U+FFFD there (fuzz_http, regressions/http); the quoted form has '_' */
+    ck_assert_str_eq(CD("a\xff.jpg"),
+                     "attachment; filename=\"a_.jpg\"; filename*=UTF-8''a%EF%BF%BD.jpg");
+    ck_assert_str_eq(CD("\xC0\xAF.jpg"), /* overlong '/' */
+                     "attachment; filename=\"__.jpg\"; filename*=UTF-8''%EF%BF%BD%EF%BF%BD.jpg");
+    ck_assert_str_eq(CD("\xC3(.jpg"), /* truncated */
+                     "attachment; filename=\"_(.jpg\"; filename*=UTF-8''%EF%BF%BD%28.jpg");
+    ck_assert_str_eq(CD("\xED\xA0\x80"), /* a surrogate */
+                     "attachment; filename=\"___\"; "
+                     "filename*=UTF-8''%EF%BF%BD%EF%BF%BD%EF%BF%BD");
+    ck_assert_str_eq(CD("\xF0\x9F\x8E\xAC.mp4"),
+                     "attachment; filename=\"____.mp4\"; filename*=UTF-8''%F0%9F%8E%AC.mp4");
+}
+END_TEST
+
 START_TEST(test_disposition_cuts_over_long_names)
 {
     char name[MG_DISPOSITION_MAX_NAME + 100];
@@ -138,13 +160,20 @@ START_TEST(test_disposition_cuts_over_long_names)
         apr_psprintf(mg_test_pool, "attachment; filename=\"%.*s\"; filename*=UTF-8''%.*s",
                      MG_DISPOSITION_MAX_NAME, name, MG_DISPOSITION_MAX_NAME, name);
     ck_assert_str_eq(v, want);
-    /* a cut inside a UTF-8 sequence leaves an encoded byte, never a raw one */
+    /* the cut never splits a UTF-8 sequence: a character that does not fit
+     * whole is left out of both forms (fuzz_http, regressions/http) */
     memset(name, 'a', sizeof(name) - 1);
     memcpy(name + MG_DISPOSITION_MAX_NAME - 1, "\xC3\xA9", 2);
     v = CD(name);
-    ck_assert_ptr_nonnull(strstr(v, "a_\"; filename*="));
-    ck_assert_ptr_nonnull(strstr(v, "a%C3"));
+    ck_assert_ptr_nonnull(strstr(v, "aa\"; filename*="));
+    ck_assert_ptr_null(strstr(v, "%C3"));
     ck_assert_ptr_null(strstr(v, "%A9"));
+    ck_assert_uint_eq(strlen(v), strlen("attachment; filename=\"\"; filename*=UTF-8''") +
+                                     2 * (MG_DISPOSITION_MAX_NAME - 1));
+    /* one that fits exactly stays */
+    memcpy(name + MG_DISPOSITION_MAX_NAME - 2, "\xC3\xA9", 2);
+    v = CD(name);
+    ck_assert_str_eq(v + strlen(v) - 8, "aa%C3%A9");
 }
 END_TEST
 
@@ -177,6 +206,7 @@ static Suite *response_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_disposition_quotes_ascii_and_encodes_utf8);
     tcase_add_test(tc, test_disposition_resists_header_injection);
+    tcase_add_test(tc, test_disposition_extended_name_is_always_utf8);
     tcase_add_test(tc, test_disposition_cuts_over_long_names);
     tcase_add_test(tc, test_private_cache_control_keeps_only_private_directives);
     suite_add_tcase(s, tc);

@@ -1293,6 +1293,55 @@ START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_posit
 }
 END_TEST
 
+/* The decoder takes two groups per step where its 8-byte store fits the
+ * buffer and one group otherwise: a 43-character signature (both ways and
+ * the 3-character tail) with every byte value at every position decodes to
+ * what a character-by-character reference gives, or is refused exactly
+ * when the reference refuses it; and the same string into a buffer of its
+ * exact size (no room for the 8-byte stores) gives the same bytes. */
+START_TEST(test_base64url_decodes_a_signature_like_the_reference_at_every_position)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char sig[32], want[32], got[40], exact[32];
+    char s[44];
+    for (int i = 0; i < 32; i++)
+        sig[i] = (unsigned char)(i * 73 + 11);
+    ck_assert_uint_eq(mg_b64url_encode(sig, sizeof(sig), s), 43);
+    for (size_t pos = 0; pos < 43; pos++) {
+        char keep = s[pos];
+        for (int c = 0; c < 256; c++) {
+            s[pos] = (char)c;
+            /* reference: six bits per character, big-endian, strict tail */
+            const char *a = c != 0 ? strchr(alphabet, c) : NULL;
+            int ok = a != NULL;
+            if (ok) {
+                uint32_t acc = 0;
+                int bits = 0;
+                size_t o = 0;
+                for (size_t k = 0; k < 43; k++) {
+                    acc = acc << 6 | (uint32_t)(strchr(alphabet, s[k]) - alphabet);
+                    bits += 6;
+                    if (bits >= 8) {
+                        bits -= 8;
+                        want[o++] = (unsigned char)(acc >> bits);
+                    }
+                }
+                ok = (acc & ((1u << bits) - 1)) == 0; /* unused bits zero */
+            }
+            long d = mg_b64url_decode(s, 43, got, sizeof(got));
+            long e = mg_b64url_decode(s, 43, exact, sizeof(exact));
+            ck_assert_msg(d == (ok ? 32 : -1) && e == d, "byte %d at %zu: %ld %ld", c, pos, d, e);
+            if (ok) {
+                ck_assert_mem_eq(got, want, 32);
+                ck_assert_mem_eq(exact, want, 32);
+            }
+        }
+        s[pos] = keep;
+    }
+}
+END_TEST
+
 START_TEST(test_base64url_accepts_exactly_the_canonical_spellings)
 {
     /* Every string of 1-3 characters over the alphabet plus a few strangers:
@@ -1334,6 +1383,32 @@ START_TEST(test_token_encoding_keeps_only_unreserved_and_four_delimiters)
                      "a%20b%2Bc%26d%3De%25f%3Fg%23h%3Bi%C3%A9");
     ck_assert(mg_token_is_reserved_param("mg_anything"));
     ck_assert(!mg_token_is_reserved_param("mgx"));
+}
+END_TEST
+
+/* The encoder reads sixteen bytes at a time where the CPU can (SSE2), eight
+ * at a time, and byte by byte: every byte value at every offset of a
+ * 40-byte string (all three ways, a byte that is not kept inside a run of
+ * kept ones) encodes as the documented set says (docs/token-spec.md:
+ * unreserved plus / : , @ kept, the rest %XX upper-case). */
+START_TEST(test_token_encoding_of_every_byte_at_every_offset_follows_the_set)
+{
+    static const char kept[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                               "-._~/:,@";
+    char in[41], want[41 * 3];
+    for (int b = 1; b < 256; b++) {
+        for (int at = 0; at < 40; at++) {
+            memset(in, 'a', 40);
+            in[40] = '\0';
+            in[at] = (char)b;
+            if (strchr(kept, b) != NULL)
+                memcpy(want, in, 41);
+            else
+                snprintf(want, sizeof(want), "%.*s%%%02X%s", at, in, (unsigned)b, in + at + 1);
+            ck_assert_str_eq(mg_token_encode(mg_test_pool, in), want);
+        }
+        apr_pool_clear(mg_test_pool);
+    }
 }
 END_TEST
 
@@ -1454,8 +1529,10 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_key_fingerprint_is_the_documented_hash_of_the_loaded_key);
     tcase_add_test(tc, test_base64url_round_trips_and_decoding_is_strict);
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
+    tcase_add_test(tc, test_base64url_decodes_a_signature_like_the_reference_at_every_position);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
+    tcase_add_test(tc, test_token_encoding_of_every_byte_at_every_offset_follows_the_set);
     tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
     suite_add_tcase(s, tc);
     return s;
