@@ -594,101 +594,173 @@ static inline int ascii_fold(unsigned char c)
 }
 
 /* How the plain name nm[0, len) reads as entry e: 0 not at all, 1 it is
- * exactly e (or in e's namespace), 2 only when case is ignored. *el is
- * strlen(e->name), computed here the first time it is needed (0: not
- * yet). The first byte decides for almost every pair, so it goes first:
- * folding with | 0x20 can only let more through (never fewer); then one
- * pass compares exactly while it can and ignoring case after that. */
-static int qr_plain_reads_as(const char *nm, size_t len, const mg_qreserved_t *e, size_t *el)
+ * exactly e (or in e's namespace), 2 only when case is ignored. The caller
+ * has seen that the first bytes agree up to case. One pass compares
+ * exactly while it can and ignoring case after that, up to the end of
+ * e->name: nm is a C string (name_len is its strlen), so a name shorter
+ * than e stops at its NUL, which no byte of e folds to. */
+static int qr_plain_reads_as(const char *nm, size_t len, const mg_qreserved_t *e)
 {
     const unsigned char *a = (const unsigned char *)nm, *b = (const unsigned char *)e->name;
-    if (b[0] != '\0' && (a[0] | 0x20) != (b[0] | 0x20))
-        return 0;
-    if (*el == 0)
-        *el = strlen(e->name);
-    size_t l = *el, j = 0;
-    if (l > MG_QR_NAME_MAX || len < l || (!(e->flags & MG_QR_PREFIX) && len != l))
-        return 0;
-    while (j < l && a[j] == b[j])
+    size_t j = 0;
+    int how = 1;
+    while (b[j] != '\0' && a[j] == b[j])
         j++;
-    if (j == l)
-        return 1;
-    for (; j < l; j++)
+    for (; b[j] != '\0'; j++) {
         if (ascii_fold(a[j]) != ascii_fold(b[j]))
             return 0;
-    return 2;
+        how = 2;
+    }
+    if (j > MG_QR_NAME_MAX || (!(e->flags & MG_QR_PREFIX) && len != j))
+        return 0;
+    return how;
 }
 
-int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
-                            const char **why)
+/* How a plain name reads as reserved name e: refused (-1, *why set) or
+ * not. seen is indexed by g, the name's place over all lists. */
+static int qr_plain_check(const char *nm, size_t len, const mg_qreserved_t *e,
+                          unsigned long long *seen, int g, const char **why)
+{
+    int how = qr_plain_reads_as(nm, len, e);
+    if (how == 0)
+        return 0;
+    if (how == 2) {
+        *why = e->why_case       ? e->why_case
+               : e->why_spelling ? e->why_spelling
+                                 : "query name that some servers read as a reserved one";
+        return -1;
+    }
+    if (e->flags & (MG_QR_PREFIX | MG_QR_REPEAT))
+        return 0;
+    if (seen[g >> 6] & (1ULL << (g & 63))) {
+        *why = e->why_repeated ? e->why_repeated : "reserved query parameter given more than once";
+        return -1;
+    }
+    seen[g >> 6] |= 1ULL << (g & 63);
+    return 0;
+}
+
+/* Does a reading of a name that is not plain name one of e[from, to)?
+ * The first one that does sets *why. */
+static int qr_readings_check(const qr_read_t rd[QR_NREAD], const mg_qreserved_t *const *e, int from,
+                             int to, const size_t *el, const char **why)
+{
+    for (int r = 0; r < QR_NREAD; r++) {
+        size_t rn = rd[r].n, cmp = rn > MG_QR_NAME_MAX + 1 ? MG_QR_NAME_MAX + 1 : rn;
+        for (int g = from; g < to; g++) {
+            if (!qr_reads_as(rd[r].s, (e[g]->flags & MG_QR_PREFIX) ? cmp : rn, e[g], el[g]))
+                continue;
+            *why = e[g]->why_spelling ? e[g]->why_spelling
+                                      : "query name that some servers read as a reserved one";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define QR_TOO_MANY "too many reserved query parameter names"
+
+/* The names of lists[0, nl) appended to e and first from e[at]: the new
+ * count, or -1 when there would be more than `cap` in all. */
+static inline int qr_flatten(const mg_qreserved_list_t *lists, int nl, const mg_qreserved_t **e,
+                             unsigned char *first, int at, int cap)
+{
+    for (int l = 0; l < nl; l++) {
+        const mg_qreserved_t *names = lists[l].names;
+        int n = lists[l].n;
+        if (names == NULL || n <= 0)
+            continue;
+        if (n > cap - at)
+            return -1;
+        for (int j = 0; j < n; j++, at++) {
+            e[at] = &names[j];
+            first[at] = (unsigned char)(names[j].name[0] | 0x20);
+        }
+    }
+    return at;
+}
+
+int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qreserved_list_t *now,
+                                  int nnow, const mg_qreserved_list_t *later_lists, int nlater,
+                                  const char **why, const char **later)
 {
     static const char *dummy;
-    unsigned long long seen = 0;
-    size_t el[64];
+    unsigned long long seen[2] = {0, 0};
+    const mg_qreserved_t *e[128]; /* the names of every list, in order */
+    /* each name's first byte | 0x20: a plain parameter name can only read
+     * as a name whose first byte is its own up to case (an empty name's
+     * 0x20 is the folded first byte of no plain name) */
+    unsigned char first[128];
+    size_t el[128];
+    int nfirst, total, later_on, have_el = 0;
 
     if (why == NULL)
         why = &dummy;
-    if (params == NULL || names == NULL || n <= 0)
+    if (later != NULL)
+        *later = NULL;
+    if (params == NULL)
         return 0;
-    if (n > 64) {
-        *why = "too many reserved query parameter names";
+    nfirst = qr_flatten(now, nnow, e, first, 0, 64);
+    if (nfirst < 0) {
+        *why = QR_TOO_MANY;
         return -1;
     }
-    for (int j = 0; j < n; j++)
-        el[j] = 0; /* strlen, when first needed */
+    total = later != NULL ? qr_flatten(later_lists, nlater, e, first, nfirst, nfirst + 64) : nfirst;
+    if (total < 0) {
+        *later = QR_TOO_MANY; /* and the later names are done with */
+        total = nfirst;
+    }
+    later_on = total > nfirst;
+    if (total == 0)
+        return 0;
     const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
     for (int k = 0; k < params->nelts; k++) {
         const char *nm = v[k].name;
         size_t len = v[k].name_len, b = 0;
-        /* the fast common case: a plain name (the parser may have said so)
-         * no reserved one starts like */
+        int gend = later_on ? total : nfirst;
+        /* the fast common case: a plain name (the parser may have said so);
+         * its first byte, folded, rules out almost every reserved name */
         if (v[k].name_plain)
             b = len;
         while (b < len && !qr_special[(unsigned char)nm[b]])
             b++;
         if (b == len) {
-            for (int j = 0; j < n; j++) {
-                const mg_qreserved_t *e = &names[j];
-                int how = qr_plain_reads_as(nm, len, e, &el[j]);
-                if (how == 0)
+            unsigned char f = (unsigned char)(nm[0] | 0x20);
+            for (int g = 0; g < gend; g++) {
+                const char *w = NULL;
+                if (first[g] != f || qr_plain_check(nm, len, e[g], seen, g, &w) == 0)
                     continue;
-                if (how == 2) {
-                    *why = e->why_case ? e->why_case
-                           : e->why_spelling
-                               ? e->why_spelling
-                               : "query name that some servers read as a reserved one";
+                if (g < nfirst) {
+                    *why = w;
                     return -1;
                 }
-                if (e->flags & (MG_QR_PREFIX | MG_QR_REPEAT))
-                    continue;
-                if (seen & (1ULL << j)) {
-                    *why = e->why_repeated ? e->why_repeated
-                                           : "reserved query parameter given more than once";
-                    return -1;
-                }
-                seen |= 1ULL << j;
+                /* the first refusal for a later name: kept, and the later
+                 * names are done with */
+                *later = w;
+                later_on = 0;
+                break;
             }
             continue;
         }
         qr_read_t rd[QR_NREAD];
         qr_readings(nm, len, rd);
-        for (int j = 0; j < n; j++)
-            if (el[j] == 0)
-                el[j] = strlen(names[j].name);
-        for (int r = 0; r < QR_NREAD; r++) {
-            size_t rn = rd[r].n;
-            for (int j = 0; j < n; j++) {
-                const mg_qreserved_t *e = &names[j];
-                size_t cmp = rn > MG_QR_NAME_MAX + 1 ? MG_QR_NAME_MAX + 1 : rn;
-                if (!qr_reads_as(rd[r].s, (e->flags & MG_QR_PREFIX) ? cmp : rn, e, el[j]))
-                    continue;
-                *why = e->why_spelling ? e->why_spelling
-                                       : "query name that some servers read as a reserved one";
-                return -1;
-            }
-        }
+        for (; have_el < total; have_el++)
+            el[have_el] = strlen(e[have_el]->name);
+        if (qr_readings_check(rd, e, 0, nfirst, el, why) != 0)
+            return -1;
+        if (later_on && qr_readings_check(rd, e, nfirst, total, el, later) != 0)
+            later_on = 0;
     }
     return 0;
+}
+
+int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
+                            const char **why)
+{
+    mg_qreserved_list_t one = {names, n};
+    if (names == NULL || n <= 0)
+        return 0;
+    return mg_query_reserved_check_lists(params, &one, 1, NULL, 0, why, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -764,14 +836,18 @@ static int canon_fail(mg_canon_t *out, const char **why, const char *msg)
  * order"): each step below names the rules it applies. The state of one
  * call: the output buffer and where its kept segments start. */
 typedef struct canon_st {
-    char *buf;                           /* the canonical path being written (decoded) */
-    size_t w;                            /* bytes written */
-    int nseg;                            /* kept segments (rule 7) */
-    int nraw;                            /* non-empty raw segments (rule 1) */
-    int tr_idx;                          /* the tr: segment's index in seg, or -1 (rule 9) */
-    size_t tr_end;                       /* where the tr: segment ends in buf */
-    int dir;                             /* the path names a directory (rule 8) */
-    int last_tr;                         /* the last segment was the tr: one (rule 9) */
+    char *buf;     /* the canonical path being written (decoded) */
+    size_t w;      /* bytes written */
+    int nseg;      /* kept segments (rule 7) */
+    int nraw;      /* non-empty raw segments (rule 1) */
+    int tr_idx;    /* the tr: segment's index in seg, or -1 (rule 9) */
+    size_t tr_end; /* where the tr: segment ends in buf */
+    int dir;       /* the path names a directory (rule 8) */
+    int last_tr;   /* the last segment was the tr: one (rule 9) */
+    /* the fast path's last '/' and last '.' in buf (0: none, the path
+     * starts with '/'), when names_known */
+    size_t last_slash, last_dot;
+    int names_known;
     unsigned short seg[MG_MAX_SEGMENTS]; /* start in buf of each kept segment (its '/') */
 } canon_st_t;
 
@@ -939,15 +1015,21 @@ static int canon_segments(canon_st_t *st, const char *raw, const char **why)
     return 0;
 }
 
-/* The already-canonical fast path reads the raw path with a four-state
- * automaton: the state is the class of the previous byte (an ordinary
- * byte, '.', '/') or F_SLOW, which it never leaves. Ordinary bytes are the
- * raw path's ordinary ones (path_cls C_PLAIN) without '.' and ':' (so that
- * no tr: segment can pass). The pairs that lead to F_SLOW: a byte that
- * needs the general way, an empty segment ("//"), a segment that starts
- * with '.' (".", "..", ".htaccess") or one that ends with it ("a./"). One
- * table load per byte. */
+/* The already-canonical fast path: a path is taken when every byte is
+ * ordinary, '.' or '/', no segment is empty ("//"), none starts with '.'
+ * (".", "..", ".htaccess") and none ends with it ("a./", "a."). Ordinary
+ * bytes are the raw path's ordinary ones (path_cls C_PLAIN) without '.'
+ * and ':' (so that no tr: segment can pass).
+ *
+ * With SSE2 (always on x86_64) sixteen bytes are looked at at once: the
+ * bytes that leave the fast path in one mask, the slashes and the dots in
+ * two more, and the forbidden pairs ("//", "/.", "./") are the slash mask
+ * shifted by one byte against the others, the last byte of the previous
+ * sixteen carried over. Without SSE2 a four-state automaton reads one
+ * byte at a time: the state is the class of the previous byte (an
+ * ordinary byte, '.', '/') or F_SLOW, which it never leaves. */
 enum { F_SLOW = 0, F_ORD, F_DOT, F_SLASH };
+#ifndef __SSE2__
 #define FAST_ORD(v)                                                                                \
     ['!' ... '"'] = v, ['$'] = v, ['&' ... '-'] = v, ['0' ... '9'] = v, ['<' ... '>'] = v,         \
              ['@' ... '['] = v, [']' ... '~'] = v
@@ -956,22 +1038,59 @@ static const unsigned char fast_next[4][256] = {
     [F_DOT] = {FAST_ORD(F_ORD), ['.'] = F_DOT},
     [F_SLASH] = {FAST_ORD(F_ORD)},
 };
+#endif
 
-/* The fast path for a path that is already canonical: every segment
- * non-empty, of ordinary bytes and inner dots only. Rules 2-9 would copy
- * such a path byte for byte (no escape, no parameter, no dot segment, no
- * tr: segment; it is a directory exactly when it ends in '/'), so it is
- * copied as it is. 0 when the path needs the general way (nothing done
- * then). canon_test_equivalence in tests/unit/test_canon.c and fuzz_canon
- * check that both ways give the same result for every input. */
+/* The fast path for a path that is already canonical (above). Rules 2-9
+ * would copy such a path byte for byte (no escape, no parameter, no dot
+ * segment, no tr: segment; it is a directory exactly when it ends in
+ * '/'), so it is copied as it is. 0 when the path needs the general way
+ * (st->buf may then hold anything: the general way writes it from the
+ * start). st->buf has room for len + 16 bytes. canon_test_equivalence in
+ * tests/unit/test_canon.c and fuzz_canon check that both ways give the
+ * same result for every input. */
 static int canon_fast(canon_st_t *st, const char *raw, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)raw;
+    const unsigned char *p = (const unsigned char *)st->buf;
+    memcpy(st->buf, raw, len);
+#ifdef __SSE2__
+    /* Sixteen ordinary bytes after the path, so that the last sixteen
+     * read stay inside the buffer and add nothing to any mask; the pair
+     * (last byte, 'a') is harmless, a final '.' is checked below. */
+    _mm_storeu_si128((__m128i *)(void *)(st->buf + len), _mm_set1_epi8('a'));
+    unsigned carry = 0; /* bit 0: the previous byte is '/'; bit 1: '.' */
+    for (size_t i = 0; i < len; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        /* a signed compare below 0x21 takes the controls, the space and
+         * every byte >= 0x80; (x | 1) == ';' takes ':' and ';' */
+        __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(x, _mm_set1_epi8(1)), _mm_set1_epi8(';')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('?')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        unsigned sl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+        unsigned dt = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+        /* bit k: byte k - 1 (of these sixteen, or the carried one) */
+        unsigned sl_prev = sl << 1 | (carry & 1), dt_prev = dt << 1 | carry >> 1;
+        if (_mm_movemask_epi8(m) != 0 || (sl_prev & (sl | dt)) != 0 || (dt_prev & sl) != 0)
+            return 0;
+        carry = (sl >> 15) | (dt >> 15) << 1;
+        /* the last of each, for the basename and the extension */
+        if (sl != 0)
+            st->last_slash = i + 31 - (size_t)__builtin_clz(sl);
+        if (dt != 0)
+            st->last_dot = i + 31 - (size_t)__builtin_clz(dt);
+    }
+    if (p[len - 1] == '.')
+        return 0;
+#else
     unsigned state = F_SLASH;
     for (size_t i = 1; i < len; i++)
         state = fast_next[state][p[i]];
     if (state != F_ORD && state != F_SLASH) /* F_DOT: the last segment ends in '.' */
         return 0;
+#endif
     /* rule 1's segment bound: each segment takes a '/' and a byte */
     int nseg = 0;
     if (len > 2 * MG_MAX_SEGMENTS) {
@@ -982,26 +1101,31 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
     } else {
         nseg = len > 1; /* only "none" or "some" matters below */
     }
-    memcpy(st->buf, raw, len);
     st->w = len;
     st->nseg = nseg;
     st->dir = p[len - 1] == '/';
+#ifdef __SSE2__
+    st->names_known = 1;
+#endif
     return 1;
 }
 
 /* Rule 10 and the query rules: parse the query, refuse the spellings of
  * "tr" and "mg_*" that some server reads as them, find the query form of
  * the transformation (*trq, *tr_count). */
-static int canon_query(apr_pool_t *pool, const char *query, mg_canon_t *out, const char **trq,
+static int canon_query(apr_pool_t *pool, const char *query, const mg_qreserved_list_t *extra,
+                       int nextra, const char **extra_why, mg_canon_t *out, const char **trq,
                        int *tr_count, const char **why)
 {
+    static const mg_qreserved_list_t builtin = {builtin_reserved, 2};
     if (mg_query_parse(pool, query, &out->params, why) != 0)
         return -1;
     /* "tr" and the "mg_" namespace under any other spelling that some
      * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
      * are refused, and so is a second "tr": an image server behind us must
-     * never get a transformation we did not check. */
-    if (mg_query_reserved_check(out->params, builtin_reserved, 2, why) != 0)
+     * never get a transformation we did not check. The caller's names
+     * (the policy's) in the same pass; their refusal is only handed back. */
+    if (mg_query_reserved_check_lists(out->params, &builtin, 1, extra, nextra, why, extra_why) != 0)
         return -1;
     const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     *trq = NULL;
@@ -1063,6 +1187,41 @@ static long split_tr_segment(apr_pool_t *pool, canon_st_t *st, mg_canon_t *out, 
     return (long)(ts + tail);
 }
 
+/* ext from the last segment's last '.' (NULL: none) to end: it points
+ * into the path unless there is upper case to fold. */
+static void set_ext(apr_pool_t *pool, mg_canon_t *out, const char *dot, const char *end, int upper)
+{
+    if (dot == NULL) {
+        out->ext = "";
+    } else if (!upper) {
+        out->ext = dot + 1;
+    } else {
+        char *e = apr_pstrmemdup(pool, dot + 1, (apr_size_t)(end - dot - 1));
+        for (char *x = e; *x; x++) {
+            if (*x >= 'A' && *x <= 'Z')
+                *x = (char)(*x + ('a' - 'A'));
+        }
+        out->ext = e;
+    }
+}
+
+/* basename and ext of a file's canonical path of length plen, where the
+ * fast path saw the last '/' and '.' (a segment never starts with '.'
+ * there, so a '.' after the '/' is inside the basename). */
+static void fill_names_known(apr_pool_t *pool, mg_canon_t *out, size_t plen, size_t last_slash,
+                             size_t last_dot)
+{
+    const char *path = out->path, *dot = NULL;
+    int upper = 0;
+    out->basename = path + last_slash + 1;
+    if (last_dot > last_slash) {
+        dot = path + last_dot;
+        for (const char *x = dot + 1; x < path + plen; x++)
+            upper |= *x >= 'A' && *x <= 'Z';
+    }
+    set_ext(pool, out, dot, path + plen, upper);
+}
+
 /* basename and ext of a file's canonical path of length plen, in one
  * backward pass over its last segment; ext points into the path unless
  * there is upper case to fold. */
@@ -1080,22 +1239,18 @@ static void fill_names(apr_pool_t *pool, mg_canon_t *out, size_t plen)
             upper = 1;
     }
     out->basename = b;
-    if (dot == NULL || dot == b) {
-        out->ext = "";
-    } else if (!upper) {
-        out->ext = dot + 1;
-    } else {
-        char *e = apr_pstrmemdup(pool, dot + 1, (apr_size_t)(path + plen - dot - 1));
-        for (char *x = e; *x; x++) {
-            if (*x >= 'A' && *x <= 'Z')
-                *x = (char)(*x + ('a' - 'A'));
-        }
-        out->ext = e;
-    }
+    set_ext(pool, out, dot == b ? NULL : dot, path + plen, upper);
 }
 
 int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                      const char **why, unsigned flags)
+{
+    return mg_canon_path_names(pool, raw_path, query, out, why, flags, NULL, 0, NULL);
+}
+
+int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                        const char **why, unsigned flags, const mg_qreserved_list_t *names,
+                        int nnames, const char **names_why)
 {
     static const char *dummy;
     canon_st_t st;
@@ -1106,6 +1261,8 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
 
     if (why == NULL)
         why = &dummy;
+    if (names_why != NULL)
+        *names_why = NULL;
     if (out == NULL) {
         *why = "no output for the canonical path";
         return -1;
@@ -1119,14 +1276,17 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
         return canon_fail(out, why, "path too long");
 
     /* Decoding never grows the text and every kept segment replaces its own
-     * raw '/', so len + 2 (a final '/' and the NUL) is always enough. */
-    st.buf = apr_palloc(pool, len + 2);
+     * raw '/', so len + 2 (a final '/' and the NUL) is always enough; the
+     * fast path wants len + 16. */
+    st.buf = apr_palloc(pool, len + 16);
     st.w = 0;
     st.nseg = st.nraw = 0;
     st.tr_idx = -1;
     st.tr_end = 0;
     st.dir = 1;
     st.last_tr = 0;
+    st.last_slash = st.last_dot = 0;
+    st.names_known = 0;
     /* Rules 2-9: the fast path, or segment by segment. */
     if ((flags & MG_CANON_NO_FAST) || !canon_fast(&st, raw_path, len)) {
         if (flags & MG_CANON_FAST_ONLY)
@@ -1135,7 +1295,7 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
             return canon_fail(out, why, NULL);
     }
     /* Rule 10 (and the query rules). */
-    if (canon_query(pool, query, out, &trq, &tr_count, why) != 0 ||
+    if (canon_query(pool, query, names, nnames, names_why, out, &trq, &tr_count, why) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
 
@@ -1166,6 +1326,8 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
     out->trailing_slash = st.dir;
     if (st.dir)
         out->basename = out->ext = "";
+    else if (st.names_known)
+        fill_names_known(pool, out, (size_t)plen, st.last_slash, st.last_dot);
     else
         fill_names(pool, out, (size_t)plen);
     return 0;

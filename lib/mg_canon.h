@@ -58,6 +58,17 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 #define MG_CANON_FAST_ONLY 2u
 int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                      const char **why, unsigned flags);
+/* mg_canon_path_ex that also checks the query against the caller's
+ * reserved names (mg_request_prepare: the policy's) in the same pass over
+ * the parameters as the built-in ones, where mg_policy_query_check() would
+ * take a second one. A query that only those names refuse is not refused
+ * here: when the call returns 0, *names_why is why (NULL: no objection),
+ * for the caller to refuse where it checks them. names_why may be NULL
+ * (then the lists are not looked at). */
+struct mg_qreserved_list;
+int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                        const char **why, unsigned flags, const struct mg_qreserved_list *names,
+                        int nnames, const char **names_why);
 
 /* Query parameters, decoded. Duplicate names are kept in order. The
  * lengths (strlen of name and value) spare the hot path from counting
@@ -104,6 +115,21 @@ typedef struct mg_qreserved {
  * without MG_QR_REPEAT/MG_QR_PREFIX is given twice. At most 64 names. */
 int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
                             const char **why);
+/* The same over several lists of names in one pass over the parameters
+ * (the built-in names and a policy's, which are not one array). A refusal
+ * for a name of now[0, nnow) returns -1 with *why at once; the first one
+ * for a name of later_lists[0, nlater) (in the order of the parameters,
+ * then of the names) is left in *later (NULL: none; later_lists are only
+ * looked at when later != NULL) and the pass goes on for the first lists
+ * alone, so that the caller can report it where a second pass would have.
+ * At most 64 names in now and 64 in later_lists. */
+typedef struct mg_qreserved_list {
+    const mg_qreserved_t *names;
+    int n;
+} mg_qreserved_list_t;
+int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qreserved_list_t *now,
+                                  int nnow, const mg_qreserved_list_t *later_lists, int nlater,
+                                  const char **why, const char **later);
 /* 1 when `name` is usable as a reserved name: 1..MG_QR_NAME_MAX bytes of
  * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */
 int mg_query_reserved_name_ok(const char *name);

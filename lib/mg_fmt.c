@@ -718,10 +718,19 @@ const mg_fmt_path_t *mg_fmt_path_find(apr_pool_t *pool, const mg_policy_t *polic
 int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
                  const char *query, mg_canon_t *out, const mg_fmt_path_t **pt, const char **why)
 {
+    return mg_fmt_canon_names(pool, policy, raw_path, query, out, pt, why, NULL, 0, NULL);
+}
+
+int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                       const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
+                       const char **why, const mg_qreserved_list_t *names, int nnames,
+                       const char **names_why)
+{
     const mg_fmt_path_t *p =
         mg_fmt_policy_has_foreign(policy) ? mg_fmt_path_find(pool, policy, raw_path) : NULL;
     *pt = NULL;
-    if (mg_canon_path(pool, p ? p->effective : raw_path, query, out, why) != 0)
+    if (mg_canon_path_names(pool, p ? p->effective : raw_path, query, out, why, 0, names, nnames,
+                            names_why) != 0)
         return -1;
     if (p == NULL)
         return 0;

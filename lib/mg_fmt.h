@@ -268,6 +268,13 @@ const mg_fmt_path_t *mg_fmt_path_find(apr_pool_t *pool, const mg_policy_t *polic
  * (NULL when none). 0, or -1 with *why (out zeroed). */
 int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
                  const char *query, mg_canon_t *out, const mg_fmt_path_t **pt, const char **why);
+/* The same, with the caller's reserved query names checked in the same
+ * pass as the built-in ones (mg_canon_path_names: a refusal for them
+ * alone comes back in *names_why). */
+int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                       const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
+                       const char **why, const mg_qreserved_list_t *names, int nnames,
+                       const char **names_why);
 
 /* Verify a path token (rq->path): every key whose path form the request
  * has is tried in policy order, the first that verifies wins; otherwise

@@ -202,6 +202,21 @@ static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char *
     return MG_EINVAL;
 }
 
+/* The policy's reserved query names as lists, without a copy: its
+ * download parameter (in *dl), then reserved_params. */
+static void policy_names(const mg_policy_t *policy, mg_qreserved_t *dl,
+                         mg_qreserved_list_t lists[2])
+{
+    const apr_array_header_t *rp = policy->reserved_params;
+    dl->name = policy->download_param ? policy->download_param : "download";
+    dl->flags = MG_QR_REPEAT;
+    dl->why_spelling = dl->why_case = dl->why_repeated = NULL;
+    lists[0].names = dl;
+    lists[0].n = 1;
+    lists[1].names = rp != NULL ? (const mg_qreserved_t *)rp->elts : NULL;
+    lists[1].n = rp != NULL ? rp->nelts : 0;
+}
+
 /* The policy's reserved query names, under any spelling some server stack
  * reads as them (mg_canon_path did "tr" and "mg_*"). A repeated download
  * parameter counts when any value asks: asking is the stricter request, so
@@ -209,20 +224,11 @@ static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char *
 int mg_policy_query_check(apr_pool_t *pool, const mg_policy_t *policy,
                           const apr_array_header_t *params, const char **why)
 {
-    const char *dp = policy->download_param ? policy->download_param : "download";
-    mg_qreserved_t one = {dp, MG_QR_REPEAT, NULL, NULL, NULL};
-    const mg_qreserved_t *names = &one;
-    int n = 1;
-    if (policy->reserved_params != NULL && policy->reserved_params->nelts > 0) {
-        mg_qreserved_t *all =
-            apr_palloc(pool, sizeof(*all) * (size_t)(policy->reserved_params->nelts + 1));
-        all[0] = one;
-        memcpy(all + 1, policy->reserved_params->elts,
-               sizeof(*all) * (size_t)policy->reserved_params->nelts);
-        names = all;
-        n += policy->reserved_params->nelts;
-    }
-    return mg_query_reserved_check(params, names, n, why);
+    mg_qreserved_t dl;
+    mg_qreserved_list_t lists[2];
+    (void)pool;
+    policy_names(policy, &dl, lists);
+    return mg_query_reserved_check_lists(params, lists, 2, NULL, 0, why, NULL);
 }
 
 mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_request_t *req,
@@ -242,8 +248,16 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     if (req->raw_path == NULL || req->raw_path[0] != '/')
         return refuse(d, "the path must start with '/'", why);
 
-    /* a foreign token in the path: the request is its effective path */
-    if (mg_fmt_canon(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w) != 0)
+    /* a foreign token in the path: the request is its effective path. The
+     * policy's reserved query names are checked in the same pass over the
+     * query as the built-in ones; their refusal (names_why) comes below,
+     * where a second pass (mg_policy_query_check) would give it. */
+    mg_qreserved_t dl;
+    mg_qreserved_list_t names[2];
+    const char *names_why = NULL;
+    policy_names(policy, &dl, names);
+    if (mg_fmt_canon_names(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w, names,
+                           2, &names_why) != 0)
         return refuse(d, w, why);
     d->query = d->canon.params; /* mg_canon_path parsed the query once */
     if (d->canon.tr != NULL) {
@@ -255,9 +269,9 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     d->classes = mg_class_of_ext(policy, d->canon.ext);
     d->method_bit = mg_method_bit(req->method);
 
-    if (mg_policy_query_check(pool, policy, d->query, &w) != 0)
-        return refuse(d, w, why);
-    const char *dp = policy->download_param ? policy->download_param : "download";
+    if (names_why != NULL)
+        return refuse(d, names_why, why);
+    const char *dp = dl.name;
     size_t dplen = strlen(dp);
     for (int i = 0; d->query && i < d->query->nelts; i++) {
         const mg_qparam_t *q = &APR_ARRAY_IDX(d->query, i, mg_qparam_t);

@@ -329,6 +329,34 @@ START_TEST(test_bad_url_is_denied_before_matching)
 }
 END_TEST
 
+/* The built-in query names and the policy's are checked in one pass
+ * (mg_canon_path_names): the reason is still that of the first rule
+ * broken in docs/canonical-urls.md's order, the policy's names last. */
+START_TEST(test_bad_url_reason_is_the_first_rule_broken)
+{
+    static const struct {
+        const char *url, *why;
+    } cases[] = {
+        {"/tr:w-1/photos/a.jpg?Download=1&tr=w-2",
+         "transformation both in the path and in the query"},
+        {"/photos/a.jpg?Download=1&TR=1", "transformation parameter must be 'tr' in lower case"},
+        {"/photos/a.jpg?download=1&mg.sig=1",
+         "query name that some servers read as a token one (mg_)"},
+        {"/photos/a.jpg?Download=1", "query name that some servers read as a reserved one"},
+        {"/photos/a.jpg?x=1&download[]=1&TR",
+         "transformation parameter must be 'tr' in lower case"},
+    };
+    mg_policy_t *p = load(P_SELECT);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_request_t *r = req(cases[i].url);
+        mg_decision_t *d = decide(p, r);
+        EXPECT(d, MG_OUTCOME_DENY, MG_R_BAD_URL);
+        ck_assert_int_eq(r->d->ok, 0);
+        ck_assert_msg(strcmp(r->d->why, cases[i].why) == 0, "%s: '%s'", cases[i].url, r->d->why);
+    }
+}
+END_TEST
+
 START_TEST(test_unprepared_request_or_uncompiled_policy_is_internal_error)
 {
     mg_policy_t *p = load(P_SELECT);
@@ -1530,7 +1558,7 @@ static Suite *eval_suite(void)
           test_earlier_rule_wins_a_complete_tie, test_prefix_a_b_does_not_match_a_bc,
           test_method_not_allowed_when_path_matches_but_method_does_not,
           test_default_allow_allows_unowned_paths_but_not_wrong_methods,
-          test_bad_url_is_denied_before_matching,
+          test_bad_url_is_denied_before_matching, test_bad_url_reason_is_the_first_rule_broken,
           test_unprepared_request_or_uncompiled_policy_is_internal_error,
           test_allow_path_without_trace_allocates_nothing}},
         {"net",
