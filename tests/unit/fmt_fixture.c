@@ -20,6 +20,7 @@ static int g_nwritten;
 void mg_fx_setup(const char *tag)
 {
     mg_test_setup();
+    /* a mkdtemp(3) template: the six X become a unique suffix */
     ck_assert_int_lt(snprintf(mg_fx_dir, sizeof(mg_fx_dir), "/tmp/mg-test-%s-XXXXXX", tag),
                      (int)sizeof(mg_fx_dir));
     ck_assert_ptr_nonnull(mkdtemp(mg_fx_dir));

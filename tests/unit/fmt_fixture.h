@@ -14,7 +14,8 @@
 #include "mg_test.h"
 #include "mg_token.h"
 
-/* The running test's key directory, /tmp/mg-test-TAG-XXXXXX. */
+/* The running test's key directory: mkdtemp(3) makes it from the template
+ * /tmp/mg-test-TAG-XXXXXX, replacing the six X with a unique suffix. */
 extern char mg_fx_dir[64];
 
 /* A checked fixture's halves: mg_test_setup() and a new key directory;
