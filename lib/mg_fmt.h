@@ -329,6 +329,15 @@ int mg_fmt_split_query(apr_pool_t *pool, const mg_canon_t *cn, const char *raw_q
 #define MG_FMT_COOKIE_TRIES 4 /* cookies of one name a verifier tries */
 int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, size_t *len);
 
+/* Verify the cookies called `name` in rq->cookie with `one`, at most
+ * MG_FMT_COOKIE_TRIES of them (a site may set one per path): the first that
+ * verifies wins (its result in *out), else the first one's reason and detail
+ * (MG_R_TOKEN_MISSING when there is none). */
+typedef mg_reason_t mg_fmt_cookie_fn(const mg_fmt_req_t *rq, const mg_fkey_t *k, const char *val,
+                                     size_t len, mg_fmt_result_t *out);
+mg_reason_t mg_fmt_cookie_each(const mg_fmt_req_t *rq, const mg_fkey_t *k, const char *name,
+                               mg_fmt_cookie_fn *one, mg_fmt_result_t *out);
+
 /* Split a URL to sign into origin ("https://h" or ""), raw path and raw
  * query (NULL when none); refuses what mg_canon_path() refuses, bytes a
  * browser would encode (so the signed bytes are the bytes it sends), a

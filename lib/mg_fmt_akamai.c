@@ -403,27 +403,8 @@ static const char *const *ak_cookies(const mg_fkey_t *k)
 static mg_reason_t ak_verify_cookie(const mg_fmt_req_t *rq, const mg_fkey_t *k,
                                     mg_fmt_result_t *out)
 {
-    const ak_opts_t *o = k->priv;
-    const char *pos = rq->cookie, *val;
-    size_t len;
-    mg_reason_t first = MG_R_TOKEN_MISSING;
-    const char *first_detail = NULL;
-    /* several cookies of the name (set for nested paths): the first that
-     * verifies wins, else the first one's reason */
-    for (int i = 0;
-         i < MG_FMT_COOKIE_TRIES && mg_fmt_cookie_next(o->names[0], &pos, &val, &len) == 0; i++) {
-        mg_fmt_result_t res = *out;
-        mg_reason_t r = verify_token(rq, k, val, len, &res);
-        if (r == MG_R_ALLOWED) {
-            *out = res;
-            return r;
-        }
-        if (i == 0) {
-            first = r;
-            first_detail = res.detail;
-        }
-    }
-    return refuse(out, first, first_detail);
+    /* several cookies of the name (set for nested paths) */
+    return mg_fmt_cookie_each(rq, k, ((const ak_opts_t *)k->priv)->names[0], verify_token, out);
 }
 
 /* ---- signing (mgctl sign --token-format akamai-edgeauth) ------------------- */

@@ -317,26 +317,8 @@ static mg_reason_t cookie_one(const mg_fmt_req_t *rq, const mg_fkey_t *k, const 
 static mg_reason_t gc_verify_cookie(const mg_fmt_req_t *rq, const mg_fkey_t *k,
                                     mg_fmt_result_t *out)
 {
-    const char *pos = rq->cookie, *val;
-    size_t len;
-    mg_reason_t first = MG_R_TOKEN_MISSING;
-    const char *first_detail = NULL;
-    /* one per path, when a site sets several: the first that verifies wins */
-    for (int i = 0;
-         i < MG_FMT_COOKIE_TRIES && mg_fmt_cookie_next(gc_cookie_names[0], &pos, &val, &len) == 0;
-         i++) {
-        mg_fmt_result_t res = *out;
-        mg_reason_t r = cookie_one(rq, k, val, len, &res);
-        if (r == MG_R_ALLOWED) {
-            *out = res;
-            return r;
-        }
-        if (i == 0) {
-            first = r;
-            first_detail = res.detail;
-        }
-    }
-    return refuse(out, first, first_detail);
+    /* one per path, when a site sets several */
+    return mg_fmt_cookie_each(rq, k, gc_cookie_names[0], cookie_one, out);
 }
 
 static mg_status_t sign_any(apr_pool_t *pool, const mg_fkey_t *k, const char *url,

@@ -323,6 +323,30 @@ mg_status_t mg_fmt_split_url(apr_pool_t *pool, const char *url, const char **ori
     return MG_OK;
 }
 
+mg_reason_t mg_fmt_cookie_each(const mg_fmt_req_t *rq, const mg_fkey_t *k, const char *name,
+                               mg_fmt_cookie_fn *one, mg_fmt_result_t *out)
+{
+    const char *pos = rq->cookie, *val;
+    size_t len;
+    mg_reason_t first = MG_R_TOKEN_MISSING;
+    const char *first_detail = NULL;
+    for (int i = 0; i < MG_FMT_COOKIE_TRIES && mg_fmt_cookie_next(name, &pos, &val, &len) == 0;
+         i++) {
+        mg_fmt_result_t res = *out;
+        mg_reason_t r = one(rq, k, val, len, &res);
+        if (r == MG_R_ALLOWED) {
+            *out = res;
+            return r;
+        }
+        if (i == 0) {
+            first = r;
+            first_detail = res.detail;
+        }
+    }
+    out->detail = first_detail;
+    return first;
+}
+
 int mg_fmt_cookie_next(const char *name, const char **pos, const char **val, size_t *len)
 {
     /* RFC 6265 5.4: "; "-separated pairs; lenient about the spaces and
