@@ -92,16 +92,21 @@ def write_key(path, text):
     path.chmod(0o600)
 
 
-@pytest.fixture(scope="module")
-def srv(apache_factory):
-    s = apache_factory("formats-path", CONF, policies={"path.yaml": POLICY}, files=FILES,
-                       start=False)
+def write_keys(s):
+    """The secrets POLICY's keys name, in the server's policy directory."""
     keys = s.policy_dir / "keys"
     write_key(keys / "k2026.key", K2026)
     write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
     write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
     write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
     write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("formats-path", CONF, policies={"path.yaml": POLICY}, files=FILES,
+                       start=False)
+    write_keys(s)
     s.start()
     return s
 
@@ -337,12 +342,7 @@ def test_configtest_refuses_overlapping_path_prefixes(apache_factory):
   - id: ik
 """)
     s = apache_factory("formats-path-ok", CONF, policies={"path.yaml": bad}, files={}, start=False)
-    keys = s.policy_dir / "keys"
-    write_key(keys / "k2026.key", K2026)
-    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
-    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
-    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
-    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    write_keys(s)
     rc, out = s.configtest()
     # two keys of one format may nest (rotation); the refusal is for two formats
     assert rc == 0, out
@@ -371,12 +371,7 @@ def test_a_later_rewrite_of_the_covered_path_is_refused(apache_factory, mgctl):
     the served-path check refuses it."""
     s = apache_factory("formats-path-rewrite", REWRITE_CONF, policies={"path.yaml": POLICY},
                        files=FILES, extra_modules=["rewrite"], start=False)
-    keys = s.policy_dir / "keys"
-    write_key(keys / "k2026.key", K2026)
-    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
-    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
-    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
-    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    write_keys(s)
     s.start()
     try:
         p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
@@ -433,12 +428,7 @@ def test_path_tokens_map_in_virtual_hosts_with_a_path_form_key(apache_factory, m
         policies["plain.yaml"] = PLAIN
     s = apache_factory("formats-path-vhosts-" + main, conf, policies=policies, files=FILES,
                        start=False)
-    keys = s.policy_dir / "keys"
-    write_key(keys / "k2026.key", K2026)
-    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
-    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
-    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
-    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    write_keys(s)
     s.start()
     try:
         p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
