@@ -142,6 +142,149 @@ START_TEST(test_class_of_ext_is_case_insensitive_and_includes_user_classes)
 }
 END_TEST
 
+/* The method table as it was before mg_method_bit picked candidates by
+ * the first byte: strcmp against every name. */
+static unsigned method_bit_reference(const char *m)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } t[] = {{"GET", MG_M_GET},    {"HEAD", MG_M_HEAD},     {"POST", MG_M_POST},
+             {"PUT", MG_M_PUT},    {"DELETE", MG_M_DELETE}, {"OPTIONS", MG_M_OPTIONS},
+             {"PATCH", MG_M_PATCH}};
+    if (m == NULL || *m == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(m, t[i].name) == 0)
+            return t[i].bit;
+    return MG_M_OTHER;
+}
+
+/* Every name, every truncation of it, every one-byte extension, and every
+ * byte value (1-255) at every position of it, against the strcmp table. */
+START_TEST(test_method_bit_agrees_with_strcmp_on_every_one_byte_change)
+{
+    static const char *const names[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                        "DELETE", "OPTIONS", "PATCH", "PROPFIND"};
+    long checked = 0;
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char buf[16];
+        size_t n = strlen(names[k]);
+        for (size_t len = 0; len <= n; len++) {
+            memcpy(buf, names[k], len);
+            buf[len] = '\0';
+            ck_assert_uint_eq(mg_method_bit(buf), method_bit_reference(buf));
+            for (int b = 1; b < 256; b++) {
+                buf[len] = (char)b; /* one byte more */
+                buf[len + 1] = '\0';
+                ck_assert_msg(mg_method_bit(buf) == method_bit_reference(buf), "%s + %d", names[k],
+                              b);
+                checked++;
+            }
+        }
+        for (size_t pos = 0; pos < n; pos++) {
+            for (int b = 1; b < 256; b++) {
+                memcpy(buf, names[k], n + 1);
+                buf[pos] = (char)b;
+                ck_assert_msg(mg_method_bit(buf) == method_bit_reference(buf), "%s [%zu]=%d",
+                              names[k], pos, b);
+                checked++;
+            }
+        }
+    }
+    ck_assert_int_gt(checked, 10000);
+}
+END_TEST
+
+/* ASCII case-insensitive equality, the definition of an extension match. */
+static int ext_equal_reference(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + 32);
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+/* The classes of `ext` by a walk over every class's list: what the
+ * compiled table must answer. */
+static mg_classset_t class_of_ext_reference(const mg_policy_t *p, const char *ext)
+{
+    mg_classset_t set = 0;
+    if (*ext == '\0')
+        return 0;
+    const mg_class_t *cls = (const mg_class_t *)p->classes->elts;
+    for (int i = 0; i < p->classes->nelts && i < MG_MAX_CLASSES; i++)
+        for (int j = 0; cls[i].exts != NULL && j < cls[i].exts->nelts; j++)
+            if (ext_equal_reference(ext, APR_ARRAY_IDX(cls[i].exts, j, const char *)))
+                set |= (mg_classset_t)1 << i;
+    return set;
+}
+
+/* Every extension of every class (built-in and user, including ones of
+ * 15, 16, 17 and 24 bytes around the lookup's 16-byte buffer), in lower,
+ * upper and original case, truncated, extended by every byte, and with
+ * every byte value at every position, against the walk over the lists. */
+START_TEST(test_class_of_ext_agrees_with_a_walk_over_the_classes)
+{
+    mg_policy_t *p = mk_policy();
+    static const char *const user[] = {"arw",
+                                       "CR2",
+                                       "abcdefghijklmno",
+                                       "abcdefghijklmnop",
+                                       "abcdefghijklmnopq",
+                                       "Abcdefghijklmnopqrstuvwx",
+                                       NULL};
+    add_class(p, "long-names", user);
+    compile_ok(p);
+    long checked = 0;
+    const mg_class_t *cls = (const mg_class_t *)p->classes->elts;
+    for (int i = 0; i < p->classes->nelts; i++) {
+        for (int j = 0; cls[i].exts != NULL && j < cls[i].exts->nelts; j++) {
+            const char *e = APR_ARRAY_IDX(cls[i].exts, j, const char *);
+            char buf[64];
+            size_t n = strlen(e);
+            ck_assert_uint_lt(n, sizeof(buf) - 2);
+            for (int variant = 0; variant < 2; variant++) {
+                for (size_t k = 0; k <= n; k++) {
+                    char ch = e[k];
+                    buf[k] = variant == 0 || ch < 'a' || ch > 'z' ? ch : (char)(ch - 32);
+                }
+                ck_assert_msg(mg_class_of_ext(p, buf) == class_of_ext_reference(p, buf), "%s", buf);
+                ck_assert_uint_ne(mg_class_of_ext(p, buf), 0);
+            }
+            for (size_t len = 0; len <= n; len++) {
+                memcpy(buf, e, len);
+                buf[len] = '\0';
+                ck_assert_uint_eq(mg_class_of_ext(p, buf), class_of_ext_reference(p, buf));
+                for (int b = 1; b < 256; b++) {
+                    buf[len] = (char)b;
+                    buf[len + 1] = '\0';
+                    ck_assert_msg(mg_class_of_ext(p, buf) == class_of_ext_reference(p, buf),
+                                  "%s + %d", e, b);
+                    checked++;
+                }
+            }
+            for (size_t pos = 0; pos < n; pos++) {
+                for (int b = 1; b < 256; b++) {
+                    memcpy(buf, e, n + 1);
+                    buf[pos] = (char)b;
+                    ck_assert_msg(mg_class_of_ext(p, buf) == class_of_ext_reference(p, buf),
+                                  "%s [%zu]=%d", e, pos, b);
+                    checked++;
+                }
+            }
+        }
+    }
+    ck_assert_int_gt(checked, 100000);
+}
+END_TEST
+
 START_TEST(test_built_in_classes_cover_audio_subtitles_and_newer_formats)
 {
     mg_policy_t *p = mk_policy();
@@ -707,6 +850,8 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_method_bits_are_case_sensitive_and_unknown_is_other);
     tcase_add_test(tc, test_class_of_ext_is_case_insensitive_and_includes_user_classes);
+    tcase_add_test(tc, test_method_bit_agrees_with_strcmp_on_every_one_byte_change);
+    tcase_add_test(tc, test_class_of_ext_agrees_with_a_walk_over_the_classes);
     tcase_add_test(tc, test_built_in_classes_cover_audio_subtitles_and_newer_formats);
     tcase_add_test(tc, test_prefix_matches_whole_segments_only);
     tcase_add_test(tc, test_deeper_literal_prefix_beats_shallower_glob);
