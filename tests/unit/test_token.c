@@ -1391,6 +1391,67 @@ START_TEST(test_base64url_round_trips_and_decoding_is_strict)
 }
 END_TEST
 
+/* base64url without padding, six bits at a time: what mg_b64url_encode's
+ * pair table must reproduce. */
+static size_t b64url_encode_reference(const unsigned char *in, size_t len, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, bits = 0;
+    unsigned acc = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc = (acc << 8 | in[i]) & 0xffffu;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = a[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = a[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+    return o;
+}
+
+/* Every entry of the encoder's 4,096-pair table in both halves of a group
+ * (the 12-bit value in the high half with a fixed low half, and the other
+ * way round), every byte value at every position of a 32-byte tag, and
+ * every length from 0 to 70, against the six-bits-at-a-time reference. */
+START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
+{
+    unsigned char in[72];
+    char got[128], want[128];
+    for (unsigned v = 0; v < 4096; v++) {
+        for (int half = 0; half < 2; half++) {
+            unsigned x = half == 0 ? v << 12 | 0xa5c : 0x3e1u << 12 | v;
+            in[0] = (unsigned char)(x >> 16);
+            in[1] = (unsigned char)(x >> 8);
+            in[2] = (unsigned char)x;
+            size_t n = mg_b64url_encode(in, 3, got);
+            ck_assert_uint_eq(n, b64url_encode_reference(in, 3, want));
+            ck_assert_msg(strcmp(got, want) == 0, "%06x: %s, expected %s", x, got, want);
+        }
+    }
+    for (size_t pos = 0; pos < 32; pos++) {
+        for (int b = 0; b < 256; b++) {
+            for (size_t i = 0; i < 32; i++)
+                in[i] = (unsigned char)(i * 73 + 11);
+            in[pos] = (unsigned char)b;
+            size_t n = mg_b64url_encode(in, 32, got);
+            ck_assert_uint_eq(n, 43);
+            b64url_encode_reference(in, 32, want);
+            ck_assert_msg(strcmp(got, want) == 0, "byte %d at %zu", b, pos);
+        }
+    }
+    for (size_t len = 0; len <= 70; len++) {
+        for (size_t i = 0; i < len; i++)
+            in[i] = (unsigned char)(i * 151 + len * 7);
+        size_t n = mg_b64url_encode(in, len, got);
+        ck_assert_uint_eq(n, b64url_encode_reference(in, len, want));
+        ck_assert_msg(strcmp(got, want) == 0, "length %zu", len);
+    }
+}
+END_TEST
+
 START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position)
 {
     /* each of the 256 byte values in each position of a full group, of a
@@ -1661,6 +1722,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_base64url_decodes_a_signature_like_the_reference_at_every_position);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
+    tcase_add_test(tc, test_base64url_encoder_agrees_with_the_reference_for_every_pair);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_token_encoding_of_every_byte_at_every_offset_follows_the_set);
     tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
