@@ -212,7 +212,7 @@ def test_signed_cookies_from_the_python_signer(srv, keys):
     assert_denied(srv.get("/media/a.jpg?x=1", headers={"Cookie": jar}), "token-bad-signature")
 
 
-def test_signed_cookies_from_mgctl_sign(srv, sign, mgctl):
+def test_signed_cookies_from_mgctl_sign(srv, sign, mgctl, keys):
     args = ["sign", "--policy", srv.policy_dir / "cf.yaml", "--token-format", "cloudfront",
             "--key-id", "cf-rsa", "--private-key", srv.policy_dir / "keys" / "cf-rsa.pem",
             "--prefix", "/media/l1/", "--cookie"]
@@ -232,6 +232,11 @@ def test_signed_cookies_from_mgctl_sign(srv, sign, mgctl):
     params = dict(q.split("=", 1) for q in link.split("?", 1)[1].split("&"))
     assert (values["CloudFront-Policy"], values["CloudFront-Signature"]) == (
         params["Policy"], params["Signature"])
+    # ... and the independent Python signer's, byte for byte
+    py = sign_formats.cloudfront_sign(keys["cf-rsa"][0], "/media/l1/index.m3u8", int(exp), ORIGIN,
+                                      "K2JCJMDEHXQW5F", prefix="/media/l1/")
+    pyp = dict(q.split("=", 1) for q in py.split("?", 1)[1].split("&"))
+    assert (pyp["Policy"], pyp["Signature"]) == (params["Policy"], params["Signature"])
     jar = "theme=dark; " + "; ".join(pairs)
     for path in ("/media/l1/index.m3u8", "/media/l1/seg-1.ts"):
         r = srv.get(path, headers={"Cookie": jar})
