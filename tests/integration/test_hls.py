@@ -223,17 +223,22 @@ def write(path, data):
         parent.chmod(0o755)
 
 
-@pytest.fixture(scope="module")
-def srv(apache_factory):
-    s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
-                       start=False)
+def write_keys(s):
+    """The policy's native key and those of the formats whose links it still takes."""
     for name, text in (("k2026.key", K2026), ("gcp.secret", "nZtRohdNF9m3cKM24IcK4w==\n"),
                        ("akamai.hex", "52a1" * 8 + "\n")):
         key = s.policy_dir / "keys" / name
         key.parent.mkdir(parents=True, exist_ok=True)
         key.write_text(text)
         key.chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory):
+    s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
+                       start=False)
+    write_keys(s)
     media = plain(template(MEDIA, s.port))
     for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1", "videos/gz",
                  "origin/live/gz", "ht/l1"):
@@ -392,12 +397,7 @@ def test_directive_takes_on_or_off_only(apache_factory):
     s = apache_factory("hls-bad", bad,
                        policies={"hls.yaml": POLICY},
                        extra_modules=["proxy", "proxy_http", "filter", "deflate"], start=False)
-    for name, text in (("k2026.key", K2026), ("gcp.secret", "nZtRohdNF9m3cKM24IcK4w==\n"),
-                       ("akamai.hex", "52a1" * 8 + "\n")):
-        key = s.policy_dir / "keys" / name
-        key.parent.mkdir(parents=True, exist_ok=True)
-        key.write_text(text)
-        key.chmod(0o600)
+    write_keys(s)
     rc, out = s.configtest()
     assert rc != 0 and "Syntax error on line" in out
     assert "MediaGuardHLSRewrite must be On or Off" in out
