@@ -1420,6 +1420,10 @@ START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
 {
     unsigned char in[72];
     char got[128], want[128];
+    /* counted, asserted once at the end: a ck_assert per case is a write
+     * to check's pipe */
+    long bad = 0;
+    char first[320] = "";
     for (unsigned v = 0; v < 4096; v++) {
         for (int half = 0; half < 2; half++) {
             unsigned x = half == 0 ? v << 12 | 0xa5c : 0x3e1u << 12 | v;
@@ -1427,8 +1431,8 @@ START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
             in[1] = (unsigned char)(x >> 8);
             in[2] = (unsigned char)x;
             size_t n = mg_b64url_encode(in, 3, got);
-            ck_assert_uint_eq(n, b64url_encode_reference(in, 3, want));
-            ck_assert_msg(strcmp(got, want) == 0, "%06x: %s, expected %s", x, got, want);
+            if ((n != b64url_encode_reference(in, 3, want) || strcmp(got, want) != 0) && bad++ == 0)
+                snprintf(first, sizeof(first), "%06x: %s, expected %s", x, got, want);
         }
     }
     for (size_t pos = 0; pos < 32; pos++) {
@@ -1437,18 +1441,19 @@ START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
                 in[i] = (unsigned char)(i * 73 + 11);
             in[pos] = (unsigned char)b;
             size_t n = mg_b64url_encode(in, 32, got);
-            ck_assert_uint_eq(n, 43);
             b64url_encode_reference(in, 32, want);
-            ck_assert_msg(strcmp(got, want) == 0, "byte %d at %zu", b, pos);
+            if ((n != 43 || strcmp(got, want) != 0) && bad++ == 0)
+                snprintf(first, sizeof(first), "byte %d at %zu", b, pos);
         }
     }
     for (size_t len = 0; len <= 70; len++) {
         for (size_t i = 0; i < len; i++)
             in[i] = (unsigned char)(i * 151 + len * 7);
         size_t n = mg_b64url_encode(in, len, got);
-        ck_assert_uint_eq(n, b64url_encode_reference(in, len, want));
-        ck_assert_msg(strcmp(got, want) == 0, "length %zu", len);
+        if ((n != b64url_encode_reference(in, len, want) || strcmp(got, want) != 0) && bad++ == 0)
+            snprintf(first, sizeof(first), "length %zu", len);
     }
+    ck_assert_msg(bad == 0, "%ld differ, first: %s", bad, first);
 }
 END_TEST
 
