@@ -161,6 +161,7 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
     mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
     dc->reason_header = -1;
     dc->hls_rewrite = -1;
+    dc->export_to = -1;
     return dc;
 }
 
@@ -170,6 +171,7 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
     dc->reason_header = add->reason_header != -1 ? add->reason_header : base->reason_header;
     dc->hls_rewrite = add->hls_rewrite != -1 ? add->hls_rewrite : base->hls_rewrite;
+    dc->export_to = add->export_to != -1 ? add->export_to : base->export_to;
     return dc;
 }
 
