@@ -82,6 +82,11 @@ MediaGuardPolicy ex @POLICIES@/ex.yaml
     MediaGuardReasonHeader On
     Header always set X-Env-Decision "%{MG_DECISION}e"
 </Location>
+# the setting from an .htaccess file (AllowOverride AuthConfig)
+<Location "/h/">
+    Require media-guard ex
+    Header always set X-Env-Decision "%{MG_DECISION}e"
+</Location>
 # a reader of the environment in the same <RequireAll>, right after the decision
 <Location "/r/">
     <RequireAll>
@@ -92,13 +97,14 @@ MediaGuardPolicy ex @POLICIES@/ex.yaml
 """)
 
 FILES = {}
-for _p in ("d", "n", "e", "x", "r", "v"):
+for _p in ("d", "n", "e", "x", "r", "v", "h"):
     FILES[f"{_p}/a.jpg"] = JPEG
     FILES[f"{_p}/secret.jpg"] = JPEG
     FILES[f"{_p}/cgi/env.cgi"] = CGI
 # an SSI page under the default that includes a CGI under `notes` and one
 # under the default: sub-requests, which start with a copy of the page's
 # environment
+FILES["h/.htaccess"] = "MediaGuardExport notes\n"
 FILES["d/page.shtml"] = ('[<!--#include virtual="/n/cgi/env.cgi" -->]\n'
                          '[<!--#include virtual="/d/cgi/env.cgi" -->]\n')
 
@@ -106,7 +112,7 @@ FILES["d/page.shtml"] = ('[<!--#include virtual="/n/cgi/env.cgi" -->]\n'
 def start(apache_factory, name="export", conf=CONF, **kw):
     s = apache_factory(name, conf, policies={"ex.yaml": POLICY}, files=FILES,
                        extra_modules=["cgid", "headers", "include"], start=False, **kw)
-    for p in ("d", "n", "e", "x", "r", "v"):
+    for p in ("d", "n", "e", "x", "r", "v", "h"):
         os.chmod(s.htdocs / p / "cgi" / "env.cgi", 0o755)
     s.start()
     return s
@@ -167,6 +173,10 @@ def test_notes_only_keeps_the_decision_the_log_and_the_refusal(apache_factory):
         assert r.status_code == 403
         assert r.headers["X-Media-Guard-Reason"] == "role-insufficient"
         assert r.headers["X-Env-Decision"] == UNSET
+        # and from an .htaccess file
+        r = s.get("/h/secret.jpg", headers=IMG)
+        assert r.status_code == 403 and r.headers["X-Env-Decision"] == UNSET
+        assert s.get("/h/cgi/env.cgi").text.split()[0] == "MG_DECISION=unset"
         # the refusal's line in the error log, as without the setting
         assert re.search(r"MG00203: media-guard policy=ex decision=deny reason=role-insufficient "
                          r"rule=closed user=- path=/n/secret\.jpg", s.error_log())
@@ -182,6 +192,10 @@ def test_notes_only_keeps_the_decision_the_log_and_the_refusal(apache_factory):
                    for ln in shipped)
         env = lines(s.root / "logs" / "env.log")
         assert "403 /v/secret.jpg env=-/-/-/-" in env
+        assert "403 /h/secret.jpg env=-/-/-/-" in env
+        assert any('"GET /h/secret.jpg HTTP/1.1" 403' in ln and
+                   "mg=deny reason=role-insufficient rule=closed policy=ex" in ln
+                   for ln in shipped)
         assert "200 /n/a.jpg env=-/-/-/-" in env
         assert "403 /n/secret.jpg env=-/-/-/-" in env
     finally:
