@@ -1,7 +1,7 @@
 /* mg_mod_export.c — `MediaGuardExport`: where a decision's MG_DECISION,
  * MG_REASON, MG_RULE and MG_POLICY go (the request notes, the environment,
- * both, neither), and the configtest warning about a reader the setting
- * leaves without them.
+ * both, neither), and the configtest warnings about readers the setting
+ * leaves without them (MG01001 per section, MG01002 for log formats).
  *
  * The default (both) is what every release did. Setting them costs a
  * guarded request ~100 instructions a name and table (bench/RESULTS.md,
@@ -75,6 +75,18 @@ static int names_mg(const char *s)
     return 0;
 }
 
+/* Whether a format string (mod_log_config, mod_headers) reads an MG_ name
+ * from the environment: %{MG_DECISION}e, also with a log format's '<'/'>'
+ * or status conditions between the '%' and the '{'. */
+static int env_format(const char *args, apr_pool_t *p)
+{
+    int i;
+    for (i = 0; mg_names[i] != NULL; i++)
+        if (strstr(args, apr_pstrcat(p, "{", mg_names[i], "}e", NULL)) != NULL)
+            return 1;
+    return 0;
+}
+
 /* What a directive needs to read a decision: MG_MOD_EXPORT_ENV,
  * MG_MOD_EXPORT_NOTES, both bits for "either of them" (ap_expr's env()
  * looks in the notes first, then the environment), 0 for nothing. Only
@@ -85,13 +97,8 @@ static int reader_needs(const ap_directive_t *d, apr_pool_t *p)
 {
     const char *args = d->args ? d->args : "", *w;
 
-    if (strcasecmp(d->directive, "Header") == 0 || strcasecmp(d->directive, "RequestHeader") == 0) {
-        int i;
-        for (i = 0; mg_names[i] != NULL; i++)
-            if (strstr(args, apr_pstrcat(p, "%{", mg_names[i], "}e", NULL)) != NULL)
-                return MG_MOD_EXPORT_ENV;
-        return 0;
-    }
+    if (strcasecmp(d->directive, "Header") == 0 || strcasecmp(d->directive, "RequestHeader") == 0)
+        return env_format(args, p) ? MG_MOD_EXPORT_ENV : 0;
     if (strcasecmp(d->directive, "Require") != 0)
         return 0;
     w = ap_getword_conf(p, &args);
@@ -184,6 +191,52 @@ static void check_scope(const ap_directive_t *d, apr_pool_t *p, server_rec *s, e
     }
 }
 
+/* The first MediaGuardExport anywhere that leaves the environment out. */
+static const ap_directive_t *first_env_off(const ap_directive_t *d, apr_pool_t *p, int *bits)
+{
+    for (; d != NULL; d = d->next) {
+        if (strcasecmp(d->directive, "MediaGuardExport") == 0) {
+            export_scope_t sc = {MG_MOD_EXPORT_DEFAULT, NULL};
+            scope_export(d, p, &sc); /* d and its siblings: the last one wins */
+            if (sc.where == d && !(sc.bits & MG_MOD_EXPORT_ENV)) {
+                *bits = sc.bits;
+                return d;
+            }
+        } else if (d->first_child != NULL) {
+            const ap_directive_t *f = first_env_off(d->first_child, p, bits);
+            if (f != NULL)
+                return f;
+        }
+    }
+    return NULL;
+}
+
+/* A log format is the server's, while MediaGuardExport is per directory:
+ * with the environment left out anywhere, every LogFormat or CustomLog
+ * reading %{MG_...}e logs "-" for the requests there. */
+static void check_log_formats(const ap_directive_t *d, apr_pool_t *p, server_rec *s,
+                              const ap_directive_t *off, int bits)
+{
+    for (; d != NULL; d = d->next) {
+        if (d->first_child != NULL) {
+            check_log_formats(d->first_child, p, s, off, bits);
+            continue;
+        }
+        if ((strcasecmp(d->directive, "LogFormat") != 0 &&
+             strcasecmp(d->directive, "CustomLog") != 0) ||
+            !env_format(d->args ? d->args : "", p))
+            continue;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(01002) "%s on line %d of %s reads the media-guard decision from "
+                                     "the environment (%%{MG_...}e), but 'MediaGuardExport %s' on "
+                                     "line %d of %s leaves it out: requests there log '-'. Read "
+                                     "the notes instead (%%<{MG_DECISION}n, the media_guard "
+                                     "LogFormat) where the setting keeps them",
+                     d->directive, d->line_num, d->filename, export_text(bits), off->line_num,
+                     off->filename);
+    }
+}
+
 /* test_config: the configuration as written, each section with the
  * MediaGuardExport in force around it (its own, else the enclosing
  * section's, the virtual host's, the main server's). What httpd merges
@@ -193,10 +246,14 @@ void mg_mod_warn_export_readers(apr_pool_t *pconf, server_rec *s)
 {
     export_scope_t top = {MG_MOD_EXPORT_DEFAULT, NULL};
     apr_pool_t *p;
+    const ap_directive_t *off;
+    int bits = 0;
 
     if (ap_conftree == NULL || apr_pool_create(&p, pconf) != APR_SUCCESS)
         return;
     scope_export(ap_conftree, p, &top);
     check_scope(ap_conftree, p, s, top);
+    if ((off = first_env_off(ap_conftree, p, &bits)) != NULL)
+        check_log_formats(ap_conftree, p, s, off, bits);
     apr_pool_destroy(p);
 }

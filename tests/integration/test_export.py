@@ -337,6 +337,8 @@ def test_configtest_refuses_unknown_values(apache_factory):
 def test_configtest_warns_about_environment_readers_left_without_it(apache_factory):
     rc, out = configtest(apache_factory, "export-warn", """\
 MediaGuardExport notes
+LogFormat "%h %>s %{MG_DECISION}e" envfmt
+LogFormat "%h %>s %<{MG_DECISION}n" notesfmt
 <Location "/a/">
     <RequireAll>
         Require media-guard ex
@@ -376,8 +378,15 @@ MediaGuardExport notes
     assert "Require expr" in warnings[1] and "MG_REASON" in warnings[1]
     assert "Header always set X-Decision" in warnings[2]
     assert "from the notes or the environment, but 'MediaGuardExport none'" in warnings[3]
+    # the log formats are the server's: one warning for the one reading %{...}e
+    logs = [ln for ln in out.splitlines() if "MG01002" in ln]
+    assert len(logs) == 1, out
+    assert re.search(r"MG01002: LogFormat on line 5\d of \S+httpd\.conf reads the media-guard "
+                     r"decision from the environment \(%\{MG_\.\.\.\}e\), but 'MediaGuardExport "
+                     r"notes' on line 5\d of \S+httpd\.conf leaves it out", logs[0]), logs[0]
     # the default: no warning at all
     rc, out = configtest(apache_factory, "export-nowarn", """\
+LogFormat "%h %>s %{MG_DECISION}e" envfmt
 <Location "/a/">
     <RequireAll>
         Require media-guard ex
@@ -385,4 +394,4 @@ MediaGuardExport notes
     </RequireAll>
 </Location>
 """)
-    assert rc == 0 and "MG01001" not in out, out
+    assert rc == 0 and "MG01001" not in out and "MG01002" not in out, out
