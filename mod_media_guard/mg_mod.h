@@ -63,6 +63,9 @@ typedef struct mg_mod_srv_conf {
 #define MG_MOD_RELOAD_KEEP 0
 #define MG_MOD_RELOAD_DENY 1
 
+/* Every field is -1 when its directive is not set in the section; a new
+ * field goes into dir_conf_unset() (mg_mod_config.c) as well, which lets
+ * the per-request merge share a side that sets nothing. */
 typedef struct mg_mod_dir_conf {
     int reason_header; /* MediaGuardReasonHeader; -1 = unset (off) */
     int hls_rewrite;   /* MediaGuardHLSRewrite; -1 = unset (off) */

@@ -165,6 +165,13 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
     return dc;
 }
 
+/* Whether dc sets none of our per-directory directives: every field of
+ * mg_mod_dir_conf_t, so a new field must be added here too. */
+static int dir_conf_unset(const mg_mod_dir_conf_t *dc)
+{
+    return dc->reason_header == -1 && dc->hls_rewrite == -1 && dc->export_to == -1;
+}
+
 void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     mg_mod_dir_conf_t *base = basev, *add = addv;
@@ -176,9 +183,9 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
      * nothing, the merge is the other side as it is. Nothing writes a
      * directory config after the configuration has been read, so sharing
      * it is safe; it saves the allocation (~100 instructions a request). */
-    if (base->reason_header == -1 && base->hls_rewrite == -1 && base->export_to == -1)
+    if (dir_conf_unset(base))
         return add;
-    if (add->reason_header == -1 && add->hls_rewrite == -1 && add->export_to == -1)
+    if (dir_conf_unset(add))
         return base;
     dc = apr_pcalloc(p, sizeof(*dc));
     dc->reason_header = add->reason_header != -1 ? add->reason_header : base->reason_header;
