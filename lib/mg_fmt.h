@@ -187,7 +187,9 @@ struct mg_fmt {
     const char *const *(*cookies)(const mg_fkey_t *k);
     mg_reason_t (*verify_cookie)(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_result_t *out);
     /* Mint the signed cookie covering c->scope (required): *out is
-     * "NAME=VALUE", without attributes (mgctl adds Path and Expires). */
+     * "NAME=VALUE", without attributes (mgctl adds Path and Expires), or
+     * several such lines joined by '\n' for a format that sets several
+     * cookies (CloudFront): one Set-Cookie each. */
     mg_status_t (*sign_cookie)(apr_pool_t *pool, const mg_fkey_t *k, const mg_fmt_claims_t *c,
                                const char **out, const char **why);
 };

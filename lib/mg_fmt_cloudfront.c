@@ -787,19 +787,22 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1; /* never prompt */
 }
 
-static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
-                           const mg_fmt_claims_t *c, const char **out, const char **why)
+/* What a signer writes, as a link's parameters or as cookies: the base URL
+ * (origin, path, query), the expiry (canned) or the encoded policy
+ * (custom), and the encoded signature. */
+typedef struct {
+    const char *base, *exp, *p64, *s64;
+    int custom;
+} cf_signed_t;
+
+/* Sign path (and query, or NULL) on the key's origin with the claims c:
+ * a canned policy, or a custom one when c has a scope, an address or a
+ * not-before time. */
+static mg_status_t cf_sign_policy(apr_pool_t *pool, const mg_fkey_t *k, const char *path,
+                                  const char *query, const mg_fmt_claims_t *c, cf_signed_t *sg,
+                                  const char **why)
 {
     const cf_key_t *o = k->priv;
-    const char *origin, *path, *query;
-    mg_canon_t cn;
-    if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK)
-        return MG_EINVAL;
-    if (*origin != '\0' && strcmp(origin, o->origin) != 0) {
-        *why =
-            apr_psprintf(pool, "the key signs for %s, not %s (option origin)", o->origin, origin);
-        return MG_EINVAL;
-    }
     if (c->exp == 0) {
         *why = "CloudFront links always expire";
         return MG_EINVAL;
@@ -809,10 +812,6 @@ static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
                "entry does not hold (mgctl sign --private-key FILE)";
         return MG_EINVAL;
     }
-    /* "PATH?" is PATH: the verifier rebuilds the URL without an empty query,
-     * as the Python signer writes it */
-    if (query != NULL && *query == '\0')
-        query = NULL;
     /* the verifier rebuilds the query from its pairs, so an empty pair
      * ("?&a=1", "a=1&&b", "a=1&") would be signed but not rebuilt */
     if (query != NULL &&
@@ -903,23 +902,80 @@ static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         return st;
     char *s64 = apr_palloc(pool, CF_SIG_B64_MAX + 1);
     mg_cf_b64_encode(sig, sn, s64);
-    const char *sep = query ? "&" : "?";
-    const char *tail = o->sign_sha256 ? "&Hash-Algorithm=SHA256" : "";
+    sg->base = base;
+    sg->exp = exp;
+    sg->s64 = s64;
+    sg->custom = custom;
+    sg->p64 = NULL;
     if (custom) {
         char *p64 = apr_palloc(pool, CF_POLICY_B64_MAX + 1);
         mg_cf_b64_encode((const unsigned char *)policy, pn, p64);
-        *out = apr_pstrcat(pool, base, sep, "Policy=", p64, "&Signature=", s64,
-                           "&Key-Pair-Id=", o->kpid, tail, NULL);
-    } else {
-        *out = apr_pstrcat(pool, base, sep, "Expires=", exp, "&Signature=", s64,
-                           "&Key-Pair-Id=", o->kpid, tail, NULL);
+        sg->p64 = p64;
     }
+    return MG_OK;
+}
+
+static mg_status_t cf_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url,
+                           const mg_fmt_claims_t *c, const char **out, const char **why)
+{
+    const cf_key_t *o = k->priv;
+    const char *origin, *path, *query;
+    mg_canon_t cn;
+    cf_signed_t sg;
+    if (mg_fmt_split_url(pool, url, &origin, &path, &query, &cn, why) != MG_OK)
+        return MG_EINVAL;
+    if (*origin != '\0' && strcmp(origin, o->origin) != 0) {
+        *why =
+            apr_psprintf(pool, "the key signs for %s, not %s (option origin)", o->origin, origin);
+        return MG_EINVAL;
+    }
+    /* "PATH?" is PATH: the verifier rebuilds the URL without an empty query,
+     * as the Python signer writes it */
+    if (query != NULL && *query == '\0')
+        query = NULL;
+    mg_status_t st = cf_sign_policy(pool, k, path, query, c, &sg, why);
+    if (st != MG_OK)
+        return st;
+    const char *sep = query ? "&" : "?";
+    const char *tail = o->sign_sha256 ? "&Hash-Algorithm=SHA256" : "";
+    if (sg.custom)
+        *out = apr_pstrcat(pool, sg.base, sep, "Policy=", sg.p64, "&Signature=", sg.s64,
+                           "&Key-Pair-Id=", o->kpid, tail, NULL);
+    else
+        *out = apr_pstrcat(pool, sg.base, sep, "Expires=", sg.exp, "&Signature=", sg.s64,
+                           "&Key-Pair-Id=", o->kpid, tail, NULL);
+    return MG_OK;
+}
+
+/* The signed cookies for the prefix c->scope: CloudFront-Policy (a custom
+ * policy whose Resource is the prefix on the key's origin, with a
+ * trailing wildcard), CloudFront-Signature,
+ * CloudFront-Key-Pair-Id and, for a SHA-256 key, CloudFront-Hash-Algorithm
+ * (the values of a prefix link's parameters, as AWS's cookie signers write
+ * them), one "NAME=VALUE" per line. */
+static mg_status_t cf_sign_cookie(apr_pool_t *pool, const mg_fkey_t *k, const mg_fmt_claims_t *c,
+                                  const char **out, const char **why)
+{
+    const cf_key_t *o = k->priv;
+    cf_signed_t sg;
+    if (c->scope == NULL || c->scope[0] != '/') {
+        *why = "a CloudFront signed cookie covers a prefix (/DIR/)";
+        return MG_EINVAL;
+    }
+    mg_status_t st = cf_sign_policy(pool, k, c->scope, NULL, c, &sg, why);
+    if (st != MG_OK)
+        return st;
+    *out = apr_pstrcat(pool, cf_cookie_names[CF_POLICY], "=", sg.p64, "\n", cf_cookie_names[CF_SIG],
+                       "=", sg.s64, "\n", cf_cookie_names[CF_KPID], "=", o->kpid,
+                       o->sign_sha256 ? "\n" : "", o->sign_sha256 ? cf_cookie_names[CF_HASH] : "",
+                       o->sign_sha256 ? "=SHA256" : "", NULL);
     return MG_OK;
 }
 
 const mg_fmt_t mg_fmt_cloudfront = {
     .name = "cloudfront",
-    .caps = MG_FMT_CAP_IP | MG_FMT_CAP_SCOPE | MG_FMT_CAP_NBF | MG_FMT_CAP_PRIVATE,
+    .caps =
+        MG_FMT_CAP_IP | MG_FMT_CAP_SCOPE | MG_FMT_CAP_COOKIE | MG_FMT_CAP_NBF | MG_FMT_CAP_PRIVATE,
     .algs = MG_FALG_RSA_SHA1 | MG_FALG_ECDSA_SHA1,
     .default_alg = MG_FALG_RSA_SHA1,
     .secret = MG_SECRET_PEM,
@@ -930,4 +986,5 @@ const mg_fmt_t mg_fmt_cloudfront = {
     .sign = cf_sign,
     .cookies = cf_cookies,
     .verify_cookie = cf_verify_cookie,
+    .sign_cookie = cf_sign_cookie,
 };

@@ -117,8 +117,9 @@ static const char usage_text[] =
     "                        (the ACL /DIR/*) and lighttpd-secdownload (required for a\n"
     "                        link its key's path_segments makes a directory link: the\n"
     "                        directory of the path's first N segments); --cookie\n"
-    "                        --prefix /DIR/ (no URL) for gcp-cdn (Cloud-CDN-Cookie) and\n"
-    "                        akamai-edgeauth (__token__);\n"
+    "                        --prefix /DIR/ (no URL) for gcp-cdn (Cloud-CDN-Cookie),\n"
+    "                        akamai-edgeauth (__token__) and cloudfront (the\n"
+    "                        CloudFront-* cookies, one Set-Cookie line each);\n"
     "                        the other claims are refused (the format cannot carry\n"
     "                        them); gcp-cdn links are absolute, on the key's origin;\n"
     "                        lighttpd-secdownload, nginx's secure_link_secret\n"
@@ -537,31 +538,38 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
 }
 
 /* --token-format F --cookie: the Set-Cookie value of a format's signed
- * cookie (Cloud-CDN-Cookie, Akamai __token__) for --prefix. */
+ * cookie (Cloud-CDN-Cookie, Akamai __token__) for --prefix, one line (or
+ * JSON object) per cookie for a format that sets several (CloudFront). */
 static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_claims_t *c,
                                const char *kid)
 {
-    const char *pair, *why = NULL;
-    mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pair, &why);
+    const char *pairs, *why = NULL;
+    mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pairs, &why);
     if (st != MG_OK) {
         fprintf(stderr, "mgctl sign: %s\n", why);
         return MGCTL_EXIT_FAIL;
     }
-    const char *eq = strchr(pair, '=');
-    const char *name = apr_pstrmemdup(pool, pair, (apr_size_t)(eq - pair));
-    const char *header = apr_pstrcat(pool, pair, "; Path=", mg_token_encode(pool, o->prefix), NULL);
+    const char *attrs = apr_pstrcat(pool, "; Path=", mg_token_encode(pool, o->prefix), NULL);
     if (c->expires != 0) {
         char date[APR_RFC822_DATE_LEN];
         apr_rfc822_date(date, c->expires);
-        header = apr_pstrcat(pool, header, "; Expires=", date, NULL);
+        attrs = apr_pstrcat(pool, attrs, "; Expires=", date, NULL);
     }
-    header = apr_pstrcat(pool, header, "; Secure; HttpOnly; SameSite=Lax", NULL);
-    if (o->format == MGCTL_FMT_JSON)
-        printf("{\"name\":%s,\"value\":%s,\"set_cookie\":%s,\"kid\":%s}\n",
-               mgctl_json_str(pool, name), mgctl_json_str(pool, eq + 1),
-               mgctl_json_str(pool, header), mgctl_json_str(pool, kid));
-    else
-        printf("%s\n", header);
+    attrs = apr_pstrcat(pool, attrs, "; Secure; HttpOnly; SameSite=Lax", NULL);
+    for (const char *p = pairs; *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+        const char *pair = apr_pstrmemdup(pool, p, n);
+        const char *eq = strchr(pair, '=');
+        const char *name = apr_pstrmemdup(pool, pair, (apr_size_t)(eq - pair));
+        const char *header = apr_pstrcat(pool, pair, attrs, NULL);
+        if (o->format == MGCTL_FMT_JSON)
+            printf("{\"name\":%s,\"value\":%s,\"set_cookie\":%s,\"kid\":%s}\n",
+                   mgctl_json_str(pool, name), mgctl_json_str(pool, eq + 1),
+                   mgctl_json_str(pool, header), mgctl_json_str(pool, kid));
+        else
+            printf("%s\n", header);
+        p += n + (p[n] == '\n');
+    }
     return fflush(stdout) == 0 ? MGCTL_EXIT_OK : MGCTL_EXIT_USAGE;
 }
 

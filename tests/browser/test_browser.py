@@ -41,6 +41,9 @@ identity:
   users: {alice: [member]}
 keys:
   - {id: k1, file: keys/k1.key, sign: true}
+  # links and cookies already in the wild (docs/token-formats.md)
+  - {id: gc, format: gcp-cdn, file: keys/gcp.secret, options: {origin: "http://127.0.0.1:@PORT@"}}
+  - {id: ak, format: akamai-edgeauth, file: keys/akamai.hex}
 tokens: {cookie: mg_token}
 hotlink:
   site:                       # anyone may open it; this site and the partner embed it
@@ -60,6 +63,7 @@ rules:
     access: {anonymous: none, member: view}
   - {id: videos, path: /videos/, hotlink: site, token: required}
   - {id: hls, path: /hls/, hotlink: site, token: required}
+  - {id: cdn, path: /cdn/, hotlink: site, token: required}
 """
 
 MEDIA_CONF = """\
@@ -71,7 +75,7 @@ MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .m3u8
 AddType video/mp2t .ts
 AddType image/vnd.microsoft.icon .ico
-<LocationMatch "^/(photos|insist|closed|members|videos|hls)/">
+<LocationMatch "^/(photos|insist|closed|members|videos|hls|cdn)/">
     AuthType Basic
     AuthName "media-guard browser test"
     AuthBasicProvider file
@@ -91,6 +95,14 @@ Alias "/signin" "@HTDOCS@/signin.html"
 # the site hands the player its signed cookie with the watch page
 <Location "/watch.html">
     Header set Set-Cookie "@COOKIE@"
+</Location>
+# a site that came from Google Cloud CDN and Akamai: its pages still hand out
+# their signed cookies, made by mgctl sign --token-format F --cookie
+<Location "/cdnwatch.html">
+    Header set Set-Cookie "@GCP_COOKIE@"
+</Location>
+<Location "/akamai.html">
+    Header set Set-Cookie "@AKAMAI_COOKIE@"
 </Location>
 """
 
@@ -123,6 +135,11 @@ NOREF_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>no refer
 <img id="closed" src="{media}/closed/photo.png" alt="closed"></body></html>
 """
 
+AKAMAI_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>akamai</title></head>
+<body><img id="photo" src="/cdn/img/photo.png" alt="photo">
+<img id="other" src="/cdn/other/photo.png" alt="other"></body></html>
+"""
+
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
 """
@@ -151,7 +168,9 @@ def sites(apache_factory, mgctl, tmp_path_factory):
            str(hls / "seg%d.ts"), str(hls / "index.m3u8"))
 
     pages = apache_factory("pages", PAGES_CONF, start=False)
-    keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"}
+    keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
+            "keys/gcp.secret": "nZtRohdNF9m3cKM24IcK4w==\n",
+            "keys/akamai.hex": "52a1" * 8 + "\n"}
     policy = POLICY.replace("@PAGES@", str(pages.port))
     files = {
         "photos/photo.png": (work / "photo.png").read_bytes(),
@@ -160,24 +179,33 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         "insist/photo.png": (work / "photo.png").read_bytes(),
         "closed/photo.png": (work / "photo.png").read_bytes(),
         "members/photo.png": (work / "photo.png").read_bytes(),
+        "cdn/img/photo.png": (work / "photo.png").read_bytes(),
+        "cdn/other/photo.png": (work / "photo.png").read_bytes(),
         "videos/clip.webm": (work / "clip.webm").read_bytes(),
         "page.html": OWN_PAGE,
         "signin.html": (harness.SRCDIR / "demo" / "site" / "signin.html").read_bytes(),
     }
     for f in hls.iterdir():
         files[f"hls/l1/{f.name}"] = f.read_bytes()
+        files[f"cdn/hls/l1/{f.name}"] = f.read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
-    (media.policy_dir / "keys" / "k1.key").chmod(0o600)
+    for k in ("k1.key", "gcp.secret", "akamai.hex"):
+        (media.policy_dir / "keys" / k).chmod(0o600)
     pol = media.policy_dir / "browser.yaml"
-    cookie = mgctl("sign", "--policy", pol, "--ttl", "1h", "--prefix", "/hls/l1/", "--cookie")
-    assert cookie.returncode == 0, cookie.stderr
-    set_cookie = cookie.stdout.strip()
-    set_cookie = re.sub(r"^Set-Cookie:\s*", "", set_cookie)
-    # mod_headers reads '%' as a format: the cookie's percent-encoding is doubled
-    media.conf_snippet = media.conf_snippet.replace(
-        "@COOKIE@", set_cookie.replace("%", "%%").replace('"', '\\"'))
+
+    def set_cookie(marker, *fmt, prefix):
+        cookie = mgctl("sign", "--policy", pol, *fmt, "--ttl", "1h", "--prefix", prefix, "--cookie")
+        assert cookie.returncode == 0, cookie.stderr
+        value = re.sub(r"^Set-Cookie:\s*", "", cookie.stdout.strip())
+        # mod_headers reads '%' as a format: the cookie's percent-encoding is doubled
+        media.conf_snippet = media.conf_snippet.replace(
+            marker, value.replace("%", "%%").replace('"', '\\"'))
+
+    set_cookie("@COOKIE@", prefix="/hls/l1/")
+    set_cookie("@GCP_COOKIE@", "--token-format", "gcp-cdn", prefix="/cdn/hls/l1/")
+    set_cookie("@AKAMAI_COOKIE@", "--token-format", "akamai-edgeauth", prefix="/cdn/img/")
     media.write_conf()
     link = mgctl("sign", "--policy", pol, "--ttl", "1h", "/videos/clip.webm")
     assert link.returncode == 0, link.stderr
@@ -185,6 +213,8 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     media_files = {
         "video.html": VIDEO_PAGE.format(src=link.stdout.strip()),
         "watch.html": VIDEO_PAGE.format(src="/hls/l1/index.m3u8"),
+        "cdnwatch.html": VIDEO_PAGE.format(src="/cdn/hls/l1/index.m3u8"),
+        "akamai.html": AKAMAI_PAGE,
     }
     for rel, text in media_files.items():
         (media.htdocs / rel).write_text(text)
@@ -504,6 +534,43 @@ def test_hls_with_a_signed_cookie_plays_natively(browser, sites, shot):
     for path in ("/hls/l1/index.m3u8", "/hls/l1/seg1.ts"):
         line = decision(sites["media"], path, "mg=allow reason=allowed-by-token rule=hls")
         assert "mg=allow reason=allowed-by-token rule=hls" in line and "mg_" not in line
+
+
+def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
+    """A page of a site that came from Google Cloud CDN sets its
+    Cloud-CDN-Cookie (URLPrefix=…:Expires=…:KeyName=…:Signature=…, ':' and
+    '=' in the value, Secure) on plain http://127.0.0.1: Chromium keeps it and
+    sends it with the playlist and every segment."""
+    open_page(browser, sites["base"] + "/cdnwatch.html")
+    js_state = ("var v = document.getElementById('v');"
+                "return [v.readyState, v.currentTime, v.error && v.error.code];")
+    wait_for(lambda: browser.execute_script(js_state)[0] >= 2, "the stream to have data")
+    browser.execute_script("document.getElementById('v').play()")
+    wait_for(lambda: browser.execute_script(js_state)[1] > 1.5, "the stream to play past 1.5 s")
+    assert browser.execute_script(js_state)[2] is None
+    # the cookie's Path is the prefix, so the page itself does not see it
+    kept = browser.execute_cdp_cmd(
+        "Network.getCookies", {"urls": [sites["base"] + "/cdn/hls/l1/index.m3u8"]})["cookies"]
+    assert [(c["name"], c["path"], c["secure"], c["httpOnly"]) for c in kept] == [
+        ("Cloud-CDN-Cookie", "/cdn/hls/l1/", True, True)], kept
+    for path in ("/cdn/hls/l1/index.m3u8", "/cdn/hls/l1/seg1.ts"):
+        line = decision(sites["media"], path, "mg=allow reason=allowed-by-token rule=cdn")
+        assert "mg=allow reason=allowed-by-token rule=cdn" in line
+
+
+def test_images_under_an_akamai_cookie_show_inside_its_path_only(browser, sites, shot):
+    """Akamai's __token__ cookie (exp=…~acl=/cdn/img/*~hmac=…, '~' '*' '/' in
+    the value) grants what its cookie path and its ACL cover; the browser
+    does not send it for another directory, which is refused."""
+    open_page(browser, sites["base"] + "/akamai.html")
+    assert image_state(browser, "photo") == [PHOTO_W, PHOTO_H]
+    assert image_state(browser, "other") == [0, 0]
+    line = decision(sites["media"], "/cdn/img/photo.png",
+                    "mg=allow reason=allowed-by-token rule=cdn", status=200)
+    assert "mg=allow reason=allowed-by-token rule=cdn" in line
+    line = decision(sites["media"], "/cdn/other/photo.png",
+                    "mg=deny reason=token-missing rule=cdn", status=403)
+    assert "mg=deny reason=token-missing rule=cdn" in line
 
 
 def test_login_redirect_round_trip(browser, sites, shot):

@@ -274,6 +274,22 @@ static void cookie_mode(apr_pool_t *pool, const mg_policy_t *policy, const mg_fk
     const char *pair = NULL, *why;
     if (k->fmt->sign_cookie(pool, k, c, &pair, &why) != MG_OK)
         return; /* a prefix the format cannot carry (a '*', bytes browsers encode) */
+    /* a format that sets several cookies (CloudFront) gives one per line; a
+     * browser sends them in one Cookie header, "; " apart */
+    size_t lines = 0, pn = strlen(pair);
+    for (const char *p = pair; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    char *hdr = apr_palloc(pool, pn + lines + 1), *h = hdr;
+    for (const char *p = pair; *p != '\0'; p++) {
+        if (*p == '\n') {
+            *h++ = ';';
+            *h++ = ' ';
+        } else {
+            *h++ = *p;
+        }
+    }
+    *h = '\0';
+    pair = hdr;
     const char *q = strchr(url, '?');
     const char *path = q ? apr_pstrmemdup(pool, url, (size_t)(q - url)) : url;
     /* as for a prefix link, the path sent must lie under the prefix as written

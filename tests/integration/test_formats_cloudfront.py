@@ -1,12 +1,14 @@
 """CloudFront signed URLs and signed cookies (docs/token-formats.md#cloudfront)
 against a real Apache: canned and custom-policy links minted by
-`mgctl sign --token-format cloudfront --private-key`, signed cookies and an
+`mgctl sign --token-format cloudfront --private-key` (links and, with
+--cookie, the CloudFront-* cookies for a prefix), signed cookies and an
 ECDSA key minted by the independent Python signer (examples/signers/
 sign_formats.py), next to native and ImageKit links on one path; the
 refusals get the reasons our own tokens get; configtest refuses a policy
 with cloudfront and gcp-cdn keys (both read Expires and Signature)."""
 
 import importlib.util
+import json
 import pathlib
 import re
 import time
@@ -34,6 +36,10 @@ keys:
     format: cloudfront
     file: keys/cf-rsa.pub
     options: {origin: "%(origin)s", key_pair_id: K2JCJMDEHXQW5F}
+  - id: cf-rsa256                 # the same key pair, signing with SHA-256
+    format: cloudfront
+    file: keys/cf-rsa.pub
+    options: {origin: "%(origin)s", key_pair_id: K2SHA256, sign_hash: sha256}
   - id: cf-ec
     format: cloudfront
     alg: ecdsa-sha1
@@ -204,6 +210,61 @@ def test_signed_cookies_from_the_python_signer(srv, keys):
         c["Expires"], c["Signature"], c["Key-Pair-Id"])
     assert srv.get("/media/a.jpg", headers={"Cookie": jar}).status_code == 200
     assert_denied(srv.get("/media/a.jpg?x=1", headers={"Cookie": jar}), "token-bad-signature")
+
+
+def test_signed_cookies_from_mgctl_sign(srv, sign, mgctl, keys):
+    args = ["sign", "--policy", srv.policy_dir / "cf.yaml", "--token-format", "cloudfront",
+            "--key-id", "cf-rsa", "--private-key", srv.policy_dir / "keys" / "cf-rsa.pem",
+            "--prefix", "/media/l1/", "--cookie"]
+    exp = str(int(time.time()) + 600)
+    p = mgctl(*args, "--expires", exp)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert [ln.split("=", 1)[0] for ln in lines] == [
+        "CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"], lines
+    for ln in lines:
+        assert ln.endswith("; Secure; HttpOnly; SameSite=Lax") and "; Path=/media/l1/; " in ln
+    pairs = [ln.split(";", 1)[0] for ln in lines]
+    values = dict(pr.split("=", 1) for pr in pairs)
+    assert values["CloudFront-Key-Pair-Id"] == "K2JCJMDEHXQW5F"
+    # the values are a prefix link's parameters (RSA PKCS#1 v1.5 is deterministic)
+    link = sign("cloudfront", "/media/l1/index.m3u8", "--expires", exp, "--prefix", "/media/l1/")
+    params = dict(q.split("=", 1) for q in link.split("?", 1)[1].split("&"))
+    assert (values["CloudFront-Policy"], values["CloudFront-Signature"]) == (
+        params["Policy"], params["Signature"])
+    # ... and the independent Python signer's, byte for byte
+    py = sign_formats.cloudfront_sign(keys["cf-rsa"][0], "/media/l1/index.m3u8", int(exp), ORIGIN,
+                                      "K2JCJMDEHXQW5F", prefix="/media/l1/")
+    pyp = dict(q.split("=", 1) for q in py.split("?", 1)[1].split("&"))
+    assert (pyp["Policy"], pyp["Signature"]) == (params["Policy"], params["Signature"])
+    jar = "theme=dark; " + "; ".join(pairs)
+    for path in ("/media/l1/index.m3u8", "/media/l1/seg-1.ts"):
+        r = srv.get(path, headers={"Cookie": jar})
+        assert r.status_code == 200, (path, reason(r))
+    assert "reason=allowed-by-token rule=media" in srv.last_access("/media/l1/seg-1.ts")
+    assert_denied(srv.get("/media/l2/seg-1.ts", headers={"Cookie": jar}), "token-out-of-scope")
+    # -f json: one object per cookie
+    p = mgctl(*args, "--expires", exp, "-f", "json")
+    assert p.returncode == 0, p.stderr
+    objs = [json.loads(ln) for ln in p.stdout.splitlines()]
+    assert [(o["name"], o["value"], o["kid"]) for o in objs] == [
+        (k, values[k], "cf-rsa") for k in ("CloudFront-Policy", "CloudFront-Signature",
+                                           "CloudFront-Key-Pair-Id")]
+    # an address binding rides in the policy; a cookie needs a prefix
+    p = mgctl(*args, "--expires", exp, "--ip", "192.0.2.0/24")
+    assert p.returncode == 0, p.stderr
+    bound = "; ".join(ln.split(";", 1)[0] for ln in p.stdout.splitlines())
+    assert_denied(srv.get("/media/l1/seg-1.ts", headers={"Cookie": bound}), "token-wrong-ip")
+    p = mgctl(*[a for a in args if a not in ("--prefix", "/media/l1/")], "--expires", exp)
+    assert p.returncode == 2 and "--cookie needs --prefix" in p.stderr
+    # a SHA-256 key adds CloudFront-Hash-Algorithm, which the verifier needs
+    p = mgctl(*[("cf-rsa256" if a == "cf-rsa" else a) for a in args], "--expires", exp)
+    assert p.returncode == 0, p.stderr
+    pairs = [ln.split(";", 1)[0] for ln in p.stdout.splitlines()]
+    assert pairs[3] == "CloudFront-Hash-Algorithm=SHA256" and len(pairs) == 4, pairs
+    assert srv.get("/media/l1/seg-1.ts", headers={"Cookie": "; ".join(pairs)}).status_code == 200
+    assert_denied(srv.get("/media/l1/seg-1.ts", headers={"Cookie": "; ".join(pairs[:3])}),
+                  "token-bad-signature")
 
 
 def test_ecdsa_and_sha256_links_from_the_python_signer(srv, keys):

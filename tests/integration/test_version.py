@@ -23,8 +23,11 @@ def test_mgctl_debian_and_changelog_say_configures_version():
     first = (SRCDIR / "debian" / "changelog").read_text().splitlines()[0]
     m = re.match(r"^mod-media-guard \(([^)]+)\) ", first)
     assert m and re.fullmatch(re.escape(v) + r"-\d+", m.group(1)), first
-    # the newest release in CHANGELOG.md is this one
+    # the newest release in CHANGELOG.md is this one (changes since it wait
+    # under "## Unreleased", at the top)
     heads = re.findall(r"^## (\S+)", (SRCDIR / "CHANGELOG.md").read_text(), re.M)
+    if heads and heads[0] == "Unreleased":
+        heads = heads[1:]
     assert heads and heads[0] == v, heads
     # the docs that name the version: mgctl(1)'s header, README's package names and Server token
     th = re.search(r'^\.TH MGCTL 1 "[^"]*" "mod_media_guard ([^"]+)"', (SRCDIR / "docs" / "mgctl.1").read_text(), re.M)
