@@ -104,6 +104,10 @@ const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
 /* 1 when the policy has a key whose links carry their token in the path
  * (where mg_path_token_effective can ever answer), else 0. mg_fmt.c. */
 int mg_policy_has_path_tokens(const mg_policy_t *policy);
+/* The query parameter names (NULL-terminated) of the policy's foreign-format
+ * key `kid` (docs/token-formats.md), or NULL when there is no such key (or
+ * it is a native one). The HLS rewrite carries them onwards. mg_fmt.c. */
+const char *const *mg_policy_key_params(const mg_policy_t *policy, const char *kid);
 /* The `apache:` role sources (identity.roles_from), in file order, as an
  * embedding program with Apache's authz providers binds them at
  * configuration time; `index` is the one mg_grant_fn receives. */
@@ -259,10 +263,15 @@ typedef struct mg_decision {
     const char *corp;          /* Cross-Origin-Resource-Policy value, or NULL */
     const char *detail;        /* one human sentence on why (never a secret) */
     apr_array_header_t *trace; /* const char* lines, or NULL when not tracing */
-    /* ALLOW by a token with an id (mg_id): the caller may count uses
-     * (mg_uses; mod_media_guard: MediaGuardOnceCache) and check the id
-     * against tokens.revocation_file as it is now; token_uses 0 = unlimited */
-    const char *token_kid, *token_id;
+    /* ALLOW by a token: its key id, format ("mg-v1" or keys[].format),
+     * where it came from ("query", "cookie", "path") and its scope (a
+     * canonical directory, NULL for an exact-path token) — what the HLS
+     * rewrite needs to carry a prefix token onwards. */
+    const char *token_kid, *token_format, *token_from, *token_scope;
+    /* ... with an id (mg_id): the caller may count uses (mg_uses;
+     * mod_media_guard: MediaGuardOnceCache) and check the id against
+     * tokens.revocation_file as it is now; token_uses 0 = unlimited */
+    const char *token_id;
     int token_uses;
     apr_time_t token_until; /* expiry + grace + skew: keep the count until then */
     /* DENY by a broken token under `token: alternative` with nobody signed

@@ -761,14 +761,18 @@ static void need_login(ev_t *e, const char *what)
     }
 }
 
-/* A grant by a token with an id: hand the claims the caller needs to count
- * a use or to look the id up in a revocation list that changes faster than
- * the policy (both live outside the policy, in the module). */
+/* A grant by a token: what it is (for the HLS rewrite) and, with an id,
+ * the claims the caller needs to count a use or to look the id up in a
+ * revocation list that changes faster than the policy (both live outside
+ * the policy, in the module). */
 static void token_uses(ev_t *e, const mg_token_claims_t *c)
 {
+    e->d->token_kid = c->kid;
+    e->d->token_format = c->format ? c->format : "mg-v1";
+    e->d->token_from = c->from;
+    e->d->token_scope = c->scope;
     if (c->id == NULL)
         return;
-    e->d->token_kid = c->kid;
     e->d->token_id = c->id;
     e->d->token_uses = c->uses;
     e->d->token_until = c->expires + e->policy->tokens.grace + e->policy->tokens.skew;

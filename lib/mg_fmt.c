@@ -759,6 +759,17 @@ int mg_policy_has_path_tokens(const mg_policy_t *policy)
     return 0;
 }
 
+const char *const *mg_policy_key_params(const mg_policy_t *policy, const char *kid)
+{
+    for (int i = 0;
+         policy != NULL && policy->keys != NULL && kid != NULL && i < policy->keys->nelts; i++) {
+        const mg_keyref_t *kr = &APR_ARRAY_IDX(policy->keys, i, mg_keyref_t);
+        if (kr->fkey != NULL && strcmp(kr->id, kid) == 0)
+            return kr->fkey->fmt->params(kr->fkey);
+    }
+    return NULL;
+}
+
 const char *mg_path_token_effective(apr_pool_t *pool, const mg_policy_t *policy,
                                     const char *raw_path)
 {

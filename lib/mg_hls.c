@@ -20,6 +20,19 @@ static int has_mg_prefix(const char *s)
     return strncmp(s, "mg_", 3) == 0;
 }
 
+/* A token parameter: mg_*, or one of the foreign format's names. Compared
+ * without case: some origins read query names so, and
+ * a URI that may already be signed is not ours to touch. */
+static int token_param(const mg_hls_ctx_t *ctx, const char *s)
+{
+    if (has_mg_prefix(s))
+        return 1;
+    for (const char *const *nm = ctx->names; nm != NULL && *nm != NULL; nm++)
+        if (strcasecmp(s, *nm) == 0)
+            return 1;
+    return 0;
+}
+
 /* scheme ":" at the start of a URI reference (RFC 3986 3.1), or 0 */
 static size_t scheme_len(const char *u, size_t n)
 {
@@ -120,7 +133,7 @@ const char *mg_hls_rewrite_uri(const mg_hls_ctx_t *ctx, apr_pool_t *p, const cha
     if (mg_canon_path(p, path, query, &c, &why) != 0)
         return NULL;
     for (i = 0; i < (size_t)c.params->nelts; i++)
-        if (has_mg_prefix(APR_ARRAY_IDX(c.params, i, mg_qparam_t).name))
+        if (token_param(ctx, APR_ARRAY_IDX(c.params, i, mg_qparam_t).name))
             return NULL; /* already carries a token: not ours to touch */
     if (strncmp(c.path, ctx->scope, strlen(ctx->scope)) != 0)
         return NULL;

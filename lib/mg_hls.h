@@ -3,7 +3,8 @@
  * Pure text processing (APR only, no httpd): the module's output filter
  * (mod_media_guard/mg_mod_hls.c) collects the playlist and hands it here.
  * Every URI of the playlist that resolves to a path inside the token's scope
- * on the request's own origin gets the viewer's mg_* parameters appended;
+ * on the request's own origin gets the viewer's token parameters appended
+ * (mg_*, or a foreign format's prefix token from the query);
  * everything else stays byte-identical. The rules are documented in
  * docs/directives.md ("MediaGuardHLSRewrite").
  */
@@ -21,7 +22,11 @@
  * playlist. All strings are NUL-terminated; host may be NULL (then no
  * absolute URI is ever rewritten). */
 typedef struct mg_hls_ctx {
-    const char *params;   /* the viewer's raw mg_* pairs joined by '&' */
+    const char *params; /* the viewer's raw token pairs joined by '&' */
+    /* A foreign format's token (docs/token-formats.md): its parameter names
+     * (NULL-terminated); NULL for the native mg_* parameters. A URI that
+     * already has a parameter of either kind is left alone. */
+    const char *const *names;
     const char *scope;    /* the token's scope, decoded canonical directory path */
     const char *base_dir; /* raw path of the playlist up to its last '/' */
     const char *scheme;   /* the request's scheme, host and port: the only */

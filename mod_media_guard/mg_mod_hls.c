@@ -44,9 +44,10 @@ APLOG_USE_MODULE(media_guard);
 static ap_filter_rec_t *hls_filter_handle;
 
 typedef struct hls_ctx {
-    request_rec *q;           /* the request whose token grant we pass on */
-    int prepared;             /* the fields below are filled */
-    apr_bucket_brigade *held; /* the playlist so far (NULL before the first call) */
+    request_rec *q;             /* the request whose token grant we pass on */
+    const mg_mod_memo_t *grant; /* q's decision that granted it */
+    int prepared;               /* the fields below are filled */
+    apr_bucket_brigade *held;   /* the playlist so far (NULL before the first call) */
     apr_off_t len;
     mg_hls_ctx_t h; /* what the rewriter (lib/mg_hls.c) needs */
 } hls_ctx_t;
@@ -59,15 +60,10 @@ const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag)
     return NULL;
 }
 
-static int has_mg_prefix(const char *s)
-{
-    return strncmp(s, "mg_", 3) == 0;
-}
-
 /* The request that holds a token grant for r: r itself, or the request an
  * internal redirect with the same per-dir config came from (authz is skipped
- * then, see mg_mod_headers.c). */
-static request_rec *token_granted_request(request_rec *r)
+ * then, see mg_mod_headers.c); *grant the decision. */
+static request_rec *token_granted_request(request_rec *r, const mg_mod_memo_t **grant)
 {
     request_rec *q;
     for (q = r; q != NULL;
@@ -79,8 +75,10 @@ static request_rec *token_granted_request(request_rec *r)
         for (m = rq->memos; m != NULL; m = m->next) {
             if (m->d.outcome == MG_OUTCOME_ALLOW && m->mapped &&
                 m->d.reason == MG_R_ALLOWED_BY_TOKEN &&
-                (m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0)))
+                (m->user == r->user || (m->user && r->user && strcmp(m->user, r->user) == 0))) {
+                *grant = m;
                 return q;
+            }
         }
         if (rq->memos)
             return NULL; /* decided here, not by a token */
@@ -88,22 +86,36 @@ static request_rec *token_granted_request(request_rec *r)
     return NULL;
 }
 
-/* The raw "mg_" pairs of the query, in order. NULL when there are none or
- * when the raw text and the decoded query disagree about which pairs are
- * token parameters (an encoded name such as mg%5Fexp): the verifier reads
- * decoded names, and we would not copy exactly what it checked. */
+/* A token parameter's name: mg_*, or exactly one of a foreign key's. */
+static int is_token_name(const char *s, size_t n, const char *const *names)
+{
+    if (names == NULL)
+        return n >= 3 && strncmp(s, "mg_", 3) == 0;
+    for (; *names != NULL; names++)
+        if (strlen(*names) == n && memcmp(s, *names, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The raw token pairs of the query (mg_*, or the foreign key's `names`), in
+ * order. NULL when there are none or when the raw text and the decoded
+ * query disagree about which pairs are token parameters (an encoded name
+ * such as mg%5Fexp): the verifier reads decoded names, and we would not
+ * copy exactly what it checked. */
 static const char *raw_token_params(apr_pool_t *p, const char *args,
-                                    const apr_array_header_t *params)
+                                    const apr_array_header_t *params, const char *const *names)
 {
     const char *s;
     char *out = NULL;
     int raw = 0, decoded = 0, i;
 
-    for (i = 0; i < params->nelts; i++)
-        decoded += has_mg_prefix(APR_ARRAY_IDX(params, i, mg_qparam_t).name);
+    for (i = 0; i < params->nelts; i++) {
+        const char *nm = APR_ARRAY_IDX(params, i, mg_qparam_t).name;
+        decoded += is_token_name(nm, strlen(nm), names);
+    }
     for (s = args; *s;) {
         size_t n = strcspn(s, "&");
-        if (n > 0 && strncmp(s, "mg_", 3) == 0) {
+        if (n > 0 && is_token_name(s, strcspn(s, "=&"), names)) {
             const char *pair = apr_pstrmemdup(p, s, n);
             out = out ? apr_pstrcat(p, out, "&", pair, NULL) : (char *)pair;
             raw++;
@@ -135,37 +147,50 @@ static int has_m3u8_ext(const char *path)
     return n >= 5 && strcasecmp(path + n - 5, ".m3u8") == 0;
 }
 
+static int not_rewritten(request_rec *r, const char *reason)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  MG_LOGNO(00401) "media-guard HLS: playlist not rewritten: %s", reason);
+    return -1;
+}
+
 /* Fill ctx from the granting request q: the token parameters, the scope
  * and the base URL. -1 (with a debug line) when the playlist must stay as it
  * is. Runs once per playlist, not per segment. */
 static int prepare(request_rec *r, hls_ctx_t *ctx)
 {
     request_rec *q = ctx->q, *first;
+    const mg_decision_t *d = &ctx->grant->d;
     apr_array_header_t *params;
-    const char *why = NULL, *reason = NULL;
+    const char *why = NULL;
     size_t n;
 
+    if (d->token_format != NULL && strcmp(d->token_format, "mg-v1") != 0) {
+        /* a foreign format's prefix token: its key's parameter names */
+        ctx->h.names = mg_policy_key_params(ctx->grant->mp->policy, d->token_kid);
+        if (ctx->h.names == NULL)
+            return not_rewritten(r, "the granting key is not in the policy");
+    }
     if (mg_query_parse(r->pool, q->args, &params, &why) != 0 ||
-        (ctx->h.params = raw_token_params(r->pool, q->args, params)) == NULL) {
-        reason = "the query's mg_* parameters could not be copied exactly";
-    } else if ((ctx->h.scope = mg_query_get(params, "mg_scope", NULL)) == NULL) {
-        reason = "the token is for this exact path (no mg_scope), it cannot cover segments";
-    } else {
-        /* The base for relative URIs is the URL the client asked for; the
-         * token was checked against q's target. Both must be the same
-         * origin-form target, or we cannot be sure what the player resolves
-         * against. */
-        for (first = r; first->prev != NULL; first = first->prev)
-            ;
-        if (q->unparsed_uri == NULL || q->unparsed_uri[0] != '/' || first->unparsed_uri == NULL ||
-            strcmp(q->unparsed_uri, first->unparsed_uri) != 0)
-            reason = "the request target was rewritten internally or is not origin-form";
-    }
-    if (reason != NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      MG_LOGNO(00401) "media-guard HLS: playlist not rewritten: %s", reason);
-        return -1;
-    }
+        (ctx->h.params = raw_token_params(r->pool, q->args, params, ctx->h.names)) == NULL)
+        return not_rewritten(r, ctx->h.names
+                                    ? "the query's token parameters could not be copied exactly"
+                                    : "the query's mg_* parameters could not be copied exactly");
+    ctx->h.scope = ctx->h.names ? d->token_scope : mg_query_get(params, "mg_scope", NULL);
+    if (ctx->h.scope == NULL)
+        return not_rewritten(
+            r, ctx->h.names
+                   ? "the token is for this exact path (no prefix), it cannot cover segments"
+                   : "the token is for this exact path (no mg_scope), it cannot cover segments");
+    /* The base for relative URIs is the URL the client asked for; the token
+     * was checked against q's target. Both must be the same origin-form
+     * target, or we cannot be sure what the player resolves against. */
+    for (first = r; first->prev != NULL; first = first->prev)
+        ;
+    if (q->unparsed_uri == NULL || q->unparsed_uri[0] != '/' || first->unparsed_uri == NULL ||
+        strcmp(q->unparsed_uri, first->unparsed_uri) != 0)
+        return not_rewritten(r,
+                             "the request target was rewritten internally or is not origin-form");
     n = strcspn(q->unparsed_uri, "?#");
     while (n > 0 && q->unparsed_uri[n - 1] != '/')
         n--;
@@ -201,14 +226,18 @@ void mg_mod_hls_insert_filter(request_rec *r)
 
     if (dc == NULL || dc->hls_rewrite != 1 || r->main != NULL || r->method_number != M_GET)
         return;
-    q = token_granted_request(r);
-    /* a token in the query (a signed cookie covers segments by itself) */
-    if (q == NULL || q->args == NULL || strstr(q->args, "mg_") == NULL)
+    const mg_mod_memo_t *grant = NULL;
+    q = token_granted_request(r, &grant);
+    /* a token in the query (a signed cookie covers segments by itself, and
+     * so does a token in the path: relative URIs resolve under it) */
+    if (q == NULL || q->args == NULL || grant->d.token_from == NULL ||
+        strcmp(grant->d.token_from, "query") != 0)
         return;
     if (!has_m3u8_ext(r->uri) && static_media_file(r))
         return; /* a segment, key or image: no playlist, no filter */
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->q = q;
+    ctx->grant = grant;
     if (has_m3u8_ext(r->uri)) {
         if (prepare(r, ctx) != 0)
             return;

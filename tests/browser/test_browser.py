@@ -518,18 +518,23 @@ def test_signed_video_plays_and_seeks(browser, sites, shot):
     assert "mg=allow reason=allowed-by-token rule=videos" in line
 
 
-def test_hls_with_a_signed_cookie_plays_natively(browser, sites, shot):
-    native = browser.execute_script(
-        "return document.createElement('video').canPlayType('application/vnd.apple.mpegurl')")
-    assert native, ("this Chromium has no native HLS player (Chromium 141 and later have one): "
-                    "the test needs hls.js (npm) instead")
-    open_page(browser, sites["base"] + "/watch.html")
+def play_stream(browser, url):
+    """Open the watch page at url, play its <video> past 1.5 s, without an error."""
+    open_page(browser, url)
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
     wait_for(lambda: browser.execute_script(js_state)[0] >= 2, "the stream to have data")
     browser.execute_script("document.getElementById('v').play()")
     wait_for(lambda: browser.execute_script(js_state)[1] > 1.5, "the stream to play past 1.5 s")
     assert browser.execute_script(js_state)[2] is None
+
+
+def test_hls_with_a_signed_cookie_plays_natively(browser, sites, shot):
+    native = browser.execute_script(
+        "return document.createElement('video').canPlayType('application/vnd.apple.mpegurl')")
+    assert native, ("this Chromium has no native HLS player (Chromium 141 and later have one): "
+                    "the test needs hls.js (npm) instead")
+    play_stream(browser, sites["base"] + "/watch.html")
     # playlist and segments carried no token in the URL: the cookie granted them
     for path in ("/hls/l1/index.m3u8", "/hls/l1/seg1.ts"):
         line = decision(sites["media"], path, "mg=allow reason=allowed-by-token rule=hls")
@@ -541,13 +546,7 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
     Cloud-CDN-Cookie (URLPrefix=…:Expires=…:KeyName=…:Signature=…, ':' and
     '=' in the value, Secure) on plain http://127.0.0.1: Chromium keeps it and
     sends it with the playlist and every segment."""
-    open_page(browser, sites["base"] + "/cdnwatch.html")
-    js_state = ("var v = document.getElementById('v');"
-                "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    wait_for(lambda: browser.execute_script(js_state)[0] >= 2, "the stream to have data")
-    browser.execute_script("document.getElementById('v').play()")
-    wait_for(lambda: browser.execute_script(js_state)[1] > 1.5, "the stream to play past 1.5 s")
-    assert browser.execute_script(js_state)[2] is None
+    play_stream(browser, sites["base"] + "/cdnwatch.html")
     # the cookie's Path is the prefix, so the page itself does not see it
     kept = browser.execute_cdp_cmd(
         "Network.getCookies", {"urls": [sites["base"] + "/cdn/hls/l1/index.m3u8"]})["cookies"]

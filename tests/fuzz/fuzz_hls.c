@@ -2,7 +2,9 @@
  * playlists.
  *
  * The first byte picks the origin (http on port 8080, or https on the default
- * port); the rest is the playlist. Beyond "no crash", for every playlist the
+ * port) and the token (native mg_* parameters, or a foreign format's, as an
+ * Akamai ACL token: the rewriter then knows its parameter name); the rest is
+ * the playlist. Beyond "no crash", for every playlist the
  * rewriter accepts:
  *   - it has as many lines as the input, and each line is the input line or
  *     the input line with the token inserted once, as "?TOKEN", "&TOKEN" or
@@ -11,7 +13,7 @@
  *   - a changed URI line names no other host: if its part before the query
  *     contains "//", that names the request's own host;
  *   - rewriting the output again changes nothing (every rewritten URI now
- *     carries mg_ parameters), so a playlist passed through two filters does
+ *     carries the token's parameters), so a playlist passed through two filters does
  *     not get the token twice.
  */
 #include <string.h>
@@ -25,6 +27,8 @@
 #include "mg_hls.h"
 
 #define TOK "mg_exp=1700000000&mg_scope=%2Fv%2F&mg_sig=AbC-_"
+#define FTOK "__token__=exp=1700000000~acl=/v/*~hmac=0a1b"
+static const char *const fnames[] = {"__token__", NULL};
 
 static apr_pool_t *root;
 
@@ -37,13 +41,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Is out[0..on) in[0..in_n) with TOK inserted once (after an optional '?'
- * or '&')? */
-static int is_inserted(const char *in, size_t in_n, const char *out, size_t on)
+/* Is out[0..on) in[0..in_n) with the token tok inserted once (after an
+ * optional '?' or '&')? */
+static int is_inserted(const char *tok, const char *in, size_t in_n, const char *out, size_t on)
 {
-    size_t tl = strlen(TOK), k;
+    size_t tl = strlen(tok), k;
     for (k = 0; k + tl <= on; k++) {
-        if (memcmp(out + k, TOK, tl) != 0)
+        if (memcmp(out + k, tok, tl) != 0)
             continue;
         for (size_t sep = 0; sep <= 1 && sep <= k; sep++) {
             size_t pre = k - sep;
@@ -67,7 +71,8 @@ static void check_lines(const mg_hls_ctx_t *ctx, apr_pool_t *p, const char *in, 
                ol = oe ? (size_t)(oe - out) - o : on - o;
         MG_FUZZ_ASSERT((ie == NULL) == (oe == NULL), "line count differs");
         if (il != ol || memcmp(in + i, out + o, il) != 0) {
-            MG_FUZZ_ASSERT(is_inserted(in + i, il, out + o, ol), "line changed beyond the token");
+            MG_FUZZ_ASSERT(is_inserted(ctx->params, in + i, il, out + o, ol),
+                           "line changed beyond the token");
             /* the authority of a URI line: before its query */
             const char *q = memchr(out + o, '?', ol);
             const char *line = apr_pstrmemdup(p, out + o, q ? (size_t)(q - out) - o : ol);
@@ -106,6 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ctx.scheme = "https", ctx.port = 443;
     else
         ctx.scheme = "http", ctx.port = 8080;
+    if (data[0] & 2)
+        ctx.params = FTOK, ctx.names = fnames;
     apr_pool_create(&pool, root);
     /* no NUL after the playlist: the rewriter must stay within len */
     in = size > 1 ? apr_pmemdup(pool, data + 1, size - 1) : "";

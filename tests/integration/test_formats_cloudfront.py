@@ -62,6 +62,7 @@ MediaGuardPolicy cf @POLICIES@/cf.yaml
 MediaGuardReasonHeader On
 <Location "/media/">
     Require media-guard cf
+    MediaGuardHLSRewrite On
 </Location>
 """
 
@@ -175,6 +176,21 @@ def test_custom_policy_with_a_wildcard_covers_the_rendition_only(srv, sign):
     r = srv.raw("/media/l1/../l2/seg-1.ts?" + query)
     assert r.status_code == 403
     assert r.headers.get("X-Media-Guard-Reason") == "token-out-of-scope"
+
+
+def test_a_playlist_carries_a_custom_policy_prefix_link_onwards(srv, sign):
+    url = sign("cloudfront", "/media/l1/index.m3u8", "--ttl", "10m", "--prefix", "/media/l1/")
+    query = url.split("?", 1)[1]
+    r = srv.get(url)
+    assert r.status_code == 200, reason(r)
+    assert r.text == "#EXTM3U\nseg-1.ts?" + query + "\n"
+    r = srv.get("/media/l1/seg-1.ts?" + query)
+    assert r.status_code == 200 and r.content == MP4
+    # a canned policy names one URL: nothing to carry onwards
+    url = sign("cloudfront", "/media/l1/index.m3u8", "--ttl", "10m")
+    r = srv.get(url)
+    assert r.status_code == 200, reason(r)
+    assert r.text == FILES["media/l1/index.m3u8"]
 
 
 def test_custom_policy_address_and_start(srv, sign):

@@ -1,7 +1,7 @@
 """HLS playlist rewriting (MediaGuardHLSRewrite, docs/directives.md) against a
 real Apache: a playlist fetched with a prefix token comes back with the
-viewer's mg_* parameters on every URI inside the token's scope on this site,
-and nowhere else; the segments it names are then served; local files and a
+viewer's mg_* parameters (or a foreign format's prefix token: Cloud CDN,
+Akamai) on every URI inside the token's scope on this site, and nowhere else; the segments it names are then served; local files and a
 ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
 playlist must pass through byte for byte."""
 
@@ -20,6 +20,9 @@ keys:
   - id: k2026
     file: keys/k2026.key
     sign: true
+  # links of a site that came from Google Cloud CDN or Akamai (token-formats.md)
+  - {id: gc, format: gcp-cdn, file: keys/gcp.secret, options: {origin: "http://127.0.0.1:@PORT@"}}
+  - {id: ak, format: akamai-edgeauth, file: keys/akamai.hex}
 rules:
   - id: videos
     path: /videos/
@@ -177,6 +180,17 @@ DEFINE_VARIANTS = {
 LONG = "#EXTM3U\r\n" + "".join(f"#EXTINF:4.0,\r\nseg-{i}.ts<Q>\r\n" for i in range(30000)) \
     + "#EXT-X-ENDLIST"
 
+# URIs already signed by some format: never extended
+SIGNED = """\
+#EXTM3U
+#EXTINF:4.0,
+seg-1.ts?expires=1&signature=x
+#EXTINF:4.0,
+seg-2.ts?URLPrefix=aGk&Expires=1&KeyName=gc&Signature=x
+#EXTINF:4.0,
+seg-3.ts?mg_sig=x
+"""
+
 SEGMENTS = ["seg-1.ts", "seg-2.ts", "seg-3.ts", "seg-4.ts", "key.bin", "init.mp4"]
 
 
@@ -209,15 +223,22 @@ def write(path, data):
         parent.chmod(0o755)
 
 
+def write_keys(s):
+    """The policy's native key and those of the formats whose links it still takes."""
+    for name, text in (("k2026.key", K2026), ("gcp.secret", "nZtRohdNF9m3cKM24IcK4w==\n"),
+                       ("akamai.hex", "52a1" * 8 + "\n")):
+        key = s.policy_dir / "keys" / name
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(text)
+        key.chmod(0o600)
+
+
 @pytest.fixture(scope="module")
 def srv(apache_factory):
     s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
                        extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
                        start=False)
-    key = s.policy_dir / "keys" / "k2026.key"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_text(K2026)
-    key.chmod(0o600)
+    write_keys(s)
     media = plain(template(MEDIA, s.port))
     for base in ("videos/l1", "videos/off", "origin/live/l1", "free/l1", "videos/gz",
                  "origin/live/gz", "ht/l1"):
@@ -229,6 +250,7 @@ def srv(apache_factory):
     write(s.htdocs / "videos/l1/720p/lone-cr.m3u8", "#EXTM3U\rseg-1.ts\n")
     write(s.htdocs / "videos/l1/720p/alt.hls", media)
     write(s.htdocs / "videos/l1/720p/narrow.m3u8", plain(NARROW))
+    write(s.htdocs / "videos/l1/720p/signed.m3u8", SIGNED)
     write(s.htdocs / "videos/l1/720p/notes.txt", media)
     write(s.htdocs / "videos/l1/720p/fake.m3u8", "seg-1.ts\n")
     big = "#EXTM3U\n" + "".join(f"#EXTINF:4.0,\nsegment-{i:08d}.ts\n" for i in range(160000))
@@ -375,10 +397,7 @@ def test_directive_takes_on_or_off_only(apache_factory):
     s = apache_factory("hls-bad", bad,
                        policies={"hls.yaml": POLICY},
                        extra_modules=["proxy", "proxy_http", "filter", "deflate"], start=False)
-    key = s.policy_dir / "keys" / "k2026.key"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_text(K2026)
-    key.chmod(0o600)
+    write_keys(s)
     rc, out = s.configtest()
     assert rc != 0 and "Syntax error on line" in out
     assert "MediaGuardHLSRewrite must be On or Off" in out
@@ -411,6 +430,59 @@ def test_segments_are_not_touched(srv, sign):
     r = srv.get(url)
     assert r.status_code == 200 and r.content == TS
     assert r.headers["Content-Length"] == str(len(TS))
+
+
+def sign_foreign(srv, mgctl, fmt, url, *opts):
+    p = mgctl("sign", "--policy", srv.policy_dir / "hls.yaml", "--token-format", fmt,
+              "--ttl", "10m", *opts, url)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.strip()
+    return out[len(srv.url("")):] if out.startswith("http") else out  # gcp-cdn: absolute
+
+
+@pytest.mark.parametrize("fmt,param", [("gcp-cdn", "URLPrefix="), ("akamai-edgeauth", "__token__=")])
+def test_a_foreign_prefix_token_is_carried_onwards(srv, mgctl, fmt, param):
+    """A prefix link of another format (Cloud CDN's URLPrefix, an Akamai ACL
+    token) is carried onwards like a native one: its own parameters, as
+    received, on every URI inside its scope; the segments are then served."""
+    url = sign_foreign(srv, mgctl, fmt, "/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    token = token_of(url)
+    assert token.startswith(param) and "mg_" not in token
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(template(MEDIA, srv.port), token)
+    tokened = [u for u in uris(r.text) if token in u]
+    assert len(tokened) == 6
+    base = srv.url(url)
+    for u in tokened:
+        full = urllib.parse.urljoin(base, u)
+        got = srv.get(full[len(srv.url("")):])
+        assert got.status_code == 200, (u, got.headers.get("X-Media-Guard-Reason"))
+        assert got.content == TS
+    assert "reason=allowed-by-token rule=videos" in srv.last_access("/videos/l1/720p/seg-4.ts")
+
+
+def test_an_exact_foreign_token_leaves_the_playlist_unchanged(srv, mgctl):
+    for fmt in ("gcp-cdn", "akamai-edgeauth"):
+        url = sign_foreign(srv, mgctl, fmt, "/videos/l1/720p/index.m3u8")
+        mark = srv.mark()
+        r = srv.get(url)
+        assert r.status_code == 200, (fmt, r.headers.get("X-Media-Guard-Reason"))
+        assert r.text == plain(template(MEDIA, srv.port))
+        assert "exact path (no prefix)" in srv.error_log_since(mark)
+
+
+def test_a_uri_with_a_foreign_token_parameter_is_left_alone(srv, mgctl):
+    url = sign_foreign(srv, mgctl, "gcp-cdn", "/videos/l1/720p/narrow.m3u8", "--prefix",
+                       "/videos/l1/720p/")
+    r = srv.get(url)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected(NARROW, token_of(url))
+    # the rewriter itself: a URI that already has one of the key's parameters
+    # (in any case) or an mg_* one is not the viewer's to extend
+    names_case = srv.get(url.replace("narrow.m3u8", "signed.m3u8"))
+    assert names_case.status_code == 200
+    assert names_case.text == SIGNED
 
 
 # ---------------------------------------------------------------- unchanged

@@ -132,6 +132,32 @@ START_TEST(existing_queries)
 }
 END_TEST
 
+/* A foreign format's prefix token (Akamai's __token__): its parameter is
+ * appended, and a URI with one of its names (any case) or an mg_* one is
+ * left alone. */
+START_TEST(foreign_token_names)
+{
+    static const char *const names[] = {"__token__", NULL};
+    mg_hls_ctx_t c = ctx;
+    const char *u;
+    c.params = "__token__=exp=1~acl=/videos/l1/*~hmac=ab";
+    c.names = names;
+    u = "seg1.ts?v=2";
+    ck_assert_str_eq(mg_hls_rewrite_uri(&c, mg_test_pool, u, strlen(u)),
+                     "seg1.ts?v=2&__token__=exp=1~acl=/videos/l1/*~hmac=ab");
+    u = "seg1.ts?__TOKEN__=x";
+    ck_assert_ptr_null(mg_hls_rewrite_uri(&c, mg_test_pool, u, strlen(u)));
+    u = "seg1.ts?mg_sig=x";
+    ck_assert_ptr_null(mg_hls_rewrite_uri(&c, mg_test_pool, u, strlen(u)));
+    u = "../other/seg1.ts";
+    ck_assert_ptr_null(mg_hls_rewrite_uri(&c, mg_test_pool, u, strlen(u)));
+    /* the native rewrite does not know the foreign names */
+    u = "seg1.ts?__token__=x";
+    ck_assert_str_eq(mg_hls_rewrite_uri(&ctx, mg_test_pool, u, strlen(u)),
+                     "seg1.ts?__token__=x&" TOK);
+}
+END_TEST
+
 START_TEST(uris_we_cannot_be_sure_about)
 {
     CK_KEPT("seg1.ts#t=10");
@@ -279,6 +305,7 @@ static Suite *hls_suite(void)
     tcase_add_test(tc, absolute_uris_only_own_origin);
     tcase_add_test(tc, default_port);
     tcase_add_test(tc, existing_queries);
+    tcase_add_test(tc, foreign_token_names);
     tcase_add_test(tc, uris_we_cannot_be_sure_about);
     tcase_add_test(tc, tags_with_uri_attributes);
     tcase_add_test(tc, tags_left_alone);
