@@ -308,8 +308,111 @@ done:
     return (long)(o - w);
 }
 
+/* Parameters that mg_query_parse's array holds without apr_array_push. */
+enum { QP_INLINE = 8 };
+
+/* The next parameter slot of arr (room for QP_INLINE in place, then
+ * apr_array_push), or NULL at MG_MAX_QPARAMS. */
+static inline mg_qparam_t *query_slot(apr_array_header_t *arr)
+{
+    if (arr->nelts >= MG_MAX_QPARAMS)
+        return NULL;
+    return arr->nelts < arr->nalloc ? &((mg_qparam_t *)arr->elts)[arr->nelts++]
+                                    : apr_array_push(arr);
+}
+
+#ifdef __SSE2__
+/* The fast path's pair w[s, e): its first '=' at eq - 1 (eq 0: none),
+ * a '.', '[' or ']' in its name when `special`. 1 when done (an empty
+ * pair is skipped, as the general way does), 0 when the general way must
+ * say why not (a pair without a name, too many parameters). */
+static inline int query_fast_pair(apr_array_header_t *arr, char *w, size_t s, size_t eq, size_t e,
+                                  int special)
+{
+    size_t nend = eq != 0 ? eq - 1 : e;
+    if (nend == s)
+        return eq == 0; /* "&&" is skipped; "=v" has no name */
+    mg_qparam_t *qp = query_slot(arr);
+    if (qp == NULL)
+        return 0;
+    w[nend] = '\0';
+    w[e] = '\0';
+    qp->name = w + s;
+    qp->name_len = nend - s;
+    qp->name_plain = !special;
+    qp->value = eq != 0 ? w + eq : "";
+    qp->value_len = eq != 0 ? e - eq : 0;
+    return 1;
+}
+
+/* The query fast path. A query whose bytes are all ordinary (C_PLAIN in
+ * query_cls), '&' or '=' has nothing to decode, refuse or check as UTF-8:
+ * each name and value is a slice of the query as it is. So it is copied
+ * once into w, and each '&' and each pair's first '=' is overwritten with
+ * the NUL that ends the slice before it: the same names and values, with
+ * the same lengths, that query_part would write byte for byte (a name is
+ * plain unless it has a '.', '[' or ']': no '+', '%' or byte >= 0x80 can
+ * be in it here). Sixteen bytes at a time: one mask of the bytes that
+ * leave the fast path (a signed compare below 0x21 takes the controls,
+ * the space and every byte >= 0x80; then DEL, '#', '%', '+' and ';'),
+ * and the '&', '=' and '.', '[', ']' in the order they come. 1 when arr
+ * holds the parameters, 0 when the query needs the general way (which
+ * starts again from an empty arr and gives every refusal). w has room for
+ * len + 16 bytes. */
+static int query_fast(const char *query, size_t len, char *w, apr_array_header_t *arr)
+{
+    size_t start = 0; /* the current pair's first byte */
+    size_t eq = 0;    /* its first '=' + 1; 0: none yet */
+    int special = 0;  /* a '.', '[' or ']' in its name */
+    memcpy(w, query, len);
+    /* sixteen ordinary bytes after the query: the last block reads them,
+     * and they add nothing to any mask */
+    _mm_storeu_si128((__m128i *)(void *)(w + len), _mm_set1_epi8('a'));
+    for (size_t i = 0; i < len; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(w + i));
+        __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
+        if (_mm_movemask_epi8(m) != 0)
+            return 0;
+        __m128i ns = _mm_cmpeq_epi8(x, _mm_set1_epi8('.'));
+        ns = _mm_or_si128(ns, _mm_cmpeq_epi8(x, _mm_set1_epi8('[')));
+        ns = _mm_or_si128(ns, _mm_cmpeq_epi8(x, _mm_set1_epi8(']')));
+        unsigned amp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
+        unsigned eqs = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+        /* every event of these sixteen bytes, in order */
+        for (unsigned ev = amp | eqs | (unsigned)_mm_movemask_epi8(ns); ev != 0; ev &= ev - 1) {
+            unsigned k = (unsigned)__builtin_ctz(ev);
+            if (amp >> k & 1) {
+                if (!query_fast_pair(arr, w, start, eq, i + k, special))
+                    return 0;
+                start = i + k + 1;
+                eq = 0;
+                special = 0;
+            } else if (eq != 0) {
+                continue; /* a '=' or '.' '[' ']' in a value is text */
+            } else if (eqs >> k & 1) {
+                eq = i + k + 1;
+            } else {
+                special = 1;
+            }
+        }
+    }
+    return query_fast_pair(arr, w, start, eq, len, special);
+}
+#endif
+
 int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **params,
                    const char **why)
+{
+    return mg_query_parse_ex(pool, query, params, why, 0);
+}
+
+int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **params,
+                      const char **why, unsigned flags)
 {
     static const char *dummy;
     const char *p = query;
@@ -335,14 +438,14 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
     /* One allocation for the array, room for QP_INLINE parameters (more
      * grow it as apr_array_push does) and the text: decoded text never
      * grows, and each pair gives up its '=' or '&' for a NUL, so len + 1
-     * bytes hold every name and value. The array is filled the way
-     * apr_array_make() leaves one (a public struct), without clearing
-     * elements that are written before they are read. */
-    enum { QP_INLINE = 8 };
+     * bytes hold every name and value (the fast path wants len + 16). The
+     * array is filled the way apr_array_make() leaves one (a public
+     * struct), without clearing elements that are written before they are
+     * read. */
     struct {
         apr_array_header_t h;
         mg_qparam_t v[QP_INLINE];
-    } *blk = apr_palloc(pool, sizeof(*blk) + len + 1);
+    } *blk = apr_palloc(pool, sizeof(*blk) + len + 16);
     apr_array_header_t *arr = &blk->h;
     arr->pool = pool;
     arr->elt_size = (int)sizeof(mg_qparam_t);
@@ -351,6 +454,17 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
     arr->elts = (char *)blk->v;
     *params = arr;
     w = (char *)(blk + 1);
+#ifdef __SSE2__
+    if (!(flags & MG_CANON_NO_FAST)) {
+        if (query_fast(query, len, w, arr))
+            return 0;
+        arr->nelts = 0; /* the general way from the start */
+    }
+#endif
+    if (flags & MG_CANON_FAST_ONLY) {
+        *why = "not on the fast path";
+        goto fail;
+    }
     while (*p != '\0') {
         mg_qparam_t *qp;
         long n;
@@ -370,8 +484,7 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
             *why = "query parameter without a name";
             goto fail;
         }
-        qp = arr->nelts < arr->nalloc ? &((mg_qparam_t *)arr->elts)[arr->nelts++]
-                                      : apr_array_push(arr);
+        qp = query_slot(arr); /* not NULL: the bound is checked above */
         qp->name = w;
         qp->name_len = (size_t)n;
         qp->name_plain = plain;
@@ -1113,12 +1226,14 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
 /* Rule 10 and the query rules: parse the query, refuse the spellings of
  * "tr" and "mg_*" that some server reads as them, find the query form of
  * the transformation (*trq, *tr_count). */
-static int canon_query(apr_pool_t *pool, const char *query, const mg_qreserved_list_t *extra,
-                       int nextra, const char **extra_why, mg_canon_t *out, const char **trq,
-                       int *tr_count, const char **why)
+static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
+                       const mg_qreserved_list_t *extra, int nextra, const char **extra_why,
+                       mg_canon_t *out, const char **trq, int *tr_count, const char **why)
 {
     static const mg_qreserved_list_t builtin = {builtin_reserved, 2};
-    if (mg_query_parse(pool, query, &out->params, why) != 0)
+    /* MG_CANON_NO_FAST: the query's general way too (MG_CANON_FAST_ONLY is
+     * about the path) */
+    if (mg_query_parse_ex(pool, query, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
         return -1;
     /* "tr" and the "mg_" namespace under any other spelling that some
      * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
@@ -1295,7 +1410,7 @@ int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *quer
             return canon_fail(out, why, NULL);
     }
     /* Rule 10 (and the query rules). */
-    if (canon_query(pool, query, names, nnames, names_why, out, &trq, &tr_count, why) != 0 ||
+    if (canon_query(pool, query, flags, names, nnames, names_why, out, &trq, &tr_count, why) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
 

@@ -52,8 +52,8 @@ int mg_canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_
 /* The same with flags, for the tests and fuzzers that prove that the fast
  * path for already-canonical paths gives byte-identical results (callers
  * use mg_canon_path): MG_CANON_NO_FAST takes the general way for every
- * path; MG_CANON_FAST_ONLY refuses ("not on the fast path") a path the
- * fast path does not take. */
+ * path and query (mg_query_parse_ex); MG_CANON_FAST_ONLY refuses ("not on
+ * the fast path") a path the fast path does not take. */
 #define MG_CANON_NO_FAST 1u
 #define MG_CANON_FAST_ONLY 2u
 int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
@@ -86,6 +86,13 @@ typedef struct mg_qparam {
  * or forbidden encoding, a pair without a name, or too many pairs. */
 int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **params,
                    const char **why);
+/* The same with flags, for the tests and fuzzers that prove that the fast
+ * path for queries with nothing to decode gives the same parameters as the
+ * general way: MG_CANON_NO_FAST takes the general way for every query;
+ * MG_CANON_FAST_ONLY refuses ("not on the fast path") a non-empty query
+ * the fast path does not take. */
+int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **params,
+                      const char **why, unsigned flags);
 /* First value of `name`, or NULL; *count (if non-NULL) = occurrences. */
 const char *mg_query_get(const apr_array_header_t *params, const char *name, int *count);
 

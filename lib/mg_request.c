@@ -27,14 +27,19 @@ static int is_space(int c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Case-insensitive substring test; Accept values are short, so the naive
- * scan is fine and avoids relying on the non-standard strcasestr. */
+/* Case-insensitive substring test for a lower-case needle; Accept values
+ * are short, so the naive scan is fine and avoids relying on the
+ * non-standard strcasestr. The first byte is compared on its own: most
+ * bytes of an Accept value ("*" "/" "*") are not it. The inner loop stops
+ * at hay's NUL, which is no byte of the needle. */
 static int contains_ci(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
     for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && ascii_lower((unsigned char)hay[i]) == needle[i])
+        if (ascii_lower((unsigned char)*hay) != needle[0])
+            continue;
+        size_t i = 1;
+        while (i < n && ascii_lower((unsigned char)hay[i]) == needle[i])
             i++;
         if (i == n)
             return 1;
@@ -273,8 +278,11 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
         return refuse(d, names_why, why);
     const char *dp = dl.name;
     size_t dplen = strlen(dp);
-    for (int i = 0; d->query && i < d->query->nelts; i++) {
-        const mg_qparam_t *q = &APR_ARRAY_IDX(d->query, i, mg_qparam_t);
+    /* the array in locals: d->query could alias what the loop writes */
+    const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
+    int nq = d->query ? d->query->nelts : 0;
+    for (int i = 0; i < nq; i++) {
+        const mg_qparam_t *q = &qv[i];
         /* lengths first: most parameters (the token's) differ in length */
         if (q->name && q->name_len == dplen && memcmp(q->name, dp, dplen) == 0 && truthy(q->value))
             d->download = 1;
@@ -282,8 +290,10 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (req->client_ip == NULL || mg_ip_parse(req->client_ip, &d->client) != 0)
         d->client.family = 0;
-    /* Without a proxy in front both are the same string: parse once. */
-    if (req->peer_ip != NULL && req->client_ip != NULL && strcmp(req->peer_ip, req->client_ip) == 0)
+    /* Without a proxy in front both are the same string (httpd hands over
+     * the same pointer): parse once. */
+    if (req->peer_ip != NULL && req->client_ip != NULL &&
+        (req->peer_ip == req->client_ip || strcmp(req->peer_ip, req->client_ip) == 0))
         d->peer = d->client;
     else if (req->peer_ip == NULL || mg_ip_parse(req->peer_ip, &d->peer) != 0)
         d->peer.family = 0;

@@ -26,7 +26,7 @@ extern module AP_MODULE_DECLARE_DATA media_guard_module;
  * number per message, never reused; each file has a range (config 001xx,
  * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
  * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx, pathtok
- * 009xx): a new
+ * 009xx, export 010xx): a new
  * message takes the next free number of its file. docs/directives.md
  * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
  * without a tag, a number used twice or a number missing from that list.
@@ -63,10 +63,22 @@ typedef struct mg_mod_srv_conf {
 #define MG_MOD_RELOAD_KEEP 0
 #define MG_MOD_RELOAD_DENY 1
 
+/* Every field is -1 when its directive is not set in the section; a new
+ * field goes into dir_conf_unset() (mg_mod_config.c) as well, which lets
+ * the per-request merge share a side that sets nothing. */
 typedef struct mg_mod_dir_conf {
     int reason_header; /* MediaGuardReasonHeader; -1 = unset (off) */
     int hls_rewrite;   /* MediaGuardHLSRewrite; -1 = unset (off) */
+    int export_to;     /* MediaGuardExport: MG_MOD_EXPORT_* bits; -1 = unset
+                          (MG_MOD_EXPORT_DEFAULT) */
 } mg_mod_dir_conf_t;
+
+/* Where a decision's MG_DECISION, MG_REASON, MG_RULE and MG_POLICY go
+ * (MediaGuardExport, mg_mod_export.c): the request notes, the environment
+ * (r->subprocess_env), both (the default) or neither. */
+#define MG_MOD_EXPORT_NOTES 1
+#define MG_MOD_EXPORT_ENV 2
+#define MG_MOD_EXPORT_DEFAULT (MG_MOD_EXPORT_NOTES | MG_MOD_EXPORT_ENV)
 
 /* One decision, memoised per request: check_authorization runs before and
  * after authentication, and a request may name several policies. */
@@ -163,6 +175,14 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
+
+/* mg_mod_export.c */
+/* MediaGuardExport notes [env] | env | none */
+const char *mg_mod_cmd_export(cmd_parms *cmd, void *dconf, const char *a1, const char *a2);
+/* test_config: warn about a `Require env MG_…` (or an expression reading
+ * MG_… from the environment or the notes) in a section where
+ * MediaGuardExport, as written around it, leaves them out. */
+void mg_mod_warn_export_readers(apr_pool_t *pconf, server_rec *s);
 
 /* mg_mod_narrow.c */
 /* parse_require, under `apache2 -t` only: note a Require media-guard inside

@@ -555,6 +555,7 @@ void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
     int level = m->d.outcome == MG_OUTCOME_ALLOW ? APLOG_DEBUG
                 : m->d.reason == MG_R_INTERNAL   ? APLOG_ERR
                                                  : APLOG_INFO;
+    int export_to;
 
     /* tell operators when decisions come from a policy whose file was
      * refused on the last reload */
@@ -562,14 +563,27 @@ void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
         why = why ? apr_pstrcat(r->pool, why, "; ", MG_MOD_STALE_NOTE, NULL) : MG_MOD_STALE_NOTE;
     outcome = outcome ? outcome : "deny";
     reason = reason ? reason : "internal-error";
-    apr_table_setn(r->notes, "MG_DECISION", outcome);
-    apr_table_setn(r->notes, "MG_REASON", reason);
-    apr_table_setn(r->notes, "MG_RULE", rule);
-    apr_table_setn(r->notes, "MG_POLICY", m->mp->name);
-    apr_table_setn(r->subprocess_env, "MG_DECISION", outcome);
-    apr_table_setn(r->subprocess_env, "MG_REASON", reason);
-    apr_table_setn(r->subprocess_env, "MG_RULE", rule);
-    apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
+    export_to = dc && dc->export_to != -1 ? dc->export_to : MG_MOD_EXPORT_DEFAULT;
+    if (export_to & MG_MOD_EXPORT_NOTES) {
+        apr_table_setn(r->notes, "MG_DECISION", outcome);
+        apr_table_setn(r->notes, "MG_REASON", reason);
+        apr_table_setn(r->notes, "MG_RULE", rule);
+        apr_table_setn(r->notes, "MG_POLICY", m->mp->name);
+    }
+    if (export_to & MG_MOD_EXPORT_ENV) {
+        apr_table_setn(r->subprocess_env, "MG_DECISION", outcome);
+        apr_table_setn(r->subprocess_env, "MG_REASON", reason);
+        apr_table_setn(r->subprocess_env, "MG_RULE", rule);
+        apr_table_setn(r->subprocess_env, "MG_POLICY", m->mp->name);
+    } else {
+        /* A sub-request starts with a copy of its parent's environment:
+         * without this, a reader here would take the parent's decision
+         * for this request's. Cheap when absent (the table's index). */
+        apr_table_unset(r->subprocess_env, "MG_DECISION");
+        apr_table_unset(r->subprocess_env, "MG_REASON");
+        apr_table_unset(r->subprocess_env, "MG_RULE");
+        apr_table_unset(r->subprocess_env, "MG_POLICY");
+    }
     mg_mod_metrics_count(m->mp, m->d.outcome, m->d.reason);
 
     if (!negated)

@@ -161,15 +161,36 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
     mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
     dc->reason_header = -1;
     dc->hls_rewrite = -1;
+    dc->export_to = -1;
     return dc;
+}
+
+/* Whether dc sets none of our per-directory directives: every field of
+ * mg_mod_dir_conf_t, so a new field must be added here too. */
+static int dir_conf_unset(const mg_mod_dir_conf_t *dc)
+{
+    return dc->reason_header == -1 && dc->hls_rewrite == -1 && dc->export_to == -1;
 }
 
 void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
 {
     mg_mod_dir_conf_t *base = basev, *add = addv;
-    mg_mod_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    mg_mod_dir_conf_t *dc;
+
+    /* httpd merges a <Location> with one of our directives onto the
+     * directory's config for every request (the server's default config,
+     * all unset, when no other section sets ours): when one side sets
+     * nothing, the merge is the other side as it is. Nothing writes a
+     * directory config after the configuration has been read, so sharing
+     * it is safe; it saves the allocation (~100 instructions a request). */
+    if (dir_conf_unset(base))
+        return add;
+    if (dir_conf_unset(add))
+        return base;
+    dc = apr_pcalloc(p, sizeof(*dc));
     dc->reason_header = add->reason_header != -1 ? add->reason_header : base->reason_header;
     dc->hls_rewrite = add->hls_rewrite != -1 ? add->hls_rewrite : base->hls_rewrite;
+    dc->export_to = add->export_to != -1 ? add->export_to : base->export_to;
     return dc;
 }
 

@@ -25,6 +25,11 @@ static const command_rec media_guard_cmds[] = {
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: send the decision's reason in an X-Media-Guard-Reason header when "
                  "media-guard does not allow (default Off)"),
+    AP_INIT_TAKE12("MediaGuardExport", mg_mod_cmd_export, NULL,
+                   RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                   "notes env|notes|env|none: where a decision's MG_DECISION, MG_REASON, "
+                   "MG_RULE and MG_POLICY are set (default both: the request notes and the "
+                   "environment)"),
     AP_INIT_TAKE1("MediaGuardReloadFailure", mg_mod_cmd_reload_failure, NULL, RSRC_CONF,
                   "keep|deny: on a graceful reload whose policy file is refused, keep serving "
                   "the last good version (default) or fail every request under it"),
@@ -80,6 +85,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(mg_mod_apply_reload_failure, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mg_mod_path_token_scan, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_test_config(mg_mod_warn_export_readers, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(mg_mod_deny_handler, NULL, NULL, APR_HOOK_FIRST);
     /* before mod_rewrite, mod_proxy and mod_alias map the path */

@@ -12,9 +12,10 @@
  *  - a transformation is reported in normal form, signed_path differs from
  *    path exactly by the "tr:" segment;
  *  - a parsed query survives encode-and-parse unchanged;
- *  - differential: the fast path for already-canonical paths and the
- *    general way (mg_canon_path_ex with MG_CANON_NO_FAST) give the same
- *    status and reason, or the same bytes in every output field.
+ *  - differential: the fast paths for already-canonical paths and for
+ *    queries with nothing to decode and the general way (mg_canon_path_ex
+ *    and mg_query_parse_ex with MG_CANON_NO_FAST) give the same status and
+ *    reason, or the same bytes in every output field.
  */
 #include <string.h>
 #include <strings.h>
@@ -267,8 +268,33 @@ static void check_fast_path(apr_pool_t *pool, const char *path, const char *quer
         const mg_qparam_t *x = &APR_ARRAY_IDX(a->params, i, mg_qparam_t);
         const mg_qparam_t *y = &APR_ARRAY_IDX(b.params, i, mg_qparam_t);
         MG_FUZZ_ASSERT(strcmp(x->name, y->name) == 0 && strcmp(x->value, y->value) == 0 &&
-                           x->name_len == y->name_len && x->value_len == y->value_len,
+                           x->name_len == y->name_len && x->value_len == y->value_len &&
+                           x->name_plain == y->name_plain,
                        "param %d differs", i);
+    }
+}
+
+/* The query's fast path against its general way, on the query alone. */
+static void check_query_fast_path(apr_pool_t *pool, const char *query, const apr_array_header_t *a,
+                                  int ra, const char *wa)
+{
+    apr_array_header_t *b = NULL;
+    const char *wb = NULL;
+    int rb = mg_query_parse_ex(pool, query, &b, &wb, MG_CANON_NO_FAST);
+    MG_FUZZ_ASSERT(ra == rb, "query: fast path %d, general way %d", ra, rb);
+    if (ra != 0) {
+        MG_FUZZ_ASSERT(str_same(wa, wb), "query reasons '%s' / '%s'", wa, wb);
+        return;
+    }
+    MG_FUZZ_ASSERT(a->nelts == b->nelts, "query: %d / %d params", a->nelts, b->nelts);
+    for (int i = 0; i < a->nelts; i++) {
+        const mg_qparam_t *x = &APR_ARRAY_IDX(a, i, mg_qparam_t);
+        const mg_qparam_t *y = &APR_ARRAY_IDX(b, i, mg_qparam_t);
+        MG_FUZZ_ASSERT(x->name_len == y->name_len && x->value_len == y->value_len &&
+                           memcmp(x->name, y->name, x->name_len + 1) == 0 &&
+                           memcmp(x->value, y->value, x->value_len + 1) == 0 &&
+                           x->name_plain == y->name_plain,
+                       "query param %d differs", i);
     }
 }
 
@@ -294,6 +320,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         MG_FUZZ_ASSERT(c.path == NULL && c.params == NULL, "output not zeroed on failure");
     }
     check_query(pool, query);
+    apr_array_header_t *params = NULL;
+    const char *qwhy = NULL;
+    int qrc = mg_query_parse(pool, query, &params, &qwhy);
+    check_query_fast_path(pool, query, params, qrc, qwhy);
     apr_pool_destroy(pool);
     return 0;
 }

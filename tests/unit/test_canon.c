@@ -381,7 +381,8 @@ static const char *canon_ways_differ(apr_pool_t *pool, const char *path, const c
         const mg_qparam_t *x = &APR_ARRAY_IDX(a.params, i, mg_qparam_t);
         const mg_qparam_t *y = &APR_ARRAY_IDX(b.params, i, mg_qparam_t);
         if (strcmp(x->name, y->name) != 0 || strcmp(x->value, y->value) != 0 ||
-            x->name_len != y->name_len || x->value_len != y->value_len)
+            x->name_len != y->name_len || x->value_len != y->value_len ||
+            x->name_plain != y->name_plain)
             return apr_psprintf(pool, "query parameter %d differs", i);
     }
     /* a path the fast path takes is one the general way leaves as it is */
@@ -903,6 +904,181 @@ START_TEST(test_query_every_byte_at_every_offset_keeps_its_meaning)
 }
 END_TEST
 
+/* ---- the query fast path (mg_query_parse_ex) ---- */
+
+/* mg_query_parse (fast path allowed) and the general way give the same
+ * result for q: the same status and reason, or the same parameters (names,
+ * values, their lengths, plainness). NULL when they do, else what differs.
+ * *fast: the fast path took q. No ck_assert in here (see
+ * canon_ways_differ). */
+static const char *query_ways_differ(apr_pool_t *pool, const char *q, int *fast)
+{
+    apr_array_header_t *a = NULL, *b = NULL, *f = NULL;
+    const char *wa = NULL, *wb = NULL, *wf = NULL;
+    int ra = mg_query_parse(pool, q, &a, &wa);
+    int rb = mg_query_parse_ex(pool, q, &b, &wb, MG_CANON_NO_FAST);
+    *fast = mg_query_parse_ex(pool, q, &f, &wf, MG_CANON_FAST_ONLY) == 0;
+    if (ra != rb)
+        return apr_psprintf(pool, "fast path %d, general way %d (%s / %s)", ra, rb, wa ? wa : "-",
+                            wb ? wb : "-");
+    if (ra != 0) {
+        if (strcmp(wa, wb) != 0)
+            return apr_psprintf(pool, "reasons '%s' / '%s'", wa, wb);
+        return a == NULL && b == NULL ? NULL : "parameters on a refusal";
+    }
+    if (*fast && f->nelts != a->nelts)
+        return "the fast path alone gives another number of parameters";
+    if (a->nelts != b->nelts)
+        return apr_psprintf(pool, "%d / %d parameters", a->nelts, b->nelts);
+    for (int i = 0; i < a->nelts; i++) {
+        const mg_qparam_t *x = &APR_ARRAY_IDX(a, i, mg_qparam_t);
+        const mg_qparam_t *y = &APR_ARRAY_IDX(b, i, mg_qparam_t);
+        if (x->name_len != y->name_len || x->value_len != y->value_len ||
+            memcmp(x->name, y->name, x->name_len + 1) != 0 ||
+            memcmp(x->value, y->value, x->value_len + 1) != 0 || x->name_plain != y->name_plain)
+            return apr_psprintf(pool,
+                                "parameter %d: '%s'='%s' (%zu, %zu, plain %d) / '%s'='%s' "
+                                "(%zu, %zu, plain %d)",
+                                i, x->name, x->value, x->name_len, x->value_len, x->name_plain,
+                                y->name, y->value, y->name_len, y->value_len, y->name_plain);
+    }
+    return NULL;
+}
+
+/* Which queries the fast path takes, said on its own: every byte is one
+ * the general way keeps as it is (not a control, space, DEL, byte >= 0x80,
+ * '#', '%', '+' or ';'), '&' or '='; no pair starts with '='; at most
+ * MG_MAX_QPARAMS pairs that are not empty. */
+static int query_fast_expected(const char *q)
+{
+    int pairs = 0;
+    for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("#%+;", *p) != NULL)
+            return 0;
+    for (const char *p = q; *p;) {
+        size_t n = strcspn(p, "&");
+        if (n > 0 && (*p == '=' || ++pairs > MG_MAX_QPARAMS))
+            return 0;
+        p += n + (p[n] == '&');
+    }
+    return 1;
+}
+
+/* query_ways_differ and query_fast_expected as one assertion: 1 when the
+ * fast path took q. */
+static int query_fast_as_expected(apr_pool_t *pool, const char *q)
+{
+    int fast = 0;
+    const char *diff = query_ways_differ(pool, q, &fast);
+    if (diff != NULL)
+        ck_abort_msg("'%s': %s", q, diff);
+    if (fast != query_fast_expected(q))
+        ck_abort_msg("'%s': %s the fast path", q, fast ? "took" : "did not take");
+    return fast;
+}
+
+/* Every byte value at every offset of queries that the fast path takes
+ * (a signed link's, long runs on either side of the sixteen-byte blocks,
+ * names with '.', '[', ']', values with '='), each at four alignments in
+ * memory: the same parameters as the general way, and the fast path taken
+ * exactly when query_fast_expected says so. Breaking the block loop's
+ * bound, the '=' of a value, a name's plainness or any byte of the mask
+ * fails it. */
+START_TEST(test_query_fast_path_every_byte_at_every_offset)
+{
+    static const char *const base[] = {
+        "mg_exp=1800000000&mg_kid=bench-hmac&mg_sig=PCVrmDaQs2swr0xJ7qcUy7QIN-dfi_vV_NJJiWujfG8",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "nnnnnnnnnnnnnnn=vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv&w",
+        "x=1&y.z=2&a[b]=c=d&&e&f=&g]h=i.j",
+    };
+    static const size_t align[] = {0, 1, 7, 15};
+    apr_pool_t *p;
+    apr_pool_create(&p, mg_test_pool);
+    char *mem = apr_palloc(p, 128 + 16);
+    long n = 0, fast = 0, bytes = 0;
+    for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++) {
+        size_t len = strlen(base[k]);
+        bytes += (long)len;
+        for (size_t al = 0; al < sizeof(align) / sizeof(align[0]); al++) {
+            char *q = mem + align[al];
+            for (size_t at = 0; at < len; at++) {
+                for (int b = 1; b < 256; b++) {
+                    memcpy(q, base[k], len + 1);
+                    q[at] = (char)b;
+                    fast += query_fast_as_expected(p, q);
+                    if (++n % 4096 == 0)
+                        apr_pool_clear(p);
+                }
+            }
+        }
+    }
+    apr_pool_destroy(p);
+    ck_assert_int_eq(n, bytes * 4 * 255);
+    ck_assert_int_gt(fast, n / 4);
+}
+END_TEST
+
+/* Every pair of the bytes that mean something to the fast path ('&', '=',
+ * '.', '[', '+' for one that leaves it, and an ordinary one) at every two
+ * places of 2- to 35-byte queries of ordinary bytes: separators next to
+ * each other, at the ends and on both sides of a block boundary. */
+START_TEST(test_query_fast_path_every_pair_at_every_offset)
+{
+    static const char sym[] = "&=.[+a";
+    const int ns = (int)sizeof(sym) - 1;
+    apr_pool_t *p;
+    apr_pool_create(&p, mg_test_pool);
+    char q[40];
+    long n = 0;
+    for (int len = 2; len <= 35; len++) {
+        for (int i = 0; i < len; i++) {
+            for (int j = i + 1; j < len; j++) {
+                for (int x = 0; x < ns * ns; x++) {
+                    memset(q, 'a', (size_t)len);
+                    q[len] = '\0';
+                    q[i] = sym[x / ns];
+                    q[j] = sym[x % ns];
+                    query_fast_as_expected(p, q);
+                    if (++n % 4096 == 0)
+                        apr_pool_clear(p);
+                }
+            }
+        }
+    }
+    apr_pool_destroy(p);
+    ck_assert_int_eq(n, 36L * 7140);
+}
+END_TEST
+
+/* Parameter counts around the array's in-place room (8) and the bound
+ * (MG_MAX_QPARAMS), with empty pairs between them, and a query that leaves
+ * the fast path only at its end, after the array has grown: the same
+ * parameters or the same refusal either way. */
+START_TEST(test_query_fast_path_parameter_counts)
+{
+    static const int counts[] = {1, 7, 8, 9, 17, MG_MAX_QPARAMS, MG_MAX_QPARAMS + 1};
+    static const char *const tails[] = {"", "&", "&&", "&x=%41", "&=v", "&x=1;"};
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+            char *q = apr_palloc(mg_test_pool, (size_t)counts[c] * 8 + 16);
+            char *w = q;
+            for (int i = 0; i < counts[c]; i++)
+                w += sprintf(w, i % 3 == 2 ? "&&p%d" : i ? "&p%d=%d" : "p%d=%d", i % 100, i);
+            strcpy(w, tails[t]);
+            int fast = query_fast_as_expected(mg_test_pool, q);
+            ck_assert_int_eq(fast, counts[c] <= MG_MAX_QPARAMS && t < 3);
+        }
+    }
+    apr_array_header_t *a = NULL;
+    const char *why = NULL;
+    ck_assert_int_eq(mg_query_parse_ex(mg_test_pool, "x=%41", &a, &why, MG_CANON_FAST_ONLY), -1);
+    ck_assert_str_eq(why, "not on the fast path");
+    ck_assert_int_eq(mg_query_parse_ex(mg_test_pool, "", &a, &why, MG_CANON_FAST_ONLY), 0);
+    ck_assert_int_eq(a->nelts, 0);
+}
+END_TEST
+
 START_TEST(test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus)
 {
     apr_array_header_t *a;
@@ -1209,6 +1385,9 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_fast_path_every_byte_at_every_offset);
     tcase_add_test(tc, test_fast_path_every_pair_at_every_offset);
     tcase_add_test(tc, test_fast_path_equals_general_way_on_the_corpora);
+    tcase_add_test(tc, test_query_fast_path_every_byte_at_every_offset);
+    tcase_add_test(tc, test_query_fast_path_every_pair_at_every_offset);
+    tcase_add_test(tc, test_query_fast_path_parameter_counts);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("encode");

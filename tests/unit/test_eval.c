@@ -1207,6 +1207,64 @@ START_TEST(test_anonymous_non_navigation_gets_auth)
 }
 END_TEST
 
+/* Accept says "text/html" anywhere, in any case; the scan compares a
+ * byte to the needle's first before it compares the rest. */
+START_TEST(test_accepts_html_finds_text_html_in_any_case_anywhere)
+{
+    static const struct {
+        const char *accept;
+        int html;
+    } cases[] = {
+        {"text/html", 1},
+        {"TEXT/HTML", 1},
+        {"Text/Html;q=0.9", 1},
+        {"image/avif,image/webp,*/*", 0},
+        {"*/*", 0},
+        {"", 0},
+        {"t", 0},
+        {"text/htm", 0},
+        {"tttext/html", 1},
+        {"text/htmx,text/html", 1},
+        {"application/xhtml+xml", 0},
+        {"application/xhtml+xml,text/html;q=0.9", 1},
+        {"xtext/html", 1},
+        {"text/ html", 0},
+    };
+    mg_policy_t *p = load(P_ACC);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_request_t *r = req("/photos/a.jpg");
+        const char *why = NULL;
+        r->accept = cases[i].accept;
+        ck_assert_int_eq(mg_request_prepare(mg_test_pool, p, r, &why), MG_OK);
+        ck_assert_msg(r->d->accepts_html == cases[i].html, "Accept '%s': accepts_html %d",
+                      cases[i].accept, r->d->accepts_html);
+    }
+}
+END_TEST
+
+/* The client and the peer given as one pointer (httpd without a proxy in
+ * front) or as two equal strings: the same addresses either way. */
+START_TEST(test_peer_is_the_client_whether_the_same_pointer_or_the_same_text)
+{
+    mg_policy_t *p = load(P_ACC);
+    static const char *const addrs[] = {"198.51.100.7", "2001:db8::7", "::ffff:192.0.2.1",
+                                        "not an address"};
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        const char *why = NULL;
+        mg_request_t *a = req("/photos/a.jpg"), *b = req("/photos/a.jpg");
+        a->client_ip = a->peer_ip = addrs[i];
+        b->client_ip = addrs[i];
+        b->peer_ip = apr_pstrdup(mg_test_pool, addrs[i]);
+        ck_assert_int_eq(mg_request_prepare(mg_test_pool, p, a, &why), MG_OK);
+        ck_assert_int_eq(mg_request_prepare(mg_test_pool, p, b, &why), MG_OK);
+        ck_assert_int_eq(a->d->client.family, i < 3 ? (i == 1 ? 6 : 4) : 0);
+        ck_assert(memcmp(&a->d->client, &b->d->client, sizeof(mg_ip_t)) == 0);
+        ck_assert(memcmp(&a->d->peer, &a->d->client, sizeof(mg_ip_t)) == 0);
+        ck_assert(memcmp(&b->d->peer, &b->d->client, sizeof(mg_ip_t)) == 0);
+    }
+}
+END_TEST
+
 START_TEST(test_download_needs_download_level)
 {
     mg_policy_t *p = load(P_ACC);
@@ -1594,7 +1652,9 @@ static Suite *eval_suite(void)
           test_authenticated_role_and_authenticated_entry_apply_to_any_user,
           test_roles_from_env_note_with_separator_prefix_and_trimming,
           test_roles_header_only_from_trusted_proxy,
-          test_extra_roles_from_caller_count_and_unknown_ones_are_ignored}},
+          test_extra_roles_from_caller_count_and_unknown_ones_are_ignored,
+          test_accepts_html_finds_text_html_in_any_case_anywhere,
+          test_peer_is_the_client_whether_the_same_pointer_or_the_same_text}},
         {"order",
          {test_checks_run_in_documented_order, test_hotlink_before_transforms_before_access}},
         {"tokens",

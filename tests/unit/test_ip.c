@@ -286,6 +286,54 @@ START_TEST(test_ipv4_parse_agrees_with_inet_pton)
 }
 END_TEST
 
+/* mg_ip_parse against inet_pton for every byte value at every offset of
+ * dotted quads of every part length (its own parser reads the C string
+ * without its length and one to three digits per part: a byte after the
+ * NUL must never count, a fourth digit or a leading zero must fail), and
+ * at every length of them cut short. */
+static void ip_parse_as_inet_pton(const char *s)
+{
+    unsigned char want[16];
+    mg_ip_t got;
+    int r = mg_ip_parse(s, &got);
+    if (inet_pton(AF_INET, s, want) == 1) {
+        if (r != 0 || got.family != 4 || memcmp(got.addr, want, 4) != 0)
+            ck_abort_msg("'%s': inet_pton AF_INET accepts it, mg_ip_parse %d family %d", s, r,
+                         got.family);
+    } else if (strchr(s, ':') != NULL && inet_pton(AF_INET6, s, want) == 1) {
+        if (r != 0 || (got.family != 6 && got.family != 4))
+            ck_abort_msg("'%s': inet_pton AF_INET6 accepts it, mg_ip_parse %d", s, r);
+    } else if (r != -1 || got.family != 0) {
+        ck_abort_msg("'%s': inet_pton refuses it, mg_ip_parse %d family %d", s, r, got.family);
+    }
+}
+
+START_TEST(test_ipv4_parse_every_byte_at_every_offset_agrees_with_inet_pton)
+{
+    static const char *const base[] = {"192.168.100.255", "1.2.3.4",         "10.20.30.40",
+                                       "0.0.0.0",         "255.255.255.255", "127.0.0.1"};
+    char buf[32];
+    long n = 0;
+    for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++) {
+        size_t len = strlen(base[k]);
+        for (size_t at = 0; at <= len; at++) {
+            for (int b = 1; b < 256; b++) {
+                memcpy(buf, base[k], len + 1);
+                buf[at] = (char)b;
+                if (at == len) /* one more byte at the end */
+                    buf[at + 1] = '\0';
+                ip_parse_as_inet_pton(buf);
+                n++;
+            }
+            memcpy(buf, base[k], at);
+            buf[at] = '\0';
+            ip_parse_as_inet_pton(buf);
+        }
+    }
+    ck_assert_int_eq(n, (15 + 7 + 11 + 7 + 15 + 9 + 6) * 255);
+}
+END_TEST
+
 static Suite *ip_suite(void)
 {
     Suite *s = suite_create("ip");
@@ -304,6 +352,7 @@ static Suite *ip_suite(void)
     tcase_add_test(tc, test_format_gives_canonical_text);
     tcase_add_test(tc, test_invalid_cidr_or_address_never_matches);
     tcase_add_test(tc, test_ipv4_parse_agrees_with_inet_pton);
+    tcase_add_test(tc, test_ipv4_parse_every_byte_at_every_offset_agrees_with_inet_pton);
     suite_add_tcase(s, tc);
     return s;
 }
