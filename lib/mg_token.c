@@ -8,6 +8,7 @@
  * one frozen table (token_keep below). docs/token-spec.md is the normative
  * description; keep the two in step.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,8 +34,9 @@
 
 /* Claims in the byte order of their names: the claims line needs no sort. */
 enum { C_ACC, C_EXP, C_ID, C_IP, C_KID, C_NBF, C_SCOPE, C_USES, C_N };
-static const char *const claim_names[C_N] = {"mg_acc", "mg_exp", "mg_id",    "mg_ip",
-                                             "mg_kid", "mg_nbf", "mg_scope", "mg_uses"};
+/* mg_sig's slot in tok_t, after the claims: not a claim (not in the claims
+ * line, never a bit of tok_t.have) */
+enum { C_SIG = C_N };
 
 /* "name=" of each claim, zero-padded to CLAIM_EQ_MAX bytes so that the
  * claims line copies a fixed-size block (one move, no memcpy call) and
@@ -52,14 +54,15 @@ static const struct {
                    CLAIM_EQ("mg_scope"), CLAIM_EQ("mg_uses")};
 
 typedef struct tok {
-    const char *v[C_N]; /* decoded values, NULL when absent */
-    size_t n[C_N];      /* their lengths */
-    unsigned have;      /* bit c set when v[c] is present: the claims line
-                           visits only those, in name order (bit order) */
-    const char *sig;    /* mg_sig, base64url text */
-    size_t sig_n;
-    int nplain; /* tok_collect: parameters of the request that are not
-                   token parameters (0: the canonical query is "") */
+    const char *v[C_N + 1]; /* decoded values of the claims and (v[C_SIG]) of
+                               mg_sig, base64url text; NULL when absent */
+    size_t n[C_N + 1];      /* their lengths */
+    unsigned have;          /* bit c set when claim v[c] is present: the claims
+                               line visits only those, in name order (bit order) */
+    size_t claim_bytes;     /* the sum of n[c] over the claims present (not
+                               mg_sig): claims_bound() without a loop */
+    int nplain;             /* tok_collect: parameters of the request that are not
+                               token parameters (0: the canonical query is "") */
 } tok_t;
 
 /* Set claim c of a token being minted. */
@@ -68,6 +71,7 @@ static void tok_set(tok_t *t, int c, const char *value)
     t->v[c] = value;
     t->n[c] = strlen(value);
     t->have |= 1u << c;
+    t->claim_bytes += t->n[c];
 }
 
 /* Three byte compares, no strncmp call: every query parameter of every
@@ -282,10 +286,23 @@ static void canonical_query(apr_pool_t *pool, const mg_canon_t *cn, mstr_t *sts,
  * fixed-size name copy. */
 static size_t claims_bound(const tok_t *t)
 {
-    size_t total = CLAIM_EQ_MAX;
-    for (unsigned m = t->have; m != 0; m &= m - 1)
-        total += 1 + CLAIM_EQ_MAX + 3 * t->n[__builtin_ctz(m)];
-    return total;
+    return CLAIM_EQ_MAX + C_N * (1 + CLAIM_EQ_MAX) + 3 * t->claim_bytes;
+}
+
+/* Copy s[0, n) to w. 8 to 16 bytes (an mg_exp, most key ids) take two
+ * 8-byte moves that overlap in the middle, no memcpy call; both read only
+ * s[0, n) and write only w[0, n). Other lengths go to memcpy. */
+static inline void copy_short(char *w, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t head, tail;
+        memcpy(&head, s, 8);
+        memcpy(&tail, s + n - 8, 8);
+        memcpy(w, &head, 8);
+        memcpy(w + n - 8, &tail, 8);
+    } else {
+        memcpy(w, s, n);
+    }
 }
 
 /* Write "mg_acc=...&mg_exp=...&..." — the claims present, in name order —
@@ -303,7 +320,7 @@ static char *claims_to(char *w, const tok_t *t, const unsigned char *keep, unsig
         memcpy(w, claim_eq[i].s, CLAIM_EQ_MAX); /* fixed size: no call */
         w += claim_eq[i].n;
         if (kept & (1u << i)) {
-            memcpy(w, t->v[i], t->n[i]);
+            copy_short(w, t->v[i], t->n[i]);
             w += t->n[i];
         } else {
             w = encode_to(w, t->v[i], t->n[i], keep);
@@ -329,10 +346,14 @@ static mstr_t claims_line(apr_pool_t *pool, const tok_t *t, const unsigned char 
  * transformation or "". Written in one pass into one buffer sized for the
  * worst case: no piece is encoded, copied and joined separately. A signer
  * that already has the encoded path (`path_enc`) or the claims line
- * (`claims`) passes them; NULL means encode them here (`kept`: claims_to). */
+ * (`claims`) passes them; NULL means encode them here (`kept`: claims_to).
+ * The string is written into `buf` (`bufsize` bytes, may be NULL) when the
+ * worst case fits there, else into the pool: the verifier hands the string
+ * to the MAC and forgets it, so a buffer on its stack saves an allocation
+ * per request. */
 static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t *t,
                              const mstr_t *path_enc, mstr_t q_sts, const mstr_t *claims,
-                             unsigned kept)
+                             unsigned kept, char *buf, size_t bufsize)
 {
     static const char tag[] = MG_TOKEN_TAG "\n";
     int prefix = t->v[C_SCOPE] != NULL;
@@ -345,7 +366,7 @@ static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t
         q_sts = LIT("");
     size_t cap = sizeof(tag) - 1 + (path_raw ? 3 * path.n : path.n) + 1 + trn + 1 + q_sts.n + 1 +
                  (claims ? claims->n : claims_bound(t)) + 1;
-    char *res = apr_palloc(pool, cap), *w = res;
+    char *res = cap <= bufsize ? buf : apr_palloc(pool, cap), *w = res;
     memcpy(w, tag, sizeof(tag) - 1);
     w += sizeof(tag) - 1;
     if (path_raw) {
@@ -355,12 +376,18 @@ static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t
         w += path.n;
     }
     *w++ = '\n';
-    /* the transformation grammar needs no encoding */
-    memcpy(w, cn->tr ? cn->tr : "", trn);
-    w += trn;
+    /* the transformation grammar needs no encoding; most requests have
+     * neither a transformation nor a query to sign, and a memcpy call of
+     * no bytes is not free */
+    if (trn != 0) {
+        memcpy(w, cn->tr, trn);
+        w += trn;
+    }
     *w++ = '\n';
-    memcpy(w, q_sts.s, q_sts.n);
-    w += q_sts.n;
+    if (q_sts.n != 0) {
+        memcpy(w, q_sts.s, q_sts.n);
+        w += q_sts.n;
+    }
     *w++ = '\n';
     if (claims) {
         memcpy(w, claims->s, claims->n);
@@ -380,7 +407,7 @@ static mstr_t string_to_sign_for(apr_pool_t *pool, const mg_canon_t *cn, const t
     mstr_t q_sts = LIT(""), q_url;
     if (t->v[C_SCOPE] == NULL)
         canonical_query(pool, cn, &q_sts, &q_url);
-    return string_to_sign(pool, cn, t, NULL, q_sts, claims, 0);
+    return string_to_sign(pool, cn, t, NULL, q_sts, claims, 0, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -479,43 +506,33 @@ static int in_scope(const char *path, const char *scope)
 }
 
 /* The slot of token parameter `name` of length `len` (which starts with
- * "mg_"): a claim index C_*, C_N for mg_sig, or -1 for a name format v1
- * does not know. The length and the character after "mg_" pick the one
- * candidate, one fixed-size compare confirms it: a request carries three or
- * more token parameters, and comparing each with all nine names was a
- * twentieth of a decision. */
+ * "mg_"): a claim index C_*, C_SIG for mg_sig, or -1 for a name format v1
+ * does not know. The character after "mg_" picks the one candidate; its
+ * length and the rest of its bytes, compared one by one, confirm it (each
+ * && stops at the first difference, and `len` bytes are there to read): a
+ * request carries three or more token parameters, and comparing each with
+ * all nine names was a twentieth of a decision. test_token checks this
+ * against a strcmp over the nine names for every one-byte change. */
 static int token_slot(const char *name, size_t len)
 {
     const char *s = name + 3;
-    int c;
-    switch (len) {
-    case 5: /* mg_id, mg_ip */
-        c = s[0] != 'i' ? -1 : s[1] == 'd' ? C_ID : s[1] == 'p' ? C_IP : -1;
-        return c;
-    case 6: /* mg_acc, mg_exp, mg_kid, mg_nbf, mg_sig */
-        switch (s[0]) {
-        case 'a':
-            c = C_ACC;
-            break;
-        case 'e':
-            c = C_EXP;
-            break;
-        case 'k':
-            c = C_KID;
-            break;
-        case 'n':
-            c = C_NBF;
-            break;
-        case 's':
-            return memcmp(s, "sig", 3) == 0 ? C_N : -1;
-        default:
-            return -1;
-        }
-        return memcmp(s, claim_names[c] + 3, 3) == 0 ? c : -1;
-    case 7:
-        return memcmp(s, "uses", 4) == 0 ? C_USES : -1;
-    case 8:
-        return memcmp(s, "scope", 5) == 0 ? C_SCOPE : -1;
+    switch (s[0]) {
+    case 'a':
+        return len == 6 && s[1] == 'c' && s[2] == 'c' ? C_ACC : -1;
+    case 'e':
+        return len == 6 && s[1] == 'x' && s[2] == 'p' ? C_EXP : -1;
+    case 'i':
+        return len != 5 ? -1 : s[1] == 'd' ? C_ID : s[1] == 'p' ? C_IP : -1;
+    case 'k':
+        return len == 6 && s[1] == 'i' && s[2] == 'd' ? C_KID : -1;
+    case 'n':
+        return len == 6 && s[1] == 'b' && s[2] == 'f' ? C_NBF : -1;
+    case 's':
+        if (len == 6)
+            return s[1] == 'i' && s[2] == 'g' ? C_SIG : -1;
+        return len == 8 && memcmp(s + 1, "cope", 4) == 0 ? C_SCOPE : -1;
+    case 'u':
+        return len == 7 && memcmp(s + 1, "ses", 3) == 0 ? C_USES : -1;
     default:
         return -1;
     }
@@ -534,20 +551,20 @@ static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **
         }
         found = 1;
         int c = token_slot(p[i].name, p[i].name_len);
-        const char **slot = c < 0 ? NULL : c == C_N ? &t->sig : &t->v[c];
-        size_t *len = c < 0 ? NULL : c == C_N ? &t->sig_n : &t->n[c];
-        if (slot == NULL) {
+        if (c < 0) {
             *why = "unknown token parameter (not format v1)";
             return -1;
         }
-        if (*slot != NULL) {
+        if (t->v[c] != NULL) {
             *why = "repeated token parameter";
             return -1;
         }
-        *slot = p[i].value;
-        *len = p[i].value_len;
-        if (c < C_N)
+        t->v[c] = p[i].value;
+        t->n[c] = p[i].value_len;
+        if (c != C_SIG) {
             t->have |= 1u << c;
+            t->claim_bytes += p[i].value_len;
+        }
     }
     return found;
 }
@@ -737,7 +754,7 @@ mg_status_t mg_token_signer_sign_n(const mg_token_signer_t *s, apr_pool_t *pool,
     mstr_t path = {w, 0};
     w = encode_to(w, cn.signed_path, pn, token_keep);
     path.n = (size_t)(w - path.s);
-    mstr_t sts = string_to_sign(pool, &cn, &s->t, &path, q_sts, &s->claims, 0);
+    mstr_t sts = string_to_sign(pool, &cn, &s->t, &path, q_sts, &s->claims, 0, NULL, 0);
     *w++ = '?';
     memcpy(w, q_url.s, q_url.n);
     w += q_url.n;
@@ -843,7 +860,14 @@ static mg_reason_t refuse(mg_token_claims_t *claims, mg_reason_t r, const char *
 }
 
 static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
-                                const mg_cidr_t *cidr, mg_token_claims_t *claims);
+                                int64_t last, const mg_cidr_t *cidr, mg_token_claims_t *claims);
+
+/* The last second at which a token with expiry `exp` is accepted: the
+ * policy's grace and clock skew after it. */
+static int64_t last_second(const mg_token_settings_t *ts, int64_t exp)
+{
+    return exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
+}
 
 static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
                               mg_token_claims_t *claims)
@@ -856,36 +880,40 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
 
     claims->from = cookie ? "cookie" : "query";
     claims->format = MG_FMT_NATIVE;
-    if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->sig == NULL)
+    if (t->v[C_KID] == NULL || t->v[C_EXP] == NULL || t->v[C_SIG] == NULL)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "the token lacks mg_kid, mg_exp or mg_sig");
     claims->kid = t->v[C_KID];
     /* 0 would be "never" below (the foreign formats' missing expiry), and
      * a limited link's slots would live one second */
     if (parse_epoch(t->v[C_EXP], t->n[C_EXP], &exp) != 0 || exp == 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_exp is not epoch seconds");
-    if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], t->n[C_NBF], &nbf) != 0)
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_nbf is not epoch seconds");
-    if (t->v[C_ACC] != NULL && strcmp(t->v[C_ACC], "view") != 0 &&
-        strcmp(t->v[C_ACC], "download") != 0)
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_acc is neither view nor download");
-    if (t->v[C_IP] != NULL && mg_cidr_parse(t->v[C_IP], &cidr, &why) != 0)
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_ip is not an address or CIDR block");
-    if (t->v[C_SCOPE] != NULL && !scope_valid(pool, t->v[C_SCOPE]))
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_scope is not a canonical directory");
-    if (cookie && t->v[C_SCOPE] == NULL)
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "a cookie token must carry mg_scope");
-    if (t->v[C_ID] != NULL && !mg_token_id_valid(t->v[C_ID]))
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_id is not 1-32 base64url characters");
+    /* The other claims, checked in this order; a usual link carries none
+     * of them (one test instead of eight) */
     int uses = 0;
-    if (t->v[C_USES] != NULL && parse_uses(t->v[C_USES], &uses) != 0)
-        return refuse(claims, MG_R_TOKEN_MALFORMED,
-                      "mg_uses is not a number of uses from 1 to " MG_STR(MG_TOKEN_USES_MAX));
-    if (t->v[C_USES] != NULL && t->v[C_ID] == NULL)
-        return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_uses without mg_id");
+    if (cookie || (t->have & ~(1u << C_EXP | 1u << C_KID)) != 0) {
+        if (t->v[C_NBF] != NULL && parse_epoch(t->v[C_NBF], t->n[C_NBF], &nbf) != 0)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_nbf is not epoch seconds");
+        if (t->v[C_ACC] != NULL && strcmp(t->v[C_ACC], "view") != 0 &&
+            strcmp(t->v[C_ACC], "download") != 0)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_acc is neither view nor download");
+        if (t->v[C_IP] != NULL && mg_cidr_parse(t->v[C_IP], &cidr, &why) != 0)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_ip is not an address or CIDR block");
+        if (t->v[C_SCOPE] != NULL && !scope_valid(pool, t->v[C_SCOPE]))
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_scope is not a canonical directory");
+        if (cookie && t->v[C_SCOPE] == NULL)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "a cookie token must carry mg_scope");
+        if (t->v[C_ID] != NULL && !mg_token_id_valid(t->v[C_ID]))
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_id is not 1-32 base64url characters");
+        if (t->v[C_USES] != NULL && parse_uses(t->v[C_USES], &uses) != 0)
+            return refuse(claims, MG_R_TOKEN_MALFORMED,
+                          "mg_uses is not a number of uses from 1 to " MG_STR(MG_TOKEN_USES_MAX));
+        if (t->v[C_USES] != NULL && t->v[C_ID] == NULL)
+            return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_uses without mg_id");
+    }
 
     unsigned char sig[MG_SIG_MAX + 3];
-    size_t slen = t->sig_n;
-    long n = slen > 88 ? -1 : mg_b64url_decode(t->sig, slen, sig, sizeof(sig));
+    size_t slen = t->n[C_SIG];
+    long n = slen > 88 ? -1 : mg_b64url_decode(t->v[C_SIG], slen, sig, sizeof(sig));
     if (n <= 0)
         return refuse(claims, MG_R_TOKEN_MALFORMED, "mg_sig is not base64url without padding");
 
@@ -906,8 +934,9 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     mstr_t q_sts = LIT(""), q_url;
     if (t->v[C_SCOPE] == NULL && t->nplain > 0)
         canonical_query(pool, v->cn, &q_sts, &q_url);
-    mstr_t sts = string_to_sign(pool, v->cn, t, NULL, q_sts, NULL, kept);
-    int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
+    char sts_buf[512]; /* a usual link's string to sign is 100-300 bytes */
+    mstr_t sts = string_to_sign(pool, v->cn, t, NULL, q_sts, NULL, kept, sts_buf, sizeof(sts_buf));
+    int64_t last = last_second(ts, exp);
     if (!mg_key_verify(key, (const unsigned char *)sts.s, sts.n, sig, (size_t)n, v->now, last))
         return refuse(claims, MG_R_TOKEN_BAD_SIG, "the signature does not match");
 
@@ -920,18 +949,18 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     claims->ip = t->v[C_IP];
     claims->id = t->v[C_ID];
     claims->uses = uses;
-    return claims_check(v, ref, exp, nbf, t->v[C_IP] != NULL ? &cidr : NULL, claims);
+    return claims_check(v, ref, exp, nbf, last, t->v[C_IP] != NULL ? &cidr : NULL, claims);
 }
 
 /* The checks after the signature, shared by format v1 and every foreign
  * format (lib/mg_fmt.h): revocation, expiry with grace and skew, max_ttl,
  * not-before, IP binding and scope, in that order. `exp` 0 is a foreign
- * link without expiry (its key allowed that; max_ttl still refuses it). */
+ * link without expiry (its key allowed that; max_ttl still refuses it).
+ * `last` is last_second(exp), which the caller has computed already. */
 static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
-                                const mg_cidr_t *cidr, mg_token_claims_t *claims)
+                                int64_t last, const mg_cidr_t *cidr, mg_token_claims_t *claims)
 {
     const mg_token_settings_t *ts = &v->policy->tokens;
-    int64_t last = exp + apr_time_sec(ts->grace) + apr_time_sec(ts->skew);
     /* after the signature: a forged or altered id reports bad-signature */
     if (ref->revoked)
         return refuse(claims, MG_R_TOKEN_REVOKED, "the key that signed the token is revoked");
@@ -999,7 +1028,8 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     claims->scope = res.scope;
     claims->ip = res.ip;
     claims->id = res.id;
-    return claims_check(v, ref, res.exp, res.nbf, res.ip ? &cidr : NULL, claims);
+    return claims_check(v, ref, res.exp, res.nbf, last_second(&v->policy->tokens, res.exp),
+                        res.ip ? &cidr : NULL, claims);
 }
 
 /* Next cookie named `name` in a Cookie header, from *pos; NULL when none. */

@@ -142,6 +142,185 @@ START_TEST(test_class_of_ext_is_case_insensitive_and_includes_user_classes)
 }
 END_TEST
 
+/* The method table as it was before mg_method_bit picked candidates by
+ * the first byte: strcmp against every name. */
+static unsigned method_bit_reference(const char *m)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } t[] = {{"GET", MG_M_GET},    {"HEAD", MG_M_HEAD},     {"POST", MG_M_POST},
+             {"PUT", MG_M_PUT},    {"DELETE", MG_M_DELETE}, {"OPTIONS", MG_M_OPTIONS},
+             {"PATCH", MG_M_PATCH}};
+    if (m == NULL || *m == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(m, t[i].name) == 0)
+            return t[i].bit;
+    return MG_M_OTHER;
+}
+
+/* Every name, every truncation of it, every one-byte extension, and every
+ * byte value (1-255) at every position of it, against the strcmp table. */
+START_TEST(test_method_bit_agrees_with_strcmp_on_every_one_byte_change)
+{
+    static const char *const names[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                        "DELETE", "OPTIONS", "PATCH", "PROPFIND"};
+    /* counted, asserted once at the end: a ck_assert per case is a write
+     * to check's pipe, which would make this test take seconds */
+    long checked = 0, bad = 0;
+    char first[64] = "";
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char buf[16];
+        size_t n = strlen(names[k]);
+        for (size_t len = 0; len <= n; len++) {
+            memcpy(buf, names[k], len);
+            buf[len] = '\0';
+            ck_assert_uint_eq(mg_method_bit(buf), method_bit_reference(buf));
+            for (int b = 1; b < 256; b++) {
+                buf[len] = (char)b; /* one byte more */
+                buf[len + 1] = '\0';
+                if (mg_method_bit(buf) != method_bit_reference(buf) && bad++ == 0)
+                    snprintf(first, sizeof(first), "%s + %d", names[k], b);
+                checked++;
+            }
+        }
+        for (size_t pos = 0; pos < n; pos++) {
+            for (int b = 1; b < 256; b++) {
+                memcpy(buf, names[k], n + 1);
+                buf[pos] = (char)b;
+                if (mg_method_bit(buf) != method_bit_reference(buf) && bad++ == 0)
+                    snprintf(first, sizeof(first), "%s [%zu]=%d", names[k], pos, b);
+                checked++;
+            }
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld of %ld differ, first: %s", bad, checked, first);
+    ck_assert_int_gt(checked, 10000);
+}
+END_TEST
+
+/* The definition of the extension classes, from the class lists alone:
+ * each extension lower-cased (ASCII) with the set of classes that list it
+ * (a walk over every class); class_of_ext_reference looks a lower-cased
+ * query up in it by length and bytes. */
+typedef struct {
+    char lc[64];
+    size_t len;
+    mg_classset_t set;
+} ext_ref_t;
+
+static size_t ascii_lower(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; s[n] != '\0' && n + 1 < cap; n++)
+        out[n] = s[n] >= 'A' && s[n] <= 'Z' ? (char)(s[n] + 32) : s[n];
+    out[n] = '\0';
+    return n;
+}
+
+static int ext_ref_build(const mg_policy_t *p, ext_ref_t *t, int cap)
+{
+    int n = 0;
+    const mg_class_t *cls = (const mg_class_t *)p->classes->elts;
+    for (int i = 0; i < p->classes->nelts && i < MG_MAX_CLASSES; i++) {
+        for (int j = 0; cls[i].exts != NULL && j < cls[i].exts->nelts; j++) {
+            char lc[64];
+            size_t len = ascii_lower(APR_ARRAY_IDX(cls[i].exts, j, const char *), lc, sizeof(lc));
+            int k = 0;
+            while (k < n && !(t[k].len == len && memcmp(t[k].lc, lc, len) == 0))
+                k++;
+            if (k == n) {
+                ck_assert_int_lt(n, cap);
+                memcpy(t[n].lc, lc, len + 1);
+                t[n].len = len;
+                t[n].set = 0;
+                n++;
+            }
+            t[k].set |= (mg_classset_t)1 << i;
+        }
+    }
+    return n;
+}
+
+static mg_classset_t class_of_ext_reference(const ext_ref_t *t, int n, const char *ext)
+{
+    char lc[64];
+    size_t len = ascii_lower(ext, lc, sizeof(lc));
+    if (len == 0)
+        return 0;
+    for (int k = 0; k < n; k++)
+        if (t[k].len == len && memcmp(t[k].lc, lc, len) == 0)
+            return t[k].set;
+    return 0;
+}
+
+/* Every extension of every class (built-in and user, including ones of
+ * 15, 16, 17 and 24 bytes around the lookup's 16-byte buffer), in lower,
+ * upper and original case, truncated, extended by every byte, and with
+ * every byte value at every position, against the walk over the lists. */
+START_TEST(test_class_of_ext_agrees_with_a_walk_over_the_classes)
+{
+    mg_policy_t *p = mk_policy();
+    static const char *const user[] = {"arw",
+                                       "CR2",
+                                       "abcdefghijklmno",
+                                       "abcdefghijklmnop",
+                                       "abcdefghijklmnopq",
+                                       "Abcdefghijklmnopqrstuvwx",
+                                       NULL};
+    add_class(p, "long-names", user);
+    compile_ok(p);
+    static ext_ref_t ref[512];
+    int nref = ext_ref_build(p, ref, 512);
+    long checked = 0, bad = 0; /* asserted once at the end, as above */
+    char first[128] = "";
+    const mg_class_t *cls = (const mg_class_t *)p->classes->elts;
+    for (int i = 0; i < p->classes->nelts; i++) {
+        for (int j = 0; cls[i].exts != NULL && j < cls[i].exts->nelts; j++) {
+            const char *e = APR_ARRAY_IDX(cls[i].exts, j, const char *);
+            char buf[64];
+            size_t n = strlen(e);
+            ck_assert_uint_lt(n, sizeof(buf) - 2);
+            for (int variant = 0; variant < 2; variant++) {
+                for (size_t k = 0; k <= n; k++) {
+                    char ch = e[k];
+                    buf[k] = variant == 0 || ch < 'a' || ch > 'z' ? ch : (char)(ch - 32);
+                }
+                ck_assert_msg(mg_class_of_ext(p, buf) == class_of_ext_reference(ref, nref, buf),
+                              "%s", buf);
+                ck_assert_uint_ne(mg_class_of_ext(p, buf), 0);
+            }
+            for (size_t len = 0; len <= n; len++) {
+                memcpy(buf, e, len);
+                buf[len] = '\0';
+                ck_assert_uint_eq(mg_class_of_ext(p, buf), class_of_ext_reference(ref, nref, buf));
+                for (int b = 1; b < 256; b++) {
+                    buf[len] = (char)b;
+                    buf[len + 1] = '\0';
+                    if (mg_class_of_ext(p, buf) != class_of_ext_reference(ref, nref, buf) &&
+                        bad++ == 0)
+                        snprintf(first, sizeof(first), "%s + %d", e, b);
+                    checked++;
+                }
+            }
+            for (size_t pos = 0; pos < n; pos++) {
+                for (int b = 1; b < 256; b++) {
+                    memcpy(buf, e, n + 1);
+                    buf[pos] = (char)b;
+                    if (mg_class_of_ext(p, buf) != class_of_ext_reference(ref, nref, buf) &&
+                        bad++ == 0)
+                        snprintf(first, sizeof(first), "%s [%zu]=%d", e, pos, b);
+                    checked++;
+                }
+            }
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld of %ld differ, first: %s", bad, checked, first);
+    ck_assert_int_gt(checked, 100000);
+}
+END_TEST
+
 START_TEST(test_built_in_classes_cover_audio_subtitles_and_newer_formats)
 {
     mg_policy_t *p = mk_policy();
@@ -707,6 +886,8 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_method_bits_are_case_sensitive_and_unknown_is_other);
     tcase_add_test(tc, test_class_of_ext_is_case_insensitive_and_includes_user_classes);
+    tcase_add_test(tc, test_method_bit_agrees_with_strcmp_on_every_one_byte_change);
+    tcase_add_test(tc, test_class_of_ext_agrees_with_a_walk_over_the_classes);
     tcase_add_test(tc, test_built_in_classes_cover_audio_subtitles_and_newer_formats);
     tcase_add_test(tc, test_prefix_matches_whole_segments_only);
     tcase_add_test(tc, test_deeper_literal_prefix_beats_shallower_glob);

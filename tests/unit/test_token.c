@@ -12,6 +12,7 @@
 #include <apr_thread_proc.h>
 #include <yaml.h>
 
+#include "mg_fmt.h"
 #include "mg_keys.h"
 #include "mg_test.h"
 #include "mg_time.h"
@@ -432,6 +433,133 @@ START_TEST(test_each_token_parameter_name_is_known_and_near_misses_are_unknown)
     /* "mg" without the underscore is an ordinary, signed parameter */
     ASSERT_REASON(check(P, apr_pstrcat(mg_test_pool, URL, "&mgexp=1", NULL), NOW, NULL, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
+}
+END_TEST
+
+/* token_slot picks a name by its fourth byte and confirms the rest byte by
+ * byte: every truncation of every v1 name, every byte appended, and every
+ * byte value at every position, sent twice, against strcmp over the nine
+ * names: a v1 name is "repeated", another "mg_" name "unknown", anything
+ * else an ordinary parameter (covered by the signature, so a bad one). */
+START_TEST(test_token_parameter_names_agree_with_strcmp_on_every_one_byte_change)
+{
+    static const char *const known[] = {"mg_acc", "mg_exp",   "mg_id",   "mg_ip", "mg_kid",
+                                        "mg_nbf", "mg_scope", "mg_uses", "mg_sig"};
+    const size_t nk = sizeof(known) / sizeof(known[0]);
+    long checked = 0, refused_by_parser = 0;
+    for (size_t k = 0; k < nk; k++) {
+        size_t n = strlen(known[k]);
+        for (int mode = 0; mode < 2; mode++) {
+            /* mode 0: truncated to len and one byte appended; 1: byte at pos */
+            for (size_t at = 0; at <= n; at++) {
+                if (mode == 1 && at == n)
+                    break;
+                for (int b = 1; b < 256; b++) {
+                    char name[16];
+                    size_t len = mode == 0 ? at + 1 : n;
+                    memcpy(name, known[k], mode == 0 ? at : n);
+                    name[at] = (char)b;
+                    name[len] = '\0';
+                    char enc[64], *w = enc;
+                    for (size_t i = 0; i < len; i++)
+                        w += sprintf(w, "%%%02X", (unsigned char)name[i]);
+                    const char *q = strchr(URL, '?') + 1;
+                    const char *query = apr_psprintf(mg_test_pool, "%s&%s=1&%s=1", q, enc, enc);
+                    /* the canonicaliser refuses some names before any
+                     * token parameter is looked at (a name some servers
+                     * read as a token one): not this function's answer */
+                    mg_canon_t cn;
+                    const mg_fmt_path_t *ptok;
+                    const char *why;
+                    if (mg_fmt_canon(mg_test_pool, P, "/photos/a.jpg", query, &cn, &ptok, &why) !=
+                        0) {
+                        refused_by_parser++;
+                        continue;
+                    }
+                    int is_known = 0;
+                    for (size_t j = 0; j < nk; j++)
+                        is_known |= strcmp(name, known[j]) == 0;
+                    mg_token_claims_t c;
+                    const char *u = apr_pstrcat(mg_test_pool, "/tr:w-500,oi-logo.png/photos/a.jpg?",
+                                                query, NULL);
+                    mg_reason_t r = check(P, u, NOW, NULL, NULL, &c);
+                    if (is_known) {
+                        ASSERT_REASON(r, MG_R_TOKEN_MALFORMED);
+                        ck_assert_msg(strcmp(c.detail, "repeated token parameter") == 0, "%s: %s",
+                                      enc, c.detail);
+                    } else if (strncmp(name, "mg_", 3) == 0) {
+                        ASSERT_REASON(r, MG_R_TOKEN_MALFORMED);
+                        ck_assert_msg(strcmp(c.detail, "unknown token parameter (not format v1)") ==
+                                          0,
+                                      "%s: %s", enc, c.detail);
+                    } else {
+                        ck_assert_msg(r != MG_R_ALLOWED, "%s allowed", enc);
+                        ck_assert_msg(c.detail == NULL ||
+                                          (strcmp(c.detail, "unknown token parameter (not "
+                                                            "format v1)") != 0 &&
+                                           strcmp(c.detail, "repeated token parameter") != 0),
+                                      "%s: %s", enc, c.detail);
+                    }
+                    checked++;
+                }
+            }
+        }
+    }
+    /* controls, non-ASCII bytes and the like are the canonicaliser's to
+     * refuse (about 60 %); the rest are compared */
+    ck_assert_int_gt(checked, 10000);
+    ck_assert_int_lt(refused_by_parser, 2 * checked);
+}
+END_TEST
+
+/* The verifier copies mg_exp, mg_nbf and mg_kid into the string to sign as
+ * they are (8-16 bytes with two overlapping moves), the signer encodes them:
+ * every key id length from 1 to MG_KEY_ID_MAX and every expiry length from
+ * 1 to 12 digits (with a not-before one digit shorter) must verify, and a
+ * change of the last byte of the id must not. */
+START_TEST(test_claims_copied_as_they_are_verify_at_every_length)
+{
+    for (int n = 1; n <= MG_KEY_ID_MAX; n++) {
+        mg_policy_t *p = policy_new();
+        char id[MG_KEY_ID_MAX + 1];
+        for (int i = 0; i < n; i++)
+            id[i] = "abcdefghijklmnopqrstuvwxyz0123456789-_."[i % 39];
+        id[n] = '\0';
+        const mg_key_t *k = policy_add_key(p, apr_pstrdup(mg_test_pool, id), K_SHA256, 1);
+        char other[MG_KEY_ID_MAX + 1];
+        memcpy(other, id, (size_t)n + 1);
+        other[n - 1] = other[n - 1] == 'Z' ? 'Y' : 'Z';
+        policy_add_key(p, apr_pstrdup(mg_test_pool, other), K_SHA256, 0);
+        for (int digits = 1; digits <= 12; digits++) {
+            int64_t exp = 1;
+            for (int i = 1; i < digits; i++)
+                exp = exp * 10 + (i % 10);
+            mg_token_claims_t c;
+            memset(&c, 0, sizeof(c));
+            c.expires = apr_time_from_sec(exp);
+            if (digits > 1)
+                c.not_before = apr_time_from_sec(exp / 10);
+            const char *url = sign(k, "/photos/a.jpg", &c);
+            mg_request_t req;
+            memset(&req, 0, sizeof(req));
+            const char *q = strchr(url, '?');
+            req.raw_path = apr_pstrmemdup(mg_test_pool, url, (apr_size_t)(q - url));
+            req.query = q + 1;
+            req.client_ip = "192.0.2.1";
+            req.now = apr_time_from_sec(exp > 2 ? exp - 1 : exp);
+            mg_token_claims_t got;
+            mg_reason_t r = mg_token_check(mg_test_pool, p, &req, &got);
+            ck_assert_msg(r == MG_R_ALLOWED, "kid %d bytes, exp %d digits: %s", n, digits,
+                          got.detail);
+            ck_assert_int_eq(got.expires, apr_time_from_sec(exp));
+            ck_assert_int_eq(got.not_before, digits > 1 ? apr_time_from_sec(exp / 10) : 0);
+            /* the same link under the other key id (one byte apart, the
+             * same secret): the id is signed, so the signature breaks */
+            req.query = replace(q + 1, apr_pstrcat(mg_test_pool, "mg_kid=", id, NULL),
+                                apr_pstrcat(mg_test_pool, "mg_kid=", other, NULL));
+            ASSERT_REASON(mg_token_check(mg_test_pool, p, &req, &got), MG_R_TOKEN_BAD_SIG);
+        }
+    }
 }
 END_TEST
 
@@ -1263,6 +1391,72 @@ START_TEST(test_base64url_round_trips_and_decoding_is_strict)
 }
 END_TEST
 
+/* base64url without padding, six bits at a time: what mg_b64url_encode's
+ * pair table must reproduce. */
+static size_t b64url_encode_reference(const unsigned char *in, size_t len, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, bits = 0;
+    unsigned acc = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc = (acc << 8 | in[i]) & 0xffffu;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = a[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = a[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+    return o;
+}
+
+/* Every entry of the encoder's 4,096-pair table in both halves of a group
+ * (the 12-bit value in the high half with a fixed low half, and the other
+ * way round), every byte value at every position of a 32-byte tag, and
+ * every length from 0 to 70, against the six-bits-at-a-time reference. */
+START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
+{
+    unsigned char in[72];
+    char got[128], want[128];
+    /* counted, asserted once at the end: a ck_assert per case is a write
+     * to check's pipe */
+    long bad = 0;
+    char first[320] = "";
+    for (unsigned v = 0; v < 4096; v++) {
+        for (int half = 0; half < 2; half++) {
+            unsigned x = half == 0 ? v << 12 | 0xa5c : 0x3e1u << 12 | v;
+            in[0] = (unsigned char)(x >> 16);
+            in[1] = (unsigned char)(x >> 8);
+            in[2] = (unsigned char)x;
+            size_t n = mg_b64url_encode(in, 3, got);
+            if ((n != b64url_encode_reference(in, 3, want) || strcmp(got, want) != 0) && bad++ == 0)
+                snprintf(first, sizeof(first), "%06x: %s, expected %s", x, got, want);
+        }
+    }
+    for (size_t pos = 0; pos < 32; pos++) {
+        for (int b = 0; b < 256; b++) {
+            for (size_t i = 0; i < 32; i++)
+                in[i] = (unsigned char)(i * 73 + 11);
+            in[pos] = (unsigned char)b;
+            size_t n = mg_b64url_encode(in, 32, got);
+            b64url_encode_reference(in, 32, want);
+            if ((n != 43 || strcmp(got, want) != 0) && bad++ == 0)
+                snprintf(first, sizeof(first), "byte %d at %zu", b, pos);
+        }
+    }
+    for (size_t len = 0; len <= 70; len++) {
+        for (size_t i = 0; i < len; i++)
+            in[i] = (unsigned char)(i * 151 + len * 7);
+        size_t n = mg_b64url_encode(in, len, got);
+        if ((n != b64url_encode_reference(in, len, want) || strcmp(got, want) != 0) && bad++ == 0)
+            snprintf(first, sizeof(first), "length %zu", len);
+    }
+    ck_assert_msg(bad == 0, "%ld differ, first: %s", bad, first);
+}
+END_TEST
+
 START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position)
 {
     /* each of the 256 byte values in each position of a full group, of a
@@ -1494,6 +1688,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_unknown_key_id_is_reported_as_such);
     tcase_add_test(tc, test_malformed_tokens_are_refused_as_malformed);
     tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
+    tcase_add_test(tc, test_token_parameter_names_agree_with_strcmp_on_every_one_byte_change);
+    tcase_add_test(tc, test_claims_copied_as_they_are_verify_at_every_length);
     tcase_add_test(tc,
                    test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
@@ -1531,6 +1727,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_base64url_decodes_a_signature_like_the_reference_at_every_position);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
+    tcase_add_test(tc, test_base64url_encoder_agrees_with_the_reference_for_every_pair);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_token_encoding_of_every_byte_at_every_offset_follows_the_set);
     tcase_add_test(tc, test_concurrent_verification_in_threads_is_correct);
