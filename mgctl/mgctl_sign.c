@@ -208,13 +208,20 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
     return MGCTL_EXIT_OK;
 }
 
-/* A fresh token id: 16 random bytes, base64url (22 characters). */
+/* A fresh token id: 16 random bytes, base64url (22 characters), never
+ * starting with '-': an id is typed or pasted as an argument
+ * (`mgctl revoke --store URL ID`), where a leading '-' reads as an option.
+ * The first character is the top six bits of raw[0]; '-' is 62
+ * (0b111110), so clearing one of them makes it 58 ('6'): 1 of 128 bits
+ * loses a little of its randomness in 1 of 64 ids. */
 static const char *random_id(apr_pool_t *pool)
 {
     unsigned char raw[16];
     char *b64 = apr_palloc(pool, 24);
     if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS)
         return NULL;
+    if ((raw[0] >> 2) == 62)
+        raw[0] &= (unsigned char)~0x10;
     b64[mg_b64url_encode(raw, sizeof(raw), b64)] = '\0';
     return b64;
 }

@@ -61,6 +61,9 @@ static const char revoke_usage[] =
     "      --undo          lift the revocation of the ids instead\n"
     "  -h, --help          show this help\n"
     "\n"
+    "An id that starts with '-' (an old one, or one chosen with sign --id) goes\n"
+    "after --: mgctl revoke --store URL -- -abc. mgctl sign makes none.\n"
+    "\n"
     "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)

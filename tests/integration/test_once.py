@@ -105,6 +105,19 @@ def test_once_link_carries_a_random_id_and_one_use(sign):
     assert len(ida) == 22 and ida != idb
 
 
+def test_random_ids_never_start_with_a_dash(mgctl, srv):
+    """1 of 64 base64url ids would start with '-', which a command line
+    reads as an option (`mgctl revoke --store URL ID`): mgctl never makes one."""
+    paths = "".join(f"/media/a{i}.jpg\n" for i in range(2000))
+    p = mgctl("sign", "--key-file", srv.policy_dir / "keys" / "k2026.key", "--key-id", "k2026",
+              "--ttl", "10m", "--once", input=paths)
+    assert p.returncode == 0, p.stderr
+    ids = re.findall(r"mg_id=([A-Za-z0-9_-]+)", p.stdout)
+    assert len(ids) == 2000 and len(set(ids)) == 2000
+    assert not [i for i in ids if i.startswith("-")]
+    assert any(i.startswith("_") for i in ids) and any(i.startswith("6") for i in ids)
+
+
 def test_once_link_works_for_one_client_then_token_used_for_another(srv, sign):
     url = sign("/media/a.jpg", "--once")
     r = get(srv, url, "198.51.100.1")
