@@ -173,6 +173,17 @@ static int pct_decode(const char *p)
 }
 
 #ifdef __SSE2__
+/* The bytes that are never ordinary in a path or a query: a signed
+ * compare below 0x21 takes the controls, the space and every byte >= 0x80;
+ * then DEL, '#' and '%'. Each fast path adds its own delimiters. */
+static inline __attribute__((always_inline)) __m128i sse_never_plain(__m128i x)
+{
+    __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
+    return _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+}
+
 /* The number of bytes at p[0, 16) before the first one that is not
  * C_PLAIN in query_cls (is_name: qname_cls), 16 when all are; the 16 bytes
  * are copied to o either way (the caller guarantees that both p[0, 16) and
@@ -184,10 +195,7 @@ static inline __attribute__((always_inline)) unsigned query_plain16(const char *
                                                                     int is_name)
 {
     __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+    __m128i m = sse_never_plain(x);
     m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
@@ -370,10 +378,7 @@ static int query_fast(const char *query, size_t len, char *w, apr_array_header_t
     _mm_storeu_si128((__m128i *)(void *)(w + len), _mm_set1_epi8('a'));
     for (size_t i = 0; i < len; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(w + i));
-        __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+        __m128i m = sse_never_plain(x);
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
         if (_mm_movemask_epi8(m) != 0)
@@ -1173,12 +1178,8 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
     unsigned carry = 0; /* bit 0: the previous byte is '/'; bit 1: '.' */
     for (size_t i = 0; i < len; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        /* a signed compare below 0x21 takes the controls, the space and
-         * every byte >= 0x80; (x | 1) == ';' takes ':' and ';' */
-        __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
+        /* (x | 1) == ';' takes ':' and ';' */
+        __m128i m = sse_never_plain(x);
         m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(x, _mm_set1_epi8(1)), _mm_set1_epi8(';')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('?')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
