@@ -137,6 +137,15 @@ def lines(path):
     return path.read_text().splitlines()
 
 
+def logged(shipped, path, status, decision):
+    """The shipped media_guard format wrote `decision` for GET path with status."""
+    return any(f'"GET {path} HTTP/1.1" {status}' in ln and decision in ln for ln in shipped)
+
+
+DENIED = "mg=deny reason=role-insufficient rule=closed policy=ex"
+ALLOWED = "mg=allow reason=allowed rule=open policy=ex"
+
+
 def test_default_sets_notes_and_environment_for_every_reader(apache_factory):
     s = start(apache_factory, "export-default")
     try:
@@ -153,11 +162,8 @@ def test_default_sets_notes_and_environment_for_every_reader(apache_factory):
         assert s.get("/r/a.jpg", headers=IMG).status_code == 200
         s.stop()
         shipped = lines(s.root / "logs" / "shipped.log")
-        assert any('"GET /d/a.jpg HTTP/1.1" 200' in ln and
-                   "mg=allow reason=allowed rule=open policy=ex" in ln for ln in shipped)
-        assert any('"GET /d/secret.jpg HTTP/1.1" 403' in ln and
-                   "mg=deny reason=role-insufficient rule=closed policy=ex" in ln
-                   for ln in shipped)
+        assert logged(shipped, "/d/a.jpg", 200, ALLOWED)
+        assert logged(shipped, "/d/secret.jpg", 403, DENIED)
         env = lines(s.root / "logs" / "env.log")
         assert "200 /d/a.jpg env=allow/allowed/open/ex" in env
         assert "403 /d/secret.jpg env=deny/role-insufficient/closed/ex" in env
@@ -193,20 +199,13 @@ def test_notes_only_keeps_the_decision_the_log_and_the_refusal(apache_factory):
                          r"rule=closed user=- path=/n/secret\.jpg", s.error_log())
         s.stop()
         shipped = lines(s.root / "logs" / "shipped.log")
-        assert any('"GET /n/a.jpg HTTP/1.1" 200' in ln and
-                   "mg=allow reason=allowed rule=open policy=ex" in ln for ln in shipped)
-        assert any('"GET /n/secret.jpg HTTP/1.1" 403' in ln and
-                   "mg=deny reason=role-insufficient rule=closed policy=ex" in ln
-                   for ln in shipped)
-        assert any('"GET /v/secret.jpg HTTP/1.1" 403' in ln and
-                   "mg=deny reason=role-insufficient rule=closed policy=ex" in ln
-                   for ln in shipped)
+        assert logged(shipped, "/n/a.jpg", 200, ALLOWED)
+        assert logged(shipped, "/n/secret.jpg", 403, DENIED)
+        assert logged(shipped, "/v/secret.jpg", 403, DENIED)
         env = lines(s.root / "logs" / "env.log")
         assert "403 /v/secret.jpg env=-/-/-/-" in env
         assert "403 /h/secret.jpg env=-/-/-/-" in env
-        assert any('"GET /h/secret.jpg HTTP/1.1" 403' in ln and
-                   "mg=deny reason=role-insufficient rule=closed policy=ex" in ln
-                   for ln in shipped)
+        assert logged(shipped, "/h/secret.jpg", 403, DENIED)
         assert "200 /n/a.jpg env=-/-/-/-" in env
         assert "403 /n/secret.jpg env=-/-/-/-" in env
     finally:
@@ -230,8 +229,7 @@ def test_env_only_and_none(apache_factory):
         s.stop()
         shipped = lines(s.root / "logs" / "shipped.log")
         for path, status in (("/e/secret.jpg", 403), ("/x/secret.jpg", 403), ("/x/a.jpg", 200)):
-            assert any(f'"GET {path} HTTP/1.1" {status}' in ln and
-                       "mg=- reason=- rule=- policy=-" in ln for ln in shipped), path
+            assert logged(shipped, path, status, "mg=- reason=- rule=- policy=-"), path
         env = lines(s.root / "logs" / "env.log")
         assert "403 /e/secret.jpg env=deny/role-insufficient/closed/ex" in env
         assert "403 /x/secret.jpg env=-/-/-/-" in env
