@@ -563,6 +563,114 @@ START_TEST(test_claims_copied_as_they_are_verify_at_every_length)
 }
 END_TEST
 
+/* mg_exp as the verifier read it before it took eight digits at a time:
+ * 1-12 digits, no leading zero, one digit after another. */
+static int epoch_reference(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Every byte value at every position of expiries of 1 to 13 characters,
+ * sent percent-encoded so that the decoded claim holds the byte itself:
+ * what the reference reads as epoch seconds (and not 0) must be minted
+ * with exactly that spelling and verify with that expiry; anything else
+ * must be refused as malformed, and for every printable byte by the
+ * verifier's own "mg_exp is not epoch seconds" (the canonicaliser refuses
+ * the others first). 23,296 expiries. */
+START_TEST(test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position)
+{
+    static const char digits[] = "9876543210987";
+    apr_pool_t *sub = NULL;
+    ck_assert_int_eq(apr_pool_create(&sub, mg_test_pool), APR_SUCCESS);
+    /* a valid link whose mg_exp is replaced below */
+    const char *base = strchr(URL, '?');
+    ck_assert_ptr_nonnull(base);
+    const char *exp_at = strstr(base, "mg_exp=");
+    ck_assert_ptr_nonnull(exp_at);
+    size_t exp_end = strcspn(exp_at, "&");
+    long bad = 0, minted = 0, refused = 0, by_verifier = 0;
+    char first[160] = "";
+    for (size_t len = 1; len <= 13; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int b = 0; b < 256; b++) {
+                apr_pool_clear(sub);
+                char val[16];
+                memcpy(val, digits, len);
+                val[pos] = (char)b;
+                int64_t want = 0;
+                int ok = epoch_reference(val, len, &want) == 0 && want != 0;
+                mg_request_t req;
+                memset(&req, 0, sizeof(req));
+                req.client_ip = "192.0.2.1";
+                mg_token_claims_t got;
+                mg_reason_t r;
+                if (ok) {
+                    mg_token_claims_t c;
+                    memset(&c, 0, sizeof(c));
+                    c.expires = apr_time_from_sec(want);
+                    const char *url = NULL, *why = NULL;
+                    if (mg_token_sign_url(sub, K, "/photos/a.jpg", &c, &url, &why) != MG_OK) {
+                        if (bad++ == 0)
+                            snprintf(first, sizeof(first), "%zu/%zu/%d not minted: %s", len, pos, b,
+                                     why);
+                        continue;
+                    }
+                    const char *q = strchr(url, '?');
+                    char spelled[32];
+                    snprintf(spelled, sizeof(spelled), "mg_exp=%.*s&", (int)len, val);
+                    req.raw_path = apr_pstrmemdup(sub, url, (apr_size_t)(q - url));
+                    req.query = q + 1;
+                    req.now = apr_time_from_sec(want > 1 ? want - 1 : want);
+                    r = mg_token_check(sub, P, &req, &got);
+                    minted++;
+                    if ((strstr(q, spelled) == NULL || r != MG_R_ALLOWED ||
+                         got.expires != apr_time_from_sec(want)) &&
+                        bad++ == 0)
+                        snprintf(first, sizeof(first), "%zu/%zu/%d: %s", len, pos, b,
+                                 got.detail ? got.detail : mg_reason_name(r));
+                } else {
+                    char enc[3 * 16 + 1];
+                    for (size_t i = 0; i < len; i++)
+                        snprintf(enc + 3 * i, 4, "%%%02X", (unsigned char)val[i]);
+                    const char *query = apr_pstrcat(
+                        sub, apr_pstrmemdup(sub, base + 1, (apr_size_t)(exp_at - base - 1)),
+                        "mg_exp=", enc, exp_at + exp_end, NULL);
+                    req.raw_path = apr_pstrmemdup(sub, URL, (apr_size_t)(base - URL));
+                    req.query = query;
+                    req.now = t_of(NOW);
+                    r = mg_token_check(sub, P, &req, &got);
+                    refused++;
+                    /* bytes the canonicaliser refuses (controls, NUL, DEL,
+                     * bytes >= 0x80 that are no UTF-8) never reach the
+                     * claim; every printable one must */
+                    int reaches = b >= 0x20 && b < 0x7f;
+                    int by_parser = r == MG_R_TOKEN_MALFORMED && got.detail != NULL &&
+                                    strcmp(got.detail, "mg_exp is not epoch seconds") == 0;
+                    by_verifier += by_parser;
+                    if ((r != MG_R_TOKEN_MALFORMED || (reaches && !by_parser)) && bad++ == 0)
+                        snprintf(first, sizeof(first), "%zu/%zu/%d: %s, %s", len, pos, b,
+                                 mg_reason_name(r), got.detail ? got.detail : "-");
+                }
+            }
+        }
+    }
+    apr_pool_destroy(sub);
+    ck_assert_msg(bad == 0, "%ld differ, first: %s", bad, first);
+    ck_assert_int_eq(minted + refused, 23296);
+    ck_assert_int_eq(minted, 768); /* 9 + 10 (len - 1) for each length 1-12 */
+    ck_assert_int_gt(by_verifier, 7000);
+}
+END_TEST
+
 START_TEST(test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte)
 {
     /* The string to sign is written into one buffer sized for the worst
@@ -1690,6 +1798,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
     tcase_add_test(tc, test_token_parameter_names_agree_with_strcmp_on_every_one_byte_change);
     tcase_add_test(tc, test_claims_copied_as_they_are_verify_at_every_length);
+    tcase_add_test(tc, test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position);
     tcase_add_test(tc,
                    test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
