@@ -1565,6 +1565,91 @@ START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
 }
 END_TEST
 
+/* Strict base64url without padding, six bits at a time: what
+ * mg_b64url_decode must answer (the length a multiple of 4 plus 0, 2 or
+ * 3, the result within cap, every character in the alphabet, the unused
+ * low bits of the last character zero). */
+static long b64url_decode_reference(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static signed char val[256];
+    if (val['B'] == 0) {
+        memset(val, -1, sizeof(val));
+        for (int i = 0; i < 64; i++)
+            val[(unsigned char)a[i]] = (signed char)i;
+    }
+    if (len % 4 == 1 || len * 3 / 4 > cap)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = val[(unsigned char)in[i]];
+        if (v < 0)
+            return -1;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffu;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (acc & ((1u << bits) - 1)) != 0 ? -1 : (long)o;
+}
+
+/* Every byte value at every position of inputs of 0-48, 64, 86 and 88
+ * characters (signatures are 43 and 86), each decoded into a buffer of
+ * exactly the result's size, of 8 bytes more and of one byte less, against
+ * the reference: the same answer, the same bytes, and nothing written at
+ * or after out[cap] (the decoder stores 8 bytes at a time). */
+START_TEST(test_base64url_decoder_agrees_with_the_reference_for_every_byte_at_every_position)
+{
+    static const size_t lens[] = {64, 86, 88};
+    unsigned char raw[72], got[80], want[80];
+    char s[96];
+    long bad = 0, decoded = 0, cases = 0;
+    char first[200] = "";
+    for (size_t li = 0; li < 49 + sizeof(lens) / sizeof(lens[0]); li++) {
+        size_t len = li < 49 ? li : lens[li - 49];
+        size_t need = len * 3 / 4;
+        /* a canonical encoding of `need` bytes (for len % 4 == 1 the first
+         * len characters of a longer one) */
+        for (size_t i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)(i * 151 + len * 7 + 3);
+        char enc[100];
+        mg_b64url_encode(raw, (len * 3 + 3) / 4, enc);
+        for (size_t pos = 0; pos < (len ? len : 1); pos++) {
+            for (int b = 0; b < (len ? 256 : 1); b++) {
+                memcpy(s, enc, len);
+                if (len)
+                    s[pos] = (char)b;
+                for (int k = 0; k < 3; k++) {
+                    size_t cap = k == 0 ? need : k == 1 ? need + 8 : need - 1;
+                    if (k == 2 && need == 0)
+                        continue;
+                    memset(got, 0xa5, sizeof(got));
+                    long r = mg_b64url_decode(s, len, got, cap);
+                    long e = b64url_decode_reference(s, len, want, cap);
+                    int ok = r == e && (r < 0 || memcmp(got, want, (size_t)r) == 0);
+                    int past = 0; /* bytes written at or after out[cap] */
+                    for (size_t i = cap; i < sizeof(got); i++)
+                        past += got[i] != 0xa5;
+                    cases++;
+                    decoded += r >= 0;
+                    if ((!ok || past) && bad++ == 0)
+                        snprintf(first, sizeof(first),
+                                 "length %zu, byte %d at %zu, cap %zu: %ld, expected %ld, %d "
+                                 "bytes written past cap",
+                                 len, b, pos, cap, r, e, past);
+                }
+            }
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld of %ld differ, first: %s", bad, cases, first);
+    ck_assert_int_gt(decoded, 10000);
+}
+END_TEST
+
 START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position)
 {
     /* each of the 256 byte values in each position of a full group, of a
@@ -1836,6 +1921,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_base64url_decodes_a_signature_like_the_reference_at_every_position);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
+    tcase_add_test(
+        tc, test_base64url_decoder_agrees_with_the_reference_for_every_byte_at_every_position);
     tcase_add_test(tc, test_base64url_encoder_agrees_with_the_reference_for_every_pair);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_token_encoding_of_every_byte_at_every_offset_follows_the_set);
