@@ -677,6 +677,22 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
     return result;
 }
 
+/* a[0, n) == b[0, n) for key ids (public: no constant time needed). 8 to
+ * 16 bytes, most ids, are two 8-byte words that overlap in the middle,
+ * read only inside [0, n), without a memcmp call; other lengths call it. */
+static inline int id_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, size_t len)
 {
     if (policy == NULL || policy->keys == NULL)
@@ -686,7 +702,7 @@ const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, 
      * the key keeps: no strlen per key and request */
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_keyref_t *r = &refs[i];
-        if (r->key != NULL && r->key->id_len == len && memcmp(r->key->id, kid, len) == 0)
+        if (r->key != NULL && r->key->id_len == len && id_eq(r->key->id, kid, len))
             return r;
     }
     return NULL;

@@ -671,6 +671,47 @@ START_TEST(test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position
 }
 END_TEST
 
+/* The key lookup compares ids of 8-16 bytes as two overlapping words:
+ * with keys whose ids are the first 1, 2, ..., MG_KEY_ID_MAX characters of
+ * one string, every id finds its own key, and the id with any one byte
+ * changed (to a byte no id has) or cut or extended by one finds the key it
+ * then names or none. */
+START_TEST(test_key_lookup_finds_each_id_and_no_id_one_byte_apart)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789-_.ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    mg_policy_t *p = policy_new();
+    char all[MG_KEY_ID_MAX + 2];
+    for (int i = 0; i <= MG_KEY_ID_MAX; i++)
+        all[i] = chars[i % (sizeof(chars) - 1)];
+    all[MG_KEY_ID_MAX + 1] = '\0';
+    for (int n = 1; n <= MG_KEY_ID_MAX; n++)
+        policy_add_key(p, apr_pstrndup(mg_test_pool, all, (apr_size_t)n), K_SHA256, 0);
+    const mg_keyref_t *refs = (const mg_keyref_t *)p->keys->elts;
+    long bad = 0;
+    char first[160] = "";
+    for (int n = 1; n <= MG_KEY_ID_MAX; n++) {
+        char id[MG_KEY_ID_MAX + 2];
+        memcpy(id, all, sizeof(id));
+        const mg_keyref_t *r = mg_keys_find_ref(p, id, (size_t)n);
+        if (r != &refs[n - 1] && bad++ == 0)
+            snprintf(first, sizeof(first), "id of %d bytes not found", n);
+        /* one byte more names the next key; past the longest, none */
+        r = mg_keys_find_ref(p, id, (size_t)n + 1);
+        if (r != (n < MG_KEY_ID_MAX ? &refs[n] : NULL) && bad++ == 0)
+            snprintf(first, sizeof(first), "id of %d + 1 bytes", n);
+        for (int pos = 0; pos < n; pos++) {
+            id[pos] = '!';
+            r = mg_keys_find_ref(p, id, (size_t)n);
+            if (r != NULL && bad++ == 0)
+                snprintf(first, sizeof(first), "id of %d bytes with '!' at %d found key '%s'", n,
+                         pos, r->id);
+            id[pos] = all[pos];
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld wrong, first: %s", bad, first);
+}
+END_TEST
+
 START_TEST(test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte)
 {
     /* The string to sign is written into one buffer sized for the worst
@@ -1883,6 +1924,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
     tcase_add_test(tc, test_token_parameter_names_agree_with_strcmp_on_every_one_byte_change);
     tcase_add_test(tc, test_claims_copied_as_they_are_verify_at_every_length);
+    tcase_add_test(tc, test_key_lookup_finds_each_id_and_no_id_one_byte_apart);
     tcase_add_test(tc, test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position);
     tcase_add_test(tc,
                    test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
