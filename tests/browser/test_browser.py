@@ -20,9 +20,11 @@ decided (the access log), and saves a screenshot under the test's tmp_path.
 """
 
 import base64
+import html
 import re
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 import yaml
@@ -64,6 +66,8 @@ rules:
   - {id: videos, path: /videos/, hotlink: site, token: required}
   - {id: hls, path: /hls/, hotlink: site, token: required}
   - {id: cdn, path: /cdn/, hotlink: site, token: required}
+  # HLS under prefix query links, MediaGuardHLSRewrite carrying them onwards
+  - {id: vod, path: /vod/, hotlink: site, token: required}
 """
 
 MEDIA_CONF = """\
@@ -75,7 +79,7 @@ MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .m3u8
 AddType video/mp2t .ts
 AddType image/vnd.microsoft.icon .ico
-<LocationMatch "^/(photos|insist|closed|members|videos|hls|cdn)/">
+<LocationMatch "^/(photos|insist|closed|members|videos|hls|cdn|vod)/">
     AuthType Basic
     AuthName "media-guard browser test"
     AuthBasicProvider file
@@ -103,6 +107,14 @@ Alias "/signin" "@HTDOCS@/signin.html"
 </Location>
 <Location "/akamai.html">
     Header set Set-Cookie "@AKAMAI_COOKIE@"
+</Location>
+# playlists fetched with a prefix link in the query carry it onwards, except
+# under /vod/off/ (the negative case: the player asks for bare URIs)
+<Location "/vod/">
+    MediaGuardHLSRewrite On
+</Location>
+<Location "/vod/off/">
+    MediaGuardHLSRewrite Off
 </Location>
 """
 
@@ -139,6 +151,18 @@ AKAMAI_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>akamai<
 <body><img id="photo" src="/cdn/img/photo.png" alt="photo">
 <img id="other" src="/cdn/other/photo.png" alt="other"></body></html>
 """
+
+# the multivariant playlist of the /vod/ streams: one H.264 rendition in v0/
+# (the HLS VOD ffmpeg makes below: Constrained Baseline, level 1.0)
+VOD_MASTER = """\
+#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=80000,RESOLUTION=160x120,CODECS="avc1.42c00a"
+v0/index.m3u8
+"""
+
+# /vod/DIR/ for each kind of prefix query link; mgctl sign --token-format
+VOD_FORMATS = {"mg": None, "gcp": "gcp-cdn", "akamai": "akamai-edgeauth"}
 
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
@@ -188,6 +212,11 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for f in hls.iterdir():
         files[f"hls/l1/{f.name}"] = f.read_bytes()
         files[f"cdn/hls/l1/{f.name}"] = f.read_bytes()
+    # the same stream as the variant v0/ of a master playlist
+    for d in [*VOD_FORMATS, "off"]:
+        files[f"vod/{d}/master.m3u8"] = VOD_MASTER
+        for f in hls.iterdir():
+            files[f"vod/{d}/v0/{f.name}"] = f.read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
@@ -210,6 +239,21 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     link = mgctl("sign", "--policy", pol, "--ttl", "1h", "/videos/clip.webm")
     assert link.returncode == 0, link.stderr
     base = f"http://127.0.0.1:{media.port}"
+
+    def prefix_link(d, target, fmt=None):
+        opts = ("--token-format", fmt) if fmt else ()
+        p = mgctl("sign", "--policy", pol, *opts, "--ttl", "1h", "--prefix", f"/vod/{d}/",
+                  f"/vod/{d}/{target}")
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    for d, fmt in VOD_FORMATS.items():
+        src = prefix_link(d, "master.m3u8", fmt)
+        (media.htdocs / f"vod-{d}.html").write_text(VIDEO_PAGE.format(src=html.escape(src)))
+    # the negative: the same native links where the playlists are not rewritten
+    for page, target in (("vod-off.html", "master.m3u8"), ("vod-off-v0.html", "v0/index.m3u8")):
+        src = prefix_link("off", target)
+        (media.htdocs / page).write_text(VIDEO_PAGE.format(src=html.escape(src)))
     media_files = {
         "video.html": VIDEO_PAGE.format(src=link.stdout.strip()),
         "watch.html": VIDEO_PAGE.format(src="/hls/l1/index.m3u8"),
@@ -271,7 +315,7 @@ def log_marks(request):
     MARKS.clear()
     if "sites" in request.fixturenames:
         root = request.getfixturevalue("sites")["media"].root / "logs"
-        for name in ("access.log", "headers.log"):
+        for name in ("access.log", "headers.log", "error.log"):
             f = root / name
             MARKS[name] = len(f.read_text().splitlines()) if f.exists() else 0
 
@@ -523,9 +567,14 @@ def play_stream(browser, url):
     open_page(browser, url)
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    wait_for(lambda: browser.execute_script(js_state)[0] >= 2, "the stream to have data")
+    # a player that gives up (error set) fails at once, not at the timeout
+    state = wait_for(lambda: (s := browser.execute_script(js_state))[0] >= 2 or s[2] and s,
+                     "the stream to have data")
+    assert state is True, f"the player gave up: readyState, currentTime, error = {state}"
     browser.execute_script("document.getElementById('v').play()")
-    wait_for(lambda: browser.execute_script(js_state)[1] > 1.5, "the stream to play past 1.5 s")
+    state = wait_for(lambda: (s := browser.execute_script(js_state))[1] > 1.5 or s[2] and s,
+                     "the stream to play past 1.5 s")
+    assert state is True, f"the player gave up: readyState, currentTime, error = {state}"
     assert browser.execute_script(js_state)[2] is None
 
 
@@ -555,6 +604,102 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
     for path in ("/cdn/hls/l1/index.m3u8", "/cdn/hls/l1/seg1.ts"):
         line = decision(sites["media"], path, "mg=allow reason=allowed-by-token rule=cdn")
         assert "mg=allow reason=allowed-by-token rule=cdn" in line
+
+
+def vod_segments(srv):
+    """The segments of the /vod/ variant playlist (the same in every directory)."""
+    text = (srv.htdocs / "vod" / "mg" / "v0" / "index.m3u8").read_text()
+    segs = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert len(segs) >= 3, text  # a stream of several segments
+    return segs
+
+
+def vod_requests(srv, d):
+    """This test's requests under /vod/<d>/ from the access log, in order:
+    (path, query or None, status, the line)."""
+    pat = re.compile(r'^\S+ (\d{3}) "GET (/vod/' + d + r'/[^ ?]*)(?:\?(\S*))? HTTP/')
+    return [(m.group(2), m.group(3), m.group(1), ln)
+            for ln in _lines(srv, "access.log") if (m := pat.search(ln))]
+
+
+def page_link(srv, page):
+    """The signed playlist link the page's <video> plays (as the browser requests it)."""
+    src = re.search(r'src="([^"]*)"', (srv.htdocs / page).read_text()).group(1)
+    return urllib.parse.urlsplit(html.unescape(src))
+
+
+@pytest.mark.parametrize("d", list(VOD_FORMATS))
+def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
+    """A master playlist opened with a prefix link in the query (mgctl sign
+    --prefix, native or a foreign format): MediaGuardHLSRewrite hands its
+    parameters to the variant playlist and every segment, and the stream
+    plays with nothing but the query to carry the token."""
+    media, vod = sites["media"], f"/vod/{d}/"
+    link = page_link(media, f"vod-{d}.html")
+    assert link.path == vod + "master.m3u8" and link.query
+    if d == "mg":
+        assert "mg_scope=" in link.query
+    else:
+        assert "mg_" not in link.query and link.query.startswith(
+            {"gcp": "URLPrefix=", "akamai": "__token__="}[d])
+    play_stream(browser, sites["base"] + f"/vod-{d}.html")
+    # the player buffers ahead: wait until it has asked for every segment
+    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [
+        vod + "v0/" + s for s in vod_segments(media)]
+    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
+             f"requests for the playlists and every segment under {vod}")
+    reqs = vod_requests(media, d)
+    # every request carried the link's own parameters, as received, in its
+    # query (the rewriter's doing below the master) and was granted by them
+    for path, query, status, line in reqs:
+        assert path in want, line
+        assert query == link.query, line
+        # Chromium asks for everything with Range: a playlist that is
+        # rewritten comes back whole (200), segments as it asked
+        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+    # ... and not by a cookie: the browser holds none for this path
+    assert browser.execute_cdp_cmd(
+        "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
+    # the module rewrote each playlist it served (master and variant), and
+    # logged the scope, never the token
+    rewrites = [ln for ln in _lines(media, "error.log") if "media-guard HLS: playlist rewritten" in ln]
+    assert len(rewrites) == len([r for r in reqs if r[0].endswith(".m3u8")]), rewrites
+    assert all(f"for scope {vod} " in ln for ln in rewrites), rewrites
+    assert not any(link.query in ln for ln in _lines(media, "error.log"))
+
+
+def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
+    """The same native prefix links under MediaGuardHLSRewrite Off: the player
+    asks for the variant playlist and the segments without the token and is
+    refused, so the stream never plays (what the test above would see if
+    the rewrite stopped working)."""
+    media = sites["media"]
+    js_state = ("var v = document.getElementById('v');"
+                "return [v.readyState, v.currentTime, v.error && v.error.code];")
+    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + vod_segments(media)[0]]),
+                          ("vod-off.html", ["/vod/off/v0/index.m3u8"])):
+        link = page_link(media, page)
+        open_page(browser, sites["base"] + "/" + page)
+        browser.execute_script("document.getElementById('v').play().catch(function () {})")
+        ready, t, err = wait_for(lambda: (s := browser.execute_script(js_state))[2] and s,
+                                 f"{page}: the player to give up")
+        assert err is not None and t == 0 and ready < 2, (page, ready, t, err)
+        # the playlist of the link was granted by its token (Chromium asks
+        # for a playlist with Range: 206 when nothing rewrites it) ...
+        line = decision(media, link.path, "mg=allow reason=allowed-by-token rule=vod")
+        assert f"{link.path}?{link.query} HTTP/" in line, line
+        assert re.match(r"\S+ 20[06] ", line), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+        # ... and what it names was asked for bare, and refused
+        for path in refused:
+            line = decision(media, path, "mg=deny reason=token-missing rule=vod", status=403)
+            assert f" {path} HTTP/" in line and "mg=deny reason=token-missing rule=vod" in line
+    # nothing under /vod/off/ was served but the two signed playlists
+    served = [r for r in vod_requests(media, "off") if r[2] in ("200", "206")]
+    assert sorted(r[0] for r in served) == ["/vod/off/master.m3u8", "/vod/off/v0/index.m3u8"]
+    assert all(r[1] for r in served), served
+    assert not [ln for ln in _lines(media, "error.log") if "media-guard HLS:" in ln]
 
 
 def test_images_under_an_akamai_cookie_show_inside_its_path_only(browser, sites, shot):
