@@ -21,6 +21,7 @@ decided (the access log), and saves a screenshot under the test's tmp_path.
 
 import base64
 import html
+import os
 import re
 import subprocess
 import time
@@ -190,6 +191,17 @@ def sites(apache_factory, mgctl, tmp_path_factory):
            "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
            "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_filename",
            str(hls / "seg%d.ts"), str(hls / "index.m3u8"))
+    # the variant of the /vod/ streams: the same, encrypted (AES-128, its key
+    # at the relative URI "k.bin": EXT-X-KEY), so the key is fetched too
+    vod = work / "vod"
+    vod.mkdir()
+    (work / "k.bin").write_bytes(os.urandom(16))
+    (work / "keyinfo").write_text(f"k.bin\n{work / 'k.bin'}\n")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "4", "-c:v", "libx264",
+           "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
+           "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
+           str(work / "keyinfo"), "-hls_segment_filename", str(vod / "seg%d.ts"),
+           str(vod / "index.m3u8"))
 
     pages = apache_factory("pages", PAGES_CONF, start=False)
     keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
@@ -212,10 +224,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for f in hls.iterdir():
         files[f"hls/l1/{f.name}"] = f.read_bytes()
         files[f"cdn/hls/l1/{f.name}"] = f.read_bytes()
-    # the same stream as the variant v0/ of a master playlist
     for d in [*VOD_FORMATS, "off"]:
         files[f"vod/{d}/master.m3u8"] = VOD_MASTER
-        for f in hls.iterdir():
+        files[f"vod/{d}/v0/k.bin"] = (work / "k.bin").read_bytes()
+        for f in vod.iterdir():
             files[f"vod/{d}/v0/{f.name}"] = f.read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
@@ -606,12 +618,14 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
         assert "mg=allow reason=allowed-by-token rule=cdn" in line
 
 
-def vod_segments(srv):
-    """The segments of the /vod/ variant playlist (the same in every directory)."""
+def vod_uris(srv):
+    """What the /vod/ variant playlist names (the same in every directory):
+    its key (EXT-X-KEY's URI attribute) and its segments."""
     text = (srv.htdocs / "vod" / "mg" / "v0" / "index.m3u8").read_text()
+    keys = re.findall(r'^#EXT-X-KEY:.*URI="([^"]+)"', text, re.M)
     segs = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    assert len(segs) >= 3, text  # a stream of several segments
-    return segs
+    assert keys == ["k.bin"] and len(segs) >= 3, text  # encrypted, several segments
+    return keys + segs
 
 
 def vod_requests(srv, d):
@@ -643,11 +657,11 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         assert "mg_" not in link.query and link.query.startswith(
             {"gcp": "URLPrefix=", "akamai": "__token__="}[d])
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
-    # the player buffers ahead: wait until it has asked for every segment
-    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [
-        vod + "v0/" + s for s in vod_segments(media)]
+    # the player buffers ahead: wait until it has asked for the key and
+    # every segment
+    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [vod + "v0/" + u for u in vod_uris(media)]
     wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
-             f"requests for the playlists and every segment under {vod}")
+             f"requests for the playlists, the key and every segment under {vod}")
     reqs = vod_requests(media, d)
     # every request carried the link's own parameters, as received, in its
     # query (the rewriter's doing below the master) and was granted by them
@@ -677,7 +691,7 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
     media = sites["media"]
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + vod_segments(media)[0]]),
+    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + u for u in vod_uris(media)]),
                           ("vod-off.html", ["/vod/off/v0/index.m3u8"])):
         link = page_link(media, page)
         open_page(browser, sites["base"] + "/" + page)
@@ -691,10 +705,13 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
         assert f"{link.path}?{link.query} HTTP/" in line, line
         assert re.match(r"\S+ 20[06] ", line), line
         assert "mg=allow reason=allowed-by-token rule=vod" in line, line
-        # ... and what it names was asked for bare, and refused
-        for path in refused:
-            line = decision(media, path, "mg=deny reason=token-missing rule=vod", status=403)
-            assert f" {path} HTTP/" in line and "mg=deny reason=token-missing rule=vod" in line
+        # ... and what it names (the variant; the key or a segment, after
+        # which the player gives up) was asked for bare, and refused
+        bare = wait_for(lambda: [r for r in vod_requests(media, "off")
+                                 if r[0] in refused and r[1] is None],
+                        f"{page}: a request for {refused}")
+        for _, _, status, line in bare:
+            assert status == "403" and "mg=deny reason=token-missing rule=vod" in line, line
     # nothing under /vod/off/ was served but the two signed playlists
     served = [r for r in vod_requests(media, "off") if r[2] in ("200", "206")]
     assert sorted(r[0] for r in served) == ["/vod/off/master.m3u8", "/vod/off/v0/index.m3u8"]
