@@ -162,8 +162,11 @@ VOD_MASTER = """\
 v0/index.m3u8
 """
 
-# /vod/DIR/ for each kind of prefix query link; mgctl sign --token-format
-VOD_FORMATS = {"mg": None, "gcp": "gcp-cdn", "akamai": "akamai-edgeauth"}
+# /vod/DIR/ for each kind of prefix query link (mgctl sign --token-format)
+# and the layout of its variant: "seg" files, or "range"s of one file
+# (EXT-X-BYTERANGE, which Chromium fetches with Range requests)
+VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
+             "akamai": ("akamai-edgeauth", "seg"), "range": (None, "range")}
 
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
@@ -191,17 +194,18 @@ def sites(apache_factory, mgctl, tmp_path_factory):
            "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
            "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_filename",
            str(hls / "seg%d.ts"), str(hls / "index.m3u8"))
-    # the variant of the /vod/ streams: the same, encrypted (AES-128, its key
-    # at the relative URI "k.bin": EXT-X-KEY), so the key is fetched too
-    vod = work / "vod"
-    vod.mkdir()
+    # the variants of the /vod/ streams: the same, encrypted (AES-128, its key
+    # at the relative URI "k.bin": EXT-X-KEY), so the key is fetched too; in
+    # segment files, or as byte ranges of one file
     (work / "k.bin").write_bytes(os.urandom(16))
     (work / "keyinfo").write_text(f"k.bin\n{work / 'k.bin'}\n")
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "4", "-c:v", "libx264",
-           "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
-           "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
-           str(work / "keyinfo"), "-hls_segment_filename", str(vod / "seg%d.ts"),
-           str(vod / "index.m3u8"))
+    for layout, how in (("seg", ["-hls_segment_filename", str(work / "seg" / "seg%d.ts")]),
+                        ("range", ["-hls_flags", "single_file"])):
+        (work / layout).mkdir()
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "4", "-c:v", "libx264",
+               "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
+               "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
+               str(work / "keyinfo"), *how, str(work / layout / "index.m3u8"))
 
     pages = apache_factory("pages", PAGES_CONF, start=False)
     keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
@@ -224,11 +228,12 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for f in hls.iterdir():
         files[f"hls/l1/{f.name}"] = f.read_bytes()
         files[f"cdn/hls/l1/{f.name}"] = f.read_bytes()
-    for d in [*VOD_FORMATS, "off"]:
+    for d, layout in [*((d, c[1]) for d, c in VOD_CASES.items()), ("off", "seg")]:
         files[f"vod/{d}/master.m3u8"] = VOD_MASTER
         files[f"vod/{d}/v0/k.bin"] = (work / "k.bin").read_bytes()
-        for f in vod.iterdir():
-            files[f"vod/{d}/v0/{f.name}"] = f.read_bytes()
+        text = (work / layout / "index.m3u8").read_text()
+        for name in ["index.m3u8", *(ln for ln in text.splitlines() if ln[:1] not in ("", "#"))]:
+            files[f"vod/{d}/v0/{name}"] = (work / layout / name).read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
@@ -259,7 +264,7 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
 
-    for d, fmt in VOD_FORMATS.items():
+    for d, (fmt, _) in VOD_CASES.items():
         src = prefix_link(d, "master.m3u8", fmt)
         (media.htdocs / f"vod-{d}.html").write_text(VIDEO_PAGE.format(src=html.escape(src)))
     # the negative: the same native links where the playlists are not rewritten
@@ -618,14 +623,14 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
         assert "mg=allow reason=allowed-by-token rule=cdn" in line
 
 
-def vod_uris(srv):
-    """What the /vod/ variant playlist names (the same in every directory):
-    its key (EXT-X-KEY's URI attribute) and its segments."""
-    text = (srv.htdocs / "vod" / "mg" / "v0" / "index.m3u8").read_text()
+def vod_uris(srv, d):
+    """What the variant playlist under /vod/<d>/ names: its key (EXT-X-KEY's
+    URI attribute) and its segments' files."""
+    text = (srv.htdocs / "vod" / d / "v0" / "index.m3u8").read_text()
     keys = re.findall(r'^#EXT-X-KEY:.*URI="([^"]+)"', text, re.M)
     segs = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert keys == ["k.bin"] and len(segs) >= 3, text  # encrypted, several segments
-    return keys + segs
+    return keys + sorted(set(segs))
 
 
 def vod_requests(srv, d):
@@ -642,16 +647,17 @@ def page_link(srv, page):
     return urllib.parse.urlsplit(html.unescape(src))
 
 
-@pytest.mark.parametrize("d", list(VOD_FORMATS))
+@pytest.mark.parametrize("d", list(VOD_CASES))
 def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     """A master playlist opened with a prefix link in the query (mgctl sign
     --prefix, native or a foreign format): MediaGuardHLSRewrite hands its
-    parameters to the variant playlist and every segment, and the stream
-    plays with nothing but the query to carry the token."""
+    parameters to the variant playlist, its key and every segment (files, or
+    byte ranges of one file), and the stream plays with nothing but the
+    query to carry the token."""
     media, vod = sites["media"], f"/vod/{d}/"
     link = page_link(media, f"vod-{d}.html")
     assert link.path == vod + "master.m3u8" and link.query
-    if d == "mg":
+    if VOD_CASES[d][0] is None:
         assert "mg_scope=" in link.query
     else:
         assert "mg_" not in link.query and link.query.startswith(
@@ -659,7 +665,8 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
     # the player buffers ahead: wait until it has asked for the key and
     # every segment
-    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [vod + "v0/" + u for u in vod_uris(media)]
+    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [
+        vod + "v0/" + u for u in vod_uris(media, d)]
     wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
              f"requests for the playlists, the key and every segment under {vod}")
     reqs = vod_requests(media, d)
@@ -691,7 +698,7 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
     media = sites["media"]
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + u for u in vod_uris(media)]),
+    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + u for u in vod_uris(media, "off")]),
                           ("vod-off.html", ["/vod/off/v0/index.m3u8"])):
         link = page_link(media, page)
         open_page(browser, sites["base"] + "/" + page)
