@@ -153,14 +153,17 @@ AKAMAI_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>akamai<
 <img id="other" src="/cdn/other/photo.png" alt="other"></body></html>
 """
 
-# the multivariant playlist of the /vod/ streams: one H.264 rendition in v0/
-# (the HLS VOD ffmpeg makes below: Constrained Baseline, level 1.0)
+# the multivariant playlist of the /vod/ streams: one H.264 variant in v0/
+# (Constrained Baseline, level 1.0, as ffmpeg makes it below) with its AAC
+# audio rendition in a0/ (an EXT-X-MEDIA URI attribute)
 VOD_MASTER = """\
 #EXTM3U
 #EXT-X-VERSION:3
-#EXT-X-STREAM-INF:BANDWIDTH=80000,RESOLUTION=160x120,CODECS="avc1.42c00a"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="tone",DEFAULT=YES,AUTOSELECT=YES,URI="a0/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=150000,RESOLUTION=160x120,CODECS="avc1.42c00a,mp4a.40.2",AUDIO="aud"
 v0/index.m3u8
 """
+VOD_PLAYLISTS = ["v0/index.m3u8", "a0/index.m3u8"]  # what VOD_MASTER names
 
 # /vod/DIR/ for each kind of prefix query link (mgctl sign --token-format)
 # and the layout of its variant: "seg" files, or "range"s of one file
@@ -206,6 +209,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
                "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
                "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
                str(work / "keyinfo"), *how, str(work / layout / "index.m3u8"))
+    (work / "a0").mkdir()
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "4", "-c:a", "aac",
+           "-b:a", "64k", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+           "-hls_segment_filename", str(work / "a0" / "seg%d.ts"), str(work / "a0" / "index.m3u8"))
 
     pages = apache_factory("pages", PAGES_CONF, start=False)
     keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
@@ -231,9 +238,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for d, layout in [*((d, c[1]) for d, c in VOD_CASES.items()), ("off", "seg")]:
         files[f"vod/{d}/master.m3u8"] = VOD_MASTER
         files[f"vod/{d}/v0/k.bin"] = (work / "k.bin").read_bytes()
-        text = (work / layout / "index.m3u8").read_text()
-        for name in ["index.m3u8", *(ln for ln in text.splitlines() if ln[:1] not in ("", "#"))]:
-            files[f"vod/{d}/v0/{name}"] = (work / layout / name).read_bytes()
+        for sub, src in (("v0", work / layout), ("a0", work / "a0")):
+            text = (src / "index.m3u8").read_text()
+            for name in ["index.m3u8", *(ln for ln in text.splitlines() if ln[:1] not in ("", "#"))]:
+                files[f"vod/{d}/{sub}/{name}"] = (src / name).read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
@@ -623,14 +631,16 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
         assert "mg=allow reason=allowed-by-token rule=cdn" in line
 
 
-def vod_uris(srv, d):
-    """What the variant playlist under /vod/<d>/ names: its key (EXT-X-KEY's
-    URI attribute) and its segments' files."""
-    text = (srv.htdocs / "vod" / d / "v0" / "index.m3u8").read_text()
+def vod_uris(srv, d, playlist):
+    """What a media playlist under /vod/<d>/ names, as paths: its key
+    (EXT-X-KEY's URI attribute: the video's) and its segments' files."""
+    text = (srv.htdocs / "vod" / d / playlist).read_text()
     keys = re.findall(r'^#EXT-X-KEY:.*URI="([^"]+)"', text, re.M)
     segs = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    assert keys == ["k.bin"] and len(segs) >= 3, text  # encrypted, several segments
-    return keys + sorted(set(segs))
+    assert len(segs) >= 3, text  # several segments
+    assert keys == (["k.bin"] if playlist.startswith("v") else []), text  # the video encrypted
+    base = f"/vod/{d}/" + playlist.rsplit("/", 1)[0] + "/"
+    return [base + u for u in keys + sorted(set(segs))]
 
 
 def vod_requests(srv, d):
@@ -663,10 +673,10 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         assert "mg_" not in link.query and link.query.startswith(
             {"gcp": "URLPrefix=", "akamai": "__token__="}[d])
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
-    # the player buffers ahead: wait until it has asked for the key and
-    # every segment
-    want = [vod + "master.m3u8", vod + "v0/index.m3u8"] + [
-        vod + "v0/" + u for u in vod_uris(media, d)]
+    # the player buffers ahead: wait until it has asked for both media
+    # playlists, the key and every segment
+    want = [vod + "master.m3u8"] + [
+        u for pl in VOD_PLAYLISTS for u in [vod + pl, *vod_uris(media, d, pl)]]
     wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
              f"requests for the playlists, the key and every segment under {vod}")
     reqs = vod_requests(media, d)
@@ -698,8 +708,8 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
     media = sites["media"]
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    for page, refused in (("vod-off-v0.html", ["/vod/off/v0/" + u for u in vod_uris(media, "off")]),
-                          ("vod-off.html", ["/vod/off/v0/index.m3u8"])):
+    for page, refused in (("vod-off-v0.html", vod_uris(media, "off", "v0/index.m3u8")),
+                          ("vod-off.html", ["/vod/off/" + pl for pl in VOD_PLAYLISTS])):
         link = page_link(media, page)
         open_page(browser, sites["base"] + "/" + page)
         browser.execute_script("document.getElementById('v').play().catch(function () {})")
@@ -712,8 +722,9 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
         assert f"{link.path}?{link.query} HTTP/" in line, line
         assert re.match(r"\S+ 20[06] ", line), line
         assert "mg=allow reason=allowed-by-token rule=vod" in line, line
-        # ... and what it names (the variant; the key or a segment, after
-        # which the player gives up) was asked for bare, and refused
+        # ... and what it names (the variant or the audio; the key or a
+        # segment, after which the player gives up) was asked for bare, and
+        # refused
         bare = wait_for(lambda: [r for r in vod_requests(media, "off")
                                  if r[0] in refused and r[1] is None],
                         f"{page}: a request for {refused}")
