@@ -240,7 +240,8 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         files[f"vod/{d}/v0/k.bin"] = (work / "k.bin").read_bytes()
         for sub, src in (("v0", work / layout), ("a0", work / "a0")):
             text = (src / "index.m3u8").read_text()
-            for name in ["index.m3u8", *(ln for ln in text.splitlines() if ln[:1] not in ("", "#"))]:
+            names = [ln for ln in text.splitlines() if ln[:1] not in ("", "#")]
+            for name in ["index.m3u8", *names]:
                 files[f"vod/{d}/{sub}/{name}"] = (src / name).read_bytes()
     media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
                            files=files, extra_modules=["headers"], start=False)
@@ -694,7 +695,8 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
     # the module rewrote each playlist it served (master and variant), and
     # logged the scope, never the token
-    rewrites = [ln for ln in _lines(media, "error.log") if "media-guard HLS: playlist rewritten" in ln]
+    rewrites = [ln for ln in _lines(media, "error.log")
+                if "media-guard HLS: playlist rewritten" in ln]
     assert len(rewrites) == len([r for r in reqs if r[0].endswith(".m3u8")]), rewrites
     assert all(f"for scope {vod} " in ln for ln in rewrites), rewrites
     assert not any(link.query in ln for ln in _lines(media, "error.log"))
