@@ -693,11 +693,12 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     # ... and not by a cookie: the browser holds none for this path
     assert browser.execute_cdp_cmd(
         "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
-    # the module rewrote each playlist it served (master and variant), and
-    # logged the scope, never the token
+    # the module rewrote each playlist it served (master, video and audio:
+    # its line is written before the access log's, which was read above),
+    # and logged the scope, never the token
     rewrites = [ln for ln in _lines(media, "error.log")
                 if "media-guard HLS: playlist rewritten" in ln]
-    assert len(rewrites) == len([r for r in reqs if r[0].endswith(".m3u8")]), rewrites
+    assert len(rewrites) >= len([r for r in reqs if r[0].endswith(".m3u8")]) >= 3, rewrites
     assert all(f"for scope {vod} " in ln for ln in rewrites), rewrites
     assert not any(link.query in ln for ln in _lines(media, "error.log"))
 
