@@ -29,6 +29,8 @@ import urllib.parse
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 import mg_integration_harness as harness
 
@@ -71,8 +73,23 @@ rules:
   - {id: vod, path: /vod/, hotlink: site, token: required}
 """
 
+# CloudFront's links, which may not share a policy with Cloud CDN's (both
+# read Expires and Signature): /vod/cf/ has a policy of its own
+CF_POLICY = """\
+version: 1
+name: browsercf
+keys:
+  - id: cf
+    format: cloudfront
+    file: keys/cf.pub
+    options: {origin: "http://127.0.0.1:@PORT@", key_pair_id: K2JCJMDEHXQW5F}
+rules:
+  - {id: vod, path: /vod/, token: required}
+"""
+
 MEDIA_CONF = """\
 MediaGuardPolicy browser @POLICIES@/browser.yaml
+MediaGuardPolicy browsercf @POLICIES@/browsercf.yaml
 # what Chromium sent, for the corpus check below (tab-separated)
 LogFormat "%U\t%{Accept}i\t%{Sec-Fetch-Site}i\t%{Sec-Fetch-Mode}i\t%{Sec-Fetch-Dest}i\t%{Sec-Fetch-User}i\t%{Referer}i\t%{Origin}i" fetchmeta
 CustomLog "@ROOT@/logs/headers.log" fetchmeta
@@ -116,6 +133,9 @@ Alias "/signin" "@HTDOCS@/signin.html"
 </Location>
 <Location "/vod/off/">
     MediaGuardHLSRewrite Off
+</Location>
+<Location "/vod/cf/">
+    Require media-guard browsercf
 </Location>
 """
 
@@ -169,7 +189,8 @@ VOD_PLAYLISTS = ["v0/index.m3u8", "a0/index.m3u8"]  # what VOD_MASTER names
 # and the layout of its variant: "seg" files, or "range"s of one file
 # (EXT-X-BYTERANGE, which Chromium fetches with Range requests)
 VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
-             "akamai": ("akamai-edgeauth", "seg"), "range": (None, "range")}
+             "akamai": ("akamai-edgeauth", "seg"), "cf": ("cloudfront", "seg"),
+             "range": (None, "range")}
 
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
@@ -243,10 +264,19 @@ def sites(apache_factory, mgctl, tmp_path_factory):
             names = [ln for ln in text.splitlines() if ln[:1] not in ("", "#")]
             for name in ["index.m3u8", *names]:
                 files[f"vod/{d}/{sub}/{name}"] = (src / name).read_bytes()
-    media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
+    # a CloudFront key pair: the policy holds the public half, mgctl signs
+    # with the private one
+    cf_key = rsa.generate_private_key(65537, 2048)
+    (work / "cf.pem").write_bytes(cf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    keys["keys/cf.pub"] = cf_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    media = apache_factory("media", MEDIA_CONF,
+                           policies={"browser.yaml": policy, "browsercf.yaml": CF_POLICY, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
-    for k in ("k1.key", "gcp.secret", "akamai.hex"):
+    for k in ("k1.key", "gcp.secret", "akamai.hex", "cf.pub"):
         (media.policy_dir / "keys" / k).chmod(0o600)
     pol = media.policy_dir / "browser.yaml"
 
@@ -267,9 +297,12 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     base = f"http://127.0.0.1:{media.port}"
 
     def prefix_link(d, target, fmt=None):
-        opts = ("--token-format", fmt) if fmt else ()
-        p = mgctl("sign", "--policy", pol, *opts, "--ttl", "1h", "--prefix", f"/vod/{d}/",
-                  f"/vod/{d}/{target}")
+        opts, policy_file = (("--token-format", fmt) if fmt else ()), pol
+        if fmt == "cloudfront":
+            opts += ("--private-key", work / "cf.pem")
+            policy_file = media.policy_dir / "browsercf.yaml"
+        p = mgctl("sign", "--policy", policy_file, *opts, "--ttl", "1h", "--prefix",
+                  f"/vod/{d}/", f"/vod/{d}/{target}")
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
 
@@ -672,7 +705,7 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         assert "mg_scope=" in link.query
     else:
         assert "mg_" not in link.query and link.query.startswith(
-            {"gcp": "URLPrefix=", "akamai": "__token__="}[d])
+            {"gcp": "URLPrefix=", "akamai": "__token__=", "cf": "Policy="}[d])
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
     # the player buffers ahead: wait until it has asked for both media
     # playlists, the key and every segment
@@ -690,6 +723,7 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         # rewritten comes back whole (200), segments as it asked
         assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
         assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+        assert f"policy={'browsercf' if d == 'cf' else 'browser'} " in line, line
     # ... and not by a cookie: the browser holds none for this path
     assert browser.execute_cdp_cmd(
         "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
