@@ -73,23 +73,26 @@ rules:
   - {id: vod, path: /vod/, hotlink: site, token: required}
 """
 
-# CloudFront's links, which may not share a policy with Cloud CDN's (both
-# read Expires and Signature): /vod/cf/ has a policy of its own
-CF_POLICY = """\
+# CloudFront's and Bunny's links may not share a policy with Cloud CDN's
+# (Expires and Signature; expires): /vod/cf/ and /vod/bn/ have their own
+SOLO_POLICY = """\
 version: 1
-name: browsercf
+name: browser@D@
 keys:
-  - id: cf
-    format: cloudfront
-    file: keys/cf.pub
-    options: {origin: "http://127.0.0.1:@PORT@", key_pair_id: K2JCJMDEHXQW5F}
+  - @KEY@
 rules:
   - {id: vod, path: /vod/, token: required}
 """
+SOLO_KEYS = {
+    "cf": '{id: cf, format: cloudfront, file: keys/cf.pub, '
+          'options: {origin: "http://127.0.0.1:@PORT@", key_pair_id: K2JCJMDEHXQW5F}}',
+    "bn": "{id: bn, format: bunny, file: keys/bunny.secret}",
+}
 
 MEDIA_CONF = """\
 MediaGuardPolicy browser @POLICIES@/browser.yaml
 MediaGuardPolicy browsercf @POLICIES@/browsercf.yaml
+MediaGuardPolicy browserbn @POLICIES@/browserbn.yaml
 # what Chromium sent, for the corpus check below (tab-separated)
 LogFormat "%U\t%{Accept}i\t%{Sec-Fetch-Site}i\t%{Sec-Fetch-Mode}i\t%{Sec-Fetch-Dest}i\t%{Sec-Fetch-User}i\t%{Referer}i\t%{Origin}i" fetchmeta
 CustomLog "@ROOT@/logs/headers.log" fetchmeta
@@ -136,6 +139,9 @@ Alias "/signin" "@HTDOCS@/signin.html"
 </Location>
 <Location "/vod/cf/">
     Require media-guard browsercf
+</Location>
+<Location "/vod/bn/">
+    Require media-guard browserbn
 </Location>
 """
 
@@ -190,7 +196,7 @@ VOD_PLAYLISTS = ["v0/index.m3u8", "a0/index.m3u8"]  # what VOD_MASTER names
 # (EXT-X-BYTERANGE, which Chromium fetches with Range requests)
 VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
              "akamai": ("akamai-edgeauth", "seg"), "cf": ("cloudfront", "seg"),
-             "range": (None, "range")}
+             "bn": ("bunny", "seg"), "range": (None, "range")}
 
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
@@ -272,11 +278,14 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         serialization.NoEncryption()))
     keys["keys/cf.pub"] = cf_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    keys["keys/bunny.secret"] = "bunny-url-token-authentication-key\n"
+    policies = {f"browser{d}.yaml": SOLO_POLICY.replace("@D@", d).replace("@KEY@", key)
+                for d, key in SOLO_KEYS.items()}
     media = apache_factory("media", MEDIA_CONF,
-                           policies={"browser.yaml": policy, "browsercf.yaml": CF_POLICY, **keys},
+                           policies={"browser.yaml": policy, **policies, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
-    for k in ("k1.key", "gcp.secret", "akamai.hex", "cf.pub"):
+    for k in ("k1.key", "gcp.secret", "akamai.hex", "cf.pub", "bunny.secret"):
         (media.policy_dir / "keys" / k).chmod(0o600)
     pol = media.policy_dir / "browser.yaml"
 
@@ -298,9 +307,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
 
     def prefix_link(d, target, fmt=None):
         opts, policy_file = (("--token-format", fmt) if fmt else ()), pol
+        if d in SOLO_KEYS:
+            policy_file = media.policy_dir / f"browser{d}.yaml"
         if fmt == "cloudfront":
             opts += ("--private-key", work / "cf.pem")
-            policy_file = media.policy_dir / "browsercf.yaml"
         p = mgctl("sign", "--policy", policy_file, *opts, "--ttl", "1h", "--prefix",
                   f"/vod/{d}/", f"/vod/{d}/{target}")
         assert p.returncode == 0, p.stderr
@@ -705,7 +715,7 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         assert "mg_scope=" in link.query
     else:
         assert "mg_" not in link.query and link.query.startswith(
-            {"gcp": "URLPrefix=", "akamai": "__token__=", "cf": "Policy="}[d])
+            {"gcp": "URLPrefix=", "akamai": "__token__=", "cf": "Policy=", "bn": "token="}[d])
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
     # the player buffers ahead: wait until it has asked for both media
     # playlists, the key and every segment
@@ -723,7 +733,7 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         # rewritten comes back whole (200), segments as it asked
         assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
         assert "mg=allow reason=allowed-by-token rule=vod" in line, line
-        assert f"policy={'browsercf' if d == 'cf' else 'browser'} " in line, line
+        assert f"policy=browser{d if d in SOLO_KEYS else ''} " in line, line
     # ... and not by a cookie: the browser holds none for this path
     assert browser.execute_cdp_cmd(
         "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
