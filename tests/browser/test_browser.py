@@ -73,8 +73,9 @@ rules:
   - {id: vod, path: /vod/, hotlink: site, token: required}
 """
 
-# CloudFront's and Bunny's links may not share a policy with Cloud CDN's
-# (Expires and Signature; expires): /vod/cf/ and /vod/bn/ have their own
+# CloudFront's keys read Expires and Signature as Cloud CDN's do, and Bunny's
+# expires differs from them in case only: neither may share a policy with the
+# gcp-cdn key, so /vod/cf/ and /vod/bn/ each have one of their own
 SOLO_POLICY = """\
 version: 1
 name: browser@D@
@@ -192,8 +193,8 @@ v0/index.m3u8
 VOD_PLAYLISTS = ["v0/index.m3u8", "a0/index.m3u8"]  # what VOD_MASTER names
 
 # /vod/DIR/ for each kind of prefix query link (mgctl sign --token-format)
-# and the layout of its variant: "seg" files, or "range"s of one file
-# (EXT-X-BYTERANGE, which Chromium fetches with Range requests)
+# and the layout of its video variant: "seg" files, or "range"s of one file
+# (EXT-X-BYTERANGE: the same URI on every segment line)
 VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
              "akamai": ("akamai-edgeauth", "seg"), "cf": ("cloudfront", "seg"),
              "bn": ("bunny", "seg"), "range": (None, "range")}
