@@ -5,8 +5,10 @@ signed cookies at once; ACLs never reach past the canonical path; mgctl
 explain -H 'Cookie: ...' decides what Apache decides; a plain-md5 EdgeAuth key
 is refused at configtest."""
 
+import json
 import pathlib
 import re
+import socket
 import sys
 import time
 
@@ -195,6 +197,38 @@ def test_mgctl_explain_reads_the_cookie_header_as_apache_does(srv, sign, mgctl):
     p = mgctl("verify", "--policy", srv.policy_dir / "edge.yaml", "--cookie", ak,
               "/v/l1/seg-1.ts")
     assert p.returncode == 0 and "from: cookie" in p.stdout, p.stdout
+
+
+def send_headers(srv, target, headers):
+    """GET with headers given as (name, value) pairs, a name possibly twice
+    (requests and http.client's helpers keep one value per name)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nConnection: close\r\n"
+        s.sendall((head + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    srv.requests_sent += 1
+    status = int(data.split(b" ", 2)[1])
+    m = re.search(rb"\r\nX-Media-Guard-Reason: (\S+)", data.split(b"\r\n\r\n", 1)[0])
+    return status, m.group(1).decode() if m else None
+
+
+def test_mgctl_explain_joins_a_repeated_header_as_apache_does(srv, sign, mgctl):
+    """Red team 18: httpd joins a request header sent twice into one value
+    with ", " (HTTP/1.1); mgctl explain read only the first -H of a name, so
+    a valid cookie followed by another Cookie line was 'allow' in explain
+    and token-malformed in Apache."""
+    ak = cookie_pair(sign("akamai-edgeauth", "--ttl", "10m", "--prefix", "/v/l1/", "--cookie"))
+    for pair in ([ak, "theme=dark"], ["theme=dark", ak]):
+        headers = [("Cookie", c) for c in pair]
+        status, why = send_headers(srv, "/v/l1/seg-1.ts", headers)
+        p = mgctl("explain", "--policy", srv.policy_dir / "edge.yaml", "--format", "json",
+                  *[a for k, v in headers for a in ("-H", f"{k}: {v}")], "/v/l1/seg-1.ts")
+        assert p.returncode == 0, p.stdout + p.stderr
+        d = json.loads(p.stdout)
+        assert status == 403, (pair, status)
+        assert (d["decision"], d["reason"]) == ("deny", why), (pair, why, d)
 
 
 def test_configtest_refuses_plain_md5_for_edgeauth(apache_factory):
