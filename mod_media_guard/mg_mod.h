@@ -64,9 +64,6 @@ typedef struct mg_mod_srv_conf {
     int shadows;          /* a virtual host declares a policy under a NAME the main
                              server declares too (merge): a Require in a main-server
                              section then means the host's own (check_authorization) */
-    apr_hash_t *borrowed; /* while the configuration is read, a virtual host's:
-                             NAME -> where a Require in it took the main
-                             server's policy NAME (mg_mod_note_borrowed) */
 } mg_mod_srv_conf_t;
 
 #define MG_MOD_RELOAD_KEEP 0
@@ -154,11 +151,6 @@ int mg_mod_apply_reload_failure(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
 /* The policy NAME as visible from server s (its own, else the main server's
  * — declared earlier in the configuration); NULL if none. */
 const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name);
-/* parse_require, once `Require media-guard NAME` in a virtual host has
- * taken the main server's NAME (the host declares none, yet): a
- * MediaGuardPolicy NAME later in that host is refused, since that Require
- * would never use it. */
-void mg_mod_note_borrowed(cmd_parms *cmd, const char *name);
 /* The declared policy name visible from server s closest to `name` (a
  * misspelling), or NULL. */
 const char *mg_mod_suggest_policy(server_rec *s, const char *name, apr_pool_t *p);

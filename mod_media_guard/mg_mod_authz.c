@@ -114,7 +114,6 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
                             name, near ? "did you mean '" : "", near ? near : "",
                             near ? "'? Otherwise " : "", name);
     }
-    mg_mod_note_borrowed(cmd, name);
     req = apr_pcalloc(cmd->pool, sizeof(*req));
     req->mp = mp;
     req->negated = negated_require(cmd->directive, cmd->temp_pool);

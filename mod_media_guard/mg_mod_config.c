@@ -233,32 +233,6 @@ const mg_mod_policy_t *mg_mod_find_policy(server_rec *s, const char *name)
     return mp;
 }
 
-void mg_mod_note_borrowed(cmd_parms *cmd, const char *name)
-{
-    mg_mod_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &media_guard_module);
-    const ap_directive_t *d = cmd->directive;
-
-    /* Only while the configuration is read: after the merge a host's hash
-     * holds the main server's policies too (an .htaccess Require never gets
-     * here), and the configuration is never written at request time. */
-    if (cmd->server == ap_server_conf || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_RUN_MPM ||
-        (sc != NULL && apr_hash_get(sc->policies, name, APR_HASH_KEY_STRING) != NULL))
-        return;
-    if (sc == NULL) {
-        /* httpd makes a host's config on its first directive of ours
-         * (ap_set_config_vectors); a Require is authz_core's: make it now,
-         * as httpd would, to remember what this host borrowed */
-        sc = mg_mod_create_srv_conf(cmd->pool, cmd->server);
-        ap_set_module_config(cmd->server->module_config, &media_guard_module, sc);
-    }
-    if (sc->borrowed == NULL)
-        sc->borrowed = apr_hash_make(cmd->pool);
-    if (apr_hash_get(sc->borrowed, name, APR_HASH_KEY_STRING) == NULL)
-        apr_hash_set(sc->borrowed, apr_pstrdup(cmd->pool, name), APR_HASH_KEY_STRING,
-                     d != NULL ? apr_psprintf(cmd->pool, "line %d of %s", d->line_num, d->filename)
-                               : "(unknown line)");
-}
-
 static void add_names(apr_array_header_t *names, server_rec *s)
 {
     mg_mod_srv_conf_t *sc = s ? ap_get_module_config(s->module_config, &media_guard_module) : NULL;
@@ -372,16 +346,6 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
                             "MediaGuardPolicy: a policy named '%s' is already declared in "
                             "this server",
                             name);
-    /* a Require earlier in this virtual host took the main server's policy
-     * of this name, and would keep it: this host's own would never decide
-     * there */
-    if (sc->borrowed != NULL && (key = apr_hash_get(sc->borrowed, name, APR_HASH_KEY_STRING)))
-        return apr_psprintf(cmd->pool,
-                            "MediaGuardPolicy %s: 'Require media-guard %s' on %s, earlier in "
-                            "this virtual host, already uses the main server's policy %s; "
-                            "declare this virtual host's policy before its first use, or give "
-                            "it another name",
-                            name, name, key, name);
     path = ap_server_root_relative(cmd->pool, file);
     if (path == NULL)
         return apr_psprintf(cmd->pool, "MediaGuardPolicy %s: invalid file path '%s'", name, file);

@@ -304,9 +304,30 @@ MediaGuardPolicy shared @POLICIES@/site.yaml
 """
 
 
-def test_a_main_server_section_uses_the_virtual_hosts_own_policy_of_the_name(apache_factory):
-    s = apache_factory("vhosts-main-section", MAIN_SECTION_CONF,
-                       policies={"site.yaml": POLICY, "closed.yaml": CLOSED},
+# ... and a Require in the host written before the host's own declaration
+# had bound the main server's policy the same way
+BEFORE_DECLARATION_CONF = """\
+MediaGuardPolicy shared @POLICIES@/site.yaml
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName main.test
+    <Location "/">
+        Require media-guard shared
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    <Location "/">
+        Require media-guard shared
+    </Location>
+    MediaGuardPolicy shared @POLICIES@/closed.yaml
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("conf", [MAIN_SECTION_CONF, BEFORE_DECLARATION_CONF],
+                         ids=["main-server-section", "require-before-declaration"])
+def test_a_virtual_hosts_own_policy_of_the_name_decides_its_requests(apache_factory, conf):
+    s = apache_factory("vhosts-own-name", conf, policies={"site.yaml": POLICY, "closed.yaml": CLOSED},
                        files={"a.jpg": JPEG})
     try:
         assert s.get("/a.jpg", headers={**IMG, "Host": "main.test"}).status_code == 200

@@ -95,13 +95,6 @@ def test_missing_policy_file_is_a_config_error(apache_factory):
      "exactly one policy name"),
     ("<Location /media/>\n MediaGuardPolicy p @POLICIES@/p.yaml\n</Location>\n",
      "MediaGuardPolicy not allowed"),
-    # red team 18: a virtual host's Require resolved to the main server's p
-    # (it came first), and the host's own p, declared after it, was silently
-    # never used by it: the admin's stricter policy never decided
-    ("MediaGuardPolicy p @POLICIES@/p.yaml\n<VirtualHost *:@PORT@>\n"
-     " <Location /media/>\n  Require media-guard p\n </Location>\n"
-     " MediaGuardPolicy p @POLICIES@/p.yaml\n</VirtualHost>\n",
-     "MediaGuardPolicy p: 'Require media-guard p' on line"),
 ])
 def test_configuration_mistakes_are_refused_at_configtest(apache_factory, conf, message):
     s = apache_factory("t-conf", conf, policies={"p.yaml": GOOD_OPEN}, start=False)
