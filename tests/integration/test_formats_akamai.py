@@ -231,6 +231,21 @@ def test_mgctl_explain_joins_a_repeated_header_as_apache_does(srv, sign, mgctl):
         assert (d["decision"], d["reason"]) == ("deny", why), (pair, why, d)
 
 
+@pytest.mark.parametrize("fmt", ["akamai-edgeauth", "gcp-cdn"])
+def test_mgctl_sign_takes_a_directory_prefix_only(srv, mgctl, fmt):
+    """Red team 18: `--prefix /v/l1` (no final '/') became an ACL "/v/l1*" or a
+    URLPrefix ".../v/l1", which the vendors (and this verifier) read as string
+    prefixes: the link also opened /v/l10/ and /v/l1-staff/. --prefix is a
+    directory for every format, as for native links."""
+    for prefix in ("/v/l1", "/v/l1/../", "/v//l1/", "/v/./l1/"):
+        for target in (["/v/l1/seg-1.ts"], ["--cookie"]):
+            p = mgctl("sign", "--policy", srv.policy_dir / "edge.yaml", "--token-format", fmt,
+                      "--ttl", "10m", "--prefix", prefix, *target)
+            assert p.returncode == 2, (prefix, target, p.stdout)
+            assert "must be a canonical directory path" in p.stderr, p.stderr
+            assert p.stdout == ""
+
+
 def test_configtest_refuses_plain_md5_for_edgeauth(apache_factory):
     bad = POLICY.replace("    options: {salt: pepper}\n",
                          "    alg: md5\n    options: {salt: pepper}\n")
