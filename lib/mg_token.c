@@ -524,6 +524,11 @@ static int scope_valid(apr_pool_t *pool, const char *scope)
     return cn.tr == NULL && strcmp(cn.path, scope) == 0;
 }
 
+int mg_token_scope_valid(apr_pool_t *pool, const char *scope)
+{
+    return scope != NULL && scope_valid(pool, scope);
+}
+
 /* Is canonical `path` inside `scope`? Scopes end in '/', so a plain prefix
  * compare is segment-aware: "/a/b/" never covers "/a/bc/x". */
 static int in_scope(const char *path, const char *scope)

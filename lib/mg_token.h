@@ -41,6 +41,9 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
 
 /* 1 when `id` is a valid mg_id (1-32 base64url characters). */
 int mg_token_id_valid(const char *id);
+/* 1 when `scope` is a prefix (mg_scope) a token may carry: a canonical
+ * directory path, starting and ending with '/' (docs/token-spec.md). */
+int mg_token_scope_valid(apr_pool_t *pool, const char *scope);
 
 /* Revocation file (tokens.revocation_file): one mg_id per line; blank lines
  * and lines starting with '#' are skipped, surrounding blanks ignored. Adds

@@ -42,7 +42,8 @@ static const char usage_text[] =
     "      --ip ADDR            client IP address (default 127.0.0.1)\n"
     "      --peer ADDR          TCP peer's IP address, for trusted_proxies\n"
     "                           (default: --ip)\n"
-    "  -H, --header 'N: V'      a request header (repeatable), e.g. 'Referer: ...'\n"
+    "  -H, --header 'N: V'      a request header (repeatable; a name given twice is\n"
+    "                           joined with ', ', as httpd does), e.g. 'Referer: ...'\n"
     "  -e, --env NAME=VALUE     an environment variable set by another module\n"
     "                           (repeatable; e.g. OIDC claims, MM_COUNTRY_CODE)\n"
     "  -n, --note NAME=VALUE    a request note (repeatable)\n"
@@ -95,7 +96,10 @@ static int add_header(apr_pool_t *pool, apr_table_t *t, const char *arg)
     size_t l = strlen(val);
     while (l > 0 && (val[l - 1] == ' ' || val[l - 1] == '\t'))
         val[--l] = '\0';
-    apr_table_add(t, apr_pstrmemdup(pool, arg, (apr_size_t)(colon - arg)), val);
+    /* a name given twice is one value joined by ", ", as httpd joins a
+     * request header a client sends twice (HTTP/1.1): the module reads
+     * that value, never the first line alone */
+    apr_table_merge(t, apr_pstrmemdup(pool, arg, (apr_size_t)(colon - arg)), val);
     return 0;
 }
 

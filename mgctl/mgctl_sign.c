@@ -607,6 +607,14 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
         return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
     if (o->cookie && os->ind < os->argc)
         return mgctl_usage_error("sign", "--cookie signs the --prefix, not URLs");
+    /* a directory, as for native links: the formats' prefixes are string
+     * prefixes (an ACL "/v/l1*", a URLPrefix ".../v/l1", a token_path), so
+     * "/v/l1" would also grant /v/l10/ and /v/l1-staff/ */
+    if (o->prefix != NULL && !mg_token_scope_valid(pool, o->prefix))
+        return mgctl_usage_error("sign",
+                                 "--prefix '%s': the prefix must be a canonical directory path "
+                                 "starting and ending with '/'",
+                                 o->prefix);
     if (o->keys.policy_file == NULL)
         return mgctl_usage_error("sign",
                                  "--token-format %s needs --policy (its key entry holds "

@@ -50,6 +50,9 @@ typedef struct mg_mod_policy {
                                   set in post_config); 0 = none */
     mg_mod_grant_t *grants;    /* parallel to policy->role_grants, or NULL */
     int ngrants;
+    int shadowed; /* a main-server policy that some virtual host declares its own
+                     of the same NAME (mg_mod_merge_srv_conf): check_authorization
+                     then looks for the host's own */
 } mg_mod_policy_t;
 
 typedef struct mg_mod_srv_conf {
@@ -58,6 +61,9 @@ typedef struct mg_mod_srv_conf {
                              MG_MOD_RELOAD_KEEP (default) or _DENY; -1 = unset */
     int path_tokens;      /* one of `policies` has a key with tokens in the path
                              (set in post_config: mg_mod_path_token_scan) */
+    int shadows;          /* a virtual host declares a policy under a NAME the main
+                             server declares too (merge): a Require in a main-server
+                             section then means the host's own (check_authorization) */
 } mg_mod_srv_conf_t;
 
 #define MG_MOD_RELOAD_KEEP 0

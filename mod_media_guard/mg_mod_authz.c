@@ -663,6 +663,18 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
             line);
         return AUTHZ_GENERAL_ERROR;
     }
+    if (mp->shadowed) {
+        /* a Require read in a main-server section names the main server's
+         * policy; inside a virtual host that declares its own of that NAME,
+         * the host's own decides (docs/directives.md, MediaGuardPolicy) */
+        const mg_mod_srv_conf_t *sc =
+            ap_get_module_config(r->server->module_config, &media_guard_module);
+        const mg_mod_policy_t *own = sc != NULL && sc->shadows
+                                         ? apr_hash_get(sc->policies, mp->name, APR_HASH_KEY_STRING)
+                                         : NULL;
+        if (own != NULL)
+            mp = own;
+    }
     rq = mg_mod_req_get(r, 1);
     hide_proxy_query(r, rq);
     for (m = rq->memos; m != NULL; m = m->next) {

@@ -150,8 +150,17 @@ void *mg_mod_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 {
     mg_mod_srv_conf_t *base = basev, *add = addv;
     mg_mod_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
-    /* A virtual host sees the main server's policies; its own win. */
+    apr_hash_index_t *hi;
+    /* A virtual host sees the main server's policies; its own win — also
+     * for a Require in a main-server section, which httpd merges into the
+     * host's requests with the main server's policy bound (shadows). */
     sc->policies = apr_hash_overlay(p, add->policies, base->policies);
+    for (hi = apr_hash_first(p, add->policies); hi != NULL; hi = apr_hash_next(hi)) {
+        mg_mod_policy_t *main_mp =
+            apr_hash_get(base->policies, apr_hash_this_key(hi), APR_HASH_KEY_STRING);
+        if (main_mp != NULL)
+            sc->shadows = main_mp->shadowed = 1;
+    }
     sc->reload_failure = base->reload_failure; /* global: the main server's */
     return sc;
 }

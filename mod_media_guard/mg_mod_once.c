@@ -293,15 +293,21 @@ static void revfile_add(void *ctx, server_rec *s, mg_mod_policy_t *mp)
     apr_pool_t *p = ctx;
     revfile_t *rf;
 
-    (void)s;
     if (mp->policy == NULL || mp->policy->tokens.revocation_file == NULL ||
         apr_hash_get(revfiles, &mp->policy, sizeof(mp->policy)) != NULL)
         return;
     rf = apr_pcalloc(p, sizeof(*rf));
     rf->policy = mp->policy;
     rf->parent = p;
-    if (apr_thread_mutex_create(&rf->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS)
-        return; /* no entry: the load-time list keeps applying */
+    if (apr_thread_mutex_create(&rf->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
+        /* no entry: revoked_now() then refuses every link with an id under
+         * this policy (fail closed) rather than skip the file */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     MG_LOGNO(00610) "media-guard: revocation file %s: cannot create its lock "
+                                     "in this process; links with an mg_id are refused",
+                     mp->policy->tokens.revocation_file);
+        return;
+    }
     apr_hash_set(revfiles, &rf->policy, sizeof(rf->policy), rf);
 }
 
@@ -356,14 +362,16 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
                   apr_hash_count(set));
 }
 
-/* Is `id` in the policy's revocation file as it is now? */
+/* Is `id` in the policy's revocation file as it is now? 1 yes, 0 no, -1 the
+ * file's state cannot be read in this process (no entry or no lock): the
+ * caller refuses, never skips the file. */
 static int revoked_now(request_rec *r, const mg_policy_t *policy, const char *id)
 {
     revfile_t *rf = revfiles ? apr_hash_get(revfiles, &policy, sizeof(policy)) : NULL;
     int hit;
 
     if (rf == NULL || apr_thread_mutex_lock(rf->lock) != APR_SUCCESS)
-        return 0;
+        return -1;
     if (rf->checked == 0 || r->request_time - rf->checked >= policy->tokens.revocation_refresh)
         revfile_refresh(rf, r);
     hit = rf->set != NULL && apr_hash_get(rf->set, id, APR_HASH_KEY_STRING) != NULL;
@@ -507,11 +515,17 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
 
     if (d->outcome != MG_OUTCOME_ALLOW || d->token_id == NULL)
         return;
-    if (m->mp->policy != NULL && m->mp->policy->tokens.revocation_file != NULL &&
-        revoked_now(r, m->mp->policy, d->token_id)) {
-        refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
-               "the token id is revoked (tokens.revocation_file)");
-        return;
+    if (m->mp->policy != NULL && m->mp->policy->tokens.revocation_file != NULL) {
+        int rev = revoked_now(r, m->mp->policy, d->token_id);
+        if (rev > 0) {
+            refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
+                   "the token id is revoked (tokens.revocation_file)");
+            return;
+        }
+        if (rev < 0) {
+            why = "the revocation file's state cannot be read in this process (MG00610)";
+            goto internal;
+        }
     }
     if (d->token_uses <= 0 && !store_rev)
         return;

@@ -285,6 +285,58 @@ def test_virtual_hosts_see_main_server_policies_and_may_override_them(apache_fac
         s.stop()
 
 
+# red team 18: a main-server <Location> applies to every virtual host's
+# requests; its `Require media-guard shared` read the main server's policy
+# even in the host that declares its own `shared` (closed), so that host's
+# URLs were served under the main server's rules
+MAIN_SECTION_CONF = """\
+MediaGuardPolicy shared @POLICIES@/site.yaml
+<Location "/">
+    Require media-guard shared
+</Location>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName main.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    MediaGuardPolicy shared @POLICIES@/closed.yaml
+</VirtualHost>
+"""
+
+
+# ... and a Require in the host written before the host's own declaration
+# had bound the main server's policy the same way
+BEFORE_DECLARATION_CONF = """\
+MediaGuardPolicy shared @POLICIES@/site.yaml
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName main.test
+    <Location "/">
+        Require media-guard shared
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName own.test
+    <Location "/">
+        Require media-guard shared
+    </Location>
+    MediaGuardPolicy shared @POLICIES@/closed.yaml
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("conf", [MAIN_SECTION_CONF, BEFORE_DECLARATION_CONF],
+                         ids=["main-server-section", "require-before-declaration"])
+def test_a_virtual_hosts_own_policy_of_the_name_decides_its_requests(apache_factory, conf):
+    s = apache_factory("vhosts-own-name", conf, policies={"site.yaml": POLICY, "closed.yaml": CLOSED},
+                       files={"a.jpg": JPEG})
+    try:
+        assert s.get("/a.jpg", headers={**IMG, "Host": "main.test"}).status_code == 200
+        r = s.get("/a.jpg", headers={**IMG, "Host": "own.test"})
+        assert r.status_code == 403, s.last_access("/a.jpg")
+    finally:
+        s.stop()
+
+
 # ------------------------------------------------------------------ what httpd serves vs what was judged
 # The policy judges the request target; other modules can make httpd serve another path under the same
 # <Location>: a server-context RewriteRule [PT], DirectoryIndex (a sub-request that inherits the

@@ -5,8 +5,10 @@ signed cookies at once; ACLs never reach past the canonical path; mgctl
 explain -H 'Cookie: ...' decides what Apache decides; a plain-md5 EdgeAuth key
 is refused at configtest."""
 
+import json
 import pathlib
 import re
+import socket
 import sys
 import time
 
@@ -195,6 +197,53 @@ def test_mgctl_explain_reads_the_cookie_header_as_apache_does(srv, sign, mgctl):
     p = mgctl("verify", "--policy", srv.policy_dir / "edge.yaml", "--cookie", ak,
               "/v/l1/seg-1.ts")
     assert p.returncode == 0 and "from: cookie" in p.stdout, p.stdout
+
+
+def send_headers(srv, target, headers):
+    """GET with headers given as (name, value) pairs, a name possibly twice
+    (requests and http.client's helpers keep one value per name)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nConnection: close\r\n"
+        s.sendall((head + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    srv.requests_sent += 1
+    status = int(data.split(b" ", 2)[1])
+    m = re.search(rb"\r\nX-Media-Guard-Reason: (\S+)", data.split(b"\r\n\r\n", 1)[0])
+    return status, m.group(1).decode() if m else None
+
+
+def test_mgctl_explain_joins_a_repeated_header_as_apache_does(srv, sign, mgctl):
+    """Red team 18: httpd joins a request header sent twice into one value
+    with ", " (HTTP/1.1); mgctl explain read only the first -H of a name, so
+    a valid cookie followed by another Cookie line was 'allow' in explain
+    and token-malformed in Apache."""
+    ak = cookie_pair(sign("akamai-edgeauth", "--ttl", "10m", "--prefix", "/v/l1/", "--cookie"))
+    for pair in ([ak, "theme=dark"], ["theme=dark", ak]):
+        headers = [("Cookie", c) for c in pair]
+        status, why = send_headers(srv, "/v/l1/seg-1.ts", headers)
+        p = mgctl("explain", "--policy", srv.policy_dir / "edge.yaml", "--format", "json",
+                  *[a for k, v in headers for a in ("-H", f"{k}: {v}")], "/v/l1/seg-1.ts")
+        assert p.returncode == 0, p.stdout + p.stderr
+        d = json.loads(p.stdout)
+        assert status == 403, (pair, status)
+        assert (d["decision"], d["reason"]) == ("deny", why), (pair, why, d)
+
+
+@pytest.mark.parametrize("fmt", ["akamai-edgeauth", "gcp-cdn"])
+def test_mgctl_sign_takes_a_directory_prefix_only(srv, mgctl, fmt):
+    """Red team 18: `--prefix /v/l1` (no final '/') became an ACL "/v/l1*" or a
+    URLPrefix ".../v/l1", which the vendors (and this verifier) read as string
+    prefixes: the link also opened /v/l10/ and /v/l1-staff/. --prefix is a
+    directory for every format, as for native links."""
+    for prefix in ("/v/l1", "/v/l1/../", "/v//l1/", "/v/./l1/"):
+        for target in (["/v/l1/seg-1.ts"], ["--cookie"]):
+            p = mgctl("sign", "--policy", srv.policy_dir / "edge.yaml", "--token-format", fmt,
+                      "--ttl", "10m", "--prefix", prefix, *target)
+            assert p.returncode == 2, (prefix, target, p.stdout)
+            assert "must be a canonical directory path" in p.stderr, p.stderr
+            assert p.stdout == ""
 
 
 def test_configtest_refuses_plain_md5_for_edgeauth(apache_factory):
