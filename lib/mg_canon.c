@@ -894,20 +894,23 @@ void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t
     }
     t->nfirst = nfirst;
     t->total = total;
-    for (int g = 0; g < total; g++)
-        t->live_all[g >> 6] |= 1ULL << (g & 63);
-    for (int g = 0; g < nfirst; g++)
-        t->live_now[g >> 6] |= 1ULL << (g & 63);
+    /* a counting sort of the names by folded first byte, stable: each
+     * byte's names stay in ascending g */
     for (int g = 0; g < total; g++) {
         t->el[g] = strlen(t->e[g]->name);
-        t->first[first[g]][g >> 6] |= 1ULL << (g & 63);
+        t->off[first[g] + 1]++;
     }
+    for (int f = 0; f < 256; f++)
+        t->off[f + 1] = (unsigned char)(t->off[f + 1] + t->off[f]);
+    unsigned char fill[256];
+    memcpy(fill, t->off, sizeof(fill));
+    for (int g = 0; g < total; g++)
+        t->idx[fill[first[g]]++] = (unsigned char)g;
 }
 
 /* mg_query_reserved_check_lists over a table: the same loop, with the
  * names whose first byte a plain name has taken from the table instead of
- * a walk over all of them (in the same order: the lower word's bits, then
- * the upper's, lowest first). */
+ * a walk over all of them (in the same order: ascending g). */
 int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
                                   const char **why, const char **later)
 {
@@ -930,9 +933,6 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
     int later_on = total > nfirst;
     if (total == 0)
         return 0;
-    /* the names a plain parameter is compared with: g < total while the
-     * later names are on, g < nfirst after */
-    const unsigned long long *live_all = t->live_all, *live_now = t->live_now;
     const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
     for (int k = 0; k < params->nelts; k++) {
         const char *nm = v[k].name;
@@ -942,26 +942,27 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
         while (b < len && !qr_special[(unsigned char)nm[b]])
             b++;
         if (b == len) {
-            const unsigned long long *live = later_on ? live_all : live_now;
-            const unsigned long long *cand = t->first[(unsigned char)(nm[0] | 0x20)];
-            for (int wd = 0; wd < 2; wd++) {
-                for (unsigned long long m = cand[wd] & live[wd]; m != 0; m &= m - 1) {
-                    int g = wd * 64 + __builtin_ctzll(m);
-                    const char *w = NULL;
-                    if (qr_plain_check(nm, len, t->e[g], seen, g, &w) == 0)
-                        continue;
-                    if (g < nfirst) {
-                        *why = w;
-                        return -1;
-                    }
-                    /* the first refusal for a later name: kept, and the
-                     * later names are done with */
-                    *later = w;
-                    later_on = 0;
-                    goto next;
+            /* the names a plain parameter is compared with: g < total
+             * while the later names are on, g < nfirst after */
+            int gend = later_on ? total : nfirst;
+            unsigned f = (unsigned char)(nm[0] | 0x20);
+            for (int c = t->off[f], cend = t->off[f + 1]; c < cend; c++) {
+                int g = t->idx[c];
+                const char *w = NULL;
+                if (g >= gend)
+                    break;
+                if (qr_plain_check(nm, len, t->e[g], seen, g, &w) == 0)
+                    continue;
+                if (g < nfirst) {
+                    *why = w;
+                    return -1;
                 }
+                /* the first refusal for a later name: kept, and the later
+                 * names are done with */
+                *later = w;
+                later_on = 0;
+                break;
             }
-        next:
             continue;
         }
         qr_read_t rd[QR_NREAD];

@@ -147,13 +147,14 @@ int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qre
  * lists' names: they must outlive it and not change. */
 typedef struct mg_qreserved_table {
     const mg_qreserved_t *e[128];
-    size_t el[128];                   /* strlen(e[g]->name) */
-    unsigned long long first[256][2]; /* bit g: e[g]->name[0] | 0x20 is the index */
-    int nfirst, total;                /* now names: [0, nfirst); later: [nfirst, total) */
-    unsigned long long live_all[2];   /* bits [0, total) */
-    unsigned long long live_now[2];   /* bits [0, nfirst) */
-    const char *now_error;            /* more than 64 now names: every check refuses */
-    const char *later_error;          /* more than 64 later names: every check says so */
+    size_t el[128]; /* strlen(e[g]->name) */
+    /* idx[off[f], off[f + 1]): the g of every name whose first byte | 0x20
+     * is f, in ascending order */
+    unsigned char off[257];
+    unsigned char idx[128];
+    int nfirst, total;       /* now names: [0, nfirst); later: [nfirst, total) */
+    const char *now_error;   /* more than 64 now names: every check refuses */
+    const char *later_error; /* more than 64 later names: every check says so */
 } mg_qreserved_table_t;
 void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t *now, int nnow,
                               const mg_qreserved_list_t *later_lists, int nlater);
