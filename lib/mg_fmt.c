@@ -758,7 +758,11 @@ int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *
                        const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
                        const char **why, const mg_qreserved_table_t *names, const char **names_why)
 {
-    const mg_fmt_path_t *p = path_token(pool, policy, raw_path);
+    /* the tables' answer read here: no call per request for it */
+    const mg_request_tables_t *rt = policy->req_tables;
+    const mg_fmt_path_t *p = (rt != NULL ? rt->has_foreign : mg_fmt_policy_keys_foreign(policy))
+                                 ? mg_fmt_path_find(pool, policy, raw_path)
+                                 : NULL;
     *pt = NULL;
     if (mg_canon_path_table(pool, p ? p->effective : raw_path, query, out, why, 0, names,
                             names_why) != 0)
