@@ -20,12 +20,17 @@ decided (the access log), and saves a screenshot under the test's tmp_path.
 """
 
 import base64
+import html
+import os
 import re
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 import mg_integration_harness as harness
 
@@ -64,10 +69,31 @@ rules:
   - {id: videos, path: /videos/, hotlink: site, token: required}
   - {id: hls, path: /hls/, hotlink: site, token: required}
   - {id: cdn, path: /cdn/, hotlink: site, token: required}
+  # HLS under prefix query links, MediaGuardHLSRewrite carrying them onwards
+  - {id: vod, path: /vod/, hotlink: site, token: required}
 """
+
+# CloudFront's keys read Expires and Signature as Cloud CDN's do, and Bunny's
+# expires differs from them in case only: neither may share a policy with the
+# gcp-cdn key, so /vod/cf/ and /vod/bn/ each have one of their own
+SOLO_POLICY = """\
+version: 1
+name: browser@D@
+keys:
+  - @KEY@
+rules:
+  - {id: vod, path: /vod/, token: required}
+"""
+SOLO_KEYS = {
+    "cf": '{id: cf, format: cloudfront, file: keys/cf.pub, '
+          'options: {origin: "http://127.0.0.1:@PORT@", key_pair_id: K2JCJMDEHXQW5F}}',
+    "bn": "{id: bn, format: bunny, file: keys/bunny.secret}",
+}
 
 MEDIA_CONF = """\
 MediaGuardPolicy browser @POLICIES@/browser.yaml
+MediaGuardPolicy browsercf @POLICIES@/browsercf.yaml
+MediaGuardPolicy browserbn @POLICIES@/browserbn.yaml
 # what Chromium sent, for the corpus check below (tab-separated)
 LogFormat "%U\t%{Accept}i\t%{Sec-Fetch-Site}i\t%{Sec-Fetch-Mode}i\t%{Sec-Fetch-Dest}i\t%{Sec-Fetch-User}i\t%{Referer}i\t%{Origin}i" fetchmeta
 CustomLog "@ROOT@/logs/headers.log" fetchmeta
@@ -75,7 +101,7 @@ MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .m3u8
 AddType video/mp2t .ts
 AddType image/vnd.microsoft.icon .ico
-<LocationMatch "^/(photos|insist|closed|members|videos|hls|cdn)/">
+<LocationMatch "^/(photos|insist|closed|members|videos|hls|cdn|vod)/">
     AuthType Basic
     AuthName "media-guard browser test"
     AuthBasicProvider file
@@ -103,6 +129,20 @@ Alias "/signin" "@HTDOCS@/signin.html"
 </Location>
 <Location "/akamai.html">
     Header set Set-Cookie "@AKAMAI_COOKIE@"
+</Location>
+# playlists fetched with a prefix link in the query carry it onwards, except
+# under /vod/off/ (the negative case: the player asks for bare URIs)
+<Location "/vod/">
+    MediaGuardHLSRewrite On
+</Location>
+<Location "/vod/off/">
+    MediaGuardHLSRewrite Off
+</Location>
+<Location "/vod/cf/">
+    Require media-guard browsercf
+</Location>
+<Location "/vod/bn/">
+    Require media-guard browserbn
 </Location>
 """
 
@@ -140,6 +180,25 @@ AKAMAI_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>akamai<
 <img id="other" src="/cdn/other/photo.png" alt="other"></body></html>
 """
 
+# the multivariant playlist of the /vod/ streams: one H.264 variant in v0/
+# (Constrained Baseline, level 1.0, as ffmpeg makes it below) with its AAC
+# audio rendition in a0/ (an EXT-X-MEDIA URI attribute)
+VOD_MASTER = """\
+#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="tone",DEFAULT=YES,AUTOSELECT=YES,URI="a0/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=150000,RESOLUTION=160x120,CODECS="avc1.42c00a,mp4a.40.2",AUDIO="aud"
+v0/index.m3u8
+"""
+VOD_PLAYLISTS = ["v0/index.m3u8", "a0/index.m3u8"]  # what VOD_MASTER names
+
+# /vod/DIR/ for each kind of prefix query link (mgctl sign --token-format)
+# and the layout of its video variant: "seg" files, or "range"s of one file
+# (EXT-X-BYTERANGE: the same URI on every segment line)
+VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
+             "akamai": ("akamai-edgeauth", "seg"), "cf": ("cloudfront", "seg"),
+             "bn": ("bunny", "seg"), "range": (None, "range")}
+
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
 """
@@ -166,6 +225,22 @@ def sites(apache_factory, mgctl, tmp_path_factory):
            "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
            "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_filename",
            str(hls / "seg%d.ts"), str(hls / "index.m3u8"))
+    # the variants of the /vod/ streams: the same, encrypted (AES-128, its key
+    # at the relative URI "k.bin": EXT-X-KEY), so the key is fetched too; in
+    # segment files, or as byte ranges of one file
+    (work / "k.bin").write_bytes(os.urandom(16))
+    (work / "keyinfo").write_text(f"k.bin\n{work / 'k.bin'}\n")
+    for layout, how in (("seg", ["-hls_segment_filename", str(work / "seg" / "seg%d.ts")]),
+                        ("range", ["-hls_flags", "single_file"])):
+        (work / layout).mkdir()
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "4", "-c:v", "libx264",
+               "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
+               "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
+               str(work / "keyinfo"), *how, str(work / layout / "index.m3u8"))
+    (work / "a0").mkdir()
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "4", "-c:a", "aac",
+           "-b:a", "64k", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
+           "-hls_segment_filename", str(work / "a0" / "seg%d.ts"), str(work / "a0" / "index.m3u8"))
 
     pages = apache_factory("pages", PAGES_CONF, start=False)
     keys = {"keys/k1.key": "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
@@ -188,10 +263,30 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     for f in hls.iterdir():
         files[f"hls/l1/{f.name}"] = f.read_bytes()
         files[f"cdn/hls/l1/{f.name}"] = f.read_bytes()
-    media = apache_factory("media", MEDIA_CONF, policies={"browser.yaml": policy, **keys},
+    for d, layout in [*((d, c[1]) for d, c in VOD_CASES.items()), ("off", "seg")]:
+        files[f"vod/{d}/master.m3u8"] = VOD_MASTER
+        files[f"vod/{d}/v0/k.bin"] = (work / "k.bin").read_bytes()
+        for sub, src in (("v0", work / layout), ("a0", work / "a0")):
+            text = (src / "index.m3u8").read_text()
+            names = [ln for ln in text.splitlines() if ln[:1] not in ("", "#")]
+            for name in ["index.m3u8", *names]:
+                files[f"vod/{d}/{sub}/{name}"] = (src / name).read_bytes()
+    # a CloudFront key pair: the policy holds the public half, mgctl signs
+    # with the private one
+    cf_key = rsa.generate_private_key(65537, 2048)
+    (work / "cf.pem").write_bytes(cf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    keys["keys/cf.pub"] = cf_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    keys["keys/bunny.secret"] = "bunny-url-token-authentication-key\n"
+    policies = {f"browser{d}.yaml": SOLO_POLICY.replace("@D@", d).replace("@KEY@", key)
+                for d, key in SOLO_KEYS.items()}
+    media = apache_factory("media", MEDIA_CONF,
+                           policies={"browser.yaml": policy, **policies, **keys},
                            files=files, extra_modules=["headers"], start=False)
     harness.htpasswd(media.root / "htpasswd", {"alice": "alice-pw"})
-    for k in ("k1.key", "gcp.secret", "akamai.hex"):
+    for k in ("k1.key", "gcp.secret", "akamai.hex", "cf.pub", "bunny.secret"):
         (media.policy_dir / "keys" / k).chmod(0o600)
     pol = media.policy_dir / "browser.yaml"
 
@@ -210,6 +305,25 @@ def sites(apache_factory, mgctl, tmp_path_factory):
     link = mgctl("sign", "--policy", pol, "--ttl", "1h", "/videos/clip.webm")
     assert link.returncode == 0, link.stderr
     base = f"http://127.0.0.1:{media.port}"
+
+    def prefix_link(d, target, fmt=None):
+        opts, policy_file = (("--token-format", fmt) if fmt else ()), pol
+        if d in SOLO_KEYS:
+            policy_file = media.policy_dir / f"browser{d}.yaml"
+        if fmt == "cloudfront":
+            opts += ("--private-key", work / "cf.pem")
+        p = mgctl("sign", "--policy", policy_file, *opts, "--ttl", "1h", "--prefix",
+                  f"/vod/{d}/", f"/vod/{d}/{target}")
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    for d, (fmt, _) in VOD_CASES.items():
+        src = prefix_link(d, "master.m3u8", fmt)
+        (media.htdocs / f"vod-{d}.html").write_text(VIDEO_PAGE.format(src=html.escape(src)))
+    # the negative: the same native links where the playlists are not rewritten
+    for page, target in (("vod-off.html", "master.m3u8"), ("vod-off-v0.html", "v0/index.m3u8")):
+        src = prefix_link("off", target)
+        (media.htdocs / page).write_text(VIDEO_PAGE.format(src=html.escape(src)))
     media_files = {
         "video.html": VIDEO_PAGE.format(src=link.stdout.strip()),
         "watch.html": VIDEO_PAGE.format(src="/hls/l1/index.m3u8"),
@@ -271,7 +385,7 @@ def log_marks(request):
     MARKS.clear()
     if "sites" in request.fixturenames:
         root = request.getfixturevalue("sites")["media"].root / "logs"
-        for name in ("access.log", "headers.log"):
+        for name in ("access.log", "headers.log", "error.log"):
             f = root / name
             MARKS[name] = len(f.read_text().splitlines()) if f.exists() else 0
 
@@ -523,9 +637,14 @@ def play_stream(browser, url):
     open_page(browser, url)
     js_state = ("var v = document.getElementById('v');"
                 "return [v.readyState, v.currentTime, v.error && v.error.code];")
-    wait_for(lambda: browser.execute_script(js_state)[0] >= 2, "the stream to have data")
+    # a player that gives up (error set) fails at once, not at the timeout
+    state = wait_for(lambda: (s := browser.execute_script(js_state))[0] >= 2 or s[2] and s,
+                     "the stream to have data")
+    assert state is True, f"the player gave up: readyState, currentTime, error = {state}"
     browser.execute_script("document.getElementById('v').play()")
-    wait_for(lambda: browser.execute_script(js_state)[1] > 1.5, "the stream to play past 1.5 s")
+    state = wait_for(lambda: (s := browser.execute_script(js_state))[1] > 1.5 or s[2] and s,
+                     "the stream to play past 1.5 s")
+    assert state is True, f"the player gave up: readyState, currentTime, error = {state}"
     assert browser.execute_script(js_state)[2] is None
 
 
@@ -555,6 +674,115 @@ def test_hls_under_a_cloud_cdn_cookie_plays(browser, sites, shot):
     for path in ("/cdn/hls/l1/index.m3u8", "/cdn/hls/l1/seg1.ts"):
         line = decision(sites["media"], path, "mg=allow reason=allowed-by-token rule=cdn")
         assert "mg=allow reason=allowed-by-token rule=cdn" in line
+
+
+def vod_uris(srv, d, playlist):
+    """What a media playlist under /vod/<d>/ names, as paths: its key
+    (EXT-X-KEY's URI attribute: the video's) and its segments' files."""
+    text = (srv.htdocs / "vod" / d / playlist).read_text()
+    keys = re.findall(r'^#EXT-X-KEY:.*URI="([^"]+)"', text, re.M)
+    segs = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert len(segs) >= 3, text  # several segments
+    assert keys == (["k.bin"] if playlist.startswith("v") else []), text  # the video encrypted
+    base = f"/vod/{d}/" + playlist.rsplit("/", 1)[0] + "/"
+    return [base + u for u in keys + sorted(set(segs))]
+
+
+def vod_requests(srv, d):
+    """This test's requests under /vod/<d>/ from the access log, in order:
+    (path, query or None, status, the line)."""
+    pat = re.compile(r'^\S+ (\d{3}) "GET (/vod/' + d + r'/[^ ?]*)(?:\?(\S*))? HTTP/')
+    return [(m.group(2), m.group(3), m.group(1), ln)
+            for ln in _lines(srv, "access.log") if (m := pat.search(ln))]
+
+
+def page_link(srv, page):
+    """The signed playlist link the page's <video> plays (as the browser requests it)."""
+    src = re.search(r'src="([^"]*)"', (srv.htdocs / page).read_text()).group(1)
+    return urllib.parse.urlsplit(html.unescape(src))
+
+
+@pytest.mark.parametrize("d", list(VOD_CASES))
+def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
+    """A master playlist opened with a prefix link in the query (mgctl sign
+    --prefix, native or a foreign format): MediaGuardHLSRewrite hands its
+    parameters to the variant playlist, its key and every segment (files, or
+    byte ranges of one file), and the stream plays with nothing but the
+    query to carry the token."""
+    media, vod = sites["media"], f"/vod/{d}/"
+    link = page_link(media, f"vod-{d}.html")
+    assert link.path == vod + "master.m3u8" and link.query
+    if VOD_CASES[d][0] is None:
+        assert "mg_scope=" in link.query
+    else:
+        assert "mg_" not in link.query and link.query.startswith(
+            {"gcp": "URLPrefix=", "akamai": "__token__=", "cf": "Policy=", "bn": "token="}[d])
+    play_stream(browser, sites["base"] + f"/vod-{d}.html")
+    # the player buffers ahead: wait until it has asked for both media
+    # playlists, the key and every segment
+    want = [vod + "master.m3u8"] + [
+        u for pl in VOD_PLAYLISTS for u in [vod + pl, *vod_uris(media, d, pl)]]
+    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
+             f"requests for the playlists, the key and every segment under {vod}")
+    reqs = vod_requests(media, d)
+    # every request carried the link's own parameters, as received, in its
+    # query (the rewriter's doing below the master) and was granted by them
+    for path, query, status, line in reqs:
+        assert path in want, line
+        assert query == link.query, line
+        # Chromium asks for everything with Range: a playlist that is
+        # rewritten comes back whole (200), segments as it asked
+        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+        assert f"policy=browser{d if d in SOLO_KEYS else ''} " in line, line
+    # ... and not by a cookie: the browser holds none for this path
+    assert browser.execute_cdp_cmd(
+        "Network.getCookies", {"urls": [sites["base"] + vod + "v0/seg0.ts"]})["cookies"] == []
+    # the module rewrote each playlist it served (master, video and audio:
+    # its line is written before the access log's, which was read above),
+    # and logged the scope, never the token
+    rewrites = [ln for ln in _lines(media, "error.log")
+                if "media-guard HLS: playlist rewritten" in ln]
+    assert len(rewrites) >= len([r for r in reqs if r[0].endswith(".m3u8")]) >= 3, rewrites
+    assert all(f"for scope {vod} " in ln for ln in rewrites), rewrites
+    assert not any(link.query in ln for ln in _lines(media, "error.log"))
+
+
+def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
+    """The same native prefix links under MediaGuardHLSRewrite Off: the player
+    asks for the variant playlist and the segments without the token and is
+    refused, so the stream never plays (what the test above would see if
+    the rewrite stopped working)."""
+    media = sites["media"]
+    js_state = ("var v = document.getElementById('v');"
+                "return [v.readyState, v.currentTime, v.error && v.error.code];")
+    for page, refused in (("vod-off-v0.html", vod_uris(media, "off", "v0/index.m3u8")),
+                          ("vod-off.html", ["/vod/off/" + pl for pl in VOD_PLAYLISTS])):
+        link = page_link(media, page)
+        open_page(browser, sites["base"] + "/" + page)
+        browser.execute_script("document.getElementById('v').play().catch(function () {})")
+        ready, t, err = wait_for(lambda: (s := browser.execute_script(js_state))[2] and s,
+                                 f"{page}: the player to give up")
+        assert err is not None and t == 0 and ready < 2, (page, ready, t, err)
+        # the playlist of the link was granted by its token (Chromium asks
+        # for a playlist with Range: 206 when nothing rewrites it) ...
+        line = decision(media, link.path, "mg=allow reason=allowed-by-token rule=vod")
+        assert f"{link.path}?{link.query} HTTP/" in line, line
+        assert re.match(r"\S+ 20[06] ", line), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+        # ... and what it names (the variant or the audio; the key or a
+        # segment, after which the player gives up) was asked for bare, and
+        # refused
+        bare = wait_for(lambda: [r for r in vod_requests(media, "off")
+                                 if r[0] in refused and r[1] is None],
+                        f"{page}: a request for {refused}")
+        for _, _, status, line in bare:
+            assert status == "403" and "mg=deny reason=token-missing rule=vod" in line, line
+    # nothing under /vod/off/ was served but the two signed playlists
+    served = [r for r in vod_requests(media, "off") if r[2] in ("200", "206")]
+    assert sorted(r[0] for r in served) == ["/vod/off/master.m3u8", "/vod/off/v0/index.m3u8"]
+    assert all(r[1] for r in served), served
+    assert not [ln for ln in _lines(media, "error.log") if "media-guard HLS:" in ln]
 
 
 def test_images_under_an_akamai_cookie_show_inside_its_path_only(browser, sites, shot):
