@@ -717,7 +717,8 @@ static inline int ascii_fold(unsigned char c)
  * exactly while it can and ignoring case after that, up to the end of
  * e->name: nm is a C string (name_len is its strlen), so a name shorter
  * than e stops at its NUL, which no byte of e folds to. */
-static int qr_plain_reads_as(const char *nm, size_t len, const mg_qreserved_t *e)
+static inline __attribute__((always_inline)) int qr_plain_reads_as(const char *nm, size_t len,
+                                                                   const mg_qreserved_t *e)
 {
     const unsigned char *a = (const unsigned char *)nm, *b = (const unsigned char *)e->name;
     size_t j = 0;
@@ -736,8 +737,10 @@ static int qr_plain_reads_as(const char *nm, size_t len, const mg_qreserved_t *e
 
 /* How a plain name reads as reserved name e: refused (-1, *why set) or
  * not. seen is indexed by g, the name's place over all lists. */
-static int qr_plain_check(const char *nm, size_t len, const mg_qreserved_t *e,
-                          unsigned long long *seen, int g, const char **why)
+static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, size_t len,
+                                                                const mg_qreserved_t *e,
+                                                                unsigned long long *seen, int g,
+                                                                const char **why)
 {
     int how = qr_plain_reads_as(nm, len, e);
     if (how == 0)
@@ -867,6 +870,106 @@ int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qre
         if (qr_readings_check(rd, e, 0, nfirst, el, why) != 0)
             return -1;
         if (later_on && qr_readings_check(rd, e, nfirst, total, el, later) != 0)
+            later_on = 0;
+    }
+    return 0;
+}
+
+void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t *now, int nnow,
+                              const mg_qreserved_list_t *later_lists, int nlater)
+{
+    unsigned char first[128];
+    memset(t, 0, sizeof(*t));
+    /* qr_flatten's bounds and order, as mg_query_reserved_check_lists
+     * applies them per request */
+    int nfirst = qr_flatten(now, nnow, t->e, first, 0, 64);
+    if (nfirst < 0) {
+        t->now_error = QR_TOO_MANY;
+        return;
+    }
+    int total = qr_flatten(later_lists, nlater, t->e, first, nfirst, nfirst + 64);
+    if (total < 0) {
+        t->later_error = QR_TOO_MANY;
+        total = nfirst;
+    }
+    t->nfirst = nfirst;
+    t->total = total;
+    /* a counting sort of the names by folded first byte, stable: each
+     * byte's names stay in ascending g */
+    for (int g = 0; g < total; g++) {
+        t->el[g] = strlen(t->e[g]->name);
+        t->off[first[g] + 1]++;
+    }
+    for (int f = 0; f < 256; f++)
+        t->off[f + 1] = (unsigned char)(t->off[f + 1] + t->off[f]);
+    unsigned char fill[256];
+    memcpy(fill, t->off, sizeof(fill));
+    for (int g = 0; g < total; g++)
+        t->idx[fill[first[g]]++] = (unsigned char)g;
+}
+
+/* mg_query_reserved_check_lists over a table: the same loop, with the
+ * names whose first byte a plain name has taken from the table instead of
+ * a walk over all of them (in the same order: ascending g). */
+int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
+                                  const char **why, const char **later)
+{
+    static const char *dummy;
+    unsigned long long seen[2] = {0, 0};
+
+    if (why == NULL)
+        why = &dummy;
+    if (later != NULL)
+        *later = NULL;
+    if (params == NULL)
+        return 0;
+    if (t->now_error != NULL) {
+        *why = t->now_error;
+        return -1;
+    }
+    int nfirst = t->nfirst, total = later != NULL ? t->total : nfirst;
+    if (later != NULL && t->later_error != NULL)
+        *later = t->later_error;
+    int later_on = total > nfirst;
+    if (total == 0)
+        return 0;
+    const mg_qparam_t *v = (const mg_qparam_t *)params->elts;
+    for (int k = 0; k < params->nelts; k++) {
+        const char *nm = v[k].name;
+        size_t len = v[k].name_len, b = 0;
+        if (v[k].name_plain)
+            b = len;
+        while (b < len && !qr_special[(unsigned char)nm[b]])
+            b++;
+        if (b == len) {
+            /* the names a plain parameter is compared with: g < total
+             * while the later names are on, g < nfirst after */
+            int gend = later_on ? total : nfirst;
+            unsigned f = (unsigned char)(nm[0] | 0x20);
+            for (int c = t->off[f], cend = t->off[f + 1]; c < cend; c++) {
+                int g = t->idx[c];
+                const char *w = NULL;
+                if (g >= gend)
+                    break;
+                if (qr_plain_check(nm, len, t->e[g], seen, g, &w) == 0)
+                    continue;
+                if (g < nfirst) {
+                    *why = w;
+                    return -1;
+                }
+                /* the first refusal for a later name: kept, and the later
+                 * names are done with */
+                *later = w;
+                later_on = 0;
+                break;
+            }
+            continue;
+        }
+        qr_read_t rd[QR_NREAD];
+        qr_readings(nm, len, rd);
+        if (qr_readings_check(rd, t->e, 0, nfirst, t->el, why) != 0)
+            return -1;
+        if (later_on && qr_readings_check(rd, t->e, nfirst, total, t->el, later) != 0)
             later_on = 0;
     }
     return 0;
@@ -1227,11 +1330,20 @@ static int canon_fast(canon_st_t *st, const char *raw, size_t len)
 /* Rule 10 and the query rules: parse the query, refuse the spellings of
  * "tr" and "mg_*" that some server reads as them, find the query form of
  * the transformation (*trq, *tr_count). */
-static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
-                       const mg_qreserved_list_t *extra, int nextra, const char **extra_why,
-                       mg_canon_t *out, const char **trq, int *tr_count, const char **why)
+static const mg_qreserved_list_t builtin_list = {builtin_reserved, 2};
+
+void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *names, int nnames)
 {
-    static const mg_qreserved_list_t builtin = {builtin_reserved, 2};
+    mg_qreserved_table_build(t, &builtin_list, 1, names, nnames);
+}
+
+/* The caller's names come as lists (flattened per request) or, from
+ * mg_canon_path_table, as a table built when the policy loaded (table non-NULL). */
+static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
+                       const mg_qreserved_table_t *table, const mg_qreserved_list_t *extra,
+                       int nextra, const char **extra_why, mg_canon_t *out, const char **trq,
+                       int *tr_count, const char **why)
+{
     /* MG_CANON_NO_FAST: the query's general way too (MG_CANON_FAST_ONLY is
      * about the path) */
     if (mg_query_parse_ex(pool, query, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
@@ -1241,7 +1353,9 @@ static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
      * are refused, and so is a second "tr": an image server behind us must
      * never get a transformation we did not check. The caller's names
      * (the policy's) in the same pass; their refusal is only handed back. */
-    if (mg_query_reserved_check_lists(out->params, &builtin, 1, extra, nextra, why, extra_why) != 0)
+    if (table != NULL ? mg_query_reserved_check_table(out->params, table, why, extra_why) != 0
+                      : mg_query_reserved_check_lists(out->params, &builtin_list, 1, extra, nextra,
+                                                      why, extra_why) != 0)
         return -1;
     const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     *trq = NULL;
@@ -1364,9 +1478,27 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
     return mg_canon_path_names(pool, raw_path, query, out, why, flags, NULL, 0, NULL);
 }
 
+static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                      const char **why, unsigned flags, const mg_qreserved_table_t *table,
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why);
+
 int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_list_t *names,
                         int nnames, const char **names_why)
+{
+    return canon_path(pool, raw_path, query, out, why, flags, NULL, names, nnames, names_why);
+}
+
+int mg_canon_path_table(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                        const char **why, unsigned flags, const mg_qreserved_table_t *names,
+                        const char **names_why)
+{
+    return canon_path(pool, raw_path, query, out, why, flags, names, NULL, 0, names_why);
+}
+
+static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                      const char **why, unsigned flags, const mg_qreserved_table_t *table,
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why)
 {
     static const char *dummy;
     canon_st_t st;
@@ -1411,7 +1543,8 @@ int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *quer
             return canon_fail(out, why, NULL);
     }
     /* Rule 10 (and the query rules). */
-    if (canon_query(pool, query, flags, names, nnames, names_why, out, &trq, &tr_count, why) != 0 ||
+    if (canon_query(pool, query, flags, table, names, nnames, names_why, out, &trq, &tr_count,
+                    why) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
 

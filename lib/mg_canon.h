@@ -137,6 +137,37 @@ typedef struct mg_qreserved_list {
 int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qreserved_list_t *now,
                                   int nnow, const mg_qreserved_list_t *later_lists, int nlater,
                                   const char **why, const char **later);
+/* The same lists flattened and indexed once, when the policy loads, so
+ * that a request does not flatten them again: the names in order (`now`
+ * then `later`, as mg_query_reserved_check_lists numbers them), their
+ * lengths, and for each folded first byte (byte | 0x20) the set of names
+ * that start with it. mg_query_reserved_check_table() gives exactly what
+ * mg_query_reserved_check_lists() gives for the lists the table was built
+ * from (tests/unit/test_qnames.c compares them). The table points into the
+ * lists' names: they must outlive it and not change. */
+typedef struct mg_qreserved_table {
+    const mg_qreserved_t *e[128];
+    size_t el[128]; /* strlen(e[g]->name) */
+    /* idx[off[f], off[f + 1]): the g of every name whose first byte | 0x20
+     * is f, in ascending order */
+    unsigned char off[257];
+    unsigned char idx[128];
+    int nfirst, total;       /* now names: [0, nfirst); later: [nfirst, total) */
+    const char *now_error;   /* more than 64 now names: every check refuses */
+    const char *later_error; /* more than 64 later names: every check says so */
+} mg_qreserved_table_t;
+void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t *now, int nnow,
+                              const mg_qreserved_list_t *later_lists, int nlater);
+int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
+                                  const char **why, const char **later);
+/* A table of the built-in names ("tr", "mg_*": mg_canon_path's) as the now
+ * names and the caller's as the later ones, for mg_canon_path_table. */
+void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *names, int nnames);
+/* mg_canon_path_names with the names in a table from mg_canon_names_table
+ * (mg_request_prepare: the policy's, built when it loaded). */
+int mg_canon_path_table(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
+                        const char **why, unsigned flags, const mg_qreserved_table_t *names,
+                        const char **names_why);
 /* 1 when `name` is usable as a reserved name: 1..MG_QR_NAME_MAX bytes of
  * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */
 int mg_query_reserved_name_ok(const char *name);

@@ -16,6 +16,7 @@
 
 #include "mg_file.h"
 #include "mg_fmt.h"
+#include "mg_request.h"
 #include "mg_keys.h"
 
 #define MG_FMT_KEY_FILE_MAX 16384
@@ -361,7 +362,9 @@ const char *mg_fmt_key_fingerprint(apr_pool_t *pool, const mg_fkey_t *k)
 
 /* ---- requests -------------------------------------------------------------- */
 
-int mg_fmt_policy_has_foreign(const mg_policy_t *policy)
+/* The walk over the keys, for mg_request_tables_build and a policy built by
+ * hand (no req_tables). */
+int mg_fmt_policy_keys_foreign(const mg_policy_t *policy)
 {
     if (policy == NULL || policy->keys == NULL)
         return 0;
@@ -369,6 +372,13 @@ int mg_fmt_policy_has_foreign(const mg_policy_t *policy)
         if (APR_ARRAY_IDX(policy->keys, i, mg_keyref_t).fkey != NULL)
             return 1;
     return 0;
+}
+
+int mg_fmt_policy_has_foreign(const mg_policy_t *policy)
+{
+    if (policy != NULL && policy->req_tables != NULL)
+        return policy->req_tables->has_foreign;
+    return mg_fmt_policy_keys_foreign(policy);
 }
 
 static int in_list(const char *const *names, const char *name)
@@ -721,19 +731,48 @@ int mg_fmt_canon(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_pa
     return mg_fmt_canon_names(pool, policy, raw_path, query, out, pt, why, NULL, 0, NULL);
 }
 
+/* A foreign token in the path, or NULL. */
+static const mg_fmt_path_t *path_token(apr_pool_t *pool, const mg_policy_t *policy,
+                                       const char *raw_path)
+{
+    return mg_fmt_policy_has_foreign(policy) ? mg_fmt_path_find(pool, policy, raw_path) : NULL;
+}
+
+static int path_token_check(const mg_fmt_path_t *p, mg_canon_t *out, const mg_fmt_path_t **pt,
+                            const char **why);
+
 int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
                        const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
                        const char **why, const mg_qreserved_list_t *names, int nnames,
                        const char **names_why)
 {
-    const mg_fmt_path_t *p =
-        mg_fmt_policy_has_foreign(policy) ? mg_fmt_path_find(pool, policy, raw_path) : NULL;
+    const mg_fmt_path_t *p = path_token(pool, policy, raw_path);
     *pt = NULL;
     if (mg_canon_path_names(pool, p ? p->effective : raw_path, query, out, why, 0, names, nnames,
                             names_why) != 0)
         return -1;
-    if (p == NULL)
-        return 0;
+    return p == NULL ? 0 : path_token_check(p, out, pt, why);
+}
+
+int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                       const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
+                       const char **why, const mg_qreserved_table_t *names, const char **names_why)
+{
+    /* the tables' answer read here: no call per request for it */
+    const mg_request_tables_t *rt = policy->req_tables;
+    const mg_fmt_path_t *p = (rt != NULL ? rt->has_foreign : mg_fmt_policy_keys_foreign(policy))
+                                 ? mg_fmt_path_find(pool, policy, raw_path)
+                                 : NULL;
+    *pt = NULL;
+    if (mg_canon_path_table(pool, p ? p->effective : raw_path, query, out, why, 0, names,
+                            names_why) != 0)
+        return -1;
+    return p == NULL ? 0 : path_token_check(p, out, pt, why);
+}
+
+static int path_token_check(const mg_fmt_path_t *p, mg_canon_t *out, const mg_fmt_path_t **pt,
+                            const char **why)
+{
     /* The effective path is canonicalised like any other (dot segments,
      * encodings, ...) and must still lie under the prefix the token was
      * issued for: "/dl/<mac>/<ts>/../../secret/x.jpg" is not "/secret/x.jpg"

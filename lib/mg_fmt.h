@@ -231,8 +231,11 @@ const char *mg_fmt_opt(const mg_fkey_t *k, const char *name, int *index);
 
 /* ---- requests -------------------------------------------------------------- */
 
-/* 1 when the policy has at least one foreign key. */
+/* 1 when the policy has at least one foreign key (answered when the policy
+ * was compiled: policy->req_tables). */
 int mg_fmt_policy_has_foreign(const mg_policy_t *policy);
+/* The same by a walk over the keys (what mg_request_tables_build keeps). */
+int mg_fmt_policy_keys_foreign(const mg_policy_t *policy);
 
 /* Reserved query names (issue 14's reserved-name table hooks in here):
  * 1 when `name` is a parameter of some foreign format that has a key in
@@ -277,6 +280,12 @@ int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *
                        const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
                        const char **why, const mg_qreserved_list_t *names, int nnames,
                        const char **names_why);
+
+/* The same with the names in a table (mg_canon_path_table): the policy's
+ * req_tables, built when it loaded. */
+int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
+                       const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
+                       const char **why, const mg_qreserved_table_t *names, const char **names_why);
 
 /* Verify a path token (rq->path): every key whose path form the request
  * has is tried in policy order, the first that verifies wins; otherwise

@@ -296,6 +296,9 @@ struct mg_policy {
                              (the policy file's); NULL for a hand-built policy */
     const char *digest;   /* hex SHA-256 of the canonical form */
     void *compiled;       /* mg_policy_compiled.h; built by mg_policy_compile.c */
+    /* mg_request.h: the reserved query names indexed, "has foreign keys";
+     * built by mg_policy_compile, NULL for a policy built by hand */
+    const struct mg_request_tables *req_tables;
 };
 
 /* Compiler: build policy->compiled; append warnings for shadowed rules and

@@ -13,6 +13,7 @@
 #include <apr_strings.h>
 
 #include "mg_policy_compiled.h"
+#include "mg_request.h"
 
 /* ------------------------------------------------------------------ */
 /* Segments                                                            */
@@ -582,6 +583,10 @@ mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags)
     }
     finish_nodes(pool, c->root);
     policy->compiled = c;
+    /* what every request would otherwise derive from the policy again: the
+     * reserved query names indexed, "has foreign keys" (mg_request.c) */
+    if (mg_request_tables_build(policy) != MG_OK)
+        st = MG_EINTERNAL;
 
     if (diags != NULL && nrules > 0) {
         check_identical(scratch, policy, (entry_t **)all->elts, all->nelts, diags);

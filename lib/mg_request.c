@@ -222,6 +222,20 @@ static void policy_names(const mg_policy_t *policy, mg_qreserved_t *dl,
     lists[1].n = rp != NULL ? rp->nelts : 0;
 }
 
+mg_status_t mg_request_tables_build(mg_policy_t *policy)
+{
+    if (policy == NULL || policy->pool == NULL)
+        return MG_EINTERNAL;
+    mg_request_tables_t *t = apr_pcalloc(policy->pool, sizeof(*t));
+    mg_qreserved_list_t lists[2];
+    policy_names(policy, &t->dl, lists);
+    mg_canon_names_table(&t->names, lists, 2);
+    t->dl_len = strlen(t->dl.name);
+    t->has_foreign = mg_fmt_policy_keys_foreign(policy);
+    policy->req_tables = t;
+    return MG_OK;
+}
+
 /* The policy's reserved query names, under any spelling some server stack
  * reads as them (mg_canon_path did "tr" and "mg_*"). A repeated download
  * parameter counts when any value asks: asking is the stricter request, so
@@ -257,12 +271,25 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
      * policy's reserved query names are checked in the same pass over the
      * query as the built-in ones; their refusal (names_why) comes below,
      * where a second pass (mg_policy_query_check) would give it. */
-    mg_qreserved_t dl;
-    mg_qreserved_list_t names[2];
-    const char *names_why = NULL;
-    policy_names(policy, &dl, names);
-    if (mg_fmt_canon_names(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w, names,
-                           2, &names_why) != 0)
+    const mg_request_tables_t *rt = policy->req_tables;
+    const char *names_why = NULL, *dp;
+    size_t dplen;
+    int rc;
+    if (rt != NULL) { /* names indexed when the policy loaded */
+        rc = mg_fmt_canon_table(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w,
+                                &rt->names, &names_why);
+        dp = rt->dl.name;
+        dplen = rt->dl_len;
+    } else { /* a policy built by hand: the same names, as lists */
+        mg_qreserved_t dl;
+        mg_qreserved_list_t names[2];
+        policy_names(policy, &dl, names);
+        rc = mg_fmt_canon_names(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w,
+                                names, 2, &names_why);
+        dp = dl.name;
+        dplen = strlen(dp);
+    }
+    if (rc != 0)
         return refuse(d, w, why);
     d->query = d->canon.params; /* mg_canon_path parsed the query once */
     if (d->canon.tr != NULL) {
@@ -276,8 +303,6 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (names_why != NULL)
         return refuse(d, names_why, why);
-    const char *dp = dl.name;
-    size_t dplen = strlen(dp);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;

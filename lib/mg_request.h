@@ -37,4 +37,18 @@ typedef struct mg_request_derived {
     const struct mg_fmt_path *ptok;
 } mg_request_derived_t;
 
+/* What mg_request_prepare needs of the policy that no request changes,
+ * built once when the policy is compiled (policy->req_tables; a policy
+ * built by hand without mg_policy_compile has none, and requests then
+ * derive the same per request). */
+typedef struct mg_request_tables {
+    mg_qreserved_t dl;          /* the download parameter as a reserved name */
+    mg_qreserved_table_t names; /* "tr", "mg_*", then dl and reserved_params */
+    size_t dl_len;              /* strlen(dl.name) */
+    int has_foreign;            /* mg_fmt_policy_has_foreign's answer */
+} mg_request_tables_t;
+/* Build policy->req_tables from the policy as it is now (its keys loaded,
+ * its reserved_params complete); the policy must not change after. */
+mg_status_t mg_request_tables_build(mg_policy_t *policy);
+
 #endif

@@ -15,7 +15,12 @@
  *  - differential: the fast paths for already-canonical paths and for
  *    queries with nothing to decode and the general way (mg_canon_path_ex
  *    and mg_query_parse_ex with MG_CANON_NO_FAST) give the same status and
- *    reason, or the same bytes in every output field.
+ *    reason, or the same bytes in every output field;
+ *  - differential: the reserved query names indexed once
+ *    (mg_query_reserved_check_table, what a loaded policy uses) and the
+ *    walk over the name lists (mg_query_reserved_check_lists) give the same
+ *    verdict, sentence and later refusal, for the built-in names with a
+ *    policy's (a download parameter and foreign formats' names) after them.
  */
 #include <string.h>
 #include <strings.h>
@@ -298,6 +303,41 @@ static void check_query_fast_path(apr_pool_t *pool, const char *query, const apr
     }
 }
 
+/* A policy's names: its download parameter, then foreign formats' (mixed
+ * case, a prefix of another, one starting like "tr" and "mg_"). */
+static const mg_qreserved_t dl_name[] = {{"Save-As", MG_QR_REPEAT, NULL, NULL, NULL}};
+static const mg_qreserved_t foreign_names[] = {
+    {"ik-s", MG_QR_REPEAT, NULL, NULL, NULL},        {"ik-t", MG_QR_REPEAT, NULL, NULL, NULL},
+    {"Expires", MG_QR_REPEAT, NULL, NULL, NULL},     {"token", MG_QR_REPEAT, NULL, NULL, NULL},
+    {"trk", MG_QR_REPEAT, NULL, NULL, NULL},         {"mgx", 0, NULL, NULL, NULL},
+    {"St", 0, "a spelling of St", NULL, "St twice"}, {"S", MG_QR_PREFIX, NULL, NULL, NULL},
+};
+static const mg_qreserved_list_t policy_lists[] = {{dl_name, 1}, {foreign_names, 8}};
+
+static void check_reserved_table(apr_pool_t *pool, const char *path, const char *query)
+{
+    static mg_qreserved_table_t t, own;
+    static int built;
+    if (!built) {
+        mg_canon_names_table(&t, policy_lists, 2);
+        mg_qreserved_table_build(&own, policy_lists, 2, NULL, 0);
+        built = 1;
+    }
+    mg_canon_t a, b;
+    const char *wa = NULL, *wb = NULL, *la = NULL, *lb = NULL;
+    int ra = mg_canon_path_names(pool, path, query, &a, &wa, 0, policy_lists, 2, &la);
+    int rb = mg_canon_path_table(pool, path, query, &b, &wb, 0, &t, &lb);
+    MG_FUZZ_ASSERT(ra == rb && str_same(wa, wb) && str_same(la, lb),
+                   "reserved names: walk %d '%s' '%s', table %d '%s' '%s'", ra, wa, la, rb, wb, lb);
+    if (ra == 0) {
+        wa = wb = NULL;
+        ra = mg_query_reserved_check_lists(a.params, policy_lists, 2, NULL, 0, &wa, NULL);
+        rb = mg_query_reserved_check_table(a.params, &own, &wb, NULL);
+        MG_FUZZ_ASSERT(ra == rb && (ra == 0 || str_same(wa, wb)),
+                       "policy names: walk %d '%s', table %d '%s'", ra, wa, rb, wb);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *pool;
@@ -324,6 +364,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *qwhy = NULL;
     int qrc = mg_query_parse(pool, query, &params, &qwhy);
     check_query_fast_path(pool, query, params, qrc, qwhy);
+    check_reserved_table(pool, path, query);
     apr_pool_destroy(pool);
     return 0;
 }
