@@ -275,10 +275,18 @@ size_t mg_b64url_encode(const unsigned char *in, size_t len, char *out)
 #define B64U_D12(c, v) [c] = ~((uint32_t)(v) << 12),
 #define B64U_D6(c, v) [c] = ~((uint32_t)(v) << 6),
 #define B64U_D0(c, v) [c] = ~(uint32_t)(v),
-static const uint32_t b64u_d18[256] = {B64U_ALPHABET(B64U_D18)};
-static const uint32_t b64u_d12[256] = {B64U_ALPHABET(B64U_D12)};
-static const uint32_t b64u_d6[256] = {B64U_ALPHABET(B64U_D6)};
-static const uint32_t b64u_d0[256] = {B64U_ALPHABET(B64U_D0)};
+/* The four tables are one array: the decoder reaches all four from one
+ * base register (an offset per position) instead of four, so it saves
+ * fewer registers on entry and loads fewer table addresses (-11
+ * instructions for a 43-character signature). */
+static const uint32_t b64u_dec[4][256] = {{B64U_ALPHABET(B64U_D18)},
+                                          {B64U_ALPHABET(B64U_D12)},
+                                          {B64U_ALPHABET(B64U_D6)},
+                                          {B64U_ALPHABET(B64U_D0)}};
+#define b64u_d18 b64u_dec[0]
+#define b64u_d12 b64u_dec[1]
+#define b64u_d6 b64u_dec[2]
+#define b64u_d0 b64u_dec[3]
 
 long mg_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
 {
@@ -669,6 +677,22 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
     return result;
 }
 
+/* a[0, n) == b[0, n) for key ids (public: no constant time needed). 8 to
+ * 16 bytes, most ids, are two 8-byte words that overlap in the middle,
+ * read only inside [0, n), without a memcmp call; other lengths call it. */
+static inline int id_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, size_t len)
 {
     if (policy == NULL || policy->keys == NULL)
@@ -678,7 +702,7 @@ const mg_keyref_t *mg_keys_find_ref(const mg_policy_t *policy, const char *kid, 
      * the key keeps: no strlen per key and request */
     for (int i = 0; i < policy->keys->nelts; i++) {
         const mg_keyref_t *r = &refs[i];
-        if (r->key != NULL && r->key->id_len == len && memcmp(r->key->id, kid, len) == 0)
+        if (r->key != NULL && r->key->id_len == len && id_eq(r->key->id, kid, len))
             return r;
     }
     return NULL;

@@ -414,13 +414,39 @@ static mstr_t string_to_sign_for(apr_pool_t *pool, const mg_canon_t *cn, const t
 /* Claim syntax                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Epoch seconds: 1-12 digits, no leading zero, no sign; s[0, n). */
-static int parse_epoch(const char *s, size_t n, int64_t *out)
+/* Epoch seconds: 1-12 digits, no leading zero, no sign; s[0, n).
+ * Every expiry since 1973 has nine digits or more: the first eight are
+ * checked and converted as one 64-bit word (8 bytes of s[0, n), read
+ * little-endian, so s[0] is the low byte), the rest one by one. A byte is
+ * a digit exactly when its high nibble is 3 and stays 3 after adding 6
+ * ('0'-'9' are 0x30-0x39); adding 6 carries into the next byte only from
+ * a byte of 0xfa or more, whose own high nibble already refuses the word.
+ * The conversion then joins neighbours: digit pairs (10a + b, at most
+ * 99), pairs of pairs (at most 9999), then the two halves; no lane
+ * overflows into the next. test_token compares this with a digit loop for
+ * every byte at every position of every length. */
+static inline __attribute__((always_inline)) int parse_epoch(const char *s, size_t n, int64_t *out)
 {
     if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
         return -1;
     int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        const uint64_t hi = 0xf0f0f0f0f0f0f0f0u;
+        if (((w & hi) | ((w + 0x0606060606060606u) & hi) >> 4) != 0x3333333333333333u)
+            return -1;
+        w -= 0x3030303030303030u;
+        w = (w * 10 + (w >> 8)) & 0x00ff00ff00ff00ffu;
+        w = (w * 100 + (w >> 16)) & 0x0000ffff0000ffffu;
+        w = (w * 10000 + (w >> 32)) & 0xffffffffu;
+        v = (int64_t)w;
+        i = 8;
+    }
+#endif
+    for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -1;
         v = v * 10 + (s[i] - '0');

@@ -563,6 +563,155 @@ START_TEST(test_claims_copied_as_they_are_verify_at_every_length)
 }
 END_TEST
 
+/* mg_exp as the verifier read it before it took eight digits at a time:
+ * 1-12 digits, no leading zero, one digit after another. */
+static int epoch_reference(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 12 || (s[0] == '0' && n > 1))
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Every byte value at every position of expiries of 1 to 13 characters,
+ * sent percent-encoded so that the decoded claim holds the byte itself:
+ * what the reference reads as epoch seconds (and not 0) must be minted
+ * with exactly that spelling and verify with that expiry; anything else
+ * must be refused as malformed, and for every printable byte by the
+ * verifier's own "mg_exp is not epoch seconds" (the canonicaliser refuses
+ * the others first). 23,296 expiries. */
+START_TEST(test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position)
+{
+    static const char digits[] = "9876543210987";
+    apr_pool_t *sub = NULL;
+    ck_assert_int_eq(apr_pool_create(&sub, mg_test_pool), APR_SUCCESS);
+    /* a valid link whose mg_exp is replaced below */
+    const char *base = strchr(URL, '?');
+    ck_assert_ptr_nonnull(base);
+    const char *exp_at = strstr(base, "mg_exp=");
+    ck_assert_ptr_nonnull(exp_at);
+    size_t exp_end = strcspn(exp_at, "&");
+    long bad = 0, minted = 0, refused = 0, by_verifier = 0;
+    char first[160] = "";
+    for (size_t len = 1; len <= 13; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (int b = 0; b < 256; b++) {
+                apr_pool_clear(sub);
+                char val[16];
+                memcpy(val, digits, len);
+                val[pos] = (char)b;
+                int64_t want = 0;
+                int ok = epoch_reference(val, len, &want) == 0 && want != 0;
+                mg_request_t req;
+                memset(&req, 0, sizeof(req));
+                req.client_ip = "192.0.2.1";
+                mg_token_claims_t got;
+                mg_reason_t r;
+                if (ok) {
+                    mg_token_claims_t c;
+                    memset(&c, 0, sizeof(c));
+                    c.expires = apr_time_from_sec(want);
+                    const char *url = NULL, *why = NULL;
+                    if (mg_token_sign_url(sub, K, "/photos/a.jpg", &c, &url, &why) != MG_OK) {
+                        if (bad++ == 0)
+                            snprintf(first, sizeof(first), "%zu/%zu/%d not minted: %s", len, pos, b,
+                                     why);
+                        continue;
+                    }
+                    const char *q = strchr(url, '?');
+                    char spelled[32];
+                    snprintf(spelled, sizeof(spelled), "mg_exp=%.*s&", (int)len, val);
+                    req.raw_path = apr_pstrmemdup(sub, url, (apr_size_t)(q - url));
+                    req.query = q + 1;
+                    req.now = apr_time_from_sec(want > 1 ? want - 1 : want);
+                    r = mg_token_check(sub, P, &req, &got);
+                    minted++;
+                    if ((strstr(q, spelled) == NULL || r != MG_R_ALLOWED ||
+                         got.expires != apr_time_from_sec(want)) &&
+                        bad++ == 0)
+                        snprintf(first, sizeof(first), "%zu/%zu/%d: %s", len, pos, b,
+                                 got.detail ? got.detail : mg_reason_name(r));
+                } else {
+                    char enc[3 * 16 + 1];
+                    for (size_t i = 0; i < len; i++)
+                        snprintf(enc + 3 * i, 4, "%%%02X", (unsigned char)val[i]);
+                    const char *query = apr_pstrcat(
+                        sub, apr_pstrmemdup(sub, base + 1, (apr_size_t)(exp_at - base - 1)),
+                        "mg_exp=", enc, exp_at + exp_end, NULL);
+                    req.raw_path = apr_pstrmemdup(sub, URL, (apr_size_t)(base - URL));
+                    req.query = query;
+                    req.now = t_of(NOW);
+                    r = mg_token_check(sub, P, &req, &got);
+                    refused++;
+                    /* bytes the canonicaliser refuses (controls, NUL, DEL,
+                     * bytes >= 0x80 that are no UTF-8) never reach the
+                     * claim; every printable one must */
+                    int reaches = b >= 0x20 && b < 0x7f;
+                    int by_parser = r == MG_R_TOKEN_MALFORMED && got.detail != NULL &&
+                                    strcmp(got.detail, "mg_exp is not epoch seconds") == 0;
+                    by_verifier += by_parser;
+                    if ((r != MG_R_TOKEN_MALFORMED || (reaches && !by_parser)) && bad++ == 0)
+                        snprintf(first, sizeof(first), "%zu/%zu/%d: %s, %s", len, pos, b,
+                                 mg_reason_name(r), got.detail ? got.detail : "-");
+                }
+            }
+        }
+    }
+    apr_pool_destroy(sub);
+    ck_assert_msg(bad == 0, "%ld differ, first: %s", bad, first);
+    ck_assert_int_eq(minted + refused, 23296);
+    ck_assert_int_eq(minted, 768); /* 9 + 10 (len - 1) for each length 1-12 */
+    ck_assert_int_gt(by_verifier, 7000);
+}
+END_TEST
+
+/* The key lookup compares ids of 8-16 bytes as two overlapping words:
+ * with keys whose ids are the first 1, 2, ..., MG_KEY_ID_MAX characters of
+ * one string, every id finds its own key, and the id with any one byte
+ * changed (to a byte no id has) or cut or extended by one finds the key it
+ * then names or none. */
+START_TEST(test_key_lookup_finds_each_id_and_no_id_one_byte_apart)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789-_.ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    mg_policy_t *p = policy_new();
+    char all[MG_KEY_ID_MAX + 2];
+    for (int i = 0; i <= MG_KEY_ID_MAX; i++)
+        all[i] = chars[i % (sizeof(chars) - 1)];
+    all[MG_KEY_ID_MAX + 1] = '\0';
+    for (int n = 1; n <= MG_KEY_ID_MAX; n++)
+        policy_add_key(p, apr_pstrndup(mg_test_pool, all, (apr_size_t)n), K_SHA256, 0);
+    const mg_keyref_t *refs = (const mg_keyref_t *)p->keys->elts;
+    long bad = 0;
+    char first[160] = "";
+    for (int n = 1; n <= MG_KEY_ID_MAX; n++) {
+        char id[MG_KEY_ID_MAX + 2];
+        memcpy(id, all, sizeof(id));
+        const mg_keyref_t *r = mg_keys_find_ref(p, id, (size_t)n);
+        if (r != &refs[n - 1] && bad++ == 0)
+            snprintf(first, sizeof(first), "id of %d bytes not found", n);
+        /* one byte more names the next key; past the longest, none */
+        r = mg_keys_find_ref(p, id, (size_t)n + 1);
+        if (r != (n < MG_KEY_ID_MAX ? &refs[n] : NULL) && bad++ == 0)
+            snprintf(first, sizeof(first), "id of %d + 1 bytes", n);
+        for (int pos = 0; pos < n; pos++) {
+            id[pos] = '!';
+            r = mg_keys_find_ref(p, id, (size_t)n);
+            if (r != NULL && bad++ == 0)
+                snprintf(first, sizeof(first), "id of %d bytes with '!' at %d found key '%s'", n,
+                         pos, r->id);
+            id[pos] = all[pos];
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld wrong, first: %s", bad, first);
+}
+END_TEST
+
 START_TEST(test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte)
 {
     /* The string to sign is written into one buffer sized for the worst
@@ -1457,6 +1606,91 @@ START_TEST(test_base64url_encoder_agrees_with_the_reference_for_every_pair)
 }
 END_TEST
 
+/* Strict base64url without padding, six bits at a time: what
+ * mg_b64url_decode must answer (the length a multiple of 4 plus 0, 2 or
+ * 3, the result within cap, every character in the alphabet, the unused
+ * low bits of the last character zero). */
+static long b64url_decode_reference(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static signed char val[256];
+    if (val['B'] == 0) {
+        memset(val, -1, sizeof(val));
+        for (int i = 0; i < 64; i++)
+            val[(unsigned char)a[i]] = (signed char)i;
+    }
+    if (len % 4 == 1 || len * 3 / 4 > cap)
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = val[(unsigned char)in[i]];
+        if (v < 0)
+            return -1;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffu;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (acc & ((1u << bits) - 1)) != 0 ? -1 : (long)o;
+}
+
+/* Every byte value at every position of inputs of 0-48, 64, 86 and 88
+ * characters (signatures are 43 and 86), each decoded into a buffer of
+ * exactly the result's size, of 8 bytes more and of one byte less, against
+ * the reference: the same answer, the same bytes, and nothing written at
+ * or after out[cap] (the decoder stores 8 bytes at a time). */
+START_TEST(test_base64url_decoder_agrees_with_the_reference_for_every_byte_at_every_position)
+{
+    static const size_t lens[] = {64, 86, 88};
+    unsigned char raw[72], got[80], want[80];
+    char s[96];
+    long bad = 0, decoded = 0, cases = 0;
+    char first[200] = "";
+    for (size_t li = 0; li < 49 + sizeof(lens) / sizeof(lens[0]); li++) {
+        size_t len = li < 49 ? li : lens[li - 49];
+        size_t need = len * 3 / 4;
+        /* a canonical encoding of `need` bytes (for len % 4 == 1 the first
+         * len characters of a longer one) */
+        for (size_t i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)(i * 151 + len * 7 + 3);
+        char enc[100];
+        mg_b64url_encode(raw, (len * 3 + 3) / 4, enc);
+        for (size_t pos = 0; pos < (len ? len : 1); pos++) {
+            for (int b = 0; b < (len ? 256 : 1); b++) {
+                memcpy(s, enc, len);
+                if (len)
+                    s[pos] = (char)b;
+                for (int k = 0; k < 3; k++) {
+                    size_t cap = k == 0 ? need : k == 1 ? need + 8 : need - 1;
+                    if (k == 2 && need == 0)
+                        continue;
+                    memset(got, 0xa5, sizeof(got));
+                    long r = mg_b64url_decode(s, len, got, cap);
+                    long e = b64url_decode_reference(s, len, want, cap);
+                    int ok = r == e && (r < 0 || memcmp(got, want, (size_t)r) == 0);
+                    int past = 0; /* bytes written at or after out[cap] */
+                    for (size_t i = cap; i < sizeof(got); i++)
+                        past += got[i] != 0xa5;
+                    cases++;
+                    decoded += r >= 0;
+                    if ((!ok || past) && bad++ == 0)
+                        snprintf(first, sizeof(first),
+                                 "length %zu, byte %d at %zu, cap %zu: %ld, expected %ld, %d "
+                                 "bytes written past cap",
+                                 len, b, pos, cap, r, e, past);
+                }
+            }
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld of %ld differ, first: %s", bad, cases, first);
+    ck_assert_int_gt(decoded, 10000);
+}
+END_TEST
+
 START_TEST(test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position)
 {
     /* each of the 256 byte values in each position of a full group, of a
@@ -1690,6 +1924,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_each_token_parameter_name_is_known_and_near_misses_are_unknown);
     tcase_add_test(tc, test_token_parameter_names_agree_with_strcmp_on_every_one_byte_change);
     tcase_add_test(tc, test_claims_copied_as_they_are_verify_at_every_length);
+    tcase_add_test(tc, test_key_lookup_finds_each_id_and_no_id_one_byte_apart);
+    tcase_add_test(tc, test_mg_exp_agrees_with_a_digit_loop_for_every_byte_at_every_position);
     tcase_add_test(tc,
                    test_string_to_sign_holds_paths_scopes_and_claims_encoded_three_bytes_per_byte);
     tcase_add_test(tc, test_non_canonical_base64_spelling_of_a_valid_signature_is_refused);
@@ -1727,6 +1963,8 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_base64url_accepts_exactly_the_canonical_spellings);
     tcase_add_test(tc, test_base64url_decodes_a_signature_like_the_reference_at_every_position);
     tcase_add_test(tc, test_base64url_refuses_every_byte_outside_the_alphabet_in_every_position);
+    tcase_add_test(
+        tc, test_base64url_decoder_agrees_with_the_reference_for_every_byte_at_every_position);
     tcase_add_test(tc, test_base64url_encoder_agrees_with_the_reference_for_every_pair);
     tcase_add_test(tc, test_token_encoding_keeps_only_unreserved_and_four_delimiters);
     tcase_add_test(tc, test_token_encoding_of_every_byte_at_every_offset_follows_the_set);
