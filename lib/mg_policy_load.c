@@ -886,6 +886,12 @@ mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_
 static int load_sections(mg_lctx_t *c, const mg_ynode_t *root, mg_ynode_t **v)
 {
     static const char *const deflt_values[] = {"deny", "allow", NULL};
+    if (root != NULL && root->kind == MG_Y_SCALAR) {
+        /* never quoted: mg_ynode_describe_root says why */
+        mg_lerr(c, root, "wrong-type", "expected a mapping for the policy, got %s",
+                mg_ynode_describe_root(c->tmp, root));
+        return -1;
+    }
     if (mg_lmap(c, root, "the policy", top_names, v, NULL) != 0)
         return -1;
     /* Fixed order, not file order: a section may refer to names that an
