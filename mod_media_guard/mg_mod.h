@@ -259,6 +259,9 @@ void mg_mod_once_register(apr_pool_t *p);
 int mg_mod_path_token_translate(request_rec *r);
 int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
+/* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
+void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);
+
 /* mg_mod_skipped.c: `Satisfy Any` must not skip `Require media-guard` */
 void mg_mod_mark_guarded(cmd_parms *cmd);
 void mg_mod_skipped_register(apr_pool_t *p);

@@ -777,3 +777,36 @@ def test_satisfy_any_still_authenticates_where_the_policy_needs_a_user(satisfy):
     assert r.status_code == 401 and JPEG not in r.content
     assert satisfy.get("/sat/members/a.jpg", auth=("bob", "pw")).status_code == 401
     assert satisfy.get("/sat/members/a.jpg", auth=("alice", "pw")).content == JPEG
+
+
+# `Require` inside <Limit GET HEAD> (or <LimitExcept POST>) applies to those
+# methods only, and httpd's default handler serves a static file to POST as
+# to GET: the protected bytes went out to `curl -X POST` with Syntax OK (red
+# team 19). httpd's docs advise against <Limit> for access control; apache2 -t
+# now says what the section leaves open.
+LIMIT_CONF = """\
+MediaGuardPolicy sat @POLICIES@/sat.yaml
+<Location "/lim/">
+    <Limit GET HEAD>
+        Require media-guard sat
+    </Limit>
+</Location>
+<Location "/lex/">
+    <LimitExcept POST>
+        Require media-guard sat
+    </LimitExcept>
+</Location>
+<Location "/sat/">
+    Require media-guard sat
+</Location>
+"""
+
+
+def test_configtest_warns_about_require_media_guard_inside_limit(apache_factory):
+    srv = apache_factory("limit", LIMIT_CONF, policies={"sat.yaml": SATISFY_POLICY}, start=False)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    warnings = [line for line in out.splitlines() if "MG00252" in line]
+    assert len(warnings) == 2, out
+    assert "<Limit GET HEAD>" in warnings[0] and "POST" in warnings[0], warnings
+    assert "<LimitExcept POST>" in warnings[1], warnings
