@@ -321,3 +321,23 @@ def test_configtest_warns_about_a_world_readable_key(apache_factory):
     rc, out = srv.configtest()
     assert rc == 0, out
     assert "readable" in out, out
+
+
+def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
+    """A public Ed25519 key may be readable, never writable: whoever can write
+    it can put their own key there and sign links (red team 19: no warning)."""
+    srv = apache_factory("writable-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
+                                                         "{id: k1, alg: ed25519, file: keys/k1.pub}"))
+    (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    key = srv.policy_dir / "keys" / "k1.pub"
+    key.write_text("-----BEGIN PUBLIC KEY-----\n"
+                   "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+                   "-----END PUBLIC KEY-----\n")
+    key.chmod(0o666)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert "k1.pub' of key 'k1' is writable by group or others" in out, out
+    key.chmod(0o644)
+    rc, out = srv.configtest()
+    assert rc == 0 and "writable" not in out and "readable" not in out, out
