@@ -1210,6 +1210,12 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
         }
         return MG_EIO;
     }
+    /* whoever can write the policy decides who sees the media (group
+     * write is left alone: editors in a deploy group are a usual setup) */
+    if (f.protection & APR_FPROT_WWRITE)
+        mg_diag_add(diags, MG_SEV_WARNING, path, 0, 0, "policy-file-permissions",
+                    "the policy is writable by everyone: whoever can write it decides who sees the "
+                    "media (chmod o-w it)");
     *buf = f.data;
     *len = f.len;
     return MG_OK;

@@ -243,6 +243,9 @@ check "mgctl verify --key-file: a writable public key is a warning" "0 1" "warni
     "$MGCTL" verify --key-file "$K/ed.pub" --key-id ed "/a.jpg?mg_exp=1&mg_kid=ed&mg_sig=AAAA"
 chmod 644 "$K/ed.pub"
 check "a public key readable by others is fine" "0" "-" "$MGCTL" validate "$P"
+chmod 666 "$P"
+check "a policy anyone may write is a warning" "0" "warning.*writable by everyone" "$MGCTL" validate "$P"
+chmod 644 "$P"
 
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"

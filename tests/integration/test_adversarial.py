@@ -341,3 +341,7 @@ def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
     key.chmod(0o644)
     rc, out = srv.configtest()
     assert rc == 0 and "writable" not in out and "readable" not in out, out
+    # the policy itself: whoever may write it decides who sees the media
+    (srv.policy_dir / "p.yaml").chmod(0o666)
+    rc, out = srv.configtest()
+    assert rc == 0 and "p.yaml: warning: the policy is writable by everyone" in out, out
