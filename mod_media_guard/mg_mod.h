@@ -128,8 +128,8 @@ typedef struct mg_mod_req {
      * when the request goes on (mg_mod_authz.c). */
     const char *proxy_filename; /* the original, or NULL */
     const char *proxy_shown;    /* what r->filename was set to */
-    int authz_ran; /* httpd's authorization phase started for this request
-                      (mg_mod_skipped.c) */
+    int authz_ran;              /* httpd's authorization phase started for this request
+                                   (mg_mod_skipped.c) */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
