@@ -126,12 +126,6 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
 /* request view                                                         */
 /* ------------------------------------------------------------------ */
 
-/* mg_request_from_headers' getter: the request's own headers. */
-static const char *header(void *ctx, const char *name)
-{
-    return apr_table_get(((request_rec *)ctx)->headers_in, name);
-}
-
 static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
 {
     request_rec *r = ctx;
@@ -149,7 +143,7 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
 /* One evaluation of `mp` for this request, on the target `t` (the client's,
  * split by mg_target_split, or a path the module derived). The target and
  * the headers become the request view exactly as in mgctl
- * (mg_request_from_headers); the connection adds the rest. *canon is the
+ * (mg_request_from_header_table); the connection adds the rest. *canon is the
  * canonical path (NULL when canonicalisation refused the URL). */
 static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t *t,
                    mg_decision_t *d, const char **canon)
@@ -158,7 +152,8 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t 
     const char *why = NULL;
     int trace = APLOGrtrace1(r);
 
-    mg_request_from_headers(&req, t, header, r);
+    /* one pass over the request's headers, not a lookup per name */
+    mg_request_from_header_table(&req, t, r->headers_in);
     req.method = r->method;
     req.scheme = ap_http_scheme(r);
     req.client_ip = r->useragent_ip;

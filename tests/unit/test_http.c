@@ -185,6 +185,99 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
 }
 END_TEST
 
+/* The module's one pass over r->headers_in must fill every field exactly as
+ * a lookup per name (apr_table_get) would: names in any case, duplicates
+ * (the first counts), names that only start like one of ours, or that one of
+ * ours starts like. 4,000 tables of up to 7 names drawn from the list, in a
+ * fixed pseudo-random order. */
+START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
+{
+    static const char *const names[] = {
+        "Host",
+        "host",
+        "HOST",
+        "hOsT",
+        "Hos",
+        "Hostx",
+        "X-Host",
+        "Referer",
+        "referer",
+        "REFERER",
+        "Referrer",
+        "Refere",
+        "Origin",
+        "origin",
+        "Origins",
+        "Sec-Fetch-Site",
+        "sec-fetch-site",
+        "SEC-FETCH-SITE",
+        "Sec-Fetch-Sites",
+        "Sec-Fetch-Sit",
+        "Sec-Fetch-Mode",
+        "sec-fetch-MODE",
+        "Sec-Fetch-Dest",
+        "Sec-Fetch-User",
+        "Sec-Fetch-",
+        "Sec-Fetch",
+        "Sec-Fetch-X",
+        "Sec_Fetch_Site",
+        "Sec-CH-UA",
+        "S",
+        "",
+        "Accept",
+        "accept",
+        "ACCEPT",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Accep",
+        "Cookie",
+        "cookie",
+        "COOKIE",
+        "Cookie2",
+        "Cooki",
+        "Connection",
+        "Cache-Control",
+        "Authorization",
+        "User-Agent",
+        "\x80ost",
+        "H\x01ost",
+    };
+    const size_t nn = sizeof(names) / sizeof(names[0]);
+    const mg_target_t *tt;
+    mg_target_t abs, plain;
+    unsigned seed = 12345;
+    int round, k;
+
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "http://authority.example/a?q", &abs, NULL),
+                     MG_OK);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "/a", &plain, NULL), MG_OK);
+    for (round = 0; round < 4000; round++) {
+        apr_table_t *h = apr_table_make(mg_test_pool, 8);
+        mg_request_t a, b;
+        int n = round % 8;
+
+        for (k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            apr_table_addn(h, names[(seed >> 8) % nn], apr_psprintf(mg_test_pool, "v%d", k));
+        }
+        tt = round % 2 ? &abs : &plain;
+        memset(&a, 0xff, sizeof(a));
+        memset(&b, 0xee, sizeof(b));
+        mg_request_from_headers(&a, tt, table_header, h);
+        mg_request_from_header_table(&b, tt, h);
+        ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+    }
+    /* and without any table */
+    {
+        mg_request_t a, b;
+        mg_request_from_headers(&a, &abs, NULL, NULL);
+        mg_request_from_header_table(&b, &abs, NULL);
+        ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+        ck_assert_str_eq(b.host, "authority.example");
+    }
+}
+END_TEST
+
 START_TEST(test_request_from_headers_without_host_uses_the_authority)
 {
     mg_target_t t;
@@ -295,6 +388,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_from_headers_fills_target_and_header_fields);
     tcase_add_test(tc, test_request_from_headers_without_host_uses_the_authority);
+    tcase_add_test(tc, test_header_table_pass_fills_what_lookups_by_name_fill);
     tcase_add_test(tc, test_refused_target_is_denied_as_bad_url_with_its_reason);
     tcase_add_test(tc, test_decision_status_is_what_the_module_answers);
     suite_add_tcase(s, tc);
