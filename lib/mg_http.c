@@ -9,12 +9,28 @@
 
 #include "mg_http.h"
 
+/* Path up to the first '?' or '#', query after that '?' up to a '#'. A part
+ * that ends where s ends (a query, a path without one: the usual target,
+ * which has no fragment) points into s instead of being copied. */
 static void split_path_query(apr_pool_t *pool, const char *s, mg_target_t *out)
 {
-    size_t n = strcspn(s, "?#");
+    const char *q = strchr(s, '?');
+    size_t n = q != NULL ? (size_t)(q - s) : strlen(s);
+    const char *h = memchr(s, '#', n);
 
+    if (h != NULL) { /* a fragment before any '?': no query */
+        out->path = apr_pstrmemdup(pool, s, (size_t)(h - s));
+        out->query = NULL;
+        return;
+    }
+    if (q == NULL) {
+        out->path = s;
+        out->query = NULL;
+        return;
+    }
     out->path = apr_pstrmemdup(pool, s, n);
-    out->query = s[n] == '?' ? apr_pstrmemdup(pool, s + n + 1, strcspn(s + n + 1, "#")) : NULL;
+    h = strchr(q + 1, '#');
+    out->query = h != NULL ? apr_pstrmemdup(pool, q + 1, (size_t)(h - q - 1)) : q + 1;
 }
 
 static mg_status_t refuse(mg_target_t *out, const char *reason, const char **why)

@@ -47,7 +47,9 @@ typedef struct mg_target {
  * is refused: MG_EINVAL, out->refused and *why (may be NULL) set, out->path
  * "" and out->query NULL, so that a decision on it denies (bad-url). The
  * scheme is recognised at the start only: "/a?x=http://h/b" is a path with
- * a query, never a URL whose path is /b. */
+ * a query, never a URL whose path is /b. The path and the query may point
+ * into `target` (no copy where a part ends where the target ends): keep
+ * it as long as `out`. */
 mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *out,
                             const char **why);
 

@@ -55,6 +55,31 @@ START_TEST(test_fragment_is_dropped_as_httpd_drops_it)
     ck_assert_str_eq(split("/a.jpg?x=1#f?y=2"), "/a.jpg|x=1");
     ck_assert_str_eq(split("http://h/a.jpg#f"), "/a.jpg|-");
     ck_assert_str_eq(split("http://h#f"), "/|-");
+    ck_assert_str_eq(split("/a.jpg#f?x=1"), "/a.jpg|-");
+    ck_assert_str_eq(split("/a.jpg?#"), "/a.jpg|");
+    ck_assert_str_eq(split("/a.jpg??x#"), "/a.jpg|?x");
+    ck_assert_str_eq(split("/#"), "/|-");
+}
+END_TEST
+
+/* A part that ends where the target ends is not copied; one that does not
+ * is a string of its own (the target itself is never written). */
+START_TEST(test_parts_ending_with_the_target_point_into_it)
+{
+    static const char target[] = "/v/a.mp4?mg_exp=1&mg_sig=abc";
+    static const char bare[] = "/v/a.mp4";
+    mg_target_t t;
+
+    ck_assert_int_eq(mg_target_split(mg_test_pool, target, &t, NULL), MG_OK);
+    ck_assert_str_eq(t.path, "/v/a.mp4");
+    ck_assert_ptr_eq(t.query, target + 9);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, bare, &t, NULL), MG_OK);
+    ck_assert_ptr_eq(t.path, bare);
+    ck_assert_ptr_null(t.query);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "/v/a.mp4?x=1#f", &t, NULL), MG_OK);
+    ck_assert_str_eq(t.path, "/v/a.mp4");
+    ck_assert_str_eq(t.query, "x=1");
+    ck_assert_str_eq(target, "/v/a.mp4?mg_exp=1&mg_sig=abc");
 }
 END_TEST
 
@@ -375,6 +400,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_origin_form_is_split_at_the_first_question_mark);
     tcase_add_test(tc, test_fragment_is_dropped_as_httpd_drops_it);
+    tcase_add_test(tc, test_parts_ending_with_the_target_point_into_it);
     tcase_add_test(tc, test_double_slash_origin_form_is_a_path_not_an_authority);
     tcase_add_test(tc, test_scheme_text_in_the_query_never_chooses_the_path);
     tcase_add_test(tc, test_absolute_form_http_and_https_in_any_case);
