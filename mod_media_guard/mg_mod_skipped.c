@@ -57,7 +57,7 @@ static int guarded(request_rec *r)
 static int note_authz_ran(request_rec *r)
 {
     if (guarded(r))
-        mg_mod_req_get(r, 1)->authz_ran = 1;
+        mg_mod_req_make(r)->authz_ran = 1;
     return DECLINED;
 }
 
@@ -74,7 +74,7 @@ static int run_skipped_authz(request_rec *r)
     if ((r->prev != NULL && r->prev->per_dir_config == r->per_dir_config) ||
         (r->main != NULL && r->main->per_dir_config == r->per_dir_config))
         return DECLINED;
-    rq = mg_mod_req_get(r, 0);
+    rq = mg_mod_req_peek(r);
     if (rq != NULL && (rq->authz_ran || rq->memos != NULL))
         return DECLINED;
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
