@@ -735,14 +735,13 @@ static inline __attribute__((always_inline)) int qr_plain_reads_as(const char *n
     return how;
 }
 
-/* How a plain name reads as reserved name e: refused (-1, *why set) or
- * not. seen is indexed by g, the name's place over all lists. */
-static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, size_t len,
-                                                                const mg_qreserved_t *e,
-                                                                unsigned long long *seen, int g,
-                                                                const char **why)
+/* The verdict on a plain name that reads as reserved name e `how`
+ * (qr_plain_reads_as): refused (-1, *why set) or not. seen is indexed by
+ * g, the name's place over all lists. */
+static inline __attribute__((always_inline)) int qr_plain_verdict(int how, const mg_qreserved_t *e,
+                                                                  unsigned long long *seen, int g,
+                                                                  const char **why)
 {
-    int how = qr_plain_reads_as(nm, len, e);
     if (how == 0)
         return 0;
     if (how == 2) {
@@ -759,6 +758,16 @@ static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, 
     }
     seen[g >> 6] |= 1ULL << (g & 63);
     return 0;
+}
+
+/* How a plain name reads as reserved name e: refused (-1, *why set) or
+ * not. */
+static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, size_t len,
+                                                                const mg_qreserved_t *e,
+                                                                unsigned long long *seen, int g,
+                                                                const char **why)
+{
+    return qr_plain_verdict(qr_plain_reads_as(nm, len, e), e, seen, g, why);
 }
 
 /* Does a reading of a name that is not plain name one of e[from, to)?
@@ -910,15 +919,20 @@ void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t
 
 /* mg_query_reserved_check_lists over a table: the same loop, with the
  * names whose first byte a plain name has taken from the table instead of
- * a walk over all of them (in the same order: ascending g). */
-int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
-                                  const char **why, const char **later)
+ * a walk over all of them (in the same order: ascending g). Also sets bit g
+ * of hit[2] when a plain parameter is exactly name g, not as a prefix
+ * (qr_plain_reads_as 1 for a name without MG_QR_PREFIX; MG_QR_REPEAT names
+ * too): each run is walked up to gend, so on success with `later` given
+ * and no later refusal, a parameter spelled exactly as name g exists
+ * exactly when bit g is set (g < 128; a name that is not plain cannot be
+ * spelled as a name of mg_query_reserved_name_ok's bytes). Always inlined
+ * into the canonicaliser, where why and later are known not to be NULL. */
+static inline __attribute__((always_inline)) int
+qr_table_check(const apr_array_header_t *params, const mg_qreserved_table_t *t, const char **why,
+               const char **later, unsigned long long hit[2])
 {
-    static const char *dummy;
     unsigned long long seen[2] = {0, 0};
 
-    if (why == NULL)
-        why = &dummy;
     if (later != NULL)
         *later = NULL;
     if (params == NULL)
@@ -951,7 +965,11 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
                 const char *w = NULL;
                 if (g >= gend)
                     break;
-                if (qr_plain_check(nm, len, t->e[g], seen, g, &w) == 0)
+                const mg_qreserved_t *e = t->e[g];
+                int how = qr_plain_reads_as(nm, len, e);
+                if (how == 1 && !(e->flags & MG_QR_PREFIX))
+                    hit[g >> 6] |= 1ULL << (g & 63);
+                if (qr_plain_verdict(how, e, seen, g, &w) == 0)
                     continue;
                 if (g < nfirst) {
                     *why = w;
@@ -973,6 +991,14 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
             later_on = 0;
     }
     return 0;
+}
+
+int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
+                                  const char **why, const char **later)
+{
+    static const char *dummy;
+    unsigned long long hit[2] = {0, 0};
+    return qr_table_check(params, t, why != NULL ? why : &dummy, later, hit);
 }
 
 int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
@@ -1341,8 +1367,8 @@ void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *na
  * mg_canon_path_table, as a table built when the policy loaded (table non-NULL). */
 static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
                        const mg_qreserved_table_t *table, const mg_qreserved_list_t *extra,
-                       int nextra, const char **extra_why, mg_canon_t *out, const char **trq,
-                       int *tr_count, const char **why)
+                       int nextra, const char **extra_why, unsigned long long *hit, mg_canon_t *out,
+                       const char **trq, int *tr_count, const char **why)
 {
     /* MG_CANON_NO_FAST: the query's general way too (MG_CANON_FAST_ONLY is
      * about the path) */
@@ -1353,13 +1379,25 @@ static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
      * are refused, and so is a second "tr": an image server behind us must
      * never get a transformation we did not check. The caller's names
      * (the policy's) in the same pass; their refusal is only handed back. */
-    if (table != NULL ? mg_query_reserved_check_table(out->params, table, why, extra_why) != 0
-                      : mg_query_reserved_check_lists(out->params, &builtin_list, 1, extra, nextra,
-                                                      why, extra_why) != 0)
-        return -1;
-    const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     *trq = NULL;
     *tr_count = 0;
+    if (table != NULL) {
+        unsigned long long h[2] = {0, 0};
+        if (qr_table_check(out->params, table, why, extra_why, h) != 0)
+            return -1;
+        if (hit != NULL) {
+            hit[0] = h[0];
+            hit[1] = h[1];
+        }
+        /* no parameter is exactly "tr" (bit 0 when the table's first name
+         * is the built-in "tr"): no loop to look for one */
+        if (!(h[0] & 1) && table->e[0] == &builtin_reserved[0])
+            return 0;
+    } else if (mg_query_reserved_check_lists(out->params, &builtin_list, 1, extra, nextra, why,
+                                             extra_why) != 0) {
+        return -1;
+    }
+    const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     for (int k = 0; k < out->params->nelts; k++) {
         if (v[k].name_len == 2 && v[k].name[0] == 't' && v[k].name[1] == 'r' && (*tr_count)++ == 0)
             *trq = v[k].value;
@@ -1480,25 +1518,34 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
 
 static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                       const char **why, unsigned flags, const mg_qreserved_table_t *table,
-                      const mg_qreserved_list_t *names, int nnames, const char **names_why);
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why,
+                      unsigned long long *hit);
 
 int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_list_t *names,
                         int nnames, const char **names_why)
 {
-    return canon_path(pool, raw_path, query, out, why, flags, NULL, names, nnames, names_why);
+    return canon_path(pool, raw_path, query, out, why, flags, NULL, names, nnames, names_why, NULL);
 }
 
 int mg_canon_path_table(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_table_t *names,
                         const char **names_why)
 {
-    return canon_path(pool, raw_path, query, out, why, flags, names, NULL, 0, names_why);
+    return canon_path(pool, raw_path, query, out, why, flags, names, NULL, 0, names_why, NULL);
+}
+
+int mg_canon_path_table_hit(apr_pool_t *pool, const char *raw_path, const char *query,
+                            mg_canon_t *out, const char **why, const mg_qreserved_table_t *names,
+                            const char **names_why, unsigned long long hit[2])
+{
+    return canon_path(pool, raw_path, query, out, why, 0, names, NULL, 0, names_why, hit);
 }
 
 static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                       const char **why, unsigned flags, const mg_qreserved_table_t *table,
-                      const mg_qreserved_list_t *names, int nnames, const char **names_why)
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why,
+                      unsigned long long *hit)
 {
     static const char *dummy;
     canon_st_t st;
@@ -1543,7 +1590,7 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
             return canon_fail(out, why, NULL);
     }
     /* Rule 10 (and the query rules). */
-    if (canon_query(pool, query, flags, table, names, nnames, names_why, out, &trq, &tr_count,
+    if (canon_query(pool, query, flags, table, names, nnames, names_why, hit, out, &trq, &tr_count,
                     why) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);

@@ -37,7 +37,7 @@ static void setup(void)
 /* ---- what is compared ---------------------------------------------------- */
 
 typedef struct {
-    long cases, parsed, refused, later, disagree;
+    long cases, parsed, refused, later, disagree, download, tr;
     char first[512]; /* the first disagreement, for the failure message */
 } tally_t;
 
@@ -104,6 +104,9 @@ static void compare_query(subject_t *s, tally_t *t, const char *q)
         disagree(t, "canon refusal", q, wa, wb);
     else if (ra == 0 && !same_str(la, lb))
         disagree(t, "canon later refusal", q, la, lb);
+    else if (ra == 0 && (!same_str(ca.tr, cb.tr) || ca.tr_form != cb.tr_form ||
+                         !same_str(ca.path, cb.path) || ca.params->nelts != cb.params->nelts))
+        disagree(t, "canon result (tr)", q, ca.tr, cb.tr);
     t->refused += ra != 0;
     t->later += ra == 0 && la != NULL;
 
@@ -151,6 +154,62 @@ static void compare_query(subject_t *s, tally_t *t, const char *q)
     else if (sa == MG_OK && ra_req.d->download != rb_req.d->download)
         disagree(t, "download flag", q, ra_req.d->download ? "1" : "0",
                  rb_req.d->download ? "1" : "0");
+    else if (sa == MG_OK && (ra_req.d->has_tr != rb_req.d->has_tr ||
+                             !same_str(ra_req.d->canon.tr, rb_req.d->canon.tr)))
+        disagree(t, "transformation", q, ra_req.d->canon.tr, rb_req.d->canon.tr);
+    t->download += sb == MG_OK && rb_req.d->download;
+    t->tr += sb == MG_OK && rb_req.d->has_tr;
+}
+
+/* The download parameter and "tr" with values that ask and that do not,
+ * exact and in other spellings, alone, repeated and among other
+ * parameters: the table's "some parameter is exactly this name" (hit)
+ * stands in for mg_request_prepare's and canon_query's loops over the
+ * parameters, so the download flag and the transformation must come out
+ * as the loops give them. */
+static const char *enc(const char *name, size_t n);
+static void value_queries(subject_t *s, tally_t *t)
+{
+    static const char *const vals[] = {"1", "0", "true", "TRUE", "yes", "Yes", "no",
+                                       "",  "2", "on",   "y",    "tru", "1 ",  "%31"};
+    static const char *const others[] = {"",         "w=1&",         "mg_exp=1&",
+                                         "x=1&y=2&", "download2=1&", "Download=1&"};
+    const char *dl = enc(s->dl.name, strlen(s->dl.name));
+    char dlq[256], q[1024];
+    snprintf(dlq, sizeof(dlq), "%s", dl);
+    const char *dl_up = NULL;
+    char up[128];
+    snprintf(up, sizeof(up), "%s", s->dl.name);
+    for (char *c = up; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    dl_up = up;
+    for (size_t o = 0; o < sizeof(others) / sizeof(*others); o++) {
+        for (size_t v = 0; v < sizeof(vals) / sizeof(*vals); v++) {
+            const char *val = vals[v];
+            snprintf(q, sizeof(q), "%s%s=%s", others[o], dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s", others[o], dlq); /* no '=' */
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s=%s&%s%s=1", dlq, val, others[o], dlq);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=0&%s=%s", others[o], dlq, dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=%s", others[o], dl_up, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=%s&tr=w-100", others[o], dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "tr=w-100&%s%s=%s", others[o], dlq, val);
+            compare_query(s, t, q);
+        }
+        static const char *const trs[] = {
+            "tr=w-100",          "tr=w-100,h-50", "tr=",          "tr",        "tr=w-100&tr=w-100",
+            "tr=bogus",          "tr=w-100&x=tr", "x=tr&tr=h-20", "trx=w-100", "t=w-100&r=1",
+            "tr=w-100&mg_exp=1", "%74r=w-100"};
+        for (size_t i = 0; i < sizeof(trs) / sizeof(*trs); i++) {
+            snprintf(q, sizeof(q), "%s%s", others[o], trs[i]);
+            compare_query(s, t, q);
+        }
+    }
 }
 
 /* ---- the names and their spellings -------------------------------------- */
@@ -359,15 +418,19 @@ static void run_policy(const mg_policy_t *p, const char *label)
     }
     for (int i = 0; i < nn; i++)
         spellings(&s, &t, names[i], &pt);
+    value_queries(&s, &t);
     apr_pool_destroy(s.scratch);
 
     fprintf(stderr,
-            "%s: %ld queries (%ld parsed, %ld refused, %ld with a later refusal), %d names\n",
-            label, t.cases, t.parsed, t.refused, t.later, nn);
+            "%s: %ld queries (%ld parsed, %ld refused, %ld with a later refusal, %ld download, "
+            "%ld tr), %d names\n",
+            label, t.cases, t.parsed, t.refused, t.later, t.download, t.tr, nn);
     ck_assert_msg(t.disagree == 0, "%s: %ld disagreements; first: %s", label, t.disagree, t.first);
     /* the corpus reaches every outcome */
     ck_assert_int_gt(t.refused, 0);
     ck_assert_int_gt(t.cases - t.refused, 0);
+    ck_assert_int_gt(t.download, 0);
+    ck_assert_int_gt(t.tr, 0);
 }
 
 /* ---- the policies ------------------------------------------------------- */
