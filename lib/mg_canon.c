@@ -416,13 +416,24 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
     return mg_query_parse_ex(pool, query, params, why, 0);
 }
 
+/* The array and the text of a parsed query of len bytes, in one block:
+ * room for QP_INLINE parameters (more grow it as apr_array_push does) and
+ * the text: decoded text never grows, and each pair gives up its '=' or
+ * '&' for a NUL, so len + 1 bytes hold every name and value (the fast path
+ * wants len + 16). */
+typedef struct {
+    apr_array_header_t h;
+    mg_qparam_t v[QP_INLINE];
+} query_blk_t;
+#define QUERY_BLK_SIZE(len) (sizeof(query_blk_t) + (len) + 16)
+
+static int query_parse_in(apr_pool_t *pool, const char *query, size_t len, void *mem,
+                          apr_array_header_t **params, const char **why, unsigned flags);
+
 int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **params,
                       const char **why, unsigned flags)
 {
     static const char *dummy;
-    const char *p = query;
-    size_t len;
-    char *w;
 
     if (why == NULL)
         why = &dummy;
@@ -430,8 +441,21 @@ int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **
         *why = "no output for the query parameters";
         return -1;
     }
+    return query_parse_in(pool, query, query ? strnlen(query, MG_MAX_QUERY + 1) : 0, NULL, params,
+                          why, flags);
+}
+
+/* mg_query_parse_ex of the query's len bytes (strnlen(query,
+ * MG_MAX_QUERY + 1)), in mem (QUERY_BLK_SIZE(len) bytes, 8-aligned) or,
+ * when mem is NULL, in a block of the pool: canon_path takes the query's
+ * block and the path's buffer from the pool at once. */
+static int query_parse_in(apr_pool_t *pool, const char *query, size_t len, void *mem,
+                          apr_array_header_t **params, const char **why, unsigned flags)
+{
+    const char *p = query;
+    char *w;
+
     *params = NULL;
-    len = query ? strnlen(query, MG_MAX_QUERY + 1) : 0;
     if (len > MG_MAX_QUERY) {
         *why = "query string too long";
         return -1;
@@ -440,17 +464,10 @@ int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **
         *params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
         return 0;
     }
-    /* One allocation for the array, room for QP_INLINE parameters (more
-     * grow it as apr_array_push does) and the text: decoded text never
-     * grows, and each pair gives up its '=' or '&' for a NUL, so len + 1
-     * bytes hold every name and value (the fast path wants len + 16). The
-     * array is filled the way apr_array_make() leaves one (a public
+    /* The array is filled the way apr_array_make() leaves one (a public
      * struct), without clearing elements that are written before they are
      * read. */
-    struct {
-        apr_array_header_t h;
-        mg_qparam_t v[QP_INLINE];
-    } *blk = apr_palloc(pool, sizeof(*blk) + len + 16);
+    query_blk_t *blk = mem != NULL ? mem : apr_palloc(pool, QUERY_BLK_SIZE(len));
     apr_array_header_t *arr = &blk->h;
     arr->pool = pool;
     arr->elt_size = (int)sizeof(mg_qparam_t);
@@ -1368,11 +1385,11 @@ void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *na
 static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
                        const mg_qreserved_table_t *table, const mg_qreserved_list_t *extra,
                        int nextra, const char **extra_why, unsigned long long *hit, mg_canon_t *out,
-                       const char **trq, int *tr_count, const char **why)
+                       const char **trq, int *tr_count, const char **why, size_t qlen, void *qmem)
 {
     /* MG_CANON_NO_FAST: the query's general way too (MG_CANON_FAST_ONLY is
      * about the path) */
-    if (mg_query_parse_ex(pool, query, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
+    if (query_parse_in(pool, query, qlen, qmem, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
         return -1;
     /* "tr" and the "mg_" namespace under any other spelling that some
      * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
@@ -1572,8 +1589,19 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
 
     /* Decoding never grows the text and every kept segment replaces its own
      * raw '/', so len + 2 (a final '/' and the NUL) is always enough; the
-     * fast path wants len + 16. */
-    st.buf = apr_palloc(pool, len + 16);
+     * fast path wants len + 16. The query's array and text in the same
+     * allocation, after it (8-aligned): one apr_palloc per request, not
+     * two. A query too long is refused where it always was, after the
+     * path's refusals (mg_query_parse's bound). */
+    size_t qlen = query ? strnlen(query, MG_MAX_QUERY + 1) : 0;
+    size_t pbuf = APR_ALIGN_DEFAULT(len + 16);
+    void *qmem = NULL;
+    if (qlen > 0 && qlen <= MG_MAX_QUERY) {
+        st.buf = apr_palloc(pool, pbuf + QUERY_BLK_SIZE(qlen));
+        qmem = st.buf + pbuf;
+    } else {
+        st.buf = apr_palloc(pool, len + 16);
+    }
     st.w = 0;
     st.nseg = st.nraw = 0;
     st.tr_idx = -1;
@@ -1591,7 +1619,7 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
     }
     /* Rule 10 (and the query rules). */
     if (canon_query(pool, query, flags, table, names, nnames, names_why, hit, out, &trq, &tr_count,
-                    why) != 0 ||
+                    why, qlen, qmem) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
 

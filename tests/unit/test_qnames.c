@@ -86,6 +86,21 @@ static void subject_init(subject_t *s, const mg_policy_t *p)
     apr_pool_create(&s->scratch, mg_test_pool);
 }
 
+static int same_params(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    if (a == NULL || b == NULL || a->nelts != b->nelts)
+        return 0;
+    const mg_qparam_t *x = (const mg_qparam_t *)a->elts, *y = (const mg_qparam_t *)b->elts;
+    for (int i = 0; i < a->nelts; i++) {
+        if (x[i].name_len != y[i].name_len || x[i].value_len != y[i].value_len ||
+            x[i].name_plain != y[i].name_plain ||
+            memcmp(x[i].name, y[i].name, x[i].name_len + 1) != 0 ||
+            memcmp(x[i].value, y[i].value, x[i].value_len + 1) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* One raw query through every pair of old and new ways. */
 static void compare_query(subject_t *s, tally_t *t, const char *q)
 {
@@ -109,6 +124,19 @@ static void compare_query(subject_t *s, tally_t *t, const char *q)
         disagree(t, "canon result (tr)", q, ca.tr, cb.tr);
     t->refused += ra != 0;
     t->later += ra == 0 && la != NULL;
+    /* the canonicaliser's parameters (parsed in the block it shares with
+     * the path's buffer) are mg_query_parse's (a block of their own),
+     * and the path is intact after them */
+    if (rb == 0) {
+        apr_array_header_t *own = NULL;
+        const char *ow = NULL;
+        if (mg_query_parse(pool, q, &own, &ow) != 0)
+            disagree(t, "canon parsed what mg_query_parse refuses", q, "0", ow);
+        else if (!same_params(own, cb.params))
+            disagree(t, "canon parameters", q, "mg_query_parse's", "other");
+        else if (strcmp(cb.path, "/a/b.jpg") != 0 || strcmp(cb.ext, "jpg") != 0)
+            disagree(t, "canon path after the query", q, "/a/b.jpg", cb.path);
+    }
 
     /* 2. the policy's names alone as now names (mg_policy_query_check's
      * lists), on the parameters the parser gives */
@@ -495,6 +523,68 @@ END_TEST
 
 /* More than 64 names on either side: the walk's refusals ("too many"),
  * now and later, come from the table too. */
+/* canon_path takes the path's buffer and the query's block in one
+ * allocation: for paths of every length 1-70 (every alignment of the
+ * query's block), on the fast and the general way, with queries on the
+ * fast and the general way, the path and the parameters come out as
+ * alone (the parameters as mg_query_parse's); the query's bound and the
+ * order of refusals (the path's first) are unchanged. */
+START_TEST(test_path_and_query_share_one_block)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, mg_test_pool);
+    static const char *const queries[] = {"a=1&b=2", "mg_exp=1&mg_sig=abc_-",   "x=%41%42&y=+",
+                                          "a",       "q=" /* an empty value */, "k=v&k=w&&z"};
+    long cases = 0;
+    for (size_t plen = 1; plen <= 70; plen++) {
+        for (int form = 0; form < 2; form++) {
+            char path[128], want[128];
+            /* "/aaa...": fast; "/./aaa...": the general way, the same result */
+            snprintf(path, sizeof(path), "%s%.*s", form ? "/./" : "/", (int)plen - 1,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            snprintf(want, sizeof(want), "/%.*s", (int)plen - 1,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            for (size_t i = 0; i < sizeof(queries) / sizeof(*queries); i++) {
+                mg_canon_t c;
+                const char *w = NULL;
+                apr_array_header_t *own = NULL;
+                ck_assert_int_eq(mg_canon_path(pool, path, queries[i], &c, &w), 0);
+                ck_assert_str_eq(c.path, want);
+                ck_assert_int_eq(mg_query_parse(pool, queries[i], &own, &w), 0);
+                ck_assert_msg(same_params(own, c.params), "%s?%s", path, queries[i]);
+                cases++;
+            }
+        }
+    }
+    /* the query's bound, exactly */
+    char *q = apr_palloc(pool, MG_MAX_QUERY + 2);
+    memset(q, 'a', MG_MAX_QUERY + 1);
+    q[0] = 'x';
+    q[1] = '=';
+    q[MG_MAX_QUERY] = '\0';
+    mg_canon_t c;
+    const char *w = NULL;
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", q, &c, &w), 0);
+    ck_assert_int_eq(c.params->nelts, 1);
+    ck_assert_uint_eq(((const mg_qparam_t *)c.params->elts)[0].value_len, MG_MAX_QUERY - 2);
+    q[MG_MAX_QUERY] = 'a';
+    q[MG_MAX_QUERY + 1] = '\0';
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", q, &c, &w), -1);
+    ck_assert_str_eq(w, "query string too long");
+    /* the path's refusal comes first, whatever the query */
+    const char *pw = NULL;
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", "x=1", &c, &pw), -1);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", q, &c, &w), -1);
+    ck_assert_str_eq(w, pw);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", NULL, &c, &w), -1);
+    ck_assert_str_eq(w, pw);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", "", &c, &w), 0);
+    ck_assert_int_eq(c.params->nelts, 0);
+    ck_assert_int_eq(cases, 70 * 2 * 6);
+    apr_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(test_too_many_names_agree)
 {
     static mg_qreserved_t many[70];
@@ -542,6 +632,7 @@ static Suite *qnames_suite(void)
     tcase_add_test(tc, test_shipped_policies_table_agrees_with_the_walk);
     tcase_add_test(tc, test_foreign_key_policies_table_agrees_with_the_walk);
     tcase_add_test(tc, test_too_many_names_agree);
+    tcase_add_test(tc, test_path_and_query_share_one_block);
     suite_add_tcase(s, tc);
     return s;
 }
