@@ -286,8 +286,14 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     int rc, dl_maybe = 1;
     if (rt != NULL) { /* names indexed when the policy loaded */
         unsigned long long hit[2] = {0, 0};
-        rc = mg_fmt_canon_table(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w,
-                                &rt->names, &names_why, hit);
+        /* no foreign key, no token in the path to look for: what
+         * mg_fmt_canon_table does then, without the call (d->ptok stays
+         * NULL) */
+        rc = rt->has_foreign
+                 ? mg_fmt_canon_table(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok,
+                                      &w, &rt->names, &names_why, hit)
+                 : mg_canon_path_table_hit(pool, req->raw_path, req->query, &d->canon, &w,
+                                           &rt->names, &names_why, hit);
         /* complete when rc is 0 and names_why NULL, the only case that
          * reads it */
         if (rt->dl_g >= 0)
