@@ -173,13 +173,20 @@ static int pct_decode(const char *p)
 }
 
 #ifdef __SSE2__
-/* The bytes that are never ordinary in a path or a query: a signed
- * compare below 0x21 takes the controls, the space and every byte >= 0x80;
- * then DEL, '#' and '%'. Each fast path adds its own delimiters. */
+/* The bytes that are never ordinary in a path or a query: the controls,
+ * the space, DEL and every byte >= 0x80 (sse_ctl_high), then '#' and '%'
+ * (sse_never_plain). Each fast path adds its own delimiters. */
+static inline __attribute__((always_inline)) __m128i sse_ctl_high(__m128i x)
+{
+    /* x + 1 (wrapping) below 0x22, signed: 0x00-0x20 become 0x01-0x21,
+     * DEL and 0x80-0xfe become negative, 0xff becomes 0; 0x21-0x7e stay
+     * 0x22-0x7f. One compare for the controls, the space, DEL and every
+     * byte >= 0x80. */
+    return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x22));
+}
 static inline __attribute__((always_inline)) __m128i sse_never_plain(__m128i x)
 {
-    __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+    __m128i m = sse_ctl_high(x);
     m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
     return _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
 }
@@ -188,8 +195,7 @@ static inline __attribute__((always_inline)) __m128i sse_never_plain(__m128i x)
  * C_PLAIN in query_cls (is_name: qname_cls), 16 when all are; the 16 bytes
  * are copied to o either way (the caller guarantees that both p[0, 16) and
  * o[0, 16) lie inside their buffers). The byte set is exactly the tables':
- * a signed compare below 0x21 takes the controls, the space and every
- * byte >= 0x80; then DEL and the delimiters. test_canon checks every byte
+ * sse_never_plain's, then the delimiters. test_canon checks every byte
  * value at every offset against the tables' meaning. */
 static inline __attribute__((always_inline)) unsigned query_plain16(const char *p, char *o,
                                                                     int is_name)
@@ -361,8 +367,8 @@ static inline int query_fast_pair(apr_array_header_t *arr, char *w, size_t s, si
  * the same lengths, that query_part would write byte for byte (a name is
  * plain unless it has a '.', '[' or ']': no '+', '%' or byte >= 0x80 can
  * be in it here). Sixteen bytes at a time: one mask of the bytes that
- * leave the fast path (a signed compare below 0x21 takes the controls,
- * the space and every byte >= 0x80; then DEL, '#', '%', '+' and ';'),
+ * leave the fast path (the controls, the space, DEL, every byte >= 0x80,
+ * '#', '%', '+' and ';'),
  * and the '&', '=' and '.', '[', ']' in the order they come. 1 when arr
  * holds the parameters, 0 when the query needs the general way (which
  * starts again from an empty arr and gives every refusal). w has room for
@@ -378,8 +384,10 @@ static int query_fast(const char *query, size_t len, char *w, apr_array_header_t
     _mm_storeu_si128((__m128i *)(void *)(w + len), _mm_set1_epi8('a'));
     for (size_t i = 0; i < len; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(w + i));
-        __m128i m = sse_never_plain(x);
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
+        /* sse_never_plain and '+', ';': (x | 8) == '+' takes '#' and '+' */
+        __m128i m = sse_ctl_high(x);
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(x, _mm_set1_epi8(8)), _mm_set1_epi8('+')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
         if (_mm_movemask_epi8(m) != 0)
             return 0;
