@@ -932,6 +932,17 @@ void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t
      * byte's names stay in ascending g */
     for (int g = 0; g < total; g++) {
         t->el[g] = strlen(t->e[g]->name);
+        if (t->el[g] <= 4) {
+            for (size_t j = 0; j < t->el[g]; j++) {
+                unsigned c = (unsigned char)t->e[g]->name[j],
+                         f = (unsigned)ascii_fold((unsigned char)c);
+                t->w_exact[g] |= (uint32_t)c << (8 * j);
+                t->w_fold[g] |= (uint32_t)f << (8 * j);
+                if (f >= 'a' && f <= 'z')
+                    t->w_lmask[g] |= (uint32_t)0x20 << (8 * j);
+                t->w_mask[g] |= (uint32_t)0xff << (8 * j);
+            }
+        }
         t->off[first[g] + 1]++;
     }
     for (int f = 0; f < 256; f++)
@@ -991,7 +1002,24 @@ qr_table_check(const apr_array_header_t *params, const mg_qreserved_table_t *t, 
                 if (g >= gend)
                     break;
                 const mg_qreserved_t *e = t->e[g];
-                int how = qr_plain_reads_as(nm, len, e);
+                int how;
+                uint32_t wm = t->w_mask[g];
+                if (wm != 0 && len >= 4) {
+                    /* qr_plain_reads_as as one word: the name's first 4
+                     * bytes (it has len of them) against a name of el <= 4
+                     * bytes; a letter of e matches either case ((c | 0x20)
+                     * is its lower case only for 'A'-'Z' and 'a'-'z'),
+                     * any other byte only itself */
+                    uint32_t x;
+                    memcpy(&x, nm, 4);
+                    how = (x & wm) == t->w_exact[g]                    ? 1
+                          : ((x | t->w_lmask[g]) & wm) == t->w_fold[g] ? 2
+                                                                       : 0;
+                    if (!(e->flags & MG_QR_PREFIX) && len != t->el[g])
+                        how = 0;
+                } else {
+                    how = qr_plain_reads_as(nm, len, e);
+                }
                 if (how == 1 && !(e->flags & MG_QR_PREFIX))
                     hit[g >> 6] |= 1ULL << (g & 63);
                 if (qr_plain_verdict(how, e, seen, g, &w) == 0)

@@ -5,6 +5,7 @@
 #define MG_CANON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <apr_pools.h>
 #include <apr_tables.h>
@@ -152,6 +153,11 @@ typedef struct mg_qreserved_table {
      * is f, in ascending order */
     unsigned char off[257];
     unsigned char idx[128];
+    /* names of at most 4 bytes (el[g] <= 4, w_mask[g] != 0) as words, for
+     * parameter names of 4 bytes or more: the name's bytes (w_exact), the
+     * same folded to lower case (w_fold) and 0x20 in each letter's byte
+     * (w_lmask), each under w_mask (el[g] bytes) */
+    uint32_t w_exact[128], w_fold[128], w_lmask[128], w_mask[128];
     int nfirst, total;       /* now names: [0, nfirst); later: [nfirst, total) */
     const char *now_error;   /* more than 64 now names: every check refuses */
     const char *later_error; /* more than 64 later names: every check says so */
