@@ -147,6 +147,7 @@ static void build_ext_table(apr_pool_t *pool, compiled_t *c, const mg_policy_t *
                 h = (h + 1) & c->ext_mask;
             c->ext_tab[h].ext = lc;
             c->ext_tab[h].len = len;
+            c->ext_tab[h].word = ext_word(lc, len);
             c->ext_tab[h].set |= (mg_classset_t)1 << i;
         }
     }

@@ -127,20 +127,59 @@ static int path_glob(const seg_t *segs, int nsegs, const char *path)
 /* Extensions                                                          */
 /* ------------------------------------------------------------------ */
 
+/* An extension of more than 8 bytes: hashed and compared byte by byte. */
+static __attribute__((noinline)) mg_classset_t class_of_long_ext(const compiled_t *c,
+                                                                 const char *ext)
+{
+    size_t len = strlen(ext);
+    for (size_t i = ext_hash(ext, len) & c->ext_mask; c->ext_tab[i].ext != NULL;
+         i = (i + 1) & c->ext_mask)
+        if (ext_eq(&c->ext_tab[i], ext, len))
+            return c->ext_tab[i].set;
+    return 0;
+}
+
 mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
 {
     const compiled_t *c = policy ? policy->compiled : NULL;
     if (c == NULL || ext == NULL || *ext == '\0')
         return 0;
-    /* ext_hash() in the loop that finds the end: no strlen first. */
-    uint32_t h = 2166136261u;
-    size_t len = 0;
-    for (unsigned char ch; (ch = (unsigned char)ext[len]) != '\0'; len++)
-        h = (h ^ lower(ch)) * 16777619u;
-    /* The table is at most half full, so the probe always reaches a hole. */
-    for (size_t i = h & c->ext_mask; c->ext_tab[i].ext != NULL; i = (i + 1) & c->ext_mask)
-        if (ext_eq(&c->ext_tab[i], ext, len))
-            return c->ext_tab[i].set;
+    /* The bytes up to the NUL (none read past it, no strlen) put in place
+     * one by one, unrolled: a load, a test, a shift and an OR each. */
+    uint64_t w = (unsigned char)ext[0];
+    unsigned char ch;
+#define EXT_BYTE(i)                                                                                \
+    if ((ch = (unsigned char)ext[i]) == '\0')                                                      \
+        goto done;                                                                                 \
+    w |= (uint64_t)ch << (8 * (i));
+    EXT_BYTE(1)
+    EXT_BYTE(2)
+    EXT_BYTE(3)
+    EXT_BYTE(4)
+    EXT_BYTE(5)
+    EXT_BYTE(6)
+    EXT_BYTE(7)
+#undef EXT_BYTE
+    if (ext[8] != '\0')
+        return class_of_long_ext(c, ext);
+done:
+    /* ext_word(): A-Z lower-cased in all eight bytes at once. A byte b
+     * below 0x80 is in A-Z exactly when b + 0x3f sets its top bit (b >=
+     * 0x41) and b + 0x25 does not (b < 0x5b); neither sum carries into the
+     * next byte. A byte of 0x80 or more is left alone (~w clears the
+     * flag), as are the zero bytes above the last. */
+    {
+        const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fu, top = 0x8080808080808080u;
+        uint64_t b = w & lo7;
+        uint64_t az = (b + 0x3f3f3f3f3f3f3f3fu) & ~(b + 0x2525252525252525u) & ~w & top;
+        w |= az >> 2;
+    }
+    /* The table is at most half full, so the probe always reaches a hole;
+     * a longer extension's slot has word 0, which no word here equals. */
+    for (size_t k = ext_word_hash(w) & c->ext_mask; c->ext_tab[k].ext != NULL;
+         k = (k + 1) & c->ext_mask)
+        if (c->ext_tab[k].word == w)
+            return c->ext_tab[k].set;
     return 0;
 }
 

@@ -256,14 +256,26 @@ static mg_classset_t class_of_ext_reference(const ext_ref_t *t, int n, const cha
 }
 
 /* Every extension of every class (built-in and user, including ones of
- * 15, 16, 17 and 24 bytes around the lookup's 16-byte buffer), in lower,
- * upper and original case, truncated, extended by every byte, and with
- * every byte value at every position, against the walk over the lists. */
+ * 7, 8 and 9 bytes around the lookup's one-word form, and 15, 16, 17 and 24
+ * bytes), in lower, upper and original case, truncated, extended by every
+ * byte, and with every byte value at every position, against the walk over
+ * the lists. The user class also lists extensions with the bytes next to
+ * A-Z ('@' '[' '`' '{') and with bytes of 0x80 and more whose low seven
+ * bits are a letter (0xe1 is 0xc1 lower-cased by a rule that forgot the
+ * top bit): the word's lower-casing must leave all of them alone. */
 START_TEST(test_class_of_ext_agrees_with_a_walk_over_the_classes)
 {
     mg_policy_t *p = mk_policy();
     static const char *const user[] = {"arw",
                                        "CR2",
+                                       "abcdefg",
+                                       "abcdefgh",
+                                       "aBcdefghi",
+                                       "Zyxwvuts",
+                                       "a{b",
+                                       "`z@[",
+                                       "\xe1rw",
+                                       "x\xfa\xc1\xdb",
                                        "abcdefghijklmno",
                                        "abcdefghijklmnop",
                                        "abcdefghijklmnopq",
