@@ -100,7 +100,7 @@ static void build_kids(apr_pool_t *pool, node_t *n)
         uint32_t h = seg_hash(key, (size_t)klen), i = h & n->kid_mask;
         while (n->kids[i].node != NULL)
             i = (i + 1) & n->kid_mask;
-        n->kids[i] = (kid_t){key, (size_t)klen, h, val};
+        n->kids[i] = (kid_t){key, (size_t)klen, h, seg_word(key, (size_t)klen), val};
     }
 }
 
