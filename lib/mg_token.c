@@ -8,6 +8,7 @@
  * one frozen table (token_keep below). docs/token-spec.md is the normative
  * description; keep the two in step.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,15 @@ static const struct {
 typedef struct tok {
     const char *v[C_N + 1]; /* decoded values of the claims and (v[C_SIG]) of
                                mg_sig, base64url text; NULL when absent */
-    size_t n[C_N + 1];      /* their lengths */
     unsigned have;          /* bit c set when claim v[c] is present: the claims
                                line visits only those, in name order (bit order) */
     size_t claim_bytes;     /* the sum of n[c] over the claims present (not
                                mg_sig): claims_bound() without a loop */
     int nplain;             /* tok_collect: parameters of the request that are not
                                token parameters (0: the canonical query is "") */
+    size_t n[C_N + 1];      /* the lengths of the v[] present; last, and not
+                               cleared by tok_collect: n[c] is read only where
+                               v[c] or bit c of `have` says that c is present */
 } tok_t;
 
 /* Set claim c of a token being minted. */
@@ -589,7 +592,7 @@ static int token_slot(const char *name, size_t len)
 /* Collect the token parameters; 0 none, 1 some, -1 malformed (*why). */
 static int tok_collect(const apr_array_header_t *params, tok_t *t, const char **why)
 {
-    memset(t, 0, sizeof(*t));
+    memset(t, 0, offsetof(tok_t, n));
     int found = 0;
     const mg_qparam_t *p = (const mg_qparam_t *)params->elts;
     for (int i = 0; i < params->nelts; i++) {
