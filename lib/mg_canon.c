@@ -173,13 +173,20 @@ static int pct_decode(const char *p)
 }
 
 #ifdef __SSE2__
-/* The bytes that are never ordinary in a path or a query: a signed
- * compare below 0x21 takes the controls, the space and every byte >= 0x80;
- * then DEL, '#' and '%'. Each fast path adds its own delimiters. */
+/* The bytes that are never ordinary in a path or a query: the controls,
+ * the space, DEL and every byte >= 0x80 (sse_ctl_high), then '#' and '%'
+ * (sse_never_plain). Each fast path adds its own delimiters. */
+static inline __attribute__((always_inline)) __m128i sse_ctl_high(__m128i x)
+{
+    /* x + 1 (wrapping) below 0x22, signed: 0x00-0x20 become 0x01-0x21,
+     * DEL and 0x80-0xfe become negative, 0xff becomes 0; 0x21-0x7e stay
+     * 0x22-0x7f. One compare for the controls, the space, DEL and every
+     * byte >= 0x80. */
+    return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(1)), _mm_set1_epi8(0x22));
+}
 static inline __attribute__((always_inline)) __m128i sse_never_plain(__m128i x)
 {
-    __m128i m = _mm_cmplt_epi8(x, _mm_set1_epi8(0x21));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+    __m128i m = sse_ctl_high(x);
     m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('#')));
     return _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
 }
@@ -188,8 +195,7 @@ static inline __attribute__((always_inline)) __m128i sse_never_plain(__m128i x)
  * C_PLAIN in query_cls (is_name: qname_cls), 16 when all are; the 16 bytes
  * are copied to o either way (the caller guarantees that both p[0, 16) and
  * o[0, 16) lie inside their buffers). The byte set is exactly the tables':
- * a signed compare below 0x21 takes the controls, the space and every
- * byte >= 0x80; then DEL and the delimiters. test_canon checks every byte
+ * sse_never_plain's, then the delimiters. test_canon checks every byte
  * value at every offset against the tables' meaning. */
 static inline __attribute__((always_inline)) unsigned query_plain16(const char *p, char *o,
                                                                     int is_name)
@@ -361,8 +367,8 @@ static inline int query_fast_pair(apr_array_header_t *arr, char *w, size_t s, si
  * the same lengths, that query_part would write byte for byte (a name is
  * plain unless it has a '.', '[' or ']': no '+', '%' or byte >= 0x80 can
  * be in it here). Sixteen bytes at a time: one mask of the bytes that
- * leave the fast path (a signed compare below 0x21 takes the controls,
- * the space and every byte >= 0x80; then DEL, '#', '%', '+' and ';'),
+ * leave the fast path (the controls, the space, DEL, every byte >= 0x80,
+ * '#', '%', '+' and ';'),
  * and the '&', '=' and '.', '[', ']' in the order they come. 1 when arr
  * holds the parameters, 0 when the query needs the general way (which
  * starts again from an empty arr and gives every refusal). w has room for
@@ -378,8 +384,10 @@ static int query_fast(const char *query, size_t len, char *w, apr_array_header_t
     _mm_storeu_si128((__m128i *)(void *)(w + len), _mm_set1_epi8('a'));
     for (size_t i = 0; i < len; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(w + i));
-        __m128i m = sse_never_plain(x);
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
+        /* sse_never_plain and '+', ';': (x | 8) == '+' takes '#' and '+' */
+        __m128i m = sse_ctl_high(x);
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(x, _mm_set1_epi8(8)), _mm_set1_epi8('+')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('%')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(';')));
         if (_mm_movemask_epi8(m) != 0)
             return 0;
@@ -416,13 +424,24 @@ int mg_query_parse(apr_pool_t *pool, const char *query, apr_array_header_t **par
     return mg_query_parse_ex(pool, query, params, why, 0);
 }
 
+/* The array and the text of a parsed query of len bytes, in one block:
+ * room for QP_INLINE parameters (more grow it as apr_array_push does) and
+ * the text: decoded text never grows, and each pair gives up its '=' or
+ * '&' for a NUL, so len + 1 bytes hold every name and value (the fast path
+ * wants len + 16). */
+typedef struct {
+    apr_array_header_t h;
+    mg_qparam_t v[QP_INLINE];
+} query_blk_t;
+#define QUERY_BLK_SIZE(len) (sizeof(query_blk_t) + (len) + 16)
+
+static int query_parse_in(apr_pool_t *pool, const char *query, size_t len, void *mem,
+                          apr_array_header_t **params, const char **why, unsigned flags);
+
 int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **params,
                       const char **why, unsigned flags)
 {
     static const char *dummy;
-    const char *p = query;
-    size_t len;
-    char *w;
 
     if (why == NULL)
         why = &dummy;
@@ -430,8 +449,21 @@ int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **
         *why = "no output for the query parameters";
         return -1;
     }
+    return query_parse_in(pool, query, query ? strnlen(query, MG_MAX_QUERY + 1) : 0, NULL, params,
+                          why, flags);
+}
+
+/* mg_query_parse_ex of the query's len bytes (strnlen(query,
+ * MG_MAX_QUERY + 1)), in mem (QUERY_BLK_SIZE(len) bytes, 8-aligned) or,
+ * when mem is NULL, in a block of the pool: canon_path takes the query's
+ * block and the path's buffer from the pool at once. */
+static int query_parse_in(apr_pool_t *pool, const char *query, size_t len, void *mem,
+                          apr_array_header_t **params, const char **why, unsigned flags)
+{
+    const char *p = query;
+    char *w;
+
     *params = NULL;
-    len = query ? strnlen(query, MG_MAX_QUERY + 1) : 0;
     if (len > MG_MAX_QUERY) {
         *why = "query string too long";
         return -1;
@@ -440,17 +472,10 @@ int mg_query_parse_ex(apr_pool_t *pool, const char *query, apr_array_header_t **
         *params = apr_array_make(pool, 1, sizeof(mg_qparam_t));
         return 0;
     }
-    /* One allocation for the array, room for QP_INLINE parameters (more
-     * grow it as apr_array_push does) and the text: decoded text never
-     * grows, and each pair gives up its '=' or '&' for a NUL, so len + 1
-     * bytes hold every name and value (the fast path wants len + 16). The
-     * array is filled the way apr_array_make() leaves one (a public
+    /* The array is filled the way apr_array_make() leaves one (a public
      * struct), without clearing elements that are written before they are
      * read. */
-    struct {
-        apr_array_header_t h;
-        mg_qparam_t v[QP_INLINE];
-    } *blk = apr_palloc(pool, sizeof(*blk) + len + 16);
+    query_blk_t *blk = mem != NULL ? mem : apr_palloc(pool, QUERY_BLK_SIZE(len));
     apr_array_header_t *arr = &blk->h;
     arr->pool = pool;
     arr->elt_size = (int)sizeof(mg_qparam_t);
@@ -735,14 +760,13 @@ static inline __attribute__((always_inline)) int qr_plain_reads_as(const char *n
     return how;
 }
 
-/* How a plain name reads as reserved name e: refused (-1, *why set) or
- * not. seen is indexed by g, the name's place over all lists. */
-static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, size_t len,
-                                                                const mg_qreserved_t *e,
-                                                                unsigned long long *seen, int g,
-                                                                const char **why)
+/* The verdict on a plain name that reads as reserved name e `how`
+ * (qr_plain_reads_as): refused (-1, *why set) or not. seen is indexed by
+ * g, the name's place over all lists. */
+static inline __attribute__((always_inline)) int qr_plain_verdict(int how, const mg_qreserved_t *e,
+                                                                  unsigned long long *seen, int g,
+                                                                  const char **why)
 {
-    int how = qr_plain_reads_as(nm, len, e);
     if (how == 0)
         return 0;
     if (how == 2) {
@@ -759,6 +783,16 @@ static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, 
     }
     seen[g >> 6] |= 1ULL << (g & 63);
     return 0;
+}
+
+/* How a plain name reads as reserved name e: refused (-1, *why set) or
+ * not. */
+static inline __attribute__((always_inline)) int qr_plain_check(const char *nm, size_t len,
+                                                                const mg_qreserved_t *e,
+                                                                unsigned long long *seen, int g,
+                                                                const char **why)
+{
+    return qr_plain_verdict(qr_plain_reads_as(nm, len, e), e, seen, g, why);
 }
 
 /* Does a reading of a name that is not plain name one of e[from, to)?
@@ -898,6 +932,17 @@ void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t
      * byte's names stay in ascending g */
     for (int g = 0; g < total; g++) {
         t->el[g] = strlen(t->e[g]->name);
+        if (t->el[g] <= 4) {
+            for (size_t j = 0; j < t->el[g]; j++) {
+                unsigned c = (unsigned char)t->e[g]->name[j],
+                         f = (unsigned)ascii_fold((unsigned char)c);
+                t->w_exact[g] |= (uint32_t)c << (8 * j);
+                t->w_fold[g] |= (uint32_t)f << (8 * j);
+                if (f >= 'a' && f <= 'z')
+                    t->w_lmask[g] |= (uint32_t)0x20 << (8 * j);
+                t->w_mask[g] |= (uint32_t)0xff << (8 * j);
+            }
+        }
         t->off[first[g] + 1]++;
     }
     for (int f = 0; f < 256; f++)
@@ -910,15 +955,20 @@ void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t
 
 /* mg_query_reserved_check_lists over a table: the same loop, with the
  * names whose first byte a plain name has taken from the table instead of
- * a walk over all of them (in the same order: ascending g). */
-int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
-                                  const char **why, const char **later)
+ * a walk over all of them (in the same order: ascending g). Also sets bit g
+ * of hit[2] when a plain parameter is exactly name g, not as a prefix
+ * (qr_plain_reads_as 1 for a name without MG_QR_PREFIX; MG_QR_REPEAT names
+ * too): each run is walked up to gend, so on success with `later` given
+ * and no later refusal, a parameter spelled exactly as name g exists
+ * exactly when bit g is set (g < 128; a name that is not plain cannot be
+ * spelled as a name of mg_query_reserved_name_ok's bytes). Always inlined
+ * into the canonicaliser, where why and later are known not to be NULL. */
+static inline __attribute__((always_inline)) int
+qr_table_check(const apr_array_header_t *params, const mg_qreserved_table_t *t, const char **why,
+               const char **later, unsigned long long hit[2])
 {
-    static const char *dummy;
     unsigned long long seen[2] = {0, 0};
 
-    if (why == NULL)
-        why = &dummy;
     if (later != NULL)
         *later = NULL;
     if (params == NULL)
@@ -951,7 +1001,28 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
                 const char *w = NULL;
                 if (g >= gend)
                     break;
-                if (qr_plain_check(nm, len, t->e[g], seen, g, &w) == 0)
+                const mg_qreserved_t *e = t->e[g];
+                int how;
+                uint32_t wm = t->w_mask[g];
+                if (wm != 0 && len >= 4) {
+                    /* qr_plain_reads_as as one word: the name's first 4
+                     * bytes (it has len of them) against a name of el <= 4
+                     * bytes; a letter of e matches either case ((c | 0x20)
+                     * is its lower case only for 'A'-'Z' and 'a'-'z'),
+                     * any other byte only itself */
+                    uint32_t x;
+                    memcpy(&x, nm, 4);
+                    how = (x & wm) == t->w_exact[g]                    ? 1
+                          : ((x | t->w_lmask[g]) & wm) == t->w_fold[g] ? 2
+                                                                       : 0;
+                    if (!(e->flags & MG_QR_PREFIX) && len != t->el[g])
+                        how = 0;
+                } else {
+                    how = qr_plain_reads_as(nm, len, e);
+                }
+                if (how == 1 && !(e->flags & MG_QR_PREFIX))
+                    hit[g >> 6] |= 1ULL << (g & 63);
+                if (qr_plain_verdict(how, e, seen, g, &w) == 0)
                     continue;
                 if (g < nfirst) {
                     *why = w;
@@ -973,6 +1044,14 @@ int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qre
             later_on = 0;
     }
     return 0;
+}
+
+int mg_query_reserved_check_table(const apr_array_header_t *params, const mg_qreserved_table_t *t,
+                                  const char **why, const char **later)
+{
+    static const char *dummy;
+    unsigned long long hit[2] = {0, 0};
+    return qr_table_check(params, t, why != NULL ? why : &dummy, later, hit);
 }
 
 int mg_query_reserved_check(const apr_array_header_t *params, const mg_qreserved_t *names, int n,
@@ -1341,25 +1420,37 @@ void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *na
  * mg_canon_path_table, as a table built when the policy loaded (table non-NULL). */
 static int canon_query(apr_pool_t *pool, const char *query, unsigned flags,
                        const mg_qreserved_table_t *table, const mg_qreserved_list_t *extra,
-                       int nextra, const char **extra_why, mg_canon_t *out, const char **trq,
-                       int *tr_count, const char **why)
+                       int nextra, const char **extra_why, unsigned long long *hit, mg_canon_t *out,
+                       const char **trq, int *tr_count, const char **why, size_t qlen, void *qmem)
 {
     /* MG_CANON_NO_FAST: the query's general way too (MG_CANON_FAST_ONLY is
      * about the path) */
-    if (mg_query_parse_ex(pool, query, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
+    if (query_parse_in(pool, query, qlen, qmem, &out->params, why, flags & MG_CANON_NO_FAST) != 0)
         return -1;
     /* "tr" and the "mg_" namespace under any other spelling that some
      * server stack reads as them (" tr", "tr[]", "[tr]", "TR", "mg.sig")
      * are refused, and so is a second "tr": an image server behind us must
      * never get a transformation we did not check. The caller's names
      * (the policy's) in the same pass; their refusal is only handed back. */
-    if (table != NULL ? mg_query_reserved_check_table(out->params, table, why, extra_why) != 0
-                      : mg_query_reserved_check_lists(out->params, &builtin_list, 1, extra, nextra,
-                                                      why, extra_why) != 0)
-        return -1;
-    const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     *trq = NULL;
     *tr_count = 0;
+    if (table != NULL) {
+        unsigned long long h[2] = {0, 0};
+        if (qr_table_check(out->params, table, why, extra_why, h) != 0)
+            return -1;
+        if (hit != NULL) {
+            hit[0] = h[0];
+            hit[1] = h[1];
+        }
+        /* no parameter is exactly "tr" (bit 0 when the table's first name
+         * is the built-in "tr"): no loop to look for one */
+        if (!(h[0] & 1) && table->e[0] == &builtin_reserved[0])
+            return 0;
+    } else if (mg_query_reserved_check_lists(out->params, &builtin_list, 1, extra, nextra, why,
+                                             extra_why) != 0) {
+        return -1;
+    }
+    const mg_qparam_t *v = (const mg_qparam_t *)out->params->elts;
     for (int k = 0; k < out->params->nelts; k++) {
         if (v[k].name_len == 2 && v[k].name[0] == 't' && v[k].name[1] == 'r' && (*tr_count)++ == 0)
             *trq = v[k].value;
@@ -1480,25 +1571,34 @@ int mg_canon_path_ex(apr_pool_t *pool, const char *raw_path, const char *query, 
 
 static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                       const char **why, unsigned flags, const mg_qreserved_table_t *table,
-                      const mg_qreserved_list_t *names, int nnames, const char **names_why);
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why,
+                      unsigned long long *hit);
 
 int mg_canon_path_names(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_list_t *names,
                         int nnames, const char **names_why)
 {
-    return canon_path(pool, raw_path, query, out, why, flags, NULL, names, nnames, names_why);
+    return canon_path(pool, raw_path, query, out, why, flags, NULL, names, nnames, names_why, NULL);
 }
 
 int mg_canon_path_table(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_table_t *names,
                         const char **names_why)
 {
-    return canon_path(pool, raw_path, query, out, why, flags, names, NULL, 0, names_why);
+    return canon_path(pool, raw_path, query, out, why, flags, names, NULL, 0, names_why, NULL);
+}
+
+int mg_canon_path_table_hit(apr_pool_t *pool, const char *raw_path, const char *query,
+                            mg_canon_t *out, const char **why, const mg_qreserved_table_t *names,
+                            const char **names_why, unsigned long long hit[2])
+{
+    return canon_path(pool, raw_path, query, out, why, 0, names, NULL, 0, names_why, hit);
 }
 
 static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                       const char **why, unsigned flags, const mg_qreserved_table_t *table,
-                      const mg_qreserved_list_t *names, int nnames, const char **names_why)
+                      const mg_qreserved_list_t *names, int nnames, const char **names_why,
+                      unsigned long long *hit)
 {
     static const char *dummy;
     canon_st_t st;
@@ -1525,8 +1625,19 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
 
     /* Decoding never grows the text and every kept segment replaces its own
      * raw '/', so len + 2 (a final '/' and the NUL) is always enough; the
-     * fast path wants len + 16. */
-    st.buf = apr_palloc(pool, len + 16);
+     * fast path wants len + 16. The query's array and text in the same
+     * allocation, after it (8-aligned): one apr_palloc per request, not
+     * two. A query too long is refused where it always was, after the
+     * path's refusals (mg_query_parse's bound). */
+    size_t qlen = query ? strnlen(query, MG_MAX_QUERY + 1) : 0;
+    size_t pbuf = APR_ALIGN_DEFAULT(len + 16);
+    void *qmem = NULL;
+    if (qlen > 0 && qlen <= MG_MAX_QUERY) {
+        st.buf = apr_palloc(pool, pbuf + QUERY_BLK_SIZE(qlen));
+        qmem = st.buf + pbuf;
+    } else {
+        st.buf = apr_palloc(pool, len + 16);
+    }
     st.w = 0;
     st.nseg = st.nraw = 0;
     st.tr_idx = -1;
@@ -1543,8 +1654,8 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
             return canon_fail(out, why, NULL);
     }
     /* Rule 10 (and the query rules). */
-    if (canon_query(pool, query, flags, table, names, nnames, names_why, out, &trq, &tr_count,
-                    why) != 0 ||
+    if (canon_query(pool, query, flags, table, names, nnames, names_why, hit, out, &trq, &tr_count,
+                    why, qlen, qmem) != 0 ||
         check_tr_place(&st, tr_count, why) != 0)
         return canon_fail(out, why, NULL);
 

@@ -5,6 +5,7 @@
 #define MG_CANON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <apr_pools.h>
 #include <apr_tables.h>
@@ -152,6 +153,11 @@ typedef struct mg_qreserved_table {
      * is f, in ascending order */
     unsigned char off[257];
     unsigned char idx[128];
+    /* names of at most 4 bytes (el[g] <= 4, w_mask[g] != 0) as words, for
+     * parameter names of 4 bytes or more: the name's bytes (w_exact), the
+     * same folded to lower case (w_fold) and 0x20 in each letter's byte
+     * (w_lmask), each under w_mask (el[g] bytes) */
+    uint32_t w_exact[128], w_fold[128], w_lmask[128], w_mask[128];
     int nfirst, total;       /* now names: [0, nfirst); later: [nfirst, total) */
     const char *now_error;   /* more than 64 now names: every check refuses */
     const char *later_error; /* more than 64 later names: every check says so */
@@ -168,6 +174,16 @@ void mg_canon_names_table(mg_qreserved_table_t *t, const mg_qreserved_list_t *na
 int mg_canon_path_table(apr_pool_t *pool, const char *raw_path, const char *query, mg_canon_t *out,
                         const char **why, unsigned flags, const mg_qreserved_table_t *names,
                         const char **names_why);
+/* mg_canon_path_table (flags 0) that also sets bit g of hit[2] when a
+ * plain parameter (none of the bytes some stack rewrites) is exactly the
+ * table's name g, a name without MG_QR_PREFIX; hit is not cleared first.
+ * Complete only on success with names_why non-NULL and left NULL (no later
+ * refusal), and for names of mg_query_reserved_name_ok's bytes (any
+ * parameter spelled exactly as one is plain): mg_request_prepare reads its
+ * download parameter's bit instead of looking at every parameter again. */
+int mg_canon_path_table_hit(apr_pool_t *pool, const char *raw_path, const char *query,
+                            mg_canon_t *out, const char **why, const mg_qreserved_table_t *names,
+                            const char **names_why, unsigned long long hit[2]);
 /* 1 when `name` is usable as a reserved name: 1..MG_QR_NAME_MAX bytes of
  * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */
 int mg_query_reserved_name_ok(const char *name);

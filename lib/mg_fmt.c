@@ -756,7 +756,8 @@ int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *
 
 int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
                        const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
-                       const char **why, const mg_qreserved_table_t *names, const char **names_why)
+                       const char **why, const mg_qreserved_table_t *names, const char **names_why,
+                       unsigned long long hit[2])
 {
     /* the tables' answer read here: no call per request for it */
     const mg_request_tables_t *rt = policy->req_tables;
@@ -764,8 +765,8 @@ int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *
                                  ? mg_fmt_path_find(pool, policy, raw_path)
                                  : NULL;
     *pt = NULL;
-    if (mg_canon_path_table(pool, p ? p->effective : raw_path, query, out, why, 0, names,
-                            names_why) != 0)
+    if (mg_canon_path_table_hit(pool, p ? p->effective : raw_path, query, out, why, names,
+                                names_why, hit) != 0)
         return -1;
     return p == NULL ? 0 : path_token_check(p, out, pt, why);
 }

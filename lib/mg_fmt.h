@@ -281,11 +281,12 @@ int mg_fmt_canon_names(apr_pool_t *pool, const mg_policy_t *policy, const char *
                        const char **why, const mg_qreserved_list_t *names, int nnames,
                        const char **names_why);
 
-/* The same with the names in a table (mg_canon_path_table): the policy's
- * req_tables, built when it loaded. */
+/* The same with the names in a table (mg_canon_path_table_hit): the
+ * policy's req_tables, built when it loaded; hit[2] as there. */
 int mg_fmt_canon_table(apr_pool_t *pool, const mg_policy_t *policy, const char *raw_path,
                        const char *query, mg_canon_t *out, const mg_fmt_path_t **pt,
-                       const char **why, const mg_qreserved_table_t *names, const char **names_why);
+                       const char **why, const mg_qreserved_table_t *names, const char **names_why,
+                       unsigned long long hit[2]);
 
 /* Verify a path token (rq->path): every key whose path form the request
  * has is tried in policy order, the first that verifies wins; otherwise

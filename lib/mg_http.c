@@ -1,6 +1,7 @@
 /* mg_http.c — the request target, the request-from-headers step and the
  * decision's HTTP status (mg_http.h): the one copy the module and mgctl use.
  */
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -8,12 +9,28 @@
 
 #include "mg_http.h"
 
+/* Path up to the first '?' or '#', query after that '?' up to a '#'. A part
+ * that ends where s ends (a query, a path without one: the usual target,
+ * which has no fragment) points into s instead of being copied. */
 static void split_path_query(apr_pool_t *pool, const char *s, mg_target_t *out)
 {
-    size_t n = strcspn(s, "?#");
+    const char *q = strchr(s, '?');
+    size_t n = q != NULL ? (size_t)(q - s) : strlen(s);
+    const char *h = memchr(s, '#', n);
 
+    if (h != NULL) { /* a fragment before any '?': no query */
+        out->path = apr_pstrmemdup(pool, s, (size_t)(h - s));
+        out->query = NULL;
+        return;
+    }
+    if (q == NULL) {
+        out->path = s;
+        out->query = NULL;
+        return;
+    }
     out->path = apr_pstrmemdup(pool, s, n);
-    out->query = s[n] == '?' ? apr_pstrmemdup(pool, s + n + 1, strcspn(s + n + 1, "#")) : NULL;
+    h = strchr(q + 1, '#');
+    out->query = h != NULL ? apr_pstrmemdup(pool, q + 1, (size_t)(h - q - 1)) : q + 1;
 }
 
 static mg_status_t refuse(mg_target_t *out, const char *reason, const char **why)
@@ -78,27 +95,140 @@ mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *o
     return MG_OK;
 }
 
-void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
-                             void *ctx)
+/* The request headers the view reads, each with the field it fills: the
+ * one list both forms below read. */
+typedef struct view_header {
+    const char *name;
+    size_t off; /* offsetof(mg_request_t, field) */
+} view_header_t;
+
+enum { VH_HOST, VH_REFERER, VH_ORIGIN, VH_SITE, VH_MODE, VH_DEST, VH_USER, VH_ACCEPT, VH_COOKIE };
+
+#define MG_VIEW(k, name, field) [k] = {name, offsetof(mg_request_t, field)}
+static const view_header_t view_headers[] = {
+    MG_VIEW(VH_HOST, "Host", host),
+    MG_VIEW(VH_REFERER, "Referer", referer),
+    MG_VIEW(VH_ORIGIN, "Origin", origin),
+    MG_VIEW(VH_SITE, "Sec-Fetch-Site", sec_fetch_site),
+    MG_VIEW(VH_MODE, "Sec-Fetch-Mode", sec_fetch_mode),
+    MG_VIEW(VH_DEST, "Sec-Fetch-Dest", sec_fetch_dest),
+    MG_VIEW(VH_USER, "Sec-Fetch-User", sec_fetch_user),
+    MG_VIEW(VH_ACCEPT, "Accept", accept),
+    MG_VIEW(VH_COOKIE, "Cookie", cookie),
+};
+#undef MG_VIEW
+#define MG_NVIEW (sizeof(view_headers) / sizeof(view_headers[0]))
+
+static const char **view_field(mg_request_t *req, const view_header_t *v)
 {
-#define MG_HDR(name) (header != NULL ? header(ctx, name) : NULL)
+    return (const char **)(void *)((char *)req + v->off);
+}
+
+static void from_target(mg_request_t *req, const mg_target_t *t)
+{
     memset(req, 0, sizeof(*req));
     req->raw_path = t->path ? t->path : "";
     req->query = t->query;
     req->target_refused = t->refused;
     req->scheme = t->scheme ? t->scheme : "http";
-    req->host = MG_HDR("Host");
+}
+
+void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
+                             void *ctx)
+{
+    size_t i;
+
+    from_target(req, t);
+    for (i = 0; header != NULL && i < MG_NVIEW; i++)
+        *view_field(req, &view_headers[i]) = header(ctx, view_headers[i].name);
     if (req->host == NULL)
         req->host = t->authority;
-    req->referer = MG_HDR("Referer");
-    req->origin = MG_HDR("Origin");
-    req->sec_fetch_site = MG_HDR("Sec-Fetch-Site");
-    req->sec_fetch_mode = MG_HDR("Sec-Fetch-Mode");
-    req->sec_fetch_dest = MG_HDR("Sec-Fetch-Dest");
-    req->sec_fetch_user = MG_HDR("Sec-Fetch-User");
-    req->accept = MG_HDR("Accept");
-    req->cookie = MG_HDR("Cookie");
-#undef MG_HDR
+}
+
+/* ASCII case folding: header names are ASCII tokens, matched without case
+ * (RFC 9110 5.1), whatever the process's locale. */
+static unsigned char fold(unsigned char c)
+{
+    return (unsigned char)((unsigned)c - 'A' < 26u ? c + ('a' - 'A') : c);
+}
+
+/* Whether name, from its byte `from` on, is exactly `lower` (lower case)
+ * without case. */
+static int same_from(const char *name, size_t from, const char *lower)
+{
+    const unsigned char *a = (const unsigned char *)name + from;
+    const unsigned char *b = (const unsigned char *)lower + from;
+
+    while (*b != '\0' && fold(*a) == *b) {
+        a++;
+        b++;
+    }
+    return *b == '\0' && *a == '\0';
+}
+
+/* Whether bytes from..n-1 of name are those of `lower` without case (a
+ * shorter name differs at its NUL). */
+static int prefix_from(const char *name, size_t from, const char *lower, size_t n)
+{
+    size_t i;
+
+    for (i = from; i < n; i++)
+        if (fold((unsigned char)name[i]) != (unsigned char)lower[i])
+            return 0;
+    return 1;
+}
+
+/* Which of view_headers `name` is (an index), or -1: one switch on the
+ * first byte, then one comparison — most names of a request are none. */
+static int view_index(const char *name)
+{
+    switch (fold((unsigned char)name[0])) {
+    case 'h':
+        return same_from(name, 1, "host") ? VH_HOST : -1;
+    case 'r':
+        return same_from(name, 1, "referer") ? VH_REFERER : -1;
+    case 'o':
+        return same_from(name, 1, "origin") ? VH_ORIGIN : -1;
+    case 's':
+        if (!prefix_from(name, 1, "sec-fetch-", 10))
+            return -1;
+        switch (fold((unsigned char)name[10])) {
+        case 's':
+            return same_from(name, 11, "sec-fetch-site") ? VH_SITE : -1;
+        case 'm':
+            return same_from(name, 11, "sec-fetch-mode") ? VH_MODE : -1;
+        case 'd':
+            return same_from(name, 11, "sec-fetch-dest") ? VH_DEST : -1;
+        case 'u':
+            return same_from(name, 11, "sec-fetch-user") ? VH_USER : -1;
+        }
+        return -1;
+    case 'a':
+        return same_from(name, 1, "accept") ? VH_ACCEPT : -1;
+    case 'c':
+        return same_from(name, 1, "cookie") ? VH_COOKIE : -1;
+    }
+    return -1;
+}
+
+void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
+                                  const apr_table_t *headers)
+{
+    const apr_array_header_t *a = headers != NULL ? apr_table_elts(headers) : NULL;
+    const apr_table_entry_t *e = a != NULL ? (const apr_table_entry_t *)a->elts : NULL;
+    const char **f;
+    int i, k;
+
+    from_target(req, t);
+    for (i = 0; a != NULL && i < a->nelts; i++) {
+        if (e[i].key == NULL || (k = view_index(e[i].key)) < 0)
+            continue;
+        f = view_field(req, &view_headers[k]);
+        if (*f == NULL) /* the first of its name, as apr_table_get finds it */
+            *f = e[i].val;
+    }
+    if (req->host == NULL)
+        req->host = t->authority;
 }
 
 int mg_deny_status_valid(int status)

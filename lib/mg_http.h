@@ -12,6 +12,8 @@
 #ifndef MG_HTTP_H
 #define MG_HTTP_H
 
+#include <apr_tables.h>
+
 #include "mg.h"
 
 #ifdef __cplusplus
@@ -45,7 +47,9 @@ typedef struct mg_target {
  * is refused: MG_EINVAL, out->refused and *why (may be NULL) set, out->path
  * "" and out->query NULL, so that a decision on it denies (bad-url). The
  * scheme is recognised at the start only: "/a?x=http://h/b" is a path with
- * a query, never a URL whose path is /b. */
+ * a query, never a URL whose path is /b. The path and the query may point
+ * into `target` (no copy where a part ends where the target ends): keep
+ * it as long as `out`. */
 mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *out,
                             const char **why);
 
@@ -62,6 +66,14 @@ typedef const char *(*mg_header_fn)(void *ctx, const char *name);
  * method, client_ip, peer_ip, user, now, lookup, grant_check. */
 void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
                              void *ctx);
+
+/* The same step from a table of headers (httpd's r->headers_in, mgctl's
+ * options), in one pass over it instead of a lookup per name: each field
+ * gets the value of the first header of its name, matched without case
+ * (ASCII), exactly what apr_table_get would return; `headers` may be NULL.
+ * Values are not copied: they live as long as the table's. */
+void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
+                                  const apr_table_t *headers);
 
 /* The HTTP status the client gets for a decision, as mod_media_guard answers
  * it: allow 200, login 302, auth 401; a deny with reason internal-error 500

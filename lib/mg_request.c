@@ -231,6 +231,15 @@ mg_status_t mg_request_tables_build(mg_policy_t *policy)
     policy_names(policy, &t->dl, lists);
     mg_canon_names_table(&t->names, lists, 2);
     t->dl_len = strlen(t->dl.name);
+    /* a name of these bytes is plain under any spelling that is exactly
+     * it, so the table check sees every parameter that is the download
+     * parameter (mg_canon_path_table_hit) */
+    t->dl_g = -1;
+    for (int g = 0; mg_query_reserved_name_ok(t->dl.name) && g < t->names.total; g++)
+        if (t->names.e[g] == &t->dl) {
+            t->dl_g = g;
+            break;
+        }
     t->has_foreign = mg_fmt_policy_keys_foreign(policy);
     policy->req_tables = t;
     return MG_OK;
@@ -274,10 +283,21 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     const mg_request_tables_t *rt = policy->req_tables;
     const char *names_why = NULL, *dp;
     size_t dplen;
-    int rc;
+    int rc, dl_maybe = 1;
     if (rt != NULL) { /* names indexed when the policy loaded */
-        rc = mg_fmt_canon_table(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok, &w,
-                                &rt->names, &names_why);
+        unsigned long long hit[2] = {0, 0};
+        /* no foreign key, no token in the path to look for: what
+         * mg_fmt_canon_table does then, without the call (d->ptok stays
+         * NULL) */
+        rc = rt->has_foreign
+                 ? mg_fmt_canon_table(pool, policy, req->raw_path, req->query, &d->canon, &d->ptok,
+                                      &w, &rt->names, &names_why, hit)
+                 : mg_canon_path_table_hit(pool, req->raw_path, req->query, &d->canon, &w,
+                                           &rt->names, &names_why, hit);
+        /* complete when rc is 0 and names_why NULL, the only case that
+         * reads it */
+        if (rt->dl_g >= 0)
+            dl_maybe = (int)(hit[rt->dl_g >> 6] >> (rt->dl_g & 63) & 1);
         dp = rt->dl.name;
         dplen = rt->dl_len;
     } else { /* a policy built by hand: the same names, as lists */
@@ -306,7 +326,7 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;
-    for (int i = 0; i < nq; i++) {
+    for (int i = 0; dl_maybe && i < nq; i++) {
         const mg_qparam_t *q = &qv[i];
         /* lengths first: most parameters (the token's) differ in length */
         if (q->name && q->name_len == dplen && memcmp(q->name, dp, dplen) == 0 && truthy(q->value))

@@ -45,6 +45,8 @@ typedef struct mg_request_tables {
     mg_qreserved_t dl;          /* the download parameter as a reserved name */
     mg_qreserved_table_t names; /* "tr", "mg_*", then dl and reserved_params */
     size_t dl_len;              /* strlen(dl.name) */
+    int dl_g;                   /* dl's place in names (its bit in mg_canon_path_table_hit's
+                                   hit), or -1: every parameter is looked at */
     int has_foreign;            /* mg_fmt_policy_has_foreign's answer */
 } mg_request_tables_t;
 /* Build policy->req_tables from the policy as it is now (its keys loaded,

@@ -82,11 +82,6 @@ static mg_grant_t spec_grant(void *ctx, int index, const struct mg_role_grant *g
     return MG_GRANT_NO;
 }
 
-static const char *table_header(void *ctx, const char *name)
-{
-    return apr_table_get(ctx, name);
-}
-
 mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
                                 const mgctl_reqspec_t *spec, mg_request_t *req, const char **why)
 {
@@ -102,7 +97,7 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
         headers = apr_table_copy(pool, headers);
         apr_table_setn(headers, "Host", t.authority);
     }
-    mg_request_from_headers(req, &t, table_header, headers);
+    mg_request_from_header_table(req, &t, headers);
 
     req->method = spec->method ? spec->method : "GET";
     if (spec->scheme != NULL)

@@ -167,7 +167,13 @@ int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;
 int mg_mod_deny_handler(request_rec *r, int lookup_uri);
-mg_mod_req_t *mg_mod_req_get(request_rec *r, int create);
+/* This request's state: mg_mod_req_peek only looks (NULL when media-guard
+ * has not touched r; inline: every hook asks), mg_mod_req_make creates it. */
+static inline mg_mod_req_t *mg_mod_req_peek(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &media_guard_module);
+}
+mg_mod_req_t *mg_mod_req_make(request_rec *r);
 /* A request served normally although media-guard refused it (another
  * provider granted it): drop the refusal's headers. */
 void mg_mod_drop_refusal_headers(request_rec *r);

@@ -55,10 +55,10 @@ APLOG_USE_MODULE(media_guard);
 #define MG_MOD_REASON_HEADER "X-Media-Guard-Reason"
 #define MG_MOD_STALE_NOTE "last good version of the policy: its file was refused on reload"
 
-mg_mod_req_t *mg_mod_req_get(request_rec *r, int create)
+mg_mod_req_t *mg_mod_req_make(request_rec *r)
 {
-    mg_mod_req_t *rq = ap_get_module_config(r->request_config, &media_guard_module);
-    if (rq == NULL && create) {
+    mg_mod_req_t *rq = mg_mod_req_peek(r);
+    if (rq == NULL) {
         rq = apr_pcalloc(r->pool, sizeof(*rq));
         ap_set_module_config(r->request_config, &media_guard_module, rq);
     }
@@ -126,12 +126,6 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
 /* request view                                                         */
 /* ------------------------------------------------------------------ */
 
-/* mg_request_from_headers' getter: the request's own headers. */
-static const char *header(void *ctx, const char *name)
-{
-    return apr_table_get(((request_rec *)ctx)->headers_in, name);
-}
-
 static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
 {
     request_rec *r = ctx;
@@ -147,9 +141,10 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
 }
 
 /* One evaluation of `mp` for this request, on the target `t` (the client's,
- * split by mg_target_split, or a path the module derived). The target and
+ * split by mg_target_split, or a path the module derived), into `d`, which
+ * the caller zeroed (a memo from apr_pcalloc: not zeroed twice). The target and
  * the headers become the request view exactly as in mgctl
- * (mg_request_from_headers); the connection adds the rest. *canon is the
+ * (mg_request_from_header_table); the connection adds the rest. *canon is the
  * canonical path (NULL when canonicalisation refused the URL). */
 static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t *t,
                    mg_decision_t *d, const char **canon)
@@ -158,7 +153,8 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t 
     const char *why = NULL;
     int trace = APLOGrtrace1(r);
 
-    mg_request_from_headers(&req, t, header, r);
+    /* one pass over the request's headers, not a lookup per name */
+    mg_request_from_header_table(&req, t, r->headers_in);
     req.method = r->method;
     req.scheme = ap_http_scheme(r);
     req.client_ip = r->useragent_ip;
@@ -171,7 +167,6 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t 
 
     /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
     (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
-    memset(d, 0, sizeof(*d));
     mg_evaluate(r->pool, mp->policy, &req, trace, d);
     *canon = (req.d != NULL && req.d->ok) ? req.d->canon.path : NULL;
 
@@ -262,7 +257,11 @@ static int served_is_raw_verbatim(const char *served, apr_size_t n, const char *
 
     if (strncmp(served, raw, n) != 0 || raw[n] != '\0')
         return 0;
-    for (i = 0; i < n; i++)
+    /* four bytes a round: one branch per four lookups */
+    for (i = 0; i + 4 <= n; i += 4)
+        kept &= path_kept[(unsigned char)served[i]] & path_kept[(unsigned char)served[i + 1]] &
+                path_kept[(unsigned char)served[i + 2]] & path_kept[(unsigned char)served[i + 3]];
+    for (; i < n; i++)
         kept &= path_kept[(unsigned char)served[i]];
     return kept;
 }
@@ -356,6 +355,7 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     st = *t; /* the same scheme and authority */
     st.path = served_raw;
     st.query = r->args;
+    memset(&d2, 0, sizeof(d2));
     decide(r, mp, &st, &d2, &served_canon);
     if (!stricter(&m->d, &d2))
         return;
@@ -513,12 +513,13 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
  * the allowed response gets its own headers from the output filter. */
 static void refusal_headers(request_rec *r, const mg_mod_memo_t *m)
 {
-    mg_mod_req_t *rq = mg_mod_req_get(r, 1);
+    mg_mod_req_t *rq;
 
     if (m->d.outcome == MG_OUTCOME_ALLOW) {
         mg_mod_drop_refusal_headers(r);
         return;
     }
+    rq = mg_mod_req_make(r);
     apr_table_setn(r->err_headers_out, "Cache-Control", MG_MOD_REFUSAL_CACHE_CONTROL);
     rq->refusal_headers |= MG_MOD_REFUSAL_CC;
     if (m->d.corp) {
@@ -529,7 +530,7 @@ static void refusal_headers(request_rec *r, const mg_mod_memo_t *m)
 
 void mg_mod_drop_refusal_headers(request_rec *r)
 {
-    mg_mod_req_t *rq = mg_mod_req_get(r, 0);
+    mg_mod_req_t *rq = mg_mod_req_peek(r);
 
     if (rq == NULL || !rq->refusal_headers)
         return;
@@ -593,7 +594,7 @@ void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
             apr_table_unset(r->err_headers_out, MG_MOD_REASON_HEADER);
         else {
             apr_table_setn(r->err_headers_out, MG_MOD_REASON_HEADER, reason);
-            mg_mod_req_get(r, 1)->refusal_headers |= MG_MOD_REFUSAL_REASON;
+            mg_mod_req_make(r)->refusal_headers |= MG_MOD_REFUSAL_REASON;
         }
     }
 
@@ -624,7 +625,7 @@ void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int 
 static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
 {
     const char *q;
-    if (rq->proxy_filename != NULL || r->filename == NULL ||
+    if (rq->proxy_filename != NULL || r->filename == NULL || r->filename[0] != 'p' ||
         strncmp(r->filename, "proxy:", 6) != 0 || (q = strchr(r->filename, '?')) == NULL)
         return;
     rq->proxy_filename = r->filename;
@@ -637,7 +638,7 @@ static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
  * type first): the proxy URL back, unless someone else changed it since. */
 int mg_mod_restore_filename(request_rec *r)
 {
-    mg_mod_req_t *rq = mg_mod_req_get(r, 0);
+    mg_mod_req_t *rq = mg_mod_req_peek(r);
     if (rq != NULL && rq->proxy_filename != NULL) {
         if (r->filename == rq->proxy_shown)
             r->filename = (char *)rq->proxy_filename;
@@ -675,7 +676,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         if (own != NULL)
             mp = own;
     }
-    rq = mg_mod_req_get(r, 1);
+    rq = mg_mod_req_make(r);
     hide_proxy_query(r, rq);
     for (m = rq->memos; m != NULL; m = m->next) {
         if (m->mp == mp &&
@@ -734,7 +735,7 @@ int mg_mod_deny_handler(request_rec *r, int lookup_uri)
 
     if (lookup_uri || r->prev == NULL || r->main != NULL)
         return DECLINED;
-    prq = mg_mod_req_get(r->prev, 0);
+    prq = mg_mod_req_peek(r->prev);
     if (prq == NULL || prq->deny == NULL || r->prev->status != HTTP_FORBIDDEN ||
         r->unparsed_uri == NULL || strcmp(r->unparsed_uri, prq->deny_uri) != 0)
         return DECLINED;

@@ -87,7 +87,7 @@ static const mg_mod_memo_t *granting_decision(request_rec *r)
      * (request.c); its decision is the one of the request it came from. */
     for (q = r; q != NULL;
          q = (q->prev && q->prev->per_dir_config == q->per_dir_config) ? q->prev : NULL) {
-        rq = mg_mod_req_get(q, 0);
+        rq = mg_mod_req_peek(q);
         if (rq == NULL)
             continue;
         for (m = rq->memos; m != NULL; m = m->next) {
@@ -110,16 +110,18 @@ static const mg_mod_memo_t *granting_decision(request_rec *r)
 void mg_mod_insert_filter(request_rec *r)
 {
     const mg_mod_memo_t *m;
+    const mg_mod_req_t *rq = mg_mod_req_peek(r);
 
     /* most requests on a server are not under media-guard: nothing of
      * ours on r and nothing it could inherit (no internal redirect) */
-    if (r->prev == NULL && mg_mod_req_get(r, 0) == NULL)
+    if (r->prev == NULL && rq == NULL)
         return;
     m = granting_decision(r);
 
     /* r reached its handler: if media-guard refused it, another provider
      * granted it (<RequireAny>), and the refusal's headers do not apply */
-    mg_mod_drop_refusal_headers(r);
+    if (rq != NULL && rq->refusal_headers)
+        mg_mod_drop_refusal_headers(r);
     if (m != NULL)
         ap_add_output_filter_handle(headers_filter_handle, (void *)m, r, r->connection);
 }

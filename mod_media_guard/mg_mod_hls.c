@@ -68,7 +68,7 @@ static request_rec *token_granted_request(request_rec *r, const mg_mod_memo_t **
     request_rec *q;
     for (q = r; q != NULL;
          q = (q->prev && q->prev->per_dir_config == q->per_dir_config) ? q->prev : NULL) {
-        const mg_mod_req_t *rq = mg_mod_req_get(q, 0);
+        const mg_mod_req_t *rq = mg_mod_req_peek(q);
         const mg_mod_memo_t *m;
         if (rq == NULL)
             continue;

@@ -61,7 +61,7 @@ static request_rec *judged_ancestor(request_rec *r, mg_mod_req_t **qrq)
 
     for (m = r->main; m != NULL; m = m->main)
         for (q = m; q != NULL; q = q->prev) {
-            *qrq = mg_mod_req_get(q, 0);
+            *qrq = mg_mod_req_peek(q);
             if (*qrq != NULL && (*qrq)->memos != NULL)
                 return q;
         }
@@ -87,7 +87,7 @@ int mg_mod_recheck_fixup(request_rec *r)
 
     if (r->main == NULL && r->prev == NULL)
         return DECLINED;
-    rq = mg_mod_req_get(r, 0);
+    rq = mg_mod_req_peek(r);
     if (rq != NULL && rq->memos != NULL)
         return DECLINED; /* authorization ran for this very URL */
     file_sub = mg_mod_file_subreq_target(r, &t);
@@ -95,7 +95,7 @@ int mg_mod_recheck_fixup(request_rec *r)
         q = judged_ancestor(r, &qrq);
     } else {
         while ((q = inherited_from(q)) != NULL) {
-            qrq = mg_mod_req_get(q, 0);
+            qrq = mg_mod_req_peek(q);
             if (qrq != NULL && qrq->memos != NULL)
                 break;
         }
@@ -103,7 +103,7 @@ int mg_mod_recheck_fixup(request_rec *r)
     if (q == NULL)
         return DECLINED; /* no media-guard decision is inherited */
     /* the body of our own refusal (deny status, deny.page) */
-    prq = r->prev ? mg_mod_req_get(r->prev, 0) : NULL;
+    prq = r->prev ? mg_mod_req_peek(r->prev) : NULL;
     if (prq != NULL && prq->deny != NULL && r->unparsed_uri != NULL &&
         strcmp(r->unparsed_uri, prq->deny_uri) == 0)
         return DECLINED;
@@ -130,7 +130,7 @@ int mg_mod_recheck_fixup(request_rec *r)
         if (m->d.outcome != MG_OUTCOME_ALLOW || !m->mapped || !same_user(m->user, r->user))
             continue; /* only grants that counted, for this user */
         if (rq == NULL)
-            rq = mg_mod_req_get(r, 1);
+            rq = mg_mod_req_make(r);
         nm = apr_pcalloc(r->pool, sizeof(*nm));
         nm->mp = m->mp;
         nm->user = r->user;

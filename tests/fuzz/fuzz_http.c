@@ -14,7 +14,8 @@
  *    gives the target back, up to the fragment, the scheme's case and the
  *    "/" of an absolute URL without a path; a refused one has path "",
  *    no query, scheme or authority, and a reason, the same as *why;
- *  - mg_request_from_headers sets raw_path, query, target_refused and scheme
+ *  - mg_request_from_headers (a getter) and mg_request_from_header_table (one
+ *    pass over an apr_table) set raw_path, query, target_refused and scheme
  *    from the target, each header field from the header of that name (any
  *    case, the first), host from the authority when there is no Host, and
  *    nothing else: the whole struct equals the one built here;
@@ -204,7 +205,10 @@ static const char *get_header(void *ctx, const char *name)
     return NULL;
 }
 
-static void check_request(const mg_target_t *t, headers_t *h, int with_headers)
+/* Both forms of the step, the getter's and the table's (one pass, what the
+ * module and mgctl use), against the same oracle. */
+static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers,
+                          int from_table)
 {
     static const char *const names[] = {"Host",           "Referer",        "Origin",
                                         "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest",
@@ -219,7 +223,18 @@ static void check_request(const mg_target_t *t, headers_t *h, int with_headers)
                 if (strcasecmp(h->name[k], names[i]) == 0)
                     v[i] = h->value[k];
     }
-    mg_request_from_headers(&req, t, with_headers ? get_header : NULL, h);
+    if (from_table) {
+        apr_table_t *tab = NULL;
+        if (with_headers) {
+            tab = apr_table_make(p, h->n);
+            for (int k = 0; k < h->n; k++)
+                apr_table_addn(tab, h->name[k], h->value[k]);
+        }
+        memset(&req, 0xa5, sizeof(req)); /* every byte is written */
+        mg_request_from_header_table(&req, t, tab);
+    } else {
+        mg_request_from_headers(&req, t, with_headers ? get_header : NULL, h);
+    }
 
     memset(&want, 0, sizeof(want));
     want.raw_path = t->path;
@@ -452,8 +467,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         i += ll + 1;
     }
-    check_request(&t, &h, 1);
-    check_request(&t, &h, 0);
+    check_request(p, &t, &h, 1, 0);
+    check_request(p, &t, &h, 0, 0);
+    check_request(p, &t, &h, 1, 1);
+    check_request(p, &t, &h, 0, 1);
 
     /* the whole input up to a NUL: a deny message and a file name */
     const char *all = apr_pstrmemdup(p, in, size);

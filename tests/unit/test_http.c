@@ -55,6 +55,31 @@ START_TEST(test_fragment_is_dropped_as_httpd_drops_it)
     ck_assert_str_eq(split("/a.jpg?x=1#f?y=2"), "/a.jpg|x=1");
     ck_assert_str_eq(split("http://h/a.jpg#f"), "/a.jpg|-");
     ck_assert_str_eq(split("http://h#f"), "/|-");
+    ck_assert_str_eq(split("/a.jpg#f?x=1"), "/a.jpg|-");
+    ck_assert_str_eq(split("/a.jpg?#"), "/a.jpg|");
+    ck_assert_str_eq(split("/a.jpg??x#"), "/a.jpg|?x");
+    ck_assert_str_eq(split("/#"), "/|-");
+}
+END_TEST
+
+/* A part that ends where the target ends is not copied; one that does not
+ * is a string of its own (the target itself is never written). */
+START_TEST(test_parts_ending_with_the_target_point_into_it)
+{
+    static const char target[] = "/v/a.mp4?mg_exp=1&mg_sig=abc";
+    static const char bare[] = "/v/a.mp4";
+    mg_target_t t;
+
+    ck_assert_int_eq(mg_target_split(mg_test_pool, target, &t, NULL), MG_OK);
+    ck_assert_str_eq(t.path, "/v/a.mp4");
+    ck_assert_ptr_eq(t.query, target + 9);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, bare, &t, NULL), MG_OK);
+    ck_assert_ptr_eq(t.path, bare);
+    ck_assert_ptr_null(t.query);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "/v/a.mp4?x=1#f", &t, NULL), MG_OK);
+    ck_assert_str_eq(t.path, "/v/a.mp4");
+    ck_assert_str_eq(t.query, "x=1");
+    ck_assert_str_eq(target, "/v/a.mp4?mg_exp=1&mg_sig=abc");
 }
 END_TEST
 
@@ -185,6 +210,99 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
 }
 END_TEST
 
+/* The module's one pass over r->headers_in must fill every field exactly as
+ * a lookup per name (apr_table_get) would: names in any case, duplicates
+ * (the first counts), names that only start like one of ours, or that one of
+ * ours starts like. 4,000 tables of up to 7 names drawn from the list, in a
+ * fixed pseudo-random order. */
+START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
+{
+    static const char *const names[] = {
+        "Host",
+        "host",
+        "HOST",
+        "hOsT",
+        "Hos",
+        "Hostx",
+        "X-Host",
+        "Referer",
+        "referer",
+        "REFERER",
+        "Referrer",
+        "Refere",
+        "Origin",
+        "origin",
+        "Origins",
+        "Sec-Fetch-Site",
+        "sec-fetch-site",
+        "SEC-FETCH-SITE",
+        "Sec-Fetch-Sites",
+        "Sec-Fetch-Sit",
+        "Sec-Fetch-Mode",
+        "sec-fetch-MODE",
+        "Sec-Fetch-Dest",
+        "Sec-Fetch-User",
+        "Sec-Fetch-",
+        "Sec-Fetch",
+        "Sec-Fetch-X",
+        "Sec_Fetch_Site",
+        "Sec-CH-UA",
+        "S",
+        "",
+        "Accept",
+        "accept",
+        "ACCEPT",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Accep",
+        "Cookie",
+        "cookie",
+        "COOKIE",
+        "Cookie2",
+        "Cooki",
+        "Connection",
+        "Cache-Control",
+        "Authorization",
+        "User-Agent",
+        "\x80ost",
+        "H\x01ost",
+    };
+    const size_t nn = sizeof(names) / sizeof(names[0]);
+    const mg_target_t *tt;
+    mg_target_t abs, plain;
+    unsigned seed = 12345;
+    int round, k;
+
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "http://authority.example/a?q", &abs, NULL),
+                     MG_OK);
+    ck_assert_int_eq(mg_target_split(mg_test_pool, "/a", &plain, NULL), MG_OK);
+    for (round = 0; round < 4000; round++) {
+        apr_table_t *h = apr_table_make(mg_test_pool, 8);
+        mg_request_t a, b;
+        int n = round % 8;
+
+        for (k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            apr_table_addn(h, names[(seed >> 8) % nn], apr_psprintf(mg_test_pool, "v%d", k));
+        }
+        tt = round % 2 ? &abs : &plain;
+        memset(&a, 0xff, sizeof(a));
+        memset(&b, 0xee, sizeof(b));
+        mg_request_from_headers(&a, tt, table_header, h);
+        mg_request_from_header_table(&b, tt, h);
+        ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+    }
+    /* and without any table */
+    {
+        mg_request_t a, b;
+        mg_request_from_headers(&a, &abs, NULL, NULL);
+        mg_request_from_header_table(&b, &abs, NULL);
+        ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
+        ck_assert_str_eq(b.host, "authority.example");
+    }
+}
+END_TEST
+
 START_TEST(test_request_from_headers_without_host_uses_the_authority)
 {
     mg_target_t t;
@@ -282,6 +400,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_origin_form_is_split_at_the_first_question_mark);
     tcase_add_test(tc, test_fragment_is_dropped_as_httpd_drops_it);
+    tcase_add_test(tc, test_parts_ending_with_the_target_point_into_it);
     tcase_add_test(tc, test_double_slash_origin_form_is_a_path_not_an_authority);
     tcase_add_test(tc, test_scheme_text_in_the_query_never_chooses_the_path);
     tcase_add_test(tc, test_absolute_form_http_and_https_in_any_case);
@@ -295,6 +414,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_from_headers_fills_target_and_header_fields);
     tcase_add_test(tc, test_request_from_headers_without_host_uses_the_authority);
+    tcase_add_test(tc, test_header_table_pass_fills_what_lookups_by_name_fill);
     tcase_add_test(tc, test_refused_target_is_denied_as_bad_url_with_its_reason);
     tcase_add_test(tc, test_decision_status_is_what_the_module_answers);
     suite_add_tcase(s, tc);

@@ -37,7 +37,7 @@ static void setup(void)
 /* ---- what is compared ---------------------------------------------------- */
 
 typedef struct {
-    long cases, parsed, refused, later, disagree;
+    long cases, parsed, refused, later, disagree, download, tr;
     char first[512]; /* the first disagreement, for the failure message */
 } tally_t;
 
@@ -86,6 +86,21 @@ static void subject_init(subject_t *s, const mg_policy_t *p)
     apr_pool_create(&s->scratch, mg_test_pool);
 }
 
+static int same_params(const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    if (a == NULL || b == NULL || a->nelts != b->nelts)
+        return 0;
+    const mg_qparam_t *x = (const mg_qparam_t *)a->elts, *y = (const mg_qparam_t *)b->elts;
+    for (int i = 0; i < a->nelts; i++) {
+        if (x[i].name_len != y[i].name_len || x[i].value_len != y[i].value_len ||
+            x[i].name_plain != y[i].name_plain ||
+            memcmp(x[i].name, y[i].name, x[i].name_len + 1) != 0 ||
+            memcmp(x[i].value, y[i].value, x[i].value_len + 1) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* One raw query through every pair of old and new ways. */
 static void compare_query(subject_t *s, tally_t *t, const char *q)
 {
@@ -104,8 +119,24 @@ static void compare_query(subject_t *s, tally_t *t, const char *q)
         disagree(t, "canon refusal", q, wa, wb);
     else if (ra == 0 && !same_str(la, lb))
         disagree(t, "canon later refusal", q, la, lb);
+    else if (ra == 0 && (!same_str(ca.tr, cb.tr) || ca.tr_form != cb.tr_form ||
+                         !same_str(ca.path, cb.path) || ca.params->nelts != cb.params->nelts))
+        disagree(t, "canon result (tr)", q, ca.tr, cb.tr);
     t->refused += ra != 0;
     t->later += ra == 0 && la != NULL;
+    /* the canonicaliser's parameters (parsed in the block it shares with
+     * the path's buffer) are mg_query_parse's (a block of their own),
+     * and the path is intact after them */
+    if (rb == 0) {
+        apr_array_header_t *own = NULL;
+        const char *ow = NULL;
+        if (mg_query_parse(pool, q, &own, &ow) != 0)
+            disagree(t, "canon parsed what mg_query_parse refuses", q, "0", ow);
+        else if (!same_params(own, cb.params))
+            disagree(t, "canon parameters", q, "mg_query_parse's", "other");
+        else if (strcmp(cb.path, "/a/b.jpg") != 0 || strcmp(cb.ext, "jpg") != 0)
+            disagree(t, "canon path after the query", q, "/a/b.jpg", cb.path);
+    }
 
     /* 2. the policy's names alone as now names (mg_policy_query_check's
      * lists), on the parameters the parser gives */
@@ -151,6 +182,62 @@ static void compare_query(subject_t *s, tally_t *t, const char *q)
     else if (sa == MG_OK && ra_req.d->download != rb_req.d->download)
         disagree(t, "download flag", q, ra_req.d->download ? "1" : "0",
                  rb_req.d->download ? "1" : "0");
+    else if (sa == MG_OK && (ra_req.d->has_tr != rb_req.d->has_tr ||
+                             !same_str(ra_req.d->canon.tr, rb_req.d->canon.tr)))
+        disagree(t, "transformation", q, ra_req.d->canon.tr, rb_req.d->canon.tr);
+    t->download += sb == MG_OK && rb_req.d->download;
+    t->tr += sb == MG_OK && rb_req.d->has_tr;
+}
+
+/* The download parameter and "tr" with values that ask and that do not,
+ * exact and in other spellings, alone, repeated and among other
+ * parameters: the table's "some parameter is exactly this name" (hit)
+ * stands in for mg_request_prepare's and canon_query's loops over the
+ * parameters, so the download flag and the transformation must come out
+ * as the loops give them. */
+static const char *enc(const char *name, size_t n);
+static void value_queries(subject_t *s, tally_t *t)
+{
+    static const char *const vals[] = {"1", "0", "true", "TRUE", "yes", "Yes", "no",
+                                       "",  "2", "on",   "y",    "tru", "1 ",  "%31"};
+    static const char *const others[] = {"",         "w=1&",         "mg_exp=1&",
+                                         "x=1&y=2&", "download2=1&", "Download=1&"};
+    const char *dl = enc(s->dl.name, strlen(s->dl.name));
+    char dlq[256], q[1024];
+    snprintf(dlq, sizeof(dlq), "%s", dl);
+    const char *dl_up = NULL;
+    char up[128];
+    snprintf(up, sizeof(up), "%s", s->dl.name);
+    for (char *c = up; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+    dl_up = up;
+    for (size_t o = 0; o < sizeof(others) / sizeof(*others); o++) {
+        for (size_t v = 0; v < sizeof(vals) / sizeof(*vals); v++) {
+            const char *val = vals[v];
+            snprintf(q, sizeof(q), "%s%s=%s", others[o], dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s", others[o], dlq); /* no '=' */
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s=%s&%s%s=1", dlq, val, others[o], dlq);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=0&%s=%s", others[o], dlq, dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=%s", others[o], dl_up, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "%s%s=%s&tr=w-100", others[o], dlq, val);
+            compare_query(s, t, q);
+            snprintf(q, sizeof(q), "tr=w-100&%s%s=%s", others[o], dlq, val);
+            compare_query(s, t, q);
+        }
+        static const char *const trs[] = {
+            "tr=w-100",          "tr=w-100,h-50", "tr=",          "tr",        "tr=w-100&tr=w-100",
+            "tr=bogus",          "tr=w-100&x=tr", "x=tr&tr=h-20", "trx=w-100", "t=w-100&r=1",
+            "tr=w-100&mg_exp=1", "%74r=w-100"};
+        for (size_t i = 0; i < sizeof(trs) / sizeof(*trs); i++) {
+            snprintf(q, sizeof(q), "%s%s", others[o], trs[i]);
+            compare_query(s, t, q);
+        }
+    }
 }
 
 /* ---- the names and their spellings -------------------------------------- */
@@ -359,15 +446,19 @@ static void run_policy(const mg_policy_t *p, const char *label)
     }
     for (int i = 0; i < nn; i++)
         spellings(&s, &t, names[i], &pt);
+    value_queries(&s, &t);
     apr_pool_destroy(s.scratch);
 
     fprintf(stderr,
-            "%s: %ld queries (%ld parsed, %ld refused, %ld with a later refusal), %d names\n",
-            label, t.cases, t.parsed, t.refused, t.later, nn);
+            "%s: %ld queries (%ld parsed, %ld refused, %ld with a later refusal, %ld download, "
+            "%ld tr), %d names\n",
+            label, t.cases, t.parsed, t.refused, t.later, t.download, t.tr, nn);
     ck_assert_msg(t.disagree == 0, "%s: %ld disagreements; first: %s", label, t.disagree, t.first);
     /* the corpus reaches every outcome */
     ck_assert_int_gt(t.refused, 0);
     ck_assert_int_gt(t.cases - t.refused, 0);
+    ck_assert_int_gt(t.download, 0);
+    ck_assert_int_gt(t.tr, 0);
 }
 
 /* ---- the policies ------------------------------------------------------- */
@@ -432,6 +523,68 @@ END_TEST
 
 /* More than 64 names on either side: the walk's refusals ("too many"),
  * now and later, come from the table too. */
+/* canon_path takes the path's buffer and the query's block in one
+ * allocation: for paths of every length 1-70 (every alignment of the
+ * query's block), on the fast and the general way, with queries on the
+ * fast and the general way, the path and the parameters come out as
+ * alone (the parameters as mg_query_parse's); the query's bound and the
+ * order of refusals (the path's first) are unchanged. */
+START_TEST(test_path_and_query_share_one_block)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, mg_test_pool);
+    static const char *const queries[] = {"a=1&b=2", "mg_exp=1&mg_sig=abc_-",   "x=%41%42&y=+",
+                                          "a",       "q=" /* an empty value */, "k=v&k=w&&z"};
+    long cases = 0;
+    for (size_t plen = 1; plen <= 70; plen++) {
+        for (int form = 0; form < 2; form++) {
+            char path[128], want[128];
+            /* "/aaa...": fast; "/./aaa...": the general way, the same result */
+            snprintf(path, sizeof(path), "%s%.*s", form ? "/./" : "/", (int)plen - 1,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            snprintf(want, sizeof(want), "/%.*s", (int)plen - 1,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            for (size_t i = 0; i < sizeof(queries) / sizeof(*queries); i++) {
+                mg_canon_t c;
+                const char *w = NULL;
+                apr_array_header_t *own = NULL;
+                ck_assert_int_eq(mg_canon_path(pool, path, queries[i], &c, &w), 0);
+                ck_assert_str_eq(c.path, want);
+                ck_assert_int_eq(mg_query_parse(pool, queries[i], &own, &w), 0);
+                ck_assert_msg(same_params(own, c.params), "%s?%s", path, queries[i]);
+                cases++;
+            }
+        }
+    }
+    /* the query's bound, exactly */
+    char *q = apr_palloc(pool, MG_MAX_QUERY + 2);
+    memset(q, 'a', MG_MAX_QUERY + 1);
+    q[0] = 'x';
+    q[1] = '=';
+    q[MG_MAX_QUERY] = '\0';
+    mg_canon_t c;
+    const char *w = NULL;
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", q, &c, &w), 0);
+    ck_assert_int_eq(c.params->nelts, 1);
+    ck_assert_uint_eq(((const mg_qparam_t *)c.params->elts)[0].value_len, MG_MAX_QUERY - 2);
+    q[MG_MAX_QUERY] = 'a';
+    q[MG_MAX_QUERY + 1] = '\0';
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", q, &c, &w), -1);
+    ck_assert_str_eq(w, "query string too long");
+    /* the path's refusal comes first, whatever the query */
+    const char *pw = NULL;
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", "x=1", &c, &pw), -1);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", q, &c, &w), -1);
+    ck_assert_str_eq(w, pw);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/%zz.jpg", NULL, &c, &w), -1);
+    ck_assert_str_eq(w, pw);
+    ck_assert_int_eq(mg_canon_path(pool, "/a/b.jpg", "", &c, &w), 0);
+    ck_assert_int_eq(c.params->nelts, 0);
+    ck_assert_int_eq(cases, 70 * 2 * 6);
+    apr_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(test_too_many_names_agree)
 {
     static mg_qreserved_t many[70];
@@ -479,6 +632,7 @@ static Suite *qnames_suite(void)
     tcase_add_test(tc, test_shipped_policies_table_agrees_with_the_walk);
     tcase_add_test(tc, test_foreign_key_policies_table_agrees_with_the_walk);
     tcase_add_test(tc, test_too_many_names_agree);
+    tcase_add_test(tc, test_path_and_query_share_one_block);
     suite_add_tcase(s, tc);
     return s;
 }
