@@ -609,10 +609,12 @@ mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, con
         *why = apr_psprintf(pool, "key file '%s': %s", path, *why);
         return st;
     }
-    /* public Ed25519 keys are meant to be readable */
-    if (mg_key_can_sign(*out) && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD |
-                                                  APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
-        *insecure = 1;
+    /* public Ed25519 keys are meant to be readable, never writable: a
+     * replaced verification key accepts the replacer's links */
+    if (mg_key_can_sign(*out) && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)) != 0)
+        *insecure |= MG_KEY_FILE_READABLE;
+    if ((f.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
+        *insecure |= MG_KEY_FILE_WRITABLE;
     return MG_OK;
 }
 
@@ -665,11 +667,15 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
             result = MG_EINVAL;
             continue;
         }
-        if (insecure)
+        if (insecure & MG_KEY_FILE_READABLE)
             mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
                         "key-file-permissions",
                         "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
                         r->file, r->id);
+        if (insecure & MG_KEY_FILE_WRITABLE)
+            mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
+                        "key-file-permissions",
+                        "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
         r->key = k;
     }
     if (mg_fmt_check_params(policy, diags) != MG_OK)

@@ -36,8 +36,16 @@ int mg_key_can_sign(const mg_key_t *key); /* HMAC, or Ed25519 private key */
 /* Load a key file. `alg` MG_ALG_NONE infers the algorithm from the file
  * (the HMAC line names it; PEM is Ed25519); otherwise the file must agree.
  * On success *out is allocated from `pool` (OpenSSL objects are freed by a
- * pool cleanup) and *insecure is set when secret material is readable by
- * group or others. On failure returns MG_EIO / MG_EINVAL with *why. */
+ * pool cleanup) and *insecure gets MG_KEY_FILE_READABLE when secret material
+ * is readable by group or others and MG_KEY_FILE_WRITABLE when the file,
+ * public keys included, is writable by them (whoever can write it can put
+ * their own key there). On failure returns MG_EIO / MG_EINVAL with *why. */
+#define MG_KEY_FILE_READABLE 1
+#define MG_KEY_FILE_WRITABLE 2
+/* The warning for MG_KEY_FILE_WRITABLE, after "key file 'F'[ of key 'K'] is " */
+#define MG_KEY_FILE_WRITABLE_MSG                                                                   \
+    "writable by group or others: whoever can write it can put their own key there, and "          \
+    "the server then accepts the links they sign (chmod go-w it)"
 mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
                              mg_key_t **out, int *insecure, const char **why);
 

@@ -886,6 +886,12 @@ mg_status_t mg_policy_from_key(apr_pool_t *pool, mg_key_t *key, const char *key_
 static int load_sections(mg_lctx_t *c, const mg_ynode_t *root, mg_ynode_t **v)
 {
     static const char *const deflt_values[] = {"deny", "allow", NULL};
+    if (root != NULL && root->kind == MG_Y_SCALAR) {
+        /* never quoted: mg_ynode_describe_root says why */
+        mg_lerr(c, root, "wrong-type", "expected a mapping for the policy, got %s",
+                mg_ynode_describe_root(c->tmp, root));
+        return -1;
+    }
     if (mg_lmap(c, root, "the policy", top_names, v, NULL) != 0)
         return -1;
     /* Fixed order, not file order: a section may refer to names that an
@@ -1204,6 +1210,12 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
         }
         return MG_EIO;
     }
+    /* whoever can write the policy decides who sees the media (group
+     * write is left alone: editors in a deploy group are a usual setup) */
+    if (f.protection & APR_FPROT_WWRITE)
+        mg_diag_add(diags, MG_SEV_WARNING, path, 0, 0, "policy-file-permissions",
+                    "the policy is writable by everyone: whoever can write it decides who sees the "
+                    "media (chmod o-w it)");
     *buf = f.data;
     *len = f.len;
     return MG_OK;

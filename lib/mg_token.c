@@ -1261,6 +1261,13 @@ int mg_token_bucket_expiry(const char *bucket, const mg_tz_t *tz, apr_time_t now
     } else {
         return -1;
     }
-    *out = apr_time_from_sec(mg_tz_from_local(tz, y, m, d, 23, 59, 59));
+    /* The period's last second is the one before the next day begins, not
+     * "23:59:59 local": where a day's last hour repeats (America/Santiago
+     * leaves DST at 24:00), mg_tz_from_local gives the first 23:59:59, an
+     * hour before the day ends, and links minted in the repeated hour were
+     * expired when made. A next day that begins in a gap (midnight skipped)
+     * begins at the transition. */
+    mg_civil_from_days(mg_days_from_civil(y, m, d) + 1, &y, &m, &d);
+    *out = apr_time_from_sec(mg_tz_from_local(tz, y, m, d, 0, 0, 0) - 1);
     return 0;
 }

@@ -631,6 +631,15 @@ const char *mg_ynode_describe(apr_pool_t *pool, const mg_ynode_t *n)
     return apr_psprintf(pool, "a string '%s'", n->str);
 }
 
+const char *mg_ynode_describe_root(apr_pool_t *pool, const mg_ynode_t *n)
+{
+    /* a key file's one line (mg-hmac-sha256:..., a vendor's secret) would
+     * otherwise be quoted into apache2 -t's output and the error log */
+    if (n != NULL && n->kind == MG_Y_SCALAR && !mg_ynode_is_null(n))
+        return "a string (not shown: a key file's secret would be)";
+    return mg_ynode_describe(pool, n);
+}
+
 mg_ynode_t *mg_ynode_get(const mg_ynode_t *map, const char *key)
 {
     if (!map || map->kind != MG_Y_MAP)

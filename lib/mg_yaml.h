@@ -82,6 +82,10 @@ mg_status_t mg_yaml_parse_stream(apr_pool_t *pool, const char *file, const char 
 int mg_ynode_is_null(const mg_ynode_t *n);
 /* "a mapping", "a list", "null", "a string 'x'" — for "expected ..., got ..." */
 const char *mg_ynode_describe(apr_pool_t *pool, const mg_ynode_t *n);
+/* The same for a document's root, never with its text: a file that is one
+ * scalar is most likely a key file named where a policy or test file
+ * belongs, and that line is its secret. */
+const char *mg_ynode_describe_root(apr_pool_t *pool, const mg_ynode_t *n);
 /* Value of `key` in a mapping, or NULL. Linear: mappings are small. */
 mg_ynode_t *mg_ynode_get(const mg_ynode_t *map, const char *key);
 

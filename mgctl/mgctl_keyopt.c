@@ -53,11 +53,14 @@ static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t
         fprintf(stderr, "mgctl %s: %s\n", cmd, why);
         return MGCTL_EXIT_USAGE;
     }
-    if (insecure)
+    if (insecure & MG_KEY_FILE_READABLE)
         fprintf(stderr,
                 "mgctl %s: warning: key file '%s' is readable by group or others "
                 "(chmod 600 it)\n",
                 cmd, o->key_file);
+    if (insecure & MG_KEY_FILE_WRITABLE)
+        fprintf(stderr, "mgctl %s: warning: key file '%s' is " MG_KEY_FILE_WRITABLE_MSG "\n", cmd,
+                o->key_file);
     apr_interval_time_t grace = -1, skew = -1;
     if (o->grace && mg_duration_parse(o->grace, &grace) != 0)
         return mgctl_usage_error(cmd, "--grace '%s' is not a duration", o->grace);

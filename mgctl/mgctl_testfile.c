@@ -437,6 +437,12 @@ mg_status_t mgctl_testfile_parse(apr_pool_t *pool, const char *file, const char 
         mg_diag_add(diags, MG_SEV_ERROR, file, 0, 0, "empty", "the test file is empty");
         return MG_EINVAL;
     }
+    if (root->kind == MG_Y_SCALAR) {
+        /* never quoted (mg_ynode_describe_root: a key file's secret) */
+        terr(&c, root, "wrong-type", "the test file must be a mapping, got %s",
+             mg_ynode_describe_root(pool, root));
+        return MG_EINVAL;
+    }
     if (check_map(&c, root, "the test file", top_keys) != 0 && root->kind != MG_Y_MAP)
         return MG_EINVAL;
 

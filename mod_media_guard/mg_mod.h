@@ -26,7 +26,7 @@ extern module AP_MODULE_DECLARE_DATA media_guard_module;
  * number per message, never reused; each file has a range (config 001xx,
  * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
  * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx, pathtok
- * 009xx, export 010xx): a new
+ * 009xx, export 010xx, skipped 011xx): a new
  * message takes the next free number of its file. docs/directives.md
  * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
  * without a tag, a number used twice or a number missing from that list.
@@ -77,6 +77,8 @@ typedef struct mg_mod_dir_conf {
     int hls_rewrite;   /* MediaGuardHLSRewrite; -1 = unset (off) */
     int export_to;     /* MediaGuardExport: MG_MOD_EXPORT_* bits; -1 = unset
                           (MG_MOD_EXPORT_DEFAULT) */
+    int guarded;       /* a `Require [not] media-guard` is in this section or
+                          one merged into it; -1 = unset (mg_mod_skipped.c) */
 } mg_mod_dir_conf_t;
 
 /* Where a decision's MG_DECISION, MG_REASON, MG_RULE and MG_POLICY go
@@ -126,6 +128,8 @@ typedef struct mg_mod_req {
      * when the request goes on (mg_mod_authz.c). */
     const char *proxy_filename; /* the original, or NULL */
     const char *proxy_shown;    /* what r->filename was set to */
+    int authz_ran;              /* httpd's authorization phase started for this request
+                                   (mg_mod_skipped.c) */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
@@ -260,5 +264,12 @@ void mg_mod_once_register(apr_pool_t *p);
  * as its effective path, the one the token covers. */
 int mg_mod_path_token_translate(request_rec *r);
 int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+
+/* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
+void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);
+
+/* mg_mod_skipped.c: `Satisfy Any` must not skip `Require media-guard` */
+void mg_mod_mark_guarded(cmd_parms *cmd);
+void mg_mod_skipped_register(apr_pool_t *p);
 
 #endif /* MG_MOD_H */

@@ -118,6 +118,8 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
     req->mp = mp;
     req->negated = negated_require(cmd->directive, cmd->temp_pool);
     mg_mod_note_location(cmd, mp, req->negated);
+    mg_mod_mark_guarded(cmd);
+    mg_mod_warn_limit(cmd, mp);
     *parsed = req;
     return NULL;
 }

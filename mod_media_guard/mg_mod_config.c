@@ -171,6 +171,7 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
     dc->reason_header = -1;
     dc->hls_rewrite = -1;
     dc->export_to = -1;
+    dc->guarded = -1;
     return dc;
 }
 
@@ -178,7 +179,8 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
  * mg_mod_dir_conf_t, so a new field must be added here too. */
 static int dir_conf_unset(const mg_mod_dir_conf_t *dc)
 {
-    return dc->reason_header == -1 && dc->hls_rewrite == -1 && dc->export_to == -1;
+    return dc->reason_header == -1 && dc->hls_rewrite == -1 && dc->export_to == -1 &&
+           dc->guarded == -1;
 }
 
 void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -200,6 +202,7 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->reason_header = add->reason_header != -1 ? add->reason_header : base->reason_header;
     dc->hls_rewrite = add->hls_rewrite != -1 ? add->hls_rewrite : base->hls_rewrite;
     dc->export_to = add->export_to != -1 ? add->export_to : base->export_to;
+    dc->guarded = add->guarded != -1 ? add->guarded : base->guarded;
     return dc;
 }
 

@@ -257,3 +257,34 @@ void mg_mod_warn_narrow_locations(apr_pool_t *pconf, server_rec *s)
     }
     (void)s;
 }
+
+/* `Require media-guard` inside <Limit METHODS> or <LimitExcept METHODS>
+ * applies to some methods only, and the others are not asked: httpd's
+ * default handler serves a static file to POST as to GET, and a proxy
+ * forwards any method. (httpd's own documentation advises against <Limit>
+ * for access control.) Said once per line at `apache2 -t`. */
+void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp)
+{
+    const ap_directive_t *d;
+
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST || cmd->directive == NULL)
+        return;
+    for (d = cmd->directive->parent; d != NULL; d = d->parent) {
+        const char *args, *end;
+        if (strcasecmp(d->directive, "<Limit") != 0 &&
+            strcasecmp(d->directive, "<LimitExcept") != 0)
+            continue;
+        args = d->args ? d->args : "";
+        end = strrchr(args, '>');
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                     MG_LOGNO(00252) "Require media-guard %s on line %d of %s is inside %s %.*s>: "
+                                     "requests with other methods never ask the policy, and "
+                                     "httpd serves a static file to POST as to GET (a proxy "
+                                     "forwards any method). Put Require media-guard outside "
+                                     "<Limit>/<LimitExcept>; the policy's rules may restrict "
+                                     "methods themselves",
+                     mp->name, cmd->directive->line_num, cmd->directive->filename, d->directive,
+                     (int)(end ? end - args : (long)strlen(args)), args);
+        return;
+    }
+}

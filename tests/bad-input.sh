@@ -225,6 +225,28 @@ chmod 644 "$K/open.key"
 key_policy keys/open.key
 check "world-readable key file is a warning" "0" "warning.*(readable|chmod)" "$MGCTL" validate "$P"
 
+# Writable by others is worse than readable: whoever can write the file can put
+# their own key there and mint links the server accepts (red team 19). A
+# public Ed25519 key may be readable, never writable; an HMAC key that only
+# others may write was called "readable".
+echo "$good_key" >"$K/writable.key"
+chmod 602 "$K/writable.key"
+key_policy keys/writable.key
+check "key file writable by others is a warning that says so" "0" "warning.*writable by group or others" \
+    "$MGCTL" validate "$P"
+printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n' \
+    >"$K/ed.pub"
+chmod 666 "$K/ed.pub"
+printf 'version: 1\nkeys:\n  - {id: ed, alg: ed25519, file: keys/ed.pub}\nrules:\n  - id: t\n    path: /\n    token: required\n' >"$P"
+check "public key writable by others is a warning" "0" "warning.*writable by group or others" "$MGCTL" validate "$P"
+check "mgctl verify --key-file: a writable public key is a warning" "0 1" "warning.*writable by group or others" \
+    "$MGCTL" verify --key-file "$K/ed.pub" --key-id ed "/a.jpg?mg_exp=1&mg_kid=ed&mg_sig=AAAA"
+chmod 644 "$K/ed.pub"
+check "a public key readable by others is fine" "0" "-" "$MGCTL" validate "$P"
+chmod 666 "$P"
+check "a policy anyone may write is a warning" "0" "warning.*writable by everyone" "$MGCTL" validate "$P"
+chmod 644 "$P"
+
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"
 key_policy keys/empty.key

@@ -241,6 +241,47 @@ def test_configtest_refuses_a_hostile_policy_promptly(apache_factory, name):
     assert re.search(message, out, re.I), out[-2000:]
 
 
+# A key file named where a policy or a test file belongs (a swapped argument,
+# a tab-completed name) is one line of secret: the error must not quote it
+# into the configtest output and the error log (red team 19: the first 40
+# characters were shown, 25 of a native key's 43, a short vendor secret whole).
+KEY_FILES = {
+    "hmac": "mg-hmac-sha256:" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode(),
+    "vendor": base64.urlsafe_b64encode(os.urandom(16)).decode(),  # a Cloud CDN key as Google shows it
+    "pem": "-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(
+        bytes.fromhex("302e020100300506032b657004220420") + os.urandom(32)).decode()
+           + "\n-----END PRIVATE KEY-----\n",
+}
+
+
+def _secret_parts(text):
+    """Every 8-character piece of the secret (the PEM's random part only)."""
+    if text.startswith("-----BEGIN"):
+        body = text.split("\n")[1]
+        secret = body[22:]  # after the fixed 16-byte PKCS#8 Ed25519 header (21.3 base64 characters)
+    else:
+        secret = text.split(":", 1)[-1]
+    return [secret[i:i + 8] for i in range(0, len(secret) - 7)]
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_FILES))
+def test_a_key_file_named_as_the_policy_or_test_file_is_never_quoted(apache_factory, mgctl, kind):
+    text = KEY_FILES[kind]
+    srv = apache_factory(f"keyaspolicy-{kind}", "MediaGuardPolicy p @POLICIES@/k.key\n", start=False)
+    key = srv.policy_dir / "k.key"
+    key.write_text(text)
+    key.chmod(0o600)
+    rc, out = srv.configtest()
+    assert 0 < rc < 128, out[-2000:]
+    assert "expected a mapping for the policy" in out, out[-2000:]
+    for p in (mgctl("validate", key), mgctl("explain", "-p", key, "/a.jpg"), mgctl("test", key)):
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        out += p.stdout + p.stderr
+    assert "must be a mapping" in out
+    leaked = [part for part in _secret_parts(text) if part in out]
+    assert not leaked, (leaked[:3], out[-2000:])
+
+
 def test_configtest_caps_a_flood_of_errors(apache_factory):
     """200,000 errors printed 20 MB (issue 14): the first 100, then a count."""
     srv = apache_factory("hostile-flood", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
@@ -280,3 +321,27 @@ def test_configtest_warns_about_a_world_readable_key(apache_factory):
     rc, out = srv.configtest()
     assert rc == 0, out
     assert "readable" in out, out
+
+
+def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
+    """A public Ed25519 key may be readable, never writable: whoever can write
+    it can put their own key there and sign links (red team 19: no warning)."""
+    srv = apache_factory("writable-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
+                                                         "{id: k1, alg: ed25519, file: keys/k1.pub}"))
+    (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    key = srv.policy_dir / "keys" / "k1.pub"
+    key.write_text("-----BEGIN PUBLIC KEY-----\n"
+                   "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+                   "-----END PUBLIC KEY-----\n")
+    key.chmod(0o666)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert "k1.pub' of key 'k1' is writable by group or others" in out, out
+    key.chmod(0o644)
+    rc, out = srv.configtest()
+    assert rc == 0 and "writable" not in out and "readable" not in out, out
+    # the policy itself: whoever may write it decides who sees the media
+    (srv.policy_dir / "p.yaml").chmod(0o666)
+    rc, out = srv.configtest()
+    assert rc == 0 and "p.yaml: warning: the policy is writable by everyone" in out, out

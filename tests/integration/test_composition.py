@@ -686,3 +686,127 @@ def test_directory_placement_protects_files_included_by_an_unguarded_page(ssi):
     assert "path=/ssi/dir/members/secret.jpg" in ssi.error_log_since(mark)
     r = ssi.get("/ssi/dir/page.shtml", auth=("alice", "a"))
     assert r.content == b"<p>A</p>" + SECRET + b"<p>B</p>"
+
+
+# ---------------------------------------------------------------- Satisfy Any
+# mod_access_compat (enabled by Debian's default configuration) and a legacy
+# `Satisfy Any` with `Allow from all` anywhere in the merge: httpd runs no
+# authorization at all once the host-based check passes, so `Require
+# media-guard` was never asked and the protected file was a 200 with
+# `Syntax OK` (red team 19). The module now refuses a request under its
+# Require whose authorization never ran.
+
+SATISFY_POLICY = """\
+version: 1
+default: deny
+roles: [member]
+identity:
+  users:
+    alice: [member]
+rules:
+  - id: pub
+    path: /sat/pub/
+    access: {anonymous: view}
+  - id: members
+    path: /sat/members/
+    access: {anonymous: none, member: view}
+"""
+
+SATISFY_CONF = """\
+MediaGuardPolicy sat @POLICIES@/sat.yaml
+MediaGuardReasonHeader On
+<Directory "@HTDOCS@/sat/dir">
+    Order allow,deny
+    Allow from all
+    Satisfy Any
+</Directory>
+<Location "/sat/">
+    Require media-guard sat
+</Location>
+<Location "/sat/loc/">
+    Satisfy Any
+</Location>
+<Location "/sat/pub/">
+    Satisfy Any
+</Location>
+<Location "/sat/granted/">
+    Satisfy Any
+    Require all granted
+</Location>
+<Location "/sat/members/">
+    Satisfy Any
+    AuthType Basic
+    AuthName "members"
+    AuthUserFile "@ROOT@/htpasswd"
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def satisfy(apache_factory):
+    srv = apache_factory("satisfy-any", SATISFY_CONF, policies={"sat.yaml": SATISFY_POLICY},
+                         files={"sat/dir/a.jpg": b"MG-SECRET dir", "sat/loc/a.jpg": b"MG-SECRET loc",
+                                "sat/pub/a.jpg": JPEG, "sat/granted/a.jpg": JPEG,
+                                "sat/plain/a.jpg": b"MG-SECRET plain", "sat/members/a.jpg": JPEG},
+                         extra_modules=["access_compat"], start=False)
+    htpasswd(srv.root / "htpasswd", {"alice": "pw", "bob": "pw"})
+    srv.start()
+    return srv
+
+
+@pytest.mark.parametrize("path", ["/sat/dir/a.jpg", "/sat/loc/a.jpg"])
+def test_satisfy_any_with_allow_from_all_never_skips_the_policy(satisfy, mgctl, path):
+    r = satisfy.get(path)
+    assert r.status_code == 403, (r.status_code, r.content[:40])
+    assert b"MG-SECRET" not in r.content
+    # what mgctl explain says for the same request
+    p = mgctl("explain", "-p", satisfy.policy_dir / "sat.yaml", path)
+    assert "deny" in p.stdout, p.stdout
+    assert "Require media-guard was never asked" in satisfy.error_log()
+
+
+def test_satisfy_any_leaves_what_the_policy_or_another_require_grants(satisfy):
+    assert satisfy.get("/sat/pub/a.jpg").content == JPEG        # the policy allows it
+    assert satisfy.get("/sat/granted/a.jpg").content == JPEG    # its own Require replaces ours
+    r = satisfy.get("/sat/plain/a.jpg")                          # no Satisfy: the policy decides
+    assert r.status_code == 403 and r.headers.get("X-Media-Guard-Reason") == "no-rule"
+
+
+def test_satisfy_any_still_authenticates_where_the_policy_needs_a_user(satisfy):
+    r = satisfy.get("/sat/members/a.jpg")
+    assert r.status_code == 401 and JPEG not in r.content
+    assert satisfy.get("/sat/members/a.jpg", auth=("bob", "pw")).status_code == 401
+    assert satisfy.get("/sat/members/a.jpg", auth=("alice", "pw")).content == JPEG
+
+
+# `Require` inside <Limit GET HEAD> (or <LimitExcept POST>) applies to those
+# methods only, and httpd's default handler serves a static file to POST as
+# to GET: the protected bytes went out to `curl -X POST` with Syntax OK (red
+# team 19). httpd's docs advise against <Limit> for access control; apache2 -t
+# now says what the section leaves open.
+LIMIT_CONF = """\
+MediaGuardPolicy sat @POLICIES@/sat.yaml
+<Location "/lim/">
+    <Limit GET HEAD>
+        Require media-guard sat
+    </Limit>
+</Location>
+<Location "/lex/">
+    <LimitExcept POST>
+        Require media-guard sat
+    </LimitExcept>
+</Location>
+<Location "/sat/">
+    Require media-guard sat
+</Location>
+"""
+
+
+def test_configtest_warns_about_require_media_guard_inside_limit(apache_factory):
+    srv = apache_factory("limit", LIMIT_CONF, policies={"sat.yaml": SATISFY_POLICY}, start=False)
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    warnings = [line for line in out.splitlines() if "MG00252" in line]
+    assert len(warnings) == 2, out
+    assert "<Limit GET HEAD>" in warnings[0] and "POST" in warnings[0], warnings
+    assert "<LimitExcept POST>" in warnings[1], warnings
