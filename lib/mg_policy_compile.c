@@ -100,7 +100,7 @@ static void build_kids(apr_pool_t *pool, node_t *n)
         uint32_t h = seg_hash(key, (size_t)klen), i = h & n->kid_mask;
         while (n->kids[i].node != NULL)
             i = (i + 1) & n->kid_mask;
-        n->kids[i] = (kid_t){key, (size_t)klen, h, val};
+        n->kids[i] = (kid_t){key, (size_t)klen, h, seg_word(key, (size_t)klen), val};
     }
 }
 
@@ -147,6 +147,7 @@ static void build_ext_table(apr_pool_t *pool, compiled_t *c, const mg_policy_t *
                 h = (h + 1) & c->ext_mask;
             c->ext_tab[h].ext = lc;
             c->ext_tab[h].len = len;
+            c->ext_tab[h].word = ext_word(lc, len);
             c->ext_tab[h].set |= (mg_classset_t)1 << i;
         }
     }

@@ -38,13 +38,15 @@ typedef struct entry {
 
 struct node;
 
-/* A slot of a node's child table: the segment with its length and hash, so
- * that a lookup compares a hash and a length before any byte, and the walk
- * hashes each path segment once, while it looks for the segment's end. */
+/* A slot of a node's child table: the segment with its length, its hash
+ * and, for a segment of 1-8 bytes, its seg_word(), so that the walk finds
+ * a short segment with one compare of words and a longer one with a hash
+ * and a length before any byte. */
 typedef struct kid {
     const char *s;
     size_t len;
     uint32_t hash;
+    uint64_t word;           /* seg_word(s, len) for 1-8 bytes, else 0 */
     const struct node *node; /* NULL: an empty slot */
 } kid_t;
 
@@ -62,6 +64,7 @@ typedef struct node {
 typedef struct ext_slot {
     const char *ext; /* lower-case; NULL marks an empty slot */
     size_t len;
+    uint64_t word; /* ext_word() of the extension when it has 1-8 bytes, else 0 */
     mg_classset_t set;
 } ext_slot_t;
 
@@ -104,19 +107,31 @@ static inline int next_seg(const char **p, const char **s, size_t *len)
     return 1;
 }
 
-/* FNV-1a over a path segment's bytes, one step at a time: the walk feeds
- * it the bytes it reads anyway to find the segment's end. */
-#define SEG_HASH_SEED 2166136261u
-static inline uint32_t seg_hash_step(uint32_t h, unsigned char c)
+/* A segment of 1-8 bytes as one word: s[0] in the low byte, zero above
+ * the last. Segments have no NUL byte, so different segments never give
+ * the same word and no segment's word is 0. */
+static inline uint64_t seg_word(const char *s, size_t len)
 {
-    return (h ^ c) * 16777619u;
+    uint64_t w = 0;
+    for (size_t i = 0; i < len && i < 8; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    return len <= 8 ? w : 0;
 }
 
+static inline uint32_t seg_word_hash(uint64_t w)
+{
+    return (uint32_t)((w * 0x9e3779b97f4a7c15u) >> 32);
+}
+
+/* The slot hash of a segment: seg_word_hash of its word for 1-8 bytes,
+ * FNV-1a over its bytes when longer. */
 static inline uint32_t seg_hash(const char *s, size_t len)
 {
-    uint32_t h = SEG_HASH_SEED;
+    if (len >= 1 && len <= 8)
+        return seg_word_hash(seg_word(s, len));
+    uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++)
-        h = seg_hash_step(h, (unsigned char)s[i]);
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 
@@ -125,10 +140,32 @@ static inline unsigned char lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-/* FNV-1a over the lower-cased bytes: the table is tiny and static, so a
- * short open-addressing probe beats apr_hash's chained buckets here. */
+/* An extension of 1-8 bytes as one word: its bytes lower-cased, s[0] in
+ * the low byte, zero above the last. Extensions have no NUL byte, so two
+ * different ones never give the same word, and 0 is no extension's word.
+ * The request's side builds the same word in mg_class_of_ext while it
+ * looks for the NUL; one compare of words replaces the byte loop. */
+static inline uint64_t ext_word(const char *s, size_t len)
+{
+    uint64_t w = 0;
+    for (size_t i = 0; i < len && i < 8; i++)
+        w |= (uint64_t)lower((unsigned char)s[i]) << (8 * i);
+    return len <= 8 ? w : 0;
+}
+
+/* The slot of an extension: a multiplicative hash of its word when it has
+ * 1-8 bytes (every extension a request for media has), FNV-1a over the
+ * lower-cased bytes when longer. The table is tiny and static, so a short
+ * open-addressing probe beats apr_hash's chained buckets here. */
+static inline uint32_t ext_word_hash(uint64_t w)
+{
+    return (uint32_t)((w * 0x9e3779b97f4a7c15u) >> 32);
+}
+
 static inline uint32_t ext_hash(const char *s, size_t len)
 {
+    if (len >= 1 && len <= 8)
+        return ext_word_hash(ext_word(s, len));
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++) {
         h ^= lower((unsigned char)s[i]);

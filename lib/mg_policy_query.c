@@ -127,20 +127,59 @@ static int path_glob(const seg_t *segs, int nsegs, const char *path)
 /* Extensions                                                          */
 /* ------------------------------------------------------------------ */
 
+/* An extension of more than 8 bytes: hashed and compared byte by byte. */
+static __attribute__((noinline)) mg_classset_t class_of_long_ext(const compiled_t *c,
+                                                                 const char *ext)
+{
+    size_t len = strlen(ext);
+    for (size_t i = ext_hash(ext, len) & c->ext_mask; c->ext_tab[i].ext != NULL;
+         i = (i + 1) & c->ext_mask)
+        if (ext_eq(&c->ext_tab[i], ext, len))
+            return c->ext_tab[i].set;
+    return 0;
+}
+
 mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
 {
     const compiled_t *c = policy ? policy->compiled : NULL;
     if (c == NULL || ext == NULL || *ext == '\0')
         return 0;
-    /* ext_hash() in the loop that finds the end: no strlen first. */
-    uint32_t h = 2166136261u;
-    size_t len = 0;
-    for (unsigned char ch; (ch = (unsigned char)ext[len]) != '\0'; len++)
-        h = (h ^ lower(ch)) * 16777619u;
-    /* The table is at most half full, so the probe always reaches a hole. */
-    for (size_t i = h & c->ext_mask; c->ext_tab[i].ext != NULL; i = (i + 1) & c->ext_mask)
-        if (ext_eq(&c->ext_tab[i], ext, len))
-            return c->ext_tab[i].set;
+    /* The bytes up to the NUL (none read past it, no strlen) put in place
+     * one by one, unrolled: a load, a test, a shift and an OR each. */
+    uint64_t w = (unsigned char)ext[0];
+    unsigned char ch;
+#define EXT_BYTE(i)                                                                                \
+    if ((ch = (unsigned char)ext[i]) == '\0')                                                      \
+        goto done;                                                                                 \
+    w |= (uint64_t)ch << (8 * (i));
+    EXT_BYTE(1)
+    EXT_BYTE(2)
+    EXT_BYTE(3)
+    EXT_BYTE(4)
+    EXT_BYTE(5)
+    EXT_BYTE(6)
+    EXT_BYTE(7)
+#undef EXT_BYTE
+    if (ext[8] != '\0')
+        return class_of_long_ext(c, ext);
+done:
+    /* ext_word(): A-Z lower-cased in all eight bytes at once. A byte b
+     * below 0x80 is in A-Z exactly when b + 0x3f sets its top bit (b >=
+     * 0x41) and b + 0x25 does not (b < 0x5b); neither sum carries into the
+     * next byte. A byte of 0x80 or more is left alone (~w clears the
+     * flag), as are the zero bytes above the last. */
+    {
+        const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fu, top = 0x8080808080808080u;
+        uint64_t b = w & lo7;
+        uint64_t az = (b + 0x3f3f3f3f3f3f3f3fu) & ~(b + 0x2525252525252525u) & ~w & top;
+        w |= az >> 2;
+    }
+    /* The table is at most half full, so the probe always reaches a hole;
+     * a longer extension's slot has word 0, which no word here equals. */
+    for (size_t k = ext_word_hash(w) & c->ext_mask; c->ext_tab[k].ext != NULL;
+         k = (k + 1) & c->ext_mask)
+        if (c->ext_tab[k].word == w)
+            return c->ext_tab[k].set;
     return 0;
 }
 
@@ -148,7 +187,7 @@ mg_classset_t mg_class_of_ext(const mg_policy_t *policy, const char *ext)
 /* Matching                                                            */
 /* ------------------------------------------------------------------ */
 
-/* The child of n named s[0, len) with hash h, or NULL. */
+/* The child of n named s[0, len) (more than 8 bytes) with hash h, or NULL. */
 static const node_t *kid_find(const node_t *n, const char *s, size_t len, uint32_t h)
 {
     for (uint32_t i = h & n->kid_mask;; i = (i + 1) & n->kid_mask) {
@@ -158,6 +197,82 @@ static const node_t *kid_find(const node_t *n, const char *s, size_t len, uint32
         if (k->hash == h && k->len == len && memcmp(k->s, s, len) == 0)
             return k->node;
     }
+}
+
+/* The child of n whose 1-8 byte segment has word w (seg_word), or NULL:
+ * equal words are equal segments, and a longer segment's slot has word 0,
+ * which no w is. */
+static inline const node_t *kid_find_word(const node_t *n, uint64_t w)
+{
+    for (uint32_t i = seg_word_hash(w) & n->kid_mask;; i = (i + 1) & n->kid_mask) {
+        const kid_t *k = &n->kids[i];
+        if (k->word == w)
+            return k->node;
+        if (k->node == NULL)
+            return NULL;
+    }
+}
+
+/* The child of n named by the segment that starts at *pp (not '/', not
+ * the end) in the canonical path `path`, or NULL; *pp is moved to the
+ * segment's end. A segment of 1-8 bytes is looked up by its word
+ * (kid_find_word), a longer one by hash and bytes (kid_find). */
+static inline const node_t *seg_child(const node_t *n, const unsigned char *path,
+                                      const unsigned char **pp)
+{
+    const unsigned char *s = *pp, *p = s;
+    uint64_t w = 0;
+    if (s - path < 7) {
+        /* A segment that starts in the path's first 7 bytes (the first,
+         * mostly): fewer than 8 bytes may lie before its end, so its word
+         * is built while its end is looked for, unrolled (a load, a test,
+         * a shift and an OR per byte); nothing past the end is read. */
+        unsigned char ch;
+#define SEG_BYTE(i)                                                                                \
+    if ((ch = s[i]) == '/' || ch == '\0') {                                                        \
+        p = s + (i);                                                                               \
+        goto short_seg;                                                                            \
+    }                                                                                              \
+    w |= (uint64_t)ch << (8 * (i));
+        SEG_BYTE(0)
+        SEG_BYTE(1)
+        SEG_BYTE(2)
+        SEG_BYTE(3)
+        SEG_BYTE(4)
+        SEG_BYTE(5)
+        SEG_BYTE(6)
+        SEG_BYTE(7)
+#undef SEG_BYTE
+        if ((ch = s[8]) == '/' || ch == '\0') {
+            p = s + 8;
+        short_seg:
+            *pp = p;
+            return kid_find_word(n, w);
+        }
+        p = s + 9; /* more than 8 bytes */
+    } else {
+        while (*p != '/' && *p != '\0')
+            p++;
+        size_t len = (size_t)(p - s);
+        if (len <= 8) {
+            /* seg_word(s, len): the 8 bytes that end at the segment's end
+             * (all in the path: it starts 7 or more bytes in), shifted
+             * down to the segment's own */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            memcpy(&w, p - 8, 8);
+            w >>= 8 * (8 - len);
+#else
+            w = seg_word((const char *)s, len);
+#endif
+            *pp = p;
+            return kid_find_word(n, w);
+        }
+    }
+    while (*p != '/' && *p != '\0')
+        p++;
+    *pp = p;
+    size_t len = (size_t)(p - s);
+    return kid_find(n, (const char *)s, len, seg_hash((const char *)s, len));
 }
 
 static int class_ok(const mg_rule_t *r, mg_classset_t ext_classes)
@@ -187,11 +302,7 @@ const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon
             p++;
         if (*p == '\0')
             break;
-        const unsigned char *s = p;
-        uint32_t h = SEG_HASH_SEED;
-        for (unsigned char ch; (ch = *p) != '/' && ch != '\0'; p++)
-            h = seg_hash_step(h, ch);
-        const node_t *child = kid_find(n, (const char *)s, (size_t)(p - s), h);
+        const node_t *child = seg_child(n, (const unsigned char *)canon_path, &p);
         if (child == NULL)
             break;
         n = child;

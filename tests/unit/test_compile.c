@@ -256,14 +256,26 @@ static mg_classset_t class_of_ext_reference(const ext_ref_t *t, int n, const cha
 }
 
 /* Every extension of every class (built-in and user, including ones of
- * 15, 16, 17 and 24 bytes around the lookup's 16-byte buffer), in lower,
- * upper and original case, truncated, extended by every byte, and with
- * every byte value at every position, against the walk over the lists. */
+ * 7, 8 and 9 bytes around the lookup's one-word form, and 15, 16, 17 and 24
+ * bytes), in lower, upper and original case, truncated, extended by every
+ * byte, and with every byte value at every position, against the walk over
+ * the lists. The user class also lists extensions with the bytes next to
+ * A-Z ('@' '[' '`' '{') and with bytes of 0x80 and more whose low seven
+ * bits are a letter (0xe1 is 0xc1 lower-cased by a rule that forgot the
+ * top bit): the word's lower-casing must leave all of them alone. */
 START_TEST(test_class_of_ext_agrees_with_a_walk_over_the_classes)
 {
     mg_policy_t *p = mk_policy();
     static const char *const user[] = {"arw",
                                        "CR2",
+                                       "abcdefg",
+                                       "abcdefgh",
+                                       "aBcdefghi",
+                                       "Zyxwvuts",
+                                       "a{b",
+                                       "`z@[",
+                                       "\xe1rw",
+                                       "x\xfa\xc1\xdb",
                                        "abcdefghijklmno",
                                        "abcdefghijklmnop",
                                        "abcdefghijklmnopq",
@@ -676,7 +688,8 @@ static int ref_split(const char *s, const char **segs, size_t *lens, int max)
         const char *e = strchr(s, '/');
         if (!e)
             e = s + strlen(s);
-        ck_assert_int_lt(n, max);
+        if (n >= max) /* not a ck_assert per segment: each is a write to check's pipe */
+            ck_abort_msg("more than %d segments", max);
         segs[n] = s;
         lens[n++] = (size_t)(e - s);
         s = e;
@@ -776,6 +789,90 @@ START_TEST(test_ten_thousand_rules_match_like_linear_reference)
     }
     /* the comparison means something only if most paths have an owner */
     ck_assert_int_gt(matched, 300);
+}
+END_TEST
+
+/* The trie walk looks a segment of 1-8 bytes up by one word (built while
+ * its end is found when the segment starts in the path's first 7 bytes,
+ * else the 8 bytes that end at its end, shifted) and a longer one by hash
+ * and bytes. Literal prefixes with segments of 1-20 bytes, at the path's
+ * start, one byte in, 7 and 8 bytes in and deeper, next to siblings one
+ * byte apart; every path made of them, with each byte of the segment
+ * changed to 25 bytes (the letters, the bytes next to them, '/', '.', the
+ * top bit), and extended by them, against the linear reference. */
+START_TEST(test_segments_of_every_length_match_like_linear_reference)
+{
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz";
+    static const char *const lead[] = {"", "/q", "/qqqqq", "/qqqqqq", "/qqqqqqq", "/q/qqqqqqqqqq"};
+    mg_policy_t *p = mk_policy();
+    int nr = 0;
+    for (size_t l = 0; l < sizeof(lead) / sizeof(lead[0]); l++) {
+        for (size_t len = 1; len <= 20; len++) {
+            const char *seg = apr_pstrndup(mg_test_pool, alpha, len);
+            /* a sibling one byte apart (last byte) and one of the next
+             * length, so that the word of a near miss has a slot to meet */
+            const char *near = apr_psprintf(mg_test_pool, "%.*sZ", (int)len - 1, alpha);
+            add_rule(p, apr_psprintf(mg_test_pool, "r%d", nr++),
+                     apr_psprintf(mg_test_pool, "%s/%s/", lead[l], seg), 0, GH, MG_ACCESS_VIEW);
+            add_rule(p, apr_psprintf(mg_test_pool, "r%d", nr++),
+                     apr_psprintf(mg_test_pool, "%s/%s/", lead[l], near), 0, GH, MG_ACCESS_VIEW);
+            add_rule(p, apr_psprintf(mg_test_pool, "r%d", nr++),
+                     apr_psprintf(mg_test_pool, "%s/%s/x/*.jpg", lead[l], seg), IMG, GH,
+                     MG_ACCESS_VIEW);
+        }
+        if (*lead[l])
+            add_rule(p, apr_psprintf(mg_test_pool, "r%d", nr++),
+                     apr_psprintf(mg_test_pool, "%s/", lead[l]), 0, GH, MG_ACCESS_VIEW);
+    }
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    ck_assert_int_eq(mg_policy_compile(p, ds), MG_OK);
+    ck_assert_int_eq(ds->errors, 0);
+    long checked = 0, bad = 0, owned = 0;
+    char first[160] = "";
+    static const char *const tails[] = {"", "/x/f.jpg"};
+    /* the bytes around the alphabet's and the separators, the letters
+     * themselves (a changed byte may spell a sibling) and the top bit */
+    static const unsigned char bytes[] = {1,   '-', '.', '/', '0',  '@',  'A', 'Y', 'Z',
+                                          '[', '`', 'a', 'b', 'c',  'k',  's', 't', 'y',
+                                          'z', '{', 127, 128, 0xe1, 0xfa, 255};
+    for (size_t l = 0; l < sizeof(lead) / sizeof(lead[0]); l++) {
+        for (size_t len = 1; len <= 21; len++) {
+            for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                char path[128];
+                size_t ll = strlen(lead[l]);
+                for (size_t pos = 0; pos <= len + 1; pos++) {
+                    for (size_t bi = 0; bi < sizeof(bytes); bi++) {
+                        /* pos < len: byte pos changed to b; pos == len: b
+                         * added at the end; pos == len + 1: as it is (once) */
+                        int b = bytes[bi];
+                        if (pos == len + 1 && bi > 0)
+                            break;
+                        memcpy(path, lead[l], ll);
+                        path[ll] = '/';
+                        memcpy(path + ll + 1, alpha, len);
+                        size_t e = ll + 1 + len;
+                        if (pos < len)
+                            path[ll + 1 + pos] = (char)b;
+                        else if (pos == len)
+                            path[e++] = (char)b;
+                        strcpy(path + e, tails[t]);
+                        const char *ext = strrchr(path, '.') ? strrchr(path, '.') + 1 : "";
+                        mg_classset_t c = mg_class_of_ext(p, ext);
+                        const mg_rule_t *want = ref_match(p, path, c, MG_M_GET);
+                        const mg_rule_t *got = mg_policy_match(p, path, c, MG_M_GET);
+                        if (want != got && bad++ == 0)
+                            snprintf(first, sizeof(first), "%s: reference %s, trie %s", path,
+                                     want ? want->id : "(none)", got ? got->id : "(none)");
+                        owned += got != NULL;
+                        checked++;
+                    }
+                }
+            }
+        }
+    }
+    ck_assert_msg(bad == 0, "%ld of %ld differ, first: %s", bad, checked, first);
+    ck_assert_int_gt(checked, 50000);
+    ck_assert_int_gt(owned, checked / 2);
 }
 END_TEST
 
@@ -922,6 +1019,7 @@ static Suite *compile_suite(void)
     tcase_add_checked_fixture(tb, mg_test_setup, mg_test_teardown);
     tcase_set_timeout(tb, 60);
     tcase_add_test(tb, test_ten_thousand_rules_match_like_linear_reference);
+    tcase_add_test(tb, test_segments_of_every_length_match_like_linear_reference);
     suite_add_tcase(s, tb);
     return s;
 }
