@@ -5,7 +5,9 @@ Akamai) on every URI inside the token's scope on this site, and nowhere else; th
 ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
 playlist must pass through byte for byte."""
 
+import os
 import re
+import time
 import urllib.parse
 
 import pytest
@@ -249,6 +251,11 @@ def srv(apache_factory):
     write(s.htdocs / "videos/l1/720p/crlf.m3u8", media.replace("\n", "\r\n"))
     write(s.htdocs / "videos/l1/720p/lone-cr.m3u8", "#EXTM3U\rseg-1.ts\n")
     write(s.htdocs / "videos/l1/720p/alt.hls", media)
+    # a playlist known only by its Content-Type, from the proxied origin; an
+    # hour old, so that its Last-Modified is a strong validator for If-Range
+    write(s.htdocs / "origin/live/l1/720p/alt.hls", media)
+    old = time.time() - 3600
+    os.utime(s.htdocs / "origin/live/l1/720p/alt.hls", (old, old))
     write(s.htdocs / "videos/l1/720p/narrow.m3u8", plain(NARROW))
     write(s.htdocs / "videos/l1/720p/signed.m3u8", SIGNED)
     write(s.htdocs / "videos/l1/720p/notes.txt", media)
@@ -414,6 +421,29 @@ def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
         r = srv.get(url, headers={"Range": "bytes=0-9"})
         assert r.status_code == 200
         assert r.content == full.content and "?mg_" in r.text
+
+
+def test_resuming_a_rewritten_playlist_never_mixes_in_stored_bytes(srv, sign):
+    """Red team 19b: a proxied playlist known only by its Content-Type keeps
+    the client's Range (only .m3u8 URLs drop it), and the origin answers a
+    206 with a slice of the stored text. The rewritten 200 must carry no
+    validator of the stored bytes, or a client that resumes with If-Range
+    appends the stored slice to its rewritten prefix."""
+    url = sign("/live/l1/720p/alt.hls", "--prefix", "/live/l1/")
+    full = srv.get(url)
+    assert full.status_code == 200 and "?mg_" in full.text
+    assert full.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    cut = len(full.content) // 2
+    for name in ("ETag", "Last-Modified"):
+        validator = full.headers.get(name)
+        if validator is None:
+            continue
+        rest = srv.get(url, headers={"Range": f"bytes={cut}-", "If-Range": validator})
+        if rest.status_code == 206:
+            assert full.content[:cut] + rest.content == full.content, \
+                f"If-Range with the rewritten playlist's {name} resumed with the stored text"
+    # and so a rewritten playlist hands out no validator at all
+    assert full.headers.get("ETag") is None and full.headers.get("Last-Modified") is None
 
 
 def test_head_matches_get(srv, sign):
