@@ -193,6 +193,18 @@ seg-2.ts?URLPrefix=aGk&Expires=1&KeyName=gc&Signature=x
 seg-3.ts?mg_sig=x
 """
 
+# DASH is never rewritten (docs/directives.md): not even a line that looks like
+# a playlist URI or an HLS header
+MPD = """<?xml version="1.0"?>
+<!-- #EXTM3U -->
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">
+<BaseURL>720p/</BaseURL>
+<Period><AdaptationSet><Representation id="1" bandwidth="1">
+<SegmentTemplate media="seg-$Number$.ts" initialization="init.mp4"/>
+</Representation></AdaptationSet></Period>
+</MPD>
+"""
+
 SEGMENTS = ["seg-1.ts", "seg-2.ts", "seg-3.ts", "seg-4.ts", "key.bin", "init.mp4"]
 
 
@@ -260,6 +272,7 @@ def srv(apache_factory):
     write(s.htdocs / "videos/l1/720p/signed.m3u8", SIGNED)
     write(s.htdocs / "videos/l1/720p/notes.txt", media)
     write(s.htdocs / "videos/l1/720p/fake.m3u8", "seg-1.ts\n")
+    write(s.htdocs / "origin/live/l1/720p/dash.mpd", MPD)
     big = "#EXTM3U\n" + "".join(f"#EXTINF:4.0,\nsegment-{i:08d}.ts\n" for i in range(160000))
     assert len(big) > 4 * 1024 * 1024
     write(s.htdocs / "videos/l1/720p/big.m3u8", big)
@@ -444,6 +457,13 @@ def test_resuming_a_rewritten_playlist_never_mixes_in_stored_bytes(srv, sign):
                 f"If-Range with the rewritten playlist's {name} resumed with the stored text"
     # and so a rewritten playlist hands out no validator at all
     assert full.headers.get("ETag") is None and full.headers.get("Last-Modified") is None
+
+
+def test_dash_manifest_passes_through_byte_for_byte(srv, sign):
+    url = sign("/live/l1/720p/dash.mpd", "--prefix", "/live/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/dash+xml"
+    assert r.text == MPD
 
 
 def test_head_matches_get(srv, sign):
