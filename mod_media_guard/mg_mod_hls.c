@@ -350,6 +350,7 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
          * playlist GET would send is not known. */
         apr_table_unset(r->headers_out, "Content-Length");
         apr_table_unset(r->headers_out, "ETag");
+        apr_table_unset(r->headers_out, "Last-Modified");
         return pass_unchanged(f, bb);
     }
     if (mg_hls_rewrite(&ctx->h, r->pool, buf, len, &out, &out_len, &why) != 0) {
@@ -359,10 +360,14 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     apr_brigade_cleanup(ctx->held);
     ap_remove_output_filter(f);
-    /* The length changes; the content-length filter sets the new one. The
-     * validators were those of the unrewritten bytes. */
+    /* The length changes; the content-length filter sets the new one. Both
+     * validators were those of the unrewritten bytes: a playlist known only
+     * by its Content-Type keeps the client's Range, so with the origin's
+     * Last-Modified a client resuming by If-Range would get a 206 slice of
+     * the stored text and append it to its rewritten prefix. */
     apr_table_unset(r->headers_out, "Content-Length");
     apr_table_unset(r->headers_out, "ETag");
+    apr_table_unset(r->headers_out, "Last-Modified");
     e = apr_bucket_pool_create(out, out_len, r->pool, f->c->bucket_alloc);
     APR_BRIGADE_INSERT_HEAD(bb, e);
     ap_log_rerror(

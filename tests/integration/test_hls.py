@@ -5,7 +5,9 @@ Akamai) on every URI inside the token's scope on this site, and nowhere else; th
 ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
 playlist must pass through byte for byte."""
 
+import os
 import re
+import time
 import urllib.parse
 
 import pytest
@@ -191,6 +193,18 @@ seg-2.ts?URLPrefix=aGk&Expires=1&KeyName=gc&Signature=x
 seg-3.ts?mg_sig=x
 """
 
+# DASH is never rewritten (docs/directives.md): not even a line that looks like
+# a playlist URI or an HLS header
+MPD = """<?xml version="1.0"?>
+<!-- #EXTM3U -->
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static">
+<BaseURL>720p/</BaseURL>
+<Period><AdaptationSet><Representation id="1" bandwidth="1">
+<SegmentTemplate media="seg-$Number$.ts" initialization="init.mp4"/>
+</Representation></AdaptationSet></Period>
+</MPD>
+"""
+
 SEGMENTS = ["seg-1.ts", "seg-2.ts", "seg-3.ts", "seg-4.ts", "key.bin", "init.mp4"]
 
 
@@ -249,10 +263,16 @@ def srv(apache_factory):
     write(s.htdocs / "videos/l1/720p/crlf.m3u8", media.replace("\n", "\r\n"))
     write(s.htdocs / "videos/l1/720p/lone-cr.m3u8", "#EXTM3U\rseg-1.ts\n")
     write(s.htdocs / "videos/l1/720p/alt.hls", media)
+    # a playlist known only by its Content-Type, from the proxied origin; an
+    # hour old, so that its Last-Modified is a strong validator for If-Range
+    write(s.htdocs / "origin/live/l1/720p/alt.hls", media)
+    old = time.time() - 3600
+    os.utime(s.htdocs / "origin/live/l1/720p/alt.hls", (old, old))
     write(s.htdocs / "videos/l1/720p/narrow.m3u8", plain(NARROW))
     write(s.htdocs / "videos/l1/720p/signed.m3u8", SIGNED)
     write(s.htdocs / "videos/l1/720p/notes.txt", media)
     write(s.htdocs / "videos/l1/720p/fake.m3u8", "seg-1.ts\n")
+    write(s.htdocs / "origin/live/l1/720p/dash.mpd", MPD)
     big = "#EXTM3U\n" + "".join(f"#EXTINF:4.0,\nsegment-{i:08d}.ts\n" for i in range(160000))
     assert len(big) > 4 * 1024 * 1024
     write(s.htdocs / "videos/l1/720p/big.m3u8", big)
@@ -414,6 +434,36 @@ def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
         r = srv.get(url, headers={"Range": "bytes=0-9"})
         assert r.status_code == 200
         assert r.content == full.content and "?mg_" in r.text
+
+
+def test_resuming_a_rewritten_playlist_never_mixes_in_stored_bytes(srv, sign):
+    """Red team 19b: a proxied playlist known only by its Content-Type keeps
+    the client's Range (only .m3u8 URLs drop it), and the origin answers a
+    206 with a slice of the stored text. The rewritten 200 must carry no
+    validator of the stored bytes, or a client that resumes with If-Range
+    appends the stored slice to its rewritten prefix."""
+    url = sign("/live/l1/720p/alt.hls", "--prefix", "/live/l1/")
+    full = srv.get(url)
+    assert full.status_code == 200 and "?mg_" in full.text
+    assert full.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    cut = len(full.content) // 2
+    for name in ("ETag", "Last-Modified"):
+        validator = full.headers.get(name)
+        if validator is None:
+            continue
+        rest = srv.get(url, headers={"Range": f"bytes={cut}-", "If-Range": validator})
+        if rest.status_code == 206:
+            assert full.content[:cut] + rest.content == full.content, \
+                f"If-Range with the rewritten playlist's {name} resumed with the stored text"
+    # and so a rewritten playlist hands out no validator at all
+    assert full.headers.get("ETag") is None and full.headers.get("Last-Modified") is None
+
+
+def test_dash_manifest_passes_through_byte_for_byte(srv, sign):
+    url = sign("/live/l1/720p/dash.mpd", "--prefix", "/live/l1/")
+    r = srv.get(url)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/dash+xml"
+    assert r.text == MPD
 
 
 def test_head_matches_get(srv, sign):
