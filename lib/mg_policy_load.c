@@ -381,6 +381,24 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lstr(c, v[2], "authenticated_role"); /* reports the type error */
 }
 
+/* A file the policy names whose contents change what it decides (the
+ * country database, the revocation list): writable by everyone, anyone on
+ * the machine changes the decisions. Warned as for the policy file itself
+ * (mg_policy_read_file); group write is left alone, a deploy group is a
+ * usual setup. */
+static void warn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code,
+                                const char *what, const char *path, const char *power)
+{
+    apr_finfo_t fi;
+    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_PROT, c->pool);
+
+    if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_PROT) &&
+        (fi.protection & APR_FPROT_WWRITE))
+        mg_lwarn(c, at, code,
+                 "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
+                 path, power);
+}
+
 /* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
  * database refuses the policy (apache2 -t, mgctl validate) rather than
  * every request. */
@@ -404,8 +422,12 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
      * broken one (no "no-country-source" warning on top of the error) */
     c->p->country_kind = MG_SRC_MMDB;
     c->p->country_name = path;
-    if (mg_geo_open(c->pool, path, &c->p->geo, &why) != MG_OK)
+    if (mg_geo_open(c->pool, path, &c->p->geo, &why) != MG_OK) {
         mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
+        return;
+    }
+    warn_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
+                        "decides which country a client is in");
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
@@ -702,6 +724,8 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
         mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
         return;
     }
+    warn_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
+                        "can take a revoked link off the list");
     t->revocation_file = path;
 }
 

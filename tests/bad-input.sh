@@ -422,6 +422,18 @@ check_stdin "stdin policy: a relative revocation file resolves against the curre
     sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate -
 check_stdin "stdin policy: revocation file missing from the --stdin-name directory" "1" \
     "revocation file '$TMP/revoked.txt'" sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate --stdin-name "$TMP/x.yaml" -
+# whoever can write the revocation list can take a revoked link off it: a
+# world-writable one is a warning; group write is left alone (exit 3 below
+# when the warning shows up where it must not)
+cp "$TMP/stdin-rev.yaml" "$TMP/kg/rev.yaml"
+chmod 666 "$TMP/kg/revoked.txt"
+check "a revocation file anyone may write is a warning" "0" \
+    "warning: revocation file '$TMP/kg/revoked.txt' is writable by everyone" "$MGCTL" validate "$TMP/kg/rev.yaml"
+chmod 664 "$TMP/kg/revoked.txt"
+check "a revocation file its group may write is no warning" "0" "ok \\(policy" \
+    sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q writable && exit 3; exit 0' \
+    "$MGCTL" "$TMP/kg/rev.yaml"
+chmod 644 "$TMP/kg/revoked.txt"
 
 # ---------------------------------------------------------------- sign and verify against a policy
 # review3: what the web server would refuse is refused when signing (exit 1,

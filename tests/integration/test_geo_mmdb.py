@@ -203,3 +203,18 @@ def test_mgctl_explain_looks_up_the_same_database(srv, mgctl):
         assert json.loads(p.stdout)["reason"] == reason, (ip, p.stdout)
     p = mgctl("explain", "--policy", pol, "--ip", "192.0.2.10", "/eu/a.jpg")
     assert "country: DE for 192.0.2.10 (MaxMind DB)" in p.stdout
+
+
+def test_configtest_warns_about_a_database_anyone_may_write(apache_factory, mmdb):
+    """Whoever can write the country database decides which country a client
+    is in: a world-writable one is a warning at configtest, as a writable
+    policy or key file is; group write is left alone."""
+    s = server(apache_factory, "geo-writable", mmdb)
+    db = s.root / "country.mmdb"
+    db.chmod(0o666)
+    rc, out = s.configtest()
+    assert rc == 0, out
+    assert "warning: country database '" in out and "is writable by everyone" in out, out
+    db.chmod(0o664)
+    rc, out = s.configtest()
+    assert rc == 0 and "writable" not in out, out
