@@ -312,15 +312,12 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
                     fmt->name, why);
         return st;
     }
-    if (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))
-        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
-                    "key-file-permissions",
-                    "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
-                    r->file, r->id);
-    if (f.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE))
-        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
-                    "key-file-permissions",
-                    "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+    /* a vendor's secret: never readable nor writable by others */
+    mg_key_file_warn(
+        policy, r,
+        ((f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)) ? MG_KEY_FILE_READABLE : 0) |
+            ((f.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE)) ? MG_KEY_FILE_WRITABLE : 0),
+        diags);
     if (k->weak != NULL)
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",
                     "key '%s': %s", r->id, k->weak);

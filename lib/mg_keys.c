@@ -618,6 +618,20 @@ mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, con
     return MG_OK;
 }
 
+void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
+                      mg_diags_t *diags)
+{
+    if (insecure & MG_KEY_FILE_READABLE)
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
+                    "key-file-permissions",
+                    "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
+                    r->file, r->id);
+    if (insecure & MG_KEY_FILE_WRITABLE)
+        mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
+                    "key-file-permissions",
+                    "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+}
+
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
 {
     mg_status_t result = MG_OK;
@@ -667,15 +681,7 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
             result = MG_EINVAL;
             continue;
         }
-        if (insecure & MG_KEY_FILE_READABLE)
-            mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
-                        "key-file-permissions",
-                        "key file '%s' of key '%s' is readable by group or others (chmod 600 it)",
-                        r->file, r->id);
-        if (insecure & MG_KEY_FILE_WRITABLE)
-            mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
-                        "key-file-permissions",
-                        "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+        mg_key_file_warn(policy, r, insecure, diags);
         r->key = k;
     }
     if (mg_fmt_check_params(policy, diags) != MG_OK)

@@ -62,6 +62,11 @@ mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
  * policy's directory). Unreadable/malformed files are errors at the keyref's
  * position; group/world-readable files are warnings. Called by the loader. */
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags);
+/* The key-file-permissions warnings for key reference r whose file is
+ * `insecure` (MG_KEY_FILE_* bits), at r's place in the policy: the one
+ * wording for native and foreign keys. */
+void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
+                      mg_diags_t *diags);
 
 /* The key with id `kid` among the policy's loaded keys, or NULL.
  * `len` is the length of kid (it need not be NUL-terminated). */

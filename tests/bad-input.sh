@@ -246,6 +246,18 @@ check "a public key readable by others is fine" "0" "-" "$MGCTL" validate "$P"
 chmod 666 "$P"
 check "a policy anyone may write is a warning" "0" "warning.*writable by everyone" "$MGCTL" validate "$P"
 chmod 644 "$P"
+# a foreign format's secret (lib/mg_fmt.c) is warned about in the same words
+printf 'supersecretvalue1234567890abcdef\n' >"$K/vendor.key"
+printf 'version: 1\nkeys:\n  - {id: ik, format: imagekit, file: keys/vendor.key}\nrules:\n  - id: t\n    path: /\n    token: required\n' >"$P"
+chmod 640 "$K/vendor.key"
+check "a vendor secret readable by group is a warning" "0" "warning: key file .*vendor.key' of key 'ik' is readable by group or others" \
+    "$MGCTL" validate "$P"
+chmod 620 "$K/vendor.key"
+check "a vendor secret writable by group is a warning" "0" "warning: key file .*vendor.key' of key 'ik' is writable by group or others" \
+    "$MGCTL" validate "$P"
+chmod 600 "$K/vendor.key"
+check "a vendor secret only its owner may read is no warning" "0" "ok \\(policy" \
+    sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$P"
 
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"
