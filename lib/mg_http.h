@@ -56,7 +56,10 @@ mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *o
 /* A request header by name (case-insensitive, as in HTTP), or NULL. */
 typedef const char *(*mg_header_fn)(void *ctx, const char *name);
 
-/* The request-from-headers step: zero *req and fill what the target and the
+/* The request-from-headers step through a getter: the reference that
+ * test_http and fuzz_http compare mg_request_from_header_table (below, what
+ * the module and mgctl use) with, and for callers whose headers are not in
+ * an apr_table_t. It zeroes *req and fills what the target and the
  * headers say — raw_path, query and target_refused from `t`; scheme from an
  * absolute-form target, else "http" (a caller that knows the connection's
  * scheme sets req->scheme afterwards); host from the Host header, else an
