@@ -761,7 +761,7 @@ def test_satisfy_any_with_allow_from_all_never_skips_the_policy(satisfy, mgctl, 
     assert b"MG-SECRET" not in r.content
     # what mgctl explain says for the same request
     p = mgctl("explain", "-p", satisfy.policy_dir / "sat.yaml", path)
-    assert "deny" in p.stdout, p.stdout
+    assert "\ndecision: deny" in p.stdout, p.stdout
     assert "Require media-guard was never asked" in satisfy.error_log()
 
 
