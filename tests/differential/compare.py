@@ -105,12 +105,12 @@ def main():
             co["_headers"] = cn["_headers"] = {k.lower(): v for k, v in (req.get("headers") or {}).items()}
             policy = name.split("#", 1)[0]
             label = name.split(" ", 1)[1] if " " in name else "gen"
-            kind = label.split(":")[-1] if ":" in label else "plain"
+            kind = label.split(":")[1] if ":" in label else "plain"
             per_policy[policy] += 1
             per_kind[(policy, kind)] += 1
             reasons[(policy, (cn["decision"] or {}).get("reason"))] += 1
             vo, vn = view(co), view(cn)
-            complaint = known.check_new(cn)
+            complaint = known.check_new(cn, label)
             if complaint:
                 key = (policy, "NEW BUILD: " + complaint, vo["reason"], vn["reason"], "-")
                 unexplained[key] += 1

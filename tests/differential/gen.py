@@ -87,19 +87,39 @@ def hard_segment(r):
     return "%" + "".join(r.choice("0123456789abcdefABCDEF") for _ in range(2))
 
 
+ODD = ["/", "//", ".", "..", "/.", "./", "/..", "%2e", "%2E", "%2f", ";", ";x", "%", "%4", "%41", "%3b", ":", "tr:",
+       "\u00e9", "%c3%a9", "%c0%ae", "%ff", "%00", " ", "+", "#", "[", "]", "~", "@", "*", "%25", "%252e", "A", "Z",
+       "\u20ac", "%e2%82%ac", "%f0%9f%98%80", "a.", "/./", "%2e%2e"]
+
+
+def odd_path(r, prefixes):
+    """An already-canonical path with one odd piece at one place: the SSE2 and word-at-a-time fast paths' edges
+    (16-byte blocks, 8-byte words) are crossed at every offset."""
+    p = r.choice(prefixes)
+    n = r.randint(1, 70)
+    body = "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789-_") for _ in range(n))
+    ext = r.choice(["jpg", "mp4", "png", "m3u8", "JPG", "ts"])
+    path = p + body + "." + ext
+    at = r.randrange(1, len(path) + 1)
+    odd = r.choice(ODD)
+    return path[:at] + odd + path[at:]
+
+
 def gen_path(r, prefixes):
     p = r.choice(prefixes)
     k = r.random()
-    if k < 0.15:  # clean, the fast path
+    if k < 0.2:
+        return odd_path(r, prefixes)
+    if k < 0.35:  # clean, the fast path
         segs = [rand_name(r, r.choice(LENS)).replace(".", "x") for _ in range(r.randint(0, 3))]
         name = rand_name(r, r.choice(LENS)).replace(".", "x") + "." + r.choice(EXTS)
         return p + "/".join(segs + [name])
-    if k < 0.25:  # case games on the prefix
+    if k < 0.42:  # case games on the prefix
         p = "".join(c.upper() if r.random() < 0.3 else c for c in p)
-    if k < 0.35 and len(p) > 2:  # percent-encode one byte of the prefix
+    if k < 0.5 and len(p) > 2:  # percent-encode one byte of the prefix
         i = r.randrange(1, len(p))
         if p[i] != "/":
-            p = p[:i] + "%%%02X" % ord(p[i]) if r.random() < 0.5 else p[:i] + "%%%02x" % ord(p[i]) + p[i + 1:]
+            p = p[:i] + ("%%%02X" if r.random() < 0.5 else "%%%02x") % ord(p[i]) + p[i + 1:]
     segs = [hard_segment(r) for _ in range(r.randint(0, 4))]
     last = rand_name(r, r.choice(LENS)) if r.random() < 0.8 else hard_segment(r)
     ext = r.choice(EXTS)
@@ -117,10 +137,27 @@ def gen_path(r, prefixes):
     return path
 
 
+QODD = ["&", "=", "&&", "==", ".", "[", "]", "[]", "+", "%", "%2B", "%41", "%2e", ";", "#", " ", "\u00e9", "%c3%a9",
+        "%00", "%ff", "tr", "T", "R", "_", "mg_", "MG_", "%5B", "%20", "download", "D", "\u0130"]
+
+
+def odd_query(r):
+    """A query of ordinary bytes, '&' and '=' (the query fast path) with one odd piece at one place."""
+    pairs = []
+    for _ in range(r.choice([1, 2, 3, 7, 8, 9, 16, 17])):
+        pairs.append(rand_name(r, r.choice([1, 2, 7, 8, 15, 16])).replace(".", "_") + "=" +
+                     rand_name(r, r.choice([0, 1, 8, 15, 16, 17, 33])).replace(".", "-"))
+    q = "&".join(pairs)
+    at = r.randrange(0, len(q) + 1)
+    return q[:at] + r.choice(QODD) + q[at:]
+
+
 def gen_query(r):
     k = r.random()
-    if k < 0.35:
+    if k < 0.3:
         return None
+    if k < 0.45:
+        return odd_query(r)
     n = r.choice([1, 1, 1, 2, 2, 3, 5, 8, 9, 16, 17])
     pairs = []
     # half the queries use only names no stack reads as a reserved one, so that what comes after the reserved
@@ -357,7 +394,8 @@ def tamper(r, link):
     if k == 15:
         return "tr-added", join(path, pairs + ["tr=w-100,oi-logo.png"])
     if k == 16:
-        return "sibling", join(path.replace("/signed/", "/signedx/").replace("/v/", "/v2/"), pairs)
+        sib = path.replace("/signed/", "/signedx/").replace("/v/", "/v2/").replace("/photos/", "/photosx/")
+        return ("sibling" if sib != path else "as-is"), join(sib, pairs)
     if k == 17:
         for i, x in enumerate(pairs):
             if "=" in x:
@@ -405,7 +443,10 @@ def token_cases(r, links, n):
             req["user"] = "alice"
         if r.random() < 0.1:
             req["method"] = r.choice(["HEAD", "POST"])
-        cases.append((name + ":" + kid, req))
+        # label: what was done to the link, the key, and which claims it carries (CLAIMS index), for the
+        # invariants of known.check_new
+        ci = CLAIMS.index(list(claims)) if list(claims) in CLAIMS else -1
+        cases.append(("%s:%s:c%d" % (name, kid, ci), req))
     return cases
 
 

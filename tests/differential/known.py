@@ -253,13 +253,32 @@ def explain(co, cn, vo, vn):
     return None
 
 
-def check_new(cn):
-    """The new build alone against the reserved-names statement: a query with a reserved spelling must be
-    refused (bad-url) unless something earlier refused the request. Returns a complaint or None."""
+# Changes to a signed link that the signature covers: such a link must never be allowed by its token
+# (gen.py's tamper() names; "other-file" and "path-case" only for links without a prefix scope).
+FORGED = {"sig-flip", "sig-trunc", "sig-empty", "exp+1", "acc-forged", "sibling"}
+SCOPED_CLAIMS = {1, 2, 10, 13}  # gen.CLAIMS entries with --prefix
+
+
+def check_new(cn, label="gen"):
+    """The new build alone against statements that do not depend on the old build. Returns a complaint or None.
+
+    - the reserved-names statement: a query with a reserved spelling must be refused (bad-url) unless something
+      earlier refused the request;
+    - signed links: a link changed where its signature covers it is never `allowed-by-token`."""
     v = reserved_verdict(_query_of(cn["url"]))
     d = cn["decision"] or {}
     if v is not None and d.get("reason") != "bad-url":
         return "reserved spelling (%s) not refused" % v
+    parts = label.split(":")
+    if len(parts) == 3 and d.get("reason") == "allowed-by-token":
+        tamper, kid, claims = parts[0], parts[1], int(parts[2][1:])
+        scoped = claims in SCOPED_CLAIMS
+        if tamper in FORGED or (not scoped and tamper in ("other-file", "path-case")):
+            return "a forged link (%s) was allowed by its token" % tamper
+        if tamper == "kid-swap":
+            m = re.search(r"[?&]mg_kid=([^&#]*)", cn["url"])
+            if m and m.group(1) != kid:
+                return "a link with another key id (%s for %s) was allowed by its token" % (m.group(1), kid)
     return None
 
 
