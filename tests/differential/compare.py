@@ -57,6 +57,8 @@ def read_requests(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pair", nargs=3, action="append", default=[], metavar=("TEST_YAML", "OLD_JSON", "NEW_JSON"))
+    ap.add_argument("--single", nargs=2, action="append", default=[], metavar=("TEST_YAML", "NEW_JSON"),
+                    help="no old build: hold the new build's decisions to known.check_new only")
     ap.add_argument("--sign", nargs=2, metavar=("OLD_TXT", "NEW_TXT"))
     ap.add_argument("--examples", type=int, default=3, help="examples printed per kind of difference")
     ap.add_argument("--diffs", help="write every difference (one JSON per line) to this file")
@@ -110,7 +112,7 @@ def main():
             per_kind[(policy, kind)] += 1
             reasons[(policy, (cn["decision"] or {}).get("reason"))] += 1
             vo, vn = view(co), view(cn)
-            complaint = known.check_new(cn, label)
+            complaint = known.check_new(cn, label, req, policy)
             if complaint:
                 key = (policy, "NEW BUILD: " + complaint, vo["reason"], vn["reason"], "-")
                 unexplained[key] += 1
@@ -132,6 +134,27 @@ def main():
             if out:
                 out.write(json.dumps({"name": name, "url": co["url"], "why": why, "old": vo, "new": vn}) + "\n")
 
+    for tf, nj in a.single:
+        reqs = read_requests(tf)
+        n = json.load(open(nj))
+        if n["invalid_files"] or n["unreadable_files"]:
+            print("REFUSED test file %s: %s" % (tf, [d["message"][:200] for d in n["diagnostics"]][:3]))
+            bad += 1
+            continue
+        for cn in n["cases"]:
+            name = cn["name"]
+            policy = name.split("#", 1)[0]
+            label = name.split(" ", 1)[1] if " " in name else "gen"
+            per_policy[policy] += 1
+            per_kind[(policy, label.split(":")[1] if ":" in label else "plain")] += 1
+            reasons[(policy, (cn["decision"] or {}).get("reason"))] += 1
+            complaint = known.check_new(cn, label, reqs.get(name, {}), policy)
+            if complaint:
+                key = (policy, "NEW BUILD: " + complaint, None, (cn["decision"] or {}).get("reason"), "-")
+                unexplained[key] += 1
+                if len(examples[key]) < a.examples:
+                    examples[key].append((cn["url"], cn.get("method"), {}, None, (cn["decision"] or {}).get("detail")))
+
     total = sum(per_policy.values())
     print("compared %d cases" % total)
     for p, c in sorted(per_policy.items()):
@@ -139,6 +162,8 @@ def main():
         print("  %-16s %8d  (%s)" % (p, c, kinds))
         print("  %-16s %8s  new build's reasons: %s" % ("", "", ", ".join(
             "%s %d" % (k[1], v) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]) if k[0] == p)))
+    print("statements on the new build alone (known.check_new), cases each applied to: %s"
+          % (", ".join("%s %d" % kv for kv in sorted(known.CHECKED.items())) or "none"))
     for title, table in (("explained differences", explained), ("UNEXPLAINED differences", unexplained)):
         print("%s: %d" % (title, sum(table.values())))
         for key, c in sorted(table.items(), key=lambda kv: -kv[1]):
