@@ -43,6 +43,10 @@ class Apache:
         os.makedirs(os.path.join(root, "run"), exist_ok=True)
         os.makedirs(os.path.join(root, "htdocs"), exist_ok=True)
         self.log = os.path.join(root, "logs", "access.log")
+        # the children run as nobody: they must reach the document root (mktemp -d makes 0700 directories);
+        # the keys directory stays 0700, the policies are read by the parent
+        for d in (os.path.dirname(root), root, os.path.join(root, "htdocs")):
+            os.chmod(d, 0o755)
         user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
         mods = "\n".join("LoadModule %s_module %s/mod_%s.so" % (m, MODDIR, m) for m in MODULES)
         conf = f"""ServerRoot "{root}"
@@ -193,6 +197,9 @@ def main():
             reqs.append(req)
         for req in reqs:
             req.pop("user", None)  # no authentication in these servers
+            h = req.setdefault("headers", {})
+            if not any(k.lower() == "host" for k in h):
+                h["Host"] = "site.example"  # HTTP/1.1 needs one; known.py reads it for same_origin
             if r.random() < 0.1 and req.get("headers"):
                 k = r.choice(list(req["headers"]))
                 req["_twice"] = [(k, r.choice(gen.REFERERS[1:] + gen.SFS[1:]))]
@@ -208,10 +215,17 @@ def main():
                 srv.stop()
             results[build] = read_log(srv.log)
         o, n = results["old"], results["new"]
+        for build, res in results.items():
+            decided = sum(1 for v in res.values() if v[1] is not None)
+            if decided < len(reqs) // 5:
+                print("%s: the %s module decided only %d of %d requests: the servers are not set up right "
+                      "(see %s)" % (tag, build, decided, len(reqs), a.work))
+                bad += 1
         missing = [i for i in range(len(reqs)) if (i in o) != (i in n)]
         both = [i for i in range(len(reqs)) if i in o and i in n]
         total += len(both)
-        print("%s: %d requests, %d logged by both, %d by one only" % (tag, len(reqs), len(both), len(missing)))
+        print("%s: %d requests, %d logged by both (%d decided by the module), %d by one only"
+              % (tag, len(reqs), len(both), sum(1 for i in both if n[i][1] is not None), len(missing)))
         if missing:
             bad += 1
             for i in missing[:a.examples]:

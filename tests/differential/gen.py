@@ -29,7 +29,9 @@ SEG_HARD = [
     "%ef%bc%8f", "tr:w-100", "tr%3aw-100", "TR:w-100", "tr:w-100,oi-logo.png", "tr:", "tr:w-1,,h-2", "*", "@",
     ":", "%3a", "!$&'()*+,=:@", "\\", "a?b", "%09", "%7f", "%e2%80%8b",
 ]
-EXTS = ["jpg", "JPG", "Jpg", "jpeg", "png", "webp", "gif", "svg", "mp4", "MP4", "m3u8", "ts", "m4s", "mpd", "mov",
+EXTS = ["a", "A", "ab", "abcdefg", "abcdefgh", "ABCDEFGH", "abcdefgI", "abcdefghi", "abcdefgha", "abcdefghijklmno",
+        "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnoP", "x1234567", "x123456", "x12345678", "bcdefgh",
+        "jpg", "JPG", "Jpg", "jpeg", "png", "webp", "gif", "svg", "mp4", "MP4", "m3u8", "ts", "m4s", "mpd", "mov",
         "txt", "html", "php", "", "jpg.", "jpg%20", "jpg;.php", "jpg%00.php", "jpg%2ephp", "jpg/", "jpg%2f",
         "tar.gz", "JPEG", "jPg", "m3U8", "key"]
 LENS = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 100]
@@ -114,7 +116,10 @@ def gen_path(r, prefixes):
         segs = [rand_name(r, r.choice(LENS)).replace(".", "x") for _ in range(r.randint(0, 3))]
         name = rand_name(r, r.choice(LENS)).replace(".", "x") + "." + r.choice(EXTS)
         return p + "/".join(segs + [name])
-    if k < 0.42:  # case games on the prefix
+    if k < 0.38 and len(p) > 2:  # the prefix one byte off: changed, shorter, longer (word compares' edges)
+        i = r.randrange(1, len(p))
+        p = r.choice([p[:i] + r.choice("aAzZ09-._~") + p[i + 1:], p[:i] + p[i + 1:], p[:i] + r.choice("aZ.") + p[i:]])
+    elif k < 0.42:  # case games on the prefix
         p = "".join(c.upper() if r.random() < 0.3 else c for c in p)
     if k < 0.5 and len(p) > 2:  # percent-encode one byte of the prefix
         i = r.randrange(1, len(p))
@@ -235,7 +240,8 @@ PROFILES = {
                                "/g/a/private-", "/g/", "/abcdefg/", "/abcdefgh/", "/abcdefghijklmno/",
                                "/abcdefghijklmnop/", "/abcdefghijklmnopq/", "/abcdefghijklmnopqrstuvwxyz01234/",
                                "/abcdefghijklmnopqrstuvwxyz012345/", "/abcdefghijklmnopqrstuvwxyz0123456/",
-                               "/a/b/c/d/e/f/g/h/", "/a/b/c/d/e/f/g/", "/x/", "/"],
+                               "/a/b/c/d/e/f/g/h/", "/a/b/c/d/e/f/g/", "/x/", "/", "/e/", "/e/x.", "/a/", "/ab/",
+                               "/abcdefghi/", "/abcdefgh/abcdefgh/abcdefgh/", "/abcdefgh/abcdefgh/"],
                   "users": [None, "alice", "bob"], "role_header": "X-Roles", "country_header": "CF-IPCountry",
                   "sign": {"keys": [("adv", "hmac-sha256", "keys/k256.key")],
                            "paths": ["/signed/a.jpg", "/signed/abcdefgh/b.mp4", "/public/a.jpg", "/signed/x/"]}},

@@ -315,6 +315,8 @@ def explain_apache(co, vo, vn):
             return "reserved query name (CHANGELOG 1.0.0; canonical-urls.md 'Reserved parameter names')"
         if _has_userinfo(url):
             return "userinfo refused (90d1ee2; canonical-urls.md 'The request target')"
+        if re.match(r"(?i)https?:///", url):
+            return "an http(s) URL without a host refused (90d1ee2; canonical-urls.md 'The request target')"
     if vo["reason"] != "hotlink" and vn["reason"] == "hotlink" and _same_host_other_origin(co):
         return "same_origin compares scheme, host and port (policy.md 'Until issue 11')"
     return None
