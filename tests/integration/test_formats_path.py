@@ -526,6 +526,17 @@ def test_explain_of_another_policy_agrees_with_apache_on_a_path_token(other_srv,
     d = explain_json(mgctl, s, public, *server)
     assert (d["decision"], d["reason"], d["rule"]) == ("allow", "allowed", "open"), d
     assert "served path /dl/b/x.jpg" in d["trace"][0] and "not stricter" in d["trace"][0], d
+    # a served path that httpd escapes back (a space): the same decisions on both sides
+    p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+              "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x%20y.jpg",
+              "/dl/b/x%20y.jpg")
+    assert p.returncode == 0, p.stderr
+    for url, want in zip(p.stdout.split(), [("deny", "role-insufficient", "members"),
+                                            ("allow", "allowed", "open")]):
+        s.get(url)
+        assert logged(s, url) == want, url
+        d = explain_json(mgctl, s, url, *server)
+        assert (d["decision"], d["reason"], d["rule"]) == want, d
     # the text form says it too
     p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", *server, members)
     assert p.returncode == 0, p.stderr
