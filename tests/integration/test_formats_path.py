@@ -541,6 +541,14 @@ def test_explain_of_another_policy_agrees_with_apache_on_a_path_token(other_srv,
     p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", *server, members)
     assert p.returncode == 0, p.stderr
     assert "decision: deny" in p.stdout and "rule:     members" in p.stdout, p.stdout
+    # a policy test file says the same with server_policies (docs/policy-tests.md)
+    tf = s.root / "other.test.yaml"
+    tf.write_text("policy: %s\nserver_policies: [%s]\ntests:\n"
+                  "  - name: another policy's path token\n    request: {url: '%s'}\n"
+                  "    expect: {decision: deny, rule: members, reason: role-insufficient}\n"
+                  % (s.policy_dir / "other.yaml", s.policy_dir / "path.yaml", members))
+    p = mgctl("test", tf)
+    assert p.returncode == 0 and "1 passed, 0 failed" in p.stdout, p.stdout + p.stderr
     # without the server's other policies explain cannot know the path is mapped: the raw path
     # alone is decided (docs/mgctl.md, "explain"); this is the disagreement --server-policy closes
     d = explain_json(mgctl, s, members)
