@@ -331,6 +331,8 @@ def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
     (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
                                                          "{id: k1, alg: ed25519, file: keys/k1.pub}"))
     (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    # the directory's own mode, whatever the umask: a group-writable one is a warning of its own
+    (srv.policy_dir / "keys").chmod(0o755)
     key = srv.policy_dir / "keys" / "k1.pub"
     key.write_text("-----BEGIN PUBLIC KEY-----\n"
                    "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
