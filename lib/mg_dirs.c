@@ -64,10 +64,16 @@ static int walk(apr_pool_t *pool, const char *abs, const char *what, const char 
             (fi.valid & APR_FINFO_IDENT) == APR_FINFO_IDENT && fi.filetype == APR_DIR &&
             !seen_before(seen, &fi) && !(fi.protection & APR_FPROT_WSTICKY)) {
             const char *by = NULL, *fix = NULL;
-            if (fi.protection & APR_FPROT_WWRITE) {
+            int others = (fi.protection & APR_FPROT_WWRITE) != 0;
+            int group = who == MG_DIRS_GROUP_OR_OTHERS && (fi.protection & APR_FPROT_GWRITE);
+            /* the whole fix at once: "go-w" when both bits count */
+            if (others && group) {
+                by = "its group and by everyone";
+                fix = "go-w";
+            } else if (others) {
                 by = "everyone";
                 fix = "o-w";
-            } else if (who == MG_DIRS_GROUP_OR_OTHERS && (fi.protection & APR_FPROT_GWRITE)) {
+            } else if (group) {
                 by = "its group";
                 fix = "g-w";
             }

@@ -476,10 +476,10 @@ check "a world-writable directory above the policy is a policy-file-permissions 
     "p.yaml: warning: directory '$D/ww' above the policy is writable by everyone and has no sticky bit" \
     "$MGCTL" validate "$D/ww/p.yaml"
 check "... above a key file: key-file-permissions at the key, native" "0" \
-    "p.yaml:3:5: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' of key 'k1' is writable by everyone" \
+    "p.yaml:3:5: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' of key 'k1' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
     "$MGCTL" validate "$D/ww/p.yaml"
 check "... and foreign" "0" \
-    "p.yaml:4:5: warning: directory '$D/ww' above key file '$D/ww/keys/vendor.key' of key 'ik' is writable by everyone" \
+    "p.yaml:4:5: warning: directory '$D/ww' above key file '$D/ww/keys/vendor.key' of key 'ik' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
     "$MGCTL" validate "$D/ww/p.yaml"
 check "... above the revocation file" "0" \
     "warning: directory '$D/ww' above the revocation file '$D/ww/revoked.txt' is writable by everyone" \
@@ -488,7 +488,7 @@ check "... as json, with the file's own codes" "0" - \
     sh -c '"$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=sorted(x[\"code\"] for x in d if \"above\" in x[\"message\"]); assert c == [\"key-file-permissions\"]*2 + [\"policy-file-permissions\", \"revocation-file-permissions\"], c"' \
     "$MGCTL" "$D/ww/p.yaml"
 check "mgctl verify --key-file: a world-writable directory above the key is a warning" "0 1" \
-    "mgctl verify: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' is writable by everyone" \
+    "mgctl verify: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' is writable by its group and by everyone" \
     "$MGCTL" verify --key-file "$D/ww/keys/k1.key" --key-id k1 "/a.jpg?mg_exp=1&mg_kid=k1&mg_sig=AAAA"
 no_warning "a world-writable directory with the sticky bit is no warning" "$MGCTL" validate "$D/sticky/p.yaml"
 no_warning "directories only their owner may write are no warning" "$MGCTL" validate "$D/safe/p.yaml"
