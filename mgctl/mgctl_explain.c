@@ -253,7 +253,7 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     mg_evaluate(pool, policy, &req, 1, &d);
     /* the path Apache serves, when a path token maps the request there */
     mgctl_served_decide(pool, policy, others, spec, &req, 1, &d);
-    int authn = mgctl_spec_authenticates(pool, policy, spec);
+    int authn = mgctl_spec_authenticates(pool, policy, others, spec);
 
     if (fmt == MGCTL_FMT_JSON) {
         printf("%s\n", mgctl_decision_json(pool, policy, &d, authn));

@@ -102,7 +102,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     mg_evaluate(pool, policy, &req, 1, &d);
     /* the path Apache serves, as explain decides it (mgctl_served.c) */
     mgctl_served_decide(pool, policy, others, tc->spec, &req, 1, &d);
-    int authn = mgctl_spec_authenticates(pool, policy, tc->spec);
+    int authn = mgctl_spec_authenticates(pool, policy, others, tc->spec);
 
     int failed = 0;
     apr_array_header_t *jexp = apr_array_make(pool, tc->expect->nelts, sizeof(const char *));

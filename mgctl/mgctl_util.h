@@ -224,9 +224,11 @@ const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
  * without a user and authenticates only when it answers
  * AUTHZ_DENIED_NO_USER, which media-guard does only for auth/login; any
  * other anonymous refusal (hotlink, no-rule, ...) is final before the user
- * counts. Evaluates the request once more through mg_evaluate. */
+ * counts. Evaluates the request once more through mg_evaluate, and the
+ * served path as mgctl_served_decide does with `others` (the server's other
+ * policies, may be NULL), as the module's first pass does. */
 int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
-                             const mgctl_reqspec_t *spec);
+                             const apr_array_header_t *others, const mgctl_reqspec_t *spec);
 
 /* What the client gets instead of a deny's status when the user was
  * authenticated for this decision (`authenticated`, see

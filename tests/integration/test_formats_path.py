@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from conftest import htpasswd
+
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
 POLICY = """\
@@ -559,3 +561,64 @@ def test_explain_of_another_policy_agrees_with_apache_on_a_path_token(other_srv,
     assert p.returncode == 2 and "missing.yaml" in p.stderr, p.stderr
     p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", "--server-policy", "-", members)
     assert p.returncode == 2 and "--server-policy must be a file" in p.stderr, p.stderr
+
+
+OTHER_AUTH = """\
+version: 1
+name: other
+default: deny
+roles: [member]
+identity:
+  users:
+    alice: [member]
+rules:
+  - {id: members, path: /dl/a/, access: {anonymous: none, member: view}}
+  - {id: open, path: /dl/, access: {anonymous: view}}
+"""
+
+OTHER_AUTH_CONF = OTHER_CONF.replace("    Require media-guard other\n", """\
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard other
+""")
+
+
+def test_explain_of_another_policy_says_when_apache_authenticates_for_the_served_path(
+        apache_factory, mgctl):
+    """mod_authz_core asks the policy first without the user; the module's
+    answer to that first pass covers the served path too (here 'auth': signing
+    in would grant it), so Apache authenticates, and refuses a signed-in user
+    without the role with its own 401 (no AuthzSendForbiddenOnFailure). explain
+    --server-policy says both, as for any other request."""
+    s = apache_factory("formats-path-other-auth", OTHER_AUTH_CONF,
+                       policies={"path.yaml": POLICY, "other.yaml": OTHER_AUTH}, files=FILES,
+                       start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_keys(s)
+    s.start()
+    try:
+        server = ["--server-policy", s.policy_dir / "path.yaml"]
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg")
+        assert p.returncode == 0, p.stderr
+        url = p.stdout.strip()
+        r = s.get(url)  # nobody signed in: Apache asks for a password
+        assert r.status_code == 401, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, *server)
+        assert (d["decision"], d["rule"], d["status"]) == ("auth", "members", 401), d
+        r = s.get(url, auth=("bob", "b"))  # signed in, without the role
+        assert r.status_code == 401 and JPG not in r.content, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, "--user", "bob", *server)
+        assert (d["decision"], d["rule"], d["status"],
+                d["status_without_forbidden_on_failure"]) == ("deny", "members", 403, 401), d
+        r = s.get(url, auth=("alice", "a"))  # a member: the covered file
+        assert r.status_code == 200 and r.content == JPG, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, "--user", "alice", *server)
+        # both decisions allow view: the target's (rule 'open') stands, in Apache's log too
+        assert (d["decision"], d["reason"], d["rule"]) == logged(s, url) == \
+            ("allow", "allowed", "open"), d
+        assert "served path /dl/a/x.jpg" in d["trace"][0] and "not stricter" in d["trace"][0], d
+    finally:
+        s.stop()

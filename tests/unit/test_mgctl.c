@@ -742,7 +742,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     memset(&d, 0, sizeof(d));
     mg_evaluate(mg_test_pool, p, &req, 0, &d);
     ck_assert_int_eq(d.reason, MG_R_DOWNLOAD);
-    int authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    int authn = mgctl_spec_authenticates(mg_test_pool, p, NULL, spec);
     ck_assert_int_eq(authn, 1);
     ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 401);
     ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
@@ -755,7 +755,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     memset(&d, 0, sizeof(d));
     mg_evaluate(mg_test_pool, p, &req, 0, &d);
     ck_assert_int_eq(d.reason, MG_R_HOTLINK);
-    authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    authn = mgctl_spec_authenticates(mg_test_pool, p, NULL, spec);
     ck_assert_int_eq(authn, 0);
     ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 0);
     ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
@@ -771,7 +771,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     /* no user: nothing to authenticate */
     spec->user = NULL;
     spec->url = "/d/a.jpg?dl=1";
-    ck_assert_int_eq(mgctl_spec_authenticates(mg_test_pool, p, spec), 0);
+    ck_assert_int_eq(mgctl_spec_authenticates(mg_test_pool, p, NULL, spec), 0);
 }
 END_TEST
 
