@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mg_dirs.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
@@ -630,6 +631,13 @@ void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insec
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
                     "key-file-permissions",
                     "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+    /* a directory above the key that its group or everyone can write (no
+     * sticky bit) lets them rename their own key over it: the same rule as
+     * for the file's own write bits (mg_dirs.h) */
+    mg_dirs_check(policy->pool, r->file,
+                  apr_psprintf(policy->pool, "key file '%s' of key '%s'", r->file, r->id),
+                  MG_DIRS_GROUP_OR_OTHERS, diags, policy->file, r->pos.line, r->pos.col,
+                  "key-file-permissions");
 }
 
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
@@ -752,6 +760,10 @@ const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
  * EVP_MAC_CTX makes the same two copies under the EVP_MAC dispatch and
  * parameter handling; EVP_MAC_CTX_dup allocates four contexts per MAC;
  * EVP_Q_mac fetches and keys from scratch.
+ * From OpenSSL 3.5 on (openssl/openssl#25726, a provider copyctx) a copy
+ * between two contexts of the same digest that both hold a state is a copy
+ * in place, without the free and malloc: the second and every later copy
+ * here is that case, so the glue shrinks there with no change to this code.
  * The tag stays in this thread's context until its next MAC (cleansed when
  * the copy frees it); it is less sensitive than the key states every thread
  * reads, and an EVP_MD_CTX_reset here would cost an atomic reference count
