@@ -323,6 +323,10 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (names_why != NULL)
         return refuse(d, names_why, why);
+    /* last in the order of docs/canonical-urls.md: a cookie that an origin
+     * could read as "tr" or the download parameter (PHP's $_REQUEST) */
+    if (req->cookie != NULL && mg_cookie_reserved_check(req->cookie, dp, &w) != 0)
+        return refuse(d, w, why);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;
