@@ -210,13 +210,15 @@ static const char *get_header(void *ctx, const char *name)
 static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers,
                           int from_table)
 {
-    static const char *const names[] = {"Host",           "Referer",        "Origin",
-                                        "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest",
-                                        "Sec-Fetch-User", "Accept",         "Cookie"};
-    const char *v[9];
+    static const char *const names[] = {"Host",           "Referer",          "Origin",
+                                        "Sec-Fetch-Site", "Sec-Fetch-Mode",   "Sec-Fetch-Dest",
+                                        "Sec-Fetch-User", "Accept",           "Cookie",
+                                        "Content-Length", "Transfer-Encoding"};
+    enum { NV = sizeof(names) / sizeof(names[0]) };
+    const char *v[NV];
     mg_request_t req, want;
 
-    for (size_t i = 0; i < 9; i++) {
+    for (size_t i = 0; i < NV; i++) {
         v[i] = NULL;
         if (with_headers)
             for (int k = h->n - 1; k >= 0; k--) /* the first wins: scan from the end */
@@ -250,6 +252,8 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     want.sec_fetch_user = v[6];
     want.accept = v[7];
     want.cookie = v[8];
+    want.content_length = v[9];
+    want.transfer_encoding = v[10];
     /* field by field first, for a readable message */
     MG_FUZZ_ASSERT(req.raw_path == want.raw_path && req.query == want.query &&
                        req.target_refused == want.target_refused,

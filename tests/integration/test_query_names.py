@@ -15,6 +15,7 @@
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -115,6 +116,12 @@ class _RackHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         query = self.path.partition("?")[2]
         p = rack2_params(query)
+        # Rack::Request#params is GET.merge(POST): a form body is parsed for
+        # any method (form_data? looks at the Content-Type only) and wins
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            p.update(rack2_params(body.decode("latin-1")))
         body = json.dumps({"origin": "rack", "tr": p.get("tr"), "query": query}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -286,6 +293,44 @@ def test_other_cookies_still_reach_the_origin(srv):
     d = origin_json(srv.raw("/php/a.jpg?tr=oi-logo.png",
                             headers={"Cookie": "trx=1; session=tr; a=download; mg_token=x"}))
     assert d["tr"] == d["request_tr"] == "oi-logo.png"
+
+
+# Red team 20: Rack's params (Sinatra) and ASP.NET Core's model binding read
+# a form body over the query, and ProxyPass forwards a GET's body: `?tr=…`
+# judged with its watermark reached the origin with a body `tr=w-100`. A GET
+# or HEAD with a body is refused.
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_the_rack_origin_really_takes_a_form_body_over_the_query(rack_origin):
+    import requests
+    d = requests.get(f"{rack_origin}/rack/a.jpg?tr=oi-logo.png", data="tr=w-100", headers=FORM,
+                     timeout=10).json()
+    assert d["tr"] == "w-100", d
+
+
+@pytest.mark.parametrize("headers", [{"Content-Length": "8"}, {"Transfer-Encoding": "chunked"}])
+def test_a_get_with_a_body_is_refused(srv, mgctl, headers):
+    chunked = "Transfer-Encoding" in headers
+    body = b"8\r\ntr=w-100\r\n0\r\n\r\n" if chunked else b"tr=w-100"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        head = "".join(f"{k}: {v}\r\n" for k, v in {**FORM, **headers}.items())
+        s.sendall(f"GET /rack/a.jpg?tr=oi-logo.png HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+                  f"Connection: close\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403"), data[:300]
+    assert b"X-Media-Guard-Reason: bad-url" in data and b'"origin"' not in data, data[:600]
+    name, value = next(iter(headers.items()))
+    p = mgctl("explain", "-p", srv.policy_dir / "q.yaml", "-H", f"{name}: {value}",
+              "/rack/a.jpg?tr=oi-logo.png")
+    assert "\ndecision: deny" in p.stdout and "reason:   bad-url" in p.stdout, p.stdout
+
+
+def test_a_get_with_an_empty_body_still_reaches_the_origin(srv):
+    d = origin_json(srv.raw("/rack/a.jpg?tr=oi-logo.png", headers={"Content-Length": "0"}))
+    assert d["tr"] == "oi-logo.png"
 
 
 def sign(srv, mgctl, url, *opts):
