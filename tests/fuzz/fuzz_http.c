@@ -40,6 +40,7 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 
+#include "mg_canon.h"
 #include "mg_fuzz.h"
 #include "mg_http.h"
 #include "mg_response.h"
@@ -265,6 +266,27 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
                    "a request field other than the target's and the headers' is set");
 }
 
+/* ------------------------------------------------------------ cookies */
+
+/* mg_cookie_reserved_check over the input as a Cookie header: -1 only with
+ * its sentence; a cookie added after the others never takes a refusal back,
+ * and "tr=1" added always refuses. */
+static void check_cookie(apr_pool_t *p, const char *all)
+{
+    const char *why = NULL, *why2 = NULL;
+    int rc = mg_cookie_reserved_check(all, "download", &why);
+    MG_FUZZ_ASSERT(rc == 0 || rc == -1, "rc %d", rc);
+    MG_FUZZ_ASSERT(rc == 0 || (why != NULL && strncmp(why, "cookie named", 12) == 0),
+                   "refused without its sentence");
+    if (rc != 0)
+        MG_FUZZ_ASSERT(
+            mg_cookie_reserved_check(apr_pstrcat(p, all, "; a=1", NULL), "download", &why2) == -1,
+            "a cookie added after took a refusal back");
+    MG_FUZZ_ASSERT(
+        mg_cookie_reserved_check(apr_pstrcat(p, all, "; tr=1", NULL), "download", &why2) == -1,
+        "a cookie named tr added after is not refused");
+}
+
 /* ------------------------------------------------------------ message */
 
 /* ap_is_url(): letters, digits, '+', '-', '.' (at least one), then ':' */
@@ -480,6 +502,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *all = apr_pstrmemdup(p, in, size);
     size_t an = strlen(all);
     check_message(p, all, an);
+    check_cookie(p, all);
     check_disposition(p, "attachment", all, an);
     check_disposition(p, "inline", all, an);
 
