@@ -234,8 +234,10 @@ def main():
             if o[i] == n[i]:
                 continue
             req = reqs[i]
-            co = {"url": req["url"], "request": req,
-                  "_headers": {k.lower(): v for k, v in (req.get("headers") or {}).items()}}
+            hd = {k.lower(): v for k, v in (req.get("headers") or {}).items()}
+            for k, v in req.get("_twice", []):  # httpd joins a header sent twice with ", "
+                hd[k.lower()] = hd[k.lower()] + ", " + v if k.lower() in hd else v
+            co = {"url": req["url"], "request": req, "_headers": hd}
             vo = dict(zip(("status", "decision", "reason", "rule"), o[i]))
             vn = dict(zip(("status", "decision", "reason", "rule"), n[i]))
             why = known.explain_apache(co, vo, vn)

@@ -209,7 +209,8 @@ def gen_headers(r, profile):
     if "country_header" in profile and r.random() < 0.4:
         h[profile["country_header"]] = r.choice([c for c in COUNTRIES if c is not None])
     if r.random() < 0.1:
-        h["Cookie"] = r.choice(["a=b", "mg_token=", "mg_token=garbage", "session=1; mg_token=x.y.z", ""])
+        h["Cookie"] = r.choice(["a=b", "mg_token=", "mg_token=garbage", "session=1; mg_token=x.y.z", "",
+                                "tr=w-100", "a=b; TR=w-1", "download=1", "tr[]=x", "trx=1", "__token__=a"])
     return h
 
 

@@ -177,6 +177,22 @@ def _has_userinfo(url):
     return bool(m and "@" in m.group(1))
 
 
+COOKIE_SENTENCE = "cookie named as a query parameter that some servers read as 'tr' or the download parameter"
+
+
+def _cookie_reserved(co):
+    """The case sends a cookie whose name some stack reads as tr or the download parameter."""
+    cookie = (co.get("_headers") or {}).get("cookie") or ""
+    for part in re.split(r"[;,]", cookie):
+        name = _decode(part.strip().split("=", 1)[0])
+        if not name:
+            continue
+        readings = [name.lower()] if _plain(name) else [_reading_cut(_fold(name)), _reading_php(_fold(name))]
+        if "tr" in readings or DOWNLOAD_PARAM in readings:
+            return True
+    return False
+
+
 def _headers(case):
     return {k.lower(): v for k, v in ((case.get("request") or {}).get("headers") or {}).items()}
 
@@ -233,6 +249,11 @@ def explain(co, cn, vo, vn):
         return "userinfo refused (90d1ee2; canonical-urls.md 'The request target')"
     if refused_new in TARGET_SENTENCES[1:] and re.match(r"(?i)https?://", url):
         return "absolute URL with a bad host refused (90d1ee2; canonical-urls.md 'The request target')"
+
+    # 2b. A cookie named as 'tr' or the download parameter (36827e1, red team 20; CHANGELOG Unreleased "a cookie
+    #     named as tr or the download parameter is refused (bad-url)"): PHP's $_REQUEST took it over the query.
+    if refused_new == COOKIE_SENTENCE and _cookie_reserved(co):
+        return "cookie named as tr/download refused (36827e1; CHANGELOG Unreleased)"
 
     # 3. Cross-Origin-Resource-Policy derived from a hotlink profile with allowed_origins (issue 11; CHANGELOG
     #    1.0.0 "a CORP header derived from the profile so browsers never block an allowed partner";
@@ -311,6 +332,8 @@ def explain_apache(co, vo, vn):
     a bad-url is explained only when the request really has what the change refuses)."""
     url = co["url"]
     if vn["reason"] == "bad-url" and vo["reason"] != "bad-url":
+        if _cookie_reserved(co):
+            return "cookie named as tr/download refused (36827e1; CHANGELOG Unreleased)"
         if reserved_verdict(_query_of(url)) is not None:
             return "reserved query name (CHANGELOG 1.0.0; canonical-urls.md 'Reserved parameter names')"
         if _has_userinfo(url):
