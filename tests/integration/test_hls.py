@@ -7,6 +7,8 @@ playlist must pass through byte for byte."""
 
 import os
 import re
+import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -45,6 +47,8 @@ rules:
 # server): the harness's @BACKEND@ echoes paths, and a playlist must be real.
 CONF = """\
 MediaGuardPolicy hls @POLICIES@/hls.yaml
+# HTTP/2 on cleartext next to HTTP/1.1 (the h2c tests below)
+Protocols h2c http/1.1
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .hls
 <LocationMatch "^/(videos|live|free)/">
@@ -250,7 +254,7 @@ def write_keys(s):
 @pytest.fixture(scope="module")
 def srv(apache_factory):
     s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"], loglevel="debug",
                        start=False)
     write_keys(s)
     media = plain(template(MEDIA, s.port))
@@ -419,7 +423,7 @@ def test_directive_takes_on_or_off_only(apache_factory):
     bad = CONF.replace("MediaGuardHLSRewrite Off", "MediaGuardHLSRewrite maybe")
     s = apache_factory("hls-bad", bad,
                        policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], start=False)
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"], start=False)
     write_keys(s)
     rc, out = s.configtest()
     assert rc != 0 and "Syntax error on line" in out
@@ -627,3 +631,96 @@ def test_playlist_with_ext_x_define_passes_through_with_a_log_line(srv, sign):
         assert r.content == (srv.htdocs / "videos/l1/720p" / name).read_bytes(), name
         assert "mg_exp=" not in r.text, name
         assert "not rewritten: it defines variables (#EXT-X-DEFINE)" in srv.error_log_since(mark)
+
+
+# ---------------------------------------------------------------- HTTP/2
+
+# what differs between two responses by nature, not by the module: the date,
+# HTTP/1.1's connection handling and framing, and the h2c offer that
+# Protocols h2c adds to HTTP/1.1 responses
+H1_ONLY = {"date", "connection", "keep-alive", "transfer-encoding", "upgrade"}
+
+
+def h2(srv, target, headers=None, method="GET"):
+    """The request over HTTP/2 on cleartext (h2c, prior knowledge) with curl,
+    sent byte for byte: (status, {lower-case name: value}, body, version)."""
+    with tempfile.NamedTemporaryFile() as f:
+        cmd = ["curl", "-sS", "--http2-prior-knowledge", "--path-as-is", "-D", "-",
+               "-o", f.name, "--max-time", "10"]
+        if method == "HEAD":
+            cmd.append("--head")
+        for k, v in (headers or {}).items():
+            cmd += ["-H", f"{k}: {v}"]
+        p = subprocess.run(cmd + [srv.url(target)], capture_output=True, timeout=15)
+        assert p.returncode == 0, p.stderr
+        body = f.read() if method != "HEAD" else b""  # --head writes the headers there
+    out = p.stdout
+    srv.requests_sent += 1
+    lines = out.decode("latin-1").split("\r\n")
+    version, status = lines[0].split(" ")[:2]
+    hdrs = {}
+    for ln in lines[1:]:
+        if ln:
+            k, v = ln.split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+    return int(status), hdrs, body, version
+
+
+def h1(srv, target, headers=None, method="GET"):
+    r = srv.raw(target, headers=headers, method=method)
+    return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content, "HTTP/1.1"
+
+
+def same_response(srv, target, headers=None, method="GET"):
+    """Send target over HTTP/1.1 and over HTTP/2: the same status, body and
+    headers (but the date and HTTP/1.1's framing). Returns the HTTP/2 one."""
+    s1, hd1, b1, _ = h1(srv, target, headers, method)
+    s2, hd2, b2, version = h2(srv, target, headers, method)
+    assert version == "HTTP/2", version
+    assert (s2, b2) == (s1, b1), target
+    strip = lambda h: {k: v for k, v in h.items() if k not in H1_ONLY}  # noqa: E731
+    assert strip(hd2) == strip(hd1), target
+    return s2, hd2, b2
+
+
+def test_http2_rewrites_exactly_as_http1(srv, sign):
+    """h2c (mod_http2): the rewritten playlists, their headers (no ETag, no
+    Last-Modified, the rewritten length), Range answered with the whole
+    playlist, HEAD, a long proxied playlist and the refusal of a bare
+    segment are those of HTTP/1.1, byte for byte."""
+    url = sign("/videos/l1/master.m3u8", "--prefix", "/videos/l1/")
+    st, hd, body = same_response(srv, url)
+    assert st == 200 and body == expected(MASTER, token_of(url)).encode()
+    assert "etag" not in hd and "last-modified" not in hd
+    assert hd["content-length"] == str(len(body))
+    assert hd["cache-control"] == "private, no-store"  # a token grants view here
+    for path, prefix, want in (
+            ("/videos/l1/720p/index.m3u8", "/videos/l1/", template(MEDIA, srv.port)),
+            ("/live/l1/720p/index.m3u8", "/live/l1/", None),
+            ("/live/l1/720p/alt.hls", "/live/l1/", None)):
+        url = sign(path, "--prefix", prefix)
+        st, hd, body = same_response(srv, url)
+        assert st == 200 and "?mg_" in body.decode(), path
+        want = expected(want, token_of(url)) if want else expected_elsewhere(srv.port,
+                                                                             token_of(url))
+        assert body == want.encode(), path
+        assert "etag" not in hd and "last-modified" not in hd, path
+        # a Range on a playlist: the whole rewritten playlist, 200 (.m3u8);
+        # the proxied playlist known by its type only gets no validator to
+        # resume with, so an If-Range never mixes in the stored text
+        st, hd, rbody = same_response(srv, url, {"Range": "bytes=0-9"})
+        if path.endswith(".m3u8"):
+            assert st == 200 and rbody == body, path
+        st, hd, _ = same_response(srv, url, method="HEAD")
+        assert st == 200 and hd.get("content-length") in (None, str(len(body))), path
+    url = sign("/live/l1/720p/long.m3u8", "--prefix", "/live/l1/")
+    st, _, body = same_response(srv, url)
+    assert st == 200 and body == expected(LONG, token_of(url)).encode()
+    # a segment: as stored, Range 206; bare: refused
+    url = sign("/videos/l1/720p/seg-1.ts", "--prefix", "/videos/l1/")
+    st, hd, body = same_response(srv, url, {"Range": "bytes=4-9"})
+    assert st == 206 and body == TS[4:10]
+    st, hd, _ = same_response(srv, "/videos/l1/720p/seg-1.ts")
+    assert st == 403 and hd["x-media-guard-reason"] == "token-missing"
+    assert " 200 \"GET /videos/l1/master.m3u8?mg_" in srv.access_log()
+    assert re.search(r' 200 "GET /live/l1/720p/long\.m3u8\?mg_\S+ HTTP/2\.0"', srv.access_log())
