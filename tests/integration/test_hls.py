@@ -724,3 +724,140 @@ def test_http2_rewrites_exactly_as_http1(srv, sign):
     assert st == 403 and hd["x-media-guard-reason"] == "token-missing"
     assert " 200 \"GET /videos/l1/master.m3u8?mg_" in srv.access_log()
     assert re.search(r' 200 "GET /live/l1/720p/long\.m3u8\?mg_\S+ HTTP/2\.0"', srv.access_log())
+
+
+# ---------------------------------------------------------------- mod_cache
+
+# The protected playlists and segments behind mod_cache with mod_cache_disk,
+# as an admin who wants the segments (the same bytes for every viewer)
+# stored once although every viewer's token differs would configure it:
+# the query left out of the key, responses marked private stored anyway.
+# /live/ is proxied to this server's unprotected /origin/live/, which says
+# every answer may be cached for ten minutes; /pub/ is open to anyone.
+CACHE_POLICY = """\
+version: 1
+name: hlscache
+keys:
+  - {id: k2026, file: keys/k2026.key, sign: true}
+rules:
+  - {id: live, path: /live/, token: required}
+  - {id: pub, path: /pub/, access: {anonymous: download}}
+"""
+
+CACHE_CONF = """\
+MediaGuardPolicy hlscache @POLICIES@/hlscache.yaml
+MediaGuardReasonHeader On
+CacheRoot "@ROOT@/cache"
+CacheEnable disk /live/
+CacheEnable disk /pub/
+CacheQuickHandler @QUICK@
+CacheIgnoreQueryString On
+CacheHeader On
+CacheDetailHeader On
+<LocationMatch "^/(live|pub)/">
+    Require media-guard hlscache
+    MediaGuardHLSRewrite On
+    CacheStorePrivate On
+    CacheStoreNoStore On
+</LocationMatch>
+ProxyPass "/live/" "http://127.0.0.1:@PORT@/origin/live/"
+ProxyPass "/pub/" "http://127.0.0.1:@PORT@/origin/live/"
+<Location "/origin/">
+    Header set Cache-Control "public, max-age=600"
+</Location>
+"""
+
+
+@pytest.fixture(scope="module", params=["Off", "On"], ids=["handler", "quick"])
+def cached(request, apache_factory, mgctl):
+    """A server with mod_cache in front, CacheQuickHandler Off (what
+    docs/directives.md asks for) or On (mod_cache's default); and a signer
+    for its policy (view by default, as mgctl sign makes links)."""
+    s = apache_factory(f"hls-cache-{request.param.lower()}",
+                       CACHE_CONF.replace("@QUICK@", request.param),
+                       policies={"hlscache.yaml": CACHE_POLICY},
+                       extra_modules=["proxy", "proxy_http", "headers", "cache", "cache_disk"],
+                       loglevel="debug", start=False)
+    write_keys(s)
+    (s.root / "cache").mkdir()
+    (s.root / "cache").chmod(0o777)  # the children run as nobody
+    media = plain(template(MEDIA, s.port))
+    for n in range(1, 5):
+        write(s.htdocs / f"origin/live/l{n}/720p/index.m3u8", media)
+        write(s.htdocs / f"origin/live/l{n}/720p/alt.hls", media)
+        for seg in SEGMENTS:
+            write(s.htdocs / f"origin/live/l{n}/720p" / seg, TS)
+    s.start()
+
+    def sign(url, *opts):
+        p = mgctl("sign", "--policy", s.policy_dir / "hlscache.yaml", *opts, url)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    try:
+        yield s, sign, request.param
+    finally:
+        s.stop()
+
+
+def test_a_cached_playlist_never_carries_another_viewers_token(cached):
+    """Viewers A and B open the same playlist with their own prefix links
+    (download and view): each gets the playlist with its own token, never
+    the other's, and a bare request is refused, although the cache serves
+    a segment stored for A to B (so it does store across tokens)."""
+    srv, sign, quick = cached
+    for n, acc in ((1, "download"), (2, "view")):
+        base = f"/live/l{n}/720p/"
+        for name in ("index.m3u8", "alt.hls"):  # by extension; by Content-Type only
+            links = [sign(base + name, "--access", acc, "--ttl", ttl, "--prefix", f"/live/l{n}/")
+                     for ttl in ("10m", "20m", "30m")]
+            tokens = [token_of(u) for u in links]
+            for viewer in (0, 1, 0, 2):
+                r = srv.get(links[viewer])
+                assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
+                assert r.text == expected_elsewhere(srv.port, tokens[viewer]), \
+                    (quick, acc, name, viewer, r.headers.get("X-Cache-Detail"))
+            bare = srv.get(base + name)
+            assert bare.status_code == 403, (quick, name, bare.headers.get("X-Cache-Detail"))
+            assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+            assert "#EXTM3U" not in bare.text
+    # the cache is live: segments granted to one token are served to
+    # another from the cache while the policy is asked every time
+    # (CacheQuickHandler Off) ...
+    a = sign("/live/l3/720p/seg-1.ts", "--access", "download", "--ttl", "10m",
+             "--prefix", "/live/l3/")
+    b = sign("/live/l3/720p/seg-1.ts", "--access", "download", "--ttl", "20m",
+             "--prefix", "/live/l3/")
+    first, second = srv.get(a), srv.get(b)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content == TS
+    if quick == "Off":
+        assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
+    else:
+        # ... and never where the cache answers before the policy
+        assert second.headers["X-Cache"].startswith("MISS"), second.headers.get("X-Cache-Detail")
+    bare = srv.get("/live/l3/720p/seg-1.ts")
+    assert bare.status_code == 403 and bare.content != TS, bare.headers.get("X-Cache-Detail")
+    assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+
+
+def test_a_refused_request_never_gets_a_cached_grant(cached):
+    """A refused request leaves nothing in the cache (the next request with
+    a good link is granted), and a grant stored for a good link is never
+    served to a request the policy refuses; a public file is still stored
+    and served from the cache."""
+    srv, sign, quick = cached
+    for path in ("/live/l4/720p/seg-2.ts", "/live/l4/720p/index.m3u8"):
+        good = sign(path, "--ttl", "10m", "--prefix", "/live/l4/")
+        for bad in (path, good.replace("mg_sig=", "mg_sig=x")):
+            no = srv.get(bad)
+            assert no.status_code == 403, no.headers.get("X-Cache-Detail")
+            assert no.headers["Cache-Control"] == "private, no-store"
+        yes = srv.get(good)
+        assert yes.status_code == 200, (quick, path, yes.headers.get("X-Cache-Detail"))
+        assert yes.headers["X-Cache"].startswith("MISS"), yes.headers.get("X-Cache-Detail")
+        again = srv.get(path)
+        assert again.status_code == 403, (quick, path, again.headers.get("X-Cache-Detail"))
+    # the same for everyone: stored and served from the cache
+    first, second = srv.get("/pub/l4/720p/seg-3.ts"), srv.get("/pub/l4/720p/seg-3.ts")
+    assert first.status_code == second.status_code == 200 and second.content == TS
+    assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
