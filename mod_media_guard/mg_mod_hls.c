@@ -226,6 +226,11 @@ void mg_mod_hls_insert_filter(request_rec *r)
 
     if (dc == NULL || dc->hls_rewrite != 1 || r->main != NULL || r->method_number != M_GET)
         return;
+    /* Whoever it is for, a playlist here is never stored by mod_cache:
+     * rewritten, it holds this viewer's token; as it came, a cache hit would
+     * hand it to a query-token viewer without the rewrite. */
+    if (has_m3u8_ext(r->uri))
+        mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
     const mg_mod_memo_t *grant = NULL;
     q = token_granted_request(r, &grant);
     /* a token in the query (a signed cookie covers segments by itself, and
@@ -283,6 +288,9 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         const char *ce = apr_table_get(r->headers_out, "Content-Encoding");
         if (r->status != HTTP_OK || !(has_m3u8_ext(r->uri) || is_playlist_type(r->content_type)))
             return pass_unchanged(f, bb);
+        /* known by its Content-Type only: before mod_cache's save filter,
+         * which comes after this one, sees anything */
+        mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
         if (ce != NULL && strcasecmp(ce, "identity") != 0) {
             ap_log_rerror(
                 APLOG_MARK, APLOG_DEBUG, 0, r,

@@ -3,7 +3,8 @@ real Apache: a playlist fetched with a prefix token comes back with the
 viewer's mg_* parameters (or a foreign format's prefix token: Cloud CDN,
 Akamai) on every URI inside the token's scope on this site, and nowhere else; the segments it names are then served; local files and a
 ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
-playlist must pass through byte for byte."""
+playlist must pass through byte for byte. The same over HTTP/2 (h2c), and
+behind mod_cache."""
 
 import os
 import re
@@ -747,6 +748,7 @@ rules:
 CACHE_CONF = """\
 MediaGuardPolicy hlscache @POLICIES@/hlscache.yaml
 MediaGuardReasonHeader On
+AddType application/vnd.apple.mpegurl .hls
 CacheRoot "@ROOT@/cache"
 CacheEnable disk /live/
 CacheEnable disk /pub/
@@ -816,6 +818,8 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
                 assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
                 assert r.text == expected_elsewhere(srv.port, tokens[viewer]), \
                     (quick, acc, name, viewer, r.headers.get("X-Cache-Detail"))
+                # never stored, so never a hit (mod_cache says why: CacheDetailHeader)
+                assert r.headers["X-Cache"].startswith("MISS"), r.headers.get("X-Cache-Detail")
             bare = srv.get(base + name)
             assert bare.status_code == 403, (quick, name, bare.headers.get("X-Cache-Detail"))
             assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
