@@ -752,6 +752,10 @@ const mg_key_t *mg_keys_signing(const mg_policy_t *policy)
  * EVP_MAC_CTX makes the same two copies under the EVP_MAC dispatch and
  * parameter handling; EVP_MAC_CTX_dup allocates four contexts per MAC;
  * EVP_Q_mac fetches and keys from scratch.
+ * From OpenSSL 3.5 on (openssl/openssl#25726, a provider copyctx) a copy
+ * between two contexts of the same digest that both hold a state is a copy
+ * in place, without the free and malloc: the second and every later copy
+ * here is that case, so the glue shrinks there with no change to this code.
  * The tag stays in this thread's context until its next MAC (cleansed when
  * the copy frees it); it is less sensitive than the key states every thread
  * reads, and an EVP_MD_CTX_reset here would cost an atomic reference count
