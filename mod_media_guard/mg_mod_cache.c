@@ -15,8 +15,10 @@
  *   served without the rewrite (a cache hit skips the filters before the
  *   cache's own). A playlist is small; the origin is asked each time.
  *
- * r->no_cache is mod_cache's own "do not store this", read by its CACHE_SAVE
- * filter on the response's first brigade, which comes after ours.
+ * The environment variable no-cache is mod_cache's documented "do not store
+ * this" (httpd's env.html), read by its CACHE_SAVE filter on the response's
+ * first brigade, which comes after ours. Not r->no_cache: with it httpd's
+ * header filter also sends `Expires: <now>` to every client and cache.
  * (Refusals are never stored: an error response is sent without the
  * content filters, CACHE_SAVE among them.)
  */
@@ -24,6 +26,8 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "util_filter.h"
+
+#include <apr_tables.h>
 
 #include "mg_mod.h"
 
@@ -65,10 +69,11 @@ int mg_mod_cache_stores_before_authz(const request_rec *r)
 
 void mg_mod_cache_keep_out(request_rec *r, const char *why)
 {
-    if (!r->no_cache)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      MG_LOGNO(01201) "media-guard: not to be stored by mod_cache: %s", why);
-    r->no_cache = 1;
+    if (apr_table_get(r->subprocess_env, "no-cache") != NULL)
+        return;
+    apr_table_setn(r->subprocess_env, "no-cache", "1");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  MG_LOGNO(01201) "media-guard: not to be stored by mod_cache: %s", why);
 }
 
 void mg_mod_cache_register(apr_pool_t *p)
