@@ -732,9 +732,10 @@ def test_http2_rewrites_exactly_as_http1(srv, sign):
 
 # ---------------------------------------------------------------- mod_cache
 
-# The protected playlists and segments behind mod_cache with mod_cache_disk,
-# as an admin who wants the segments (the same bytes for every viewer)
-# stored once although every viewer's token differs would configure it:
+# The protected playlists and segments behind mod_cache (mod_cache_disk or
+# mod_cache_socache), as an admin who wants the segments (the same bytes for
+# every viewer) stored once although every viewer's token differs would
+# configure it:
 # the query left out of the key, responses marked private stored anyway.
 # /live/ is proxied to this server's unprotected /origin/live/, which says
 # every answer may be cached for ten minutes; /pub/ is open to anyone.
@@ -752,9 +753,9 @@ CACHE_CONF = """\
 MediaGuardPolicy hlscache @POLICIES@/hlscache.yaml
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .hls
-CacheRoot "@ROOT@/cache"
-CacheEnable disk /live/
-CacheEnable disk /pub/
+@STORE@
+CacheEnable @PROVIDER@ /live/
+CacheEnable @PROVIDER@ /pub/
 CacheQuickHandler @QUICK@
 CacheIgnoreQueryString On
 CacheHeader On
@@ -773,15 +774,28 @@ ProxyPass "/pub/" "http://127.0.0.1:@PORT@/origin/live/"
 """
 
 
-@pytest.fixture(scope="module", params=["Off", "On"], ids=["handler", "quick"])
+# mod_cache's storage: files (mod_cache_disk) or shared memory (mod_cache_socache)
+CACHE_STORES = {
+    "disk": ('CacheRoot "@ROOT@/cache"', ["cache_disk"]),
+    "socache": ("CacheSocache shmcb", ["cache_socache", "socache_shmcb"]),
+}
+
+
+@pytest.fixture(scope="module", params=[("disk", "Off"), ("disk", "On"), ("socache", "Off"),
+                                        ("socache", "On")],
+                ids=["disk-handler", "disk-quick", "socache-handler", "socache-quick"])
 def cached(request, apache_factory, mgctl):
     """A server with mod_cache in front, CacheQuickHandler Off (what
-    docs/directives.md asks for) or On (mod_cache's default); and a signer
-    for its policy (view by default, as mgctl sign makes links)."""
-    s = apache_factory(f"hls-cache-{request.param.lower()}",
-                       CACHE_CONF.replace("@QUICK@", request.param),
+    docs/directives.md asks for) or On (mod_cache's default), storing on disk
+    or in shared memory; and a signer for its policy (view by default, as
+    mgctl sign makes links)."""
+    provider, quick = request.param
+    store, modules = CACHE_STORES[provider]
+    conf = (CACHE_CONF.replace("@QUICK@", quick).replace("@PROVIDER@", provider)
+            .replace("@STORE@", store))
+    s = apache_factory(f"hls-cache-{provider}-{quick.lower()}", conf,
                        policies={"hlscache.yaml": CACHE_POLICY},
-                       extra_modules=["proxy", "proxy_http", "headers", "cache", "cache_disk"],
+                       extra_modules=["proxy", "proxy_http", "headers", "cache", *modules],
                        loglevel="debug", start=False)
     write_keys(s)
     (s.root / "cache").mkdir()
@@ -799,7 +813,7 @@ def cached(request, apache_factory, mgctl):
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
     try:
-        yield s, sign, request.param
+        yield s, sign, quick
     finally:
         s.stop()
 
