@@ -231,8 +231,8 @@ void mg_mod_hls_register(apr_pool_t *p);
  * filter is on r before the handler runs): a stored answer is then served
  * without asking the policy. */
 int mg_mod_cache_stores_before_authz(const request_rec *r);
-/* Tell mod_cache not to store r's response (the no-cache environment
- * variable), with a debug line saying why. */
+/* Tell mod_cache, when it is loaded, not to store r's response (the
+ * no-cache environment variable), with a debug line saying why. */
 void mg_mod_cache_keep_out(request_rec *r, const char *why);
 /* register_hooks: find mod_cache's save filters once per configuration */
 void mg_mod_cache_register(apr_pool_t *p);

@@ -69,7 +69,9 @@ int mg_mod_cache_stores_before_authz(const request_rec *r)
 
 void mg_mod_cache_keep_out(request_rec *r, const char *why)
 {
-    if (apr_table_get(r->subprocess_env, "no-cache") != NULL)
+    /* without mod_cache there is no one to tell (and no line to log) */
+    if ((cache_save == NULL && cache_save_subreq == NULL) ||
+        apr_table_get(r->subprocess_env, "no-cache") != NULL)
         return;
     apr_table_setn(r->subprocess_env, "no-cache", "1");
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,

@@ -838,6 +838,12 @@ def test_fmp4_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
         assert "mg=allow reason=allowed-by-token rule=vod" in line, line
     inits = [r for r in reqs if r[0] == vod + "v0/init.mp4"]
     assert inits and all(r[1] == link.query for r in inits), inits
+    # both playlists were rewritten for the link's scope, and the token was
+    # never logged
+    rewrites = [ln for ln in _lines(media, "error.log")
+                if "media-guard HLS: playlist rewritten" in ln]
+    assert len(rewrites) >= 2 and all(f"for scope {vod} " in ln for ln in rewrites), rewrites
+    assert not any(link.query in ln for ln in _lines(media, "error.log"))
     # the playlist the player was given: EXT-X-MAP's URI carries the link's
     # parameters exactly as they came (the file on disk has none), the
     # segments' too

@@ -864,6 +864,12 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
     bare = srv.get("/live/l3/720p/seg-1.ts")
     assert bare.status_code == 403 and bare.content != TS, bare.headers.get("X-Cache-Detail")
     assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+    # the error log says why (LogLevel media_guard:debug)
+    log = srv.error_log()
+    assert "MG01201: media-guard: not to be stored by mod_cache: an HLS playlist under " \
+        "MediaGuardHLSRewrite On" in log
+    assert ("MG01201: media-guard: not to be stored by mod_cache: the grant depends on who "
+            "asks" in log) == (quick == "On")
 
 
 def test_a_refused_request_never_gets_a_cached_grant(cached):
