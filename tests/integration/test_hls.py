@@ -687,11 +687,11 @@ def same_response(srv, target, headers=None, method="GET"):
     return s2, hd2, b2
 
 
-def test_http2_rewrites_exactly_as_http1(srv, sign):
+def test_http2_rewrites_exactly_as_http1(srv, sign, mgctl):
     """h2c (mod_http2): the rewritten playlists, their headers (no ETag, no
     Last-Modified, the rewritten length), Range answered with the whole
-    playlist, HEAD, a long proxied playlist and the refusal of a bare
-    segment are those of HTTP/1.1, byte for byte."""
+    playlist, HEAD, a long proxied playlist, an Akamai prefix link and the
+    refusal of a bare segment are those of HTTP/1.1, byte for byte."""
     url = sign("/videos/l1/master.m3u8", "--prefix", "/videos/l1/")
     st, hd, body = same_response(srv, url)
     assert st == 200 and body == expected(MASTER, token_of(url)).encode()
@@ -720,6 +720,11 @@ def test_http2_rewrites_exactly_as_http1(srv, sign):
     url = sign("/live/l1/720p/long.m3u8", "--prefix", "/live/l1/")
     st, _, body = same_response(srv, url)
     assert st == 200 and body == expected(LONG, token_of(url)).encode()
+    # another format's prefix link (Akamai's ACL token)
+    url = sign_foreign(srv, mgctl, "akamai-edgeauth", "/videos/l1/720p/index.m3u8", "--prefix",
+                       "/videos/l1/")
+    st, _, body = same_response(srv, url)
+    assert st == 200 and body == expected(template(MEDIA, srv.port), token_of(url)).encode()
     # a segment: as stored, Range 206; bare: refused
     url = sign("/videos/l1/720p/seg-1.ts", "--prefix", "/videos/l1/")
     st, hd, body = same_response(srv, url, {"Range": "bytes=4-9"})
