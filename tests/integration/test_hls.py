@@ -806,7 +806,7 @@ def cached(request, apache_factory, mgctl):
     (s.root / "cache").mkdir()
     (s.root / "cache").chmod(0o777)  # the children run as nobody
     media = plain(template(MEDIA, s.port))
-    for n in range(1, 5):
+    for n in range(1, 6):
         write(s.htdocs / f"origin/live/l{n}/720p/index.m3u8", media)
         write(s.htdocs / f"origin/live/l{n}/720p/alt.hls", media)
         for seg in SEGMENTS:
@@ -876,6 +876,26 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
     why = "MG01201: media-guard: not to be stored by mod_cache: "
     assert (why + "an HLS playlist under MediaGuardHLSRewrite On" in log) == (quick == "Off")
     assert (why + "the grant depends on who asks" in log) == (quick == "On")
+
+
+def test_a_playlist_granted_by_a_cookie_is_not_stored_for_query_viewers(cached, mgctl):
+    """A playlist known by its Content-Type only, first fetched with a
+    signed cookie (not rewritten: the cookie covers the segments), is not
+    stored: a viewer with a query link asking next gets it rewritten for
+    that link, not bare URIs from the cache."""
+    srv, sign, quick = cached
+    p = mgctl("sign", "--policy", srv.policy_dir / "hlscache.yaml", "--ttl", "10m",
+              "--prefix", "/live/l5/", "--cookie")
+    assert p.returncode == 0, p.stderr
+    cookie = "mg_token=" + re.search(r"mg_token=([^;]+)", p.stdout).group(1)
+    for _ in range(2):
+        r = srv.get("/live/l5/720p/alt.hls", headers={"Cookie": cookie})
+        assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+        assert r.text == plain(template(MEDIA, srv.port))
+    link = sign("/live/l5/720p/alt.hls", "--ttl", "10m", "--prefix", "/live/l5/")
+    r = srv.get(link)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected_elsewhere(srv.port, token_of(link)), r.headers.get("X-Cache-Detail")
 
 
 def test_a_refused_request_never_gets_a_cached_grant(cached):
