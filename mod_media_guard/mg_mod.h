@@ -227,6 +227,8 @@ void mg_mod_hls_insert_filter(request_rec *r);
 void mg_mod_hls_register(apr_pool_t *p);
 
 /* mg_mod_cache.c */
+/* Whether mod_cache is loaded in this configuration. */
+int mg_mod_cache_loaded(void);
 /* Whether mod_cache's quick handler will store r's response (its save
  * filter is on r before the handler runs): a stored answer is then served
  * without asking the policy. */

@@ -50,11 +50,16 @@ static int find_cache_filters(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     return OK;
 }
 
+int mg_mod_cache_loaded(void)
+{
+    return cache_save != NULL || cache_save_subreq != NULL;
+}
+
 int mg_mod_cache_stores_before_authz(const request_rec *r)
 {
     const ap_filter_t *f;
 
-    if (cache_save == NULL && cache_save_subreq == NULL)
+    if (!mg_mod_cache_loaded())
         return 0;
     /* The quick handler adds its save filter before authorization, and
      * serves the stored answer from there next time. With CacheQuickHandler
@@ -70,8 +75,7 @@ int mg_mod_cache_stores_before_authz(const request_rec *r)
 void mg_mod_cache_keep_out(request_rec *r, const char *why)
 {
     /* without mod_cache there is no one to tell (and no line to log) */
-    if ((cache_save == NULL && cache_save_subreq == NULL) ||
-        apr_table_get(r->subprocess_env, "no-cache") != NULL)
+    if (!mg_mod_cache_loaded() || apr_table_get(r->subprocess_env, "no-cache") != NULL)
         return;
     apr_table_setn(r->subprocess_env, "no-cache", "1");
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
