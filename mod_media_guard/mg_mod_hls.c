@@ -224,19 +224,20 @@ void mg_mod_hls_insert_filter(request_rec *r)
     const mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
     request_rec *q;
     hls_ctx_t *ctx;
+    int m3u8;
 
     if (dc == NULL || dc->hls_rewrite != 1 || r->main != NULL || r->method_number != M_GET)
         return;
+    m3u8 = has_m3u8_ext(r->uri);
     /* Whoever it is for, a playlist here is never stored by mod_cache:
      * rewritten, it holds this viewer's token; as it came, a cache hit would
      * hand it to a query-token viewer without the rewrite. */
-    if (has_m3u8_ext(r->uri))
+    if (m3u8)
         mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
-    if (!has_m3u8_ext(r->uri) && static_media_file(r))
+    if (!m3u8 && static_media_file(r))
         return; /* a segment, key or image: no playlist, no filter */
     const mg_mod_memo_t *grant = NULL;
     q = token_granted_request(r, &grant);
-    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     /* a token in the query (a signed cookie covers segments by itself, and
      * so does a token in the path: relative URIs resolve under it) */
     if (q == NULL || q->args == NULL || grant->d.token_from == NULL ||
@@ -245,15 +246,17 @@ void mg_mod_hls_insert_filter(request_rec *r)
          * Content-Type only must not be stored by mod_cache either: a hit
          * would hand it, as it came, to a viewer whose query link needs the
          * rewrite. The filter looks at the response and leaves. */
-        if (!has_m3u8_ext(r->uri) && mg_mod_cache_loaded()) {
+        if (!m3u8 && mg_mod_cache_loaded()) {
+            ctx = apr_pcalloc(r->pool, sizeof(*ctx));
             ctx->keep_out_only = 1;
             ap_add_output_filter_handle(hls_filter_handle, ctx, r, r->connection);
         }
         return;
     }
+    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->q = q;
     ctx->grant = grant;
-    if (has_m3u8_ext(r->uri)) {
+    if (m3u8) {
         if (prepare(r, ctx) != 0)
             return;
         ctx->prepared = 1;
