@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mg_dirs.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
@@ -630,6 +631,13 @@ void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insec
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
                     "key-file-permissions",
                     "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+    /* a directory above the key that its group or everyone can write (no
+     * sticky bit) lets them rename their own key over it: the same rule as
+     * for the file's own write bits (mg_dirs.h) */
+    mg_dirs_check(policy->pool, r->file,
+                  apr_psprintf(policy->pool, "key file '%s' of key '%s'", r->file, r->id),
+                  MG_DIRS_GROUP_OR_OTHERS, diags, policy->file, r->pos.line, r->pos.col,
+                  "key-file-permissions");
 }
 
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)

@@ -14,6 +14,7 @@
 #include <apr_strings.h>
 
 #include "mg_canon.h"
+#include "mg_dirs.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_geo.h"
@@ -385,7 +386,9 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
  * country database, the revocation list): writable by everyone, anyone on
  * the machine changes the decisions. Warned as for the policy file itself
  * (mg_policy_read_file); group write is left alone, a deploy group is a
- * usual setup. */
+ * usual setup. A directory above it that everyone can write (no sticky
+ * bit) lets anyone rename another file over it: the same warning, by the
+ * same rule (mg_dirs.h). */
 static void warn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code,
                                 const char *what, const char *path, const char *power)
 {
@@ -397,6 +400,8 @@ static void warn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *
         mg_lwarn(c, at, code,
                  "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
                  path, power);
+    mg_dirs_check(c->pool, path, apr_psprintf(c->pool, "the %s '%s'", what, path), MG_DIRS_OTHERS,
+                  c->diags, c->file, at ? at->line : 0, at ? at->col : 0, code);
 }
 
 /* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
@@ -1240,6 +1245,10 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
         mg_diag_add(diags, MG_SEV_WARNING, path, 0, 0, "policy-file-permissions",
                     "the policy is writable by everyone: whoever can write it decides who sees the "
                     "media (chmod o-w it)");
+    /* nor may everyone write a directory above it: a file renamed over
+     * the policy replaces it whatever its own mode (mg_dirs.h) */
+    mg_dirs_check(pool, path, "the policy", MG_DIRS_OTHERS, diags, path, 0, 0,
+                  "policy-file-permissions");
     *buf = f.data;
     *len = f.len;
     return MG_OK;

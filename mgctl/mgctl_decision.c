@@ -13,7 +13,7 @@
 #include <apr_strings.h>
 
 int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
-                             const mgctl_reqspec_t *spec)
+                             const apr_array_header_t *others, const mgctl_reqspec_t *spec)
 {
     if (spec->user == NULL)
         return 0;
@@ -29,6 +29,8 @@ int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
     mgctl_request_build(pool, policy, &anon, &req, &why);
     memset(&d, 0, sizeof(d));
     mg_evaluate(pool, policy, &req, 0, &d);
+    /* the module's first pass decides the served path too (mgctl_served.c) */
+    mgctl_served_decide(pool, policy, others, &anon, &req, 0, &d);
     return d.outcome == MG_OUTCOME_AUTH || d.outcome == MG_OUTCOME_LOGIN;
 }
 

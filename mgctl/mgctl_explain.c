@@ -28,6 +28,12 @@ static const char usage_text[] =
     "                           current directory)\n"
     "      --stdin-name N       with --policy -: name standard input N in messages\n"
     "                           and resolve its relative paths against N's directory\n"
+    "  -s, --server-policy FILE another policy the same server declares\n"
+    "                           (MediaGuardPolicy; repeatable): the module maps a\n"
+    "                           path token of a key of any of them to the path it\n"
+    "                           serves, which --policy then decides as well, as\n"
+    "                           Apache does; without it such a request may be\n"
+    "                           allowed here and refused by Apache\n"
     "  -X, --method M           request method (default GET)\n"
     "  -u, --user U             authenticated user (REMOTE_USER); when the request\n"
     "                           without the user is decided auth or login, a deny's\n"
@@ -77,6 +83,7 @@ static const apr_getopt_option_t opts[] = {
     {"format", 'f', 1, "text (default) or json"},
     {"help", 'h', 0, "show this help"},
     {"stdin-name", MGCTL_OPT_STDIN_NAME, 1, "the file name standard input stands for"},
+    {"server-policy", 's', 1, "another policy file the server declares (repeatable)"},
     {NULL, 0, 0, NULL},
 };
 
@@ -117,6 +124,7 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     const char *policy_file = NULL, *stdin_name = NULL;
     mgctl_format_t fmt = MGCTL_FMT_TEXT;
     mgctl_reqspec_t *spec = mgctl_reqspec_make(pool);
+    apr_array_header_t *server_files = apr_array_make(pool, 2, sizeof(const char *));
     apr_getopt_t *os = mgctl_getopt_init(pool, "explain", argc, argv);
     int ch, rc;
     const char *arg;
@@ -129,6 +137,12 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
             break;
         case MGCTL_OPT_STDIN_NAME:
             stdin_name = arg;
+            break;
+        case 's':
+            if (strcmp(arg, "-") == 0)
+                return mgctl_usage_error("explain", "--server-policy must be a file: standard "
+                                                    "input ('-') is for --policy");
+            APR_ARRAY_PUSH(server_files, const char *) = arg;
             break;
         case 'X':
             spec->method = arg;
@@ -208,6 +222,21 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
         return rc;
     }
 
+    /* the server's other policies: only their path-form keys are used
+     * (mgctl_served.c); one that Apache would refuse is refused here too */
+    apr_array_header_t *others = apr_array_make(pool, server_files->nelts, sizeof(mg_policy_t *));
+    for (int i = 0; i < server_files->nelts; i++) {
+        mg_policy_t *o = NULL;
+        mg_diags_t *odiags = mg_diags_make(pool);
+        rc =
+            mgctl_policy_load(pool, APR_ARRAY_IDX(server_files, i, const char *), NULL, &o, odiags);
+        if (rc != MGCTL_EXIT_OK) {
+            mgctl_diags_print(stderr, pool, odiags, MGCTL_FMT_TEXT, 1);
+            return rc;
+        }
+        APR_ARRAY_PUSH(others, mg_policy_t *) = o;
+    }
+
     const char *bad_role = mgctl_undeclared_role(policy, spec->roles);
     if (bad_role) {
         fprintf(stderr,
@@ -222,7 +251,9 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     mg_decision_t d;
     memset(&d, 0, sizeof(d));
     mg_evaluate(pool, policy, &req, 1, &d);
-    int authn = mgctl_spec_authenticates(pool, policy, spec);
+    /* the path Apache serves, when a path token maps the request there */
+    mgctl_served_decide(pool, policy, others, spec, &req, 1, &d);
+    int authn = mgctl_spec_authenticates(pool, policy, others, spec);
 
     if (fmt == MGCTL_FMT_JSON) {
         printf("%s\n", mgctl_decision_json(pool, policy, &d, authn));

@@ -86,18 +86,26 @@ mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
                                 const mgctl_reqspec_t *spec, mg_request_t *req, const char **why)
 {
     mg_target_t t;
-    apr_table_t *headers = spec->headers ? spec->headers : apr_table_make(pool, 1);
 
     /* The target as the module splits it (mg_target_split: a path, or an
-     * http(s) URL without userinfo; anything else is decided bad-url). An
-     * absolute URL contributes its host as the Host header a browser
-     * sends, for the lookup callback too, unless one is given. */
+     * http(s) URL without userinfo; anything else is decided bad-url). */
     (void)mg_target_split(pool, spec->url ? spec->url : "/", &t, NULL);
-    if (t.authority != NULL && apr_table_get(headers, "Host") == NULL) {
+    return mgctl_request_build_at(pool, policy, spec, &t, req, why);
+}
+
+mg_status_t mgctl_request_build_at(apr_pool_t *pool, const mg_policy_t *policy,
+                                   const mgctl_reqspec_t *spec, const struct mg_target *t,
+                                   mg_request_t *req, const char **why)
+{
+    apr_table_t *headers = spec->headers ? spec->headers : apr_table_make(pool, 1);
+
+    /* An absolute URL contributes its host as the Host header a browser
+     * sends, for the lookup callback too, unless one is given. */
+    if (t->authority != NULL && apr_table_get(headers, "Host") == NULL) {
         headers = apr_table_copy(pool, headers);
-        apr_table_setn(headers, "Host", t.authority);
+        apr_table_setn(headers, "Host", t->authority);
     }
-    mg_request_from_header_table(req, &t, headers);
+    mg_request_from_header_table(req, t, headers);
 
     req->method = spec->method ? spec->method : "GET";
     if (spec->scheme != NULL)

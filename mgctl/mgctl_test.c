@@ -92,7 +92,7 @@ static void show(const char *v, FILE *out)
 }
 
 static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_policy_t *policy,
-                    const mgctl_case_t *tc, const topts_t *o)
+                    const apr_array_header_t *others, const mgctl_case_t *tc, const topts_t *o)
 {
     mg_request_t req;
     mg_decision_t d;
@@ -100,7 +100,9 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     mgctl_request_build(pool, policy, tc->spec, &req, &why);
     memset(&d, 0, sizeof(d));
     mg_evaluate(pool, policy, &req, 1, &d);
-    int authn = mgctl_spec_authenticates(pool, policy, tc->spec);
+    /* the path Apache serves, as explain decides it (mgctl_served.c) */
+    mgctl_served_decide(pool, policy, others, tc->spec, &req, 1, &d);
+    int authn = mgctl_spec_authenticates(pool, policy, others, tc->spec);
 
     int failed = 0;
     apr_array_header_t *jexp = apr_array_make(pool, tc->expect->nelts, sizeof(const char *));
@@ -200,6 +202,28 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         return;
     }
 
+    /* the server's other policies: loaded as the policy is, refused alike */
+    apr_array_header_t *others =
+        apr_array_make(pool, tf->server_policies->nelts, sizeof(mg_policy_t *));
+    for (int i = 0; i < tf->server_policies->nelts; i++) {
+        const mgctl_policy_ref_t *r = &APR_ARRAY_IDX(tf->server_policies, i, mgctl_policy_ref_t);
+        mg_policy_t *op = NULL;
+        mg_diags_t *odiags = mg_diags_make(pool);
+        mg_status_t ost = mg_policy_load_file(pool, r->path, &op, odiags);
+        mg_diags_sort(odiags);
+        if (ost != MG_OK || !op || odiags->errors > 0) {
+            mg_diag_add(odiags, MG_SEV_ERROR, file, r->line, r->col, "policy",
+                        "the server policy %s could not be loaded", r->path);
+            emit_diags(o, pool, odiags);
+            if (ost == MG_EIO)
+                t->io++;
+            else
+                t->invalid++;
+            return;
+        }
+        APR_ARRAY_PUSH(others, mg_policy_t *) = op;
+    }
+
     /* Refuse cases whose result would depend on the wall clock, or that
      * give roles the policy ignores because it does not declare them. */
     {
@@ -251,7 +275,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         }
         apr_pool_t *cp;
         apr_pool_create(&cp, pool);
-        if (run_case(cp, tf, policy, tc, o))
+        if (run_case(cp, tf, policy, others, tc, o))
             failed++;
         else
             passed++;

@@ -105,7 +105,7 @@ static const char *reason_hint(apr_pool_t *pool, const char *word)
     return "see the reason codes in docs/policy.md";
 }
 
-static const char *const top_keys[] = {"policy", "defaults", "tests", NULL};
+static const char *const top_keys[] = {"policy", "server_policies", "defaults", "tests", NULL};
 static const char *const case_keys[] = {"name", "request", "expect", NULL};
 /* `url` only in a case's request, not in defaults (checked separately). */
 static const char *const request_keys[] = {"url", "method", "scheme",  "user", "roles",
@@ -459,6 +459,25 @@ mg_status_t mgctl_testfile_parse(apr_pool_t *pool, const char *file, const char 
             tf->policy_path = resolve_policy(pool, file, p);
         tf->policy_line = pn->line;
         tf->policy_col = pn->col;
+    }
+
+    /* the server's other policies (a list, or one file), relative to the
+     * test file as `policy` is: their path tokens map the served path */
+    tf->server_policies = apr_array_make(pool, 2, sizeof(mgctl_policy_ref_t));
+    const mg_ynode_t *sn = mg_ynode_get(root, "server_policies");
+    if (sn) {
+        const mg_ynode_t *const *items =
+            sn->kind == MG_Y_SEQ ? (const mg_ynode_t *const *)sn->items : &sn;
+        int n = sn->kind == MG_Y_SEQ ? sn->n : 1;
+        for (int i = 0; i < n; i++) {
+            const char *p = scalar(&c, items[i], "server_policies");
+            if (p == NULL)
+                continue;
+            mgctl_policy_ref_t *r = apr_array_push(tf->server_policies);
+            r->path = resolve_policy(pool, file, p);
+            r->line = items[i]->line;
+            r->col = items[i]->col;
+        }
     }
 
     mgctl_reqspec_t *defaults = mgctl_reqspec_make(pool);

@@ -25,11 +25,18 @@ typedef struct mgctl_case {
     apr_array_header_t *expect; /* mgctl_expect_t, in file order */
 } mgctl_case_t;
 
+/* A policy file a test file names, resolved against its directory. */
+typedef struct mgctl_policy_ref {
+    const char *path;
+    int line, col;
+} mgctl_policy_ref_t;
+
 typedef struct mgctl_testfile {
     const char *file;        /* as given */
     const char *policy_path; /* resolved against the test file's directory */
     int policy_line, policy_col;
-    apr_array_header_t *cases; /* mgctl_case_t */
+    apr_array_header_t *server_policies; /* mgctl_policy_ref_t: the server's other policies */
+    apr_array_header_t *cases;           /* mgctl_case_t */
 } mgctl_testfile_t;
 
 /* Names `expect` accepts, NULL-terminated. */

@@ -181,6 +181,27 @@ mgctl_reqspec_t *mgctl_reqspec_make(apr_pool_t *pool);
  * evaluator then denies with bad-url, so callers simply go on to mg_evaluate). */
 mg_status_t mgctl_request_build(apr_pool_t *pool, const mg_policy_t *policy,
                                 const mgctl_reqspec_t *spec, mg_request_t *req, const char **why);
+struct mg_target; /* mg_http.h */
+/* The same on a target split already (the served path explain decides as
+ * well: mgctl_served.c); spec->url is not read. */
+mg_status_t mgctl_request_build_at(apr_pool_t *pool, const mg_policy_t *policy,
+                                   const mgctl_reqspec_t *spec, const struct mg_target *t,
+                                   mg_request_t *req, const char **why);
+
+/* ---- mgctl_served.c: the path Apache serves, decided as well -------------- */
+
+/* The module's second decision (mg_mod_evaluate, mod_media_guard/
+ * mg_mod_authz.c) for a request whose path carries a path token that a
+ * policy the server declares maps (its translate_name hook,
+ * mg_mod_pathtok.c): `policy` (the one that decides) and `others` (the
+ * other policies the server declares, mg_policy_t *; may be NULL) are asked
+ * for the effective path as the hook asks them; when they agree on one and
+ * it is another resource than the one decided, `policy` decides it too and
+ * the stricter decision replaces *d, with the module's detail. `req` is the
+ * request decided into *d. A trace line says what was done. */
+void mgctl_served_decide(apr_pool_t *pool, const mg_policy_t *policy,
+                         const apr_array_header_t *others, const mgctl_reqspec_t *spec,
+                         const mg_request_t *req, int trace, mg_decision_t *d);
 
 /* The first of `roles` (const char*) that the policy does not declare, or
  * NULL. The core ignores undeclared roles, so a typo in a test or on the
@@ -203,9 +224,11 @@ const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url);
  * without a user and authenticates only when it answers
  * AUTHZ_DENIED_NO_USER, which media-guard does only for auth/login; any
  * other anonymous refusal (hotlink, no-rule, ...) is final before the user
- * counts. Evaluates the request once more through mg_evaluate. */
+ * counts. Evaluates the request once more through mg_evaluate, and the
+ * served path as mgctl_served_decide does with `others` (the server's other
+ * policies, may be NULL), as the module's first pass does. */
 int mgctl_spec_authenticates(apr_pool_t *pool, const mg_policy_t *policy,
-                             const mgctl_reqspec_t *spec);
+                             const apr_array_header_t *others, const mgctl_reqspec_t *spec);
 
 /* What the client gets instead of a deny's status when the user was
  * authenticated for this decision (`authenticated`, see

@@ -447,6 +447,74 @@ check "a revocation file its group may write is no warning" "0" "ok \\(policy" \
     "$MGCTL" "$TMP/kg/rev.yaml"
 chmod 644 "$TMP/kg/revoked.txt"
 
+# A directory above a trusted file that others may write (without the sticky
+# bit) lets them rename a file of their own over it, whatever the file's own
+# mode (lib/mg_dirs.h, the way OpenSSH's StrictModes reasons): the file's own
+# warning code, the directory and why; a sticky directory (/tmp's 1777) is
+# safe. Group write counts where the file's own check counts it (key files),
+# not elsewhere. Symbolic links: the path as given and the resolved path.
+no_warning() { # NAME CMD... : exit 0, "ok (policy", and no "warning" anywhere
+    n=$1
+    shift
+    check "$n" "0" "ok \\(policy" sh -c '"$@" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' sh "$@"
+}
+D="$TMP/dirs"
+mkdir -p "$D/ww/keys" "$D/sticky/keys" "$D/safe/keys"
+chmod 755 "$D" "$D/ww/keys" "$D/sticky/keys" "$D/safe" "$D/safe/keys"
+chmod 777 "$D/ww"
+chmod 1777 "$D/sticky"
+for d in ww sticky safe; do
+    echo "$good_key" >"$D/$d/keys/k1.key"
+    chmod 600 "$D/$d/keys/k1.key"
+    printf 'supersecretvalue1234567890abcdef\n' >"$D/$d/keys/vendor.key"
+    chmod 600 "$D/$d/keys/vendor.key"
+    printf 'aaaa\n' >"$D/$d/revoked.txt"
+    printf 'version: 1\nkeys:\n  - {id: k1, file: keys/k1.key}\n  - {id: ik, format: imagekit, file: keys/vendor.key}\ntokens:\n  revocation_file: revoked.txt\n%s' \
+        "$good_rules" >"$D/$d/p.yaml"
+done
+check "a world-writable directory above the policy is a policy-file-permissions warning" "0" \
+    "p.yaml: warning: directory '$D/ww' above the policy is writable by everyone and has no sticky bit" \
+    "$MGCTL" validate "$D/ww/p.yaml"
+check "... above a key file: key-file-permissions at the key, native" "0" \
+    "p.yaml:3:5: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' of key 'k1' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
+    "$MGCTL" validate "$D/ww/p.yaml"
+check "... and foreign" "0" \
+    "p.yaml:4:5: warning: directory '$D/ww' above key file '$D/ww/keys/vendor.key' of key 'ik' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
+    "$MGCTL" validate "$D/ww/p.yaml"
+check "... above the revocation file" "0" \
+    "warning: directory '$D/ww' above the revocation file '$D/ww/revoked.txt' is writable by everyone" \
+    "$MGCTL" validate "$D/ww/p.yaml"
+check "... as json, with the file's own codes" "0" - \
+    sh -c '"$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=sorted(x[\"code\"] for x in d if \"above\" in x[\"message\"]); assert c == [\"key-file-permissions\"]*2 + [\"policy-file-permissions\", \"revocation-file-permissions\"], c"' \
+    "$MGCTL" "$D/ww/p.yaml"
+check "mgctl verify --key-file: a world-writable directory above the key is a warning" "0 1" \
+    "mgctl verify: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' is writable by its group and by everyone" \
+    "$MGCTL" verify --key-file "$D/ww/keys/k1.key" --key-id k1 "/a.jpg?mg_exp=1&mg_kid=k1&mg_sig=AAAA"
+no_warning "a world-writable directory with the sticky bit is no warning" "$MGCTL" validate "$D/sticky/p.yaml"
+no_warning "directories only their owner may write are no warning" "$MGCTL" validate "$D/safe/p.yaml"
+chmod 775 "$D/safe" "$D/safe/keys"
+check "a group-writable directory above a key file is a warning (as a group-writable key is)" "0" \
+    "warning: directory '$D/safe/keys' above key file '$D/safe/keys/k1.key' of key 'k1' is writable by its group" \
+    "$MGCTL" validate "$D/safe/p.yaml"
+chmod 755 "$D/safe/keys"
+check "a group-writable directory above the policy and revocation file is no warning for them (group write of those files is left alone too), only for the keys below it" "0" \
+    "warning: directory '$D/safe' above key file '$D/safe/keys/k1.key' of key 'k1' is writable by its group" \
+    sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -Eq "above the (policy|revocation)" && exit 3; exit 0' \
+    "$MGCTL" "$D/safe/p.yaml"
+chmod 755 "$D/safe"
+# a link to the policy from a world-writable directory: the link can be replaced
+ln -s "$D/safe/p.yaml" "$D/ww/link.yaml"
+check "a link in a world-writable directory: the path as given is checked" "0" \
+    "link.yaml: warning: directory '$D/ww' above the policy is writable by everyone" \
+    "$MGCTL" validate "$D/ww/link.yaml"
+# a link from a safe directory to a policy in a world-writable one: the bytes can be replaced
+ln -s "$D/ww/p.yaml" "$D/safe/to-ww.yaml"
+check "a link to a file in a world-writable directory: the resolved path is checked" "0" \
+    "to-ww.yaml: warning: directory '$D/ww' above the policy \(its path with symbolic links resolved\) is writable by everyone" \
+    "$MGCTL" validate "$D/safe/to-ww.yaml"
+rm -f "$D/ww/link.yaml" "$D/safe/to-ww.yaml"
+chmod 755 "$D/ww"
+
 # ---------------------------------------------------------------- sign and verify against a policy
 # review3: what the web server would refuse is refused when signing (exit 1,
 # naming the limit and the policy); messages name the option, the byte, the

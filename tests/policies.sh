@@ -16,6 +16,10 @@ MGCTL=${MGCTL:-./mgctl/mgctl}
 SRC=${MG_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 POL="$SRC/policies"
 PT="$POL/tests"
+# the directories made below get the mode the cases expect whatever the
+# caller's umask: a group-writable one above a key file is a warning
+# (key-file-permissions), which `compile --werror` would turn into a failure
+umask 022
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mg-policies.XXXXXX") || exit 99
 trap 'rm -rf "$TMP"' EXIT INT TERM
 

@@ -10,6 +10,7 @@ client side normalises them. tests/adversarial/README.md explains the setup.
 
 import base64
 import http.client
+import json
 import os
 import re
 import socket
@@ -330,6 +331,8 @@ def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
     (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
                                                          "{id: k1, alg: ed25519, file: keys/k1.pub}"))
     (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    # the directory's own mode, whatever the umask: a group-writable one is a warning of its own
+    (srv.policy_dir / "keys").chmod(0o755)
     key = srv.policy_dir / "keys" / "k1.pub"
     key.write_text("-----BEGIN PUBLIC KEY-----\n"
                    "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
@@ -345,3 +348,49 @@ def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
     (srv.policy_dir / "p.yaml").chmod(0o666)
     rc, out = srv.configtest()
     assert rc == 0 and "p.yaml: warning: the policy is writable by everyone" in out, out
+
+
+def test_configtest_warns_about_a_directory_others_may_write_above_the_trusted_files(
+        apache_factory, mgctl):
+    """Whoever can write a directory above the policy, a key or the revocation
+    file can rename a file of their own over it, whatever its own mode says
+    (red team 19's note: nothing warned). apache2 -t and mgctl validate warn
+    with the file's own code, naming the directory; a directory with the
+    sticky bit (only an entry's owner may replace it) is no warning."""
+    srv = apache_factory("writable-dir", "MediaGuardPolicy p @ROOT@/conf/p.yaml\n", start=False)
+    conf = srv.root / "conf"
+    (conf / "keys").mkdir(parents=True)
+    (conf / "keys").chmod(0o755)
+    key = conf / "keys" / "k1.key"
+    key.write_text("mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n")
+    key.chmod(0o600)
+    (conf / "revoked.txt").write_text("aaaa\n")
+    (conf / "revoked.txt").chmod(0o644)
+    (conf / "p.yaml").write_text(KEYED.replace("rules:", "tokens:\n  revocation_file: revoked.txt\n"
+                                                          "rules:"))
+    (conf / "p.yaml").chmod(0o644)
+    above = "warning: directory '%s' above %%s is writable by everyone and has no sticky bit" % conf
+    conf.chmod(0o777)
+    try:
+        rc, out = srv.configtest()
+        assert rc == 0, out
+        assert "p.yaml: " + above % "the policy" in out, out
+        # group write counts above a key file, as for the key file itself: both bits at once
+        assert re.search(r"p\.yaml:3:5: " + re.escape(
+            above.replace("by everyone", "by its group and by everyone")
+            % ("key file '%s' of key 'k1'" % key)), out), out
+        assert above % ("the revocation file '%s'" % (conf / "revoked.txt")) in out, out
+        p = mgctl("validate", "--format", "json", conf / "p.yaml")
+        assert p.returncode == 0, p.stdout + p.stderr
+        codes = sorted(d["code"] for d in json.loads(p.stdout)["diagnostics"]
+                       if "above" in d["message"])
+        assert codes == ["key-file-permissions", "policy-file-permissions",
+                         "revocation-file-permissions"], p.stdout
+        # the sticky bit: an entry can only be replaced by its owner
+        conf.chmod(0o1777)
+        rc, out = srv.configtest()
+        assert rc == 0 and "above" not in out and "warning" not in out, out
+    finally:
+        conf.chmod(0o755)
+    rc, out = srv.configtest()
+    assert rc == 0 and "warning" not in out, out

@@ -6,10 +6,13 @@ so the bytes served are the file the token covers; traversal and encoding
 tricks inside and around the token segments are refused; native links and
 query-form foreign links on other paths keep working."""
 
+import json
 import re
 import time
 
 import pytest
+
+from conftest import htpasswd
 
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
@@ -447,5 +450,175 @@ def test_path_tokens_map_in_virtual_hosts_with_a_path_form_key(apache_factory, m
             # and served as sent, and no such file exists
             assert r.status_code == 404, (r.status_code, reason(r))
             assert JPG not in r.content
+    finally:
+        s.stop()
+
+
+# A path token of a key of policy A, requested where policy B decides: the translate_name hook
+# maps the path for any policy the server declares, so Apache decides B on the effective path as
+# well (the served path: the stricter decision counts). `mgctl explain -p B` must say the same.
+OTHER = """\
+version: 1
+name: other
+default: deny
+rules:
+  - {id: members, path: /dl/a/, access: {anonymous: none}}
+  - {id: open, path: /dl/, access: {anonymous: view}}
+"""
+
+OTHER_CONF = """\
+Alias "/dl/" "@HTDOCS@/store/"
+MediaGuardPolicy path @POLICIES@/path.yaml
+MediaGuardPolicy other @POLICIES@/other.yaml
+MediaGuardReasonHeader On
+<Location "/">
+    Require media-guard other
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def other_srv(apache_factory):
+    s = apache_factory("formats-path-other", OTHER_CONF,
+                       policies={"path.yaml": POLICY, "other.yaml": OTHER}, files=FILES,
+                       start=False)
+    write_keys(s)
+    s.start()
+    yield s
+    s.stop()
+
+
+def explain_json(mgctl, s, url, *extra):
+    p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", "--format", "json", *extra, url)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return json.loads(p.stdout)
+
+
+def logged(s, url):
+    line = s.last_access(" " + url + " HTTP/1.1")
+    assert line, s.access_log()
+    f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    return f["mg"], f["reason"], f["rule"]
+
+
+def test_explain_of_another_policy_agrees_with_apache_on_a_path_token(other_srv, mgctl):
+    """Reproduced first: Apache refused (the served path /dl/a/x.jpg is under
+    'members') what `mgctl explain -p other` allowed (the raw path is under
+    'open'). With --server-policy naming the server's other policy, explain
+    decides the served path too, as Apache does."""
+    s = other_srv
+    server = ["--server-policy", s.policy_dir / "path.yaml"]
+    p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+              "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg", "/dl/b/x.jpg")
+    assert p.returncode == 0, p.stderr
+    members, public = p.stdout.split()
+    r = s.get(members)
+    assert r.status_code == 403 and JPG not in r.content, (r.status_code, reason(r))
+    assert logged(s, members) == ("deny", "role-insufficient", "members")
+    assert "served URI /dl/a/x.jpg differs" in s.error_log()
+    d = explain_json(mgctl, s, members, *server)
+    assert (d["decision"], d["reason"], d["rule"], d["status"]) == \
+        ("deny", "role-insufficient", "members", 403), d
+    assert d["detail"].startswith("served URI /dl/a/x.jpg differs from the request target /dl/"), d
+    assert "the path token of policy path maps the request there" in d["trace"][0], d
+    # a path token under "open": served and allowed by both, the served path noted in the trace
+    r = s.get(public)
+    assert r.status_code == 200 and r.content == FILES["store/b/x.jpg"], (r.status_code, reason(r))
+    assert logged(s, public) == ("allow", "allowed", "open")
+    d = explain_json(mgctl, s, public, *server)
+    assert (d["decision"], d["reason"], d["rule"]) == ("allow", "allowed", "open"), d
+    assert "served path /dl/b/x.jpg" in d["trace"][0] and "not stricter" in d["trace"][0], d
+    # a served path that httpd escapes back (a space): the same decisions on both sides
+    p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+              "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x%20y.jpg",
+              "/dl/b/x%20y.jpg")
+    assert p.returncode == 0, p.stderr
+    for url, want in zip(p.stdout.split(), [("deny", "role-insufficient", "members"),
+                                            ("allow", "allowed", "open")]):
+        s.get(url)
+        assert logged(s, url) == want, url
+        d = explain_json(mgctl, s, url, *server)
+        assert (d["decision"], d["reason"], d["rule"]) == want, d
+    # the text form says it too
+    p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", *server, members)
+    assert p.returncode == 0, p.stderr
+    assert "decision: deny" in p.stdout and "rule:     members" in p.stdout, p.stdout
+    # a policy test file says the same with server_policies (docs/policy-tests.md)
+    tf = s.root / "other.test.yaml"
+    tf.write_text("policy: %s\nserver_policies: [%s]\ntests:\n"
+                  "  - name: another policy's path token\n    request: {url: '%s'}\n"
+                  "    expect: {decision: deny, rule: members, reason: role-insufficient}\n"
+                  % (s.policy_dir / "other.yaml", s.policy_dir / "path.yaml", members))
+    p = mgctl("test", tf)
+    assert p.returncode == 0 and "1 passed, 0 failed" in p.stdout, p.stdout + p.stderr
+    # without the server's other policies explain cannot know the path is mapped: the raw path
+    # alone is decided (docs/mgctl.md, "explain"); this is the disagreement --server-policy closes
+    d = explain_json(mgctl, s, members)
+    assert (d["decision"], d["rule"]) == ("allow", "open"), d
+    # a policy Apache would refuse is refused here too; '-' is for --policy only
+    p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", "--server-policy",
+              s.policy_dir / "missing.yaml", members)
+    assert p.returncode == 2 and "missing.yaml" in p.stderr, p.stderr
+    p = mgctl("explain", "--policy", s.policy_dir / "other.yaml", "--server-policy", "-", members)
+    assert p.returncode == 2 and "--server-policy must be a file" in p.stderr, p.stderr
+
+
+OTHER_AUTH = """\
+version: 1
+name: other
+default: deny
+roles: [member]
+identity:
+  users:
+    alice: [member]
+rules:
+  - {id: members, path: /dl/a/, access: {anonymous: none, member: view}}
+  - {id: open, path: /dl/, access: {anonymous: view}}
+"""
+
+OTHER_AUTH_CONF = OTHER_CONF.replace("    Require media-guard other\n", """\
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard other
+""")
+
+
+def test_explain_of_another_policy_says_when_apache_authenticates_for_the_served_path(
+        apache_factory, mgctl):
+    """mod_authz_core asks the policy first without the user; the module's
+    answer to that first pass covers the served path too (here 'auth': signing
+    in would grant it), so Apache authenticates, and refuses a signed-in user
+    without the role with its own 401 (no AuthzSendForbiddenOnFailure). explain
+    --server-policy says both, as for any other request."""
+    s = apache_factory("formats-path-other-auth", OTHER_AUTH_CONF,
+                       policies={"path.yaml": POLICY, "other.yaml": OTHER_AUTH}, files=FILES,
+                       start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a", "bob": "b"})
+    write_keys(s)
+    s.start()
+    try:
+        server = ["--server-policy", s.policy_dir / "path.yaml"]
+        p = mgctl("sign", "--policy", s.policy_dir / "path.yaml", "--token-format",
+                  "lighttpd-secdownload", "--key-id", "lt", "--ttl", "5m", "/dl/a/x.jpg")
+        assert p.returncode == 0, p.stderr
+        url = p.stdout.strip()
+        r = s.get(url)  # nobody signed in: Apache asks for a password
+        assert r.status_code == 401, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, *server)
+        assert (d["decision"], d["rule"], d["status"]) == ("auth", "members", 401), d
+        r = s.get(url, auth=("bob", "b"))  # signed in, without the role
+        assert r.status_code == 401 and JPG not in r.content, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, "--user", "bob", *server)
+        assert (d["decision"], d["rule"], d["status"],
+                d["status_without_forbidden_on_failure"]) == ("deny", "members", 403, 401), d
+        r = s.get(url, auth=("alice", "a"))  # a member: the covered file
+        assert r.status_code == 200 and r.content == JPG, (r.status_code, reason(r))
+        d = explain_json(mgctl, s, url, "--user", "alice", *server)
+        # both decisions allow view: the target's (rule 'open') stands, in Apache's log too
+        assert (d["decision"], d["reason"], d["rule"]) == logged(s, url) == \
+            ("allow", "allowed", "open"), d
+        assert "served path /dl/a/x.jpg" in d["trace"][0] and "not stricter" in d["trace"][0], d
     finally:
         s.stop()

@@ -218,3 +218,29 @@ def test_configtest_warns_about_a_database_anyone_may_write(apache_factory, mmdb
     db.chmod(0o664)
     rc, out = s.configtest()
     assert rc == 0 and "writable" not in out, out
+
+
+def test_configtest_warns_about_a_directory_anyone_may_write_above_the_database(
+        apache_factory, mmdb):
+    """A directory above the database that everyone can write lets anyone
+    rename another database over it: the same mmdb-file-permissions warning,
+    naming the directory; with the sticky bit (/tmp's 1777) no warning."""
+    s = apache_factory("geo-dir-writable", CONF.replace("@PROXY@", "127.0.0.1"),
+                       policies={"geo.yaml": POLICY.replace("@ROOT@/country.mmdb",
+                                                            "@ROOT@/db/country.mmdb")},
+                       files=FILES, extra_modules=["remoteip"], start=False)
+    d = s.root / "db"
+    d.mkdir()
+    shutil.copy(mmdb, d / "country.mmdb")
+    (d / "country.mmdb").chmod(0o644)
+    d.chmod(0o777)
+    try:
+        rc, out = s.configtest()
+        assert rc == 0, out
+        assert ("warning: directory '%s' above the country database '%s' is writable by everyone "
+                "and has no sticky bit" % (d, d / "country.mmdb")) in out, out
+        d.chmod(0o1777)
+        rc, out = s.configtest()
+        assert rc == 0 and "above the country database" not in out, out
+    finally:
+        d.chmod(0o755)

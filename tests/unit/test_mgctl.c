@@ -100,6 +100,31 @@ START_TEST(test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragme
 }
 END_TEST
 
+START_TEST(test_testfile_server_policies_resolve_against_the_test_file)
+{
+    const char *base = "policy: p.yaml\ntests:\n  - name: a\n    request: {url: /a}\n"
+                       "    expect: {decision: allow}\n";
+    mgctl_testfile_t *tf = parse_ok(base);
+    ck_assert_int_eq(tf->server_policies->nelts, 0);
+    /* a list, or one file; relative to the test file, absolute kept */
+    tf =
+        parse_ok(apr_pstrcat(mg_test_pool, "server_policies: [a.yaml, /etc/b.yaml]\n", base, NULL));
+    ck_assert_int_eq(tf->server_policies->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(tf->server_policies, 0, mgctl_policy_ref_t).path, "dir/a.yaml");
+    ck_assert_int_eq(APR_ARRAY_IDX(tf->server_policies, 0, mgctl_policy_ref_t).line, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(tf->server_policies, 1, mgctl_policy_ref_t).path, "/etc/b.yaml");
+    tf = parse_ok(apr_pstrcat(mg_test_pool, "server_policies: a.yaml\n", base, NULL));
+    ck_assert_int_eq(tf->server_policies->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(tf->server_policies, 0, mgctl_policy_ref_t).path, "dir/a.yaml");
+    ck_assert_ptr_nonnull(
+        strstr(parse_error(apr_pstrcat(mg_test_pool, "server_policies: {a: 1}\n", base, NULL)),
+               "'server_policies' must be a string"));
+    ck_assert_ptr_nonnull(
+        strstr(parse_error(apr_pstrcat(mg_test_pool, "server_policy: a.yaml\n", base, NULL)),
+               "unknown key 'server_policy'"));
+}
+END_TEST
+
 START_TEST(test_request_with_userinfo_is_refused_as_the_module_refuses_it)
 {
     mg_policy_t *p = load_policy();
@@ -717,7 +742,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     memset(&d, 0, sizeof(d));
     mg_evaluate(mg_test_pool, p, &req, 0, &d);
     ck_assert_int_eq(d.reason, MG_R_DOWNLOAD);
-    int authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    int authn = mgctl_spec_authenticates(mg_test_pool, p, NULL, spec);
     ck_assert_int_eq(authn, 1);
     ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 401);
     ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
@@ -730,7 +755,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     memset(&d, 0, sizeof(d));
     mg_evaluate(mg_test_pool, p, &req, 0, &d);
     ck_assert_int_eq(d.reason, MG_R_HOTLINK);
-    authn = mgctl_spec_authenticates(mg_test_pool, p, spec);
+    authn = mgctl_spec_authenticates(mg_test_pool, p, NULL, spec);
     ck_assert_int_eq(authn, 0);
     ck_assert_int_eq(mgctl_decision_signed_in_status(&d, authn), 0);
     ck_assert_ptr_nonnull(strstr(mgctl_decision_json(mg_test_pool, p, &d, authn),
@@ -746,7 +771,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     /* no user: nothing to authenticate */
     spec->user = NULL;
     spec->url = "/d/a.jpg?dl=1";
-    ck_assert_int_eq(mgctl_spec_authenticates(mg_test_pool, p, spec), 0);
+    ck_assert_int_eq(mgctl_spec_authenticates(mg_test_pool, p, NULL, spec), 0);
 }
 END_TEST
 
@@ -911,6 +936,7 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_json_str_escapes_quotes_controls_and_invalid_utf8);
     tcase_add_test(tc, test_request_from_absolute_url_takes_scheme_and_host_and_drops_fragment);
     tcase_add_test(tc, test_request_with_userinfo_is_refused_as_the_module_refuses_it);
+    tcase_add_test(tc, test_testfile_server_policies_resolve_against_the_test_file);
     tcase_add_test(tc, test_request_host_header_wins_over_url_and_peer_defaults_to_ip);
     tcase_add_test(tc, test_request_lookup_serves_env_notes_and_headers_separately);
     tcase_add_test(tc, test_env_roles_reach_the_evaluator_through_the_built_request);

@@ -1,0 +1,45 @@
+/* mg_dirs.h — the directories above a file the configuration trusts (the
+ * policy, key files, the revocation file, the country database).
+ *
+ * Whoever can write a directory can rename a file of their own over any
+ * entry in it, whatever the entry's own permissions say; the write bit of
+ * every directory from the file's up to "/" is therefore as much a part of
+ * the file's safety as the file's own mode. A directory with the sticky bit
+ * (/tmp's 1777) is safe: only the entry's owner, the directory's owner or
+ * root may then rename or remove an entry. This is the reasoning of
+ * OpenSSH's StrictModes, kept to the write bits (ownership is not judged,
+ * as the file checks do not judge it either).
+ *
+ * Symbolic links: both the directories of the path as given (made absolute,
+ * not resolved: the directory that holds a link can replace the link) and
+ * those of the path with every link resolved (realpath(3): where the bytes
+ * really are) are checked; a directory reached both ways is reported once.
+ */
+#ifndef MG_DIRS_H
+#define MG_DIRS_H
+
+#include <apr_pools.h>
+
+#include "mg_diag.h"
+
+/* Which writers of a directory count. MG_DIRS_OTHERS: writable by everyone
+ * (policy, revocation file, country database: their file checks let group
+ * write pass, a deploy group is a usual setup). MG_DIRS_GROUP_OR_OTHERS:
+ * writable by its group or by everyone (key files, whose check refuses
+ * group write too). */
+typedef enum { MG_DIRS_OTHERS = 0, MG_DIRS_GROUP_OR_OTHERS = 1 } mg_dirs_who_t;
+
+/* Check the directories above `path` (relative paths against the current
+ * directory) and add one warning `code` per directory found writable to
+ * `diags` at file:line:col (the caller's place for the file: the policy
+ * itself, or the key in it), in walking order — the file's own directory
+ * first, then up to "/". `what` names the file in the sentence ("the
+ * policy", "key file '/k/a.key' of key 'a'"): "directory '/srv/x' above
+ * WHAT is writable by everyone and has no sticky bit: ...". A directory
+ * that cannot be examined is passed over (the file itself was read: the
+ * caller has reported what matters). Returns how many warnings were added;
+ * never an error: as for the files themselves, these are warnings. */
+int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_who_t who,
+                  mg_diags_t *diags, const char *file, int line, int col, const char *code);
+
+#endif /* MG_DIRS_H */
