@@ -165,8 +165,11 @@ typedef struct mg_request {
     apr_time_t now;      /* request time */
     const char *referer, *origin;
     const char *sec_fetch_site, *sec_fetch_mode, *sec_fetch_dest, *sec_fetch_user;
-    const char *accept;  /* Accept header: browser-navigation detection */
-    const char *cookie;  /* Cookie header (signed-cookie mode) */
+    const char *accept; /* Accept header: browser-navigation detection */
+    const char *cookie; /* Cookie header (signed-cookie mode) */
+    /* Content-Length and Transfer-Encoding: a GET or HEAD with a body is
+     * refused (an origin could read parameters from it) */
+    const char *content_length, *transfer_encoding;
     mg_lookup_fn lookup; /* may be NULL */
     void *lookup_ctx;
     mg_grant_fn grant_check; /* roles_from `apache:`; NULL: such roles are never held */

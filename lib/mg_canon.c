@@ -909,6 +909,68 @@ int mg_query_reserved_check_lists(const apr_array_header_t *params, const mg_qre
     return 0;
 }
 
+/* Cookies named as "tr" or the download parameter (mg_canon.h). A cookie
+ * name is read as a query name is (qr_readings: PHP's mangling, the cut at
+ * brackets and dots, a "%XX" or '+' decoded once more, case folded), which
+ * over-approximates every cookie parser we know: PHP ($_COOKIE, and so
+ * $_REQUEST) drops leading blanks, mangles like $_GET and makes "tr[]" an
+ * array; Rack decodes "%XX" in names; ASP.NET ignores case. */
+#define COOKIE_RESERVED_WHY                                                                        \
+    "cookie named as a query parameter that some servers read as 'tr' or the download parameter"
+
+static int cookie_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+int mg_cookie_reserved_check(const char *cookie, const char *download_param, const char **why)
+{
+    static const char *dummy;
+    const mg_qreserved_t names[2] = {{"tr", 0, NULL, NULL, NULL},
+                                     {download_param ? download_param : "", 0, NULL, NULL, NULL}};
+    const size_t el[2] = {2, strlen(names[1].name)};
+    const int nn = el[1] > 0 && el[1] <= MG_QR_NAME_MAX ? 2 : 1;
+    const int f1 = nn == 2 ? ascii_fold((unsigned char)names[1].name[0]) : 't';
+    const char *p = cookie;
+
+    if (why == NULL)
+        why = &dummy;
+    if (p == NULL)
+        return 0;
+    while (*p != '\0') {
+        const char *s = p, *e;
+        while (*p != '\0' && *p != ';' && *p != ',')
+            p++;
+        e = memchr(s, '=', (size_t)(p - s));
+        if (e == NULL)
+            e = p; /* a name without a value: PHP still registers it */
+        if (*p != '\0')
+            p++;
+        /* blanks around the name: PHP drops leading isspace() bytes, Go
+         * and Python trim both ends */
+        while (s < e && cookie_blank(*s))
+            s++;
+        while (e > s && cookie_blank(e[-1]))
+            e--;
+        if (s == e)
+            continue;
+        /* the common case: a first byte that no reading drops or rewrites,
+         * and that is neither name's first letter */
+        int c0 = ascii_fold((unsigned char)*s);
+        if (!qr_special[(unsigned char)*s] && c0 != 't' && c0 != f1)
+            continue;
+        qr_read_t rd[QR_NREAD];
+        qr_readings(s, (size_t)(e - s), rd);
+        for (int r = 0; r < QR_NREAD; r++)
+            for (int g = 0; g < nn; g++)
+                if (qr_reads_as(rd[r].s, rd[r].n, &names[g], el[g])) {
+                    *why = COOKIE_RESERVED_WHY;
+                    return -1;
+                }
+    }
+    return 0;
+}
+
 void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t *now, int nnow,
                               const mg_qreserved_list_t *later_lists, int nlater)
 {

@@ -188,6 +188,18 @@ int mg_canon_path_table_hit(apr_pool_t *pool, const char *raw_path, const char *
  * A-Z a-z 0-9 '_' '-' (every stack reads those literally, up to case). */
 int mg_query_reserved_name_ok(const char *name);
 
+/* 0, or -1 with *why: a cookie in the Cookie header `cookie` (NULL: none)
+ * is named so that some stack could read it as "tr" or as `download_param`
+ * (exactly, in another case, or spelt as mg_query_reserved_check refuses in
+ * a query). Origins that read parameters from the cookies too (PHP's
+ * $_REQUEST with PHP's built-in defaults lets a cookie override the query;
+ * classic ASP.NET's Request["tr"]) would otherwise apply a transformation
+ * or a download that the policy never saw. Cookies are split on ';' and on
+ * ',' (httpd joins repeated Cookie lines with ", "); a name is what comes
+ * before the first '=', without surrounding blanks. Other names ("mg_token",
+ * "__token__", "trx") pass. */
+int mg_cookie_reserved_check(const char *cookie, const char *download_param, const char **why);
+
 /* Percent-encode for a URL path (RFC 3986 unreserved, '/' and the sub-delims
  * ! $ & ' ( ) * + , = plus ':' '@' kept; ';' '%' and everything else encoded)
  * or a query name/value (unreserved kept, space is %20). Uppercase hex.

@@ -102,7 +102,19 @@ typedef struct view_header {
     size_t off; /* offsetof(mg_request_t, field) */
 } view_header_t;
 
-enum { VH_HOST, VH_REFERER, VH_ORIGIN, VH_SITE, VH_MODE, VH_DEST, VH_USER, VH_ACCEPT, VH_COOKIE };
+enum {
+    VH_HOST,
+    VH_REFERER,
+    VH_ORIGIN,
+    VH_SITE,
+    VH_MODE,
+    VH_DEST,
+    VH_USER,
+    VH_ACCEPT,
+    VH_COOKIE,
+    VH_CLEN,
+    VH_TE
+};
 
 #define MG_VIEW(k, name, field) [k] = {name, offsetof(mg_request_t, field)}
 static const view_header_t view_headers[] = {
@@ -115,6 +127,8 @@ static const view_header_t view_headers[] = {
     MG_VIEW(VH_USER, "Sec-Fetch-User", sec_fetch_user),
     MG_VIEW(VH_ACCEPT, "Accept", accept),
     MG_VIEW(VH_COOKIE, "Cookie", cookie),
+    MG_VIEW(VH_CLEN, "Content-Length", content_length),
+    MG_VIEW(VH_TE, "Transfer-Encoding", transfer_encoding),
 };
 #undef MG_VIEW
 #define MG_NVIEW (sizeof(view_headers) / sizeof(view_headers[0]))
@@ -206,7 +220,11 @@ static int view_index(const char *name)
     case 'a':
         return same_from(name, 1, "accept") ? VH_ACCEPT : -1;
     case 'c':
-        return same_from(name, 1, "cookie") ? VH_COOKIE : -1;
+        if (fold((unsigned char)name[1]) == 'o' && fold((unsigned char)name[2]) == 'o')
+            return same_from(name, 3, "cookie") ? VH_COOKIE : -1;
+        return same_from(name, 1, "content-length") ? VH_CLEN : -1;
+    case 't':
+        return same_from(name, 1, "transfer-encoding") ? VH_TE : -1;
     }
     return -1;
 }

@@ -749,10 +749,19 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lduration(c, v[1], "clock_skew", &t->skew);
     if (v[2]) {
         const char *s = mg_lstr(c, v[2], "cookie");
-        if (s && mg_ltoken_ok(s))
-            t->cookie_name = s;
-        else if (s)
+        const char *why = NULL;
+        if (s && !mg_ltoken_ok(s))
             mg_lerr(c, v[2], "bad-value", "'%s' is not a valid cookie name", s);
+        else if (s && mg_cookie_reserved_check(s, c->p->download_param, &why) != 0)
+            /* every request that carried it would be refused
+             * (mg_request_prepare: an origin could read it as a query
+             * parameter); download_param is loaded before tokens */
+            mg_lerr(c, v[2], "bad-value",
+                    "cookie name '%s' reads as 'tr' or the download parameter ('%s'), which a "
+                    "request's cookie may not (docs/canonical-urls.md)",
+                    s, c->p->download_param);
+        else if (s)
+            t->cookie_name = s;
     }
     if (v[3])
         mg_lduration(c, v[3], "max_ttl", &t->max_ttl);

@@ -47,6 +47,17 @@ static int contains_ci(const char *hay, const char *needle)
     return 0;
 }
 
+/* A Content-Length that says "no body": one or more '0' digits. Anything
+ * else (another number, a list, a blank) counts as a body. */
+static int all_zeros(const char *v)
+{
+    if (*v == '\0')
+        return 0;
+    while (*v == '0')
+        v++;
+    return *v == '\0';
+}
+
 static int truthy(const char *v)
 {
     return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
@@ -323,6 +334,19 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
 
     if (names_why != NULL)
         return refuse(d, names_why, why);
+    /* last in the order of docs/canonical-urls.md: a cookie that an origin
+     * could read as "tr" or the download parameter (PHP's $_REQUEST) */
+    if (req->cookie != NULL && mg_cookie_reserved_check(req->cookie, dp, &w) != 0)
+        return refuse(d, w, why);
+    /* a body on a GET or HEAD: Rack's params (Sinatra) and ASP.NET Core's
+     * model binding read a form body before or over the query, and
+     * ProxyPass forwards it — a `tr` or `download` the policy never saw.
+     * No media request has one; a Content-Length other than zero counts,
+     * and so does any Transfer-Encoding. */
+    if ((d->method_bit & (MG_M_GET | MG_M_HEAD)) != 0 &&
+        (req->transfer_encoding != NULL ||
+         (req->content_length != NULL && !all_zeros(req->content_length))))
+        return refuse(d, "GET or HEAD request with a body", why);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;

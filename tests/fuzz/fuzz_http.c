@@ -40,6 +40,7 @@
 #include <apr_pools.h>
 #include <apr_strings.h>
 
+#include "mg_canon.h"
 #include "mg_fuzz.h"
 #include "mg_http.h"
 #include "mg_response.h"
@@ -210,13 +211,15 @@ static const char *get_header(void *ctx, const char *name)
 static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers,
                           int from_table)
 {
-    static const char *const names[] = {"Host",           "Referer",        "Origin",
-                                        "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest",
-                                        "Sec-Fetch-User", "Accept",         "Cookie"};
-    const char *v[9];
+    static const char *const names[] = {"Host",           "Referer",          "Origin",
+                                        "Sec-Fetch-Site", "Sec-Fetch-Mode",   "Sec-Fetch-Dest",
+                                        "Sec-Fetch-User", "Accept",           "Cookie",
+                                        "Content-Length", "Transfer-Encoding"};
+    enum { NV = sizeof(names) / sizeof(names[0]) };
+    const char *v[NV];
     mg_request_t req, want;
 
-    for (size_t i = 0; i < 9; i++) {
+    for (size_t i = 0; i < NV; i++) {
         v[i] = NULL;
         if (with_headers)
             for (int k = h->n - 1; k >= 0; k--) /* the first wins: scan from the end */
@@ -250,6 +253,8 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     want.sec_fetch_user = v[6];
     want.accept = v[7];
     want.cookie = v[8];
+    want.content_length = v[9];
+    want.transfer_encoding = v[10];
     /* field by field first, for a readable message */
     MG_FUZZ_ASSERT(req.raw_path == want.raw_path && req.query == want.query &&
                        req.target_refused == want.target_refused,
@@ -259,6 +264,27 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     MG_FUZZ_ASSERT(req.host == want.host, "host '%s'", req.host ? req.host : "(null)");
     MG_FUZZ_ASSERT(memcmp(&req, &want, sizeof(req)) == 0,
                    "a request field other than the target's and the headers' is set");
+}
+
+/* ------------------------------------------------------------ cookies */
+
+/* mg_cookie_reserved_check over the input as a Cookie header: -1 only with
+ * its sentence; a cookie added after the others never takes a refusal back,
+ * and "tr=1" added always refuses. */
+static void check_cookie(apr_pool_t *p, const char *all)
+{
+    const char *why = NULL, *why2 = NULL;
+    int rc = mg_cookie_reserved_check(all, "download", &why);
+    MG_FUZZ_ASSERT(rc == 0 || rc == -1, "rc %d", rc);
+    MG_FUZZ_ASSERT(rc == 0 || (why != NULL && strncmp(why, "cookie named", 12) == 0),
+                   "refused without its sentence");
+    if (rc != 0)
+        MG_FUZZ_ASSERT(
+            mg_cookie_reserved_check(apr_pstrcat(p, all, "; a=1", NULL), "download", &why2) == -1,
+            "a cookie added after took a refusal back");
+    MG_FUZZ_ASSERT(
+        mg_cookie_reserved_check(apr_pstrcat(p, all, "; tr=1", NULL), "download", &why2) == -1,
+        "a cookie named tr added after is not refused");
 }
 
 /* ------------------------------------------------------------ message */
@@ -476,6 +502,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *all = apr_pstrmemdup(p, in, size);
     size_t an = strlen(all);
     check_message(p, all, an);
+    check_cookie(p, all);
     check_disposition(p, "attachment", all, an);
     check_disposition(p, "inline", all, an);
 

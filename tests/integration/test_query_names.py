@@ -15,6 +15,7 @@
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -73,13 +74,18 @@ ProxyPass "/rack/" "{rack}/rack/"
 """
 
 # What an image server built on PHP does: $_GET['tr'] (an array's last item
-# for tr[]/tr[0]), and whether it sends the file as a download.
+# for tr[]/tr[0]), and whether it sends the file as a download; and what one
+# that reads $_REQUEST gets (php -n: PHP's built-in defaults, request_order
+# unset, so $_REQUEST is G, P, then C: a cookie overrides the query).
 ROUTER = r"""<?php
 $tr = $_GET['tr'] ?? null;
 if (is_array($tr)) { $tr = end($tr); }
+$rtr = $_REQUEST['tr'] ?? null;
+if (is_array($rtr)) { $rtr = end($rtr); }
 header('Content-Type: application/json');
-echo json_encode(['origin' => 'php', 'tr' => $tr,
+echo json_encode(['origin' => 'php', 'tr' => $tr, 'request_tr' => $rtr,
                   'download' => $_GET['download'] ?? null,
+                  'request_download' => $_REQUEST['download'] ?? null,
                   'query' => $_SERVER['QUERY_STRING'] ?? '']);
 """
 
@@ -110,6 +116,12 @@ class _RackHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         query = self.path.partition("?")[2]
         p = rack2_params(query)
+        # Rack::Request#params is GET.merge(POST): a form body is parsed for
+        # any method (form_data? looks at the Content-Type only) and wins
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            p.update(rack2_params(body.decode("latin-1")))
         body = json.dumps({"origin": "rack", "tr": p.get("tr"), "query": query}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -243,6 +255,82 @@ def test_normal_forms_keep_working_and_the_origin_applies_what_was_checked(srv):
     r = srv.raw("/php/a.jpg?tr=oi-logo.png,w-5000")
     assert r.status_code == 403 and r.headers.get("X-Media-Guard-Reason") == \
         "transform-not-allowed"
+
+
+# Red team 20: PHP's $_REQUEST (built-in defaults, as in the official Docker
+# images) takes a cookie over the query, so `?tr=oi-logo.png` judged with its
+# watermark was served without it when the client also sent `Cookie:
+# tr=w-100`. A cookie some stack reads as `tr` or the download parameter is
+# refused like such a query name; other cookies pass.
+COOKIE_BYPASSES = ["tr=w-100", "session=1; tr[]=w-100", "a=1; TR=w-100", " tr=w-100"]
+
+
+def test_the_php_origin_really_takes_a_cookie_over_the_query(php_origin):
+    import requests
+    for c in COOKIE_BYPASSES[:2]:
+        d = requests.get(f"{php_origin}/php/a.jpg?tr=oi-logo.png", headers={"Cookie": c},
+                         timeout=10).json()
+        assert d["tr"] == "oi-logo.png" and d["request_tr"] == "w-100", (c, d)
+    d = requests.get(f"{php_origin}/vphp/a.jpg", headers={"Cookie": "download=1"},
+                     timeout=10).json()
+    assert d["request_download"] == "1", d
+
+
+@pytest.mark.parametrize("cookie", COOKIE_BYPASSES)
+def test_a_cookie_named_as_tr_is_refused(srv, mgctl, cookie):
+    r = srv.raw("/php/a.jpg?tr=oi-logo.png", headers={"Cookie": cookie})
+    assert_refused(r)
+    p = mgctl("explain", "-p", srv.policy_dir / "q.yaml", "-H", f"Cookie: {cookie}",
+              "/php/a.jpg?tr=oi-logo.png")
+    assert "\ndecision: deny" in p.stdout and "reason:   bad-url" in p.stdout, p.stdout
+
+
+def test_a_cookie_named_as_the_download_parameter_is_refused(srv):
+    assert_refused(srv.raw("/vphp/a.jpg", headers={"Cookie": "x=1; download=1"}))
+
+
+def test_other_cookies_still_reach_the_origin(srv):
+    d = origin_json(srv.raw("/php/a.jpg?tr=oi-logo.png",
+                            headers={"Cookie": "trx=1; session=tr; a=download; mg_token=x"}))
+    assert d["tr"] == d["request_tr"] == "oi-logo.png"
+
+
+# Red team 20: Rack's params (Sinatra) and ASP.NET Core's model binding read
+# a form body over the query, and ProxyPass forwards a GET's body: `?tr=…`
+# judged with its watermark reached the origin with a body `tr=w-100`. A GET
+# or HEAD with a body is refused.
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def test_the_rack_origin_really_takes_a_form_body_over_the_query(rack_origin):
+    import requests
+    d = requests.get(f"{rack_origin}/rack/a.jpg?tr=oi-logo.png", data="tr=w-100", headers=FORM,
+                     timeout=10).json()
+    assert d["tr"] == "w-100", d
+
+
+@pytest.mark.parametrize("headers", [{"Content-Length": "8"}, {"Transfer-Encoding": "chunked"}])
+def test_a_get_with_a_body_is_refused(srv, mgctl, headers):
+    chunked = "Transfer-Encoding" in headers
+    body = b"8\r\ntr=w-100\r\n0\r\n\r\n" if chunked else b"tr=w-100"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        head = "".join(f"{k}: {v}\r\n" for k, v in {**FORM, **headers}.items())
+        s.sendall(f"GET /rack/a.jpg?tr=oi-logo.png HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+                  f"Connection: close\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403"), data[:300]
+    assert b"X-Media-Guard-Reason: bad-url" in data and b'"origin"' not in data, data[:600]
+    name, value = next(iter(headers.items()))
+    p = mgctl("explain", "-p", srv.policy_dir / "q.yaml", "-H", f"{name}: {value}",
+              "/rack/a.jpg?tr=oi-logo.png")
+    assert "\ndecision: deny" in p.stdout and "reason:   bad-url" in p.stdout, p.stdout
+
+
+def test_a_get_with_an_empty_body_still_reaches_the_origin(srv):
+    d = origin_json(srv.raw("/rack/a.jpg?tr=oi-logo.png", headers={"Content-Length": "0"}))
+    assert d["tr"] == "oi-logo.png"
 
 
 def sign(srv, mgctl, url, *opts):

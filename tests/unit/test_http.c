@@ -184,6 +184,8 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     apr_table_set(h, "Sec-Fetch-User", "?1");
     apr_table_set(h, "Accept", "image/avif");
     apr_table_set(h, "Cookie", "mg_token=x");
+    apr_table_set(h, "Content-Length", "0");
+    apr_table_set(h, "Transfer-Encoding", "chunked");
     ck_assert_int_eq(mg_target_split(mg_test_pool, "https://other.example/a.jpg?q", &t, NULL),
                      MG_OK);
     memset(&req, 0xff, sizeof(req)); /* every field is written */
@@ -201,6 +203,8 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     ck_assert_str_eq(req.sec_fetch_user, "?1");
     ck_assert_str_eq(req.accept, "image/avif");
     ck_assert_str_eq(req.cookie, "mg_token=x");
+    ck_assert_str_eq(req.content_length, "0");
+    ck_assert_str_eq(req.transfer_encoding, "chunked");
     ck_assert_ptr_null(req.method);
     ck_assert_ptr_null(req.client_ip);
     ck_assert_ptr_null(req.user);
@@ -260,6 +264,20 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         "COOKIE",
         "Cookie2",
         "Cooki",
+        "Content-Length",
+        "content-length",
+        "CONTENT-LENGTH",
+        "Content-Lengths",
+        "Content-Lengt",
+        "Content-Type",
+        "Co",
+        "C",
+        "Transfer-Encoding",
+        "transfer-ENCODING",
+        "Transfer-Encodin",
+        "Transfer-Encodings",
+        "TE",
+        "T",
         "Connection",
         "Cache-Control",
         "Authorization",

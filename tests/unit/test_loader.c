@@ -267,6 +267,14 @@ static const err_case_t err_cases[] = {
     {"download_param in the mg_ namespace", V1 "download_param: MG_dl\n" R0, 2, 17, "bad-value",
      NULL, NULL},
     {"download_param tr", V1 "download_param: TR\n" R0, 2, 17, "bad-value", NULL, NULL},
+    /* red team 20: a cookie named as tr or the download parameter is
+     * refused at request time, so the signed cookie may not be named so */
+    {"signed cookie named tr", V1 "tokens: {cookie: tr}\n" R0, 2, 18, "bad-value", NULL,
+     "reads as 'tr' or the download parameter"},
+    {"signed cookie named as the download parameter",
+     V1 "download_param: dl\ntokens: {cookie: DL}\n" R0, 3, 18, "bad-value", NULL, NULL},
+    {"signed cookie named as tr with brackets", V1 "tokens: {cookie: \"tr.\"}\n" R0, 2, 18,
+     "bad-value", NULL, NULL},
     {"duplicate key id", V1 "keys:\n  - {id: k, file: keys/k2026.key}\n  - {id: k, file: x}\n" R0,
      4, 10, "duplicate-id", NULL, NULL},
     {"two signing keys",
