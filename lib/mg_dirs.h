@@ -1,5 +1,6 @@
 /* mg_dirs.h — the directories above a file the configuration trusts (the
- * policy, key files, the revocation file, the country database).
+ * policy, key files, the revocation file, the country database, time zone
+ * files, the store's password file).
  *
  * Whoever can write a directory can rename a file of their own over any
  * entry in it, whatever the entry's own permissions say; the write bit of

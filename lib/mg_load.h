@@ -39,6 +39,9 @@ typedef struct mg_lctx {
      * by realloc (pages move, bytes do not) and a cleanup of the policy
      * pool frees; NULL when the rules array is the pool's own */
     void **rules_mem;
+    /* zone names whose file was checked for writers (mg_ltimezone): one
+     * warning per zone, at its first mention; NULL until the first */
+    apr_hash_t *tz_checked;
 } mg_lctx_t;
 
 /* ---- diagnostics ---- */
@@ -75,7 +78,16 @@ int mg_lname_ok(const char *s);
 int mg_lprintable(const char *s);
 /* RFC 7230 token characters, 1-128: header, cookie, variable, parameter names. */
 int mg_ltoken_ok(const char *s);
-/* An IANA zone name: loads it into *tz and sets *tz_name, or unknown-timezone. */
+/* A file the policy names whose contents change what it decides (the
+ * country database, the revocation file, a time zone's TZif file): a
+ * warning `code` at `at` when everyone may write it ("WHAT 'PATH' is
+ * writable by everyone: whoever can write it POWER (chmod o-w it)"), and
+ * for each directory above it that everyone may write without the sticky
+ * bit (mg_dirs.h). Group write is left alone, as for the policy itself. */
+void mg_lwarn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *what,
+                             const char *path, const char *power);
+/* An IANA zone name: loads it into *tz and sets *tz_name, or unknown-timezone;
+ * its file writable by everyone is a timezone-file-permissions warning. */
 void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name);
 /* Names whose definition had errors map to MG_LBROKEN: references to them
  * fail without a second, misleading "undefined" error. */

@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <apr_file_info.h>
 #include <apr_strings.h>
 
+#include "mg_dirs.h"
 #include "mg_load.h"
 #include "mg_time.h"
 
@@ -281,6 +283,25 @@ int mg_ltoken_ok(const char *s)
     return 1;
 }
 
+/* Group write is left alone (the policy file's rule, mg_policy_read_file):
+ * these files are data that a package manager or a deploy group keeps, not
+ * secrets; what matters is that not everyone on the machine can change
+ * them. */
+void mg_lwarn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *what,
+                             const char *path, const char *power)
+{
+    apr_finfo_t fi;
+    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_PROT, c->pool);
+
+    if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_PROT) &&
+        (fi.protection & APR_FPROT_WWRITE))
+        mg_lwarn(c, at, code,
+                 "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
+                 path, power);
+    mg_dirs_check(c->pool, path, apr_psprintf(c->pool, "the %s '%s'", what, path), MG_DIRS_OTHERS,
+                  c->diags, c->file, at ? at->line : 0, at ? at->col : 0, code);
+}
+
 void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name)
 {
     const char *s = mg_lstr(c, v, "timezone");
@@ -293,6 +314,19 @@ void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const c
         return;
     }
     *tz_name = s;
+    /* the zone's TZif file decides when local time is what: whoever may
+     * write it moves every time window in that zone. Once per zone: many
+     * windows may name the same one. */
+    const char *path = mg_tz_file(c->tmp, s);
+    if (path == NULL)
+        return;
+    if (c->tz_checked == NULL)
+        c->tz_checked = apr_hash_make(c->pool);
+    if (apr_hash_get(c->tz_checked, s, APR_HASH_KEY_STRING) != NULL)
+        return;
+    apr_hash_set(c->tz_checked, s, APR_HASH_KEY_STRING, s);
+    mg_lwarn_world_writable(c, v, "timezone-file-permissions", "time zone file", path,
+                            "moves the time windows in that zone");
 }
 
 void mg_lmark_broken(apr_hash_t *h, const mg_ynode_t *section)

@@ -382,28 +382,6 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lstr(c, v[2], "authenticated_role"); /* reports the type error */
 }
 
-/* A file the policy names whose contents change what it decides (the
- * country database, the revocation list): writable by everyone, anyone on
- * the machine changes the decisions. Warned as for the policy file itself
- * (mg_policy_read_file); group write is left alone, a deploy group is a
- * usual setup. A directory above it that everyone can write (no sticky
- * bit) lets anyone rename another file over it: the same warning, by the
- * same rule (mg_dirs.h). */
-static void warn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code,
-                                const char *what, const char *path, const char *power)
-{
-    apr_finfo_t fi;
-    apr_status_t rv = apr_stat(&fi, path, APR_FINFO_PROT, c->pool);
-
-    if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_PROT) &&
-        (fi.protection & APR_FPROT_WWRITE))
-        mg_lwarn(c, at, code,
-                 "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
-                 path, power);
-    mg_dirs_check(c->pool, path, apr_psprintf(c->pool, "the %s '%s'", what, path), MG_DIRS_OTHERS,
-                  c->diags, c->file, at ? at->line : 0, at ? at->col : 0, code);
-}
-
 /* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
  * database refuses the policy (apache2 -t, mgctl validate) rather than
  * every request. */
@@ -431,8 +409,8 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
         return;
     }
-    warn_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
-                        "decides which country a client is in");
+    mg_lwarn_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
+                            "decides which country a client is in");
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
@@ -729,8 +707,8 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
         mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
         return;
     }
-    warn_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
-                        "can take a revoked link off the list");
+    mg_lwarn_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
+                            "can take a revoked link off the list");
     t->revocation_file = path;
 }
 

@@ -10,6 +10,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_dirs.h"
 #include "mg_file.h"
 #include "mg_store.h"
 
@@ -83,7 +84,7 @@ static int parse_hostport(apr_pool_t *p, const char *s, int defport, const char 
 /* The first line of the file, without its line end; refused when empty. */
 #define MG_PASSWORD_FILE_MAX (64 * 1024)
 static mg_status_t read_password(apr_pool_t *p, const char *path, const char **out,
-                                 const char **why)
+                                 apr_fileperms_t *protection, const char **why)
 {
     mg_file_t f;
     char err[120];
@@ -102,8 +103,40 @@ static mg_status_t read_password(apr_pool_t *p, const char *path, const char **o
         return MG_EINVAL;
     }
     *out = apr_pstrmemdup(p, f.data, n);
+    *protection = f.protection;
     memset(f.data, 0, f.len);
     return MG_OK;
+}
+
+int mg_store_password_warn(apr_pool_t *p, const mg_store_url_t *u, mg_diags_t *diags,
+                           const char *file)
+{
+    const char *code = "store-password-file-permissions";
+    int n = 0;
+
+    if (u->password_file == NULL || u->password == NULL)
+        return 0;
+    /* a secret, as a key file is: group counts as well as others */
+    if (u->password_protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)) {
+        mg_diag_add(diags, MG_SEV_WARNING, file, 0, 0, code,
+                    "password_file '%s' is readable by group or others: whoever can read it has "
+                    "the store's password (chmod 600 it)",
+                    u->password_file);
+        n++;
+    }
+    if (u->password_protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE)) {
+        mg_diag_add(diags, MG_SEV_WARNING, file, 0, 0, code,
+                    "password_file '%s' is writable by group or others: whoever can write it "
+                    "decides what AUTH sends, and a wrong password refuses every link that "
+                    "needs the store (chmod go-w it)",
+                    u->password_file);
+        n++;
+    }
+    /* a directory above it that its group or everyone may write: they can
+     * rename a file of their own over it (mg_dirs.h) */
+    n += mg_dirs_check(p, u->password_file, apr_psprintf(p, "password_file '%s'", u->password_file),
+                       MG_DIRS_GROUP_OR_OTHERS, diags, file, 0, 0, code);
+    return n;
 }
 
 static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char **why)
@@ -235,7 +268,8 @@ mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *
             *why = "memcache:// has no password (memcached's text protocol has none)";
             return MG_EINVAL;
         }
-        mg_status_t st = read_password(p, u->password_file, &u->password, why);
+        mg_status_t st =
+            read_password(p, u->password_file, &u->password, &u->password_protection, why);
         if (st != MG_OK)
             return st;
     }

@@ -22,6 +22,7 @@
 #ifndef MG_STORE_H
 #define MG_STORE_H
 
+#include <apr_file_info.h>
 #include <apr_pools.h>
 #include <apr_time.h>
 
@@ -90,8 +91,9 @@ typedef struct mg_store_url {
     int port[MG_STORE_SERVERS_MAX];
     int db; /* redis SELECT, 0 = none */
     apr_interval_time_t timeout;
-    const char *password_file; /* or NULL */
-    const char *password;      /* read from password_file by mg_store_url_parse */
+    const char *password_file;           /* or NULL */
+    const char *password;                /* read from password_file by mg_store_url_parse */
+    apr_fileperms_t password_protection; /* the password file's mode, for the warnings */
     const char *prefix;
     int revocation;
     const char *display; /* the URL as written (it never holds the password) */
@@ -109,6 +111,17 @@ struct mg_store {
  * could not be read). */
 mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *out,
                                const char **why);
+
+/* Warnings (code "store-password-file-permissions", at `file`:0:0) about
+ * the password file of a parsed URL, by the rules of key files: the file
+ * readable by group or others (whoever reads it has the store's password),
+ * writable by group or others (whoever writes it decides what AUTH sends:
+ * the server's claims fail, one-time links are refused), and any directory
+ * above it that its group or everyone may write without the sticky bit
+ * (mg_dirs.h). No password file: nothing. The password is never in a
+ * message. Returns how many warnings were added. */
+int mg_store_password_warn(apr_pool_t *p, const mg_store_url_t *u, mg_diags_t *diags,
+                           const char *file);
 
 /* An engine for a parsed URL. Connects lazily (the first operation), so it
  * can be made before a fork and at startup while the store is down.

@@ -631,9 +631,19 @@ mg_status_t mg_tz_from_posix(apr_pool_t *pool, const char *tzstring, const mg_tz
     return MG_OK;
 }
 
-mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why)
+const char *mg_tz_file(apr_pool_t *pool, const char *name)
 {
     const char *dir = getenv("MG_ZONEINFO");
+
+    if (!name_ok(name) || strcmp(name, "UTC") == 0)
+        return NULL;
+    if (dir == NULL || *dir == '\0')
+        dir = "/usr/share/zoneinfo";
+    return apr_pstrcat(pool, dir, "/", name, NULL);
+}
+
+mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why)
+{
     const char *path;
 
     if (!name_ok(name)) {
@@ -646,10 +656,7 @@ mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, 
         *out = &utc_zone; /* works on systems without tzdata */
         return MG_OK;
     }
-    if (dir == NULL || *dir == '\0') {
-        dir = "/usr/share/zoneinfo";
-    }
-    path = apr_pstrcat(pool, dir, "/", name, NULL);
+    path = mg_tz_file(pool, name);
     /* mg_file_read refuses a FIFO or a device: opening one could block. */
     mg_file_t f;
     if (mg_file_read(pool, path, TZ_MAX_FILE, &f, NULL) != MG_OK || f.len == 0) {

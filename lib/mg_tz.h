@@ -31,6 +31,11 @@ typedef struct mg_civil {
  * /usr/share/zoneinfo. MG_OK; MG_EINVAL with *why ("unknown time zone
  * 'Mars/Base'"), or MG_EIO when the zone's file could not be read. */
 mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, const char **why);
+/* The file mg_tz_load reads for zone `name` ($MG_ZONEINFO or
+ * /usr/share/zoneinfo, then the name), for the policy loader's warning
+ * about a zone file others may write; NULL for "UTC" (built in) and for a
+ * name mg_tz_load refuses. */
+const char *mg_tz_file(apr_pool_t *pool, const char *name);
 /* The same from a TZif image in memory (tests, embedded data); `name` is
  * only recorded. MG_OK; MG_EINVAL with *why. */
 mg_status_t mg_tz_load_buffer(apr_pool_t *pool, const char *name, const void *buf, size_t len,

@@ -78,6 +78,12 @@ static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_sto
     signal(SIGPIPE, SIG_IGN);
     if (mg_store_url_parse(pool, url, u, &why) != 0)
         return mgctl_usage_error(cmd, "--store %s: %s", url, why);
+    /* the password file, as Apache warns about it (lib/mg_store.h) */
+    mg_diags_t *warnings = mg_diags_make(pool);
+    mg_store_password_warn(pool, u, warnings, NULL);
+    for (int i = 0; i < warnings->items->nelts; i++)
+        fprintf(stderr, "mgctl %s: warning: %s\n", cmd,
+                APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
     if (mg_store_open(pool, u, st, &why) != 0) {
         fprintf(stderr, "mgctl %s: %s\n", cmd, why);
         return MGCTL_EXIT_USAGE;

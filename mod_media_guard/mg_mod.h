@@ -26,7 +26,7 @@ extern module AP_MODULE_DECLARE_DATA media_guard_module;
  * number per message, never reused; each file has a range (config 001xx,
  * authz 002xx, narrow 0025x, recheck 0028x, roles 003xx, hls 004xx, metrics
  * 005xx, once/store 006xx, headers 007xx, mod_media_guard.c 008xx, pathtok
- * 009xx, export 010xx, skipped 011xx): a new
+ * 009xx, export 010xx, skipped 011xx, cache 012xx): a new
  * message takes the next free number of its file. docs/directives.md
  * ("Error-log messages") lists them all; tests/logno.sh fails on a log call
  * without a tag, a number used twice or a number missing from that list.
@@ -225,6 +225,19 @@ const char *mg_mod_cmd_hls_rewrite(cmd_parms *cmd, void *dconf, int flag);
 void mg_mod_hls_insert_filter(request_rec *r);
 /* register_hooks: the HLS output filter and its insert_filter hook */
 void mg_mod_hls_register(apr_pool_t *p);
+
+/* mg_mod_cache.c */
+/* Whether mod_cache is loaded in this configuration. */
+int mg_mod_cache_loaded(void);
+/* Whether mod_cache's quick handler will store r's response (its save
+ * filter is on r before the handler runs): a stored answer is then served
+ * without asking the policy. */
+int mg_mod_cache_stores_before_authz(const request_rec *r);
+/* Tell mod_cache, when it is loaded, not to store r's response (the
+ * no-cache environment variable), with a debug line saying why. */
+void mg_mod_cache_keep_out(request_rec *r, const char *why);
+/* register_hooks: find mod_cache's save filters once per configuration */
+void mg_mod_cache_register(apr_pool_t *p);
 
 /* mg_mod_roles.c */
 /* Configuration time: look up the provider of every roles_from `apache:`

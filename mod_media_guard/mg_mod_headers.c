@@ -122,8 +122,16 @@ void mg_mod_insert_filter(request_rec *r)
      * granted it (<RequireAny>), and the refusal's headers do not apply */
     if (rq != NULL && rq->refusal_headers)
         mg_mod_drop_refusal_headers(r);
-    if (m != NULL)
-        ap_add_output_filter_handle(headers_filter_handle, (void *)m, r, r->connection);
+    if (m == NULL)
+        return;
+    /* mod_cache's quick handler would serve a stored copy of this answer
+     * without asking the policy: only one that every client gets may be
+     * stored (as for caches outside Apache, below) */
+    if (mg_mod_cache_stores_before_authz(r) &&
+        !mg_policy_same_for_everyone(m->mp ? m->mp->policy : NULL, &m->d))
+        mg_mod_cache_keep_out(r, "the grant depends on who asks, and CacheQuickHandler On would "
+                                 "serve it without asking the policy");
+    ap_add_output_filter_handle(headers_filter_handle, (void *)m, r, r->connection);
 }
 
 /* Policy messages are UTF-8, but ap_send_error_response() labels every

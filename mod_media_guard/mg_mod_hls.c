@@ -46,6 +46,7 @@ static ap_filter_rec_t *hls_filter_handle;
 typedef struct hls_ctx {
     request_rec *q;             /* the request whose token grant we pass on */
     const mg_mod_memo_t *grant; /* q's decision that granted it */
+    int keep_out_only;          /* not rewritten: only keep a playlist out of mod_cache */
     int prepared;               /* the fields below are filled */
     apr_bucket_brigade *held;   /* the playlist so far (NULL before the first call) */
     apr_off_t len;
@@ -223,22 +224,39 @@ void mg_mod_hls_insert_filter(request_rec *r)
     const mg_mod_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
     request_rec *q;
     hls_ctx_t *ctx;
+    int m3u8;
 
     if (dc == NULL || dc->hls_rewrite != 1 || r->main != NULL || r->method_number != M_GET)
         return;
+    m3u8 = has_m3u8_ext(r->uri);
+    /* Whoever it is for, a playlist here is never stored by mod_cache:
+     * rewritten, it holds this viewer's token; as it came, a cache hit would
+     * hand it to a query-token viewer without the rewrite. */
+    if (m3u8)
+        mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
+    if (!m3u8 && static_media_file(r))
+        return; /* a segment, key or image: no playlist, no filter */
     const mg_mod_memo_t *grant = NULL;
     q = token_granted_request(r, &grant);
     /* a token in the query (a signed cookie covers segments by itself, and
      * so does a token in the path: relative URIs resolve under it) */
     if (q == NULL || q->args == NULL || grant->d.token_from == NULL ||
-        strcmp(grant->d.token_from, "query") != 0)
+        strcmp(grant->d.token_from, "query") != 0) {
+        /* Not rewritten for this request. A playlist known by its
+         * Content-Type only must not be stored by mod_cache either: a hit
+         * would hand it, as it came, to a viewer whose query link needs the
+         * rewrite. The filter looks at the response and leaves. */
+        if (!m3u8 && mg_mod_cache_loaded()) {
+            ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+            ctx->keep_out_only = 1;
+            ap_add_output_filter_handle(hls_filter_handle, ctx, r, r->connection);
+        }
         return;
-    if (!has_m3u8_ext(r->uri) && static_media_file(r))
-        return; /* a segment, key or image: no playlist, no filter */
+    }
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
     ctx->q = q;
     ctx->grant = grant;
-    if (has_m3u8_ext(r->uri)) {
+    if (m3u8) {
         if (prepare(r, ctx) != 0)
             return;
         ctx->prepared = 1;
@@ -281,7 +299,12 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
     if (ctx->held == NULL) {
         const char *ce = apr_table_get(r->headers_out, "Content-Encoding");
-        if (r->status != HTTP_OK || !(has_m3u8_ext(r->uri) || is_playlist_type(r->content_type)))
+        int playlist = has_m3u8_ext(r->uri) || is_playlist_type(r->content_type);
+        /* known by its Content-Type only: kept out before mod_cache's save
+         * filter, which comes after this one, sees anything */
+        if (playlist)
+            mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
+        if (r->status != HTTP_OK || !playlist || ctx->keep_out_only)
             return pass_unchanged(f, bb);
         if (ce != NULL && strcasecmp(ce, "identity") != 0) {
             ap_log_rerror(

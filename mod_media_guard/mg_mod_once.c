@@ -161,6 +161,14 @@ const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg)
      * password file; nothing connects before the first request */
     if (mg_store_url_parse(cmd->pool, arg, u, &why) != 0)
         return apr_psprintf(cmd->pool, "MediaGuardStore %s: %s", arg, why);
+    /* the password file is a secret: warned as key files are, at configtest
+     * and at every start (lib/mg_store.h) */
+    mg_diags_t *warnings = mg_diags_make(cmd->temp_pool);
+    mg_store_password_warn(cmd->temp_pool, u, warnings, NULL);
+    for (int i = 0; i < warnings->items->nelts; i++)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
+                     MG_LOGNO(00611) "MediaGuardStore %s: warning: %s", u->display,
+                     APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
     store.url = u;
     return NULL;
 }

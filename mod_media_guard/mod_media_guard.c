@@ -2,7 +2,8 @@
  *
  * The work is done elsewhere: mg_mod_config.c (policies, reloads),
  * mg_mod_authz.c (`Require media-guard`), mg_mod_headers.c (response
- * headers), mg_mod_hls.c (HLS playlists) and libmg (every decision).
+ * headers), mg_mod_hls.c (HLS playlists), mg_mod_cache.c (what mod_cache
+ * must not store) and libmg (every decision).
  * Directives are documented in docs/directives.md.
  */
 #include "httpd.h"
@@ -99,6 +100,7 @@ static void register_hooks(apr_pool_t *p)
     mg_mod_metrics_register(p);
     mg_mod_once_register(p);
     mg_mod_skipped_register(p);
+    mg_mod_cache_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */

@@ -515,6 +515,66 @@ check "a link to a file in a world-writable directory: the resolved path is chec
 rm -f "$D/ww/link.yaml" "$D/safe/to-ww.yaml"
 chmod 755 "$D/ww"
 
+# Time zone files: a policy's time windows read TZif files from
+# $MG_ZONEINFO (or /usr/share/zoneinfo); whoever may write one moves the
+# windows. The country database's rule: everyone writing the file or a
+# directory above it (no sticky bit) is a warning, group write is not (a data
+# file that a package or deploy group keeps, not a secret). One warning per
+# zone, however many windows name it.
+Z="$TMP/zoneinfo"
+mkdir -p "$Z/Europe"
+chmod 755 "$Z" "$Z/Europe"
+cp /usr/share/zoneinfo/Europe/Berlin "$Z/Europe/Berlin"
+chmod 666 "$Z/Europe/Berlin"
+printf 'version: 1\ntimezone: Europe/Berlin\ntime_windows:\n  w1: {timezone: Europe/Berlin, hours: ["09:00-17:00"]}\n  w2: {timezone: Europe/Berlin, days: [mon]}\n%s' \
+    "$good_rules" >"$D/safe/tz.yaml"
+check "a time zone file anyone may write is a timezone-file-permissions warning at the zone" "0" \
+    "tz.yaml:2:11: warning: time zone file '$Z/Europe/Berlin' is writable by everyone: whoever can write it moves the time windows in that zone \(chmod o-w it\)" \
+    env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
+check "... once per zone, whatever the number of windows naming it, with its code" "0" - \
+    sh -c 'MG_ZONEINFO="$2" "$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=[x[\"code\"] for x in d if \"time zone file\" in x[\"message\"]]; assert c == [\"timezone-file-permissions\"], d"' \
+    "$MGCTL" "$D/safe/tz.yaml" "$Z"
+chmod 664 "$Z/Europe/Berlin"
+chmod 775 "$Z/Europe"
+no_warning "a time zone file (and its directory) its group may write is no warning (the country database's rule)" \
+    env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
+chmod 644 "$Z/Europe/Berlin"
+chmod 777 "$Z/Europe"
+check "a world-writable directory above a time zone file is a warning" "0" \
+    "tz.yaml:2:11: warning: directory '$Z/Europe' above the time zone file '$Z/Europe/Berlin' is writable by everyone and has no sticky bit" \
+    env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
+chmod 755 "$Z/Europe"
+no_warning "the system's zoneinfo is no warning" env -u MG_ZONEINFO "$MGCTL" validate "$D/safe/tz.yaml"
+
+# The Redis password of MediaGuardStore ...?password_file=PATH is a secret:
+# mgctl revoke/uses --store warn as for a key file (group or others reading
+# or writing it, a directory above it its group or everyone may write), with
+# the code's wording and never the password. Nothing listens on port 1: the
+# warnings come when the URL is read, then the store cannot be reached (2).
+S="$TMP/store"
+mkdir -p "$S/pw"
+chmod 755 "$S" "$S/pw"
+printf 'Sw0rdf1shPassw0rd\n' >"$S/pw/redis.pw"
+chmod 640 "$S/pw/redis.pw"
+surl="redis://127.0.0.1:1/0?timeout=200ms&password_file=$S/pw/redis.pw"
+check "mgctl revoke --store: a password file its group may read is a warning" "2" \
+    "mgctl revoke: warning: password_file '$S/pw/redis.pw' is readable by group or others: whoever can read it has the store's password \(chmod 600 it\)" \
+    "$MGCTL" revoke --store "$surl" some-id
+check "... and the password is never printed" "0" - \
+    sh -c '"$0" revoke --store "$1" some-id 2>&1 | grep -q Sw0rdf1sh && exit 3; exit 0' "$MGCTL" "$surl"
+chmod 602 "$S/pw/redis.pw"
+check "mgctl uses --store: a password file others may write is a warning" "2" \
+    "mgctl uses: warning: password_file '$S/pw/redis.pw' is writable by group or others: .*\(chmod go-w it\)" \
+    "$MGCTL" uses --store "$surl" --kid k1 --id some-id show
+chmod 600 "$S/pw/redis.pw"
+chmod 775 "$S/pw"
+check "a group-writable directory above the password file is a warning (as for a key file)" "2" \
+    "mgctl revoke: warning: directory '$S/pw' above password_file '$S/pw/redis.pw' is writable by its group and has no sticky bit: .*\(chmod g-w '$S/pw', or \+t\)" \
+    "$MGCTL" revoke --store "$surl" some-id
+chmod 755 "$S/pw"
+check "a password file only its owner may read, in safe directories: no warning" "2" - \
+    sh -c '"$0" revoke --store "$1" some-id 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 2' "$MGCTL" "$surl"
+
 # ---------------------------------------------------------------- sign and verify against a policy
 # review3: what the web server would refuse is refused when signing (exit 1,
 # naming the limit and the policy); messages name the option, the byte, the

@@ -199,6 +199,17 @@ VOD_CASES = {"mg": (None, "seg"), "gcp": ("gcp-cdn", "seg"),
              "akamai": ("akamai-edgeauth", "seg"), "cf": ("cloudfront", "seg"),
              "bn": ("bunny", "seg"), "range": (None, "range")}
 
+# fragmented MP4 HLS (-hls_segment_type fmp4): the media playlist names its
+# init segment with EXT-X-MAP:URI="init.mp4" and its media segments seg*.m4s.
+# One H.264 variant; /vod/DIR/ for a native prefix link and an Akamai ACL one
+FMP4_MASTER = """\
+#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-STREAM-INF:BANDWIDTH=150000,RESOLUTION=160x120,CODECS="avc1.42c00a"
+v0/index.m3u8
+"""
+FMP4_CASES = {"fm": None, "fmak": "akamai-edgeauth"}
+
 VIDEO_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>video</title></head>
 <body><video id="v" src="{src}" muted preload="auto" width="320"></video></body></html>
 """
@@ -237,6 +248,12 @@ def sites(apache_factory, mgctl, tmp_path_factory):
                "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
                "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_key_info_file",
                str(work / "keyinfo"), *how, str(work / layout / "index.m3u8"))
+    (work / "fmp4").mkdir()
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "4", "-c:v", "libx264",
+           "-profile:v", "baseline", "-pix_fmt", "yuv420p", "-g", "10", "-f", "hls",
+           "-hls_time", "1", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+           "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename",
+           str(work / "fmp4" / "seg%d.m4s"), str(work / "fmp4" / "index.m3u8"))
     (work / "a0").mkdir()
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "4", "-c:a", "aac",
            "-b:a", "64k", "-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod",
@@ -271,6 +288,10 @@ def sites(apache_factory, mgctl, tmp_path_factory):
             names = [ln for ln in text.splitlines() if ln[:1] not in ("", "#")]
             for name in ["index.m3u8", *names]:
                 files[f"vod/{d}/{sub}/{name}"] = (src / name).read_bytes()
+    for d in FMP4_CASES:
+        files[f"vod/{d}/master.m3u8"] = FMP4_MASTER
+        for f in (work / "fmp4").iterdir():
+            files[f"vod/{d}/v0/{f.name}"] = f.read_bytes()
     # a CloudFront key pair: the policy holds the public half, mgctl signs
     # with the private one
     cf_key = rsa.generate_private_key(65537, 2048)
@@ -318,6 +339,9 @@ def sites(apache_factory, mgctl, tmp_path_factory):
         return p.stdout.strip()
 
     for d, (fmt, _) in VOD_CASES.items():
+        src = prefix_link(d, "master.m3u8", fmt)
+        (media.htdocs / f"vod-{d}.html").write_text(VIDEO_PAGE.format(src=html.escape(src)))
+    for d, fmt in FMP4_CASES.items():
         src = prefix_link(d, "master.m3u8", fmt)
         (media.htdocs / f"vod-{d}.html").write_text(VIDEO_PAGE.format(src=html.escape(src)))
     # the negative: the same native links where the playlists are not rewritten
@@ -783,6 +807,59 @@ def test_hls_query_link_without_the_rewrite_does_not_play(browser, sites, shot):
     assert sorted(r[0] for r in served) == ["/vod/off/master.m3u8", "/vod/off/v0/index.m3u8"]
     assert all(r[1] for r in served), served
     assert not [ln for ln in _lines(media, "error.log") if "media-guard HLS:" in ln]
+
+
+@pytest.mark.parametrize("d", list(FMP4_CASES))
+def test_fmp4_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
+    """Fragmented-MP4 HLS: the media playlist's EXT-X-MAP names the init
+    segment that every media segment needs. Opened with a prefix link in
+    the query (native, or an Akamai ACL link), the rewritten playlists hand
+    the link's parameters to the init segment and the .m4s segments, and
+    the stream plays; the init segment asked for without them is refused."""
+    media, vod = sites["media"], f"/vod/{d}/"
+    link = page_link(media, f"vod-{d}.html")
+    assert link.path == vod + "master.m3u8" and link.query
+    assert ("mg_scope=" in link.query) if FMP4_CASES[d] is None else \
+        (link.query.startswith("__token__=") and "mg_" not in link.query)
+    stored = (media.htdocs / "vod" / d / "v0" / "index.m3u8").read_text()
+    assert '#EXT-X-MAP:URI="init.mp4"\n' in stored, stored
+    segs = [ln for ln in stored.splitlines() if ln and not ln.startswith("#")]
+    assert len(segs) >= 3 and all(s.endswith(".m4s") for s in segs), stored
+    play_stream(browser, sites["base"] + f"/vod-{d}.html")
+    want = [vod + "master.m3u8", vod + "v0/index.m3u8", vod + "v0/init.mp4"] + \
+        [vod + "v0/" + s for s in segs]
+    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
+             f"requests for the playlists, the init segment and every segment under {vod}")
+    reqs = vod_requests(media, d)
+    for path, query, status, line in reqs:
+        assert path in want, line
+        assert query == link.query, line
+        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+    inits = [r for r in reqs if r[0] == vod + "v0/init.mp4"]
+    assert inits and all(r[1] == link.query for r in inits), inits
+    # both playlists were rewritten for the link's scope, and the token was
+    # never logged
+    rewrites = [ln for ln in _lines(media, "error.log")
+                if "media-guard HLS: playlist rewritten" in ln]
+    assert len(rewrites) >= 2 and all(f"for scope {vod} " in ln for ln in rewrites), rewrites
+    assert not any(link.query in ln for ln in _lines(media, "error.log"))
+    # the playlist the player was given: EXT-X-MAP's URI carries the link's
+    # parameters exactly as they came (the file on disk has none), the
+    # segments' too
+    r = media.get(f"{vod}v0/index.m3u8?{link.query}")
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    want_text = stored.replace('URI="init.mp4"', f'URI="init.mp4?{link.query}"')
+    for s in segs:
+        want_text = want_text.replace(f"\n{s}\n", f"\n{s}?{link.query}\n")
+    assert r.text == want_text
+
+    # the init segment without the link's parameters: refused
+    bare = media.get(vod + "v0/init.mp4", headers={"Range": "bytes=0-"})
+    assert bare.status_code == 403 and bare.headers["X-Media-Guard-Reason"] == "token-missing"
+    line = decision(media, vod + "v0/init.mp4", "mg=deny reason=token-missing rule=vod",
+                    status=403)
+    assert "mg=deny reason=token-missing rule=vod" in line, line
 
 
 def test_images_under_an_akamai_cookie_show_inside_its_path_only(browser, sites, shot):

@@ -394,3 +394,63 @@ def test_configtest_warns_about_a_directory_others_may_write_above_the_trusted_f
         conf.chmod(0o755)
     rc, out = srv.configtest()
     assert rc == 0 and "warning" not in out, out
+
+
+def test_configtest_warns_about_a_store_password_and_a_zone_file_others_may_reach(
+        apache_factory, monkeypatch):
+    """The last two files the module read without a permission check: the
+    MediaGuardStore password_file (a secret: the key file's rule, group
+    counts) and a time zone's TZif file (the country database's rule: only
+    everyone counts; whoever writes it moves the time windows). apache2 -t
+    warns, each with its own code's wording, and never prints the password;
+    a safe setup is silent. Nothing listens on the store's port: the
+    password is read (and judged) with the configuration."""
+    password = "Sw0rdf1sh-" + base64.urlsafe_b64encode(os.urandom(12)).decode()
+    srv = apache_factory(
+        "secret-files",
+        "MediaGuardStore redis://127.0.0.1:1/0?password_file=@ROOT@/conf/redis.pw\n"
+        "MediaGuardPolicy p @POLICIES@/p.yaml\n",
+        policies={"p.yaml": "version: 1\ntimezone: Europe/Berlin\n" + GOOD_RULES}, start=False)
+    conf, zi = srv.root / "conf", srv.root / "zoneinfo"
+    (zi / "Europe").mkdir(parents=True)
+    conf.mkdir()
+    for d in (conf, zi, zi / "Europe"):
+        d.chmod(0o755)
+    pw = conf / "redis.pw"
+    pw.write_text(password + "\n")
+    pw.chmod(0o640)
+    berlin = zi / "Europe" / "Berlin"
+    berlin.write_bytes(Path("/usr/share/zoneinfo/Europe/Berlin").read_bytes())
+    berlin.chmod(0o666)
+    monkeypatch.setenv("MG_ZONEINFO", str(zi))
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert ("MG00611: MediaGuardStore redis://127.0.0.1:1/0?password_file=%s: warning: "
+            "password_file '%s' is readable by group or others" % (pw, pw)) in out, out
+    assert ("p.yaml:2:11: warning: time zone file '%s' is writable by everyone: whoever can "
+            "write it moves the time windows in that zone" % berlin) in out, out
+    assert password not in out, out
+    # group write of a zone file is left alone; a password file its group may write is not
+    berlin.chmod(0o664)
+    pw.chmod(0o620)
+    rc, out = srv.configtest()
+    assert rc == 0 and "time zone file" not in out, out
+    assert "password_file '%s' is writable by group or others" % pw in out, out
+    # the directories above: the same rules
+    pw.chmod(0o600)
+    berlin.chmod(0o644)
+    conf.chmod(0o775)
+    (zi / "Europe").chmod(0o777)
+    try:
+        rc, out = srv.configtest()
+        assert rc == 0, out
+        assert ("warning: directory '%s' above password_file '%s' is writable by its group and "
+                "has no sticky bit" % (conf, pw)) in out, out
+        assert ("warning: directory '%s' above the time zone file '%s' is writable by everyone "
+                "and has no sticky bit" % (zi / "Europe", berlin)) in out, out
+    finally:
+        conf.chmod(0o755)
+        (zi / "Europe").chmod(0o755)
+    rc, out = srv.configtest()
+    assert rc == 0 and "warning" not in out, out
+    assert password not in out, out

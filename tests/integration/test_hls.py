@@ -3,10 +3,13 @@ real Apache: a playlist fetched with a prefix token comes back with the
 viewer's mg_* parameters (or a foreign format's prefix token: Cloud CDN,
 Akamai) on every URI inside the token's scope on this site, and nowhere else; the segments it names are then served; local files and a
 ProxyPass origin; LF and CRLF; Range and HEAD; and every case where the
-playlist must pass through byte for byte."""
+playlist must pass through byte for byte. The same over HTTP/2 (h2c), and
+behind mod_cache."""
 
 import os
 import re
+import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -45,6 +48,8 @@ rules:
 # server): the harness's @BACKEND@ echoes paths, and a playlist must be real.
 CONF = """\
 MediaGuardPolicy hls @POLICIES@/hls.yaml
+# HTTP/2 on cleartext next to HTTP/1.1 (the h2c tests below)
+Protocols h2c http/1.1
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .hls
 <LocationMatch "^/(videos|live|free)/">
@@ -250,7 +255,7 @@ def write_keys(s):
 @pytest.fixture(scope="module")
 def srv(apache_factory):
     s = apache_factory("hls", CONF, policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], loglevel="debug",
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"], loglevel="debug",
                        start=False)
     write_keys(s)
     media = plain(template(MEDIA, s.port))
@@ -419,7 +424,7 @@ def test_directive_takes_on_or_off_only(apache_factory):
     bad = CONF.replace("MediaGuardHLSRewrite Off", "MediaGuardHLSRewrite maybe")
     s = apache_factory("hls-bad", bad,
                        policies={"hls.yaml": POLICY},
-                       extra_modules=["proxy", "proxy_http", "filter", "deflate"], start=False)
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"], start=False)
     write_keys(s)
     rc, out = s.configtest()
     assert rc != 0 and "Syntax error on line" in out
@@ -627,3 +632,290 @@ def test_playlist_with_ext_x_define_passes_through_with_a_log_line(srv, sign):
         assert r.content == (srv.htdocs / "videos/l1/720p" / name).read_bytes(), name
         assert "mg_exp=" not in r.text, name
         assert "not rewritten: it defines variables (#EXT-X-DEFINE)" in srv.error_log_since(mark)
+
+
+# ---------------------------------------------------------------- HTTP/2
+
+# what differs between two responses by nature, not by the module: HTTP/1.1's
+# connection handling and framing, and the h2c offer that Protocols h2c adds
+# to HTTP/1.1 responses; and dates, compared as present or not (a slow run
+# crosses a second between the two requests)
+H1_ONLY = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
+DATES = {"date", "expires"}
+
+
+def h2(srv, target, headers=None, method="GET"):
+    """The request over HTTP/2 on cleartext (h2c, prior knowledge) with curl,
+    sent byte for byte: (status, {lower-case name: value}, body, version)."""
+    with tempfile.NamedTemporaryFile() as f:
+        cmd = ["curl", "-sS", "--http2-prior-knowledge", "--path-as-is", "-D", "-",
+               "-o", f.name, "--max-time", "10"]
+        if method == "HEAD":
+            cmd.append("--head")
+        for k, v in (headers or {}).items():
+            cmd += ["-H", f"{k}: {v}"]
+        p = subprocess.run(cmd + [srv.url(target)], capture_output=True, timeout=15)
+        assert p.returncode == 0, p.stderr
+        body = f.read() if method != "HEAD" else b""  # --head writes the headers there
+    out = p.stdout
+    srv.requests_sent += 1
+    lines = out.decode("latin-1").split("\r\n")
+    version, status = lines[0].split(" ")[:2]
+    hdrs = {}
+    for ln in lines[1:]:
+        if ln:
+            k, v = ln.split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+    return int(status), hdrs, body, version
+
+
+def h1(srv, target, headers=None, method="GET"):
+    r = srv.raw(target, headers=headers, method=method)
+    return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content, "HTTP/1.1"
+
+
+def same_response(srv, target, headers=None, method="GET"):
+    """Send target over HTTP/1.1 and over HTTP/2: the same status, body and
+    headers (but the date and HTTP/1.1's framing). Returns the HTTP/2 one."""
+    s1, hd1, b1, _ = h1(srv, target, headers, method)
+    s2, hd2, b2, version = h2(srv, target, headers, method)
+    assert version == "HTTP/2", version
+    assert (s2, b2) == (s1, b1), target
+    strip = lambda h: {k: ("(a date)" if k in DATES else v)  # noqa: E731
+                       for k, v in h.items() if k not in H1_ONLY}
+    assert strip(hd2) == strip(hd1), target
+    return s2, hd2, b2
+
+
+def test_http2_rewrites_exactly_as_http1(srv, sign, mgctl):
+    """h2c (mod_http2): the rewritten playlists, their headers (no ETag, no
+    Last-Modified, the rewritten length), Range answered with the whole
+    playlist, HEAD, a long proxied playlist, an Akamai prefix link and the
+    refusal of a bare segment are those of HTTP/1.1, byte for byte."""
+    url = sign("/videos/l1/master.m3u8", "--prefix", "/videos/l1/")
+    st, hd, body = same_response(srv, url)
+    assert st == 200 and body == expected(MASTER, token_of(url)).encode()
+    assert "etag" not in hd and "last-modified" not in hd
+    assert hd["content-length"] == str(len(body))
+    assert hd["cache-control"] == "private, no-store"  # a token grants view here
+    for path, prefix, want in (
+            ("/videos/l1/720p/index.m3u8", "/videos/l1/", template(MEDIA, srv.port)),
+            ("/live/l1/720p/index.m3u8", "/live/l1/", None),
+            ("/live/l1/720p/alt.hls", "/live/l1/", None)):
+        url = sign(path, "--prefix", prefix)
+        st, hd, body = same_response(srv, url)
+        assert st == 200 and "?mg_" in body.decode(), path
+        want = expected(want, token_of(url)) if want else expected_elsewhere(srv.port,
+                                                                             token_of(url))
+        assert body == want.encode(), path
+        assert "etag" not in hd and "last-modified" not in hd, path
+        # a Range on a playlist: the whole rewritten playlist, 200 (.m3u8);
+        # the proxied playlist known by its type only gets no validator to
+        # resume with, so an If-Range never mixes in the stored text
+        st, hd, rbody = same_response(srv, url, {"Range": "bytes=0-9"})
+        if path.endswith(".m3u8"):
+            assert st == 200 and rbody == body, path
+        st, hd, _ = same_response(srv, url, method="HEAD")
+        assert st == 200 and hd.get("content-length") in (None, str(len(body))), path
+    url = sign("/live/l1/720p/long.m3u8", "--prefix", "/live/l1/")
+    st, _, body = same_response(srv, url)
+    assert st == 200 and body == expected(LONG, token_of(url)).encode()
+    # another format's prefix link (Akamai's ACL token)
+    url = sign_foreign(srv, mgctl, "akamai-edgeauth", "/videos/l1/720p/index.m3u8", "--prefix",
+                       "/videos/l1/")
+    st, _, body = same_response(srv, url)
+    assert st == 200 and body == expected(template(MEDIA, srv.port), token_of(url)).encode()
+    # a segment: as stored, Range 206; bare: refused
+    url = sign("/videos/l1/720p/seg-1.ts", "--prefix", "/videos/l1/")
+    st, hd, body = same_response(srv, url, {"Range": "bytes=4-9"})
+    assert st == 206 and body == TS[4:10]
+    st, hd, _ = same_response(srv, "/videos/l1/720p/seg-1.ts")
+    assert st == 403 and hd["x-media-guard-reason"] == "token-missing"
+    assert " 200 \"GET /videos/l1/master.m3u8?mg_" in srv.access_log()
+    assert re.search(r' 200 "GET /live/l1/720p/long\.m3u8\?mg_\S+ HTTP/2\.0"', srv.access_log())
+
+
+# ---------------------------------------------------------------- mod_cache
+
+# The protected playlists and segments behind mod_cache (mod_cache_disk or
+# mod_cache_socache), as an admin who wants the segments (the same bytes for
+# every viewer) stored once although every viewer's token differs would
+# configure it:
+# the query left out of the key, responses marked private stored anyway.
+# /live/ is proxied to this server's unprotected /origin/live/, which says
+# every answer may be cached for ten minutes; /pub/ is open to anyone.
+CACHE_POLICY = """\
+version: 1
+name: hlscache
+keys:
+  - {id: k2026, file: keys/k2026.key, sign: true}
+rules:
+  - {id: live, path: /live/, token: required}
+  - {id: pub, path: /pub/, access: {anonymous: download}}
+"""
+
+CACHE_CONF = """\
+MediaGuardPolicy hlscache @POLICIES@/hlscache.yaml
+MediaGuardReasonHeader On
+AddType application/vnd.apple.mpegurl .hls
+@STORE@
+CacheEnable @PROVIDER@ /live/
+CacheEnable @PROVIDER@ /pub/
+CacheQuickHandler @QUICK@
+CacheIgnoreQueryString On
+CacheHeader On
+CacheDetailHeader On
+<LocationMatch "^/(live|pub)/">
+    Require media-guard hlscache
+    MediaGuardHLSRewrite On
+    CacheStorePrivate On
+    CacheStoreNoStore On
+</LocationMatch>
+ProxyPass "/live/" "http://127.0.0.1:@PORT@/origin/live/"
+ProxyPass "/pub/" "http://127.0.0.1:@PORT@/origin/live/"
+<Location "/origin/">
+    Header set Cache-Control "public, max-age=600"
+</Location>
+"""
+
+
+# mod_cache's storage: files (mod_cache_disk) or shared memory (mod_cache_socache)
+CACHE_STORES = {
+    "disk": ('CacheRoot "@ROOT@/cache"', ["cache_disk"]),
+    "socache": ("CacheSocache shmcb", ["cache_socache", "socache_shmcb"]),
+}
+
+
+@pytest.fixture(scope="module", params=[("disk", "Off"), ("disk", "On"), ("socache", "Off"),
+                                        ("socache", "On")],
+                ids=["disk-handler", "disk-quick", "socache-handler", "socache-quick"])
+def cached(request, apache_factory, mgctl):
+    """A server with mod_cache in front, CacheQuickHandler Off (what
+    docs/directives.md asks for) or On (mod_cache's default), storing on disk
+    or in shared memory; and a signer for its policy (view by default, as
+    mgctl sign makes links)."""
+    provider, quick = request.param
+    store, modules = CACHE_STORES[provider]
+    conf = (CACHE_CONF.replace("@QUICK@", quick).replace("@PROVIDER@", provider)
+            .replace("@STORE@", store))
+    s = apache_factory(f"hls-cache-{provider}-{quick.lower()}", conf,
+                       policies={"hlscache.yaml": CACHE_POLICY},
+                       extra_modules=["proxy", "proxy_http", "headers", "cache", *modules],
+                       loglevel="debug", start=False)
+    write_keys(s)
+    (s.root / "cache").mkdir()
+    (s.root / "cache").chmod(0o777)  # the children run as nobody
+    media = plain(template(MEDIA, s.port))
+    for n in range(1, 6):
+        write(s.htdocs / f"origin/live/l{n}/720p/index.m3u8", media)
+        write(s.htdocs / f"origin/live/l{n}/720p/alt.hls", media)
+        for seg in SEGMENTS:
+            write(s.htdocs / f"origin/live/l{n}/720p" / seg, TS)
+    s.start()
+
+    def sign(url, *opts):
+        p = mgctl("sign", "--policy", s.policy_dir / "hlscache.yaml", *opts, url)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    try:
+        yield s, sign, quick
+    finally:
+        s.stop()
+
+
+def test_a_cached_playlist_never_carries_another_viewers_token(cached):
+    """Viewers A and B open the same playlist with their own prefix links
+    (download and view): each gets the playlist with its own token, never
+    the other's, and a bare request is refused, although the cache serves
+    a segment stored for A to B (so it does store across tokens)."""
+    srv, sign, quick = cached
+    for n, acc in ((1, "download"), (2, "view")):
+        base = f"/live/l{n}/720p/"
+        for name in ("index.m3u8", "alt.hls"):  # by extension; by Content-Type only
+            links = [sign(base + name, "--access", acc, "--ttl", ttl, "--prefix", f"/live/l{n}/")
+                     for ttl in ("10m", "20m", "30m")]
+            tokens = [token_of(u) for u in links]
+            for viewer in (0, 1, 0, 2):
+                r = srv.get(links[viewer])
+                assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
+                assert r.text == expected_elsewhere(srv.port, tokens[viewer]), \
+                    (quick, acc, name, viewer, r.headers.get("X-Cache-Detail"))
+                # never stored, so never a hit (mod_cache says why: CacheDetailHeader),
+                # and nothing else about the response changes for that (r->no_cache
+                # would also send every client an Expires of now)
+                assert r.headers["X-Cache"].startswith("MISS"), r.headers.get("X-Cache-Detail")
+                assert "Expires" not in r.headers
+                assert r.headers["Cache-Control"] == ("private, max-age=600" if acc == "download"
+                                                      else "private, no-store")
+            bare = srv.get(base + name)
+            assert bare.status_code == 403, (quick, name, bare.headers.get("X-Cache-Detail"))
+            assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+            assert "#EXTM3U" not in bare.text
+    # the cache is live: segments granted to one token are served to
+    # another from the cache while the policy is asked every time
+    # (CacheQuickHandler Off) ...
+    a = sign("/live/l3/720p/seg-1.ts", "--access", "download", "--ttl", "10m",
+             "--prefix", "/live/l3/")
+    b = sign("/live/l3/720p/seg-1.ts", "--access", "download", "--ttl", "20m",
+             "--prefix", "/live/l3/")
+    first, second = srv.get(a), srv.get(b)
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content == TS
+    if quick == "Off":
+        assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
+    else:
+        # ... and never where the cache answers before the policy
+        assert second.headers["X-Cache"].startswith("MISS"), second.headers.get("X-Cache-Detail")
+    bare = srv.get("/live/l3/720p/seg-1.ts")
+    assert bare.status_code == 403 and bare.content != TS, bare.headers.get("X-Cache-Detail")
+    assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+    # the error log says why (LogLevel media_guard:debug), once per
+    # response: under the quick handler every grant here is kept out
+    # because it depends on who asks, playlists included
+    log = srv.error_log()
+    why = "MG01201: media-guard: not to be stored by mod_cache: "
+    assert (why + "an HLS playlist under MediaGuardHLSRewrite On" in log) == (quick == "Off")
+    assert (why + "the grant depends on who asks" in log) == (quick == "On")
+
+
+def test_a_playlist_granted_by_a_cookie_is_not_stored_for_query_viewers(cached, mgctl):
+    """A playlist known by its Content-Type only, first fetched with a
+    signed cookie (not rewritten: the cookie covers the segments), is not
+    stored: a viewer with a query link asking next gets it rewritten for
+    that link, not bare URIs from the cache."""
+    srv, sign, quick = cached
+    p = mgctl("sign", "--policy", srv.policy_dir / "hlscache.yaml", "--ttl", "10m",
+              "--prefix", "/live/l5/", "--cookie")
+    assert p.returncode == 0, p.stderr
+    cookie = "mg_token=" + re.search(r"mg_token=([^;]+)", p.stdout).group(1)
+    for _ in range(2):
+        r = srv.get("/live/l5/720p/alt.hls", headers={"Cookie": cookie})
+        assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+        assert r.text == plain(template(MEDIA, srv.port))
+    link = sign("/live/l5/720p/alt.hls", "--ttl", "10m", "--prefix", "/live/l5/")
+    r = srv.get(link)
+    assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+    assert r.text == expected_elsewhere(srv.port, token_of(link)), r.headers.get("X-Cache-Detail")
+
+
+def test_a_refused_request_never_gets_a_cached_grant(cached):
+    """A refused request leaves nothing in the cache (the next request with
+    a good link is granted), and a grant stored for a good link is never
+    served to a request the policy refuses; a public file is still stored
+    and served from the cache."""
+    srv, sign, quick = cached
+    for path in ("/live/l4/720p/seg-2.ts", "/live/l4/720p/index.m3u8"):
+        good = sign(path, "--ttl", "10m", "--prefix", "/live/l4/")
+        for bad in (path, good.replace("mg_sig=", "mg_sig=x")):
+            no = srv.get(bad)
+            assert no.status_code == 403, no.headers.get("X-Cache-Detail")
+            assert no.headers["Cache-Control"] == "private, no-store"
+        yes = srv.get(good)
+        assert yes.status_code == 200, (quick, path, yes.headers.get("X-Cache-Detail"))
+        assert yes.headers["X-Cache"].startswith("MISS"), yes.headers.get("X-Cache-Detail")
+        again = srv.get(path)
+        assert again.status_code == 403, (quick, path, again.headers.get("X-Cache-Detail"))
+    # the same for everyone: stored and served from the cache
+    first, second = srv.get("/pub/l4/720p/seg-3.ts"), srv.get("/pub/l4/720p/seg-3.ts")
+    assert first.status_code == second.status_code == 200 and second.content == TS
+    assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
