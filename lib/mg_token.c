@@ -1133,8 +1133,10 @@ mg_reason_t mg_token_check(apr_pool_t *pool, const mg_policy_t *policy, const mg
         v.client = &req->d->client;
         ptok = req->d->ptok;
     } else {
+        /* the module refuses such a request before any token is read, as
+         * bad-url; `mgctl verify` says the same */
         if (mg_fmt_canon(pool, policy, req->raw_path, req->query, &own, &ptok, &why) != 0)
-            return refuse(claims, MG_R_TOKEN_MALFORMED, why);
+            return refuse(claims, MG_R_BAD_URL, why);
         v.cn = &own;
         memset(&client, 0, sizeof(client));
         if (req->client_ip == NULL || mg_ip_parse(req->client_ip, &client) != 0)

@@ -26,7 +26,8 @@ typedef struct mg_token_claims {
 /* Verify the token carried by the request (query parameters or the signed
  * cookie) against the policy's keys at req->now, applying the policy's grace
  * and clock skew. Returns MG_R_ALLOWED when valid (claims filled) or the
- * specific MG_R_TOKEN_* reason. Never allocates proportional to the policy;
+ * specific MG_R_TOKEN_* reason (MG_R_BAD_URL when it canonicalises the
+ * request itself and canonicalisation refuses it). Never allocates proportional to the policy;
  * OpenSSL state is prepared per thread.
  * Uses req->d (canonical path, client address) when mg_request_prepare()
  * succeeded, else canonicalises req->raw_path / req->query itself, so that
