@@ -224,8 +224,12 @@ static mg_reason_t verify_c(apr_pool_t *pool, const mg_policy_t *policy, const c
         MG_FUZZ_ASSERT(mg_fmt_path_find(pool, policy, req.raw_path) == NULL,
                        "a path token mg_fmt_canon did not see");
     mg_reason_t r = mg_token_check(pool, policy, &req, claims);
-    MG_FUZZ_ASSERT(r == MG_R_ALLOWED || (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
+    MG_FUZZ_ASSERT(r == MG_R_ALLOWED || r == MG_R_BAD_URL ||
+                       (r >= MG_R_TOKEN_MISSING && r < MG_R__COUNT),
                    "mg_token_check returned %s", mg_reason_name(r));
+    /* bad-url exactly when canonicalisation refuses, as the module answers */
+    MG_FUZZ_ASSERT((r == MG_R_BAD_URL) == !*canon_ok, "mg_token_check returned %s, canonical %d",
+                   mg_reason_name(r), *canon_ok);
     if (r == MG_R_ALLOWED) {
         MG_FUZZ_ASSERT(*canon_ok, "a URL our canonicaliser refuses verified");
         MG_FUZZ_ASSERT(claims->format != NULL && claims->kid != NULL, "no format or key");
