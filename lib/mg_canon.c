@@ -937,15 +937,24 @@ int mg_cookie_reserved_check(const char *cookie, const char *download_param, con
         why = &dummy;
     if (p == NULL)
         return 0;
+    int after_comma = 0;
     while (*p != '\0') {
         const char *s = p, *e;
-        while (*p != '\0' && *p != ';' && *p != ',')
-            p++;
-        e = memchr(s, '=', (size_t)(p - s));
-        if (e == NULL)
-            e = p; /* a name without a value: PHP still registers it */
-        if (*p != '\0')
-            p++;
+        const int by_comma = after_comma;
+        /* glibc's strcspn is vectorised: cookie headers run to kilobytes */
+        const char *end = p + strcspn(p, ";,");
+        after_comma = *end == ',';
+        p = *end != '\0' ? end + 1 : end;
+        e = memchr(s, '=', (size_t)(end - s));
+        if (e == NULL) {
+            /* a name without a value: PHP still registers it after a ';'
+             * (it splits on ';' only); after a ',' it is the rest of the
+             * previous cookie's value ("langs=en,tr"), read as a name by
+             * no parser we know */
+            if (by_comma)
+                continue;
+            e = end;
+        }
         /* blanks around the name: PHP drops leading isspace() bytes, Go
          * and Python trim both ends */
         while (s < e && cookie_blank(*s))

@@ -196,7 +196,9 @@ int mg_query_reserved_name_ok(const char *name);
  * classic ASP.NET's Request["tr"]) would otherwise apply a transformation
  * or a download that the policy never saw. Cookies are split on ';' and on
  * ',' (httpd joins repeated Cookie lines with ", "); a name is what comes
- * before the first '=', without surrounding blanks. Other names ("mg_token",
+ * before the first '=', without surrounding blanks; a piece without '='
+ * is a name after ';' (PHP registers it) and the rest of the previous
+ * value after ',' ("langs=en,tr"). Other names ("mg_token",
  * "__token__", "trx") pass. */
 int mg_cookie_reserved_check(const char *cookie, const char *download_param, const char **why);
 
