@@ -120,8 +120,14 @@ void mg_mod_insert_filter(request_rec *r)
 
     /* r reached its handler: if media-guard refused it, another provider
      * granted it (<RequireAny>), and the refusal's headers do not apply */
-    if (rq != NULL && rq->refusal_headers)
+    if (rq != NULL && rq->refusal_headers) {
         mg_mod_drop_refusal_headers(r);
+        /* that grant depends on who asks as much as the policy's would:
+         * mod_cache's quick handler must not hand it to everyone */
+        if (mg_mod_cache_stores_before_authz(r))
+            mg_mod_cache_keep_out(r, "media-guard refused and another Require line granted, and "
+                                     "CacheQuickHandler On would serve it without asking either");
+    }
     if (m == NULL)
         return;
     /* mod_cache's quick handler would serve a stored copy of this answer

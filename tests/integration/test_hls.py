@@ -752,6 +752,7 @@ keys:
 rules:
   - {id: live, path: /live/, token: required}
   - {id: pub, path: /pub/, access: {anonymous: download}}
+  - {id: either, path: /either/, token: required}
 """
 
 CACHE_CONF = """\
@@ -773,6 +774,16 @@ CacheDetailHeader On
 </LocationMatch>
 ProxyPass "/live/" "http://127.0.0.1:@PORT@/origin/live/"
 ProxyPass "/pub/" "http://127.0.0.1:@PORT@/origin/live/"
+CacheEnable @PROVIDER@ /either/
+<Location "/either/">
+    <RequireAny>
+        Require media-guard hlscache
+        Require expr "%{HTTP:X-Let-In} == 'yes'"
+    </RequireAny>
+    CacheStorePrivate On
+    CacheStoreNoStore On
+</Location>
+ProxyPass "/either/" "http://127.0.0.1:@PORT@/origin/live/"
 <Location "/origin/">
     Header set Cache-Control "public, max-age=600"
 </Location>
@@ -919,3 +930,22 @@ def test_a_refused_request_never_gets_a_cached_grant(cached):
     first, second = srv.get("/pub/l4/720p/seg-3.ts"), srv.get("/pub/l4/720p/seg-3.ts")
     assert first.status_code == second.status_code == 200 and second.content == TS
     assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
+
+
+def test_a_grant_of_another_require_line_is_never_served_to_others(cached):
+    """Under <RequireAny>, a request the policy refuses and another Require
+    line grants (here a header) depends on who asks as much as a policy
+    grant does: mod_cache's quick handler must not hand the stored answer
+    to the next client, whom the policy and the other line both refuse."""
+    srv, sign, quick = cached
+    path = "/either/l2/720p/seg-4.ts"
+    for _ in range(2):
+        yes = srv.get(path, headers={"X-Let-In": "yes"})
+        assert yes.status_code == 200 and yes.content == TS, yes.headers.get("X-Cache-Detail")
+        assert "X-Media-Guard-Reason" not in yes.headers
+    no = srv.get(path)
+    assert no.status_code == 403, (quick, no.headers.get("X-Cache-Detail"))
+    assert no.content != TS
+    assert no.headers["X-Media-Guard-Reason"] == "token-missing"
+    why = "MG01201: media-guard: not to be stored by mod_cache: media-guard refused and another Require"
+    assert (why in srv.error_log()) == (quick == "On")
