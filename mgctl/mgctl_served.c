@@ -23,11 +23,12 @@
 /* What ap_os_escape_path(p, s, 1) makes of a decoded path (the module
  * escapes r->uri with it before deciding it): httpd keeps ASCII letters,
  * digits and "$-_.+!*'(),:;@&=/~" (server/gen_test_char.c,
- * T_OS_ESCAPE_PATH) and writes every other byte as %XX, upper-case hex.
+ * T_OS_ESCAPE_PATH) and writes every other byte as %xx in lower-case hex
+ * (server/util.c's c2x_table).
  * Not apr_pescape_path: APR's set differs (it escapes ';'). */
 static const char *httpd_escape_path(apr_pool_t *pool, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789abcdef";
     size_t n = strlen(s);
     char *out = apr_palloc(pool, 3 * n + 1), *o = out;
     for (; *s != '\0'; s++) {
