@@ -720,6 +720,23 @@ def vod_requests(srv, d):
             for ln in _lines(srv, "access.log") if (m := pat.search(ln))]
 
 
+def vod_granted_by_link(media, d, vod, want, link, what):
+    """Wait until the player has asked for every URL of `want`, then check
+    that each request under /vod/<d>/ was one of them, carried the link's own
+    parameters as received, and was granted by them (rule vod): a playlist
+    whole (200), since a rewritten one is never a range; a segment as
+    Chromium asked (it asks for everything with Range). Returns the requests."""
+    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
+             f"requests for {what} under {vod}")
+    reqs = vod_requests(media, d)
+    for path, query, status, line in reqs:
+        assert path in want, line
+        assert query == link.query, line
+        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
+        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+    return reqs
+
+
 def page_link(srv, page):
     """The signed playlist link the page's <video> plays (as the browser requests it)."""
     src = re.search(r'src="([^"]*)"', (srv.htdocs / page).read_text()).group(1)
@@ -746,18 +763,11 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     # playlists, the key and every segment
     want = [vod + "master.m3u8"] + [
         u for pl in VOD_PLAYLISTS for u in [vod + pl, *vod_uris(media, d, pl)]]
-    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
-             f"requests for the playlists, the key and every segment under {vod}")
-    reqs = vod_requests(media, d)
     # every request carried the link's own parameters, as received, in its
     # query (the rewriter's doing below the master) and was granted by them
-    for path, query, status, line in reqs:
-        assert path in want, line
-        assert query == link.query, line
-        # Chromium asks for everything with Range: a playlist that is
-        # rewritten comes back whole (200), segments as it asked
-        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
-        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+    reqs = vod_granted_by_link(media, d, vod, want, link,
+                               "the playlists, the key and every segment")
+    for _, _, _, line in reqs:
         assert f"policy=browser{d if d in SOLO_KEYS else ''} " in line, line
     # ... and not by a cookie: the browser holds none for this path
     assert browser.execute_cdp_cmd(
@@ -828,14 +838,8 @@ def test_fmp4_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
     want = [vod + "master.m3u8", vod + "v0/index.m3u8", vod + "v0/init.mp4"] + \
         [vod + "v0/" + s for s in segs]
-    wait_for(lambda: set(want) <= {r[0] for r in vod_requests(media, d)},
-             f"requests for the playlists, the init segment and every segment under {vod}")
-    reqs = vod_requests(media, d)
-    for path, query, status, line in reqs:
-        assert path in want, line
-        assert query == link.query, line
-        assert status == "200" if path.endswith(".m3u8") else status in ("200", "206"), line
-        assert "mg=allow reason=allowed-by-token rule=vod" in line, line
+    reqs = vod_granted_by_link(media, d, vod, want, link,
+                               "the playlists, the init segment and every segment")
     inits = [r for r in reqs if r[0] == vod + "v0/init.mp4"]
     assert inits and all(r[1] == link.query for r in inits), inits
     # both playlists were rewritten for the link's scope, and the token was
