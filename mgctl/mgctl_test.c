@@ -163,6 +163,28 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
     return 1;
 }
 
+/* A policy the test file names (its own, or one of the server's others),
+ * or NULL once the load's diagnostics and the naming line:column are
+ * reported and the file is counted as unreadable or invalid. */
+static mg_policy_t *load_named(apr_pool_t *pool, const topts_t *o, tally_t *t, const char *file,
+                               const char *path, int line, int col, const char *what)
+{
+    mg_policy_t *policy = NULL;
+    mg_diags_t *diags = mg_diags_make(pool);
+    mg_status_t st = mg_policy_load_file(pool, path, &policy, diags);
+    mg_diags_sort(diags);
+    if (st == MG_OK && policy != NULL && diags->errors == 0)
+        return policy;
+    mg_diag_add(diags, MG_SEV_ERROR, file, line, col, "policy", "the %s %s could not be loaded",
+                what, path);
+    emit_diags(o, pool, diags);
+    if (st == MG_EIO)
+        t->io++;
+    else
+        t->invalid++;
+    return NULL;
+}
+
 static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally_t *t)
 {
     mg_file_t in;
@@ -187,40 +209,19 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         return;
     }
 
-    mg_policy_t *policy = NULL;
-    mg_diags_t *pdiags = mg_diags_make(pool);
-    mg_status_t st = mg_policy_load_file(pool, tf->policy_path, &policy, pdiags);
-    mg_diags_sort(pdiags);
-    if (st != MG_OK || !policy || pdiags->errors > 0) {
-        mg_diag_add(pdiags, MG_SEV_ERROR, file, tf->policy_line, tf->policy_col, "policy",
-                    "the policy %s could not be loaded", tf->policy_path);
-        emit_diags(o, pool, pdiags);
-        if (st == MG_EIO)
-            t->io++;
-        else
-            t->invalid++;
+    mg_policy_t *policy = load_named(pool, o, t, file, tf->policy_path, tf->policy_line,
+                                     tf->policy_col, "policy");
+    if (policy == NULL)
         return;
-    }
 
     /* the server's other policies: loaded as the policy is, refused alike */
     apr_array_header_t *others =
         apr_array_make(pool, tf->server_policies->nelts, sizeof(mg_policy_t *));
     for (int i = 0; i < tf->server_policies->nelts; i++) {
         const mgctl_policy_ref_t *r = &APR_ARRAY_IDX(tf->server_policies, i, mgctl_policy_ref_t);
-        mg_policy_t *op = NULL;
-        mg_diags_t *odiags = mg_diags_make(pool);
-        mg_status_t ost = mg_policy_load_file(pool, r->path, &op, odiags);
-        mg_diags_sort(odiags);
-        if (ost != MG_OK || !op || odiags->errors > 0) {
-            mg_diag_add(odiags, MG_SEV_ERROR, file, r->line, r->col, "policy",
-                        "the server policy %s could not be loaded", r->path);
-            emit_diags(o, pool, odiags);
-            if (ost == MG_EIO)
-                t->io++;
-            else
-                t->invalid++;
+        mg_policy_t *op = load_named(pool, o, t, file, r->path, r->line, r->col, "server policy");
+        if (op == NULL)
             return;
-        }
         APR_ARRAY_PUSH(others, mg_policy_t *) = op;
     }
 
