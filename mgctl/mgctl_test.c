@@ -209,8 +209,8 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         return;
     }
 
-    mg_policy_t *policy = load_named(pool, o, t, file, tf->policy_path, tf->policy_line,
-                                     tf->policy_col, "policy");
+    mg_policy_t *policy =
+        load_named(pool, o, t, file, tf->policy_path, tf->policy_line, tf->policy_col, "policy");
     if (policy == NULL)
         return;
 

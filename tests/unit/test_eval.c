@@ -384,7 +384,7 @@ START_TEST(test_a_cookie_named_as_tr_or_the_download_parameter_is_refused)
         "tr.=1",
         "[tr]=1",
         " download =1",
-        "langs=en,x; tr",   /* a bare name after ';' is a cookie to PHP */
+        "langs=en,x; tr",    /* a bare name after ';' is a cookie to PHP */
         "a=1,b=2, tr=w-100", /* two Cookie lines httpd joined with ", " */
     };
     static const char *const kept[] = {
@@ -395,8 +395,8 @@ START_TEST(test_a_cookie_named_as_tr_or_the_download_parameter_is_refused)
         "xtr=1",
         "downloads=1",
         "a=tr=w-100",
-        "langs=en,tr",          /* a list in a value: the rest of the value, not a name */
-        "country=DE,TR; x=1",   /* (PHP, Go and Python split on ';' only) */
+        "langs=en,tr",        /* a list in a value: the rest of the value, not a name */
+        "country=DE,TR; x=1", /* (PHP, Go and Python split on ';' only) */
         "hosts=a.com,tr.b.com",
         "x=upload,download",
         "",
