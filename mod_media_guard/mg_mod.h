@@ -14,6 +14,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "mod_auth.h"
+#include "util_filter.h"
 
 #include "mg.h"
 #include "mg_http.h"
@@ -181,6 +182,9 @@ mg_mod_req_t *mg_mod_req_make(request_rec *r);
 /* A request served normally although media-guard refused it (another
  * provider granted it): drop the refusal's headers. */
 void mg_mod_drop_refusal_headers(request_rec *r);
+/* One of the module's output filters without its state: named in the
+ * configuration, not added by the module. Logs, leaves the chain, passes bb. */
+apr_status_t mg_mod_filter_named_by_hand(ap_filter_t *f, apr_bucket_brigade *bb);
 /* A file sub-request's URL as a target: 0 not one; 1 t->path set; -1 one
  * without a URL (t->path is "", which libmg refuses: bad-url). */
 int mg_mod_file_subreq_target(request_rec *r, mg_target_t *t);
