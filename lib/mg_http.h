@@ -64,7 +64,7 @@ typedef const char *(*mg_header_fn)(void *ctx, const char *name);
  * absolute-form target, else "http" (a caller that knows the connection's
  * scheme sets req->scheme afterwards); host from the Host header, else an
  * absolute-form target's authority; referer, origin, sec_fetch_site/mode/
- * dest/user, accept, cookie, content_length and transfer_encoding from their
+ * dest, accept, cookie, content_length and transfer_encoding from their
  * headers. `header` may be NULL (no headers). The caller then adds what the connection and the
  * server know: method, client_ip, peer_ip, user, now, lookup, grant_check. */
 void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
