@@ -1087,12 +1087,18 @@ def test_a_hand_placed_cache_filter_stores_no_viewers_token(cached, mgctl):
         r = cl.get(base + "alt.hls", headers={"Cookie": cookie}, proto=proto)
         assert r.status_code == 200 and r.text == plain(template(MEDIA, srv.port))
         assert r.headers["X-Cache"].startswith("HIT" if quick == "Off" else "MISS")
-    # segments: one stored for A serves B only where the policy asked first
-    a, b = (sign(base + "seg-1.ts", "--access", "download", "--ttl", ttl, "--prefix", "/hand/l6/")
-            for ttl in ("10m", "20m"))
+    # segments: one stored for A serves B only where the policy asked first;
+    # the module's headers come after the hand-placed filter, so they are
+    # those of each request, not of the one that stored it (B's link is view-only)
+    a = sign(base + "seg-1.ts", "--access", "download", "--ttl", "10m", "--prefix", "/hand/l6/")
+    b = sign(base + "seg-1.ts", "--access", "view", "--ttl", "20m", "--prefix", "/hand/l6/")
     first, second = cl.get(a, proto="h1"), cl.get(b, proto="h2")
     assert first.status_code == second.status_code == 200 and second.content == TS
     assert second.headers["X-Cache"].startswith("HIT" if quick == "Off" else "MISS")
+    assert first.headers["Cache-Control"] == "private, max-age=600"
+    assert "inline" not in first.headers.get("Content-Disposition", "")
+    assert second.headers["Cache-Control"] == "private, no-store"
+    assert second.headers["Content-Disposition"] == "inline"
     bare = cl.get(base + "seg-1.ts")
     assert bare.status_code == 403 and bare.content != TS
     # the quick handler says that it ignored the filter (behind mod_cache's
