@@ -226,7 +226,8 @@ DocumentRoot "{self.htdocs}"
             env.setdefault("UBSAN_OPTIONS",
                            f"print_stacktrace=1:log_path={self.root}/logs/ubsan")
         if self.preload:
-            env["LD_PRELOAD"] = " ".join(([preload] if preload else []) + list(map(str, self.preload)))
+            env["LD_PRELOAD"] = " ".join(([preload] if preload else [])
+                                         + [str(p) for p in self.preload])
         env.setdefault("APACHE_LOG_DIR", str(self.root / "logs"))
         env.setdefault("APACHE_RUN_DIR", str(self.root / "run"))
         env.setdefault("APACHE_LOCK_DIR", str(self.root / "run"))
