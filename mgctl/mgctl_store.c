@@ -64,6 +64,8 @@ static const char revoke_usage[] =
     "\n"
     "An id that starts with '-' (an old one, or one chosen with sign --id) goes\n"
     "after --: mgctl revoke --store URL -- -abc. mgctl sign makes none.\n"
+    "A store that may evict records when full (mgctl store check) is a warning:\n"
+    "it may drop the revocation, and the id is valid again.\n"
     "\n"
     "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
 
@@ -111,6 +113,27 @@ static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_sto
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;
+}
+
+/* A revocation entry is a record like any other: a store that evicts when
+ * full may drop it, and the id is valid again. Said, not refused: the
+ * revocation is written, and the operator decides. */
+static void warn_if_evicting(apr_pool_t *pool, mg_store_t *st)
+{
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+    const char *why;
+
+    if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK)
+        return;
+    for (int i = 0; i < res->nelts; i++) {
+        const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+        if (e->keeps == MG_STORE_EVICTS)
+            fprintf(stderr,
+                    "mgctl revoke: warning: %s may drop live records when full (%s): a revoked "
+                    "id is valid again once its entry is dropped; fix: %s\n",
+                    e->server, e->setting, e->fix);
+    }
 }
 
 int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv)
@@ -220,6 +243,8 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
         printf("%s %s\n", os->argv[i],
                undo ? (s == MG_STORE_OK ? "no longer revoked" : "was not revoked") : "revoked");
     }
+    if (!undo)
+        warn_if_evicting(pool, st);
     return MGCTL_EXIT_OK;
 }
 

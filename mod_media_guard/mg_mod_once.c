@@ -570,7 +570,7 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
                       store.url->display, servers, fixes);
     else if (worst == MG_STORE_EVICTS)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      MG_LOGNO(00612) "media-guard: MediaGuardStore %s: %s may drop live records "
+                      MG_LOGNO(00615) "media-guard: MediaGuardStore %s: %s may drop live records "
                                       "when full, which gives a one-time or N-use link its use "
                                       "back (and a revoked id its validity); served anyway "
                                       "(evicting=warn). Fix: %s",

@@ -92,6 +92,11 @@ def test_a_store_that_evicts_refuses_one_time_links_and_says_how_to_fix_it(
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert SETTING[kind] in p.stdout and FIX[kind] in p.stdout
     assert "may drop live records when full" in p.stdout
+    # a revocation is a record too: written, with a warning
+    p = mgctl("revoke", "--store", store.url(), "leaked")
+    assert p.returncode == 0 and p.stdout == "leaked revoked\n", (p.stdout, p.stderr)
+    assert "warning:" in p.stderr and "a revoked id is valid again" in p.stderr
+    assert SETTING[kind] in p.stderr and FIX[kind] in p.stderr
 
 
 @pytest.mark.parametrize("kind", ["redis", "memcache"])
@@ -112,7 +117,7 @@ def test_evicting_warn_serves_and_a_used_link_comes_back_when_the_store_drops_it
         # the one-time link works for a second address: the risk the
         # warning names
         assert http_get(node.port, link, "127.0.10.2")[0] == 200
-        said = tagged(node.error_log(), "MG00612")
+        said = tagged(node.error_log(), "MG00615")
         assert len(said) == 1 and "[media_guard:warn]" in said[0], said
         assert SETTING[kind] in said[0] and FIX[kind] in said[0] and "evicting=warn" in said[0]
     finally:
@@ -125,6 +130,8 @@ def test_a_full_store_that_does_not_evict_refuses_new_claims_and_keeps_serving_o
     store = start_store(kind, **KEEPING[kind])
     p = mgctl("store", "check", "--store", store.url())
     assert p.returncode == 0 and "keeps records until they expire" in p.stdout, (p.stdout, p.stderr)
+    p = mgctl("revoke", "--store", store.url(), "leaked")
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr  # nothing to warn about
     node = make_node(apache_factory, f"full-{kind}", store.url())
     try:
         c = Cluster(kind, store, [node], mgctl)
