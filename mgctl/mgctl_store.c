@@ -69,11 +69,13 @@ static const char revoke_usage[] =
     "\n"
     "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
 
-static const apr_getopt_option_t store_opts[] = {
-    {"help", 'h', 0, "show this help"}, {"store", OPT_STORE, 1, "a store URL"}, {NULL, 0, 0, NULL}};
+static const apr_getopt_option_t store_opts[] = {{"help", 'h', 0, "show this help"},
+                                                 {"store", OPT_STORE, 1, "a store URL"},
+                                                 {"format", 'f', 1, "text (default) or json"},
+                                                 {NULL, 0, 0, NULL}};
 
 static const char store_usage[] =
-    "Usage: mgctl store check --store URL\n"
+    "Usage: mgctl store check --store URL [--format text|json]\n"
     "\n"
     "Ask every server of a claim store (the MediaGuardStore URL) whether it keeps\n"
     "a record until the record expires. A store that evicts when full (Redis with\n"
@@ -84,6 +86,8 @@ static const char store_usage[] =
     "\n"
     "      --store URL  redis://HOST[:PORT][/DB][?OPTIONS] or\n"
     "                   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]\n"
+    "  -f, --format F   text (default) | json: {\"keeps\": BOOL, \"servers\": [{\"server\",\n"
+    "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}]}\n"
     "  -h, --help       show this help\n"
     "\n"
     "Exit status: 0 every server keeps its records, 1 a server may evict them or\n"
@@ -252,6 +256,8 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
 {
     const char *url = NULL, *arg, *why = NULL;
     apr_getopt_t *os = mgctl_getopt_init(pool, "store", argc, argv);
+    static const char *const names[] = {"keeps", "unsaid", "evicts"};
+    mgctl_format_t format = MGCTL_FMT_TEXT;
     apr_array_header_t *res;
     mg_store_keep_t worst;
     mg_store_t *st;
@@ -260,6 +266,9 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
     while ((ch = mgctl_getopt_next(os, store_opts, store_usage, &arg, &rc)) > 0) {
         if (ch == OPT_STORE)
             url = arg;
+        else if (ch == 'f' &&
+                 mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &format))
+            return mgctl_usage_error("store", "--format is text or json");
     }
     if (ch < 0)
         return rc;
@@ -272,6 +281,17 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
     if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK) {
         fprintf(stderr, "mgctl store: %s\n", why);
         return MGCTL_EXIT_USAGE;
+    }
+    if (format == MGCTL_FMT_JSON) {
+        printf("{\"keeps\":%s,\"servers\":[", worst == MG_STORE_KEEPS ? "true" : "false");
+        for (int i = 0; i < res->nelts; i++) {
+            const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+            printf("%s{\"server\":%s,\"retention\":\"%s\",\"setting\":%s,\"fix\":%s}", i ? "," : "",
+                   mgctl_json_str(pool, e->server), names[e->keeps],
+                   mgctl_json_str(pool, e->setting), mgctl_json_str(pool, e->fix));
+        }
+        printf("]}\n");
+        return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
     }
     for (int i = 0; i < res->nelts; i++) {
         const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);

@@ -44,6 +44,7 @@ expect "compile" mgctl help comp
 expect "migrate-report" mgctl mi
 expect "reset show" mgctl uses ""
 expect "check" mgctl store ""
+expect "json text" mgctl store check --format ""
 expect "bunny cloudfront gcp-cdn imagekit nginx-secure-link" mgctl sign --token-format ""
 
 # files: policies for --policy, test files for test

@@ -11,6 +11,7 @@ closed when full: a new claim is refused (500), never granted.
 Every test starts its own small redis-server or memcached on a free
 loopback port (and stops it) and fills it for real."""
 
+import json
 import re
 
 import pytest
@@ -92,6 +93,12 @@ def test_a_store_that_evicts_refuses_one_time_links_and_says_how_to_fix_it(
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert SETTING[kind] in p.stdout and FIX[kind] in p.stdout
     assert "may drop live records when full" in p.stdout
+    p = mgctl("store", "check", "--store", store.url(), "--format", "json")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    out = json.loads(p.stdout)
+    assert out["keeps"] is False and len(out["servers"]) == 1
+    assert out["servers"][0]["retention"] == "evicts"
+    assert SETTING[kind] in out["servers"][0]["setting"] and FIX[kind] in out["servers"][0]["fix"]
     # a revocation is a record too: written, with a warning
     p = mgctl("revoke", "--store", store.url(), "leaked")
     assert p.returncode == 0 and p.stdout == "leaked revoked\n", (p.stdout, p.stderr)
@@ -130,6 +137,9 @@ def test_a_full_store_that_does_not_evict_refuses_new_claims_and_keeps_serving_o
     store = start_store(kind, **KEEPING[kind])
     p = mgctl("store", "check", "--store", store.url())
     assert p.returncode == 0 and "keeps records until they expire" in p.stdout, (p.stdout, p.stderr)
+    p = mgctl("store", "check", "--store", store.url(), "-f", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["keeps"] is True, p.stdout
+    assert json.loads(p.stdout)["servers"][0]["fix"] is None
     p = mgctl("revoke", "--store", store.url(), "leaked")
     assert (p.returncode, p.stderr) == (0, ""), p.stderr  # nothing to warn about
     node = make_node(apache_factory, f"full-{kind}", store.url())
@@ -197,6 +207,8 @@ def test_mgctl_store_check_usage(mgctl):
     assert p.returncode == 0 and p.stdout.startswith("Usage: mgctl store check --store URL")
     for args, msg in [((), "check is required"), (("list",), "unknown action 'list'"),
                       (("check",), "--store URL is required"),
+                      (("check", "--store", "redis://127.0.0.1:1/0", "--format", "github"),
+                       "--format is text or json"),
                       (("check", "--store", "redis://127.0.0.1:1/0?evicting=maybe"),
                        "evicting= must be refuse or warn"),
                       (("check", "--store", "memcache://127.0.0.1:1?timeout=200ms"),
