@@ -308,6 +308,17 @@ const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id
     return apr_pstrcat(p, st->prefix, "rev:", id, NULL);
 }
 
+const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    apr_size_t n = strcspn(s, "\r\n");
+    char *e = apr_pstrmemdup(p, s, n < max ? n : max);
+
+    for (char *c = e; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+    return e;
+}
+
 mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
                                      mg_store_keep_t *worst, apr_pool_t *p, const char **why)
 {

@@ -180,6 +180,10 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
 mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
                                      mg_store_keep_t *worst, apr_pool_t *p, const char **why);
 
+/* What a server said, fit for a log line: at most `max` bytes up to its
+ * first line end, unprintable bytes as '?'. */
+const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max);
+
 /* The engines' readings of their servers' answers (unit-tested on canned
  * text): Redis `INFO memory` (maxmemory_policy, maxmemory) — 0 when the
  * text has no maxmemory_policy line; a policy alone (CONFIG GET

@@ -319,7 +319,7 @@ void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_s
     for (l = stats; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
         if (strncmp(l, "STAT evictions ", 15) != 0)
             continue;
-        v = apr_pstrmemdup(p, l + 15, strcspn(l + 15, "\r\n"));
+        v = mg_store_said(p, l + 15, 20);
         if (strcmp(v, "off") == 0) {
             r->keeps = MG_STORE_KEEPS;
             r->setting = "evictions off";
@@ -334,7 +334,8 @@ void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_s
         return;
     }
     r->keeps = MG_STORE_UNSAID;
-    r->setting = apr_psprintf(p, "stats settings has no 'evictions' line (%.40s)", stats);
+    r->setting = apr_psprintf(p, "stats settings has no 'evictions' line (it said '%s')",
+                              mg_store_said(p, stats, 40));
     r->fix = "make sure it runs with -M (ask whoever runs it)";
 }
 

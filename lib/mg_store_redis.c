@@ -301,6 +301,9 @@ void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const ch
     /* noeviction is Redis's only policy that never drops a key for memory;
      * any other name, including one a later Redis adds, may */
     r->keeps = strcmp(policy, "noeviction") == 0 ? MG_STORE_KEEPS : MG_STORE_EVICTS;
+    policy = mg_store_said(p, policy, 40); /* for the log line */
+    if (maxmemory != NULL)
+        maxmemory = mg_store_said(p, maxmemory, 24);
     if (maxmemory == NULL)
         r->setting = apr_psprintf(p, "maxmemory-policy %s", policy);
     else if (strcmp(maxmemory, "0") == 0 && r->keeps == MG_STORE_EVICTS)
@@ -355,8 +358,9 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
         freeReplyObject(rep);
         return MG_STORE_OK;
     }
-    info_said = rep->type == REDIS_REPLY_ERROR ? apr_psprintf(p, "INFO memory: %.100s", rep->str)
-                                               : "INFO memory: no maxmemory_policy line";
+    info_said = rep->type == REDIS_REPLY_ERROR
+                    ? apr_psprintf(p, "INFO memory: %s", mg_store_said(p, rep->str, 100))
+                    : "INFO memory: no maxmemory_policy line";
     freeReplyObject(rep);
     if ((rep = run_any(st, p, why, 3, cfg_argv)) == NULL)
         return MG_STORE_ERROR;
@@ -368,9 +372,9 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
         return MG_STORE_OK;
     }
     res->keeps = MG_STORE_UNSAID;
-    res->setting =
-        apr_psprintf(p, "%s; CONFIG GET maxmemory-policy: %.100s", info_said,
-                     rep->type == REDIS_REPLY_ERROR ? rep->str : "no value (an unexpected answer)");
+    res->setting = apr_psprintf(p, "%s; CONFIG GET maxmemory-policy: %s", info_said,
+                                rep->type == REDIS_REPLY_ERROR ? mg_store_said(p, rep->str, 100)
+                                                               : "no value (an unexpected answer)");
     res->fix = "make sure its maxmemory-policy is noeviction (ask whoever runs it)";
     freeReplyObject(rep);
     return MG_STORE_OK;

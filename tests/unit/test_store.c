@@ -344,6 +344,11 @@ START_TEST(test_redis_info_says_whether_it_evicts)
         ck_assert(r.keeps == MG_STORE_KEEPS ? r.fix == NULL
                                             : strstr(r.fix, "maxmemory-policy noeviction") != NULL);
     }
+    /* CONFIG GET's answer, as the server wrote it, goes into a log line */
+    mg_store_retention_t r = {0};
+    mg_store_redis_policy_retention(mg_test_pool, "all\x1b[2Jkeys-lru", NULL, &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
+    ck_assert_str_eq(r.setting, "maxmemory-policy all?[2Jkeys-lru");
 }
 END_TEST
 
@@ -364,6 +369,11 @@ START_TEST(test_memcache_stats_settings_say_whether_it_evicts)
     ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
     mg_store_memcache_settings_retention(mg_test_pool, "ERROR\r\n", &r);
     ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
+    /* what the server said goes into a log line: one line, printable */
+    ck_assert_str_eq(r.setting, "stats settings has no 'evictions' line (it said 'ERROR')");
+    mg_store_memcache_settings_retention(mg_test_pool, "STAT evictions o\x1b[2Jn\r\nEND\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
+    ck_assert_str_eq(r.setting, "evictions o?[2Jn");
 }
 END_TEST
 
