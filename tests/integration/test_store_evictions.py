@@ -87,6 +87,11 @@ def test_a_store_that_evicts_refuses_one_time_links_and_says_how_to_fix_it(
         # every refusal's decision line says why
         assert len([ln for ln in tagged(log, "MG00203") if "reason=internal-error" in ln
                     and "may drop live records when full" in ln]) == 12
+        # a graceful restart is a new start: asked again by the new children, said once more
+        node.graceful()
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.9.99")
+        assert (st, reason(h)) == (500, "internal-error")
+        assert len(tagged(node.error_log(), "MG00612")) == 2
     finally:
         node.stop()
     p = mgctl("store", "check", "--store", store.url())
