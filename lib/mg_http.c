@@ -216,27 +216,29 @@ static int same_from(const char *name, size_t from, const char *lower)
     return *b == '\0' && *a == '\0';
 }
 
-/* same_from, with '_' read as '-' as well: PHP's $_SERVER (HTTP_X_...)
- * and Node give a header X_Original_URL to the application as they give
- * X-Original-URL, and httpd forwards such a name to the origin. */
+/* same_from, with '_' and '.' read as '-' as well: PHP's $_SERVER
+ * (HTTP_X_...) gives X_Original_URL and X.Original.URL to the application
+ * as X-Original-URL (php -S; its variable names turn '.' into '_'), and
+ * httpd forwards such names (both are HTTP tokens) to the origin. */
 static int same_dashed_from(const char *name, size_t from, const char *lower)
 {
     const unsigned char *a = (const unsigned char *)name + from;
     const unsigned char *b = (const unsigned char *)lower + from;
-    while (*b != '\0' && (fold(*a) == *b || (*a == '_' && *b == '-'))) {
+    while (*b != '\0' && (fold(*a) == *b || ((*a == '_' || *a == '.') && *b == '-'))) {
         a++;
         b++;
     }
     return *b == '\0' && *a == '\0';
 }
 
-/* Whether name is one of url_headers, without case and with '_' for '-';
+/* Whether name is one of url_headers, without case and with '_' or '.'
+ * for '-';
  * name[0] is known to be 'x' or 'X'. One switch on the third byte: the
  * X-Forwarded-For and X-Forwarded-Proto of a proxied request cost one
  * comparison each. */
 static int is_url_header(const char *name)
 {
-    if (name[1] != '-' && name[1] != '_')
+    if (name[1] != '-' && name[1] != '_' && name[1] != '.')
         return 0;
     switch (fold((unsigned char)name[2])) {
     case 'o':

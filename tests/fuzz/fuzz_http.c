@@ -18,8 +18,8 @@
  *    pass over an apr_table) set raw_path, query, target_refused and scheme
  *    from the target, each header field from the header of that name (any
  *    case, the first), host from the authority when there is no Host,
- *    url_header from the headers that name the URL (every line, '_' for
- *    '-', in the table's form), and nothing else: the whole struct equals
+ *    url_header from the headers that name the URL (every line, '_' or
+ *    '.' for '-', in the table's form), and nothing else: the whole struct equals
  *    the one built here;
  *  - mg_message_html's output is valid UTF-8, has no raw < > " ' and no '&'
  *    outside the entities it uses (a numeric one only as the first
@@ -209,7 +209,7 @@ static const char *get_header(void *ctx, const char *name)
 }
 
 /* The headers some origins read as the request URL (mg_http.h), compared
- * with a name here: without case, and, when `dashed`, with '_' for '-'. */
+ * with a name here: without case, and, when `dashed`, with '_' or '.' for '-'. */
 static int url_header_name(const char *name, int dashed)
 {
     static const char *const urls[] = {"x-original-url",   "x-rewrite-url",
@@ -219,7 +219,7 @@ static int url_header_name(const char *name, int dashed)
         size_t k = 0;
         for (; name[k] != '\0' && urls[i][k] != '\0'; k++) {
             char c = (char)apr_tolower((unsigned char)name[k]);
-            if (dashed && c == '_')
+            if (dashed && (c == '_' || c == '.'))
                 c = '-';
             if (c != urls[i][k])
                 break;
@@ -231,7 +231,7 @@ static int url_header_name(const char *name, int dashed)
 }
 
 /* What url_header says: the worst of the lines read (the getter: the first
- * of each name as written; the table: every line, '_' for '-'), each the
+ * of each name as written; the table: every line, '_' or '.' for '-'), each the
  * target's path and "?" query exactly, or not. */
 static int want_url_header(apr_pool_t *p, const mg_target_t *t, const headers_t *h, int from_table)
 {

@@ -12,8 +12,9 @@ judged as the public file (200) and such an origin sent the secret one. A
 **real PHP origin** (`php -n -S`, a router that finds the request URI as
 those frameworks did) checks that it really does; through Apache, such a
 header whose value is not the request target itself is refused (`bad-url`),
-in any case and with `_` for `-` (PHP's `$_SERVER`, and Node, keep a header
-`X_Original_URL`, which httpd forwards); `mgctl explain` agrees.
+in any case and with `_` or `.` for `-` (PHP's `$_SERVER` reads `X_Original_URL`
+and `X.Original.URL` as `X-Original-URL`, and httpd forwards both); `mgctl
+explain` agrees.
 """
 
 import shutil
@@ -154,6 +155,36 @@ def test_a_second_line_of_the_header_is_refused(srv):
             data += chunk
     assert data.startswith(b"HTTP/1.1 403") and b"X-Media-Guard-Reason: bad-url" in data, data[:300]
     assert SECRET not in data
+
+
+# RFC 9110 tchar: what a header name may hold (httpd refuses anything else)
+TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def test_every_header_name_php_reads_as_one_is_refused(srv, php_origin):
+    """Every name with one byte of X-Original-URL or X-Rewrite-URL replaced
+    by a tchar (PHP drops no byte of a header name, so a longer or shorter
+    one is never read as them), and three with every dash replaced, that the
+    real PHP origin reads as one of them (PHP turns '-' and '.' into '_' and
+    ignores case: X.Original.URL is HTTP_X_ORIGINAL_URL) is refused through
+    Apache."""
+    names = {"X.Original.URL", "x_original_url", "X.REWRITE_URL"}
+    for base in ("X-Original-URL", "X-Rewrite-URL"):
+        for i in range(len(base)):
+            for c in TCHARS:
+                names.add(base[:i] + c + base[i + 1:])
+    read = []
+    with requests.Session() as s:
+        for n in sorted(names):
+            r = s.get(f"{php_origin}/o/pub/a.jpg", headers={n: "/o/secret/s.jpg"}, timeout=10)
+            if r.content == SECRET:
+                read.append(n)
+    # '-' itself, '_', '.' at each dash, and case: the spellings PHP folds
+    assert {"X.Original.URL", "X.REWRITE_URL", "X-Original.URL", "X_Rewrite-URL",
+            "X-ORiginal-URL"} <= set(read), read
+    let_through = [n for n in read
+                   if srv.raw("/o/pub/a.jpg", headers={n: "/o/secret/s.jpg"}).status_code != 403]
+    assert let_through == [], let_through
 
 
 def test_the_target_itself_and_other_forwarded_headers_still_pass(srv):

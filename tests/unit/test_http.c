@@ -338,7 +338,7 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
 END_TEST
 
 /* The headers some origins read as the request URL (red team 21): every
- * name in any case and with '_' for '-', every line; the value is the
+ * name in any case and with '_' or '.' for '-', every line; the value is the
  * target itself (path, and "?" query when there is one) or another URL. */
 static int url_header_of(const char *target, const char *const *kv)
 {
@@ -365,7 +365,7 @@ START_TEST(test_url_headers_are_read_in_every_spelling)
                                          "X-OriginalURL",
                                          "X-Rewrite-URI",
                                          "XX-Original-URL",
-                                         "X.Original-URL",
+                                         "X,Original-URL",
                                          "X-Original-Host",
                                          "X-Envoy-Path",
                                          "X-Forwarded",
@@ -376,13 +376,17 @@ START_TEST(test_url_headers_are_read_in_every_spelling)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char *lower = apr_pstrdup(mg_test_pool, names[i]);
         char *under = apr_pstrdup(mg_test_pool, names[i]);
+        char *dot = apr_pstrdup(mg_test_pool, names[i]);
         for (char *c = lower; *c; c++)
             *c = (char)tolower((unsigned char)*c);
         for (char *c = under; *c; c++)
             if (*c == '-')
                 *c = '_';
-        const char *spellings[] = {names[i], lower, under};
-        for (int k = 0; k < 3; k++) {
+        for (char *c = dot; *c; c++)
+            if (*c == '-')
+                *c = '.';
+        const char *spellings[] = {names[i], lower, under, dot};
+        for (int k = 0; k < 4; k++) {
             const char *other[] = {spellings[k], "/b.jpg", NULL};
             const char *same[] = {spellings[k], "/a.jpg?q=1", NULL};
             ck_assert_msg(url_header_of("/a.jpg?q=1", other) == MG_URL_HEADER_OTHER, "%s",
