@@ -17,6 +17,7 @@ and `X.Original.URL` as `X-Original-URL`, and httpd forwards both); `mgctl
 explain` agrees.
 """
 
+import json
 import shutil
 import subprocess
 import time
@@ -53,6 +54,11 @@ ProxyPass "/o/" "{php}/o/" nocanon
 # proxies set, for origins that read those. The file is then served from
 # the router's directory, as a static-file or image front controller does.
 ROUTER = r"""<?php
+if (isset($_GET['echo'])) {   // what a host-picking origin would read
+    echo json_encode(['xfh' => $_SERVER['HTTP_X_FORWARDED_HOST'] ?? null,
+                      'fwd' => $_SERVER['HTTP_FORWARDED'] ?? null]);
+    return true;
+}
 $uri = $_SERVER['REQUEST_URI'];
 foreach (['HTTP_X_ORIGINAL_URL', 'HTTP_X_REWRITE_URL', 'HTTP_X_ORIGINAL_URI',
           'HTTP_X_FORWARDED_URI', 'HTTP_X_FORWARDED_PATH', 'HTTP_X_ENVOY_ORIGINAL_PATH'] as $h) {
@@ -215,13 +221,21 @@ def test_a_rewriting_front_can_remove_its_header_before_the_module(apache_factor
     """docs/canonical-urls.md: a front that rewrites and records the original
     URL (Envoy's prefix_rewrite) is refused on every request, unless the
     header is removed with mod_headers' `early` form, before authorization:
-    then neither the module nor the origin sees it."""
-    conf = CONF.format(php=php_origin) + "RequestHeader unset X-Envoy-Original-Path early\n"
+    then neither the module nor the origin sees it. The same for the
+    client's X-Forwarded-Host and Forwarded (docs: the host is the origin's
+    to check): mod_proxy then sends only the host Apache served."""
+    conf = CONF.format(php=php_origin) + (
+        "RequestHeader unset X-Envoy-Original-Path early\n"
+        "RequestHeader unset X-Forwarded-Host early\n"
+        "RequestHeader unset Forwarded early\n")
     s = apache_factory("origin-headers-unset", conf, policies={"h.yaml": POLICY},
                        extra_modules=["proxy", "proxy_http", "headers"])
     try:
         r = s.raw("/o/pub/a.jpg", headers={"X-Envoy-Original-Path": "/media/o/secret/s.jpg"})
         assert r.status_code == 200 and r.content == PUBLIC
         assert_refused(s.raw("/o/pub/a.jpg", headers={"X-Original-URL": "/o/secret/s.jpg"}))
+        r = s.raw("/o/pub/a.jpg?echo=1", headers={"X-Forwarded-Host": "tenant-b.example",
+                                                  "Forwarded": "host=tenant-b.example"})
+        assert json.loads(r.content) == {"xfh": f"127.0.0.1:{s.port}", "fwd": None}, r.content
     finally:
         s.stop()
