@@ -239,3 +239,24 @@ def test_a_rewriting_front_can_remove_its_header_before_the_module(apache_factor
         assert json.loads(r.content) == {"xfh": f"127.0.0.1:{s.port}", "fwd": None}, r.content
     finally:
         s.stop()
+
+
+def test_over_http2_too(apache_factory, php_origin):
+    """mod_http2 hands the module the same header table: a lower-case
+    x_original_url (h2 names are lower case) is refused, the target itself
+    passes."""
+    s = apache_factory("origin-headers-h2", "Protocols h2c http/1.1\n" + CONF.format(php=php_origin),
+                       policies={"h.yaml": POLICY}, extra_modules=["proxy", "proxy_http", "http2"])
+    try:
+        def h2(header):
+            p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-D", "-", "-H", header,
+                                s.url("/o/pub/a.jpg")], capture_output=True, timeout=20)
+            assert p.returncode == 0, p.stderr
+            return p.stdout
+        out = h2("x_original_url: /o/secret/s.jpg")
+        assert out.startswith(b"HTTP/2 403") and b"x-media-guard-reason: bad-url" in out.lower()
+        assert SECRET not in out
+        out = h2("x-original-url: /o/pub/a.jpg")
+        assert out.startswith(b"HTTP/2 200") and out.endswith(PUBLIC), out[:300]
+    finally:
+        s.stop()
