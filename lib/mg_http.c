@@ -148,8 +148,9 @@ static const char *const url_headers[] = {"X-Original-URL",   "X-Rewrite-URL",
  * change sends that; anything else names another resource. */
 static int is_target(const mg_target_t *t, const char *v)
 {
-    size_t n = strlen(t->path);
-    if (strncmp(v, t->path, n) != 0)
+    const char *path = t->path != NULL ? t->path : "";
+    size_t n = strlen(path);
+    if (strncmp(v, path, n) != 0)
         return 0;
     if (t->query == NULL)
         return v[n] == '\0';

@@ -73,9 +73,9 @@ typedef const char *(*mg_header_fn)(void *ctx, const char *name);
  * names as written here; the table form below also reads them with "_" or
  * "." for "-" (PHP's $_SERVER gives X_Original_URL and X.Original.URL as
  * X-Original-URL, and httpd forwards such names), and every line of them,
- * not only the first. `header` may be NULL (no headers). The
- * caller then adds what the connection and the server know: method, client_ip, peer_ip, user, now,
- * lookup, grant_check. */
+ * not only the first. `header` may be NULL (no headers). The caller then
+ * adds what the connection and the server know: method, client_ip,
+ * peer_ip, user, now, lookup, grant_check. */
 void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
                              void *ctx);
 
@@ -83,8 +83,8 @@ void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_
  * options), in one pass over it instead of a lookup per name: each field
  * gets the value of the first header of its name, matched without case
  * (ASCII), exactly what apr_table_get would return; url_header from every
- * line of the URL headers above, "_" and "." read as "-"; `headers` may be NULL.
- * Values are not copied: they live as long as the table's. */
+ * line of the URL headers above, "_" and "." read as "-"; `headers` may be
+ * NULL. Values are not copied: they live as long as the table's. */
 void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
                                   const apr_table_t *headers);
 
