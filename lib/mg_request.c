@@ -350,6 +350,11 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
         (req->transfer_encoding != NULL ||
          (req->content_length != NULL && !all_zeros(req->content_length))))
         return refuse(d, "GET or HEAD request with a body", why);
+    /* a header that some origins read as the request URL (X-Original-URL,
+     * ...; mg_http.h) naming another one: behind ProxyPass such an origin
+     * serves what it names, which the policy never judged */
+    if (req->url_header == MG_URL_HEADER_OTHER)
+        return refuse(d, "header that some origins read as the request URL", why);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;
