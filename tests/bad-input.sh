@@ -634,6 +634,13 @@ check "a group-writable directory above the password file is a warning (as for a
     "mgctl revoke: warning: directory '$S/pw' above password_file '$S/pw/redis.pw' is writable by its group and has no sticky bit: .*\(chmod g-w '$S/pw', or \+t\)" \
     "$MGCTL" revoke --store "$surl" some-id
 chmod 755 "$S/pw"
+if [ "$(id -u)" -eq 0 ] && [ -n "$NOBODY" ] && [ "$NOBODY" != env ]; then
+    chown nobody "$S/pw/redis.pw"
+    check "a password file another user owns (mode 0600) is a warning (red team 21b)" "2" \
+        "mgctl revoke: warning: password_file '$S/pw/redis.pw' is owned by user 'nobody' \\(uid [0-9]+\\), neither root nor the user reading it: that user can replace it" \
+        "$MGCTL" revoke --store "$surl" some-id
+    chown root "$S/pw/redis.pw"
+fi
 check "a password file only its owner may read, in safe directories: no warning" "2" - \
     sh -c '"$0" revoke --store "$1" some-id 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 2' "$MGCTL" "$surl"
 
