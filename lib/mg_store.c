@@ -181,10 +181,19 @@ static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char *
                 *why = "revocation= must be on or off";
                 return -1;
             }
+        } else if (strcmp(name, "evicting") == 0) {
+            if (strcmp(val, "refuse") == 0)
+                u->evicting_refuse = 1;
+            else if (strcmp(val, "warn") == 0)
+                u->evicting_refuse = 0;
+            else {
+                *why = "evicting= must be refuse or warn";
+                return -1;
+            }
         } else {
             *why = apr_psprintf(p,
                                 "unknown option '%s' (known: timeout, password_file, prefix, "
-                                "revocation)",
+                                "revocation, evicting)",
                                 name);
             return -1;
         }
@@ -201,6 +210,7 @@ mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *
     u->timeout = DEFAULT_TIMEOUT;
     u->prefix = "mg:";
     u->revocation = 1;
+    u->evicting_refuse = 1;
     u->display = apr_pstrdup(p, text);
     if (strncmp(text, "redis://", 8) == 0) {
         u->scheme = "redis";
@@ -298,6 +308,38 @@ const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id
     return apr_pstrcat(p, st->prefix, "rev:", id, NULL);
 }
 
+const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    apr_size_t n = strcspn(s, "\r\n");
+    char *e = apr_pstrmemdup(p, s, n < max ? n : max);
+
+    for (char *c = e; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+    return e;
+}
+
+mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
+                                     mg_store_keep_t *worst, apr_pool_t *p, const char **why)
+{
+    mg_store_status_t rv;
+
+    *out = apr_array_make(p, 2, sizeof(mg_store_retention_t));
+    *worst = MG_STORE_KEEPS;
+    if (st->ops->retention == NULL) {
+        *why = apr_psprintf(p, "a %s store cannot say whether it evicts", st->ops->scheme);
+        return MG_STORE_ERROR;
+    }
+    if ((rv = st->ops->retention(st, *out, p, why)) != MG_STORE_OK)
+        return rv;
+    for (int i = 0; i < (*out)->nelts; i++) {
+        mg_store_keep_t k = APR_ARRAY_IDX(*out, i, mg_store_retention_t).keeps;
+        if (k > *worst)
+            *worst = k;
+    }
+    return MG_STORE_OK;
+}
+
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,
                                    const char **why)
 {
@@ -314,7 +356,8 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
                                  int *slot, apr_pool_t *p, const char **why)
 {
     mg_store_status_t rv;
-    int i, retries = 0;
+    int i, retries = 0, full = 0;
+    const char *full_why = NULL;
 
     *slot = 0;
     if (c->uses < 1 || c->ttl < 1 || c->kid == NULL || c->id == NULL || c->addr == NULL ||
@@ -336,6 +379,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     for (i = 1; i <= c->uses; i++) {
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
         char *owner;
+        full = 0;
         if (!c->peek) {
             rv = st->ops->add(st, key, c->addr, c->ttl, p, why);
             if (rv == MG_STORE_OK) {
@@ -343,10 +387,20 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
                 *slot = i;
                 return MG_STORE_OK;
             }
-            if (rv != MG_STORE_EXISTS)
+            if (rv == MG_STORE_FULL) {
+                /* a store that refuses rather than evicts: the slot's owner
+                 * (a Range follow-up) is still known by a get; a free slot
+                 * cannot be taken, which is an error below */
+                full = 1;
+                full_why = *why;
+            } else if (rv != MG_STORE_EXISTS)
                 return MG_STORE_ERROR;
         }
         rv = st->ops->get(st, key, &owner, p, why);
+        if (rv == MG_STORE_NOTFOUND && full) {
+            *why = full_why;
+            return MG_STORE_ERROR;
+        }
         if (rv == MG_STORE_NOTFOUND) {
             if (c->peek) {
                 *out = MG_CLAIM_FREE;

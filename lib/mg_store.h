@@ -23,6 +23,7 @@
 #define MG_STORE_H
 
 #include <apr_file_info.h>
+#include <apr_tables.h>
 #include <apr_pools.h>
 #include <apr_time.h>
 
@@ -32,7 +33,9 @@ typedef enum {
     MG_STORE_OK = 0,   /* done / found */
     MG_STORE_EXISTS,   /* add: the key has a value already */
     MG_STORE_NOTFOUND, /* get/del: no such key */
-    MG_STORE_ERROR     /* the store did not answer, timed out or answered garbage */
+    MG_STORE_ERROR,    /* the store did not answer, timed out or answered garbage */
+    MG_STORE_FULL      /* add: refused for lack of memory (a store that does not evict, as
+                          memcached -M): nothing stored, *why says so; the key may exist */
 } mg_store_status_t;
 
 #define MG_STORE_VAL_MAX 64  /* longest value the engines accept (an address is < 46) */
@@ -64,7 +67,7 @@ typedef enum {
 typedef struct mg_store_ops {
     const char *scheme;
     /* Set key to val (NUL-terminated, < MG_STORE_VAL_MAX) if it has no value;
-     * ttl in seconds, 0 = no expiry. OK / EXISTS / ERROR. */
+     * ttl in seconds, 0 = no expiry. OK / EXISTS / FULL / ERROR. */
     mg_store_status_t (*add)(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
                              apr_pool_t *p, const char **why);
     /* OK (*val NUL-terminated, from p) / NOTFOUND / ERROR. */
@@ -76,14 +79,38 @@ typedef struct mg_store_ops {
      * NULL: mg_store_claim walks with add and get. */
     mg_store_status_t (*claim)(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                int *slot, apr_pool_t *p, const char **why);
+    /* Optional: ask every server whether it may drop a live record when
+     * full; appends one mg_store_retention_t per server to `out`. OK, or
+     * ERROR when a server cannot be asked (down, timeout, garbage). A server
+     * that refuses the question (a renamed or forbidden command) is an
+     * answer: MG_STORE_UNSAID. NULL: the engine cannot say. */
+    mg_store_status_t (*retention)(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
+                                   const char **why);
 } mg_store_ops_t;
+
+/* Whether a store server keeps a record until it expires. A one-time link
+ * is exact only on a store that never drops a live record: one that evicts
+ * when full gives the use back (docs/directives.md, "Guarantees"). */
+typedef enum {
+    MG_STORE_KEEPS = 0, /* refuses writes when full: Redis noeviction, memcached -M */
+    MG_STORE_UNSAID,    /* would not say: INFO and CONFIG refused, no 'evictions' setting */
+    MG_STORE_EVICTS     /* may drop a live record when full */
+} mg_store_keep_t;
+
+typedef struct mg_store_retention {
+    const char *server; /* "redis 127.0.0.1:6379", "memcached cache1:11211" */
+    mg_store_keep_t keeps;
+    const char *setting; /* what the server said, e.g. "maxmemory-policy allkeys-lru" */
+    const char *fix;     /* how to make it keep records; NULL when it does */
+} mg_store_retention_t;
 
 /* A parsed store URL (docs/directives.md, MediaGuardStore):
  *   redis://HOST[:PORT][/DB][?OPTIONS]
  *   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]
  * OPTIONS, '&'-separated: timeout=DURATION (ms or s, default 500ms),
  * password_file=PATH (redis: AUTH with the file's first line),
- * prefix=TEXT (key prefix, default "mg:"), revocation=on|off (default on). */
+ * prefix=TEXT (key prefix, default "mg:"), revocation=on|off (default on),
+ * evicting=refuse|warn (default refuse). */
 typedef struct mg_store_url {
     const char *scheme; /* "redis" or "memcache" */
     int nservers;
@@ -96,6 +123,8 @@ typedef struct mg_store_url {
     apr_fileperms_t password_protection; /* the password file's mode, for the warnings */
     const char *prefix;
     int revocation;
+    int evicting_refuse; /* evicting=refuse (default): links limited in uses are refused on a
+                            store that may evict (mg_store_retention); evicting=warn: logged */
     const char *display; /* the URL as written (it never holds the password) */
 } mg_store_url_t;
 
@@ -142,6 +171,30 @@ const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id
  * OWNER), or ERROR with *why: the caller fails closed. */
 mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                  int *slot, apr_pool_t *p, const char **why);
+
+/* Ask the store whether it keeps records (the ops' retention): *out gets
+ * one mg_store_retention_t per server, *worst the worst of them (EVICTS
+ * over UNSAID over KEEPS). OK, or ERROR with *why (a server cannot be
+ * asked; an engine that cannot say). One round trip per server: callers
+ * ask once (the module once per child, at its first store operation). */
+mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
+                                     mg_store_keep_t *worst, apr_pool_t *p, const char **why);
+
+/* What a server said, fit for a log line: at most `max` bytes up to its
+ * first line end, unprintable bytes as '?'. */
+const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max);
+
+/* The engines' readings of their servers' answers (unit-tested on canned
+ * text): Redis `INFO memory` (maxmemory_policy, maxmemory) — 0 when the
+ * text has no maxmemory_policy line; a policy alone (CONFIG GET
+ * maxmemory-policy, maxmemory may be NULL); memcached `stats settings`
+ * (STAT evictions on|off) — UNSAID without that line. `r->server` is set
+ * by the caller. */
+int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_retention_t *r);
+void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const char *maxmemory,
+                                     mg_store_retention_t *r);
+void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats,
+                                          mg_store_retention_t *r);
 
 /* Is the id revoked in the store? OK (*revoked set) or ERROR. */
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,

@@ -127,13 +127,17 @@ static mc_server_t *server_for(mc_impl_t *m, const char *key)
     return &m->servers[h % (apr_uint32_t)m->n];
 }
 
-static int reply_complete(const char *buf, apr_size_t len, int is_get)
+enum { REPLY_LINE, REPLY_GET, REPLY_STATS };
+
+static int reply_complete(const char *buf, apr_size_t len, int kind)
 {
     if (len < 2 || buf[len - 2] != '\r' || buf[len - 1] != '\n')
         return 0;
-    if (!is_get || strncmp(buf, "VALUE ", 6) != 0)
-        return 1; /* one status line: END, STORED, an error... */
-    return len >= 7 && memcmp(buf + len - 7, "\r\nEND\r\n", 7) == 0;
+    if (kind == REPLY_GET && strncmp(buf, "VALUE ", 6) == 0)
+        return len >= 7 && memcmp(buf + len - 7, "\r\nEND\r\n", 7) == 0;
+    if (kind == REPLY_STATS && strncmp(buf, "STAT ", 5) == 0)
+        return len >= 7 && memcmp(buf + len - 7, "\r\nEND\r\n", 7) == 0;
+    return 1; /* one status line: END, STORED, an error... */
 }
 
 /* Send `req`, read the whole reply into buf (NUL-terminated). An idle
@@ -142,10 +146,9 @@ static int reply_complete(const char *buf, apr_size_t len, int is_get)
  * connection, which is safe for our commands (an add that did run finds
  * its own value, get and delete are idempotent). A timeout is never
  * retried. */
-static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req, int is_get,
-                                  char *buf, apr_pool_t *p, const char **why)
+static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
+                                     char *buf, apr_size_t size, apr_pool_t *p, const char **why)
 {
-    mc_server_t *s = server_for(m, key);
     mc_conn_t *c;
     apr_size_t len = strlen(req), off, got;
     apr_status_t rv;
@@ -164,8 +167,8 @@ again:
         rv = apr_socket_send(c->sock, req + off, &n);
         off += n;
     }
-    while (rv == APR_SUCCESS && !reply_complete(buf, got, is_get)) {
-        apr_size_t n = REPLY_MAX - 1 - got;
+    while (rv == APR_SUCCESS && !reply_complete(buf, got, kind)) {
+        apr_size_t n = size - 1 - got;
         if (n == 0) {
             *why = apr_psprintf(p, "memcached %s:%d: an over-long reply", s->host, s->port);
             conn_close(c);
@@ -194,6 +197,14 @@ again:
     buf[got] = '\0';
     conn_put(s, c);
     return MG_STORE_OK;
+}
+
+/* A command about `key`, on the server that owns it; replies fit REPLY_MAX. */
+static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req, int is_get,
+                                  char *buf, apr_pool_t *p, const char **why)
+{
+    return exchange_on(m, server_for(m, key), req, is_get ? REPLY_GET : REPLY_LINE, buf, REPLY_MAX,
+                       p, why);
 }
 
 static mg_store_status_t garbage(mc_impl_t *m, const char *key, const char *buf, apr_pool_t *p,
@@ -233,6 +244,17 @@ static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val
         return MG_STORE_OK;
     if (strcmp(buf, "NOT_STORED\r\n") == 0)
         return MG_STORE_EXISTS;
+    if (strcmp(buf, "SERVER_ERROR out of memory storing object\r\n") == 0) {
+        /* full, under -M (it refuses rather than evicts, which is what
+         * keeps a one-time link exact); memcached allocates before it looks
+         * for the key, so this says nothing about whether the key exists */
+        mc_server_t *s = server_for(m, key);
+        *why = apr_psprintf(p,
+                            "memcached %s:%d is full (SERVER_ERROR out of memory storing "
+                            "object): no new use can be recorded",
+                            s->host, s->port);
+        return MG_STORE_FULL;
+    }
     return garbage(m, key, buf, p, why);
 }
 
@@ -286,7 +308,57 @@ static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return garbage(m, key, buf, p, why);
 }
 
-static const mg_store_ops_t memcache_ops = {"memcache", mc_add, mc_get, mc_del, NULL};
+/* ---- retention: does this memcached drop live records when full? ---- */
+
+#define STATS_MAX 16384 /* `stats settings` is about 2 KB */
+
+void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r)
+{
+    const char *l, *v;
+
+    for (l = stats; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        if (strncmp(l, "STAT evictions ", 15) != 0)
+            continue;
+        v = mg_store_said(p, l + 15, 20);
+        if (strcmp(v, "off") == 0) {
+            r->keeps = MG_STORE_KEEPS;
+            r->setting = "evictions off";
+            r->fix = NULL;
+            return;
+        }
+        r->keeps = MG_STORE_EVICTS;
+        r->setting = apr_psprintf(p, "evictions %s", v);
+        r->fix = "start memcached with -M (--disable-evictions): when full it then refuses new "
+                 "records (those links are refused, 500) instead of dropping live ones; size -m "
+                 "for the links in flight";
+        return;
+    }
+    r->keeps = MG_STORE_UNSAID;
+    r->setting = apr_psprintf(p, "stats settings has no 'evictions' line (it said '%s')",
+                              mg_store_said(p, stats, 40));
+    r->fix = "make sure it runs with -M (ask whoever runs it)";
+}
+
+static mg_store_status_t mc_retention(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
+                                      const char **why)
+{
+    mc_impl_t *m = st->impl;
+    char *buf = apr_palloc(p, STATS_MAX);
+
+    for (int i = 0; i < m->n; i++) {
+        mc_server_t *s = &m->servers[i];
+        mg_store_retention_t *r = apr_array_push(out);
+        memset(r, 0, sizeof(*r));
+        r->server = apr_psprintf(p, "memcached %s:%d", s->host, s->port);
+        if (exchange_on(m, s, "stats settings\r\n", REPLY_STATS, buf, STATS_MAX, p, why) !=
+            MG_STORE_OK)
+            return MG_STORE_ERROR;
+        mg_store_memcache_settings_retention(p, buf, r);
+    }
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t memcache_ops = {"memcache", mc_add, mc_get, mc_del, NULL, mc_retention};
 
 mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                    const char **why)

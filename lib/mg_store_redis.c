@@ -131,14 +131,16 @@ static void conn_put(redis_impl_t *r, redisContext *c)
         redisFree(c);
 }
 
-/* Run one command. A reply of an unexpected shape closes the connection:
- * the caller reports ERROR. An idle connection that the server (or a
+/* Run one command; an error reply is returned (the caller frees it). A
+ * reply of an unexpected shape closes the connection: the caller reports
+ * ERROR. An idle connection that the server (or a
  * restart of it) closed is found out by the command failing with EOF or a
  * reset: it is tried again once on a new connection. That is safe because
  * every command here can run twice: SET NX then finds its own value, the
  * claim script finds the address as the owner of its slot, GET and DEL are
  * idempotent. A timeout is never retried. */
-static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
+static redisReply *run_any(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                           const char **argv)
 {
     redis_impl_t *r = st->impl;
     int fresh = 0, reused;
@@ -165,14 +167,23 @@ again:
         redisFree(c);
         return NULL;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
+    conn_put(r, c); /* an error reply too: the protocol is in step */
+    return rep;
+}
+
+/* run_any, with an error reply (an OOM refusal, a missing script...) an
+ * error like any other: NULL and *why. */
+static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
+{
+    redis_impl_t *r = st->impl;
+    redisReply *rep = run_any(st, p, why, argc, argv);
+
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
         *why = apr_psprintf(p, "redis %s:%d answered: %.100s", r->url->host[0], r->url->port[0],
                             rep->str);
         freeReplyObject(rep);
-        conn_put(r, c); /* the protocol is in step: the connection is fine */
         return NULL;
     }
-    conn_put(r, c);
     return rep;
 }
 
@@ -277,7 +288,99 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t redis_ops = {"redis", r_add, r_get, r_del, r_claim};
+/* ---- retention: does this Redis drop live records when full? ---- */
+
+#define REDIS_FIX                                                                                  \
+    "set maxmemory-policy noeviction on that Redis (the policy is per instance, so give the "      \
+    "claims a Redis of their own if others need eviction; volatile-* policies evict these "        \
+    "records too, as they expire)"
+
+void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const char *maxmemory,
+                                     mg_store_retention_t *r)
+{
+    /* noeviction is Redis's only policy that never drops a key for memory;
+     * any other name, including one a later Redis adds, may */
+    r->keeps = strcmp(policy, "noeviction") == 0 ? MG_STORE_KEEPS : MG_STORE_EVICTS;
+    policy = mg_store_said(p, policy, 40); /* for the log line */
+    if (maxmemory != NULL)
+        maxmemory = mg_store_said(p, maxmemory, 24);
+    if (maxmemory == NULL)
+        r->setting = apr_psprintf(p, "maxmemory-policy %s", policy);
+    else if (strcmp(maxmemory, "0") == 0 && r->keeps == MG_STORE_EVICTS)
+        /* nothing is evicted while there is no limit, but one CONFIG SET
+         * maxmemory starts it, without a restart of anything */
+        r->setting = apr_psprintf(p, "maxmemory-policy %s, maxmemory 0 (no limit yet)", policy);
+    else
+        r->setting = apr_psprintf(p, "maxmemory-policy %s, maxmemory %s", policy, maxmemory);
+    r->fix = r->keeps == MG_STORE_KEEPS ? NULL : REDIS_FIX;
+}
+
+/* The value of "name:value" in INFO's text, or NULL. */
+static const char *info_field(apr_pool_t *p, const char *info, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = info; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        if (strncmp(l, name, n) == 0 && l[n] == ':')
+            return apr_pstrmemdup(p, l + n + 1, strcspn(l + n + 1, "\r\n"));
+    return NULL;
+}
+
+int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_retention_t *r)
+{
+    const char *policy = info_field(p, info, "maxmemory_policy");
+
+    if (policy == NULL || *policy == '\0')
+        return 0;
+    mg_store_redis_policy_retention(p, policy, info_field(p, info, "maxmemory"), r);
+    return 1;
+}
+
+/* INFO memory first (allowed where CONFIG is not, as on most managed
+ * services), then CONFIG GET; either may be renamed away or forbidden by
+ * an ACL: the answer is then UNSAID, with both refusals. */
+static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
+                                     const char **why)
+{
+    redis_impl_t *r = st->impl;
+    const char *info_argv[2] = {"INFO", "memory"};
+    const char *cfg_argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
+    mg_store_retention_t *res = apr_array_push(out);
+    const char *info_said;
+    redisReply *rep;
+
+    memset(res, 0, sizeof(*res));
+    res->server = apr_psprintf(p, "redis %s:%d", r->url->host[0], r->url->port[0]);
+    if ((rep = run_any(st, p, why, 2, info_argv)) == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type == REDIS_REPLY_STRING &&
+        mg_store_redis_info_retention(p, apr_pstrmemdup(p, rep->str, rep->len), res)) {
+        freeReplyObject(rep);
+        return MG_STORE_OK;
+    }
+    info_said = rep->type == REDIS_REPLY_ERROR
+                    ? apr_psprintf(p, "INFO memory: %s", mg_store_said(p, rep->str, 100))
+                    : "INFO memory: no maxmemory_policy line";
+    freeReplyObject(rep);
+    if ((rep = run_any(st, p, why, 3, cfg_argv)) == NULL)
+        return MG_STORE_ERROR;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[1]->type == REDIS_REPLY_STRING && rep->element[1]->len > 0) {
+        mg_store_redis_policy_retention(
+            p, apr_pstrmemdup(p, rep->element[1]->str, rep->element[1]->len), NULL, res);
+        freeReplyObject(rep);
+        return MG_STORE_OK;
+    }
+    res->keeps = MG_STORE_UNSAID;
+    res->setting = apr_psprintf(p, "%s; CONFIG GET maxmemory-policy: %s", info_said,
+                                rep->type == REDIS_REPLY_ERROR ? mg_store_said(p, rep->str, 100)
+                                                               : "no value (an unexpected answer)");
+    res->fix = "make sure its maxmemory-policy is noeviction (ask whoever runs it)";
+    freeReplyObject(rep);
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t redis_ops = {"redis", r_add, r_get, r_del, r_claim, r_retention};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)

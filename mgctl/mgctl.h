@@ -20,5 +20,6 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
 int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv);
 int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv);
 int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv);
+int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv);
 
 #endif

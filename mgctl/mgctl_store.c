@@ -1,7 +1,8 @@
-/* mgctl_store.c — `mgctl uses show|reset` and `mgctl revoke`: the claim
- * store (lib/mg_store.h) as support staff see it: who holds the uses of a
- * link, give a link its uses back, and revoke token ids on every server
- * that shares the store (docs/token-spec.md, docs/mgctl.md). */
+/* mgctl_store.c — `mgctl uses show|reset`, `mgctl revoke` and `mgctl store
+ * check`: the claim store (lib/mg_store.h) as support staff and CI see it:
+ * who holds the uses of a link, give a link its uses back, revoke token ids
+ * on every server that shares the store, and whether its servers keep a
+ * record until it expires (docs/token-spec.md, docs/mgctl.md). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,8 +64,35 @@ static const char revoke_usage[] =
     "\n"
     "An id that starts with '-' (an old one, or one chosen with sign --id) goes\n"
     "after --: mgctl revoke --store URL -- -abc. mgctl sign makes none.\n"
+    "A store that may evict records when full (mgctl store check) is a warning:\n"
+    "it may drop the revocation, and the id is valid again.\n"
     "\n"
     "Exit status: 0 done, 2 usage error or the store cannot be reached.\n";
+
+static const apr_getopt_option_t store_opts[] = {{"help", 'h', 0, "show this help"},
+                                                 {"store", OPT_STORE, 1, "a store URL"},
+                                                 {"format", 'f', 1, "text (default) or json"},
+                                                 {NULL, 0, 0, NULL}};
+
+static const char store_usage[] =
+    "Usage: mgctl store check --store URL [--format text|json]\n"
+    "\n"
+    "Ask every server of a claim store (the MediaGuardStore URL) whether it keeps\n"
+    "a record until the record expires. A store that evicts when full (Redis with\n"
+    "a maxmemory-policy other than noeviction, memcached without -M) gives a\n"
+    "one-time or N-use link its use back once the record is dropped; Apache\n"
+    "refuses such links on it (500) unless the URL says evicting=warn.\n"
+    "Prints one line per server: keeps, may evict (with the fix) or cannot tell.\n"
+    "\n"
+    "      --store URL  redis://HOST[:PORT][/DB][?OPTIONS] or\n"
+    "                   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]\n"
+    "  -f, --format F   text (default) | json: {\"keeps\": BOOL, \"servers\": [{\"server\",\n"
+    "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}]}\n"
+    "  -h, --help       show this help\n"
+    "\n"
+    "Exit status: 0 every server keeps its records, 1 a server may evict them or\n"
+    "does not say (INFO and CONFIG refused), 2 usage error or the store cannot be\n"
+    "reached.\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
 {
@@ -89,6 +117,27 @@ static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_sto
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;
+}
+
+/* A revocation entry is a record like any other: a store that evicts when
+ * full may drop it, and the id is valid again. Said, not refused: the
+ * revocation is written, and the operator decides. */
+static void warn_if_evicting(apr_pool_t *pool, mg_store_t *st)
+{
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+    const char *why;
+
+    if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK)
+        return;
+    for (int i = 0; i < res->nelts; i++) {
+        const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+        if (e->keeps == MG_STORE_EVICTS)
+            fprintf(stderr,
+                    "mgctl revoke: warning: %s may drop live records when full (%s): a revoked "
+                    "id is valid again once its entry is dropped; fix: %s\n",
+                    e->server, e->setting, e->fix);
+    }
 }
 
 int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv)
@@ -191,12 +240,70 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
             if (s != MG_STORE_ERROR)
                 s = st->ops->add(st, key, "1", (apr_uint32_t)apr_time_sec(ttl), pool, &why);
         }
-        if (s == MG_STORE_ERROR) {
+        if (s == MG_STORE_ERROR || s == MG_STORE_FULL) {
             fprintf(stderr, "mgctl revoke: %s: %s\n", os->argv[i], why);
             return MGCTL_EXIT_USAGE;
         }
         printf("%s %s\n", os->argv[i],
                undo ? (s == MG_STORE_OK ? "no longer revoked" : "was not revoked") : "revoked");
     }
+    if (!undo)
+        warn_if_evicting(pool, st);
     return MGCTL_EXIT_OK;
+}
+
+int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    const char *url = NULL, *arg, *why = NULL;
+    apr_getopt_t *os = mgctl_getopt_init(pool, "store", argc, argv);
+    static const char *const names[] = {"keeps", "unsaid", "evicts"};
+    mgctl_format_t format = MGCTL_FMT_TEXT;
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+    mg_store_t *st;
+    int ch, rc;
+
+    while ((ch = mgctl_getopt_next(os, store_opts, store_usage, &arg, &rc)) > 0) {
+        if (ch == OPT_STORE)
+            url = arg;
+        else if (ch == 'f' &&
+                 mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &format))
+            return mgctl_usage_error("store", "--format is text or json");
+    }
+    if (ch < 0)
+        return rc;
+    if (os->ind == os->argc)
+        return mgctl_usage_error("store", "check is required");
+    if (os->ind != os->argc - 1 || strcmp(os->argv[os->ind], "check") != 0)
+        return mgctl_usage_error("store", "unknown action '%s' (check)", os->argv[os->ind]);
+    if ((rc = open_store(pool, "store", url, &st)) != MGCTL_EXIT_OK)
+        return rc;
+    if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK) {
+        fprintf(stderr, "mgctl store: %s\n", why);
+        return MGCTL_EXIT_USAGE;
+    }
+    if (format == MGCTL_FMT_JSON) {
+        printf("{\"keeps\":%s,\"servers\":[", worst == MG_STORE_KEEPS ? "true" : "false");
+        for (int i = 0; i < res->nelts; i++) {
+            const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+            printf("%s{\"server\":%s,\"retention\":\"%s\",\"setting\":%s,\"fix\":%s}", i ? "," : "",
+                   mgctl_json_str(pool, e->server), names[e->keeps],
+                   mgctl_json_str(pool, e->setting), mgctl_json_str(pool, e->fix));
+        }
+        printf("]}\n");
+        return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
+    }
+    for (int i = 0; i < res->nelts; i++) {
+        const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+        if (e->keeps == MG_STORE_KEEPS)
+            printf("%s: keeps records until they expire (%s)\n", e->server, e->setting);
+        else if (e->keeps == MG_STORE_EVICTS)
+            printf("%s: may drop live records when full (%s): one-time and N-use links can be "
+                   "used again; fix: %s\n",
+                   e->server, e->setting, e->fix);
+        else
+            printf("%s: cannot tell whether it drops live records when full (%s); %s\n", e->server,
+                   e->setting, e->fix);
+    }
+    return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
 }

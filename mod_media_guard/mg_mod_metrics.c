@@ -68,7 +68,7 @@ static apr_size_t overflow_index(const mg_mod_metrics_t *mt)
 }
 
 /* After the overflow cell: the claim store's counters and its state. */
-enum { STORE_OPS, STORE_ERRORS, STORE_INCIDENTS, STORE_DOWN, STORE__CELLS };
+enum { STORE_OPS, STORE_ERRORS, STORE_INCIDENTS, STORE_DOWN, STORE_RETENTION_SAID, STORE__CELLS };
 
 static apr_size_t store_index(const mg_mod_metrics_t *mt, int which)
 {
@@ -95,6 +95,19 @@ int mg_mod_metrics_store_result(int failed, int *local_down)
     if (failed)
         apr_atomic_inc64(&mt->cells[store_index(mt, STORE_INCIDENTS)]);
     return 1;
+}
+
+int mg_mod_metrics_store_retention_first(int *local_said)
+{
+    mg_mod_metrics_t *mt = metrics;
+
+    if (mt == NULL) {
+        int first = !*local_said;
+        *local_said = 1;
+        return first;
+    }
+    /* the first process of this generation to ask the store says it */
+    return apr_atomic_cas64(&mt->cells[store_index(mt, STORE_RETENTION_SAID)], 1, 0) == 0;
 }
 
 void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason)

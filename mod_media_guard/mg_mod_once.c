@@ -50,6 +50,7 @@
 #include "ap_socache.h"
 #include "util_mutex.h"
 
+#include <apr_atomic.h>
 #include <apr_global_mutex.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -72,11 +73,18 @@ typedef struct once_kept {
     apr_global_mutex_t *mutex;
 } once_kept_t;
 
+/* What this child found when it first asked the store whether it may drop
+ * live records (store_retention): RET_UNASKED until a thread publishes. */
+enum { RET_UNASKED = 0, RET_PUBLISHING, RET_KEEPS, RET_UNSAID, RET_EVICTS };
+
 /* MediaGuardStore: the URL (configuration pool) and this child's store. */
 static struct {
     const mg_store_url_t *url;
-    mg_store_t *st; /* child_init: the engine, or the socache adapter */
-    int down;       /* per-process incident flag when metrics are off */
+    mg_store_t *st;                  /* child_init: the engine, or the socache adapter */
+    int down;                        /* per-process incident flag when metrics are off */
+    volatile apr_uint32_t retention; /* RET_*, set once per child */
+    int retention_said;              /* per-process "said" flag when metrics are off */
+    char retention_detail[512];      /* why links are refused; written before `retention` */
 } store;
 
 /* One cache per server process tree: the directive is main-server only.
@@ -463,7 +471,7 @@ static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL};
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
@@ -499,6 +507,88 @@ static void store_result(request_rec *r, int failed, const char *why)
                       store.st ? store.st->display : "-");
 }
 
+/* Does the store keep a record until it expires? A store that evicts when
+ * full (Redis with a maxmemory-policy other than noeviction, memcached
+ * without -M) gives a one-time link its use back once the record is
+ * dropped, and nothing in the protocol says so when it happens: the only
+ * moment to find out is by asking the store how it is configured. Asked once
+ * per child, at its first store operation (nothing connects at startup, and
+ * one round trip per request would be waste), said once per start in the
+ * error log (shared by every process, as the incident line). Threads that
+ * come while another is asking ask too (one more round trip, once) rather
+ * than claim before the answer is known. MG_STORE_OK with *keeps and
+ * *detail, or MG_STORE_ERROR with *why: the store cannot be asked, which
+ * the caller treats as any store error; the next request asks again. */
+static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
+                                         const char **detail, const char **why)
+{
+    apr_uint32_t state = apr_atomic_read32(&store.retention);
+    const char *servers = NULL, *fixes = NULL;
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+
+    if (state >= RET_KEEPS) {
+        *keeps = state == RET_KEEPS    ? MG_STORE_KEEPS
+                 : state == RET_UNSAID ? MG_STORE_UNSAID
+                                       : MG_STORE_EVICTS;
+        *detail = store.retention_detail;
+        return MG_STORE_OK;
+    }
+    if (mg_store_retention(store.st, &res, &worst, r->pool, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    for (int i = 0; i < res->nelts; i++) {
+        const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
+        if (e->keeps != worst)
+            continue;
+        servers = apr_psprintf(r->pool, "%s%s%s (%s)", servers ? servers : "", servers ? ", " : "",
+                               e->server, e->setting);
+        if (e->fix != NULL && (fixes == NULL || strstr(fixes, e->fix) == NULL))
+            fixes = fixes ? apr_pstrcat(r->pool, fixes, "; ", e->fix, NULL) : e->fix;
+    }
+    *keeps = worst;
+    *detail = worst == MG_STORE_EVICTS
+                  ? apr_psprintf(r->pool,
+                                 "the claim store may drop live records when full: %s; links "
+                                 "limited in uses are refused (MG00612)",
+                                 servers)
+                  : "";
+    if (apr_atomic_cas32(&store.retention, RET_PUBLISHING, RET_UNASKED) != RET_UNASKED)
+        return MG_STORE_OK;
+    apr_cpystrn(store.retention_detail, *detail, sizeof(store.retention_detail));
+    apr_atomic_set32(&store.retention, worst == MG_STORE_KEEPS    ? RET_KEEPS
+                                       : worst == MG_STORE_UNSAID ? RET_UNSAID
+                                                                  : RET_EVICTS);
+    if (!mg_mod_metrics_store_retention_first(&store.retention_said))
+        return MG_STORE_OK;
+    if (worst == MG_STORE_EVICTS && store.url->evicting_refuse)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      MG_LOGNO(00612) "media-guard: MediaGuardStore %s: %s may drop live records "
+                                      "when full, which gives a one-time or N-use link its use "
+                                      "back (and a revoked id its validity); links limited in "
+                                      "uses are refused (500) until it keeps them. Fix: %s. Or "
+                                      "accept the risk with ?evicting=warn",
+                      store.url->display, servers, fixes);
+    else if (worst == MG_STORE_EVICTS)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      MG_LOGNO(00615) "media-guard: MediaGuardStore %s: %s may drop live records "
+                                      "when full, which gives a one-time or N-use link its use "
+                                      "back (and a revoked id its validity); served anyway "
+                                      "(evicting=warn). Fix: %s",
+                      store.url->display, servers, fixes);
+    else if (worst == MG_STORE_UNSAID)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      MG_LOGNO(00613) "media-guard: MediaGuardStore %s: cannot tell whether %s "
+                                      "may drop live records when full: %s; a store that evicts "
+                                      "gives one-time links their uses back",
+                      store.url->display, servers, fixes);
+    else
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      MG_LOGNO(00614) "media-guard: MediaGuardStore %s: %s keeps records until "
+                                      "they expire",
+                      store.url->display, servers);
+    return MG_STORE_OK;
+}
+
 static void refuse(mg_decision_t *d, mg_reason_t reason, int status, const char *detail)
 {
     d->outcome = MG_OUTCOME_DENY;
@@ -515,6 +605,8 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     const char *why = NULL;
     int store_rev = store.url != NULL && store.url->revocation;
     mg_claim_outcome_t out = MG_CLAIM_USED;
+    mg_store_keep_t keeps = MG_STORE_KEEPS;
+    const char *evicts = NULL;
     mg_store_status_t rv;
     mg_claim_t c;
     mg_ip_t client;
@@ -546,6 +638,15 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         why = "the MediaGuardOnceCache failed to start (see the startup log)";
     } else if (store.st == NULL) {
         why = "the MediaGuardStore could not be set up in this process (see the startup log)";
+    } else if (store.url != NULL && store_retention(r, &keeps, &evicts, &why) != MG_STORE_OK) {
+        /* as any failed operation: one timeout per request, not two */
+        store_result(r, 1, why);
+        why = apr_pstrcat(r->pool, "the claim store cannot be asked: ", why, NULL);
+        goto internal;
+    } else if (d->token_uses > 0 && keeps == MG_STORE_EVICTS && store.url->evicting_refuse) {
+        /* the store answers, but cannot keep the promise: fail closed */
+        why = evicts;
+        goto internal;
     } else if (d->token_uses <= 0) {
         /* an id without uses: only the store's revocation list */
         int revoked = 0;

@@ -43,6 +43,8 @@ expect "" mgctl explain -e ""           # --env takes a free-form NAME=VALUE
 expect "compile" mgctl help comp
 expect "migrate-report" mgctl mi
 expect "reset show" mgctl uses ""
+expect "check" mgctl store ""
+expect "json text" mgctl store check --format ""
 expect "bunny cloudfront gcp-cdn imagekit nginx-secure-link" mgctl sign --token-format ""
 
 # files: policies for --policy, test files for test
@@ -54,7 +56,7 @@ touch "$tmp/a.yaml" "$tmp/b.test.yaml" "$tmp/notes.txt"
 (cd "$tmp" && expect "b.test.yaml sub" mgctl test "") || fail=1
 
 # every option of every command's --help is offered after '-'
-for cmd in validate compile test explain sign verify migrate-report keygen uses revoke; do
+for cmd in validate compile test explain sign verify migrate-report keygen uses revoke store; do
     offered=" $(complete_line mgctl "$cmd" -) "
     for opt in $("$MGCTL" "$cmd" --help | grep -oE '^ +(-[A-Za-z], )?--[a-z-]+' | grep -oE -- '-[A-Za-z]\b|--[a-z-]+'); do
         case $offered in

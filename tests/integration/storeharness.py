@@ -7,6 +7,7 @@ loopback on Linux; the module counts uses per r->useragent_ip, which is the
 TCP peer here: no mod_remoteip in these tests)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,11 +33,16 @@ def _wait_port(port, proc, what, timeout=10):
 
 
 class StoreServer:
-    """redis-server or memcached, started on a fixed free port."""
+    """redis-server or memcached, started on a fixed free port. memcached
+    runs with -M (no evictions: the module refuses one-time links on a store
+    that may drop their records) unless `evictions`; `args` go last on the
+    command line (e.g. "--maxmemory", "2mb" for redis, "-m", "2")."""
 
-    def __init__(self, kind, workdir):
+    def __init__(self, kind, workdir, args=(), evictions=False):
         self.kind = kind
         self.workdir = workdir
+        self.args = list(args)
+        self.evictions = evictions
         self.port = free_port()
         self.proc = None
         exe = shutil.which("redis-server" if kind == "redis" else "memcached")
@@ -62,9 +68,10 @@ class StoreServer:
                    "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]
         else:
             cmd = [self.exe, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "32",
-                   "-c", "1024"]
+                   "-c", "1024"] + ([] if self.evictions else ["-M"])
             if os.geteuid() == 0:
                 cmd += ["-u", "nobody"]
+        cmd += self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, self.proc, self.kind)
         return self
@@ -74,6 +81,95 @@ class StoreServer:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+
+def _resp(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def _replies(sock, n, sep=b"\r\n"):
+    """Read until `n` one-line replies have arrived (our fill commands
+    answer with one line each)."""
+    got = b""
+    while got.count(sep) < n:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            pytest.fail("the store closed the connection while being filled")
+        got += chunk
+    return got.split(sep)[:n]
+
+
+def fill_store(store, watch=None, max_bytes=64 << 20):
+    """Write records into `store` until it is full or has dropped the key
+    `watch`: "evicted" (`watch` is gone), "full" (the store refused a write
+    for lack of memory: redis OOM, memcached SERVER_ERROR); fails the test
+    when neither happens within `max_bytes`. Every record expires in 10
+    minutes, so volatile-* policies may evict them too. memcached gets
+    records of a slot's own size (they compete for its slab class), redis
+    1 KB values in pipelined batches, then — past the first OOM, which a
+    big batch's query buffer alone can cause — one 100-byte value at a time
+    until the data itself is over maxmemory; then maxmemory goes half a
+    megabyte under the data, which no client's buffers can make up for."""
+    s = socket.create_connection(("127.0.0.1", store.port), timeout=10)
+    try:
+        n, written, batch = 0, 0, 200
+        while written < max_bytes:
+            if store.kind == "redis":
+                size = 1000 if batch > 1 else 100
+                s.sendall(b"".join(_resp("SET", f"fill:{n + i}", b"x" * size, "EX", 600)
+                                   for i in range(batch)))
+                oom = any(r.startswith(b"-OOM") for r in _replies(s, batch))
+                if oom and batch == 1:
+                    # this connection's own buffers count against maxmemory
+                    # too, and are freed when it closes: bring the limit
+                    # half a megabyte under the data, so the store stays full
+                    used = int(re.search(r"^used_memory:(\d+)",
+                                         redis_command(store, "INFO", "memory"), re.M).group(1))
+                    assert redis_command(store, "CONFIG", "SET", "maxmemory",
+                                         used - (512 << 10)) == "OK"
+                    return "full"
+                if oom:
+                    batch = 1
+                elif watch is not None:
+                    s.sendall(_resp("EXISTS", watch))
+                    if _replies(s, 1)[0] == b":0":
+                        return "evicted"
+            else:
+                size = 64
+                # a slot record: key "mg:use:KID:ID:N", an address as value
+                s.sendall(b"".join(b"add mg:fil:k2026:%022d:1 0 600 9\r\n127.0.9.9\r\n" % (n + i)
+                                   for i in range(batch)))
+                if any(r.startswith(b"SERVER_ERROR out of memory") for r in _replies(s, batch)):
+                    return "full"
+                if watch is not None:
+                    s.sendall(b"me " + watch.encode() + b"\r\n")  # meta debug: no LRU bump
+                    if _replies(s, 1)[0] == b"EN":
+                        return "evicted"
+            n += batch
+            written += batch * size
+        pytest.fail(f"{store.kind} neither dropped {watch} nor filled up after {written} bytes")
+    finally:
+        s.close()
+
+
+def redis_command(store, *args):
+    """One redis command: its reply as text (a simple, error or bulk string,
+    an integer as its digits)."""
+    s = socket.create_connection(("127.0.0.1", store.port), timeout=10)
+    try:
+        s.sendall(_resp(*args))
+        f = s.makefile("rb")
+        line = f.readline().rstrip(b"\r\n")
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return "" if n < 0 else f.read(n + 2)[:n].decode()
+        return line[1:].decode()
+    finally:
+        s.close()
 
 
 class Proxy:

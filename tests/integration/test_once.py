@@ -304,13 +304,14 @@ def _wait_for_port(port, proc, what):
 
 @pytest.fixture(scope="module")
 def memcached():
-    """A private memcached on a free port (skipped where memcached is not installed)."""
+    """A private memcached on a free port (skipped where memcached is not installed),
+    with -M: the module refuses one-time links on a memcached that evicts."""
     exe = shutil.which("memcached")
     if exe is None:
         pytest.skip("memcached is not installed")
     port = free_port()
     proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16",
-                             "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "-M", "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, proc, "memcached")
         yield f"127.0.0.1:{port}"

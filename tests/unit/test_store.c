@@ -30,12 +30,14 @@ START_TEST(test_url_redis_defaults_and_options)
     ck_assert(u.timeout == apr_time_from_msec(500));
     ck_assert_str_eq(u.prefix, "mg:");
     ck_assert_int_eq(u.revocation, 1);
+    ck_assert_int_eq(u.evicting_refuse, 1); /* fail closed on a store that evicts */
 
     ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
                                         "redis://10.0.0.5:7000/3?timeout=250ms&prefix=site1:"
-                                        "&revocation=off",
+                                        "&revocation=off&evicting=warn",
                                         &u, &why),
                      0);
+    ck_assert_int_eq(u.evicting_refuse, 0);
     ck_assert_int_eq(u.port[0], 7000);
     ck_assert_int_eq(u.db, 3);
     ck_assert(u.timeout == apr_time_from_msec(250));
@@ -81,6 +83,7 @@ static const struct {
     {"redis://h?timeout=31s", "give 1ms to 30s"},
     {"redis://h?timeout=5m", "give 1ms to 30s"},
     {"redis://h?revocation=maybe", "on or off"},
+    {"redis://h?evicting=allow", "evicting= must be refuse or warn"},
     {"redis://h?prefix=a b", "prefix="},
     {"redis://h?timeout", "has no value"},
     {"redis://h?tls=on", "unknown option 'tls'"},
@@ -133,7 +136,7 @@ typedef struct mem {
     apr_thread_mutex_t *lock;
     apr_hash_t *h;
     apr_pool_t *pool;
-    int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails */
+    int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails; 3: add says FULL */
 } mem_t;
 
 static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
@@ -148,6 +151,10 @@ static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *va
     if (m->broken == 2) {
         *why = "down";
         return MG_STORE_ERROR;
+    }
+    if (m->broken == 3) {
+        *why = "full";
+        return MG_STORE_FULL;
     }
     apr_thread_mutex_lock(m->lock);
     if (apr_hash_get(m->h, key, APR_HASH_KEY_STRING) != NULL)
@@ -186,7 +193,7 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL};
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL};
 
 static mg_store_t *mem_store(void)
 {
@@ -270,6 +277,103 @@ START_TEST(test_claim_on_a_broken_engine_is_an_error_not_a_loop)
     c.uses = 0;
     ((mem_t *)st->impl)->broken = 0;
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+}
+END_TEST
+
+START_TEST(test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot)
+{
+    mg_store_t *st = mem_store();
+    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0};
+    mg_claim_outcome_t out;
+    const char *why = NULL;
+    int slot;
+
+    ck_assert_int_eq(claim(st, 2, "192.0.2.1", 0, &slot), MG_CLAIM_NEW);
+    /* full (memcached -M allocates before it looks for the key): an owner
+     * is still found by a get, a free slot cannot be taken: an error,
+     * never a grant */
+    ((mem_t *)st->impl)->broken = 3;
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_OWNER);
+    ck_assert_int_eq(slot, 1);
+    c.addr = "192.0.2.2";
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, "full");
+    ((mem_t *)st->impl)->broken = 0;
+    ck_assert_int_eq(claim(st, 2, "192.0.2.2", 0, &slot), MG_CLAIM_NEW);
+    ((mem_t *)st->impl)->broken = 3;
+    c.addr = "192.0.2.3";
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_USED); /* every slot is someone else's */
+}
+END_TEST
+
+/* ---- retention: what the servers' answers say about eviction ---- */
+
+START_TEST(test_redis_info_says_whether_it_evicts)
+{
+    static const struct {
+        const char *info;
+        int found;
+        mg_store_keep_t keeps;
+        const char *setting;
+    } cases[] = {
+        {"# Memory\r\nused_memory:914664\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
+         "maxmemory_policy:noeviction\r\n",
+         1, MG_STORE_KEEPS, "maxmemory-policy noeviction, maxmemory 0"},
+        {"maxmemory:2097152\r\nmaxmemory_policy:allkeys-lru\r\n", 1, MG_STORE_EVICTS,
+         "maxmemory-policy allkeys-lru, maxmemory 2097152"},
+        /* no limit yet: nothing is evicted today, one CONFIG SET away */
+        {"maxmemory:0\r\nmaxmemory_policy:volatile-ttl\r\n", 1, MG_STORE_EVICTS,
+         "maxmemory-policy volatile-ttl, maxmemory 0 (no limit yet)"},
+        /* a policy a later Redis adds: only noeviction is known to keep */
+        {"maxmemory_policy:allkeys-new\n", 1, MG_STORE_EVICTS, "maxmemory-policy allkeys-new"},
+        {"maxmemory_policy_x:noeviction\r\nmaxmemory:1\r\n", 0, MG_STORE_KEEPS, NULL},
+        {"# Memory\r\nused_memory:1\r\n", 0, MG_STORE_KEEPS, NULL},
+        {"", 0, MG_STORE_KEEPS, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_store_retention_t r = {0};
+        ck_assert_int_eq(mg_store_redis_info_retention(mg_test_pool, cases[i].info, &r),
+                         cases[i].found);
+        if (!cases[i].found)
+            continue;
+        ck_assert_int_eq(r.keeps, cases[i].keeps);
+        ck_assert_str_eq(r.setting, cases[i].setting);
+        ck_assert(r.keeps == MG_STORE_KEEPS ? r.fix == NULL
+                                            : strstr(r.fix, "maxmemory-policy noeviction") != NULL);
+    }
+    /* CONFIG GET's answer, as the server wrote it, goes into a log line */
+    mg_store_retention_t r = {0};
+    mg_store_redis_policy_retention(mg_test_pool, "all\x1b[2Jkeys-lru", NULL, &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
+    ck_assert_str_eq(r.setting, "maxmemory-policy all?[2Jkeys-lru");
+}
+END_TEST
+
+START_TEST(test_memcache_stats_settings_say_whether_it_evicts)
+{
+    mg_store_retention_t r = {0};
+
+    mg_store_memcache_settings_retention(
+        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions off\r\nEND\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_KEEPS);
+    ck_assert_ptr_null(r.fix);
+    mg_store_memcache_settings_retention(
+        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions on\r\nEND\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
+    ck_assert_str_eq(r.setting, "evictions on");
+    ck_assert_ptr_nonnull(strstr(r.fix, "-M"));
+    mg_store_memcache_settings_retention(mg_test_pool, "STAT evictionsx off\r\nEND\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
+    mg_store_memcache_settings_retention(mg_test_pool, "ERROR\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
+    /* what the server said goes into a log line: one line, printable */
+    ck_assert_str_eq(r.setting, "stats settings has no 'evictions' line (it said 'ERROR')");
+    mg_store_memcache_settings_retention(mg_test_pool, "STAT evictions o\x1b[2Jn\r\nEND\r\n", &r);
+    ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
+    ck_assert_str_eq(r.setting, "evictions o?[2Jn");
 }
 END_TEST
 
@@ -477,7 +581,9 @@ START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
                  {"NOT_STORED\r\n", MG_STORE_EXISTS},
                  {"EXISTS\r\n", MG_STORE_ERROR},
                  {"STORED\r\nSTORED\r\n", MG_STORE_ERROR},
-                 {"SERVER_ERROR object too large for cache\r\n", MG_STORE_ERROR}};
+                 {"SERVER_ERROR object too large for cache\r\n", MG_STORE_ERROR},
+                 /* memcached -M when full: refused, not evicted */
+                 {"SERVER_ERROR out of memory storing object\r\n", MG_STORE_FULL}};
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
@@ -499,6 +605,42 @@ START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
 }
 END_TEST
 
+START_TEST(test_memcache_retention_over_the_wire)
+{
+    static const struct {
+        const char *answer;
+        mg_store_status_t rv;
+        mg_store_keep_t keeps;
+    } cases[] = {{"STAT pid 7\r\nSTAT evictions off\r\nEND\r\n", MG_STORE_OK, MG_STORE_KEEPS},
+                 {"STAT pid 7\r\nSTAT evictions on\r\nEND\r\n", MG_STORE_OK, MG_STORE_EVICTS},
+                 {"ERROR\r\n", MG_STORE_OK, MG_STORE_UNSAID},
+                 {"STAT pid 7\r\nSTAT evictions off\r\n", MG_STORE_ERROR, 0}}; /* cut short */
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(mg_store_retention(st, &res, &worst, mg_test_pool, &why), cases[_i].rv);
+    if (cases[_i].rv == MG_STORE_OK) {
+        ck_assert_int_eq(res->nelts, 1);
+        ck_assert_int_eq(worst, cases[_i].keeps);
+        ck_assert_str_eq(APR_ARRAY_IDX(res, 0, mg_store_retention_t).server,
+                         apr_psprintf(mg_test_pool, "memcached 127.0.0.1:%d", port));
+    }
+    fake_stop(f, th);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("store");
@@ -516,7 +658,11 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_engines_fail_closed_when_nothing_listens, 0, 2);
     tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
                         (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
-    tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 5);
+    tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 6);
+    tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
+    tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
+    tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
+    tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,222 @@
+"""The "one use" of a one-time link against a store that may lose its
+records (docs/directives.md, MediaGuardStore, "Guarantees"): a Redis whose
+maxmemory-policy evicts, or a memcached without -M, drops a used link's
+record when it fills up, and the link works again. The module asks the
+store how it is configured (once per child, at its first store operation),
+says so once per start in the error log, and refuses links limited in uses
+on such a store (500 internal-error) unless the URL says evicting=warn;
+`mgctl store check` asks the same for CI. A store that does not evict fails
+closed when full: a new claim is refused (500), never granted.
+
+Every test starts its own small redis-server or memcached on a free
+loopback port (and stops it) and fills it for real."""
+
+import json
+import re
+
+import pytest
+
+from storeharness import StoreServer, fill_store, http_get, redis_command
+from test_store_cluster import Cluster, make_node, reason
+
+# a store that evicts when full, small enough to fill in a fraction of a second
+EVICTING = {
+    "redis": dict(args=("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")),
+    "memcache": dict(args=("-m", "2"), evictions=True),
+}
+# the same sizes, configured to refuse writes when full instead
+KEEPING = {
+    "redis": dict(args=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")),
+    "memcache": dict(args=("-m", "2")),
+}
+SETTING = {"redis": "maxmemory-policy allkeys-lru", "memcache": "evictions on"}
+FIX = {"redis": "set maxmemory-policy noeviction", "memcache": "start memcached with -M"}
+
+
+@pytest.fixture
+def start_store(tmp_path):
+    started = []
+
+    def start(kind, args=(), evictions=False):
+        d = tmp_path / f"{kind}-{len(started)}"
+        d.mkdir()
+        s = StoreServer(kind, d, args=args, evictions=evictions)
+        started.append(s)
+        return s.start()
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def token_id(link):
+    return re.search(r"mg_id=([A-Za-z0-9_-]+)", link).group(1)
+
+
+def slot_key(link):
+    return f"mg:use:k2026:{token_id(link)}:1"
+
+
+def tagged(log, tag):
+    return [ln for ln in log.splitlines() if f"{tag}: " in ln]
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_a_store_that_evicts_refuses_one_time_links_and_says_how_to_fix_it(
+        kind, start_store, apache_factory, mgctl):
+    store = start_store(kind, **EVICTING[kind])
+    node = make_node(apache_factory, f"evict-refuse-{kind}", store.url())
+    try:
+        c = Cluster(kind, store, [node], mgctl)
+        plain, with_id = c.sign("/media/film.mp4"), c.sign("/media/film.mp4", "--id", "kept")
+        for i in range(12):
+            link = c.sign("/media/film.mp4", *(("--once",) if i % 2 else ("--uses", "2")))
+            st, h, _ = http_get(node.port, link, f"127.0.9.{i + 1}")
+            assert (st, reason(h)) == (500, "internal-error"), i
+            # the rest is served: a plain link, and an id (the store's
+            # revocation list answers; only the use count cannot be kept)
+            assert http_get(node.port, plain, f"127.0.9.{i + 1}")[0] == 200
+            assert http_get(node.port, with_id, f"127.0.9.{i + 1}")[0] == 200
+        log = node.error_log()
+        said = tagged(log, "MG00612")
+        assert len(said) == 1, said  # once per start, not per child or request
+        assert "[media_guard:error]" in said[0]
+        for words in (store.url(), SETTING[kind], FIX[kind], "links limited in uses are refused",
+                      "?evicting=warn"):
+            assert words in said[0], (words, said[0])
+        # every refusal's decision line says why
+        assert len([ln for ln in tagged(log, "MG00203") if "reason=internal-error" in ln
+                    and "may drop live records when full" in ln]) == 12
+        # a graceful restart is a new start: asked again by the new children, said once more
+        node.graceful()
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.9.99")
+        assert (st, reason(h)) == (500, "internal-error")
+        assert len(tagged(node.error_log(), "MG00612")) == 2
+    finally:
+        node.stop()
+    p = mgctl("store", "check", "--store", store.url())
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert SETTING[kind] in p.stdout and FIX[kind] in p.stdout
+    assert "may drop live records when full" in p.stdout
+    p = mgctl("store", "check", "--store", store.url(), "--format", "json")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    out = json.loads(p.stdout)
+    assert out["keeps"] is False and len(out["servers"]) == 1
+    assert out["servers"][0]["retention"] == "evicts"
+    assert SETTING[kind] in out["servers"][0]["setting"] and FIX[kind] in out["servers"][0]["fix"]
+    # a revocation is a record too: written, with a warning
+    p = mgctl("revoke", "--store", store.url(), "leaked")
+    assert p.returncode == 0 and p.stdout == "leaked revoked\n", (p.stdout, p.stderr)
+    assert "warning:" in p.stderr and "a revoked id is valid again" in p.stderr
+    assert SETTING[kind] in p.stderr and FIX[kind] in p.stderr
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_evicting_warn_serves_and_a_used_link_comes_back_when_the_store_drops_it(
+        kind, start_store, apache_factory, mgctl):
+    """What every evicting store did before this check, and still does
+    where the admin accepts it (evicting=warn): used, filled, used again."""
+    store = start_store(kind, **EVICTING[kind])
+    node = make_node(apache_factory, f"evict-warn-{kind}",
+                     store.url(options="timeout=2s&evicting=warn"))
+    try:
+        c = Cluster(kind, store, [node], mgctl)
+        link = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, link, "127.0.10.1")[0] == 200
+        st, h, _ = http_get(node.port, link, "127.0.10.2")
+        assert (st, reason(h)) == (403, "token-used")
+        assert fill_store(store, watch=slot_key(link)) == "evicted"
+        # the one-time link works for a second address: the risk the
+        # warning names
+        assert http_get(node.port, link, "127.0.10.2")[0] == 200
+        said = tagged(node.error_log(), "MG00615")
+        assert len(said) == 1 and "[media_guard:warn]" in said[0], said
+        assert SETTING[kind] in said[0] and FIX[kind] in said[0] and "evicting=warn" in said[0]
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_a_full_store_that_does_not_evict_refuses_new_claims_and_keeps_serving_owners(
+        kind, start_store, apache_factory, mgctl):
+    store = start_store(kind, **KEEPING[kind])
+    p = mgctl("store", "check", "--store", store.url())
+    assert p.returncode == 0 and "keeps records until they expire" in p.stdout, (p.stdout, p.stderr)
+    p = mgctl("store", "check", "--store", store.url(), "-f", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["keeps"] is True, p.stdout
+    assert json.loads(p.stdout)["servers"][0]["fix"] is None
+    p = mgctl("revoke", "--store", store.url(), "leaked")
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr  # nothing to warn about
+    node = make_node(apache_factory, f"full-{kind}", store.url())
+    try:
+        c = Cluster(kind, store, [node], mgctl)
+        plain = c.sign("/media/film.mp4")
+        owned = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, owned, "127.0.11.1", {"Range": "bytes=0-9"})[0] == 206
+        assert fill_store(store, watch=slot_key(owned)) == "full"
+        mark = node.mark()
+        for i in range(3):
+            st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.11.1")
+            assert (st, reason(h)) == (500, "internal-error"), i  # never a grant
+        # the address that owns a use keeps seeking; the others are told
+        # the link is used, as before the store filled up
+        assert http_get(node.port, owned, "127.0.11.1", {"Range": "bytes=10-19"})[0] == 206
+        st, h, _ = http_get(node.port, owned, "127.0.11.2")
+        assert (st, reason(h)) == (403, "token-used")
+        assert http_get(node.port, plain, "127.0.11.3")[0] == 200
+        log = node.error_log_since(mark)
+        full = "OOM command not allowed" if kind == "redis" else "is full (SERVER_ERROR out of memory"
+        assert full in log and "are refused until it answers again" in log, log
+        assert tagged(node.error_log(), "MG00614") and not tagged(node.error_log(), "MG00612")
+    finally:
+        node.stop()
+
+
+def test_the_store_is_asked_once_per_child_not_per_request(start_store, apache_factory, mgctl):
+    store = start_store("redis")
+    node = make_node(apache_factory, "asked-once", store.url())
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        for i in range(20):
+            assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.12.1")[0] == 200
+    finally:
+        node.stop()
+    stats = redis_command(store, "INFO", "commandstats")
+    calls = int(re.search(r"cmdstat_info:calls=(\d+)", stats).group(1))
+    assert 1 <= calls <= 4, stats  # ServerLimit 4: at most one INFO per child
+
+
+def test_a_redis_that_will_not_say_is_warned_about_and_one_whose_info_is_renamed_is_asked_by_config(
+        start_store, apache_factory, mgctl):
+    info_renamed = start_store("redis", args=("--rename-command", "INFO", "",
+                                              "--maxmemory-policy", "volatile-lru"))
+    p = mgctl("store", "check", "--store", info_renamed.url())
+    assert p.returncode == 1 and "maxmemory-policy volatile-lru" in p.stdout, (p.stdout, p.stderr)
+    silent = start_store("redis", args=("--rename-command", "INFO", "", "--rename-command",
+                                        "CONFIG", ""))
+    p = mgctl("store", "check", "--store", silent.url())
+    assert p.returncode == 1 and "cannot tell" in p.stdout, (p.stdout, p.stderr)
+    node = make_node(apache_factory, "unsaid", silent.url())
+    try:
+        c = Cluster("redis", silent, [node], mgctl)
+        # not known to evict: served, with a warning
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.13.1")[0] == 200
+        said = tagged(node.error_log(), "MG00613")
+        assert len(said) == 1 and "cannot tell whether redis" in said[0], said
+    finally:
+        node.stop()
+
+
+def test_mgctl_store_check_usage(mgctl):
+    p = mgctl("store", "--help")
+    assert p.returncode == 0 and p.stdout.startswith("Usage: mgctl store check --store URL")
+    for args, msg in [((), "check is required"), (("list",), "unknown action 'list'"),
+                      (("check",), "--store URL is required"),
+                      (("check", "--store", "redis://127.0.0.1:1/0", "--format", "github"),
+                       "--format is text or json"),
+                      (("check", "--store", "redis://127.0.0.1:1/0?evicting=maybe"),
+                       "evicting= must be refuse or warn"),
+                      (("check", "--store", "memcache://127.0.0.1:1?timeout=200ms"),
+                       "cannot connect to memcached 127.0.0.1:1")]:
+        p = mgctl("store", *args)
+        assert p.returncode == 2 and msg in p.stderr, (args, p.returncode, p.stderr)
