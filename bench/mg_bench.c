@@ -5,6 +5,7 @@
  *       every wall time, their median and the median CPU time in
  *       milliseconds (P4).
  *   mg_bench decide -p POLICY -k KEYFILE -i KID -d DIR [-n K] [-l LINKS] [-a]
+ *                   [-c COOKIEFILE]
  *       sign LINKS+1 links DIR/img-NNNNNN.jpg with the key, make one warm-up
  *       decision, then K full decisions exactly as mod_media_guard makes them
  *       (mg_request_prepare: canonicalise, parse, classify; mg_evaluate:
@@ -16,6 +17,9 @@
  *       then with -a (P2a) the same K decisions and K bare HMACs of the link's string
  *       to sign (mg_key_sign, the pre-keyed HMAC a decision runs) in
  *       alternating slices in this process, and the ratio of their CPU times.
+ *       With -c every request also carries the first line of COOKIEFILE as
+ *       its Cookie header (bench/cookie-browser.txt: what the cookie check,
+ *       mg_cookie_reserved_check, costs on a browser's cookies).
  *   mg_bench hmac   -k KEYFILE -i KID -d DIR -v VARIANT [-n K]
  *       K HMAC-SHA256s of the string to sign of DIR/img-000000.jpg through
  *       one way of using OpenSSL (VARIANT: lib = mg_key_sign, mac-reinit =
@@ -68,6 +72,7 @@ static void usage(void)
 {
     fputs("usage: mg_bench load -p POLICY [-r RUNS]\n"
           "       mg_bench decide -p POLICY -k KEYFILE -i KID -d DIR [-n K] [-l LINKS] [-a]\n"
+          "                       [-c COOKIEFILE]\n"
           "       mg_bench hmac -k KEYFILE -i KID -d DIR -v VARIANT [-n K]\n"
           "       mg_bench sign -k KEYFILE -i KID [-r RUNS] < PATHS\n",
           stderr);
@@ -151,8 +156,9 @@ static int cmd_load(apr_pool_t *pool, const char *path, int runs)
 
 /* ------------------------------------------------------------------ P2 */
 
-/* The request view mod_media_guard builds for a plain browser GET. */
-static void fill_request(mg_request_t *req, const link_t *l)
+/* The request view mod_media_guard builds for a plain browser GET; cookie
+ * is its Cookie header or NULL. */
+static void fill_request(mg_request_t *req, const link_t *l, const char *cookie)
 {
     memset(req, 0, sizeof(*req));
     req->method = "GET";
@@ -164,15 +170,17 @@ static void fill_request(mg_request_t *req, const link_t *l)
     req->peer_ip = "127.0.0.1";
     req->now = apr_time_from_sec(BENCH_NOW);
     req->accept = "*/*";
+    req->cookie = cookie;
 }
 
-static int decide_one(apr_pool_t *rp, const mg_policy_t *policy, const link_t *l)
+static int decide_one(apr_pool_t *rp, const mg_policy_t *policy, const link_t *l,
+                      const char *cookie)
 {
     mg_request_t req;
     mg_decision_t d;
     const char *why = NULL;
 
-    fill_request(&req, l);
+    fill_request(&req, l, cookie);
     (void)mg_request_prepare(rp, policy, &req, &why);
     memset(&d, 0, sizeof(d));
     mg_evaluate(rp, policy, &req, 0, &d);
@@ -187,12 +195,13 @@ static int decide_one(apr_pool_t *rp, const mg_policy_t *policy, const link_t *l
 /* The measured loop: K decisions, one request pool cleared per request as
  * httpd does. Kept out of line for callgrind --toggle-collect. */
 __attribute__((noinline)) static long bench_decide(apr_pool_t *rp, const mg_policy_t *policy,
-                                                   const link_t *links, long nlinks, long k)
+                                                   const link_t *links, long nlinks, long k,
+                                                   const char *cookie)
 {
     long ok = 0;
     for (long i = 0; i < k; i++) {
         apr_pool_clear(rp);
-        ok += decide_one(rp, policy, &links[i % nlinks]);
+        ok += decide_one(rp, policy, &links[i % nlinks], cookie);
     }
     return ok;
 }
@@ -232,7 +241,7 @@ static int p2a(apr_pool_t *pool, apr_pool_t *rp, const mg_policy_t *policy, cons
     double d[P2A_SLICES], h[P2A_SLICES], r[P2A_SLICES];
     for (int i = 0; i < P2A_SLICES; i++) {
         double c0 = cpu_ms();
-        if (bench_decide(rp, policy, l, 1, per) != per)
+        if (bench_decide(rp, policy, l, 1, per, NULL) != per)
             return 0;
         double c1 = cpu_ms();
         if (bench_hmac(key, sts, per) != per)
@@ -528,11 +537,30 @@ static int cmd_sign(apr_pool_t *pool, const char *keyfile, const char *kid, long
     return 0;
 }
 
+/* The first line of path, without its line end, or NULL (said why). */
+static const char *read_line(apr_pool_t *pool, const char *path)
+{
+    char buf[16384];
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(buf, sizeof(buf), f) == NULL) {
+        fprintf(stderr, "mg_bench: cannot read %s\n", path);
+        if (f != NULL)
+            fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return apr_pstrdup(pool, buf);
+}
+
 static int cmd_decide(apr_pool_t *pool, const char *ppath, const char *keyfile, const char *kid,
-                      const char *dir, long k, long nlinks, int with_p2a)
+                      const char *dir, long k, long nlinks, int with_p2a, const char *cookiefile)
 {
     mg_policy_t *policy = load_policy(pool, ppath);
     if (policy == NULL)
+        return 1;
+    const char *cookie = NULL;
+    if (cookiefile != NULL && (cookie = read_line(pool, cookiefile)) == NULL)
         return 1;
     mg_key_t *key = NULL;
     int insecure = 0;
@@ -564,11 +592,11 @@ static int cmd_decide(apr_pool_t *pool, const char *ppath, const char *keyfile, 
      * rest (OpenSSL's lazy initialisation); the module warms up in
      * child_init, so does the benchmark */
     mg_keys_warm_up(policy);
-    if (!decide_one(rp, policy, &links[nlinks]))
+    if (!decide_one(rp, policy, &links[nlinks], cookie))
         return 1;
 
     double t0 = now_ms(), c0 = cpu_ms();
-    long ok = bench_decide(rp, policy, links, nlinks, k);
+    long ok = bench_decide(rp, policy, links, nlinks, k, cookie);
     double ms = now_ms() - t0, cms = cpu_ms() - c0;
     /* times are for native runs; under callgrind only the counts mean anything */
     double per = k > 0 ? 1e6 / (double)k : 0.0;
@@ -584,7 +612,8 @@ static int cmd_decide(apr_pool_t *pool, const char *ppath, const char *keyfile, 
 
 int main(int argc, char **argv)
 {
-    const char *policy = NULL, *keyfile = NULL, *kid = NULL, *dir = NULL, *variant = NULL;
+    const char *policy = NULL, *keyfile = NULL, *kid = NULL, *dir = NULL, *variant = NULL,
+               *cookiefile = NULL;
     long k = 1000, nlinks = 1, expires = BENCH_NOW + BENCH_TTL;
     int runs = 9, opt, rc, with_p2a = 0;
 
@@ -594,7 +623,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:k:i:d:n:l:r:v:e:a")) != -1) {
+    while ((opt = getopt(argc, argv, "p:k:i:d:n:l:r:v:e:ac:")) != -1) {
         switch (opt) {
         case 'p':
             policy = optarg;
@@ -626,6 +655,9 @@ int main(int argc, char **argv)
         case 'e':
             expires = strtol(optarg, NULL, 10);
             break;
+        case 'c':
+            cookiefile = optarg;
+            break;
         default:
             usage();
             return 2;
@@ -646,7 +678,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "load") == 0) {
         rc = cmd_load(pool, policy, runs);
     } else if (strcmp(cmd, "decide") == 0 && keyfile && kid && dir && dir[0] == '/') {
-        rc = cmd_decide(pool, policy, keyfile, kid, dir, k, nlinks, with_p2a);
+        rc = cmd_decide(pool, policy, keyfile, kid, dir, k, nlinks, with_p2a, cookiefile);
     } else if (strcmp(cmd, "hmac") == 0 && keyfile && kid && dir && dir[0] == '/' && variant) {
         rc = cmd_hmac(pool, keyfile, kid, dir, variant, k > 0 ? k : 1);
     } else if (strcmp(cmd, "sign") == 0 && keyfile && kid) {

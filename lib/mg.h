@@ -147,6 +147,8 @@ typedef mg_grant_t (*mg_grant_fn)(void *ctx, int index, const struct mg_role_gra
  * and as mgctl --require compares it. */
 const char *mg_role_grant_line(const struct mg_role_grant *grant);
 
+enum { MG_URL_HEADER_NONE = 0, MG_URL_HEADER_SAME = 1, MG_URL_HEADER_OTHER = 2 };
+
 /* The request as the evaluator sees it. The caller fills the "input" part;
  * mg_request_prepare() fills the "derived" part. Strings are borrowed. */
 typedef struct mg_request {
@@ -170,6 +172,11 @@ typedef struct mg_request {
     /* Content-Length and Transfer-Encoding: a GET or HEAD with a body is
      * refused (an origin could read parameters from it) */
     const char *content_length, *transfer_encoding;
+    /* Request headers that some origins read as the request URL instead of
+     * the request line (X-Original-URL, X-Rewrite-URL, ...: mg_http.h):
+     * MG_URL_HEADER_NONE, _SAME (each is the target itself, byte for byte)
+     * or _OTHER (one names another URL: refused) */
+    int url_header;
     mg_lookup_fn lookup; /* may be NULL */
     void *lookup_ctx;
     mg_grant_fn grant_check; /* roles_from `apache:`; NULL: such roles are never held */

@@ -980,6 +980,182 @@ int mg_cookie_reserved_check(const char *cookie, const char *download_param, con
     return 0;
 }
 
+/* mg_cookie_reserved_check with the names prepared (mg_cookie_table_t):
+ * the same pieces, names and verdicts, found with less work. Exactness
+ * rests on one fact of qr_readings: a byte that is not qr_special is
+ * never dropped, cut at or rewritten, only folded (ascii_fold), and it
+ * does not change how a later byte is read. So while a name's bytes are
+ * such, both readings start with those bytes folded; a name that is all
+ * such reads as itself folded, in both readings. A name is read in full
+ * only when a qr_special byte comes before its bytes stop agreeing with
+ * every name of the table. tests/unit/test_cookie_names.c compares this
+ * with mg_cookie_reserved_check. */
+
+void mg_cookie_table_build(mg_cookie_table_t *t, const char *download_param)
+{
+    const char *d = download_param ? download_param : "";
+    size_t dl = strlen(d);
+
+    memset(t, 0, sizeof(*t));
+    memcpy(t->name[0], "tr", 3);
+    t->len[0] = 2;
+    t->n = 1;
+    /* mg_cookie_reserved_check's bounds: an empty or over-long download
+     * parameter is no name at all */
+    if (dl > 0 && dl <= MG_QR_NAME_MAX) {
+        for (size_t j = 0; j < dl; j++)
+            t->name[1][j] = (char)ascii_fold((unsigned char)d[j]);
+        t->len[1] = dl;
+        t->n = 2;
+    }
+    for (int g = 0; g < 2; g++)
+        t->pair[g] = t->len[g] >= 2 ? (unsigned char)t->name[g][0] |
+                                          (unsigned)(unsigned char)t->name[g][1] << 8
+                                    : ~0u;
+    for (int b = 0; b < 256; b++) {
+        int f = ascii_fold((unsigned char)b);
+        /* a name whose first byte is not qr_special reads as starting
+         * with that byte folded: only a name's first letter can start it */
+        int first =
+            f == (unsigned char)t->name[0][0] || (t->n == 2 && f == (unsigned char)t->name[1][0]);
+        t->cls[b] = b == 0                  ? MG_CK_END
+                    : cookie_blank((char)b) ? MG_CK_BLANK
+                    : b == ';' || b == ','  ? MG_CK_SEP
+                    : qr_special[b]         ? MG_CK_SPECIAL
+                    : first && b != '='     ? MG_CK_PICK
+                                            : MG_CK_SKIP;
+        t->ord[b] =
+            b != 0 && !cookie_blank((char)b) && b != ';' && b != ',' && b != '=' && !qr_special[b];
+    }
+}
+
+#ifdef __SSE2__
+/* Where p[0, 16) has ';' or ','. */
+static inline __attribute__((always_inline)) unsigned cookie_sep16(const char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(';')), _mm_cmpeq_epi8(x, _mm_set1_epi8(','))));
+}
+#endif
+
+/* The index of the first ';' or ',' in h[i, n), or n. Cookie values are
+ * most of a header's bytes (a consent string, a signed session): 32 at a
+ * time, always inside h[0, n) (the last sixteen overlap the ones before
+ * instead of reading past the end). */
+static inline __attribute__((always_inline)) size_t cookie_sep(const char *h, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    for (; i + 32 <= n; i += 32) {
+        unsigned m = cookie_sep16(h + i) | cookie_sep16(h + i + 16) << 16;
+        if (m != 0)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    if (i + 16 <= n) {
+        unsigned m = cookie_sep16(h + i);
+        if (m != 0)
+            return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+    if (i < n && n >= 16) { /* bit k is h[n - 16 + k]: the bytes before i shifted out */
+        unsigned m = cookie_sep16(h + n - 16) >> (i - (n - 16));
+        return m != 0 ? i + (size_t)__builtin_ctz(m) : n;
+    }
+#endif
+    while (i < n && h[i] != ';' && h[i] != ',')
+        i++;
+    return i;
+}
+
+/* Does the name s[0, n) (n >= 1, not blank at either end) read as one of
+ * t's names? */
+static int cookie_name_reserved(const mg_cookie_table_t *t, const char *name, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)name;
+    for (int g = 0; g < t->n; g++) {
+        const unsigned char *r = (const unsigned char *)t->name[g];
+        size_t rl = t->len[g], j = 0;
+        while (j < n && j < rl && !qr_special[s[j]] && ascii_fold(s[j]) == r[j])
+            j++;
+        if (j == n) {
+            /* all of it read as itself: a name of t's exactly when as long */
+            if (n == rl)
+                return 1;
+            continue;
+        }
+        if (!qr_special[s[j]])
+            continue; /* both readings differ from name g at j, or go on past it */
+        /* a byte some reading drops, cuts at or rewrites: the readings */
+        qr_read_t rd[QR_NREAD];
+        qr_readings(name, n, rd);
+        for (int k = 0; k < QR_NREAD; k++)
+            for (int h = 0; h < t->n; h++) {
+                const mg_qreserved_t e = {t->name[h], 0, NULL, NULL, NULL};
+                if (qr_reads_as(rd[k].s, rd[k].n, &e, t->len[h]))
+                    return 1;
+            }
+        return 0;
+    }
+    return 0;
+}
+
+int mg_cookie_reserved_check_table(const char *cookie, const mg_cookie_table_t *t, const char **why)
+{
+    if (cookie == NULL)
+        return 0;
+    const size_t n = strlen(cookie);
+    size_t i = 0;
+    int by_comma = 0; /* the piece at i follows a ',' */
+    while (i < n) {
+        size_t s = i;
+        unsigned char c;
+        int k;
+        /* the name starts at the piece's first byte that is not blank
+         * (cookie[n] is the NUL: MG_CK_END) */
+        while ((k = t->cls[c = (unsigned char)cookie[s]]) == MG_CK_BLANK)
+            s++;
+        if (k == MG_CK_END)
+            break;
+        if (k == MG_CK_SEP) { /* an empty piece */
+            by_comma = c == ',';
+            i = s + 1;
+            continue;
+        }
+        size_t end = cookie_sep(cookie, s + 1, n);
+        const int after_comma = by_comma;
+        by_comma = cookie[end] == ',';
+        i = end + 1;
+        /* an empty name ('=' is MG_CK_SKIP), or a first byte that no name
+         * of t's can start with under any reading (mg_cookie_reserved_check's
+         * test) */
+        if (k == MG_CK_SKIP)
+            continue;
+        if (k == MG_CK_PICK) {
+            /* a second byte that is the name's and read as it is: both
+             * readings start with these two bytes folded, so they must be a
+             * name's first two ("theme", "tz" stop here) */
+            unsigned char c1 = (unsigned char)cookie[s + 1];
+            unsigned two = (unsigned)ascii_fold(c) | (unsigned)ascii_fold(c1) << 8;
+            if (t->ord[c1] && two != t->pair[0] && two != t->pair[1])
+                continue;
+        }
+        const char *e = memchr(cookie + s, '=', end - s);
+        if (e == NULL) {
+            if (after_comma) /* the rest of the previous value */
+                continue;
+            e = cookie + end;
+        }
+        while (cookie_blank(e[-1]))
+            e--; /* stops at cookie[s], not blank */
+        if (cookie_name_reserved(t, cookie + s, (size_t)(e - (cookie + s)))) {
+            if (why != NULL)
+                *why = COOKIE_RESERVED_WHY;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void mg_qreserved_table_build(mg_qreserved_table_t *t, const mg_qreserved_list_t *now, int nnow,
                               const mg_qreserved_list_t *later_lists, int nlater)
 {

@@ -133,6 +133,38 @@ static const view_header_t view_headers[] = {
 #undef MG_VIEW
 #define MG_NVIEW (sizeof(view_headers) / sizeof(view_headers[0]))
 
+/* Headers that some origins take the request URL from instead of the
+ * request line: an origin behind ProxyPass would serve the URL they name,
+ * which the policy never judged (docs/canonical-urls.md, "A header that names
+ * another URL"). Written as the getter asks for them. */
+static const char *const url_headers[] = {"X-Original-URL",   "X-Rewrite-URL",
+                                          "X-Original-URI",   "X-Forwarded-Uri",
+                                          "X-Forwarded-Path", "X-Envoy-Original-Path"};
+#define MG_NURL (sizeof(url_headers) / sizeof(url_headers[0]))
+#define VH_URL (-2) /* view_index: one of url_headers */
+
+/* Whether v is the target as the client wrote it: its path, and "?" and
+ * its query when it has one. A front proxy that records a URL it did not
+ * change sends that; anything else names another resource. */
+static int is_target(const mg_target_t *t, const char *v)
+{
+    const char *path = t->path != NULL ? t->path : "";
+    size_t n = strlen(path);
+    if (strncmp(v, path, n) != 0)
+        return 0;
+    if (t->query == NULL)
+        return v[n] == '\0';
+    return v[n] == '?' && strcmp(v + n + 1, t->query) == 0;
+}
+
+/* One line of a URL header: the worst of all lines counts. */
+static void note_url_header(mg_request_t *req, const mg_target_t *t, const char *v)
+{
+    int k = (v != NULL && is_target(t, v)) ? MG_URL_HEADER_SAME : MG_URL_HEADER_OTHER;
+    if (k > req->url_header)
+        req->url_header = k;
+}
+
 static const char **view_field(mg_request_t *req, const view_header_t *v)
 {
     return (const char **)(void *)((char *)req + v->off);
@@ -155,6 +187,11 @@ void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_
     from_target(req, t);
     for (i = 0; header != NULL && i < MG_NVIEW; i++)
         *view_field(req, &view_headers[i]) = header(ctx, view_headers[i].name);
+    for (i = 0; header != NULL && i < MG_NURL; i++) {
+        const char *v = header(ctx, url_headers[i]);
+        if (v != NULL)
+            note_url_header(req, t, v);
+    }
     if (req->host == NULL)
         req->host = t->authority;
 }
@@ -180,6 +217,53 @@ static int same_from(const char *name, size_t from, const char *lower)
     return *b == '\0' && *a == '\0';
 }
 
+/* same_from, with '_' and '.' read as '-' as well: PHP's $_SERVER
+ * (HTTP_X_...) gives X_Original_URL and X.Original.URL to the application
+ * as X-Original-URL (php -S; its variable names turn '.' into '_'), and
+ * httpd forwards such names (both are HTTP tokens) to the origin. */
+static int same_dashed_from(const char *name, size_t from, const char *lower)
+{
+    const unsigned char *a = (const unsigned char *)name + from;
+    const unsigned char *b = (const unsigned char *)lower + from;
+    while (*b != '\0' && (fold(*a) == *b || ((*a == '_' || *a == '.') && *b == '-'))) {
+        a++;
+        b++;
+    }
+    return *b == '\0' && *a == '\0';
+}
+
+/* Whether name is one of url_headers, without case and with '_' or '.'
+ * for '-'; name[0] is known to be 'x' or 'X'. The length picks the one
+ * candidate and its last byte is compared first: a proxied request's
+ * X-Forwarded-For (15 bytes, as X-Forwarded-Uri), -Proto, -Host (16, as
+ * X-Forwarded-Path) and X-Real-IP cost a strlen and a byte. */
+static int is_url_header(const char *name)
+{
+    size_t n = strlen(name);
+    const char *want;
+    switch (n) {
+    case 13:
+        want = "x-rewrite-url";
+        break;
+    case 14:
+        want = fold((unsigned char)name[13]) == 'l' ? "x-original-url" : "x-original-uri";
+        break;
+    case 15:
+        want = "x-forwarded-uri";
+        break;
+    case 16:
+        want = "x-forwarded-path";
+        break;
+    case 21:
+        want = "x-envoy-original-path";
+        break;
+    default:
+        return 0;
+    }
+    return fold((unsigned char)name[n - 1]) == (unsigned char)want[n - 1] &&
+           same_dashed_from(name, 1, want);
+}
+
 /* Whether bytes from..n-1 of name are those of `lower` without case (a
  * shorter name differs at its NUL). */
 static int prefix_from(const char *name, size_t from, const char *lower, size_t n)
@@ -192,7 +276,7 @@ static int prefix_from(const char *name, size_t from, const char *lower, size_t 
     return 1;
 }
 
-/* Which of view_headers `name` is (an index), or -1: one switch on the
+/* Which of view_headers `name` is (an index), VH_URL, or -1: one switch on the
  * first byte, then one comparison — most names of a request are none. */
 static int view_index(const char *name)
 {
@@ -225,6 +309,8 @@ static int view_index(const char *name)
         return same_from(name, 1, "content-length") ? VH_CLEN : -1;
     case 't':
         return same_from(name, 1, "transfer-encoding") ? VH_TE : -1;
+    case 'x':
+        return is_url_header(name) ? VH_URL : -1;
     }
     return -1;
 }
@@ -239,8 +325,12 @@ void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
 
     from_target(req, t);
     for (i = 0; a != NULL && i < a->nelts; i++) {
-        if (e[i].key == NULL || (k = view_index(e[i].key)) < 0)
+        if (e[i].key == NULL || (k = view_index(e[i].key)) == -1)
             continue;
+        if (k == VH_URL) { /* every line: the worst counts */
+            note_url_header(req, t, e[i].val);
+            continue;
+        }
         f = view_field(req, &view_headers[k]);
         if (*f == NULL) /* the first of its name, as apr_table_get finds it */
             *f = e[i].val;

@@ -65,16 +65,26 @@ typedef const char *(*mg_header_fn)(void *ctx, const char *name);
  * scheme sets req->scheme afterwards); host from the Host header, else an
  * absolute-form target's authority; referer, origin, sec_fetch_site/mode/
  * dest/user, accept, cookie, content_length and transfer_encoding from their
- * headers. `header` may be NULL (no headers). The caller then adds what the connection and the
- * server know: method, client_ip, peer_ip, user, now, lookup, grant_check. */
+ * headers, and url_header from the headers that some origins read as the
+ * request URL: X-Original-URL, X-Rewrite-URL (Zend Framework 1, Symfony
+ * before 3.4.14), X-Original-URI, X-Forwarded-Uri, X-Forwarded-Path,
+ * X-Envoy-Original-Path — MG_URL_HEADER_OTHER when one of them is not the
+ * target's path (and "?" query) byte for byte. This getter asks for those
+ * names as written here; the table form below also reads them with "_" or
+ * "." for "-" (PHP's $_SERVER gives X_Original_URL and X.Original.URL as
+ * X-Original-URL, and httpd forwards such names), and every line of them,
+ * not only the first. `header` may be NULL (no headers). The caller then
+ * adds what the connection and the server know: method, client_ip,
+ * peer_ip, user, now, lookup, grant_check. */
 void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
                              void *ctx);
 
 /* The same step from a table of headers (httpd's r->headers_in, mgctl's
  * options), in one pass over it instead of a lookup per name: each field
  * gets the value of the first header of its name, matched without case
- * (ASCII), exactly what apr_table_get would return; `headers` may be NULL.
- * Values are not copied: they live as long as the table's. */
+ * (ASCII), exactly what apr_table_get would return; url_header from every
+ * line of the URL headers above, "_" and "." read as "-"; `headers` may be
+ * NULL. Values are not copied: they live as long as the table's. */
 void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
                                   const apr_table_t *headers);
 

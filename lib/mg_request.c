@@ -252,6 +252,7 @@ mg_status_t mg_request_tables_build(mg_policy_t *policy)
             break;
         }
     t->has_foreign = mg_fmt_policy_keys_foreign(policy);
+    mg_cookie_table_build(&t->cookie, t->dl.name);
     policy->req_tables = t;
     return MG_OK;
 }
@@ -336,7 +337,9 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
         return refuse(d, names_why, why);
     /* last in the order of docs/canonical-urls.md: a cookie that an origin
      * could read as "tr" or the download parameter (PHP's $_REQUEST) */
-    if (req->cookie != NULL && mg_cookie_reserved_check(req->cookie, dp, &w) != 0)
+    if (req->cookie != NULL &&
+        (rt != NULL ? mg_cookie_reserved_check_table(req->cookie, &rt->cookie, &w)
+                    : mg_cookie_reserved_check(req->cookie, dp, &w)) != 0)
         return refuse(d, w, why);
     /* a body on a GET or HEAD: Rack's params (Sinatra) and ASP.NET Core's
      * model binding read a form body before or over the query, and
@@ -347,6 +350,11 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
         (req->transfer_encoding != NULL ||
          (req->content_length != NULL && !all_zeros(req->content_length))))
         return refuse(d, "GET or HEAD request with a body", why);
+    /* a header that some origins read as the request URL (X-Original-URL,
+     * ...; mg_http.h) naming another one: behind ProxyPass such an origin
+     * serves what it names, which the policy never judged */
+    if (req->url_header == MG_URL_HEADER_OTHER)
+        return refuse(d, "header that some origins read as the request URL", why);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;

@@ -48,6 +48,7 @@ typedef struct mg_request_tables {
     int dl_g;                   /* dl's place in names (its bit in mg_canon_path_table_hit's
                                    hit), or -1: every parameter is looked at */
     int has_foreign;            /* mg_fmt_policy_has_foreign's answer */
+    mg_cookie_table_t cookie;   /* "tr" and dl for the cookie check */
 } mg_request_tables_t;
 /* Build policy->req_tables from the policy as it is now (its keys loaded,
  * its reserved_params complete); the policy must not change after. */

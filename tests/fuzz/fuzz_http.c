@@ -17,8 +17,10 @@
  *  - mg_request_from_headers (a getter) and mg_request_from_header_table (one
  *    pass over an apr_table) set raw_path, query, target_refused and scheme
  *    from the target, each header field from the header of that name (any
- *    case, the first), host from the authority when there is no Host, and
- *    nothing else: the whole struct equals the one built here;
+ *    case, the first), host from the authority when there is no Host,
+ *    url_header from the headers that name the URL (every line, '_' or
+ *    '.' for '-', in the table's form), and nothing else: the whole struct equals
+ *    the one built here;
  *  - mg_message_html's output is valid UTF-8, has no raw < > " ' and no '&'
  *    outside the entities it uses (a numeric one only as the first
  *    character), neither starts with '/' nor reads as a URL to httpd's
@@ -206,6 +208,53 @@ static const char *get_header(void *ctx, const char *name)
     return NULL;
 }
 
+/* The headers some origins read as the request URL (mg_http.h), compared
+ * with a name here: without case, and, when `dashed`, with '_' or '.' for '-'. */
+static int url_header_name(const char *name, int dashed)
+{
+    static const char *const urls[] = {"x-original-url",   "x-rewrite-url",
+                                       "x-original-uri",   "x-forwarded-uri",
+                                       "x-forwarded-path", "x-envoy-original-path"};
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        size_t k = 0;
+        for (; name[k] != '\0' && urls[i][k] != '\0'; k++) {
+            char c = (char)apr_tolower((unsigned char)name[k]);
+            if (dashed && (c == '_' || c == '.'))
+                c = '-';
+            if (c != urls[i][k])
+                break;
+        }
+        if (name[k] == '\0' && urls[i][k] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+/* What url_header says: the worst of the lines read (the getter: the first
+ * of each name as written; the table: every line, '_' or '.' for '-'), each the
+ * target's path and "?" query exactly, or not. */
+static int want_url_header(apr_pool_t *p, const mg_target_t *t, const headers_t *h, int from_table)
+{
+    const char *target = apr_pstrcat(p, t->path, t->query ? "?" : "", t->query, NULL);
+    int worst = MG_URL_HEADER_NONE;
+    for (int k = 0; k < h->n; k++) {
+        if (!url_header_name(h->name[k], from_table))
+            continue;
+        if (!from_table) { /* a line the getter reads: the first of its name */
+            int first = 1;
+            for (int j = 0; j < k; j++)
+                if (strcasecmp(h->name[j], h->name[k]) == 0)
+                    first = 0;
+            if (!first)
+                continue;
+        }
+        int v = strcmp(h->value[k], target) == 0 ? MG_URL_HEADER_SAME : MG_URL_HEADER_OTHER;
+        if (v > worst)
+            worst = v;
+    }
+    return worst;
+}
+
 /* Both forms of the step, the getter's and the table's (one pass, what the
  * module and mgctl use), against the same oracle. */
 static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers,
@@ -255,6 +304,7 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     want.cookie = v[8];
     want.content_length = v[9];
     want.transfer_encoding = v[10];
+    want.url_header = with_headers ? want_url_header(p, t, h, from_table) : MG_URL_HEADER_NONE;
     /* field by field first, for a readable message */
     MG_FUZZ_ASSERT(req.raw_path == want.raw_path && req.query == want.query &&
                        req.target_refused == want.target_refused,
@@ -270,9 +320,22 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
 
 /* mg_cookie_reserved_check over the input as a Cookie header: -1 only with
  * its sentence; a cookie added after the others never takes a refusal back,
- * and "tr=1" added always refuses. */
+ * and "tr=1" added always refuses. The check with its names prepared
+ * (mg_cookie_reserved_check_table, what mg_request_prepare runs) answers
+ * exactly as it, for the default download parameter and for "t" and "d"
+ * (names a fuzzer's bytes reach more often). */
 static void check_cookie(apr_pool_t *p, const char *all)
 {
+    static const char *const dps[] = {"download", "t", "d"};
+    for (size_t i = 0; i < sizeof(dps) / sizeof(dps[0]); i++) {
+        mg_cookie_table_t t;
+        const char *w1 = NULL, *w2 = NULL;
+        mg_cookie_table_build(&t, dps[i]);
+        int a = mg_cookie_reserved_check(all, dps[i], &w1);
+        int b = mg_cookie_reserved_check_table(all, &t, &w2);
+        MG_FUZZ_ASSERT(a == b && (a == 0 || strcmp(w1, w2) == 0),
+                       "download '%s': reference %d, table %d", dps[i], a, b);
+    }
     const char *why = NULL, *why2 = NULL;
     int rc = mg_cookie_reserved_check(all, "download", &why);
     MG_FUZZ_ASSERT(rc == 0 || rc == -1, "rc %d", rc);

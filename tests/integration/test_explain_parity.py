@@ -135,6 +135,11 @@ CASES = [
     (f"/alt/t.jpg?n=23&{BROKEN}", IMG, "alice", []),
     (f"/alt/t.jpg?n=24&{BROKEN}", IMG, None, []),      # nobody signed in: the token's refusal
     (f"/alt/t.jpg?n=25&{BROKEN}", IMG, "bob", []),     # bob has no access: the token's refusal
+    # red team 21: a header some origins read as the request URL, naming
+    # another one (refused) or the target itself (not), in PHP's spellings
+    ("/p/a.jpg?n=26", {**IMG, "X-Original-URL": "/office/a.jpg"}, None, []),
+    ("/p/a.jpg?n=27", {**IMG, "X_Rewrite.URL": "/p/a.jpg?n=27"}, None, []),
+    ("/p/a.jpg?n=28", {**IMG, "x.forwarded.uri": "/p/a.jpg?n=2"}, "alice", []),
 ]
 
 

@@ -295,6 +295,22 @@ def test_other_cookies_still_reach_the_origin(srv):
     assert d["tr"] == d["request_tr"] == "oi-logo.png"
 
 
+# A browser's kilobyte of analytics, consent and session cookies (the one
+# bench/run measures the cookie check on) reaches the origin; the same header
+# with one of its cookies renamed to a spelling of `tr` or `download`, in the
+# middle or at the end, is refused.
+def test_a_browsers_cookies_pass_and_one_renamed_to_tr_among_them_is_refused(srv):
+    browser = (SRCDIR / "bench" / "cookie-browser.txt").read_text().strip()
+    assert len(browser) > 1000
+    d = origin_json(srv.raw("/php/a.jpg?tr=oi-logo.png", headers={"Cookie": browser}))
+    assert d["tr"] == d["request_tr"] == "oi-logo.png"
+    for old, new in (("; theme=", "; tr="), ("; trk_uid=", "; tr[]="), ("; tz=", "; Tr="),
+                     ("; cart=", "; download=")):
+        assert old in browser
+        assert_refused(srv.raw("/php/a.jpg?tr=oi-logo.png",
+                               headers={"Cookie": browser.replace(old, new)}))
+
+
 # Red team 20: Rack's params (Sinatra) and ASP.NET Core's model binding read
 # a form body over the query, and ProxyPass forwards a GET's body: `?tr=…`
 # judged with its watermark reached the origin with a body `tr=w-100`. A GET

@@ -457,6 +457,27 @@ START_TEST(test_a_get_or_head_with_a_body_is_refused)
 }
 END_TEST
 
+/* A header that some origins read as the request URL (X-Original-URL, ...)
+ * naming another URL: behind ProxyPass, Zend Framework 1 or Symfony before
+ * 3.4.14 serve what it names, which the policy never judged (red team 21).
+ * Refused, in every method; one that names the target itself passes. */
+START_TEST(test_a_header_naming_another_url_is_refused)
+{
+    mg_policy_t *p = load(P_SELECT);
+    mg_request_t *r = req("/media/a.jpg");
+    r->url_header = MG_URL_HEADER_OTHER;
+    mg_decision_t *d = decide(p, r);
+    ck_assert_int_eq(d->reason, MG_R_BAD_URL);
+    ck_assert_str_eq(r->d->why, "header that some origins read as the request URL");
+    r = req_m("PUT", "/upload/a.jpg");
+    r->url_header = MG_URL_HEADER_OTHER;
+    ck_assert_int_eq(decide(p, r)->reason, MG_R_BAD_URL);
+    r = req("/media/a.jpg");
+    r->url_header = MG_URL_HEADER_SAME;
+    EXPECT(decide(p, r), MG_OUTCOME_ALLOW, MG_R_ALLOWED);
+}
+END_TEST
+
 START_TEST(test_unprepared_request_or_uncompiled_policy_is_internal_error)
 {
     mg_policy_t *p = load(P_SELECT);
@@ -1718,7 +1739,7 @@ static Suite *eval_suite(void)
           test_default_allow_allows_unowned_paths_but_not_wrong_methods,
           test_bad_url_is_denied_before_matching, test_bad_url_reason_is_the_first_rule_broken,
           test_a_cookie_named_as_tr_or_the_download_parameter_is_refused,
-          test_a_get_or_head_with_a_body_is_refused,
+          test_a_get_or_head_with_a_body_is_refused, test_a_header_naming_another_url_is_refused,
           test_unprepared_request_or_uncompiled_policy_is_internal_error,
           test_allow_path_without_trace_allocates_nothing}},
         {"net",

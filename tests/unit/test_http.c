@@ -2,6 +2,7 @@
  * the request-target rule of docs/canonical-urls.md ("The request target"),
  * the request-from-headers step and the decision's HTTP status.
  */
+#include <ctype.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -186,6 +187,7 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     apr_table_set(h, "Cookie", "mg_token=x");
     apr_table_set(h, "Content-Length", "0");
     apr_table_set(h, "Transfer-Encoding", "chunked");
+    apr_table_set(h, "X-Forwarded-Path", "/a.jpg?q");
     ck_assert_int_eq(mg_target_split(mg_test_pool, "https://other.example/a.jpg?q", &t, NULL),
                      MG_OK);
     memset(&req, 0xff, sizeof(req)); /* every field is written */
@@ -205,6 +207,10 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     ck_assert_str_eq(req.cookie, "mg_token=x");
     ck_assert_str_eq(req.content_length, "0");
     ck_assert_str_eq(req.transfer_encoding, "chunked");
+    ck_assert_int_eq(req.url_header, MG_URL_HEADER_SAME);
+    apr_table_set(h, "X-Rewrite-URL", "/b.jpg");
+    mg_request_from_headers(&req, &t, table_header, h);
+    ck_assert_int_eq(req.url_header, MG_URL_HEADER_OTHER);
     ck_assert_ptr_null(req.method);
     ck_assert_ptr_null(req.client_ip);
     ck_assert_ptr_null(req.user);
@@ -278,6 +284,16 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         "Transfer-Encodings",
         "TE",
         "T",
+        "X-Original-URL",
+        "x-original-url",
+        "X-Rewrite-URL",
+        "X-Forwarded-Uri",
+        "X-Forwarded-For",
+        "X-Forwarded-Prefix",
+        "X-Envoy-Original-Path",
+        "X-Original-URLs",
+        "X-Original",
+        "X",
         "Connection",
         "Cache-Control",
         "Authorization",
@@ -317,6 +333,95 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         mg_request_from_header_table(&b, &abs, NULL);
         ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
         ck_assert_str_eq(b.host, "authority.example");
+    }
+}
+END_TEST
+
+/* The headers some origins read as the request URL (red team 21): every
+ * name in any case and with '_' or '.' for '-', every line; the value is the
+ * target itself (path, and "?" query when there is one) or another URL. */
+static int url_header_of(const char *target, const char *const *kv)
+{
+    apr_table_t *h = apr_table_make(mg_test_pool, 4);
+    mg_target_t t;
+    mg_request_t req;
+    ck_assert_int_eq(mg_target_split(mg_test_pool, target, &t, NULL), MG_OK);
+    for (; kv[0] != NULL; kv += 2)
+        apr_table_addn(h, kv[0], kv[1]);
+    mg_request_from_header_table(&req, &t, h);
+    return req.url_header;
+}
+
+START_TEST(test_url_headers_are_read_in_every_spelling)
+{
+    static const char *const names[] = {"X-Original-URL",   "X-Rewrite-URL",
+                                        "X-Original-URI",   "X-Forwarded-Uri",
+                                        "X-Forwarded-Path", "X-Envoy-Original-Path"};
+    static const char *const others[] = {"X-Forwarded-For",
+                                         "X-Forwarded-Prefix",
+                                         "X-Forwarded-Host",
+                                         "X-Original-URLs",
+                                         "X-Original-UR",
+                                         "X-OriginalURL",
+                                         "X-Rewrite-URI",
+                                         "XX-Original-URL",
+                                         "X,Original-URL",
+                                         "X-Original-Host",
+                                         "X-Envoy-Path",
+                                         "X-Forwarded",
+                                         "X-Original-URL\t",
+                                         "X-",
+                                         "x",
+                                         "X-Real-IP"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *lower = apr_pstrdup(mg_test_pool, names[i]);
+        char *under = apr_pstrdup(mg_test_pool, names[i]);
+        char *dot = apr_pstrdup(mg_test_pool, names[i]);
+        for (char *c = lower; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        for (char *c = under; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        for (char *c = dot; *c; c++)
+            if (*c == '-')
+                *c = '.';
+        const char *spellings[] = {names[i], lower, under, dot};
+        for (int k = 0; k < 4; k++) {
+            const char *other[] = {spellings[k], "/b.jpg", NULL};
+            const char *same[] = {spellings[k], "/a.jpg?q=1", NULL};
+            ck_assert_msg(url_header_of("/a.jpg?q=1", other) == MG_URL_HEADER_OTHER, "%s",
+                          spellings[k]);
+            ck_assert_msg(url_header_of("/a.jpg?q=1", same) == MG_URL_HEADER_SAME, "%s",
+                          spellings[k]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        const char *kv[] = {others[i], "/b.jpg", NULL};
+        ck_assert_msg(url_header_of("/a.jpg", kv) == MG_URL_HEADER_NONE, "%s", others[i]);
+    }
+    {
+        const char *q_none[] = {"X-Original-URL", "/a.jpg?", NULL};
+        const char *q_empty[] = {"X-Original-URL", "/a.jpg?", NULL};
+        const char *q_dropped[] = {"X-Original-URL", "/a.jpg", NULL};
+        const char *empty[] = {"X-Original-URL", "", NULL};
+        const char *absolute[] = {"X-Original-URL", "http://h.example/a.jpg", NULL};
+        const char *same_then_other[] = {"X-Original-URL", "/a.jpg", "X_Rewrite_URL", "/b.jpg",
+                                         NULL};
+        const char *other_then_same[] = {"x-forwarded-uri", "/b.jpg", "X-Original-URL", "/a.jpg",
+                                         NULL};
+        const char *two_same[] = {"X-Original-URL", "/a.jpg", "X-Forwarded-Path", "/a.jpg", NULL};
+        ck_assert_int_eq(url_header_of("/a.jpg", q_none), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg?", q_empty), MG_URL_HEADER_SAME);
+        ck_assert_int_eq(url_header_of("/a.jpg?", q_dropped), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg", empty), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg", absolute), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg", same_then_other), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg", other_then_same), MG_URL_HEADER_OTHER);
+        ck_assert_int_eq(url_header_of("/a.jpg", two_same), MG_URL_HEADER_SAME);
+        /* an absolute-form target: its path and query, not the URL */
+        ck_assert_int_eq(url_header_of("http://h.example/a.jpg?x", two_same), MG_URL_HEADER_OTHER);
+        const char *abs_same[] = {"X-Original-URL", "/a.jpg?x", NULL};
+        ck_assert_int_eq(url_header_of("http://h.example/a.jpg?x", abs_same), MG_URL_HEADER_SAME);
     }
 }
 END_TEST
@@ -432,6 +537,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_request_from_headers_fills_target_and_header_fields);
     tcase_add_test(tc, test_request_from_headers_without_host_uses_the_authority);
+    tcase_add_test(tc, test_url_headers_are_read_in_every_spelling);
     tcase_add_test(tc, test_header_table_pass_fills_what_lookups_by_name_fill);
     tcase_add_test(tc, test_refused_target_is_denied_as_bad_url_with_its_reason);
     tcase_add_test(tc, test_decision_status_is_what_the_module_answers);
