@@ -166,7 +166,7 @@ typedef struct mg_request {
     const char *country; /* if already known (mgctl --country); else from policy source */
     apr_time_t now;      /* request time */
     const char *referer, *origin;
-    const char *sec_fetch_site, *sec_fetch_mode, *sec_fetch_dest, *sec_fetch_user;
+    const char *sec_fetch_site, *sec_fetch_mode, *sec_fetch_dest;
     const char *accept; /* Accept header: browser-navigation detection */
     const char *cookie; /* Cookie header (signed-cookie mode) */
     /* Content-Length and Transfer-Encoding: a GET or HEAD with a body is

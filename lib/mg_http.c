@@ -109,7 +109,6 @@ enum {
     VH_SITE,
     VH_MODE,
     VH_DEST,
-    VH_USER,
     VH_ACCEPT,
     VH_COOKIE,
     VH_CLEN,
@@ -124,7 +123,6 @@ static const view_header_t view_headers[] = {
     MG_VIEW(VH_SITE, "Sec-Fetch-Site", sec_fetch_site),
     MG_VIEW(VH_MODE, "Sec-Fetch-Mode", sec_fetch_mode),
     MG_VIEW(VH_DEST, "Sec-Fetch-Dest", sec_fetch_dest),
-    MG_VIEW(VH_USER, "Sec-Fetch-User", sec_fetch_user),
     MG_VIEW(VH_ACCEPT, "Accept", accept),
     MG_VIEW(VH_COOKIE, "Cookie", cookie),
     MG_VIEW(VH_CLEN, "Content-Length", content_length),
@@ -297,8 +295,6 @@ static int view_index(const char *name)
             return same_from(name, 11, "sec-fetch-mode") ? VH_MODE : -1;
         case 'd':
             return same_from(name, 11, "sec-fetch-dest") ? VH_DEST : -1;
-        case 'u':
-            return same_from(name, 11, "sec-fetch-user") ? VH_USER : -1;
         }
         return -1;
     case 'a':

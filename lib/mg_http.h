@@ -64,7 +64,7 @@ typedef const char *(*mg_header_fn)(void *ctx, const char *name);
  * absolute-form target, else "http" (a caller that knows the connection's
  * scheme sets req->scheme afterwards); host from the Host header, else an
  * absolute-form target's authority; referer, origin, sec_fetch_site/mode/
- * dest/user, accept, cookie, content_length and transfer_encoding from their
+ * dest, accept, cookie, content_length and transfer_encoding from their
  * headers, and url_header from the headers that some origins read as the
  * request URL: X-Original-URL, X-Rewrite-URL (Zend Framework 1, Symfony
  * before 3.4.14), X-Original-URI, X-Forwarded-Uri, X-Forwarded-Path,

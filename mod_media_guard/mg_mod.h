@@ -14,6 +14,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "mod_auth.h"
+#include "util_filter.h"
 
 #include "mg.h"
 #include "mg_http.h"
@@ -50,9 +51,11 @@ typedef struct mg_mod_policy {
                                   set in post_config); 0 = none */
     mg_mod_grant_t *grants;    /* parallel to policy->role_grants, or NULL */
     int ngrants;
-    int shadowed; /* a main-server policy that some virtual host declares its own
-                     of the same NAME (mg_mod_merge_srv_conf): check_authorization
-                     then looks for the host's own */
+    int shadowed;               /* a main-server policy that some virtual host declares its own
+                                   of the same NAME (mg_mod_merge_srv_conf): check_authorization
+                                   then looks for the host's own */
+    const mg_diags_t *warnings; /* the load's warnings (in ptemp), held for
+                                   post_config to log; NULL once logged */
 } mg_mod_policy_t;
 
 typedef struct mg_mod_srv_conf {
@@ -167,6 +170,14 @@ typedef void mg_mod_policy_fn(void *ctx, server_rec *s, mg_mod_policy_t *mp);
 void mg_mod_each_policy(server_rec *s, apr_pool_t *p, mg_mod_policy_fn *fn, void *ctx);
 /* post_config: drop last-good texts of policies no longer declared. */
 int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+/* Warnings about the configuration are logged once per reading that
+ * serves (mg_mod_config.c says why): at once under `apache2 -t` and the
+ * like, which run no post_config (mg_mod_warn_now), else from post_config,
+ * the second reading's at a start (mg_mod_warn_in_post_config). */
+int mg_mod_warn_now(void);
+int mg_mod_warn_in_post_config(void);
+/* post_config: the policies' load warnings held by mg_mod_cmd_policy. */
+int mg_mod_log_load_warnings(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
 /* mg_mod_authz.c */
 extern const authz_provider mg_mod_authz_provider;
@@ -181,6 +192,9 @@ mg_mod_req_t *mg_mod_req_make(request_rec *r);
 /* A request served normally although media-guard refused it (another
  * provider granted it): drop the refusal's headers. */
 void mg_mod_drop_refusal_headers(request_rec *r);
+/* One of the module's output filters without its state: named in the
+ * configuration, not added by the module. Logs, leaves the chain, passes bb. */
+apr_status_t mg_mod_filter_named_by_hand(ap_filter_t *f, apr_bucket_brigade *bb);
 /* A file sub-request's URL as a target: 0 not one; 1 t->path set; -1 one
  * without a URL (t->path is "", which libmg refuses: bad-url). */
 int mg_mod_file_subreq_target(request_rec *r, mg_target_t *t);

@@ -115,6 +115,31 @@ static mg_mod_good_t *store_find(mg_mod_store_t *st, const char *key)
     return g;
 }
 
+/* httpd reads the configuration twice when it starts (server/main.c): a
+ * first reading (AP_SQ_MS_CREATE_PRE_CONFIG) lets log files and the like
+ * settle, opens the error log and runs post_config; then the main loop
+ * reads it again (AP_SQ_MS_CREATE_CONFIG, generation 1) and serves. A
+ * warning logged by a directive handler came twice per start: the first
+ * reading's on the terminal or journal (stderr), the second's in the error
+ * log (stderr redirected there) in the foreground, or nowhere for a daemon
+ * (apr_proc_detach points stderr at /dev/null before that reading). So a
+ * warning is logged in post_config, with the error log open, and not in
+ * the first reading's post_config: once per start and per graceful restart
+ * (one reading, in the running parent), in the error log. `apache2 -t` (and
+ * -S, -M...) read once and run no post_config: there a warning is logged
+ * at once, to the terminal. `apache2 -k graceful` signals the parent before
+ * its own post_config, so it prints none; the parent logs them. Errors are
+ * never held back: a bad configuration stops the first reading. */
+int mg_mod_warn_now(void)
+{
+    return ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_NORMAL;
+}
+
+int mg_mod_warn_in_post_config(void)
+{
+    return ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG;
+}
+
 /* post_config: forget policies the new configuration no longer declares. */
 int mg_mod_store_prune(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
@@ -325,6 +350,27 @@ static void log_diags(server_rec *s, int level, const char *name, const mg_diags
                      mg_diags_more(p, file, shown - MG_DIAG_SHOW_MAX));
 }
 
+static void log_held_warnings(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    apr_pool_t *ptemp = ctx;
+
+    /* a virtual host also sees the main server's policies: the first
+     * server to come is the one that declared it */
+    if (mp->warnings == NULL)
+        return;
+    if (mg_mod_warn_in_post_config())
+        log_diags(s, APLOG_WARNING, mp->name, mp->warnings, MG_SEV_WARNING, ptemp);
+    mp->warnings = NULL; /* ptemp goes after post_config */
+}
+
+int mg_mod_log_load_warnings(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    mg_mod_each_policy(s, ptemp, log_held_warnings, ptemp);
+    return OK;
+}
+
 const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, const char *file)
 {
     mg_mod_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &media_guard_module);
@@ -367,7 +413,10 @@ const char *mg_mod_cmd_policy(cmd_parms *cmd, void *dconf, const char *name, con
     st = store_get(cmd->server->process);
 
     if (rc == MG_OK) {
-        log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
+        if (mg_mod_warn_now())
+            log_diags(cmd->server, APLOG_WARNING, name, diags, MG_SEV_WARNING, cmd->temp_pool);
+        else if (diags->warnings > 0)
+            mp->warnings = diags; /* cmd->temp_pool is post_config's ptemp */
         if (st)
             store_put(st, key, buf, len);
         apr_hash_set(sc->policies, mp->name, APR_HASH_KEY_STRING, mp);

@@ -36,7 +36,7 @@ APLOG_USE_MODULE(media_guard);
 
 /* Registered once in register_hooks: adding by handle skips the lookup of
  * the filter's name that ap_add_output_filter makes on every request. */
-static ap_filter_rec_t *headers_filter_handle;
+static ap_filter_rec_t *headers_filter_handle, *utf8_filter_handle;
 
 static const char *last_segment(const char *path)
 {
@@ -44,11 +44,30 @@ static const char *last_segment(const char *path)
     return s ? s + 1 : path;
 }
 
+/* The module adds its filters itself, each with the state it works on.
+ * Registered by name, they can also be named in the configuration
+ * (SetOutputFilter, AddOutputFilter, mod_filter): such an instance has no
+ * state (it crashed the child on its first brigade before) and nothing to
+ * do. It leaves, and says so, as mod_cache does for a CACHE filter it
+ * ignores (AH00776). */
+apr_status_t mg_mod_filter_named_by_hand(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, f->r,
+                  MG_LOGNO(00701) "media-guard: the output filter %s is added by the module "
+                                  "where it is needed; the one named in the configuration is "
+                                  "ignored",
+                  f->frec->name);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
 static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
     const mg_mod_memo_t *m = f->ctx;
 
+    if (m == NULL)
+        return mg_mod_filter_named_by_hand(f, bb);
     if (r->status == HTTP_OK || r->status == HTTP_PARTIAL_CONTENT) {
         apr_table_t *h = r->headers_out;
         /* apr_table_setn: every value is a constant, lives in r->pool or
@@ -156,6 +175,8 @@ void mg_mod_message_response(request_rec *r, int status, const char *body)
 
 static apr_status_t utf8_label_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
+    if (f->ctx == NULL)
+        return mg_mod_filter_named_by_hand(f, bb);
     ap_set_content_type(f->r, "text/html; charset=utf-8");
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
@@ -167,13 +188,15 @@ static void insert_error_filter(request_rec *r)
     /* only the error response that sends the message (not, say, a 500
      * after it) */
     if (st != NULL && atoi(st) == r->status)
-        ap_add_output_filter(MG_MOD_UTF8_FILTER, NULL, r, r->connection);
+        ap_add_output_filter_handle(utf8_filter_handle, (void *)MG_MOD_UTF8_FILTER, r,
+                                    r->connection);
 }
 
 void mg_mod_register_filters(void)
 {
     headers_filter_handle =
         ap_register_output_filter(MG_MOD_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
-    ap_register_output_filter(MG_MOD_UTF8_FILTER, utf8_label_filter, NULL, AP_FTYPE_RESOURCE);
+    utf8_filter_handle =
+        ap_register_output_filter(MG_MOD_UTF8_FILTER, utf8_label_filter, NULL, AP_FTYPE_RESOURCE);
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
 }

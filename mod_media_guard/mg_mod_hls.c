@@ -297,11 +297,15 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     const char *why = NULL;
     apr_status_t rv;
 
+    if (ctx == NULL)
+        return mg_mod_filter_named_by_hand(f, bb);
     if (ctx->held == NULL) {
         const char *ce = apr_table_get(r->headers_out, "Content-Encoding");
         int playlist = has_m3u8_ext(r->uri) || is_playlist_type(r->content_type);
         /* known by its Content-Type only: kept out before mod_cache's save
-         * filter, which comes after this one, sees anything */
+         * filter, which comes after this one, sees anything. (A CACHE filter
+         * placed by hand comes before: what it stores is the origin's text,
+         * and its hits come through here to be rewritten like a miss.) */
         if (playlist)
             mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
         if (r->status != HTTP_OK || !playlist || ctx->keep_out_only)

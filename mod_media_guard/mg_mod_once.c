@@ -151,6 +151,17 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
  * built in child_init */
 static apr_hash_t *revfiles;
 
+static void warn_password_file(server_rec *s, apr_pool_t *p)
+{
+    mg_diags_t *warnings = mg_diags_make(p);
+
+    mg_store_password_warn(p, store.url, warnings, NULL);
+    for (int i = 0; i < warnings->items->nelts; i++)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00611) "MediaGuardStore %s: warning: %s", store.url->display,
+                     APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
+}
+
 const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *why;
@@ -169,15 +180,11 @@ const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg)
      * password file; nothing connects before the first request */
     if (mg_store_url_parse(cmd->pool, arg, u, &why) != 0)
         return apr_psprintf(cmd->pool, "MediaGuardStore %s: %s", arg, why);
-    /* the password file is a secret: warned as key files are, at configtest
-     * and at every start (lib/mg_store.h) */
-    mg_diags_t *warnings = mg_diags_make(cmd->temp_pool);
-    mg_store_password_warn(cmd->temp_pool, u, warnings, NULL);
-    for (int i = 0; i < warnings->items->nelts; i++)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server,
-                     MG_LOGNO(00611) "MediaGuardStore %s: warning: %s", u->display,
-                     APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
     store.url = u;
+    /* the password file is a secret: warned as key files are (lib/mg_store.h),
+     * under configtest now, else once per start or reload from post_config */
+    if (mg_mod_warn_now())
+        warn_password_file(cmd->server, cmd->temp_pool);
     return NULL;
 }
 
@@ -237,6 +244,8 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 
     (void)pconf;
     (void)plog;
+    if (store.url != NULL && mg_mod_warn_in_post_config())
+        warn_password_file(s, ptemp);
     if (once.provider == NULL)
         return OK;
     k = once_keep(s, ptemp, &what, &rv);

@@ -83,6 +83,7 @@ static void register_hooks(apr_pool_t *p)
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "media-guard", AUTHZ_PROVIDER_VERSION,
                               &mg_mod_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_post_config(mg_mod_store_prune, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mg_mod_log_load_warnings, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mg_mod_apply_reload_failure, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(mg_mod_path_token_scan, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(mg_mod_warn_narrow_locations, NULL, NULL, APR_HOOK_MIDDLE);

@@ -106,6 +106,9 @@ class Apache:
         self.proc = None
         self.sanitizer_seen = 0
         self.requests_sent = 0  # through get/head/raw: each logs one access line
+        # shared objects preloaded into apache2 (a fault to inject), after a
+        # sanitizer runtime (MG_APACHE_PRELOAD), which must come first
+        self.preload = []
         # target prefixes that this server proxies to itself (ProxyPass to its
         # own port): such a request logs two access lines, the backend's first
         self.self_proxied = ()
@@ -222,6 +225,9 @@ DocumentRoot "{self.htdocs}"
             env.setdefault("ASAN_OPTIONS", f"detect_leaks=0:log_path={self.root}/logs/asan")
             env.setdefault("UBSAN_OPTIONS",
                            f"print_stacktrace=1:log_path={self.root}/logs/ubsan")
+        if self.preload:
+            env["LD_PRELOAD"] = " ".join(([preload] if preload else [])
+                                         + [str(p) for p in self.preload])
         env.setdefault("APACHE_LOG_DIR", str(self.root / "logs"))
         env.setdefault("APACHE_RUN_DIR", str(self.root / "run"))
         env.setdefault("APACHE_LOCK_DIR", str(self.root / "run"))

@@ -2,9 +2,15 @@
 file:line:column, names are resolved at configuration time, and a graceful
 reload with a broken policy keeps the last good one serving."""
 
+import os
 import re
+import signal
+import subprocess
+import time
 
 import pytest
+
+from conftest import APACHE
 
 JPEG = b"\xff\xd8\xff\xe0 reload"
 IMG = {"Accept": "image/webp,*/*"}
@@ -270,3 +276,101 @@ def test_reload_failure_takes_keep_or_deny_in_the_server_config_only(apache_fact
              conf=CONF + '<Location "/x/">\n    MediaGuardReloadFailure deny\n</Location>\n')
     rc, out = s.configtest()
     assert rc != 0 and "MediaGuardReloadFailure" in out
+
+
+KEYED_OPEN = """\
+version: 1
+default: deny
+keys:
+  - {id: k1, file: keys/k1.key}
+rules:
+  - id: open
+    path: /media/
+    access: {anonymous: view}
+"""
+
+
+def test_configuration_warnings_are_logged_once_per_start_reload_and_configtest(
+        apache_factory):
+    """httpd reads its configuration twice when it starts (the first
+    reading's output goes to the terminal, the second's to the error log;
+    post_config runs after both), once under `apache2 -t` and once per
+    graceful restart. Each warning about the configuration — here the policy
+    and its key file writable or readable by others, and the MediaGuardStore
+    password file readable by others — is said exactly once each time: in
+    `apache2 -t`'s output; in the error log, and not on the terminal, of a
+    start in the foreground and of a daemon start (`apache2 -k start`, as
+    apache2ctl and the systemd unit start it); in the error log of a
+    SIGUSR1 restart and of `apache2 -k graceful`, whose own output stays
+    quiet. Nothing listens on the store's port: nothing connects before a
+    request needs the store."""
+    srv = apache_factory(
+        "warn-once",
+        "MediaGuardStore redis://127.0.0.1:1/0?password_file=@ROOT@/redis.pw\n"
+        "MediaGuardPolicy p @POLICIES@/p.yaml\n",
+        policies={"p.yaml": KEYED_OPEN}, start=False)
+    key = srv.policy_dir / "keys" / "k1.key"
+    key.parent.mkdir()
+    key.parent.chmod(0o755)
+    key.write_text("mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n")
+    key.chmod(0o644)
+    (srv.root / "redis.pw").write_text("pw\n")
+    (srv.root / "redis.pw").chmod(0o644)
+    (srv.policy_dir / "p.yaml").chmod(0o666)
+    warnings = {
+        "policy": "p.yaml: warning: the policy is writable by everyone",
+        "key": "key file '%s' of key 'k1' is readable by group or others" % key,
+        "store": "MG00611: MediaGuardStore redis://127.0.0.1:1/0?password_file=%s: warning: "
+                 "password_file '%s' is readable by group or others" % (
+                     srv.root / "redis.pw", srv.root / "redis.pw"),
+    }
+    stderr_log = srv.root / "logs" / "stderr.log"
+
+    def counts(text):
+        return {k: text.count(w) for k, w in warnings.items()}
+
+    once, none = dict.fromkeys(warnings, 1), dict.fromkeys(warnings, 0)
+    rc, out = srv.configtest()
+    assert rc == 0 and counts(out) == once, out
+    srv.start()
+    try:
+        assert srv.get("/media/x.jpg").status_code == 404  # the policy serves
+        assert counts(srv.error_log()) == once, srv.error_log()
+        assert counts(stderr_log.read_text()) == none, stderr_log.read_text()
+        mark = srv.mark()
+        srv.graceful()
+        assert counts(srv.error_log_since(mark)) == once, srv.error_log_since(mark)
+        mark = srv.mark()
+        rc, out = srv.graceful(method="k")
+        assert rc == 0 and counts(out) == none, out
+        assert counts(srv.error_log_since(mark)) == once, srv.error_log_since(mark)
+        assert counts(stderr_log.read_text()) == none, stderr_log.read_text()
+    finally:
+        srv.stop()
+    # a daemon start: the first reading's stderr is the terminal
+    srv.error_log_path.unlink()
+    pidfile = srv.root / "logs" / "httpd.pid"
+    p = subprocess.run([APACHE, "-f", str(srv.conf_file), "-k", "start"], capture_output=True,
+                       text=True, env=srv._env(), timeout=30)
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert counts(p.stdout + p.stderr) == none, p.stdout + p.stderr
+        deadline = time.time() + 15
+        while srv.generations() < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert srv.generations() == 1, srv.error_log()
+        assert counts(srv.error_log()) == once, srv.error_log()
+    finally:
+        pid = int(pidfile.read_text()) if pidfile.exists() else None
+        subprocess.run([APACHE, "-f", str(srv.conf_file), "-k", "stop"], capture_output=True,
+                       env=srv._env(), timeout=30)
+        deadline = time.time() + 15
+        while pid is not None and time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)

@@ -15,6 +15,8 @@ import urllib.parse
 
 import pytest
 
+from conftest import RawResponse
+
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 TS = bytes(range(188)) * 4
 
@@ -431,6 +433,61 @@ def test_directive_takes_on_or_off_only(apache_factory):
     assert "MediaGuardHLSRewrite must be On or Off" in out
 
 
+BY_NAME_CONF = """\
+MediaGuardPolicy hls @POLICIES@/hls.yaml
+<Location "/videos/">
+    Require media-guard hls
+    MediaGuardHLSRewrite On
+    SetOutputFilter MEDIA_GUARD_HLS
+</Location>
+<Location "/free/">
+    Require media-guard hls
+    SetOutputFilter MEDIA_GUARD_HEADERS
+    AddOutputFilter MEDIA_GUARD_UTF8 .m3u8
+</Location>
+"""
+
+
+def test_the_modules_filters_named_in_the_configuration_are_ignored(apache_factory, mgctl):
+    """The module's output filters have names (MEDIA_GUARD_HLS,
+    MEDIA_GUARD_HEADERS, MEDIA_GUARD_UTF8), so an admin can name them in
+    SetOutputFilter or AddOutputFilter, say to put the rewrite before a
+    hand-placed CACHE. Such an instance has none of the state the module
+    gives its own: it used to crash the child on the first response. It is
+    ignored with a warning (MG00701); the module's own filters still do
+    their work: the playlist is rewritten once, the view-only headers are
+    sent, the playlist is not relabelled as HTML."""
+    s = apache_factory("hls-filters-by-name", BY_NAME_CONF, policies={"hls.yaml": POLICY},
+                       start=False)
+    write_keys(s)
+    media = plain(template(MEDIA, s.port))
+    write(s.htdocs / "videos/l1/720p/index.m3u8", media)
+    write(s.htdocs / "free/l1/720p/index.m3u8", media)
+    s.start()
+    try:
+        p = mgctl("sign", "--policy", s.policy_dir / "hls.yaml", "--ttl", "10m",
+                  "--prefix", "/videos/l1/", "/videos/l1/720p/index.m3u8")
+        assert p.returncode == 0, p.stderr
+        link = p.stdout.strip()
+        for _ in range(2):
+            r = s.get(link)
+            assert r.status_code == 200, r.headers
+            assert r.text == expected(template(MEDIA, s.port), token_of(link))
+            r = s.get("/free/l1/720p/index.m3u8")
+            assert r.status_code == 200 and r.text == media
+            assert r.headers["Content-Disposition"] == "inline"
+            assert r.headers["Cache-Control"] == "private, no-store"
+            assert r.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        log = s.error_log()
+        assert "Segmentation fault" not in log and "exit signal" not in log
+        for name in ("media_guard_hls", "media_guard_headers", "media_guard_utf8"):  # httpd's case
+            assert log.count(f"MG00701: media-guard: the output filter {name} is added by the "
+                             "module where it is needed; the one named in the configuration "
+                             "is ignored") == 2, name
+    finally:
+        s.stop()
+
+
 def test_range_on_a_playlist_gets_the_whole_rewritten_playlist(srv, sign):
     for path, prefix in (("/videos/l1/720p/index.m3u8", "/videos/l1/"),
                          ("/live/l1/720p/index.m3u8", "/live/l1/")):
@@ -753,10 +810,12 @@ rules:
   - {id: live, path: /live/, token: required}
   - {id: pub, path: /pub/, access: {anonymous: download}}
   - {id: either, path: /either/, token: required}
+  - {id: hand, path: /hand/, token: required}
 """
 
 CACHE_CONF = """\
 MediaGuardPolicy hlscache @POLICIES@/hlscache.yaml
+Protocols h2c http/1.1
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .hls
 @STORE@
@@ -784,6 +843,19 @@ CacheEnable @PROVIDER@ /either/
     CacheStoreNoStore On
 </Location>
 ProxyPass "/either/" "http://127.0.0.1:@PORT@/origin/live/"
+# the admin says where in the filter chain mod_cache stores and serves:
+# CACHE is replaced by CACHE_SAVE or CACHE_OUT where it stands (mod_cache's
+# handler, CacheQuickHandler Off), here before the playlist rewrite; under
+# the quick handler mod_cache ignores it (AH00776)
+CacheEnable @PROVIDER@ /hand/
+<Location "/hand/">
+    Require media-guard hlscache
+    MediaGuardHLSRewrite On
+    CacheStorePrivate On
+    CacheStoreNoStore On
+    SetOutputFilter CACHE
+</Location>
+ProxyPass "/hand/" "http://127.0.0.1:@PORT@/origin/live/"
 <Location "/origin/">
     Header set Cache-Control "public, max-age=600"
 </Location>
@@ -797,27 +869,46 @@ CACHE_STORES = {
 }
 
 
-@pytest.fixture(scope="module", params=[("disk", "Off"), ("disk", "On"), ("socache", "Off"),
-                                        ("socache", "On")],
-                ids=["disk-handler", "disk-quick", "socache-handler", "socache-quick"])
+CACHE_PARAMS = [(store, quick, client) for client in ("h1", "h2") for store in ("disk", "socache")
+                for quick in ("Off", "On")]
+
+
+class Client:
+    """GETs over HTTP/1.1 (requests) or HTTP/2 (h2c with prior knowledge,
+    curl: the h2() helper above), answered alike: status_code, headers
+    (any case), content, text."""
+
+    def __init__(self, srv, proto):
+        self.srv, self.proto = srv, proto
+
+    def get(self, target, headers=None, proto=None):
+        if (proto or self.proto) == "h1":
+            return self.srv.get(target, headers=headers)
+        status, hdrs, body, version = h2(self.srv, target, headers)
+        assert version == "HTTP/2", version
+        return RawResponse(status, hdrs, body)
+
+
+@pytest.fixture(scope="module", params=CACHE_PARAMS,
+                ids=[f"{s}-{'handler' if q == 'Off' else 'quick'}-{c}" for s, q, c in CACHE_PARAMS])
 def cached(request, apache_factory, mgctl):
     """A server with mod_cache in front, CacheQuickHandler Off (what
     docs/directives.md asks for) or On (mod_cache's default), storing on disk
-    or in shared memory; and a signer for its policy (view by default, as
-    mgctl sign makes links)."""
-    provider, quick = request.param
+    or in shared memory; its clients on HTTP/1.1 or on HTTP/2 (h2c, mod_http2);
+    and a signer for its policy (view by default, as mgctl sign makes links)."""
+    provider, quick, proto = request.param
     store, modules = CACHE_STORES[provider]
     conf = (CACHE_CONF.replace("@QUICK@", quick).replace("@PROVIDER@", provider)
             .replace("@STORE@", store))
-    s = apache_factory(f"hls-cache-{provider}-{quick.lower()}", conf,
+    s = apache_factory(f"hls-cache-{provider}-{quick.lower()}-{proto}", conf,
                        policies={"hlscache.yaml": CACHE_POLICY},
-                       extra_modules=["proxy", "proxy_http", "headers", "cache", *modules],
+                       extra_modules=["proxy", "proxy_http", "headers", "cache", "http2", *modules],
                        loglevel="debug", start=False)
     write_keys(s)
     (s.root / "cache").mkdir()
     (s.root / "cache").chmod(0o777)  # the children run as nobody
     media = plain(template(MEDIA, s.port))
-    for n in range(1, 6):
+    for n in range(1, 7):
         write(s.htdocs / f"origin/live/l{n}/720p/index.m3u8", media)
         write(s.htdocs / f"origin/live/l{n}/720p/alt.hls", media)
         for seg in SEGMENTS:
@@ -829,7 +920,7 @@ def cached(request, apache_factory, mgctl):
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
     try:
-        yield s, sign, quick
+        yield Client(s, proto), sign, quick
     finally:
         s.stop()
 
@@ -839,7 +930,8 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
     (download and view): each gets the playlist with its own token, never
     the other's, and a bare request is refused, although the cache serves
     a segment stored for A to B (so it does store across tokens)."""
-    srv, sign, quick = cached
+    cl, sign, quick = cached
+    srv = cl.srv
     for n, acc in ((1, "download"), (2, "view")):
         base = f"/live/l{n}/720p/"
         for name in ("index.m3u8", "alt.hls"):  # by extension; by Content-Type only
@@ -847,7 +939,7 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
                      for ttl in ("10m", "20m", "30m")]
             tokens = [token_of(u) for u in links]
             for viewer in (0, 1, 0, 2):
-                r = srv.get(links[viewer])
+                r = cl.get(links[viewer])
                 assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
                 assert r.text == expected_elsewhere(srv.port, tokens[viewer]), \
                     (quick, acc, name, viewer, r.headers.get("X-Cache-Detail"))
@@ -858,7 +950,7 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
                 assert "Expires" not in r.headers
                 assert r.headers["Cache-Control"] == ("private, max-age=600" if acc == "download"
                                                       else "private, no-store")
-            bare = srv.get(base + name)
+            bare = cl.get(base + name)
             assert bare.status_code == 403, (quick, name, bare.headers.get("X-Cache-Detail"))
             assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
             assert "#EXTM3U" not in bare.text
@@ -869,7 +961,7 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
              "--prefix", "/live/l3/")
     b = sign("/live/l3/720p/seg-1.ts", "--access", "download", "--ttl", "20m",
              "--prefix", "/live/l3/")
-    first, second = srv.get(a), srv.get(b)
+    first, second = cl.get(a), cl.get(b)
     assert first.status_code == second.status_code == 200
     assert first.content == second.content == TS
     if quick == "Off":
@@ -877,7 +969,7 @@ def test_a_cached_playlist_never_carries_another_viewers_token(cached):
     else:
         # ... and never where the cache answers before the policy
         assert second.headers["X-Cache"].startswith("MISS"), second.headers.get("X-Cache-Detail")
-    bare = srv.get("/live/l3/720p/seg-1.ts")
+    bare = cl.get("/live/l3/720p/seg-1.ts")
     assert bare.status_code == 403 and bare.content != TS, bare.headers.get("X-Cache-Detail")
     assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
     # the error log says why (LogLevel media_guard:debug), once per
@@ -894,17 +986,18 @@ def test_a_playlist_granted_by_a_cookie_is_not_stored_for_query_viewers(cached, 
     signed cookie (not rewritten: the cookie covers the segments), is not
     stored: a viewer with a query link asking next gets it rewritten for
     that link, not bare URIs from the cache."""
-    srv, sign, quick = cached
+    cl, sign, quick = cached
+    srv = cl.srv
     p = mgctl("sign", "--policy", srv.policy_dir / "hlscache.yaml", "--ttl", "10m",
               "--prefix", "/live/l5/", "--cookie")
     assert p.returncode == 0, p.stderr
     cookie = "mg_token=" + re.search(r"mg_token=([^;]+)", p.stdout).group(1)
     for _ in range(2):
-        r = srv.get("/live/l5/720p/alt.hls", headers={"Cookie": cookie})
+        r = cl.get("/live/l5/720p/alt.hls", headers={"Cookie": cookie})
         assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
         assert r.text == plain(template(MEDIA, srv.port))
     link = sign("/live/l5/720p/alt.hls", "--ttl", "10m", "--prefix", "/live/l5/")
-    r = srv.get(link)
+    r = cl.get(link)
     assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
     assert r.text == expected_elsewhere(srv.port, token_of(link)), r.headers.get("X-Cache-Detail")
 
@@ -914,20 +1007,21 @@ def test_a_refused_request_never_gets_a_cached_grant(cached):
     a good link is granted), and a grant stored for a good link is never
     served to a request the policy refuses; a public file is still stored
     and served from the cache."""
-    srv, sign, quick = cached
+    cl, sign, quick = cached
+    srv = cl.srv
     for path in ("/live/l4/720p/seg-2.ts", "/live/l4/720p/index.m3u8"):
         good = sign(path, "--ttl", "10m", "--prefix", "/live/l4/")
         for bad in (path, good.replace("mg_sig=", "mg_sig=x")):
-            no = srv.get(bad)
+            no = cl.get(bad)
             assert no.status_code == 403, no.headers.get("X-Cache-Detail")
             assert no.headers["Cache-Control"] == "private, no-store"
-        yes = srv.get(good)
+        yes = cl.get(good)
         assert yes.status_code == 200, (quick, path, yes.headers.get("X-Cache-Detail"))
         assert yes.headers["X-Cache"].startswith("MISS"), yes.headers.get("X-Cache-Detail")
-        again = srv.get(path)
+        again = cl.get(path)
         assert again.status_code == 403, (quick, path, again.headers.get("X-Cache-Detail"))
     # the same for everyone: stored and served from the cache
-    first, second = srv.get("/pub/l4/720p/seg-3.ts"), srv.get("/pub/l4/720p/seg-3.ts")
+    first, second = cl.get("/pub/l4/720p/seg-3.ts"), cl.get("/pub/l4/720p/seg-3.ts")
     assert first.status_code == second.status_code == 200 and second.content == TS
     assert second.headers["X-Cache"].startswith("HIT"), second.headers.get("X-Cache-Detail")
 
@@ -937,15 +1031,79 @@ def test_a_grant_of_another_require_line_is_never_served_to_others(cached):
     line grants (here a header) depends on who asks as much as a policy
     grant does: mod_cache's quick handler must not hand the stored answer
     to the next client, whom the policy and the other line both refuse."""
-    srv, sign, quick = cached
+    cl, sign, quick = cached
+    srv = cl.srv
     path = "/either/l2/720p/seg-4.ts"
     for _ in range(2):
-        yes = srv.get(path, headers={"X-Let-In": "yes"})
+        yes = cl.get(path, headers={"X-Let-In": "yes"})
         assert yes.status_code == 200 and yes.content == TS, yes.headers.get("X-Cache-Detail")
         assert "X-Media-Guard-Reason" not in yes.headers
-    no = srv.get(path)
+    no = cl.get(path)
     assert no.status_code == 403, (quick, no.headers.get("X-Cache-Detail"))
     assert no.content != TS
     assert no.headers["X-Media-Guard-Reason"] == "token-missing"
     why = "MG01201: media-guard: not to be stored by mod_cache: media-guard refused and another Require"
     assert (why in srv.error_log()) == (quick == "On")
+
+
+def test_a_hand_placed_cache_filter_stores_no_viewers_token(cached, mgctl):
+    """`SetOutputFilter CACHE` puts mod_cache's store, and its hits, where the
+    filter stands: before the playlist rewrite (mod_cache's handler), or
+    nowhere (the quick handler ignores it, AH00776). Viewers A, B and C,
+    over HTTP/1.1 and HTTP/2 in turn on one cache, each get the playlist
+    with their own token. A .m3u8 is never stored; a playlist known by its
+    Content-Type only is stored, behind mod_cache's handler, as the origin
+    sent it (a signed-cookie viewer gets that text from the cache, no token
+    in it) and rewritten on its way out for each viewer. Refused requests
+    get nothing; segments are served from the cache only where the policy
+    is asked first."""
+    cl, sign, quick = cached
+    srv = cl.srv
+    base = "/hand/l6/720p/"
+    for name in ("index.m3u8", "alt.hls"):
+        links = [sign(base + name, "--access", "download", "--ttl", ttl, "--prefix", "/hand/l6/")
+                 for ttl in ("10m", "20m", "30m")]
+        for n, (viewer, proto) in enumerate(((0, "h1"), (1, "h2"), (0, "h2"), (2, "h1"),
+                                             (1, "h1"))):
+            r = cl.get(links[viewer], proto=proto)
+            assert r.status_code == 200, (name, r.headers.get("X-Media-Guard-Reason"))
+            assert r.text == expected_elsewhere(srv.port, token_of(links[viewer])), \
+                (quick, name, viewer, proto, r.headers.get("X-Cache-Detail"))
+            assert r.headers["Cache-Control"] == "private, max-age=600"
+            stored = name == "alt.hls" and quick == "Off" and n > 0
+            assert r.headers["X-Cache"].startswith("HIT" if stored else "MISS"), \
+                (quick, name, n, r.headers.get("X-Cache-Detail"))
+        for proto in ("h1", "h2"):
+            bare = cl.get(base + name, proto=proto)
+            assert bare.status_code == 403 and "#EXTM3U" not in bare.text, bare.headers
+            assert bare.headers["X-Media-Guard-Reason"] == "token-missing"
+    # what the cache holds is the origin's text: a cookie viewer, whose
+    # playlist is not rewritten, gets exactly that
+    p = mgctl("sign", "--policy", srv.policy_dir / "hlscache.yaml", "--ttl", "10m",
+              "--prefix", "/hand/l6/", "--cookie")
+    assert p.returncode == 0, p.stderr
+    cookie = "mg_token=" + re.search(r"mg_token=([^;]+)", p.stdout).group(1)
+    for proto in ("h1", "h2"):
+        r = cl.get(base + "alt.hls", headers={"Cookie": cookie}, proto=proto)
+        assert r.status_code == 200 and r.text == plain(template(MEDIA, srv.port))
+        assert r.headers["X-Cache"].startswith("HIT" if quick == "Off" else "MISS")
+    # segments: one stored for A serves B only where the policy asked first;
+    # the module's headers come after the hand-placed filter, so they are
+    # those of each request, not of the one that stored it (B's link is view-only)
+    a = sign(base + "seg-1.ts", "--access", "download", "--ttl", "10m", "--prefix", "/hand/l6/")
+    b = sign(base + "seg-1.ts", "--access", "view", "--ttl", "20m", "--prefix", "/hand/l6/")
+    first, second = cl.get(a, proto="h1"), cl.get(b, proto="h2")
+    assert first.status_code == second.status_code == 200 and second.content == TS
+    assert second.headers["X-Cache"].startswith("HIT" if quick == "Off" else "MISS")
+    assert first.headers["Cache-Control"] == "private, max-age=600"
+    assert "inline" not in first.headers.get("Content-Disposition", "")
+    assert second.headers["Cache-Control"] == "private, no-store"
+    assert second.headers["Content-Disposition"] == "inline"
+    bare = cl.get(base + "seg-1.ts")
+    assert bare.status_code == 403 and bare.content != TS
+    # the quick handler says that it ignored the filter (behind mod_cache's
+    # handler the stored Content-Type playlist shows where it stood: after
+    # the rewrite, which keeps every playlist out, nothing would be stored)
+    log = srv.error_log()
+    ignored = "AH00776: cache: CACHE filter was added in quick handler mode"
+    assert (ignored in log) == (quick == "On")

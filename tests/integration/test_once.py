@@ -6,6 +6,7 @@ servers sharing a memcached, and two sharing a redis, run where memcached and
 redis-server are installed (scripts/quickstart installs both)."""
 
 import concurrent.futures
+import os
 import re
 import shutil
 import socket
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import HERE, free_port
 
 MP4 = bytes(range(256)) * 64
 JPEG = b"\xff\xd8\xff\xe0 one-time picture" * 8
@@ -242,6 +243,52 @@ def test_revoked_id_and_revoked_key_are_token_revoked_after_graceful(apache_fact
         r = get(s, old, "198.51.100.1")
         assert r.status_code == 403 and reason(r) == "token-revoked"
         assert get(s, good, "198.51.100.1").status_code == 200
+    finally:
+        s.stop()
+
+
+def test_a_revocation_file_without_its_lock_refuses_links_with_an_id(apache_factory, sign,
+                                                                     tmp_path):
+    """MG00610: when a child cannot create the lock of a policy's
+    tokens.revocation_file (injected: faults/fail_mutex.c, preloaded, fails
+    apr_thread_mutex_create for the module's own calls only), that child
+    cannot know the file's ids, so every link with an mg_id under the policy
+    is refused with 500 internal-error, never checked against the policy's
+    list alone (the ids the file held when the policy loaded are refused
+    anyway); links without an id are served. The error log says so once per
+    child at its start, and per refusal."""
+    shim = tmp_path / "fail_mutex.so"
+    cflags = subprocess.run(["pkg-config", "--cflags", "apr-1"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", *cflags, "-o", str(shim),
+                    str(HERE / "faults" / "fail_mutex.c"), "-ldl"], check=True, timeout=60)
+    s = apache_factory("once-revfile-nolock", CONF, policies={"once.yaml": policy(
+        revocation_file="revoked.txt")}, files=FILES,
+        extra_modules=["remoteip", "socache_shmcb"], start=False)
+    kd = s.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
+        (kd / fname).write_text(text)
+        (kd / fname).chmod(0o600)
+    (s.policy_dir / "revoked.txt").write_text("early-1\n")
+    s.preload = [shim]
+    s.start()
+    try:
+        for link in (sign("/media/a.jpg", "--id", "late-2"), sign("/media/a.jpg", "--once")):
+            r = get(s, link, "198.51.100.1")
+            assert r.status_code == 500 and reason(r) == "internal-error", link
+            assert r.content != JPEG
+        # the ids the file held when the policy loaded are refused by the policy itself
+        r = get(s, sign("/media/a.jpg", "--id", "early-1"), "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-revoked"
+        r = get(s, sign("/media/a.jpg"), "198.51.100.1")
+        assert r.status_code == 200 and r.content == JPEG
+        log = s.error_log()
+        assert ("MG00610: media-guard: revocation file %s: cannot create its lock in this "
+                "process; links with an mg_id are refused" % (s.policy_dir / "revoked.txt")) in log
+        assert log.count("the revocation file's state cannot be read in this process "
+                         "(MG00610)") == 2, log
+        assert "exit signal" not in log
     finally:
         s.stop()
 
