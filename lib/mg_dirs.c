@@ -182,10 +182,25 @@ int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_
     /* the path with every link resolved: the directories that hold the
      * bytes (realpath mallocs its answer) */
     char *real = realpath(abs, NULL);
+    const char *resolved = NULL;
     if (real != NULL) {
-        if (strcmp(real, abs) != 0)
-            n += walk(pool, real, what, " (its path with symbolic links resolved)", who, seen, &w);
+        resolved = apr_pstrdup(pool, real);
         free(real);
+    } else {
+        /* a file not written yet (mgctl keygen's new key): resolve the
+         * directory that will hold it, so that the directories above a
+         * linked --out are judged too, not only the link's target */
+        char *slash = strrchr(abs, '/');
+        char *dir = slash != NULL && slash != abs
+                        ? apr_pstrmemdup(pool, abs, (apr_size_t)(slash - abs))
+                        : NULL;
+        char *rdir = dir != NULL ? realpath(dir, NULL) : NULL;
+        if (rdir != NULL) {
+            resolved = apr_pstrcat(pool, strcmp(rdir, "/") == 0 ? "" : rdir, slash, NULL);
+            free(rdir);
+        }
     }
+    if (resolved != NULL && strcmp(resolved, abs) != 0)
+        n += walk(pool, resolved, what, " (its path with symbolic links resolved)", who, seen, &w);
     return n;
 }

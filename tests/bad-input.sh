@@ -555,6 +555,16 @@ if [ "$(id -u)" -eq 0 ] && [ -n "$NOBODY" ] && [ "$NOBODY" != env ]; then
     check "keygen refuses a path through another user's link in /tmp (they would re-point it)" "2" \
         "symbolic link '$O/sticky/keys' on the path of the new key file '$O/sticky/keys/k1.key' is owned by user 'nobody'" \
         "$MGCTL" keygen --id k1 --out "$O/sticky/keys"
+    # root's own link to a directory root owns, below one another user owns:
+    # the directories above the link's target count too (the new key does not
+    # exist yet, so the target is found from the directory that will hold it)
+    mkdir -p "$O/theirs2/mg"
+    chmod 700 "$O/theirs2/mg"
+    chown nobody "$O/theirs2"
+    ln -s "$O/theirs2/mg" "$O/rootlink"
+    check "keygen refuses root's link to a directory below another user's (they would rename it away)" "2" \
+        "directory '$O/theirs2' above the new key file '$O/rootlink/k1.key' \\(its path with symbolic links resolved\\) is owned by user 'nobody'" \
+        "$MGCTL" keygen --id k1 --out "$O/rootlink"
     # the loader: what keygen refuses to make is a warning where it exists
     echo "$good_key" >"$O/theirs/k1.key"
     chmod 600 "$O/theirs/k1.key"
