@@ -349,6 +349,9 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         memset(&b, 0xee, sizeof(b));
         mg_request_from_header_table(&b, tt, h);
         by_lookups(&a, tt, h, &b);
+        /* "http": equal text, maybe another copy (ASan keeps each literal) */
+        ck_assert_str_eq(a.scheme, b.scheme);
+        a.scheme = b.scheme;
         ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
     }
     /* and without any table */
@@ -357,6 +360,8 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         memset(&a, 0xff, sizeof(a));
         mg_request_from_header_table(&b, &abs, NULL);
         by_lookups(&a, &abs, NULL, &b);
+        ck_assert_str_eq(a.scheme, b.scheme);
+        a.scheme = b.scheme;
         ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
         ck_assert_str_eq(b.host, "authority.example");
     }
