@@ -259,6 +259,17 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     once.inst = k->inst;
     once.mutex = k->mutex;
     once.ready = 1;
+    /* shmcb makes room by dropping its oldest records: the hole refused on
+     * a memcached without -M, which no setting closes here. Not refused (a
+     * cache sized for the links in flight is the documented one-server
+     * setup), but said once per start, as the store's MG00612 is */
+    if (strncmp(once.spec, "shmcb", 5) == 0 && mg_mod_warn_in_post_config())
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00616) "media-guard: MediaGuardOnceCache %s drops its oldest "
+                                     "records when full, which gives a one-time or N-use link its "
+                                     "use back; size it for the links in flight, or use "
+                                     "MediaGuardStore with a store that keeps records",
+                     once.spec);
     return OK;
 }
 
