@@ -539,6 +539,11 @@ static void store_result(request_rec *r, int failed, const char *why)
  * than claim before the answer is known. MG_STORE_OK with *keeps and
  * *detail, or MG_STORE_ERROR with *why: the store cannot be asked, which
  * the caller treats as any store error; the next request asks again. */
+/* MG00612 (refused) and MG00615 (evicting=warn: served): one sentence */
+#define EVICTS_SAID                                                                                \
+    "media-guard: MediaGuardStore %s: %s may drop live records when full, which gives a one-time " \
+    "or N-use link its use back (and a revoked id its validity); %s. Fix: %s%s"
+
 static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
                                          const char **detail, const char **why)
 {
@@ -582,19 +587,14 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
         return MG_STORE_OK;
     /* a server-wide condition, not this request's: the main server's error
      * log (as httpd says its own), whichever vhost asked first */
-    if (worst == MG_STORE_EVICTS)
-        /* one sentence, two codes: MG00612 refused (error), MG00615 served (warn) */
-        ap_log_error(
-            APLOG_MARK, store.url->evicting_refuse ? APLOG_ERR : APLOG_WARNING, 0, ap_server_conf,
-            "%smedia-guard: MediaGuardStore %s: %s may drop live records when full, "
-            "which gives a one-time or N-use link its use back (and a revoked id its "
-            "validity); %s. Fix: %s%s",
-            store.url->evicting_refuse ? MG_LOGNO(00612) : MG_LOGNO(00615), store.url->display,
-            servers,
-            store.url->evicting_refuse
-                ? "links limited in uses are refused (500) until it keeps them"
-                : "served anyway (evicting=warn)",
-            fixes, store.url->evicting_refuse ? ". Or accept the risk with ?evicting=warn" : "");
+    if (worst == MG_STORE_EVICTS && store.url->evicting_refuse)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, MG_LOGNO(00612) EVICTS_SAID,
+                     store.url->display, servers,
+                     "links limited in uses are refused (500) until it keeps them", fixes,
+                     ". Or accept the risk with ?evicting=warn");
+    else if (worst == MG_STORE_EVICTS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, MG_LOGNO(00615) EVICTS_SAID,
+                     store.url->display, servers, "served anyway (evicting=warn)", fixes, "");
     else if (worst == MG_STORE_UNSAID)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
                      MG_LOGNO(00613) "media-guard: MediaGuardStore %s: cannot tell whether %s "
