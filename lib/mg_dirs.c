@@ -3,10 +3,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_file_info.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <apr_user.h>
 
 typedef struct seen {
     apr_dev_t dev;
@@ -45,27 +47,73 @@ typedef struct where {
     const char *code;
 } where_t;
 
+/* Whether a file owned by `uid` can be trusted by this process: owned by
+ * root or by the user the process runs as (Apache reads its configuration
+ * as root; mgctl runs as whoever runs it). Any other owner may rename
+ * entries in a directory of theirs, or replace a file of theirs. */
+static int trusted_owner(apr_uid_t uid)
+{
+    return uid == 0 || uid == geteuid();
+}
+
+/* "user 'nobody' (uid 65534)", or "uid 4242" for a uid with no name. */
+static const char *owner_name(apr_pool_t *pool, apr_uid_t uid)
+{
+    char *name = NULL;
+    if (apr_uid_name_get(&name, uid, pool) == APR_SUCCESS && name != NULL)
+        return apr_psprintf(pool, "user '%s' (uid %lu)", name, (unsigned long)uid);
+    return apr_psprintf(pool, "uid %lu", (unsigned long)uid);
+}
+
+/* A symbolic link named `path` that another user owns: in a directory with
+ * the sticky bit (/tmp) its owner may replace it and so point the path
+ * anywhere. Secrets only (the owner rule, mg_dirs.h). */
+static int link_owner(apr_pool_t *pool, const char *path, const char *what, const char *how,
+                      const where_t *w)
+{
+    apr_finfo_t li;
+    apr_status_t rv = apr_stat(&li, path, APR_FINFO_LINK | APR_FINFO_TYPE | APR_FINFO_USER, pool);
+    if ((rv != APR_SUCCESS && rv != APR_INCOMPLETE) || !(li.valid & APR_FINFO_USER) ||
+        li.filetype != APR_LNK || trusted_owner(li.user))
+        return 0;
+    mg_diag_add(w->diags, MG_SEV_WARNING, w->file, w->line, w->col, w->code,
+                "symbolic link '%s' on the path of %s%s is owned by %s, neither root nor the "
+                "user reading it: that user can point it at a file of their own (chown -h root "
+                "'%s')",
+                path, what, how, owner_name(pool, li.user), path);
+    return 1;
+}
+
 static int walk(apr_pool_t *pool, const char *abs, const char *what, const char *how,
                 mg_dirs_who_t who, apr_array_header_t *seen, const where_t *w)
 {
     char *dir = apr_pstrdup(pool, abs);
     int n = 0;
+    const int owners = who == MG_DIRS_GROUP_OR_OTHERS;
     if (dir[0] != '/')
         return 0;
+    if (owners)
+        n += link_owner(pool, dir, what, how, w);
     to_parent(dir);
     for (;;) {
         apr_finfo_t fi;
-        apr_status_t rv =
-            apr_stat(&fi, dir, APR_FINFO_TYPE | APR_FINFO_PROT | APR_FINFO_IDENT, pool);
+        if (owners)
+            n += link_owner(pool, dir, what, how, w);
+        apr_status_t rv = apr_stat(&fi, dir,
+                                   APR_FINFO_TYPE | APR_FINFO_PROT | APR_FINFO_IDENT |
+                                       (owners ? APR_FINFO_USER : 0),
+                                   pool);
         /* stat follows a link: a directory named through a link is judged
          * by its target's mode (a link's own mode means nothing), and the
          * directory holding the link is the next one up */
         if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_PROT) &&
             (fi.valid & APR_FINFO_IDENT) == APR_FINFO_IDENT && fi.filetype == APR_DIR &&
-            !seen_before(seen, &fi) && !(fi.protection & APR_FPROT_WSTICKY)) {
+            !seen_before(seen, &fi)) {
             const char *by = NULL, *fix = NULL;
-            int others = (fi.protection & APR_FPROT_WWRITE) != 0;
-            int group = who == MG_DIRS_GROUP_OR_OTHERS && (fi.protection & APR_FPROT_GWRITE);
+            int sticky = (fi.protection & APR_FPROT_WSTICKY) != 0;
+            int others = !sticky && (fi.protection & APR_FPROT_WWRITE) != 0;
+            int group =
+                !sticky && who == MG_DIRS_GROUP_OR_OTHERS && (fi.protection & APR_FPROT_GWRITE);
             /* the whole fix at once: "go-w" when both bits count */
             if (others && group) {
                 by = "its group and by everyone";
@@ -85,6 +133,17 @@ static int walk(apr_pool_t *pool, const char *abs, const char *what, const char 
                             dir, what, how, by, fix, dir);
                 n++;
             }
+            /* its owner may rename entries whatever the mode (and sticky
+             * bit) says: a secret is only as safe as the least trusted
+             * owner above it */
+            if (owners && (fi.valid & APR_FINFO_USER) && !trusted_owner(fi.user)) {
+                mg_diag_add(w->diags, MG_SEV_WARNING, w->file, w->line, w->col, w->code,
+                            "directory '%s' above %s%s is owned by %s, neither root nor the user "
+                            "reading it: that user can rename a file of their own over it "
+                            "(chown root '%s')",
+                            dir, what, how, owner_name(pool, fi.user), dir);
+                n++;
+            }
         }
         if (strcmp(dir, "/") == 0)
             break;
@@ -98,21 +157,50 @@ int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_
 {
     const where_t w = {diags, file, line, col, code};
     char *abs = NULL;
-    int n;
+    int n, n_file = 0;
     apr_array_header_t *seen = apr_array_make(pool, 8, sizeof(seen_t));
 
     if (path == NULL || *path == '\0' ||
         apr_filepath_merge(&abs, NULL, path, 0, pool) != APR_SUCCESS)
         return 0;
+    /* a secret's own owner: another user can write a new secret into it
+     * whatever its mode (chmod is the owner's) */
+    if (who == MG_DIRS_GROUP_OR_OTHERS) {
+        apr_finfo_t fi;
+        apr_status_t rv = apr_stat(&fi, abs, APR_FINFO_TYPE | APR_FINFO_USER, pool);
+        if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_USER) &&
+            !trusted_owner(fi.user)) {
+            mg_diag_add(diags, MG_SEV_WARNING, file, line, col, code,
+                        "%s is owned by %s, neither root nor the user reading it: that user can "
+                        "replace it (chown root '%s')",
+                        what, owner_name(pool, fi.user), abs);
+            n_file = 1;
+        }
+    }
     /* the path as given: the directories that hold it and each link on it */
-    n = walk(pool, abs, what, "", who, seen, &w);
+    n = n_file + walk(pool, abs, what, "", who, seen, &w);
     /* the path with every link resolved: the directories that hold the
      * bytes (realpath mallocs its answer) */
     char *real = realpath(abs, NULL);
+    const char *resolved = NULL;
     if (real != NULL) {
-        if (strcmp(real, abs) != 0)
-            n += walk(pool, real, what, " (its path with symbolic links resolved)", who, seen, &w);
+        resolved = apr_pstrdup(pool, real);
         free(real);
+    } else {
+        /* a file not written yet (mgctl keygen's new key): resolve the
+         * directory that will hold it, so that the directories above a
+         * linked --out are judged too, not only the link's target */
+        char *slash = strrchr(abs, '/');
+        char *dir = slash != NULL && slash != abs
+                        ? apr_pstrmemdup(pool, abs, (apr_size_t)(slash - abs))
+                        : NULL;
+        char *rdir = dir != NULL ? realpath(dir, NULL) : NULL;
+        if (rdir != NULL) {
+            resolved = apr_pstrcat(pool, strcmp(rdir, "/") == 0 ? "" : rdir, slash, NULL);
+            free(rdir);
+        }
     }
+    if (resolved != NULL && strcmp(resolved, abs) != 0)
+        n += walk(pool, resolved, what, " (its path with symbolic links resolved)", who, seen, &w);
     return n;
 }

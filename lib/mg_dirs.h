@@ -8,8 +8,17 @@
  * the file's safety as the file's own mode. A directory with the sticky bit
  * (/tmp's 1777) is safe: only the entry's owner, the directory's owner or
  * root may then rename or remove an entry. This is the reasoning of
- * OpenSSH's StrictModes, kept to the write bits (ownership is not judged,
- * as the file checks do not judge it either).
+ * OpenSSH's StrictModes.
+ *
+ * Owners, for secrets only (MG_DIRS_GROUP_OR_OTHERS: key files, the store's
+ * password file): the file itself, every directory above it and every
+ * symbolic link on its path must belong to root or to the user reading it
+ * (Apache reads as root; mgctl as whoever runs it). Another owner can
+ * rename entries of a directory of theirs whatever its mode (a key written
+ * into a directory someone else made, or reached through their link in
+ * /tmp, is replaced with one they know) and can rewrite a file of theirs.
+ * Other trusted files (policy, revocation file, country database, time
+ * zones) keep the write-bit rule only: a deploy user owning them is usual.
  *
  * Symbolic links: both the directories of the path as given (made absolute,
  * not resolved: the directory that holds a link can replace the link) and
@@ -38,8 +47,12 @@ typedef enum { MG_DIRS_OTHERS = 0, MG_DIRS_GROUP_OR_OTHERS = 1 } mg_dirs_who_t;
  * policy", "key file '/k/a.key' of key 'a'"): "directory '/srv/x' above
  * WHAT is writable by everyone and has no sticky bit: ...". A directory
  * that cannot be examined is passed over (the file itself was read: the
- * caller has reported what matters). Returns how many warnings were added;
- * never an error: as for the files themselves, these are warnings. */
+ * caller has reported what matters). With MG_DIRS_GROUP_OR_OTHERS, also one
+ * warning for the file, each directory and each link owned by another user
+ * than root or the effective user (the file's sentence is WHAT itself: "key
+ * file '/k/a.key' of key 'a' is owned by user 'x' (uid 1000), ..."). Returns
+ * how many warnings were added; never an error: as for the files themselves,
+ * these are warnings (mgctl keygen refuses to write where any is found). */
 int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_who_t who,
                   mg_diags_t *diags, const char *file, int line, int col, const char *code);
 

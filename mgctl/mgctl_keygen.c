@@ -1,6 +1,7 @@
 /* mgctl_keygen.c — `mgctl keygen`: write a new signing key (HMAC secret or
  * Ed25519 key pair) as files of mode 0600 that are never overwritten, and
- * print the policy snippet that uses it. Formats: docs/token-spec.md. */
+ * print the policy snippet that uses it, only into a directory nobody else
+ * can change (mg_dirs.h). Formats: docs/token-spec.md. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include <apr_file_info.h>
 #include <apr_strings.h>
 
+#include "mg_dirs.h"
 #include "mg_keys.h"
 #include "mgctl_keyopt.h"
 #include "mgctl_util.h"
@@ -26,7 +28,10 @@ static const char usage_text[] =
     "\n"
     "Generate a signed-link key. HMAC keys are written to DIR/ID.key; Ed25519 keys\n"
     "to DIR/ID.key (private, for signers) and DIR/ID.pub (public, enough for web\n"
-    "servers). Files are created with mode 0600 and never overwritten. The policy\n"
+    "servers). Files are created with mode 0600 and never overwritten, and only in\n"
+    "a directory that nobody but you and root can change: one that another user\n"
+    "owns or its group or everyone may write (without the sticky bit), below such\n"
+    "a directory or reached through another user's link, is refused. The policy\n"
     "`keys:` entry to use is printed on standard output; its `file:` is the path\n"
     "written to (DIR/ID.key), relative to the directory keygen ran in, while a\n"
     "policy resolves a relative `file:` against its own directory: run keygen\n"
@@ -132,6 +137,25 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
                              : apr_pstrcat(pool, apr_pstrmemdup(pool, dir, dl), "/", NULL);
     const char *key_path = apr_pstrcat(pool, prefix, id, ".key", NULL);
     const char *pub_path = apr_pstrcat(pool, prefix, id, ".pub", NULL);
+    /* A key written where another user can rename entries (their
+     * directory, one above it, their link in /tmp, a group- or world-
+     * writable directory) can be swapped for one they know before the
+     * policy ever reads it, and then nothing warns: the swapped file is
+     * theirs to chmod 600. Refuse, with the loader's own sentences (mg_dirs.h):
+     * checked after the directory exists, when nothing above a directory
+     * that passes can be changed by another user any more. */
+    mg_diags_t *unsafe = mg_diags_make(pool);
+    if (mg_dirs_check(pool, key_path, apr_psprintf(pool, "the new key file '%s'", key_path),
+                      MG_DIRS_GROUP_OR_OTHERS, unsafe, key_path, 0, 0,
+                      "key-file-permissions") > 0) {
+        for (int i = 0; i < unsafe->items->nelts; i++)
+            fprintf(stderr, "mgctl keygen: %s\n", APR_ARRAY_IDX(unsafe->items, i, mg_diag_t).msg);
+        fprintf(stderr,
+                "mgctl keygen: refused: no key written to %s (write it into a directory that "
+                "only you or root can change)\n",
+                dir);
+        return MGCTL_EXIT_USAGE;
+    }
     apr_finfo_t fi;
     if (pub_text != NULL && apr_stat(&fi, pub_path, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
         fprintf(stderr, "mgctl keygen: %s: file exists (keygen never overwrites a key)\n",

@@ -518,6 +518,75 @@ check "a link to a file in a world-writable directory: the resolved path is chec
 rm -f "$D/ww/link.yaml" "$D/safe/to-ww.yaml"
 chmod 755 "$D/ww"
 
+# Owners of a secret's path (lib/mg_dirs.h). mgctl keygen writes a key only
+# where nobody but the user running it and root can change it: a key written
+# into a directory someone else made (or through their link in /tmp) is
+# swapped by them for one they know, a 0600 file of theirs that nothing warned
+# about, and the policy then accepts their links (red team 21b). The loader
+# warns about another user owning the key, a directory above it or a link on
+# its path. The owner cases need root (chown) and an unprivileged user.
+O="$TMP/owners"
+mkdir -p "$O/ww" "$O/gw" "$O/sticky" "$O/mine"
+chmod 755 "$O" "$O/mine"
+chmod 777 "$O/ww"
+chmod 775 "$O/gw"
+chmod 1777 "$O/sticky"
+check "keygen refuses a world-writable directory" "2" \
+    "directory '$O/ww' above the new key file '$O/ww/k1.key' is writable by its group and by everyone" \
+    "$MGCTL" keygen --id k1 --out "$O/ww"
+check "... and writes nothing" "2" \
+    "refused: no key written to $O/ww \\(write it into a directory that only you or root can change\\)" \
+    sh -c '"$0" keygen --id k1 --out "$1"; rc=$?; [ -e "$1/k1.key" ] && exit 3; exit $rc' "$MGCTL" "$O/ww"
+check "keygen refuses a group-writable directory" "2" \
+    "directory '$O/gw' above the new key file '$O/gw/k1.key' is writable by its group and has no sticky bit" \
+    "$MGCTL" keygen --id k1 --out "$O/gw"
+check "keygen refuses a new directory below a world-writable one" "2" \
+    "directory '$O/ww' above the new key file '$O/ww/sub/k1.key' is writable" \
+    "$MGCTL" keygen --id k1 --alg ed25519 --out "$O/ww/sub"
+check "keygen writes into a sticky world-writable directory (/tmp's 1777) it owns the file in" "0" \
+    "wrote $O/sticky/k1.key" "$MGCTL" keygen --id k1 --out "$O/sticky"
+if [ "$(id -u)" -eq 0 ] && [ -n "$NOBODY" ] && [ "$NOBODY" != env ]; then
+    mkdir "$O/theirs"
+    chown nobody "$O/theirs"
+    check "keygen refuses a directory another user owns (they would swap the key)" "2" \
+        "directory '$O/theirs' above the new key file '$O/theirs/k1.key' is owned by user 'nobody' \\(uid [0-9]+\\), neither root nor the user reading it: that user can rename a file of their own over it" \
+        "$MGCTL" keygen --id k1 --out "$O/theirs"
+    $NOBODY ln -s "$O/mine" "$O/sticky/keys"
+    check "keygen refuses a path through another user's link in /tmp (they would re-point it)" "2" \
+        "symbolic link '$O/sticky/keys' on the path of the new key file '$O/sticky/keys/k1.key' is owned by user 'nobody'" \
+        "$MGCTL" keygen --id k1 --out "$O/sticky/keys"
+    # root's own link to a directory root owns, below one another user owns:
+    # the directories above the link's target count too (the new key does not
+    # exist yet, so the target is found from the directory that will hold it)
+    mkdir -p "$O/theirs2/mg"
+    chmod 700 "$O/theirs2/mg"
+    chown nobody "$O/theirs2"
+    ln -s "$O/theirs2/mg" "$O/rootlink"
+    check "keygen refuses root's link to a directory below another user's (they would rename it away)" "2" \
+        "directory '$O/theirs2' above the new key file '$O/rootlink/k1.key' \\(its path with symbolic links resolved\\) is owned by user 'nobody'" \
+        "$MGCTL" keygen --id k1 --out "$O/rootlink"
+    # the loader: what keygen refuses to make is a warning where it exists
+    echo "$good_key" >"$O/theirs/k1.key"
+    chmod 600 "$O/theirs/k1.key"
+    printf 'version: 1\nkeys:\n  - {id: k1, file: theirs/k1.key}\n%s' "$good_rules" >"$O/p-theirs.yaml"
+    check "a key in a directory another user owns is a key-file-permissions warning" "0" \
+        "p-theirs.yaml:3:5: warning: directory '$O/theirs' above key file '$O/theirs/k1.key' of key 'k1' is owned by user 'nobody'" \
+        "$MGCTL" validate "$O/p-theirs.yaml"
+    echo "$good_key" >"$O/mine/k2.key"
+    chmod 600 "$O/mine/k2.key"
+    chown nobody "$O/mine/k2.key"
+    printf 'version: 1\nkeys:\n  - {id: k2, file: mine/k2.key}\n%s' "$good_rules" >"$O/p-file.yaml"
+    check "a key file another user owns (mode 0600) is a warning" "0" \
+        "p-file.yaml:3:5: warning: key file '$O/mine/k2.key' of key 'k2' is owned by user 'nobody' \\(uid [0-9]+\\), neither root nor the user reading it: that user can replace it" \
+        "$MGCTL" validate "$O/p-file.yaml"
+    check "mgctl sign --key-file: the same warning" "0" "warning: key file '$O/mine/k2.key' is owned by user 'nobody'" \
+        "$MGCTL" sign --key-file "$O/mine/k2.key" --key-id k2 --ttl 1h /a.jpg
+    chown root "$O/mine/k2.key"
+    no_warning "a key root owns in a directory root owns is no warning" "$MGCTL" validate "$O/p-file.yaml"
+else
+    echo "skip: the owner cases of keygen and key files need root and setpriv"
+fi
+
 # Time zone files: a policy's time windows read TZif files from
 # $MG_ZONEINFO (or /usr/share/zoneinfo); whoever may write one moves the
 # windows. The country database's rule: everyone writing the file or a
@@ -575,6 +644,13 @@ check "a group-writable directory above the password file is a warning (as for a
     "mgctl revoke: warning: directory '$S/pw' above password_file '$S/pw/redis.pw' is writable by its group and has no sticky bit: .*\(chmod g-w '$S/pw', or \+t\)" \
     "$MGCTL" revoke --store "$surl" some-id
 chmod 755 "$S/pw"
+if [ "$(id -u)" -eq 0 ] && [ -n "$NOBODY" ] && [ "$NOBODY" != env ]; then
+    chown nobody "$S/pw/redis.pw"
+    check "a password file another user owns (mode 0600) is a warning (red team 21b)" "2" \
+        "mgctl revoke: warning: password_file '$S/pw/redis.pw' is owned by user 'nobody' \\(uid [0-9]+\\), neither root nor the user reading it: that user can replace it" \
+        "$MGCTL" revoke --store "$surl" some-id
+    chown root "$S/pw/redis.pw"
+fi
 check "a password file only its owner may read, in safe directories: no warning" "2" - \
     sh -c '"$0" revoke --store "$1" some-id 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 2' "$MGCTL" "$surl"
 
