@@ -322,3 +322,37 @@ def test_an_id_without_uses_is_served_while_one_memcached_of_several_is_down(
         assert 200 in got and set(got) <= {200, 500}, got
     finally:
         node.stop()
+
+
+def test_the_answer_goes_to_the_main_servers_error_log_not_the_first_vhosts(
+        start_store, apache_factory, mgctl):
+    """Whether the store keeps records is a server-wide condition: said in
+    the main server's ErrorLog, whichever virtual host asked first."""
+    store = start_store("redis", **KEEPING["redis"])
+    conf = (f"MediaGuardStore {store.url()}\n"
+            "MediaGuardPolicy cl @POLICIES@/cl.yaml\n"
+            "MediaGuardReasonHeader On\n"
+            "<VirtualHost 127.0.0.1:@PORT@>\n"
+            "    ServerName vhost.test\n"
+            "    ErrorLog \"@ROOT@/logs/vhost-error.log\"\n"
+            "    <Location \"/media/\">\n"
+            "        Require media-guard cl\n"
+            "    </Location>\n"
+            "</VirtualHost>\n")
+    node = apache_factory("said-main-log", conf, policies={"cl.yaml": POLICY}, files=FILES,
+                          loglevel="info", start=False)
+    kd = node.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    (kd / "k2026.key").write_text(K2026)
+    (kd / "k2026.key").chmod(0o600)
+    node.start()
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.17.1")[0] == 200
+        assert http_get(node.port, "/media/film.mp4", "127.0.17.2")[0] == 403
+        vhost_log = (node.root / "logs" / "vhost-error.log").read_text(errors="replace")
+        assert "MG00203" in vhost_log, vhost_log  # a request's own lines are the vhost's
+        assert not tagged(vhost_log, "MG00614"), vhost_log
+        assert len(tagged(node.error_log(), "MG00614")) == 1, node.error_log()
+    finally:
+        node.stop()
