@@ -81,9 +81,11 @@ typedef struct mg_store_ops {
                                int *slot, apr_pool_t *p, const char **why);
     /* Optional: ask every server whether it may drop a live record when
      * full; appends one mg_store_retention_t per server to `out`. OK, or
-     * ERROR when a server cannot be asked (down, timeout, garbage). A server
-     * that refuses the question (a renamed or forbidden command) is an
-     * answer: MG_STORE_UNSAID. NULL: the engine cannot say. */
+     * ERROR when a server cannot be asked (down, timeout, busy, loading, at
+     * its connection limit, an error reply, garbage). Only a server that
+     * refuses the question itself (a renamed, unknown or forbidden command;
+     * memcached stats without the setting) is an answer: MG_STORE_UNSAID.
+     * NULL: the engine cannot say. */
     mg_store_status_t (*retention)(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
                                    const char **why);
 } mg_store_ops_t;
@@ -93,7 +95,8 @@ typedef struct mg_store_ops {
  * when full gives the use back (docs/directives.md, "Guarantees"). */
 typedef enum {
     MG_STORE_KEEPS = 0, /* refuses writes when full: Redis noeviction, memcached -M */
-    MG_STORE_UNSAID,    /* would not say: INFO and CONFIG refused, no 'evictions' setting */
+    MG_STORE_UNSAID,    /* would not say: INFO and CONFIG refused (NOPERM, unknown command),
+                           memcached stats settings unknown or without 'evictions' */
     MG_STORE_EVICTS     /* may drop a live record when full */
 } mg_store_keep_t;
 
@@ -188,13 +191,20 @@ const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max);
  * text): Redis `INFO memory` (maxmemory_policy, maxmemory) — 0 when the
  * text has no maxmemory_policy line; a policy alone (CONFIG GET
  * maxmemory-policy, maxmemory may be NULL); memcached `stats settings`
- * (STAT evictions on|off) — UNSAID without that line. `r->server` is set
- * by the caller. */
+ * (STAT evictions on|off) — UNSAID for a complete STAT...END without that
+ * line or memcached's bare ERROR (an unknown command); anything else
+ * (ERROR Too many open connections, SERVER_ERROR, a reply cut short) is
+ * not an answer: 0, with *why. `r->server` is set by the caller.
+ * mg_store_redis_refusal: 1 when a Redis error reply refuses the question
+ * (NOPERM, ERR unknown command or subcommand: renamed, disabled or
+ * forbidden), 0 for any other error (max clients, BUSY, LOADING...), which
+ * says nothing about eviction. */
 int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_retention_t *r);
 void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const char *maxmemory,
                                      mg_store_retention_t *r);
-void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats,
-                                          mg_store_retention_t *r);
+int mg_store_redis_refusal(const char *err);
+int mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r,
+                                         const char **why);
 
 /* Is the id revoked in the store? OK (*revoked set) or ERROR. */
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,

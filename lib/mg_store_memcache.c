@@ -211,8 +211,9 @@ static mg_store_status_t garbage(mc_impl_t *m, const char *key, const char *buf,
                                  const char **why)
 {
     mc_server_t *s = server_for(m, key);
-    *why =
-        apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %.60s", s->host, s->port, buf);
+    /* the server's words go into a log line and a terminal: one line, printable */
+    *why = apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %s", s->host, s->port,
+                        mg_store_said(p, buf, 60));
     return MG_STORE_ERROR;
 }
 
@@ -312,10 +313,25 @@ static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
 
 #define STATS_MAX 16384 /* `stats settings` is about 2 KB */
 
-void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r)
+int mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r,
+                                         const char **why)
 {
+    size_t n = strlen(stats);
     const char *l, *v;
 
+    /* only a whole STAT...END is an answer, and memcached's bare ERROR (a
+     * command it does not know) a refusal of the question; ERROR Too many
+     * open connections, SERVER_ERROR... say nothing about eviction */
+    if (strcmp(stats, "ERROR\r\n") == 0) {
+        r->keeps = MG_STORE_UNSAID;
+        r->setting = "stats settings: ERROR (an unknown command)";
+        r->fix = "make sure it runs with -M (ask whoever runs it)";
+        return 1;
+    }
+    if (strncmp(stats, "STAT ", 5) != 0 || n < 7 || strcmp(stats + n - 7, "\r\nEND\r\n") != 0) {
+        *why = apr_psprintf(p, "stats settings: not an answer: '%s'", mg_store_said(p, stats, 60));
+        return 0;
+    }
     for (l = stats; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
         if (strncmp(l, "STAT evictions ", 15) != 0)
             continue;
@@ -324,19 +340,19 @@ void mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_s
             r->keeps = MG_STORE_KEEPS;
             r->setting = "evictions off";
             r->fix = NULL;
-            return;
+            return 1;
         }
         r->keeps = MG_STORE_EVICTS;
         r->setting = apr_psprintf(p, "evictions %s", v);
         r->fix = "start memcached with -M (--disable-evictions): when full it then refuses new "
                  "records (those links are refused, 500) instead of dropping live ones; size -m "
                  "for the links in flight";
-        return;
+        return 1;
     }
     r->keeps = MG_STORE_UNSAID;
-    r->setting = apr_psprintf(p, "stats settings has no 'evictions' line (it said '%s')",
-                              mg_store_said(p, stats, 40));
+    r->setting = "stats settings has no 'evictions' line";
     r->fix = "make sure it runs with -M (ask whoever runs it)";
+    return 1;
 }
 
 static mg_store_status_t mc_retention(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
@@ -353,7 +369,10 @@ static mg_store_status_t mc_retention(mg_store_t *st, apr_array_header_t *out, a
         if (exchange_on(m, s, "stats settings\r\n", REPLY_STATS, buf, STATS_MAX, p, why) !=
             MG_STORE_OK)
             return MG_STORE_ERROR;
-        mg_store_memcache_settings_retention(p, buf, r);
+        if (!mg_store_memcache_settings_retention(p, buf, r, why)) {
+            *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port, *why);
+            return MG_STORE_ERROR;
+        }
     }
     return MG_STORE_OK;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <apr_cstr.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 
@@ -179,8 +180,9 @@ static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc
     redisReply *rep = run_any(st, p, why, argc, argv);
 
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
-        *why = apr_psprintf(p, "redis %s:%d answered: %.100s", r->url->host[0], r->url->port[0],
-                            rep->str);
+        /* the server's words go into a log line and a terminal: one line, printable */
+        *why = apr_psprintf(p, "redis %s:%d answered: %s", r->url->host[0], r->url->port[0],
+                            mg_store_said(p, rep->str, 100));
         freeReplyObject(rep);
         return NULL;
     }
@@ -336,9 +338,40 @@ int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_rete
     return 1;
 }
 
+int mg_store_redis_refusal(const char *err)
+{
+    /* what Redis says to a command renamed away (rename-command X ""), one
+     * a managed service disables, a subcommand it lacks, and an ACL's
+     * refusal; the wording is Redis's since 2.x ("Unknown subcommand" in
+     * 6.x). Anything else (max number of clients reached, BUSY, LOADING,
+     * MASTERDOWN, OOM...) is the server unable to answer now, not refusing
+     * the question: an error, asked again by the next request. */
+    static const char *const refusals[] = {"NOPERM", "ERR unknown command",
+                                           "ERR unknown subcommand", "ERR unknown or disabled"};
+
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+        if (apr_cstr_casecmpn(err, refusals[i], strlen(refusals[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* An error reply that is not a refusal of the question: MG_STORE_ERROR. */
+static mg_store_status_t unanswered(mg_store_t *st, redisReply *rep, const char *cmd, apr_pool_t *p,
+                                    const char **why)
+{
+    redis_impl_t *r = st->impl;
+    *why = apr_psprintf(p, "redis %s:%d answered %s with: %s", r->url->host[0], r->url->port[0],
+                        cmd, mg_store_said(p, rep->str, 100));
+    freeReplyObject(rep);
+    return MG_STORE_ERROR;
+}
+
 /* INFO memory first (allowed where CONFIG is not, as on most managed
  * services), then CONFIG GET; either may be renamed away or forbidden by
- * an ACL: the answer is then UNSAID, with both refusals. */
+ * an ACL: the answer is then UNSAID, with both refusals. Any other error
+ * reply (the server at maxclients, BUSY, LOADING) is no answer: ERROR,
+ * never cached as UNSAID (that would serve one-time links on a store that
+ * evicts, for the child's life). */
 static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
                                      const char **why)
 {
@@ -358,6 +391,8 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
         freeReplyObject(rep);
         return MG_STORE_OK;
     }
+    if (rep->type == REDIS_REPLY_ERROR && !mg_store_redis_refusal(rep->str))
+        return unanswered(st, rep, "INFO memory", p, why);
     info_said = rep->type == REDIS_REPLY_ERROR
                     ? apr_psprintf(p, "INFO memory: %s", mg_store_said(p, rep->str, 100))
                     : "INFO memory: no maxmemory_policy line";
@@ -371,10 +406,16 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
         freeReplyObject(rep);
         return MG_STORE_OK;
     }
+    if (rep->type == REDIS_REPLY_ERROR && !mg_store_redis_refusal(rep->str))
+        return unanswered(st, rep, "CONFIG GET maxmemory-policy", p, why);
+    /* an empty array is a server without that setting (a Redis-like
+     * server): it would not say; any other shape is garbage */
+    if (rep->type != REDIS_REPLY_ERROR && !(rep->type == REDIS_REPLY_ARRAY && rep->elements == 0))
+        return garbage(st, rep, p, why);
     res->keeps = MG_STORE_UNSAID;
     res->setting = apr_psprintf(p, "%s; CONFIG GET maxmemory-policy: %s", info_said,
                                 rep->type == REDIS_REPLY_ERROR ? mg_store_said(p, rep->str, 100)
-                                                               : "no value (an unexpected answer)");
+                                                               : "no such setting");
     res->fix = "make sure its maxmemory-policy is noeviction (ask whoever runs it)";
     freeReplyObject(rep);
     return MG_STORE_OK;

@@ -92,7 +92,7 @@ static const char store_usage[] =
     "\n"
     "Exit status: 0 every server keeps its records, 1 a server may evict them or\n"
     "does not say (INFO and CONFIG refused), 2 usage error or the store cannot be\n"
-    "reached.\n";
+    "reached or cannot answer now (at its connection limit, busy, loading).\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
 {

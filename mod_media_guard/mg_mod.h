@@ -269,11 +269,12 @@ void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_re
  * starts or ends an incident (the caller logs one line), else 0. Shared by
  * every process; `local_down` is the per-process fallback without metrics. */
 int mg_mod_metrics_store_result(int failed, int *local_down);
-/* 1 for the first caller since this configuration generation started
- * (shared by every process, as the incident flag; `local_said` is the
- * per-process fallback without metrics): whether the store keeps its
- * records is said once per start, not once per child. */
-int mg_mod_metrics_store_retention_first(int *local_said);
+/* 1 for the first caller with this `answer` (an mg_store_keep_t) since
+ * this configuration generation started (shared by every process, as the
+ * incident flag; `local_said` is the per-process fallback without
+ * metrics): each distinct answer about whether the store keeps its records
+ * is said once per start, not once per child. */
+int mg_mod_metrics_store_retention_first(int *local_said, int answer);
 /* register_hooks: the shared counters (post_config) and the
  * `SetHandler media-guard-metrics` handler */
 void mg_mod_metrics_register(apr_pool_t *p);

@@ -97,17 +97,27 @@ int mg_mod_metrics_store_result(int failed, int *local_down)
     return 1;
 }
 
-int mg_mod_metrics_store_retention_first(int *local_said)
+int mg_mod_metrics_store_retention_first(int *local_said, int answer)
 {
     mg_mod_metrics_t *mt = metrics;
+    apr_uint64_t bit = (apr_uint64_t)1 << answer, was;
+    volatile apr_uint64_t *cell;
 
     if (mt == NULL) {
-        int first = !*local_said;
-        *local_said = 1;
+        int first = !(*local_said & (int)bit);
+        *local_said |= (int)bit;
         return first;
     }
-    /* the first process of this generation to ask the store says it */
-    return apr_atomic_cas64(&mt->cells[store_index(mt, STORE_RETENTION_SAID)], 1, 0) == 0;
+    /* one bit per answer: the first process of this generation to get an
+     * answer says it, and a different answer later (CONFIG SET by an admin,
+     * a server of several that differs) is said too, once */
+    cell = &mt->cells[store_index(mt, STORE_RETENTION_SAID)];
+    do {
+        was = apr_atomic_read64(cell);
+        if (was & bit)
+            return 0;
+    } while (apr_atomic_cas64(cell, was | bit, was) != was);
+    return 1;
 }
 
 void mg_mod_metrics_count(const mg_mod_policy_t *mp, mg_outcome_t outcome, mg_reason_t reason)

@@ -83,8 +83,8 @@ static struct {
     mg_store_t *st;                  /* child_init: the engine, or the socache adapter */
     int down;                        /* per-process incident flag when metrics are off */
     volatile apr_uint32_t retention; /* RET_*, set once per child */
-    int retention_said;              /* per-process "said" flag when metrics are off */
-    char retention_detail[512];      /* why links are refused; written before `retention` */
+    int retention_said;         /* per-process "said" bits (1 << answer) when metrics are off */
+    char retention_detail[512]; /* why links are refused; written before `retention` */
 } store;
 
 /* One cache per server process tree: the directive is main-server only.
@@ -259,6 +259,17 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     once.inst = k->inst;
     once.mutex = k->mutex;
     once.ready = 1;
+    /* shmcb makes room by dropping its oldest records: the hole refused on
+     * a memcached without -M, which no setting closes here. Not refused (a
+     * cache sized for the links in flight is the documented one-server
+     * setup), but said once per start, as the store's MG00612 is */
+    if (strncmp(once.spec, "shmcb", 5) == 0 && mg_mod_warn_in_post_config())
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00616) "media-guard: MediaGuardOnceCache %s drops its oldest "
+                                     "records when full, which gives a one-time or N-use link its "
+                                     "use back; size it for the links in flight, or use "
+                                     "MediaGuardStore with a store that keeps records",
+                     once.spec);
     return OK;
 }
 
@@ -528,6 +539,11 @@ static void store_result(request_rec *r, int failed, const char *why)
  * than claim before the answer is known. MG_STORE_OK with *keeps and
  * *detail, or MG_STORE_ERROR with *why: the store cannot be asked, which
  * the caller treats as any store error; the next request asks again. */
+/* MG00612 (refused) and MG00615 (evicting=warn: served): one sentence */
+#define EVICTS_SAID                                                                                \
+    "media-guard: MediaGuardStore %s: %s may drop live records when full, which gives a one-time " \
+    "or N-use link its use back (and a revoked id its validity); %s. Fix: %s%s"
+
 static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
                                          const char **detail, const char **why)
 {
@@ -567,34 +583,29 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
     apr_atomic_set32(&store.retention, worst == MG_STORE_KEEPS    ? RET_KEEPS
                                        : worst == MG_STORE_UNSAID ? RET_UNSAID
                                                                   : RET_EVICTS);
-    if (!mg_mod_metrics_store_retention_first(&store.retention_said))
+    if (!mg_mod_metrics_store_retention_first(&store.retention_said, (int)worst))
         return MG_STORE_OK;
+    /* a server-wide condition, not this request's: the main server's error
+     * log (as httpd says its own), whichever vhost asked first */
     if (worst == MG_STORE_EVICTS && store.url->evicting_refuse)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      MG_LOGNO(00612) "media-guard: MediaGuardStore %s: %s may drop live records "
-                                      "when full, which gives a one-time or N-use link its use "
-                                      "back (and a revoked id its validity); links limited in "
-                                      "uses are refused (500) until it keeps them. Fix: %s. Or "
-                                      "accept the risk with ?evicting=warn",
-                      store.url->display, servers, fixes);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf, MG_LOGNO(00612) EVICTS_SAID,
+                     store.url->display, servers,
+                     "links limited in uses are refused (500) until it keeps them", fixes,
+                     ". Or accept the risk with ?evicting=warn");
     else if (worst == MG_STORE_EVICTS)
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      MG_LOGNO(00615) "media-guard: MediaGuardStore %s: %s may drop live records "
-                                      "when full, which gives a one-time or N-use link its use "
-                                      "back (and a revoked id its validity); served anyway "
-                                      "(evicting=warn). Fix: %s",
-                      store.url->display, servers, fixes);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf, MG_LOGNO(00615) EVICTS_SAID,
+                     store.url->display, servers, "served anyway (evicting=warn)", fixes, "");
     else if (worst == MG_STORE_UNSAID)
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      MG_LOGNO(00613) "media-guard: MediaGuardStore %s: cannot tell whether %s "
-                                      "may drop live records when full: %s; a store that evicts "
-                                      "gives one-time links their uses back",
-                      store.url->display, servers, fixes);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     MG_LOGNO(00613) "media-guard: MediaGuardStore %s: cannot tell whether %s "
+                                     "may drop live records when full: %s; a store that evicts "
+                                     "gives one-time links their uses back",
+                     store.url->display, servers, fixes);
     else
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      MG_LOGNO(00614) "media-guard: MediaGuardStore %s: %s keeps records until "
-                                      "they expire",
-                      store.url->display, servers);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ap_server_conf,
+                     MG_LOGNO(00614) "media-guard: MediaGuardStore %s: %s keeps records until "
+                                     "they expire",
+                     store.url->display, servers);
     return MG_STORE_OK;
 }
 
@@ -647,7 +658,12 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         why = "the MediaGuardOnceCache failed to start (see the startup log)";
     } else if (store.st == NULL) {
         why = "the MediaGuardStore could not be set up in this process (see the startup log)";
-    } else if (store.url != NULL && store_retention(r, &keeps, &evicts, &why) != MG_STORE_OK) {
+    } else if (store.url != NULL && d->token_uses > 0 &&
+               store_retention(r, &keeps, &evicts, &why) != MG_STORE_OK) {
+        /* asked only where it matters: a lookup in the revocation list is
+         * served on any store (an evicted revocation is documented, and
+         * warned about by mgctl revoke), and must not 500 because one of
+         * several memcached servers cannot be asked */
         /* as any failed operation: one timeout per request, not two */
         store_result(r, 1, why);
         why = apr_pstrcat(r->pool, "the claim store cannot be asked: ", why, NULL);

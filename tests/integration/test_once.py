@@ -106,6 +106,12 @@ def test_once_link_carries_a_random_id_and_one_use(sign):
     assert len(ida) == 22 and ida != idb
 
 
+def test_a_shmcb_cache_is_said_to_drop_its_oldest_records_once_per_start(srv):
+    said = [ln for ln in srv.error_log().splitlines() if "MG00616: " in ln]
+    assert len(said) == 1 and "[media_guard:warn]" in said[0], said
+    assert "drops its oldest records when full" in said[0] and "mg-once(512000)" in said[0]
+
+
 def test_random_ids_never_start_with_a_dash(mgctl, srv):
     """1 of 64 base64url ids would start with '-', which a command line
     reads as an option (`mgctl revoke --store URL ID`): mgctl never makes one."""

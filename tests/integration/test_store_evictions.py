@@ -13,11 +13,13 @@ loopback port (and stops it) and fills it for real."""
 
 import json
 import re
+import socket
 
 import pytest
 
+from conftest import free_port
 from storeharness import StoreServer, fill_store, http_get, redis_command
-from test_store_cluster import Cluster, make_node, reason
+from test_store_cluster import CONF, FILES, K2026, POLICY, Cluster, make_node, reason
 
 # a store that evicts when full, small enough to fill in a fraction of a second
 EVICTING = {
@@ -220,3 +222,137 @@ def test_mgctl_store_check_usage(mgctl):
                        "cannot connect to memcached 127.0.0.1:1")]:
         p = mgctl("store", *args)
         assert p.returncode == 2 and msg in p.stderr, (args, p.returncode, p.stderr)
+
+
+def _held_redis_connection(store):
+    """A client connection that Redis has accepted and counts (PING
+    answered). The harness's port probe may still count until Redis has seen
+    it close: try again until there is room."""
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", store.port), timeout=10)
+        s.sendall(b"PING\r\n")
+        if s.recv(64) == b"+PONG\r\n":
+            return s
+        s.close()
+    pytest.fail("redis never had room for one client")
+
+
+def test_a_redis_that_cannot_answer_now_is_asked_again_not_taken_for_would_not_say(
+        start_store, apache_factory, mgctl):
+    """A Redis at maxclients answers every new connection with
+    '-ERR max number of clients reached': no answer about eviction. It was
+    read as "would not say" and kept for the child's life, so that child
+    then served one-time links on a store that evicts."""
+    store = start_store("redis", args=EVICTING["redis"]["args"] + ("--maxclients", "1"))
+    held = _held_redis_connection(store)
+    try:
+        p = mgctl("store", "check", "--store", store.url())
+        assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+        assert "max number of clients reached" in p.stderr and "cannot tell" not in p.stdout
+        node = make_node(apache_factory, "evict-maxclients", store.url())
+        try:
+            c = Cluster("redis", store, [node], mgctl)
+            st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.14.1")
+            assert (st, reason(h)) == (500, "internal-error")
+            log = node.error_log()
+            assert "max number of clients reached" in log, log
+            assert not tagged(log, "MG00613")  # not "cannot tell"
+            # room again (on the held connection: no race with its close)
+            held.sendall(b"CONFIG SET maxclients 100\r\n")
+            assert held.recv(64) == b"+OK\r\n"
+            # asked again: the store evicts, so links limited in uses stay refused
+            for i in range(3):
+                st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"),
+                                    f"127.0.14.{i + 2}")
+                assert (st, reason(h)) == (500, "internal-error"), i
+            said = tagged(node.error_log(), "MG00612")
+            assert len(said) == 1 and SETTING["redis"] in said[0], said
+            assert not tagged(node.error_log(), "MG00613")
+        finally:
+            node.stop()
+    finally:
+        held.close()
+
+
+def test_each_distinct_answer_is_said_once_per_start(start_store, apache_factory, mgctl):
+    """The first child finds a store that keeps (MG00614); an admin then
+    turns eviction on, and the next child finds it evicting: said too."""
+    store = start_store("redis", **KEEPING["redis"])
+    # a new child for every connection: each asks the store afresh
+    node = apache_factory("said-per-answer", CONF.format(url=store.url()) +
+                          "MaxConnectionsPerChild 1\n", policies={"cl.yaml": POLICY},
+                          files=FILES, loglevel="info", start=False)
+    kd = node.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    (kd / "k2026.key").write_text(K2026)
+    (kd / "k2026.key").chmod(0o600)
+    node.start()
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.15.1")[0] == 200
+        assert len(tagged(node.error_log(), "MG00614")) == 1
+        assert redis_command(store, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru") == "OK"
+        for i in range(3):
+            st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"),
+                                f"127.0.15.{i + 2}")
+            assert (st, reason(h)) == (500, "internal-error"), i
+        log = node.error_log()
+        assert len(tagged(log, "MG00614")) == 1, tagged(log, "MG00614")
+        said = tagged(log, "MG00612")
+        assert len(said) == 1 and SETTING["redis"] in said[0], said
+    finally:
+        node.stop()
+
+
+def test_an_id_without_uses_is_served_while_one_memcached_of_several_is_down(
+        start_store, apache_factory, mgctl):
+    """Whether the store evicts matters only to links limited in uses: a
+    revocation lookup is not refused because one server cannot be asked."""
+    up = start_store("memcache")
+    down_port = free_port()  # nothing listens there
+    url = f"memcache://127.0.0.1:{up.port},127.0.0.1:{down_port}?timeout=2s"
+    node = make_node(apache_factory, "rev-one-down", url)
+    try:
+        c = Cluster("memcache", up, [node], mgctl)
+        ids = [f"rev{i}" for i in range(8)]
+        got = [http_get(node.port, c.sign("/media/film.mp4", "--id", i), "127.0.16.1")[0]
+               for i in ids]
+        # each id's revocation entry lives on one server: those on the
+        # live one are served, those on the dead one fail closed
+        assert 200 in got and set(got) <= {200, 500}, got
+    finally:
+        node.stop()
+
+
+def test_the_answer_goes_to_the_main_servers_error_log_not_the_first_vhosts(
+        start_store, apache_factory, mgctl):
+    """Whether the store keeps records is a server-wide condition: said in
+    the main server's ErrorLog, whichever virtual host asked first."""
+    store = start_store("redis", **KEEPING["redis"])
+    conf = (f"MediaGuardStore {store.url()}\n"
+            "MediaGuardPolicy cl @POLICIES@/cl.yaml\n"
+            "MediaGuardReasonHeader On\n"
+            "<VirtualHost 127.0.0.1:@PORT@>\n"
+            "    ServerName vhost.test\n"
+            "    ErrorLog \"@ROOT@/logs/vhost-error.log\"\n"
+            "    <Location \"/media/\">\n"
+            "        Require media-guard cl\n"
+            "    </Location>\n"
+            "</VirtualHost>\n")
+    node = apache_factory("said-main-log", conf, policies={"cl.yaml": POLICY}, files=FILES,
+                          loglevel="info", start=False)
+    kd = node.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    (kd / "k2026.key").write_text(K2026)
+    (kd / "k2026.key").chmod(0o600)
+    node.start()
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.17.1")[0] == 200
+        assert http_get(node.port, "/media/film.mp4", "127.0.17.2")[0] == 403
+        vhost_log = (node.root / "logs" / "vhost-error.log").read_text(errors="replace")
+        assert "MG00203" in vhost_log, vhost_log  # a request's own lines are the vhost's
+        assert not tagged(vhost_log, "MG00614"), vhost_log
+        assert len(tagged(node.error_log(), "MG00614")) == 1, node.error_log()
+    finally:
+        node.stop()

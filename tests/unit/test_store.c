@@ -355,25 +355,83 @@ END_TEST
 START_TEST(test_memcache_stats_settings_say_whether_it_evicts)
 {
     mg_store_retention_t r = {0};
+    const char *why = NULL;
 
-    mg_store_memcache_settings_retention(
-        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions off\r\nEND\r\n", &r);
+    ck_assert(mg_store_memcache_settings_retention(
+        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions off\r\nEND\r\n", &r, &why));
     ck_assert_int_eq(r.keeps, MG_STORE_KEEPS);
     ck_assert_ptr_null(r.fix);
-    mg_store_memcache_settings_retention(
-        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions on\r\nEND\r\n", &r);
+    ck_assert(mg_store_memcache_settings_retention(
+        mg_test_pool, "STAT maxbytes 2097152\r\nSTAT evictions on\r\nEND\r\n", &r, &why));
     ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
     ck_assert_str_eq(r.setting, "evictions on");
     ck_assert_ptr_nonnull(strstr(r.fix, "-M"));
-    mg_store_memcache_settings_retention(mg_test_pool, "STAT evictionsx off\r\nEND\r\n", &r);
+    ck_assert(mg_store_memcache_settings_retention(mg_test_pool, "STAT evictionsx off\r\nEND\r\n",
+                                                   &r, &why));
     ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
-    mg_store_memcache_settings_retention(mg_test_pool, "ERROR\r\n", &r);
+    /* a command it does not know: a refusal of the question */
+    ck_assert(mg_store_memcache_settings_retention(mg_test_pool, "ERROR\r\n", &r, &why));
     ck_assert_int_eq(r.keeps, MG_STORE_UNSAID);
-    /* what the server said goes into a log line: one line, printable */
-    ck_assert_str_eq(r.setting, "stats settings has no 'evictions' line (it said 'ERROR')");
-    mg_store_memcache_settings_retention(mg_test_pool, "STAT evictions o\x1b[2Jn\r\nEND\r\n", &r);
+    ck_assert(mg_store_memcache_settings_retention(
+        mg_test_pool, "STAT evictions o\x1b[2Jn\r\nEND\r\n", &r, &why));
     ck_assert_int_eq(r.keeps, MG_STORE_EVICTS);
     ck_assert_str_eq(r.setting, "evictions o?[2Jn");
+}
+END_TEST
+
+/* A server that cannot answer now says nothing about eviction: not an
+ * answer (the caller's ERROR, asked again), never UNSAID (which the module
+ * keeps for the child's life and serves one-time links on) */
+START_TEST(test_memcache_stats_settings_that_are_no_answer)
+{
+    static const char *const replies[] = {
+        "ERROR Too many open connections\r\n",
+        "SERVER_ERROR out of memory\r\n",
+        "CLIENT_ERROR line too long\r\n",
+        "STAT pid 7\r\nSTAT maxbytes 2097152\r\n", /* cut short */
+        "END\r\n",
+        "",
+    };
+
+    for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+        mg_store_retention_t r = {0};
+        const char *why = NULL;
+        ck_assert_msg(!mg_store_memcache_settings_retention(mg_test_pool, replies[i], &r, &why),
+                      "reply %zu", i);
+        ck_assert_ptr_nonnull(why);
+    }
+    mg_store_retention_t r = {0};
+    const char *why = NULL;
+    ck_assert(!mg_store_memcache_settings_retention(mg_test_pool, "SERVER_ERROR \x1b[2Jbusy\r\n",
+                                                    &r, &why));
+    ck_assert_str_eq(why, "stats settings: not an answer: 'SERVER_ERROR ?[2Jbusy'");
+}
+END_TEST
+
+START_TEST(test_redis_refusal_is_told_from_an_error)
+{
+    static const struct {
+        const char *err;
+        int refusal;
+    } cases[] = {
+        {"NOPERM this user has no permissions to run the 'config|get' command", 1},
+        {"NOPERM User default has no permissions to run the 'info' command", 1},
+        {"ERR unknown command 'CONFIG', with args beginning with: 'GET' ", 1},
+        {"ERR unknown command `INFO`, with args beginning with: `memory`, ", 1},
+        {"ERR Unknown subcommand or wrong number of arguments for 'GET'. Try CONFIG HELP.", 1},
+        {"ERR unknown subcommand 'GET'. Try CONFIG HELP.", 1},
+        {"ERR max number of clients reached", 0},
+        {"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+         0},
+        {"LOADING Redis is loading the dataset in memory", 0},
+        {"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", 0},
+        {"NOAUTH Authentication required.", 0},
+        {"ERR", 0},
+        {"", 0},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_msg(mg_store_redis_refusal(cases[i].err) == cases[i].refusal, "%s", cases[i].err);
 }
 END_TEST
 
@@ -614,7 +672,9 @@ START_TEST(test_memcache_retention_over_the_wire)
     } cases[] = {{"STAT pid 7\r\nSTAT evictions off\r\nEND\r\n", MG_STORE_OK, MG_STORE_KEEPS},
                  {"STAT pid 7\r\nSTAT evictions on\r\nEND\r\n", MG_STORE_OK, MG_STORE_EVICTS},
                  {"ERROR\r\n", MG_STORE_OK, MG_STORE_UNSAID},
-                 {"STAT pid 7\r\nSTAT evictions off\r\n", MG_STORE_ERROR, 0}}; /* cut short */
+                 {"STAT pid 7\r\nSTAT evictions off\r\n", MG_STORE_ERROR, 0}, /* cut short */
+                 {"ERROR Too many open connections\r\n", MG_STORE_ERROR, 0},
+                 {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, 0}};
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
@@ -641,6 +701,79 @@ START_TEST(test_memcache_retention_over_the_wire)
 }
 END_TEST
 
+/* Redis over the wire (a canned answer to every command, as a server that
+ * answers INFO and CONFIG alike): a refusal is UNSAID, a server that
+ * cannot answer now is an error, and its words reach the message printable */
+START_TEST(test_redis_retention_over_the_wire)
+{
+    static const struct {
+        const char *answer;
+        mg_store_status_t rv;
+        const char *why;
+    } cases[] = {
+        {"-NOPERM this user has no permissions to run the 'info' command\r\n", MG_STORE_OK, NULL},
+        {"-ERR unknown command 'INFO'\r\n", MG_STORE_OK, NULL},
+        {"-ERR max number of clients reached\r\n", MG_STORE_ERROR,
+         "answered INFO memory with: ERR max number of clients reached"},
+        {"-BUSY Redis is busy running a script\r\n", MG_STORE_ERROR, "with: BUSY Redis is busy"},
+        {"-LOADING Redis is loading the dataset in memory\r\n", MG_STORE_ERROR, "with: LOADING"},
+        {"-ERR \x1b]0;owned\x07 no\r\n", MG_STORE_ERROR, "with: ERR ?]0;owned? no"},
+        {":7\r\n", MG_STORE_ERROR, "unexpected type"},
+    };
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    apr_array_header_t *res;
+    mg_store_keep_t worst;
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+    char *val = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "redis://127.0.0.1:%d?timeout=2s", port), &u,
+                           &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(mg_store_retention(st, &res, &worst, mg_test_pool, &why), cases[_i].rv);
+    if (cases[_i].rv == MG_STORE_OK)
+        ck_assert_int_eq(worst, MG_STORE_UNSAID);
+    else
+        ck_assert_msg(strstr(why, cases[_i].why) != NULL, "%s", why);
+    /* any command's error reply reaches the log printable */
+    if (_i == 5) {
+        ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+        ck_assert_msg(strstr(why, "answered: ERR ?]0;owned? no") != NULL, "%s", why);
+    }
+    fake_stop(f, th);
+}
+END_TEST
+
+START_TEST(test_memcache_garbage_reaches_the_message_printable)
+{
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start("EXISTS \x1b[2J\x1b]0;owned\x07\r\n", &th, &port);
+    mg_store_url_t u;
+    mg_store_t *st;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
+                           &u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    ck_assert_int_eq(st->ops->add(st, "mg:k", "192.0.2.1", 60, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, apr_psprintf(mg_test_pool,
+                                       "memcached 127.0.0.1:%d gave an unexpected answer: "
+                                       "EXISTS ?[2J?]0;owned?",
+                                       port));
+    fake_stop(f, th);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("store");
@@ -662,7 +795,11 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
     tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
-    tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 4);
+    tcase_add_test(tc, test_memcache_stats_settings_that_are_no_answer);
+    tcase_add_test(tc, test_redis_refusal_is_told_from_an_error);
+    tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 6);
+    tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
+    tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
     suite_add_tcase(s, tc);
     return s;
 }
