@@ -177,6 +177,10 @@ typedef struct mg_request {
      * MG_URL_HEADER_NONE, _SAME (each is the target itself, byte for byte)
      * or _OTHER (one names another URL: refused) */
     int url_header;
+    /* With _OTHER: the first of them that names another URL, spelt as
+     * mg_http.h writes it ("X-Envoy-Original-Path", whatever the case or
+     * '_' and '.' sent), for the refusal's sentence; NULL otherwise */
+    const char *url_header_name;
     mg_lookup_fn lookup; /* may be NULL */
     void *lookup_ctx;
     mg_grant_fn grant_check; /* roles_from `apache:`; NULL: such roles are never held */

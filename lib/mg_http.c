@@ -112,7 +112,8 @@ enum {
     VH_ACCEPT,
     VH_COOKIE,
     VH_CLEN,
-    VH_TE
+    VH_TE,
+    VH_URL /* view_index: VH_URL + k is url_headers[k] */
 };
 
 #define MG_VIEW(k, name, field) [k] = {name, offsetof(mg_request_t, field)}
@@ -129,17 +130,16 @@ static const view_header_t view_headers[] = {
     MG_VIEW(VH_TE, "Transfer-Encoding", transfer_encoding),
 };
 #undef MG_VIEW
-#define MG_NVIEW (sizeof(view_headers) / sizeof(view_headers[0]))
 
 /* Headers that some origins take the request URL from instead of the
  * request line: an origin behind ProxyPass would serve the URL they name,
  * which the policy never judged (docs/canonical-urls.md, "A header that names
- * another URL"). Written as the getter asks for them. */
+ * another URL"). Written as the refusal names them; url_header_index knows
+ * this order. */
 static const char *const url_headers[] = {"X-Original-URL",   "X-Rewrite-URL",
                                           "X-Original-URI",   "X-Forwarded-Uri",
                                           "X-Forwarded-Path", "X-Envoy-Original-Path"};
 #define MG_NURL (sizeof(url_headers) / sizeof(url_headers[0]))
-#define VH_URL (-2) /* view_index: one of url_headers */
 
 /* Whether v is the target as the client wrote it: its path, and "?" and
  * its query when it has one. A front proxy that records a URL it did not
@@ -155,12 +155,16 @@ static int is_target(const mg_target_t *t, const char *v)
     return v[n] == '?' && strcmp(v + n + 1, t->query) == 0;
 }
 
-/* One line of a URL header: the worst of all lines counts. */
-static void note_url_header(mg_request_t *req, const mg_target_t *t, const char *v)
+/* One line of the URL header url_headers[which]: the worst of all lines
+ * counts, and the first that names another URL is the one named. */
+static void note_url_header(mg_request_t *req, const mg_target_t *t, const char *v, size_t which)
 {
     int k = (v != NULL && is_target(t, v)) ? MG_URL_HEADER_SAME : MG_URL_HEADER_OTHER;
-    if (k > req->url_header)
+    if (k > req->url_header) {
         req->url_header = k;
+        if (k == MG_URL_HEADER_OTHER)
+            req->url_header_name = url_headers[which];
+    }
 }
 
 static const char **view_field(mg_request_t *req, const view_header_t *v)
@@ -175,23 +179,6 @@ static void from_target(mg_request_t *req, const mg_target_t *t)
     req->query = t->query;
     req->target_refused = t->refused;
     req->scheme = t->scheme ? t->scheme : "http";
-}
-
-void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
-                             void *ctx)
-{
-    size_t i;
-
-    from_target(req, t);
-    for (i = 0; header != NULL && i < MG_NVIEW; i++)
-        *view_field(req, &view_headers[i]) = header(ctx, view_headers[i].name);
-    for (i = 0; header != NULL && i < MG_NURL; i++) {
-        const char *v = header(ctx, url_headers[i]);
-        if (v != NULL)
-            note_url_header(req, t, v);
-    }
-    if (req->host == NULL)
-        req->host = t->authority;
 }
 
 /* ASCII case folding: header names are ASCII tokens, matched without case
@@ -230,36 +217,42 @@ static int same_dashed_from(const char *name, size_t from, const char *lower)
     return *b == '\0' && *a == '\0';
 }
 
-/* Whether name is one of url_headers, without case and with '_' or '.'
- * for '-'; name[0] is known to be 'x' or 'X'. The length picks the one
+/* Which of url_headers name is (an index), without case and with '_' or
+ * '.' for '-', or -1; name[0] is known to be 'x' or 'X'. The length picks the one
  * candidate and its last byte is compared first: a proxied request's
  * X-Forwarded-For (15 bytes, as X-Forwarded-Uri), -Proto, -Host (16, as
  * X-Forwarded-Path) and X-Real-IP cost a strlen and a byte. */
-static int is_url_header(const char *name)
+static int url_header_index(const char *name)
 {
     size_t n = strlen(name);
     const char *want;
+    int which;
     switch (n) {
     case 13:
-        want = "x-rewrite-url";
+        want = "x-rewrite-url", which = 1;
         break;
     case 14:
-        want = fold((unsigned char)name[13]) == 'l' ? "x-original-url" : "x-original-uri";
+        if (fold((unsigned char)name[13]) == 'l')
+            want = "x-original-url", which = 0;
+        else
+            want = "x-original-uri", which = 2;
         break;
     case 15:
-        want = "x-forwarded-uri";
+        want = "x-forwarded-uri", which = 3;
         break;
     case 16:
-        want = "x-forwarded-path";
+        want = "x-forwarded-path", which = 4;
         break;
     case 21:
-        want = "x-envoy-original-path";
+        want = "x-envoy-original-path", which = 5;
         break;
     default:
-        return 0;
+        return -1;
     }
     return fold((unsigned char)name[n - 1]) == (unsigned char)want[n - 1] &&
-           same_dashed_from(name, 1, want);
+                   same_dashed_from(name, 1, want)
+               ? which
+               : -1;
 }
 
 /* Whether bytes from..n-1 of name are those of `lower` without case (a
@@ -305,8 +298,10 @@ static int view_index(const char *name)
         return same_from(name, 1, "content-length") ? VH_CLEN : -1;
     case 't':
         return same_from(name, 1, "transfer-encoding") ? VH_TE : -1;
-    case 'x':
-        return is_url_header(name) ? VH_URL : -1;
+    case 'x': {
+        int which = url_header_index(name);
+        return which >= 0 ? VH_URL + which : -1;
+    }
     }
     return -1;
 }
@@ -323,8 +318,8 @@ void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
     for (i = 0; a != NULL && i < a->nelts; i++) {
         if (e[i].key == NULL || (k = view_index(e[i].key)) == -1)
             continue;
-        if (k == VH_URL) { /* every line: the worst counts */
-            note_url_header(req, t, e[i].val);
+        if (k >= VH_URL) { /* every line: the worst counts */
+            note_url_header(req, t, e[i].val, (size_t)(k - VH_URL));
             continue;
         }
         f = view_field(req, &view_headers[k]);

@@ -5,8 +5,8 @@
  * headers) and what it answers (the HTTP status of a decision) are written
  * once, here, so that Apache, `mgctl explain`, `mgctl test` and `mgctl
  * verify` agree by construction: the module reads the target and headers
- * from its request_rec through a getter, mgctl from its options and test
- * files through another. No httpd header is needed (docs/canonical-urls.md,
+ * from its request_rec, mgctl from its options and test files, both as an
+ * apr_table_t. No httpd header is needed (docs/canonical-urls.md,
  * "The request target").
  */
 #ifndef MG_HTTP_H
@@ -53,38 +53,29 @@ typedef struct mg_target {
 mg_status_t mg_target_split(apr_pool_t *pool, const char *target, mg_target_t *out,
                             const char **why);
 
-/* A request header by name (case-insensitive, as in HTTP), or NULL. */
-typedef const char *(*mg_header_fn)(void *ctx, const char *name);
-
-/* The request-from-headers step through a getter: the reference that
- * test_http and fuzz_http compare mg_request_from_header_table (below, what
- * the module and mgctl use) with, and for callers whose headers are not in
- * an apr_table_t. It zeroes *req and fills what the target and the
- * headers say — raw_path, query and target_refused from `t`; scheme from an
- * absolute-form target, else "http" (a caller that knows the connection's
- * scheme sets req->scheme afterwards); host from the Host header, else an
- * absolute-form target's authority; referer, origin, sec_fetch_site/mode/
- * dest, accept, cookie, content_length and transfer_encoding from their
- * headers, and url_header from the headers that some origins read as the
- * request URL: X-Original-URL, X-Rewrite-URL (Zend Framework 1, Symfony
- * before 3.4.14), X-Original-URI, X-Forwarded-Uri, X-Forwarded-Path,
- * X-Envoy-Original-Path — MG_URL_HEADER_OTHER when one of them is not the
- * target's path (and "?" query) byte for byte. This getter asks for those
- * names as written here; the table form below also reads them with "_" or
- * "." for "-" (PHP's $_SERVER gives X_Original_URL and X.Original.URL as
- * X-Original-URL, and httpd forwards such names), and every line of them,
- * not only the first. `header` may be NULL (no headers). The caller then
- * adds what the connection and the server know: method, client_ip,
- * peer_ip, user, now, lookup, grant_check. */
-void mg_request_from_headers(mg_request_t *req, const mg_target_t *t, mg_header_fn header,
-                             void *ctx);
-
-/* The same step from a table of headers (httpd's r->headers_in, mgctl's
- * options), in one pass over it instead of a lookup per name: each field
- * gets the value of the first header of its name, matched without case
- * (ASCII), exactly what apr_table_get would return; url_header from every
- * line of the URL headers above, "_" and "." read as "-"; `headers` may be
- * NULL. Values are not copied: they live as long as the table's. */
+/* The request-from-headers step, from a table of headers (httpd's
+ * r->headers_in, mgctl's options), in one pass over it. It zeroes *req and
+ * fills what the target and the headers say — raw_path, query and
+ * target_refused from `t`; scheme from an absolute-form target, else "http"
+ * (a caller that knows the connection's scheme sets req->scheme
+ * afterwards); host from the Host header, else an absolute-form target's
+ * authority; referer, origin, sec_fetch_site/mode/dest, accept, cookie,
+ * content_length and transfer_encoding from their headers: each the value
+ * of the first header of its name, matched without case (ASCII), exactly
+ * what apr_table_get would return. url_header from the headers that some
+ * origins read as the request URL: X-Original-URL, X-Rewrite-URL (Zend
+ * Framework 1, Symfony before 3.4.14), X-Original-URI, X-Forwarded-Uri,
+ * X-Forwarded-Path, X-Envoy-Original-Path — in any case and with "_" or "."
+ * for "-" (PHP's $_SERVER gives X_Original_URL and X.Original.URL as
+ * X-Original-URL, and httpd forwards such names), every line of them:
+ * MG_URL_HEADER_OTHER when one line is not the target's path (and "?"
+ * query) byte for byte, and url_header_name the first such header as
+ * written here. There is no form of this step through a lookup by name:
+ * one could not see every spelling and every line of those headers (it was
+ * removed for that). `headers` may be NULL (no headers). Values are not
+ * copied: they live as long as the table's. The caller then adds what the
+ * connection and the server know: method, client_ip, peer_ip, user, now,
+ * lookup, grant_check. */
 void mg_request_from_header_table(mg_request_t *req, const mg_target_t *t,
                                   const apr_table_t *headers);
 

@@ -354,7 +354,12 @@ mg_status_t mg_request_prepare(apr_pool_t *pool, const mg_policy_t *policy, mg_r
      * ...; mg_http.h) naming another one: behind ProxyPass such an origin
      * serves what it names, which the policy never judged */
     if (req->url_header == MG_URL_HEADER_OTHER)
-        return refuse(d, "header that some origins read as the request URL", why);
+        return refuse(d,
+                      req->url_header_name != NULL
+                          ? apr_pstrcat(pool, req->url_header_name,
+                                        " names another URL than the request target", NULL)
+                          : "header that some origins read as the request URL",
+                      why);
     /* the array in locals: d->query could alias what the loop writes */
     const mg_qparam_t *qv = d->query ? (const mg_qparam_t *)d->query->elts : NULL;
     int nq = d->query ? d->query->nelts : 0;

@@ -42,6 +42,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include <apr_atomic.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -142,6 +143,33 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
     return NULL;
 }
 
+/* Set by the first refusal for a URL header in this child (MG00205). */
+static volatile apr_uint32_t url_header_said;
+
+/* A header that some origins read as the request URL naming another one is
+ * refused (bad-url, logged at info with the rest). Behind a front that
+ * rewrites the URL and records the original there (IIS ARR, Envoy's
+ * prefix_rewrite) that is every request, and at the default LogLevel the
+ * admin would see 403s and nothing in the log: the first such refusal of
+ * each child is a warning naming the header and the fix. Only when it is
+ * the reason of the refusal (an earlier one, a malformed path, wins). */
+static void warn_url_header(request_rec *r, const mg_request_t *req)
+{
+    const char *name = req->url_header_name;
+    const char *why = req->d != NULL && !req->d->ok ? req->d->why : NULL;
+    if (name == NULL || why == NULL || strncmp(why, name, strlen(name)) != 0 ||
+        apr_atomic_cas32(&url_header_said, 1, 0) != 0)
+        return;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  MG_LOGNO(00205) "media-guard: refused (bad-url): %s names another URL than the "
+                                  "request target; a front that rewrites the URL and records the "
+                                  "original there is refused on every request: remove it before "
+                                  "authorization (RequestHeader unset %s early; "
+                                  "docs/canonical-urls.md). Said once per child process; each "
+                                  "refusal is logged at info",
+                  name, name);
+}
+
 /* One evaluation of `mp` for this request, on the target `t` (the client's,
  * split by mg_target_split, or a path the module derived), into `d`, which
  * the caller zeroed (a memo from apr_pcalloc: not zeroed twice). The target and
@@ -169,6 +197,8 @@ static void decide(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t 
 
     /* A refused URL is not an error here: mg_evaluate denies it (bad-url). */
     (void)mg_request_prepare(r->pool, mp->policy, &req, &why);
+    if (req.url_header == MG_URL_HEADER_OTHER)
+        warn_url_header(r, &req);
     mg_evaluate(r->pool, mp->policy, &req, trace, d);
     *canon = (req.d != NULL && req.d->ok) ? req.d->canon.path : NULL;
 

@@ -24,6 +24,7 @@
 #include "http_protocol.h"
 #include "util_filter.h"
 
+#include <apr_atomic.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -44,19 +45,42 @@ static const char *last_segment(const char *path)
     return s ? s + 1 : path;
 }
 
+/* The filters whose by-hand instance this child has logged (MG00701), by
+ * their ap_filter_rec_t: a slot is claimed once (apr_atomic_casptr, the
+ * child's threads race for it) and never cleared. More slots than the
+ * module registers filters; a filter past them is logged every time. */
+#define MG_MOD_NAMED_SLOTS 8
+static volatile void *named_said[MG_MOD_NAMED_SLOTS];
+
+/* Whether this child is the first to see `frec` named by hand (and now
+ * remembers it). */
+static int first_named(ap_filter_rec_t *frec)
+{
+    for (int i = 0; i < MG_MOD_NAMED_SLOTS; i++) {
+        void *was = apr_atomic_casptr(&named_said[i], frec, NULL);
+        if (was == NULL)
+            return 1;
+        if (was == frec)
+            return 0;
+    }
+    return 1;
+}
+
 /* The module adds its filters itself, each with the state it works on.
  * Registered by name, they can also be named in the configuration
  * (SetOutputFilter, AddOutputFilter, mod_filter): such an instance has no
  * state (it crashed the child on its first brigade before) and nothing to
  * do. It leaves, and says so, as mod_cache does for a CACHE filter it
- * ignores (AH00776). */
+ * ignores (AH00776) — once per child and filter: the configuration names it
+ * for every response, and a warning per response buries the error log. */
 apr_status_t mg_mod_filter_named_by_hand(ap_filter_t *f, apr_bucket_brigade *bb)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, f->r,
-                  MG_LOGNO(00701) "media-guard: the output filter %s is added by the module "
-                                  "where it is needed; the one named in the configuration is "
-                                  "ignored",
-                  f->frec->name);
+    if (first_named(f->frec))
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, f->r,
+                      MG_LOGNO(00701) "media-guard: the output filter %s is added by the module "
+                                      "where it is needed; the one named in the configuration "
+                                      "is ignored (said once per child process)",
+                      f->frec->name);
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
 }

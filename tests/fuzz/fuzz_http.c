@@ -1,5 +1,5 @@
 /* fuzz_http.c — the HTTP edges of a decision on arbitrary bytes:
- * mg_target_split() and mg_request_from_headers() (lib/mg_http.c),
+ * mg_target_split() and mg_request_from_header_table() (lib/mg_http.c),
  * mg_message_html() and mg_content_disposition() (lib/mg_response.c).
  *
  * The input reads like the head of a request: its first line is the request
@@ -14,13 +14,13 @@
  *    gives the target back, up to the fragment, the scheme's case and the
  *    "/" of an absolute URL without a path; a refused one has path "",
  *    no query, scheme or authority, and a reason, the same as *why;
- *  - mg_request_from_headers (a getter) and mg_request_from_header_table (one
- *    pass over an apr_table) set raw_path, query, target_refused and scheme
- *    from the target, each header field from the header of that name (any
- *    case, the first), host from the authority when there is no Host,
- *    url_header from the headers that name the URL (every line, '_' or
- *    '.' for '-', in the table's form), and nothing else: the whole struct equals
- *    the one built here;
+ *  - mg_request_from_header_table (one pass over an apr_table) sets
+ *    raw_path, query, target_refused and scheme from the target, each
+ *    header field from the header of that name (any case, the first), host
+ *    from the authority when there is no Host, url_header from the headers
+ *    that name the URL (every line, '_' or '.' for '-') and url_header_name
+ *    from the first line that names another URL (spelt as mg_http.h writes
+ *    it), and nothing else: the whole struct equals the one built here;
  *  - mg_message_html's output is valid UTF-8, has no raw < > " ' and no '&'
  *    outside the entities it uses (a numeric one only as the first
  *    character), neither starts with '/' nor reads as a URL to httpd's
@@ -198,19 +198,14 @@ typedef struct {
     int n;
 } headers_t;
 
-/* The getter the module would use: the first header of that name. */
-static const char *get_header(void *ctx, const char *name)
-{
-    const headers_t *h = ctx;
-    for (int i = 0; i < h->n; i++)
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    return NULL;
-}
-
 /* The headers some origins read as the request URL (mg_http.h), compared
  * with a name here: without case, and, when `dashed`, with '_' or '.' for '-'. */
-static int url_header_name(const char *name, int dashed)
+static const char *const url_names[] = {"X-Original-URL",   "X-Rewrite-URL",
+                                        "X-Original-URI",   "X-Forwarded-Uri",
+                                        "X-Forwarded-Path", "X-Envoy-Original-Path"};
+
+/* Which of url_names name is (an index), or -1. */
+static int url_header_name(const char *name)
 {
     static const char *const urls[] = {"x-original-url",   "x-rewrite-url",
                                        "x-original-uri",   "x-forwarded-uri",
@@ -219,46 +214,42 @@ static int url_header_name(const char *name, int dashed)
         size_t k = 0;
         for (; name[k] != '\0' && urls[i][k] != '\0'; k++) {
             char c = (char)apr_tolower((unsigned char)name[k]);
-            if (dashed && (c == '_' || c == '.'))
+            if (c == '_' || c == '.')
                 c = '-';
             if (c != urls[i][k])
                 break;
         }
         if (name[k] == '\0' && urls[i][k] == '\0')
-            return 1;
+            return (int)i;
     }
-    return 0;
+    return -1;
 }
 
-/* What url_header says: the worst of the lines read (the getter: the first
- * of each name as written; the table: every line, '_' or '.' for '-'), each the
- * target's path and "?" query exactly, or not. */
-static int want_url_header(apr_pool_t *p, const mg_target_t *t, const headers_t *h, int from_table)
+/* What url_header says: the worst of all the lines (every spelling), each
+ * the target's path and "?" query exactly, or not; *named the first line
+ * that names another URL, as url_names spells it. */
+static int want_url_header(apr_pool_t *p, const mg_target_t *t, const headers_t *h,
+                           const char **named)
 {
     const char *target = apr_pstrcat(p, t->path, t->query ? "?" : "", t->query, NULL);
     int worst = MG_URL_HEADER_NONE;
+    *named = NULL;
     for (int k = 0; k < h->n; k++) {
-        if (!url_header_name(h->name[k], from_table))
+        int which = url_header_name(h->name[k]);
+        if (which < 0)
             continue;
-        if (!from_table) { /* a line the getter reads: the first of its name */
-            int first = 1;
-            for (int j = 0; j < k; j++)
-                if (strcasecmp(h->name[j], h->name[k]) == 0)
-                    first = 0;
-            if (!first)
-                continue;
-        }
         int v = strcmp(h->value[k], target) == 0 ? MG_URL_HEADER_SAME : MG_URL_HEADER_OTHER;
+        if (v == MG_URL_HEADER_OTHER && *named == NULL)
+            *named = url_names[which];
         if (v > worst)
             worst = v;
     }
     return worst;
 }
 
-/* Both forms of the step, the getter's and the table's (one pass, what the
- * module and mgctl use), against the same oracle. */
-static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers,
-                          int from_table)
+/* The request view from a table (one pass, what the module and mgctl use)
+ * against the oracle. */
+static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int with_headers)
 {
     /* Sec-Fetch-User is none of them: the policy never reads it (a header
      * the seeds send must leave every field alone, like any other) */
@@ -276,7 +267,7 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
                 if (strcasecmp(h->name[k], names[i]) == 0)
                     v[i] = h->value[k];
     }
-    if (from_table) {
+    {
         apr_table_t *tab = NULL;
         if (with_headers) {
             tab = apr_table_make(p, h->n);
@@ -285,8 +276,6 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
         }
         memset(&req, 0xa5, sizeof(req)); /* every byte is written */
         mg_request_from_header_table(&req, t, tab);
-    } else {
-        mg_request_from_headers(&req, t, with_headers ? get_header : NULL, h);
     }
 
     memset(&want, 0, sizeof(want));
@@ -304,7 +293,8 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     want.cookie = v[7];
     want.content_length = v[8];
     want.transfer_encoding = v[9];
-    want.url_header = with_headers ? want_url_header(p, t, h, from_table) : MG_URL_HEADER_NONE;
+    want.url_header =
+        with_headers ? want_url_header(p, t, h, &want.url_header_name) : MG_URL_HEADER_NONE;
     /* field by field first, for a readable message */
     MG_FUZZ_ASSERT(req.raw_path == want.raw_path && req.query == want.query &&
                        req.target_refused == want.target_refused,
@@ -312,6 +302,12 @@ static void check_request(apr_pool_t *p, const mg_target_t *t, headers_t *h, int
     MG_FUZZ_ASSERT(strcmp(req.scheme, want.scheme) == 0, "scheme '%s'", req.scheme);
     req.scheme = want.scheme; /* a string constant: equal text, maybe another copy */
     MG_FUZZ_ASSERT(req.host == want.host, "host '%s'", req.host ? req.host : "(null)");
+    MG_FUZZ_ASSERT(req.url_header == want.url_header, "url_header %d", req.url_header);
+    MG_FUZZ_ASSERT(req.url_header_name == want.url_header_name ||
+                       (req.url_header_name != NULL && want.url_header_name != NULL &&
+                        strcmp(req.url_header_name, want.url_header_name) == 0),
+                   "url_header_name '%s'", req.url_header_name ? req.url_header_name : "(null)");
+    req.url_header_name = want.url_header_name; /* equal text, another copy */
     MG_FUZZ_ASSERT(memcmp(&req, &want, sizeof(req)) == 0,
                    "a request field other than the target's and the headers' is set");
 }
@@ -556,10 +552,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         i += ll + 1;
     }
-    check_request(p, &t, &h, 1, 0);
-    check_request(p, &t, &h, 0, 0);
-    check_request(p, &t, &h, 1, 1);
-    check_request(p, &t, &h, 0, 1);
+    check_request(p, &t, &h, 1);
+    check_request(p, &t, &h, 0);
 
     /* the whole input up to a NUL: a deny message and a file name */
     const char *all = apr_pstrmemdup(p, in, size);

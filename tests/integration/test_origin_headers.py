@@ -212,9 +212,44 @@ def test_mgctl_explain_agrees(srv, mgctl):
     p = mgctl("explain", "-p", srv.policy_dir / "h.yaml", "-H", "X_Original_URL: /o/secret/s.jpg",
               "/o/pub/a.jpg")
     assert "\ndecision: deny" in p.stdout and "reason:   bad-url" in p.stdout, p.stdout
+    # the header by name, as mg_http.h spells it, whatever the spelling sent
+    assert "X-Original-URL names another URL than the request target" in p.stdout, p.stdout
     p = mgctl("explain", "-p", srv.policy_dir / "h.yaml", "-H", "X-Original-URL: /o/pub/a.jpg",
               "/o/pub/a.jpg")
     assert "\ndecision: allow" in p.stdout, p.stdout
+
+
+def test_the_refusal_names_the_header_and_warns_once_per_child(apache_factory, php_origin):
+    """Behind a front that rewrites the URL and records the original (Envoy's
+    prefix_rewrite, IIS ARR) every request is refused: the admin must learn
+    which header to remove. At the default LogLevel (warn) the error log
+    says so once per child process (MG00205, the header by name), not once
+    per request; each refusal's detail names it too (at info)."""
+    s = apache_factory("origin-headers-warn", CONF.format(php=php_origin),
+                       policies={"h.yaml": POLICY}, extra_modules=["proxy", "proxy_http"],
+                       loglevel="warn")
+    try:
+        rounds = 6  # more requests than the harness's ServerLimit (4) has children
+        for _ in range(rounds):
+            assert_refused(s.raw("/o/pub/a.jpg",
+                                 headers={"x-envoy-original-path": "/media/o/pub/a.jpg"}))
+        log = s.error_log()
+        said = log.count("MG00205: media-guard: refused (bad-url): X-Envoy-Original-Path names "
+                         "another URL than the request target")
+        assert 1 <= said <= 4 and said < rounds, (said, log[-2000:])
+        assert "RequestHeader unset X-Envoy-Original-Path early" in log
+        assert "MG00203" not in log  # the per-request line stays at info
+    finally:
+        s.stop()
+    s = apache_factory("origin-headers-info", CONF.format(php=php_origin),
+                       policies={"h.yaml": POLICY}, extra_modules=["proxy", "proxy_http"],
+                       loglevel="info")
+    try:
+        assert_refused(s.raw("/o/pub/a.jpg", headers={"X_Rewrite_URL": "/o/secret/s.jpg"}))
+        assert ('reason=bad-url rule=- user=- path=(refused) detail="the URL was refused: '
+                'X-Rewrite-URL names another URL than the request target"') in s.error_log()
+    finally:
+        s.stop()
 
 
 def test_a_rewriting_front_can_remove_its_header_before_the_module(apache_factory, php_origin):

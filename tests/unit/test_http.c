@@ -165,9 +165,35 @@ START_TEST(test_absolute_form_needs_a_clean_host)
 }
 END_TEST
 
-static const char *table_header(void *ctx, const char *name)
+/* The request view as lookups by name would give it (apr_table_get, the
+ * first header of each name without case): the reference the one pass of
+ * mg_request_from_header_table is compared with. url_header is not a
+ * lookup by name (every spelling, every line): copied from `got`, and
+ * tested by test_url_headers_are_read_in_every_spelling. */
+static void by_lookups(mg_request_t *a, const mg_target_t *t, apr_table_t *h,
+                       const mg_request_t *got)
 {
-    return apr_table_get(ctx, name);
+    memset(a, 0, sizeof(*a));
+    a->raw_path = t->path ? t->path : "";
+    a->query = t->query;
+    a->target_refused = t->refused;
+    a->scheme = t->scheme ? t->scheme : "http";
+    if (h != NULL) {
+        a->host = apr_table_get(h, "Host");
+        a->referer = apr_table_get(h, "Referer");
+        a->origin = apr_table_get(h, "Origin");
+        a->sec_fetch_site = apr_table_get(h, "Sec-Fetch-Site");
+        a->sec_fetch_mode = apr_table_get(h, "Sec-Fetch-Mode");
+        a->sec_fetch_dest = apr_table_get(h, "Sec-Fetch-Dest");
+        a->accept = apr_table_get(h, "Accept");
+        a->cookie = apr_table_get(h, "Cookie");
+        a->content_length = apr_table_get(h, "Content-Length");
+        a->transfer_encoding = apr_table_get(h, "Transfer-Encoding");
+    }
+    if (a->host == NULL)
+        a->host = t->authority;
+    a->url_header = got->url_header;
+    a->url_header_name = got->url_header_name;
 }
 
 START_TEST(test_request_from_headers_fills_target_and_header_fields)
@@ -191,7 +217,7 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     ck_assert_int_eq(mg_target_split(mg_test_pool, "https://other.example/a.jpg?q", &t, NULL),
                      MG_OK);
     memset(&req, 0xff, sizeof(req)); /* every field is written */
-    mg_request_from_headers(&req, &t, table_header, h);
+    mg_request_from_header_table(&req, &t, h);
     ck_assert_str_eq(req.raw_path, "/a.jpg");
     ck_assert_str_eq(req.query, "q");
     ck_assert_ptr_null(req.target_refused);
@@ -208,7 +234,7 @@ START_TEST(test_request_from_headers_fills_target_and_header_fields)
     ck_assert_str_eq(req.transfer_encoding, "chunked");
     ck_assert_int_eq(req.url_header, MG_URL_HEADER_SAME);
     apr_table_set(h, "X-Rewrite-URL", "/b.jpg");
-    mg_request_from_headers(&req, &t, table_header, h);
+    mg_request_from_header_table(&req, &t, h);
     ck_assert_int_eq(req.url_header, MG_URL_HEADER_OTHER);
     ck_assert_ptr_null(req.method);
     ck_assert_ptr_null(req.client_ip);
@@ -321,15 +347,21 @@ START_TEST(test_header_table_pass_fills_what_lookups_by_name_fill)
         tt = round % 2 ? &abs : &plain;
         memset(&a, 0xff, sizeof(a));
         memset(&b, 0xee, sizeof(b));
-        mg_request_from_headers(&a, tt, table_header, h);
         mg_request_from_header_table(&b, tt, h);
+        by_lookups(&a, tt, h, &b);
+        /* "http": equal text, maybe another copy (ASan keeps each literal) */
+        ck_assert_str_eq(a.scheme, b.scheme);
+        a.scheme = b.scheme;
         ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
     }
     /* and without any table */
     {
         mg_request_t a, b;
-        mg_request_from_headers(&a, &abs, NULL, NULL);
+        memset(&a, 0xff, sizeof(a));
         mg_request_from_header_table(&b, &abs, NULL);
+        by_lookups(&a, &abs, NULL, &b);
+        ck_assert_str_eq(a.scheme, b.scheme);
+        a.scheme = b.scheme;
         ck_assert_int_eq(memcmp(&a, &b, sizeof(a)), 0);
         ck_assert_str_eq(b.host, "authority.example");
     }
@@ -339,6 +371,8 @@ END_TEST
 /* The headers some origins read as the request URL (red team 21): every
  * name in any case and with '_' or '.' for '-', every line; the value is the
  * target itself (path, and "?" query when there is one) or another URL. */
+static const char *url_header_named; /* the last url_header_of's url_header_name */
+
 static int url_header_of(const char *target, const char *const *kv)
 {
     apr_table_t *h = apr_table_make(mg_test_pool, 4);
@@ -348,6 +382,7 @@ static int url_header_of(const char *target, const char *const *kv)
     for (; kv[0] != NULL; kv += 2)
         apr_table_addn(h, kv[0], kv[1]);
     mg_request_from_header_table(&req, &t, h);
+    url_header_named = req.url_header_name;
     return req.url_header;
 }
 
@@ -390,8 +425,12 @@ START_TEST(test_url_headers_are_read_in_every_spelling)
             const char *same[] = {spellings[k], "/a.jpg?q=1", NULL};
             ck_assert_msg(url_header_of("/a.jpg?q=1", other) == MG_URL_HEADER_OTHER, "%s",
                           spellings[k]);
+            /* named as mg_http.h writes it, whatever the spelling sent */
+            ck_assert_msg(url_header_named != NULL && strcmp(url_header_named, names[i]) == 0, "%s",
+                          spellings[k]);
             ck_assert_msg(url_header_of("/a.jpg?q=1", same) == MG_URL_HEADER_SAME, "%s",
                           spellings[k]);
+            ck_assert_ptr_null(url_header_named);
         }
     }
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
@@ -415,7 +454,13 @@ START_TEST(test_url_headers_are_read_in_every_spelling)
         ck_assert_int_eq(url_header_of("/a.jpg", empty), MG_URL_HEADER_OTHER);
         ck_assert_int_eq(url_header_of("/a.jpg", absolute), MG_URL_HEADER_OTHER);
         ck_assert_int_eq(url_header_of("/a.jpg", same_then_other), MG_URL_HEADER_OTHER);
+        ck_assert_str_eq(url_header_named, "X-Rewrite-URL");
         ck_assert_int_eq(url_header_of("/a.jpg", other_then_same), MG_URL_HEADER_OTHER);
+        ck_assert_str_eq(url_header_named, "X-Forwarded-Uri");
+        const char *two_other[] = {"X-Envoy-Original-Path", "/b.jpg", "X-Original-URL", "/c.jpg",
+                                   NULL}; /* the first that names another URL */
+        ck_assert_int_eq(url_header_of("/a.jpg", two_other), MG_URL_HEADER_OTHER);
+        ck_assert_str_eq(url_header_named, "X-Envoy-Original-Path");
         ck_assert_int_eq(url_header_of("/a.jpg", two_same), MG_URL_HEADER_SAME);
         /* an absolute-form target: its path and query, not the URL */
         ck_assert_int_eq(url_header_of("http://h.example/a.jpg?x", two_same), MG_URL_HEADER_OTHER);
@@ -431,12 +476,12 @@ START_TEST(test_request_from_headers_without_host_uses_the_authority)
     mg_request_t req;
 
     ck_assert_int_eq(mg_target_split(mg_test_pool, "http://h.example:8080/a", &t, NULL), MG_OK);
-    mg_request_from_headers(&req, &t, NULL, NULL);
+    mg_request_from_header_table(&req, &t, NULL);
     ck_assert_str_eq(req.host, "h.example:8080");
     ck_assert_str_eq(req.scheme, "http");
     ck_assert_ptr_null(req.referer);
     ck_assert_int_eq(mg_target_split(mg_test_pool, "/a", &t, NULL), MG_OK);
-    mg_request_from_headers(&req, &t, NULL, NULL);
+    mg_request_from_header_table(&req, &t, NULL);
     ck_assert_ptr_null(req.host);
     ck_assert_str_eq(req.scheme, "http"); /* the caller sets the connection's */
 }
@@ -461,7 +506,7 @@ START_TEST(test_refused_target_is_denied_as_bad_url_with_its_reason)
                                            sizeof(policy_text) - 1, &policy, diags),
                      MG_OK);
     ck_assert_int_eq(mg_target_split(mg_test_pool, "http://u:p@h/a.jpg", &t, NULL), MG_EINVAL);
-    mg_request_from_headers(&req, &t, NULL, NULL);
+    mg_request_from_header_table(&req, &t, NULL);
     req.method = "GET";
     req.client_ip = req.peer_ip = "127.0.0.1";
     ck_assert_int_eq(mg_request_prepare(mg_test_pool, policy, &req, &why), MG_EINVAL);
@@ -474,7 +519,7 @@ START_TEST(test_refused_target_is_denied_as_bad_url_with_its_reason)
 
     /* the same URL without userinfo is allowed */
     ck_assert_int_eq(mg_target_split(mg_test_pool, "http://h/a.jpg", &t, NULL), MG_OK);
-    mg_request_from_headers(&req, &t, NULL, NULL);
+    mg_request_from_header_table(&req, &t, NULL);
     req.method = "GET";
     req.client_ip = req.peer_ip = "127.0.0.1";
     ck_assert_int_eq(mg_request_prepare(mg_test_pool, policy, &req, &why), MG_OK);

@@ -73,7 +73,7 @@ static mg_decision_t decide(const mg_policy_t *p, const char *target, const char
     mg_decision_t d;
     const char *why = NULL;
     (void)mg_target_split(mg_test_pool, target, &t, NULL);
-    mg_request_from_headers(&req, &t, NULL, NULL);
+    mg_request_from_header_table(&req, &t, NULL);
     req.method = "GET";
     req.client_ip = req.peer_ip = "192.0.2.7";
     req.user = user;
