@@ -14,6 +14,7 @@ test that used it fails.
 """
 
 import atexit
+import contextlib
 import http.client
 import http.server
 import os
@@ -68,6 +69,32 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def php_dev_server(docroot, router="router.php"):
+    """A real `php -n -S` origin (PHP's built-in defaults, no php.ini) serving
+    docroot through its router script on a free loopback port: yields its base
+    URL, and stops it afterwards."""
+    php = shutil.which("php")
+    if php is None:
+        pytest.fail("php-cli is not installed (scripts/quickstart installs it)")
+    port = free_port()
+    proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", router], cwd=docroot,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("php -S exited")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def _write(path, data, mode=0o644):

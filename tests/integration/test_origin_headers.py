@@ -18,14 +18,12 @@ explain` agrees.
 """
 
 import json
-import shutil
 import subprocess
-import time
 
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import php_dev_server
 
 SECRET = b"MG-SECRET bytes of s.jpg"
 PUBLIC = b"public bytes of a.jpg"
@@ -83,32 +81,14 @@ URL_HEADERS = ["X-Original-URL", "X-Rewrite-URL", "X-Original-URI", "X-Forwarded
 
 @pytest.fixture(scope="module")
 def php_origin(tmp_path_factory):
-    php = shutil.which("php")
-    if php is None:
-        pytest.fail("php-cli is not installed (scripts/quickstart installs it)")
     d = tmp_path_factory.mktemp("php-url-origin")
     (d / "router.php").write_text(ROUTER)
     (d / "files/o/pub").mkdir(parents=True)
     (d / "files/o/secret").mkdir(parents=True)
     (d / "files/o/pub/a.jpg").write_bytes(PUBLIC)
     (d / "files/o/secret/s.jpg").write_bytes(SECRET)
-    port = free_port()
-    proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", "router.php"], cwd=d,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import socket
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("php -S exited")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with php_dev_server(d) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

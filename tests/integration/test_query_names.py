@@ -18,13 +18,12 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import http.server
 import urllib.parse
 
 import pytest
 
-from conftest import SRCDIR, free_port
+from conftest import SRCDIR, php_dev_server
 
 MEDIA_GUARD_CONF = SRCDIR / "mod_media_guard" / "media_guard.conf"
 K1 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
@@ -135,28 +134,10 @@ class _RackHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def php_origin(tmp_path_factory):
-    php = shutil.which("php")
-    if php is None:
-        pytest.fail("php-cli is not installed (scripts/quickstart installs it)")
     d = tmp_path_factory.mktemp("php-origin")
     (d / "router.php").write_text(ROUTER)
-    port = free_port()
-    proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", "router.php"], cwd=d,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import socket
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("php -S exited")
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with php_dev_server(d) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
