@@ -19,7 +19,7 @@ import pytest
 
 from conftest import free_port
 from storeharness import StoreServer, fill_store, http_get, redis_command
-from test_store_cluster import CONF, FILES, K2026, POLICY, Cluster, make_node, reason
+from test_store_cluster import CONF, Cluster, make_node, reason
 
 # a store that evicts when full, small enough to fill in a fraction of a second
 EVICTING = {
@@ -279,14 +279,8 @@ def test_each_distinct_answer_is_said_once_per_start(start_store, apache_factory
     turns eviction on, and the next child finds it evicting: said too."""
     store = start_store("redis", **KEEPING["redis"])
     # a new child for every connection: each asks the store afresh
-    node = apache_factory("said-per-answer", CONF.format(url=store.url()) +
-                          "MaxConnectionsPerChild 1\n", policies={"cl.yaml": POLICY},
-                          files=FILES, loglevel="info", start=False)
-    kd = node.policy_dir / "keys"
-    kd.mkdir(parents=True, exist_ok=True)
-    (kd / "k2026.key").write_text(K2026)
-    (kd / "k2026.key").chmod(0o600)
-    node.start()
+    node = make_node(apache_factory, "said-per-answer", store.url(),
+                     CONF.format(url=store.url()) + "MaxConnectionsPerChild 1\n")
     try:
         c = Cluster("redis", store, [node], mgctl)
         assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.15.1")[0] == 200
@@ -339,13 +333,7 @@ def test_the_answer_goes_to_the_main_servers_error_log_not_the_first_vhosts(
             "        Require media-guard cl\n"
             "    </Location>\n"
             "</VirtualHost>\n")
-    node = apache_factory("said-main-log", conf, policies={"cl.yaml": POLICY}, files=FILES,
-                          loglevel="info", start=False)
-    kd = node.policy_dir / "keys"
-    kd.mkdir(parents=True, exist_ok=True)
-    (kd / "k2026.key").write_text(K2026)
-    (kd / "k2026.key").chmod(0o600)
-    node.start()
+    node = make_node(apache_factory, "said-main-log", store.url(), conf)
     try:
         c = Cluster("redis", store, [node], mgctl)
         assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.17.1")[0] == 200
