@@ -605,23 +605,34 @@ static void fake_stop(fake_t *f, apr_thread_t *th)
     apr_thread_join(&trv, th);
 }
 
+/* A store of scheme ("memcache" or "redis") on the fake server's port, with a
+ * 2 s timeout. */
+static mg_store_t *fake_store_open(const char *scheme, int port)
+{
+    mg_store_url_t *u = apr_pcalloc(mg_test_pool, sizeof(*u));
+    mg_store_t *st = NULL;
+    const char *why = NULL;
+
+    ck_assert_int_eq(
+        mg_store_url_parse(mg_test_pool,
+                           apr_psprintf(mg_test_pool, "%s://127.0.0.1:%d?timeout=2s", scheme, port),
+                           u, &why),
+        0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, u, &st, &why), 0);
+    return st;
+}
+
 START_TEST(test_memcache_answers_are_checked_to_the_byte)
 {
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start(mc_answers[_i].answer, &th, &port);
-    mg_store_url_t u;
     mg_store_t *st;
     const char *why = NULL;
     char *val = NULL;
     mg_store_status_t rv;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool,
-                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
-                           &u, &why),
-        0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    st = fake_store_open("memcache", port);
     rv = st->ops->get(st, "mg:k", &val, mg_test_pool, &why);
     ck_assert_msg(rv == mc_answers[_i].get, "answer %d: got %d (%s)", _i, rv, why ? why : "");
     if (mc_answers[_i].value)
@@ -645,16 +656,10 @@ START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
-    mg_store_url_t u;
     mg_store_t *st;
     const char *why = NULL;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool,
-                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
-                           &u, &why),
-        0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    st = fake_store_open("memcache", port);
     ck_assert_int_eq(st->ops->add(st, "mg:k", "192.0.2.1", 60, mg_test_pool, &why), cases[_i].rv);
     /* a key memcached cannot hold never goes out */
     ck_assert_int_eq(st->ops->add(st, "mg:a b", "192.0.2.1", 60, mg_test_pool, &why),
@@ -680,16 +685,10 @@ START_TEST(test_memcache_retention_over_the_wire)
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
     apr_array_header_t *res;
     mg_store_keep_t worst;
-    mg_store_url_t u;
     mg_store_t *st;
     const char *why = NULL;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool,
-                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
-                           &u, &why),
-        0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    st = fake_store_open("memcache", port);
     ck_assert_int_eq(mg_store_retention(st, &res, &worst, mg_test_pool, &why), cases[_i].rv);
     if (cases[_i].rv == MG_STORE_OK) {
         ck_assert_int_eq(res->nelts, 1);
@@ -725,17 +724,11 @@ START_TEST(test_redis_retention_over_the_wire)
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
     apr_array_header_t *res;
     mg_store_keep_t worst;
-    mg_store_url_t u;
     mg_store_t *st;
     const char *why = NULL;
     char *val = NULL;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool,
-                           apr_psprintf(mg_test_pool, "redis://127.0.0.1:%d?timeout=2s", port), &u,
-                           &why),
-        0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    st = fake_store_open("redis", port);
     ck_assert_int_eq(mg_store_retention(st, &res, &worst, mg_test_pool, &why), cases[_i].rv);
     if (cases[_i].rv == MG_STORE_OK)
         ck_assert_int_eq(worst, MG_STORE_UNSAID);
@@ -755,16 +748,10 @@ START_TEST(test_memcache_garbage_reaches_the_message_printable)
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start("EXISTS \x1b[2J\x1b]0;owned\x07\r\n", &th, &port);
-    mg_store_url_t u;
     mg_store_t *st;
     const char *why = NULL;
 
-    ck_assert_int_eq(
-        mg_store_url_parse(mg_test_pool,
-                           apr_psprintf(mg_test_pool, "memcache://127.0.0.1:%d?timeout=2s", port),
-                           &u, &why),
-        0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, &u, &st, &why), 0);
+    st = fake_store_open("memcache", port);
     ck_assert_int_eq(st->ops->add(st, "mg:k", "192.0.2.1", 60, mg_test_pool, &why), MG_STORE_ERROR);
     ck_assert_str_eq(why, apr_psprintf(mg_test_pool,
                                        "memcached 127.0.0.1:%d gave an unexpected answer: "
