@@ -247,7 +247,7 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     const char *name = in == stdin ? "<stdin>" : file;
     if (in == NULL) {
-        fprintf(stderr, "mgctl migrate-report: cannot open '%s': %s\n", file, strerror(errno));
+        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", file, strerror(errno));
         return MGCTL_EXIT_USAGE;
     }
     tally_t t;

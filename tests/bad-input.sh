@@ -808,7 +808,7 @@ check "sign with a missing policy: exit 2" "2" "no such file|cannot" \
 # migrate-report: an unreadable input names the file and why (exit 2); a line
 # it cannot read names file:line:column (exit 1), from a file or standard input.
 check "migrate-report with a missing input file: exit 2 and why" "2" \
-    "cannot open '.*/nope.log': No such file or directory" \
+    "cannot read '.*/nope.log': No such file or directory" \
     "$MGCTL" migrate-report -p "$L/p.yaml" "$L/nope.log"
 check "migrate-report with a directory as input: exit 2 and why" "2" \
     "cannot read '.*': Is a directory" "$MGCTL" migrate-report -p "$L/p.yaml" "$L"
