@@ -80,9 +80,10 @@ def srv(apache_factory):
 
 @pytest.fixture(scope="module")
 def sign(srv, mgctl):
-    def run(url, *opts, key="k2026"):
+    def run(url, *opts, key="k2026", ttl="10m"):
+        life = ("--ttl", ttl) if ttl else ()
         p = mgctl("sign", "--key-file", srv.policy_dir / "keys" / f"{key}.key", "--key-id", key,
-                  "--ttl", "10m", *opts, url)
+                  *life, *opts, url)
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
     return run
@@ -472,3 +473,71 @@ def test_configtest_refuses_an_unknown_cache_provider(apache_factory):
     rc, out = s.configtest()
     assert rc != 0
     assert "unknown socache provider 'nosuchcache'" in out
+
+
+# Expiries that a store's own expiry field cannot hold: memcached reads an
+# expiry over 30 days as a Unix time in a signed 32-bit field (after
+# 2038-01-19 03:14:07 UTC the record was gone at once, and every address got
+# a "free" slot), a 32-bit Unix time wraps in 2106, and a 32-bit lifetime in
+# seconds wraps after 136 years (the slots died decades before the link).
+FAR_EXPIRIES = ["2040-01-01T00:00:00Z", "2110-01-01T00:00:00Z", "2170-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z"]
+
+
+def _resp(addr, *args):
+    """One command over RESP with a raw socket; the reply's first line."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as c:
+        c.sendall(f"*{len(args)}\r\n".encode()
+                  + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+        return c.recv(4096).split(b"\r\n")[0]
+
+
+def _memcached_ttl(addr, key):
+    """Seconds the record has left (-1: no expiry), by the meta get `mg KEY t`."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as c:
+        c.sendall(f"mg {key} t\r\n".encode())
+        line = c.recv(4096).split(b"\r\n")[0].decode()
+    assert line.startswith("HD t"), line
+    return int(line[4:])
+
+
+def _far_expiry_links_keep_their_one_use(s, sign, base, slot_ttl=None):
+    for i, when in enumerate(FAR_EXPIRIES):
+        url = sign("/media/a.jpg", "--once", "--expires", when, ttl=None)
+        first, other = f"{base}.{2 * i + 1}", f"{base}.{2 * i + 2}"
+        r = get(s, url, first)
+        assert r.status_code == 200, (when, r.status_code, reason(r))
+        assert get(s, url, first).status_code == 200, when
+        r = get(s, url, other)
+        assert r.status_code == 403 and reason(r) == "token-used", (when, r.status_code,
+                                                                      reason(r))
+        if slot_ttl is not None:
+            # the record outlives the link: no expiry, or one after the link's
+            exp = int(re.search(r"mg_exp=(\d+)", url).group(1))
+            key = "mg:use:k2026:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", url).group(1) + ":1"
+            left = slot_ttl(key)
+            assert left == -1 or left >= exp - time.time(), (when, left, exp - time.time())
+
+
+def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_shmcb(srv, sign):
+    _far_expiry_links_keep_their_one_use(srv, sign, "198.18.0")
+
+
+@pytest.mark.parametrize("provider", ["memcache", "redis"])
+def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_on_a_store(apache_factory, sign,
+                                                                           provider, request):
+    addr = request.getfixturevalue("memcached" if provider == "memcache" else "redis")
+    s = make(apache_factory, f"once-far-{provider}",
+             f"MediaGuardStore {provider}://{addr}\n" + CONF_REMOTEIP, policy())
+    if provider == "redis":
+        def slot_ttl(key):
+            return int(_resp(addr, "TTL", key)[1:])
+    else:
+        def slot_ttl(key):
+            return _memcached_ttl(addr, key)
+    try:
+        _far_expiry_links_keep_their_one_use(s, sign, "198.18.1", slot_ttl)
+    finally:
+        s.stop()
