@@ -539,5 +539,12 @@ def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_on_a_store(apache
             return _memcached_ttl(addr, key)
     try:
         _far_expiry_links_keep_their_one_use(s, sign, "198.18.1", slot_ttl)
+        # an ordinary link: its slot outlives its last second on a server
+        # whose clock is clock_skew (30 s) behind this one's: 600 + 30 + 30 + 1
+        url = sign("/media/a.jpg", "--once")
+        assert get(s, url, "198.18.2.1").status_code == 200
+        key = "mg:use:k2026:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", url).group(1) + ":1"
+        exp = int(re.search(r"mg_exp=(\d+)", url).group(1))
+        assert slot_ttl(key) >= exp + 60 - time.time(), (slot_ttl(key), exp - time.time())
     finally:
         s.stop()
