@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -61,9 +62,9 @@ def policy(revoked_ids=(), kold_revoked=False, revocation_file=None):
                          kold_revoked="    revoked: true\n" if kold_revoked else "")
 
 
-def make(apache_factory, name, conf, pol):
+def make(apache_factory, name, conf, pol, extra_modules=()):
     srv = apache_factory(name, conf, policies={"once.yaml": pol}, files=FILES,
-                         extra_modules=["remoteip", "socache_shmcb"], start=False)
+                         extra_modules=["remoteip", "socache_shmcb", *extra_modules], start=False)
     kd = srv.policy_dir / "keys"
     kd.mkdir(parents=True, exist_ok=True)
     for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
@@ -546,5 +547,61 @@ def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_on_a_store(apache
         key = "mg:use:k2026:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", url).group(1) + ":1"
         exp = int(re.search(r"mg_exp=(\d+)", url).group(1))
         assert slot_ttl(key) >= exp + 60 - time.time(), (slot_ttl(key), exp - time.time())
+    finally:
+        s.stop()
+
+
+def _curl_status(s, url, ip, head=False, h2=True):
+    """The status of `url` by curl, over HTTP/2 on cleartext (h2c, prior
+    knowledge) or over HTTP/1.1."""
+    cmd = ["curl", "-sS", "--http2-prior-knowledge" if h2 else "--http1.1", "-o", "/dev/null", "-w",
+           "%{http_version} %{http_code}", "--max-time", "10", "-H", f"X-Forwarded-For: {ip}"]
+    if head:
+        cmd.append("--head")
+    p = subprocess.run(cmd + [s.url(url)], capture_output=True, text=True, timeout=15)
+    assert p.returncode == 0, p.stderr
+    version, code = p.stdout.split()
+    assert version == ("2" if h2 else "1.1"), p.stdout
+    return int(code)
+
+
+def test_http2_and_http1_share_one_count_and_race_exactly(apache_factory, sign):
+    """One link over HTTP/1.1 and HTTP/2 (mod_http2) is one link: a client
+    that claimed it over one keeps it over the other, a HEAD over HTTP/2
+    claims nothing, and twelve addresses released together by a barrier, half
+    of them over each protocol, get exactly the three uses (red team 22)."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    s = make(apache_factory, "once-h2", "Protocols h2c http/1.1\n" + CONF, policy(),
+             extra_modules=["http2"])
+    try:
+        url = sign("/media/film.mp4", "--once")
+        assert _curl_status(s, url, "198.51.100.1", head=True) == 200
+        assert _curl_status(s, url, "198.51.100.2") == 200
+        r = get(s, url, "198.51.100.4")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        assert get(s, url, "198.51.100.2", headers={"Range": "bytes=0-9"}).status_code == 206
+        r = get(s, url, "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        assert _curl_status(s, url, "198.51.100.3") == 403
+
+        for round_ in range(3):
+            url = sign("/media/a.jpg", "--uses", "3")
+            ips = [f"10.22.{round_}.{i + 1}" for i in range(12)]
+            barrier = threading.Barrier(len(ips))
+            codes = [None] * len(ips)
+
+            def client(i):
+                barrier.wait()
+                # HTTP/1.1 from this process (no process start between the
+                # barrier and the request), HTTP/2 by curl
+                codes[i] = (_curl_status(s, url, ips[i]) if i % 2
+                            else get(s, url, ips[i]).status_code)
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(len(ips))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(codes) == [200] * 3 + [403] * 9, codes
     finally:
         s.stop()
