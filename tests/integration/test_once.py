@@ -184,6 +184,30 @@ def test_explicit_id_shares_the_uses_of_links_with_that_id(srv, sign):
     assert r.status_code == 403 and reason(r) == "token-used"
 
 
+def test_every_spelling_of_a_link_shares_its_uses(srv, sign):
+    """The count belongs to the key id and token id as verified (decoded), not
+    to the URL's spelling: respelt path, reordered and percent-encoded
+    parameters are the same link (red team 22)."""
+    url = sign("/media/a.jpg", "--uses", "2")
+    path, query = url.split("?", 1)
+    params = query.split("&")
+    kid = next(p for p in params if p.startswith("mg_kid="))
+    tid = next(p for p in params if p.startswith("mg_id="))
+    spellings = [
+        "/media/./x/../a.jpg?" + "&".join(reversed(params)),
+        "/media//%61.jpg?" + query.replace(kid, kid.replace("=k", "=%6B", 1)),
+        path + "?" + query.replace("mg_kid=", "mg_%6Bid="),
+        path + "?" + query.replace(tid, "mg_id=%" + format(ord(tid[6]), "02X") + tid[7:]),
+    ]
+    assert get(srv, url, "198.51.100.150").status_code == 200
+    for sp in spellings:
+        assert srv.raw(sp, headers={"X-Forwarded-For": "198.51.100.150"}).status_code == 200, sp
+    assert srv.raw(spellings[0], headers={"X-Forwarded-For": "198.51.100.151"}).status_code == 200
+    for sp in spellings + [url]:
+        r = srv.raw(sp, headers={"X-Forwarded-For": "198.51.100.152"})
+        assert r.status_code == 403 and reason(r) == "token-used", sp
+
+
 def test_concurrent_clients_never_exceed_the_uses(srv, sign):
     n = 5
     url = sign("/media/a.jpg", "--uses", str(n))
