@@ -629,3 +629,26 @@ def test_http2_and_http1_share_one_count_and_race_exactly(apache_factory, sign):
             assert sorted(codes) == [200] * 3 + [403] * 9, codes
     finally:
         s.stop()
+
+
+def test_a_cache_that_cannot_start_is_said_once_per_start_and_refuses(apache_factory, sign):
+    """httpd reads its configuration twice when it starts (the first pass only
+    checks it): MG00601 is said for the pass that serves, once, and again once
+    for each graceful restart that cannot start it either."""
+    conf = ("Mutex file:/proc media-guard-once\n"  # a directory nobody can create a file in
+            "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)\n" + CONF_REMOTEIP)
+    s = make(apache_factory, "once-broken", conf, policy())
+    try:
+        said = [ln for ln in s.error_log().splitlines() if "MG00601: " in ln]
+        assert len(said) == 1, said
+        assert "cannot create its mutex" in said[0] and "will be refused" in said[0]
+        mark = s.mark()
+        r = get(s, sign("/media/a.jpg", "--once"), "198.51.100.1")
+        assert r.status_code == 500 and reason(r) == "internal-error"
+        assert "the MediaGuardOnceCache failed to start" in s.error_log_since(mark)
+        assert get(s, sign("/media/a.jpg"), "198.51.100.1").status_code == 200
+        s.graceful()
+        said = [ln for ln in s.error_log().splitlines() if "MG00601: " in ln]
+        assert len(said) == 2, said
+    finally:
+        s.stop()

@@ -68,6 +68,7 @@ AddType application/vnd.apple.mpegurl .m3u8
 </Location>
 <Location "/metrics">
     SetHandler media-guard-metrics
+    MediaGuardMetrics On
 </Location>
 """
 
