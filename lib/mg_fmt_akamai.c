@@ -18,7 +18,8 @@
  *    fields in any order the signer chose, each name at most once, no field
  *    unknown to the SDKs, hmac last;
  *  - an ACL is matched against our canonical path (decoded, dot segments
- *    resolved), never against the raw one: '*' matches any run of bytes of
+ *    resolved) with its 'tr:' segment where it stands (signed_path: an ACL
+ *    names renditions as Akamai sees them), never against the raw one: '*' matches any run of bytes of
  *    the canonical path, '/' included, and "/v/../secret" is "/secret",
  *    which "/v/ *" does not match. A URL token signs the raw path as the
  *    client sends it (the query is not signed: Akamai's "ignore query
@@ -360,7 +361,10 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
                 ae = aend;
             if (++count > AK_ACL_MAX)
                 return refuse(out, MG_R_TOKEN_MALFORMED, "acl has too many entries");
-            int m = acl_match(rq->pool, a, (size_t)(ae - a), rq->cn->path, &dir);
+            /* the path with its 'tr:' segment where it was: Akamai matches
+             * the URL path as sent, in which an ACL for /v/a.jpg names no
+             * rendition /v/tr:w-2000/a.jpg */
+            int m = acl_match(rq->pool, a, (size_t)(ae - a), rq->cn->signed_path, &dir);
             if (m < 0)
                 return refuse(out, MG_R_TOKEN_MALFORMED,
                               "an acl entry is not a path (with '*' wildcards)");

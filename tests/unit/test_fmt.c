@@ -370,6 +370,33 @@ START_TEST(test_bunny_sdk_vectors_verify)
 }
 END_TEST
 
+/* A token_path holds the paths Bunny's edge finds under it in the URL as
+ * sent, 'tr:' segment included: /tr:w-2000/v/l1/a.ts does not start with
+ * /v/l1/ (red team 22: the scope was checked on the path with the
+ * transformation removed, mg_token.c now checks both). */
+START_TEST(test_bunny_token_path_holds_no_tr_segment_in_front_of_it)
+{
+    mg_policy_t *p = mg_fx_load_ok(P_BN);
+    mg_token_claims_t c;
+    const mg_fkey_t *k = mg_fx_fkey(p, "bn1");
+    mg_fmt_claims_t fc = {.exp = 2000, .ip = NULL, .scope = "/v/l1/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/a.jpg", &fc, &out, &why), MG_OK);
+    const char *q = strchr(out, '?');
+    ASSERT_REASON(mg_fx_check(p, out, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/l1/tr:w-2000/a.jpg", q, NULL), 100,
+                              NULL, &c),
+                  MG_R_ALLOWED);
+    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/tr:w-2000/v/l1/a.jpg", q, NULL), 100,
+                              NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "tr:"));
+    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/tr:w-2000/l1/a.jpg", q, NULL), 100,
+                              NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+}
+END_TEST
+
 START_TEST(test_bunny_signer_and_refusals)
 {
     mg_policy_t *p = mg_fx_load_ok(P_BN);
@@ -1044,6 +1071,7 @@ static Suite *fmt_suite(void)
     tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_bunny_sdk_vectors_verify);
     tcase_add_test(tc, test_bunny_signer_and_refusals);
+    tcase_add_test(tc, test_bunny_token_path_holds_no_tr_segment_in_front_of_it);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gcp-cdn");
