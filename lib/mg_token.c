@@ -1039,8 +1039,7 @@ static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t
     if (claims->scope != NULL && !in_scope(v->cn->path, claims->scope))
         return refuse(claims, MG_R_TOKEN_SCOPE, "the path is outside the token's prefix");
     if (foreign && claims->scope != NULL && !in_scope(v->cn->signed_path, claims->scope))
-        return refuse(claims, MG_R_TOKEN_SCOPE,
-                      "the 'tr:' segment is outside the token's prefix");
+        return refuse(claims, MG_R_TOKEN_SCOPE, "the 'tr:' segment is outside the token's prefix");
     return MG_R_ALLOWED;
 }
 

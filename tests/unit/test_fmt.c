@@ -384,16 +384,16 @@ START_TEST(test_bunny_token_path_holds_no_tr_segment_in_front_of_it)
     ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/a.jpg", &fc, &out, &why), MG_OK);
     const char *q = strchr(out, '?');
     ASSERT_REASON(mg_fx_check(p, out, 100, NULL, &c), MG_R_ALLOWED);
-    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/l1/tr:w-2000/a.jpg", q, NULL), 100,
-                              NULL, &c),
-                  MG_R_ALLOWED);
-    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/tr:w-2000/v/l1/a.jpg", q, NULL), 100,
-                              NULL, &c),
-                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/l1/tr:w-2000/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/tr:w-2000/v/l1/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
     ck_assert_ptr_nonnull(strstr(c.detail, "tr:"));
-    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/tr:w-2000/l1/a.jpg", q, NULL), 100,
-                              NULL, &c),
-                  MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/tr:w-2000/l1/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
 }
 END_TEST
 
