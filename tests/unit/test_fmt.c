@@ -397,6 +397,35 @@ START_TEST(test_bunny_token_path_holds_no_tr_segment_in_front_of_it)
 }
 END_TEST
 
+/* Bunny's signing data joins decoded pairs with '&' and '=': a link for
+ * ?a=1&tr=oi-logo.png also signed ?a=1%26tr%3Doi-logo.png, the same file
+ * without the watermark (red team 22). Such a name or value is refused,
+ * by the verifier and the signer. */
+START_TEST(test_bunny_encoded_separators_in_signed_pairs_are_refused)
+{
+    mg_policy_t *p = mg_fx_load_ok(P_BN);
+    mg_token_claims_t c;
+    const char *url = fsign(p, "bn1", "/v/a.jpg?a=1&tr=oi-logo.png", 2000, NULL);
+    const char *tok = strstr(url, "&token=");
+    ASSERT_REASON(mg_fx_check(p, url, 100, NULL, &c), MG_R_ALLOWED);
+    const char *moved[] = {"/v/a.jpg?a=1%26tr%3Doi-logo.png", "/v/a.jpg?a=1%26tr=oi-logo.png",
+                           "/v/a.jpg?a%3D1%26tr=oi-logo.png"};
+    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+        ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, moved[i], tok, NULL), 100, NULL, &c),
+                      MG_R_TOKEN_MALFORMED);
+        ck_assert_ptr_nonnull(strstr(c.detail, "encoded '&'"));
+    }
+    /* an '=' in a value is no separator there: signed and verified */
+    ASSERT_REASON(mg_fx_check(p, fsign(p, "bn1", "/v/a.jpg?a=x%3Dy", 2000, NULL), 100, NULL, &c),
+                  MG_R_ALLOWED);
+    const mg_fkey_t *k = mg_fx_fkey(p, "bn1");
+    mg_fmt_claims_t fc = {.exp = 2000};
+    const char *out, *why;
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a.jpg?a=1%26b", &fc, &out, &why), MG_OK);
+    ck_assert_ptr_nonnull(strstr(why, "encoded '&'"));
+}
+END_TEST
+
 START_TEST(test_bunny_signer_and_refusals)
 {
     mg_policy_t *p = mg_fx_load_ok(P_BN);
@@ -1072,6 +1101,7 @@ static Suite *fmt_suite(void)
     tcase_add_test(tc, test_bunny_sdk_vectors_verify);
     tcase_add_test(tc, test_bunny_signer_and_refusals);
     tcase_add_test(tc, test_bunny_token_path_holds_no_tr_segment_in_front_of_it);
+    tcase_add_test(tc, test_bunny_encoded_separators_in_signed_pairs_are_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gcp-cdn");
