@@ -262,6 +262,15 @@ static mg_reason_t bn_check(const mg_fmt_req_t *rq, const mg_fkey_t *k,
     if (bn_mac(k, spath, exp_s, strlen(exp_s), ipb, ip_n, data, mac) != 0 ||
         !mg_fmt_equal(mac, sig, BN_MAC_LEN))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    /* token_ignore_params=true signs no query: for a link to one file
+     * (no token_path), a transformation there (?tr=) is a rendition
+     * nobody signed, as for an EdgeAuth URL token */
+    const char *ign = mg_query_get(params, "token_ignore_params", NULL);
+    if (tpath == NULL && ign != NULL && strcmp(ign, "true") == 0 && rq->cn->tr != NULL &&
+        rq->cn->tr_form == MG_TR_FORM_QUERY)
+        return refuse(out, MG_R_TOKEN_SCOPE,
+                      "a Bunny link with token_ignore_params=true and no token_path signs no "
+                      "query, so not its transformation (?tr=)");
     out->exp = exp;
     out->scope = tpath ? scope_of(rq->pool, tpath) : NULL;
     if (with_ip) {

@@ -46,7 +46,7 @@ typedef struct ng_opts {
     size_t sp_n;
     ng_part_t parts[NG_MAX_PARTS];
     int nparts;
-    int has_addr, has_expires;
+    int has_addr, has_expires, has_args;
     int no_expiry;
     const char *names[3]; /* hash, expires, NULL */
 } ng_opts_t;
@@ -140,6 +140,7 @@ static mg_status_t parse_expression(apr_pool_t *pool, const char *e, ng_opts_t *
     }
     o->has_addr = seen[P_ADDR];
     o->has_expires = seen[P_EXPIRES];
+    o->has_args = seen[P_ARGS];
     return MG_OK;
 }
 
@@ -405,6 +406,13 @@ static mg_reason_t ng_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                 rq->client_ip ? rq->client_ip : "", rest, md, &md_n) != 0 ||
         md_n != NG_MD5_LEN || !mg_fmt_equal(md, sig, NG_MD5_LEN))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    /* without $args the query is not signed: a transformation given there
+     * (?tr=) is a rendition nobody signed, as for an EdgeAuth URL token
+     * (in the path, tr: is part of $uri and signed) */
+    if (!o->has_args && rq->cn->tr != NULL && rq->cn->tr_form == MG_TR_FORM_QUERY)
+        return refuse(out, MG_R_TOKEN_SCOPE,
+                      "the key's expression does not sign the query ($args), so not its "
+                      "transformation (?tr=)");
     out->exp = exp;
     /* bound by the hash itself; reported so that explain shows it */
     out->ip = o->has_addr ? rq->client_ip : NULL;
@@ -451,6 +459,11 @@ static mg_status_t ng_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
     }
     if (c->exp != 0 && !o->has_expires) {
         *why = "the key's expression has no $secure_link_expires: its links cannot expire";
+        return MG_EINVAL;
+    }
+    if (!o->has_args && cn.tr != NULL && cn.tr_form == MG_TR_FORM_QUERY) {
+        *why = "the key's expression does not sign the query ($args), so not its transformation "
+               "(?tr=): put it in the path (/tr:...)";
         return MG_EINVAL;
     }
     const char *exp = c->exp ? apr_psprintf(pool, "%" APR_INT64_T_FMT, c->exp) : "";

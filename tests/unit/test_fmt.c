@@ -231,6 +231,33 @@ START_TEST(test_nginx_arg_expires_args_and_parameter_names)
 }
 END_TEST
 
+/* Without $args the query is unsigned, and so would be its transformation:
+ * ?tr= next to such a link is token-out-of-scope, as for an EdgeAuth URL
+ * token (red team 22: it was allowed, a rendition nobody signed); in the
+ * path, tr: is part of $uri and signed; with $args the query is signed. */
+START_TEST(test_nginx_without_args_signs_no_query_transformation)
+{
+    mg_policy_t *p = mg_fx_load_ok(ng_policy("$secure_link_expires$uri $secret", NULL));
+    mg_token_claims_t c;
+    const char *u = fsign(p, "ng1", "/v/a.jpg", 5000, NULL);
+    const char *q = strchr(u, '?') + 1;
+    ASSERT_REASON(mg_fx_check(p, u, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/a.jpg?tr=w-2000&", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "$args"));
+    ASSERT_REASON(mg_fx_check(p, fsign(p, "ng1", "/v/tr:w-300/a.jpg", 5000, NULL), 100, NULL, &c),
+                  MG_R_ALLOWED);
+    const mg_fkey_t *k = mg_fx_fkey(p, "ng1");
+    mg_fmt_claims_t fc = {.exp = 5000};
+    const char *out, *why;
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a.jpg?tr=w-300", &fc, &out, &why), MG_OK);
+    mg_policy_t *a = mg_fx_load_ok(ng_policy("$secure_link_expires$uri$args $secret", NULL));
+    const char *ua = fsign(a, "ng1", "/v/a.jpg?tr=w-300", 5000, NULL);
+    ASSERT_REASON(mg_fx_check(a, ua, 100, NULL, &c), MG_R_ALLOWED);
+}
+END_TEST
+
 START_TEST(test_nginx_malformed_parameters_are_token_malformed)
 {
     mg_policy_t *p = mg_fx_load_ok(ng_policy("$secure_link_expires$uri$remote_addr $secret", NULL));
@@ -366,6 +393,12 @@ START_TEST(test_bunny_sdk_vectors_verify)
     ASSERT_REASON(
         mg_fx_check(p, apr_pstrcat(mg_test_pool, v[2].url, "&w=1", NULL), 1598024000, NULL, &c),
         MG_R_ALLOWED);
+    /* ... but not a transformation of a link to one file: a rendition
+     * nobody signed (red team 22) */
+    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, v[2].url, "&tr=w-2000", NULL),
+                              1598024000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "token_ignore_params"));
     ASSERT_REASON(mg_fx_check(p, v[0].url, 1598024587 + 31, NULL, &c), MG_R_TOKEN_EXPIRED);
 }
 END_TEST
@@ -1093,6 +1126,7 @@ static Suite *fmt_suite(void)
     tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_nginx_documentation_vector_verifies_and_is_reproduced);
     tcase_add_test(tc, test_nginx_arg_expires_args_and_parameter_names);
+    tcase_add_test(tc, test_nginx_without_args_signs_no_query_transformation);
     tcase_add_test(tc, test_nginx_malformed_parameters_are_token_malformed);
     tcase_add_test(tc, test_nginx_expressions_that_cannot_be_safe_are_refused_at_load);
     suite_add_tcase(s, tc);

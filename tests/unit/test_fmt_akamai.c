@@ -286,6 +286,13 @@ START_TEST(test_akamai_acl_covers_the_tr_segment_where_it_stands)
     const char *l1 = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/l1/*", NULL);
     ASSERT_REASON(check(p, with_tok("/v/l1/tr:w-1/a.jpg", l1), &c), MG_R_ALLOWED);
     ASSERT_REASON(check(p, with_tok("/v/tr:w-1/l1/a.jpg", l1), &c), MG_R_TOKEN_SCOPE);
+    /* the query is not signed: an entry without a wildcard names one path,
+     * not its renditions (?tr=); one with a wildcard does */
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", file), &c), MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "?tr="));
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", dir), &c), MG_R_ALLOWED);
+    const char *both = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/a.jpg!/v/*", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", both), &c), MG_R_ALLOWED);
 }
 END_TEST
 
