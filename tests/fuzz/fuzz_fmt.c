@@ -80,7 +80,7 @@ static const char POLICY[] =
     "  - id: ng\n"
     "    format: nginx-secure-link\n"
     "    file: keys/fuzz-nginx.secret\n"
-    "    options: {expression: '$secure_link_expires$uri$args$remote_addr $secret', "
+    "    options: {expression: '$secure_link_expires$uri?$args $remote_addr $secret', "
     "hash_param: st, expires_param: e}\n"
     "  - id: bn\n"
     "    format: bunny\n"
