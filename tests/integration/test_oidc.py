@@ -30,12 +30,15 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins]
+roles: [editors, viewers, admins, members, staff]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
       separator: ","
       prefix: "media-"
+    - apache:
+        members: "valid-user"              # mod_authz_user
+        staff: "claim groups:staff"        # mod_auth_openidc's own claim provider
 rules:
   - id: editors
     path: /media/edit/
@@ -43,6 +46,15 @@ rules:
   - id: admins
     path: /media/admin/
     access: {admins: view}
+  - id: members
+    path: /optional/members/
+    access: {members: view}
+  - id: staff
+    path: /optional/staff/
+    access: {staff: view}
+  - id: optional-public
+    path: /optional/pub/
+    access: {anonymous: view}
 """
 
 CONF = """\
@@ -68,9 +80,18 @@ CustomLog "@ROOT@/logs/claims.log" claims
     AuthzSendForbiddenOnFailure On
     Require media-guard oidc
 </Location>
+# sign-in optional: mod_auth_openidc lets a visitor without a session through
+# as the user "" (and its own providers grant that user), the policy decides
+<Location "/optional/">
+    AuthType openid-connect
+    OIDCUnAuthAction pass
+    AuthzSendForbiddenOnFailure On
+    Require media-guard oidc
+</Location>
 """
 
-FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG}
+FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "optional/members/m.jpg": JPEG,
+         "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
 def _npm_install():
@@ -246,3 +267,35 @@ def test_without_a_session_the_module_sends_the_browser_to_the_provider(oidc):
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
     assert q["client_id"] == [CLIENT_ID] and "groups" in q["scope"][0].split()
     assert "mg=auth reason=login-required rule=editors" in srv.last_access("anon=1")
+
+
+@pytest.mark.parametrize("path", ["/optional/members/m.jpg", "/optional/staff/s.jpg"])
+@pytest.mark.parametrize("browser", [True, False], ids=["navigation", "embed"])
+def test_visitor_passed_through_without_a_session_holds_no_role_from_a_provider(oidc, path,
+                                                                                browser):
+    """OIDCUnAuthAction pass lets a visitor without a session through as the
+    user "" — and then `Require valid-user` and mod_auth_openidc's own
+    `Require claim` grant that user. Roles from such providers were held by
+    nobody-at-all: the module's own sources say "" is not signed in, the
+    providers are now asked as if no user were set."""
+    srv, _ = oidc
+    tag = f"pass={path.split('/')[2]}-{int(browser)}"
+    r = requests.get(srv.url(f"{path}?{tag}"), headers=BROWSER if browser else {},
+                     timeout=15, allow_redirects=False)
+    assert r.status_code == 403, (r.status_code, r.headers)
+    assert r.content != JPEG
+    line = srv.last_access(tag)
+    assert "mg=allow" not in line and "user= " not in line + " ", line
+    # the visitor is someone: a rule anonymous users may see still lets them in
+    r = requests.get(srv.url(f"/optional/pub/p.jpg?{tag}-pub"), timeout=15)
+    assert r.status_code == 200 and r.content == JPEG
+
+
+def test_signed_in_user_holds_provider_roles_where_sign_in_is_optional(oidc):
+    srv, op = oidc
+    s, r = login(srv, op, "alice", "/media/edit/a.jpg?pass=login")
+    assert r.status_code == 200
+    for path in ("/optional/members/m.jpg", "/optional/staff/s.jpg"):  # alice: groups has staff
+        r = s.get(srv.url(path + "?pass=alice"), timeout=15, allow_redirects=False)
+        assert r.status_code == 200 and r.content == JPEG, (path, r.status_code)
+        assert "mg=allow" in srv.last_access(path + "?pass=alice")
