@@ -30,7 +30,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins, members, staff]
+roles: [editors, viewers, admins, members, staff, chiefs]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
@@ -39,6 +39,7 @@ identity:
     - apache:
         members: "valid-user"              # mod_authz_user
         staff: "claim groups:staff"        # mod_auth_openidc's own claim provider
+        chiefs: "claim groups:media-admins" # each element of the claim compared whole
 rules:
   - id: editors
     path: /media/edit/
@@ -46,6 +47,9 @@ rules:
   - id: admins
     path: /media/admin/
     access: {admins: view}
+  - id: chiefs
+    path: /media/chief/
+    access: {chiefs: view}
   - id: members
     path: /optional/members/
     access: {members: view}
@@ -90,7 +94,7 @@ CustomLog "@ROOT@/logs/claims.log" claims
 </Location>
 """
 
-FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "optional/members/m.jpg": JPEG,
+FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG, "optional/members/m.jpg": JPEG,
          "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
@@ -299,3 +303,29 @@ def test_signed_in_user_holds_provider_roles_where_sign_in_is_optional(oidc):
         r = s.get(srv.url(path + "?pass=alice"), timeout=15, allow_redirects=False)
         assert r.status_code == 200 and r.content == JPEG, (path, r.status_code)
         assert "mg=allow" in srv.last_access(path + "?pass=alice")
+
+
+def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
+    """mallory is in "media-viewers" and in a group she named
+    "x,media-admins". mod_auth_openidc joins the claim with "," for
+    OIDC_CLAIM_groups: 2.4.20 and later escape the comma inside the name
+    ("x\\,media-admins"), which the module honours (one item, no role);
+    earlier versions (Debian 12's 2.4.12) do not, and the variable cannot tell
+    her group from two (docs/directives.md: take such roles from `claim`).
+    mod_auth_openidc's own `Require claim groups:media-admins` compares each
+    element whole: not hers, carol's."""
+    srv, op = oidc
+    s, r = login(srv, op, "mallory", "/media/edit/a.jpg?who=mallory")
+    assert r.status_code == 200 and r.content == JPEG                    # viewers: view
+    r = s.get(srv.url("/media/chief/c.jpg?who=mallory-chief"), timeout=15, allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG
+    assert "mg=deny reason=role-insufficient rule=chiefs" in srv.last_access("who=mallory-chief")
+    if claims_logged(srv, "mallory groups=media-viewers,x\\,media-admins", timeout=0.5):
+        r = s.get(srv.url("/media/admin/b.jpg?who=mallory-admin"), timeout=15,
+                  allow_redirects=False)
+        assert r.status_code == 403
+    else:  # the joined form of mod_auth_openidc < 2.4.20, as docs/directives.md says
+        assert claims_logged(srv, "mallory groups=media-viewers,x,media-admins")
+    s, r = login(srv, op, "carol", "/media/chief/c.jpg?who=carol")
+    assert r.status_code == 200 and r.content == JPEG
+    assert "mg=allow reason=allowed rule=chiefs" in srv.last_access("who=carol")

@@ -1467,6 +1467,48 @@ START_TEST(test_roles_from_env_note_with_separator_prefix_and_trimming)
 }
 END_TEST
 
+/* mod_auth_openidc 2.4.20+ joins a list claim with OIDCClaimDelimiter and
+ * escapes the delimiter and backslashes inside an element (its
+ * oidc_util_appinfo_escape): a group named "x,editor" is one item, never the
+ * role editor; splitting at every comma gave it. */
+START_TEST(test_roles_from_env_honour_escaped_separators)
+{
+    mg_policy_t *p = load(P_ACC);
+    mg_request_t *r = as_user("/editors/a.jpg", "mallory");
+    set_env(r, "OIDC_CLAIM_groups=viewers,x\\,editor");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    /* the escape at the start and at the end of an item */
+    r = as_user("/editors/a.jpg", "mallory");
+    set_env(r, "OIDC_CLAIM_groups=\\,editor");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    r = as_user("/editors/a.jpg", "mallory");
+    set_env(r, "OIDC_CLAIM_groups=editor\\,");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    /* an escaped backslash ends its item where the separator follows */
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=x\\\\,editor");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+    /* a backslash before anything else is no escape anyone wrote: no role */
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=edit\\or");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=editor\\");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    /* a multi-byte separator (ldap-groups: " ", prefix media-) escapes whole */
+    r = as_user("/editors/a.jpg", "u");
+    set_note(r, "ldap-groups=x\\ media-editor");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_ROLE);
+    r = as_user("/editors/a.jpg", "u");
+    set_note(r, "ldap-groups=x\\\\ media-editor");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+    /* the other items of the list still count */
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=x\\,y,editor");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+}
+END_TEST
+
 START_TEST(test_roles_header_only_from_trusted_proxy)
 {
     mg_policy_t *p = load(P_ACC);
@@ -1779,6 +1821,7 @@ static Suite *eval_suite(void)
           test_download_needs_download_level, test_download_param_name_comes_from_policy,
           test_authenticated_role_and_authenticated_entry_apply_to_any_user,
           test_roles_from_env_note_with_separator_prefix_and_trimming,
+          test_roles_from_env_honour_escaped_separators,
           test_roles_header_only_from_trusted_proxy,
           test_extra_roles_from_caller_count_and_unknown_ones_are_ignored,
           test_accepts_html_finds_text_html_in_any_case_anywhere,
