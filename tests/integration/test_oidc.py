@@ -329,3 +329,25 @@ def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
     s, r = login(srv, op, "carol", "/media/chief/c.jpg?who=carol")
     assert r.status_code == 200 and r.content == JPEG
     assert "mg=allow reason=allowed rule=chiefs" in srv.last_access("who=carol")
+
+
+FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),
+          ("oidc_claim_GROUPS", "media-admins")]
+
+
+@pytest.mark.parametrize("name,value", FORGED)
+def test_claims_a_client_sends_as_headers_are_no_roles(oidc, name, value):
+    """mod_auth_openidc also passes claims as request headers; the policy
+    reads the environment variable, which no client can set: a forged header
+    gives no role — without a session where sign-in is optional, and to a
+    signed-in user whose claim does not carry the group."""
+    srv, op = oidc
+    tag = "forged=" + name.replace("_", "u").replace("-", "d")
+    r = requests.get(srv.url(f"/optional/members/m.jpg?{tag}"), headers={name: value},
+                     timeout=15, allow_redirects=False)
+    assert r.status_code == 403
+    s, r = login(srv, op, "bob", f"/media/edit/a.jpg?{tag}-login")
+    r = s.get(srv.url(f"/media/admin/b.jpg?{tag}-bob"), headers={name: value}, timeout=15,
+              allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG
+    assert "mg=deny reason=role-insufficient" in srv.last_access(f"{tag}-bob")
