@@ -1509,6 +1509,29 @@ START_TEST(test_roles_from_env_honour_escaped_separators)
 }
 END_TEST
 
+/* Case and look-alikes are other names (docs/directives.md); white space
+ * around an item is trimmed, as documented. */
+START_TEST(test_roles_from_env_compare_case_and_lookalikes_exactly)
+{
+    static const char *const other[] = {
+        "OIDC_CLAIM_groups=Editor", "OIDC_CLAIM_groups=EDITOR",
+        "OIDC_CLAIM_groups=\xd0\xb5"
+        "ditor",                            /* Cyrillic e */
+        "OIDC_CLAIM_groups=edit\xc2\xa0or", /* a no-break space inside */
+    };
+    mg_policy_t *p = load(P_ACC);
+    mg_request_t *r;
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        r = as_user("/editors/a.jpg", "u");
+        set_env(r, other[i]);
+        ck_assert_msg(decide(p, r)->outcome == MG_OUTCOME_DENY, "%s", other[i]);
+    }
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=x, \teditor ");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+}
+END_TEST
+
 START_TEST(test_roles_header_only_from_trusted_proxy)
 {
     mg_policy_t *p = load(P_ACC);
@@ -1821,7 +1844,9 @@ static Suite *eval_suite(void)
           test_download_needs_download_level, test_download_param_name_comes_from_policy,
           test_authenticated_role_and_authenticated_entry_apply_to_any_user,
           test_roles_from_env_note_with_separator_prefix_and_trimming,
-          test_roles_from_env_honour_escaped_separators, test_roles_header_only_from_trusted_proxy,
+          test_roles_from_env_honour_escaped_separators,
+          test_roles_from_env_compare_case_and_lookalikes_exactly,
+          test_roles_header_only_from_trusted_proxy,
           test_extra_roles_from_caller_count_and_unknown_ones_are_ignored,
           test_accepts_html_finds_text_html_in_any_case_anywhere,
           test_peer_is_the_client_whether_the_same_pointer_or_the_same_text}},
