@@ -428,7 +428,7 @@ void mg_mod_once_register(apr_pool_t *p)
 /* ------------------------------------------------------------------ */
 
 /* add-if-absent made atomic by the global mutex: exact within one server */
-static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                                 apr_pool_t *p, const char **why)
 {
     unsigned char buf[MG_STORE_VAL_MAX];
@@ -688,14 +688,20 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     } else if (r->useragent_ip == NULL || mg_ip_parse(r->useragent_ip, &client) != 0) {
         why = "the client address is unknown";
     } else {
-        apr_time_t left = d->token_until - r->request_time;
+        /* another server whose clock is up to clock_skew behind this one
+         * accepts the link that much later by the store's reckoning: its
+         * slots must still be there then */
+        apr_time_t left = d->token_until - r->request_time +
+                          (m->mp->policy != NULL ? m->mp->policy->tokens.skew : 0);
         memset(&c, 0, sizeof(c));
         c.kid = d->token_kid;
         c.id = d->token_id;
         c.uses = d->token_uses;
         c.addr = mg_ip_format(&client, addr, sizeof(addr));
-        /* the slots live as long as the link can be used, and a second more */
-        c.ttl = left > 0 ? (apr_uint32_t)(apr_time_sec(left) + 1) : 1;
+        /* the slots live as long as the link can be used anywhere, and a
+         * second more (in 64 bits: a 32-bit lifetime wraps for a link valid
+         * 136 years) */
+        c.ttl = left > 0 ? apr_time_sec(left) + 1 : 1;
         /* HEAD gets no content: a link checker or a chat app's preview must
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;
