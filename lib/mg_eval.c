@@ -199,15 +199,37 @@ static int mmdb_country(ev_t *e, const char **cc)
     }
 }
 
+/* Whether the address to look up is a trusted proxy's own while the request
+ * carries a forwarded client address (X-Forwarded-For, Forwarded): mod_remoteip
+ * is not set up for that proxy, or could not read the header — a port after
+ * the address (198.51.100.7:41234, [2001:db8::7]:443), `unknown`, an empty
+ * element — and left the proxy as the client. The database then gives the
+ * proxy's country, and a deny list let every client through. */
+static int proxy_as_client(const ev_t *e)
+{
+    const mg_request_derived_t *rd = e->rd;
+    const mg_request_t *req = e->req;
+    if (!rd->peer_trusted || rd->client.family != rd->peer.family ||
+        memcmp(rd->client.addr, rd->peer.addr, sizeof(rd->client.addr)) != 0 || req->lookup == NULL)
+        return 0;
+    return req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "X-Forwarded-For") != NULL ||
+           req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "Forwarded") != NULL;
+}
+
 static int check_country(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
     const char *cc = e->rd->country;
     if (r->country_deny == NULL && r->country_allow == NULL)
         return 0;
-    if (cc == NULL && e->req->country == NULL && e->policy->country_kind == MG_SRC_MMDB &&
-        mmdb_country(e, &cc))
-        return 1;
+    if (cc == NULL && e->req->country == NULL && e->policy->country_kind == MG_SRC_MMDB) {
+        if (proxy_as_client(e))
+            return deny(e, MG_R_COUNTRY_UNKNOWN,
+                        "the client's country is unknown: its address is a trusted proxy's own, "
+                        "and the forwarded client address was not taken (mod_remoteip)");
+        if (mmdb_country(e, &cc))
+            return 1;
+    }
     if (cc != NULL && r->country_deny && country_in(r->country_deny, cc))
         return deny(e, MG_R_COUNTRY_DENIED, "country %s is in the deny list", cc);
     if (r->country_allow != NULL) {

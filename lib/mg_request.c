@@ -70,32 +70,93 @@ static void add_role(const mg_policy_t *policy, const char *name, size_t len, mg
         *set |= (mg_roleset_t)1 << idx;
 }
 
+/* One item of a role list: whitespace around it trimmed, the prefix (if
+ * any) required and stripped, then looked up. */
+static void add_role_item(const mg_policy_t *policy, const mg_role_source_t *src, size_t plen,
+                          const char *a, const char *b, mg_roleset_t *set)
+{
+    while (a < b && is_space((unsigned char)*a))
+        a++;
+    while (b > a && is_space((unsigned char)b[-1]))
+        b--;
+    if (plen == 0)
+        add_role(policy, a, (size_t)(b - a), set);
+    else if ((size_t)(b - a) > plen && memcmp(a, src->prefix, plen) == 0)
+        add_role(policy, a + plen, (size_t)(b - a) - plen, set);
+}
+
+/* Role names are at most 128 bytes (mg_policy_load.c), a prefix adds its
+ * own: an unescaped item longer than this names no role. */
+#define MG_ROLE_ITEM_MAX 512
+
+/* An item with backslash escapes, [a, b): a backslash escapes the
+ * separator or a backslash, and is taken out; any other backslash (one
+ * mod_auth_openidc never writes) makes the item no role. */
+static void add_escaped_item(const mg_policy_t *policy, const mg_role_source_t *src, size_t plen,
+                             const char *sep, size_t seplen, const char *a, const char *b,
+                             mg_roleset_t *set)
+{
+    char buf[MG_ROLE_ITEM_MAX];
+    size_t n = 0;
+
+    while (a < b) {
+        size_t k = 1;
+        if (*a == '\\') {
+            a++;
+            if (a < b && *a == '\\')
+                k = 1;
+            else if ((size_t)(b - a) >= seplen && memcmp(a, sep, seplen) == 0)
+                k = seplen;
+            else
+                return; /* not an escape anyone wrote */
+        }
+        if (n + k > sizeof(buf))
+            return;
+        memcpy(buf + n, a, k);
+        n += k;
+        a += k;
+    }
+    add_role_item(policy, src, plen, buf, buf + n, set);
+}
+
 /* Split a role list such as "media-staff, media-subscriber" without copying:
  * items are slices; undeclared roles are ignored (never an error, since the
- * source belongs to another system). */
+ * source belongs to another system). A backslash escapes the separator or a
+ * backslash inside an item: mod_auth_openidc (2.4.20 and later) joins a list
+ * claim so, and a group named "x,media-admins" arrives as
+ * "x\,media-admins" — one item, no role, where splitting at every comma
+ * made it the role admins (with prefix "media-"). */
 static void add_role_list(const mg_policy_t *policy, const mg_role_source_t *src, const char *v,
                           mg_roleset_t *set)
 {
     const char *sep = (src->separator && *src->separator) ? src->separator : ",";
     size_t seplen = strlen(sep);
     size_t plen = src->prefix ? strlen(src->prefix) : 0;
-    const char *p = v;
+    const char *p = v, *q = v;
+    int escaped = 0;
+
     for (;;) {
-        const char *end = strstr(p, sep);
-        const char *stop = end ? end : p + strlen(p);
-        const char *a = p, *b = stop;
-        while (a < b && is_space((unsigned char)*a))
-            a++;
-        while (b > a && is_space((unsigned char)b[-1]))
-            b--;
-        if (plen == 0) {
-            add_role(policy, a, (size_t)(b - a), set);
-        } else if ((size_t)(b - a) > plen && memcmp(a, src->prefix, plen) == 0) {
-            add_role(policy, a + plen, (size_t)(b - a) - plen, set);
+        if (*q == '\\') {
+            escaped = 1;
+            q++;
+            if (*q == '\\')
+                q++;
+            else if (strncmp(q, sep, seplen) == 0)
+                q += seplen;
+            continue; /* any other byte: add_escaped_item refuses the item */
         }
-        if (end == NULL)
+        if (*q != '\0' && (*q != sep[0] || strncmp(q, sep, seplen) != 0)) {
+            q++;
+            continue;
+        }
+        if (escaped)
+            add_escaped_item(policy, src, plen, sep, seplen, p, q, set);
+        else
+            add_role_item(policy, src, plen, p, q, set);
+        if (*q == '\0')
             break;
-        p = end + seplen;
+        p = q = q + seplen;
+        escaped = 0;
     }
 }
 

@@ -126,6 +126,7 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
     const mg_mod_policy_t *mp = gc->mp;
     const mg_mod_grant_t *b;
     mg_grant_view_t gv, *g = &gv;
+    char *user;
     authz_status st;
 
     if (mp->grants == NULL || index < 0 || index >= mp->ngrants ||
@@ -137,9 +138,20 @@ static mg_grant_t grant_check(void *ctx, int index, const struct mg_role_grant *
         return MG_GRANT_ERROR;
     }
     b = &mp->grants[index];
+    /* A user named "" is nobody (mg_request.c: not signed in), but not to
+     * every provider: mod_auth_openidc's OIDCUnAuthAction pass lets a
+     * visitor without a session through as "", and then `Require
+     * valid-user` and its own `Require claim` grant that user. The
+     * provider is asked as before authentication (no user), so such a role
+     * is held by nobody-at-all never; a provider that needs no user (ip,
+     * env, expr on the request) answers as before. */
+    user = r->user;
+    if (user != NULL && *user == '\0')
+        r->user = NULL;
     apr_table_setn(r->notes, AUTHZ_PROVIDER_NAME_NOTE, g->provider);
     st = b->provider->check_authorization(r, g->args, b->parsed);
     apr_table_unset(r->notes, AUTHZ_PROVIDER_NAME_NOTE);
+    r->user = user;
     switch (st) {
     case AUTHZ_GRANTED:
         return MG_GRANT_YES;

@@ -244,3 +244,47 @@ def test_configtest_warns_about_a_directory_anyone_may_write_above_the_database(
         assert rc == 0 and "above the country database" not in out, out
     finally:
         d.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def proxied(apache_factory, mmdb):
+    """The proxy 127.0.0.1 trusted by mod_remoteip and by the policy."""
+    pol = POLICY.replace("country:\n", "trusted_proxies: [127.0.0.1]\ncountry:\n", 1)
+    s = apache_factory("geo-proxied", CONF.replace("@PROXY@", "127.0.0.1"),
+                       policies={"geo.yaml": pol}, files=FILES, extra_modules=["remoteip"],
+                       start=False)
+    shutil.copy(mmdb, s.root / "country.mmdb")
+    return s.start()
+
+
+@pytest.mark.parametrize("xff,reason", [
+    ("198.51.100.10:41234", "country-unknown"),    # a port after the address (Azure, IIS ARR)
+    ("[2001:db8:1::10]:443", "country-unknown"),
+    ("unknown", "country-unknown"),
+    ("198.51.100.10,", "country-unknown"),         # an empty last element
+    ("198.51.100.10", "country-denied"),           # read: the client's own country
+    ("192.0.2.10", "allowed"),
+])
+def test_proxy_left_as_the_client_is_of_unknown_country_also_for_a_deny_list(
+        proxied, mgctl, xff, reason):
+    """A forwarded address mod_remoteip cannot read leaves the proxy as the
+    client: the database gave the proxy's country (here none), and a
+    country.deny list let every client through, whatever their country. With
+    the proxy in the policy's trusted_proxies, such a request is
+    country-unknown (refused by deny lists too); mgctl explain agrees."""
+    s = proxied
+    tag = "c=proxy-" + "".join(ch if ch.isalnum() else "_" for ch in xff) + "-end"
+    r = s.get(f"/world/a.jpg?{tag}", headers={"X-Forwarded-For": xff})
+    assert r.status_code == (200 if reason == "allowed" else 403)
+    assert decision(s, tag)["reason"] == reason
+    # the proxy's own requests (a health check) forward nobody: as before
+    assert s.get(f"/world/a.jpg?{tag}-own").status_code == 200
+    # rules without a country do not care
+    assert s.get(f"/open/a.jpg?{tag}-open", headers={"X-Forwarded-For": xff}).status_code == 200
+    if reason == "country-unknown":
+        p = mgctl("explain", "--policy", str(s.policy_dir / "geo.yaml"), "--ip", "127.0.0.1",
+                  "-H", f"X-Forwarded-For: {xff}", "--format", "json", "/world/a.jpg")
+        assert json.loads(p.stdout)["reason"] == "country-unknown", p.stdout + p.stderr
+        p = mgctl("explain", "--policy", str(s.policy_dir / "geo.yaml"), "--ip", "127.0.0.1",
+                  "-H", f"Forwarded: for=\"{xff}\"", "--format", "json", "/world/a.jpg")
+        assert json.loads(p.stdout)["reason"] == "country-unknown", p.stdout + p.stderr

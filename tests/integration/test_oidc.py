@@ -30,12 +30,16 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins]
+roles: [editors, viewers, admins, members, staff, chiefs]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
       separator: ","
       prefix: "media-"
+    - apache:
+        members: "valid-user"              # mod_authz_user
+        staff: "claim groups:staff"        # mod_auth_openidc's own claim provider
+        chiefs: "claim groups:media-admins" # each element of the claim compared whole
 rules:
   - id: editors
     path: /media/edit/
@@ -43,6 +47,18 @@ rules:
   - id: admins
     path: /media/admin/
     access: {admins: view}
+  - id: chiefs
+    path: /media/chief/
+    access: {chiefs: view}
+  - id: members
+    path: /optional/members/
+    access: {members: view}
+  - id: staff
+    path: /optional/staff/
+    access: {staff: view}
+  - id: optional-public
+    path: /optional/pub/
+    access: {anonymous: view}
 """
 
 CONF = """\
@@ -68,9 +84,18 @@ CustomLog "@ROOT@/logs/claims.log" claims
     AuthzSendForbiddenOnFailure On
     Require media-guard oidc
 </Location>
+# sign-in optional: mod_auth_openidc lets a visitor without a session through
+# as the user "" (and its own providers grant that user), the policy decides
+<Location "/optional/">
+    AuthType openid-connect
+    OIDCUnAuthAction pass
+    AuthzSendForbiddenOnFailure On
+    Require media-guard oidc
+</Location>
 """
 
-FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG}
+FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG, "optional/members/m.jpg": JPEG,
+         "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
 def _npm_install():
@@ -246,3 +271,83 @@ def test_without_a_session_the_module_sends_the_browser_to_the_provider(oidc):
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
     assert q["client_id"] == [CLIENT_ID] and "groups" in q["scope"][0].split()
     assert "mg=auth reason=login-required rule=editors" in srv.last_access("anon=1")
+
+
+@pytest.mark.parametrize("path", ["/optional/members/m.jpg", "/optional/staff/s.jpg"])
+@pytest.mark.parametrize("browser", [True, False], ids=["navigation", "embed"])
+def test_visitor_passed_through_without_a_session_holds_no_role_from_a_provider(oidc, path,
+                                                                                browser):
+    """OIDCUnAuthAction pass lets a visitor without a session through as the
+    user "" — and then `Require valid-user` and mod_auth_openidc's own
+    `Require claim` grant that user. Roles from such providers were held by
+    nobody-at-all: the module's own sources say "" is not signed in, the
+    providers are now asked as if no user were set."""
+    srv, _ = oidc
+    tag = f"pass={path.split('/')[2]}-{int(browser)}"
+    r = requests.get(srv.url(f"{path}?{tag}"), headers=BROWSER if browser else {},
+                     timeout=15, allow_redirects=False)
+    assert r.status_code == 403, (r.status_code, r.headers)
+    assert r.content != JPEG
+    line = srv.last_access(tag)
+    assert "mg=allow" not in line and "user= " not in line + " ", line
+    # the visitor is someone: a rule anonymous users may see still lets them in
+    r = requests.get(srv.url(f"/optional/pub/p.jpg?{tag}-pub"), timeout=15)
+    assert r.status_code == 200 and r.content == JPEG
+
+
+def test_signed_in_user_holds_provider_roles_where_sign_in_is_optional(oidc):
+    srv, op = oidc
+    s, r = login(srv, op, "alice", "/media/edit/a.jpg?pass=login")
+    assert r.status_code == 200
+    for path in ("/optional/members/m.jpg", "/optional/staff/s.jpg"):  # alice: groups has staff
+        r = s.get(srv.url(path + "?pass=alice"), timeout=15, allow_redirects=False)
+        assert r.status_code == 200 and r.content == JPEG, (path, r.status_code)
+        assert "mg=allow" in srv.last_access(path + "?pass=alice")
+
+
+def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
+    """mallory is in "media-viewers" and in a group she named
+    "x,media-admins". mod_auth_openidc joins the claim with "," for
+    OIDC_CLAIM_groups: 2.4.20 and later escape the comma inside the name
+    ("x\\,media-admins"), which the module honours (one item, no role);
+    earlier versions (Debian 12's 2.4.12) do not, and the variable cannot tell
+    her group from two (docs/directives.md: take such roles from `claim`).
+    mod_auth_openidc's own `Require claim groups:media-admins` compares each
+    element whole: not hers, carol's."""
+    srv, op = oidc
+    s, r = login(srv, op, "mallory", "/media/edit/a.jpg?who=mallory")
+    assert r.status_code == 200 and r.content == JPEG                    # viewers: view
+    r = s.get(srv.url("/media/chief/c.jpg?who=mallory-chief"), timeout=15, allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG
+    assert "mg=deny reason=role-insufficient rule=chiefs" in srv.last_access("who=mallory-chief")
+    if claims_logged(srv, "mallory groups=media-viewers,x\\,media-admins", timeout=0.5):
+        r = s.get(srv.url("/media/admin/b.jpg?who=mallory-admin"), timeout=15,
+                  allow_redirects=False)
+        assert r.status_code == 403
+    else:  # the joined form of mod_auth_openidc < 2.4.20, as docs/directives.md says
+        assert claims_logged(srv, "mallory groups=media-viewers,x,media-admins")
+    s, r = login(srv, op, "carol", "/media/chief/c.jpg?who=carol")
+    assert r.status_code == 200 and r.content == JPEG
+    assert "mg=allow reason=allowed rule=chiefs" in srv.last_access("who=carol")
+
+
+FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),
+          ("oidc_claim_GROUPS", "media-admins")]
+
+
+@pytest.mark.parametrize("name,value", FORGED)
+def test_claims_a_client_sends_as_headers_are_no_roles(oidc, name, value):
+    """mod_auth_openidc also passes claims as request headers; the policy
+    reads the environment variable, which no client can set: a forged header
+    gives no role — without a session where sign-in is optional, and to a
+    signed-in user whose claim does not carry the group."""
+    srv, op = oidc
+    tag = "forged=" + name.replace("_", "u").replace("-", "d")
+    r = requests.get(srv.url(f"/optional/members/m.jpg?{tag}"), headers={name: value},
+                     timeout=15, allow_redirects=False)
+    assert r.status_code == 403
+    s, r = login(srv, op, "bob", f"/media/edit/a.jpg?{tag}-login")
+    r = s.get(srv.url(f"/media/admin/b.jpg?{tag}-bob"), headers={name: value}, timeout=15,
+              allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG
+    assert "mg=deny reason=role-insufficient" in srv.last_access(f"{tag}-bob")

@@ -1467,6 +1467,71 @@ START_TEST(test_roles_from_env_note_with_separator_prefix_and_trimming)
 }
 END_TEST
 
+/* mod_auth_openidc 2.4.20+ joins a list claim with OIDCClaimDelimiter and
+ * escapes the delimiter and backslashes inside an element (its
+ * oidc_util_appinfo_escape): a group named "x,editor" is one item, never the
+ * role editor; splitting at every comma gave it. */
+START_TEST(test_roles_from_env_honour_escaped_separators)
+{
+    static const struct {
+        int note;       /* ldap-groups (separator " ", prefix "media-"), else OIDC_CLAIM_groups */
+        const char *kv; /* NAME=VALUE */
+        int held;       /* the role editor */
+    } cases[] = {
+        {0, "OIDC_CLAIM_groups=viewers,x\\,editor", 0},
+        /* the escape at the start and at the end of an item */
+        {0, "OIDC_CLAIM_groups=\\,editor", 0},
+        {0, "OIDC_CLAIM_groups=editor\\,", 0},
+        /* an escaped backslash ends its item where the separator follows */
+        {0, "OIDC_CLAIM_groups=x\\\\,editor", 1},
+        /* a backslash before anything else is no escape anyone wrote: no role */
+        {0, "OIDC_CLAIM_groups=edit\\or", 0},
+        {0, "OIDC_CLAIM_groups=editor\\", 0},
+        /* the other items of the list still count */
+        {0, "OIDC_CLAIM_groups=x\\,y,editor", 1},
+        /* another separator escapes the same way */
+        {1, "ldap-groups=x\\ media-editor", 0},
+        {1, "ldap-groups=x\\\\ media-editor", 1},
+    };
+    mg_policy_t *p = load(P_ACC);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_request_t *r = as_user("/editors/a.jpg", "mallory");
+        const mg_decision_t *d;
+        if (cases[i].note)
+            set_note(r, cases[i].kv);
+        else
+            set_env(r, cases[i].kv);
+        d = decide(p, r);
+        ck_assert_msg(d->outcome == (cases[i].held ? MG_OUTCOME_ALLOW : MG_OUTCOME_DENY),
+                      "%s: got %s [%s]", cases[i].kv, mg_outcome_name(d->outcome),
+                      mg_reason_name(d->reason));
+    }
+}
+END_TEST
+
+/* Case and look-alikes are other names (docs/directives.md); white space
+ * around an item is trimmed, as documented. */
+START_TEST(test_roles_from_env_compare_case_and_lookalikes_exactly)
+{
+    static const char *const other[] = {
+        "OIDC_CLAIM_groups=Editor", "OIDC_CLAIM_groups=EDITOR",
+        "OIDC_CLAIM_groups=\xd0\xb5"
+        "ditor",                            /* Cyrillic e */
+        "OIDC_CLAIM_groups=edit\xc2\xa0or", /* a no-break space inside */
+    };
+    mg_policy_t *p = load(P_ACC);
+    mg_request_t *r;
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        r = as_user("/editors/a.jpg", "u");
+        set_env(r, other[i]);
+        ck_assert_msg(decide(p, r)->outcome == MG_OUTCOME_DENY, "%s", other[i]);
+    }
+    r = as_user("/editors/a.jpg", "u");
+    set_env(r, "OIDC_CLAIM_groups=x, \teditor ");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+}
+END_TEST
+
 START_TEST(test_roles_header_only_from_trusted_proxy)
 {
     mg_policy_t *p = load(P_ACC);
@@ -1779,6 +1844,8 @@ static Suite *eval_suite(void)
           test_download_needs_download_level, test_download_param_name_comes_from_policy,
           test_authenticated_role_and_authenticated_entry_apply_to_any_user,
           test_roles_from_env_note_with_separator_prefix_and_trimming,
+          test_roles_from_env_honour_escaped_separators,
+          test_roles_from_env_compare_case_and_lookalikes_exactly,
           test_roles_header_only_from_trusted_proxy,
           test_extra_roles_from_caller_count_and_unknown_ones_are_ignored,
           test_accepts_html_finds_text_html_in_any_case_anywhere,

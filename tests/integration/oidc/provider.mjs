@@ -19,6 +19,9 @@ if (!redirectUri) {
 const accounts = {
   alice: { name: 'Alice', groups: ['media-editors', 'staff'] },
   bob: { name: 'Bob', groups: ['media-viewers'] },
+  // a group named with the claim delimiter in it (self-service groups)
+  mallory: { name: 'Mallory', groups: ['media-viewers', 'x,media-admins'] },
+  carol: { name: 'Carol', groups: ['media-admins'] },
 };
 
 const issuer = `http://127.0.0.1:${port}`;
