@@ -190,10 +190,19 @@ static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char *
                 *why = "evicting= must be refuse or warn";
                 return -1;
             }
+        } else if (strcmp(name, "lost_records") == 0) {
+            if (strcmp(val, "refuse") == 0)
+                u->lost_refuse = 1;
+            else if (strcmp(val, "warn") == 0)
+                u->lost_refuse = 0;
+            else {
+                *why = "lost_records= must be refuse or warn";
+                return -1;
+            }
         } else {
             *why = apr_psprintf(p,
                                 "unknown option '%s' (known: timeout, password_file, prefix, "
-                                "revocation, evicting)",
+                                "revocation, evicting, lost_records)",
                                 name);
             return -1;
         }
@@ -211,6 +220,7 @@ mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *
     u->prefix = "mg:";
     u->revocation = 1;
     u->evicting_refuse = 1;
+    u->lost_refuse = 1;
     u->display = apr_pstrdup(p, text);
     if (strncmp(text, "redis://", 8) == 0) {
         u->scheme = "redis";
@@ -306,6 +316,22 @@ const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *k
 const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id)
 {
     return apr_pstrcat(p, st->prefix, "rev:", id, NULL);
+}
+
+const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st)
+{
+    return apr_pstrcat(p, st->prefix, "epoch", NULL);
+}
+
+mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_info_t *out,
+                                      apr_pool_t *p, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    if (st->ops->epoch == NULL) {
+        *why = apr_psprintf(p, "a %s store keeps no epoch (only redis:// does)", st->ops->scheme);
+        return MG_STORE_ERROR;
+    }
+    return st->ops->epoch(st, op, out, p, why);
 }
 
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)

@@ -193,7 +193,7 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL};
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL, NULL};
 
 static mg_store_t *mem_store(void)
 {
