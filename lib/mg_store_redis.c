@@ -232,25 +232,36 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
     return 1;
 }
 
+/* Why a command got no reply: a timeout said as one (hiredis reports it
+ * as EAGAIN). */
+static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
+{
+    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
+                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                            ? "no answer within the timeout"
+                            : c->errstr);
+}
+
 /* Which Redis process is behind this connection, and whether it keeps
  * every acknowledged write across a restart: INFO (run_id, aof_enabled,
  * second_repl_offset) and, with the AOF on, CONFIG GET appendfsync. Asked
  * once per connection, the first time a claim with an epoch runs on it. A
  * refused INFO (renamed, an ACL) leaves no way to tell a restart: an error
- * under lost_records=refuse, run id "-" under warn. 0, or -1 with *why
- * (the connection is then unusable). */
-static int conn_identify(redis_impl_t *r, redis_conn_t *rc, apr_pool_t *p, const char **why)
+ * under lost_records=refuse, run id "-" under warn or when `lenient` (mgctl
+ * store check|init, which say so). 0, or -1 with *why (the connection is
+ * then unusable). */
+static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_pool_t *p,
+                         const char **why)
 {
     redisReply *rep = redisCommand(rc->c, "INFO");
     const char *info, *runid, *fsync = NULL, *setting;
 
     if (rep == NULL) {
-        *why = apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                            rc->c->errstr[0] ? rc->c->errstr : "no answer to INFO");
+        *why = io_why(r, rc->c, p);
         return -1;
     }
     if (rep->type == REDIS_REPLY_ERROR && mg_store_redis_refusal(rep->str) &&
-        !r->url->lost_refuse) {
+        (lenient || !r->url->lost_refuse)) {
         freeReplyObject(rep);
         apr_cpystrn(rc->runid, "-", sizeof(rc->runid));
         apr_cpystrn(rc->setting, "INFO refused: a restart cannot be told", sizeof(rc->setting));
@@ -280,8 +291,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, apr_pool_t *p, const
         strcmp(info_field(p, info, "aof_enabled"), "1") == 0) {
         rep = redisCommand(rc->c, "CONFIG GET appendfsync");
         if (rep == NULL) {
-            *why =
-                apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], rc->c->errstr);
+            *why = io_why(r, rc->c, p);
             return -1;
         }
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
@@ -307,7 +317,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, apr_pool_t *p, const
  * and argv[ident + 1] get the run id and durability of the process behind
  * the connection the command runs on (conn_identify), and *seen a copy. */
 static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                             const char **argv, int ident, redis_conn_t *seen)
+                             const char **argv, int ident, int lenient, redis_conn_t *seen)
 {
     redis_impl_t *r = st->impl;
     int fresh = 0, reused, failed;
@@ -318,7 +328,7 @@ again:
     rc = conn_get(r, fresh, &reused, p, why);
     if (rc == NULL)
         return NULL;
-    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, p, why) != 0;
+    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, p, why) != 0;
     if (!failed) {
         if (ident >= 0) {
             argv[ident] = rc->runid;
@@ -340,10 +350,7 @@ again:
         return NULL;
     }
     if (rep == NULL) {
-        *why = apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                            rc->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                                ? "no answer within the timeout"
-                                : rc->c->errstr);
+        *why = io_why(r, rc->c, p);
         conn_free(rc);
         return NULL;
     }
@@ -354,16 +361,16 @@ again:
 static redisReply *run_any(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
                            const char **argv)
 {
-    return run_ident(st, p, why, argc, argv, -1, NULL);
+    return run_ident(st, p, why, argc, argv, -1, 0, NULL);
 }
 
 /* run_any, with an error reply (an OOM refusal, a missing script...) an
  * error like any other: NULL and *why. */
 static redisReply *run_ex(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                          const char **argv, int ident, redis_conn_t *seen)
+                          const char **argv, int ident, int lenient, redis_conn_t *seen)
 {
     redis_impl_t *r = st->impl;
-    redisReply *rep = run_ident(st, p, why, argc, argv, ident, seen);
+    redisReply *rep = run_ident(st, p, why, argc, argv, ident, lenient, seen);
 
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
         /* the server's words go into a log line and a terminal: one line, printable */
@@ -377,7 +384,7 @@ static redisReply *run_ex(mg_store_t *st, apr_pool_t *p, const char **why, int a
 
 static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
 {
-    return run_ex(st, p, why, argc, argv, -1, NULL);
+    return run_ex(st, p, why, argc, argv, -1, 0, NULL);
 }
 
 static mg_store_status_t garbage(mg_store_t *st, redisReply *rep, apr_pool_t *p, const char **why)
@@ -475,7 +482,7 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     ident = k; /* the run id and durability of the connection's process */
     argv[k++] = "-";
     argv[k++] = "0";
-    rep = run_ex(st, p, why, k, argv, ep ? ident : -1, &seen);
+    rep = run_ex(st, p, why, k, argv, ep ? ident : -1, 0, &seen);
     if (rep == NULL)
         return MG_STORE_ERROR;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
@@ -527,7 +534,8 @@ static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *
                            "-",
                            "0"};
     redis_conn_t seen;
-    redisReply *rep = run_ex(st, p, why, 7, argv, 5, &seen);
+    /* mgctl: a refused INFO is said (the run id "-"), not an error */
+    redisReply *rep = run_ex(st, p, why, 7, argv, 5, 1, &seen);
     char *rec, *sp1, *sp2;
 
     if (rep == NULL)
