@@ -27,7 +27,8 @@
  * every acknowledged write across a restart (appendonly yes, appendfsync
  * always, not a promoted replica). The claim script reads it atomically
  * with the walk: no record (a restart that lost everything, FLUSHALL, the
- * first claim ever) or another RUNID after a restart that was not DURABLE
+ * first claim ever) or another RUNID where the old or the new process is
+ * not DURABLE (a restart that may have lost writes; a promoted replica)
  * starts a new epoch (SINCE = now); a link that a server could have granted
  * before SINCE (+ margin) may have a use recorded in what was lost, and is
  * refused (MG_CLAIM_LOST) unless the URL says lost_records=warn.

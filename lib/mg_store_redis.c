@@ -48,7 +48,7 @@ static const char CLAIM_LUA[] =
     "      return redis.error_reply('ERR media-guard: the epoch record is not SINCE RUNID "
     "DURABLE')\n"
     "    end\n"
-    "    if rid ~= runid and dur ~= '1' then s = now; started = 2 end\n"
+    "    if rid ~= runid and (dur ~= '1' or durable ~= '1') then s = now; started = 2 end\n"
     "  else\n"
     "    s = now; started = 1\n"
     "  end\n"
