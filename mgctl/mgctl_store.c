@@ -267,14 +267,10 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
     return MGCTL_EXIT_OK;
 }
 
+/* RFC 3339, UTC (mg_time_format) */
 static const char *utc(apr_pool_t *pool, apr_int64_t sec)
 {
-    apr_time_exp_t t;
-
-    if (apr_time_exp_gmt(&t, apr_time_from_sec(sec)) != APR_SUCCESS)
-        return apr_psprintf(pool, "%" APR_INT64_T_FMT, sec);
-    return apr_psprintf(pool, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900, t.tm_mon + 1,
-                        t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+    return mg_time_format(apr_time_from_sec(sec), apr_palloc(pool, 32), 32);
 }
 
 /* The epoch part of store check: one sentence (text). */

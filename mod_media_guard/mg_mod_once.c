@@ -58,6 +58,7 @@
 #include "mg_ip.h"
 #include "mg_mod.h"
 #include "mg_store.h"
+#include "mg_time.h"
 #include "mg_token.h"
 
 APLOG_USE_MODULE(media_guard);
@@ -613,15 +614,10 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
 /* the store's epoch (lib/mg_store.h): a store that lost its records    */
 /* ------------------------------------------------------------------ */
 
-/* RFC 3339, UTC, for the log line and the decision detail */
+/* RFC 3339, UTC (mg_time_format) */
 static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
 {
-    apr_time_exp_t t;
-
-    if (apr_time_exp_gmt(&t, apr_time_from_sec(sec)) != APR_SUCCESS)
-        return apr_psprintf(p, "%" APR_INT64_T_FMT, sec);
-    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900, t.tm_mon + 1,
-                        t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+    return mg_time_format(apr_time_from_sec(sec), apr_palloc(p, 32), 32);
 }
 
 /* What the claim asks about the epoch: the earliest second a server could

@@ -19,8 +19,9 @@ import time
 
 import pytest
 
-from storeharness import Racers, StoreServer, http_get, source_address
-from test_store_cluster import CONF, POLICY, Cluster, make_node, reason
+from storeharness import Racers, http_get, source_address
+from test_store_cluster import POLICY, Cluster, make_node, reason
+from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
 
 # every link here is bounded: max_ttl, with a clock_skew short enough that a
 # link signed two seconds after a new epoch is past it
@@ -31,33 +32,25 @@ assert BOUNDED != POLICY
 
 
 @pytest.fixture
-def redis(tmp_path):
-    started = []
-
-    def start(args=()):
-        s = StoreServer("redis", tmp_path / f"redis-{len(started)}", args=args)
-        s.workdir.mkdir()
-        started.append(s)
-        return s.start()
-
-    yield start
-    for s in started:
-        s.stop()
+def redis(start_store):
+    return lambda args=(): start_store("redis", args=args)
 
 
-def restart(store):
-    store.stop()
-    store.start(init_epoch=False)
+def used_then_restarted(c, node, src):
+    """A one-time link used from `src`, then the store restarted (no `mgctl
+    store init`: what a real restart looks like); the link and the log mark."""
+    used = c.sign("/media/film.mp4", "--once")
+    assert http_get(node.port, used, src)[0] == 200
+    mark = node.mark()
+    c.store.stop()
+    c.store.start(init_epoch=False)
+    return used, mark
 
 
 def epoch_of(line):
     """The Unix time of the epoch an MG00617/MG00618/MG00619 line names."""
     t = re.search(r"(?:new epoch|used before) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", line).group(1)
     return int(time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
-
-
-def tagged(log, tag):
-    return [ln for ln in log.splitlines() if f"{tag}: " in ln]
 
 
 def wait_past(since):
@@ -72,11 +65,7 @@ def test_a_redis_restart_without_persistence_refuses_a_used_link_and_serves_one_
     node = make_node(apache_factory, "restart-plain", store.url(), policy=BOUNDED)
     try:
         c = Cluster("redis", store, [node], mgctl)
-        used = c.sign("/media/film.mp4", "--once")
-        assert http_get(node.port, used, "127.0.30.1")[0] == 200
-        assert http_get(node.port, used, "127.0.30.2")[0] == 403
-        mark = node.mark()
-        restart(store)  # --save "" --appendonly no: the claim is gone
+        used, mark = used_then_restarted(c, node, "127.0.30.1")  # --save "": the claim is gone
         for src in ("127.0.30.2", "127.0.30.1"):
             st, h, body = http_get(node.port, used, src)
             assert (st, reason(h)) == (500, "internal-error"), (src, st, h)
@@ -127,10 +116,7 @@ def test_lost_records_warn_serves_as_before_and_says_so(redis, apache_factory, m
     node = make_node(apache_factory, "restart-warn", url, policy=BOUNDED)
     try:
         c = Cluster("redis", store, [node], mgctl)
-        used = c.sign("/media/film.mp4", "--once")
-        assert http_get(node.port, used, "127.0.31.1")[0] == 200
-        mark = node.mark()
-        restart(store)
+        used, mark = used_then_restarted(c, node, "127.0.31.1")
         # the use is given back, as before this version: the admin chose it
         assert http_get(node.port, used, "127.0.31.2")[0] == 200
         st, h, _ = http_get(node.port, used, "127.0.31.3")
@@ -152,10 +138,7 @@ def test_a_redis_that_persists_every_write_keeps_its_records_and_refuses_nothing
         p = mgctl("store", "check", "--store", store.url())
         assert "a restart keeps its records (appendonly yes, appendfsync always)" in p.stdout, \
             p.stdout
-        used = c.sign("/media/film.mp4", "--once")
-        assert http_get(node.port, used, "127.0.32.1")[0] == 200
-        mark = node.mark()
-        restart(store)
+        used, mark = used_then_restarted(c, node, "127.0.32.1")
         # the claim survived: the owner keeps it, anyone else is told it is used
         assert http_get(node.port, used, "127.0.32.1")[0] == 200
         st, h, _ = http_get(node.port, used, "127.0.32.2")
@@ -176,10 +159,7 @@ def test_a_restart_that_kept_a_snapshot_is_still_a_new_epoch(redis, apache_facto
     node = make_node(apache_factory, "restart-rdb", store.url(), policy=BOUNDED)
     try:
         c = Cluster("redis", store, [node], mgctl)
-        used = c.sign("/media/film.mp4", "--once")
-        assert http_get(node.port, used, "127.0.33.1")[0] == 200
-        mark = node.mark()
-        restart(store)
+        used, mark = used_then_restarted(c, node, "127.0.33.1")
         assert store.workdir.joinpath("dump.rdb").exists()
         st, h, _ = http_get(node.port, used, "127.0.33.2")
         assert (st, reason(h)) == (500, "internal-error")
@@ -204,10 +184,8 @@ def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
         for rnd in range(3):
             if started:  # a link that works before the restart: signed past the last epoch
                 wait_past(epoch_of(started[0]))
-            used = c.sign("/media/film.mp4", "--once")
-            assert http_get(nodes[rnd % 3].port, used, "127.0.34.1")[0] == 200
             marks = [n.mark() for n in nodes]
-            restart(store)
+            used, _ = used_then_restarted(c, nodes[rnd % 3], "127.0.34.1")
             # 30 addresses over the 3 servers, released together: every one
             # of them races to start the epoch with its claim
             res = racers.round([(nodes[i % 3].port, used, source_address(i), {})
