@@ -139,6 +139,15 @@ int mg_store_password_warn(apr_pool_t *p, const mg_store_url_t *u, mg_diags_t *d
     return n;
 }
 
+/* An option with two values: *out = 1 for `yes`, 0 for `no`; -1 otherwise. */
+static int parse_switch(const char *val, const char *yes, const char *no, int *out)
+{
+    if (strcmp(val, yes) != 0 && strcmp(val, no) != 0)
+        return -1;
+    *out = strcmp(val, yes) == 0;
+    return 0;
+}
+
 static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char **why)
 {
     char *last = NULL, *opt;
@@ -173,29 +182,17 @@ static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char *
             }
             u->prefix = apr_pstrdup(p, val);
         } else if (strcmp(name, "revocation") == 0) {
-            if (strcmp(val, "on") == 0)
-                u->revocation = 1;
-            else if (strcmp(val, "off") == 0)
-                u->revocation = 0;
-            else {
+            if (parse_switch(val, "on", "off", &u->revocation) != 0) {
                 *why = "revocation= must be on or off";
                 return -1;
             }
         } else if (strcmp(name, "evicting") == 0) {
-            if (strcmp(val, "refuse") == 0)
-                u->evicting_refuse = 1;
-            else if (strcmp(val, "warn") == 0)
-                u->evicting_refuse = 0;
-            else {
+            if (parse_switch(val, "refuse", "warn", &u->evicting_refuse) != 0) {
                 *why = "evicting= must be refuse or warn";
                 return -1;
             }
         } else if (strcmp(name, "lost_records") == 0) {
-            if (strcmp(val, "refuse") == 0)
-                u->lost_refuse = 1;
-            else if (strcmp(val, "warn") == 0)
-                u->lost_refuse = 0;
-            else {
+            if (parse_switch(val, "refuse", "warn", &u->lost_refuse) != 0) {
                 *why = "lost_records= must be refuse or warn";
                 return -1;
             }
