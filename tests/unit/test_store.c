@@ -778,6 +778,39 @@ START_TEST(test_redis_retention_over_the_wire)
 }
 END_TEST
 
+/* A claim with an epoch asks INFO first on each new connection (the Redis
+ * process behind it): an answer that cannot tell a restart is an error, with
+ * the way out, never a claim on a store that may have lost its records. */
+START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
+{
+    static const struct {
+        const char *answer;
+        const char *why;
+    } cases[] = {
+        {"-ERR unknown command 'INFO'\r\n", "accept the risk with ?lost_records=warn"},
+        {"-NOPERM this user has no permissions to run the 'info' command\r\n",
+         "answered INFO with: NOPERM"},
+        {"$13\r\naof_enabled:0\r\n", "INFO has no run_id"},
+        {"$20\r\nrun_id:not-hex!\r\nx:1\r\n", "INFO has no run_id"},
+        {"-LOADING Redis is loading the dataset in memory\r\n", "answered INFO with: LOADING"},
+        {"", "redis 127.0.0.1:"},
+    };
+    apr_thread_t *th;
+    int port, slot;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    mg_store_epoch_t ep = {1, 30, 1, 1796474000, -1, 0, 0};
+    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 0, &ep};
+    mg_claim_outcome_t out = MG_CLAIM_NEW;
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(why != NULL && strstr(why, cases[_i].why) != NULL, "%s", why);
+    ck_assert_int_eq(ep.since, -1);
+    fake_stop(f, th);
+}
+END_TEST
+
 START_TEST(test_memcache_garbage_reaches_the_message_printable)
 {
     apr_thread_t *th;
@@ -822,6 +855,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_redis_durability_needs_aof_always_and_no_failover);
     tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 6);
     tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
+    tcase_add_loop_test(tc, test_redis_claim_with_an_epoch_needs_the_process_identified, 0, 6);
     tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
     suite_add_tcase(s, tc);
     return s;
