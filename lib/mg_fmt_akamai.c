@@ -18,11 +18,11 @@
  *    fields in any order the signer chose, each name at most once, no field
  *    unknown to the SDKs, hmac last;
  *  - an ACL is matched against our canonical path (decoded, dot segments
- *    resolved), never against the raw one: '*' matches any run of bytes of
- *    the canonical path, '/' included, and "/v/../secret" is "/secret",
- *    which "/v/ *" does not match. A URL token signs the raw path as the
- *    client sends it (the query is not signed: Akamai's "ignore query
- *    string" default);
+ *    resolved) with its 'tr:' segment where it stands (signed_path: an ACL
+ *    names renditions as Akamai sees them), never against the raw one: '*' matches any run of bytes
+ * of the canonical path, '/' included, and "/v/../secret" is "/secret", which "/v/ *" does not
+ * match. A URL token signs the raw path as the client sends it (the query is not signed: Akamai's
+ * "ignore query string" default);
  *  - escape_early (the SDKs' option) escapes ip, id, data and the URL as
  *    Python's quote_plus does (A-Z a-z 0-9 _ . - ~ kept, space '+', other
  *    bytes %xx in lower case); the URL is the percent-decoded raw path.
@@ -351,7 +351,8 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
         out->id = apr_pstrmemdup(rq->pool, t.v[AK_ID], t.n[AK_ID]);
     if (t.v[AK_ACL] != NULL) {
         const char *a = t.v[AK_ACL], *aend = a + t.n[AK_ACL];
-        int matched = 0, count = 0, dir = 0;
+        int matched = 0, count = 0, dir = 0, exact_qtr = 0;
+        int qtr = rq->cn->tr != NULL && rq->cn->tr_form == MG_TR_FORM_QUERY;
         if (t.n[AK_ACL] > AK_ACL_BYTES)
             return refuse(out, MG_R_TOKEN_MALFORMED, "acl is too long");
         while (a <= aend && !matched) {
@@ -360,10 +361,19 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
                 ae = aend;
             if (++count > AK_ACL_MAX)
                 return refuse(out, MG_R_TOKEN_MALFORMED, "acl has too many entries");
-            int m = acl_match(rq->pool, a, (size_t)(ae - a), rq->cn->path, &dir);
+            /* the path with its 'tr:' segment where it was: Akamai matches
+             * the URL path as sent, in which an ACL for /v/a.jpg names no
+             * rendition /v/tr:w-2000/a.jpg */
+            int m = acl_match(rq->pool, a, (size_t)(ae - a), rq->cn->signed_path, &dir);
             if (m < 0)
                 return refuse(out, MG_R_TOKEN_MALFORMED,
                               "an acl entry is not a path (with '*' wildcards)");
+            if (m == 1 && memchr(a, '*', (size_t)(ae - a)) == NULL && qtr) {
+                /* an entry without a wildcard names one path: the query is
+                 * not signed, so neither is a transformation there (?tr=) */
+                m = 0;
+                exact_qtr = 1;
+            }
             if (m == 1) {
                 matched = 1;
                 /* "/dir/ *" alone is a prefix: say so in our terms, and let
@@ -374,7 +384,10 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
             a = ae + 1;
         }
         if (!matched)
-            return refuse(out, MG_R_TOKEN_SCOPE, "the canonical path matches none of the acl");
+            return refuse(out, MG_R_TOKEN_SCOPE,
+                          exact_qtr ? "an acl entry without a wildcard does not sign the "
+                                      "query's transformation (?tr=)"
+                                    : "the canonical path matches none of the acl");
         if (out->scope != NULL && strchr(out->scope, '%') != NULL)
             out->scope = NULL; /* an encoded prefix: matched decoded above, not a scope */
     }

@@ -80,16 +80,24 @@ static int pair_cmp(const void *a, const void *b)
 }
 
 /* The signing data of a query (decoded parameters), NULL when a name is
- * repeated (the SDKs refuse to sign such URLs). */
-static const char *signing_data(apr_pool_t *pool, const apr_array_header_t *params)
+ * repeated (the SDKs refuse to sign such URLs) or a signed name or value
+ * holds a decoded '&' or '=' (*ambiguous set): the data joins decoded
+ * pairs with those very bytes, so ?a=1&tr=oi-logo.png and
+ * ?a=1%26tr%3Doi-logo.png (no transformation at all) would sign alike. */
+static const char *signing_data(apr_pool_t *pool, const apr_array_header_t *params, int *ambiguous)
 {
     const mg_qparam_t *p = (const mg_qparam_t *)params->elts;
     bn_pair_t *v = apr_palloc(pool, sizeof(*v) * (size_t)(params->nelts + 1));
     int n = 0, ignore = 0;
     const char *path = NULL;
+    *ambiguous = 0;
     for (int i = 0; i < params->nelts; i++) {
         if (strcmp(p[i].name, "token") == 0 || strcmp(p[i].name, "expires") == 0)
             continue;
+        if (strpbrk(p[i].name, "&=") != NULL || strchr(p[i].value, '&') != NULL) {
+            *ambiguous = 1;
+            return NULL;
+        }
         if (strcmp(p[i].name, "token_ignore_params") == 0 && strcmp(p[i].value, "true") == 0)
             ignore = 1;
         if (strcmp(p[i].name, "token_path") == 0)
@@ -233,9 +241,14 @@ static mg_reason_t bn_check(const mg_fmt_req_t *rq, const mg_fkey_t *k,
     int64_t exp = 0;
     if (mg_fmt_parse_epoch(exp_s, strlen(exp_s), &exp) != 0)
         return refuse(out, MG_R_TOKEN_MALFORMED, "expires is not epoch seconds");
-    const char *data = signing_data(rq->pool, params);
+    int ambiguous;
+    const char *data = signing_data(rq->pool, params, &ambiguous);
     if (data == NULL)
-        return refuse(out, MG_R_TOKEN_MALFORMED, "a query parameter is repeated");
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      ambiguous
+                          ? "a query parameter's name holds an encoded '&' or '=', or its value an "
+                            "encoded '&': Bunny's signing data cannot tell them from separators"
+                          : "a query parameter is repeated");
     size_t ip_n = 0;
     mg_ip_t client;
     if (with_ip) {
@@ -249,6 +262,15 @@ static mg_reason_t bn_check(const mg_fmt_req_t *rq, const mg_fkey_t *k,
     if (bn_mac(k, spath, exp_s, strlen(exp_s), ipb, ip_n, data, mac) != 0 ||
         !mg_fmt_equal(mac, sig, BN_MAC_LEN))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    /* token_ignore_params=true signs no query: for a link to one file
+     * (no token_path), a transformation there (?tr=) is a rendition
+     * nobody signed, as for an EdgeAuth URL token */
+    const char *ign = mg_query_get(params, "token_ignore_params", NULL);
+    if (tpath == NULL && ign != NULL && strcmp(ign, "true") == 0 && rq->cn->tr != NULL &&
+        rq->cn->tr_form == MG_TR_FORM_QUERY)
+        return refuse(out, MG_R_TOKEN_SCOPE,
+                      "a Bunny link with token_ignore_params=true and no token_path signs no "
+                      "query, so not its transformation (?tr=)");
     out->exp = exp;
     out->scope = tpath ? scope_of(rq->pool, tpath) : NULL;
     if (with_ip) {
@@ -309,9 +331,14 @@ static mg_status_t bn_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
         mg_qparam_t tp = {"token_path", c->scope, 10, strlen(c->scope), 0};
         APR_ARRAY_PUSH(params, mg_qparam_t) = tp;
     }
-    const char *data = signing_data(pool, params);
+    int ambiguous;
+    const char *data = signing_data(pool, params, &ambiguous);
     if (data == NULL) {
-        *why = "a query parameter is repeated (Bunny cannot sign that)";
+        *why =
+            ambiguous
+                ? "a query parameter's name holds an encoded '&' or '=', or its value an encoded "
+                  "'&' (Bunny's signing data could not tell them from separators)"
+                : "a query parameter is repeated (Bunny cannot sign that)";
         return MG_EINVAL;
     }
     const char *exp = apr_psprintf(pool, "%" APR_INT64_T_FMT, c->exp);

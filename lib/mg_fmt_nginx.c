@@ -46,7 +46,7 @@ typedef struct ng_opts {
     size_t sp_n;
     ng_part_t parts[NG_MAX_PARTS];
     int nparts;
-    int has_addr, has_expires;
+    int has_addr, has_expires, has_args;
     int no_expiry;
     const char *names[3]; /* hash, expires, NULL */
 } ng_opts_t;
@@ -65,6 +65,31 @@ static const struct {
 static int var_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* $args must have a fixed boundary on both sides: the MD5 covers the
+ * concatenation, and $uri$args signed /v/a.jpg?x=1 exactly as /v/?a.jpgx=1
+ * or /v/a.jp?gx=1 (red team 22). So: once, after a literal ending in '?'
+ * (the verifier refuses a '?' in $uri and in $args, and no other variable
+ * can hold one), before the end, $secret or a literal starting with a
+ * space (a query never holds a raw space). */
+static mg_status_t args_delimited(const ng_opts_t *o, const char **why)
+{
+    int count = 0;
+    for (int i = 0; i < o->nparts; i++) {
+        if (o->parts[i].kind != P_ARGS)
+            continue;
+        const ng_part_t *b = i > 0 ? &o->parts[i - 1] : NULL;
+        const ng_part_t *a = i + 1 < o->nparts ? &o->parts[i + 1] : NULL;
+        if (++count > 1 || b == NULL || b->kind != P_LIT || b->lit[b->n - 1] != '?' ||
+            (a != NULL && a->kind != P_SECRET && (a->kind != P_LIT || a->lit[0] != ' '))) {
+            *why = "option expression must write $args once, right after a '?' and before a "
+                   "space, $secret or the end (\"$secure_link_expires$uri?$args $secret\"): "
+                   "without those boundaries a query could move into the path under the same hash";
+            return MG_EINVAL;
+        }
+    }
+    return MG_OK;
 }
 
 /* Parse nginx's variable syntax: $name or ${name}; everything else is a
@@ -140,7 +165,8 @@ static mg_status_t parse_expression(apr_pool_t *pool, const char *e, ng_opts_t *
     }
     o->has_addr = seen[P_ADDR];
     o->has_expires = seen[P_EXPIRES];
-    return MG_OK;
+    o->has_args = seen[P_ARGS];
+    return args_delimited(o, why);
 }
 
 static int param_name_ok(const char *s)
@@ -400,11 +426,22 @@ static mg_reason_t ng_verify(const mg_fmt_req_t *rq, const mg_fkey_t *k, mg_fmt_
                                    o->names[1]));
     if (o->has_addr && rq->client_ip == NULL)
         return refuse(out, MG_R_TOKEN_WRONG_IP, "the client address is unknown");
+    if (o->has_args && (strchr(rq->cn->signed_path, '?') != NULL || strchr(rest, '?') != NULL))
+        return refuse(out, MG_R_TOKEN_MALFORMED,
+                      "the path (encoded) or the query holds a '?', which the key's $args "
+                      "boundary cannot tell from the one before the query");
     size_t md_n = 0;
     if (ng_hash(k, rq->cn->signed_path, v[1] ? v[1] : "", v[1] ? n[1] : 0,
                 rq->client_ip ? rq->client_ip : "", rest, md, &md_n) != 0 ||
         md_n != NG_MD5_LEN || !mg_fmt_equal(md, sig, NG_MD5_LEN))
         return refuse(out, MG_R_TOKEN_BAD_SIG, "the signature does not match");
+    /* without $args the query is not signed: a transformation given there
+     * (?tr=) is a rendition nobody signed, as for an EdgeAuth URL token
+     * (in the path, tr: is part of $uri and signed) */
+    if (!o->has_args && rq->cn->tr != NULL && rq->cn->tr_form == MG_TR_FORM_QUERY)
+        return refuse(out, MG_R_TOKEN_SCOPE,
+                      "the key's expression does not sign the query ($args), so not its "
+                      "transformation (?tr=)");
     out->exp = exp;
     /* bound by the hash itself; reported so that explain shows it */
     out->ip = o->has_addr ? rq->client_ip : NULL;
@@ -451,6 +488,16 @@ static mg_status_t ng_sign(apr_pool_t *pool, const mg_fkey_t *k, const char *url
     }
     if (c->exp != 0 && !o->has_expires) {
         *why = "the key's expression has no $secure_link_expires: its links cannot expire";
+        return MG_EINVAL;
+    }
+    if (o->has_args && (strchr(cn.signed_path, '?') != NULL || strchr(rest, '?') != NULL)) {
+        *why = "the path (encoded) or the query holds a '?', which the key's $args boundary "
+               "cannot tell from the one before the query";
+        return MG_EINVAL;
+    }
+    if (!o->has_args && cn.tr != NULL && cn.tr_form == MG_TR_FORM_QUERY) {
+        *why = "the key's expression does not sign the query ($args), so not its transformation "
+               "(?tr=): put it in the path (/tr:...)";
         return MG_EINVAL;
     }
     const char *exp = c->exp ? apr_psprintf(pool, "%" APR_INT64_T_FMT, c->exp) : "";

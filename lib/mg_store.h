@@ -96,7 +96,8 @@ typedef struct mg_claim {
     const char *kid, *id;    /* the token's mg_kid and mg_id */
     int uses;                /* N, 1..MG_TOKEN_USES_MAX */
     const char *addr;        /* the client address, canonical text (mg_ip_format) */
-    apr_uint32_t ttl;        /* seconds the slots live (link expiry + grace), >= 1 */
+    apr_int64_t ttl;         /* seconds the slots live (link expiry + grace + skew), >= 1;
+                                64 bits: a link may be valid for centuries */
     int peek;                /* HEAD: say whether a use is owned or free, claim nothing */
     int check_revoked;       /* also look for PREFIX"rev:ID" */
     mg_store_epoch_t *epoch; /* NULL: no epoch check; engines without an epoch ignore it */
@@ -117,8 +118,10 @@ typedef enum {
 typedef struct mg_store_ops {
     const char *scheme;
     /* Set key to val (NUL-terminated, < MG_STORE_VAL_MAX) if it has no value;
-     * ttl in seconds, 0 = no expiry. OK / EXISTS / FULL / ERROR. */
-    mg_store_status_t (*add)(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+     * ttl in seconds, 0 = no expiry; an engine that cannot hold an expiry that
+     * far away keeps the record without one, never for less time. OK /
+     * EXISTS / FULL / ERROR. */
+    mg_store_status_t (*add)(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                              apr_pool_t *p, const char **why);
     /* OK (*val NUL-terminated, from p) / NOTFOUND / ERROR. */
     mg_store_status_t (*get)(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
@@ -276,6 +279,13 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
                               const char **setting);
 int mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r,
                                          const char **why);
+
+/* The exptime memcached is sent for a record that lives `ttl` seconds
+ * (0: for ever) from Unix time `now`: the seconds themselves up to 30 days,
+ * else the Unix time, which memcached holds in a signed 32-bit field; a
+ * record that must outlive 2038-01-19 03:14:07 UTC gets 0, no expiry
+ * (lib/mg_store_memcache.c). Exposed for the unit tests. */
+long mg_store_mc_exptime(apr_int64_t ttl, apr_int64_t now);
 
 /* Is the id revoked in the store? OK (*revoked set) or ERROR. */
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,

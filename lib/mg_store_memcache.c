@@ -223,7 +223,22 @@ static int key_ok(const char *key)
     return n > 0 && n <= MG_STORE_KEY_MAX && strcspn(key, " \t\r\n") == n;
 }
 
-static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+/* memcached reads an exptime over 30 days as a Unix time in a signed 32-bit
+ * field: a later time (2038-01-19 03:14:07 UTC on, or one wrapped past 2106
+ * in 32 bits) is in the past to it and the record is gone at once — every
+ * address would claim a "free" one-time slot, and a revocation would revoke
+ * nothing. Such a record is kept without an expiry instead: longer than it
+ * needs, never shorter (`mgctl uses reset` removes it). */
+long mg_store_mc_exptime(apr_int64_t ttl, apr_int64_t now)
+{
+    if (ttl <= 0)
+        return 0;
+    if (ttl <= 2592000)
+        return (long)ttl;
+    return now + ttl > 2147483647 ? 0 : (long)(now + ttl);
+}
+
+static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                                 apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
@@ -234,11 +249,9 @@ static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val
         *why = "a key or value memcached cannot hold";
         return MG_STORE_ERROR;
     }
-    /* memcached reads an expiry over 30 days as a Unix time */
-    if (ttl > 2592000u)
-        ttl = (apr_uint32_t)(apr_time_sec(apr_time_now()) + ttl);
     if (exchange(m, key,
-                 apr_psprintf(p, "add %s 0 %u %" APR_SIZE_T_FMT "\r\n%s\r\n", key, ttl, vlen, val),
+                 apr_psprintf(p, "add %s 0 %ld %" APR_SIZE_T_FMT "\r\n%s\r\n", key,
+                              mg_store_mc_exptime(ttl, apr_time_sec(apr_time_now())), vlen, val),
                  0, buf, p, why) != MG_STORE_OK)
         return MG_STORE_ERROR;
     if (strcmp(buf, "STORED\r\n") == 0)

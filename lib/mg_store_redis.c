@@ -396,13 +396,13 @@ static mg_store_status_t garbage(mg_store_t *st, redisReply *rep, apr_pool_t *p,
     return MG_STORE_ERROR;
 }
 
-static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                                apr_pool_t *p, const char **why)
 {
     const char *argv[6] = {"SET", key, val, "NX", "EX", NULL};
     redisReply *rep;
 
-    argv[5] = apr_psprintf(p, "%u", ttl);
+    argv[5] = apr_psprintf(p, "%" APR_INT64_T_FMT, ttl);
     rep = run(st, p, why, ttl ? 6 : 4, argv);
     if (rep == NULL)
         return MG_STORE_ERROR;
@@ -471,7 +471,7 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     if (ep)
         argv[k++] = mg_store_epoch_key(p, st);
     argv[k++] = c->addr;
-    argv[k++] = apr_psprintf(p, "%u", c->ttl);
+    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, c->ttl);
     argv[k++] = c->peek ? "1" : "0";
     argv[k++] = c->check_revoked ? "1" : "0";
     argv[k++] = ep ? "1" : "0";

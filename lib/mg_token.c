@@ -911,7 +911,8 @@ static mg_reason_t refuse(mg_token_claims_t *claims, mg_reason_t r, const char *
 }
 
 static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
-                                int64_t last, const mg_cidr_t *cidr, mg_token_claims_t *claims);
+                                int64_t last, const mg_cidr_t *cidr, int foreign,
+                                mg_token_claims_t *claims);
 
 /* The last second at which a token with expiry `exp` is accepted: the
  * policy's grace and clock skew after it. */
@@ -1000,16 +1001,21 @@ static mg_reason_t verify_one(const vctx_t *v, const tok_t *t, int cookie,
     claims->ip = t->v[C_IP];
     claims->id = t->v[C_ID];
     claims->uses = uses;
-    return claims_check(v, ref, exp, nbf, last, t->v[C_IP] != NULL ? &cidr : NULL, claims);
+    return claims_check(v, ref, exp, nbf, last, t->v[C_IP] != NULL ? &cidr : NULL, 0, claims);
 }
 
 /* The checks after the signature, shared by format v1 and every foreign
  * format (lib/mg_fmt.h): revocation, expiry with grace and skew, max_ttl,
  * not-before, IP binding and scope, in that order. `exp` 0 is a foreign
  * link without expiry (its key allowed that; max_ttl still refuses it).
- * `last` is last_second(exp), which the caller has computed already. */
+ * `last` is last_second(exp), which the caller has computed already.
+ * A foreign token's scope must also hold the path with its 'tr:' segment
+ * where it was (signed_path): the vendor compares its prefix with the URL
+ * path as sent, so /tr:w-2000/v/a.jpg is no path under /v/ to it (a
+ * native prefix token signs the transformation itself). */
 static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t exp, int64_t nbf,
-                                int64_t last, const mg_cidr_t *cidr, mg_token_claims_t *claims)
+                                int64_t last, const mg_cidr_t *cidr, int foreign,
+                                mg_token_claims_t *claims)
 {
     const mg_token_settings_t *ts = &v->policy->tokens;
     /* after the signature: a forged or altered id reports bad-signature */
@@ -1032,6 +1038,8 @@ static mg_reason_t claims_check(const vctx_t *v, const mg_keyref_t *ref, int64_t
         return refuse(claims, MG_R_TOKEN_WRONG_IP, "the client address is not the bound one");
     if (claims->scope != NULL && !in_scope(v->cn->path, claims->scope))
         return refuse(claims, MG_R_TOKEN_SCOPE, "the path is outside the token's prefix");
+    if (foreign && claims->scope != NULL && !in_scope(v->cn->signed_path, claims->scope))
+        return refuse(claims, MG_R_TOKEN_SCOPE, "the 'tr:' segment is outside the token's prefix");
     return MG_R_ALLOWED;
 }
 
@@ -1080,7 +1088,7 @@ static mg_reason_t verify_foreign(const vctx_t *v, const mg_request_t *req,
     claims->ip = res.ip;
     claims->id = res.id;
     return claims_check(v, ref, res.exp, res.nbf, last_second(&v->policy->tokens, res.exp),
-                        res.ip ? &cidr : NULL, claims);
+                        res.ip ? &cidr : NULL, 1, claims);
 }
 
 /* Next cookie named `name` in a Cookie header, from *pos; NULL when none. */

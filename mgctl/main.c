@@ -40,8 +40,8 @@ static void usage(FILE *out)
     fprintf(out, "Usage: mgctl [--version] [--help] COMMAND [ARGS]\n\n"
                  "Policy tooling for mod_media_guard.\n\nCommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-9s %s\n", "help", "show the help of a command (mgctl help COMMAND)");
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-14s %s\n", "help", "show the help of a command (mgctl help COMMAND)");
     fprintf(out, "\nExit status: 0 ok, 1 invalid / refused / test failed, 2 usage or I/O error.\n"
                  "Run 'mgctl COMMAND --help' for a command's options; see mgctl(1).\n");
 }

@@ -4,6 +4,7 @@
  * — native and foreign formats alike, with the module's own
  * mg_token_check() — and say which still verify, under which key and
  * format, and when they expire. Streaming, one pool cleared per line. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,8 +245,9 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     if ((rc = mgctl_keyopt_load(pool, "migrate-report", &ko, &policy)) != MGCTL_EXIT_OK)
         return rc;
     FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    const char *name = in == stdin ? "<stdin>" : file;
     if (in == NULL) {
-        fprintf(stderr, "mgctl migrate-report: cannot read '%s'\n", file);
+        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", file, strerror(errno));
         return MGCTL_EXIT_USAGE;
     }
     tally_t t;
@@ -266,20 +268,27 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
         size_t lead = strspn(line, " \t");
         if ((ssize_t)lead == n || line[lead] == '#')
             continue;
-        if (n > MIGRATE_LINE_MAX || memchr(line, '\0', (size_t)n) != NULL) {
-            fprintf(stderr, "mgctl migrate-report: line %ld: too long or has a NUL byte\n", lineno);
+        const char *nul = memchr(line, '\0', (size_t)n);
+        if (nul != NULL || n > MIGRATE_LINE_MAX) {
+            /* file:line:column of the first byte that cannot be read */
+            if (nul != NULL && nul - line < MIGRATE_LINE_MAX)
+                fprintf(stderr, "%s:%ld:%ld: error: a NUL byte in the line\n", name, lineno,
+                        (long)(nul - line) + 1);
+            else
+                fprintf(stderr, "%s:%ld:%d: error: the line is longer than %d bytes\n", name,
+                        lineno, MIGRATE_LINE_MAX + 1, MIGRATE_LINE_MAX);
             failed = 1;
             continue;
         }
         failed |= check_line(lp, pool, policy, line + lead, ip, now, format, &t);
         apr_pool_clear(lp);
     }
-    int read_error = ferror(in);
+    int read_error = ferror(in), read_errno = errno;
     free(line);
     if (in != stdin)
         fclose(in);
     if (read_error) {
-        fprintf(stderr, "mgctl migrate-report: error reading '%s'\n", file);
+        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", name, strerror(read_errno));
         return MGCTL_EXIT_USAGE;
     }
     print_summary(pool, &t, format);

@@ -253,7 +253,7 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
             /* deleted first so that a new --ttl replaces an older one */
             s = st->ops->del(st, key, pool, &why);
             if (s != MG_STORE_ERROR)
-                s = st->ops->add(st, key, "1", (apr_uint32_t)apr_time_sec(ttl), pool, &why);
+                s = st->ops->add(st, key, "1", apr_time_sec(ttl), pool, &why);
         }
         if (s == MG_STORE_ERROR || s == MG_STORE_FULL) {
             fprintf(stderr, "mgctl revoke: %s: %s\n", os->argv[i], why);

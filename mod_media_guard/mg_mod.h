@@ -82,6 +82,8 @@ typedef struct mg_mod_dir_conf {
                           (MG_MOD_EXPORT_DEFAULT) */
     int guarded;       /* a `Require [not] media-guard` is in this section or
                           one merged into it; -1 = unset (mg_mod_skipped.c) */
+    int metrics;       /* MediaGuardMetrics (a <Location> only, never .htaccess):
+                          the metrics handler answers here; -1 = unset (off) */
 } mg_mod_dir_conf_t;
 
 /* Where a decision's MG_DECISION, MG_REASON, MG_RULE and MG_POLICY go
@@ -275,6 +277,9 @@ int mg_mod_metrics_store_result(int failed, int *local_down);
  * metrics): each distinct answer about whether the store keeps its records
  * is said once per start, not once per child. */
 int mg_mod_metrics_store_retention_first(int *local_said, int answer);
+/* MediaGuardMetrics On|Off, in a <Location> only: where the
+ * `SetHandler media-guard-metrics` handler may answer */
+const char *mg_mod_cmd_metrics(cmd_parms *cmd, void *dconf, int flag);
 /* register_hooks: the shared counters (post_config) and the
  * `SetHandler media-guard-metrics` handler */
 void mg_mod_metrics_register(apr_pool_t *p);

@@ -197,6 +197,7 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
     dc->hls_rewrite = -1;
     dc->export_to = -1;
     dc->guarded = -1;
+    dc->metrics = -1;
     return dc;
 }
 
@@ -205,7 +206,7 @@ void *mg_mod_create_dir_conf(apr_pool_t *p, char *dir)
 static int dir_conf_unset(const mg_mod_dir_conf_t *dc)
 {
     return dc->reason_header == -1 && dc->hls_rewrite == -1 && dc->export_to == -1 &&
-           dc->guarded == -1;
+           dc->guarded == -1 && dc->metrics == -1;
 }
 
 void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -228,6 +229,7 @@ void *mg_mod_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->hls_rewrite = add->hls_rewrite != -1 ? add->hls_rewrite : base->hls_rewrite;
     dc->export_to = add->export_to != -1 ? add->export_to : base->export_to;
     dc->guarded = add->guarded != -1 ? add->guarded : base->guarded;
+    dc->metrics = add->metrics != -1 ? add->metrics : base->metrics;
     return dc;
 }
 

@@ -155,6 +155,32 @@ static int not_rewritten(request_rec *r, const char *reason)
     return -1;
 }
 
+/* The host absolute URIs may name: the Host the client sent, but only when
+ * it is one of the virtual host's own names (ServerName, ServerAlias). Under
+ * UseCanonicalName Off (the default) httpd takes any Host, and an unknown one
+ * is served by the first virtual host: a client that forged it would choose
+ * which hosts a playlist names get the token. NULL (no absolute URI gets it,
+ * relative ones still do) for any other Host. X-Forwarded-Host and
+ * Forwarded are never read. */
+static const char *own_host(const request_rec *r)
+{
+    const server_rec *s = r->server;
+    const char *h = r->hostname;
+    int i;
+
+    if (h == NULL || *h == '\0')
+        return NULL;
+    if (s->server_hostname != NULL && strcasecmp(h, s->server_hostname) == 0)
+        return h;
+    for (i = 0; s->names != NULL && i < s->names->nelts; i++)
+        if (strcasecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0)
+            return h;
+    for (i = 0; s->wild_names != NULL && i < s->wild_names->nelts; i++)
+        if (ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i, const char *)) == 0)
+            return h;
+    return NULL;
+}
+
 /* Fill ctx from the granting request q: the token parameters, the scope
  * and the base URL. -1 (with a debug line) when the playlist must stay as it
  * is. Runs once per playlist, not per segment. */
@@ -197,7 +223,13 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
         n--;
     ctx->h.base_dir = apr_pstrmemdup(r->pool, q->unparsed_uri, n);
     ctx->h.scheme = ap_http_scheme(r);
-    ctx->h.host = r->hostname;
+    ctx->h.host = own_host(r);
+    if (ctx->h.host == NULL && r->hostname != NULL)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      MG_LOGNO(00406) "media-guard HLS: Host %s is not a name of this virtual "
+                                      "host (ServerName, ServerAlias): no absolute URI gets the "
+                                      "token",
+                      ap_escape_logitem(r->pool, r->hostname));
     ctx->h.port = ap_get_server_port(r);
     return 0;
 }

@@ -16,7 +16,12 @@
  * it), and mediaguard_counters_reset_time_seconds says when it happened.
  *
  * `SetHandler media-guard-metrics` serves the table in the Prometheus text
- * exposition format 0.0.4 (docs/directives.md, "Prometheus metrics").
+ * exposition format 0.0.4 (docs/directives.md, "Prometheus metrics"), but
+ * only where `MediaGuardMetrics On` is in force: a directive httpd takes in
+ * a <Location> only, never in .htaccess. SetHandler, AddHandler and
+ * RewriteRule [H=] are all allowed in a .htaccess under AllowOverride
+ * FileInfo, so the handler name alone would let any user with such a
+ * directory (mod_userdir) publish the server's metrics under their own URL.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +256,20 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
 /* the handler                                                          */
 /* ------------------------------------------------------------------ */
 
+const char *mg_mod_cmd_metrics(cmd_parms *cmd, void *dconf, int flag)
+{
+    mg_mod_dir_conf_t *dc = dconf;
+    /* ACCESS_CONF already keeps it out of the server context and .htaccess;
+     * a <Directory> would reach every .htaccess below it */
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIRECTORY | NOT_IN_FILES | NOT_IN_PROXY);
+
+    if (err != NULL)
+        return apr_pstrcat(cmd->pool, err,
+                           ": put it in the <Location> of the metrics endpoint only", NULL);
+    dc->metrics = flag ? 1 : 0;
+    return NULL;
+}
+
 /* A label value as the exposition format wants it: backslash, double quote
  * and newline escaped. Policy names cannot contain them today (see
  * MediaGuardPolicy), but the output must stay parseable whatever a future
@@ -370,12 +389,24 @@ static void print_policies(request_rec *r, const mg_mod_metrics_t *mt)
 static int handler(request_rec *r)
 {
     const mg_mod_metrics_t *mt = metrics;
+    const mg_mod_dir_conf_t *dc;
     int rc;
 
     /* every request passes here: the first byte rules out nearly all */
     if (r->handler == NULL || r->handler[0] != MG_MOD_METRICS_HANDLER[0] ||
         strcmp(r->handler, MG_MOD_METRICS_HANDLER) != 0)
         return DECLINED;
+    /* the handler name can come from a .htaccess; MediaGuardMetrics cannot */
+    dc = ap_get_module_config(r->per_dir_config, &media_guard_module);
+    if (dc == NULL || dc->metrics != 1) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      MG_LOGNO(00504) "media-guard metrics: handler set for %s where "
+                                      "MediaGuardMetrics On is not in force (it belongs in the "
+                                      "<Location> of the endpoint; a .htaccess cannot set it): "
+                                      "refused",
+                      ap_escape_logitem(r->pool, r->uri));
+        return HTTP_FORBIDDEN;
+    }
     /* the Allow header of a 405 is built from allowed_methods, not r->allowed */
     r->allowed = (AP_METHOD_BIT << M_GET);
     ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);

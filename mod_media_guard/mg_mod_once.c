@@ -245,7 +245,11 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 
     (void)pconf;
     (void)plog;
-    if (store.url != NULL && mg_mod_warn_in_post_config())
+    /* the first of the two passes at startup only checks the configuration:
+     * the pass that serves makes the cache (and says MG00601 once, not twice) */
+    if (!mg_mod_warn_in_post_config())
+        return OK;
+    if (store.url != NULL)
         warn_password_file(s, ptemp);
     if (once.provider == NULL)
         return OK;
@@ -264,7 +268,7 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
      * a memcached without -M, which no setting closes here. Not refused (a
      * cache sized for the links in flight is the documented one-server
      * setup), but said once per start, as the store's MG00612 is */
-    if (strncmp(once.spec, "shmcb", 5) == 0 && mg_mod_warn_in_post_config())
+    if (strncmp(once.spec, "shmcb", 5) == 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      MG_LOGNO(00616) "media-guard: MediaGuardOnceCache %s drops its oldest "
                                      "records when full, which gives a one-time or N-use link its "
@@ -429,7 +433,7 @@ void mg_mod_once_register(apr_pool_t *p)
 /* ------------------------------------------------------------------ */
 
 /* add-if-absent made atomic by the global mutex: exact within one server */
-static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+static mg_store_status_t sc_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                                 apr_pool_t *p, const char **why)
 {
     unsigned char buf[MG_STORE_VAL_MAX];
@@ -539,14 +543,15 @@ static void store_result(request_rec *r, int failed, const char *why)
  * come while another is asking ask too (one more round trip, once) rather
  * than claim before the answer is known. MG_STORE_OK with *keeps and
  * *detail, or MG_STORE_ERROR with *why: the store cannot be asked, which
- * the caller treats as any store error; the next request asks again. */
+ * the caller treats as any store error; the next request asks again.
+ * *asked is 1 when this call had the store's answer (not a kept one). */
 /* MG00612 (refused) and MG00615 (evicting=warn: served): one sentence */
 #define EVICTS_SAID                                                                                \
     "media-guard: MediaGuardStore %s: %s may drop live records when full, which gives a one-time " \
     "or N-use link its use back (and a revoked id its validity); %s. Fix: %s%s"
 
 static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
-                                         const char **detail, const char **why)
+                                         const char **detail, int *asked, const char **why)
 {
     apr_uint32_t state = apr_atomic_read32(&store.retention);
     const char *servers = NULL, *fixes = NULL;
@@ -562,6 +567,7 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
     }
     if (mg_store_retention(store.st, &res, &worst, r->pool, why) != MG_STORE_OK)
         return MG_STORE_ERROR;
+    *asked = 1;
     for (int i = 0; i < res->nelts; i++) {
         const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
         if (e->keeps != worst)
@@ -682,6 +688,7 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     mg_claim_outcome_t out = MG_CLAIM_USED;
     mg_store_keep_t keeps = MG_STORE_KEEPS;
     const char *evicts = NULL;
+    int asked = 0;
     mg_store_status_t rv;
     mg_store_epoch_t ep;
     mg_claim_t c;
@@ -716,7 +723,7 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     } else if (store.st == NULL) {
         why = "the MediaGuardStore could not be set up in this process (see the startup log)";
     } else if (store.url != NULL && d->token_uses > 0 &&
-               store_retention(r, &keeps, &evicts, &why) != MG_STORE_OK) {
+               store_retention(r, &keeps, &evicts, &asked, &why) != MG_STORE_OK) {
         /* asked only where it matters: a lookup in the revocation list is
          * served on any store (an evicted revocation is documented, and
          * warned about by mgctl revoke), and must not 500 because one of
@@ -726,7 +733,11 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         why = apr_pstrcat(r->pool, "the claim store cannot be asked: ", why, NULL);
         goto internal;
     } else if (d->token_uses > 0 && keeps == MG_STORE_EVICTS && store.url->evicting_refuse) {
-        /* the store answers, but cannot keep the promise: fail closed */
+        /* the store answers, but cannot keep the promise: fail closed. No
+         * claim follows, so when the answer came from the store now it is
+         * this request's operation, and ends an incident as a claim would */
+        if (asked)
+            store_result(r, 0, NULL);
         why = evicts;
         goto internal;
     } else if (d->token_uses <= 0) {
@@ -745,14 +756,20 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     } else if (r->useragent_ip == NULL || mg_ip_parse(r->useragent_ip, &client) != 0) {
         why = "the client address is unknown";
     } else {
-        apr_time_t left = d->token_until - r->request_time;
+        /* another server whose clock is up to clock_skew behind this one
+         * accepts the link that much later by the store's reckoning: its
+         * slots must still be there then */
+        apr_time_t left = d->token_until - r->request_time +
+                          (m->mp->policy != NULL ? m->mp->policy->tokens.skew : 0);
         memset(&c, 0, sizeof(c));
         c.kid = d->token_kid;
         c.id = d->token_id;
         c.uses = d->token_uses;
         c.addr = mg_ip_format(&client, addr, sizeof(addr));
-        /* the slots live as long as the link can be used, and a second more */
-        c.ttl = left > 0 ? (apr_uint32_t)(apr_time_sec(left) + 1) : 1;
+        /* the slots live as long as the link can be used anywhere, and a
+         * second more (in 64 bits: a 32-bit lifetime wraps for a link valid
+         * 136 years) */
+        c.ttl = left > 0 ? apr_time_sec(left) + 1 : 1;
         /* HEAD gets no content: a link checker or a chat app's preview must
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;

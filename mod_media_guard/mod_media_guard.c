@@ -38,6 +38,11 @@ static const command_rec media_guard_cmds[] = {
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On: append the viewer's prefix token to the URIs of HLS playlists it "
                  "covers (default Off)"),
+    /* ACCESS_CONF and no override: never in .htaccess, where a user with
+     * AllowOverride FileInfo could otherwise serve the server's metrics */
+    AP_INIT_FLAG("MediaGuardMetrics", mg_mod_cmd_metrics, NULL, ACCESS_CONF,
+                 "On: the media-guard-metrics handler may answer in this <Location> "
+                 "(default Off: it refuses, wherever SetHandler puts it)"),
     AP_INIT_TAKE1("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
                   "shmcb:PATH(SIZE): where uses of one-time and N-use links (mg_uses) are "
                   "counted on one server (several servers: MediaGuardStore)"),

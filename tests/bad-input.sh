@@ -805,6 +805,24 @@ check "explain with an invalid policy: exit 1" "1" "unknown key 'acess'" \
 check "sign with a missing policy: exit 2" "2" "no such file|cannot" \
     "$MGCTL" sign -p "$L/missing.yaml" --ttl 1h /a.jpg
 
+# migrate-report: an unreadable input names the file and why (exit 2); a line
+# it cannot read names file:line:column (exit 1), from a file or standard input.
+check "migrate-report with a missing input file: exit 2 and why" "2" \
+    "cannot read '.*/nope.log': No such file or directory" \
+    "$MGCTL" migrate-report -p "$L/p.yaml" "$L/nope.log"
+check "migrate-report with a directory as input: exit 2 and why" "2" \
+    "cannot read '.*': Is a directory" "$MGCTL" migrate-report -p "$L/p.yaml" "$L"
+printf '/a.jpg\n/b\000c.jpg\n' >"$L/nul.log"
+check "migrate-report: a NUL byte at file:line:column" "1" "nul.log:2:3: error: a NUL byte" \
+    "$MGCTL" migrate-report -p "$L/p.yaml" "$L/nul.log"
+STDIN="$L/nul.log"
+check_stdin "migrate-report: a NUL byte on stdin at <stdin>:line:column" "1" \
+    "<stdin>:2:3: error: a NUL byte" "$MGCTL" migrate-report -p "$L/p.yaml"
+awk 'BEGIN { printf "/"; for (i = 0; i < 17000; i++) printf "a"; print "" }' >"$L/long.log"
+check "migrate-report: a line over 16 KiB at file:line:column" "1" \
+    "long.log:1:16385: error: the line is longer than 16384 bytes" \
+    "$MGCTL" migrate-report -p "$L/p.yaml" "$L/long.log"
+
 # keygen prints the key's path as written to, so the entry works next to --out's parent.
 (cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)
 check "keygen --out keys/ prints file: keys/k9.key" "0" "^    file: keys/k9.key$" cat "$TMP/kg-out"

@@ -756,7 +756,9 @@ def test_hls_under_a_prefix_query_link_plays(browser, sites, shot, d):
     if VOD_CASES[d][0] is None:
         assert "mg_scope=" in link.query
     else:
-        assert "mg_" not in link.query and link.query.startswith(
+        # no mg_* parameter name (a base64url signature may contain "mg_")
+        assert not [kv for kv in link.query.split("&") if kv.startswith("mg_")]
+        assert link.query.startswith(
             {"gcp": "URLPrefix=", "akamai": "__token__=", "cf": "Policy=", "bn": "token="}[d])
     play_stream(browser, sites["base"] + f"/vod-{d}.html")
     # the player buffers ahead: wait until it has asked for both media

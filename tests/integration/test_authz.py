@@ -340,6 +340,26 @@ def test_local_login_redirect_uses_the_server_name_never_the_client_host(srv, ta
     assert _return_to(r.headers["Location"]) == "/photos/b.jpg"
 
 
+@pytest.mark.parametrize("headers", [
+    {"X-Forwarded-Host": "evil.example"},
+    {"Forwarded": "host=evil.example;proto=https"},
+    {"X-Forwarded-Proto": "https"},
+    {"X-Forwarded-Host": "evil.example:8443", "X-Forwarded-Proto": "https",
+     "X-Forwarded-Port": "8443", "X-Forwarded-Server": "evil.example"},
+    {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example",
+     "X-Forwarded-Proto": "https"},
+])
+def test_local_login_redirect_ignores_forwarding_headers(srv, headers):
+    """No trusted proxy is configured: what a front proxy would say about the
+    host and scheme, sent by the client itself, changes neither (UseCanonicalName
+    Off, httpd's default, is in force: ap_construct_url would use the Host)."""
+    r = srv.raw("/photos/b.jpg", headers={**NAV, **headers})
+    assert r.status_code == 302
+    parts = urllib.parse.urlsplit(r.headers["Location"])
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", f"127.0.0.1:{srv.port}", "/login")
+    assert _return_to(r.headers["Location"]) == "/photos/b.jpg"
+
+
 WHOLE_SITE_POLICY = """\
 version: 1
 default: deny

@@ -1111,3 +1111,73 @@ def test_a_hand_placed_cache_filter_stores_no_viewers_token(cached, mgctl):
     log = srv.error_log()
     ignored = "AH00776: cache: CACHE filter was added in quick handler mode"
     assert (ignored in log) == (quick == "On")
+
+
+# ---------------------------------------------------------------- the host
+# Which absolute URIs are "this site" follows the Host only when it is one of
+# the server's own names: under UseCanonicalName Off (httpd's default) httpd
+# serves any Host, and headers a front proxy would set are never read.
+
+def test_a_forged_host_or_forwarding_headers_never_choose_where_the_token_goes(srv, sign):
+    url = sign("/videos/l1/720p/index.m3u8", "--prefix", "/videos/l1/")
+    tok = token_of(url)
+    honest = srv.get(url).text
+    assert honest == expected(template(MEDIA, srv.port), tok)
+    own = f"http://127.0.0.1:{srv.port}/videos/l1/720p/seg-3.ts"
+    assert own + "?" + tok in honest
+    for host in ("other.example", "other.example:80", f"other.example:{srv.port}"):
+        r = srv.get(url, headers={"Host": host})
+        assert r.status_code == 200, (host, r.headers.get("X-Media-Guard-Reason"))
+        # other.example's URIs keep no token, and neither does any absolute one
+        assert r.text == honest.replace(own + "?" + tok, own), host
+        assert "other.example/videos/l1/720p/seg-1.ts?" not in r.text
+    assert "MG00406" in srv.error_log()
+    for headers in ({"X-Forwarded-Host": "other.example"},
+                    {"Forwarded": "host=other.example;proto=https"},
+                    {"X-Forwarded-Proto": "https"},
+                    {"X-Forwarded-Host": "other.example:443", "X-Forwarded-Proto": "https",
+                     "X-Forwarded-Port": "443", "X-Forwarded-Server": "other.example"}):
+        r = srv.get(url, headers=headers)
+        assert r.status_code == 200 and r.text == honest, headers
+
+
+VHOST = """
+<VirtualHost *:@PORT@>
+    ServerName 127.0.0.1
+    ServerAlias alias.example *.wild.example
+    UseCanonicalName Off
+</VirtualHost>
+"""
+
+NAMED = """\
+#EXTM3U
+#EXTINF:4.0,
+http://alias.example:@PORT@/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+http://cam.wild.example:@PORT@/videos/l1/720p/seg-2.ts
+#EXTINF:4.0,
+http://other.example:@PORT@/videos/l1/720p/seg-3.ts
+"""
+
+
+def test_server_alias_names_are_this_site_and_other_hosts_are_not(apache_factory, sign):
+    s = apache_factory("hls-alias", CONF + VHOST, policies={"hls.yaml": POLICY},
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"],
+                       start=False)
+    write_keys(s)
+    write(s.htdocs / "videos/l1/720p/named.m3u8", template(NAMED, s.port))
+    s.start()
+    try:
+        url = sign("/videos/l1/720p/named.m3u8", "--prefix", "/videos/l1/")
+        tok = token_of(url)
+        lines = template(NAMED, s.port).splitlines()
+        for host, signed in ((f"alias.example:{s.port}", 2), (f"cam.wild.example:{s.port}", 4),
+                             (f"other.example:{s.port}", None), ("127.0.0.1", None)):
+            r = s.get(url, headers={"Host": host})
+            assert r.status_code == 200, (host, r.headers.get("X-Media-Guard-Reason"))
+            want = list(lines)
+            if signed is not None:
+                want[signed] += "?" + tok
+            assert r.text.splitlines() == want, host
+    finally:
+        s.stop()

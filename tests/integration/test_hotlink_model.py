@@ -82,6 +82,34 @@ def test_same_origin_is_scheme_host_and_port(srv):
         assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "hotlink", other
 
 
+def test_forwarding_headers_never_make_another_page_this_origin(srv):
+    """No trusted proxy is configured, and the module reads none of the headers
+    a front proxy sets: X-Forwarded-Host, Forwarded and X-Forwarded-Proto cannot
+    make another site's page (or this host under another scheme) this server's
+    origin, nor this server's own page another one."""
+    own = f"http://127.0.0.1:{srv.port}"
+    for extra in ({"X-Forwarded-Host": "foreign.example"},
+                  {"Forwarded": "host=foreign.example;proto=https"},
+                  {"Forwarded": f'for=127.0.0.1;host="127.0.0.1:{srv.port}";proto=https'},
+                  {"X-Forwarded-Proto": "https"},
+                  {"X-Forwarded-Host": "foreign.example:443", "X-Forwarded-Proto": "https",
+                   "X-Forwarded-Port": "443", "X-Forwarded-Server": "foreign.example"}):
+        for ref in (FOREIGN, f"https://127.0.0.1:{srv.port}/"):
+            r = srv.raw("/own/a.png", headers={**extra, "Referer": ref})
+            assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "hotlink", (
+                extra, ref)
+            r = srv.raw("/own/a.png", headers={**extra, "Origin": ref.rstrip("/")})
+            assert r.status_code == 403, (extra, ref)
+        r = srv.raw("/own/a.png", headers={**extra, "Referer": own + "/page.html"})
+        assert r.status_code == 200, extra
+    # The Host itself is what a browser sent (it cannot forge it for a page's
+    # embed): a client that forges Host can make a Referer naming that host
+    # "this origin", which is no more than forging the Referer to name this
+    # server, which any client but a browser can do anyway.
+    r = srv.raw("/own/a.png", headers={"Host": "foreign.example", "Referer": own + "/"})
+    assert r.status_code == 403
+
+
 def test_corp_follows_the_profile_on_grants_and_refusals(srv):
     partner = {**IMG, "Referer": "https://partner.example/gallery"}
     r = srv.raw("/open/a.png", headers=partner)

@@ -51,6 +51,7 @@ CustomLog "@ROOT@/logs/pid.log" mgpid
 </Location>
 <Location "/server-metrics">
     SetHandler media-guard-metrics
+    MediaGuardMetrics On
     Require ip 127.0.0.1
 </Location>
 """
@@ -356,6 +357,7 @@ def test_policies_beyond_the_table_are_counted_as_unlisted(apache_factory):
 </Location>
 <Location "/server-metrics">
     SetHandler media-guard-metrics
+    MediaGuardMetrics On
     Require ip 127.0.0.1
 </Location>
 """
@@ -409,6 +411,7 @@ MediaGuardPolicy staff @POLICIES@/s.yaml
 Alias "/nav/" "@HTDOCS@/s/"
 <Location "/server-metrics">
     SetHandler media-guard-metrics
+    MediaGuardMetrics On
     Require ip 127.0.0.1
 </Location>
 """
@@ -434,3 +437,85 @@ def test_login_auth_and_the_decision_after_authentication_are_each_counted(apach
         }
     finally:
         s.stop()
+
+
+# ------------------------------------------------------------------ .htaccess
+# mod_userdir as Debian's userdir.conf sets it up: every user's public_html
+# under AllowOverride FileInfo, which allows SetHandler, AddHandler, AddType
+# (httpd takes a content type as the handler when none is set) and
+# RewriteRule [H=] in a .htaccess.
+USERDIR_CONF = CONF + """\
+UserDir "@ROOT@/home/*/public_html"
+<Directory "@ROOT@/home/*/public_html">
+    AllowOverride FileInfo AuthConfig Limit Indexes
+    Options SymLinksIfOwnerMatch
+    Require all granted
+</Directory>
+<Location "/forgot/">
+    SetHandler media-guard-metrics
+</Location>
+"""
+
+HTACCESS = {
+    "alice": "SetHandler media-guard-metrics\n",
+    "bob": "AddHandler media-guard-metrics .txt\n",
+    "carol": "AddType media-guard-metrics .txt\n",
+    "dave": "RewriteEngine On\nRewriteRule ^ - [H=media-guard-metrics]\n",
+    "eve": "MediaGuardMetrics On\nSetHandler media-guard-metrics\n",
+}
+
+
+def test_metrics_handler_set_from_htaccess_is_refused(apache_factory):
+    s = apache_factory("metrics-htaccess", USERDIR_CONF,
+                       policies={"a.yaml": POLICY, "b.yaml": OTHER}, files=FILES,
+                       extra_modules=["userdir", "rewrite"], start=False)
+    for user, htaccess in HTACCESS.items():
+        d = s.root / "home" / user / "public_html"
+        d.mkdir(parents=True)
+        (d / ".htaccess").write_text(htaccess)
+        (d / "stats.txt").write_text("a user's file\n")
+        for p in (d, d.parent, d.parent.parent):
+            p.chmod(0o755)
+    s.start()
+    try:
+        assert s.get("/m/open/a.jpg", headers=IMG).status_code == 200
+        mark = s.mark()
+        for user in ("alice", "bob", "carol", "dave"):
+            r = s.get(f"/~{user}/stats.txt")
+            assert r.status_code == 403, (user, r.status_code, r.text)
+            assert "mediaguard_" not in r.text, user
+        log = s.error_log_since(mark)
+        assert log.count("MG00504") == 4, log
+        assert "handler set for /~alice/stats.txt where MediaGuardMetrics On is not in force" in log
+        # the directive itself is not allowed in a .htaccess: httpd answers 500
+        r = s.get("/~eve/stats.txt")
+        assert r.status_code == 500 and "mediaguard_" not in r.text
+        assert "MediaGuardMetrics not allowed here" in s.error_log_since(mark)
+        # a <Location> with the handler but not the directive (a configuration
+        # written before MediaGuardMetrics existed) refuses too
+        r = s.get("/forgot/x")
+        assert r.status_code == 403 and "mediaguard_" not in r.text
+        # while the endpoint the server configuration enabled serves, and
+        # counted the one decision above
+        samples, _ = scrape(s)
+        assert series(samples, "mediaguard_decisions_total") == {
+            ("metrics-a", "allow", "allowed"): 1}
+    finally:
+        s.stop()
+
+
+def test_metrics_directive_only_in_a_location(apache_factory):
+    for where, conf in {
+        "server": "MediaGuardMetrics On\n",
+        "directory": '<Directory "@HTDOCS@/plain">\n    MediaGuardMetrics On\n</Directory>\n',
+        "files": '<Files "metrics">\n    MediaGuardMetrics On\n</Files>\n',
+    }.items():
+        s = apache_factory(f"metrics-ctx-{where}", conf, files=FILES, start=False)
+        rc, out = s.configtest()
+        assert rc != 0, (where, out)
+        assert "MediaGuardMetrics" in out, (where, out)
+    s = apache_factory("metrics-ctx-location",
+                       '<LocationMatch "^/metrics$">\n    MediaGuardMetrics On\n</LocationMatch>\n',
+                       files=FILES, start=False)
+    rc, out = s.configtest()
+    assert rc == 0, out

@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -62,9 +63,9 @@ def policy(revoked_ids=(), kold_revoked=False, revocation_file=None):
                          kold_revoked="    revoked: true\n" if kold_revoked else "")
 
 
-def make(apache_factory, name, conf, pol):
+def make(apache_factory, name, conf, pol, extra_modules=()):
     srv = apache_factory(name, conf, policies={"once.yaml": pol}, files=FILES,
-                         extra_modules=["remoteip", "socache_shmcb"], start=False)
+                         extra_modules=["remoteip", "socache_shmcb", *extra_modules], start=False)
     kd = srv.policy_dir / "keys"
     kd.mkdir(parents=True, exist_ok=True)
     for fname, text in (("k2026.key", K2026), ("kold.key", KOLD)):
@@ -81,9 +82,10 @@ def srv(apache_factory):
 
 @pytest.fixture(scope="module")
 def sign(srv, mgctl):
-    def run(url, *opts, key="k2026"):
+    def run(url, *opts, key="k2026", ttl="10m"):
+        life = ("--ttl", ttl) if ttl else ()
         p = mgctl("sign", "--key-file", srv.policy_dir / "keys" / f"{key}.key", "--key-id", key,
-                  "--ttl", "10m", *opts, url)
+                  *life, *opts, url)
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
     return run
@@ -181,6 +183,30 @@ def test_explicit_id_shares_the_uses_of_links_with_that_id(srv, sign):
     assert get(srv, a, "198.51.100.40").status_code == 200
     r = get(srv, b, "198.51.100.41")
     assert r.status_code == 403 and reason(r) == "token-used"
+
+
+def test_every_spelling_of_a_link_shares_its_uses(srv, sign):
+    """The count belongs to the key id and token id as verified (decoded), not
+    to the URL's spelling: respelt path, reordered and percent-encoded
+    parameters are the same link (red team 22)."""
+    url = sign("/media/a.jpg", "--uses", "2")
+    path, query = url.split("?", 1)
+    params = query.split("&")
+    kid = next(p for p in params if p.startswith("mg_kid="))
+    tid = next(p for p in params if p.startswith("mg_id="))
+    spellings = [
+        "/media/./x/../a.jpg?" + "&".join(reversed(params)),
+        "/media//%61.jpg?" + query.replace(kid, kid.replace("=k", "=%6B", 1)),
+        path + "?" + query.replace("mg_kid=", "mg_%6Bid="),
+        path + "?" + query.replace(tid, "mg_id=%" + format(ord(tid[6]), "02X") + tid[7:]),
+    ]
+    assert get(srv, url, "198.51.100.150").status_code == 200
+    for sp in spellings:
+        assert srv.raw(sp, headers={"X-Forwarded-For": "198.51.100.150"}).status_code == 200, sp
+    assert srv.raw(spellings[0], headers={"X-Forwarded-For": "198.51.100.151"}).status_code == 200
+    for sp in spellings + [url]:
+        r = srv.raw(sp, headers={"X-Forwarded-For": "198.51.100.152"})
+        assert r.status_code == 403 and reason(r) == "token-used", sp
 
 
 def test_concurrent_clients_never_exceed_the_uses(srv, sign):
@@ -474,3 +500,157 @@ def test_configtest_refuses_an_unknown_cache_provider(apache_factory):
     rc, out = s.configtest()
     assert rc != 0
     assert "unknown socache provider 'nosuchcache'" in out
+
+
+# Expiries that a store's own expiry field cannot hold: memcached reads an
+# expiry over 30 days as a Unix time in a signed 32-bit field (after
+# 2038-01-19 03:14:07 UTC the record was gone at once, and every address got
+# a "free" slot), a 32-bit Unix time wraps in 2106, and a 32-bit lifetime in
+# seconds wraps after 136 years (the slots died decades before the link).
+FAR_EXPIRIES = ["2040-01-01T00:00:00Z", "2110-01-01T00:00:00Z", "2170-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z"]
+
+
+def _resp(addr, *args):
+    """One command over RESP with a raw socket; the reply's first line."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as c:
+        c.sendall(f"*{len(args)}\r\n".encode()
+                  + b"".join(f"${len(a)}\r\n{a}\r\n".encode() for a in args))
+        return c.recv(4096).split(b"\r\n")[0]
+
+
+def _memcached_ttl(addr, key):
+    """Seconds the record has left (-1: no expiry), by the meta get `mg KEY t`."""
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2) as c:
+        c.sendall(f"mg {key} t\r\n".encode())
+        line = c.recv(4096).split(b"\r\n")[0].decode()
+    assert line.startswith("HD t"), line
+    return int(line[4:])
+
+
+def _far_expiry_links_keep_their_one_use(s, sign, base, slot_ttl=None):
+    for i, when in enumerate(FAR_EXPIRIES):
+        url = sign("/media/a.jpg", "--once", "--expires", when, ttl=None)
+        first, other = f"{base}.{2 * i + 1}", f"{base}.{2 * i + 2}"
+        r = get(s, url, first)
+        assert r.status_code == 200, (when, r.status_code, reason(r))
+        assert get(s, url, first).status_code == 200, when
+        r = get(s, url, other)
+        assert r.status_code == 403 and reason(r) == "token-used", (when, r.status_code,
+                                                                      reason(r))
+        if slot_ttl is not None:
+            # the record outlives the link: no expiry, or one after the link's
+            exp = int(re.search(r"mg_exp=(\d+)", url).group(1))
+            key = "mg:use:k2026:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", url).group(1) + ":1"
+            left = slot_ttl(key)
+            assert left == -1 or left >= exp - time.time(), (when, left, exp - time.time())
+
+
+def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_shmcb(srv, sign):
+    _far_expiry_links_keep_their_one_use(srv, sign, "198.18.0")
+
+
+@pytest.mark.parametrize("provider", ["memcache", "redis"])
+def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_on_a_store(apache_factory, sign,
+                                                                           provider, request):
+    addr = request.getfixturevalue("memcached" if provider == "memcache" else "redis")
+    s = make(apache_factory, f"once-far-{provider}",
+             f"MediaGuardStore {provider}://{addr}\n" + CONF_REMOTEIP, policy())
+    if provider == "redis":
+        def slot_ttl(key):
+            return int(_resp(addr, "TTL", key)[1:])
+    else:
+        def slot_ttl(key):
+            return _memcached_ttl(addr, key)
+    try:
+        _far_expiry_links_keep_their_one_use(s, sign, "198.18.1", slot_ttl)
+        # an ordinary link: its slot outlives its last second on a server
+        # whose clock is clock_skew (30 s) behind this one's: 600 + 30 + 30 + 1
+        url = sign("/media/a.jpg", "--once")
+        assert get(s, url, "198.18.2.1").status_code == 200
+        key = "mg:use:k2026:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", url).group(1) + ":1"
+        exp = int(re.search(r"mg_exp=(\d+)", url).group(1))
+        assert slot_ttl(key) >= exp + 60 - time.time(), (slot_ttl(key), exp - time.time())
+    finally:
+        s.stop()
+
+
+def _curl_status(s, url, ip, head=False, h2=True):
+    """The status of `url` by curl, over HTTP/2 on cleartext (h2c, prior
+    knowledge) or over HTTP/1.1."""
+    cmd = ["curl", "-sS", "--http2-prior-knowledge" if h2 else "--http1.1", "-o", "/dev/null", "-w",
+           "%{http_version} %{http_code}", "--max-time", "10", "-H", f"X-Forwarded-For: {ip}"]
+    if head:
+        cmd.append("--head")
+    p = subprocess.run(cmd + [s.url(url)], capture_output=True, text=True, timeout=15)
+    assert p.returncode == 0, p.stderr
+    version, code = p.stdout.split()
+    assert version == ("2" if h2 else "1.1"), p.stdout
+    return int(code)
+
+
+def test_http2_and_http1_share_one_count_and_race_exactly(apache_factory, sign):
+    """One link over HTTP/1.1 and HTTP/2 (mod_http2) is one link: a client
+    that claimed it over one keeps it over the other, a HEAD over HTTP/2
+    claims nothing, and twelve addresses released together by a barrier, half
+    of them over each protocol, get exactly the three uses (red team 22)."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    s = make(apache_factory, "once-h2", "Protocols h2c http/1.1\n" + CONF, policy(),
+             extra_modules=["http2"])
+    try:
+        url = sign("/media/film.mp4", "--once")
+        assert _curl_status(s, url, "198.51.100.1", head=True) == 200
+        assert _curl_status(s, url, "198.51.100.2") == 200
+        r = get(s, url, "198.51.100.4")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        assert get(s, url, "198.51.100.2", headers={"Range": "bytes=0-9"}).status_code == 206
+        r = get(s, url, "198.51.100.1")
+        assert r.status_code == 403 and reason(r) == "token-used"
+        assert _curl_status(s, url, "198.51.100.3") == 403
+
+        for round_ in range(3):
+            url = sign("/media/a.jpg", "--uses", "3")
+            ips = [f"10.22.{round_}.{i + 1}" for i in range(12)]
+            barrier = threading.Barrier(len(ips))
+            codes = [None] * len(ips)
+
+            def client(i):
+                barrier.wait()
+                # HTTP/1.1 from this process (no process start between the
+                # barrier and the request), HTTP/2 by curl
+                codes[i] = (_curl_status(s, url, ips[i]) if i % 2
+                            else get(s, url, ips[i]).status_code)
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(len(ips))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(codes) == [200] * 3 + [403] * 9, codes
+    finally:
+        s.stop()
+
+
+def test_a_cache_that_cannot_start_is_said_once_per_start_and_refuses(apache_factory, sign):
+    """httpd reads its configuration twice when it starts (the first pass only
+    checks it): MG00601 is said for the pass that serves, once, and again once
+    for each graceful restart that cannot start it either."""
+    conf = ("Mutex file:/proc media-guard-once\n"  # a directory nobody can create a file in
+            "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)\n" + CONF_REMOTEIP)
+    s = make(apache_factory, "once-broken", conf, policy())
+    try:
+        said = [ln for ln in s.error_log().splitlines() if "MG00601: " in ln]
+        assert len(said) == 1, said
+        assert "cannot create its mutex" in said[0] and "will be refused" in said[0]
+        mark = s.mark()
+        r = get(s, sign("/media/a.jpg", "--once"), "198.51.100.1")
+        assert r.status_code == 500 and reason(r) == "internal-error"
+        assert "the MediaGuardOnceCache failed to start" in s.error_log_since(mark)
+        assert get(s, sign("/media/a.jpg"), "198.51.100.1").status_code == 200
+        s.graceful()
+        said = [ln for ln in s.error_log().splitlines() if "MG00601: " in ln]
+        assert len(said) == 2, said
+    finally:
+        s.stop()

@@ -426,3 +426,79 @@ def test_every_name_php_reads_as_a_reserved_one_is_refused(srv, mgctl, tmp_path)
     testfile.write_text(json.dumps({"policy": "q.yaml", "tests": cases}))
     r = mgctl("test", testfile)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+
+
+# Over HTTP/2 a request's end is a flag: on its HEADERS frame, or on a DATA
+# frame after it. mod_http2 gives httpd `Transfer-Encoding: chunked` for a
+# request whose HEADERS did not end the stream and carried no content-length,
+# so a GET ended by a separate, empty DATA frame that arrives after httpd
+# started the request is a GET with a body (refused, as over HTTP/1.1); with
+# `content-length: 0` it is not. curl (h2c and h2 over TLS), Chromium
+# (navigation, <img>, <video> with Range, fetch) and h2load without -d end
+# a GET on its HEADERS frame (docs/canonical-urls.md).
+H2_POLICY = """\
+version: 1
+default: deny
+rules:
+  - {id: open, path: /h2/, access: {anonymous: view}}
+"""
+
+
+def _h2_frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") \
+        + payload
+
+
+def _h2_get(port, path, extra=(), end_on_headers=True):
+    """A GET on stream 1 of a new h2c connection, its header block as HPACK
+    literals (no Huffman, no table). Without end_on_headers, an empty DATA
+    frame ends the stream once the server's response HEADERS frame is in."""
+    def lit(name, value):
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+    block = b"".join(lit(n, v) for n, v in ((b":method", b"GET"), (b":scheme", b"http"),
+                                            (b":path", path.encode()),
+                                            (b":authority", b"127.0.0.1"), *extra))
+    end_headers, end_stream = 0x4, 0x1
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0)
+                  + _h2_frame(1, end_headers | (end_stream if end_on_headers else 0), 1, block))
+        buf = b""
+        while True:  # frames until the response's HEADERS on stream 1
+            while len(buf) < 9:
+                chunk = s.recv(65536)
+                assert chunk, "connection closed before a response"
+                buf += chunk
+            n = int.from_bytes(buf[:3], "big")
+            while len(buf) < 9 + n:
+                buf += s.recv(65536)
+            kind, stream = buf[3], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+            buf = buf[9 + n:]
+            if kind == 1 and stream == 1:
+                break
+        if not end_on_headers:
+            s.sendall(_h2_frame(0, end_stream, 1))
+
+
+def test_an_http2_get_ended_by_an_empty_data_frame(apache_factory):
+    s = apache_factory("h2-empty-data", "Protocols h2c http/1.1\nMediaGuardPolicy h2 @POLICIES@/h2.yaml\n"
+                       '<Location "/h2/">\n    Require media-guard h2\n</Location>\n',
+                       policies={"h2.yaml": H2_POLICY}, files={"h2/a.jpg": b"\xff\xd8 h2"},
+                       extra_modules=["http2"])
+    try:
+        p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                            "%{http_code} %{http_version}", s.url("/h2/a.jpg?by=curl")],
+                           capture_output=True, text=True, timeout=20)
+        assert p.stdout == "200 2", (p.stdout, p.stderr)
+        cases = (("eos-on-headers", (), True, " 200 "),
+                 ("cl0-then-data", ((b"content-length", b"0"),), False, " 200 "),
+                 ("no-cl-then-data", (), False, " 403 "))
+        for tag, extra, eoh, status in cases:
+            _h2_get(s.port, f"/h2/a.jpg?by={tag}", extra, eoh)
+        for tag, _, _, status in cases:
+            line = s.last_access(f"by={tag} ")
+            assert line is not None and status in line, (tag, line)
+        line = s.last_access("by=no-cl-then-data ")
+        assert "reason=bad-url" in line, line
+        assert "GET or HEAD request with a body" in s.error_log()
+    finally:
+        s.stop()

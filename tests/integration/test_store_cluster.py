@@ -68,6 +68,7 @@ AddType application/vnd.apple.mpegurl .m3u8
 </Location>
 <Location "/metrics">
     SetHandler media-guard-metrics
+    MediaGuardMetrics On
 </Location>
 """
 
@@ -251,6 +252,17 @@ def test_revocation_in_the_store_is_refused_by_every_server_at_the_next_request(
     assert p.returncode == 0 and "no longer revoked" in p.stdout
     for n in cluster.nodes:
         assert http_get(n.port, plain, "127.0.4.1")[0] == 200
+
+
+def test_a_revocation_lasting_past_2038_holds(cluster):
+    """memcached reads an expiry over 30 days as a Unix time in 32 signed bits:
+    `--ttl 700w` (into 2040) was in the past to it and revoked nothing."""
+    link = cluster.sign("/media/film.mp4", "--id", f"long-{cluster.kind}")
+    p = cluster.mgctl("revoke", "--store", cluster.store.url(), "--ttl", "700w",
+                      f"long-{cluster.kind}")
+    assert p.returncode == 0, p.stderr
+    st, h, _ = http_get(cluster.nodes[0].port, link, "127.0.4.9")
+    assert (st, reason(h)) == (403, "token-revoked")
 
 
 def test_an_apache_restart_loses_no_claim(cluster):

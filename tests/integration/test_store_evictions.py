@@ -364,3 +364,33 @@ def test_the_answer_goes_to_the_main_servers_error_log_not_the_first_vhosts(
         assert len(tagged(node.error_log(), "MG00614")) == 1, node.error_log()
     finally:
         node.stop()
+
+
+def test_an_incident_ends_when_the_store_answers_the_retention_question(tmp_path, apache_factory,
+                                                                        mgctl):
+    """A store that was down and comes back evicting is asked how it keeps its
+    records before any claim: under evicting=refuse no claim follows, so that
+    answer is the only sign it is back. It ends the incident (MG00608,
+    mediaguard_store_up 1) as a claim would."""
+    store = StoreServer("redis", tmp_path, args=EVICTING["redis"]["args"])  # not started yet
+    node = make_node(apache_factory, "evict-incident", store.url())
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.13.1")
+        assert (st, reason(h)) == (500, "internal-error")
+        assert len(tagged(node.error_log(), "MG00607")) == 1
+        assert "mediaguard_store_up 0\n" in http_get(node.port, "/metrics")[2].decode()
+        store.start()
+        for i in range(3):
+            st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--once"), f"127.0.13.{2 + i}")
+            assert (st, reason(h)) == (500, "internal-error"), i  # evicts: refused, as before
+        log = node.error_log()
+        assert len(tagged(log, "MG00612")) == 1
+        back = tagged(log, "MG00608")
+        assert len(back) == 1 and "answers again" in back[0], back
+        metrics = http_get(node.port, "/metrics")[2].decode()
+        assert "mediaguard_store_up 1\n" in metrics
+        assert "mediaguard_store_incidents_total 1\n" in metrics
+    finally:
+        node.stop()
+        store.stop()

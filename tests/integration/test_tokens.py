@@ -356,6 +356,36 @@ def test_mgctl_verify_agrees_with_apache(srv, sign, mgctl):
         assert (v.returncode == 0) == (r.status_code == 200)
 
 
+def test_key_and_algorithm_confusion_is_refused_and_mgctl_verify_agrees(srv, sign, mgctl):
+    """The algorithm comes from the key, never the link: a signature of the
+    other algorithm, or a key id spelt another way, never verifies, and mgctl
+    verify says exactly what Apache says (red team 22)."""
+    hmac = sign("/videos/film.mp4", "--ttl", "10m")
+    ed = sign("/videos/film.mp4", "--ttl", "10m", key="ed1")
+    hsig, esig = hmac.rsplit("mg_sig=", 1)[1], ed.rsplit("mg_sig=", 1)[1]
+    cases = [
+        # an Ed25519 signature under the HMAC key id, and the other way round
+        (hmac.replace(hsig, esig), "token-bad-signature"),
+        (ed.replace(esig, hsig), "token-bad-signature"),
+        # the HMAC tag cut to an Ed25519-looking length, or padded
+        (hmac + "AAAA", "token-bad-signature"),
+        (hmac + "=", "token-malformed"),
+        # key ids are compared byte for byte
+        (hmac.replace("mg_kid=k2026", "mg_kid=K2026"), "token-unknown-key"),
+        (hmac.replace("mg_kid=k2026", "mg_kid="), "token-unknown-key"),
+        (hmac.replace("mg_kid=k2026", "mg_kid=k2026."), "token-unknown-key"),
+        (hmac.replace("mg_kid=k2026", "mg_kid=" + "k" * 65), "token-unknown-key"),
+        (hmac.replace("mg_kid=k2026", "mg_kid=k%32026"), "allowed-by-token"),
+        (hmac.replace("mg_kid=k2026", "mg_kid=k2026&mg_kid=ed1"), "token-malformed"),
+    ]
+    for url, want in cases:
+        r = srv.raw(url)
+        apache = "allowed-by-token" if r.status_code == 200 else reason(r)
+        v = mgctl("verify", "--policy", srv.policy_dir / "tok.yaml", "--ip", "127.0.0.1", url)
+        got = re.search(r"^reason: (\S+)", v.stdout, re.M).group(1)
+        assert (apache, got) == (want, want), url
+
+
 # ---------------------------------------------------------------- rotation
 
 ROT_V1 = """\

@@ -10,6 +10,8 @@
 
 #include <apr_strings.h>
 
+#include <openssl/evp.h>
+
 #include "fmt_fixture.h"
 #include "mg_fmt.h"
 #include "mg_keys.h"
@@ -223,11 +225,100 @@ START_TEST(test_nginx_arg_expires_args_and_parameter_names)
     /* $args is not in the expression: other parameters are not covered */
     ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, u, "&x=1", NULL), 100, NULL, &c),
                   MG_R_ALLOWED);
-    mg_policy_t *a = mg_fx_load_ok(ng_policy("$secure_link_expires$uri$args $secret", NULL));
+    mg_policy_t *a = mg_fx_load_ok(ng_policy("$secure_link_expires$uri?$args $secret", NULL));
     const char *ua = fsign(a, "ng1", "/v/a.mp4?quality=hd", 5000, NULL);
     ASSERT_REASON(mg_fx_check(a, ua, 100, NULL, &c), MG_R_ALLOWED);
     ASSERT_REASON(mg_fx_check(a, apr_pstrcat(mg_test_pool, ua, "&x=1", NULL), 100, NULL, &c),
                   MG_R_TOKEN_BAD_SIG);
+}
+END_TEST
+
+/* Without $args the query is unsigned, and so would be its transformation:
+ * ?tr= next to such a link is token-out-of-scope, as for an EdgeAuth URL
+ * token (red team 22: it was allowed, a rendition nobody signed); in the
+ * path, tr: is part of $uri and signed; with $args the query is signed. */
+START_TEST(test_nginx_without_args_signs_no_query_transformation)
+{
+    mg_policy_t *p = mg_fx_load_ok(ng_policy("$secure_link_expires$uri $secret", NULL));
+    mg_token_claims_t c;
+    const char *u = fsign(p, "ng1", "/v/a.jpg", 5000, NULL);
+    const char *q = strchr(u, '?') + 1;
+    ASSERT_REASON(mg_fx_check(p, u, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/a.jpg?tr=w-2000&", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "$args"));
+    ASSERT_REASON(mg_fx_check(p, fsign(p, "ng1", "/v/tr:w-300/a.jpg", 5000, NULL), 100, NULL, &c),
+                  MG_R_ALLOWED);
+    const mg_fkey_t *k = mg_fx_fkey(p, "ng1");
+    mg_fmt_claims_t fc = {.exp = 5000};
+    const char *out, *why;
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a.jpg?tr=w-300", &fc, &out, &why), MG_OK);
+    mg_policy_t *a = mg_fx_load_ok(ng_policy("$secure_link_expires$uri?$args $secret", NULL));
+    const char *ua = fsign(a, "ng1", "/v/a.jpg?tr=w-300", 5000, NULL);
+    ASSERT_REASON(mg_fx_check(a, ua, 100, NULL, &c), MG_R_ALLOWED);
+}
+END_TEST
+
+/* base64url MD5 without padding, as nginx's secure_link compares it */
+static const char *ng_md5(const char *text)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t n = 0;
+    ck_assert_int_eq(EVP_Q_digest(NULL, "MD5", NULL, text, strlen(text), md, &n), 1);
+    char *out = apr_palloc(mg_test_pool, 32);
+    size_t len = mg_b64url_encode(md, n, out);
+    out[len] = '\0';
+    return out;
+}
+
+/* $uri$args hashed /v/a.jpg?x=1 exactly as /v/?a.jpgx=1 (the directory),
+ * /v/a.jp?gx=1 or /v/a.jpgx=1 (red team 22): $args needs a '?' before it
+ * and a space, $secret or the end after it, and $uri no '?' of its own. */
+START_TEST(test_nginx_args_has_fixed_boundaries)
+{
+    const char *refused[] = {"$secure_link_expires$uri$args $secret",
+                             "$secure_link_expires$uri?$args$remote_addr $secret",
+                             "$secure_link_expires$args?$uri $secret",
+                             "$secure_link_expires$uri?$args$uri $secret",
+                             "$secure_link_expires$uri?$args $secret?$args"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        ck_assert_msg(strstr(mg_fx_load_error(ng_policy(refused[i], NULL)), "$args") != NULL, "%s",
+                      refused[i]);
+    mg_fx_load_ok(ng_policy("$secure_link_expires$uri?$args$secret", NULL));
+    mg_fx_load_ok(ng_policy("$secret$uri?$args", "      no_expiry: allow\n"));
+    mg_policy_t *p = mg_fx_load_ok(ng_policy("$secure_link_expires$uri?$args $secret", NULL));
+    mg_token_claims_t c;
+    const char *u = fsign(p, "ng1", "/v/a.jpg?x=1", 5000, NULL);
+    const char *t = strstr(u, "&md5=");
+    ASSERT_REASON(mg_fx_check(p, u, 100, NULL, &c), MG_R_ALLOWED);
+    const char *moved[] = {"/v/?a.jpgx=1", "/v/a.jp?gx=1", "/?v/a.jpgx=1"};
+    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
+        ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, moved[i], t, NULL), 100, NULL, &c),
+                      MG_R_TOKEN_BAD_SIG);
+    /* a '?' in $uri (encoded) or in $args could stand for the boundary: a
+     * link another signer made for the file "a?b" with the query c hashes
+     * what /v/a with the query b?c does; both are refused */
+    const char *h = ng_md5("5000/v/a?b?c secret");
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/a%3Fb?c&md5=", h, "&expires=5000", NULL), 100,
+                    NULL, &c),
+        MG_R_TOKEN_MALFORMED);
+    ASSERT_REASON(mg_fx_check(p,
+                              apr_pstrcat(mg_test_pool, "/v/a?b?c&md5=", h, "&expires=5000", NULL),
+                              100, NULL, &c),
+                  MG_R_TOKEN_MALFORMED);
+    /* and the same hash where nothing is ambiguous verifies (the check is
+     * the '?', not the hash) */
+    ASSERT_REASON(mg_fx_check(p,
+                              apr_pstrcat(mg_test_pool, "/v/a?bc&md5=",
+                                          ng_md5("5000/v/a?bc secret"), "&expires=5000", NULL),
+                              100, NULL, &c),
+                  MG_R_ALLOWED);
+    const mg_fkey_t *k = mg_fx_fkey(p, "ng1");
+    mg_fmt_claims_t fc = {.exp = 5000};
+    const char *out, *why;
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a%3Fb.jpg", &fc, &out, &why), MG_OK);
 }
 END_TEST
 
@@ -366,7 +457,69 @@ START_TEST(test_bunny_sdk_vectors_verify)
     ASSERT_REASON(
         mg_fx_check(p, apr_pstrcat(mg_test_pool, v[2].url, "&w=1", NULL), 1598024000, NULL, &c),
         MG_R_ALLOWED);
+    /* ... but not a transformation of a link to one file: a rendition
+     * nobody signed (red team 22) */
+    ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, v[2].url, "&tr=w-2000", NULL),
+                              1598024000, NULL, &c),
+                  MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "token_ignore_params"));
     ASSERT_REASON(mg_fx_check(p, v[0].url, 1598024587 + 31, NULL, &c), MG_R_TOKEN_EXPIRED);
+}
+END_TEST
+
+/* A token_path holds the paths Bunny's edge finds under it in the URL as
+ * sent, 'tr:' segment included: /tr:w-2000/v/l1/a.ts does not start with
+ * /v/l1/ (red team 22: the scope was checked on the path with the
+ * transformation removed, mg_token.c now checks both). */
+START_TEST(test_bunny_token_path_holds_no_tr_segment_in_front_of_it)
+{
+    mg_policy_t *p = mg_fx_load_ok(P_BN);
+    mg_token_claims_t c;
+    const mg_fkey_t *k = mg_fx_fkey(p, "bn1");
+    mg_fmt_claims_t fc = {.exp = 2000, .ip = NULL, .scope = "/v/l1/"};
+    const char *out, *why;
+    ck_assert_int_eq(k->fmt->sign(mg_test_pool, k, "/v/l1/a.jpg", &fc, &out, &why), MG_OK);
+    const char *q = strchr(out, '?');
+    ASSERT_REASON(mg_fx_check(p, out, 100, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/l1/tr:w-2000/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_ALLOWED);
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/tr:w-2000/v/l1/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "tr:"));
+    ASSERT_REASON(
+        mg_fx_check(p, apr_pstrcat(mg_test_pool, "/v/tr:w-2000/l1/a.jpg", q, NULL), 100, NULL, &c),
+        MG_R_TOKEN_SCOPE);
+}
+END_TEST
+
+/* Bunny's signing data joins decoded pairs with '&' and '=': a link for
+ * ?a=1&tr=oi-logo.png also signed ?a=1%26tr%3Doi-logo.png, the same file
+ * without the watermark (red team 22). Such a name or value is refused,
+ * by the verifier and the signer. */
+START_TEST(test_bunny_encoded_separators_in_signed_pairs_are_refused)
+{
+    mg_policy_t *p = mg_fx_load_ok(P_BN);
+    mg_token_claims_t c;
+    const char *url = fsign(p, "bn1", "/v/a.jpg?a=1&tr=oi-logo.png", 2000, NULL);
+    const char *tok = strstr(url, "&token=");
+    ASSERT_REASON(mg_fx_check(p, url, 100, NULL, &c), MG_R_ALLOWED);
+    const char *moved[] = {"/v/a.jpg?a=1%26tr%3Doi-logo.png", "/v/a.jpg?a=1%26tr=oi-logo.png",
+                           "/v/a.jpg?a%3D1%26tr=oi-logo.png"};
+    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+        ASSERT_REASON(mg_fx_check(p, apr_pstrcat(mg_test_pool, moved[i], tok, NULL), 100, NULL, &c),
+                      MG_R_TOKEN_MALFORMED);
+        ck_assert_ptr_nonnull(strstr(c.detail, "encoded '&'"));
+    }
+    /* an '=' in a value is no separator there: signed and verified */
+    ASSERT_REASON(mg_fx_check(p, fsign(p, "bn1", "/v/a.jpg?a=x%3Dy", 2000, NULL), 100, NULL, &c),
+                  MG_R_ALLOWED);
+    const mg_fkey_t *k = mg_fx_fkey(p, "bn1");
+    mg_fmt_claims_t fc = {.exp = 2000};
+    const char *out, *why;
+    ck_assert_int_ne(k->fmt->sign(mg_test_pool, k, "/v/a.jpg?a=1%26b", &fc, &out, &why), MG_OK);
+    ck_assert_ptr_nonnull(strstr(why, "encoded '&'"));
 }
 END_TEST
 
@@ -1037,6 +1190,8 @@ static Suite *fmt_suite(void)
     tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_nginx_documentation_vector_verifies_and_is_reproduced);
     tcase_add_test(tc, test_nginx_arg_expires_args_and_parameter_names);
+    tcase_add_test(tc, test_nginx_without_args_signs_no_query_transformation);
+    tcase_add_test(tc, test_nginx_args_has_fixed_boundaries);
     tcase_add_test(tc, test_nginx_malformed_parameters_are_token_malformed);
     tcase_add_test(tc, test_nginx_expressions_that_cannot_be_safe_are_refused_at_load);
     suite_add_tcase(s, tc);
@@ -1044,6 +1199,8 @@ static Suite *fmt_suite(void)
     tcase_add_checked_fixture(tc, setup, mg_fx_teardown);
     tcase_add_test(tc, test_bunny_sdk_vectors_verify);
     tcase_add_test(tc, test_bunny_signer_and_refusals);
+    tcase_add_test(tc, test_bunny_token_path_holds_no_tr_segment_in_front_of_it);
+    tcase_add_test(tc, test_bunny_encoded_separators_in_signed_pairs_are_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gcp-cdn");

@@ -262,6 +262,40 @@ START_TEST(test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen)
 }
 END_TEST
 
+/* Akamai matches an ACL against the URL path as sent, 'tr:' segment
+ * included: an ACL names a rendition, and /v/ then a star holds no
+ * /tr:w-2000/v/a.jpg (red team 22: both were allowed, the ACL matched the
+ * path with the transformation removed). */
+START_TEST(test_akamai_acl_covers_the_tr_segment_where_it_stands)
+{
+    mg_token_claims_t c;
+    mg_policy_t *p = ak_policy("k1.hex", NULL, NULL);
+    const char *file = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/a.jpg", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg", file), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/v/tr:w-2000/a.jpg", file), &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(check(p, with_tok("/tr:w-2000/v/a.jpg", file), &c), MG_R_TOKEN_SCOPE);
+    /* an ACL for a rendition grants that rendition (it was refused before) */
+    const char *rend = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/tr:w-300/a.jpg", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/tr:w-300/a.jpg", rend), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg", rend), &c), MG_R_TOKEN_SCOPE);
+    ASSERT_REASON(check(p, with_tok("/v/tr:w-2000/a.jpg", rend), &c), MG_R_TOKEN_SCOPE);
+    /* a directory ACL: renditions below it, not in front of it */
+    const char *dir = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/*", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/tr:w-2000/a.jpg", dir), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/tr:w-2000/v/a.jpg", dir), &c), MG_R_TOKEN_SCOPE);
+    const char *l1 = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/l1/*", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/l1/tr:w-1/a.jpg", l1), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/v/tr:w-1/l1/a.jpg", l1), &c), MG_R_TOKEN_SCOPE);
+    /* the query is not signed: an entry without a wildcard names one path,
+     * not its renditions (?tr=); one with a wildcard does */
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", file), &c), MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "?tr="));
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", dir), &c), MG_R_ALLOWED);
+    const char *both = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/a.jpg!/v/*", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-2000", both), &c), MG_R_ALLOWED);
+}
+END_TEST
+
 START_TEST(test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it)
 {
     /* fuzz_fmt's regressions/fmt/akamai-prefix-with-field-delimiter: a prefix
@@ -695,6 +729,7 @@ static Suite *fmt_akamai_suite(void)
     tcase_add_test(tc, test_akamai_sdk_vectors_verify_and_are_reproduced);
     tcase_add_test(tc, test_akamai_every_signed_field_is_covered);
     tcase_add_test(tc, test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen);
+    tcase_add_test(tc, test_akamai_acl_covers_the_tr_segment_where_it_stands);
     tcase_add_test(tc, test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it);
     tcase_add_test(tc, test_akamai_malformed_tokens_are_token_malformed);
     tcase_add_test(tc, test_akamai_options_token_name_delimiters_and_load_refusals);

@@ -93,6 +93,22 @@ START_TEST(absolute_uris_only_own_origin)
     CK_KEPT("data:text/plain,hi");
     CK_KEPT("skd://key-id");
     CK_KEPT("ftp://media.example:8080/videos/l1/s.ts");
+    /* spellings URL parsers disagree about (a WHATWG parser, as in browsers
+     * and hls.js, reads extra or back slashes after a special scheme as the
+     * start of another host, a scheme without "//" as a relative path,
+     * userinfo after a port, a trailing dot or an ideographic full stop in
+     * the host): all kept, the token goes only where the bytes plainly say
+     * this origin (red team 22) */
+    CK_KEPT("http:///evil.example/videos/l1/s.ts");
+    CK_KEPT("///evil.example/videos/l1/s.ts");
+    CK_KEPT("/\\evil.example/videos/l1/s.ts");
+    CK_KEPT("http:/\\evil.example/videos/l1/s.ts");
+    CK_KEPT("http:evil.example/videos/l1/s.ts");
+    CK_KEPT("//media.example:8080@evil.example/videos/l1/s.ts");
+    CK_KEPT("//media.example:8080\\@evil.example/videos/l1/s.ts");
+    CK_KEPT("//media.example.:8080/videos/l1/s.ts");
+    CK_KEPT("//media\xe3\x80\x82"
+            "example:8080/videos/l1/s.ts");
 }
 END_TEST
 

@@ -142,7 +142,7 @@ typedef struct mem {
     int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails; 3: add says FULL */
 } mem_t;
 
-static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_uint32_t ttl,
+static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                                  apr_pool_t *p, const char **why)
 {
     mem_t *m = st->impl;
@@ -408,6 +408,23 @@ START_TEST(test_memcache_stats_settings_that_are_no_answer)
     ck_assert(!mg_store_memcache_settings_retention(mg_test_pool, "SERVER_ERROR \x1b[2Jbusy\r\n",
                                                     &r, &why));
     ck_assert_str_eq(why, "stats settings: not an answer: 'SERVER_ERROR ?[2Jbusy'");
+}
+END_TEST
+
+/* memcached holds an exptime over 30 days as a Unix time in a signed 32-bit
+ * field: a record that must outlive 2038-01-19 03:14:07 UTC gets no expiry
+ * rather than one memcached reads as past (the record gone at once). */
+START_TEST(test_memcache_exptime_never_ends_a_record_early)
+{
+    const apr_int64_t now = 1796400000; /* 2026-12-04 */
+    ck_assert_int_eq(mg_store_mc_exptime(0, now), 0);
+    ck_assert_int_eq(mg_store_mc_exptime(1, now), 1);
+    ck_assert_int_eq(mg_store_mc_exptime(2592000, now), 2592000);
+    ck_assert_int_eq(mg_store_mc_exptime(2592001, now), now + 2592001);
+    ck_assert_int_eq(mg_store_mc_exptime(2147483647 - now, now), 2147483647);
+    ck_assert_int_eq(mg_store_mc_exptime(2147483648 - now, now), 0);   /* 2038 */
+    ck_assert_int_eq(mg_store_mc_exptime(4449888000 - now, now), 0);   /* 2111: wrapped */
+    ck_assert_int_eq(mg_store_mc_exptime(253402300800 - now, now), 0); /* 9999 */
 }
 END_TEST
 
@@ -852,6 +869,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_that_are_no_answer);
     tcase_add_test(tc, test_redis_refusal_is_told_from_an_error);
+    tcase_add_test(tc, test_memcache_exptime_never_ends_a_record_early);
     tcase_add_test(tc, test_redis_durability_needs_aof_always_and_no_failover);
     tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 6);
     tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
