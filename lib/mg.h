@@ -288,6 +288,11 @@ typedef struct mg_decision {
     const char *token_id;
     int token_uses;
     apr_time_t token_until; /* expiry + grace + skew: keep the count until then */
+    /* the earliest moment a server could have granted it: max(expiry −
+     * tokens.max_ttl, not-before) − tokens.clock_skew; 0 = unknown (no
+     * max_ttl, no mg_nbf). The claim store's epoch refuses a link limited
+     * in uses that could have been used before the store lost its records. */
+    apr_time_t token_used_from;
     /* DENY by a broken token under `token: alternative` with nobody signed
      * in, where `access` would grant a signed-in user what the request
      * needs: a caller that can authenticate the client (credentials on the

@@ -798,6 +798,15 @@ static void token_uses(ev_t *e, const mg_token_claims_t *c)
     e->d->token_id = c->id;
     e->d->token_uses = c->uses;
     e->d->token_until = c->expires + e->policy->tokens.grace + e->policy->tokens.skew;
+    /* verification refuses it while expiry − now > max_ttl + skew, and
+     * before not-before − skew: no server granted it earlier than this */
+    e->d->token_used_from = 0;
+    if (e->policy->tokens.max_ttl > 0)
+        e->d->token_used_from = c->expires - e->policy->tokens.max_ttl;
+    if (c->not_before > e->d->token_used_from)
+        e->d->token_used_from = c->not_before;
+    if (e->d->token_used_from != 0)
+        e->d->token_used_from -= e->policy->tokens.skew;
     if (c->uses > 0)
         TRACE(e, "token: id %s may be used by %d client address(es)", c->id, c->uses);
 }

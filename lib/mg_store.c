@@ -139,6 +139,15 @@ int mg_store_password_warn(apr_pool_t *p, const mg_store_url_t *u, mg_diags_t *d
     return n;
 }
 
+/* An option with two values: *out = 1 for `yes`, 0 for `no`; -1 otherwise. */
+static int parse_switch(const char *val, const char *yes, const char *no, int *out)
+{
+    if (strcmp(val, yes) != 0 && strcmp(val, no) != 0)
+        return -1;
+    *out = strcmp(val, yes) == 0;
+    return 0;
+}
+
 static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char **why)
 {
     char *last = NULL, *opt;
@@ -173,27 +182,24 @@ static int parse_options(apr_pool_t *p, char *q, mg_store_url_t *u, const char *
             }
             u->prefix = apr_pstrdup(p, val);
         } else if (strcmp(name, "revocation") == 0) {
-            if (strcmp(val, "on") == 0)
-                u->revocation = 1;
-            else if (strcmp(val, "off") == 0)
-                u->revocation = 0;
-            else {
+            if (parse_switch(val, "on", "off", &u->revocation) != 0) {
                 *why = "revocation= must be on or off";
                 return -1;
             }
         } else if (strcmp(name, "evicting") == 0) {
-            if (strcmp(val, "refuse") == 0)
-                u->evicting_refuse = 1;
-            else if (strcmp(val, "warn") == 0)
-                u->evicting_refuse = 0;
-            else {
+            if (parse_switch(val, "refuse", "warn", &u->evicting_refuse) != 0) {
                 *why = "evicting= must be refuse or warn";
+                return -1;
+            }
+        } else if (strcmp(name, "lost_records") == 0) {
+            if (parse_switch(val, "refuse", "warn", &u->lost_refuse) != 0) {
+                *why = "lost_records= must be refuse or warn";
                 return -1;
             }
         } else {
             *why = apr_psprintf(p,
                                 "unknown option '%s' (known: timeout, password_file, prefix, "
-                                "revocation, evicting)",
+                                "revocation, evicting, lost_records)",
                                 name);
             return -1;
         }
@@ -211,6 +217,7 @@ mg_status_t mg_store_url_parse(apr_pool_t *p, const char *text, mg_store_url_t *
     u->prefix = "mg:";
     u->revocation = 1;
     u->evicting_refuse = 1;
+    u->lost_refuse = 1;
     u->display = apr_pstrdup(p, text);
     if (strncmp(text, "redis://", 8) == 0) {
         u->scheme = "redis";
@@ -306,6 +313,22 @@ const char *mg_store_slot_key(apr_pool_t *p, const mg_store_t *st, const char *k
 const char *mg_store_rev_key(apr_pool_t *p, const mg_store_t *st, const char *id)
 {
     return apr_pstrcat(p, st->prefix, "rev:", id, NULL);
+}
+
+const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st)
+{
+    return apr_pstrcat(p, st->prefix, "epoch", NULL);
+}
+
+mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_info_t *out,
+                                      apr_pool_t *p, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    if (st->ops->epoch == NULL) {
+        *why = apr_psprintf(p, "a %s store keeps no epoch (only redis:// does)", st->ops->scheme);
+        return MG_STORE_ERROR;
+    }
+    return st->ops->epoch(st, op, out, p, why);
 }
 
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)

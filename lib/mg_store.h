@@ -18,6 +18,20 @@
  * address walks the same order over immutable values, so at most N distinct
  * addresses win and no address takes two slots, whatever the races and
  * however many servers. A revoked id is PREFIX"rev:ID" (any value).
+ *
+ * The store's epoch (Redis; docs/directives.md, "A store that loses its
+ * records"): PREFIX"epoch" holds "SINCE RUNID DURABLE", without expiry.
+ * SINCE is the second (Unix time) from which the store's records are known
+ * to be complete, 0 when `mgctl store init` said they always were; RUNID
+ * the Redis process that holds them; DURABLE 1 when that process keeps
+ * every acknowledged write across a restart (appendonly yes, appendfsync
+ * always, not a promoted replica). The claim script reads it atomically
+ * with the walk: no record (a restart that lost everything, FLUSHALL, the
+ * first claim ever) or another RUNID where the old or the new process is
+ * not DURABLE (a restart that may have lost writes; a promoted replica)
+ * starts a new epoch (SINCE = now); a link that a server could have granted
+ * before SINCE (+ margin) may have a use recorded in what was lost, and is
+ * refused (MG_CLAIM_LOST) unless the URL says lost_records=warn.
  */
 #ifndef MG_STORE_H
 #define MG_STORE_H
@@ -44,23 +58,59 @@ typedef enum {
 
 typedef struct mg_store mg_store_t;
 
+enum { MG_EPOCH_READ, MG_EPOCH_INIT, MG_EPOCH_FORCE };
+
+/* What mgctl store check|init says about an epoch record. */
+typedef struct mg_store_epoch_info {
+    const char *server;  /* "redis 127.0.0.1:6379" */
+    int found;           /* a record was there */
+    apr_int64_t since;   /* its SINCE */
+    int same_process;    /* its RUNID is the process that answered */
+    int durable;         /* the process that answered keeps writes across a restart */
+    const char *setting; /* why (not) durable: "appendonly yes, appendfsync always" */
+} mg_store_epoch_info_t;
+
+/* The epoch part of a claim (engines that keep one: Redis). In: the
+ * earliest second a server could have granted the link (its mg_exp minus
+ * tokens.max_ttl, or its mg_nbf, minus tokens.clock_skew; 0 = unknown:
+ * no max_ttl and no mg_nbf), the margin for clocks that disagree between
+ * servers, and whether such a link is refused. Out: the epoch and whether
+ * this claim started it (said once in the log, by the one claim that did). */
+typedef struct mg_store_epoch {
+    apr_int64_t used_from; /* in: seconds, 0 = unknown */
+    apr_int64_t margin;    /* in: seconds (tokens.clock_skew) */
+    int refuse;            /* in: lost_records=refuse */
+    apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch */
+    apr_int64_t since;     /* out: the epoch's SINCE */
+    int started;           /* out: 0, or why this claim started it: MG_EPOCH_NEW_* */
+    int durable;           /* out: the server keeps acknowledged writes across a restart */
+} mg_store_epoch_t;
+
+enum {
+    MG_EPOCH_NEW_NONE = 1,   /* there was no epoch record */
+    MG_EPOCH_NEW_RESTART = 2 /* another Redis process, and the old one was not durable */
+};
+
 /* What a claim asks. */
 typedef struct mg_claim {
-    const char *kid, *id; /* the token's mg_kid and mg_id */
-    int uses;             /* N, 1..MG_TOKEN_USES_MAX */
-    const char *addr;     /* the client address, canonical text (mg_ip_format) */
-    apr_int64_t ttl;      /* seconds the slots live (link expiry + grace + skew), >= 1;
-                             64 bits: a link may be valid for centuries */
-    int peek;             /* HEAD: say whether a use is owned or free, claim nothing */
-    int check_revoked;    /* also look for PREFIX"rev:ID" */
+    const char *kid, *id;    /* the token's mg_kid and mg_id */
+    int uses;                /* N, 1..MG_TOKEN_USES_MAX */
+    const char *addr;        /* the client address, canonical text (mg_ip_format) */
+    apr_int64_t ttl;         /* seconds the slots live (link expiry + grace + skew), >= 1;
+                                64 bits: a link may be valid for centuries */
+    int peek;                /* HEAD: say whether a use is owned or free, claim nothing */
+    int check_revoked;       /* also look for PREFIX"rev:ID" */
+    mg_store_epoch_t *epoch; /* NULL: no epoch check; engines without an epoch ignore it */
 } mg_claim_t;
 
 typedef enum {
-    MG_CLAIM_NEW,    /* the address took slot `slot` now */
-    MG_CLAIM_OWNER,  /* the address owned slot `slot` already */
-    MG_CLAIM_FREE,   /* peek: not an owner, a slot is free */
-    MG_CLAIM_USED,   /* every slot belongs to another address */
-    MG_CLAIM_REVOKED /* check_revoked and the id is revoked (nothing claimed) */
+    MG_CLAIM_NEW,     /* the address took slot `slot` now */
+    MG_CLAIM_OWNER,   /* the address owned slot `slot` already */
+    MG_CLAIM_FREE,    /* peek: not an owner, a slot is free */
+    MG_CLAIM_USED,    /* every slot belongs to another address */
+    MG_CLAIM_REVOKED, /* check_revoked and the id is revoked (nothing claimed) */
+    MG_CLAIM_LOST     /* epoch: the link could have been used before the store lost its
+                         records (mg_store_epoch_t.since); nothing claimed */
 } mg_claim_outcome_t;
 
 /* An engine. `why` gets a sentence (never a secret) on MG_STORE_ERROR.
@@ -91,6 +141,12 @@ typedef struct mg_store_ops {
      * NULL: the engine cannot say. */
     mg_store_status_t (*retention)(mg_store_t *st, apr_array_header_t *out, apr_pool_t *p,
                                    const char **why);
+    /* Optional: the epoch record (layout above). MG_EPOCH_READ: *out
+     * describes it (*found 0: none yet); MG_EPOCH_INIT: write SINCE 0 if
+     * there is none (*found 1: there was one, left as it is); MG_EPOCH_FORCE:
+     * write SINCE 0 whatever is there. OK or ERROR. NULL: no epoch. */
+    mg_store_status_t (*epoch)(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
+                               const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link
@@ -116,7 +172,8 @@ typedef struct mg_store_retention {
  * OPTIONS, '&'-separated: timeout=DURATION (ms or s, default 500ms),
  * password_file=PATH (redis: AUTH with the file's first line),
  * prefix=TEXT (key prefix, default "mg:"), revocation=on|off (default on),
- * evicting=refuse|warn (default refuse). */
+ * evicting=refuse|warn (default refuse), lost_records=refuse|warn (default
+ * refuse). */
 typedef struct mg_store_url {
     const char *scheme; /* "redis" or "memcache" */
     int nservers;
@@ -131,6 +188,8 @@ typedef struct mg_store_url {
     int revocation;
     int evicting_refuse; /* evicting=refuse (default): links limited in uses are refused on a
                             store that may evict (mg_store_retention); evicting=warn: logged */
+    int lost_refuse;     /* lost_records=refuse (default): links that could have been used
+                            before the store lost its records are refused (the epoch) */
     const char *display; /* the URL as written (it never holds the password) */
 } mg_store_url_t;
 
@@ -186,6 +245,12 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
 mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
                                      mg_store_keep_t *worst, apr_pool_t *p, const char **why);
 
+/* The epoch record (the ops' epoch). ERROR with *why for an engine that
+ * keeps none (memcached, shmcb: not yet). */
+mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_info_t *out,
+                                      apr_pool_t *p, const char **why);
+const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st);
+
 /* What a server said, fit for a log line: at most `max` bytes up to its
  * first line end, unprintable bytes as '?'. */
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max);
@@ -206,6 +271,12 @@ int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_rete
 void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const char *maxmemory,
                                      mg_store_retention_t *r);
 int mg_store_redis_refusal(const char *err);
+/* Whether a Redis keeps every acknowledged write across a restart, from
+ * its INFO text and CONFIG GET appendfsync (NULL: refused or not asked):
+ * 1 for appendonly yes + appendfsync always on a process that is not a
+ * promoted replica; *setting says why (not). */
+int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appendfsync,
+                              const char **setting);
 int mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r,
                                          const char **why);
 

@@ -390,7 +390,8 @@ static mg_store_status_t mc_retention(mg_store_t *st, apr_array_header_t *out, a
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t memcache_ops = {"memcache", mc_add, mc_get, mc_del, NULL, mc_retention};
+static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get, mc_del,
+                                            NULL,       mc_retention, NULL};
 
 mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                    const char **why)

@@ -28,56 +28,100 @@
 
 #define IDLE_MAX 16 /* connections kept between operations */
 
-typedef struct redis_impl {
-    const mg_store_url_t *url;
-    apr_thread_mutex_t *lock; /* guards idle/nidle */
-    redisContext *idle[IDLE_MAX];
-    int nidle;
-} redis_impl_t;
-
-/* Outcomes as the script returns them (same order as mg_claim_outcome_t). */
+/* Outcomes as the script returns them (same order as mg_claim_outcome_t),
+ * then the slot, the epoch's SINCE (-1: not asked) and why this claim
+ * started the epoch (0, MG_EPOCH_NEW_NONE, MG_EPOCH_NEW_RESTART). The epoch
+ * record (mg_store.h) is read and renewed in the same script as the walk,
+ * so no claim can land between a loss and the epoch that says so. */
 static const char CLAIM_LUA[] =
     "local addr, ttl, peek = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'\n"
     "local n = #KEYS\n"
-    "if ARGV[4] == '1' then\n"
-    "  if redis.call('EXISTS', KEYS[n]) == 1 then return {4, 0} end\n"
+    "local since, started = -1, 0\n"
+    "if ARGV[5] == '1' then\n"
+    "  local ek, now, runid, durable = KEYS[n], ARGV[9], ARGV[10], ARGV[11]\n"
     "  n = n - 1\n"
+    "  local e = redis.call('GET', ek)\n"
+    "  local s, rid, dur\n"
+    "  if e then\n"
+    "    s, rid, dur = string.match(e, '^(%d+) (%S+) ([01])$')\n"
+    "    if not s then\n"
+    "      return redis.error_reply('ERR media-guard: the epoch record is not SINCE RUNID "
+    "DURABLE')\n"
+    "    end\n"
+    "    if rid ~= runid and (dur ~= '1' or durable ~= '1') then s = now; started = 2 end\n"
+    "  else\n"
+    "    s = now; started = 1\n"
+    "  end\n"
+    "  if started ~= 0 or rid ~= runid or dur ~= durable then\n"
+    "    redis.call('SET', ek, s .. ' ' .. runid .. ' ' .. durable)\n"
+    "  end\n"
+    "  since = tonumber(s)\n"
+    "end\n"
+    "if ARGV[4] == '1' then\n"
+    "  if redis.call('EXISTS', KEYS[n]) == 1 then return {4, 0, since, started} end\n"
+    "  n = n - 1\n"
+    "end\n"
+    "if ARGV[5] == '1' and ARGV[8] == '1' and since > 0 then\n"
+    "  local from = tonumber(ARGV[6])\n"
+    "  if from <= 0 or from < since + tonumber(ARGV[7]) then return {5, 0, since, started} end\n"
     "end\n"
     "for i = 1, n do\n"
     "  local v = redis.call('GET', KEYS[i])\n"
     "  if not v then\n"
-    "    if peek then return {2, 0} end\n"
+    "    if peek then return {2, 0, since, started} end\n"
     "    redis.call('SET', KEYS[i], addr, 'EX', ttl)\n"
-    "    return {0, i}\n"
+    "    return {0, i, since, started}\n"
     "  end\n"
-    "  if v == addr then return {1, i} end\n"
+    "  if v == addr then return {1, i, since, started} end\n"
     "end\n"
-    "return {3, 0}\n";
+    "return {3, 0, since, started}\n";
+
+/* A connection, and the Redis process behind it once asked (conn_identify):
+ * a TCP connection cannot outlive the process it reached, so what was
+ * asked on it holds for every later command on it. */
+typedef struct redis_conn {
+    redisContext *c;
+    int identified;
+    char runid[48];   /* INFO run_id, or "-" (INFO refused, lost_records=warn) */
+    int durable;      /* appendonly yes, appendfsync always, not a promoted replica */
+    char setting[96]; /* why (not) durable, for mgctl store check */
+} redis_conn_t;
+
+typedef struct redis_impl {
+    const mg_store_url_t *url;
+    apr_thread_mutex_t *lock; /* guards idle/nidle */
+    redis_conn_t *idle[IDLE_MAX];
+    int nidle;
+} redis_impl_t;
 
 static apr_status_t close_all(void *data)
 {
     redis_impl_t *r = data;
-    while (r->nidle > 0)
-        redisFree(r->idle[--r->nidle]);
+    while (r->nidle > 0) {
+        redis_conn_t *c = r->idle[--r->nidle];
+        redisFree(c->c);
+        free(c);
+    }
     return APR_SUCCESS;
 }
 
 /* An idle connection (*reused = 1) unless `fresh`, else a new one. */
-static redisContext *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
+static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
                               const char **why)
 {
     const mg_store_url_t *u = r->url;
     struct timeval tv;
-    redisContext *c = NULL;
+    redis_conn_t *rc = NULL;
+    redisContext *c;
     redisReply *rep;
 
     apr_thread_mutex_lock(r->lock);
     if (r->nidle > 0 && !fresh)
-        c = r->idle[--r->nidle];
+        rc = r->idle[--r->nidle];
     apr_thread_mutex_unlock(r->lock);
-    *reused = c != NULL;
-    if (c != NULL)
-        return c;
+    *reused = rc != NULL;
+    if (rc != NULL)
+        return rc;
     tv.tv_sec = (time_t)apr_time_sec(u->timeout);
     tv.tv_usec = (suseconds_t)apr_time_usec(u->timeout);
     c = redisConnectWithTimeout(u->host[0], u->port[0], tv);
@@ -117,19 +161,149 @@ static redisContext *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
         }
         freeReplyObject(rep);
     }
-    return c;
+    /* outlives any pool: idle connections are kept for the child's life */
+    if ((rc = calloc(1, sizeof(*rc))) == NULL) {
+        *why = "out of memory";
+        redisFree(c);
+        return NULL;
+    }
+    rc->c = c;
+    return rc;
 }
 
-static void conn_put(redis_impl_t *r, redisContext *c)
+static void conn_free(redis_conn_t *rc)
+{
+    redisFree(rc->c);
+    free(rc);
+}
+
+static void conn_put(redis_impl_t *r, redis_conn_t *rc)
 {
     apr_thread_mutex_lock(r->lock);
     if (r->nidle < IDLE_MAX) {
-        r->idle[r->nidle++] = c;
-        c = NULL;
+        r->idle[r->nidle++] = rc;
+        rc = NULL;
     }
     apr_thread_mutex_unlock(r->lock);
-    if (c != NULL)
-        redisFree(c);
+    if (rc != NULL)
+        conn_free(rc);
+}
+
+/* The value of "name:value" in INFO's text, or NULL. */
+static const char *info_field(apr_pool_t *p, const char *info, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = info; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        if (strncmp(l, name, n) == 0 && l[n] == ':')
+            return apr_pstrmemdup(p, l + n + 1, strcspn(l + n + 1, "\r\n"));
+    return NULL;
+}
+
+int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appendfsync,
+                              const char **setting)
+{
+    const char *aof = info_field(p, info, "aof_enabled");
+    const char *second = info_field(p, info, "second_repl_offset");
+
+    if (aof == NULL || strcmp(aof, "1") != 0) {
+        *setting = "appendonly no: a restart loses what the last snapshot does not hold";
+        return 0;
+    }
+    if (second != NULL && strcmp(second, "-1") != 0) {
+        /* a replica promoted to primary: what the old primary acknowledged
+         * and had not replicated yet is lost, whatever the fsync */
+        *setting = "a replica promoted to primary (second_repl_offset set): writes not "
+                   "replicated before the failover are lost";
+        return 0;
+    }
+    if (appendfsync == NULL) {
+        *setting = "appendonly yes, appendfsync unknown (CONFIG GET appendfsync refused)";
+        return 0;
+    }
+    if (strcmp(appendfsync, "always") != 0) {
+        *setting = apr_psprintf(p,
+                                "appendonly yes, appendfsync %s: a restart after a crash loses "
+                                "up to the last second of writes",
+                                mg_store_said(p, appendfsync, 20));
+        return 0;
+    }
+    *setting = "appendonly yes, appendfsync always";
+    return 1;
+}
+
+/* Why a command got no reply: a timeout said as one (hiredis reports it
+ * as EAGAIN). */
+static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
+{
+    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
+                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                            ? "no answer within the timeout"
+                            : c->errstr);
+}
+
+/* Which Redis process is behind this connection, and whether it keeps
+ * every acknowledged write across a restart: INFO (run_id, aof_enabled,
+ * second_repl_offset) and, with the AOF on, CONFIG GET appendfsync. Asked
+ * once per connection, the first time a claim with an epoch runs on it. A
+ * refused INFO (renamed, an ACL) leaves no way to tell a restart: an error
+ * under lost_records=refuse, run id "-" under warn or when `lenient` (mgctl
+ * store check|init, which say so). 0, or -1 with *why (the connection is
+ * then unusable). */
+static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_pool_t *p,
+                         const char **why)
+{
+    redisReply *rep = redisCommand(rc->c, "INFO");
+    const char *info, *runid, *fsync = NULL, *setting;
+
+    if (rep == NULL) {
+        *why = io_why(r, rc->c, p);
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && mg_store_redis_refusal(rep->str) &&
+        (lenient || !r->url->lost_refuse)) {
+        freeReplyObject(rep);
+        apr_cpystrn(rc->runid, "-", sizeof(rc->runid));
+        apr_cpystrn(rc->setting, "INFO refused: a restart cannot be told", sizeof(rc->setting));
+        rc->identified = 1;
+        return 0;
+    }
+    if (rep->type != REDIS_REPLY_STRING) {
+        *why = apr_psprintf(p,
+                            "redis %s:%d answered INFO with: %s; without it a restart that lost "
+                            "records cannot be told (allow INFO, or accept the risk with "
+                            "?lost_records=warn)",
+                            r->url->host[0], r->url->port[0],
+                            rep->type == REDIS_REPLY_ERROR ? mg_store_said(p, rep->str, 100)
+                                                           : "an answer of an unexpected type");
+        freeReplyObject(rep);
+        return -1;
+    }
+    info = apr_pstrmemdup(p, rep->str, rep->len);
+    freeReplyObject(rep);
+    runid = info_field(p, info, "run_id");
+    if (runid == NULL || *runid == '\0' || strlen(runid) >= sizeof(rc->runid) ||
+        strspn(runid, "0123456789abcdef") != strlen(runid)) {
+        *why = apr_psprintf(p, "redis %s:%d: INFO has no run_id", r->url->host[0], r->url->port[0]);
+        return -1;
+    }
+    if (info_field(p, info, "aof_enabled") != NULL &&
+        strcmp(info_field(p, info, "aof_enabled"), "1") == 0) {
+        rep = redisCommand(rc->c, "CONFIG GET appendfsync");
+        if (rep == NULL) {
+            *why = io_why(r, rc->c, p);
+            return -1;
+        }
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[1]->type == REDIS_REPLY_STRING)
+            fsync = apr_pstrmemdup(p, rep->element[1]->str, rep->element[1]->len);
+        freeReplyObject(rep);
+    }
+    rc->durable = mg_store_redis_durability(p, info, fsync, &setting);
+    apr_cpystrn(rc->runid, runid, sizeof(rc->runid));
+    apr_cpystrn(rc->setting, setting, sizeof(rc->setting));
+    rc->identified = 1;
+    return 0;
 }
 
 /* Run one command; an error reply is returned (the caller frees it). A
@@ -139,45 +313,64 @@ static void conn_put(redis_impl_t *r, redisContext *c)
  * reset: it is tried again once on a new connection. That is safe because
  * every command here can run twice: SET NX then finds its own value, the
  * claim script finds the address as the owner of its slot, GET and DEL are
- * idempotent. A timeout is never retried. */
-static redisReply *run_any(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                           const char **argv)
+ * idempotent. A timeout is never retried. With `ident` >= 0, argv[ident]
+ * and argv[ident + 1] get the run id and durability of the process behind
+ * the connection the command runs on (conn_identify), and *seen a copy. */
+static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                             const char **argv, int ident, int lenient, redis_conn_t *seen)
 {
     redis_impl_t *r = st->impl;
-    int fresh = 0, reused;
-    redisContext *c;
-    redisReply *rep;
+    int fresh = 0, reused, failed;
+    redis_conn_t *rc;
+    redisReply *rep = NULL;
 
 again:
-    c = conn_get(r, fresh, &reused, p, why);
-    if (c == NULL)
+    rc = conn_get(r, fresh, &reused, p, why);
+    if (rc == NULL)
         return NULL;
-    rep = redisCommandArgv(c, argc, argv, NULL);
+    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, p, why) != 0;
+    if (!failed) {
+        if (ident >= 0) {
+            argv[ident] = rc->runid;
+            argv[ident + 1] = rc->durable ? "1" : "0";
+            if (seen != NULL)
+                *seen = *rc;
+        }
+        rep = redisCommandArgv(rc->c, argc, argv, NULL);
+    }
     if (rep == NULL && reused &&
-        (c->err == REDIS_ERR_EOF ||
-         (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
-        redisFree(c);
+        (rc->c->err == REDIS_ERR_EOF ||
+         (rc->c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        conn_free(rc);
         fresh = 1;
         goto again;
     }
-    if (rep == NULL) {
-        *why = apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                            c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                                ? "no answer within the timeout"
-                                : c->errstr);
-        redisFree(c);
+    if (failed) {
+        conn_free(rc);
         return NULL;
     }
-    conn_put(r, c); /* an error reply too: the protocol is in step */
+    if (rep == NULL) {
+        *why = io_why(r, rc->c, p);
+        conn_free(rc);
+        return NULL;
+    }
+    conn_put(r, rc); /* an error reply too: the protocol is in step */
     return rep;
+}
+
+static redisReply *run_any(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                           const char **argv)
+{
+    return run_ident(st, p, why, argc, argv, -1, 0, NULL);
 }
 
 /* run_any, with an error reply (an OOM refusal, a missing script...) an
  * error like any other: NULL and *why. */
-static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
+static redisReply *run_ex(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                          const char **argv, int ident, int lenient, redis_conn_t *seen)
 {
     redis_impl_t *r = st->impl;
-    redisReply *rep = run_any(st, p, why, argc, argv);
+    redisReply *rep = run_ident(st, p, why, argc, argv, ident, lenient, seen);
 
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
         /* the server's words go into a log line and a terminal: one line, printable */
@@ -187,6 +380,11 @@ static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc
         return NULL;
     }
     return rep;
+}
+
+static redisReply *run(mg_store_t *st, apr_pool_t *p, const char **why, int argc, const char **argv)
+{
+    return run_ex(st, p, why, argc, argv, -1, 0, NULL);
 }
 
 static mg_store_status_t garbage(mg_store_t *st, redisReply *rep, apr_pool_t *p, const char **why)
@@ -255,10 +453,13 @@ static mg_store_status_t r_del(mg_store_t *st, const char *key, apr_pool_t *p, c
 static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                  int *slot, apr_pool_t *p, const char **why)
 {
-    int nkeys = c->uses + (c->check_revoked ? 1 : 0), argc = 3 + nkeys + 4, i, k = 0;
+    mg_store_epoch_t *ep = c->epoch;
+    int nkeys = c->uses + (c->check_revoked ? 1 : 0) + (ep ? 1 : 0), argc = 3 + nkeys + 11, i,
+        k = 0, ident;
     const char **argv = apr_palloc(p, sizeof(*argv) * (apr_size_t)argc);
+    redis_conn_t seen;
     redisReply *rep;
-    long long o, s;
+    long long o, s, since, started;
 
     argv[k++] = "EVAL";
     argv[k++] = CLAIM_LUA;
@@ -267,26 +468,101 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         argv[k++] = mg_store_slot_key(p, st, c->kid, c->id, i);
     if (c->check_revoked)
         argv[k++] = mg_store_rev_key(p, st, c->id);
+    if (ep)
+        argv[k++] = mg_store_epoch_key(p, st);
     argv[k++] = c->addr;
     argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, c->ttl);
     argv[k++] = c->peek ? "1" : "0";
     argv[k++] = c->check_revoked ? "1" : "0";
-    rep = run(st, p, why, k, argv);
+    argv[k++] = ep ? "1" : "0";
+    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->used_from : 0);
+    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->margin : 0);
+    argv[k++] = ep && ep->refuse ? "1" : "0";
+    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->now : 0);
+    ident = k; /* the run id and durability of the connection's process */
+    argv[k++] = "-";
+    argv[k++] = "0";
+    rep = run_ex(st, p, why, k, argv, ep ? ident : -1, 0, &seen);
     if (rep == NULL)
         return MG_STORE_ERROR;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
         rep->element[0]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->type != REDIS_REPLY_INTEGER)
+        rep->element[1]->type != REDIS_REPLY_INTEGER ||
+        rep->element[2]->type != REDIS_REPLY_INTEGER ||
+        rep->element[3]->type != REDIS_REPLY_INTEGER)
         return garbage(st, rep, p, why);
     o = rep->element[0]->integer;
     s = rep->element[1]->integer;
+    since = rep->element[2]->integer;
+    started = rep->element[3]->integer;
     freeReplyObject(rep);
-    if (o < MG_CLAIM_NEW || o > MG_CLAIM_REVOKED || s < 0 || s > c->uses) {
+    if (o < MG_CLAIM_NEW || o > MG_CLAIM_LOST || s < 0 || s > c->uses ||
+        (ep == NULL && o == MG_CLAIM_LOST) || started < 0 || started > MG_EPOCH_NEW_RESTART) {
         *why = "redis: the claim script answered out of range";
         return MG_STORE_ERROR;
     }
+    if (ep) {
+        ep->since = since;
+        ep->started = (int)started;
+        ep->durable = seen.durable;
+    }
     *out = (mg_claim_outcome_t)o;
     *slot = (int)s;
+    return MG_STORE_OK;
+}
+
+/* The epoch record for mgctl store check|init. A script, as the claim's:
+ * it reads (and writes) the record with the run id of the connection it
+ * runs on. Reading renews nothing: the next claim does. */
+static const char EPOCH_LUA[] = "local e = redis.call('GET', KEYS[1])\n"
+                                "if ARGV[1] == 'force' or (ARGV[1] == 'init' and not e) then\n"
+                                "  redis.call('SET', KEYS[1], '0 ' .. ARGV[2] .. ' ' .. ARGV[3])\n"
+                                "end\n"
+                                "return e or false\n";
+
+static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
+                                 const char **why)
+{
+    redis_impl_t *r = st->impl;
+    const char *argv[7] = {"EVAL",
+                           EPOCH_LUA,
+                           "1",
+                           mg_store_epoch_key(p, st),
+                           op == MG_EPOCH_FORCE  ? "force"
+                           : op == MG_EPOCH_INIT ? "init"
+                                                 : "read",
+                           "-",
+                           "0"};
+    redis_conn_t seen;
+    /* mgctl: a refused INFO is said (the run id "-"), not an error */
+    redisReply *rep = run_ex(st, p, why, 7, argv, 5, 1, &seen);
+    char *rec, *sp1, *sp2;
+
+    if (rep == NULL)
+        return MG_STORE_ERROR;
+    out->server = apr_psprintf(p, "redis %s:%d", r->url->host[0], r->url->port[0]);
+    out->durable = seen.durable;
+    out->setting = apr_pstrdup(p, seen.setting);
+    if (rep->type == REDIS_REPLY_NIL) {
+        freeReplyObject(rep);
+        return MG_STORE_OK;
+    }
+    if (rep->type != REDIS_REPLY_STRING || rep->len >= 128)
+        return garbage(st, rep, p, why);
+    rec = apr_pstrmemdup(p, rep->str, rep->len);
+    freeReplyObject(rep);
+    sp1 = strchr(rec, ' ');
+    sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (sp1 == NULL || sp2 == NULL || sp1 == rec ||
+        strspn(rec, "0123456789") != (size_t)(sp1 - rec)) {
+        *why = apr_psprintf(p, "redis %s:%d: the epoch record is not SINCE RUNID DURABLE: %s",
+                            r->url->host[0], r->url->port[0], mg_store_said(p, rec, 60));
+        return MG_STORE_ERROR;
+    }
+    *sp1 = *sp2 = '\0';
+    out->found = 1;
+    out->since = apr_atoi64(rec);
+    out->same_process = strcmp(sp1 + 1, seen.runid) == 0;
     return MG_STORE_OK;
 }
 
@@ -315,17 +591,6 @@ void mg_store_redis_policy_retention(apr_pool_t *p, const char *policy, const ch
     else
         r->setting = apr_psprintf(p, "maxmemory-policy %s, maxmemory %s", policy, maxmemory);
     r->fix = r->keeps == MG_STORE_KEEPS ? NULL : REDIS_FIX;
-}
-
-/* The value of "name:value" in INFO's text, or NULL. */
-static const char *info_field(apr_pool_t *p, const char *info, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (const char *l = info; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-        if (strncmp(l, name, n) == 0 && l[n] == ':')
-            return apr_pstrmemdup(p, l + n + 1, strcspn(l + n + 1, "\r\n"));
-    return NULL;
 }
 
 int mg_store_redis_info_retention(apr_pool_t *p, const char *info, mg_store_retention_t *r)
@@ -421,7 +686,8 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t redis_ops = {"redis", r_add, r_get, r_del, r_claim, r_retention};
+static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,  r_del,
+                                         r_claim, r_retention, r_epoch};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)

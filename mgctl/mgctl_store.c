@@ -15,7 +15,7 @@
 #include "mg_token.h"
 #include "mgctl_util.h"
 
-enum { OPT_STORE = MGCTL_OPT_LONG + 1, OPT_KID, OPT_ID, OPT_UNDO, OPT_TTL };
+enum { OPT_STORE = MGCTL_OPT_LONG + 1, OPT_KID, OPT_ID, OPT_UNDO, OPT_TTL, OPT_FORCE };
 
 static const apr_getopt_option_t uses_opts[] = {{"help", 'h', 0, "show this help"},
                                                 {"store", OPT_STORE, 1, "a store URL"},
@@ -72,27 +72,42 @@ static const char revoke_usage[] =
 static const apr_getopt_option_t store_opts[] = {{"help", 'h', 0, "show this help"},
                                                  {"store", OPT_STORE, 1, "a store URL"},
                                                  {"format", 'f', 1, "text (default) or json"},
+                                                 {"force", OPT_FORCE, 0, "init: overwrite"},
                                                  {NULL, 0, 0, NULL}};
 
 static const char store_usage[] =
     "Usage: mgctl store check --store URL [--format text|json]\n"
+    "       mgctl store init --store URL [--force]\n"
     "\n"
-    "Ask every server of a claim store (the MediaGuardStore URL) whether it keeps\n"
-    "a record until the record expires. A store that evicts when full (Redis with\n"
-    "a maxmemory-policy other than noeviction, memcached without -M) gives a\n"
+    "check: ask every server of a claim store (the MediaGuardStore URL) whether it\n"
+    "keeps a record until the record expires. A store that evicts when full (Redis\n"
+    "with a maxmemory-policy other than noeviction, memcached without -M) gives a\n"
     "one-time or N-use link its use back once the record is dropped; Apache\n"
     "refuses such links on it (500) unless the URL says evicting=warn.\n"
-    "Prints one line per server: keeps, may evict (with the fix) or cannot tell.\n"
+    "Prints one line per server: keeps, may evict (with the fix) or cannot tell;\n"
+    "then, for redis://, the store's epoch: since when its records are known to be\n"
+    "complete, and whether a restart keeps them (appendonly yes, appendfsync\n"
+    "always). Links that could have been used before the epoch are refused.\n"
+    "\n"
+    "init: before the first start of a version that keeps an epoch, say that the\n"
+    "records in this redis:// store are complete (epoch 0), so that the links in\n"
+    "flight keep working. Writes nothing if the store has an epoch record already;\n"
+    "--force overwrites it: only when you know the store lost nothing.\n"
     "\n"
     "      --store URL  redis://HOST[:PORT][/DB][?OPTIONS] or\n"
     "                   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]\n"
     "  -f, --format F   text (default) | json: {\"keeps\": BOOL, \"servers\": [{\"server\",\n"
-    "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}]}\n"
+    "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}], \"epoch\":\n"
+    "                   null | {\"server\", \"found\": BOOL, \"since\": SECONDS, \"durable\":\n"
+    "                   BOOL, \"setting\"}}\n"
+    "      --force      init: overwrite an epoch record\n"
     "  -h, --help       show this help\n"
     "\n"
-    "Exit status: 0 every server keeps its records, 1 a server may evict them or\n"
-    "does not say (INFO and CONFIG refused), 2 usage error or the store cannot be\n"
-    "reached or cannot answer now (at its connection limit, busy, loading).\n";
+    "Exit status (check): 0 every server keeps its records, 1 a server may evict\n"
+    "them or does not say (INFO and CONFIG refused), 2 usage error or the store\n"
+    "cannot be reached or cannot answer now (at its connection limit, busy,\n"
+    "loading). init: 0 written or present, 2 usage error, no answer, or a store\n"
+    "without an epoch (memcache://).\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
 {
@@ -252,6 +267,61 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
     return MGCTL_EXIT_OK;
 }
 
+/* RFC 3339, UTC (mg_time_format) */
+static const char *utc(apr_pool_t *pool, apr_int64_t sec)
+{
+    return mg_time_format(apr_time_from_sec(sec), apr_palloc(pool, 32), 32);
+}
+
+/* The epoch part of store check: one sentence (text). */
+static void print_epoch(apr_pool_t *pool, const mg_store_epoch_info_t *e)
+{
+    const char *restart =
+        e->durable
+            ? apr_psprintf(pool, "a restart keeps its records (%s)", e->setting)
+            : apr_psprintf(pool,
+                           "a restart may lose records (%s): links signed before a restart are "
+                           "refused after it",
+                           e->setting);
+    if (!e->found)
+        printf("%s: no epoch record yet: the first claim starts one now, and links limited in "
+               "uses signed before it are refused (run mgctl store init first to keep them); "
+               "%s\n",
+               e->server, restart);
+    else if (e->since == 0)
+        printf("%s: epoch 0: its records are complete since claims began (mgctl store init); "
+               "%s\n",
+               e->server, restart);
+    else
+        printf("%s: epoch %s: it lost its records then (or claims began then); links limited in "
+               "uses that could have been used before it are refused; %s\n",
+               e->server, utc(pool, e->since), restart);
+    if (e->found && !e->same_process)
+        printf("%s: the epoch record names another Redis process: it restarted since the last "
+               "claim, which decides at the next claim whether a new epoch begins\n",
+               e->server);
+}
+
+static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
+{
+    mg_store_epoch_info_t e;
+    const char *why;
+
+    if (mg_store_epoch_info(st, force ? MG_EPOCH_FORCE : MG_EPOCH_INIT, &e, pool, &why) !=
+        MG_STORE_OK) {
+        fprintf(stderr, "mgctl store: %s\n", why);
+        return MGCTL_EXIT_USAGE;
+    }
+    if (e.found && !force)
+        printf("%s: has an epoch record already (epoch %s); left as it is (--force overwrites "
+               "it: only if you know the store lost nothing)\n",
+               e.server, e.since ? utc(pool, e.since) : "0");
+    else
+        printf("%s: epoch 0 written: links limited in uses signed before now keep working%s\n",
+               e.server, e.found ? apr_psprintf(pool, " (was %s)", utc(pool, e.since)) : "");
+    return MGCTL_EXIT_OK;
+}
+
 int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
 {
     const char *url = NULL, *arg, *why = NULL;
@@ -260,12 +330,15 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
     mgctl_format_t format = MGCTL_FMT_TEXT;
     apr_array_header_t *res;
     mg_store_keep_t worst;
+    mg_store_epoch_info_t epoch;
+    int ch, rc, force = 0, init, have_epoch;
     mg_store_t *st;
-    int ch, rc;
 
     while ((ch = mgctl_getopt_next(os, store_opts, store_usage, &arg, &rc)) > 0) {
         if (ch == OPT_STORE)
             url = arg;
+        else if (ch == OPT_FORCE)
+            force = 1;
         else if (ch == 'f' &&
                  mgctl_format_parse(arg, 1u << MGCTL_FMT_TEXT | 1u << MGCTL_FMT_JSON, &format))
             return mgctl_usage_error("store", "--format is text or json");
@@ -273,12 +346,25 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
     if (ch < 0)
         return rc;
     if (os->ind == os->argc)
-        return mgctl_usage_error("store", "check is required");
-    if (os->ind != os->argc - 1 || strcmp(os->argv[os->ind], "check") != 0)
-        return mgctl_usage_error("store", "unknown action '%s' (check)", os->argv[os->ind]);
+        return mgctl_usage_error("store", "check or init is required");
+    if (os->ind != os->argc - 1 ||
+        (strcmp(os->argv[os->ind], "check") != 0 && strcmp(os->argv[os->ind], "init") != 0))
+        return mgctl_usage_error("store", "unknown action '%s' (check or init)", os->argv[os->ind]);
+    init = os->argv[os->ind][0] == 'i';
+    if (force && !init)
+        return mgctl_usage_error("store", "--force goes with init");
     if ((rc = open_store(pool, "store", url, &st)) != MGCTL_EXIT_OK)
         return rc;
+    if (init)
+        return store_init(pool, st, force);
     if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK) {
+        fprintf(stderr, "mgctl store: %s\n", why);
+        return MGCTL_EXIT_USAGE;
+    }
+    /* a store without an epoch (memcache://) says so; one that cannot be
+     * asked now is an error, as the retention question */
+    have_epoch = st->ops->epoch != NULL;
+    if (have_epoch && mg_store_epoch_info(st, MG_EPOCH_READ, &epoch, pool, &why) != MG_STORE_OK) {
         fprintf(stderr, "mgctl store: %s\n", why);
         return MGCTL_EXIT_USAGE;
     }
@@ -290,7 +376,13 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
                    mgctl_json_str(pool, e->server), names[e->keeps],
                    mgctl_json_str(pool, e->setting), mgctl_json_str(pool, e->fix));
         }
-        printf("]}\n");
+        if (have_epoch)
+            printf("],\"epoch\":{\"server\":%s,\"found\":%s,\"since\":%" APR_INT64_T_FMT
+                   ",\"durable\":%s,\"setting\":%s}}\n",
+                   mgctl_json_str(pool, epoch.server), epoch.found ? "true" : "false", epoch.since,
+                   epoch.durable ? "true" : "false", mgctl_json_str(pool, epoch.setting));
+        else
+            printf("],\"epoch\":null}\n");
         return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
     }
     for (int i = 0; i < res->nelts; i++) {
@@ -305,5 +397,11 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
             printf("%s: cannot tell whether it drops live records when full (%s); %s\n", e->server,
                    e->setting, e->fix);
     }
+    if (have_epoch)
+        print_epoch(pool, &epoch);
+    else
+        printf("%s keeps no epoch: a restart that loses records gives the links used before it "
+               "their uses back, unnoticed\n",
+               st->display);
     return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
 }

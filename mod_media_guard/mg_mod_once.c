@@ -58,6 +58,7 @@
 #include "mg_ip.h"
 #include "mg_mod.h"
 #include "mg_store.h"
+#include "mg_time.h"
 #include "mg_token.h"
 
 APLOG_USE_MODULE(media_guard);
@@ -495,7 +496,7 @@ static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL};
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL, NULL};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
@@ -615,6 +616,60 @@ static mg_store_status_t store_retention(request_rec *r, mg_store_keep_t *keeps,
     return MG_STORE_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* the store's epoch (lib/mg_store.h): a store that lost its records    */
+/* ------------------------------------------------------------------ */
+
+/* RFC 3339, UTC (mg_time_format) */
+static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
+{
+    return mg_time_format(apr_time_from_sec(sec), apr_palloc(p, 32), 32);
+}
+
+/* What the claim asks about the epoch: the earliest second a server could
+ * have granted this link (mg_eval.c), clocks that disagree by up to
+ * tokens.clock_skew, and this server's clock for a new epoch. */
+static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
+                                  const mg_decision_t *d)
+{
+    memset(ep, 0, sizeof(*ep));
+    ep->used_from = d->token_used_from > 0 ? apr_time_sec(d->token_used_from) : 0;
+    if (ep->used_from < 0)
+        ep->used_from = 0;
+    ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
+    ep->refuse = store.url->lost_refuse;
+    ep->now = apr_time_sec(apr_time_now());
+    return ep;
+}
+
+/* The one claim (of every server sharing the store) whose script started a
+ * new epoch says so, in the main server's error log. */
+static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
+{
+    const char *what =
+        ep->started == MG_EPOCH_NEW_NONE
+            ? "has no epoch record: it lost its records (a restart without persistence, "
+              "FLUSHALL, the record deleted) or no claim was ever made on it (the first start of "
+              "this version: run mgctl store init before it to keep the links in flight)"
+            : "restarted (another Redis process) without appendonly yes + appendfsync always, "
+              "or failed over to a replica: it may have lost the last records written";
+
+    if (ep->refuse)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                     MG_LOGNO(00617) "media-guard: MediaGuardStore %s %s; new epoch %s: links "
+                                     "limited in uses that a server could have granted before it "
+                                     "are refused (500) until they expire, links signed after it "
+                                     "work (MG00618 for each refusal; ?lost_records=warn serves "
+                                     "them instead)",
+                     store.url->display, what, epoch_time(r->pool, ep->since));
+    else
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ap_server_conf,
+                     MG_LOGNO(00619) "media-guard: MediaGuardStore %s %s; new epoch %s: links "
+                                     "limited in uses used before it may be used again "
+                                     "(lost_records=warn)",
+                     store.url->display, what, epoch_time(r->pool, ep->since));
+}
+
 static void refuse(mg_decision_t *d, mg_reason_t reason, int status, const char *detail)
 {
     d->outcome = MG_OUTCOME_DENY;
@@ -635,11 +690,13 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
     const char *evicts = NULL;
     int asked = 0;
     mg_store_status_t rv;
+    mg_store_epoch_t ep;
     mg_claim_t c;
     mg_ip_t client;
     char addr[64];
     int slot;
 
+    memset(&ep, 0, sizeof(ep));
     if (d->outcome != MG_OUTCOME_ALLOW || d->token_id == NULL)
         return;
     if (m->mp->policy != NULL && m->mp->policy->tokens.revocation_file != NULL) {
@@ -717,8 +774,24 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;
         c.check_revoked = store_rev;
+        if (store.url != NULL)
+            c.epoch = epoch_in(&ep, m, d);
         rv = mg_store_claim(store.st, &c, &out, &slot, r->pool, &why);
         store_result(r, rv != MG_STORE_OK, why);
+        if (rv == MG_STORE_OK && ep.started)
+            epoch_started(r, &ep);
+        if (rv == MG_STORE_OK && out == MG_CLAIM_LOST) {
+            why = apr_psprintf(r->pool,
+                               "token %s could have been used before %s, when the claim store %s "
+                               "lost its records (MG00617): refused, as its use may be among "
+                               "them (lost_records=refuse)",
+                               d->token_id, epoch_time(r->pool, ep.since), store.url->display);
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever "
+                                          "needs it",
+                          m->mp->name, why);
+            goto internal;
+        }
         if (rv == MG_STORE_OK) {
             if (out == MG_CLAIM_NEW || out == MG_CLAIM_OWNER || out == MG_CLAIM_FREE)
                 return;

@@ -43,7 +43,7 @@ expect "" mgctl explain -e ""           # --env takes a free-form NAME=VALUE
 expect "compile" mgctl help comp
 expect "migrate-report" mgctl mi
 expect "reset show" mgctl uses ""
-expect "check" mgctl store ""
+expect "check init" mgctl store ""
 expect "json text" mgctl store check --format ""
 expect "bunny cloudfront gcp-cdn imagekit nginx-secure-link" mgctl sign --token-format ""
 

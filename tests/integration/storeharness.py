@@ -13,10 +13,11 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import MGCTL, free_port
 
 
 def _wait_port(port, proc, what, timeout=10):
@@ -62,7 +63,14 @@ class StoreServer:
             f"memcache://127.0.0.1:{port}"
         return base + (f"?{options}" if options else "")
 
-    def start(self):
+    def start(self, init_epoch=None):
+        """Start it. A redis gets `mgctl store init` (epoch 0: "its records
+        are complete", the upgrade step of docs/directives.md) at its first
+        start, unless init_epoch is False; a restart gets none unless
+        init_epoch is True: the module then sees what a real restart
+        without persistence looks like."""
+        first = not getattr(self, "_started_once", False)
+        self._started_once = True
         if self.kind == "redis":
             cmd = [self.exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                    "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]
@@ -74,6 +82,8 @@ class StoreServer:
         cmd += self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, self.proc, self.kind)
+        if self.kind == "redis" and (init_epoch or (init_epoch is None and first)):
+            init_epoch_with_mgctl(self.url())
         return self
 
     def stop(self):
@@ -154,6 +164,16 @@ def fill_store(store, watch=None, max_bytes=64 << 20):
         pytest.fail(f"{store.kind} neither dropped {watch} nor filled up after {written} bytes")
     finally:
         s.close()
+
+
+def init_epoch_with_mgctl(url):
+    """`mgctl store init --store URL`: what an admin runs before the first
+    start of a version that keeps an epoch (docs/directives.md)."""
+    if MGCTL is None or not Path(MGCTL).exists():
+        pytest.skip("mgctl not built (set MGCTL)")
+    p = subprocess.run([str(MGCTL), "store", "init", "--store", url], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
 
 
 def redis_command(store, *args):

@@ -76,10 +76,11 @@ FILES = {"media/film.mp4": MP4, "videos/v1/index.m3u8": PLAYLIST, "videos/v1/seg
          "videos/v1/seg2.ts": TS}
 
 
-def make_node(apache_factory, name, url, conf=None):
-    """A started Apache with the cluster policy and its key: CONF for url, or conf as given."""
+def make_node(apache_factory, name, url, conf=None, policy=POLICY):
+    """A started Apache with the cluster policy (or `policy`) and its key: CONF for url, or
+    conf as given."""
     srv = apache_factory(name, conf if conf is not None else CONF.format(url=url),
-                         policies={"cl.yaml": POLICY}, files=FILES, loglevel="info", start=False)
+                         policies={"cl.yaml": policy}, files=FILES, loglevel="info", start=False)
     kd = srv.policy_dir / "keys"
     kd.mkdir(parents=True, exist_ok=True)
     (kd / "k2026.key").write_text(K2026)
@@ -310,6 +311,11 @@ def test_store_down_refuses_only_store_links_logs_once_and_recovers_without_rest
             assert len(lines) == 1, lines  # one line per incident, not per request
     finally:
         cluster.store.start()
+    if cluster.kind == "redis":
+        # the restart lost every record: without this, links limited in uses
+        # signed before the first claim now are refused (no max_ttl here;
+        # test_store_restarts.py); the admin says nothing was lost
+        assert cluster.mgctl("store", "init", "--store", cluster.store.url()).returncode == 0
     # back: the next claim works with no Apache restart
     for i, n in enumerate(cluster.nodes):
         fresh = cluster.sign("/media/film.mp4", "--once")

@@ -31,13 +31,15 @@ START_TEST(test_url_redis_defaults_and_options)
     ck_assert_str_eq(u.prefix, "mg:");
     ck_assert_int_eq(u.revocation, 1);
     ck_assert_int_eq(u.evicting_refuse, 1); /* fail closed on a store that evicts */
+    ck_assert_int_eq(u.lost_refuse, 1);     /* and on one that lost its records */
 
     ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
                                         "redis://10.0.0.5:7000/3?timeout=250ms&prefix=site1:"
-                                        "&revocation=off&evicting=warn",
+                                        "&revocation=off&evicting=warn&lost_records=warn",
                                         &u, &why),
                      0);
     ck_assert_int_eq(u.evicting_refuse, 0);
+    ck_assert_int_eq(u.lost_refuse, 0);
     ck_assert_int_eq(u.port[0], 7000);
     ck_assert_int_eq(u.db, 3);
     ck_assert(u.timeout == apr_time_from_msec(250));
@@ -84,6 +86,7 @@ static const struct {
     {"redis://h?timeout=5m", "give 1ms to 30s"},
     {"redis://h?revocation=maybe", "on or off"},
     {"redis://h?evicting=allow", "evicting= must be refuse or warn"},
+    {"redis://h?lost_records=allow", "lost_records= must be refuse or warn"},
     {"redis://h?prefix=a b", "prefix="},
     {"redis://h?timeout", "has no value"},
     {"redis://h?tls=on", "unknown option 'tls'"},
@@ -193,7 +196,7 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL};
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL, NULL};
 
 static mg_store_t *mem_store(void)
 {
@@ -211,7 +214,7 @@ static mg_store_t *mem_store(void)
 
 static mg_claim_outcome_t claim(mg_store_t *st, int uses, const char *addr, int peek, int *slot)
 {
-    mg_claim_t c = {"k1", "abc", uses, addr, 600, peek, 1};
+    mg_claim_t c = {"k1", "abc", uses, addr, 600, peek, 1, NULL};
     mg_claim_outcome_t out;
     const char *why = NULL;
     ck_assert_int_eq(mg_store_claim(st, &c, &out, slot, mg_test_pool, &why), MG_STORE_OK);
@@ -264,7 +267,7 @@ END_TEST
 START_TEST(test_claim_on_a_broken_engine_is_an_error_not_a_loop)
 {
     mg_store_t *st = mem_store();
-    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0};
+    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0, NULL};
     mg_claim_outcome_t out;
     const char *why = NULL;
     int slot;
@@ -283,7 +286,7 @@ END_TEST
 START_TEST(test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot)
 {
     mg_store_t *st = mem_store();
-    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0};
+    mg_claim_t c = {"k1", "abc", 2, "192.0.2.1", 600, 0, 0, NULL};
     mg_claim_outcome_t out;
     const char *why = NULL;
     int slot;
@@ -425,6 +428,38 @@ START_TEST(test_memcache_exptime_never_ends_a_record_early)
 }
 END_TEST
 
+/* Only appendonly yes + appendfsync always on a process that was never a
+ * replica promoted keeps every acknowledged write across a restart. */
+START_TEST(test_redis_durability_needs_aof_always_and_no_failover)
+{
+    static const struct {
+        const char *info, *fsync;
+        int durable;
+        const char *setting;
+    } cases[] = {
+        {"aof_enabled:1\r\nsecond_repl_offset:-1\r\n", "always", 1,
+         "appendonly yes, appendfsync always"},
+        {"aof_enabled:1\r\n", "always", 1, "appendfsync always"},
+        {"aof_enabled:0\r\nsecond_repl_offset:-1\r\n", "always", 0, "appendonly no"},
+        {"second_repl_offset:-1\r\n", "always", 0, "appendonly no"},
+        {"aof_enabled:1\r\n", "everysec", 0, "appendfsync everysec: a restart after a crash"},
+        {"aof_enabled:1\r\n", "no", 0, "appendfsync no"},
+        {"aof_enabled:1\r\n", NULL, 0, "appendfsync unknown (CONFIG GET appendfsync refused)"},
+        {"aof_enabled:1\r\nsecond_repl_offset:12345\r\n", "always", 0,
+         "a replica promoted to primary"},
+        {"aof_enabled:1\r\n", "always\x1b[2J", 0, "appendfsync always?[2J"},
+    };
+    const char *setting = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(
+            mg_store_redis_durability(mg_test_pool, cases[i].info, cases[i].fsync, &setting),
+            cases[i].durable);
+        ck_assert_msg(strstr(setting, cases[i].setting) != NULL, "%zu: %s", i, setting);
+    }
+}
+END_TEST
+
 START_TEST(test_redis_refusal_is_told_from_an_error)
 {
     static const struct {
@@ -470,7 +505,7 @@ static void *APR_THREAD_FUNC race(apr_thread_t *t, void *data)
 {
     racer_t *r = data;
     apr_pool_t *p;
-    mg_claim_t c = {"k1", "race", 3, r->addr, 600, 0, 0};
+    mg_claim_t c = {"k1", "race", 3, r->addr, 600, 0, 0, NULL};
     const char *why;
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
@@ -528,7 +563,7 @@ START_TEST(test_engines_fail_closed_when_nothing_listens)
                                        "memcache://127.0.0.1:1?timeout=200ms"};
     mg_store_url_t u;
     mg_store_t *st;
-    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 1};
+    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 1, NULL};
     mg_claim_outcome_t out;
     const char *why = NULL;
     int slot;
@@ -760,6 +795,39 @@ START_TEST(test_redis_retention_over_the_wire)
 }
 END_TEST
 
+/* A claim with an epoch asks INFO first on each new connection (the Redis
+ * process behind it): an answer that cannot tell a restart is an error, with
+ * the way out, never a claim on a store that may have lost its records. */
+START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
+{
+    static const struct {
+        const char *answer;
+        const char *why;
+    } cases[] = {
+        {"-ERR unknown command 'INFO'\r\n", "accept the risk with ?lost_records=warn"},
+        {"-NOPERM this user has no permissions to run the 'info' command\r\n",
+         "answered INFO with: NOPERM"},
+        {"$13\r\naof_enabled:0\r\n", "INFO has no run_id"},
+        {"$20\r\nrun_id:not-hex!\r\nx:1\r\n", "INFO has no run_id"},
+        {"-LOADING Redis is loading the dataset in memory\r\n", "answered INFO with: LOADING"},
+        {"", "redis 127.0.0.1:"},
+    };
+    apr_thread_t *th;
+    int port, slot;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    mg_store_epoch_t ep = {1, 30, 1, 1796474000, -1, 0, 0};
+    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 0, &ep};
+    mg_claim_outcome_t out = MG_CLAIM_NEW;
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(why != NULL && strstr(why, cases[_i].why) != NULL, "%s", why);
+    ck_assert_int_eq(ep.since, -1);
+    fake_stop(f, th);
+}
+END_TEST
+
 START_TEST(test_memcache_garbage_reaches_the_message_printable)
 {
     apr_thread_t *th;
@@ -802,8 +870,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_memcache_stats_settings_that_are_no_answer);
     tcase_add_test(tc, test_redis_refusal_is_told_from_an_error);
     tcase_add_test(tc, test_memcache_exptime_never_ends_a_record_early);
+    tcase_add_test(tc, test_redis_durability_needs_aof_always_and_no_failover);
     tcase_add_loop_test(tc, test_memcache_retention_over_the_wire, 0, 6);
     tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
+    tcase_add_loop_test(tc, test_redis_claim_with_an_epoch_needs_the_process_identified, 0, 6);
     tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,209 @@
+"""A store that loses its records by a restart (docs/directives.md, "A store
+that loses its records"): a redis-server without persistence forgets every
+claim when it restarts, and a used one-time link would work again. The
+claim script keeps an epoch record (PREFIX"epoch", no expiry, with the id of
+the Redis process): no record, or another process after a restart that was
+not appendonly yes + appendfsync always, starts a new epoch, and a link
+that a server could have granted before it (mg_exp - tokens.max_ttl, or
+mg_nbf, minus tokens.clock_skew) is refused (500) rather than granted
+again; a link signed after it works once. ?lost_records=warn serves as
+before. A Redis that persists every write keeps its records, and nothing is
+refused.
+
+Real redis-servers on free loopback ports, stopped and started again on the
+same port; about 15 s for the file (most of it waiting for a new epoch's
+second to pass)."""
+
+import re
+import time
+
+import pytest
+
+from storeharness import Racers, http_get, source_address
+from test_store_cluster import POLICY, Cluster, make_node, reason
+from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
+
+# every link here is bounded: max_ttl, with a clock_skew short enough that a
+# link signed two seconds after a new epoch is past it
+BOUNDED = POLICY.replace("tokens:\n  clock_skew: 30s\n",
+                         "tokens:\n  clock_skew: 1s\n  max_ttl: 10m\n")
+assert BOUNDED != POLICY
+# Cluster.sign signs for 10m = max_ttl: a link could be used from its signing on
+
+
+@pytest.fixture
+def redis(start_store):
+    return lambda args=(): start_store("redis", args=args)
+
+
+def used_then_restarted(c, node, src):
+    """A one-time link used from `src`, then the store restarted (no `mgctl
+    store init`: what a real restart looks like); the link and the log mark."""
+    used = c.sign("/media/film.mp4", "--once")
+    assert http_get(node.port, used, src)[0] == 200
+    mark = node.mark()
+    c.store.stop()
+    c.store.start(init_epoch=False)
+    return used, mark
+
+
+def epoch_of(line):
+    """The Unix time of the epoch an MG00617/MG00618/MG00619 line names."""
+    t = re.search(r"(?:new epoch|used before) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", line).group(1)
+    return int(time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+
+
+def wait_past(since):
+    """Until a link signed now is past the epoch (skew 1s, on both sides)."""
+    while time.time() < since + 2.2:
+        time.sleep(0.1)
+
+
+def test_a_redis_restart_without_persistence_refuses_a_used_link_and_serves_one_signed_after(
+        redis, apache_factory, mgctl):
+    store = redis()
+    node = make_node(apache_factory, "restart-plain", store.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        used, mark = used_then_restarted(c, node, "127.0.30.1")  # --save "": the claim is gone
+        for src in ("127.0.30.2", "127.0.30.1"):
+            st, h, body = http_get(node.port, used, src)
+            assert (st, reason(h)) == (500, "internal-error"), (src, st, h)
+            assert body != b"" and not body.startswith(b"\x00\x01\x02")
+        log = node.error_log_since(mark)
+        started = tagged(log, "MG00617")
+        assert len(started) == 1, log
+        assert "has no epoch record: it lost its records" in started[0]
+        assert "links limited in uses that a server could have granted before it are refused" \
+            in started[0]
+        refused = tagged(log, "MG00618")
+        assert len(refused) == 2, log
+        tid = re.search(r"mg_id=([A-Za-z0-9_-]+)", used).group(1)
+        assert all(f"token {tid} could have been used before" in ln for ln in refused), refused
+        since = epoch_of(started[0])
+        assert {epoch_of(ln) for ln in refused} == {since}
+        # the same second, seen by mgctl
+        p = mgctl("store", "check", "--store", store.url())
+        assert p.returncode == 0, p.stderr
+        assert f"epoch {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))}: it lost its " \
+            "records then" in p.stdout, p.stdout
+        assert "a restart may lose records (appendonly no" in p.stdout
+        # a link signed after the new epoch works once
+        wait_past(since)
+        fresh = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, fresh, "127.0.30.3")[0] == 200
+        st, h, _ = http_get(node.port, fresh, "127.0.30.4")
+        assert (st, reason(h)) == (403, "token-used")
+        # a shorter link is bounded by max_ttl only from its expiry back: a
+        # server could have granted it 5 minutes before the epoch, unless it
+        # says when it starts (mg_nbf)
+        def sign5(*opts):
+            p = mgctl("sign", "--key-file", node.policy_dir / "keys" / "k2026.key", "--key-id",
+                      "k2026", "--ttl", "5m", "--once", *opts, input="/media/film.mp4\n")
+            assert p.returncode == 0, p.stderr
+            return p.stdout.strip()
+        st, h, _ = http_get(node.port, sign5(), "127.0.30.5")
+        assert (st, reason(h)) == (500, "internal-error")
+        assert http_get(node.port, sign5("--not-before", str(int(time.time()))),
+                        "127.0.30.6")[0] == 200
+    finally:
+        node.stop()
+
+
+def test_lost_records_warn_serves_as_before_and_says_so(redis, apache_factory, mgctl):
+    store = redis()
+    url = store.url(options="timeout=2s&lost_records=warn")
+    node = make_node(apache_factory, "restart-warn", url, policy=BOUNDED)
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        used, mark = used_then_restarted(c, node, "127.0.31.1")
+        # the use is given back, as before this version: the admin chose it
+        assert http_get(node.port, used, "127.0.31.2")[0] == 200
+        st, h, _ = http_get(node.port, used, "127.0.31.3")
+        assert (st, reason(h)) == (403, "token-used")
+        log = node.error_log_since(mark)
+        assert len(tagged(log, "MG00619")) == 1, log
+        assert "(lost_records=warn)" in tagged(log, "MG00619")[0]
+        assert tagged(log, "MG00617") == [] and tagged(log, "MG00618") == []
+    finally:
+        node.stop()
+
+
+def test_a_redis_that_persists_every_write_keeps_its_records_and_refuses_nothing(
+        redis, apache_factory, mgctl):
+    store = redis(args=("--appendonly", "yes", "--appendfsync", "always"))
+    node = make_node(apache_factory, "restart-aof", store.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        p = mgctl("store", "check", "--store", store.url())
+        assert "a restart keeps its records (appendonly yes, appendfsync always)" in p.stdout, \
+            p.stdout
+        used, mark = used_then_restarted(c, node, "127.0.32.1")
+        # the claim survived: the owner keeps it, anyone else is told it is used
+        assert http_get(node.port, used, "127.0.32.1")[0] == 200
+        st, h, _ = http_get(node.port, used, "127.0.32.2")
+        assert (st, reason(h)) == (403, "token-used")
+        log = node.error_log_since(mark)
+        assert tagged(log, "MG00617") == [] and tagged(log, "MG00618") == [], log
+        assert "epoch 0: its records are complete" in mgctl(
+            "store", "check", "--store", store.url()).stdout
+    finally:
+        node.stop()
+
+
+def test_a_restart_that_kept_a_snapshot_is_still_a_new_epoch(redis, apache_factory, mgctl):
+    # RDB only: redis saves on a clean shutdown, so the records (and the
+    # epoch record) come back; but a crash would have lost what came after
+    # the last snapshot, and the module cannot tell the two apart
+    store = redis(args=("--save", "3600 1"))
+    node = make_node(apache_factory, "restart-rdb", store.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", store, [node], mgctl)
+        used, mark = used_then_restarted(c, node, "127.0.33.1")
+        assert store.workdir.joinpath("dump.rdb").exists()
+        st, h, _ = http_get(node.port, used, "127.0.33.2")
+        assert (st, reason(h)) == (500, "internal-error")
+        started = tagged(node.error_log_since(mark), "MG00617")
+        assert len(started) == 1 and "restarted (another Redis process) without appendonly" \
+            in started[0], started
+    finally:
+        node.stop()
+
+
+def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
+        redis, apache_factory, mgctl):
+    store = redis()
+    nodes = []
+    racers = Racers(30)
+    try:
+        for i in range(3):
+            nodes.append(make_node(apache_factory, f"restart-race-{i}", store.url(),
+                                   policy=BOUNDED))
+        c = Cluster("redis", store, nodes, mgctl)
+        started = None
+        for rnd in range(3):
+            if started:  # a link that works before the restart: signed past the last epoch
+                wait_past(epoch_of(started[0]))
+            marks = [n.mark() for n in nodes]
+            used, _ = used_then_restarted(c, nodes[rnd % 3], "127.0.34.1")
+            # 30 addresses over the 3 servers, released together: every one
+            # of them races to start the epoch with its claim
+            res = racers.round([(nodes[i % 3].port, used, source_address(i), {})
+                                for i in range(30)])
+            assert [(st, reason(h)) for st, h, _ in res] == [(500, "internal-error")] * 30, rnd
+            logs = [n.error_log_since(m) for n, m in zip(nodes, marks)]
+            started = [ln for log in logs for ln in tagged(log, "MG00617")]
+            assert len(started) == 1, (rnd, started)
+            refused = [ln for log in logs for ln in tagged(log, "MG00618")]
+            assert len(refused) == 30 and {epoch_of(ln) for ln in refused} == \
+                {epoch_of(started[0])}, rnd
+        # after the last epoch: one winner among 30 on a fresh link
+        wait_past(epoch_of(started[0]))
+        fresh = c.sign("/media/film.mp4", "--once")
+        res = racers.round([(nodes[i % 3].port, fresh, source_address(i), {})
+                            for i in range(30)])
+        assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+    finally:
+        racers.close()
+        for n in nodes:
+            n.stop()
