@@ -468,6 +468,10 @@ def corpus_queries():
         qs.append("&" * k + "tr=oi-logo.png")
     qs.append("a=1&" * 200 + "&" * 900 + "tr=oi-logo.png")
     qs.append("tr=oi-logo.png" + "&" * 1000 + "download=1")
+    # an HTML-escaped '&', ';' (Rack 2 splits on it), repeats
+    qs += ["tr=oi-logo.png&amp;tr=w-5000", "tr=oi-logo.png;tr=w-5000", "tr=oi-logo.png&tr",
+           "tr=oi-logo.png&tr=oi-logo.png", "tr=oi-logo.png&download=0&download=1",
+           "tr=oi-logo.png&download=0;download=1", "tr=oi-logo.png&download"]
     return qs
 
 
