@@ -14,6 +14,9 @@
 #define MG_MAX_QUERY 8192   /* raw query bytes */
 #define MG_MAX_SEGMENTS 128 /* non-empty raw segments, dot segments included */
 #define MG_MAX_QPARAMS 256  /* non-empty query parameters */
+/* '&'-separated pieces of a query, empty ones included: qs and Node's
+ * querystring stop reading at 1,000 of them (docs/canonical-urls.md) */
+#define MG_MAX_QPIECES 512
 
 /* Same values as in mg_policy.h (identical redefinition is allowed). */
 #ifndef MG_TR_FORM_PATH

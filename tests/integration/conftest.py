@@ -15,6 +15,8 @@ test that used it fails.
 
 import atexit
 import contextlib
+import fcntl
+import hashlib
 import http.client
 import http.server
 import os
@@ -95,6 +97,56 @@ def php_dev_server(docroot, router="router.php"):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def npm_ci(pkg_dir, cache, package, scripts=()):
+    """node_modules for the package.json and committed package-lock.json of
+    pkg_dir, installed with `npm ci` into the git-ignored directory cache once
+    per lock-file version (two pytest runs may share it); package is one that
+    must be there afterwards. The scripts are copied next to node_modules (ESM
+    resolves packages from the script's own directory)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed (Debian package nodejs)")
+    stamp = hashlib.sha256((pkg_dir / "package-lock.json").read_bytes() +
+                           (pkg_dir / "package.json").read_bytes()).hexdigest()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not ((cache / ".stamp").exists() and (cache / ".stamp").read_text() == stamp and
+                (cache / "node_modules" / package).is_dir()):
+            shutil.rmtree(cache / "node_modules", ignore_errors=True)
+            for f in ("package.json", "package-lock.json"):
+                shutil.copy(pkg_dir / f, cache / f)
+            p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                               cwd=cache, capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                pytest.fail(f"npm ci in {cache} failed:\n{p.stdout}{p.stderr}")
+            (cache / ".stamp").write_text(stamp)
+        for f in scripts:
+            shutil.copy(pkg_dir / f, cache / f)
+
+
+@contextlib.contextmanager
+def ready_server(argv, cwd=None):
+    """A server process started as argv with "@PORT@" replaced by a free
+    port: it prints "ready PORT" on its standard output once it listens on
+    127.0.0.1:PORT. Yields its base URL, and stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([str(a).replace("@PORT@", str(port)) for a in argv], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()  # blocks until "ready" or exit
+        if not line.startswith("ready "):
+            pytest.fail(f"{argv[0]} did not start: {line!r}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
 
 
 def _write(path, data, mode=0o644):
@@ -399,6 +451,25 @@ DocumentRoot "{self.htdocs}"
             return RawResponse(r.status, r.getheaders(), r.read())
         finally:
             c.close()
+
+    def raw_many(self, targets, method="GET"):
+        """raw() for many targets over one keep-alive connection: a
+        RawResponse for each, in order."""
+        out = []
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for target in targets:
+                self._count(target)
+                c.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                c.putheader("Host", f"127.0.0.1:{self.port}")
+                c.endheaders()
+                r = c.getresponse()
+                out.append(RawResponse(r.status, r.getheaders(), r.read()))
+                if r.will_close:
+                    c.close()
+        finally:
+            c.close()
+        return out
 
     # ------------------------------------------------------------- logs
     def error_log(self):

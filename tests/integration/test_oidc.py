@@ -7,11 +7,8 @@ The provider's npm packages are installed at test time from the committed
 package-lock.json into a git-ignored cache ($MG_NODE_CACHE, default
 <source>/.cache/oidc-provider), once per lock-file version.
 """
-import fcntl
-import hashlib
 import html.parser
 import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -20,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SRCDIR, free_port
+from conftest import SRCDIR, free_port, npm_ci
 
 OIDC_DIR = SRCDIR / "tests" / "integration" / "oidc"
 CACHE = Path(os.environ.get("MG_NODE_CACHE", SRCDIR / ".cache" / "oidc-provider"))
@@ -100,27 +97,7 @@ FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg
 
 def _npm_install():
     """node_modules for the provider in CACHE, matching the committed lock."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("node and npm are needed for the OpenID Provider (Debian package nodejs)")
-    lock = (OIDC_DIR / "package-lock.json").read_bytes()
-    stamp = hashlib.sha256(lock + (OIDC_DIR / "package.json").read_bytes()).hexdigest()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)  # two pytest runs share the cache
-        if (CACHE / ".stamp").exists() and (CACHE / ".stamp").read_text() == stamp and \
-                (CACHE / "node_modules" / "oidc-provider").is_dir():
-            pass
-        else:
-            shutil.rmtree(CACHE / "node_modules", ignore_errors=True)
-            for f in ("package.json", "package-lock.json"):
-                shutil.copy(OIDC_DIR / f, CACHE / f)
-            p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                               cwd=CACHE, capture_output=True, text=True, timeout=300)
-            if p.returncode != 0:
-                pytest.fail(f"npm ci for the OpenID Provider failed:\n{p.stdout}{p.stderr}")
-            (CACHE / ".stamp").write_text(stamp)
-        # ESM resolves packages from the script's own directory
-        shutil.copy(OIDC_DIR / "provider.mjs", CACHE / "provider.mjs")
+    npm_ci(OIDC_DIR, CACHE, "oidc-provider", scripts=["provider.mjs"])
 
 
 class Provider:

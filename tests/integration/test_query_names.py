@@ -3,8 +3,15 @@
 - query-parameter names that the origin's server stack reads as `tr`, `mg_*` or
   the download parameter without being exactly them are refused (403 bad-url)
   before they reach a **real PHP origin** (`php -S` with a router that reads
-  `$_GET['tr']`) or an origin with Rack 2's name rules, and the ordinary forms
-  keep working (the origin applies exactly the transformation the policy saw);
+  `$_GET['tr']`), a **real Rack 2 origin** (Debian's ruby-rack on WEBrick) or
+  a **real Node origin** (`qs` from npm, Express's parser, and Node's
+  `querystring`), and the ordinary forms keep working (the origin applies
+  exactly the transformation the policy saw);
+- a generated corpus of about 3,000 names around `tr` and `download` (every
+  byte value, percent forms, brackets, dots, nesting, Unicode, long names,
+  the parsers' parameter limits) goes through Apache once: whenever a real
+  parser would read a `tr` or download value other than the one the policy
+  checked, the module refused the request;
 - a prefix token minted without a transformation cannot get one with `&+tr=`;
 - refused proxied signed links (ProxyPass nocanon) leave no `mg_sig` in httpd's
   error log (authz_core's AH01630), and granted ones still reach the origin
@@ -13,19 +20,21 @@
 """
 
 import json
-import re
+import os
 import shutil
 import socket
 import subprocess
-import threading
-import http.server
 import urllib.parse
+from pathlib import Path
 
 import pytest
+import requests
 
-from conftest import SRCDIR, php_dev_server
+from conftest import SRCDIR, npm_ci, php_dev_server, ready_server
 
 MEDIA_GUARD_CONF = SRCDIR / "mod_media_guard" / "media_guard.conf"
+ORIGINS = SRCDIR / "tests" / "integration" / "origins"
+NODE_CACHE = Path(os.environ.get("MG_NODE_ORIGINS_CACHE", SRCDIR / ".cache" / "test-origins"))
 K1 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
 POLICY = """\
@@ -48,6 +57,10 @@ rules:
     path: /rack/
     transforms: wm
     access: {anonymous: view}
+  - id: qs
+    path: /qs/
+    transforms: wm
+    access: {anonymous: view}
   - id: signed
     path: /sphp/
     token: required
@@ -63,13 +76,14 @@ CONF = """\
 Include "{media_guard_conf}"
 MediaGuardPolicy q @POLICIES@/q.yaml
 MediaGuardReasonHeader On
-<LocationMatch "^/(php|rack|sphp|vphp|files)/">
+<LocationMatch "^/(php|rack|qs|sphp|vphp|files)/">
     Require media-guard q
 </LocationMatch>
 ProxyPass "/php/" "{php}/php/" nocanon
 ProxyPass "/sphp/" "{php}/sphp/" nocanon
 ProxyPass "/vphp/" "{php}/vphp/" nocanon
 ProxyPass "/rack/" "{rack}/rack/"
+ProxyPass "/qs/" "{qs}/qs/" nocanon
 """
 
 # What an image server built on PHP does: $_GET['tr'] (an array's last item
@@ -77,6 +91,18 @@ ProxyPass "/rack/" "{rack}/rack/"
 # that reads $_REQUEST gets (php -n: PHP's built-in defaults, request_order
 # unset, so $_REQUEST is G, P, then C: a cookie overrides the query).
 ROUTER = r"""<?php
+if ($_SERVER['REQUEST_METHOD'] === 'POST' && $_SERVER['REQUEST_URI'] === '/parse') {
+  /* the corpus check: parse_str (what fills $_GET) of each query */
+  $out = [];
+  foreach (json_decode(file_get_contents('php://input')) as $q) {
+    $a = [];
+    parse_str($q, $a);
+    $out[] = ['get' => ['tr' => $a['tr'] ?? null, 'download' => $a['download'] ?? null]];
+  }
+  header('Content-Type: application/json');
+  echo json_encode($out);
+  return;
+}
 $tr = $_GET['tr'] ?? null;
 if (is_array($tr)) { $tr = end($tr); }
 $rtr = $_REQUEST['tr'] ?? null;
@@ -85,51 +111,10 @@ header('Content-Type: application/json');
 echo json_encode(['origin' => 'php', 'tr' => $tr, 'request_tr' => $rtr,
                   'download' => $_GET['download'] ?? null,
                   'request_download' => $_REQUEST['download'] ?? null,
+                  'readings' => ['get' => ['tr' => $_GET['tr'] ?? null,
+                                           'download' => $_GET['download'] ?? null]],
                   'query' => $_SERVER['QUERY_STRING'] ?? '']);
 """
-
-
-def rack2_params(query):
-    """Rack 2's Utils.parse_nested_query, top level only: split on & and ;,
-    unescape (+ is a space), then the key is the first run without brackets
-    after leading brackets ("[tr]", "tr]", "tr[x]" -> "tr"), except a name
-    whose rest is exactly "[" (kept whole). The last value wins."""
-    params = {}
-    for pair in re.split(r"[&;] *", query):
-        if not pair:
-            continue
-        name, _, value = pair.partition("=")
-        name = urllib.parse.unquote_plus(name)
-        value = urllib.parse.unquote_plus(value)
-        m = re.match(r"\A[\[\]]*([^\[\]]+)\]*", name)
-        if not m:
-            continue
-        key, after = m.group(1), name[m.end():]
-        params[name if after == "[" else key] = value
-    return params
-
-
-class _RackHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        query = self.path.partition("?")[2]
-        p = rack2_params(query)
-        # Rack::Request#params is GET.merge(POST): a form body is parsed for
-        # any method (form_data? looks at the Content-Type only) and wins
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n > 0 else b""
-        if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
-            p.update(rack2_params(body.decode("latin-1")))
-        body = json.dumps({"origin": "rack", "tr": p.get("tr"), "query": query}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -142,18 +127,24 @@ def php_origin(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rack_origin():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RackHandler)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    if shutil.which("ruby") is None:
+        pytest.fail("ruby is not installed (scripts/quickstart installs ruby-rack and ruby-webrick)")
+    with ready_server(["ruby", ORIGINS / "rack_origin.rb", "@PORT@", "download"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def srv(apache_factory, php_origin, rack_origin):
-    conf = CONF.format(media_guard_conf=MEDIA_GUARD_CONF, php=php_origin, rack=rack_origin)
+def qs_origin():
+    npm_ci(ORIGINS, NODE_CACHE, "qs", scripts=["qs_origin.mjs"])
+    with ready_server(["node", NODE_CACHE / "qs_origin.mjs", "@PORT@", "download"],
+                      cwd=NODE_CACHE) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def srv(apache_factory, php_origin, rack_origin, qs_origin):
+    conf = CONF.format(media_guard_conf=MEDIA_GUARD_CONF, php=php_origin, rack=rack_origin,
+                       qs=qs_origin)
     s = apache_factory("query-names", conf, policies={"q.yaml": POLICY},
                        files={"files/a.jpg": b"\xff\xd8\xff\xe0 file"},
                        extra_modules=["proxy", "proxy_http"], loglevel="info", start=False)
@@ -199,7 +190,6 @@ def test_the_origins_really_read_these_names_as_tr(php_origin, rack_origin):
     """Without the guard, each bypass makes the origin apply a transformation
     without the watermark (what the issue's attack run found): the test
     origins are faithful, so the refusals below mean something."""
-    import requests
     for q in PHP_BYPASSES[:5]:
         d = requests.get(f"{php_origin}/php/a.jpg?{q}", timeout=10).json()
         assert d["tr"] in ("w-100", "w-5000"), (q, d)
@@ -247,7 +237,6 @@ COOKIE_BYPASSES = ["tr=w-100", "session=1; tr[]=w-100", "a=1; TR=w-100", " tr=w-
 
 
 def test_the_php_origin_really_takes_a_cookie_over_the_query(php_origin):
-    import requests
     for c in COOKIE_BYPASSES[:2]:
         d = requests.get(f"{php_origin}/php/a.jpg?tr=oi-logo.png", headers={"Cookie": c},
                          timeout=10).json()
@@ -300,7 +289,6 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def test_the_rack_origin_really_takes_a_form_body_over_the_query(rack_origin):
-    import requests
     d = requests.get(f"{rack_origin}/rack/a.jpg?tr=oi-logo.png", data="tr=w-100", headers=FORM,
                      timeout=10).json()
     assert d["tr"] == "w-100", d
@@ -502,3 +490,134 @@ def test_an_http2_get_ended_by_an_empty_data_frame(apache_factory):
         assert "GET or HEAD request with a body" in s.error_log()
     finally:
         s.stop()
+
+
+# The attack corpus: names in and around `tr` and `download`, each sent as
+# `tr=oi-logo.png&NAME=w-5000` (a second transformation, without the
+# watermark, or a download asked for on a view-only rule) and a few queries at
+# the parsers' limits. What each real parser reads from each query is asked of
+# the origins once (POST /parse: parse_str, Rack::Utils.parse_nested_query and
+# parse_query, qs.parse with and without allowDots, querystring.parse,
+# URLSearchParams: the functions their HTTP paths call), every query goes
+# through Apache to the Node origin once, and a sample of the ones the module
+# lets through goes to the PHP and Rack origins too, to see that their HTTP
+# answer is the reading asked for.
+_RAW = [chr(b) for b in range(0x21, 0x7f) if chr(b) not in "%&=#"]
+_PCT = ["%%%02X" % b for b in range(256)]
+_TWO = ["", "+", ".", "[", "]", "%5B", "%5D", "%2E", "%20", "_", "x", "%2B"]
+_SHAPES = [
+    "{b}[]", "{b}[0]", "{b}[a][b]", "{b}[][x]", "{b}[]x", "[{b}]", "{b}]", "]{b}", "[{b}", "{b}[",
+    ".{b}", "{b}.x", "{b}..", "[[{b}]]", "{b}[[x]]", "[]{b}", "%5B%5D{b}", "{b}[]]", "{b}]]",
+    "..{b}", "+.{b}", "{b}%5B%5D", "%5B{b}%5D", "{b}%2Ex", "amp%3B{b}", "a[b][c][d][e][f][{b}]",
+    "{b}" + "[x]" * 30, "[{b}]" + "[x]" * 6, "x" * 500 + "{b}", "{b}" + "x" * 500,
+    "{b}[" + "a" * 500 + "]", "{b}[20]", "{b}[21]", "{b}[1000]", "__proto__[{b}]",
+    "constructor[{b}]", "{b}[__proto__]", "{b}.__proto__", "{b}[constructor]", "%2574{r}",
+    "%2B{b}", "{B}", "{b}%E2%80%8B", "%EF%BB%BF{b}", "{b}%C2%A0", "{b}%E3%80%80",
+]
+
+
+def corpus_names():
+    names = set()
+    for b in ("tr", "download"):
+        for ins in _RAW + _PCT:
+            names |= {ins + b, b + ins, b[0] + ins + b[1:]}
+        for p in _TWO:
+            for q in _TWO:
+                names |= {p + b + q, p + q + b, b + p + q}
+        for shape in _SHAPES:
+            names.add(shape.format(b=b, B=b.upper(), r=b[1:]))
+        # every letter percent-encoded, upper case, fullwidth (U+FF54 'ｔ')
+        names.add("".join("%%%02X" % ord(c) for c in b))
+        names.add(b[0].upper() + b[1:])
+        names.add("".join(urllib.parse.quote(chr(ord(c) + 0xfee0)) for c in b))
+    names -= {"tr", "download"}
+    return sorted(names)
+
+
+def corpus_queries():
+    qs = [f"tr=oi-logo.png&{n}=w-5000" for n in corpus_names()]
+    qs += [f"{n}=w-5000&tr=oi-logo.png" for n in ("[tr]", "tr[]", "%5Btr%5D", "+tr", "tr.x")]
+    # the parsers' limits: qs's parameterLimit and querystring's maxKeys
+    # (1000) count empty pieces and drop what comes after; Rack refuses
+    # more than 4096; PHP's max_input_vars (1000) counts names
+    for k in (255, 256, 300, 999, 1000, 1001, 4096):
+        qs.append("&" * k + "tr=oi-logo.png")
+    qs.append("a=1&" * 200 + "&" * 900 + "tr=oi-logo.png")
+    qs.append("tr=oi-logo.png" + "&" * 1000 + "download=1")
+    # an HTML-escaped '&', ';' (Rack 2 splits on it), repeats
+    qs += ["tr=oi-logo.png&amp;tr=w-5000", "tr=oi-logo.png;tr=w-5000", "tr=oi-logo.png&tr",
+           "tr=oi-logo.png&tr=oi-logo.png", "tr=oi-logo.png&download=0&download=1",
+           "tr=oi-logo.png&download=0;download=1", "tr=oi-logo.png&download"]
+    return qs
+
+
+def module_view(query):
+    """The exact `tr` and download values of query as the module parses it."""
+    tr, dl = [], []
+    for pair in query.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            name = urllib.parse.unquote_plus(name)
+            value = urllib.parse.unquote_plus(value)
+            (tr if name == "tr" else dl if name == "download" else []).append(value)
+    return tr, dl
+
+
+def agrees(reading, tr, dl):
+    """Does a parser's reading give the origin nothing beyond what the module
+    checked: the one exact `tr` (or none) and download values among the exact
+    ones (or none)? A parser that raised serves nothing."""
+    if "error" in reading:
+        return True
+    want = tr[0] if len(tr) == 1 else None
+    d = reading["download"]
+    ds = d if isinstance(d, list) else [] if d is None else [d]
+    return reading["tr"] == want and all(isinstance(x, str) and x in dl for x in ds)
+
+
+def batch(url, queries):
+    r = requests.post(f"{url}/parse", data=json.dumps(queries), timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    return r.json()
+
+
+def test_no_name_a_real_parser_reads_as_tr_or_download_gets_through(srv, php_origin, rack_origin,
+                                                                    qs_origin):
+    queries = corpus_queries()
+    assert len(queries) > 2500
+    readings = [{**p, **r, **q} for p, r, q in zip(batch(php_origin, queries),
+                                                   batch(rack_origin, queries),
+                                                   batch(qs_origin, queries))]
+    # the corpus has teeth: each parser reads something the module does not
+    # see in many of these queries
+    least = {"get": 40, "params": 100, "parse_query": 4, "qs": 70, "qs_dots": 120,
+             "querystring": 4, "urlsearchparams": 1}
+    for parser, m in least.items():
+        n = sum(not agrees(r[parser], *module_view(q)) for q, r in zip(queries, readings))
+        assert n >= m, (parser, n)
+    answers = srv.raw_many([f"/qs/a.jpg?{q}" for q in queries])
+    passed = []
+    bypass = []
+    for q, a, rd in zip(queries, answers, readings):
+        if a.status_code == 403 and a.headers.get("X-Media-Guard-Reason") in \
+                ("bad-url", "transform-not-allowed", "transform-required-missing",
+                 "download-not-allowed"):
+            continue
+        assert a.status_code == 200, (q[:200], a.status_code, a.headers.get("X-Media-Guard-Reason"))
+        tr, dl = module_view(q)
+        passed.append(q)
+        # Node's answer through Apache, and PHP's and Rack's parsers
+        got = json.loads(a.content)["readings"]
+        for parser, r in {**got, "get": rd["get"], "params": rd["params"],
+                          "parse_query": rd["parse_query"]}.items():
+            if not agrees(r, tr, dl):
+                bypass.append((parser, f"{q.count('&')} '&': {q[-60:]}", r))
+    assert not bypass, bypass[:20]
+    assert len(passed) > 500, len(passed)
+    # the PHP and Rack origins answer through Apache what their parser read
+    # (WEBrick answers a proxied request in about 40 ms: a sample)
+    sample = passed[::100]
+    for prefix, key in (("php", "get"), ("rack", "params")):
+        for q, a in zip(sample, srv.raw_many([f"/{prefix}/a.jpg?{q}" for q in sample])):
+            assert a.status_code == 200, (prefix, q[:200], a.status_code)
+            assert json.loads(a.content)["readings"][key] == readings[queries.index(q)][key], q

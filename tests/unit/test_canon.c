@@ -762,9 +762,14 @@ START_TEST(test_query_too_long_or_too_many_params_is_refused)
         mg_canon_path(mg_test_pool, "/a.jpg", repeat("a=1&", MG_MAX_QPARAMS + 1, ""), &c, &why),
         -1);
     ck_assert_str_eq(why, "too many query parameters");
-    /* empty pairs are skipped, not counted */
-    ck_assert_int_eq(mg_canon_path(mg_test_pool, "/a.jpg", repeat("&&", 1000, "a"), &c, &why), 0);
+    /* empty pairs are skipped, not parameters, but pieces: fewer than
+     * MG_MAX_QPIECES '&' (test_query_with_too_many_empty_pieces_is_refused) */
+    ck_assert_int_eq(
+        mg_canon_path(mg_test_pool, "/a.jpg", repeat("&&", MG_MAX_QPIECES / 2 - 1, "a"), &c, &why),
+        0);
     ck_assert_int_eq(c.params->nelts, 1);
+    ck_assert_int_eq(mg_canon_path(mg_test_pool, "/a.jpg", repeat("&&", 1000, "a"), &c, &why), -1);
+    ck_assert_str_eq(why, "too many '&' in query");
 }
 END_TEST
 
@@ -948,12 +953,14 @@ static const char *query_ways_differ(apr_pool_t *pool, const char *q, int *fast)
 /* Which queries the fast path takes, said on its own: every byte is one
  * the general way keeps as it is (not a control, space, DEL, byte >= 0x80,
  * '#', '%', '+' or ';'), '&' or '='; no pair starts with '='; at most
- * MG_MAX_QPARAMS pairs that are not empty. */
+ * MG_MAX_QPARAMS pairs that are not empty and fewer than MG_MAX_QPIECES
+ * '&'. */
 static int query_fast_expected(const char *q)
 {
-    int pairs = 0;
+    int pairs = 0, amps = 0;
     for (const unsigned char *p = (const unsigned char *)q; *p; p++)
-        if (*p <= 0x20 || *p >= 0x7f || strchr("#%+;", *p) != NULL)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("#%+;", *p) != NULL ||
+            (*p == '&' && ++amps >= MG_MAX_QPIECES))
             return 0;
     for (const char *p = q; *p;) {
         size_t n = strcspn(p, "&");
@@ -1076,6 +1083,43 @@ START_TEST(test_query_fast_path_parameter_counts)
     ck_assert_str_eq(why, "not on the fast path");
     ck_assert_int_eq(mg_query_parse_ex(mg_test_pool, "", &a, &why, MG_CANON_FAST_ONLY), 0);
     ck_assert_int_eq(a->nelts, 0);
+}
+END_TEST
+
+/* qs and Node's querystring read the first 1,000 '&'-separated pieces,
+ * empty ones included, and drop the rest: "&" * 1000 + "tr=oi-logo.png"
+ * was judged with the watermark and served without it (red team 22). Fewer
+ * than MG_MAX_QPIECES '&' pass, that many are refused, both ways, wherever
+ * the empty pieces are and whatever the pairs hold. */
+START_TEST(test_query_with_too_many_empty_pieces_is_refused)
+{
+    static const char *const pairs[] = {"tr=oi-logo.png", "tr=w-100%2C", "a=1&tr=oi-logo.png"};
+    for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+        for (int amps = MG_MAX_QPIECES - 2; amps <= MG_MAX_QPIECES + 1; amps++) {
+            int extra = (int)(strchr(pairs[k], '&') != NULL); /* its own '&' */
+            for (int where = 0; where < 3; where++) {
+                size_t n = strlen(pairs[k]) + (size_t)(amps - extra) + 1;
+                char *q = apr_palloc(mg_test_pool, n);
+                int lead = where == 0 ? amps - extra : where == 1 ? 0 : (amps - extra) / 2;
+                memset(q, '&', (size_t)lead);
+                strcpy(q + lead, pairs[k]);
+                memset(q + lead + strlen(pairs[k]), '&', (size_t)(amps - extra - lead));
+                q[n - 1] = '\0';
+                for (unsigned flags = 0; flags <= MG_CANON_NO_FAST; flags += MG_CANON_NO_FAST) {
+                    apr_array_header_t *a = NULL;
+                    const char *why = NULL;
+                    int rc = mg_query_parse_ex(mg_test_pool, q, &a, &why, flags);
+                    if (amps < MG_MAX_QPIECES) {
+                        ck_assert_msg(rc == 0, "%d '&' (%d): %s", amps, where, why);
+                        ck_assert_ptr_nonnull(mg_query_get(a, "tr", NULL));
+                    } else {
+                        ck_assert_msg(rc == -1, "%d '&' (%d) passed", amps, where);
+                        ck_assert_str_eq(why, "too many '&' in query");
+                    }
+                }
+            }
+        }
+    }
 }
 END_TEST
 
@@ -1362,6 +1406,7 @@ static Suite *canon_suite(void)
     tcase_add_test(tc, test_query_refuses_raw_semicolon_that_other_parsers_split_on);
     tcase_add_test(tc, test_query_lengths_are_the_decoded_strlen_of_every_name_and_value);
     tcase_add_test(tc, test_query_plus_and_pct20_both_mean_space_but_pct2b_is_plus);
+    tcase_add_test(tc, test_query_with_too_many_empty_pieces_is_refused);
     tcase_add_test(tc, test_query_every_byte_at_every_offset_keeps_its_meaning);
     tcase_add_test(tc, test_query_keeps_double_encoding_as_text);
     tcase_add_test(tc, test_query_get_returns_first_value_and_counts_duplicates);
