@@ -156,12 +156,14 @@ static int not_rewritten(request_rec *r, const char *reason)
 }
 
 /* The host absolute URIs may name: the Host the client sent, but only when
- * it is one of the virtual host's own names (ServerName, ServerAlias). Under
- * UseCanonicalName Off (the default) httpd takes any Host, and an unknown one
- * is served by the first virtual host: a client that forged it would choose
- * which hosts a playlist names get the token. NULL (no absolute URI gets it,
- * relative ones still do) for any other Host. X-Forwarded-Host and
- * Forwarded are never read. */
+ * it is one of the virtual host's own names (ServerName, ServerAlias) and
+ * any port it carries is the connection's or the server's. Under
+ * UseCanonicalName Off (the default) httpd takes any Host, an unknown one is
+ * served by the first virtual host, and ap_get_server_port() takes the
+ * Host's port (vhost.c keeps it in r->parsed_uri): a client that forged it
+ * would choose which hosts a playlist names get the token. NULL (no
+ * absolute URI gets it, relative ones still do) for any other Host.
+ * X-Forwarded-Host and Forwarded are never read. */
 static const char *own_host(const request_rec *r)
 {
     const server_rec *s = r->server;
@@ -169,6 +171,9 @@ static const char *own_host(const request_rec *r)
     int i;
 
     if (h == NULL || *h == '\0')
+        return NULL;
+    if (r->parsed_uri.port_str != NULL && r->parsed_uri.port != r->connection->local_addr->port &&
+        (s->port == 0 || r->parsed_uri.port != s->port))
         return NULL;
     if (s->server_hostname != NULL && strcasecmp(h, s->server_hostname) == 0)
         return h;
@@ -225,11 +230,13 @@ static int prepare(request_rec *r, hls_ctx_t *ctx)
     ctx->h.scheme = ap_http_scheme(r);
     ctx->h.host = own_host(r);
     if (ctx->h.host == NULL && r->hostname != NULL)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                      MG_LOGNO(00406) "media-guard HLS: Host %s is not a name of this virtual "
-                                      "host (ServerName, ServerAlias): no absolute URI gets the "
-                                      "token",
-                      ap_escape_logitem(r->pool, r->hostname));
+        ap_log_rerror(
+            APLOG_MARK, APLOG_DEBUG, 0, r,
+            MG_LOGNO(00406) "media-guard HLS: Host %s (port %s) is not a name and port of "
+                            "this virtual host (ServerName, ServerAlias, the "
+                            "connection's port): no absolute URI gets the token",
+            ap_escape_logitem(r->pool, r->hostname),
+            r->parsed_uri.port_str ? r->parsed_uri.port_str : "none");
     ctx->h.port = ap_get_server_port(r);
     return 0;
 }

@@ -1125,12 +1125,15 @@ def test_a_forged_host_or_forwarding_headers_never_choose_where_the_token_goes(s
     assert honest == expected(template(MEDIA, srv.port), tok)
     own = f"http://127.0.0.1:{srv.port}/videos/l1/720p/seg-3.ts"
     assert own + "?" + tok in honest
-    for host in ("other.example", "other.example:80", f"other.example:{srv.port}"):
+    # 127.0.0.1 is the ServerName, but port 1 is neither the connection's
+    # nor the server's: http://127.0.0.1:1/... must not get the token
+    for host in ("other.example", "other.example:80", f"other.example:{srv.port}", "127.0.0.1:1"):
         r = srv.get(url, headers={"Host": host})
         assert r.status_code == 200, (host, r.headers.get("X-Media-Guard-Reason"))
         # other.example's URIs keep no token, and neither does any absolute one
         assert r.text == honest.replace(own + "?" + tok, own), host
         assert "other.example/videos/l1/720p/seg-1.ts?" not in r.text
+        assert "127.0.0.1:1/videos/l1/720p/seg-1.ts?" not in r.text
     assert "MG00406" in srv.error_log()
     for headers in ({"X-Forwarded-Host": "other.example"},
                     {"Forwarded": "host=other.example;proto=https"},

@@ -550,6 +550,20 @@ def _far_expiry_links_keep_their_one_use(s, sign, base, slot_ttl=None):
 
 def test_a_one_time_link_expiring_after_2038_keeps_its_one_use_shmcb(srv, sign):
     _far_expiry_links_keep_their_one_use(srv, sign, "198.18.0")
+    # The slots live exp - now + 2 * clock_skew + 1 seconds (grace 0): this
+    # expiry, 136 years away, made the old 32-bit lifetime wrap to `wrap`
+    # seconds, after which another address found the use free.
+    wrap = 4
+    now = int(time.time())
+    url = sign("/media/a.jpg", "--once", "--expires", str(now + 2**32 - 2 * 30 - 1 + wrap),
+               ttl=None)
+    r = get(srv, url, "198.18.0.100")
+    assert r.status_code == 200, (r.status_code, reason(r))
+    # claimed early enough that the wrapped lifetime was at least a second
+    assert time.time() < now + wrap - 1
+    time.sleep(max(0.0, now + wrap + 1 - time.time()))
+    r = get(srv, url, "198.18.0.101")
+    assert r.status_code == 403 and reason(r) == "token-used", (r.status_code, reason(r))
 
 
 @pytest.mark.parametrize("provider", ["memcache", "redis"])
