@@ -19,10 +19,14 @@
  *    unknown to the SDKs, hmac last;
  *  - an ACL is matched against our canonical path (decoded, dot segments
  *    resolved) with its 'tr:' segment where it stands (signed_path: an ACL
- *    names renditions as Akamai sees them), never against the raw one: '*' matches any run of bytes
- * of the canonical path, '/' included, and "/v/../secret" is "/secret", which "/v/ *" does not
- * match. A URL token signs the raw path as the client sends it (the query is not signed: Akamai's
- * "ignore query string" default);
+ *    names renditions as Akamai sees them), never against the raw one: '*'
+ *    matches any run of bytes of the canonical path, '/' included, and
+ *    "/v/../secret" is "/secret", which "/v/ *" does not match. A
+ *    transformation in the query (?tr=) is matched in its path form, the
+ *    'tr:' segment right before the file ("/v/a.jpg?tr=w-300" as
+ *    "/v/tr:w-300/a.jpg"), so an ACL grants both forms or neither. A URL
+ *    token signs the raw path as the client sends it (the query is not
+ *    signed: Akamai's "ignore query string" default);
  *  - escape_early (the SDKs' option) escapes ip, id, data and the URL as
  *    Python's quote_plus does (A-Z a-z 0-9 _ . - ~ kept, space '+', other
  *    bytes %xx in lower case); the URL is the percent-decoded raw path.
@@ -246,6 +250,19 @@ static int acl_match(apr_pool_t *pool, const char *a, size_t n, const char *path
     return glob_match(pat, pn, path);
 }
 
+/* The path form of a transformation given in the query (?tr=): the
+ * canonical path with "tr:" and the normalised transformation as a segment
+ * right before the file, as the path form would be matched
+ * ("/v/a.jpg?tr=w-300" -> "/v/tr:w-300/a.jpg"). A transformed path names a
+ * file (mg_canon.c refuses a transformed directory), so there is a last
+ * segment. */
+static const char *query_tr_path(apr_pool_t *pool, const mg_canon_t *cn)
+{
+    const char *last = strrchr(cn->path, '/');
+    return apr_pstrcat(pool, apr_pstrmemdup(pool, cn->path, (size_t)(last - cn->path)),
+                       "/tr:", cn->tr, last, NULL);
+}
+
 typedef struct ak_tok {
     const char *v[AK_NFIELDS];
     size_t n[AK_NFIELDS];
@@ -351,8 +368,16 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
         out->id = apr_pstrmemdup(rq->pool, t.v[AK_ID], t.n[AK_ID]);
     if (t.v[AK_ACL] != NULL) {
         const char *a = t.v[AK_ACL], *aend = a + t.n[AK_ACL];
-        int matched = 0, count = 0, dir = 0, exact_qtr = 0;
+        int matched = 0, count = 0, dir = 0;
+        /* a transformation in the query (?tr=), which nobody signs, is
+         * the rendition its path form names with the 'tr:' segment right
+         * before the file: match that, so that an entry grants both forms
+         * of a rendition or neither (an entry with a star granted every
+         * ?tr= of the files it names, /v/a.jpg then a star among them) */
+        const char *mpath = rq->cn->signed_path;
         int qtr = rq->cn->tr != NULL && rq->cn->tr_form == MG_TR_FORM_QUERY;
+        if (qtr)
+            mpath = query_tr_path(rq->pool, rq->cn);
         if (t.n[AK_ACL] > AK_ACL_BYTES)
             return refuse(out, MG_R_TOKEN_MALFORMED, "acl is too long");
         while (a <= aend && !matched) {
@@ -364,16 +389,10 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
             /* the path with its 'tr:' segment where it was: Akamai matches
              * the URL path as sent, in which an ACL for /v/a.jpg names no
              * rendition /v/tr:w-2000/a.jpg */
-            int m = acl_match(rq->pool, a, (size_t)(ae - a), rq->cn->signed_path, &dir);
+            int m = acl_match(rq->pool, a, (size_t)(ae - a), mpath, &dir);
             if (m < 0)
                 return refuse(out, MG_R_TOKEN_MALFORMED,
                               "an acl entry is not a path (with '*' wildcards)");
-            if (m == 1 && memchr(a, '*', (size_t)(ae - a)) == NULL && qtr) {
-                /* an entry without a wildcard names one path: the query is
-                 * not signed, so neither is a transformation there (?tr=) */
-                m = 0;
-                exact_qtr = 1;
-            }
             if (m == 1) {
                 matched = 1;
                 /* "/dir/ *" alone is a prefix: say so in our terms, and let
@@ -385,9 +404,13 @@ static mg_reason_t verify_token(const mg_fmt_req_t *rq, const mg_fkey_t *k, cons
         }
         if (!matched)
             return refuse(out, MG_R_TOKEN_SCOPE,
-                          exact_qtr ? "an acl entry without a wildcard does not sign the "
-                                      "query's transformation (?tr=)"
-                                    : "the canonical path matches none of the acl");
+                          qtr ? "the path form of the query's transformation (?tr=) matches "
+                                "none of the acl"
+                              : "the canonical path matches none of the acl");
+        /* a prefix holding a 'tr:' segment is no prefix of the canonical
+         * path (from which the segment is taken out): matched above */
+        if (out->scope != NULL && strstr(out->scope, "/tr:") != NULL)
+            out->scope = NULL;
         if (out->scope != NULL && strchr(out->scope, '%') != NULL)
             out->scope = NULL; /* an encoded prefix: matched decoded above, not a scope */
     }

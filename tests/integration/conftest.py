@@ -617,6 +617,39 @@ def mgctl():
     return run
 
 
+def write_secrets(srv, secrets):
+    """Write {file name: text} as 0600 files in srv's policy directory's keys/,
+    where the policies' ``file: keys/...`` entries look."""
+    for name, text in secrets.items():
+        _write(srv.policy_dir / "keys" / name, text, 0o600)
+
+
+def keyed_server(apache_factory, name, conf, policies, files, secrets, **kw):
+    """An Apache (apache_factory's arguments) whose key files, as
+    write_secrets takes them, are written before it starts."""
+    s = apache_factory(name, conf, policies=policies, files=files, start=False, **kw)
+    write_secrets(s, secrets)
+    s.start()
+    return s
+
+
+def mgctl_signer(mgctl, policy, *always):
+    """``sign(fmt, *args, key=None) -> link``: `mgctl sign --policy POLICY`
+    in token format `fmt` ("mg-v1", the native one, passes no
+    --token-format) with key `key`, then `always`, then `args`; the command
+    must succeed."""
+    def sign(fmt, *args, key=None):
+        cmd = ["sign", "--policy", policy]
+        if fmt != "mg-v1":
+            cmd += ["--token-format", fmt]
+        if key:
+            cmd += ["--key-id", key]
+        p = mgctl(*cmd, *always, *args)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+    return sign
+
+
 def htpasswd(path, users):
     """Write an htpasswd file (bcrypt) with {user: password}."""
     path = Path(path)

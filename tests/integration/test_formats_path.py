@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import htpasswd
+from conftest import htpasswd, keyed_server, mgctl_signer, write_secrets
 
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
@@ -89,43 +89,25 @@ FILES = {
 }
 
 
-def write_key(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(0o600)
+KEYS = {"k2026.key": K2026, "lt.secret": "lighttpd-secret-for-the-tests\n",
+        "ik.secret": "private_imagekit_key_for_tests\n", "ng.secret": "nginx-secret-word-for-tests\n",
+        "bn.secret": "bunny-security-key-for-tests\n"}
 
 
 def write_keys(s):
     """The secrets POLICY's keys name, in the server's policy directory."""
-    keys = s.policy_dir / "keys"
-    write_key(keys / "k2026.key", K2026)
-    write_key(keys / "lt.secret", "lighttpd-secret-for-the-tests\n")
-    write_key(keys / "ik.secret", "private_imagekit_key_for_tests\n")
-    write_key(keys / "ng.secret", "nginx-secret-word-for-tests\n")
-    write_key(keys / "bn.secret", "bunny-security-key-for-tests\n")
+    write_secrets(s, KEYS)
 
 
 @pytest.fixture(scope="module")
 def srv(apache_factory):
-    s = apache_factory("formats-path", CONF, policies={"path.yaml": POLICY}, files=FILES,
-                       start=False)
-    write_keys(s)
-    s.start()
-    return s
+    return keyed_server(apache_factory, "formats-path", CONF, {"path.yaml": POLICY}, FILES, KEYS)
 
 
 @pytest.fixture(scope="module")
 def sign(srv, mgctl):
-    def run(fmt, url, *opts, key=None):
-        args = ["sign", "--policy", srv.policy_dir / "path.yaml"]
-        if fmt != "mg-v1":
-            args += ["--token-format", fmt]
-        if key:
-            args += ["--key-id", key]
-        p = mgctl(*args, *opts, url)
-        assert p.returncode == 0, p.stderr
-        return p.stdout.strip()
-    return run
+    signer = mgctl_signer(mgctl, srv.policy_dir / "path.yaml")
+    return lambda fmt, url, *opts, key=None: signer(fmt, *opts, url, key=key)
 
 
 def reason(r):
@@ -352,10 +334,8 @@ def test_configtest_refuses_overlapping_path_prefixes(apache_factory):
     both = POLICY.replace("secret_prefix: /p/", "secret_prefix: /dl/")
     s2 = apache_factory("formats-path-bad", CONF, policies={"path.yaml": both}, files={},
                         start=False)
-    keys = s2.policy_dir / "keys"
-    for f, t in (("k2026.key", K2026), ("lt.secret", "x" * 20 + "\n"), ("ik.secret", "y\n"),
-                 ("ng.secret", "z\n"), ("bn.secret", "w\n")):
-        write_key(keys / f, t)
+    write_secrets(s2, {"k2026.key": K2026, "lt.secret": "x" * 20 + "\n", "ik.secret": "y\n",
+                       "ng.secret": "z\n", "bn.secret": "w\n"})
     rc, out = s2.configtest()
     assert rc != 0
     assert "a link could not tell the two formats apart" in out, out

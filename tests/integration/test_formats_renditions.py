@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "examples" / "signers"))
 import sign_formats  # noqa: E402  (the independent Python signer)
+from conftest import keyed_server, mgctl_signer, write_secrets  # noqa: E402
 
 JPG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 AK_KEY = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -55,32 +56,19 @@ FILES = {"v/a.jpg": JPG, "v/tr:w-300/a.jpg": JPG, "tr:w-300/v/a.jpg": JPG, "v/a.
          "v/index.html": "<p>the directory</p>"}
 
 
-def write_keys(s):
-    keys = s.policy_dir / "keys"
-    keys.mkdir(parents=True, exist_ok=True)
-    for name, text in (("akamai.hex", AK_KEY), ("bunny.secret", BN_KEY),
-                       ("nginx.secret", NG_KEY)):
-        (keys / name).write_text(text + "\n")
-        (keys / name).chmod(0o600)
+KEYS = {"akamai.hex": AK_KEY + "\n", "bunny.secret": BN_KEY + "\n", "nginx.secret": NG_KEY + "\n"}
 
 
 @pytest.fixture(scope="module")
 def srv(apache_factory):
-    s = apache_factory("formats-renditions", CONF, policies={"rend.yaml": POLICY}, files=FILES,
-                       start=False)
-    write_keys(s)
-    s.start()
-    return s
+    return keyed_server(apache_factory, "formats-renditions", CONF, {"rend.yaml": POLICY}, FILES,
+                        KEYS)
 
 
 @pytest.fixture(scope="module")
 def sign(srv, mgctl):
-    def run(fmt, key, *args):
-        p = mgctl("sign", "--policy", srv.policy_dir / "rend.yaml", "--token-format", fmt,
-                  "--key-id", key, "--ttl", "10m", *args)
-        assert p.returncode == 0, p.stderr
-        return p.stdout.strip()
-    return run
+    """sign(fmt, *args, key=KEY-ID): a link valid for ten minutes."""
+    return mgctl_signer(mgctl, srv.policy_dir / "rend.yaml", "--ttl", "10m")
 
 
 def decide(srv, mgctl, target):
@@ -113,15 +101,29 @@ def test_akamai_acl_names_renditions_as_akamai_sees_the_path(srv, mgctl):
     assert decide(srv, mgctl, "/tr:w-300/v/a.jpg?__token__=" + star) == "token-out-of-scope"
 
 
+def test_akamai_acl_grants_query_and_path_forms_of_a_rendition_alike(srv, mgctl):
+    """/v/a.jpg?tr=w-300 is the rendition /v/tr:w-300/a.jpg: an ACL entry
+    grants both or neither (fix 22b: /v/a.jpg then a star refused the path
+    form and granted the query form)."""
+    exp = int(time.time()) + 600
+    for acl, want in (("/v/a.jpg*", "token-out-of-scope"), ("/v/*", "allowed-by-token"),
+                      ("/v/a.jpg", "token-out-of-scope"), ("/*", "allowed-by-token"),
+                      ("/v/tr:w-300/*", "allowed-by-token")):
+        tok = sign_formats.akamai_token(AK_KEY, {}, "hmac-sha256", exp, acl=[acl])
+        path = decide(srv, mgctl, "/v/tr:w-300/a.jpg?__token__=" + tok)
+        query_form = decide(srv, mgctl, "/v/a.jpg?tr=w-300&__token__=" + tok)
+        assert (path, query_form) == (want, want), acl
+
+
 def test_bunny_token_path_holds_no_tr_segment_in_front(srv, mgctl, sign):
-    q = query(sign("bunny", "bn", "--prefix", "/v/", "/v/a.jpg"))
+    q = query(sign("bunny", "--prefix", "/v/", "/v/a.jpg", key="bn"))
     assert decide(srv, mgctl, "/v/a.jpg?" + q) == "allowed-by-token"
     assert decide(srv, mgctl, "/v/tr:w-300/a.jpg?" + q) == "allowed-by-token"
     assert decide(srv, mgctl, "/tr:w-300/v/a.jpg?" + q) == "token-out-of-scope"
 
 
 def test_bunny_signed_pairs_cannot_be_merged_by_encoding(srv, mgctl, sign):
-    link = sign("bunny", "bn", "/v/a.jpg?a=1&tr=w-300")
+    link = sign("bunny", "/v/a.jpg?a=1&tr=w-300", key="bn")
     assert decide(srv, mgctl, link) == "allowed-by-token"
     merged = link.replace("a=1&tr=w-300", "a=1%26tr%3Dw-300")
     assert merged != link
@@ -140,15 +142,15 @@ def test_bunny_ignore_params_link_signs_no_query_transformation(srv, mgctl):
 
 
 def test_nginx_without_args_signs_no_query_transformation(srv, mgctl, sign):
-    q = query(sign("nginx-secure-link", "ng", "/v/a.jpg"))
+    q = query(sign("nginx-secure-link", "/v/a.jpg", key="ng"))
     assert decide(srv, mgctl, "/v/a.jpg?" + q) == "allowed-by-token"
     assert decide(srv, mgctl, "/v/a.jpg?tr=w-300&" + q) == "token-out-of-scope"
-    assert decide(srv, mgctl, sign("nginx-secure-link", "ng", "/v/tr:w-300/a.jpg")) == \
+    assert decide(srv, mgctl, sign("nginx-secure-link", "/v/tr:w-300/a.jpg", key="ng")) == \
         "allowed-by-token"
 
 
 def test_nginx_args_cannot_move_the_query_into_the_path(srv, mgctl, sign):
-    link = sign("nginx-secure-link", "ng-args", "/v/a.jpg?x=1")
+    link = sign("nginx-secure-link", "/v/a.jpg?x=1", key="ng-args")
     assert decide(srv, mgctl, link) == "allowed-by-token"
     t = link[link.index("&md5="):]
     for moved in ("/v/?a.jpgx=1", "/v/a.jp?gx=1"):
@@ -164,7 +166,7 @@ def test_configtest_refuses_args_without_boundaries(apache_factory):
     assert bad != POLICY
     s = apache_factory("formats-renditions-bad", CONF, policies={"rend.yaml": bad}, files={},
                        start=False)
-    write_keys(s)
+    write_secrets(s, KEYS)
     rc, out = s.configtest()
     assert rc != 0
     assert "option expression must write $args once, right after a '?'" in out

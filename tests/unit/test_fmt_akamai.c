@@ -296,6 +296,61 @@ START_TEST(test_akamai_acl_covers_the_tr_segment_where_it_stands)
 }
 END_TEST
 
+/* A transformation in the query (?tr=) is the rendition the path form
+ * names with its 'tr:' segment right before the file: an ACL entry grants
+ * the one exactly when it grants the other (fix 22b: /v/a.jpg then a star
+ * refused /v/tr:w-300/a.jpg and granted /v/a.jpg?tr=w-300, as every entry
+ * with a star did). */
+START_TEST(test_akamai_acl_grants_query_and_path_forms_of_a_rendition_alike)
+{
+    static const struct {
+        const char *acl;
+        mg_reason_t want;  /* every form of the rendition w-300 */
+        mg_reason_t plain; /* /v/a.jpg itself */
+    } tab[] = {
+        {"/v/a.jpg*", MG_R_TOKEN_SCOPE, MG_R_ALLOWED},
+        {"/v/*", MG_R_ALLOWED, MG_R_ALLOWED},
+        {"/v/a.jpg", MG_R_TOKEN_SCOPE, MG_R_ALLOWED},
+        {"/*", MG_R_ALLOWED, MG_R_ALLOWED},
+        {"/v/tr:w-300/*", MG_R_ALLOWED, MG_R_TOKEN_SCOPE},
+        {"/v/tr:w-300/a.jpg", MG_R_ALLOWED, MG_R_TOKEN_SCOPE},
+        {"/v/tr:w-2000/*", MG_R_TOKEN_SCOPE, MG_R_TOKEN_SCOPE},
+        {"/v/*/a.jpg", MG_R_ALLOWED, MG_R_TOKEN_SCOPE},
+        {"/v/a.jpg!/x/*", MG_R_TOKEN_SCOPE, MG_R_ALLOWED},
+        {"/x/*!/v/tr:w-300/a.jpg", MG_R_ALLOWED, MG_R_TOKEN_SCOPE},
+    };
+    static const char *const forms[] = {"/v/tr:w-300/a.jpg", "/v/a.jpg?tr=w-300",
+                                        "/v/a.jpg?tr=w-300&x=1", "/v/./a.jpg?x=1&tr=w-300"};
+    mg_token_claims_t c;
+    mg_policy_t *p = ak_policy("k1.hex", NULL, NULL);
+    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+        const char *tok = ak_tok(
+            K1, "SHA256", apr_pstrcat(mg_test_pool, "exp=1893456000~acl=", tab[i].acl, NULL), NULL);
+        for (size_t j = 0; j < sizeof(forms) / sizeof(forms[0]); j++) {
+            mg_reason_t r = check(p, with_tok(forms[j], tok), &c);
+            ck_assert_msg(r == tab[i].want, "acl %s, %s: %s", tab[i].acl, forms[j],
+                          mg_reason_name(r));
+        }
+        /* the file itself, untransformed, as the entry says */
+        mg_reason_t r = check(p, with_tok("/v/a.jpg", tok), &c);
+        ck_assert_msg(r == tab[i].plain, "acl %s, /v/a.jpg: %s", tab[i].acl, mg_reason_name(r));
+    }
+    /* the refusal says which path was matched */
+    const char *star = ak_tok(K1, "SHA256", "exp=1893456000~acl=/v/a.jpg*", NULL);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-300", star), &c), MG_R_TOKEN_SCOPE);
+    ck_assert_ptr_nonnull(strstr(c.detail, "?tr="));
+    /* a file at the root: the segment goes right after the root */
+    const char *root = ak_tok(K1, "SHA256", "exp=1893456000~acl=/tr:w-300/a.jpg", NULL);
+    ASSERT_REASON(check(p, with_tok("/a.jpg?tr=w-300", root), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/tr:w-300/a.jpg", root), &c), MG_R_ALLOWED);
+    /* one place only: renditions in front of a directory are not the path
+     * form of a query transformation (docs/token-formats.md) */
+    const char *front = ak_tok(K1, "SHA256", "exp=1893456000~acl=/tr:w-300/*", NULL);
+    ASSERT_REASON(check(p, with_tok("/tr:w-300/v/a.jpg", front), &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(p, with_tok("/v/a.jpg?tr=w-300", front), &c), MG_R_TOKEN_SCOPE);
+}
+END_TEST
+
 START_TEST(test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it)
 {
     /* fuzz_fmt's regressions/fmt/akamai-prefix-with-field-delimiter: a prefix
@@ -730,6 +785,7 @@ static Suite *fmt_akamai_suite(void)
     tcase_add_test(tc, test_akamai_every_signed_field_is_covered);
     tcase_add_test(tc, test_akamai_acl_wildcards_match_the_canonical_path_and_never_widen);
     tcase_add_test(tc, test_akamai_acl_covers_the_tr_segment_where_it_stands);
+    tcase_add_test(tc, test_akamai_acl_grants_query_and_path_forms_of_a_rendition_alike);
     tcase_add_test(tc, test_akamai_signed_prefix_is_encoded_so_no_delimiter_ends_it);
     tcase_add_test(tc, test_akamai_malformed_tokens_are_token_malformed);
     tcase_add_test(tc, test_akamai_options_token_name_delimiters_and_load_refusals);
