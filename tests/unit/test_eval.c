@@ -1515,8 +1515,7 @@ START_TEST(test_roles_from_env_compare_case_and_lookalikes_exactly)
 {
     static const char *const other[] = {
         "OIDC_CLAIM_groups=Editor", "OIDC_CLAIM_groups=EDITOR",
-        "OIDC_CLAIM_groups=\xd0\xb5"
-        "ditor",                            /* Cyrillic e */
+        "OIDC_CLAIM_groups=\320\265ditor",  /* Cyrillic e (octal: a hex escape would take the d) */
         "OIDC_CLAIM_groups=edit\xc2\xa0or", /* a no-break space inside */
     };
     mg_policy_t *p = load(P_ACC);
