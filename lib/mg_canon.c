@@ -375,7 +375,6 @@ static inline int query_fast_pair(apr_array_header_t *arr, char *w, size_t s, si
  * len + 16 bytes. */
 static int query_fast(const char *query, size_t len, char *w, apr_array_header_t *arr)
 {
-    size_t namps = 0; /* '&' so far: MG_MAX_QPIECES is the general way's to refuse */
     size_t start = 0; /* the current pair's first byte */
     size_t eq = 0;    /* its first '=' + 1; 0: none yet */
     int special = 0;  /* a '.', '[' or ']' in its name */
@@ -397,7 +396,6 @@ static int query_fast(const char *query, size_t len, char *w, apr_array_header_t
         ns = _mm_or_si128(ns, _mm_cmpeq_epi8(x, _mm_set1_epi8(']')));
         unsigned amp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')));
         unsigned eqs = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
-        namps += (size_t)__builtin_popcount(amp);
         /* every event of these sixteen bytes, in order */
         for (unsigned ev = amp | eqs | (unsigned)_mm_movemask_epi8(ns); ev != 0; ev &= ev - 1) {
             unsigned k = (unsigned)__builtin_ctz(ev);
@@ -416,8 +414,18 @@ static int query_fast(const char *query, size_t len, char *w, apr_array_header_t
             }
         }
     }
-    if (namps >= MG_MAX_QPIECES)
-        return 0;
+    /* MG_MAX_QPIECES '&' are the general way's to refuse. They take as many
+     * bytes, so only a query that long is counted: once, here, not per block
+     * (a popcount per block is a libgcc call without -mpopcnt, +240
+     * instructions on every signed link); in the query, as w has its
+     * pairs cut by now */
+    if (len >= MG_MAX_QPIECES) {
+        size_t namps = 0;
+        for (const char *a = memchr(query, '&', len); a != NULL;
+             a = memchr(a + 1, '&', len - (size_t)(a + 1 - query)))
+            if (++namps >= MG_MAX_QPIECES)
+                return 0;
+    }
     return query_fast_pair(arr, w, start, eq, len, special);
 }
 #endif
