@@ -312,13 +312,31 @@ static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
         fprintf(stderr, "mgctl store: %s\n", why);
         return MGCTL_EXIT_USAGE;
     }
+    if (!force && !e.found && e.empty) {
+        fprintf(stderr,
+                "mgctl store: %s: the store holds no claim records: a new store and one that "
+                "lost everything look alike; after a loss do not init (the first claim starts "
+                "a new epoch, as it must); on a new store run with --force; nothing written\n",
+                e.server);
+        return MGCTL_EXIT_FAIL;
+    }
+    if (!force && !e.found && e.unidentified) {
+        fprintf(stderr,
+                "mgctl store: %s: INFO refused: which Redis process holds the records cannot be "
+                "told, so a restart that loses them cannot be either; allow INFO, or run with "
+                "--force to write epoch 0 anyway; nothing written\n",
+                e.server);
+        return MGCTL_EXIT_FAIL;
+    }
     if (e.found && !force)
         printf("%s: has an epoch record already (epoch %s); left as it is (--force overwrites "
                "it: only if you know the store lost nothing)\n",
                e.server, e.since ? utc(pool, e.since) : "0");
     else
-        printf("%s: epoch 0 written: links limited in uses signed before now keep working%s\n",
-               e.server, e.found ? apr_psprintf(pool, " (was %s)", utc(pool, e.since)) : "");
+        printf("%s: epoch 0 written: links limited in uses signed before now keep working%s%s\n",
+               e.server, e.found ? apr_psprintf(pool, " (was %s)", utc(pool, e.since)) : "",
+               e.unidentified ? "; INFO refused: a restart that loses the records cannot be told"
+                              : "");
     return MGCTL_EXIT_OK;
 }
 
