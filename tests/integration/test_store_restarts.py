@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from storeharness import Racers, http_get, source_address
+from storeharness import Racers, http_get, redis_command, source_address
 from test_store_cluster import POLICY, Cluster, make_node, reason
 from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
 
@@ -207,3 +207,44 @@ def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
         racers.close()
         for n in nodes:
             n.stop()
+
+
+def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis, mgctl):
+    """A new store and one that lost everything look alike: init on a store
+    with no key under the prefix writes nothing and exits 1 unless --force;
+    so does init where INFO is refused (a restart could not be told). A
+    store with claim records and no epoch (the upgrade) gets epoch 0."""
+    store = redis()
+    init = ("store", "init", "--store", store.url())
+    assert redis_command(store, "FLUSHALL") == "OK"
+    p = mgctl(*init)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "the store holds no claim records: a new store and one that lost everything look " \
+        "alike; after a loss do not init" in p.stderr and "--force" in p.stderr, p.stderr
+    assert redis_command(store, "DBSIZE") == "0"  # nothing written
+    p = mgctl(*init, "--force")
+    assert p.returncode == 0 and "epoch 0 written" in p.stdout, (p.stdout, p.stderr)
+    assert re.fullmatch(r"0 [0-9a-f]{40} 0", redis_command(store, "GET", "mg:epoch"))
+    # claim records from before the upgrade, no epoch: init writes epoch 0
+    assert redis_command(store, "DEL", "mg:epoch") == "1"
+    assert redis_command(store, "SET", "mg:use:k2026:some-id:1", "127.0.0.1") == "OK"
+    p = mgctl(*init)
+    assert p.returncode == 0 and "epoch 0 written" in p.stdout, (p.stdout, p.stderr)
+    assert redis_command(store, "GET", "mg:epoch").startswith("0 ")
+    # another prefix's keys are not this store's records
+    p = mgctl("store", "init", "--store", store.url(options="timeout=2s&prefix=other:"))
+    assert p.returncode == 1 and "holds no claim records" in p.stderr, p.stderr
+    assert redis_command(store, "EXISTS", "other:epoch") == "0"
+
+    # INFO refused (renamed away): init cannot tell a restart, so exit 1
+    # and nothing written, unless --force
+    noinfo = redis(args=("--rename-command", "INFO", ""))
+    assert redis_command(noinfo, "SET", "mg:use:k2026:some-id:1", "127.0.0.1") == "OK"
+    assert redis_command(noinfo, "DEL", "mg:epoch") in ("0", "1")
+    init = ("store", "init", "--store", noinfo.url())
+    p = mgctl(*init)
+    assert p.returncode == 1 and "INFO refused" in p.stderr, (p.returncode, p.stdout, p.stderr)
+    assert redis_command(noinfo, "EXISTS", "mg:epoch") == "0"
+    p = mgctl(*init, "--force")
+    assert p.returncode == 0 and "INFO refused" in p.stdout, (p.stdout, p.stderr)
+    assert redis_command(noinfo, "GET", "mg:epoch") == "0 - 0"
