@@ -11,7 +11,7 @@ before. A Redis that persists every write keeps its records, and nothing is
 refused.
 
 Real redis-servers on free loopback ports, stopped and started again on the
-same port; about 15 s for the file (most of it waiting for a new epoch's
+same port; about 20 s for the file (most of it waiting for a new epoch's
 second to pass)."""
 
 import re
@@ -248,3 +248,51 @@ def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis
     p = mgctl(*init, "--force")
     assert p.returncode == 0 and "INFO refused" in p.stdout, (p.stdout, p.stderr)
     assert redis_command(noinfo, "GET", "mg:epoch") == "0 - 0"
+
+
+def wait_for(what, cond, timeout=10):
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_a_new_epoch(
+        redis, apache_factory, mgctl):
+    """A primary with appendonly yes + appendfsync always and a replica is
+    not durable (connected_slaves:1: what it acknowledged and had not
+    replicated is lost in a failover), so the record says so; the primary
+    dies, the replica is promoted (REPLICAOF NO ONE) and restarted before
+    any claim (second_repl_offset -1 again: it reads as durable itself), on
+    the primary's port: another process after a primary that was not
+    durable is a new epoch, and a used link is refused."""
+    aof = ("--appendonly", "yes", "--appendfsync", "always")
+    primary = redis(args=aof)
+    replica = redis(args=aof)  # started alone (init writes on it), then made a replica
+    assert redis_command(replica, "REPLICAOF", "127.0.0.1", str(primary.port)) == "OK"
+    wait_for("the replica in sync", lambda: "master_link_status:up" in redis_command(
+        replica, "INFO", "replication") and "connected_slaves:1" in redis_command(
+        primary, "INFO", "replication"))
+    node = make_node(apache_factory, "restart-replica", primary.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", primary, [node], mgctl)
+        p = mgctl("store", "check", "--store", primary.url())
+        assert "a restart may lose records (appendonly yes, appendfsync always, " \
+            "connected_slaves:1: a replica promoted" in p.stdout, p.stdout
+        used = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, used, "127.0.33.1")[0] == 200
+        assert redis_command(primary, "GET", "mg:epoch").endswith(" 0")  # not durable
+        assert redis_command(primary, "WAIT", "1", "5000") == "1"
+        mark = node.mark()
+        primary.stop()
+        assert redis_command(replica, "REPLICAOF", "NO", "ONE") == "OK"
+        replica.stop()
+        replica.port = primary.port
+        replica.start(init_epoch=False)
+        assert "connected_slaves:0" in redis_command(replica, "INFO", "replication")
+        st, h, _ = http_get(node.port, used, "127.0.33.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        log = node.error_log_since(mark)
+        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+    finally:
+        node.stop()
