@@ -40,6 +40,14 @@ static const char CLAIM_LUA[] =
     "if ARGV[5] == '1' then\n"
     "  local ek, now, runid, durable = KEYS[n], ARGV[9], ARGV[10], ARGV[11]\n"
     "  n = n - 1\n"
+    /* the connection was identified once: a replica attached since makes
+     * this primary not durable (a failover loses what it lacks) */
+    "  if durable == '1' then\n"
+    "    local i = redis.pcall('INFO', 'replication')\n"
+    "    if type(i) ~= 'string' or not string.find(i, '\\nconnected_slaves:0\\r', 1, true) then\n"
+    "      durable = '0'\n"
+    "    end\n"
+    "  end\n"
     "  local e = redis.call('GET', ek)\n"
     "  local s, rid, dur\n"
     "  if e then\n"
