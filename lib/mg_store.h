@@ -68,6 +68,8 @@ typedef struct mg_store_epoch_info {
     int same_process;    /* its RUNID is the process that answered */
     int durable;         /* the process that answered keeps writes across a restart */
     const char *setting; /* why (not) durable: "appendonly yes, appendfsync always" */
+    int empty;           /* MG_EPOCH_INIT: no key under the prefix: nothing written */
+    int unidentified;    /* INFO refused (run id "-"): MG_EPOCH_INIT writes nothing */
 } mg_store_epoch_info_t;
 
 /* The epoch part of a claim (engines that keep one: Redis). In: the
@@ -143,8 +145,11 @@ typedef struct mg_store_ops {
                                    const char **why);
     /* Optional: the epoch record (layout above). MG_EPOCH_READ: *out
      * describes it (*found 0: none yet); MG_EPOCH_INIT: write SINCE 0 if
-     * there is none (*found 1: there was one, left as it is); MG_EPOCH_FORCE:
-     * write SINCE 0 whatever is there. OK or ERROR. NULL: no epoch. */
+     * there is none (*found 1: there was one, left as it is), unless the
+     * store holds no key under the prefix at all (*empty: a new store and
+     * one that lost everything look alike) or INFO is refused
+     * (*unidentified); MG_EPOCH_FORCE: write SINCE 0 whatever is there. OK
+     * or ERROR. NULL: no epoch. */
     mg_store_status_t (*epoch)(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
                                const char **why);
 } mg_store_ops_t;
@@ -274,7 +279,9 @@ int mg_store_redis_refusal(const char *err);
 /* Whether a Redis keeps every acknowledged write across a restart, from
  * its INFO text and CONFIG GET appendfsync (NULL: refused or not asked):
  * 1 for appendonly yes + appendfsync always on a process that is not a
- * promoted replica; *setting says why (not). */
+ * promoted replica and has no replica (connected_slaves:0: a replica
+ * promoted after a failover lacks what it had not received); *setting says
+ * why (not). */
 int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appendfsync,
                               const char **setting);
 int mg_store_memcache_settings_retention(apr_pool_t *p, const char *stats, mg_store_retention_t *r,

@@ -40,6 +40,14 @@ static const char CLAIM_LUA[] =
     "if ARGV[5] == '1' then\n"
     "  local ek, now, runid, durable = KEYS[n], ARGV[9], ARGV[10], ARGV[11]\n"
     "  n = n - 1\n"
+    /* the connection was identified once: a replica attached since makes
+     * this primary not durable (a failover loses what it lacks) */
+    "  if durable == '1' then\n"
+    "    local i = redis.pcall('INFO', 'replication')\n"
+    "    if type(i) ~= 'string' or not string.find(i, '\\nconnected_slaves:0\\r', 1, true) then\n"
+    "      durable = '0'\n"
+    "    end\n"
+    "  end\n"
     "  local e = redis.call('GET', ek)\n"
     "  local s, rid, dur\n"
     "  if e then\n"
@@ -83,7 +91,7 @@ typedef struct redis_conn {
     redisContext *c;
     int identified;
     char runid[48];   /* INFO run_id, or "-" (INFO refused, lost_records=warn) */
-    int durable;      /* appendonly yes, appendfsync always, not a promoted replica */
+    int durable;      /* appendonly yes, appendfsync always, not a promoted replica, no replicas */
     char setting[96]; /* why (not) durable, for mgctl store check */
 } redis_conn_t;
 
@@ -205,6 +213,7 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
 {
     const char *aof = info_field(p, info, "aof_enabled");
     const char *second = info_field(p, info, "second_repl_offset");
+    const char *replicas = info_field(p, info, "connected_slaves");
 
     if (aof == NULL || strcmp(aof, "1") != 0) {
         *setting = "appendonly no: a restart loses what the last snapshot does not hold";
@@ -226,6 +235,21 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
                                 "appendonly yes, appendfsync %s: a restart after a crash loses "
                                 "up to the last second of writes",
                                 mg_store_said(p, appendfsync, 20));
+        return 0;
+    }
+    if (replicas == NULL || strcmp(replicas, "0") != 0) {
+        /* a primary with replicas: one of them may be promoted (and
+         * restarted) without what this process acknowledged last; the
+         * record must then not say durable, or the promoted one, durable
+         * itself, would keep the epoch (any run id change starts one) */
+        *setting = replicas == NULL
+                       ? "appendonly yes, appendfsync always, connected_slaves unknown: a "
+                         "replica promoted after a failover lacks the writes it had not received"
+                       : apr_psprintf(p,
+                                      "appendonly yes, appendfsync always, connected_slaves:%s: a "
+                                      "replica promoted after a failover lacks the writes it had "
+                                      "not received",
+                                      mg_store_said(p, replicas, 20));
         return 0;
     }
     *setting = "appendonly yes, appendfsync always";
@@ -515,34 +539,72 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
  * it reads (and writes) the record with the run id of the connection it
  * runs on. Reading renews nothing: the next claim does. */
 static const char EPOCH_LUA[] = "local e = redis.call('GET', KEYS[1])\n"
-                                "if ARGV[1] == 'force' or (ARGV[1] == 'init' and not e) then\n"
+                                "if ARGV[1] == 'force' or (ARGV[1] == 'init' and not e and "
+                                "ARGV[2] ~= '-') then\n"
                                 "  redis.call('SET', KEYS[1], '0 ' .. ARGV[2] .. ' ' .. ARGV[3])\n"
                                 "end\n"
                                 "return e or false\n";
+
+/* Whether the store holds any key under the prefix: 1, 0, or -1 with
+ * *why. SCAN from here, a batch at a time, so a large keyspace does not
+ * block the server the way one script walking it would. */
+static int any_key(mg_store_t *st, apr_pool_t *p, const char **why)
+{
+    const char *cursor = "0";
+    const char *argv[6] = {"SCAN",  NULL,  "MATCH", apr_pstrcat(p, st->prefix, "*", NULL),
+                           "COUNT", "1000"};
+
+    do {
+        redisReply *rep;
+        int found;
+
+        argv[1] = cursor;
+        if ((rep = run(st, p, why, 6, argv)) == NULL)
+            return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            garbage(st, rep, p, why);
+            return -1;
+        }
+        cursor = apr_pstrmemdup(p, rep->element[0]->str, rep->element[0]->len);
+        found = rep->element[1]->elements > 0;
+        freeReplyObject(rep);
+        if (found)
+            return 1;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
 
 static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
                                  const char **why)
 {
     redis_impl_t *r = st->impl;
+    int any = op == MG_EPOCH_INIT ? any_key(st, p, why) : 1;
     const char *argv[7] = {"EVAL",
                            EPOCH_LUA,
                            "1",
                            mg_store_epoch_key(p, st),
-                           op == MG_EPOCH_FORCE  ? "force"
-                           : op == MG_EPOCH_INIT ? "init"
-                                                 : "read",
+                           op == MG_EPOCH_FORCE              ? "force"
+                           : op == MG_EPOCH_INIT && any == 1 ? "init"
+                                                             : "read",
                            "-",
                            "0"};
     redis_conn_t seen;
-    /* mgctl: a refused INFO is said (the run id "-"), not an error */
-    redisReply *rep = run_ex(st, p, why, 7, argv, 5, 1, &seen);
+    redisReply *rep;
     char *rec, *sp1, *sp2;
 
+    if (any < 0)
+        return MG_STORE_ERROR;
+    /* mgctl: a refused INFO is said (the run id "-"), not an error */
+    rep = run_ex(st, p, why, 7, argv, 5, 1, &seen);
     if (rep == NULL)
         return MG_STORE_ERROR;
     out->server = apr_psprintf(p, "redis %s:%d", r->url->host[0], r->url->port[0]);
     out->durable = seen.durable;
     out->setting = apr_pstrdup(p, seen.setting);
+    out->empty = any == 0;
+    out->unidentified = strcmp(seen.runid, "-") == 0;
     if (rep->type == REDIS_REPLY_NIL) {
         freeReplyObject(rep);
         return MG_STORE_OK;

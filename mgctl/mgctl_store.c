@@ -72,7 +72,7 @@ static const char revoke_usage[] =
 static const apr_getopt_option_t store_opts[] = {{"help", 'h', 0, "show this help"},
                                                  {"store", OPT_STORE, 1, "a store URL"},
                                                  {"format", 'f', 1, "text (default) or json"},
-                                                 {"force", OPT_FORCE, 0, "init: overwrite"},
+                                                 {"force", OPT_FORCE, 0, "init: write anyway"},
                                                  {NULL, 0, 0, NULL}};
 
 static const char store_usage[] =
@@ -91,8 +91,12 @@ static const char store_usage[] =
     "\n"
     "init: before the first start of a version that keeps an epoch, say that the\n"
     "records in this redis:// store are complete (epoch 0), so that the links in\n"
-    "flight keep working. Writes nothing if the store has an epoch record already;\n"
-    "--force overwrites it: only when you know the store lost nothing.\n"
+    "flight keep working. Once, by hand, on upgrade; never from automation. Writes\n"
+    "nothing if the store has an epoch record already. Refuses (1) a store with no\n"
+    "claim records (a new store and one that lost everything look alike: after a\n"
+    "loss do not init; on a new store use --force) or one that refuses INFO.\n"
+    "--force writes epoch 0 whatever is there: only when you know the store lost\n"
+    "nothing.\n"
     "\n"
     "      --store URL  redis://HOST[:PORT][/DB][?OPTIONS] or\n"
     "                   memcache://HOST[:PORT][,HOST[:PORT]...][?OPTIONS]\n"
@@ -100,14 +104,16 @@ static const char store_usage[] =
     "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}], \"epoch\":\n"
     "                   null | {\"server\", \"found\": BOOL, \"since\": SECONDS, \"durable\":\n"
     "                   BOOL, \"setting\"}}\n"
-    "      --force      init: overwrite an epoch record\n"
+    "      --force      init: write epoch 0 on an empty store, an INFO refused, or\n"
+    "                   over an epoch record\n"
     "  -h, --help       show this help\n"
     "\n"
     "Exit status (check): 0 every server keeps its records, 1 a server may evict\n"
     "them or does not say (INFO and CONFIG refused), 2 usage error or the store\n"
     "cannot be reached or cannot answer now (at its connection limit, busy,\n"
-    "loading). init: 0 written or present, 2 usage error, no answer, or a store\n"
-    "without an epoch (memcache://).\n";
+    "loading). init: 0 written or present, 1 refused (no claim records, or INFO\n"
+    "refused, without --force), 2 usage error, no answer, or a store without an\n"
+    "epoch (memcache://).\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
 {
@@ -312,13 +318,31 @@ static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
         fprintf(stderr, "mgctl store: %s\n", why);
         return MGCTL_EXIT_USAGE;
     }
+    if (!force && !e.found && e.empty) {
+        fprintf(stderr,
+                "mgctl store: %s: the store holds no claim records: a new store and one that "
+                "lost everything look alike; after a loss do not init (the first claim starts "
+                "a new epoch, as it must); on a new store run with --force; nothing written\n",
+                e.server);
+        return MGCTL_EXIT_FAIL;
+    }
+    if (!force && !e.found && e.unidentified) {
+        fprintf(stderr,
+                "mgctl store: %s: INFO refused: which Redis process holds the records cannot be "
+                "told, so a restart that loses them cannot be either; allow INFO, or run with "
+                "--force to write epoch 0 anyway; nothing written\n",
+                e.server);
+        return MGCTL_EXIT_FAIL;
+    }
     if (e.found && !force)
         printf("%s: has an epoch record already (epoch %s); left as it is (--force overwrites "
                "it: only if you know the store lost nothing)\n",
                e.server, e.since ? utc(pool, e.since) : "0");
     else
-        printf("%s: epoch 0 written: links limited in uses signed before now keep working%s\n",
-               e.server, e.found ? apr_psprintf(pool, " (was %s)", utc(pool, e.since)) : "");
+        printf("%s: epoch 0 written: links limited in uses signed before now keep working%s%s\n",
+               e.server, e.found ? apr_psprintf(pool, " (was %s)", utc(pool, e.since)) : "",
+               e.unidentified ? "; INFO refused: a restart that loses the records cannot be told"
+                              : "");
     return MGCTL_EXIT_OK;
 }
 

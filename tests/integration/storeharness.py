@@ -167,12 +167,14 @@ def fill_store(store, watch=None, max_bytes=64 << 20):
 
 
 def init_epoch_with_mgctl(url):
-    """`mgctl store init --store URL`: what an admin runs before the first
-    start of a version that keeps an epoch (docs/directives.md)."""
+    """`mgctl store init --force --store URL`: what an admin runs before the
+    first start of a version that keeps an epoch (docs/directives.md), on a
+    new, empty store (without --force init refuses one: a new store and one
+    that lost everything look alike)."""
     if MGCTL is None or not Path(MGCTL).exists():
         pytest.skip("mgctl not built (set MGCTL)")
-    p = subprocess.run([str(MGCTL), "store", "init", "--store", url], capture_output=True,
-                       text=True, timeout=30)
+    p = subprocess.run([str(MGCTL), "store", "init", "--force", "--store", url],
+                       capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
 
 

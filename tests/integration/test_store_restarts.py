@@ -11,7 +11,7 @@ before. A Redis that persists every write keeps its records, and nothing is
 refused.
 
 Real redis-servers on free loopback ports, stopped and started again on the
-same port; about 15 s for the file (most of it waiting for a new epoch's
+same port; about 20 s for the file (most of it waiting for a new epoch's
 second to pass)."""
 
 import re
@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from storeharness import Racers, http_get, source_address
+from storeharness import Racers, http_get, redis_command, source_address
 from test_store_cluster import POLICY, Cluster, make_node, reason
 from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
 
@@ -207,3 +207,97 @@ def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
         racers.close()
         for n in nodes:
             n.stop()
+
+
+def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis, mgctl):
+    """A new store and one that lost everything look alike: init on a store
+    with no key under the prefix writes nothing and exits 1 unless --force;
+    so does init where INFO is refused (a restart could not be told). A
+    store with claim records and no epoch (the upgrade) gets epoch 0."""
+    store = redis()
+    init = ("store", "init", "--store", store.url())
+    assert redis_command(store, "FLUSHALL") == "OK"
+    p = mgctl(*init)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "the store holds no claim records: a new store and one that lost everything look " \
+        "alike; after a loss do not init" in p.stderr and "--force" in p.stderr, p.stderr
+    assert redis_command(store, "DBSIZE") == "0"  # nothing written
+    p = mgctl(*init, "--force")
+    assert p.returncode == 0 and "epoch 0 written" in p.stdout, (p.stdout, p.stderr)
+    assert re.fullmatch(r"0 [0-9a-f]{40} 0", redis_command(store, "GET", "mg:epoch"))
+    # claim records from before the upgrade, no epoch: init writes epoch 0
+    assert redis_command(store, "DEL", "mg:epoch") == "1"
+    assert redis_command(store, "SET", "mg:use:k2026:some-id:1", "127.0.0.1") == "OK"
+    p = mgctl(*init)
+    assert p.returncode == 0 and "epoch 0 written" in p.stdout, (p.stdout, p.stderr)
+    assert redis_command(store, "GET", "mg:epoch").startswith("0 ")
+    # another prefix's keys are not this store's records
+    p = mgctl("store", "init", "--store", store.url(options="timeout=2s&prefix=other:"))
+    assert p.returncode == 1 and "holds no claim records" in p.stderr, p.stderr
+    assert redis_command(store, "EXISTS", "other:epoch") == "0"
+
+    # INFO refused (renamed away): init cannot tell a restart, so exit 1
+    # and nothing written, unless --force
+    noinfo = redis(args=("--rename-command", "INFO", ""))
+    assert redis_command(noinfo, "SET", "mg:use:k2026:some-id:1", "127.0.0.1") == "OK"
+    assert redis_command(noinfo, "DEL", "mg:epoch") in ("0", "1")
+    init = ("store", "init", "--store", noinfo.url())
+    p = mgctl(*init)
+    assert p.returncode == 1 and "INFO refused" in p.stderr, (p.returncode, p.stdout, p.stderr)
+    assert redis_command(noinfo, "EXISTS", "mg:epoch") == "0"
+    p = mgctl(*init, "--force")
+    assert p.returncode == 0 and "INFO refused" in p.stdout, (p.stdout, p.stderr)
+    assert redis_command(noinfo, "GET", "mg:epoch") == "0 - 0"
+
+
+def wait_for(what, cond, timeout=10):
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_a_new_epoch(
+        redis, apache_factory, mgctl):
+    """A primary with appendonly yes + appendfsync always and a replica is
+    not durable (connected_slaves:1: what it acknowledged and had not
+    replicated is lost in a failover), so the record says so; the primary
+    dies, the replica is promoted (REPLICAOF NO ONE) and restarted before
+    any claim (second_repl_offset -1 again: it reads as durable itself), on
+    the primary's port: another process after a primary that was not
+    durable is a new epoch, and a used link is refused."""
+    aof = ("--appendonly", "yes", "--appendfsync", "always")
+    primary = redis(args=aof)
+    replica = redis(args=aof)  # started alone (init writes on it), then made a replica
+    node = make_node(apache_factory, "restart-replica", primary.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", primary, [node], mgctl)
+        # a claim before the replica: durable, on a connection the module keeps
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.33.9")[0] == 200
+        assert redis_command(primary, "GET", "mg:epoch").endswith(" 1")
+        assert redis_command(replica, "REPLICAOF", "127.0.0.1", str(primary.port)) == "OK"
+        wait_for("the replica in sync", lambda: "master_link_status:up" in redis_command(
+            replica, "INFO", "replication") and "connected_slaves:1" in redis_command(
+            primary, "INFO", "replication"))
+        p = mgctl("store", "check", "--store", primary.url())
+        assert "a restart may lose records (appendonly yes, appendfsync always, " \
+            "connected_slaves:1: a replica promoted" in p.stdout, p.stdout
+        used = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, used, "127.0.33.1")[0] == 200
+        # not durable now, though the connection was identified before the
+        # replica came: the claim script looks again
+        assert redis_command(primary, "GET", "mg:epoch").endswith(" 0")
+        assert redis_command(primary, "WAIT", "1", "5000") == "1"
+        mark = node.mark()
+        primary.stop()
+        assert redis_command(replica, "REPLICAOF", "NO", "ONE") == "OK"
+        replica.stop()
+        replica.port = primary.port
+        replica.start(init_epoch=False)
+        assert "connected_slaves:0" in redis_command(replica, "INFO", "replication")
+        st, h, _ = http_get(node.port, used, "127.0.33.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        log = node.error_log_since(mark)
+        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+    finally:
+        node.stop()

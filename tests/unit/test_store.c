@@ -429,7 +429,8 @@ START_TEST(test_memcache_exptime_never_ends_a_record_early)
 END_TEST
 
 /* Only appendonly yes + appendfsync always on a process that was never a
- * replica promoted keeps every acknowledged write across a restart. */
+ * replica promoted and has no replica keeps every acknowledged write across
+ * a restart (a replica promoted and restarted would read as durable). */
 START_TEST(test_redis_durability_needs_aof_always_and_no_failover)
 {
     static const struct {
@@ -437,9 +438,17 @@ START_TEST(test_redis_durability_needs_aof_always_and_no_failover)
         int durable;
         const char *setting;
     } cases[] = {
-        {"aof_enabled:1\r\nsecond_repl_offset:-1\r\n", "always", 1,
+        {"aof_enabled:1\r\nconnected_slaves:0\r\nsecond_repl_offset:-1\r\n", "always", 1,
          "appendonly yes, appendfsync always"},
-        {"aof_enabled:1\r\n", "always", 1, "appendfsync always"},
+        {"aof_enabled:1\r\nconnected_slaves:0\r\n", "always", 1, "appendfsync always"},
+        /* a primary with a replica: not durable, so a promoted replica that
+         * restarts (second_repl_offset -1 again) starts a new epoch */
+        {"aof_enabled:1\r\nconnected_slaves:1\r\nsecond_repl_offset:-1\r\n", "always", 0,
+         "connected_slaves:1: a replica promoted after a failover lacks the writes"},
+        {"role:master\r\nconnected_slaves:12\r\naof_enabled:1\r\n", "always", 0,
+         "connected_slaves:12"},
+        {"aof_enabled:1\r\nsecond_repl_offset:-1\r\n", "always", 0, "connected_slaves unknown"},
+        {"aof_enabled:1\r\nconnected_slaves:0\x1b[2J\r\n", "always", 0, "connected_slaves:0?[2J"},
         {"aof_enabled:0\r\nsecond_repl_offset:-1\r\n", "always", 0, "appendonly no"},
         {"second_repl_offset:-1\r\n", "always", 0, "appendonly no"},
         {"aof_enabled:1\r\n", "everysec", 0, "appendfsync everysec: a restart after a crash"},
