@@ -33,6 +33,26 @@ def _wait_port(port, proc, what, timeout=10):
     pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
+def _wait_redis_loaded(port, proc, timeout=10):
+    """Until redis answers PING with PONG: it listens before it has loaded its
+    AOF or RDB, and answers -LOADING until then (a claim in that window is a
+    store error, 500, which is right but not what a test after a restart
+    means to look at)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"redis exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"redis on 127.0.0.1:{port} did not finish loading within {timeout} s")
+
+
 class StoreServer:
     """redis-server or memcached, started on a fixed free port. memcached
     runs with -M (no evictions: the module refuses one-time links on a store
@@ -82,6 +102,8 @@ class StoreServer:
         cmd += self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, self.proc, self.kind)
+        if self.kind == "redis":
+            _wait_redis_loaded(self.port, self.proc)
         if self.kind == "redis" and (init_epoch or (init_epoch is None and first)):
             init_epoch_with_mgctl(self.url())
         return self
