@@ -146,9 +146,19 @@ static int check_ip(ev_t *e)
     }
     if (r->ip_deny) {
         const mg_cidr_t *c = ipset_find(r->ip_deny, ip);
+        mg_ip_t v4;
+        char vb[64];
         if (c != NULL)
             return deny(e, MG_R_IP_DENIED, "ip %s is in the deny list (%s)",
                         mg_ip_format(ip, ipb, sizeof(ipb)), mg_cidr_format(c, cb, sizeof(cb)));
+        /* The IPv4 client an IPv6 address carries (6to4, Teredo, ...) is
+         * denied under either address; allow lists see only the address
+         * as connected (docs/policy.md, "IPv6 addresses that carry an IPv4
+         * address"). */
+        if (mg_ip_embedded_v4(ip, &v4) && (c = ipset_find(r->ip_deny, &v4)) != NULL)
+            return deny(e, MG_R_IP_DENIED, "ip %s (%s) carries %s, which is in the deny list (%s)",
+                        mg_ip_format(ip, ipb, sizeof(ipb)), mg_ip_embedded_kind(ip),
+                        mg_ip_format(&v4, vb, sizeof(vb)), mg_cidr_format(c, cb, sizeof(cb)));
         TRACE(e, "ip %s: not in deny list", mg_ip_format(ip, ipb, sizeof(ipb)));
     }
     if (r->ip_allow) {
@@ -216,13 +226,55 @@ static int proxy_as_client(const ev_t *e)
            req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "Forwarded") != NULL;
 }
 
+/* An IPv6 client that carries an IPv4 address (6to4, Teredo, ...): the
+ * database's answer for the address as connected decided above (MaxMind
+ * aliases 6to4 and Teredo to IPv4 space, Teredo to the server's address,
+ * which the client chooses); the carried address must pass the lists as
+ * a second client address (an unknown country fails an allow list, passes
+ * a deny list). It can only deny. */
+static int check_embedded_country(ev_t *e)
+{
+    const mg_rule_t *r = e->rule;
+    mg_ip_t v4;
+    char cc[3], ipb[64], vb[64];
+    const char *why = NULL;
+    if (!mg_ip_embedded_v4(&e->rd->client, &v4))
+        return 0;
+    mg_ip_format(&e->rd->client, ipb, sizeof(ipb));
+    mg_ip_format(&v4, vb, sizeof(vb));
+    switch (mg_geo_country(e->policy->geo, &v4, cc, &why)) {
+    case MG_GEO_FOUND:
+        break;
+    case MG_GEO_UNKNOWN:
+        if (r->country_allow != NULL)
+            return deny(e, MG_R_COUNTRY_UNKNOWN,
+                        "ip %s (%s) carries %s, whose country is unknown, and the rule allows only "
+                        "some countries",
+                        ipb, mg_ip_embedded_kind(&e->rd->client), vb);
+        TRACE(e, "country: %s, which %s carries, is not in the MaxMind DB", vb, ipb);
+        return 0;
+    default:
+        return deny(e, MG_R_INTERNAL, "the country lookup of %s (which %s carries) failed: %s", vb,
+                    ipb, why ? why : "unknown error");
+    }
+    if ((r->country_deny && country_in(r->country_deny, cc)) ||
+        (r->country_allow && !country_in(r->country_allow, cc)))
+        return deny(e, MG_R_COUNTRY_DENIED,
+                    "ip %s (%s) carries %s, of country %s, which the rule does not allow", ipb,
+                    mg_ip_embedded_kind(&e->rd->client), vb, cc);
+    TRACE(e, "country: %s, which %s carries, is %s: allowed", vb, ipb, cc);
+    return 0;
+}
+
 static int check_country(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
     const char *cc = e->rd->country;
+    int looked_up = 0;
     if (r->country_deny == NULL && r->country_allow == NULL)
         return 0;
     if (cc == NULL && e->req->country == NULL && e->policy->country_kind == MG_SRC_MMDB) {
+        looked_up = 1;
         if (proxy_as_client(e))
             return deny(e, MG_R_COUNTRY_UNKNOWN,
                         "the client's country is unknown: its address is a trusted proxy's own, "
@@ -239,6 +291,8 @@ static int check_country(ev_t *e)
         if (!country_in(r->country_allow, cc))
             return deny(e, MG_R_COUNTRY_DENIED, "country %s is not in the allow list", cc);
     }
+    if (looked_up && check_embedded_country(e))
+        return 1;
     TRACE(e, "country %s: allowed", cc ? cc : "unknown");
     return 0;
 }

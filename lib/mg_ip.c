@@ -296,6 +296,56 @@ int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip)
     return 1;
 }
 
+/* The forms of mg_ip_embedded_v4: prefix bytes, their number, where the
+ * IPv4 address starts, and whether it is inverted (Teredo obfuscates the
+ * client's address so that NATs leave it alone, RFC 4380 section 4). */
+typedef struct embedded_form {
+    const char *kind;
+    uint8_t prefix[12];
+    uint8_t prefix_len, at, inverted;
+} embedded_form_t;
+
+static const embedded_form_t embedded_forms[] = {
+    {"IPv4-compatible", {0}, 12, 12, 0},
+    {"6to4", {0x20, 0x02}, 2, 2, 0},
+    {"Teredo", {0x20, 0x01, 0, 0}, 4, 12, 1},
+    {"NAT64", {0, 0x64, 0xff, 0x9b}, 12, 12, 0},
+};
+
+static const embedded_form_t *embedded_form(const mg_ip_t *ip)
+{
+    if (ip == NULL || ip->family != 6)
+        return NULL;
+    for (size_t i = 0; i < sizeof(embedded_forms) / sizeof(embedded_forms[0]); i++) {
+        const embedded_form_t *f = &embedded_forms[i];
+        if (memcmp(ip->addr, f->prefix, f->prefix_len) != 0)
+            continue;
+        /* ::/104 holds ::, ::1 and other special addresses, no IPv4 client */
+        if (i == 0 && ip->addr[12] == 0)
+            return NULL;
+        return f;
+    }
+    return NULL;
+}
+
+int mg_ip_embedded_v4(const mg_ip_t *ip, mg_ip_t *v4)
+{
+    const embedded_form_t *f = embedded_form(ip);
+    if (f == NULL)
+        return 0;
+    memset(v4, 0, sizeof(*v4));
+    v4->family = 4;
+    for (int i = 0; i < 4; i++)
+        v4->addr[i] = f->inverted ? (uint8_t)~ip->addr[f->at + i] : ip->addr[f->at + i];
+    return 1;
+}
+
+const char *mg_ip_embedded_kind(const mg_ip_t *ip)
+{
+    const embedded_form_t *f = embedded_form(ip);
+    return f ? f->kind : NULL;
+}
+
 const char *mg_ip_format(const mg_ip_t *ip, char *buf, size_t len)
 {
     char tmp[MG_IP_TEXT_MAX];

@@ -32,6 +32,16 @@ int mg_cidr_parse(const char *s, mg_cidr_t *out, const char **why);
 /* Same; *why is allocated from pool and, for host bits set, names the
  * network that was probably meant ("... did you mean 192.0.2.0/24?"). */
 int mg_cidr_parse_pool(apr_pool_t *pool, const char *s, mg_cidr_t *out, const char **why);
+/* The IPv4 address an IPv6 address carries for its client, in the four
+ * forms that name one (docs/policy.md, "IPv6 addresses that carry an IPv4
+ * address"): IPv4-compatible ::a.b.c.d (not ::/104: ::, ::1), 6to4
+ * 2002:AABB:CCDD::/48, Teredo 2001:0::/32 (the client's address, its last 32
+ * bits inverted; not the Teredo server's) and NAT64's well-known prefix
+ * 64:ff9b::/96. 1 with *v4 set (family 4), else 0. IPv4-mapped addresses
+ * are IPv4 already (mg_ip_parse). */
+int mg_ip_embedded_v4(const mg_ip_t *ip, mg_ip_t *v4);
+/* A short name of that form for messages ("6to4"), or NULL. */
+const char *mg_ip_embedded_kind(const mg_ip_t *ip);
 /* 1 if ip is inside c. Families must agree (mapped addresses are IPv4). */
 int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip);
 /* Text form into buf (>= 64 bytes); "(invalid)" for family 0. Returns buf. */

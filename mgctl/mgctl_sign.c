@@ -47,7 +47,7 @@ static const apr_getopt_option_t opts[] = {
     {"expires", 'e', 1, "RFC 3339 time, epoch seconds, end-of-day, end-of-week or end-of-month"},
     {"ttl", OPT_TTL, 1, "a duration such as 90s, 15m, 1h30m, 2d or 1w"},
     {"tz", OPT_TZ, 1, "a time zone such as Europe/Berlin"},
-    {"not-before", OPT_NBF, 1, "RFC 3339 time or epoch seconds"},
+    {"not-before", OPT_NBF, 1, "RFC 3339 time, epoch seconds, or none"},
     {"ip", OPT_IP, 1, "an IP address or CIDR block such as 10.0.0.0/8"},
     {"prefix", OPT_PREFIX, 1, "a directory path such as /videos/lesson1/"},
     {"access", OPT_ACCESS, 1, "view (default) or download"},
@@ -93,7 +93,11 @@ static const char usage_text[] =
     "      --tz ZONE         time zone of the buckets, Area/City (default UTC)\n"
     "      --now TIME        mint as if the time were TIME (tests, back-dating)\n"
     "Claims:\n"
-    "      --not-before WHEN not valid before WHEN (RFC 3339 or epoch seconds)\n"
+    "      --not-before WHEN not valid before WHEN (RFC 3339 or epoch seconds);\n"
+    "                        links limited in uses (--uses, --once) get the\n"
+    "                        signing time (now, or --now) unless WHEN is given:\n"
+    "                        after a Redis store loses its records they work at\n"
+    "                        once; none leaves mg_nbf out\n"
     "      --ip ADDR[/BITS]  valid only for this client address or CIDR block\n"
     "      --prefix /DIR/    valid for everything under /DIR/ (HLS/DASH renditions)\n"
     "      --access LEVEL    view (default) | download\n"
@@ -144,6 +148,7 @@ typedef struct sign_opts {
     mgctl_keyopt_t keys;
     const char *expires, *ttl, *tz, *nbf, *ip, *prefix, *access, *now, *id;
     int cookie, sts, uses, random_id;
+    int no_nbf; /* --not-before none: no mg_nbf, not even on links limited in uses */
     mgctl_format_t format;
     const mg_key_t *key;
     const mg_token_claims_t *claims;
@@ -203,8 +208,17 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
     if (apr_time_sec(c->expires) <= apr_time_sec(now))
         fprintf(stderr, "mgctl sign: warning: the links are already expired\n");
     if (o->nbf != NULL && mg_time_parse(o->nbf, &c->not_before) != 0)
-        return mgctl_usage_error("sign", "--not-before '%s' is not %s", o->nbf,
+        return mgctl_usage_error("sign", "--not-before '%s' is not %s, nor none", o->nbf,
                                  mgctl_time_expected(o->nbf));
+    /* A link limited in uses says when it was signed, so that a server
+     * whose claim store lost its records knows it was not used before
+     * (docs/directives.md, "A store that loses its records"). The signing
+     * second itself: a server whose clock is behind accepts it within
+     * tokens.clock_skew (docs/token-spec.md, step 7), and an earlier
+     * second would only refuse it longer after a loss. An expired link
+     * gets none (mg_nbf must be earlier than mg_exp). */
+    if (o->nbf == NULL && !o->no_nbf && o->uses > 0 && apr_time_sec(now) < apr_time_sec(c->expires))
+        c->not_before = apr_time_from_sec(apr_time_sec(now));
     return MGCTL_EXIT_OK;
 }
 
@@ -708,7 +722,10 @@ static int parse_option(sign_opts_t *o, int ch, const char *arg)
         o->tz = arg;
         break;
     case OPT_NBF:
-        o->nbf = arg;
+        if (strcmp(arg, "none") == 0)
+            o->no_nbf = 1;
+        else
+            o->nbf = arg;
         break;
     case OPT_IP:
         o->ip = arg;

@@ -157,7 +157,10 @@ static int not_rewritten(request_rec *r, const char *reason)
 
 /* The host absolute URIs may name: the Host the client sent, but only when
  * it is one of the virtual host's own names (ServerName, ServerAlias) and
- * any port it carries is the connection's or the server's. Under
+ * any port it carries is the connection's, the server's, or, where
+ * ServerName states a scheme, that scheme's default port (443 under
+ * `ServerName https://NAME` behind a proxy that terminates TLS and sends
+ * `Host: NAME:443`: the same origin as NAME without a port). Under
  * UseCanonicalName Off (the default) httpd takes any Host, an unknown one is
  * served by the first virtual host, and ap_get_server_port() takes the
  * Host's port (vhost.c keeps it in r->parsed_uri): a client that forged it
@@ -173,7 +176,8 @@ static const char *own_host(const request_rec *r)
     if (h == NULL || *h == '\0')
         return NULL;
     if (r->parsed_uri.port_str != NULL && r->parsed_uri.port != r->connection->local_addr->port &&
-        (s->port == 0 || r->parsed_uri.port != s->port))
+        (s->port == 0 || r->parsed_uri.port != s->port) &&
+        (s->server_scheme == NULL || r->parsed_uri.port != ap_default_port(r)))
         return NULL;
     if (s->server_hostname != NULL && strcasecmp(h, s->server_hostname) == 0)
         return h;

@@ -54,6 +54,8 @@ for v in data["vectors"]:
                        ("--access", "access"), ("--id", "id"), ("--uses", "uses")):
         if field in v:
             args += [opt, str(v[field])]
+    if "uses" in v and "not_before" not in v:
+        args += ["--not-before", "none"]  # a vector without mg_nbf (sign adds one by default)
     if v.get("cookie"):
         got = json.loads(subprocess.run(args + ["--cookie"], capture_output=True, check=True,
                                         text=True).stdout)["value"]

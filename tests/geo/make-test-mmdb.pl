@@ -10,7 +10,10 @@
 #   203.0.113.128/25  a record without any country
 #   2001:db8:1::/48   country JP
 #
-# Every other address (127.0.0.1 included) is not in the database. --next
+# Every other address (127.0.0.1 included) is not in the database. Like
+# MaxMind's own databases, it aliases ::ffff:0:0/96 (IPv4-mapped), 2002::/16
+# (6to4) and 2001::/32 (Teredo, to the Teredo server's address) to IPv4
+# space; ::a.b.c.d is in IPv4 space itself; 64:ff9b::/96 (NAT64) is not. --next
 # writes "next week's" database, where 192.0.2.0/24 is AT instead of DE (for
 # the tests that replace the file and reload).
 use strict;
@@ -39,6 +42,7 @@ my $tree = MaxMind::DB::Writer::Tree->new(
     description              => { en => 'mod_media_guard test database' },
     map_key_type_callback    => sub { $types{ $_[0] } },
     remove_reserved_networks => 0,    # the test ranges are reserved ones
+    alias_ipv6_to_ipv4       => 1,    # as MaxMind's GeoIP2/GeoLite2 files do
 );
 
 sub country {

@@ -32,18 +32,27 @@ rules:
   - id: open
     path: /open/
     access: {anonymous: view}
+  - id: ipdeny
+    path: /ipdeny/
+    ip: {deny: [192.0.2.0/24]}
+    access: {anonymous: view}
+  - id: ipallow
+    path: /ipallow/
+    ip: {allow: [192.0.2.0/24]}
+    access: {anonymous: view}
 """
 
 CONF = """\
 RemoteIPHeader X-Forwarded-For
 RemoteIPInternalProxy @PROXY@
 MediaGuardPolicy geo @POLICIES@/geo.yaml
-<LocationMatch "^/(eu|world|open)/">
+<LocationMatch "^/(eu|world|open|ipdeny|ipallow)/">
     Require media-guard geo
 </LocationMatch>
 """
 
-FILES = {"eu/a.jpg": JPEG, "world/a.jpg": JPEG, "open/a.jpg": JPEG}
+FILES = {"eu/a.jpg": JPEG, "world/a.jpg": JPEG, "open/a.jpg": JPEG, "ipdeny/a.jpg": JPEG,
+         "ipallow/a.jpg": JPEG}
 
 
 def make_mmdb(path, *flags):
@@ -93,6 +102,51 @@ def test_country_of_the_forwarded_client_decides(srv, client, path, status, reas
     if status == 200:
         assert r.content == JPEG
     assert decision(srv, tag)["reason"] == reason
+
+
+# IPv6 clients that carry an IPv4 address (docs/policy.md, "IPv6 addresses
+# that carry an IPv4 address"): 192.0.2.10 (DE) as 6to4, IPv4-compatible,
+# NAT64 and Teredo (its last 32 bits inverted; the Teredo server's address,
+# bits 32-63, is what the database's alias finds: 198.51.100.1 US or
+# 192.0.2.1 DE); 195.100.100.10 is in no country, 198.51.100.10 is US
+SIXTOFOUR, COMPAT, NAT64 = "2002:c000:20a::1", "::192.0.2.10", "64:ff9b::192.0.2.10"
+TEREDO_US_SERVER_DE_CLIENT = "2001:0:c633:6401::3fff:fdf5"
+TEREDO_DE_SERVER_UNKNOWN_CLIENT = "2001:0:c000:201::3c9b:9bf5"
+TEREDO_DE_SERVER_US_CLIENT = "2001:0:c000:201::39cc:9bf5"
+
+
+@pytest.mark.parametrize("client,path,status,reason", [
+    # a deny list denies the carried IPv4 address too; an allow list never grants it
+    (SIXTOFOUR, "/ipdeny/a.jpg", 403, "ip-denied"),
+    (COMPAT, "/ipdeny/a.jpg", 403, "ip-denied"),
+    (NAT64, "/ipdeny/a.jpg", 403, "ip-denied"),
+    (TEREDO_US_SERVER_DE_CLIENT, "/ipdeny/a.jpg", 403, "ip-denied"),
+    ("::ffff:192.0.2.10", "/ipdeny/a.jpg", 403, "ip-denied"),
+    (TEREDO_DE_SERVER_UNKNOWN_CLIENT, "/ipdeny/a.jpg", 200, "allowed"),
+    ("2001:db8:1::10", "/ipdeny/a.jpg", 200, "allowed"),
+    (SIXTOFOUR, "/ipallow/a.jpg", 403, "ip-not-allowed"),
+    (NAT64, "/ipallow/a.jpg", 403, "ip-not-allowed"),
+    ("::ffff:192.0.2.10", "/ipallow/a.jpg", 200, "allowed"),
+    # the database answers for the address as connected (6to4 and
+    # IPv4-compatible: the client's, NAT64: nothing); the carried address
+    # must pass the lists too, so the Teredo server's country never decides
+    (SIXTOFOUR, "/eu/a.jpg", 200, "allowed"),
+    (COMPAT, "/eu/a.jpg", 200, "allowed"),
+    (NAT64, "/eu/a.jpg", 403, "country-unknown"),
+    (TEREDO_US_SERVER_DE_CLIENT, "/eu/a.jpg", 403, "country-denied"),
+    (TEREDO_DE_SERVER_UNKNOWN_CLIENT, "/eu/a.jpg", 403, "country-unknown"),
+    (TEREDO_DE_SERVER_US_CLIENT, "/world/a.jpg", 403, "country-denied"),
+    (TEREDO_DE_SERVER_UNKNOWN_CLIENT, "/world/a.jpg", 200, "allowed"),
+])
+def test_ipv6_clients_carrying_an_ipv4_address_are_denied_under_either(srv, mgctl, client, path,
+                                                                       status, reason):
+    tag = f"c={client.replace(':', '-')}-{path.strip('/').split('/')[0]}"
+    r = srv.get(f"{path}?{tag}", headers={"X-Forwarded-For": client})
+    assert r.status_code == status
+    assert decision(srv, tag)["reason"] == reason
+    p = mgctl("explain", "--policy", srv.policy_dir / "geo.yaml", "--ip", client, "--format",
+              "json", path)
+    assert json.loads(p.stdout)["reason"] == reason, p.stdout
 
 
 def test_direct_client_not_in_the_database_is_unknown(srv):

@@ -1195,3 +1195,56 @@ def test_server_alias_names_are_this_site_and_other_hosts_are_not(apache_factory
             assert r.text.splitlines() == want, host
     finally:
         s.stop()
+
+
+# Behind a proxy that terminates TLS and forwards plain HTTP, httpd takes its
+# scheme from `ServerName https://NAME` (docs/directives.md,
+# "MediaGuardHLSRewrite"): the playlist's https:// URIs of this site then get
+# the token, and its http:// ones never do (the player would send the token
+# in clear text).
+VHOST_TLS_PROXIED = """
+<VirtualHost *:@PORT@>
+    ServerName https://media.example
+    ServerAlias media2.example
+    UseCanonicalName Off
+</VirtualHost>
+"""
+
+BEHIND_TLS = """\
+#EXTM3U
+#EXTINF:4.0,
+https://media.example/videos/l1/720p/seg-1.ts<Q>
+#EXTINF:4.0,
+http://media.example/videos/l1/720p/seg-2.ts
+#EXTINF:4.0,
+//media.example/videos/l1/720p/seg-3.ts<Q>
+#EXTINF:4.0,
+https://media.example:443/videos/l1/720p/seg-4.ts<Q>
+#EXTINF:4.0,
+http://media.example:80/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+https://media.example:@PORT@/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+http://media.example:@PORT@/videos/l1/720p/seg-1.ts
+#EXTINF:4.0,
+seg-5.ts<Q>
+"""
+
+
+def test_behind_a_tls_proxy_servername_https_gives_the_token_to_https_uris_only(
+        apache_factory, sign):
+    s = apache_factory("hls-tls-proxied", CONF + VHOST_TLS_PROXIED, policies={"hls.yaml": POLICY},
+                       extra_modules=["proxy", "proxy_http", "filter", "deflate", "http2"],
+                       start=False)
+    write_keys(s)
+    write(s.htdocs / "videos/l1/720p/tls.m3u8", plain(template(BEHIND_TLS, s.port)))
+    s.start()
+    try:
+        url = sign("/videos/l1/720p/tls.m3u8", "--prefix", "/videos/l1/")
+        # what the proxy forwards: the public Host, with or without https's port
+        for host in ("media.example", "media.example:443"):
+            r = s.get(url, headers={"Host": host})
+            assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+            assert r.text == expected(template(BEHIND_TLS, s.port), token_of(url)), r.text
+    finally:
+        s.stop()

@@ -220,6 +220,47 @@ START_TEST(test_mapped_address_is_normalised_to_ipv4)
 }
 END_TEST
 
+/* The IPv4 client an IPv6 address carries: 6to4 bits 16-47, Teredo the
+ * last 32 bits inverted (not the server's bits 32-63), IPv4-compatible and
+ * NAT64 the last 32; none for ::, ::1, native IPv6, IPv4 or other 2001: */
+START_TEST(test_embedded_ipv4_is_the_clients_in_each_form)
+{
+    static const struct {
+        const char *in, *v4, *kind;
+    } cases[] = {
+        {"2002:c000:20a::1", "192.0.2.10", "6to4"},
+        {"2002:c000:20a:ffff:ffff:ffff:ffff:ffff", "192.0.2.10", "6to4"},
+        {"2001:0:c633:6401::3fff:fdf5", "192.0.2.10", "Teredo"},
+        {"2001:0:c633:6401:8000:f227:3fff:fdf5", "192.0.2.10", "Teredo"},
+        {"::192.0.2.10", "192.0.2.10", "IPv4-compatible"},
+        {"::1.0.0.0", "1.0.0.0", "IPv4-compatible"},
+        {"64:ff9b::192.0.2.10", "192.0.2.10", "NAT64"},
+        {"::", NULL, NULL},
+        {"::1", NULL, NULL},
+        {"::0.255.255.255", NULL, NULL},
+        {"2001:db8::c000:20a", NULL, NULL},
+        {"2001:1::1", NULL, NULL},
+        {"64:ff9b:1::c000:20a", NULL, NULL},
+        {"192.0.2.10", NULL, NULL},
+        {"::ffff:192.0.2.10", NULL, NULL}, /* IPv4 already */
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_ip_t a = ip(cases[i].in), v4;
+        memset(&v4, 0xaa, sizeof(v4));
+        int got = mg_ip_embedded_v4(&a, &v4);
+        ck_assert_msg(got == (cases[i].v4 != NULL), "%s", cases[i].in);
+        if (got) {
+            ck_assert_int_eq(v4.family, 4);
+            ck_assert_str_eq(mg_ip_format(&v4, buf, sizeof(buf)), cases[i].v4);
+            ck_assert_str_eq(mg_ip_embedded_kind(&a), cases[i].kind);
+        } else {
+            ck_assert_ptr_null(mg_ip_embedded_kind(&a));
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_format_gives_canonical_text)
 {
     char buf[64];
@@ -349,6 +390,7 @@ static Suite *ip_suite(void)
     tcase_add_test(tc, test_host_bits_set_is_refused_with_hint_naming_network);
     tcase_add_test(tc, test_prefix_bounds_are_inclusive);
     tcase_add_test(tc, test_mapped_address_is_normalised_to_ipv4);
+    tcase_add_test(tc, test_embedded_ipv4_is_the_clients_in_each_form);
     tcase_add_test(tc, test_format_gives_canonical_text);
     tcase_add_test(tc, test_invalid_cidr_or_address_never_matches);
     tcase_add_test(tc, test_ipv4_parse_agrees_with_inet_pton);
