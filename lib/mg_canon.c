@@ -1770,6 +1770,7 @@ static long split_tr_segment(apr_pool_t *pool, canon_st_t *st, mg_canon_t *out, 
     /* path: the same bytes without the segment, in place in buf. */
     memmove(buf + ts, buf + st->tr_end, tail + 1);
     out->signed_path = sp;
+    out->signed_path_len = ts + 4 + nl + tail;
     out->path = buf;
     out->tr = norm;
     out->tr_form = MG_TR_FORM_PATH;
@@ -1942,6 +1943,7 @@ static int canon_path(apr_pool_t *pool, const char *raw_path, const char *query,
             return canon_fail(out, why, NULL);
     } else {
         out->path = out->signed_path = st.buf;
+        out->signed_path_len = st.w;
         plen = (long)st.w;
         if (tr_count == 1) {
             out->tr = tr_normal(pool, trq, strlen(trq), why);

@@ -32,6 +32,9 @@ typedef struct mg_canon {
     const char *signed_path;    /* canonical path INCLUDING the transformation segment
                                    where it was (what a token signs), as "tr:" + the
                                    normalised transformation; == path without one */
+    size_t signed_path_len;     /* strlen(signed_path), set by mg_canon_path so that the
+                                   string to sign needs no second scan; 0 in a struct
+                                   filled by hand (readers then take strlen) */
     const char *basename;       /* last segment of path ("" for a directory) */
     const char *ext;            /* lower-case extension of basename without the dot, or "" */
     const char *tr;             /* normalised transformation (mg_transform_normalize) without

@@ -377,9 +377,10 @@ static mstr_t string_to_sign(apr_pool_t *pool, const mg_canon_t *cn, const tok_t
 {
     static const char tag[] = MG_TOKEN_TAG "\n";
     int prefix = t->v[C_SCOPE] != NULL;
-    mstr_t path = prefix     ? (mstr_t){t->v[C_SCOPE], t->n[C_SCOPE]}
-                  : path_enc ? *path_enc
-                             : mstr(cn->signed_path);
+    mstr_t path = prefix                     ? (mstr_t){t->v[C_SCOPE], t->n[C_SCOPE]}
+                  : path_enc                 ? *path_enc
+                  : cn->signed_path_len != 0 ? (mstr_t){cn->signed_path, cn->signed_path_len}
+                                             : mstr(cn->signed_path);
     int path_raw = prefix || path_enc == NULL; /* still to be encoded */
     size_t trn = cn->tr ? strlen(cn->tr) : 0;
     if (prefix)
@@ -793,7 +794,8 @@ mg_status_t mg_token_signer_sign_n(const mg_token_signer_t *s, apr_pool_t *pool,
         return st;
     mstr_t q_sts, q_url;
     canonical_query(pool, &cn, &q_sts, &q_url);
-    size_t on = strlen(origin), pn = strlen(cn.signed_path);
+    size_t on = strlen(origin),
+           pn = cn.signed_path_len != 0 ? cn.signed_path_len : strlen(cn.signed_path);
     /* The link is written once, into one buffer sized for the worst case:
      * the path is encoded straight into it (the string to sign copies it
      * from there) and the signature base64url-encoded at its end. */

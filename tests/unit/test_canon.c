@@ -303,6 +303,8 @@ START_TEST(test_canon_table_case_gives_expected_result_or_refusal)
     ck_assert_str_eq(out.path, c->path);
     ck_assert_str_eq(out.ext, c->ext);
     ck_assert_str_eq(out.signed_path, c->signed_ ? c->signed_ : c->path);
+    /* the string to sign takes this length instead of a strlen */
+    ck_assert_uint_eq(out.signed_path_len, strlen(out.signed_path));
     if (c->tr == NULL) {
         ck_assert_ptr_null(out.tr);
         ck_assert_int_eq(out.tr_form, 0);
@@ -367,6 +369,10 @@ static const char *canon_ways_differ(apr_pool_t *pool, const char *path, const c
             return apr_psprintf(pool, "reasons '%s' / '%s'", wa, wb);
         return a.path == NULL ? NULL : "a refusal with a path";
     }
+    if (a.signed_path_len != strlen(a.signed_path) || b.signed_path_len != strlen(b.signed_path))
+        return apr_psprintf(pool, "signed_path_len %zu / %zu for '%s' (%zu bytes)",
+                            a.signed_path_len, b.signed_path_len, a.signed_path,
+                            strlen(a.signed_path));
     if (strcmp(a.path, b.path) != 0 || strcmp(a.signed_path, b.signed_path) != 0 ||
         strcmp(a.basename, b.basename) != 0 || strcmp(a.ext, b.ext) != 0)
         return apr_psprintf(pool, "'%s' '%s' '%s' '%s' / '%s' '%s' '%s' '%s'", a.path,
