@@ -303,6 +303,12 @@ void mg_mod_once_register(apr_pool_t *p);
 int mg_mod_path_token_translate(request_rec *r);
 int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
 
+/* mg_mod_status.c: the request line mod_status shows (ExtendedStatus) has
+ * no query; `path` (the effective path of a token in the path) replaces the
+ * target's path when not NULL. */
+void mg_mod_status_hide(request_rec *r, const char *path);
+void mg_mod_status_register(apr_pool_t *p);
+
 /* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
 void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);
 
