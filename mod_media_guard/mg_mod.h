@@ -133,8 +133,14 @@ typedef struct mg_mod_req {
      * when the request goes on (mg_mod_authz.c). */
     const char *proxy_filename; /* the original, or NULL */
     const char *proxy_shown;    /* what r->filename was set to */
-    int authz_ran;              /* httpd's authorization phase started for this request
-                                   (mg_mod_skipped.c) */
+    /* A sub-request that media-guard refuses has no r->filename until it
+     * is granted after all: httpd's CGI environment (ap_add_cgi_vars, for
+     * mod_cgi, mod_cgid, mod_proxy_fcgi, ...) maps PATH_INFO with a
+     * sub-request and sets PATH_TRANSLATED from its file name whatever its
+     * status (mg_mod_authz.c). */
+    char *refused_filename; /* the file name held, or NULL */
+    int authz_ran;          /* httpd's authorization phase started for this request
+                               (mg_mod_skipped.c) */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only

@@ -665,12 +665,44 @@ static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
     r->filename = (char *)rq->proxy_shown;
 }
 
+/* httpd gives a CGI script (mod_cgi, mod_cgid, mod_proxy_fcgi, mod_proxy_scgi,
+ * ...) PATH_TRANSLATED by mapping its PATH_INFO as a URL with a lookup
+ * sub-request (ap_add_cgi_vars), and takes that sub-request's r->filename
+ * whatever its status: /cgi-bin/thumb.cgi/members/a.jpg handed the script
+ * the path of a file the policy had just refused for that very URL, and a
+ * script that reads PATH_TRANSLATED (RFC 3875's way to the file its path
+ * names, mod_actions' `Action` handlers) served it. So a sub-request this
+ * policy refuses loses its file name until it is granted after all (by
+ * authentication, or another provider of a <RequireAny>: the next hook,
+ * mg_mod_restore_filename, puts it back; so does the provider when it is
+ * asked again, since a file sub-request is judged by its file name). Every caller that checks the
+ * status, as mod_dir, mod_include and mod_negotiation do, is unaffected;
+ * authz_core's AH01630 line then names the URI instead of the file. */
+static void hold_refused_filename(request_rec *r, mg_mod_req_t *rq)
+{
+    if (r->main == NULL || r->filename == NULL)
+        return;
+    rq->refused_filename = r->filename;
+    r->filename = NULL;
+}
+
+static void put_back_refused_filename(request_rec *r, mg_mod_req_t *rq)
+{
+    if (rq->refused_filename != NULL) {
+        if (r->filename == NULL)
+            r->filename = rq->refused_filename;
+        rq->refused_filename = NULL;
+    }
+}
+
 /* The first hook after authorization that the request reaches when it was
  * granted (type_checker; fixups as well, in case a module answered the
  * type first): the proxy URL back, unless someone else changed it since. */
 int mg_mod_restore_filename(request_rec *r)
 {
     mg_mod_req_t *rq = mg_mod_req_peek(r);
+    if (rq != NULL)
+        put_back_refused_filename(r, rq);
     if (rq != NULL && rq->proxy_filename != NULL) {
         if (r->filename == rq->proxy_shown)
             r->filename = (char *)rq->proxy_filename;
@@ -709,6 +741,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
             mp = own;
     }
     rq = mg_mod_req_make(r);
+    /* asked again (after authentication): the request as it came */
+    put_back_refused_filename(r, rq);
     hide_proxy_query(r, rq);
     for (m = rq->memos; m != NULL; m = m->next) {
         if (m->mp == mp &&
@@ -745,6 +779,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m->mapped = 1;
         mg_mod_record(r, m, why, 0);
     }
+    if (m->result != AUTHZ_GRANTED)
+        hold_refused_filename(r, rq);
     return m->result;
 }
 
