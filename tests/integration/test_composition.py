@@ -362,6 +362,17 @@ rules:
     access: {anonymous: none, member: view}
 """
 
+# the whole URL space under the `site` policy, members signing in with Basic
+SITE_BASIC = """\
+<Location "/">
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard site
+</Location>
+"""
+
 SERVED_CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardReasonHeader On
@@ -370,13 +381,7 @@ RewriteRule "^/photo/(\\w+)$" "/members/$1.jpg" [PT]
 RewriteRule "^/pics/(\\w+)$" "/pub/$1.jpg" [PT]
 RewriteRule "^/snap/(\\w+)$" "/members/$1 copy.jpg" [PT]
 RewriteRule "^/pub/dog\\.jpg$" "/pub/dog.jpg?download=1" [PT]
-<Location "/">
-    AuthType Basic
-    AuthName "members"
-    AuthBasicProvider file
-    AuthUserFile "@ROOT@/htpasswd"
-    Require media-guard site
-</Location>
+""" + SITE_BASIC + """\
 <Directory "@HTDOCS@/members/idx">
     DirectoryIndex index.jpg
 </Directory>
@@ -827,13 +832,7 @@ ScriptAlias "/cgi-bin/" "@ROOT@/cgi/"
     Options +ExecCGI
     AddHandler cgi-script .cgi
 </Directory>
-<Location "/">
-    AuthType Basic
-    AuthName "members"
-    AuthBasicProvider file
-    AuthUserFile "@ROOT@/htpasswd"
-    Require media-guard site
-</Location>
+""" + SITE_BASIC + """\
 <Location "/members/">
     Action image/jpeg /cgi-bin/wm.cgi
 </Location>
