@@ -133,8 +133,16 @@ typedef struct mg_mod_req {
      * when the request goes on (mg_mod_authz.c). */
     const char *proxy_filename; /* the original, or NULL */
     const char *proxy_shown;    /* what r->filename was set to */
-    int authz_ran;              /* httpd's authorization phase started for this request
-                                   (mg_mod_skipped.c) */
+    /* The lookup of a script's PATH_INFO that media-guard refuses has no
+     * r->filename until it is granted after all: httpd's CGI environment
+     * (ap_add_cgi_vars, for mod_cgi, mod_cgid, mod_proxy_fcgi, ...) sets
+     * PATH_TRANSLATED from its file name whatever its status
+     * (mg_mod_authz.c). */
+    char *refused_filename;  /* the file name held, or NULL */
+    char *refused_path_info; /* and its path info */
+    char *refused_blank;     /* the "" shown to authentication, or NULL */
+    int authz_ran;           /* httpd's authorization phase started for this request
+                                (mg_mod_skipped.c) */
 } mg_mod_req_t;
 
 /* Internal-redirect target of a deny with a status other than 403. It only
@@ -144,6 +152,8 @@ typedef struct mg_mod_req {
 
 /* mg_mod_authz.c: type_checker and fixups hook (DECLINED) */
 int mg_mod_restore_filename(request_rec *r);
+/* register_hooks: check_user_id of a refused PATH_INFO lookup (mg_mod_authz.c) */
+void mg_mod_authz_register(apr_pool_t *p);
 
 /* mg_mod_config.c */
 void *mg_mod_create_srv_conf(apr_pool_t *p, server_rec *s);
@@ -302,6 +312,12 @@ void mg_mod_once_register(apr_pool_t *p);
  * as its effective path, the one the token covers. */
 int mg_mod_path_token_translate(request_rec *r);
 int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+
+/* mg_mod_status.c: the request line mod_status shows (ExtendedStatus) has
+ * no query; `path` (the effective path of a token in the path) replaces the
+ * target's path when not NULL. */
+void mg_mod_status_hide(request_rec *r, const char *path);
+void mg_mod_status_register(apr_pool_t *p);
 
 /* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
 void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);

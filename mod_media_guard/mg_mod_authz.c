@@ -665,12 +665,81 @@ static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
     r->filename = (char *)rq->proxy_shown;
 }
 
+/* httpd gives a CGI script (mod_cgi, mod_cgid, mod_proxy_fcgi, mod_proxy_scgi,
+ * ...) PATH_TRANSLATED by mapping its PATH_INFO as a URL with a lookup
+ * sub-request (ap_add_cgi_vars), and takes that sub-request's r->filename
+ * whatever its status: /cgi-bin/thumb.cgi/members/a.jpg handed the script
+ * the path of a file the policy had just refused for that very URL, and a
+ * script that reads PATH_TRANSLATED (RFC 3875's way to the file its path
+ * names, mod_actions' `Action` handlers) served it. So such a sub-request
+ * that this policy refuses loses its file name (ap_add_cgi_vars then sets
+ * no PATH_TRANSLATED) until it is granted after all: by another provider of
+ * a <RequireAny> (the next hook, mg_mod_restore_filename, puts it back) or
+ * after authentication (the provider, asked again, puts it back first).
+ * Only the lookup of the parent's own PATH_INFO: other callers check the
+ * status (mod_dir, mod_include, mod_negotiation), and mod_autoindex's
+ * ShowForbidden reads a refused entry's file name. While authentication
+ * runs, the name is "" with no path info (authn modules such as
+ * mod_authnz_fcgi copy it into an environment: never NULL there), which
+ * names no file either if authentication then fails. authz_core's AH01630
+ * line names the URI instead of the file. */
+static int is_path_info_lookup(const request_rec *r)
+{
+    return r->main != NULL && r->main->path_info != NULL && r->main->path_info[0] != '\0' &&
+           r->uri != NULL && strcmp(r->uri, r->main->path_info) == 0;
+}
+
+static void hold_refused_filename(request_rec *r, mg_mod_req_t *rq)
+{
+    if (r->filename == NULL || rq->refused_filename != NULL || !is_path_info_lookup(r))
+        return;
+    rq->refused_filename = r->filename;
+    rq->refused_path_info = r->path_info;
+    r->filename = NULL;
+}
+
+static void put_back_refused_filename(request_rec *r, mg_mod_req_t *rq)
+{
+    if (rq->refused_filename != NULL) {
+        if (r->filename == NULL || r->filename == rq->refused_blank) {
+            r->filename = rq->refused_filename;
+            r->path_info = rq->refused_path_info;
+        }
+        rq->refused_filename = rq->refused_path_info = rq->refused_blank = NULL;
+    }
+}
+
+/* check_user_id, really first: authentication of a refused PATH_INFO lookup
+ * (above) sees a file name that names nothing, never NULL */
+static int blank_refused_filename(request_rec *r)
+{
+    mg_mod_req_t *rq = r->main != NULL ? mg_mod_req_peek(r) : NULL;
+
+    if (rq != NULL && rq->refused_filename != NULL && r->filename == NULL) {
+        rq->refused_blank = apr_pstrdup(r->pool, "");
+        r->filename = rq->refused_blank;
+        r->path_info = rq->refused_blank;
+    }
+    return DECLINED;
+}
+
+void mg_mod_authz_register(apr_pool_t *p)
+{
+    (void)p;
+    /* per conf, as every authz provider here: a per-URI hook would make
+     * httpd authenticate every internal redirect and sub-request again */
+    ap_hook_check_authn(blank_refused_filename, NULL, NULL, APR_HOOK_REALLY_FIRST,
+                        AP_AUTH_INTERNAL_PER_CONF);
+}
+
 /* The first hook after authorization that the request reaches when it was
  * granted (type_checker; fixups as well, in case a module answered the
  * type first): the proxy URL back, unless someone else changed it since. */
 int mg_mod_restore_filename(request_rec *r)
 {
     mg_mod_req_t *rq = mg_mod_req_peek(r);
+    if (rq != NULL)
+        put_back_refused_filename(r, rq);
     if (rq != NULL && rq->proxy_filename != NULL) {
         if (r->filename == rq->proxy_shown)
             r->filename = (char *)rq->proxy_filename;
@@ -709,6 +778,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
             mp = own;
     }
     rq = mg_mod_req_make(r);
+    /* asked again (after authentication): the request as it came */
+    put_back_refused_filename(r, rq);
     hide_proxy_query(r, rq);
     for (m = rq->memos; m != NULL; m = m->next) {
         if (m->mp == mp &&
@@ -745,6 +816,8 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         m->mapped = 1;
         mg_mod_record(r, m, why, 0);
     }
+    if (m->result != AUTHZ_GRANTED)
+        hold_refused_filename(r, rq);
     return m->result;
 }
 

@@ -96,6 +96,8 @@ int mg_mod_path_token_translate(request_rec *r)
                       MG_LOGNO(00902) "media-guard %s: token in the path, serving %s", by,
                       ap_escape_logitem(r->pool, found));
         r->uri = apr_pstrdup(r->pool, found);
+        /* /server-status shows the path without its token too */
+        mg_mod_status_hide(r, r->uri);
     }
     return DECLINED;
 }

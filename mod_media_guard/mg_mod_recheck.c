@@ -152,6 +152,12 @@ int mg_mod_recheck_fixup(request_rec *r)
         if (nm->d.outcome != MG_OUTCOME_ALLOW) {
             nm->result = nm->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
             mg_mod_record(r, nm, why, 0);
+            /* a refused lookup of a script's PATH_INFO names no file:
+             * httpd's CGI environment takes PATH_TRANSLATED from its file
+             * name whatever its status (mg_mod_authz.c) */
+            if (r->main != NULL && r->main->path_info != NULL && r->main->path_info[0] != '\0' &&
+                strcmp(r->uri, r->main->path_info) == 0)
+                r->filename = NULL;
             return nm->d.reason == MG_R_INTERNAL ? HTTP_INTERNAL_SERVER_ERROR : HTTP_FORBIDDEN;
         }
         nm->result = AUTHZ_GRANTED;

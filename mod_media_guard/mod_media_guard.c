@@ -107,6 +107,8 @@ static void register_hooks(apr_pool_t *p)
     mg_mod_once_register(p);
     mg_mod_skipped_register(p);
     mg_mod_cache_register(p);
+    mg_mod_status_register(p);
+    mg_mod_authz_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */

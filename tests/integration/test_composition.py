@@ -362,6 +362,17 @@ rules:
     access: {anonymous: none, member: view}
 """
 
+# the whole URL space under the `site` policy, members signing in with Basic
+SITE_BASIC = """\
+<Location "/">
+    AuthType Basic
+    AuthName "members"
+    AuthBasicProvider file
+    AuthUserFile "@ROOT@/htpasswd"
+    Require media-guard site
+</Location>
+"""
+
 SERVED_CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardReasonHeader On
@@ -370,13 +381,7 @@ RewriteRule "^/photo/(\\w+)$" "/members/$1.jpg" [PT]
 RewriteRule "^/pics/(\\w+)$" "/pub/$1.jpg" [PT]
 RewriteRule "^/snap/(\\w+)$" "/members/$1 copy.jpg" [PT]
 RewriteRule "^/pub/dog\\.jpg$" "/pub/dog.jpg?download=1" [PT]
-<Location "/">
-    AuthType Basic
-    AuthName "members"
-    AuthBasicProvider file
-    AuthUserFile "@ROOT@/htpasswd"
-    Require media-guard site
-</Location>
+""" + SITE_BASIC + """\
 <Directory "@HTDOCS@/members/idx">
     DirectoryIndex index.jpg
 </Directory>
@@ -810,3 +815,96 @@ def test_configtest_warns_about_require_media_guard_inside_limit(apache_factory)
     assert len(warnings) == 2, out
     assert "<Limit GET HEAD>" in warnings[0] and "POST" in warnings[0], warnings
     assert "<LimitExcept POST>" in warnings[1], warnings
+
+
+# A CGI script gets PATH_TRANSLATED: httpd maps its PATH_INFO as a URL with a
+# lookup sub-request (ap_add_cgi_vars; mod_cgi, mod_cgid, mod_proxy_fcgi, ...)
+# and took that sub-request's file name whatever its status, so a script that
+# reads PATH_TRANSLATED (RFC 3875's way, and what an `Action` handler such as
+# a watermarker does) served /cgi-bin/wm.cgi/members/secret.jpg to anyone the
+# public /cgi-bin/ rule lets in, while the policy refused that very URL in the
+# sub-request (red team 23a). A refused sub-request now has no file name.
+CGI_CONF = """\
+MediaGuardPolicy site @POLICIES@/site.yaml
+MediaGuardReasonHeader On
+ScriptAlias "/cgi-bin/" "@ROOT@/cgi/"
+<Directory "@HTDOCS@/app">
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+</Directory>
+""" + SITE_BASIC + """\
+<Location "/members/">
+    Action image/jpeg /cgi-bin/wm.cgi
+</Location>
+"""
+
+# the watermarker: "served" and the bytes of the file PATH_TRANSLATED names
+WM_CGI = """#!/bin/sh
+printf 'Content-Type: application/octet-stream\\n\\n'
+printf 'translated=%s;' "${PATH_TRANSLATED-unset}"
+[ -n "$PATH_TRANSLATED" ] && cat "$PATH_TRANSLATED"
+exit 0
+"""
+
+
+CGI_POLICY = SERVED_POLICY + """\
+  - id: app-members
+    path: /app/members/
+    access: {anonymous: none, member: view}
+"""
+
+
+@pytest.fixture(scope="module")
+def cgi(apache_factory):
+    s = apache_factory("cgi-path-translated", CGI_CONF, policies={"site.yaml": CGI_POLICY},
+                       files={"members/secret.jpg": SECRET, "pub/cat.jpg": PUBLIC_JPG,
+                              "app/wm.cgi": WM_CGI, "app/members/secret.jpg": SECRET},
+                       extra_modules=["actions", "cgid"], start=False)
+    htpasswd(s.root / "htpasswd", {"alice": "a"})
+    (s.root / "cgi").mkdir()
+    (s.root / "cgi" / "wm.cgi").write_text(WM_CGI)
+    (s.root / "cgi" / "wm.cgi").chmod(0o755)
+    (s.htdocs / "app" / "wm.cgi").chmod(0o755)
+    s.start()
+    yield s
+    s.stop()
+
+
+# /app/wm.cgi/app/members/secret.jpg: the PATH_INFO sub-request has the
+# script's own configuration, so httpd skips its authorization and the
+# module judges it in fixups (mg_mod_recheck.c)
+@pytest.mark.parametrize("target", ["/cgi-bin/wm.cgi/members/secret.jpg",
+                                    "/cgi-bin/wm.cgi/%6dembers/secret.jpg",
+                                    "/cgi-bin/wm.cgi/pub/../members/secret.jpg",
+                                    "/app/wm.cgi/app/members/secret.jpg"])
+def test_a_cgi_never_gets_the_file_of_a_path_info_the_policy_refuses(cgi, target):
+    mark = cgi.mark()
+    r = cgi.raw(target)
+    assert SECRET not in r.content, (target, r.status_code, r.content[:80])
+    if r.status_code == 200:
+        # none, or "" (what authentication saw, when it then failed)
+        assert r.content in (b"translated=unset;", b"translated=;"), r.content
+        # the sub-request for PATH_INFO was judged, and refused (authentication needed)
+        assert "members user=- path=/" in cgi.error_log_since(mark)
+
+
+def test_a_cgi_never_gets_the_file_of_a_refused_path_info_after_failed_authentication(cgi):
+    # the sub-request authenticates (wrong password: 401) with a blank file name
+    r = cgi.get("/cgi-bin/wm.cgi/members/secret.jpg", auth=("alice", "wrong"))
+    assert SECRET not in r.content
+    assert r.content in (b"translated=unset;", b"translated=;"), r.content
+
+
+def test_a_cgi_gets_the_file_of_a_path_info_the_policy_allows(cgi):
+    assert cgi.get("/cgi-bin/wm.cgi/pub/cat.jpg").content.endswith(b";" + PUBLIC_JPG)
+    assert cgi.get("/app/wm.cgi/pub/cat.jpg").content.endswith(b";" + PUBLIC_JPG)
+    # granted after authentication: the sub-request's file name is put back
+    r = cgi.get("/cgi-bin/wm.cgi/members/secret.jpg", auth=("alice", "a"))
+    assert r.status_code == 200 and r.content.endswith(b";" + SECRET), r.content[:80]
+
+
+def test_an_action_handler_still_gets_the_file_it_was_called_for(cgi):
+    r = cgi.get("/members/secret.jpg", headers=IMG)
+    assert r.status_code == 401 and SECRET not in r.content
+    r = cgi.get("/members/secret.jpg", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content.endswith(b";" + SECRET), r.content[:80]
