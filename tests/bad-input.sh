@@ -296,6 +296,13 @@ if mkfifo "$K/fifo.key" 2>/dev/null; then
     check "key file is a FIFO (must not block)" "1" "key" "$MGCTL" validate "$P"
 fi
 
+# the identity point as an Ed25519 public key: R = identity, S = 0 verified every link (red team 23b)
+printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n-----END PUBLIC KEY-----\n' \
+    >"$K/small-order.pub"
+check "verify with an Ed25519 public key of small order: refused, no forged link valid" "2" \
+    "small-order.pub': the Ed25519 public key is a point of small order" \
+    "$MGCTL" verify --key-file "$K/small-order.pub" --key-id ed \
+    "/a.jpg?mg_exp=4102444800&mg_kid=ed&mg_sig=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 check "sign with a missing key file" "2" "no such file|cannot read" \
     "$MGCTL" sign --key-file "$K/missing.key" --key-id k1 --ttl 1h /a.jpg
 check "sign with a garbage key file" "2" "key" \

@@ -312,6 +312,28 @@ def test_configtest_does_not_block_on_a_fifo(apache_factory, what):
     assert 0 < rc < 128, out[-2000:]
 
 
+# The identity point as an Ed25519 public key (a PEM like any other in review):
+# R = identity, S = 0 verified every link, any path, scope and expiry, in
+# Apache and mgctl (red team 23b). Refused at load, like every small-order point.
+SMALL_ORDER_PUB = ("-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(
+    bytes.fromhex("302a300506032b6570032100") + b"\x01" + bytes(31)).decode()
+    + "\n-----END PUBLIC KEY-----\n")
+
+
+def test_configtest_refuses_an_ed25519_public_key_of_small_order(apache_factory, mgctl):
+    srv = apache_factory("small-order-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
+                                                         "{id: k1, alg: ed25519, file: keys/k1.pub}"))
+    (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    (srv.policy_dir / "keys" / "k1.pub").write_text(SMALL_ORDER_PUB)
+    rc, out = srv.configtest()
+    assert 0 < rc < 128, out[-2000:]
+    assert "k1.pub': the Ed25519 public key is a point of small order" in out, out[-2000:]
+    forged = "/a.jpg?mg_exp=4102444800&mg_kid=k1&mg_sig=AQ" + "A" * 84
+    p = mgctl("verify", "--key-file", srv.policy_dir / "keys" / "k1.pub", "--key-id", "k1", forged)
+    assert p.returncode == 2 and "small order" in p.stderr, (p.returncode, p.stdout, p.stderr)
+
+
 def test_configtest_warns_about_a_world_readable_key(apache_factory):
     srv = apache_factory("open-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
     (srv.policy_dir / "p.yaml").write_text(KEYED)
