@@ -296,6 +296,14 @@ if mkfifo "$K/fifo.key" 2>/dev/null; then
     check "key file is a FIFO (must not block)" "1" "key" "$MGCTL" validate "$P"
 fi
 
+# a device named as the country database is never opened (opening one can act: a watchdog arms,
+# a tape rewinds); without a controlling terminal, opening /dev/tty fails ENXIO, so a message
+# other than "not a regular file" means it was opened (red team 23b)
+printf 'version: 1\ncountry: {from: {mmdb: /dev/tty}}\nrules:\n  - {id: t, path: /, access: {anonymous: view}}\n' \
+    >"$TMP/mmdb-dev.yaml"
+check "a device named as the country database is refused before it is opened" "1" \
+    "mmdb-dev.yaml:2:24: error: country.from.mmdb: '/dev/tty' is not a regular file" \
+    setsid -w "$MGCTL" validate "$TMP/mmdb-dev.yaml"
 # the identity point as an Ed25519 public key: R = identity, S = 0 verified every link (red team 23b)
 printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n-----END PUBLIC KEY-----\n' \
     >"$K/small-order.pub"
