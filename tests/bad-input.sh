@@ -714,6 +714,9 @@ if [ -s "$TMP/dl-stderr" ]; then
 else
     echo "ok: no download warning with ?dl=1 / dl=yes or for a prefix link"
 fi
+check "sign --expires before 1970 says why (it said 'an expiry is required')" "2" \
+    "an expiry after 1970-01-01T00:00:00Z is required" \
+    "$MGCTL" sign -p "$L/p.yaml" --expires 1969-12-31T23:59:59Z /v/a.mp4
 check "sign --ttl 0 says why it is refused" "2" "--ttl 0: a link with no lifetime is expired" \
     "$MGCTL" sign -p "$L/p.yaml" --ttl 0 /v/a.mp4
 check "sign --ip with host bits names the option and the network" "2" \
