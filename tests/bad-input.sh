@@ -259,6 +259,19 @@ chmod 600 "$K/vendor.key"
 check "a vendor secret only its owner may read is no warning" "0" "ok \\(policy" \
     sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$P"
 
+# a CloudFront key file is a public key: readable is fine (it was told to chmod 600 it, red team 23b),
+# writable is not
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+    openssl pkey -pubout -out "$K/cf.pub" 2>/dev/null
+printf 'version: 1\nkeys:\n  - {id: cf, format: cloudfront, alg: ecdsa-sha1, file: keys/cf.pub, options: {origin: "https://a.example"}}\nrules:\n  - {id: t, path: /, token: required}\n' \
+    >"$TMP/cf.yaml"
+chmod 644 "$K/cf.pub"
+check "a CloudFront public key readable by others is no warning" "0" "ok \\(policy" \
+    sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$TMP/cf.yaml"
+chmod 666 "$K/cf.pub"
+check "a CloudFront public key others may write is a warning" "0" \
+    "warning: key file .*cf.pub' of key 'cf' is writable by group or others" "$MGCTL" validate "$TMP/cf.yaml"
+
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"
 key_policy keys/empty.key
