@@ -309,6 +309,16 @@ if mkfifo "$K/fifo.key" 2>/dev/null; then
     check "key file is a FIFO (must not block)" "1" "key" "$MGCTL" validate "$P"
 fi
 
+# a quoted key or test name with a line break printed a line of its choosing (in a CI log, "::" starts a
+# GitHub workflow command): every diagnostic and PASS/FAIL line stays one line (red team 23b)
+printf 'version: 1\n"a\\n::warning file=x.yaml,line=1::injected": 1\nrules: []\n' >"$TMP/inject.yaml"
+check "a line break a policy quotes is escaped, not printed" "0" - \
+    sh -c '"$0" validate "$1"; ! "$0" validate "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject.yaml"
+printf 'version: 1\nrules:\n  - {id: t, path: /, access: {anonymous: view}}\n' >"$TMP/inject-ok.yaml"
+printf 'policy: inject-ok.yaml\ntests:\n  - name: "x\\n::error file=a,line=1::injected"\n    request: {url: /a.jpg}\n    expect: {decision: deny}\n' \
+    >"$TMP/inject.test.yaml"
+check "a line break in a test name is escaped in its FAIL line" "0" - \
+    sh -c '"$0" test "$1"; ! "$0" test "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject.test.yaml"
 # a device named as the country database is never opened (opening one can act: a watchdog arms,
 # a tape rewinds); without a controlling terminal, opening /dev/tty fails ENXIO, so a message
 # other than "not a regular file" means it was opened (red team 23b)
