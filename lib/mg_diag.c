@@ -1,6 +1,7 @@
 /* mg_diag.c — diagnostics: collection, formatting, "did you mean" hints. */
 #include "mg_diag.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,16 +49,46 @@ const char *mg_diags_more(apr_pool_t *pool, const char *file, int n)
                         file ? file : "<input>", n, n == 1 ? "" : "s", MG_DIAG_SHOW_MAX);
 }
 
+/* One diagnostic is one line: a control byte that a policy put into a
+ * quoted key or value (a YAML "\n", a file name with a line break) is
+ * written as an escape. Else a pull request's policy could print lines of
+ * its choosing into a CI log, where a line starting with "::" is a GitHub
+ * workflow command and "file:line:col: error:" a problem matcher's match. */
+const char *mg_one_line(apr_pool_t *pool, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p >= 0x20 && *p != 0x7f)
+        p++;
+    if (*p == '\0')
+        return s;
+    char *out = apr_palloc(pool, strlen(s) * 4 + 1), *o = out;
+    for (p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            o = stpcpy(o, "\\n");
+        else if (*p == '\r')
+            o = stpcpy(o, "\\r");
+        else if (*p == '\t')
+            o = stpcpy(o, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02X", *p);
+        else
+            *o++ = (char)*p;
+    }
+    *o = '\0';
+    return out;
+}
+
 const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d)
 {
     const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
     const char *hint = d->hint ? apr_psprintf(pool, " (%s)", d->hint) : "";
     if (d->line > 0 && d->col > 0)
-        return apr_psprintf(pool, "%s:%d:%d: %s: %s%s", d->file, d->line, d->col, sev, d->msg,
-                            hint);
+        return mg_one_line(pool, apr_psprintf(pool, "%s:%d:%d: %s: %s%s", d->file, d->line, d->col,
+                                              sev, d->msg, hint));
     if (d->line > 0)
-        return apr_psprintf(pool, "%s:%d: %s: %s%s", d->file, d->line, sev, d->msg, hint);
-    return apr_psprintf(pool, "%s: %s: %s%s", d->file, sev, d->msg, hint);
+        return mg_one_line(
+            pool, apr_psprintf(pool, "%s:%d: %s: %s%s", d->file, d->line, sev, d->msg, hint));
+    return mg_one_line(pool, apr_psprintf(pool, "%s: %s: %s%s", d->file, sev, d->msg, hint));
 }
 
 static int diag_cmp(const void *a, const void *b)

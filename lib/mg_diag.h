@@ -55,6 +55,10 @@ mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int
  * mgctl and by the module's configtest errors. */
 const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d);
 
+/* s with its control bytes written as escapes (\\n, \\r, \\t, \\xNN): one line of
+ * output whatever a policy or test file put into it; s itself when it has none. */
+const char *mg_one_line(apr_pool_t *pool, const char *s);
+
 /* At most this many diagnostics of one file are printed (apache2 -t, mgctl
  * validate/test in every format); the rest are counted in one line made by
  * mg_diags_more(): a file with 200,000 errors must not print 20 MB. */

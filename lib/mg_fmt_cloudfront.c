@@ -49,6 +49,7 @@
 #include <apr_strings.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -479,6 +480,18 @@ static mg_status_t cf_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
                                 bits);
             return MG_EINVAL;
         }
+        /* e = 1 makes every signature its own message: a link "signed" with
+         * the padded digest itself verified (red team 23b) */
+        BIGNUM *e = NULL;
+        int e_ok = EVP_PKEY_get_bn_param(o->pkey, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) &&
+                   !BN_is_one(e) && BN_num_bits(e) <= 256;
+        BN_free(e);
+        if (!e_ok) {
+            ERR_clear_error();
+            *why = "the RSA public exponent is 1, even or above 2^256: not a real key "
+                   "(CloudFront's is 65537; with 1, every signature is its own message)";
+            return MG_EINVAL;
+        }
         if (bits < 2048)
             k->weak = apr_psprintf(pool,
                                    "an RSA key of %d bits (CloudFront's are 2048): accepted so "
@@ -494,6 +507,18 @@ static mg_status_t cf_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
             ERR_clear_error();
             *why = "alg ecdsa-sha1 needs an ECDSA P-256 (prime256v1) public key, the only "
                    "curve CloudFront takes";
+            return MG_EINVAL;
+        }
+        /* OpenSSL decodes the point at infinity (BIT STRING 00) as a public
+         * key, and ECDSA then verifies signatures anyone can compute
+         * (red team 23b): the full public-key check refuses it */
+        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, o->pkey, NULL);
+        int pub_ok = pc != NULL && EVP_PKEY_public_check(pc) == 1;
+        EVP_PKEY_CTX_free(pc);
+        if (!pub_ok) {
+            ERR_clear_error();
+            *why = "the ECDSA public key is not a valid P-256 point (the point at infinity or "
+                   "off the curve): not a real key";
             return MG_EINVAL;
         }
     }

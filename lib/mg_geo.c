@@ -56,7 +56,14 @@ static int private_copy(apr_pool_t *pool, const char *path, const char **why)
     int in, out = -1;
     off_t done = 0;
 
-    /* O_NONBLOCK: a FIFO named as the database must not block configtest */
+    /* Look before opening, as mg_file_read does: a device named as the
+     * database is never opened (opening one can act: a watchdog, a tape);
+     * O_NONBLOCK: a FIFO swapped in meanwhile must not block configtest,
+     * and the type is checked again on the descriptor */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        *why = apr_psprintf(pool, "'%s' is not a regular file", path);
+        return -1;
+    }
     in = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (in < 0) {
         *why = apr_psprintf(pool, "cannot read '%s': %s", path, strerror(errno));

@@ -470,6 +470,38 @@ static mg_status_t key_from_hmac_line(apr_pool_t *pool, const char *id, mg_alg_t
     return st;
 }
 
+/* An Ed25519 public key of small order accepts one fixed signature for every
+ * message (with the identity point, R = the identity and S = 0 verify
+ * anything), and OpenSSL takes such keys: refuse them, and any encoding whose
+ * y is not below p (a second spelling of a point). The small-order points are
+ * libsodium's list, compared without the sign bit; p and p + 1 (0 and 1 again)
+ * are among the non-canonical ones. */
+static int ed25519_public_weak(const unsigned char pk[32])
+{
+    static const unsigned char small[5][32] = {
+        {0},
+        {1},
+        {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+         0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+         0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+        {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+         0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+         0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+        {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    };
+    for (size_t j = 0; j < sizeof(small) / sizeof(small[0]); j++)
+        if (memcmp(pk, small[j], 31) == 0 && (pk[31] & 0x7f) == small[j][31])
+            return 1;
+    if ((pk[31] & 0x7f) != 0x7f || pk[0] < 0xed)
+        return 0;
+    for (size_t i = 1; i < 31; i++)
+        if (pk[i] != 0xff)
+            return 0;
+    return 1; /* y >= 2^255 - 19 */
+}
+
 static mg_status_t key_from_pem(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *text,
                                 size_t len, mg_key_t **out, const char **why)
 {
@@ -508,6 +540,16 @@ static mg_status_t key_from_pem(apr_pool_t *pool, const char *id, mg_alg_t alg, 
     if (!EVP_PKEY_is_a(pkey, "ED25519")) {
         EVP_PKEY_free(pkey);
         *why = "the PEM key is not an Ed25519 key";
+        return MG_EINVAL;
+    }
+    unsigned char pub[32];
+    size_t plen = sizeof(pub);
+    if (EVP_PKEY_get_raw_public_key(pkey, pub, &plen) != 1 || plen != sizeof(pub) ||
+        ed25519_public_weak(pub)) {
+        ERR_clear_error();
+        EVP_PKEY_free(pkey);
+        *why = "the Ed25519 public key is a point of small order or not in canonical form: it "
+               "would accept one forged signature for every link (not a key keygen makes)";
         return MG_EINVAL;
     }
     mg_key_t *k = key_new(pool, id, MG_ALG_ED25519);

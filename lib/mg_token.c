@@ -631,7 +631,9 @@ static mg_status_t tok_from_claims(apr_pool_t *pool, const mg_key_t *key,
 {
     memset(t, 0, sizeof(*t));
     if (apr_time_sec(c->expires) <= 0) {
-        *why = "an expiry is required";
+        /* mgctl sign --expires 1969-... or --now before 1970 with a bucket */
+        *why = "an expiry after 1970-01-01T00:00:00Z is required (mg_exp is positive epoch "
+               "seconds)";
         return MG_EINVAL;
     }
     int64_t exp = apr_time_sec(c->expires);

@@ -9,6 +9,7 @@
 #include <apr_strings.h>
 
 #include "mg.h"
+#include "mg_diag.h"
 #include "mg_file.h"
 #include "mgctl_testfile.h"
 #include "mgctl_util.h"
@@ -83,10 +84,10 @@ static int expect_holds(const mgctl_expect_t *e, const char *got)
     return strcmp(e->value, got) == 0;
 }
 
-static void show(const char *v, FILE *out)
+static void show(apr_pool_t *pool, const char *v, FILE *out)
 {
     if (v)
-        fprintf(out, "'%s'", v);
+        fprintf(out, "'%s'", mg_one_line(pool, v));
     else
         fputs("(none)", out);
 }
@@ -131,20 +132,20 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
 
     if (!failed) {
         if (!o->quiet)
-            printf("PASS %s\n", tc->name);
+            printf("PASS %s\n", mg_one_line(pool, tc->name));
         if (o->verbose)
             mgctl_decision_print(stdout, &d, authn, 5);
         return 0;
     }
-    printf("FAIL %s (%s:%d)\n", tc->name, tf->file, tc->line);
+    printf("FAIL %s (%s:%d)\n", mg_one_line(pool, tc->name), mg_one_line(pool, tf->file), tc->line);
     for (int i = 0; i < tc->expect->nelts; i++) {
         const mgctl_expect_t *e = &APR_ARRAY_IDX(tc->expect, i, mgctl_expect_t);
         const char *got = mgctl_expect_actual(pool, e->field, &d);
         int bad = !expect_holds(e, got);
         printf("     %s %-8s expected ", bad ? "x" : " ", e->field);
-        show(e->value, stdout);
+        show(pool, e->value, stdout);
         fputs(", got ", stdout);
-        show(got, stdout);
+        show(pool, got, stdout);
         fputc('\n', stdout);
     }
     printf("     request: %s %s\n", req.method, tc->spec->url);

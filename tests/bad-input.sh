@@ -259,6 +259,19 @@ chmod 600 "$K/vendor.key"
 check "a vendor secret only its owner may read is no warning" "0" "ok \\(policy" \
     sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$P"
 
+# a CloudFront key file is a public key: readable is fine (it was told to chmod 600 it, red team 23b),
+# writable is not
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+    openssl pkey -pubout -out "$K/cf.pub" 2>/dev/null
+printf 'version: 1\nkeys:\n  - {id: cf, format: cloudfront, alg: ecdsa-sha1, file: keys/cf.pub, options: {origin: "https://a.example"}}\nrules:\n  - {id: t, path: /, token: required}\n' \
+    >"$TMP/cf.yaml"
+chmod 644 "$K/cf.pub"
+check "a CloudFront public key readable by others is no warning" "0" "ok \\(policy" \
+    sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$TMP/cf.yaml"
+chmod 666 "$K/cf.pub"
+check "a CloudFront public key others may write is a warning" "0" \
+    "warning: key file .*cf.pub' of key 'cf' is writable by group or others" "$MGCTL" validate "$TMP/cf.yaml"
+
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"
 key_policy keys/empty.key
@@ -296,6 +309,31 @@ if mkfifo "$K/fifo.key" 2>/dev/null; then
     check "key file is a FIFO (must not block)" "1" "key" "$MGCTL" validate "$P"
 fi
 
+# a quoted key or test name with a line break printed a line of its choosing (in a CI log, "::" starts a
+# GitHub workflow command): every diagnostic and PASS/FAIL line stays one line (red team 23b)
+printf 'version: 1\n"a\\n::warning file=x.yaml,line=1::injected": 1\nrules: []\n' >"$TMP/inject.yaml"
+check "a line break a policy quotes is escaped, not printed" "0" - \
+    sh -c '"$0" validate "$1"; ! "$0" validate "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject.yaml"
+printf 'version: 1\nrules:\n  - {id: t, path: /, access: {anonymous: view}}\n' >"$TMP/inject-ok.yaml"
+printf 'policy: inject-ok.yaml\ntests:\n  - name: "x\\n::error file=a,line=1::injected"\n    request: {url: /a.jpg}\n    expect: {decision: deny}\n' \
+    >"$TMP/inject.test.yaml"
+check "a line break in a test name is escaped in its FAIL line" "0" - \
+    sh -c '"$0" test "$1"; ! "$0" test "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject.test.yaml"
+# a device named as the country database is never opened (opening one can act: a watchdog arms,
+# a tape rewinds); without a controlling terminal, opening /dev/tty fails ENXIO, so a message
+# other than "not a regular file" means it was opened (red team 23b)
+printf 'version: 1\ncountry: {from: {mmdb: /dev/tty}}\nrules:\n  - {id: t, path: /, access: {anonymous: view}}\n' \
+    >"$TMP/mmdb-dev.yaml"
+check "a device named as the country database is refused before it is opened" "1" \
+    "mmdb-dev.yaml:2:24: error: country.from.mmdb: '/dev/tty' is not a regular file" \
+    setsid -w "$MGCTL" validate "$TMP/mmdb-dev.yaml"
+# the identity point as an Ed25519 public key: R = identity, S = 0 verified every link (red team 23b)
+printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n-----END PUBLIC KEY-----\n' \
+    >"$K/small-order.pub"
+check "verify with an Ed25519 public key of small order: refused, no forged link valid" "2" \
+    "small-order.pub': the Ed25519 public key is a point of small order" \
+    "$MGCTL" verify --key-file "$K/small-order.pub" --key-id ed \
+    "/a.jpg?mg_exp=4102444800&mg_kid=ed&mg_sig=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 check "sign with a missing key file" "2" "no such file|cannot read" \
     "$MGCTL" sign --key-file "$K/missing.key" --key-id k1 --ttl 1h /a.jpg
 check "sign with a garbage key file" "2" "key" \
@@ -699,6 +737,9 @@ if [ -s "$TMP/dl-stderr" ]; then
 else
     echo "ok: no download warning with ?dl=1 / dl=yes or for a prefix link"
 fi
+check "sign --expires before 1970 says why (it said 'an expiry is required')" "2" \
+    "an expiry after 1970-01-01T00:00:00Z is required" \
+    "$MGCTL" sign -p "$L/p.yaml" --expires 1969-12-31T23:59:59Z /v/a.mp4
 check "sign --ttl 0 says why it is refused" "2" "--ttl 0: a link with no lifetime is expired" \
     "$MGCTL" sign -p "$L/p.yaml" --ttl 0 /v/a.mp4
 check "sign --ip with host bits names the option and the network" "2" \

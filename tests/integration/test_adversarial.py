@@ -312,6 +312,49 @@ def test_configtest_does_not_block_on_a_fifo(apache_factory, what):
     assert 0 < rc < 128, out[-2000:]
 
 
+# Public keys no signer makes, whose verification anyone passes, each a PEM like
+# any other in review (red team 23b): the Ed25519 identity point (R = identity,
+# S = 0 verified every link), an RSA key with e = 1 (a CloudFront policy's padded
+# digest was its own signature) and the P-256 point at infinity (an ECDSA
+# signature computed without a private key). With any of them Apache served
+# every path to a forged link; now each is refused at load.
+def _pem(der):
+    return "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode() + "\n-----END PUBLIC KEY-----\n"
+
+
+FORGEABLE_KEYS = {
+    "ed25519-identity": ("{id: k1, alg: ed25519, file: keys/k1.pub}",
+                         _pem(bytes.fromhex("302a300506032b6570032100") + b"\x01" + bytes(31)),
+                         "the Ed25519 public key is a point of small order"),
+    "rsa-e1": ("{id: k1, format: cloudfront, file: keys/k1.pub, options: {origin: 'https://a.example'}}",
+               _pem(base64.b64decode(
+                   "MIIBIDANBgkqhkiG9w0BAQEFAAOCAQ0AMIIBCAKCAQEAmpzndL9S2Gl1egLWcLhZTQ+yLSRwRoWlgMyJrS/6b8ho"
+                   "7xzRCnkxDu8MnWve/HQFazc85SLic0zpgPXdqFXkDxqc53S/UthpdXoC1nC4WU0Psi0kcEaFpYDMia0v+m/IaO8c"
+                   "0Qp5MQ7vDJ1r3vx0BWs3POUi4nNM6YD13ahV5A8anOd0v1LYaXV6AtZwuFlND7ItJHBGhaWAzImtL/pvyGjvHNEK"
+                   "eTEO7wyda978dAVrNzzlIuJzTOmA9d2oVeQPGpzndL9S2Gl1egLWcLhZTQ+yLSRwRoWlgMyJrS/6b8ho7xzRCnkx"
+                   "Du8MnWve/HQFazc85SLic0zpgPXdqFXkDwIBAQ==")),
+               "the RSA public exponent is 1"),
+    "ecdsa-infinity": ("{id: k1, format: cloudfront, alg: ecdsa-sha1, file: keys/k1.pub, "
+                       "options: {origin: 'https://a.example'}}",
+                       _pem(base64.b64decode("MBkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDAgAA")),
+                       "not a valid P-256 point"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FORGEABLE_KEYS))
+def test_configtest_refuses_a_public_key_anyone_can_sign_for(apache_factory, mgctl, kind):
+    entry, pem, message = FORGEABLE_KEYS[kind]
+    srv = apache_factory(f"forgeable-{kind}", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
+    (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}", entry))
+    (srv.policy_dir / "keys").mkdir(exist_ok=True)
+    (srv.policy_dir / "keys" / "k1.pub").write_text(pem)
+    rc, out = srv.configtest()
+    assert 0 < rc < 128, out[-2000:]
+    assert "p.yaml:3:5: error: key 'k1'" in out and message in out, out[-2000:]
+    p = mgctl("validate", srv.policy_dir / "p.yaml")
+    assert p.returncode == 1 and message in p.stdout, (p.returncode, p.stdout, p.stderr)
+
+
 def test_configtest_warns_about_a_world_readable_key(apache_factory):
     srv = apache_factory("open-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
     (srv.policy_dir / "p.yaml").write_text(KEYED)

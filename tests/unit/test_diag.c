@@ -17,6 +17,22 @@ START_TEST(test_diag_format_has_file_line_col_and_hint)
 }
 END_TEST
 
+/* A policy's quoted key with a line break printed a second line of its
+ * choosing: a GitHub workflow command in a CI log (red team 23b). */
+START_TEST(test_diag_format_is_one_line_whatever_the_policy_quotes)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    mg_diag_t *d = mg_diag_add(ds, MG_SEV_ERROR, "p\r.yaml", 2, 1, "unknown-key",
+                               "unknown key '%s' in the policy",
+                               "a\n::warning file=x.yaml::injected\t\x01\x7f");
+    ck_assert_str_eq(mg_diag_format(mg_test_pool, d),
+                     "p\\r.yaml:2:1: error: unknown key 'a\\n::warning file=x.yaml::injected"
+                     "\\t\\x01\\x7F' in the policy");
+    const char *plain = "p.yaml:1:1: caf\xc3\xa9";
+    ck_assert_ptr_eq(mg_one_line(mg_test_pool, plain), plain);
+}
+END_TEST
+
 START_TEST(test_diags_sort_orders_by_line_then_column)
 {
     mg_diags_t *ds = mg_diags_make(mg_test_pool);
@@ -47,6 +63,7 @@ static Suite *diag_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_diag_format_has_file_line_col_and_hint);
+    tcase_add_test(tc, test_diag_format_is_one_line_whatever_the_policy_quotes);
     tcase_add_test(tc, test_diags_sort_orders_by_line_then_column);
     tcase_add_test(tc, test_suggest_finds_close_key_and_rejects_far_one);
     suite_add_tcase(s, tc);

@@ -59,6 +59,23 @@ static const char RUBY_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
     "JfL83aroPbRagjyG-V9Y5wMLccBAzMj5nHXxjvjlOu541VUR-RlR0KK106HT4-Hp1c~nyOmXs4R5mU_"
 #define RUBY_EXP 1357034400
 
+/* Keys no signer makes, whose verification anyone passes (red team 23b): an RSA
+ * key with e = 1 (a signature is its own message: the padded digest verified)
+ * and the P-256 point at infinity (BIT STRING 00, which OpenSSL decodes). */
+static const char RSA_E1_PUB[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIDANBgkqhkiG9w0BAQEFAAOCAQ0AMIIBCAKCAQEAmpzndL9S2Gl1egLWcLhZ\n"
+    "TQ+yLSRwRoWlgMyJrS/6b8ho7xzRCnkxDu8MnWve/HQFazc85SLic0zpgPXdqFXk\n"
+    "Dxqc53S/UthpdXoC1nC4WU0Psi0kcEaFpYDMia0v+m/IaO8c0Qp5MQ7vDJ1r3vx0\n"
+    "BWs3POUi4nNM6YD13ahV5A8anOd0v1LYaXV6AtZwuFlND7ItJHBGhaWAzImtL/pv\n"
+    "yGjvHNEKeTEO7wyda978dAVrNzzlIuJzTOmA9d2oVeQPGpzndL9S2Gl1egLWcLhZ\n"
+    "TQ+yLSRwRoWlgMyJrS/6b8ho7xzRCnkxDu8MnWve/HQFazc85SLic0zpgPXdqFXk\n"
+    "DwIBAQ==\n"
+    "-----END PUBLIC KEY-----\n";
+static const char EC_INFINITY_PUB[] = "-----BEGIN PUBLIC KEY-----\n"
+                                      "MBkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDAgAA\n"
+                                      "-----END PUBLIC KEY-----\n";
+
 static const char *pem_of(EVP_PKEY *k, int private)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -81,6 +98,8 @@ static void setup(void)
     mg_fx_write_file("rsa.pem", RUBY_PRIV);
     mg_fx_write_file("hmac.key", "a-longer-shared-secret-for-tests\n");
     mg_fx_write_file("gc.key", "nZtRohdNF9m3cKM24IcK4w==\n");
+    mg_fx_write_file("e1.pub", RSA_E1_PUB);
+    mg_fx_write_file("ecinf.pub", EC_INFINITY_PUB);
     /* ECDSA P-256 and a too-small RSA key, made for the test */
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     EVP_PKEY *ec384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
@@ -472,6 +491,8 @@ START_TEST(test_load_refusals_and_algorithm_confusion)
     ASSERT_LOAD_ERROR(cf_key("rsa.pub", "ecdsa-sha1", NULL), "P-256");
     ASSERT_LOAD_ERROR(cf_key("ec384.pub", "ecdsa-sha1", NULL), "P-256");
     ASSERT_LOAD_ERROR(cf_key("small.pub", NULL, NULL), "768 bits");
+    ASSERT_LOAD_ERROR(cf_key("e1.pub", NULL, NULL), "RSA public exponent is 1, even");
+    ASSERT_LOAD_ERROR(cf_key("ecinf.pub", "ecdsa-sha1", NULL), "not a valid P-256 point");
     ASSERT_LOAD_ERROR(cf_key("rsa.pem", NULL, NULL), "holds a private key");
     ASSERT_LOAD_ERROR(
         "version: 1\nkeys:\n  - {id: k, format: cloudfront, file: rsa.pub, sign: true, options: "

@@ -10,6 +10,8 @@
 
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <yaml.h>
 
 #include "mg_fmt.h"
@@ -1168,6 +1170,58 @@ START_TEST(test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_mess
 }
 END_TEST
 
+/* A public key of small order (red team 23b): with the identity point, the
+ * signature R = identity, S = 0 verified every link, any path, scope and
+ * expiry. Each of the 8 small-order points, with either sign bit, and each
+ * encoding whose y is not below p must be refused at load. */
+static const char *ed_pub_pem(const unsigned char raw[32])
+{
+    EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, 32);
+    BIO *bio = BIO_new(BIO_s_mem());
+    ck_assert(pk != NULL && bio != NULL && PEM_write_bio_PUBKEY(bio, pk) == 1);
+    char *data;
+    long n = BIO_get_mem_data(bio, &data);
+    const char *pem = apr_pstrmemdup(mg_test_pool, data, (apr_size_t)n);
+    BIO_free(bio);
+    EVP_PKEY_free(pk);
+    return pem;
+}
+
+START_TEST(test_ed25519_public_keys_of_small_order_are_refused)
+{
+    static const char *const weak[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p: 0 */
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* p + 1: 1 */
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* y >= p */
+    };
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        for (int sign = 0; sign < 2; sign++) {
+            unsigned char raw[32];
+            for (int j = 0; j < 32; j++)
+                ck_assert_int_eq(sscanf(weak[i] + 2 * j, "%2hhx", &raw[j]), 1);
+            raw[31] |= (unsigned char)(sign << 7);
+            const char *pem = ed_pub_pem(raw);
+            mg_key_t *k = NULL;
+            const char *why = NULL;
+            ck_assert_msg(mg_key_from_text(mg_test_pool, "ed", MG_ALG_NONE, pem, strlen(pem), &k,
+                                           &why) == MG_EINVAL,
+                          "%s (sign %d) was loaded", weak[i], sign);
+            ck_assert_ptr_nonnull(strstr(why, "small order"));
+        }
+    }
+    /* a real key still loads */
+    mg_key_t *k = NULL;
+    const char *why = NULL;
+    ck_assert_int_eq(
+        mg_key_from_text(mg_test_pool, "ed", MG_ALG_NONE, ED_PUB, strlen(ED_PUB), &k, &why), MG_OK);
+}
+END_TEST
+
 START_TEST(test_key_text_formats_are_checked)
 {
     mg_key_t *k;
@@ -1950,6 +2004,7 @@ static Suite *token_suite(void)
     tc = tcase_create("keys");
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_message);
+    tcase_add_test(tc, test_ed25519_public_keys_of_small_order_are_refused);
     tcase_add_test(tc, test_pem_key_under_an_hmac_entry_says_to_write_alg_ed25519);
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
