@@ -82,7 +82,8 @@ typedef struct mg_store_epoch {
     apr_int64_t used_from; /* in: seconds, 0 = unknown */
     apr_int64_t margin;    /* in: seconds (tokens.clock_skew) */
     int refuse;            /* in: lost_records=refuse */
-    apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch */
+    apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch, unless
+                              the store's clock is later (Redis TIME) */
     apr_int64_t since;     /* out: the epoch's SINCE */
     int started;           /* out: 0, or why this claim started it: MG_EPOCH_NEW_* */
     int durable;           /* out: the server keeps acknowledged writes across a restart */

@@ -76,15 +76,16 @@ FILES = {"media/film.mp4": MP4, "videos/v1/index.m3u8": PLAYLIST, "videos/v1/seg
          "videos/v1/seg2.ts": TS}
 
 
-def make_node(apache_factory, name, url, conf=None, policy=POLICY):
+def make_node(apache_factory, name, url, conf=None, policy=POLICY, preload=()):
     """A started Apache with the cluster policy (or `policy`) and its key: CONF for url, or
-    conf as given."""
+    conf as given; `preload`: shared objects (faults) preloaded into it."""
     srv = apache_factory(name, conf if conf is not None else CONF.format(url=url),
                          policies={"cl.yaml": policy}, files=FILES, loglevel="info", start=False)
     kd = srv.policy_dir / "keys"
     kd.mkdir(parents=True, exist_ok=True)
     (kd / "k2026.key").write_text(K2026)
     (kd / "k2026.key").chmod(0o600)
+    srv.preload = list(preload)
     srv.start()
     return srv
 

@@ -14,8 +14,11 @@ Real redis-servers on free loopback ports, stopped and started again on the
 same port; about 20 s for the file (most of it waiting for a new epoch's
 second to pass)."""
 
+import os
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -108,6 +111,51 @@ def test_a_redis_restart_without_persistence_refuses_a_used_link_and_serves_one_
                         "127.0.30.6")[0] == 200
     finally:
         node.stop()
+
+
+def build_fault(tmp_path, name, *defines):
+    """faults/NAME.c built into a shared object to preload into Apache."""
+    shim = tmp_path / f"{name}.so"
+    cflags = subprocess.run(["pkg-config", "--cflags", "apr-1"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", *cflags, *defines,
+                    "-o", str(shim), str(Path(__file__).parent / "faults" / f"{name}.c"), "-ldl"],
+                   check=True, timeout=60)
+    return shim
+
+
+def test_a_new_epoch_begins_at_the_later_of_the_claimers_clock_and_the_stores(
+        redis, apache_factory, mgctl, tmp_path):
+    """The first claim after a loss comes to a server whose clock is 120 s
+    behind (faults/clock_behind.c: its apr_time_now only), far more than
+    clock_skew (1s). Dated by that clock, the epoch would begin 120 s before
+    the loss, and a link granted in those 120 s by a server with the right
+    clock — before the loss — would be granted again. The claim script
+    takes Redis's TIME when it is later: the link is refused."""
+    store = redis()
+    shim = build_fault(tmp_path, "clock_behind", "-DCLOCK_BEHIND=120")
+    right = make_node(apache_factory, "clock-right", store.url(), policy=BOUNDED)
+    behind = make_node(apache_factory, "clock-behind", store.url(), policy=BOUNDED,
+                       preload=[shim])
+    try:
+        c = Cluster("redis", store, [right, behind], mgctl)
+        mark = behind.mark()
+        used, _ = used_then_restarted(c, right, "127.0.35.1")
+        lost = int(time.time())
+        # a link the server behind accepts (5 min of the 10 min max_ttl):
+        # its claim starts the epoch, and is refused by it
+        p = mgctl("sign", "--key-file", right.policy_dir / "keys" / "k2026.key", "--key-id",
+                  "k2026", "--ttl", "5m", "--once", input="/media/film.mp4\n")
+        st, h, _ = http_get(behind.port, p.stdout.strip(), "127.0.35.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        # the link used before the loss is refused by the server with the right clock
+        st, h, _ = http_get(right.port, used, "127.0.35.3")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        started = tagged(behind.error_log_since(mark), "MG00617")
+        assert len(started) == 1 and epoch_of(started[0]) >= lost - 1, started
+    finally:
+        right.stop()
+        behind.stop()
 
 
 def test_lost_records_warn_serves_as_before_and_says_so(redis, apache_factory, mgctl):
