@@ -757,8 +757,8 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,  r_del,
-                                         r_claim, r_retention, r_epoch};
+static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,   r_del,
+                                         r_claim, r_retention, r_epoch, NULL};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)

@@ -496,7 +496,7 @@ static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL, NULL};
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL, NULL, NULL};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
@@ -651,6 +651,13 @@ static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
             ? "has no epoch record: it lost its records (a restart without persistence, "
               "FLUSHALL, the record deleted) or no claim was ever made on it (the first start of "
               "this version: run mgctl store init before it to keep the links in flight)"
+        : ep->started == MG_EPOCH_NEW_SERVER
+            ? apr_psprintf(r->pool,
+                           "server memcached %s has no epoch record: it lost its records (a "
+                           "restart: memcached keeps nothing; flush_all; the record deleted) or "
+                           "no claim was ever made on it (the first start of this version: run "
+                           "mgctl store init before it to keep the links in flight)",
+                           ep->server)
             : "restarted (another Redis process) without appendonly yes + appendfsync always, "
               "or failed over to a replica: it may have lost the last records written";
 
