@@ -325,7 +325,8 @@ mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_inf
 {
     memset(out, 0, sizeof(*out));
     if (st->ops->epoch == NULL) {
-        *why = apr_psprintf(p, "a %s store keeps no epoch (redis:// and memcache:// do)", st->ops->scheme);
+        *why = apr_psprintf(p, "a %s store keeps no epoch (redis:// and memcache:// do)",
+                            st->ops->scheme);
         return MG_STORE_ERROR;
     }
     return st->ops->epoch(st, op, out, p, why);
@@ -375,7 +376,8 @@ mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked,
     return MG_STORE_OK;
 }
 
-/* A grant the walk decided on `key` (NEW, OWNER, FREE), on an engine that
+/* A grant the walk decided on `key` (NEW, OWNER, FREE; USED too, for the
+ * same answer as Redis's), on an engine that
  * keeps an epoch per server: the epoch of the server holding `key`, read
  * AFTER the add or get that decided. Why after: a server's epoch record is
  * lost with its other records, and a new one is only ever added after that
@@ -472,6 +474,8 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
             return walk_epoch(st, c, key, out, p, why);
         }
     }
+    /* used up: checked too, so that a link from before the epoch is
+     * refused as such (500) whoever took its slot since, as on Redis */
     *out = MG_CLAIM_USED;
-    return MG_STORE_OK;
+    return walk_epoch(st, c, mg_store_slot_key(p, st, c->kid, c->id, c->uses), out, p, why);
 }

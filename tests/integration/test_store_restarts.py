@@ -349,3 +349,107 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
         assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
     finally:
         node.stop()
+
+
+# ---- memcached: an epoch per server (docs/directives.md, "A store that loses its records") ----
+
+@pytest.fixture
+def memcached(start_store):
+    return lambda: start_store("memcache")
+
+
+def mc_server_of(link, n):
+    """Which of n memcached servers holds the link's first slot (FNV-1a of
+    the key modulo the list, as lib/mg_store_memcache.c)."""
+    h = 2166136261
+    for b in f"mg:use:k2026:{re.search(r'mg_id=([A-Za-z0-9_-]+)', link).group(1)}:1".encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h % n
+
+
+def test_a_memcached_restart_refuses_the_links_used_on_that_server_only(
+        memcached, apache_factory, mgctl):
+    """Two memcached servers; the one that holds a used link's slot
+    restarts (memcached keeps nothing). That server's epoch record is gone
+    with the slot: the next claim starts a new epoch there, and the link is
+    refused (500, MG00617 naming that server, MG00618) rather than granted
+    again. A link whose slot lives on the other server keeps its use; one
+    signed after the epoch works once."""
+    stores = [memcached(), memcached()]
+    url = f"memcache://{stores[0].addr},{stores[1].addr}?timeout=2s"
+    node = make_node(apache_factory, "mc-restart", url, policy=BOUNDED)
+    try:
+        c = Cluster("memcache", stores[0], [node], mgctl)
+        links = c.sign("/media/film.mp4", "--once", count=12)
+        on = {mc_server_of(ln, 2): ln for ln in links}
+        assert set(on) == {0, 1}
+        for ln in on.values():
+            assert http_get(node.port, ln, "127.0.36.1")[0] == 200
+        mark = node.mark()
+        stores[0].stop()
+        stores[0].start(init_epoch=False)
+        st, h, _ = http_get(node.port, on[0], "127.0.36.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        st, h, _ = http_get(node.port, on[0], "127.0.36.1")  # the owner's record is lost too
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        # the other server lost nothing
+        assert http_get(node.port, on[1], "127.0.36.1")[0] == 200
+        st, h, _ = http_get(node.port, on[1], "127.0.36.2")
+        assert (st, reason(h)) == (403, "token-used")
+        log = node.error_log_since(mark)
+        started = tagged(log, "MG00617")
+        assert len(started) == 1, log
+        assert f"server memcached {stores[0].addr} has no epoch record: it lost its records" \
+            in started[0]
+        assert len(tagged(log, "MG00618")) == 2, log
+        p = mgctl("store", "check", "--store", url)
+        assert "a restart may lose records (memcached keeps nothing across a restart)" \
+            in p.stdout, p.stdout
+        wait_past(epoch_of(started[0]))
+        fresh = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, fresh, "127.0.36.3")[0] == 200
+        st, h, _ = http_get(node.port, fresh, "127.0.36.4")
+        assert (st, reason(h)) == (403, "token-used")
+    finally:
+        node.stop()
+
+
+def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
+        memcached, apache_factory, mgctl):
+    """30 addresses over 3 Apache servers, released together at a barrier:
+    one winner for a one-time link; memcached restarts; the same link raced
+    again by 30 others (and its owner): no winner at all, one epoch started
+    (MG00617 once over the three servers); a link signed after it: one
+    winner."""
+    store = memcached()
+    nodes = []
+    racers = Racers(30)
+    try:
+        for i in range(3):
+            nodes.append(make_node(apache_factory, f"mc-race-{i}", store.url(), policy=BOUNDED))
+        c = Cluster("memcache", store, nodes, mgctl)
+        link = c.sign("/media/film.mp4", "--once")
+        res = racers.round([(nodes[i % 3].port, link, source_address(i), {})
+                            for i in range(30)])
+        assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+        winner = source_address([st for st, _, _ in res].index(200))
+        marks = [n.mark() for n in nodes]
+        store.stop()
+        store.start(init_epoch=False)
+        res = racers.round([(nodes[i % 3].port, link, winner if i == 0 else source_address(30 + i),
+                             {}) for i in range(30)])
+        assert [st for st, _, _ in res].count(200) == 0, "granted again after the restart"
+        assert [(st, reason(h)) for st, h, _ in res] == [(500, "internal-error")] * 30
+        logs = [n.error_log_since(m) for n, m in zip(nodes, marks)]
+        started = [ln for log in logs for ln in tagged(log, "MG00617")]
+        assert len(started) == 1, started
+        assert len([ln for log in logs for ln in tagged(log, "MG00618")]) == 30
+        wait_past(epoch_of(started[0]))
+        fresh = c.sign("/media/film.mp4", "--once")
+        res = racers.round([(nodes[i % 3].port, fresh, source_address(60 + i), {})
+                            for i in range(30)])
+        assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+    finally:
+        racers.close()
+        for n in nodes:
+            n.stop()
