@@ -72,6 +72,8 @@ typedef struct once_kept {
     const char *spec;
     ap_socache_instance_t *inst;
     apr_global_mutex_t *mutex;
+    apr_int64_t created; /* Unix second the cache was made: its epoch (an shmcb cache keeps
+                            nothing across a stop of Apache) */
 } once_kept_t;
 
 /* What this child found when it first asked the store whether it may drop
@@ -98,9 +100,11 @@ static struct {
     const char *cfg;                       /* its provider part (after "NAME:"), or NULL */
     apr_global_mutex_t *mutex;             /* from once_kept_t */
     int ready;                             /* post_config found or made the cache */
+    int lost_refuse;                       /* lost_records=refuse (default) */
+    apr_int64_t since;                     /* from once_kept_t: the cache's epoch */
 } once;
 
-const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
+const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg, const char *opt)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *sep, *name, *cfg;
@@ -110,6 +114,16 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
         return err;
     if (once.provider != NULL)
         return "MediaGuardOnceCache may be given only once";
+    /* what a full stop of Apache loses (docs/directives.md, "A store that
+     * loses its records"): refused by default, as a MediaGuardStore's */
+    once.lost_refuse = 1;
+    if (opt != NULL && strcmp(opt, "lost_records=warn") == 0)
+        once.lost_refuse = 0;
+    else if (opt != NULL && strcmp(opt, "lost_records=refuse") != 0)
+        return apr_psprintf(cmd->pool,
+                            "MediaGuardOnceCache %s %s: the second argument is "
+                            "lost_records=refuse or lost_records=warn",
+                            arg, opt);
     /* "shmcb:/path(size)", "memcache:host:port", "redis:host:port", "shmcb" */
     if (store.url != NULL)
         return "MediaGuardOnceCache and MediaGuardStore: give one (MediaGuardStore for several "
@@ -203,7 +217,8 @@ static int once_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
  * in the process pool. A cache left behind by a changed directive stays
  * until Apache stops (its provider's code may have been reloaded since, so
  * it is not called again). */
-static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **what, apr_status_t *rv)
+static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **what, apr_status_t *rv,
+                              int *fresh)
 {
     apr_pool_t *proc = s->process->pool;
     struct ap_socache_hints hints = {64, MG_STORE_VAL_MAX, apr_time_from_sec(60)};
@@ -211,10 +226,13 @@ static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **wha
     const char *err;
 
     apr_pool_userdata_get((void **)&k, MG_ONCE_KEEP, proc);
+    *fresh = 0;
     if (k != NULL && strcmp(k->spec, once.spec) == 0)
         return k;
     k = apr_pcalloc(proc, sizeof(*k));
     k->spec = apr_pstrdup(proc, once.spec);
+    k->created = apr_time_sec(apr_time_now());
+    *fresh = 1;
     *rv = APR_EGENERAL;
     err = once.provider->create(&k->inst, once.cfg, ptemp, proc);
     if (err != NULL) {
@@ -242,6 +260,8 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     const char *what = NULL;
     apr_status_t rv = APR_SUCCESS;
     once_kept_t *k;
+    int fresh = 0;
+    char when[32];
 
     (void)pconf;
     (void)plog;
@@ -253,7 +273,7 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         warn_password_file(s, ptemp);
     if (once.provider == NULL)
         return OK;
-    k = once_keep(s, ptemp, &what, &rv);
+    k = once_keep(s, ptemp, &what, &rv, &fresh);
     if (k == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      MG_LOGNO(00601) "media-guard: MediaGuardOnceCache %s: %s; "
@@ -263,7 +283,26 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     }
     once.inst = k->inst;
     once.mutex = k->mutex;
+    once.since = k->created;
     once.ready = 1;
+    /* a new cache is an empty one: the uses recorded before Apache stopped
+     * are gone, and its epoch begins now (said once per new cache) */
+    if (fresh && once.lost_refuse)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     MG_LOGNO(00617) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                                     "an shmcb cache keeps nothing across a stop): new epoch %s: "
+                                     "links limited in uses that could have been granted before "
+                                     "it are refused (500) until they expire, links signed after "
+                                     "it work (MG00618 for each refusal; lost_records=warn "
+                                     "serves them instead)",
+                     once.spec, mg_time_format(apr_time_from_sec(k->created), when, sizeof(when)));
+    else if (fresh)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00619) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                                     "an shmcb cache keeps nothing across a stop): new epoch %s: "
+                                     "links limited in uses used before it may be used again "
+                                     "(lost_records=warn)",
+                     once.spec, mg_time_format(apr_time_from_sec(k->created), when, sizeof(when)));
     /* shmcb makes room by dropping its oldest records: the hole refused on
      * a memcached without -M, which no setting closes here. Not refused (a
      * cache sized for the links in flight is the documented one-server
@@ -496,7 +535,23 @@ static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL, NULL, NULL};
+/* The cache's epoch: the second it was made (kept across graceful and
+ * plain restarts with it, new after a stop). Said at startup, not here. */
+static mg_store_status_t sc_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
+                                      apr_pool_t *p, const char **why)
+{
+    (void)st;
+    (void)key;
+    (void)p;
+    (void)why;
+    ep->since = once.since;
+    ep->started = 0;
+    ep->server = once.spec;
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del,
+                                           NULL,    NULL,   NULL,   sc_key_epoch};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
@@ -637,7 +692,7 @@ static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
     if (ep->used_from < 0)
         ep->used_from = 0;
     ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
-    ep->refuse = store.url->lost_refuse;
+    ep->refuse = store.url != NULL ? store.url->lost_refuse : once.lost_refuse;
     ep->now = apr_time_sec(apr_time_now());
     return ep;
 }
@@ -781,8 +836,7 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;
         c.check_revoked = store_rev;
-        if (store.url != NULL)
-            c.epoch = epoch_in(&ep, m, d);
+        c.epoch = epoch_in(&ep, m, d);
         rv = mg_store_claim(store.st, &c, &out, &slot, r->pool, &why);
         store_result(r, rv != MG_STORE_OK, why);
         if (rv == MG_STORE_OK && ep.started)
@@ -792,7 +846,7 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
                                "token %s could have been used before %s, when the claim store %s "
                                "lost its records (MG00617): refused, as its use may be among "
                                "them (lost_records=refuse)",
-                               d->token_id, epoch_time(r->pool, ep.since), store.url->display);
+                               d->token_id, epoch_time(r->pool, ep.since), store.st->display);
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever "
                                           "needs it",

@@ -76,11 +76,12 @@ FILES = {"media/film.mp4": MP4, "videos/v1/index.m3u8": PLAYLIST, "videos/v1/seg
          "videos/v1/seg2.ts": TS}
 
 
-def make_node(apache_factory, name, url, conf=None, policy=POLICY, preload=()):
+def make_node(apache_factory, name, url, conf=None, policy=POLICY, preload=(), extra_modules=()):
     """A started Apache with the cluster policy (or `policy`) and its key: CONF for url, or
     conf as given; `preload`: shared objects (faults) preloaded into it."""
     srv = apache_factory(name, conf if conf is not None else CONF.format(url=url),
-                         policies={"cl.yaml": policy}, files=FILES, loglevel="info", start=False)
+                         policies={"cl.yaml": policy}, files=FILES, loglevel="info", start=False,
+                         extra_modules=list(extra_modules))
     kd = srv.policy_dir / "keys"
     kd.mkdir(parents=True, exist_ok=True)
     (kd / "k2026.key").write_text(K2026)
