@@ -402,6 +402,35 @@ static mg_store_status_t walk_epoch(mg_store_t *st, const mg_claim_t *c, const c
     return MG_STORE_OK;
 }
 
+mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_store_epoch_t *ep,
+                                         mg_claim_outcome_t *out, apr_pool_t *p, const char **why)
+{
+    mg_claim_t c;
+    int revoked, slot;
+
+    memset(&c, 0, sizeof(c));
+    c.kid = "-";
+    c.id = id;
+    c.addr = "-";
+    c.ttl = 1;
+    c.peek = 1;
+    c.check_revoked = 1;
+    c.epoch = ep;
+    if (st->ops->claim != NULL) {
+        /* no slot: the script checks the revocation and the epoch, and
+         * answers USED for "nothing else to do" */
+        if (st->ops->claim(st, &c, out, &slot, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (*out != MG_CLAIM_REVOKED && *out != MG_CLAIM_LOST)
+            *out = MG_CLAIM_FREE;
+        return MG_STORE_OK;
+    }
+    if (mg_store_revoked(st, id, &revoked, p, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    *out = revoked ? MG_CLAIM_REVOKED : MG_CLAIM_FREE;
+    return revoked ? MG_STORE_OK : walk_epoch(st, &c, mg_store_rev_key(p, st, id), out, p, why);
+}
+
 mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                  int *slot, apr_pool_t *p, const char **why)
 {
@@ -425,6 +454,13 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
             *out = MG_CLAIM_REVOKED;
             return MG_STORE_OK;
         }
+        /* its revocation may have been on a server that lost it since
+         * (memcached: another server than the slots'): nothing claimed */
+        *out = MG_CLAIM_FREE;
+        if (walk_epoch(st, c, mg_store_rev_key(p, st, c->id), out, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (*out == MG_CLAIM_LOST)
+            return MG_STORE_OK;
     }
     for (i = 1; i <= c->uses; i++) {
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);

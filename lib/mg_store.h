@@ -310,4 +310,15 @@ long mg_store_mc_exptime(apr_int64_t ttl, apr_int64_t now);
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,
                                    const char **why);
 
+/* The same under the store's epoch (ep: used_from is the earliest second
+ * the link could have been revoked, mg_decision_t token_revocable_from):
+ * *out MG_CLAIM_REVOKED, MG_CLAIM_LOST (no revocation found, but the store
+ * lost its records since the link could have been revoked: refused unless
+ * ep->refuse is 0) or MG_CLAIM_FREE (not revoked). Redis: the claim script
+ * without slots (one round trip, the epoch renewed as by a claim); others:
+ * the get, then the epoch of the server holding the revocation key. OK or
+ * ERROR. */
+mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_store_epoch_t *ep,
+                                         mg_claim_outcome_t *out, apr_pool_t *p, const char **why);
+
 #endif /* MG_STORE_H */

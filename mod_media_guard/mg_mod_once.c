@@ -685,10 +685,14 @@ static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
  * have granted this link (mg_eval.c), clocks that disagree by up to
  * tokens.clock_skew, and this server's clock for a new epoch. */
 static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
-                                  const mg_decision_t *d)
+                                  const mg_decision_t *d, int store_rev)
 {
+    /* with the store's revocation list, the earliest moment the link could
+     * have been revoked (signed), which is never later than its first use */
+    apr_time_t from = store_rev ? d->token_revocable_from : d->token_used_from;
+
     memset(ep, 0, sizeof(*ep));
-    ep->used_from = d->token_used_from > 0 ? apr_time_sec(d->token_used_from) : 0;
+    ep->used_from = from > 0 ? apr_time_sec(from) : 0;
     if (ep->used_from < 0)
         ep->used_from = 0;
     ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
@@ -730,6 +734,28 @@ static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
                                      "limited in uses used before it may be used again "
                                      "(lost_records=warn)",
                      store.url->display, what, epoch_time(r->pool, ep->since));
+}
+
+/* MG00618: why a link is refused under the epoch (the caller fails closed). */
+static const char *lost_refused(request_rec *r, const mg_mod_memo_t *m, const mg_store_epoch_t *ep,
+                                int uses, int store_rev)
+{
+    const char *why = apr_psprintf(
+        r->pool,
+        "token %s could have been %s before %s, when the claim store %s lost its records "
+        "(MG00617): refused, as its %s may be among them (lost_records=refuse)",
+        m->d.token_id,
+        !store_rev ? "used"
+        : uses     ? "used or revoked"
+                   : "revoked",
+        epoch_time(r->pool, ep->since), store.st->display,
+        !store_rev ? "use"
+        : uses     ? "use or revocation"
+                   : "revocation");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever needs it",
+                  m->mp->name, why);
+    return why;
 }
 
 static void refuse(mg_decision_t *d, mg_reason_t reason, int status, const char *detail)
@@ -803,12 +829,20 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         why = evicts;
         goto internal;
     } else if (d->token_uses <= 0) {
-        /* an id without uses: only the store's revocation list */
-        int revoked = 0;
-        rv = mg_store_revoked(store.st, d->token_id, &revoked, r->pool, &why);
+        /* an id without uses: only the store's revocation list, under its
+         * epoch (a revocation lost with the store's records must not
+         * un-revoke the link) */
+        rv = mg_store_check_revoked(store.st, d->token_id, epoch_in(&ep, m, d, 1), &out, r->pool,
+                                    &why);
         store_result(r, rv != MG_STORE_OK, why);
+        if (rv == MG_STORE_OK && ep.started)
+            epoch_started(r, &ep);
+        if (rv == MG_STORE_OK && out == MG_CLAIM_LOST) {
+            why = lost_refused(r, m, &ep, 0, 1);
+            goto internal;
+        }
         if (rv == MG_STORE_OK) {
-            if (revoked)
+            if (out == MG_CLAIM_REVOKED)
                 refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
                        "the token id is revoked (mgctl revoke --store)");
             return;
@@ -836,21 +870,13 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;
         c.check_revoked = store_rev;
-        c.epoch = epoch_in(&ep, m, d);
+        c.epoch = epoch_in(&ep, m, d, store_rev);
         rv = mg_store_claim(store.st, &c, &out, &slot, r->pool, &why);
         store_result(r, rv != MG_STORE_OK, why);
         if (rv == MG_STORE_OK && ep.started)
             epoch_started(r, &ep);
         if (rv == MG_STORE_OK && out == MG_CLAIM_LOST) {
-            why = apr_psprintf(r->pool,
-                               "token %s could have been used before %s, when the claim store %s "
-                               "lost its records (MG00617): refused, as its use may be among "
-                               "them (lost_records=refuse)",
-                               d->token_id, epoch_time(r->pool, ep.since), store.st->display);
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever "
-                                          "needs it",
-                          m->mp->name, why);
+            why = lost_refused(r, m, &ep, 1, store_rev);
             goto internal;
         }
         if (rv == MG_STORE_OK) {

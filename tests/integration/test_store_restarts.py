@@ -495,3 +495,60 @@ def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_
         assert (st, reason(h)) == (403, "token-used")
     finally:
         node.stop()
+
+
+# ---- revocations lost with the store (mgctl revoke --store) ----
+
+def fnv_server(key, n):
+    h = 2166136261
+    for b in key.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h % n
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_a_revocation_lost_with_the_store_does_not_unrevoke_the_link(
+        kind, start_store, apache_factory, mgctl):
+    """`mgctl revoke --store` puts the id in the store; a restart loses it.
+    The lookup runs under the epoch: a link that could have been signed —
+    hence revoked — before the epoch (mg_exp - max_ttl - clock_skew) is
+    refused (500, MG00618 "could have been revoked"), never served again; a
+    link signed after it is served. On memcached the revocation's server is
+    the one whose epoch counts (here not the slot's: a one-time link whose
+    revocation is lost on one server and whose slot is free on another)."""
+    # three memcached servers: over two, FNV-1a modulo 2 is the parity of
+    # the key's bytes, and a revocation and a slot of one id always share it
+    stores = [start_store(kind)] + ([start_store(kind), start_store(kind)]
+                                    if kind == "memcache" else [])
+    url = stores[0].url() if kind == "redis" else \
+        "memcache://" + ",".join(s.addr for s in stores) + "?timeout=2s"
+    node = make_node(apache_factory, f"rev-lost-{kind}", url, policy=BOUNDED)
+    n = len(stores)
+    try:
+        c = Cluster(kind, stores[0], [node], mgctl)
+        rid = next(f"gone-{i}" for i in range(100) if fnv_server(f"mg:rev:gone-{i}", n) == 0)
+        revoked = c.sign("/media/film.mp4", "--id", rid)
+        once = next(ln for ln in c.sign("/media/film.mp4", "--once", count=40)
+                    if fnv_server(f"mg:rev:{re.search(r'mg_id=([^&]+)', ln).group(1)}", n) == 0
+                    and (n == 1 or mc_server_of(ln, n) != 0))
+        oid = re.search(r"mg_id=([^&]+)", once).group(1)
+        p = mgctl("revoke", "--store", url, rid, oid)
+        assert p.returncode == 0, p.stderr
+        for link in (revoked, once):
+            st, h, _ = http_get(node.port, link, "127.0.38.1")
+            assert (st, reason(h)) == (403, "token-revoked"), (link, st, h)
+        mark = node.mark()
+        stores[0].stop()
+        stores[0].start(init_epoch=False)
+        for link in (revoked, once):
+            st, h, _ = http_get(node.port, link, "127.0.38.1")
+            assert (st, reason(h)) == (500, "internal-error"), (link, st, h)
+        log = node.error_log_since(mark)
+        assert len(tagged(log, "MG00617")) == 1, log
+        lost = tagged(log, "MG00618")
+        assert len(lost) == 2 and f"token {rid} could have been revoked before" in lost[0], lost
+        wait_past(epoch_of(tagged(log, "MG00617")[0]))
+        assert http_get(node.port, c.sign("/media/film.mp4", "--id", rid + "-new"),
+                        "127.0.38.1")[0] == 200
+    finally:
+        node.stop()
