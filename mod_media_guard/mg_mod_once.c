@@ -289,7 +289,7 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
      * are gone, and its epoch begins now (said once per new cache) */
     if (fresh && once.lost_refuse)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                     MG_LOGNO(00617) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                     MG_LOGNO(00620) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
                                      "an shmcb cache keeps nothing across a stop): new epoch %s: "
                                      "links limited in uses that could have been granted before "
                                      "it are refused (500) until they expire, links signed after "
@@ -298,7 +298,7 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                      once.spec, mg_time_format(apr_time_from_sec(k->created), when, sizeof(when)));
     else if (fresh)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     MG_LOGNO(00619) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                     MG_LOGNO(00621) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
                                      "an shmcb cache keeps nothing across a stop): new epoch %s: "
                                      "links limited in uses used before it may be used again "
                                      "(lost_records=warn)",

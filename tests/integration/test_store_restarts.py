@@ -459,7 +459,7 @@ def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
 
 def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_factory, mgctl):
     """An shmcb cache is kept across graceful restarts and emptied when
-    Apache stops: its epoch is the second it was made (MG00617 at each
+    Apache stops: its epoch is the second it was made (MG00620 at each
     start that makes one). A link used before a stop is refused after the
     start (500, MG00618) rather than granted again; a graceful restart
     keeps the cache, the epoch and the use; a link signed after the start
@@ -469,7 +469,7 @@ def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_
     node = make_node(apache_factory, "shmcb-stop", None, conf=conf, policy=BOUNDED,
                      extra_modules=["socache_shmcb"])
     try:
-        started = tagged(node.error_log(), "MG00617")
+        started = tagged(node.error_log(), "MG00620")
         assert len(started) == 1 and "MediaGuardOnceCache shmcb:" in started[0] \
             and "is new (Apache started" in started[0], started
         c = Cluster("shmcb", None, [node], mgctl)
@@ -479,7 +479,7 @@ def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_
         node.graceful()
         st, h, _ = http_get(node.port, used, "127.0.37.2")
         assert (st, reason(h)) == (403, "token-used")
-        assert len(tagged(node.error_log(), "MG00617")) == 1
+        assert len(tagged(node.error_log(), "MG00620")) == 1
         mark = node.mark()
         node.stop()
         node.start()
@@ -487,8 +487,8 @@ def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_
             st, h, _ = http_get(node.port, used, src)
             assert (st, reason(h)) == (500, "internal-error"), (src, st, h)
         log = node.error_log_since(mark)
-        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 2, log
-        wait_past(epoch_of(tagged(log, "MG00617")[0]))
+        assert len(tagged(log, "MG00620")) == 1 and len(tagged(log, "MG00618")) == 2, log
+        wait_past(epoch_of(tagged(log, "MG00620")[0]))
         fresh = c.sign("/media/film.mp4", "--once")
         assert http_get(node.port, fresh, "127.0.37.3")[0] == 200
         st, h, _ = http_get(node.port, fresh, "127.0.37.4")
