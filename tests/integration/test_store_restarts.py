@@ -220,6 +220,28 @@ def test_a_restart_that_kept_a_snapshot_is_still_a_new_epoch(redis, apache_facto
         node.stop()
 
 
+def stop_all(racers, nodes):
+    racers.close()
+    for n in nodes:
+        n.stop()
+
+
+def tagged_since(nodes, marks, tag):
+    """The error-log lines with `tag` of every node since its mark."""
+    return [ln for n, m in zip(nodes, marks) for ln in tagged(n.error_log_since(m), tag)]
+
+
+def one_winner_after(since, c, racers, first):
+    """Past the epoch `since`: a fresh one-time link raced by 30 addresses
+    (source_address(first...)) over the cluster's servers, released
+    together: exactly one winner."""
+    wait_past(since)
+    fresh = c.sign("/media/film.mp4", "--once")
+    res = racers.round([(c.nodes[i % len(c.nodes)].port, fresh, source_address(first + i), {})
+                        for i in range(30)])
+    assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+
+
 def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
         redis, apache_factory, mgctl):
     store = redis()
@@ -241,22 +263,15 @@ def test_three_servers_racing_after_a_restart_agree_on_one_epoch_started_once(
             res = racers.round([(nodes[i % 3].port, used, source_address(i), {})
                                 for i in range(30)])
             assert [(st, reason(h)) for st, h, _ in res] == [(500, "internal-error")] * 30, rnd
-            logs = [n.error_log_since(m) for n, m in zip(nodes, marks)]
-            started = [ln for log in logs for ln in tagged(log, "MG00617")]
+            started = tagged_since(nodes, marks, "MG00617")
             assert len(started) == 1, (rnd, started)
-            refused = [ln for log in logs for ln in tagged(log, "MG00618")]
+            refused = tagged_since(nodes, marks, "MG00618")
             assert len(refused) == 30 and {epoch_of(ln) for ln in refused} == \
                 {epoch_of(started[0])}, rnd
         # after the last epoch: one winner among 30 on a fresh link
-        wait_past(epoch_of(started[0]))
-        fresh = c.sign("/media/film.mp4", "--once")
-        res = racers.round([(nodes[i % 3].port, fresh, source_address(i), {})
-                            for i in range(30)])
-        assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+        one_winner_after(epoch_of(started[0]), c, racers, 0)
     finally:
-        racers.close()
-        for n in nodes:
-            n.stop()
+        stop_all(racers, nodes)
 
 
 def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis, mgctl):
@@ -437,19 +452,12 @@ def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
                              {}) for i in range(30)])
         assert [st for st, _, _ in res].count(200) == 0, "granted again after the restart"
         assert [(st, reason(h)) for st, h, _ in res] == [(500, "internal-error")] * 30
-        logs = [n.error_log_since(m) for n, m in zip(nodes, marks)]
-        started = [ln for log in logs for ln in tagged(log, "MG00617")]
+        started = tagged_since(nodes, marks, "MG00617")
         assert len(started) == 1, started
-        assert len([ln for log in logs for ln in tagged(log, "MG00618")]) == 30
-        wait_past(epoch_of(started[0]))
-        fresh = c.sign("/media/film.mp4", "--once")
-        res = racers.round([(nodes[i % 3].port, fresh, source_address(60 + i), {})
-                            for i in range(30)])
-        assert sorted(st for st, _, _ in res) == [200] + [403] * 29
+        assert len(tagged_since(nodes, marks, "MG00618")) == 30
+        one_winner_after(epoch_of(started[0]), c, racers, 60)
     finally:
-        racers.close()
-        for n in nodes:
-            n.stop()
+        stop_all(racers, nodes)
 
 
 # ---- MediaGuardOnceCache shmcb: the epoch is the cache's creation ----
