@@ -10,9 +10,14 @@ again; a link signed after it works once. ?lost_records=warn serves as
 before. A Redis that persists every write keeps its records, and nothing is
 refused.
 
-Real redis-servers on free loopback ports, stopped and started again on the
-same port; about 20 s for the file (most of it waiting for a new epoch's
-second to pass)."""
+The same rule for memcached (an epoch per server, read after the slot
+operation, on that slot's server), for MediaGuardOnceCache shmcb (the
+cache's creation), for revocations lost with the store, and a new epoch
+dated by the later of the claimer's clock and the store's.
+
+Real redis-servers and memcached on free loopback ports, stopped and started
+again on the same port; about 30 s for the file (most of it waiting for a new
+epoch's second to pass)."""
 
 import os
 import re
