@@ -293,6 +293,11 @@ typedef struct mg_decision {
      * max_ttl, no mg_nbf). The claim store's epoch refuses a link limited
      * in uses that could have been used before the store lost its records. */
     apr_time_t token_used_from;
+    /* the earliest moment it could have been signed, hence revoked:
+     * expiry − tokens.max_ttl − tokens.clock_skew (mgctl sign refuses a
+     * longer lifetime; mg_nbf says nothing about signing); 0 = unknown (no
+     * max_ttl). The epoch refuses an id whose revocation may have been lost. */
+    apr_time_t token_revocable_from;
     /* DENY by a broken token under `token: alternative` with nobody signed
      * in, where `access` would grant a signed-in user what the request
      * needs: a caller that can authenticate the client (credentials on the

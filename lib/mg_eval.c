@@ -855,8 +855,11 @@ static void token_uses(ev_t *e, const mg_token_claims_t *c)
     /* verification refuses it while expiry − now > max_ttl + skew, and
      * before not-before − skew: no server granted it earlier than this */
     e->d->token_used_from = 0;
-    if (e->policy->tokens.max_ttl > 0)
+    e->d->token_revocable_from = 0;
+    if (e->policy->tokens.max_ttl > 0) {
         e->d->token_used_from = c->expires - e->policy->tokens.max_ttl;
+        e->d->token_revocable_from = e->d->token_used_from - e->policy->tokens.skew;
+    }
     if (c->not_before > e->d->token_used_from)
         e->d->token_used_from = c->not_before;
     if (e->d->token_used_from != 0)

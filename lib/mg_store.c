@@ -325,7 +325,8 @@ mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_inf
 {
     memset(out, 0, sizeof(*out));
     if (st->ops->epoch == NULL) {
-        *why = apr_psprintf(p, "a %s store keeps no epoch (only redis:// does)", st->ops->scheme);
+        *why = apr_psprintf(p, "a %s store keeps no epoch (redis:// and memcache:// do)",
+                            st->ops->scheme);
         return MG_STORE_ERROR;
     }
     return st->ops->epoch(st, op, out, p, why);
@@ -375,6 +376,61 @@ mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked,
     return MG_STORE_OK;
 }
 
+/* A grant the walk decided on `key` (NEW, OWNER, FREE; USED too, for the
+ * same answer as Redis's), on an engine that
+ * keeps an epoch per server: the epoch of the server holding `key`, read
+ * AFTER the add or get that decided. Why after: a server's epoch record is
+ * lost with its other records, and a new one is only ever added after that
+ * server (re)started, dated no earlier than its clock then. If the slot
+ * operation ran on a server that had lost an earlier use of this link, the
+ * record read afterwards — from that process or from one started later
+ * still — is dated after the loss, hence after the use, hence after the
+ * link's used_from: refused. Read before, a restart between the read and
+ * the add would go unseen (the old epoch, then an empty server). */
+static mg_store_status_t walk_epoch(mg_store_t *st, const mg_claim_t *c, const char *key,
+                                    mg_claim_outcome_t *out, apr_pool_t *p, const char **why)
+{
+    mg_store_epoch_t *ep = c->epoch;
+
+    if (ep == NULL || st->ops->key_epoch == NULL)
+        return MG_STORE_OK;
+    if (st->ops->key_epoch(st, key, ep, p, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    if (ep->refuse && ep->since > 0 &&
+        (ep->used_from <= 0 || ep->used_from < ep->since + ep->margin))
+        *out = MG_CLAIM_LOST;
+    return MG_STORE_OK;
+}
+
+mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_store_epoch_t *ep,
+                                         mg_claim_outcome_t *out, apr_pool_t *p, const char **why)
+{
+    mg_claim_t c;
+    int revoked, slot;
+
+    memset(&c, 0, sizeof(c));
+    c.kid = "-";
+    c.id = id;
+    c.addr = "-";
+    c.ttl = 1;
+    c.peek = 1;
+    c.check_revoked = 1;
+    c.epoch = ep;
+    if (st->ops->claim != NULL) {
+        /* no slot: the script checks the revocation and the epoch, and
+         * answers USED for "nothing else to do" */
+        if (st->ops->claim(st, &c, out, &slot, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (*out != MG_CLAIM_REVOKED && *out != MG_CLAIM_LOST)
+            *out = MG_CLAIM_FREE;
+        return MG_STORE_OK;
+    }
+    if (mg_store_revoked(st, id, &revoked, p, why) != MG_STORE_OK)
+        return MG_STORE_ERROR;
+    *out = revoked ? MG_CLAIM_REVOKED : MG_CLAIM_FREE;
+    return revoked ? MG_STORE_OK : walk_epoch(st, &c, mg_store_rev_key(p, st, id), out, p, why);
+}
+
 mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                  int *slot, apr_pool_t *p, const char **why)
 {
@@ -398,6 +454,13 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
             *out = MG_CLAIM_REVOKED;
             return MG_STORE_OK;
         }
+        /* its revocation may have been on a server that lost it since
+         * (memcached: another server than the slots'): nothing claimed */
+        *out = MG_CLAIM_FREE;
+        if (walk_epoch(st, c, mg_store_rev_key(p, st, c->id), out, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (*out == MG_CLAIM_LOST)
+            return MG_STORE_OK;
     }
     for (i = 1; i <= c->uses; i++) {
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
@@ -408,7 +471,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
             if (rv == MG_STORE_OK) {
                 *out = MG_CLAIM_NEW;
                 *slot = i;
-                return MG_STORE_OK;
+                return walk_epoch(st, c, key, out, p, why);
             }
             if (rv == MG_STORE_FULL) {
                 /* a store that refuses rather than evicts: the slot's owner
@@ -427,7 +490,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (rv == MG_STORE_NOTFOUND) {
             if (c->peek) {
                 *out = MG_CLAIM_FREE;
-                return MG_STORE_OK;
+                return walk_epoch(st, c, key, out, p, why);
             }
             /* expired or evicted between add and get: the slot is free
              * again, and the next add decides who owns it; a store that
@@ -444,9 +507,11 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (strcmp(owner, c->addr) == 0) {
             *out = MG_CLAIM_OWNER;
             *slot = i;
-            return MG_STORE_OK;
+            return walk_epoch(st, c, key, out, p, why);
         }
     }
+    /* used up: checked too, so that a link from before the epoch is
+     * refused as such (500) whoever took its slot since, as on Redis */
     *out = MG_CLAIM_USED;
-    return MG_STORE_OK;
+    return walk_epoch(st, c, mg_store_slot_key(p, st, c->kid, c->id, c->uses), out, p, why);
 }

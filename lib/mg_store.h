@@ -82,15 +82,18 @@ typedef struct mg_store_epoch {
     apr_int64_t used_from; /* in: seconds, 0 = unknown */
     apr_int64_t margin;    /* in: seconds (tokens.clock_skew) */
     int refuse;            /* in: lost_records=refuse */
-    apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch */
+    apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch, unless
+                              the store's clock is later (Redis TIME) */
     apr_int64_t since;     /* out: the epoch's SINCE */
     int started;           /* out: 0, or why this claim started it: MG_EPOCH_NEW_* */
     int durable;           /* out: the server keeps acknowledged writes across a restart */
+    const char *server;    /* out (memcached): the server whose epoch this is, "HOST:PORT" */
 } mg_store_epoch_t;
 
 enum {
-    MG_EPOCH_NEW_NONE = 1,   /* there was no epoch record */
-    MG_EPOCH_NEW_RESTART = 2 /* another Redis process, and the old one was not durable */
+    MG_EPOCH_NEW_NONE = 1,    /* there was no epoch record */
+    MG_EPOCH_NEW_RESTART = 2, /* another Redis process, and the old one was not durable */
+    MG_EPOCH_NEW_SERVER = 3   /* memcached: epoch->server had no epoch record */
 };
 
 /* What a claim asks. */
@@ -152,6 +155,15 @@ typedef struct mg_store_ops {
      * or ERROR. NULL: no epoch. */
     mg_store_status_t (*epoch)(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
                                const char **why);
+    /* Optional, for engines that keep an epoch per server and no claim of
+     * their own (memcached): the epoch of the server that holds `key` —
+     * read, or started (add-if-absent, SINCE = the later of ep->now and the
+     * server's clock) when it has none; sets ep->since, ep->started,
+     * ep->server. mg_store_claim asks it after the slot operation that
+     * decides a grant, on that slot's server (why that order: mg_store.c).
+     * OK or ERROR. */
+    mg_store_status_t (*key_epoch)(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
+                                   apr_pool_t *p, const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link
@@ -297,5 +309,16 @@ long mg_store_mc_exptime(apr_int64_t ttl, apr_int64_t now);
 /* Is the id revoked in the store? OK (*revoked set) or ERROR. */
 mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked, apr_pool_t *p,
                                    const char **why);
+
+/* The same under the store's epoch (ep: used_from is the earliest second
+ * the link could have been revoked, mg_decision_t token_revocable_from):
+ * *out MG_CLAIM_REVOKED, MG_CLAIM_LOST (no revocation found, but the store
+ * lost its records since the link could have been revoked: refused unless
+ * ep->refuse is 0) or MG_CLAIM_FREE (not revoked). Redis: the claim script
+ * without slots (one round trip, the epoch renewed as by a claim); others:
+ * the get, then the epoch of the server holding the revocation key. OK or
+ * ERROR. */
+mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_store_epoch_t *ep,
+                                         mg_claim_outcome_t *out, apr_pool_t *p, const char **why);
 
 #endif /* MG_STORE_H */

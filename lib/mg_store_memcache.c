@@ -207,10 +207,8 @@ static mg_store_status_t exchange(mc_impl_t *m, const char *key, const char *req
                        p, why);
 }
 
-static mg_store_status_t garbage(mc_impl_t *m, const char *key, const char *buf, apr_pool_t *p,
-                                 const char **why)
+static mg_store_status_t garbage(mc_server_t *s, const char *buf, apr_pool_t *p, const char **why)
 {
-    mc_server_t *s = server_for(m, key);
     /* the server's words go into a log line and a terminal: one line, printable */
     *why = apr_psprintf(p, "memcached %s:%d gave an unexpected answer: %s", s->host, s->port,
                         mg_store_said(p, buf, 60));
@@ -238,10 +236,9 @@ long mg_store_mc_exptime(apr_int64_t ttl, apr_int64_t now)
     return now + ttl > 2147483647 ? 0 : (long)(now + ttl);
 }
 
-static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
-                                apr_pool_t *p, const char **why)
+static mg_store_status_t add_on(mc_impl_t *m, mc_server_t *s, const char *key, const char *val,
+                                apr_int64_t ttl, apr_pool_t *p, const char **why)
 {
-    mc_impl_t *m = st->impl;
     char buf[REPLY_MAX];
     size_t vlen = strlen(val);
 
@@ -249,10 +246,10 @@ static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val
         *why = "a key or value memcached cannot hold";
         return MG_STORE_ERROR;
     }
-    if (exchange(m, key,
-                 apr_psprintf(p, "add %s 0 %ld %" APR_SIZE_T_FMT "\r\n%s\r\n", key,
-                              mg_store_mc_exptime(ttl, apr_time_sec(apr_time_now())), vlen, val),
-                 0, buf, p, why) != MG_STORE_OK)
+    if (exchange_on(m, s,
+                    apr_psprintf(p, "add %s 0 %ld %" APR_SIZE_T_FMT "\r\n%s\r\n", key,
+                                 mg_store_mc_exptime(ttl, apr_time_sec(apr_time_now())), vlen, val),
+                    REPLY_LINE, buf, REPLY_MAX, p, why) != MG_STORE_OK)
         return MG_STORE_ERROR;
     if (strcmp(buf, "STORED\r\n") == 0)
         return MG_STORE_OK;
@@ -262,20 +259,25 @@ static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val
         /* full, under -M (it refuses rather than evicts, which is what
          * keeps a one-time link exact); memcached allocates before it looks
          * for the key, so this says nothing about whether the key exists */
-        mc_server_t *s = server_for(m, key);
         *why = apr_psprintf(p,
                             "memcached %s:%d is full (SERVER_ERROR out of memory storing "
                             "object): no new use can be recorded",
                             s->host, s->port);
         return MG_STORE_FULL;
     }
-    return garbage(m, key, buf, p, why);
+    return garbage(s, buf, p, why);
 }
 
-static mg_store_status_t mc_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
-                                const char **why)
+static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                                apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
+    return add_on(m, server_for(m, key), key, val, ttl, p, why);
+}
+
+static mg_store_status_t get_on(mc_impl_t *m, mc_server_t *s, const char *key, char **val,
+                                apr_pool_t *p, const char **why)
+{
     char buf[REPLY_MAX], *line_end, *sp;
     apr_size_t klen = strlen(key);
     long n;
@@ -284,28 +286,37 @@ static mg_store_status_t mc_get(mg_store_t *st, const char *key, char **val, apr
         *why = "a key memcached cannot hold";
         return MG_STORE_ERROR;
     }
-    if (exchange(m, key, apr_pstrcat(p, "get ", key, "\r\n", NULL), 1, buf, p, why) != MG_STORE_OK)
+    if (exchange_on(m, s, apr_pstrcat(p, "get ", key, "\r\n", NULL), REPLY_GET, buf, REPLY_MAX, p,
+                    why) != MG_STORE_OK)
         return MG_STORE_ERROR;
     if (strcmp(buf, "END\r\n") == 0)
         return MG_STORE_NOTFOUND;
     /* VALUE <key> <flags> <bytes>\r\n<data>\r\nEND\r\n */
     if (strncmp(buf, "VALUE ", 6) != 0 || strncmp(buf + 6, key, klen) != 0 || buf[6 + klen] != ' ')
-        return garbage(m, key, buf, p, why);
+        return garbage(s, buf, p, why);
     line_end = strstr(buf, "\r\n");
     sp = strrchr(buf + 6 + klen, ' ');
     if (line_end == NULL || sp == NULL || sp > line_end)
-        return garbage(m, key, buf, p, why);
+        return garbage(s, buf, p, why);
     n = strtol(sp + 1, NULL, 10);
     if (n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 7 != buf + strlen(buf) ||
         memcmp(line_end + 2 + n, "\r\nEND\r\n", 7) != 0)
-        return garbage(m, key, buf, p, why);
+        return garbage(s, buf, p, why);
     *val = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
     return MG_STORE_OK;
+}
+
+static mg_store_status_t mc_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
+                                const char **why)
+{
+    mc_impl_t *m = st->impl;
+    return get_on(m, server_for(m, key), key, val, p, why);
 }
 
 static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
+    mc_server_t *s = server_for(m, key);
     char buf[REPLY_MAX];
 
     if (!key_ok(key)) {
@@ -319,7 +330,7 @@ static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
         return MG_STORE_OK;
     if (strcmp(buf, "NOT_FOUND\r\n") == 0)
         return MG_STORE_NOTFOUND;
-    return garbage(m, key, buf, p, why);
+    return garbage(s, buf, p, why);
 }
 
 /* ---- retention: does this memcached drop live records when full? ---- */
@@ -390,8 +401,141 @@ static mg_store_status_t mc_retention(mg_store_t *st, apr_array_header_t *out, a
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get, mc_del,
-                                            NULL,       mc_retention, NULL};
+/* ---- the epoch: one record per server (mg_store.h, mg_store.c) ---- */
+
+/* A STAT line's value in a `stats` reply, as a number >= 0, or -1. */
+static apr_int64_t stat_number(const char *stats, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = stats; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        const char *v = l + 5 + n + 1;
+        size_t d;
+        if (strncmp(l, "STAT ", 5) != 0 || strncmp(l + 5, name, n) != 0 || l[5 + n] != ' ')
+            continue;
+        d = strspn(v, "0123456789");
+        return d >= 1 && d <= 18 && v[d] == '\r' ? apr_atoi64(v) : -1;
+    }
+    return -1;
+}
+
+/* PREFIX"epoch" on the server that holds `key`: its value is SINCE, the
+ * Unix second from which that server's records are complete. memcached
+ * keeps nothing across a restart and flush_all empties it, the record
+ * included: no record is a loss (or no claim yet), and a new epoch is added
+ * (add: the claims racing to start it agree on the one that landed), dated
+ * by the later of the caller's clock and memcached's own (`stats` time),
+ * so a caller whose clock is behind cannot date it before the loss. */
+static mg_store_status_t mc_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
+                                      apr_pool_t *p, const char **why)
+{
+    mc_impl_t *m = st->impl;
+    mc_server_t *s = server_for(m, key);
+    const char *ekey = mg_store_epoch_key(p, st);
+    char *val, *stats;
+    apr_int64_t since;
+
+    ep->server = apr_psprintf(p, "%s:%d", s->host, s->port);
+    ep->started = 0;
+    for (int added = 0;; added = 1) {
+        mg_store_status_t rv = get_on(m, s, ekey, &val, p, why);
+        if (rv == MG_STORE_OK) {
+            size_t d = strspn(val, "0123456789");
+            if (d < 1 || d > 18 || val[d] != '\0') {
+                *why = apr_psprintf(p, "memcached %s:%d: the epoch record is not SINCE: %s",
+                                    s->host, s->port, mg_store_said(p, val, 40));
+                return MG_STORE_ERROR;
+            }
+            ep->since = apr_atoi64(val);
+            return MG_STORE_OK;
+        }
+        if (rv != MG_STORE_NOTFOUND)
+            return MG_STORE_ERROR;
+        if (added) {
+            *why = apr_psprintf(p, "memcached %s:%d: its epoch record was added and is gone",
+                                s->host, s->port);
+            return MG_STORE_ERROR;
+        }
+        stats = apr_palloc(p, STATS_MAX);
+        if (exchange_on(m, s, "stats\r\n", REPLY_STATS, stats, STATS_MAX, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if ((since = stat_number(stats, "time")) < 0)
+            return garbage(s, stats, p, why);
+        if (ep->now > since)
+            since = ep->now;
+        rv = add_on(m, s, ekey, apr_psprintf(p, "%" APR_INT64_T_FMT, since), 0, p, why);
+        if (rv == MG_STORE_OK) {
+            ep->since = since;
+            ep->started = MG_EPOCH_NEW_SERVER;
+            return MG_STORE_OK;
+        }
+        if (rv != MG_STORE_EXISTS) /* full, or no answer: fail closed */
+            return MG_STORE_ERROR;
+        /* another claim started it first: read its */
+    }
+}
+
+/* mgctl store check|init: every server's record. found: every server has
+ * one (since: the latest); init adds "0" on each server without one, or
+ * on none when one of them holds no item at all (*empty: a new server and
+ * one that lost everything look alike); force sets "0" on every server. */
+static mg_store_status_t mc_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *out, apr_pool_t *p,
+                                  const char **why)
+{
+    mc_impl_t *m = st->impl;
+    const char *ekey = mg_store_epoch_key(p, st);
+    char *stats = apr_palloc(p, STATS_MAX), **val = apr_pcalloc(p, sizeof(*val) * (size_t)m->n);
+    char buf[REPLY_MAX];
+    int missing = 0;
+
+    out->found = 1;
+    out->same_process = 1;
+    out->setting = "memcached keeps nothing across a restart";
+    for (int i = 0; i < m->n; i++) {
+        mc_server_t *s = &m->servers[i];
+        mg_store_status_t rv = get_on(m, s, ekey, &val[i], p, why);
+        out->server = apr_psprintf(p, "%s%smemcached %s:%d", out->server ? out->server : "",
+                                   out->server ? ", " : "", s->host, s->port);
+        if (rv == MG_STORE_ERROR)
+            return rv;
+        if (rv == MG_STORE_NOTFOUND) {
+            val[i] = NULL;
+            out->found = 0;
+            missing = 1;
+            if (exchange_on(m, s, "stats\r\n", REPLY_STATS, stats, STATS_MAX, p, why) !=
+                MG_STORE_OK)
+                return MG_STORE_ERROR;
+            if (stat_number(stats, "curr_items") < 0)
+                return garbage(s, stats, p, why);
+            if (stat_number(stats, "curr_items") == 0)
+                out->empty = 1;
+        } else if (strspn(val[i], "0123456789") != strlen(val[i]) || *val[i] == '\0') {
+            *why = apr_psprintf(p, "memcached %s:%d: the epoch record is not SINCE: %s", s->host,
+                                s->port, mg_store_said(p, val[i], 40));
+            return MG_STORE_ERROR;
+        } else if (apr_atoi64(val[i]) > out->since)
+            out->since = apr_atoi64(val[i]);
+    }
+    if (op == MG_EPOCH_READ || (op == MG_EPOCH_INIT && (!missing || out->empty)))
+        return MG_STORE_OK;
+    for (int i = 0; i < m->n; i++) {
+        mc_server_t *s = &m->servers[i];
+        if (op == MG_EPOCH_INIT && val[i] != NULL)
+            continue;
+        if (exchange_on(
+                m, s,
+                apr_psprintf(p, "%s %s 0 0 1\r\n0\r\n", op == MG_EPOCH_FORCE ? "set" : "add", ekey),
+                REPLY_LINE, buf, REPLY_MAX, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        /* NOT_STORED: a claim started this server's epoch meanwhile: kept */
+        if (strcmp(buf, "STORED\r\n") != 0 && strcmp(buf, "NOT_STORED\r\n") != 0)
+            return garbage(s, buf, p, why);
+    }
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get,   mc_del,
+                                            NULL,       mc_retention, mc_epoch, mc_key_epoch};
 
 mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                    const char **why)

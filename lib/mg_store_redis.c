@@ -34,12 +34,21 @@
  * record (mg_store.h) is read and renewed in the same script as the walk,
  * so no claim can land between a loss and the epoch that says so. */
 static const char CLAIM_LUA[] =
+    /* Redis 3.2-4.x replicate a script verbatim unless told otherwise, and
+     * refuse a write after TIME then; 5 and later replicate its effects
+     * (the call is a no-op there; 7.x only keeps it for compatibility) */
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local addr, ttl, peek = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'\n"
     "local n = #KEYS\n"
     "local since, started = -1, 0\n"
     "if ARGV[5] == '1' then\n"
-    "  local ek, now, runid, durable = KEYS[n], ARGV[9], ARGV[10], ARGV[11]\n"
+    "  local ek, now, runid, durable = KEYS[n], tonumber(ARGV[9]), ARGV[10], ARGV[11]\n"
     "  n = n - 1\n"
+    /* a new epoch begins at the later of the caller's clock and Redis's:
+     * a caller whose clock is behind must not date the loss before it
+     * happened (a link granted in between would be granted again) */
+    "  local t = tonumber(redis.call('TIME')[1])\n"
+    "  if t > now then now = t end\n"
     /* the connection was identified once: a replica attached since makes
      * this primary not durable (a failover loses what it lacks) */
     "  if durable == '1' then\n"
@@ -748,8 +757,8 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,  r_del,
-                                         r_claim, r_retention, r_epoch};
+static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,   r_del,
+                                         r_claim, r_retention, r_epoch, NULL};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)

@@ -85,16 +85,18 @@ static const char store_usage[] =
     "one-time or N-use link its use back once the record is dropped; Apache\n"
     "refuses such links on it (500) unless the URL says evicting=warn.\n"
     "Prints one line per server: keeps, may evict (with the fix) or cannot tell;\n"
-    "then, for redis://, the store's epoch: since when its records are known to be\n"
-    "complete, and whether a restart keeps them (appendonly yes, appendfsync\n"
-    "always). Links that could have been used before the epoch are refused.\n"
+    "then the store's epoch (memcache://: every server's): since when its records\n"
+    "are known to be complete, and whether a restart keeps them (Redis: appendonly\n"
+    "yes, appendfsync always; memcached never). Links that could have been used\n"
+    "before the epoch are refused.\n"
     "\n"
     "init: before the first start of a version that keeps an epoch, say that the\n"
-    "records in this redis:// store are complete (epoch 0), so that the links in\n"
+    "records in this store are complete (epoch 0), so that the links in\n"
     "flight keep working. Once, by hand, on upgrade; never from automation. Writes\n"
     "nothing if the store has an epoch record already. Refuses (1) a store with no\n"
     "claim records (a new store and one that lost everything look alike: after a\n"
-    "loss do not init; on a new store use --force) or one that refuses INFO.\n"
+    "loss do not init; on a new store use --force; memcache://: a server holding\n"
+    "no item) or one that refuses INFO.\n"
     "--force writes epoch 0 whatever is there: only when you know the store lost\n"
     "nothing.\n"
     "\n"
@@ -112,8 +114,7 @@ static const char store_usage[] =
     "them or does not say (INFO and CONFIG refused), 2 usage error or the store\n"
     "cannot be reached or cannot answer now (at its connection limit, busy,\n"
     "loading). init: 0 written or present, 1 refused (no claim records, or INFO\n"
-    "refused, without --force), 2 usage error, no answer, or a store without an\n"
-    "epoch (memcache://).\n";
+    "refused, without --force), 2 usage error or no answer.\n";
 
 static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_store_t **st)
 {

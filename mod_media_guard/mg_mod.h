@@ -295,8 +295,8 @@ const char *mg_mod_cmd_metrics(cmd_parms *cmd, void *dconf, int flag);
 void mg_mod_metrics_register(apr_pool_t *p);
 
 /* mg_mod_once.c */
-/* MediaGuardOnceCache shmcb[:ARG] (main server only) */
-const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg);
+/* MediaGuardOnceCache shmcb[:ARG] [lost_records=refuse|warn] (main server only) */
+const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg, const char *opt);
 /* MediaGuardStore redis://...|memcache://... (main server only) */
 const char *mg_mod_cmd_store(cmd_parms *cmd, void *dconf, const char *arg);
 /* After a decision: a grant by a token limited in uses (mg_uses) claims a

@@ -72,6 +72,8 @@ typedef struct once_kept {
     const char *spec;
     ap_socache_instance_t *inst;
     apr_global_mutex_t *mutex;
+    apr_int64_t created; /* Unix second the cache was made: its epoch (an shmcb cache keeps
+                            nothing across a stop of Apache) */
 } once_kept_t;
 
 /* What this child found when it first asked the store whether it may drop
@@ -98,9 +100,11 @@ static struct {
     const char *cfg;                       /* its provider part (after "NAME:"), or NULL */
     apr_global_mutex_t *mutex;             /* from once_kept_t */
     int ready;                             /* post_config found or made the cache */
+    int lost_refuse;                       /* lost_records=refuse (default) */
+    apr_int64_t since;                     /* from once_kept_t: the cache's epoch */
 } once;
 
-const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
+const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg, const char *opt)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *sep, *name, *cfg;
@@ -110,6 +114,16 @@ const char *mg_mod_cmd_once_cache(cmd_parms *cmd, void *dconf, const char *arg)
         return err;
     if (once.provider != NULL)
         return "MediaGuardOnceCache may be given only once";
+    /* what a full stop of Apache loses (docs/directives.md, "A store that
+     * loses its records"): refused by default, as a MediaGuardStore's */
+    once.lost_refuse = 1;
+    if (opt != NULL && strcmp(opt, "lost_records=warn") == 0)
+        once.lost_refuse = 0;
+    else if (opt != NULL && strcmp(opt, "lost_records=refuse") != 0)
+        return apr_psprintf(cmd->pool,
+                            "MediaGuardOnceCache %s %s: the second argument is "
+                            "lost_records=refuse or lost_records=warn",
+                            arg, opt);
     /* "shmcb:/path(size)", "memcache:host:port", "redis:host:port", "shmcb" */
     if (store.url != NULL)
         return "MediaGuardOnceCache and MediaGuardStore: give one (MediaGuardStore for several "
@@ -203,7 +217,8 @@ static int once_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
  * in the process pool. A cache left behind by a changed directive stays
  * until Apache stops (its provider's code may have been reloaded since, so
  * it is not called again). */
-static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **what, apr_status_t *rv)
+static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **what, apr_status_t *rv,
+                              int *fresh)
 {
     apr_pool_t *proc = s->process->pool;
     struct ap_socache_hints hints = {64, MG_STORE_VAL_MAX, apr_time_from_sec(60)};
@@ -211,10 +226,13 @@ static once_kept_t *once_keep(server_rec *s, apr_pool_t *ptemp, const char **wha
     const char *err;
 
     apr_pool_userdata_get((void **)&k, MG_ONCE_KEEP, proc);
+    *fresh = 0;
     if (k != NULL && strcmp(k->spec, once.spec) == 0)
         return k;
     k = apr_pcalloc(proc, sizeof(*k));
     k->spec = apr_pstrdup(proc, once.spec);
+    k->created = apr_time_sec(apr_time_now());
+    *fresh = 1;
     *rv = APR_EGENERAL;
     err = once.provider->create(&k->inst, once.cfg, ptemp, proc);
     if (err != NULL) {
@@ -242,6 +260,8 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     const char *what = NULL;
     apr_status_t rv = APR_SUCCESS;
     once_kept_t *k;
+    int fresh = 0;
+    char when[32];
 
     (void)pconf;
     (void)plog;
@@ -253,7 +273,7 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         warn_password_file(s, ptemp);
     if (once.provider == NULL)
         return OK;
-    k = once_keep(s, ptemp, &what, &rv);
+    k = once_keep(s, ptemp, &what, &rv, &fresh);
     if (k == NULL) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      MG_LOGNO(00601) "media-guard: MediaGuardOnceCache %s: %s; "
@@ -263,7 +283,26 @@ static int once_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     }
     once.inst = k->inst;
     once.mutex = k->mutex;
+    once.since = k->created;
     once.ready = 1;
+    /* a new cache is an empty one: the uses recorded before Apache stopped
+     * are gone, and its epoch begins now (said once per new cache) */
+    if (fresh && once.lost_refuse)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     MG_LOGNO(00620) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                                     "an shmcb cache keeps nothing across a stop): new epoch %s: "
+                                     "links limited in uses that could have been granted before "
+                                     "it are refused (500) until they expire, links signed after "
+                                     "it work (MG00618 for each refusal; lost_records=warn "
+                                     "serves them instead)",
+                     once.spec, mg_time_format(apr_time_from_sec(k->created), when, sizeof(when)));
+    else if (fresh)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00621) "media-guard: MediaGuardOnceCache %s is new (Apache started; "
+                                     "an shmcb cache keeps nothing across a stop): new epoch %s: "
+                                     "links limited in uses used before it may be used again "
+                                     "(lost_records=warn)",
+                     once.spec, mg_time_format(apr_time_from_sec(k->created), when, sizeof(when)));
     /* shmcb makes room by dropping its oldest records: the hole refused on
      * a memcached without -M, which no setting closes here. Not refused (a
      * cache sized for the links in flight is the documented one-server
@@ -496,7 +535,23 @@ static mg_store_status_t sc_del(mg_store_t *st, const char *key, apr_pool_t *p, 
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del, NULL, NULL, NULL};
+/* The cache's epoch: the second it was made (kept across graceful and
+ * plain restarts with it, new after a stop). Said at startup, not here. */
+static mg_store_status_t sc_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
+                                      apr_pool_t *p, const char **why)
+{
+    (void)st;
+    (void)key;
+    (void)p;
+    (void)why;
+    ep->since = once.since;
+    ep->started = 0;
+    ep->server = once.spec;
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del,
+                                           NULL,    NULL,   NULL,   sc_key_epoch};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
@@ -630,14 +685,18 @@ static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
  * have granted this link (mg_eval.c), clocks that disagree by up to
  * tokens.clock_skew, and this server's clock for a new epoch. */
 static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
-                                  const mg_decision_t *d)
+                                  const mg_decision_t *d, int store_rev)
 {
+    /* with the store's revocation list, the earliest moment the link could
+     * have been revoked (signed), which is never later than its first use */
+    apr_time_t from = store_rev ? d->token_revocable_from : d->token_used_from;
+
     memset(ep, 0, sizeof(*ep));
-    ep->used_from = d->token_used_from > 0 ? apr_time_sec(d->token_used_from) : 0;
+    ep->used_from = from > 0 ? apr_time_sec(from) : 0;
     if (ep->used_from < 0)
         ep->used_from = 0;
     ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
-    ep->refuse = store.url->lost_refuse;
+    ep->refuse = store.url != NULL ? store.url->lost_refuse : once.lost_refuse;
     ep->now = apr_time_sec(apr_time_now());
     return ep;
 }
@@ -651,6 +710,13 @@ static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
             ? "has no epoch record: it lost its records (a restart without persistence, "
               "FLUSHALL, the record deleted) or no claim was ever made on it (the first start of "
               "this version: run mgctl store init before it to keep the links in flight)"
+        : ep->started == MG_EPOCH_NEW_SERVER
+            ? apr_psprintf(r->pool,
+                           "server memcached %s has no epoch record: it lost its records (a "
+                           "restart: memcached keeps nothing; flush_all; the record deleted) or "
+                           "no claim was ever made on it (the first start of this version: run "
+                           "mgctl store init before it to keep the links in flight)",
+                           ep->server)
             : "restarted (another Redis process) without appendonly yes + appendfsync always, "
               "or failed over to a replica: it may have lost the last records written";
 
@@ -668,6 +734,28 @@ static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
                                      "limited in uses used before it may be used again "
                                      "(lost_records=warn)",
                      store.url->display, what, epoch_time(r->pool, ep->since));
+}
+
+/* MG00618: why a link is refused under the epoch (the caller fails closed). */
+static const char *lost_refused(request_rec *r, const mg_mod_memo_t *m, const mg_store_epoch_t *ep,
+                                int uses, int store_rev)
+{
+    const char *why = apr_psprintf(
+        r->pool,
+        "token %s could have been %s before %s, when the claim store %s lost its records "
+        "(MG00617): refused, as its %s may be among them (lost_records=refuse)",
+        m->d.token_id,
+        !store_rev ? "used"
+        : uses     ? "used or revoked"
+                   : "revoked",
+        epoch_time(r->pool, ep->since), store.st->display,
+        !store_rev ? "use"
+        : uses     ? "use or revocation"
+                   : "revocation");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever needs it",
+                  m->mp->name, why);
+    return why;
 }
 
 static void refuse(mg_decision_t *d, mg_reason_t reason, int status, const char *detail)
@@ -741,12 +829,20 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
         why = evicts;
         goto internal;
     } else if (d->token_uses <= 0) {
-        /* an id without uses: only the store's revocation list */
-        int revoked = 0;
-        rv = mg_store_revoked(store.st, d->token_id, &revoked, r->pool, &why);
+        /* an id without uses: only the store's revocation list, under its
+         * epoch (a revocation lost with the store's records must not
+         * un-revoke the link) */
+        rv = mg_store_check_revoked(store.st, d->token_id, epoch_in(&ep, m, d, 1), &out, r->pool,
+                                    &why);
         store_result(r, rv != MG_STORE_OK, why);
+        if (rv == MG_STORE_OK && ep.started)
+            epoch_started(r, &ep);
+        if (rv == MG_STORE_OK && out == MG_CLAIM_LOST) {
+            why = lost_refused(r, m, &ep, 0, 1);
+            goto internal;
+        }
         if (rv == MG_STORE_OK) {
-            if (revoked)
+            if (out == MG_CLAIM_REVOKED)
                 refuse(d, MG_R_TOKEN_REVOKED, HTTP_FORBIDDEN,
                        "the token id is revoked (mgctl revoke --store)");
             return;
@@ -774,22 +870,13 @@ void mg_mod_once_apply(request_rec *r, mg_mod_memo_t *m)
          * not burn the use meant for the person the link was sent to */
         c.peek = r->header_only;
         c.check_revoked = store_rev;
-        if (store.url != NULL)
-            c.epoch = epoch_in(&ep, m, d);
+        c.epoch = epoch_in(&ep, m, d, store_rev);
         rv = mg_store_claim(store.st, &c, &out, &slot, r->pool, &why);
         store_result(r, rv != MG_STORE_OK, why);
         if (rv == MG_STORE_OK && ep.started)
             epoch_started(r, &ep);
         if (rv == MG_STORE_OK && out == MG_CLAIM_LOST) {
-            why = apr_psprintf(r->pool,
-                               "token %s could have been used before %s, when the claim store %s "
-                               "lost its records (MG00617): refused, as its use may be among "
-                               "them (lost_records=refuse)",
-                               d->token_id, epoch_time(r->pool, ep.since), store.url->display);
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          MG_LOGNO(00618) "media-guard %s: %s; sign a new link for whoever "
-                                          "needs it",
-                          m->mp->name, why);
+            why = lost_refused(r, m, &ep, 1, store_rev);
             goto internal;
         }
         if (rv == MG_STORE_OK) {

@@ -43,9 +43,10 @@ static const command_rec media_guard_cmds[] = {
     AP_INIT_FLAG("MediaGuardMetrics", mg_mod_cmd_metrics, NULL, ACCESS_CONF,
                  "On: the media-guard-metrics handler may answer in this <Location> "
                  "(default Off: it refuses, wherever SetHandler puts it)"),
-    AP_INIT_TAKE1("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
-                  "shmcb:PATH(SIZE): where uses of one-time and N-use links (mg_uses) are "
-                  "counted on one server (several servers: MediaGuardStore)"),
+    AP_INIT_TAKE12("MediaGuardOnceCache", mg_mod_cmd_once_cache, NULL, RSRC_CONF,
+                   "shmcb:PATH(SIZE) [lost_records=refuse|warn]: where uses of one-time and "
+                   "N-use links (mg_uses) are counted on one server (several servers: "
+                   "MediaGuardStore)"),
     AP_INIT_TAKE1("MediaGuardStore", mg_mod_cmd_store, NULL, RSRC_CONF,
                   "redis://HOST[:PORT][/DB][?OPTIONS] | memcache://HOST[:PORT][,...][?OPTIONS]: "
                   "the claim and revocation store shared by several servers"),

@@ -84,7 +84,7 @@ class StoreServer:
         return base + (f"?{options}" if options else "")
 
     def start(self, init_epoch=None):
-        """Start it. A redis gets `mgctl store init` (epoch 0: "its records
+        """Start it. It gets `mgctl store init` (epoch 0: "its records
         are complete", the upgrade step of docs/directives.md) at its first
         start, unless init_epoch is False; a restart gets none unless
         init_epoch is True: the module then sees what a real restart
@@ -104,7 +104,7 @@ class StoreServer:
         _wait_port(self.port, self.proc, self.kind)
         if self.kind == "redis":
             _wait_redis_loaded(self.port, self.proc)
-        if self.kind == "redis" and (init_epoch or (init_epoch is None and first)):
+        if init_epoch or (init_epoch is None and first):
             init_epoch_with_mgctl(self.url())
         return self
 

@@ -51,7 +51,8 @@ MediaGuardReasonHeader On
     Require media-guard once
 </Location>
 """
-CONF = "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)\n" + CONF_REMOTEIP
+# these tests are not about what a stop of Apache loses (test_store_restarts.py is)
+CONF = "MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000) lost_records=warn\n" + CONF_REMOTEIP
 
 FILES = {"media/film.mp4": MP4, "media/a.jpg": JPEG}
 
@@ -440,6 +441,7 @@ def memcached():
                              "-M", "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, proc, "memcached")
+        init_epoch_with_mgctl(f"memcache://127.0.0.1:{port}")
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()

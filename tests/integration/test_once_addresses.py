@@ -22,7 +22,7 @@ rules:
 """
 
 CONF = """\
-MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000)
+MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000) lost_records=warn
 RemoteIPHeader X-Forwarded-For
 RemoteIPInternalProxy 127.0.0.1
 MediaGuardPolicy once @POLICIES@/once.yaml

@@ -140,6 +140,7 @@ typedef struct mem {
     apr_hash_t *h;
     apr_pool_t *pool;
     int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails; 3: add says FULL */
+    int restart_before_add; /* the next add of a slot finds the store restarted (emptied) */
 } mem_t;
 
 static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
@@ -160,6 +161,10 @@ static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *va
         return MG_STORE_FULL;
     }
     apr_thread_mutex_lock(m->lock);
+    if (m->restart_before_add && strstr(key, ":use:") != NULL) {
+        m->restart_before_add = 0;
+        apr_hash_clear(m->h);
+    }
     if (apr_hash_get(m->h, key, APR_HASH_KEY_STRING) != NULL)
         rv = MG_STORE_EXISTS;
     else
@@ -196,7 +201,29 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL, NULL};
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL, NULL, NULL};
+
+/* memcached's epoch, kept the same way (one record, added when missing) */
+static mg_store_status_t mem_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
+                                       apr_pool_t *p, const char **why)
+{
+    char *v;
+    (void)key;
+    ep->server = "mem";
+    ep->started = 0;
+    if (mem_add(st, "mg:epoch", apr_psprintf(p, "%" APR_INT64_T_FMT, ep->now), 0, p, why) ==
+        MG_STORE_OK) {
+        ep->since = ep->now;
+        ep->started = MG_EPOCH_NEW_SERVER;
+        return MG_STORE_OK;
+    }
+    ck_assert_int_eq(mem_get(st, "mg:epoch", &v, p, why), MG_STORE_OK);
+    ep->since = apr_atoi64(v);
+    return MG_STORE_OK;
+}
+
+static const mg_store_ops_t mem_epoch_ops = {"mem", mem_add, mem_get, mem_del,
+                                             NULL,  NULL,    NULL,    mem_key_epoch};
 
 static mg_store_t *mem_store(void)
 {
@@ -245,6 +272,49 @@ START_TEST(test_claim_n_addresses_win_and_an_owner_keeps_its_slot)
     /* the layout: PREFIX use:KID:ID:SLOT = address */
     ck_assert_int_eq(st->ops->get(st, "mg:use:k1:abc:3", &v, mg_test_pool, &why), MG_STORE_OK);
     ck_assert_str_eq(v, "2001:db8::3");
+}
+END_TEST
+
+/* An engine with an epoch per server (memcached) is asked for it after
+ * the add that decides a grant: a restart just before that add (the slot
+ * of the use granted before it lost) is seen — the epoch read afterwards
+ * is new — and the claim is LOST, not NEW. Asked before the add, the old
+ * epoch would pass and the add on the emptied store would grant the link
+ * again. */
+START_TEST(test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it)
+{
+    mg_store_t *st = mem_store();
+    mem_t *m = st->impl;
+    mg_store_epoch_t ep = {100, 1, 1, 1000, 0, 0, 0, NULL};
+    mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 600, 0, 0, &ep};
+    mg_claim_outcome_t out;
+    const char *why = NULL;
+    int slot;
+
+    st->ops = &mem_epoch_ops;
+    ck_assert_int_eq(mem_add(st, "mg:epoch", "0", 0, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_NEW);
+    ck_assert_int_eq(ep.started, 0);
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_OWNER);
+    /* another address, and the store restarts right before its add */
+    m->restart_before_add = 1;
+    c.addr = "192.0.2.2";
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_LOST);
+    ck_assert_int_eq(ep.started, MG_EPOCH_NEW_SERVER);
+    ck_assert_int_eq(ep.since, 1000);
+    /* and again: it owns the slot now, and is still refused (an owner is
+     * a grant: checked too) */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_LOST);
+    ck_assert_int_eq(ep.started, 0);
+    /* a link that could only be used after the new epoch is granted */
+    ep.used_from = 1001;
+    c.id = "def";
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_NEW);
 }
 END_TEST
 
@@ -824,7 +894,7 @@ START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
     apr_thread_t *th;
     int port, slot;
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
-    mg_store_epoch_t ep = {1, 30, 1, 1796474000, -1, 0, 0};
+    mg_store_epoch_t ep = {1, 30, 1, 1796474000, -1, 0, 0, NULL};
     mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 0, &ep};
     mg_claim_outcome_t out = MG_CLAIM_NEW;
     mg_store_t *st = fake_store_open("redis", port);
@@ -866,6 +936,7 @@ static Suite *make_suite(void)
                         (int)(sizeof(bad_urls) / sizeof(bad_urls[0])));
     tcase_add_test(tc, test_url_password_file_first_line);
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
+    tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
     tcase_add_test(tc, test_claim_race_gives_exactly_n_uses_and_one_slot_per_address);
