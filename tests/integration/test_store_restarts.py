@@ -163,10 +163,12 @@ def test_a_new_epoch_begins_at_the_later_of_the_claimers_clock_and_the_stores(
         mark = behind.mark()
         used, _ = used_then_restarted(c, right, "127.0.35.1")
         lost = int(time.time())
-        # a link the server behind accepts (5 min of the 10 min max_ttl):
-        # its claim starts the epoch, and is refused by it
+        # a link the server behind accepts (5 min of the 10 min max_ttl; no
+        # mg_nbf, which that server would find 120 s ahead): its claim
+        # starts the epoch, and is refused by it
         p = mgctl("sign", "--key-file", right.policy_dir / "keys" / "k2026.key", "--key-id",
-                  "k2026", "--ttl", "5m", "--once", input="/media/film.mp4\n")
+                  "k2026", "--ttl", "5m", "--once", "--not-before", "none",
+                  input="/media/film.mp4\n")
         st, h, _ = http_get(behind.port, p.stdout.strip(), "127.0.35.2")
         assert (st, reason(h)) == (500, "internal-error"), (st, h)
         # the link used before the loss is refused by the server with the right clock
