@@ -145,6 +145,18 @@ static const unsigned char some[] = {
     '[', ']', '=', ';', ',', 0x80, 0xad, 0xb0, 0xb1, 0xbc, 0xbd, 0xc2, 0xc4, 0xe2, 0xef,
 };
 
+/* A two-byte name in three headers only. */
+static void two_byte_name(ctx_t *c, int a, int b)
+{
+    char nm[3] = {(char)a, (char)b, '\0'}, h[16];
+    snprintf(h, sizeof(h), "%s=1", nm);
+    check_header(c, h);
+    snprintf(h, sizeof(h), "a;%s", nm);
+    check_header(c, h);
+    snprintf(h, sizeof(h), "a=1,%s", nm);
+    check_header(c, h);
+}
+
 static void exhaustive_short(ctx_t *c)
 {
     char nm[4];
@@ -152,37 +164,16 @@ static void exhaustive_short(ctx_t *c)
         nm[0] = (char)a;
         nm[1] = '\0';
         check_name_in(c, nm, !c->sample);
-        if (c->sample)
-            continue; /* the two-byte names over some[] below */
-        for (int b = 1; b < 256; b++) {
-            nm[1] = (char)b;
-            nm[2] = '\0';
-            char h[16];
-            /* every two-byte name in three headers only: 65,025 names */
-            snprintf(h, sizeof(h), "%s=1", nm);
-            check_header(c, h);
-            snprintf(h, sizeof(h), "a;%s", nm);
-            check_header(c, h);
-            snprintf(h, sizeof(h), "a=1,%s", nm);
-            check_header(c, h);
-        }
+        /* every two-byte name: 65,025 (sampled: those over some[], below) */
+        for (int b = 1; b < 256 && !c->sample; b++)
+            two_byte_name(c, a, b);
     }
     /* sampled: the third byte one of the letters of "tr" and "download" */
     size_t nd = c->sample ? 8 : sizeof(some);
     for (size_t a = 0; a < sizeof(some); a++)
         for (size_t b = 0; b < sizeof(some); b++) {
-            if (c->sample) {
-                char h[16];
-                nm[0] = (char)some[a];
-                nm[1] = (char)some[b];
-                nm[2] = '\0';
-                snprintf(h, sizeof(h), "%s=1", nm);
-                check_header(c, h);
-                snprintf(h, sizeof(h), "a;%s", nm);
-                check_header(c, h);
-                snprintf(h, sizeof(h), "a=1,%s", nm);
-                check_header(c, h);
-            }
+            if (c->sample)
+                two_byte_name(c, some[a], some[b]);
             for (size_t d = 0; d < nd; d++) {
                 char h[16];
                 nm[0] = (char)some[a];
