@@ -115,7 +115,12 @@ static void tracker_attach(apr_pool_t *pool)
     live = t;
     pthread_mutex_unlock(&live_lock);
     in_shim++;
-    apr_pool_userdata_set(t, TRACKER_KEY, tracker_free, pool);
+    /* not through apr_pool_userdata_set's cleanup, which APR also registers
+     * as the child cleanup: a process forked to exec a CGI (mod_cgid,
+     * apr_proc_create) runs child cleanups and then still reads pool memory
+     * (the argument and environment arrays) before execve */
+    apr_pool_userdata_set(t, TRACKER_KEY, NULL, pool);
+    apr_pool_cleanup_register(pool, t, tracker_free, apr_pool_cleanup_null);
     in_shim--;
 }
 
