@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from storeharness import Racers, http_get, redis_command, source_address
+from storeharness import (Racers, http_get, init_epoch_with_mgctl, mc_epoch_key, redis_command,
+                          source_address)
 from test_store_cluster import CONF, POLICY, Cluster, make_node, reason
 from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
 
@@ -414,6 +415,7 @@ def test_a_memcached_restart_refuses_the_links_used_on_that_server_only(
     again. A link whose slot lives on the other server keeps its use."""
     stores = [memcached(), memcached()]
     url = f"memcache://{stores[0].addr},{stores[1].addr}?timeout=2s"
+    init_epoch_with_mgctl(url)  # the epoch records are the list's
     node = make_node(apache_factory, "mc-restart", url, policy=BOUNDED)
     try:
         c = Cluster("memcache", stores[0], [node], mgctl)
@@ -445,6 +447,41 @@ def test_a_memcached_restart_refuses_the_links_used_on_that_server_only(
         # a link signed after the epoch: the race below
     finally:
         node.stop()
+
+
+def test_a_changed_memcached_list_refuses_the_links_used_before(
+        memcached, apache_factory, mgctl):
+    """A slot's server is its key's hash modulo the list: a server added
+    (or removed, or moved) sends a used link's slot key to a server that
+    never held it. Its epoch record is the list's (PREFIX epoch:LIST:I), so
+    with the new list no server has one: a new epoch, and the link is
+    refused (500) rather than granted again by the free slot there."""
+    a, b, cc = memcached(), memcached(), memcached()
+    url2 = f"memcache://{a.addr},{b.addr}?timeout=2s"
+    url3 = f"memcache://{a.addr},{b.addr},{cc.addr}?timeout=2s"
+    init_epoch_with_mgctl(url2)
+    nodes = [make_node(apache_factory, "mc-list-2", url2, policy=BOUNDED)]
+    try:
+        c = Cluster("memcache", a, nodes, mgctl)
+        # on A with [A,B], on B (whose epoch is 0, and no slot) with [A,B,C]
+        used = next(ln for ln in c.sign("/media/film.mp4", "--once", count=40)
+                    if mc_server_of(ln, 2) == 0 and mc_server_of(ln, 3) == 1)
+        assert http_get(nodes[0].port, used, "127.0.39.1")[0] == 200
+        st, h, _ = http_get(nodes[0].port, used, "127.0.39.2")
+        assert (st, reason(h)) == (403, "token-used")
+        nodes.append(make_node(apache_factory, "mc-list-3", url3, policy=BOUNDED))
+        st, h, _ = http_get(nodes[1].port, used, "127.0.39.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        log = nodes[1].error_log()
+        started = tagged(log, "MG00617")
+        # B's (the slot's) or, first, that of the server of the revocation key
+        assert len(started) == 1 and re.search(
+            rf"server memcached ({a.addr}|{b.addr}|{cc.addr}) has no epoch record", started[0]), log
+        assert b.proc.poll() is None  # nothing restarted: the list changed
+        assert mc_epoch_key([a.addr, b.addr, cc.addr], 1) != mc_epoch_key([a.addr, b.addr], 1)
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
@@ -543,6 +580,8 @@ def test_a_revocation_lost_with_the_store_does_not_unrevoke_the_link(
                                     if kind == "memcache" else [])
     url = stores[0].url() if kind == "redis" else \
         "memcache://" + ",".join(s.addr for s in stores) + "?timeout=2s"
+    if kind == "memcache":
+        init_epoch_with_mgctl(url)
     node = make_node(apache_factory, f"rev-lost-{kind}", url, policy=BOUNDED)
     n = len(stores)
     try:
