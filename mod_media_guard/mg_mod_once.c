@@ -65,7 +65,10 @@ APLOG_USE_MODULE(media_guard);
 
 #define MG_ONCE_MUTEX "media-guard-once" /* Mutex directive name */
 #define MG_ONCE_CNAME "mg-once"          /* socache consumer name (<= 16 chars) */
-#define MG_ONCE_KEEP "media-guard-once"  /* process-pool userdata: the cache kept */
+/* process-pool userdata: the cache kept. Renamed whenever once_kept_t
+ * changes: a graceful restart onto a new .so must not read an older, smaller
+ * one (it makes a new cache instead, as for a changed directive). */
+#define MG_ONCE_KEEP "media-guard-once-2"
 
 /* What survives restarts (process pool): the instance and its mutex. */
 typedef struct once_kept {
