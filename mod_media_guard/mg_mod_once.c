@@ -690,14 +690,14 @@ static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
 static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
                                   const mg_decision_t *d, int store_rev)
 {
-    /* with the store's revocation list, the earliest moment the link could
-     * have been revoked (signed), which is never later than its first use */
-    apr_time_t from = store_rev ? d->token_revocable_from : d->token_used_from;
-
     memset(ep, 0, sizeof(*ep));
-    ep->used_from = from > 0 ? apr_time_sec(from) : 0;
-    if (ep->used_from < 0)
-        ep->used_from = 0;
+    ep->used_from = d->token_used_from > 0 ? apr_time_sec(d->token_used_from) : 0;
+    /* with the store's revocation list, the earliest moment the link could
+     * have been revoked (signed), never later than its first use: held to
+     * it on the revocation key's server (on memcached; on Redis, whose one
+     * epoch holds both, the whole claim is) */
+    ep->rev_from =
+        store_rev && d->token_revocable_from > 0 ? apr_time_sec(d->token_revocable_from) : 0;
     ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
     ep->refuse = store.url != NULL ? store.url->lost_refuse : once.lost_refuse;
     ep->now = apr_time_sec(apr_time_now());

@@ -518,6 +518,44 @@ def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
         stop_all(racers, nodes)
 
 
+def test_without_max_ttl_a_memcached_slot_server_restart_serves_a_link_signed_after_it(
+        memcached, apache_factory, mgctl):
+    """No tokens.max_ttl: a link could have been revoked at any time (its
+    revocation key's server is held to that), but a one-time link with
+    mg_nbf (mgctl sign --once) could only have been used from then: after a
+    restart of its slot's server (not its revocation key's), one signed
+    after the new epoch works once, and the one used before is refused."""
+    stores = [memcached(), memcached(), memcached()]
+    url = "memcache://" + ",".join(s.addr for s in stores) + "?timeout=2s"
+    init_epoch_with_mgctl(url)
+    unbounded = POLICY.replace("clock_skew: 30s", "clock_skew: 1s")
+    assert unbounded != POLICY and "max_ttl" not in unbounded
+    node = make_node(apache_factory, "mc-nbf", url, policy=unbounded)
+
+    def slot_on_0_rev_elsewhere(links):
+        return [ln for ln in links if mc_server_of(ln, 3) == 0 and fnv_server(
+            f"mg:rev:{re.search(r'mg_id=([^&]+)', ln).group(1)}", 3) != 0]
+    try:
+        c = Cluster("memcache", stores[0], [node], mgctl)
+        used = slot_on_0_rev_elsewhere(c.sign("/media/film.mp4", "--once", count=40))[0]
+        assert http_get(node.port, used, "127.0.40.1")[0] == 200
+        mark = node.mark()
+        stores[0].stop()
+        stores[0].start(init_epoch=False)
+        st, h, _ = http_get(node.port, used, "127.0.40.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        started = tagged(node.error_log_since(mark), "MG00617")
+        assert len(started) == 1 and stores[0].addr in started[0], started
+        wait_past(epoch_of(started[0]))
+        fresh = slot_on_0_rev_elsewhere(c.sign("/media/film.mp4", "--once", count=40))[0]
+        st, h, _ = http_get(node.port, fresh, "127.0.40.3")
+        assert st == 200, (st, h, node.error_log_since(mark))
+        st, h, _ = http_get(node.port, fresh, "127.0.40.4")
+        assert (st, reason(h)) == (403, "token-used")
+    finally:
+        node.stop()
+
+
 # ---- MediaGuardOnceCache shmcb: the epoch is the cache's creation ----
 
 def test_a_full_stop_of_apache_refuses_the_links_used_on_its_shmcb_cache(apache_factory, mgctl):
