@@ -387,17 +387,20 @@ mg_store_status_t mg_store_revoked(mg_store_t *st, const char *id, int *revoked,
  * still — is dated after the loss, hence after the use, hence after the
  * link's used_from: refused. Read before, a restart between the read and
  * the add would go unseen (the old epoch, then an empty server). */
-static mg_store_status_t walk_epoch(mg_store_t *st, const mg_claim_t *c, const char *key,
+static mg_store_status_t walk_epoch(mg_store_t *st, const mg_claim_t *c, const char *key, int rev,
                                     mg_claim_outcome_t *out, apr_pool_t *p, const char **why)
 {
     mg_store_epoch_t *ep = c->epoch;
+    apr_int64_t from;
 
     if (ep == NULL || st->ops->key_epoch == NULL)
         return MG_STORE_OK;
     if (st->ops->key_epoch(st, key, ep, p, why) != MG_STORE_OK)
         return MG_STORE_ERROR;
-    if (ep->refuse && ep->since > 0 &&
-        (ep->used_from <= 0 || ep->used_from < ep->since + ep->margin))
+    /* the revocation key's server: since the link could have been revoked;
+     * a slot's: since it could have been used */
+    from = rev ? ep->rev_from : ep->used_from;
+    if (ep->refuse && ep->since > 0 && (from <= 0 || from < ep->since + ep->margin))
         *out = MG_CLAIM_LOST;
     return MG_STORE_OK;
 }
@@ -428,7 +431,7 @@ mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_stor
     if (mg_store_revoked(st, id, &revoked, p, why) != MG_STORE_OK)
         return MG_STORE_ERROR;
     *out = revoked ? MG_CLAIM_REVOKED : MG_CLAIM_FREE;
-    return revoked ? MG_STORE_OK : walk_epoch(st, &c, mg_store_rev_key(p, st, id), out, p, why);
+    return revoked ? MG_STORE_OK : walk_epoch(st, &c, mg_store_rev_key(p, st, id), 1, out, p, why);
 }
 
 mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
@@ -457,7 +460,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         /* its revocation may have been on a server that lost it since
          * (memcached: another server than the slots'): nothing claimed */
         *out = MG_CLAIM_FREE;
-        if (walk_epoch(st, c, mg_store_rev_key(p, st, c->id), out, p, why) != MG_STORE_OK)
+        if (walk_epoch(st, c, mg_store_rev_key(p, st, c->id), 1, out, p, why) != MG_STORE_OK)
             return MG_STORE_ERROR;
         if (*out == MG_CLAIM_LOST)
             return MG_STORE_OK;
@@ -471,7 +474,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
             if (rv == MG_STORE_OK) {
                 *out = MG_CLAIM_NEW;
                 *slot = i;
-                return walk_epoch(st, c, key, out, p, why);
+                return walk_epoch(st, c, key, 0, out, p, why);
             }
             if (rv == MG_STORE_FULL) {
                 /* a store that refuses rather than evicts: the slot's owner
@@ -490,7 +493,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (rv == MG_STORE_NOTFOUND) {
             if (c->peek) {
                 *out = MG_CLAIM_FREE;
-                return walk_epoch(st, c, key, out, p, why);
+                return walk_epoch(st, c, key, 0, out, p, why);
             }
             /* expired or evicted between add and get: the slot is free
              * again, and the next add decides who owns it; a store that
@@ -507,11 +510,11 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (strcmp(owner, c->addr) == 0) {
             *out = MG_CLAIM_OWNER;
             *slot = i;
-            return walk_epoch(st, c, key, out, p, why);
+            return walk_epoch(st, c, key, 0, out, p, why);
         }
     }
     /* used up: checked too, so that a link from before the epoch is
      * refused as such (500) whoever took its slot since, as on Redis */
     *out = MG_CLAIM_USED;
-    return walk_epoch(st, c, mg_store_slot_key(p, st, c->kid, c->id, c->uses), out, p, why);
+    return walk_epoch(st, c, mg_store_slot_key(p, st, c->kid, c->id, c->uses), 0, out, p, why);
 }

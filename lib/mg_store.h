@@ -80,6 +80,10 @@ typedef struct mg_store_epoch_info {
  * this claim started it (said once in the log, by the one claim that did). */
 typedef struct mg_store_epoch {
     apr_int64_t used_from; /* in: seconds, 0 = unknown */
+    apr_int64_t rev_from;  /* in: the earliest second the link could have been revoked (signed),
+                              0 = unknown: the epoch of the revocation key's server (memcached)
+                              is held to it, a slot's to used_from; with one epoch (Redis) a
+                              claim that checks the revocation list is held to it alone */
     apr_int64_t margin;    /* in: seconds (tokens.clock_skew) */
     int refuse;            /* in: lost_records=refuse */
     apr_int64_t now;       /* in: this server's clock, seconds: SINCE of a new epoch, unless

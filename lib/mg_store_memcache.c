@@ -37,6 +37,7 @@ typedef struct mc_conn {
 typedef struct mc_server {
     const char *host;
     int port;
+    const char *epoch_key; /* epoch_key_for: of this list and this place in it */
     apr_thread_mutex_t *lock;
     mc_conn_t *idle[IDLE_MAX];
     int nidle;
@@ -431,7 +432,7 @@ static mg_store_status_t mc_key_epoch(mg_store_t *st, const char *key, mg_store_
 {
     mc_impl_t *m = st->impl;
     mc_server_t *s = server_for(m, key);
-    const char *ekey = mg_store_epoch_key(p, st);
+    const char *ekey = s->epoch_key;
     char *val, *stats;
     apr_int64_t since;
 
@@ -483,7 +484,6 @@ static mg_store_status_t mc_epoch(mg_store_t *st, int op, mg_store_epoch_info_t 
                                   const char **why)
 {
     mc_impl_t *m = st->impl;
-    const char *ekey = mg_store_epoch_key(p, st);
     char *stats = apr_palloc(p, STATS_MAX), **val = apr_pcalloc(p, sizeof(*val) * (size_t)m->n);
     char buf[REPLY_MAX];
     int missing = 0;
@@ -493,7 +493,7 @@ static mg_store_status_t mc_epoch(mg_store_t *st, int op, mg_store_epoch_info_t 
     out->setting = "memcached keeps nothing across a restart";
     for (int i = 0; i < m->n; i++) {
         mc_server_t *s = &m->servers[i];
-        mg_store_status_t rv = get_on(m, s, ekey, &val[i], p, why);
+        mg_store_status_t rv = get_on(m, s, s->epoch_key, &val[i], p, why);
         out->server = apr_psprintf(p, "%s%smemcached %s:%d", out->server ? out->server : "",
                                    out->server ? ", " : "", s->host, s->port);
         if (rv == MG_STORE_ERROR)
@@ -522,16 +522,34 @@ static mg_store_status_t mc_epoch(mg_store_t *st, int op, mg_store_epoch_info_t 
         mc_server_t *s = &m->servers[i];
         if (op == MG_EPOCH_INIT && val[i] != NULL)
             continue;
-        if (exchange_on(
-                m, s,
-                apr_psprintf(p, "%s %s 0 0 1\r\n0\r\n", op == MG_EPOCH_FORCE ? "set" : "add", ekey),
-                REPLY_LINE, buf, REPLY_MAX, p, why) != MG_STORE_OK)
+        if (exchange_on(m, s,
+                        apr_psprintf(p, "%s %s 0 0 1\r\n0\r\n",
+                                     op == MG_EPOCH_FORCE ? "set" : "add", s->epoch_key),
+                        REPLY_LINE, buf, REPLY_MAX, p, why) != MG_STORE_OK)
             return MG_STORE_ERROR;
         /* NOT_STORED: a claim started this server's epoch meanwhile: kept */
         if (strcmp(buf, "STORED\r\n") != 0 && strcmp(buf, "NOT_STORED\r\n") != 0)
             return garbage(s, buf, p, why);
     }
     return MG_STORE_OK;
+}
+
+/* PREFIX"epoch:LIST:I": LIST is FNV-1a (64 bits) of the server list in its
+ * order ("host:port," each, as written), I this server's place in it. A
+ * slot's server is its key's hash modulo the list: when the list changes
+ * (a server added, removed, moved), a slot key may now belong to a server
+ * that never held it, whose own epoch could be older than the use made
+ * elsewhere, and the free slot there would grant that use again. Keyed by
+ * the list, no server has a record for the new one: each starts a new
+ * epoch at its first claim, and the links in flight are refused as after
+ * a loss. */
+static const char *epoch_key_for(apr_pool_t *p, const mg_store_url_t *u, const char *prefix, int i)
+{
+    apr_uint64_t h = APR_UINT64_C(14695981039346656037);
+    for (int k = 0; k < u->nservers; k++)
+        for (const char *c = apr_psprintf(p, "%s:%d,", u->host[k], u->port[k]); *c; c++)
+            h = (h ^ (unsigned char)*c) * APR_UINT64_C(1099511628211);
+    return apr_psprintf(p, "%sepoch:%016" APR_UINT64_T_HEX_FMT ":%d", prefix, h, i);
 }
 
 static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get,   mc_del,
@@ -550,6 +568,7 @@ mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_st
     for (i = 0; i < u->nservers; i++) {
         m->servers[i].host = u->host[i];
         m->servers[i].port = u->port[i];
+        m->servers[i].epoch_key = epoch_key_for(p, u, u->prefix, i);
         if (apr_thread_mutex_create(&m->servers[i].lock, APR_THREAD_MUTEX_DEFAULT, p) !=
             APR_SUCCESS) {
             *why = "cannot create a mutex";

@@ -508,7 +508,11 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     argv[k++] = c->peek ? "1" : "0";
     argv[k++] = c->check_revoked ? "1" : "0";
     argv[k++] = ep ? "1" : "0";
-    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->used_from : 0);
+    /* one epoch for the revocation and the slots: the stricter date */
+    argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                             ep == NULL         ? 0
+                             : c->check_revoked ? ep->rev_from
+                                                : ep->used_from);
     argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->margin : 0);
     argv[k++] = ep && ep->refuse ? "1" : "0";
     argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ep ? ep->now : 0);

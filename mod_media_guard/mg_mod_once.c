@@ -65,7 +65,10 @@ APLOG_USE_MODULE(media_guard);
 
 #define MG_ONCE_MUTEX "media-guard-once" /* Mutex directive name */
 #define MG_ONCE_CNAME "mg-once"          /* socache consumer name (<= 16 chars) */
-#define MG_ONCE_KEEP "media-guard-once"  /* process-pool userdata: the cache kept */
+/* process-pool userdata: the cache kept. Renamed whenever once_kept_t
+ * changes: a graceful restart onto a new .so must not read an older, smaller
+ * one (it makes a new cache instead, as for a changed directive). */
+#define MG_ONCE_KEEP "media-guard-once-2"
 
 /* What survives restarts (process pool): the instance and its mutex. */
 typedef struct once_kept {
@@ -687,14 +690,14 @@ static const char *epoch_time(apr_pool_t *p, apr_int64_t sec)
 static mg_store_epoch_t *epoch_in(mg_store_epoch_t *ep, const mg_mod_memo_t *m,
                                   const mg_decision_t *d, int store_rev)
 {
-    /* with the store's revocation list, the earliest moment the link could
-     * have been revoked (signed), which is never later than its first use */
-    apr_time_t from = store_rev ? d->token_revocable_from : d->token_used_from;
-
     memset(ep, 0, sizeof(*ep));
-    ep->used_from = from > 0 ? apr_time_sec(from) : 0;
-    if (ep->used_from < 0)
-        ep->used_from = 0;
+    ep->used_from = d->token_used_from > 0 ? apr_time_sec(d->token_used_from) : 0;
+    /* with the store's revocation list, the earliest moment the link could
+     * have been revoked (signed), never later than its first use: held to
+     * it on the revocation key's server (on memcached; on Redis, whose one
+     * epoch holds both, the whole claim is) */
+    ep->rev_from =
+        store_rev && d->token_revocable_from > 0 ? apr_time_sec(d->token_revocable_from) : 0;
     ep->margin = m->mp->policy != NULL ? apr_time_sec(m->mp->policy->tokens.skew) : 30;
     ep->refuse = store.url != NULL ? store.url->lost_refuse : once.lost_refuse;
     ep->now = apr_time_sec(apr_time_now());

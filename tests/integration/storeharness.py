@@ -200,6 +200,26 @@ def init_epoch_with_mgctl(url):
     assert p.returncode == 0, p.stderr
 
 
+def mc_epoch_key(servers, i, prefix="mg:"):
+    """The epoch record's key of the i-th memcached of `servers` ("host:port"
+    each, in the MediaGuardStore order): FNV-1a 64 of the list, as
+    lib/mg_store_memcache.c."""
+    h = 14695981039346656037
+    for b in "".join(f"{s}," for s in servers).encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return f"{prefix}epoch:{h:016x}:{i}"
+
+
+def memcached_set(port, key, value):
+    """One memcached `set` on 127.0.0.1:port."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), len(value), value.encode()))
+        assert s.makefile("rb").readline() == b"STORED\r\n"
+    finally:
+        s.close()
+
+
 def redis_command(store, *args):
     """One redis command: its reply as text (a simple, error or bulk string,
     an integer as its digits)."""

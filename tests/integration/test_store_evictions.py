@@ -18,7 +18,8 @@ import socket
 import pytest
 
 from conftest import free_port
-from storeharness import StoreServer, fill_store, http_get, redis_command
+from storeharness import (StoreServer, fill_store, http_get, mc_epoch_key, memcached_set,
+                          redis_command)
 from test_store_cluster import CONF, Cluster, make_node, reason
 
 # a store that evicts when full, small enough to fill in a fraction of a second
@@ -325,6 +326,8 @@ def test_an_id_without_uses_is_served_while_one_memcached_of_several_is_down(
     up = start_store("memcache")
     down_port = free_port()  # nothing listens there
     url = f"memcache://127.0.0.1:{up.port},127.0.0.1:{down_port}?timeout=2s"
+    # epoch 0 on the live one for this list (mgctl store init asks both)
+    memcached_set(up.port, mc_epoch_key([up.addr, f"127.0.0.1:{down_port}"], 0), "0")
     node = make_node(apache_factory, "rev-one-down", url)
     try:
         c = Cluster("memcache", up, [node], mgctl)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from storeharness import Racers, http_get, redis_command, source_address
+from storeharness import (Racers, http_get, init_epoch_with_mgctl, mc_epoch_key, redis_command,
+                          source_address)
 from test_store_cluster import CONF, POLICY, Cluster, make_node, reason
 from test_store_evictions import start_store, tagged  # noqa: F401 (start_store: a fixture)
 
@@ -414,6 +415,7 @@ def test_a_memcached_restart_refuses_the_links_used_on_that_server_only(
     again. A link whose slot lives on the other server keeps its use."""
     stores = [memcached(), memcached()]
     url = f"memcache://{stores[0].addr},{stores[1].addr}?timeout=2s"
+    init_epoch_with_mgctl(url)  # the epoch records are the list's
     node = make_node(apache_factory, "mc-restart", url, policy=BOUNDED)
     try:
         c = Cluster("memcache", stores[0], [node], mgctl)
@@ -445,6 +447,41 @@ def test_a_memcached_restart_refuses_the_links_used_on_that_server_only(
         # a link signed after the epoch: the race below
     finally:
         node.stop()
+
+
+def test_a_changed_memcached_list_refuses_the_links_used_before(
+        memcached, apache_factory, mgctl):
+    """A slot's server is its key's hash modulo the list: a server added
+    (or removed, or moved) sends a used link's slot key to a server that
+    never held it. Its epoch record is the list's (PREFIX epoch:LIST:I), so
+    with the new list no server has one: a new epoch, and the link is
+    refused (500) rather than granted again by the free slot there."""
+    a, b, cc = memcached(), memcached(), memcached()
+    url2 = f"memcache://{a.addr},{b.addr}?timeout=2s"
+    url3 = f"memcache://{a.addr},{b.addr},{cc.addr}?timeout=2s"
+    init_epoch_with_mgctl(url2)
+    nodes = [make_node(apache_factory, "mc-list-2", url2, policy=BOUNDED)]
+    try:
+        c = Cluster("memcache", a, nodes, mgctl)
+        # on A with [A,B], on B (whose epoch is 0, and no slot) with [A,B,C]
+        used = next(ln for ln in c.sign("/media/film.mp4", "--once", count=40)
+                    if mc_server_of(ln, 2) == 0 and mc_server_of(ln, 3) == 1)
+        assert http_get(nodes[0].port, used, "127.0.39.1")[0] == 200
+        st, h, _ = http_get(nodes[0].port, used, "127.0.39.2")
+        assert (st, reason(h)) == (403, "token-used")
+        nodes.append(make_node(apache_factory, "mc-list-3", url3, policy=BOUNDED))
+        st, h, _ = http_get(nodes[1].port, used, "127.0.39.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        log = nodes[1].error_log()
+        started = tagged(log, "MG00617")
+        # B's (the slot's) or, first, that of the server of the revocation key
+        assert len(started) == 1 and re.search(
+            rf"server memcached ({a.addr}|{b.addr}|{cc.addr}) has no epoch record", started[0]), log
+        assert b.proc.poll() is None  # nothing restarted: the list changed
+        assert mc_epoch_key([a.addr, b.addr, cc.addr], 1) != mc_epoch_key([a.addr, b.addr], 1)
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
@@ -479,6 +516,44 @@ def test_three_servers_racing_over_a_memcached_restart_grant_a_link_once(
         one_winner_after(epoch_of(started[0]), c, racers, 60)
     finally:
         stop_all(racers, nodes)
+
+
+def test_without_max_ttl_a_memcached_slot_server_restart_serves_a_link_signed_after_it(
+        memcached, apache_factory, mgctl):
+    """No tokens.max_ttl: a link could have been revoked at any time (its
+    revocation key's server is held to that), but a one-time link with
+    mg_nbf (mgctl sign --once) could only have been used from then: after a
+    restart of its slot's server (not its revocation key's), one signed
+    after the new epoch works once, and the one used before is refused."""
+    stores = [memcached(), memcached(), memcached()]
+    url = "memcache://" + ",".join(s.addr for s in stores) + "?timeout=2s"
+    init_epoch_with_mgctl(url)
+    unbounded = POLICY.replace("clock_skew: 30s", "clock_skew: 1s")
+    assert unbounded != POLICY and "max_ttl" not in unbounded
+    node = make_node(apache_factory, "mc-nbf", url, policy=unbounded)
+
+    def slot_on_0_rev_elsewhere(links):
+        return [ln for ln in links if mc_server_of(ln, 3) == 0 and fnv_server(
+            f"mg:rev:{re.search(r'mg_id=([^&]+)', ln).group(1)}", 3) != 0]
+    try:
+        c = Cluster("memcache", stores[0], [node], mgctl)
+        used = slot_on_0_rev_elsewhere(c.sign("/media/film.mp4", "--once", count=40))[0]
+        assert http_get(node.port, used, "127.0.40.1")[0] == 200
+        mark = node.mark()
+        stores[0].stop()
+        stores[0].start(init_epoch=False)
+        st, h, _ = http_get(node.port, used, "127.0.40.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        started = tagged(node.error_log_since(mark), "MG00617")
+        assert len(started) == 1 and stores[0].addr in started[0], started
+        wait_past(epoch_of(started[0]))
+        fresh = slot_on_0_rev_elsewhere(c.sign("/media/film.mp4", "--once", count=40))[0]
+        st, h, _ = http_get(node.port, fresh, "127.0.40.3")
+        assert st == 200, (st, h, node.error_log_since(mark))
+        st, h, _ = http_get(node.port, fresh, "127.0.40.4")
+        assert (st, reason(h)) == (403, "token-used")
+    finally:
+        node.stop()
 
 
 # ---- MediaGuardOnceCache shmcb: the epoch is the cache's creation ----
@@ -543,6 +618,8 @@ def test_a_revocation_lost_with_the_store_does_not_unrevoke_the_link(
                                     if kind == "memcache" else [])
     url = stores[0].url() if kind == "redis" else \
         "memcache://" + ",".join(s.addr for s in stores) + "?timeout=2s"
+    if kind == "memcache":
+        init_epoch_with_mgctl(url)
     node = make_node(apache_factory, f"rev-lost-{kind}", url, policy=BOUNDED)
     n = len(stores)
     try:

@@ -285,7 +285,7 @@ START_TEST(test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_i
 {
     mg_store_t *st = mem_store();
     mem_t *m = st->impl;
-    mg_store_epoch_t ep = {100, 1, 1, 1000, 0, 0, 0, NULL};
+    mg_store_epoch_t ep = {.used_from = 100, .margin = 1, .refuse = 1, .now = 1000};
     mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 600, 0, 0, &ep};
     mg_claim_outcome_t out;
     const char *why = NULL;
@@ -894,7 +894,8 @@ START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
     apr_thread_t *th;
     int port, slot;
     fake_t *f = fake_start(cases[_i].answer, &th, &port);
-    mg_store_epoch_t ep = {1, 30, 1, 1796474000, -1, 0, 0, NULL};
+    mg_store_epoch_t ep = {
+        .used_from = 1, .margin = 30, .refuse = 1, .now = 1796474000, .since = -1};
     mg_claim_t c = {"k1", "abc", 1, "192.0.2.1", 60, 0, 0, &ep};
     mg_claim_outcome_t out = MG_CLAIM_NEW;
     mg_store_t *st = fake_store_open("redis", port);
