@@ -206,7 +206,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     if (mgctl_testfile_parse(pool, file, in.data, in.len, &tf, diags) != MG_OK) {
         emit_diags(o, pool, diags);
         if (o->fmt != MGCTL_FMT_JSON)
-            printf("%s: invalid test file\n", file);
+            printf("%s: invalid test file\n", mg_one_line(pool, file));
         t->invalid++;
         return;
     }
@@ -260,14 +260,14 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         if (bad) {
             emit_diags(o, pool, diags);
             if (o->fmt != MGCTL_FMT_JSON)
-                printf("%s: invalid test file\n", file);
+                printf("%s: invalid test file\n", mg_one_line(pool, file));
             t->invalid++;
             return;
         }
     }
 
     if (!o->quiet && o->fmt != MGCTL_FMT_JSON)
-        printf("# %s (policy %s, sha256:%.12s)\n", file, mg_policy_name(policy),
+        printf("# %s (policy %s, sha256:%.12s)\n", mg_one_line(pool, file), mg_policy_name(policy),
                mg_policy_digest(policy));
     int passed = 0, failed = 0;
     for (int i = 0; i < tf->cases->nelts; i++) {

@@ -331,6 +331,14 @@ check "a line break in a test's URL, method or a policy's message is escaped in 
 check "a line break in a policy's message or the URL is escaped by explain" "0" - \
     sh -c '! "$0" explain --policy "$1" "/d/a.jpg" 2>&1 | grep -q "^ *::" && ! "$0" explain --policy "$1" "/a
 ::warning file=x::injected" 2>&1 | grep -q "^ *::"' "$MGCTL" "$TMP/inject-msg.yaml"
+cp "$TMP/inject-req.test.yaml" "$TMP/inject
+::warning file=t::injected.test.yaml"
+printf 'tests: 1\n' >"$TMP/inject
+::warning file=t::injected-invalid.test.yaml"
+check "a line break in a test file's name is escaped in its heading and 'invalid test file' line" "0" - \
+    sh -c '! "$0" test "$1" "$2" 2>&1 | grep -q "^ *::"' "$MGCTL" "$TMP/inject
+::warning file=t::injected.test.yaml" "$TMP/inject
+::warning file=t::injected-invalid.test.yaml"
 cp "$TMP/inject-ok.yaml" "$TMP/inject
 ::warning file=v::injected-file.yaml"
 check "a line break in a policy's file name is escaped in validate's ok line" "0" - \
