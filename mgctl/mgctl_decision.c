@@ -43,7 +43,8 @@ int mgctl_decision_signed_in_status(const mg_decision_t *d, int authenticated)
     return authenticated && d->outcome == MG_OUTCOME_DENY && d->reason != MG_R_INTERNAL ? 401 : 0;
 }
 
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, int indent)
+void mgctl_decision_print(FILE *out, apr_pool_t *pool, const mg_decision_t *d, int authenticated,
+                          int indent)
 {
     int in = indent;
     int alt = mgctl_decision_signed_in_status(d, authenticated);
@@ -51,7 +52,8 @@ void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, 
     if (d->outcome == MG_OUTCOME_ALLOW)
         fprintf(out, "%*saccess:   %s%s\n", in, "", mg_access_name(d->access),
                 d->download ? " (download requested)" : "");
-    fprintf(out, "%*srule:     %s\n", in, "", d->rule_id ? d->rule_id : "(none)");
+    fprintf(out, "%*srule:     %s\n", in, "",
+            d->rule_id ? mg_one_line(pool, d->rule_id) : "(none)");
     fprintf(out, "%*sreason:   %s\n", in, "", mg_reason_name(d->reason));
     if (alt != 0)
         fprintf(out, "%*sstatus:   %d (%d without AuthzSendForbiddenOnFailure On)\n", in, "",
@@ -59,21 +61,22 @@ void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, 
     else
         fprintf(out, "%*sstatus:   %d\n", in, "", mg_decision_http_status(d));
     if (d->location)
-        fprintf(out, "%*slocation: %s\n", in, "", d->location);
+        fprintf(out, "%*slocation: %s\n", in, "", mg_one_line(pool, d->location));
     if (d->message)
-        fprintf(out, "%*smessage:  %s\n", in, "", d->message);
+        fprintf(out, "%*smessage:  %s\n", in, "", mg_one_line(pool, d->message));
     if (d->page)
-        fprintf(out, "%*spage:     %s\n", in, "", d->page);
+        fprintf(out, "%*spage:     %s\n", in, "", mg_one_line(pool, d->page));
     if (d->filename)
-        fprintf(out, "%*sfilename: %s\n", in, "", d->filename);
+        fprintf(out, "%*sfilename: %s\n", in, "", mg_one_line(pool, d->filename));
     if (d->corp)
-        fprintf(out, "%*scorp:     %s\n", in, "", d->corp);
+        fprintf(out, "%*scorp:     %s\n", in, "", mg_one_line(pool, d->corp));
     if (d->detail)
-        fprintf(out, "%*sdetail:   %s\n", in, "", d->detail);
+        fprintf(out, "%*sdetail:   %s\n", in, "", mg_one_line(pool, d->detail));
     if (d->trace && d->trace->nelts > 0) {
         fprintf(out, "%*strace:\n", in, "");
         for (int i = 0; i < d->trace->nelts; i++)
-            fprintf(out, "%*s  %s\n", in, "", APR_ARRAY_IDX(d->trace, i, const char *));
+            fprintf(out, "%*s  %s\n", in, "",
+                    mg_one_line(pool, APR_ARRAY_IDX(d->trace, i, const char *)));
     }
 }
 

@@ -260,11 +260,12 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
         return MGCTL_EXIT_OK;
     }
     char tbuf[64];
-    printf("policy:   %s (sha256:%s)\n", mg_policy_name(policy), mg_policy_digest(policy));
-    printf("request:  %s %s at %s\n", req.method, spec->url,
+    printf("policy:   %s (sha256:%s)\n", mg_one_line(pool, mg_policy_name(policy)),
+           mg_policy_digest(policy));
+    printf("request:  %s %s at %s\n", mg_one_line(pool, req.method), mg_one_line(pool, spec->url),
            mg_time_format(spec->now, tbuf, sizeof(tbuf)));
     if (why)
-        printf("url:      refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, authn, 0);
+        printf("url:      refused: %s\n", mg_one_line(pool, why));
+    mgctl_decision_print(stdout, pool, &d, authn, 0);
     return MGCTL_EXIT_OK;
 }

@@ -134,7 +134,7 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
         if (!o->quiet)
             printf("PASS %s\n", mg_one_line(pool, tc->name));
         if (o->verbose)
-            mgctl_decision_print(stdout, &d, authn, 5);
+            mgctl_decision_print(stdout, pool, &d, authn, 5);
         return 0;
     }
     printf("FAIL %s (%s:%d)\n", mg_one_line(pool, tc->name), mg_one_line(pool, tf->file), tc->line);
@@ -148,10 +148,11 @@ static int run_case(apr_pool_t *pool, const mgctl_testfile_t *tf, const mg_polic
         show(pool, got, stdout);
         fputc('\n', stdout);
     }
-    printf("     request: %s %s\n", req.method, tc->spec->url);
+    printf("     request: %s %s\n", mg_one_line(pool, req.method),
+           mg_one_line(pool, tc->spec->url));
     if (why)
-        printf("     url refused: %s\n", why);
-    mgctl_decision_print(stdout, &d, authn, 5);
+        printf("     url refused: %s\n", mg_one_line(pool, why));
+    mgctl_decision_print(stdout, pool, &d, authn, 5);
     if (o->fmt == MGCTL_FMT_GITHUB) {
         /* one annotation per failing case, at the case */
         mg_diags_t *ds = mg_diags_make(pool);
@@ -191,7 +192,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     mg_file_t in;
     const char *err;
     if (mg_file_read(pool, file, MGCTL_TESTFILE_MAX, &in, &err) != MG_OK) {
-        fprintf(stderr, "mgctl test: %s\n", err);
+        fprintf(stderr, "mgctl test: %s\n", mg_one_line(pool, err));
         if (o->fmt == MGCTL_FMT_JSON) {
             mg_diags_t *ds = mg_diags_make(pool);
             mg_diag_add(ds, MG_SEV_ERROR, file, 0, 0, "io", "%s", err);
@@ -205,7 +206,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     if (mgctl_testfile_parse(pool, file, in.data, in.len, &tf, diags) != MG_OK) {
         emit_diags(o, pool, diags);
         if (o->fmt != MGCTL_FMT_JSON)
-            printf("%s: invalid test file\n", file);
+            printf("%s: invalid test file\n", mg_one_line(pool, file));
         t->invalid++;
         return;
     }
@@ -259,14 +260,14 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
         if (bad) {
             emit_diags(o, pool, diags);
             if (o->fmt != MGCTL_FMT_JSON)
-                printf("%s: invalid test file\n", file);
+                printf("%s: invalid test file\n", mg_one_line(pool, file));
             t->invalid++;
             return;
         }
     }
 
     if (!o->quiet && o->fmt != MGCTL_FMT_JSON)
-        printf("# %s (policy %s, sha256:%.12s)\n", file, mg_policy_name(policy),
+        printf("# %s (policy %s, sha256:%.12s)\n", mg_one_line(pool, file), mg_policy_name(policy),
                mg_policy_digest(policy));
     int passed = 0, failed = 0;
     for (int i = 0; i < tf->cases->nelts; i++) {

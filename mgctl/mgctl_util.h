@@ -239,7 +239,11 @@ int mgctl_decision_signed_in_status(const mg_decision_t *d, int authenticated);
 /* Human-readable decision ("decision: allow", "access: view", ...), then the
  * trace indented by `indent` spaces when present. A refusal after
  * authentication shows "status: 403 (401 without AuthzSendForbiddenOnFailure On)". */
-void mgctl_decision_print(FILE *out, const mg_decision_t *d, int authenticated, int indent);
+/* Text lines echo policy text (rule ids, messages, locations): each value
+ * is written as one line (mg_one_line), so a policy cannot print lines of
+ * its choosing into a CI log. */
+void mgctl_decision_print(FILE *out, apr_pool_t *pool, const mg_decision_t *d, int authenticated,
+                          int indent);
 /* The decision as one JSON object with a fixed key order (stable output for
  * scripts and the integration tests); "status" is the module's status and
  * "status_without_forbidden_on_failure" the 401 of the line above, or null. */

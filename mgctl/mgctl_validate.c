@@ -146,9 +146,9 @@ int mgctl_cmd_validate(apr_pool_t *pool, int argc, const char *const *argv)
             const file_result_t *r = &res[i];
             mgctl_diags_print(stdout, pool, r->diags, fmt, !quiet);
             if (fmt == MGCTL_FMT_TEXT && !quiet && r->valid)
-                printf("%s: ok (policy %s, %d rules, sha256:%s)\n", r->file,
-                       mg_policy_name(r->policy), mg_policy_rule_count(r->policy),
-                       mg_policy_digest(r->policy));
+                printf("%s: ok (policy %s, %d rules, sha256:%s)\n", mg_one_line(pool, r->file),
+                       mg_one_line(pool, mg_policy_name(r->policy)),
+                       mg_policy_rule_count(r->policy), mg_policy_digest(r->policy));
         }
         if (fmt == MGCTL_FMT_TEXT && !quiet && nfiles > 1)
             printf("%d of %d files valid; %d errors, %d warnings\n", nfiles - invalid, nfiles,

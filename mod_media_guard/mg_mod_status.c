@@ -14,7 +14,9 @@
  * carries a token (mg_mod_pathtok.c), with the effective path instead.
  * httpd copies r->the_request once more when the request ends (the EOR
  * bucket's cleanup, just before log_transaction), so log_transaction writes
- * the hidden line back, and that is what the slot keeps. The access log's
+ * the hidden line back, and that is what the slot keeps; a request that
+ * failed before the quick handler (400, 417, a header timeout) gets its
+ * hidden line there only. The access log's
  * %r is not changed: docs/directives.md, "Keep signed links out of the
  * access log".
  */
@@ -67,21 +69,50 @@ void mg_mod_status_hide(request_rec *r, const char *path)
     put_line(r, line);
 }
 
+static int has_policy(const request_rec *r)
+{
+    const mg_mod_srv_conf_t *sc =
+        ap_get_module_config(r->server->module_config, &media_guard_module);
+    return sc != NULL && sc->policies != NULL && apr_hash_count(sc->policies) > 0;
+}
+
+/* whether the line as sent has a query or a fragment to hide (a token in
+ * the path is hidden by translate_name, mg_mod_pathtok.c) */
+static int line_has_query(const request_rec *r)
+{
+    return r->the_request != NULL && strpbrk(r->the_request, "?#") != NULL;
+}
+
 /* quick_handler (really first): every request of a server with a policy,
  * whether or not a Require media-guard will judge it — which <Location>
  * applies is not known yet, and the line must be replaced before the
- * response starts. */
+ * response starts. A line without a query is left as httpd copied it. */
 static int hide_request_line(request_rec *r, int lookup)
 {
-    mg_mod_srv_conf_t *sc;
-
-    if (lookup || !ap_extended_status)
-        return DECLINED;
-    sc = ap_get_module_config(r->server->module_config, &media_guard_module);
-    if (sc == NULL || sc->policies == NULL || apr_hash_count(sc->policies) == 0)
+    if (lookup || !ap_extended_status || !line_has_query(r) || !has_policy(r))
         return DECLINED;
     mg_mod_status_hide(r, NULL);
     return DECLINED;
+}
+
+/* The line of a request that failed before the quick handler (a bad
+ * header's 400, a 417, a header read timing out): httpd may not have parsed
+ * its target, and its method and protocol may be unset, so the line is cut
+ * as sent — up to the query, then "?...", then what follows the target. */
+static const char *hidden_as_sent(request_rec *r)
+{
+    const char *line = r->the_request, *q = strpbrk(line, "?#");
+    const char *rest = strchr(q, ' ');
+
+    /* a password in an absolute-form target: httpd's own copy omits it */
+    if (r->parsed_uri.password != NULL && r->method != NULL)
+        return apr_pstrcat(r->pool, r->method, " ",
+                           apr_uri_unparse(r->pool, &r->parsed_uri,
+                                           APR_URI_UNP_OMITPASSWORD | APR_URI_UNP_OMITQUERY),
+                           "?...", r->assbackwards || r->protocol == NULL ? NULL : " ", r->protocol,
+                           NULL);
+    return apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, line, (apr_size_t)(q - line)), "?...", rest,
+                       NULL);
 }
 
 /* log_transaction (really first): right after httpd copied the whole line
@@ -94,6 +125,8 @@ static int hide_again(request_rec *r)
     if (!ap_extended_status)
         return DECLINED;
     apr_pool_userdata_get(&line, MG_MOD_STATUS_KEY, r->pool);
+    if (line == NULL && r->main == NULL && r->prev == NULL && line_has_query(r) && has_policy(r))
+        line = (void *)hidden_as_sent(r);
     if (line != NULL)
         put_line(r, line);
     return DECLINED;

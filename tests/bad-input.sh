@@ -319,6 +319,31 @@ printf 'policy: inject-ok.yaml\ntests:\n  - name: "x\\n::error file=a,line=1::in
     >"$TMP/inject.test.yaml"
 check "a line break in a test name is escaped in its FAIL line" "0" - \
     sh -c '"$0" test "$1"; ! "$0" test "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject.test.yaml"
+# ... and in what a FAIL line, explain and validate echo: the request's method and URL, the decision's message
+# (text and --format github, whose own annotations start with "::error"), a file name (red team 23c)
+printf 'version: 1\nrules:\n  - {id: t, path: /, access: {anonymous: view}}\n  - {id: d, path: /d/, access: {anonymous: none}, deny: {status: 403, message: "m\\n::warning file=m::injected-message"}}\n' \
+    >"$TMP/inject-msg.yaml"
+printf 'policy: inject-msg.yaml\ntests:\n  - name: u\n    request: {url: "/photos/thumbs/a.jpg\\n::warning file=x::injected-url"}\n    expect: {decision: allow}\n  - name: m\n    request: {method: "GET\\n::warning file=x::injected-method", url: /a.jpg}\n    expect: {decision: allow}\n  - name: d\n    request: {url: /d/a.jpg}\n    expect: {decision: allow}\n' \
+    >"$TMP/inject-req.test.yaml"
+check "a line break in a test's URL, method or a policy's message is escaped in a FAIL block" "0" - \
+    sh -c '! "$0" test "$1" 2>&1 | grep -q "^ *::" && ! "$0" test --format github "$1" 2>&1 | grep -q "^ *::warning"' \
+    "$MGCTL" "$TMP/inject-req.test.yaml"
+check "a line break in a policy's message or the URL is escaped by explain" "0" - \
+    sh -c '! "$0" explain --policy "$1" "/d/a.jpg" 2>&1 | grep -q "^ *::" && ! "$0" explain --policy "$1" "/a
+::warning file=x::injected" 2>&1 | grep -q "^ *::"' "$MGCTL" "$TMP/inject-msg.yaml"
+cp "$TMP/inject-req.test.yaml" "$TMP/inject
+::warning file=t::injected.test.yaml"
+printf 'tests: 1\n' >"$TMP/inject
+::warning file=t::injected-invalid.test.yaml"
+check "a line break in a test file's name is escaped in its heading and 'invalid test file' line" "0" - \
+    sh -c '! "$0" test "$1" "$2" 2>&1 | grep -q "^ *::"' "$MGCTL" "$TMP/inject
+::warning file=t::injected.test.yaml" "$TMP/inject
+::warning file=t::injected-invalid.test.yaml"
+cp "$TMP/inject-ok.yaml" "$TMP/inject
+::warning file=v::injected-file.yaml"
+check "a line break in a policy's file name is escaped in validate's ok line" "0" - \
+    sh -c '"$0" validate "$1" && ! "$0" validate "$1" 2>&1 | grep -q "^::"' "$MGCTL" "$TMP/inject
+::warning file=v::injected-file.yaml"
 # a device named as the country database is never opened (opening one can act: a watchdog arms,
 # a tape rewinds); without a controlling terminal, opening /dev/tty fails ENXIO, so a message
 # other than "not a regular file" means it was opened (red team 23b)

@@ -706,10 +706,12 @@ START_TEST(test_signed_in_deny_notes_the_401_without_forbidden_on_failure)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    mgctl_decision_print(f, &d, 1, 0);
+    d.message = "a\n::warning::x"; /* policy text is printed as one line */
+    mgctl_decision_print(f, mg_test_pool, &d, 1, 0);
     fclose(f);
     ck_assert_ptr_nonnull(
         strstr(text, "status:   451 (401 without AuthzSendForbiddenOnFailure On)\n"));
+    ck_assert_ptr_nonnull(strstr(text, "message:  a\\n::warning::x\n"));
     free(text);
 }
 END_TEST
@@ -763,7 +765,7 @@ START_TEST(test_401_note_only_when_the_anonymous_decision_asks_for_authenticatio
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    mgctl_decision_print(f, &d, authn, 0);
+    mgctl_decision_print(f, mg_test_pool, &d, authn, 0);
     fclose(f);
     ck_assert_ptr_nonnull(strstr(text, "status:   403\n"));
     free(text);
