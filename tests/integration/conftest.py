@@ -106,6 +106,24 @@ def on_free_port(start, attempts=PORT_ATTEMPTS):
                 raise
 
 
+def listens(pid, port):
+    """Whether process pid itself has a socket listening on 127.0.0.1:port
+    (Linux /proc): that the port accepts says nothing when another process
+    took it first."""
+    want = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            inodes = {fields[9] for fields in (line.split() for line in f.readlines()[1:])
+                      if fields[1] == want and fields[3] == "0A"}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    except OSError:  # it exited meanwhile
+        pass
+    return False
+
+
 def _output_file(path):
     """The text of a server's captured output file, "" if there is none."""
     try:
@@ -130,16 +148,14 @@ def php_dev_server(docroot, router="router.php"):
         proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", router], cwd=docroot,
                                 stdout=subprocess.DEVNULL, stderr=err)
         for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            if listens(proc.pid, port):
                 return port, proc
-            except OSError:
-                if proc.poll() is not None:
-                    err.seek(0)
-                    out = err.read()
-                    check_port_in_use(out, "php -S")
-                    pytest.fail(f"php -S exited:\n{out}")
-                time.sleep(0.05)
+            if proc.poll() is not None:
+                err.seek(0)
+                out = err.read()
+                check_port_in_use(out, "php -S")
+                pytest.fail(f"php -S exited:\n{out}")
+            time.sleep(0.05)
         return port, proc
 
     port, proc = on_free_port(start)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MGCTL, PORT_ATTEMPTS, PortInUse, check_port_in_use, free_port
+from conftest import MGCTL, PORT_ATTEMPTS, PortInUse, check_port_in_use, free_port, listens
 
 
 def _wait_port(port, proc, what, timeout=10, output=None):
@@ -29,11 +29,9 @@ def _wait_port(port, proc, what, timeout=10, output=None):
             text = output.read_text(errors="replace") if output else ""
             check_port_in_use(text, what)
             pytest.fail(f"{what} exited with {proc.returncode}:\n{text}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        if listens(proc.pid, port):
             return
-        except OSError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
