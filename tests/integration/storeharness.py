@@ -82,6 +82,13 @@ class StoreServer:
         self._port_given = True
         return self._port
 
+    @port.setter
+    def port(self, port):
+        """A port chosen by the test (another store's, to take its place):
+        kept as it is."""
+        self._port = port
+        self._port_given = True
+
     @property
     def addr(self):
         return f"127.0.0.1:{self.port}"
