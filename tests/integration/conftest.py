@@ -298,6 +298,9 @@ class Apache:
         self.conf_snippet = conf or ""
         self.write_conf()
         self.sanitizer_dir.mkdir(parents=True, exist_ok=True)
+        # a CGI runs as the server's user (nobody under root) with the
+        # sanitizer runtime preloaded too: its reports must land here as well
+        os.chmod(self.sanitizer_dir, 0o1777)
         harness.all.append(self)
 
     # ------------------------------------------------------------- paths
