@@ -20,6 +20,7 @@ import hashlib
 import http.client
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
@@ -68,9 +69,67 @@ MGCTL = _find_mgctl()
 
 
 def free_port():
+    """A loopback port free now. Nothing holds it until the server that gets
+    it binds it, so another process (the other pytest-xdist worker) may take
+    it first: every server started on one retries with a new port when its
+    bind fails with "address in use" (PortInUse, on_free_port)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# what apache2, php -S, node, ruby, redis-server, memcached and scripts/demo say when their
+# listening address is taken (EADDRINUSE): nothing else is retried
+ADDR_IN_USE = re.compile(r"Address already in use|EADDRINUSE|AH00072|:[0-9]+ is in use")
+PORT_ATTEMPTS = 5
+
+
+class PortInUse(RuntimeError):
+    """A server could not bind its free_port(): someone took it meanwhile."""
+
+
+def check_port_in_use(output, what):
+    """Raise PortInUse when a server that failed to start said its address
+    was in use (output: what it printed)."""
+    if ADDR_IN_USE.search(output or ""):
+        raise PortInUse(f"{what}: address in use:\n{output}")
+
+
+def on_free_port(start, attempts=PORT_ATTEMPTS):
+    """start(port) with a free_port(), again with a new one while it raises
+    PortInUse (at most `attempts` times); its result."""
+    for i in range(attempts):
+        try:
+            return start(free_port())
+        except PortInUse:
+            if i == attempts - 1:
+                raise
+
+
+def listens(pid, port):
+    """Whether process pid itself has a socket listening on 127.0.0.1:port
+    (Linux /proc): that the port accepts says nothing when another process
+    took it first."""
+    want = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            inodes = {fields[9] for fields in (line.split() for line in f.readlines()[1:])
+                      if fields[1] == want and fields[3] == "0A"}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    except OSError:  # it exited meanwhile
+        pass
+    return False
+
+
+def _output_file(path):
+    """The text of a server's captured output file, "" if there is none."""
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 @contextlib.contextmanager
@@ -81,22 +140,31 @@ def php_dev_server(docroot, router="router.php"):
     php = shutil.which("php")
     if php is None:
         pytest.fail("php-cli is not installed (scripts/quickstart installs it)")
-    port = free_port()
-    proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", router], cwd=docroot,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    err = tempfile.TemporaryFile("w+")
+
+    def start(port):
+        err.seek(0)
+        err.truncate()
+        proc = subprocess.Popen([php, "-n", "-S", f"127.0.0.1:{port}", router], cwd=docroot,
+                                stdout=subprocess.DEVNULL, stderr=err)
         for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("php -S exited")
-                time.sleep(0.05)
+            if listens(proc.pid, port):
+                return port, proc
+            if proc.poll() is not None:
+                err.seek(0)
+                out = err.read()
+                check_port_in_use(out, "php -S")
+                pytest.fail(f"php -S exited:\n{out}")
+            time.sleep(0.05)
+        return port, proc
+
+    port, proc = on_free_port(start)
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        err.close()
 
 
 def npm_ci(pkg_dir, cache, package, scripts=()):
@@ -131,13 +199,25 @@ def ready_server(argv, cwd=None):
     """A server process started as argv with "@PORT@" replaced by a free
     port: it prints "ready PORT" on its standard output once it listens on
     127.0.0.1:PORT. Yields its base URL, and stops it afterwards."""
-    port = free_port()
-    proc = subprocess.Popen([str(a).replace("@PORT@", str(port)) for a in argv], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    err = tempfile.TemporaryFile("w+")
+
+    def start(port):
+        err.seek(0)
+        err.truncate()
+        proc = subprocess.Popen([str(a).replace("@PORT@", str(port)) for a in argv], cwd=cwd,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
         line = proc.stdout.readline()  # blocks until "ready" or exit
         if not line.startswith("ready "):
-            pytest.fail(f"{argv[0]} did not start: {line!r}")
+            proc.wait(timeout=10)
+            proc.stdout.close()
+            err.seek(0)
+            out = err.read()
+            check_port_in_use(out, argv[0])
+            pytest.fail(f"{argv[0]} did not start: {line!r}\n{out}")
+        return port, proc
+
+    port, proc = on_free_port(start)
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -147,6 +227,7 @@ def ready_server(argv, cwd=None):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+        err.close()
 
 
 def _write(path, data, mode=0o644):
@@ -179,11 +260,22 @@ class Apache:
         while self.root.exists():
             n += 1
             self.root = harness.base / f"{name}-{n}"
-        self.port = free_port()
+        self._port = free_port()
+        self._port_given = False  # read from outside: start() keeps it then
         self.extra_modules = list(extra_modules or [])
         self.loglevel = loglevel
         self.proc = None
+        self._policies = {}
+        self._stopped = False
         self.sanitizer_seen = 0
+        self.sanitizer_done = False  # stopped, and its last reports seen
+        # where a sanitizer build writes its reports: make check-integration-asan
+        # gives a directory under the build tree (MG_SANITIZER_DIR), which it
+        # checks after pytest, whatever this harness did or missed
+        self.sanitizer_dir = self.root / "logs"
+        if os.environ.get("MG_SANITIZER_DIR"):
+            self.sanitizer_dir = (Path(os.environ["MG_SANITIZER_DIR"]) / harness.base.name
+                                  / self.root.name)
         self.requests_sent = 0  # through get/head/raw: each logs one access line
         # shared objects preloaded into apache2 (a fault to inject), after a
         # sanitizer runtime (MG_APACHE_PRELOAD), which must come first
@@ -205,8 +297,20 @@ class Apache:
                 os.chmod(parent, 0o755)
         self.conf_snippet = conf or ""
         self.write_conf()
+        self.sanitizer_dir.mkdir(parents=True, exist_ok=True)
+        # a CGI runs as the server's user (nobody under root) with the
+        # sanitizer runtime preloaded too: its reports must land here as well
+        os.chmod(self.sanitizer_dir, 0o1777)
+        harness.all.append(self)
 
     # ------------------------------------------------------------- paths
+    @property
+    def port(self):
+        """Its port. Once read from outside (or the server started), a
+        start() that finds it taken does not move to another one."""
+        self._port_given = True
+        return self._port
+
     @property
     def conf_file(self):
         return self.root / "httpd.conf"
@@ -235,12 +339,13 @@ class Apache:
         text = (text.replace("@ROOT@", str(self.root))
                 .replace("@HTDOCS@", str(self.htdocs))
                 .replace("@POLICIES@", str(self.policy_dir))
-                .replace("@PORT@", str(self.port)))
+                .replace("@PORT@", str(self._port)))
         if "@BACKEND@" in text:
             text = text.replace("@BACKEND@", self.harness.origin().url)
         return text
 
     def write_policies(self, policies):
+        self._policies.update(policies)  # written again on a new port
         for fname, text in policies.items():
             _write(self.policy_dir / fname, self.subst(text) if isinstance(text, str) else text)
 
@@ -258,7 +363,7 @@ class Apache:
         conf = f"""# generated by tests/integration/conftest.py
 ServerRoot "{self.root}"
 ServerName 127.0.0.1
-Listen 127.0.0.1:{self.port}
+Listen 127.0.0.1:{self._port}
 PidFile "{self.root}/logs/httpd.pid"
 DefaultRuntimeDir "{self.root}/run"
 Mutex file:{self.root}/run default
@@ -301,9 +406,9 @@ DocumentRoot "{self.htdocs}"
         if preload:
             # a sanitizer build of the module: its runtime must come first
             env["LD_PRELOAD"] = preload
-            env.setdefault("ASAN_OPTIONS", f"detect_leaks=0:log_path={self.root}/logs/asan")
+            env.setdefault("ASAN_OPTIONS", f"detect_leaks=0:log_path={self.sanitizer_dir}/asan")
             env.setdefault("UBSAN_OPTIONS",
-                           f"print_stacktrace=1:log_path={self.root}/logs/ubsan")
+                           f"print_stacktrace=1:log_path={self.sanitizer_dir}/ubsan")
         if self.preload:
             env["LD_PRELOAD"] = " ".join(([preload] if preload else [])
                                          + [str(p) for p in self.preload])
@@ -319,22 +424,46 @@ DocumentRoot "{self.htdocs}"
         return p.returncode, p.stdout + p.stderr
 
     def start(self, timeout=15):
+        """Start it and wait until it answers. When its port was taken
+        (another process bound it since free_port()), it starts again on a
+        new port (port, @PORT@ in its configuration and policies), unless
+        the port was already read (port, url()) or the server started
+        before: then PortInUse (a test holding the old port would miss)."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start(timeout)
+                self._port_given = True
+                return self
+            except PortInUse:
+                if self._port_given or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self._port = free_port()
+                self.write_conf()
+                self.write_policies(self._policies)
+
+    def _start(self, timeout):
+        self.sanitizer_done = False
         if self not in self.harness.live:
             self.harness.live.append(self)
+        self._stopped = False
         self._stderr = open(self.root / "logs" / "stderr.log", "w")
+        log_mark = self.mark()
         self.proc = subprocess.Popen([APACHE, "-f", str(self.conf_file), "-DFOREGROUND"],
                                      stdout=self._stderr, stderr=subprocess.STDOUT,
                                      env=self._env(), start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self._stderr.close()
+                check_port_in_use(_output_file(self.root / "logs" / "stderr.log")
+                                  + self.error_log_since(log_mark), "apache2")
                 raise RuntimeError(f"apache2 exited with {self.proc.returncode}:\n"
                                    + self.startup_output())
             # The port accepts as soon as the parent listens, before it has
             # installed its signal handlers: wait for the line it logs after.
             if self.generations() >= 1:
                 try:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    with socket.create_connection(("127.0.0.1", self._port), timeout=0.5):
                         return self
                 except OSError:
                     pass
@@ -345,7 +474,22 @@ DocumentRoot "{self.htdocs}"
     def sanitizer_reports(self):
         """Reports written by a sanitizer build (MG_APACHE_PRELOAD), if any."""
         return "".join(p.read_text(errors="replace")
-                       for p in sorted((self.root / "logs").glob("*san.*")))
+                       for p in sorted(self.sanitizer_dir.glob("*san.*")))
+
+    def new_sanitizer_reports(self):
+        """Reports that appeared since the last call (every server ever
+        started is asked after each test phase and at the end of the
+        session: a stopped one included, whose reports may have been
+        written at its shutdown)."""
+        if self.sanitizer_done:
+            return ""
+        stopped = not self.alive()
+        san = self.sanitizer_reports()
+        new = san[self.sanitizer_seen:]
+        self.sanitizer_seen = len(san)
+        # nothing writes after stop() has killed the process group
+        self.sanitizer_done = stopped and self.proc is not None and self._stopped
+        return new
 
     def startup_output(self):
         out = ""
@@ -415,6 +559,7 @@ DocumentRoot "{self.htdocs}"
         except PermissionError:
             pass
         self._stderr.close()
+        self._stopped = True
         if self in self.harness.live:
             self.harness.live.remove(self)
 
@@ -547,6 +692,7 @@ class Harness:
         self.base = Path(tempfile.mkdtemp(prefix="mg-it-"))
         os.chmod(self.base, 0o755)
         self.live = []
+        self.all = []  # every server ever made: their sanitizer reports are checked
         self._origin = None
 
     def origin(self):
@@ -565,12 +711,18 @@ class Harness:
             self.live.append(srv)
         return srv
 
+    def new_sanitizer_reports(self):
+        """{server name: report text} for reports not seen before."""
+        out = {}
+        for srv in self.all:
+            new = srv.new_sanitizer_reports()
+            if new:
+                out[srv.root.name] = new
+        return out
+
     def close(self):
-        if os.environ.get("MG_APACHE_PRELOAD"):
-            reports = "".join(p.read_text(errors="replace")
-                              for p in sorted(self.base.glob("*/logs/*san.*")))
-            if reports:
-                print("\nSANITIZER REPORTS from Apache:\n" + reports)
+        """Stop every server; returns the sanitizer reports not seen
+        before, written at their shutdown included ({server: text})."""
         # SIGTERM every server first, then wait for each: a server's shutdown
         # (its children's exit) overlaps the others' instead of adding up
         for srv in list(self.live):
@@ -585,8 +737,10 @@ class Harness:
         if self._origin:
             self._origin.stop()
             self._origin = None
+        reports = self.new_sanitizer_reports()
         if os.environ.get("MG_KEEP_TMP") != "1":
             shutil.rmtree(self.base, ignore_errors=True)
+        return reports
 
 
 _HARNESS = None
@@ -601,8 +755,12 @@ def apache_factory():
     # also when the session dies without running fixture teardown
     atexit.register(_HARNESS.close)
     yield _HARNESS.make
-    _HARNESS.close()
+    reports = _HARNESS.close()
     _HARNESS = None
+    if reports:
+        # written at a server's shutdown by the session's end: the run fails
+        pytest.fail("sanitizer reports from Apache at the end of the session:\n"
+                    + _sanitizer_text(reports), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -669,18 +827,30 @@ def htpasswd(path, users):
     return path
 
 
+def _sanitizer_text(reports):
+    return "".join(f"--- apache {name}\n{text}" for name, text in reports.items())
+
+
+def _sanitizing():
+    return bool(os.environ.get("MG_APACHE_PRELOAD") or os.environ.get("MG_SANITIZER_DIR"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    if rep.when == "call" and _HARNESS is not None and os.environ.get("MG_APACHE_PRELOAD"):
-        # a sanitizer report from a server this test used fails the test
-        for srv in _HARNESS.live:
-            san = srv.sanitizer_reports()
-            if len(san) > srv.sanitizer_seen:
-                srv.sanitizer_seen = len(san)
-                rep.outcome = "failed"
-                rep.longrepr = f"sanitizer report from apache {srv.root.name}:\n{san}"
+    if _HARNESS is not None and _sanitizing():
+        # a sanitizer report from any server ever started (a live one, one
+        # this test stopped, one a module fixture stopped in its teardown)
+        # fails the test phase during which it appeared
+        reports = _HARNESS.new_sanitizer_reports()
+        if reports and rep.failed:  # keep the test's own failure in front
+            rep.sections.append((f"sanitizer report(s) during {rep.when}",
+                                 _sanitizer_text(reports)))
+        elif reports:
+            rep.outcome = "failed"
+            rep.longrepr = (f"sanitizer report(s) during {rep.when}:\n"
+                            + _sanitizer_text(reports))
     if rep.failed and _HARNESS is not None:
         for srv in _HARNESS.live:
             log = srv.error_log().splitlines()[-150:]

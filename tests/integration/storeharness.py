@@ -17,19 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MGCTL, free_port
+from conftest import MGCTL, PORT_ATTEMPTS, PortInUse, check_port_in_use, free_port, listens
 
 
-def _wait_port(port, proc, what, timeout=10):
+def _wait_port(port, proc, what, timeout=10, output=None):
+    """Until it listens on port. output: the file its output goes to, read
+    when it exits (PortInUse when its address was taken)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            text = output.read_text(errors="replace") if output else ""
+            check_port_in_use(text, what)
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{text}")
+        if listens(proc.pid, port):
             return
-        except OSError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
@@ -64,12 +66,28 @@ class StoreServer:
         self.workdir = workdir
         self.args = list(args)
         self.evictions = evictions
-        self.port = free_port()
+        self._port = free_port()
+        self._port_given = False  # read from outside: start() keeps it then
         self.proc = None
         exe = shutil.which("redis-server" if kind == "redis" else "memcached")
         if exe is None:
             pytest.skip(f"{kind} server is not installed (scripts/quickstart installs it)")
         self.exe = exe
+
+    @property
+    def port(self):
+        """Its port: a restart keeps it. Once read from outside (or the
+        server started), a start() that finds it taken fails (PortInUse)
+        instead of moving to another one."""
+        self._port_given = True
+        return self._port
+
+    @port.setter
+    def port(self, port):
+        """A port chosen by the test (another store's, to take its place):
+        kept as it is."""
+        self._port = port
+        self._port_given = True
 
     @property
     def addr(self):
@@ -91,22 +109,37 @@ class StoreServer:
         without persistence looks like."""
         first = not getattr(self, "_started_once", False)
         self._started_once = True
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start()
+                break
+            except PortInUse:
+                # another process took the port since free_port(): a new
+                # one, unless someone already has this one
+                if self._port_given or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self._port = free_port()
+        self._port_given = True
+        if init_epoch or (init_epoch is None and first):
+            init_epoch_with_mgctl(self.url())
+        return self
+
+    def _start(self):
         if self.kind == "redis":
-            cmd = [self.exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            cmd = [self.exe, "--bind", "127.0.0.1", "--port", str(self._port), "--save", "",
                    "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]
         else:
-            cmd = [self.exe, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "32",
+            cmd = [self.exe, "-l", "127.0.0.1", "-p", str(self._port), "-U", "0", "-m", "32",
                    "-c", "1024"] + ([] if self.evictions else ["-M"])
             if os.geteuid() == 0:
                 cmd += ["-u", "nobody"]
         cmd += self.args
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port, self.proc, self.kind)
+        out = Path(self.workdir) / f"{self.kind}-{self._port}.out"
+        with open(out, "w") as f:
+            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        _wait_port(self._port, self.proc, self.kind, output=out)
         if self.kind == "redis":
-            _wait_redis_loaded(self.port, self.proc)
-        if init_epoch or (init_epoch is None and first):
-            init_epoch_with_mgctl(self.url())
-        return self
+            _wait_redis_loaded(self._port, self.proc)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -4,6 +4,7 @@ process behind."""
 import html
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import MODULE, SRCDIR, free_port
+from conftest import MODULE, SRCDIR, check_port_in_use, free_port, on_free_port
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("MG_APACHE_PRELOAD")),
                                 reason="a user tool, not run against a sanitizer build")
@@ -26,9 +27,9 @@ def build_dir():
     return Path(MODULE).resolve().parents[2]
 
 
-def demo_env(tmp_path):
+def demo_env(tmp_path, port=None):
     env = dict(os.environ)
-    env["MG_DEMO_PORT"] = str(free_port())
+    env["MG_DEMO_PORT"] = str(port or free_port())
     env["MG_DEMO_DIR"] = str(tmp_path / "demo-state")
     return env
 
@@ -36,9 +37,15 @@ def demo_env(tmp_path):
 def test_demo_check_mode_runs_every_printed_command(tmp_path):
     # under a umask of 002 (a user-private-group setup): the demo still makes
     # its key, which mgctl keygen refuses in a directory its group can write
-    p = subprocess.run([str(DEMO), str(build_dir()), "--check"], env=demo_env(tmp_path),
-                       capture_output=True, text=True, timeout=120,
-                       preexec_fn=lambda: os.umask(0o002))
+    def run(port):
+        shutil.rmtree(tmp_path / "demo-state", ignore_errors=True)
+        p = subprocess.run([str(DEMO), str(build_dir()), "--check"],
+                           env=demo_env(tmp_path, port), capture_output=True, text=True,
+                           timeout=120, preexec_fn=lambda: os.umask(0o002))
+        if p.returncode != 0:
+            check_port_in_use(p.stdout + p.stderr, "scripts/demo")
+        return p
+    p = on_free_port(run)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"demo check: (\d+) of \1 commands behave as printed", p.stdout), p.stdout
     assert int(re.search(r"of (\d+) commands", p.stdout).group(1)) >= 6

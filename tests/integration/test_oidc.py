@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SRCDIR, free_port, npm_ci
+from conftest import PORT_ATTEMPTS, SRCDIR, PortInUse, check_port_in_use, npm_ci, on_free_port
 
 OIDC_DIR = SRCDIR / "tests" / "integration" / "oidc"
 CACHE = Path(os.environ.get("MG_NODE_CACHE", SRCDIR / ".cache" / "oidc-provider"))
@@ -102,17 +102,26 @@ def _npm_install():
 
 class Provider:
     def __init__(self, redirect_uri, logdir):
-        self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
         self.log = open(logdir / "openid-provider.log", "w+")
+        on_free_port(lambda port: self._start(port, redirect_uri))
+
+    def _start(self, port, redirect_uri):
+        self.port = port
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.log.seek(0)
+        self.log.truncate()
         self.proc = subprocess.Popen(
             ["node", str(CACHE / "provider.mjs"), str(self.port), CLIENT_ID, CLIENT_SECRET,
              redirect_uri], cwd=CACHE, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()  # blocks until "ready" or exit
         if not line.startswith("ready "):
-            self.stop()
+            self.proc.wait(timeout=10)
+            self.proc.stdout.close()
             self.log.seek(0)
-            pytest.fail(f"the OpenID Provider did not start: {line}{self.log.read()}")
+            out = self.log.read()
+            check_port_in_use(out, "the OpenID Provider")
+            self.stop()
+            pytest.fail(f"the OpenID Provider did not start: {line}{out}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -128,16 +137,26 @@ class Provider:
 @pytest.fixture(scope="module")
 def oidc(apache_factory):
     _npm_install()
-    srv = apache_factory("oidc", CONF, policies={"oidc.yaml": POLICY}, files=FILES,
-                         extra_modules=["auth_openidc"], start=False)
-    (srv.root / "logs").mkdir(parents=True, exist_ok=True)
-    op = Provider(f"http://127.0.0.1:{srv.port}/oidc/callback", srv.root / "logs")
+    for attempt in range(PORT_ATTEMPTS):
+        # the provider knows Apache's port before Apache binds it: when
+        # another process took it meanwhile, both start again on new ones
+        srv = apache_factory("oidc", CONF, policies={"oidc.yaml": POLICY}, files=FILES,
+                             extra_modules=["auth_openidc"], start=False)
+        (srv.root / "logs").mkdir(parents=True, exist_ok=True)
+        op = Provider(f"http://127.0.0.1:{srv.port}/oidc/callback", srv.root / "logs")
+        try:
+            srv.conf_snippet = (CONF.replace("@ISSUER@", op.issuer)
+                                .replace("@CLIENT_ID@", CLIENT_ID)
+                                .replace("@CLIENT_SECRET@", CLIENT_SECRET))
+            srv.write_conf()
+            srv.start()
+            break
+        except PortInUse:
+            srv.stop()
+            op.stop()
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
     try:
-        srv.conf_snippet = (CONF.replace("@ISSUER@", op.issuer)
-                            .replace("@CLIENT_ID@", CLIENT_ID)
-                            .replace("@CLIENT_SECRET@", CLIENT_SECRET))
-        srv.write_conf()
-        srv.start()
         yield srv, op
     finally:
         srv.stop()

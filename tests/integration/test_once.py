@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import HERE, free_port
-from storeharness import init_epoch_with_mgctl
+from conftest import HERE
+from storeharness import StoreServer
 
 MP4 = bytes(range(256)) * 64
 JPEG = b"\xff\xd8\xff\xe0 one-time picture" * 8
@@ -416,57 +416,28 @@ def test_revocation_file_takes_effect_without_a_reload(apache_factory, sign):
         s.stop()
 
 
-def _wait_for_port(port, proc, what):
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with status {proc.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"{what} did not listen on 127.0.0.1:{port} within 5 s")
-
-
 @pytest.fixture(scope="module")
-def memcached():
+def memcached(tmp_path_factory):
     """A private memcached on a free port (skipped where memcached is not installed),
     with -M: the module refuses one-time links on a memcached that evicts."""
-    exe = shutil.which("memcached")
-    if exe is None:
-        pytest.skip("memcached is not installed")
-    port = free_port()
-    proc = subprocess.Popen([exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16",
-                             "-M", "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = StoreServer("memcached", tmp_path_factory.mktemp("memcached"), args=["-m", "16"])
     try:
-        _wait_for_port(port, proc, "memcached")
-        init_epoch_with_mgctl(f"memcache://127.0.0.1:{port}")
-        yield f"127.0.0.1:{port}"
+        store.start()
+        yield store.addr
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        store.stop()
 
 
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory):
     """A private redis-server on a free port, nothing persisted (skipped where
     redis-server is not installed)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = StoreServer("redis", tmp_path_factory.mktemp("redis"))
     try:
-        _wait_for_port(port, proc, "redis-server")
-        init_epoch_with_mgctl(f"redis://127.0.0.1:{port}/0")
-        yield f"127.0.0.1:{port}"
+        store.start()
+        yield store.addr
     finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+        store.stop()
 
 
 def _redis_keys(addr):
