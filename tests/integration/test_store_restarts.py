@@ -390,6 +390,57 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
         node.stop()
 
 
+
+def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis, apache_factory,
+                                                                           mgctl):
+    """A failover and back, without a restart: the primary's last claim is
+    not replicated (its replica followed another primary for a moment), the
+    replica is promoted, the old primary made its replica (a full resync:
+    its own data replaced by the replica's, the claim gone) and promoted
+    again, with no claim in between. Its run id never changed, and the
+    epoch record it got back from the replica names it: the used link's
+    slot was free, and the link granted again. A promotion is a new
+    replication id, which the tenure record must name. While it is a
+    replica, it is not asked at all."""
+    quick = ("--repl-diskless-sync-delay", "0")  # a full resync at once, not after 5 s
+    primary = redis(args=quick)
+    replica = redis(args=quick)
+    node = make_node(apache_factory, "failback", primary.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", primary, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.34.9")[0] == 200
+        assert redis_command(replica, "REPLICAOF", "127.0.0.1", str(primary.port)) == "OK"
+        wait_for("the replica in sync", lambda: "master_link_status:up" in redis_command(
+            replica, "INFO", "replication") and "connected_slaves:1" in redis_command(
+            primary, "INFO", "replication"))
+        assert redis_command(primary, "WAIT", "1", "5000") == "1"
+        # the replica loses its primary (a partition), keeping its data
+        assert redis_command(replica, "REPLICAOF", "127.0.0.1", "1") == "OK"
+        wait_for("the primary without its replica",
+                 lambda: "connected_slaves:0" in redis_command(primary, "INFO", "replication"))
+        used = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, used, "127.0.34.1")[0] == 200  # never replicated
+        # failover: the replica promoted, the old primary follows it ...
+        assert redis_command(replica, "REPLICAOF", "NO", "ONE") == "OK"
+        assert redis_command(primary, "REPLICAOF", "127.0.0.1", str(replica.port)) == "OK"
+        wait_for("the old primary resynced from the new one", lambda: "master_link_status:up"
+                 in redis_command(primary, "INFO", "replication"))
+        # a replica answers from data that lags (a revocation may be missing): refused
+        mark = node.mark()
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--id", "r1"), "127.0.34.3")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        assert "a replica (its data lags its primary)" in node.error_log_since(mark)
+        # ... and back: the old primary promoted again, same process
+        assert redis_command(primary, "REPLICAOF", "NO", "ONE") == "OK"
+        replica.stop()
+        mark = node.mark()
+        st, h, _ = http_get(node.port, used, "127.0.34.2")
+        assert (st, reason(h)) == (500, "internal-error"), (st, h)
+        log = node.error_log_since(mark)
+        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+    finally:
+        node.stop()
+
 # ---- memcached: an epoch per server (docs/directives.md, "A store that loses its records") ----
 
 @pytest.fixture
