@@ -21,6 +21,7 @@ epoch's second to pass)."""
 
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -700,3 +701,59 @@ def test_a_revocation_lost_with_the_store_does_not_unrevoke_the_link(
         # test of this file (revocation=on there too)
     finally:
         node.stop()
+
+
+def test_a_stopped_memcached_refuses_the_links_whose_slot_it_holds_and_no_other_server_grants_them(
+        memcached, apache_factory, mgctl):
+    """Three memcached servers, two Apache servers. apr_memcache moves a
+    dead server's keys to the next live one, where a used link's slot would
+    be free; here a key belongs to one server. The server holding a used
+    one-time link's slot stops answering (SIGSTOP: the timeout, not a
+    refused connection) while 10 addresses race the link over both Apache
+    servers: every one is refused (500), none granted by another server; it
+    answers again (SIGCONT): still used (403), its owner still served. Its
+    revocation key lives on another server, so only the slot is at stake.
+    A link signed while it is stopped (past any epoch another server could
+    have started for it by then) is refused as long as it is stopped and
+    owned by one address after: a slot moved to another server and back
+    would have been granted there and then again."""
+    stores = [memcached(), memcached(), memcached()]
+    url = "memcache://" + ",".join(s.addr for s in stores) + "?timeout=300ms"
+    init_epoch_with_mgctl(url)
+    nodes = []
+    racers = Racers(10)
+    try:
+        for i in range(2):
+            nodes.append(make_node(apache_factory, f"mc-stop-{i}", url, policy=BOUNDED))
+        c = Cluster("memcache", stores[0], nodes, mgctl)
+
+        def on_stopped_server():
+            return next(ln for ln in c.sign("/media/film.mp4", "--once", count=40)
+                        if mc_server_of(ln, 3) == 0 and fnv_server(
+                            "mg:rev:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", ln).group(1), 3) != 0)
+
+        def race(link, first):
+            return [(st, reason(h)) for st, h, _ in racers.round(
+                [(nodes[i % 2].port, link, source_address(first + i), {}) for i in range(10)])]
+
+        link = on_stopped_server()
+        assert http_get(nodes[0].port, link, "127.0.41.1")[0] == 200
+        os.kill(stores[0].proc.pid, signal.SIGSTOP)
+        try:
+            assert race(link, 100) == [(500, "internal-error")] * 10
+            wait_past(time.time())
+            fresh = on_stopped_server()
+            assert race(fresh, 200) == [(500, "internal-error")] * 10
+        finally:
+            os.kill(stores[0].proc.pid, signal.SIGCONT)
+        assert race(link, 300) == [(403, "token-used")] * 10
+        assert http_get(nodes[1].port, link, "127.0.41.1")[0] == 200
+        # the adds sent while it was stopped wait in its socket: woken, it
+        # stores the first, for an address that was refused (500) — the use
+        # is that address's (docs/directives.md, "Guarantees"), and no other
+        assert race(fresh, 400) == [(403, "token-used")] * 10
+        owners = [http_get(nodes[i % 2].port, fresh, source_address(200 + i))[0]
+                  for i in range(10)]
+        assert sorted(owners) == [200] + [403] * 9, owners
+    finally:
+        stop_all(racers, nodes)
