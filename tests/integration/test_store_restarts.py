@@ -338,6 +338,10 @@ def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis
     assert redis_command(noinfo, "GET", "mg:epoch") == "0 - 0"
 
 
+# a replica's full resync at once, not after Redis's default 5 s wait for more replicas
+QUICK_SYNC = ("--repl-diskless-sync-delay", "0")
+
+
 def wait_for(what, cond, timeout=10):
     deadline = time.time() + timeout
     while not cond():
@@ -354,7 +358,7 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
     any claim (second_repl_offset -1 again: it reads as durable itself), on
     the primary's port: another process after a primary that was not
     durable is a new epoch, and a used link is refused."""
-    aof = ("--appendonly", "yes", "--appendfsync", "always")
+    aof = ("--appendonly", "yes", "--appendfsync", "always", *QUICK_SYNC)
     primary = redis(args=aof)
     replica = redis(args=aof)  # started alone (init writes on it), then made a replica
     node = make_node(apache_factory, "restart-replica", primary.url(), policy=BOUNDED)
@@ -383,13 +387,18 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
         replica.port = primary.port
         replica.start(init_epoch=False)
         assert "connected_slaves:0" in redis_command(replica, "INFO", "replication")
-        st, h, _ = http_get(node.port, used, "127.0.33.2")
-        assert (st, reason(h)) == (500, "internal-error"), (st, h)
-        log = node.error_log_since(mark)
-        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+        refused_in_a_new_epoch(node, used, "127.0.33.2", mark)
     finally:
         node.stop()
 
+
+def refused_in_a_new_epoch(node, link, src, mark):
+    """The link from `src` is refused (500) as possibly used before an
+    epoch that one claim started since `mark` (MG00617 once, MG00618)."""
+    st, h, _ = http_get(node.port, link, src)
+    assert (st, reason(h)) == (500, "internal-error"), (st, h)
+    log = node.error_log_since(mark)
+    assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
 
 
 def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis, apache_factory,
@@ -403,9 +412,8 @@ def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis,
     slot was free, and the link granted again. A promotion is a new
     replication id, which the tenure record must name. While it is a
     replica, it is not asked at all."""
-    quick = ("--repl-diskless-sync-delay", "0")  # a full resync at once, not after 5 s
-    primary = redis(args=quick)
-    replica = redis(args=quick)
+    primary = redis(args=QUICK_SYNC)
+    replica = redis(args=QUICK_SYNC)
     node = make_node(apache_factory, "failback", primary.url(), policy=BOUNDED)
     try:
         c = Cluster("redis", primary, [node], mgctl)
@@ -434,13 +442,10 @@ def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis,
         # ... and back: the old primary promoted again, same process
         assert redis_command(primary, "REPLICAOF", "NO", "ONE") == "OK"
         replica.stop()
-        mark = node.mark()
-        st, h, _ = http_get(node.port, used, "127.0.34.2")
-        assert (st, reason(h)) == (500, "internal-error"), (st, h)
-        log = node.error_log_since(mark)
-        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+        refused_in_a_new_epoch(node, used, "127.0.34.2", node.mark())
     finally:
         node.stop()
+
 
 # ---- memcached: an epoch per server (docs/directives.md, "A store that loses its records") ----
 
