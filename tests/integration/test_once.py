@@ -705,24 +705,38 @@ def test_a_request_finished_after_a_graceful_reload_on_an_older_connection_is_no
         links = {"old": sign("/media/a.jpg", key="kold"),
                  "leaked": sign("/media/a.jpg", "--id", "leaked-42"),
                  "good": sign("/media/a.jpg", "--id", "fine-43")}
-        conns = {}
-        for name, link in links.items():
-            c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-            c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
-            conns[name] = c
-        time.sleep(0.5)  # accepted and being read by the old generation
-        s.graceful(new_policies={"once.yaml": policy(revoked_ids=["leaked-42"]).replace(
-            "  - id: kold\n    file: keys/kold.key\n", "")})
-        time.sleep(0.2)
-        got = {}
-        for name, c in conns.items():
-            c.sendall(b"X-Late: 1\r\n\r\n")
-            head = c.makefile("rb").read().split(b"\r\n\r\n")[0].decode()
-            c.close()
-            got[name] = (int(head.split()[1]),
-                         re.search(r"X-Media-Guard-Reason: (\S+)", head).group(1)
-                         if "X-Media-Guard-Reason" in head else None)
-        assert got == {n: (500, "internal-error") for n in links}, got
+        reloaded = policy(revoked_ids=["leaked-42"]).replace(
+            "  - id: kold\n    file: keys/kold.key\n", "")
+        # what the new generation answers; the old one now answers 500
+        new_gen = {"old": (403, "token-unknown-key"), "leaked": (403, "token-revoked"),
+                   "good": (200, None)}
+        for attempt in range(3):
+            if attempt:
+                s.graceful(new_policies={"once.yaml": policy()})
+            conns = {}
+            for name, link in links.items():
+                c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+                c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+                conns[name] = c
+            time.sleep(0.5)  # accepted and being read by the old generation
+            s.graceful(new_policies={"once.yaml": reloaded})
+            time.sleep(0.2)
+            got = {}
+            for name, c in conns.items():
+                c.sendall(b"X-Late: 1\r\n\r\n")
+                head = c.makefile("rb").read().split(b"\r\n\r\n")[0].decode()
+                c.close()
+                got[name] = (int(head.split()[1]),
+                             re.search(r"X-Media-Guard-Reason: (\S+)", head).group(1)
+                             if "X-Media-Guard-Reason" in head else None)
+            # never granted by the removed key or the revoked id, whichever
+            # generation read the request
+            for name, answer in got.items():
+                assert answer in ((500, "internal-error"), new_gen[name]), got
+            if (500, "internal-error") in got.values():
+                break  # the old generation decided (a loaded machine may hand one over)
+        else:
+            pytest.fail(f"the old generation never decided a request: {got}")
         # asked again: the new generation decides
         assert reason(get(s, links["old"], "198.51.100.1")) == "token-unknown-key"
         assert reason(get(s, links["leaked"], "198.51.100.1")) == "token-revoked"
