@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""tests/doc_examples.py — what the docs show is what the code has.
+
+1. Every ```yaml policy fragment of docs/policy.md, README.md,
+   docs/token-formats.md and docs/token-spec.md passes `mgctl validate`
+   (warnings allowed) once it is made a whole policy: `version: 1` in front, a
+   catch-all rule when it has no `rules:`, a key when it needs one and has
+   none, and its key, secret and revocation files made (tests/fuzz/keys'
+   vendor secrets, `mgctl keygen` for native keys). Whole policies (`version:
+   1` first) are test_loader's; test files (`policy:`) policy-tests.md's.
+2. Every directive of the module's command table (AP_INIT_* in
+   mod_media_guard/) has a `| Syntax |` row in docs/directives.md, every
+   row names a directive the module has, and an On/Off directive is a FLAG.
+   (The MGxxxxx log ids: tests/logno.sh; mgctl's options: tests/manpage.sh.)
+
+Run by `make check` with MGCTL and MG_SRCDIR set; about half a second.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+MGCTL = os.environ["MGCTL"]
+SRC = Path(os.environ["MG_SRCDIR"])
+DOCS = ["docs/policy.md", "README.md", "docs/token-formats.md", "docs/token-spec.md"]
+# fragments that cannot be made whole here, each with why
+SKIP = {
+    ("docs/policy.md", "/var/lib/GeoIP/"): "names a MaxMind database this machine need not have",
+}
+# the vendor secret for a key file, by a word of its name (tests/fuzz/keys)
+SECRETS = [("akamai", "fuzz-akamai.secret"), ("cdn", "fuzz-gcp.secret"), ("gcp", "fuzz-gcp.secret"),
+           ("cf-", "RSA"), ("cloudfront", "RSA"),
+           ("bunny", "fuzz-bunny.secret"), ("lighttpd", "fuzz-lighttpd.secret"),
+           ("imagekit", "fuzz-imagekit.secret"), ("nginx", "fuzz-nginx.secret")]
+
+failures = []
+
+
+def fragments():
+    for doc in DOCS:
+        text = (SRC / doc).read_text()
+        for m in re.finditer(r"```yaml\n(.*?)```", text, re.S):
+            body = m.group(1)
+            if body.startswith(("version: 1", "policy:")):
+                continue
+            yield doc, text[:m.start()].count("\n") + 2, body
+
+
+def whole(body):
+    if body.startswith("  - "):  # the items of a list the text names
+        keyish = re.search(r"^    (format|file|alg):", body, re.M) and not re.search(r"^    path:", body, re.M)
+        body = ("keys:\n" if keyish else "rules:\n") + body
+    if not re.search(r"^rules:", body, re.M):
+        body += "\nrules:\n  - {id: all, path: /, access: {anonymous: view}}\n"
+    if re.search(r"token: required", body) and not re.search(r"^keys:", body, re.M):
+        body += "keys:\n  - {id: base, file: keys/base.key}\n"
+    return "version: 1\n" + body
+
+
+def rsa_public_key():
+    """CloudFront's rsa-sha1 keys: the AWS SDK's test key that test_fmt_cloudfront.c has."""
+    c = (SRC / "tests/unit/test_fmt_cloudfront.c").read_text()
+    decl = re.search(r"RUBY_PUB\[\] =(.*?);", c, re.S).group(1)
+    return "".join(re.findall(r'"([^"]*)"', decl)).replace("\\n", "\n")
+
+
+def make_files(body, d):
+    for f in re.findall(r"\b(?:file|revocation_file): ([^\s,}#]+)", body):
+        p = d / f
+        if p.exists():
+            continue
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if p.suffix in (".key", ".pub") and not any(w in p.name for w, _ in SECRETS):
+            alg = ["--alg", "ed25519"] if p.suffix == ".pub" else []
+            subprocess.run([MGCTL, "keygen", "--id", p.stem, "--out", str(p.parent)] + alg,
+                           check=True, capture_output=True)
+        elif p.suffix == ".txt":
+            p.write_text("")
+        else:
+            src = next((s for w, s in SECRETS if w in p.name), "fuzz-nginx.secret")
+            if src == "RSA":
+                p.write_text(rsa_public_key())
+            else:
+                shutil.copyfile(SRC / "tests/fuzz/keys" / src, p)
+            p.chmod(0o600)
+
+
+def check_fragments():
+    n = 0
+    with tempfile.TemporaryDirectory(prefix="mg-doc-examples.") as tmp:
+        os.chmod(tmp, 0o700)
+        for doc, line, body in fragments():
+            why = next((w for (d, s), w in SKIP.items() if d == doc and s in body), None)
+            if why:
+                print(f"skip: {doc}:{line}: {why}")
+                continue
+            d = Path(tmp) / f"{Path(doc).stem}-{line}"
+            d.mkdir(mode=0o700)
+            p = d / "policy.yaml"
+            p.write_text(whole(body))
+            make_files(p.read_text(), d)
+            r = subprocess.run([MGCTL, "validate", "-q", str(p)], capture_output=True, text=True)
+            n += 1
+            if r.returncode != 0:
+                failures.append(f"{doc}:{line}: mgctl validate refuses the example (exit "
+                                f"{r.returncode}):\n{r.stdout}{r.stderr}")
+    print(f"ok: {n} policy fragments validate" if not failures else "")
+
+
+def check_directives():
+    code = {}
+    for f in sorted((SRC / "mod_media_guard").glob("*.c")):
+        for kind, name in re.findall(r"AP_INIT_([A-Z0-9]+)\(\s*\"(\w+)\"", f.read_text()):
+            code[name] = kind
+    doc = (SRC / "docs/directives.md").read_text()
+    rows = {}
+    for row in re.findall(r"^\| (?:Syntax )?\| (.*) \|$", doc, re.M):
+        for name, args in re.findall(r"`(MediaGuard\w+)([^`]*)`", row):
+            rows[name] = args.strip()
+    for name, kind in sorted(code.items()):
+        if name not in rows:
+            failures.append(f"docs/directives.md has no '| Syntax |' row for {name} (mod_media_guard/)")
+        elif (kind == "FLAG") != (rows[name] == "On\\|Off"):
+            failures.append(f"docs/directives.md: {name} is AP_INIT_{kind} but its syntax says "
+                            f"'{rows[name]}'")
+    for name in sorted(set(rows) - set(code)):
+        failures.append(f"docs/directives.md documents {name}, which the module does not have")
+    if not code:
+        failures.append("no AP_INIT_ directive found in mod_media_guard/")
+    print(f"ok: {len(code)} directives, each with its Syntax row" if not failures else "")
+
+
+check_fragments()
+check_directives()
+for f in failures:
+    print("FAIL: " + f)
+sys.exit(1 if failures else 0)
