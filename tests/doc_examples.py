@@ -6,22 +6,27 @@
    (warnings allowed) once it is made a whole policy: `version: 1` in front, a
    catch-all rule when it has no `rules:`, a key when it needs one and has
    none, and its key, secret and revocation files made (tests/fuzz/keys'
-   vendor secrets, `mgctl keygen` for native keys). Whole policies (`version:
+   vendor secrets, keygen's format for native keys). Whole policies (`version:
    1` first) are test_loader's; test files (`policy:`) policy-tests.md's.
 2. Every directive of the module's command table (AP_INIT_* in
    mod_media_guard/) has a `| Syntax |` row in docs/directives.md, every
    row names a directive the module has, and an On/Off directive is a FLAG.
    (The MGxxxxx log ids: tests/logno.sh; mgctl's options: tests/manpage.sh.)
+3. Every `$ mgctl ...` transcript of docs/mgctl.md, docs/policy-tests.md,
+   policies/README.md and README.md's explain whose policy is one of
+   policies/ prints, run in the source directory, what the docs show.
 
 Run by `make check` with MGCTL and MG_SRCDIR set; about half a second.
 """
 
+import base64
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MGCTL = os.environ["MGCTL"]
@@ -74,9 +79,12 @@ def make_files(body, d):
         if p.exists():
             continue
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if p.suffix in (".key", ".pub") and not any(w in p.name for w, _ in SECRETS):
-            alg = ["--alg", "ed25519"] if p.suffix == ".pub" else []
-            subprocess.run([MGCTL, "keygen", "--id", p.stem, "--out", str(p.parent)] + alg,
+        if p.suffix == ".key" and not any(w in p.name for w, _ in SECRETS):
+            # keygen's format, without a process per key
+            p.write_text("mg-hmac-sha256:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=") + "\n")
+            p.chmod(0o600)
+        elif p.suffix == ".pub" and not any(w in p.name for w, _ in SECRETS):
+            subprocess.run([MGCTL, "keygen", "--id", p.stem, "--alg", "ed25519", "--out", str(p.parent)],
                            check=True, capture_output=True)
         elif p.suffix == ".txt":
             p.write_text("")
@@ -90,7 +98,7 @@ def make_files(body, d):
 
 
 def check_fragments():
-    n = 0
+    n, jobs = 0, []
     with tempfile.TemporaryDirectory(prefix="mg-doc-examples.") as tmp:
         os.chmod(tmp, 0o700)
         for doc, line, body in fragments():
@@ -103,11 +111,14 @@ def check_fragments():
             p = d / "policy.yaml"
             p.write_text(whole(body))
             make_files(p.read_text(), d)
-            r = subprocess.run([MGCTL, "validate", "-q", str(p)], capture_output=True, text=True)
-            n += 1
-            if r.returncode != 0:
-                failures.append(f"{doc}:{line}: mgctl validate refuses the example (exit "
-                                f"{r.returncode}):\n{r.stdout}{r.stderr}")
+            jobs.append((doc, line, p))
+        run = lambda j: subprocess.run([MGCTL, "validate", "-q", str(j[2])], capture_output=True, text=True)
+        with ThreadPoolExecutor(4) as pool:
+            for (doc, line, _), r in zip(jobs, pool.map(run, jobs)):
+                n += 1
+                if r.returncode != 0:
+                    failures.append(f"{doc}:{line}: mgctl validate refuses the example (exit "
+                                    f"{r.returncode}):\n{r.stdout}{r.stderr}")
     print(f"ok: {n} policy fragments validate" if not failures else "")
 
 
@@ -134,8 +145,46 @@ def check_directives():
     print(f"ok: {len(code)} directives, each with its Syntax row" if not failures else "")
 
 
+def transcripts():
+    """`$ mgctl ...` and its output in a plain ``` block, and README's explain (a ```sh
+    block, then its output in the next block)."""
+    for doc in ["docs/mgctl.md", "docs/policy-tests.md", "policies/README.md", "README.md"]:
+        text = (SRC / doc).read_text()
+        for m in re.finditer(r"```\n(\$ mgctl .*?)```", text, re.S):
+            line = text[:m.start()].count("\n") + 2
+            for part in re.split(r"^\$ ", m.group(1), flags=re.M)[1:]:
+                cmd, _, out = part.partition("\n")
+                while cmd.endswith("\\"):
+                    more, _, out = out.partition("\n")
+                    cmd = cmd[:-1] + " " + more.strip()
+                yield doc, line, cmd, out
+        for m in re.finditer(r"```sh\n[^`]*?^(mgctl explain [^`]*?)```\n+```\n(.*?)```", text, re.S | re.M):
+            cmd = re.sub(r"\\\n\s*", " ", m.group(1)).strip()
+            yield doc, text[:m.start(1)].count("\n") + 1, cmd, m.group(2)
+
+
+def check_transcripts():
+    """Those that name only files of the source tree (policies/) run as shown there."""
+    n = 0
+    mgctl_dir = str(Path(MGCTL).parent)
+    env = dict(os.environ, PATH=mgctl_dir + os.pathsep + os.environ.get("PATH", ""))
+    todo = [t for t in transcripts()
+            if re.search(r"(^| )-(p|-policy) policies/\S+\.yaml", t[2]) and "\n" not in t[2]]
+    run = lambda t: subprocess.run(t[2], shell=True, cwd=SRC, env=env, capture_output=True, text=True)
+    with ThreadPoolExecutor(4) as pool:
+        done = list(pool.map(run, todo))
+    for (doc, line, cmd, shown), r in zip(todo, done):
+        got, want = (r.stdout + r.stderr).rstrip("\n"), shown.rstrip("\n")
+        head = want.split("\n  ...")[0] if "\n  ..." in want else None
+        if got != want and not (head and got.startswith(head)):
+            failures.append(f"{doc}:{line}: '{cmd}' prints\n{got}\ninstead of\n{want}")
+        n += 1
+    print(f"ok: {n} mgctl transcripts print what the docs show" if not failures else "")
+
+
 check_fragments()
 check_directives()
+check_transcripts()
 for f in failures:
     print("FAIL: " + f)
 sys.exit(1 if failures else 0)
