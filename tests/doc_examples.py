@@ -15,6 +15,7 @@
 3. Every `$ mgctl ...` transcript of docs/mgctl.md, docs/policy-tests.md,
    policies/README.md and README.md's explain whose policy is one of
    policies/ prints, run in the source directory, what the docs show.
+4. README's size of the adversarial corpus is the corpus's.
 
 Run by `make check` with MGCTL and MG_SRCDIR set; about half a second.
 """
@@ -182,9 +183,21 @@ def check_transcripts():
     print(f"ok: {n} mgctl transcripts print what the docs show" if not failures else "")
 
 
+def check_counts():
+    """The size of the adversarial corpus, as README and its own README give it."""
+    n = len(re.findall(r"^- ", (SRC / "tests/adversarial/corpus.yaml").read_text(), re.M))
+    for doc, pat in (("README.md", r"adversarial corpus of (\d+) raw requests"),
+                     ("tests/adversarial/README.md", r"`corpus.yaml` holds (\d+) requests")):
+        m = re.search(pat, (SRC / doc).read_text())
+        if not m or int(m.group(1)) != n:
+            failures.append(f"{doc} says the adversarial corpus has {m and m.group(1)} requests; "
+                            f"tests/adversarial/corpus.yaml has {n}")
+
+
 check_fragments()
 check_directives()
 check_transcripts()
+check_counts()
 for f in failures:
     print("FAIL: " + f)
 sys.exit(1 if failures else 0)
