@@ -16,6 +16,7 @@
    policies/README.md and README.md's explain whose policy is one of
    policies/ prints, run in the source directory, what the docs show.
 4. README's size of the adversarial corpus is the corpus's.
+5. docs/policy-tests.md's test file passes `mgctl test` beside policies/tests/.
 
 Run by `make check` with MGCTL and MG_SRCDIR set; about half a second.
 """
@@ -194,10 +195,29 @@ def check_counts():
                             f"tests/adversarial/corpus.yaml has {n}")
 
 
+def check_test_file():
+    """docs/policy-tests.md's test file, beside policies/tests/ (its server_policies
+    names a policy of the reader's own), passes mgctl test."""
+    text = (SRC / "docs/policy-tests.md").read_text()
+    m = re.search(r"```yaml\n(policy: \.\./.*?)```", text, re.S)
+    if not m:
+        failures.append("docs/policy-tests.md has no test file example (```yaml, policy: ../...)")
+        return
+    with tempfile.TemporaryDirectory(prefix="mg-doc-testfile.") as tmp:
+        shutil.copytree(SRC / "policies", Path(tmp) / "policies")
+        f = Path(tmp) / "policies/tests/doc.test.yaml"
+        f.write_text(re.sub(r"^server_policies:.*\n", "", m.group(1), flags=re.M))
+        r = subprocess.run([MGCTL, "test", str(f)], capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"docs/policy-tests.md's test file fails mgctl test (exit {r.returncode}):\n"
+                            f"{r.stdout}{r.stderr}")
+
+
 check_fragments()
 check_directives()
 check_transcripts()
 check_counts()
+check_test_file()
 for f in failures:
     print("FAIL: " + f)
 sys.exit(1 if failures else 0)
