@@ -722,16 +722,25 @@ static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
  * runs, the name is "" with no path info (authn modules such as
  * mod_authnz_fcgi copy it into an environment: never NULL there), which
  * names no file either if authentication then fails. authz_core's AH01630
- * line names the URI instead of the file. */
-static int is_path_info_lookup(const request_rec *r)
+ * line names the URI instead of the file.
+ *
+ * The lookup is known by the target httpd gave it, the escaped PATH_INFO
+ * (r->unparsed_uri), not only by r->uri: a translate_name hook may change
+ * r->uri before authorization — a RewriteRule with [PT], a token in the
+ * path (mg_mod_pathtok.c) — and /cgi-bin/x.cgi/photo/a (rewritten to
+ * /members/a.jpg) kept the refused file's name (red team 24b). */
+int mg_mod_is_path_info_lookup(const request_rec *r)
 {
-    return r->main != NULL && r->main->path_info != NULL && r->main->path_info[0] != '\0' &&
-           r->uri != NULL && strcmp(r->uri, r->main->path_info) == 0;
+    const char *pi;
+    if (r->main == NULL || (pi = r->main->path_info) == NULL || pi[0] == '\0')
+        return 0;
+    return (r->uri != NULL && strcmp(r->uri, pi) == 0) ||
+           (r->unparsed_uri != NULL && strcmp(r->unparsed_uri, ap_escape_uri(r->pool, pi)) == 0);
 }
 
 static void hold_refused_filename(request_rec *r, mg_mod_req_t *rq)
 {
-    if (r->filename == NULL || rq->refused_filename != NULL || !is_path_info_lookup(r))
+    if (r->filename == NULL || rq->refused_filename != NULL || !mg_mod_is_path_info_lookup(r))
         return;
     rq->refused_filename = r->filename;
     rq->refused_path_info = r->path_info;
