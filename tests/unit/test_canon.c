@@ -202,8 +202,11 @@ static const canon_case_t cases[] = {
     NO("/tr:w-100", NULL, "file"),
     NO("/a/tr:w-100/", NULL, "directory"),
     NO("/tr:w-100/a/", NULL, "directory"),
-    NO("/a/tr:w-100/../b.jpg", NULL, "transformation"),
-    NO("/a/tr:w-100/%2e%2e/b.jpg", NULL, "transformation"),
+    NO("/a/tr:w-100/../b.jpg", NULL, "remove the transformation"),
+    NO("/a/tr:w-100/%2e%2e/b.jpg", NULL, "remove the transformation"),
+    /* the segment after such a '..' must not be read as the transformation
+     * (here its bytes would parse as one: w-1,h-10000) */
+    NO("/a/tr:oi-logo.png/../zzzw-1,h-10000/x.jpg", NULL, "remove the transformation"),
     NO("/tr:/a.jpg", NULL, "empty"),
     NO("/tr:W-100/a.jpg", NULL, "key"),
     NO("/tr:w-100,w-200/a.jpg", NULL, "duplicate"),

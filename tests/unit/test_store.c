@@ -315,6 +315,12 @@ START_TEST(test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_i
     c.id = "def";
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
     ck_assert_int_eq(out, MG_CLAIM_NEW);
+    /* one usable a second earlier, within the margin (clock skew) of the new epoch,
+     * could have been used on a server whose clock is behind: refused */
+    ep.used_from = 1000;
+    c.id = "ghi";
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_LOST);
 }
 END_TEST
 

@@ -830,6 +830,8 @@ START_TEST(test_not_yet_valid_link_is_refused_except_within_clock_skew)
     c.not_before = t_of("2026-07-01T00:00:00Z");
     const char *u = sign(K, "/photos/a.jpg", &c);
     ASSERT_REASON(check(P, u, "2026-06-30T23:59:00Z", NULL, NULL, &c), MG_R_TOKEN_NOT_YET);
+    /* the skew's first second is the edge: one second earlier is refused */
+    ASSERT_REASON(check(P, u, "2026-06-30T23:59:29Z", NULL, NULL, &c), MG_R_TOKEN_NOT_YET);
     ASSERT_REASON(check(P, u, "2026-06-30T23:59:30Z", NULL, NULL, &c), MG_R_ALLOWED);
     ASSERT_REASON(check(P, u, "2026-07-01T00:00:00Z", NULL, NULL, &c), MG_R_ALLOWED);
 }
@@ -842,6 +844,10 @@ START_TEST(test_max_ttl_refuses_tokens_valid_for_too_long)
     ASSERT_REASON(check(P, URL, NOW, NULL, NULL, &c), MG_R_TOKEN_MALFORMED);
     ck_assert_ptr_nonnull(strstr(c.detail, "max_ttl"));
     ASSERT_REASON(check(P, URL, "2026-12-31T12:00:00Z", NULL, NULL, &c), MG_R_ALLOWED);
+    /* expiry 2026-12-31T23:59:59Z, skew 30s: valid for max_ttl + skew at most, not a
+     * second more */
+    ASSERT_REASON(check(P, URL, "2026-12-30T23:59:29Z", NULL, NULL, &c), MG_R_ALLOWED);
+    ASSERT_REASON(check(P, URL, "2026-12-30T23:59:28Z", NULL, NULL, &c), MG_R_TOKEN_MALFORMED);
 }
 END_TEST
 
@@ -1219,6 +1225,27 @@ START_TEST(test_ed25519_public_keys_of_small_order_are_refused)
     const char *why = NULL;
     ck_assert_int_eq(
         mg_key_from_text(mg_test_pool, "ed", MG_ALG_NONE, ED_PUB, strlen(ED_PUB), &k, &why), MG_OK);
+}
+END_TEST
+
+/* Two policies of one server may each name a key ed1 (a second
+ * MediaGuardPolicy, another key file): a signature verified, and so cached,
+ * under one of them must never be accepted under the other. */
+START_TEST(test_ed25519_cache_never_accepts_a_signature_under_another_key_of_the_same_id)
+{
+    mg_policy_t *signer = policy_new(), *server = policy_new(), *other = policy_new();
+    const mg_key_t *priv = policy_add_key(signer, "ed1", ED_PRIV, 1);
+    policy_add_key(server, "ed1", ED_PUB, 0);
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    unsigned char raw[32];
+    size_t rn = sizeof(raw);
+    ck_assert(pk != NULL && EVP_PKEY_get_raw_public_key(pk, raw, &rn) == 1 && rn == 32);
+    EVP_PKEY_free(pk);
+    policy_add_key(other, "ed1", ed_pub_pem(raw), 0);
+    mg_token_claims_t c = claims_exp("2026-12-31T23:59:59Z"), out;
+    const char *u = sign(priv, "/v/film.mp4", &c);
+    ASSERT_REASON(check(server, u, NOW, NULL, NULL, &out), MG_R_ALLOWED);
+    ASSERT_REASON(check(other, u, NOW, NULL, NULL, &out), MG_R_TOKEN_BAD_SIG);
 }
 END_TEST
 
@@ -2005,6 +2032,8 @@ static Suite *token_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_ed25519_verifies_repeatedly_and_cache_never_accepts_another_message);
     tcase_add_test(tc, test_ed25519_public_keys_of_small_order_are_refused);
+    tcase_add_test(tc,
+                   test_ed25519_cache_never_accepts_a_signature_under_another_key_of_the_same_id);
     tcase_add_test(tc, test_pem_key_under_an_hmac_entry_says_to_write_alg_ed25519);
     tcase_add_test(tc, test_key_text_formats_are_checked);
     tcase_add_test(tc, test_keys_load_reports_errors_and_warnings_at_the_keyref);
