@@ -409,8 +409,8 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
         return;
     }
-    mg_lwarn_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
-                            "decides which country a client is in");
+    mg_lrefuse_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
+                              "decides which country a client is in");
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
@@ -707,8 +707,8 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
         mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
         return;
     }
-    mg_lwarn_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
-                            "can take a revoked link off the list");
+    mg_lrefuse_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
+                              "can take a revoked link off the list");
     t->revocation_file = path;
 }
 
@@ -1226,16 +1226,20 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
         }
         return MG_EIO;
     }
-    /* whoever can write the policy decides who sees the media (group
-     * write is left alone: editors in a deploy group are a usual setup) */
+    /* whoever can write the policy decides who sees the media: anyone on
+     * the machine is refused (group write is left alone: editors in a
+     * deploy group are a usual setup) */
+    int errors = diags->errors;
     if (f.protection & APR_FPROT_WWRITE)
-        mg_diag_add(diags, MG_SEV_WARNING, path, 0, 0, "policy-file-permissions",
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "policy-file-permissions",
                     "the policy is writable by everyone: whoever can write it decides who sees the "
                     "media (chmod o-w it)");
     /* nor may everyone write a directory above it: a file renamed over
      * the policy replaces it whatever its own mode (mg_dirs.h) */
-    mg_dirs_check(pool, path, "the policy", MG_DIRS_OTHERS, diags, path, 0, 0,
+    mg_dirs_check(pool, path, "the policy", MG_DIRS_OTHERS, MG_SEV_ERROR, diags, path, 0, 0,
                   "policy-file-permissions");
+    if (diags->errors != errors)
+        return MG_EINVAL;
     *buf = f.data;
     *len = f.len;
     return MG_OK;

@@ -146,7 +146,7 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
      * that passes can be changed by another user any more. */
     mg_diags_t *unsafe = mg_diags_make(pool);
     if (mg_dirs_check(pool, key_path, apr_psprintf(pool, "the new key file '%s'", key_path),
-                      MG_DIRS_GROUP_OR_OTHERS, unsafe, key_path, 0, 0,
+                      MG_DIRS_GROUP_OR_OTHERS, MG_SEV_ERROR, unsafe, key_path, 0, 0,
                       "key-file-permissions") > 0) {
         for (int i = 0; i < unsafe->items->nelts; i++)
             fprintf(stderr, "mgctl keygen: %s\n", APR_ARRAY_IDX(unsafe->items, i, mg_diag_t).msg);

@@ -62,13 +62,25 @@ static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t
     if (insecure & MG_KEY_FILE_WRITABLE)
         fprintf(stderr, "mgctl %s: warning: key file '%s' is " MG_KEY_FILE_WRITABLE_MSG "\n", cmd,
                 o->key_file);
-    /* and the directories above it, as for a policy's key (mg_dirs.h) */
+    if (insecure & MG_KEY_FILE_WRITABLE_BY_ALL)
+        fprintf(stderr, "mgctl %s: error: key file '%s' is " MG_KEY_FILE_WRITABLE_BY_ALL_MSG "\n",
+                cmd, o->key_file);
+    /* and the directories above it, as for a policy's key (mg_dirs.h):
+     * what the loader refuses, sign and verify refuse too */
     mg_diags_t *dirs = mg_diags_make(pool);
     mg_dirs_check(pool, o->key_file, apr_psprintf(pool, "key file '%s'", o->key_file),
-                  MG_DIRS_GROUP_OR_OTHERS, dirs, o->key_file, 0, 0, "key-file-permissions");
-    for (int i = 0; i < dirs->items->nelts; i++)
-        fprintf(stderr, "mgctl %s: warning: %s\n", cmd,
-                APR_ARRAY_IDX(dirs->items, i, mg_diag_t).msg);
+                  MG_DIRS_GROUP_OR_OTHERS, MG_SEV_ERROR, dirs, o->key_file, 0, 0,
+                  "key-file-permissions");
+    for (int i = 0; i < dirs->items->nelts; i++) {
+        const mg_diag_t *d = &APR_ARRAY_IDX(dirs->items, i, mg_diag_t);
+        fprintf(stderr, "mgctl %s: %s: %s\n", cmd,
+                d->severity == MG_SEV_ERROR ? "error" : "warning", d->msg);
+    }
+    if (dirs->errors > 0 || (insecure & MG_KEY_FILE_WRITABLE_BY_ALL)) {
+        fprintf(stderr, "mgctl %s: refused: anyone on the machine can replace key file '%s'\n", cmd,
+                o->key_file);
+        return MGCTL_EXIT_USAGE;
+    }
     apr_interval_time_t grace = -1, skew = -1;
     if (o->grace && mg_duration_parse(o->grace, &grace) != 0)
         return mgctl_usage_error(cmd, "--grace '%s' is not a duration", o->grace);
