@@ -23,6 +23,10 @@
 #include "mgctl_util.h"
 
 #define OUT_BUFFER (1 << 20)
+/* The longest line of standard input read whole: four times what any
+ * verifier takes (a path of MG_MAX_PATH, a query of MG_MAX_QUERY, a host);
+ * a longer one is refused without being held in memory. */
+#define SIGN_LINE_MAX (64 * 1024)
 
 enum {
     OPT_TTL = MGCTL_KEYOPT_NEXT,
@@ -69,8 +73,9 @@ static const char usage_text[] =
     "Mint signed links (token format v1, docs/token-spec.md). Without URL operands,\n"
     "reads one URL or path per line from standard input and writes one signed link\n"
     "per line, streaming (a line that cannot be signed gives an empty output line,\n"
-    "a message naming the line on stderr and exit status 1; blank lines and lines\n"
-    "starting with '#' give an empty output line and no message).\n"
+    "a message naming the line on stderr and exit status 1; a line over 64 KiB is\n"
+    "such a line, never read whole; blank lines and lines starting with '#' give an\n"
+    "empty output line and no message).\n"
     "\n"
     "With --policy, sign refuses (exit 1) what that policy's web server would\n"
     "refuse: a lifetime (from now, or --now, to the expiry, a bucket's end\n"
@@ -450,11 +455,18 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
     /* stdout is flushed whenever reading would wait: streaming for a
      * program that feeds one path and reads its link back, one large write
      * per megabyte otherwise */
-    mgctl_lines_t *in = mgctl_lines_open(lp, 0, stdout);
+    mgctl_lines_t *in = mgctl_lines_open(lp, 0, stdout, SIGN_LINE_MAX);
     apr_pool_t *tp; /* per line; lp keeps the reader */
     apr_pool_create(&tp, lp);
     while ((more = mgctl_lines_next(in, &line, &len)) > 0) {
         lineno++;
+        if (more == 2) { /* never held whole: no URL a server takes is so long */
+            failed |= refuse_one(tp, o, "", lineno,
+                                 apr_psprintf(tp, "the line is longer than %d bytes (%lu)",
+                                              SIGN_LINE_MAX, (unsigned long)len));
+            apr_pool_clear(tp);
+            continue;
+        }
         size_t n = len;
         while (n > 0 && line[n - 1] == '\r')
             line[--n] = '\0';

@@ -122,14 +122,20 @@ int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name
 typedef struct mgctl_lines mgctl_lines_t;
 
 /* A reader of the lines of `fd` (its buffer is freed with `pool`). Before a
- * read that would wait for input, `flush` (stdout, or NULL) is flushed. */
-mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush);
+ * read that would wait for input, `flush` (stdout, or NULL) is flushed.
+ * Lines longer than `max` bytes (without their LF) are never held whole:
+ * the reader's memory stays under `max` plus two blocks of 64 KiB, however
+ * long a line the input has (an admin's log with no LF, /dev/zero). */
+mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush, size_t max);
 
 /* 1: the next line in *line (*len bytes; its LF replaced by a NUL, any CR
  * kept; NUL bytes inside are kept and counted), valid until the next call;
- * a last line without LF counts. 0 at the end of input; -1 on a read error
- * or out of memory (errno). */
+ * a last line without LF counts. 2: a line longer than `max`, skipped to
+ * its LF: *line NULL, *len its length. 0 at the end of input; -1 on a read
+ * error or out of memory (errno). */
 int mgctl_lines_next(mgctl_lines_t *in, char **line, size_t *len);
+/* Bytes the reader's buffer holds now (for tests of the bound). */
+size_t mgctl_lines_capacity(const mgctl_lines_t *in);
 
 /* ---- mgctl_json.c ---------------------------------------------------------- */
 

@@ -906,6 +906,34 @@ awk 'BEGIN { printf "/"; for (i = 0; i < 17000; i++) printf "a"; print "" }' >"$
 check "migrate-report: a line over 16 KiB at file:line:column" "1" \
     "long.log:1:16385: error: the line is longer than 16384 bytes" \
     "$MGCTL" migrate-report -p "$L/p.yaml" "$L/long.log"
+# ... and such a line is never held whole: a 256 MiB line (a log without LF)
+# is refused with the memory of a short one (getline() read it all first:
+# 262 MiB). The same bound for mgctl sign's standard input, at 64 KiB. The
+# child's peak RSS must stay under 96 MiB (sanitizer builds included).
+cat >"$TMP/rss.py" <<'PY'
+import resource, subprocess, sys
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE)
+try:
+    p.stdin.write(b"/")
+    for _ in range(256):
+        p.stdin.write(b"a" * (1 << 20))
+    p.stdin.write(b"\n/b.jpg\n")
+    p.stdin.close()
+except BrokenPipeError:
+    pass
+sys.stderr.write(p.stderr.read().decode(errors="replace"))
+rc = p.wait()
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+sys.stderr.write("peak RSS %d MiB (limit %s)\n" % (rss, sys.argv[1]))
+sys.exit(3 if rss >= int(sys.argv[1]) else rc)
+PY
+check "migrate-report: a 256 MiB line is refused without being read into memory" "1" \
+    "<stdin>:1:16385: error: the line is longer than 16384 bytes" \
+    python3 "$TMP/rss.py" 96 "$MGCTL" migrate-report -p "$L/p.yaml" -
+check "mgctl sign: a 256 MiB line on standard input is refused the same way" "1" \
+    "mgctl sign: line 1: the line is longer than 65536 bytes \(268435457\)" \
+    python3 "$TMP/rss.py" 96 "$MGCTL" sign -p "$L/p.yaml" --ttl 1h
 
 # keygen prints the key's path as written to, so the entry works next to --out's parent.
 (cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)
