@@ -712,6 +712,10 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
     t->revocation_file = path;
 }
 
+/* The longest tokens.grace and tokens.clock_skew taken without a warning. */
+#define MG_GRACE_LONG apr_time_from_sec(7 * 86400)
+#define MG_SKEW_LONG apr_time_from_sec(3600)
+
 static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 {
     static const char *const names[] = {
@@ -721,10 +725,21 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
     mg_token_settings_t *t = &c->p->tokens;
     if (mg_lmap(c, n, "tokens", names, v, NULL) != 0)
         return;
-    if (v[0])
-        mg_lduration(c, v[0], "grace", &t->grace);
-    if (v[1])
-        mg_lduration(c, v[1], "clock_skew", &t->skew);
+    /* Beyond these, expiry means little: a warning at the value, not a
+     * refusal (docs/policy.md says why: a long window is the admin's
+     * choice about their own links, not a hole for anyone else) */
+    if (v[0] && mg_lduration(c, v[0], "grace", &t->grace) == 0 && t->grace > MG_GRACE_LONG)
+        mg_lwarn(c, v[0], "long-token-window",
+                 "tokens.grace of %s accepts every link for %s after it expired, so expiry means "
+                 "little: grace is for links in flight (minutes, hours; at most 7d without this "
+                 "warning); to keep links longer, sign them for longer",
+                 v[0]->str, v[0]->str);
+    if (v[1] && mg_lduration(c, v[1], "clock_skew", &t->skew) == 0 && t->skew > MG_SKEW_LONG)
+        mg_lwarn(c, v[1], "long-token-window",
+                 "tokens.clock_skew of %s accepts every link %s before its not-before and %s "
+                 "after its expiry (on top of grace): clocks kept by NTP differ by far less than "
+                 "a second (default 30s, at most 1h without this warning); fix the clock",
+                 v[1]->str, v[1]->str, v[1]->str);
     if (v[2]) {
         const char *s = mg_lstr(c, v[2], "cookie");
         const char *why = NULL;
