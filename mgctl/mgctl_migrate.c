@@ -251,8 +251,7 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     int fd = from_stdin ? 0 : open(file, O_RDONLY | O_CLOEXEC);
     const char *name = from_stdin ? "<stdin>" : file;
     if (fd < 0) {
-        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", mg_one_line(pool, file),
-                strerror(errno));
+        mgctl_err("migrate-report", "cannot read '%s': %s", file, strerror(errno));
         return MGCTL_EXIT_USAGE;
     }
     tally_t t;
@@ -300,8 +299,7 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     if (!from_stdin)
         close(fd);
     if (more < 0) {
-        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", mg_one_line(pool, name),
-                strerror(read_errno));
+        mgctl_err("migrate-report", "cannot read '%s': %s", name, strerror(read_errno));
         return MGCTL_EXIT_USAGE;
     }
     print_summary(pool, &t, format);

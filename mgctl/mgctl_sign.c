@@ -218,7 +218,7 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
                                  o->expires, mgctl_time_expected(o->expires));
     }
     if (apr_time_sec(c->expires) <= apr_time_sec(now))
-        fprintf(stderr, "mgctl sign: warning: the links are already expired\n");
+        mgctl_err("sign", "warning: the links are already expired");
     if (o->nbf != NULL && mg_time_parse(o->nbf, &c->not_before) != 0)
         return mgctl_usage_error("sign", "--not-before '%s' is not %s, nor none", o->nbf,
                                  mgctl_time_expected(o->nbf));
@@ -279,9 +279,9 @@ static int refuse_one(apr_pool_t *pool, const sign_opts_t *o, const char *url, l
                       const char *why)
 {
     if (lineno > 0)
-        fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
+        mgctl_err("sign", "line %ld: %s", lineno, why);
     else
-        fprintf(stderr, "mgctl sign: %s: %s\n", url, why);
+        mgctl_err("sign", "%s: %s", url, why);
     if (o->format == MGCTL_FMT_JSON)
         printf("{\"input\":%s,\"error\":%s}\n", mgctl_json_str(pool, url),
                mgctl_json_str(pool, why));
@@ -322,12 +322,12 @@ static void check_download(apr_pool_t *pool, const sign_opts_t *o, const char *u
         asks_download(pool, url, o->download_param))
         return;
     *o->download_warned = 1;
-    fprintf(stderr,
-            "mgctl sign: warning: %s: this download link (--access download) never downloads: "
-            "the web server serves a download only when the query has %s=1, and adding it to "
-            "the signed link breaks the signature; sign '%s%c%s=1' instead (only the first such "
-            "link is named)\n",
-            url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
+    mgctl_err("sign",
+              "warning: %s: this download link (--access download) never downloads: "
+              "the web server serves a download only when the query has %s=1, and adding it to "
+              "the signed link breaks the signature; sign '%s%c%s=1' instead (only the first such "
+              "link is named)",
+              url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
 }
 
 /* A URL whose query already has a parameter some key of the policy reads
@@ -510,20 +510,20 @@ static int check_policy_limits(apr_pool_t *pool, const sign_opts_t *o, const mg_
     apr_interval_time_t life = apr_time_from_sec(apr_time_sec(c->expires) - apr_time_sec(now));
     if (name != NULL && ts->max_ttl > 0 && life > ts->max_ttl) {
         char tbuf[32];
-        fprintf(stderr,
-                "mgctl sign: the links would be valid for %s (until %s), longer than "
-                "tokens.max_ttl %s of %s allows: the web server refuses them "
-                "(token-malformed); give a shorter --ttl or --expires\n",
-                mgctl_duration_text(pool, life), mg_time_format(c->expires, tbuf, sizeof(tbuf)),
-                mgctl_duration_text(pool, ts->max_ttl), name);
+        mgctl_err("sign",
+                  "the links would be valid for %s (until %s), longer than "
+                  "tokens.max_ttl %s of %s allows: the web server refuses them "
+                  "(token-malformed); give a shorter --ttl or --expires",
+                  mgctl_duration_text(pool, life), mg_time_format(c->expires, tbuf, sizeof(tbuf)),
+                  mgctl_duration_text(pool, ts->max_ttl), name);
         return MGCTL_EXIT_FAIL;
     }
     if (name != NULL && c->id != NULL && ts->revoked_set != NULL &&
         apr_hash_get(ts->revoked_set, c->id, APR_HASH_KEY_STRING) != NULL) {
-        fprintf(stderr,
-                "mgctl sign: token id '%s' is revoked by %s (tokens.revoked_ids or "
-                "tokens.revocation_file): the web server refuses its links (token-revoked)\n",
-                c->id, name);
+        mgctl_err("sign",
+                  "token id '%s' is revoked by %s (tokens.revoked_ids or "
+                  "tokens.revocation_file): the web server refuses its links (token-revoked)",
+                  c->id, name);
         return MGCTL_EXIT_FAIL;
     }
     return MGCTL_EXIT_OK;
@@ -536,7 +536,7 @@ static int sign_cookie(apr_pool_t *pool, const mg_policy_t *policy, const mg_key
     if (c->scope == NULL)
         return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
     if (mg_token_sign_cookie(pool, key, c, &value, &why) != MG_OK) {
-        fprintf(stderr, "mgctl sign: %s\n", why);
+        mgctl_err("sign", "%s", why);
         return MGCTL_EXIT_FAIL;
     }
     const char *name = policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token";
@@ -586,7 +586,7 @@ static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_
     const char *pairs, *why = NULL;
     mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pairs, &why);
     if (st != MG_OK) {
-        fprintf(stderr, "mgctl sign: %s\n", why);
+        mgctl_err("sign", "%s", why);
         return MGCTL_EXIT_FAIL;
     }
     const char *attrs = apr_pstrcat(pool, "; Path=", mg_token_encode(pool, o->prefix), NULL);
@@ -664,7 +664,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     if (o->private_key != NULL) {
         mg_file_t pk;
         if (mg_file_read(pool, o->private_key, 16384, &pk, &why) != MG_OK) {
-            fprintf(stderr, "mgctl sign: --private-key: %s\n", why);
+            mgctl_err("sign", "--private-key: %s", why);
             return MGCTL_EXIT_USAGE;
         }
         o->fclaims.private_key = pk.data;
@@ -699,16 +699,16 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
             ref = r;
     }
     if (ref == NULL) {
-        fprintf(stderr, "mgctl sign: %s has no %skey of format %s%s%s\n", o->keys.policy_file,
-                want ? "" : "unrevoked ", fmt->name, want ? " named " : "", want ? want : "");
+        mgctl_err("sign", "%s has no %skey of format %s%s%s", o->keys.policy_file,
+                  want ? "" : "unrevoked ", fmt->name, want ? " named " : "", want ? want : "");
         return MGCTL_EXIT_USAGE;
     }
     c.format = fmt->name;
     if ((rc = check_policy_limits(pool, o, policy, &c, now)) != MGCTL_EXIT_OK)
         return rc;
     if (never && policy->tokens.max_ttl > 0) {
-        fprintf(stderr, "mgctl sign: links without expiry are refused by tokens.max_ttl of %s\n",
-                o->keys.policy_file);
+        mgctl_err("sign", "links without expiry are refused by tokens.max_ttl of %s",
+                  o->keys.policy_file);
         return MGCTL_EXIT_FAIL;
     }
     o->fkey = ref->fkey;
@@ -869,17 +869,17 @@ static int choose_key(apr_pool_t *pool, const sign_opts_t *o, mg_policy_t **poli
         return rc;
     *key = mg_keys_signing(*policy);
     if (*key == NULL && o->keys.key_file != NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
-                "(the .key file mgctl keygen wrote next to the .pub)\n",
-                o->keys.key_file);
+        mgctl_err("sign",
+                  "%s holds an Ed25519 public key; signing needs the private key "
+                  "(the .key file mgctl keygen wrote next to the .pub)",
+                  o->keys.key_file);
         return MGCTL_EXIT_USAGE;
     }
     if (*key == NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
-                "Ed25519 key needs its private half)\n",
-                o->keys.policy_file);
+        mgctl_err("sign",
+                  "%s has no signing key (mark one key `sign: true`; an "
+                  "Ed25519 key needs its private half)",
+                  o->keys.policy_file);
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;

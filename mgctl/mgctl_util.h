@@ -70,8 +70,15 @@ int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const c
 const char *mgctl_opt_name(apr_pool_t *pool, const apr_getopt_option_t *opt);
 
 /* Print "mgctl CMD: <message>" (when fmt is non-NULL) and "Try 'mgctl CMD
- * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
+ * --help'." on stderr; returns MGCTL_EXIT_USAGE. The message is one line
+ * whatever the arguments it echoes hold (mg_one_line: control bytes, an
+ * ESC sequence, a newline are written as \xNN, \n). */
 int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "mgctl CMD: <message>" on stderr, the message made one line as by
+ * mgctl_usage_error: for messages that echo an argument, a URL, a path or
+ * a sentence built from them. */
+void mgctl_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Output formats for --format. */
 typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;

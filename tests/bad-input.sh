@@ -935,6 +935,44 @@ check "mgctl sign: a 256 MiB line on standard input is refused the same way" "1"
     "mgctl sign: line 1: the line is longer than 65536 bytes \(268435457\)" \
     python3 "$TMP/rss.py" 96 "$MGCTL" sign -p "$L/p.yaml" --ttl 1h
 
+# mgctl's messages on stderr echo arguments, URLs and paths as one line:
+# control bytes, an ESC sequence (which would recolour, retitle or clear the
+# terminal, or forge a '::error' line in a CI log after a newline) are
+# written as \xNN, \n. The checks fail on any raw control byte (exit 3).
+E="$TMP/esc"
+mkdir -p "$E"
+chmod 755 "$E"
+echo "$good_key" >"$E/k1.key"
+chmod 600 "$E/k1.key"
+no_raw_control() { # NAME STATUS PATTERN CMD...: stderr escaped, no raw control byte
+    n=$1 st=$2 pat=$3
+    shift 3
+    check "$n" "$st" "$pat" sh -c 'out=$("$@" 2>&1 >/dev/null); rc=$?; printf "%s\n" "$out" >&2
+        printf "%s\n" "$out" | LC_ALL=C grep -q "[[:cntrl:]]" && exit 3; exit $rc' sh "$@"
+}
+ESC=$(printf '\033')
+BEL=$(printf '\007')
+NL='
+'
+no_raw_control "mgctl sign: a bad --ttl with an ESC sequence is escaped" "2" \
+    "mgctl sign: --ttl '1h\\\\x1B\\[31mred\\\\x1B\\[0m' is not a duration" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl "1h${ESC}[31mred${ESC}[0m" /a.jpg
+no_raw_control "mgctl sign: a bad --now with a newline and a forged CI line stays one line" "2" \
+    "mgctl sign: --now 'x\\\\n::error file=p.yaml::forged' is not" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h --now "x${NL}::error file=p.yaml::forged" /a.jpg
+no_raw_control "mgctl sign: a URL operand with BEL and an OSC title sequence is escaped" "1" \
+    "mgctl sign: /a\\\\x07b\\\\x1B\\]0;pwned\\\\x07.jpg: " \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h "/a${BEL}b${ESC}]0;pwned${BEL}.jpg"
+no_raw_control "mgctl sign: an unknown option made of control bytes is escaped" "2" \
+    "mgctl sign: .*\\\\x1B\\[2J" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h "--${ESC}[2J" /a.jpg
+no_raw_control "mgctl sign --key-file: a path with control bytes is escaped" "2" \
+    "mgctl sign: .*k\\\\x1B\\[1mey" \
+    "$MGCTL" sign --key-file "$E/k${ESC}[1mey" --key-id k1 --ttl 1h /a.jpg
+
+no_raw_control "mgctl: an unknown command with an ESC sequence is escaped" "2" \
+    "mgctl: unknown command 'x\\\\x1B\\[2Jy'" "$MGCTL" "x${ESC}[2Jy"
+
 # keygen prints the key's path as written to, so the entry works next to --out's parent.
 (cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)
 check "keygen --out keys/ prints file: keys/k9.key" "0" "^    file: keys/k9.key$" cat "$TMP/kg-out"
