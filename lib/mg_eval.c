@@ -128,6 +128,25 @@ static const mg_cidr_t *ipset_find(const mg_ipset_t *set, const mg_ip_t *ip)
     return NULL;
 }
 
+/* Whether the client address is a trusted proxy's own while the request
+ * carries a forwarded client address (X-Forwarded-For, Forwarded): mod_remoteip
+ * is not set up for that proxy, or could not read the header — a port after
+ * the address (198.51.100.7:41234, [2001:db8::7]:443), a zone
+ * (2002:c000:20a::1%eth0), `unknown`, an empty element — and left the proxy
+ * as the client. The client's own address is then unknown: an ip.deny list
+ * or the database (the proxy's country) let every client through, and an
+ * ip.allow list that holds the proxy let every client in. */
+static int proxy_as_client(const ev_t *e)
+{
+    const mg_request_derived_t *rd = e->rd;
+    const mg_request_t *req = e->req;
+    if (!rd->peer_trusted || rd->client.family != rd->peer.family ||
+        memcmp(rd->client.addr, rd->peer.addr, sizeof(rd->client.addr)) != 0 || req->lookup == NULL)
+        return 0;
+    return req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "X-Forwarded-For") != NULL ||
+           req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "Forwarded") != NULL;
+}
+
 static int check_ip(ev_t *e)
 {
     const mg_rule_t *r = e->rule;
@@ -135,13 +154,19 @@ static int check_ip(ev_t *e)
     char ipb[64], cb[64];
     if (r->ip_deny == NULL && r->ip_allow == NULL)
         return 0;
-    if (ip->family == 0) {
-        /* An address we cannot read is on no allow list, and may be on a
-         * deny list: either way it does not pass. */
+    if (ip->family == 0 || proxy_as_client(e)) {
+        /* An address we cannot read, or that is not the client's, is on no
+         * allow list, and may be on a deny list: either way it does not
+         * pass (red team 24b: the proxy's address passed both). */
+        const char *why = ip->family == 0
+                              ? "the client address is not a valid IP address"
+                              : "the client's address is unknown: its address is a trusted "
+                                "proxy's own, and the forwarded client address was not taken "
+                                "(mod_remoteip)";
         if (r->ip_deny && r->ip_deny->cidrs && r->ip_deny->cidrs->nelts > 0)
-            return deny(e, MG_R_IP_DENIED, "the client address is not a valid IP address");
+            return deny(e, MG_R_IP_DENIED, "%s", why);
         if (r->ip_allow)
-            return deny(e, MG_R_IP_NOT_ALLOWED, "the client address is not a valid IP address");
+            return deny(e, MG_R_IP_NOT_ALLOWED, "%s", why);
         return 0;
     }
     if (r->ip_deny) {
@@ -207,23 +232,6 @@ static int mmdb_country(ev_t *e, const char **cc)
         return deny(e, MG_R_INTERNAL, "the country lookup of %s failed: %s",
                     mg_ip_format(&e->rd->client, ipb, sizeof(ipb)), why ? why : "unknown error");
     }
-}
-
-/* Whether the address to look up is a trusted proxy's own while the request
- * carries a forwarded client address (X-Forwarded-For, Forwarded): mod_remoteip
- * is not set up for that proxy, or could not read the header — a port after
- * the address (198.51.100.7:41234, [2001:db8::7]:443), `unknown`, an empty
- * element — and left the proxy as the client. The database then gives the
- * proxy's country, and a deny list let every client through. */
-static int proxy_as_client(const ev_t *e)
-{
-    const mg_request_derived_t *rd = e->rd;
-    const mg_request_t *req = e->req;
-    if (!rd->peer_trusted || rd->client.family != rd->peer.family ||
-        memcmp(rd->client.addr, rd->peer.addr, sizeof(rd->client.addr)) != 0 || req->lookup == NULL)
-        return 0;
-    return req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "X-Forwarded-For") != NULL ||
-           req->lookup(req->lookup_ctx, MG_LOOKUP_HEADER, "Forwarded") != NULL;
 }
 
 /* An IPv6 client that carries an IPv4 address (6to4, Teredo, ...): the

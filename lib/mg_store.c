@@ -320,6 +320,11 @@ const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st)
     return apr_pstrcat(p, st->prefix, "epoch", NULL);
 }
 
+const char *mg_store_tenure_key(apr_pool_t *p, const mg_store_t *st)
+{
+    return apr_pstrcat(p, st->prefix, "epoch:tenure", NULL);
+}
+
 mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_info_t *out,
                                       apr_pool_t *p, const char **why)
 {

@@ -97,7 +97,9 @@ typedef struct mg_store_epoch {
 enum {
     MG_EPOCH_NEW_NONE = 1,    /* there was no epoch record */
     MG_EPOCH_NEW_RESTART = 2, /* another Redis process, and the old one was not durable */
-    MG_EPOCH_NEW_SERVER = 3   /* memcached: epoch->server had no epoch record */
+    MG_EPOCH_NEW_SERVER = 3,  /* memcached: epoch->server had no epoch record */
+    MG_EPOCH_NEW_PROMOTED = 4 /* Redis: the process was promoted (again) since the record:
+                                 its data may be another primary's (mg_store_redis.c) */
 };
 
 /* What a claim asks. */
@@ -271,6 +273,9 @@ mg_store_status_t mg_store_retention(mg_store_t *st, apr_array_header_t **out,
 mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_info_t *out,
                                       apr_pool_t *p, const char **why);
 const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st);
+/* Redis: PREFIX"epoch:tenure", the promoted process and replication id the
+ * epoch record was last confirmed in (mg_store_redis.c). */
+const char *mg_store_tenure_key(apr_pool_t *p, const mg_store_t *st);
 
 /* What a server said, fit for a log line: at most `max` bytes up to its
  * first line end, unprintable bytes as '?'. */

@@ -30,9 +30,22 @@
 
 /* Outcomes as the script returns them (same order as mg_claim_outcome_t),
  * then the slot, the epoch's SINCE (-1: not asked) and why this claim
- * started the epoch (0, MG_EPOCH_NEW_NONE, MG_EPOCH_NEW_RESTART). The epoch
- * record (mg_store.h) is read and renewed in the same script as the walk,
- * so no claim can land between a loss and the epoch that says so. */
+ * started the epoch (0, MG_EPOCH_NEW_NONE, MG_EPOCH_NEW_RESTART,
+ * MG_EPOCH_NEW_PROMOTED). The epoch record (mg_store.h) is read and renewed
+ * in the same script as the walk, so no claim can land between a loss and
+ * the epoch that says so.
+ *
+ * The run id alone does not tell a dataset replaced in the same process: a
+ * primary made a replica (a failover, REPLICAOF) drops its data for its new
+ * primary's, the writes it had not replicated with it, and keeps its run
+ * id when it is promoted again; the epoch record it got back names it. A
+ * promotion gives the process a new replication id (master_replid, with
+ * second_repl_offset set), so a promoted process keeps the epoch only if
+ * the tenure record, PREFIX"epoch:tenure" = "RUNID REPLID", names its
+ * present tenure; one written in another tenure (or none) is a new epoch.
+ * The replication state is read at each claim, from the process itself: a
+ * connection outlives a demotion. A replica (role:slave) is refused: its
+ * data lags its primary's, a revocation among what it lacks. */
 static const char CLAIM_LUA[] =
     /* Redis 3.2-4.x replicate a script verbatim unless told otherwise, and
      * refuse a write after TIME then; 5 and later replicate its effects
@@ -42,19 +55,34 @@ static const char CLAIM_LUA[] =
     "local n = #KEYS\n"
     "local since, started = -1, 0\n"
     "if ARGV[5] == '1' then\n"
-    "  local ek, now, runid, durable = KEYS[n], tonumber(ARGV[9]), ARGV[10], ARGV[11]\n"
-    "  n = n - 1\n"
+    "  local ek, tk, now, runid, durable = KEYS[n - 1], KEYS[n], tonumber(ARGV[9]), ARGV[10], "
+    "ARGV[11]\n"
+    "  local tenure\n"
+    "  n = n - 2\n"
     /* a new epoch begins at the later of the caller's clock and Redis's:
      * a caller whose clock is behind must not date the loss before it
      * happened (a link granted in between would be granted again) */
     "  local t = tonumber(redis.call('TIME')[1])\n"
     "  if t > now then now = t end\n"
     /* the connection was identified once: a replica attached since makes
-     * this primary not durable (a failover loses what it lacks) */
-    "  if durable == '1' then\n"
+     * this primary not durable (a failover loses what it lacks), and a
+     * demotion and promotion since replaced its data (above). Run id "-":
+     * INFO refused, lost_records=warn: nothing to tell */
+    "  if runid ~= '-' then\n"
     "    local i = redis.pcall('INFO', 'replication')\n"
-    "    if type(i) ~= 'string' or not string.find(i, '\\nconnected_slaves:0\\r', 1, true) then\n"
+    "    if type(i) ~= 'string' then\n"
+    "      return redis.error_reply('ERR media-guard: INFO replication refused: a failover "
+    "cannot be told')\n"
+    "    end\n"
+    "    if not string.find(i, '\\nrole:master\\r', 1, true) then\n"
+    "      return redis.error_reply('ERR media-guard: a replica (its data lags its primary): "
+    "point MediaGuardStore at the primary')\n"
+    "    end\n"
+    "    if not string.find(i, '\\nconnected_slaves:0\\r', 1, true) then durable = '0' end\n"
+    "    local second = string.match(i, '\\nsecond_repl_offset:(%-?%d+)\\r')\n"
+    "    if second and second ~= '-1' then\n"
     "      durable = '0'\n"
+    "      tenure = runid .. ' ' .. (string.match(i, '\\nmaster_replid:(%x+)\\r') or '-')\n"
     "    end\n"
     "  end\n"
     "  local e = redis.call('GET', ek)\n"
@@ -68,6 +96,11 @@ static const char CLAIM_LUA[] =
     "    if rid ~= runid and (dur ~= '1' or durable ~= '1') then s = now; started = 2 end\n"
     "  else\n"
     "    s = now; started = 1\n"
+    "  end\n"
+    "  if tenure then\n"
+    "    local tv = redis.call('GET', tk)\n"
+    "    if started == 0 and tv ~= tenure then s = now; started = 4 end\n"
+    "    if tv ~= tenure then redis.call('SET', tk, tenure) end\n"
     "  end\n"
     "  if started ~= 0 or rid ~= runid or dur ~= durable then\n"
     "    redis.call('SET', ek, s .. ' ' .. runid .. ' ' .. durable)\n"
@@ -487,7 +520,7 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
                                  int *slot, apr_pool_t *p, const char **why)
 {
     mg_store_epoch_t *ep = c->epoch;
-    int nkeys = c->uses + (c->check_revoked ? 1 : 0) + (ep ? 1 : 0), argc = 3 + nkeys + 11, i,
+    int nkeys = c->uses + (c->check_revoked ? 1 : 0) + (ep ? 2 : 0), argc = 3 + nkeys + 11, i,
         k = 0, ident;
     const char **argv = apr_palloc(p, sizeof(*argv) * (apr_size_t)argc);
     redis_conn_t seen;
@@ -501,8 +534,10 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         argv[k++] = mg_store_slot_key(p, st, c->kid, c->id, i);
     if (c->check_revoked)
         argv[k++] = mg_store_rev_key(p, st, c->id);
-    if (ep)
+    if (ep) {
         argv[k++] = mg_store_epoch_key(p, st);
+        argv[k++] = mg_store_tenure_key(p, st);
+    }
     argv[k++] = c->addr;
     argv[k++] = apr_psprintf(p, "%" APR_INT64_T_FMT, c->ttl);
     argv[k++] = c->peek ? "1" : "0";
@@ -534,7 +569,8 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     started = rep->element[3]->integer;
     freeReplyObject(rep);
     if (o < MG_CLAIM_NEW || o > MG_CLAIM_LOST || s < 0 || s > c->uses ||
-        (ep == NULL && o == MG_CLAIM_LOST) || started < 0 || started > MG_EPOCH_NEW_RESTART) {
+        (ep == NULL && o == MG_CLAIM_LOST) || started < 0 || started > MG_EPOCH_NEW_PROMOTED ||
+        started == MG_EPOCH_NEW_SERVER) {
         *why = "redis: the claim script answered out of range";
         return MG_STORE_ERROR;
     }
@@ -551,12 +587,20 @@ static mg_store_status_t r_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
 /* The epoch record for mgctl store check|init. A script, as the claim's:
  * it reads (and writes) the record with the run id of the connection it
  * runs on. Reading renews nothing: the next claim does. */
-static const char EPOCH_LUA[] = "local e = redis.call('GET', KEYS[1])\n"
-                                "if ARGV[1] == 'force' or (ARGV[1] == 'init' and not e and "
-                                "ARGV[2] ~= '-') then\n"
-                                "  redis.call('SET', KEYS[1], '0 ' .. ARGV[2] .. ' ' .. ARGV[3])\n"
-                                "end\n"
-                                "return e or false\n";
+static const char EPOCH_LUA[] =
+    "local e = redis.call('GET', KEYS[1])\n"
+    "if ARGV[1] == 'force' or (ARGV[1] == 'init' and not e and ARGV[2] ~= '-') then\n"
+    "  redis.call('SET', KEYS[1], '0 ' .. ARGV[2] .. ' ' .. ARGV[3])\n"
+    /* a promoted process: the record is of this tenure (the claim script) */
+    "  local i = redis.pcall('INFO', 'replication')\n"
+    "  local second = type(i) == 'string' and string.match(i, "
+    "'\\nsecond_repl_offset:(%-?%d+)\\r')\n"
+    "  if second and second ~= '-1' then\n"
+    "    redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. (string.match(i, "
+    "'\\nmaster_replid:(%x+)\\r') or '-'))\n"
+    "  end\n"
+    "end\n"
+    "return e or false\n";
 
 /* Whether the store holds any key under the prefix: 1, 0, or -1 with
  * *why. SCAN from here, a batch at a time, so a large keyspace does not
@@ -594,10 +638,11 @@ static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *
 {
     redis_impl_t *r = st->impl;
     int any = op == MG_EPOCH_INIT ? any_key(st, p, why) : 1;
-    const char *argv[7] = {"EVAL",
+    const char *argv[8] = {"EVAL",
                            EPOCH_LUA,
-                           "1",
+                           "2",
                            mg_store_epoch_key(p, st),
+                           mg_store_tenure_key(p, st),
                            op == MG_EPOCH_FORCE              ? "force"
                            : op == MG_EPOCH_INIT && any == 1 ? "init"
                                                              : "read",
@@ -610,7 +655,7 @@ static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *
     if (any < 0)
         return MG_STORE_ERROR;
     /* mgctl: a refused INFO is said (the run id "-"), not an error */
-    rep = run_ex(st, p, why, 7, argv, 5, 1, &seen);
+    rep = run_ex(st, p, why, 8, argv, 6, 1, &seen);
     if (rep == NULL)
         return MG_STORE_ERROR;
     out->server = apr_psprintf(p, "redis %s:%d", r->url->host[0], r->url->port[0]);

@@ -31,7 +31,8 @@ static const struct {
     {"keygen", mgctl_cmd_keygen, "generate a signing key"},
     {"uses", mgctl_cmd_uses, "show or reset the uses of a one-time / N-use link in the store"},
     {"revoke", mgctl_cmd_revoke, "revoke token ids in the store every server shares"},
-    {"store", mgctl_cmd_store, "check that a claim store keeps its records (never evicts them)"},
+    {"store", mgctl_cmd_store,
+     "check that a claim store keeps its records; init its epoch on upgrade"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

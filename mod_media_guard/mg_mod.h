@@ -152,6 +152,10 @@ typedef struct mg_mod_req {
 
 /* mg_mod_authz.c: type_checker and fixups hook (DECLINED) */
 int mg_mod_restore_filename(request_rec *r);
+/* Whether r is httpd's lookup of its parent's PATH_INFO as a URL (for a CGI
+ * script's PATH_TRANSLATED: ap_add_cgi_vars), whatever translate_name made
+ * of its r->uri (mg_mod_authz.c) */
+int mg_mod_is_path_info_lookup(const request_rec *r);
 /* register_hooks: check_user_id of a refused PATH_INFO lookup (mg_mod_authz.c) */
 void mg_mod_authz_register(apr_pool_t *p);
 

@@ -41,6 +41,8 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "ap_mpm.h"
+#include "scoreboard.h"
 
 #include <apr_atomic.h>
 #include <apr_lib.h>
@@ -346,7 +348,45 @@ static int stricter(const mg_decision_t *a, const mg_decision_t *b)
  * named it), and — when httpd serves another path than that target names
  * (RewriteRule [PT], path_info after a file, an index file) — on the served
  * path as well; the stricter decision counts. */
+/* Whether a graceful reload has replaced the configuration this process
+ * serves. httpd lets the children of the old generation finish the
+ * connections they accepted, with the old configuration — also a request
+ * that arrives on such a connection after the new generation serves, at
+ * the client's pace (mod_reqtimeout's header limit, or Timeout between
+ * any two bytes without it). A key removed or revoked and an id revoked by
+ * the reload would still grant there. The parent sets running_generation
+ * to the new generation before it tells the old children to stop. */
+static int generation_replaced(void)
+{
+    int mine;
+
+    if (ap_scoreboard_image == NULL || ap_mpm_query(AP_MPMQ_GENERATION, &mine) != APR_SUCCESS)
+        return 0;
+    return ap_get_scoreboard_global()->running_generation != mine;
+}
+
+static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
+                     const mg_target_t *t);
+
 void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
+                     const mg_target_t *t)
+{
+    evaluate(r, mp, m, t);
+    /* a grant by a token is what a reload takes back (a key, a revocation):
+     * in a replaced process it is refused, as an error (500), which the
+     * client may ask again for — the new generation decides then */
+    if (m->d.outcome == MG_OUTCOME_ALLOW && m->d.token_kid != NULL && generation_replaced()) {
+        memset(&m->d, 0, sizeof(m->d));
+        m->d.outcome = MG_OUTCOME_DENY;
+        m->d.reason = MG_R_INTERNAL;
+        m->d.status = HTTP_FORBIDDEN;
+        m->d.detail = "a token's grant in a process whose configuration a graceful reload has "
+                      "replaced (the reload may have removed or revoked its key or id): ask "
+                      "again, the new configuration decides";
+    }
+}
+
+static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const mg_target_t *t)
 {
     const char *served, *served_raw, *served_canon;
@@ -682,16 +722,25 @@ static void hide_proxy_query(request_rec *r, mg_mod_req_t *rq)
  * runs, the name is "" with no path info (authn modules such as
  * mod_authnz_fcgi copy it into an environment: never NULL there), which
  * names no file either if authentication then fails. authz_core's AH01630
- * line names the URI instead of the file. */
-static int is_path_info_lookup(const request_rec *r)
+ * line names the URI instead of the file.
+ *
+ * The lookup is known by the target httpd gave it, the escaped PATH_INFO
+ * (r->unparsed_uri), not only by r->uri: a translate_name hook may change
+ * r->uri before authorization — a RewriteRule with [PT], a token in the
+ * path (mg_mod_pathtok.c) — and /cgi-bin/x.cgi/photo/a (rewritten to
+ * /members/a.jpg) kept the refused file's name (red team 24b). */
+int mg_mod_is_path_info_lookup(const request_rec *r)
 {
-    return r->main != NULL && r->main->path_info != NULL && r->main->path_info[0] != '\0' &&
-           r->uri != NULL && strcmp(r->uri, r->main->path_info) == 0;
+    const char *pi;
+    if (r->main == NULL || (pi = r->main->path_info) == NULL || pi[0] == '\0')
+        return 0;
+    return (r->uri != NULL && strcmp(r->uri, pi) == 0) ||
+           (r->unparsed_uri != NULL && strcmp(r->unparsed_uri, ap_escape_uri(r->pool, pi)) == 0);
 }
 
 static void hold_refused_filename(request_rec *r, mg_mod_req_t *rq)
 {
-    if (r->filename == NULL || rq->refused_filename != NULL || !is_path_info_lookup(r))
+    if (r->filename == NULL || rq->refused_filename != NULL || !mg_mod_is_path_info_lookup(r))
         return;
     rq->refused_filename = r->filename;
     rq->refused_path_info = r->path_info;

@@ -720,6 +720,10 @@ static void epoch_started(request_rec *r, const mg_store_epoch_t *ep)
                            "no claim was ever made on it (the first start of this version: run "
                            "mgctl store init before it to keep the links in flight)",
                            ep->server)
+        : ep->started == MG_EPOCH_NEW_PROMOTED
+            ? "was promoted to primary since its epoch record was written (the same Redis "
+              "process, made a replica and promoted again, holds its former replica's data): "
+              "it may have lost the last records written"
             : "restarted (another Redis process) without appendonly yes + appendfsync always, "
               "or failed over to a replica: it may have lost the last records written";
 

@@ -155,8 +155,7 @@ int mg_mod_recheck_fixup(request_rec *r)
             /* a refused lookup of a script's PATH_INFO names no file:
              * httpd's CGI environment takes PATH_TRANSLATED from its file
              * name whatever its status (mg_mod_authz.c) */
-            if (r->main != NULL && r->main->path_info != NULL && r->main->path_info[0] != '\0' &&
-                strcmp(r->uri, r->main->path_info) == 0)
+            if (mg_mod_is_path_info_lookup(r))
                 r->filename = NULL;
             return nm->d.reason == MG_R_INTERNAL ? HTTP_INTERNAL_SERVER_ERROR : HTTP_FORBIDDEN;
         }

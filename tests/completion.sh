@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/completion.sh — mgctl's bash completion (mgctl/bash-completion/mgctl):
 # it completes commands, options and option values, and it offers every
-# option that each command's --help lists (so the two stay in step).
+# option that each command's --help lists, and the --format and --token-format
+# values it names (so the two stay in step).
 # Run by `make check` with MGCTL and MG_SRCDIR set; exit 77 without bash.
 set -u
 [ -n "${BASH_VERSION:-}" ] || exit 77
@@ -35,7 +36,7 @@ expect "validate verify" mgctl v
 expect "--help --version" mgctl --
 expect "--access --alg" mgctl sign --a
 expect "github json text" mgctl validate --format ""  # sorted
-expect "github text" mgctl test -f ""
+expect "github json text" mgctl test -f ""
 expect "json text" mgctl explain -f ""
 expect "ed25519 hmac-sha1 hmac-sha256" mgctl keygen --alg ""
 expect "end-of-day end-of-month end-of-week" mgctl sign --ttl 1h --expires end
@@ -45,7 +46,18 @@ expect "migrate-report" mgctl mi
 expect "reset show" mgctl uses ""
 expect "check init" mgctl store ""
 expect "json text" mgctl store check --format ""
-expect "bunny cloudfront gcp-cdn imagekit nginx-secure-link" mgctl sign --token-format ""
+expect "akamai-edgeauth bunny cloudfront gcp-cdn imagekit lighttpd-secdownload nginx-secure-link" \
+    mgctl sign --token-format ""
+
+# the values --help names: each command's --format, sign's --token-format
+for cmd in validate test explain sign verify migrate-report store; do
+    want=$("$MGCTL" "$cmd" --help | awk '/^ +-f, --format/ { on = 1; print; next } on && /^ +-/ { exit } on' |
+        grep -oE '\b(text|json|github)\b' | sort -u | tr '\n' ' ' | sed 's/ $//')
+    expect "$want" mgctl "$cmd" -f ""
+done
+want=$("$MGCTL" sign --help | tr '\n' ' ' | tr -s ' ' | grep -oE 'mint links of format F \([^)]*\)' |
+    sed -e 's/.*(//' -e 's/)//' | tr -d ',' | tr ' ' '\n' | grep . | sort | tr '\n' ' ' | sed 's/ $//')
+expect "$want" mgctl sign --token-format ""
 
 # files: policies for --policy, test files for test
 tmp=$(mktemp -d)

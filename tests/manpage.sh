@@ -3,7 +3,8 @@
 # every command of `mgctl --help` has a section and a SYNOPSIS line in the
 # man page and a row in docs/mgctl.md's table; every option that a command's
 # --help lists is described (a .TP item) in that command's section, and the
-# section describes no option that --help does not list. -h/--help is said
+# section describes no option that --help does not list; mgctl --help names
+# every action of a command that has them (store check|init). -h/--help is said
 # once for all commands and is not compared.
 # Run by `make check` with MGCTL and MG_SRCDIR set.
 set -u
@@ -50,6 +51,16 @@ for cmd in $commands; do
         echo "FAIL: docs/mgctl.md's command table has no row for 'mgctl $cmd'"
         fail=1
     fi
+    # a command with actions (mgctl store check|init): mgctl --help's summary
+    # names each one, so that a reader of the command list finds it
+    summary=$("$MGCTL" --help | awk -v c="$cmd" '$1 == c { $1 = ""; print }')
+    for act in $("$MGCTL" "$cmd" --help | grep -oE "mgctl $cmd [a-z]+(\|[a-z]+)*( |$)" |
+        awk '{ print $3 }' | tr '|' '\n' | sort -u); do
+        if ! grep -qw -- "$act" <<<"$summary"; then
+            echo "FAIL: 'mgctl --help' says of $cmd '${summary# }', without its action '$act'"
+            fail=1
+        fi
+    done
     h=$(help_options "$cmd")
     m=$(man_options "$cmd")
     missing=$(comm -23 <(echo "$h") <(echo "$m") | tr '\n' ' ')

@@ -2,9 +2,11 @@
 <RequireAll>, <RequireAny>, `Require not`, <Location>, <Directory>, .htaccess,
 virtual hosts."""
 
+import re
+
 import pytest
 
-from conftest import htpasswd
+from conftest import htpasswd, write_secrets
 
 JPEG = b"\xff\xd8\xff\xe0 composition"
 IMG = {"Accept": "image/webp,*/*", "Sec-Fetch-Mode": "no-cors"}
@@ -836,6 +838,8 @@ ScriptAlias "/cgi-bin/" "@ROOT@/cgi/"
 <Location "/members/">
     Action image/jpeg /cgi-bin/wm.cgi
 </Location>
+RewriteEngine On
+RewriteRule "^/photo/(\\w+)$" "/members/$1.jpg" [PT]
 """
 
 # the watermarker: "served" and the bytes of the file PATH_TRANSLATED names
@@ -847,10 +851,22 @@ exit 0
 """
 
 
-CGI_POLICY = SERVED_POLICY + """\
+# a token in the path (nginx secure_link_secret) makes r->uri the path
+# without it (mg_mod_pathtok.c)
+CGI_POLICY = SERVED_POLICY.replace("rules:\n", """\
+keys:
+  - id: ng
+    format: nginx-secure-link
+    file: keys/ng.secret
+    options: {secret_prefix: /p/, no_expiry: allow}
+rules:
+""") + """\
   - id: app-members
     path: /app/members/
     access: {anonymous: none, member: view}
+  - id: p
+    path: /p/
+    token: required
 """
 
 
@@ -858,9 +874,11 @@ CGI_POLICY = SERVED_POLICY + """\
 def cgi(apache_factory):
     s = apache_factory("cgi-path-translated", CGI_CONF, policies={"site.yaml": CGI_POLICY},
                        files={"members/secret.jpg": SECRET, "pub/cat.jpg": PUBLIC_JPG,
-                              "app/wm.cgi": WM_CGI, "app/members/secret.jpg": SECRET},
-                       extra_modules=["actions", "cgid"], start=False)
+                              "app/wm.cgi": WM_CGI, "app/members/secret.jpg": SECRET,
+                              "p/members/secret.jpg": SECRET},
+                       extra_modules=["actions", "cgid", "rewrite"], start=False)
     htpasswd(s.root / "htpasswd", {"alice": "a"})
+    write_secrets(s, {"ng.secret": "nginx-secure-link-secret-for-the-cgi-tests\n"})
     (s.root / "cgi").mkdir()
     (s.root / "cgi" / "wm.cgi").write_text(WM_CGI)
     (s.root / "cgi" / "wm.cgi").chmod(0o755)
@@ -872,11 +890,16 @@ def cgi(apache_factory):
 
 # /app/wm.cgi/app/members/secret.jpg: the PATH_INFO sub-request has the
 # script's own configuration, so httpd skips its authorization and the
-# module judges it in fixups (mg_mod_recheck.c)
+# module judges it in fixups (mg_mod_recheck.c). /photo/secret and /p/<mac>/:
+# translate_name changes the sub-request's r->uri (RewriteRule [PT], a path
+# token), which then differs from the PATH_INFO it was made for (red team 24b).
 @pytest.mark.parametrize("target", ["/cgi-bin/wm.cgi/members/secret.jpg",
                                     "/cgi-bin/wm.cgi/%6dembers/secret.jpg",
                                     "/cgi-bin/wm.cgi/pub/../members/secret.jpg",
-                                    "/app/wm.cgi/app/members/secret.jpg"])
+                                    "/app/wm.cgi/app/members/secret.jpg",
+                                    "/cgi-bin/wm.cgi/photo/secret",
+                                    "/cgi-bin/wm.cgi/p/0123456789abcdef0123456789abcdef"
+                                    "/members/secret.jpg"])
 def test_a_cgi_never_gets_the_file_of_a_path_info_the_policy_refuses(cgi, target):
     mark = cgi.mark()
     r = cgi.raw(target)
@@ -885,8 +908,10 @@ def test_a_cgi_never_gets_the_file_of_a_path_info_the_policy_refuses(cgi, target
     assert r.status_code == 200, (target, r.status_code, r.content[:80])
     # none, or "" (what authentication saw, when it then failed)
     assert r.content in (b"translated=unset;", b"translated=;"), r.content
-    # the sub-request for PATH_INFO was judged, and refused (authentication needed)
-    assert "members user=- path=/" in cgi.error_log_since(mark)
+    # the sub-request for PATH_INFO was judged, and refused (authentication
+    # needed; the path token's bad signature)
+    assert re.search(r"decision=(auth|deny) reason=\S+ rule=(app-)?(members|p) user=- path=/",
+                     cgi.error_log_since(mark)), target
 
 
 def test_a_cgi_never_gets_the_file_of_a_refused_path_info_after_failed_authentication(cgi):

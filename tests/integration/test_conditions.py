@@ -2,6 +2,7 @@
 hotlink, transformations — on local files and on a proxied origin."""
 
 import datetime
+import json
 import socket
 import zoneinfo
 
@@ -243,6 +244,87 @@ MediaGuardReasonHeader On
         assert s.get("/ip/office/a.jpg", headers=IMG).status_code == 403
     finally:
         s.stop()
+
+
+PROXIED_IP_POLICY = """\
+version: 1
+default: deny
+trusted_proxies: [127.0.0.1]
+rules:
+  - id: denied-net
+    path: /ip/deny/
+    ip: {deny: [192.0.2.0/24]}
+    access: {anonymous: view}
+  - id: internal
+    path: /ip/internal/
+    ip: {allow: [127.0.0.0/8]}
+    access: {anonymous: view}
+"""
+
+
+@pytest.fixture(scope="module")
+def proxied_ip(apache_factory):
+    """The proxy 127.0.0.1 trusted by mod_remoteip and by the policy."""
+    s = apache_factory("remoteip-ip", """
+RemoteIPHeader X-Forwarded-For
+RemoteIPInternalProxy 127.0.0.1
+MediaGuardPolicy p @POLICIES@/p.yaml
+MediaGuardReasonHeader On
+<Location "/ip/">
+    Require media-guard p
+</Location>
+""", policies={"p.yaml": PROXIED_IP_POLICY},
+        files={"ip/deny/a.jpg": JPEG, "ip/internal/a.jpg": JPEG}, extra_modules=["remoteip"])
+    yield s
+    s.stop()
+
+
+# forwarded client addresses of 192.0.2.10 that mod_remoteip cannot read: it
+# leaves the proxy (127.0.0.1) as the client, which the deny list did not
+# name and the internal allow list did (red team 24b)
+UNREAD_FORWARDED = [
+    {"X-Forwarded-For": "192.0.2.10:41234"},            # a port (Azure Application Gateway)
+    {"X-Forwarded-For": "[2002:c000:20a::1]:443"},
+    {"X-Forwarded-For": "2002:c000:20a::1%eth0"},       # a zone after a 6to4 address
+    {"X-Forwarded-For": "unknown"},
+    {"X-Forwarded-For": "192.0.2.10, "},                # an empty last element
+    {"Forwarded": "for=192.0.2.10"},                    # a header mod_remoteip is not told of
+]
+
+
+@pytest.mark.parametrize("headers", UNREAD_FORWARDED)
+def test_a_trusted_proxy_left_as_the_client_passes_no_ip_list(proxied_ip, mgctl, headers):
+    s = proxied_ip
+    r = s.get("/ip/deny/a.jpg", headers={**IMG, **headers})
+    assert r.status_code == 403 and reason(r) == "ip-denied", (headers, r.status_code, reason(r))
+    r = s.get("/ip/internal/a.jpg", headers={**IMG, **headers})
+    assert r.status_code == 403 and reason(r) == "ip-not-allowed", (headers, r.status_code)
+    # mgctl explain decides the same
+    (name, value), = headers.items()
+    p = mgctl("explain", "--policy", str(s.policy_dir / "p.yaml"), "--ip", "127.0.0.1",
+              "-H", f"{name}: {value}", "--format", "json", "/ip/internal/a.jpg")
+    assert json.loads(p.stdout)["reason"] == "ip-not-allowed", p.stdout + p.stderr
+
+
+# forms mod_remoteip reads (it writes them as APR prints them); the deny list
+# catches each, under the address it carries where it is IPv6
+@pytest.mark.parametrize("xff", ["192.0.2.10", "::FFFF:C000:020A", "2002:C000:020A::1",
+                                 "2001:0:4136:e378:8000:63bf:3fff:fdf5", "64:ff9b::192.0.2.10",
+                                 "0300.0.2.10"])
+def test_every_form_of_a_denied_client_forwarded_by_a_trusted_proxy_is_denied(proxied_ip, xff):
+    r = proxied_ip.get("/ip/deny/a.jpg", headers={**IMG, "X-Forwarded-For": xff})
+    assert r.status_code == 403 and reason(r) == "ip-denied", (xff, r.status_code)
+
+
+def test_a_trusted_proxy_forwarding_a_readable_address_is_judged_by_it(proxied_ip):
+    s = proxied_ip
+    xff = {"X-Forwarded-For": "198.51.100.7"}
+    assert s.get("/ip/deny/a.jpg", headers={**IMG, **xff}).status_code == 200
+    r = s.get("/ip/internal/a.jpg", headers={**IMG, **xff})
+    assert r.status_code == 403 and reason(r) == "ip-not-allowed"
+    # the proxy's own requests (a health check) forward nobody: as before
+    assert s.get("/ip/internal/a.jpg", headers=IMG).status_code == 200
+    assert s.get("/ip/deny/a.jpg", headers=IMG).status_code == 200
 
 
 # ------------------------------------------------------------------ time windows

@@ -21,6 +21,7 @@ epoch's second to pass)."""
 
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -337,6 +338,10 @@ def test_store_init_refuses_an_empty_store_or_a_refused_info_without_force(redis
     assert redis_command(noinfo, "GET", "mg:epoch") == "0 - 0"
 
 
+# a replica's full resync at once, not after Redis's default 5 s wait for more replicas
+QUICK_SYNC = ("--repl-diskless-sync-delay", "0")
+
+
 def wait_for(what, cond, timeout=10):
     deadline = time.time() + timeout
     while not cond():
@@ -353,7 +358,7 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
     any claim (second_repl_offset -1 again: it reads as durable itself), on
     the primary's port: another process after a primary that was not
     durable is a new epoch, and a used link is refused."""
-    aof = ("--appendonly", "yes", "--appendfsync", "always")
+    aof = ("--appendonly", "yes", "--appendfsync", "always", *QUICK_SYNC)
     primary = redis(args=aof)
     replica = redis(args=aof)  # started alone (init writes on it), then made a replica
     node = make_node(apache_factory, "restart-replica", primary.url(), policy=BOUNDED)
@@ -382,10 +387,62 @@ def test_a_replica_promoted_and_restarted_after_its_durable_primary_died_starts_
         replica.port = primary.port
         replica.start(init_epoch=False)
         assert "connected_slaves:0" in redis_command(replica, "INFO", "replication")
-        st, h, _ = http_get(node.port, used, "127.0.33.2")
+        refused_in_a_new_epoch(node, used, "127.0.33.2", mark)
+    finally:
+        node.stop()
+
+
+def refused_in_a_new_epoch(node, link, src, mark):
+    """The link from `src` is refused (500) as possibly used before an
+    epoch that one claim started since `mark` (MG00617 once, MG00618)."""
+    st, h, _ = http_get(node.port, link, src)
+    assert (st, reason(h)) == (500, "internal-error"), (st, h)
+    log = node.error_log_since(mark)
+    assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+
+
+def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis, apache_factory,
+                                                                           mgctl):
+    """A failover and back, without a restart: the primary's last claim is
+    not replicated (its replica followed another primary for a moment), the
+    replica is promoted, the old primary made its replica (a full resync:
+    its own data replaced by the replica's, the claim gone) and promoted
+    again, with no claim in between. Its run id never changed, and the
+    epoch record it got back from the replica names it: the used link's
+    slot was free, and the link granted again. A promotion is a new
+    replication id, which the tenure record must name. While it is a
+    replica, it is not asked at all."""
+    primary = redis(args=QUICK_SYNC)
+    replica = redis(args=QUICK_SYNC)
+    node = make_node(apache_factory, "failback", primary.url(), policy=BOUNDED)
+    try:
+        c = Cluster("redis", primary, [node], mgctl)
+        assert http_get(node.port, c.sign("/media/film.mp4", "--once"), "127.0.34.9")[0] == 200
+        assert redis_command(replica, "REPLICAOF", "127.0.0.1", str(primary.port)) == "OK"
+        wait_for("the replica in sync", lambda: "master_link_status:up" in redis_command(
+            replica, "INFO", "replication") and "connected_slaves:1" in redis_command(
+            primary, "INFO", "replication"))
+        assert redis_command(primary, "WAIT", "1", "5000") == "1"
+        # the replica loses its primary (a partition), keeping its data
+        assert redis_command(replica, "REPLICAOF", "127.0.0.1", "1") == "OK"
+        wait_for("the primary without its replica",
+                 lambda: "connected_slaves:0" in redis_command(primary, "INFO", "replication"))
+        used = c.sign("/media/film.mp4", "--once")
+        assert http_get(node.port, used, "127.0.34.1")[0] == 200  # never replicated
+        # failover: the replica promoted, the old primary follows it ...
+        assert redis_command(replica, "REPLICAOF", "NO", "ONE") == "OK"
+        assert redis_command(primary, "REPLICAOF", "127.0.0.1", str(replica.port)) == "OK"
+        wait_for("the old primary resynced from the new one", lambda: "master_link_status:up"
+                 in redis_command(primary, "INFO", "replication"))
+        # a replica answers from data that lags (a revocation may be missing): refused
+        mark = node.mark()
+        st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--id", "r1"), "127.0.34.3")
         assert (st, reason(h)) == (500, "internal-error"), (st, h)
-        log = node.error_log_since(mark)
-        assert len(tagged(log, "MG00617")) == 1 and len(tagged(log, "MG00618")) == 1, log
+        assert "a replica (its data lags its primary)" in node.error_log_since(mark)
+        # ... and back: the old primary promoted again, same process
+        assert redis_command(primary, "REPLICAOF", "NO", "ONE") == "OK"
+        replica.stop()
+        refused_in_a_new_epoch(node, used, "127.0.34.2", node.mark())
     finally:
         node.stop()
 
@@ -649,3 +706,59 @@ def test_a_revocation_lost_with_the_store_does_not_unrevoke_the_link(
         # test of this file (revocation=on there too)
     finally:
         node.stop()
+
+
+def test_a_stopped_memcached_refuses_the_links_whose_slot_it_holds_and_no_other_server_grants_them(
+        memcached, apache_factory, mgctl):
+    """Three memcached servers, two Apache servers. apr_memcache moves a
+    dead server's keys to the next live one, where a used link's slot would
+    be free; here a key belongs to one server. The server holding a used
+    one-time link's slot stops answering (SIGSTOP: the timeout, not a
+    refused connection) while 10 addresses race the link over both Apache
+    servers: every one is refused (500), none granted by another server; it
+    answers again (SIGCONT): still used (403), its owner still served. Its
+    revocation key lives on another server, so only the slot is at stake.
+    A link signed while it is stopped (past any epoch another server could
+    have started for it by then) is refused as long as it is stopped and
+    owned by one address after: a slot moved to another server and back
+    would have been granted there and then again."""
+    stores = [memcached(), memcached(), memcached()]
+    url = "memcache://" + ",".join(s.addr for s in stores) + "?timeout=300ms"
+    init_epoch_with_mgctl(url)
+    nodes = []
+    racers = Racers(10)
+    try:
+        for i in range(2):
+            nodes.append(make_node(apache_factory, f"mc-stop-{i}", url, policy=BOUNDED))
+        c = Cluster("memcache", stores[0], nodes, mgctl)
+
+        def on_stopped_server():
+            return next(ln for ln in c.sign("/media/film.mp4", "--once", count=40)
+                        if mc_server_of(ln, 3) == 0 and fnv_server(
+                            "mg:rev:" + re.search(r"mg_id=([A-Za-z0-9_-]+)", ln).group(1), 3) != 0)
+
+        def race(link, first):
+            return [(st, reason(h)) for st, h, _ in racers.round(
+                [(nodes[i % 2].port, link, source_address(first + i), {}) for i in range(10)])]
+
+        link = on_stopped_server()
+        assert http_get(nodes[0].port, link, "127.0.41.1")[0] == 200
+        os.kill(stores[0].proc.pid, signal.SIGSTOP)
+        try:
+            assert race(link, 100) == [(500, "internal-error")] * 10
+            wait_past(time.time())
+            fresh = on_stopped_server()
+            assert race(fresh, 200) == [(500, "internal-error")] * 10
+        finally:
+            os.kill(stores[0].proc.pid, signal.SIGCONT)
+        assert race(link, 300) == [(403, "token-used")] * 10
+        assert http_get(nodes[1].port, link, "127.0.41.1")[0] == 200
+        # the adds sent while it was stopped wait in its socket: woken, it
+        # stores the first, for an address that was refused (500) — the use
+        # is that address's (docs/directives.md, "Guarantees"), and no other
+        assert race(fresh, 400) == [(403, "token-used")] * 10
+        owners = [http_get(nodes[i % 2].port, fresh, source_address(200 + i))[0]
+                  for i in range(10)]
+        assert sorted(owners) == [200] + [403] * 9, owners
+    finally:
+        stop_all(racers, nodes)
