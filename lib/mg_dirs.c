@@ -45,6 +45,7 @@ typedef struct where {
     const char *file;
     int line, col;
     const char *code;
+    mg_severity_t everyone; /* of a directory anyone may write (mg_dirs.h) */
 } where_t;
 
 /* Whether a file owned by `uid` can be trusted by this process: owned by
@@ -126,7 +127,10 @@ static int walk(apr_pool_t *pool, const char *abs, const char *what, const char 
                 fix = "g-w";
             }
             if (by != NULL) {
-                mg_diag_add(w->diags, MG_SEV_WARNING, w->file, w->line, w->col, w->code,
+                /* anyone on the machine: w->everyone (an error for what
+                 * decides access); a group: a warning (mg_dirs.h) */
+                mg_diag_add(w->diags, others ? w->everyone : MG_SEV_WARNING, w->file, w->line,
+                            w->col, w->code,
                             "directory '%s' above %s%s is writable by %s and has no sticky bit: "
                             "whoever can write the directory can rename a file of their own "
                             "over it, whatever its own mode says (chmod %s '%s', or +t)",
@@ -153,9 +157,10 @@ static int walk(apr_pool_t *pool, const char *abs, const char *what, const char 
 }
 
 int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_who_t who,
-                  mg_diags_t *diags, const char *file, int line, int col, const char *code)
+                  mg_severity_t everyone, mg_diags_t *diags, const char *file, int line, int col,
+                  const char *code)
 {
-    const where_t w = {diags, file, line, col, code};
+    const where_t w = {diags, file, line, col, code, everyone};
     char *abs = NULL;
     int n, n_file = 0;
     apr_array_header_t *seen = apr_array_make(pool, 8, sizeof(seen_t));

@@ -40,7 +40,7 @@
 typedef enum { MG_DIRS_OTHERS = 0, MG_DIRS_GROUP_OR_OTHERS = 1 } mg_dirs_who_t;
 
 /* Check the directories above `path` (relative paths against the current
- * directory) and add one warning `code` per directory found writable to
+ * directory) and add one diagnostic `code` per directory found writable to
  * `diags` at file:line:col (the caller's place for the file: the policy
  * itself, or the key in it), in walking order — the file's own directory
  * first, then up to "/". `what` names the file in the sentence ("the
@@ -51,9 +51,22 @@ typedef enum { MG_DIRS_OTHERS = 0, MG_DIRS_GROUP_OR_OTHERS = 1 } mg_dirs_who_t;
  * warning for the file, each directory and each link owned by another user
  * than root or the effective user (the file's sentence is WHAT itself: "key
  * file '/k/a.key' of key 'a' is owned by user 'x' (uid 1000), ..."). Returns
- * how many warnings were added; never an error: as for the files themselves,
- * these are warnings (mgctl keygen refuses to write where any is found). */
+ * how many diagnostics were added (mgctl keygen refuses to write where any
+ * is found).
+ *
+ * Severity: a directory that everyone may write (no sticky bit) is
+ * `everyone` — MG_SEV_ERROR for the files that decide access (policy,
+ * keys, revocation file, country database, time zones: any local user,
+ * a CGI script running as nobody among them, could take them over, so the
+ * load is refused as for the file's own write bit for everyone), and
+ * MG_SEV_WARNING for the store's password file (a wrong password refuses
+ * links, it grants none). A directory only its group may write, and every
+ * owner finding, stay warnings: a deploy group, a per-user group under
+ * umask 002 or a deploy user owning the files are deliberate setups that
+ * the admin named; refusing them would stop working servers at an
+ * upgrade. */
 int mg_dirs_check(apr_pool_t *pool, const char *path, const char *what, mg_dirs_who_t who,
-                  mg_diags_t *diags, const char *file, int line, int col, const char *code);
+                  mg_severity_t everyone, mg_diags_t *diags, const char *file, int line, int col,
+                  const char *code);
 
 #endif /* MG_DIRS_H */

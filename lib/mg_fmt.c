@@ -315,12 +315,12 @@ mg_status_t mg_fmt_key_load(mg_policy_t *policy, mg_keyref_t *r, mg_diags_t *dia
     /* a vendor's secret: never readable nor writable by others; a PEM
      * public key (the only PEM a format loads) may be read, as a native
      * Ed25519 public key may */
-    mg_key_file_warn(
+    mg_key_file_check(
         policy, r,
         (fmt->secret != MG_SECRET_PEM && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))
              ? MG_KEY_FILE_READABLE
              : 0) |
-            ((f.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE)) ? MG_KEY_FILE_WRITABLE : 0),
+            mg_key_file_writable(f.protection),
         diags);
     if (k->weak != NULL)
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col, "key-weak",

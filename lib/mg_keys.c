@@ -656,13 +656,19 @@ mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, con
      * replaced verification key accepts the replacer's links */
     if (mg_key_can_sign(*out) && (f.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)) != 0)
         *insecure |= MG_KEY_FILE_READABLE;
-    if ((f.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE)) != 0)
-        *insecure |= MG_KEY_FILE_WRITABLE;
+    *insecure |= mg_key_file_writable(f.protection);
     return MG_OK;
 }
 
-void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
-                      mg_diags_t *diags)
+int mg_key_file_writable(apr_fileperms_t protection)
+{
+    if (protection & APR_FPROT_WWRITE)
+        return MG_KEY_FILE_WRITABLE_BY_ALL;
+    return (protection & APR_FPROT_GWRITE) ? MG_KEY_FILE_WRITABLE : 0;
+}
+
+void mg_key_file_check(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
+                       mg_diags_t *diags)
 {
     if (insecure & MG_KEY_FILE_READABLE)
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
@@ -673,13 +679,17 @@ void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insec
         mg_diag_add(diags, MG_SEV_WARNING, policy->file, r->pos.line, r->pos.col,
                     "key-file-permissions",
                     "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_MSG, r->file, r->id);
+    if (insecure & MG_KEY_FILE_WRITABLE_BY_ALL)
+        mg_diag_add(
+            diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col, "key-file-permissions",
+            "key file '%s' of key '%s' is " MG_KEY_FILE_WRITABLE_BY_ALL_MSG, r->file, r->id);
     /* a directory above the key that its group or everyone can write (no
      * sticky bit) lets them rename their own key over it: the same rule as
      * for the file's own write bits (mg_dirs.h) */
     mg_dirs_check(policy->pool, r->file,
                   apr_psprintf(policy->pool, "key file '%s' of key '%s'", r->file, r->id),
-                  MG_DIRS_GROUP_OR_OTHERS, diags, policy->file, r->pos.line, r->pos.col,
-                  "key-file-permissions");
+                  MG_DIRS_GROUP_OR_OTHERS, MG_SEV_ERROR, diags, policy->file, r->pos.line,
+                  r->pos.col, "key-file-permissions");
 }
 
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
@@ -731,7 +741,7 @@ mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags)
             result = MG_EINVAL;
             continue;
         }
-        mg_key_file_warn(policy, r, insecure, diags);
+        mg_key_file_check(policy, r, insecure, diags);
         r->key = k;
     }
     if (mg_fmt_check_params(policy, diags) != MG_OK)

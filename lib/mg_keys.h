@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <apr_file_info.h>
+
 #include "mg.h"
 #include "mg_policy.h"
 
@@ -37,15 +39,21 @@ int mg_key_can_sign(const mg_key_t *key); /* HMAC, or Ed25519 private key */
  * (the HMAC line names it; PEM is Ed25519); otherwise the file must agree.
  * On success *out is allocated from `pool` (OpenSSL objects are freed by a
  * pool cleanup) and *insecure gets MG_KEY_FILE_READABLE when secret material
- * is readable by group or others and MG_KEY_FILE_WRITABLE when the file,
- * public keys included, is writable by them (whoever can write it can put
- * their own key there). On failure returns MG_EIO / MG_EINVAL with *why. */
+ * is readable by group or others, and mg_key_file_writable()'s bits for
+ * the file, public keys included (whoever can write it can put their own
+ * key there). On failure returns MG_EIO / MG_EINVAL with *why. */
 #define MG_KEY_FILE_READABLE 1
-#define MG_KEY_FILE_WRITABLE 2
-/* The warning for MG_KEY_FILE_WRITABLE, after "key file 'F'[ of key 'K'] is " */
+#define MG_KEY_FILE_WRITABLE 2        /* by its group only: a warning */
+#define MG_KEY_FILE_WRITABLE_BY_ALL 4 /* by everyone: refused (an error) */
+/* The sentences after "key file 'F'[ of key 'K'] is " */
 #define MG_KEY_FILE_WRITABLE_MSG                                                                   \
-    "writable by group or others: whoever can write it can put their own key there, and "          \
-    "the server then accepts the links they sign (chmod go-w it)"
+    "writable by its group: whoever in it can write it can put their own key there, and the "      \
+    "server then accepts the links they sign (chmod g-w it)"
+#define MG_KEY_FILE_WRITABLE_BY_ALL_MSG                                                            \
+    "writable by everyone: anyone on the machine can put their own key there, and the server "     \
+    "would then accept the links they sign (chmod go-w it)"
+/* The MG_KEY_FILE_WRITABLE* bit of a key file of mode `protection`. */
+int mg_key_file_writable(apr_fileperms_t protection);
 mg_status_t mg_key_load_file(apr_pool_t *pool, const char *id, mg_alg_t alg, const char *path,
                              mg_key_t **out, int *insecure, const char **why);
 
@@ -62,11 +70,13 @@ mg_status_t mg_key_from_secret(apr_pool_t *pool, const char *id, mg_alg_t alg,
  * policy's directory). Unreadable/malformed files are errors at the keyref's
  * position; group/world-readable files are warnings. Called by the loader. */
 mg_status_t mg_keys_load(mg_policy_t *policy, mg_diags_t *diags);
-/* The key-file-permissions warnings for key reference r whose file is
+/* The key-file-permissions diagnostics for key reference r whose file is
  * `insecure` (MG_KEY_FILE_* bits), at r's place in the policy: the one
- * wording for native and foreign keys. */
-void mg_key_file_warn(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
-                      mg_diags_t *diags);
+ * wording for native and foreign keys. A file, or a directory above it,
+ * that everyone may write is an error (the policy is refused); the rest
+ * are warnings (mg_dirs.h says why). */
+void mg_key_file_check(const mg_policy_t *policy, const mg_keyref_t *r, int insecure,
+                       mg_diags_t *diags);
 
 /* The key with id `kid` among the policy's loaded keys, or NULL.
  * `len` is the length of kid (it need not be NUL-terminated). */

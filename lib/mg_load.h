@@ -79,13 +79,13 @@ int mg_lprintable(const char *s);
 /* RFC 7230 token characters, 1-128: header, cookie, variable, parameter names. */
 int mg_ltoken_ok(const char *s);
 /* A file the policy names whose contents change what it decides (the
- * country database, the revocation file, a time zone's TZif file): a
- * warning `code` at `at` when everyone may write it ("WHAT 'PATH' is
+ * country database, the revocation file, a time zone's TZif file): an
+ * error `code` at `at` when everyone may write it ("WHAT 'PATH' is
  * writable by everyone: whoever can write it POWER (chmod o-w it)"), and
  * for each directory above it that everyone may write without the sticky
  * bit (mg_dirs.h). Group write is left alone, as for the policy itself. */
-void mg_lwarn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *what,
-                             const char *path, const char *power);
+void mg_lrefuse_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code,
+                               const char *what, const char *path, const char *power);
 /* An IANA zone name: loads it into *tz and sets *tz_name, or unknown-timezone;
  * its file writable by everyone is a timezone-file-permissions warning. */
 void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name);

@@ -286,20 +286,20 @@ int mg_ltoken_ok(const char *s)
 /* Group write is left alone (the policy file's rule, mg_policy_read_file):
  * these files are data that a package manager or a deploy group keeps, not
  * secrets; what matters is that not everyone on the machine can change
- * them. */
-void mg_lwarn_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code, const char *what,
-                             const char *path, const char *power)
+ * them, and that is refused, as for the policy itself. */
+void mg_lrefuse_world_writable(mg_lctx_t *c, const mg_ynode_t *at, const char *code,
+                               const char *what, const char *path, const char *power)
 {
     apr_finfo_t fi;
     apr_status_t rv = apr_stat(&fi, path, APR_FINFO_PROT, c->pool);
 
     if ((rv == APR_SUCCESS || rv == APR_INCOMPLETE) && (fi.valid & APR_FINFO_PROT) &&
         (fi.protection & APR_FPROT_WWRITE))
-        mg_lwarn(c, at, code,
-                 "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
-                 path, power);
+        mg_lerr(c, at, code,
+                "%s '%s' is writable by everyone: whoever can write it %s (chmod o-w it)", what,
+                path, power);
     mg_dirs_check(c->pool, path, apr_psprintf(c->pool, "the %s '%s'", what, path), MG_DIRS_OTHERS,
-                  c->diags, c->file, at ? at->line : 0, at ? at->col : 0, code);
+                  MG_SEV_ERROR, c->diags, c->file, at ? at->line : 0, at ? at->col : 0, code);
 }
 
 void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const char **tz_name)
@@ -325,8 +325,8 @@ void mg_ltimezone(mg_lctx_t *c, const mg_ynode_t *v, const mg_tz_t **tz, const c
     if (apr_hash_get(c->tz_checked, s, APR_HASH_KEY_STRING) != NULL)
         return;
     apr_hash_set(c->tz_checked, s, APR_HASH_KEY_STRING, s);
-    mg_lwarn_world_writable(c, v, "timezone-file-permissions", "time zone file", path,
-                            "moves the time windows in that zone");
+    mg_lrefuse_world_writable(c, v, "timezone-file-permissions", "time zone file", path,
+                              "moves the time windows in that zone");
 }
 
 void mg_lmark_broken(apr_hash_t *h, const mg_ynode_t *section)

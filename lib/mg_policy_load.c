@@ -409,8 +409,8 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lerr(c, v[0], "bad-mmdb", "country.from.mmdb: %s", why);
         return;
     }
-    mg_lwarn_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
-                            "decides which country a client is in");
+    mg_lrefuse_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
+                              "decides which country a client is in");
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
@@ -707,10 +707,14 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
         mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
         return;
     }
-    mg_lwarn_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
-                            "can take a revoked link off the list");
+    mg_lrefuse_world_writable(c, n, "revocation-file-permissions", "revocation file", path,
+                              "can take a revoked link off the list");
     t->revocation_file = path;
 }
+
+/* The longest tokens.grace and tokens.clock_skew taken without a warning. */
+#define MG_GRACE_LONG apr_time_from_sec(7 * 86400)
+#define MG_SKEW_LONG apr_time_from_sec(3600)
 
 static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
 {
@@ -721,10 +725,21 @@ static void load_tokens(mg_lctx_t *c, const mg_ynode_t *n)
     mg_token_settings_t *t = &c->p->tokens;
     if (mg_lmap(c, n, "tokens", names, v, NULL) != 0)
         return;
-    if (v[0])
-        mg_lduration(c, v[0], "grace", &t->grace);
-    if (v[1])
-        mg_lduration(c, v[1], "clock_skew", &t->skew);
+    /* Beyond these, expiry means little: a warning at the value, not a
+     * refusal (docs/policy.md says why: a long window is the admin's
+     * choice about their own links, not a hole for anyone else) */
+    if (v[0] && mg_lduration(c, v[0], "grace", &t->grace) == 0 && t->grace > MG_GRACE_LONG)
+        mg_lwarn(c, v[0], "long-token-window",
+                 "tokens.grace of %s accepts every link for %s after it expired, so expiry means "
+                 "little: grace is for links in flight (minutes, hours; at most 7d without this "
+                 "warning); to keep links longer, sign them for longer",
+                 v[0]->str, v[0]->str);
+    if (v[1] && mg_lduration(c, v[1], "clock_skew", &t->skew) == 0 && t->skew > MG_SKEW_LONG)
+        mg_lwarn(c, v[1], "long-token-window",
+                 "tokens.clock_skew of %s accepts every link %s before its not-before and %s "
+                 "after its expiry (on top of grace): clocks kept by NTP differ by far less than "
+                 "a second (default 30s, at most 1h without this warning); fix the clock",
+                 v[1]->str, v[1]->str, v[1]->str);
     if (v[2]) {
         const char *s = mg_lstr(c, v[2], "cookie");
         const char *why = NULL;
@@ -1226,16 +1241,20 @@ mg_status_t mg_policy_read_file(apr_pool_t *pool, const char *path, char **buf, 
         }
         return MG_EIO;
     }
-    /* whoever can write the policy decides who sees the media (group
-     * write is left alone: editors in a deploy group are a usual setup) */
+    /* whoever can write the policy decides who sees the media: anyone on
+     * the machine is refused (group write is left alone: editors in a
+     * deploy group are a usual setup) */
+    int errors = diags->errors;
     if (f.protection & APR_FPROT_WWRITE)
-        mg_diag_add(diags, MG_SEV_WARNING, path, 0, 0, "policy-file-permissions",
+        mg_diag_add(diags, MG_SEV_ERROR, path, 0, 0, "policy-file-permissions",
                     "the policy is writable by everyone: whoever can write it decides who sees the "
                     "media (chmod o-w it)");
     /* nor may everyone write a directory above it: a file renamed over
      * the policy replaces it whatever its own mode (mg_dirs.h) */
-    mg_dirs_check(pool, path, "the policy", MG_DIRS_OTHERS, diags, path, 0, 0,
+    mg_dirs_check(pool, path, "the policy", MG_DIRS_OTHERS, MG_SEV_ERROR, diags, path, 0, 0,
                   "policy-file-permissions");
+    if (diags->errors != errors)
+        return MG_EINVAL;
     *buf = f.data;
     *len = f.len;
     return MG_OK;

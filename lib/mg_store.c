@@ -135,7 +135,7 @@ int mg_store_password_warn(apr_pool_t *p, const mg_store_url_t *u, mg_diags_t *d
     /* a directory above it that its group or everyone may write: they can
      * rename a file of their own over it (mg_dirs.h) */
     n += mg_dirs_check(p, u->password_file, apr_psprintf(p, "password_file '%s'", u->password_file),
-                       MG_DIRS_GROUP_OR_OTHERS, diags, file, 0, 0, code);
+                       MG_DIRS_GROUP_OR_OTHERS, MG_SEV_WARNING, diags, file, 0, 0, code);
     return n;
 }
 

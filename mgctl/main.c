@@ -55,7 +55,7 @@ static int find_command(const char *name)
     return -1;
 }
 
-static int unknown_command(const char *name)
+static int unknown_command(apr_pool_t *pool, const char *name)
 {
     const char *names[N_COMMANDS + 2];
     for (size_t i = 0; i < N_COMMANDS; i++)
@@ -63,7 +63,7 @@ static int unknown_command(const char *name)
     names[N_COMMANDS] = "help";
     names[N_COMMANDS + 1] = NULL;
     const char *s = mg_suggest(name, names);
-    fprintf(stderr, "mgctl: unknown command '%s'", name);
+    fprintf(stderr, "mgctl: unknown command '%s'", mg_one_line(pool, name));
     if (s)
         fprintf(stderr, " (did you mean '%s'?)", s);
     fprintf(stderr, "\nRun 'mgctl --help' for the list of commands.\n");
@@ -96,18 +96,18 @@ static int run(apr_pool_t *pool, int argc, const char *const *argv)
         }
         int i = find_command(argv[2]);
         if (i < 0)
-            return unknown_command(argv[2]);
+            return unknown_command(pool, argv[2]);
         const char *hargv[] = {commands[i].name, "--help", NULL};
         return commands[i].fn(pool, 2, hargv);
     }
     if (cmd[0] == '-') {
-        fprintf(stderr, "mgctl: unknown option '%s'\n", cmd);
+        fprintf(stderr, "mgctl: unknown option '%s'\n", mg_one_line(pool, cmd));
         usage(stderr);
         return MGCTL_EXIT_USAGE;
     }
     int i = find_command(cmd);
     if (i < 0)
-        return unknown_command(cmd);
+        return unknown_command(pool, cmd);
     return commands[i].fn(pool, argc - 1, argv + 1);
 }
 

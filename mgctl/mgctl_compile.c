@@ -63,8 +63,8 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
                                           APR_FOPEN_EXCL | APR_FOPEN_BINARY,
                                       pool);
     if (rv != APR_SUCCESS) {
-        fprintf(stderr, "mgctl compile: cannot create a file next to %s: %s\n", out,
-                apr_strerror(rv, ebuf, sizeof(ebuf)));
+        mgctl_err("compile", "cannot create a file next to %s: %s", out,
+                  apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
     apr_size_t len = strlen(text);
@@ -85,8 +85,7 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
         rv = apr_file_rename(tmpl, out, pool);
     if (rv != APR_SUCCESS) {
         apr_file_remove(tmpl, pool);
-        fprintf(stderr, "mgctl compile: cannot write %s: %s\n", out,
-                apr_strerror(rv, ebuf, sizeof(ebuf)));
+        mgctl_err("compile", "cannot write %s: %s", out, apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;
@@ -131,14 +130,13 @@ int mgctl_cmd_compile(apr_pool_t *pool, int argc, const char *const *argv)
     if (rc != MGCTL_EXIT_OK)
         return rc;
     if (werror && diags->warnings > 0) {
-        fprintf(stderr, "mgctl compile: %d warning(s) treated as errors (--werror)\n",
-                diags->warnings);
+        mgctl_err("compile", "%d warning(s) treated as errors (--werror)", diags->warnings);
         return MGCTL_EXIT_FAIL;
     }
 
     const char *body = mg_policy_emit(pool, policy);
     if (!body) {
-        fprintf(stderr, "mgctl compile: %s: could not produce the compiled form\n", file);
+        mgctl_err("compile", "%s: could not produce the compiled form", file);
         return MGCTL_EXIT_FAIL;
     }
     const char *text =

@@ -239,9 +239,8 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
 
     const char *bad_role = mgctl_undeclared_role(policy, spec->roles);
     if (bad_role) {
-        fprintf(stderr,
-                "mgctl explain: --role %s: the policy declares no such role (roles: [...])\n",
-                bad_role);
+        mgctl_err("explain", "--role %s: the policy declares no such role (roles: [...])",
+                  bad_role);
         return MGCTL_EXIT_USAGE;
     }
 

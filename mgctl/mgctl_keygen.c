@@ -57,8 +57,8 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
         &f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL | APR_FOPEN_BINARY,
         APR_FPROT_UREAD | APR_FPROT_UWRITE, pool);
     if (rv != APR_SUCCESS) {
-        fprintf(stderr, "mgctl keygen: %s: %s%s\n", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
-                APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");
+        mgctl_err("keygen", "%s: %s%s", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
+                  APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");
         return -1;
     }
     apr_size_t n = strlen(text);
@@ -69,8 +69,8 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
         rv = apr_file_sync(f);
     apr_status_t crv = apr_file_close(f);
     if (rv != APR_SUCCESS || crv != APR_SUCCESS) {
-        fprintf(stderr, "mgctl keygen: %s: %s\n", path,
-                apr_strerror(rv != APR_SUCCESS ? rv : crv, ebuf, sizeof(ebuf)));
+        mgctl_err("keygen", "%s: %s", path,
+                  apr_strerror(rv != APR_SUCCESS ? rv : crv, ebuf, sizeof(ebuf)));
         apr_file_remove(path, pool);
         return -1;
     }
@@ -114,7 +114,7 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
 
     const char *key_text, *pub_text, *why;
     if (mg_key_generate(pool, alg, &key_text, &pub_text, &why) != MG_OK) {
-        fprintf(stderr, "mgctl keygen: %s\n", why);
+        mgctl_err("keygen", "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     /* A missing key directory is made private (0700): it holds secrets. */
@@ -122,8 +122,8 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
         apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pool);
     if (rv != APR_SUCCESS) {
         char ebuf[128];
-        fprintf(stderr, "mgctl keygen: cannot create directory %s: %s\n", dir,
-                apr_strerror(rv, ebuf, sizeof(ebuf)));
+        mgctl_err("keygen", "cannot create directory %s: %s", dir,
+                  apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
     /* the paths as written to, and so as printed: "keys/k1.key", not
@@ -146,20 +146,19 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
      * that passes can be changed by another user any more. */
     mg_diags_t *unsafe = mg_diags_make(pool);
     if (mg_dirs_check(pool, key_path, apr_psprintf(pool, "the new key file '%s'", key_path),
-                      MG_DIRS_GROUP_OR_OTHERS, unsafe, key_path, 0, 0,
+                      MG_DIRS_GROUP_OR_OTHERS, MG_SEV_ERROR, unsafe, key_path, 0, 0,
                       "key-file-permissions") > 0) {
         for (int i = 0; i < unsafe->items->nelts; i++)
-            fprintf(stderr, "mgctl keygen: %s\n", APR_ARRAY_IDX(unsafe->items, i, mg_diag_t).msg);
-        fprintf(stderr,
-                "mgctl keygen: refused: no key written to %s (write it into a directory that "
-                "only you or root can change)\n",
-                dir);
+            mgctl_err("keygen", "%s", APR_ARRAY_IDX(unsafe->items, i, mg_diag_t).msg);
+        mgctl_err("keygen",
+                  "refused: no key written to %s (write it into a directory that "
+                  "only you or root can change)",
+                  dir);
         return MGCTL_EXIT_USAGE;
     }
     apr_finfo_t fi;
     if (pub_text != NULL && apr_stat(&fi, pub_path, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
-        fprintf(stderr, "mgctl keygen: %s: file exists (keygen never overwrites a key)\n",
-                pub_path);
+        mgctl_err("keygen", "%s: file exists (keygen never overwrites a key)", pub_path);
         return MGCTL_EXIT_USAGE;
     }
     if (write_new(pool, key_path, key_text) != 0)
@@ -168,8 +167,8 @@ int mgctl_cmd_keygen(apr_pool_t *pool, int argc, const char *const *argv)
         apr_file_remove(key_path, pool);
         return MGCTL_EXIT_USAGE;
     }
-    fprintf(stderr, "mgctl keygen: wrote %s%s%s\n", key_path, pub_text ? " and " : "",
-            pub_text ? pub_path : "");
+    mgctl_err("keygen", "wrote %s%s%s", key_path, pub_text ? " and " : "",
+              pub_text ? pub_path : "");
     printf("keys:\n  - id: %s\n    alg: %s\n", id, mg_alg_name(alg));
     if (pub_text != NULL)
         printf("    file: %s    # web servers; signing hosts use %s with sign: true\n", pub_path,

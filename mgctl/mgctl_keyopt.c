@@ -51,31 +51,37 @@ static int from_key_file(apr_pool_t *pool, const char *cmd, const mgctl_keyopt_t
     const char *why;
     mg_status_t st = mg_key_load_file(pool, o->key_id, alg, o->key_file, &key, &insecure, &why);
     if (st != MG_OK) {
-        fprintf(stderr, "mgctl %s: %s\n", cmd, why);
+        mgctl_err(cmd, "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     if (insecure & MG_KEY_FILE_READABLE)
-        fprintf(stderr,
-                "mgctl %s: warning: key file '%s' is readable by group or others "
-                "(chmod 600 it)\n",
-                cmd, o->key_file);
+        mgctl_err(cmd, "warning: key file '%s' is readable by group or others (chmod 600 it)",
+                  o->key_file);
     if (insecure & MG_KEY_FILE_WRITABLE)
-        fprintf(stderr, "mgctl %s: warning: key file '%s' is " MG_KEY_FILE_WRITABLE_MSG "\n", cmd,
-                o->key_file);
-    /* and the directories above it, as for a policy's key (mg_dirs.h) */
+        mgctl_err(cmd, "warning: key file '%s' is " MG_KEY_FILE_WRITABLE_MSG, o->key_file);
+    if (insecure & MG_KEY_FILE_WRITABLE_BY_ALL)
+        mgctl_err(cmd, "error: key file '%s' is " MG_KEY_FILE_WRITABLE_BY_ALL_MSG, o->key_file);
+    /* and the directories above it, as for a policy's key (mg_dirs.h):
+     * what the loader refuses, sign and verify refuse too */
     mg_diags_t *dirs = mg_diags_make(pool);
     mg_dirs_check(pool, o->key_file, apr_psprintf(pool, "key file '%s'", o->key_file),
-                  MG_DIRS_GROUP_OR_OTHERS, dirs, o->key_file, 0, 0, "key-file-permissions");
-    for (int i = 0; i < dirs->items->nelts; i++)
-        fprintf(stderr, "mgctl %s: warning: %s\n", cmd,
-                APR_ARRAY_IDX(dirs->items, i, mg_diag_t).msg);
+                  MG_DIRS_GROUP_OR_OTHERS, MG_SEV_ERROR, dirs, o->key_file, 0, 0,
+                  "key-file-permissions");
+    for (int i = 0; i < dirs->items->nelts; i++) {
+        const mg_diag_t *d = &APR_ARRAY_IDX(dirs->items, i, mg_diag_t);
+        mgctl_err(cmd, "%s: %s", d->severity == MG_SEV_ERROR ? "error" : "warning", d->msg);
+    }
+    if (dirs->errors > 0 || (insecure & MG_KEY_FILE_WRITABLE_BY_ALL)) {
+        mgctl_err(cmd, "refused: anyone on the machine can replace key file '%s'", o->key_file);
+        return MGCTL_EXIT_USAGE;
+    }
     apr_interval_time_t grace = -1, skew = -1;
     if (o->grace && mg_duration_parse(o->grace, &grace) != 0)
         return mgctl_usage_error(cmd, "--grace '%s' is not a duration", o->grace);
     if (o->skew && mg_duration_parse(o->skew, &skew) != 0)
         return mgctl_usage_error(cmd, "--clock-skew '%s' is not a duration", o->skew);
     if (mg_policy_from_key(pool, key, o->key_file, grace, skew, out) != MG_OK) {
-        fprintf(stderr, "mgctl %s: the key of '%s' could not be used\n", cmd, o->key_file);
+        mgctl_err(cmd, "the key of '%s' could not be used", o->key_file);
         return MGCTL_EXIT_FAIL;
     }
     return MGCTL_EXIT_OK;

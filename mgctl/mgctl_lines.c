@@ -18,6 +18,8 @@
 struct mgctl_lines {
     int fd;
     FILE *flush; /* flushed before a read that would wait, or NULL */
+    size_t max;  /* longest line returned whole */
+    size_t skip; /* > 0: bytes of a line over max thrown away so far */
     char *buf;
     size_t cap;  /* bytes allocated; one more than can be read, for the NUL */
     size_t pos;  /* start of the next line */
@@ -34,11 +36,12 @@ static apr_status_t lines_free(void *data)
     return APR_SUCCESS;
 }
 
-mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush)
+mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush, size_t max)
 {
     mgctl_lines_t *in = apr_pcalloc(pool, sizeof(*in));
     in->fd = fd;
     in->flush = flush;
+    in->max = max;
     apr_pool_cleanup_register(pool, in, lines_free, apr_pool_cleanup_null);
     return in;
 }
@@ -85,15 +88,34 @@ int mgctl_lines_next(mgctl_lines_t *in, char **line, size_t *len)
             if (nl != NULL || in->eof) {
                 /* a line, or the last one without its LF */
                 *len = nl != NULL ? (size_t)(nl - s) : have;
-                s[*len] = '\0'; /* the LF, or the spare byte after the data */
-                *line = s;
                 in->pos += *len + (nl != NULL);
                 in->scan = 0;
+                if (in->skip > 0 || *len > in->max) {
+                    *len += in->skip;
+                    *line = NULL;
+                    in->skip = 0;
+                    return 2;
+                }
+                s[*len] = '\0'; /* the LF, or the spare byte after the data */
+                *line = s;
                 return 1;
             }
         }
-        if (in->eof)
-            return 0;
+        if (in->eof) {
+            if (in->skip == 0)
+                return 0;
+            *len = in->skip; /* an overlong last line, its end just read */
+            *line = NULL;
+            in->skip = 0;
+            return 2;
+        }
+        if (have > in->max) {
+            /* no LF within max bytes: the line is too long whatever
+             * follows; count what is read of it from now on, keep none */
+            in->skip += have;
+            in->pos = in->end;
+            have = 0;
+        }
         in->scan = have;
         if (make_room(in) != 0)
             return -1;
@@ -108,4 +130,9 @@ int mgctl_lines_next(mgctl_lines_t *in, char **line, size_t *len)
             in->eof = 1;
         in->end += (size_t)n;
     }
+}
+
+size_t mgctl_lines_capacity(const mgctl_lines_t *in)
+{
+    return in->cap;
 }

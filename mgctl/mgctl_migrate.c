@@ -5,9 +5,11 @@
  * mg_token_check() — and say which still verify, under which key and
  * format, and when they expire. Streaming, one pool cleared per line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_strings.h>
 
@@ -38,7 +40,8 @@ static const char usage_text[] =
     "policy has keys for (docs/token-formats.md). A line is a URL or path, or an\n"
     "access-log line in the common or combined format (its client address is used\n"
     "for links bound to one; plain URLs use --ip). Blank lines and lines starting\n"
-    "with '#' are skipped.\n"
+    "with '#' are skipped. A line over 16 KiB (or with a NUL byte) is an error at\n"
+    "FILE:LINE:COLUMN, never read whole, and the next line is read (exit 1).\n"
     "\n"
     "Text output: one line per link —\n"
     "  valid    FORMAT KEY expires TIME   URL\n"
@@ -244,10 +247,11 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     mg_policy_t *policy;
     if ((rc = mgctl_keyopt_load(pool, "migrate-report", &ko, &policy)) != MGCTL_EXIT_OK)
         return rc;
-    FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-    const char *name = in == stdin ? "<stdin>" : file;
-    if (in == NULL) {
-        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", file, strerror(errno));
+    const int from_stdin = strcmp(file, "-") == 0;
+    int fd = from_stdin ? 0 : open(file, O_RDONLY | O_CLOEXEC);
+    const char *name = from_stdin ? "<stdin>" : file;
+    if (fd < 0) {
+        mgctl_err("migrate-report", "cannot read '%s': %s", file, strerror(errno));
         return MGCTL_EXIT_USAGE;
     }
     tally_t t;
@@ -256,39 +260,46 @@ int mgctl_cmd_migrate_report(apr_pool_t *pool, int argc, const char *const *argv
     t.reason = apr_hash_make(pool);
     apr_pool_t *lp;
     apr_pool_create(&lp, pool);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    /* the reader holds at most MIGRATE_LINE_MAX bytes of a line (plus its
+     * blocks): a log with no LF, or /dev/zero, is refused line by line,
+     * never read whole into memory first */
+    apr_pool_t *rp;
+    apr_pool_create(&rp, pool);
+    mgctl_lines_t *in = mgctl_lines_open(rp, fd, NULL, MIGRATE_LINE_MAX);
+    char *line;
+    size_t n;
     long lineno = 0;
-    int failed = 0;
-    while ((n = getline(&line, &cap, in)) >= 0) {
+    int failed = 0, more;
+    while ((more = mgctl_lines_next(in, &line, &n)) > 0) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        if (more == 2) {
+            /* file:line:column of the first byte that cannot be read */
+            fprintf(stderr, "%s:%ld:%d: error: the line is longer than %d bytes\n",
+                    mg_one_line(pool, name), lineno, MIGRATE_LINE_MAX + 1, MIGRATE_LINE_MAX);
+            failed = 1;
+            continue;
+        }
+        while (n > 0 && line[n - 1] == '\r')
             line[--n] = '\0';
         size_t lead = strspn(line, " \t");
-        if ((ssize_t)lead == n || line[lead] == '#')
+        if (lead == n || line[lead] == '#')
             continue;
-        const char *nul = memchr(line, '\0', (size_t)n);
-        if (nul != NULL || n > MIGRATE_LINE_MAX) {
-            /* file:line:column of the first byte that cannot be read */
-            if (nul != NULL && nul - line < MIGRATE_LINE_MAX)
-                fprintf(stderr, "%s:%ld:%ld: error: a NUL byte in the line\n", name, lineno,
-                        (long)(nul - line) + 1);
-            else
-                fprintf(stderr, "%s:%ld:%d: error: the line is longer than %d bytes\n", name,
-                        lineno, MIGRATE_LINE_MAX + 1, MIGRATE_LINE_MAX);
+        const char *nul = memchr(line, '\0', n);
+        if (nul != NULL) {
+            fprintf(stderr, "%s:%ld:%ld: error: a NUL byte in the line\n", mg_one_line(pool, name),
+                    lineno, (long)(nul - line) + 1);
             failed = 1;
             continue;
         }
         failed |= check_line(lp, pool, policy, line + lead, ip, now, format, &t);
         apr_pool_clear(lp);
     }
-    int read_error = ferror(in), read_errno = errno;
-    free(line);
-    if (in != stdin)
-        fclose(in);
-    if (read_error) {
-        fprintf(stderr, "mgctl migrate-report: cannot read '%s': %s\n", name, strerror(read_errno));
+    int read_errno = errno;
+    apr_pool_destroy(rp);
+    if (!from_stdin)
+        close(fd);
+    if (more < 0) {
+        mgctl_err("migrate-report", "cannot read '%s': %s", name, strerror(read_errno));
         return MGCTL_EXIT_USAGE;
     }
     print_summary(pool, &t, format);

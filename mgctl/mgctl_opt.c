@@ -136,15 +136,38 @@ int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const c
     return ch;
 }
 
+/* "mgctl CMD: MESSAGE\n" on stderr, the message formatted whole and then
+ * escaped (mg_one_line): an argument, URL or path echoed in it can neither
+ * end the line nor send the terminal a control sequence. */
+static void err_line(const char *cmd, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void err_line(const char *cmd, const char *fmt, va_list ap)
+{
+    apr_pool_t *p;
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        fprintf(stderr, "mgctl %s: out of memory\n", cmd);
+        return;
+    }
+    const char *msg = apr_pvsprintf(p, fmt, ap);
+    fprintf(stderr, "mgctl %s: %s\n", mg_one_line(p, cmd), mg_one_line(p, msg));
+    apr_pool_destroy(p);
+}
+
+void mgctl_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err_line(cmd, fmt, ap);
+    va_end(ap);
+}
+
 int mgctl_usage_error(const char *cmd, const char *fmt, ...)
 {
     if (fmt) {
         va_list ap;
-        fprintf(stderr, "mgctl %s: ", cmd);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        err_line(cmd, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
     }
     fprintf(stderr, "Try 'mgctl %s --help'.\n", cmd);
     return MGCTL_EXIT_USAGE;

@@ -23,6 +23,10 @@
 #include "mgctl_util.h"
 
 #define OUT_BUFFER (1 << 20)
+/* The longest line of standard input read whole: four times what any
+ * verifier takes (a path of MG_MAX_PATH, a query of MG_MAX_QUERY, a host);
+ * a longer one is refused without being held in memory. */
+#define SIGN_LINE_MAX (64 * 1024)
 
 enum {
     OPT_TTL = MGCTL_KEYOPT_NEXT,
@@ -69,8 +73,9 @@ static const char usage_text[] =
     "Mint signed links (token format v1, docs/token-spec.md). Without URL operands,\n"
     "reads one URL or path per line from standard input and writes one signed link\n"
     "per line, streaming (a line that cannot be signed gives an empty output line,\n"
-    "a message naming the line on stderr and exit status 1; blank lines and lines\n"
-    "starting with '#' give an empty output line and no message).\n"
+    "a message naming the line on stderr and exit status 1; a line over 64 KiB is\n"
+    "such a line, never read whole; blank lines and lines starting with '#' give an\n"
+    "empty output line and no message).\n"
     "\n"
     "With --policy, sign refuses (exit 1) what that policy's web server would\n"
     "refuse: a lifetime (from now, or --now, to the expiry, a bucket's end\n"
@@ -84,6 +89,9 @@ static const char usage_text[] =
     "      --key-file F      sign with this key file ...\n"
     "      --key-id ID       ... under this key id\n"
     "      --alg A           hmac-sha256 | hmac-sha1 | ed25519 (default: from the file)\n"
+    "                        A key file that everyone may write, or one below a\n"
+    "                        directory everyone may write without the sticky bit,\n"
+    "                        is refused (exit 2): anyone could put their key there\n"
     "Expiry (one of):\n"
     "  -e, --expires WHEN    2026-12-31T23:59:59Z, epoch seconds, or a bucket:\n"
     "                        end-of-day | end-of-week | end-of-month (23:59:59 local\n"
@@ -210,7 +218,7 @@ static int resolve_times(apr_pool_t *pool, const sign_opts_t *o, mg_token_claims
                                  o->expires, mgctl_time_expected(o->expires));
     }
     if (apr_time_sec(c->expires) <= apr_time_sec(now))
-        fprintf(stderr, "mgctl sign: warning: the links are already expired\n");
+        mgctl_err("sign", "warning: the links are already expired");
     if (o->nbf != NULL && mg_time_parse(o->nbf, &c->not_before) != 0)
         return mgctl_usage_error("sign", "--not-before '%s' is not %s, nor none", o->nbf,
                                  mgctl_time_expected(o->nbf));
@@ -271,9 +279,9 @@ static int refuse_one(apr_pool_t *pool, const sign_opts_t *o, const char *url, l
                       const char *why)
 {
     if (lineno > 0)
-        fprintf(stderr, "mgctl sign: line %ld: %s\n", lineno, why);
+        mgctl_err("sign", "line %ld: %s", lineno, why);
     else
-        fprintf(stderr, "mgctl sign: %s: %s\n", url, why);
+        mgctl_err("sign", "%s: %s", url, why);
     if (o->format == MGCTL_FMT_JSON)
         printf("{\"input\":%s,\"error\":%s}\n", mgctl_json_str(pool, url),
                mgctl_json_str(pool, why));
@@ -314,12 +322,12 @@ static void check_download(apr_pool_t *pool, const sign_opts_t *o, const char *u
         asks_download(pool, url, o->download_param))
         return;
     *o->download_warned = 1;
-    fprintf(stderr,
-            "mgctl sign: warning: %s: this download link (--access download) never downloads: "
-            "the web server serves a download only when the query has %s=1, and adding it to "
-            "the signed link breaks the signature; sign '%s%c%s=1' instead (only the first such "
-            "link is named)\n",
-            url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
+    mgctl_err("sign",
+              "warning: %s: this download link (--access download) never downloads: "
+              "the web server serves a download only when the query has %s=1, and adding it to "
+              "the signed link breaks the signature; sign '%s%c%s=1' instead (only the first such "
+              "link is named)",
+              url, o->download_param, url, strchr(url, '?') ? '&' : '?', o->download_param);
 }
 
 /* A URL whose query already has a parameter some key of the policy reads
@@ -447,11 +455,18 @@ static int sign_stream(apr_pool_t *pool, const mg_token_signer_t *signer, const 
     /* stdout is flushed whenever reading would wait: streaming for a
      * program that feeds one path and reads its link back, one large write
      * per megabyte otherwise */
-    mgctl_lines_t *in = mgctl_lines_open(lp, 0, stdout);
+    mgctl_lines_t *in = mgctl_lines_open(lp, 0, stdout, SIGN_LINE_MAX);
     apr_pool_t *tp; /* per line; lp keeps the reader */
     apr_pool_create(&tp, lp);
     while ((more = mgctl_lines_next(in, &line, &len)) > 0) {
         lineno++;
+        if (more == 2) { /* never held whole: no URL a server takes is so long */
+            failed |= refuse_one(tp, o, "", lineno,
+                                 apr_psprintf(tp, "the line is longer than %d bytes (%lu)",
+                                              SIGN_LINE_MAX, (unsigned long)len));
+            apr_pool_clear(tp);
+            continue;
+        }
         size_t n = len;
         while (n > 0 && line[n - 1] == '\r')
             line[--n] = '\0';
@@ -495,20 +510,20 @@ static int check_policy_limits(apr_pool_t *pool, const sign_opts_t *o, const mg_
     apr_interval_time_t life = apr_time_from_sec(apr_time_sec(c->expires) - apr_time_sec(now));
     if (name != NULL && ts->max_ttl > 0 && life > ts->max_ttl) {
         char tbuf[32];
-        fprintf(stderr,
-                "mgctl sign: the links would be valid for %s (until %s), longer than "
-                "tokens.max_ttl %s of %s allows: the web server refuses them "
-                "(token-malformed); give a shorter --ttl or --expires\n",
-                mgctl_duration_text(pool, life), mg_time_format(c->expires, tbuf, sizeof(tbuf)),
-                mgctl_duration_text(pool, ts->max_ttl), name);
+        mgctl_err("sign",
+                  "the links would be valid for %s (until %s), longer than "
+                  "tokens.max_ttl %s of %s allows: the web server refuses them "
+                  "(token-malformed); give a shorter --ttl or --expires",
+                  mgctl_duration_text(pool, life), mg_time_format(c->expires, tbuf, sizeof(tbuf)),
+                  mgctl_duration_text(pool, ts->max_ttl), name);
         return MGCTL_EXIT_FAIL;
     }
     if (name != NULL && c->id != NULL && ts->revoked_set != NULL &&
         apr_hash_get(ts->revoked_set, c->id, APR_HASH_KEY_STRING) != NULL) {
-        fprintf(stderr,
-                "mgctl sign: token id '%s' is revoked by %s (tokens.revoked_ids or "
-                "tokens.revocation_file): the web server refuses its links (token-revoked)\n",
-                c->id, name);
+        mgctl_err("sign",
+                  "token id '%s' is revoked by %s (tokens.revoked_ids or "
+                  "tokens.revocation_file): the web server refuses its links (token-revoked)",
+                  c->id, name);
         return MGCTL_EXIT_FAIL;
     }
     return MGCTL_EXIT_OK;
@@ -521,7 +536,7 @@ static int sign_cookie(apr_pool_t *pool, const mg_policy_t *policy, const mg_key
     if (c->scope == NULL)
         return mgctl_usage_error("sign", "--cookie needs --prefix /DIR/");
     if (mg_token_sign_cookie(pool, key, c, &value, &why) != MG_OK) {
-        fprintf(stderr, "mgctl sign: %s\n", why);
+        mgctl_err("sign", "%s", why);
         return MGCTL_EXIT_FAIL;
     }
     const char *name = policy->tokens.cookie_name ? policy->tokens.cookie_name : "mg_token";
@@ -571,7 +586,7 @@ static int sign_foreign_cookie(apr_pool_t *pool, sign_opts_t *o, const mg_token_
     const char *pairs, *why = NULL;
     mg_status_t st = o->fkey->fmt->sign_cookie(pool, o->fkey, &o->fclaims, &pairs, &why);
     if (st != MG_OK) {
-        fprintf(stderr, "mgctl sign: %s\n", why);
+        mgctl_err("sign", "%s", why);
         return MGCTL_EXIT_FAIL;
     }
     const char *attrs = apr_pstrcat(pool, "; Path=", mg_token_encode(pool, o->prefix), NULL);
@@ -649,7 +664,7 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
     if (o->private_key != NULL) {
         mg_file_t pk;
         if (mg_file_read(pool, o->private_key, 16384, &pk, &why) != MG_OK) {
-            fprintf(stderr, "mgctl sign: --private-key: %s\n", why);
+            mgctl_err("sign", "--private-key: %s", why);
             return MGCTL_EXIT_USAGE;
         }
         o->fclaims.private_key = pk.data;
@@ -684,16 +699,16 @@ static int sign_foreign(apr_pool_t *pool, sign_opts_t *o, apr_getopt_t *os)
             ref = r;
     }
     if (ref == NULL) {
-        fprintf(stderr, "mgctl sign: %s has no %skey of format %s%s%s\n", o->keys.policy_file,
-                want ? "" : "unrevoked ", fmt->name, want ? " named " : "", want ? want : "");
+        mgctl_err("sign", "%s has no %skey of format %s%s%s", o->keys.policy_file,
+                  want ? "" : "unrevoked ", fmt->name, want ? " named " : "", want ? want : "");
         return MGCTL_EXIT_USAGE;
     }
     c.format = fmt->name;
     if ((rc = check_policy_limits(pool, o, policy, &c, now)) != MGCTL_EXIT_OK)
         return rc;
     if (never && policy->tokens.max_ttl > 0) {
-        fprintf(stderr, "mgctl sign: links without expiry are refused by tokens.max_ttl of %s\n",
-                o->keys.policy_file);
+        mgctl_err("sign", "links without expiry are refused by tokens.max_ttl of %s",
+                  o->keys.policy_file);
         return MGCTL_EXIT_FAIL;
     }
     o->fkey = ref->fkey;
@@ -854,17 +869,17 @@ static int choose_key(apr_pool_t *pool, const sign_opts_t *o, mg_policy_t **poli
         return rc;
     *key = mg_keys_signing(*policy);
     if (*key == NULL && o->keys.key_file != NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s holds an Ed25519 public key; signing needs the private key "
-                "(the .key file mgctl keygen wrote next to the .pub)\n",
-                o->keys.key_file);
+        mgctl_err("sign",
+                  "%s holds an Ed25519 public key; signing needs the private key "
+                  "(the .key file mgctl keygen wrote next to the .pub)",
+                  o->keys.key_file);
         return MGCTL_EXIT_USAGE;
     }
     if (*key == NULL) {
-        fprintf(stderr,
-                "mgctl sign: %s has no signing key (mark one key `sign: true`; an "
-                "Ed25519 key needs its private half)\n",
-                o->keys.policy_file);
+        mgctl_err("sign",
+                  "%s has no signing key (mark one key `sign: true`; an "
+                  "Ed25519 key needs its private half)",
+                  o->keys.policy_file);
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;

@@ -134,10 +134,9 @@ static int open_store(apr_pool_t *pool, const char *cmd, const char *url, mg_sto
     mg_diags_t *warnings = mg_diags_make(pool);
     mg_store_password_warn(pool, u, warnings, NULL);
     for (int i = 0; i < warnings->items->nelts; i++)
-        fprintf(stderr, "mgctl %s: warning: %s\n", cmd,
-                APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
+        mgctl_err(cmd, "warning: %s", APR_ARRAY_IDX(warnings->items, i, mg_diag_t).msg);
     if (mg_store_open(pool, u, st, &why) != 0) {
-        fprintf(stderr, "mgctl %s: %s\n", cmd, why);
+        mgctl_err(cmd, "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     return MGCTL_EXIT_OK;
@@ -157,10 +156,10 @@ static void warn_if_evicting(apr_pool_t *pool, mg_store_t *st)
     for (int i = 0; i < res->nelts; i++) {
         const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
         if (e->keeps == MG_STORE_EVICTS)
-            fprintf(stderr,
-                    "mgctl revoke: warning: %s may drop live records when full (%s): a revoked "
-                    "id is valid again once its entry is dropped; fix: %s\n",
-                    e->server, e->setting, e->fix);
+            mgctl_err("revoke",
+                      "warning: %s may drop live records when full (%s): a revoked "
+                      "id is valid again once its entry is dropped; fix: %s",
+                      e->server, e->setting, e->fix);
     }
 }
 
@@ -211,7 +210,7 @@ int mgctl_cmd_uses(apr_pool_t *pool, int argc, const char *const *argv)
             }
         }
         if (s == MG_STORE_ERROR) {
-            fprintf(stderr, "mgctl uses: %s\n", why);
+            mgctl_err("uses", "%s", why);
             return MGCTL_EXIT_USAGE;
         }
     }
@@ -265,7 +264,7 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
                 s = st->ops->add(st, key, "1", apr_time_sec(ttl), pool, &why);
         }
         if (s == MG_STORE_ERROR || s == MG_STORE_FULL) {
-            fprintf(stderr, "mgctl revoke: %s: %s\n", os->argv[i], why);
+            mgctl_err("revoke", "%s: %s", os->argv[i], why);
             return MGCTL_EXIT_USAGE;
         }
         printf("%s %s\n", os->argv[i],
@@ -318,23 +317,23 @@ static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
 
     if (mg_store_epoch_info(st, force ? MG_EPOCH_FORCE : MG_EPOCH_INIT, &e, pool, &why) !=
         MG_STORE_OK) {
-        fprintf(stderr, "mgctl store: %s\n", why);
+        mgctl_err("store", "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     if (!force && !e.found && e.empty) {
-        fprintf(stderr,
-                "mgctl store: %s: the store holds no claim records: a new store and one that "
-                "lost everything look alike; after a loss do not init (the first claim starts "
-                "a new epoch, as it must); on a new store run with --force; nothing written\n",
-                e.server);
+        mgctl_err("store",
+                  "%s: the store holds no claim records: a new store and one that "
+                  "lost everything look alike; after a loss do not init (the first claim starts "
+                  "a new epoch, as it must); on a new store run with --force; nothing written",
+                  e.server);
         return MGCTL_EXIT_FAIL;
     }
     if (!force && !e.found && e.unidentified) {
-        fprintf(stderr,
-                "mgctl store: %s: INFO refused: which Redis process holds the records cannot be "
-                "told, so a restart that loses them cannot be either; allow INFO, or run with "
-                "--force to write epoch 0 anyway; nothing written\n",
-                e.server);
+        mgctl_err("store",
+                  "%s: INFO refused: which Redis process holds the records cannot be "
+                  "told, so a restart that loses them cannot be either; allow INFO, or run with "
+                  "--force to write epoch 0 anyway; nothing written",
+                  e.server);
         return MGCTL_EXIT_FAIL;
     }
     if (e.found && !force)
@@ -385,14 +384,14 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
     if (init)
         return store_init(pool, st, force);
     if (mg_store_retention(st, &res, &worst, pool, &why) != MG_STORE_OK) {
-        fprintf(stderr, "mgctl store: %s\n", why);
+        mgctl_err("store", "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     /* a store without an epoch (memcache://) says so; one that cannot be
      * asked now is an error, as the retention question */
     have_epoch = st->ops->epoch != NULL;
     if (have_epoch && mg_store_epoch_info(st, MG_EPOCH_READ, &epoch, pool, &why) != MG_STORE_OK) {
-        fprintf(stderr, "mgctl store: %s\n", why);
+        mgctl_err("store", "%s", why);
         return MGCTL_EXIT_USAGE;
     }
     if (format == MGCTL_FMT_JSON) {

@@ -192,7 +192,7 @@ static void run_file(apr_pool_t *pool, const char *file, const topts_t *o, tally
     mg_file_t in;
     const char *err;
     if (mg_file_read(pool, file, MGCTL_TESTFILE_MAX, &in, &err) != MG_OK) {
-        fprintf(stderr, "mgctl test: %s\n", mg_one_line(pool, err));
+        mgctl_err("test", "%s", err);
         if (o->fmt == MGCTL_FMT_JSON) {
             mg_diags_t *ds = mg_diags_make(pool);
             mg_diag_add(ds, MG_SEV_ERROR, file, 0, 0, "io", "%s", err);
@@ -359,7 +359,7 @@ int mgctl_cmd_test(apr_pool_t *pool, int argc, const char *const *argv)
     if (t.failed || t.invalid)
         return MGCTL_EXIT_FAIL;
     if (t.passed == 0) {
-        fprintf(stderr, "mgctl test: no test case ran%s\n", o.run ? " (check --run)" : "");
+        mgctl_err("test", "no test case ran%s", o.run ? " (check --run)" : "");
         return MGCTL_EXIT_FAIL;
     }
     return MGCTL_EXIT_OK;

@@ -70,8 +70,15 @@ int mgctl_getopt_next(apr_getopt_t *os, const apr_getopt_option_t *opts, const c
 const char *mgctl_opt_name(apr_pool_t *pool, const apr_getopt_option_t *opt);
 
 /* Print "mgctl CMD: <message>" (when fmt is non-NULL) and "Try 'mgctl CMD
- * --help'." on stderr; returns MGCTL_EXIT_USAGE. */
+ * --help'." on stderr; returns MGCTL_EXIT_USAGE. The message is one line
+ * whatever the arguments it echoes hold (mg_one_line: control bytes, an
+ * ESC sequence, a newline are written as \xNN, \n). */
 int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "mgctl CMD: <message>" on stderr, the message made one line as by
+ * mgctl_usage_error: for messages that echo an argument, a URL, a path or
+ * a sentence built from them. */
+void mgctl_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Output formats for --format. */
 typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;
@@ -122,14 +129,20 @@ int mgctl_policy_load(apr_pool_t *pool, const char *path, const char *stdin_name
 typedef struct mgctl_lines mgctl_lines_t;
 
 /* A reader of the lines of `fd` (its buffer is freed with `pool`). Before a
- * read that would wait for input, `flush` (stdout, or NULL) is flushed. */
-mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush);
+ * read that would wait for input, `flush` (stdout, or NULL) is flushed.
+ * Lines longer than `max` bytes (without their LF) are never held whole:
+ * the reader's memory stays under `max` plus two blocks of 64 KiB, however
+ * long a line the input has (an admin's log with no LF, /dev/zero). */
+mgctl_lines_t *mgctl_lines_open(apr_pool_t *pool, int fd, FILE *flush, size_t max);
 
 /* 1: the next line in *line (*len bytes; its LF replaced by a NUL, any CR
  * kept; NUL bytes inside are kept and counted), valid until the next call;
- * a last line without LF counts. 0 at the end of input; -1 on a read error
- * or out of memory (errno). */
+ * a last line without LF counts. 2: a line longer than `max`, skipped to
+ * its LF: *line NULL, *len its length. 0 at the end of input; -1 on a read
+ * error or out of memory (errno). */
 int mgctl_lines_next(mgctl_lines_t *in, char **line, size_t *len);
+/* Bytes the reader's buffer holds now (for tests of the bound). */
+size_t mgctl_lines_capacity(const mgctl_lines_t *in);
 
 /* ---- mgctl_json.c ---------------------------------------------------------- */
 

@@ -9,7 +9,8 @@
 #    error), never 124 (killed by `timeout`) or >= 128 (a signal); under the
 #    sanitizer build an ASan/UBSan report also aborts, so it fails here too;
 #  - a clear message on stderr that names the problem (a pattern per case).
-# Warnings-only cases (a world-readable key) exit 0 and must warn. Policies
+# Warnings-only cases (a world-readable key) exit 0 and must warn; a trusted
+# file (or a directory above it) that everyone may write is refused (1). Policies
 # on standard input (validate/compile '-', explain --policy -) are checked
 # here too, the valid ones (exit 0) included.
 # Environment: MGCTL (the built mgctl), MG_SRCDIR (unused), MG_BAD_INPUT_TIMEOUT
@@ -232,19 +233,28 @@ check "world-readable key file is a warning" "0" "warning.*(readable|chmod)" "$M
 echo "$good_key" >"$K/writable.key"
 chmod 602 "$K/writable.key"
 key_policy keys/writable.key
-check "key file writable by others is a warning that says so" "0" "warning.*writable by group or others" \
+check "key file writable by everyone is refused, and says so" "1" \
+    "error: key file .*writable.key' of key 'k1' is writable by everyone: anyone on the machine can put their own key there" \
+    "$MGCTL" validate "$P"
+chmod 620 "$K/writable.key"
+check "key file writable by its group is a warning that says so" "0" "warning.*writable by its group.*chmod g-w" \
     "$MGCTL" validate "$P"
 printf -- '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n' \
     >"$K/ed.pub"
 chmod 666 "$K/ed.pub"
 printf 'version: 1\nkeys:\n  - {id: ed, alg: ed25519, file: keys/ed.pub}\nrules:\n  - id: t\n    path: /\n    token: required\n' >"$P"
-check "public key writable by others is a warning" "0" "warning.*writable by group or others" "$MGCTL" validate "$P"
-check "mgctl verify --key-file: a writable public key is a warning" "0 1" "warning.*writable by group or others" \
+check "public key writable by everyone is refused" "1" "error.*writable by everyone" "$MGCTL" validate "$P"
+check "mgctl verify --key-file: a public key anyone may write is refused" "2" \
+    "mgctl verify: error: key file .*ed.pub' is writable by everyone: anyone on the machine" \
     "$MGCTL" verify --key-file "$K/ed.pub" --key-id ed "/a.jpg?mg_exp=1&mg_kid=ed&mg_sig=AAAA"
+check "mgctl sign --key-file: the same, nothing signed" "2" "refused: anyone on the machine can replace key file" \
+    sh -c '"$0" sign --key-file "$1" --key-id ed --ttl 1h /a.jpg | grep . && exit 3; exit 2' "$MGCTL" "$K/ed.pub"
 chmod 644 "$K/ed.pub"
 check "a public key readable by others is fine" "0" "-" "$MGCTL" validate "$P"
 chmod 666 "$P"
-check "a policy anyone may write is a warning" "0" "warning.*writable by everyone" "$MGCTL" validate "$P"
+check "a policy anyone may write is refused" "1" "error: the policy is writable by everyone" "$MGCTL" validate "$P"
+check "... by mgctl compile too (nothing printed on stdout)" "1" "error: the policy is writable by everyone" \
+    sh -c '"$0" compile "$1" | grep . && exit 3; exit 1' "$MGCTL" "$P"
 chmod 644 "$P"
 # a foreign format's secret (lib/mg_fmt.c) is warned about in the same words
 printf 'supersecretvalue1234567890abcdef\n' >"$K/vendor.key"
@@ -253,7 +263,7 @@ chmod 640 "$K/vendor.key"
 check "a vendor secret readable by group is a warning" "0" "warning: key file .*vendor.key' of key 'ik' is readable by group or others" \
     "$MGCTL" validate "$P"
 chmod 620 "$K/vendor.key"
-check "a vendor secret writable by group is a warning" "0" "warning: key file .*vendor.key' of key 'ik' is writable by group or others" \
+check "a vendor secret writable by group is a warning" "0" "warning: key file .*vendor.key' of key 'ik' is writable by its group" \
     "$MGCTL" validate "$P"
 chmod 600 "$K/vendor.key"
 check "a vendor secret only its owner may read is no warning" "0" "ok \\(policy" \
@@ -269,8 +279,9 @@ chmod 644 "$K/cf.pub"
 check "a CloudFront public key readable by others is no warning" "0" "ok \\(policy" \
     sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q warning && exit 3; exit 0' "$MGCTL" "$TMP/cf.yaml"
 chmod 666 "$K/cf.pub"
-check "a CloudFront public key others may write is a warning" "0" \
-    "warning: key file .*cf.pub' of key 'cf' is writable by group or others" "$MGCTL" validate "$TMP/cf.yaml"
+check "a CloudFront public key everyone may write is refused" "1" \
+    "error: key file .*cf.pub' of key 'cf' is writable by everyone" "$MGCTL" validate "$TMP/cf.yaml"
+chmod 644 "$K/cf.pub"
 
 : >"$K/empty.key"
 chmod 600 "$K/empty.key"
@@ -501,12 +512,12 @@ check_stdin "stdin policy: a relative revocation file resolves against the curre
 check_stdin "stdin policy: revocation file missing from the --stdin-name directory" "1" \
     "revocation file '$TMP/revoked.txt'" sh -c "$IN_DIR" "$TMP/kg" "$MGCTL_ABS" validate --stdin-name "$TMP/x.yaml" -
 # whoever can write the revocation list can take a revoked link off it: a
-# world-writable one is a warning; group write is left alone (exit 3 below
+# world-writable one is refused; group write is left alone (exit 3 below
 # when the warning shows up where it must not)
 cp "$TMP/stdin-rev.yaml" "$TMP/kg/rev.yaml"
 chmod 666 "$TMP/kg/revoked.txt"
-check "a revocation file anyone may write is a warning" "0" \
-    "warning: revocation file '$TMP/kg/revoked.txt' is writable by everyone" "$MGCTL" validate "$TMP/kg/rev.yaml"
+check "a revocation file anyone may write is refused" "1" \
+    "rev.yaml:3:20: error: revocation file '$TMP/kg/revoked.txt' is writable by everyone" "$MGCTL" validate "$TMP/kg/rev.yaml"
 chmod 664 "$TMP/kg/revoked.txt"
 check "a revocation file its group may write is no warning" "0" "ok \\(policy" \
     sh -c '"$0" validate "$1" 2>&1 | tee /dev/stderr | grep -q writable && exit 3; exit 0' \
@@ -516,9 +527,10 @@ chmod 644 "$TMP/kg/revoked.txt"
 # A directory above a trusted file that others may write (without the sticky
 # bit) lets them rename a file of their own over it, whatever the file's own
 # mode (lib/mg_dirs.h, the way OpenSSH's StrictModes reasons): the file's own
-# warning code, the directory and why; a sticky directory (/tmp's 1777) is
-# safe. Group write counts where the file's own check counts it (key files),
-# not elsewhere. Symbolic links: the path as given and the resolved path.
+# diagnostic code, the directory and why (everyone: refused; a group: a
+# warning); a sticky directory (/tmp's 1777) is safe. Group write counts where
+# the file's own check counts it (key files), not elsewhere. Symbolic links:
+# the path as given and the resolved path.
 no_warning() { # NAME CMD... : exit 0, "ok (policy", and no "warning" anywhere
     n=$1
     shift
@@ -538,23 +550,29 @@ for d in ww sticky safe; do
     printf 'version: 1\nkeys:\n  - {id: k1, file: keys/k1.key}\n  - {id: ik, format: imagekit, file: keys/vendor.key}\ntokens:\n  revocation_file: revoked.txt\n%s' \
         "$good_rules" >"$D/$d/p.yaml"
 done
-check "a world-writable directory above the policy is a policy-file-permissions warning" "0" \
-    "p.yaml: warning: directory '$D/ww' above the policy is writable by everyone and has no sticky bit" \
+check "a world-writable directory above the policy refuses it (policy-file-permissions)" "1" \
+    "p.yaml: error: directory '$D/ww' above the policy is writable by everyone and has no sticky bit" \
     "$MGCTL" validate "$D/ww/p.yaml"
-check "... above a key file: key-file-permissions at the key, native" "0" \
-    "p.yaml:3:5: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' of key 'k1' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
-    "$MGCTL" validate "$D/ww/p.yaml"
-check "... and foreign" "0" \
-    "p.yaml:4:5: warning: directory '$D/ww' above key file '$D/ww/keys/vendor.key' of key 'ik' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
-    "$MGCTL" validate "$D/ww/p.yaml"
-check "... above the revocation file" "0" \
-    "warning: directory '$D/ww' above the revocation file '$D/ww/revoked.txt' is writable by everyone" \
-    "$MGCTL" validate "$D/ww/p.yaml"
-check "... as json, with the file's own codes" "0" - \
-    sh -c '"$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=sorted(x[\"code\"] for x in d if \"above\" in x[\"message\"]); assert c == [\"key-file-permissions\"]*2 + [\"policy-file-permissions\", \"revocation-file-permissions\"], c"' \
-    "$MGCTL" "$D/ww/p.yaml"
-check "mgctl verify --key-file: a world-writable directory above the key is a warning" "0 1" \
-    "mgctl verify: warning: directory '$D/ww' above key file '$D/ww/keys/k1.key' is writable by its group and by everyone" \
+# the policy file itself is refused before its keys are read, and key
+# files are read only when the rest is valid: the other files' findings are
+# seen from policies outside the directory
+printf 'version: 1\nkeys:\n  - {id: k1, file: ww/keys/k1.key}\n  - {id: ik, format: imagekit, file: ww/keys/vendor.key}\n%s' \
+    "$good_rules" >"$D/above.yaml"
+check "... above a key file: key-file-permissions at the key, native" "1" \
+    "above.yaml:3:5: error: directory '$D/ww' above key file '$D/ww/keys/k1.key' of key 'k1' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
+    "$MGCTL" validate "$D/above.yaml"
+check "... and foreign" "1" \
+    "above.yaml:4:5: error: directory '$D/ww' above key file '$D/ww/keys/vendor.key' of key 'ik' is writable by its group and by everyone and has no sticky bit: .*chmod go-w" \
+    "$MGCTL" validate "$D/above.yaml"
+printf 'version: 1\ntokens:\n  revocation_file: ww/revoked.txt\n%s' "$good_rules" >"$D/above-rev.yaml"
+check "... above the revocation file" "1" \
+    "above-rev.yaml:3:20: error: directory '$D/ww' above the revocation file '$D/ww/revoked.txt' is writable by everyone" \
+    "$MGCTL" validate "$D/above-rev.yaml"
+check "... as json, with the file's own codes" "1" - \
+    sh -c '"$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=sorted((x[\"code\"], x[\"severity\"]) for x in d if \"above\" in x[\"message\"]); assert c == [(\"key-file-permissions\", \"error\")]*2, c" && exit 1' \
+    "$MGCTL" "$D/above.yaml"
+check "mgctl verify --key-file: a world-writable directory above the key refuses it" "2" \
+    "mgctl verify: error: directory '$D/ww' above key file '$D/ww/keys/k1.key' is writable by its group and by everyone" \
     "$MGCTL" verify --key-file "$D/ww/keys/k1.key" --key-id k1 "/a.jpg?mg_exp=1&mg_kid=k1&mg_sig=AAAA"
 no_warning "a world-writable directory with the sticky bit is no warning" "$MGCTL" validate "$D/sticky/p.yaml"
 no_warning "directories only their owner may write are no warning" "$MGCTL" validate "$D/safe/p.yaml"
@@ -570,13 +588,13 @@ check "a group-writable directory above the policy and revocation file is no war
 chmod 755 "$D/safe"
 # a link to the policy from a world-writable directory: the link can be replaced
 ln -s "$D/safe/p.yaml" "$D/ww/link.yaml"
-check "a link in a world-writable directory: the path as given is checked" "0" \
-    "link.yaml: warning: directory '$D/ww' above the policy is writable by everyone" \
+check "a link in a world-writable directory: the path as given is checked" "1" \
+    "link.yaml: error: directory '$D/ww' above the policy is writable by everyone" \
     "$MGCTL" validate "$D/ww/link.yaml"
 # a link from a safe directory to a policy in a world-writable one: the bytes can be replaced
 ln -s "$D/ww/p.yaml" "$D/safe/to-ww.yaml"
-check "a link to a file in a world-writable directory: the resolved path is checked" "0" \
-    "to-ww.yaml: warning: directory '$D/ww' above the policy \(its path with symbolic links resolved\) is writable by everyone" \
+check "a link to a file in a world-writable directory: the resolved path is checked" "1" \
+    "to-ww.yaml: error: directory '$D/ww' above the policy \(its path with symbolic links resolved\) is writable by everyone" \
     "$MGCTL" validate "$D/safe/to-ww.yaml"
 rm -f "$D/ww/link.yaml" "$D/safe/to-ww.yaml"
 chmod 755 "$D/ww"
@@ -663,11 +681,11 @@ cp /usr/share/zoneinfo/Europe/Berlin "$Z/Europe/Berlin"
 chmod 666 "$Z/Europe/Berlin"
 printf 'version: 1\ntimezone: Europe/Berlin\ntime_windows:\n  w1: {timezone: Europe/Berlin, hours: ["09:00-17:00"]}\n  w2: {timezone: Europe/Berlin, days: [mon]}\n%s' \
     "$good_rules" >"$D/safe/tz.yaml"
-check "a time zone file anyone may write is a timezone-file-permissions warning at the zone" "0" \
-    "tz.yaml:2:11: warning: time zone file '$Z/Europe/Berlin' is writable by everyone: whoever can write it moves the time windows in that zone \(chmod o-w it\)" \
+check "a time zone file anyone may write is a timezone-file-permissions error at the zone" "1" \
+    "tz.yaml:2:11: error: time zone file '$Z/Europe/Berlin' is writable by everyone: whoever can write it moves the time windows in that zone \(chmod o-w it\)" \
     env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
-check "... once per zone, whatever the number of windows naming it, with its code" "0" - \
-    sh -c 'MG_ZONEINFO="$2" "$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=[x[\"code\"] for x in d if \"time zone file\" in x[\"message\"]]; assert c == [\"timezone-file-permissions\"], d"' \
+check "... once per zone, whatever the number of windows naming it, with its code" "1" - \
+    sh -c 'MG_ZONEINFO="$2" "$0" validate --format json "$1" | python3 -c "import json,sys; d=json.load(sys.stdin)[\"diagnostics\"]; c=[x[\"code\"] for x in d if \"time zone file\" in x[\"message\"]]; assert c == [\"timezone-file-permissions\"], d" && exit 1' \
     "$MGCTL" "$D/safe/tz.yaml" "$Z"
 chmod 664 "$Z/Europe/Berlin"
 chmod 775 "$Z/Europe"
@@ -675,8 +693,8 @@ no_warning "a time zone file (and its directory) its group may write is no warni
     env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
 chmod 644 "$Z/Europe/Berlin"
 chmod 777 "$Z/Europe"
-check "a world-writable directory above a time zone file is a warning" "0" \
-    "tz.yaml:2:11: warning: directory '$Z/Europe' above the time zone file '$Z/Europe/Berlin' is writable by everyone and has no sticky bit" \
+check "a world-writable directory above a time zone file is refused" "1" \
+    "tz.yaml:2:11: error: directory '$Z/Europe' above the time zone file '$Z/Europe/Berlin' is writable by everyone and has no sticky bit" \
     env MG_ZONEINFO="$Z" "$MGCTL" validate "$D/safe/tz.yaml"
 chmod 755 "$Z/Europe"
 no_warning "the system's zoneinfo is no warning" env -u MG_ZONEINFO "$MGCTL" validate "$D/safe/tz.yaml"
@@ -888,6 +906,81 @@ awk 'BEGIN { printf "/"; for (i = 0; i < 17000; i++) printf "a"; print "" }' >"$
 check "migrate-report: a line over 16 KiB at file:line:column" "1" \
     "long.log:1:16385: error: the line is longer than 16384 bytes" \
     "$MGCTL" migrate-report -p "$L/p.yaml" "$L/long.log"
+# ... and such a line is never held whole: a 64 MiB line (a log without LF)
+# is refused with the memory of a short one (getline() read it all first:
+# 262 MiB for 256 MiB). The same bound for mgctl sign's standard input, at
+# 64 KiB. The peak RSS of the run may exceed that of a run on one short line
+# by at most 24 MiB (a baseline of its own, so sanitizer builds pass too).
+cat >"$TMP/rss.py" <<'PY'
+import resource, subprocess, sys
+def peak(size):
+    """The child's peak RSS (MiB) reading '/' + size bytes + LF + a short line."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"/")
+        for _ in range(size >> 20):
+            p.stdin.write(b"a" * (1 << 20))
+        p.stdin.write(b"a" * (size & ((1 << 20) - 1)) + b"\n/b.jpg\n")
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    err = p.stderr.read().decode(errors="replace")
+    rc = p.wait()
+    # ru_maxrss of children is the largest of any child so far: a first
+    # child smaller than the second shows as the second's
+    return max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) // 1024, rc, err
+base, _, _ = peak(10)
+rss, rc, err = peak(64 << 20)
+sys.stderr.write(err + "peak RSS %d MiB, %d MiB on a short line (allowed: +%s)\n"
+                 % (rss, base, sys.argv[1]))
+sys.exit(3 if rss > base + int(sys.argv[1]) else rc)
+PY
+check "migrate-report: a 64 MiB line is refused without being read into memory" "1" \
+    "<stdin>:1:16385: error: the line is longer than 16384 bytes" \
+    python3 "$TMP/rss.py" 24 "$MGCTL" migrate-report -p "$L/p.yaml" -
+check "mgctl sign: a 64 MiB line on standard input is refused the same way" "1" \
+    "mgctl sign: line 1: the line is longer than 65536 bytes \\(67108865\\)" \
+    python3 "$TMP/rss.py" 24 "$MGCTL" sign -p "$L/p.yaml" --ttl 1h
+
+# mgctl's messages on stderr echo arguments, URLs and paths as one line:
+# control bytes, an ESC sequence (which would recolour, retitle or clear the
+# terminal, or forge a '::error' line in a CI log after a newline) are
+# written as \xNN, \n. The checks fail on any raw control byte (exit 3).
+E="$TMP/esc"
+mkdir -p "$E"
+chmod 755 "$E"
+echo "$good_key" >"$E/k1.key"
+chmod 600 "$E/k1.key"
+no_raw_control() { # NAME STATUS PATTERN CMD...: stderr escaped, no raw control byte
+    n=$1 st=$2 pat=$3
+    shift 3
+    check "$n" "$st" "$pat" sh -c 'out=$("$@" 2>&1 >/dev/null); rc=$?; printf "%s\n" "$out" >&2
+        printf "%s\n" "$out" | LC_ALL=C grep -q "[[:cntrl:]]" && exit 3; exit $rc' sh "$@"
+}
+ESC=$(printf '\033')
+BEL=$(printf '\007')
+NL='
+'
+no_raw_control "mgctl sign: a bad --ttl with an ESC sequence is escaped" "2" \
+    "mgctl sign: --ttl '1h\\\\x1B\\[31mred\\\\x1B\\[0m' is not a duration" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl "1h${ESC}[31mred${ESC}[0m" /a.jpg
+no_raw_control "mgctl sign: a bad --now with a newline and a forged CI line stays one line" "2" \
+    "mgctl sign: --now 'x\\\\n::error file=p.yaml::forged' is not" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h --now "x${NL}::error file=p.yaml::forged" /a.jpg
+no_raw_control "mgctl sign: a URL operand with BEL and an OSC title sequence is escaped" "1" \
+    "mgctl sign: /a\\\\x07b\\\\x1B\\]0;pwned\\\\x07.jpg: " \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h "/a${BEL}b${ESC}]0;pwned${BEL}.jpg"
+no_raw_control "mgctl sign: an unknown option made of control bytes is escaped" "2" \
+    "mgctl sign: .*\\\\x1B\\[2J" \
+    "$MGCTL" sign --key-file "$E/k1.key" --key-id k1 --ttl 1h "--${ESC}[2J" /a.jpg
+no_raw_control "mgctl sign --key-file: a path with control bytes is escaped" "2" \
+    "mgctl sign: .*k\\\\x1B\\[1mey" \
+    "$MGCTL" sign --key-file "$E/k${ESC}[1mey" --key-id k1 --ttl 1h /a.jpg
+
+no_raw_control "mgctl: an unknown command with an ESC sequence is escaped" "2" \
+    "mgctl: unknown command 'x\\\\x1B\\[2Jy'" "$MGCTL" "x${ESC}[2Jy"
 
 # keygen prints the key's path as written to, so the entry works next to --out's parent.
 (cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)

@@ -367,9 +367,11 @@ def test_configtest_warns_about_a_world_readable_key(apache_factory):
     assert "readable" in out, out
 
 
-def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
+def test_configtest_refuses_a_public_key_everyone_may_write(apache_factory):
     """A public Ed25519 key may be readable, never writable: whoever can write
-    it can put their own key there and sign links (red team 19: no warning)."""
+    it can put their own key there and sign links (red team 19: no warning).
+    Everyone writing it (or the policy) is refused at configtest, at the
+    key's line:column; its group writing it is a warning."""
     srv = apache_factory("writable-key", "MediaGuardPolicy p @POLICIES@/p.yaml\n", start=False)
     (srv.policy_dir / "p.yaml").write_text(KEYED.replace("{id: k1, file: keys/k1.key}",
                                                          "{id: k1, alg: ed25519, file: keys/k1.pub}"))
@@ -382,59 +384,88 @@ def test_configtest_warns_about_a_public_key_others_may_write(apache_factory):
                    "-----END PUBLIC KEY-----\n")
     key.chmod(0o666)
     rc, out = srv.configtest()
-    assert rc == 0, out
-    assert "k1.pub' of key 'k1' is writable by group or others" in out, out
+    assert rc != 0, out
+    assert re.search(r"p\.yaml:\d+:\d+: error: key file '%s' of key 'k1' is writable by everyone"
+                     % re.escape(str(key)), out), out
+    assert "MediaGuardPolicy p: %s was refused" % (srv.policy_dir / "p.yaml") in out, out
+    key.chmod(0o664)
+    rc, out = srv.configtest()
+    assert rc == 0 and "k1.pub' of key 'k1' is writable by its group" in out, out
     key.chmod(0o644)
     rc, out = srv.configtest()
     assert rc == 0 and "writable" not in out and "readable" not in out, out
     # the policy itself: whoever may write it decides who sees the media
     (srv.policy_dir / "p.yaml").chmod(0o666)
     rc, out = srv.configtest()
-    assert rc == 0 and "p.yaml: warning: the policy is writable by everyone" in out, out
+    assert rc != 0 and "p.yaml: error: the policy is writable by everyone" in out, out
+    (srv.policy_dir / "p.yaml").chmod(0o664)
+    rc, out = srv.configtest()
+    assert rc == 0 and "writable" not in out, out
 
 
-def test_configtest_warns_about_a_directory_others_may_write_above_the_trusted_files(
+def test_configtest_refuses_a_directory_everyone_may_write_above_the_trusted_files(
         apache_factory, mgctl):
     """Whoever can write a directory above the policy, a key or the revocation
     file can rename a file of their own over it, whatever its own mode says
-    (red team 19's note: nothing warned). apache2 -t and mgctl validate warn
-    with the file's own code, naming the directory; a directory with the
-    sticky bit (only an entry's owner may replace it) is no warning."""
+    (red team 19's note: nothing warned). apache2 -t and mgctl validate
+    refuse it, with the file's own code, naming the directory; a directory
+    with the sticky bit (only an entry's owner may replace it, /tmp's 1777)
+    is fine, and one only its group may write is a warning above a key."""
     srv = apache_factory("writable-dir", "MediaGuardPolicy p @ROOT@/conf/p.yaml\n", start=False)
     conf = srv.root / "conf"
     (conf / "keys").mkdir(parents=True)
-    (conf / "keys").chmod(0o755)
+    (conf / "lists").mkdir()
+    for d in (conf, conf / "keys", conf / "lists"):
+        d.chmod(0o755)
     key = conf / "keys" / "k1.key"
     key.write_text("mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n")
     key.chmod(0o600)
-    (conf / "revoked.txt").write_text("aaaa\n")
-    (conf / "revoked.txt").chmod(0o644)
-    (conf / "p.yaml").write_text(KEYED.replace("rules:", "tokens:\n  revocation_file: revoked.txt\n"
-                                                          "rules:"))
+    revoked = conf / "lists" / "revoked.txt"
+    revoked.write_text("aaaa\n")
+    revoked.chmod(0o644)
+    (conf / "p.yaml").write_text(KEYED.replace(
+        "rules:", "tokens:\n  revocation_file: lists/revoked.txt\nrules:"))
     (conf / "p.yaml").chmod(0o644)
-    above = "warning: directory '%s' above %%s is writable by everyone and has no sticky bit" % conf
-    conf.chmod(0o777)
+    refused = "MediaGuardPolicy p: %s was refused" % (conf / "p.yaml")
+
+    def above(d, what, by="everyone", sev="error"):
+        return ("%s: directory '%s' above %s is writable by %s and has no sticky bit"
+                % (sev, d, what, by))
     try:
-        rc, out = srv.configtest()
-        assert rc == 0, out
-        assert "p.yaml: " + above % "the policy" in out, out
         # group write counts above a key file, as for the key file itself: both bits at once
-        assert re.search(r"p\.yaml:3:5: " + re.escape(
-            above.replace("by everyone", "by its group and by everyone")
-            % ("key file '%s' of key 'k1'" % key)), out), out
-        assert above % ("the revocation file '%s'" % (conf / "revoked.txt")) in out, out
+        (conf / "keys").chmod(0o777)
+        rc, out = srv.configtest()
+        assert rc != 0 and refused in out, out
+        assert "p.yaml:3:5: " + above(conf / "keys", "key file '%s' of key 'k1'" % key,
+                                      "its group and by everyone") in out, out
         p = mgctl("validate", "--format", "json", conf / "p.yaml")
-        assert p.returncode == 0, p.stdout + p.stderr
-        codes = sorted(d["code"] for d in json.loads(p.stdout)["diagnostics"]
+        assert p.returncode == 1, p.stdout + p.stderr
+        found = sorted((d["code"], d["severity"]) for d in json.loads(p.stdout)["diagnostics"]
                        if "above" in d["message"])
-        assert codes == ["key-file-permissions", "policy-file-permissions",
-                         "revocation-file-permissions"], p.stdout
+        assert found == [("key-file-permissions", "error")], p.stdout
         # the sticky bit: an entry can only be replaced by its owner
-        conf.chmod(0o1777)
+        (conf / "keys").chmod(0o1777)
         rc, out = srv.configtest()
         assert rc == 0 and "above" not in out and "warning" not in out, out
+        # its group only: a warning (a deploy group is a choice the admin made)
+        (conf / "keys").chmod(0o775)
+        rc, out = srv.configtest()
+        assert rc == 0, out
+        assert "p.yaml:3:5: " + above(conf / "keys", "key file '%s' of key 'k1'" % key,
+                                      "its group", "warning") in out, out
+        (conf / "keys").chmod(0o755)
+        (conf / "lists").chmod(0o777)
+        rc, out = srv.configtest()
+        assert rc != 0 and refused in out, out
+        assert "p.yaml:5:20: " + above(conf / "lists", "the revocation file '%s'" % revoked) in out, out
+        (conf / "lists").chmod(0o755)
+        conf.chmod(0o777)
+        rc, out = srv.configtest()
+        assert rc != 0 and refused in out, out
+        assert "p.yaml: " + above(conf, "the policy") in out, out
     finally:
-        conf.chmod(0o755)
+        for d in (conf, conf / "keys", conf / "lists"):
+            d.chmod(0o755)
     rc, out = srv.configtest()
     assert rc == 0 and "warning" not in out, out
 
@@ -466,12 +497,17 @@ def test_configtest_warns_about_a_store_password_and_a_zone_file_others_may_reac
     berlin.write_bytes(Path("/usr/share/zoneinfo/Europe/Berlin").read_bytes())
     berlin.chmod(0o666)
     monkeypatch.setenv("MG_ZONEINFO", str(zi))
+    # a zone file everyone may write: refused, at the zone's line:column
+    rc, out = srv.configtest()
+    assert rc != 0, out
+    assert ("p.yaml:2:11: error: time zone file '%s' is writable by everyone: whoever can "
+            "write it moves the time windows in that zone" % berlin) in out, out
+    assert password not in out, out
+    berlin.chmod(0o644)
     rc, out = srv.configtest()
     assert rc == 0, out
     assert ("MG00611: MediaGuardStore redis://127.0.0.1:1/0?password_file=%s: warning: "
             "password_file '%s' is readable by group or others" % (pw, pw)) in out, out
-    assert ("p.yaml:2:11: warning: time zone file '%s' is writable by everyone: whoever can "
-            "write it moves the time windows in that zone" % berlin) in out, out
     assert password not in out, out
     # group write of a zone file is left alone; a password file its group may write is not
     berlin.chmod(0o664)
@@ -479,18 +515,22 @@ def test_configtest_warns_about_a_store_password_and_a_zone_file_others_may_reac
     rc, out = srv.configtest()
     assert rc == 0 and "time zone file" not in out, out
     assert "password_file '%s' is writable by group or others" % pw in out, out
-    # the directories above: the same rules
+    # the directories above: the same rules (everyone writing a zone's is refused;
+    # the password file's stay warnings: a wrong password grants nothing)
     pw.chmod(0o600)
     berlin.chmod(0o644)
-    conf.chmod(0o775)
+    conf.chmod(0o777)
     (zi / "Europe").chmod(0o777)
     try:
         rc, out = srv.configtest()
+        assert rc != 0, out
+        assert ("error: directory '%s' above the time zone file '%s' is writable by everyone "
+                "and has no sticky bit" % (zi / "Europe", berlin)) in out, out
+        (zi / "Europe").chmod(0o755)
+        rc, out = srv.configtest()
         assert rc == 0, out
         assert ("warning: directory '%s' above password_file '%s' is writable by its group and "
-                "has no sticky bit" % (conf, pw)) in out, out
-        assert ("warning: directory '%s' above the time zone file '%s' is writable by everyone "
-                "and has no sticky bit" % (zi / "Europe", berlin)) in out, out
+                "by everyone and has no sticky bit" % (conf, pw)) in out, out
     finally:
         conf.chmod(0o755)
         (zi / "Europe").chmod(0o755)

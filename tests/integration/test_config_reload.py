@@ -311,14 +311,14 @@ def test_configuration_warnings_are_logged_once_per_start_reload_and_configtest(
         policies={"p.yaml": KEYED_OPEN}, start=False)
     key = srv.policy_dir / "keys" / "k1.key"
     key.parent.mkdir()
-    key.parent.chmod(0o755)
+    key.parent.chmod(0o775)
     key.write_text("mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n")
     key.chmod(0o644)
     (srv.root / "redis.pw").write_text("pw\n")
     (srv.root / "redis.pw").chmod(0o644)
-    (srv.policy_dir / "p.yaml").chmod(0o666)
     warnings = {
-        "policy": "p.yaml: warning: the policy is writable by everyone",
+        "directory": "warning: directory '%s' above key file '%s' of key 'k1' is writable by "
+                     "its group" % (key.parent, key),
         "key": "key file '%s' of key 'k1' is readable by group or others" % key,
         "store": "MG00611: MediaGuardStore redis://127.0.0.1:1/0?password_file=%s: warning: "
                  "password_file '%s' is readable by group or others" % (

@@ -6,6 +6,7 @@ through mod_remoteip from a trusted proxy (127.0.0.1), the module looks up the
 address mod_remoteip settled on, and the rules decide.
 """
 import json
+import re
 import shutil
 import subprocess
 
@@ -259,26 +260,28 @@ def test_mgctl_explain_looks_up_the_same_database(srv, mgctl):
     assert "country: DE for 192.0.2.10 (MaxMind DB)" in p.stdout
 
 
-def test_configtest_warns_about_a_database_anyone_may_write(apache_factory, mmdb):
+def test_configtest_refuses_a_database_anyone_may_write(apache_factory, mmdb):
     """Whoever can write the country database decides which country a client
-    is in: a world-writable one is a warning at configtest, as a writable
-    policy or key file is; group write is left alone."""
+    is in: a world-writable one is refused at configtest (mmdb-file-permissions
+    at the mmdb line), as a policy or key file anyone may write is; group
+    write is left alone."""
     s = server(apache_factory, "geo-writable", mmdb)
     db = s.root / "country.mmdb"
     db.chmod(0o666)
     rc, out = s.configtest()
-    assert rc == 0, out
-    assert "warning: country database '" in out and "is writable by everyone" in out, out
+    assert rc != 0, out
+    assert re.search(r"geo\.yaml:\d+:\d+: error: country database '%s' is writable by everyone"
+                     % re.escape(str(db)), out), out
     db.chmod(0o664)
     rc, out = s.configtest()
     assert rc == 0 and "writable" not in out, out
 
 
-def test_configtest_warns_about_a_directory_anyone_may_write_above_the_database(
+def test_configtest_refuses_a_directory_anyone_may_write_above_the_database(
         apache_factory, mmdb):
     """A directory above the database that everyone can write lets anyone
-    rename another database over it: the same mmdb-file-permissions warning,
-    naming the directory; with the sticky bit (/tmp's 1777) no warning."""
+    rename another database over it: refused with mmdb-file-permissions,
+    naming the directory; with the sticky bit (/tmp's 1777) nothing said."""
     s = apache_factory("geo-dir-writable", CONF.replace("@PROXY@", "127.0.0.1"),
                        policies={"geo.yaml": POLICY.replace("@ROOT@/country.mmdb",
                                                             "@ROOT@/db/country.mmdb")},
@@ -290,8 +293,8 @@ def test_configtest_warns_about_a_directory_anyone_may_write_above_the_database(
     d.chmod(0o777)
     try:
         rc, out = s.configtest()
-        assert rc == 0, out
-        assert ("warning: directory '%s' above the country database '%s' is writable by everyone "
+        assert rc != 0, out
+        assert ("error: directory '%s' above the country database '%s' is writable by everyone "
                 "and has no sticky bit" % (d, d / "country.mmdb")) in out, out
         d.chmod(0o1777)
         rc, out = s.configtest()

@@ -1054,6 +1054,30 @@ START_TEST(test_empty_allow_lists_warn_that_they_refuse_everyone)
 }
 END_TEST
 
+/* A grace or clock skew so long that expiry means little (a unit slip:
+ * 5w for 5m, or years) is a warning at the value; the bounds themselves
+ * (7d, 1h) are not. */
+START_TEST(test_a_grace_or_clock_skew_of_years_warns_at_the_value)
+{
+    const char *rules = "rules:\n  - {id: a, path: /, access: {anonymous: view}}\n";
+    load_ok(apr_pstrcat(mg_test_pool, "version: 1\ntokens:\n  grace: 7d\n  clock_skew: 1h\n", rules,
+                        NULL));
+    ck_assert_msg(ds->warnings == 0, "%s", all_diags());
+    load_ok(apr_pstrcat(mg_test_pool, "version: 1\ntokens:\n  grace: 1w1s\n  clock_skew: 1h1s\n",
+                        rules, NULL));
+    ck_diag(3, 10, "long-token-window");
+    ck_diag(4, 15, "long-token-window");
+    ck_assert_int_eq(ds->warnings, 2);
+    load_ok(apr_pstrcat(mg_test_pool, "version: 1\ntokens: {grace: 520w, clock_skew: 2w}\n", rules,
+                        NULL));
+    ck_diag(2, 17, "long-token-window");
+    ck_diag(2, 35, "long-token-window");
+    ck_assert_ptr_nonnull(strstr(all_diags(), "tokens.grace of 520w accepts every link for 520w"));
+    ck_assert_ptr_nonnull(strstr(all_diags(), "tokens.clock_skew of 2w accepts every link 2w "
+                                              "before its not-before and 2w after its expiry"));
+}
+END_TEST
+
 START_TEST(test_corp_that_blocks_the_partners_warns)
 {
     /* issue 11 #1: the server allows the partner, the browser refuses it */
@@ -1697,6 +1721,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_warnings_do_not_refuse_the_policy);
     tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
     tcase_add_test(tc, test_empty_allow_lists_warn_that_they_refuse_everyone);
+    tcase_add_test(tc, test_a_grace_or_clock_skew_of_years_warns_at_the_value);
     tcase_add_test(tc, test_corp_that_blocks_the_partners_warns);
     tcase_add_test(tc, test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted);
     suite_add_tcase(s, tc);

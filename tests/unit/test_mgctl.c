@@ -820,7 +820,7 @@ START_TEST(test_lines_cut_at_lf_keep_cr_and_nul_and_count_a_last_line_without_lf
         size_t len;
     } want[] = {{"a", 1}, {"b\r", 2}, {"", 0}, {"", 0}, {"x\0y", 3}, {"last", 4}};
     int fd = fd_with(data, sizeof(data) - 1);
-    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL, 1 << 20);
     char *line;
     size_t len;
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -849,7 +849,7 @@ START_TEST(test_lines_across_block_ends_and_longer_than_a_block_come_whole)
     for (int i = 0; i < 1000; i++)
         n += (size_t)sprintf(data + n, "/q/%d\n", i);
     int fd = fd_with(data, n);
-    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL, 1 << 20);
     size_t len;
     for (int i = 0; i < 50000; i++) {
         ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
@@ -870,11 +870,56 @@ START_TEST(test_lines_across_block_ends_and_longer_than_a_block_come_whole)
 }
 END_TEST
 
+/* A line over the bound is answered 2 with its whole length, skipped to its
+ * LF without being held (the buffer stays near the bound plus a block), and
+ * the next line comes as usual: the bound itself passes, one byte more does
+ * not, wherever block ends fall, a last line without LF included. */
+START_TEST(test_lines_over_the_bound_are_counted_and_skipped_never_held)
+{
+    const size_t max = 1000, big = 3000000;
+    size_t n = 0;
+    char *data = apr_palloc(mg_test_pool, big + 5000), *line;
+    memset(data + n, 'a', max);
+    n += max;
+    data[n++] = '\n';
+    memset(data + n, 'b', max + 1);
+    n += max + 1;
+    data[n++] = '\n';
+    memset(data + n, 'c', big); /* many 64 KiB blocks without a LF */
+    n += big;
+    data[n++] = '\n';
+    n += (size_t)sprintf(data + n, "/next.jpg\n");
+    memset(data + n, 'd', 2 * max); /* the last line, no LF */
+    n += 2 * max;
+    int fd = fd_with(data, n);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL, max);
+    size_t len;
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+    ck_assert_uint_eq(len, max);
+    ck_assert_uint_eq(strspn(line, "a"), max);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 2);
+    ck_assert_uint_eq(len, max + 1);
+    ck_assert_ptr_null(line);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 2);
+    ck_assert_uint_eq(len, big);
+    ck_assert_ptr_null(line);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
+    ck_assert_str_eq(line, "/next.jpg");
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 2);
+    ck_assert_uint_eq(len, 2 * max);
+    ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 0);
+    /* never held whole: the buffer grew to hold no more than the bound and
+     * two blocks (the 3 MB line would need 4 MiB) */
+    ck_assert_uint_lt(mgctl_lines_capacity(in), max + 3 * 64 * 1024);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_lines_read_error_is_an_error_not_the_end)
 {
     int fd = open("/", O_RDONLY); /* read(2) of a directory: EISDIR */
     ck_assert_int_ge(fd, 0);
-    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, fd, NULL, 1 << 20);
     char *line;
     size_t len;
     ck_assert_int_eq(mgctl_lines_next(in, &line, &len), -1);
@@ -913,7 +958,7 @@ START_TEST(test_lines_flush_the_output_before_waiting_for_input)
     FILE *out = fdopen(to_child[1], "w");
     ck_assert_ptr_nonnull(out);
     setvbuf(out, NULL, _IOFBF, 1 << 16); /* fully buffered, as mgctl sign's stdout */
-    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, to_reader[0], out);
+    mgctl_lines_t *in = mgctl_lines_open(mg_test_pool, to_reader[0], out, 1 << 20);
     char *line;
     size_t len;
     ck_assert_int_eq(mgctl_lines_next(in, &line, &len), 1);
@@ -969,6 +1014,7 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_policy_on_stdin_over_the_bound_is_invalid_like_a_file_over_it);
     tcase_add_test(tc, test_lines_cut_at_lf_keep_cr_and_nul_and_count_a_last_line_without_lf);
     tcase_add_test(tc, test_lines_across_block_ends_and_longer_than_a_block_come_whole);
+    tcase_add_test(tc, test_lines_over_the_bound_are_counted_and_skipped_never_held);
     tcase_add_test(tc, test_lines_read_error_is_an_error_not_the_end);
     tcase_add_test(tc, test_lines_flush_the_output_before_waiting_for_input);
     suite_add_tcase(s, tc);
