@@ -70,6 +70,8 @@ typedef struct mg_store_epoch_info {
     const char *setting; /* why (not) durable: "appendonly yes, appendfsync always" */
     int empty;           /* MG_EPOCH_INIT: no key under the prefix: nothing written */
     int unidentified;    /* INFO refused (run id "-"): MG_EPOCH_INIT writes nothing */
+    int replica;         /* Redis: the process that answered is a replica (role not master),
+                            which the claim script refuses */
 } mg_store_epoch_info_t;
 
 /* The epoch part of a claim (engines that keep one: Redis). In: the

@@ -134,6 +134,7 @@ typedef struct redis_conn {
     int identified;
     char runid[48];   /* INFO run_id, or "-" (INFO refused, lost_records=warn) */
     int durable;      /* appendonly yes, appendfsync always, not a promoted replica, no replicas */
+    int replica;      /* INFO's role is not master (the claim script refuses it at each claim) */
     char setting[96]; /* why (not) durable, for mgctl store check */
 } redis_conn_t;
 
@@ -366,6 +367,8 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_poo
         freeReplyObject(rep);
     }
     rc->durable = mg_store_redis_durability(p, info, fsync, &setting);
+    rc->replica =
+        info_field(p, info, "role") != NULL && strcmp(info_field(p, info, "role"), "master") != 0;
     apr_cpystrn(rc->runid, runid, sizeof(rc->runid));
     apr_cpystrn(rc->setting, setting, sizeof(rc->setting));
     rc->identified = 1;
@@ -660,6 +663,7 @@ static mg_store_status_t r_epoch(mg_store_t *st, int op, mg_store_epoch_info_t *
         return MG_STORE_ERROR;
     out->server = apr_psprintf(p, "redis %s:%d", r->url->host[0], r->url->port[0]);
     out->durable = seen.durable;
+    out->replica = seen.replica;
     out->setting = apr_pstrdup(p, seen.setting);
     out->empty = any == 0;
     out->unidentified = strcmp(seen.runid, "-") == 0;

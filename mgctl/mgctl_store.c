@@ -88,7 +88,8 @@ static const char store_usage[] =
     "then the store's epoch (memcache://: every server's): since when its records\n"
     "are known to be complete, and whether a restart keeps them (Redis: appendonly\n"
     "yes, appendfsync always; memcached never). Links that could have been used\n"
-    "before the epoch are refused.\n"
+    "before the epoch are refused. A Redis replica (INFO role not master) is\n"
+    "said and exits 1: Apache refuses every link that needs the store on it.\n"
     "\n"
     "init: before the first start of a version that keeps an epoch, say that the\n"
     "records in this store are complete (epoch 0), so that the links in\n"
@@ -96,7 +97,8 @@ static const char store_usage[] =
     "nothing if the store has an epoch record already. Refuses (1) a store with no\n"
     "claim records (a new store and one that lost everything look alike: after a\n"
     "loss do not init; on a new store use --force; memcache://: a server holding\n"
-    "no item, other applications' items counted) or one that refuses INFO.\n"
+    "no item, other applications' items counted), one that refuses INFO, or a\n"
+    "Redis replica.\n"
     "memcache://: give the list as MediaGuardStore has it (the epoch records are\n"
     "the list's); never init after changing the list.\n"
     "--force writes epoch 0 whatever is there: only when you know the store lost\n"
@@ -107,7 +109,7 @@ static const char store_usage[] =
     "  -f, --format F   text (default) | json: {\"keeps\": BOOL, \"servers\": [{\"server\",\n"
     "                   \"retention\": keeps|evicts|unsaid, \"setting\", \"fix\"}], \"epoch\":\n"
     "                   null | {\"server\", \"found\": BOOL, \"since\": SECONDS, \"durable\":\n"
-    "                   BOOL, \"setting\"}}\n"
+    "                   BOOL, \"setting\", \"replica\": BOOL}}\n"
     "      --force      init: write epoch 0 on an empty store, an INFO refused, or\n"
     "                   over an epoch record\n"
     "  -h, --help       show this help\n"
@@ -310,6 +312,13 @@ static void print_epoch(apr_pool_t *pool, const mg_store_epoch_info_t *e)
                e->server);
 }
 
+/* A Redis replica: the claim script refuses it (lib/mg_store_redis.c), so
+ * store check must not pass it. */
+#define REPLICA_SAID                                                                               \
+    "a replica (INFO role not master): its data lags its primary's, a revocation among what it "   \
+    "may lack, so Apache refuses every link that needs the store on it (500, MG00607); point "     \
+    "the URL at the primary"
+
 static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
 {
     mg_store_epoch_info_t e;
@@ -319,6 +328,10 @@ static int store_init(apr_pool_t *pool, mg_store_t *st, int force)
         MG_STORE_OK) {
         mgctl_err("store", "%s", why);
         return MGCTL_EXIT_USAGE;
+    }
+    if (e.replica) {
+        fprintf(stderr, "mgctl store: %s: %s; nothing written\n", e.server, REPLICA_SAID);
+        return MGCTL_EXIT_FAIL;
     }
     if (!force && !e.found && e.empty) {
         mgctl_err("store",
@@ -404,12 +417,14 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
         }
         if (have_epoch)
             printf("],\"epoch\":{\"server\":%s,\"found\":%s,\"since\":%" APR_INT64_T_FMT
-                   ",\"durable\":%s,\"setting\":%s}}\n",
+                   ",\"durable\":%s,\"setting\":%s,\"replica\":%s}}\n",
                    mgctl_json_str(pool, epoch.server), epoch.found ? "true" : "false", epoch.since,
-                   epoch.durable ? "true" : "false", mgctl_json_str(pool, epoch.setting));
+                   epoch.durable ? "true" : "false", mgctl_json_str(pool, epoch.setting),
+                   epoch.replica ? "true" : "false");
         else
             printf("],\"epoch\":null}\n");
-        return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
+        return worst == MG_STORE_KEEPS && !(have_epoch && epoch.replica) ? MGCTL_EXIT_OK
+                                                                         : MGCTL_EXIT_FAIL;
     }
     for (int i = 0; i < res->nelts; i++) {
         const mg_store_retention_t *e = &APR_ARRAY_IDX(res, i, mg_store_retention_t);
@@ -423,11 +438,14 @@ int mgctl_cmd_store(apr_pool_t *pool, int argc, const char *const *argv)
             printf("%s: cannot tell whether it drops live records when full (%s); %s\n", e->server,
                    e->setting, e->fix);
     }
+    if (have_epoch && epoch.replica)
+        printf("%s: %s\n", epoch.server, REPLICA_SAID);
     if (have_epoch)
         print_epoch(pool, &epoch);
     else
         printf("%s keeps no epoch: a restart that loses records gives the links used before it "
                "their uses back, unnoticed\n",
                st->display);
-    return worst == MG_STORE_KEEPS ? MGCTL_EXIT_OK : MGCTL_EXIT_FAIL;
+    return worst == MG_STORE_KEEPS && !(have_epoch && epoch.replica) ? MGCTL_EXIT_OK
+                                                                     : MGCTL_EXIT_FAIL;
 }

@@ -19,6 +19,7 @@ Real redis-servers and memcached on free loopback ports, stopped and started
 again on the same port; about 30 s for the file (most of it waiting for a new
 epoch's second to pass)."""
 
+import json
 import os
 import re
 import signal
@@ -439,6 +440,16 @@ def test_a_primary_demoted_resynced_and_promoted_again_starts_a_new_epoch(redis,
         st, h, _ = http_get(node.port, c.sign("/media/film.mp4", "--id", "r1"), "127.0.34.3")
         assert (st, reason(h)) == (500, "internal-error"), (st, h)
         assert "a replica (its data lags its primary)" in node.error_log_since(mark)
+        # and mgctl store check does not pass what Apache refuses (it did: exit 0)
+        p = mgctl("store", "check", "--store", primary.url())
+        assert p.returncode == 1 and "a replica (INFO role not master)" in p.stdout, \
+            (p.returncode, p.stdout, p.stderr)
+        p = mgctl("store", "check", "--format", "json", "--store", primary.url())
+        assert p.returncode == 1 and json.loads(p.stdout)["epoch"]["replica"] is True, p.stdout
+        p = mgctl("store", "init", "--store", primary.url())
+        assert p.returncode != 0 and "replica" in p.stderr, (p.returncode, p.stderr)
+        assert json.loads(mgctl("store", "check", "--format", "json", "--store", replica.url())
+                          .stdout)["epoch"]["replica"] is False
         # ... and back: the old primary promoted again, same process
         assert redis_command(primary, "REPLICAOF", "NO", "ONE") == "OK"
         replica.stop()
