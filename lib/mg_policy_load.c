@@ -703,7 +703,7 @@ static void load_revocation_file(mg_lctx_t *c, const mg_ynode_t *n, mg_token_set
     }
     if (t->revoked_set == NULL)
         t->revoked_set = apr_hash_make(c->pool);
-    if (mg_token_revocations_load(c->pool, path, t->revoked_set, &why) != MG_OK) {
+    if (mg_token_revocations_load(c->pool, path, t->revoked_set, NULL, &why) != MG_OK) {
         mg_lerr(c, n, "revocation-file", "revocation file '%s': %s", path, why);
         return;
     }

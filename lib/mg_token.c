@@ -509,7 +509,7 @@ mg_status_t mg_token_revocations_parse(apr_pool_t *pool, const char *text, size_
 }
 
 mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_hash_t *set,
-                                      const char **why)
+                                      apr_fileperms_t *prot, const char **why)
 {
     mg_file_t f;
     if (mg_file_read(pool, path, MG_REVOCATION_FILE_MAX, &f, NULL) != MG_OK) {
@@ -518,6 +518,8 @@ mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_ha
                                               : "cannot read it";
         return f.error == MG_FILE_TOO_LARGE ? MG_EINVAL : MG_EIO;
     }
+    if (prot != NULL)
+        *prot = f.protection;
     return mg_token_revocations_parse(pool, f.data, f.len, set, why);
 }
 

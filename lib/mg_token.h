@@ -50,12 +50,14 @@ int mg_token_scope_valid(apr_pool_t *pool, const char *scope);
  * and lines starting with '#' are skipped, surrounding blanks ignored. Adds
  * the ids to `set` (keys and values are pool strings). The file must be a
  * regular file of at most MG_REVOCATION_FILE_MAX bytes. MG_EIO / MG_EINVAL
- * with *why (naming the line of a bad id). */
+ * with *why (naming the line of a bad id). When `prot` is not NULL it gets
+ * the mode of the file as opened (fstat of the descriptor read, not of the
+ * path looked at again): the caller refuses a file everyone may write. */
 #define MG_REVOCATION_FILE_MAX (4 * 1024 * 1024)
 mg_status_t mg_token_revocations_parse(apr_pool_t *pool, const char *text, size_t len,
                                        apr_hash_t *set, const char **why);
 mg_status_t mg_token_revocations_load(apr_pool_t *pool, const char *path, apr_hash_t *set,
-                                      const char **why);
+                                      apr_fileperms_t *prot, const char **why);
 
 /* Query-parameter names of format v1 (everything starting "mg_" is reserved). */
 int mg_token_is_reserved_param(const char *name);

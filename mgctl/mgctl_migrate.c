@@ -47,8 +47,8 @@ static const char usage_text[] =
     "  valid    FORMAT KEY expires TIME   URL\n"
     "  invalid  REASON [FORMAT KEY]       URL\n"
     "then a summary: links per format and key, refusals per reason, and the last\n"
-    "expiry among the valid links (when the old keys can go). JSON: one object per\n"
-    "link, then a summary object.\n"
+    "expiry among the valid links (when the old keys can go); control bytes of a\n"
+    "URL are written as \\r, \\xNN. JSON: one object per link, then a summary object.\n"
     "\n"
     "  -p, --policy FILE   the policy (its keys and tokens: settings)\n"
     "      --now TIME      check as if at TIME (RFC 3339 or epoch seconds)\n"
@@ -151,10 +151,14 @@ static int check_line(apr_pool_t *lp, apr_pool_t *pool, const mg_policy_t *polic
                mgctl_json_str(lp, c.format), mgctl_json_str(lp, c.kid),
                mgctl_json_str(lp, r == MG_R_ALLOWED ? exp : NULL), mgctl_json_str(lp, client));
     } else if (r == MG_R_ALLOWED) {
-        printf("valid    %s %s expires %s   %s\n", fmt, kid, exp ? exp : "never", url);
+        printf("valid    %s %s expires %s   %s\n", fmt, mg_one_line(lp, kid), exp ? exp : "never",
+               mg_one_line(lp, url));
     } else {
+        /* the URL is the input's: a CR or an ESC sequence in a log line must
+         * not redraw the terminal (an "invalid" line shown as "valid") */
         printf("invalid  %s%s%s%s%s   %s\n", mg_reason_name(r), c.format ? " " : "",
-               c.format ? fmt : "", c.kid ? " " : "", c.kid ? kid : "", url);
+               c.format ? fmt : "", c.kid ? " " : "", c.kid ? mg_one_line(lp, kid) : "",
+               mg_one_line(lp, url));
     }
     return r == MG_R_ALLOWED ? 0 : 1;
 }

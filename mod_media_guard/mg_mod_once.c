@@ -409,7 +409,9 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     apr_finfo_t fi;
     apr_pool_t *np;
     apr_hash_t *set;
+    apr_fileperms_t prot = 0;
     apr_status_t rv;
+    mg_status_t st;
 
     rf->checked = r->request_time;
     rv = apr_stat(&fi, path, APR_FINFO_MTIME | APR_FINFO_SIZE, r->pool);
@@ -426,7 +428,16 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     if (apr_pool_create(&np, rf->parent) != APR_SUCCESS)
         return;
     set = apr_hash_make(np);
-    if (mg_token_revocations_load(np, path, set, &why) != MG_OK) {
+    /* the load-time rule, kept at every re-read: a file that everyone may
+     * write (the mode of the descriptor read) is no longer trusted — anyone
+     * could take a revoked link off it — so the last list stays */
+    st = mg_token_revocations_load(np, path, set, &prot, &why);
+    if (st == MG_OK && (prot & APR_FPROT_WWRITE)) {
+        why = "it is writable by everyone: whoever can write it can take a revoked link off the "
+              "list (chmod o-w it)";
+        st = MG_EINVAL;
+    }
+    if (st != MG_OK) {
         ap_log_rerror(
             APLOG_MARK, APLOG_ERR, 0, r,
             MG_LOGNO(00605) "media-guard: revocation file %s: %s; keeping the ids read before",

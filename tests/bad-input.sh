@@ -981,6 +981,14 @@ no_raw_control "mgctl sign --key-file: a path with control bytes is escaped" "2"
 
 no_raw_control "mgctl: an unknown command with an ESC sequence is escaped" "2" \
     "mgctl: unknown command 'x\\\\x1B\\[2Jy'" "$MGCTL" "x${ESC}[2Jy"
+# migrate-report's text output echoes the log line's URL: a CR there would
+# redraw the line on a terminal ("invalid" shown as "valid"), an ESC
+# sequence clear it. Both are escaped on stdout too (JSON escapes them itself).
+printf '/media/a\033[2Jb.jpg\n/x\rvalid    v1 k1 expires never   /x\n' >"$E/ctl.log"
+check "migrate-report: a CR and an ESC sequence in a log line are escaped on stdout" "1" \
+    "^invalid  [a-z-]+ .*/x\\\\rvalid    v1" \
+    sh -c '"$@" 2>/dev/null | tee /dev/stderr | LC_ALL=C grep -q "[[:cntrl:]]" && exit 3; exit 1' \
+    sh "$MGCTL" migrate-report -p "$L/p.yaml" "$E/ctl.log"
 
 # keygen prints the key's path as written to, so the entry works next to --out's parent.
 (cd "$L" && "$MGCTL_ABS" keygen --id k9 --out keys/ >"$TMP/kg-out" 2>/dev/null)

@@ -412,6 +412,16 @@ def test_revocation_file_takes_effect_without_a_reload(apache_factory, sign):
             assert reason(get(s, late, "198.51.100.1")) == "token-revoked"
             assert reason(get(s, early, "198.51.100.1")) == "token-revoked"
         assert "line 2 is not a token id" in s.error_log_since(mark)
+        # a file that becomes writable by everyone is no longer trusted:
+        # a list without late-2 in it, written there, takes nothing off
+        mark = s.mark()
+        revfile.write_text("early-1\n")
+        revfile.chmod(0o666)
+        time.sleep(1.5)
+        for _ in range(5):
+            assert reason(get(s, late, "198.51.100.1")) == "token-revoked"
+        assert "MG00605" in s.error_log_since(mark)
+        assert "writable by everyone" in s.error_log_since(mark)
     finally:
         s.stop()
 

@@ -1374,8 +1374,9 @@ START_TEST(test_revocation_file_lines_are_ids_comments_or_blank)
     ck_assert_int_eq(mg_token_revocations_parse(mg_test_pool, bad, strlen(bad), set, &why),
                      MG_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "line 3"));
-    ck_assert_int_eq(mg_token_revocations_load(mg_test_pool, "/nonexistent/revoked.txt", set, &why),
-                     MG_EIO);
+    ck_assert_int_eq(
+        mg_token_revocations_load(mg_test_pool, "/nonexistent/revoked.txt", set, NULL, &why),
+        MG_EIO);
 }
 END_TEST
 
