@@ -753,3 +753,69 @@ def test_a_request_finished_after_a_graceful_reload_on_an_older_connection_is_no
         assert get(s, links["good"], "198.51.100.1").status_code == 200
     finally:
         s.stop()
+
+
+def _held_request(s, link):
+    """A request whose request line and a header the current generation's
+    child is reading; send_rest() sends the rest (after a reload) and
+    returns (status, X-Gen of the answering generation, reason)."""
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    f = c.makefile("rb")
+    c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+    time.sleep(0.5)  # accepted and being read by this generation's child
+
+    def send_rest():
+        c.sendall(b"X-Late: 1\r\nConnection: close\r\n\r\n")
+        head = f.read().split(b"\r\n\r\n")[0].decode()
+        c.close()
+        return (int(head.split()[1]), re.search(r"X-Gen: (\S+)", head).group(1),
+                re.search(r"X-Media-Guard-Reason: (\S+)", head).group(1)
+                if "X-Media-Guard-Reason" in head else None)
+    return send_rest
+
+
+def test_a_request_in_flight_across_a_graceful_reload_keeps_its_grant_only_if_its_policy_is_unchanged(  # noqa: E501
+        apache_factory, mgctl):
+    """A replaced child lets a token's grant stand only when the new
+    generation serves the policy's NAME with the same fingerprint (policy
+    digest: rules, key ids, key material, revoked ids; and the FILE): a
+    reload that changes nothing (logrotate's nightly one) no longer turns
+    every in-flight HLS segment into a 500."""
+    conf = CONF_REMOTEIP + "Header always set X-Gen {gen}\n"
+    s = make(apache_factory, "once-inflight-fp", conf.format(gen=1), policy(),
+             extra_modules=["headers"])
+    keys = s.policy_dir / "keys"
+
+    def link(keyfile="k2026.key"):
+        p = mgctl("sign", "--key-file", keys / keyfile, "--key-id", "k2026", "--ttl", "10m",
+                  "/media/a.jpg")
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    try:
+        # (1) nothing changes but a header: the old child's grant stands
+        rest = _held_request(s, link())
+        s.graceful(new_conf_snippet=conf.format(gen=2))
+        assert rest() == (200, "1", None)
+        # (2) the key file replaced at the same path by other material
+        rest = _held_request(s, link())
+        (keys / "k2026.key").write_text(KOLD)
+        s.graceful(new_conf_snippet=conf.format(gen=3))
+        assert rest() == (500, "2", "internal-error")
+        assert reason(get(s, link(), "198.51.100.1")) is None  # the new key grants
+        # (3) the NAME pointed at another file with another key; the old
+        # file, unchanged, declared under another NAME
+        rest = _held_request(s, link())
+        (keys / "other.key").write_text(K2026)
+        (keys / "other.key").chmod(0o600)
+        other = policy().replace("keys/k2026.key", "keys/other.key")
+        s.graceful(new_conf_snippet=conf.format(gen=4).replace(
+            "MediaGuardPolicy once @POLICIES@/once.yaml",
+            "MediaGuardPolicy once @POLICIES@/other.yaml\n"
+            "MediaGuardPolicy spare @POLICIES@/once.yaml"), new_policies={"other.yaml": other})
+        assert rest() == (500, "3", "internal-error")
+        assert get(s, link("other.key"), "198.51.100.1").status_code == 200
+        assert "reload has replaced, and the new configuration changed the policy" in \
+            s.error_log()
+    finally:
+        s.stop()
