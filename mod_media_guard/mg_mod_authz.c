@@ -46,12 +46,16 @@
 
 #include <apr_atomic.h>
 #include <apr_lib.h>
+#include <apr_shm.h>
 #include <apr_strings.h>
 
 #include "mg_http.h"
 #include "mg_mod.h"
 #include "mg_request.h"
 #include "mg_response.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 APLOG_USE_MODULE(media_guard);
 
@@ -356,13 +360,209 @@ static int stricter(const mg_decision_t *a, const mg_decision_t *b)
  * any two bytes without it). A key removed or revoked and an id revoked by
  * the reload would still grant there. The parent sets running_generation
  * to the new generation before it tells the old children to stop. */
-static int generation_replaced(void)
+static int generation_replaced(int *running)
 {
     int mine;
 
     if (ap_scoreboard_image == NULL || ap_mpm_query(AP_MPMQ_GENERATION, &mine) != APR_SUCCESS)
         return 0;
-    return ap_get_scoreboard_global()->running_generation != mine;
+    *running = ap_get_scoreboard_global()->running_generation;
+    return *running != mine;
+}
+
+/* ------------------------------------------------------------------ */
+/* what a graceful reload changed, per policy NAME                      */
+/* ------------------------------------------------------------------ */
+
+/* At every post_config the parent publishes, per declared policy NAME, a
+ * fingerprint of what a token's grant depends on: SHA-256 over the NAME,
+ * the FILE and the policy digest — the canonical compiled form, which
+ * carries every rule, every key's id, its revoked flag and the fingerprint
+ * of its material (a key file replaced at the same path changes it),
+ * tokens.revoked_ids and the revocation file's path and refresh. The
+ * revocation file's ids are not in it: every process, of either
+ * generation, reads that same file again at run time. The table is an
+ * anonymous shared segment the parent makes once, before its first fork,
+ * and keeps across reloads (ap_retained_data): every child, of every
+ * generation, sees the parent's latest writing. A replaced child lets a
+ * token's grant stand only when the table describes the running generation
+ * and holds its NAME with its own fingerprint; anything else (no table, a
+ * writing in progress or torn, a table of an older generation, the NAME
+ * missing or declared twice with different policies, a policy that failed
+ * to load) refuses. Only hashes are in it; the digest is logged anyway. */
+#define RELOAD_FP_KEY "mod_media_guard: reload fingerprints"
+#define RELOAD_FP_SLOTS 256
+#define RELOAD_FP_DOMAIN "mg-reload-fingerprint-v1"
+
+typedef struct reload_fp_slot {
+    unsigned char name[32]; /* SHA-256 of the NAME */
+    unsigned char fp[32];   /* its fingerprint; all zero: refuse (see above) */
+} reload_fp_slot_t;
+
+typedef struct reload_fp_table {
+    volatile apr_uint32_t seq; /* odd while the parent writes (a seqlock) */
+    int generation;            /* the generation whose configuration this is */
+    int nslots;
+    reload_fp_slot_t slots[RELOAD_FP_SLOTS];
+} reload_fp_table_t;
+
+typedef struct reload_fp_retained {
+    apr_shm_t *shm;
+    reload_fp_table_t *table; /* NULL: it could not be made */
+} reload_fp_retained_t;
+
+/* In every process: the parent's retained table (NULL before the first
+ * post_config of this module load, or when it could not be made). */
+static reload_fp_table_t *reload_fp_table;
+
+static int reload_fp_hash(const char *name, unsigned char out[32])
+{
+    unsigned int n = 0;
+    return EVP_Digest(name, strlen(name), out, &n, EVP_sha256(), NULL) && n == 32;
+}
+
+/* 1 and *out; 0 when there is nothing to trust (no policy, a hash error). */
+static int reload_fp_of(const mg_mod_policy_t *mp, unsigned char out[32])
+{
+    const char *digest = mp->policy ? mg_policy_digest(mp->policy) : NULL;
+    EVP_MD_CTX *md;
+    unsigned int n = 0;
+    int ok;
+
+    if (digest == NULL || (md = EVP_MD_CTX_new()) == NULL)
+        return 0;
+    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+         EVP_DigestUpdate(md, RELOAD_FP_DOMAIN, sizeof(RELOAD_FP_DOMAIN)) &&
+         EVP_DigestUpdate(md, mp->name, strlen(mp->name) + 1) &&
+         EVP_DigestUpdate(md, mp->file, strlen(mp->file) + 1) &&
+         EVP_DigestUpdate(md, digest, strlen(digest) + 1) && EVP_DigestFinal_ex(md, out, &n) &&
+         n == 32;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+typedef struct reload_fp_build {
+    reload_fp_slot_t *slots;
+    int n, dropped;
+} reload_fp_build_t;
+
+static void reload_fp_add(void *ctx, server_rec *s, mg_mod_policy_t *mp)
+{
+    reload_fp_build_t *b = ctx;
+    reload_fp_slot_t slot;
+    int i;
+
+    (void)s;
+    if (!reload_fp_hash(mp->name, slot.name)) {
+        b->dropped++;
+        return;
+    }
+    if (!reload_fp_of(mp, slot.fp))
+        memset(slot.fp, 0, sizeof(slot.fp));
+    for (i = 0; i < b->n; i++) {
+        if (memcmp(b->slots[i].name, slot.name, sizeof(slot.name)) != 0)
+            continue;
+        /* one NAME, two policies (virtual hosts): which one a request
+         * meant is not known here */
+        if (memcmp(b->slots[i].fp, slot.fp, sizeof(slot.fp)) != 0)
+            memset(b->slots[i].fp, 0, sizeof(slot.fp));
+        return;
+    }
+    if (b->n == RELOAD_FP_SLOTS) {
+        b->dropped++;
+        return;
+    }
+    b->slots[b->n++] = slot;
+}
+
+static int reload_fp_publish(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    reload_fp_retained_t *rt;
+    reload_fp_build_t b;
+    reload_fp_table_t *t;
+    apr_status_t rv;
+    int gen;
+
+    (void)pconf;
+    (void)plog;
+    reload_fp_table = NULL;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    rt = ap_retained_data_get(RELOAD_FP_KEY);
+    if (rt == NULL) {
+        rt = ap_retained_data_create(RELOAD_FP_KEY, sizeof(*rt));
+        /* made once, in the process pool: it outlives every generation */
+        rv = apr_shm_create(&rt->shm, sizeof(reload_fp_table_t), NULL, s->process->pool);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                         MG_LOGNO(00206) "media-guard: cannot create the shared table of policy "
+                                         "fingerprints (%" APR_SIZE_T_FMT " bytes): after a "
+                                         "graceful reload, every grant by a token in a child of "
+                                         "an older generation fails (500)",
+                         sizeof(reload_fp_table_t));
+            rt->shm = NULL;
+            return OK;
+        }
+        rt->table = apr_shm_baseaddr_get(rt->shm);
+        memset(rt->table, 0, sizeof(reload_fp_table_t));
+    }
+    t = rt->table;
+    if (t == NULL || ap_mpm_query(AP_MPMQ_GENERATION, &gen) != APR_SUCCESS)
+        return OK;
+    b.slots = apr_pcalloc(ptemp, sizeof(reload_fp_slot_t) * RELOAD_FP_SLOTS);
+    b.n = b.dropped = 0;
+    mg_mod_each_policy(s, ptemp, reload_fp_add, &b);
+    if (b.dropped)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     MG_LOGNO(00207) "media-guard: %d policy names (beyond %d, or whose "
+                                     "fingerprint failed) are not in the table of policy "
+                                     "fingerprints: after a graceful reload, a grant by a token "
+                                     "under them in a child of an older generation fails (500)",
+                     b.dropped, RELOAD_FP_SLOTS);
+    /* the only writer; a reader that sees seq odd or changed doubts */
+    apr_atomic_inc32(&t->seq);
+    t->generation = gen;
+    t->nslots = b.n;
+    memcpy(t->slots, b.slots, sizeof(reload_fp_slot_t) * (apr_size_t)b.n);
+    apr_atomic_inc32(&t->seq);
+    reload_fp_table = t;
+    return OK;
+}
+
+/* Whether the running generation serves policy mp's NAME with the same
+ * fingerprint; 0 on any doubt, with *why. */
+static int reload_kept_policy(const mg_mod_policy_t *mp, int running, const char **why)
+{
+    const volatile reload_fp_table_t *t = reload_fp_table;
+    unsigned char name[32], mine[32];
+    reload_fp_slot_t slot;
+    apr_uint32_t s1, s2;
+    int i, n, gen, found = 0;
+
+    *why = "the table of policy fingerprints is not there";
+    if (t == NULL)
+        return 0;
+    *why = "the policy did not load";
+    if (!reload_fp_of(mp, mine) || !reload_fp_hash(mp->name, name))
+        return 0;
+    /* a full barrier each: the reads in between happen between them */
+    s1 = apr_atomic_add32((volatile apr_uint32_t *)&t->seq, 0);
+    gen = t->generation;
+    n = t->nslots;
+    for (i = 0; i < n && i < RELOAD_FP_SLOTS && !found; i++) {
+        memcpy(&slot, (const void *)&t->slots[i], sizeof(slot));
+        found = memcmp(slot.name, name, sizeof(name)) == 0;
+    }
+    s2 = apr_atomic_add32((volatile apr_uint32_t *)&t->seq, 0);
+    *why = "the new configuration is still being read";
+    if ((s1 & 1) || s1 != s2 || gen != running)
+        return 0;
+    *why = "the new configuration declares no policy of this name";
+    if (!found)
+        return 0;
+    *why = "the new configuration changed the policy (its rules, keys, key material or revoked "
+           "ids), or declares it twice differently";
+    return CRYPTO_memcmp(slot.fp, mine, sizeof(mine)) == 0;
 }
 
 static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
@@ -371,18 +571,24 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const mg_target_t *t)
 {
+    const char *why;
+    int running;
+
     evaluate(r, mp, m, t);
     /* a grant by a token is what a reload takes back (a key, a revocation):
-     * in a replaced process it is refused, as an error (500), which the
-     * client may ask again for — the new generation decides then */
-    if (m->d.outcome == MG_OUTCOME_ALLOW && m->d.token_kid != NULL && generation_replaced()) {
+     * in a replaced process it stands only when the reload left the policy
+     * as it was, else it is refused, as an error (500), which the client
+     * may ask again for — the new generation decides then */
+    if (m->d.outcome == MG_OUTCOME_ALLOW && m->d.token_kid != NULL &&
+        generation_replaced(&running) && !reload_kept_policy(mp, running, &why)) {
         memset(&m->d, 0, sizeof(m->d));
         m->d.outcome = MG_OUTCOME_DENY;
         m->d.reason = MG_R_INTERNAL;
         m->d.status = HTTP_FORBIDDEN;
-        m->d.detail = "a token's grant in a process whose configuration a graceful reload has "
-                      "replaced (the reload may have removed or revoked its key or id): ask "
-                      "again, the new configuration decides";
+        m->d.detail = apr_pstrcat(r->pool,
+                                  "a token's grant in a process whose configuration a graceful "
+                                  "reload has replaced, and ",
+                                  why, ": ask again, the new configuration decides", NULL);
     }
 }
 
@@ -779,6 +985,8 @@ void mg_mod_authz_register(apr_pool_t *p)
      * httpd authenticate every internal redirect and sub-request again */
     ap_hook_check_authn(blank_refused_filename, NULL, NULL, APR_HOOK_REALLY_FIRST,
                         AP_AUTH_INTERNAL_PER_CONF);
+    /* after MediaGuardReloadFailure deny took failed policies away */
+    ap_hook_post_config(reload_fp_publish, NULL, NULL, APR_HOOK_LAST);
 }
 
 /* The first hook after authorization that the request reaches when it was

@@ -753,3 +753,96 @@ def test_a_request_finished_after_a_graceful_reload_on_an_older_connection_is_no
         assert get(s, links["good"], "198.51.100.1").status_code == 200
     finally:
         s.stop()
+
+
+def _held_request(s, link):
+    """A request whose request line and a header the current generation's
+    child is reading; send_rest() sends the rest (after a reload) and
+    returns (status, X-Gen of the answering generation, reason)."""
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    f = c.makefile("rb")
+    c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+    time.sleep(0.5)  # accepted and being read by this generation's child
+
+    def send_rest():
+        c.sendall(b"X-Late: 1\r\nConnection: close\r\n\r\n")
+        head = f.read().split(b"\r\n\r\n")[0].decode()
+        c.close()
+        return (int(head.split()[1]), re.search(r"X-Gen: (\S+)", head).group(1),
+                re.search(r"X-Media-Guard-Reason: (\S+)", head).group(1)
+                if "X-Media-Guard-Reason" in head else None)
+    return send_rest
+
+
+def test_a_request_in_flight_across_a_graceful_reload_keeps_its_grant_only_if_its_policy_is_unchanged(  # noqa: E501
+        apache_factory, mgctl):
+    """A replaced child lets a token's grant stand only when the new
+    generation serves the policy's NAME with the same fingerprint (policy
+    digest: rules, key ids, key material, revoked ids; and the FILE): a
+    reload that changes nothing (logrotate's nightly one) no longer turns
+    every in-flight HLS segment into a 500."""
+    conf = CONF_REMOTEIP + "Header always set X-Gen {gen}\n"
+    s = make(apache_factory, "once-inflight-fp", conf.format(gen=1), policy(),
+             extra_modules=["headers"])
+    keys = s.policy_dir / "keys"
+    # what the running generation serves: NAME once from which file, and the
+    # key file that file names (other.yaml names other.key)
+    state = {"gen": 1, "material": K2026, "once": "once.yaml"}
+    keyfile = {"once.yaml": "k2026.key", "other.yaml": "other.key"}
+
+    def link(kf=None):
+        p = mgctl("sign", "--key-file", keys / (kf or keyfile[state["once"]]), "--key-id",
+                  "k2026", "--ttl", "10m", "/media/a.jpg")
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    def snippet():
+        spare = "other.yaml" if state["once"] == "once.yaml" else "once.yaml"
+        c = conf.format(gen=state["gen"])
+        if state["once"] == "once.yaml":
+            return c
+        return c.replace("MediaGuardPolicy once @POLICIES@/once.yaml",
+                         f"MediaGuardPolicy once @POLICIES@/{state['once']}\n"
+                         f"MediaGuardPolicy spare @POLICIES@/{spare}")
+
+    def across_reload(change):
+        """A request held open, the change, a reload, the rest of the
+        request: (status, reason) as the old generation decided it. A loaded
+        machine may let the new generation take the request over; the case
+        is then tried again (3 times), as only the old generation's answer
+        tests the check."""
+        for _ in range(3):
+            rest = _held_request(s, link())
+            change()
+            old = state["gen"]
+            state["gen"] += 1
+            s.graceful(new_conf_snippet=snippet())
+            status, gen, why = rest()
+            if gen == str(old):
+                return status, why
+        pytest.fail("the old generation never decided the request")
+
+    def swap_material():
+        state["material"] = KOLD if state["material"] == K2026 else K2026
+        (keys / "k2026.key").write_text(state["material"])
+
+    def swap_file():
+        state["once"] = "other.yaml" if state["once"] == "once.yaml" else "once.yaml"
+
+    try:
+        # (1) nothing changes but a header: the old child's grant stands
+        assert across_reload(lambda: None) == (200, None)
+        # (2) the key file replaced at the same path by other material
+        assert across_reload(swap_material) == (500, "internal-error")
+        assert reason(get(s, link(), "198.51.100.1")) is None  # the new key grants
+        # (3) the NAME pointed at another file with another key; the old
+        # file, unchanged, declared under another NAME (spare)
+        (keys / "other.key").write_text(KOLD if state["material"] == K2026 else K2026)
+        (keys / "other.key").chmod(0o600)
+        s.write_policies({"other.yaml": policy().replace("keys/k2026.key", "keys/other.key")})
+        assert across_reload(swap_file) == (500, "internal-error")
+        assert get(s, link(), "198.51.100.1").status_code == 200
+        assert "reload has replaced, and the new configuration changed the policy" in \
+            s.error_log()
+    finally:
+        s.stop()
