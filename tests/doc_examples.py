@@ -11,7 +11,7 @@
 2. Every directive of the module's command table (AP_INIT_* in
    mod_media_guard/) has a `| Syntax |` row in docs/directives.md, every
    row names a directive the module has, and an On/Off directive is a FLAG.
-   (The MGxxxxx log ids: tests/logno.sh; mgctl's options: tests/manpage.sh.)
+   (The MG log ids, MG plus five digits: tests/logno.sh; mgctl's options: tests/manpage.sh.)
 3. Every `$ mgctl ...` transcript of docs/mgctl.md, docs/policy-tests.md,
    policies/README.md and README.md's explain whose policy is one of
    policies/ prints, run in the source directory, what the docs show.
@@ -171,12 +171,12 @@ def check_transcripts():
     n = 0
     mgctl_dir = str(Path(MGCTL).parent)
     env = dict(os.environ, PATH=mgctl_dir + os.pathsep + os.environ.get("PATH", ""))
-    todo = [t for t in transcripts()
+    runnable = [t for t in transcripts()
             if re.search(r"(^| )-(p|-policy) policies/\S+\.yaml", t[2]) and "\n" not in t[2]]
     run = lambda t: subprocess.run(t[2], shell=True, cwd=SRC, env=env, capture_output=True, text=True)
     with ThreadPoolExecutor(4) as pool:
-        done = list(pool.map(run, todo))
-    for (doc, line, cmd, shown), r in zip(todo, done):
+        results = list(pool.map(run, runnable))
+    for (doc, line, cmd, shown), r in zip(runnable, results):
         got, want = (r.stdout + r.stderr).rstrip("\n"), shown.rstrip("\n")
         head = want.split("\n  ...")[0] if "\n  ..." in want else None
         if got != want and not (head and got.startswith(head)):
