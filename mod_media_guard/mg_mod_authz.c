@@ -568,6 +568,10 @@ static int reload_kept_policy(const mg_mod_policy_t *mp, int running, const char
 static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const mg_target_t *t);
 
+/* How long after its request line a request counts as in flight at a
+ * reload (decided with the configuration it arrived under). */
+#define RELOAD_IN_FLIGHT apr_time_from_sec(1)
+
 void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const mg_target_t *t)
 {
@@ -576,11 +580,15 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 
     evaluate(r, mp, m, t);
     /* a grant by a token is what a reload takes back (a key, a revocation):
-     * in a replaced process it stands only when the reload left the policy
-     * as it was, else it is refused, as an error (500), which the client
-     * may ask again for — the new generation decides then */
+     * in a replaced process it stands when the request was decided within
+     * a second of its request line (a request in flight at the reload, as
+     * it would have been granted a moment earlier) or when the reload left
+     * the policy as it was; else — a request kept arriving slowly past the
+     * reload — it is refused, as an error (500), which the client may ask
+     * again for: the new generation decides then */
     if (m->d.outcome == MG_OUTCOME_ALLOW && m->d.token_kid != NULL &&
-        generation_replaced(&running) && !reload_kept_policy(mp, running, &why)) {
+        apr_time_now() - r->request_time >= RELOAD_IN_FLIGHT && generation_replaced(&running) &&
+        !reload_kept_policy(mp, running, &why)) {
         memset(&m->d, 0, sizeof(m->d));
         m->d.outcome = MG_OUTCOME_DENY;
         m->d.reason = MG_R_INTERNAL;

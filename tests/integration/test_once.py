@@ -728,9 +728,11 @@ def test_a_request_finished_after_a_graceful_reload_on_an_older_connection_is_no
                 c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
                 c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
                 conns[name] = c
+            sent = time.monotonic()
             time.sleep(0.5)  # accepted and being read by the old generation
             s.graceful(new_policies={"once.yaml": reloaded})
-            time.sleep(0.2)
+            # past the second in which a request counts as in flight at the reload
+            time.sleep(max(0.2, 1.5 - (time.monotonic() - sent)))
             got = {}
             for name, c in conns.items():
                 c.sendall(b"X-Late: 1\r\n\r\n")
@@ -762,9 +764,13 @@ def _held_request(s, link):
     c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
     f = c.makefile("rb")
     c.sendall(f"GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+    sent = time.monotonic()
     time.sleep(0.5)  # accepted and being read by this generation's child
 
     def send_rest():
+        # past the second after its request line in which a request still
+        # counts as in flight at the reload
+        time.sleep(max(0.0, 1.5 - (time.monotonic() - sent)))
         c.sendall(b"X-Late: 1\r\nConnection: close\r\n\r\n")
         head = f.read().split(b"\r\n\r\n")[0].decode()
         c.close()
