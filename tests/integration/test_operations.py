@@ -188,7 +188,8 @@ def test_an_id_appended_to_each_servers_revocation_file_is_refused_everywhere_wi
         nodes, racers, mgctl):
     """docs/policy.md: an id added to `tokens.revocation_file` is refused
     within `revocation_refresh` (1s here) without a reload. Each server
-    reads its own copy: config management writes them one after another."""
+    reads its own copy: config management writes them one after another,
+    appending, then replacing the file as rsync -a does."""
     link = mgctl("sign", "--key-file", nodes[0].policy_dir / "keys" / "k2026.key", "--key-id",
                  "k2026", "--ttl", "10m", "--id", "leak-file", "/media/a.jpg").stdout.strip()
     assert everywhere(racers, nodes, link) == [(200, None)] * NODES
@@ -197,6 +198,22 @@ def test_an_id_appended_to_each_servers_revocation_file_is_refused_everywhere_wi
             f.write("leak-file\n")
     time.sleep(1.1)
     assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
+    # the next deploy copies the file as `rsync -a` does: a new file renamed
+    # over the old one, its mtime kept; one id swapped for another of the
+    # same length leaves the size as it was. Only the inode (and ctime)
+    # tell the versions apart: with mtime and size alone, the new id stayed
+    # granted on every server until a reload
+    other = mgctl("sign", "--key-file", nodes[0].policy_dir / "keys" / "k2026.key", "--key-id",
+                  "k2026", "--ttl", "10m", "--id", "leak-fil2", "/media/a.jpg").stdout.strip()
+    for n in nodes:
+        f, tmp = n.policy_dir / "revoked.txt", n.policy_dir / ".revoked.txt.tmp"
+        st = f.stat()
+        tmp.write_text(f.read_text().replace("leak-file", "leak-fil2"))
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(tmp, f)
+        assert (f.stat().st_size, f.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    time.sleep(1.1)
+    assert everywhere(racers, nodes, other) == [(403, "token-revoked")] * NODES
 
 
 def test_a_store_revocation_with_the_ttl_the_docs_give_outlasts_the_link(
