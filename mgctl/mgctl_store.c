@@ -259,14 +259,11 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
     for (i = os->ind; i < os->argc; i++) {
         const char *key = mg_store_rev_key(pool, st, os->argv[i]);
         mg_store_status_t s;
-        if (undo) {
-            s = st->ops->del(st, key, pool, &why);
-        } else {
-            /* deleted first so that a new --ttl replaces an older one */
-            s = st->ops->del(st, key, pool, &why);
-            if (s != MG_STORE_ERROR)
-                s = st->ops->add(st, key, "1", apr_time_sec(ttl), pool, &why);
-        }
+        /* one overwrite, never a delete and an add: a revocation written
+         * again (another --ttl) is never absent in between, and a write that
+         * fails leaves the one before in force */
+        s = undo ? st->ops->del(st, key, pool, &why)
+                 : st->ops->set(st, key, "1", apr_time_sec(ttl), pool, &why);
         if (s == MG_STORE_ERROR || s == MG_STORE_FULL) {
             mgctl_err("revoke", "%s: %s", os->argv[i], why);
             return MGCTL_EXIT_USAGE;

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from storeharness import Racers, StoreServer, http_get
+from storeharness import Racers, StoreServer, http_get, redis_command
 
 NODES = 3
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
@@ -189,6 +189,28 @@ def test_a_store_revocation_with_the_ttl_the_docs_give_outlasts_the_link(
     revoked = time.time()
     assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
     time.sleep(max(0.0, revoked + 1.3 - time.time()))
+    assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
+
+
+def test_an_id_revoked_again_stays_revoked_when_the_new_write_fails(nodes, racers, store, mgctl):
+    """Revoking an id again (a longer --ttl, as the CHANGELOG tells those
+    who sized it short) deleted the entry and then added it: between the
+    two every server granted the link, and when the add failed (here the
+    store refuses SET, as an ACL or a full store does) it stayed deleted
+    while mgctl said only that the write failed. It is one overwrite now."""
+    link = mgctl("sign", "--key-file", nodes[0].policy_dir / "keys" / "k2026.key", "--key-id",
+                 "k2026", "--ttl", "10m", "--id", "leak-again", "/media/a.jpg").stdout.strip()
+    assert mgctl("revoke", "--store", store.url(), "--ttl", "1h", "leak-again").returncode == 0
+    assert redis_command(store, "ACL", "SETUSER", "default", "-set") == "OK"
+    try:
+        p = mgctl("revoke", "--store", store.url(), "--ttl", "1d", "leak-again")
+    finally:
+        assert redis_command(store, "ACL", "SETUSER", "default", "+set") == "OK"
+    assert p.returncode == 2 and "NOPERM" in p.stderr, (p.returncode, p.stderr)
+    assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
+    p = mgctl("revoke", "--store", store.url(), "--ttl", "1d", "leak-again")
+    assert p.returncode == 0 and p.stdout == "leak-again revoked\n", p
+    assert 3600 < int(redis_command(store, "TTL", "mg:rev:leak-again")) <= 86400
     assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
 
 
