@@ -3,9 +3,10 @@ on three real Apache servers that share a real redis-server: a key rotated
 one server at a time (docs/token-spec.md, "Key rotation without
 downtime"), the check that every server runs the policy the admin means
 (`mediaguard_policy_info` against `mgctl compile`), an id revoked in each
-server's `tokens.revocation_file` and in the store with `mgctl revoke
---store --ttl` as docs/mgctl.md says to size it. Clients of a check are
-released together through a barrier, one per server."""
+server's `tokens.revocation_file` (appended to, then replaced as rsync -a
+does) and in the store with `mgctl revoke --store --ttl` as docs/mgctl.md
+says to size it, and revoked again. Clients of a check are released
+together through a barrier, one per server. About 7 s."""
 
 import os
 import re
