@@ -6,11 +6,12 @@ downtime"), the check that every server runs the policy the admin means
 server's `tokens.revocation_file` (appended to, then replaced as rsync -a
 does) and in the store with `mgctl revoke --store --ttl` as docs/mgctl.md
 says to size it, and revoked again. Clients of a check are released
-together through a barrier, one per server. About 7 s."""
+together through a barrier, one per server. About 7.5 s."""
 
 import os
 import re
 import signal
+import socket
 import time
 
 import pytest
@@ -213,6 +214,45 @@ def test_an_id_revoked_again_stays_revoked_when_the_new_write_fails(nodes, racer
     assert p.returncode == 0 and p.stdout == "leak-again revoked\n", p
     assert 3600 < int(redis_command(store, "TTL", "mg:rev:leak-again")) <= 86400
     assert everywhere(racers, nodes, link) == [(403, "token-revoked")] * NODES
+
+
+def memcached_expiry(store, key):
+    """Seconds left before memcached drops `key` (its `me` debug command;
+    -1: never), or None when it has no such item."""
+    s = socket.create_connection(("127.0.0.1", store.port), timeout=10)
+    try:
+        s.sendall(f"me {key}\r\n".encode())
+        got = b""
+        while not got.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+    finally:
+        s.close()
+    m = re.match(rb"ME \S+ exp=(-?\d+) ", got)
+    assert m or got == b"EN\r\n", got
+    if m is None:
+        return None
+    # memcached 1.6 prints the time left negated (now - exptime); -1 is never
+    exp = int(m.group(1))
+    return -1 if exp == -1 else abs(exp)
+
+
+def test_an_id_revoked_again_on_memcached_gets_the_new_expiry(tmp_path, mgctl):
+    """memcached has no overwrite that keeps an item when it cannot store
+    the new one (`set` deletes it then): mgctl adds, and touches the item
+    that is there. The new --ttl must land, and no --ttl keeps it for good."""
+    mc = StoreServer("memcache", tmp_path).start(init_epoch=False)
+    try:
+        for ttl in ("1h", "1d"):
+            p = mgctl("revoke", "--store", mc.url(), "--ttl", ttl, "leak-mc")
+            assert p.returncode == 0 and p.stdout == "leak-mc revoked\n", p
+        assert 86000 < memcached_expiry(mc, "mg:rev:leak-mc") <= 86400
+        assert mgctl("revoke", "--store", mc.url(), "leak-mc").returncode == 0
+        assert memcached_expiry(mc, "mg:rev:leak-mc") == -1
+    finally:
+        mc.proc.kill()  # its graceful stop takes most of a second
+        mc.proc.wait(timeout=10)
 
 
 def test_a_key_rotated_one_server_at_a_time_never_refuses_a_fresh_link(
