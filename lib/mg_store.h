@@ -172,6 +172,13 @@ typedef struct mg_store_ops {
      * OK or ERROR. */
     mg_store_status_t (*key_epoch)(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
                                    apr_pool_t *p, const char **why);
+    /* Optional (mgctl revoke): key present with the expiry ttl (as for add)
+     * whether or not it had a value — never absent on the way, and a write
+     * that fails leaves the old record: a revocation written again with
+     * another --ttl stays in force throughout. An existing record may keep
+     * its value (memcached touches it). OK / FULL / ERROR. */
+    mg_store_status_t (*set)(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                             apr_pool_t *p, const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link

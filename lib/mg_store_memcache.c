@@ -276,6 +276,46 @@ static mg_store_status_t mc_add(mg_store_t *st, const char *key, const char *val
     return add_on(m, server_for(m, key), key, val, ttl, p, why);
 }
 
+/* Not memcached's `set`: one that cannot allocate its item (-M, full)
+ * deletes the old one (memcached does so lest stale data persist), which
+ * would drop a revocation written before. `add`, then `touch` the existing
+ * item's expiry (a full memcached refuses the `add` before it looks at the
+ * key; `touch` allocates nothing), changes neither its value nor its
+ * presence; an item deleted in between (`revoke --undo`) is added again. */
+static mg_store_status_t mc_set(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                                apr_pool_t *p, const char **why)
+{
+    mc_impl_t *m = st->impl;
+    mc_server_t *s = server_for(m, key);
+    char buf[REPLY_MAX];
+
+    for (int tries = 0; tries < 3; tries++) {
+        const char *added = NULL;
+        mg_store_status_t rv = add_on(m, s, key, val, ttl, p, &added);
+        if (rv == MG_STORE_OK || rv == MG_STORE_ERROR) {
+            *why = added;
+            return rv;
+        }
+        if (exchange_on(m, s,
+                        apr_psprintf(p, "touch %s %ld\r\n", key,
+                                     mg_store_mc_exptime(ttl, apr_time_sec(apr_time_now()))),
+                        REPLY_LINE, buf, REPLY_MAX, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        if (strcmp(buf, "TOUCHED\r\n") == 0)
+            return MG_STORE_OK;
+        if (strcmp(buf, "NOT_FOUND\r\n") != 0)
+            return garbage(s, buf, p, why);
+        if (rv == MG_STORE_FULL) { /* absent, and no room to add it */
+            *why = added;
+            return rv;
+        }
+    }
+    *why = apr_psprintf(
+        p, "memcached %s:%d: %s was deleted each time it was found (revoke --undo at once?)",
+        s->host, s->port, key);
+    return MG_STORE_ERROR;
+}
+
 static mg_store_status_t get_on(mc_impl_t *m, mc_server_t *s, const char *key, char **val,
                                 apr_pool_t *p, const char **why)
 {
@@ -552,8 +592,8 @@ static const char *epoch_key_for(apr_pool_t *p, const mg_store_url_t *u, const c
     return apr_psprintf(p, "%sepoch:%016" APR_UINT64_T_HEX_FMT ":%d", prefix, h, i);
 }
 
-static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get,   mc_del,
-                                            NULL,       mc_retention, mc_epoch, mc_key_epoch};
+static const mg_store_ops_t memcache_ops = {"memcache",   mc_add,   mc_get,       mc_del, NULL,
+                                            mc_retention, mc_epoch, mc_key_epoch, mc_set};
 
 mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                    const char **why)

@@ -465,17 +465,24 @@ static mg_store_status_t garbage(mg_store_t *st, redisReply *rep, apr_pool_t *p,
     return MG_STORE_ERROR;
 }
 
-static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
-                               apr_pool_t *p, const char **why)
+/* SET key val [NX] [EX ttl]: add (nx) or set */
+static mg_store_status_t r_write(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                                 int nx, apr_pool_t *p, const char **why)
 {
-    const char *argv[6] = {"SET", key, val, "NX", "EX", NULL};
+    const char *argv[6] = {"SET", key, val};
+    int argc = 3;
     redisReply *rep;
 
-    argv[5] = apr_psprintf(p, "%" APR_INT64_T_FMT, ttl);
-    rep = run(st, p, why, ttl ? 6 : 4, argv);
+    if (nx)
+        argv[argc++] = "NX";
+    if (ttl) {
+        argv[argc++] = "EX";
+        argv[argc++] = apr_psprintf(p, "%" APR_INT64_T_FMT, ttl);
+    }
+    rep = run(st, p, why, argc, argv);
     if (rep == NULL)
         return MG_STORE_ERROR;
-    if (rep->type == REDIS_REPLY_NIL) {
+    if (nx && rep->type == REDIS_REPLY_NIL) {
         freeReplyObject(rep);
         return MG_STORE_EXISTS;
     }
@@ -483,6 +490,18 @@ static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val,
         return garbage(st, rep, p, why);
     freeReplyObject(rep);
     return MG_STORE_OK;
+}
+
+static mg_store_status_t r_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                               apr_pool_t *p, const char **why)
+{
+    return r_write(st, key, val, ttl, 1, p, why);
+}
+
+static mg_store_status_t r_set(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
+                               apr_pool_t *p, const char **why)
+{
+    return r_write(st, key, val, ttl, 0, p, why);
 }
 
 static mg_store_status_t r_get(mg_store_t *st, const char *key, char **val, apr_pool_t *p,
@@ -810,8 +829,8 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t redis_ops = {"redis", r_add,       r_get,   r_del,
-                                         r_claim, r_retention, r_epoch, NULL};
+static const mg_store_ops_t redis_ops = {"redis",     r_add,   r_get, r_del, r_claim,
+                                         r_retention, r_epoch, NULL,  r_set};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)

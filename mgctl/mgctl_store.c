@@ -56,9 +56,11 @@ static const char revoke_usage[] =
     "keeps working next to it.\n"
     "\n"
     "      --store URL     redis://... or memcache://... (the MediaGuardStore URL)\n"
-    "      --ttl DURATION  drop the entry after DURATION (e.g. 30d; give the\n"
-    "                      longest lifetime of the links concerned); default: keep\n"
-    "                      it (memcached may still evict it when full)\n"
+    "      --ttl DURATION  drop the entry after DURATION (e.g. 30d): at least the\n"
+    "                      longest lifetime of the links concerned (tokens.max_ttl)\n"
+    "                      + tokens.grace + 2 x tokens.clock_skew + 1s, or every\n"
+    "                      server grants them again within their grace; default:\n"
+    "                      keep it (memcached may still evict it when full)\n"
     "      --undo          lift the revocation of the ids instead\n"
     "  -h, --help          show this help\n"
     "\n"
@@ -257,14 +259,11 @@ int mgctl_cmd_revoke(apr_pool_t *pool, int argc, const char *const *argv)
     for (i = os->ind; i < os->argc; i++) {
         const char *key = mg_store_rev_key(pool, st, os->argv[i]);
         mg_store_status_t s;
-        if (undo) {
-            s = st->ops->del(st, key, pool, &why);
-        } else {
-            /* deleted first so that a new --ttl replaces an older one */
-            s = st->ops->del(st, key, pool, &why);
-            if (s != MG_STORE_ERROR)
-                s = st->ops->add(st, key, "1", apr_time_sec(ttl), pool, &why);
-        }
+        /* one overwrite, never a delete and an add: a revocation written
+         * again (another --ttl) is never absent in between, and a write that
+         * fails leaves the one before in force */
+        s = undo ? st->ops->del(st, key, pool, &why)
+                 : st->ops->set(st, key, "1", apr_time_sec(ttl), pool, &why);
         if (s == MG_STORE_ERROR || s == MG_STORE_FULL) {
             mgctl_err("revoke", "%s: %s", os->argv[i], why);
             return MGCTL_EXIT_USAGE;

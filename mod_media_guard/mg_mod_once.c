@@ -358,6 +358,32 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
 /* revocation files                                                     */
 /* ------------------------------------------------------------------ */
 
+/* What tells one version of the file from another: its device, inode,
+ * size, modification time and status-change time. The modification time
+ * and size alone miss a file replaced by one of the same size whose mtime
+ * the deploy kept or set (rsync -a, cp -p, tar, a Nix store's mtime 1):
+ * two of mgctl's 22-character ids swapped left the new one granted. A
+ * rename gives another inode; a write in place moves ctime, which no tool
+ * sets. */
+typedef struct revfile_id {
+    apr_dev_t device;
+    apr_ino_t inode;
+    apr_off_t size;
+    apr_time_t mtime, ctime;
+} revfile_id_t;
+
+static revfile_id_t revfile_id(const apr_finfo_t *fi)
+{
+    revfile_id_t id = {fi->device, fi->inode, fi->size, fi->mtime, fi->ctime};
+    return id;
+}
+
+static int revfile_same(const revfile_id_t *a, const revfile_id_t *b)
+{
+    return a->device == b->device && a->inode == b->inode && a->size == b->size &&
+           a->mtime == b->mtime && a->ctime == b->ctime;
+}
+
 /* One policy's tokens.revocation_file as this child last read it. */
 typedef struct revfile {
     const mg_policy_t *policy;
@@ -367,8 +393,7 @@ typedef struct revfile {
     apr_hash_t *set;          /* ids as last read, or NULL: not read yet (the
                                  policy's load-time list still applies) */
     apr_time_t checked;       /* last stat */
-    apr_time_t mtime;         /* of the version in `set` */
-    apr_off_t size;
+    revfile_id_t seen;        /* of the version in `set` */
 } revfile_t;
 
 static void revfile_add(void *ctx, server_rec *s, mg_mod_policy_t *mp)
@@ -407,6 +432,7 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
 {
     const char *path = rf->policy->tokens.revocation_file, *why = NULL;
     apr_finfo_t fi;
+    revfile_id_t now;
     apr_pool_t *np;
     apr_hash_t *set;
     apr_fileperms_t prot = 0;
@@ -414,7 +440,10 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     mg_status_t st;
 
     rf->checked = r->request_time;
-    rv = apr_stat(&fi, path, APR_FINFO_MTIME | APR_FINFO_SIZE, r->pool);
+    rv = apr_stat(&fi, path,
+                  APR_FINFO_MTIME | APR_FINFO_CTIME | APR_FINFO_SIZE | APR_FINFO_INODE |
+                      APR_FINFO_DEV,
+                  r->pool);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(
             APLOG_MARK, APLOG_ERR, rv, r,
@@ -423,7 +452,8 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
             path);
         return;
     }
-    if (rf->set != NULL && fi.mtime == rf->mtime && fi.size == rf->size)
+    now = revfile_id(&fi);
+    if (rf->set != NULL && revfile_same(&now, &rf->seen))
         return;
     if (apr_pool_create(&np, rf->parent) != APR_SUCCESS)
         return;
@@ -449,8 +479,7 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
         apr_pool_destroy(rf->pool); /* nobody reads it: lookups hold the lock */
     rf->pool = np;
     rf->set = set;
-    rf->mtime = fi.mtime;
-    rf->size = fi.size;
+    rf->seen = now;
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   MG_LOGNO(00606) "media-guard: revocation file %s: %u id(s)", path,
                   apr_hash_count(set));
@@ -564,8 +593,8 @@ static mg_store_status_t sc_key_epoch(mg_store_t *st, const char *key, mg_store_
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get, sc_del,
-                                           NULL,    NULL,   NULL,   sc_key_epoch};
+static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get,       sc_del, NULL,
+                                           NULL,    NULL,   sc_key_epoch, NULL};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {
