@@ -201,7 +201,8 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL, NULL, NULL, NULL};
+static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL,
+                                       NULL,  NULL,    NULL,    NULL};
 
 /* memcached's epoch, kept the same way (one record, added when missing) */
 static mg_store_status_t mem_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
@@ -222,8 +223,8 @@ static mg_store_status_t mem_key_epoch(mg_store_t *st, const char *key, mg_store
     return MG_STORE_OK;
 }
 
-static const mg_store_ops_t mem_epoch_ops = {"mem", mem_add, mem_get, mem_del,
-                                             NULL,  NULL,    NULL,    mem_key_epoch};
+static const mg_store_ops_t mem_epoch_ops = {"mem", mem_add, mem_get,       mem_del, NULL,
+                                             NULL,  NULL,    mem_key_epoch, NULL};
 
 static mg_store_t *mem_store(void)
 {
