@@ -382,6 +382,11 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lstr(c, v[2], "authenticated_role"); /* reports the type error */
 }
 
+/* A country database older than this gets a warning (mmdb-stale): MaxMind
+ * publishes twice a week, and GeoLite2's licence asks for updates within
+ * 30 days. */
+#define MG_MMDB_STALE_DAYS 30
+
 /* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
  * database refuses the policy (apache2 -t, mgctl validate) rather than
  * every request. */
@@ -411,6 +416,17 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
     }
     mg_lrefuse_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
                               "decides which country a client is in");
+    if (mg_geo_ip_version(c->p->geo) == 4)
+        mg_lwarn(c, v[0], "mmdb-ipv4-only",
+                 "country database '%s' is IPv4-only: every IPv6 client is of unknown "
+                 "country (a country.deny list lets it through, country.allow refuses it)",
+                 path);
+    apr_int64_t built = mg_geo_built(c->p->geo), age = apr_time_sec(apr_time_now()) - built;
+    if (built > 0 && age > MG_MMDB_STALE_DAYS * 86400)
+        mg_lwarn(c, v[0], "mmdb-stale",
+                 "country database '%s' was built %" APR_INT64_T_FMT
+                 " days ago: countries change hands; update it (geoipupdate) and reload",
+                 path, age / 86400);
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
