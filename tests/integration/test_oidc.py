@@ -27,7 +27,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins, members, staff, chiefs]
+roles: [editors, viewers, admins, members, staff, chiefs, "\u00e9quipe"]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
@@ -47,6 +47,9 @@ rules:
   - id: chiefs
     path: /media/chief/
     access: {chiefs: view}
+  - id: team
+    path: /media/team/
+    access: {"\u00e9quipe": view}
   - id: members
     path: /optional/members/
     access: {members: view}
@@ -91,7 +94,8 @@ CustomLog "@ROOT@/logs/claims.log" claims
 </Location>
 """
 
-FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG, "optional/members/m.jpg": JPEG,
+FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG,
+         "media/team/t.jpg": JPEG, "optional/members/m.jpg": JPEG,
          "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
@@ -330,6 +334,32 @@ def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
     while "mg=allow" not in (srv.last_access("who=carol") or "") and time.time() < deadline:
         time.sleep(0.05)
     assert "mg=allow reason=allowed rule=chiefs" in srv.last_access("who=carol")
+
+
+def test_groups_that_only_look_like_a_role_give_none(oidc):
+    """Role names are compared byte for byte, after the prefix, with no case
+    folding or Unicode normalisation: trudy's groups look like media-admins
+    (`media-Admins`, a long s, a Cyrillic dze, a zero-width or a no-break
+    space) and like media-équipe (its decomposed form), and hold neither
+    role — through OIDC_CLAIM_groups nor through mod_auth_openidc's `claim`
+    provider; her display name `media-admins` is no group. carol's exact
+    `media-équipe` (composed, as the policy writes it) is the role."""
+    srv, op = oidc
+    s, r = login(srv, op, "trudy", "/media/edit/a.jpg?who=trudy")
+    assert r.status_code == 200 and r.content == JPEG                      # viewers: view
+    for path, rule in (("/media/admin/b.jpg", "admins"), ("/media/chief/c.jpg", "chiefs"),
+                       ("/media/team/t.jpg", "team")):
+        tag = f"who=trudy-{rule}"
+        r = s.get(srv.url(f"{path}?{tag}"), timeout=15, allow_redirects=False)
+        assert r.status_code == 403 and r.content != JPEG, (path, r.status_code)
+        assert f"mg=deny reason=role-insufficient rule={rule}" in srv.last_access(tag)
+    # what mod_auth_openidc put in the variable: every string element as sent
+    # (apache escapes the log's non-ASCII bytes), the number left out
+    assert claims_logged(srv, "trudy groups=media-viewers,media-Admins,media-admin\\xc5\\xbf,"
+                         "media-admin\\xd1\\x95,media-admins\\xe2\\x80\\x8b,"
+                         "\\xc2\\xa0media-admins,media-e\\xcc\\x81quipe,,1 ")
+    s, r = login(srv, op, "carol", "/media/team/t.jpg?who=carol-team")
+    assert r.status_code == 200 and r.content == JPEG
 
 
 FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),

@@ -21,7 +21,16 @@ const accounts = {
   bob: { name: 'Bob', groups: ['media-viewers'] },
   // a group named with the claim delimiter in it (self-service groups)
   mallory: { name: 'Mallory', groups: ['media-viewers', 'x,media-admins'] },
-  carol: { name: 'Carol', groups: ['media-admins'] },
+  carol: { name: 'Carol', groups: ['media-admins', 'media-\u00e9quipe'] },
+  // groups that look like media-admins / media-équipe and are not: case, a
+  // long s (U+017F, which case-folds to s), a Cyrillic dze, a zero-width
+  // space, a no-break space, the decomposed form (e + U+0301) of é, an empty
+  // group, a number and a boolean
+  trudy: {
+    name: 'media-admins',
+    groups: ['media-viewers', 'media-Admins', 'media-admin\u017f', 'media-admin\u0455',
+      'media-admins\u200b', '\u00a0media-admins', 'media-e\u0301quipe', '', 7, true],
+  },
 };
 
 const issuer = `http://127.0.0.1:${port}`;
