@@ -70,6 +70,13 @@ OIDCCryptoPassphrase test-only-passphrase-for-the-session-cookie
 OIDCScope "openid profile groups"
 OIDCRemoteUserClaim sub
 OIDCClaimDelimiter ,
+# claims from the userinfo endpoint are fetched again after a second (the
+# default, 0, keeps the login's claims for the whole session)
+OIDCUserInfoRefreshInterval 1
+# the ID token's claims as OIDC_id_token_payload, not as OIDC_CLAIM_*: set
+# after the userinfo claims, they would keep the login's groups (2.4.12:
+# server-wide only)
+OIDCPassIDTokenAs payload
 OIDCPKCEMethod S256
 OIDCCacheType shm
 MediaGuardPolicy oidc @POLICIES@/oidc.yaml
@@ -360,6 +367,40 @@ def test_groups_that_only_look_like_a_role_give_none(oidc):
                          "\\xc2\\xa0media-admins,media-e\\xcc\\x81quipe,,1 ")
     s, r = login(srv, op, "carol", "/media/team/t.jpg?who=carol-team")
     assert r.status_code == 200 and r.content == JPEG
+
+
+def test_group_removed_at_the_provider_stops_counting_at_the_userinfo_refresh(oidc):
+    """The module holds no roles of its own: each request reads the claims
+    mod_auth_openidc sets from its session. A group taken away at the
+    provider counts until mod_auth_openidc fetches the userinfo claims again
+    (OIDCUserInfoRefreshInterval, here 1 s; without it, until the session
+    ends: OIDCSessionMaxDuration, 8 h by default). erin's groups are in her
+    ID token too, which mod_auth_openidc never refreshes: through
+    OIDC_CLAIM_groups (with OIDCPassIDTokenAs payload) they stop counting as
+    dave's do, but its `claim` provider merges the ID token's claims over
+    userinfo's and keeps granting for the whole session — docs/directives.md."""
+    srv, op = oidc
+    sessions = {}
+    for who in ("dave", "erin"):
+        sessions[who], r = login(srv, op, who, f"/media/admin/b.jpg?who={who}")
+        assert r.status_code == 200 and r.content == JPEG
+        r = sessions[who].get(srv.url(f"/media/chief/c.jpg?who={who}-chief"), timeout=15)
+        assert r.status_code == 200 and r.content == JPEG
+        r = requests.post(op.issuer + "/test/groups", params={"account": who,
+                                                              "remove": "media-admins"}, timeout=5)
+        assert r.status_code == 204
+    time.sleep(1.1)                   # past the refresh interval, counted from the logins
+    for who in ("dave", "erin"):
+        tag = f"who={who}-revoked"
+        r = sessions[who].get(srv.url(f"/media/admin/b.jpg?{tag}"), timeout=15,
+                              allow_redirects=False)
+        assert r.status_code == 403 and r.content != JPEG, who
+        assert "mg=deny reason=role-insufficient rule=admins" in srv.last_access(tag)
+        r = sessions[who].get(srv.url(f"/media/chief/c.jpg?{tag}-chief"), timeout=15,
+                              allow_redirects=False)
+        # `claim groups:media-admins`: dave's userinfo no longer has it;
+        # erin's ID token, from the login, still does
+        assert r.status_code == (200 if who == "erin" else 403), who
 
 
 FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),
