@@ -280,6 +280,26 @@ def test_without_a_session_the_module_sends_the_browser_to_the_provider(oidc):
     assert "mg=auth reason=login-required rule=editors" in srv.last_access("anon=1")
 
 
+@pytest.mark.parametrize("kind,headers", [
+    ("img", {"Accept": "image/avif,image/webp,*/*", "Sec-Fetch-Mode": "no-cors",
+             "Sec-Fetch-Dest": "image"}),
+    ("xhr", {"Accept": "*/*", "X-Requested-With": "XMLHttpRequest"}),
+    ("fetch", {"Accept": "*/*", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}),
+])
+def test_without_a_session_an_embed_or_script_gets_401_not_the_provider(oidc, kind, headers):
+    """Only a navigation is sent to the provider: an <img>, an XHR or a
+    fetch() without a session gets mod_auth_openidc's 401 (OIDCUnAuthAction
+    auth, the default), no redirect and no state cookie — what
+    docs/policy.md promises for requests that are not navigations."""
+    srv, _ = oidc
+    r = requests.get(srv.url(f"/media/edit/a.jpg?anon={kind}"), headers=headers, timeout=15,
+                     allow_redirects=False)
+    assert r.status_code == 401, (r.status_code, r.headers)
+    assert "Location" not in r.headers and r.content != JPEG
+    assert "mod_auth_openidc_state" not in r.headers.get("Set-Cookie", "")
+    assert "mg=auth reason=login-required rule=editors" in srv.last_access(f"anon={kind}")
+
+
 @pytest.mark.parametrize("path", ["/optional/members/m.jpg", "/optional/staff/s.jpg"])
 @pytest.mark.parametrize("browser", [True, False], ids=["navigation", "embed"])
 def test_visitor_passed_through_without_a_session_holds_no_role_from_a_provider(oidc, path,
