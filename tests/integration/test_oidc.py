@@ -27,7 +27,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins, members, staff, chiefs, "\u00e9quipe"]
+roles: [editors, viewers, admins, members, staff, chiefs, heads, "\u00e9quipe"]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
@@ -37,6 +37,7 @@ identity:
         members: "valid-user"              # mod_authz_user
         staff: "claim groups:staff"        # mod_auth_openidc's own claim provider
         chiefs: "claim groups:media-admins" # each element of the claim compared whole
+        heads: 'claim "groups~(?s)^media-admins(?!.)"'   # exact, whatever the version
 rules:
   - id: editors
     path: /media/edit/
@@ -47,6 +48,9 @@ rules:
   - id: chiefs
     path: /media/chief/
     access: {chiefs: view}
+  - id: heads
+    path: /media/head/
+    access: {heads: view}
   - id: team
     path: /media/team/
     access: {"\u00e9quipe": view}
@@ -102,7 +106,7 @@ CustomLog "@ROOT@/logs/claims.log" claims
 """
 
 FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG,
-         "media/team/t.jpg": JPEG, "optional/members/m.jpg": JPEG,
+         "media/team/t.jpg": JPEG, "media/head/h.jpg": JPEG, "optional/members/m.jpg": JPEG,
          "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
@@ -421,6 +425,43 @@ def test_group_removed_at_the_provider_stops_counting_at_the_userinfo_refresh(oi
         # `claim groups:media-admins`: dave's userinfo no longer has it;
         # erin's ID token, from the login, still does
         assert r.status_code == (200 if who == "erin" else 403), who
+
+
+def _openidc_version():
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
+def _older(version, than):
+    return subprocess.run(["dpkg", "--compare-versions", version, "lt", than]).returncode == 0
+
+
+def test_claim_provider_is_exact_only_in_its_regex_form(oidc):
+    """mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes `Require
+    claim groups:media-admins` for zed, whose groups hold the number 0
+    (compared with atoi("media-admins") = 0) and "media- admins" (white
+    space skipped): the role chiefs. The anchored regex form is exact (heads:
+    carol only), and configtest warns about the `:` form (claim-loose-match)."""
+    srv, op = oidc
+    s, r = login(srv, op, "zed", "/media/edit/a.jpg?who=zed")
+    assert r.status_code == 200 and r.content == JPEG                      # viewers: view
+    r = s.get(srv.url("/media/head/h.jpg?who=zed-head"), timeout=15, allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG
+    assert "mg=deny reason=role-insufficient rule=heads" in srv.last_access("who=zed-head")
+    r = s.get(srv.url("/media/chief/c.jpg?who=zed-chief"), timeout=15, allow_redirects=False)
+    version = _openidc_version()
+    if version and _older(version, "2.4.13.2"):
+        assert r.status_code == 200, version        # what the warning says
+    s, r = login(srv, op, "carol", "/media/head/h.jpg?who=carol-head")
+    assert r.status_code == 200 and r.content == JPEG
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert ("warning: role chiefs: mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes "
+            "'Require claim groups:media-admins' for a claim or element that is the number 0 and "
+            "ignores white space; write 'claim \"groups~(?s)^media-admins(?!.)\"' for an exact "
+            "match") in out, out
+    assert "role heads:" not in out and "role staff:" in out
 
 
 FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),

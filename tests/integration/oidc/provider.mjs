@@ -22,6 +22,9 @@ const accounts = {
   // a group named with the claim delimiter in it (self-service groups)
   mallory: { name: 'Mallory', groups: ['media-viewers', 'x,media-admins'] },
   dave: { name: 'Dave', groups: ['media-admins'] },
+  // the number 0 and white space inside: mod_auth_openidc 2.4.12's
+  // `Require claim groups:media-admins` passes both (atoi, apr_strnatcmp)
+  zed: { name: 'Zed', groups: ['media-viewers', 0, 'media- admins'] },
   // groups in the ID token as well as from userinfo (as Keycloak's group
   // mapper does by default); everyone else's groups come from userinfo only
   erin: { name: 'Erin', groups: ['media-admins'], groupsInIdToken: true },
