@@ -14,6 +14,10 @@
  * new end kills the child that touches it (SIGBUS), a rewritten one gives
  * lookups half old and half new records. The copy cannot change; it goes
  * when the last process that maps it does.
+ *
+ * A database that opens but holds no country records (an ASN or ISP one, a
+ * vendor's layout) is refused at open (probe_layout): it would make every
+ * client's country unknown, and a deny list would let everyone through.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,6 +122,101 @@ fail:
     return -1;
 }
 
+const char *mg_geo_type(const mg_geo_t *g)
+{
+    return g && g->mmdb.metadata.database_type ? g->mmdb.metadata.database_type : "unknown";
+}
+
+int mg_geo_ip_version(const mg_geo_t *g)
+{
+    return g ? (int)g->mmdb.metadata.ip_version : 0;
+}
+
+apr_int64_t mg_geo_built(const mg_geo_t *g)
+{
+    return g && g->mmdb.metadata.build_epoch <= (uint64_t)APR_INT64_MAX
+               ? (apr_int64_t)g->mmdb.metadata.build_epoch
+               : 0;
+}
+
+/* A two-letter code from an entry's `path` (country or registered_country):
+ * 1 found, 0 absent or not a code, -1 error. */
+static int iso_code(MMDB_entry_s *entry, const char *path, char cc[3])
+{
+    MMDB_entry_data_s v;
+    int rc = MMDB_get_value(entry, &v, path, "iso_code", NULL);
+    if (rc == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR)
+        return 0;
+    if (rc != MMDB_SUCCESS)
+        return -1;
+    if (!v.has_data || v.type != MMDB_DATA_TYPE_UTF8_STRING || v.data_size != 2)
+        return 0;
+    for (int i = 0; i < 2; i++) {
+        char c = v.utf8_string[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - ('a' - 'A'));
+        if (c < 'A' || c > 'Z')
+            return 0;
+        cc[i] = c;
+    }
+    cc[2] = '\0';
+    return 1;
+}
+
+/* How far probe_layout walks: records looked at, and search-tree nodes
+ * visited (a tree can point many branches at one node; this bounds it). */
+#define MG_GEO_PROBE_RECORDS 256
+#define MG_GEO_PROBE_NODES (1u << 20)
+
+/* Does the database hold country records? A database of another kind (an
+ * ASN, ISP or anonymous-IP one, a vendor's file whose `country` is a bare
+ * string) opens fine and answers "unknown" for every address: a
+ * country.deny list would then let every client through. The search tree
+ * is walked from the root, depth first, and the first records found are
+ * asked for the codes mg_geo_country() reads. 1: one has them; 0: records
+ * were read and none has (or there are none); -1: the tree or a record
+ * could not be read (a corrupt file: its lookups fail, and deny, then). */
+static int probe_layout(const MMDB_s *mmdb)
+{
+    uint32_t stack[2 * 130], nodes = 0;
+    int top = 0, records = 0, broken = 0;
+    char cc[3];
+
+    stack[top++] = 0;
+    while (top > 0 && records < MG_GEO_PROBE_RECORDS && nodes < MG_GEO_PROBE_NODES) {
+        MMDB_search_node_s node;
+        if (MMDB_read_node(mmdb, stack[--top], &node) != MMDB_SUCCESS) {
+            broken = 1;
+            continue;
+        }
+        nodes++;
+        /* right first: the left branch is walked first */
+        uint8_t type[2] = {node.right_record_type, node.left_record_type};
+        uint64_t rec[2] = {node.right_record, node.left_record};
+        MMDB_entry_s entry[2] = {node.right_record_entry, node.left_record_entry};
+        for (int i = 0; i < 2; i++) {
+            if (type[i] == MMDB_RECORD_TYPE_SEARCH_NODE) {
+                if (top < (int)(sizeof(stack) / sizeof(stack[0])))
+                    stack[top++] = (uint32_t)rec[i];
+                else
+                    broken = 1; /* deeper than any IPv6 tree */
+            } else if (type[i] == MMDB_RECORD_TYPE_DATA) {
+                int f = iso_code(&entry[i], "country", cc);
+                if (f == 0)
+                    f = iso_code(&entry[i], "registered_country", cc);
+                if (f == 1)
+                    return 1;
+                if (f < 0)
+                    broken = 1;
+                records++;
+            } else if (type[i] == MMDB_RECORD_TYPE_INVALID) {
+                broken = 1;
+            }
+        }
+    }
+    return broken ? -1 : 0;
+}
+
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
 {
     mg_geo_t *g = apr_pcalloc(pool, sizeof(*g));
@@ -143,37 +242,15 @@ mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, cons
     }
     g->open = 1;
     apr_pool_cleanup_register(pool, g, geo_close, apr_pool_cleanup_null);
+    if (probe_layout(&g->mmdb) == 0) {
+        *why = apr_psprintf(pool,
+                            "'%s' holds no country records (database type '%s'): name a "
+                            "Country or City database (GeoLite2-Country, GeoIP2-City, ...)",
+                            path, mg_geo_type(g));
+        return MG_EIO;
+    }
     *out = g;
     return MG_OK;
-}
-
-const char *mg_geo_type(const mg_geo_t *g)
-{
-    return g && g->mmdb.metadata.database_type ? g->mmdb.metadata.database_type : "unknown";
-}
-
-/* A two-letter code from an entry's `path` (country or registered_country):
- * 1 found, 0 absent or not a code, -1 error. */
-static int iso_code(MMDB_entry_s *entry, const char *path, char cc[3])
-{
-    MMDB_entry_data_s v;
-    int rc = MMDB_get_value(entry, &v, path, "iso_code", NULL);
-    if (rc == MMDB_LOOKUP_PATH_DOES_NOT_MATCH_DATA_ERROR)
-        return 0;
-    if (rc != MMDB_SUCCESS)
-        return -1;
-    if (!v.has_data || v.type != MMDB_DATA_TYPE_UTF8_STRING || v.data_size != 2)
-        return 0;
-    for (int i = 0; i < 2; i++) {
-        char c = v.utf8_string[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - ('a' - 'A'));
-        if (c < 'A' || c > 'Z')
-            return 0;
-        cc[i] = c;
-    }
-    cc[2] = '\0';
-    return 1;
 }
 
 mg_geo_result_t mg_geo_country(const mg_geo_t *g, const mg_ip_t *ip, char cc[3], const char **why)

@@ -12,11 +12,18 @@ typedef struct mg_geo mg_geo_t;
 
 /* Open `path` (memory-mapped, read-only) for the lifetime of `pool`; a pool
  * cleanup closes it. MG_OK, or MG_EIO with *why a sentence from pool (file
- * missing, unreadable, not a MaxMind DB). */
+ * missing, unreadable, not a MaxMind DB, or one without country records: an
+ * ASN database would make every client's country unknown). */
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why);
 
 /* The metadata's database_type ("GeoLite2-Country", ...), for messages. */
 const char *mg_geo_type(const mg_geo_t *g);
+
+/* The metadata's ip_version (4: an IPv4-only database, which knows no IPv6
+ * client) and build_epoch (seconds since 1970, 0 if absent), for the
+ * loader's warnings. */
+int mg_geo_ip_version(const mg_geo_t *g);
+apr_int64_t mg_geo_built(const mg_geo_t *g);
 
 typedef enum {
     MG_GEO_FOUND = 0,   /* cc holds the upper-case ISO 3166 alpha-2 code */

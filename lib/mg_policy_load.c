@@ -227,6 +227,36 @@ static int provider_name_ok(const char *s, size_t n)
  * the rest goes to it as written); whether the provider exists and accepts
  * the arguments only Apache can tell (mod_media_guard, at configuration
  * time). */
+/* mod_auth_openidc before 2.4.13.2 (Debian 12 ships 2.4.12) compares
+ * `Require claim NAME:VALUE` loosely: apr_strnatcmp skips white space, and a
+ * claim (or list element) that is a number is compared with atoi(VALUE) —
+ * 0 for any VALUE that is not a number, so the number 0 passes
+ * `claim groups:media-admins`. Its `NAME~REGEX` form is exact when
+ * anchored. A warning for each `:` word of a `claim` entry. */
+static void warn_loose_claim(mg_lctx_t *c, const mg_ynode_t *at, const char *role, const char *args)
+{
+    const char *w = args;
+    while (*w) {
+        size_t n = strcspn(w, " \t");
+        size_t k = strcspn(w, ":~");
+        if (n > 0 && k < n && w[k] == ':') {
+            const char *value = apr_pstrmemdup(c->tmp, w + k + 1, n - k - 1);
+            int plain = *value != '\0';
+            for (const char *v = value; *v; v++)
+                plain &= isalnum((unsigned char)*v) || *v == '-' || *v == '_';
+            mg_lwarn(c, at, "claim-loose-match",
+                     "role %s: mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes "
+                     "'Require claim %.*s' for a claim or element that is the number 0 and "
+                     "ignores white space; write %s%.*s~(?s)^%s(?!.)%s for an exact match",
+                     role, (int)n, w, plain ? "'claim \"" : "an anchored regular expression (",
+                     (int)k, w, plain ? value : "...", plain ? "\"'" : ")");
+        }
+        w += n;
+        while (*w == ' ' || *w == '\t')
+            w++;
+    }
+}
+
 static void load_apache_source(mg_lctx_t *c, const mg_ynode_t *it)
 {
     static const char *const names[] = {"apache", NULL};
@@ -291,6 +321,8 @@ static void load_apache_source(mg_lctx_t *c, const mg_ynode_t *it)
         g->provider = prov;
         g->args = apr_pstrmemdup(c->pool, e, alen);
         g->line = alen ? apr_pstrcat(c->pool, prov, " ", g->args, NULL) : prov;
+        if (strcmp(prov, "claim") == 0)
+            warn_loose_claim(c, pr->value, pr->key->str, g->args);
         g->pos.line = pr->value->line;
         g->pos.col = pr->value->col;
         if (role < MG_MAX_ROLES)
@@ -382,6 +414,11 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
         mg_lstr(c, v[2], "authenticated_role"); /* reports the type error */
 }
 
+/* A country database older than this gets a warning (mmdb-stale): MaxMind
+ * publishes twice a week, and GeoLite2's licence asks for updates within
+ * 30 days. */
+#define MG_MMDB_STALE_DAYS 30
+
 /* country.from: {mmdb: FILE} — opened now, so that a missing or unreadable
  * database refuses the policy (apache2 -t, mgctl validate) rather than
  * every request. */
@@ -411,6 +448,17 @@ static void load_country_mmdb(mg_lctx_t *c, const mg_ynode_t *n)
     }
     mg_lrefuse_world_writable(c, v[0], "mmdb-file-permissions", "country database", path,
                               "decides which country a client is in");
+    if (mg_geo_ip_version(c->p->geo) == 4)
+        mg_lwarn(c, v[0], "mmdb-ipv4-only",
+                 "country database '%s' is IPv4-only: every IPv6 client is of unknown "
+                 "country (a country.deny list lets it through, country.allow refuses it)",
+                 path);
+    apr_int64_t built = mg_geo_built(c->p->geo), age = apr_time_sec(apr_time_now()) - built;
+    if (built > 0 && age > MG_MMDB_STALE_DAYS * 86400)
+        mg_lwarn(c, v[0], "mmdb-stale",
+                 "country database '%s' was built %" APR_INT64_T_FMT
+                 " days ago: countries change hands; update it (geoipupdate) and reload",
+                 path, age / 86400);
 }
 
 static void load_country(mg_lctx_t *c, const mg_ynode_t *n)

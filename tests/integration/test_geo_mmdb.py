@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -56,15 +57,23 @@ FILES = {"eu/a.jpg": JPEG, "world/a.jpg": JPEG, "open/a.jpg": JPEG, "ipdeny/a.jp
          "ipallow/a.jpg": JPEG}
 
 
-def make_mmdb(path, *flags):
-    subprocess.run(["perl", str(WRITER), *flags, str(path)], check=True, timeout=60)
+OTHERS = ("asn", "bare-country", "ipv4")
+
+
+def make_mmdb(path, *flags, also=()):
+    """make-test-mmdb.pl [FLAGS] PATH, and the (KIND, PATH) pairs of `also`
+    in the same run (the writer takes half a second to start)."""
+    more = [a for kind, out in also for a in ("--" + kind, str(out))]
+    subprocess.run(["perl", str(WRITER), *flags, str(path), *more], check=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def mmdb(tmp_path_factory):
     """The test database, written once for this file (perl takes a second)."""
-    path = tmp_path_factory.mktemp("mmdb") / "country.mmdb"
-    make_mmdb(path)
+    d = tmp_path_factory.mktemp("mmdb")
+    path = d / "country.mmdb"
+    # and the databases of other kinds, in the same run
+    make_mmdb(path, also=[(kind, d / f"{kind}.mmdb") for kind in OTHERS])
     return path
 
 
@@ -247,6 +256,60 @@ def test_configtest_refuses_a_missing_database(apache_factory):
     assert rc != 0
     assert "geo.yaml:3:16: error: country.from.mmdb: cannot read" in out
     assert "No such file or directory" in out
+
+
+@pytest.mark.parametrize("kind,dbtype", [("asn", "GeoLite2-ASN"),
+                                          ("bare-country", "vendor-country")])
+def test_configtest_refuses_a_database_without_country_records(apache_factory, mgctl, mmdb,
+                                                               kind, dbtype):
+    """A database of another kind — GeoLite2-ASN next to GeoLite2-Country in
+    /var/lib/GeoIP, or a vendor's file whose `country` is a bare string —
+    opens as any MaxMind DB does and knows no address's country: every
+    client was country-unknown, and a country.deny list let all of them
+    through (US here). Refused at configtest and by mgctl alike."""
+    s = server(apache_factory, "geo-" + kind, mmdb.parent / f"{kind}.mmdb")
+    rc, out = s.configtest()
+    assert rc != 0, out
+    assert ("geo.yaml:3:16: error: country.from.mmdb: '%s' holds no country records (database "
+            "type '%s')" % (s.root / "country.mmdb", dbtype)) in out, out
+    p = mgctl("validate", str(s.policy_dir / "geo.yaml"))
+    assert p.returncode == 1 and "holds no country records" in p.stdout + p.stderr, p
+
+
+def _aged(db, days):
+    """The database with its metadata's build_epoch `days` in the past."""
+    data = bytearray(db.read_bytes())
+    i = data.rindex(b"build_epoch") + len(b"build_epoch")
+    assert data[i:i + 2] == b"\x04\x02", data[i:i + 6]   # uint64 in 4 bytes
+    data[i + 2:i + 6] = (int(time.time()) - days * 86400).to_bytes(4, "big")
+    db.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind,age,warning", [
+    ("ipv4", 0, "warning: country database '%s' is IPv4-only: every IPv6 client is of unknown "
+                "country (a country.deny list lets it through, country.allow refuses it)"),
+    ("country", 45, "warning: country database '%s' was built 45 days ago"),
+    ("country", 29, None),
+])
+def test_configtest_warns_of_an_ipv4_only_or_stale_database(apache_factory, mgctl, mmdb,
+                                                           kind, age, warning):
+    """What the database cannot say is said at configtest (and by mgctl):
+    an IPv4-only one makes every IPv6 client country-unknown (a deny list
+    lets them all through); one not updated for over 30 days gives
+    countries that have since changed (mmdb-stale). Both still load."""
+    s = server(apache_factory, f"geo-warn-{kind}-{age}", mmdb.parent / f"{kind}.mmdb")
+    db = s.root / "country.mmdb"
+    if age:
+        _aged(db, age)
+    p = mgctl("validate", str(s.policy_dir / "geo.yaml"))
+    assert p.returncode == 0, p
+    if warning is None:
+        assert "warning" not in p.stdout + p.stderr, p
+        return
+    assert warning % db in p.stdout + p.stderr, p
+    rc, out = s.configtest()
+    assert rc == 0, out
+    assert "geo.yaml:3:16: " + warning % db in out, out
 
 
 def test_mgctl_explain_looks_up_the_same_database(srv, mgctl):

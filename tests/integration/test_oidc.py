@@ -27,7 +27,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"oidc" * 40
 
 POLICY = """\
 version: 1
-roles: [editors, viewers, admins, members, staff, chiefs]
+roles: [editors, viewers, admins, members, staff, chiefs, heads, "\u00e9quipe"]
 identity:
   roles_from:
     - env: OIDC_CLAIM_groups      # mod_auth_openidc: claim `groups`, values joined by ","
@@ -37,6 +37,7 @@ identity:
         members: "valid-user"              # mod_authz_user
         staff: "claim groups:staff"        # mod_auth_openidc's own claim provider
         chiefs: "claim groups:media-admins" # each element of the claim compared whole
+        heads: 'claim "groups~(?s)^media-admins(?!.)"'   # exact, whatever the version
 rules:
   - id: editors
     path: /media/edit/
@@ -47,6 +48,12 @@ rules:
   - id: chiefs
     path: /media/chief/
     access: {chiefs: view}
+  - id: heads
+    path: /media/head/
+    access: {heads: view}
+  - id: team
+    path: /media/team/
+    access: {"\u00e9quipe": view}
   - id: members
     path: /optional/members/
     access: {members: view}
@@ -67,6 +74,13 @@ OIDCCryptoPassphrase test-only-passphrase-for-the-session-cookie
 OIDCScope "openid profile groups"
 OIDCRemoteUserClaim sub
 OIDCClaimDelimiter ,
+# claims from the userinfo endpoint are fetched again after a second (the
+# default, 0, keeps the login's claims for the whole session)
+OIDCUserInfoRefreshInterval 1
+# the ID token's claims as OIDC_id_token_payload, not as OIDC_CLAIM_*: set
+# after the userinfo claims, they would keep the login's groups (2.4.12:
+# server-wide only)
+OIDCPassIDTokenAs payload
 OIDCPKCEMethod S256
 OIDCCacheType shm
 MediaGuardPolicy oidc @POLICIES@/oidc.yaml
@@ -91,7 +105,8 @@ CustomLog "@ROOT@/logs/claims.log" claims
 </Location>
 """
 
-FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG, "optional/members/m.jpg": JPEG,
+FILES = {"media/edit/a.jpg": JPEG, "media/admin/b.jpg": JPEG, "media/chief/c.jpg": JPEG,
+         "media/team/t.jpg": JPEG, "media/head/h.jpg": JPEG, "optional/members/m.jpg": JPEG,
          "optional/staff/s.jpg": JPEG, "optional/pub/p.jpg": JPEG}
 
 
@@ -227,6 +242,14 @@ def claims_logged(srv, text, timeout=3):
         time.sleep(0.05)
 
 
+def refused(srv, s, path, tag, rule):
+    """GET path?tag in session s: 403 without the file, role-insufficient
+    for `rule` in the access log."""
+    r = s.get(srv.url(f"{path}?{tag}"), timeout=15, allow_redirects=False)
+    assert r.status_code == 403 and r.content != JPEG, (path, tag, r.status_code)
+    assert f"mg=deny reason=role-insufficient rule={rule}" in srv.last_access(tag)
+
+
 def test_login_flow_claim_becomes_a_role_and_the_policy_decides(oidc):
     srv, op = oidc
     s, r = login(srv, op, "alice", "/media/edit/a.jpg?download=1")
@@ -269,6 +292,26 @@ def test_without_a_session_the_module_sends_the_browser_to_the_provider(oidc):
     assert "mg=auth reason=login-required rule=editors" in srv.last_access("anon=1")
 
 
+@pytest.mark.parametrize("kind,headers", [
+    ("img", {"Accept": "image/avif,image/webp,*/*", "Sec-Fetch-Mode": "no-cors",
+             "Sec-Fetch-Dest": "image"}),
+    ("xhr", {"Accept": "*/*", "X-Requested-With": "XMLHttpRequest"}),
+    ("fetch", {"Accept": "*/*", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}),
+])
+def test_without_a_session_an_embed_or_script_gets_401_not_the_provider(oidc, kind, headers):
+    """Only a navigation is sent to the provider: an <img>, an XHR or a
+    fetch() without a session gets mod_auth_openidc's 401 (OIDCUnAuthAction
+    auth, the default), no redirect and no state cookie — what
+    docs/policy.md promises for requests that are not navigations."""
+    srv, _ = oidc
+    r = requests.get(srv.url(f"/media/edit/a.jpg?anon={kind}"), headers=headers, timeout=15,
+                     allow_redirects=False)
+    assert r.status_code == 401, (r.status_code, r.headers)
+    assert "Location" not in r.headers and r.content != JPEG
+    assert "mod_auth_openidc_state" not in r.headers.get("Set-Cookie", "")
+    assert "mg=auth reason=login-required rule=editors" in srv.last_access(f"anon={kind}")
+
+
 @pytest.mark.parametrize("path", ["/optional/members/m.jpg", "/optional/staff/s.jpg"])
 @pytest.mark.parametrize("browser", [True, False], ids=["navigation", "embed"])
 def test_visitor_passed_through_without_a_session_holds_no_role_from_a_provider(oidc, path,
@@ -309,13 +352,11 @@ def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
     earlier versions (Debian 12's 2.4.12) do not, and the variable cannot tell
     her group from two (docs/directives.md: take such roles from `claim`).
     mod_auth_openidc's own `Require claim groups:media-admins` compares each
-    element whole: not hers, carol's."""
+    string element whole but for white space: not hers, carol's."""
     srv, op = oidc
     s, r = login(srv, op, "mallory", "/media/edit/a.jpg?who=mallory")
     assert r.status_code == 200 and r.content == JPEG                    # viewers: view
-    r = s.get(srv.url("/media/chief/c.jpg?who=mallory-chief"), timeout=15, allow_redirects=False)
-    assert r.status_code == 403 and r.content != JPEG
-    assert "mg=deny reason=role-insufficient rule=chiefs" in srv.last_access("who=mallory-chief")
+    refused(srv, s, "/media/chief/c.jpg", "who=mallory-chief", "chiefs")
     if claims_logged(srv, "mallory groups=media-viewers,x\\,media-admins", timeout=0.5):
         r = s.get(srv.url("/media/admin/b.jpg?who=mallory-admin"), timeout=15,
                   allow_redirects=False)
@@ -330,6 +371,95 @@ def test_group_named_with_the_delimiter_is_not_two_groups(oidc):
     while "mg=allow" not in (srv.last_access("who=carol") or "") and time.time() < deadline:
         time.sleep(0.05)
     assert "mg=allow reason=allowed rule=chiefs" in srv.last_access("who=carol")
+
+
+def test_groups_that_only_look_like_a_role_give_none(oidc):
+    """Role names are compared byte for byte, after the prefix, with no case
+    folding or Unicode normalisation: trudy's groups look like media-admins
+    (`media-Admins`, a long s, a Cyrillic dze, a zero-width or a no-break
+    space) and like media-équipe (its decomposed form), and hold neither
+    role — through OIDC_CLAIM_groups nor through mod_auth_openidc's `claim`
+    provider; her display name `media-admins` is no group. carol's exact
+    `media-équipe` (composed, as the policy writes it) is the role."""
+    srv, op = oidc
+    s, r = login(srv, op, "trudy", "/media/edit/a.jpg?who=trudy")
+    assert r.status_code == 200 and r.content == JPEG                      # viewers: view
+    for path, rule in (("/media/admin/b.jpg", "admins"), ("/media/chief/c.jpg", "chiefs"),
+                       ("/media/head/h.jpg", "heads"), ("/media/team/t.jpg", "team")):
+        refused(srv, s, path, f"who=trudy-{rule}", rule)
+    # what mod_auth_openidc put in the variable: every string element as sent
+    # (apache escapes the log's non-ASCII bytes), the number left out
+    assert claims_logged(srv, "trudy groups=media-viewers,media-Admins,media-admin\\xc5\\xbf,"
+                         "media-admin\\xd1\\x95,media-admins\\xe2\\x80\\x8b,"
+                         "\\xc2\\xa0media-admins,media-e\\xcc\\x81quipe,,1 ")
+    s, r = login(srv, op, "carol", "/media/team/t.jpg?who=carol-team")
+    assert r.status_code == 200 and r.content == JPEG
+
+
+def test_group_removed_at_the_provider_stops_counting_at_the_userinfo_refresh(oidc):
+    """The module holds no roles of its own: each request reads the claims
+    mod_auth_openidc sets from its session. A group taken away at the
+    provider counts until mod_auth_openidc fetches the userinfo claims again
+    (OIDCUserInfoRefreshInterval, here 1 s; without it, until the session
+    ends: OIDCSessionMaxDuration, 8 h by default). erin's groups are in her
+    ID token too, which mod_auth_openidc never refreshes: through
+    OIDC_CLAIM_groups (with OIDCPassIDTokenAs payload) they stop counting as
+    dave's do, but its `claim` provider merges the ID token's claims over
+    userinfo's and keeps granting for the whole session — docs/directives.md."""
+    srv, op = oidc
+    sessions = {}
+    for who in ("dave", "erin"):
+        sessions[who], r = login(srv, op, who, f"/media/admin/b.jpg?who={who}")
+        assert r.status_code == 200 and r.content == JPEG
+        r = sessions[who].get(srv.url(f"/media/chief/c.jpg?who={who}-chief"), timeout=15)
+        assert r.status_code == 200 and r.content == JPEG
+        r = requests.post(op.issuer + "/test/groups", params={"account": who,
+                                                              "remove": "media-admins"}, timeout=5)
+        assert r.status_code == 204
+    time.sleep(1.1)                   # past the refresh interval, counted from the logins
+    for who in ("dave", "erin"):
+        tag = f"who={who}-revoked"
+        refused(srv, sessions[who], "/media/admin/b.jpg", tag, "admins")
+        r = sessions[who].get(srv.url(f"/media/chief/c.jpg?{tag}-chief"), timeout=15,
+                              allow_redirects=False)
+        # `claim groups:media-admins`: dave's userinfo no longer has it;
+        # erin's ID token, from the login, still does
+        assert r.status_code == (200 if who == "erin" else 403), who
+
+
+def _openidc_version():
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
+def _older(version, than):
+    return subprocess.run(["dpkg", "--compare-versions", version, "lt", than]).returncode == 0
+
+
+def test_claim_provider_is_exact_only_in_its_regex_form(oidc):
+    """mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes `Require
+    claim groups:media-admins` for zed, whose groups hold the number 0
+    (compared with atoi("media-admins") = 0) and "media- admins" (white
+    space skipped): the role chiefs. The anchored regex form is exact (heads:
+    carol only), and configtest warns about the `:` form (claim-loose-match)."""
+    srv, op = oidc
+    s, r = login(srv, op, "zed", "/media/edit/a.jpg?who=zed")
+    assert r.status_code == 200 and r.content == JPEG                      # viewers: view
+    refused(srv, s, "/media/head/h.jpg", "who=zed-head", "heads")
+    r = s.get(srv.url("/media/chief/c.jpg?who=zed-chief"), timeout=15, allow_redirects=False)
+    version = _openidc_version()
+    if version and _older(version, "2.4.13.2"):
+        assert r.status_code == 200, version        # what the warning says
+    s, r = login(srv, op, "carol", "/media/head/h.jpg?who=carol-head")
+    assert r.status_code == 200 and r.content == JPEG
+    rc, out = srv.configtest()
+    assert rc == 0, out
+    assert ("warning: role chiefs: mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes "
+            "'Require claim groups:media-admins' for a claim or element that is the number 0 and "
+            "ignores white space; write 'claim \"groups~(?s)^media-admins(?!.)\"' for an exact "
+            "match") in out, out
+    assert "role heads:" not in out and "role staff:" in out
 
 
 FORGED = [("OIDC_CLAIM_groups", "media-admins"), ("OIDC-CLAIM-groups", "media-admins"),

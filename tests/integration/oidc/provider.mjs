@@ -21,7 +21,23 @@ const accounts = {
   bob: { name: 'Bob', groups: ['media-viewers'] },
   // a group named with the claim delimiter in it (self-service groups)
   mallory: { name: 'Mallory', groups: ['media-viewers', 'x,media-admins'] },
-  carol: { name: 'Carol', groups: ['media-admins'] },
+  dave: { name: 'Dave', groups: ['media-admins'] },
+  // the number 0 and white space inside: mod_auth_openidc 2.4.12's
+  // `Require claim groups:media-admins` passes both (atoi, apr_strnatcmp)
+  zed: { name: 'Zed', groups: ['media-viewers', 0, 'media- admins'] },
+  // groups in the ID token as well as from userinfo (as Keycloak's group
+  // mapper does by default); everyone else's groups come from userinfo only
+  erin: { name: 'Erin', groups: ['media-admins'], groupsInIdToken: true },
+  carol: { name: 'Carol', groups: ['media-admins', 'media-\u00e9quipe'] },
+  // groups that look like media-admins / media-équipe and are not: case, a
+  // long s (U+017F, which case-folds to s), a Cyrillic dze, a zero-width
+  // space, a no-break space, the decomposed form (e + U+0301) of é, an empty
+  // group, a number and a boolean
+  trudy: {
+    name: 'media-admins',
+    groups: ['media-viewers', 'media-Admins', 'media-admin\u017f', 'media-admin\u0455',
+      'media-admins\u200b', '\u00a0media-admins', 'media-e\u0301quipe', '', 7, true],
+  },
 };
 
 const issuer = `http://127.0.0.1:${port}`;
@@ -40,11 +56,32 @@ const provider = new Provider(issuer, {
     if (!Object.hasOwn(accounts, id)) return undefined;
     return {
       accountId: id,
-      async claims() { return { sub: id, ...accounts[id] }; },
+      async claims(use) {
+        const { groupsInIdToken, ...claims } = accounts[id];
+        if (use === 'id_token' && !groupsInIdToken) delete claims.groups;
+        return { sub: id, ...claims };
+      },
     };
   },
   features: { devInteractions: { enabled: true } },
+  // scope claims may go into the ID token (claims() decides, for erin)
+  conformIdTokenClaims: false,
   cookies: { keys: ['mod_media_guard-test-only'] },
+});
+// A group taken away at the provider (test_oidc.py, revocation):
+// POST /test/groups?account=ID&remove=GROUP. Loopback and tests only.
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'POST' && ctx.path === '/test/groups') {
+    const a = Object.hasOwn(accounts, ctx.query.account) ? accounts[ctx.query.account] : null;
+    if (!a) {
+      ctx.status = 404;
+      return;
+    }
+    a.groups = a.groups.filter((g) => g !== ctx.query.remove);
+    ctx.status = 204;
+    return;
+  }
+  await next();
 });
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
