@@ -9,13 +9,15 @@
  * answer every query from that table with pure arithmetic.
  *
  * What is implemented: v1 files (32-bit data) and v2+ files (the 64-bit
- * block is used, the v1 block skipped), ttinfo records, leap-second records
- * (skipped: plain and posix/ zones have none; a right/ zone would be read
- * as if its clock had no leap seconds, i.e. up to 27 s off), and the POSIX
+ * block is used, the v1 block skipped), ttinfo records, and the POSIX
  * TZ footer for instants after the last transition — Debian's "slim" files
  * stop their table early and rely on it, so future dates depend on the
  * footer rules (Jn, n and Mm.w.d dates, explicit offsets, transition times
  * with negative or large hours as allowed by RFC 8536 section 3.3.1).
+ * A file with leap-second records (the right/ zones) is refused: its
+ * transition times count leap seconds, the server's clock (POSIX time)
+ * does not, so every change of offset would come up to 27 s late — a
+ * window would hold, a bucket's link would live, longer than written.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +393,12 @@ void mg_tz_to_local(const mg_tz_t *tz, int64_t t, mg_civil_t *out)
 int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int hour, int min,
                          int sec)
 {
+    return mg_tz_from_local_after(tz, -TZ_T_LIMIT, year, month, day, hour, min, sec);
+}
+
+int64_t mg_tz_from_local_after(const mg_tz_t *tz, int64_t after, int year, int month, int day,
+                               int hour, int min, int sec)
+{
     int64_t local, a, b, prev_end = 0;
     int32_t off, prev_off = 0;
     int isdst, have_prev = 0;
@@ -406,6 +414,11 @@ int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int ho
      * in order; the first that contains local - offset is the earliest
      * (for a repeated hour: the first pass). */
     a = local - 2 * TZ_MAX_OFFSET;
+    /* Instants before `after` do not count: start the walk there. */
+    after = clamp_t(after);
+    if (a < after) {
+        a = after;
+    }
     while (a <= local + 2 * TZ_MAX_OFFSET) {
         offset_at(tz, a, &off, &isdst);
         if (!next_transition(tz, a, &b)) {
@@ -487,6 +500,7 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
     unsigned tsize = 4;
     const unsigned char *p = buf;
     uint64_t need;
+    uint32_t leapcnt;
 
     *why = "not a TZif file";
     if (tzif_header(p, len, &c, &version) != 0) {
@@ -496,6 +510,7 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
     if (need > len) {
         return -1;
     }
+    leapcnt = c.leapcnt;
     if (version >= 2) {
         /* Skip the 32-bit block; the 64-bit one follows with its own header. */
         p += need;
@@ -508,6 +523,12 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
         if (need > len) {
             return -1;
         }
+        leapcnt |= c.leapcnt;
+    }
+    if (leapcnt != 0) {
+        *why = "it counts leap seconds (a right/ zone) and the server's clock does not, so its "
+               "changes of offset would come up to 27 s late; name the zone without right/";
+        return -1;
     }
     const unsigned char *tp = p + 44;
     const unsigned char *ip = tp + (size_t)c.timecnt * tsize;
@@ -538,8 +559,8 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
         types[i].off = off;
         types[i].isdst = r[4];
     }
-    /* Abbreviations, leap-second records and the std/wall and UT/local
-     * indicators are not needed to map instants to local time. */
+    /* Abbreviations and the std/wall and UT/local indicators are not needed to map instants to
+     * local time. */
     tz->ntrans = c.timecnt;
     tz->trans = trans;
     tz->idx = idx;
