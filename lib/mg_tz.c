@@ -414,10 +414,11 @@ int64_t mg_tz_from_local_after(const mg_tz_t *tz, int64_t after, int year, int m
      * in order; the first that contains local - offset is the earliest
      * (for a repeated hour: the first pass). */
     a = local - 2 * TZ_MAX_OFFSET;
-    /* Instants before `after` do not count: start the walk there. */
+    /* Instants before `after` do not count: start the walk with the segment
+     * that holds after - 1, so that a gap opening at `after` is seen. */
     after = clamp_t(after);
-    if (a < after) {
-        a = after;
+    if (a < after - 1) {
+        a = after - 1;
     }
     while (a <= local + 2 * TZ_MAX_OFFSET) {
         offset_at(tz, a, &off, &isdst);
@@ -428,7 +429,7 @@ int64_t mg_tz_from_local_after(const mg_tz_t *tz, int64_t after, int year, int m
             /* local falls into the gap that opened at prev_end */
             return prev_end;
         }
-        if (local - off >= a && local - off < b) {
+        if (local - off >= a && local - off >= after && local - off < b) {
             return local - off;
         }
         prev_end = b;
