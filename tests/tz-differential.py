@@ -14,7 +14,8 @@ footer rule speaks. For each instant:
   "now" whose local date is past the period's last day.
 
 right/ zones count leap seconds in their time_t; the module's clock does not, so they must be refused at load
-(every 25th right/ zone; all with --full). Names that are not zones (zone.tab, ../../etc/passwd, directories) must be refused.
+(every 25th right/ zone; all with --full). Names that are not zones (zone.tab, ../../etc/passwd, directories)
+must be refused.
 Time-window membership is checked through `mgctl test` (the module's evaluator) in 12 zones with odd rules, around
 their transitions, for 8 windows (09:00-17:00, 22:00-06:00 also on Saturdays only, a window inside a gap, ...).
 
