@@ -200,6 +200,8 @@ static int tzs_rdate(const char **pp, tz_rdate_t *r)
     return 0;
 }
 
+static int rule_exact(const tz_rule_t *r);
+
 /* "CET-1CEST,M3.5.0,M10.5.0/3", "IST-5:30", "<+0330>-3:30", ... */
 static int tzs_parse(const char *s, tz_rule_t *rule)
 {
@@ -232,7 +234,7 @@ static int tzs_parse(const char *s, tz_rule_t *rule)
         tzs_rdate(&p, &rule->end) != 0 || *p != '\0') {
         return -1;
     }
-    return 0;
+    return rule_exact(rule) ? 0 : -1;
 }
 
 /* Day number (since 1970-01-01) of a rule date in year y. */
@@ -283,6 +285,40 @@ static void rule_info(const tz_rule_t *r, int64_t t, int32_t *off, int *isdst)
     dst = s < e ? (t >= s && t < e) : (t >= s || t < e);
     *off = dst ? r->dst_off : r->std_off;
     *isdst = dst;
+}
+
+/* rule_info answers from the transitions of one year: exact when each
+ * year's two transitions fall in that year (local standard time), in the
+ * same order every year, or when DST lasts all year (zic writes
+ * "EST5EDT,0/0,J365/25": each year's end is the next year's start). Real
+ * footers move clocks between February and November; a rule that puts a
+ * transition across New Year (J365/48, M12.5.0/167) would be answered
+ * wrongly around it, so it is refused. 400 years hold every pattern of the
+ * Gregorian calendar, weekdays included. */
+static int rule_exact(const tz_rule_t *r)
+{
+    int order = 0;
+    if (!r->has_dst) {
+        return 1;
+    }
+    for (int y = 2000; y < 2400; y++) {
+        int64_t s, e, s1, e1;
+        int o;
+        rule_year(r, y, &s, &e);
+        rule_year(r, y + 1, &s1, &e1);
+        if (s == e || year_of(s + r->std_off) != y) {
+            return 0;
+        }
+        if (year_of(e + r->std_off) != y && !(e == s1 && s < e)) {
+            return 0;
+        }
+        o = s < e ? 1 : -1;
+        if (order != 0 && o != order) {
+            return 0;
+        }
+        order = o;
+    }
+    return 1;
 }
 
 /* First rule transition strictly after t, or 0 if the rule has none. */

@@ -505,6 +505,12 @@ static const char *const bad_posix[] = {
     "<+03-3",
     "<+0>-3",
     "CET-1:60",
+    /* transitions across New Year, or in an order that changes with the year: refused, not
+     * answered wrongly around them */
+    "CET-1CEST,J365/48,M10.5.0",
+    "CET-1CEST,M3.5.0,M12.5.0/167",
+    "CET-1CEST,J1/-3,M10.5.0",
+    "CET-1CEST,M3.5.0,J85",
 };
 
 START_TEST(test_invalid_posix_rules_are_refused)
