@@ -619,6 +619,19 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
                 *why = "TZif footer is not a valid POSIX TZ string";
                 return -1;
             }
+            /* RFC 8536 3.3: the footer must agree with the last transition.
+             * One that does not changes the offset a second after it with no
+             * transition said, which local->UTC and the buckets cannot see. */
+            if (c.timecnt > 0) {
+                const tz_type_t *last = &types[idx[c.timecnt - 1]];
+                int32_t off;
+                int isdst;
+                rule_info(&tz->rule, trans[c.timecnt - 1], &off, &isdst);
+                if (off != last->off || isdst != last->isdst) {
+                    *why = "TZif footer disagrees with the last transition";
+                    return -1;
+                }
+            }
         }
     }
     *why = NULL;
