@@ -1282,8 +1282,13 @@ int mg_token_bucket_expiry(const char *bucket, const mg_tz_t *tz, apr_time_t now
      * leaves DST at 24:00), mg_tz_from_local gives the first 23:59:59, an
      * hour before the day ends, and links minted in the repeated hour were
      * expired when made. A next day that begins in a gap (midnight skipped)
-     * begins at the transition. */
+     * begins at the transition. And it is the next day's first midnight
+     * after now: where the clocks went back past midnight (America/Moncton
+     * left DST at 00:01 until 2006, back to 23:01), a link minted in the
+     * repeated 23:01-23:59 belongs to the day that ends at the second
+     * midnight; the first one is behind it. */
     mg_civil_from_days(mg_days_from_civil(y, m, d) + 1, &y, &m, &d);
-    *out = apr_time_from_sec(mg_tz_from_local(tz, y, m, d, 0, 0, 0) - 1);
+    *out =
+        apr_time_from_sec(mg_tz_from_local_after(tz, apr_time_sec(now) + 1, y, m, d, 0, 0, 0) - 1);
     return 0;
 }

@@ -9,13 +9,15 @@
  * answer every query from that table with pure arithmetic.
  *
  * What is implemented: v1 files (32-bit data) and v2+ files (the 64-bit
- * block is used, the v1 block skipped), ttinfo records, leap-second records
- * (skipped: plain and posix/ zones have none; a right/ zone would be read
- * as if its clock had no leap seconds, i.e. up to 27 s off), and the POSIX
+ * block is used, the v1 block skipped), ttinfo records, and the POSIX
  * TZ footer for instants after the last transition — Debian's "slim" files
  * stop their table early and rely on it, so future dates depend on the
  * footer rules (Jn, n and Mm.w.d dates, explicit offsets, transition times
  * with negative or large hours as allowed by RFC 8536 section 3.3.1).
+ * A file with leap-second records (the right/ zones) is refused: its
+ * transition times count leap seconds, the server's clock (POSIX time)
+ * does not, so every change of offset would come up to 27 s late — a
+ * window would hold, a bucket's link would live, longer than written.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +200,8 @@ static int tzs_rdate(const char **pp, tz_rdate_t *r)
     return 0;
 }
 
+static int rule_exact(const tz_rule_t *r);
+
 /* "CET-1CEST,M3.5.0,M10.5.0/3", "IST-5:30", "<+0330>-3:30", ... */
 static int tzs_parse(const char *s, tz_rule_t *rule)
 {
@@ -230,7 +234,7 @@ static int tzs_parse(const char *s, tz_rule_t *rule)
         tzs_rdate(&p, &rule->end) != 0 || *p != '\0') {
         return -1;
     }
-    return 0;
+    return rule_exact(rule) ? 0 : -1;
 }
 
 /* Day number (since 1970-01-01) of a rule date in year y. */
@@ -281,6 +285,40 @@ static void rule_info(const tz_rule_t *r, int64_t t, int32_t *off, int *isdst)
     dst = s < e ? (t >= s && t < e) : (t >= s || t < e);
     *off = dst ? r->dst_off : r->std_off;
     *isdst = dst;
+}
+
+/* rule_info answers from the transitions of one year: exact when each
+ * year's two transitions fall in that year (local standard time), in the
+ * same order every year, or when DST lasts all year (zic writes
+ * "EST5EDT,0/0,J365/25": each year's end is the next year's start). Real
+ * footers move clocks between February and November; a rule that puts a
+ * transition across New Year (J365/48, M12.5.0/167) would be answered
+ * wrongly around it, so it is refused. 400 years hold every pattern of the
+ * Gregorian calendar, weekdays included. */
+static int rule_exact(const tz_rule_t *r)
+{
+    int order = 0;
+    if (!r->has_dst) {
+        return 1;
+    }
+    for (int y = 2000; y < 2400; y++) {
+        int64_t s, e, s1, e1;
+        int o;
+        rule_year(r, y, &s, &e);
+        rule_year(r, y + 1, &s1, &e1);
+        if (s == e || year_of(s + r->std_off) != y) {
+            return 0;
+        }
+        if (year_of(e + r->std_off) != y && !(e == s1 && s < e)) {
+            return 0;
+        }
+        o = s < e ? 1 : -1;
+        if (order != 0 && o != order) {
+            return 0;
+        }
+        order = o;
+    }
+    return 1;
 }
 
 /* First rule transition strictly after t, or 0 if the rule has none. */
@@ -391,6 +429,12 @@ void mg_tz_to_local(const mg_tz_t *tz, int64_t t, mg_civil_t *out)
 int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int hour, int min,
                          int sec)
 {
+    return mg_tz_from_local_after(tz, -TZ_T_LIMIT, year, month, day, hour, min, sec);
+}
+
+int64_t mg_tz_from_local_after(const mg_tz_t *tz, int64_t after, int year, int month, int day,
+                               int hour, int min, int sec)
+{
     int64_t local, a, b, prev_end = 0;
     int32_t off, prev_off = 0;
     int isdst, have_prev = 0;
@@ -406,6 +450,12 @@ int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int ho
      * in order; the first that contains local - offset is the earliest
      * (for a repeated hour: the first pass). */
     a = local - 2 * TZ_MAX_OFFSET;
+    /* Instants before `after` do not count: start the walk with the segment
+     * that holds after - 1, so that a gap opening at `after` is seen. */
+    after = clamp_t(after);
+    if (a < after - 1) {
+        a = after - 1;
+    }
     while (a <= local + 2 * TZ_MAX_OFFSET) {
         offset_at(tz, a, &off, &isdst);
         if (!next_transition(tz, a, &b)) {
@@ -415,7 +465,7 @@ int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int ho
             /* local falls into the gap that opened at prev_end */
             return prev_end;
         }
-        if (local - off >= a && local - off < b) {
+        if (local - off >= a && local - off >= after && local - off < b) {
             return local - off;
         }
         prev_end = b;
@@ -487,6 +537,7 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
     unsigned tsize = 4;
     const unsigned char *p = buf;
     uint64_t need;
+    uint32_t leapcnt;
 
     *why = "not a TZif file";
     if (tzif_header(p, len, &c, &version) != 0) {
@@ -496,6 +547,7 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
     if (need > len) {
         return -1;
     }
+    leapcnt = c.leapcnt;
     if (version >= 2) {
         /* Skip the 32-bit block; the 64-bit one follows with its own header. */
         p += need;
@@ -508,6 +560,12 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
         if (need > len) {
             return -1;
         }
+        leapcnt |= c.leapcnt;
+    }
+    if (leapcnt != 0) {
+        *why = "it counts leap seconds (a right/ zone) and the server's clock does not, so its "
+               "changes of offset would come up to 27 s late; name the zone without right/";
+        return -1;
     }
     const unsigned char *tp = p + 44;
     const unsigned char *ip = tp + (size_t)c.timecnt * tsize;
@@ -538,8 +596,8 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
         types[i].off = off;
         types[i].isdst = r[4];
     }
-    /* Abbreviations, leap-second records and the std/wall and UT/local
-     * indicators are not needed to map instants to local time. */
+    /* Abbreviations and the std/wall and UT/local indicators are not needed to map instants to
+     * local time. */
     tz->ntrans = c.timecnt;
     tz->trans = trans;
     tz->idx = idx;
@@ -560,6 +618,19 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
             if (tzs_parse(s, &tz->rule) != 0) {
                 *why = "TZif footer is not a valid POSIX TZ string";
                 return -1;
+            }
+            /* RFC 8536 3.3: the footer must agree with the last transition.
+             * One that does not changes the offset a second after it with no
+             * transition said, which local->UTC and the buckets cannot see. */
+            if (c.timecnt > 0) {
+                const tz_type_t *last = &types[idx[c.timecnt - 1]];
+                int32_t off;
+                int isdst;
+                rule_info(&tz->rule, trans[c.timecnt - 1], &off, &isdst);
+                if (off != last->off || isdst != last->isdst) {
+                    *why = "TZif footer disagrees with the last transition";
+                    return -1;
+                }
             }
         }
     }

@@ -56,5 +56,12 @@ void mg_tz_to_local(const mg_tz_t *tz, int64_t t, mg_civil_t *out);
  * after the gap. */
 int64_t mg_tz_from_local(const mg_tz_t *tz, int year, int month, int day, int hour, int min,
                          int sec);
+/* The same, counting only instants at or after `after`: the first instant
+ * from `after` on that shows the local time, or the end of the first gap
+ * from `after` on that skips it. Where the local date went back past
+ * midnight (America/Goose_Bay left DST at 00:01 until 2010, back to 23:01),
+ * the next day begins again after `after`, not at its first midnight. */
+int64_t mg_tz_from_local_after(const mg_tz_t *tz, int64_t after, int year, int month, int day,
+                               int hour, int min, int sec);
 
 #endif

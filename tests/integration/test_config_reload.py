@@ -374,3 +374,36 @@ def test_configuration_warnings_are_logged_once_per_start_reload_and_configtest(
         else:
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_tzdata_upgrade_takes_effect_at_the_next_graceful_reload(apache_factory, monkeypatch):
+    """A zone's TZif file is read with the policy, into memory: a running server keeps the rules it loaded
+    when the package manager replaces the file (an atomic rename, as dpkg does), and a graceful reload
+    picks the new file up (docs/policy.md, "Time zone data"). Modelled with MG_ZONEINFO: Test/Zone is
+    UTC first, then UTC+12 (Etc/GMT-12); the window is the 3 hours around now in UTC, so under UTC+12
+    it does not hold."""
+    h = time.gmtime().tm_hour
+    hours = "%02d:00-%02d:00" % ((h - 1) % 24, (h + 2) % 24 or 24)
+    policy = GOOD_OPEN.replace("rules:\n", "time_windows:\n  around-now: {timezone: Test/Zone, hours: [\"%s\"]}\n"
+                               "rules:\n" % hours).replace("    access: {anonymous: view}\n",
+                                                         "    time: around-now\n    access: {anonymous: view}\n")
+    s = make(apache_factory, "tzdata-upgrade", policy)
+    zi = s.root / "zoneinfo"
+    (zi / "Test").mkdir(parents=True)
+    zone = zi / "Test" / "Zone"
+    zone.write_bytes(open("/usr/share/zoneinfo/Etc/UTC", "rb").read())
+    monkeypatch.setenv("MG_ZONEINFO", str(zi))
+    s.start()
+    try:
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 200
+        new = zi / "Test" / "Zone.new"
+        new.write_bytes(open("/usr/share/zoneinfo/Etc/GMT-12", "rb").read())
+        os.rename(new, zone)
+        # the running server keeps the rules it read
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 200, r.headers.get("X-Media-Guard-Reason")
+        s.graceful()
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "outside-time-window"
+    finally:
+        s.stop()

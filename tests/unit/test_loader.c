@@ -149,6 +149,9 @@ static const err_case_t err_cases[] = {
      "Mars/Base"},
     {"unknown time zone in a window", V1 "time_windows:\n  w: {timezone: Europe/Nowhere}\n" R0, 3,
      17, "unknown-timezone", NULL, NULL},
+    /* a right/ zone counts leap seconds: refused at its line:column, not read 27 s off */
+    {"leap-second zone", V1 "time_windows:\n  w: {timezone: right/Europe/Berlin}\n" R0, 3, 17,
+     "unknown-timezone", NULL, "counts leap seconds"},
     {"bad duration", V1 "tokens: {grace: 5 minutes}\n" R0, 2, 17, "bad-duration", NULL,
      "'5 minutes'"},
     {"bad hh:mm", V1 "time_windows:\n  w: {hours: [\"9-17\"]}\n" R0, 3, 15, "bad-time", NULL, NULL},

@@ -1141,6 +1141,41 @@ START_TEST(test_bucket_expiry_gives_byte_identical_links_within_a_period)
 }
 END_TEST
 
+/* Where the clocks went back past midnight, the day that repeats ends at its
+ * second midnight: America/Moncton left DST at Sun 2006-10-29 00:01 ADT,
+ * back to Sat 23:01 AST; Antarctica/Casey went from +11 to +8 at Fri
+ * 2010-03-05 02:00, back to Thu 23:00. A link minted in the repeat used to
+ * get the first midnight, behind it: expired when made. */
+START_TEST(test_bucket_in_a_day_repeated_past_midnight_ends_after_now)
+{
+    static const struct {
+        const char *zone, *bucket, *now, *exp;
+    } v[] = {
+        {"America/Moncton", "end-of-day", "2006-10-29T03:01:01Z", "2006-10-29T03:59:59Z"},
+        {"America/Moncton", "end-of-day", "2006-10-29T03:00:30Z", "2006-10-30T03:59:59Z"},
+        {"America/Moncton", "end-of-day", "2006-10-29T02:30:00Z", "2006-10-29T02:59:59Z"},
+        {"America/Moncton", "end-of-week", "2006-10-29T03:30:00Z", "2006-10-30T03:59:59Z"},
+        {"Antarctica/Casey", "end-of-day", "2010-03-04T15:00:01Z", "2010-03-04T15:59:59Z"},
+        /* and a next day that begins in a gap right after now: Beirut skips
+         * 00:00-00:59 on 2022-03-27; at 23:59:59 the day ends now */
+        {"Asia/Beirut", "end-of-day", "2022-03-26T21:59:59Z", "2022-03-26T21:59:59Z"},
+        {"Asia/Beirut", "end-of-day", "2022-03-26T21:59:58Z", "2022-03-26T21:59:59Z"},
+        {"Antarctica/Casey", "end-of-month", "2010-03-04T15:00:01Z", "2010-03-31T15:59:59Z"},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        const mg_tz_t *tz;
+        const char *why;
+        apr_time_t e;
+        char buf[32];
+        ck_assert_int_eq(mg_tz_load(mg_test_pool, v[i].zone, &tz, &why), 0);
+        ck_assert_int_eq(mg_token_bucket_expiry(v[i].bucket, tz, t_of(v[i].now), &e), 0);
+        ck_assert_msg(strcmp(mg_time_format(e, buf, sizeof(buf)), v[i].exp) == 0,
+                      "%s %s at %s: %s, want %s", v[i].zone, v[i].bucket, v[i].now, buf, v[i].exp);
+        ck_assert(e >= t_of(v[i].now));
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Ed25519, keys, base64url                                             */
 /* ------------------------------------------------------------------ */
@@ -1995,6 +2030,7 @@ static Suite *token_suite(void)
     tcase_add_test(tc, test_every_vector_is_reproduced_by_the_c_signer);
     tcase_add_test(tc, test_every_vector_verifies_with_verification_keys_only);
     tcase_add_test(tc, test_every_bucket_vector_expires_at_the_end_of_its_period);
+    tcase_add_test(tc, test_bucket_in_a_day_repeated_past_midnight_ends_after_now);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("verify");

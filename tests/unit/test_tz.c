@@ -378,6 +378,14 @@ START_TEST(test_truncated_or_corrupt_tzif_is_refused)
     ck_assert_int_eq(mg_tz_load_buffer(mg_test_pool, "T", copy, sizeof(copy), &tz, &why),
                      MG_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "POSIX TZ string"));
+    /* footer "CET-2CEST,...": at the last transition (CEST, +2) it says +3 (fuzz_tz found the
+     * mismatch: the offset then changed a second later, unseen by local->UTC and buckets) */
+    memcpy(copy, slim_tzif, sizeof(copy));
+    copy[sizeof(copy) - 23] = '2';
+    ck_assert_int_eq(copy[sizeof(copy) - 24], '-');
+    ck_assert_int_eq(mg_tz_load_buffer(mg_test_pool, "T", copy, sizeof(copy), &tz, &why),
+                     MG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "disagrees with the last transition"));
     /* second transition's type index 2 -> 9 (only 3 types) */
     memcpy(copy, slim_tzif, sizeof(copy));
     copy[112] = 9;
@@ -394,16 +402,12 @@ START_TEST(test_truncated_or_corrupt_tzif_is_refused)
 }
 END_TEST
 
-/* A version 1 file (32-bit data, no footer) with a leap-second record that
- * must be skipped: type 0 = +1h before 0 and from 1e9 on, type 1 = +2h DST
- * in between. */
-START_TEST(test_version1_file_with_leap_record_is_read)
+/* A version 1 file (32-bit data, no footer): type 0 = +1h before 0 and
+ * from 1e9 on, type 1 = +2h DST in between; with `leap`, one leap-second
+ * record (1972-07-01, correction 1) as a right/ zone has. */
+static size_t v1_file(unsigned char *b, int leap)
 {
-    unsigned char b[128];
     size_t n = 0;
-    const mg_tz_t *tz = NULL;
-    const char *why = NULL;
-    mg_civil_t c;
 #define PUT32(v)                                                                                   \
     do {                                                                                           \
         uint32_t v_ = (uint32_t)(v);                                                               \
@@ -412,16 +416,16 @@ START_TEST(test_version1_file_with_leap_record_is_read)
         b[n++] = (unsigned char)(v_ >> 8);                                                         \
         b[n++] = (unsigned char)v_;                                                                \
     } while (0)
-    memset(b, 0, sizeof(b));
+    memset(b, 0, 128);
     memcpy(b, "TZif", 4);
     n = 20;
-    PUT32(0); /* isutcnt */
-    PUT32(0); /* isstdcnt */
-    PUT32(1); /* leapcnt */
-    PUT32(2); /* timecnt */
-    PUT32(2); /* typecnt */
-    PUT32(8); /* charcnt */
-    PUT32(0); /* transition times */
+    PUT32(0);    /* isutcnt */
+    PUT32(0);    /* isstdcnt */
+    PUT32(leap); /* leapcnt */
+    PUT32(2);    /* timecnt */
+    PUT32(2);    /* typecnt */
+    PUT32(8);    /* charcnt */
+    PUT32(0);    /* transition times */
     PUT32(1000000000);
     b[n++] = 1; /* transition types */
     b[n++] = 0;
@@ -433,9 +437,22 @@ START_TEST(test_version1_file_with_leap_record_is_read)
     b[n++] = 4;
     memcpy(b + n, "AAA\0BBB\0", 8);
     n += 8;
-    PUT32(78796800); /* leap record: 1972-07-01, correction 1 */
-    PUT32(1);
+    if (leap) {
+        PUT32(78796800);
+        PUT32(1);
+    }
 #undef PUT32
+    return n;
+}
+
+START_TEST(test_version1_file_is_read)
+{
+    unsigned char b[128];
+    size_t n = v1_file(b, 0);
+    const mg_tz_t *tz = NULL;
+    const char *why = NULL;
+    mg_civil_t c;
+
     ck_assert_int_eq(mg_tz_load_buffer(mg_test_pool, "V1", b, n, &tz, &why), 0);
     mg_tz_to_local(tz, -1, &c);
     ck_assert_str_eq(civil_str(&c), "1970-01-01 00:59:59");
@@ -449,8 +466,33 @@ START_TEST(test_version1_file_with_leap_record_is_read)
     mg_tz_to_local(tz, INT64_C(4000000000), &c); /* no footer: the last type stays */
     ck_assert_int_eq(c.utc_offset, 3600);
     ck_assert_int_eq(c.is_dst, 0);
-    /* one byte short (the leap record) is refused */
+    /* one byte short is refused */
     ck_assert_int_eq(mg_tz_load_buffer(mg_test_pool, "V1", b, n - 1, &tz, &why), MG_EINVAL);
+}
+END_TEST
+
+/* A file with leap-second records counts them in its transition times: read
+ * as POSIX time, every change of offset comes up to 27 s late (a window
+ * holds, a bucket's link lives, that much longer). Refused, v1 and v2+. */
+START_TEST(test_leap_second_zone_is_refused)
+{
+    unsigned char b[128];
+    size_t n = v1_file(b, 1);
+    const mg_tz_t *tz = NULL;
+    const char *why = NULL;
+
+    ck_assert_int_eq(mg_tz_load_buffer(mg_test_pool, "right/V1", b, n, &tz, &why), MG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "counts leap seconds"));
+    ck_assert_ptr_nonnull(strstr(why, "'right/V1'"));
+    /* the system's right/ zones (v2+ files), when installed */
+    if (access("/usr/share/zoneinfo/right/Europe/Berlin", R_OK) == 0 &&
+        getenv("MG_ZONEINFO") == NULL) {
+        why = NULL;
+        ck_assert_int_eq(mg_tz_load(mg_test_pool, "right/Europe/Berlin", &tz, &why), MG_EINVAL);
+        ck_assert_ptr_nonnull(strstr(why, "counts leap seconds"));
+        ck_assert_int_eq(mg_tz_load(mg_test_pool, "right/UTC", &tz, &why), MG_EINVAL);
+        ck_assert_int_eq(mg_tz_load(mg_test_pool, "posix/Europe/Berlin", &tz, &why), 0);
+    }
 }
 END_TEST
 
@@ -471,6 +513,12 @@ static const char *const bad_posix[] = {
     "<+03-3",
     "<+0>-3",
     "CET-1:60",
+    /* transitions across New Year, or in an order that changes with the year: refused, not
+     * answered wrongly around them */
+    "CET-1CEST,J365/48,M10.5.0",
+    "CET-1CEST,M3.5.0,M12.5.0/167",
+    "CET-1CEST,J1/-3,M10.5.0",
+    "CET-1CEST,M3.5.0,J85",
 };
 
 START_TEST(test_invalid_posix_rules_are_refused)
@@ -589,7 +637,8 @@ static Suite *tz_suite(void)
     tcase_add_loop_test(tc, test_invalid_zone_names_are_refused, 0, N(bad_names));
     tcase_add_test(tc, test_zone_name_length_limit_is_255);
     tcase_add_test(tc, test_truncated_or_corrupt_tzif_is_refused);
-    tcase_add_test(tc, test_version1_file_with_leap_record_is_read);
+    tcase_add_test(tc, test_version1_file_is_read);
+    tcase_add_test(tc, test_leap_second_zone_is_refused);
     tcase_add_loop_test(tc, test_invalid_posix_rules_are_refused, 0, N(bad_posix));
     tcase_add_test(tc, test_posix_rule_without_dst_and_quoted_names);
     tcase_add_test(tc, test_concurrent_queries_agree_with_single_thread);
