@@ -65,9 +65,21 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
-static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused, apr_pool_t *p,
-                           const char **why)
+/* Wait for the socket at most until the deadline: 0, or -1 when it passed. */
+static int wait_until(apr_socket_t *sock, apr_time_t deadline)
+{
+    apr_interval_time_t left = deadline - apr_time_now();
+
+    if (left <= 0)
+        return -1;
+    apr_socket_timeout_set(sock, left);
+    return 0;
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one,
+ * connected by the deadline. */
+static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t deadline,
+                           apr_pool_t *p, const char **why)
 {
     apr_pool_t *cp;
     apr_sockaddr_t *sa;
@@ -93,8 +105,7 @@ static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused,
         rv = apr_socket_create(&c->sock, sa->family, SOCK_STREAM, APR_PROTO_TCP, cp);
     if (rv == APR_SUCCESS) {
         apr_socket_opt_set(c->sock, APR_TCP_NODELAY, 1);
-        apr_socket_timeout_set(c->sock, m->url->timeout);
-        rv = apr_socket_connect(c->sock, sa);
+        rv = wait_until(c->sock, deadline) == 0 ? apr_socket_connect(c->sock, sa) : APR_TIMEUP;
         if (rv != APR_SUCCESS)
             apr_socket_close(c->sock);
     }
@@ -146,7 +157,10 @@ static int reply_complete(const char *buf, apr_size_t len, int kind)
  * reset before any byte of the reply: tried again once on a new
  * connection, which is safe for our commands (an add that did run finds
  * its own value, get and delete are idempotent). A timeout is never
- * retried. */
+ * retried. The URL's timeout bounds the whole exchange (connecting,
+ * sending, the complete reply, the retry), not each read: a server that
+ * drips its reply a byte at a time, each within the timeout, would
+ * otherwise hold the request for `size` reads. */
 static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
                                      char *buf, apr_size_t size, apr_pool_t *p, const char **why)
 {
@@ -155,16 +169,21 @@ static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *r
     apr_status_t rv;
     int fresh = 0, reused;
     char err[120];
+    apr_time_t deadline = apr_time_now() + m->url->timeout;
 
 again:
     off = got = 0;
     rv = APR_SUCCESS;
     buf[0] = '\0';
-    c = conn_get(m, s, fresh, &reused, p, why);
+    c = conn_get(s, fresh, &reused, deadline, p, why);
     if (c == NULL)
         return MG_STORE_ERROR;
     while (off < len && rv == APR_SUCCESS) {
         apr_size_t n = len - off;
+        if (wait_until(c->sock, deadline) != 0) {
+            rv = APR_TIMEUP;
+            break;
+        }
         rv = apr_socket_send(c->sock, req + off, &n);
         off += n;
     }
@@ -174,6 +193,10 @@ again:
             *why = apr_psprintf(p, "memcached %s:%d: an over-long reply", s->host, s->port);
             conn_close(c);
             return MG_STORE_ERROR;
+        }
+        if (wait_until(c->sock, deadline) != 0) {
+            rv = APR_TIMEUP;
+            break;
         }
         rv = apr_socket_recv(c->sock, buf + got, &n);
         got += n;

@@ -156,15 +156,78 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
-static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
-                              const char **why)
+/* Why a command got no reply: a timeout said as one (hiredis reports it
+ * as EAGAIN). */
+static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
+{
+    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
+                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
+                            ? "no answer within the timeout"
+                            : c->errstr);
+}
+
+/* A reply larger than this is not one of ours (INFO is a few KiB): a
+ * server that sends more is refused rather than buffered. */
+#define REPLY_MAX (1 << 20)
+
+/* One command with a deadline: the URL's timeout bounds the whole exchange
+ * (sending it and reading its complete reply), not each read. hiredis's own
+ * redisCommand waits `timeout` per read(): a server that drips its reply a
+ * byte at a time, each within the timeout, would hold the request (and its
+ * Apache worker) for ever. Each read waits at most what is left until the
+ * deadline; a reply past the deadline or over REPLY_MAX is an error (the
+ * connection is then unusable: the caller closes it). NULL with c->err set,
+ * a deadline as REDIS_ERR_IO with errno EAGAIN (what io_why tells). */
+static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, const char **argv)
+{
+    void *reply = NULL;
+    int done = 0;
+
+    if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
+        return NULL;
+    for (;;) {
+        apr_interval_time_t left;
+        struct timeval tv;
+
+        if (done) {
+            if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
+                return NULL;
+            if (reply != NULL)
+                return reply;
+            if (c->reader->len - c->reader->pos > REPLY_MAX) {
+                c->err = REDIS_ERR_PROTOCOL;
+                apr_cpystrn(c->errstr, "an over-long reply", sizeof(c->errstr));
+                return NULL;
+            }
+        }
+        left = deadline - apr_time_now();
+        if (left <= 0) {
+            c->err = REDIS_ERR_IO;
+            apr_cpystrn(c->errstr, "no answer within the timeout", sizeof(c->errstr));
+            errno = EAGAIN;
+            return NULL;
+        }
+        tv.tv_sec = (time_t)apr_time_sec(left);
+        tv.tv_usec = (suseconds_t)apr_time_usec(left);
+        if (redisSetTimeout(c, tv) != REDIS_OK)
+            return NULL;
+        if (!done ? redisBufferWrite(c, &done) != REDIS_OK : redisBufferRead(c) != REDIS_OK)
+            return NULL;
+    }
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one,
+ * connected (and AUTH, SELECT) by the deadline. */
+static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_t deadline,
+                              apr_pool_t *p, const char **why)
 {
     const mg_store_url_t *u = r->url;
     struct timeval tv;
     redis_conn_t *rc = NULL;
     redisContext *c;
     redisReply *rep;
+    apr_interval_time_t left;
+    char db[16];
 
     apr_thread_mutex_lock(r->lock);
     if (r->nidle > 0 && !fresh)
@@ -173,8 +236,13 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
     *reused = rc != NULL;
     if (rc != NULL)
         return rc;
-    tv.tv_sec = (time_t)apr_time_sec(u->timeout);
-    tv.tv_usec = (suseconds_t)apr_time_usec(u->timeout);
+    left = deadline - apr_time_now();
+    if (left <= 0) {
+        *why = apr_psprintf(p, "redis %s:%d: no answer within the timeout", u->host[0], u->port[0]);
+        return NULL;
+    }
+    tv.tv_sec = (time_t)apr_time_sec(left);
+    tv.tv_usec = (suseconds_t)apr_time_usec(left);
     c = redisConnectWithTimeout(u->host[0], u->port[0], tv);
     if (c == NULL || c->err) {
         *why = apr_psprintf(p, "cannot connect to redis %s:%d (%s)", u->host[0], u->port[0],
@@ -183,16 +251,13 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
             redisFree(c);
         return NULL;
     }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        *why = "cannot set the redis timeout";
-        redisFree(c);
-        return NULL;
-    }
     if (u->password != NULL) {
-        rep = redisCommand(c, "AUTH %s", u->password);
+        const char *argv[] = {"AUTH", u->password};
+        rep = command_by(c, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-            *why = apr_psprintf(p, "redis %s:%d refused the password from %s", u->host[0],
-                                u->port[0], u->password_file);
+            *why = rep == NULL ? io_why(r, c, p)
+                               : apr_psprintf(p, "redis %s:%d refused the password from %s",
+                                              u->host[0], u->port[0], u->password_file);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -201,10 +266,13 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
         freeReplyObject(rep);
     }
     if (u->db != 0) {
-        rep = redisCommand(c, "SELECT %d", u->db);
+        const char *argv[] = {"SELECT", db};
+        apr_snprintf(db, sizeof(db), "%d", u->db);
+        rep = command_by(c, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-            *why = apr_psprintf(p, "redis %s:%d: cannot select database %d", u->host[0], u->port[0],
-                                u->db);
+            *why = rep == NULL ? io_why(r, c, p)
+                               : apr_psprintf(p, "redis %s:%d: cannot select database %d",
+                                              u->host[0], u->port[0], u->db);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -299,16 +367,6 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
     return 1;
 }
 
-/* Why a command got no reply: a timeout said as one (hiredis reports it
- * as EAGAIN). */
-static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
-{
-    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                            ? "no answer within the timeout"
-                            : c->errstr);
-}
-
 /* Which Redis process is behind this connection, and whether it keeps
  * every acknowledged write across a restart: INFO (run_id, aof_enabled,
  * second_repl_offset) and, with the AOF on, CONFIG GET appendfsync. Asked
@@ -317,10 +375,11 @@ static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
  * under lost_records=refuse, run id "-" under warn or when `lenient` (mgctl
  * store check|init, which say so). 0, or -1 with *why (the connection is
  * then unusable). */
-static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_pool_t *p,
-                         const char **why)
+static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_time_t deadline,
+                         apr_pool_t *p, const char **why)
 {
-    redisReply *rep = redisCommand(rc->c, "INFO");
+    const char *info_argv[] = {"INFO"}, *fsync_argv[] = {"CONFIG", "GET", "appendfsync"};
+    redisReply *rep = command_by(rc->c, deadline, 1, info_argv);
     const char *info, *runid, *fsync = NULL, *setting;
 
     if (rep == NULL) {
@@ -356,7 +415,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_poo
     }
     if (info_field(p, info, "aof_enabled") != NULL &&
         strcmp(info_field(p, info, "aof_enabled"), "1") == 0) {
-        rep = redisCommand(rc->c, "CONFIG GET appendfsync");
+        rep = command_by(rc->c, deadline, 3, fsync_argv);
         if (rep == NULL) {
             *why = io_why(r, rc->c, p);
             return -1;
@@ -392,12 +451,15 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
     int fresh = 0, reused, failed;
     redis_conn_t *rc;
     redisReply *rep = NULL;
+    /* one deadline for the whole operation: connecting (AUTH, SELECT),
+     * identifying the process, the command, and the one retry below */
+    apr_time_t deadline = apr_time_now() + r->url->timeout;
 
 again:
-    rc = conn_get(r, fresh, &reused, p, why);
+    rc = conn_get(r, fresh, &reused, deadline, p, why);
     if (rc == NULL)
         return NULL;
-    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, p, why) != 0;
+    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, deadline, p, why) != 0;
     if (!failed) {
         if (ident >= 0) {
             argv[ident] = rc->runid;
@@ -405,7 +467,7 @@ again:
             if (seen != NULL)
                 *seen = *rc;
         }
-        rep = redisCommandArgv(rc->c, argc, argv, NULL);
+        rep = command_by(rc->c, deadline, argc, argv);
     }
     if (rep == NULL && reused &&
         (rc->c->err == REDIS_ERR_EOF ||
