@@ -337,6 +337,26 @@ mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_inf
     return st->ops->epoch(st, op, out, p, why);
 }
 
+int mg_store_gate_enter(mg_store_gate_t *g, int *probe)
+{
+    *probe = 0;
+    if (!g->slow)
+        return 1;
+    if (g->probing)
+        return 0;
+    g->probing = *probe = 1;
+    return 1;
+}
+
+void mg_store_gate_leave(mg_store_gate_t *g, int probe, int timed_out)
+{
+    if (probe)
+        g->probing = 0;
+    /* any answer opens the gate; a timeout closes it, also one that began
+     * before the gate closed */
+    g->slow = timed_out;
+}
+
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)
 {
     apr_size_t n = strcspn(s, "\r\n");

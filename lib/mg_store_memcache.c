@@ -37,10 +37,11 @@ typedef struct mc_conn {
 typedef struct mc_server {
     const char *host;
     int port;
-    const char *epoch_key; /* epoch_key_for: of this list and this place in it */
-    apr_thread_mutex_t *lock;
+    const char *epoch_key;    /* epoch_key_for: of this list and this place in it */
+    apr_thread_mutex_t *lock; /* guards idle, nidle, gate */
     mc_conn_t *idle[IDLE_MAX];
     int nidle;
+    mg_store_gate_t gate;
 } mc_server_t;
 
 typedef struct mc_impl {
@@ -77,8 +78,9 @@ static int wait_until(apr_socket_t *sock, apr_time_t deadline)
 }
 
 /* An idle connection (*reused = 1) unless `fresh`, else a new one,
- * connected by the deadline. */
-static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t deadline,
+ * connected by the deadline; NULL with *why, and *slow when the server did
+ * not answer in time. */
+static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t deadline, int *slow,
                            apr_pool_t *p, const char **why)
 {
     apr_pool_t *cp;
@@ -110,6 +112,7 @@ static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t de
             apr_socket_close(c->sock);
     }
     if (rv != APR_SUCCESS) {
+        *slow = APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv) || APR_STATUS_IS_ETIMEDOUT(rv);
         *why = apr_psprintf(p, "cannot connect to memcached %s:%d (%s)", s->host, s->port,
                             apr_strerror(rv, err, sizeof(err)));
         apr_pool_destroy(cp);
@@ -161,8 +164,9 @@ static int reply_complete(const char *buf, apr_size_t len, int kind)
  * sending, the complete reply, the retry), not each read: a server that
  * drips its reply a byte at a time, each within the timeout, would
  * otherwise hold the request for `size` reads. */
-static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
-                                     char *buf, apr_size_t size, apr_pool_t *p, const char **why)
+static mg_store_status_t exchange_conn(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
+                                       char *buf, apr_size_t size, int *slow, apr_pool_t *p,
+                                       const char **why)
 {
     mc_conn_t *c;
     apr_size_t len = strlen(req), off, got;
@@ -175,7 +179,7 @@ again:
     off = got = 0;
     rv = APR_SUCCESS;
     buf[0] = '\0';
-    c = conn_get(s, fresh, &reused, deadline, p, why);
+    c = conn_get(s, fresh, &reused, deadline, slow, p, why);
     if (c == NULL)
         return MG_STORE_ERROR;
     while (off < len && rv == APR_SUCCESS) {
@@ -211,16 +215,37 @@ again:
         goto again;
     }
     if (rv != APR_SUCCESS) {
+        *slow = APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv);
         *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port,
-                            APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv)
-                                ? "no answer within the timeout"
-                                : apr_strerror(rv, err, sizeof(err)));
+                            *slow ? "no answer within the timeout"
+                                  : apr_strerror(rv, err, sizeof(err)));
         conn_close(c);
         return MG_STORE_ERROR;
     }
     buf[got] = '\0';
     conn_put(s, c);
     return MG_STORE_OK;
+}
+
+/* exchange_conn through the server's gate (mg_store_gate_t). */
+static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
+                                     char *buf, apr_size_t size, apr_pool_t *p, const char **why)
+{
+    int go, probe, slow = 0;
+    mg_store_status_t rv;
+
+    apr_thread_mutex_lock(s->lock);
+    go = mg_store_gate_enter(&s->gate, &probe);
+    apr_thread_mutex_unlock(s->lock);
+    if (!go) {
+        *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port, MG_STORE_GATE_WHY);
+        return MG_STORE_ERROR;
+    }
+    rv = exchange_conn(m, s, req, kind, buf, size, &slow, p, why);
+    apr_thread_mutex_lock(s->lock);
+    mg_store_gate_leave(&s->gate, probe, rv != MG_STORE_OK && slow);
+    apr_thread_mutex_unlock(s->lock);
+    return rv;
 }
 
 /* A command about `key`, on the server that owns it; replies fit REPLY_MAX. */

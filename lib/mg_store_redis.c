@@ -140,9 +140,10 @@ typedef struct redis_conn {
 
 typedef struct redis_impl {
     const mg_store_url_t *url;
-    apr_thread_mutex_t *lock; /* guards idle/nidle */
+    apr_thread_mutex_t *lock; /* guards idle/nidle and gate */
     redis_conn_t *idle[IDLE_MAX];
     int nidle;
+    mg_store_gate_t gate;
 } redis_impl_t;
 
 static apr_status_t close_all(void *data)
@@ -156,14 +157,28 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-/* Why a command got no reply: a timeout said as one (hiredis reports it
- * as EAGAIN). */
+#define NO_ANSWER "no answer within the timeout"
+
+/* A failed hiredis call on c: a timeout (hiredis reports a read or write
+ * timeout as EAGAIN, a connect timeout as ETIMEDOUT) is said as one, in
+ * c->errstr, so that timed_out() can tell it whatever errno became since.
+ * Returns NULL, for the callers' convenience. */
+static void *io_failed(redisContext *c)
+{
+    if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT))
+        apr_cpystrn(c->errstr, NO_ANSWER, sizeof(c->errstr));
+    return NULL;
+}
+
+static int timed_out(const redisContext *c)
+{
+    return c->err == REDIS_ERR_IO && strcmp(c->errstr, NO_ANSWER) == 0;
+}
+
+/* Why a command got no reply. */
 static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
 {
-    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                            ? "no answer within the timeout"
-                            : c->errstr);
+    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], c->errstr);
 }
 
 /* A reply larger than this is not one of ours (INFO is a few KiB): a
@@ -177,21 +192,21 @@ static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
  * Apache worker) for ever. Each read waits at most what is left until the
  * deadline; a reply past the deadline or over REPLY_MAX is an error (the
  * connection is then unusable: the caller closes it). NULL with c->err set,
- * a deadline as REDIS_ERR_IO with errno EAGAIN (what io_why tells). */
+ * a deadline or a timeout as NO_ANSWER (timed_out). */
 static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, const char **argv)
 {
     void *reply = NULL;
     int done = 0;
 
     if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
-        return NULL;
+        return io_failed(c);
     for (;;) {
         apr_interval_time_t left;
         struct timeval tv;
 
         if (done) {
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
-                return NULL;
+                return io_failed(c);
             if (reply != NULL)
                 return reply;
             if (c->reader->len - c->reader->pos > REPLY_MAX) {
@@ -203,23 +218,23 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
         left = deadline - apr_time_now();
         if (left <= 0) {
             c->err = REDIS_ERR_IO;
-            apr_cpystrn(c->errstr, "no answer within the timeout", sizeof(c->errstr));
-            errno = EAGAIN;
+            apr_cpystrn(c->errstr, NO_ANSWER, sizeof(c->errstr));
             return NULL;
         }
         tv.tv_sec = (time_t)apr_time_sec(left);
         tv.tv_usec = (suseconds_t)apr_time_usec(left);
         if (redisSetTimeout(c, tv) != REDIS_OK)
-            return NULL;
+            return io_failed(c);
         if (!done ? redisBufferWrite(c, &done) != REDIS_OK : redisBufferRead(c) != REDIS_OK)
-            return NULL;
+            return io_failed(c);
     }
 }
 
 /* An idle connection (*reused = 1) unless `fresh`, else a new one,
- * connected (and AUTH, SELECT) by the deadline. */
+ * connected (and AUTH, SELECT) by the deadline; NULL with *why, and *slow
+ * when the server did not answer in time. */
 static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_t deadline,
-                              apr_pool_t *p, const char **why)
+                              int *slow, apr_pool_t *p, const char **why)
 {
     const mg_store_url_t *u = r->url;
     struct timeval tv;
@@ -238,12 +253,17 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
         return rc;
     left = deadline - apr_time_now();
     if (left <= 0) {
-        *why = apr_psprintf(p, "redis %s:%d: no answer within the timeout", u->host[0], u->port[0]);
+        *why = apr_psprintf(p, "redis %s:%d: " NO_ANSWER, u->host[0], u->port[0]);
+        *slow = 1;
         return NULL;
     }
     tv.tv_sec = (time_t)apr_time_sec(left);
     tv.tv_usec = (suseconds_t)apr_time_usec(left);
     c = redisConnectWithTimeout(u->host[0], u->port[0], tv);
+    if (c != NULL && c->err) {
+        io_failed(c);
+        *slow = timed_out(c);
+    }
     if (c == NULL || c->err) {
         *why = apr_psprintf(p, "cannot connect to redis %s:%d (%s)", u->host[0], u->port[0],
                             c ? c->errstr : "out of memory");
@@ -258,6 +278,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
             *why = rep == NULL ? io_why(r, c, p)
                                : apr_psprintf(p, "redis %s:%d refused the password from %s",
                                               u->host[0], u->port[0], u->password_file);
+            *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -273,6 +294,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
             *why = rep == NULL ? io_why(r, c, p)
                                : apr_psprintf(p, "redis %s:%d: cannot select database %d",
                                               u->host[0], u->port[0], u->db);
+            *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -444,8 +466,9 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_tim
  * idempotent. A timeout is never retried. With `ident` >= 0, argv[ident]
  * and argv[ident + 1] get the run id and durability of the process behind
  * the connection the command runs on (conn_identify), and *seen a copy. */
-static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                             const char **argv, int ident, int lenient, redis_conn_t *seen)
+static redisReply *run_conn(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                            const char **argv, int ident, int lenient, redis_conn_t *seen,
+                            int *slow)
 {
     redis_impl_t *r = st->impl;
     int fresh = 0, reused, failed;
@@ -456,7 +479,7 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
     apr_time_t deadline = apr_time_now() + r->url->timeout;
 
 again:
-    rc = conn_get(r, fresh, &reused, deadline, p, why);
+    rc = conn_get(r, fresh, &reused, deadline, slow, p, why);
     if (rc == NULL)
         return NULL;
     failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, deadline, p, why) != 0;
@@ -476,16 +499,37 @@ again:
         fresh = 1;
         goto again;
     }
-    if (failed) {
-        conn_free(rc);
-        return NULL;
-    }
-    if (rep == NULL) {
-        *why = io_why(r, rc->c, p);
+    if (failed || rep == NULL) {
+        *slow = timed_out(rc->c);
+        if (!failed)
+            *why = io_why(r, rc->c, p);
         conn_free(rc);
         return NULL;
     }
     conn_put(r, rc); /* an error reply too: the protocol is in step */
+    return rep;
+}
+
+/* run_conn through the server's gate (mg_store_gate_t). */
+static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                             const char **argv, int ident, int lenient, redis_conn_t *seen)
+{
+    redis_impl_t *r = st->impl;
+    int go, probe, slow = 0;
+    redisReply *rep = NULL;
+
+    apr_thread_mutex_lock(r->lock);
+    go = mg_store_gate_enter(&r->gate, &probe);
+    apr_thread_mutex_unlock(r->lock);
+    if (!go) {
+        *why =
+            apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], MG_STORE_GATE_WHY);
+        return NULL;
+    }
+    rep = run_conn(st, p, why, argc, argv, ident, lenient, seen, &slow);
+    apr_thread_mutex_lock(r->lock);
+    mg_store_gate_leave(&r->gate, probe, rep == NULL && slow);
+    apr_thread_mutex_unlock(r->lock);
     return rep;
 }
 

@@ -129,3 +129,37 @@ def test_a_store_that_misbehaves_on_the_wire_refuses_a_one_time_link_within_its_
     assert took < 8 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
     # a link that needs no store is served meanwhile
     assert http_get(node.port, c.sign("/media/film.mp4"))[0] == 200
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_while_a_silent_store_is_asked_again_other_one_time_links_are_refused_without_waiting(
+        hostile_nodes, kind):
+    """After a timeout, one request per child asks the store again; the
+    others are refused at once instead of each holding a worker for the
+    timeout (many one-time links would otherwise tie up every worker). No
+    timing: the log says which requests waited."""
+    c = hostile_nodes[(kind, "silent")]
+    node = c.nodes[0]
+    link = c.sign("/media/film.mp4", "--once")
+    assert http_get(node.port, link, timeout=20)[0] == 500  # the gate closes
+    mark = node.mark()
+    n = 20
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def one(i):
+        barrier.wait()
+        results[i] = http_get(node.port, link, timeout=20)[0]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [500] * n
+    log = node.error_log_since(mark)
+    waited = log.count("no answer within the timeout\"")
+    refused = log.count("refused without waiting")
+    assert waited + refused == n, log
+    # one probe per child (the harness allows up to ServerLimit 4 children)
+    assert waited <= 4 and refused >= n - 4, (waited, refused)
