@@ -222,8 +222,16 @@ struct mg_store {
     const mg_store_ops_t *ops;
     void *impl;
     const char *prefix;
-    const char *display; /* for messages */
+    const char *display;         /* for messages */
+    apr_interval_time_t timeout; /* the URL's, per operation; 0 = none (shmcb). A claim that
+                                    walks slots operation by operation (memcached) is refused
+                                    past MG_STORE_WALK_FACTOR times it as a whole */
 };
+
+/* A slot walk of several operations (two per slot: add, get) must not hold
+ * a request for N times the timeout on a store that answers each just in
+ * time: it stops with an error past this many timeouts in all. */
+#define MG_STORE_WALK_FACTOR 2
 
 /* Parse and check a store URL; reads password_file. MG_OK, or with *why
  * MG_EINVAL (the URL, an empty password file) or MG_EIO (the password file

@@ -935,6 +935,7 @@ mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store
     st->impl = r;
     st->prefix = u->prefix;
     st->display = u->display;
+    st->timeout = u->timeout;
     *out = st;
     return MG_OK;
 }
