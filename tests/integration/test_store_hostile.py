@@ -10,7 +10,7 @@ served meanwhile.
 
 The timeout bounds each whole command (a deadline), not each read: before
 the fix a drip of one byte every 50 ms held the request for ever (Redis) or
-for REPLY_MAX reads (memcached, 25 s). About 6 s for the file."""
+for REPLY_MAX reads (memcached, 25 s). About 5.5 s for the file."""
 
 import socket
 import threading
@@ -21,7 +21,7 @@ import pytest
 from storeharness import http_get
 from test_store_cluster import Cluster, make_node
 
-TIMEOUT_MS = 300
+TIMEOUT_MS = 100
 
 
 class HostileStore:
@@ -126,19 +126,21 @@ def test_a_store_that_misbehaves_on_the_wire_refuses_a_one_time_link_within_its_
     assert "MG00607" in node.error_log_since(mark)
     # the whole claim is a handful of commands, each bounded by the timeout
     # as a whole: a generous structural bound, far below the old for ever
-    assert took < 8 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
+    assert took < 10 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
     # a link that needs no store is served meanwhile
     assert http_get(node.port, c.sign("/media/film.mp4"))[0] == 200
 
 
 @pytest.mark.parametrize("kind", ["redis", "memcache"])
-def test_while_a_silent_store_is_asked_again_other_one_time_links_are_refused_without_waiting(
-        hostile_nodes, kind):
-    """After a timeout, one request per child asks the store again; the
-    others are refused at once instead of each holding a worker for the
-    timeout (many one-time links would otherwise tie up every worker). No
-    timing: the log says which requests waited."""
-    c = hostile_nodes[(kind, "silent")]
+@pytest.mark.parametrize("mode", ["silent", "full"])
+def test_while_a_store_that_timed_out_is_asked_again_other_one_time_links_are_refused_at_once(
+        hostile_nodes, kind, mode):
+    """After a timeout (no answer; a connect that never completes), one
+    request per child asks the store again; the others are refused at once
+    instead of each holding a worker for the timeout (many one-time links
+    would otherwise tie up every worker). No timing: the log says which
+    requests waited."""
+    c = hostile_nodes[(kind, mode)]
     node = c.nodes[0]
     link = c.sign("/media/film.mp4", "--once")
     assert http_get(node.port, link, timeout=20)[0] == 500  # the gate closes
@@ -158,8 +160,9 @@ def test_while_a_silent_store_is_asked_again_other_one_time_links_are_refused_wi
         t.join()
     assert results == [500] * n
     log = node.error_log_since(mark)
-    waited = log.count("no answer within the timeout\"")
+    denied = log.count("MG00203")  # one line per request
     refused = log.count("refused without waiting")
-    assert waited + refused == n, log
+    assert denied == n, log
     # one probe per child (the harness allows up to ServerLimit 4 children)
-    assert waited <= 4 and refused >= n - 4, (waited, refused)
+    # waited for the store; the others did not
+    assert refused >= n - 4, (denied, refused)
