@@ -233,6 +233,7 @@ static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *r
 {
     int go, probe, slow = 0;
     mg_store_status_t rv;
+    apr_time_t t0 = apr_time_now();
 
     apr_thread_mutex_lock(s->lock);
     go = mg_store_gate_enter(&s->gate, &probe);
@@ -242,6 +243,9 @@ static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *r
         return MG_STORE_ERROR;
     }
     rv = exchange_conn(m, s, req, kind, buf, size, &slow, p, why);
+    /* a failure that took the whole timeout is slow whatever it was (a
+     * name lookup that stalled: the resolver has no deadline of ours) */
+    slow = slow || apr_time_now() - t0 >= m->url->timeout;
     apr_thread_mutex_lock(s->lock);
     mg_store_gate_leave(&s->gate, probe, rv != MG_STORE_OK && slow);
     apr_thread_mutex_unlock(s->lock);

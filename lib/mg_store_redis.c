@@ -517,6 +517,7 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
     redis_impl_t *r = st->impl;
     int go, probe, slow = 0;
     redisReply *rep = NULL;
+    apr_time_t t0 = apr_time_now();
 
     apr_thread_mutex_lock(r->lock);
     go = mg_store_gate_enter(&r->gate, &probe);
@@ -527,6 +528,9 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
         return NULL;
     }
     rep = run_conn(st, p, why, argc, argv, ident, lenient, seen, &slow);
+    /* a failure that took the whole timeout is slow whatever it was (a
+     * name lookup that stalled: the resolver has no deadline of ours) */
+    slow = slow || apr_time_now() - t0 >= r->url->timeout;
     apr_thread_mutex_lock(r->lock);
     mg_store_gate_leave(&r->gate, probe, rep == NULL && slow);
     apr_thread_mutex_unlock(r->lock);
