@@ -15,6 +15,23 @@ mg_diags_t *mg_diags_make(apr_pool_t *pool)
     return ds;
 }
 
+/* A message quotes what a policy wrote (a name, a path): one that quotes a
+ * 1 MiB scalar printed 1 MiB per diagnostic, into a CI log and its
+ * annotations. Cut at MG_DIAG_MSG_MAX bytes, at a UTF-8 character's start,
+ * and say so. */
+#define CUT_NOTE "... (cut: the message is longer than %d bytes)"
+static char *clip(apr_pool_t *pool, char *msg)
+{
+    size_t n = strlen(msg);
+
+    if (n <= MG_DIAG_MSG_MAX)
+        return msg;
+    n = MG_DIAG_MSG_MAX - (sizeof(CUT_NOTE) + 8);
+    while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
+        n--;
+    return apr_psprintf(pool, "%.*s" CUT_NOTE, (int)n, msg, MG_DIAG_MSG_MAX);
+}
+
 mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
                         const char *code, const char *fmt, va_list ap)
 {
@@ -24,7 +41,7 @@ mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int
     d->line = line;
     d->col = col;
     d->code = code ? code : "error";
-    d->msg = apr_pvsprintf(ds->pool, fmt, ap);
+    d->msg = clip(ds->pool, apr_pvsprintf(ds->pool, fmt, ap));
     d->hint = NULL;
     if (sev == MG_SEV_ERROR)
         ds->errors++;

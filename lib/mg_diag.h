@@ -59,6 +59,10 @@ const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d);
  * output whatever a policy or test file put into it; s itself when it has none. */
 const char *mg_one_line(apr_pool_t *pool, const char *s);
 
+/* A diagnostic's message is at most this many bytes (before escapes):
+ * longer ones, which quote what a policy wrote, are cut and say so. */
+#define MG_DIAG_MSG_MAX 1024
+
 /* At most this many diagnostics of one file are printed (apache2 -t, mgctl
  * validate/test in every format); the rest are counted in one line made by
  * mg_diags_more(): a file with 200,000 errors must not print 20 MB. */

@@ -337,6 +337,26 @@ mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_inf
     return st->ops->epoch(st, op, out, p, why);
 }
 
+int mg_store_gate_enter(mg_store_gate_t *g, int *probe)
+{
+    *probe = 0;
+    if (!g->slow)
+        return 1;
+    if (g->probing)
+        return 0;
+    g->probing = *probe = 1;
+    return 1;
+}
+
+void mg_store_gate_leave(mg_store_gate_t *g, int probe, int timed_out)
+{
+    if (probe)
+        g->probing = 0;
+    /* any answer opens the gate; a timeout closes it, also one that began
+     * before the gate closed */
+    g->slow = timed_out;
+}
+
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)
 {
     apr_size_t n = strcspn(s, "\r\n");
@@ -445,6 +465,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     mg_store_status_t rv;
     int i, retries = 0, full = 0;
     const char *full_why = NULL;
+    apr_time_t until = st->timeout > 0 ? apr_time_now() + MG_STORE_WALK_FACTOR * st->timeout : 0;
 
     *slot = 0;
     if (c->uses < 1 || c->ttl < 1 || c->kid == NULL || c->id == NULL || c->addr == NULL ||
@@ -474,6 +495,13 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
         char *owner;
         full = 0;
+        if (until != 0 && apr_time_now() > until) {
+            *why = apr_psprintf(p,
+                                "%s: no answer within the timeout to the claim as a whole (%d "
+                                "times the timeout; %d of %d slots walked)",
+                                st->display, MG_STORE_WALK_FACTOR, i - 1, c->uses);
+            return MG_STORE_ERROR;
+        }
         if (!c->peek) {
             rv = st->ops->add(st, key, c->addr, c->ttl, p, why);
             if (rv == MG_STORE_OK) {

@@ -229,8 +229,16 @@ struct mg_store {
     const mg_store_ops_t *ops;
     void *impl;
     const char *prefix;
-    const char *display; /* for messages */
+    const char *display;         /* for messages */
+    apr_interval_time_t timeout; /* the URL's, per operation; 0 = none (shmcb). A claim that
+                                    walks slots operation by operation (memcached) is refused
+                                    past MG_STORE_WALK_FACTOR times it as a whole */
 };
+
+/* A slot walk of several operations (two per slot: add, get) must not hold
+ * a request for N times the timeout on a store that answers each just in
+ * time: it stops with an error past this many timeouts in all. */
+#define MG_STORE_WALK_FACTOR 2
 
 /* Parse and check a store URL; reads password_file. MG_OK, or with *why
  * MG_EINVAL (the URL, an empty password file) or MG_EIO (the password file
@@ -285,6 +293,29 @@ const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st);
 /* Redis: PREFIX"epoch:tenure", the promoted process and replication id the
  * epoch record was last confirmed in (mg_store_redis.c). */
 const char *mg_store_tenure_key(apr_pool_t *p, const mg_store_t *st);
+
+/* A server whose last operation timed out (a store that accepts and never
+ * answers, drops SYNs, or answers too slowly): while one request asks it
+ * again, every other one is refused at once instead of each holding an
+ * Apache worker for the whole timeout — an attacker with many one-time
+ * links would otherwise tie up every worker. The first request after the
+ * probe's answer goes through again: claims resume as soon as the server
+ * answers. Guarded by the engine's lock (one gate per server). */
+typedef struct mg_store_gate {
+    int slow;    /* the last operation that finished timed out */
+    int probing; /* a request is asking the slow server now */
+} mg_store_gate_t;
+
+/* Under the engine's lock, before an operation: 1 = go (*probe: this one
+ * is the probe), 0 = refuse now (another request is asking the slow one). */
+int mg_store_gate_enter(mg_store_gate_t *g, int *probe);
+/* Under the engine's lock, after an operation that went: whether it timed
+ * out. */
+void mg_store_gate_leave(mg_store_gate_t *g, int probe, int timed_out);
+/* The sentence for a request the gate refused. */
+#define MG_STORE_GATE_WHY                                                                          \
+    "no answer within the timeout to an earlier request, and another request is asking again: "    \
+    "refused without waiting"
 
 /* What a server said, fit for a log line: at most `max` bytes up to its
  * first line end, unprintable bytes as '?'. */

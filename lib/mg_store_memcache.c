@@ -37,10 +37,11 @@ typedef struct mc_conn {
 typedef struct mc_server {
     const char *host;
     int port;
-    const char *epoch_key; /* epoch_key_for: of this list and this place in it */
-    apr_thread_mutex_t *lock;
+    const char *epoch_key;    /* epoch_key_for: of this list and this place in it */
+    apr_thread_mutex_t *lock; /* guards idle, nidle, gate */
     mc_conn_t *idle[IDLE_MAX];
     int nidle;
+    mg_store_gate_t gate;
 } mc_server_t;
 
 typedef struct mc_impl {
@@ -65,9 +66,22 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
-static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused, apr_pool_t *p,
-                           const char **why)
+/* Wait for the socket at most until the deadline: 0, or -1 when it passed. */
+static int wait_until(apr_socket_t *sock, apr_time_t deadline)
+{
+    apr_interval_time_t left = deadline - apr_time_now();
+
+    if (left <= 0)
+        return -1;
+    apr_socket_timeout_set(sock, left);
+    return 0;
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one,
+ * connected by the deadline; NULL with *why, and *slow when the server did
+ * not answer in time. */
+static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t deadline, int *slow,
+                           apr_pool_t *p, const char **why)
 {
     apr_pool_t *cp;
     apr_sockaddr_t *sa;
@@ -93,12 +107,12 @@ static mc_conn_t *conn_get(mc_impl_t *m, mc_server_t *s, int fresh, int *reused,
         rv = apr_socket_create(&c->sock, sa->family, SOCK_STREAM, APR_PROTO_TCP, cp);
     if (rv == APR_SUCCESS) {
         apr_socket_opt_set(c->sock, APR_TCP_NODELAY, 1);
-        apr_socket_timeout_set(c->sock, m->url->timeout);
-        rv = apr_socket_connect(c->sock, sa);
+        rv = wait_until(c->sock, deadline) == 0 ? apr_socket_connect(c->sock, sa) : APR_TIMEUP;
         if (rv != APR_SUCCESS)
             apr_socket_close(c->sock);
     }
     if (rv != APR_SUCCESS) {
+        *slow = APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv) || APR_STATUS_IS_ETIMEDOUT(rv);
         *why = apr_psprintf(p, "cannot connect to memcached %s:%d (%s)", s->host, s->port,
                             apr_strerror(rv, err, sizeof(err)));
         apr_pool_destroy(cp);
@@ -146,25 +160,34 @@ static int reply_complete(const char *buf, apr_size_t len, int kind)
  * reset before any byte of the reply: tried again once on a new
  * connection, which is safe for our commands (an add that did run finds
  * its own value, get and delete are idempotent). A timeout is never
- * retried. */
-static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
-                                     char *buf, apr_size_t size, apr_pool_t *p, const char **why)
+ * retried. The URL's timeout bounds the whole exchange (connecting,
+ * sending, the complete reply, the retry), not each read: a server that
+ * drips its reply a byte at a time, each within the timeout, would
+ * otherwise hold the request for `size` reads. */
+static mg_store_status_t exchange_conn(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
+                                       char *buf, apr_size_t size, int *slow, apr_pool_t *p,
+                                       const char **why)
 {
     mc_conn_t *c;
     apr_size_t len = strlen(req), off, got;
     apr_status_t rv;
     int fresh = 0, reused;
     char err[120];
+    apr_time_t deadline = apr_time_now() + m->url->timeout;
 
 again:
     off = got = 0;
     rv = APR_SUCCESS;
     buf[0] = '\0';
-    c = conn_get(m, s, fresh, &reused, p, why);
+    c = conn_get(s, fresh, &reused, deadline, slow, p, why);
     if (c == NULL)
         return MG_STORE_ERROR;
     while (off < len && rv == APR_SUCCESS) {
         apr_size_t n = len - off;
+        if (wait_until(c->sock, deadline) != 0) {
+            rv = APR_TIMEUP;
+            break;
+        }
         rv = apr_socket_send(c->sock, req + off, &n);
         off += n;
     }
@@ -174,6 +197,10 @@ again:
             *why = apr_psprintf(p, "memcached %s:%d: an over-long reply", s->host, s->port);
             conn_close(c);
             return MG_STORE_ERROR;
+        }
+        if (wait_until(c->sock, deadline) != 0) {
+            rv = APR_TIMEUP;
+            break;
         }
         rv = apr_socket_recv(c->sock, buf + got, &n);
         got += n;
@@ -188,16 +215,41 @@ again:
         goto again;
     }
     if (rv != APR_SUCCESS) {
+        *slow = APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv);
         *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port,
-                            APR_STATUS_IS_TIMEUP(rv) || APR_STATUS_IS_EAGAIN(rv)
-                                ? "no answer within the timeout"
-                                : apr_strerror(rv, err, sizeof(err)));
+                            *slow ? "no answer within the timeout"
+                                  : apr_strerror(rv, err, sizeof(err)));
         conn_close(c);
         return MG_STORE_ERROR;
     }
     buf[got] = '\0';
     conn_put(s, c);
     return MG_STORE_OK;
+}
+
+/* exchange_conn through the server's gate (mg_store_gate_t). */
+static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
+                                     char *buf, apr_size_t size, apr_pool_t *p, const char **why)
+{
+    int go, probe, slow = 0;
+    mg_store_status_t rv;
+    apr_time_t t0 = apr_time_now();
+
+    apr_thread_mutex_lock(s->lock);
+    go = mg_store_gate_enter(&s->gate, &probe);
+    apr_thread_mutex_unlock(s->lock);
+    if (!go) {
+        *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port, MG_STORE_GATE_WHY);
+        return MG_STORE_ERROR;
+    }
+    rv = exchange_conn(m, s, req, kind, buf, size, &slow, p, why);
+    /* a failure that took the whole timeout is slow whatever it was (a
+     * name lookup that stalled: the resolver has no deadline of ours) */
+    slow = slow || apr_time_now() - t0 >= m->url->timeout;
+    apr_thread_mutex_lock(s->lock);
+    mg_store_gate_leave(&s->gate, probe, rv != MG_STORE_OK && slow);
+    apr_thread_mutex_unlock(s->lock);
+    return rv;
 }
 
 /* A command about `key`, on the server that owns it; replies fit REPLY_MAX. */
@@ -620,6 +672,7 @@ mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_st
     st->impl = m;
     st->prefix = u->prefix;
     st->display = u->display;
+    st->timeout = u->timeout;
     *out = st;
     return MG_OK;
 }

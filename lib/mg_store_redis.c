@@ -140,9 +140,10 @@ typedef struct redis_conn {
 
 typedef struct redis_impl {
     const mg_store_url_t *url;
-    apr_thread_mutex_t *lock; /* guards idle/nidle */
+    apr_thread_mutex_t *lock; /* guards idle/nidle and gate */
     redis_conn_t *idle[IDLE_MAX];
     int nidle;
+    mg_store_gate_t gate;
 } redis_impl_t;
 
 static apr_status_t close_all(void *data)
@@ -156,15 +157,92 @@ static apr_status_t close_all(void *data)
     return APR_SUCCESS;
 }
 
-/* An idle connection (*reused = 1) unless `fresh`, else a new one. */
-static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_t *p,
-                              const char **why)
+#define NO_ANSWER "no answer within the timeout"
+
+/* A failed hiredis call on c: a timeout (hiredis reports a read or write
+ * timeout as EAGAIN, a connect timeout as ETIMEDOUT) is said as one, in
+ * c->errstr, so that timed_out() can tell it whatever errno became since.
+ * Returns NULL, for the callers' convenience. */
+static void *io_failed(redisContext *c)
+{
+    if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT))
+        apr_cpystrn(c->errstr, NO_ANSWER, sizeof(c->errstr));
+    return NULL;
+}
+
+static int timed_out(const redisContext *c)
+{
+    return c->err == REDIS_ERR_IO && strcmp(c->errstr, NO_ANSWER) == 0;
+}
+
+/* Why a command got no reply. */
+static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
+{
+    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], c->errstr);
+}
+
+/* A reply larger than this is not one of ours (INFO is a few KiB): a
+ * server that sends more is refused rather than buffered. */
+#define REPLY_MAX (1 << 20)
+
+/* One command with a deadline: the URL's timeout bounds the whole exchange
+ * (sending it and reading its complete reply), not each read. hiredis's own
+ * redisCommand waits `timeout` per read(): a server that drips its reply a
+ * byte at a time, each within the timeout, would hold the request (and its
+ * Apache worker) for ever. Each read waits at most what is left until the
+ * deadline; a reply past the deadline or over REPLY_MAX is an error (the
+ * connection is then unusable: the caller closes it). NULL with c->err set,
+ * a deadline or a timeout as NO_ANSWER (timed_out). */
+static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, const char **argv)
+{
+    void *reply = NULL;
+    int done = 0;
+
+    if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
+        return io_failed(c);
+    for (;;) {
+        apr_interval_time_t left;
+        struct timeval tv;
+
+        if (done) {
+            if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
+                return io_failed(c);
+            if (reply != NULL)
+                return reply;
+            if (c->reader->len - c->reader->pos > REPLY_MAX) {
+                c->err = REDIS_ERR_PROTOCOL;
+                apr_cpystrn(c->errstr, "an over-long reply", sizeof(c->errstr));
+                return NULL;
+            }
+        }
+        left = deadline - apr_time_now();
+        if (left <= 0) {
+            c->err = REDIS_ERR_IO;
+            apr_cpystrn(c->errstr, NO_ANSWER, sizeof(c->errstr));
+            return NULL;
+        }
+        tv.tv_sec = (time_t)apr_time_sec(left);
+        tv.tv_usec = (suseconds_t)apr_time_usec(left);
+        if (redisSetTimeout(c, tv) != REDIS_OK)
+            return io_failed(c);
+        if (!done ? redisBufferWrite(c, &done) != REDIS_OK : redisBufferRead(c) != REDIS_OK)
+            return io_failed(c);
+    }
+}
+
+/* An idle connection (*reused = 1) unless `fresh`, else a new one,
+ * connected (and AUTH, SELECT) by the deadline; NULL with *why, and *slow
+ * when the server did not answer in time. */
+static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_t deadline,
+                              int *slow, apr_pool_t *p, const char **why)
 {
     const mg_store_url_t *u = r->url;
     struct timeval tv;
     redis_conn_t *rc = NULL;
     redisContext *c;
     redisReply *rep;
+    apr_interval_time_t left;
+    char db[16];
 
     apr_thread_mutex_lock(r->lock);
     if (r->nidle > 0 && !fresh)
@@ -173,9 +251,19 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
     *reused = rc != NULL;
     if (rc != NULL)
         return rc;
-    tv.tv_sec = (time_t)apr_time_sec(u->timeout);
-    tv.tv_usec = (suseconds_t)apr_time_usec(u->timeout);
+    left = deadline - apr_time_now();
+    if (left <= 0) {
+        *why = apr_psprintf(p, "redis %s:%d: " NO_ANSWER, u->host[0], u->port[0]);
+        *slow = 1;
+        return NULL;
+    }
+    tv.tv_sec = (time_t)apr_time_sec(left);
+    tv.tv_usec = (suseconds_t)apr_time_usec(left);
     c = redisConnectWithTimeout(u->host[0], u->port[0], tv);
+    if (c != NULL && c->err) {
+        io_failed(c);
+        *slow = timed_out(c);
+    }
     if (c == NULL || c->err) {
         *why = apr_psprintf(p, "cannot connect to redis %s:%d (%s)", u->host[0], u->port[0],
                             c ? c->errstr : "out of memory");
@@ -183,16 +271,14 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
             redisFree(c);
         return NULL;
     }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        *why = "cannot set the redis timeout";
-        redisFree(c);
-        return NULL;
-    }
     if (u->password != NULL) {
-        rep = redisCommand(c, "AUTH %s", u->password);
+        const char *argv[] = {"AUTH", u->password};
+        rep = command_by(c, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-            *why = apr_psprintf(p, "redis %s:%d refused the password from %s", u->host[0],
-                                u->port[0], u->password_file);
+            *why = rep == NULL ? io_why(r, c, p)
+                               : apr_psprintf(p, "redis %s:%d refused the password from %s",
+                                              u->host[0], u->port[0], u->password_file);
+            *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -201,10 +287,14 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_pool_
         freeReplyObject(rep);
     }
     if (u->db != 0) {
-        rep = redisCommand(c, "SELECT %d", u->db);
+        const char *argv[] = {"SELECT", db};
+        apr_snprintf(db, sizeof(db), "%d", u->db);
+        rep = command_by(c, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-            *why = apr_psprintf(p, "redis %s:%d: cannot select database %d", u->host[0], u->port[0],
-                                u->db);
+            *why = rep == NULL ? io_why(r, c, p)
+                               : apr_psprintf(p, "redis %s:%d: cannot select database %d",
+                                              u->host[0], u->port[0], u->db);
+            *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -299,16 +389,6 @@ int mg_store_redis_durability(apr_pool_t *p, const char *info, const char *appen
     return 1;
 }
 
-/* Why a command got no reply: a timeout said as one (hiredis reports it
- * as EAGAIN). */
-static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
-{
-    return apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0],
-                        c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                            ? "no answer within the timeout"
-                            : c->errstr);
-}
-
 /* Which Redis process is behind this connection, and whether it keeps
  * every acknowledged write across a restart: INFO (run_id, aof_enabled,
  * second_repl_offset) and, with the AOF on, CONFIG GET appendfsync. Asked
@@ -317,10 +397,11 @@ static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
  * under lost_records=refuse, run id "-" under warn or when `lenient` (mgctl
  * store check|init, which say so). 0, or -1 with *why (the connection is
  * then unusable). */
-static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_pool_t *p,
-                         const char **why)
+static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_time_t deadline,
+                         apr_pool_t *p, const char **why)
 {
-    redisReply *rep = redisCommand(rc->c, "INFO");
+    const char *info_argv[] = {"INFO"}, *fsync_argv[] = {"CONFIG", "GET", "appendfsync"};
+    redisReply *rep = command_by(rc->c, deadline, 1, info_argv);
     const char *info, *runid, *fsync = NULL, *setting;
 
     if (rep == NULL) {
@@ -356,7 +437,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_poo
     }
     if (info_field(p, info, "aof_enabled") != NULL &&
         strcmp(info_field(p, info, "aof_enabled"), "1") == 0) {
-        rep = redisCommand(rc->c, "CONFIG GET appendfsync");
+        rep = command_by(rc->c, deadline, 3, fsync_argv);
         if (rep == NULL) {
             *why = io_why(r, rc->c, p);
             return -1;
@@ -385,19 +466,23 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_poo
  * idempotent. A timeout is never retried. With `ident` >= 0, argv[ident]
  * and argv[ident + 1] get the run id and durability of the process behind
  * the connection the command runs on (conn_identify), and *seen a copy. */
-static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
-                             const char **argv, int ident, int lenient, redis_conn_t *seen)
+static redisReply *run_conn(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                            const char **argv, int ident, int lenient, redis_conn_t *seen,
+                            int *slow)
 {
     redis_impl_t *r = st->impl;
     int fresh = 0, reused, failed;
     redis_conn_t *rc;
     redisReply *rep = NULL;
+    /* one deadline for the whole operation: connecting (AUTH, SELECT),
+     * identifying the process, the command, and the one retry below */
+    apr_time_t deadline = apr_time_now() + r->url->timeout;
 
 again:
-    rc = conn_get(r, fresh, &reused, p, why);
+    rc = conn_get(r, fresh, &reused, deadline, slow, p, why);
     if (rc == NULL)
         return NULL;
-    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, p, why) != 0;
+    failed = ident >= 0 && !rc->identified && conn_identify(r, rc, lenient, deadline, p, why) != 0;
     if (!failed) {
         if (ident >= 0) {
             argv[ident] = rc->runid;
@@ -405,7 +490,7 @@ again:
             if (seen != NULL)
                 *seen = *rc;
         }
-        rep = redisCommandArgv(rc->c, argc, argv, NULL);
+        rep = command_by(rc->c, deadline, argc, argv);
     }
     if (rep == NULL && reused &&
         (rc->c->err == REDIS_ERR_EOF ||
@@ -414,16 +499,41 @@ again:
         fresh = 1;
         goto again;
     }
-    if (failed) {
-        conn_free(rc);
-        return NULL;
-    }
-    if (rep == NULL) {
-        *why = io_why(r, rc->c, p);
+    if (failed || rep == NULL) {
+        *slow = timed_out(rc->c);
+        if (!failed)
+            *why = io_why(r, rc->c, p);
         conn_free(rc);
         return NULL;
     }
     conn_put(r, rc); /* an error reply too: the protocol is in step */
+    return rep;
+}
+
+/* run_conn through the server's gate (mg_store_gate_t). */
+static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, int argc,
+                             const char **argv, int ident, int lenient, redis_conn_t *seen)
+{
+    redis_impl_t *r = st->impl;
+    int go, probe, slow = 0;
+    redisReply *rep = NULL;
+    apr_time_t t0 = apr_time_now();
+
+    apr_thread_mutex_lock(r->lock);
+    go = mg_store_gate_enter(&r->gate, &probe);
+    apr_thread_mutex_unlock(r->lock);
+    if (!go) {
+        *why =
+            apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], MG_STORE_GATE_WHY);
+        return NULL;
+    }
+    rep = run_conn(st, p, why, argc, argv, ident, lenient, seen, &slow);
+    /* a failure that took the whole timeout is slow whatever it was (a
+     * name lookup that stalled: the resolver has no deadline of ours) */
+    slow = slow || apr_time_now() - t0 >= r->url->timeout;
+    apr_thread_mutex_lock(r->lock);
+    mg_store_gate_leave(&r->gate, probe, rep == NULL && slow);
+    apr_thread_mutex_unlock(r->lock);
     return rep;
 }
 
@@ -848,6 +958,7 @@ mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store
     st->impl = r;
     st->prefix = u->prefix;
     st->display = u->display;
+    st->timeout = u->timeout;
     *out = st;
     return MG_OK;
 }

@@ -33,6 +33,33 @@ START_TEST(test_diag_format_is_one_line_whatever_the_policy_quotes)
 }
 END_TEST
 
+/* A policy name of 1 MiB was quoted whole: 1 MiB per diagnostic in a CI
+ * log (red team 25b). Cut at a character's start, and said. */
+START_TEST(test_diag_message_quoting_a_huge_scalar_is_cut)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    char *big = apr_palloc(mg_test_pool, (1 << 20) + 1);
+    /* e-acute (2 bytes) around the cut, at both parities: never half of one */
+    for (int shift = 0; shift < 2; shift++) {
+        memset(big, 'a', 1 << 20);
+        big[1 << 20] = '\0';
+        for (int k = 800 + shift; k < 1200; k += 2) {
+            big[k] = '\xc3';
+            big[k + 1] = '\xa9';
+        }
+        mg_diag_t *d =
+            mg_diag_add(ds, MG_SEV_ERROR, "p.yaml", 2, 7, "name", "policy name '%s'", big);
+        ck_assert_uint_le(strlen(d->msg), MG_DIAG_MSG_MAX);
+        const char *cut = strstr(d->msg, "... (cut: the message is longer than 1024 bytes)");
+        ck_assert_ptr_nonnull(cut);
+        ck_assert_int_ne((unsigned char)cut[-1], 0xc3);
+        ck_assert_uint_le(strlen(mg_diag_format(mg_test_pool, d)), MG_DIAG_MSG_MAX + 40);
+    }
+    mg_diag_t *d = mg_diag_add(ds, MG_SEV_ERROR, "p.yaml", 2, 7, "name", "short '%s'", "x");
+    ck_assert_str_eq(d->msg, "short 'x'");
+}
+END_TEST
+
 START_TEST(test_diags_sort_orders_by_line_then_column)
 {
     mg_diags_t *ds = mg_diags_make(mg_test_pool);
@@ -64,6 +91,7 @@ static Suite *diag_suite(void)
     tcase_add_checked_fixture(tc, mg_test_setup, mg_test_teardown);
     tcase_add_test(tc, test_diag_format_has_file_line_col_and_hint);
     tcase_add_test(tc, test_diag_format_is_one_line_whatever_the_policy_quotes);
+    tcase_add_test(tc, test_diag_message_quoting_a_huge_scalar_is_cut);
     tcase_add_test(tc, test_diags_sort_orders_by_line_then_column);
     tcase_add_test(tc, test_suggest_finds_close_key_and_rejects_far_one);
     suite_add_tcase(s, tc);

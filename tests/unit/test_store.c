@@ -141,6 +141,8 @@ typedef struct mem {
     apr_pool_t *pool;
     int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails; 3: add says FULL */
     int restart_before_add; /* the next add of a slot finds the store restarted (emptied) */
+    apr_interval_time_t
+        slow; /* each add and get takes this long (a store answering just in time) */
 } mem_t;
 
 static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
@@ -150,6 +152,8 @@ static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *va
     mg_store_status_t rv = MG_STORE_OK;
     (void)ttl;
     (void)p;
+    if (m->slow > 0)
+        apr_sleep(m->slow);
     if (m->broken == 1)
         return MG_STORE_EXISTS;
     if (m->broken == 2) {
@@ -180,6 +184,8 @@ static mg_store_status_t mem_get(mg_store_t *st, const char *key, char **val, ap
     mem_t *m = st->impl;
     const char *v;
     (void)why;
+    if (m->slow > 0)
+        apr_sleep(m->slow);
     if (m->broken == 1)
         return MG_STORE_NOTFOUND;
     apr_thread_mutex_lock(m->lock);
@@ -248,6 +254,36 @@ static mg_claim_outcome_t claim(mg_store_t *st, int uses, const char *addr, int 
     ck_assert_int_eq(mg_store_claim(st, &c, &out, slot, mg_test_pool, &why), MG_STORE_OK);
     return out;
 }
+
+/* A store answering each operation just within its timeout held a walk
+ * over a used-up N-use link for 2N timeouts (memcached: add and get per
+ * slot; a 100-use link at the default 500 ms: 100 s). The walk as a whole
+ * stops at MG_STORE_WALK_FACTOR timeouts (red team 25b). */
+START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
+{
+    mg_store_t *st = mem_store();
+    mem_t *m = st->impl;
+    mg_claim_t c = {"k1", "walk", 20, NULL, 600, 0, 0, NULL};
+    mg_claim_outcome_t out;
+    int slot;
+    const char *why = NULL;
+
+    for (int i = 0; i < 20; i++) { /* every slot another address's */
+        c.addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
+        ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+        ck_assert_int_eq(out, MG_CLAIM_NEW);
+    }
+    c.addr = "198.51.100.1";
+    st->timeout = apr_time_from_msec(10);
+    m->slow = apr_time_from_msec(4); /* each in time; 40 of them: 160 ms */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_ptr_nonnull(strstr(why, "to the claim as a whole"));
+    m->slow = 0; /* the same walk in time: used up */
+    st->timeout = apr_time_from_sec(10);
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_USED);
+}
+END_TEST
 
 START_TEST(test_claim_n_addresses_win_and_an_owner_keeps_its_slot)
 {
@@ -944,6 +980,7 @@ static Suite *make_suite(void)
                         (int)(sizeof(bad_urls) / sizeof(bad_urls[0])));
     tcase_add_test(tc, test_url_password_file_first_line);
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
+    tcase_add_test(tc, test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout);
     tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);

@@ -1,0 +1,168 @@
+"""A claim store that misbehaves on the wire (docs/directives.md,
+MediaGuardStore `timeout=`): one that accepts and never answers, one whose
+listen queue is full (SYNs dropped: the connect never completes), one that
+answers a byte at a time (each byte within the timeout, the reply never
+complete: a slowloris by the store), and one that closes in the middle of
+a reply. Each is a small Python server on a free loopback port, posing as
+Redis or memcached. A one-time link is refused (500, MG00607) within a few
+timeouts whatever the store does, and a request that needs no store is
+served meanwhile.
+
+The timeout bounds each whole command (a deadline), not each read: before
+the fix a drip of one byte every 50 ms held the request for ever (Redis) or
+for REPLY_MAX reads (memcached, 25 s). About 5.5 s for the file."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from storeharness import http_get
+from test_store_cluster import Cluster, make_node
+
+TIMEOUT_MS = 100
+
+
+class HostileStore:
+    """A loopback server that reads each request and then does `mode`:
+    silent (never answers), drip (one byte of a never-ending reply every
+    `every` s), cut (half a reply, then closes), full (never accepts: its
+    listen queue full, later SYNs are dropped)."""
+
+    def __init__(self, kind, mode, every=0.05):
+        self.mode, self.every = mode, every
+        # a reply that never ends: a Redis bulk string announced long, a
+        # memcached line that never gets its CRLF
+        self.drip = b"$999999999\r\n" if kind == "redis" else b"SERVER_ERROR "
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.conns = []
+        self.fillers = []
+        if mode == "full":
+            self.sock.listen(0)
+            # the accept queue holds backlog + 1; later SYNs are dropped
+            for _ in range(3):
+                f = socket.socket()
+                f.setblocking(False)
+                f.connect_ex(("127.0.0.1", self.port))
+                self.fillers.append(f)
+            time.sleep(0.2)
+        else:
+            self.sock.listen(64)
+            threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(30)
+            if not c.recv(4096):
+                return
+            if self.mode == "cut":
+                c.sendall(b"$10\r\nabc")
+                c.close()
+                return
+            if self.mode == "drip":
+                c.sendall(self.drip)
+                while not self.stopped.is_set():
+                    c.sendall(b"x")
+                    time.sleep(self.every)
+            self.stopped.wait(30)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopped.set()
+        for s in [self.sock] + self.conns + self.fillers:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def hostile_nodes(apache_factory, mgctl):
+    """One Apache per (engine, mode), each pointed at its own hostile store."""
+    made, stores = {}, []
+    try:
+        for kind in ("redis", "memcache"):
+            for mode in ("silent", "drip", "cut", "full"):
+                st = HostileStore(kind, mode)
+                stores.append(st)
+                url = f"{kind}://127.0.0.1:{st.port}?timeout={TIMEOUT_MS}ms"
+                node = make_node(apache_factory, f"hostile-{kind}-{mode}", url)
+                made[(kind, mode)] = Cluster(kind, st, [node], mgctl)
+        yield made
+    finally:
+        for c in made.values():
+            c.nodes[0].stop()
+        for st in stores:
+            st.stop()
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+@pytest.mark.parametrize("mode", ["silent", "drip", "cut", "full"])
+def test_a_store_that_misbehaves_on_the_wire_refuses_a_one_time_link_within_its_deadline(
+        hostile_nodes, kind, mode):
+    c = hostile_nodes[(kind, mode)]
+    node = c.nodes[0]
+    link = c.sign("/media/film.mp4", "--once")
+    mark = node.mark()
+    t0 = time.monotonic()
+    status, _, _ = http_get(node.port, link, timeout=20)
+    took = time.monotonic() - t0
+    assert status == 500
+    assert "MG00607" in node.error_log_since(mark)
+    # the whole claim is a handful of commands, each bounded by the timeout
+    # as a whole: a generous structural bound, far below the old for ever
+    assert took < 10 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
+    # a link that needs no store is served meanwhile
+    assert http_get(node.port, c.sign("/media/film.mp4"))[0] == 200
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+@pytest.mark.parametrize("mode", ["silent", "full"])
+def test_while_a_store_that_timed_out_is_asked_again_other_one_time_links_are_refused_at_once(
+        hostile_nodes, kind, mode):
+    """After a timeout (no answer; a connect that never completes), one
+    request per child asks the store again; the others are refused at once
+    instead of each holding a worker for the timeout (many one-time links
+    would otherwise tie up every worker). No timing: the log says which
+    requests waited."""
+    c = hostile_nodes[(kind, mode)]
+    node = c.nodes[0]
+    link = c.sign("/media/film.mp4", "--once")
+    assert http_get(node.port, link, timeout=20)[0] == 500  # the gate closes
+    mark = node.mark()
+    n = 20
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def one(i):
+        barrier.wait()
+        results[i] = http_get(node.port, link, timeout=20)[0]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [500] * n
+    log = node.error_log_since(mark)
+    denied = log.count("MG00203")  # one line per request
+    refused = log.count("refused without waiting")
+    assert denied == n, log
+    # one probe per child (the harness allows up to ServerLimit 4 children)
+    # waited for the store; the others did not
+    assert refused >= n - 4, (denied, refused)
