@@ -358,7 +358,10 @@ static mg_store_status_t mc_set(mg_store_t *st, const char *key, const char *val
         if (strcmp(buf, "NOT_FOUND\r\n") != 0)
             return garbage(s, buf, p, why);
         if (rv == MG_STORE_FULL) { /* absent, and no room to add it */
-            *why = added;
+            *why = apr_psprintf(p,
+                                "memcached %s:%d is full (SERVER_ERROR out of memory storing "
+                                "object): the revocation was not written",
+                                s->host, s->port);
             return rv;
         }
     }

@@ -364,7 +364,12 @@ static void once_child_init(apr_pool_t *p, server_rec *s)
  * the deploy kept or set (rsync -a, cp -p, tar, a Nix store's mtime 1):
  * two of mgctl's 22-character ids swapped left the new one granted. A
  * rename gives another inode; a write in place moves ctime, which no tool
- * sets. */
+ * sets. But the kernel stamps ctime from a coarse clock (a tick of up to
+ * 10 ms; a whole second on some file systems): a version that changed
+ * within a second of the stat may change again, in place and to the same
+ * size, with the same stamps after it was read. Such a version is read
+ * again at the next look (git's "racily clean" index entries). */
+#define REVFILE_RACY APR_USEC_PER_SEC
 typedef struct revfile_id {
     apr_dev_t device;
     apr_ino_t inode;
@@ -394,6 +399,7 @@ typedef struct revfile {
                                  policy's load-time list still applies) */
     apr_time_t checked;       /* last stat */
     revfile_id_t seen;        /* of the version in `set` */
+    int racy;                 /* `seen` may hide a later change: read again */
 } revfile_t;
 
 static void revfile_add(void *ctx, server_rec *s, mg_mod_policy_t *mp)
@@ -433,6 +439,7 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     const char *path = rf->policy->tokens.revocation_file, *why = NULL;
     apr_finfo_t fi;
     revfile_id_t now;
+    apr_time_t stat_at = apr_time_now();
     apr_pool_t *np;
     apr_hash_t *set;
     apr_fileperms_t prot = 0;
@@ -453,7 +460,7 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
         return;
     }
     now = revfile_id(&fi);
-    if (rf->set != NULL && revfile_same(&now, &rf->seen))
+    if (rf->set != NULL && !rf->racy && revfile_same(&now, &rf->seen))
         return;
     if (apr_pool_create(&np, rf->parent) != APR_SUCCESS)
         return;
@@ -480,6 +487,7 @@ static void revfile_refresh(revfile_t *rf, request_rec *r)
     rf->pool = np;
     rf->set = set;
     rf->seen = now;
+    rf->racy = now.ctime > stat_at - REVFILE_RACY;
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   MG_LOGNO(00606) "media-guard: revocation file %s: %u id(s)", path,
                   apr_hash_count(set));

@@ -6,6 +6,7 @@ servers sharing a memcached, and two sharing a redis, run where memcached and
 redis-server are installed (scripts/quickstart installs both)."""
 
 import concurrent.futures
+import http.client
 import json
 import os
 import re
@@ -370,6 +371,60 @@ def test_a_revocation_file_without_its_lock_refuses_links_with_an_id(apache_fact
                          "(MG00610)") == 2, log
         assert "exit signal" not in log
     finally:
+        s.stop()
+
+
+def test_a_revocation_file_changed_just_before_a_look_is_read_again_at_the_next(
+        apache_factory, sign):
+    """The kernel stamps ctime from a coarse clock (a tick; a second on
+    some file systems): a version read within a second of its change may be
+    rewritten in place to the same size within the same tick, and look
+    unchanged ever after. So such a version is read again at the next look
+    (MG00606 at debug), by the same child: one keep-alive connection; then
+    no more. With the stamps alone it was not read again, and such an
+    in-place rewrite was missed until the file changed once more."""
+    s = apache_factory("once-revfile-racy", "KeepAlive On\nKeepAliveTimeout 20\n" + CONF,
+                       policies={"once.yaml": policy(revocation_file="revoked.txt")},
+                       files=FILES, extra_modules=["remoteip", "socache_shmcb"], start=False)
+    kd = s.policy_dir / "keys"
+    kd.mkdir(parents=True, exist_ok=True)
+    (kd / "k2026.key").write_text(K2026)
+    (kd / "k2026.key").chmod(0o600)
+    (kd / "kold.key").write_text(KOLD)
+    (kd / "kold.key").chmod(0o600)
+    (s.policy_dir / "revoked.txt").write_text("# revoked\n")
+    s.start()
+    link = sign("/media/a.jpg", "--id", "racy-link")
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
+
+    def look():
+        mark = s.mark()
+        conn.request("GET", link)
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        return re.findall(r"\[pid (\d+)[^\]]*\].*MG00606: ", s.error_log_since(mark))
+
+    try:
+        for attempt, ids in enumerate(("racy-aaaa\n", "racy-bbbb\n", "racy-cccc\n")):
+            if attempt:
+                time.sleep(1.1)  # the child looks again only after revocation_refresh
+            with open(s.policy_dir / "revoked.txt", "r+") as f:  # in place
+                f.seek(0, os.SEEK_END)
+                f.write(ids)
+            changed = time.time()
+            read = look()
+            if time.time() - changed < 0.8:  # this look was within the second
+                break
+        else:
+            pytest.skip("no look within a second of the change: the machine is too slow")
+        assert len(read) == 1, read
+        time.sleep(1.1)  # revocation_refresh: 1s; the file is as it was
+        assert look() == read
+        time.sleep(1.1)  # read more than a second after the change: settled
+        assert look() == []
+    finally:
+        conn.close()
         s.stop()
 
 

@@ -255,6 +255,49 @@ def test_an_id_revoked_again_on_memcached_gets_the_new_expiry(tmp_path, mgctl):
         mc.proc.wait(timeout=10)
 
 
+def fill_with_revocations(store):
+    """Revocation-sized items into memcached until it refuses one for lack
+    of memory (-M: it refuses rather than evicts); how many went in."""
+    s = socket.create_connection(("127.0.0.1", store.port), timeout=10)
+    try:
+        f, n = s.makefile("rb"), 0
+        while n < 200000:
+            s.sendall(b"".join(b"add mg:rev:fill%011d 0 0 1\r\n1\r\n" % (n + i)
+                               for i in range(500)))
+            replies = [f.readline() for _ in range(500)]
+            if any(r.startswith(b"SERVER_ERROR out of memory") for r in replies):
+                return n
+            assert set(replies) == {b"STORED\r\n"}, replies
+            n += 500
+        pytest.fail("memcached did not fill up")
+    finally:
+        s.close()
+
+
+def test_an_id_revoked_again_on_a_full_memcached_stays_revoked(tmp_path, mgctl):
+    """Why not memcached's `set`: a full memcached (-M) that cannot store
+    the new item deletes the old one, and the revoked link is granted
+    again. `add` is refused before the key is looked at, and `touch` needs
+    no memory: the entry stays, with its new expiry. A new id cannot be
+    written: exit 2, saying the revocation was not written."""
+    mc = StoreServer("memcache", tmp_path, args=["-m", "2"]).start(init_epoch=False)
+    try:
+        p = mgctl("revoke", "--store", mc.url(), "--ttl", "1h", "leak-full")
+        assert p.returncode == 0, p.stderr
+        assert fill_with_revocations(mc) > 1000
+        p = mgctl("revoke", "--store", mc.url(), "--ttl", "1d", "leak-full")
+        assert p.returncode == 0 and p.stdout == "leak-full revoked\n", p
+        assert 86000 < memcached_expiry(mc, "mg:rev:leak-full") <= 86400
+        p = mgctl("revoke", "--store", mc.url(), "--ttl", "1d", "leak-new")
+        assert p.returncode == 2 and p.stdout == "", p
+        assert ("leak-new: memcached 127.0.0.1:%d is full (SERVER_ERROR out of memory storing "
+                "object): the revocation was not written" % mc.port) in p.stderr, p.stderr
+        assert memcached_expiry(mc, "mg:rev:leak-new") is None
+    finally:
+        mc.proc.kill()
+        mc.proc.wait(timeout=10)
+
+
 def test_a_key_rotated_one_server_at_a_time_never_refuses_a_fresh_link(
         nodes, racers, mgctl, tmp_path):
     """(Last: it leaves the servers without k2026.) docs/token-spec.md's
