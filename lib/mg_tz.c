@@ -626,7 +626,9 @@ static int tzif_parse(apr_pool_t *pool, const unsigned char *buf, size_t len, mg
                 const tz_type_t *last = &types[idx[c.timecnt - 1]];
                 int32_t off;
                 int isdst;
-                rule_info(&tz->rule, trans[c.timecnt - 1], &off, &isdst);
+                /* clamped as every query is: a time_t near INT64_MAX (a
+                 * hostile file) would overflow in rule_info */
+                rule_info(&tz->rule, clamp_t(trans[c.timecnt - 1]), &off, &isdst);
                 if (off != last->off || isdst != last->isdst) {
                     *why = "TZif footer disagrees with the last transition";
                     return -1;

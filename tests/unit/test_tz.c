@@ -496,6 +496,48 @@ START_TEST(test_leap_second_zone_is_refused)
 }
 END_TEST
 
+/* A v2 file whose last transition is at INT64_MAX, with a footer east of
+ * UTC: the check that the footer agrees with the last transition must not
+ * add the offset to that time_t (signed overflow; the sanitizer build of
+ * make check aborts on it). Loaded or refused, the queries stay sane. */
+START_TEST(test_last_transition_at_int64_max_does_not_overflow)
+{
+    static const char footer[] = "\nCET-1CEST,M3.5.0,M10.5.0/3\n";
+    unsigned char b[256];
+    size_t n = 0;
+    const mg_tz_t *tz = NULL;
+    const char *why = NULL;
+    mg_civil_t c;
+
+    memset(b, 0, sizeof(b));
+    memcpy(b, "TZif2", 5); /* v1 block: one type (UT), nothing else */
+    b[39] = 1;
+    b[43] = 1;
+    n = 44 + 6 + 1;
+    memcpy(b + n, "TZif2", 5); /* v2 block: one transition, two types */
+    b[n + 20 + 15] = 1;        /* timecnt */
+    b[n + 20 + 19] = 2;        /* typecnt */
+    b[n + 20 + 23] = 9;        /* charcnt */
+    n += 44;
+    b[n++] = 0x7f; /* transition time INT64_MAX */
+    memset(b + n, 0xff, 7);
+    n += 7;
+    b[n++] = 0;                           /* its type */
+    memcpy(b + n, "\0\0\x0e\x10\0\0", 6); /* +1h, std, "CET" */
+    n += 6;
+    memcpy(b + n, "\0\0\x1c\x20\1\4", 6); /* +2h, DST, "CEST" */
+    n += 6;
+    memcpy(b + n, "CET\0CEST\0", 9);
+    n += 9;
+    memcpy(b + n, footer, sizeof(footer) - 1);
+    n += sizeof(footer) - 1;
+    if (mg_tz_load_buffer(mg_test_pool, "T", b, n, &tz, &why) == MG_OK) {
+        mg_tz_to_local(tz, INT64_MAX, &c);
+        ck_assert_int_eq(c.utc_offset, 3600);
+    }
+}
+END_TEST
+
 static const char *const bad_posix[] = {
     "",
     "CET",
@@ -639,6 +681,7 @@ static Suite *tz_suite(void)
     tcase_add_test(tc, test_truncated_or_corrupt_tzif_is_refused);
     tcase_add_test(tc, test_version1_file_is_read);
     tcase_add_test(tc, test_leap_second_zone_is_refused);
+    tcase_add_test(tc, test_last_transition_at_int64_max_does_not_overflow);
     tcase_add_loop_test(tc, test_invalid_posix_rules_are_refused, 0, N(bad_posix));
     tcase_add_test(tc, test_posix_rule_without_dst_and_quoted_names);
     tcase_add_test(tc, test_concurrent_queries_agree_with_single_thread);
