@@ -174,8 +174,10 @@ static int iso_code(MMDB_entry_s *entry, const char *path, char cc[3])
  * country.deny list would then let every client through. The search tree
  * is walked from the root, depth first, and the first records found are
  * asked for the codes mg_geo_country() reads. 1: one has them; 0: records
- * were read and none has (or there are none); -1: the tree or a record
- * could not be read (a corrupt file: its lookups fail, and deny, then). */
+ * were read and none has (or there are none); 2: no record within
+ * MG_GEO_PROBE_NODES nodes (refused too: no real database is laid out so);
+ * -1: the tree or a record could not be read (a corrupt file: its lookups
+ * fail, and deny, then). */
 static int probe_layout(const MMDB_s *mmdb)
 {
     uint32_t stack[2 * 130], nodes = 0;
@@ -214,7 +216,9 @@ static int probe_layout(const MMDB_s *mmdb)
             }
         }
     }
-    return broken ? -1 : 0;
+    if (broken)
+        return -1;
+    return records == 0 && nodes >= MG_GEO_PROBE_NODES ? 2 : 0;
 }
 
 mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, const char **why)
@@ -242,12 +246,22 @@ mg_status_t mg_geo_open(apr_pool_t *pool, const char *path, mg_geo_t **out, cons
     }
     g->open = 1;
     apr_pool_cleanup_register(pool, g, geo_close, apr_pool_cleanup_null);
-    if (probe_layout(&g->mmdb) == 0) {
+    switch (probe_layout(&g->mmdb)) {
+    case 0:
         *why = apr_psprintf(pool,
                             "'%s' holds no country records (database type '%s'): name a "
                             "Country or City database (GeoLite2-Country, GeoIP2-City, ...)",
                             path, mg_geo_type(g));
         return MG_EIO;
+    case 2:
+        *why = apr_psprintf(pool,
+                            "'%s' has no record in the first %u nodes of its search tree "
+                            "(database type '%s'): not a country database as MaxMind's "
+                            "writers lay one out",
+                            path, MG_GEO_PROBE_NODES, mg_geo_type(g));
+        return MG_EIO;
+    default:
+        break;
     }
     *out = g;
     return MG_OK;

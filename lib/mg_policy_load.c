@@ -238,9 +238,17 @@ static void warn_loose_claim(mg_lctx_t *c, const mg_ynode_t *at, const char *rol
     const char *w = args;
     while (*w) {
         size_t n = strcspn(w, " \t");
-        size_t k = strcspn(w, ":~");
-        if (n > 0 && k < n && w[k] == ':') {
-            const char *value = apr_pstrmemdup(c->tmp, w + k + 1, n - k - 1);
+        /* a quoted word ("groups:x", as httpd's ap_getword_conf reads it):
+         * the claim and value inside the quotes */
+        const char *q = w;
+        size_t m = n;
+        if (m >= 2 && (q[0] == '"' || q[0] == '\'') && q[m - 1] == q[0]) {
+            q++;
+            m -= 2;
+        }
+        size_t k = strcspn(q, ":~");
+        if (m > 0 && k < m && q[k] == ':') {
+            const char *value = apr_pstrmemdup(c->tmp, q + k + 1, m - k - 1);
             int plain = *value != '\0';
             for (const char *v = value; *v; v++)
                 plain &= isalnum((unsigned char)*v) || *v == '-' || *v == '_';
@@ -248,8 +256,8 @@ static void warn_loose_claim(mg_lctx_t *c, const mg_ynode_t *at, const char *rol
                      "role %s: mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes "
                      "'Require claim %.*s' for a claim or element that is the number 0 and "
                      "ignores white space; write %s%.*s~(?s)^%s(?!.)%s for an exact match",
-                     role, (int)n, w, plain ? "'claim \"" : "an anchored regular expression (",
-                     (int)k, w, plain ? value : "...", plain ? "\"'" : ")");
+                     role, (int)m, q, plain ? "'claim \"" : "an anchored regular expression (",
+                     (int)k, q, plain ? value : "...", plain ? "\"'" : ")");
         }
         w += n;
         while (*w == ' ' || *w == '\t')

@@ -1081,6 +1081,34 @@ START_TEST(test_a_grace_or_clock_skew_of_years_warns_at_the_value)
 }
 END_TEST
 
+/* `claim NAME:VALUE` warns (claim-loose-match) with the exact form to
+ * write; a word quoted as httpd reads it gets the same advice, its quotes
+ * not carried into it; the anchored regex form gives none. */
+START_TEST(test_a_loose_claim_warns_with_the_exact_form_also_when_quoted)
+{
+    const char *rules = "rules:\n  - {id: a, path: /, access: {anonymous: view}}\n";
+    const char *want = "write 'claim \"groups~(?s)^media-admins(?!.)\"' for an exact match";
+    load_ok(apr_pstrcat(mg_test_pool,
+                        "version: 1\nroles: [chiefs]\nidentity:\n  roles_from:\n    - apache:\n"
+                        "        chiefs: 'claim \"groups:media-admins\"'\n",
+                        rules, NULL));
+    ck_diag(6, 17, "claim-loose-match");
+    ck_assert_msg(strstr(all_diags(), want) != NULL, "%s", all_diags());
+    ck_assert_msg(strstr(all_diags(), "'Require claim groups:media-admins'") != NULL, "%s",
+                  all_diags());
+    load_ok(apr_pstrcat(mg_test_pool,
+                        "version: 1\nroles: [chiefs]\nidentity:\n  roles_from:\n    - apache:\n"
+                        "        chiefs: claim groups:media-admins\n",
+                        rules, NULL));
+    ck_assert_msg(strstr(all_diags(), want) != NULL, "%s", all_diags());
+    load_ok(apr_pstrcat(mg_test_pool,
+                        "version: 1\nroles: [chiefs]\nidentity:\n  roles_from:\n    - apache:\n"
+                        "        chiefs: 'claim \"groups~(?s)^media-admins(?!.)\"'\n",
+                        rules, NULL));
+    ck_assert_msg(ds->warnings == 0, "%s", all_diags());
+}
+END_TEST
+
 START_TEST(test_corp_that_blocks_the_partners_warns)
 {
     /* issue 11 #1: the server allows the partner, the browser refuses it */
@@ -1725,6 +1753,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_buffer_without_name_or_directory_loads);
     tcase_add_test(tc, test_empty_allow_lists_warn_that_they_refuse_everyone);
     tcase_add_test(tc, test_a_grace_or_clock_skew_of_years_warns_at_the_value);
+    tcase_add_test(tc, test_a_loose_claim_warns_with_the_exact_form_also_when_quoted);
     tcase_add_test(tc, test_corp_that_blocks_the_partners_warns);
     tcase_add_test(tc, test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted);
     suite_add_tcase(s, tc);
