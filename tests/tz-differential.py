@@ -245,7 +245,6 @@ def window_truth(z, t, hours, day):
 
 def check_windows(mgctl, rng, full, transitions, problems):
     """Time-window membership through `mgctl test` (the module's evaluator) on the days of DST gaps and overlaps."""
-    import json
     import tempfile
     lines = ['version: 1', 'name: tzdiff', 'default: deny', 'time_windows:']
     for zi, zone in enumerate(WINDOW_ZONES):
