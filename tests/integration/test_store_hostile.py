@@ -73,6 +73,14 @@ class HostileStore:
                 c.sendall(b"$10\r\nabc")
                 c.close()
                 return
+            if self.mode == "array":
+                # 1.6 MB in four elements, each under REPLY_MAX (hiredis
+                # drops each from its buffer once parsed)
+                c.sendall(b"*4\r\n" + (b"$400000\r\n" + b"x" * 400000 + b"\r\n") * 4)
+            if self.mode == "header":
+                # 14 bytes announcing 10^9 elements (hiredis allocates the
+                # pointers at the header and walks them when freeing)
+                c.sendall(b"*1000000000\r\n")
             if self.mode == "drip":
                 c.sendall(self.drip)
                 while not self.stopped.is_set():
@@ -96,13 +104,13 @@ def hostile_nodes(apache_factory, mgctl):
     """One Apache per (engine, mode), each pointed at its own hostile store."""
     made, stores = {}, []
     try:
-        for kind in ("redis", "memcache"):
-            for mode in ("silent", "drip", "cut", "full"):
-                st = HostileStore(kind, mode)
-                stores.append(st)
-                url = f"{kind}://127.0.0.1:{st.port}?timeout={TIMEOUT_MS}ms"
-                node = make_node(apache_factory, f"hostile-{kind}-{mode}", url)
-                made[(kind, mode)] = Cluster(kind, st, [node], mgctl)
+        modes = [(k, m) for k in ("redis", "memcache") for m in ("silent", "drip", "cut", "full")]
+        for kind, mode in modes + [("redis", "array"), ("redis", "header")]:
+            st = HostileStore(kind, mode)
+            stores.append(st)
+            url = f"{kind}://127.0.0.1:{st.port}?timeout={TIMEOUT_MS}ms"
+            node = make_node(apache_factory, f"hostile-{kind}-{mode}", url)
+            made[(kind, mode)] = Cluster(kind, st, [node], mgctl)
         yield made
     finally:
         for c in made.values():
@@ -166,3 +174,18 @@ def test_while_a_store_that_timed_out_is_asked_again_other_one_time_links_are_re
     # one probe per child (the harness allows up to ServerLimit 4 children)
     # waited for the store; the others did not
     assert refused >= n - 4, (denied, refused)
+
+
+@pytest.mark.parametrize("mode", ["array", "header"])
+def test_a_redis_reply_over_a_mebibyte_is_refused_also_as_an_array(hostile_nodes, mode):
+    """REPLY_MAX counts the bytes received for a command, and no array may
+    announce more elements than REPLY_MAX could hold (red team 25b review).
+    Planted back: the cap on hiredis's unparsed buffer -> array is parsed
+    whole (the log says 'an answer of an unexpected type'); no element cap -> header holds the worker
+    39 s freeing 10^9 pointers (the 20 s client timeout fails)."""
+    c = hostile_nodes[("redis", mode)]
+    node = c.nodes[0]
+    mark = node.mark()
+    assert http_get(node.port, c.sign("/media/film.mp4", "--once"), timeout=20)[0] == 500
+    log = node.error_log_since(mark)
+    assert "MG00607" in log and "an over-long reply" in log, log
