@@ -12,6 +12,8 @@ The timeout bounds each whole command (a deadline), not each read: before
 the fix a drip of one byte every 50 ms held the request for ever (Redis) or
 for REPLY_MAX reads (memcached, 25 s). About 5.5 s for the file."""
 
+import datetime
+import re
 import socket
 import threading
 import time
@@ -133,8 +135,10 @@ def test_a_store_that_misbehaves_on_the_wire_refuses_a_one_time_link_within_its_
     assert status == 500
     assert "MG00607" in node.error_log_since(mark)
     # the whole claim is a handful of commands, each bounded by the timeout
-    # as a whole: a generous structural bound, far below the old for ever
-    assert took < 10 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
+    # as a whole: a generous bound (an ASan build on a loaded CI machine is
+    # several times slower), far below the old for ever (Redis) or 25 s
+    # (memcached) of the planted per-read timeout
+    assert took < 30 * TIMEOUT_MS / 1000, f"{kind} {mode}: {took:.2f} s"
     # a link that needs no store is served meanwhile
     assert http_get(node.port, c.sign("/media/film.mp4"))[0] == 200
 
@@ -171,9 +175,22 @@ def test_while_a_store_that_timed_out_is_asked_again_other_one_time_links_are_re
     denied = log.count("MG00203")  # one line per request
     refused = log.count("refused without waiting")
     assert denied == n, log
-    # one probe per child (the harness allows up to ServerLimit 4 children)
-    # waited for the store; the others did not
-    assert refused >= n - 4, (denied, refused)
+    assert refused >= 1, log
+    # in each child, one request at a time asks the store: each waits the
+    # whole timeout, so two that waited in one child end at least about a
+    # timeout apart (structural, not a bound on how fast requests arrive:
+    # on a slow machine more of them may come after a probe ended and ask
+    # again). Planted gate always open: several end together.
+    ends = {}
+    for m in re.finditer(r"^\[\w+ (\w+ \d+ [\d:.]+ \d+)\] \[[^]]*\] \[pid (\d+)[^]]*\].*"
+                         r"MG00203(?!.*refused without waiting)", log, re.M):
+        t = datetime.datetime.strptime(m.group(1), "%b %d %H:%M:%S.%f %Y").timestamp()
+        ends.setdefault(m.group(2), []).append(t)
+    assert sum(len(v) for v in ends.values()) == n - refused, log
+    for pid, ts in ends.items():
+        ts.sort()
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        assert all(g >= TIMEOUT_MS / 2000 for g in gaps), (pid, gaps, log)
 
 
 @pytest.mark.parametrize("mode", ["array", "header"])
