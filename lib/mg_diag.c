@@ -20,7 +20,7 @@ mg_diags_t *mg_diags_make(apr_pool_t *pool)
  * annotations. Cut at MG_DIAG_MSG_MAX bytes, at a UTF-8 character's start,
  * and say so. */
 #define CUT_NOTE "... (cut: the message is longer than %d bytes)"
-static char *clip(apr_pool_t *pool, char *msg)
+static const char *clip(apr_pool_t *pool, const char *msg)
 {
     size_t n = strlen(msg);
 
@@ -30,6 +30,11 @@ static char *clip(apr_pool_t *pool, char *msg)
     while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
         n--;
     return apr_psprintf(pool, "%.*s" CUT_NOTE, (int)n, msg, MG_DIAG_MSG_MAX);
+}
+
+const char *mg_diag_hint(apr_pool_t *pool, const mg_diag_t *d)
+{
+    return d->hint ? clip(pool, d->hint) : NULL;
 }
 
 mg_diag_t *mg_diag_addv(mg_diags_t *ds, mg_severity_t sev, const char *file, int line, int col,
@@ -98,7 +103,7 @@ const char *mg_one_line(apr_pool_t *pool, const char *s)
 const char *mg_diag_format(apr_pool_t *pool, const mg_diag_t *d)
 {
     const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
-    const char *hint = d->hint ? apr_psprintf(pool, " (%s)", d->hint) : "";
+    const char *hint = d->hint ? apr_psprintf(pool, " (%s)", mg_diag_hint(pool, d)) : "";
     if (d->line > 0 && d->col > 0)
         return mg_one_line(pool, apr_psprintf(pool, "%s:%d:%d: %s: %s%s", d->file, d->line, d->col,
                                               sev, d->msg, hint));

@@ -63,6 +63,10 @@ const char *mg_one_line(apr_pool_t *pool, const char *s);
  * longer ones, which quote what a policy wrote, are cut and say so. */
 #define MG_DIAG_MSG_MAX 1024
 
+/* d's hint, cut like a message (hints quote a policy too: "write '...'"),
+ * or NULL. Every output of a hint goes through this. */
+const char *mg_diag_hint(apr_pool_t *pool, const mg_diag_t *d);
+
 /* At most this many diagnostics of one file are printed (apache2 -t, mgctl
  * validate/test in every format); the rest are counted in one line made by
  * mg_diags_more(): a file with 200,000 errors must not print 20 MB. */

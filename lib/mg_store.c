@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <apr_file_io.h>
 #include <apr_strings.h>
@@ -337,6 +338,15 @@ mg_store_status_t mg_store_epoch_info(mg_store_t *st, int op, mg_store_epoch_inf
     return st->ops->epoch(st, op, out, p, why);
 }
 
+apr_time_t mg_store_clock(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return apr_time_now();
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + (apr_time_t)(ts.tv_nsec / 1000);
+}
+
 int mg_store_gate_enter(mg_store_gate_t *g, int *probe)
 {
     *probe = 0;
@@ -465,7 +475,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     mg_store_status_t rv;
     int i, retries = 0, full = 0;
     const char *full_why = NULL;
-    apr_time_t until = st->timeout > 0 ? apr_time_now() + MG_STORE_WALK_FACTOR * st->timeout : 0;
+    apr_time_t until = st->timeout > 0 ? mg_store_clock() + MG_STORE_WALK_FACTOR * st->timeout : 0;
 
     *slot = 0;
     if (c->uses < 1 || c->ttl < 1 || c->kid == NULL || c->id == NULL || c->addr == NULL ||
@@ -495,7 +505,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
         char *owner;
         full = 0;
-        if (until != 0 && apr_time_now() > until) {
+        if (until != 0 && mg_store_clock() > until) {
             *why = apr_psprintf(p,
                                 "%s: no answer within the timeout to the claim as a whole (%d "
                                 "times the timeout; %d of %d slots walked)",

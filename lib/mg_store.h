@@ -294,6 +294,12 @@ const char *mg_store_epoch_key(apr_pool_t *p, const mg_store_t *st);
  * epoch record was last confirmed in (mg_store_redis.c). */
 const char *mg_store_tenure_key(apr_pool_t *p, const mg_store_t *st);
 
+/* Microseconds on the monotonic clock, for deadlines and durations (never
+ * dates): apr_time_now() is the wall clock, and a clock stepped back by
+ * NTP or an admin during an operation would lengthen its wait by the step
+ * (an hour back: an hour's wait), forward would cut it short. */
+apr_time_t mg_store_clock(void);
+
 /* A server whose last operation timed out (a store that accepts and never
  * answers, drops SYNs, or answers too slowly): while one request asks it
  * again, every other one is refused at once instead of each holding an

@@ -69,7 +69,7 @@ static apr_status_t close_all(void *data)
 /* Wait for the socket at most until the deadline: 0, or -1 when it passed. */
 static int wait_until(apr_socket_t *sock, apr_time_t deadline)
 {
-    apr_interval_time_t left = deadline - apr_time_now();
+    apr_interval_time_t left = deadline - mg_store_clock();
 
     if (left <= 0)
         return -1;
@@ -173,7 +173,7 @@ static mg_store_status_t exchange_conn(mc_impl_t *m, mc_server_t *s, const char 
     apr_status_t rv;
     int fresh = 0, reused;
     char err[120];
-    apr_time_t deadline = apr_time_now() + m->url->timeout;
+    apr_time_t deadline = mg_store_clock() + m->url->timeout;
 
 again:
     off = got = 0;
@@ -233,7 +233,7 @@ static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *r
 {
     int go, probe, slow = 0;
     mg_store_status_t rv;
-    apr_time_t t0 = apr_time_now();
+    apr_time_t t0 = mg_store_clock();
 
     apr_thread_mutex_lock(s->lock);
     go = mg_store_gate_enter(&s->gate, &probe);
@@ -245,7 +245,7 @@ static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *r
     rv = exchange_conn(m, s, req, kind, buf, size, &slow, p, why);
     /* a failure that took the whole timeout is slow whatever it was (a
      * name lookup that stalled: the resolver has no deadline of ours) */
-    slow = slow || apr_time_now() - t0 >= m->url->timeout;
+    slow = slow || mg_store_clock() - t0 >= m->url->timeout;
     apr_thread_mutex_lock(s->lock);
     mg_store_gate_leave(&s->gate, probe, rv != MG_STORE_OK && slow);
     apr_thread_mutex_unlock(s->lock);

@@ -15,8 +15,11 @@
  * back. Connect, read and write all have the URL's timeout.
  */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_cstr.h>
 #include <apr_strings.h>
@@ -144,6 +147,9 @@ typedef struct redis_impl {
     redis_conn_t *idle[IDLE_MAX];
     int nidle;
     mg_store_gate_t gate;
+    /* hiredis's reply functions, but for arrays longer than ARRAY_MAX */
+    redisReplyObjectFunctions fn;
+    void *(*create_array)(const redisReadTask *, int);
 } redis_impl_t;
 
 static apr_status_t close_all(void *data)
@@ -182,20 +188,97 @@ static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
 }
 
 /* A reply larger than this is not one of ours (INFO is a few KiB): a
- * server that sends more is refused rather than buffered. */
+ * server that sends more is refused rather than buffered. Counted in bytes
+ * received for the command, before hiredis sees them: hiredis parses an
+ * array element by element and drops what it parsed, so what is left in
+ * its buffer says nothing of an array of millions of small elements, each
+ * one a reply object in memory. */
 #define REPLY_MAX (1 << 20)
+
+/* No reply within REPLY_MAX has more elements than this (each takes 4
+ * bytes at least). hiredis (0.14 has no maxelements) allocates an array's
+ * element pointers when it reads the header: `*1000000000` (14 bytes from a
+ * hostile store) made it allocate 8 GB of address space and walk all of it
+ * when freeing the reply, 39 s of CPU past any deadline. */
+#define ARRAY_MAX (REPLY_MAX / 4)
+
+static void *create_array(const redisReadTask *task, int elements)
+{
+    redis_impl_t *r = task->privdata;
+
+    if (elements > ARRAY_MAX)
+        return NULL; /* the reader fails (said as out of memory) */
+    return r->create_array(task, elements);
+}
+
+static redisReply *failed_as(redisContext *c, int err, const char *str)
+{
+    c->err = err;
+    apr_cpystrn(c->errstr, str, sizeof(c->errstr));
+    return NULL;
+}
+
+/* Wait at most `left` for what the server sends and give it to c's reader;
+ * *got counts the reply's bytes, never more than REPLY_MAX. 0 (also when a
+ * signal cut the wait short: the caller looks at the deadline again), or
+ * -1 with c->err (errno kept for an I/O error: run_conn retries a reset). */
+static int read_by(redisContext *c, apr_interval_time_t left, apr_size_t *got)
+{
+    char buf[16384];
+    struct pollfd pfd;
+    apr_size_t want = REPLY_MAX + 1 - *got;
+    ssize_t n;
+    int rv;
+
+    pfd.fd = c->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    rv = poll(&pfd, 1, left / 1000 >= INT_MAX ? INT_MAX : (int)((left + 999) / 1000));
+    if (rv < 0 && errno == EINTR)
+        return 0;
+    if (rv < 0) {
+        failed_as(c, REDIS_ERR_IO, strerror(errno));
+        return -1;
+    }
+    if (rv == 0) {
+        failed_as(c, REDIS_ERR_IO, NO_ANSWER);
+        return -1;
+    }
+    n = read(c->fd, buf, want < sizeof(buf) ? want : sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n < 0) {
+        failed_as(c, REDIS_ERR_IO, strerror(errno));
+        return -1;
+    }
+    if (n == 0) {
+        failed_as(c, REDIS_ERR_EOF, "Server closed the connection");
+        return -1;
+    }
+    *got += (apr_size_t)n;
+    if (*got > REPLY_MAX) {
+        failed_as(c, REDIS_ERR_PROTOCOL, "an over-long reply");
+        return -1;
+    }
+    if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) {
+        failed_as(c, REDIS_ERR_OOM, "out of memory");
+        return -1;
+    }
+    return 0;
+}
 
 /* One command with a deadline: the URL's timeout bounds the whole exchange
  * (sending it and reading its complete reply), not each read. hiredis's own
  * redisCommand waits `timeout` per read(): a server that drips its reply a
  * byte at a time, each within the timeout, would hold the request (and its
- * Apache worker) for ever. Each read waits at most what is left until the
+ * Apache worker) for ever. Each wait is at most what is left until the
  * deadline; a reply past the deadline or over REPLY_MAX is an error (the
  * connection is then unusable: the caller closes it). NULL with c->err set,
  * a deadline or a timeout as NO_ANSWER (timed_out). */
 static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, const char **argv)
 {
     void *reply = NULL;
+    apr_size_t got = 0;
     int done = 0;
 
     if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
@@ -206,26 +289,23 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
 
         if (done) {
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
-                return io_failed(c);
+                return c->err == REDIS_ERR_OOM
+                           ? failed_as(c, REDIS_ERR_PROTOCOL, "an over-long reply or out of memory")
+                           : io_failed(c);
             if (reply != NULL)
                 return reply;
-            if (c->reader->len - c->reader->pos > REPLY_MAX) {
-                c->err = REDIS_ERR_PROTOCOL;
-                apr_cpystrn(c->errstr, "an over-long reply", sizeof(c->errstr));
-                return NULL;
-            }
         }
-        left = deadline - apr_time_now();
-        if (left <= 0) {
-            c->err = REDIS_ERR_IO;
-            apr_cpystrn(c->errstr, NO_ANSWER, sizeof(c->errstr));
-            return NULL;
+        left = deadline - mg_store_clock();
+        if (left <= 0)
+            return failed_as(c, REDIS_ERR_IO, NO_ANSWER);
+        if (done) {
+            if (read_by(c, left, &got) != 0)
+                return NULL;
+            continue;
         }
         tv.tv_sec = (time_t)apr_time_sec(left);
         tv.tv_usec = (suseconds_t)apr_time_usec(left);
-        if (redisSetTimeout(c, tv) != REDIS_OK)
-            return io_failed(c);
-        if (!done ? redisBufferWrite(c, &done) != REDIS_OK : redisBufferRead(c) != REDIS_OK)
+        if (redisSetTimeout(c, tv) != REDIS_OK || redisBufferWrite(c, &done) != REDIS_OK)
             return io_failed(c);
     }
 }
@@ -251,7 +331,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
     *reused = rc != NULL;
     if (rc != NULL)
         return rc;
-    left = deadline - apr_time_now();
+    left = deadline - mg_store_clock();
     if (left <= 0) {
         *why = apr_psprintf(p, "redis %s:%d: " NO_ANSWER, u->host[0], u->port[0]);
         *slow = 1;
@@ -271,6 +351,8 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
             redisFree(c);
         return NULL;
     }
+    c->reader->fn = &r->fn;
+    c->reader->privdata = r;
     if (u->password != NULL) {
         const char *argv[] = {"AUTH", u->password};
         rep = command_by(c, deadline, 2, argv);
@@ -476,7 +558,7 @@ static redisReply *run_conn(mg_store_t *st, apr_pool_t *p, const char **why, int
     redisReply *rep = NULL;
     /* one deadline for the whole operation: connecting (AUTH, SELECT),
      * identifying the process, the command, and the one retry below */
-    apr_time_t deadline = apr_time_now() + r->url->timeout;
+    apr_time_t deadline = mg_store_clock() + r->url->timeout;
 
 again:
     rc = conn_get(r, fresh, &reused, deadline, slow, p, why);
@@ -517,7 +599,7 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
     redis_impl_t *r = st->impl;
     int go, probe, slow = 0;
     redisReply *rep = NULL;
-    apr_time_t t0 = apr_time_now();
+    apr_time_t t0 = mg_store_clock();
 
     apr_thread_mutex_lock(r->lock);
     go = mg_store_gate_enter(&r->gate, &probe);
@@ -530,7 +612,7 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
     rep = run_conn(st, p, why, argc, argv, ident, lenient, seen, &slow);
     /* a failure that took the whole timeout is slow whatever it was (a
      * name lookup that stalled: the resolver has no deadline of ours) */
-    slow = slow || apr_time_now() - t0 >= r->url->timeout;
+    slow = slow || mg_store_clock() - t0 >= r->url->timeout;
     apr_thread_mutex_lock(r->lock);
     mg_store_gate_leave(&r->gate, probe, rep == NULL && slow);
     apr_thread_mutex_unlock(r->lock);
@@ -947,11 +1029,21 @@ mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store
 {
     mg_store_t *st = apr_pcalloc(p, sizeof(*st));
     redis_impl_t *r = apr_pcalloc(p, sizeof(*r));
+    redisReader *rd;
 
     if (apr_thread_mutex_create(&r->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) {
         *why = "cannot create a mutex";
         return MG_EINTERNAL;
     }
+    rd = redisReaderCreate();
+    if (rd == NULL) {
+        *why = "out of memory";
+        return MG_EINTERNAL;
+    }
+    r->fn = *rd->fn;
+    r->create_array = rd->fn->createArray;
+    r->fn.createArray = create_array;
+    redisReaderFree(rd);
     r->url = u;
     apr_pool_cleanup_register(p, r, close_all, apr_pool_cleanup_null);
     st->ops = &redis_ops;

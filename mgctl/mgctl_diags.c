@@ -44,7 +44,8 @@ void mgctl_diags_print(FILE *out, apr_pool_t *pool, const mg_diags_t *ds, mgctl_
         shown++;
         if (fmt == MGCTL_FMT_GITHUB) {
             const char *sev = d->severity == MG_SEV_ERROR ? "error" : "warning";
-            const char *msg = d->hint ? apr_psprintf(pool, "%s (%s)", d->msg, d->hint) : d->msg;
+            const char *msg =
+                d->hint ? apr_psprintf(pool, "%s (%s)", d->msg, mg_diag_hint(pool, d)) : d->msg;
             fprintf(out, "::%s file=%s", sev, gh_escape(pool, d->file, 1));
             if (d->line > 0)
                 fprintf(out, ",line=%d", d->line);
@@ -73,5 +74,5 @@ const char *mgctl_diag_json(apr_pool_t *pool, const mg_diag_t *d)
                         mgctl_json_str(pool, d->file), d->line, d->col,
                         d->severity == MG_SEV_ERROR ? "error" : "warning",
                         mgctl_json_str(pool, d->code), mgctl_json_str(pool, d->msg),
-                        mgctl_json_str(pool, d->hint));
+                        mgctl_json_str(pool, mg_diag_hint(pool, d)));
 }

@@ -1,6 +1,8 @@
 /* test_diag.c — diagnostics formatting, ordering and suggestions. */
 #include <string.h>
 
+#include <apr_strings.h>
+
 #include "mg_diag.h"
 #include "mg_test.h"
 
@@ -60,6 +62,25 @@ START_TEST(test_diag_message_quoting_a_huge_scalar_is_cut)
 }
 END_TEST
 
+/* A hint quotes the policy too ("write 'aaa...'" for a 1 MiB extension
+ * in capitals): it was printed whole past the message's cut (mgctl
+ * validate: 1,049,697 bytes). Every output takes it through mg_diag_hint. */
+START_TEST(test_diag_hint_quoting_a_huge_scalar_is_cut)
+{
+    mg_diags_t *ds = mg_diags_make(mg_test_pool);
+    char *big = apr_palloc(mg_test_pool, (1 << 20) + 1);
+
+    memset(big, 'a', 1 << 20);
+    big[1 << 20] = '\0';
+    mg_diag_t *d = mg_diag_add(ds, MG_SEV_ERROR, "p.yaml", 2, 7, "bad-extension", "short");
+    d->hint = apr_psprintf(mg_test_pool, "write '%s'", big);
+    ck_assert_uint_le(strlen(mg_diag_hint(mg_test_pool, d)), MG_DIAG_MSG_MAX);
+    ck_assert_uint_le(strlen(mg_diag_format(mg_test_pool, d)), MG_DIAG_MSG_MAX + 40);
+    d->hint = "write 'jpg'";
+    ck_assert_str_eq(mg_diag_format(mg_test_pool, d), "p.yaml:2:7: error: short (write 'jpg')");
+}
+END_TEST
+
 START_TEST(test_diags_sort_orders_by_line_then_column)
 {
     mg_diags_t *ds = mg_diags_make(mg_test_pool);
@@ -92,6 +113,7 @@ static Suite *diag_suite(void)
     tcase_add_test(tc, test_diag_format_has_file_line_col_and_hint);
     tcase_add_test(tc, test_diag_format_is_one_line_whatever_the_policy_quotes);
     tcase_add_test(tc, test_diag_message_quoting_a_huge_scalar_is_cut);
+    tcase_add_test(tc, test_diag_hint_quoting_a_huge_scalar_is_cut);
     tcase_add_test(tc, test_diags_sort_orders_by_line_then_column);
     tcase_add_test(tc, test_suggest_finds_close_key_and_rejects_far_one);
     suite_add_tcase(s, tc);
