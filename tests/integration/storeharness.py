@@ -272,7 +272,8 @@ def redis_command(store, *args):
 class Proxy:
     """TCP proxy on a free loopback port in front of `upstream_port`.
     mode: "pass" (forward), "delay" (hold every upstream answer `delay`
-    seconds), "drop" (accept, read, never answer), "garbage" (answer
+    seconds), "delay-once" (hold the next upstream answer `delay` seconds,
+    then pass), "drop" (accept, read, never answer), "garbage" (answer
     every read with a line no store speaks)."""
 
     def __init__(self, upstream_port):
@@ -305,6 +306,9 @@ class Proxy:
                 if not data:
                     break
                 if delayed and self.mode == "delay":
+                    time.sleep(self.delay)
+                if delayed and self.mode == "delay-once":
+                    self.mode = "pass"
                     time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:

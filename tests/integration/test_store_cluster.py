@@ -382,6 +382,42 @@ def test_slow_dropping_or_garbage_store_fails_closed_within_the_timeout(
         proxy.stop()
 
 
+@pytest.mark.parametrize("kind", ["redis", "memcache"])
+def test_an_answer_that_came_too_late_is_never_read_as_the_next_commands(
+        kind, stores, apache_factory, mgctl):
+    """A command that timed out closes its connection instead of pooling it:
+    the late answer would otherwise be read as the next command's (a desync:
+    the next claim, of a link another address holds, would read the late
+    'claimed' of another link and be served). Apache runs one child here, so
+    the requests share its connection pool. Planted: pool the connection
+    after a timeout -> 200 instead of 403 (Redis)."""
+    store = stores[kind]
+    proxy = Proxy(store.port)
+    proxy.delay = 0.6
+    node = None
+    if kind == "memcache":
+        init_epoch_with_mgctl(store.url(port=proxy.port))
+    try:
+        node = make_node(apache_factory, f"store-late-{kind}",
+                         store.url(port=proxy.port, options="timeout=200ms"))
+        c = Cluster(kind, store, [node], mgctl)
+        held, late = c.sign("/media/film.mp4", "--once", count=2)
+        # the link is 127.0.8.2's; the connection stays in the pool
+        assert http_get(node.port, held, "127.0.8.2")[0] == 200
+        proxy.mode = "delay-once"
+        mark = node.mark()
+        assert http_get(node.port, late, "127.0.8.1")[0] == 500
+        assert "no answer within the timeout" in node.error_log_since(mark)
+        time.sleep(proxy.delay + 0.3)  # the late answer has been sent
+        assert proxy.mode == "pass"
+        assert http_get(node.port, held, "127.0.8.1")[0] == 403
+        assert http_get(node.port, late, "127.0.8.1")[0] == 200
+    finally:
+        if node is not None:
+            node.stop()
+        proxy.stop()
+
+
 def test_apache_starts_while_the_store_is_down_and_refuses_only_store_links(
         apache_factory, mgctl):
     nowhere = free_port()  # nothing listens there
