@@ -273,7 +273,9 @@ class Proxy:
     """TCP proxy on a free loopback port in front of `upstream_port`.
     mode: "pass" (forward), "delay" (hold every upstream answer `delay`
     seconds), "delay-once" (hold the next upstream answer `delay` seconds,
-    then pass), "drop" (accept, read, never answer), "garbage" (answer
+    then pass), "twice-once" (send the next upstream answer twice, in one
+    write), "twice-later-once" (the next upstream answer, and again 0.2 s
+    later), "drop" (accept, read, never answer), "garbage" (answer
     every read with a line no store speaks)."""
 
     def __init__(self, upstream_port):
@@ -310,6 +312,13 @@ class Proxy:
                 if delayed and self.mode == "delay-once":
                     self.mode = "pass"
                     time.sleep(self.delay)
+                if delayed and self.mode == "twice-once":
+                    self.mode = "pass"
+                    data += data
+                if delayed and self.mode == "twice-later-once":
+                    self.mode = "pass"
+                    dst.sendall(data)
+                    time.sleep(0.2)
                 dst.sendall(data)
         except OSError:
             pass

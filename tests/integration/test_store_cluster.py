@@ -418,6 +418,39 @@ def test_an_answer_that_came_too_late_is_never_read_as_the_next_commands(
         proxy.stop()
 
 
+@pytest.mark.parametrize("mode,first", [("twice-once", 500), ("twice-later-once", 200)])
+def test_a_redis_answer_followed_by_more_is_never_read_as_the_next_commands(
+        stores, apache_factory, mgctl, mode, first):
+    """Bytes after an answer (the same answer twice, as a store or a proxy
+    out of step would send) are never read as the next command's answer (a
+    claim of a link another address holds would be served): with the answer,
+    they fail the command; later, on an idle connection, the next command
+    takes a new one. Planted: take the answer and pool the connection ->
+    twice-once 200 instead of 500; no look at an idle connection before
+    reuse -> twice-later-once 200 instead of 403."""
+    store = stores["redis"]
+    proxy = Proxy(store.port)
+    node = None
+    try:
+        node = make_node(apache_factory, f"store-{mode}-redis", store.url(port=proxy.port))
+        c = Cluster("redis", store, [node], mgctl)
+        held, other = c.sign("/media/film.mp4", "--once", count=2)
+        assert http_get(node.port, held, "127.0.8.2")[0] == 200
+        proxy.mode = mode
+        mark = node.mark()
+        assert http_get(node.port, other, "127.0.8.1")[0] == first
+        if first == 500:
+            assert "more than one answer to a command" in node.error_log_since(mark)
+        time.sleep(0.4)  # the second copy has been sent
+        assert proxy.mode == "pass"
+        assert http_get(node.port, held, "127.0.8.1")[0] == 403
+        assert http_get(node.port, other, "127.0.8.1")[0] == 200
+    finally:
+        if node is not None:
+            node.stop()
+        proxy.stop()
+
+
 def test_apache_starts_while_the_store_is_down_and_refuses_only_store_links(
         apache_factory, mgctl):
     nowhere = free_port()  # nothing listens there
