@@ -275,7 +275,7 @@ class Proxy:
     seconds), "delay-once" (hold the next upstream answer `delay` seconds,
     then pass), "twice-once" (send the next upstream answer twice, in one
     write), "twice-later-once" (the next upstream answer, and again 0.2 s
-    later), "drop" (accept, read, never answer), "garbage" (answer
+    later while the others pass), "drop" (accept, read, never answer), "garbage" (answer
     every read with a line no store speaks)."""
 
     def __init__(self, upstream_port):
@@ -317,8 +317,7 @@ class Proxy:
                     data += data
                 if delayed and self.mode == "twice-later-once":
                     self.mode = "pass"
-                    dst.sendall(data)
-                    time.sleep(0.2)
+                    threading.Timer(0.2, dst.sendall, [data]).start()
                 dst.sendall(data)
         except OSError:
             pass
