@@ -397,8 +397,9 @@ def test_an_answer_late_or_extra_is_never_read_as_the_next_commands(
     closes its connection; bytes with the answer fail the command; bytes
     that come later on an idle connection make the next command take a new
     one. Apache runs one child here: the requests share its connection pool.
-    Planted: pool the connection after a timeout -> delay-once 200 instead
-    of 403 (Redis); take the answer and pool the connection -> twice-once
+    Planted: pool the connection after a failed command -> twice-once 200
+    instead of 403 (and delay-once, Redis, when the look before reuse is
+    planted away too); take the answer and pool the connection -> twice-once
     200 instead of 500; no look at an idle connection before reuse ->
     twice-later-once 200 (Redis), 500 (memcached) instead of 403."""
     store = stores[kind]
