@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <apr_network_io.h>
+#include <apr_poll.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 
@@ -77,6 +78,22 @@ static int wait_until(apr_socket_t *sock, apr_time_t deadline)
     return 0;
 }
 
+/* Whether nothing came on an idle connection since its last answer: a
+ * server that closed it, or sent what no command asked for (an answer
+ * read now would be taken as the next command's), leaves it unusable. */
+static int conn_quiet(mc_conn_t *c)
+{
+    apr_pollfd_t pfd;
+    apr_int32_t n = 0;
+
+    memset(&pfd, 0, sizeof(pfd));
+    pfd.p = c->pool;
+    pfd.desc_type = APR_POLL_SOCKET;
+    pfd.reqevents = APR_POLLIN;
+    pfd.desc.s = c->sock;
+    return apr_poll(&pfd, 1, &n, 0) == APR_TIMEUP && n == 0;
+}
+
 /* An idle connection (*reused = 1) unless `fresh`, else a new one,
  * connected by the deadline; NULL with *why, and *slow when the server did
  * not answer in time. */
@@ -93,6 +110,10 @@ static mc_conn_t *conn_get(mc_server_t *s, int fresh, int *reused, apr_time_t de
     if (s->nidle > 0 && !fresh)
         c = s->idle[--s->nidle];
     apr_thread_mutex_unlock(s->lock);
+    if (c != NULL && !conn_quiet(c)) {
+        conn_close(c);
+        c = NULL;
+    }
     *reused = c != NULL;
     if (c != NULL)
         return c;

@@ -292,6 +292,11 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
                 return c->err == REDIS_ERR_OOM
                            ? failed_as(c, REDIS_ERR_PROTOCOL, "an over-long reply or out of memory")
                            : io_failed(c);
+            if (reply != NULL && c->reader->pos != c->reader->len) {
+                /* more than the answer: out of step with the commands */
+                freeReplyObject(reply);
+                return failed_as(c, REDIS_ERR_PROTOCOL, "more than one answer to a command");
+            }
             if (reply != NULL)
                 return reply;
         }
@@ -308,6 +313,19 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
         if (redisSetTimeout(c, tv) != REDIS_OK || redisBufferWrite(c, &done) != REDIS_OK)
             return io_failed(c);
     }
+}
+
+/* Whether nothing came on an idle connection since its last answer: a
+ * server that closed it, or sent what no command asked for (an answer
+ * read now would be taken as the next command's), leaves it unusable. */
+static int conn_quiet(redisContext *c)
+{
+    struct pollfd pfd;
+
+    pfd.fd = c->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0) == 0;
 }
 
 /* An idle connection (*reused = 1) unless `fresh`, else a new one,
@@ -328,6 +346,11 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
     if (r->nidle > 0 && !fresh)
         rc = r->idle[--r->nidle];
     apr_thread_mutex_unlock(r->lock);
+    if (rc != NULL && !conn_quiet(rc->c)) {
+        redisFree(rc->c);
+        free(rc);
+        rc = NULL;
+    }
     *reused = rc != NULL;
     if (rc != NULL)
         return rc;

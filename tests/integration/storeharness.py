@@ -272,7 +272,10 @@ def redis_command(store, *args):
 class Proxy:
     """TCP proxy on a free loopback port in front of `upstream_port`.
     mode: "pass" (forward), "delay" (hold every upstream answer `delay`
-    seconds), "drop" (accept, read, never answer), "garbage" (answer
+    seconds), "delay-once" (hold the next upstream answer `delay` seconds,
+    then pass), "twice-once" (send the next upstream answer twice, in one
+    write), "twice-later-once" (the next upstream answer, and again 0.2 s
+    later while the others pass), "drop" (accept, read, never answer), "garbage" (answer
     every read with a line no store speaks)."""
 
     def __init__(self, upstream_port):
@@ -306,6 +309,15 @@ class Proxy:
                     break
                 if delayed and self.mode == "delay":
                     time.sleep(self.delay)
+                if delayed and self.mode == "delay-once":
+                    self.mode = "pass"
+                    time.sleep(self.delay)
+                if delayed and self.mode == "twice-once":
+                    self.mode = "pass"
+                    data += data
+                if delayed and self.mode == "twice-later-once":
+                    self.mode = "pass"
+                    threading.Timer(0.2, dst.sendall, [data]).start()
                 dst.sendall(data)
         except OSError:
             pass

@@ -382,6 +382,54 @@ def test_slow_dropping_or_garbage_store_fails_closed_within_the_timeout(
         proxy.stop()
 
 
+@pytest.mark.parametrize("kind,mode,first,why", [
+    ("redis", "delay-once", 500, "no answer within the timeout"),
+    ("memcache", "delay-once", 500, "no answer within the timeout"),
+    ("redis", "twice-once", 500, "more than one answer to a command"),
+    ("redis", "twice-later-once", 200, None),
+    ("memcache", "twice-later-once", 200, None)])
+def test_an_answer_late_or_extra_is_never_read_as_the_next_commands(
+        stores, apache_factory, mgctl, kind, mode, first, why):
+    """An answer after the timeout, or after the answer (the same answer
+    twice, as a store or a proxy out of step would send), is never read as
+    the next command's: the next claim, of a link another address holds,
+    would read the earlier 'claimed' and be served. A timed-out command
+    closes its connection; bytes with the answer fail the command; bytes
+    that come later on an idle connection make the next command take a new
+    one. Apache runs one child here: the requests share its connection pool.
+    Planted: pool the connection after a failed command -> twice-once 200
+    instead of 403 (and delay-once, Redis, when the look before reuse is
+    planted away too); take the answer and pool the connection -> twice-once
+    200 instead of 500; no look at an idle connection before reuse ->
+    twice-later-once 200 (Redis), 500 (memcached) instead of 403."""
+    store = stores[kind]
+    proxy = Proxy(store.port)
+    proxy.delay = 0.6
+    node = None
+    if kind == "memcache":
+        init_epoch_with_mgctl(store.url(port=proxy.port))
+    try:
+        node = make_node(apache_factory, f"store-{mode}-{kind}",
+                         store.url(port=proxy.port, options="timeout=200ms"))
+        c = Cluster(kind, store, [node], mgctl)
+        held, other = c.sign("/media/film.mp4", "--once", count=2)
+        # the link is 127.0.8.2's; the connection stays in the pool
+        assert http_get(node.port, held, "127.0.8.2")[0] == 200
+        proxy.mode = mode
+        mark = node.mark()
+        assert http_get(node.port, other, "127.0.8.1")[0] == first, node.error_log_since(mark)
+        if why is not None:
+            assert why in node.error_log_since(mark)
+        time.sleep(proxy.delay + 0.3 if mode == "delay-once" else 0.4)  # all has been sent
+        assert proxy.mode == "pass"
+        assert http_get(node.port, held, "127.0.8.1")[0] == 403
+        assert http_get(node.port, other, "127.0.8.1")[0] == 200
+    finally:
+        if node is not None:
+            node.stop()
+        proxy.stop()
+
+
 def test_apache_starts_while_the_store_is_down_and_refuses_only_store_links(
         apache_factory, mgctl):
     nowhere = free_port()  # nothing listens there
