@@ -17,6 +17,7 @@ import time
 import pytest
 
 from storeharness import Racers, StoreServer, http_get, redis_command
+from test_store_cluster import reason
 
 NODES = 3
 K2026 = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
@@ -102,10 +103,6 @@ def racers():
     r = Racers(NODES)
     yield r
     r.close()
-
-
-def reason(hdrs):
-    return hdrs.get("x-media-guard-reason")
 
 
 def everywhere(racers, nodes, link):
