@@ -347,24 +347,38 @@ apr_time_t mg_store_clock(void)
     return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + (apr_time_t)(ts.tv_nsec / 1000);
 }
 
-int mg_store_gate_enter(mg_store_gate_t *g, int *probe)
+int mg_store_gate_enter(mg_store_gate_t *g, apr_thread_mutex_t *lock, mg_store_gate_pass_t *pass)
 {
-    *probe = 0;
-    if (!g->slow)
-        return 1;
-    if (g->probing)
-        return 0;
-    g->probing = *probe = 1;
-    return 1;
+    int go = 1;
+
+    pass->t0 = mg_store_clock();
+    pass->probe = 0;
+    apr_thread_mutex_lock(lock);
+    if (g->slow) {
+        if (g->probing)
+            go = 0;
+        else
+            g->probing = pass->probe = 1;
+    }
+    apr_thread_mutex_unlock(lock);
+    return go;
 }
 
-void mg_store_gate_leave(mg_store_gate_t *g, int probe, int timed_out)
+void mg_store_gate_leave(mg_store_gate_t *g, apr_thread_mutex_t *lock,
+                         const mg_store_gate_pass_t *pass, apr_interval_time_t timeout, int failed,
+                         int slow)
 {
-    if (probe)
+    /* a failure that took the whole timeout is slow whatever it was (a
+     * name lookup that stalled: the resolver has no deadline of ours) */
+    int timed_out = failed && (slow || mg_store_clock() - pass->t0 >= timeout);
+
+    apr_thread_mutex_lock(lock);
+    if (pass->probe)
         g->probing = 0;
     /* any answer opens the gate; a timeout closes it, also one that began
      * before the gate closed */
     g->slow = timed_out;
+    apr_thread_mutex_unlock(lock);
 }
 
 const char *mg_store_said(apr_pool_t *p, const char *s, apr_size_t max)

@@ -38,6 +38,7 @@
 
 #include <apr_file_info.h>
 #include <apr_tables.h>
+#include <apr_thread_mutex.h>
 #include <apr_pools.h>
 #include <apr_time.h>
 
@@ -237,7 +238,8 @@ struct mg_store {
 
 /* A slot walk of several operations (two per slot: add, get) must not hold
  * a request for N times the timeout on a store that answers each just in
- * time: it stops with an error past this many timeouts in all. */
+ * time: it starts no further slot past this many timeouts in all (the slot
+ * under way may add two operations: about twice this at most). */
 #define MG_STORE_WALK_FACTOR 2
 
 /* Parse and check a store URL; reads password_file. MG_OK, or with *why
@@ -312,12 +314,21 @@ typedef struct mg_store_gate {
     int probing; /* a request is asking the slow server now */
 } mg_store_gate_t;
 
-/* Under the engine's lock, before an operation: 1 = go (*probe: this one
- * is the probe), 0 = refuse now (another request is asking the slow one). */
-int mg_store_gate_enter(mg_store_gate_t *g, int *probe);
-/* Under the engine's lock, after an operation that went: whether it timed
- * out. */
-void mg_store_gate_leave(mg_store_gate_t *g, int probe, int timed_out);
+/* One operation's pass through a gate. */
+typedef struct mg_store_gate_pass {
+    apr_time_t t0; /* mg_store_clock() when it came to the gate */
+    int probe;     /* it is the request asking the slow server */
+} mg_store_gate_pass_t;
+
+/* Before an operation on the server (takes `lock`, the engine's lock for
+ * the gate): 1 = go, 0 = refuse now (another request is asking the slow
+ * one; say MG_STORE_GATE_WHY). */
+int mg_store_gate_enter(mg_store_gate_t *g, apr_thread_mutex_t *lock, mg_store_gate_pass_t *pass);
+/* After an operation that went: whether it failed, and whether it timed out
+ * (slow); a failure that took the whole `timeout` counts as slow too. */
+void mg_store_gate_leave(mg_store_gate_t *g, apr_thread_mutex_t *lock,
+                         const mg_store_gate_pass_t *pass, apr_interval_time_t timeout, int failed,
+                         int slow);
 /* The sentence for a request the gate refused. */
 #define MG_STORE_GATE_WHY                                                                          \
     "no answer within the timeout to an earlier request, and another request is asking again: "    \

@@ -252,24 +252,16 @@ again:
 static mg_store_status_t exchange_on(mc_impl_t *m, mc_server_t *s, const char *req, int kind,
                                      char *buf, apr_size_t size, apr_pool_t *p, const char **why)
 {
-    int go, probe, slow = 0;
+    mg_store_gate_pass_t pass;
+    int slow = 0;
     mg_store_status_t rv;
-    apr_time_t t0 = mg_store_clock();
 
-    apr_thread_mutex_lock(s->lock);
-    go = mg_store_gate_enter(&s->gate, &probe);
-    apr_thread_mutex_unlock(s->lock);
-    if (!go) {
+    if (!mg_store_gate_enter(&s->gate, s->lock, &pass)) {
         *why = apr_psprintf(p, "memcached %s:%d: %s", s->host, s->port, MG_STORE_GATE_WHY);
         return MG_STORE_ERROR;
     }
     rv = exchange_conn(m, s, req, kind, buf, size, &slow, p, why);
-    /* a failure that took the whole timeout is slow whatever it was (a
-     * name lookup that stalled: the resolver has no deadline of ours) */
-    slow = slow || mg_store_clock() - t0 >= m->url->timeout;
-    apr_thread_mutex_lock(s->lock);
-    mg_store_gate_leave(&s->gate, probe, rv != MG_STORE_OK && slow);
-    apr_thread_mutex_unlock(s->lock);
+    mg_store_gate_leave(&s->gate, s->lock, &pass, m->url->timeout, rv != MG_STORE_OK, slow);
     return rv;
 }
 

@@ -12,7 +12,10 @@
  * connection that saw any error is closed, never reused (a late reply to a
  * timed-out command would otherwise answer the next one); the next
  * operation connects again, so claims resume by themselves when Redis is
- * back. Connect, read and write all have the URL's timeout.
+ * back. The URL's timeout is a deadline for each operation as a whole
+ * (connect, AUTH/SELECT, the command and its complete answer, the retry),
+ * on the monotonic clock (mg_store_clock); a server that timed out is
+ * asked again by one request at a time (mg_store_gate_t).
  */
 #include <errno.h>
 #include <limits.h>
@@ -620,25 +623,17 @@ static redisReply *run_ident(mg_store_t *st, apr_pool_t *p, const char **why, in
                              const char **argv, int ident, int lenient, redis_conn_t *seen)
 {
     redis_impl_t *r = st->impl;
-    int go, probe, slow = 0;
-    redisReply *rep = NULL;
-    apr_time_t t0 = mg_store_clock();
+    mg_store_gate_pass_t pass;
+    int slow = 0;
+    redisReply *rep;
 
-    apr_thread_mutex_lock(r->lock);
-    go = mg_store_gate_enter(&r->gate, &probe);
-    apr_thread_mutex_unlock(r->lock);
-    if (!go) {
+    if (!mg_store_gate_enter(&r->gate, r->lock, &pass)) {
         *why =
             apr_psprintf(p, "redis %s:%d: %s", r->url->host[0], r->url->port[0], MG_STORE_GATE_WHY);
         return NULL;
     }
     rep = run_conn(st, p, why, argc, argv, ident, lenient, seen, &slow);
-    /* a failure that took the whole timeout is slow whatever it was (a
-     * name lookup that stalled: the resolver has no deadline of ours) */
-    slow = slow || mg_store_clock() - t0 >= r->url->timeout;
-    apr_thread_mutex_lock(r->lock);
-    mg_store_gate_leave(&r->gate, probe, rep == NULL && slow);
-    apr_thread_mutex_unlock(r->lock);
+    mg_store_gate_leave(&r->gate, r->lock, &pass, r->url->timeout, rep == NULL, slow);
     return rep;
 }
 
