@@ -136,8 +136,9 @@ int mgctl_cmd_compile(apr_pool_t *pool, int argc, const char *const *argv)
 
     const char *body = mg_policy_emit(pool, policy);
     if (!body) {
-        mgctl_err("compile", "%s: could not produce the compiled form", file);
-        return MGCTL_EXIT_FAIL;
+        /* mg_policy_emit fails only when malloc does: the policy is valid */
+        mgctl_err("compile", "%s: out of memory writing the compiled form (see ulimit -v)", file);
+        return MGCTL_EXIT_USAGE;
     }
     const char *text =
         apr_pstrcat(pool, "# mod_media_guard compiled policy v1 sha256:", mg_policy_digest(policy),

@@ -1014,6 +1014,34 @@ check "20,000 errors: json lists 100, counts all" "0" - \
 check "20,000 errors: github annotations stop at 100 plus a notice" "0" - \
     test "$(grep -c '^::' "$TMP/many.gh")" -eq 101
 
+# ---------------------------------------------------------------- resource limits
+# A pool allocation that fails handed NULL on (a segfault under ulimit -v
+# 60000 for a 100,000-rule compile): mgctl now says "out of memory" and exits
+# 2. A sanitizer build reserves terabytes of address space and cannot start
+# under a small ulimit -v: skipped there (the probe below).
+if sh -c 'ulimit -v 200000 && exec "$0" --version' "$MGCTL" >/dev/null 2>&1; then
+    awk 'BEGIN { print "version: 1"; print "rules:"; for (i = 0; i < 30000; i++)
+        printf "  - {id: r%d, path: /m%d/, access: {anonymous: view}}\n", i, i }' >"$TMP/big.yaml"
+    # From too little to start with to enough: every run ends 0 with the
+    # whole file, or 2 with the message and no file (the temporary one too).
+    check "compile of a 30,000-rule policy under ulimit -v 20-56 MB: out of memory said, never a crash" "2" \
+        "^mgctl( compile: [^ ]*big.yaml:)? out of memory( writing the compiled form)? \(see ulimit -v\)$" \
+        sh -c 'OUT=$2; oom=0; for v in 20000 24000 28000 32000 36000 40000 44000 48000 52000 56000; do
+                 rm -f "$OUT"; (ulimit -v "$v" && exec "$0" compile -o "$OUT" "$1") 2>"$OUT.err"; rc=$?
+                 case $rc in
+                 0) grep -q "^  - id: r29999$" "$OUT" || exit 3 ;;
+                 2) oom=1; ls "$OUT"* | grep -qv "err$" && exit 3; grep -q "out of memory" "$OUT.err" || exit 3
+                    cat "$OUT.err" >&2 ;;
+                 *) echo "ulimit -v $v: exit $rc" >&2; exit 3 ;;
+                 esac
+               done; [ $oom = 1 ] && exit 2; exit 0' \
+        "$MGCTL" "$TMP/big.yaml" "$TMP/big.out"
+    check "validate of it under ulimit -v 30000: the same" "2" "^mgctl: out of memory \(see ulimit -v\)$" \
+        sh -c 'ulimit -v 30000 && exec "$0" validate "$1"' "$MGCTL" "$TMP/big.yaml"
+else
+    echo "skip: ulimit -v cases (this mgctl cannot start under ulimit -v 200000: a sanitizer build)"
+fi
+
 echo
 echo "bad-input.sh: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
