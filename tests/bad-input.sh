@@ -1014,6 +1014,33 @@ check "20,000 errors: json lists 100, counts all" "0" - \
 check "20,000 errors: github annotations stop at 100 plus a notice" "0" - \
     test "$(grep -c '^::' "$TMP/many.gh")" -eq 101
 
+# ---------------------------------------------------------------- compile -o OUT that is not a regular file
+# compile -o wrote a temporary file and renamed it over OUT whatever OUT was:
+# as root, -o /dev/full (or /dev/null) replaced the device node with a
+# regular file for the whole machine, and said nothing. Modelled in $TMP
+# (never /dev: a regression must not break the machine): a FIFO and, as
+# root, a copy of /dev/full's device.
+mkfifo "$TMP/out.fifo"
+check "compile -o a FIFO writes into it, the FIFO stays" "0" - \
+    sh -c '(cat "$2" >"$2.got" &); "$0" compile -o "$2" "$1" || exit 2; sleep 0.2
+           [ -p "$2" ] && head -n 1 "$2.got" | grep -q "^# mod_media_guard compiled policy v1 sha256:"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/out.fifo"
+if [ "$(id -u)" -eq 0 ] && mknod -m 666 "$TMP/full" c 1 7 2>/dev/null; then
+    check "compile -o a full device: exit 2, the reason, the device stays a device" "2" \
+        "^mgctl compile: cannot write [^ ]*/full: No space left on device$" \
+        sh -c '"$0" compile -o "$2" "$1"; rc=$?; [ -c "$2" ] || exit 3; exit $rc' \
+        "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/full"
+else
+    echo "skip: compile -o a device (needs root for mknod)"
+fi
+mkdir "$TMP/versions" && echo old >"$TMP/versions/p.yaml" && ln -s versions/p.yaml "$TMP/current.yaml"
+check "compile -o a link to a file replaces the file, the link stays" "0" - \
+    sh -c '"$0" compile -o "$2/current.yaml" "$1" && [ -L "$2/current.yaml" ] &&
+           head -n 1 "$2/versions/p.yaml" | grep -q "^# mod_media_guard compiled policy v1"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP"
+check "compile -o a directory: exit 2, said" "2" "^mgctl compile: cannot write [^ ]*/versions: it is a directory$" \
+    "$MGCTL" compile -o "$TMP/versions" "$MG_SRCDIR/policies/photo-site.yaml"
+
 # ---------------------------------------------------------------- resource limits
 # A pool allocation that fails handed NULL on (a segfault under ulimit -v
 # 60000 for a 100,000-rule compile): mgctl now says "out of memory" and exits
