@@ -12,6 +12,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
@@ -305,8 +306,8 @@ static int asks_download(apr_pool_t *pool, const char *url, const char *param)
     for (int i = 0; i < params->nelts; i++) {
         const mg_qparam_t *p = &APR_ARRAY_IDX(params, i, mg_qparam_t);
         if (strcmp(p->name, param) == 0 &&
-            (strcmp(p->value, "1") == 0 || strcasecmp(p->value, "true") == 0 ||
-             strcasecmp(p->value, "yes") == 0))
+            (strcmp(p->value, "1") == 0 || apr_cstr_casecmp(p->value, "true") == 0 ||
+             apr_cstr_casecmp(p->value, "yes") == 0))
             return 1;
     }
     return 0;
