@@ -4,6 +4,7 @@
  * line, one signer (claims serialised once, MAC context reused), and a large
  * stdio buffer so that a million links are a million MACs, not a million
  * write(2)s. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,7 +573,10 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
     /* ferror: a write that failed earlier, when a full buffer or a wait
      * for input flushed it */
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fputs("mgctl sign: error writing to standard output\n", stderr);
+        /* errno is the last failed write's (ENOSPC, EPIPE with SIGPIPE
+         * ignored); cleared so that main does not say it a second time */
+        fprintf(stderr, "mgctl sign: error writing to standard output: %s\n", strerror(errno));
+        clearerr(stdout);
         return MGCTL_EXIT_USAGE;
     }
     return rc;

@@ -1014,6 +1014,32 @@ check "20,000 errors: json lists 100, counts all" "0" - \
 check "20,000 errors: github annotations stop at 100 plus a notice" "0" - \
     test "$(grep -c '^::' "$TMP/many.gh")" -eq 101
 
+# ---------------------------------------------------------------- the process environment: TZ, LANG, MG_ZONEINFO
+# Apache (envvars) and a shell running mgctl rarely share TZ or LANG: neither
+# may move a time window, a bucket's expiry or a decision. Zones come from
+# the TZif files only (lib/mg_tz.c), case and classes are ASCII (mg_ascii.h).
+printf '%s\n' 'version: 1' 'timezone: Europe/Berlin' 'time_windows:' '  office: {hours: ["09:00-17:00"]}' \
+    'rules:' '  - {id: office, path: /media/, time: office, access: {anonymous: view}}' >"$TMP/tw.yaml"
+"$MGCTL" keygen --id tz1 --out "$TMP/tzkeys" >/dev/null 2>&1
+env_run() { # the explain and sign outputs under one environment
+    env "$@" "$MGCTL" explain --policy "$TMP/tw.yaml" --time 2026-03-04T07:30:00Z /media/A.JPG 2>&1
+    env "$@" "$MGCTL" sign --key-file "$TMP/tzkeys/tz1.key" --key-id tz1 --expires end-of-day \
+        --tz Europe/Berlin --now 2026-03-04T22:30:00Z /a.jpg 2>&1
+}
+env_run TZ=UTC LC_ALL=C >"$TMP/env-c"
+check "explain and sign: the same under TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 LANG=tr_TR.UTF-8" "0" - \
+    sh -c 'grep -q "^reason:   outside-time-window$" "$1" && grep -q "mg_exp=1772665199&" "$1" || exit 3
+           cmp "$1" "$2"' sh "$TMP/env-c" "$(env_run TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 LANG=tr_TR.UTF-8 >"$TMP/env-x"; echo "$TMP/env-x")"
+check "a missing zoneinfo directory is named, not an unknown zone" "1" \
+    "tw.yaml:2:11: error: unknown time zone 'Europe/Berlin': there is no time zone database at $TMP/no-zoneinfo \(\\\$MG_ZONEINFO\)$" \
+    env MG_ZONEINFO="$TMP/no-zoneinfo" "$MGCTL" validate "$TMP/tw.yaml"
+
+# sign's output on a full disk: the reason, once (main said it a second time), exit 2
+check "sign of 100,000 lines to /dev/full: exit 2, the reason, said once" "2" \
+    "^mgctl sign: error writing to standard output: No space left on device$" \
+    sh -c 'yes /a.jpg | head -n 100000 | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h >/dev/full 2>"$2"; rc=$?
+           cat "$2" >&2; [ "$(wc -l <"$2")" -eq 1 ] || exit 3; exit $rc' "$MGCTL" "$TMP/tzkeys/tz1.key" "$TMP/full.err"
+
 # ---------------------------------------------------------------- compile -o OUT that is not a regular file
 # compile -o wrote a temporary file and renamed it over OUT whatever OUT was:
 # as root, -o /dev/full (or /dev/null) replaced the device node with a
