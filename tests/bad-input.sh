@@ -1040,6 +1040,13 @@ check "sign of 100,000 lines to /dev/full: exit 2, the reason, said once" "2" \
     sh -c 'yes /a.jpg | head -n 100000 | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h >/dev/full 2>"$2"; rc=$?
            cat "$2" >&2; [ "$(wc -l <"$2")" -eq 1 ] || exit 3; exit $rc' "$MGCTL" "$TMP/tzkeys/tz1.key" "$TMP/full.err"
 
+# keygen killed mid-write (SIGXFSZ under ulimit -f 0; SIGINT or SIGKILL alike)
+# left an empty ID.key that the next keygen refused to replace and no policy
+# loads: now the key appears whole (a temporary file, then link) or not at all.
+check "keygen killed mid-write leaves no key file; the next keygen writes it" "0" "wrote [^ ]*/kill/k1.key" \
+    sh -c '(ulimit -f 0 && exec "$0" keygen --id k1 --out "$1") >/dev/null 2>&1; [ -e "$1/k1.key" ] && exit 3
+           "$0" keygen --id k1 --out "$1" >/dev/null && [ "$(wc -c <"$1/k1.key")" -gt 40 ]' "$MGCTL" "$TMP/kill"
+
 # ---------------------------------------------------------------- compile -o OUT that is not a regular file
 # compile -o wrote a temporary file and renamed it over OUT whatever OUT was:
 # as root, -o /dev/full (or /dev/null) replaced the device node with a
