@@ -1884,6 +1884,10 @@ static const char *P_LOCALE = "version: 1\n"
                               "  - id: embeds\n"
                               "    path: /embeds/\n"
                               "    hotlink: partners\n"
+                              "    access: {anonymous: view}\n"
+                              "  - id: pictures\n"
+                              "    path: /pictures/\n"
+                              "    classes: [image]\n"
                               "    access: {anonymous: view}\n";
 
 static mg_request_t *from_country(const char *url, const char *cc)
@@ -1928,6 +1932,20 @@ START_TEST(test_fetch_metadata_and_origins_compare_in_ascii_whatever_the_process
                "a.partner.example",
                NULL),
            MG_OUTCOME_DENY, MG_R_HOTLINK);
+    c_locale();
+}
+END_TEST
+
+START_TEST(test_extensions_match_in_ascii_whatever_the_process_locale)
+{
+    hostile_locale();
+    mg_policy_t *p = load(P_LOCALE);
+    ALLOWED(decide(p, req("/pictures/A.GIF")), MG_ACCESS_VIEW);
+    ALLOWED(decide(p, req("/pictures/a.Tiff")), MG_ACCESS_VIEW);
+    /* 'İ' is no 'I': in UTF-8 not a .gif, so no rule owns it and the default
+     * denies; the latin5 byte is no UTF-8 and refused before any match */
+    EXPECT(decide(p, req("/pictures/a.G%C4%B0F")), MG_OUTCOME_DENY, MG_R_NO_RULE);
+    EXPECT(decide(p, req("/pictures/a.G%DDF")), MG_OUTCOME_DENY, MG_R_BAD_URL);
     c_locale();
 }
 END_TEST
@@ -2011,6 +2029,7 @@ static Suite *eval_suite(void)
         {"locale",
          {test_a_country_list_holds_whatever_the_process_locale,
           test_fetch_metadata_and_origins_compare_in_ascii_whatever_the_process_locale,
+          test_extensions_match_in_ascii_whatever_the_process_locale,
           test_weekday_names_load_whatever_the_process_locale}},
         {"tokens",
          {test_token_required_modes, test_token_alternative_grants_claim_where_access_falls_short,
