@@ -55,6 +55,9 @@ typedef enum {
 
 #define MG_STORE_VAL_MAX 64  /* longest value the engines accept (an address is < 46) */
 #define MG_STORE_KEY_MAX 200 /* memcached allows 250 */
+/* Values (strings, integers, nils, arrays) in one Redis answer, nested
+ * ones included: more fails the command (mg_store_redis.c says why) */
+#define MG_STORE_REDIS_VALUES_MAX 8192
 #define MG_STORE_SERVERS_MAX 16
 
 typedef struct mg_store mg_store_t;

@@ -3,6 +3,7 @@
  * between threads, broken engines, and the real engines failing closed on a
  * closed port. The engines against real servers: tests/integration/
  * test_store_cluster.py. */
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_hash.h>
@@ -951,6 +952,70 @@ START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
 }
 END_TEST
 
+/* A Redis answer with more values than any of ours (each string,
+ * integer, nil and array counts, nested ones too) is refused while it is
+ * read, at MG_STORE_REDIS_VALUES_MAX exactly: below it, 1 MiB of `+\r\n` in
+ * arrays made about 33 MB of reply objects per request. Two arrays of
+ * leaves of one kind; the bound itself is still parsed (then refused as
+ * not a GET's answer). Planted: a kind of leaf not counted lets the
+ * answer over the bound through ("unexpected type"). */
+static const char *const leaves[] = {"+\r\n", ":1\r\n", "$-1\r\n", "*0\r\n", "$1\r\nx\r\n"};
+
+static char *redis_answer_of(int values, const char *leaf)
+{
+    int first = (values - 3) / 2, second = values - 3 - first; /* 3: the arrays */
+    size_t n = strlen(leaf);
+    char *a = apr_palloc(mg_test_pool, 64 + (size_t)values * n), *e = a;
+
+    e += sprintf(e, "*2\r\n*%d\r\n", first);
+    for (int i = 0; i < first; i++, e += n)
+        memcpy(e, leaf, n);
+    e += sprintf(e, "*%d\r\n", second);
+    for (int i = 0; i < second; i++, e += n)
+        memcpy(e, leaf, n);
+    *e = '\0';
+    return a;
+}
+
+START_TEST(test_redis_answer_with_more_values_than_ours_is_refused_while_read)
+{
+    int over = _i % 2, values = MG_STORE_REDIS_VALUES_MAX + over;
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(redis_answer_of(values, leaves[_i / 2]), &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+    char *val = NULL;
+
+    ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(
+        strstr(why, over ? apr_psprintf(mg_test_pool, "an over-long reply (more than %d values)",
+                                        MG_STORE_REDIS_VALUES_MAX)
+                         : "an answer of an unexpected type (2)") != NULL,
+        "%d values of %s: %s", values, leaves[_i / 2], why);
+    fake_stop(f, th);
+}
+END_TEST
+
+/* An array announcing more elements than the bound is refused at its
+ * header: hiredis would allocate their pointers first. */
+START_TEST(test_redis_array_header_over_the_bound_is_refused)
+{
+    static const char *const answers[] = {"*8192\r\n", "*1000000000\r\n"};
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(answers[_i], &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+    char *val = NULL;
+
+    ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(strstr(why, "an over-long reply (more than 8192 values)") != NULL, "%s: %s",
+                  answers[_i], why);
+    fake_stop(f, th);
+}
+END_TEST
+
 START_TEST(test_memcache_garbage_reaches_the_message_printable)
 {
     apr_thread_t *th;
@@ -1000,6 +1065,9 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
     tcase_add_loop_test(tc, test_redis_claim_with_an_epoch_needs_the_process_identified, 0, 6);
     tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
+    tcase_add_loop_test(tc, test_redis_answer_with_more_values_than_ours_is_refused_while_read, 0,
+                        2 * (int)(sizeof(leaves) / sizeof(leaves[0])));
+    tcase_add_loop_test(tc, test_redis_array_header_over_the_bound_is_refused, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
