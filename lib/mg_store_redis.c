@@ -141,6 +141,7 @@ typedef struct redis_conn {
     redisContext *c;
     redis_impl_t *r; /* for the reader's functions: its privdata is this connection */
     long values;     /* reply objects made so far for the command under way (VALUES_MAX) */
+    int io_errno;    /* the errno of the last command's I/O error, 0 for any other failure */
     int identified;
     char runid[48];   /* INFO run_id, or "-" (INFO refused, lost_records=warn) */
     int durable;      /* appendonly yes, appendfsync always, not a promoted replica, no replicas */
@@ -296,7 +297,7 @@ static redisReply *failed_as(redisContext *c, int err, const char *str)
 /* Wait at most `left` for what the server sends and give it to c's reader;
  * *got counts the reply's bytes, never more than REPLY_MAX. 0 (also when a
  * signal cut the wait short: the caller looks at the deadline again), or
- * -1 with c->err (errno kept for an I/O error: run_conn retries a reset). */
+ * -1 with c->err (errno kept for an I/O error: command_by keeps it). */
 static int read_by(redisContext *c, apr_interval_time_t left, apr_size_t *got)
 {
     char buf[16384];
@@ -350,7 +351,7 @@ static int read_by(redisContext *c, apr_interval_time_t left, apr_size_t *got)
  * deadline; a reply past the deadline or over REPLY_MAX is an error (the
  * connection is then unusable: the caller closes it). NULL with c->err set,
  * a deadline or a timeout as NO_ANSWER (timed_out). */
-static redisReply *command_by(redis_conn_t *rc, apr_time_t deadline, int argc, const char **argv)
+static redisReply *command_io(redis_conn_t *rc, apr_time_t deadline, int argc, const char **argv)
 {
     redisContext *c = rc->c;
     void *reply = NULL;
@@ -394,6 +395,19 @@ static redisReply *command_by(redis_conn_t *rc, apr_time_t deadline, int argc, c
         if (redisSetTimeout(c, tv) != REDIS_OK || redisBufferWrite(c, &done) != REDIS_OK)
             return io_failed(c);
     }
+}
+
+/* command_io, and the errno of an I/O error kept with the connection
+ * (rc->io_errno) for run_conn, which decides on it after more calls
+ * (conn_identify formats its message first). A timeout is not one: it is
+ * said by us (NO_ANSWER), errno then being whatever an earlier call left,
+ * such as a reset on another connection of this thread. */
+static redisReply *command_by(redis_conn_t *rc, apr_time_t deadline, int argc, const char **argv)
+{
+    redisReply *rep = command_io(rc, deadline, argc, argv);
+
+    rc->io_errno = rep == NULL && rc->c->err == REDIS_ERR_IO && !timed_out(rc->c) ? errno : 0;
+    return rep;
 }
 
 static void conn_free(redis_conn_t *rc)
@@ -679,8 +693,7 @@ again:
         rep = command_by(rc, deadline, argc, argv);
     }
     if (rep == NULL && reused &&
-        (rc->c->err == REDIS_ERR_EOF ||
-         (rc->c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        (rc->c->err == REDIS_ERR_EOF || rc->io_errno == ECONNRESET || rc->io_errno == EPIPE)) {
         conn_free(rc);
         fresh = 1;
         goto again;
