@@ -183,6 +183,12 @@ typedef struct mg_store_ops {
      * its value (memcached touches it). OK / FULL / ERROR. */
     mg_store_status_t (*set)(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                              apr_pool_t *p, const char **why);
+    /* Optional: get of n keys at once, vals[i] NULL where keys[i] has no
+     * value, in one round trip per server holding some of them (memcached's
+     * multi-key get). mg_store_claim reads an N-use link's slots with it
+     * before it walks them. OK / ERROR. */
+    mg_store_status_t (*get_many)(mg_store_t *st, int n, const char *const *keys, char **vals,
+                                  apr_pool_t *p, const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link

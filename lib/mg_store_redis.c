@@ -1131,7 +1131,7 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
 }
 
 static const mg_store_ops_t redis_ops = {"redis",     r_add,   r_get, r_del, r_claim,
-                                         r_retention, r_epoch, NULL,  r_set};
+                                         r_retention, r_epoch, NULL,  r_set, NULL};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)
