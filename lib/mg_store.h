@@ -248,7 +248,9 @@ struct mg_store {
 /* A slot walk of several operations (two per slot: add, get) must not hold
  * a request for N times the timeout on a store that answers each just in
  * time: it starts no further slot past this many timeouts in all (the slot
- * under way may add two operations: about twice this at most). */
+ * under way may add two operations: about twice this at most, and then
+ * the epoch of the deciding slot's server, key_epoch: one operation, three
+ * when its epoch begins). */
 #define MG_STORE_WALK_FACTOR 2
 
 /* Parse and check a store URL; reads password_file. MG_OK, or with *why

@@ -144,6 +144,8 @@ typedef struct mem {
     int restart_before_add; /* the next add of a slot finds the store restarted (emptied) */
     apr_interval_time_t
         slow;             /* each add and get takes this long (a store answering just in time) */
+    const char *slow_key; /* and a get of this key takes slow_key_by */
+    apr_interval_time_t slow_key_by;
 } mem_t;
 
 static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
@@ -187,6 +189,8 @@ static mg_store_status_t mem_get(mg_store_t *st, const char *key, char **val, ap
     (void)why;
     if (m->slow > 0)
         apr_sleep(m->slow);
+    if (m->slow_key != NULL && strcmp(key, m->slow_key) == 0)
+        apr_sleep(m->slow_key_by);
     if (m->broken == 1)
         return MG_STORE_NOTFOUND;
     apr_thread_mutex_lock(m->lock);
@@ -296,6 +300,32 @@ START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
     st->timeout = apr_time_from_sec(10);
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
     ck_assert_int_eq(out, MG_CLAIM_USED);
+}
+END_TEST
+
+/* The message of a walk stopped at its bound counts the slots it walked:
+ * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
+ * 4 is not started. */
+START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+{
+    mg_store_t *st = mem_store();
+    mem_t *m = st->impl;
+    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
+    mg_claim_outcome_t out;
+    int slot;
+    const char *why = NULL;
+
+    for (int i = 0; i < 6; i++) {
+        c.addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
+        ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    }
+    c.addr = "198.51.100.1";
+    st->timeout = apr_time_from_msec(50);
+    m->slow_key = "mg:use:k1:count:3";
+    m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
+                          "timeout; 3 of 6 slots walked)");
 }
 END_TEST
 
@@ -1108,6 +1138,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_url_password_file_first_line);
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
     tcase_add_test(tc, test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout);
+    tcase_add_test(tc, test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked);
     tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
