@@ -277,21 +277,33 @@ static mg_claim_outcome_t claim(mg_store_t *st, int uses, const char *addr, int 
  * over a used-up N-use link for 2N timeouts (memcached: add and get per
  * slot; a 100-use link at the default 500 ms: 100 s). The walk as a whole
  * stops at MG_STORE_WALK_FACTOR timeouts (red team 25b). */
-START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
+/* A store where every slot of link c (c->uses of them) is another
+ * address's; c->addr then a new address. */
+static mg_store_t *used_up_store(mg_claim_t *c)
 {
     mg_store_t *st = mem_store();
-    mem_t *m = st->impl;
-    mg_claim_t c = {"k1", "walk", 20, NULL, 600, 0, 0, NULL};
     mg_claim_outcome_t out;
     int slot;
     const char *why = NULL;
 
-    for (int i = 0; i < 20; i++) { /* every slot another address's */
-        c.addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
-        ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    for (int i = 0; i < c->uses; i++) {
+        c->addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
+        ck_assert_int_eq(mg_store_claim(st, c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
         ck_assert_int_eq(out, MG_CLAIM_NEW);
     }
-    c.addr = "198.51.100.1";
+    c->addr = "198.51.100.1";
+    return st;
+}
+
+START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
+{
+    mg_claim_t c = {"k1", "walk", 20, NULL, 600, 0, 0, NULL};
+    mg_store_t *st = used_up_store(&c);
+    mem_t *m = st->impl;
+    mg_claim_outcome_t out;
+    int slot;
+    const char *why = NULL;
+
     st->timeout = apr_time_from_msec(10);
     m->slow = apr_time_from_msec(4); /* each in time; 40 of them: 160 ms */
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
@@ -308,18 +320,13 @@ END_TEST
  * 4 is not started. */
 START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
 {
-    mg_store_t *st = mem_store();
-    mem_t *m = st->impl;
     mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
+    mg_store_t *st = used_up_store(&c);
+    mem_t *m = st->impl;
     mg_claim_outcome_t out;
     int slot;
     const char *why = NULL;
 
-    for (int i = 0; i < 6; i++) {
-        c.addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
-        ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
-    }
-    c.addr = "198.51.100.1";
     st->timeout = apr_time_from_msec(50);
     m->slow_key = "mg:use:k1:count:3";
     m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
