@@ -141,6 +141,12 @@ static void load_roles(mg_lctx_t *c, const mg_ynode_t *n)
             mg_lerr(c, it, "too-many-roles", "a policy may declare at most %d roles", MG_MAX_ROLES);
             return;
         }
+        const char *what = mg_lconfusable(s);
+        if (what)
+            mg_lwarn(c, it, "confusable",
+                     "role name '%s' holds %s: a source must send exactly these bytes for the "
+                     "role to be held",
+                     s, what);
         const char *name = apr_pstrdup(c->pool, s);
         apr_hash_set(c->roles, HKEY(name), IDX(c->p->roles->nelts));
         *(const char **)apr_array_push(c->p->roles) = name;
@@ -407,6 +413,12 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
                     mg_lerr(c, pr->key, "bad-value", "user name must be non-empty text");
                     continue;
                 }
+                const char *what = mg_lconfusable(pr->key->str);
+                if (what)
+                    mg_lwarn(c, pr->key, "confusable",
+                             "user name '%s' holds %s: REMOTE_USER must be exactly these bytes "
+                             "for the user to get these roles",
+                             pr->key->str, what);
                 if (role_set(c, pr->value, pr->key->str, &ur.roles) != 0)
                     continue;
                 ur.user = apr_pstrmemdup(c->pool, pr->key->str, pr->key->len);

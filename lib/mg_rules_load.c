@@ -233,6 +233,34 @@ static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
  * pattern that can never equal a canonical path (dot segments, "//",
  * a "%XX" escape, a ";" parameter, a "tr:" segment, ...) is an
  * error rather than a rule that silently never applies. */
+/* Patterns that load and match, but not what their author reads: a
+ * character that looks like '/' or is invisible (the rule owns a path no
+ * one types, and the directory it was meant for falls to another rule), and
+ * shell-glob syntax that is literal here. Warnings: such a file name can
+ * exist. */
+static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *s)
+{
+    const char *what = mg_lconfusable(s), *br;
+    if (what) {
+        mg_diag_t *d = mg_lwarn(c, n, "confusable",
+                                "path pattern '%s' holds %s: it matches only paths with that "
+                                "very character, so the rule does not own what it seems to",
+                                s, what);
+        d->hint = "retype the pattern; write '/' and spaces as plain ASCII";
+        return;
+    }
+    br = strpbrk(s, "[{");
+    if (br && strchr(br, *br == '[' ? ']' : '}') && (*br == '[' || strchr(br, ',') != NULL)) {
+        mg_diag_t *d = mg_lwarn(c, n, "literal-glob",
+                                "in path pattern '%s', '%c' is an ordinary character: only '*', "
+                                "'?' and a '**' segment are wildcards, so %s matches only "
+                                "those very characters",
+                                s, *br, *br == '[' ? "[...]" : "{a,b}");
+        d->hint = *br == '[' ? "write '?' or '*' for the varying characters"
+                             : "write one pattern per alternative: path: [/a/*.mp4, /a/*.mov]";
+    }
+}
+
 static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
 {
     const char *s = n->str;
@@ -310,6 +338,7 @@ static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
                                (int)(slen - (dstar_end ? 1 : 0)), s, dstar_end ? "" : "**");
         return -1;
     }
+    warn_misread_pattern(c, n, s);
     out->text = apr_pstrdup(c->pool, s);
     out->is_glob = glob;
     out->literal_depth = depth;
@@ -375,6 +404,29 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     return bad ? NULL : set;
 }
 
+/* ip.deny with 0.0.0.0/0 (or ::/0) and nothing of the other family reads
+ * as "deny everyone", and lets every client of the other family through. */
+static void warn_deny_one_family(mg_lctx_t *c, const mg_ynode_t *n, const mg_ipset_t *deny)
+{
+    int all = 0, seen = 0; /* bit 0: IPv4, bit 1: IPv6 */
+    for (int i = 0; i < deny->cidrs->nelts; i++) {
+        const mg_cidr_t *cidr = &APR_ARRAY_IDX(deny->cidrs, i, mg_cidr_t);
+        int fam = cidr->net.family == 4 ? 1 : 2;
+        seen |= fam;
+        if (cidr->bits == 0)
+            all |= fam;
+    }
+    if (all == 0 || seen == 3)
+        return;
+    mg_diag_t *d = mg_lwarn(c, n, "deny-one-family",
+                            "ip.deny holds %s, every %s client, and no %s network: every %s "
+                            "client passes this deny list",
+                            all == 1 ? "0.0.0.0/0" : "::/0", all == 1 ? "IPv4" : "IPv6",
+                            all == 1 ? "IPv6" : "IPv4", all == 1 ? "IPv6" : "IPv4");
+    d->hint = all == 1 ? "add \"::/0\" to deny IPv6 clients too"
+                       : "add 0.0.0.0/0 to deny IPv4 clients too";
+}
+
 static void load_ip(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
 {
     static const char *const names[] = {"allow", "deny", NULL};
@@ -383,8 +435,8 @@ static void load_ip(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
         return;
     if (v[0])
         r->ip_allow = load_iplist(c, v[0], "allow");
-    if (v[1])
-        r->ip_deny = load_iplist(c, v[1], "deny");
+    if (v[1] && (r->ip_deny = load_iplist(c, v[1], "deny")) != NULL)
+        warn_deny_one_family(c, v[1], r->ip_deny);
 }
 
 /* ISO 3166-1 alpha-2: the 249 assigned codes (checked against Debian's

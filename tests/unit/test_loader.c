@@ -1124,6 +1124,46 @@ START_TEST(test_trusting_every_address_loads_when_no_header_is_read)
 }
 END_TEST
 
+/* red team 26c: patterns, roles and deny lists that load and match, but not
+ * what their author reads — warnings at the value, the policy still loads. */
+START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
+{
+    mg_policy_t *p = load_ok(
+        "version: 1\n"
+        "roles: [staff, \"staff\\u200b\"]\n"
+        "identity:\n  users:\n    \"alice\\u00a0\": [staff]\n"
+        "ip_sets:\n  all4: [0.0.0.0/0]\n"
+        "rules:\n"
+        "  - {id: a, path: \"/p\\u2215private/\", access: {anonymous: none}}\n"
+        "  - {id: b, path: \"/v/*.{mp4,mov}\", access: {anonymous: none}}\n"
+        "  - {id: c, path: \"/photos/[0-9]*.jpg\", access: {anonymous: none}}\n"
+        "  - {id: d, path: [\"/a{b}/\", \"/a]/x\", \"/x[/\"], access: {anonymous: none}}\n"
+        "  - {id: e, path: /e/, ip: {deny: [0.0.0.0/0]}, access: {anonymous: view}}\n"
+        "  - {id: f, path: /f/, ip: {deny: [0.0.0.0/0, \"::/0\"]}, access: {anonymous: view}}\n"
+        "  - {id: g, path: /g/, ip: {deny: [\"::/0\"]}, access: {anonymous: view}}\n"
+        "  - {id: h, path: /h/, ip: {deny: [0.0.0.0/0, \"2001:db8::/32\"]}, access: {anonymous: "
+        "view}}\n"
+        "  - {id: i, path: /i/, ip: {deny: [all4]}, access: {anonymous: view}}\n"
+        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n");
+    ck_assert_int_eq(p->rules->nelts, 10);
+    ck_diag(2, 16, "confusable");
+    ck_diag(5, 5, "confusable");
+    ck_diag(9, 19, "confusable");
+    ck_diag(10, 19, "literal-glob");
+    ck_diag(11, 19, "literal-glob");
+    ck_diag(13, 35, "deny-one-family");
+    ck_diag(15, 35, "deny-one-family");
+    ck_diag(17, 35, "deny-one-family");
+    ck_assert_int_eq(ds->warnings, 8); /* d, f, h and j: none */
+    ck_assert_str_eq(find_diag(9, 19, "confusable")->msg,
+                     "path pattern '/p\xe2\x88\x95private/' holds U+2215 DIVISION SLASH, which "
+                     "looks like '/': it matches only paths with that very character, so the "
+                     "rule does not own what it seems to");
+    ck_assert_str_eq(find_diag(13, 35, "deny-one-family")->hint,
+                     "add \"::/0\" to deny IPv6 clients too");
+}
+END_TEST
+
 START_TEST(test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted)
 {
     mg_policy_t *p = load_ok("\xef\xbb\xbfversion: 1\r\nroles: [\"caf\xc3\xa9\"]\r\nrules: []\r\n");
@@ -1823,6 +1863,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_header_roles_without_trusted_proxies_warn_but_load);
     tcase_add_test(tc, test_country_lists_take_assigned_and_user_assigned_codes_only);
     tcase_add_test(tc, test_trusting_every_address_loads_when_no_header_is_read);
+    tcase_add_test(tc, test_misread_patterns_names_and_deny_lists_warn_at_the_value);
     tcase_add_test(tc, test_key_file_errors_come_from_the_key_loader_at_the_key);
     suite_add_tcase(s, tc);
 
