@@ -112,6 +112,17 @@ int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
         long v = 0;
         if (*s == '-' || *s == '+')
             neg = *s++ == '-';
+        if (s[0] == '0' && isdigit((unsigned char)s[1]) && strspn(s, "0123456789") == strlen(s)) {
+            /* YAML 1.1 (PyYAML, Ruby, Go's yaml.v2) reads 010 as 8, YAML
+             * 1.2 as 10: a CI tool and this loader would disagree */
+            mg_diag_t *d = mg_lerr(c, n, "bad-value",
+                                   "%s for '%s' has a leading 0, which YAML 1.1 tools read as "
+                                   "an octal number",
+                                   n->str, key);
+            s += strspn(s, "0");
+            d->hint = apr_psprintf(c->diags->pool, "write %s%s", neg ? "-" : "", *s ? s : "0");
+            return -1;
+        }
         if (*s) {
             for (; *s && isdigit((unsigned char)*s); s++)
                 v = v * 10 + (*s - '0');
