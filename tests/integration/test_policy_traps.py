@@ -62,6 +62,7 @@ rules:
   - {id: vids, path: "/v/*.{mp4,mov}", access: {anonymous: none}}
   - {id: closed, path: /d/, ip: {deny: [0.0.0.0/0]}, access: {anonymous: view}}
   - {id: wknd, path: /w/, time: weekend, access: {anonymous: view}}
+  - {id: photos, path: /photos/, access: {anonymous: view}}
 """
 
 CASES = [
@@ -72,6 +73,7 @@ CASES = [
     "/v/a.%7Bmp4,mov%7D?n=5",        # ... owns only those very characters
     "/d/a.jpg?n=6",                  # 127.0.0.1 is in 0.0.0.0/0
     "/w/a.jpg?n=7",                  # a window without hours: all day on its days
+    "/photos/private/a.jpg?n=8",     # the most specific rule, not priv (glob-overridden)
 ]
 
 
@@ -91,7 +93,10 @@ def test_apache_warns_as_mgctl_does(srv, mgctl):
     assert p.returncode == 0, (p.stdout, p.stderr)
     for where, code in (("7:22", "in path pattern '/v/*.{mp4,mov}', '{' is an ordinary character"),
                         ("8:40", "ip.deny holds 0.0.0.0/0, every IPv4 client, and no IPv6 "
-                                 "network: every IPv6 client passes this deny list")):
+                                 "network: every IPv6 client passes this deny list"),
+                        # (one warning per glob: the first rule in file order that takes its paths)
+                        ("6:22", "rule 'priv' (/*/private/**) does not own /d/private: rule "
+                                 "'closed' (/d/) has more leading literal segments")):
         assert f"traps.yaml:{where}: warning: {code}" in out, out[-2000:]
         assert f"traps.yaml:{where}: warning: {code}" in p.stdout, p.stdout
 
@@ -111,5 +116,5 @@ def test_apache_and_explain_agree_on_what_the_warned_policy_means(srv, mgctl, ta
         (d["decision"], d["reason"], d["rule"] or "-"), (line, d)
     assert resp.status_code == (404 if d["decision"] == "allow" else d["status"]), d
     expected = {"1": "priv", "2": "priv", "3": "priv", "4": None, "5": "vids", "6": "closed",
-                "7": "wknd"}[re.search(r"n=(\d+)", target).group(1)]
+                "7": "wknd", "8": "photos"}[re.search(r"n=(\d+)", target).group(1)]
     assert d["rule"] == expected, d
