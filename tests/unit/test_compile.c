@@ -1002,7 +1002,7 @@ START_TEST(test_no_glob_overridden_when_the_specific_rule_is_closed_or_disjoint)
     mg_rule_t *office = add_rule(p, "office", "/office/", 0, GH, MG_ACCESS_VIEW);
     office->ip_allow = apr_pcalloc(mg_test_pool, sizeof(mg_ipset_t)); /* not anyone */
     add_rule(p, "jpgs", "/m/*.jpg", 0, GH, MG_ACCESS_NONE);
-    add_rule(p, "sub", "/m/sub/", 0, GH, MG_ACCESS_VIEW); /* /m/*.jpg matches nothing below */
+    add_rule(p, "sub", "/m/sub/", 0, GH, MG_ACCESS_VIEW); /* no .jpg glob path is under it */
     add_rule(p, "open-glob", "/o/*/x/**", 0, GH, MG_ACCESS_VIEW); /* the glob itself is open */
     add_rule(p, "o", "/o/a/", 0, GH, MG_ACCESS_VIEW);
     ck_assert_int_eq(count_code(compile_ok(p), "glob-overridden", 0), 0);
