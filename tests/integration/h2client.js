@@ -1,0 +1,85 @@
+// An HTTP/2-over-TLS client for test_h2_tls.py (node's http2 module, Debian's
+// nodejs): the requests given run on ONE connection, one after another, as
+// a browser that keeps its connection (and coalesces other names onto it).
+//
+//   node h2client.js SPEC.json      prints a JSON result on stdout
+//
+// SPEC: {"connect": "https://127.0.0.1:PORT", "servername": SNI name or "",
+//        "ca": PEM file, "push": accept server pushes (bool),
+//        "requests": [{"headers": [[name, value], ...]}]}
+// Header pairs go out in order, a name given twice as two fields (a
+// browser's split `cookie`); pseudo-headers (":path", ":authority", ...) as
+// given: node's defaults fill in the ones left out.
+// Result: {"alpn", "responses": [{"status", "headers", "body", "informational":
+//          [{"status", "link"}] (103 Early Hints)} or {"error"}],
+//          "pushes": [{"path", "authority", "status", "body"}]}
+// Bodies are latin1 strings (bytes as code points).
+"use strict";
+const fs = require("fs");
+const http2 = require("http2");
+
+const spec = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const out = { alpn: null, responses: [], pushes: [] };
+const pending = new Set();
+
+const session = http2.connect(spec.connect, {
+  ca: fs.readFileSync(spec.ca),
+  servername: spec.servername || undefined,
+  settings: { enablePush: !!spec.push },
+});
+session.on("error", (e) => {
+  out.session_error = String(e.code || e);
+});
+session.on("stream", (pushed, reqHeaders) => {
+  // a server push: read it to its end before the session closes
+  const p = { path: reqHeaders[":path"], authority: reqHeaders[":authority"], body: "" };
+  out.pushes.push(p);
+  const done = new Promise((settle) => {
+    const resolve = () => ((p.ended = true), settle());
+    pushed.on("push", (h) => (p.status = h[":status"]));
+    pushed.setEncoding("latin1");
+    pushed.on("data", (d) => (p.body += d));
+    pushed.on("end", resolve);
+    pushed.on("error", (e) => ((p.error = String(e.code || e)), resolve()));
+    pushed.on("close", resolve);
+  });
+  pending.add(done);
+});
+
+function one(req) {
+  return new Promise((resolve) => {
+    const headers = {};
+    for (const [k, v] of req.headers) {
+      if (k in headers) headers[k] = [].concat(headers[k], v);
+      else headers[k] = v;
+    }
+    let q;
+    try {
+      q = session.request(headers, { endStream: true });
+    } catch (e) {
+      resolve({ error: String(e.code || e) });
+      return;
+    }
+    const r = { status: null, headers: {}, body: "", informational: [] };
+    q.on("headers", (h) => r.informational.push({ status: h[":status"], link: h.link }));
+    q.on("response", (h) => {
+      r.status = h[":status"];
+      for (const [k, v] of Object.entries(h)) if (!k.startsWith(":")) r.headers[k] = v;
+    });
+    q.setEncoding("latin1");
+    q.on("data", (d) => (r.body += d));
+    q.on("end", () => resolve(r));
+    q.on("error", (e) => resolve({ error: String(e.code || e), status: r.status }));
+    q.on("close", () => resolve(r.status === null ? { error: "closed " + q.rstCode } : r));
+  });
+}
+
+session.on("connect", async () => {
+  out.alpn = session.alpnProtocol;
+  for (const req of spec.requests) out.responses.push(await one(req));
+  // pushes promised on the last response arrive before it ends; give their
+  // bodies a moment, then close
+  await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, 2000).unref())]);
+  process.stdout.write(JSON.stringify(out));
+  session.close();
+});
