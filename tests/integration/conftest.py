@@ -250,7 +250,10 @@ TLS_NAMES = ("media.test", "*.media.test", "other.test", "localhost")
 class TLSMaterial:
     """A throwaway CA and one server certificate (P-256, two days, SANs
     TLS_NAMES and 127.0.0.1) made with the openssl CLI in `directory` once
-    per test session: `ca` (PEM), `cert`, `key`, and `spki` (base64 SHA-256 of
+    per test session: `ca` (PEM), `cert`, `key`, client certificates
+    (`client_cert`/`client_key`: issued by the CA, subject CN=carol,
+    OU=staff; `rogue_cert`/`rogue_key`: self-signed, the same subject), and
+    `spki` (base64 SHA-256 of
     the server key's SubjectPublicKeyInfo, for Chromium's
     --ignore-certificate-errors-spki-list, which trusts this key only)."""
 
@@ -270,6 +273,24 @@ class TLSMaterial:
                 ["req", *ec, "-keyout", self.key, "-out", d / "server.csr", "-subj", "/CN=media.test"],
                 ["x509", "-req", "-in", d / "server.csr", "-CA", self.ca, "-CAkey", d / "ca.key",
                  "-set_serial", "1", "-days", "2", "-extfile", ext, "-out", self.cert]):
+            p = subprocess.run(["openssl", *map(str, argv)], capture_output=True, text=True,
+                               timeout=30)
+            if p.returncode != 0:
+                pytest.fail(f"openssl {argv[0]} failed:\n{p.stderr}")
+        # client certificates: one the CA issued (OU=staff) and a self-signed
+        # one that claims the same subject
+        self.client_cert, self.client_key = d / "client.pem", d / "client.key"
+        self.rogue_cert, self.rogue_key = d / "rogue.pem", d / "rogue.key"
+        subj = "/CN=carol/OU=staff"
+        (d / "client.ext").write_text("basicConstraints=critical,CA:FALSE\n"
+                                      "extendedKeyUsage=clientAuth\n")
+        for argv in (
+                ["req", *ec, "-keyout", self.client_key, "-out", d / "client.csr", "-subj", subj],
+                ["x509", "-req", "-in", d / "client.csr", "-CA", self.ca, "-CAkey", d / "ca.key",
+                 "-set_serial", "2", "-days", "2", "-extfile", d / "client.ext",
+                 "-out", self.client_cert],
+                ["req", "-x509", *ec, "-keyout", self.rogue_key, "-out", self.rogue_cert,
+                 "-days", "2", "-subj", subj]):
             p = subprocess.run(["openssl", *map(str, argv)], capture_output=True, text=True,
                                timeout=30)
             if p.returncode != 0:

@@ -6,7 +6,9 @@
 //
 // SPEC: {"connect": "https://127.0.0.1:PORT", "servername": SNI name or "",
 //        "ca": PEM file, "push": accept server pushes (bool),
-//        "requests": [{"headers": [[name, value], ...]}]}
+//        "cert", "key": a client certificate and its key (optional),
+//        "requests": [{"headers": [[name, value], ...],
+//                      "trailers": [[name, value], ...] (optional)}]}
 // Header pairs go out in order, a name given twice as two fields (a
 // browser's split `cookie`); pseudo-headers (":path", ":authority", ...) as
 // given: node's defaults fill in the ones left out.
@@ -25,6 +27,8 @@ const pending = new Set();
 const session = http2.connect(spec.connect, {
   ca: fs.readFileSync(spec.ca),
   servername: spec.servername || undefined,
+  cert: spec.cert ? fs.readFileSync(spec.cert) : undefined,
+  key: spec.key ? fs.readFileSync(spec.key) : undefined,
   settings: { enablePush: !!spec.push },
 });
 session.on("error", (e) => {
@@ -55,7 +59,14 @@ function one(req) {
     }
     let q;
     try {
-      q = session.request(headers, { endStream: true });
+      if (req.trailers) {
+        // HEADERS, an empty DATA frame, then the trailers (END_STREAM)
+        q = session.request(headers, { endStream: false, waitForTrailers: true });
+        q.on("wantTrailers", () => q.sendTrailers(Object.fromEntries(req.trailers)));
+        q.end();
+      } else {
+        q = session.request(headers, { endStream: true });
+      }
     } catch (e) {
       resolve({ error: String(e.code || e) });
       return;

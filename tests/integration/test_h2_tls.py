@@ -34,11 +34,30 @@ keys:
 tokens: {cookie: mg_token}
 rules:
   - {id: v, path: /v/, access: {anonymous: @V@}}
+  - {id: s, path: /s/, access: {anonymous: @V@}}
   - {id: secret, path: /secret/, access: {anonymous: none}, deny: {status: 403, page: /denied.html}}
   - {id: c, path: /c/, token: required}
   - {id: once, path: /once/, token: required}
   - {id: hls, path: /hls/, token: required}
 """
+
+# roles from the client certificate's subject (mod_ssl's SSL_CLIENT_S_DN_OU)
+CERTS_POLICY = """\
+version: 1
+name: certs
+default: deny
+roles: [staff]
+identity:
+  roles_from: [{env: SSL_CLIENT_S_DN_OU}]
+rules:
+  - {id: staff, path: /staff/, access: {anonymous: none, staff: view}}
+"""
+
+# the user is the certificate's CN (SSLUserName), its roles its OU
+CERTS_VHOST = """MediaGuardPolicy certs @POLICIES@/certs.yaml
+    SSLCACertificateFile "@CA@"
+    SSLUserName SSL_CLIENT_S_DN_CN
+    """
 
 # the same document root under three names: media.test (policy "open"),
 # other.test (policy "closed": /v/ refused) and x.media.test (open, but an
@@ -48,7 +67,7 @@ VHOST = """\
     ServerName {name}
     {extra}
     CustomLog "@ROOT@/logs/vh.log" vh
-    <LocationMatch "^/(v|secret|c|once|hls)/">
+    <LocationMatch "^/(v|secret|c|once|hls|staff)/">
         Require media-guard {policy}
         MediaGuardHLSRewrite On
     </LocationMatch>
@@ -76,13 +95,23 @@ MediaGuardPolicy closed @POLICIES@/closed.yaml
 MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000) lost_records=warn
 MediaGuardReasonHeader On
 AddType application/vnd.apple.mpegurl .m3u8
+# a Require in the main server's section, for every vhost: the policy
+# "shared" is the main server's (open) unless a vhost declares its own of
+# that name (other.test: closed), which the module picks by the request's vhost
+MediaGuardPolicy shared @POLICIES@/open.yaml
+<Location "/s/">
+    Require media-guard shared
+</Location>
 # the virtual host that served, the Host it saw, the SNI of the connection
 LogFormat "%v|%{Host}i|%{SSL_TLS_SNI}x|%>s|%r|mg=%<{MG_DECISION}n|reason=%<{MG_REASON}n|policy=%<{MG_POLICY}n" vh
 """ + "".join(VHOST.format(name=n, policy=p, extra=e) for n, p, e in (
     ("media.test", "open", ""),
-    ("other.test", "closed", ""),
+    ("other.test", "closed", "MediaGuardPolicy shared @POLICIES@/closed.yaml"),
     ("x.media.test", "open", "SSLProtocol TLSv1.2"),
-    ("strict.media.test", "open", "SSLStrictSNIVHostCheck on")))
+    ("strict.media.test", "open", "SSLStrictSNIVHostCheck on"))) + "".join(
+    VHOST.format(name=n, policy="certs", extra=CERTS_VHOST + e) for n, e in (
+        ("certs.media.test", "SSLVerifyClient require"),
+        ("anyca.media.test", "SSLVerifyClient optional_no_ca")))
 
 PLAYLIST = """\
 #EXTM3U
@@ -99,7 +128,7 @@ https://media.test/hls/seg-4.ts
 https://other.test:@PORT@/hls/seg-5.ts
 """
 
-FILES = {"v/a.jpg": JPEG, "secret/s.jpg": JPEG, "c/a.jpg": JPEG, "once/a.jpg": JPEG,
+FILES = {"v/a.jpg": JPEG, "s/a.jpg": JPEG, "staff/a.jpg": JPEG, "secret/s.jpg": JPEG, "c/a.jpg": JPEG, "once/a.jpg": JPEG,
          "index.html": "<p>page</p>", "denied.html": "<p>refused</p>", "hls/seg-1.ts": b"TS"}
 
 
@@ -113,6 +142,7 @@ def srv(apache_factory, mgctl):
     for name, v in (("open", "view"), ("closed", "none")):
         (s.policy_dir / f"{name}.yaml").write_text(
             POLICY.replace("@NAME@", name).replace("@V@", v))
+    (s.policy_dir / "certs.yaml").write_text(CERTS_POLICY)
     # the one-time link the page's origin asks the server to push: signed
     # before the server starts, since the Link header is configuration
     s.once_link = sign(s, mgctl, "/once/a.jpg", "--once")
@@ -129,12 +159,16 @@ def sign(s, mgctl, url, *opts):
     return p.stdout.strip()
 
 
-def h2(srv, requests, servername="media.test", push=False, tmp=None):
+def h2(srv, requests, servername="media.test", push=False, client=None):
     """Run `requests` (lists of [name, value]) on one HTTP/2 connection over
-    TLS with this SNI; h2client.js's result (responses, pushes, alpn). A
-    request without `:authority` gets media.test:PORT."""
+    TLS with this SNI (and the client certificate `client`: "client" or
+    "rogue"); h2client.js's result (responses, pushes, alpn). A request
+    without `:authority` gets media.test:PORT."""
     spec = {"connect": srv.url("/"), "servername": servername, "ca": str(srv.tls.ca), "push": push,
             "requests": []}
+    if client:
+        spec["cert"] = str(getattr(srv.tls, f"{client}_cert"))
+        spec["key"] = str(getattr(srv.tls, f"{client}_key"))
     for hs in requests:
         if not any(k == ":authority" for k, _ in hs):
             hs = [[":authority", f"media.test:{srv.port}"], *hs]
@@ -226,21 +260,29 @@ def test_a_coalesced_request_is_judged_by_its_own_vhosts_policy(srv):
     """A browser reuses its media.test connection for other.test (one
     certificate covers both, same address): the request is judged under
     other.test's `Require media-guard closed`; x.media.test, whose SSL
-    configuration differs, gets Apache's 421 and is never judged nor served."""
+    configuration differs, gets Apache's 421 and is never judged nor served.
+    A `Require media-guard shared` of the main server names other.test's
+    own policy of that name there (closed) and the main server's on
+    media.test."""
     p = srv.port
     out = h2(srv, [[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?co=1"]],
                    [[":authority", f"other.test:{p}"], [":path", "/v/a.jpg?co=2"]],
                    [[":authority", f"x.media.test:{p}"], [":path", "/v/a.jpg?co=3"]],
-                   [[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?co=4"]]])
-    assert [r["status"] for r in out["responses"]] == [200, 403, 421, 200]
+                   [[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?co=4"]],
+                   [[":authority", f"other.test:{p}"], [":path", "/s/a.jpg?co=5"]],
+                   [[":authority", f"media.test:{p}"], [":path", "/s/a.jpg?co=6"]]])
+    assert [r["status"] for r in out["responses"]] == [200, 403, 421, 200, 403, 200]
     assert JPEG not in (out["responses"][1]["body"] + out["responses"][2]["body"]).encode("latin1")
-    lines = {n: vh_lines(srv, f"?co={n}")[0] for n in (1, 2, 3, 4)}
+    lines = {n: vh_lines(srv, f"?co={n}")[0] for n in range(1, 7)}
     for n, (vhost, policy) in {1: ("media.test", "open"), 2: ("other.test", "closed"),
-                               3: ("x.media.test", "-"), 4: ("media.test", "open")}.items():
+                               3: ("x.media.test", "-"), 4: ("media.test", "open"),
+                               5: ("other.test", "shared"), 6: ("media.test", "shared")}.items():
         line = lines[n]
         assert line[0] == vhost and line[2] == "media.test", line  # one connection, SNI media.test
         assert line[7] == f"policy={policy}", line
     assert lines[3][5] == "mg=-", lines[3]
+    # the main server's Require, other.test's own policy of that name
+    assert lines[5][6] == "reason=role-insufficient" and lines[6][6] == "reason=allowed"
 
 
 def test_sni_of_another_name_than_the_host(srv):
@@ -371,3 +413,30 @@ def test_hls_rewrite_over_https_on_its_own_port_gives_the_token_to_https_uris_of
                      f"http://media.test:{p}/hls/seg-3.ts", "https://media.test/hls/seg-4.ts",
                      f"https://other.test:{p}/hls/seg-5.ts"], r["body"]
     assert re.search(r"mg_sig=", r["body"].split("seg-3.ts")[1]) is None
+
+
+# ------------------------------------------------------------ client certificates
+
+def test_roles_from_the_client_certificate(srv):
+    """`roles_from: [{env: SSL_CLIENT_S_DN_OU}]`: mod_ssl sets its SSL_*
+    variables in the fixups, after authorization, so the module asks mod_ssl
+    itself. A certificate the CA issued with OU=staff holds the role (the
+    user is its CN, SSLUserName); under `SSLVerifyClient optional_no_ca` a
+    self-signed one with the same subject (anyone can make it) holds
+    nothing (MG00208), and a connection without one has no user."""
+    cases = [("certs.media.test", "client", 200, "allow", "allowed"),
+             ("anyca.media.test", "client", 200, "allow", "allowed"),
+             ("anyca.media.test", "rogue", 403, "deny", "role-insufficient"),
+             ("anyca.media.test", None, 403, "auth", "login-required")]
+    mark = srv.mark()
+    for i, (host, client, want, decision, reason) in enumerate(cases):
+        out = h2(srv, [[[":authority", f"{host}:{srv.port}"], [":path", f"/staff/a.jpg?cc={i}"]]],
+                 servername=host, client=client)
+        r = out["responses"][0]
+        assert r["status"] == want, (host, client, r)
+        assert (JPEG in r["body"].encode("latin1")) == (want == 200)
+        line = vh_lines(srv, f"?cc={i}")[0]
+        assert line[5:8] == [f"mg={decision}", f"reason={reason}", "policy=certs"], line
+    # the self-made certificate's subject was there, and said why it is not used
+    assert re.search(r"MG00208: media-guard: SSL_CLIENT_S_DN_OU of a client certificate that "
+                     r"mod_ssl did not verify \(SSL_CLIENT_VERIFY FAILED:", srv.error_log_since(mark))
