@@ -18,8 +18,6 @@ import time
 
 import pytest
 
-import mg_integration_harness as harness
-
 KEY = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
 POLICY = """\

@@ -164,23 +164,34 @@ def h2(srv, requests, servername="media.test", push=False, client=None):
     TLS with this SNI (and the client certificate `client`: "client" or
     "rogue"); h2client.js's result (responses, pushes, alpn). A request
     without `:authority` gets media.test:PORT."""
-    spec = {"connect": srv.url("/"), "servername": servername, "ca": str(srv.tls.ca), "push": push,
-            "requests": []}
-    if client:
-        spec["cert"] = str(getattr(srv.tls, f"{client}_cert"))
-        spec["key"] = str(getattr(srv.tls, f"{client}_key"))
-    for hs in requests:
-        if not any(k == ":authority" for k, _ in hs):
-            hs = [[":authority", f"media.test:{srv.port}"], *hs]
-        spec["requests"].append({"headers": hs})
-        srv.requests_sent += 1
+    return h2_many(srv, [dict(requests=requests, servername=servername, push=push,
+                              client=client)])[0]
+
+
+def h2_many(srv, connections):
+    """h2() for each of `connections` (dicts of its arguments), one after the
+    other, in one node process: a list of results."""
+    specs = []
+    for c in connections:
+        spec = {"connect": srv.url("/"), "servername": c.get("servername", "media.test"),
+                "ca": str(srv.tls.ca), "push": c.get("push", False), "requests": []}
+        if c.get("client"):
+            spec["cert"] = str(getattr(srv.tls, f"{c['client']}_cert"))
+            spec["key"] = str(getattr(srv.tls, f"{c['client']}_key"))
+        for hs in c["requests"]:
+            if not any(k == ":authority" for k, _ in hs):
+                hs = [[":authority", f"media.test:{srv.port}"], *hs]
+            spec["requests"].append({"headers": hs})
+            srv.requests_sent += 1
+        specs.append(spec)
     path = srv.root / "logs" / f"h2spec-{time.monotonic_ns()}.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(json.dumps(specs))
     p = subprocess.run(["node", str(HERE / "h2client.js"), str(path)], capture_output=True,
-                       text=True, timeout=30)
+                       text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["alpn"] == "h2", out
+    for o in out:
+        assert o["alpn"] == "h2", o
     return out
 
 
@@ -222,22 +233,23 @@ FORMS = [
 
 
 def test_http2_request_forms_over_tls_are_judged_as_apache_serves_them(srv):
-    out = h2(srv, [[[":path", p]] for p, _, _ in FORMS])
+    # never served: absolute form, no leading slash, CONNECT; OPTIONS * has no body
+    out, odd = h2_many(srv, [
+        dict(requests=[[[":path", p]] for p, _, _ in FORMS]),
+        dict(requests=[[[":path", f"https://media.test:{srv.port}/secret/s.jpg"]],
+                       [[":path", "secret/s.jpg"]],
+                       [[":method", "CONNECT"], [":authority", f"media.test:{srv.port}"]],
+                       [[":method", "OPTIONS"], [":path", "*"]]])])
+    srv.requests_sent -= 2  # the stream errors log nothing
     for (path, want, reason), r in zip(FORMS, out["responses"]):
         assert r["status"] == want, (path, r)
         assert (JPEG in r["body"].encode("latin1")) == (want == 200), path
         line = vh_lines(srv, f"GET {path} HTTP/2.0")[0]
         assert line[6] == f"reason={reason or '-'}", (path, line)
-    # never served: absolute form, no leading slash, CONNECT; OPTIONS * has no body
-    out = h2(srv, [[[":path", f"https://media.test:{srv.port}/secret/s.jpg"]],
-                   [[":path", "secret/s.jpg"]],
-                   [[":method", "CONNECT"], [":authority", f"media.test:{srv.port}"]],
-                   [[":method", "OPTIONS"], [":path", "*"]]])
-    got = [status(r) for r in out["responses"]]
+    got = [status(r) for r in odd["responses"]]
     assert got[0] == (None, "ERR_HTTP2_STREAM_ERROR") and got[1] == (None, "ERR_HTTP2_STREAM_ERROR")
     assert got[2][0] == 405 and got[3][0] == 200, got
-    assert all(JPEG not in r.get("body", "").encode("latin1") for r in out["responses"])
-    srv.requests_sent -= 2  # the stream errors log nothing
+    assert all(JPEG not in r.get("body", "").encode("latin1") for r in odd["responses"])
 
 
 def test_authority_chooses_the_vhost_and_a_differing_host_field_changes_nothing(srv):
@@ -293,19 +305,21 @@ def test_sni_of_another_name_than_the_host(srv):
     client without SNI is refused by the strict vhost (403 from mod_ssl,
     never judged, nothing served)."""
     p = srv.port
-    out = h2(srv, [[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?sni=1"]],
-                   [[":authority", f"strict.media.test:{p}"], [":path", "/v/a.jpg?sni=2"]]],
-             servername="other.test")
+    # no SNI for the second (node sends none to an address)
+    out, out2 = h2_many(srv, [
+        dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?sni=1"]],
+                       [[":authority", f"strict.media.test:{p}"], [":path", "/v/a.jpg?sni=2"]]],
+             servername="other.test"),
+        dict(requests=[[[":authority", f"strict.media.test:{p}"], [":path", "/v/a.jpg?sni=3"]],
+                       [[":authority", f"other.test:{p}"], [":path", "/v/a.jpg?sni=4"]]],
+             servername="")])
     assert [r["status"] for r in out["responses"]] == [200, 200]
     for n, vhost in ((1, "media.test"), (2, "strict.media.test")):
         line = vh_lines(srv, f"?sni={n}")[0]
         assert (line[0], line[2], line[7]) == (vhost, "other.test", "policy=open"), line
-    # no SNI (node sends none to an address): the strict vhost refuses
-    out = h2(srv, [[[":authority", f"strict.media.test:{p}"], [":path", "/v/a.jpg?sni=3"]],
-                   [[":authority", f"other.test:{p}"], [":path", "/v/a.jpg?sni=4"]]],
-             servername="")
-    assert [r["status"] for r in out["responses"]] == [403, 403]
-    assert JPEG not in out["responses"][0]["body"].encode("latin1")
+    # no SNI: the strict vhost refuses
+    assert [r["status"] for r in out2["responses"]] == [403, 403]
+    assert JPEG not in out2["responses"][0]["body"].encode("latin1")
     strict, other = vh_lines(srv, "?sni=3")[0], vh_lines(srv, "?sni=4")[0]
     assert strict[5] == "mg=-" and strict[2] == "-", strict
     assert other[5:8] == ["mg=deny", "reason=role-insufficient", "policy=closed"], other
@@ -327,9 +341,14 @@ def test_a_push_is_judged_like_a_request_and_carries_no_credentials(srv, mgctl):
     assert cookie.startswith("Set-Cookie: mg_token=") or cookie.startswith("mg_token="), cookie
     cookie = cookie.split(": ", 1)[-1]
     p = srv.port
-    for host, v_status in (("media.test", 200), ("other.test", 403)):
-        out = h2(srv, [[[":authority", f"{host}:{p}"], [":path", "/index.html"],
-                        ["cookie", cookie]]], servername=host, push=True)
+    hosts = (("media.test", 200), ("other.test", 403))
+    # the policy's refusal page names a preload: mod_http2 pushes for
+    # successful responses only, so nothing is pushed from a refusal
+    *outs, refused = h2_many(srv, [
+        dict(requests=[[[":authority", f"{host}:{p}"], [":path", "/index.html"],
+                        ["cookie", cookie]]], servername=host, push=True) for host, _ in hosts
+    ] + [dict(requests=[[[":path", "/secret/s.jpg?page=1"]]], push=True)])
+    for (host, v_status), out in zip(hosts, outs):
         pushed = {x["path"].split("?")[0]: x for x in out["pushes"]}
         assert out["responses"][0]["status"] == 200
         assert set(pushed) >= {"/v/a.jpg", "/secret/s.jpg", "/c/a.jpg"}, out["pushes"]
@@ -345,14 +364,10 @@ def test_a_push_is_judged_like_a_request_and_carries_no_credentials(srv, mgctl):
         assert (JPEG in pushed["/v/a.jpg"]["body"].encode("latin1")) == (v_status == 200)
     line = vh_lines(srv, "GET /c/a.jpg HTTP/2.0")[0]
     assert line[5:7] == ["mg=deny", "reason=token-missing"], line
-    # the refusal page: its preload is pushed and refused as well
-    # the policy's refusal page names a preload: mod_http2 pushes for
-    # successful responses only, so nothing is pushed from a refusal
-    out = h2(srv, [[[":path", "/secret/s.jpg?page=1"]]], push=True)
-    r = out["responses"][0]
+    r = refused["responses"][0]
     assert r["status"] == 403 and r["body"] == "<p>refused</p>", r
     assert r["headers"]["link"] == "</secret/s.jpg?from=denied>; rel=preload"
-    assert out["pushes"] == []
+    assert refused["pushes"] == []
 
 
 def test_a_pushed_one_time_link_is_claimed_by_the_viewer_it_was_pushed_to(srv):
@@ -360,13 +375,12 @@ def test_a_pushed_one_time_link_is_claimed_by_the_viewer_it_was_pushed_to(srv):
     for the address of the connection it goes to, which is the viewer's —
     the viewer's own request for it still works, and no other address can
     spend it (nor could it before: the page was the viewer's)."""
-    out = h2(srv, [[[":path", "/index.html?once=1"]]], push=True)
+    out, own = h2_many(srv, [dict(requests=[[[":path", "/index.html?once=1"]]], push=True),
+                             dict(requests=[[[":path", srv.once_link]]])])
     pushed = {x["path"].split("?")[0]: x for x in out["pushes"]}
     srv.requests_sent += len(out["pushes"])
     assert pushed["/once/a.jpg"]["status"] == 200, pushed["/once/a.jpg"]
-    path = srv.once_link
-    out = h2(srv, [[[":path", path]]])
-    assert out["responses"][0]["status"] == 200, out
+    assert own["responses"][0]["status"] == 200, own
     pushed_line, own = vh_lines(srv, "GET /once/a.jpg?", n=2)
     assert pushed_line[5:7] == own[5:7] == ["mg=allow", "reason=allowed-by-token"], (pushed_line, own)
 
@@ -401,18 +415,21 @@ def test_hls_rewrite_over_https_on_its_own_port_gives_the_token_to_https_uris_of
     """Over h2 on https://media.test:PORT the playlist's relative URI and
     its https URI of the same host and port get the viewer's token; the
     http:// URI of the same host and port (it would carry the token in
-    clear text), the same host on 443 and another vhost's name do not."""
+    clear text), the same host on 443 and another vhost's name do not; also
+    when the client says `:scheme http`."""
     link = sign(srv, mgctl, "/hls/p.m3u8", "--prefix", "/hls/")
     query = link.split("?", 1)[1]
-    out = h2(srv, [[[":path", link]]])
-    r = out["responses"][0]
-    assert r["status"] == 200, r
-    lines = [ln for ln in r["body"].splitlines() if not ln.startswith("#")]
+    # the second with `:scheme http` on the TLS connection: the scheme is the
+    # connection's (mod_ssl's), not the client's word
+    out = h2(srv, [[[":path", link]], [[":path", link], [":scheme", "http"]]])
     p = srv.port
-    assert lines == [f"seg-1.ts?{query}", f"https://media.test:{p}/hls/seg-2.ts?{query}",
-                     f"http://media.test:{p}/hls/seg-3.ts", "https://media.test/hls/seg-4.ts",
-                     f"https://other.test:{p}/hls/seg-5.ts"], r["body"]
-    assert re.search(r"mg_sig=", r["body"].split("seg-3.ts")[1]) is None
+    for r in out["responses"]:
+        assert r["status"] == 200, r
+        lines = [ln for ln in r["body"].splitlines() if not ln.startswith("#")]
+        assert lines == [f"seg-1.ts?{query}", f"https://media.test:{p}/hls/seg-2.ts?{query}",
+                         f"http://media.test:{p}/hls/seg-3.ts", "https://media.test/hls/seg-4.ts",
+                         f"https://other.test:{p}/hls/seg-5.ts"], r["body"]
+        assert re.search(r"mg_sig=", r["body"].split("seg-3.ts")[1]) is None
 
 
 # ------------------------------------------------------------ client certificates
@@ -429,14 +446,23 @@ def test_roles_from_the_client_certificate(srv):
              ("anyca.media.test", "rogue", 403, "deny", "role-insufficient"),
              ("anyca.media.test", None, 403, "auth", "login-required")]
     mark = srv.mark()
-    for i, (host, client, want, decision, reason) in enumerate(cases):
-        out = h2(srv, [[[":authority", f"{host}:{srv.port}"], [":path", f"/staff/a.jpg?cc={i}"]]],
-                 servername=host, client=client)
-        r = out["responses"][0]
+    p = srv.port
+    # and a request for a vhost that asks for a certificate on a connection
+    # made without one, or the other way round: mod_ssl's 421, not served
+    *outs, out, out2 = h2_many(srv, [
+        dict(requests=[[[":authority", f"{host}:{p}"], [":path", f"/staff/a.jpg?cc={i}"]]],
+             servername=host, client=client) for i, (host, client, *_) in enumerate(cases)] + [
+        dict(requests=[[[":authority", f"certs.media.test:{p}"], [":path", "/staff/a.jpg?cc=4"]]]),
+        dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?cc=5"]]],
+             servername="certs.media.test", client="client")])
+    for i, ((host, client, want, decision, reason), o) in enumerate(zip(cases, outs)):
+        r = o["responses"][0]
         assert r["status"] == want, (host, client, r)
         assert (JPEG in r["body"].encode("latin1")) == (want == 200)
         line = vh_lines(srv, f"?cc={i}")[0]
         assert line[5:8] == [f"mg={decision}", f"reason={reason}", "policy=certs"], line
+    assert [out["responses"][0]["status"], out2["responses"][0]["status"]] == [421, 421]
+    assert vh_lines(srv, "?cc=4")[0][5] == vh_lines(srv, "?cc=5")[0][5] == "mg=-"
     # the self-made certificate's subject was there, and said why it is not used
     assert re.search(r"MG00208: media-guard: SSL_CLIENT_S_DN_OU of a client certificate that "
                      r"mod_ssl did not verify \(SSL_CLIENT_VERIFY FAILED:", srv.error_log_since(mark))
