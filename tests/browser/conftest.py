@@ -9,6 +9,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,23 @@ def browser(apache_factory):
         drv.quit()
         shutil.rmtree(profile, ignore_errors=True)
         shutil.rmtree(downloads, ignore_errors=True)
+
+
+# helpers the test files import (from conftest import wait_for, image_state)
+
+def wait_for(fn, what, timeout=15):
+    """Poll until fn() is truthy; a page that never gets there fails with `what`."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            assert v, f"timed out waiting for {what}"
+            return v
+        time.sleep(0.05)
+
+
+def image_state(browser, elem_id):
+    """(complete, naturalWidth, naturalHeight) once the image has loaded or failed."""
+    js = ("var i = document.getElementById(arguments[0]);"
+          "return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null;")
+    return wait_for(lambda: browser.execute_script(js, elem_id), f"<img id={elem_id}> to settle")

@@ -14,11 +14,11 @@ tests/integration coalesces on purpose).
 """
 
 import subprocess
-import time
 
 import pytest
 
-KEY = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+import mg_integration_harness as harness
+from conftest import image_state, wait_for
 
 POLICY = """\
 version: 1
@@ -84,9 +84,7 @@ def site(apache_factory, mgctl, tmp_path_factory):
         "photos/photo.png": png, "c/photo.png": png, "secret/photo.png": png,
         "page.html": PAGE, "foreign.html": FOREIGN}, extra_modules=["headers"], tls=True,
         start=False)
-    (s.policy_dir / "keys").mkdir(parents=True, exist_ok=True)
-    (s.policy_dir / "keys" / "k1.key").write_text(KEY)
-    (s.policy_dir / "keys" / "k1.key").chmod(0o600)
+    harness.write_secrets(s, {"k1.key": harness.TEST_KEY})
     for name, v in (("open", "view"), ("closed", "none")):
         (s.policy_dir / f"{name}.yaml").write_text(
             POLICY.replace("@NAME@", name).replace("@V@", v))
@@ -103,20 +101,8 @@ def site(apache_factory, mgctl, tmp_path_factory):
     return s
 
 
-def wait_for(fn, what, timeout=15):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            assert v, f"timed out waiting for {what}"
-            return v
-        time.sleep(0.05)
-
-
 def width(browser, elem_id):
-    js = ("var i = document.getElementById(arguments[0]);"
-          "return i && i.complete ? [i.naturalWidth] : null;")
-    return wait_for(lambda: browser.execute_script(js, elem_id), f"<img id={elem_id}>")[0]
+    return image_state(browser, elem_id)[0]
 
 
 def line(srv, vhost, path, query=""):

@@ -875,6 +875,11 @@ def mgctl():
     return run
 
 
+# an HMAC-SHA256 key in keygen's format (bytes 0..31), for policies that
+# need one to sign with
+TEST_KEY = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+
+
 def write_secrets(srv, secrets):
     """Write {file name: text} as 0600 files in srv's policy directory's keys/,
     where the policies' ``file: keys/...`` entries look."""

@@ -20,9 +20,8 @@ import time
 
 import pytest
 
-from conftest import HERE
+from conftest import HERE, TEST_KEY, write_secrets
 
-KEY = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 JPEG = b"\xff\xd8\xff\xe0 protected picture over h2" * 4
 
 POLICY = """\
@@ -136,9 +135,7 @@ FILES = {"v/a.jpg": JPEG, "s/a.jpg": JPEG, "staff/a.jpg": JPEG, "secret/s.jpg": 
 def srv(apache_factory, mgctl):
     s = apache_factory("h2tls", "", files=FILES, extra_modules=["headers", "socache_shmcb"],
                        tls=True, start=False)
-    (s.policy_dir / "keys").mkdir(parents=True, exist_ok=True)
-    (s.policy_dir / "keys" / "k1.key").write_text(KEY)
-    (s.policy_dir / "keys" / "k1.key").chmod(0o600)
+    write_secrets(s, {"k1.key": TEST_KEY})
     for name, v in (("open", "view"), ("closed", "none")):
         (s.policy_dir / f"{name}.yaml").write_text(
             POLICY.replace("@NAME@", name).replace("@V@", v))
