@@ -323,6 +323,13 @@ int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 void mg_mod_status_hide(request_rec *r, const char *path);
 void mg_mod_status_register(apr_pool_t *p);
 
+/* mg_mod_ssl.c: an environment variable as a policy source reads it; SSL_*
+ * names on a connection mod_ssl serves come from mod_ssl itself (its table
+ * entries appear only after authorization), a client certificate's fields
+ * only from a verified certificate */
+const char *mg_mod_ssl_env(request_rec *r, const char *name);
+void mg_mod_ssl_register(apr_pool_t *p);
+
 /* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
 void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);
 

@@ -140,7 +140,7 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
     request_rec *r = ctx;
     switch (kind) {
     case MG_LOOKUP_ENV:
-        return apr_table_get(r->subprocess_env, name);
+        return mg_mod_ssl_env(r, name);
     case MG_LOOKUP_NOTE:
         return apr_table_get(r->notes, name);
     case MG_LOOKUP_HEADER:
