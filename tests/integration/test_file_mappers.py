@@ -6,6 +6,8 @@ no module can see is in docs/directives.md ("Served paths, sub-requests and file
 mappings")."""
 
 import os
+import socketserver
+import threading
 
 import pytest
 
@@ -196,3 +198,94 @@ def test_checkspelling_off_on_a_protected_directory_names_nothing(mappers):
     for target in ("/sp/members/secret", "/sp/members/SECRET.txt"):
         r = mappers.get(target, headers={"Accept": "text/html"})
         assert r.status_code == 404 and b"secret.jpg" not in r.content, (target, r.status_code)
+
+
+# ------------------------------------------------------------ a proxied origin that names a local URL or file
+# mod_proxy_scgi (shipped with httpd) has both X-Sendfile patterns: a response with a local
+# `Location:` and no status is served by an internal redirect (ProxySCGIInternalRedirect, On by
+# default), and with `ProxySCGISendfile On` an `X-Sendfile:` header names a file that httpd serves
+# through a file sub-request. ProxyErrorOverride serves a local ErrorDocument for an origin's error.
+
+class _ScgiOrigin(socketserver.BaseRequestHandler):
+    def handle(self):
+        data = b""
+        while b":" not in data:
+            data += self.request.recv(4096)
+        size, rest = data.split(b":", 1)
+        while len(rest) < int(size) + 1:
+            rest += self.request.recv(4096)
+        fields = rest[:int(size)].split(b"\0")
+        env = dict(zip(fields[0::2], fields[1::2]))
+        path = env.get(b"REQUEST_URI", b"").split(b"?")[0]
+        answer = self.server.answers.get(path.rsplit(b"/", 1)[-1].decode(),
+                                         "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\norigin")
+        self.request.sendall(answer.replace("@HTDOCS@", self.server.htdocs).encode())
+
+
+class ScgiOrigin(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self, htdocs):
+        super().__init__(("127.0.0.1", 0), _ScgiOrigin)
+        self.htdocs = str(htdocs)
+        self.answers = {
+            "redirect": "Location: /members/secret.jpg\r\n\r\n",
+            "sendfile": "Status: 200 OK\r\nContent-Type: image/jpeg\r\n"
+                        "X-Sendfile: @HTDOCS@/members/secret.jpg\r\n\r\n",
+        }
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+SCGI_CONF = MAPPERS_CONF + """\
+ProxyPass "/scgi/" "scgi://127.0.0.1:@SCGI@/"
+<Location "/scgi/sf/">
+    ProxySCGISendfile On
+</Location>
+# this server is its own origin here: /nothing/ is a 404
+ProxyPass "/perr/" "http://127.0.0.1:@PORT@/nothing/"
+<Location "/perr/">
+    ProxyErrorOverride On
+    ErrorDocument 404 /members/secret.jpg
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def scgi(apache_factory):
+    s = apache_factory("scgi-origin", "", policies={"site.yaml": POLICY}, files=MAPPERS_FILES,
+                       extra_modules=["proxy", "proxy_scgi", "proxy_http", "cgid", "negotiation", "speling", "autoindex"],
+                       loglevel="debug", start=False)
+    origin = ScgiOrigin(s.htdocs)
+    s.conf_snippet = SCGI_CONF.replace("@SCGI@", str(origin.server_address[1]))
+    s.write_conf()
+    s.self_proxied = ("/perr/",)
+    htpasswd(s.root / "htpasswd", {"alice": "a"})
+    s.start()
+    yield s
+    s.stop()
+    origin.shutdown()
+    origin.server_close()
+
+
+@pytest.mark.parametrize("target", ["/scgi/redirect", "/scgi/sf/sendfile", "/perr/missing.txt"])
+def test_an_origin_naming_a_protected_url_or_file_gets_it_served_to_no_one_else(scgi, target):
+    r = scgi.get(target, headers=IMG)
+    assert SECRET not in r.content, (r.status_code, scgi.last_access(target))
+
+
+
+@pytest.mark.parametrize("target", ["/scgi/redirect", "/perr/missing.txt"])
+def test_an_origin_naming_a_protected_url_gets_it_served_to_a_member(scgi, target):
+    # the internal redirect and the ErrorDocument are judged on their own URL, with the user
+    r = scgi.get(target, headers=IMG, auth=("alice", "a"))
+    assert r.content == SECRET, (r.status_code, scgi.last_access(target))
+
+
+def test_an_x_sendfile_file_without_a_url_is_refused_to_everyone(scgi):
+    # ProxySCGISendfile's file sub-request has no URL (r->uri ""; the proxy request has no
+    # file directory to derive one from): bad-url, and mod_proxy_scgi answers 500
+    mark = scgi.mark()
+    r = scgi.get("/scgi/sf/sendfile", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 500 and SECRET not in r.content
+    log = scgi.error_log_since(mark)
+    assert "reason=bad-url" in log and "(file sub-request of /scgi/sf/sendfile, judged on its own URL)" in log
