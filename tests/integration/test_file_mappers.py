@@ -289,3 +289,43 @@ def test_an_x_sendfile_file_without_a_url_is_refused_to_everyone(scgi):
     assert r.status_code == 500 and SECRET not in r.content
     log = scgi.error_log_since(mark)
     assert "reason=bad-url" in log and "(file sub-request of /scgi/sf/sendfile, judged on its own URL)" in log
+
+
+# ------------------------------------------------------------ mod_lua (a2enmod lua; Debian's apache2 ships it)
+LUA_HOOKS = """\
+require "apache2"
+-- translate_name: /lua/photo is served as /members/secret.jpg (a new URL and its file)
+function as_member_url(r)
+    if r.uri == "/lua/photo" then
+        r.uri = "/members/secret.jpg"
+        r.filename = r.document_root .. "/members/secret.jpg"
+        return apache2.OK
+    end
+    return apache2.DECLINED
+end
+"""
+
+LUA_CONF = MAPPERS_CONF + """\
+LuaHookTranslateName "@ROOT@/hooks.lua" as_member_url
+"""
+
+
+@pytest.fixture(scope="module")
+def lua(apache_factory):
+    s = apache_factory("lua-hooks", LUA_CONF, policies={"site.yaml": POLICY}, files=MAPPERS_FILES,
+                       extra_modules=["lua", "cgid", "negotiation", "speling", "autoindex"], loglevel="debug",
+                       start=False)
+    (s.root / "hooks.lua").write_text(LUA_HOOKS)
+    htpasswd(s.root / "htpasswd", {"alice": "a"})
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_a_lua_translate_name_hook_that_changes_the_url_is_judged_on_it(lua):
+    mark = lua.mark()
+    assert refused(lua.get("/lua/photo", headers=IMG))
+    assert "served URI /members/secret.jpg differs from the request target /lua/photo" in \
+        lua.error_log_since(mark)
+    r = lua.get("/lua/photo", headers=IMG, auth=("alice", "a"))
+    assert r.status_code == 200 and r.content == SECRET
