@@ -1065,10 +1065,24 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         fresh = 1;
     }
     if (req->negated) {
-        /* no side effects: a grant counts against, a refusal is neutral */
+        /* No side effects: a grant counts against, a refusal is neutral —
+         * except a refusal that says nothing about whether the policy lists
+         * the resource, which counts as listed (fail closed): a URL the
+         * policy could not judge (bad-url: `?a;b` appended to a listed
+         * file, a cookie named tr, X-Original-URL), and a method that the
+         * rules cannot or do not allow (httpd's default handler serves a
+         * static file to POST as to GET; WebDAV's COPY reads other URLs).
+         * As neutral, each let `Require not` pass the listed file. */
+        int listed = m->d.outcome == MG_OUTCOME_ALLOW || m->d.reason == MG_R_BAD_URL ||
+                     m->d.reason == MG_R_METHOD;
         if (fresh)
-            mg_mod_record(r, m, "under a negation", 1);
-        if (m->d.outcome == MG_OUTCOME_ALLOW)
+            mg_mod_record(r, m,
+                          listed && m->d.outcome != MG_OUTCOME_ALLOW
+                              ? "under a negation, counted as allowed: the policy cannot judge "
+                                "this request, so it is refused"
+                              : "under a negation",
+                          1);
+        if (listed)
             return AUTHZ_GRANTED;
         /* an error must stay an error: negated, a refusal becomes neutral */
         return m->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;
