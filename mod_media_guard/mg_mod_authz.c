@@ -1013,6 +1013,22 @@ int mg_mod_restore_filename(request_rec *r)
     return DECLINED;
 }
 
+/* Under a negation: whether a refusal for this reason counts as the
+ * policy listing the request (check_authorization). */
+static int negation_counts_as_listed(mg_reason_t reason)
+{
+    switch (reason) {
+    case MG_R_BAD_URL:
+    case MG_R_METHOD:
+    case MG_R_DOWNLOAD:
+    case MG_R_TRANSFORM_DENIED:
+    case MG_R_TRANSFORM_MISSING:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
     const mg_mod_require_t *req = parsed;
@@ -1066,20 +1082,20 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
     }
     if (req->negated) {
         /* No side effects: a grant counts against, a refusal is neutral —
-         * except a refusal that says nothing about whether the policy lists
-         * the resource, which counts as listed (fail closed): a URL the
-         * policy could not judge (bad-url: `?a;b` appended to a listed
-         * file, a cookie named tr, X-Original-URL), and a method that the
-         * rules cannot or do not allow (httpd's default handler serves a
-         * static file to POST as to GET; WebDAV's COPY reads other URLs).
-         * As neutral, each let `Require not` pass the listed file. */
-        int listed = m->d.outcome == MG_OUTCOME_ALLOW || m->d.reason == MG_R_BAD_URL ||
-                     m->d.reason == MG_R_METHOD;
+         * except a refusal about the request's form rather than about who
+         * asks, where or when, which counts as listed (fail closed): a URL
+         * the policy could not judge (bad-url: `?a;b` appended to a listed
+         * file, a cookie named tr, X-Original-URL), a method the rules do
+         * not allow (httpd's default handler serves a static file to POST
+         * as to GET; WebDAV's COPY reads other URLs), `?download=1` on a
+         * file the rule lets the client view, a transformation the rule
+         * refuses. As neutral, each let `Require not` pass the listed file. */
+        int listed = m->d.outcome == MG_OUTCOME_ALLOW || negation_counts_as_listed(m->d.reason);
         if (fresh)
             mg_mod_record(r, m,
                           listed && m->d.outcome != MG_OUTCOME_ALLOW
-                              ? "under a negation, counted as allowed: the policy cannot judge "
-                                "this request, so it is refused"
+                              ? "under a negation, counted as allowed: a refusal of the "
+                                "request's form, not of the client"
                               : "under a negation",
                           1);
         if (listed)

@@ -192,9 +192,10 @@ def test_require_not_refuses_what_the_policy_allows(srv):
 
 # A refusal that says nothing about whether the policy lists the file was neutral under the
 # negation, so `Require all granted` served the listed file to any request the policy could not
-# judge: `?a;b` appended (bad-url), a cookie named tr, X-Original-URL, or POST (method-not-allowed
-# on the listed path; httpd's default handler serves a static file to POST as to GET). Such a
-# refusal now counts as listed (red team 26b).
+# judge: `?a;b` appended (bad-url), a cookie named tr, X-Original-URL, POST (method-not-allowed
+# on the listed path; httpd's default handler serves a static file to POST as to GET), or
+# `?download=1` on a file the rule lets everyone view. A refusal of the request's form rather than
+# of the client now counts as listed (red team 26b).
 @pytest.mark.parametrize("method,target,headers", [
     ("GET", "/notlist/secret/a.jpg?a;b", {}),
     ("GET", "/notlist/secret/a.jpg?a=%00", {}),
@@ -202,7 +203,8 @@ def test_require_not_refuses_what_the_policy_allows(srv):
     ("GET", "/notlist/secret/a.jpg", {"X-Original-URL": "/notlist/public/a.jpg"}),
     ("POST", "/notlist/secret/a.jpg", {}),
     ("PROPFIND", "/notlist/secret/a.jpg", {}),
-], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind"])
+    ("GET", "/notlist/secret/a.jpg?download=1", {}),
+], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind", "download"])
 def test_require_not_refuses_what_the_policy_cannot_judge(srv, method, target, headers):
     mark = srv.mark()
     r = srv.raw(target, headers={**IMG, **headers}, method=method)
