@@ -1013,11 +1013,11 @@ int mg_mod_restore_filename(request_rec *r)
     return DECLINED;
 }
 
-/* Under a negation: whether a refusal for this reason counts as the
- * policy listing the request (check_authorization). */
-static int negation_counts_as_listed(mg_reason_t reason)
+int mg_mod_negation_counts_as_allowed(const mg_decision_t *d)
 {
-    switch (reason) {
+    if (d->outcome == MG_OUTCOME_ALLOW)
+        return 1;
+    switch (d->reason) {
     case MG_R_BAD_URL:
     case MG_R_METHOD:
     case MG_R_DOWNLOAD:
@@ -1090,7 +1090,9 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
          * as to GET; WebDAV's COPY reads other URLs), `?download=1` on a
          * file the rule lets the client view, a transformation the rule
          * refuses. As neutral, each let `Require not` pass the listed file. */
-        int listed = m->d.outcome == MG_OUTCOME_ALLOW || negation_counts_as_listed(m->d.reason);
+        int listed = mg_mod_negation_counts_as_allowed(&m->d);
+
+        m->negated = 1;
         if (fresh)
             mg_mod_record(r, m,
                           listed && m->d.outcome != MG_OUTCOME_ALLOW

@@ -329,3 +329,66 @@ def test_a_lua_translate_name_hook_that_changes_the_url_is_judged_on_it(lua):
         lua.error_log_since(mark)
     r = lua.get("/lua/photo", headers=IMG, auth=("alice", "a"))
     assert r.status_code == 200 and r.content == SECRET
+
+
+# ------------------------------------------------------------ under `Require not media-guard`
+# A request that passed the negation (the blocklist does not list /notlist/secret/: a directory
+# has no class) served what httpd looked up for it without authorization — the DirectoryIndex,
+# the FallbackResource, a CGI's local Location — also a file the blocklist lists: the fixups
+# re-check judged only grants. It now judges the inherited URL under the negation too.
+BLOCKLIST = """\
+version: 1
+default: deny
+rules:
+  - id: blocked
+    path: /notlist/secret/
+    classes: [image]
+    access: {anonymous: view}
+"""
+
+NEGATED_CONF = """\
+MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
+<Location "/notlist/">
+    <RequireAll>
+        Require all granted
+        Require not media-guard blocklist
+    </RequireAll>
+</Location>
+<Directory "@HTDOCS@/notlist">
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+</Directory>
+<Directory "@HTDOCS@/notlist/secret">
+    DirectoryIndex index.jpg
+    FallbackResource /notlist/secret/a.jpg
+</Directory>
+<Directory "@HTDOCS@/notlist/open">
+    DirectoryIndex index.jpg
+</Directory>
+"""
+
+BLOCKED_CGI = "#!/bin/sh\nprintf 'Location: /notlist/secret/a.jpg\\n\\n'\n"
+
+
+@pytest.fixture(scope="module")
+def negated(apache_factory):
+    s = apache_factory("negated-mappers", NEGATED_CONF, policies={"blocklist.yaml": BLOCKLIST},
+                       files={"notlist/secret/a.jpg": SECRET, "notlist/secret/index.jpg": SECRET,
+                              "notlist/open/index.jpg": PUBLIC_JPG, "notlist/send.cgi": BLOCKED_CGI},
+                       extra_modules=["cgid"], start=False)
+    os.chmod(s.htdocs / "notlist" / "send.cgi", 0o755)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("target", ["/notlist/secret/a.jpg", "/notlist/secret/", "/notlist/secret/gone.txt",
+                                    "/notlist/send.cgi"])
+def test_under_a_negation_a_listed_file_is_not_served_for_another_url(negated, target):
+    r = negated.get(target, headers=IMG)
+    assert r.status_code == 403 and SECRET not in r.content, (r.status_code, negated.last_access(target))
+
+
+def test_under_a_negation_an_unlisted_index_is_still_served(negated):
+    r = negated.get("/notlist/open/", headers=IMG)
+    assert r.status_code == 200 and r.content == PUBLIC_JPG
