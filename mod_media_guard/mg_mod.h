@@ -106,6 +106,9 @@ typedef struct mg_mod_memo {
     authz_status result; /* the mapped result (valid when mapped) */
     int mapped;          /* map_decision ran: its side effects are done */
     int negated;         /* a negated line (Require not, <RequireNone>) asked */
+    int served_allowed;  /* the served path differs from the target and the
+                            policy allows it (or refuses its form): under a
+                            negation that counts as allowing the request */
 } mg_mod_memo_t;
 
 /* What `Require [not] media-guard NAME` resolves to at configuration time. */

@@ -139,7 +139,7 @@ int mg_mod_recheck_fixup(request_rec *r)
             mg_mod_evaluate(r, m->mp, nm, &t);
             nm->next = rq->memos;
             rq->memos = nm;
-            if (!mg_mod_negation_counts_as_allowed(&nm->d))
+            if (!mg_mod_negation_counts_as_allowed(&nm->d) && !nm->served_allowed)
                 continue;
             mg_mod_record(
                 r, nm,

@@ -335,7 +335,8 @@ def test_a_lua_translate_name_hook_that_changes_the_url_is_judged_on_it(lua):
 # A request that passed the negation (the blocklist does not list /notlist/secret/: a directory
 # has no class) served what httpd looked up for it without authorization — the DirectoryIndex,
 # the FallbackResource, a CGI's local Location — also a file the blocklist lists: the fixups
-# re-check judged only grants. It now judges the inherited URL under the negation too.
+# re-check judged only grants. It now judges the inherited URL under the negation too. Likewise
+# the served path of a RewriteRule [PT] or of path info after a file was judged only after a grant.
 BLOCKLIST = """\
 version: 1
 default: deny
@@ -348,6 +349,8 @@ rules:
 
 NEGATED_CONF = """\
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
+RewriteEngine On
+RewriteRule "^/notlist/photo/(\\w+)$" "/notlist/secret/$1.jpg" [PT]
 <Location "/notlist/">
     <RequireAll>
         Require all granted
@@ -361,6 +364,7 @@ MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
 <Directory "@HTDOCS@/notlist/secret">
     DirectoryIndex index.jpg
     FallbackResource /notlist/secret/a.jpg
+    AcceptPathInfo On
 </Directory>
 <Directory "@HTDOCS@/notlist/open">
     DirectoryIndex index.jpg
@@ -375,7 +379,7 @@ def negated(apache_factory):
     s = apache_factory("negated-mappers", NEGATED_CONF, policies={"blocklist.yaml": BLOCKLIST},
                        files={"notlist/secret/a.jpg": SECRET, "notlist/secret/index.jpg": SECRET,
                               "notlist/open/index.jpg": PUBLIC_JPG, "notlist/send.cgi": BLOCKED_CGI},
-                       extra_modules=["cgid"], start=False)
+                       extra_modules=["cgid", "rewrite"], start=False)
     os.chmod(s.htdocs / "notlist" / "send.cgi", 0o755)
     s.start()
     yield s
@@ -383,7 +387,7 @@ def negated(apache_factory):
 
 
 @pytest.mark.parametrize("target", ["/notlist/secret/a.jpg", "/notlist/secret/", "/notlist/secret/gone.txt",
-                                    "/notlist/send.cgi"])
+                                    "/notlist/send.cgi", "/notlist/photo/a", "/notlist/secret/a.jpg/x.txt"])
 def test_under_a_negation_a_listed_file_is_not_served_for_another_url(negated, target):
     r = negated.get(target, headers=IMG)
     assert r.status_code == 403 and SECRET not in r.content, (r.status_code, negated.last_access(target))
