@@ -60,6 +60,16 @@ rules:
     deny: {message: "members only"}
 """
 
+# everything under /notlist/ except what the blocklist allows
+NOTLIST = """\
+<Location "/notlist/">
+    <RequireAll>
+        Require all granted
+        Require not media-guard blocklist
+    </RequireAll>
+</Location>
+"""
+
 CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
@@ -88,12 +98,7 @@ MediaGuardReasonHeader On
         Require media-guard site
     </RequireAny>
 </Location>
-<Location "/notlist/">
-    <RequireAll>
-        Require all granted
-        Require not media-guard blocklist
-    </RequireAll>
-</Location>
+""" + NOTLIST + """\
 <Location "/neg/">
     <RequireAll>
         Require ip 192.0.2.1

@@ -12,6 +12,8 @@ import threading
 import pytest
 
 from conftest import htpasswd
+from test_composition import BLOCKLIST as COMPOSITION_BLOCKLIST
+from test_composition import NOTLIST
 from test_composition import IMG, PUBLIC_JPG, SECRET, SERVED_POLICY, SITE_BASIC
 
 # `default: allow` with a rule that owns only the member *images*: a directory
@@ -337,26 +339,16 @@ def test_a_lua_translate_name_hook_that_changes_the_url_is_judged_on_it(lua):
 # the FallbackResource, a CGI's local Location — also a file the blocklist lists: the fixups
 # re-check judged only grants. It now judges the inherited URL under the negation too. Likewise
 # the served path of a RewriteRule [PT] or of path info after a file was judged only after a grant.
-BLOCKLIST = """\
-version: 1
-default: deny
-rules:
-  - id: blocked
-    path: /notlist/secret/
-    classes: [image]
-    access: {anonymous: view}
-"""
+# test_composition's blocklist, for images only: the directory URL is not listed
+BLOCKLIST = COMPOSITION_BLOCKLIST.replace("    path: /notlist/secret/\n",
+                                          "    path: /notlist/secret/\n    classes: [image]\n")
+assert "classes: [image]" in BLOCKLIST
 
 NEGATED_CONF = """\
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
 RewriteEngine On
 RewriteRule "^/notlist/photo/(\\w+)$" "/notlist/secret/$1.jpg" [PT]
-<Location "/notlist/">
-    <RequireAll>
-        Require all granted
-        Require not media-guard blocklist
-    </RequireAll>
-</Location>
+""" + NOTLIST + """\
 <Directory "@HTDOCS@/notlist">
     Options +ExecCGI
     AddHandler cgi-script .cgi
