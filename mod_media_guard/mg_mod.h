@@ -105,6 +105,10 @@ typedef struct mg_mod_memo {
                             stricter than the target (else NULL) */
     authz_status result; /* the mapped result (valid when mapped) */
     int mapped;          /* map_decision ran: its side effects are done */
+    int negated;         /* a negated line (Require not, <RequireNone>) asked */
+    int served_allowed;  /* the served path differs from the target and the
+                            policy allows it (or refuses its form): under a
+                            negation that counts as allowing the request */
 } mg_mod_memo_t;
 
 /* What `Require [not] media-guard NAME` resolves to at configuration time. */
@@ -221,6 +225,10 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
+/* Under a negation: whether decision d counts as the policy allowing the
+ * request — an allow, or a refusal of the request's form rather than of
+ * the client (bad-url, a method, a download, a transformation). */
+int mg_mod_negation_counts_as_allowed(const mg_decision_t *d);
 
 /* mg_mod_export.c */
 /* MediaGuardExport notes [env] | env | none */
