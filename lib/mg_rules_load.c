@@ -452,11 +452,13 @@ static const char iso3166_assigned[] =
 /* A country code a source can send: an assigned one, or one of the codes
  * ISO 3166-1 leaves to its users (AA, QM-QZ, XA-XZ, ZZ), which vendors
  * do use (XK for Kosovo at MaxMind and Cloudflare, XX for "unknown" in
- * CF-IPCountry). Every other pair (UK, EL, EU, SU, ...) is one no database
- * answers: in a deny list it would deny nobody. cc is upper case. */
+ * CF-IPCountry), and T1, which CF-IPCountry sends for the Tor network (a
+ * deny list of it is how Cloudflare sites keep Tor out). Every other pair
+ * (UK, EL, EU, SU, ...) is one no database or header answers: in a deny
+ * list it would deny nobody. cc is upper case. */
 static int country_code_usable(const char *cc)
 {
-    if (strcmp(cc, "AA") == 0 || strcmp(cc, "ZZ") == 0 || cc[0] == 'X' ||
+    if (strcmp(cc, "AA") == 0 || strcmp(cc, "ZZ") == 0 || strcmp(cc, "T1") == 0 || cc[0] == 'X' ||
         (cc[0] == 'Q' && cc[1] >= 'M'))
         return 1;
     for (size_t i = 0; i + 1 < sizeof(iso3166_assigned); i += 2)
@@ -491,10 +493,13 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
         apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const char *));
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
-        if (it->len != 2 || !isalpha((unsigned char)it->str[0]) ||
-            !isalpha((unsigned char)it->str[1])) {
+        int tor = it->len == 2 && (it->str[0] == 'T' || it->str[0] == 't') && it->str[1] == '1';
+        if (it->len != 2 || (!tor && (!isalpha((unsigned char)it->str[0]) ||
+                                      !isalpha((unsigned char)it->str[1])))) {
             mg_lerr(c, it, "bad-country",
-                    "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE)", it->str);
+                    "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE; "
+                    "or T1, Cloudflare's code for Tor)",
+                    it->str);
             continue;
         }
         char *cc = apr_pstrdup(c->pool, it->str);

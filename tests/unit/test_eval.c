@@ -578,7 +578,7 @@ static const char *P_NET = "version: 1\n"
                            "    access: {anonymous: view}\n"
                            "  - id: geo-deny\n"
                            "    path: /geo-deny/\n"
-                           "    country: {deny: [KP, RU]}\n"
+                           "    country: {deny: [KP, RU, T1]}\n"
                            "    access: {anonymous: view}\n"
                            "  - id: geo-allow\n"
                            "    path: /geo-allow/\n"
@@ -671,6 +671,20 @@ START_TEST(test_country_header_is_trusted_only_from_trusted_proxies)
     r->peer_ip = "10.1.2.3";
     set_hdr(r, "CF-IPCountry=XX1");
     EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_UNKNOWN);
+    /* Cloudflare's Tor code is a country to the lists: denied by deny [T1],
+     * not in allow [de, FR]; T2 is no code at all (unknown, let through) */
+    r = req("/geo-deny/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=T1");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_DENIED);
+    r = req("/geo-allow/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=t1");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_DENIED);
+    r = req("/geo-deny/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=T2");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
 }
 END_TEST
 

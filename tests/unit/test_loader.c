@@ -1107,7 +1107,7 @@ START_TEST(test_country_lists_take_assigned_and_user_assigned_codes_only)
             if (p == NULL)
                 ck_diag(5, 22, "bad-country");
         }
-    /* 249 assigned + AA, QM-QZ (14), XA-XZ (26), ZZ */
+    /* 249 assigned + AA, QM-QZ (14), XA-XZ (26), ZZ; and the digit T1 below */
     ck_assert_int_eq(accepted, 249 + 1 + 14 + 26 + 1);
     mg_policy_t *p = load_ok(V1 "rules:\n  - id: a\n    path: /\n"
                                 "    country: {deny: [gb, NO, XK, xx], allow: [GR, Qz]}\n"
@@ -1117,6 +1117,15 @@ START_TEST(test_country_lists_take_assigned_and_user_assigned_codes_only)
     ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 1, const char *), "NO");
     ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 3, const char *), "XX");
     ck_assert_str_eq(APR_ARRAY_IDX(r->country_allow, 1, const char *), "QZ");
+    /* CF-IPCountry's Tor code loads in either case; other letter-digit pairs do not */
+    p = load_ok(V1 "rules:\n  - id: a\n    path: /\n"
+                   "    country: {deny: [T1, t1]}\n"
+                   "    access: {anonymous: view}\n");
+    r = &APR_ARRAY_IDX(p->rules, 0, mg_rule_t);
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 1, const char *), "T1");
+    ck_assert_ptr_null(load(V1 "rules:\n  - id: a\n    path: /\n"
+                               "    country: {deny: [T2]}\n"
+                               "    access: {anonymous: view}\n"));
 }
 END_TEST
 
