@@ -1081,6 +1081,20 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
         return;
     }
 
+    /* A method no rule can name (WebDAV's PROPFIND, COPY, MOVE, LOCK, ...)
+     * is refused by every policy, `default: allow` included: such methods
+     * act on other URLs than the one judged — COPY of a collection reads
+     * every file below it and writes it under the Destination, PROPFIND
+     * lists their names — so the collection's own (unowned) URL cannot
+     * answer for files that rules protect. */
+    if (rd->method_bit == MG_M_OTHER) {
+        deny(e, MG_R_METHOD,
+             "%s is not a method a policy can allow (rules name GET, HEAD, POST, PUT, DELETE, "
+             "OPTIONS and PATCH; WebDAV's COPY, MOVE and PROPFIND reach other URLs than %s)",
+             shown(pool, req->method), shown(pool, rd->canon.path));
+        return;
+    }
+
     const mg_pathpat_t *pat = NULL;
     const mg_rule_t *mrule = NULL;
     const mg_rule_t *r =

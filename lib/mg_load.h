@@ -76,6 +76,9 @@ int mg_lcidr(mg_lctx_t *c, const mg_ynode_t *n, mg_cidr_t *out);
 int mg_lname_ok(const char *s);
 /* No control characters. */
 int mg_lprintable(const char *s);
+/* The first character of s that is invisible or looks like '/' or a space
+ * (a zero-width space, U+2215 DIVISION SLASH, ...), described; or NULL. */
+const char *mg_lconfusable(const char *s);
 /* RFC 7230 token characters, 1-128: header, cookie, variable, parameter names. */
 int mg_ltoken_ok(const char *s);
 /* A file the policy names whose contents change what it decides (the

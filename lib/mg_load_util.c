@@ -112,6 +112,18 @@ int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
         long v = 0;
         if (*s == '-' || *s == '+')
             neg = *s++ == '-';
+        if (s[0] == '0' && mg_ascii_isdigit((unsigned char)s[1]) &&
+            strspn(s, "0123456789") == strlen(s)) {
+            /* YAML 1.1 (PyYAML, Ruby, Go's yaml.v2) reads 010 as 8, YAML
+             * 1.2 as 10: a CI tool and this loader would disagree */
+            mg_diag_t *d = mg_lerr(c, n, "bad-value",
+                                   "%s for '%s' has a leading 0, which YAML 1.1 tools read as "
+                                   "an octal number",
+                                   n->str, key);
+            s += strspn(s, "0");
+            d->hint = apr_psprintf(c->diags->pool, "write %s%s", neg ? "-" : "", *s ? s : "0");
+            return -1;
+        }
         if (*s) {
             for (; *s && mg_ascii_isdigit((unsigned char)*s); s++)
                 v = v * 10 + (*s - '0');
@@ -270,6 +282,48 @@ int mg_lprintable(const char *s)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
             return 0;
     return 1;
+}
+
+/* Characters that a reader of the YAML cannot see, or sees as '/': pasted
+ * from a word processor, a chat or a web page. UTF-8 of each, its name. */
+static const struct {
+    const char *utf8, *what;
+} confusables[] = {
+    {"\xe2\x88\x95", "U+2215 DIVISION SLASH, which looks like '/'"},
+    {"\xe2\x81\x84", "U+2044 FRACTION SLASH, which looks like '/'"},
+    {"\xef\xbc\x8f", "U+FF0F FULLWIDTH SOLIDUS, which looks like '/'"},
+    {"\xe2\xa7\xb8", "U+29F8 BIG SOLIDUS, which looks like '/'"},
+    {"\xe2\x95\xb1", "U+2571 BOX DRAWINGS LIGHT DIAGONAL, which looks like '/'"},
+    {"\xc2\xa0", "U+00A0 NO-BREAK SPACE, which looks like a space"},
+    {"\xc2\xad", "U+00AD SOFT HYPHEN, which is invisible"},
+    {"\xe2\x80\x8b", "U+200B ZERO WIDTH SPACE, which is invisible"},
+    {"\xe2\x80\x8c", "U+200C ZERO WIDTH NON-JOINER, which is invisible"},
+    {"\xe2\x80\x8d", "U+200D ZERO WIDTH JOINER, which is invisible"},
+    {"\xe2\x80\x8e", "U+200E LEFT-TO-RIGHT MARK, which is invisible"},
+    {"\xe2\x80\x8f", "U+200F RIGHT-TO-LEFT MARK, which is invisible"},
+    {"\xe2\x80\xaa", "a bidirectional control (U+202A), which is invisible"},
+    {"\xe2\x80\xab", "a bidirectional control (U+202B), which is invisible"},
+    {"\xe2\x80\xac", "a bidirectional control (U+202C), which is invisible"},
+    {"\xe2\x80\xad", "a bidirectional control (U+202D), which is invisible"},
+    {"\xe2\x80\xae", "a bidirectional control (U+202E), which is invisible"},
+    {"\xe2\x81\xa0", "U+2060 WORD JOINER, which is invisible"},
+    {"\xe2\x81\xa6", "a bidirectional control (U+2066), which is invisible"},
+    {"\xe2\x81\xa7", "a bidirectional control (U+2067), which is invisible"},
+    {"\xe2\x81\xa8", "a bidirectional control (U+2068), which is invisible"},
+    {"\xe2\x81\xa9", "a bidirectional control (U+2069), which is invisible"},
+    {"\xef\xbb\xbf", "U+FEFF ZERO WIDTH NO-BREAK SPACE, which is invisible"},
+};
+
+const char *mg_lconfusable(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0xc2)
+            continue; /* ASCII, or a continuation byte */
+        for (size_t i = 0; i < sizeof(confusables) / sizeof(confusables[0]); i++)
+            if (strncmp(s, confusables[i].utf8, strlen(confusables[i].utf8)) == 0)
+                return confusables[i].what;
+    }
+    return NULL;
 }
 
 /* HTTP header / cookie / variable names: RFC 7230 token characters. */

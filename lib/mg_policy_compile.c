@@ -499,6 +499,105 @@ static void check_class_gaps(apr_pool_t *pool, const mg_policy_t *policy, entry_
     }
 }
 
+/* Pairs of (glob, more specific rule) the glob-override check looks at, at
+ * most: bounded work for any policy (a 100,000-rule one with many globs),
+ * and far more than a hand-written policy has. */
+#define MG_OVERRIDE_PAIRS_MAX 1000000
+/* ... and paths built and matched for them (a few microseconds each) */
+#define MG_OVERRIDE_PROBES_MAX 10000
+
+/* A path under p's literal prefix that g matches, or NULL: g's segments
+ * from its own literal prefix on are laid over p's literal segments (a `**`
+ * takes all of them), and what is left of g is written out ('x' for each
+ * '*' and '?'). as_pattern: what is left is kept as written, the pattern
+ * of g's paths under p (the fix the warning suggests). */
+static const char *override_probe(apr_pool_t *pool, const entry_t *g, const entry_t *p,
+                                  int as_pattern)
+{
+    int j = g->depth;
+    const char *path = "";
+    for (int i = 0; i < p->depth; i++)
+        path =
+            apr_pstrcat(pool, path, "/", apr_pstrmemdup(pool, p->segs[i].s, p->segs[i].len), NULL);
+    for (int i = g->depth; i < p->depth; i++) {
+        if (j < g->nsegs && g->segs[j].kind == SEG_DOUBLESTAR) {
+            if (!as_pattern)
+                j++; /* as a pattern, the rest keeps its '**' */
+            break;
+        }
+        if (j >= g->nsegs || !mg_seg_match(&g->segs[j], p->segs[i].s, p->segs[i].len))
+            return NULL;
+        j++;
+    }
+    for (; j < g->nsegs; j++) {
+        if (g->segs[j].kind == SEG_DOUBLESTAR && !as_pattern)
+            continue;
+        char *seg = apr_pstrmemdup(pool, g->segs[j].s, g->segs[j].len);
+        for (char *q = seg; *q && !as_pattern; q++)
+            if (*q == '*' || *q == '?')
+                *q = 'x';
+        path = apr_pstrcat(pool, path, "/", seg, NULL);
+    }
+    return *path ? path : "/";
+}
+
+/* The most specific rule owns a request ("Which rule applies"), so a glob
+ * for every "private" directory, its first segment a wildcard, owns nothing
+ * under /photos/ when a rule for /photos/ exists: that rule has more
+ * leading literal segments. Warn
+ * when the glob keeps anonymous visitors out and the rule that takes its
+ * paths lets anyone view them; found with the real matcher on a path both
+ * patterns match. One warning per glob. */
+static void check_glob_overrides(apr_pool_t *pool, const mg_policy_t *policy, entry_t **all,
+                                 int nall, mg_diags_t *diags)
+{
+    const char *file = diag_file(policy);
+    long pairs = 0, probes = 0;
+
+    for (int j = 0; j < nall; j++) {
+        const entry_t *g = all[j];
+        if (!g->is_glob || open_to_anyone(g->rule))
+            continue;
+        unsigned m =
+            (g->rule->methods & MG_M_GET) ? MG_M_GET : (g->rule->methods & (0u - g->rule->methods));
+        for (int k = 0; k < nall && m != 0; k++) {
+            const entry_t *p = all[k];
+            if (++pairs > MG_OVERRIDE_PAIRS_MAX)
+                return;
+            if (p->depth <= g->depth || p->rule == g->rule || !open_to_anyone(p->rule))
+                continue;
+            int same = 1;
+            for (int i = 0; i < g->depth && same; i++)
+                same = p->segs[i].len == g->segs[i].len &&
+                       memcmp(p->segs[i].s, g->segs[i].s, g->segs[i].len) == 0;
+            if (!same)
+                continue;
+            if (++probes > MG_OVERRIDE_PROBES_MAX)
+                return;
+            apr_pool_clear(pool);
+            const char *probe = override_probe(pool, g, p, 0);
+            mg_classset_t cls = g->rule->classes ? g->rule->classes : ~(mg_classset_t)0;
+            const mg_rule_t *owner;
+            const mg_pathpat_t *opat;
+            if (probe == NULL || !mg_path_glob(g->segs, g->nsegs, probe) ||
+                (owner = mg_policy_match_ex(policy, probe, cls, m, &opat, NULL)) == NULL ||
+                owner == g->rule || !open_to_anyone(owner))
+                continue;
+            mg_diag_t *d = mg_diag_add(
+                diags, MG_SEV_WARNING, file, g->pat->pos.line, g->pat->pos.col, "glob-overridden",
+                "rule '%s' (%s) does not own %s: rule '%s' (%s) has more leading literal "
+                "segments, so it owns that path, and it lets anyone view it",
+                g->rule->id, g->pat->text, probe, owner->id, opat ? opat->text : "?");
+            if (d != NULL)
+                d->hint = apr_psprintf(diags->pool,
+                                       "the most specific rule owns a request, not the first: "
+                                       "add a rule for %s with the access of rule '%s'",
+                                       override_probe(pool, g, p, 1), g->rule->id);
+            break;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Compile                                                             */
 /* ------------------------------------------------------------------ */
@@ -592,6 +691,7 @@ mg_status_t mg_policy_compile(mg_policy_t *policy, mg_diags_t *diags)
     if (diags != NULL && nrules > 0) {
         check_identical(scratch, policy, (entry_t **)all->elts, all->nelts, diags);
         check_class_gaps(probes, policy, (entry_t **)all->elts, all->nelts, diags);
+        check_glob_overrides(probes, policy, (entry_t **)all->elts, all->nelts, diags);
     }
     apr_pool_destroy(scratch);
     return st;

@@ -36,6 +36,11 @@ typedef struct entry {
     int seq;         /* position among all entries (file order) */
 } entry_t;
 
+/* mg_policy_query.c: a pattern segment against a path segment, and a whole
+ * glob against a canonical path (also for the compiler's warnings). */
+int mg_seg_match(const seg_t *g, const char *s, size_t len);
+int mg_path_glob(const seg_t *segs, int nsegs, const char *path);
+
 struct node;
 
 /* A slot of a node's child table: the segment with its length, its hash

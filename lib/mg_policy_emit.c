@@ -348,20 +348,28 @@ static void emit_named_sets(sb_t *b, const mg_policy_t *p)
             sb_s(b, wd[d % 7]);
             first = 0;
         }
-        sb_s(b, "]\n    hours: [");
+        sb_s(b, "]");
+        /* all day and any date are the keys left out: an empty list is
+         * refused (it would read as "never" to a person) */
+        if (w->hours->nelts)
+            sb_s(b, "\n    hours: [");
         for (int j = 0; j < w->hours->nelts; j++) {
             const mg_hours_t *h = &APR_ARRAY_IDX(w->hours, j, mg_hours_t);
             sb_f(b, "%s\"%02d:%02d-%02d:%02d\"", j ? ", " : "", h->from_min / 60, h->from_min % 60,
                  h->to_min / 60, h->to_min % 60);
         }
-        sb_s(b, "]\n    dates: [");
+        if (w->hours->nelts)
+            sb_s(b, "]");
+        if (w->dates->nelts)
+            sb_s(b, "\n    dates: [");
         for (int j = 0; j < w->dates->nelts; j++) {
             const mg_daterange_t *d = &APR_ARRAY_IDX(w->dates, j, mg_daterange_t);
             sb_f(b, "%s\"%04d-%02d-%02d..%04d-%02d-%02d\"", j ? ", " : "", d->from_ymd / 10000,
                  d->from_ymd / 100 % 100, d->from_ymd % 100, d->to_ymd / 10000,
                  d->to_ymd / 100 % 100, d->to_ymd % 100);
         }
-        sb_s(b, "]");
+        if (w->dates->nelts)
+            sb_s(b, "]");
     }
     sb_s(b, p->timewins->nelts ? "\n" : " {}\n");
 }

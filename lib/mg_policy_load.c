@@ -140,6 +140,12 @@ static void load_roles(mg_lctx_t *c, const mg_ynode_t *n)
             mg_lerr(c, it, "too-many-roles", "a policy may declare at most %d roles", MG_MAX_ROLES);
             return;
         }
+        const char *what = mg_lconfusable(s);
+        if (what)
+            mg_lwarn(c, it, "confusable",
+                     "role name '%s' holds %s: a source must send exactly these bytes for the "
+                     "role to be held",
+                     s, what);
         const char *name = apr_pstrdup(c->pool, s);
         apr_hash_set(c->roles, HKEY(name), IDX(c->p->roles->nelts));
         *(const char **)apr_array_push(c->p->roles) = name;
@@ -406,6 +412,12 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
                     mg_lerr(c, pr->key, "bad-value", "user name must be non-empty text");
                     continue;
                 }
+                const char *what = mg_lconfusable(pr->key->str);
+                if (what)
+                    mg_lwarn(c, pr->key, "confusable",
+                             "user name '%s' holds %s: REMOTE_USER must be exactly these bytes "
+                             "for the user to get these roles",
+                             pr->key->str, what);
                 if (role_set(c, pr->value, pr->key->str, &ur.roles) != 0)
                     continue;
                 ur.user = apr_pstrmemdup(c->pool, pr->key->str, pr->key->len);
@@ -487,6 +499,41 @@ static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
     if (load_source(c, v[0], 0, &src) == 0) {
         c->p->country_kind = src.kind;
         c->p->country_name = src.name;
+    }
+}
+
+/* A trusted_proxies entry of prefix length 0 (0.0.0.0/0, ::/0, and
+ * ::ffff:0:0/96, which is 0.0.0.0/0) trusts every client: whatever header
+ * the policy reads roles or the country from, a client sets for itself.
+ * Refused where such a header is read, at the entry. */
+static void refuse_trust_in_everyone(mg_lctx_t *c, const mg_ynode_t *list)
+{
+    const char *header = NULL;
+    for (int i = 0; i < c->p->role_sources->nelts && !header; i++) {
+        const mg_role_source_t *s = &APR_ARRAY_IDX(c->p->role_sources, i, mg_role_source_t);
+        if (s->kind == MG_SRC_HEADER)
+            header = s->name;
+    }
+    if (!header && c->p->country_kind == MG_SRC_HEADER)
+        header = c->p->country_name;
+    if (!header || list == NULL || list->kind != MG_Y_SEQ)
+        return;
+    for (int i = 0; i < list->n; i++) {
+        const mg_ynode_t *it = list->items[i];
+        mg_cidr_t cidr;
+        const char *why = NULL;
+        if (it->kind != MG_Y_SCALAR || mg_cidr_parse_pool(c->tmp, it->str, &cidr, &why) != 0 ||
+            cidr.bits != 0)
+            continue;
+        mg_diag_t *d =
+            mg_lerr(c, it, "trusted-everyone",
+                    "trusted_proxies entry '%s' trusts every %s client, so any of "
+                    "them can send header '%s' and choose its own %s",
+                    it->str, cidr.net.family == 4 ? "IPv4" : "IPv6", header,
+                    c->p->country_kind == MG_SRC_HEADER && strcmp(header, c->p->country_name) == 0
+                        ? "country"
+                        : "roles");
+        d->hint = "list only your proxies' addresses, e.g. 10.0.0.5/32";
     }
 }
 
@@ -1031,6 +1078,7 @@ static int load_sections(mg_lctx_t *c, const mg_ynode_t *root, mg_ynode_t **v)
     }
     if (v[K_COUNTRY])
         load_country(c, v[K_COUNTRY]);
+    refuse_trust_in_everyone(c, v[K_TRUSTED_PROXIES]);
     if (v[K_CLASSES]) {
         load_classes(c, v[K_CLASSES]);
         mg_lmark_broken(c->classes, v[K_CLASSES]);

@@ -80,7 +80,7 @@ static int seg_glob(const char *pat, size_t plen, const char *s, size_t slen)
     return pi == plen;
 }
 
-static int seg_match(const seg_t *g, const char *s, size_t len)
+int mg_seg_match(const seg_t *g, const char *s, size_t len)
 {
     if (g->kind == SEG_LITERAL)
         return g->len == len && memcmp(g->s, s, len) == 0;
@@ -90,7 +90,7 @@ static int seg_match(const seg_t *g, const char *s, size_t len)
 /* Whole-path glob: the same greedy algorithm one level up, where `**` is the
  * star over whole segments and every other pattern segment matches exactly
  * one path segment. */
-static int path_glob(const seg_t *segs, int nsegs, const char *path)
+int mg_path_glob(const seg_t *segs, int nsegs, const char *path)
 {
     int pi = 0, star_p = -1;
     const char *cur = path, *star_cur = NULL;
@@ -103,7 +103,7 @@ static int path_glob(const seg_t *segs, int nsegs, const char *path)
         if (pi < nsegs && segs[pi].kind == SEG_DOUBLESTAR) {
             star_p = pi++;
             star_cur = cur;
-        } else if (pi < nsegs && seg_match(&segs[pi], s, len)) {
+        } else if (pi < nsegs && mg_seg_match(&segs[pi], s, len)) {
             pi++;
             cur = after;
         } else if (star_p >= 0) {
@@ -314,7 +314,7 @@ const mg_rule_t *mg_policy_match_ex(const mg_policy_t *policy, const char *canon
             const entry_t *e = n->entries[i];
             if (!class_ok(e->rule, ext_classes))
                 continue;
-            if (e->is_glob && !path_glob(e->segs, e->nsegs, canon_path))
+            if (e->is_glob && !mg_path_glob(e->segs, e->nsegs, canon_path))
                 continue;
             if ((e->rule->methods & method_bit) == 0) {
                 if (method_rule && *method_rule == NULL)

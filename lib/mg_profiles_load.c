@@ -75,6 +75,19 @@ static int parse_daterange(mg_lctx_t *c, const mg_ynode_t *n, mg_daterange_t *ou
     return 0;
 }
 
+/* days, hours and dates: an empty list would read as the default, which
+ * holds always; the opposite of what an empty list says. */
+static void empty_list(mg_lctx_t *c, const mg_ynode_t *n, const char *key, const char *deflt,
+                       const char *example)
+{
+    mg_diag_t *d = mg_lerr(c, n, "bad-value",
+                           "%s must list at least one entry: an empty list would mean %s, as "
+                           "when '%s' is left out",
+                           key, deflt, key);
+    d->hint =
+        apr_psprintf(c->diags->pool, "leave '%s' out for %s, or list %s", key, deflt, example);
+}
+
 void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
 {
     static const char *const names[] = {"timezone", "days", "hours", "dates", NULL};
@@ -114,7 +127,7 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
             w.days |= 1u << d;
         }
         if (items->nelts == 0)
-            mg_lerr(c, v[1], "bad-value", "days must list at least one weekday");
+            empty_list(c, v[1], "days", "every day", "weekdays, e.g. [mon, tue]");
     }
     if (v[2] && (items = mg_llist(c, v[2], "hours", 0)) != NULL) {
         for (int i = 0; i < items->nelts; i++) {
@@ -122,6 +135,10 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
             if (parse_hours(c, APR_ARRAY_IDX(items, i, const mg_ynode_t *), &h) == 0)
                 *(mg_hours_t *)apr_array_push(w.hours) = h;
         }
+        /* an empty list is what "all day" is stored as: `hours: []` would
+         * hold around the clock, where its author meant no hours at all */
+        if (items->nelts == 0)
+            empty_list(c, v[2], "hours", "all day", "ranges, e.g. [\"09:00-17:00\"]");
     }
     if (v[3] && (items = mg_llist(c, v[3], "dates", 0)) != NULL) {
         for (int i = 0; i < items->nelts; i++) {
@@ -129,6 +146,8 @@ void mg_load_timewin(mg_lctx_t *c, const mg_ynode_t *k, const mg_ynode_t *n)
             if (parse_daterange(c, APR_ARRAY_IDX(items, i, const mg_ynode_t *), &d) == 0)
                 *(mg_daterange_t *)apr_array_push(w.dates) = d;
         }
+        if (items->nelts == 0)
+            empty_list(c, v[3], "dates", "any date", "dates, e.g. [\"2026-12-24\"]");
     }
     if (c->diags->errors != before)
         return;

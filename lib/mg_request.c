@@ -213,12 +213,15 @@ static mg_roleset_t resolve_roles(const mg_policy_t *policy, const mg_request_t 
     return set;
 }
 
-/* ISO 3166 alpha-2 after upper-casing, else unknown (NULL). Sources use
- * placeholders such as "--" or "" for unknown; they fall out here. */
+/* ISO 3166 alpha-2 after upper-casing, or T1 (CF-IPCountry's Tor), else
+ * unknown (NULL). Sources use placeholders such as "--" or "" for unknown;
+ * they fall out here. */
 static const char *norm_country(apr_pool_t *pool, const char *c)
 {
     if (c == NULL || strlen(c) != 2)
         return NULL;
+    if ((c[0] == 'T' || c[0] == 't') && c[1] == '1')
+        return "T1";
     char *u = apr_palloc(pool, 3);
     for (int i = 0; i < 2; i++) {
         int ch = (unsigned char)c[i];

@@ -235,6 +235,34 @@ static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
  * pattern that can never equal a canonical path (dot segments, "//",
  * a "%XX" escape, a ";" parameter, a "tr:" segment, ...) is an
  * error rather than a rule that silently never applies. */
+/* Patterns that load and match, but not what their author reads: a
+ * character that looks like '/' or is invisible (the rule owns a path no
+ * one types, and the directory it was meant for falls to another rule), and
+ * shell-glob syntax that is literal here. Warnings: such a file name can
+ * exist. */
+static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *s)
+{
+    const char *what = mg_lconfusable(s), *br;
+    if (what) {
+        mg_diag_t *d = mg_lwarn(c, n, "confusable",
+                                "path pattern '%s' holds %s: it matches only paths with that "
+                                "very character, so the rule does not own what it seems to",
+                                s, what);
+        d->hint = "retype the pattern; write '/' and spaces as plain ASCII";
+        return;
+    }
+    br = strpbrk(s, "[{");
+    if (br && strchr(br, *br == '[' ? ']' : '}') && (*br == '[' || strchr(br, ',') != NULL)) {
+        mg_diag_t *d = mg_lwarn(c, n, "literal-glob",
+                                "in path pattern '%s', '%c' is an ordinary character: only '*', "
+                                "'?' and a '**' segment are wildcards, so %s matches only "
+                                "those very characters",
+                                s, *br, *br == '[' ? "[...]" : "{a,b}");
+        d->hint = *br == '[' ? "write '?' or '*' for the varying characters"
+                             : "write one pattern per alternative: path: [/a/*.mp4, /a/*.mov]";
+    }
+}
+
 static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
 {
     const char *s = n->str;
@@ -297,6 +325,22 @@ static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
         explain_segment(c, n, s, bad, blen, why);
         return -1;
     }
+    size_t slen = strlen(s);
+    if (glob && s[slen - 1] == '/') {
+        /* A glob is matched against the whole path, so one ending in '/'
+         * owns the directory URL and nothing in it: the files would fall to
+         * a parent rule or `default`, where a prefix pattern ending in '/'
+         * (the same look) owns everything below it. */
+        int dstar_end = slen >= 4 && strcmp(s + slen - 4, "/**/") == 0;
+        mg_diag_t *d = mg_lerr(c, n, "bad-path",
+                               "glob pattern '%s' ends in '/', so it matches only the directory "
+                               "itself, not the files in it (a glob matches the whole path)",
+                               s);
+        d->hint = apr_psprintf(c->diags->pool, "write '%.*s%s' for everything below it",
+                               (int)(slen - (dstar_end ? 1 : 0)), s, dstar_end ? "" : "**");
+        return -1;
+    }
+    warn_misread_pattern(c, n, s);
     out->text = apr_pstrdup(c->pool, s);
     out->is_glob = glob;
     out->literal_depth = depth;
@@ -362,6 +406,29 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     return bad ? NULL : set;
 }
 
+/* ip.deny with 0.0.0.0/0 (or ::/0) and nothing of the other family reads
+ * as "deny everyone", and lets every client of the other family through. */
+static void warn_deny_one_family(mg_lctx_t *c, const mg_ynode_t *n, const mg_ipset_t *deny)
+{
+    int all = 0, seen = 0; /* bit 0: IPv4, bit 1: IPv6 */
+    for (int i = 0; i < deny->cidrs->nelts; i++) {
+        const mg_cidr_t *cidr = &APR_ARRAY_IDX(deny->cidrs, i, mg_cidr_t);
+        int fam = cidr->net.family == 4 ? 1 : 2;
+        seen |= fam;
+        if (cidr->bits == 0)
+            all |= fam;
+    }
+    if (all == 0 || seen == 3)
+        return;
+    mg_diag_t *d = mg_lwarn(c, n, "deny-one-family",
+                            "ip.deny holds %s, every %s client, and no %s network: every %s "
+                            "client passes this deny list",
+                            all == 1 ? "0.0.0.0/0" : "::/0", all == 1 ? "IPv4" : "IPv6",
+                            all == 1 ? "IPv6" : "IPv4", all == 1 ? "IPv6" : "IPv4");
+    d->hint = all == 1 ? "add \"::/0\" to deny IPv6 clients too"
+                       : "add 0.0.0.0/0 to deny IPv4 clients too";
+}
+
 static void load_ip(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
 {
     static const char *const names[] = {"allow", "deny", NULL};
@@ -370,8 +437,53 @@ static void load_ip(mg_lctx_t *c, const mg_ynode_t *n, mg_rule_t *r)
         return;
     if (v[0])
         r->ip_allow = load_iplist(c, v[0], "allow");
-    if (v[1])
-        r->ip_deny = load_iplist(c, v[1], "deny");
+    if (v[1] && (r->ip_deny = load_iplist(c, v[1], "deny")) != NULL)
+        warn_deny_one_family(c, v[1], r->ip_deny);
+}
+
+/* ISO 3166-1 alpha-2: the 249 assigned codes (checked against Debian's
+ * iso-codes, /usr/share/iso-codes/json/iso_3166-1.json), in order. */
+static const char iso3166_assigned[] =
+    "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCICK"
+    "CLCMCNCOCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFKFMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQGRGS"
+    "GTGUGWGYHKHMHNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKNKPKRKWKYKZLALBLCLILKLRLSLTLULV"
+    "LYMAMCMDMEMFMGMHMKMLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONPNRNUNZOMPAPEPFPGPHPKPLPM"
+    "PNPRPSPTPWPYQARERORSRURWSASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTFTGTHTJTKTLTMTNTOTR"
+    "TTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW";
+
+/* A country code a source can send: an assigned one, or one of the codes
+ * ISO 3166-1 leaves to its users (AA, QM-QZ, XA-XZ, ZZ), which vendors
+ * do use (XK for Kosovo at MaxMind and Cloudflare, XX for "unknown" in
+ * CF-IPCountry), and T1, which CF-IPCountry sends for the Tor network (a
+ * deny list of it is how Cloudflare sites keep Tor out). Every other pair
+ * (UK, EL, EU, SU, ...) is one no database or header answers: in a deny
+ * list it would deny nobody. cc is upper case. */
+static int country_code_usable(const char *cc)
+{
+    if (strcmp(cc, "AA") == 0 || strcmp(cc, "ZZ") == 0 || strcmp(cc, "T1") == 0 || cc[0] == 'X' ||
+        (cc[0] == 'Q' && cc[1] >= 'M'))
+        return 1;
+    for (size_t i = 0; i + 1 < sizeof(iso3166_assigned); i += 2)
+        if (iso3166_assigned[i] == cc[0] && iso3166_assigned[i + 1] == cc[1])
+            return 1;
+    return 0;
+}
+
+/* The code meant by a reserved one that admins write for a country. */
+static const char *country_code_hint(apr_pool_t *pool, const char *cc)
+{
+    if (strcmp(cc, "UK") == 0)
+        return "the United Kingdom is GB";
+    if (strcmp(cc, "EL") == 0)
+        return "Greece is GR; EL is the European Union's abbreviation";
+    if (strcmp(cc, "EU") == 0)
+        return "EU is no country: list the member states, AT, BE, ... SE";
+    if (strcmp(cc, "SU") == 0)
+        return "the Soviet Union's code is no longer assigned: list today's countries (RU, ...)";
+    return apr_psprintf(pool,
+                        "ISO 3166-1 reserves '%s' or leaves it unassigned: write the country's "
+                        "assigned code",
+                        cc);
 }
 
 static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, const char *key)
@@ -383,15 +495,26 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
         apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const char *));
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
-        if (it->len != 2 || !mg_ascii_isalpha((unsigned char)it->str[0]) ||
-            !mg_ascii_isalpha((unsigned char)it->str[1])) {
+        int tor = it->len == 2 && (it->str[0] == 'T' || it->str[0] == 't') && it->str[1] == '1';
+        if (it->len != 2 || (!tor && (!mg_ascii_isalpha((unsigned char)it->str[0]) ||
+                                      !mg_ascii_isalpha((unsigned char)it->str[1])))) {
             mg_lerr(c, it, "bad-country",
-                    "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE)", it->str);
+                    "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE; "
+                    "or T1, Cloudflare's code for Tor)",
+                    it->str);
             continue;
         }
         char *cc = apr_pstrdup(c->pool, it->str);
         cc[0] = (char)mg_ascii_toupper((unsigned char)cc[0]);
         cc[1] = (char)mg_ascii_toupper((unsigned char)cc[1]);
+        if (!country_code_usable(cc)) {
+            mg_diag_t *d = mg_lerr(c, it, "bad-country",
+                                   "'%s' is not an assigned ISO 3166-1 country code: no country "
+                                   "source sends it, so country.%s would never match it",
+                                   it->str, key);
+            d->hint = country_code_hint(c->diags->pool, cc);
+            continue;
+        }
         *(const char **)apr_array_push(out) = cc;
     }
     return out;

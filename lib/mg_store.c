@@ -489,6 +489,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
     mg_store_status_t rv;
     int i, retries = 0, full = 0;
     const char *full_why = NULL;
+    char **seen = NULL; /* the slots' owners as get_many read them */
     apr_time_t until = st->timeout > 0 ? mg_store_clock() + MG_STORE_WALK_FACTOR * st->timeout : 0;
 
     *slot = 0;
@@ -515,9 +516,47 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (*out == MG_CLAIM_LOST)
             return MG_STORE_OK;
     }
+    if (st->ops->get_many != NULL && c->uses > 1) {
+        /* After an add of slot 1 (a link's first claim costs what it did),
+         * the slots' owners read at once: memcached, one round trip per
+         * server where an add and a get per slot taken were (a used-up
+         * 100-use link took 200). An address that owns one is its owner;
+         * the walk below then skips the slots another address held when
+         * read: a slot is never given back while its link lives, so an add
+         * there could only fail. Both promises hold: a NEW is still only an
+         * add that succeeded (at most N addresses), and two requests of one
+         * address each walk up from slots free when they read, so the
+         * later one meets the earlier one's slot (its add fails, its get
+         * says the address) before any slot past it. FULL: read as EXISTS
+         * (slot 1, if free when read, is added again below: FULL again) */
+        const char **keys = apr_palloc(p, sizeof(*keys) * (apr_size_t)c->uses);
+        for (i = 0; i < c->uses; i++)
+            keys[i] = mg_store_slot_key(p, st, c->kid, c->id, i + 1);
+        if (!c->peek) {
+            rv = st->ops->add(st, keys[0], c->addr, c->ttl, p, why);
+            if (rv == MG_STORE_OK) {
+                *out = MG_CLAIM_NEW;
+                *slot = 1;
+                return walk_epoch(st, c, keys[0], 0, out, p, why);
+            }
+            if (rv == MG_STORE_ERROR)
+                return MG_STORE_ERROR;
+        }
+        seen = apr_pcalloc(p, sizeof(*seen) * (apr_size_t)c->uses);
+        if (st->ops->get_many(st, c->uses, keys, seen, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        for (i = 0; i < c->uses; i++)
+            if (seen[i] != NULL && strcmp(seen[i], c->addr) == 0) {
+                *out = MG_CLAIM_OWNER;
+                *slot = i + 1;
+                return walk_epoch(st, c, keys[i], 0, out, p, why);
+            }
+    }
     for (i = 1; i <= c->uses; i++) {
         const char *key = mg_store_slot_key(p, st, c->kid, c->id, i);
         char *owner;
+        if (seen != NULL && seen[i - 1] != NULL)
+            continue; /* another address's when read */
         full = 0;
         if (until != 0 && mg_store_clock() > until) {
             *why = apr_psprintf(p,

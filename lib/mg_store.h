@@ -55,6 +55,9 @@ typedef enum {
 
 #define MG_STORE_VAL_MAX 64  /* longest value the engines accept (an address is < 46) */
 #define MG_STORE_KEY_MAX 200 /* memcached allows 250 */
+/* Values (strings, integers, nils, arrays) in one Redis answer, nested
+ * ones included: more fails the command (mg_store_redis.c says why) */
+#define MG_STORE_REDIS_VALUES_MAX 8192
 #define MG_STORE_SERVERS_MAX 16
 
 typedef struct mg_store mg_store_t;
@@ -180,6 +183,12 @@ typedef struct mg_store_ops {
      * its value (memcached touches it). OK / FULL / ERROR. */
     mg_store_status_t (*set)(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
                              apr_pool_t *p, const char **why);
+    /* Optional: get of n keys at once, vals[i] NULL where keys[i] has no
+     * value, in one round trip per server holding some of them (memcached's
+     * multi-key get). mg_store_claim reads an N-use link's slots with it
+     * before it walks them. OK / ERROR. */
+    mg_store_status_t (*get_many)(mg_store_t *st, int n, const char *const *keys, char **vals,
+                                  apr_pool_t *p, const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link
@@ -239,7 +248,9 @@ struct mg_store {
 /* A slot walk of several operations (two per slot: add, get) must not hold
  * a request for N times the timeout on a store that answers each just in
  * time: it starts no further slot past this many timeouts in all (the slot
- * under way may add two operations: about twice this at most). */
+ * under way may add two operations: about twice this at most, and then
+ * the epoch of the deciding slot's server, key_epoch: one operation, three
+ * when its epoch begins). */
 #define MG_STORE_WALK_FACTOR 2
 
 /* Parse and check a store URL; reads password_file. MG_OK, or with *why

@@ -422,6 +422,77 @@ static mg_store_status_t mc_get(mg_store_t *st, const char *key, char **val, apr
     return get_on(m, server_for(m, key), key, val, p, why);
 }
 
+/* One `get` of several keys on one server: the keys of `keys` (n of them)
+ * that idx[0..k) names, all held by s. memcached answers with a VALUE block
+ * for each key that has a value, in the order asked, then END. */
+static mg_store_status_t get_many_on(mc_impl_t *m, mc_server_t *s, const char *const *keys,
+                                     const int *idx, int k, char **vals, apr_pool_t *p,
+                                     const char **why)
+{
+    apr_size_t size = 8 + (apr_size_t)k * (MG_STORE_KEY_MAX + MG_STORE_VAL_MAX + 48);
+    char *buf = apr_palloc(p, size), *b = buf, *req = "get";
+    const char *stop;
+    int next = 0;
+
+    for (int j = 0; j < k; j++)
+        req = apr_pstrcat(p, req, " ", keys[idx[j]], NULL);
+    if (exchange_on(m, s, apr_pstrcat(p, req, "\r\n", NULL), REPLY_GET, buf, size, p, why) !=
+        MG_STORE_OK)
+        return MG_STORE_ERROR;
+    /* VALUE <key> <flags> <bytes>\r\n<data>\r\n ... END\r\n */
+    stop = buf + strlen(buf);
+    while (strncmp(b, "VALUE ", 6) == 0) {
+        char *line_end = strstr(b, "\r\n"), *sp = strchr(b + 6, ' '), *end;
+        apr_size_t klen = sp ? (apr_size_t)(sp - (b + 6)) : 0;
+        long n;
+
+        if (line_end == NULL || sp == NULL || sp > line_end)
+            return garbage(s, buf, p, why);
+        while (next < k &&
+               (strlen(keys[idx[next]]) != klen || strncmp(keys[idx[next]], b + 6, klen) != 0))
+            next++;
+        if (next == k) /* a key not asked, or not in the order asked */
+            return garbage(s, buf, p, why);
+        sp = strchr(sp + 1, ' ');
+        if (sp == NULL || sp > line_end)
+            return garbage(s, buf, p, why);
+        n = strtol(sp + 1, &end, 10);
+        if (end != line_end || n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 2 > stop ||
+            memcmp(line_end + 2 + n, "\r\n", 2) != 0)
+            return garbage(s, buf, p, why);
+        vals[idx[next++]] = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
+        b = line_end + 2 + n + 2;
+    }
+    return strcmp(b, "END\r\n") == 0 ? MG_STORE_OK : garbage(s, buf, p, why);
+}
+
+/* get of n keys: one `get` per server that holds some of them. */
+static mg_store_status_t mc_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
+                                     apr_pool_t *p, const char **why)
+{
+    mc_impl_t *m = st->impl;
+    int *idx = apr_palloc(p, sizeof(*idx) * (apr_size_t)n);
+
+    for (int i = 0; i < n; i++) {
+        vals[i] = NULL;
+        if (!key_ok(keys[i])) {
+            *why = "a key memcached cannot hold";
+            return MG_STORE_ERROR;
+        }
+    }
+    for (int si = 0; si < m->n; si++) {
+        mc_server_t *s = &m->servers[si];
+        int k = 0;
+
+        for (int i = 0; i < n; i++)
+            if (server_for(m, keys[i]) == s)
+                idx[k++] = i;
+        if (k > 0 && get_many_on(m, s, keys, idx, k, vals, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+    }
+    return MG_STORE_OK;
+}
+
 static mg_store_status_t mc_del(mg_store_t *st, const char *key, apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
@@ -660,8 +731,9 @@ static const char *epoch_key_for(apr_pool_t *p, const mg_store_url_t *u, const c
     return apr_psprintf(p, "%sepoch:%016" APR_UINT64_T_HEX_FMT ":%d", prefix, h, i);
 }
 
-static const mg_store_ops_t memcache_ops = {"memcache",   mc_add,   mc_get,       mc_del, NULL,
-                                            mc_retention, mc_epoch, mc_key_epoch, mc_set};
+static const mg_store_ops_t memcache_ops = {"memcache", mc_add,       mc_get,   mc_del,
+                                            NULL,       mc_retention, mc_epoch, mc_key_epoch,
+                                            mc_set,     mc_get_many};
 
 mg_status_t mg_store_memcache_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                    const char **why)

@@ -135,8 +135,13 @@ static const char CLAIM_LUA[] =
 /* A connection, and the Redis process behind it once asked (conn_identify):
  * a TCP connection cannot outlive the process it reached, so what was
  * asked on it holds for every later command on it. */
+typedef struct redis_impl redis_impl_t;
+
 typedef struct redis_conn {
     redisContext *c;
+    redis_impl_t *r; /* for the reader's functions: its privdata is this connection */
+    long values;     /* reply objects made so far for the command under way (VALUES_MAX) */
+    int io_errno;    /* the errno of the last command's I/O error, 0 for any other failure */
     int identified;
     char runid[48];   /* INFO run_id, or "-" (INFO refused, lost_records=warn) */
     int durable;      /* appendonly yes, appendfsync always, not a promoted replica, no replicas */
@@ -144,16 +149,16 @@ typedef struct redis_conn {
     char setting[96]; /* why (not) durable, for mgctl store check */
 } redis_conn_t;
 
-typedef struct redis_impl {
+struct redis_impl {
     const mg_store_url_t *url;
     apr_thread_mutex_t *lock; /* guards idle/nidle and gate */
     redis_conn_t *idle[IDLE_MAX];
     int nidle;
     mg_store_gate_t gate;
-    /* hiredis's reply functions, but for arrays longer than ARRAY_MAX */
-    redisReplyObjectFunctions fn;
-    void *(*create_array)(const redisReadTask *, int);
-} redis_impl_t;
+    /* hiredis's reply functions (base), and ours (fn): base's, counted
+     * against VALUES_MAX */
+    redisReplyObjectFunctions base, fn;
+};
 
 static apr_status_t close_all(void *data)
 {
@@ -198,21 +203,89 @@ static const char *io_why(redis_impl_t *r, redisContext *c, apr_pool_t *p)
  * one a reply object in memory. */
 #define REPLY_MAX (1 << 20)
 
-/* No reply within REPLY_MAX has more elements than this (each takes 4
- * bytes at least). hiredis (0.14 has no maxelements) allocates an array's
- * element pointers when it reads the header: `*1000000000` (14 bytes from a
- * hostile store) made it allocate 8 GB of address space and walk all of it
- * when freeing the reply, 39 s of CPU past any deadline. */
-#define ARRAY_MAX (REPLY_MAX / 4)
+/* No reply of ours holds more values (hiredis reply objects: each string,
+ * integer, nil and array, nested ones included) than this: the claim
+ * script's is 5, CONFIG GET's 3, and the largest, a SCAN batch (any_key),
+ * COUNT 1000 keys plus its cursor, which Redis overshoots by at most the
+ * keys of the hash bucket it was in. REPLY_MAX alone let a store make a
+ * reply object (a redisReply, 48 bytes, and its string) of every 3 bytes:
+ * 0.96 MB of `+\r\n` in arrays was 320,041 of them, 33 MB per request
+ * while it was read; at this bound, about 0.8 MB. An array that announces
+ * more elements than are left is refused at its header, before hiredis
+ * allocates their pointers (0.14 has no maxelements: `*1000000000`, 14
+ * bytes from a hostile store, made it allocate 8 GB of address space and
+ * walk all of it when freeing the reply, 39 s of CPU past any deadline). */
+#define VALUES_MAX MG_STORE_REDIS_VALUES_MAX
+#define OVER_VALUES                                                                                \
+    "an over-long reply (more than " APR_STRINGIFY(MG_STORE_REDIS_VALUES_MAX) " values)"
 
-static void *create_array(const redisReadTask *task, int elements)
+/* hiredis 1.x counts an array's elements in a size_t */
+#if HIREDIS_MAJOR >= 1
+typedef size_t elements_t;
+#else
+typedef int elements_t;
+#endif
+
+/* Whether one more value fits in the reply under way. When one does not
+ * (a function below returns NULL), the reader fails, said as out of
+ * memory: command_by tells the two apart by rc->values. */
+static int one_more(const redisReadTask *task)
 {
-    redis_impl_t *r = task->privdata;
+    redis_conn_t *rc = task->privdata;
 
-    if (elements > ARRAY_MAX)
-        return NULL; /* the reader fails (said as out of memory) */
-    return r->create_array(task, elements);
+    if (rc->values >= VALUES_MAX) {
+        rc->values = VALUES_MAX + 1;
+        return 0;
+    }
+    rc->values++;
+    return 1;
 }
+
+static redis_impl_t *impl_of(const redisReadTask *task)
+{
+    return ((redis_conn_t *)task->privdata)->r;
+}
+
+static void *create_string(const redisReadTask *task, char *str, size_t len)
+{
+    return one_more(task) ? impl_of(task)->base.createString(task, str, len) : NULL;
+}
+
+/* An array: itself, and room for the elements it announces (each counted
+ * as it comes) */
+static void *create_array(const redisReadTask *task, elements_t elements)
+{
+    redis_conn_t *rc = task->privdata;
+
+    if (!one_more(task) || (long long)elements > VALUES_MAX - rc->values) {
+        rc->values = VALUES_MAX + 1;
+        return NULL;
+    }
+    return impl_of(task)->base.createArray(task, elements);
+}
+
+static void *create_integer(const redisReadTask *task, long long value)
+{
+    return one_more(task) ? impl_of(task)->base.createInteger(task, value) : NULL;
+}
+
+static void *create_nil(const redisReadTask *task)
+{
+    return one_more(task) ? impl_of(task)->base.createNil(task) : NULL;
+}
+
+#if HIREDIS_MAJOR >= 1
+/* RESP3's types, which hiredis 1.x parses whatever the protocol asked for */
+static void *create_double(const redisReadTask *task, double value, char *str, size_t len)
+{
+    return one_more(task) ? impl_of(task)->base.createDouble(task, value, str, len) : NULL;
+}
+
+static void *create_bool(const redisReadTask *task, int value)
+{
+    return one_more(task) ? impl_of(task)->base.createBool(task, value) : NULL;
+}
+#endif
 
 static redisReply *failed_as(redisContext *c, int err, const char *str)
 {
@@ -224,7 +297,7 @@ static redisReply *failed_as(redisContext *c, int err, const char *str)
 /* Wait at most `left` for what the server sends and give it to c's reader;
  * *got counts the reply's bytes, never more than REPLY_MAX. 0 (also when a
  * signal cut the wait short: the caller looks at the deadline again), or
- * -1 with c->err (errno kept for an I/O error: run_conn retries a reset). */
+ * -1 with c->err (errno kept for an I/O error: command_by keeps it). */
 static int read_by(redisContext *c, apr_interval_time_t left, apr_size_t *got)
 {
     char buf[16384];
@@ -278,12 +351,14 @@ static int read_by(redisContext *c, apr_interval_time_t left, apr_size_t *got)
  * deadline; a reply past the deadline or over REPLY_MAX is an error (the
  * connection is then unusable: the caller closes it). NULL with c->err set,
  * a deadline or a timeout as NO_ANSWER (timed_out). */
-static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, const char **argv)
+static redisReply *command_io(redis_conn_t *rc, apr_time_t deadline, int argc, const char **argv)
 {
+    redisContext *c = rc->c;
     void *reply = NULL;
     apr_size_t got = 0;
     int done = 0;
 
+    rc->values = 0;
     if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
         return io_failed(c);
     for (;;) {
@@ -292,9 +367,13 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
 
         if (done) {
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK)
-                return c->err == REDIS_ERR_OOM
-                           ? failed_as(c, REDIS_ERR_PROTOCOL, "an over-long reply or out of memory")
-                           : io_failed(c);
+                return c->err != REDIS_ERR_OOM ? io_failed(c)
+                       : rc->values > VALUES_MAX
+                           ? failed_as(c, REDIS_ERR_PROTOCOL, OVER_VALUES)
+                           : failed_as(c, REDIS_ERR_PROTOCOL, "out of memory");
+            /* pos and len are the reader's (read.h declares them; no
+             * function says how much of its buffer is unread, in 0.14 or
+             * 1.x) */
             if (reply != NULL && c->reader->pos != c->reader->len) {
                 /* more than the answer: out of step with the commands */
                 freeReplyObject(reply);
@@ -316,6 +395,25 @@ static redisReply *command_by(redisContext *c, apr_time_t deadline, int argc, co
         if (redisSetTimeout(c, tv) != REDIS_OK || redisBufferWrite(c, &done) != REDIS_OK)
             return io_failed(c);
     }
+}
+
+/* command_io, and the errno of an I/O error kept with the connection
+ * (rc->io_errno) for run_conn, which decides on it after more calls
+ * (conn_identify formats its message first). A timeout is not one: it is
+ * said by us (NO_ANSWER), errno then being whatever an earlier call left,
+ * such as a reset on another connection of this thread. */
+static redisReply *command_by(redis_conn_t *rc, apr_time_t deadline, int argc, const char **argv)
+{
+    redisReply *rep = command_io(rc, deadline, argc, argv);
+
+    rc->io_errno = rep == NULL && rc->c->err == REDIS_ERR_IO && !timed_out(rc->c) ? errno : 0;
+    return rep;
+}
+
+static void conn_free(redis_conn_t *rc)
+{
+    redisFree(rc->c);
+    free(rc);
 }
 
 /* Whether nothing came on an idle connection since its last answer: a
@@ -350,8 +448,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
         rc = r->idle[--r->nidle];
     apr_thread_mutex_unlock(r->lock);
     if (rc != NULL && !conn_quiet(rc->c)) {
-        redisFree(rc->c);
-        free(rc);
+        conn_free(rc);
         rc = NULL;
     }
     *reused = rc != NULL;
@@ -361,6 +458,11 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
     if (left <= 0) {
         *why = apr_psprintf(p, "redis %s:%d: " NO_ANSWER, u->host[0], u->port[0]);
         *slow = 1;
+        return NULL;
+    }
+    /* outlives any pool: idle connections are kept for the child's life */
+    if ((rc = calloc(1, sizeof(*rc))) == NULL) {
+        *why = "out of memory";
         return NULL;
     }
     tv.tv_sec = (time_t)apr_time_sec(left);
@@ -375,13 +477,16 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
                             c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
+        free(rc);
         return NULL;
     }
+    rc->c = c;
+    rc->r = r;
     c->reader->fn = &r->fn;
-    c->reader->privdata = r;
+    c->reader->privdata = rc;
     if (u->password != NULL) {
         const char *argv[] = {"AUTH", u->password};
-        rep = command_by(c, deadline, 2, argv);
+        rep = command_by(rc, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
             *why = rep == NULL ? io_why(r, c, p)
                                : apr_psprintf(p, "redis %s:%d refused the password from %s",
@@ -389,7 +494,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
             *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
-            redisFree(c);
+            conn_free(rc);
             return NULL;
         }
         freeReplyObject(rep);
@@ -397,7 +502,7 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
     if (u->db != 0) {
         const char *argv[] = {"SELECT", db};
         apr_snprintf(db, sizeof(db), "%d", u->db);
-        rep = command_by(c, deadline, 2, argv);
+        rep = command_by(rc, deadline, 2, argv);
         if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
             *why = rep == NULL ? io_why(r, c, p)
                                : apr_psprintf(p, "redis %s:%d: cannot select database %d",
@@ -405,25 +510,12 @@ static redis_conn_t *conn_get(redis_impl_t *r, int fresh, int *reused, apr_time_
             *slow = rep == NULL && timed_out(c);
             if (rep)
                 freeReplyObject(rep);
-            redisFree(c);
+            conn_free(rc);
             return NULL;
         }
         freeReplyObject(rep);
     }
-    /* outlives any pool: idle connections are kept for the child's life */
-    if ((rc = calloc(1, sizeof(*rc))) == NULL) {
-        *why = "out of memory";
-        redisFree(c);
-        return NULL;
-    }
-    rc->c = c;
     return rc;
-}
-
-static void conn_free(redis_conn_t *rc)
-{
-    redisFree(rc->c);
-    free(rc);
 }
 
 static void conn_put(redis_impl_t *r, redis_conn_t *rc)
@@ -509,7 +601,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_tim
                          apr_pool_t *p, const char **why)
 {
     const char *info_argv[] = {"INFO"}, *fsync_argv[] = {"CONFIG", "GET", "appendfsync"};
-    redisReply *rep = command_by(rc->c, deadline, 1, info_argv);
+    redisReply *rep = command_by(rc, deadline, 1, info_argv);
     const char *info, *runid, *fsync = NULL, *setting;
 
     if (rep == NULL) {
@@ -545,7 +637,7 @@ static int conn_identify(redis_impl_t *r, redis_conn_t *rc, int lenient, apr_tim
     }
     if (info_field(p, info, "aof_enabled") != NULL &&
         strcmp(info_field(p, info, "aof_enabled"), "1") == 0) {
-        rep = command_by(rc->c, deadline, 3, fsync_argv);
+        rep = command_by(rc, deadline, 3, fsync_argv);
         if (rep == NULL) {
             *why = io_why(r, rc->c, p);
             return -1;
@@ -598,11 +690,10 @@ again:
             if (seen != NULL)
                 *seen = *rc;
         }
-        rep = command_by(rc->c, deadline, argc, argv);
+        rep = command_by(rc, deadline, argc, argv);
     }
     if (rep == NULL && reused &&
-        (rc->c->err == REDIS_ERR_EOF ||
-         (rc->c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)))) {
+        (rc->c->err == REDIS_ERR_EOF || rc->io_errno == ECONNRESET || rc->io_errno == EPIPE)) {
         conn_free(rc);
         fresh = 1;
         goto again;
@@ -1040,7 +1131,7 @@ static mg_store_status_t r_retention(mg_store_t *st, apr_array_header_t *out, ap
 }
 
 static const mg_store_ops_t redis_ops = {"redis",     r_add,   r_get, r_del, r_claim,
-                                         r_retention, r_epoch, NULL,  r_set};
+                                         r_retention, r_epoch, NULL,  r_set, NULL};
 
 mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store_t **out,
                                 const char **why)
@@ -1058,9 +1149,15 @@ mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store
         *why = "out of memory";
         return MG_EINTERNAL;
     }
-    r->fn = *rd->fn;
-    r->create_array = rd->fn->createArray;
+    r->base = r->fn = *rd->fn;
+    r->fn.createString = create_string;
     r->fn.createArray = create_array;
+    r->fn.createInteger = create_integer;
+    r->fn.createNil = create_nil;
+#if HIREDIS_MAJOR >= 1
+    r->fn.createDouble = create_double;
+    r->fn.createBool = create_bool;
+#endif
     redisReaderFree(rd);
     r->url = u;
     apr_pool_cleanup_register(p, r, close_all, apr_pool_cleanup_null);

@@ -105,6 +105,10 @@ typedef struct mg_mod_memo {
                             stricter than the target (else NULL) */
     authz_status result; /* the mapped result (valid when mapped) */
     int mapped;          /* map_decision ran: its side effects are done */
+    int negated;         /* a negated line (Require not, <RequireNone>) asked */
+    int served_allowed;  /* the served path differs from the target and the
+                            policy allows it (or refuses its form): under a
+                            negation that counts as allowing the request */
 } mg_mod_memo_t;
 
 /* What `Require [not] media-guard NAME` resolves to at configuration time. */
@@ -221,6 +225,10 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
+/* Under a negation: whether decision d counts as the policy allowing the
+ * request — an allow, or a refusal of the request's form rather than of
+ * the client (bad-url, a method, a download, a transformation). */
+int mg_mod_negation_counts_as_allowed(const mg_decision_t *d);
 
 /* mg_mod_export.c */
 /* MediaGuardExport notes [env] | env | none */
@@ -322,6 +330,13 @@ int mg_mod_path_token_scan(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
  * target's path when not NULL. */
 void mg_mod_status_hide(request_rec *r, const char *path);
 void mg_mod_status_register(apr_pool_t *p);
+
+/* mg_mod_ssl.c: an environment variable as a policy source reads it; SSL_*
+ * names on a connection mod_ssl serves come from mod_ssl itself (its table
+ * entries appear only after authorization), a client certificate's fields
+ * only from a verified certificate */
+const char *mg_mod_ssl_env(request_rec *r, const char *name);
+void mg_mod_ssl_register(apr_pool_t *p);
 
 /* mg_mod_narrow.c: `apache2 -t` warns about a Require inside <Limit> */
 void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp);

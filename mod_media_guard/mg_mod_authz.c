@@ -140,7 +140,7 @@ static const char *lookup(void *ctx, mg_lookup_kind_t kind, const char *name)
     request_rec *r = ctx;
     switch (kind) {
     case MG_LOOKUP_ENV:
-        return apr_table_get(r->subprocess_env, name);
+        return mg_mod_ssl_env(r, name);
     case MG_LOOKUP_NOTE:
         return apr_table_get(r->notes, name);
     case MG_LOOKUP_HEADER:
@@ -600,14 +600,45 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     }
 }
 
+/* The URL path httpd is about to serve, as a target with the query it
+ * serves, when it is another resource than target t (canonical path canon)
+ * names: RewriteRule [PT], path info after a file, a token in the path. */
+static int served_target(request_rec *r, const mg_mod_policy_t *mp, const mg_target_t *t,
+                         const char *canon, mg_target_t *st, const char **served)
+{
+    const char *served_raw, *served_canon;
+    apr_ssize_t n = served_len(r);
+    int same_query;
+
+    if (n < 0)
+        return 0;
+    same_query = r->args == t->query || (r->args && t->query && strcmp(r->args, t->query) == 0);
+    /* the usual case: the same resource, decided already — the served path
+     * is the target's byte for byte; when no served byte needs escaping
+     * that is known without escaping it (ap_os_escape_path would return it
+     * unchanged), else as below */
+    if (same_query && served_is_raw_verbatim(r->uri, (apr_size_t)n, t->path))
+        return 0;
+    *served = apr_pstrmemdup(r->pool, r->uri, (apr_size_t)n);
+    served_raw = ap_os_escape_path(r->pool, *served, 1);
+    /* the same resource after escaping (byte for byte: no second
+     * canonicalisation), else after canonicalising both */
+    if (same_query && (strcmp(served_raw, t->path) == 0 ||
+                       ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
+                        strcmp(served_canon, canon) == 0)))
+        return 0;
+    *st = *t; /* the same scheme and authority */
+    st->path = served_raw;
+    st->query = r->args;
+    return 1;
+}
+
 static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m,
                      const mg_target_t *t)
 {
-    const char *served, *served_raw, *served_canon;
+    const char *served = NULL, *served_canon;
     mg_target_t st;
     mg_decision_t d2;
-    apr_ssize_t n;
-    int same_query;
 
     if (mp->policy == NULL) {
         memset(&m->d, 0, sizeof(m->d));
@@ -618,32 +649,14 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
         return;
     }
     decide(r, mp, t, &m->d, &m->canon);
-    if (m->d.outcome != MG_OUTCOME_ALLOW || m->canon == NULL)
+    if (m->canon == NULL || !served_target(r, mp, t, m->canon, &st, &served))
         return;
-    n = served_len(r);
-    if (n < 0)
-        return;
-    same_query = r->args == t->query || (r->args && t->query && strcmp(r->args, t->query) == 0);
-    /* the usual case: the same resource, decided already — the served path
-     * is the target's byte for byte; when no served byte needs escaping
-     * that is known without escaping it (ap_os_escape_path would return it
-     * unchanged), else as below */
-    if (same_query && served_is_raw_verbatim(r->uri, (apr_size_t)n, t->path))
-        return;
-    served = apr_pstrmemdup(r->pool, r->uri, (apr_size_t)n);
-    served_raw = ap_os_escape_path(r->pool, served, 1);
-    /* the same resource after escaping (byte for byte: no second
-     * canonicalisation), else after canonicalising both */
-    if (same_query && (strcmp(served_raw, t->path) == 0 ||
-                       ((served_canon = canonical(r, mp, served_raw, r->args)) != NULL &&
-                        strcmp(served_canon, m->canon) == 0)))
-        return;
-    st = *t; /* the same scheme and authority */
-    st.path = served_raw;
-    st.query = r->args;
     memset(&d2, 0, sizeof(d2));
     decide(r, mp, &st, &d2, &served_canon);
-    if (!stricter(&m->d, &d2))
+    /* under a negation the served path counts too (check_authorization):
+     * an unlisted URL rewritten to a listed file is the listed file */
+    m->served_allowed = mg_mod_negation_counts_as_allowed(&d2);
+    if (m->d.outcome != MG_OUTCOME_ALLOW || !stricter(&m->d, &d2))
         return;
     m->d = d2;
     m->served = served_canon ? served_canon : served;
@@ -1014,6 +1027,22 @@ int mg_mod_restore_filename(request_rec *r)
     return DECLINED;
 }
 
+int mg_mod_negation_counts_as_allowed(const mg_decision_t *d)
+{
+    if (d->outcome == MG_OUTCOME_ALLOW)
+        return 1;
+    switch (d->reason) {
+    case MG_R_BAD_URL:
+    case MG_R_METHOD:
+    case MG_R_DOWNLOAD:
+    case MG_R_TRANSFORM_DENIED:
+    case MG_R_TRANSFORM_MISSING:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
     const mg_mod_require_t *req = parsed;
@@ -1066,10 +1095,29 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
         fresh = 1;
     }
     if (req->negated) {
-        /* no side effects: a grant counts against, a refusal is neutral */
+        /* No side effects: a grant counts against, a refusal is neutral —
+         * except a refusal about the request's form rather than about who
+         * asks, where or when, which counts as listed (fail closed): a URL
+         * the policy could not judge (bad-url: `?a;b` appended to a listed
+         * file, a cookie named tr, X-Original-URL), a method the rules do
+         * not allow (httpd's default handler serves a static file to POST
+         * as to GET; WebDAV's COPY reads other URLs), `?download=1` on a
+         * file the rule lets the client view, a transformation the rule
+         * refuses. As neutral, each let `Require not` pass the listed file. */
+        int listed = mg_mod_negation_counts_as_allowed(&m->d) || m->served_allowed;
+
+        m->negated = 1;
         if (fresh)
-            mg_mod_record(r, m, "under a negation", 1);
-        if (m->d.outcome == MG_OUTCOME_ALLOW)
+            mg_mod_record(r, m,
+                          listed && m->d.outcome != MG_OUTCOME_ALLOW
+                              ? (m->served_allowed
+                                     ? "under a negation, counted as allowed: httpd serves "
+                                       "another URL path, which the policy allows"
+                                     : "under a negation, counted as allowed: a refusal of the "
+                                       "request's form, not of the client")
+                              : "under a negation",
+                          1);
+        if (listed)
             return AUTHZ_GRANTED;
         /* an error must stay an error: negated, a refusal becomes neutral */
         return m->d.reason == MG_R_INTERNAL ? AUTHZ_GENERAL_ERROR : AUTHZ_DENIED;

@@ -602,7 +602,7 @@ static mg_store_status_t sc_key_epoch(mg_store_t *st, const char *key, mg_store_
 }
 
 static const mg_store_ops_t socache_ops = {"shmcb", sc_add, sc_get,       sc_del, NULL,
-                                           NULL,    NULL,   sc_key_epoch, NULL};
+                                           NULL,    NULL,   sc_key_epoch, NULL,   NULL};
 
 static mg_store_t *socache_store(apr_pool_t *p)
 {

@@ -110,6 +110,7 @@ static void register_hooks(apr_pool_t *p)
     mg_mod_cache_register(p);
     mg_mod_status_register(p);
     mg_mod_authz_register(p);
+    mg_mod_ssl_register(p);
 }
 
 /* STANDARD20_MODULE_STUFF is several fields in one macro: keep one per line */

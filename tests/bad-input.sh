@@ -997,6 +997,32 @@ check "keygen --out keys/ prints file: keys/k9.key" "0" "^    file: keys/k9.key$
 check "keygen ed25519 names both files with --out" "0" \
     "file: keys/e9.pub +# web servers; signing hosts use keys/e9.key" cat "$TMP/kg-out"
 
+# ---------------------------------------------------------------- red team 26c: what an admin writes
+# Policies that loaded and granted what their author did not mean are refused, at file:line:column with the
+# fix as a hint; what may be meant stays a warning (exit 0).
+R="$TMP/rt26c"
+mkdir -p "$R"
+printf 'version: 1\ncountry: {from: {header: CF-IPCountry}}\ntrusted_proxies: [10.0.0.5]\nrules:\n  - {id: a, path: /, country: {deny: [KP, UK]}, access: {anonymous: view}}\n' >"$R/uk.yaml"
+check "country.deny [UK] is refused: no source sends it, the United Kingdom is GB" "1" \
+    "uk.yaml:5:43: error: 'UK' is not an assigned ISO 3166-1 country code: no country source sends it, so country\.deny would never match it \(the United Kingdom is GB\)" \
+    "$MGCTL" validate "$R/uk.yaml"
+printf 'version: 1\ntime_windows:\n  weekend: {days: [sat, sun], hours: []}\nrules:\n  - {id: a, path: /, time: weekend, access: {anonymous: view}}\n' >"$R/hours.yaml"
+check "hours: [] is refused: it read as all day" "1" \
+    "hours.yaml:3:38: error: hours must list at least one entry: an empty list would mean all day, as when 'hours' is left out \(leave 'hours' out for all day, or list ranges, e.g\. \[\"09:00-17:00\"\]\)" \
+    "$MGCTL" validate "$R/hours.yaml"
+printf 'version: 1\ntrusted_proxies: [0.0.0.0/0]\nroles: [admin]\nidentity:\n  roles_from: [{header: X-Roles}]\nrules:\n  - {id: a, path: /, access: {admin: view}}\n' >"$R/trust.yaml"
+check "trusted_proxies 0.0.0.0/0 with a roles header is refused: every client chose its roles" "1" \
+    "trust.yaml:2:19: error: trusted_proxies entry '0\.0\.0\.0/0' trusts every IPv4 client, so any of them can send header 'X-Roles' and choose its own roles \(list only your proxies' addresses, e\.g\. 10\.0\.0\.5/32\)" \
+    "$MGCTL" validate "$R/trust.yaml"
+printf 'version: 1\ndefault: allow\nrules:\n  - {id: a, path: "/*/private/", access: {anonymous: none}}\n' >"$R/glob.yaml"
+check "a glob ending in '/' is refused: it owned the directory, not its files" "1" \
+    "glob.yaml:4:19: error: glob pattern '/\*/private/' ends in '/', so it matches only the directory itself, not the files in it \(a glob matches the whole path\) \(write '/\*/private/\*\*' for everything below it\)" \
+    "$MGCTL" validate "$R/glob.yaml"
+printf 'version: 1\nrules:\n  - {id: a, path: "/v/*.{mp4,mov}", ip: {deny: [0.0.0.0/0]}, access: {anonymous: view}}\n  - {id: b, path: "/p\\u2215q/", access: {anonymous: view}}\n' >"$R/warn.yaml"
+check "literal {a,b}, a look-alike slash and a deny of IPv4 only: warnings, exit 0" "0" \
+    "warn.yaml:3:19: warning: in path pattern '/v/\*\.\{mp4,mov\}', '\{' is an ordinary character.*warn.yaml:3:48: warning: ip\.deny holds 0\.0\.0\.0/0, every IPv4 client, and no IPv6 network.*warn.yaml:4:19: warning: path pattern '/p.*q/' holds U\+2215 DIVISION SLASH" \
+    sh -c '"$@" 2>&1 | tr "\n" " "' sh "$MGCTL" validate "$R/warn.yaml"
+
 # 20,000 errors: the list stops at MG_DIAG_SHOW_MAX (100) with one
 # "... and N more" line, in every format (issue 14: 200,000 errors printed 20 MB).
 { echo 'version: 1'; i=0; while [ $i -lt 20000 ]; do echo "unknown$i: 1"; i=$((i + 1)); done; } \

@@ -9,6 +9,7 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,19 @@ CHROMIUM_FLAGS = [
     "--autoplay-policy=no-user-gesture-required", "--window-size=1000,800",
     # Names that are not localhost: Chromium sends no Fetch Metadata to plain
     # HTTP there, as to any http:// site on the internet (tests/browser).
+    # other.test: a second name of the protected server, on the same address
+    # and certificate (HTTP/2 connection coalescing, test_h2_tls.py)
     "--host-resolver-rules=MAP media.test 127.0.0.1, MAP foreign.test 127.0.0.2, "
-    "MAP partner.test 127.0.0.3",
+    "MAP partner.test 127.0.0.3, MAP other.test 127.0.0.1",
 ]
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(apache_factory):
     """One headless Chromium for the session, with a fresh profile and an empty
-    download directory (``browser.download_dir``)."""
+    download directory (``browser.download_dir``). It trusts the session's
+    throwaway server key (tls=True servers) and no other invalid certificate:
+    `--ignore-certificate-errors-spki-list` names that key only."""
     for what, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
         if not Path(path).exists():
             pytest.fail(f"{what} not found at {path}: install Debian's chromium and "
@@ -61,6 +66,7 @@ def browser():
     for flag in CHROMIUM_FLAGS:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={profile}")
+    opts.add_argument(f"--ignore-certificate-errors-spki-list={harness._HARNESS.tls().spki}")
     opts.add_experimental_option("prefs", {
         "download.default_directory": downloads,
         "download.prompt_for_download": False,
@@ -74,3 +80,23 @@ def browser():
         drv.quit()
         shutil.rmtree(profile, ignore_errors=True)
         shutil.rmtree(downloads, ignore_errors=True)
+
+
+# helpers the test files import (from conftest import wait_for, image_state)
+
+def wait_for(fn, what, timeout=15):
+    """Poll until fn() is truthy; a page that never gets there fails with `what`."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            assert v, f"timed out waiting for {what}"
+            return v
+        time.sleep(0.05)
+
+
+def image_state(browser, elem_id):
+    """(complete, naturalWidth, naturalHeight) once the image has loaded or failed."""
+    js = ("var i = document.getElementById(arguments[0]);"
+          "return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null;")
+    return wait_for(lambda: browser.execute_script(js, elem_id), f"<img id={elem_id}> to settle")

@@ -24,7 +24,6 @@ import html
 import os
 import re
 import subprocess
-import time
 import urllib.parse
 
 import pytest
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import mg_integration_harness as harness
+from conftest import image_state, wait_for
 
 PHOTO_W, PHOTO_H = 64, 48
 
@@ -380,24 +380,6 @@ def shot(browser, tmp_path):
     path = tmp_path / "screenshot.png"
     browser.save_screenshot(str(path))
     print(f"screenshot: {path}")
-
-
-def wait_for(fn, what, timeout=15):
-    """Poll until fn() is truthy; a page that never gets there fails with `what`."""
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            assert v, f"timed out waiting for {what}"
-            return v
-        time.sleep(0.05)
-
-
-def image_state(browser, elem_id):
-    """(complete, naturalWidth, naturalHeight) once the image has loaded or failed."""
-    js = ("var i = document.getElementById(arguments[0]);"
-          "return i && i.complete ? [i.naturalWidth, i.naturalHeight] : null;")
-    return wait_for(lambda: browser.execute_script(js, elem_id), f"<img id={elem_id}> to settle")
 
 
 MARKS = {}  # log -> its line count when the running test started

@@ -14,6 +14,7 @@ test that used it fails.
 """
 
 import atexit
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -24,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -239,6 +241,66 @@ def _write(path, data, mode=0o644):
     path.chmod(mode)
 
 
+# Names the throwaway server certificate covers (tls=True servers): the
+# vhost and coalescing tests' names, which clients map to 127.0.0.1 (curl
+# --resolve, node's servername, Chromium's --host-resolver-rules).
+TLS_NAMES = ("media.test", "*.media.test", "other.test", "localhost")
+
+
+class TLSMaterial:
+    """A throwaway CA and one server certificate (P-256, two days, SANs
+    TLS_NAMES and 127.0.0.1) made with the openssl CLI in `directory` once
+    per test session: `ca` (PEM), `cert`, `key`, client certificates
+    (`client_cert`/`client_key`: issued by the CA, subject CN=carol,
+    OU=staff; `rogue_cert`/`rogue_key`: self-signed, the same subject), and
+    `spki` (base64 SHA-256 of
+    the server key's SubjectPublicKeyInfo, for Chromium's
+    --ignore-certificate-errors-spki-list, which trusts this key only)."""
+
+    def __init__(self, directory):
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.ca, self.cert, self.key = d / "ca.pem", d / "server.pem", d / "server.key"
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        ext = d / "server.ext"
+        ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                       "extendedKeyUsage=serverAuth\nsubjectAltName="
+                       + ",".join([f"DNS:{n}" for n in TLS_NAMES] + ["IP:127.0.0.1"]) + "\n")
+        for argv in (
+                ["req", "-x509", *ec, "-keyout", d / "ca.key", "-out", self.ca, "-days", "2",
+                 "-subj", "/CN=mod_media_guard test CA", "-addext",
+                 "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+                ["req", *ec, "-keyout", self.key, "-out", d / "server.csr", "-subj", "/CN=media.test"],
+                ["x509", "-req", "-in", d / "server.csr", "-CA", self.ca, "-CAkey", d / "ca.key",
+                 "-set_serial", "1", "-days", "2", "-extfile", ext, "-out", self.cert]):
+            p = subprocess.run(["openssl", *map(str, argv)], capture_output=True, text=True,
+                               timeout=30)
+            if p.returncode != 0:
+                pytest.fail(f"openssl {argv[0]} failed:\n{p.stderr}")
+        # client certificates: one the CA issued (OU=staff) and a self-signed
+        # one that claims the same subject
+        self.client_cert, self.client_key = d / "client.pem", d / "client.key"
+        self.rogue_cert, self.rogue_key = d / "rogue.pem", d / "rogue.key"
+        subj = "/CN=carol/OU=staff"
+        (d / "client.ext").write_text("basicConstraints=critical,CA:FALSE\n"
+                                      "extendedKeyUsage=clientAuth\n")
+        for argv in (
+                ["req", *ec, "-keyout", self.client_key, "-out", d / "client.csr", "-subj", subj],
+                ["x509", "-req", "-in", d / "client.csr", "-CA", self.ca, "-CAkey", d / "ca.key",
+                 "-set_serial", "2", "-days", "2", "-extfile", d / "client.ext",
+                 "-out", self.client_cert],
+                ["req", "-x509", *ec, "-keyout", self.rogue_key, "-out", self.rogue_cert,
+                 "-days", "2", "-subj", subj]):
+            p = subprocess.run(["openssl", *map(str, argv)], capture_output=True, text=True,
+                               timeout=30)
+            if p.returncode != 0:
+                pytest.fail(f"openssl {argv[0]} failed:\n{p.stderr}")
+        self.key.chmod(0o644)  # read by the server's children (User nobody)
+        der = subprocess.run(["openssl", "pkey", "-in", str(self.key), "-pubout", "-outform", "DER"],
+                             capture_output=True, check=True, timeout=30).stdout
+        self.spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
 class RawResponse:
     """What Apache answered to a request sent byte for byte (http.client)."""
 
@@ -252,8 +314,11 @@ class RawResponse:
 class Apache:
     """One throwaway Apache instance. Created by ``apache_factory``."""
 
-    def __init__(self, harness, name, conf, policies, files, extra_modules, loglevel):
+    def __init__(self, harness, name, conf, policies, files, extra_modules, loglevel, tls=False):
         self.harness = harness
+        # tls: https with mod_ssl and mod_http2 (`Protocols h2 http/1.1`) on
+        # the session's throwaway certificate (Harness.tls())
+        self.tls = harness.tls() if tls else None
         self.name = name
         self.root = harness.base / name
         n = 1
@@ -262,7 +327,7 @@ class Apache:
             self.root = harness.base / f"{name}-{n}"
         self._port = free_port()
         self._port_given = False  # read from outside: start() keeps it then
-        self.extra_modules = list(extra_modules or [])
+        self.extra_modules = list(extra_modules or []) + (["ssl", "http2"] if tls else [])
         self.loglevel = loglevel
         self.proc = None
         self._policies = {}
@@ -331,8 +396,16 @@ class Apache:
     def access_log_path(self):
         return self.root / "logs" / "access.log"
 
-    def url(self, path="/"):
-        return f"http://127.0.0.1:{self.port}{path}"
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    def url(self, path="/", host="127.0.0.1"):
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def _verify(self, kw):
+        if self.tls:
+            kw.setdefault("verify", str(self.tls.ca))
 
     # ------------------------------------------------------------- config
     def subst(self, text):
@@ -340,6 +413,9 @@ class Apache:
                 .replace("@HTDOCS@", str(self.htdocs))
                 .replace("@POLICIES@", str(self.policy_dir))
                 .replace("@PORT@", str(self._port)))
+        if self.tls:
+            text = (text.replace("@CERT@", str(self.tls.cert)).replace("@KEY@", str(self.tls.key))
+                    .replace("@CA@", str(self.tls.ca)))
         if "@BACKEND@" in text:
             text = text.replace("@BACKEND@", self.harness.origin().url)
         return text
@@ -358,6 +434,10 @@ class Apache:
             seen.add(m)
             mods.append(f"LoadModule {m}_module {MODDIR}/mod_{m}.so")
         user = ""
+        # a browser keeps its HTTP/2 connection open (coalescing, push)
+        tls = ("KeepAlive On\nProtocols h2 http/1.1\nSSLEngine on\n"
+               f'SSLCertificateFile "{self.tls.cert}"\nSSLCertificateKeyFile "{self.tls.key}"\n'
+               if self.tls else "KeepAlive Off\n")
         if os.geteuid() == 0:
             user = "User nobody\nGroup nogroup\n"
         conf = f"""# generated by tests/integration/conftest.py
@@ -380,8 +460,7 @@ ThreadsPerChild 10
 MinSpareThreads 5
 MaxSpareThreads 30
 MaxRequestWorkers 40
-KeepAlive Off
-Timeout 20
+{tls}Timeout 20
 GracefulShutdownTimeout 3
 DocumentRoot "{self.htdocs}"
 <Directory />
@@ -573,18 +652,20 @@ DocumentRoot "{self.htdocs}"
         self._count(path)
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 10)
+        self._verify(kw)
         return requests.get(self.url(path), headers=headers, **kw)
 
     def head(self, path, headers=None, **kw):
         self._count(path)
         kw.setdefault("allow_redirects", False)
         kw.setdefault("timeout", 10)
+        self._verify(kw)
         return requests.head(self.url(path), headers=headers, **kw)
 
     def raw(self, target, headers=None, method="GET"):
         """Send the request target byte for byte (no client-side normalisation)."""
         self._count(target)
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c = self._connection()
         try:
             c.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
             h = {"Host": f"127.0.0.1:{self.port}"}
@@ -597,11 +678,17 @@ DocumentRoot "{self.htdocs}"
         finally:
             c.close()
 
+    def _connection(self):
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls.ca))
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
     def raw_many(self, targets, method="GET"):
         """raw() for many targets over one keep-alive connection: a
         RawResponse for each, in order."""
         out = []
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        c = self._connection()
         try:
             for target in targets:
                 self._count(target)
@@ -694,6 +781,13 @@ class Harness:
         self.live = []
         self.all = []  # every server ever made: their sanitizer reports are checked
         self._origin = None
+        self._tls = None
+
+    def tls(self):
+        """The session's TLSMaterial, made on first use."""
+        if self._tls is None:
+            self._tls = TLSMaterial(self.base / "tls")
+        return self._tls
 
     def origin(self):
         if self._origin is None:
@@ -701,10 +795,10 @@ class Harness:
         return self._origin
 
     def make(self, name, conf_snippet="", policies=None, files=None, extra_modules=None,
-             loglevel="debug", start=True):
+             loglevel="debug", start=True, tls=False):
         if MODULE is None or not Path(MODULE).exists():
             pytest.skip("mod_media_guard.so not built (set MG_MODULE or run make check-integration)")
-        srv = Apache(self, name, conf_snippet, policies, files, extra_modules, loglevel)
+        srv = Apache(self, name, conf_snippet, policies, files, extra_modules, loglevel, tls)
         if start:
             srv.start()
         else:
@@ -749,7 +843,7 @@ _HARNESS = None
 @pytest.fixture(scope="session")
 def apache_factory():
     """``make(name, conf_snippet, policies={file: yaml}, files={relpath: bytes|str},
-    extra_modules=[...], loglevel="debug", start=True) -> Apache``."""
+    extra_modules=[...], loglevel="debug", start=True, tls=False) -> Apache``."""
     global _HARNESS
     _HARNESS = Harness()
     # also when the session dies without running fixture teardown
@@ -779,6 +873,11 @@ def mgctl():
         return subprocess.run([str(MGCTL), *map(str, args)], capture_output=True, text=True,
                               input=input, timeout=60)
     return run
+
+
+# an HMAC-SHA256 key in keygen's format (bytes 0..31), for policies that
+# need one to sign with
+TEST_KEY = "mg-hmac-sha256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
 
 
 def write_secrets(srv, secrets):

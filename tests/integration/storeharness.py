@@ -253,6 +253,27 @@ def memcached_set(port, key, value):
         s.close()
 
 
+def memcached_stats(port):
+    """memcached's `stats` on 127.0.0.1:port: {name: value} (numbers as int)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"stats\r\n")
+        got = b""
+        while not got.endswith(b"END\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                pytest.fail("memcached closed the connection during stats")
+            got += chunk
+    finally:
+        s.close()
+    out = {}
+    for line in got.decode().splitlines():
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == "STAT":
+            out[parts[1]] = int(parts[2]) if parts[2].isdigit() else parts[2]
+    return out
+
+
 def redis_command(store, *args):
     """One redis command: its reply as text (a simple, error or bulk string,
     an integer as its digits)."""
@@ -289,6 +310,9 @@ class Proxy:
         self.port = self.lsock.getsockname()[1]
         self.stopping = False
         self.conns = []
+        # what the clients sent, one count per read: a client that waits for
+        # each answer before its next command (ours do) sends each in one
+        self.requests = 0
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -307,6 +331,8 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if not delayed:
+                    self.requests += 1
                 if delayed and self.mode == "delay":
                     time.sleep(self.delay)
                 if delayed and self.mode == "delay-once":

@@ -60,6 +60,16 @@ rules:
     deny: {message: "members only"}
 """
 
+# everything under /notlist/ except what the blocklist allows
+NOTLIST = """\
+<Location "/notlist/">
+    <RequireAll>
+        Require all granted
+        Require not media-guard blocklist
+    </RequireAll>
+</Location>
+"""
+
 CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
@@ -88,12 +98,7 @@ MediaGuardReasonHeader On
         Require media-guard site
     </RequireAny>
 </Location>
-<Location "/notlist/">
-    <RequireAll>
-        Require all granted
-        Require not media-guard blocklist
-    </RequireAll>
-</Location>
+""" + NOTLIST + """\
 <Location "/neg/">
     <RequireAll>
         Require ip 192.0.2.1
@@ -188,6 +193,32 @@ def test_require_any_neither_grants(srv):
 def test_require_not_refuses_what_the_policy_allows(srv):
     r = srv.get("/notlist/secret/a.jpg", headers=IMG)
     assert r.status_code == 403
+
+
+# A refusal that says nothing about whether the policy lists the file was neutral under the
+# negation, so `Require all granted` served the listed file to any request the policy could not
+# judge: `?a;b` appended (bad-url), a cookie named tr, X-Original-URL, POST (method-not-allowed
+# on the listed path; httpd's default handler serves a static file to POST as to GET), or
+# `?download=1` on a file the rule lets everyone view. A refusal of the request's form rather than
+# of the client now counts as listed (red team 26b).
+@pytest.mark.parametrize("method,target,headers", [
+    ("GET", "/notlist/secret/a.jpg?a;b", {}),
+    ("GET", "/notlist/secret/a.jpg?a=%00", {}),
+    ("GET", "/notlist/secret/a.jpg", {"Cookie": "tr=w-1"}),
+    ("GET", "/notlist/secret/a.jpg", {"X-Original-URL": "/notlist/public/a.jpg"}),
+    ("POST", "/notlist/secret/a.jpg", {}),
+    ("PROPFIND", "/notlist/secret/a.jpg", {}),
+    ("GET", "/notlist/secret/a.jpg?download=1", {}),
+], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind", "download"])
+def test_require_not_refuses_what_the_policy_cannot_judge(srv, method, target, headers):
+    mark = srv.mark()
+    r = srv.raw(target, headers={**IMG, **headers}, method=method)
+    assert r.status_code == 403 and JPEG not in r.content, (r.status_code, srv.last_access(target))
+    assert "under a negation, counted as allowed" in srv.error_log_since(mark)
+
+
+def test_require_not_still_lets_other_providers_decide_a_file_it_does_not_list(srv):
+    assert srv.get("/notlist/public/a.jpg?a=1", headers=IMG).status_code == 200
 
 
 def test_require_not_lets_other_providers_decide_what_the_policy_denies(srv):

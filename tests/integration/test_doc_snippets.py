@@ -27,7 +27,7 @@ rules:
 
 # what a block needs besides the base modules (conftest.BASE_MODULES)
 EXTRA_MODULES = ["proxy", "proxy_http", "authz_groupfile", "auth_openidc", "socache_shmcb",
-                 "headers"]
+                 "headers", "speling"]
 
 
 def _blocks():

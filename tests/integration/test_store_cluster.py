@@ -20,7 +20,7 @@ import pytest
 
 from conftest import free_port
 from storeharness import (Proxy, Racers, StoreServer, http_get, init_epoch_with_mgctl,
-                          source_address)
+                          memcached_set, memcached_stats, source_address)
 
 # under the sanitizer build (MG_APACHE_PRELOAD, the ASan stage) a quarter of
 # the rounds: that stage looks for memory errors on these paths, the plain
@@ -483,3 +483,48 @@ def test_mgctl_store_commands_refuse_bad_usage_and_an_unreachable_store(mgctl):
     for cmd in ("uses", "revoke"):
         p = mgctl(cmd, "--help")
         assert p.returncode == 0 and p.stdout.startswith(f"Usage: mgctl {cmd} ")
+
+
+def test_a_used_up_n_use_link_on_memcached_is_read_in_a_few_round_trips(
+        stores, apache_factory, mgctl):
+    """The slots of an N-use link are read with one multi-key `get` per
+    server after the add of slot 1, then only the free ones are walked: a
+    used-up 100-use link (the most mg_uses allows: a `get` line of 4 KB,
+    which memcached reads as a large multi-get) costs 5 round trips, not an
+    add and a get per slot besides (203); the address that holds slot 2 is
+    found by the same read. Counted on the wire (a proxy counts the
+    commands) and in memcached's stats: cmd_get counts keys (103 either
+    way), cmd_set the adds (1, was 100). Planted: no multi-key get (the walk
+    of add and get per slot) -> 203 round trips."""
+    store = stores["memcache"]
+    proxy = Proxy(store.port)
+    node = None
+    init_epoch_with_mgctl(store.url(port=proxy.port))
+    try:
+        node = make_node(apache_factory, "store-mc-walk", store.url(port=proxy.port))
+        c = Cluster("memcache", store, [node], mgctl)
+        link = c.sign("/media/film.mp4", "--uses", "100")
+        link_id = re.search(r"mg_id=([A-Za-z0-9_-]+)", link).group(1)
+        for i in range(3):  # claimed by requests, the others written as they would be
+            assert http_get(node.port, link, source_address(200 + i))[0] == 200
+        for n in range(4, 101):
+            memcached_set(store.port, f"mg:use:k2026:{link_id}:{n}", f"192.0.2.{n}")
+
+        def claim(src):
+            before, sent = memcached_stats(store.port), proxy.requests
+            st, h, _ = http_get(node.port, link, src)
+            after = memcached_stats(store.port)
+            return (st, reason(h), proxy.requests - sent, after["cmd_set"] - before["cmd_set"],
+                    after["cmd_get"] - before["cmd_get"])
+
+        # the revocation's get and its server's epoch, slot 1's add, the
+        # slots' get, the epoch after it; one more (`stats settings`) in a
+        # child's first claim. cmd_get: 100 slots, the revocation, 2 epochs
+        st, why, trips, adds, keys = claim(source_address(201))  # slot 2's
+        assert (st, adds, keys) == (200, 1, 103) and trips <= 6, (st, why, trips, adds, keys)
+        st, why, trips, adds, keys = claim(source_address(240))
+        assert (st, why, adds, keys) == (403, "token-used", 1, 103) and trips <= 6, trips
+    finally:
+        if node is not None:
+            node.stop()
+        proxy.stop()

@@ -79,6 +79,12 @@ class HostileStore:
                 # 1.6 MB in four elements, each under REPLY_MAX (hiredis
                 # drops each from its buffer once parsed)
                 c.sendall(b"*4\r\n" + (b"$400000\r\n" + b"x" * 400000 + b"\r\n") * 4)
+            if self.mode == "values":
+                # 0.96 MB of the smallest values (`+\r\n`, 3 bytes each) in
+                # 40 arrays, each announcing fewer elements than the bound
+                # (only the values counted as they come stop it): 320,041
+                # reply objects, 33 MB in hiredis while read, before it
+                c.sendall(b"*40\r\n" + (b"*8000\r\n" + b"+\r\n" * 8000) * 40)
             if self.mode == "header":
                 # 14 bytes announcing 10^9 elements (hiredis allocates the
                 # pointers at the header and walks them when freeing)
@@ -107,7 +113,7 @@ def hostile_nodes(apache_factory, mgctl):
     made, stores = {}, []
     try:
         modes = [(k, m) for k in ("redis", "memcache") for m in ("silent", "drip", "cut", "full")]
-        for kind, mode in modes + [("redis", "array"), ("redis", "header")]:
+        for kind, mode in modes + [("redis", m) for m in ("array", "header", "values")]:
             st = HostileStore(kind, mode)
             stores.append(st)
             url = f"{kind}://127.0.0.1:{st.port}?timeout={TIMEOUT_MS}ms"
@@ -206,3 +212,18 @@ def test_a_redis_reply_over_a_mebibyte_is_refused_also_as_an_array(hostile_nodes
     assert http_get(node.port, c.sign("/media/film.mp4", "--once"), timeout=20)[0] == 500
     log = node.error_log_since(mark)
     assert "MG00607" in log and "an over-long reply" in log, log
+
+
+def test_a_redis_answer_of_more_values_than_ours_is_refused_while_read(hostile_nodes):
+    """No answer of ours holds more than 8192 values (MG_STORE_REDIS_VALUES_MAX:
+    the largest, a SCAN batch of mgctl store init, about 1000): 0.96 MB of
+    `+\r\n` under the byte cap was 320,041 reply objects, 33 MB per request
+    while read. Planted: strings not counted -> the whole answer is
+    parsed, then refused as 'an answer of an unexpected type' (no 'more than
+    8192 values' in the log)."""
+    c = hostile_nodes[("redis", "values")]
+    node = c.nodes[0]
+    mark = node.mark()
+    assert http_get(node.port, c.sign("/media/film.mp4", "--once"), timeout=20)[0] == 500
+    log = node.error_log_since(mark)
+    assert "MG00607" in log and "an over-long reply (more than 8192 values)" in log, log

@@ -962,6 +962,53 @@ START_TEST(test_no_class_gap_when_the_class_rule_is_itself_open_or_a_glob)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* glob-overridden (red team 26c): a protecting glob whose paths under a  */
+/* more specific, open rule belong to that rule                           */
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_glob_under_a_more_specific_open_rule_warns_glob_overridden)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "private", "/*/private/**", 0, GH, MG_ACCESS_NONE);
+    add_rule(p, "photos", "/photos/", 0, GH, MG_ACCESS_VIEW);
+    add_rule(p, "keys", "/v/**/*.key", 0, GH, MG_ACCESS_NONE);
+    add_rule(p, "courses", "/v/courses/", 0, GH, MG_ACCESS_VIEW);
+    mg_diags_t *ds = compile_ok(p);
+    /* what the warning says is what the matcher does */
+    ck_assert_str_eq(owner(p, "/photos/private/a.jpg", "jpg", MG_M_GET), "photos");
+    ck_assert_str_eq(owner(p, "/videos/private/a.jpg", "jpg", MG_M_GET), "private");
+    ck_assert_str_eq(owner(p, "/v/courses/x/k.key", "key", MG_M_GET), "courses");
+    ck_assert_int_eq(count_code(ds, "glob-overridden", 11), 1);
+    ck_assert_int_eq(count_code(ds, "glob-overridden", 31), 1);
+    ck_assert_int_eq(count_code(ds, "glob-overridden", 0), 2);
+    const mg_diag_t *d = &APR_ARRAY_IDX(ds->items, 0, mg_diag_t);
+    ck_assert_str_eq(d->msg, "rule 'private' (/*/private/**) does not own /photos/private: rule "
+                             "'photos' (/photos/) has more leading literal segments, so it owns "
+                             "that path, and it lets anyone view it");
+    ck_assert_str_eq(d->hint, "the most specific rule owns a request, not the first: add a rule "
+                              "for /photos/private/** with the access of rule 'private'");
+    d = &APR_ARRAY_IDX(ds->items, 1, mg_diag_t);
+    ck_assert_str_eq(d->hint, "the most specific rule owns a request, not the first: add a rule "
+                              "for /v/courses/**/*.key with the access of rule 'keys'");
+}
+END_TEST
+
+START_TEST(test_no_glob_overridden_when_the_specific_rule_is_closed_or_disjoint)
+{
+    mg_policy_t *p = mk_policy();
+    add_rule(p, "private", "/*/private/**", 0, GH, MG_ACCESS_NONE);
+    add_rule(p, "members", "/members/", 0, GH, MG_ACCESS_NONE); /* keeps anonymous out */
+    mg_rule_t *office = add_rule(p, "office", "/office/", 0, GH, MG_ACCESS_VIEW);
+    office->ip_allow = apr_pcalloc(mg_test_pool, sizeof(mg_ipset_t)); /* not anyone */
+    add_rule(p, "jpgs", "/m/*.jpg", 0, GH, MG_ACCESS_NONE);
+    add_rule(p, "sub", "/m/sub/", 0, GH, MG_ACCESS_VIEW); /* no .jpg glob path is under it */
+    add_rule(p, "open-glob", "/o/*/x/**", 0, GH, MG_ACCESS_VIEW); /* the glob itself is open */
+    add_rule(p, "o", "/o/a/", 0, GH, MG_ACCESS_VIEW);
+    ck_assert_int_eq(count_code(compile_ok(p), "glob-overridden", 0), 0);
+}
+END_TEST
+
 START_TEST(test_class_gap_is_reported_per_path_of_the_rule)
 {
     mg_policy_t *p = mk_policy();
@@ -1013,6 +1060,8 @@ static Suite *compile_suite(void)
     tcase_add_test(tw, test_no_class_gap_when_the_fallback_is_not_open_to_anyone);
     tcase_add_test(tw, test_no_class_gap_when_the_class_rule_is_itself_open_or_a_glob);
     tcase_add_test(tw, test_class_gap_is_reported_per_path_of_the_rule);
+    tcase_add_test(tw, test_glob_under_a_more_specific_open_rule_warns_glob_overridden);
+    tcase_add_test(tw, test_no_glob_overridden_when_the_specific_rule_is_closed_or_disjoint);
     suite_add_tcase(s, tw);
 
     TCase *tb = tcase_create("scale");

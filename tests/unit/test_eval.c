@@ -316,6 +316,36 @@ START_TEST(test_default_allow_allows_unowned_paths_but_not_wrong_methods)
 }
 END_TEST
 
+/* WebDAV's COPY of a collection reads every file below it (PROPFIND lists
+ * them) while only the collection's URL is judged: /members/ has no class,
+ * so a rule with classes does not own it, and `default: allow` granted COPY
+ * of the member images into a public tree (red team 26b). */
+START_TEST(test_a_method_no_rule_can_name_is_refused_even_by_default_allow)
+{
+    mg_policy_t *p = load("version: 1\n"
+                          "default: allow\n"
+                          "rules:\n"
+                          "  - id: members\n"
+                          "    path: /members/\n"
+                          "    classes: [image]\n"
+                          "    access: {anonymous: none}\n");
+    static const char *const other[] = {"PROPFIND", "COPY", "MOVE", "LOCK", "MKCOL", "get"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        mg_decision_t *d = decide(p, req_m(other[i], "/members/"));
+        EXPECT(d, MG_OUTCOME_DENY, MG_R_METHOD);
+        ck_assert_ptr_null(d->rule_id);
+        d = decide(p, req_m(other[i], "/public/a.txt"));
+        EXPECT(d, MG_OUTCOME_DENY, MG_R_METHOD);
+    }
+    /* the seven a rule can name still fall to the default where no rule owns the path */
+    static const char *const named[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
+    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+        mg_decision_t *d = decide(p, req_m(named[i], "/members/"));
+        EXPECT(d, MG_OUTCOME_ALLOW, MG_R_DEFAULT_ALLOW);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_url_is_denied_before_matching)
 {
     mg_policy_t *p = load(P_SELECT);
@@ -551,7 +581,7 @@ static const char *P_NET = "version: 1\n"
                            "    access: {anonymous: view}\n"
                            "  - id: geo-deny\n"
                            "    path: /geo-deny/\n"
-                           "    country: {deny: [KP, RU]}\n"
+                           "    country: {deny: [KP, RU, T1]}\n"
                            "    access: {anonymous: view}\n"
                            "  - id: geo-allow\n"
                            "    path: /geo-allow/\n"
@@ -644,6 +674,20 @@ START_TEST(test_country_header_is_trusted_only_from_trusted_proxies)
     r->peer_ip = "10.1.2.3";
     set_hdr(r, "CF-IPCountry=XX1");
     EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_UNKNOWN);
+    /* Cloudflare's Tor code is a country to the lists: denied by deny [T1],
+     * not in allow [de, FR]; T2 is no code at all (unknown, let through) */
+    r = req("/geo-deny/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=T1");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_DENIED);
+    r = req("/geo-allow/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=t1");
+    EXPECT(decide(p, r), MG_OUTCOME_DENY, MG_R_COUNTRY_DENIED);
+    r = req("/geo-deny/a.jpg");
+    r->peer_ip = "10.1.2.3";
+    set_hdr(r, "CF-IPCountry=T2");
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
 }
 END_TEST
 
@@ -1981,6 +2025,7 @@ static Suite *eval_suite(void)
           test_earlier_rule_wins_a_complete_tie, test_prefix_a_b_does_not_match_a_bc,
           test_method_not_allowed_when_path_matches_but_method_does_not,
           test_default_allow_allows_unowned_paths_but_not_wrong_methods,
+          test_a_method_no_rule_can_name_is_refused_even_by_default_allow,
           test_bad_url_is_denied_before_matching, test_bad_url_reason_is_the_first_rule_broken,
           test_a_cookie_named_as_tr_or_the_download_parameter_is_refused,
           test_a_get_or_head_with_a_body_is_refused, test_a_header_naming_another_url_is_refused,

@@ -328,6 +328,58 @@ static const err_case_t err_cases[] = {
     {"bad default", V1 "default: permit\n" R0, 2, 10, "bad-value", NULL, NULL},
     {"integer too large", V1 "transforms: {p: {params: {w: {max: 12345678901}}}}\n" R0, 2, 36,
      "bad-value", NULL, "too large"},
+    /* red team 26c: what an admin writes for a country, a time window, the
+     * proxies and a directory glob that would have loaded and granted */
+    {"UK is no assigned country code: the United Kingdom is GB",
+     V1 RULE "    country: {deny: [FR, uk]}\n    access: {anonymous: view}\n", 5, 26, "bad-country",
+     "the United Kingdom is GB", "country.deny would never match it"},
+    {"EL is no assigned country code: Greece is GR",
+     V1 RULE "    country: {allow: [EL]}\n    access: {anonymous: view}\n", 5, 23, "bad-country",
+     "Greece is GR; EL is the European Union's abbreviation", "country.allow"},
+    {"EU is no country", V1 RULE "    country: {deny: [EU]}\n    access: {anonymous: view}\n", 5,
+     22, "bad-country", "EU is no country: list the member states, AT, BE, ... SE", NULL},
+    {"a reserved country code gets the generic hint",
+     V1 RULE "    country: {deny: [YU]}\n    access: {anonymous: view}\n", 5, 22, "bad-country",
+     "ISO 3166-1 reserves 'YU' or leaves it unassigned: write the country's assigned code",
+     "'YU' is not an assigned ISO 3166-1 country code"},
+    {"an empty hours list is not 'no hours': it would hold all day",
+     V1 "time_windows:\n  w: {days: [sat], hours: []}\n" R0, 3, 27, "bad-value",
+     "leave 'hours' out for all day, or list ranges, e.g. [\"09:00-17:00\"]",
+     "hours must list at least one entry: an empty list would mean all day"},
+    {"an empty dates list is not 'no dates': it would hold on any date",
+     V1 "time_windows:\n  w:\n    dates: []\n" R0, 4, 12, "bad-value",
+     "leave 'dates' out for any date, or list dates, e.g. [\"2026-12-24\"]",
+     "an empty list would mean any date"},
+    {"an empty days list", V1 "time_windows:\n  w: {days: []}\n" R0, 3, 13, "bad-value",
+     "leave 'days' out for every day, or list weekdays, e.g. [mon, tue]", NULL},
+    {"trusting 0.0.0.0/0 lets every client send the roles header",
+     V1 "trusted_proxies: [10.0.0.5, 0.0.0.0/0]\nroles: [staff]\n"
+        "identity: {roles_from: [{header: X-Roles}]}\n" R0,
+     2, 29, "trusted-everyone", "list only your proxies' addresses, e.g. 10.0.0.5/32",
+     "trusted_proxies entry '0.0.0.0/0' trusts every IPv4 client, so any of them can send header "
+     "'X-Roles' and choose its own roles"},
+    {"trusting ::/0 lets every client send the country header",
+     V1 "trusted_proxies: [\"::/0\"]\ncountry: {from: {header: CF-IPCountry}}\n" R0, 2, 19,
+     "trusted-everyone", NULL,
+     "trusts every IPv6 client, so any of them can send header "
+     "'CF-IPCountry' and choose its own country"},
+    {"trusting ::ffff:0:0/96 is trusting 0.0.0.0/0",
+     V1 "trusted_proxies: [\"::ffff:0:0/96\"]\ncountry: {from: {header: CF-IPCountry}}\n" R0, 2, 19,
+     "trusted-everyone", NULL, "every IPv4 client"},
+    {"a glob ending in '/' owns the directory, not its files",
+     V1 "rules:\n  - {id: a, path: \"/*/private/\", access: {anonymous: none}}\n", 3, 19,
+     "bad-path", "write '/*/private/**' for everything below it",
+     "glob pattern '/*/private/' ends in '/', so it matches only the directory itself"},
+    {"an integer with a leading 0 is octal to YAML 1.1 tools",
+     V1 RULE "    deny: {status: 0403}\n    access: {anonymous: view}\n", 5, 20, "bad-value",
+     "write 403",
+     "0403 for 'status' has a leading 0, which YAML 1.1 tools read as an octal number"},
+    {"a negative integer with leading zeros",
+     V1 "transforms: {p: {params: {w: {max: 9, min: -007}}}}\n" R0, 2, 44, "bad-value", "write -7",
+     NULL},
+    {"a glob ending in '/**/' gets '/**' as the fix",
+     V1 "rules:\n  - {id: a, path: [/a/, \"/b/**/\"], access: {anonymous: none}}\n", 3, 25,
+     "bad-path", "write '/b/**' for everything below it", NULL},
 };
 
 START_TEST(test_each_error_kind_has_exact_position_and_code)
@@ -435,8 +487,8 @@ static const struct {
     const char *pattern;
     int ok;
 } glob_patterns[] = {
-    {"/a/*%20*/", 0}, {"/a/%2?/", 1},   {"/a/?%2/", 1},  {"/a/*.JPG", 1}, {"/a/tr:*/", 0},
-    {"/a/TR:*", 0},   {"/a/t?:*/", 1},  {"/a/*tr:x", 1}, {"/a/*.", 0},    {"/a/*.?", 1},
+    {"/a/*%20*/", 0}, {"/a/%2?/b", 1},  {"/a/?%2/b", 1}, {"/a/*.JPG", 1}, {"/a/tr:*/", 0},
+    {"/a/TR:*", 0},   {"/a/t?:*/b", 1}, {"/a/*tr:x", 1}, {"/a/*.", 0},    {"/a/*.?", 1},
     {"/a/* ", 0},     {"/a/*;x", 0},    {"/a/x*\\", 0},  {"/a/*%*", 1},   {"/a/**/b.jpg", 1},
     {"/a/...*", 1},   {"/**/x%41*", 0}, {"/a/?./", 0},   {"/a/ *", 1},
 };
@@ -1034,6 +1086,97 @@ START_TEST(test_warnings_do_not_refuse_the_policy)
     ck_assert_int_eq(loader_warnings, 4);
     ck_assert_str_eq(
         APR_ARRAY_IDX(APR_ARRAY_IDX(p->rules, 1, mg_rule_t).country_allow, 0, const char *), "DE");
+}
+END_TEST
+
+/* red team 26c: a country list takes exactly the codes a source can send —
+ * the 249 assigned ones and those ISO 3166-1 leaves to users (XK, XX, ...)
+ * — in either case; no other pair of letters. */
+START_TEST(test_country_lists_take_assigned_and_user_assigned_codes_only)
+{
+    int accepted = 0;
+    for (char a = 'A'; a <= 'Z'; a++)
+        for (char b = 'A'; b <= 'Z'; b++) {
+            const char *yaml = apr_psprintf(mg_test_pool,
+                                            "version: 1\nrules:\n  - id: a\n    path: /\n"
+                                            "    country: {deny: [%c%c]}\n"
+                                            "    access: {anonymous: view}\n",
+                                            a, b + ('a' - 'A'));
+            mg_policy_t *p = load(yaml);
+            accepted += p != NULL;
+            if (p == NULL)
+                ck_diag(5, 22, "bad-country");
+        }
+    /* 249 assigned + AA, QM-QZ (14), XA-XZ (26), ZZ; and the digit T1 below */
+    ck_assert_int_eq(accepted, 249 + 1 + 14 + 26 + 1);
+    mg_policy_t *p = load_ok(V1 "rules:\n  - id: a\n    path: /\n"
+                                "    country: {deny: [gb, NO, XK, xx], allow: [GR, Qz]}\n"
+                                "    access: {anonymous: view}\n");
+    const mg_rule_t *r = &APR_ARRAY_IDX(p->rules, 0, mg_rule_t);
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 0, const char *), "GB");
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 1, const char *), "NO");
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 3, const char *), "XX");
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_allow, 1, const char *), "QZ");
+    /* CF-IPCountry's Tor code loads in either case; other letter-digit pairs do not */
+    p = load_ok(V1 "rules:\n  - id: a\n    path: /\n"
+                   "    country: {deny: [T1, t1]}\n"
+                   "    access: {anonymous: view}\n");
+    r = &APR_ARRAY_IDX(p->rules, 0, mg_rule_t);
+    ck_assert_str_eq(APR_ARRAY_IDX(r->country_deny, 1, const char *), "T1");
+    ck_assert_ptr_null(load(V1 "rules:\n  - id: a\n    path: /\n"
+                               "    country: {deny: [T2]}\n"
+                               "    access: {anonymous: view}\n"));
+}
+END_TEST
+
+/* Trusting every address is refused only where a header decides: without
+ * one, trusted_proxies only marks forwarded requests of unknown origin. */
+START_TEST(test_trusting_every_address_loads_when_no_header_is_read)
+{
+    load_ok(V1 "trusted_proxies: [0.0.0.0/0, \"::/0\"]\ncountry: {from: {env: CC}}\n"
+               "identity: {roles_from: [users, {env: G}]}\n" R0);
+    load_ok(V1
+            "trusted_proxies: [0.0.0.0/1, \"::/1\"]\nidentity: {roles_from: [{header: X}]}\n" R0);
+}
+END_TEST
+
+/* red team 26c: patterns, roles and deny lists that load and match, but not
+ * what their author reads — warnings at the value, the policy still loads. */
+START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
+{
+    mg_policy_t *p = load_ok(
+        "version: 1\n"
+        "roles: [staff, \"staff\\u200b\"]\n"
+        "identity:\n  users:\n    \"alice\\u00a0\": [staff]\n"
+        "ip_sets:\n  all4: [0.0.0.0/0]\n"
+        "rules:\n"
+        "  - {id: a, path: \"/p\\u2215private/\", access: {anonymous: none}}\n"
+        "  - {id: b, path: \"/v/*.{mp4,mov}\", access: {anonymous: none}}\n"
+        "  - {id: c, path: \"/photos/[0-9]*.jpg\", access: {anonymous: none}}\n"
+        "  - {id: d, path: [\"/a{b}/\", \"/a]/x\", \"/x[/\"], access: {anonymous: none}}\n"
+        "  - {id: e, path: /e/, ip: {deny: [0.0.0.0/0]}, access: {anonymous: view}}\n"
+        "  - {id: f, path: /f/, ip: {deny: [0.0.0.0/0, \"::/0\"]}, access: {anonymous: view}}\n"
+        "  - {id: g, path: /g/, ip: {deny: [\"::/0\"]}, access: {anonymous: view}}\n"
+        "  - {id: h, path: /h/, ip: {deny: [0.0.0.0/0, \"2001:db8::/32\"]}, access: {anonymous: "
+        "view}}\n"
+        "  - {id: i, path: /i/, ip: {deny: [all4]}, access: {anonymous: view}}\n"
+        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n");
+    ck_assert_int_eq(p->rules->nelts, 10);
+    ck_diag(2, 16, "confusable");
+    ck_diag(5, 5, "confusable");
+    ck_diag(9, 19, "confusable");
+    ck_diag(10, 19, "literal-glob");
+    ck_diag(11, 19, "literal-glob");
+    ck_diag(13, 35, "deny-one-family");
+    ck_diag(15, 35, "deny-one-family");
+    ck_diag(17, 35, "deny-one-family");
+    ck_assert_int_eq(ds->warnings, 8); /* d, f, h and j: none */
+    ck_assert_str_eq(find_diag(9, 19, "confusable")->msg,
+                     "path pattern '/p\xe2\x88\x95private/' holds U+2215 DIVISION SLASH, which "
+                     "looks like '/': it matches only paths with that very character, so the "
+                     "rule does not own what it seems to");
+    ck_assert_str_eq(find_diag(13, 35, "deny-one-family")->hint,
+                     "add \"::/0\" to deny IPv6 clients too");
 }
 END_TEST
 
@@ -1734,6 +1877,9 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_empty_file_is_refused);
     tcase_add_test(tc, test_missing_file_is_an_io_error);
     tcase_add_test(tc, test_header_roles_without_trusted_proxies_warn_but_load);
+    tcase_add_test(tc, test_country_lists_take_assigned_and_user_assigned_codes_only);
+    tcase_add_test(tc, test_trusting_every_address_loads_when_no_header_is_read);
+    tcase_add_test(tc, test_misread_patterns_names_and_deny_lists_warn_at_the_value);
     tcase_add_test(tc, test_key_file_errors_come_from_the_key_loader_at_the_key);
     suite_add_tcase(s, tc);
 

@@ -3,6 +3,7 @@
  * between threads, broken engines, and the real engines failing closed on a
  * closed port. The engines against real servers: tests/integration/
  * test_store_cluster.py. */
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_hash.h>
@@ -142,7 +143,9 @@ typedef struct mem {
     int broken; /* 1: add says EXISTS, get says NOTFOUND; 2: add fails; 3: add says FULL */
     int restart_before_add; /* the next add of a slot finds the store restarted (emptied) */
     apr_interval_time_t
-        slow; /* each add and get takes this long (a store answering just in time) */
+        slow;             /* each add and get takes this long (a store answering just in time) */
+    const char *slow_key; /* and a get of this key takes slow_key_by */
+    apr_interval_time_t slow_key_by;
 } mem_t;
 
 static mg_store_status_t mem_add(mg_store_t *st, const char *key, const char *val, apr_int64_t ttl,
@@ -186,6 +189,8 @@ static mg_store_status_t mem_get(mg_store_t *st, const char *key, char **val, ap
     (void)why;
     if (m->slow > 0)
         apr_sleep(m->slow);
+    if (m->slow_key != NULL && strcmp(key, m->slow_key) == 0)
+        apr_sleep(m->slow_key_by);
     if (m->broken == 1)
         return MG_STORE_NOTFOUND;
     apr_thread_mutex_lock(m->lock);
@@ -207,8 +212,21 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
     return MG_STORE_OK;
 }
 
+/* memcached's multi-key get, one key after another (the walk only needs
+ * each value as it was at some point during the call) */
+static mg_store_status_t mem_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
+                                      apr_pool_t *p, const char **why)
+{
+    for (int i = 0; i < n; i++)
+        if (mem_get(st, keys[i], &vals[i], p, why) == MG_STORE_NOTFOUND)
+            vals[i] = NULL;
+    return MG_STORE_OK;
+}
+
 static const mg_store_ops_t mem_ops = {"mem", mem_add, mem_get, mem_del, NULL,
-                                       NULL,  NULL,    NULL,    NULL};
+                                       NULL,  NULL,    NULL,    NULL,    NULL};
+static const mg_store_ops_t mem_many_ops = {"mem", mem_add, mem_get, mem_del, NULL,
+                                            NULL,  NULL,    NULL,    NULL,    mem_get_many};
 
 /* memcached's epoch, kept the same way (one record, added when missing) */
 static mg_store_status_t mem_key_epoch(mg_store_t *st, const char *key, mg_store_epoch_t *ep,
@@ -230,7 +248,7 @@ static mg_store_status_t mem_key_epoch(mg_store_t *st, const char *key, mg_store
 }
 
 static const mg_store_ops_t mem_epoch_ops = {"mem", mem_add, mem_get,       mem_del, NULL,
-                                             NULL,  NULL,    mem_key_epoch, NULL};
+                                             NULL,  NULL,    mem_key_epoch, NULL,    NULL};
 
 static mg_store_t *mem_store(void)
 {
@@ -259,21 +277,33 @@ static mg_claim_outcome_t claim(mg_store_t *st, int uses, const char *addr, int 
  * over a used-up N-use link for 2N timeouts (memcached: add and get per
  * slot; a 100-use link at the default 500 ms: 100 s). The walk as a whole
  * stops at MG_STORE_WALK_FACTOR timeouts (red team 25b). */
-START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
+/* A store where every slot of link c (c->uses of them) is another
+ * address's; c->addr then a new address. */
+static mg_store_t *used_up_store(mg_claim_t *c)
 {
     mg_store_t *st = mem_store();
-    mem_t *m = st->impl;
-    mg_claim_t c = {"k1", "walk", 20, NULL, 600, 0, 0, NULL};
     mg_claim_outcome_t out;
     int slot;
     const char *why = NULL;
 
-    for (int i = 0; i < 20; i++) { /* every slot another address's */
-        c.addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
-        ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    for (int i = 0; i < c->uses; i++) {
+        c->addr = apr_psprintf(mg_test_pool, "192.0.2.%d", i + 1);
+        ck_assert_int_eq(mg_store_claim(st, c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
         ck_assert_int_eq(out, MG_CLAIM_NEW);
     }
-    c.addr = "198.51.100.1";
+    c->addr = "198.51.100.1";
+    return st;
+}
+
+START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
+{
+    mg_claim_t c = {"k1", "walk", 20, NULL, 600, 0, 0, NULL};
+    mg_store_t *st = used_up_store(&c);
+    mem_t *m = st->impl;
+    mg_claim_outcome_t out;
+    int slot;
+    const char *why = NULL;
+
     st->timeout = apr_time_from_msec(10);
     m->slow = apr_time_from_msec(4); /* each in time; 40 of them: 160 ms */
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
@@ -282,6 +312,27 @@ START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
     st->timeout = apr_time_from_sec(10);
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
     ck_assert_int_eq(out, MG_CLAIM_USED);
+}
+END_TEST
+
+/* The message of a walk stopped at its bound counts the slots it walked:
+ * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
+ * 4 is not started. */
+START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+{
+    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
+    mg_store_t *st = used_up_store(&c);
+    mem_t *m = st->impl;
+    mg_claim_outcome_t out;
+    int slot;
+    const char *why = NULL;
+
+    st->timeout = apr_time_from_msec(50);
+    m->slow_key = "mg:use:k1:count:3";
+    m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
+                          "timeout; 3 of 6 slots walked)");
 }
 END_TEST
 
@@ -650,6 +701,8 @@ START_TEST(test_claim_race_gives_exactly_n_uses_and_one_slot_per_address)
         int i, j, winners = 0, slots[4] = {0};
         apr_status_t trv;
 
+        if (_i == 1) /* the slots read at once first (memcached's multi-key get) */
+            st->ops = &mem_many_ops;
         go = 0;
         for (i = 0; i < RACERS; i++) {
             rs[i].st = st;
@@ -815,6 +868,53 @@ START_TEST(test_memcache_answers_are_checked_to_the_byte)
 }
 END_TEST
 
+/* A link's slots read with one multi-key get: memcached answers a VALUE
+ * block per key that has a value, in the order asked, then END; anything
+ * else (a key not asked, out of order, a length that lies, more after END)
+ * is an error, never a slot read as free or as another address's. */
+START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
+{
+    static const struct {
+        const char *answer;
+        mg_store_status_t rv;
+        const char *vals[3];
+    } cases[] = {
+        {"END\r\n", MG_STORE_OK, {NULL, NULL, NULL}},
+        {"VALUE mg:k1 0 9\r\n192.0.2.1\r\nVALUE mg:k3 0 9\r\n192.0.2.3\r\nEND\r\n",
+         MG_STORE_OK,
+         {"192.0.2.1", NULL, "192.0.2.3"}},
+        {"VALUE mg:k3 0 9\r\n192.0.2.3\r\nVALUE mg:k1 0 9\r\n192.0.2.1\r\nEND\r\n",
+         MG_STORE_ERROR,
+         {NULL}},
+        {"VALUE mg:k4 0 9\r\n192.0.2.4\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k 0 9\r\n192.0.2.4\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k2 0 8\r\n192.0.2.2\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k2 0 10\r\n192.0.2.2\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k2 0 9x\r\n192.0.2.2\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k2 0 9\r\n192.0.2.2\r\nEND\r\nEND\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k2 0 9\r\n192.0.2.2\r\nVALUE mg:k2 0 9\r\n192.0.2.2\r\nEND\r\n",
+         MG_STORE_ERROR,
+         {NULL}},
+        {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, {NULL}},
+    };
+    static const char *const keys[] = {"mg:k1", "mg:k2", "mg:k3"};
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(cases[_i].answer, &th, &port);
+    mg_store_t *st = fake_store_open("memcache", port);
+    const char *why = NULL;
+    char *vals[3];
+
+    ck_assert_int_eq(st->ops->get_many(st, 3, keys, vals, mg_test_pool, &why), cases[_i].rv);
+    for (int k = 0; cases[_i].rv == MG_STORE_OK && k < 3; k++)
+        if (cases[_i].vals[k] == NULL)
+            ck_assert_ptr_null(vals[k]);
+        else
+            ck_assert_str_eq(vals[k], cases[_i].vals[k]);
+    fake_stop(f, th);
+}
+END_TEST
+
 START_TEST(test_memcache_add_knows_stored_from_not_stored_and_nothing_else)
 {
     static const struct {
@@ -951,6 +1051,70 @@ START_TEST(test_redis_claim_with_an_epoch_needs_the_process_identified)
 }
 END_TEST
 
+/* A Redis answer with more values than any of ours (each string,
+ * integer, nil and array counts, nested ones too) is refused while it is
+ * read, at MG_STORE_REDIS_VALUES_MAX exactly: below it, 1 MiB of `+\r\n` in
+ * arrays made about 33 MB of reply objects per request. Two arrays of
+ * leaves of one kind; the bound itself is still parsed (then refused as
+ * not a GET's answer). Planted: a kind of leaf not counted lets the
+ * answer over the bound through ("unexpected type"). */
+static const char *const leaves[] = {"+\r\n", ":1\r\n", "$-1\r\n", "*0\r\n", "$1\r\nx\r\n"};
+
+static char *redis_answer_of(int values, const char *leaf)
+{
+    int first = (values - 3) / 2, second = values - 3 - first; /* 3: the arrays */
+    size_t n = strlen(leaf);
+    char *a = apr_palloc(mg_test_pool, 64 + (size_t)values * n), *e = a;
+
+    e += sprintf(e, "*2\r\n*%d\r\n", first);
+    for (int i = 0; i < first; i++, e += n)
+        memcpy(e, leaf, n);
+    e += sprintf(e, "*%d\r\n", second);
+    for (int i = 0; i < second; i++, e += n)
+        memcpy(e, leaf, n);
+    *e = '\0';
+    return a;
+}
+
+START_TEST(test_redis_answer_with_more_values_than_ours_is_refused_while_read)
+{
+    int over = _i % 2, values = MG_STORE_REDIS_VALUES_MAX + over;
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(redis_answer_of(values, leaves[_i / 2]), &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+    char *val = NULL;
+
+    ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(
+        strstr(why, over ? apr_psprintf(mg_test_pool, "an over-long reply (more than %d values)",
+                                        MG_STORE_REDIS_VALUES_MAX)
+                         : "an answer of an unexpected type (2)") != NULL,
+        "%d values of %s: %s", values, leaves[_i / 2], why);
+    fake_stop(f, th);
+}
+END_TEST
+
+/* An array announcing more elements than the bound is refused at its
+ * header: hiredis would allocate their pointers first. */
+START_TEST(test_redis_array_header_over_the_bound_is_refused)
+{
+    static const char *const answers[] = {"*8192\r\n", "*1000000000\r\n"};
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start(answers[_i], &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+    const char *why = NULL;
+    char *val = NULL;
+
+    ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_msg(strstr(why, "an over-long reply (more than 8192 values)") != NULL, "%s: %s",
+                  answers[_i], why);
+    fake_stop(f, th);
+}
+END_TEST
+
 START_TEST(test_memcache_garbage_reaches_the_message_printable)
 {
     apr_thread_t *th;
@@ -981,14 +1145,16 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_url_password_file_first_line);
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
     tcase_add_test(tc, test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout);
+    tcase_add_test(tc, test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked);
     tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
-    tcase_add_test(tc, test_claim_race_gives_exactly_n_uses_and_one_slot_per_address);
+    tcase_add_loop_test(tc, test_claim_race_gives_exactly_n_uses_and_one_slot_per_address, 0, 2);
     tcase_add_loop_test(tc, test_engines_fail_closed_when_nothing_listens, 0, 2);
     tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
                         (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
     tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 6);
+    tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 11);
     tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
     tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
@@ -1000,6 +1166,9 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_redis_retention_over_the_wire, 0, 7);
     tcase_add_loop_test(tc, test_redis_claim_with_an_epoch_needs_the_process_identified, 0, 6);
     tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
+    tcase_add_loop_test(tc, test_redis_answer_with_more_values_than_ours_is_refused_while_read, 0,
+                        2 * (int)(sizeof(leaves) / sizeof(leaves[0])));
+    tcase_add_loop_test(tc, test_redis_array_header_over_the_bound_is_refused, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
