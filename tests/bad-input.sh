@@ -1073,6 +1073,12 @@ check "keygen killed mid-write leaves no key file; the next keygen writes it" "0
     sh -c '(ulimit -f 0 && exec "$0" keygen --id k1 --out "$1") >/dev/null 2>&1; [ -e "$1/k1.key" ] && exit 3
            "$0" keygen --id k1 --out "$1" >/dev/null && [ "$(wc -c <"$1/k1.key")" -gt 40 ]' "$MGCTL" "$TMP/kill"
 
+# Content teams' files: CRLF line ends (Windows) and a last line without LF sign as the same lines with LF.
+check "sign: CRLF lines and a last line without LF give the links of the LF lines" "0" - \
+    sh -c 'printf "/a.jpg\r\n/b.jpg\r\n/c.jpg" | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h --now 2026-01-01T00:00:00Z >"$2.crlf" &&
+           printf "/a.jpg\n/b.jpg\n/c.jpg\n" | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h --now 2026-01-01T00:00:00Z >"$2.lf" &&
+           [ "$(wc -l <"$2.lf")" -eq 3 ] && cmp "$2.crlf" "$2.lf"' "$MGCTL" "$TMP/tzkeys/tz1.key" "$TMP/eol"
+
 # ---------------------------------------------------------------- compile -o OUT that is not a regular file
 # compile -o wrote a temporary file and renamed it over OUT whatever OUT was:
 # as root, -o /dev/full (or /dev/null) replaced the device node with a
