@@ -11,10 +11,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_geo.h"
 #include "mg_request.h"
 #include "mg_fmt.h"
@@ -205,7 +205,7 @@ static int country_in(const apr_array_header_t *list, const char *cc)
 {
     for (int i = 0; list && i < list->nelts; i++) {
         const char *x = APR_ARRAY_IDX(list, i, const char *);
-        if (x && strcasecmp(x, cc) == 0)
+        if (x && apr_cstr_casecmp(x, cc) == 0)
             return 1;
     }
     return 0;
@@ -380,7 +380,7 @@ typedef struct origin {
 
 static int slice_ieq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return alen == blen && strncasecmp(a, b, alen) == 0;
+    return alen == blen && apr_cstr_casecmpn(a, b, alen) == 0;
 }
 
 static int default_port(const char *scheme, size_t len)
@@ -537,7 +537,7 @@ static int check_hotlink(ev_t *e)
     const char *sfs = (h->fetch_metadata && req->sec_fetch_site && *req->sec_fetch_site)
                           ? req->sec_fetch_site
                           : NULL;
-    if (sfs && (strcasecmp(sfs, "same-origin") == 0 || strcasecmp(sfs, "none") == 0)) {
+    if (sfs && (apr_cstr_casecmp(sfs, "same-origin") == 0 || apr_cstr_casecmp(sfs, "none") == 0)) {
         TRACE(e, "hotlink: Sec-Fetch-Site %s → pass", shown(e->pool, sfs));
         return 0;
     }

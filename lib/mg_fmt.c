@@ -4,7 +4,6 @@
  * formats themselves are in mg_fmt_<name>.c behind lib/mg_fmt.h.
  */
 #include <string.h>
-#include <strings.h>
 
 #include <apr_file_info.h>
 #include <apr_file_io.h>
@@ -14,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "mg_ascii.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_request.h"
@@ -474,7 +474,7 @@ static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
                 const char *other = APR_ARRAY_IDX(policy->reserved_params, j, mg_qreserved_t).name;
                 if (strcmp(other, name) == 0) {
                     dup = 1;
-                } else if (strcasecmp(other, name) == 0) {
+                } else if (apr_cstr_casecmp(other, name) == 0) {
                     /* ASP.NET and others read names case-insensitively */
                     mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
                                 "key-format",
@@ -487,7 +487,7 @@ static mg_status_t reserve_params(mg_policy_t *policy, mg_diags_t *diags)
             }
             if (dup)
                 continue;
-            if (strcasecmp(name, dp) == 0) {
+            if (apr_cstr_casecmp(name, dp) == 0) {
                 mg_diag_add(diags, MG_SEV_ERROR, policy->file, r->pos.line, r->pos.col,
                             "key-format",
                             "key '%s' (%s) reads the query parameter '%s', which is the policy's "

@@ -32,10 +32,10 @@
  *    bytes %xx in lower case); the URL is the percent-decoded raw path.
  */
 #include <string.h>
-#include <strings.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_fmt.h"
 
 #define AK_TOKEN_MAX 4096 /* bytes of one token */
@@ -76,7 +76,7 @@ static mg_status_t ak_key_init(apr_pool_t *pool, mg_fkey_t *k, const char **why,
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
              c == '_' || c == '-';
     }
-    if (!ok || strncasecmp(o->names[0], "mg_", 3) == 0) {
+    if (!ok || apr_cstr_casecmpn(o->names[0], "mg_", 3) == 0) {
         *bad = i;
         *why = "token_name must be 1 to 64 of A-Z a-z 0-9 '_' '-' (a query parameter and a "
                "cookie name), outside the mg_ names of native tokens";

@@ -7,11 +7,11 @@
  * player asks for it.
  */
 #include <string.h>
-#include <strings.h>
 
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_hls.h"
 
@@ -28,7 +28,7 @@ static int token_param(const mg_hls_ctx_t *ctx, const char *s)
     if (has_mg_prefix(s))
         return 1;
     for (const char *const *nm = ctx->names; nm != NULL && *nm != NULL; nm++)
-        if (strcasecmp(s, *nm) == 0)
+        if (apr_cstr_casecmp(s, *nm) == 0)
             return 1;
     return 0;
 }
@@ -37,9 +37,9 @@ static int token_param(const mg_hls_ctx_t *ctx, const char *s)
 static size_t scheme_len(const char *u, size_t n)
 {
     size_t i;
-    if (n == 0 || !apr_isalpha(u[0]))
+    if (n == 0 || !mg_ascii_isalpha(u[0]))
         return 0;
-    for (i = 1; i < n && (apr_isalnum(u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.'); i++)
+    for (i = 1; i < n && (mg_ascii_isalnum(u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.'); i++)
         ;
     return (i < n && u[i] == ':') ? i : 0;
 }
@@ -61,7 +61,7 @@ static size_t own_authority(const mg_hls_ctx_t *ctx, const char *u, size_t n, co
     for (h = a; h < e && u[h] != ':'; h++)
         ;
     if (ctx->host == NULL || h - a != strlen(ctx->host) ||
-        strncasecmp(u + a, ctx->host, h - a) != 0)
+        apr_cstr_casecmpn(u + a, ctx->host, h - a) != 0)
         return 0;
     if (h < e) {
         size_t i;
@@ -69,7 +69,7 @@ static size_t own_authority(const mg_hls_ctx_t *ctx, const char *u, size_t n, co
         if (h + 1 == e || e - h - 1 > 5)
             return 0;
         for (i = h + 1; i < e; i++) {
-            if (!apr_isdigit(u[i]))
+            if (!mg_ascii_isdigit(u[i]))
                 return 0;
             v = v * 10 + (unsigned long)(u[i] - '0');
         }
@@ -77,9 +77,9 @@ static size_t own_authority(const mg_hls_ctx_t *ctx, const char *u, size_t n, co
             return 0; /* no wrapping 65616 into 80 */
         port = (apr_port_t)v;
     } else {
-        port = strcasecmp(scheme, "https") == 0 ? 443 : 80;
+        port = apr_cstr_casecmp(scheme, "https") == 0 ? 443 : 80;
     }
-    return (port == ctx->port && strcasecmp(scheme, ctx->scheme) == 0) ? e : 0;
+    return (port == ctx->port && apr_cstr_casecmp(scheme, ctx->scheme) == 0) ? e : 0;
 }
 
 /* The URI u[0..n) with the token appended, or NULL to leave it as it is. */
@@ -105,7 +105,7 @@ const char *mg_hls_rewrite_uri(const mg_hls_ctx_t *ctx, apr_pool_t *p, const cha
     sl = scheme_len(u, n);
     if (sl > 0) {
         const char *scheme = apr_pstrmemdup(p, u, sl);
-        if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
+        if (apr_cstr_casecmp(scheme, "http") != 0 && apr_cstr_casecmp(scheme, "https") != 0)
             return NULL; /* data:, skd:, ... */
         off = own_authority(ctx, u + sl + 1, n - sl - 1, scheme);
         if (off == 0)
@@ -205,7 +205,7 @@ static void rewrite_line(const mg_hls_ctx_t *ctx, apr_pool_t *p, outbuf_t *out, 
     size_t vn = 0;
     for (i = a; i < n;) {
         size_t ns = i;
-        while (i < n && (apr_isupper(s[i]) || apr_isdigit(s[i]) || s[i] == '-'))
+        while (i < n && (mg_ascii_isupper(s[i]) || mg_ascii_isdigit(s[i]) || s[i] == '-'))
             i++;
         if (i == ns || i >= n || s[i] != '=')
             goto verbatim;
@@ -252,7 +252,7 @@ static int is_define_tag(const char *s, apr_size_t n)
 {
     while (n > 0 && (*s == ' ' || *s == '\t'))
         s++, n--;
-    return n >= 13 && strncasecmp(s, "#EXT-X-DEFINE", 13) == 0;
+    return n >= 13 && apr_cstr_casecmpn(s, "#EXT-X-DEFINE", 13) == 0;
 }
 
 /* The rewritten playlist in *out, or -1 (and *why) to leave it as it is: not

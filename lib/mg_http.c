@@ -3,10 +3,10 @@
  */
 #include <stddef.h>
 #include <string.h>
-#include <strings.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_http.h"
 
 /* Path up to the first '?' or '#', query after that '?' up to a '#'. A part
@@ -50,9 +50,9 @@ static mg_status_t refuse(mg_target_t *out, const char *reason, const char **why
  * request (ftp://) names a resource the policy's paths do not describe. */
 static size_t http_scheme_len(const char *s)
 {
-    if (strncasecmp(s, "http://", 7) == 0)
+    if (apr_cstr_casecmpn(s, "http://", 7) == 0)
         return 7;
-    if (strncasecmp(s, "https://", 8) == 0)
+    if (apr_cstr_casecmpn(s, "https://", 8) == 0)
         return 8;
     return 0;
 }

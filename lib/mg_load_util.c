@@ -1,6 +1,5 @@
 /* mg_load_util.c — the policy loader's typed accessors: each reads one YAML
  * node as the type a key expects, or reports exactly where and why not. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <apr_file_info.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_dirs.h"
 #include "mg_load.h"
 #include "mg_time.h"
@@ -112,7 +112,8 @@ int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
         long v = 0;
         if (*s == '-' || *s == '+')
             neg = *s++ == '-';
-        if (s[0] == '0' && isdigit((unsigned char)s[1]) && strspn(s, "0123456789") == strlen(s)) {
+        if (s[0] == '0' && mg_ascii_isdigit((unsigned char)s[1]) &&
+            strspn(s, "0123456789") == strlen(s)) {
             /* YAML 1.1 (PyYAML, Ruby, Go's yaml.v2) reads 010 as 8, YAML
              * 1.2 as 10: a CI tool and this loader would disagree */
             mg_diag_t *d = mg_lerr(c, n, "bad-value",
@@ -124,7 +125,7 @@ int mg_lint(mg_lctx_t *c, const mg_ynode_t *n, const char *key, long *out)
             return -1;
         }
         if (*s) {
-            for (; *s && isdigit((unsigned char)*s); s++)
+            for (; *s && mg_ascii_isdigit((unsigned char)*s); s++)
                 v = v * 10 + (*s - '0');
             if (!*s) {
                 *out = neg ? -v : v;
@@ -229,7 +230,7 @@ int mg_lname_ok(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++)
-        if (!(isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
+        if (!(mg_ascii_isalnum((unsigned char)s[n]) || s[n] == '.' || s[n] == '_' || s[n] == '-'))
             return 0;
     return n > 0 && n <= 64;
 }
@@ -331,7 +332,7 @@ int mg_ltoken_ok(const char *s)
     if (!*s || strlen(s) > 128)
         return 0;
     for (; *s; s++)
-        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+        if (!(mg_ascii_isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
             return 0;
     return 1;
 }

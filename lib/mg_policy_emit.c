@@ -13,7 +13,6 @@
  * (line breaks, flow/block choice, quoting) is not promised to stay the same
  * across versions, and the digest must.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <apr_strings.h>
 #include <openssl/evp.h>
 
+#include "mg_ascii.h"
 #include "mg_fmt.h"
 #include "mg_policy.h"
 
@@ -117,7 +117,7 @@ static int needs_quotes(const char *s)
     if (n > 5 || !strchr("tTfFyYnNoO", *s)) /* cannot be a special word */
         return 0;
     for (int i = 0; special[i]; i++)
-        if (strcasecmp(s, special[i]) == 0)
+        if (apr_cstr_casecmp(s, special[i]) == 0)
             return 1;
     return 0;
 }

@@ -5,14 +5,13 @@
  * in mg_profiles_load.c, rules in mg_rules_load.c. Every problem of a file
  * is reported with its position; nothing is compiled unless the whole file
  * is valid. docs/policy.md is the reference for every key handled here. */
-#include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #include <apr_file_info.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_dirs.h"
 #include "mg_file.h"
@@ -64,9 +63,9 @@ static int login_url_ok(const char *u)
         return 0;
     if (u[0] == '/')
         return u[1] != '/'; /* "//host" is another site */
-    if (strncasecmp(u, "https://", 8) == 0)
+    if (apr_cstr_casecmpn(u, "https://", 8) == 0)
         rest = u + 8;
-    else if (strncasecmp(u, "http://", 7) == 0)
+    else if (apr_cstr_casecmpn(u, "http://", 7) == 0)
         rest = u + 7;
     else
         return 0;
@@ -222,7 +221,7 @@ static int provider_name_ok(const char *s, size_t n)
     if (n == 0 || n > 64)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+        if (!mg_ascii_isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
             return 0;
     return 1;
 }
@@ -257,7 +256,7 @@ static void warn_loose_claim(mg_lctx_t *c, const mg_ynode_t *at, const char *rol
             const char *value = apr_pstrmemdup(c->tmp, q + k + 1, m - k - 1);
             int plain = *value != '\0';
             for (const char *v = value; *v; v++)
-                plain &= isalnum((unsigned char)*v) || *v == '-' || *v == '_';
+                plain &= mg_ascii_isalnum((unsigned char)*v) || *v == '-' || *v == '_';
             mg_lwarn(c, at, "claim-loose-match",
                      "role %s: mod_auth_openidc before 2.4.13.2 (Debian 12: 2.4.12) passes "
                      "'Require claim %.*s' for a claim or element that is the number 0 and "
@@ -585,7 +584,7 @@ static void load_classes(mg_lctx_t *c, const mg_ynode_t *n)
             const char *s = e->str;
             int ok = *s && strlen(s) <= 16;
             for (const char *q = s; ok && *q; q++)
-                ok = islower((unsigned char)*q) || isdigit((unsigned char)*q);
+                ok = mg_ascii_islower((unsigned char)*q) || mg_ascii_isdigit((unsigned char)*q);
             if (!ok) {
                 mg_diag_t *d = mg_lerr(c, e, "bad-extension",
                                        "extension '%s' must be lower-case letters and digits "
@@ -593,7 +592,7 @@ static void load_classes(mg_lctx_t *c, const mg_ynode_t *n)
                                        s);
                 const char *fix = apr_pstrdup(c->tmp, s[0] == '.' ? s + 1 : s);
                 for (char *q = (char *)fix; *q; q++)
-                    *q = (char)tolower((unsigned char)*q);
+                    *q = (char)mg_ascii_tolower((unsigned char)*q);
                 if (strcmp(fix, s) != 0 && *fix)
                     d->hint = apr_psprintf(c->diags->pool, "write '%s'", fix);
                 bad = 1;
@@ -644,7 +643,7 @@ static int fingerprint_ok(const char *s)
     if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
         return 0;
     for (s += 7; *s; s++)
-        if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+        if (!mg_ascii_isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
             return 0;
     return 1;
 }
@@ -1044,8 +1043,8 @@ static int load_sections(mg_lctx_t *c, const mg_ynode_t *root, mg_ynode_t **v)
         const char *s = mg_lstr(c, v[K_DOWNLOAD_PARAM], "download_param");
         /* letters, digits, '_' and '-' only: every server stack reads
          * those as they are (docs/canonical-urls.md) */
-        if (s && mg_query_reserved_name_ok(s) && strcasecmp(s, "tr") != 0 &&
-            strncasecmp(s, "mg_", 3) != 0)
+        if (s && mg_query_reserved_name_ok(s) && apr_cstr_casecmp(s, "tr") != 0 &&
+            apr_cstr_casecmpn(s, "mg_", 3) != 0)
             c->p->download_param = s;
         else if (s)
             mg_lerr(c, v[K_DOWNLOAD_PARAM], "bad-value",

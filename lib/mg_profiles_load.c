@@ -3,11 +3,11 @@
  * profiles. Each is validated completely and registered under its name only
  * when it has no error, so a rule's reference never points at half a
  * definition. */
-#include <ctype.h>
 #include <string.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_load.h"
 #include "mg_time.h"
 #include "mg_transform.h"
@@ -28,7 +28,7 @@ static int parse_wday(const char *s)
     if (n >= sizeof(low))
         return -1;
     for (size_t i = 0; i <= n; i++)
-        low[i] = (char)tolower((unsigned char)s[i]);
+        low[i] = (char)mg_ascii_tolower((unsigned char)s[i]);
     for (int i = 0; i < 7; i++)
         if (!strcmp(low, wday3[i]) || !strcmp(low, wday_full[i]))
             return i;
@@ -166,9 +166,9 @@ static const char *const corp_values[] = {"same-site", "same-origin", "cross-ori
 static const char *origin_pattern(apr_pool_t *pool, const char *s)
 {
     const char *h = s, *end;
-    if (strncasecmp(s, "https://", 8) == 0)
+    if (apr_cstr_casecmpn(s, "https://", 8) == 0)
         h = s + 8;
-    else if (strncasecmp(s, "http://", 7) == 0)
+    else if (apr_cstr_casecmpn(s, "http://", 7) == 0)
         h = s + 7;
     else if (strstr(s, "://"))
         return NULL;
@@ -187,7 +187,7 @@ static const char *origin_pattern(apr_pool_t *pool, const char *s)
         if (strncmp(h, "*.", 2) == 0)
             h += 2;
         end = h;
-        while (*end && (isalnum((unsigned char)*end) || *end == '-' || *end == '.'))
+        while (*end && (mg_ascii_isalnum((unsigned char)*end) || *end == '-' || *end == '.'))
             end++;
         if (end == h || *h == '.' || end[-1] == '.' || strstr(h, ".."))
             return NULL;
@@ -195,7 +195,7 @@ static const char *origin_pattern(apr_pool_t *pool, const char *s)
     if (*end == ':') {
         const char *p = end + 1;
         long port = 0;
-        while (isdigit((unsigned char)*p) && port <= 65535)
+        while (mg_ascii_isdigit((unsigned char)*p) && port <= 65535)
             port = port * 10 + (*p++ - '0');
         if (p == end + 1 || *p || port < 1 || port > 65535)
             return NULL;
@@ -204,7 +204,7 @@ static const char *origin_pattern(apr_pool_t *pool, const char *s)
     }
     char *out = apr_pstrdup(pool, s);
     for (char *q = out; *q; q++)
-        *q = (char)tolower((unsigned char)*q);
+        *q = (char)mg_ascii_tolower((unsigned char)*q);
     return out;
 }
 
@@ -226,7 +226,7 @@ static const char *pattern_site(apr_pool_t *pool, const char *pat, const char **
     int dots = 0, digits_only = 1;
     for (const char *q = host; *q; q++) {
         dots += *q == '.';
-        digits_only &= (*q == '.' || isdigit((unsigned char)*q));
+        digits_only &= (*q == '.' || mg_ascii_isdigit((unsigned char)*q));
     }
     if (digits_only || dots < 2)
         return host;
@@ -373,7 +373,7 @@ static int tr_key_ok(const char *s)
     if (!*s || strlen(s) > 32)
         return 0;
     for (; *s; s++)
-        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s)))
+        if (!(mg_ascii_islower((unsigned char)*s) || mg_ascii_isdigit((unsigned char)*s)))
             return 0;
     return 1;
 }

@@ -8,10 +8,10 @@
  * with the policy: roles and users are O(1) lookups in the compiled policy.
  */
 #include <string.h>
-#include <strings.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_fmt.h"
 #include "mg_request.h"
@@ -60,7 +60,8 @@ static int all_zeros(const char *v)
 
 static int truthy(const char *v)
 {
-    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
+    return v && (strcmp(v, "1") == 0 || apr_cstr_casecmp(v, "true") == 0 ||
+                 apr_cstr_casecmp(v, "yes") == 0);
 }
 
 static void add_role(const mg_policy_t *policy, const char *name, size_t len, mg_roleset_t *set)
@@ -256,7 +257,7 @@ static const char *resolve_country(apr_pool_t *pool, const mg_policy_t *policy,
 static int is_navigation(const mg_request_t *req, int accepts_html)
 {
     if (req->sec_fetch_mode != NULL && *req->sec_fetch_mode != '\0')
-        return strcasecmp(req->sec_fetch_mode, "navigate") == 0;
+        return apr_cstr_casecmp(req->sec_fetch_mode, "navigate") == 0;
     return accepts_html;
 }
 
@@ -270,7 +271,8 @@ static int fm_document(const mg_request_t *req)
     int has_dest = dest != NULL && *dest != '\0', has_mode = mode != NULL && *mode != '\0';
     if (!has_dest)
         return has_mode ? 0 : -1;
-    return strcasecmp(dest, "document") == 0 && (!has_mode || strcasecmp(mode, "navigate") == 0);
+    return apr_cstr_casecmp(dest, "document") == 0 &&
+           (!has_mode || apr_cstr_casecmp(mode, "navigate") == 0);
 }
 
 static mg_status_t refuse(mg_request_derived_t *d, const char *why, const char **out)

@@ -5,11 +5,11 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <apr_lib.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_response.h"
 
 /* httpd's ap_is_url(): a non-empty run of letters, digits, '+', '-', '.'
@@ -17,7 +17,7 @@
 static int reads_as_url(const char *s)
 {
     size_t n = 0;
-    while (apr_isalnum(s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
+    while (mg_ascii_isalnum(s[n]) || s[n] == '+' || s[n] == '-' || s[n] == '.')
         n++;
     return n > 0 && s[n] == ':';
 }
@@ -90,7 +90,7 @@ const char *mg_message_html(apr_pool_t *p, const char *msg)
 /* RFC 8187 attr-char: everything else is percent-encoded. */
 static int attr_char(unsigned char c)
 {
-    return (c < 0x80 && apr_isalnum(c)) || (c != '\0' && strchr("!#$&+-.^_`|~", c) != NULL);
+    return (c < 0x80 && mg_ascii_isalnum(c)) || (c != '\0' && strchr("!#$&+-.^_`|~", c) != NULL);
 }
 
 const char *mg_content_disposition(apr_pool_t *p, const char *type, const char *filename)
@@ -146,11 +146,12 @@ const char *mg_private_cache_control(apr_pool_t *p, const char *origin_cc)
         return out;
     copy = apr_pstrdup(p, origin_cc);
     for (tok = apr_strtok(copy, ",", &last); tok; tok = apr_strtok(NULL, ",", &last)) {
-        while (apr_isspace(*tok))
+        while (mg_ascii_isspace(*tok))
             tok++;
         apr_collapse_spaces(tok, tok);
-        if (*tok == '\0' || strcasecmp(tok, "public") == 0 || strcasecmp(tok, "private") == 0 ||
-            strncasecmp(tok, "s-maxage", 8) == 0 || strcasecmp(tok, "proxy-revalidate") == 0)
+        if (*tok == '\0' || apr_cstr_casecmp(tok, "public") == 0 ||
+            apr_cstr_casecmp(tok, "private") == 0 || apr_cstr_casecmpn(tok, "s-maxage", 8) == 0 ||
+            apr_cstr_casecmp(tok, "proxy-revalidate") == 0)
             continue;
         out = apr_pstrcat(p, out, ", ", tok, NULL);
     }

@@ -1,12 +1,12 @@
 /* mg_rules_load.c — the `rules:` section of a policy: one mg_rule_t per
  * entry, every name resolved to an index or pointer (the sections it refers
  * to are loaded first, so their arrays no longer move). */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_load.h"
 
@@ -98,7 +98,8 @@ static int glob_segment_canonical(apr_pool_t *pool, apr_hash_t *memo, const char
 static int has_pct_triple(const char *s, size_t n)
 {
     for (size_t i = 0; i + 2 < n; i++)
-        if (s[i] == '%' && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2]))
+        if (s[i] == '%' && mg_ascii_isxdigit((unsigned char)s[i + 1]) &&
+            mg_ascii_isxdigit((unsigned char)s[i + 2]))
             return 1;
     return 0;
 }
@@ -110,7 +111,8 @@ static const char *decoded_pattern(apr_pool_t *pool, apr_hash_t *memo, const cha
 {
     char *out = apr_pstrdup(pool, pat), *w = out;
     for (const char *p = pat; *p; p++) {
-        if (p[0] == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+        if (p[0] == '%' && mg_ascii_isxdigit((unsigned char)p[1]) &&
+            mg_ascii_isxdigit((unsigned char)p[2])) {
             char hex[3] = {p[1], p[2], 0};
             long ch = strtol(hex, NULL, 16);
             if (ch == '/' || ch == ';' || ch == '\\')
@@ -349,12 +351,12 @@ static int load_path(mg_lctx_t *c, const mg_ynode_t *n, mg_pathpat_t *out)
 
 static int looks_like_ip(const char *s)
 {
-    if (!(isxdigit((unsigned char)s[0]) || s[0] == ':'))
+    if (!(mg_ascii_isxdigit((unsigned char)s[0]) || s[0] == ':'))
         return 0;
     if (!strpbrk(s, ".:/"))
         return 0;
     for (; *s; s++)
-        if (!(isxdigit((unsigned char)*s) || strchr(".:/", *s)))
+        if (!(mg_ascii_isxdigit((unsigned char)*s) || strchr(".:/", *s)))
             return 0;
     return 1;
 }
@@ -494,8 +496,8 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
         int tor = it->len == 2 && (it->str[0] == 'T' || it->str[0] == 't') && it->str[1] == '1';
-        if (it->len != 2 || (!tor && (!isalpha((unsigned char)it->str[0]) ||
-                                      !isalpha((unsigned char)it->str[1])))) {
+        if (it->len != 2 || (!tor && (!mg_ascii_isalpha((unsigned char)it->str[0]) ||
+                                      !mg_ascii_isalpha((unsigned char)it->str[1])))) {
             mg_lerr(c, it, "bad-country",
                     "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE; "
                     "or T1, Cloudflare's code for Tor)",
@@ -503,8 +505,8 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
             continue;
         }
         char *cc = apr_pstrdup(c->pool, it->str);
-        cc[0] = (char)toupper((unsigned char)cc[0]);
-        cc[1] = (char)toupper((unsigned char)cc[1]);
+        cc[0] = (char)mg_ascii_toupper((unsigned char)cc[0]);
+        cc[1] = (char)mg_ascii_toupper((unsigned char)cc[1]);
         if (!country_code_usable(cc)) {
             mg_diag_t *d = mg_lerr(c, it, "bad-country",
                                    "'%s' is not an assigned ISO 3166-1 country code: no country "
@@ -741,7 +743,7 @@ static void rule_methods(mg_lctx_t *c, const mg_ynode_t *v, mg_rule_t *r)
             mg_diag_t *d = mg_lerr(c, it, "bad-method", "unknown HTTP method '%s'", it->str);
             char *up = apr_pstrdup(c->tmp, it->str);
             for (char *q = up; *q; q++)
-                *q = (char)toupper((unsigned char)*q);
+                *q = (char)mg_ascii_toupper((unsigned char)*q);
             mg_lhint(c, d, up, method_names);
             continue;
         }

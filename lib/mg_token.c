@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -22,6 +21,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
 #include "mg_ip.h"
@@ -715,9 +715,9 @@ mg_status_t mg_token_split_url(apr_pool_t *pool, const char *url, const char **o
     if (url[0] != '/') {
         /* "http://" or "https://" (any case), then a non-empty authority
          * without controls or spaces, copied as it is */
-        size_t sl = strncasecmp(url, "http://", 7) == 0    ? 7
-                    : strncasecmp(url, "https://", 8) == 0 ? 8
-                                                           : 0;
+        size_t sl = apr_cstr_casecmpn(url, "http://", 7) == 0    ? 7
+                    : apr_cstr_casecmpn(url, "https://", 8) == 0 ? 8
+                                                                 : 0;
         const char *a = url + sl, *e = a;
         while (*e != '\0' && *e != '/' && *e != '?' && (unsigned char)*e > 0x20 && *e != 0x7f)
             e++;

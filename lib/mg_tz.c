@@ -733,6 +733,19 @@ mg_status_t mg_tz_load(apr_pool_t *pool, const char *name, const mg_tz_t **out, 
     /* mg_file_read refuses a FIFO or a device: opening one could block. */
     mg_file_t f;
     if (mg_file_read(pool, path, TZ_MAX_FILE, &f, NULL) != MG_OK || f.len == 0) {
+        /* No directory at all (tzdata purged, a chroot, $MG_ZONEINFO set
+         * for one program and not the other) is not an unknown zone: say
+         * which directory, and where its name came from. */
+        const char *dir = apr_pstrndup(pool, path, strlen(path) - strlen(name) - 1);
+        apr_finfo_t fi;
+        if (f.error != MG_FILE_READ_ERROR &&
+            (apr_stat(&fi, dir, APR_FINFO_TYPE, pool) != APR_SUCCESS || fi.filetype != APR_DIR)) {
+            const char *env = getenv("MG_ZONEINFO");
+            *why = apr_psprintf(
+                pool, "unknown time zone '%s': there is no time zone database at %s (%s)", name,
+                dir, env && *env ? "$MG_ZONEINFO" : "install tzdata, or set MG_ZONEINFO");
+            return MG_EINVAL;
+        }
         *why = f.error == MG_FILE_READ_ERROR
                    ? apr_psprintf(pool, "cannot read time zone file %s", path)
                    : apr_psprintf(pool, "unknown time zone '%s'", name);

@@ -4,6 +4,7 @@
  * depth and duplicate keys are refused while parsing, with the position of
  * the offending event, and no libyaml document has to be walked and freed.
  */
+#include "mg_ascii.h"
 #include "mg_yaml.h"
 
 #include <stdlib.h>
@@ -191,10 +192,10 @@ static int yspace(char c)
 
 static int key_like(const char *s, size_t n)
 {
-    if (n == 0 || !(apr_isalpha(s[0]) || s[0] == '_'))
+    if (n == 0 || !(mg_ascii_isalpha(s[0]) || s[0] == '_'))
         return 0;
     for (size_t i = 1; i < n; i++)
-        if (!(apr_isalnum(s[i]) || s[i] == '_' || s[i] == '-'))
+        if (!(mg_ascii_isalnum(s[i]) || s[i] == '_' || s[i] == '-'))
             return 0;
     return 1;
 }

@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_general.h>
 #include <apr_pools.h>
@@ -111,6 +112,24 @@ static int run(apr_pool_t *pool, int argc, const char *const *argv)
     return commands[i].fn(pool, argc - 1, argv + 1);
 }
 
+/* A pool allocation that fails (ulimit -v, a policy too big for the
+ * memory there is) would otherwise hand NULL to code that never expects it:
+ * say so and stop, with the I/O error status, instead of a segfault. Every
+ * pool is a descendant of main's and inherits this. Nothing here allocates;
+ * what was written to standard output is flushed (complete lines only
+ * reach a file when stdio's buffer did), and _exit skips the atexit
+ * handlers that might. */
+static int out_of_memory(int retcode)
+{
+    static const char msg[] = "mgctl: out of memory (see ulimit -v)\n";
+    (void)retcode;
+    fflush(stdout);
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        /* nothing left to tell it to */
+    }
+    _exit(MGCTL_EXIT_USAGE);
+}
+
 int main(int argc, const char *const *argv)
 {
     apr_pool_t *pool;
@@ -118,7 +137,7 @@ int main(int argc, const char *const *argv)
         fputs("mgctl: cannot initialise APR\n", stderr);
         return MGCTL_EXIT_USAGE;
     }
-    if (apr_pool_create(&pool, NULL) != APR_SUCCESS) {
+    if (apr_pool_create_ex(&pool, NULL, out_of_memory, NULL) != APR_SUCCESS) {
         fputs("mgctl: out of memory\n", stderr);
         apr_terminate();
         return MGCTL_EXIT_USAGE;

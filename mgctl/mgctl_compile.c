@@ -2,7 +2,10 @@
  * compiled form of a policy (itself valid policy YAML, so the module loads
  * it like any policy) under a first line that names its SHA-256 digest.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_file_io.h>
@@ -28,7 +31,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -o, --output OUT    write to OUT (atomically: a temporary file, then\n"
-    "                      rename) instead of standard output\n"
+    "                      rename; a FIFO or device is written into)\n"
+    "                      instead of standard output\n"
     "      --werror        treat warnings as errors (exit 1, nothing written)\n"
     "  -q, --quiet         do not print warnings\n"
     "      --stdin-name N  with FILE '-': name standard input N in messages and\n"
@@ -51,12 +55,55 @@ static const apr_getopt_option_t opts[] = {
     {NULL, 0, 0, NULL},
 };
 
+/* OUT that is not a regular file — /dev/stdout, a FIFO, a device — is
+ * written into, as any tool would: renaming over it would replace the
+ * device node itself (as root, -o /dev/null put a regular file in place of
+ * /dev/null for every program on the machine). */
+static int write_in_place(apr_pool_t *pool, const char *out, const char *text)
+{
+    char ebuf[256];
+    apr_file_t *f;
+    apr_status_t rv =
+        apr_file_open(&f, out, APR_FOPEN_WRITE | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(f, text, strlen(text), NULL);
+        apr_status_t crv = apr_file_close(f);
+        if (rv == APR_SUCCESS)
+            rv = crv;
+    }
+    if (rv != APR_SUCCESS) {
+        mgctl_err("compile", "cannot write %s: %s", out, apr_strerror(rv, ebuf, sizeof(ebuf)));
+        return MGCTL_EXIT_USAGE;
+    }
+    return MGCTL_EXIT_OK;
+}
+
 /* Write via a temporary file in the target's directory and rename, so that
- * a server reloading concurrently never reads a half-written policy. */
+ * a server reloading concurrently never reads a half-written policy. A
+ * link to a regular file stays a link: its target is the file replaced. */
 static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
 {
     char ebuf[256];
     apr_file_t *f;
+    apr_finfo_t fi;
+    if (apr_stat(&fi, out, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
+        if (fi.filetype == APR_DIR) {
+            mgctl_err("compile", "cannot write %s: it is a directory", out);
+            return MGCTL_EXIT_USAGE;
+        }
+        if (fi.filetype != APR_REG)
+            return write_in_place(pool, out, text);
+        apr_finfo_t li;
+        char real[PATH_MAX];
+        if (apr_stat(&li, out, APR_FINFO_TYPE | APR_FINFO_LINK, pool) == APR_SUCCESS &&
+            li.filetype == APR_LNK) {
+            if (realpath(out, real) == NULL) {
+                mgctl_err("compile", "cannot write %s: %s", out, strerror(errno));
+                return MGCTL_EXIT_USAGE;
+            }
+            out = apr_pstrdup(pool, real);
+        }
+    }
     char *tmpl = apr_pstrcat(pool, out, ".XXXXXX", NULL);
     apr_status_t rv = apr_file_mktemp(&f, tmpl,
                                       APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE |
@@ -136,8 +183,9 @@ int mgctl_cmd_compile(apr_pool_t *pool, int argc, const char *const *argv)
 
     const char *body = mg_policy_emit(pool, policy);
     if (!body) {
-        mgctl_err("compile", "%s: could not produce the compiled form", file);
-        return MGCTL_EXIT_FAIL;
+        /* mg_policy_emit fails only when malloc does: the policy is valid */
+        mgctl_err("compile", "%s: out of memory writing the compiled form (see ulimit -v)", file);
+        return MGCTL_EXIT_USAGE;
     }
     const char *text =
         apr_pstrcat(pool, "# mod_media_guard compiled policy v1 sha256:", mg_policy_digest(policy),

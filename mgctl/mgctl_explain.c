@@ -2,12 +2,12 @@
  * request with the module's own code and show the decision, the owning rule,
  * the reason and the trace.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg.h"
 #include "mg_ip.h"
 #include "mg_time.h"
@@ -94,7 +94,7 @@ static int add_header(apr_pool_t *pool, apr_table_t *t, const char *arg)
     if (!colon || colon == arg)
         return -1;
     for (const char *p = arg; p < colon; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+        if (!mg_ascii_isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
             return -1;
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t')
@@ -187,12 +187,12 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
                                          mgctl_time_expected(arg));
             break;
         case 'c':
-            if (strlen(arg) != 2 || !isalpha((unsigned char)arg[0]) ||
-                !isalpha((unsigned char)arg[1]))
+            if (strlen(arg) != 2 || !mg_ascii_isalpha((unsigned char)arg[0]) ||
+                !mg_ascii_isalpha((unsigned char)arg[1]))
                 return mgctl_usage_error("explain", "--country expects a two-letter code, got '%s'",
                                          arg);
-            spec->country = apr_psprintf(pool, "%c%c", toupper((unsigned char)arg[0]),
-                                         toupper((unsigned char)arg[1]));
+            spec->country = apr_psprintf(pool, "%c%c", mg_ascii_toupper((unsigned char)arg[0]),
+                                         mg_ascii_toupper((unsigned char)arg[1]));
             break;
         case 'f':
             if (mgctl_format_parse(arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_JSON), &fmt) != 0)
@@ -209,8 +209,8 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
     if (os->argc - os->ind != 1)
         return mgctl_usage_error("explain", "expected exactly one URL");
     spec->url = os->argv[os->ind];
-    if (spec->url[0] != '/' && strncasecmp(spec->url, "http://", 7) != 0 &&
-        strncasecmp(spec->url, "https://", 8) != 0)
+    if (spec->url[0] != '/' && apr_cstr_casecmpn(spec->url, "http://", 7) != 0 &&
+        apr_cstr_casecmpn(spec->url, "https://", 8) != 0)
         return mgctl_usage_error("explain", "URL must start with '/' or http(s)://, got '%s'",
                                  spec->url);
 

@@ -3,7 +3,9 @@
  * print the policy snippet that uses it, only into a directory nobody else
  * can change (mg_dirs.h). Formats: docs/token-spec.md. */
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_file_io.h>
 #include <apr_file_info.h>
@@ -48,17 +50,26 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 written, 2 usage or I/O error (including an existing file).\n";
 
-/* Create `path` exclusively with mode 0600 and write `text`. */
+/* Write `text` to a new file `path`, mode 0600, never over an existing
+ * one, and never as a part: the key goes to a temporary file in the same
+ * directory (mkstemp: 0600, whatever the umask), is synced, and is then
+ * hard-linked to `path` — link(2) fails on an existing name, as O_EXCL did,
+ * and makes the whole file appear at once. A keygen killed mid-write
+ * (SIGINT, SIGKILL, SIGXFSZ under ulimit -f) left an empty ID.key that the
+ * next keygen refused to replace and no policy could load; now at most a
+ * .ID.key.XXXXXX stays, which nothing reads by that name. */
 static int write_new(apr_pool_t *pool, const char *path, const char *text)
 {
     apr_file_t *f;
     char ebuf[128];
-    apr_status_t rv = apr_file_open(
-        &f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL | APR_FOPEN_BINARY,
-        APR_FPROT_UREAD | APR_FPROT_UWRITE, pool);
+    const char *slash = strrchr(path, '/');
+    char *tmp = slash
+                    ? apr_psprintf(pool, "%.*s.%s.XXXXXX", (int)(slash + 1 - path), path, slash + 1)
+                    : apr_psprintf(pool, ".%s.XXXXXX", path);
+    apr_status_t rv = apr_file_mktemp(
+        &f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL | APR_FOPEN_BINARY, pool);
     if (rv != APR_SUCCESS) {
-        mgctl_err("keygen", "%s: %s%s", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
-                  APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");
+        mgctl_err("keygen", "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
         return -1;
     }
     apr_size_t n = strlen(text);
@@ -68,10 +79,14 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
     if (rv == APR_SUCCESS)
         rv = apr_file_sync(f);
     apr_status_t crv = apr_file_close(f);
-    if (rv != APR_SUCCESS || crv != APR_SUCCESS) {
-        mgctl_err("keygen", "%s: %s", path,
-                  apr_strerror(rv != APR_SUCCESS ? rv : crv, ebuf, sizeof(ebuf)));
-        apr_file_remove(path, pool);
+    if (rv == APR_SUCCESS)
+        rv = crv;
+    if (rv == APR_SUCCESS && link(tmp, path) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
+    apr_file_remove(tmp, pool);
+    if (rv != APR_SUCCESS) {
+        mgctl_err("keygen", "%s: %s%s", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
+                  APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");
         return -1;
     }
     return 0;

@@ -5,6 +5,7 @@
  * mgctl adds (undeclared roles, the byte of a URL that the canonicaliser
  * refuses).
  */
+#include "mg_ascii.h"
 #include "mgctl_util.h"
 
 #include <string.h>
@@ -151,7 +152,7 @@ const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_hea
 const char *mgctl_path_byte_why(apr_pool_t *pool, const char *url)
 {
     size_t start = 0;
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
+    if (apr_cstr_casecmpn(url, "http://", 7) == 0 || apr_cstr_casecmpn(url, "https://", 8) == 0) {
         const char *a = strstr(url, "://") + 3;
         start = (size_t)(a - url) + strcspn(a, "/?");
     }

@@ -4,6 +4,7 @@
  * line, one signer (claims serialised once, MAC context reused), and a large
  * stdio buffer so that a million links are a million MACs, not a million
  * write(2)s. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_canon.h"
 #include "mg_file.h"
 #include "mg_fmt.h"
@@ -305,8 +307,8 @@ static int asks_download(apr_pool_t *pool, const char *url, const char *param)
     for (int i = 0; i < params->nelts; i++) {
         const mg_qparam_t *p = &APR_ARRAY_IDX(params, i, mg_qparam_t);
         if (strcmp(p->name, param) == 0 &&
-            (strcmp(p->value, "1") == 0 || strcasecmp(p->value, "true") == 0 ||
-             strcasecmp(p->value, "yes") == 0))
+            (strcmp(p->value, "1") == 0 || apr_cstr_casecmp(p->value, "true") == 0 ||
+             apr_cstr_casecmp(p->value, "yes") == 0))
             return 1;
     }
     return 0;
@@ -571,7 +573,10 @@ static int sign_all(apr_pool_t *pool, const mg_token_signer_t *signer, const sig
     /* ferror: a write that failed earlier, when a full buffer or a wait
      * for input flushed it */
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fputs("mgctl sign: error writing to standard output\n", stderr);
+        /* errno is the last failed write's (ENOSPC, EPIPE with SIGPIPE
+         * ignored); cleared so that main does not say it a second time */
+        fprintf(stderr, "mgctl sign: error writing to standard output: %s\n", strerror(errno));
+        clearerr(stdout);
         return MGCTL_EXIT_USAGE;
     }
     return rc;

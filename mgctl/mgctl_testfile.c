@@ -3,9 +3,9 @@
  * is reported with file:line:column exactly like a mistake in a policy:
  * unknown keys (with "did you mean"), wrong types, bad values.
  */
+#include "mg_ascii.h"
 #include "mgctl_testfile.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static int reason_part_matches(apr_pool_t *pool, const char *w, size_t wn, const
 {
     if (wn == 0)
         return 0;
-    if (wn <= cn && strncasecmp(w, c, wn) == 0)
+    if (wn <= cn && apr_cstr_casecmpn(w, c, wn) == 0)
         return wn == cn || wn >= 2;
     if (wn < 5)
         return 0;
@@ -297,8 +297,8 @@ static int parse_request(tctx_t *c, const mg_ynode_t *map, const char *where, mg
                 terr(c, map->pairs[i].key, "unknown-key",
                      "'url' belongs in each test's request, not in defaults");
                 ok = -1;
-            } else if (s[0] != '/' && strncasecmp(s, "http://", 7) != 0 &&
-                       strncasecmp(s, "https://", 8) != 0) {
+            } else if (s[0] != '/' && apr_cstr_casecmpn(s, "http://", 7) != 0 &&
+                       apr_cstr_casecmpn(s, "https://", 8) != 0) {
                 terr(c, v, "bad-url", "'url' must start with '/' or http(s)://, got '%s'", s);
                 ok = -1;
             }
@@ -318,7 +318,8 @@ static int parse_request(tctx_t *c, const mg_ynode_t *map, const char *where, mg
         } else if (strcmp(k, "peer") == 0) {
             spec->peer = s;
         } else if (strcmp(k, "country") == 0) {
-            if (strlen(s) != 2 || !isalpha((unsigned char)s[0]) || !isalpha((unsigned char)s[1])) {
+            if (strlen(s) != 2 || !mg_ascii_isalpha((unsigned char)s[0]) ||
+                !mg_ascii_isalpha((unsigned char)s[1])) {
                 terr(c, v, "bad-value", "'country' must be a two-letter ISO 3166 code, got '%s'",
                      s);
                 ok = -1;

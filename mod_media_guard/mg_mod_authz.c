@@ -33,8 +33,8 @@
  * Every path that is not a clean allow denies (fail closed).
  */
 #include <string.h>
-#include <strings.h>
 
+#include "mg_ascii.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -89,10 +89,10 @@ static int negated_require(const ap_directive_t *d, apr_pool_t *p)
         return 0;
     args = d->args ? d->args : "";
     first = ap_getword_conf(p, &args);
-    if (strcasecmp(d->directive, "Require") == 0 && strcasecmp(first, "not") == 0)
+    if (apr_cstr_casecmp(d->directive, "Require") == 0 && apr_cstr_casecmp(first, "not") == 0)
         return 1;
     for (d = d->parent; d != NULL; d = d->parent) {
-        if (strcasecmp(d->directive, "<RequireNone") == 0)
+        if (apr_cstr_casecmp(d->directive, "<RequireNone") == 0)
             return 1;
     }
     return 0;
@@ -107,7 +107,7 @@ static const char *parse_require(cmd_parms *cmd, const char *line, const void **
 
     if (name == NULL || *name == '\0')
         return "Require media-guard needs a policy name declared with MediaGuardPolicy";
-    while (apr_isspace(*t))
+    while (mg_ascii_isspace(*t))
         t++;
     if (*t != '\0')
         return "Require media-guard takes exactly one policy name";
@@ -740,8 +740,8 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
              * Any other AuthType (form, openid-connect, ...) may find a
              * session cookie, or runs its own login flow: let it
              * authenticate first, then we decide again with the user. */
-            int challenge =
-                strcasecmp(auth_type, "Basic") == 0 || strcasecmp(auth_type, "Digest") == 0;
+            int challenge = apr_cstr_casecmp(auth_type, "Basic") == 0 ||
+                            apr_cstr_casecmp(auth_type, "Digest") == 0;
             if (!challenge) {
                 *why = "authenticating first (AuthType is not Basic or Digest)";
                 return AUTHZ_DENIED_NO_USER;
@@ -780,7 +780,8 @@ static authz_status map_decision(request_rec *r, mg_mod_req_t *rq, mg_mod_memo_t
          * `mgctl explain --user` does. Without credentials the refusal
          * stands: no password prompt for a bad link. */
         if (m->d.user_may_allow && r->user == NULL && (auth_type = ap_auth_type(r)) != NULL &&
-            ((strcasecmp(auth_type, "Basic") != 0 && strcasecmp(auth_type, "Digest") != 0) ||
+            ((apr_cstr_casecmp(auth_type, "Basic") != 0 &&
+              apr_cstr_casecmp(auth_type, "Digest") != 0) ||
              apr_table_get(r->headers_in, "Authorization") != NULL)) {
             *why = "token not valid, but access may allow the user: authenticating first";
             return AUTHZ_DENIED_NO_USER;

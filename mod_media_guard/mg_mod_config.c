@@ -18,8 +18,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "mg_ascii.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -305,7 +305,7 @@ static int name_ok(const char *name)
         return 0;
     for (i = 0; i < n; i++) {
         char c = name[i];
-        if (!apr_isalnum(c) && c != '-' && c != '_' && c != '.')
+        if (!mg_ascii_isalnum(c) && c != '-' && c != '_' && c != '.')
             return 0;
     }
     return 1;
@@ -501,9 +501,9 @@ const char *mg_mod_cmd_reload_failure(cmd_parms *cmd, void *dconf, const char *a
 
     if (err != NULL)
         return err;
-    if (strcasecmp(arg, "keep") == 0)
+    if (apr_cstr_casecmp(arg, "keep") == 0)
         sc->reload_failure = MG_MOD_RELOAD_KEEP;
-    else if (strcasecmp(arg, "deny") == 0)
+    else if (apr_cstr_casecmp(arg, "deny") == 0)
         sc->reload_failure = MG_MOD_RELOAD_DENY;
     else
         return "MediaGuardReloadFailure must be 'keep' or 'deny'";

@@ -12,8 +12,8 @@
  * readers, says so. mg_mod_record (mg_mod_authz.c) applies it.
  */
 #include <string.h>
-#include <strings.h>
 
+#include "mg_ascii.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
@@ -27,11 +27,11 @@ APLOG_USE_MODULE(media_guard);
 /* "notes" or "env" as its bit, "none" as 0; -1 for anything else */
 static int export_word(const char *w)
 {
-    if (strcasecmp(w, "notes") == 0)
+    if (apr_cstr_casecmp(w, "notes") == 0)
         return MG_MOD_EXPORT_NOTES;
-    if (strcasecmp(w, "env") == 0)
+    if (apr_cstr_casecmp(w, "env") == 0)
         return MG_MOD_EXPORT_ENV;
-    if (strcasecmp(w, "none") == 0)
+    if (apr_cstr_casecmp(w, "none") == 0)
         return 0;
     return -1;
 }
@@ -97,14 +97,15 @@ static int reader_needs(const ap_directive_t *d, apr_pool_t *p)
 {
     const char *args = d->args ? d->args : "", *w;
 
-    if (strcasecmp(d->directive, "Header") == 0 || strcasecmp(d->directive, "RequestHeader") == 0)
+    if (apr_cstr_casecmp(d->directive, "Header") == 0 ||
+        apr_cstr_casecmp(d->directive, "RequestHeader") == 0)
         return env_format(args, p) ? MG_MOD_EXPORT_ENV : 0;
-    if (strcasecmp(d->directive, "Require") != 0)
+    if (apr_cstr_casecmp(d->directive, "Require") != 0)
         return 0;
     w = ap_getword_conf(p, &args);
-    if (strcasecmp(w, "not") == 0)
+    if (apr_cstr_casecmp(w, "not") == 0)
         w = ap_getword_conf(p, &args);
-    if (strcasecmp(w, "env") == 0) {
+    if (apr_cstr_casecmp(w, "env") == 0) {
         while (*(w = ap_getword_conf(p, &args)) != '\0') {
             int i;
             for (i = 0; mg_names[i] != NULL; i++)
@@ -113,7 +114,7 @@ static int reader_needs(const ap_directive_t *d, apr_pool_t *p)
         }
         return 0;
     }
-    if (strcasecmp(w, "expr") != 0 || !names_mg(args))
+    if (apr_cstr_casecmp(w, "expr") != 0 || !names_mg(args))
         return 0;
     if (strstr(args, "reqenv") != NULL)
         return MG_MOD_EXPORT_ENV;
@@ -137,16 +138,16 @@ typedef struct export_scope {
 static int transparent(const ap_directive_t *d)
 {
     const char *n = d->directive;
-    return strncasecmp(n, "<If", 3) == 0 && strcasecmp(n, "<If") != 0 ? 1
-           : strncasecmp(n, "<Require", 8) == 0                       ? 1
-           : strncasecmp(n, "<Limit", 6) == 0                         ? 1
-                                                                      : 0;
+    return apr_cstr_casecmpn(n, "<If", 3) == 0 && apr_cstr_casecmp(n, "<If") != 0 ? 1
+           : apr_cstr_casecmpn(n, "<Require", 8) == 0                             ? 1
+           : apr_cstr_casecmpn(n, "<Limit", 6) == 0                               ? 1
+                                                                                  : 0;
 }
 
 static void scope_export(const ap_directive_t *d, apr_pool_t *p, export_scope_t *sc)
 {
     for (; d != NULL; d = d->next) {
-        if (strcasecmp(d->directive, "MediaGuardExport") == 0) {
+        if (apr_cstr_casecmp(d->directive, "MediaGuardExport") == 0) {
             const char *args = d->args ? d->args : "";
             const char *a1 = ap_getword_conf(p, &args), *a2 = ap_getword_conf(p, &args);
             int bits;
@@ -195,7 +196,7 @@ static void check_scope(const ap_directive_t *d, apr_pool_t *p, server_rec *s, e
 static const ap_directive_t *first_env_off(const ap_directive_t *d, apr_pool_t *p, int *bits)
 {
     for (; d != NULL; d = d->next) {
-        if (strcasecmp(d->directive, "MediaGuardExport") == 0) {
+        if (apr_cstr_casecmp(d->directive, "MediaGuardExport") == 0) {
             export_scope_t sc = {MG_MOD_EXPORT_DEFAULT, NULL};
             scope_export(d, p, &sc); /* d and its siblings: the last one wins */
             if (sc.where == d && !(sc.bits & MG_MOD_EXPORT_ENV)) {
@@ -222,8 +223,8 @@ static void check_log_formats(const ap_directive_t *d, apr_pool_t *p, server_rec
             check_log_formats(d->first_child, p, s, off, bits);
             continue;
         }
-        if ((strcasecmp(d->directive, "LogFormat") != 0 &&
-             strcasecmp(d->directive, "CustomLog") != 0) ||
+        if ((apr_cstr_casecmp(d->directive, "LogFormat") != 0 &&
+             apr_cstr_casecmp(d->directive, "CustomLog") != 0) ||
             !env_format(d->args ? d->args : "", p))
             continue;
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,

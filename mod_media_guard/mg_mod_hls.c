@@ -19,8 +19,8 @@
  * UBSan reports */
 #include <stddef.h>
 #include <string.h>
-#include <strings.h>
 
+#include "mg_ascii.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -137,7 +137,7 @@ static int is_playlist_type(const char *ct)
         return 0;
     n = strcspn(ct, "; \t");
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (n == strlen(types[i]) && strncasecmp(ct, types[i], n) == 0)
+        if (n == strlen(types[i]) && apr_cstr_casecmpn(ct, types[i], n) == 0)
             return 1;
     return 0;
 }
@@ -145,7 +145,7 @@ static int is_playlist_type(const char *ct)
 static int has_m3u8_ext(const char *path)
 {
     size_t n = path ? strlen(path) : 0;
-    return n >= 5 && strcasecmp(path + n - 5, ".m3u8") == 0;
+    return n >= 5 && apr_cstr_casecmp(path + n - 5, ".m3u8") == 0;
 }
 
 static int not_rewritten(request_rec *r, const char *reason)
@@ -179,10 +179,10 @@ static const char *own_host(const request_rec *r)
         (s->port == 0 || r->parsed_uri.port != s->port) &&
         (s->server_scheme == NULL || r->parsed_uri.port != ap_default_port(r)))
         return NULL;
-    if (s->server_hostname != NULL && strcasecmp(h, s->server_hostname) == 0)
+    if (s->server_hostname != NULL && apr_cstr_casecmp(h, s->server_hostname) == 0)
         return h;
     for (i = 0; s->names != NULL && i < s->names->nelts; i++)
-        if (strcasecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0)
+        if (apr_cstr_casecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0)
             return h;
     for (i = 0; s->wild_names != NULL && i < s->wild_names->nelts; i++)
         if (ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i, const char *)) == 0)
@@ -258,8 +258,8 @@ static int static_media_file(const request_rec *r)
 
     if (r->handler != NULL || r->finfo.filetype != APR_REG || ct == NULL || is_playlist_type(ct))
         return 0;
-    return strncasecmp(ct, "video/", 6) == 0 || strncasecmp(ct, "audio/", 6) == 0 ||
-           strncasecmp(ct, "image/", 6) == 0;
+    return apr_cstr_casecmpn(ct, "video/", 6) == 0 || apr_cstr_casecmpn(ct, "audio/", 6) == 0 ||
+           apr_cstr_casecmpn(ct, "image/", 6) == 0;
 }
 
 void mg_mod_hls_insert_filter(request_rec *r)
@@ -353,7 +353,7 @@ static apr_status_t hls_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             mg_mod_cache_keep_out(r, "an HLS playlist under MediaGuardHLSRewrite On");
         if (r->status != HTTP_OK || !playlist || ctx->keep_out_only)
             return pass_unchanged(f, bb);
-        if (ce != NULL && strcasecmp(ce, "identity") != 0) {
+        if (ce != NULL && apr_cstr_casecmp(ce, "identity") != 0) {
             ap_log_rerror(
                 APLOG_MARK, APLOG_DEBUG, 0, r,
                 MG_LOGNO(00402) "media-guard HLS: playlist not rewritten: it is content-encoded");

@@ -11,8 +11,8 @@
  * does this work; a running server never does.
  */
 #include <string.h>
-#include <strings.h>
 
+#include "mg_ascii.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "http_core.h"
@@ -31,8 +31,8 @@ static const ap_directive_t *location_section(const ap_directive_t *d, apr_pool_
 {
     for (d = d ? d->parent : NULL; d != NULL; d = d->parent) {
         const char *args, *end;
-        int match = strcasecmp(d->directive, "<LocationMatch") == 0;
-        if (!match && strcasecmp(d->directive, "<Location") != 0)
+        int match = apr_cstr_casecmp(d->directive, "<LocationMatch") == 0;
+        if (!match && apr_cstr_casecmp(d->directive, "<Location") != 0)
             continue;
         /* a section's args end with its '>' (core.c's urlsection) */
         args = d->args ? d->args : "";
@@ -271,8 +271,8 @@ void mg_mod_warn_limit(cmd_parms *cmd, const mg_mod_policy_t *mp)
         return;
     for (d = cmd->directive->parent; d != NULL; d = d->parent) {
         const char *args, *end;
-        if (strcasecmp(d->directive, "<Limit") != 0 &&
-            strcasecmp(d->directive, "<LimitExcept") != 0)
+        if (apr_cstr_casecmp(d->directive, "<Limit") != 0 &&
+            apr_cstr_casecmp(d->directive, "<LimitExcept") != 0)
             continue;
         args = d->args ? d->args : "";
         end = strrchr(args, '>');

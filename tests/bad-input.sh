@@ -1040,6 +1040,100 @@ check "20,000 errors: json lists 100, counts all" "0" - \
 check "20,000 errors: github annotations stop at 100 plus a notice" "0" - \
     test "$(grep -c '^::' "$TMP/many.gh")" -eq 101
 
+# ---------------------------------------------------------------- the process environment: TZ, LANG, MG_ZONEINFO
+# Apache (envvars) and a shell running mgctl rarely share TZ or LANG: neither
+# may move a time window, a bucket's expiry or a decision. Zones come from
+# the TZif files only (lib/mg_tz.c), case and classes are ASCII (mg_ascii.h).
+printf '%s\n' 'version: 1' 'timezone: Europe/Berlin' 'time_windows:' '  office: {hours: ["09:00-17:00"]}' \
+    'rules:' '  - {id: office, path: /media/, time: office, access: {anonymous: view}}' >"$TMP/tw.yaml"
+"$MGCTL" keygen --id tz1 --out "$TMP/tzkeys" >/dev/null 2>&1
+env_run() { # the explain and sign outputs under one environment
+    env "$@" "$MGCTL" explain --policy "$TMP/tw.yaml" --time 2026-03-04T07:30:00Z /media/A.JPG 2>&1
+    env "$@" "$MGCTL" sign --key-file "$TMP/tzkeys/tz1.key" --key-id tz1 --expires end-of-day \
+        --tz Europe/Berlin --now 2026-03-04T22:30:00Z /a.jpg 2>&1
+}
+env_run TZ=UTC LC_ALL=C >"$TMP/env-c"
+check "explain and sign: the same under TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 LANG=tr_TR.UTF-8" "0" - \
+    sh -c 'grep -q "^reason:   outside-time-window$" "$1" && grep -q "mg_exp=1772665199&" "$1" || exit 3
+           cmp "$1" "$2"' sh "$TMP/env-c" "$(env_run TZ=Pacific/Kiritimati LC_ALL=C.UTF-8 LANG=tr_TR.UTF-8 >"$TMP/env-x"; echo "$TMP/env-x")"
+check "a missing zoneinfo directory is named, not an unknown zone" "1" \
+    "tw.yaml:2:11: error: unknown time zone 'Europe/Berlin': there is no time zone database at $TMP/no-zoneinfo \(\\\$MG_ZONEINFO\)$" \
+    env MG_ZONEINFO="$TMP/no-zoneinfo" "$MGCTL" validate "$TMP/tw.yaml"
+
+# sign's output on a full disk: the reason, once (main said it a second time), exit 2
+check "sign of 100,000 lines to /dev/full: exit 2, the reason, said once" "2" \
+    "^mgctl sign: error writing to standard output: No space left on device$" \
+    sh -c 'yes /a.jpg | head -n 100000 | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h >/dev/full 2>"$2"; rc=$?
+           cat "$2" >&2; [ "$(wc -l <"$2")" -eq 1 ] || exit 3; exit $rc' "$MGCTL" "$TMP/tzkeys/tz1.key" "$TMP/full.err"
+
+# keygen killed mid-write (SIGXFSZ under ulimit -f 0; SIGINT or SIGKILL alike)
+# left an empty ID.key that the next keygen refused to replace and no policy
+# loads: now the key appears whole (a temporary file, then link) or not at all.
+check "keygen killed mid-write leaves no key file; the next keygen writes it" "0" "wrote [^ ]*/kill/k1.key" \
+    sh -c '(ulimit -f 0 && exec "$0" keygen --id k1 --out "$1") >/dev/null 2>&1; [ -e "$1/k1.key" ] && exit 3
+           "$0" keygen --id k1 --out "$1" >/dev/null && [ "$(wc -c <"$1/k1.key")" -gt 40 ]' "$MGCTL" "$TMP/kill"
+
+# Content teams' files: CRLF line ends (Windows) and a last line without LF sign as the same lines with LF.
+check "sign: CRLF lines and a last line without LF give the links of the LF lines" "0" - \
+    sh -c 'printf "/a.jpg\r\n/b.jpg\r\n/c.jpg" | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h --now 2026-01-01T00:00:00Z >"$2.crlf" &&
+           printf "/a.jpg\n/b.jpg\n/c.jpg\n" | "$0" sign --key-file "$1" --key-id tz1 --ttl 1h --now 2026-01-01T00:00:00Z >"$2.lf" &&
+           [ "$(wc -l <"$2.lf")" -eq 3 ] && cmp "$2.crlf" "$2.lf"' "$MGCTL" "$TMP/tzkeys/tz1.key" "$TMP/eol"
+
+# ---------------------------------------------------------------- compile -o OUT that is not a regular file
+# compile -o wrote a temporary file and renamed it over OUT whatever OUT was:
+# as root, -o /dev/full (or /dev/null) replaced the device node with a
+# regular file for the whole machine, and said nothing. Modelled in $TMP
+# (never /dev: a regression must not break the machine): a FIFO and, as
+# root, a copy of /dev/full's device.
+mkfifo "$TMP/out.fifo"
+check "compile -o a FIFO writes into it, the FIFO stays" "0" - \
+    sh -c '(cat "$2" >"$2.got" &); "$0" compile -o "$2" "$1" || exit 2; sleep 0.2
+           [ -p "$2" ] && head -n 1 "$2.got" | grep -q "^# mod_media_guard compiled policy v1 sha256:"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/out.fifo"
+if [ "$(id -u)" -eq 0 ] && mknod -m 666 "$TMP/full" c 1 7 2>/dev/null; then
+    check "compile -o a full device: exit 2, the reason, the device stays a device" "2" \
+        "^mgctl compile: cannot write [^ ]*/full: No space left on device$" \
+        sh -c '"$0" compile -o "$2" "$1"; rc=$?; [ -c "$2" ] || exit 3; exit $rc' \
+        "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/full"
+else
+    echo "skip: compile -o a device (needs root for mknod)"
+fi
+mkdir "$TMP/versions" && echo old >"$TMP/versions/p.yaml" && ln -s versions/p.yaml "$TMP/current.yaml"
+check "compile -o a link to a file replaces the file, the link stays" "0" - \
+    sh -c '"$0" compile -o "$2/current.yaml" "$1" && [ -L "$2/current.yaml" ] &&
+           head -n 1 "$2/versions/p.yaml" | grep -q "^# mod_media_guard compiled policy v1"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP"
+check "compile -o a directory: exit 2, said" "2" "^mgctl compile: cannot write [^ ]*/versions: it is a directory$" \
+    "$MGCTL" compile -o "$TMP/versions" "$MG_SRCDIR/policies/photo-site.yaml"
+
+# ---------------------------------------------------------------- resource limits
+# A pool allocation that fails handed NULL on (a segfault under ulimit -v
+# 60000 for a 100,000-rule compile): mgctl now says "out of memory" and exits
+# 2. A sanitizer build reserves terabytes of address space and cannot start
+# under a small ulimit -v: skipped there (the probe below).
+if sh -c 'ulimit -v 200000 && exec "$0" --version' "$MGCTL" >/dev/null 2>&1; then
+    awk 'BEGIN { print "version: 1"; print "rules:"; for (i = 0; i < 30000; i++)
+        printf "  - {id: r%d, path: /m%d/, access: {anonymous: view}}\n", i, i }' >"$TMP/big.yaml"
+    # From too little to start with to enough: every run ends 0 with the
+    # whole file, or 2 with the message and no file (the temporary one too).
+    check "compile of a 30,000-rule policy under ulimit -v 20-56 MB: out of memory said, never a crash" "2" \
+        "^mgctl( compile: [^ ]*big.yaml:)? out of memory( writing the compiled form)? \(see ulimit -v\)$" \
+        sh -c 'OUT=$2; oom=0; for v in 20000 30000 40000 48000 56000; do
+                 rm -f "$OUT"; (ulimit -v "$v" && exec "$0" compile -o "$OUT" "$1") 2>"$OUT.err"; rc=$?
+                 case $rc in
+                 0) grep -q "^  - id: r29999$" "$OUT" || exit 3 ;;
+                 2) oom=1; ls "$OUT"* | grep -qv "err$" && exit 3; grep -q "out of memory" "$OUT.err" || exit 3
+                    cat "$OUT.err" >&2 ;;
+                 *) echo "ulimit -v $v: exit $rc" >&2; exit 3 ;;
+                 esac
+               done; [ $oom = 1 ] && exit 2; exit 0' \
+        "$MGCTL" "$TMP/big.yaml" "$TMP/big.out"
+    check "validate of it under ulimit -v 30000: the same" "2" "^mgctl: out of memory \(see ulimit -v\)$" \
+        sh -c 'ulimit -v 30000 && exec "$0" validate "$1"' "$MGCTL" "$TMP/big.yaml"
+else
+    echo "skip: ulimit -v cases (this mgctl cannot start under ulimit -v 200000: a sanitizer build)"
+fi
+
 echo
 echo "bad-input.sh: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]

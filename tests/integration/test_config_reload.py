@@ -381,7 +381,7 @@ def test_a_tzdata_upgrade_takes_effect_at_the_next_graceful_reload(apache_factor
     when the package manager replaces the file (an atomic rename, as dpkg does), and a graceful reload
     picks the new file up (docs/policy.md, "Time zone data"). Modelled with MG_ZONEINFO: Test/Zone is
     UTC first, then UTC+12 (Etc/GMT-12); the window is the 3 hours around now in UTC, so under UTC+12
-    it does not hold."""
+    it does not hold. Then the directory itself goes: the reload names it and refuses every request (fail closed)."""
     h = time.gmtime().tm_hour
     hours = "%02d:00-%02d:00" % ((h - 1) % 24, (h + 2) % 24 or 24)
     policy = GOOD_OPEN.replace("rules:\n", "time_windows:\n  around-now: {timezone: Test/Zone, hours: [\"%s\"]}\n"
@@ -405,5 +405,21 @@ def test_a_tzdata_upgrade_takes_effect_at_the_next_graceful_reload(apache_factor
         s.graceful()
         r = s.get("/media/a.jpg", headers=IMG)
         assert r.status_code == 403 and r.headers["X-Media-Guard-Reason"] == "outside-time-window"
+        # the whole zoneinfo directory gone at a reload (tzdata purged, a chroot): the policy is refused
+        # with the directory named; its last good text needs the zone too, so it cannot be rebuilt and
+        # every request under it is refused (MG00104, docs/directives.md "Graceful reload"), the server up
+        os.rename(zi, s.root / "zoneinfo.gone")
+        mark = s.mark()
+        s.graceful()
+        assert s.alive()
+        log = s.error_log_since(mark)
+        assert "unknown time zone 'Test/Zone': there is no time zone database at %s ($MG_ZONEINFO)" % zi in log, log
+        assert "MG00104" in log, log
+        r = s.get("/media/a.jpg", headers=IMG)
+        assert r.status_code == 500 and r.headers["X-Media-Guard-Reason"] == "internal-error"
+        assert JPEG not in r.content
+        os.rename(s.root / "zoneinfo.gone", zi)
+        s.graceful()
+        assert s.get("/media/a.jpg", headers=IMG).status_code == 403
     finally:
         s.stop()

@@ -3,8 +3,11 @@
  * and reason code, identity and country sources, hotlink, transformations,
  * time windows (with DST), tokens, and the login redirect. Policies are
  * written as YAML and go through the real loader, like in Apache. */
+#include <ctype.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1836,6 +1839,178 @@ START_TEST(test_each_token_failure_denies_with_its_own_reason)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The process locale                                                  */
+/* ------------------------------------------------------------------ */
+
+/* httpd never calls setlocale, but a module loaded with it may: Perl
+ * (mod_perl) and Python (mod_wsgi) set the locale from LANG/LC_ALL, which
+ * Debian's envvars can take from /etc/default/locale. glibc's strcasecmp,
+ * tolower and isalpha then follow it. Turkish folds 'I' to dotless 'ı' and
+ * 'İ' to 'i': built here as a one-category locale in the ISO-8859-9 layout
+ * (tr_TR.ISO-8859-9 does the same; tr_TR.UTF-8 leaves 'I' unfolded, which
+ * breaks the same compares), with localedef, which every glibc system has.
+ * Each test runs in its own process (check forks), so the locale stays
+ * there; it is set back to "C" at the end for CK_FORK=no. */
+static void hostile_locale(void)
+{
+    char *dir = apr_pstrdup(mg_test_pool, "/tmp/mg_locale_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *cm = apr_pstrcat(mg_test_pool, dir, "/charmap", NULL);
+    const char *src = apr_pstrcat(mg_test_pool, dir, "/mg_TR.src", NULL);
+    FILE *f = fopen(cm, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("<code_set_name> MG-TR\n<comment_char> %\n<escape_char> /\n<mb_cur_max> 1\n<mb_cur_min> "
+          "1\nCHARMAP\n",
+          f);
+    for (int b = 0; b < 0x80; b++)
+        fprintf(f, "<U%04X> /x%02x\n", b, b);
+    fputs("<U0130> /xdd\n<U0131> /xfd\nEND CHARMAP\n", f); /* İ, ı */
+    fclose(f);
+    f = fopen(src, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("comment_char %\nescape_char /\nLC_CTYPE\nupper ", f);
+    for (int c = 'A'; c <= 'Z'; c++)
+        fprintf(f, "<U%04X>;", c);
+    fputs("<U0130>\nlower ", f);
+    for (int c = 'a'; c <= 'z'; c++)
+        fprintf(f, "<U%04X>;", c);
+    fputs("<U0131>\ndigit <U0030>;<U0031>;<U0032>;<U0033>;<U0034>;<U0035>;<U0036>;<U0037>;"
+          "<U0038>;<U0039>\nspace <U0020>;<U0009>;<U000A>;<U000B>;<U000C>;<U000D>\ntoupper ",
+          f);
+    for (int c = 'a'; c <= 'z'; c++)
+        fprintf(f, "(<U%04X>,<U%04X>);", c, c == 'i' ? 0x130 : c - 32);
+    fputs("(<U0131>,<U0049>)\ntolower ", f);
+    for (int c = 'A'; c <= 'Z'; c++)
+        fprintf(f, "(<U%04X>,<U%04X>);", c, c == 'I' ? 0x131 : c + 32);
+    fputs("(<U0130>,<U0069>)\nEND LC_CTYPE\n", f);
+    fclose(f);
+    const char *cmd = apr_psprintf(
+        mg_test_pool, "localedef -c -i %s -f %s %s/mg_TR >/dev/null 2>&1", src, cm, dir);
+    int rc = system(cmd);
+    (void)rc; /* -c: warnings about the missing categories give status 1 */
+    setenv("LOCPATH", dir, 1);
+    ck_assert_msg(setlocale(LC_ALL, "mg_TR") != NULL, "localedef did not build a locale in %s",
+                  dir);
+    /* the locale is what it should be: libc's own compares now disagree */
+    ck_assert_int_ne(strcasecmp("GIF", "gif"), 0);
+    ck_assert_int_eq(strcasecmp("same-or\xdd"
+                                "gin",
+                                "same-origin"),
+                     0);
+    ck_assert_int_eq(toupper('i'), 0xdd);
+    /* loaded into the process: the files can go */
+    ck_assert_int_eq(system(apr_psprintf(mg_test_pool, "rm -rf '%s'", dir)), 0);
+}
+
+static void c_locale(void)
+{
+    setlocale(LC_ALL, "C");
+    unsetenv("LOCPATH");
+}
+
+static const char *P_LOCALE = "version: 1\n"
+                              "country:\n"
+                              "  from: {env: MM_COUNTRY_CODE}\n"
+                              "hotlink:\n"
+                              "  partners:\n"
+                              "    allowed_origins: [\"HTTPS://MEDIA.PARTNER.EXAMPLE\"]\n"
+                              "    empty_referer: deny\n"
+                              "rules:\n"
+                              "  - id: sanctions\n"
+                              "    path: /world/\n"
+                              "    country: {deny: [ir, iq]}\n"
+                              "    access: {anonymous: view}\n"
+                              "  - id: italy\n"
+                              "    path: /italy/\n"
+                              "    country: {allow: [it]}\n"
+                              "    access: {anonymous: view}\n"
+                              "  - id: embeds\n"
+                              "    path: /embeds/\n"
+                              "    hotlink: partners\n"
+                              "    access: {anonymous: view}\n"
+                              "  - id: pictures\n"
+                              "    path: /pictures/\n"
+                              "    classes: [image]\n"
+                              "    access: {anonymous: view}\n";
+
+static mg_request_t *from_country(const char *url, const char *cc)
+{
+    mg_request_t *r = req(url);
+    set_env(r, cc);
+    return r;
+}
+
+START_TEST(test_a_country_list_holds_whatever_the_process_locale)
+{
+    hostile_locale();
+    mg_policy_t *p = load(P_LOCALE); /* a graceful reload after the locale changed */
+    EXPECT(decide(p, from_country("/world/a.jpg", "MM_COUNTRY_CODE=IR")), MG_OUTCOME_DENY,
+           MG_R_COUNTRY_DENIED);
+    EXPECT(decide(p, from_country("/world/a.jpg", "MM_COUNTRY_CODE=iq")), MG_OUTCOME_DENY,
+           MG_R_COUNTRY_DENIED);
+    ALLOWED(decide(p, from_country("/italy/a.jpg", "MM_COUNTRY_CODE=IT")), MG_ACCESS_VIEW);
+    /* 'İ' is no 'I': a country code is two ASCII letters */
+    EXPECT(decide(p, from_country("/italy/a.jpg", "MM_COUNTRY_CODE=\xddT")), MG_OUTCOME_DENY,
+           MG_R_COUNTRY_UNKNOWN);
+    c_locale();
+}
+END_TEST
+
+START_TEST(test_fetch_metadata_and_origins_compare_in_ascii_whatever_the_process_locale)
+{
+    hostile_locale();
+    mg_policy_t *p = load(P_LOCALE);
+    /* header values are ASCII tokens, compared without case */
+    ALLOWED(hot(p, "/embeds/a.jpg", "SAME-ORIGIN", NULL, NULL), MG_ACCESS_VIEW);
+    /* a byte the locale folds to 'i' is not an 'i' */
+    EXPECT(hot(p, "/embeds/a.jpg",
+               "same-or\xdd"
+               "gin",
+               NULL, NULL),
+           MG_OUTCOME_DENY, MG_R_HOTLINK);
+    ALLOWED(hot(p, "/embeds/a.jpg", "cross-site", "https://media.partner.example", NULL),
+            MG_ACCESS_VIEW);
+    EXPECT(hot(p, "/embeds/a.jpg", "cross-site",
+               "https://med\xfd"
+               "a.partner.example",
+               NULL),
+           MG_OUTCOME_DENY, MG_R_HOTLINK);
+    c_locale();
+}
+END_TEST
+
+START_TEST(test_extensions_match_in_ascii_whatever_the_process_locale)
+{
+    hostile_locale();
+    mg_policy_t *p = load(P_LOCALE);
+    ALLOWED(decide(p, req("/pictures/A.GIF")), MG_ACCESS_VIEW);
+    ALLOWED(decide(p, req("/pictures/a.Tiff")), MG_ACCESS_VIEW);
+    /* 'İ' is no 'I': in UTF-8 not a .gif, so no rule owns it and the default
+     * denies; the latin5 byte is no UTF-8 and refused before any match */
+    EXPECT(decide(p, req("/pictures/a.G%C4%B0F")), MG_OUTCOME_DENY, MG_R_NO_RULE);
+    EXPECT(decide(p, req("/pictures/a.G%DDF")), MG_OUTCOME_DENY, MG_R_BAD_URL);
+    c_locale();
+}
+END_TEST
+
+START_TEST(test_weekday_names_load_whatever_the_process_locale)
+{
+    hostile_locale();
+    /* FRI and Fri are Friday: no unknown-weekday */
+    mg_policy_t *p =
+        load("version: 1\n"
+             "time_windows:\n"
+             "  fridays: {days: [FRI, Fri]}\n"
+             "rules:\n"
+             "  - {id: fridays, path: /fridays/, time: fridays, access: {anonymous: view}}\n");
+    mg_request_t *r = req("/fridays/a.jpg");
+    r->now = T("2026-03-06T10:30:00Z"); /* a Friday */
+    ALLOWED(decide(p, r), MG_ACCESS_VIEW);
+    c_locale();
+}
+END_TEST
+
 static Suite *eval_suite(void)
 {
     Suite *s = suite_create("eval");
@@ -1896,6 +2071,11 @@ static Suite *eval_suite(void)
           test_peer_is_the_client_whether_the_same_pointer_or_the_same_text}},
         {"order",
          {test_checks_run_in_documented_order, test_hotlink_before_transforms_before_access}},
+        {"locale",
+         {test_a_country_list_holds_whatever_the_process_locale,
+          test_fetch_metadata_and_origins_compare_in_ascii_whatever_the_process_locale,
+          test_extensions_match_in_ascii_whatever_the_process_locale,
+          test_weekday_names_load_whatever_the_process_locale}},
         {"tokens",
          {test_token_required_modes, test_token_alternative_grants_claim_where_access_falls_short,
           test_each_token_failure_denies_with_its_own_reason}},
