@@ -20,6 +20,7 @@
  * before.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -58,12 +59,15 @@ const char *mg_mod_ssl_env(request_rec *r, const char *name)
 {
     const char *v;
 
-    if (strncmp(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
+    /* mod_ssl and the table compare names without regard to case: so do we,
+     * or ssl_Client_S_DN_OU would be a client certificate's field that no
+     * verification guards */
+    if (strncasecmp(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
         !is_https(r->connection))
         return apr_table_get(r->subprocess_env, name);
-    if (strncmp(name, "SSL_CLIENT_", 11) == 0 && strcmp(name, "SSL_CLIENT_VERIFY") != 0) {
+    if (mg_ssl_client_cert_field(name)) {
         const char *verify = ask(r, "SSL_CLIENT_VERIFY");
-        if (verify == NULL || strcmp(verify, "SUCCESS") != 0) {
+        if (!mg_ssl_verified(verify)) {
             v = ask(r, name);
             if (v != NULL && *v != '\0' && apr_atomic_cas32(&unverified_said, 1, 0) == 0)
                 ap_log_rerror(
