@@ -115,7 +115,8 @@ LogFormat "%v|%{Host}i|%{SSL_TLS_SNI}x|%>s|%r|mg=%<{MG_DECISION}n|reason=%<{MG_R
     ("strict.media.test", "open", "SSLStrictSNIVHostCheck on"))) + "".join(
     VHOST.format(name=n, policy="certs", extra=CERTS_VHOST + e) for n, e in (
         ("certs.media.test", "SSLVerifyClient require"),
-        ("anyca.media.test", "SSLVerifyClient optional_no_ca"))) + "".join(
+        ("anyca.media.test", "SSLVerifyClient optional_no_ca"),
+        ("opt.media.test", "SSLVerifyClient optional"))) + "".join(
     VHOST.format(name=n, policy="certscase", extra=CERTS_VHOST.replace("certs ", "certscase ")
                  .replace("certs.yaml", "certscase.yaml") + e) for n, e in (
         ("casereq.media.test", "SSLVerifyClient require"),
@@ -454,17 +455,22 @@ def test_roles_from_the_client_certificate(srv):
              ("anyca.media.test", None, 403, "auth", "login-required", "certs"),
              # `env: ssl_Client_S_dn_OU`: asked of mod_ssl, and verified
              ("casereq.media.test", "client", 200, "allow", "allowed", "certscase"),
-             ("caseany.media.test", "rogue", 403, "deny", "role-insufficient", "certscase")]
+             ("caseany.media.test", "rogue", 403, "deny", "role-insufficient", "certscase"),
+             ("opt.media.test", "client", 200, "allow", "allowed", "certs")]
     mark = srv.mark()
     p = srv.port
     # and a request for a vhost that asks for a certificate on a connection
     # made without one, or the other way round: mod_ssl's 421, not served
-    *outs, out, out2 = h2_many(srv, [
+    *outs, out, out2, out3 = h2_many(srv, [
         dict(requests=[[[":authority", f"{host}:{p}"], [":path", f"/staff/a.jpg?cc={i}"]]],
              servername=host, client=client) for i, (host, client, *_) in enumerate(cases)] + [
         dict(requests=[[[":authority", f"certs.media.test:{p}"], [":path", "/staff/a.jpg?cc=x1"]]]),
         dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?cc=x2"]]],
-             servername="certs.media.test", client="client")])
+             servername="certs.media.test", client="client"),
+        # `SSLVerifyClient optional`: mod_ssl ends the handshake of a
+        # certificate it cannot verify; nothing is served
+        dict(requests=[[[":authority", f"opt.media.test:{p}"], [":path", "/staff/a.jpg?cc=x3"]]],
+             servername="opt.media.test", client="rogue")])
     for i, ((host, client, want, decision, reason, policy), o) in enumerate(zip(cases, outs)):
         r = o["responses"][0]
         assert r["status"] == want, (host, client, r)
@@ -473,6 +479,8 @@ def test_roles_from_the_client_certificate(srv):
         assert line[5:8] == [f"mg={decision}", f"reason={reason}", f"policy={policy}"], line
     assert [out["responses"][0]["status"], out2["responses"][0]["status"]] == [421, 421]
     assert vh_lines(srv, "?cc=x1")[0][5] == vh_lines(srv, "?cc=x2")[0][5] == "mg=-"
+    assert out3["responses"][0].get("status") is None, out3
+    assert "ALERT" in out3["responses"][0]["error"] and vh_lines(srv, "?cc=x3", timeout=0) == [], out3
     # the self-made certificate's subject was there, and said why it is not used
     assert re.search(r"MG00208: media-guard: SSL_CLIENT_S_DN_OU of a client certificate that "
                      r"mod_ssl did not verify \(SSL_CLIENT_VERIFY FAILED:", srv.error_log_since(mark))
