@@ -12,12 +12,13 @@
  *
  * A client certificate's fields count only when mod_ssl verified the
  * certificate (SSL_CLIENT_VERIFY is SUCCESS): under `SSLVerifyClient
- * optional` or `optional_no_ca` a certificate anyone made themselves, with
- * any subject, gets through the handshake, and mod_ssl still gives its
- * fields. Such a request gets no value (no role, no country), logged once
- * per child as MG00208. On a connection without mod_ssl (a TLS front that
- * sets the variables from its own headers, SetEnvIf) the table is read as
- * before.
+ * optional_no_ca` a certificate anyone made themselves, with any subject,
+ * gets through the handshake (FAILED:...), and mod_ssl says GENEROUS of one
+ * checked against another virtual host's CA (`optional` on a name-based
+ * host reached without SNI); it still gives their fields. Such a request
+ * gets no value (no role, no country), logged once per child as MG00208.
+ * On a connection without mod_ssl (a TLS front that sets the variables
+ * from its own headers, SetEnvIf) the table is read as before.
  */
 #include <string.h>
 #include <strings.h>
@@ -73,9 +74,10 @@ const char *mg_mod_ssl_env(request_rec *r, const char *name)
                 ap_log_rerror(
                     APLOG_MARK, APLOG_WARNING, 0, r,
                     MG_LOGNO(00208) "media-guard: %s of a client certificate that mod_ssl did "
-                                    "not verify (SSL_CLIENT_VERIFY %s) is not used: anyone "
-                                    "can make such a certificate (SSLVerifyClient optional_no_ca "
-                                    "or optional). Said once per child process",
+                                    "not verify (SSL_CLIENT_VERIFY %s) is not used: only a "
+                                    "verified certificate's fields count (SSLVerifyClient "
+                                    "optional_no_ca lets anyone's self-made one through). Said "
+                                    "once per child process",
                     name, verify != NULL && *verify != '\0' ? verify : "empty");
             return NULL;
         }
