@@ -95,6 +95,13 @@ VHOST = """\
 
 CONF = """\
 MediaGuardPolicy open @POLICIES@/open.yaml
+# a page whose server-side include asks for /staff/a.jpg: a sub-request made
+# after the page's fixups, with a copy of its environment (mod_ssl's SSL_*)
+<Directory "@HTDOCS@/inc">
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+    SSLOptions +StdEnvVars
+</Directory>
 MediaGuardPolicy closed @POLICIES@/closed.yaml
 MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000) lost_records=warn
 MediaGuardReasonHeader On
@@ -138,12 +145,13 @@ https://other.test:@PORT@/hls/seg-5.ts
 """
 
 FILES = {"v/a.jpg": JPEG, "s/a.jpg": JPEG, "staff/a.jpg": JPEG, "secret/s.jpg": JPEG, "c/a.jpg": JPEG, "once/a.jpg": JPEG,
+         "inc/p.shtml": '<p>[<!--#include virtual="/staff/a.jpg" -->]</p>',
          "index.html": "<p>page</p>", "denied.html": "<p>refused</p>", "hls/seg-1.ts": b"TS"}
 
 
 @pytest.fixture(scope="module")
 def srv(apache_factory, mgctl):
-    s = apache_factory("h2tls", "", files=FILES, extra_modules=["headers", "socache_shmcb"],
+    s = apache_factory("h2tls", "", files=FILES, extra_modules=["headers", "socache_shmcb", "include"],
                        tls=True, start=False)
     write_secrets(s, {"k1.key": TEST_KEY})
     for name, v in (("open", "view"), ("closed", "none")):
@@ -461,12 +469,17 @@ def test_roles_from_the_client_certificate(srv):
     p = srv.port
     # and a request for a vhost that asks for a certificate on a connection
     # made without one, or the other way round: mod_ssl's 421, not served
-    *outs, out, out2, out3 = h2_many(srv, [
+    *outs, out, out2, inc, inc2, out3 = h2_many(srv, [
         dict(requests=[[[":authority", f"{host}:{p}"], [":path", f"/staff/a.jpg?cc={i}"]]],
              servername=host, client=client) for i, (host, client, *_) in enumerate(cases)] + [
         dict(requests=[[[":authority", f"certs.media.test:{p}"], [":path", "/staff/a.jpg?cc=x1"]]]),
         dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?cc=x2"]]],
-             servername="certs.media.test", client="client"),
+             servername="certs.media.test", client="client")] + [
+        # the page that includes /staff/a.jpg (a sub-request after the
+        # page's fixups, mod_ssl's variables in its environment): the
+        # self-made certificate's subject is not a role there either
+        dict(requests=[[[":authority", f"anyca.media.test:{p}"], [":path", "/inc/p.shtml?cc=x4"]]],
+             servername="anyca.media.test", client=c) for c in ("client", "rogue")] + [
         # `SSLVerifyClient optional`: mod_ssl ends the handshake of a
         # certificate it cannot verify; nothing is served
         dict(requests=[[[":authority", f"opt.media.test:{p}"], [":path", "/staff/a.jpg?cc=x3"]]],
@@ -479,6 +492,8 @@ def test_roles_from_the_client_certificate(srv):
         assert line[5:8] == [f"mg={decision}", f"reason={reason}", f"policy={policy}"], line
     assert [out["responses"][0]["status"], out2["responses"][0]["status"]] == [421, 421]
     assert vh_lines(srv, "?cc=x1")[0][5] == vh_lines(srv, "?cc=x2")[0][5] == "mg=-"
+    assert [JPEG in o["responses"][0]["body"].encode("latin1") for o in (inc, inc2)] == [True, False]
+    assert "processing this directive" in inc2["responses"][0]["body"], inc2
     assert out3["responses"][0].get("status") is None, out3
     assert "ALERT" in out3["responses"][0]["error"] and vh_lines(srv, "?cc=x3", timeout=0) == [], out3
     # the self-made certificate's subject was there, and said why it is not used
