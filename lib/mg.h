@@ -132,6 +132,15 @@ int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out);
 typedef enum { MG_LOOKUP_ENV = 1, MG_LOOKUP_NOTE = 2, MG_LOOKUP_HEADER = 3 } mg_lookup_kind_t;
 typedef const char *(*mg_lookup_fn)(void *ctx, mg_lookup_kind_t kind, const char *name);
 
+/* A client certificate's field in mod_ssl's variables: 1 for SSL_CLIENT_*
+ * other than SSL_CLIENT_VERIFY, without regard to case (mod_ssl and an
+ * apr_table read names so). Such a value counts only when
+ * mg_ssl_verified(SSL_CLIENT_VERIFY): under SSLVerifyClient optional or
+ * optional_no_ca anyone's self-made certificate has fields too. The module
+ * asks mod_ssl (mod_media_guard/mg_mod_ssl.c); mgctl reads its --env. */
+int mg_ssl_client_cert_field(const char *name);
+int mg_ssl_verified(const char *verify);
+
 /* Roles from another Apache authz provider (identity.roles_from `apache:`
  * entries, mg_policy.h's mg_role_grant_t). The evaluator calls this only
  * for an entry whose role could raise the owning rule's access level and

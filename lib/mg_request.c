@@ -213,6 +213,16 @@ static mg_roleset_t resolve_roles(const mg_policy_t *policy, const mg_request_t 
     return set;
 }
 
+int mg_ssl_client_cert_field(const char *name)
+{
+    return strncasecmp(name, "SSL_CLIENT_", 11) == 0 && strcasecmp(name, "SSL_CLIENT_VERIFY") != 0;
+}
+
+int mg_ssl_verified(const char *verify)
+{
+    return verify != NULL && strcmp(verify, "SUCCESS") == 0;
+}
+
 /* ISO 3166 alpha-2 after upper-casing, or T1 (CF-IPCountry's Tor), else
  * unknown (NULL). Sources use placeholders such as "--" or "" for unknown;
  * they fall out here. */

@@ -244,6 +244,14 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
         return MGCTL_EXIT_USAGE;
     }
 
+    const char *unverified = mgctl_unverified_cert_field(spec->env);
+    if (unverified)
+        mgctl_err("explain",
+                  "note: --env %s is not used without --env SSL_CLIENT_VERIFY=SUCCESS: the "
+                  "module takes a client certificate's fields only from one mod_ssl verified "
+                  "(MG00208)",
+                  mg_one_line(pool, unverified));
+
     mg_request_t req;
     const char *why = NULL;
     mgctl_request_build(pool, policy, spec, &req, &why);

@@ -39,6 +39,11 @@ static const char *spec_lookup(void *ctx, mg_lookup_kind_t kind, const char *nam
     lookup_ctx_t *lc = ctx;
     switch (kind) {
     case MG_LOOKUP_ENV:
+        /* as the module asks mod_ssl: a client certificate's field counts
+         * only when SSL_CLIENT_VERIFY says mod_ssl verified it */
+        if (mg_ssl_client_cert_field(name) &&
+            !mg_ssl_verified(apr_table_get(lc->env, "SSL_CLIENT_VERIFY")))
+            return NULL;
         return apr_table_get(lc->env, name);
     case MG_LOOKUP_NOTE:
         return apr_table_get(lc->notes, name);
@@ -145,6 +150,19 @@ const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_hea
             found = strcmp(mg_policy_role_name(policy, j), r) == 0;
         if (!found)
             return r;
+    }
+    return NULL;
+}
+
+const char *mgctl_unverified_cert_field(const apr_table_t *env)
+{
+    const apr_array_header_t *a = env ? apr_table_elts(env) : NULL;
+    if (a == NULL || mg_ssl_verified(apr_table_get(env, "SSL_CLIENT_VERIFY")))
+        return NULL;
+    for (int i = 0; i < a->nelts; i++) {
+        const apr_table_entry_t *e = &APR_ARRAY_IDX(a, i, apr_table_entry_t);
+        if (e->key != NULL && mg_ssl_client_cert_field(e->key))
+            return e->key;
     }
     return NULL;
 }

@@ -220,6 +220,10 @@ void mgctl_served_decide(apr_pool_t *pool, const mg_policy_t *policy,
  * NULL. The core ignores undeclared roles, so a typo in a test or on the
  * command line would otherwise only show up as a puzzling denial. */
 const char *mgctl_undeclared_role(const mg_policy_t *policy, const apr_array_header_t *roles);
+/* The first SSL_CLIENT_* name in `env` (a client certificate's field) when
+ * env's SSL_CLIENT_VERIFY is not SUCCESS: the module gives such a name no
+ * value (MG00208), and so does the lookup mgctl_request_build installs. */
+const char *mgctl_unverified_cert_field(const apr_table_t *env);
 
 /* Which byte of `url`'s path the canonicaliser refuses as "control byte,
  * space, backslash, '?' or '#' in path", as a sentence naming the byte and

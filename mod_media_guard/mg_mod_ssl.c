@@ -12,14 +12,16 @@
  *
  * A client certificate's fields count only when mod_ssl verified the
  * certificate (SSL_CLIENT_VERIFY is SUCCESS): under `SSLVerifyClient
- * optional` or `optional_no_ca` a certificate anyone made themselves, with
- * any subject, gets through the handshake, and mod_ssl still gives its
- * fields. Such a request gets no value (no role, no country), logged once
- * per child as MG00208. On a connection without mod_ssl (a TLS front that
- * sets the variables from its own headers, SetEnvIf) the table is read as
- * before.
+ * optional_no_ca` a certificate anyone made themselves, with any subject,
+ * gets through the handshake (FAILED:...), and mod_ssl says GENEROUS of one
+ * checked against another virtual host's CA (`optional` on a name-based
+ * host reached without SNI); it still gives their fields. Such a request
+ * gets no value (no role, no country), logged once per child as MG00208.
+ * On a connection without mod_ssl (a TLS front that sets the variables
+ * from its own headers, SetEnvIf) the table is read as before.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -58,20 +60,24 @@ const char *mg_mod_ssl_env(request_rec *r, const char *name)
 {
     const char *v;
 
-    if (strncmp(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
+    /* mod_ssl and the table compare names without regard to case: so do we,
+     * or ssl_Client_S_DN_OU would be a client certificate's field that no
+     * verification guards */
+    if (strncasecmp(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
         !is_https(r->connection))
         return apr_table_get(r->subprocess_env, name);
-    if (strncmp(name, "SSL_CLIENT_", 11) == 0 && strcmp(name, "SSL_CLIENT_VERIFY") != 0) {
+    if (mg_ssl_client_cert_field(name)) {
         const char *verify = ask(r, "SSL_CLIENT_VERIFY");
-        if (verify == NULL || strcmp(verify, "SUCCESS") != 0) {
+        if (!mg_ssl_verified(verify)) {
             v = ask(r, name);
             if (v != NULL && *v != '\0' && apr_atomic_cas32(&unverified_said, 1, 0) == 0)
                 ap_log_rerror(
                     APLOG_MARK, APLOG_WARNING, 0, r,
                     MG_LOGNO(00208) "media-guard: %s of a client certificate that mod_ssl did "
-                                    "not verify (SSL_CLIENT_VERIFY %s) is not used: anyone "
-                                    "can make such a certificate (SSLVerifyClient optional_no_ca "
-                                    "or optional). Said once per child process",
+                                    "not verify (SSL_CLIENT_VERIFY %s) is not used: only a "
+                                    "verified certificate's fields count (SSLVerifyClient "
+                                    "optional_no_ca lets anyone's self-made one through). Said "
+                                    "once per child process",
                     name, verify != NULL && *verify != '\0' ? verify : "empty");
             return NULL;
         }

@@ -274,6 +274,41 @@ run 0 "$MGCTL" explain -p "$POL/video-course.yaml" --user carol --time 2026-03-0
 run 0 "$MGCTL" explain -p "$POL/intranet-media.yaml" --user eve --ip 192.0.2.200 \
     --env MM_COUNTRY_CODE=NL -H 'Sec-Fetch-Site: same-origin' /media/a.jpg &&
     expect_in "ip-denied" "explain ip"
+# a client certificate's fields (SSL_CLIENT_*, any case) count only with SSL_CLIENT_VERIFY=SUCCESS,
+# as the module asks mod_ssl (MG00208): explain and test say what the server decides
+mkdir -p "$TMP/cert"
+cat >"$TMP/cert/policy.yaml" <<'EOF2'
+version: 1
+name: certs
+default: deny
+roles: [staff]
+identity:
+  roles_from: [{env: SSL_CLIENT_S_DN_OU}]
+rules:
+  - {id: staff, path: /staff/, access: {anonymous: none, staff: view}}
+EOF2
+run 0 "$MGCTL" explain -p "$TMP/cert/policy.yaml" --user carol --env SSL_CLIENT_S_DN_OU=staff \
+    --env SSL_CLIENT_VERIFY=SUCCESS /staff/a.jpg && expect_in "reason:   allowed" "explain verified certificate"
+run 0 "$MGCTL" explain -p "$TMP/cert/policy.yaml" --user carol --env ssl_Client_S_DN_OU=staff \
+    --env SSL_CLIENT_VERIFY=GENEROUS /staff/a.jpg &&
+    expect_in "reason:   role-insufficient" "explain unverified certificate" &&
+    expect_in "note: --env ssl_Client_S_DN_OU is not used without --env SSL_CLIENT_VERIFY=SUCCESS" \
+        "explain unverified certificate note"
+cat >"$TMP/cert/policy.test.yaml" <<'EOF2'
+policy: policy.yaml
+defaults: {user: carol}
+tests:
+  - name: a verified certificate's OU is a role
+    request: {url: /staff/a.jpg, env: {SSL_CLIENT_S_DN_OU: staff, SSL_CLIENT_VERIFY: SUCCESS}}
+    expect: {decision: allow}
+  - name: an unverified one's is not
+    request: {url: /staff/a.jpg, env: {SSL_CLIENT_S_DN_OU: staff, SSL_CLIENT_VERIFY: "FAILED:self-signed certificate"}}
+    expect: {decision: deny, reason: role-insufficient}
+  - name: nor without SSL_CLIENT_VERIFY
+    request: {url: /staff/a.jpg, env: {SSL_CLIENT_S_DN_OU: staff}}
+    expect: {decision: deny, reason: role-insufficient}
+EOF2
+run 0 "$MGCTL" test "$TMP/cert/policy.test.yaml" && expect_in " 0 failed" "mgctl test client certificate"
 run 2 "$MGCTL" explain /photos/a.jpg
 run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --header 'no colon' /a.jpg
 run 2 "$MGCTL" explain --policy "$POL/photo-site.yaml" --time yesterday /a.jpg

@@ -52,6 +52,11 @@ rules:
   - {id: staff, path: /staff/, access: {anonymous: none, staff: view}}
 """
 
+# the same, the variable's name written in another case: mod_ssl reads names
+# without regard to case, and so must the verification check
+CASE_POLICY = CERTS_POLICY.replace("name: certs", "name: certscase").replace(
+    "SSL_CLIENT_S_DN_OU", "ssl_Client_S_dn_OU")
+
 # the user is the certificate's CN (SSLUserName), its roles its OU
 CERTS_VHOST = """MediaGuardPolicy certs @POLICIES@/certs.yaml
     SSLCACertificateFile "@CA@"
@@ -90,6 +95,13 @@ VHOST = """\
 
 CONF = """\
 MediaGuardPolicy open @POLICIES@/open.yaml
+# a page whose server-side include asks for /staff/a.jpg: a sub-request made
+# after the page's fixups, with a copy of its environment (mod_ssl's SSL_*)
+<Directory "@HTDOCS@/inc">
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+    SSLOptions +StdEnvVars
+</Directory>
 MediaGuardPolicy closed @POLICIES@/closed.yaml
 MediaGuardOnceCache shmcb:@ROOT@/logs/mg-once(512000) lost_records=warn
 MediaGuardReasonHeader On
@@ -110,7 +122,12 @@ LogFormat "%v|%{Host}i|%{SSL_TLS_SNI}x|%>s|%r|mg=%<{MG_DECISION}n|reason=%<{MG_R
     ("strict.media.test", "open", "SSLStrictSNIVHostCheck on"))) + "".join(
     VHOST.format(name=n, policy="certs", extra=CERTS_VHOST + e) for n, e in (
         ("certs.media.test", "SSLVerifyClient require"),
-        ("anyca.media.test", "SSLVerifyClient optional_no_ca")))
+        ("anyca.media.test", "SSLVerifyClient optional_no_ca"),
+        ("opt.media.test", "SSLVerifyClient optional"))) + "".join(
+    VHOST.format(name=n, policy="certscase", extra=CERTS_VHOST.replace("certs ", "certscase ")
+                 .replace("certs.yaml", "certscase.yaml") + e) for n, e in (
+        ("casereq.media.test", "SSLVerifyClient require"),
+        ("caseany.media.test", "SSLVerifyClient optional_no_ca")))
 
 PLAYLIST = """\
 #EXTM3U
@@ -128,18 +145,20 @@ https://other.test:@PORT@/hls/seg-5.ts
 """
 
 FILES = {"v/a.jpg": JPEG, "s/a.jpg": JPEG, "staff/a.jpg": JPEG, "secret/s.jpg": JPEG, "c/a.jpg": JPEG, "once/a.jpg": JPEG,
+         "inc/p.shtml": '<p>[<!--#include virtual="/staff/a.jpg" -->]</p>',
          "index.html": "<p>page</p>", "denied.html": "<p>refused</p>", "hls/seg-1.ts": b"TS"}
 
 
 @pytest.fixture(scope="module")
 def srv(apache_factory, mgctl):
-    s = apache_factory("h2tls", "", files=FILES, extra_modules=["headers", "socache_shmcb"],
+    s = apache_factory("h2tls", "", files=FILES, extra_modules=["headers", "socache_shmcb", "include"],
                        tls=True, start=False)
     write_secrets(s, {"k1.key": TEST_KEY})
     for name, v in (("open", "view"), ("closed", "none")):
         (s.policy_dir / f"{name}.yaml").write_text(
             POLICY.replace("@NAME@", name).replace("@V@", v))
     (s.policy_dir / "certs.yaml").write_text(CERTS_POLICY)
+    (s.policy_dir / "certscase.yaml").write_text(CASE_POLICY)
     # the one-time link the page's origin asks the server to push: signed
     # before the server starts, since the Link header is configuration
     s.once_link = sign(s, mgctl, "/once/a.jpg", "--once")
@@ -438,28 +457,45 @@ def test_roles_from_the_client_certificate(srv):
     user is its CN, SSLUserName); under `SSLVerifyClient optional_no_ca` a
     self-signed one with the same subject (anyone can make it) holds
     nothing (MG00208), and a connection without one has no user."""
-    cases = [("certs.media.test", "client", 200, "allow", "allowed"),
-             ("anyca.media.test", "client", 200, "allow", "allowed"),
-             ("anyca.media.test", "rogue", 403, "deny", "role-insufficient"),
-             ("anyca.media.test", None, 403, "auth", "login-required")]
+    cases = [("certs.media.test", "client", 200, "allow", "allowed", "certs"),
+             ("anyca.media.test", "client", 200, "allow", "allowed", "certs"),
+             ("anyca.media.test", "rogue", 403, "deny", "role-insufficient", "certs"),
+             ("anyca.media.test", None, 403, "auth", "login-required", "certs"),
+             # `env: ssl_Client_S_dn_OU`: asked of mod_ssl, and verified
+             ("casereq.media.test", "client", 200, "allow", "allowed", "certscase"),
+             ("caseany.media.test", "rogue", 403, "deny", "role-insufficient", "certscase"),
+             ("opt.media.test", "client", 200, "allow", "allowed", "certs")]
     mark = srv.mark()
     p = srv.port
     # and a request for a vhost that asks for a certificate on a connection
     # made without one, or the other way round: mod_ssl's 421, not served
-    *outs, out, out2 = h2_many(srv, [
+    *outs, out, out2, inc, inc2, out3 = h2_many(srv, [
         dict(requests=[[[":authority", f"{host}:{p}"], [":path", f"/staff/a.jpg?cc={i}"]]],
              servername=host, client=client) for i, (host, client, *_) in enumerate(cases)] + [
-        dict(requests=[[[":authority", f"certs.media.test:{p}"], [":path", "/staff/a.jpg?cc=4"]]]),
-        dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?cc=5"]]],
-             servername="certs.media.test", client="client")])
-    for i, ((host, client, want, decision, reason), o) in enumerate(zip(cases, outs)):
+        dict(requests=[[[":authority", f"certs.media.test:{p}"], [":path", "/staff/a.jpg?cc=x1"]]]),
+        dict(requests=[[[":authority", f"media.test:{p}"], [":path", "/v/a.jpg?cc=x2"]]],
+             servername="certs.media.test", client="client")] + [
+        # the page that includes /staff/a.jpg (a sub-request after the
+        # page's fixups, mod_ssl's variables in its environment): the
+        # self-made certificate's subject is not a role there either
+        dict(requests=[[[":authority", f"anyca.media.test:{p}"], [":path", "/inc/p.shtml?cc=x4"]]],
+             servername="anyca.media.test", client=c) for c in ("client", "rogue")] + [
+        # `SSLVerifyClient optional`: mod_ssl ends the handshake of a
+        # certificate it cannot verify; nothing is served
+        dict(requests=[[[":authority", f"opt.media.test:{p}"], [":path", "/staff/a.jpg?cc=x3"]]],
+             servername="opt.media.test", client="rogue")])
+    for i, ((host, client, want, decision, reason, policy), o) in enumerate(zip(cases, outs)):
         r = o["responses"][0]
         assert r["status"] == want, (host, client, r)
         assert (JPEG in r["body"].encode("latin1")) == (want == 200)
         line = vh_lines(srv, f"?cc={i}")[0]
-        assert line[5:8] == [f"mg={decision}", f"reason={reason}", "policy=certs"], line
+        assert line[5:8] == [f"mg={decision}", f"reason={reason}", f"policy={policy}"], line
     assert [out["responses"][0]["status"], out2["responses"][0]["status"]] == [421, 421]
-    assert vh_lines(srv, "?cc=4")[0][5] == vh_lines(srv, "?cc=5")[0][5] == "mg=-"
+    assert vh_lines(srv, "?cc=x1")[0][5] == vh_lines(srv, "?cc=x2")[0][5] == "mg=-"
+    assert [JPEG in o["responses"][0]["body"].encode("latin1") for o in (inc, inc2)] == [True, False]
+    assert "processing this directive" in inc2["responses"][0]["body"], inc2
+    assert out3["responses"][0].get("status") is None, out3
+    assert "ALERT" in out3["responses"][0]["error"] and vh_lines(srv, "?cc=x3", timeout=0) == [], out3
     # the self-made certificate's subject was there, and said why it is not used
     assert re.search(r"MG00208: media-guard: SSL_CLIENT_S_DN_OU of a client certificate that "
                      r"mod_ssl did not verify \(SSL_CLIENT_VERIFY FAILED:", srv.error_log_since(mark))
