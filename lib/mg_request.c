@@ -215,7 +215,8 @@ static mg_roleset_t resolve_roles(const mg_policy_t *policy, const mg_request_t 
 
 int mg_ssl_client_cert_field(const char *name)
 {
-    return strncasecmp(name, "SSL_CLIENT_", 11) == 0 && strcasecmp(name, "SSL_CLIENT_VERIFY") != 0;
+    return apr_cstr_casecmpn(name, "SSL_CLIENT_", 11) == 0 &&
+           apr_cstr_casecmp(name, "SSL_CLIENT_VERIFY") != 0;
 }
 
 int mg_ssl_verified(const char *verify)

@@ -21,7 +21,6 @@
  * from its own headers, SetEnvIf) the table is read as before.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "httpd.h"
 #include "http_config.h"
@@ -29,6 +28,7 @@
 #include "mod_ssl.h"
 
 #include <apr_atomic.h>
+#include <apr_cstr.h>
 #include <apr_optional.h>
 #include <apr_strings.h>
 
@@ -63,7 +63,7 @@ const char *mg_mod_ssl_env(request_rec *r, const char *name)
     /* mod_ssl and the table compare names without regard to case: so do we,
      * or ssl_Client_S_DN_OU would be a client certificate's field that no
      * verification guards */
-    if (strncasecmp(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
+    if (apr_cstr_casecmpn(name, "SSL_", 4) != 0 || var_lookup == NULL || is_https == NULL ||
         !is_https(r->connection))
         return apr_table_get(r->subprocess_env, name);
     if (mg_ssl_client_cert_field(name)) {
