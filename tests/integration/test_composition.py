@@ -113,6 +113,19 @@ MediaGuardReasonHeader On
         </RequireNone>
     </RequireAll>
 </Location>
+# a double negation: `Require not` inside <RequireAll> inside <RequireNone> means "only what the
+# site policy allows" (httpd accepts it: only a negation directly in an OR section is refused)
+<Location "/dbl/">
+    <RequireAll>
+        Require all granted
+        <RequireNone>
+            <RequireAll>
+                Require all granted
+                Require not media-guard site
+            </RequireAll>
+        </RequireNone>
+    </RequireAll>
+</Location>
 <Location "/memo/">
     <RequireAll>
         Require media-guard site
@@ -133,6 +146,8 @@ FILES = {
     "notlist/public/a.jpg": JPEG,
     "dir/a.jpg": JPEG,
     "memo/a.jpg": JPEG,
+    "dbl/a.jpg": JPEG,
+    "dbl/closed/a.jpg": JPEG,
     "neg/login/a.jpg": JPEG,
     "neg/message/a.jpg": JPEG,
     "none/a.jpg": JPEG,
@@ -215,6 +230,24 @@ def test_require_not_refuses_what_the_policy_cannot_judge(srv, method, target, h
     r = srv.raw(target, headers={**IMG, **headers}, method=method)
     assert r.status_code == 403 and JPEG not in r.content, (r.status_code, srv.last_access(target))
     assert "under a negation, counted as allowed" in srv.error_log_since(mark)
+
+
+# Under two negations a line means what it says: "counted as allowed" for a refusal of the
+# request's form is right only under an odd number of them. Counted under two, `?a;b` or POST
+# turned the site policy's refusal of /dbl/closed/ into a grant (review of red team 26b).
+@pytest.mark.parametrize("method,target", [
+    ("GET", "/dbl/closed/a.jpg"),
+    ("GET", "/dbl/closed/a.jpg?a;b"),
+    ("POST", "/dbl/closed/a.jpg"),
+    ("GET", "/dbl/a.jpg?a;b"),
+], ids=["refused", "semicolon-query", "post", "semicolon-query-open"])
+def test_a_double_negation_refuses_what_the_policy_refuses(srv, method, target):
+    r = srv.raw(target, headers=IMG, method=method)
+    assert r.status_code == 403 and JPEG not in r.content, (r.status_code, srv.last_access(target))
+
+
+def test_a_double_negation_grants_what_the_policy_allows(srv):
+    assert srv.get("/dbl/a.jpg", headers=IMG).status_code == 200
 
 
 def test_require_not_still_lets_other_providers_decide_a_file_it_does_not_list(srv):
