@@ -70,6 +70,26 @@ NOTLIST = """\
 </Location>
 """
 
+
+
+def double_negation(location, policy):
+    """`Require not` inside <RequireAll> inside <RequireNone> means "only what the policy
+    allows" (httpd accepts it: only a negation directly in an OR section is refused)."""
+    return f"""\
+<Location "{location}">
+    <RequireAll>
+        Require all granted
+        <RequireNone>
+            <RequireAll>
+                Require all granted
+                Require not media-guard {policy}
+            </RequireAll>
+        </RequireNone>
+    </RequireAll>
+</Location>
+"""
+
+
 CONF = """\
 MediaGuardPolicy site @POLICIES@/site.yaml
 MediaGuardPolicy blocklist @POLICIES@/blocklist.yaml
@@ -98,7 +118,7 @@ MediaGuardReasonHeader On
         Require media-guard site
     </RequireAny>
 </Location>
-""" + NOTLIST + """\
+""" + NOTLIST + double_negation("/dbl/", "site") + """\
 <Location "/neg/">
     <RequireAll>
         Require ip 192.0.2.1
@@ -110,19 +130,6 @@ MediaGuardReasonHeader On
         Require all granted
         <RequireNone>
             Require media-guard members
-        </RequireNone>
-    </RequireAll>
-</Location>
-# a double negation: `Require not` inside <RequireAll> inside <RequireNone> means "only what the
-# site policy allows" (httpd accepts it: only a negation directly in an OR section is refused)
-<Location "/dbl/">
-    <RequireAll>
-        Require all granted
-        <RequireNone>
-            <RequireAll>
-                Require all granted
-                Require not media-guard site
-            </RequireAll>
         </RequireNone>
     </RequireAll>
 </Location>

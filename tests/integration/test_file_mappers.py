@@ -13,7 +13,7 @@ import pytest
 
 from conftest import htpasswd
 from test_composition import BLOCKLIST as COMPOSITION_BLOCKLIST
-from test_composition import NOTLIST
+from test_composition import NOTLIST, double_negation
 from test_composition import IMG, PUBLIC_JPG, SECRET, SERVED_POLICY, SITE_BASIC
 
 # `default: allow` with a rule that owns only the member *images*: a directory
@@ -381,17 +381,7 @@ rules:
 DOUBLE_CONF = """\
 MediaGuardPolicy dirs @POLICIES@/dirs.yaml
 RewriteRule "^/dbl/photo/(\\w+)$" "/dbl/hidden/$1.jpg" [PT]
-<Location "/dbl/">
-    <RequireAll>
-        Require all granted
-        <RequireNone>
-            <RequireAll>
-                Require all granted
-                Require not media-guard dirs
-            </RequireAll>
-        </RequireNone>
-    </RequireAll>
-</Location>
+""" + double_negation("/dbl/", "dirs") + """\
 <Directory "@HTDOCS@/dbl/hidden">
     DirectoryIndex index.jpg
 </Directory>
