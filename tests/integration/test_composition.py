@@ -40,6 +40,7 @@ rules:
   - id: blocked
     path: /notlist/secret/
     access: {anonymous: view}
+    transforms: none
 """
 
 # refuses anonymous visitors with a login redirect or a custom message
@@ -231,7 +232,9 @@ def test_require_not_refuses_what_the_policy_allows(srv):
     ("POST", "/notlist/secret/a.jpg", {}),
     ("PROPFIND", "/notlist/secret/a.jpg", {}),
     ("GET", "/notlist/secret/a.jpg?download=1", {}),
-], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind", "download"])
+    ("GET", "/notlist/secret/a.jpg?tr=w-300", {}),
+], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind", "download",
+        "transform"])
 def test_require_not_refuses_what_the_policy_cannot_judge(srv, method, target, headers):
     mark = srv.mark()
     r = srv.raw(target, headers={**IMG, **headers}, method=method)
