@@ -229,10 +229,6 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
-/* Under a negation: whether decision d counts as the policy allowing the
- * request — an allow, or a refusal of the request's form rather than of
- * the client (bad-url, a method, a download, a transformation). */
-int mg_mod_negation_counts_as_allowed(const mg_decision_t *d);
 
 /* mg_mod_export.c */
 /* MediaGuardExport notes [env] | env | none */

@@ -659,7 +659,7 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     decide(r, mp, &st, &d2, &served_canon);
     /* under a negation the served path counts too (check_authorization):
      * an unlisted URL rewritten to a listed file is the listed file */
-    m->served_allowed = mg_mod_negation_counts_as_allowed(&d2);
+    m->served_allowed = mg_decision_counts_under_negation(&d2);
     if (m->d.outcome != MG_OUTCOME_ALLOW || !stricter(&m->d, &d2))
         return;
     m->d = d2;
@@ -1030,22 +1030,6 @@ int mg_mod_restore_filename(request_rec *r)
     return DECLINED;
 }
 
-int mg_mod_negation_counts_as_allowed(const mg_decision_t *d)
-{
-    if (d->outcome == MG_OUTCOME_ALLOW)
-        return 1;
-    switch (d->reason) {
-    case MG_R_BAD_URL:
-    case MG_R_METHOD:
-    case MG_R_DOWNLOAD:
-    case MG_R_TRANSFORM_DENIED:
-    case MG_R_TRANSFORM_MISSING:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
     const mg_mod_require_t *req = parsed;
@@ -1108,7 +1092,7 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
          * file the rule lets the client view, a transformation the rule
          * refuses. As neutral, each let `Require not` pass the listed file. */
         int listed = req->negated == MG_MOD_NEG_ODD
-                         ? mg_mod_negation_counts_as_allowed(&m->d) || m->served_allowed
+                         ? mg_decision_counts_under_negation(&m->d) || m->served_allowed
                          : m->d.outcome == MG_OUTCOME_ALLOW;
 
         m->negated |= req->negated;

@@ -147,7 +147,7 @@ int mg_mod_recheck_fixup(request_rec *r)
             else if ((m->negated & MG_MOD_NEG_ODD) != 0 && nm->d.outcome == MG_OUTCOME_ALLOW)
                 how = "; under a negation: refused";
             else if ((m->negated & MG_MOD_NEG_ODD) != 0 &&
-                     (mg_mod_negation_counts_as_allowed(&nm->d) || nm->served_allowed))
+                     (mg_decision_counts_under_negation(&nm->d) || nm->served_allowed))
                 how = "; under a negation, counted as allowed: refused";
             else if ((m->negated & MG_MOD_NEG_EVEN) != 0 && nm->d.outcome != MG_OUTCOME_ALLOW)
                 how = "; under two negations: refused";

@@ -235,11 +235,15 @@ def test_require_not_refuses_what_the_policy_allows(srv):
     ("GET", "/notlist/secret/a.jpg?tr=w-300", {}),
 ], ids=["semicolon-query", "nul-in-query", "tr-cookie", "x-original-url", "post", "propfind", "download",
         "transform"])
-def test_require_not_refuses_what_the_policy_cannot_judge(srv, method, target, headers):
+def test_require_not_refuses_what_the_policy_cannot_judge(srv, mgctl, method, target, headers):
     mark = srv.mark()
     r = srv.raw(target, headers={**IMG, **headers}, method=method)
     assert r.status_code == 403 and JPEG not in r.content, (r.status_code, srv.last_access(target))
     assert "under a negation, counted as allowed" in srv.error_log_since(mark)
+    # and mgctl explain says so for the same request
+    args = [a for k, v in {**IMG, **headers}.items() for a in ("-H", f"{k}: {v}")]
+    p = mgctl("explain", "-p", srv.policy_dir / "blocklist.yaml", "-X", method, *args, target)
+    assert "\nnegated:  counted as allowed" in p.stdout, p.stdout
 
 
 # Under two negations a line means what it says: "counted as allowed" for a refusal of the
@@ -264,9 +268,11 @@ def test_require_not_still_lets_other_providers_decide_a_file_it_does_not_list(s
     assert srv.get("/notlist/public/a.jpg?a=1", headers=IMG).status_code == 200
 
 
-def test_require_not_lets_other_providers_decide_what_the_policy_denies(srv):
+def test_require_not_lets_other_providers_decide_what_the_policy_denies(srv, mgctl):
     # the blocklist denies (no rule): `not` makes that neutral, `all granted` decides
     assert srv.get("/notlist/public/a.jpg", headers=IMG).status_code == 200
+    p = mgctl("explain", "-p", srv.policy_dir / "blocklist.yaml", "/notlist/public/a.jpg")
+    assert "reason:   no-rule" in p.stdout and "negated:" not in p.stdout, p.stdout
 
 
 def test_refusal_under_require_not_never_becomes_the_login_redirect(srv):
