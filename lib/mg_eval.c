@@ -1086,12 +1086,16 @@ void mg_evaluate(apr_pool_t *pool, const mg_policy_t *policy, const mg_request_t
      * act on other URLs than the one judged — COPY of a collection reads
      * every file below it and writes it under the Destination, PROPFIND
      * lists their names — so the collection's own (unowned) URL cannot
-     * answer for files that rules protect. */
-    if (rd->method_bit == MG_M_OTHER) {
+     * answer for files that rules protect. No method at all (bit 0: an
+     * empty or missing one) is no better: it matches no rule, and would
+     * fall to `default: allow`. */
+    if (rd->method_bit == MG_M_OTHER || rd->method_bit == 0) {
         deny(e, MG_R_METHOD,
              "%s is not a method a policy can allow (rules name GET, HEAD, POST, PUT, DELETE, "
              "OPTIONS and PATCH; WebDAV's COPY, MOVE and PROPFIND reach other URLs than %s)",
-             shown(pool, req->method), shown(pool, rd->canon.path));
+             req->method != NULL && req->method[0] != '\0' ? shown(pool, req->method)
+                                                           : "(no method)",
+             shown(pool, rd->canon.path));
         return;
     }
 

@@ -351,3 +351,19 @@ int mg_decision_http_status(const mg_decision_t *d)
         return 500;
     return mg_deny_status_valid(d->status) ? d->status : 403;
 }
+
+int mg_decision_counts_under_negation(const mg_decision_t *d)
+{
+    if (d->outcome == MG_OUTCOME_ALLOW)
+        return 1;
+    switch (d->reason) {
+    case MG_R_BAD_URL:
+    case MG_R_METHOD:
+    case MG_R_DOWNLOAD:
+    case MG_R_TRANSFORM_DENIED:
+    case MG_R_TRANSFORM_MISSING:
+        return 1;
+    default:
+        return 0;
+    }
+}

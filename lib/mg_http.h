@@ -89,6 +89,13 @@ int mg_decision_http_status(const mg_decision_t *d);
 /* Whether `status` is a deny status the module can send (see above). */
 int mg_deny_status_valid(int status);
 
+/* Whether decision d counts as the policy allowing the request under
+ * `Require not media-guard` (an odd number of negations): an allow, or a
+ * refusal of the request's form rather than of the client — bad-url,
+ * method-not-allowed, download-not-allowed, transform-not-allowed,
+ * transform-required-missing — so that the negated line refuses it. */
+int mg_decision_counts_under_negation(const mg_decision_t *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -60,6 +60,13 @@ void mgctl_decision_print(FILE *out, apr_pool_t *pool, const mg_decision_t *d, i
                 mg_decision_http_status(d), alt);
     else
         fprintf(out, "%*sstatus:   %d\n", in, "", mg_decision_http_status(d));
+    /* what Apache's decision line says under `Require not` for such a refusal */
+    if (d->outcome != MG_OUTCOME_ALLOW && d->reason != MG_R_INTERNAL &&
+        mg_decision_counts_under_negation(d))
+        fprintf(out,
+                "%*snegated:  counted as allowed (a refusal of the request's form): "
+                "Require not media-guard refuses\n",
+                in, "");
     if (d->location)
         fprintf(out, "%*slocation: %s\n", in, "", mg_one_line(pool, d->location));
     if (d->message)

@@ -105,17 +105,21 @@ typedef struct mg_mod_memo {
                             stricter than the target (else NULL) */
     authz_status result; /* the mapped result (valid when mapped) */
     int mapped;          /* map_decision ran: its side effects are done */
-    int negated;         /* a negated line (Require not, <RequireNone>) asked */
+    int negated;         /* MG_MOD_NEG_ODD, MG_MOD_NEG_EVEN: a line under an
+                            odd, an even number of negations asked */
     int served_allowed;  /* the served path differs from the target and the
                             policy allows it (or refuses its form): under a
                             negation that counts as allowing the request */
 } mg_mod_memo_t;
 
 /* What `Require [not] media-guard NAME` resolves to at configuration time. */
+#define MG_MOD_NEG_ODD 1  /* the policy's grant refuses, a refusal is neutral */
+#define MG_MOD_NEG_EVEN 2 /* (two, four, ...) its refusal refuses, a grant is neutral */
 typedef struct mg_mod_require {
     const mg_mod_policy_t *mp;
-    int negated; /* under `Require not` or <RequireNone>: a refusal can only
-                    become neutral, never the final answer */
+    int negated; /* 0, or under `Require not` and <RequireNone>s: MG_MOD_NEG_ODD
+                    or MG_MOD_NEG_EVEN (no login redirect, deny page or
+                    one-time use: the line's answer passes a negation) */
 } mg_mod_require_t;
 
 typedef struct mg_mod_req {
@@ -225,10 +229,6 @@ void mg_mod_evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
 /* Notes, environment, metrics, refusal headers and the log line of a
  * decision; `why` (or NULL) is added to the log line. */
 void mg_mod_record(request_rec *r, const mg_mod_memo_t *m, const char *why, int negated);
-/* Under a negation: whether decision d counts as the policy allowing the
- * request — an allow, or a refusal of the request's form rather than of
- * the client (bad-url, a method, a download, a transformation). */
-int mg_mod_negation_counts_as_allowed(const mg_decision_t *d);
 
 /* mg_mod_export.c */
 /* MediaGuardExport notes [env] | env | none */

@@ -79,23 +79,27 @@ mg_mod_req_t *mg_mod_req_make(request_rec *r)
 /* Whether this Require line sits under a negation: mod_authz_core turns a
  * negated refusal into "neutral", so our refusal there can never be what the
  * client gets, and must not set a login redirect or a deny page for a 403
- * that another provider causes. The line is negated by its own "not" or by
- * any enclosing <RequireNone>. */
+ * that another provider causes. The line is negated by its own "not" and by
+ * each enclosing <RequireNone>: MG_MOD_NEG_ODD under an odd number of them,
+ * MG_MOD_NEG_EVEN under an even one (httpd accepts `Require not` in a
+ * <RequireAll> inside <RequireNone>), where the policy's refusal is what
+ * refuses and its grant is only neutral. */
 static int negated_require(const ap_directive_t *d, apr_pool_t *p)
 {
     const char *args, *first;
+    int n = 0;
 
     if (d == NULL)
         return 0;
     args = d->args ? d->args : "";
     first = ap_getword_conf(p, &args);
     if (apr_cstr_casecmp(d->directive, "Require") == 0 && apr_cstr_casecmp(first, "not") == 0)
-        return 1;
+        n++;
     for (d = d->parent; d != NULL; d = d->parent) {
         if (apr_cstr_casecmp(d->directive, "<RequireNone") == 0)
-            return 1;
+            n++;
     }
-    return 0;
+    return n == 0 ? 0 : n % 2 ? MG_MOD_NEG_ODD : MG_MOD_NEG_EVEN;
 }
 
 static const char *parse_require(cmd_parms *cmd, const char *line, const void **parsed)
@@ -655,7 +659,7 @@ static void evaluate(request_rec *r, const mg_mod_policy_t *mp, mg_mod_memo_t *m
     decide(r, mp, &st, &d2, &served_canon);
     /* under a negation the served path counts too (check_authorization):
      * an unlisted URL rewritten to a listed file is the listed file */
-    m->served_allowed = mg_mod_negation_counts_as_allowed(&d2);
+    m->served_allowed = mg_decision_counts_under_negation(&d2);
     if (m->d.outcome != MG_OUTCOME_ALLOW || !stricter(&m->d, &d2))
         return;
     m->d = d2;
@@ -1027,22 +1031,6 @@ int mg_mod_restore_filename(request_rec *r)
     return DECLINED;
 }
 
-int mg_mod_negation_counts_as_allowed(const mg_decision_t *d)
-{
-    if (d->outcome == MG_OUTCOME_ALLOW)
-        return 1;
-    switch (d->reason) {
-    case MG_R_BAD_URL:
-    case MG_R_METHOD:
-    case MG_R_DOWNLOAD:
-    case MG_R_TRANSFORM_DENIED:
-    case MG_R_TRANSFORM_MISSING:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static authz_status check_authorization(request_rec *r, const char *line, const void *parsed)
 {
     const mg_mod_require_t *req = parsed;
@@ -1104,9 +1092,11 @@ static authz_status check_authorization(request_rec *r, const char *line, const 
          * as to GET; WebDAV's COPY reads other URLs), `?download=1` on a
          * file the rule lets the client view, a transformation the rule
          * refuses. As neutral, each let `Require not` pass the listed file. */
-        int listed = mg_mod_negation_counts_as_allowed(&m->d) || m->served_allowed;
+        int listed = req->negated == MG_MOD_NEG_ODD
+                         ? mg_decision_counts_under_negation(&m->d) || m->served_allowed
+                         : m->d.outcome == MG_OUTCOME_ALLOW;
 
-        m->negated = 1;
+        m->negated |= req->negated;
         if (fresh)
             mg_mod_record(r, m,
                           listed && m->d.outcome != MG_OUTCOME_ALLOW

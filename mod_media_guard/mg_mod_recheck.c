@@ -127,27 +127,36 @@ int mg_mod_recheck_fixup(request_rec *r)
 
     for (m = qrq->memos; m != NULL; m = m->next) {
         mg_mod_memo_t *nm;
-        if (m->negated && !m->mapped) {
+        if (m->negated != 0) {
             /* The request passed `Require not` of this policy: the URL it
-             * inherits must not be one the policy allows either. */
+             * inherits must not be one the policy allows either (under two
+             * negations: must not be one it refuses); nor an error. */
+            const char *how = NULL;
+
             if (rq == NULL)
                 rq = mg_mod_req_make(r);
             nm = apr_pcalloc(r->pool, sizeof(*nm));
             nm->mp = m->mp;
             nm->user = r->user;
-            nm->negated = 1;
+            nm->negated = m->negated;
             mg_mod_evaluate(r, m->mp, nm, &t);
             nm->next = rq->memos;
             rq->memos = nm;
-            if (!mg_mod_negation_counts_as_allowed(&nm->d) && !nm->served_allowed)
-                continue;
-            mg_mod_record(
-                r, nm,
-                apr_pstrcat(r->pool, why, "; under a negation, counted as allowed: refused", NULL),
-                1);
-            if (mg_mod_is_path_info_lookup(r))
-                r->filename = NULL;
-            return HTTP_FORBIDDEN;
+            if (nm->d.reason == MG_R_INTERNAL)
+                how = "; under a negation: an error";
+            else if ((m->negated & MG_MOD_NEG_ODD) != 0 && nm->d.outcome == MG_OUTCOME_ALLOW)
+                how = "; under a negation: refused";
+            else if ((m->negated & MG_MOD_NEG_ODD) != 0 &&
+                     (mg_decision_counts_under_negation(&nm->d) || nm->served_allowed))
+                how = "; under a negation, counted as allowed: refused";
+            else if ((m->negated & MG_MOD_NEG_EVEN) != 0 && nm->d.outcome != MG_OUTCOME_ALLOW)
+                how = "; under two negations: refused";
+            if (how != NULL) {
+                mg_mod_record(r, nm, apr_pstrcat(r->pool, why, how, NULL), 1);
+                if (mg_mod_is_path_info_lookup(r))
+                    r->filename = NULL;
+                return nm->d.reason == MG_R_INTERNAL ? HTTP_INTERNAL_SERVER_ERROR : HTTP_FORBIDDEN;
+            }
         }
         if (m->d.outcome != MG_OUTCOME_ALLOW || !m->mapped || !same_user(m->user, r->user))
             continue; /* only grants that counted, for this user */

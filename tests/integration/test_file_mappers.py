@@ -13,7 +13,7 @@ import pytest
 
 from conftest import htpasswd
 from test_composition import BLOCKLIST as COMPOSITION_BLOCKLIST
-from test_composition import NOTLIST
+from test_composition import NOTLIST, double_negation
 from test_composition import IMG, PUBLIC_JPG, SECRET, SERVED_POLICY, SITE_BASIC
 
 # `default: allow` with a rule that owns only the member *images*: a directory
@@ -363,13 +363,39 @@ RewriteRule "^/notlist/photo/(\\w+)$" "/notlist/secret/$1.jpg" [PT]
 </Directory>
 """
 
+# Under two negations (`Require not` in a <RequireAll> inside <RequireNone>) the line means
+# "only what the policy allows": /dbl/hidden/ (a directory: no class) is allowed, its images not
+DIRS = """\
+version: 1
+default: deny
+rules:
+  - id: dirs
+    path: /dbl/
+    access: {anonymous: view}
+  - id: hidden
+    path: /dbl/hidden/
+    classes: [image]
+    access: {anonymous: none}
+"""
+
+DOUBLE_CONF = """\
+MediaGuardPolicy dirs @POLICIES@/dirs.yaml
+RewriteRule "^/dbl/photo/(\\w+)$" "/dbl/hidden/$1.jpg" [PT]
+""" + double_negation("/dbl/", "dirs") + """\
+<Directory "@HTDOCS@/dbl/hidden">
+    DirectoryIndex index.jpg
+</Directory>
+"""
+
 BLOCKED_CGI = "#!/bin/sh\nprintf 'Location: /notlist/secret/a.jpg\\n\\n'\n"
 
 
 @pytest.fixture(scope="module")
 def negated(apache_factory):
-    s = apache_factory("negated-mappers", NEGATED_CONF, policies={"blocklist.yaml": BLOCKLIST},
+    s = apache_factory("negated-mappers", NEGATED_CONF + DOUBLE_CONF,
+                       policies={"blocklist.yaml": BLOCKLIST, "dirs.yaml": DIRS},
                        files={"notlist/secret/a.jpg": SECRET, "notlist/secret/index.jpg": SECRET,
+                              "dbl/hidden/a.jpg": SECRET, "dbl/hidden/index.jpg": SECRET,
                               "notlist/open/index.jpg": PUBLIC_JPG, "notlist/send.cgi": BLOCKED_CGI},
                        extra_modules=["cgid", "rewrite"], start=False)
     os.chmod(s.htdocs / "notlist" / "send.cgi", 0o755)
@@ -388,3 +414,12 @@ def test_under_a_negation_a_listed_file_is_not_served_for_another_url(negated, t
 def test_under_a_negation_an_unlisted_index_is_still_served(negated):
     r = negated.get("/notlist/open/", headers=IMG)
     assert r.status_code == 200 and r.content == PUBLIC_JPG
+
+
+# Counted as under one negation, the index of /dbl/hidden/ was judged "refused unless the policy
+# allows it" the wrong way round and served (review of red team 26b)
+@pytest.mark.parametrize("target", ["/dbl/hidden/", "/dbl/hidden/a.jpg", "/dbl/photo/a",
+                                    "/dbl/hidden/a.jpg?a;b"])
+def test_under_two_negations_a_file_the_policy_refuses_is_not_served(negated, target):
+    r = negated.get(target, headers=IMG)
+    assert r.status_code == 403 and SECRET not in r.content, (r.status_code, negated.last_access(target))

@@ -329,7 +329,8 @@ START_TEST(test_a_method_no_rule_can_name_is_refused_even_by_default_allow)
                           "    path: /members/\n"
                           "    classes: [image]\n"
                           "    access: {anonymous: none}\n");
-    static const char *const other[] = {"PROPFIND", "COPY", "MOVE", "LOCK", "MKCOL", "get"};
+    /* "": no method at all matched no rule and fell to the default (review of red team 26b) */
+    static const char *const other[] = {"PROPFIND", "COPY", "MOVE", "LOCK", "MKCOL", "get", ""};
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
         mg_decision_t *d = decide(p, req_m(other[i], "/members/"));
         EXPECT(d, MG_OUTCOME_DENY, MG_R_METHOD);
@@ -337,6 +338,7 @@ START_TEST(test_a_method_no_rule_can_name_is_refused_even_by_default_allow)
         d = decide(p, req_m(other[i], "/public/a.txt"));
         EXPECT(d, MG_OUTCOME_DENY, MG_R_METHOD);
     }
+    EXPECT(decide(p, req_m(NULL, "/public/a.txt")), MG_OUTCOME_DENY, MG_R_METHOD);
     /* the seven a rule can name still fall to the default where no rule owns the path */
     static const char *const named[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
     for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
