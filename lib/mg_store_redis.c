@@ -228,11 +228,15 @@ typedef int elements_t;
 
 /* Whether one more value fits in the reply under way. When one does not
  * (a function below returns NULL), the reader fails, said as out of
- * memory: command_by tells the two apart by rc->values. */
+ * memory: command_by tells the two apart by rc->values. An array's
+ * elements were counted at its header (create_array), so only the answer
+ * itself (no parent) is counted here. */
 static int one_more(const redisReadTask *task)
 {
     redis_conn_t *rc = task->privdata;
 
+    if (task->parent != NULL)
+        return 1;
     if (rc->values >= VALUES_MAX) {
         rc->values = VALUES_MAX + 1;
         return 0;
@@ -251,8 +255,12 @@ static void *create_string(const redisReadTask *task, char *str, size_t len)
     return one_more(task) ? impl_of(task)->base.createString(task, str, len) : NULL;
 }
 
-/* An array: itself, and room for the elements it announces (each counted
- * as it comes) */
+/* An array: itself, and the elements it announces, counted here, at its
+ * header, before hiredis allocates their pointers. Counted as they came
+ * instead, each array open at once could announce what was left: a wide
+ * array's first element nearly the whole bound again, and in hiredis 1.x,
+ * which nests without limit, a chain of them 8192 times (268 MB of
+ * pointers from 57 KB). */
 static void *create_array(const redisReadTask *task, elements_t elements)
 {
     redis_conn_t *rc = task->privdata;
@@ -261,6 +269,7 @@ static void *create_array(const redisReadTask *task, elements_t elements)
         rc->values = VALUES_MAX + 1;
         return NULL;
     }
+    rc->values += (long)elements;
     return impl_of(task)->base.createArray(task, elements);
 }
 
