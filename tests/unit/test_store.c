@@ -752,10 +752,12 @@ END_TEST
 
 /* ---- the memcached engine against a fake server's answers ---- */
 
-/* One canned answer per connection: read the request, answer, close. */
+/* One canned answer per connection: read the request, answer, close; or
+ * the same answer to each of `answers` requests, then close. */
 typedef struct fake {
     apr_socket_t *listen;
     const char *answer;
+    int answers;
     int conns;
 } fake_t;
 
@@ -769,10 +771,13 @@ static void *APR_THREAD_FUNC fake_serve(apr_thread_t *t, void *data)
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
     while (apr_socket_accept(&c, f->listen, p) == APR_SUCCESS) {
-        apr_size_t len = strlen(f->answer);
-        n = sizeof(buf);
-        apr_socket_recv(c, buf, &n);
-        apr_socket_send(c, f->answer, &len);
+        for (int i = 0; i < f->answers; i++) {
+            apr_size_t len = strlen(f->answer);
+            n = sizeof(buf);
+            if (apr_socket_recv(c, buf, &n) != APR_SUCCESS && i > 0)
+                break;
+            apr_socket_send(c, f->answer, &len);
+        }
         apr_socket_close(c);
         f->conns++;
     }
@@ -805,12 +810,13 @@ static const struct {
     {"", MG_STORE_ERROR, NULL},                            /* closed at once */
 };
 
-static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+static fake_t *fake_start_as(const char *answer, int answers, apr_thread_t **th, int *port)
 {
     fake_t *f = apr_pcalloc(mg_test_pool, sizeof(*f));
     apr_sockaddr_t *sa;
 
     f->answer = answer;
+    f->answers = answers;
     ck_assert_int_eq(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, mg_test_pool),
                      APR_SUCCESS);
     ck_assert_int_eq(
@@ -822,6 +828,11 @@ static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
     *port = sa->port;
     ck_assert_int_eq(apr_thread_create(th, NULL, fake_serve, f, mg_test_pool), APR_SUCCESS);
     return f;
+}
+
+static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+{
+    return fake_start_as(answer, 1, th, port);
 }
 
 static void fake_stop(fake_t *f, apr_thread_t *th)
@@ -1123,6 +1134,29 @@ START_TEST(test_redis_array_header_over_the_bound_is_refused)
 }
 END_TEST
 
+/* The bound is per command: a connection kept for the next one starts
+ * its count again. Each answer holds 5001 values (under the bound, two of
+ * them over it); two gets on one connection both read theirs in full.
+ * Planted: no reset per command -> the second is "an over-long reply". */
+START_TEST(test_redis_values_are_counted_per_command_on_a_kept_connection)
+{
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start_as(redis_answer_of(5001, ":1\r\n"), 2, &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+
+    for (int i = 0; i < 2; i++) {
+        const char *why = NULL;
+        char *val = NULL;
+        ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+        ck_assert_msg(strstr(why, "an answer of an unexpected type (2)") != NULL, "get %d: %s", i,
+                      why);
+    }
+    fake_stop(f, th);
+    ck_assert_int_eq(f->conns, 1);
+}
+END_TEST
+
 START_TEST(test_memcache_garbage_reaches_the_message_printable)
 {
     apr_thread_t *th;
@@ -1177,6 +1211,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_redis_answer_with_more_values_than_ours_is_refused_while_read, 0,
                         2 * (int)(sizeof(leaves) / sizeof(leaves[0])));
     tcase_add_loop_test(tc, test_redis_array_header_over_the_bound_is_refused, 0, 5);
+    tcase_add_test(tc, test_redis_values_are_counted_per_command_on_a_kept_connection);
     suite_add_tcase(s, tc);
     return s;
 }
