@@ -468,7 +468,7 @@ static mg_store_status_t get_many_on(mc_impl_t *m, mc_server_t *s, const char *c
 
 /* get of n keys: one `get` per server that holds some of them. */
 static mg_store_status_t mc_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
-                                     apr_pool_t *p, const char **why)
+                                     apr_time_t until, apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
     int *idx = apr_palloc(p, sizeof(*idx) * (apr_size_t)n);
@@ -480,15 +480,27 @@ static mg_store_status_t mc_get_many(mg_store_t *st, int n, const char *const *k
             return MG_STORE_ERROR;
         }
     }
-    for (int si = 0; si < m->n; si++) {
+    for (int si = 0, asked = 0; si < m->n; si++) {
         mc_server_t *s = &m->servers[si];
         int k = 0;
 
         for (int i = 0; i < n; i++)
             if (server_for(m, keys[i]) == s)
                 idx[k++] = i;
-        if (k > 0 && get_many_on(m, s, keys, idx, k, vals, p, why) != MG_STORE_OK)
+        if (k == 0)
+            continue;
+        /* a get per server, each answered just in time, would hold the
+         * claim a timeout per server past the walk's bound */
+        if (until != 0 && mg_store_clock() > until) {
+            *why = apr_psprintf(p,
+                                "%s: no answer within the timeout to the claim as a whole (%d "
+                                "times the timeout; the slots read from %d servers, not all)",
+                                st->display, MG_STORE_WALK_FACTOR, asked);
             return MG_STORE_ERROR;
+        }
+        if (get_many_on(m, s, keys, idx, k, vals, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        asked++;
     }
     return MG_STORE_OK;
 }

@@ -215,8 +215,9 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
 /* memcached's multi-key get, one key after another (the walk only needs
  * each value as it was at some point during the call) */
 static mg_store_status_t mem_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
-                                      apr_pool_t *p, const char **why)
+                                      apr_time_t until, apr_pool_t *p, const char **why)
 {
+    (void)until;
     for (int i = 0; i < n; i++)
         if (mem_get(st, keys[i], &vals[i], p, why) == MG_STORE_NOTFOUND)
             vals[i] = NULL;
@@ -333,6 +334,33 @@ START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
     ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
                           "timeout; 3 of 6 slots walked)");
+}
+END_TEST
+
+/* With the slots read at once (get_many), slot 1's add is started like any
+ * other slot: not past the walk's bound. A revocation read that answers
+ * past it leaves the link unclaimed. Planted: no check before slot 1's
+ * add -> the address takes slot 1 (NEW). */
+START_TEST(test_a_claim_past_its_bound_before_slot_one_takes_nothing)
+{
+    mg_store_t *st = mem_store();
+    mem_t *m = st->impl;
+    mg_claim_t c = {"k1", "late", 3, "192.0.2.1", 600, 0, 1, NULL};
+    mg_claim_outcome_t out = MG_CLAIM_USED;
+    int slot;
+    const char *why = NULL;
+
+    st->ops = &mem_many_ops;
+    st->timeout = apr_time_from_msec(50);
+    m->slow_key = "mg:rev:late";
+    m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
+                          "timeout; 0 of 3 slots walked)");
+    m->slow_key = NULL; /* nothing was taken */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_NEW);
+    ck_assert_int_eq(slot, 1);
 }
 END_TEST
 
@@ -758,6 +786,7 @@ typedef struct fake {
     apr_socket_t *listen;
     const char *answer;
     int answers;
+    apr_interval_time_t delay; /* before each answer */
     int conns;
 } fake_t;
 
@@ -776,6 +805,8 @@ static void *APR_THREAD_FUNC fake_serve(apr_thread_t *t, void *data)
             n = sizeof(buf);
             if (apr_socket_recv(c, buf, &n) != APR_SUCCESS && i > 0)
                 break;
+            if (f->delay > 0)
+                apr_sleep(f->delay);
             apr_socket_send(c, f->answer, &len);
         }
         apr_socket_close(c);
@@ -810,13 +841,15 @@ static const struct {
     {"", MG_STORE_ERROR, NULL},                            /* closed at once */
 };
 
-static fake_t *fake_start_as(const char *answer, int answers, apr_thread_t **th, int *port)
+static fake_t *fake_start_as(const char *answer, int answers, apr_interval_time_t delay,
+                             apr_thread_t **th, int *port)
 {
     fake_t *f = apr_pcalloc(mg_test_pool, sizeof(*f));
     apr_sockaddr_t *sa;
 
     f->answer = answer;
     f->answers = answers;
+    f->delay = delay;
     ck_assert_int_eq(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, mg_test_pool),
                      APR_SUCCESS);
     ck_assert_int_eq(
@@ -832,7 +865,7 @@ static fake_t *fake_start_as(const char *answer, int answers, apr_thread_t **th,
 
 static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
 {
-    return fake_start_as(answer, 1, th, port);
+    return fake_start_as(answer, 1, 0, th, port);
 }
 
 static void fake_stop(fake_t *f, apr_thread_t *th)
@@ -907,6 +940,13 @@ START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
          MG_STORE_ERROR,
          {NULL}},
         {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k1 0 9\r\n192.0", MG_STORE_ERROR, {NULL}},                /* cut short */
+        {"VALUE mg:k1 0 9\r\n192.0.2.1\r\nVALUE mg:k2 0 9\r\n192.0.2.2\r\n", /* no END */
+         MG_STORE_ERROR,
+         {NULL}},
+        {"VALUE mg:k1 0 31\r\n192.0.2.1\r\nVALUE mg:k2 0 9\r\n192.0.2.2\r\nEND\r\n",
+         MG_STORE_ERROR, /* a length that swallows the next block and END */
+         {NULL}},
     };
     static const char *const keys[] = {"mg:k1", "mg:k2", "mg:k3"};
     apr_thread_t *th;
@@ -916,13 +956,54 @@ START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
     const char *why = NULL;
     char *vals[3];
 
-    ck_assert_int_eq(st->ops->get_many(st, 3, keys, vals, mg_test_pool, &why), cases[_i].rv);
+    ck_assert_int_eq(st->ops->get_many(st, 3, keys, vals, 0, mg_test_pool, &why), cases[_i].rv);
     for (int k = 0; cases[_i].rv == MG_STORE_OK && k < 3; k++)
         if (cases[_i].vals[k] == NULL)
             ck_assert_ptr_null(vals[k]);
         else
             ck_assert_str_eq(vals[k], cases[_i].vals[k]);
     fake_stop(f, th);
+}
+END_TEST
+
+/* The slots' read is part of the walk and under its bound: no server's
+ * get starts past `until` (one get per server, each answering just in
+ * time, held a claim for a timeout per server). Four servers each
+ * answering in 100 ms, the bound 150 ms away: two gets at most. Planted:
+ * the bound not looked at -> all four servers asked. */
+START_TEST(test_memcache_get_many_starts_no_server_past_the_walk_bound)
+{
+    enum { SERVERS = 4, KEYS = 20 };
+    apr_thread_t *th[SERVERS];
+    fake_t *f[SERVERS];
+    const char *url = "memcache://", *keys[KEYS], *why = NULL;
+    char *vals[KEYS];
+    mg_store_url_t *u = apr_pcalloc(mg_test_pool, sizeof(*u));
+    mg_store_t *st = NULL;
+    int port, asked = 0;
+
+    for (int i = 0; i < SERVERS; i++) {
+        f[i] = fake_start_as("END\r\n", 1, apr_time_from_msec(100), &th[i], &port);
+        url = apr_psprintf(mg_test_pool, "%s%s127.0.0.1:%d", url, i ? "," : "", port);
+    }
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        apr_pstrcat(mg_test_pool, url, "?timeout=2s", NULL), u,
+                                        &why),
+                     0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, u, &st, &why), 0);
+    for (int i = 0; i < KEYS; i++)
+        keys[i] = apr_psprintf(mg_test_pool, "mg:use:k1:bound:%d", i + 1);
+    ck_assert_int_eq(st->ops->get_many(st, KEYS, keys, vals,
+                                       mg_store_clock() + apr_time_from_msec(150), mg_test_pool,
+                                       &why),
+                     MG_STORE_ERROR);
+    ck_assert_msg(strstr(why, "no answer within the timeout to the claim as a whole") != NULL, "%s",
+                  why);
+    for (int i = 0; i < SERVERS; i++) {
+        fake_stop(f[i], th[i]);
+        asked += f[i]->conns;
+    }
+    ck_assert_msg(asked >= 1 && asked <= 2, "%d servers asked: %s", asked, why);
 }
 END_TEST
 
@@ -1142,7 +1223,7 @@ START_TEST(test_redis_values_are_counted_per_command_on_a_kept_connection)
 {
     apr_thread_t *th;
     int port;
-    fake_t *f = fake_start_as(redis_answer_of(5001, ":1\r\n"), 2, &th, &port);
+    fake_t *f = fake_start_as(redis_answer_of(5001, ":1\r\n"), 2, 0, &th, &port);
     mg_store_t *st = fake_store_open("redis", port);
 
     for (int i = 0; i < 2; i++) {
@@ -1188,6 +1269,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
     tcase_add_test(tc, test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout);
     tcase_add_test(tc, test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked);
+    tcase_add_test(tc, test_a_claim_past_its_bound_before_slot_one_takes_nothing);
     tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
@@ -1196,7 +1278,8 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
                         (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
     tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 6);
-    tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 11);
+    tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 14);
+    tcase_add_test(tc, test_memcache_get_many_starts_no_server_past_the_walk_bound);
     tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
     tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
