@@ -316,24 +316,35 @@ START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
 }
 END_TEST
 
-/* The message of a walk stopped at its bound counts the slots it walked:
- * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
- * 4 is not started. */
-START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+/* A claim on st (a 50 ms timeout) where the get of slow_key answers past
+ * the walk's bound (150 ms): an error, the slots walked said ("k of N"). */
+static void claim_stops_at_the_bound(mg_store_t *st, mg_claim_t *c, const char *slow_key,
+                                     const char *walked)
 {
-    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
-    mg_store_t *st = used_up_store(&c);
     mem_t *m = st->impl;
     mg_claim_outcome_t out;
     int slot;
     const char *why = NULL;
 
     st->timeout = apr_time_from_msec(50);
-    m->slow_key = "mg:use:k1:count:3";
+    m->slow_key = slow_key;
     m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
-    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
-    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
-                          "timeout; 3 of 6 slots walked)");
+    ck_assert_int_eq(mg_store_claim(st, c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, apr_psprintf(mg_test_pool,
+                                       "mem: no answer within the timeout to the claim as a whole "
+                                       "(2 times the timeout; %s slots walked)",
+                                       walked));
+    m->slow_key = NULL;
+}
+
+/* The message of a walk stopped at its bound counts the slots it walked:
+ * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
+ * 4 is not started. */
+START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+{
+    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
+
+    claim_stops_at_the_bound(used_up_store(&c), &c, "mg:use:k1:count:3", "3 of 6");
 }
 END_TEST
 
@@ -344,20 +355,14 @@ END_TEST
 START_TEST(test_a_claim_past_its_bound_before_slot_one_takes_nothing)
 {
     mg_store_t *st = mem_store();
-    mem_t *m = st->impl;
     mg_claim_t c = {"k1", "late", 3, "192.0.2.1", 600, 0, 1, NULL};
     mg_claim_outcome_t out = MG_CLAIM_USED;
     int slot;
     const char *why = NULL;
 
     st->ops = &mem_many_ops;
-    st->timeout = apr_time_from_msec(50);
-    m->slow_key = "mg:rev:late";
-    m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
-    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
-    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
-                          "timeout; 0 of 3 slots walked)");
-    m->slow_key = NULL; /* nothing was taken */
+    claim_stops_at_the_bound(st, &c, "mg:rev:late", "0 of 3");
+    /* nothing was taken */
     ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
     ck_assert_int_eq(out, MG_CLAIM_NEW);
     ck_assert_int_eq(slot, 1);
