@@ -1153,8 +1153,8 @@ END_TEST
  * read, at MG_STORE_REDIS_VALUES_MAX exactly: below it, 1 MiB of `+\r\n` in
  * arrays made about 33 MB of reply objects per request. Two arrays of
  * leaves of one kind; the bound itself is still parsed (then refused as
- * not a GET's answer). Planted: a kind of leaf not counted lets the
- * answer over the bound through ("unexpected type"). */
+ * not a GET's answer). Planted: an array's elements not counted at its
+ * header lets each answer over the bound through ("unexpected type"). */
 static const char *const leaves[] = {"+\r\n", ":1\r\n", "$-1\r\n", "*0\r\n", "$1\r\nx\r\n"};
 
 static char *redis_answer_of(int values, const char *leaf)
