@@ -408,7 +408,8 @@ static mg_store_status_t get_on(mc_impl_t *m, mc_server_t *s, const char *key, c
     if (line_end == NULL || sp == NULL || sp > line_end)
         return garbage(s, buf, p, why);
     n = strtol(sp + 1, NULL, 10);
-    if (n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 7 != buf + strlen(buf) ||
+    /* lengths compared, not pointers past the buffer (undefined in C) */
+    if (n < 0 || n >= MG_STORE_VAL_MAX || strlen(line_end) != (size_t)n + 9 ||
         memcmp(line_end + 2 + n, "\r\nEND\r\n", 7) != 0)
         return garbage(s, buf, p, why);
     *val = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
@@ -457,8 +458,8 @@ static mg_store_status_t get_many_on(mc_impl_t *m, mc_server_t *s, const char *c
         if (sp == NULL || sp > line_end)
             return garbage(s, buf, p, why);
         n = strtol(sp + 1, &end, 10);
-        if (end != line_end || n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 2 > stop ||
-            memcmp(line_end + 2 + n, "\r\n", 2) != 0)
+        if (end != line_end || n < 0 || n >= MG_STORE_VAL_MAX ||
+            (size_t)(stop - line_end) < (size_t)n + 4 || memcmp(line_end + 2 + n, "\r\n", 2) != 0)
             return garbage(s, buf, p, why);
         vals[idx[next++]] = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
         b = line_end + 2 + n + 2;
