@@ -971,6 +971,28 @@ START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
 }
 END_TEST
 
+/* n fake memcached servers, the i-th answering answers[i] after delay,
+ * and a store of the n of them in this order (a 2 s timeout). */
+static mg_store_t *fake_servers_open(int n, const char *const *answers, apr_interval_time_t delay,
+                                     fake_t **f, apr_thread_t **th)
+{
+    const char *url = "memcache://", *why = NULL;
+    mg_store_url_t *u = apr_pcalloc(mg_test_pool, sizeof(*u));
+    mg_store_t *st = NULL;
+    int port;
+
+    for (int i = 0; i < n; i++) {
+        f[i] = fake_start_as(answers[i], 1, delay, &th[i], &port);
+        url = apr_psprintf(mg_test_pool, "%s%s127.0.0.1:%d", url, i ? "," : "", port);
+    }
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        apr_pstrcat(mg_test_pool, url, "?timeout=2s", NULL), u,
+                                        &why),
+                     0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, u, &st, &why), 0);
+    return st;
+}
+
 /* The slots' read is part of the walk and under its bound: no server's
  * get starts past `until` (one get per server, each answering just in
  * time, held a claim for a timeout per server). Four servers each
@@ -979,23 +1001,14 @@ END_TEST
 START_TEST(test_memcache_get_many_starts_no_server_past_the_walk_bound)
 {
     enum { SERVERS = 4, KEYS = 20 };
+    static const char *const ends[SERVERS] = {"END\r\n", "END\r\n", "END\r\n", "END\r\n"};
     apr_thread_t *th[SERVERS];
     fake_t *f[SERVERS];
-    const char *url = "memcache://", *keys[KEYS], *why = NULL;
+    mg_store_t *st = fake_servers_open(SERVERS, ends, apr_time_from_msec(100), f, th);
+    const char *keys[KEYS], *why = NULL;
     char *vals[KEYS];
-    mg_store_url_t *u = apr_pcalloc(mg_test_pool, sizeof(*u));
-    mg_store_t *st = NULL;
-    int port, asked = 0;
+    int asked = 0;
 
-    for (int i = 0; i < SERVERS; i++) {
-        f[i] = fake_start_as("END\r\n", 1, apr_time_from_msec(100), &th[i], &port);
-        url = apr_psprintf(mg_test_pool, "%s%s127.0.0.1:%d", url, i ? "," : "", port);
-    }
-    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
-                                        apr_pstrcat(mg_test_pool, url, "?timeout=2s", NULL), u,
-                                        &why),
-                     0);
-    ck_assert_int_eq(mg_store_open(mg_test_pool, u, &st, &why), 0);
     for (int i = 0; i < KEYS; i++)
         keys[i] = apr_psprintf(mg_test_pool, "mg:use:k1:bound:%d", i + 1);
     ck_assert_int_eq(st->ops->get_many(st, KEYS, keys, vals,
@@ -1009,6 +1022,48 @@ START_TEST(test_memcache_get_many_starts_no_server_past_the_walk_bound)
         asked += f[i]->conns;
     }
     ck_assert_msg(asked >= 1 && asked <= 2, "%d servers asked: %s", asked, why);
+}
+END_TEST
+
+/* The server of a memcached key, as mg_store_memcache.c places it
+ * (FNV-1a of the key, modulo the servers): the same list in the same
+ * order on every Apache server, so this is part of the store's format. */
+static int mc_server_of(const char *key, int servers)
+{
+    apr_uint32_t h = 2166136261u;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return (int)(h % (apr_uint32_t)servers);
+}
+
+/* The slots' read asks every server that holds some of the keys, and puts
+ * each answer in its key's place: two servers, each answering for the one
+ * key it holds. Planted: only the first server asked -> the other's slot
+ * read as free (NULL). */
+START_TEST(test_memcache_get_many_asks_each_server_for_its_own_keys)
+{
+    const char *keys[2] = {NULL, NULL}, *answers[2], *why = NULL;
+    char *vals[2];
+    apr_thread_t *th[2];
+    fake_t *f[2];
+    mg_store_t *st;
+
+    for (int i = 1; keys[0] == NULL || keys[1] == NULL; i++) {
+        const char *k = apr_psprintf(mg_test_pool, "mg:use:k1:shard:%d", i);
+        if (keys[mc_server_of(k, 2)] == NULL)
+            keys[mc_server_of(k, 2)] = k;
+    }
+    for (int i = 0; i < 2; i++)
+        answers[i] =
+            apr_psprintf(mg_test_pool, "VALUE %s 0 9\r\n192.0.2.%d\r\nEND\r\n", keys[i], i + 1);
+    st = fake_servers_open(2, answers, 0, f, th);
+    ck_assert_int_eq(st->ops->get_many(st, 2, keys, vals, 0, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_pstr_eq(vals[0], "192.0.2.1");
+    ck_assert_pstr_eq(vals[1], "192.0.2.2");
+    for (int i = 0; i < 2; i++) {
+        fake_stop(f[i], th[i]);
+        ck_assert_int_eq(f[i]->conns, 1);
+    }
 }
 END_TEST
 
@@ -1285,6 +1340,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 6);
     tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 14);
     tcase_add_test(tc, test_memcache_get_many_starts_no_server_past_the_walk_bound);
+    tcase_add_test(tc, test_memcache_get_many_asks_each_server_for_its_own_keys);
     tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
     tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
