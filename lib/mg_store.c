@@ -483,6 +483,20 @@ mg_store_status_t mg_store_check_revoked(mg_store_t *st, const char *id, mg_stor
     return revoked ? MG_STORE_OK : walk_epoch(st, &c, mg_store_rev_key(p, st, id), 1, out, p, why);
 }
 
+/* Whether the walk is past its bound (`until`, 0: none), *why then says
+ * so: it starts no further slot. */
+static int walk_late(mg_store_t *st, apr_time_t until, int walked, int uses, apr_pool_t *p,
+                     const char **why)
+{
+    if (until == 0 || mg_store_clock() <= until)
+        return 0;
+    *why = apr_psprintf(p,
+                        "%s: no answer within the timeout to the claim as a whole (%d times the "
+                        "timeout; %d of %d slots walked)",
+                        st->display, MG_STORE_WALK_FACTOR, walked, uses);
+    return 1;
+}
+
 mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_outcome_t *out,
                                  int *slot, apr_pool_t *p, const char **why)
 {
@@ -532,6 +546,8 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         const char **keys = apr_palloc(p, sizeof(*keys) * (apr_size_t)c->uses);
         for (i = 0; i < c->uses; i++)
             keys[i] = mg_store_slot_key(p, st, c->kid, c->id, i + 1);
+        if (walk_late(st, until, 0, c->uses, p, why))
+            return MG_STORE_ERROR;
         if (!c->peek) {
             rv = st->ops->add(st, keys[0], c->addr, c->ttl, p, why);
             if (rv == MG_STORE_OK) {
@@ -543,7 +559,7 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
                 return MG_STORE_ERROR;
         }
         seen = apr_pcalloc(p, sizeof(*seen) * (apr_size_t)c->uses);
-        if (st->ops->get_many(st, c->uses, keys, seen, p, why) != MG_STORE_OK)
+        if (st->ops->get_many(st, c->uses, keys, seen, until, p, why) != MG_STORE_OK)
             return MG_STORE_ERROR;
         for (i = 0; i < c->uses; i++)
             if (seen[i] != NULL && strcmp(seen[i], c->addr) == 0) {
@@ -558,13 +574,8 @@ mg_store_status_t mg_store_claim(mg_store_t *st, const mg_claim_t *c, mg_claim_o
         if (seen != NULL && seen[i - 1] != NULL)
             continue; /* another address's when read */
         full = 0;
-        if (until != 0 && mg_store_clock() > until) {
-            *why = apr_psprintf(p,
-                                "%s: no answer within the timeout to the claim as a whole (%d "
-                                "times the timeout; %d of %d slots walked)",
-                                st->display, MG_STORE_WALK_FACTOR, i - 1, c->uses);
+        if (walk_late(st, until, i - 1, c->uses, p, why))
             return MG_STORE_ERROR;
-        }
         if (!c->peek) {
             rv = st->ops->add(st, key, c->addr, c->ttl, p, why);
             if (rv == MG_STORE_OK) {

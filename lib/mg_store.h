@@ -185,10 +185,11 @@ typedef struct mg_store_ops {
                              apr_pool_t *p, const char **why);
     /* Optional: get of n keys at once, vals[i] NULL where keys[i] has no
      * value, in one round trip per server holding some of them (memcached's
-     * multi-key get). mg_store_claim reads an N-use link's slots with it
-     * before it walks them. OK / ERROR. */
+     * multi-key get), none started past `until` (mg_store_clock; 0: no
+     * bound): an ERROR then. mg_store_claim reads an N-use link's slots
+     * with it before it walks them. OK / ERROR. */
     mg_store_status_t (*get_many)(mg_store_t *st, int n, const char *const *keys, char **vals,
-                                  apr_pool_t *p, const char **why);
+                                  apr_time_t until, apr_pool_t *p, const char **why);
 } mg_store_ops_t;
 
 /* Whether a store server keeps a record until it expires. A one-time link
@@ -247,7 +248,8 @@ struct mg_store {
 
 /* A slot walk of several operations (two per slot: add, get) must not hold
  * a request for N times the timeout on a store that answers each just in
- * time: it starts no further slot past this many timeouts in all (the slot
+ * time: it starts no further slot, nor get_many on a further server, past
+ * this many timeouts in all (the slot
  * under way may add two operations: about twice this at most, and then
  * the epoch of the deciding slot's server, key_epoch: one operation, three
  * when its epoch begins). */

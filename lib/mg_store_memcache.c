@@ -408,7 +408,8 @@ static mg_store_status_t get_on(mc_impl_t *m, mc_server_t *s, const char *key, c
     if (line_end == NULL || sp == NULL || sp > line_end)
         return garbage(s, buf, p, why);
     n = strtol(sp + 1, NULL, 10);
-    if (n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 7 != buf + strlen(buf) ||
+    /* lengths compared, not pointers past the buffer (undefined in C) */
+    if (n < 0 || n >= MG_STORE_VAL_MAX || strlen(line_end) != (size_t)n + 9 ||
         memcmp(line_end + 2 + n, "\r\nEND\r\n", 7) != 0)
         return garbage(s, buf, p, why);
     *val = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
@@ -457,8 +458,8 @@ static mg_store_status_t get_many_on(mc_impl_t *m, mc_server_t *s, const char *c
         if (sp == NULL || sp > line_end)
             return garbage(s, buf, p, why);
         n = strtol(sp + 1, &end, 10);
-        if (end != line_end || n < 0 || n >= MG_STORE_VAL_MAX || line_end + 2 + n + 2 > stop ||
-            memcmp(line_end + 2 + n, "\r\n", 2) != 0)
+        if (end != line_end || n < 0 || n >= MG_STORE_VAL_MAX ||
+            (size_t)(stop - line_end) < (size_t)n + 4 || memcmp(line_end + 2 + n, "\r\n", 2) != 0)
             return garbage(s, buf, p, why);
         vals[idx[next++]] = apr_pstrmemdup(p, line_end + 2, (apr_size_t)n);
         b = line_end + 2 + n + 2;
@@ -468,7 +469,7 @@ static mg_store_status_t get_many_on(mc_impl_t *m, mc_server_t *s, const char *c
 
 /* get of n keys: one `get` per server that holds some of them. */
 static mg_store_status_t mc_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
-                                     apr_pool_t *p, const char **why)
+                                     apr_time_t until, apr_pool_t *p, const char **why)
 {
     mc_impl_t *m = st->impl;
     int *idx = apr_palloc(p, sizeof(*idx) * (apr_size_t)n);
@@ -480,15 +481,27 @@ static mg_store_status_t mc_get_many(mg_store_t *st, int n, const char *const *k
             return MG_STORE_ERROR;
         }
     }
-    for (int si = 0; si < m->n; si++) {
+    for (int si = 0, asked = 0; si < m->n; si++) {
         mc_server_t *s = &m->servers[si];
         int k = 0;
 
         for (int i = 0; i < n; i++)
             if (server_for(m, keys[i]) == s)
                 idx[k++] = i;
-        if (k > 0 && get_many_on(m, s, keys, idx, k, vals, p, why) != MG_STORE_OK)
+        if (k == 0)
+            continue;
+        /* a get per server, each answered just in time, would hold the
+         * claim a timeout per server past the walk's bound */
+        if (until != 0 && mg_store_clock() > until) {
+            *why = apr_psprintf(p,
+                                "%s: no answer within the timeout to the claim as a whole (%d "
+                                "times the timeout; the slots read from %d servers, not all)",
+                                st->display, MG_STORE_WALK_FACTOR, asked);
             return MG_STORE_ERROR;
+        }
+        if (get_many_on(m, s, keys, idx, k, vals, p, why) != MG_STORE_OK)
+            return MG_STORE_ERROR;
+        asked++;
     }
     return MG_STORE_OK;
 }

@@ -226,66 +226,33 @@ typedef size_t elements_t;
 typedef int elements_t;
 #endif
 
-/* Whether one more value fits in the reply under way. When one does not
- * (a function below returns NULL), the reader fails, said as out of
- * memory: command_by tells the two apart by rc->values. */
-static int one_more(const redisReadTask *task)
-{
-    redis_conn_t *rc = task->privdata;
-
-    if (rc->values >= VALUES_MAX) {
-        rc->values = VALUES_MAX + 1;
-        return 0;
-    }
-    rc->values++;
-    return 1;
-}
-
 static redis_impl_t *impl_of(const redisReadTask *task)
 {
     return ((redis_conn_t *)task->privdata)->r;
 }
 
-static void *create_string(const redisReadTask *task, char *str, size_t len)
-{
-    return one_more(task) ? impl_of(task)->base.createString(task, str, len) : NULL;
-}
-
-/* An array: itself, and room for the elements it announces (each counted
- * as it comes) */
+/* An array: the elements it announces are counted here, at its header,
+ * before hiredis allocates their pointers, and the answer itself (no
+ * parent) counts one; every other value is an element of an array, so no
+ * other reply function needs to count (rc->values is then the answer's
+ * values, nested ones included). Counted as they came instead, each array
+ * open at once could announce what was left: a wide array's first element
+ * nearly the whole bound again, and in hiredis 1.x, which nests without
+ * limit, a chain of them 8192 times (268 MB of pointers from 57 KB). NULL
+ * (more than VALUES_MAX) makes the reader fail, said as out of memory:
+ * command_by tells the two apart by rc->values. */
 static void *create_array(const redisReadTask *task, elements_t elements)
 {
     redis_conn_t *rc = task->privdata;
+    long have = rc->values + (task->parent == NULL);
 
-    if (!one_more(task) || (long long)elements > VALUES_MAX - rc->values) {
+    if ((long long)elements > VALUES_MAX - have) {
         rc->values = VALUES_MAX + 1;
         return NULL;
     }
+    rc->values = have + (long)elements;
     return impl_of(task)->base.createArray(task, elements);
 }
-
-static void *create_integer(const redisReadTask *task, long long value)
-{
-    return one_more(task) ? impl_of(task)->base.createInteger(task, value) : NULL;
-}
-
-static void *create_nil(const redisReadTask *task)
-{
-    return one_more(task) ? impl_of(task)->base.createNil(task) : NULL;
-}
-
-#if HIREDIS_MAJOR >= 1
-/* RESP3's types, which hiredis 1.x parses whatever the protocol asked for */
-static void *create_double(const redisReadTask *task, double value, char *str, size_t len)
-{
-    return one_more(task) ? impl_of(task)->base.createDouble(task, value, str, len) : NULL;
-}
-
-static void *create_bool(const redisReadTask *task, int value)
-{
-    return one_more(task) ? impl_of(task)->base.createBool(task, value) : NULL;
-}
-#endif
 
 static redisReply *failed_as(redisContext *c, int err, const char *str)
 {
@@ -1150,14 +1117,7 @@ mg_status_t mg_store_redis_open(apr_pool_t *p, const mg_store_url_t *u, mg_store
         return MG_EINTERNAL;
     }
     r->base = r->fn = *rd->fn;
-    r->fn.createString = create_string;
     r->fn.createArray = create_array;
-    r->fn.createInteger = create_integer;
-    r->fn.createNil = create_nil;
-#if HIREDIS_MAJOR >= 1
-    r->fn.createDouble = create_double;
-    r->fn.createBool = create_bool;
-#endif
     redisReaderFree(rd);
     r->url = u;
     apr_pool_cleanup_register(p, r, close_all, apr_pool_cleanup_null);

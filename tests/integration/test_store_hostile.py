@@ -221,7 +221,8 @@ def test_a_redis_answer_of_more_values_than_ours_is_refused_while_read(hostile_n
     """No answer of ours holds more than 8192 values (MG_STORE_REDIS_VALUES_MAX:
     the largest, a SCAN batch of mgctl store init, about 1000): 0.96 MB of
     `+\r\n` under the byte cap was 320,041 reply objects, 33 MB per request
-    while read. Planted: strings not counted -> the whole answer is
+    while read. Planted: an array's elements not counted at its header
+    (every value but the answer itself is one) -> the whole answer is
     parsed, then refused as 'an answer of an unexpected type' (no 'more than
     8192 values' in the log)."""
     c = hostile_nodes[("redis", "values")]

@@ -215,8 +215,9 @@ static mg_store_status_t mem_del(mg_store_t *st, const char *key, apr_pool_t *p,
 /* memcached's multi-key get, one key after another (the walk only needs
  * each value as it was at some point during the call) */
 static mg_store_status_t mem_get_many(mg_store_t *st, int n, const char *const *keys, char **vals,
-                                      apr_pool_t *p, const char **why)
+                                      apr_time_t until, apr_pool_t *p, const char **why)
 {
+    (void)until;
     for (int i = 0; i < n; i++)
         if (mem_get(st, keys[i], &vals[i], p, why) == MG_STORE_NOTFOUND)
             vals[i] = NULL;
@@ -315,24 +316,56 @@ START_TEST(test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout)
 }
 END_TEST
 
-/* The message of a walk stopped at its bound counts the slots it walked:
- * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
- * 4 is not started. */
-START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+/* A claim on st (a 50 ms timeout) where the get of slow_key answers past
+ * the walk's bound (150 ms): an error, the slots walked said ("k of N"). */
+static void claim_stops_at_the_bound(mg_store_t *st, mg_claim_t *c, const char *slow_key,
+                                     const char *walked)
 {
-    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
-    mg_store_t *st = used_up_store(&c);
     mem_t *m = st->impl;
     mg_claim_outcome_t out;
     int slot;
     const char *why = NULL;
 
     st->timeout = apr_time_from_msec(50);
-    m->slow_key = "mg:use:k1:count:3";
+    m->slow_key = slow_key;
     m->slow_key_by = apr_time_from_msec(150); /* past 2 x 50 ms */
-    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
-    ck_assert_str_eq(why, "mem: no answer within the timeout to the claim as a whole (2 times the "
-                          "timeout; 3 of 6 slots walked)");
+    ck_assert_int_eq(mg_store_claim(st, c, &out, &slot, mg_test_pool, &why), MG_STORE_ERROR);
+    ck_assert_str_eq(why, apr_psprintf(mg_test_pool,
+                                       "mem: no answer within the timeout to the claim as a whole "
+                                       "(2 times the timeout; %s slots walked)",
+                                       walked));
+    m->slow_key = NULL;
+}
+
+/* The message of a walk stopped at its bound counts the slots it walked:
+ * the get of slot 3 passes the bound, so slots 1 to 3 were walked and slot
+ * 4 is not started. */
+START_TEST(test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked)
+{
+    mg_claim_t c = {"k1", "count", 6, NULL, 600, 0, 0, NULL};
+
+    claim_stops_at_the_bound(used_up_store(&c), &c, "mg:use:k1:count:3", "3 of 6");
+}
+END_TEST
+
+/* With the slots read at once (get_many), slot 1's add is started like any
+ * other slot: not past the walk's bound. A revocation read that answers
+ * past it leaves the link unclaimed. Planted: no check before slot 1's
+ * add -> the address takes slot 1 (NEW). */
+START_TEST(test_a_claim_past_its_bound_before_slot_one_takes_nothing)
+{
+    mg_store_t *st = mem_store();
+    mg_claim_t c = {"k1", "late", 3, "192.0.2.1", 600, 0, 1, NULL};
+    mg_claim_outcome_t out = MG_CLAIM_USED;
+    int slot;
+    const char *why = NULL;
+
+    st->ops = &mem_many_ops;
+    claim_stops_at_the_bound(st, &c, "mg:rev:late", "0 of 3");
+    /* nothing was taken */
+    ck_assert_int_eq(mg_store_claim(st, &c, &out, &slot, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_int_eq(out, MG_CLAIM_NEW);
+    ck_assert_int_eq(slot, 1);
 }
 END_TEST
 
@@ -752,10 +785,13 @@ END_TEST
 
 /* ---- the memcached engine against a fake server's answers ---- */
 
-/* One canned answer per connection: read the request, answer, close. */
+/* One canned answer per connection: read the request, answer, close; or
+ * the same answer to each of `answers` requests, then close. */
 typedef struct fake {
     apr_socket_t *listen;
     const char *answer;
+    int answers;
+    apr_interval_time_t delay; /* before each answer */
     int conns;
 } fake_t;
 
@@ -769,10 +805,15 @@ static void *APR_THREAD_FUNC fake_serve(apr_thread_t *t, void *data)
 
     apr_pool_create_unmanaged_ex(&p, NULL, NULL);
     while (apr_socket_accept(&c, f->listen, p) == APR_SUCCESS) {
-        apr_size_t len = strlen(f->answer);
-        n = sizeof(buf);
-        apr_socket_recv(c, buf, &n);
-        apr_socket_send(c, f->answer, &len);
+        for (int i = 0; i < f->answers; i++) {
+            apr_size_t len = strlen(f->answer);
+            n = sizeof(buf);
+            if (apr_socket_recv(c, buf, &n) != APR_SUCCESS && i > 0)
+                break;
+            if (f->delay > 0)
+                apr_sleep(f->delay);
+            apr_socket_send(c, f->answer, &len);
+        }
         apr_socket_close(c);
         f->conns++;
     }
@@ -805,12 +846,15 @@ static const struct {
     {"", MG_STORE_ERROR, NULL},                            /* closed at once */
 };
 
-static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+static fake_t *fake_start_as(const char *answer, int answers, apr_interval_time_t delay,
+                             apr_thread_t **th, int *port)
 {
     fake_t *f = apr_pcalloc(mg_test_pool, sizeof(*f));
     apr_sockaddr_t *sa;
 
     f->answer = answer;
+    f->answers = answers;
+    f->delay = delay;
     ck_assert_int_eq(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, mg_test_pool),
                      APR_SUCCESS);
     ck_assert_int_eq(
@@ -822,6 +866,11 @@ static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
     *port = sa->port;
     ck_assert_int_eq(apr_thread_create(th, NULL, fake_serve, f, mg_test_pool), APR_SUCCESS);
     return f;
+}
+
+static fake_t *fake_start(const char *answer, apr_thread_t **th, int *port)
+{
+    return fake_start_as(answer, 1, 0, th, port);
 }
 
 static void fake_stop(fake_t *f, apr_thread_t *th)
@@ -896,6 +945,13 @@ START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
          MG_STORE_ERROR,
          {NULL}},
         {"SERVER_ERROR out of memory\r\n", MG_STORE_ERROR, {NULL}},
+        {"VALUE mg:k1 0 9\r\n192.0", MG_STORE_ERROR, {NULL}},                /* cut short */
+        {"VALUE mg:k1 0 9\r\n192.0.2.1\r\nVALUE mg:k2 0 9\r\n192.0.2.2\r\n", /* no END */
+         MG_STORE_ERROR,
+         {NULL}},
+        {"VALUE mg:k1 0 31\r\n192.0.2.1\r\nVALUE mg:k2 0 9\r\n192.0.2.2\r\nEND\r\n",
+         MG_STORE_ERROR, /* a length that swallows the next block and END */
+         {NULL}},
     };
     static const char *const keys[] = {"mg:k1", "mg:k2", "mg:k3"};
     apr_thread_t *th;
@@ -905,13 +961,109 @@ START_TEST(test_memcache_get_many_reads_only_what_was_asked_in_order)
     const char *why = NULL;
     char *vals[3];
 
-    ck_assert_int_eq(st->ops->get_many(st, 3, keys, vals, mg_test_pool, &why), cases[_i].rv);
+    ck_assert_int_eq(st->ops->get_many(st, 3, keys, vals, 0, mg_test_pool, &why), cases[_i].rv);
     for (int k = 0; cases[_i].rv == MG_STORE_OK && k < 3; k++)
         if (cases[_i].vals[k] == NULL)
             ck_assert_ptr_null(vals[k]);
         else
             ck_assert_str_eq(vals[k], cases[_i].vals[k]);
     fake_stop(f, th);
+}
+END_TEST
+
+/* n fake memcached servers, the i-th answering answers[i] after delay,
+ * and a store of the n of them in this order (a 2 s timeout). */
+static mg_store_t *fake_servers_open(int n, const char *const *answers, apr_interval_time_t delay,
+                                     fake_t **f, apr_thread_t **th)
+{
+    const char *url = "memcache://", *why = NULL;
+    mg_store_url_t *u = apr_pcalloc(mg_test_pool, sizeof(*u));
+    mg_store_t *st = NULL;
+    int port;
+
+    for (int i = 0; i < n; i++) {
+        f[i] = fake_start_as(answers[i], 1, delay, &th[i], &port);
+        url = apr_psprintf(mg_test_pool, "%s%s127.0.0.1:%d", url, i ? "," : "", port);
+    }
+    ck_assert_int_eq(mg_store_url_parse(mg_test_pool,
+                                        apr_pstrcat(mg_test_pool, url, "?timeout=2s", NULL), u,
+                                        &why),
+                     0);
+    ck_assert_int_eq(mg_store_open(mg_test_pool, u, &st, &why), 0);
+    return st;
+}
+
+/* The slots' read is part of the walk and under its bound: no server's
+ * get starts past `until` (one get per server, each answering just in
+ * time, held a claim for a timeout per server). Four servers each
+ * answering in 100 ms, the bound 150 ms away: two gets at most. Planted:
+ * the bound not looked at -> all four servers asked. */
+START_TEST(test_memcache_get_many_starts_no_server_past_the_walk_bound)
+{
+    enum { SERVERS = 4, KEYS = 20 };
+    static const char *const ends[SERVERS] = {"END\r\n", "END\r\n", "END\r\n", "END\r\n"};
+    apr_thread_t *th[SERVERS];
+    fake_t *f[SERVERS];
+    mg_store_t *st = fake_servers_open(SERVERS, ends, apr_time_from_msec(100), f, th);
+    const char *keys[KEYS], *why = NULL;
+    char *vals[KEYS];
+    int asked = 0;
+
+    for (int i = 0; i < KEYS; i++)
+        keys[i] = apr_psprintf(mg_test_pool, "mg:use:k1:bound:%d", i + 1);
+    ck_assert_int_eq(st->ops->get_many(st, KEYS, keys, vals,
+                                       mg_store_clock() + apr_time_from_msec(150), mg_test_pool,
+                                       &why),
+                     MG_STORE_ERROR);
+    ck_assert_msg(strstr(why, "no answer within the timeout to the claim as a whole") != NULL, "%s",
+                  why);
+    for (int i = 0; i < SERVERS; i++) {
+        fake_stop(f[i], th[i]);
+        asked += f[i]->conns;
+    }
+    ck_assert_msg(asked >= 1 && asked <= 2, "%d servers asked: %s", asked, why);
+}
+END_TEST
+
+/* The server of a memcached key, as mg_store_memcache.c places it
+ * (FNV-1a of the key, modulo the servers): the same list in the same
+ * order on every Apache server, so this is part of the store's format. */
+static int mc_server_of(const char *key, int servers)
+{
+    apr_uint32_t h = 2166136261u;
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return (int)(h % (apr_uint32_t)servers);
+}
+
+/* The slots' read asks every server that holds some of the keys, and puts
+ * each answer in its key's place: two servers, each answering for the one
+ * key it holds. Planted: only the first server asked -> the other's slot
+ * read as free (NULL). */
+START_TEST(test_memcache_get_many_asks_each_server_for_its_own_keys)
+{
+    const char *keys[2] = {NULL, NULL}, *answers[2], *why = NULL;
+    char *vals[2];
+    apr_thread_t *th[2];
+    fake_t *f[2];
+    mg_store_t *st;
+
+    for (int i = 1; keys[0] == NULL || keys[1] == NULL; i++) {
+        const char *k = apr_psprintf(mg_test_pool, "mg:use:k1:shard:%d", i);
+        if (keys[mc_server_of(k, 2)] == NULL)
+            keys[mc_server_of(k, 2)] = k;
+    }
+    for (int i = 0; i < 2; i++)
+        answers[i] =
+            apr_psprintf(mg_test_pool, "VALUE %s 0 9\r\n192.0.2.%d\r\nEND\r\n", keys[i], i + 1);
+    st = fake_servers_open(2, answers, 0, f, th);
+    ck_assert_int_eq(st->ops->get_many(st, 2, keys, vals, 0, mg_test_pool, &why), MG_STORE_OK);
+    ck_assert_pstr_eq(vals[0], "192.0.2.1");
+    ck_assert_pstr_eq(vals[1], "192.0.2.2");
+    for (int i = 0; i < 2; i++) {
+        fake_stop(f[i], th[i]);
+        ck_assert_int_eq(f[i]->conns, 1);
+    }
 }
 END_TEST
 
@@ -1056,8 +1208,8 @@ END_TEST
  * read, at MG_STORE_REDIS_VALUES_MAX exactly: below it, 1 MiB of `+\r\n` in
  * arrays made about 33 MB of reply objects per request. Two arrays of
  * leaves of one kind; the bound itself is still parsed (then refused as
- * not a GET's answer). Planted: a kind of leaf not counted lets the
- * answer over the bound through ("unexpected type"). */
+ * not a GET's answer). Planted: an array's elements not counted at its
+ * header lets each answer over the bound through ("unexpected type"). */
 static const char *const leaves[] = {"+\r\n", ":1\r\n", "$-1\r\n", "*0\r\n", "$1\r\nx\r\n"};
 
 static char *redis_answer_of(int values, const char *leaf)
@@ -1097,10 +1249,18 @@ START_TEST(test_redis_answer_with_more_values_than_ours_is_refused_while_read)
 END_TEST
 
 /* An array announcing more elements than the bound is refused at its
- * header: hiredis would allocate their pointers first. */
+ * header: hiredis would allocate their pointers first. So is one announcing
+ * more than is left once its ancestors' elements still to come are counted
+ * (each array's at its header): counted only as they came, a wide array's
+ * first element could announce nearly the whole bound, and in hiredis 1.x
+ * (no depth limit) a chain of such arrays each did, 8 bytes per pointer:
+ * about 268 MB from 57 KB. Planted: elements counted as they come ->
+ * the last three are read to the end (the fake closes: "closed"). */
 START_TEST(test_redis_array_header_over_the_bound_is_refused)
 {
-    static const char *const answers[] = {"*8192\r\n", "*1000000000\r\n"};
+    static const char *const answers[] = {"*8192\r\n", "*1000000000\r\n", "*2\r\n*8190\r\n",
+                                          "*8\r\n*8185\r\n",
+                                          "*7\r\n*7\r\n*7\r\n*7\r\n*7\r\n*7\r\n*8170\r\n"};
     apr_thread_t *th;
     int port;
     fake_t *f = fake_start(answers[_i], &th, &port);
@@ -1112,6 +1272,29 @@ START_TEST(test_redis_array_header_over_the_bound_is_refused)
     ck_assert_msg(strstr(why, "an over-long reply (more than 8192 values)") != NULL, "%s: %s",
                   answers[_i], why);
     fake_stop(f, th);
+}
+END_TEST
+
+/* The bound is per command: a connection kept for the next one starts
+ * its count again. Each answer holds 5001 values (under the bound, two of
+ * them over it); two gets on one connection both read theirs in full.
+ * Planted: no reset per command -> the second is "an over-long reply". */
+START_TEST(test_redis_values_are_counted_per_command_on_a_kept_connection)
+{
+    apr_thread_t *th;
+    int port;
+    fake_t *f = fake_start_as(redis_answer_of(5001, ":1\r\n"), 2, 0, &th, &port);
+    mg_store_t *st = fake_store_open("redis", port);
+
+    for (int i = 0; i < 2; i++) {
+        const char *why = NULL;
+        char *val = NULL;
+        ck_assert_int_eq(st->ops->get(st, "mg:k", &val, mg_test_pool, &why), MG_STORE_ERROR);
+        ck_assert_msg(strstr(why, "an answer of an unexpected type (2)") != NULL, "get %d: %s", i,
+                      why);
+    }
+    fake_stop(f, th);
+    ck_assert_int_eq(f->conns, 1);
 }
 END_TEST
 
@@ -1146,6 +1329,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_claim_n_addresses_win_and_an_owner_keeps_its_slot);
     tcase_add_test(tc, test_a_slot_walk_on_a_slow_store_stops_at_twice_the_timeout);
     tcase_add_test(tc, test_a_slot_walk_stopped_at_its_bound_says_how_many_slots_it_walked);
+    tcase_add_test(tc, test_a_claim_past_its_bound_before_slot_one_takes_nothing);
     tcase_add_test(tc, test_a_restart_right_before_the_add_is_seen_by_the_epoch_read_after_it);
     tcase_add_test(tc, test_claim_of_a_revoked_id_takes_nothing);
     tcase_add_test(tc, test_claim_on_a_broken_engine_is_an_error_not_a_loop);
@@ -1154,7 +1338,9 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_memcache_answers_are_checked_to_the_byte, 0,
                         (int)(sizeof(mc_answers) / sizeof(mc_answers[0])));
     tcase_add_loop_test(tc, test_memcache_add_knows_stored_from_not_stored_and_nothing_else, 0, 6);
-    tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 11);
+    tcase_add_loop_test(tc, test_memcache_get_many_reads_only_what_was_asked_in_order, 0, 14);
+    tcase_add_test(tc, test_memcache_get_many_starts_no_server_past_the_walk_bound);
+    tcase_add_test(tc, test_memcache_get_many_asks_each_server_for_its_own_keys);
     tcase_add_test(tc, test_claim_on_a_full_store_keeps_owners_and_refuses_a_free_slot);
     tcase_add_test(tc, test_redis_info_says_whether_it_evicts);
     tcase_add_test(tc, test_memcache_stats_settings_say_whether_it_evicts);
@@ -1168,7 +1354,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_memcache_garbage_reaches_the_message_printable);
     tcase_add_loop_test(tc, test_redis_answer_with_more_values_than_ours_is_refused_while_read, 0,
                         2 * (int)(sizeof(leaves) / sizeof(leaves[0])));
-    tcase_add_loop_test(tc, test_redis_array_header_over_the_bound_is_refused, 0, 2);
+    tcase_add_loop_test(tc, test_redis_array_header_over_the_bound_is_refused, 0, 5);
+    tcase_add_test(tc, test_redis_values_are_counted_per_command_on_a_kept_connection);
     suite_add_tcase(s, tc);
     return s;
 }
