@@ -404,19 +404,20 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     return bad ? NULL : set;
 }
 
-/* ip.deny with 0.0.0.0/0 (or ::/0) and nothing of the other family reads
- * as "deny everyone", and lets every client of the other family through. */
+/* ip.deny with 0.0.0.0/0 (or ::/0, or networks that together hold every
+ * address of the family) and nothing of the other family reads as "deny
+ * everyone", and lets every client of the other family through. */
 static void warn_deny_one_family(mg_lctx_t *c, const mg_ynode_t *n, const mg_ipset_t *deny)
 {
     int all = 0, seen = 0; /* bit 0: IPv4, bit 1: IPv6 */
-    for (int i = 0; i < deny->cidrs->nelts; i++) {
-        const mg_cidr_t *cidr = &APR_ARRAY_IDX(deny->cidrs, i, mg_cidr_t);
-        int fam = cidr->net.family == 4 ? 1 : 2;
-        seen |= fam;
-        if (cidr->bits == 0)
-            all |= fam;
-    }
-    if (all == 0 || seen == 3)
+    const mg_cidr_t *cidrs = (const mg_cidr_t *)deny->cidrs->elts;
+    for (int i = 0; i < deny->cidrs->nelts; i++)
+        seen |= cidrs[i].net.family == 4 ? 1 : 2;
+    if (seen == 3 || seen == 0)
+        return;
+    if (mg_cidrs_cover_family(c->tmp, cidrs, deny->cidrs->nelts, seen == 1 ? 4 : 6))
+        all = seen;
+    if (all == 0)
         return;
     mg_diag_t *d = mg_lwarn(c, n, "deny-one-family",
                             "ip.deny holds %s, every %s client, and no %s network: every %s "

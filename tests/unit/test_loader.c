@@ -366,6 +366,18 @@ static const err_case_t err_cases[] = {
     {"trusting ::ffff:0:0/96 is trusting 0.0.0.0/0",
      V1 "trusted_proxies: [\"::ffff:0:0/96\"]\ncountry: {from: {header: CF-IPCountry}}\n" R0, 2, 19,
      "trusted-everyone", NULL, "every IPv4 client"},
+    {"trusting 0.0.0.0/1 and 128.0.0.0/1 is trusting 0.0.0.0/0",
+     V1 "trusted_proxies: [10.0.0.5, 0.0.0.0/1, 128.0.0.0/1]\nroles: [staff]\n"
+        "identity: {roles_from: [{header: X-Roles}]}\n" R0,
+     2, 18, "trusted-everyone", "list only your proxies' addresses, e.g. 10.0.0.5/32",
+     "trusted_proxies entries together hold every IPv4 address, so any IPv4 client can send "
+     "header 'X-Roles' and choose its own roles"},
+    {"trusting ::/1 and 8000::/1 is trusting ::/0",
+     V1 "trusted_proxies:\n  - \"::/1\"\n  - \"8000::/1\"\n"
+        "country: {from: {header: CF-IPCountry}}\n" R0,
+     3, 3, "trusted-everyone", NULL,
+     "together hold every IPv6 address, so any IPv6 client can send header 'CF-IPCountry' and "
+     "choose its own country"},
     {"a glob ending in '/' owns the directory, not its files",
      V1 "rules:\n  - {id: a, path: \"/*/private/\", access: {anonymous: none}}\n", 3, 19,
      "bad-path", "write '/*/private/**' for everything below it",
@@ -1160,8 +1172,12 @@ START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
         "  - {id: h, path: /h/, ip: {deny: [0.0.0.0/0, \"2001:db8::/32\"]}, access: {anonymous: "
         "view}}\n"
         "  - {id: i, path: /i/, ip: {deny: [all4]}, access: {anonymous: view}}\n"
-        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n");
-    ck_assert_int_eq(p->rules->nelts, 10);
+        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n"
+        "  - {id: k, path: /k/, ip: {deny: [\"::/1\", \"8000::/1\"]}, access: {anonymous: "
+        "view}}\n"
+        "  - {id: l, path: /l/, ip: {deny: [0.0.0.0/1, 128.0.0.0/2]}, access: {anonymous: "
+        "view}}\n");
+    ck_assert_int_eq(p->rules->nelts, 12);
     ck_diag(2, 16, "confusable");
     ck_diag(5, 5, "confusable");
     ck_diag(9, 19, "confusable");
@@ -1170,7 +1186,8 @@ START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
     ck_diag(13, 35, "deny-one-family");
     ck_diag(15, 35, "deny-one-family");
     ck_diag(17, 35, "deny-one-family");
-    ck_assert_int_eq(ds->warnings, 8); /* d, f, h and j: none */
+    ck_diag(19, 35, "deny-one-family"); /* ::/1 and 8000::/1 are ::/0 */
+    ck_assert_int_eq(ds->warnings, 9);  /* d, f, h, j and l (a gap): none */
     ck_assert_str_eq(find_diag(9, 19, "confusable")->msg,
                      "path pattern '/p\xe2\x88\x95private/' holds U+2215 DIVISION SLASH, which "
                      "looks like '/': it matches only paths with that very character, so the "
