@@ -141,7 +141,7 @@ static void load_roles(mg_lctx_t *c, const mg_ynode_t *n)
             mg_lerr(c, it, "too-many-roles", "a policy may declare at most %d roles", MG_MAX_ROLES);
             return;
         }
-        const char *what = mg_lconfusable(s);
+        const char *what = mg_lconfusable(c->tmp, s);
         if (what)
             mg_lwarn(c, it, "confusable",
                      "role name '%s' holds %s: a source must send exactly these bytes for the "
@@ -413,7 +413,7 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
                     mg_lerr(c, pr->key, "bad-value", "user name must be non-empty text");
                     continue;
                 }
-                const char *what = mg_lconfusable(pr->key->str);
+                const char *what = mg_lconfusable(c->tmp, pr->key->str);
                 if (what)
                     mg_lwarn(c, pr->key, "confusable",
                              "user name '%s' holds %s: REMOTE_USER must be exactly these bytes "

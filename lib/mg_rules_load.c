@@ -238,9 +238,27 @@ static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
  * one types, and the directory it was meant for falls to another rule), and
  * shell-glob syntax that is literal here. Warnings: such a file name can
  * exist. */
+/* The first '[' closed by a ']' in its segment (a bracket expression), or
+ * '{' with a ',' before its '}' (an alternation), in s; or NULL. */
+static const char *shell_glob_syntax(const char *s)
+{
+    for (const char *q = s; (q = strpbrk(q, "[{")) != NULL; q++) {
+        if (*q == '[') {
+            size_t seg = strcspn(q, "/");
+            if (memchr(q, ']', seg) != NULL)
+                return q;
+            continue;
+        }
+        const char *close = strchr(q, '}');
+        if (close != NULL && memchr(q, ',', (size_t)(close - q)) != NULL)
+            return q;
+    }
+    return NULL;
+}
+
 static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *s)
 {
-    const char *what = mg_lconfusable(s), *br;
+    const char *what = mg_lconfusable(c->tmp, s), *br;
     if (what) {
         mg_diag_t *d = mg_lwarn(c, n, "confusable",
                                 "path pattern '%s' holds %s: it matches only paths with that "
@@ -249,8 +267,7 @@ static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *
         d->hint = "retype the pattern; write '/' and spaces as plain ASCII";
         return;
     }
-    br = strpbrk(s, "[{");
-    if (br && strchr(br, *br == '[' ? ']' : '}') && (*br == '[' || strchr(br, ',') != NULL)) {
+    if ((br = shell_glob_syntax(s)) != NULL) {
         mg_diag_t *d = mg_lwarn(c, n, "literal-glob",
                                 "in path pattern '%s', '%c' is an ordinary character: only '*', "
                                 "'?' and a '**' segment are wildcards, so %s matches only "

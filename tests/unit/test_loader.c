@@ -1197,6 +1197,35 @@ START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
 }
 END_TEST
 
+/* Look-alike spaces and invisible characters beyond the first list (an
+ * ideographic or em space, a tag character, a Hangul filler), and shell-glob
+ * syntax anywhere in a pattern, not only at its first '[' or '{'. */
+START_TEST(test_every_look_alike_and_every_bracket_is_found)
+{
+    load_ok("version: 1\n"
+            "roles: [\"a\\u3000b\", \"c\\u2003\", \"d\\U000E0041\", \"e\\u3164\", f-g]\n"
+            "rules:\n"
+            "  - {id: a, path: \"/a/{b}/[0-9].jpg\", access: {anonymous: none}}\n"
+            "  - {id: b, path: \"/a/{b}/c,d\", access: {anonymous: none}}\n"
+            "  - {id: c, path: \"/a[/b]\", access: {anonymous: none}}\n"
+            "  - {id: d, path: \"/a/{x}/{p,q}/\", access: {anonymous: none}}\n");
+    ck_diag(2, 9, "confusable");
+    ck_diag(2, 21, "confusable");
+    ck_diag(2, 32, "confusable");
+    ck_diag(2, 47, "confusable");
+    ck_diag(4, 19, "literal-glob");
+    ck_diag(7, 19, "literal-glob");
+    ck_assert_int_eq(ds->warnings, 6); /* f-g, b and c: none */
+    ck_assert_str_eq(find_diag(2, 9, "confusable")->msg,
+                     "role name 'a\xe3\x80\x80"
+                     "b' holds U+3000 IDEOGRAPHIC SPACE, which looks like a "
+                     "space: a source must send exactly these bytes for the role to be held");
+    ck_assert_ptr_nonnull(strstr(find_diag(2, 32, "confusable")->msg,
+                                 "a tag character (U+E0041), which is invisible"));
+    ck_assert_ptr_nonnull(strstr(find_diag(4, 19, "literal-glob")->msg, "'[' is an ordinary"));
+}
+END_TEST
+
 START_TEST(test_utf8_byte_order_mark_and_crlf_line_ends_are_accepted)
 {
     mg_policy_t *p = load_ok("\xef\xbb\xbfversion: 1\r\nroles: [\"caf\xc3\xa9\"]\r\nrules: []\r\n");
@@ -1897,6 +1926,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_country_lists_take_assigned_and_user_assigned_codes_only);
     tcase_add_test(tc, test_trusting_every_address_loads_when_no_header_is_read);
     tcase_add_test(tc, test_misread_patterns_names_and_deny_lists_warn_at_the_value);
+    tcase_add_test(tc, test_every_look_alike_and_every_bracket_is_found);
     tcase_add_test(tc, test_key_file_errors_come_from_the_key_loader_at_the_key);
     suite_add_tcase(s, tc);
 
