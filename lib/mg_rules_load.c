@@ -511,18 +511,14 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
         apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const char *));
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
-        int tor = it->len == 2 && (it->str[0] == 'T' || it->str[0] == 't') && it->str[1] == '1';
-        if (it->len != 2 || (!tor && (!isalpha((unsigned char)it->str[0]) ||
-                                      !isalpha((unsigned char)it->str[1])))) {
+        const char *cc = it->len == 2 ? mg_country_norm(c->pool, it->str) : NULL;
+        if (cc == NULL) {
             mg_lerr(c, it, "bad-country",
                     "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE; "
                     "or T1, Cloudflare's code for Tor)",
                     it->str);
             continue;
         }
-        char *cc = apr_pstrdup(c->pool, it->str);
-        cc[0] = (char)toupper((unsigned char)cc[0]);
-        cc[1] = (char)toupper((unsigned char)cc[1]);
         if (!country_code_usable(cc)) {
             mg_diag_t *d = mg_lerr(c, it, "bad-country",
                                    "'%s' is not an assigned ISO 3166-1 country code: no country "
