@@ -126,6 +126,11 @@ int mg_policy_grant(const mg_policy_t *policy, int index, mg_grant_view_t *out);
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A country code as the policy, the request's sources, `mgctl explain
+ * --country` and a policy test's `country:` read it: two letters A-Z
+ * (case-insensitive), or T1 (CF-IPCountry's Tor). Upper case, or NULL. */
+const char *mg_country_norm(apr_pool_t *pool, const char *c);
+
 /* Where mg_request_prepare may look up identity and country sources named in
  * the policy (environment variables / notes set by other modules, request
  * headers). Return NULL when absent. `kind` is MG_LOOKUP_*. */

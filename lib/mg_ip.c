@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -294,6 +295,44 @@ int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip)
         }
     }
     return 1;
+}
+
+static int cidr_net_cmp(const void *a, const void *b)
+{
+    const mg_cidr_t *x = a, *y = b;
+    return memcmp(x->net.addr, y->net.addr, x->net.family == 4 ? 4 : 16);
+}
+
+int mg_cidrs_cover_family(apr_pool_t *pool, const mg_cidr_t *cidrs, int n, int family)
+{
+    unsigned nbytes = family == 4 ? 4 : 16;
+    mg_cidr_t *v = apr_palloc(pool, sizeof(*v) * (size_t)(n > 0 ? n : 1));
+    uint8_t next[16] = {0}; /* the lowest address not yet covered */
+    int m = 0;
+
+    for (int i = 0; i < n; i++)
+        if (cidrs[i].net.family == family)
+            v[m++] = cidrs[i];
+    qsort(v, (size_t)m, sizeof(*v), cidr_net_cmp);
+    for (int i = 0; i < m; i++) {
+        uint8_t last[16];
+        int carry = 1;
+        if (memcmp(v[i].net.addr, next, nbytes) > 0)
+            return 0; /* a gap before this network */
+        /* its last address: the network with every host bit set */
+        memcpy(last, v[i].net.addr, nbytes);
+        for (unsigned b = v[i].bits; b < nbytes * 8u; b++)
+            last[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+        /* inside what is covered already? */
+        if (memcmp(last, next, nbytes) < 0)
+            continue;
+        memcpy(next, last, nbytes); /* next = last + 1 */
+        for (unsigned k = nbytes; k-- > 0 && carry;)
+            carry = ++next[k] == 0;
+        if (carry)
+            return 1; /* last was the highest address */
+    }
+    return 0;
 }
 
 /* The forms of mg_ip_embedded_v4: prefix bytes, their number, where the

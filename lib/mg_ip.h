@@ -44,6 +44,11 @@ int mg_ip_embedded_v4(const mg_ip_t *ip, mg_ip_t *v4);
 const char *mg_ip_embedded_kind(const mg_ip_t *ip);
 /* 1 if ip is inside c. Families must agree (mapped addresses are IPv4). */
 int mg_cidr_match(const mg_cidr_t *c, const mg_ip_t *ip);
+/* 1 if the n networks in cidrs together hold every address of family (4
+ * or 6): 0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1, or any other split.
+ * Networks of the other family are ignored. Scratch memory from pool;
+ * O(n log n). */
+int mg_cidrs_cover_family(apr_pool_t *pool, const mg_cidr_t *cidrs, int n, int family);
 /* Text form into buf (>= 64 bytes); "(invalid)" for family 0. Returns buf. */
 const char *mg_ip_format(const mg_ip_t *ip, char *buf, size_t len);
 const char *mg_cidr_format(const mg_cidr_t *c, char *buf, size_t len);

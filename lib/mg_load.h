@@ -78,7 +78,7 @@ int mg_lname_ok(const char *s);
 int mg_lprintable(const char *s);
 /* The first character of s that is invisible or looks like '/' or a space
  * (a zero-width space, U+2215 DIVISION SLASH, ...), described; or NULL. */
-const char *mg_lconfusable(const char *s);
+const char *mg_lconfusable(apr_pool_t *pool, const char *s);
 /* RFC 7230 token characters, 1-128: header, cookie, variable, parameter names. */
 int mg_ltoken_ok(const char *s);
 /* A file the policy names whose contents change what it decides (the

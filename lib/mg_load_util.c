@@ -284,44 +284,86 @@ int mg_lprintable(const char *s)
     return 1;
 }
 
-/* Characters that a reader of the YAML cannot see, or sees as '/': pasted
- * from a word processor, a chat or a web page. UTF-8 of each, its name. */
+/* Characters that a reader of the YAML cannot see, or sees as '/' or a
+ * space: pasted from a word processor, a chat or a web page. Code point
+ * ranges, the name (a range's, or the one character's) and what it looks
+ * like. */
 static const struct {
-    const char *utf8, *what;
+    unsigned from, to;
+    const char *name, *looks;
 } confusables[] = {
-    {"\xe2\x88\x95", "U+2215 DIVISION SLASH, which looks like '/'"},
-    {"\xe2\x81\x84", "U+2044 FRACTION SLASH, which looks like '/'"},
-    {"\xef\xbc\x8f", "U+FF0F FULLWIDTH SOLIDUS, which looks like '/'"},
-    {"\xe2\xa7\xb8", "U+29F8 BIG SOLIDUS, which looks like '/'"},
-    {"\xe2\x95\xb1", "U+2571 BOX DRAWINGS LIGHT DIAGONAL, which looks like '/'"},
-    {"\xc2\xa0", "U+00A0 NO-BREAK SPACE, which looks like a space"},
-    {"\xc2\xad", "U+00AD SOFT HYPHEN, which is invisible"},
-    {"\xe2\x80\x8b", "U+200B ZERO WIDTH SPACE, which is invisible"},
-    {"\xe2\x80\x8c", "U+200C ZERO WIDTH NON-JOINER, which is invisible"},
-    {"\xe2\x80\x8d", "U+200D ZERO WIDTH JOINER, which is invisible"},
-    {"\xe2\x80\x8e", "U+200E LEFT-TO-RIGHT MARK, which is invisible"},
-    {"\xe2\x80\x8f", "U+200F RIGHT-TO-LEFT MARK, which is invisible"},
-    {"\xe2\x80\xaa", "a bidirectional control (U+202A), which is invisible"},
-    {"\xe2\x80\xab", "a bidirectional control (U+202B), which is invisible"},
-    {"\xe2\x80\xac", "a bidirectional control (U+202C), which is invisible"},
-    {"\xe2\x80\xad", "a bidirectional control (U+202D), which is invisible"},
-    {"\xe2\x80\xae", "a bidirectional control (U+202E), which is invisible"},
-    {"\xe2\x81\xa0", "U+2060 WORD JOINER, which is invisible"},
-    {"\xe2\x81\xa6", "a bidirectional control (U+2066), which is invisible"},
-    {"\xe2\x81\xa7", "a bidirectional control (U+2067), which is invisible"},
-    {"\xe2\x81\xa8", "a bidirectional control (U+2068), which is invisible"},
-    {"\xe2\x81\xa9", "a bidirectional control (U+2069), which is invisible"},
-    {"\xef\xbb\xbf", "U+FEFF ZERO WIDTH NO-BREAK SPACE, which is invisible"},
+    {0x00A0, 0x00A0, "NO-BREAK SPACE", "looks like a space"},
+    {0x00AD, 0x00AD, "SOFT HYPHEN", "is invisible"},
+    {0x034F, 0x034F, "COMBINING GRAPHEME JOINER", "is invisible"},
+    {0x115F, 0x1160, "a Hangul filler", "is invisible"},
+    {0x180E, 0x180E, "MONGOLIAN VOWEL SEPARATOR", "is invisible"},
+    {0x2000, 0x200A, "a typographic space", "looks like a space"},
+    {0x200B, 0x200B, "ZERO WIDTH SPACE", "is invisible"},
+    {0x200C, 0x200C, "ZERO WIDTH NON-JOINER", "is invisible"},
+    {0x200D, 0x200D, "ZERO WIDTH JOINER", "is invisible"},
+    {0x200E, 0x200E, "LEFT-TO-RIGHT MARK", "is invisible"},
+    {0x200F, 0x200F, "RIGHT-TO-LEFT MARK", "is invisible"},
+    {0x2028, 0x2029, "a line or paragraph separator", "is invisible"},
+    {0x202A, 0x202E, "a bidirectional control", "is invisible"},
+    {0x202F, 0x202F, "NARROW NO-BREAK SPACE", "looks like a space"},
+    {0x2044, 0x2044, "FRACTION SLASH", "looks like '/'"},
+    {0x205F, 0x205F, "MEDIUM MATHEMATICAL SPACE", "looks like a space"},
+    {0x2060, 0x2060, "WORD JOINER", "is invisible"},
+    {0x2061, 0x2064, "an invisible operator", "is invisible"},
+    {0x2066, 0x2069, "a bidirectional control", "is invisible"},
+    {0x2215, 0x2215, "DIVISION SLASH", "looks like '/'"},
+    {0x2571, 0x2571, "BOX DRAWINGS LIGHT DIAGONAL", "looks like '/'"},
+    {0x29F8, 0x29F8, "BIG SOLIDUS", "looks like '/'"},
+    {0x3000, 0x3000, "IDEOGRAPHIC SPACE", "looks like a space"},
+    {0x3164, 0x3164, "HANGUL FILLER", "is invisible"},
+    {0xFE00, 0xFE0F, "a variation selector", "is invisible"},
+    {0xFEFF, 0xFEFF, "ZERO WIDTH NO-BREAK SPACE", "is invisible"},
+    {0xFF0F, 0xFF0F, "FULLWIDTH SOLIDUS", "looks like '/'"},
+    {0xFFA0, 0xFFA0, "HALFWIDTH HANGUL FILLER", "is invisible"},
+    {0xE0000, 0xE007F, "a tag character", "is invisible"},
 };
 
-const char *mg_lconfusable(const char *s)
+/* The code point of the UTF-8 sequence at s and its length in *len, or
+ * 0 (with *len 1) for a byte that starts no valid sequence: libyaml
+ * refuses invalid UTF-8, but s may come from elsewhere. */
+static unsigned utf8_next(const unsigned char *s, size_t *len)
 {
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0xc2)
-            continue; /* ASCII, or a continuation byte */
-        for (size_t i = 0; i < sizeof(confusables) / sizeof(confusables[0]); i++)
-            if (strncmp(s, confusables[i].utf8, strlen(confusables[i].utf8)) == 0)
-                return confusables[i].what;
+    unsigned cp;
+    size_t n;
+    *len = 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) /* a NUL ends the string here too */
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    *len = n;
+    return cp;
+}
+
+const char *mg_lconfusable(apr_pool_t *pool, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        size_t len;
+        unsigned cp = utf8_next(u, &len);
+        u += len;
+        for (size_t i = 0; cp && i < sizeof(confusables) / sizeof(confusables[0]); i++) {
+            if (cp < confusables[i].from || cp > confusables[i].to)
+                continue;
+            if (confusables[i].from == confusables[i].to)
+                return apr_psprintf(pool, "U+%04X %s, which %s", cp, confusables[i].name,
+                                    confusables[i].looks);
+            return apr_psprintf(pool, "%s (U+%04X), which %s", confusables[i].name, cp,
+                                confusables[i].looks);
+        }
     }
     return NULL;
 }

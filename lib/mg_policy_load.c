@@ -140,7 +140,7 @@ static void load_roles(mg_lctx_t *c, const mg_ynode_t *n)
             mg_lerr(c, it, "too-many-roles", "a policy may declare at most %d roles", MG_MAX_ROLES);
             return;
         }
-        const char *what = mg_lconfusable(s);
+        const char *what = mg_lconfusable(c->tmp, s);
         if (what)
             mg_lwarn(c, it, "confusable",
                      "role name '%s' holds %s: a source must send exactly these bytes for the "
@@ -412,7 +412,7 @@ static void load_identity(mg_lctx_t *c, const mg_ynode_t *n)
                     mg_lerr(c, pr->key, "bad-value", "user name must be non-empty text");
                     continue;
                 }
-                const char *what = mg_lconfusable(pr->key->str);
+                const char *what = mg_lconfusable(c->tmp, pr->key->str);
                 if (what)
                     mg_lwarn(c, pr->key, "confusable",
                              "user name '%s' holds %s: REMOTE_USER must be exactly these bytes "
@@ -505,10 +505,13 @@ static void load_country(mg_lctx_t *c, const mg_ynode_t *n)
 /* A trusted_proxies entry of prefix length 0 (0.0.0.0/0, ::/0, and
  * ::ffff:0:0/96, which is 0.0.0.0/0) trusts every client: whatever header
  * the policy reads roles or the country from, a client sets for itself.
- * Refused where such a header is read, at the entry. */
+ * Refused where such a header is read, at the entry; so are entries that
+ * hold every address of a family together (0.0.0.0/1 and 128.0.0.0/1),
+ * at the list. */
 static void refuse_trust_in_everyone(mg_lctx_t *c, const mg_ynode_t *list)
 {
-    const char *header = NULL;
+    const char *header = NULL, *what;
+    int reported = 0; /* bit 0: IPv4, bit 1: IPv6 */
     for (int i = 0; i < c->p->role_sources->nelts && !header; i++) {
         const mg_role_source_t *s = &APR_ARRAY_IDX(c->p->role_sources, i, mg_role_source_t);
         if (s->kind == MG_SRC_HEADER)
@@ -518,6 +521,9 @@ static void refuse_trust_in_everyone(mg_lctx_t *c, const mg_ynode_t *list)
         header = c->p->country_name;
     if (!header || list == NULL || list->kind != MG_Y_SEQ)
         return;
+    what = c->p->country_kind == MG_SRC_HEADER && strcmp(header, c->p->country_name) == 0
+               ? "country"
+               : "roles";
     for (int i = 0; i < list->n; i++) {
         const mg_ynode_t *it = list->items[i];
         mg_cidr_t cidr;
@@ -525,14 +531,23 @@ static void refuse_trust_in_everyone(mg_lctx_t *c, const mg_ynode_t *list)
         if (it->kind != MG_Y_SCALAR || mg_cidr_parse_pool(c->tmp, it->str, &cidr, &why) != 0 ||
             cidr.bits != 0)
             continue;
+        mg_diag_t *d = mg_lerr(c, it, "trusted-everyone",
+                               "trusted_proxies entry '%s' trusts every %s client, so any of "
+                               "them can send header '%s' and choose its own %s",
+                               it->str, cidr.net.family == 4 ? "IPv4" : "IPv6", header, what);
+        d->hint = "list only your proxies' addresses, e.g. 10.0.0.5/32";
+        reported |= cidr.net.family == 4 ? 1 : 2;
+    }
+    for (int fam = 4; fam <= 6; fam += 2) {
+        const apr_array_header_t *t = c->p->trusted_proxies;
+        if ((reported & (fam == 4 ? 1 : 2)) ||
+            !mg_cidrs_cover_family(c->tmp, (const mg_cidr_t *)t->elts, t->nelts, fam))
+            continue;
         mg_diag_t *d =
-            mg_lerr(c, it, "trusted-everyone",
-                    "trusted_proxies entry '%s' trusts every %s client, so any of "
-                    "them can send header '%s' and choose its own %s",
-                    it->str, cidr.net.family == 4 ? "IPv4" : "IPv6", header,
-                    c->p->country_kind == MG_SRC_HEADER && strcmp(header, c->p->country_name) == 0
-                        ? "country"
-                        : "roles");
+            mg_lerr(c, list, "trusted-everyone",
+                    "trusted_proxies entries together hold every %s address, so any "
+                    "%s client can send header '%s' and choose its own %s",
+                    fam == 4 ? "IPv4" : "IPv6", fam == 4 ? "IPv4" : "IPv6", header, what);
         d->hint = "list only your proxies' addresses, e.g. 10.0.0.5/32";
     }
 }

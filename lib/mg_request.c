@@ -227,7 +227,7 @@ int mg_ssl_verified(const char *verify)
 /* ISO 3166 alpha-2 after upper-casing, or T1 (CF-IPCountry's Tor), else
  * unknown (NULL). Sources use placeholders such as "--" or "" for unknown;
  * they fall out here. */
-static const char *norm_country(apr_pool_t *pool, const char *c)
+const char *mg_country_norm(apr_pool_t *pool, const char *c)
 {
     if (c == NULL || strlen(c) != 2)
         return NULL;
@@ -250,15 +250,15 @@ static const char *resolve_country(apr_pool_t *pool, const mg_policy_t *policy,
                                    const mg_request_t *req, int peer_trusted)
 {
     if (req->country != NULL)
-        return norm_country(pool, req->country);
+        return mg_country_norm(pool, req->country);
     switch (policy->country_kind) {
     case MG_SRC_ENV:
-        return norm_country(pool, lookup(req, MG_LOOKUP_ENV, policy->country_name));
+        return mg_country_norm(pool, lookup(req, MG_LOOKUP_ENV, policy->country_name));
     case MG_SRC_NOTE:
-        return norm_country(pool, lookup(req, MG_LOOKUP_NOTE, policy->country_name));
+        return mg_country_norm(pool, lookup(req, MG_LOOKUP_NOTE, policy->country_name));
     case MG_SRC_HEADER:
         return peer_trusted
-                   ? norm_country(pool, lookup(req, MG_LOOKUP_HEADER, policy->country_name))
+                   ? mg_country_norm(pool, lookup(req, MG_LOOKUP_HEADER, policy->country_name))
                    : NULL;
     default: /* none, or mmdb: looked up by the evaluator when a rule checks the country */
         return NULL;

@@ -240,9 +240,27 @@ static int pattern_ok(apr_pool_t *pool, apr_hash_t *memo, const char *pat)
  * one types, and the directory it was meant for falls to another rule), and
  * shell-glob syntax that is literal here. Warnings: such a file name can
  * exist. */
+/* The first '[' closed by a ']' in its segment (a bracket expression), or
+ * '{' with a ',' before its '}' (an alternation), in s; or NULL. */
+static const char *shell_glob_syntax(const char *s)
+{
+    for (const char *q = s; (q = strpbrk(q, "[{")) != NULL; q++) {
+        if (*q == '[') {
+            size_t seg = strcspn(q, "/");
+            if (memchr(q, ']', seg) != NULL)
+                return q;
+            continue;
+        }
+        const char *close = strchr(q, '}');
+        if (close != NULL && memchr(q, ',', (size_t)(close - q)) != NULL)
+            return q;
+    }
+    return NULL;
+}
+
 static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *s)
 {
-    const char *what = mg_lconfusable(s), *br;
+    const char *what = mg_lconfusable(c->tmp, s), *br;
     if (what) {
         mg_diag_t *d = mg_lwarn(c, n, "confusable",
                                 "path pattern '%s' holds %s: it matches only paths with that "
@@ -251,8 +269,7 @@ static void warn_misread_pattern(mg_lctx_t *c, const mg_ynode_t *n, const char *
         d->hint = "retype the pattern; write '/' and spaces as plain ASCII";
         return;
     }
-    br = strpbrk(s, "[{");
-    if (br && strchr(br, *br == '[' ? ']' : '}') && (*br == '[' || strchr(br, ',') != NULL)) {
+    if ((br = shell_glob_syntax(s)) != NULL) {
         mg_diag_t *d = mg_lwarn(c, n, "literal-glob",
                                 "in path pattern '%s', '%c' is an ordinary character: only '*', "
                                 "'?' and a '**' segment are wildcards, so %s matches only "
@@ -406,19 +423,20 @@ static const mg_ipset_t *load_iplist(mg_lctx_t *c, const mg_ynode_t *n, const ch
     return bad ? NULL : set;
 }
 
-/* ip.deny with 0.0.0.0/0 (or ::/0) and nothing of the other family reads
- * as "deny everyone", and lets every client of the other family through. */
+/* ip.deny with 0.0.0.0/0 (or ::/0, or networks that together hold every
+ * address of the family) and nothing of the other family reads as "deny
+ * everyone", and lets every client of the other family through. */
 static void warn_deny_one_family(mg_lctx_t *c, const mg_ynode_t *n, const mg_ipset_t *deny)
 {
     int all = 0, seen = 0; /* bit 0: IPv4, bit 1: IPv6 */
-    for (int i = 0; i < deny->cidrs->nelts; i++) {
-        const mg_cidr_t *cidr = &APR_ARRAY_IDX(deny->cidrs, i, mg_cidr_t);
-        int fam = cidr->net.family == 4 ? 1 : 2;
-        seen |= fam;
-        if (cidr->bits == 0)
-            all |= fam;
-    }
-    if (all == 0 || seen == 3)
+    const mg_cidr_t *cidrs = (const mg_cidr_t *)deny->cidrs->elts;
+    for (int i = 0; i < deny->cidrs->nelts; i++)
+        seen |= cidrs[i].net.family == 4 ? 1 : 2;
+    if (seen == 3 || seen == 0)
+        return;
+    if (mg_cidrs_cover_family(c->tmp, cidrs, deny->cidrs->nelts, seen == 1 ? 4 : 6))
+        all = seen;
+    if (all == 0)
         return;
     mg_diag_t *d = mg_lwarn(c, n, "deny-one-family",
                             "ip.deny holds %s, every %s client, and no %s network: every %s "
@@ -495,18 +513,14 @@ static apr_array_header_t *load_countries(mg_lctx_t *c, const mg_ynode_t *n, con
         apr_array_make(c->pool, items->nelts ? items->nelts : 1, sizeof(const char *));
     for (int i = 0; i < items->nelts; i++) {
         const mg_ynode_t *it = APR_ARRAY_IDX(items, i, const mg_ynode_t *);
-        int tor = it->len == 2 && (it->str[0] == 'T' || it->str[0] == 't') && it->str[1] == '1';
-        if (it->len != 2 || (!tor && (!mg_ascii_isalpha((unsigned char)it->str[0]) ||
-                                      !mg_ascii_isalpha((unsigned char)it->str[1])))) {
+        const char *cc = it->len == 2 ? mg_country_norm(c->pool, it->str) : NULL;
+        if (cc == NULL) {
             mg_lerr(c, it, "bad-country",
                     "'%s' is not an ISO 3166 alpha-2 country code (two letters, e.g. DE; "
                     "or T1, Cloudflare's code for Tor)",
                     it->str);
             continue;
         }
-        char *cc = apr_pstrdup(c->pool, it->str);
-        cc[0] = (char)mg_ascii_toupper((unsigned char)cc[0]);
-        cc[1] = (char)mg_ascii_toupper((unsigned char)cc[1]);
         if (!country_code_usable(cc)) {
             mg_diag_t *d = mg_lerr(c, it, "bad-country",
                                    "'%s' is not an assigned ISO 3166-1 country code: no country "

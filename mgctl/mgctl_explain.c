@@ -55,8 +55,8 @@ static const char usage_text[] =
     "  -n, --note NAME=VALUE    a request note (repeatable)\n"
     "  -t, --time TIME          request time: RFC 3339 with a 'T' (2026-11-23T10:00:00Z,\n"
     "                           2026-11-23T11:00:00+01:00) or epoch seconds (default now)\n"
-    "  -c, --country CC         the client's country (ISO 3166 alpha-2), bypassing\n"
-    "                           the policy's country source\n"
+    "  -c, --country CC         the client's country (ISO 3166 alpha-2, or T1 for\n"
+    "                           Tor), bypassing the policy's country source\n"
     "  -f, --format FMT         text (default) or json (one stable JSON object)\n"
     "  -h, --help               show this help\n"
     "\n"
@@ -187,12 +187,9 @@ int mgctl_cmd_explain(apr_pool_t *pool, int argc, const char *const *argv)
                                          mgctl_time_expected(arg));
             break;
         case 'c':
-            if (strlen(arg) != 2 || !mg_ascii_isalpha((unsigned char)arg[0]) ||
-                !mg_ascii_isalpha((unsigned char)arg[1]))
-                return mgctl_usage_error("explain", "--country expects a two-letter code, got '%s'",
-                                         arg);
-            spec->country = apr_psprintf(pool, "%c%c", mg_ascii_toupper((unsigned char)arg[0]),
-                                         mg_ascii_toupper((unsigned char)arg[1]));
+            if ((spec->country = mg_country_norm(pool, arg)) == NULL)
+                return mgctl_usage_error(
+                    "explain", "--country expects a two-letter code or T1 (Tor), got '%s'", arg);
             break;
         case 'f':
             if (mgctl_format_parse(arg, (1u << MGCTL_FMT_TEXT) | (1u << MGCTL_FMT_JSON), &fmt) != 0)

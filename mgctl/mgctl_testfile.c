@@ -318,13 +318,11 @@ static int parse_request(tctx_t *c, const mg_ynode_t *map, const char *where, mg
         } else if (strcmp(k, "peer") == 0) {
             spec->peer = s;
         } else if (strcmp(k, "country") == 0) {
-            if (strlen(s) != 2 || !mg_ascii_isalpha((unsigned char)s[0]) ||
-                !mg_ascii_isalpha((unsigned char)s[1])) {
-                terr(c, v, "bad-value", "'country' must be a two-letter ISO 3166 code, got '%s'",
-                     s);
+            if ((spec->country = mg_country_norm(c->pool, s)) == NULL) {
+                terr(c, v, "bad-value",
+                     "'country' must be a two-letter ISO 3166 code or T1 (Tor), got '%s'", s);
                 ok = -1;
             }
-            spec->country = s;
         } else if (strcmp(k, "time") == 0) {
             if (mg_time_parse(s, &spec->now) != 0) {
                 mg_diag_t *d = terr(c, v, "bad-time", "'time' is not an RFC 3339 time: '%s'", s);

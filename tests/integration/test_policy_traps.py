@@ -118,3 +118,27 @@ def test_apache_and_explain_agree_on_what_the_warned_policy_means(srv, mgctl, ta
     expected = {"1": "priv", "2": "priv", "3": "priv", "4": None, "5": "vids", "6": "closed",
                 "7": "wknd", "8": "photos"}[re.search(r"n=(\d+)", target).group(1)]
     assert d["rule"] == expected, d
+
+
+def test_explain_and_policy_tests_take_t1_as_the_policy_and_module_do(tmp_path, mgctl):
+    """T1 (CF-IPCountry's Tor) loads in a deny list and is a country at
+    request time; `explain --country` and a test's `country:` took only two
+    letters, so the one way to check such a policy offline refused it."""
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\ncountry: {from: {env: CC}}\nrules:\n"
+        "  - {id: a, path: /, country: {deny: [T1]}, access: {anonymous: view}}\n")
+    for cc, decision in (("T1", "deny"), ("t1", "deny"), ("DE", "allow")):
+        p = mgctl("explain", "--policy", tmp_path / "p.yaml", "--format", "json",
+                  "--country", cc, "/a.jpg")
+        assert p.returncode == 0, p.stderr
+        d = json.loads(p.stdout)
+        assert (d["decision"], d["reason"]) == \
+            (decision, "country-denied" if decision == "deny" else d["reason"]), d
+    p = mgctl("explain", "--policy", tmp_path / "p.yaml", "--country", "T2", "/a.jpg")
+    assert p.returncode == 2 and "two-letter code or T1" in p.stderr, (p.returncode, p.stderr)
+    (tmp_path / "p.test.yaml").write_text(
+        "policy: p.yaml\ntests:\n"
+        "  - {name: tor, request: {url: /a.jpg, country: t1}, "
+        "expect: {decision: deny, reason: country-denied}}\n")
+    p = mgctl("test", tmp_path / "p.test.yaml")
+    assert p.returncode == 0, (p.stdout, p.stderr)

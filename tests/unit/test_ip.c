@@ -375,6 +375,47 @@ START_TEST(test_ipv4_parse_every_byte_at_every_offset_agrees_with_inet_pton)
 }
 END_TEST
 
+/* Networks that together hold every address of a family, however split:
+ * the check behind trusted-everyone and deny-one-family. */
+START_TEST(test_cidrs_cover_a_family_only_without_a_gap)
+{
+    static const struct {
+        const char *list[5];
+        int family, covers;
+    } cases[] = {
+        {{"0.0.0.0/0"}, 4, 1},
+        {{"::/0"}, 6, 1},
+        {{"::/0"}, 4, 0},
+        {{"0.0.0.0/0"}, 6, 0},
+        {{"::ffff:0:0/96"}, 4, 1},
+        {{"128.0.0.0/1", "0.0.0.0/1"}, 4, 1},
+        {{"8000::/1", "::/1"}, 6, 1},
+        {{"::ffff:0:0/97", "::ffff:128.0.0.0/97"}, 4, 1},
+        {{"0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/2"}, 4, 1},
+        {{"0.0.0.0/1", "10.0.0.0/8", "128.0.0.0/1"}, 4, 1},
+        {{"0.0.0.0/1"}, 4, 0},
+        {{"0.0.0.0/1", "192.0.0.0/2"}, 4, 0},
+        {{"0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "255.255.255.255"}, 4, 0},
+        {{"0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/3"}, 4, 1},
+        {{"::/1", "8000::/2", "c000::/2", "0.0.0.0/0"}, 6, 1},
+        {{"::/1", "c000::/2", "0.0.0.0/0"}, 6, 0},
+        {{"::/1", "8000::/1"}, 4, 0},
+        {{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::/1"}, 6, 0},
+        {{NULL}, 4, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mg_cidr_t v[5];
+        int n = 0;
+        for (; n < 5 && cases[i].list[n]; n++)
+            v[n] = cidr(cases[i].list[n]);
+        ck_assert_msg(mg_cidrs_cover_family(mg_test_pool, v, n, cases[i].family) == cases[i].covers,
+                      "case %zu (%s, ...), IPv%d: expected %d", i,
+                      cases[i].list[0] ? cases[i].list[0] : "none", cases[i].family,
+                      cases[i].covers);
+    }
+}
+END_TEST
+
 static Suite *ip_suite(void)
 {
     Suite *s = suite_create("ip");
@@ -395,6 +436,7 @@ static Suite *ip_suite(void)
     tcase_add_test(tc, test_invalid_cidr_or_address_never_matches);
     tcase_add_test(tc, test_ipv4_parse_agrees_with_inet_pton);
     tcase_add_test(tc, test_ipv4_parse_every_byte_at_every_offset_agrees_with_inet_pton);
+    tcase_add_test(tc, test_cidrs_cover_a_family_only_without_a_gap);
     suite_add_tcase(s, tc);
     return s;
 }

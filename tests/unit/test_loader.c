@@ -366,6 +366,18 @@ static const err_case_t err_cases[] = {
     {"trusting ::ffff:0:0/96 is trusting 0.0.0.0/0",
      V1 "trusted_proxies: [\"::ffff:0:0/96\"]\ncountry: {from: {header: CF-IPCountry}}\n" R0, 2, 19,
      "trusted-everyone", NULL, "every IPv4 client"},
+    {"trusting 0.0.0.0/1 and 128.0.0.0/1 is trusting 0.0.0.0/0",
+     V1 "trusted_proxies: [10.0.0.5, 0.0.0.0/1, 128.0.0.0/1]\nroles: [staff]\n"
+        "identity: {roles_from: [{header: X-Roles}]}\n" R0,
+     2, 18, "trusted-everyone", "list only your proxies' addresses, e.g. 10.0.0.5/32",
+     "trusted_proxies entries together hold every IPv4 address, so any IPv4 client can send "
+     "header 'X-Roles' and choose its own roles"},
+    {"trusting ::/1 and 8000::/1 is trusting ::/0",
+     V1 "trusted_proxies:\n  - \"::/1\"\n  - \"8000::/1\"\n"
+        "country: {from: {header: CF-IPCountry}}\n" R0,
+     3, 3, "trusted-everyone", NULL,
+     "together hold every IPv6 address, so any IPv6 client can send header 'CF-IPCountry' and "
+     "choose its own country"},
     {"a glob ending in '/' owns the directory, not its files",
      V1 "rules:\n  - {id: a, path: \"/*/private/\", access: {anonymous: none}}\n", 3, 19,
      "bad-path", "write '/*/private/**' for everything below it",
@@ -1160,8 +1172,12 @@ START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
         "  - {id: h, path: /h/, ip: {deny: [0.0.0.0/0, \"2001:db8::/32\"]}, access: {anonymous: "
         "view}}\n"
         "  - {id: i, path: /i/, ip: {deny: [all4]}, access: {anonymous: view}}\n"
-        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n");
-    ck_assert_int_eq(p->rules->nelts, 10);
+        "  - {id: j, path: /j/, ip: {allow: [0.0.0.0/0]}, access: {anonymous: view}}\n"
+        "  - {id: k, path: /k/, ip: {deny: [\"::/1\", \"8000::/1\"]}, access: {anonymous: "
+        "view}}\n"
+        "  - {id: l, path: /l/, ip: {deny: [0.0.0.0/1, 128.0.0.0/2]}, access: {anonymous: "
+        "view}}\n");
+    ck_assert_int_eq(p->rules->nelts, 12);
     ck_diag(2, 16, "confusable");
     ck_diag(5, 5, "confusable");
     ck_diag(9, 19, "confusable");
@@ -1170,13 +1186,43 @@ START_TEST(test_misread_patterns_names_and_deny_lists_warn_at_the_value)
     ck_diag(13, 35, "deny-one-family");
     ck_diag(15, 35, "deny-one-family");
     ck_diag(17, 35, "deny-one-family");
-    ck_assert_int_eq(ds->warnings, 8); /* d, f, h and j: none */
+    ck_diag(19, 35, "deny-one-family"); /* ::/1 and 8000::/1 are ::/0 */
+    ck_assert_int_eq(ds->warnings, 9);  /* d, f, h, j and l (a gap): none */
     ck_assert_str_eq(find_diag(9, 19, "confusable")->msg,
                      "path pattern '/p\xe2\x88\x95private/' holds U+2215 DIVISION SLASH, which "
                      "looks like '/': it matches only paths with that very character, so the "
                      "rule does not own what it seems to");
     ck_assert_str_eq(find_diag(13, 35, "deny-one-family")->hint,
                      "add \"::/0\" to deny IPv6 clients too");
+}
+END_TEST
+
+/* Look-alike spaces and invisible characters beyond the first list (an
+ * ideographic or em space, a tag character, a Hangul filler), and shell-glob
+ * syntax anywhere in a pattern, not only at its first '[' or '{'. */
+START_TEST(test_every_look_alike_and_every_bracket_is_found)
+{
+    load_ok("version: 1\n"
+            "roles: [\"a\\u3000b\", \"c\\u2003\", \"d\\U000E0041\", \"e\\u3164\", f-g]\n"
+            "rules:\n"
+            "  - {id: a, path: \"/a/{b}/[0-9].jpg\", access: {anonymous: none}}\n"
+            "  - {id: b, path: \"/a/{b}/c,d\", access: {anonymous: none}}\n"
+            "  - {id: c, path: \"/a[/b]\", access: {anonymous: none}}\n"
+            "  - {id: d, path: \"/a/{x}/{p,q}/\", access: {anonymous: none}}\n");
+    ck_diag(2, 9, "confusable");
+    ck_diag(2, 21, "confusable");
+    ck_diag(2, 32, "confusable");
+    ck_diag(2, 47, "confusable");
+    ck_diag(4, 19, "literal-glob");
+    ck_diag(7, 19, "literal-glob");
+    ck_assert_int_eq(ds->warnings, 6); /* f-g, b and c: none */
+    ck_assert_str_eq(find_diag(2, 9, "confusable")->msg,
+                     "role name 'a\xe3\x80\x80"
+                     "b' holds U+3000 IDEOGRAPHIC SPACE, which looks like a "
+                     "space: a source must send exactly these bytes for the role to be held");
+    ck_assert_ptr_nonnull(strstr(find_diag(2, 32, "confusable")->msg,
+                                 "a tag character (U+E0041), which is invisible"));
+    ck_assert_ptr_nonnull(strstr(find_diag(4, 19, "literal-glob")->msg, "'[' is an ordinary"));
 }
 END_TEST
 
@@ -1880,6 +1926,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_country_lists_take_assigned_and_user_assigned_codes_only);
     tcase_add_test(tc, test_trusting_every_address_loads_when_no_header_is_read);
     tcase_add_test(tc, test_misread_patterns_names_and_deny_lists_warn_at_the_value);
+    tcase_add_test(tc, test_every_look_alike_and_every_bracket_is_found);
     tcase_add_test(tc, test_key_file_errors_come_from_the_key_loader_at_the_key);
     suite_add_tcase(s, tc);
 

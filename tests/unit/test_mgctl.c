@@ -360,6 +360,26 @@ START_TEST(test_testfile_bad_values_are_refused_where_written)
 }
 END_TEST
 
+/* T1 (CF-IPCountry's Tor) is a country to the policy and to the module:
+ * a test's request may name it, in either case; T2 is no country. */
+START_TEST(test_testfile_country_takes_t1_as_the_policy_does)
+{
+    mgctl_testfile_t *tf = parse_ok("policy: p.yaml\n"
+                                    "tests:\n"
+                                    "  - name: tor\n"
+                                    "    request: {url: /a, country: t1}\n"
+                                    "    expect: {decision: deny}\n");
+    ck_assert_str_eq(APR_ARRAY_IDX(tf->cases, 0, mgctl_case_t).spec->country, "T1");
+    ck_assert_str_eq(parse_error("policy: p.yaml\n"
+                                 "tests:\n"
+                                 "  - name: a\n"
+                                 "    request: {url: /a, country: T2}\n"
+                                 "    expect: {decision: allow}\n"),
+                     "t.yaml:4:33: error: 'country' must be a two-letter ISO 3166 code or T1 "
+                     "(Tor), got 'T2'");
+}
+END_TEST
+
 START_TEST(test_testfile_needs_decision_unique_names_and_some_tests)
 {
     ck_assert_str_eq(
@@ -994,6 +1014,7 @@ static Suite *mgctl_suite(void)
     tcase_add_test(tc, test_testfile_unknown_key_has_position_and_hint);
     tcase_add_test(tc, test_testfile_bad_values_are_refused_where_written);
     tcase_add_test(tc, test_testfile_reason_with_a_word_left_out_or_shortened_gets_did_you_mean);
+    tcase_add_test(tc, test_testfile_country_takes_t1_as_the_policy_does);
     tcase_add_test(tc, test_testfile_needs_decision_unique_names_and_some_tests);
     tcase_add_test(tc, test_expect_actual_reports_absent_fields_as_null);
     tcase_add_test(tc, test_getopt_passes_a_bare_dash_as_operand_and_as_option_value);
