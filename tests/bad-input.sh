@@ -1105,6 +1105,25 @@ check "compile -o a link to a file replaces the file, the link stays" "0" - \
     "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP"
 check "compile -o a directory: exit 2, said" "2" "^mgctl compile: cannot write [^ ]*/versions: it is a directory$" \
     "$MGCTL" compile -o "$TMP/versions" "$MG_SRCDIR/policies/photo-site.yaml"
+check "compile -o /dev/stdout (a link to a link to a pipe) writes into the pipe" "0" - \
+    sh -c '"$0" compile -o /dev/stdout "$1" | head -n 1 | grep -q "^# mod_media_guard compiled policy v1"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml"
+# Following every link made another user's link a way to make root replace
+# (or, pointing at a device, write into) any file: a link owned by uid 65534
+# in a directory they may write, pointing at a file of root's. Also behind a
+# link of root's (each link of the chain counts).
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir "$TMP/shared" && echo "root's" >"$TMP/victim" && ln -s ../victim "$TMP/shared/p.yaml" &&
+        chown -h 65534 "$TMP/shared/p.yaml" && ln -s shared/p.yaml "$TMP/via-root.yaml"
+    for o in shared/p.yaml via-root.yaml; do
+        check "compile -o $o (uid 65534's link to root's file): exit 2, said, the file and link untouched" "2" \
+            "^mgctl compile: cannot write [^ ]*/$o: [^ ]*/shared/p.yaml is a symbolic link owned by uid 65534, neither root nor you" \
+            sh -c '"$0" compile -o "$2/$3" "$1"; rc=$?; [ "$(cat "$2/victim")" = "root'"'"'s" ] && [ -L "$2/shared/p.yaml" ] || exit 3
+                   exit $rc' "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP" "$o"
+    done
+else
+    echo "skip: compile -o another user's link (needs root for chown -h)"
+fi
 
 # ---------------------------------------------------------------- resource limits
 # A pool allocation that fails handed NULL on (a segfault under ulimit -v
