@@ -382,6 +382,10 @@ mkdir -p "$TMP/kg"
 check "keygen never overwrites a key file" "1 2" "exist|overwrit|refus" \
     "$MGCTL" keygen --id k8 --out "$TMP/kg"
 check "keygen with an invalid key id" "1 2" "id" "$MGCTL" keygen --id '../../etc/x' --out "$TMP"
+# mkstemp's 0600 is less the umask: under umask 0277 the key was 0400.
+check "keygen under umask 0277: the key is mode 0600" "0" - \
+    sh -c 'umask 0277; "$0" keygen --id k7 --out "$1" >/dev/null && [ "$(stat -c %a "$1/k7.key")" = 600 ]' \
+    "$MGCTL" "$TMP/kg"
 
 # ---------------------------------------------------------------- URLs and streams
 echo "$good_key" >"$K/k1.key"
