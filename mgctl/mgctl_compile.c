@@ -2,6 +2,7 @@
  * compiled form of a policy (itself valid policy YAML, so the module loads
  * it like any policy) under a first line that names its SHA-256 digest.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <apr_file_io.h>
+#include <apr_portable.h>
 #include <apr_strings.h>
 
 #include "mg.h"
@@ -167,8 +169,17 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
                   apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
+    /* A policy is not a secret (keys live in their own files): the usual
+     * rw-r--r-- so that the server can read it. Set on the descriptor: a
+     * chmod by name after the close followed whatever link someone who may
+     * write the directory had put there under that name (/etc/shadow). */
+    apr_os_file_t fd;
+    if (apr_os_file_get(&fd, f) == APR_SUCCESS &&
+        fchmod(fd, S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
     apr_size_t len = strlen(text);
-    rv = apr_file_write_full(f, text, len, NULL);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_write_full(f, text, len, NULL);
     if (rv == APR_SUCCESS)
         rv = apr_file_flush(f);
     if (rv == APR_SUCCESS)
@@ -176,11 +187,6 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
     apr_status_t crv = apr_file_close(f);
     if (rv == APR_SUCCESS)
         rv = crv;
-    /* A policy is not a secret (keys live in their own files): the usual
-     * rw-r--r-- so that the server can read it. */
-    if (rv == APR_SUCCESS)
-        rv = apr_file_perms_set(tmpl, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD |
-                                          APR_FPROT_WREAD);
     if (rv == APR_SUCCESS)
         rv = apr_file_rename(tmpl, out, pool);
     if (rv != APR_SUCCESS) {

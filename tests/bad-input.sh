@@ -1109,6 +1109,9 @@ check "compile -o a link to a file replaces the file, the link stays" "0" - \
     "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP"
 check "compile -o a directory: exit 2, said" "2" "^mgctl compile: cannot write [^ ]*/versions: it is a directory$" \
     "$MGCTL" compile -o "$TMP/versions" "$MG_SRCDIR/policies/photo-site.yaml"
+check "compile -o under umask 0077: the policy is mode 0644 (set on the descriptor)" "0" - \
+    sh -c 'umask 0077; rm -f "$2"; "$0" compile -o "$2" "$1" && [ "$(stat -c %a "$2")" = 644 ]' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/umask.yaml"
 check "compile -o /dev/stdout (a link to a link to a pipe) writes into the pipe" "0" - \
     sh -c '"$0" compile -o /dev/stdout "$1" | head -n 1 | grep -q "^# mod_media_guard compiled policy v1"' \
     "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml"
