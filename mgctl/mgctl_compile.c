@@ -189,6 +189,8 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
         rv = crv;
     if (rv == APR_SUCCESS)
         rv = apr_file_rename(tmpl, out, pool);
+    if (rv == APR_SUCCESS)
+        rv = mgctl_sync_dir_of(pool, out);
     if (rv != APR_SUCCESS) {
         apr_file_remove(tmpl, pool);
         mgctl_err("compile", "cannot write %s: %s", out, apr_strerror(rv, ebuf, sizeof(ebuf)));

@@ -91,6 +91,8 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
     if (rv == APR_SUCCESS && link(tmp, path) != 0)
         rv = APR_FROM_OS_ERROR(errno);
     apr_file_remove(tmp, pool);
+    if (rv == APR_SUCCESS)
+        rv = mgctl_sync_dir_of(pool, path);
     if (rv != APR_SUCCESS) {
         mgctl_err("keygen", "%s: %s%s", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
                   APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");

@@ -382,6 +382,21 @@ mkdir -p "$TMP/kg"
 check "keygen never overwrites a key file" "1 2" "exist|overwrit|refus" \
     "$MGCTL" keygen --id k8 --out "$TMP/kg"
 check "keygen with an invalid key id" "1 2" "id" "$MGCTL" keygen --id '../../etc/x' --out "$TMP"
+# A rename or link is durable only once its directory is synced: keygen
+# and compile -o fsync the directory they wrote into (seen with strace).
+if command -v strace >/dev/null 2>&1 && strace -o /dev/null true 2>/dev/null; then
+    for cmd in "keygen --id k1 --out" "compile -o"; do
+        check "$cmd: the directory is fsynced after the rename or link" "0" - \
+            sh -c 'd="$1/sync-$(echo "$2" | cut -c1-4)"; mkdir -m 700 "$d" || exit 3
+                   case "$2" in keygen*) o="$d" p= ;; *) o="$d/p.yaml" p=$3 ;; esac
+                   strace -f -e trace=openat,fsync -o "$d.trace" "$0" $2 "$o" ${p:+"$p"} >/dev/null || exit 4
+                   awk -v d="\"$d\", O_RDONLY" '"'"'index($0, d) { n = split($0, a, "= "); fd = a[n] + 0 }
+                        fd != "" && index($0, "fsync(" fd ")") { ok = 1 } END { exit !ok }'"'"' "$d.trace"' \
+            "$MGCTL" "$TMP" "$cmd" "$MG_SRCDIR/policies/photo-site.yaml"
+    done
+else
+    echo "skip: the directory fsync (needs strace)"
+fi
 # mkstemp's 0600 is less the umask: under umask 0277 the key was 0400.
 check "keygen under umask 0277: the key is mode 0600" "0" - \
     sh -c 'umask 0277; "$0" keygen --id k7 --out "$1" >/dev/null && [ "$(stat -c %a "$1/k7.key")" = 600 ]' \
