@@ -54,4 +54,31 @@ static inline int mg_ascii_toupper(int c)
     return mg_ascii_islower(c) ? c - ('a' - 'A') : c;
 }
 
+/* 1 when `s` matches `pat`, where '*' is any run of bytes and '?' any one
+ * byte, letters compared in ASCII: httpd's ap_strcasecmp_match (ServerAlias
+ * wildcards) folds with apr_tolower, the locale's. Backtracks to the last
+ * '*' only, so linear in strlen(s) times the number of '*'s. */
+static inline int mg_ascii_casematch(const char *s, const char *pat)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s != '\0') {
+        if (*pat == '*') {
+            star = pat++;
+            resume = s;
+        } else if (*pat != '\0' && (*pat == '?' || mg_ascii_tolower((unsigned char)*pat) ==
+                                                       mg_ascii_tolower((unsigned char)*s))) {
+            pat++;
+            s++;
+        } else if (star != NULL) {
+            pat = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == '\0';
+}
+
 #endif

@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <apr_file_io.h>
+#include <apr_portable.h>
 #include <apr_strings.h>
 
 #include "mg.h"
@@ -31,7 +33,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -o, --output OUT    write to OUT (atomically: a temporary file, then\n"
-    "                      rename; a FIFO or device is written into)\n"
+    "                      rename; a FIFO or device is written into; only\n"
+    "                      root's and your own links are followed)\n"
     "                      instead of standard output\n"
     "      --werror        treat warnings as errors (exit 1, nothing written)\n"
     "  -q, --quiet         do not print warnings\n"
@@ -58,15 +61,28 @@ static const apr_getopt_option_t opts[] = {
 /* OUT that is not a regular file — /dev/stdout, a FIFO, a device — is
  * written into, as any tool would: renaming over it would replace the
  * device node itself (as root, -o /dev/null put a regular file in place of
- * /dev/null for every program on the machine). */
-static int write_in_place(apr_pool_t *pool, const char *out, const char *text)
+ * /dev/null for every program on the machine). `path` is what `fi` (a stat
+ * that followed links) described: the file opened must be that one — a name
+ * swapped in between (a link to /etc/shadow) is closed unwritten; nothing
+ * is truncated, so opening the wrong file changes nothing. */
+static int write_in_place(apr_pool_t *pool, const char *out, const char *path,
+                          const apr_finfo_t *fi, const char *text)
 {
     char ebuf[256];
     apr_file_t *f;
+    apr_finfo_t got;
     apr_status_t rv =
-        apr_file_open(&f, out, APR_FOPEN_WRITE | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
+        apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, pool);
     if (rv == APR_SUCCESS) {
-        rv = apr_file_write_full(f, text, strlen(text), NULL);
+        rv = apr_file_info_get(&got, APR_FINFO_IDENT | APR_FINFO_TYPE, f);
+        if (rv == APR_SUCCESS &&
+            (got.device != fi->device || got.inode != fi->inode || got.filetype != fi->filetype)) {
+            apr_file_close(f);
+            mgctl_err("compile", "cannot write %s: it was replaced while being opened", out);
+            return MGCTL_EXIT_USAGE;
+        }
+        if (rv == APR_SUCCESS)
+            rv = apr_file_write_full(f, text, strlen(text), NULL);
         apr_status_t crv = apr_file_close(f);
         if (rv == APR_SUCCESS)
             rv = crv;
@@ -78,6 +94,50 @@ static int write_in_place(apr_pool_t *pool, const char *out, const char *text)
     return MGCTL_EXIT_OK;
 }
 
+/* The name OUT's symbolic links lead to, following each only when it
+ * belongs to root or to the user running mgctl: another user's link (in a
+ * directory they may write) would otherwise make root replace, or write
+ * into, whatever file or disk they point it at. Each link is read between
+ * two lstat(2)s of the same inode and owner, and the name is built from
+ * what was read, never resolved again, so a link swapped meanwhile is not
+ * followed. The walk stops at a link whose target is no name (a dangling
+ * link, /proc/self/fd/1's "pipe:[...]"): that link is `*path`. */
+static int follow_own_links(apr_pool_t *pool, const char *out, const char **path)
+{
+    const char *p = out;
+    for (int depth = 0;; depth++) {
+        struct stat a, b;
+        char buf[PATH_MAX];
+        if (lstat(p, &a) != 0 || !S_ISLNK(a.st_mode))
+            break;
+        if (a.st_uid != 0 && a.st_uid != geteuid()) {
+            mgctl_err("compile",
+                      "cannot write %s: %s is a symbolic link owned by uid %lu, neither root "
+                      "nor you (mgctl follows no other user's link)",
+                      out, p, (unsigned long)a.st_uid);
+            return MGCTL_EXIT_USAGE;
+        }
+        ssize_t n = depth < 40 ? readlink(p, buf, sizeof(buf)) : -1;
+        if (n <= 0 || (size_t)n >= sizeof(buf) || lstat(p, &b) != 0 || b.st_ino != a.st_ino ||
+            b.st_dev != a.st_dev || b.st_uid != a.st_uid) {
+            mgctl_err("compile", "cannot write %s: %s", out,
+                      depth < 40 ? "a link on it changed while being read"
+                                 : "too many levels of symbolic links");
+            return MGCTL_EXIT_USAGE;
+        }
+        buf[n] = '\0';
+        const char *slash = strrchr(p, '/');
+        const char *next = buf[0] == '/' || !slash
+                               ? apr_pstrdup(pool, buf)
+                               : apr_psprintf(pool, "%.*s/%s", (int)(slash - p), p, buf);
+        if (lstat(next, &b) != 0)
+            break;
+        p = next;
+    }
+    *path = p;
+    return MGCTL_EXIT_OK;
+}
+
 /* Write via a temporary file in the target's directory and rename, so that
  * a server reloading concurrently never reads a half-written policy. A
  * link to a regular file stays a link: its target is the file replaced. */
@@ -86,24 +146,19 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
     char ebuf[256];
     apr_file_t *f;
     apr_finfo_t fi;
-    if (apr_stat(&fi, out, APR_FINFO_TYPE, pool) == APR_SUCCESS) {
+    const char *path;
+    int rc = follow_own_links(pool, out, &path);
+    if (rc != MGCTL_EXIT_OK)
+        return rc;
+    if (apr_stat(&fi, path, APR_FINFO_TYPE | APR_FINFO_IDENT, pool) == APR_SUCCESS) {
         if (fi.filetype == APR_DIR) {
             mgctl_err("compile", "cannot write %s: it is a directory", out);
             return MGCTL_EXIT_USAGE;
         }
         if (fi.filetype != APR_REG)
-            return write_in_place(pool, out, text);
-        apr_finfo_t li;
-        char real[PATH_MAX];
-        if (apr_stat(&li, out, APR_FINFO_TYPE | APR_FINFO_LINK, pool) == APR_SUCCESS &&
-            li.filetype == APR_LNK) {
-            if (realpath(out, real) == NULL) {
-                mgctl_err("compile", "cannot write %s: %s", out, strerror(errno));
-                return MGCTL_EXIT_USAGE;
-            }
-            out = apr_pstrdup(pool, real);
-        }
+            return write_in_place(pool, out, path, &fi, text);
     }
+    out = path;
     char *tmpl = apr_pstrcat(pool, out, ".XXXXXX", NULL);
     apr_status_t rv = apr_file_mktemp(&f, tmpl,
                                       APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE |
@@ -114,8 +169,17 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
                   apr_strerror(rv, ebuf, sizeof(ebuf)));
         return MGCTL_EXIT_USAGE;
     }
+    /* A policy is not a secret (keys live in their own files): the usual
+     * rw-r--r-- so that the server can read it. Set on the descriptor: a
+     * chmod by name after the close followed whatever link someone who may
+     * write the directory had put there under that name (/etc/shadow). */
+    apr_os_file_t fd;
+    if (apr_os_file_get(&fd, f) == APR_SUCCESS &&
+        fchmod(fd, S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
     apr_size_t len = strlen(text);
-    rv = apr_file_write_full(f, text, len, NULL);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_write_full(f, text, len, NULL);
     if (rv == APR_SUCCESS)
         rv = apr_file_flush(f);
     if (rv == APR_SUCCESS)
@@ -123,13 +187,10 @@ static int write_atomically(apr_pool_t *pool, const char *out, const char *text)
     apr_status_t crv = apr_file_close(f);
     if (rv == APR_SUCCESS)
         rv = crv;
-    /* A policy is not a secret (keys live in their own files): the usual
-     * rw-r--r-- so that the server can read it. */
-    if (rv == APR_SUCCESS)
-        rv = apr_file_perms_set(tmpl, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD |
-                                          APR_FPROT_WREAD);
     if (rv == APR_SUCCESS)
         rv = apr_file_rename(tmpl, out, pool);
+    if (rv == APR_SUCCESS)
+        rv = mgctl_sync_dir_of(pool, out);
     if (rv != APR_SUCCESS) {
         apr_file_remove(tmpl, pool);
         mgctl_err("compile", "cannot write %s: %s", out, apr_strerror(rv, ebuf, sizeof(ebuf)));

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <apr_file_io.h>
+#include <apr_portable.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
 
@@ -52,7 +54,7 @@ static const char usage_text[] =
 
 /* Write `text` to a new file `path`, mode 0600, never over an existing
  * one, and never as a part: the key goes to a temporary file in the same
- * directory (mkstemp: 0600, whatever the umask), is synced, and is then
+ * directory (mkstemp, then fchmod 0600 whatever the umask), is synced, and is then
  * hard-linked to `path` — link(2) fails on an existing name, as O_EXCL did,
  * and makes the whole file appear at once. A keygen killed mid-write
  * (SIGINT, SIGKILL, SIGXFSZ under ulimit -f) left an empty ID.key that the
@@ -72,8 +74,13 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
         mgctl_err("keygen", "%s: %s", path, apr_strerror(rv, ebuf, sizeof(ebuf)));
         return -1;
     }
+    /* mkstemp's 0600 is less the umask (0277 made the key 0400): set it */
+    apr_os_file_t fd;
+    if (apr_os_file_get(&fd, f) == APR_SUCCESS && fchmod(fd, S_IRUSR | S_IWUSR) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
     apr_size_t n = strlen(text);
-    rv = apr_file_write_full(f, text, n, NULL);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_write_full(f, text, n, NULL);
     if (rv == APR_SUCCESS)
         rv = apr_file_flush(f);
     if (rv == APR_SUCCESS)
@@ -84,6 +91,8 @@ static int write_new(apr_pool_t *pool, const char *path, const char *text)
     if (rv == APR_SUCCESS && link(tmp, path) != 0)
         rv = APR_FROM_OS_ERROR(errno);
     apr_file_remove(tmp, pool);
+    if (rv == APR_SUCCESS)
+        rv = mgctl_sync_dir_of(pool, path);
     if (rv != APR_SUCCESS) {
         mgctl_err("keygen", "%s: %s%s", path, apr_strerror(rv, ebuf, sizeof(ebuf)),
                   APR_STATUS_IS_EEXIST(rv) ? " (keygen never overwrites a key)" : "");

@@ -4,9 +4,11 @@
  */
 #include "mgctl_util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 
+#include <apr_file_io.h>
 #include <apr_strings.h>
 
 /* What one parse remembers: getopt's last complaint (kept, not printed, so
@@ -159,6 +161,24 @@ void mgctl_err(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     err_line(cmd, fmt, ap);
     va_end(ap);
+}
+
+apr_status_t mgctl_sync_dir_of(apr_pool_t *pool, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dir = slash == NULL   ? "."
+                      : slash == path ? "/"
+                                      : apr_pstrndup(pool, path, (apr_size_t)(slash - path));
+    apr_file_t *d;
+    apr_status_t rv = apr_file_open(&d, dir, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_sync(d);
+    apr_status_t crv = apr_file_close(d);
+    if (rv == APR_FROM_OS_ERROR(EINVAL) || APR_STATUS_IS_ENOTIMPL(rv) ||
+        rv == APR_FROM_OS_ERROR(ENOTSUP))
+        rv = APR_SUCCESS;
+    return rv != APR_SUCCESS ? rv : crv;
 }
 
 int mgctl_usage_error(const char *cmd, const char *fmt, ...)

@@ -80,6 +80,11 @@ int mgctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
  * a sentence built from them. */
 void mgctl_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* fsync the directory that holds `path`, so that a name just renamed or
+ * linked there survives a crash. A filesystem that cannot sync a directory
+ * (EINVAL, ENOTSUP) is no error. */
+apr_status_t mgctl_sync_dir_of(apr_pool_t *pool, const char *path);
+
 /* Output formats for --format. */
 typedef enum { MGCTL_FMT_TEXT = 0, MGCTL_FMT_JSON, MGCTL_FMT_GITHUB } mgctl_format_t;
 /* Parse a --format argument; `allowed` is a bitmask (1 << MGCTL_FMT_*).

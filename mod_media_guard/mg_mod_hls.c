@@ -185,7 +185,7 @@ static const char *own_host(const request_rec *r)
         if (apr_cstr_casecmp(h, APR_ARRAY_IDX(s->names, i, const char *)) == 0)
             return h;
     for (i = 0; s->wild_names != NULL && i < s->wild_names->nelts; i++)
-        if (ap_strcasecmp_match(h, APR_ARRAY_IDX(s->wild_names, i, const char *)) == 0)
+        if (mg_ascii_casematch(h, APR_ARRAY_IDX(s->wild_names, i, const char *)))
             return h;
     return NULL;
 }

@@ -382,6 +382,25 @@ mkdir -p "$TMP/kg"
 check "keygen never overwrites a key file" "1 2" "exist|overwrit|refus" \
     "$MGCTL" keygen --id k8 --out "$TMP/kg"
 check "keygen with an invalid key id" "1 2" "id" "$MGCTL" keygen --id '../../etc/x' --out "$TMP"
+# A rename or link is durable only once its directory is synced: keygen
+# and compile -o fsync the directory they wrote into (seen with strace).
+if command -v strace >/dev/null 2>&1 && strace -o /dev/null true 2>/dev/null; then
+    for cmd in "keygen --id k1 --out" "compile -o"; do
+        check "$cmd: the directory is fsynced after the rename or link" "0" - \
+            sh -c 'd="$1/sync-$(echo "$2" | cut -c1-4)"; mkdir -m 700 "$d" || exit 3
+                   case "$2" in keygen*) o="$d" p= ;; *) o="$d/p.yaml" p=$3 ;; esac
+                   strace -f -e trace=openat,fsync -o "$d.trace" "$0" $2 "$o" ${p:+"$p"} >/dev/null || exit 4
+                   awk -v d="\"$d\", O_RDONLY" '"'"'index($0, d) { n = split($0, a, "= "); fd = a[n] + 0 }
+                        fd != "" && index($0, "fsync(" fd ")") { ok = 1 } END { exit !ok }'"'"' "$d.trace"' \
+            "$MGCTL" "$TMP" "$cmd" "$MG_SRCDIR/policies/photo-site.yaml"
+    done
+else
+    echo "skip: the directory fsync (needs strace)"
+fi
+# mkstemp's 0600 is less the umask: under umask 0277 the key was 0400.
+check "keygen under umask 0277: the key is mode 0600" "0" - \
+    sh -c 'umask 0277; "$0" keygen --id k7 --out "$1" >/dev/null && [ "$(stat -c %a "$1/k7.key")" = 600 ]' \
+    "$MGCTL" "$TMP/kg"
 
 # ---------------------------------------------------------------- URLs and streams
 echo "$good_key" >"$K/k1.key"
@@ -1105,6 +1124,28 @@ check "compile -o a link to a file replaces the file, the link stays" "0" - \
     "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP"
 check "compile -o a directory: exit 2, said" "2" "^mgctl compile: cannot write [^ ]*/versions: it is a directory$" \
     "$MGCTL" compile -o "$TMP/versions" "$MG_SRCDIR/policies/photo-site.yaml"
+check "compile -o under umask 0077: the policy is mode 0644 (set on the descriptor)" "0" - \
+    sh -c 'umask 0077; rm -f "$2"; "$0" compile -o "$2" "$1" && [ "$(stat -c %a "$2")" = 644 ]' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP/umask.yaml"
+check "compile -o /dev/stdout (a link to a link to a pipe) writes into the pipe" "0" - \
+    sh -c '"$0" compile -o /dev/stdout "$1" | head -n 1 | grep -q "^# mod_media_guard compiled policy v1"' \
+    "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml"
+# Following every link made another user's link a way to make root replace
+# (or, pointing at a device, write into) any file: a link owned by uid 65534
+# in a directory they may write, pointing at a file of root's. Also behind a
+# link of root's (each link of the chain counts).
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir "$TMP/shared" && echo "root's" >"$TMP/victim" && ln -s ../victim "$TMP/shared/p.yaml" &&
+        chown -h 65534 "$TMP/shared/p.yaml" && ln -s shared/p.yaml "$TMP/via-root.yaml"
+    for o in shared/p.yaml via-root.yaml; do
+        check "compile -o $o (uid 65534's link to root's file): exit 2, said, the file and link untouched" "2" \
+            "^mgctl compile: cannot write [^ ]*/$o: [^ ]*/shared/p.yaml is a symbolic link owned by uid 65534, neither root nor you" \
+            sh -c '"$0" compile -o "$2/$3" "$1"; rc=$?; [ "$(cat "$2/victim")" = "root'"'"'s" ] && [ -L "$2/shared/p.yaml" ] || exit 3
+                   exit $rc' "$MGCTL" "$MG_SRCDIR/policies/photo-site.yaml" "$TMP" "$o"
+    done
+else
+    echo "skip: compile -o another user's link (needs root for chown -h)"
+fi
 
 # ---------------------------------------------------------------- resource limits
 # A pool allocation that fails handed NULL on (a segfault under ulimit -v

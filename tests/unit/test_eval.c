@@ -14,6 +14,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 
+#include "mg_ascii.h"
 #include "mg_keys.h"
 #include "mg_policy.h"
 #include "mg_request.h"
@@ -1996,6 +1997,29 @@ START_TEST(test_extensions_match_in_ascii_whatever_the_process_locale)
 }
 END_TEST
 
+/* own_host (mg_mod_hls.c) matched ServerAlias wildcards with httpd's
+ * ap_strcasecmp_match, which folds with apr_tolower, the locale's: under
+ * tr_TR a ServerAlias *.IR.example was not the host cdn.ir.example, and
+ * cdn.\xFDr.example (dotless i) was. */
+START_TEST(test_server_alias_wildcards_match_in_ascii_whatever_the_process_locale)
+{
+    hostile_locale();
+    ck_assert(mg_ascii_casematch("cdn.ir.example", "*.IR.example"));
+    ck_assert(mg_ascii_casematch("CDN.IR.EXAMPLE", "cdn.ir.*"));
+    ck_assert(!mg_ascii_casematch("cdn.\xfdr.example", "*.IR.example"));
+    ck_assert(!mg_ascii_casematch("cdn.\xddr.example", "*.ir.example"));
+    ck_assert(mg_ascii_casematch("a.b", "?.?"));
+    ck_assert(!mg_ascii_casematch("ab", "?"));
+    ck_assert(!mg_ascii_casematch("", "?"));
+    ck_assert(mg_ascii_casematch("", "**"));
+    ck_assert(mg_ascii_casematch("x.y.example", "*.example"));
+    ck_assert(!mg_ascii_casematch("example", "*.example"));
+    ck_assert(mg_ascii_casematch("aab.ab", "*ab*ab"));
+    ck_assert(!mg_ascii_casematch("aab.a", "*ab*ab"));
+    c_locale();
+}
+END_TEST
+
 START_TEST(test_weekday_names_load_whatever_the_process_locale)
 {
     hostile_locale();
@@ -2077,7 +2101,8 @@ static Suite *eval_suite(void)
          {test_a_country_list_holds_whatever_the_process_locale,
           test_fetch_metadata_and_origins_compare_in_ascii_whatever_the_process_locale,
           test_extensions_match_in_ascii_whatever_the_process_locale,
-          test_weekday_names_load_whatever_the_process_locale}},
+          test_weekday_names_load_whatever_the_process_locale,
+          test_server_alias_wildcards_match_in_ascii_whatever_the_process_locale}},
         {"tokens",
          {test_token_required_modes, test_token_alternative_grants_claim_where_access_falls_short,
           test_each_token_failure_denies_with_its_own_reason}},
