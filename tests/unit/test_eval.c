@@ -1895,13 +1895,12 @@ static void hostile_locale(void)
     setenv("LOCPATH", dir, 1);
     ck_assert_msg(setlocale(LC_ALL, "mg_TR") != NULL, "localedef did not build a locale in %s",
                   dir);
-    /* the locale is what it should be: libc's own compares now disagree */
-    ck_assert_int_ne(strcasecmp("GIF", "gif"), 0);
-    ck_assert_int_eq(strcasecmp("same-or\xdd"
-                                "gin",
-                                "same-origin"),
-                     0);
+    /* the locale is what it should be: libc's own case mappings now
+     * disagree with ASCII (not checked through strcasecmp: AddressSanitizer
+     * intercepts it with a compare of its own that ignores the locale) */
+    ck_assert_int_eq(tolower('I'), 0xfd);
     ck_assert_int_eq(toupper('i'), 0xdd);
+    ck_assert_int_eq(isalpha(0xfd) != 0, 1);
     /* loaded into the process: the files can go */
     ck_assert_int_eq(system(apr_psprintf(mg_test_pool, "rm -rf '%s'", dir)), 0);
 }
